@@ -1,0 +1,185 @@
+import { EventEmitter } from 'node:events';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { ListToolsResultSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Logger } from '../log.js';
+import { buildIndex, score, tokenize, type SearchIndex } from './discover.js';
+import { exposedName, fingerprint } from './naming.js';
+
+/** One backend tool as the gateway knows it. */
+export interface CatalogTool {
+  server: string;
+  /** The backend's own name for the tool. */
+  name: string;
+  /** The name agents see on /mcp: `<server><sep><name>`, shortened when needed. */
+  exposed: string;
+  description: string;
+  inputSchema: Tool['inputSchema'];
+  /** The full definition from the backend (annotations, outputSchema, _meta, title). */
+  definition: Tool;
+  fingerprint: string;
+  index: SearchIndex;
+}
+
+/** A tool whose description or schema changed after the gateway first saw it. */
+export interface ToolChange {
+  tool: string;
+  from: string;
+  to: string;
+  at: string;
+}
+
+/** A discover hit: the tool and its score. */
+export interface Ranked {
+  tool: CatalogTool;
+  score: number;
+}
+
+interface Listing {
+  tools: Map<string, CatalogTool>;
+  fetchedAt: number;
+}
+
+export interface CatalogOptions {
+  separator: string;
+  /** Seconds a listing is trusted before it is refreshed in the background. */
+  ttlSeconds: number;
+  logger: Logger;
+}
+
+/** How many tools/list pages a backend may return before we stop following nextCursor. */
+const MAX_PAGES = 1_000;
+
+/** Lists every tool of a backend, following nextCursor. */
+export async function listAllTools(client: Client): Promise<Tool[]> {
+  const tools: Tool[] = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < MAX_PAGES; page += 1) {
+    // request() rather than listTools(): the latter also compiles output
+    // validators for the client's own callTool, which the gateway never uses.
+    const result = await client.request({ method: 'tools/list', params: cursor === undefined ? {} : { cursor } }, ListToolsResultSchema);
+    tools.push(...result.tools);
+    cursor = result.nextCursor;
+    if (cursor === undefined || cursor === '') break;
+  }
+  return tools;
+}
+
+/**
+ * The tools of every backend, by backend and by exposed name. Listings are
+ * replaced whole on refresh; `changed` is emitted whenever the set of tools
+ * an agent can see may have changed. Fingerprints of first sight are kept
+ * so a backend that rewrites a tool's description later is noticed.
+ */
+export class Catalog extends EventEmitter {
+  readonly #listings = new Map<string, Listing>();
+  readonly #byExposed = new Map<string, CatalogTool>();
+  readonly #firstSeen = new Map<string, string>();
+  readonly #changes = new Map<string, ToolChange[]>();
+  readonly #options: CatalogOptions;
+
+  constructor(options: CatalogOptions) {
+    super();
+    this.#options = options;
+  }
+
+  /** Replaces a backend's listing with freshly fetched tools. */
+  set(server: string, tools: readonly Tool[]): void {
+    this.#removeExposed(server);
+    const map = new Map<string, CatalogTool>();
+    for (const definition of tools) {
+      const exposed = exposedName(server, definition.name, this.#options.separator);
+      const entry: CatalogTool = {
+        server,
+        name: definition.name,
+        exposed,
+        description: definition.description ?? '',
+        inputSchema: definition.inputSchema,
+        definition,
+        fingerprint: fingerprint(definition),
+        index: buildIndex({ name: definition.name, exposed, description: definition.description, inputSchema: definition.inputSchema }),
+      };
+      this.#track(entry);
+      map.set(definition.name, entry);
+      this.#byExposed.set(exposed, entry);
+    }
+    this.#listings.set(server, { tools: map, fetchedAt: Date.now() });
+    this.emit('changed', server);
+  }
+
+  /** Forgets a backend's tools (stopped, failed or removed). */
+  drop(server: string): void {
+    if (!this.#listings.has(server)) return;
+    this.#removeExposed(server);
+    this.#listings.delete(server);
+    this.emit('changed', server);
+  }
+
+  /** Whether the backend's listing is older than schema_cache_ttl (or missing). */
+  isStale(server: string): boolean {
+    const listing = this.#listings.get(server);
+    return listing === undefined || Date.now() - listing.fetchedAt > this.#options.ttlSeconds * 1000;
+  }
+
+  has(server: string): boolean {
+    return this.#listings.has(server);
+  }
+
+  resolve(server: string, tool: string): CatalogTool | undefined {
+    return this.#listings.get(server)?.tools.get(tool);
+  }
+
+  byExposed(name: string): CatalogTool | undefined {
+    return this.#byExposed.get(name);
+  }
+
+  /** Tools of every backend, or of the backends `servers` allows, in backend then tool order. */
+  tools(servers?: ReadonlySet<string>): CatalogTool[] {
+    const out: CatalogTool[] = [];
+    for (const [server, listing] of this.#listings) {
+      if (servers !== undefined && !servers.has(server)) continue;
+      for (const tool of listing.tools.values()) out.push(tool);
+    }
+    return out;
+  }
+
+  toolCount(server: string): number {
+    return this.#listings.get(server)?.tools.size ?? 0;
+  }
+
+  changes(server: string): readonly ToolChange[] {
+    return this.#changes.get(server) ?? [];
+  }
+
+  /** Ranked keyword search; see discover.ts for the weights. */
+  discover(query: string, options: { servers?: ReadonlySet<string>; limit?: number } = {}): Ranked[] {
+    const words = tokenize(query);
+    const ranked: Ranked[] = [];
+    for (const tool of this.tools(options.servers)) {
+      const s = score(tool.index, words, query);
+      if (s > 0) ranked.push({ tool, score: Math.round(s * 100) / 100 });
+    }
+    ranked.sort((a, b) => b.score - a.score || a.tool.exposed.localeCompare(b.tool.exposed));
+    return ranked.slice(0, options.limit ?? 20);
+  }
+
+  #track(entry: CatalogTool): void {
+    const key = `${entry.server}\u0000${entry.name}`;
+    const first = this.#firstSeen.get(key);
+    if (first === undefined) {
+      this.#firstSeen.set(key, entry.fingerprint);
+      return;
+    }
+    if (first === entry.fingerprint) return;
+    const list = this.#changes.get(entry.server) ?? [];
+    if (list.at(-1)?.to === entry.fingerprint && list.at(-1)?.tool === entry.name) return;
+    list.push({ tool: entry.name, from: first, to: entry.fingerprint, at: new Date().toISOString() });
+    this.#changes.set(entry.server, list.slice(-50));
+    this.#options.logger.warn({ backend: entry.server, tool: entry.name, from: first, to: entry.fingerprint }, 'tool definition changed since first seen');
+  }
+
+  #removeExposed(server: string): void {
+    const listing = this.#listings.get(server);
+    if (listing === undefined) return;
+    for (const tool of listing.tools.values()) this.#byExposed.delete(tool.exposed);
+  }
+}

@@ -1,0 +1,219 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import type { z } from 'zod';
+import {
+  BackendSchema,
+  ConfigSchema,
+  type BackendConfig,
+  type BackendEntry,
+  type Config,
+  type RawConfig,
+} from './schema.js';
+
+/** A config that cannot be used; the message names the file and the key. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Values given on the command line; they win over the file. */
+export interface ConfigOverrides {
+  host?: string;
+  port?: number;
+  dataDir?: string;
+  logLevel?: string;
+  logFormat?: string;
+}
+
+export interface LoadOptions {
+  /** Path of the TOML file; when absent and `./stonegate.toml` is missing, embedded defaults are used. */
+  file?: string;
+  /** Whether `file` was given explicitly (then a missing file is an error). */
+  explicit?: boolean;
+  overrides?: ConfigOverrides;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+const ENV_REF = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/**
+ * Replaces `${VAR}` (or `${VAR:-default}`) in every string of the parsed
+ * TOML. A missing variable without a default is an error naming the key,
+ * never an empty string: a silently empty token or URL is worse than a
+ * refusal to start. `$$` stands for a literal `$`.
+ */
+export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path: (string | number)[] = []): unknown {
+  if (typeof value === 'string') {
+    return value.replace(ENV_REF, (match, name: string | undefined, fallback: string | undefined) => {
+      if (match === '$$') return '$';
+      const found = env[name ?? ''];
+      if (found !== undefined) return found;
+      if (fallback !== undefined) return fallback;
+      throw new ConfigError(`${formatPath(path)}: environment variable ${name} is not set (referenced as ${match})`);
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolateEnv(v, env, [...path, i]));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = interpolateEnv(v, env, [...path, k]);
+    return out;
+  }
+  return value;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out === '' ? '(top level)' : out;
+}
+
+/** One line per problem: `file: key.path: what was expected`. */
+export function formatZodError(error: z.ZodError, source: string): string {
+  return error.issues
+    .map((issue) => {
+      let message = issue.message;
+      if (issue.code === 'unrecognized_keys') message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+      return `${source}: ${formatPath(issue.path)}: ${message}`;
+    })
+    .join('\n');
+}
+
+function expandHome(path: string): string {
+  if (path === '~') return homedir();
+  if (path.startsWith('~/')) return resolve(homedir(), path.slice(2));
+  return path;
+}
+
+function resolveFrom(baseDir: string, path: string): string {
+  const expanded = expandHome(path);
+  return isAbsolute(expanded) ? expanded : resolve(baseDir, expanded);
+}
+
+/**
+ * Resolves one backend entry against the global sections: per-backend
+ * overrides of pool, breaker and timeouts win, paths resolve against the
+ * config file's folder.
+ */
+export function normalizeBackend(
+  entry: z.infer<typeof BackendSchema>,
+  raw: Pick<RawConfig, 'gateway' | 'pool' | 'circuit_breaker' | 'supervisor'>,
+  baseDir: string,
+  origin: 'file' | 'runtime',
+): BackendConfig {
+  return Object.freeze({
+    name: entry.name,
+    transport: entry.transport,
+    command: entry.command,
+    args: Object.freeze([...entry.args]),
+    cwd: entry.cwd === undefined ? baseDir : resolveFrom(baseDir, entry.cwd),
+    env: Object.freeze({ ...entry.env }),
+    inheritEnv: entry.inherit_env,
+    url: entry.url,
+    headers: Object.freeze({ ...entry.headers }),
+    affinity: entry.affinity,
+    autoRestart: entry.auto_restart,
+    healthCheck: entry.health_check,
+    enabled: entry.enabled,
+    timeout: entry.timeout ?? raw.gateway.request_timeout,
+    maxTimeout: Math.max(entry.timeout ?? 0, raw.gateway.max_request_timeout),
+    startTimeout: entry.start_timeout ?? raw.supervisor.start_timeout,
+    pool: Object.freeze({ ...raw.pool, ...entry.pool }),
+    breaker: Object.freeze({ ...raw.circuit_breaker, ...entry.circuit_breaker }),
+    supervisor: Object.freeze({ ...raw.supervisor }),
+    origin,
+  });
+}
+
+/** Validates a backend entry given at runtime (same schema as the TOML entry). */
+export function parseBackendEntry(
+  input: unknown,
+  raw: Pick<RawConfig, 'gateway' | 'pool' | 'circuit_breaker' | 'supervisor'>,
+  baseDir: string,
+): BackendConfig {
+  const result = BackendSchema.safeParse(input);
+  if (!result.success) throw new ConfigError(formatZodError(result.error, 'backend'));
+  return normalizeBackend(result.data, raw, baseDir, 'runtime');
+}
+
+/** Parses, validates and normalizes a config object (already read from TOML). */
+export function buildConfig(input: unknown, source: string, baseDir: string, overrides: ConfigOverrides = {}): Config {
+  const withOverrides = applyOverrides(input, overrides);
+  const result = ConfigSchema.safeParse(withOverrides);
+  if (!result.success) throw new ConfigError(formatZodError(result.error, source));
+  const raw = result.data;
+  return Object.freeze({
+    file: source === '(defaults)' ? undefined : source,
+    server: Object.freeze({ host: raw.server.host, port: raw.server.port, dataDir: resolveFrom(baseDir, raw.server.data_dir) }),
+    gateway: Object.freeze({ ...raw.gateway }),
+    breaker: Object.freeze({ ...raw.circuit_breaker }),
+    pool: Object.freeze({ ...raw.pool }),
+    supervisor: Object.freeze({ ...raw.supervisor }),
+    logging: Object.freeze({ ...raw.logging }),
+    backends: Object.freeze(raw.backends.map((b) => normalizeBackend(b, raw, baseDir, 'file'))),
+    raw,
+    baseDir,
+  });
+}
+
+function applyOverrides(input: unknown, o: ConfigOverrides): unknown {
+  const root = (input !== null && typeof input === 'object' ? { ...input } : {}) as Record<string, Record<string, unknown>>;
+  const section = (name: string): Record<string, unknown> => {
+    const current = root[name];
+    const copy = current !== undefined && typeof current === 'object' ? { ...current } : {};
+    root[name] = copy;
+    return copy;
+  };
+  if (o.host !== undefined) section('server').host = o.host;
+  if (o.port !== undefined) section('server').port = o.port;
+  if (o.dataDir !== undefined) section('server').data_dir = o.dataDir;
+  if (o.logLevel !== undefined) section('logging').level = o.logLevel;
+  if (o.logFormat !== undefined) section('logging').format = o.logFormat;
+  return root;
+}
+
+/**
+ * Adds `STONEGATE_CONFIG_DIR` (the config file's folder) and
+ * `STONEGATE_DATA_DIR` (the resolved data_dir) to the variables a config may
+ * reference, so a backend can be given an absolute path inside the data
+ * folder (e.g. server-memory's MEMORY_FILE_PATH) without knowing where the
+ * gateway was installed.
+ */
+function withBuiltins(parsed: unknown, env: NodeJS.ProcessEnv, configDir: string, overrides: ConfigOverrides = {}): NodeJS.ProcessEnv {
+  const server = (parsed as { server?: { data_dir?: unknown } }).server;
+  const rawDataDir = overrides.dataDir ?? (typeof server?.data_dir === 'string' ? server.data_dir : '~/.stonegate');
+  const dataDir = resolveFrom(configDir, String(interpolateEnv(rawDataDir, env, ['server', 'data_dir'])));
+  return { ...env, STONEGATE_CONFIG_DIR: configDir, STONEGATE_DATA_DIR: dataDir };
+}
+
+/**
+ * Reads stonegate.toml (or the embedded defaults when no file is given and
+ * none is in the working folder), interpolates the environment and validates.
+ */
+export function loadConfig(options: LoadOptions = {}): Config {
+  const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? process.env;
+  const file = resolve(cwd, options.file ?? 'stonegate.toml');
+  if (!existsSync(file)) {
+    if (options.explicit === true) throw new ConfigError(`${file}: no such config file (create one with 'stonegate init', or drop -c to use the defaults)`);
+    return buildConfig({}, '(defaults)', cwd, options.overrides) ;
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseToml(readFileSync(file, 'utf8'));
+  } catch (err) {
+    if (err instanceof TomlError) throw new ConfigError(`${file}: line ${err.line}, column ${err.column}: ${err.message.split('\n')[0] ?? 'invalid TOML'}`);
+    throw new ConfigError(`${file}: ${(err as Error).message}`);
+  }
+  let interpolated: unknown;
+  try {
+    interpolated = interpolateEnv(parsed, withBuiltins(parsed, env, dirname(file), options.overrides));
+  } catch (err) {
+    throw new ConfigError(`${file}: ${(err as Error).message}`);
+  }
+  return buildConfig(interpolated, file, dirname(file), options.overrides) ;
+}

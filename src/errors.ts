@@ -1,0 +1,74 @@
+/**
+ * The one error catalogue of the gateway. Every failure a caller can see has a
+ * stable code from this table; each surface (REST, MCP) translates it at one
+ * boundary. The README's error table is checked against it by a test.
+ */
+export const ERROR_CODES = {
+  BAD_REQUEST: { status: 400, summary: 'The request body or query is malformed (not JSON, wrong types, missing fields).' },
+  INVALID_ARGUMENTS: { status: 400, summary: "The tool arguments do not match the tool's input schema." },
+  UNAUTHORIZED: { status: 401, summary: 'No valid bearer token was given.' },
+  FORBIDDEN: { status: 403, summary: 'The token may not use this route or backend, or the Origin/Host is not allowed.' },
+  UNKNOWN_SERVER: { status: 404, summary: 'No backend has that name.' },
+  UNKNOWN_TOOL: { status: 404, summary: 'The backend has no tool of that name.' },
+  UNKNOWN_CALL: { status: 404, summary: 'No async call has that id (or it expired).' },
+  UNKNOWN_ROUTE: { status: 404, summary: 'No route matches the method and path.' },
+  CONFLICT: { status: 409, summary: 'The name exists already, or a version check failed.' },
+  PAYLOAD_TOO_LARGE: { status: 413, summary: 'The request body is over the size limit.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'A POST body must be sent as application/json.' },
+  RATE_LIMITED: { status: 429, summary: 'Too many requests for this token; retry after the Retry-After delay.' },
+  INTERNAL: { status: 500, summary: 'A bug in the gateway; the message and the log say where.' },
+  BACKEND_ERROR: { status: 502, summary: 'The backend answered with a protocol error.' },
+  CIRCUIT_OPEN: { status: 503, summary: "The backend's circuit breaker is open; calls fail fast until it recovers." },
+  BACKEND_UNAVAILABLE: { status: 503, summary: 'The backend is stopped, restarting, failed, or crashed during the call.' },
+  POOL_EXHAUSTED: { status: 503, summary: "No connection to the backend became free within the pool's acquire_timeout." },
+  DISPATCH_FULL: { status: 503, summary: 'The async dispatch table is full.' },
+  TIMEOUT: { status: 504, summary: 'The backend did not answer within the request timeout; it was sent notifications/cancelled.' },
+  INTERRUPTED: { status: 500, summary: 'An async call was running when the gateway stopped.' },
+  CANCELLED: { status: 499, summary: 'The call was cancelled by its caller.' },
+} as const satisfies Record<string, { status: number; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface GatewayErrorOptions {
+  /** Seconds after which a retry may succeed; sent as Retry-After. */
+  retryAfter?: number;
+  /** Extra fields for the error body, e.g. the current version on CONFLICT. */
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+/** A failure with a stable code and the HTTP status that goes with it. */
+export class GatewayError extends Error {
+  override readonly name = 'GatewayError';
+  readonly code: ErrorCode;
+  readonly retryAfter: number | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: GatewayErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryAfter = options.retryAfter;
+    this.details = options.details;
+  }
+
+  get status(): number {
+    return ERROR_CODES[this.code].status;
+  }
+
+  /** The wire body every surface uses: `{error, code, ...details}`. */
+  toJSON(): Record<string, unknown> {
+    return { error: this.message, code: this.code, ...this.details };
+  }
+}
+
+/** Whether a value is a GatewayError (also across module copies). */
+export function isGatewayError(value: unknown): value is GatewayError {
+  return value instanceof GatewayError;
+}
+
+/** Wraps anything thrown into a GatewayError, keeping GatewayErrors as they are. */
+export function toGatewayError(value: unknown, fallback: ErrorCode = 'INTERNAL'): GatewayError {
+  if (value instanceof GatewayError) return value;
+  const message = value instanceof Error ? value.message : String(value);
+  return new GatewayError(fallback, message, { cause: value });
+}

@@ -1,0 +1,187 @@
+import { mkdirSync } from 'node:fs';
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Hono } from 'hono';
+import { Catalog, listAllTools, type ToolChange } from './catalog/catalog.js';
+import type { BackendConfig, Config } from './config/schema.js';
+import { createApp } from './http/app.js';
+import { listen, type Listener } from './http/server.js';
+import type { Logger } from './log.js';
+import { CallLog } from './router/call-log.js';
+import { Router } from './router/router.js';
+import type { BackendState, Connector } from './supervisor/backend.js';
+import type { PoolStats } from './pool/pool.js';
+import type { CircuitState } from './router/breaker.js';
+import { Supervisor } from './supervisor/supervisor.js';
+import { VERSION } from './version.js';
+
+export interface GatewayOptions {
+  config: Config;
+  logger: Logger;
+  /** Replaces how backends are connected (tests, built-in backends). */
+  connector?: Connector;
+}
+
+/** One row of GET /server/list. */
+export interface ServerView {
+  name: string;
+  status: BackendState;
+  transport: BackendConfig['transport'];
+  origin: BackendConfig['origin'];
+  enabled: boolean;
+  tool_count: number;
+  uptime_seconds: number;
+  circuit: CircuitState;
+  total_calls: number;
+  error_rate: number;
+  pool: PoolStats;
+  pid: number | null;
+  restarts: number;
+  last_error: string | null;
+  last_stderr: readonly string[];
+  tool_changes: readonly ToolChange[];
+}
+
+/**
+ * The composition root. Builds the stages in data-path order — supervisor
+ * (which owns the pools), catalog, router, front door — wires their events,
+ * and stops them in reverse.
+ */
+export class Gateway {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly supervisor: Supervisor;
+  readonly catalog: Catalog;
+  readonly callLog: CallLog;
+  readonly router: Router;
+  readonly app: Hono;
+  readonly startedAt = Date.now();
+  #listener: Listener | undefined;
+  #stopping: Promise<void> | undefined;
+  readonly #refreshing = new Map<string, Promise<void>>();
+
+  constructor(options: GatewayOptions) {
+    const { config, logger } = options;
+    this.config = config;
+    this.logger = logger;
+    this.supervisor = new Supervisor({
+      logger,
+      connector: options.connector,
+      prepare: (connection) => listAllTools(connection.client),
+    });
+    this.catalog = new Catalog({ separator: config.gateway.tool_separator, ttlSeconds: config.gateway.schema_cache_ttl, logger });
+    this.callLog = new CallLog(config.gateway.call_log_size);
+    this.router = new Router({
+      supervisor: this.supervisor,
+      catalog: this.catalog,
+      callLog: this.callLog,
+      logger,
+      onStale: (server) => void this.refreshTools(server),
+    });
+    this.#wire();
+    for (const backend of config.backends) this.supervisor.add(backend);
+    this.app = createApp(this);
+  }
+
+  #wire(): void {
+    const { supervisor, catalog, router } = this;
+    supervisor.on('ready', (name: string, info: { restarted: boolean; prepared: unknown }) => {
+      catalog.set(name, info.prepared as Tool[]);
+      this.logger.info({ backend: name, tools: catalog.toolCount(name), restarted: info.restarted }, 'backend ready');
+    });
+    supervisor.on('tools_changed', (name: string) => void this.refreshTools(name));
+    supervisor.on('state', (name: string, to: string) => {
+      if (to === 'stopped' || to === 'failed') catalog.drop(name);
+    });
+    supervisor.on('removed', (name: string) => {
+      catalog.drop(name);
+      router.drop(name);
+    });
+  }
+
+  /** Re-lists a backend's tools (list_changed, or the cache TTL ran out); one refresh per backend at a time. */
+  refreshTools(server: string): Promise<void> {
+    const running = this.#refreshing.get(server);
+    if (running !== undefined) return running;
+    const refresh = (async () => {
+      try {
+        const backend = this.supervisor.get(server);
+        const tools = await backend.use((connection) => listAllTools(connection.client));
+        this.catalog.set(server, tools);
+      } catch (err) {
+        this.logger.warn({ backend: server, error: (err as Error).message }, 'tool listing refresh failed');
+      } finally {
+        this.#refreshing.delete(server);
+      }
+    })();
+    this.#refreshing.set(server, refresh);
+    return refresh;
+  }
+
+  /** Listens, then starts the backends in the background (the gateway serves while they come up). */
+  async start(): Promise<{ url: string; ready: Promise<void> }> {
+    mkdirSync(this.config.server.dataDir, { recursive: true });
+    this.#listener = await listen(this.app, this.config.server.host, this.config.server.port);
+    this.logger.info({ url: this.#listener.url, port: this.#listener.port, backends: this.config.backends.length }, 'stonegate listening');
+    const ready = this.supervisor.startAll();
+    return { url: this.#listener.url, ready };
+  }
+
+  get url(): string | undefined {
+    return this.#listener?.url;
+  }
+
+  /** Stops accepting requests, then stops every backend. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      await this.#listener?.close();
+      await this.supervisor.stopAll();
+      for (const backend of this.supervisor.list()) this.router.drop(backend.name);
+      this.logger.info('stonegate stopped');
+    })();
+    return this.#stopping;
+  }
+
+  /** Rows of GET /server/list (and gate_status). */
+  serverList(servers?: ReadonlySet<string>): ServerView[] {
+    return this.supervisor
+      .list()
+      .filter((b) => servers === undefined || servers.has(b.name))
+      .map((backend) => {
+        const info = backend.info();
+        const stats = this.callLog.backend(backend.name);
+        return {
+          name: info.name,
+          status: info.status,
+          transport: info.transport,
+          origin: info.origin,
+          enabled: backend.config.enabled,
+          tool_count: this.catalog.toolCount(backend.name),
+          uptime_seconds: info.uptime_seconds,
+          circuit: this.router.breaker(backend.name).state,
+          total_calls: stats.calls,
+          error_rate: stats.error_rate,
+          pool: info.pool,
+          pid: info.pid ?? null,
+          restarts: info.restarts,
+          last_error: info.last_error,
+          last_stderr: info.last_stderr,
+          tool_changes: this.catalog.changes(backend.name),
+        };
+      });
+  }
+
+  /** GET /health: `ok` when every enabled backend serves, `degraded` otherwise. */
+  health(): Record<string, unknown> {
+    const backends = this.supervisor.list().filter((b) => b.config.enabled);
+    const healthy = backends.filter((b) => b.state === 'running').length;
+    const circuitsOpen = backends.filter((b) => this.router.breaker(b.name).state !== 'closed').length;
+    return {
+      status: healthy === backends.length ? 'ok' : 'degraded',
+      version: VERSION,
+      uptime_seconds: Math.floor((Date.now() - this.startedAt) / 1000),
+      backends_total: backends.length,
+      backends_healthy: healthy,
+      circuits_open: circuitsOpen,
+    };
+  }
+}

@@ -1,0 +1,26 @@
+import pino, { type Logger } from 'pino';
+import pretty from 'pino-pretty';
+
+export type { Logger } from 'pino';
+
+export interface LogOptions {
+  level: string;
+  format: 'json' | 'pretty';
+  /** File descriptor to write to: 1 by default, 2 when stdout carries MCP (`serve --stdio`). */
+  fd?: 1 | 2;
+}
+
+/** The one root logger; stages take `logger.child({ backend })` from it. */
+export function createLogger(options: LogOptions): Logger {
+  const fd = options.fd ?? 1;
+  const base = { level: options.level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
+  if (options.format === 'pretty') {
+    return pino(base, pretty({ destination: fd, sync: true, colorize: process.stdout.isTTY, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' }));
+  }
+  return pino(base, pino.destination({ fd, sync: false }));
+}
+
+/** A logger that writes nothing, for tests and library use. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

@@ -1,0 +1,97 @@
+import CircuitBreaker from 'opossum';
+import type { BreakerSettings } from '../config/schema.js';
+import { GatewayError, isGatewayError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export type CircuitState = 'closed' | 'open' | 'half_open';
+
+/**
+ * Failures that say the backend is unwell. Everything else — a bad argument
+ * caught by the gateway, the gateway's own load shedding, a caller's cancel —
+ * never reached the backend's judgement and must not trip its breaker.
+ */
+const BACKEND_FAULTS: ReadonlySet<ErrorCode> = new Set(['BACKEND_ERROR', 'BACKEND_UNAVAILABLE', 'TIMEOUT', 'INTERNAL']);
+
+export function countsAsFailure(error: unknown): boolean {
+  return !isGatewayError(error) || BACKEND_FAULTS.has(error.code);
+}
+
+/**
+ * One backend's circuit breaker: opossum holds the open/half-open/closed
+ * machine and lets exactly one probe through when half-open; on top of it
+ * the circuit opens after `failure_threshold` consecutive failures, and a
+ * circuit that just closed stays on probation — one failure reopens it —
+ * until `success_threshold` calls have succeeded.
+ */
+export class Breaker {
+  readonly #name: string;
+  readonly #settings: BreakerSettings;
+  readonly #circuit: CircuitBreaker<[() => Promise<unknown>], unknown>;
+  #consecutive = 0;
+  #probation = 0;
+  #openedAt = 0;
+
+  constructor(name: string, settings: BreakerSettings, logger: Logger) {
+    this.#name = name;
+    this.#settings = settings;
+    this.#circuit = new CircuitBreaker((fn: () => Promise<unknown>) => fn(), {
+      timeout: false, // each call has its own AbortSignal deadline
+      resetTimeout: settings.reset_timeout * 1000,
+      errorThresholdPercentage: 100, // consecutive failures decide, below
+      volumeThreshold: Number.MAX_SAFE_INTEGER,
+      errorFilter: (error: unknown) => !countsAsFailure(error),
+    });
+    this.#circuit.on('failure', () => {
+      this.#consecutive += 1;
+      if (this.#circuit.closed && (this.#probation > 0 || this.#consecutive >= settings.failure_threshold)) this.#circuit.open();
+    });
+    this.#circuit.on('open', () => {
+      this.#openedAt = Date.now();
+      this.#probation = 0;
+      logger.warn({ consecutive_failures: this.#consecutive }, 'circuit open');
+    });
+    this.#circuit.on('halfOpen', () => logger.info('circuit half-open: letting one call through'));
+    this.#circuit.on('close', () => {
+      this.#consecutive = 0;
+      this.#probation = settings.success_threshold - 1;
+      logger.info('circuit closed');
+    });
+  }
+
+  get state(): CircuitState {
+    if (this.#circuit.closed) return 'closed';
+    return this.#circuit.halfOpen ? 'half_open' : 'open';
+  }
+
+  /** Runs `fn` through the circuit; CIRCUIT_OPEN at once while it is open. */
+  async fire<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      const result = (await this.#circuit.fire(fn)) as T;
+      this.#consecutive = 0;
+      if (this.#probation > 0) this.#probation -= 1;
+      return result;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'EOPENBREAKER') throw this.#openError();
+      if ((err as { code?: string }).code === 'ESHUTDOWN') {
+        throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.#name}' was removed`);
+      }
+      throw err;
+    }
+  }
+
+  /** Stops the breaker's timers (backend removed). */
+  shutdown(): void {
+    this.#circuit.shutdown();
+  }
+
+  #openError(): GatewayError {
+    const resetMs = this.#settings.reset_timeout * 1000;
+    const left = Math.max(1, Math.ceil((this.#openedAt + resetMs - Date.now()) / 1000));
+    const why = this.state === 'half_open' ? 'a probe call is testing it' : `retry after ${left} s`;
+    return new GatewayError(
+      'CIRCUIT_OPEN',
+      `Circuit open for server '${this.#name}' — backend is failing; ${why} or POST /server/restart`,
+      { retryAfter: left },
+    );
+  }
+}

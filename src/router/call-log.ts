@@ -1,0 +1,150 @@
+import type { ErrorCode } from '../errors.js';
+
+/** One finished call, as /log shows it. */
+export interface CallRecord {
+  time: string;
+  agent: string | null;
+  server: string;
+  tool: string;
+  /** success, error (gateway or backend failure, or a tool result with isError), timeout. */
+  status: 'success' | 'error' | 'timeout';
+  code: ErrorCode | null;
+  duration_ms: number;
+}
+
+/** Latency histogram with buckets growing by 25 %, from 0.05 ms to ~10 min. */
+export class Histogram {
+  static readonly #BOUNDS: readonly number[] = (() => {
+    const bounds: number[] = [];
+    for (let b = 0.05; b < 700_000; b *= 1.25) bounds.push(b);
+    return bounds;
+  })();
+  readonly #counts = new Array<number>(Histogram.#BOUNDS.length + 1).fill(0);
+  count = 0;
+  sum = 0;
+
+  record(ms: number): void {
+    const bounds = Histogram.#BOUNDS;
+    let lo = 0;
+    let hi = bounds.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((bounds[mid] as number) < ms) lo = mid + 1;
+      else hi = mid;
+    }
+    this.#counts[lo] = (this.#counts[lo] ?? 0) + 1;
+    this.count += 1;
+    this.sum += ms;
+  }
+
+  /** The upper bound of the bucket holding the q-quantile (0 < q ≤ 1); 0 when empty. */
+  quantile(q: number): number {
+    if (this.count === 0) return 0;
+    const rank = Math.ceil(q * this.count);
+    let seen = 0;
+    for (let i = 0; i < this.#counts.length; i += 1) {
+      seen += this.#counts[i] ?? 0;
+      if (seen >= rank) return round(Histogram.#BOUNDS[i] ?? Histogram.#BOUNDS.at(-1) ?? 0);
+    }
+    return 0;
+  }
+
+  get mean(): number {
+    return this.count === 0 ? 0 : round(this.sum / this.count);
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+interface BackendTotals {
+  calls: number;
+  errors: number;
+  latency: Histogram;
+}
+
+/** Per-backend call totals for /stats and /server/list. */
+export interface BackendStats {
+  calls: number;
+  errors: number;
+  error_rate: number;
+  avg_ms: number;
+  p95_ms: number;
+}
+
+/**
+ * Every finished call: a bounded ring of recent records for /log, and
+ * totals with latency histograms for /stats (no list of every sample).
+ */
+export class CallLog {
+  readonly #ring: (CallRecord | undefined)[];
+  #next = 0;
+  readonly #all = new Histogram();
+  readonly #backends = new Map<string, BackendTotals>();
+  #errors = 0;
+
+  constructor(size: number) {
+    this.#ring = new Array<CallRecord | undefined>(size);
+  }
+
+  add(record: CallRecord): void {
+    this.#ring[this.#next] = record;
+    this.#next = (this.#next + 1) % this.#ring.length;
+    this.#all.record(record.duration_ms);
+    let totals = this.#backends.get(record.server);
+    if (totals === undefined) {
+      totals = { calls: 0, errors: 0, latency: new Histogram() };
+      this.#backends.set(record.server, totals);
+    }
+    totals.calls += 1;
+    totals.latency.record(record.duration_ms);
+    if (record.status !== 'success') {
+      totals.errors += 1;
+      this.#errors += 1;
+    }
+  }
+
+  /** Newest first, filtered. */
+  recent(filter: { limit?: number; server?: string; status?: string; agent?: string } = {}): CallRecord[] {
+    const out: CallRecord[] = [];
+    const limit = filter.limit ?? 50;
+    const size = this.#ring.length;
+    for (let i = 1; i <= size && out.length < limit; i += 1) {
+      const record = this.#ring[(this.#next - i + size) % size];
+      if (record === undefined) break;
+      if (filter.server !== undefined && record.server !== filter.server) continue;
+      if (filter.status !== undefined && record.status !== filter.status) continue;
+      if (filter.agent !== undefined && record.agent !== filter.agent) continue;
+      out.push(record);
+    }
+    return out;
+  }
+
+  backend(server: string): BackendStats {
+    const t = this.#backends.get(server);
+    if (t === undefined) return { calls: 0, errors: 0, error_rate: 0, avg_ms: 0, p95_ms: 0 };
+    return { calls: t.calls, errors: t.errors, error_rate: rate(t.errors, t.calls), avg_ms: t.latency.mean, p95_ms: t.latency.quantile(0.95) };
+  }
+
+  stats(servers?: ReadonlySet<string>): Record<string, unknown> {
+    const backends: Record<string, BackendStats> = {};
+    for (const name of this.#backends.keys()) {
+      if (servers === undefined || servers.has(name)) backends[name] = this.backend(name);
+    }
+    return {
+      total_calls: this.#all.count,
+      total_errors: this.#errors,
+      error_rate: rate(this.#errors, this.#all.count),
+      avg_latency_ms: this.#all.mean,
+      p50_latency_ms: this.#all.quantile(0.5),
+      p95_latency_ms: this.#all.quantile(0.95),
+      p99_latency_ms: this.#all.quantile(0.99),
+      backends,
+    };
+  }
+}
+
+function rate(errors: number, calls: number): number {
+  return calls === 0 ? 0 : Math.round((errors / calls) * 10_000) / 10_000;
+}

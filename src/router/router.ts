@@ -1,0 +1,198 @@
+import { ErrorCode as RpcCode, McpError, type CallToolResult, type Progress } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import type { Catalog } from '../catalog/catalog.js';
+import { GatewayError, toGatewayError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Connection } from '../pool/connection.js';
+import type { Supervisor } from '../supervisor/supervisor.js';
+import { Breaker } from './breaker.js';
+import type { CallLog } from './call-log.js';
+import { ArgumentValidator } from './validate.js';
+
+/** A tool call as every surface (REST, MCP, async dispatch) hands it to the router. */
+export interface CallRequest {
+  server: string;
+  tool: string;
+  arguments?: Record<string, unknown>;
+  /** Who is calling (a token name or MCP client name), for the log. */
+  caller?: string;
+  /** Aborting it cancels the call; the backend gets notifications/cancelled. */
+  signal?: AbortSignal;
+  /** Progress from the backend; also extends the timeout, up to the hard maximum. */
+  onprogress?: (progress: Progress) => void;
+  /** Per-call timeout in ms instead of the backend's. */
+  timeout?: number;
+  /** Restricts which backends the caller may reach (a per-connection or per-token view). */
+  servers?: ReadonlySet<string>;
+}
+
+export interface CallOutcome {
+  result: CallToolResult;
+  server: string;
+  tool: string;
+  duration_ms: number;
+}
+
+/** Runs before the router's own steps; may refuse, rewrite, or observe a call. */
+export type CallMiddleware = (request: CallRequest, next: (request: CallRequest) => Promise<CallOutcome>) => Promise<CallOutcome>;
+
+export interface RouterOptions {
+  supervisor: Supervisor;
+  catalog: Catalog;
+  callLog: CallLog;
+  logger: Logger;
+  /** Called when a backend's tool listing is older than schema_cache_ttl. */
+  onStale?: (server: string) => void;
+}
+
+// The gateway passes results through untouched: no re-validation of the
+// backend's answer on the hot path, the agent's own client does that.
+const PassthroughResult = z.looseObject({});
+
+/**
+ * call(server, tool, arguments): resolve, validate, then breaker → pool →
+ * connection, with a per-call deadline. Every call is recorded.
+ */
+export class Router {
+  readonly #options: RouterOptions;
+  readonly #validator: ArgumentValidator;
+  readonly #breakers = new Map<string, Breaker>();
+  readonly #middleware: CallMiddleware[] = [];
+  #chain: (request: CallRequest) => Promise<CallOutcome>;
+
+  constructor(options: RouterOptions) {
+    this.#options = options;
+    this.#validator = new ArgumentValidator(options.logger);
+    this.#chain = (request) => this.#route(request);
+  }
+
+  /** Adds a middleware; the first added runs first. */
+  use(middleware: CallMiddleware): void {
+    this.#middleware.push(middleware);
+    this.#chain = this.#middleware.reduceRight<(request: CallRequest) => Promise<CallOutcome>>(
+      (next, mw) => (request) => mw(request, next),
+      (request) => this.#route(request),
+    );
+  }
+
+  call(request: CallRequest): Promise<CallOutcome> {
+    return this.#chain(request);
+  }
+
+  /** The breaker of a backend, created on first use. */
+  breaker(server: string): Breaker {
+    let breaker = this.#breakers.get(server);
+    if (breaker === undefined) {
+      const backend = this.#options.supervisor.get(server);
+      breaker = new Breaker(server, backend.config.breaker, this.#options.logger.child({ backend: server }));
+      this.#breakers.set(server, breaker);
+    }
+    return breaker;
+  }
+
+  /** Shuts a removed backend's breaker down. */
+  drop(server: string): void {
+    this.#breakers.get(server)?.shutdown();
+    this.#breakers.delete(server);
+  }
+
+  async #route(request: CallRequest): Promise<CallOutcome> {
+    const started = performance.now();
+    const { server, tool } = request;
+    try {
+      const result = await this.#invoke(request);
+      const duration = performance.now() - started;
+      this.#record(request, result.isError === true ? 'error' : 'success', null, duration);
+      return { result, server, tool, duration_ms: Math.round(duration) };
+    } catch (err) {
+      const error = toGatewayError(err);
+      this.#record(request, error.code === 'TIMEOUT' ? 'timeout' : 'error', error.code, performance.now() - started);
+      throw error;
+    }
+  }
+
+  async #invoke(request: CallRequest): Promise<CallToolResult> {
+    const { server, tool } = request;
+    const { supervisor, catalog } = this.#options;
+    if (request.servers !== undefined && !request.servers.has(server)) {
+      throw new GatewayError('UNKNOWN_SERVER', `No backend named '${server}' in this view; the connection is limited to: ${[...request.servers].join(', ')}`);
+    }
+    const backend = supervisor.get(server);
+    let resolved = catalog.resolve(server, tool);
+    if (resolved === undefined && !catalog.has(server)) {
+      // No listing at all means the backend is not serving: say that (or
+      // wait for a start in progress), not "unknown tool".
+      await backend.use(async () => undefined);
+      resolved = catalog.resolve(server, tool);
+    }
+    if (resolved === undefined) {
+      throw new GatewayError('UNKNOWN_TOOL', `Backend '${server}' has no tool '${tool}'; GET /tools/${server} lists its tools`);
+    }
+    if (catalog.isStale(server)) this.#options.onStale?.(server);
+    const args = request.arguments ?? {};
+    const problem = this.#validator.check(`${server}\u0000${tool}\u0000${resolved.fingerprint}`, resolved.inputSchema, args);
+    if (problem !== undefined) {
+      throw new GatewayError('INVALID_ARGUMENTS', `Invalid arguments for ${server}/${tool}: ${problem}`);
+    }
+    const timeout = request.timeout ?? backend.config.timeout;
+    return this.breaker(server).fire(() =>
+      backend.use(async (connection) => {
+        try {
+          return (await connection.client.request({ method: 'tools/call', params: { name: tool, arguments: args } }, PassthroughResult, {
+            signal: request.signal,
+            timeout,
+            resetTimeoutOnProgress: true,
+            maxTotalTimeout: Math.max(timeout, backend.config.maxTimeout),
+            onprogress: request.onprogress ?? noProgress,
+          })) as CallToolResult;
+        } catch (err) {
+          throw await describeFailure(err, { server, tool, timeout, connection, signal: request.signal });
+        }
+      }),
+    );
+  }
+
+  #record(request: CallRequest, status: 'success' | 'error' | 'timeout', code: GatewayError['code'] | null, duration: number): void {
+    this.#options.callLog.add({
+      time: new Date().toISOString(),
+      agent: request.caller ?? null,
+      server: request.server,
+      tool: request.tool,
+      status,
+      code,
+      duration_ms: Math.round(duration * 100) / 100,
+    });
+  }
+}
+
+function noProgress(): void {}
+
+interface FailureContext {
+  server: string;
+  tool: string;
+  timeout: number;
+  connection: Connection;
+  signal: AbortSignal | undefined;
+}
+
+/** Turns what the SDK client threw into the gateway's error for it. */
+async function describeFailure(err: unknown, ctx: FailureContext): Promise<GatewayError> {
+  if (err instanceof GatewayError) return err;
+  if (ctx.signal?.aborted === true) {
+    return new GatewayError('CANCELLED', `Call to ${ctx.server}/${ctx.tool} was cancelled by the caller; the backend was sent notifications/cancelled`);
+  }
+  if (err instanceof McpError) {
+    if (err.code === RpcCode.RequestTimeout) {
+      return new GatewayError('TIMEOUT', `Backend '${ctx.server}' did not answer ${ctx.tool} within ${ctx.timeout} ms; it was sent notifications/cancelled. Raise the backend's timeout if the tool is slow`);
+    }
+    if (err.code === RpcCode.ConnectionClosed) {
+      const end = await Promise.race([ctx.connection.ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), 100))]);
+      const why = end === undefined ? 'closed the connection' : end.reason;
+      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${why} during ${ctx.tool}; it is being restarted, retry shortly`, { retryAfter: 1 });
+    }
+    return new GatewayError('BACKEND_ERROR', `Backend '${ctx.server}' answered ${ctx.tool} with error ${err.code}: ${err.message.replace(/^MCP error -?\d+: /, '')}`, {
+      details: { backend_code: err.code },
+    });
+  }
+  return new GatewayError('BACKEND_UNAVAILABLE', `Call to ${ctx.server}/${ctx.tool} failed: ${(err as Error).message ?? String(err)}`);
+}

@@ -1,0 +1,325 @@
+import { EventEmitter } from 'node:events';
+import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import type { BackendConfig } from '../config/schema.js';
+import { GatewayError, toGatewayError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Connection } from '../pool/connection.js';
+import { Pool, type PoolStats } from '../pool/pool.js';
+import { connectHttp, connectStdio, type ConnectHooks } from './connect.js';
+
+/**
+ * stopped → starting → running ⇄ degraded; a crash: running → restarting →
+ * running; too many crashes in the window, or a start that can never work
+ * (command not found): → failed. stop() from any state → stopped.
+ */
+export type BackendState = 'stopped' | 'starting' | 'running' | 'degraded' | 'restarting' | 'failed';
+
+/** Makes a connection for a backend; swapped in tests and for built-in backends. */
+export type Connector = (config: BackendConfig, logger: Logger, hooks: ConnectHooks) => Promise<Connection>;
+
+export const defaultConnector: Connector = (config, logger, hooks) => {
+  if (config.transport === 'http') return connectHttp(config, hooks);
+  if (config.transport === 'stdio') return connectStdio(config, logger, hooks);
+  throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${config.name}': transport '${config.transport}' needs a built-in server of that name`, {
+    details: { permanent: true },
+  });
+};
+
+/** A snapshot of one backend for /server/list and gate_status. */
+export interface BackendInfo {
+  name: string;
+  status: BackendState;
+  transport: BackendConfig['transport'];
+  origin: BackendConfig['origin'];
+  pid: number | undefined;
+  uptime_seconds: number;
+  restarts: number;
+  last_error: string | null;
+  last_stderr: readonly string[];
+  pool: PoolStats;
+}
+
+export interface BackendOptions {
+  config: BackendConfig;
+  logger: Logger;
+  connector?: Connector;
+  hooks?: ConnectHooks;
+  /**
+   * Runs on each new first connection before the backend counts as running
+   * (the gateway lists the tools here, so `running` implies a catalog).
+   * Its result travels with the `ready` event.
+   */
+  prepare?: (connection: Connection) => Promise<unknown>;
+}
+
+interface ReadyWaiter {
+  resolve: () => void;
+  reject: (error: GatewayError) => void;
+}
+
+const EMPTY_POOL: PoolStats = { size: 0, available: 0, active: 0, pending: 0, inflight: 0 };
+
+/** One configured backend: its lifecycle, its crash recovery and its pool. Emits `state`, `ready` and `tools_changed`. */
+export class Backend extends EventEmitter {
+  readonly name: string;
+  readonly config: BackendConfig;
+  readonly #log: Logger;
+  readonly #connector: Connector;
+  readonly #hooks: ConnectHooks;
+  readonly #prepare: ((connection: Connection) => Promise<unknown>) | undefined;
+  #state: BackendState = 'stopped';
+  #pool: Pool | undefined;
+  #generation = 0;
+  #crashes: number[] = [];
+  #retryTimer: NodeJS.Timeout | undefined;
+  #readyWaiters: ReadyWaiter[] = [];
+  readonly #live = new Set<Connection>();
+  #runningSince: number | undefined;
+  #restarts = 0;
+  #lastError: GatewayError | undefined;
+  #lastStderr: readonly string[] = [];
+
+  constructor(options: BackendOptions) {
+    super();
+    this.name = options.config.name;
+    this.config = options.config;
+    this.#log = options.logger;
+    this.#connector = options.connector ?? defaultConnector;
+    this.#prepare = options.prepare;
+    const setup = options.hooks?.setup;
+    this.#hooks = {
+      ...options.hooks,
+      setup: (client) => {
+        client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
+          this.emit('tools_changed');
+        });
+        setup?.(client);
+      },
+    };
+  }
+
+  get state(): BackendState {
+    return this.#state;
+  }
+
+  /** Starts the backend; resolves once it serves, rejects if it ends failed or stopped first. */
+  start(): Promise<void> {
+    if (this.#state === 'running' || this.#state === 'degraded') return Promise.resolve();
+    const ready = this.#whenReady();
+    if (this.#state === 'starting' || this.#state === 'restarting') return ready;
+    this.#generation += 1;
+    this.#crashes = [];
+    this.#lastError = undefined;
+    this.#pool = new Pool(this.name, this.config.pool, {
+      create: () => this.#grow(),
+      lastError: () => this.#lastError,
+    });
+    this.#setState('starting');
+    void this.#attempt(this.#generation);
+    return ready;
+  }
+
+  /** Stops every connection (children get stdin closed, SIGTERM, SIGKILL). Idempotent. */
+  async stop(): Promise<void> {
+    this.#generation += 1;
+    clearTimeout(this.#retryTimer);
+    const pool = this.#pool;
+    this.#pool = undefined;
+    this.#runningSince = undefined;
+    if (this.#state !== 'stopped') this.#setState('stopped');
+    this.#settleReady(new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' was stopped`));
+    const live = [...this.#live];
+    this.#live.clear();
+    await Promise.all([pool?.close(), ...live.map((c) => c.close())]);
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  /** Runs `fn` on a pooled connection, waiting briefly while the backend (re)starts. */
+  async use<T>(fn: (connection: Connection) => Promise<T>): Promise<T> {
+    if (this.#state === 'starting' || this.#state === 'restarting') await this.#whenReady(this.config.pool.acquire_timeout);
+    const pool = this.#pool;
+    if (pool === undefined || (this.#state !== 'running' && this.#state !== 'degraded')) throw this.#unavailable();
+    return pool.use(fn);
+  }
+
+  info(): BackendInfo {
+    const pid = [...this.#live].find((c) => c.alive)?.pid;
+    return {
+      name: this.name,
+      status: this.#state,
+      transport: this.config.transport,
+      origin: this.config.origin,
+      pid,
+      uptime_seconds: this.#runningSince === undefined ? 0 : Math.floor((Date.now() - this.#runningSince) / 1000),
+      restarts: this.#restarts,
+      last_error: this.#lastError?.message ?? null,
+      last_stderr: this.#lastStderr,
+      pool: this.#pool?.stats() ?? EMPTY_POOL,
+    };
+  }
+
+  async #attempt(generation: number): Promise<void> {
+    let connection: Connection;
+    try {
+      connection = await this.#connect();
+    } catch (err) {
+      if (generation === this.#generation) this.#onFailure(toGatewayError(err, 'BACKEND_UNAVAILABLE'));
+      return;
+    }
+    let prepared: unknown;
+    try {
+      prepared = await this.#prepare?.(connection);
+    } catch (err) {
+      await connection.close();
+      if (generation === this.#generation) {
+        this.#onFailure(new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' initialized but its tool listing failed: ${(err as Error).message}`));
+      }
+      return;
+    }
+    const pool = this.#pool;
+    if (generation !== this.#generation || pool === undefined) {
+      await connection.close();
+      return;
+    }
+    try {
+      await pool.adopt(connection);
+    } catch (err) {
+      if (generation === this.#generation) this.#onFailure(toGatewayError(err, 'BACKEND_UNAVAILABLE'));
+      return;
+    }
+    if (generation !== this.#generation) return;
+    const restarted = this.#state === 'restarting';
+    if (restarted) this.#restarts += 1;
+    this.#runningSince = Date.now();
+    this.#setState('running');
+    this.#settleReady();
+    this.emit('ready', { restarted, prepared });
+  }
+
+  async #connect(): Promise<Connection> {
+    const connection = await this.#connector(this.config, this.#log, this.#hooks);
+    this.#live.add(connection);
+    const generation = this.#generation;
+    void connection.ended.then((end) => {
+      this.#live.delete(connection);
+      if (end.expected || generation !== this.#generation) return;
+      this.#lastStderr = end.stderr;
+      this.#onCrash(end.reason);
+    });
+    return connection;
+  }
+
+  /** generic-pool's create: more connections only while the backend is up. */
+  async #grow(): Promise<Connection> {
+    if (this.#state !== 'running' && this.#state !== 'degraded') throw this.#unavailable();
+    return this.#connect();
+  }
+
+  #onCrash(reason: string): void {
+    const error = new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' ${reason}`);
+    this.#log.warn({ reason, stderr: this.#lastStderr.slice(-5) }, 'backend connection ended unexpectedly');
+    const othersAlive = [...this.#live].some((c) => c.alive);
+    if ((this.#state === 'running' || this.#state === 'degraded') && othersAlive) {
+      // Another process of this backend still serves; the pool replaces the
+      // dead one on demand. The crash still counts toward the crash loop.
+      this.#lastError = error;
+      this.#crashes.push(Date.now());
+      return;
+    }
+    if (this.#state === 'running' || this.#state === 'degraded') this.#onFailure(error);
+  }
+
+  #onFailure(error: GatewayError): void {
+    this.#lastError = error;
+    const permanent = error.details?.permanent === true;
+    if (permanent || !this.config.autoRestart) {
+      this.#fail(permanent ? error.message : `${error.message} (auto_restart is off)`);
+      return;
+    }
+    const now = Date.now();
+    const window = this.config.supervisor.crash_loop_window * 1000;
+    this.#crashes = this.#crashes.filter((t) => now - t < window);
+    this.#crashes.push(now);
+    if (this.#crashes.length > this.config.supervisor.crash_loop_restarts) {
+      this.#fail(`${error.message}; gave up after ${this.#crashes.length} failures in ${this.config.supervisor.crash_loop_window} s`);
+      return;
+    }
+    const delay = this.#backoff(this.#crashes.length);
+    this.#log.warn({ attempt: this.#crashes.length, delay_ms: delay, error: error.message }, 'backend will restart');
+    this.#runningSince = undefined;
+    this.#setState('restarting');
+    const generation = this.#generation;
+    this.#retryTimer = setTimeout(() => void this.#attempt(generation), delay);
+  }
+
+  /** Exponential backoff with jitter in [½, 1] of the step, so crashed siblings do not restart in lockstep. */
+  #backoff(attempt: number): number {
+    const { restart_backoff_min: min, restart_backoff_max: max } = this.config.supervisor;
+    const step = Math.min(max, min * 2 ** (attempt - 1));
+    return Math.round(step * (0.5 + Math.random() * 0.5));
+  }
+
+  #fail(message: string): void {
+    const error = new GatewayError('BACKEND_UNAVAILABLE', message);
+    this.#lastError = error;
+    this.#runningSince = undefined;
+    this.#log.error({ error: message, stderr: this.#lastStderr.slice(-5) }, 'backend failed');
+    this.#setState('failed');
+    const pool = this.#pool;
+    this.#pool = undefined;
+    this.#settleReady(error);
+    void pool?.close();
+  }
+
+  #unavailable(): GatewayError {
+    switch (this.#state) {
+      case 'stopped':
+        return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' is stopped; start it with POST /server/start`);
+      case 'failed':
+        return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' has failed: ${this.#lastError?.message ?? 'unknown error'}; fix it and POST /server/restart`);
+      default:
+        return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' is ${this.#state}; retry in a moment`, { retryAfter: 1 });
+    }
+  }
+
+  #whenReady(timeoutMs?: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const waiter: ReadyWaiter = { resolve, reject };
+      this.#readyWaiters.push(waiter);
+      if (timeoutMs === undefined) return;
+      const timer = setTimeout(() => {
+        this.#readyWaiters = this.#readyWaiters.filter((w) => w !== waiter);
+        reject(this.#unavailable());
+      }, timeoutMs);
+      waiter.resolve = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      waiter.reject = (error) => {
+        clearTimeout(timer);
+        reject(error);
+      };
+    });
+  }
+
+  #settleReady(error?: GatewayError): void {
+    const waiters = this.#readyWaiters;
+    this.#readyWaiters = [];
+    for (const w of waiters) {
+      if (error === undefined) w.resolve();
+      else w.reject(error);
+    }
+  }
+
+  #setState(next: BackendState): void {
+    const previous = this.#state;
+    if (previous === next) return;
+    this.#state = next;
+    this.#log.info({ from: previous, to: next }, `backend ${next}`);
+    this.emit('state', next, previous);
+  }
+}

@@ -1,0 +1,145 @@
+import { Client, type ClientOptions } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { BackendConfig } from '../config/schema.js';
+import { GatewayError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { Connection } from '../pool/connection.js';
+import { VERSION } from '../version.js';
+import { LineTransport } from './line-transport.js';
+import { StdioChild, type ExitInfo } from './stdio-child.js';
+
+/** What a new connection is told to do with what the backend sends unasked. */
+export interface ConnectHooks {
+  /** Client options (capabilities) announced to the backend. */
+  clientOptions?: ClientOptions;
+  /** Called with the fresh client before initialize, to install notification handlers. */
+  setup?: (client: Client) => void;
+}
+
+/** Largest single JSON-RPC line accepted from a stdio backend. */
+export const MAX_LINE_BYTES = 64 * 1024 * 1024;
+
+/** Environment variables every child gets so that commands resolve; the rest is what the entry declares. */
+const BASE_ENV = ['PATH', 'HOME'] as const;
+
+/** Builds a child's environment: PATH and HOME, then the entry's env (or everything with inherit_env). */
+export function childEnv(config: BackendConfig, parent: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = {};
+  const source = config.inheritEnv ? Object.keys(parent) : BASE_ENV;
+  for (const key of source) {
+    const value = parent[key];
+    if (value !== undefined) env[key] = value;
+  }
+  return Object.assign(env, config.env);
+}
+
+function describeExit(exit: ExitInfo): string {
+  if (exit.signal !== null) return `killed by ${exit.signal}`;
+  return `exited with code ${exit.code ?? 'unknown'}`;
+}
+
+function newClient(hooks: ConnectHooks): Client {
+  const client = new Client({ name: 'stonegate', version: VERSION }, hooks.clientOptions ?? { capabilities: {} });
+  hooks.setup?.(client);
+  return client;
+}
+
+/** Spawns a stdio backend and initializes MCP over its stdin/stdout. */
+export async function connectStdio(config: BackendConfig, logger: Logger, hooks: ConnectHooks): Promise<Connection> {
+  // `node` means the Node that runs the gateway, so a shipped config works
+  // whatever node is first on PATH.
+  const command = config.command === 'node' ? process.execPath : (config.command ?? '');
+  let child: StdioChild;
+  try {
+    child = await StdioChild.spawn({
+      command,
+      args: config.args,
+      cwd: config.cwd,
+      env: childEnv(config),
+      logger,
+      stderrLines: config.supervisor.stderr_lines,
+    });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? `command '${config.command}' not found (is it installed and on PATH?) or cwd '${config.cwd}' is missing` : (err as Error).message;
+    throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${config.name}' could not start: ${why}`, { details: { permanent: code === 'ENOENT' || code === 'EACCES' } });
+  }
+  const transport = new LineTransport({ input: child.stdout, output: child.stdin, logger, maxLineBytes: MAX_LINE_BYTES });
+  const client = newClient(hooks);
+  const ended = Promise.race([child.exited, new Promise<null>((resolve) => transportClosed(transport, () => resolve(null)))]).then(async (first) => {
+    // The transport may close a moment before the exit event: the exit says more.
+    const exit = first ?? child.exitInfo ?? (await Promise.race([child.exited, delay(50)]));
+    if (child.exitInfo === undefined) child.kill();
+    return { reason: exit ? describeExit(exit) : 'closed its stdout', stderr: child.stderrTail };
+  });
+  const connection = new Connection({ client, pid: child.pid, ended, shutdown: () => shutdownStdio(client, child, config) });
+  try {
+    await client.connect(transport, { timeout: config.startTimeout });
+  } catch (err) {
+    const end = await Promise.race([connection.ended, delay(100)]);
+    await connection.close();
+    const tail = child.stderrTail.slice(-5);
+    const why = end ? end.reason : describeInitError(err, config.startTimeout);
+    throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${config.name}' failed to initialize: ${why}${tail.length ? ` — last stderr: ${tail.join(' | ')}` : ''}`, {
+      details: { stderr: [...child.stderrTail] },
+    });
+  }
+  return connection;
+}
+
+async function shutdownStdio(client: Client, child: StdioChild, config: BackendConfig): Promise<void> {
+  // Closing the client closes our transport first so that no response to a
+  // request we no longer track is mistaken for garbage; then the child goes.
+  await client.close().catch(() => undefined);
+  await child.stop(config.supervisor.stop_timeout);
+}
+
+/** Connects to a remote MCP server: Streamable HTTP first, legacy SSE when that is refused. */
+export async function connectHttp(config: BackendConfig, hooks: ConnectHooks): Promise<Connection> {
+  const url = new URL(config.url ?? '');
+  const requestInit = { headers: { ...config.headers } };
+  const attempt = async (transport: Transport): Promise<Connection> => {
+    const client = newClient(hooks);
+    const ended = new Promise<{ reason: string; stderr: readonly string[] }>((resolve) => {
+      transportClosed(transport, () => resolve({ reason: 'the HTTP session closed', stderr: [] }));
+    });
+    await client.connect(transport, { timeout: config.startTimeout });
+    return new Connection({
+      client,
+      ended,
+      shutdown: async () => {
+        if (transport instanceof StreamableHTTPClientTransport) await transport.terminateSession().catch(() => undefined);
+        await client.close();
+      },
+    });
+  };
+  try {
+    return await attempt(new StreamableHTTPClientTransport(url, { requestInit }));
+  } catch (first) {
+    try {
+      return await attempt(new SSEClientTransport(url, { requestInit }));
+    } catch {
+      throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${config.name}' at ${url.origin}${url.pathname} did not accept an MCP connection: ${describeInitError(first, config.startTimeout)}`);
+    }
+  }
+}
+
+/**
+ * Watches a transport's close. Set before connect(): the SDK's Protocol
+ * keeps an onclose it finds and calls it before its own.
+ */
+function transportClosed(transport: Transport, callback: () => void): void {
+  transport.onclose = callback;
+}
+
+function describeInitError(err: unknown, timeout: number): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/timed out/i.test(message)) return `no answer to initialize within ${timeout} ms`;
+  return message;
+}
+
+function delay(ms: number): Promise<undefined> {
+  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms).unref());
+}
