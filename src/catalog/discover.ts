@@ -32,9 +32,12 @@ export function tokenize(text: string): string[] {
 export interface SearchIndex {
   name: ReadonlySet<string>;
   params: ReadonlySet<string>;
-  description: ReadonlySet<string>;
+  /** Description words with how often each occurs. */
+  description: ReadonlyMap<string, number>;
   /** The exposed name in lowercase, for whole-query substring matches. */
   text: string;
+  /** The description says the tool is deprecated: it ranks below its replacement. */
+  deprecated: boolean;
 }
 
 export function buildIndex(tool: { name: string; exposed: string; description?: string; inputSchema?: unknown }): SearchIndex {
@@ -43,15 +46,22 @@ export function buildIndex(tool: { name: string; exposed: string; description?: 
   return {
     name: new Set(tokenize(tool.name)),
     params: new Set(tokenize(params)),
-    description: new Set(tokenize(tool.description ?? '')),
+    description: countWords(tokenize(tool.description ?? '')),
     text: tool.exposed.toLowerCase(),
+    deprecated: /\bdeprecated\b/i.test(tool.description ?? ''),
   };
 }
 
-function fieldScore(tokens: ReadonlySet<string>, q: string, exact: number, partial: number): number {
+function countWords(words: readonly string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const w of words) counts.set(w, (counts.get(w) ?? 0) + 1);
+  return counts;
+}
+
+function fieldScore(tokens: ReadonlySet<string> | ReadonlyMap<string, number>, q: string, exact: number, partial: number): number {
   if (tokens.has(q)) return exact;
   if (q.length < 3) return 0;
-  for (const t of tokens) {
+  for (const t of tokens.keys()) {
     if (t.length >= 3 && (t.startsWith(q) || q.startsWith(t))) return partial;
   }
   return 0;
@@ -67,12 +77,15 @@ export function score(index: SearchIndex, query: readonly string[], rawQuery: st
   let total = 0;
   let matched = 0;
   for (const q of query) {
-    const s = Math.max(fieldScore(index.name, q, 10, 6), fieldScore(index.params, q, 3, 2), fieldScore(index.description, q, 2, 1));
+    // A description that uses the word again is a little more about it.
+    const repeats = Math.min((index.description.get(q) ?? 1) - 1, 3);
+    const s = Math.max(fieldScore(index.name, q, 10, 6), fieldScore(index.params, q, 3, 2), fieldScore(index.description, q, 2, 1)) + repeats * 0.5;
     if (s > 0) matched += 1;
     total += s;
   }
   if (total === 0) return 0;
   const compact = rawQuery.toLowerCase().replace(/[^a-z0-9]+/g, '_');
   if (compact.length >= 3 && index.text.includes(compact)) total += 5;
-  return total * (1 + matched / query.length);
+  const ranked = total * (1 + matched / query.length);
+  return index.deprecated ? ranked / 2 : ranked;
 }
