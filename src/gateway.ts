@@ -1,9 +1,10 @@
 import { mkdirSync } from 'node:fs';
-import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Hono } from 'hono';
-import { Catalog, listAllTools, type ToolChange } from './catalog/catalog.js';
+import { Catalog, describeBackend, listAllTools, type BackendListing, type ToolChange } from './catalog/catalog.js';
 import type { BackendConfig, Config } from './config/schema.js';
 import { createApp } from './http/app.js';
+import { backendHooks } from './mcp/backend-hooks.js';
+import { Sessions } from './mcp/sessions.js';
 import { listen, type Listener } from './http/server.js';
 import type { Logger } from './log.js';
 import { CallLog } from './router/call-log.js';
@@ -53,20 +54,24 @@ export class Gateway {
   readonly catalog: Catalog;
   readonly callLog: CallLog;
   readonly router: Router;
+  readonly sessions: Sessions;
   readonly app: Hono;
   readonly startedAt = Date.now();
   #listener: Listener | undefined;
   #stopping: Promise<void> | undefined;
   readonly #refreshing = new Map<string, Promise<void>>();
+  readonly #onStop: (() => Promise<void>)[] = [];
 
   constructor(options: GatewayOptions) {
     const { config, logger } = options;
     this.config = config;
     this.logger = logger;
+    this.sessions = new Sessions(logger);
     this.supervisor = new Supervisor({
       logger,
       connector: options.connector,
-      prepare: (connection) => listAllTools(connection.client),
+      hooks: backendHooks(this.sessions, logger),
+      prepare: (connection) => describeBackend(connection.client),
     });
     this.catalog = new Catalog({ separator: config.gateway.tool_separator, ttlSeconds: config.gateway.schema_cache_ttl, logger });
     this.callLog = new CallLog(config.gateway.call_log_size);
@@ -85,10 +90,13 @@ export class Gateway {
   #wire(): void {
     const { supervisor, catalog, router } = this;
     supervisor.on('ready', (name: string, info: { restarted: boolean; prepared: unknown }) => {
-      catalog.set(name, info.prepared as Tool[]);
+      const listing = info.prepared as BackendListing;
+      catalog.setMeta(name, listing.meta);
+      catalog.set(name, listing.tools);
       this.logger.info({ backend: name, tools: catalog.toolCount(name), restarted: info.restarted }, 'backend ready');
     });
     supervisor.on('tools_changed', (name: string) => void this.refreshTools(name));
+    catalog.on('changed', (name: string) => this.sessions.listChanged(name, 'tools'));
     supervisor.on('state', (name: string, to: string) => {
       if (to === 'stopped' || to === 'failed') catalog.drop(name);
     });
@@ -130,9 +138,16 @@ export class Gateway {
     return this.#listener?.url;
   }
 
+  /** Registers cleanup for a front door (its sessions) to run when the gateway stops. */
+  onStop(fn: () => Promise<void>): void {
+    this.#onStop.push(fn);
+  }
+
   /** Stops accepting requests, then stops every backend. Idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
+      await Promise.all(this.#onStop.map((fn) => fn().catch(() => undefined)));
+      await this.sessions.closeAll();
       await this.#listener?.close();
       await this.supervisor.stopAll();
       for (const backend of this.supervisor.list()) this.router.drop(backend.name);

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { ListToolsResultSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { ListToolsResultSchema, type Implementation, type ServerCapabilities, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '../log.js';
 import { buildIndex, score, tokenize, type SearchIndex } from './discover.js';
 import { exposedName, fingerprint } from './naming.js';
@@ -26,6 +26,26 @@ export interface ToolChange {
   from: string;
   to: string;
   at: string;
+}
+
+/** What a backend said of itself at initialize, for per-server endpoints that mirror it. */
+export interface BackendMeta {
+  capabilities: ServerCapabilities;
+  serverInfo: Implementation | undefined;
+  instructions: string | undefined;
+}
+
+/** A backend's first listing: its tools and what it said at initialize. */
+export interface BackendListing {
+  tools: Tool[];
+  meta: BackendMeta;
+}
+
+/** Lists a fresh connection's tools and reads its initialize answer. */
+export async function describeBackend(client: Client): Promise<BackendListing> {
+  const capabilities = client.getServerCapabilities() ?? {};
+  const tools = capabilities.tools === undefined ? [] : await listAllTools(client);
+  return { tools, meta: { capabilities, serverInfo: client.getServerVersion(), instructions: client.getInstructions() } };
 }
 
 /** A discover hit: the tool and its score. */
@@ -75,6 +95,7 @@ export class Catalog extends EventEmitter {
   readonly #byExposed = new Map<string, CatalogTool>();
   readonly #firstSeen = new Map<string, string>();
   readonly #changes = new Map<string, ToolChange[]>();
+  readonly #meta = new Map<string, BackendMeta>();
   readonly #options: CatalogOptions;
 
   constructor(options: CatalogOptions) {
@@ -82,7 +103,16 @@ export class Catalog extends EventEmitter {
     this.#options = options;
   }
 
-  /** Replaces a backend's listing with freshly fetched tools. */
+  /** Remembers what a backend said at initialize. */
+  setMeta(server: string, meta: BackendMeta): void {
+    this.#meta.set(server, meta);
+  }
+
+  meta(server: string): BackendMeta | undefined {
+    return this.#meta.get(server);
+  }
+
+  /** Replaces a backend's listing with freshly fetched tools; emits `changed` when they differ. */
   set(server: string, tools: readonly Tool[]): void {
     this.#removeExposed(server);
     const map = new Map<string, CatalogTool>();
@@ -102,8 +132,10 @@ export class Catalog extends EventEmitter {
       map.set(definition.name, entry);
       this.#byExposed.set(exposed, entry);
     }
+    const previous = this.#listings.get(server);
     this.#listings.set(server, { tools: map, fetchedAt: Date.now() });
-    this.emit('changed', server);
+    // A refresh that found the same tools is not news for the sessions.
+    if (previous === undefined || !sameTools(previous.tools, map)) this.emit('changed', server);
   }
 
   /** Forgets a backend's tools (stopped, failed or removed). */
@@ -111,6 +143,7 @@ export class Catalog extends EventEmitter {
     if (!this.#listings.has(server)) return;
     this.#removeExposed(server);
     this.#listings.delete(server);
+    this.#meta.delete(server);
     this.emit('changed', server);
   }
 
@@ -182,4 +215,12 @@ export class Catalog extends EventEmitter {
     if (listing === undefined) return;
     for (const tool of listing.tools.values()) this.#byExposed.delete(tool.exposed);
   }
+}
+
+function sameTools(a: ReadonlyMap<string, CatalogTool>, b: ReadonlyMap<string, CatalogTool>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [name, tool] of a) {
+    if (b.get(name)?.fingerprint !== tool.fingerprint) return false;
+  }
+  return true;
 }

@@ -34,6 +34,9 @@ export const GatewaySchema = z
     expose: z.enum(['all', 'meta']).default('all'),
     max_body_bytes: z.number().int().min(1024).default(4 * 1024 * 1024),
     call_log_size: z.number().int().min(1).default(1000),
+    session_idle_timeout: seconds.default(1800),
+    allowed_hosts: z.array(z.string().min(1)).default([]),
+    allowed_origins: z.array(z.string().min(1)).default([]),
   })
   .prefault({});
 

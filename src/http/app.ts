@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
+import { mcpRoutes } from './mcp-endpoint.js';
 import { restRoutes } from './rest.js';
 
 /**
@@ -25,6 +26,7 @@ export function createApp(gateway: Gateway): Hono {
   );
 
   app.route('/', restRoutes(gateway));
+  app.route('/', mcpRoutes(gateway));
 
   app.notFound((c) => {
     const error = new GatewayError('UNKNOWN_ROUTE', `No route for ${c.req.method} ${new URL(c.req.url).pathname}; see the README's REST reference`);

@@ -19,7 +19,25 @@ export interface ConnectionParts {
   pid?: number;
 }
 
+/**
+ * The agent side of a call in flight: where a backend's server-to-client
+ * requests and log messages for that call are sent. Implemented by the MCP
+ * front door; REST callers have none.
+ */
+export interface Downstream {
+  /** Sends a request to the agent (sampling, elicitation, roots) and returns its result. */
+  request(method: string, params: Record<string, unknown> | undefined): Promise<Record<string, unknown>>;
+  /** Sends a notification to the agent (logging messages). */
+  notify(method: string, params: Record<string, unknown> | undefined): Promise<void>;
+}
+
 let nextId = 1;
+const byClient = new WeakMap<Client, Connection>();
+
+/** The connection a backend client belongs to (for its request handlers). */
+export function connectionOf(client: Client): Connection | undefined {
+  return byClient.get(client);
+}
 
 /**
  * One initialized MCP client to a backend. It carries several requests at a
@@ -34,6 +52,8 @@ export class Connection {
   /** Settles once when the connection has ended, expected or not. */
   readonly ended: Promise<ConnectionEnd>;
   inflight = 0;
+  /** Agents of the calls in flight that have one; see soleDownstream(). */
+  readonly downstreams = new Set<Downstream>();
   #alive = true;
   #closing = false;
   #closed: Promise<void> | undefined;
@@ -43,6 +63,7 @@ export class Connection {
     this.client = parts.client;
     this.pid = parts.pid;
     this.#shutdown = parts.shutdown;
+    byClient.set(this.client, this);
     this.ended = parts.ended.then((end) => {
       this.#alive = false;
       return { ...end, expected: this.#closing };
@@ -52,6 +73,17 @@ export class Connection {
   /** False once the link has ended or close() was called. */
   get alive(): boolean {
     return this.#alive && !this.#closing;
+  }
+
+  /**
+   * The agent a backend's unattributed message belongs to: only when exactly
+   * one call is in flight on this connection. With two or more, a sampling
+   * request or log line carries nothing that says whose it is, and guessing
+   * would leak one agent's data to another.
+   */
+  soleDownstream(): Downstream | undefined {
+    if (this.inflight !== 1 || this.downstreams.size !== 1) return undefined;
+    return this.downstreams.values().next().value;
   }
 
   close(): Promise<void> {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Catalog } from '../catalog/catalog.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Connection } from '../pool/connection.js';
+import type { Connection, Downstream } from '../pool/connection.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { Breaker } from './breaker.js';
 import type { CallLog } from './call-log.js';
@@ -24,6 +24,8 @@ export interface CallRequest {
   timeout?: number;
   /** Restricts which backends the caller may reach (a per-connection or per-token view). */
   servers?: ReadonlySet<string>;
+  /** The calling agent, for server-to-client requests the backend makes during the call. */
+  downstream?: Downstream;
 }
 
 export interface CallOutcome {
@@ -77,6 +79,25 @@ export class Router {
 
   call(request: CallRequest): Promise<CallOutcome> {
     return this.#chain(request);
+  }
+
+  /**
+   * Sends something other than a tool call (resources, prompts, completion)
+   * to a backend through the same breaker and pool. Not recorded in the call
+   * log, which is about tool calls.
+   */
+  async forward<T>(server: string, what: string, fn: (connection: Connection) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const backend = this.#options.supervisor.get(server);
+    const timeout = backend.config.timeout;
+    return this.breaker(server).fire(() =>
+      backend.use(async (connection) => {
+        try {
+          return await fn(connection);
+        } catch (err) {
+          throw await describeFailure(err, { server, tool: what, timeout, connection, signal });
+        }
+      }),
+    );
   }
 
   /** The breaker of a backend, created on first use. */
@@ -137,6 +158,8 @@ export class Router {
     const timeout = request.timeout ?? backend.config.timeout;
     return this.breaker(server).fire(() =>
       backend.use(async (connection) => {
+        const downstream = request.downstream;
+        if (downstream !== undefined) connection.downstreams.add(downstream);
         try {
           return (await connection.client.request({ method: 'tools/call', params: { name: tool, arguments: args } }, PassthroughResult, {
             signal: request.signal,
@@ -147,6 +170,8 @@ export class Router {
           })) as CallToolResult;
         } catch (err) {
           throw await describeFailure(err, { server, tool, timeout, connection, signal: request.signal });
+        } finally {
+          if (downstream !== undefined) connection.downstreams.delete(downstream);
         }
       }),
     );

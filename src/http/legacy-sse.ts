@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { Hono } from 'hono';
+import { GatewayError } from '../errors.js';
+import type { Gateway } from '../gateway.js';
+import { createSessionServer } from '../mcp/session-server.js';
+import { viewFrom } from '../mcp/view.js';
+
+const encoder = new TextEncoder();
+const KEEPALIVE_MS = 15_000;
+
+/**
+ * The HTTP+SSE transport of protocol 2024-11-05, web-standard: the GET
+ * stream carries every server message; the client POSTs its messages to the
+ * endpoint announced in the first event.
+ */
+class SseTransport implements Transport {
+  readonly sessionId = randomUUID();
+  readonly stream: ReadableStream<Uint8Array>;
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+  #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  #keepalive: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(endpoint: string) {
+    this.stream = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+        controller.enqueue(encoder.encode(`event: endpoint\ndata: ${endpoint}?sessionId=${this.sessionId}\n\n`));
+      },
+      cancel: () => void this.close(),
+    });
+    this.#keepalive = setInterval(() => this.#write(': keepalive\n\n'), KEEPALIVE_MS);
+    this.#keepalive.unref();
+  }
+
+  async start(): Promise<void> {}
+
+  async send(message: JSONRPCMessage): Promise<void> {
+    if (this.#closed) throw new Error('SSE stream closed');
+    this.#write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+  }
+
+  receive(message: JSONRPCMessage): void {
+    this.onmessage?.(message);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#keepalive);
+    try {
+      this.#controller?.close();
+    } catch {
+      // already closed by the client
+    }
+    this.onclose?.();
+  }
+
+  #write(text: string): void {
+    try {
+      this.#controller?.enqueue(encoder.encode(text));
+    } catch {
+      void this.close();
+    }
+  }
+}
+
+/** GET /sse opens a session; POST /messages?sessionId= carries the client's messages. */
+export function legacySseRoutes(gateway: Gateway): Hono {
+  const app = new Hono();
+  const transports = new Map<string, SseTransport>();
+  gateway.onStop(async () => {
+    await Promise.all([...transports.values()].map((t) => t.close()));
+  });
+
+  app.get('/sse', async (c) => {
+    if (gateway.sessions.size >= gateway.config.gateway.max_connections) {
+      throw new GatewayError('BACKEND_UNAVAILABLE', `Too many sessions (max_connections = ${gateway.config.gateway.max_connections})`);
+    }
+    const view = viewFrom(new URL(c.req.url).searchParams, { expose: gateway.config.gateway.expose });
+    const transport = new SseTransport('/messages');
+    const server = createSessionServer(gateway, view);
+    transports.set(transport.sessionId, transport);
+    gateway.sessions.add(server, view);
+    transport.onclose = () => {
+      transports.delete(transport.sessionId);
+      gateway.sessions.remove(server);
+    };
+    await server.connect(transport);
+    return new Response(transport.stream, {
+      headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive' },
+    });
+  });
+
+  app.post('/messages', async (c) => {
+    const id = c.req.query('sessionId') ?? '';
+    const transport = transports.get(id);
+    if (transport === undefined) throw new GatewayError('UNKNOWN_ROUTE', `No SSE session '${id}'; open one with GET /sse`);
+    let message: unknown;
+    try {
+      message = JSON.parse(await c.req.text());
+    } catch (err) {
+      throw new GatewayError('BAD_REQUEST', `The message is not valid JSON: ${(err as Error).message}`);
+    }
+    if (typeof message !== 'object' || message === null || (message as { jsonrpc?: unknown }).jsonrpc !== '2.0') {
+      throw new GatewayError('BAD_REQUEST', 'The message is not a JSON-RPC 2.0 message');
+    }
+    transport.receive(message as JSONRPCMessage);
+    return c.text('Accepted', 202);
+  });
+
+  return app;
+}

@@ -1,0 +1,115 @@
+import { randomUUID } from 'node:crypto';
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { Hono, type Context } from 'hono';
+import { GatewayError } from '../errors.js';
+import type { Gateway } from '../gateway.js';
+import { createSessionServer } from '../mcp/session-server.js';
+import { viewFrom, type View } from '../mcp/view.js';
+import { MemoryEventStore } from './event-store.js';
+import { legacySseRoutes } from './legacy-sse.js';
+import { originGuard } from './origin-guard.js';
+
+interface HttpSession {
+  server: Server;
+  transport: WebStandardStreamableHTTPServerTransport;
+  /** The endpoint the session was opened on; its id is not valid on another. */
+  endpoint: string;
+  lastSeen: number;
+}
+
+/** JSON-RPC error body for requests the transport never sees. */
+function rpcError(c: Context, status: 400 | 404 | 503, code: number, message: string): Response {
+  return c.json({ jsonrpc: '2.0', error: { code, message }, id: null }, status);
+}
+
+/**
+ * The MCP endpoints: Streamable HTTP at /mcp (and /, as agents are often
+ * configured with the bare URL) and /mcp/{server}, plus the legacy HTTP+SSE
+ * pair. Each session is one SDK Server over the SDK's web-standard
+ * transport, with an event store so that SSE streams can be resumed.
+ */
+export function mcpRoutes(gateway: Gateway): Hono {
+  const app = new Hono();
+  const sessions = new Map<string, HttpSession>();
+  const { config, logger } = gateway;
+  const idleMs = config.gateway.session_idle_timeout * 1000;
+
+  // Sessions whose client vanished without DELETE are closed after a while.
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const s of sessions.values()) {
+      if (now - s.lastSeen > idleMs) void s.transport.close();
+    }
+  }, Math.max(1_000, Math.min(idleMs, 60_000)));
+  sweep.unref();
+  gateway.onStop(async () => {
+    clearInterval(sweep);
+    await Promise.all([...sessions.values()].map((s) => s.transport.close().catch(() => undefined)));
+  });
+
+  async function handle(c: Context, endpoint: string, single?: string): Promise<Response> {
+    const id = c.req.header('mcp-session-id');
+    if (id !== undefined) {
+      const session = sessions.get(id);
+      if (session === undefined || session.endpoint !== endpoint) {
+        // The spec's answer to an unknown or ended session: 404, so the client starts a new one.
+        return rpcError(c, 404, -32001, 'Session not found; initialize a new session');
+      }
+      session.lastSeen = Date.now();
+      return session.transport.handleRequest(c.req.raw);
+    }
+    if (c.req.method !== 'POST') {
+      return rpcError(c, 400, -32000, 'Bad Request: Mcp-Session-Id header is required (POST an initialize request first)');
+    }
+    if (gateway.sessions.size >= config.gateway.max_connections) {
+      return rpcError(c, 503, -32000, `Too many sessions (max_connections = ${config.gateway.max_connections}); close idle sessions or raise the limit`);
+    }
+    if (single !== undefined) gateway.supervisor.get(single);
+    const view: View = viewFrom(new URL(c.req.url).searchParams, { expose: config.gateway.expose }, single);
+    const server = createSessionServer(gateway, view);
+    const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      eventStore: new MemoryEventStore(),
+      onsessioninitialized: (sessionId) => {
+        sessions.set(sessionId, { server, transport, endpoint, lastSeen: Date.now() });
+        gateway.sessions.add(server, view);
+        logger.debug({ session: sessionId, endpoint }, 'mcp session opened');
+      },
+      onsessionclosed: (sessionId) => {
+        sessions.delete(sessionId);
+      },
+    });
+    transport.onclose = () => {
+      if (transport.sessionId !== undefined) sessions.delete(transport.sessionId);
+      gateway.sessions.remove(server);
+    };
+    await server.connect(transport);
+    const response = await transport.handleRequest(c.req.raw);
+    // Not an initialize request (or a broken one): nothing was opened.
+    if (transport.sessionId === undefined) await server.close();
+    return response;
+  }
+
+  const guard = originGuard(config);
+  app.use('/mcp', guard);
+  app.use('/mcp/*', guard);
+  app.use('/sse', guard);
+  app.use('/messages', guard);
+  app.on(['GET', 'POST', 'DELETE'], '/mcp', (c) => handle(c, '/mcp'));
+  app.on(['GET', 'POST', 'DELETE'], '/mcp/:server', (c) => {
+    const server = c.req.param('server');
+    if (!gateway.supervisor.has(server)) throw new GatewayError('UNKNOWN_SERVER', `No backend named '${server}'; GET /server/list shows the backends`);
+    return handle(c, `/mcp/${server}`, server);
+  });
+  // The bare URL speaks MCP for POST and for clients that carry a session;
+  // a plain GET (a person with a browser) gets a pointer instead.
+  app.post('/', guard, (c) => handle(c, '/mcp'));
+  app.delete('/', guard, (c) => handle(c, '/mcp'));
+  app.get('/', guard, (c) => {
+    if (c.req.header('mcp-session-id') !== undefined || (c.req.header('accept') ?? '').includes('text/event-stream')) return handle(c, '/mcp');
+    return c.json({ name: 'stonegate', mcp: '/mcp', health: '/health', tools: '/tools' });
+  });
+  app.route('/', legacySseRoutes(gateway));
+  return app;
+}

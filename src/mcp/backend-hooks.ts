@@ -1,0 +1,53 @@
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ErrorCode,
+  LoggingMessageNotificationSchema,
+  PromptListChangedNotificationSchema,
+  ResourceListChangedNotificationSchema,
+  ResourceUpdatedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { BackendConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { connectionOf } from '../pool/connection.js';
+import type { ConnectHooks } from '../supervisor/connect.js';
+import { rpcFailure } from './rpc-error.js';
+import type { Sessions } from './sessions.js';
+
+/**
+ * What a backend connection does with what the backend sends unasked.
+ * Sampling and elicitation requests and log messages go to the agent whose
+ * call is the only one in flight on that connection (see
+ * Connection.soleDownstream); when that cannot be known they are refused
+ * and logged, never guessed. Resource and prompt notifications go to the
+ * sessions that see the backend.
+ */
+export function backendHooks(sessions: Sessions, logger: Logger): (config: BackendConfig) => ConnectHooks {
+  return (config) => {
+    const log = logger.child({ backend: config.name });
+    const forward = async (client: Client, method: string, params: Record<string, unknown> | undefined): Promise<Record<string, unknown>> => {
+      const downstream = connectionOf(client)?.soleDownstream();
+      if (downstream === undefined) {
+        log.warn({ method }, 'backend request not forwarded: it cannot be attributed to one agent (set affinity = "session" for this backend)');
+        throw rpcFailure(ErrorCode.InvalidRequest, `stonegate cannot tell which agent ${method} is for: no single call is in flight on this connection`);
+      }
+      return downstream.request(method, params);
+    };
+    return {
+      clientOptions: { capabilities: { sampling: {}, elicitation: { form: {} } } },
+      setup: (client) => {
+        client.setRequestHandler(CreateMessageRequestSchema, (request) => forward(client, request.method, request.params) as never);
+        client.setRequestHandler(ElicitRequestSchema, (request) => forward(client, request.method, request.params) as never);
+        client.setNotificationHandler(LoggingMessageNotificationSchema, async (notification) => {
+          const downstream = connectionOf(client)?.soleDownstream();
+          if (downstream !== undefined) await downstream.notify(notification.method, notification.params).catch(() => undefined);
+          else log.debug({ level: notification.params.level, data: notification.params.data }, 'backend log message (no single caller to forward it to)');
+        });
+        client.setNotificationHandler(ResourceUpdatedNotificationSchema, async (n) => sessions.resourceUpdated(config.name, n.params.uri));
+        client.setNotificationHandler(ResourceListChangedNotificationSchema, async () => sessions.listChanged(config.name, 'resources'));
+        client.setNotificationHandler(PromptListChangedNotificationSchema, async () => sessions.listChanged(config.name, 'prompts'));
+      },
+    };
+  };
+}
