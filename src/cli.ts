@@ -3,6 +3,7 @@ import { ConfigError, loadConfig, type ConfigOverrides } from './config/load.js'
 import type { Config } from './config/schema.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './log.js';
+import { serveStdio } from './mcp/stdio-session.js';
 import { VERSION } from './version.js';
 
 /*
@@ -13,8 +14,9 @@ import { VERSION } from './version.js';
 const USAGE = `stonegate ${VERSION} — one MCP URL for every agent
 
 Usage:
-  stonegate serve [-c FILE] [--host H] [--port N] [--data-dir DIR] [--log-level L] [--log-format json|pretty]
+  stonegate serve [-c FILE] [--host H] [--port N] [--data-dir DIR] [--log-level L] [--log-format json|pretty] [--stdio]
       Start the gateway and its backends (default config ./stonegate.toml, listening on 127.0.0.1:3393).
+      With --stdio: serve one MCP client on stdin/stdout instead of HTTP (logs go to stderr).
   stonegate check [-c FILE]
       Validate the config and print a summary; exit 2 when it is invalid.
   stonegate --version | --help
@@ -29,6 +31,7 @@ const OPTIONS = {
   'data-dir': { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
+  stdio: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -65,7 +68,8 @@ function load(values: Values): Config {
 
 async function serve(values: Values): Promise<number> {
   const config = load(values);
-  const logger = createLogger({ level: config.logging.level, format: config.logging.format });
+  const stdio = values.stdio === true;
+  const logger = createLogger({ level: config.logging.level, format: config.logging.format, fd: stdio ? 2 : 1 });
   if (config.file === undefined) logger.warn('no stonegate.toml found here: serving with the embedded defaults (no backends); create one with the README or pass -c');
   const gateway = new Gateway({ config, logger });
   let stopping = false;
@@ -90,6 +94,12 @@ async function serve(values: Values): Promise<number> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  if (stdio) {
+    await gateway.start({ listen: false });
+    await serveStdio(gateway);
+    shutdown('stdin closed');
+    return -1;
+  }
   await gateway.start();
   return -1; // keep running until a signal
 }

@@ -61,6 +61,7 @@ export class Gateway {
   #stopping: Promise<void> | undefined;
   readonly #refreshing = new Map<string, Promise<void>>();
   readonly #onStop: (() => Promise<void>)[] = [];
+  #initialStart: Promise<void> | undefined;
 
   constructor(options: GatewayOptions) {
     const { config, logger } = options;
@@ -92,7 +93,7 @@ export class Gateway {
     supervisor.on('ready', (name: string, info: { restarted: boolean; prepared: unknown }) => {
       const listing = info.prepared as BackendListing;
       catalog.setMeta(name, listing.meta);
-      catalog.set(name, listing.tools);
+      catalog.set(name, listing.tools, { changed: info.restarted });
       this.logger.info({ backend: name, tools: catalog.toolCount(name), restarted: info.restarted }, 'backend ready');
     });
     supervisor.on('tools_changed', (name: string) => void this.refreshTools(name));
@@ -125,13 +126,31 @@ export class Gateway {
     return refresh;
   }
 
-  /** Listens, then starts the backends in the background (the gateway serves while they come up). */
-  async start(): Promise<{ url: string; ready: Promise<void> }> {
+  /**
+   * Listens (unless `listen` is false, as for `serve --stdio`), then starts
+   * the backends in the background: the gateway serves while they come up.
+   */
+  async start(options: { listen?: boolean } = {}): Promise<{ url: string | undefined; ready: Promise<void> }> {
     mkdirSync(this.config.server.dataDir, { recursive: true });
-    this.#listener = await listen(this.app, this.config.server.host, this.config.server.port);
-    this.logger.info({ url: this.#listener.url, port: this.#listener.port, backends: this.config.backends.length }, 'stonegate listening');
+    if (options.listen !== false) {
+      this.#listener = await listen(this.app, this.config.server.host, this.config.server.port);
+      this.logger.info({ url: this.#listener.url, port: this.#listener.port, backends: this.config.backends.length }, 'stonegate listening');
+    }
     const ready = this.supervisor.startAll();
-    return { url: this.#listener.url, ready };
+    this.#initialStart = ready;
+    return { url: this.#listener?.url, ready };
+  }
+
+  /**
+   * Waits (at most `capMs`) for the first start of the configured backends,
+   * so that an agent that lists tools right after connecting sees them
+   * instead of an empty catalog followed by list_changed.
+   */
+  async settled(capMs = 10_000): Promise<void> {
+    if (this.#initialStart === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#initialStart, new Promise<void>((resolve) => (timer = setTimeout(resolve, capMs)))]);
+    clearTimeout(timer);
   }
 
   get url(): string | undefined {

@@ -112,8 +112,12 @@ export class Catalog extends EventEmitter {
     return this.#meta.get(server);
   }
 
-  /** Replaces a backend's listing with freshly fetched tools; emits `changed` when they differ. */
-  set(server: string, tools: readonly Tool[]): void {
+  /**
+   * Replaces a backend's listing with freshly fetched tools; emits `changed`
+   * when they differ, or always with `changed: true` (a restarted backend:
+   * agents re-list rather than trust tools from a process that is gone).
+   */
+  set(server: string, tools: readonly Tool[], options: { changed?: boolean } = {}): void {
     this.#removeExposed(server);
     const map = new Map<string, CatalogTool>();
     for (const definition of tools) {
@@ -135,7 +139,7 @@ export class Catalog extends EventEmitter {
     const previous = this.#listings.get(server);
     this.#listings.set(server, { tools: map, fetchedAt: Date.now() });
     // A refresh that found the same tools is not news for the sessions.
-    if (previous === undefined || !sameTools(previous.tools, map)) this.emit('changed', server);
+    if (options.changed === true || previous === undefined || !sameTools(previous.tools, map)) this.emit('changed', server);
   }
 
   /** Forgets a backend's tools (stopped, failed or removed). */

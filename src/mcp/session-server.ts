@@ -9,6 +9,7 @@ import {
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import type { CatalogTool } from '../catalog/catalog.js';
 import { toGatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import type { Downstream } from '../pool/connection.js';
@@ -74,7 +75,10 @@ export function createSessionServer(gateway: Gateway, view: View): Server {
     view.caller = server.getClientVersion()?.name;
   };
 
-  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listTools(gateway, view) }));
+  server.setRequestHandler(ListToolsRequestSchema, async () => {
+    await gateway.settled();
+    return { tools: listTools(gateway, view) };
+  });
 
   server.setRequestHandler(CallToolRequestSchema, async (request, rawExtra): Promise<CallToolResult> => {
     const extra = rawExtra as unknown as Extra;
@@ -87,7 +91,12 @@ export function createSessionServer(gateway: Gateway, view: View): Server {
         return toolError(toGatewayError(err));
       }
     }
-    const entry = single === undefined ? gateway.catalog.byExposed(name) : gateway.catalog.resolve(single, name);
+    const lookup = (): CatalogTool | undefined => (single === undefined ? gateway.catalog.byExposed(name) : gateway.catalog.resolve(single, name));
+    let entry = lookup();
+    if (entry === undefined) {
+      await gateway.settled();
+      entry = lookup();
+    }
     if (entry === undefined || !sees(view, entry.server)) {
       throw rpcFailure(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
     }

@@ -1,0 +1,26 @@
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { Readable, Writable } from 'node:stream';
+import type { Gateway } from '../gateway.js';
+import { createSessionServer } from './session-server.js';
+import type { View } from './view.js';
+
+/**
+ * `stonegate serve --stdio`: one MCP session over stdin/stdout, for clients
+ * that only launch stdio servers. Resolves when the client closes stdin.
+ */
+export async function serveStdio(gateway: Gateway, io: { input?: Readable; output?: Writable } = {}): Promise<void> {
+  const input = io.input ?? process.stdin;
+  const view: View = { expose: gateway.config.gateway.expose, servers: undefined, single: undefined, caller: undefined };
+  const server = createSessionServer(gateway, view);
+  const transport = new StdioServerTransport(input, io.output ?? process.stdout);
+  const closed = new Promise<void>((resolve) => {
+    // The SDK's stdio transport does not notice EOF on its own.
+    input.once('end', resolve);
+    transport.onclose = () => resolve();
+  });
+  gateway.sessions.add(server, view);
+  await server.connect(transport);
+  await closed;
+  gateway.sessions.remove(server);
+  await server.close().catch(() => undefined);
+}
