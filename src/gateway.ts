@@ -204,13 +204,13 @@ export class Gateway {
       });
   }
 
-  /** GET /health: `ok` when every enabled backend serves, `degraded` otherwise. */
+  /** GET /health: `ok` when every enabled backend serves with its circuit closed, `degraded` otherwise. */
   health(): Record<string, unknown> {
     const backends = this.supervisor.list().filter((b) => b.config.enabled);
     const healthy = backends.filter((b) => b.state === 'running').length;
     const circuitsOpen = backends.filter((b) => this.router.breaker(b.name).state !== 'closed').length;
     return {
-      status: healthy === backends.length ? 'ok' : 'degraded',
+      status: healthy === backends.length && circuitsOpen === 0 ? 'ok' : 'degraded',
       version: VERSION,
       uptime_seconds: Math.floor((Date.now() - this.startedAt) / 1000),
       backends_total: backends.length,

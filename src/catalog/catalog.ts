@@ -169,10 +169,10 @@ export class Catalog extends EventEmitter {
     return this.#byExposed.get(name);
   }
 
-  /** Tools of every backend, or of the backends `servers` allows, in backend then tool order. */
+  /** Tools of every backend, or of the backends `servers` allows, by backend name, then in the backend's order. */
   tools(servers?: ReadonlySet<string>): CatalogTool[] {
     const out: CatalogTool[] = [];
-    for (const [server, listing] of this.#listings) {
+    for (const [server, listing] of [...this.#listings].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       if (servers !== undefined && !servers.has(server)) continue;
       for (const tool of listing.tools.values()) out.push(tool);
     }

@@ -13,14 +13,17 @@ function shortHash(text: string): string {
  * The name an agent sees for a backend's tool: `<server><sep><tool>`.
  *
  * Deterministic and collision-free without looking at other tools: a name
- * that is already valid and short enough is used as is; any name that had to
- * change (characters replaced, or cut to 64) carries an 8-hex hash of the
+ * that is already valid, short enough and unambiguous is used as is; any
+ * other (characters replaced, cut to 64, or a separator inside the server
+ * name) carries an 8-hex hash of the
  * original pair, so two different tools never map to the same name and the
  * same tool maps to the same name after every restart.
  */
 export function exposedName(server: string, tool: string, separator: string): string {
   const plain = `${server}${separator}${tool}`;
-  if (plain.length <= MAX_TOOL_NAME && VALID.test(plain)) return plain;
+  // Plain only when the separator's first occurrence is the one we put
+  // there: otherwise ('a__b', 'c') and ('a', 'b__c') would meet.
+  if (plain.length <= MAX_TOOL_NAME && VALID.test(plain) && plain.indexOf(separator) === server.length) return plain;
   const suffix = `_${shortHash(`${server}\u0000${tool}`)}`;
   const cleaned = plain.replace(INVALID_CHARS, '_');
   return `${cleaned.slice(0, MAX_TOOL_NAME - suffix.length)}${suffix}`;

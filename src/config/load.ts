@@ -48,10 +48,11 @@ export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path: (st
   if (typeof value === 'string') {
     return value.replace(ENV_REF, (match, name: string | undefined, fallback: string | undefined) => {
       if (match === '$$') return '$';
+      // As in the shell's ${VAR:-x}, an empty variable is as good as unset.
       const found = env[name ?? ''];
-      if (found !== undefined) return found;
+      if (found !== undefined && found !== '') return found;
       if (fallback !== undefined) return fallback;
-      throw new ConfigError(`${formatPath(path)}: environment variable ${name} is not set (referenced as ${match})`);
+      throw new ConfigError(`${formatPath(path)}: environment variable ${name} is ${found === '' ? 'empty' : 'not set'} (referenced as ${match})`);
     });
   }
   if (Array.isArray(value)) return value.map((v, i) => interpolateEnv(v, env, [...path, i]));
@@ -199,7 +200,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? process.env;
   const file = resolve(cwd, options.file ?? 'stonegate.toml');
   if (!existsSync(file)) {
-    if (options.explicit === true) throw new ConfigError(`${file}: no such config file (create one with 'stonegate init', or drop -c to use the defaults)`);
+    if (options.explicit === true) throw new ConfigError(`${file}: no such config file (copy the README's example, or drop -c to use the defaults)`);
     return buildConfig({}, '(defaults)', cwd, options.overrides) ;
   }
   let parsed: unknown;

@@ -1,8 +1,9 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { CatalogTool } from '../catalog/catalog.js';
 import { GatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
+import type { Backend } from '../supervisor/backend.js';
 import { intParam, readBody } from './body.js';
 
 const CallBody = z.object({
@@ -64,6 +65,18 @@ export function restRoutes(gateway: Gateway): Hono {
   });
 
   app.get('/server/list', (c) => c.json({ servers: gateway.serverList() }));
+
+  // Start, stop and restart a configured backend. Stop closes its
+  // connections at once (calls in flight fail with BACKEND_UNAVAILABLE).
+  const NameBody = z.object({ name: z.string().min(1) });
+  const lifecycle = async (c: Context, action: (backend: Backend) => Promise<void>): Promise<Response> => {
+    const { name } = await readBody(c, NameBody);
+    await action(supervisor.get(name));
+    return c.json({ ok: true, server: gateway.serverList(new Set([name]))[0] });
+  };
+  app.post('/server/start', (c) => lifecycle(c, (b) => b.start()));
+  app.post('/server/stop', (c) => lifecycle(c, (b) => b.stop()));
+  app.post('/server/restart', (c) => lifecycle(c, (b) => b.restart()));
 
   app.get('/health', (c) => c.json(gateway.health()));
 

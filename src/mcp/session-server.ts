@@ -37,11 +37,21 @@ function downstreamOf(extra: Extra): Downstream {
   };
 }
 
-function progressOf(extra: Extra): ((progress: Progress) => void) | undefined {
+/**
+ * Forwards a call's progress to the agent. Notifications are chained and
+ * the call's result waits for the chain (flush): the response must not
+ * overtake the last progress notification on the agent's stream, which
+ * would drop it.
+ */
+function progressOf(extra: Extra): { onprogress?: (progress: Progress) => void; flush: () => Promise<void> } {
   const token = extra._meta?.progressToken;
-  if (token === undefined) return undefined;
-  return (progress) => {
-    void extra.sendNotification({ method: 'notifications/progress', params: { ...progress, progressToken: token } }).catch(() => undefined);
+  if (token === undefined) return { flush: async () => undefined };
+  let chain: Promise<void> = Promise.resolve();
+  return {
+    onprogress: (progress) => {
+      chain = chain.then(() => extra.sendNotification({ method: 'notifications/progress', params: { ...progress, progressToken: token } })).catch(() => undefined);
+    },
+    flush: () => chain,
   };
 }
 
@@ -84,11 +94,14 @@ export function createSessionServer(gateway: Gateway, view: View): Server {
     const extra = rawExtra as unknown as Extra;
     const name = request.params.name;
     const args = request.params.arguments ?? {};
+    const progress = progressOf(extra);
     if (single === undefined && GATE_TOOL_NAMES.has(name)) {
       try {
-        return await callGateTool(gateway, view, name, args, { signal: extra.signal, onprogress: progressOf(extra), downstream: downstreamOf(extra) });
+        return await callGateTool(gateway, view, name, args, { signal: extra.signal, onprogress: progress.onprogress, downstream: downstreamOf(extra) });
       } catch (err) {
         return toolError(toGatewayError(err));
+      } finally {
+        await progress.flush();
       }
     }
     const lookup = (): CatalogTool | undefined => (single === undefined ? gateway.catalog.byExposed(name) : gateway.catalog.resolve(single, name));
@@ -107,13 +120,15 @@ export function createSessionServer(gateway: Gateway, view: View): Server {
         arguments: args,
         caller: view.caller,
         signal: extra.signal,
-        onprogress: progressOf(extra),
+        onprogress: progress.onprogress,
         servers: view.servers,
         downstream: downstreamOf(extra),
       });
       return outcome.result;
     } catch (err) {
       return toolError(toGatewayError(err));
+    } finally {
+      await progress.flush();
     }
   });
 

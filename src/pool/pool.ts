@@ -26,6 +26,11 @@ export interface PoolStats {
 
 const CREATE_RETRY_PACE_MS = 100;
 
+function reserve(connection: Connection): Connection {
+  connection.inflight += 1;
+  return connection;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -52,6 +57,7 @@ export class Pool {
   readonly #active = new Set<Connection>();
   readonly #waiters: Waiter[] = [];
   readonly #adopted: Connection[] = [];
+  readonly #borrowWatchers: (() => void)[] = [];
   #lastCreateFailure = 0;
   #borrowing = 0;
   #waiting = 0;
@@ -121,10 +127,11 @@ export class Pool {
   /**
    * Runs `fn` on a connection: the least busy one that has room, a new one
    * when all are busy and the pool may grow, or the next that frees up.
+   * A slot is reserved (inflight counted) before `fn` runs, so a burst of
+   * calls spreads over the connections instead of piling onto one.
    */
   async use<T>(fn: (connection: Connection) => Promise<T>): Promise<T> {
     const connection = await this.#acquire();
-    connection.inflight += 1;
     try {
       return await fn(connection);
     } finally {
@@ -168,13 +175,29 @@ export class Pool {
     return this.#closing;
   }
 
+  /** Returns a connection with one slot already reserved for the caller. */
   async #acquire(): Promise<Connection> {
-    if (this.#closed) throw this.#closedError();
-    const shared = this.#leastBusy();
-    if (shared !== undefined && shared.inflight === 0) return shared;
-    if (this.#active.size + this.#borrowing < this.#settings.max) return this.#borrow();
-    if (shared !== undefined) return shared;
-    return this.#wait();
+    const deadline = Date.now() + this.#settings.acquire_timeout;
+    for (;;) {
+      if (this.#closed) throw this.#closedError();
+      const shared = this.#leastBusy();
+      if (shared !== undefined && (shared.inflight === 0 || !this.#canGrow())) return reserve(shared);
+      if (this.#canGrow()) return reserve(await this.#borrow());
+      // A connection is being created; it will have room for this call too.
+      if (this.#borrowing > 0 && Date.now() < deadline) {
+        await this.#borrowSettled();
+        continue;
+      }
+      return this.#wait();
+    }
+  }
+
+  #canGrow(): boolean {
+    return this.#active.size + this.#borrowing < this.#settings.max;
+  }
+
+  #borrowSettled(): Promise<void> {
+    return new Promise((resolve) => this.#borrowWatchers.push(resolve));
   }
 
   #leastBusy(): Connection | undefined {
@@ -201,6 +224,7 @@ export class Pool {
       throw this.#factory.lastError?.() ?? this.#exhausted((err as Error).message);
     } finally {
       this.#borrowing -= 1;
+      for (const watcher of this.#borrowWatchers.splice(0)) watcher();
     }
   }
 
@@ -235,7 +259,7 @@ export class Pool {
     if (waiter !== undefined) {
       clearTimeout(waiter.timer);
       this.#waiting -= 1;
-      waiter.resolve(connection);
+      waiter.resolve(reserve(connection));
       return;
     }
     if (connection.inflight > 0 || !this.#active.has(connection)) return;
@@ -250,7 +274,7 @@ export class Pool {
       const waiter = this.#waiters.shift() as Waiter;
       clearTimeout(waiter.timer);
       this.#waiting -= 1;
-      this.#borrow().then(waiter.resolve, waiter.reject);
+      this.#borrow().then((c) => waiter.resolve(reserve(c)), waiter.reject);
     }
   }
 

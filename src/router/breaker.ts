@@ -10,7 +10,7 @@ export type CircuitState = 'closed' | 'open' | 'half_open';
  * caught by the gateway, the gateway's own load shedding, a caller's cancel —
  * never reached the backend's judgement and must not trip its breaker.
  */
-const BACKEND_FAULTS: ReadonlySet<ErrorCode> = new Set(['BACKEND_ERROR', 'BACKEND_UNAVAILABLE', 'TIMEOUT', 'INTERNAL']);
+const BACKEND_FAULTS: ReadonlySet<ErrorCode> = new Set(['BACKEND_ERROR', 'BACKEND_UNAVAILABLE', 'TIMEOUT']);
 
 export function countsAsFailure(error: unknown): boolean {
   return !isGatewayError(error) || BACKEND_FAULTS.has(error.code);
@@ -39,7 +39,10 @@ export class Breaker {
       resetTimeout: settings.reset_timeout * 1000,
       errorThresholdPercentage: 100, // consecutive failures decide, below
       volumeThreshold: Number.MAX_SAFE_INTEGER,
-      errorFilter: (error: unknown) => !countsAsFailure(error),
+      // A half-open probe that never reached the backend's judgement (the
+      // caller cancelled, the pool shed it) proves nothing: it must not
+      // close the circuit, so there it counts, and the circuit re-probes later.
+      errorFilter: (error: unknown) => !countsAsFailure(error) && !this.#circuit.halfOpen,
     });
     this.#circuit.on('failure', () => {
       this.#consecutive += 1;
@@ -53,7 +56,8 @@ export class Breaker {
     this.#circuit.on('halfOpen', () => logger.info('circuit half-open: letting one call through'));
     this.#circuit.on('close', () => {
       this.#consecutive = 0;
-      this.#probation = settings.success_threshold - 1;
+      // The probe that closed the circuit is counted by fire() as it returns.
+      this.#probation = settings.success_threshold;
       logger.info('circuit closed');
     });
   }

@@ -127,7 +127,9 @@ export class Router {
       return { result, server, tool, duration_ms: Math.round(duration) };
     } catch (err) {
       const error = toGatewayError(err);
-      this.#record(request, error.code === 'TIMEOUT' ? 'timeout' : 'error', error.code, performance.now() - started);
+      // A name no backend has is the caller's typo, not a backend's call:
+      // recording it would let clients grow the per-backend stats at will.
+      if (error.code !== 'UNKNOWN_SERVER') this.#record(request, error.code === 'TIMEOUT' ? 'timeout' : 'error', error.code, performance.now() - started);
       throw error;
     }
   }

@@ -5,10 +5,11 @@ import type { Logger } from '../log.js';
  * Argument validation against each tool's inputSchema. Validators are
  * compiled once per schema fingerprint and kept; a schema ajv cannot compile
  * (backends publish odd ones) disables checking for that tool rather than
- * blocking it, and is logged once.
+ * blocking it, and is logged once. Schemas are not registered by their $id
+ * (addUsedSchema off): two backends, or two versions of one tool, may share an $id.
  */
 export class ArgumentValidator {
-  readonly #ajv = new Ajv({ allErrors: false, strict: false, validateFormats: false, coerceTypes: false });
+  readonly #ajv = new Ajv({ allErrors: false, strict: false, validateFormats: false, coerceTypes: false, addUsedSchema: false });
   readonly #compiled = new Map<string, ValidateFunction | null>();
   readonly #log: Logger;
 

@@ -76,6 +76,8 @@ export class Backend extends EventEmitter {
   readonly #live = new Set<Connection>();
   #runningSince: number | undefined;
   #restarts = 0;
+  /** Whether this start ever reached running (a retry before that is not a restart). */
+  #hasRun = false;
   #lastError: GatewayError | undefined;
   #lastStderr: readonly string[] = [];
 
@@ -109,6 +111,7 @@ export class Backend extends EventEmitter {
     if (this.#state === 'starting' || this.#state === 'restarting') return ready;
     this.#generation += 1;
     this.#crashes = [];
+    this.#hasRun = false;
     this.#lastError = undefined;
     this.#pool = new Pool(this.name, this.config.pool, {
       create: () => this.#grow(),
@@ -192,7 +195,8 @@ export class Backend extends EventEmitter {
       return;
     }
     if (generation !== this.#generation) return;
-    const restarted = this.#state === 'restarting';
+    const restarted = this.#state === 'restarting' && this.#hasRun;
+    this.#hasRun = true;
     if (restarted) this.#restarts += 1;
     this.#runningSince = Date.now();
     this.#setState('running');
@@ -227,7 +231,8 @@ export class Backend extends EventEmitter {
       // Another process of this backend still serves; the pool replaces the
       // dead one on demand. The crash still counts toward the crash loop.
       this.#lastError = error;
-      this.#crashes.push(Date.now());
+      if (this.#recordCrash() && this.config.autoRestart) return;
+      this.#fail(`${error.message}; ${this.config.autoRestart ? this.#gaveUp() : 'auto_restart is off'}`);
       return;
     }
     if (this.#state === 'running' || this.#state === 'degraded') this.#onFailure(error);
@@ -240,12 +245,8 @@ export class Backend extends EventEmitter {
       this.#fail(permanent ? error.message : `${error.message} (auto_restart is off)`);
       return;
     }
-    const now = Date.now();
-    const window = this.config.supervisor.crash_loop_window * 1000;
-    this.#crashes = this.#crashes.filter((t) => now - t < window);
-    this.#crashes.push(now);
-    if (this.#crashes.length > this.config.supervisor.crash_loop_restarts) {
-      this.#fail(`${error.message}; gave up after ${this.#crashes.length} failures in ${this.config.supervisor.crash_loop_window} s`);
+    if (!this.#recordCrash()) {
+      this.#fail(`${error.message}; ${this.#gaveUp()}`);
       return;
     }
     const delay = this.#backoff(this.#crashes.length);
@@ -254,6 +255,19 @@ export class Backend extends EventEmitter {
     this.#setState('restarting');
     const generation = this.#generation;
     this.#retryTimer = setTimeout(() => void this.#attempt(generation), delay);
+  }
+
+  /** Counts a crash in the window; false once crash_loop_restarts crashes have happened in it. */
+  #recordCrash(): boolean {
+    const now = Date.now();
+    const window = this.config.supervisor.crash_loop_window * 1000;
+    this.#crashes = this.#crashes.filter((t) => now - t < window);
+    this.#crashes.push(now);
+    return this.#crashes.length < this.config.supervisor.crash_loop_restarts;
+  }
+
+  #gaveUp(): string {
+    return `gave up after ${this.#crashes.length} failures in ${this.config.supervisor.crash_loop_window} s`;
   }
 
   /** Exponential backoff with jitter in [½, 1] of the step, so crashed siblings do not restart in lockstep. */

@@ -30,6 +30,10 @@ export class LineTransport implements Transport {
   readonly #output: Writable;
   readonly #log: Logger;
   readonly #maxLineBytes: number;
+  readonly #chunks: Buffer[] = [];
+  #offset = 0;
+  #paused = false;
+  #ended = false;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
   #closed = false;
@@ -45,7 +49,10 @@ export class LineTransport implements Transport {
 
   async start(): Promise<void> {
     this.#input.on('data', this.#onData);
-    this.#input.once('end', () => void this.close());
+    this.#input.once('end', () => {
+      this.#ended = true;
+      if (!this.#paused) this.#drain();
+    });
     this.#input.once('error', (error: Error) => {
       this.onerror?.(error);
       void this.close();
@@ -53,38 +60,69 @@ export class LineTransport implements Transport {
   }
 
   readonly #onData = (chunk: Buffer): void => {
-    let start = 0;
-    let newline = chunk.indexOf(NEWLINE, start);
-    while (newline !== -1) {
-      const piece = chunk.subarray(start, newline);
-      if (this.#pendingBytes > 0) {
-        this.#pending.push(piece);
-        this.#handleLine(Buffer.concat(this.#pending, this.#pendingBytes + piece.length));
-        this.#pending = [];
-        this.#pendingBytes = 0;
-      } else {
-        this.#handleLine(piece);
-      }
-      if (this.#closed) return;
-      start = newline + 1;
-      newline = chunk.indexOf(NEWLINE, start);
-    }
-    if (start < chunk.length) {
-      const rest = chunk.subarray(start);
-      this.#pending.push(rest);
-      this.#pendingBytes += rest.length;
-      if (this.#pendingBytes > this.#maxLineBytes) {
-        this.onerror?.(new Error(`backend wrote a line over ${this.#maxLineBytes} bytes on stdout`));
-        void this.close();
-      }
-    }
+    this.#chunks.push(chunk);
+    if (!this.#paused) this.#drain();
   };
 
-  #handleLine(line: Buffer): void {
+  /**
+   * Delivers complete lines in order. After a notification, the rest waits
+   * for the next turn of the event loop: the SDK runs notification handlers
+   * a microtask later but responses at once, so a progress notification
+   * followed in the same chunk by its call's response would find its
+   * handler already gone and be dropped.
+   */
+  #drain(): void {
+    this.#paused = false;
+    while (this.#chunks.length > 0) {
+      const chunk = this.#chunks[0] as Buffer;
+      const newline = chunk.indexOf(NEWLINE, this.#offset);
+      if (newline === -1) {
+        this.#keepPartial(chunk.subarray(this.#offset));
+        this.#chunks.shift();
+        this.#offset = 0;
+        if (this.#closed) return;
+        continue;
+      }
+      const piece = chunk.subarray(this.#offset, newline);
+      this.#offset = newline + 1;
+      if (this.#offset >= chunk.length) {
+        this.#chunks.shift();
+        this.#offset = 0;
+      }
+      let line = piece;
+      if (this.#pendingBytes > 0) {
+        this.#pending.push(piece);
+        line = Buffer.concat(this.#pending, this.#pendingBytes + piece.length);
+        this.#pending = [];
+        this.#pendingBytes = 0;
+      }
+      const notified = this.#handleLine(line);
+      if (this.#closed) return;
+      if (notified && this.#chunks.length > 0) {
+        this.#paused = true;
+        setImmediate(() => this.#drain());
+        return;
+      }
+    }
+    if (this.#ended) void this.close();
+  }
+
+  #keepPartial(rest: Buffer): void {
+    if (rest.length === 0) return;
+    this.#pending.push(rest);
+    this.#pendingBytes += rest.length;
+    if (this.#pendingBytes > this.#maxLineBytes) {
+      this.onerror?.(new Error(`backend wrote a line over ${this.#maxLineBytes} bytes on stdout`));
+      void this.close();
+    }
+  }
+
+  /** Handles one line; true when it delivered a notification. */
+  #handleLine(line: Buffer): boolean {
     if (line.length > this.#maxLineBytes) {
       this.onerror?.(new Error(`backend wrote a line of ${line.length} bytes on stdout (limit ${this.#maxLineBytes})`));
       void this.close();
-      return;
+      return false;
     }
     let message: unknown;
     try {
@@ -94,10 +132,11 @@ export class LineTransport implements Transport {
     }
     if (isJsonRpc(message)) {
       this.onmessage?.(message);
-      return;
+      return (message as { id?: unknown }).id === undefined;
     }
-    if (line.length === 0 || (line.length === 1 && line[0] === 0x0d)) return;
+    if (line.length === 0 || (line.length === 1 && line[0] === 0x0d)) return false;
     this.#reportGarbage(line);
+    return false;
   }
 
   #reportGarbage(line: Buffer): void {
@@ -131,6 +170,7 @@ export class LineTransport implements Transport {
     this.#closed = true;
     this.#input.off('data', this.#onData);
     this.#pending = [];
+    this.#chunks.length = 0;
     this.onclose?.();
   }
 }
