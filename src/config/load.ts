@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import {
@@ -117,6 +118,7 @@ export function normalizeBackend(
     url: entry.url,
     headers: Object.freeze({ ...entry.headers }),
     affinity: entry.affinity,
+    roots: Object.freeze(entry.roots.map((r) => (/^[a-z][a-z0-9+.-]*:/i.test(r) ? r : pathToFileURL(resolveFrom(baseDir, r)).href))),
     autoRestart: entry.auto_restart,
     healthCheck: entry.health_check,
     enabled: entry.enabled,

@@ -109,6 +109,7 @@ export const BackendSchema = z
     url: z.url({ protocol: /^https?$/ }).optional(),
     headers: stringMap.default({}),
     affinity: z.enum(['shared', 'session']).default('shared'),
+    roots: z.array(z.string().min(1)).default([]),
     auto_restart: z.boolean().default(true),
     health_check: z.boolean().default(true),
     enabled: z.boolean().default(true),
@@ -166,6 +167,8 @@ export interface BackendConfig {
   readonly url: string | undefined;
   readonly headers: Readonly<Record<string, string>>;
   readonly affinity: 'shared' | 'session';
+  /** Roots the gateway answers the backend's roots/list with: absolute file:// URIs. */
+  readonly roots: readonly string[];
   readonly autoRestart: boolean;
   readonly healthCheck: boolean;
   readonly enabled: boolean;

@@ -3,6 +3,7 @@ import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
   ErrorCode,
+  ListRootsRequestSchema,
   LoggingMessageNotificationSchema,
   PromptListChangedNotificationSchema,
   ResourceListChangedNotificationSchema,
@@ -35,10 +36,15 @@ export function backendHooks(sessions: Sessions, logger: Logger): (config: Backe
       return downstream.request(method, params);
     };
     return {
-      clientOptions: { capabilities: { sampling: {}, elicitation: { form: {} } } },
+      clientOptions: { capabilities: { sampling: {}, elicitation: { form: {} }, roots: { listChanged: false } } },
       setup: (client) => {
         client.setRequestHandler(CreateMessageRequestSchema, (request) => forward(client, request.method, request.params) as never);
         client.setRequestHandler(ElicitRequestSchema, (request) => forward(client, request.method, request.params) as never);
+        // Roots are the backend's own config, never an agent's: on a shared
+        // connection one agent's roots would change what every agent reaches.
+        client.setRequestHandler(ListRootsRequestSchema, async () => ({
+          roots: config.roots.map((uri) => ({ uri, name: uri.slice(uri.lastIndexOf('/') + 1) || uri })),
+        }));
         client.setNotificationHandler(LoggingMessageNotificationSchema, async (notification) => {
           const downstream = connectionOf(client)?.soleDownstream();
           if (downstream !== undefined) await downstream.notify(notification.method, notification.params).catch(() => undefined);

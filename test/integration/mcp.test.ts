@@ -238,3 +238,21 @@ describe('serve --stdio', () => {
     }
   });
 });
+
+describe('roots', () => {
+  it("answers a backend's roots/list with the backend's configured roots", async () => {
+    const rootsGw = await startGateway(`
+[[backends]]
+name = "demo"
+command = "node"
+args = [${q(DEMO)}]
+roots = [${q(join(ROOT, 'examples'))}]
+`);
+    await rootsGw.waitForLog((l) => l.msg === 'backend ready');
+    const { body } = await rootsGw.request('POST', '/call', { server: 'demo', tool: 'roots', arguments: {} });
+    const roots = JSON.parse(text(body.result)) as { roots?: { uri: string }[] } | { uri: string }[];
+    const list = Array.isArray(roots) ? roots : (roots.roots ?? []);
+    expect(list.map((r) => r.uri)).toEqual([`file://${join(ROOT, 'examples')}`]);
+    await rootsGw.stop();
+  });
+});
