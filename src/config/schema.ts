@@ -44,6 +44,9 @@ const breakerFields = {
   failure_threshold: z.number().int().min(1),
   reset_timeout: seconds,
   success_threshold: z.number().int().min(1),
+  error_threshold_percentage: z.number().min(0).max(100),
+  volume_threshold: z.number().int().min(1),
+  rolling_window: z.number().min(1),
 };
 
 export const CircuitBreakerSchema = z
@@ -51,6 +54,9 @@ export const CircuitBreakerSchema = z
     failure_threshold: breakerFields.failure_threshold.default(5),
     reset_timeout: breakerFields.reset_timeout.default(30),
     success_threshold: breakerFields.success_threshold.default(2),
+    error_threshold_percentage: breakerFields.error_threshold_percentage.default(0),
+    volume_threshold: breakerFields.volume_threshold.default(20),
+    rolling_window: breakerFields.rolling_window.default(60),
   })
   .prefault({});
 
@@ -85,6 +91,11 @@ export const SupervisorSchema = z
     crash_loop_restarts: z.number().int().min(1).default(5),
     crash_loop_window: seconds.default(60),
     stderr_lines: z.number().int().min(0).default(20),
+    health_interval: seconds.default(30),
+    health_timeout: ms.default(5_000),
+    health_failures: z.number().int().min(1).default(3),
+    max_line_bytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+    retry_on_crash: z.boolean().default(true),
   })
   .prefault({});
 

@@ -49,7 +49,7 @@ describe('loadConfig defaults', () => {
     expect(config.gateway.request_timeout).toBe(30_000);
     expect(config.gateway.tool_separator).toBe('__');
     expect(config.pool).toEqual({ min: 1, max: 1, max_idle: 10, idle_timeout: 300, acquire_timeout: 5_000, max_waiting: 1_000, max_concurrency: 64 });
-    expect(config.breaker).toEqual({ failure_threshold: 5, reset_timeout: 30, success_threshold: 2 });
+    expect(config.breaker).toEqual({ failure_threshold: 5, reset_timeout: 30, success_threshold: 2, error_threshold_percentage: 0, volume_threshold: 20, rolling_window: 60 });
     expect(config.logging).toEqual({ level: 'info', format: 'json' });
     expect(config.backends).toEqual([]);
     expect(Object.isFrozen(config)).toBe(true);
@@ -150,7 +150,7 @@ describe('loadConfig normalization', () => {
     ].join('\n');
     const [demo, plain] = load(toml).backends;
     expect(demo?.pool).toMatchObject({ max: 8, acquire_timeout: 900, max_concurrency: 64 });
-    expect(demo?.breaker).toEqual({ failure_threshold: 2, reset_timeout: 7, success_threshold: 2 });
+    expect(demo?.breaker).toEqual({ failure_threshold: 2, reset_timeout: 7, success_threshold: 2, error_threshold_percentage: 0, volume_threshold: 20, rolling_window: 60 });
     expect(demo?.timeout).toBe(4000);
     expect(plain?.pool).toMatchObject({ max: 3, acquire_timeout: 900 });
     expect(plain?.breaker.failure_threshold).toBe(5);

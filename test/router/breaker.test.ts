@@ -4,7 +4,7 @@ import { GatewayError, type ErrorCode } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { Breaker, countsAsFailure } from '../../src/router/breaker.js';
 
-const SETTINGS: BreakerSettings = { failure_threshold: 3, reset_timeout: 30, success_threshold: 2 };
+const SETTINGS: BreakerSettings = { failure_threshold: 3, reset_timeout: 30, success_threshold: 2, error_threshold_percentage: 0, volume_threshold: 20, rolling_window: 60 };
 const breakers: Breaker[] = [];
 
 function breaker(settings: Partial<BreakerSettings> = {}): Breaker {
