@@ -1,8 +1,11 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type ConfigOverrides } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './log.js';
+import { runRemote, UsageError } from './cli/remote.js';
 import { serveStdio } from './mcp/stdio-session.js';
 import { VERSION } from './version.js';
 
@@ -19,9 +22,25 @@ Usage:
       With --stdio: serve one MCP client on stdin/stdout instead of HTTP (logs go to stderr).
   stonegate check [-c FILE]
       Validate the config and print a summary; exit 2 when it is invalid.
+  stonegate coord [--stdio | --port N] [--host H] [--db PATH] [--opt key=value ...] [-c FILE]
+      Run the coordination backend alone: MCP at /mcp and REST at /coord on 127.0.0.1:3392,
+      or MCP on stdin/stdout with --stdio. Default --db: the config's data_dir/coord.db;
+      options default to the config's [coordination], --opt overrides one.
+
+Against a running gateway (--url, else $STONEGATE_URL, else the config's host and port;
+the bearer token, when the gateway has [auth], comes from $STONEGATE_TOKEN):
+  stonegate status                      health and every backend (exit 1 when degraded)
+  stonegate tools [SERVER]              the tool catalog
+  stonegate call SERVER/TOOL [--args JSON]
+                                        call a tool (exit 1 on an error or an isError result)
+  stonegate add NAME COMMAND [ARGS...] [--env KEY=VALUE ...]
+  stonegate add NAME --http URL         add a backend at runtime (or --entry JSON: a full [[backends]] entry)
+  stonegate remove NAME | start NAME | stop NAME | restart NAME
+  Add --json for machine-readable output.
+
   stonegate --version | --help
 
-Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.
+Exit codes: 0 ok, 1 failure (or an error answer), 2 usage or config error, 3 no gateway answered.
 `;
 
 const OPTIONS = {
@@ -32,13 +51,20 @@ const OPTIONS = {
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   stdio: { type: 'boolean' },
+  url: { type: 'string' },
+  json: { type: 'boolean' },
+  args: { type: 'string' },
+  http: { type: 'string' },
+  env: { type: 'string', multiple: true },
+  entry: { type: 'string' },
+  db: { type: 'string' },
+  opt: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
-class UsageError extends Error {}
 
 function out(text: string): void {
   process.stdout.write(`${text}\n`);
@@ -117,6 +143,61 @@ function check(values: Values): number {
   return 0;
 }
 
+/** The compiled standalone coordination server, relative to this file in dist/ (keep in step with the import below). */
+const COORD_MAIN = '../backends/coord/main.js';
+
+/**
+ * `stonegate coord`: the standalone coordination server in this process.
+ * backends/coord/main.ts reads process.argv when it is imported and then
+ * owns the process (its signals, its exit), so this builds its argv —
+ * --db defaulting to data_dir/coord.db, every [coordination] key of the
+ * config as an --opt before the user's own (the last one of a key wins) —
+ * and imports it. No child process: one PID for supervisors to manage.
+ */
+async function coord(values: Values, extra: string[]): Promise<number> {
+  if (extra.length > 0) throw new UsageError(`coord takes no arguments, got '${extra.join(' ')}'`);
+  if (values.stdio === true && (values.port !== undefined || values.host !== undefined)) {
+    throw new UsageError('coord: --stdio serves MCP on stdin/stdout; it takes no --port or --host');
+  }
+  if (values.port !== undefined) {
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a number from 0 to 65535, got '${values.port}'`);
+  }
+  // Only data_dir and [coordination] matter here: --host and --port are the
+  // coordination server's own, not the gateway's.
+  const overrides: ConfigOverrides = {};
+  if (values['data-dir'] !== undefined) overrides.dataDir = values['data-dir'];
+  if (values['log-level'] !== undefined) overrides.logLevel = values['log-level'];
+  const config = loadConfig({ file: values.config, explicit: values.config !== undefined, overrides });
+  const { enabled: _enabled, ...coordination } = config.coordination;
+  const args = ['--db', values.db ?? join(config.server.dataDir, 'coord.db')];
+  if (values.stdio === true) args.push('--stdio');
+  if (values.port !== undefined) args.push('--port', values.port);
+  if (values.host !== undefined) args.push('--host', values.host);
+  for (const [key, value] of Object.entries(coordination)) args.push('--opt', `${key}=${JSON.stringify(value)}`);
+  for (const pair of values.opt ?? []) args.push('--opt', pair);
+  if (values['log-level'] !== undefined || process.env.COORD_LOG_LEVEL === undefined) process.env.COORD_LOG_LEVEL = config.logging.level;
+  process.argv = [process.execPath, fileURLToPath(new URL(COORD_MAIN, import.meta.url)), ...args];
+  await import('../backends/coord/main.js');
+  return -1; // main.js keeps running and exits on its own (SIGTERM, SIGINT, end of stdin)
+}
+
+/** The gateway a remote command talks to: --url, $STONEGATE_URL, or the config's host and port. */
+function gatewayUrl(values: Values): string {
+  const given = values.url ?? process.env.STONEGATE_URL;
+  if (given !== undefined && given !== '') return given.replace(/\/+$/, '');
+  let host = '127.0.0.1';
+  let port = 3393;
+  try {
+    const config = load(values);
+    host = config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
+    port = config.server.port;
+  } catch {
+    // no usable config: the defaults
+  }
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 /** Runs the CLI; resolves with the exit code (or -1 for a server that keeps running). */
 export async function main(argv: string[]): Promise<number> {
   let parsed: { values: Values; positionals: string[] };
@@ -127,6 +208,10 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const { values, positionals } = parsed;
+  if (positionals[0] !== 'coord' && (values.db !== undefined || values.opt !== undefined)) {
+    err(`stonegate: --db and --opt belong to 'stonegate coord'\n\n${USAGE}`);
+    return 2;
+  }
   if (values.version === true) {
     out(VERSION);
     return 0;
@@ -142,6 +227,17 @@ export async function main(argv: string[]): Promise<number> {
         return await serve(values);
       case 'check':
         return check(values);
+      case 'coord':
+        return await coord(values, positionals.slice(1));
+      case 'status':
+      case 'tools':
+      case 'call':
+      case 'add':
+      case 'remove':
+      case 'start':
+      case 'stop':
+      case 'restart':
+        return await runRemote({ url: gatewayUrl(values), json: values.json === true, out, err }, command, positionals.slice(1), values);
       default:
         err(`stonegate: unknown command '${command}'\n\n${USAGE}`);
         return 2;

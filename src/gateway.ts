@@ -9,17 +9,37 @@ import { listen, type Listener } from './http/server.js';
 import type { Logger } from './log.js';
 import { CallLog } from './router/call-log.js';
 import { Router } from './router/router.js';
-import type { BackendState, Connector } from './supervisor/backend.js';
+import { defaultConnector, type BackendState, type Connector } from './supervisor/backend.js';
+import { connectBuiltin, type BuiltinFactory } from './supervisor/builtin.js';
+import { coordBackend } from './supervisor/coord-backend.js';
+import { join } from 'node:path';
+import { createCoordServer } from '../backends/coord/server.js';
+import { coordRoutes } from '../backends/coord/rest.js';
+import { openSqliteStore } from '../backends/coord/sqlite-store.js';
+import type { CoordStore } from '../backends/coord/store.js';
 import type { PoolStats } from './pool/pool.js';
 import type { CircuitState } from './router/breaker.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { VERSION } from './version.js';
+import { GatewayError } from './errors.js';
+import { createMetrics } from './metrics.js';
+import { ConfigError } from './config/load.js';
+import { openDatabase, type GatewayDatabase } from './store/database.js';
+import { SqliteRuntimeBackendStore, type RuntimeBackendStore } from './store/runtime-backends.js';
+import { Roster } from './supervisor/roster.js';
+import { SqliteDispatchStore, type DispatchStore } from './dispatch/store.js';
+import { DispatchTable } from './dispatch/table.js';
+import type { Registry } from 'prom-client';
+import { Security } from './auth/security.js';
+import { scrubDeep } from './config/redact.js';
 
 export interface GatewayOptions {
   config: Config;
   logger: Logger;
   /** Replaces how backends are connected (tests, built-in backends). */
   connector?: Connector;
+  /** Where runtime-added backends are kept; the data_dir SQLite database by default. */
+  runtimeStore?: (dataDir: string) => RuntimeBackendStore;
 }
 
 /** One row of GET /server/list. */
@@ -55,6 +75,11 @@ export class Gateway {
   readonly callLog: CallLog;
   readonly router: Router;
   readonly sessions: Sessions;
+  readonly metrics: Registry;
+  /** Tokens, per-token limits, the call guard, the audit log and tool fingerprints. */
+  readonly security: Security;
+  /** The coordination backend's store and REST routes, when [coordination] enabled. */
+  readonly coord: { store: CoordStore; routes: Hono } | undefined;
   readonly app: Hono;
   readonly startedAt = Date.now();
   #listener: Listener | undefined;
@@ -62,19 +87,28 @@ export class Gateway {
   readonly #refreshing = new Map<string, Promise<void>>();
   readonly #onStop: (() => Promise<void>)[] = [];
   #initialStart: Promise<void> | undefined;
+  #database: GatewayDatabase | undefined;
+  #roster: Roster | undefined;
+  #dispatch: DispatchTable | undefined;
+  readonly #storeFactory: ((dataDir: string) => RuntimeBackendStore) | undefined;
 
   constructor(options: GatewayOptions) {
     const { config, logger } = options;
     this.config = config;
     this.logger = logger;
     this.sessions = new Sessions(logger);
+    const builtins = new Map<string, BuiltinFactory>();
+    if (config.coordination.enabled && config.backends.some((b) => b.name === 'coord')) {
+      throw new ConfigError(`${config.file ?? 'config'}: backends: the name 'coord' belongs to the built-in coordination backend; rename yours, or set [coordination] enabled = false`);
+    }
+    this.coord = config.coordination.enabled ? this.#mountCoord(builtins) : undefined;
     this.supervisor = new Supervisor({
       logger,
-      connector: options.connector,
+      connector: options.connector ?? ((backend, log, hooks) => (backend.transport === 'builtin' ? connectBuiltin(backend, hooks, builtins) : defaultConnector(backend, log, hooks))),
       hooks: backendHooks(this.sessions, logger),
       prepare: (connection) => describeBackend(connection.client),
     });
-    this.catalog = new Catalog({ separator: config.gateway.tool_separator, ttlSeconds: config.gateway.schema_cache_ttl, logger });
+    this.catalog = new Catalog({ separator: config.gateway.tool_separator, ttlSeconds: config.gateway.schema_cache_ttl, logger, pin: config.gateway.pin_tools });
     this.callLog = new CallLog(config.gateway.call_log_size);
     this.router = new Router({
       supervisor: this.supervisor,
@@ -83,8 +117,13 @@ export class Gateway {
       logger,
       onStale: (server) => void this.refreshTools(server),
     });
+    const backends = (): BackendConfig[] => this.supervisor.list().map((b) => b.config);
+    this.security = new Security({ config, logger, router: this.router, callLog: this.callLog, catalog: this.catalog, backends });
+    this.metrics = createMetrics(this);
+    this.#storeFactory = options.runtimeStore;
     this.#wire();
     for (const backend of config.backends) this.supervisor.add(backend);
+    if (this.coord !== undefined) this.supervisor.add(coordBackend(config));
     this.app = createApp(this);
   }
 
@@ -131,14 +170,66 @@ export class Gateway {
    * the backends in the background: the gateway serves while they come up.
    */
   async start(options: { listen?: boolean } = {}): Promise<{ url: string | undefined; ready: Promise<void> }> {
+    if (options.listen !== false) this.security.assertBindable();
     mkdirSync(this.config.server.dataDir, { recursive: true });
+    const stores = this.#openStores();
+    this.security.open(this.#database as GatewayDatabase);
+    this.#roster = new Roster({ supervisor: this.supervisor, store: stores.runtime, config: this.config, logger: this.logger });
+    await this.#roster.load();
+    this.#dispatch = new DispatchTable({
+      router: this.router,
+      supervisor: this.supervisor,
+      catalog: this.catalog,
+      store: stores.dispatch,
+      settings: this.config.dispatch,
+      logger: this.logger.child({ stage: 'dispatch' }),
+    });
+    await this.#dispatch.start();
     if (options.listen !== false) {
-      this.#listener = await listen(this.app, this.config.server.host, this.config.server.port);
+      this.#listener = await listen(this.app, this.config.server);
       this.logger.info({ url: this.#listener.url, port: this.#listener.port, backends: this.config.backends.length }, 'stonegate listening');
     }
     const ready = this.supervisor.startAll();
     this.#initialStart = ready;
     return { url: this.#listener?.url, ready };
+  }
+
+  /**
+   * Opens the coordination store (data_dir/coord.db) and registers the
+   * built-in `coord` backend: each pooled connection gets its own MCP server
+   * over the one store.
+   */
+  #mountCoord(builtins: Map<string, BuiltinFactory>): { store: CoordStore; routes: Hono } {
+    const { enabled: _enabled, ...coordination } = this.config.coordination;
+    const { server } = this.config;
+    mkdirSync(server.dataDir, { recursive: true });
+    const log = this.logger.child({ backend: 'coord' });
+    const store = openSqliteStore(join(server.dataDir, 'coord.db'), coordination, { logger: log });
+    builtins.set('coord', () => createCoordServer(store, coordination, log));
+    // Closing the store answers pending long polls and ends /coord/events
+    // streams; it must happen before the listener waits for its requests.
+    this.onStop(() => store.close());
+    return { store, routes: coordRoutes(store, coordination, log) };
+  }
+
+  #openStores(): { runtime: RuntimeBackendStore; dispatch: DispatchStore } {
+    this.#database = openDatabase(this.config.server.dataDir);
+    return {
+      runtime: this.#storeFactory?.(this.config.server.dataDir) ?? new SqliteRuntimeBackendStore(this.#database),
+      dispatch: new SqliteDispatchStore(this.#database),
+    };
+  }
+
+  /** Async calls (gate_call_async, POST /call/async, MCP tasks). */
+  get dispatch(): DispatchTable {
+    if (this.#dispatch === undefined) throw new GatewayError('INTERNAL', 'The gateway has not started');
+    return this.#dispatch;
+  }
+
+  /** Runtime changes to the backend list (POST /server/add, /server/remove). */
+  get roster(): Roster {
+    if (this.#roster === undefined) throw new GatewayError('INTERNAL', 'The gateway has not started');
+    return this.#roster;
   }
 
   /**
@@ -166,18 +257,22 @@ export class Gateway {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       await Promise.all(this.#onStop.map((fn) => fn().catch(() => undefined)));
+      await this.#dispatch?.close();
       await this.sessions.closeAll();
       await this.#listener?.close();
       await this.supervisor.stopAll();
       for (const backend of this.supervisor.list()) this.router.drop(backend.name);
+      this.security.close();
+      this.#database?.close();
       this.logger.info('stonegate stopped');
     })();
     return this.#stopping;
   }
 
-  /** Rows of GET /server/list (and gate_status). */
+  /** Rows of GET /server/list (and gate_status); secrets in errors and stderr lines are scrubbed. */
   serverList(servers?: ReadonlySet<string>): ServerView[] {
-    return this.supervisor
+    const secrets = this.security.secrets();
+    const rows = this.supervisor
       .list()
       .filter((b) => servers === undefined || servers.has(b.name))
       .map((backend) => {
@@ -202,6 +297,7 @@ export class Gateway {
           tool_changes: this.catalog.changes(backend.name),
         };
       });
+    return scrubDeep(rows, secrets);
   }
 
   /** GET /health: `ok` when every enabled backend serves with its circuit closed, `degraded` otherwise. */

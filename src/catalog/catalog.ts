@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ListToolsResultSchema, type Implementation, type ServerCapabilities, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { MemoryFingerprintStore, type FingerprintStore } from '../auth/fingerprints.js';
 import type { Logger } from '../log.js';
 import { buildIndex, score, tokenize, type SearchIndex } from './discover.js';
 import { exposedName, fingerprint } from './naming.js';
@@ -20,12 +21,16 @@ export interface CatalogTool {
   index: SearchIndex;
 }
 
-/** A tool whose description or schema changed after the gateway first saw it. */
+/** A tool whose description or schema changed after the gateway first saw it (or after its last approval). */
 export interface ToolChange {
   tool: string;
   from: string;
   to: string;
   at: string;
+  /** The tool's current definition is this change and no admin approved it yet. */
+  pending: boolean;
+  /** Pending while [gateway] pin_tools is on: the tool is withheld from agents until POST /server/approve. */
+  held: boolean;
 }
 
 /** What a backend said of itself at initialize, for per-server endpoints that mirror it. */
@@ -64,6 +69,8 @@ export interface CatalogOptions {
   /** Seconds a listing is trusted before it is refreshed in the background. */
   ttlSeconds: number;
   logger: Logger;
+  /** [gateway] pin_tools: a tool whose definition changed since its approval is withheld from agents. */
+  pin?: boolean;
 }
 
 /** How many tools/list pages a backend may return before we stop following nextCursor. */
@@ -93,14 +100,20 @@ export async function listAllTools(client: Client): Promise<Tool[]> {
 export class Catalog extends EventEmitter {
   readonly #listings = new Map<string, Listing>();
   readonly #byExposed = new Map<string, CatalogTool>();
-  readonly #firstSeen = new Map<string, string>();
-  readonly #changes = new Map<string, ToolChange[]>();
+  #fingerprints: FingerprintStore = new MemoryFingerprintStore();
+  /** Per backend, tools whose current definition is not the approved one. */
+  readonly #unapproved = new Map<string, Set<string>>();
   readonly #meta = new Map<string, BackendMeta>();
   readonly #options: CatalogOptions;
 
   constructor(options: CatalogOptions) {
     super();
     this.#options = options;
+  }
+
+  /** Keeps fingerprints in `store` (the data_dir database) from now on; set before backends start. */
+  useFingerprints(store: FingerprintStore): void {
+    this.#fingerprints = store;
   }
 
   /** Remembers what a backend said at initialize. */
@@ -120,6 +133,7 @@ export class Catalog extends EventEmitter {
   set(server: string, tools: readonly Tool[], options: { changed?: boolean } = {}): void {
     this.#removeExposed(server);
     const map = new Map<string, CatalogTool>();
+    const unapproved = new Set<string>();
     for (const definition of tools) {
       const exposed = exposedName(server, definition.name, this.#options.separator);
       const entry: CatalogTool = {
@@ -132,12 +146,13 @@ export class Catalog extends EventEmitter {
         fingerprint: fingerprint(definition),
         index: buildIndex({ name: definition.name, exposed, description: definition.description, inputSchema: definition.inputSchema }),
       };
-      this.#track(entry);
+      if (!this.#track(entry)) unapproved.add(entry.name);
       map.set(definition.name, entry);
       this.#byExposed.set(exposed, entry);
     }
     const previous = this.#listings.get(server);
     this.#listings.set(server, { tools: map, fetchedAt: Date.now() });
+    this.#unapproved.set(server, unapproved);
     // A refresh that found the same tools is not news for the sessions.
     if (options.changed === true || previous === undefined || !sameTools(previous.tools, map)) this.emit('changed', server);
   }
@@ -148,6 +163,7 @@ export class Catalog extends EventEmitter {
     this.#removeExposed(server);
     this.#listings.delete(server);
     this.#meta.delete(server);
+    this.#unapproved.delete(server);
     this.emit('changed', server);
   }
 
@@ -169,22 +185,60 @@ export class Catalog extends EventEmitter {
     return this.#byExposed.get(name);
   }
 
-  /** Tools of every backend, or of the backends `servers` allows, by backend name, then in the backend's order. */
+  /**
+   * Tools of every backend, or of the backends `servers` allows, by backend
+   * name, then in the backend's order. Tools withheld by pin_tools are left
+   * out: this is what agents are shown.
+   */
   tools(servers?: ReadonlySet<string>): CatalogTool[] {
     const out: CatalogTool[] = [];
     for (const [server, listing] of [...this.#listings].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       if (servers !== undefined && !servers.has(server)) continue;
-      for (const tool of listing.tools.values()) out.push(tool);
+      for (const tool of listing.tools.values()) if (!this.isHeld(server, tool.name)) out.push(tool);
     }
     return out;
+  }
+
+  /** Whether pin_tools withholds the tool: its definition changed since it was approved. */
+  isHeld(server: string, tool: string): boolean {
+    return this.#options.pin === true && this.#unapproved.get(server)?.has(tool) === true;
+  }
+
+  /**
+   * Approves the current definition of one tool, or of every tool, of a
+   * backend (POST /server/approve); withheld tools come back to agents.
+   * Returns the tools approved with their fingerprints.
+   */
+  approve(server: string, tool?: string): { tool: string; fingerprint: string }[] {
+    const records = this.#fingerprints.list(server).filter((r) => tool === undefined || r.tool === tool);
+    const approved: { tool: string; fingerprint: string }[] = [];
+    let released = false;
+    for (const record of records) {
+      const current = this.resolve(server, record.tool)?.fingerprint ?? record.fingerprint;
+      if (record.approved_fingerprint !== current || record.fingerprint !== current) {
+        this.#fingerprints.put({ ...record, fingerprint: current, approved_fingerprint: current });
+        this.#options.logger.info({ backend: server, tool: record.tool, fingerprint: current }, 'tool definition approved');
+      }
+      released = this.#unapproved.get(server)?.delete(record.tool) === true || released;
+      approved.push({ tool: record.tool, fingerprint: current });
+    }
+    // Agents re-list only when a withheld tool came back.
+    if (released && this.#options.pin === true) this.emit('changed', server);
+    return approved;
   }
 
   toolCount(server: string): number {
     return this.#listings.get(server)?.tools.size ?? 0;
   }
 
+  /** The last 50 definition changes of a backend's tools, oldest first, with whether each is pending (and held). */
   changes(server: string): readonly ToolChange[] {
-    return this.#changes.get(server) ?? [];
+    const current = new Map(this.#fingerprints.list(server).map((r) => [r.tool, r]));
+    return this.#fingerprints.changes(server, 50).map((c) => {
+      const record = current.get(c.tool);
+      const pending = record !== undefined && record.fingerprint === c.to && record.approved_fingerprint !== c.to;
+      return { ...c, pending, held: pending && this.#options.pin === true };
+    });
   }
 
   /** Ranked keyword search; see discover.ts for the weights. */
@@ -199,19 +253,30 @@ export class Catalog extends EventEmitter {
     return ranked.slice(0, options.limit ?? 20);
   }
 
-  #track(entry: CatalogTool): void {
-    const key = `${entry.server}\u0000${entry.name}`;
-    const first = this.#firstSeen.get(key);
-    if (first === undefined) {
-      this.#firstSeen.set(key, entry.fingerprint);
-      return;
+  /**
+   * Compares a tool with what was seen and approved before (trust on first
+   * sight); records and logs a change once. Returns whether the tool's
+   * definition is the approved one.
+   */
+  #track(entry: CatalogTool): boolean {
+    const store = this.#fingerprints;
+    const record = store.get(entry.server, entry.name);
+    const now = new Date().toISOString();
+    if (record === undefined) {
+      store.put({ server: entry.server, tool: entry.name, fingerprint: entry.fingerprint, first_seen: now, approved_fingerprint: entry.fingerprint });
+      return true;
     }
-    if (first === entry.fingerprint) return;
-    const list = this.#changes.get(entry.server) ?? [];
-    if (list.at(-1)?.to === entry.fingerprint && list.at(-1)?.tool === entry.name) return;
-    list.push({ tool: entry.name, from: first, to: entry.fingerprint, at: new Date().toISOString() });
-    this.#changes.set(entry.server, list.slice(-50));
-    this.#options.logger.warn({ backend: entry.server, tool: entry.name, from: first, to: entry.fingerprint }, 'tool definition changed since first seen');
+    const lastSeen = record.fingerprint;
+    if (lastSeen !== entry.fingerprint) store.put({ ...record, fingerprint: entry.fingerprint });
+    if (record.approved_fingerprint === entry.fingerprint) return true;
+    if (lastSeen !== entry.fingerprint || !store.changes(entry.server, 50).some((c) => c.tool === entry.name && c.to === entry.fingerprint)) {
+      store.addChange(entry.server, { tool: entry.name, from: record.approved_fingerprint, to: entry.fingerprint, at: now });
+      this.#options.logger.warn(
+        { backend: entry.server, tool: entry.name, from: record.approved_fingerprint, to: entry.fingerprint, held: this.#options.pin === true },
+        this.#options.pin === true ? 'tool definition changed since approved; withheld from agents until POST /server/approve' : 'tool definition changed since first seen',
+      );
+    }
+    return false;
   }
 
   #removeExposed(server: string): void {

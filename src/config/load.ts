@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import {
   BackendSchema,
   ConfigSchema,
+  type AuthSettings,
   type BackendConfig,
   type BackendEntry,
   type Config,
@@ -80,9 +81,10 @@ export function formatZodError(error: z.ZodError, source: string): string {
     .map((issue) => {
       let message = issue.message;
       if (issue.code === 'unrecognized_keys') message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
-      return `${source}: ${formatPath(issue.path)}: ${message}`;
+      const where = issue.path.length === 0 ? '' : `${formatPath(issue.path)}: `;
+      return source === '' ? `${where}${message}` : `${source}: ${where}${message}`;
     })
-    .join('\n');
+    .join(source === '' ? '; ' : '\n');
 }
 
 function expandHome(path: string): string {
@@ -105,7 +107,7 @@ export function normalizeBackend(
   entry: z.infer<typeof BackendSchema>,
   raw: Pick<RawConfig, 'gateway' | 'pool' | 'circuit_breaker' | 'supervisor'>,
   baseDir: string,
-  origin: 'file' | 'runtime',
+  origin: BackendConfig['origin'],
 ): BackendConfig {
   return Object.freeze({
     name: entry.name,
@@ -139,7 +141,7 @@ export function parseBackendEntry(
   baseDir: string,
 ): BackendConfig {
   const result = BackendSchema.safeParse(input);
-  if (!result.success) throw new ConfigError(formatZodError(result.error, 'backend'));
+  if (!result.success) throw new ConfigError(formatZodError(result.error, ''));
   return normalizeBackend(result.data, raw, baseDir, 'runtime');
 }
 
@@ -151,12 +153,24 @@ export function buildConfig(input: unknown, source: string, baseDir: string, ove
   const raw = result.data;
   return Object.freeze({
     file: source === '(defaults)' ? undefined : source,
-    server: Object.freeze({ host: raw.server.host, port: raw.server.port, dataDir: resolveFrom(baseDir, raw.server.data_dir) }),
+    server: Object.freeze({
+      host: raw.server.host,
+      port: raw.server.port,
+      dataDir: resolveFrom(baseDir, raw.server.data_dir),
+      headersTimeout: raw.server.headers_timeout,
+      bodyTimeout: raw.server.request_body_timeout,
+      keepAliveTimeout: raw.server.keep_alive_timeout,
+    }),
     gateway: Object.freeze({ ...raw.gateway }),
     breaker: Object.freeze({ ...raw.circuit_breaker }),
     pool: Object.freeze({ ...raw.pool }),
     supervisor: Object.freeze({ ...raw.supervisor }),
+    dispatch: Object.freeze({ ...raw.dispatch }),
+    coordination: Object.freeze({ ...raw.coordination }),
     logging: Object.freeze({ ...raw.logging }),
+    auth: Object.freeze({ ...raw.auth, tokens: Object.freeze(raw.auth.tokens.map((t) => Object.freeze({ ...t }))) as AuthSettings['tokens'] }),
+    security: Object.freeze({ ...raw.security }),
+    audit: Object.freeze({ ...raw.audit }),
     backends: Object.freeze(raw.backends.map((b) => normalizeBackend(b, raw, baseDir, 'file'))),
     raw,
     baseDir,
@@ -194,6 +208,24 @@ function withBuiltins(parsed: unknown, env: NodeJS.ProcessEnv, configDir: string
 }
 
 /**
+ * A bearer token written into the file would be read by whoever reads the
+ * file (and its git history): `[[auth.tokens]] token` must reference the
+ * environment; a token kept with the config is given by its sha256 `hash`.
+ */
+function refusePlainTokens(parsed: unknown, file: string): void {
+  const tokens = (parsed as { auth?: { tokens?: unknown } }).auth?.tokens;
+  if (!Array.isArray(tokens)) return;
+  tokens.forEach((entry: unknown, i) => {
+    const token = (entry as { token?: unknown } | null)?.token;
+    if (typeof token === 'string' && !/\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}/.test(token)) {
+      throw new ConfigError(
+        `${file}: auth.tokens[${i}].token: a token must not be written in the file; reference the environment (token = "\${AGENT_TOKEN}") or give its hash (hash = "sha256:<hex>", from: printf %s "$TOKEN" | sha256sum)`,
+      );
+    }
+  });
+}
+
+/**
  * Reads stonegate.toml (or the embedded defaults when no file is given and
  * none is in the working folder), interpolates the environment and validates.
  */
@@ -212,6 +244,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     if (err instanceof TomlError) throw new ConfigError(`${file}: line ${err.line}, column ${err.column}: ${err.message.split('\n')[0] ?? 'invalid TOML'}`);
     throw new ConfigError(`${file}: ${(err as Error).message}`);
   }
+  refusePlainTokens(parsed, file);
   let interpolated: unknown;
   try {
     interpolated = interpolateEnv(parsed, withBuiltins(parsed, env, dirname(file), options.overrides));

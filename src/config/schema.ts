@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CoordOptionsSchema, type CoordOptions } from '../../backends/coord/options.js';
 
 /*
  * The one schema of stonegate.toml. Defaults live here and nowhere else;
@@ -18,6 +19,11 @@ export const ServerSchema = z
     host: z.string().min(1).default('127.0.0.1'),
     port: port.default(3393),
     data_dir: z.string().min(1).default('~/.stonegate'),
+    // Slow-client limits of the Node server. They bound how long a client may
+    // take to *send* a request; responses (SSE streams, long polls) are not cut.
+    headers_timeout: ms.default(10_000),
+    request_body_timeout: ms.default(30_000),
+    keep_alive_timeout: ms.default(5_000),
   })
   .prefault({});
 
@@ -37,6 +43,8 @@ export const GatewaySchema = z
     session_idle_timeout: seconds.default(1800),
     allowed_hosts: z.array(z.string().min(1)).default([]),
     allowed_origins: z.array(z.string().min(1)).default([]),
+    max_json_depth: z.number().int().min(2).max(1_000).default(64),
+    pin_tools: z.boolean().default(false),
   })
   .prefault({});
 
@@ -99,6 +107,20 @@ export const SupervisorSchema = z
   })
   .prefault({});
 
+export const DispatchSchema = z
+  .strictObject({
+    max_entries: z.number().int().min(1).default(10_000),
+    result_ttl: seconds.default(3_600),
+    async_timeout: ms.default(3_600_000),
+    max_await: ms.default(60_000),
+  })
+  .prefault({});
+
+/** [coordination]: the coord backend's options (backends/coord/options.ts) plus whether it is mounted. */
+export const CoordinationSchema = CoordOptionsSchema.unwrap()
+  .extend({ enabled: z.boolean().default(true) })
+  .prefault({});
+
 export const LoggingSchema = z
   .strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -107,6 +129,59 @@ export const LoggingSchema = z
   .prefault({});
 
 const stringMap = z.record(z.string(), z.string());
+
+/** A token's name: the agent identity in logs, the call log and async-call ownership. */
+export const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
+
+const rateFields = {
+  rate_limit: z.number().min(0),
+  burst: z.number().int().min(0),
+  max_concurrent: z.number().int().min(0),
+};
+
+export const AuthTokenSchema = z
+  .strictObject({
+    name: z.string().regex(TOKEN_NAME, 'a name of 1 to 64 characters from [A-Za-z0-9_.@-], starting with a letter or digit'),
+    role: z.enum(['agent', 'admin']).default('agent'),
+    hash: z
+      .string()
+      .regex(/^sha256:[0-9a-fA-F]{64}$/, 'sha256:<64 hex digits> (printf %s "$TOKEN" | sha256sum)')
+      .optional(),
+    token: z.string().min(16, 'a token of at least 16 characters').optional(),
+    servers: z.array(z.string().regex(BACKEND_NAME, 'a backend name')).optional(),
+    rate_limit: rateFields.rate_limit.optional(),
+    burst: rateFields.burst.optional(),
+    max_concurrent: rateFields.max_concurrent.optional(),
+  })
+  .superRefine((t, ctx) => {
+    if ((t.hash === undefined) === (t.token === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['hash'], message: "give exactly one of 'hash' (sha256:<hex>) or 'token' (\${ENV_VAR})" });
+    }
+  });
+
+export const AuthSchema = z
+  .strictObject({
+    tokens: z.array(AuthTokenSchema).default([]),
+    rate_limit: rateFields.rate_limit.default(0),
+    burst: rateFields.burst.default(0),
+    max_concurrent: rateFields.max_concurrent.default(0),
+  })
+  .prefault({});
+
+export const SecuritySchema = z
+  .strictObject({
+    allowed_commands: z.array(z.string().min(1)).default([]),
+    allowed_env: z.array(z.string().min(1)).default([]),
+  })
+  .prefault({});
+
+export const AuditSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    retention_days: z.number().min(0).default(30),
+    arguments: z.boolean().default(false),
+  })
+  .prefault({});
 
 export const BackendSchema = z
   .strictObject({
@@ -145,10 +220,23 @@ export const ConfigSchema = z
     circuit_breaker: CircuitBreakerSchema,
     pool: PoolSchema,
     supervisor: SupervisorSchema,
+    dispatch: DispatchSchema,
+    coordination: CoordinationSchema,
     logging: LoggingSchema,
+    auth: AuthSchema,
+    security: SecuritySchema,
+    audit: AuditSchema,
     backends: z.array(BackendSchema).default([]),
   })
   .superRefine((c, ctx) => {
+    const tokenNames = new Set<string>();
+    c.auth.tokens.forEach((t, i) => {
+      if (tokenNames.has(t.name)) ctx.addIssue({ code: 'custom', path: ['auth', 'tokens', i, 'name'], message: `duplicate token name '${t.name}'` });
+      tokenNames.add(t.name);
+    });
+    if (c.server.headers_timeout > c.server.request_body_timeout) {
+      ctx.addIssue({ code: 'custom', path: ['server', 'headers_timeout'], message: 'must not be above request_body_timeout' });
+    }
     const seen = new Set<string>();
     c.backends.forEach((b, i) => {
       if (seen.has(b.name)) {
@@ -165,6 +253,11 @@ export type BreakerSettings = z.infer<typeof CircuitBreakerSchema>;
 export type SupervisorSettings = z.infer<typeof SupervisorSchema>;
 export type GatewaySettings = z.infer<typeof GatewaySchema>;
 export type LoggingSettings = z.infer<typeof LoggingSchema>;
+export type DispatchConfig = z.infer<typeof DispatchSchema>;
+export type AuthSettings = z.infer<typeof AuthSchema>;
+export type AuthTokenEntry = z.infer<typeof AuthTokenSchema>;
+export type SecuritySettings = z.infer<typeof SecuritySchema>;
+export type AuditSettings = z.infer<typeof AuditSchema>;
 
 /** One backend with every default and override resolved. */
 export interface BackendConfig {
@@ -189,19 +282,27 @@ export interface BackendConfig {
   readonly pool: Readonly<PoolSettings>;
   readonly breaker: Readonly<BreakerSettings>;
   readonly supervisor: Readonly<SupervisorSettings>;
-  /** Where the entry came from: the TOML file or a runtime add. */
-  readonly origin: 'file' | 'runtime';
+  /** Where the entry came from: the TOML file, a runtime add, or the gateway itself (coord). */
+  readonly origin: 'file' | 'runtime' | 'builtin';
 }
 
 /** The whole config, normalized and frozen. */
 export interface Config {
   readonly file: string | undefined;
-  readonly server: Readonly<{ host: string; port: number; dataDir: string }>;
+  readonly server: Readonly<{ host: string; port: number; dataDir: string; headersTimeout: number; bodyTimeout: number; keepAliveTimeout: number }>;
   readonly gateway: Readonly<GatewaySettings>;
   readonly breaker: Readonly<BreakerSettings>;
   readonly pool: Readonly<PoolSettings>;
   readonly supervisor: Readonly<SupervisorSettings>;
+  readonly dispatch: Readonly<DispatchConfig>;
+  readonly coordination: Readonly<CoordOptions & { enabled: boolean }>;
   readonly logging: Readonly<LoggingSettings>;
+  /** [auth]: bearer tokens (none: auth off, loopback only) and per-token limits. */
+  readonly auth: Readonly<AuthSettings>;
+  /** [security]: what runtime adds (POST /server/add) may run. */
+  readonly security: Readonly<SecuritySettings>;
+  /** [audit]: the persistent call log in data_dir. */
+  readonly audit: Readonly<AuditSettings>;
   readonly backends: readonly BackendConfig[];
   /** The validated sections as written, for resolving runtime-added backends. */
   readonly raw: RawConfig;

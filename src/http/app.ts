@@ -1,20 +1,28 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { scrub, scrubError } from '../config/redact.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import { mcpRoutes } from './mcp-endpoint.js';
 import { restRoutes } from './rest.js';
+import { coordIdentityGuard, jsonDepthGuard, securityGuard } from './security.js';
 
 /**
- * The front door: one Hono app. Errors are translated here and nowhere
- * else — a GatewayError becomes `{error, code}` with its status (and
- * Retry-After when it has one); anything else is a bug, logged, and
- * answered as INTERNAL without internals.
+ * The front door: one Hono app. Every request passes, in order: the
+ * security guard (Host/Origin, bearer token, rate limit, route role,
+ * Content-Type), the body limit (counted on the stream, so a chunked body
+ * without Content-Length is cut at the limit too), and the JSON depth
+ * limit; then the routes. Errors are translated here and nowhere else — a
+ * GatewayError becomes `{error, code}` with its status (and Retry-After
+ * when it has one), its message scrubbed of every secret the gateway
+ * knows; anything else is a bug, logged, and answered as INTERNAL without
+ * internals.
  */
 export function createApp(gateway: Gateway): Hono {
   const app = new Hono();
   const log = gateway.logger;
 
+  app.use('*', securityGuard(gateway));
   app.use(
     '*',
     bodyLimit({
@@ -24,8 +32,13 @@ export function createApp(gateway: Gateway): Hono {
       },
     }),
   );
+  app.use('*', jsonDepthGuard(gateway));
 
   app.route('/', restRoutes(gateway));
+  if (gateway.coord !== undefined) {
+    app.use('/coord/*', coordIdentityGuard());
+    app.route('/coord', gateway.coord.routes);
+  }
   app.route('/', mcpRoutes(gateway));
 
   app.notFound((c) => {
@@ -34,8 +47,9 @@ export function createApp(gateway: Gateway): Hono {
   });
 
   app.onError((err, c) => {
-    const error = toGatewayError(err);
-    if (error.code === 'INTERNAL') log.error({ err, path: c.req.path }, 'unhandled error in request');
+    const secrets = gateway.security.secrets();
+    const error = scrubError(toGatewayError(err), secrets);
+    if (error.code === 'INTERNAL') log.error({ error: error.message, stack: scrub(err.stack ?? '', secrets), path: c.req.path }, 'unhandled error in request');
     if (error.retryAfter !== undefined) c.header('Retry-After', String(error.retryAfter));
     return c.json(error.toJSON(), error.status as 400);
   });

@@ -35,3 +35,32 @@ export function intParam(c: Context, name: string, fallback: number, max: number
   if (!Number.isInteger(n) || n < 1) throw new GatewayError('BAD_REQUEST', `Query parameter '${name}' must be a positive integer, got '${raw}'`);
   return Math.min(n, max);
 }
+
+/**
+ * The deepest nesting of arrays and objects in a JSON text, skipping
+ * strings; stops counting once past `max`. Linear and allocation-free, so it
+ * can run before JSON.parse on a body of any allowed size.
+ */
+export function jsonDepth(text: string, max: number): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 0x5c) i += 1;
+      else if (ch === 0x22) inString = false;
+    } else if (ch === 0x22) {
+      inString = true;
+    } else if (ch === 0x7b || ch === 0x5b) {
+      depth += 1;
+      if (depth > deepest) {
+        deepest = depth;
+        if (deepest > max) return deepest;
+      }
+    } else if (ch === 0x7d || ch === 0x5d) {
+      depth -= 1;
+    }
+  }
+  return deepest;
+}

@@ -72,19 +72,20 @@ class SseTransport implements Transport {
 /** GET /sse opens a session; POST /messages?sessionId= carries the client's messages. */
 export function legacySseRoutes(gateway: Gateway): Hono {
   const app = new Hono();
-  const transports = new Map<string, SseTransport>();
+  const transports = new Map<string, { transport: SseTransport; owner: string | undefined }>();
   gateway.onStop(async () => {
-    await Promise.all([...transports.values()].map((t) => t.close()));
+    await Promise.all([...transports.values()].map((t) => t.transport.close()));
   });
 
   app.get('/sse', async (c) => {
     if (gateway.sessions.size >= gateway.config.gateway.max_connections) {
       throw new GatewayError('BACKEND_UNAVAILABLE', `Too many sessions (max_connections = ${gateway.config.gateway.max_connections})`);
     }
-    const view = viewFrom(new URL(c.req.url).searchParams, { expose: gateway.config.gateway.expose });
+    const identity = c.get('identity');
+    const view = viewFrom(new URL(c.req.url).searchParams, { expose: gateway.config.gateway.expose }, undefined, identity);
     const transport = new SseTransport('/messages');
     const server = createSessionServer(gateway, view);
-    transports.set(transport.sessionId, transport);
+    transports.set(transport.sessionId, { transport, owner: identity?.name });
     gateway.sessions.add(server, view);
     transport.onclose = () => {
       transports.delete(transport.sessionId);
@@ -98,8 +99,10 @@ export function legacySseRoutes(gateway: Gateway): Hono {
 
   app.post('/messages', async (c) => {
     const id = c.req.query('sessionId') ?? '';
-    const transport = transports.get(id);
-    if (transport === undefined) throw new GatewayError('UNKNOWN_ROUTE', `No SSE session '${id}'; open one with GET /sse`);
+    const session = transports.get(id);
+    if (session === undefined) throw new GatewayError('UNKNOWN_ROUTE', `No SSE session '${id.slice(0, 100)}'; open one with GET /sse`);
+    if (session.owner !== c.get('identity')?.name) throw new GatewayError('FORBIDDEN', 'This SSE session was opened with another token');
+    const { transport } = session;
     let message: unknown;
     try {
       message = JSON.parse(await c.req.text());

@@ -1,10 +1,14 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { CatalogTool } from '../catalog/catalog.js';
+import { scrubDeep } from '../config/redact.js';
+import { viewOf, type CallView } from '../dispatch/table.js';
+import type { AsyncCall } from '../dispatch/store.js';
 import { GatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
-import type { Backend } from '../supervisor/backend.js';
+import { adminHandlers } from './admin-routes.js';
 import { intParam, readBody } from './body.js';
+import { assertMayUse, scopeOf } from './security.js';
 
 const CallBody = z.object({
   server: z.string().min(1),
@@ -22,24 +26,56 @@ function toolView(tool: CatalogTool): Record<string, unknown> {
   };
 }
 
-/** The REST API of DESIGN.md: calls, catalog, backends, health. */
+/** Both sets' common backends; undefined stands for every backend. */
+function narrow(a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | undefined): ReadonlySet<string> | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return new Set([...a].filter((s) => b.has(s)));
+}
+
+/**
+ * The REST API of DESIGN.md: calls, catalog, backends, health, and the
+ * admin routes (handlers in admin-routes.ts). With auth on, the caller of
+ * a call and the owner of an async call are the token's name, and a token
+ * limited to backends sees and calls only those (FORBIDDEN otherwise).
+ */
 export function restRoutes(gateway: Gateway): Hono {
   const app = new Hono();
   const { router, catalog, supervisor } = gateway;
+  const admin = adminHandlers(gateway);
+  const who = (c: Context): string | undefined => c.get('identity')?.name;
+  const callView = (call: AsyncCall): CallView => scrubDeep(viewOf(call), gateway.security.secrets());
 
   app.post('/call', async (c) => {
     const body = await readBody(c, CallBody);
-    const outcome = await router.call({ server: body.server, tool: body.tool, arguments: body.arguments, signal: c.req.raw.signal });
+    // A backend outside the token's list is refused (FORBIDDEN) by the router's call guard, which also audits the refusal.
+    const outcome = await router.call({ server: body.server, tool: body.tool, arguments: body.arguments, caller: who(c), signal: c.req.raw.signal });
     return c.json(outcome);
   });
 
+  app.post('/call/async', async (c) => {
+    const body = await readBody(c, CallBody);
+    assertMayUse(c, body.server);
+    const call = await gateway.dispatch.submit({ server: body.server, tool: body.tool, arguments: body.arguments, caller: who(c), owner: who(c) ?? null });
+    return c.json({ call_id: call.id, submitted_at: call.submitted_at, status: call.state }, 202);
+  });
+
+  app.get('/call/:id', async (c) => {
+    const waitMs = c.req.query('wait_ms') === undefined ? 0 : intParam(c, 'wait_ms', 0, gateway.config.dispatch.max_await);
+    const call = await gateway.dispatch.wait(c.req.param('id'), who(c) ?? null, waitMs, c.req.raw.signal);
+    return c.json(callView(call));
+  });
+
+  app.delete('/call/:id', async (c) => c.json(callView(await gateway.dispatch.cancel(c.req.param('id'), who(c) ?? null))));
+
   app.get('/tools', (c) => {
-    const tools = catalog.tools().map(toolView);
+    const tools = catalog.tools(scopeOf(c)).map(toolView);
     return c.json({ tools, total: tools.length });
   });
 
   app.get('/tools/:server', (c) => {
     const server = c.req.param('server');
+    assertMayUse(c, server);
     supervisor.get(server);
     const tools = catalog.tools(new Set([server])).map(toolView);
     return c.json({ tools, total: tools.length });
@@ -48,9 +84,12 @@ export function restRoutes(gateway: Gateway): Hono {
   app.get('/discover', (c) => {
     const query = c.req.query('query') ?? c.req.query('q') ?? '';
     const server = c.req.query('server');
-    if (server !== undefined) supervisor.get(server);
+    if (server !== undefined) {
+      assertMayUse(c, server);
+      supervisor.get(server);
+    }
     const limit = intParam(c, 'limit', 20, 200);
-    const ranked = catalog.discover(query, { limit, servers: server === undefined ? undefined : new Set([server]) });
+    const ranked = catalog.discover(query, { limit, servers: narrow(scopeOf(c), server === undefined ? undefined : new Set([server])) });
     const tools = ranked.map((r) => ({ ...toolView(r.tool), score: r.score }));
     return c.json({ query, tools, total: tools.length });
   });
@@ -58,27 +97,59 @@ export function restRoutes(gateway: Gateway): Hono {
   app.get('/schema/:server/:tool', (c) => {
     const server = c.req.param('server');
     const tool = c.req.param('tool');
+    assertMayUse(c, server);
     supervisor.get(server);
     const entry = catalog.resolve(server, tool);
     if (entry === undefined) throw new GatewayError('UNKNOWN_TOOL', `Backend '${server}' has no tool '${tool}'; GET /tools/${server} lists its tools`);
+    if (catalog.isHeld(server, tool)) {
+      throw new GatewayError('FORBIDDEN', `Tool '${tool}' of backend '${server}' changed since it was approved and is withheld ([gateway] pin_tools); POST /server/approve releases it`);
+    }
     return c.json(entry.inputSchema);
   });
 
-  app.get('/server/list', (c) => c.json({ servers: gateway.serverList() }));
+  app.get('/server/list', (c) => c.json({ servers: gateway.serverList(scopeOf(c)) }));
 
-  // Start, stop and restart a configured backend. Stop closes its
-  // connections at once (calls in flight fail with BACKEND_UNAVAILABLE).
-  const NameBody = z.object({ name: z.string().min(1) });
-  const lifecycle = async (c: Context, action: (backend: Backend) => Promise<void>): Promise<Response> => {
-    const { name } = await readBody(c, NameBody);
-    await action(supervisor.get(name));
-    return c.json({ ok: true, server: gateway.serverList(new Set([name]))[0] });
-  };
-  app.post('/server/start', (c) => lifecycle(c, (b) => b.start()));
-  app.post('/server/stop', (c) => lifecycle(c, (b) => b.stop()));
-  app.post('/server/restart', (c) => lifecycle(c, (b) => b.restart()));
+  app.post('/server/start', admin.start);
+  app.post('/server/stop', admin.stop);
+  app.post('/server/restart', admin.restart);
+  app.post('/server/add', admin.add);
+  app.post('/server/remove', admin.remove);
+  app.post('/server/approve', admin.approve);
+  app.get('/config', admin.config);
+  app.get('/log', admin.log);
+  app.get('/log/export', admin.log);
+
+  app.get('/stats', (c) => c.json(statsFor(gateway, scopeOf(c))));
+
+  app.get('/metrics', async (c) => {
+    c.header('Content-Type', gateway.metrics.contentType);
+    return c.body(await gateway.metrics.metrics());
+  });
 
   app.get('/health', (c) => c.json(gateway.health()));
 
   return app;
+}
+
+/**
+ * /stats for a token limited to backends: totals over its backends only;
+ * the latency percentiles are kept over all calls, so they are null.
+ */
+function statsFor(gateway: Gateway, scope: ReadonlySet<string> | undefined): Record<string, unknown> {
+  const all = gateway.callLog.stats(scope);
+  if (scope === undefined) return all;
+  const backends = Object.values(all.backends as Record<string, { calls: number; errors: number; avg_ms: number }>);
+  const calls = backends.reduce((n, b) => n + b.calls, 0);
+  const errors = backends.reduce((n, b) => n + b.errors, 0);
+  const avg = calls === 0 ? 0 : backends.reduce((n, b) => n + b.avg_ms * b.calls, 0) / calls;
+  return {
+    ...all,
+    total_calls: calls,
+    total_errors: errors,
+    error_rate: calls === 0 ? 0 : Math.round((errors / calls) * 10_000) / 10_000,
+    avg_latency_ms: Math.round(avg * 100) / 100,
+    p50_latency_ms: null,
+    p95_latency_ms: null,
+    p99_latency_ms: null,
+  };
 }

@@ -9,18 +9,45 @@ export interface Listener {
   close(): Promise<void>;
 }
 
+/** Where to listen, and how long a client may take to send a request. */
+export interface ListenOptions {
+  host: string;
+  port: number;
+  /** ms to receive a request's headers. */
+  headersTimeout: number;
+  /** ms to receive a whole request (headers and body). */
+  bodyTimeout: number;
+  /** ms an idle keep-alive connection is kept. */
+  keepAliveTimeout: number;
+}
+
 /**
  * The one place that starts a Node server. Resolves once it listens;
  * rejects when the port is taken (with a sentence saying so).
+ *
+ * Slow clients: headersTimeout and requestTimeout bound how long a client
+ * may take to *send* its request (Node stops the request timer once the
+ * request is fully received), so a slowloris cannot hold sockets, while SSE
+ * streams and long polls — long *responses* — are never cut. The socket
+ * idle timeout stays off for the same reason.
  */
-export function listen(app: Hono, host: string, port: number): Promise<Listener> {
+export function listen(app: Hono, options: ListenOptions): Promise<Listener> {
+  const { host, port } = options;
   return new Promise<Listener>((resolve, reject) => {
     let server: ServerType;
     const onError = (err: NodeJS.ErrnoException): void => {
       const why = err.code === 'EADDRINUSE' ? `port ${port} on ${host} is in use (another gateway? pick one with --port)` : err.message;
       reject(new Error(`Cannot listen on ${host}:${port}: ${why}`));
     };
-    server = serve({ fetch: app.fetch, hostname: host, port }, (info: AddressInfo) => {
+    const serverOptions = {
+      headersTimeout: options.headersTimeout,
+      requestTimeout: options.bodyTimeout,
+      keepAliveTimeout: options.keepAliveTimeout,
+      // Node checks the two timeouts on this period (30 s by default, far
+      // coarser than the timeouts themselves).
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(options.headersTimeout / 2))),
+    };
+    server = serve({ fetch: app.fetch, hostname: host, port, serverOptions }, (info: AddressInfo) => {
       server.off('error', onError);
       const shownHost = info.family === 'IPv6' ? `[${info.address}]` : info.address;
       let closing: Promise<void> | undefined;

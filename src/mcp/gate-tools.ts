@@ -1,8 +1,10 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { scrubDeep } from '../config/redact.js';
 import { GatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import type { Downstream } from '../pool/connection.js';
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
+import { viewOf } from '../dispatch/table.js';
 import { sees, type View } from './view.js';
 
 /** The gateway's own tools, listed on /mcp beside the proxied ones. */
@@ -49,6 +51,60 @@ export const GATE_TOOLS: readonly Tool[] = [
     },
     annotations: { title: 'Gateway status', readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   },
+  {
+    name: 'gate_call_async',
+    description:
+      'Start a long tool call (export, build, crawl) without waiting for it. Same input as gate_call; returns {call_id, submitted_at} at once. Then check it with gate_poll, wait for it with gate_await, or stop it with gate_cancel. Results are kept for a while after the call ends.',
+    inputSchema: {
+      type: 'object',
+      properties: {
+        server: { type: 'string', description: 'Backend name.' },
+        tool: { type: 'string', description: "The tool's name on its backend." },
+        arguments: { type: 'object', description: "The tool's arguments.", additionalProperties: true },
+      },
+      required: ['server', 'tool'],
+      additionalProperties: false,
+    },
+    annotations: { title: 'Start an async call', openWorldHint: true },
+  },
+  {
+    name: 'gate_poll',
+    description:
+      'Check an async call started with gate_call_async. Returns {call_id, status} with status pending, running, complete, failed or cancelled, the latest progress while it runs, and the result (or the error with its code) once it ended. Does not wait.',
+    inputSchema: {
+      type: 'object',
+      properties: { call_id: { type: 'string', description: 'The id gate_call_async returned.' } },
+      required: ['call_id'],
+      additionalProperties: false,
+    },
+    annotations: { title: 'Poll an async call', readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  },
+  {
+    name: 'gate_await',
+    description:
+      'Wait for an async call to end, up to timeout_ms (at most 60 s by default), then return the same as gate_poll. If it is still running when the time is up, the status says so: call gate_await again.',
+    inputSchema: {
+      type: 'object',
+      properties: {
+        call_id: { type: 'string', description: 'The id gate_call_async returned.' },
+        timeout_ms: { type: 'integer', minimum: 0, description: 'How long to wait at most, in milliseconds (default 30000).' },
+      },
+      required: ['call_id'],
+      additionalProperties: false,
+    },
+    annotations: { title: 'Await an async call', readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  },
+  {
+    name: 'gate_cancel',
+    description: 'Cancel an async call that is pending or running; the backend is told to stop. Returns the call with its final status (cancelled, or how it ended if it had finished already).',
+    inputSchema: {
+      type: 'object',
+      properties: { call_id: { type: 'string', description: 'The id gate_call_async returned.' } },
+      required: ['call_id'],
+      additionalProperties: false,
+    },
+    annotations: { title: 'Cancel an async call', destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  },
 ];
 
 export const GATE_TOOL_NAMES: ReadonlySet<string> = new Set(GATE_TOOLS.map((t) => t.name));
@@ -74,6 +130,9 @@ function str(args: Record<string, unknown>, key: string, required: boolean): str
 }
 
 function checkServer(view: View, server: string | undefined): void {
+  if (server !== undefined && view.allowed !== undefined && !view.allowed.has(server)) {
+    throw new GatewayError('FORBIDDEN', `This token may not use backend '${server}'; it is limited to: ${[...view.allowed].join(', ')}`);
+  }
   if (server !== undefined && !sees(view, server)) {
     throw new GatewayError('UNKNOWN_SERVER', `No backend named '${server}' in this view`);
   }
@@ -89,6 +148,7 @@ export async function callGateTool(gateway: Gateway, view: View, name: string, a
       if (typeof toolArgs !== 'object' || toolArgs === null || Array.isArray(toolArgs)) {
         throw new GatewayError('INVALID_ARGUMENTS', "'arguments' must be an object");
       }
+      checkServer(view, server);
       const outcome = await gateway.router.call({
         server,
         tool,
@@ -125,6 +185,26 @@ export async function callGateTool(gateway: Gateway, view: View, name: string, a
       const servers = server !== undefined ? new Set([server]) : view.servers;
       return json({ health: gateway.health(), servers: gateway.serverList(servers) });
     }
+    case 'gate_call_async': {
+      const server = str(args, 'server', true) as string;
+      const tool = str(args, 'tool', true) as string;
+      const toolArgs = args.arguments ?? {};
+      if (typeof toolArgs !== 'object' || toolArgs === null || Array.isArray(toolArgs)) {
+        throw new GatewayError('INVALID_ARGUMENTS', "'arguments' must be an object");
+      }
+      checkServer(view, server);
+      const call = await gateway.dispatch.submit({ server, tool, arguments: toolArgs as Record<string, unknown>, caller: view.caller, owner: view.owner ?? null, servers: view.servers });
+      return json({ call_id: call.id, submitted_at: call.submitted_at, status: call.state });
+    }
+    case 'gate_poll':
+      return json(scrubDeep(viewOf(await gateway.dispatch.get(str(args, 'call_id', true) as string, view.owner ?? null)), gateway.security.secrets()));
+    case 'gate_await': {
+      const timeout = args.timeout_ms === undefined ? 30_000 : Number(args.timeout_ms);
+      if (!Number.isFinite(timeout) || timeout < 0) throw new GatewayError('INVALID_ARGUMENTS', "'timeout_ms' must be a number of milliseconds ≥ 0");
+      return json(scrubDeep(viewOf(await gateway.dispatch.wait(str(args, 'call_id', true) as string, view.owner ?? null, timeout, ctx.signal)), gateway.security.secrets()));
+    }
+    case 'gate_cancel':
+      return json(scrubDeep(viewOf(await gateway.dispatch.cancel(str(args, 'call_id', true) as string, view.owner ?? null)), gateway.security.secrets()));
     default:
       throw new GatewayError('UNKNOWN_TOOL', `No gate tool '${name}'`);
   }

@@ -13,6 +13,7 @@ import type { CatalogTool } from '../catalog/catalog.js';
 import { toGatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import type { Downstream } from '../pool/connection.js';
+import { DispatchTaskStore, taskOf } from '../dispatch/task-store.js';
 import { VERSION } from '../version.js';
 import { callGateTool, GATE_TOOL_NAMES, GATE_TOOLS } from './gate-tools.js';
 import { registerResourceProxy } from './resource-proxy.js';
@@ -55,8 +56,13 @@ function progressOf(extra: Extra): { onprogress?: (progress: Progress) => void; 
   };
 }
 
+// Tasks (2025-11-25): a task-augmented tools/call becomes an async call of
+// the dispatch table; tasks/* are answered from it.
+const TASKS_CAPABILITY = { list: {}, cancel: {}, requests: { tools: { call: {} } } };
+
 const GATEWAY_CAPABILITIES: ServerCapabilities = {
   tools: { listChanged: true },
+  tasks: TASKS_CAPABILITY,
   resources: { subscribe: true, listChanged: true },
   prompts: { listChanged: true },
   completions: {},
@@ -73,16 +79,18 @@ export function createSessionServer(gateway: Gateway, view: View): Server {
   const meta = single === undefined ? undefined : gateway.catalog.meta(single);
   // A per-server endpoint mirrors its backend (capabilities, name,
   // instructions) so that it can replace a direct connection.
-  const capabilities = single === undefined ? GATEWAY_CAPABILITIES : { ...(meta?.capabilities ?? {}), logging: {} };
+  const capabilities = single === undefined ? GATEWAY_CAPABILITIES : { ...(meta?.capabilities ?? {}), logging: {}, tasks: TASKS_CAPABILITY };
   const server = new Server(meta?.serverInfo ?? { name: 'stonegate', version: VERSION }, {
     capabilities,
+    taskStore: new DispatchTaskStore(gateway.dispatch, gateway.config.dispatch.result_ttl, view.owner ?? null),
     instructions:
       single === undefined
         ? 'stonegate routes tool calls to many MCP servers. Tools are named <server>__<tool>. If you do not know which tool fits, call gate_discover with a few words, then call the tool by name or with gate_call.'
         : meta?.instructions,
   });
   server.oninitialized = () => {
-    view.caller = server.getClientVersion()?.name;
+    // With auth the caller is the token's name, whatever the client calls itself.
+    if (view.owner === undefined) view.caller = server.getClientVersion()?.name;
   };
 
   server.setRequestHandler(ListToolsRequestSchema, async () => {
@@ -99,7 +107,7 @@ export function createSessionServer(gateway: Gateway, view: View): Server {
       try {
         return await callGateTool(gateway, view, name, args, { signal: extra.signal, onprogress: progress.onprogress, downstream: downstreamOf(extra) });
       } catch (err) {
-        return toolError(toGatewayError(err));
+        return toolError(toGatewayError(err), gateway.security.secrets());
       } finally {
         await progress.flush();
       }
@@ -112,6 +120,11 @@ export function createSessionServer(gateway: Gateway, view: View): Server {
     }
     if (entry === undefined || !sees(view, entry.server)) {
       throw rpcFailure(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
+    }
+    if (request.params.task !== undefined) {
+      // Task-augmented: answer with the task at once; the call runs in the dispatch table.
+      const call = await gateway.dispatch.submit({ server: entry.server, tool: entry.name, arguments: args, caller: view.caller, owner: view.owner ?? null, servers: view.servers });
+      return { task: taskOf(call, gateway.config.dispatch.result_ttl * 1000) } as unknown as CallToolResult;
     }
     try {
       const outcome = await gateway.router.call({
@@ -126,7 +139,7 @@ export function createSessionServer(gateway: Gateway, view: View): Server {
       });
       return outcome.result;
     } catch (err) {
-      return toolError(toGatewayError(err));
+      return toolError(toGatewayError(err), gateway.security.secrets());
     } finally {
       await progress.flush();
     }
@@ -140,11 +153,17 @@ export function createSessionServer(gateway: Gateway, view: View): Server {
 
 /** The tools a view lists: proxied tools under their exposed (or, per server, original) names, then the gate tools. */
 export function listTools(gateway: Gateway, view: View): Tool[] {
-  if (view.single !== undefined) return gateway.catalog.tools(view.servers).map((t) => t.definition);
+  if (view.single !== undefined) return gateway.catalog.tools(view.servers).map((t) => ({ ...t.definition, execution: withTasks(t.definition) }));
   const tools: Tool[] = [];
   if (view.expose === 'all') {
-    for (const t of gateway.catalog.tools(view.servers)) tools.push(t.name === t.exposed ? t.definition : { ...t.definition, name: t.exposed });
+    for (const t of gateway.catalog.tools(view.servers)) tools.push({ ...t.definition, name: t.exposed, execution: withTasks(t.definition) });
   }
   tools.push(...GATE_TOOLS);
   return tools;
+}
+
+/** Every proxied tool may run as a task through the gateway (unless its backend forbids it). */
+function withTasks(tool: Tool): Tool['execution'] {
+  const own = tool.execution?.taskSupport;
+  return { ...tool.execution, taskSupport: own === 'forbidden' || own === 'required' ? own : 'optional' };
 }

@@ -1,4 +1,5 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { scrubError } from '../config/redact.js';
 import type { GatewayError } from '../errors.js';
 
 /**
@@ -8,7 +9,9 @@ import type { GatewayError } from '../errors.js';
  * where MCP errors are made (unknown tools are JSON-RPC -32602, raised by
  * the session server).
  */
-export function toolError(error: GatewayError): CallToolResult {
+export function toolError(raw: GatewayError, secrets: readonly string[] = []): CallToolResult {
+  // Messages can quote a backend's stderr or a remote's answer: no secret of the gateway's goes out in them.
+  const error = scrubError(raw, secrets);
   const meta: Record<string, unknown> = { code: error.code };
   if (error.retryAfter !== undefined) meta.retry_after = error.retryAfter;
   return {

@@ -1,3 +1,4 @@
+import type { Identity } from '../auth/tokens.js';
 import { GatewayError } from '../errors.js';
 
 /**
@@ -14,10 +15,18 @@ export interface View {
   single: string | undefined;
   /** Who is calling, for the call log (the client's name from initialize). */
   caller: string | undefined;
+  /** The authenticated identity whose async calls this session may see (none without auth). */
+  owner?: string;
+  /** The backends the session's token may use (undefined: all); calling outside it is FORBIDDEN, not UNKNOWN_SERVER. */
+  allowed?: ReadonlySet<string>;
 }
 
-/** Builds a view from the endpoint and its query string (`expose`, `servers`). */
-export function viewFrom(query: URLSearchParams, defaults: { expose: 'all' | 'meta' }, single?: string): View {
+/**
+ * Builds a view from the endpoint, its query string (`expose`, `servers`)
+ * and the request's token: `?servers=` can only narrow the token's list,
+ * and with a token the caller and the owner of async calls are its name.
+ */
+export function viewFrom(query: URLSearchParams, defaults: { expose: 'all' | 'meta' }, single?: string, identity?: Identity): View {
   const expose = query.get('expose') ?? defaults.expose;
   if (expose !== 'all' && expose !== 'meta') {
     throw new GatewayError('BAD_REQUEST', `expose must be 'all' or 'meta', got '${expose}'`);
@@ -29,7 +38,10 @@ export function viewFrom(query: URLSearchParams, defaults: { expose: 'all' | 'me
       : list === null || list.trim() === ''
         ? undefined
         : new Set(list.split(',').map((s) => s.trim()).filter((s) => s.length > 0));
-  return { expose, servers, single, caller: undefined };
+  const allowed = identity?.servers;
+  const narrowed = allowed === undefined ? servers : new Set([...(servers ?? allowed)].filter((s) => allowed.has(s)));
+  if (identity === undefined) return { expose, servers, single, caller: undefined };
+  return { expose, servers: narrowed, single, caller: identity.name, owner: identity.name, allowed };
 }
 
 /** Whether the view includes a backend. */

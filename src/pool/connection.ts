@@ -56,6 +56,8 @@ export class Connection {
   readonly downstreams = new Set<Downstream>();
   #alive = true;
   #closing = false;
+  /** Set by terminate(): the end is a failure with this reason, although we caused it. */
+  #failure: string | undefined;
   #closed: Promise<void> | undefined;
   readonly #shutdown: () => Promise<void>;
 
@@ -66,13 +68,19 @@ export class Connection {
     byClient.set(this.client, this);
     this.ended = parts.ended.then((end) => {
       this.#alive = false;
+      if (this.#failure !== undefined) return { ...end, reason: this.#failure, expected: false };
       return { ...end, expected: this.#closing };
     });
   }
 
-  /** False once the link has ended or close() was called. */
+  /**
+   * False once the link has ended or close() was called — or the client's
+   * transport has closed: `ended` settles a moment later (it waits for the
+   * child's exit status), and a call sent in between would only get "Not
+   * connected".
+   */
   get alive(): boolean {
-    return this.#alive && !this.#closing;
+    return this.#alive && !this.#closing && this.client.transport !== undefined;
   }
 
   /**
@@ -84,6 +92,17 @@ export class Connection {
   soleDownstream(): Downstream | undefined {
     if (this.inflight !== 1 || this.downstreams.size !== 1) return undefined;
     return this.downstreams.values().next().value;
+  }
+
+  /**
+   * Ends a link that no longer works although its process lives (it stopped
+   * answering health checks): shut down like close(), but the end reports
+   * `reason` and is not `expected`, so calls in flight on it fail as they
+   * would in a crash.
+   */
+  terminate(reason: string): Promise<void> {
+    if (!this.#closing) this.#failure = reason;
+    return this.close();
   }
 
   close(): Promise<void> {

@@ -8,6 +8,12 @@ export interface ConnectionFactory {
   create(): Promise<Connection>;
   /** Why the last create() failed, if it did; reported instead of a bare acquire timeout. */
   lastError?(): GatewayError | undefined;
+  /**
+   * True while new connections are held back (the backend's restart backoff
+   * after a crash): calls then share the live connections instead of waiting
+   * for a new one.
+   */
+  holdOff?(): boolean;
 }
 
 /** Pool gauges for /server/list and metrics. */
@@ -35,6 +41,14 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+interface Adoption {
+  connection: Connection;
+  /** Whether generic-pool has it (create() returned it). */
+  handed: boolean;
+  settled: () => void;
+  refused: (error: Error) => void;
+}
+
 interface Waiter {
   resolve: (connection: Connection) => void;
   reject: (error: Error) => void;
@@ -56,13 +70,20 @@ export class Pool {
   readonly #factory: ConnectionFactory;
   readonly #active = new Set<Connection>();
   readonly #waiters: Waiter[] = [];
-  readonly #adopted: Connection[] = [];
+  /** Adopted connections generic-pool has not created yet, in order. */
+  readonly #adopted: Adoption[] = [];
+  /** Adoptions not yet settled, whether handed or not. */
+  readonly #adopting = new Map<Connection, Adoption>();
   readonly #borrowWatchers: (() => void)[] = [];
+  /** Calls growing the pool, told when a create() fails. */
+  readonly #createFailed = new Set<() => void>();
   #lastCreateFailure = 0;
   #borrowing = 0;
   #waiting = 0;
   #closed = false;
   #closing: Promise<void> | undefined;
+  /** Borrows still waiting in generic-pool, told to give up when the pool closes. */
+  readonly #closers = new Set<() => void>();
 
   constructor(name: string, settings: PoolSettings, factory: ConnectionFactory) {
     this.#name = name;
@@ -82,8 +103,10 @@ export class Pool {
         maxWaitingClients: settings.max_waiting,
         testOnBorrow: true,
         autostart: false,
-        // soft idle respects `min`; the hard idle timeout would reap below it.
+        // soft idle respects `min`; the hard idle timeout would reap below
+        // it, and generic-pool's default for it is 30 s: off (it has no 0).
         softIdleTimeoutMillis: idleMs > 0 ? idleMs : -1,
+        idleTimeoutMillis: Number.MAX_SAFE_INTEGER,
         evictionRunIntervalMillis: idleMs > 0 ? Math.max(1_000, Math.min(idleMs / 2, 30_000)) : 0,
       },
     );
@@ -92,7 +115,10 @@ export class Pool {
   /**
    * Takes in a connection the backend made itself (at start or restart, so
    * that a failure there is reported at once instead of after an acquire
-   * timeout). generic-pool learns of it through the next create().
+   * timeout). generic-pool learns of it through the create() that an
+   * acquire here provokes. Resolves once the connection is in the pool:
+   * this acquire got it back, or a call that was already waiting for a
+   * connection when the backend restarted borrowed it first.
    */
   async adopt(connection: Connection): Promise<void> {
     if (this.#closed) {
@@ -100,9 +126,37 @@ export class Pool {
       throw this.#closedError();
     }
     this.#inner.start();
-    this.#adopted.push(connection);
-    const borrowed = await this.#inner.acquire();
-    await this.#inner.release(borrowed);
+    let timer: NodeJS.Timeout | undefined;
+    const inPool = new Promise<void>((resolve, reject) => {
+      const adoption: Adoption = { connection, settled: resolve, refused: reject, handed: false };
+      this.#adopted.push(adoption);
+      this.#adopting.set(connection, adoption);
+      this.#inner.acquire().then((borrowed) => {
+        void this.#inner.release(borrowed).then(undefined, () => undefined);
+        // Served by another connection before generic-pool asked for this
+        // one: the pool has what it needs, the newcomer goes.
+        if (!adoption.handed) this.#dropAdoption(adoption);
+        resolve();
+      }, () => undefined);
+      // Bounded like any acquire: a pool that never takes it in refuses it.
+      timer = setTimeout(() => {
+        if (adoption.handed) return resolve();
+        this.#dropAdoption(adoption);
+        reject(this.#exhausted('the pool had no room for the new connection'));
+      }, this.#settings.acquire_timeout);
+    });
+    try {
+      await inPool;
+    } finally {
+      clearTimeout(timer);
+      this.#adopting.delete(connection);
+    }
+  }
+
+  #dropAdoption(adoption: Adoption): void {
+    const at = this.#adopted.indexOf(adoption);
+    if (at !== -1) this.#adopted.splice(at, 1);
+    void adoption.connection.close();
   }
 
   /**
@@ -112,14 +166,21 @@ export class Pool {
    */
   async #create(): Promise<Connection> {
     const adopted = this.#adopted.shift();
-    if (adopted !== undefined) return adopted;
+    if (adopted !== undefined) {
+      adopted.handed = true;
+      return adopted.connection;
+    }
     const sinceFailure = Date.now() - this.#lastCreateFailure;
     if (sinceFailure < CREATE_RETRY_PACE_MS) await sleep(CREATE_RETRY_PACE_MS - sinceFailure);
-    if (this.#closed) throw this.#closedError();
+    if (this.#closed) {
+      this.#lastCreateFailure = Date.now(); // paced too: waiters of a closed pool retry until they time out
+      throw this.#closedError();
+    }
     try {
       return await this.#factory.create();
     } catch (err) {
       this.#lastCreateFailure = Date.now();
+      for (const notify of [...this.#createFailed]) notify();
       throw err;
     }
   }
@@ -152,7 +213,7 @@ export class Pool {
     };
   }
 
-  /** Every live connection, idle or active (for health checks and stats). */
+  /** The connections carrying calls now (idle ones rest inside generic-pool). */
   get activeConnections(): readonly Connection[] {
     return [...this.#active];
   }
@@ -160,16 +221,22 @@ export class Pool {
   /** Drains and closes every connection. Idempotent. */
   close(): Promise<void> {
     this.#closed = true;
+    for (const giveUp of [...this.#closers]) giveUp();
     for (const waiter of this.#waiters.splice(0)) {
       clearTimeout(waiter.timer);
       waiter.reject(this.#closedError());
     }
     this.#closing ??= (async () => {
-      for (const c of this.#adopted.splice(0)) await c.close();
+      for (const a of this.#adopted.splice(0)) await a.connection.close();
+      for (const a of this.#adopting.values()) a.refused(this.#closedError());
       const active = [...this.#active];
       this.#active.clear();
       await Promise.all(active.map((c) => this.#inner.destroy(c).then(undefined, () => undefined)));
-      await this.#inner.drain();
+      // drain() settles only when every acquire still queued in generic-pool
+      // has (those borrows have given up already, above, but their requests
+      // run until acquire_timeout): not awaited. It stops the evictor and
+      // min refills; clear() closes the idle connections.
+      void this.#inner.drain().then(undefined, () => undefined);
       await this.#inner.clear();
     })();
     return this.#closing;
@@ -182,7 +249,7 @@ export class Pool {
       if (this.#closed) throw this.#closedError();
       const shared = this.#leastBusy();
       if (shared !== undefined && (shared.inflight === 0 || !this.#canGrow())) return reserve(shared);
-      if (this.#canGrow()) return reserve(await this.#borrow());
+      if (this.#canGrow()) return reserve(await this.#growOrShare());
       // A connection is being created; it will have room for this call too.
       if (this.#borrowing > 0 && Date.now() < deadline) {
         await this.#borrowSettled();
@@ -192,8 +259,41 @@ export class Pool {
     }
   }
 
+  /**
+   * Borrows a new connection. When making it fails (generic-pool would keep
+   * retrying until the acquire timeout) and a live connection has room,
+   * that one serves the call at once; the borrow goes on and returns what
+   * it gets to the pool.
+   */
+  async #growOrShare(): Promise<Connection> {
+    const borrow = this.#borrow();
+    let notify: () => void = () => undefined;
+    const createFailed = new Promise<'failed'>((resolve) => {
+      notify = () => resolve('failed');
+      this.#createFailed.add(notify);
+    });
+    try {
+      const first = await Promise.race([borrow, createFailed]);
+      if (first !== 'failed') return first;
+      const shared = this.#leastBusy();
+      if (shared === undefined) return await borrow;
+      borrow.then(
+        (connection) => this.#settle(connection),
+        () => undefined,
+      );
+      return shared;
+    } catch (err) {
+      const shared = this.#leastBusy();
+      if (shared === undefined) throw err;
+      return shared;
+    } finally {
+      this.#createFailed.delete(notify);
+    }
+  }
+
   #canGrow(): boolean {
-    return this.#active.size + this.#borrowing < this.#settings.max;
+    if (this.#active.size + this.#borrowing >= this.#settings.max) return false;
+    return this.#factory.holdOff?.() !== true || this.#leastBusy() === undefined;
   }
 
   #borrowSettled(): Promise<void> {
@@ -211,18 +311,33 @@ export class Pool {
 
   async #borrow(): Promise<Connection> {
     this.#borrowing += 1;
+    // A promise per borrow, not one for the pool's life: a race against a
+    // promise that stays pending would keep every borrow it saw alive.
+    let giveUp: () => void = () => undefined;
+    const closed = new Promise<never>((_resolve, reject) => {
+      giveUp = () => reject(this.#closedError());
+      this.#closers.add(giveUp);
+    });
     try {
-      const connection = await this.#inner.acquire();
+      const acquiring = this.#inner.acquire();
+      // Whatever a request that outlived its borrow gets goes straight back.
+      const late = (c: Connection): void => void this.#inner.destroy(c).then(undefined, () => undefined);
+      const connection = await Promise.race([acquiring, closed]).catch((err: unknown) => {
+        acquiring.then(late, () => undefined);
+        throw err;
+      });
       if (this.#closed) {
         void this.#inner.destroy(connection);
         throw this.#closedError();
       }
       this.#active.add(connection);
+      this.#adopting.get(connection)?.settled();
       return connection;
     } catch (err) {
       if (err instanceof GatewayError) throw err;
       throw this.#factory.lastError?.() ?? this.#exhausted((err as Error).message);
     } finally {
+      this.#closers.delete(giveUp);
       this.#borrowing -= 1;
       for (const watcher of this.#borrowWatchers.splice(0)) watcher();
     }

@@ -21,7 +21,11 @@ export function countsAsFailure(error: unknown): boolean {
  * machine and lets exactly one probe through when half-open; on top of it
  * the circuit opens after `failure_threshold` consecutive failures, and a
  * circuit that just closed stays on probation — one failure reopens it —
- * until `success_threshold` calls have succeeded.
+ * until `success_threshold` calls have succeeded. With
+ * `error_threshold_percentage` > 0 it also opens when more than that share
+ * of the calls in the last `rolling_window` seconds failed, once
+ * `volume_threshold` calls were made in it (opossum's rolling window; the
+ * calls it counts include ones that did not count as failures).
  */
 export class Breaker {
   readonly #name: string;
@@ -34,11 +38,18 @@ export class Breaker {
   constructor(name: string, settings: BreakerSettings, logger: Logger) {
     this.#name = name;
     this.#settings = settings;
+    const byRate = settings.error_threshold_percentage > 0;
     this.#circuit = new CircuitBreaker((fn: () => Promise<unknown>) => fn(), {
       timeout: false, // each call has its own AbortSignal deadline
       resetTimeout: settings.reset_timeout * 1000,
-      errorThresholdPercentage: 100, // consecutive failures decide, below
-      volumeThreshold: Number.MAX_SAFE_INTEGER,
+      // Without a percentage only consecutive failures decide (below):
+      // a rate over 100 % never happens.
+      errorThresholdPercentage: byRate ? settings.error_threshold_percentage : 100,
+      volumeThreshold: byRate ? settings.volume_threshold : Number.MAX_SAFE_INTEGER,
+      rollingCountTimeout: settings.rolling_window * 1000,
+      rollingCountBuckets: 10,
+      rollingPercentilesEnabled: false,
+      enableSnapshots: false,
       // A half-open probe that never reached the backend's judgement (the
       // caller cancelled, the pool shed it) proves nothing: it must not
       // close the circuit, so there it counts, and the circuit re-probes later.
@@ -51,7 +62,8 @@ export class Breaker {
     this.#circuit.on('open', () => {
       this.#openedAt = Date.now();
       this.#probation = 0;
-      logger.warn({ consecutive_failures: this.#consecutive }, 'circuit open');
+      const { failures, fires } = this.#circuit.stats;
+      logger.warn({ consecutive_failures: this.#consecutive, window_failures: failures, window_calls: fires }, 'circuit open');
     });
     this.#circuit.on('halfOpen', () => logger.info('circuit half-open: letting one call through'));
     this.#circuit.on('close', () => {

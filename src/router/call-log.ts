@@ -10,6 +10,8 @@ export interface CallRecord {
   status: 'success' | 'error' | 'timeout';
   code: ErrorCode | null;
   duration_ms: number;
+  /** Set when the call was retried once after its backend crashed under it (a read-only or idempotent tool). */
+  retried?: boolean;
 }
 
 /** Latency histogram with buckets growing by 25 %, from 0.05 ms to ~10 min. */
@@ -83,12 +85,19 @@ export class CallLog {
   readonly #all = new Histogram();
   readonly #backends = new Map<string, BackendTotals>();
   #errors = 0;
+  readonly #listeners: ((record: CallRecord) => void)[] = [];
 
   constructor(size: number) {
     this.#ring = new Array<CallRecord | undefined>(size);
   }
 
+  /** Calls `listener` with every record added (metrics, live call feeds). */
+  onRecord(listener: (record: CallRecord) => void): void {
+    this.#listeners.push(listener);
+  }
+
   add(record: CallRecord): void {
+    for (const listener of this.#listeners) listener(record);
     this.#ring[this.#next] = record;
     this.#next = (this.#next + 1) % this.#ring.length;
     this.#all.record(record.duration_ms);

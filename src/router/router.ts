@@ -120,21 +120,22 @@ export class Router {
   async #route(request: CallRequest): Promise<CallOutcome> {
     const started = performance.now();
     const { server, tool } = request;
+    const attempt: Attempt = { retried: false };
     try {
-      const result = await this.#invoke(request);
+      const result = await this.#invoke(request, attempt);
       const duration = performance.now() - started;
-      this.#record(request, result.isError === true ? 'error' : 'success', null, duration);
+      this.#record(request, result.isError === true ? 'error' : 'success', null, duration, attempt.retried);
       return { result, server, tool, duration_ms: Math.round(duration) };
     } catch (err) {
       const error = toGatewayError(err);
       // A name no backend has is the caller's typo, not a backend's call:
       // recording it would let clients grow the per-backend stats at will.
-      if (error.code !== 'UNKNOWN_SERVER') this.#record(request, error.code === 'TIMEOUT' ? 'timeout' : 'error', error.code, performance.now() - started);
+      if (error.code !== 'UNKNOWN_SERVER') this.#record(request, error.code === 'TIMEOUT' ? 'timeout' : 'error', error.code, performance.now() - started, attempt.retried);
       throw error;
     }
   }
 
-  async #invoke(request: CallRequest): Promise<CallToolResult> {
+  async #invoke(request: CallRequest, attempt: Attempt): Promise<CallToolResult> {
     const { server, tool } = request;
     const { supervisor, catalog } = this.#options;
     if (request.servers !== undefined && !request.servers.has(server)) {
@@ -158,28 +159,42 @@ export class Router {
       throw new GatewayError('INVALID_ARGUMENTS', `Invalid arguments for ${server}/${tool}: ${problem}`);
     }
     const timeout = request.timeout ?? backend.config.timeout;
-    return this.breaker(server).fire(() =>
-      backend.use(async (connection) => {
-        const downstream = request.downstream;
-        if (downstream !== undefined) connection.downstreams.add(downstream);
-        try {
-          return (await connection.client.request({ method: 'tools/call', params: { name: tool, arguments: args } }, PassthroughResult, {
-            signal: request.signal,
-            timeout,
-            resetTimeoutOnProgress: true,
-            maxTotalTimeout: Math.max(timeout, backend.config.maxTimeout),
-            onprogress: request.onprogress ?? noProgress,
-          })) as CallToolResult;
-        } catch (err) {
-          throw await describeFailure(err, { server, tool, timeout, connection, signal: request.signal });
-        } finally {
-          if (downstream !== undefined) connection.downstreams.delete(downstream);
-        }
-      }),
-    );
+    const send = (): Promise<CallToolResult> =>
+      this.breaker(server).fire(() =>
+        backend.use(async (connection) => {
+          const downstream = request.downstream;
+          if (downstream !== undefined) connection.downstreams.add(downstream);
+          try {
+            return (await connection.client.request({ method: 'tools/call', params: { name: tool, arguments: args } }, PassthroughResult, {
+              signal: request.signal,
+              timeout,
+              resetTimeoutOnProgress: true,
+              maxTotalTimeout: Math.max(timeout, backend.config.maxTimeout),
+              onprogress: request.onprogress ?? noProgress,
+            })) as CallToolResult;
+          } catch (err) {
+            throw await describeFailure(err, { server, tool, timeout, connection, signal: request.signal });
+          } finally {
+            if (downstream !== undefined) connection.downstreams.delete(downstream);
+          }
+        }),
+      );
+    try {
+      return await send();
+    } catch (err) {
+      // A crash mid-call leaves the tool's effect unknown; a tool that says
+      // it has none (read-only) or may repeat it (idempotent) is sent once
+      // more, to the restarted backend (use() waits for it to run again).
+      const annotations = resolved.definition.annotations;
+      const repeatable = annotations?.readOnlyHint === true || annotations?.idempotentHint === true;
+      if (!repeatable || !backend.config.supervisor.retry_on_crash || !crashed(err) || request.signal?.aborted === true) throw err;
+      attempt.retried = true;
+      this.#options.logger.info({ backend: server, tool, retried: true, error: (err as Error).message }, 'call retried after backend crash');
+      return send();
+    }
   }
 
-  #record(request: CallRequest, status: 'success' | 'error' | 'timeout', code: GatewayError['code'] | null, duration: number): void {
+  #record(request: CallRequest, status: 'success' | 'error' | 'timeout', code: GatewayError['code'] | null, duration: number, retried = false): void {
     this.#options.callLog.add({
       time: new Date().toISOString(),
       agent: request.caller ?? null,
@@ -188,11 +203,22 @@ export class Router {
       status,
       code,
       duration_ms: Math.round(duration * 100) / 100,
+      ...(retried ? { retried: true } : {}),
     });
   }
 }
 
 function noProgress(): void {}
+
+/** What happened to one call on its way, for its call-log record. */
+interface Attempt {
+  retried: boolean;
+}
+
+/** Whether a call failed only because its backend crashed under it. */
+function crashed(err: unknown): boolean {
+  return err instanceof GatewayError && err.code === 'BACKEND_UNAVAILABLE' && err.details?.crashed === true;
+}
 
 interface FailureContext {
   server: string;
@@ -212,14 +238,27 @@ async function describeFailure(err: unknown, ctx: FailureContext): Promise<Gatew
     if (err.code === RpcCode.RequestTimeout) {
       return new GatewayError('TIMEOUT', `Backend '${ctx.server}' did not answer ${ctx.tool} within ${ctx.timeout} ms; it was sent notifications/cancelled. Raise the backend's timeout if the tool is slow`);
     }
-    if (err.code === RpcCode.ConnectionClosed) {
-      const end = await Promise.race([ctx.connection.ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), 100))]);
-      const why = end === undefined ? 'closed the connection' : end.reason;
-      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${why} during ${ctx.tool}; it is being restarted, retry shortly`, { retryAfter: 1 });
-    }
+    if (err.code === RpcCode.ConnectionClosed) return describeClosed(ctx);
     return new GatewayError('BACKEND_ERROR', `Backend '${ctx.server}' answered ${ctx.tool} with error ${err.code}: ${err.message.replace(/^MCP error -?\d+: /, '')}`, {
       details: { backend_code: err.code },
     });
   }
+  // The SDK's answer to a request on a client whose transport has just
+  // closed: the same end, seen a moment earlier.
+  if (err instanceof Error && err.message === 'Not connected') return describeClosed(ctx);
   return new GatewayError('BACKEND_UNAVAILABLE', `Call to ${ctx.server}/${ctx.tool} failed: ${(err as Error).message ?? String(err)}`);
+}
+
+/**
+ * A call whose connection closed under it. `crashed` when the link died
+ * (not closed by the gateway, as on a stop): only then may a repeatable
+ * call be retried.
+ */
+async function describeClosed(ctx: FailureContext): Promise<GatewayError> {
+  const end = await Promise.race([ctx.connection.ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), 100))]);
+  const why = end === undefined ? 'closed the connection' : end.reason;
+  return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${why} during ${ctx.tool}; it is being restarted, retry shortly`, {
+    retryAfter: 1,
+    ...(end !== undefined && !end.expected ? { details: { crashed: true } } : {}),
+  });
 }

@@ -6,11 +6,14 @@ import type { Logger } from '../log.js';
 import type { Connection } from '../pool/connection.js';
 import { Pool, type PoolStats } from '../pool/pool.js';
 import { connectHttp, connectStdio, type ConnectHooks } from './connect.js';
+import { HealthCheck, pingAll } from './health.js';
 
 /**
- * stopped → starting → running ⇄ degraded; a crash: running → restarting →
- * running; too many crashes in the window, or a start that can never work
- * (command not found): → failed. stop() from any state → stopped.
+ * stopped → starting → running ⇄ degraded (a failed health check; a passed
+ * one goes back); a crash, or health_failures failed checks in a row:
+ * running/degraded → restarting → running; too many of those in the window,
+ * or a start that can never work (command not found): → failed. stop() from
+ * any state → stopped.
  */
 export type BackendState = 'stopped' | 'starting' | 'running' | 'degraded' | 'restarting' | 'failed';
 
@@ -80,6 +83,10 @@ export class Backend extends EventEmitter {
   #hasRun = false;
   #lastError: GatewayError | undefined;
   #lastStderr: readonly string[] = [];
+  /** No new connection before this time (ms): the restart backoff, for connections the pool adds. */
+  #growNotBefore = 0;
+  #growFailures = 0;
+  readonly #health: HealthCheck | undefined;
 
   constructor(options: BackendOptions) {
     super();
@@ -98,6 +105,11 @@ export class Backend extends EventEmitter {
         setup?.(client);
       },
     };
+    this.#health = HealthCheck.of(this.config, this.#log, {
+      probe: (ms) => pingAll(this.#live, ms),
+      onFailure: (consecutive, error) => this.#onUnhealthy(consecutive, error),
+      onSuccess: () => this.#state === 'degraded' && this.#setState('running'),
+    });
   }
 
   get state(): BackendState {
@@ -113,9 +125,12 @@ export class Backend extends EventEmitter {
     this.#crashes = [];
     this.#hasRun = false;
     this.#lastError = undefined;
+    this.#growNotBefore = 0;
+    this.#growFailures = 0;
     this.#pool = new Pool(this.name, this.config.pool, {
       create: () => this.#grow(),
       lastError: () => this.#lastError,
+      holdOff: () => Date.now() < this.#growNotBefore,
     });
     this.#setState('starting');
     void this.#attempt(this.#generation);
@@ -217,10 +232,49 @@ export class Backend extends EventEmitter {
     return connection;
   }
 
-  /** generic-pool's create: more connections only while the backend is up. */
+  /**
+   * generic-pool's create: more connections only while the backend is up,
+   * and not before the restart backoff has passed (the pool replaces a
+   * dead process on demand; a process that keeps dying, or an extra one
+   * that fails to start, must not be respawned at the pool's pace). The
+   * backend keeps serving on its live connections meanwhile.
+   */
   async #grow(): Promise<Connection> {
     if (this.#state !== 'running' && this.#state !== 'degraded') throw this.#unavailable();
-    return this.#connect();
+    // A connection that closed but has not reported its end yet may be the
+    // last one: its end decides between a restart and a replacement.
+    if ([...this.#live].some((c) => !c.alive)) {
+      throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' has a connection ending; a new one is made after`, { retryAfter: 1 });
+    }
+    const wait = this.#growNotBefore - Date.now();
+    if (wait > 0) {
+      // The pool retries at its pace; the process is spawned once the backoff is over.
+      throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' starts no new process for ${wait} ms (restart backoff after: ${this.#lastError?.message ?? 'a failure'})`, { retryAfter: 1 });
+    }
+    try {
+      const connection = await this.#connect();
+      this.#growFailures = 0;
+      return connection;
+    } catch (err) {
+      const error = toGatewayError(err, 'BACKEND_UNAVAILABLE');
+      this.#growFailures += 1;
+      this.#growNotBefore = Date.now() + this.#backoff(this.#growFailures);
+      this.#log.warn({ attempt: this.#growFailures, error: error.message }, 'could not add a connection');
+      throw error;
+    }
+  }
+
+  /** A health check failed: degraded at once, restarted after health_failures in a row. */
+  #onUnhealthy(consecutive: number, error: Error): void {
+    if (this.#state !== 'running' && this.#state !== 'degraded') return;
+    if (consecutive < this.config.supervisor.health_failures) return this.#setState('degraded');
+    const why = `stopped answering health checks (${consecutive} failed in a row: ${error.message})`;
+    this.#log.warn({ consecutive_failures: consecutive }, 'backend unhealthy; restarting it');
+    // The ends of the old connections are ours, not new crashes: a new
+    // generation ignores them. Calls in flight on them fail as in a crash.
+    this.#generation += 1;
+    for (const connection of this.#live) void connection.terminate(why);
+    this.#onFailure(new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' ${why}`));
   }
 
   #onCrash(reason: string): void {
@@ -231,7 +285,10 @@ export class Backend extends EventEmitter {
       // Another process of this backend still serves; the pool replaces the
       // dead one on demand. The crash still counts toward the crash loop.
       this.#lastError = error;
-      if (this.#recordCrash() && this.config.autoRestart) return;
+      if (this.#recordCrash() && this.config.autoRestart) {
+        this.#growNotBefore = Date.now() + this.#backoff(this.#crashes.length);
+        return;
+      }
       this.#fail(`${error.message}; ${this.config.autoRestart ? this.#gaveUp() : 'auto_restart is off'}`);
       return;
     }
@@ -333,6 +390,8 @@ export class Backend extends EventEmitter {
     const previous = this.#state;
     if (previous === next) return;
     this.#state = next;
+    if (next === 'running' || next === 'degraded') this.#health?.start();
+    else this.#health?.stop();
     this.#log.info({ from: previous, to: next }, `backend ${next}`);
     this.emit('state', next, previous);
   }

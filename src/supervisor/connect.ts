@@ -2,6 +2,7 @@ import { Client, type ClientOptions } from '@modelcontextprotocol/sdk/client/ind
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { scrub, secretsOf } from '../config/redact.js';
 import type { BackendConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -17,9 +18,6 @@ export interface ConnectHooks {
   /** Called with the fresh client before initialize, to install notification handlers. */
   setup?: (client: Client) => void;
 }
-
-/** Largest single JSON-RPC line accepted from a stdio backend. */
-export const MAX_LINE_BYTES = 64 * 1024 * 1024;
 
 /** Environment variables every child gets so that commands resolve; the rest is what the entry declares. */
 const BASE_ENV = ['PATH', 'HOME'] as const;
@@ -60,28 +58,50 @@ export async function connectStdio(config: BackendConfig, logger: Logger, hooks:
       env: childEnv(config),
       logger,
       stderrLines: config.supervisor.stderr_lines,
+      secrets: secretsOf(config),
     });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? `command '${config.command}' not found (is it installed and on PATH?) or cwd '${config.cwd}' is missing` : (err as Error).message;
+    const why = code === 'ENOENT' ? `command '${config.command}' not found (is it installed and on PATH?) or cwd '${config.cwd}' is missing` : scrub((err as Error).message, secretsOf(config));
     throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${config.name}' could not start: ${why}`, { details: { permanent: code === 'ENOENT' || code === 'EACCES' } });
   }
-  const transport = new LineTransport({ input: child.stdout, output: child.stdin, logger, maxLineBytes: MAX_LINE_BYTES });
+  const transport = new LineTransport({ input: child.stdout, output: child.stdin, logger, maxLineBytes: config.supervisor.max_line_bytes });
   const client = newClient(hooks);
+  // Set when we stop the child ourselves: then it gets its grace period.
+  let stopping = false;
   const ended = Promise.race([child.exited, new Promise<null>((resolve) => transportClosed(transport, () => resolve(null)))]).then(async (first) => {
     // The transport may close a moment before the exit event: the exit says more.
     const exit = first ?? child.exitInfo ?? (await Promise.race([child.exited, delay(50)]));
-    if (child.exitInfo === undefined) child.kill();
-    return { reason: exit ? describeExit(exit) : 'closed its stdout', stderr: child.stderrTail };
+    // A transport that closed on its own (a line over max_line_bytes, a
+    // broken stdout) leaves a child we cannot talk to: it goes, and the end
+    // counts as a crash. A leader that died leaves its group: that goes too,
+    // so no grandchild outlives a crash. (A stop of ours does both itself,
+    // after the grace period.)
+    if (!stopping) {
+      if (child.exitInfo === undefined) child.kill();
+      else child.reap();
+    }
+    const reason = transport.failure ?? (exit ? describeExit(exit) : 'closed its stdout');
+    return { reason, stderr: child.stderrTail };
   });
-  const connection = new Connection({ client, pid: child.pid, ended, shutdown: () => shutdownStdio(client, child, config) });
+  const shutdown = (): Promise<void> => {
+    stopping = true;
+    return shutdownStdio(client, child, config);
+  };
+  const connection = new Connection({ client, pid: child.pid, ended, shutdown });
   try {
     await client.connect(transport, { timeout: config.startTimeout });
   } catch (err) {
-    const end = await Promise.race([connection.ended, delay(100)]);
+    // The client closed the transport on failure: what counts is whether
+    // the child died by itself (a crash at start) or just did not answer.
+    // (After a timeout the child is killed by us: its exit says nothing.)
+    const timedOut = err instanceof Error && /timed out/i.test(err.message);
+    const exit = timedOut ? undefined : (child.exitInfo ?? (await Promise.race([child.exited, delay(100)])));
+    // A child that does not speak MCP gets no grace period.
+    child.kill();
     await connection.close();
     const tail = child.stderrTail.slice(-5);
-    const why = end ? end.reason : describeInitError(err, config.startTimeout);
+    const why = transport.failure ?? (exit ? describeExit(exit) : scrub(describeInitError(err, config.startTimeout), secretsOf(config)));
     throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${config.name}' failed to initialize: ${why}${tail.length ? ` — last stderr: ${tail.join(' | ')}` : ''}`, {
       details: { stderr: [...child.stderrTail] },
     });
@@ -99,7 +119,16 @@ async function shutdownStdio(client: Client, child: StdioChild, config: BackendC
 /** Connects to a remote MCP server: Streamable HTTP first, legacy SSE when that is refused. */
 export async function connectHttp(config: BackendConfig, hooks: ConnectHooks): Promise<Connection> {
   const url = new URL(config.url ?? '');
-  const requestInit = { headers: { ...config.headers } };
+  const headers: Record<string, string> = { ...config.headers };
+  // fetch() refuses URLs with credentials (and names them in its error):
+  // they become a Basic Authorization header, unless one is given.
+  if (url.username !== '' || url.password !== '') {
+    const hasAuth = Object.keys(headers).some((k) => k.toLowerCase() === 'authorization');
+    if (!hasAuth) headers.Authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+    url.username = '';
+    url.password = '';
+  }
+  const requestInit = { headers };
   const attempt = async (transport: Transport): Promise<Connection> => {
     const client = newClient(hooks);
     const ended = new Promise<{ reason: string; stderr: readonly string[] }>((resolve) => {
@@ -121,7 +150,8 @@ export async function connectHttp(config: BackendConfig, hooks: ConnectHooks): P
     try {
       return await attempt(new SSEClientTransport(url, { requestInit }));
     } catch {
-      throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${config.name}' at ${url.origin}${url.pathname} did not accept an MCP connection: ${describeInitError(first, config.startTimeout)}`);
+      const why = scrub(describeInitError(first, config.startTimeout), secretsOf(config));
+      throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${config.name}' at ${url.origin}${url.pathname} did not accept an MCP connection: ${why}`);
     }
   }
 }

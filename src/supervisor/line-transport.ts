@@ -37,6 +37,7 @@ export class LineTransport implements Transport {
   #pending: Buffer[] = [];
   #pendingBytes = 0;
   #closed = false;
+  #failure: string | undefined;
   #garbage = 0;
   #garbageLoggedAt = 0;
 
@@ -47,16 +48,18 @@ export class LineTransport implements Transport {
     this.#maxLineBytes = options.maxLineBytes;
   }
 
+  /** Why the transport closed itself (a line over the limit, a stream error); undefined otherwise. */
+  get failure(): string | undefined {
+    return this.#failure;
+  }
+
   async start(): Promise<void> {
     this.#input.on('data', this.#onData);
     this.#input.once('end', () => {
       this.#ended = true;
       if (!this.#paused) this.#drain();
     });
-    this.#input.once('error', (error: Error) => {
-      this.onerror?.(error);
-      void this.close();
-    });
+    this.#input.once('error', (error: Error) => this.#fail(`stdout failed: ${error.message}`, error));
   }
 
   readonly #onData = (chunk: Buffer): void => {
@@ -111,17 +114,21 @@ export class LineTransport implements Transport {
     if (rest.length === 0) return;
     this.#pending.push(rest);
     this.#pendingBytes += rest.length;
-    if (this.#pendingBytes > this.#maxLineBytes) {
-      this.onerror?.(new Error(`backend wrote a line over ${this.#maxLineBytes} bytes on stdout`));
-      void this.close();
-    }
+    if (this.#pendingBytes > this.#maxLineBytes) this.#fail(`wrote a line over ${this.#maxLineBytes} bytes on stdout (max_line_bytes)`);
+  }
+
+  /** Closes on a broken stream: the connection ends as a crash, with `why` as its reason. */
+  #fail(why: string, error: Error = new Error(`backend ${why}`)): void {
+    if (this.#closed) return;
+    this.#failure = why;
+    this.onerror?.(error);
+    void this.close();
   }
 
   /** Handles one line; true when it delivered a notification. */
   #handleLine(line: Buffer): boolean {
     if (line.length > this.#maxLineBytes) {
-      this.onerror?.(new Error(`backend wrote a line of ${line.length} bytes on stdout (limit ${this.#maxLineBytes})`));
-      void this.close();
+      this.#fail(`wrote a line over ${this.#maxLineBytes} bytes on stdout (max_line_bytes)`);
       return false;
     }
     let message: unknown;

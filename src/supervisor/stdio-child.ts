@@ -1,6 +1,6 @@
 import { execa, type ResultPromise } from 'execa';
-import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
+import { scrub } from '../config/redact.js';
 import type { Logger } from '../log.js';
 
 /** How a child ended: exit code, or the signal that ended it. */
@@ -18,9 +18,15 @@ export interface StdioChildOptions {
   logger: Logger;
   /** How many of the last stderr lines to keep for error messages. */
   stderrLines: number;
+  /** Values (the entry's env and header values) never to log: replaced in stderr lines. */
+  secrets?: readonly string[];
 }
 
-const MAX_STDERR_LINE = 2_000;
+/** Longest stderr line kept or logged, in bytes; the rest of a longer line is counted, not stored. */
+export const MAX_STDERR_LINE = 2_000;
+/** stderr lines logged per second per child; more are counted and summarized. */
+export const STDERR_LOG_PER_SECOND = 50;
+const NEWLINE = 0x0a;
 const LIVE_GROUPS = new Set<number>();
 
 // A gateway that exits for any reason takes its children's process groups
@@ -74,14 +80,14 @@ export class StdioChild {
     // Writes to a dead child's stdin raise EPIPE on the stream; the exit
     // event reports the death, so the stream error itself is only noise.
     this.stdin.on('error', () => {});
-    const log = options.logger;
-    const lines = createInterface({ input: subprocess.stderr as Readable, crlfDelay: Infinity });
-    lines.on('line', (line) => {
-      const text = line.length > MAX_STDERR_LINE ? `${line.slice(0, MAX_STDERR_LINE)}… (${line.length} chars)` : line;
+    const lines = new StderrLines(options.logger, (text) => {
       this.#stderr.push(text);
       if (this.#stderr.length > this.#stderrLimit) this.#stderr.shift();
-      log.info({ stream: 'stderr' }, text);
-    });
+    }, options.secrets);
+    const stderr = subprocess.stderr as Readable;
+    stderr.on('data', (chunk: Buffer) => lines.write(chunk));
+    stderr.once('close', () => lines.end());
+    stderr.on('error', () => {}); // a broken pipe ends the stream; the exit says why
   }
 
   /** Spawns the child and resolves once it runs; rejects (ENOENT, EACCES) when it cannot start. */
@@ -141,9 +147,18 @@ export class StdioChild {
     void this.exited.then(() => this.#reapGroup());
   }
 
-  #reapGroup(): void {
+  /**
+   * After the leader exited on its own: kills what is left of its group
+   * (grandchildren), which also lets stdout reach its end — they hold it
+   * open otherwise. The streams drain and close by themselves.
+   */
+  reap(): void {
     if (groupAlive(this.pid)) killGroup(this.pid, 'SIGKILL');
     LIVE_GROUPS.delete(this.pid);
+  }
+
+  #reapGroup(): void {
+    this.reap();
     this.#process.stdout?.destroy();
     this.#process.stderr?.destroy();
   }
@@ -158,5 +173,95 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
     return await Promise.race([promise.then(() => true as const), timeout]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Splits a child's stderr into lines while it streams, with bounded memory:
+ * a line keeps at most MAX_STDERR_LINE bytes however long it runs (a flood
+ * without newlines costs nothing), and at most STDERR_LOG_PER_SECOND lines a
+ * second reach the log; the rest are counted and reported in one summary
+ * line. Every line still reaches `keep` (the stderr tail).
+ */
+export class StderrLines {
+  readonly #log: Logger;
+  readonly #keep: (line: string) => void;
+  #parts: Buffer[] = [];
+  #stored = 0;
+  #length = 0;
+  #windowStart = 0;
+  #logged = 0;
+  #skipped = 0;
+  #summary: NodeJS.Timeout | undefined;
+
+  readonly #secrets: readonly string[];
+
+  constructor(log: Logger, keep: (line: string) => void, secrets: readonly string[] = []) {
+    this.#log = log;
+    this.#keep = keep;
+    this.#secrets = secrets;
+  }
+
+  write(chunk: Buffer): void {
+    let from = 0;
+    for (;;) {
+      const newline = chunk.indexOf(NEWLINE, from);
+      this.#append(chunk.subarray(from, newline === -1 ? chunk.length : newline));
+      if (newline === -1) return;
+      this.#emit();
+      from = newline + 1;
+    }
+  }
+
+  /** Flushes a last line without newline and the pending summary. */
+  end(): void {
+    if (this.#length > 0) this.#emit();
+    this.#flushSummary();
+  }
+
+  #append(piece: Buffer): void {
+    this.#length += piece.length;
+    const room = MAX_STDERR_LINE - this.#stored;
+    if (room <= 0 || piece.length === 0) return;
+    // A copy: the slice must not pin the whole chunk in memory.
+    const kept = Buffer.from(piece.subarray(0, room));
+    this.#parts.push(kept);
+    this.#stored += kept.length;
+  }
+
+  #emit(): void {
+    let text = Buffer.concat(this.#parts, this.#stored).toString('utf8');
+    if (text.endsWith('\r')) text = text.slice(0, -1);
+    // A child that prints its own token must not put it in the log.
+    text = scrub(text, this.#secrets);
+    if (this.#length > this.#stored) text = `${text}… (${this.#length} bytes)`;
+    this.#parts = [];
+    this.#stored = 0;
+    this.#length = 0;
+    this.#keep(text);
+    const now = Date.now();
+    if (now - this.#windowStart >= 1_000) {
+      this.#flushSummary();
+      this.#windowStart = now;
+      this.#logged = 0;
+    }
+    if (this.#logged < STDERR_LOG_PER_SECOND) {
+      this.#logged += 1;
+      this.#log.info({ stream: 'stderr' }, text);
+      return;
+    }
+    this.#skipped += 1;
+    if (this.#summary === undefined) {
+      this.#summary = setTimeout(() => this.#flushSummary(), Math.max(1, this.#windowStart + 1_000 - now));
+      this.#summary.unref();
+    }
+  }
+
+  #flushSummary(): void {
+    clearTimeout(this.#summary);
+    this.#summary = undefined;
+    if (this.#skipped === 0) return;
+    this.#log.warn({ stream: 'stderr', skipped_lines: this.#skipped }, `skipped ${this.#skipped} stderr lines (more than ${STDERR_LOG_PER_SECOND} a second)`);
+    this.#skipped = 0;
   }
 }

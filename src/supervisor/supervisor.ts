@@ -24,10 +24,30 @@ export interface SupervisorOptions {
 export class Supervisor extends EventEmitter {
   readonly #backends = new Map<string, Backend>();
   readonly #options: SupervisorOptions;
+  readonly #locks = new Map<string, Promise<unknown>>();
 
   constructor(options: SupervisorOptions) {
     super();
     this.#options = options;
+  }
+
+  /**
+   * Runs `fn` after every earlier operation on the same backend name has
+   * finished: concurrent add/remove/restart of one name never interleave
+   * (never two processes for one name, never a lost update).
+   */
+  serialize<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#locks.get(name) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#locks.set(name, tail);
+    void tail.then(() => {
+      if (this.#locks.get(name) === tail) this.#locks.delete(name);
+    });
+    return run;
   }
 
   /** Registers a backend (not started). CONFLICT when the name is taken. */

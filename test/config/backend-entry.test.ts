@@ -30,8 +30,8 @@ describe('parseBackendEntry', () => {
   });
 
   it('names the problem with the key path', () => {
-    expect(parseError({ name: 'web', comand: 'x' })).toContain("backend: (top level): unknown key 'comand'");
-    expect(parseError({ name: 'web' })).toContain("backend: command: a stdio backend needs 'command'");
+    expect(parseError({ name: 'web', comand: 'x' })).toContain("unknown key 'comand'");
+    expect(parseError({ name: 'web' })).toContain("command: a stdio backend needs 'command'");
     expect(parseError({ name: 'web', transport: 'http' })).toContain("url: an http backend needs 'url'");
     expect(parseError({ name: 'bad name', command: 'x' })).toContain('name: ');
     expect(parseError({ name: 'web', transport: 'http', url: 'ftp://example.com' })).toContain('url: ');

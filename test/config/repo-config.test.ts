@@ -12,6 +12,11 @@ import {
   PoolSchema,
   ServerSchema,
   SupervisorSchema,
+  DispatchSchema,
+  CoordinationSchema,
+  AuthSchema,
+  SecuritySchema,
+  AuditSchema,
 } from '../../src/config/schema.js';
 
 // The repository's own stonegate.toml, which must mirror the schema key for key.
@@ -28,6 +33,11 @@ const SECTIONS = {
   circuit_breaker: CircuitBreakerSchema,
   pool: PoolSchema,
   supervisor: SupervisorSchema,
+  dispatch: DispatchSchema,
+  coordination: CoordinationSchema,
+  auth: AuthSchema,
+  security: SecuritySchema,
+  audit: AuditSchema,
   logging: LoggingSchema,
 } as const;
 

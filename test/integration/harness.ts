@@ -35,10 +35,13 @@ export interface RunningGateway {
 const running = new Set<RunningGateway>();
 
 /** Starts `stonegate serve` with the given TOML (a temp data_dir and port 0 are added) and waits for the listener. */
-export async function startGateway(toml: string, options: { args?: string[]; env?: Record<string, string> } = {}): Promise<RunningGateway> {
-  const dir = mkdtempSync(join(tmpdir(), 'stonegate-it-'));
+export async function startGateway(toml: string, options: { args?: string[]; env?: Record<string, string>; dir?: string; keep?: boolean } = {}): Promise<RunningGateway> {
+  // `dir` reuses a folder (config and data) from an earlier run: a restart.
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'stonegate-it-'));
   const configPath = join(dir, 'stonegate.toml');
-  writeFileSync(configPath, toml);
+  // The built-in coordination backend is mounted by default; tests that
+  // are not about it leave it out so that backend lists stay theirs.
+  writeFileSync(configPath, toml.includes('[coordination]') ? toml : `${toml}\n[coordination]\nenabled = false\n`);
   const proc = spawn(process.execPath, [BIN, 'serve', '-c', configPath, '--port', '0', '--data-dir', join(dir, 'data'), ...(options.args ?? [])], {
     cwd: ROOT,
     env: { ...process.env, ...options.env },
@@ -110,7 +113,7 @@ export async function startGateway(toml: string, options: { args?: string[]; env
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       const result = await exited;
       running.delete(gateway);
-      rmSync(dir, { recursive: true, force: true });
+      if (options.keep !== true) rmSync(dir, { recursive: true, force: true });
       return result;
     },
   };

@@ -101,7 +101,7 @@ describe('/mcp features', () => {
 
   it('expose=meta lists only the gate tools; servers= limits the view', async () => {
     const meta = await connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp?expose=meta`)));
-    expect((await meta.listTools()).tools.map((t) => t.name).sort()).toEqual(['gate_call', 'gate_discover', 'gate_status']);
+    expect((await meta.listTools()).tools.map((t) => t.name).sort()).toEqual(['gate_await', 'gate_call', 'gate_call_async', 'gate_cancel', 'gate_discover', 'gate_poll', 'gate_status']);
     const limited = await connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp?servers=demo`)));
     const names = (await limited.listTools()).tools.map((t) => t.name);
     expect(names).toContain('demo__echo');

@@ -13,13 +13,15 @@ describe('the shipped config', () => {
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'demo');
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'filesystem');
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'memory');
+    await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'coord');
   });
   afterAll(stopAll);
 
   it('reports every backend healthy', async () => {
     const { status, body } = await gw.request('GET', '/health');
     expect(status).toBe(200);
-    expect(body).toMatchObject({ status: 'ok', backends_total: 3, backends_healthy: 3, circuits_open: 0 });
+    // The three configured backends and the built-in coordination backend.
+    expect(body).toMatchObject({ status: 'ok', backends_total: 4, backends_healthy: 4, circuits_open: 0 });
   });
 
   it('lists the tools of all three backends in one catalog', async () => {
@@ -73,7 +75,7 @@ describe('the shipped config', () => {
     expect(schema.body).toMatchObject({ type: 'object', properties: { text: { type: 'string' } } });
     const { body } = await gw.request('GET', '/server/list');
     const servers = body.servers as { name: string; status: string; circuit: string; tool_count: number; pool: { size: number } }[];
-    expect(servers.map((s) => s.name)).toEqual(['demo', 'filesystem', 'memory']);
+    expect(servers.map((s) => s.name)).toEqual(['demo', 'filesystem', 'memory', 'coord']);
     for (const s of servers) {
       expect(s.status).toBe('running');
       expect(s.circuit).toBe('closed');

@@ -21,6 +21,19 @@ describe('Connection', () => {
     expect(await connection.ended).toEqual({ reason: 'connection closed', stderr: [], expected: true });
   });
 
+  it('terminate() shuts the link down but reports the end as a failure with the given reason', async () => {
+    const link = await fake.link();
+    await link.connection.terminate('stopped answering health checks');
+    expect(link.connection.alive).toBe(false);
+    expect(link.shutdowns()).toBe(1);
+    expect(await link.connection.ended).toEqual({ reason: 'stopped answering health checks', stderr: [], expected: false });
+    // Once closed, a late terminate() changes nothing.
+    const closed = await fake.link();
+    await closed.connection.close();
+    await closed.connection.terminate('too late');
+    expect(await closed.connection.ended).toMatchObject({ expected: true, reason: 'connection closed' });
+  });
+
   it('reports a link that died on the backend side as unexpected', async () => {
     const link = await fake.link();
     await link.kill();

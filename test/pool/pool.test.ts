@@ -141,6 +141,83 @@ describe('Pool growth and replacement', () => {
   });
 });
 
+describe('Pool and a factory that cannot make more now', () => {
+  it('shares a live connection when a new one fails to start, instead of failing the call', async () => {
+    const backend = new FakeBackend();
+    let made = 0;
+    const create = vi.fn(async () => {
+      made += 1;
+      if (made > 1) throw new GatewayError('BACKEND_UNAVAILABLE', 'second process failed to start');
+      return (await backend.link()).connection;
+    });
+    // A long acquire_timeout: the shared call must not wait for it.
+    const pool = new Pool('fake', { ...SETTINGS, max: 2, acquire_timeout: 60_000 }, { create });
+    cleanups.push(() => backend.closeAll(), () => pool.close());
+    const first = hold(pool);
+    await backend.untilInflight(1);
+    const second = hold(pool); // would grow; the factory fails; shares link 1
+    await backend.untilInflight(2);
+    backend.release();
+    const [a, b] = await Promise.all([first, second]);
+    expect(b).toBe(a);
+    expect(create.mock.calls.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('does not ask the factory while it holds off, as long as a live connection has room', async () => {
+    const { pool, backend, create } = setup({ max: 3 }, { holdOff: () => true });
+    const first = hold(pool);
+    await backend.untilInflight(1);
+    const more = [hold(pool), hold(pool)];
+    await backend.untilInflight(3);
+    expect(create).toHaveBeenCalledTimes(1);
+    backend.release();
+    const used = await Promise.all([first, ...more]);
+    expect(new Set(used.map((c) => c.id)).size).toBe(1);
+  });
+
+  it('lets a call that waited through a restart take the adopted connection, and still settles adopt()', async () => {
+    const { pool, backend } = setup({ acquire_timeout: 2_000 }, { create: () => Promise.reject(new GatewayError('BACKEND_UNAVAILABLE', 'restarting')) });
+    await pool.adopt((await backend.link()).connection);
+    const doomed = hold(pool);
+    await backend.untilInflight(1);
+    await backend.links[0]?.kill();
+    await expect(doomed).rejects.toThrow();
+    // A call arrives while the backend restarts: its borrow waits in generic-pool.
+    const waiting = pool.use(async (c) => c);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const fresh = (await backend.link()).connection;
+    await pool.adopt(fresh); // settles although the waiting call took it
+    expect(await waiting).toBe(fresh);
+    for (let i = 0; i < 20 && pool.stats().pending > 0; i += 1) await new Promise((resolve) => setImmediate(resolve));
+    expect(pool.stats()).toMatchObject({ size: 1, pending: 0 });
+  });
+});
+
+describe('Pool idle reaping', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('closes idle connections above min after idle_timeout, and never goes below min', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const { pool, backend, create } = setup({ min: 1, max: 2, idle_timeout: 1 });
+    const first = hold(pool);
+    await backend.untilInflight(1);
+    const second = hold(pool);
+    await backend.untilInflight(2);
+    backend.release();
+    await Promise.all([first, second]);
+    expect(pool.stats()).toMatchObject({ size: 2, available: 2 });
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(pool.stats()).toMatchObject({ size: 1, available: 1 });
+    expect(backend.links.filter((l) => l.shutdowns() > 0)).toHaveLength(1);
+    // generic-pool's own idle timeout (30 s by default) would close the last one too.
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(pool.stats()).toMatchObject({ size: 1, available: 1 });
+    expect(create).toHaveBeenCalledTimes(2);
+  });
+});
+
 describe('Pool limits and errors', () => {
   it('refuses at once with POOL_EXHAUSTED when max_waiting is 0', async () => {
     const { pool, backend } = setup({ max_concurrency: 1, max_waiting: 0, acquire_timeout: 60_000 });

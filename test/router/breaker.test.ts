@@ -210,6 +210,92 @@ describe('Breaker probation after closing', () => {
   });
 });
 
+describe('Breaker error percentage over the rolling window', () => {
+  const RATE = { failure_threshold: 100, error_threshold_percentage: 50, volume_threshold: 4, rolling_window: 10 };
+
+  it('opens once more than error_threshold_percentage of the calls failed, never before volume_threshold calls', async () => {
+    const b = breaker(RATE);
+    await fail(b);
+    await fail(b);
+    await fail(b);
+    expect(b.state).toBe('closed'); // 3 of 3 failed, but only 3 calls: below the volume
+    await succeed(b);
+    expect(b.state).toBe('closed');
+    await fail(b); // 4 of 5 = 80 %
+    expect(b.state).toBe('open');
+    await expectOpenError(b);
+  });
+
+  it('needs more than the percentage: exactly 50 % keeps it closed', async () => {
+    const b = breaker(RATE);
+    for (let i = 0; i < 3; i += 1) {
+      await succeed(b);
+      await fail(b);
+    }
+    expect(b.state).toBe('closed'); // 3 of 6
+    await fail(b); // 4 of 7
+    expect(b.state).toBe('open');
+  });
+
+  it('forgets failures older than rolling_window', async () => {
+    const b = breaker(RATE);
+    await fail(b);
+    await fail(b);
+    await fail(b);
+    vi.advanceTimersByTime(RATE.rolling_window * 1000 + 1_000);
+    await succeed(b);
+    await succeed(b);
+    await succeed(b);
+    await fail(b); // 1 of 4 in the window
+    expect(b.state).toBe('closed');
+  });
+
+  it('does not count pool exhaustion, invalid arguments or cancellations as failures', async () => {
+    const b = breaker(RATE);
+    for (let i = 0; i < 10; i += 1) {
+      await fail(b, 'POOL_EXHAUSTED');
+      await fail(b, 'CANCELLED');
+    }
+    expect(b.state).toBe('closed');
+  });
+
+  it('is off at 0 %: only consecutive failures open the circuit', async () => {
+    const b = breaker({ ...RATE, failure_threshold: 3, error_threshold_percentage: 0 });
+    for (let i = 0; i < 10; i += 1) {
+      await fail(b);
+      await fail(b);
+      await succeed(b);
+    }
+    expect(b.state).toBe('closed'); // 67 % failed, never 3 in a row
+  });
+
+  it('keeps the probe rule: exactly one call passes half-open', async () => {
+    const b = breaker(RATE);
+    for (let i = 0; i < 4; i += 1) await fail(b);
+    expect(b.state).toBe('open');
+    vi.advanceTimersByTime(SETTINGS.reset_timeout * 1000);
+    let finish: (value: string) => void = () => undefined;
+    const probe = b.fire(() => new Promise<string>((resolve) => (finish = resolve)));
+    await expectOpenError(b);
+    finish('probe ok');
+    await expect(probe).resolves.toBe('probe ok');
+    expect(b.state).toBe('closed');
+  });
+});
+
+describe('Breaker and concurrent calls', () => {
+  it('fails only the call that timed out: the others in flight keep their own outcome', async () => {
+    const b = breaker({ failure_threshold: 2 });
+    const results: Promise<unknown>[] = [];
+    const finishers: ((value: string) => void)[] = [];
+    for (let i = 0; i < 3; i += 1) results.push(b.fire(() => new Promise<string>((resolve) => finishers.push(resolve))));
+    await fail(b, 'TIMEOUT');
+    for (const [i, finish] of finishers.entries()) finish(`call ${i}`);
+    await expect(Promise.all(results)).resolves.toEqual(['call 0', 'call 1', 'call 2']);
+    expect(b.state).toBe('closed');
+  });
+});
+
 describe('Breaker.shutdown', () => {
   it('turns later calls into BACKEND_UNAVAILABLE without running them', async () => {
     const b = breaker();

@@ -209,3 +209,37 @@ describe('Backend stop', () => {
     expect(await echo(backend, 'back')).toBe('back');
   });
 });
+
+describe('Backend growing its pool', () => {
+  // A long backoff, so that "not before the backoff" is visible.
+  const slowRaw = ConfigSchema.parse({
+    supervisor: { restart_backoff_min: 5_000, restart_backoff_max: 10_000 },
+    pool: { min: 0, max: 2, idle_timeout: 0, acquire_timeout: 60_000 },
+  });
+
+  it('shares the live connection when an extra one fails to start, and tries again only after the restart backoff', async () => {
+    const fake = new FakeBackend();
+    let made = 0;
+    const connector = vi.fn<Connector>(async (_config, _logger, hooks) => {
+      made += 1;
+      if (made > 1) throw new GatewayError('BACKEND_UNAVAILABLE', "Backend 'fake' failed to initialize: port in use");
+      return (await fake.link(hooks.setup)).connection;
+    });
+    const config = normalizeBackend(BackendSchema.parse({ name: 'fake', command: 'unused' }), slowRaw, '/tmp', 'file');
+    const backend = new Backend({ config, logger: silentLogger(), connector });
+    cleanups.push(() => fake.closeAll(), () => backend.stop());
+    await backend.start();
+    const hold = (): Promise<number> => backend.use(async (c) => (await c.client.callTool({ name: 'hold', arguments: {} }), c.id));
+    const calls = [hold()];
+    await fake.untilInflight(1);
+    calls.push(hold()); // wants a second connection: the connector fails, the call shares
+    await fake.untilInflight(2);
+    expect(connector).toHaveBeenCalledTimes(2);
+    calls.push(hold(), hold()); // within the backoff: no new attempt
+    await fake.untilInflight(4);
+    expect(connector).toHaveBeenCalledTimes(2);
+    fake.release();
+    expect(new Set(await Promise.all(calls)).size).toBe(1);
+    expect(backend.state).toBe('running');
+  });
+});

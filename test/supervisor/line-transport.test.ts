@@ -111,6 +111,23 @@ describe('LineTransport reading', () => {
     expect(h.errors).toHaveLength(1);
   });
 
+  it('says why it closed itself in `failure`, for the crash it causes', async () => {
+    const over = await harness(64);
+    over.input.write(`${'x'.repeat(100)}`);
+    await over.closed;
+    expect(over.transport.failure).toBe('wrote a line over 64 bytes on stdout (max_line_bytes)');
+
+    const broken = await harness();
+    broken.input.destroy(new Error('EIO'));
+    await broken.closed;
+    expect(broken.transport.failure).toBe('stdout failed: EIO');
+
+    const ended = await harness();
+    ended.input.end();
+    await ended.closed;
+    expect(ended.transport.failure).toBeUndefined();
+  });
+
   it('closes once when the input ends', async () => {
     const h = await harness();
     h.input.end(line(ping(1)));

@@ -1,0 +1,132 @@
+// Standalone coordination server.
+//   node dist/backends/coord/main.js --stdio [--db PATH] [--opt key=value ...]
+//   node dist/backends/coord/main.js [--port N] [--host H] [--db PATH] [--opt key=value ...]
+// HTTP mode serves MCP (Streamable HTTP, sessions) at /mcp and the REST + SSE
+// API at /coord/*, and prints one JSON line {"msg":"coord listening","url":...}
+// on stdout once it listens. Logs are JSON lines on stderr. --opt sets a
+// [coordination] option (value parsed as JSON when it parses, else a string).
+// SIGTERM/SIGINT stop it cleanly; in --stdio mode so does the end of stdin.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { serve, type ServerType } from '@hono/node-server';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { Hono } from 'hono';
+import pino from 'pino';
+import { coordMcpEndpoint, type CoordMcpEndpoint } from './mcp-http.js';
+import { coordOptions, type CoordOptions } from './options.js';
+import { coordRoutes } from './rest.js';
+import { COORD_VERSION, createCoordServer } from './server.js';
+import { openSqliteStore } from './sqlite-store.js';
+import type { CoordStore } from './store.js';
+
+const DEFAULT_PORT = 3392; // stonemux's port; the gateway itself uses 3393
+
+const logger = pino(
+  { name: 'coord', level: process.env.COORD_LOG_LEVEL ?? 'info', timestamp: pino.stdTimeFunctions.isoTime },
+  pino.destination({ fd: 2, sync: true }),
+);
+
+function fail(message: string): never {
+  logger.fatal(message);
+  process.exit(2);
+}
+
+function parseOptions(pairs: string[]): CoordOptions {
+  const raw: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) fail(`--opt '${pair}' is not key=value (e.g. --opt task_claim_timeout=60)`);
+    const value = pair.slice(eq + 1);
+    try {
+      raw[pair.slice(0, eq)] = JSON.parse(value);
+    } catch {
+      raw[pair.slice(0, eq)] = value;
+    }
+  }
+  try {
+    return coordOptions(raw);
+  } catch (error) {
+    fail(`invalid --opt: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+const { values } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        stdio: { type: 'boolean', default: false },
+        port: { type: 'string' },
+        host: { type: 'string', default: '127.0.0.1' },
+        db: { type: 'string', default: join(homedir(), '.stonegate', 'coord.db') },
+        opt: { type: 'string', multiple: true, default: [] },
+      },
+      strict: true,
+    });
+  } catch (error) {
+    fail(`${error instanceof Error ? error.message : String(error)}; usage: main.js [--stdio | --port N] [--host H] [--db PATH] [--opt key=value]`);
+  }
+})();
+
+const options = parseOptions(values.opt);
+let store: CoordStore;
+try {
+  store = openSqliteStore(values.db, options, { logger });
+} catch (error) {
+  fail(`cannot open the coordination database ${values.db}: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+let stopping = false;
+let stopHttp: (() => Promise<void>) | undefined;
+
+async function shutdown(reason: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ reason }, 'coord stopping');
+  // Closing the store first answers pending long-polls (503, nothing lost)
+  // and ends SSE streams, so the HTTP server can drain instead of hanging.
+  await stopHttp?.().catch(() => undefined);
+  await store.close();
+  process.exit(0);
+}
+process.once('SIGTERM', () => void shutdown('SIGTERM'));
+process.once('SIGINT', () => void shutdown('SIGINT'));
+
+if (values.stdio) {
+  const server = createCoordServer(store, options, logger);
+  // StdioServerTransport never notices that stdin ended; a closed stdin means the client is gone.
+  process.stdin.once('end', () => void shutdown('stdin closed'));
+  server.connect(new StdioServerTransport()).then(
+    () => logger.info({ db: values.db, version: COORD_VERSION }, 'coord ready on stdio'),
+    (error: unknown) => fail(`failed to start: ${String(error)}`),
+  );
+} else {
+  const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port '${values.port}' is not a port number (0 picks a free one)`);
+  const host = values.host;
+  const loopback = host === '127.0.0.1' || host === 'localhost' || host === '::1';
+  if (!loopback) logger.warn({ host }, 'coord is listening beyond loopback without authentication; anyone who can reach it can read every inbox');
+
+  const mcp: CoordMcpEndpoint = coordMcpEndpoint(store, options, logger, loopback);
+  const app = new Hono();
+  app.route('/coord', coordRoutes(store, options, logger));
+  app.route('/', mcp.app);
+  app.get('/', (c) => c.json({ name: 'stonegate-coord', version: COORD_VERSION, mcp: '/mcp', rest: '/coord', events: '/coord/events', health: '/coord/health' }));
+
+  const server: ServerType = serve({ fetch: app.fetch, hostname: host, port }, (info) => {
+    const shown = info.family === 'IPv6' ? `[${info.address}]` : info.address;
+    const url = `http://${shown}:${info.port}`;
+    logger.info({ url, db: values.db }, 'coord listening');
+    process.stdout.write(`${JSON.stringify({ msg: 'coord listening', url, mcp: `${url}/mcp`, rest: `${url}/coord` })}\n`);
+  });
+  server.once('error', (error: NodeJS.ErrnoException) =>
+    fail(error.code === 'EADDRINUSE' ? `port ${port} on ${host} is in use; pick another with --port` : `cannot listen: ${error.message}`),
+  );
+  stopHttp = async () => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    await mcp.close();
+    await store.close();
+    if ('closeAllConnections' in server) server.closeAllConnections();
+    await closed;
+  };
+}

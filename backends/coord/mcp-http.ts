@@ -1,0 +1,99 @@
+import { randomUUID } from 'node:crypto';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import type { CoordOptions } from './options.js';
+import { createCoordServer } from './server.js';
+import type { CoordLogger, CoordStore } from './store.js';
+
+interface Session {
+  server: McpServer;
+  transport: WebStandardStreamableHTTPServerTransport;
+}
+
+/** The MCP endpoint of the standalone server and how to end its sessions. */
+export interface CoordMcpEndpoint {
+  app: Hono;
+  /** Number of open sessions. */
+  readonly size: number;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+
+function hostnameOf(value: string): string {
+  try {
+    return new URL(value.includes('://') ? value : `http://${value}`).hostname;
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * DNS-rebinding protection for a loopback-bound server: a web page the user
+ * visits must not reach it through a hostile DNS name, so Host (and Origin
+ * when a browser sends one) must name a loopback host.
+ */
+function loopbackOnly(): MiddlewareHandler {
+  return async (c, next) => {
+    const host = hostnameOf(c.req.header('host') ?? '');
+    const origin = c.req.header('origin');
+    if (!LOOPBACK.has(host) || (origin !== undefined && !LOOPBACK.has(hostnameOf(origin)))) {
+      return c.json({ jsonrpc: '2.0', error: { code: -32000, message: 'Forbidden: Host or Origin is not a loopback name' }, id: null }, 403);
+    }
+    await next();
+  };
+}
+
+function rpcError(c: Context, status: 400 | 404, code: number, message: string): Response {
+  return c.json({ jsonrpc: '2.0', error: { code, message }, id: null }, status);
+}
+
+/**
+ * Streamable HTTP at /mcp with sessions: each initialize gets its own
+ * McpServer over the SDK's web-standard transport, all over the one store.
+ */
+export function coordMcpEndpoint(store: CoordStore, options: CoordOptions, logger: CoordLogger | undefined, guardLoopback: boolean): CoordMcpEndpoint {
+  const app = new Hono();
+  const sessions = new Map<string, Session>();
+  if (guardLoopback) app.use('/mcp', loopbackOnly());
+
+  app.on(['GET', 'POST', 'DELETE'], '/mcp', async (c) => {
+    const id = c.req.header('mcp-session-id');
+    if (id !== undefined) {
+      const session = sessions.get(id);
+      if (session === undefined) return rpcError(c, 404, -32001, 'Session not found; initialize a new session');
+      return session.transport.handleRequest(c.req.raw);
+    }
+    if (c.req.method !== 'POST') return rpcError(c, 400, -32000, 'Bad Request: Mcp-Session-Id header is required (POST an initialize request first)');
+    const server = createCoordServer(store, options, logger);
+    const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (sessionId) => {
+        sessions.set(sessionId, { server, transport });
+        logger?.debug({ session: sessionId }, 'mcp session opened');
+      },
+      onsessionclosed: (sessionId) => {
+        sessions.delete(sessionId);
+      },
+    });
+    transport.onclose = () => {
+      if (transport.sessionId !== undefined) sessions.delete(transport.sessionId);
+    };
+    await server.connect(transport);
+    const response = await transport.handleRequest(c.req.raw);
+    if (transport.sessionId === undefined) await server.close(); // not an initialize: nothing opened
+    return response;
+  });
+
+  return {
+    app,
+    get size() {
+      return sessions.size;
+    },
+    async close() {
+      await Promise.allSettled([...sessions.values()].map((s) => s.server.close()));
+      sessions.clear();
+    },
+  };
+}

@@ -1,0 +1,153 @@
+import type { Database } from 'better-sqlite3';
+
+/** One step of the SQLite schema; `version` is its position, starting at 1. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/*
+ * The SQLite schema, as an ordered list. Applied steps are recorded in
+ * schema_version; a database is brought forward one step per transaction.
+ * Never edit a released step: append a new one.
+ *
+ * Times are INTEGER milliseconds since the epoch. Ids that readers page or
+ * resume by (messages, events, task order) are AUTOINCREMENT so they are
+ * never reused, even after rows are trimmed.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+      CREATE TABLE channels (
+        name        TEXT PRIMARY KEY,
+        description TEXT,
+        created_by  TEXT,
+        created_at  INTEGER NOT NULL
+      );
+      INSERT INTO channels (name, description, created_by, created_at)
+        VALUES ('default', 'The channel used when a call names none.', NULL, CAST(strftime('%s', 'now') AS INTEGER) * 1000);
+
+      CREATE TABLE agents (
+        id             TEXT PRIMARY KEY,
+        role           TEXT NOT NULL,
+        capabilities   TEXT NOT NULL,          -- JSON array of strings
+        group_name     TEXT,
+        channel        TEXT NOT NULL,
+        webhook_url    TEXT,
+        registered_at  INTEGER NOT NULL,
+        last_heartbeat INTEGER NOT NULL
+      );
+      CREATE INDEX agents_by_channel ON agents (channel, group_name);
+
+      CREATE TABLE messages (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        channel    TEXT NOT NULL,
+        kind       TEXT NOT NULL CHECK (kind IN ('direct', 'broadcast')),
+        from_agent TEXT NOT NULL,
+        to_agent   TEXT,                       -- NULL for a broadcast
+        group_name TEXT,                       -- target group of a broadcast
+        content    TEXT NOT NULL,
+        sent_at    INTEGER NOT NULL
+      );
+      CREATE INDEX messages_by_channel ON messages (channel, id);
+      CREATE INDEX messages_dm ON messages (channel, from_agent, to_agent, id) WHERE kind = 'direct';
+      CREATE INDEX messages_group ON messages (channel, group_name, id) WHERE kind = 'broadcast';
+
+      -- One row per (recipient, message): direct messages have one, broadcasts
+      -- one per agent reached. Polls read this in message-id order.
+      CREATE TABLE inbox (
+        recipient  TEXT NOT NULL,
+        channel    TEXT NOT NULL,
+        message_id INTEGER NOT NULL REFERENCES messages (id),
+        PRIMARY KEY (recipient, channel, message_id)
+      ) WITHOUT ROWID;
+
+      -- Per agent and channel: the highest message id acknowledged.
+      CREATE TABLE cursors (
+        agent_id TEXT NOT NULL,
+        channel  TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        PRIMARY KEY (agent_id, channel)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE tasks (
+        seq                 INTEGER PRIMARY KEY AUTOINCREMENT,  -- posting order ("oldest first")
+        id                  TEXT NOT NULL UNIQUE,
+        channel             TEXT NOT NULL,
+        description         TEXT NOT NULL,
+        posted_by           TEXT NOT NULL,
+        required_capability TEXT,
+        priority            INTEGER NOT NULL,
+        metadata            TEXT NOT NULL,      -- JSON object
+        status              TEXT NOT NULL CHECK (status IN ('pending', 'claimed', 'complete', 'failed')),
+        claimed_by          TEXT,
+        claimed_at          INTEGER,
+        lease_expires_at    INTEGER,
+        epoch               INTEGER NOT NULL DEFAULT 0,
+        attempts            INTEGER NOT NULL DEFAULT 0,
+        result              TEXT,
+        created_at          INTEGER NOT NULL,
+        updated_at          INTEGER NOT NULL,
+        completed_at        INTEGER
+      );
+      CREATE INDEX tasks_queue ON tasks (channel, status, priority DESC, seq);
+      CREATE INDEX tasks_leases ON tasks (lease_expires_at) WHERE status = 'claimed';
+
+      CREATE TABLE state (
+        channel    TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        value      TEXT NOT NULL,               -- JSON
+        version    INTEGER NOT NULL,
+        updated_by TEXT,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (channel, key)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE events (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        type       TEXT NOT NULL,
+        channel    TEXT,
+        data       TEXT NOT NULL,               -- JSON object
+        created_at INTEGER NOT NULL
+      );
+    `,
+  },
+];
+
+/** The schema version this code writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Brings the database to SCHEMA_VERSION, one step per IMMEDIATE transaction,
+ * and returns the version it is at. Refuses a database written by a newer
+ * version rather than guessing.
+ */
+export function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): number {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_version (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at INTEGER NOT NULL
+  )`);
+  const current = (): number => (db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_version').get() as { v: number }).v;
+  const latest = migrations.length;
+  const found = current();
+  if (found > latest) {
+    throw new Error(
+      `The coordination database is at schema version ${found}, newer than this stonegate understands (${latest}); upgrade stonegate or point --db at another file.`,
+    );
+  }
+  const record = db.prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)');
+  for (const step of migrations) {
+    if (step.version <= found) continue;
+    db.transaction(() => {
+      // Re-read inside the write lock: another process may have migrated meanwhile.
+      if (current() >= step.version) return;
+      db.exec(step.sql);
+      record.run(step.version, step.name, Date.now());
+    }).immediate();
+  }
+  return current();
+}

@@ -1,0 +1,96 @@
+/**
+ * In-process wake-ups for long-polls: waiters keyed by topic (an inbox, a
+ * state key, the event log), woken by the writer after its commit. No timer
+ * polls the database; a waiter costs one closure and one timeout.
+ *
+ * Race-freedom relies on the caller checking the data and calling wait()
+ * without an await in between: a writer on the same event loop cannot commit
+ * in that gap, and one that commits later finds the waiter registered.
+ */
+export class Notifier {
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private closed = false;
+
+  /**
+   * Resolves true when `key` is notified, false when `timeoutMs` passes, the
+   * signal aborts or the notifier closes. Never rejects.
+   */
+  wait(key: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.closed || timeoutMs <= 0 || signal?.aborted === true) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      let set = this.waiters.get(key);
+      if (set === undefined) {
+        set = new Set();
+        this.waiters.set(key, set);
+      }
+      const waiters = set;
+      const finish = (woken: boolean): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        waiters.delete(wake);
+        if (waiters.size === 0 && this.waiters.get(key) === waiters) this.waiters.delete(key);
+        resolve(woken);
+      };
+      const wake = (): void => finish(!this.closed);
+      const onAbort = (): void => finish(false);
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      waiters.add(wake);
+    });
+  }
+
+  /** Wakes every waiter of `key`. */
+  notify(key: string): void {
+    const set = this.waiters.get(key);
+    if (set === undefined) return;
+    for (const wake of [...set]) wake();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Number of waiters (all keys); for stats and tests. */
+  get size(): number {
+    let total = 0;
+    for (const set of this.waiters.values()) total += set.size;
+    return total;
+  }
+
+  /** Wakes everyone with false and refuses new waits. Idempotent. */
+  close(): void {
+    this.closed = true;
+    for (const set of [...this.waiters.values()]) for (const wake of [...set]) wake();
+    this.waiters.clear();
+  }
+}
+
+/** Notifier topics. NUL separates parts so no id or channel name can forge another key. */
+export const topics = {
+  inbox: (channel: string, agentId: string): string => `inbox\0${channel}\0${agentId}`,
+  state: (channel: string, key: string): string => `state\0${channel}\0${key}`,
+  events: 'events',
+} as const;
+
+/**
+ * Runs `check` until it returns a value or the deadline passes, waiting on
+ * `key` in between. `check` must be synchronous with respect to the writers
+ * that notify `key` (see the class comment); it returns undefined for "not yet".
+ */
+export async function longPoll<T>(
+  notifier: Notifier,
+  key: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  check: () => T | undefined,
+): Promise<T | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = check();
+    if (found !== undefined) return found;
+    const remaining = deadline - Date.now();
+    if (remaining <= 0 || signal?.aborted === true) return undefined;
+    const woken = await notifier.wait(key, remaining, signal);
+    if (!woken && notifier.isClosed) return undefined; // the caller must not touch a closing store
+  }
+}

@@ -1,0 +1,111 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { Doorbell } from './doorbell.js';
+import { CoordError } from './errors.js';
+import { migrate } from './migrations.js';
+import { Notifier } from './notifier.js';
+import { coordOptions, type CoordOptionsInput } from './options.js';
+import { SqliteAgents } from './sqlite/agents.js';
+import { SqliteChannels } from './sqlite/channels.js';
+import type { SqliteContext } from './sqlite/context.js';
+import { SqliteEvents } from './sqlite/events.js';
+import { SqliteMessages } from './sqlite/messages.js';
+import { SqliteState } from './sqlite/state.js';
+import { SqliteTasks } from './sqlite/tasks.js';
+import type { CoordStore, StoreRuntime } from './store.js';
+
+/**
+ * Opens (creating and migrating as needed) the SQLite coordination store at
+ * `path` (":memory:" for a throwaway one). One process should own a file; a
+ * second one works (WAL, busy_timeout) but does not see the first one's
+ * long-poll wake-ups.
+ */
+export function openSqliteStore(path: string, options: CoordOptionsInput = {}, runtime: StoreRuntime = {}): CoordStore {
+  const opts = coordOptions(options);
+  const memory = path === ':memory:' || path === '';
+  if (!memory) mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  // Durability: "every write that the API acknowledges is committed before
+  // the answer" must survive a SIGKILL of this process. better-sqlite3 commits
+  // synchronously, so a transaction is in the WAL file (the OS page cache)
+  // before any answer is sent, and a process crash cannot lose it. NORMAL only
+  // skips the fsync per commit, which matters for power loss or an OS crash
+  // (the last transactions may be lost, the database stays consistent).
+  // Operators who need that too can switch this to FULL at ~2x write cost.
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  const schemaVersion = migrate(db);
+
+  const openedAt = Date.now();
+  const now = runtime.now ?? Date.now;
+  const notifier = new Notifier();
+  const doorbell = new Doorbell(opts, runtime.logger);
+  let closed = false;
+
+  // The context is filled in two steps because events and channels are both
+  // used by every other area through it.
+  const ctx: SqliteContext = {
+    db,
+    options: opts,
+    now,
+    notifier,
+    doorbell,
+    logger: runtime.logger,
+    appendEvent: () => 0,
+    ensureChannel: () => undefined,
+    isClosed: () => closed,
+  };
+  const events = new SqliteEvents(db, notifier, opts.max_event_buffer, ctx.isClosed);
+  ctx.appendEvent = (type, channel, data, at) => events.append(type, channel, data, at);
+  const channels = new SqliteChannels(ctx, events);
+  ctx.ensureChannel = (name, createdBy, at) => void channels.ensure(name, createdBy, at);
+  const agents = new SqliteAgents(ctx, events);
+  const messages = new SqliteMessages(ctx, agents, events);
+  const tasks = new SqliteTasks(ctx, agents, events);
+  const state = new SqliteState(ctx, events);
+
+  /** Every operation goes through here: a closed store answers UNAVAILABLE instead of a driver error. */
+  async function run<T>(fn: () => T | Promise<T>): Promise<T> {
+    if (closed) throw new CoordError('UNAVAILABLE', 'The coordination store is closed; the server is shutting down or restarting. Retry shortly.');
+    return fn();
+  }
+
+  return {
+    kind: 'sqlite',
+    registerAgent: (input) => run(() => agents.register(input)),
+    deregisterAgent: (agentId) => run(() => agents.deregister(agentId)),
+    heartbeat: (agentId) => run(() => agents.heartbeat(agentId)),
+    discoverAgents: (query) => run(() => agents.discover(query)),
+    sendMessage: (input) => run(() => messages.send(input)),
+    broadcast: (input) => run(() => messages.broadcast(input)),
+    poll: (input) => run(() => messages.poll(input)),
+    history: (query) => run(() => messages.history(query)),
+    postTask: (input) => run(() => tasks.post(input)),
+    claimTask: (input) => run(() => tasks.claim(input)),
+    completeTask: (input) => run(() => tasks.complete(input)),
+    listTasks: (query) => run(() => tasks.list(query)),
+    getTask: (taskId) => run(() => tasks.get(taskId)),
+    getState: (key, channel) => run(() => state.get(key, channel)),
+    setState: (input) => run(() => state.set(input)),
+    watchState: (input) => run(() => state.watch(input)),
+    createChannel: (input) => run(() => channels.create(input)),
+    listChannels: () => run(() => channels.list()),
+    stats: (channel) => run(() => channels.stats(channel)),
+    events: (query) => run(() => events.page(query)),
+    health: () => run(() => ({ store: 'sqlite', schema_version: schemaVersion, uptime_seconds: Math.floor((Date.now() - openedAt) / 1000) })),
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      tasks.stop();
+      doorbell.close();
+      notifier.close();
+      // Waiters woken by close() run their last step (seeing isClosed) on
+      // the next ticks; let them finish before the handle goes away.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,175 @@
+import type { Statement } from 'better-sqlite3';
+import { CoordError } from '../errors.js';
+import type { Agent, DeregisterAgentResult, DiscoverQuery, RegisterAgentInput, RegisterAgentResult } from '../types.js';
+import { channelName, ident, iso, optionalIdent } from '../validate.js';
+import { checkWebhookUrl } from '../webhook-guard.js';
+import { parseJson, type SqliteContext } from './context.js';
+import type { SqliteEvents } from './events.js';
+
+/** An agents row as stored. */
+export interface AgentRow {
+  id: string;
+  role: string;
+  capabilities: string;
+  group_name: string | null;
+  channel: string;
+  webhook_url: string | null;
+  registered_at: number;
+  last_heartbeat: number;
+}
+
+interface UpsertParams {
+  id: string;
+  role: string;
+  capabilities: string;
+  group_name: string | null;
+  channel: string;
+  webhook_url: string | null;
+  at: number;
+}
+
+/** The agent directory: registration, heartbeats, discovery and stale detection. */
+export class SqliteAgents {
+  private readonly byId: Statement<[string], AgentRow>;
+  private readonly upsert: Statement<[UpsertParams]>;
+  private readonly remove: Statement<[string]>;
+  private readonly touchStmt: Statement<[number, string]>;
+  private readonly pending: Statement<[string, string], { n: number }>;
+
+  constructor(
+    private readonly ctx: SqliteContext,
+    private readonly events: SqliteEvents,
+  ) {
+    const { db } = ctx;
+    this.byId = db.prepare('SELECT * FROM agents WHERE id = ?');
+    this.upsert = db.prepare(
+      `INSERT INTO agents (id, role, capabilities, group_name, channel, webhook_url, registered_at, last_heartbeat)
+       VALUES (@id, @role, @capabilities, @group_name, @channel, @webhook_url, @at, @at)
+       ON CONFLICT (id) DO UPDATE SET
+         role = excluded.role, capabilities = excluded.capabilities, group_name = excluded.group_name,
+         channel = excluded.channel, webhook_url = excluded.webhook_url, last_heartbeat = excluded.last_heartbeat`,
+    );
+    this.remove = db.prepare('DELETE FROM agents WHERE id = ?');
+    this.touchStmt = db.prepare('UPDATE agents SET last_heartbeat = MAX(last_heartbeat, ?) WHERE id = ?');
+    // Messages past each of the agent's cursors (no cursor row: all of them).
+    this.pending = db.prepare(
+      `SELECT COUNT(*) AS n FROM inbox i
+       WHERE i.recipient = ? AND i.message_id > COALESCE(
+         (SELECT position FROM cursors c WHERE c.agent_id = ? AND c.channel = i.channel), 0)`,
+    );
+  }
+
+  async register(input: RegisterAgentInput): Promise<RegisterAgentResult> {
+    const { options, now, db } = this.ctx;
+    const id = ident(input.agent_id, 'agent_id');
+    const role = ident(input.role, 'role');
+    const capabilities = [...new Set((input.capabilities ?? []).map((c) => ident(c, 'capability')))];
+    const group = optionalIdent(input.group, 'group');
+    const channel = channelName(input.channel);
+    const webhook = input.webhook_url === undefined || input.webhook_url === null || input.webhook_url === '' ? null : input.webhook_url;
+    // Before the transaction: it resolves DNS, and transactions must not await.
+    if (webhook !== null) await checkWebhookUrl(webhook, options.allow_private_webhooks);
+
+    const result = db
+      .transaction((): { row: AgentRow; created: boolean } => {
+        const at = now();
+        const created = this.byId.get(id) === undefined;
+        this.ctx.ensureChannel(channel, id, at);
+        this.upsert.run({ id, role, capabilities: JSON.stringify(capabilities), group_name: group, channel, webhook_url: webhook, at });
+        this.ctx.appendEvent('agent_registered', channel, { agent_id: id, role, capabilities, group, re_registered: !created }, at);
+        return { row: this.require(id), created };
+      })
+      .immediate();
+    this.events.committed();
+    return { agent: this.toAgent(result.row), created: result.created, heartbeat_interval: options.heartbeat_interval };
+  }
+
+  deregister(agentId: string): DeregisterAgentResult {
+    const id = ident(agentId, 'agent_id');
+    const result = this.ctx.db
+      .transaction((): DeregisterAgentResult => {
+        const row = this.byId.get(id);
+        const pending = this.pending.get(id, id)?.n ?? 0;
+        if (row === undefined) return { agent_id: id, deregistered: false, pending_messages: pending };
+        this.remove.run(id);
+        this.ctx.appendEvent('agent_deregistered', row.channel, { agent_id: id, pending_messages: pending }, this.ctx.now());
+        return { agent_id: id, deregistered: true, pending_messages: pending };
+      })
+      .immediate();
+    if (result.deregistered) this.events.committed();
+    return result;
+  }
+
+  heartbeat(agentId: string): Agent {
+    const id = ident(agentId, 'agent_id');
+    this.touch(id);
+    return this.toAgent(this.require(id));
+  }
+
+  discover(query: DiscoverQuery): Agent[] {
+    const channel = channelName(query.channel);
+    const staleBefore = this.ctx.now() - this.ctx.options.stale_threshold * 1000;
+    const clauses = ['channel = @channel'];
+    const params: Record<string, string | number> = { channel };
+    if (query.role !== undefined) {
+      clauses.push('role = @role');
+      params.role = query.role;
+    }
+    if (query.group !== undefined) {
+      clauses.push('group_name = @group');
+      params.group = query.group;
+    }
+    if (query.capability !== undefined) {
+      clauses.push('EXISTS (SELECT 1 FROM json_each(capabilities) WHERE value = @capability)');
+      params.capability = query.capability;
+    }
+    // An explicit status wins; otherwise stale agents only with include_stale.
+    const status = query.status ?? (query.include_stale === true ? undefined : 'active');
+    if (status !== undefined) {
+      clauses.push(status === 'active' ? 'last_heartbeat >= @staleBefore' : 'last_heartbeat < @staleBefore');
+      params.staleBefore = staleBefore;
+    }
+    const rows = this.ctx.db.prepare(`SELECT * FROM agents WHERE ${clauses.join(' AND ')} ORDER BY id`).all(params) as AgentRow[];
+    return rows.map((row) => this.toAgent(row));
+  }
+
+  /** The agent's row, or UNKNOWN_AGENT. */
+  require(agentId: string, as = 'Agent'): AgentRow {
+    const row = this.byId.get(agentId);
+    if (row === undefined) {
+      throw new CoordError('UNKNOWN_AGENT', `${as} '${agentId}' is not registered; register it first (mux_register or POST /coord/agent/register).`, {
+        agent_id: agentId,
+      });
+    }
+    return row;
+  }
+
+  find(agentId: string): AgentRow | undefined {
+    return this.byId.get(agentId);
+  }
+
+  /** Counts a call by the agent as a sign of life (inside or outside a transaction). */
+  touch(agentId: string, at = this.ctx.now()): void {
+    if (this.touchStmt.run(at, agentId).changes === 0) this.require(agentId);
+  }
+
+  /** Messages waiting past the agent's cursors, all channels. */
+  pendingCount(agentId: string): number {
+    return this.pending.get(agentId, agentId)?.n ?? 0;
+  }
+
+  toAgent(row: AgentRow): Agent {
+    const staleBefore = this.ctx.now() - this.ctx.options.stale_threshold * 1000;
+    return {
+      id: row.id,
+      role: row.role,
+      capabilities: parseJson<string[]>(row.capabilities),
+      group: row.group_name,
+      channel: row.channel,
+      status: row.last_heartbeat >= staleBefore ? 'active' : 'stale',
+      has_webhook: row.webhook_url !== null,
+      registered_at: iso(row.registered_at),
+      last_heartbeat: iso(row.last_heartbeat),
+    };
+  }
+}

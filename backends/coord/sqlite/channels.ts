@@ -1,0 +1,103 @@
+import type { Statement } from 'better-sqlite3';
+import type { Channel, CoordStats, CreateChannelInput, CreateChannelResult, TaskStatus } from '../types.js';
+import { channelName, iso, optionalIdent } from '../validate.js';
+import type { SqliteContext } from './context.js';
+import type { SqliteEvents } from './events.js';
+
+interface ChannelRow {
+  name: string;
+  description: string | null;
+  created_by: string | null;
+  created_at: number;
+  agents: number;
+  messages: number;
+  open_tasks: number;
+  state_keys: number;
+}
+
+const CHANNEL_COLUMNS = `c.name, c.description, c.created_by, c.created_at,
+  (SELECT COUNT(*) FROM agents a WHERE a.channel = c.name) AS agents,
+  (SELECT COUNT(*) FROM messages m WHERE m.channel = c.name) AS messages,
+  (SELECT COUNT(*) FROM tasks t WHERE t.channel = c.name AND t.status IN ('pending', 'claimed')) AS open_tasks,
+  (SELECT COUNT(*) FROM state s WHERE s.channel = c.name) AS state_keys`;
+
+/** Channels (created explicitly or on first use) and the statistics over them. */
+export class SqliteChannels {
+  private readonly insert: Statement<[string, string | null, string | null, number]>;
+  private readonly one: Statement<[string], ChannelRow>;
+  private readonly all: Statement<[], ChannelRow>;
+
+  constructor(
+    private readonly ctx: SqliteContext,
+    private readonly events: SqliteEvents,
+  ) {
+    const { db } = ctx;
+    this.insert = db.prepare('INSERT OR IGNORE INTO channels (name, description, created_by, created_at) VALUES (?, ?, ?, ?)');
+    this.one = db.prepare(`SELECT ${CHANNEL_COLUMNS} FROM channels c WHERE c.name = ?`);
+    this.all = db.prepare(`SELECT ${CHANNEL_COLUMNS} FROM channels c ORDER BY c.name`);
+  }
+
+  /** Inside a transaction: records the channel if new and emits channel_created. */
+  ensure(name: string, createdBy: string | null, at: number, description: string | null = null): boolean {
+    const created = this.insert.run(name, description, createdBy, at).changes === 1;
+    if (created) this.ctx.appendEvent('channel_created', name, { name, created_by: createdBy, description }, at);
+    return created;
+  }
+
+  create(input: CreateChannelInput): CreateChannelResult {
+    const name = channelName(input.name);
+    const createdBy = optionalIdent(input.created_by, 'created_by');
+    const description = input.description === undefined || input.description === '' ? null : input.description;
+    const created = this.ctx.db.transaction(() => this.ensure(name, createdBy, this.ctx.now(), description)).immediate();
+    if (created) this.events.committed();
+    const row = this.one.get(name);
+    if (row === undefined) throw new Error(`channel ${name} vanished after insert`);
+    return { channel: toChannel(row), created };
+  }
+
+  list(): Channel[] {
+    return this.all.all().map(toChannel);
+  }
+
+  stats(channel: string | undefined): CoordStats {
+    const { db, now, options } = this.ctx;
+    const scoped = channel === undefined ? null : channelName(channel);
+    const staleBefore = now() - options.stale_threshold * 1000;
+    const where = (alias: string): string => (scoped === null ? '1' : `${alias}.channel = @channel`);
+    const agents = db
+      .prepare(`SELECT COUNT(*) AS total, COALESCE(SUM(last_heartbeat >= @staleBefore), 0) AS active FROM agents a WHERE ${where('a')}`)
+      .get({ channel: scoped, staleBefore }) as { total: number; active: number };
+    const messages = db
+      .prepare(`SELECT COUNT(*) AS total, COALESCE(SUM(kind = 'direct'), 0) AS direct FROM messages m WHERE ${where('m')}`)
+      .get({ channel: scoped }) as { total: number; direct: number };
+    const taskRows = db
+      .prepare(`SELECT status, COUNT(*) AS n FROM tasks t WHERE ${where('t')} GROUP BY status`)
+      .all({ channel: scoped }) as Array<{ status: TaskStatus; n: number }>;
+    const tasks: Record<TaskStatus, number> = { pending: 0, claimed: 0, complete: 0, failed: 0 };
+    for (const row of taskRows) tasks[row.status] = row.n;
+    const stateKeys = (db.prepare(`SELECT COUNT(*) AS n FROM state s WHERE ${where('s')}`).get({ channel: scoped }) as { n: number }).n;
+    const channels = (db.prepare('SELECT COUNT(*) AS n FROM channels').get() as { n: number }).n;
+    return {
+      channel: scoped,
+      agents: { total: agents.total, active: agents.active, stale: agents.total - agents.active },
+      messages: { total: messages.total, direct: messages.direct, broadcast: messages.total - messages.direct },
+      tasks,
+      state_keys: stateKeys,
+      channels,
+      events: this.events.counts(),
+    };
+  }
+}
+
+function toChannel(row: ChannelRow): Channel {
+  return {
+    name: row.name,
+    description: row.description,
+    created_by: row.created_by,
+    created_at: iso(row.created_at),
+    agents: row.agents,
+    messages: row.messages,
+    open_tasks: row.open_tasks,
+    state_keys: row.state_keys,
+  };
+}

@@ -1,0 +1,31 @@
+import type { Database } from 'better-sqlite3';
+import type { Doorbell } from '../doorbell.js';
+import type { Notifier } from '../notifier.js';
+import type { CoordOptions } from '../options.js';
+import type { CoordLogger } from '../store.js';
+import type { CoordEventType } from '../types.js';
+
+/** Appends an event inside the caller's transaction; returns its id. */
+export type AppendEvent = (type: CoordEventType, channel: string | null, data: Record<string, unknown>, at: number) => number;
+
+/** Records a channel inside the caller's transaction if it is new (and emits channel_created). */
+export type EnsureChannel = (name: string, createdBy: string | null, at: number) => void;
+
+/** What every area of the SQLite store shares. */
+export interface SqliteContext {
+  db: Database;
+  options: CoordOptions;
+  now: () => number;
+  notifier: Notifier;
+  doorbell: Doorbell;
+  logger: CoordLogger | undefined;
+  appendEvent: AppendEvent;
+  ensureChannel: EnsureChannel;
+  /** True once close() began; long-polls stop waiting and answer UNAVAILABLE. */
+  isClosed: () => boolean;
+}
+
+/** Parses a JSON column written by this store. */
+export function parseJson<T>(text: string): T {
+  return JSON.parse(text) as T;
+}

@@ -1,0 +1,99 @@
+import type { Database, Statement } from 'better-sqlite3';
+import { CoordError } from '../errors.js';
+import { longPoll, topics, type Notifier } from '../notifier.js';
+import type { CoordEvent, CoordEventType, EventsPage, EventsQuery } from '../types.js';
+import { iso, pageSize, position } from '../validate.js';
+import { parseJson } from './context.js';
+
+interface EventRow {
+  id: number;
+  type: CoordEventType;
+  channel: string | null;
+  data: string;
+  created_at: number;
+}
+
+/**
+ * The event log: one row per change, written in the same transaction as the
+ * change, so an event exists exactly when its change does. Ids come from
+ * AUTOINCREMENT and grow in commit order (one writer). Only the newest
+ * max_event_buffer rows are kept.
+ */
+export class SqliteEvents {
+  private readonly insert: Statement<[string, string | null, string, number]>;
+  private readonly trim: Statement<[number]>;
+  private readonly after: Statement<[number, string | null, string | null, number], EventRow>;
+  private readonly bounds: Statement<[], { oldest: number | null; last: number | null }>;
+  private readonly stored: Statement<[], { n: number }>;
+  private readonly readPage: (after: number, channel: string | null, limit: number) => EventsPage;
+
+  constructor(
+    db: Database,
+    private readonly notifier: Notifier,
+    private readonly maxBuffer: number,
+    private readonly isClosed: () => boolean,
+  ) {
+    this.insert = db.prepare('INSERT INTO events (type, channel, data, created_at) VALUES (?, ?, ?, ?)');
+    this.trim = db.prepare('DELETE FROM events WHERE id <= ?');
+    this.after = db.prepare(
+      `SELECT id, type, channel, data, created_at FROM events
+       WHERE id > ? AND (? IS NULL OR channel IS NULL OR channel = ?)
+       ORDER BY id LIMIT ?`,
+    );
+    this.bounds = db.prepare(
+      `SELECT (SELECT MIN(id) FROM events) AS oldest,
+              (SELECT seq FROM sqlite_sequence WHERE name = 'events') AS last`,
+    );
+    this.stored = db.prepare('SELECT COUNT(*) AS n FROM events');
+    // A read transaction gives one snapshot for the rows and the bounds, so
+    // next_after never jumps over an event that the row query did not see.
+    this.readPage = db.transaction((after: number, channel: string | null, limit: number): EventsPage => {
+      const rows = this.after.all(after, channel, channel, limit);
+      const { oldest, last } = this.bounds.get() ?? { oldest: null, last: null };
+      const lastId = last ?? 0;
+      const full = rows.length === limit;
+      const tail = rows[rows.length - 1];
+      return {
+        events: rows.map(toEvent),
+        next_after: full && tail !== undefined ? tail.id : Math.max(after, lastId),
+        oldest_id: oldest,
+        last_id: lastId,
+      };
+    }).deferred;
+  }
+
+  /** Appends inside the caller's transaction and trims the buffer; the caller notifies after commit. */
+  append(type: CoordEventType, channel: string | null, data: Record<string, unknown>, at: number): number {
+    const id = Number(this.insert.run(type, channel, JSON.stringify(data), at).lastInsertRowid);
+    if (id > this.maxBuffer) this.trim.run(id - this.maxBuffer);
+    return id;
+  }
+
+  /** Wakes SSE streams and event long-polls; call after a commit that appended events. */
+  committed(): void {
+    this.notifier.notify(topics.events);
+  }
+
+  async page(query: EventsQuery): Promise<EventsPage> {
+    const after = position(query.after, 'Event id') ?? 0;
+    const limit = pageSize(query.limit, 500);
+    const channel = query.channel ?? null;
+    const found = await longPoll(this.notifier, topics.events, query.timeout_ms ?? 0, query.signal, () => {
+      const page = this.readPage(after, channel, limit);
+      return page.events.length > 0 ? page : undefined;
+    });
+    if (found !== undefined) return found;
+    if (this.isClosed()) throw new CoordError('UNAVAILABLE', 'The coordination store is shutting down; reconnect to resume from your last event id.');
+    return this.readPage(after, channel, limit);
+  }
+
+  /** Newest id and number of stored events. */
+  counts(): { last_id: number; stored: number } {
+    const { last } = this.bounds.get() ?? { last: null };
+    return { last_id: last ?? 0, stored: this.stored.get()?.n ?? 0 };
+  }
+}
+
+function toEvent(row: EventRow): CoordEvent {
+  return { id: row.id, type: row.type, channel: row.channel, data: parseJson<Record<string, unknown>>(row.data), at: iso(row.created_at) };
+}

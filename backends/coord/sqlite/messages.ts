@@ -1,0 +1,242 @@
+import type { Statement } from 'better-sqlite3';
+import type { DoorbellNotice } from '../doorbell.js';
+import { CoordError } from '../errors.js';
+import { longPoll, topics } from '../notifier.js';
+import type {
+  BroadcastInput,
+  BroadcastResult,
+  HistoryQuery,
+  HistoryResult,
+  Message,
+  MessageKind,
+  PollInput,
+  PollResult,
+  SendInput,
+  SendResult,
+} from '../types.js';
+import { channelName, ident, iso, LIMITS, messageContent, optionalIdent, pageSize, pollTimeoutMs, position } from '../validate.js';
+import type { AgentRow, SqliteAgents } from './agents.js';
+import type { SqliteContext } from './context.js';
+import type { SqliteEvents } from './events.js';
+
+interface MessageRow {
+  id: number;
+  channel: string;
+  kind: MessageKind;
+  from_agent: string;
+  to_agent: string | null;
+  group_name: string | null;
+  content: string;
+  sent_at: number;
+}
+
+interface Ring {
+  url: string;
+  notice: DoorbellNotice;
+}
+
+interface PollOnce {
+  messages: Message[];
+  next_cursor: number;
+  has_more: boolean;
+}
+
+/**
+ * Inboxes. A message is one `messages` row plus one `inbox` row per
+ * recipient, written in one transaction. Each agent has a cursor per channel
+ * (DESIGN.md, "Delivery semantics of poll"): a poll without `after` returns
+ * what is past the cursor and moves the cursor over it (each message returned
+ * once); a poll with `after = N` acknowledges up to N (the cursor never moves
+ * back) and returns what follows N without moving further (at-least-once).
+ */
+export class SqliteMessages {
+  private readonly insertMessage: Statement<[string, MessageKind, string, string | null, string | null, string, number]>;
+  private readonly insertInbox: Statement<[string, string, number]>;
+  private readonly cursorOf: Statement<[string, string], { position: number }>;
+  private readonly setCursor: Statement<[string, string, number]>;
+  private readonly inboxAfter: Statement<[string, string, number, number], MessageRow>;
+  private readonly members: Statement<[string, string, string | null, string | null], AgentRow>;
+  private readonly lastId: Statement<[], { seq: number }>;
+
+  constructor(
+    private readonly ctx: SqliteContext,
+    private readonly agents: SqliteAgents,
+    private readonly events: SqliteEvents,
+  ) {
+    const { db } = ctx;
+    this.insertMessage = db.prepare(
+      'INSERT INTO messages (channel, kind, from_agent, to_agent, group_name, content, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.insertInbox = db.prepare('INSERT INTO inbox (recipient, channel, message_id) VALUES (?, ?, ?)');
+    this.cursorOf = db.prepare('SELECT position FROM cursors WHERE agent_id = ? AND channel = ?');
+    this.setCursor = db.prepare(
+      `INSERT INTO cursors (agent_id, channel, position) VALUES (?, ?, ?)
+       ON CONFLICT (agent_id, channel) DO UPDATE SET position = MAX(position, excluded.position)`,
+    );
+    this.inboxAfter = db.prepare(
+      `SELECT m.* FROM inbox i JOIN messages m ON m.id = i.message_id
+       WHERE i.recipient = ? AND i.channel = ? AND i.message_id > ?
+       ORDER BY i.message_id LIMIT ?`,
+    );
+    this.lastId = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'messages'`);
+    this.members = db.prepare(
+      `SELECT * FROM agents WHERE channel = ? AND id <> ? AND (? IS NULL OR group_name = ?) ORDER BY id`,
+    );
+  }
+
+  send(input: SendInput): SendResult {
+    const from = ident(input.from, 'from');
+    const to = ident(input.to, 'to');
+    const content = messageContent(input.content, this.ctx.options);
+    const channel = channelName(input.channel);
+    let ring: Ring | undefined;
+    const result = this.ctx.db
+      .transaction((): SendResult => {
+        const at = this.ctx.now();
+        this.agents.require(from, 'Sender');
+        const recipient = this.agents.require(to, 'Recipient');
+        if (recipient.channel !== channel) {
+          throw new CoordError(
+            'UNKNOWN_AGENT',
+            `Recipient '${to}' is registered in channel '${recipient.channel}', not '${channel}'; send with channel '${recipient.channel}'.`,
+            { agent_id: to, channel: recipient.channel },
+          );
+        }
+        const id = Number(this.insertMessage.run(channel, 'direct', from, to, null, content, at).lastInsertRowid);
+        this.insertInbox.run(to, channel, id);
+        this.agents.touch(from, at);
+        this.ctx.appendEvent('message', channel, { message_id: id, from, to, content }, at);
+        if (recipient.webhook_url !== null) ring = { url: recipient.webhook_url, notice: notice(to, channel, id, from, 'direct', at) };
+        return { id, channel, sent_at: iso(at), doorbells: ring === undefined ? 0 : 1 };
+      })
+      .immediate();
+    this.ctx.notifier.notify(topics.inbox(channel, to));
+    this.events.committed();
+    if (ring !== undefined) this.ctx.doorbell.ring(ring.url, ring.notice);
+    return result;
+  }
+
+  broadcast(input: BroadcastInput): BroadcastResult {
+    const from = ident(input.from, 'from');
+    const content = messageContent(input.content, this.ctx.options);
+    const group = optionalIdent(input.group, 'group');
+    const channel = channelName(input.channel);
+    const rings: Ring[] = [];
+    const result = this.ctx.db
+      .transaction((): BroadcastResult => {
+        const at = this.ctx.now();
+        this.agents.require(from, 'Sender');
+        this.ctx.ensureChannel(channel, from, at);
+        const recipients = this.members.all(channel, from, group, group);
+        const id = Number(this.insertMessage.run(channel, 'broadcast', from, null, group, content, at).lastInsertRowid);
+        for (const r of recipients) {
+          this.insertInbox.run(r.id, channel, id);
+          if (r.webhook_url !== null) rings.push({ url: r.webhook_url, notice: notice(r.id, channel, id, from, 'broadcast', at) });
+        }
+        this.agents.touch(from, at);
+        const ids = recipients.map((r) => r.id);
+        this.ctx.appendEvent('broadcast', channel, { message_id: id, from, group, content, recipients: ids.length }, at);
+        return { id, channel, group, sent_at: iso(at), recipients: ids, doorbells: rings.length };
+      })
+      .immediate();
+    for (const agentId of result.recipients) this.ctx.notifier.notify(topics.inbox(channel, agentId));
+    this.events.committed();
+    for (const r of rings) this.ctx.doorbell.ring(r.url, r.notice);
+    return result;
+  }
+
+  async poll(input: PollInput): Promise<PollResult> {
+    const agentId = ident(input.agent_id, 'agent_id');
+    const channel = channelName(input.channel);
+    const after = position(input.after, 'after');
+    const limit = pageSize(input.limit);
+    const timeoutMs = pollTimeoutMs(input.timeout_ms, this.ctx.options);
+    const registered = this.agents.require(agentId); // fail fast, before waiting
+    const once = this.ctx.db.transaction((): PollOnce => this.pollOnce(agentId, channel, after, limit)).immediate;
+    const found = await longPoll(this.ctx.notifier, topics.inbox(channel, agentId), timeoutMs, input.signal, () => {
+      const page = once();
+      return page.messages.length > 0 ? page : undefined;
+    });
+    let page = found;
+    if (page === undefined) {
+      if (this.ctx.isClosed()) throw new CoordError('UNAVAILABLE', 'The coordination store is shutting down; poll again after it restarts. Nothing was lost.');
+      // A caller that went away must not have the cursor moved over messages
+      // it will never see: answer without reading the inbox.
+      const cursor = this.cursorOf.get(agentId, channel)?.position ?? 0;
+      page = input.signal?.aborted === true ? { messages: [], next_cursor: after ?? cursor, has_more: false } : once();
+    }
+    const result: PollResult = { agent_id: agentId, channel, ...page };
+    if (page.messages.length === 0 && registered.channel !== channel) {
+      result.hint = `Agent '${agentId}' is registered in channel '${registered.channel}'; poll with channel '${registered.channel}' for its messages there.`;
+    }
+    return result;
+  }
+
+  /** One read of the inbox inside a write transaction (the cursor move and the read are atomic). */
+  private pollOnce(agentId: string, channel: string, after: number | undefined, limit: number): PollOnce {
+    const at = this.ctx.now();
+    this.agents.touch(agentId, at);
+    const cursor = this.cursorOf.get(agentId, channel)?.position ?? 0;
+    if (after !== undefined && after > cursor) {
+      // Acknowledging ids that do not exist yet would silently skip future messages.
+      const newest = this.lastId.get()?.seq ?? 0;
+      if (after > newest) {
+        throw new CoordError('BAD_REQUEST', `after ${after} is past the newest message id ${newest}; pass the next_cursor of your last poll.`);
+      }
+    }
+    if (after !== undefined && after > cursor) this.setCursor.run(agentId, channel, after);
+    const from = after ?? cursor;
+    const rows = this.inboxAfter.all(agentId, channel, from, limit + 1);
+    const hasMore = rows.length > limit;
+    const page = hasMore ? rows.slice(0, limit) : rows;
+    const last = page[page.length - 1];
+    if (after === undefined && last !== undefined) this.setCursor.run(agentId, channel, last.id);
+    return { messages: page.map(toMessage), next_cursor: last?.id ?? from, has_more: hasMore };
+  }
+
+  history(query: HistoryQuery): HistoryResult {
+    const channel = channelName(query.channel);
+    const limit = pageSize(query.limit, LIMITS.defaultHistory);
+    const before = position(query.before, 'before') ?? Number.MAX_SAFE_INTEGER;
+    const params: Record<string, string | number> = { channel, before, limit };
+    let mode: HistoryResult['mode'];
+    let filter: string;
+    if (query.agent_id !== undefined || query.with_agent !== undefined) {
+      if (query.agent_id === undefined || query.with_agent === undefined) {
+        throw new CoordError('BAD_REQUEST', 'Direct-message history needs both agent_id and with_agent; give both, or neither for channel history.');
+      }
+      mode = 'dm';
+      params.a = ident(query.agent_id, 'agent_id');
+      params.b = ident(query.with_agent, 'with_agent');
+      filter = `kind = 'direct' AND ((from_agent = @a AND to_agent = @b) OR (from_agent = @b AND to_agent = @a))`;
+    } else if (query.group !== undefined) {
+      mode = 'group';
+      params.group = ident(query.group, 'group');
+      filter = `kind = 'broadcast' AND group_name = @group`;
+    } else {
+      mode = 'channel';
+      filter = '1';
+    }
+    const rows = this.ctx.db
+      .prepare(`SELECT * FROM messages WHERE channel = @channel AND id < @before AND ${filter} ORDER BY id DESC LIMIT @limit`)
+      .all(params) as MessageRow[];
+    return { mode, channel, messages: rows.map(toMessage) };
+  }
+}
+
+function notice(agentId: string, channel: string, id: number, from: string, kind: MessageKind, at: number): DoorbellNotice {
+  return { type: 'doorbell', agent_id: agentId, channel, message_id: id, from, kind, sent_at: iso(at) };
+}
+
+function toMessage(row: MessageRow): Message {
+  return {
+    id: row.id,
+    from: row.from_agent,
+    to: row.to_agent,
+    content: row.content,
+    channel: row.channel,
+    kind: row.kind,
+    group: row.group_name,
+    sent_at: iso(row.sent_at),
+  };
+}

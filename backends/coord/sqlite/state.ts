@@ -1,0 +1,98 @@
+import type { Statement } from 'better-sqlite3';
+import { CoordError } from '../errors.js';
+import { longPoll, topics } from '../notifier.js';
+import type { SetStateInput, StateEntry, WatchStateInput, WatchStateResult } from '../types.js';
+import { channelName, ident, iso, jsonValue, optionalIdent, pollTimeoutMs, position } from '../validate.js';
+import { parseJson, type SqliteContext } from './context.js';
+import type { SqliteEvents } from './events.js';
+
+interface StateRow {
+  channel: string;
+  key: string;
+  value: string;
+  version: number;
+  updated_by: string | null;
+  updated_at: number;
+}
+
+/**
+ * Versioned key-value state per channel. Versions start at 1 and grow by one
+ * per write; version 0 means "never set", so expected_version 0 is
+ * create-if-absent. A CAS mismatch is CONFLICT carrying the current entry, so
+ * the caller can retry without another read.
+ */
+export class SqliteState {
+  private readonly read: Statement<[string, string], StateRow>;
+  private readonly write: Statement<[StateRow]>;
+
+  constructor(
+    private readonly ctx: SqliteContext,
+    private readonly events: SqliteEvents,
+  ) {
+    const { db } = ctx;
+    this.read = db.prepare('SELECT * FROM state WHERE channel = ? AND key = ?');
+    this.write = db.prepare(
+      `INSERT INTO state (channel, key, value, version, updated_by, updated_at)
+       VALUES (@channel, @key, @value, @version, @updated_by, @updated_at)
+       ON CONFLICT (channel, key) DO UPDATE SET
+         value = excluded.value, version = excluded.version, updated_by = excluded.updated_by, updated_at = excluded.updated_at`,
+    );
+  }
+
+  get(key: string, channel: string | undefined): StateEntry {
+    const c = channelName(channel);
+    const k = ident(key, 'key', 256);
+    return toEntry(c, k, this.read.get(c, k));
+  }
+
+  set(input: SetStateInput): StateEntry {
+    const channel = channelName(input.channel);
+    const key = ident(input.key, 'key', 256);
+    if (input.value === undefined) throw new CoordError('BAD_REQUEST', `No value given for key '${key}'; send value (any JSON).`);
+    const value = jsonValue(input.value, `Value of key '${key}'`, this.ctx.options);
+    const expected = position(input.expected_version, 'expected_version');
+    const updatedBy = optionalIdent(input.updated_by, 'updated_by');
+    const entry = this.ctx.db
+      .transaction((): StateEntry => {
+        const at = this.ctx.now();
+        const current = this.read.get(channel, key);
+        const version = current?.version ?? 0;
+        if (expected !== undefined && expected !== version) {
+          const now = toEntry(channel, key, current);
+          throw new CoordError(
+            'CONFLICT',
+            `Key '${key}' in channel '${channel}' is at version ${version}, not ${expected}: someone else wrote it since you read it. Use the current value and version below and retry.`,
+            { key, channel, expected_version: expected, current_version: version, current_value: now.value, updated_by: now.updated_by, updated_at: now.updated_at },
+          );
+        }
+        this.ctx.ensureChannel(channel, updatedBy, at);
+        const row: StateRow = { channel, key, value, version: version + 1, updated_by: updatedBy, updated_at: at };
+        this.write.run(row);
+        this.ctx.appendEvent('state_changed', channel, { key, value: input.value, version: row.version, updated_by: updatedBy }, at);
+        return toEntry(channel, key, row);
+      })
+      .immediate();
+    this.ctx.notifier.notify(topics.state(channel, key));
+    this.events.committed();
+    return entry;
+  }
+
+  async watch(input: WatchStateInput): Promise<WatchStateResult> {
+    const channel = channelName(input.channel);
+    const key = ident(input.key, 'key', 256);
+    const timeoutMs = pollTimeoutMs(input.timeout_ms, this.ctx.options);
+    const after = position(input.after_version, 'after_version') ?? (this.read.get(channel, key)?.version ?? 0);
+    const changed = await longPoll(this.ctx.notifier, topics.state(channel, key), timeoutMs, input.signal, () => {
+      const row = this.read.get(channel, key);
+      return row !== undefined && row.version > after ? row : undefined;
+    });
+    if (changed !== undefined) return { ...toEntry(channel, key, changed), changed: true };
+    if (this.ctx.isClosed()) throw new CoordError('UNAVAILABLE', 'The coordination store is shutting down; watch again after it restarts.');
+    return { ...toEntry(channel, key, this.read.get(channel, key)), changed: false };
+  }
+}
+
+function toEntry(channel: string, key: string, row: StateRow | undefined): StateEntry {
+  if (row === undefined) return { key, channel, value: null, version: 0, updated_by: null, updated_at: null };
+  return { key, channel, value: parseJson<unknown>(row.value), version: row.version, updated_by: row.updated_by, updated_at: iso(row.updated_at) };
+}

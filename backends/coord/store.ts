@@ -1,0 +1,115 @@
+import type {
+  Agent,
+  BroadcastInput,
+  BroadcastResult,
+  ClaimTaskInput,
+  ClaimTaskResult,
+  CompleteTaskInput,
+  CoordStats,
+  CreateChannelInput,
+  CreateChannelResult,
+  Channel,
+  DeregisterAgentResult,
+  DiscoverQuery,
+  EventsPage,
+  EventsQuery,
+  HistoryQuery,
+  HistoryResult,
+  PollInput,
+  PollResult,
+  PostTaskInput,
+  RegisterAgentInput,
+  RegisterAgentResult,
+  SendInput,
+  SendResult,
+  SetStateInput,
+  StateEntry,
+  StoreHealth,
+  Task,
+  TaskListQuery,
+  WatchStateInput,
+  WatchStateResult,
+} from './types.js';
+
+export type * from './types.js';
+
+/** The logger a store or surface writes to: pino's call shape, so a pino child logger fits. */
+export interface CoordLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** Injected collaborators of a store: a logger and, for tests, a clock. */
+export interface StoreRuntime {
+  logger?: CoordLogger;
+  /** Milliseconds since the epoch; Date.now by default. */
+  now?: () => number;
+}
+
+/**
+ * Everything the coordination tools need, whatever holds the data. The whole
+ * semantics lives behind this interface (limits from CoordOptions, channel
+ * scoping, cursors, leases, CAS, long-poll wake-ups, doorbells), so MCP and
+ * REST are thin translations and a PostgreSQL store can run the same contract
+ * suite (test/coord/contract.ts).
+ *
+ * Rules every implementation keeps:
+ * - A write is committed (durable against a process crash) before its
+ *   promise resolves.
+ * - Refusals are CoordError with a stable code; anything else is a bug.
+ * - Message ids visible to one recipient grow in commit order, so a cursor
+ *   never skips a message that commits later.
+ * - Event ids are global and grow in commit order.
+ */
+export interface CoordStore {
+  /** Short name of the implementation, e.g. "sqlite". */
+  readonly kind: string;
+
+  /** Registers or re-registers (replacing role, capabilities, group, channel, webhook) an agent. */
+  registerAgent(input: RegisterAgentInput): Promise<RegisterAgentResult>;
+  /** Removes an agent from the directory; its pending messages are kept. Idempotent. */
+  deregisterAgent(agentId: string): Promise<DeregisterAgentResult>;
+  /** Marks the agent active now. UNKNOWN_AGENT when not registered. */
+  heartbeat(agentId: string): Promise<Agent>;
+  /** Agents of a channel (default "default") matching the filters; stale ones only when asked. */
+  discoverAgents(query: DiscoverQuery): Promise<Agent[]>;
+
+  /** Sends a direct message to an agent registered in the channel. */
+  sendMessage(input: SendInput): Promise<SendResult>;
+  /** Sends a message to every agent of the channel (or of one group in it) except the sender. */
+  broadcast(input: BroadcastInput): Promise<BroadcastResult>;
+  /** Reads an inbox with the cursor rules of DESIGN.md; waits up to timeout_ms for a first message. */
+  poll(input: PollInput): Promise<PollResult>;
+  /** DM, group or channel history, newest first. */
+  history(query: HistoryQuery): Promise<HistoryResult>;
+
+  postTask(input: PostTaskInput): Promise<Task>;
+  /** Atomically claims the highest-priority, oldest pending task the agent is capable of. */
+  claimTask(input: ClaimTaskInput): Promise<ClaimTaskResult>;
+  /** Completes or fails a claimed task; only its claimer, with the current lease epoch. */
+  completeTask(input: CompleteTaskInput): Promise<Task>;
+  listTasks(query: TaskListQuery): Promise<Task[]>;
+  /** UNKNOWN_TASK when there is no such task. */
+  getTask(taskId: string): Promise<Task>;
+
+  /** The entry, or version 0 and value null when the key was never set. */
+  getState(key: string, channel?: string): Promise<StateEntry>;
+  /** Sets a value; with expected_version, CONFLICT (carrying the current entry) on mismatch. */
+  setState(input: SetStateInput): Promise<StateEntry>;
+  /** Waits until the key's version passes after_version or the timeout ends. */
+  watchState(input: WatchStateInput): Promise<WatchStateResult>;
+
+  /** Creates a channel; idempotent (created: false when it existed). */
+  createChannel(input: CreateChannelInput): Promise<CreateChannelResult>;
+  listChannels(): Promise<Channel[]>;
+
+  stats(channel?: string): Promise<CoordStats>;
+  /** Stored events after an id, waiting up to timeout_ms for the first one. */
+  events(query: EventsQuery): Promise<EventsPage>;
+  health(): Promise<StoreHealth>;
+
+  /** Wakes every waiter, stops timers and doorbells, closes the database. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,329 @@
+/*
+ * The data the coordination store speaks: inputs of each operation and the
+ * records it returns. Field names are the wire names (stonemux-reference.txt),
+ * so REST and MCP can return these objects as they are. Times are ISO 8601.
+ */
+
+/** The channel used when a call names none. */
+export const DEFAULT_CHANNEL = 'default';
+
+export type AgentStatus = 'active' | 'stale';
+
+export interface Agent {
+  id: string;
+  role: string;
+  capabilities: string[];
+  group: string | null;
+  channel: string;
+  status: AgentStatus;
+  /** True when a doorbell webhook is registered (the URL itself is not shown). */
+  has_webhook: boolean;
+  registered_at: string;
+  /** Last heartbeat or other call by the agent (poll, send, claim, complete). */
+  last_heartbeat: string;
+}
+
+export interface RegisterAgentInput {
+  agent_id: string;
+  role: string;
+  capabilities?: string[];
+  group?: string | null;
+  channel?: string;
+  /** http(s) URL that gets a small POST when a message arrives; null or absent: none. */
+  webhook_url?: string | null;
+}
+
+export interface RegisterAgentResult {
+  agent: Agent;
+  /** False when the agent id was already registered and its fields were replaced. */
+  created: boolean;
+  heartbeat_interval: number;
+}
+
+export interface DeregisterAgentResult {
+  agent_id: string;
+  /** False when no such agent was registered (deregister is idempotent). */
+  deregistered: boolean;
+  /** Messages still waiting past the agent's cursors; kept for a later re-registration. */
+  pending_messages: number;
+}
+
+export interface DiscoverQuery {
+  role?: string;
+  group?: string;
+  status?: AgentStatus;
+  channel?: string;
+  capability?: string;
+  include_stale?: boolean;
+}
+
+export type MessageKind = 'direct' | 'broadcast';
+
+export interface Message {
+  id: number;
+  from: string;
+  /** Recipient of a direct message; null for a broadcast. */
+  to: string | null;
+  content: string;
+  channel: string;
+  kind: MessageKind;
+  /** Target group of a broadcast; null when it went to the whole channel. */
+  group: string | null;
+  sent_at: string;
+}
+
+export interface SendInput {
+  from: string;
+  to: string;
+  content: string;
+  channel?: string;
+}
+
+export interface SendResult {
+  id: number;
+  channel: string;
+  sent_at: string;
+  /** Recipients whose doorbell webhook will be rung. */
+  doorbells: number;
+}
+
+export interface BroadcastInput {
+  from: string;
+  content: string;
+  group?: string;
+  channel?: string;
+}
+
+export interface BroadcastResult {
+  id: number;
+  channel: string;
+  group: string | null;
+  sent_at: string;
+  /** Agents the broadcast was delivered to (the sender excluded). */
+  recipients: string[];
+  doorbells: number;
+}
+
+export interface PollInput {
+  agent_id: string;
+  channel?: string;
+  /** Acknowledge everything up to this id, return what follows, and leave the cursor at it. */
+  after?: number;
+  /** Milliseconds to wait for a first message; capped by poll_timeout_max. 0: answer at once. */
+  timeout_ms?: number;
+  limit?: number;
+  signal?: AbortSignal;
+}
+
+export interface PollResult {
+  agent_id: string;
+  channel: string;
+  messages: Message[];
+  /** Pass as `after` on the next poll to acknowledge these messages (at-least-once mode). */
+  next_cursor: number;
+  /** More messages are waiting than `limit` allowed. */
+  has_more: boolean;
+  /** Set when the agent is registered in another channel and this one had nothing. */
+  hint?: string;
+}
+
+export interface HistoryQuery {
+  channel?: string;
+  /** With `with_agent`: the direct messages between the two agents. */
+  agent_id?: string;
+  with_agent?: string;
+  /** Broadcasts to this group. */
+  group?: string;
+  limit?: number;
+  /** Only messages with a smaller id (paging back). */
+  before?: number;
+}
+
+export interface HistoryResult {
+  mode: 'dm' | 'group' | 'channel';
+  channel: string;
+  /** Newest first. */
+  messages: Message[];
+}
+
+export type TaskStatus = 'pending' | 'claimed' | 'complete' | 'failed';
+
+export interface Task {
+  id: string;
+  description: string;
+  posted_by: string;
+  required_capability: string | null;
+  priority: number;
+  channel: string;
+  metadata: Record<string, unknown>;
+  status: TaskStatus;
+  claimed_by: string | null;
+  claimed_at: string | null;
+  /** Claims handed out so far; a lease presents the current one. */
+  epoch: number;
+  lease_expires_at: string | null;
+  /** Claims that lapsed (not completed within task_claim_timeout) and were re-queued. */
+  attempts: number;
+  result: string | null;
+  created_at: string;
+  updated_at: string;
+  completed_at: string | null;
+}
+
+export interface PostTaskInput {
+  description: string;
+  posted_by: string;
+  required_capability?: string | null;
+  priority?: number;
+  channel?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface ClaimTaskInput {
+  agent_id: string;
+  channel?: string;
+}
+
+export interface Lease {
+  task_id: string;
+  epoch: number;
+  expires_at: string;
+}
+
+export interface ClaimTaskResult {
+  task: Task | null;
+  lease: Lease | null;
+  /** Why nothing was claimed, when task is null. */
+  reason?: string;
+}
+
+export interface CompleteTaskInput {
+  task_id: string;
+  agent_id: string;
+  /** The lease epoch from the claim; a stale epoch is refused with CONFLICT. */
+  epoch?: number;
+  result?: string;
+  status?: 'complete' | 'failed';
+}
+
+export interface TaskListQuery {
+  status?: TaskStatus;
+  channel?: string;
+  claimed_by?: string;
+  limit?: number;
+}
+
+export interface StateEntry {
+  key: string;
+  channel: string;
+  /** Any JSON value; null with version 0 when the key was never set. */
+  value: unknown;
+  version: number;
+  updated_by: string | null;
+  updated_at: string | null;
+}
+
+export interface SetStateInput {
+  key: string;
+  value: unknown;
+  channel?: string;
+  /** Compare-and-set: the version you read (0: only if the key does not exist yet). */
+  expected_version?: number;
+  updated_by?: string;
+}
+
+export interface WatchStateInput {
+  key: string;
+  channel?: string;
+  /** Return once the version is above this; default: the version at the time of the call. */
+  after_version?: number;
+  timeout_ms?: number;
+  signal?: AbortSignal;
+}
+
+export interface WatchStateResult extends StateEntry {
+  /** False when the timeout passed without a newer version. */
+  changed: boolean;
+}
+
+export interface Channel {
+  name: string;
+  description: string | null;
+  created_by: string | null;
+  created_at: string;
+  agents: number;
+  messages: number;
+  open_tasks: number;
+  state_keys: number;
+}
+
+export interface CreateChannelInput {
+  name: string;
+  created_by?: string;
+  description?: string;
+}
+
+export interface CreateChannelResult {
+  channel: Channel;
+  /** False when the channel already existed (create is idempotent). */
+  created: boolean;
+}
+
+export type CoordEventType =
+  | 'agent_registered'
+  | 'agent_deregistered'
+  | 'message'
+  | 'broadcast'
+  | 'task_posted'
+  | 'task_claimed'
+  | 'task_completed'
+  | 'task_failed'
+  | 'task_requeued'
+  | 'state_changed'
+  | 'channel_created';
+
+export interface CoordEvent {
+  /** Global, monotonic; the SSE event id. */
+  id: number;
+  type: CoordEventType;
+  channel: string | null;
+  data: Record<string, unknown>;
+  at: string;
+}
+
+export interface EventsQuery {
+  /** Return events with a larger id. */
+  after: number;
+  /** Only events of this channel (events without a channel are kept). */
+  channel?: string;
+  limit?: number;
+  /** Wait this long for a first event; 0: answer at once. */
+  timeout_ms?: number;
+  signal?: AbortSignal;
+}
+
+export interface EventsPage {
+  events: CoordEvent[];
+  /** Where the next query should start: the last id examined (also past filtered-out events). */
+  next_after: number;
+  /** Oldest id still stored; a resume point below it has missed trimmed events. */
+  oldest_id: number | null;
+  /** Newest id stored (0 when none ever were). */
+  last_id: number;
+}
+
+export interface CoordStats {
+  channel: string | null;
+  agents: { total: number; active: number; stale: number };
+  messages: { total: number; direct: number; broadcast: number };
+  tasks: Record<TaskStatus, number>;
+  state_keys: number;
+  channels: number;
+  events: { last_id: number; stored: number };
+}
+
+export interface StoreHealth {
+  store: string;
+  schema_version: number;
+  uptime_seconds: number;
+}

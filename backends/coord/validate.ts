@@ -1,0 +1,114 @@
+import { CoordError } from './errors.js';
+import type { CoordOptions } from './options.js';
+import { DEFAULT_CHANNEL } from './types.js';
+
+/*
+ * Checks every store applies before touching data, so that MCP, REST and
+ * any store implementation refuse the same inputs with the same sentences.
+ * Surfaces validate types with zod; these are the semantic rules.
+ */
+
+const CHANNEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** Default page size of list answers, and the most one answer carries. */
+export const LIMITS = { defaultPage: 100, maxPage: 1000, defaultHistory: 50 } as const;
+
+/** The channel name, defaulted and checked. */
+export function channelName(name: string | undefined): string {
+  if (name === undefined || name === '') return DEFAULT_CHANNEL;
+  if (!CHANNEL_NAME.test(name)) {
+    throw new CoordError(
+      'BAD_REQUEST',
+      `Channel name '${name}' is not valid: use 1 to 64 characters from A-Z a-z 0-9 . _ : -, starting with a letter or digit.`,
+    );
+  }
+  return name;
+}
+
+/** An identifier (agent id, role, group, capability, state key, task id): 1 to `max` characters, no control characters. */
+export function ident(value: string, what: string, max = 128): string {
+  if (value.length === 0 || value.length > max || CONTROL.test(value) || value.trim() !== value) {
+    throw new CoordError(
+      'BAD_REQUEST',
+      `${what} '${value.slice(0, 40)}' is not valid: use 1 to ${max} characters without control characters or surrounding spaces.`,
+    );
+  }
+  return value;
+}
+
+/** Optional identifier: undefined, null and '' mean none. */
+export function optionalIdent(value: string | null | undefined, what: string): string | null {
+  return value === undefined || value === null || value === '' ? null : ident(value, what);
+}
+
+/** Refuses message content over max_message_size (UTF-8 bytes). */
+export function messageContent(content: string, options: CoordOptions): string {
+  const size = Buffer.byteLength(content, 'utf8');
+  if (size > options.max_message_size) {
+    throw new CoordError(
+      'PAYLOAD_TOO_LARGE',
+      `Message content is ${size} bytes; the limit is ${options.max_message_size} bytes (max_message_size). Send a shorter message, or put the payload in shared state and send its key.`,
+      { size, limit: options.max_message_size },
+    );
+  }
+  if (content.length === 0) throw new CoordError('BAD_REQUEST', 'Message content is empty; send some text.');
+  return content;
+}
+
+/** Serializes a JSON value and refuses it over max_value_size. */
+export function jsonValue(value: unknown, what: string, options: CoordOptions): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    text = undefined;
+  }
+  if (text === undefined) throw new CoordError('BAD_REQUEST', `${what} is not a JSON value; send a string, number, boolean, array or object.`);
+  textSize(text, what, options);
+  return text;
+}
+
+/** Refuses a text over max_value_size (UTF-8 bytes). */
+export function textSize(text: string, what: string, options: CoordOptions): string {
+  const size = Buffer.byteLength(text, 'utf8');
+  if (size > options.max_value_size) {
+    throw new CoordError('PAYLOAD_TOO_LARGE', `${what} is ${size} bytes; the limit is ${options.max_value_size} bytes (max_value_size).`, {
+      size,
+      limit: options.max_value_size,
+    });
+  }
+  return text;
+}
+
+/** A long-poll timeout in ms, capped by poll_timeout_max; `fallback` seconds when not given. */
+export function pollTimeoutMs(timeoutMs: number | undefined, options: CoordOptions, fallbackSeconds = 30): number {
+  const cap = options.poll_timeout_max * 1000;
+  const wanted = timeoutMs ?? Math.min(fallbackSeconds * 1000, cap);
+  if (!Number.isFinite(wanted) || wanted < 0) throw new CoordError('BAD_REQUEST', `Timeout ${wanted} ms is not valid; give 0 or more seconds.`);
+  return Math.min(wanted, cap);
+}
+
+/** A page size between 1 and LIMITS.maxPage. */
+export function pageSize(limit: number | undefined, fallback: number = LIMITS.defaultPage): number {
+  const wanted = limit ?? fallback;
+  if (!Number.isInteger(wanted) || wanted < 1) throw new CoordError('BAD_REQUEST', `Limit ${wanted} is not valid; give a whole number of 1 or more.`);
+  return Math.min(wanted, LIMITS.maxPage);
+}
+
+/** A non-negative integer id or cursor. */
+export function position(value: number | undefined, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isSafeInteger(value) || value < 0) throw new CoordError('BAD_REQUEST', `${what} ${value} is not valid; give a whole number of 0 or more.`);
+  return value;
+}
+
+/** ISO time of a stored millisecond timestamp. */
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** ISO time or null. */
+export function isoOrNull(ms: number | null): string | null {
+  return ms === null ? null : iso(ms);
+}

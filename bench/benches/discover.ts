@@ -1,0 +1,170 @@
+import { Session } from 'node:inspector/promises';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import { Catalog } from '../../src/catalog/catalog.js';
+import { silentLogger } from '../../src/log.js';
+import type { Bench, BenchReport } from '../bench.js';
+import { DEMO, NODE } from '../lib/paths.js';
+import { MARKER, MARKER_VAR } from '../lib/processes.js';
+import { fmt, quantile } from '../lib/stats.js';
+import { startStonegate, waitHealthy } from '../lib/stonegate.js';
+import type { Table } from '../lib/table.js';
+import { summarize, summaryTables, type CpuProfile } from '../profile-summary.js';
+
+/** Fixed queries: tool-name words, description words, a long phrase, an exact generated name, words nothing has. */
+export const QUERIES = [
+  'search invoices',
+  'read file',
+  'echo text',
+  'translate emails for a given user',
+  'weather forecasts',
+  'encrypt contracts in the local cache',
+  'export spreadsheets',
+  'calendar events by date range',
+  'gen_0042',
+  'sleep',
+  'compare stock quotes across all projects',
+  'quantum entanglement',
+] as const;
+
+const BACKENDS = 50;
+const EXTRA_TOOLS = 200;
+
+/** Lists the tools of one demo backend with DEMO_EXTRA_TOOLS set, over stdio. */
+async function demoTools(extra: number): Promise<Tool[]> {
+  const transport = new StdioClientTransport({ command: NODE, args: [DEMO], env: { ...getDefaultEnvironment(), DEMO_EXTRA_TOOLS: String(extra), [MARKER_VAR]: MARKER }, stderr: 'ignore' });
+  const client = new Client({ name: 'stonegate-bench', version: '1.0.0' }, { capabilities: {} });
+  await client.connect(transport);
+  try {
+    return (await client.listTools()).tools;
+  } finally {
+    await client.close();
+  }
+}
+
+const serverName = (i: number): string => `demo${String(i).padStart(2, '0')}`;
+
+function timeQueries(run: (query: string) => number, rounds: number): { perQuery: Map<string, number[]>; all: number[]; hits: Map<string, number> } {
+  const perQuery = new Map<string, number[]>();
+  const hits = new Map<string, number>();
+  const all: number[] = [];
+  for (let r = 0; r < rounds; r += 1) {
+    for (const q of QUERIES) {
+      const t0 = performance.now();
+      const n = run(q);
+      const ms = performance.now() - t0;
+      hits.set(q, n);
+      all.push(ms);
+      const list = perQuery.get(q) ?? [];
+      list.push(ms);
+      perQuery.set(q, list);
+    }
+  }
+  return { perQuery, all, hits };
+}
+
+/**
+ * gate_discover over a catalog of 10,550 tools: 50 demo backends with
+ * DEMO_EXTRA_TOOLS=200 (11 fixed tools + 200 generated each), measured
+ * through /mcp and in-process (Catalog.discover on the same tools), with a
+ * CPU profile of the in-process loop.
+ */
+export const discoverBench: Bench = {
+  name: 'discover',
+  description: 'gate_discover over 10,550 tools (50 demo backends × 211): via /mcp and Catalog.discover in-process',
+  timeoutMs: 10 * 60_000,
+  async run(ctx): Promise<BenchReport> {
+    const backends = ctx.options.quick ? 10 : BACKENDS;
+    const rounds = ctx.options.quick ? 5 : 30;
+    const notes: string[] = [];
+
+    // --- in-process: the same tools the gateway would hold, no HTTP.
+    const tools = await demoTools(EXTRA_TOOLS);
+    const catalog = new Catalog({ separator: '__', ttlSeconds: 300, logger: silentLogger() });
+    const buildStart = performance.now();
+    for (let i = 0; i < backends; i += 1) catalog.set(serverName(i), tools);
+    const buildMs = performance.now() - buildStart;
+    const size = catalog.tools().length;
+    notes.push(`${backends} backends × ${tools.length} tools = ${size.toLocaleString('en-US')} tools (DEMO_EXTRA_TOOLS=${EXTRA_TOOLS}; the demo server has 11 tools of its own). Building the in-process index took ${fmt(buildMs, 0)} ms.`);
+    const discover = (q: string): number => catalog.discover(q, { limit: 10 }).length;
+    timeQueries(discover, 3); // warm-up
+    const inProcess = timeQueries(discover, rounds);
+    const matches = new Map(QUERIES.map((q) => [q, catalog.discover(q, { limit: 100_000 }).length]));
+
+    const session = new Session();
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: 100 });
+    await session.post('Profiler.start');
+    timeQueries(discover, Math.max(3, Math.floor(rounds / 3)));
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    const profileTables = summaryTables(summarize(profile as unknown as CpuProfile, 12), 'Catalog.discover in-process profile', 10);
+
+    // --- through the gateway: gate_discover over /mcp.
+    ctx.log(`discover: starting a gateway with ${backends} backends`);
+    const started = performance.now();
+    const gateway = await startStonegate(ctx, { backends: Array.from({ length: backends }, (_, i) => ({ name: serverName(i), extraTools: EXTRA_TOOLS })) });
+    await waitHealthy(gateway.url, 5 * 60_000);
+    const readyS = (performance.now() - started) / 1000;
+    const listed = (await (await fetch(`${gateway.url}/tools`)).json()) as { total?: number };
+    notes.push(`The gateway with ${backends} demo backends (one process each, started in parallel) was healthy after ${fmt(readyS, 1)} s and lists ${(listed.total ?? 0).toLocaleString('en-US')} tools on GET /tools.`);
+    const client = new Client({ name: 'stonegate-bench', version: '1.0.0' }, { capabilities: {} });
+    const transport = new StreamableHTTPClientTransport(new URL(`${gateway.url}/mcp`));
+    await client.connect(transport);
+    const viaMcp = { perQuery: new Map<string, number[]>(), all: [] as number[] };
+    try {
+      const call = async (q: string): Promise<number> => {
+        const t0 = performance.now();
+        const result = await client.callTool({ name: 'gate_discover', arguments: { query: q } });
+        const ms = performance.now() - t0;
+        if (result.isError === true) throw new Error(`gate_discover failed: ${JSON.stringify(result.content)}`);
+        return ms;
+      };
+      for (const q of QUERIES) await call(q); // warm-up
+      for (let r = 0; r < rounds; r += 1) {
+        for (const q of QUERIES) {
+          const ms = await call(q);
+          viaMcp.all.push(ms);
+          const list = viaMcp.perQuery.get(q) ?? [];
+          list.push(ms);
+          viaMcp.perQuery.set(q, list);
+        }
+      }
+    } finally {
+      await transport.terminateSession().catch(() => undefined);
+      await client.close();
+      await gateway.stop();
+    }
+
+    const summary: Table = {
+      title: `gate_discover over ${size.toLocaleString('en-US')} tools: ${QUERIES.length} queries × ${rounds} rounds, limit 10`,
+      columns: ['path', 'p50 ms', 'p99 ms', 'max ms'],
+      rows: [
+        ['gate_discover via /mcp (SDK client, Streamable HTTP)', fmt(quantile(viaMcp.all, 0.5)), fmt(quantile(viaMcp.all, 0.99)), fmt(quantile(viaMcp.all, 1))],
+        ['Catalog.discover in-process', fmt(quantile(inProcess.all, 0.5)), fmt(quantile(inProcess.all, 0.99)), fmt(quantile(inProcess.all, 1))],
+      ],
+    };
+    const perQuery: Table = {
+      title: 'Per query: matching tools (before the limit) and p50 ms',
+      columns: ['query', 'matches', 'in-process p50', '/mcp p50'],
+      leftColumns: [0],
+      rows: QUERIES.map((q) => [q, (matches.get(q) ?? 0).toLocaleString('en-US'), fmt(quantile(inProcess.perQuery.get(q) ?? [], 0.5)), fmt(quantile(viaMcp.perQuery.get(q) ?? [], 0.5))]),
+    };
+    const p50 = quantile(viaMcp.all, 0.5);
+    return {
+      tables: [summary, perQuery, ...profileTables],
+      notes,
+      targets: [
+        {
+          goal: 'gate_discover over 10,000 tools p50 ≤ 2 ms (via /mcp)',
+          measured: `${fmt(p50)} ms (in-process ${fmt(quantile(inProcess.all, 0.5))} ms)`,
+          pass: p50 <= 2,
+          margin: p50 <= 2 ? `passes with ${fmt(2 - p50)} ms to spare` : `misses by ${fmt(p50 - 2)} ms (${fmt(p50 / 2)}× the goal)`,
+        },
+      ],
+    };
+  },
+};

@@ -1,0 +1,121 @@
+import type { Bench, BenchReport, TargetCheck } from '../bench.js';
+import { sequential, type LoadResult } from '../lib/load.js';
+import { startMcpProxy, startSupergateway } from '../lib/peers.js';
+import { cpuTimeMs } from '../lib/processes.js';
+import { fmt, median, ratio } from '../lib/stats.js';
+import { startStonegate, waitHealthy } from '../lib/stonegate.js';
+import type { Table } from '../lib/table.js';
+import { closeAll, directStdioTarget, restHttpTarget, restTarget, sseTarget, streamableTarget, type Caller, type Target } from '../lib/targets.js';
+
+const STONEGATE = ['stonegate REST', 'stonegate /mcp', 'stonegate /mcp/demo', 'stonegate SSE'] as const;
+const PEERS = ['supergateway', 'mcp-proxy /mcp', 'mcp-proxy /sse'] as const;
+
+interface Row {
+  target: Target;
+  caller?: Caller;
+  runs: LoadResult[];
+  /** The gateway/proxy process whose CPU time is charged to this target's calls. */
+  pid?: number;
+  cpuMs: number;
+  error?: string;
+}
+
+/**
+ * Sequential calls: one client, one call in flight, so the numbers are the
+ * per-call overhead of each hop. Repetitions are interleaved across targets
+ * (rep 1 of every target, then rep 2, …) so that a burst of other work on a
+ * shared machine lands on every target rather than on one.
+ */
+export const latencyBench: Bench = {
+  name: 'latency',
+  description: 'sequential tools/call of demo echo: direct stdio, stonegate (REST, /mcp, /mcp/demo, SSE), supergateway, mcp-proxy',
+  timeoutMs: 10 * 60_000,
+  async run(ctx): Promise<BenchReport> {
+    const calls = ctx.options.quick ? 100 : 500;
+    const warmup = ctx.options.quick ? 50 : 300;
+    const reps = 3;
+    const [gateway, supergateway, mcpProxy] = await Promise.all([startStonegate(ctx, { poolMax: 1 }), startSupergateway(ctx), startMcpProxy(ctx)]);
+    await waitHealthy(gateway.url, 30_000);
+    const targets: Target[] = [
+      directStdioTarget(),
+      restTarget('stonegate REST', gateway.url),
+      restHttpTarget('stonegate REST (node:http client)', gateway.url),
+      streamableTarget('stonegate /mcp', `${gateway.url}/mcp`, ['demo__echo']),
+      streamableTarget('stonegate /mcp/demo', `${gateway.url}/mcp/demo`),
+      sseTarget('stonegate SSE', `${gateway.url}/sse`, ['demo__echo']),
+      streamableTarget('supergateway', `${supergateway.url}/mcp`),
+      streamableTarget('mcp-proxy /mcp', `${mcpProxy.url}/mcp`),
+      sseTarget('mcp-proxy /sse', `${mcpProxy.url}/sse`),
+    ];
+    const pids: Record<string, number> = { supergateway: supergateway.process.pid, 'mcp-proxy /mcp': mcpProxy.process.pid, 'mcp-proxy /sse': mcpProxy.process.pid };
+    for (const s of [...STONEGATE, 'stonegate REST (node:http client)']) pids[s] = gateway.pid;
+    const rows: Row[] = targets.map((target) => ({ target, runs: [], pid: pids[target.name], cpuMs: 0 }));
+    try {
+      for (const row of rows) {
+        try {
+          row.caller = (await row.target.open(1))[0];
+          await sequential(row.caller as Caller, warmup, ctx.signal);
+          ctx.log(`latency: ${row.target.name} warmed up`);
+        } catch (err) {
+          row.error = (err as Error).message;
+          ctx.log(`latency: ${row.target.name} failed: ${row.error}`);
+        }
+      }
+      for (let rep = 0; rep < reps; rep += 1) {
+        for (const row of rows) {
+          if (row.caller === undefined || row.error !== undefined) continue;
+          try {
+            const cpu0 = row.pid === undefined ? 0 : cpuTimeMs(row.pid);
+            row.runs.push(await sequential(row.caller, calls, ctx.signal));
+            if (row.pid !== undefined) row.cpuMs += cpuTimeMs(row.pid) - cpu0;
+          } catch (err) {
+            row.error = (err as Error).message;
+          }
+        }
+        ctx.log(`latency: repetition ${rep + 1}/${reps} done`);
+      }
+    } finally {
+      await closeAll(rows.flatMap((r) => (r.caller === undefined ? [] : [r.caller])));
+    }
+
+    const med = (row: Row | undefined, key: 'p50' | 'p99' | 'callsPerSec'): number => (row === undefined || row.runs.length === 0 ? Number.NaN : median(row.runs.map((r) => r[key])));
+    const byName = new Map(rows.map((r) => [r.target.name, r]));
+    const direct = byName.get('direct stdio');
+    const main: Table = {
+      title: `Latency: ${calls} sequential calls of demo echo, median of ${reps} repetitions (after ${warmup} warm-up calls)`,
+      columns: ['target', 'p50 ms', 'p99 ms', 'calls/s', 'p50 over direct ms', 'proxy CPU µs/call'],
+      rows: rows.map((row) => {
+        if (row.runs.length === 0) return [row.target.name, 'failed', row.error ?? '', '', '', ''];
+        const cpu = row.pid === undefined ? Number.NaN : (row.cpuMs * 1000) / (row.runs.length * calls);
+        return [row.target.name, fmt(med(row, 'p50')), fmt(med(row, 'p99')), fmt(med(row, 'callsPerSec'), 0), fmt(med(row, 'p50') - med(direct, 'p50')), fmt(cpu, 0)];
+      }),
+    };
+    const p50Ratios: Table = {
+      title: 'Latency ratios, stonegate ÷ peer: p50 (lower is better) / calls/s (higher is better)',
+      columns: ['stonegate surface', ...PEERS],
+      rows: STONEGATE.map((s) => [
+        s,
+        ...PEERS.map((p) => `${ratio(med(byName.get(s), 'p50') / med(byName.get(p), 'p50'))} / ${ratio(med(byName.get(s), 'callsPerSec') / med(byName.get(p), 'callsPerSec'))}`),
+      ]),
+    };
+
+    const targetsOut: TargetCheck[] = [];
+    const mcpP50 = med(byName.get('stonegate /mcp'), 'p50');
+    const sgP50 = med(byName.get('supergateway'), 'p50');
+    const r = mcpP50 / sgP50;
+    targetsOut.push({
+      goal: 'sequential /mcp p50 ≤ 0.5× supergateway p50',
+      measured: `${fmt(mcpP50)} ms vs ${fmt(sgP50)} ms = ${ratio(r)}`,
+      pass: r <= 0.5,
+      margin: Number.isFinite(r) ? (r <= 0.5 ? `passes with ${fmt((0.5 - r) * sgP50)} ms to spare` : `misses: ${fmt(mcpP50 - 0.5 * sgP50)} ms too slow (needs ≤ ${fmt(0.5 * sgP50)} ms)`) : 'not measured',
+    });
+    return {
+      tables: [main, p50Ratios],
+      notes: [
+        'Every target runs the same backend command (`node dist/backends/demo/server.js`); each caller is one SDK `Client` (REST: `fetch` with keep-alive, plus one row with a node:http keep-alive client, which costs the client far less CPU). "proxy CPU" is the user + system time of the gateway/proxy process per call (/proc/PID/stat), the overhead figure that other work on the machine disturbs least.',
+        'stonegate runs its default config apart from the backend list (pool.max 1, logging info). supergateway runs with `--logLevel none`; mcp-proxy with its defaults.',
+      ],
+      targets: targetsOut,
+    };
+  },
+};

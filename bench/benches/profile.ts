@@ -1,0 +1,88 @@
+import { copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Bench, BenchReport } from '../bench.js';
+import { concurrent, sequential } from '../lib/load.js';
+import { cpuTimeMs } from '../lib/processes.js';
+import { fmt } from '../lib/stats.js';
+import { startStonegate, waitHealthy } from '../lib/stonegate.js';
+import type { Table } from '../lib/table.js';
+import { closeAll, restTarget, streamableTarget, type Target } from '../lib/targets.js';
+import { monotonicUs, summarize, summaryTables, type CpuProfile, type Window } from '../profile-summary.js';
+
+/** Where the raw .cpuprofile files are kept after the run, for DevTools or `profile-summary`. */
+export const PROFILE_DIR = join(tmpdir(), 'stonegate-bench-profiles');
+
+interface Load {
+  label: string;
+  file: string;
+  target: (url: string) => Target;
+  concurrency: number;
+}
+
+const LOADS: readonly Load[] = [
+  { label: 'REST POST /call, 16 concurrent', file: 'rest-c16', target: (url) => restTarget('REST', url), concurrency: 16 },
+  { label: '/mcp tools/call, 16 sessions', file: 'mcp-c16', target: (url) => streamableTarget('/mcp', `${url}/mcp`, ['demo__echo']), concurrency: 16 },
+  { label: '/mcp tools/call, 1 session, sequential', file: 'mcp-seq', target: (url) => streamableTarget('/mcp', `${url}/mcp`, ['demo__echo']), concurrency: 1 },
+];
+
+/**
+ * Runs the gateway under `node --cpu-prof` for one load at a time and
+ * summarizes where its CPU goes (profile-summary.ts). Also reports the
+ * gateway's CPU time per call from /proc, the overhead figure that the
+ * other processes on a shared machine disturb least.
+ */
+export const profileBench: Bench = {
+  name: 'profile',
+  description: 'CPU profile of the gateway process (node --cpu-prof) under REST and /mcp load; top self-time functions',
+  timeoutMs: 10 * 60_000,
+  async run(ctx): Promise<BenchReport> {
+    const calls = ctx.options.quick ? 2_000 : 20_000;
+    const tables: Table[] = [];
+    const cpuRows: string[][] = [];
+    mkdirSync(PROFILE_DIR, { recursive: true });
+    for (const load of LOADS) {
+      const dir = join(ctx.tmp, `prof-${load.file}`);
+      mkdirSync(dir, { recursive: true });
+      const gateway = await startStonegate(ctx, { poolMax: 1, cpuProfDir: dir }, `stonegate-${load.file}`);
+      const n = load.concurrency === 1 ? Math.floor(calls / 4) : calls;
+      const window: Window = { fromUs: 0, toUs: 0 };
+      try {
+        await waitHealthy(gateway.url, 30_000);
+        const callers = await load.target(gateway.url).open(load.concurrency);
+        try {
+          await concurrent(callers, 500, ctx.signal);
+          const cpu0 = cpuTimeMs(gateway.pid);
+          window.fromUs = monotonicUs();
+          const result = load.concurrency === 1 ? await sequential(callers[0] as (typeof callers)[number], n, ctx.signal) : await concurrent(callers, n, ctx.signal);
+          window.toUs = monotonicUs();
+          const cpu = cpuTimeMs(gateway.pid) - cpu0;
+          cpuRows.push([load.label, n.toLocaleString('en-US'), fmt(result.callsPerSec, 0), fmt((cpu * 1000) / n, 0)]);
+        } finally {
+          await closeAll(callers);
+        }
+      } finally {
+        await gateway.stop();
+      }
+      const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+      if (file === undefined) throw new Error(`no .cpuprofile written in ${dir}`);
+      copyFileSync(join(dir, file), join(PROFILE_DIR, `${load.file}.cpuprofile`));
+      const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
+      tables.push(...summaryTables(summarize(profile, 20, window), `Profile, ${load.label}`, 16));
+      ctx.log(`profile: ${load.label} done`);
+    }
+    tables.unshift({
+      title: 'Gateway CPU per call under the profiler (user + system time of the gateway process, /proc/PID/stat)',
+      columns: ['load', 'calls', 'calls/s', 'gateway CPU µs/call'],
+      rows: cpuRows,
+    });
+    return {
+      tables,
+      notes: [
+        `The gateway runs one demo backend (pool.max 1) under \`node --cpu-prof\` (sampling profiler on: numbers are a little slower than elsewhere). Raw profiles: ${PROFILE_DIR}/*.cpuprofile (open in Chrome DevTools, or \`node dist/bench/profile-summary.js FILE\`).`,
+        'Only samples taken while the timed load ran are counted (start-up and warm-up are cut out by timestamp). Shares are of the gateway\'s busy (non-idle) samples. "sdk …" rows are areas of @modelcontextprotocol/sdk; "(program)" is V8/native work not attributed to a JS function; "(garbage collector)" is GC.',
+      ],
+      targets: [],
+    };
+  },
+};

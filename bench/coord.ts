@@ -1,0 +1,407 @@
+/*
+ * The coordination backend under load, through a real gateway process:
+ *
+ * - messages/s: 8 senders and 8 pollers (each sender feeds one poller),
+ *   every message a committed SQLite write acknowledged to its sender and
+ *   then returned by a poll; over REST /coord and over MCP /mcp
+ *   (`coord__mux_send` / `coord__mux_poll` through router, pool, breaker),
+ *   with the standalone server (`backends/coord/main.js`, REST) as the
+ *   floor the gateway adds to;
+ * - wake latency: one long poll parked, one send; how long after the send
+ *   the poll answers.
+ *
+ *   node dist/bench/coord.js [--quick]     alone (prints the tables)
+ *   node dist/bench/run.js coord           from the registry, once registered
+ */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { openSqliteStore } from '../backends/coord/sqlite-store.js';
+import type { Bench, BenchContext, BenchReport, TargetCheck } from './bench.js';
+import { describeMachine, machineInfo } from './lib/machine.js';
+import { NODE, ROOT } from './lib/paths.js';
+import { ProcessSet, sweepLeftovers } from './lib/processes.js';
+import { fmt, quantile } from './lib/stats.js';
+import { startStonegate } from './lib/stonegate.js';
+import { renderTable, type Table } from './lib/table.js';
+
+const COORD_MAIN = join(ROOT, 'dist', 'backends', 'coord', 'main.js');
+const PAIRS = 8;
+const TARGET_MSGS_PER_SEC = 5_000;
+const TARGET_WAKE_P50_MS = 2;
+
+/** One way to reach the coordination tools: send, poll, register. */
+interface Surface {
+  name: string;
+  register(agent: string): Promise<void>;
+  send(from: string, to: string, content: string): Promise<void>;
+  /** Polls `agent`'s inbox (each message returned once), waiting up to `timeout` s; returns the contents. */
+  poll(agent: string, timeout: number): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+function expectOk(status: number, body: unknown, what: string): void {
+  if (status !== 200) throw new Error(`${what}: HTTP ${status} ${JSON.stringify(body).slice(0, 300)}`);
+}
+
+/** REST under `${base}/coord` with fetch (undici keep-alive). */
+function restSurface(name: string, base: string): Surface {
+  const post = async (path: string, body: unknown): Promise<void> => {
+    const response = await fetch(`${base}/coord${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expectOk(response.status, await response.json(), `POST /coord${path}`);
+  };
+  return {
+    name,
+    register: (agent) => post('/agent/register', { agent_id: agent, role: 'bench' }),
+    send: (from, to, content) => post('/msg/send', { from, to, content }),
+    async poll(agent, timeout) {
+      const response = await fetch(`${base}/coord/msg/poll?agent_id=${agent}&timeout=${timeout}&limit=1000`);
+      const body = (await response.json()) as { messages?: { content: string }[] };
+      expectOk(response.status, body, 'GET /coord/msg/poll');
+      return (body.messages ?? []).map((m) => m.content);
+    },
+    close: async () => undefined,
+  };
+}
+
+/** The store itself in this process, no HTTP and no MCP: the ceiling every surface stays under. */
+function storeSurface(name: string, path: string): Surface {
+  const store = openSqliteStore(path, {});
+  return {
+    name,
+    register: async (agent) => void (await store.registerAgent({ agent_id: agent, role: 'bench' })),
+    send: async (from, to, content) => void (await store.sendMessage({ from, to, content })),
+    poll: async (agent, timeout) => (await store.poll({ agent_id: agent, timeout_ms: timeout * 1000, limit: 1000 })).messages.map((m) => m.content),
+    close: () => store.close(),
+  };
+}
+
+/** MCP on `${base}/mcp`: one session per caller (`sessions` of them, handed out in turn), tools `coord__mux_*`. */
+async function mcpSurface(name: string, base: string, sessions: number): Promise<Surface> {
+  const clients: Client[] = [];
+  for (let i = 0; i < sessions; i += 1) {
+    const client = new Client({ name: `coord-bench-${i}`, version: '1.0.0' }, { capabilities: {} });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`)));
+    clients.push(client);
+  }
+  /** Each agent keeps to one session, as an agent would. */
+  const byAgent = new Map<string, Client>();
+  const clientOf = (agent: string): Client => {
+    let client = byAgent.get(agent);
+    if (client === undefined) {
+      client = clients[byAgent.size % clients.length] as Client;
+      byAgent.set(agent, client);
+    }
+    return client;
+  };
+  const call = async (agent: string, tool: string, args: Record<string, unknown>): Promise<Record<string, unknown>> => {
+    const result = (await clientOf(agent).callTool({ name: `coord__${tool}`, arguments: args })) as CallToolResult;
+    if (result.isError === true) throw new Error(`coord__${tool}: ${JSON.stringify(result.content).slice(0, 300)}`);
+    return (result.structuredContent ?? {}) as Record<string, unknown>;
+  };
+  return {
+    name,
+    register: async (agent) => void (await call(agent, 'mux_register', { agent_id: agent, role: 'bench' })),
+    send: async (from, to, content) => void (await call(from, 'mux_send', { from, to, content })),
+    async poll(agent, timeout) {
+      const body = await call(agent, 'mux_poll', { agent_id: agent, timeout, limit: 1000 });
+      return (body.messages as { content: string }[]).map((m) => m.content);
+    },
+    close: async () => void (await Promise.all(clients.map((c) => c.close().catch(() => undefined)))),
+  };
+}
+
+interface Throughput {
+  surface: string;
+  messages: number;
+  seconds: number;
+  perSec: number;
+  sendP50: number;
+  sendP99: number;
+  /** Send started → the poll that returned it answered. */
+  deliverP50: number;
+  deliverP99: number;
+  /** Messages per poll answer: how much the pollers batch. */
+  perPoll: number;
+}
+
+/**
+ * `total` messages: sender i sends its share to receiver i, one send in
+ * flight per sender; poller i long-polls receiver i's inbox until it has
+ * them all. Contents carry the send's start time, so each delivery is timed.
+ */
+async function throughput(surface: Surface, total: number, tag: string, signal: AbortSignal): Promise<Throughput> {
+  const senders = Array.from({ length: PAIRS }, (_, i) => `${tag}-tx${i}`);
+  const receivers = Array.from({ length: PAIRS }, (_, i) => `${tag}-rx${i}`);
+  for (const agent of [...senders, ...receivers]) await surface.register(agent);
+  const share = Math.floor(total / PAIRS);
+  const sendLatency: number[] = [];
+  const deliverLatency: number[] = [];
+  const started = performance.now();
+  const sending = senders.map(async (from, i) => {
+    for (let n = 0; n < share; n += 1) {
+      if ((n & 63) === 0 && signal.aborted) throw new Error('bench time bound reached');
+      const t0 = performance.now();
+      await surface.send(from, receivers[i] as string, `${t0}`);
+      sendLatency.push(performance.now() - t0);
+    }
+  });
+  let polls = 0;
+  const polling = receivers.map(async (agent) => {
+    let got = 0;
+    while (got < share) {
+      if (signal.aborted) throw new Error('bench time bound reached');
+      polls += 1;
+      const contents = await surface.poll(agent, 5);
+      const now = performance.now();
+      for (const content of contents) deliverLatency.push(now - Number(content));
+      got += contents.length;
+    }
+  });
+  await Promise.all([...sending, ...polling]);
+  const seconds = (performance.now() - started) / 1000;
+  const messages = share * PAIRS;
+  return {
+    surface: surface.name,
+    messages,
+    seconds,
+    perSec: messages / seconds,
+    sendP50: quantile(sendLatency, 0.5),
+    sendP99: quantile(sendLatency, 0.99),
+    deliverP50: quantile(deliverLatency, 0.5),
+    deliverP99: quantile(deliverLatency, 0.99),
+    perPoll: messages / polls,
+  };
+}
+
+interface Wake {
+  surface: string;
+  rounds: number;
+  /** Send started → poll answered. */
+  fromSendP50: number;
+  fromSendP99: number;
+  /** Send answered → poll answered (negative when the poll answered first). */
+  afterAckP50: number;
+  afterAckP99: number;
+}
+
+/** `rounds` times: park a long poll, send one message, time the poll's answer. */
+async function wake(surface: Surface, rounds: number, tag: string, signal: AbortSignal): Promise<Wake> {
+  const [tx, rx] = [`${tag}-wake-tx`, `${tag}-wake-rx`];
+  await surface.register(tx);
+  await surface.register(rx);
+  const fromSend: number[] = [];
+  const afterAck: number[] = [];
+  for (let i = 0; i < rounds; i += 1) {
+    if (signal.aborted) throw new Error('bench time bound reached');
+    let answeredAt = 0;
+    const polled = surface.poll(rx, 10).then((contents) => {
+      answeredAt = performance.now();
+      return contents;
+    });
+    // Nothing observable says the poll is parked; 10 ms is ample on loopback.
+    await new Promise((r) => setTimeout(r, 10));
+    const t0 = performance.now();
+    await surface.send(tx, rx, `wake-${i}`);
+    const acked = performance.now();
+    const contents = await polled;
+    if (contents.length !== 1 || contents[0] !== `wake-${i}`) throw new Error(`${surface.name}: wake round ${i} got ${JSON.stringify(contents)}`);
+    fromSend.push(answeredAt - t0);
+    afterAck.push(answeredAt - acked);
+  }
+  return {
+    surface: surface.name,
+    rounds,
+    fromSendP50: quantile(fromSend, 0.5),
+    fromSendP99: quantile(fromSend, 0.99),
+    afterAckP50: quantile(afterAck, 0.5),
+    afterAckP99: quantile(afterAck, 0.99),
+  };
+}
+
+/** Starts the standalone coordination server on a free port; resolves with its URL. */
+async function startStandalone(ctx: BenchContext): Promise<string> {
+  const proc = ctx.processes.spawn('coord', NODE, [COORD_MAIN, '--port', '0', '--db', join(ctx.tmp, 'standalone', 'coord.db')], { env: { COORD_LOG_LEVEL: 'warn' } });
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`coord did not listen within 20 s: ${proc.tail.join('\n')}`)), 20_000);
+    proc.onLine((line) => {
+      try {
+        const parsed = JSON.parse(line) as { msg?: string; url?: unknown };
+        if (parsed.msg === 'coord listening' && typeof parsed.url === 'string') {
+          clearTimeout(timer);
+          resolve(parsed.url);
+        }
+      } catch {
+        // not its line
+      }
+    });
+    void proc.exited.then((e) => {
+      clearTimeout(timer);
+      reject(new Error(`coord exited (${e.code ?? e.signal}) before listening: ${proc.tail.join('\n')}`));
+    });
+  });
+}
+
+/** Waits until the gateway's catalog has the coord tools (the built-in backend is up). */
+async function coordUp(url: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const response = await fetch(`${url}/tools/coord`).catch(() => undefined);
+    if (response?.status === 200 && ((await response.json()) as { total?: number }).total !== 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the gateway at ${url} did not list the coord tools within ${timeoutMs} ms`);
+}
+
+/** The bench as an entry of bench/run.ts's registry. */
+export const coordinationBench: Bench = {
+  name: 'coord',
+  description: 'coordination backend through the gateway: messages/s with 8 senders + 8 pollers (REST /coord, MCP /mcp, standalone), send→long-poll wake latency',
+  timeoutMs: 15 * 60_000,
+  async run(ctx): Promise<BenchReport> {
+    const total = ctx.options.quick ? 2_000 : 8_000;
+    const rounds = ctx.options.quick ? 50 : 300;
+    const reps = ctx.options.quick ? 1 : 3;
+    // The gateway with no backend but the built-in coord (it logs no line per call at the default level).
+    const gateway = await startStonegate(ctx, { backends: [] }, 'stonegate-coord');
+    await coordUp(gateway.url);
+    const standalone = await startStandalone(ctx);
+    const surfaces: Surface[] = [
+      restSurface('stonegate REST /coord', gateway.url),
+      await mcpSurface('stonegate MCP /mcp', gateway.url, PAIRS * 2),
+      restSurface('standalone coord REST', standalone),
+      storeSurface('in-process store (no HTTP)', join(ctx.tmp, 'in-process', 'coord.db')),
+    ];
+    const runs = new Map<string, Throughput[]>();
+    const wakes: Wake[] = [];
+    try {
+      // Warm-up, then interleaved repetitions so that a burst of other work lands on every surface.
+      for (const [i, s] of surfaces.entries()) await throughput(s, Math.min(800, total), `warm${i}`, ctx.signal);
+      for (let rep = 0; rep < reps; rep += 1) {
+        for (const [i, s] of surfaces.entries()) {
+          const result = await throughput(s, total, `r${rep}s${i}`, ctx.signal);
+          runs.set(s.name, [...(runs.get(s.name) ?? []), result]);
+          ctx.log(`coord: ${s.name} rep ${rep + 1}: ${fmt(result.perSec, 0)} messages/s`);
+        }
+      }
+      for (const [i, s] of surfaces.entries()) {
+        wakes.push(await wake(s, rounds, `w${i}`, ctx.signal));
+        ctx.log(`coord: ${s.name} wake p50 ${fmt(wakes[wakes.length - 1]!.fromSendP50)} ms`);
+      }
+    } finally {
+      await Promise.all(surfaces.map((s) => s.close()));
+    }
+
+    const medianRun = (name: string): Throughput => {
+      const list = [...(runs.get(name) ?? [])].sort((a, b) => a.perSec - b.perSec);
+      return list[Math.floor(list.length / 2)] as Throughput;
+    };
+    const throughputTable: Table = {
+      title: `Messages/s: ${PAIRS} senders + ${PAIRS} pollers, ${total.toLocaleString('en-US')} messages per run (median of ${reps})`,
+      columns: ['surface', 'messages/s', 'runs (messages/s)', 'send p50 ms', 'send p99 ms', 'delivery p50 ms', 'delivery p99 ms', 'messages/poll'],
+      rows: surfaces.map((s) => {
+        const m = medianRun(s.name);
+        return [
+          s.name,
+          fmt(m.perSec, 0),
+          (runs.get(s.name) ?? []).map((r) => fmt(r.perSec, 0)).join(' / '),
+          fmt(m.sendP50),
+          fmt(m.sendP99),
+          fmt(m.deliverP50),
+          fmt(m.deliverP99),
+          fmt(m.perPoll, 1),
+        ];
+      }),
+      note:
+        'Each message is one send (a committed SQLite transaction in WAL mode, acknowledged to its sender) and is returned once by a long poll ' +
+        '(timeout 5 s, up to 1,000 messages per answer). Delivery: from the start of the send to the answer of the poll that returned it. ' +
+        'The standalone server (backends/coord/main.js) is the coordination backend without the gateway; the in-process store is the same SQLite store ' +
+        'called directly from the bench process (no HTTP, no MCP): the ceiling of the store on this machine.',
+    };
+    const wakeTable: Table = {
+      title: `Wake latency: one long poll parked, one send (${rounds} rounds)`,
+      columns: ['surface', 'send start → poll answer p50 ms', 'p99 ms', 'send answer → poll answer p50 ms', 'p99 ms'],
+      rows: wakes.map((w) => [w.surface, fmt(w.fromSendP50), fmt(w.fromSendP99), fmt(w.afterAckP50), fmt(w.afterAckP99)]),
+      note: 'A negative "send answer → poll answer" means the poll answered before the send did: waiters are woken by the commit, before the send answers.',
+    };
+
+    const targets: TargetCheck[] = [];
+    for (const name of ['stonegate REST /coord', 'stonegate MCP /mcp']) {
+      const perSec = medianRun(name).perSec;
+      targets.push({
+        goal: `${name}: ≥ ${TARGET_MSGS_PER_SEC.toLocaleString('en-US')} durable messages/s (8 senders + 8 pollers)`,
+        measured: `${fmt(perSec, 0)} messages/s`,
+        pass: perSec >= TARGET_MSGS_PER_SEC,
+        margin: `${fmt((perSec / TARGET_MSGS_PER_SEC) * 100, 0)} % of the target`,
+      });
+    }
+    for (const w of wakes.filter((x) => x.surface.startsWith('stonegate'))) {
+      targets.push({
+        goal: `${w.surface}: send → long-poll wake p50 ≤ ${TARGET_WAKE_P50_MS} ms`,
+        measured: `${fmt(w.fromSendP50)} ms (send start → poll answer)`,
+        pass: w.fromSendP50 <= TARGET_WAKE_P50_MS,
+        margin: `${fmt(w.fromSendP50 - TARGET_WAKE_P50_MS)} ms ${w.fromSendP50 <= TARGET_WAKE_P50_MS ? 'under' : 'over'}`,
+      });
+    }
+    const load = machineInfo();
+    return {
+      tables: [throughputTable, wakeTable],
+      notes: [
+        `The machine is shared and was loaded while this ran (load ${load.load1} on ${load.nproc} CPUs at the end); numbers move between runs.`,
+        'The bench client (fetch, SDK clients) runs in one Node process on the same CPUs as the gateway and competes with it.',
+        `Gateway REST /coord reaches ${fmt((medianRun('stonegate REST /coord').perSec / medianRun('standalone coord REST').perSec) * 100, 0)} % of the standalone server's messages/s, ` +
+          `MCP /mcp ${fmt((medianRun('stonegate MCP /mcp').perSec / medianRun('standalone coord REST').perSec) * 100, 0)} %.`,
+      ],
+      targets,
+    };
+  },
+};
+
+/** Runs the coordination bench alone (own processes and scratch folder) and returns what it prints. */
+export async function coordBench(options: { quick?: boolean; verbose?: boolean } = {}): Promise<string> {
+  const processes = new ProcessSet();
+  const tmp = mkdtempSync(join(tmpdir(), 'stonegate-bench-coord-'));
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), coordinationBench.timeoutMs);
+  const ctx: BenchContext = {
+    options: { quick: options.quick ?? false, verbose: options.verbose ?? true },
+    processes,
+    tmp,
+    signal: controller.signal,
+    log: (message) => {
+      if (options.verbose ?? true) process.stderr.write(`  · ${message}\n`);
+    },
+  };
+  const machine = describeMachine(machineInfo());
+  try {
+    const report = await coordinationBench.run(ctx);
+    const out = [`stonegate coord bench — ${machine}`, ''];
+    for (const table of report.tables) out.push(renderTable(table), '');
+    for (const note of report.notes) out.push(note);
+    out.push('');
+    for (const t of report.targets) out.push(`target: ${t.goal}: ${t.measured} → ${t.pass ? 'PASS' : 'MISS'} (${t.margin})`);
+    return out.join('\n');
+  } finally {
+    clearTimeout(timer);
+    await processes.stopAll();
+    await sweepLeftovers();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  coordBench({ quick: process.argv.includes('--quick') }).then(
+    (text) => {
+      process.stdout.write(`${text}\n`);
+      process.exit(0);
+    },
+    (err: unknown) => {
+      process.stderr.write(`coord bench: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

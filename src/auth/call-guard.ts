@@ -1,0 +1,98 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Catalog } from '../catalog/catalog.js';
+import { GatewayError, toGatewayError } from '../errors.js';
+import type { CallRecord } from '../router/call-log.js';
+import type { CallMiddleware } from '../router/router.js';
+import { checkActingAs } from './acting-as.js';
+import type { AuditLog } from './audit.js';
+import type { RateLimiter } from './rate-limit.js';
+import { mayUse, type TokenTable } from './tokens.js';
+
+export interface CallGuardOptions {
+  tokens: TokenTable;
+  limiter: RateLimiter;
+  catalog: Catalog;
+  /** The audit log, once the data_dir database is open. */
+  audit: () => AuditLog | undefined;
+  /** Whether arguments are kept in the audit log ([audit] arguments). */
+  keepArguments: boolean;
+  /** The name of the coordination backend, whose mux_* calls are checked for the acting agent. */
+  coordServer: string;
+}
+
+/** What the guard knows of the call the router is recording. */
+interface CallContext {
+  argsBytes: number | null;
+  arguments: unknown;
+}
+
+/**
+ * The router middleware of auth: runs before the router's own steps, so a
+ * call it refuses never reaches a breaker or a pool and is no backend's
+ * failure. It refuses a token's call to a backend outside its list
+ * (FORBIDDEN), a tool withheld by pin_tools (FORBIDDEN, naming POST
+ * /server/approve), a mux_* call acting as another agent (FORBIDDEN), and a
+ * call over the token's max_concurrent (RATE_LIMITED). Refusals go to the
+ * audit log; calls it lets through are audited from the call log with their
+ * argument size, which the router's record does not carry (the context
+ * travels with the call through AsyncLocalStorage).
+ *
+ * The caller of a call made for an authenticated request is its token's
+ * name (the REST routes and MCP sessions set it), so the token is found by
+ * that name; a caller that is no token's name (serve --stdio) is not limited.
+ */
+export function callGuard(options: CallGuardOptions): { middleware: CallMiddleware; onRecord: (record: CallRecord) => void } {
+  const context = new AsyncLocalStorage<CallContext>();
+  const { tokens, limiter, catalog } = options;
+
+  const middleware: CallMiddleware = async (request, next) => {
+    const audit = options.audit();
+    const ctx: CallContext = {
+      argsBytes: audit === undefined ? null : Buffer.byteLength(JSON.stringify(request.arguments ?? {})),
+      arguments: options.keepArguments ? request.arguments ?? {} : undefined,
+    };
+    const identity = tokens.enabled ? tokens.byName(request.caller) : undefined;
+    let release: () => void;
+    try {
+      if (identity !== undefined && !mayUse(identity, request.server)) {
+        throw new GatewayError('FORBIDDEN', `Token '${identity.name}' may not use backend '${request.server}'; it is limited to: ${[...(identity.servers ?? [])].join(', ')}`);
+      }
+      if (catalog.isHeld(request.server, request.tool)) {
+        throw new GatewayError(
+          'FORBIDDEN',
+          `Tool '${request.tool}' of backend '${request.server}' changed its description or schema since it was approved and is withheld ([gateway] pin_tools); an admin can review it in GET /server/list and approve it with POST /server/approve {"name": "${request.server}", "tool": "${request.tool}"}`,
+        );
+      }
+      if (identity !== undefined && request.server === options.coordServer && request.tool.startsWith('mux_')) {
+        checkActingAs(identity, request.arguments ?? {}, request.tool);
+      }
+      release = identity === undefined ? () => undefined : limiter.enter(identity);
+    } catch (err) {
+      const error = toGatewayError(err);
+      audit?.record({
+        time: new Date().toISOString(),
+        agent: request.caller ?? null,
+        server: request.server,
+        tool: request.tool,
+        status: 'error',
+        code: error.code,
+        duration_ms: 0,
+        args_bytes: ctx.argsBytes,
+        arguments: ctx.arguments,
+      });
+      throw error;
+    }
+    try {
+      return await context.run(ctx, () => next(request));
+    } finally {
+      release();
+    }
+  };
+
+  const onRecord = (record: CallRecord): void => {
+    const ctx = context.getStore();
+    options.audit()?.record({ ...record, args_bytes: ctx?.argsBytes ?? null, arguments: ctx?.arguments });
+  };
+
+  return { middleware, onRecord };
+}

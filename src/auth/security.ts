@@ -1,0 +1,94 @@
+import type { Catalog } from '../catalog/catalog.js';
+import { ConfigError } from '../config/load.js';
+import { secretsOf } from '../config/redact.js';
+import type { BackendConfig, Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { CallLog } from '../router/call-log.js';
+import type { Router } from '../router/router.js';
+import type { GatewayDatabase } from '../store/database.js';
+import { AuditLog } from './audit.js';
+import { callGuard } from './call-guard.js';
+import { SqliteFingerprintStore } from './fingerprints.js';
+import { RateLimiter } from './rate-limit.js';
+import { TokenTable } from './tokens.js';
+
+export interface SecurityOptions {
+  config: Config;
+  logger: Logger;
+  router: Router;
+  callLog: CallLog;
+  catalog: Catalog;
+  /** Every backend's config as it is now (file and runtime), for the secrets to scrub. */
+  backends: () => readonly BackendConfig[];
+}
+
+/** Whether an address only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+/**
+ * The gateway's security stage: tokens and their limits, the router
+ * middleware that enforces them on every call, the audit log and the tool
+ * fingerprints in data_dir, and the secrets that must never be shown.
+ */
+export class Security {
+  readonly tokens: TokenTable;
+  readonly limiter = new RateLimiter();
+  readonly #options: SecurityOptions;
+  #audit: AuditLog | undefined;
+
+  constructor(options: SecurityOptions) {
+    this.#options = options;
+    const { config, router, callLog, catalog } = options;
+    this.tokens = new TokenTable(config.auth);
+    const guard = callGuard({
+      tokens: this.tokens,
+      limiter: this.limiter,
+      catalog,
+      audit: () => this.#audit,
+      keepArguments: config.audit.arguments,
+      coordServer: 'coord',
+    });
+    router.use(guard.middleware);
+    callLog.onRecord(guard.onRecord);
+  }
+
+  /**
+   * Refuses to listen on an address others can reach while no token is
+   * configured: POST /server/add runs commands and every agent's tools are
+   * behind the gateway. A ConfigError, so `stonegate serve` exits 2.
+   */
+  assertBindable(): void {
+    const { host } = this.#options.config.server;
+    if (this.tokens.enabled || isLoopbackHost(host)) return;
+    throw new ConfigError(
+      `refusing to listen on ${host}: no [auth] tokens are configured, so anyone who can reach this address could run commands (POST /server/add) and call every tool. ` +
+        'Configure [[auth.tokens]] in stonegate.toml (README: Authentication and security), or bind a loopback address ([server] host = "127.0.0.1" or --host 127.0.0.1)',
+    );
+  }
+
+  /** Opens what lives in the data_dir database: tool fingerprints and (unless [audit] enabled = false) the audit log. */
+  open(db: GatewayDatabase): void {
+    const { config, catalog, logger } = this.#options;
+    catalog.useFingerprints(new SqliteFingerprintStore(db));
+    if (config.audit.enabled) this.#audit = new AuditLog(db, config.audit, logger.child({ stage: 'audit' }));
+  }
+
+  /** The persistent audit log, when enabled and open. */
+  get audit(): AuditLog | undefined {
+    return this.#audit;
+  }
+
+  /** Every value that must not be shown: backends' env and header values and URL passwords, and tokens read from the environment. */
+  secrets(): string[] {
+    const tokens = this.#options.config.auth.tokens.flatMap((t) => (t.token === undefined ? [] : [t.token]));
+    return [...this.#options.backends().flatMap(secretsOf), ...tokens];
+  }
+
+  /** Writes what the audit log has queued (before the database closes). */
+  close(): void {
+    this.#audit?.close();
+  }
+}

@@ -1,0 +1,122 @@
+import { GatewayError } from '../errors.js';
+import type { BackendConfig, Config } from './schema.js';
+
+/** What every secret is shown as. */
+export const REDACTED = '[redacted]';
+
+function redactMap(map: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.keys(map).map((k) => [k, REDACTED]));
+}
+
+/** A URL with its password (and user) hidden; kept as is when it does not parse. */
+export function redactUrl(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '' || parsed.username !== '') {
+      parsed.username = REDACTED;
+      parsed.password = '';
+    }
+    return parsed.href;
+  } catch {
+    return url;
+  }
+}
+
+/** One backend as /config and /server/list may show it: env and header values never appear. */
+export function redactBackend(b: BackendConfig): Record<string, unknown> {
+  return {
+    name: b.name,
+    origin: b.origin,
+    transport: b.transport,
+    command: b.command,
+    args: b.args,
+    cwd: b.cwd,
+    env: redactMap(b.env),
+    inherit_env: b.inheritEnv,
+    url: redactUrl(b.url),
+    headers: redactMap(b.headers),
+    roots: b.roots,
+    affinity: b.affinity,
+    auto_restart: b.autoRestart,
+    health_check: b.healthCheck,
+    enabled: b.enabled,
+    timeout: b.timeout,
+    start_timeout: b.startTimeout,
+    pool: b.pool,
+    circuit_breaker: b.breaker,
+  };
+}
+
+/**
+ * The running config for GET /config: every section with its effective
+ * values, and the backends as they are now (file and runtime), each with
+ * its origin, secrets redacted.
+ */
+export function redactedConfig(config: Config, backends: readonly BackendConfig[]): Record<string, unknown> {
+  return {
+    file: config.file ?? null,
+    server: {
+      host: config.server.host,
+      port: config.server.port,
+      data_dir: config.server.dataDir,
+      headers_timeout: config.server.headersTimeout,
+      request_body_timeout: config.server.bodyTimeout,
+      keep_alive_timeout: config.server.keepAliveTimeout,
+    },
+    gateway: config.gateway,
+    circuit_breaker: config.breaker,
+    pool: config.pool,
+    supervisor: config.supervisor,
+    dispatch: config.dispatch,
+    coordination: config.coordination,
+    logging: config.logging,
+    auth: {
+      ...config.auth,
+      // Only names, roles and lists: never a token, nor its hash (a hash of a weak token can be guessed).
+      tokens: config.auth.tokens.map((t) => ({ ...t, hash: t.hash === undefined ? undefined : REDACTED, token: t.token === undefined ? undefined : REDACTED })),
+    },
+    security: config.security,
+    audit: config.audit,
+    backends: backends.map(redactBackend),
+  };
+}
+
+/** The secret values of a backend: env values, header values, the URL's password. */
+export function secretsOf(b: BackendConfig): string[] {
+  const values = [...Object.values(b.env), ...Object.values(b.headers)];
+  try {
+    const url = new URL(b.url ?? '');
+    if (url.password !== '') values.push(url.password, decodeURIComponent(url.password));
+  } catch {
+    // no URL, nothing to add
+  }
+  // Short values ("1", "true") would blank out ordinary words.
+  return values.filter((v) => v.length >= 6);
+}
+
+/** Replaces every secret of the backend found in `text` (an error message, a stderr line). */
+export function scrub(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
+  return out;
+}
+
+/** Every string inside a JSON-like value with the secrets replaced (a /server/list row, a stderr tail). */
+export function scrubDeep<T>(value: T, secrets: readonly string[]): T {
+  if (secrets.length === 0) return value;
+  if (typeof value === 'string') return scrub(value, secrets) as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => scrubDeep(v, secrets)) as T;
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrubDeep(v, secrets)])) as T;
+  }
+  return value;
+}
+
+/** The error with secrets taken out of its message and details (the same error when there were none). */
+export function scrubError(error: GatewayError, secrets: readonly string[]): GatewayError {
+  const message = scrub(error.message, secrets);
+  const details = error.details === undefined ? undefined : scrubDeep(error.details, secrets);
+  if (message === error.message && JSON.stringify(details) === JSON.stringify(error.details)) return error;
+  return new GatewayError(error.code, message, { retryAfter: error.retryAfter, details });
+}

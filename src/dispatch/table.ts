@@ -1,0 +1,244 @@
+import { randomBytes } from 'node:crypto';
+import type { Catalog } from '../catalog/catalog.js';
+import { GatewayError, toGatewayError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Router } from '../router/router.js';
+import type { Supervisor } from '../supervisor/supervisor.js';
+import type { AsyncCall, DispatchStore } from './store.js';
+
+export interface DispatchSettings {
+  /** Calls kept at once (running and finished); past it, DISPATCH_FULL. */
+  max_entries: number;
+  /** Seconds a finished call stays readable. */
+  result_ttl: number;
+  /** ms an async call may run (instead of request_timeout). */
+  async_timeout: number;
+  /** ms one await may block at most. */
+  max_await: number;
+}
+
+export interface SubmitRequest {
+  server: string;
+  tool: string;
+  arguments?: Record<string, unknown>;
+  /** Who submitted, for the call log. */
+  caller?: string;
+  /** Who may read it; null means anyone with the id. */
+  owner?: string | null;
+  /** Restricts which backends the submitter may reach. */
+  servers?: ReadonlySet<string>;
+}
+
+/** What gate_poll, GET /call/{id} and tasks/get show of a call. */
+export interface CallView {
+  call_id: string;
+  status: AsyncCall['state'];
+  server: string;
+  tool: string;
+  submitted_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  result?: Record<string, unknown>;
+  error?: { code: string; message: string };
+  progress?: NonNullable<AsyncCall['progress']>;
+}
+
+interface Live {
+  controller: AbortController;
+  waiters: Set<() => void>;
+  progress: AsyncCall['progress'];
+}
+
+export interface DispatchOptions {
+  router: Router;
+  supervisor: Supervisor;
+  catalog: Catalog;
+  store: DispatchStore;
+  settings: DispatchSettings;
+  logger: Logger;
+}
+
+/**
+ * Async calls: call_id → state, result or error, times. A call is stored
+ * before its id is handed out and on every change of state, runs through
+ * the same router (breaker, pool) with its own longer timeout, and stays
+ * readable for result_ttl once finished. Calls that were pending or running
+ * when a previous gateway died come back failed with INTERRUPTED.
+ */
+export class DispatchTable {
+  readonly #o: DispatchOptions;
+  readonly #live = new Map<string, Live>();
+  /** Waiters of calls that finished since their last read (woken on finish). */
+  #sweep: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: DispatchOptions) {
+    this.#o = options;
+  }
+
+  async start(): Promise<void> {
+    const interrupted = await this.#o.store.interruptUnfinished(Date.now(), this.#o.settings.result_ttl * 1000);
+    if (interrupted > 0) this.#o.logger.warn({ calls: interrupted }, 'async calls left running by the previous gateway are now failed/INTERRUPTED');
+    await this.#o.store.expire(Date.now());
+    this.#sweep = setInterval(() => void this.#o.store.expire(Date.now()).catch(() => undefined), 60_000);
+    this.#sweep.unref();
+  }
+
+  /** Stores the call, starts it, and returns it (pending or already running). */
+  async submit(request: SubmitRequest): Promise<AsyncCall> {
+    if (this.#closed) throw new GatewayError('BACKEND_UNAVAILABLE', 'The gateway is stopping; submit the call again to the next one');
+    const { store, settings, supervisor, catalog } = this.#o;
+    if (request.servers !== undefined && !request.servers.has(request.server)) {
+      throw new GatewayError('UNKNOWN_SERVER', `No backend named '${request.server}' in this view`);
+    }
+    supervisor.get(request.server);
+    if (catalog.has(request.server) && catalog.resolve(request.server, request.tool) === undefined) {
+      throw new GatewayError('UNKNOWN_TOOL', `Backend '${request.server}' has no tool '${request.tool}'; GET /tools/${request.server} lists its tools`);
+    }
+    if ((await store.count()) >= settings.max_entries) {
+      await store.expire(Date.now());
+      if ((await store.count()) >= settings.max_entries) {
+        throw new GatewayError('DISPATCH_FULL', `The async dispatch table is full (${settings.max_entries} calls kept; [dispatch] max_entries); await or cancel calls, or retry when results expire`, {
+          retryAfter: 5,
+        });
+      }
+    }
+    const call: AsyncCall = {
+      // 128 random bits: ids are capabilities when no auth identifies callers.
+      id: `call_${randomBytes(16).toString('base64url')}`,
+      state: 'pending',
+      server: request.server,
+      tool: request.tool,
+      caller: request.caller ?? null,
+      owner: request.owner ?? null,
+      submitted_at: new Date().toISOString(),
+      started_at: null,
+      finished_at: null,
+      expires_at: null,
+      result: null,
+      error: null,
+      progress: null,
+    };
+    await store.insert(call);
+    const live: Live = { controller: new AbortController(), waiters: new Set(), progress: null };
+    this.#live.set(call.id, live);
+    void this.#run(call, request, live);
+    return call;
+  }
+
+  async #run(call: AsyncCall, request: SubmitRequest, live: Live): Promise<void> {
+    call.state = 'running';
+    call.started_at = new Date().toISOString();
+    await this.#o.store.update(call).catch((err: unknown) => this.#o.logger.error({ call_id: call.id, err }, 'could not store async call start'));
+    try {
+      const outcome = await this.#o.router.call({
+        server: request.server,
+        tool: request.tool,
+        arguments: request.arguments,
+        caller: request.caller,
+        servers: request.servers,
+        signal: live.controller.signal,
+        timeout: this.#o.settings.async_timeout,
+        onprogress: (p) => {
+          live.progress = { progress: p.progress, ...(p.total === undefined ? {} : { total: p.total }), ...(p.message === undefined ? {} : { message: p.message }) };
+        },
+      });
+      call.state = 'complete';
+      call.result = outcome.result as Record<string, unknown>;
+    } catch (err) {
+      const error = toGatewayError(err);
+      if (live.controller.signal.aborted) {
+        const reason: unknown = live.controller.signal.reason;
+        call.state = reason === 'shutdown' ? 'failed' : 'cancelled';
+        call.error = reason === 'shutdown' ? { code: 'INTERRUPTED', message: 'The gateway stopped while this call was running' } : { code: 'CANCELLED', message: 'Cancelled by its caller' };
+      } else {
+        call.state = 'failed';
+        call.error = { code: error.code, message: error.message };
+      }
+    }
+    call.progress = live.progress;
+    call.finished_at = new Date().toISOString();
+    call.expires_at = Date.now() + this.#o.settings.result_ttl * 1000;
+    await this.#o.store.update(call).catch((err: unknown) => this.#o.logger.error({ call_id: call.id, err }, 'could not store async call result'));
+    this.#live.delete(call.id);
+    for (const wake of live.waiters) wake();
+  }
+
+  /** The call, if it exists, has not expired, and `owner` may see it; else UNKNOWN_CALL. */
+  async get(id: string, owner: string | null = null): Promise<AsyncCall> {
+    const call = await this.#o.store.get(id);
+    const unknown = new GatewayError('UNKNOWN_CALL', `No async call '${id}' (unknown, expired after [dispatch] result_ttl, or not yours)`);
+    if (call === undefined || (call.owner !== null && owner !== call.owner)) throw unknown;
+    if (call.expires_at !== null && call.expires_at <= Date.now()) throw unknown;
+    const live = this.#live.get(id);
+    if (live?.progress != null) call.progress = live.progress;
+    return call;
+  }
+
+  /** Waits until the call finishes or `timeoutMs` (capped by max_await) passes, then returns it. */
+  async wait(id: string, owner: string | null, timeoutMs: number, signal?: AbortSignal): Promise<AsyncCall> {
+    const call = await this.get(id, owner);
+    const live = this.#live.get(id);
+    if (live === undefined || timeoutMs <= 0) return call;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        live.waiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.min(timeoutMs, this.#o.settings.max_await));
+      live.waiters.add(done);
+      signal?.addEventListener('abort', done);
+    });
+    return this.get(id, owner);
+  }
+
+  /** Cancels a pending or running call (the backend gets notifications/cancelled); a finished call is returned as it is. */
+  async cancel(id: string, owner: string | null): Promise<AsyncCall> {
+    const call = await this.get(id, owner);
+    const live = this.#live.get(id);
+    if (live === undefined) return call;
+    live.controller.abort('cancelled');
+    return this.wait(id, owner, 5_000);
+  }
+
+  async list(owner: string | null, limit: number): Promise<AsyncCall[]> {
+    const now = Date.now();
+    return (await this.#o.store.list(owner, limit)).filter((c) => c.expires_at === null || c.expires_at > now);
+  }
+
+  /** Calls in flight right now. */
+  get running(): number {
+    return this.#live.size;
+  }
+
+  /** Stops: calls still running end failed/INTERRUPTED (written), timers stop. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#sweep);
+    const waits = [...this.#live.entries()].map(([id, live]) => {
+      const finished = new Promise<void>((resolve) => live.waiters.add(resolve));
+      live.controller.abort('shutdown');
+      return Promise.race([finished, new Promise<void>((r) => setTimeout(r, 2_000))]).then(() => this.#live.delete(id));
+    });
+    await Promise.all(waits);
+  }
+}
+
+/** The wire form of a call. */
+export function viewOf(call: AsyncCall): CallView {
+  const view: CallView = {
+    call_id: call.id,
+    status: call.state,
+    server: call.server,
+    tool: call.tool,
+    submitted_at: call.submitted_at,
+    started_at: call.started_at,
+    finished_at: call.finished_at,
+  };
+  if (call.result !== null) view.result = call.result;
+  if (call.error !== null) view.error = call.error;
+  if (call.progress !== null) view.progress = call.progress;
+  return view;
+}

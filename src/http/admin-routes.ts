@@ -1,0 +1,125 @@
+import type { Context } from 'hono';
+import { stream } from 'hono/streaming';
+import { z } from 'zod';
+import type { AuditEntry } from '../auth/audit.js';
+import { redactedConfig, scrubError } from '../config/redact.js';
+import { GatewayError, toGatewayError } from '../errors.js';
+import type { Gateway } from '../gateway.js';
+import type { Backend } from '../supervisor/backend.js';
+import { intParam, readBody } from './body.js';
+import { assertMayUse, scopeOf } from './security.js';
+
+/** A route handler. */
+type Handler = (c: Context) => Promise<Response> | Response;
+
+const NameBody = z.object({ name: z.string().min(1) });
+const ApproveBody = z.object({ name: z.string().min(1), tool: z.string().min(1).optional() });
+const STATUSES = ['success', 'error', 'timeout'];
+
+/**
+ * The handlers of the admin routes (registered in rest.ts, where the whole
+ * route table stays in one place). When auth is on, the security guard lets
+ * only admin tokens reach them; an admin token limited to backends manages
+ * only those.
+ */
+export function adminHandlers(gateway: Gateway): Record<'start' | 'stop' | 'restart' | 'add' | 'remove' | 'approve' | 'config' | 'log', Handler> {
+  const { supervisor } = gateway;
+
+  // Start, stop and restart a configured backend. Stop closes its
+  // connections at once (calls in flight fail with BACKEND_UNAVAILABLE).
+  const lifecycle = async (c: Context, action: (backend: Backend) => Promise<void>): Promise<Response> => {
+    const { name } = await readBody(c, NameBody);
+    assertMayUse(c, name);
+    await supervisor.serialize(name, () => action(supervisor.get(name)));
+    return c.json({ ok: true, server: gateway.serverList(new Set([name]))[0] });
+  };
+
+  return {
+    start: (c) => lifecycle(c, (b) => b.start()),
+    stop: (c) => lifecycle(c, (b) => b.stop()),
+    restart: (c) => lifecycle(c, (b) => b.restart()),
+
+    add: async (c) => {
+      const body = await readBody(c, z.record(z.string(), z.unknown()));
+      if (typeof body.name === 'string') assertMayUse(c, body.name);
+      try {
+        const backend = await gateway.roster.add(body);
+        return c.json({ ok: true, server: gateway.serverList(new Set([backend.name]))[0] });
+      } catch (err) {
+        // A backend that failed to start is gone, and its secrets with it: scrub with the ones it was given.
+        const error = toGatewayError(err);
+        const given = [body.env, body.headers].flatMap((map) => (map !== null && typeof map === 'object' ? Object.values(map) : []));
+        const secrets = given.filter((v): v is string => typeof v === 'string' && v.length >= 6);
+        throw scrubError(error, secrets);
+      }
+    },
+
+    remove: async (c) => {
+      const { name } = await readBody(c, NameBody);
+      assertMayUse(c, name);
+      await gateway.roster.remove(name);
+      return c.json({ ok: true, name });
+    },
+
+    approve: async (c) => {
+      const { name, tool } = await readBody(c, ApproveBody);
+      assertMayUse(c, name);
+      supervisor.get(name);
+      const approved = gateway.catalog.approve(name, tool);
+      if (tool !== undefined && approved.length === 0) {
+        throw new GatewayError('UNKNOWN_TOOL', `Backend '${name}' has no tool '${tool}' on record; GET /server/list shows its tool_changes`);
+      }
+      return c.json({ ok: true, server: name, approved });
+    },
+
+    config: (c) => {
+      const scope = scopeOf(c);
+      const backends = supervisor.list().filter((b) => scope === undefined || scope.has(b.name));
+      return c.json(redactedConfig(gateway.config, backends.map((b) => b.config)));
+    },
+
+    log: (c) => {
+      const status = c.req.query('status');
+      if (status !== undefined && !STATUSES.includes(status)) {
+        throw new GatewayError('BAD_REQUEST', `status must be success, error or timeout, got '${status.slice(0, 50)}'`);
+      }
+      const format = c.req.query('format') ?? (c.req.path === '/log/export' ? 'jsonl' : 'json');
+      if (format !== 'json' && format !== 'jsonl') throw new GatewayError('BAD_REQUEST', `format must be json or jsonl, got '${format.slice(0, 50)}'`);
+      const filter = { server: c.req.query('server'), status, agent: c.req.query('agent'), since: sinceParam(c), servers: scopeOf(c) };
+      const audit = gateway.security.audit;
+      if (format === 'jsonl') {
+        if (audit === undefined) throw new GatewayError('BAD_REQUEST', 'The audit log is off ([audit] enabled = false); GET /log shows the recent calls kept in memory');
+        const limit = c.req.query('limit') === undefined ? undefined : intParam(c, 'limit', 1, Number.MAX_SAFE_INTEGER);
+        c.header('Content-Type', 'application/x-ndjson; charset=utf-8');
+        return stream(c, async (out) => {
+          let batch = '';
+          for (const entry of audit.export({ ...filter, limit })) {
+            batch += `${JSON.stringify(entry)}\n`;
+            if (batch.length >= 65_536) {
+              await out.write(batch);
+              batch = '';
+            }
+          }
+          if (batch.length > 0) await out.write(batch);
+        });
+      }
+      const limit = intParam(c, 'limit', 50, 10_000);
+      const calls: AuditEntry[] | ReturnType<typeof gateway.callLog.recent> =
+        audit?.recent({ ...filter, limit }) ??
+        gateway.callLog
+          .recent({ limit: filter.since === undefined && filter.servers === undefined ? limit : gateway.config.gateway.call_log_size, status, server: filter.server, agent: filter.agent })
+          .filter((r) => (filter.servers === undefined || filter.servers.has(r.server)) && (filter.since === undefined || Date.parse(r.time) >= filter.since))
+          .slice(0, limit);
+      return c.json({ calls, total: calls.length });
+    },
+  };
+}
+
+/** `since`: an ISO 8601 time, or ms since the epoch. */
+function sinceParam(c: Context): number | undefined {
+  const raw = c.req.query('since');
+  if (raw === undefined || raw === '') return undefined;
+  const ms = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
+  if (!Number.isFinite(ms)) throw new GatewayError('BAD_REQUEST', `since must be an ISO 8601 time or ms since the epoch, got '${raw.slice(0, 50)}'`);
+  return ms;
+}

@@ -1,0 +1,173 @@
+import type { Context, MiddlewareHandler } from 'hono';
+import { checkActingAs } from '../auth/acting-as.js';
+import { mayUse, type Identity } from '../auth/tokens.js';
+import { GatewayError, toGatewayError } from '../errors.js';
+import type { Gateway } from '../gateway.js';
+import { jsonDepth } from './body.js';
+import { originCheck } from './origin-guard.js';
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    /** The request's token, when [auth] has tokens. */
+    identity: Identity | undefined;
+  }
+}
+
+/** How a route is guarded. */
+export type RouteClass = 'public' | 'mcp' | 'admin' | 'coord' | 'metrics' | 'rest';
+
+/** Routes only an admin token may use (when auth is on). */
+const ADMIN_ROUTES = new Set([
+  'POST /server/add',
+  'POST /server/remove',
+  'POST /server/start',
+  'POST /server/stop',
+  'POST /server/restart',
+  'POST /server/approve',
+  'GET /config',
+  'GET /log',
+  'GET /log/export',
+]);
+
+/** The class of a request, from the path Hono routes on (HEAD is routed as GET). */
+export function routeClass(method: string, path: string): RouteClass {
+  if (path === '/health') return 'public';
+  if (path === '/' || path === '/mcp' || path.startsWith('/mcp/') || path === '/sse' || path === '/messages') return 'mcp';
+  if (path === '/coord' || path.startsWith('/coord/')) return 'coord';
+  if (path === '/metrics') return 'metrics';
+  return ADMIN_ROUTES.has(`${method === 'HEAD' ? 'GET' : method} ${path}`) ? 'admin' : 'rest';
+}
+
+/** Whether a Content-Type is JSON (application/json or application/*+json, any parameters). */
+export function isJson(contentType: string | undefined): boolean {
+  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
+}
+
+/** The refusal of a guard: `{error, code}` on REST, a JSON-RPC error on the MCP routes. */
+function deny(c: Context, kind: RouteClass, error: GatewayError): Response {
+  const headers: Record<string, string> = {};
+  if (error.code === 'UNAUTHORIZED') {
+    headers['WWW-Authenticate'] = c.req.header('authorization') === undefined ? 'Bearer realm="stonegate"' : 'Bearer realm="stonegate", error="invalid_token"';
+  }
+  if (error.retryAfter !== undefined) headers['Retry-After'] = String(error.retryAfter);
+  const body = kind === 'mcp' ? { jsonrpc: '2.0', error: { code: -32000, message: `${error.code}: ${error.message}`, data: { code: error.code } }, id: null } : error.toJSON();
+  return c.json(body, error.status as 400, headers);
+}
+
+/**
+ * The front door's guard, before anything reads a body: Host and Origin
+ * (every route but /health, in every mode), then — when [auth] has tokens —
+ * the bearer token (401 UNAUTHORIZED with WWW-Authenticate), the token's
+ * request rate (429 RATE_LIMITED with Retry-After), admin routes for admin
+ * tokens only, /metrics for tokens that see every backend, /coord for
+ * tokens that may use it; then POST bodies must be JSON (415), so no
+ * cross-site form post reaches a route. (The MCP endpoints' transport
+ * answers 415 in JSON-RPC itself.)
+ */
+export function securityGuard(gateway: Gateway): MiddlewareHandler {
+  const { tokens, limiter } = gateway.security;
+  const origin = originCheck(gateway.config);
+  return async (c, next) => {
+    const kind = routeClass(c.req.method, c.req.path);
+    if (kind === 'public') return next();
+    const problem = origin(c);
+    if (problem !== undefined) return deny(c, kind, new GatewayError('FORBIDDEN', problem));
+    if (tokens.enabled) {
+      const identity = tokens.authenticate(c.req.header('authorization'));
+      if (identity === undefined) {
+        const why = c.req.header('authorization') === undefined ? 'This route needs a bearer token' : 'The bearer token is not valid';
+        return deny(c, kind, new GatewayError('UNAUTHORIZED', `${why}: send Authorization: Bearer <token> with a token configured in [auth]`));
+      }
+      c.set('identity', identity);
+      try {
+        limiter.take(identity);
+      } catch (err) {
+        return deny(c, kind, toGatewayError(err));
+      }
+      if (kind === 'admin' && identity.role !== 'admin') {
+        return deny(c, kind, new GatewayError('FORBIDDEN', `${c.req.method} ${c.req.path} needs an admin token; token '${identity.name}' has role agent`));
+      }
+      if (kind === 'metrics' && identity.servers !== undefined) {
+        return deny(c, kind, new GatewayError('FORBIDDEN', `GET /metrics shows every backend; token '${identity.name}' is limited to some — use a token without a servers list`));
+      }
+      if (kind === 'coord' && !mayUse(identity, 'coord')) {
+        return deny(c, kind, new GatewayError('FORBIDDEN', `Token '${identity.name}' may not use the coordination backend; add 'coord' to its servers`));
+      }
+    }
+    const transportChecks = kind === 'mcp' && c.req.path !== '/messages';
+    if (c.req.method === 'POST' && !transportChecks && !isJson(c.req.header('content-type'))) {
+      return deny(c, kind, new GatewayError('UNSUPPORTED_MEDIA_TYPE', `POST bodies must be JSON: send Content-Type: application/json (got '${(c.req.header('content-type') ?? 'none').slice(0, 100)}')`));
+    }
+    await next();
+    return undefined;
+  };
+}
+
+/**
+ * Refuses JSON bodies nested deeper than [gateway] max_json_depth before any
+ * parser or validator walks them (BAD_REQUEST; on MCP a JSON-RPC -32600).
+ * Runs after the body limit. The text is kept for the route: Hono caches
+ * it, and the MCP transport, which reads the raw request, gets a copy.
+ */
+export function jsonDepthGuard(gateway: Gateway): MiddlewareHandler {
+  const max = gateway.config.gateway.max_json_depth;
+  return async (c, next) => {
+    if (c.req.method !== 'POST' || !isJson(c.req.header('content-type'))) return next();
+    const kind = routeClass(c.req.method, c.req.path);
+    let text: string;
+    try {
+      text = await c.req.text();
+    } catch (err) {
+      if (err instanceof GatewayError) throw err;
+      throw new GatewayError('BAD_REQUEST', `Could not read the request body: ${(err as Error).message}`);
+    }
+    if (jsonDepth(text, max) > max) {
+      const error = new GatewayError('BAD_REQUEST', `The JSON body is nested deeper than ${max} levels ([gateway] max_json_depth)`);
+      if (kind !== 'mcp') throw error;
+      return c.json({ jsonrpc: '2.0', error: { code: -32600, message: `Invalid Request: ${error.message}`, data: { code: error.code } }, id: null }, 400);
+    }
+    // Routes that read the raw request (the MCP transport, a mounted app's own body limit) get a fresh copy.
+    c.req.raw = new Request(c.req.raw, { body: text });
+    await next();
+    return undefined;
+  };
+}
+
+/**
+ * /coord with auth on: an agent token acts only as itself — the identity
+ * fields of a POST body (agent_id, from, posted_by, updated_by, created_by)
+ * and the agent_id of a query (poll, history) must be its name.
+ */
+export function coordIdentityGuard(): MiddlewareHandler {
+  return async (c, next) => {
+    const identity = c.get('identity');
+    if (identity === undefined || identity.role === 'admin') return next();
+    const what = `${c.req.method} ${c.req.path}`;
+    checkActingAs(identity, c.req.query(), what);
+    if (c.req.method === 'POST' && isJson(c.req.header('content-type'))) {
+      let body: unknown;
+      try {
+        body = JSON.parse(await c.req.text());
+      } catch {
+        body = undefined; // the route answers its own BAD_REQUEST
+      }
+      if (body !== null && typeof body === 'object' && !Array.isArray(body)) checkActingAs(identity, body as Record<string, unknown>, what);
+    }
+    await next();
+    return undefined;
+  };
+}
+
+/** The token's backend list (undefined: every backend, or auth off). */
+export function scopeOf(c: Context): ReadonlySet<string> | undefined {
+  return c.get('identity')?.servers;
+}
+
+/** FORBIDDEN when the request's token may not use the backend. */
+export function assertMayUse(c: Context, server: string): void {
+  const identity = c.get('identity');
+  if (!mayUse(identity, server)) {
+    throw new GatewayError('FORBIDDEN', `Token '${identity?.name ?? ''}' may not use backend '${server}'; it is limited to: ${[...(identity?.servers ?? [])].join(', ')}`);
+  }
+}

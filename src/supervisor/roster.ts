@@ -1,0 +1,116 @@
+import { checkRuntimeBackend } from '../auth/runtime-policy.js';
+import { ConfigError, parseBackendEntry } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { GatewayError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { RuntimeBackendStore } from '../store/runtime-backends.js';
+import type { Backend, BackendState } from './backend.js';
+import type { Supervisor } from './supervisor.js';
+
+export interface RosterOptions {
+  supervisor: Supervisor;
+  store: RuntimeBackendStore;
+  config: Config;
+  logger: Logger;
+}
+
+/**
+ * The backend list as it is now: the TOML file's backends plus what was
+ * added or removed at runtime. Runtime changes are stored in data_dir (the
+ * TOML file is never rewritten) and replayed at start; every change of one
+ * name is serialized through the supervisor.
+ */
+export class Roster {
+  readonly #options: RosterOptions;
+
+  constructor(options: RosterOptions) {
+    this.#options = options;
+  }
+
+  /** Applies the stored runtime changes to the file's backends (before they start). */
+  async load(): Promise<void> {
+    const { supervisor, store, config, logger } = this.#options;
+    for (const name of await store.removed()) {
+      if (supervisor.has(name)) await supervisor.remove(name);
+    }
+    for (const stored of await store.list()) {
+      try {
+        const backend = parseBackendEntry(stored.entry, config.raw, config.baseDir);
+        // [security] may have been tightened since the add: the stored entry obeys it too.
+        checkRuntimeBackend(backend, config.security);
+        // A runtime entry takes the place of a file entry of the same name.
+        if (supervisor.has(backend.name)) await supervisor.remove(backend.name);
+        supervisor.add(backend);
+      } catch (err) {
+        logger.error({ backend: stored.name, error: (err as Error).message }, 'stored runtime backend is no longer valid; skipped (remove it with POST /server/remove)');
+      }
+    }
+  }
+
+  /**
+   * Validates an entry with the TOML schema and the [security] policy for
+   * runtime adds (allowed_commands, loader env keys), starts it, and stores it. A
+   * backend that does not come up is not half-registered: the answer is the
+   * start error (exit code, last stderr lines) and nothing remains.
+   */
+  async add(input: unknown): Promise<Backend> {
+    const { supervisor, store, config } = this.#options;
+    let entry;
+    try {
+      entry = parseBackendEntry(input, config.raw, config.baseDir);
+    } catch (err) {
+      if (err instanceof ConfigError) throw new GatewayError('BAD_REQUEST', `Invalid backend: ${err.message}`);
+      throw err;
+    }
+    checkRuntimeBackend(entry, config.security);
+    return supervisor.serialize(entry.name, async () => {
+      if (supervisor.has(entry.name)) {
+        throw new GatewayError('CONFLICT', `A backend named '${entry.name}' exists already; remove it first or pick another name`);
+      }
+      const backend = supervisor.add(entry);
+      if (entry.enabled) {
+        try {
+          await firstStart(backend);
+        } catch (err) {
+          await supervisor.remove(entry.name);
+          throw err;
+        }
+      }
+      await store.add(entry.name, input as Record<string, unknown>);
+      return backend;
+    });
+  }
+
+  /** Stops and removes a backend; it stays removed after a restart of the gateway. */
+  async remove(name: string): Promise<void> {
+    const { supervisor, store } = this.#options;
+    await supervisor.serialize(name, async () => {
+      const origin = supervisor.get(name).config.origin;
+      await supervisor.remove(name);
+      await store.remove(name, origin === 'runtime' ? 'runtime' : 'file');
+    });
+  }
+}
+
+/** Starts a new backend and settles at its first outcome: running, or the first failure (no retries). */
+function firstStart(backend: Backend): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onState = (to: BackendState): void => {
+      if (to !== 'restarting' && to !== 'failed') return;
+      backend.off('state', onState);
+      const info = backend.info();
+      reject(new GatewayError('BACKEND_UNAVAILABLE', info.last_error ?? `Backend '${backend.name}' did not start`));
+    };
+    backend.on('state', onState);
+    backend.start().then(
+      () => {
+        backend.off('state', onState);
+        resolve();
+      },
+      (err: unknown) => {
+        backend.off('state', onState);
+        reject(err);
+      },
+    );
+  });
+}

@@ -1,0 +1,26 @@
+import { describe } from 'vitest';
+import { agentContract } from './contract-agents.js';
+import { messageContract } from './contract-messages.js';
+import { stateContract } from './contract-state.js';
+import { taskContract } from './contract-tasks.js';
+import type { MakeStore } from './helpers.js';
+
+export type { MakeStore } from './helpers.js';
+
+/**
+ * The behaviour every CoordStore must have, written against the interface
+ * only. A store implementation runs it with a factory that opens a fresh,
+ * empty store per call:
+ *
+ *   storeContract('sqlite', (options, runtime) => Promise.resolve(openSqliteStore(':memory:', options, runtime)));
+ *
+ * A PostgreSQL store runs the same suite against a fresh schema.
+ */
+export function storeContract(name: string, makeStore: MakeStore): void {
+  describe(`CoordStore contract: ${name}`, () => {
+    agentContract(makeStore);
+    messageContract(makeStore);
+    taskContract(makeStore);
+    stateContract(makeStore);
+  });
+}

@@ -1,0 +1,169 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, fixture, q, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { expectBackTo, footprint, type Footprint } from './proc.js';
+
+// Circuit breakers and per-call timeouts against real child processes. One
+// gateway serves every test (each on its own backend); after each test its
+// child processes and file descriptors are back to what they were.
+
+interface Row {
+  name: string;
+  circuit: string;
+  status: string;
+  restarts: number;
+}
+
+let gw: RunningGateway;
+let baseline: Footprint;
+
+const call = (server: string, tool: string, args: Record<string, unknown> = {}): ReturnType<RunningGateway['request']> =>
+  gw.request('POST', '/call', { server, tool, arguments: args });
+
+async function row(name: string): Promise<Row> {
+  const rows = (await gw.request('GET', '/server/list')).body.servers as Row[];
+  const found = rows.find((r) => r.name === name);
+  if (found === undefined) throw new Error(`no backend ${name}`);
+  return found;
+}
+
+/** How many calls the counter backend has received (the count call itself is not one). */
+async function served(server: string): Promise<number> {
+  const { status, body } = await call(server, 'count');
+  expect(status).toBe(200);
+  return Number((body.result as { content: { text: string }[] }).content[0]?.text);
+}
+
+beforeAll(async () => {
+  gw = await startGateway(`
+[[backends]]
+name = "breaker"
+command = "node"
+args = [${q(fixture('counter-server'))}]
+circuit_breaker = { failure_threshold = 3, reset_timeout = 0.5, success_threshold = 2 }
+
+[[backends]]
+name = "innocent"
+command = "node"
+args = [${q(fixture('counter-server'))}]
+circuit_breaker = { failure_threshold = 2, reset_timeout = 60 }
+pool = { max = 1, max_concurrency = 1, acquire_timeout = 100 }
+
+[[backends]]
+name = "every3"
+command = "node"
+args = [${q(fixture('flaky-server'))}]
+env = { FAIL_EVERY = "3" }
+circuit_breaker = { failure_threshold = 2, reset_timeout = 60 }
+
+[[backends]]
+name = "rate"
+command = "node"
+args = [${q(fixture('flaky-server'))}]
+env = { FAIL_EVERY = "2" }
+circuit_breaker = { failure_threshold = 100, error_threshold_percentage = 40, volume_threshold = 6, rolling_window = 30, reset_timeout = 60 }
+
+[[backends]]
+name = "hang"
+command = "node"
+args = [${q(fixture('hang-server'))}]
+timeout = 400
+circuit_breaker = { failure_threshold = 2 }
+`);
+  for (const name of ['breaker', 'innocent', 'every3', 'rate', 'hang']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
+  baseline = footprint(gw);
+});
+afterEach(async () => expectBackTo(gw, baseline));
+afterAll(stopAll);
+
+describe('circuit breaker on real backends', () => {
+  it('opens after failure_threshold failures, fails fast without reaching the backend, lets exactly one probe through, and closes', async () => {
+    for (let i = 0; i < 3; i += 1) expect((await call('breaker', 'fail')).body.code).toBe('BACKEND_ERROR');
+    expect((await row('breaker')).circuit).toBe('open');
+
+    // While open: CIRCUIT_OPEN at once, with Retry-After, and the backend sees nothing.
+    for (let i = 0; i < 5; i += 1) {
+      const refused = await call('breaker', 'ok');
+      expect(refused.status).toBe(503);
+      expect(refused.body.code).toBe('CIRCUIT_OPEN');
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    }
+
+    // Half-open after reset_timeout: of five calls at once, one is the probe.
+    await eventually(async () => (await row('breaker')).circuit === 'half_open');
+    const burst = await Promise.all(Array.from({ length: 5 }, () => call('breaker', 'slow', { ms: 1_000 })));
+    const codes = burst.map((r) => (r.status === 200 ? 'ok' : String(r.body.code))).sort();
+    expect(codes).toEqual(['CIRCUIT_OPEN', 'CIRCUIT_OPEN', 'CIRCUIT_OPEN', 'CIRCUIT_OPEN', 'ok']);
+    expect((await row('breaker')).circuit).toBe('closed');
+
+    // 3 failures + 1 probe reached the process; the 9 refused calls did not.
+    // (count is the second success: success_threshold 2 is met.)
+    expect(await served('breaker')).toBe(4);
+    // Fully trusted again: one failure no longer reopens it.
+    expect((await call('breaker', 'fail')).body.code).toBe('BACKEND_ERROR');
+    expect((await row('breaker')).circuit).toBe('closed');
+    expect((await call('breaker', 'ok')).status).toBe(200);
+  });
+
+  it('never opens on isError results or on pool exhaustion', async () => {
+    for (let i = 0; i < 4; i += 1) {
+      const { status, body } = await call('innocent', 'tool_error');
+      expect(status).toBe(200);
+      expect(body.result).toMatchObject({ isError: true });
+    }
+    expect((await row('innocent')).circuit).toBe('closed');
+
+    const busy = call('innocent', 'slow', { ms: 1_000 });
+    await eventually(async () => ((await gw.request('GET', '/server/list')).body.servers as { name: string; pool: { inflight: number } }[]).find((s) => s.name === 'innocent')?.pool.inflight === 1);
+    for (let i = 0; i < 4; i += 1) expect((await call('innocent', 'ok')).body.code).toBe('POOL_EXHAUSTED');
+    expect((await row('innocent')).circuit).toBe('closed');
+    expect((await busy).status).toBe(200);
+    expect((await call('innocent', 'ok')).status).toBe(200);
+  });
+
+  it('stays closed for a backend that fails every third call: failures are never consecutive', async () => {
+    const outcomes: string[] = [];
+    for (let i = 0; i < 9; i += 1) {
+      const r = await call('every3', 'flaky');
+      outcomes.push(r.status === 200 ? 'ok' : String(r.body.code));
+    }
+    expect(outcomes).toEqual(['ok', 'ok', 'BACKEND_ERROR', 'ok', 'ok', 'BACKEND_ERROR', 'ok', 'ok', 'BACKEND_ERROR']);
+    expect((await row('every3')).circuit).toBe('closed');
+  });
+
+  it('opens on error_threshold_percentage once volume_threshold calls were made', async () => {
+    const outcomes: string[] = [];
+    for (let i = 0; i < 7; i += 1) {
+      const r = await call('rate', 'flaky');
+      outcomes.push(r.status === 200 ? 'ok' : String(r.body.code));
+    }
+    // Calls 2, 4, 6 fail: 3 of 6 (50 % > 40 %) at the 6th call, the volume threshold.
+    expect(outcomes).toEqual(['ok', 'BACKEND_ERROR', 'ok', 'BACKEND_ERROR', 'ok', 'BACKEND_ERROR', 'CIRCUIT_OPEN']);
+    expect((await row('rate')).circuit).toBe('open');
+  });
+});
+
+describe('per-call timeouts on real backends', () => {
+  it('times out a hanging call at the configured time, cancels it on the backend, and leaves concurrent calls alone', async () => {
+    const started = Date.now();
+    const hanging = call('hang', 'hang').then((r) => ({ ...r, elapsed: Date.now() - started }));
+    const others: Promise<number>[] = [];
+    for (let i = 0; i < 8; i += 1) {
+      others.push(call('hang', 'ok').then((r) => r.status));
+      await new Promise((resolve) => setTimeout(resolve, 75));
+    }
+    const timedOut = await hanging;
+    expect(timedOut.status).toBe(504);
+    expect(timedOut.body.code).toBe('TIMEOUT');
+    expect(timedOut.body.error).toMatch(/within 400 ms/);
+    expect(timedOut.elapsed).toBeGreaterThanOrEqual(390); // never early; how late is load-dependent
+    console.log(`[resilience] hang call answered TIMEOUT after ${timedOut.elapsed} ms (timeout 400 ms)`);
+    await gw.waitForLog((l) => l.backend === 'hang' && l.msg === 'hang: cancelled');
+    expect(await Promise.all(others)).toEqual(Array.from({ length: 8 }, () => 200));
+    // Two hangs at once time out independently; neither affects an ok in between.
+    const pair = [call('hang', 'hang'), call('hang', 'hang')];
+    expect((await call('hang', 'ok')).status).toBe(200);
+    expect((await Promise.all(pair)).map((r) => r.body.code)).toEqual(['TIMEOUT', 'TIMEOUT']);
+    // Two timeouts in a row (failure_threshold 2) opened the circuit: timeouts count.
+    expect((await row('hang')).circuit).toBe('open');
+  });
+});
