@@ -12,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Bench, BenchContext, BenchReport } from './bench.js';
+import { asyncBench } from './benches/async.js';
 import { discoverBench } from './benches/discover.js';
+import { coordinationBench } from './coord.js';
 import { latencyBench } from './benches/latency.js';
 import { memoryBench } from './benches/memory.js';
 import { profileBench } from './benches/profile.js';
@@ -36,8 +38,8 @@ export const BENCHES: readonly Bench[] = [
   memoryBench,
   startupBench,
   profileBench,
-  // coordinationBench,
-  // asyncBench,
+  coordinationBench,
+  asyncBench,
 ];
 
 let current: ProcessSet | undefined;

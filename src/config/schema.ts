@@ -94,6 +94,7 @@ export const SupervisorSchema = z
   .strictObject({
     start_timeout: ms.default(60_000),
     stop_timeout: ms.default(5_000),
+    drain_timeout: z.number().int().min(0).default(10_000),
     restart_backoff_min: ms.default(250),
     restart_backoff_max: ms.default(30_000),
     crash_loop_restarts: z.number().int().min(1).default(5),

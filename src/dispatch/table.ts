@@ -44,6 +44,8 @@ export interface CallView {
 }
 
 interface Live {
+  /** The call as it is now (its running state is not written to the store). */
+  call: AsyncCall;
   controller: AbortController;
   waiters: Set<() => void>;
   progress: AsyncCall['progress'];
@@ -71,6 +73,8 @@ export class DispatchTable {
   /** Waiters of calls that finished since their last read (woken on finish). */
   #sweep: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Calls in the store, kept here so that a submit does not count rows. */
+  #stored = 0;
 
   constructor(options: DispatchOptions) {
     this.#o = options;
@@ -80,7 +84,8 @@ export class DispatchTable {
     const interrupted = await this.#o.store.interruptUnfinished(Date.now(), this.#o.settings.result_ttl * 1000);
     if (interrupted > 0) this.#o.logger.warn({ calls: interrupted }, 'async calls left running by the previous gateway are now failed/INTERRUPTED');
     await this.#o.store.expire(Date.now());
-    this.#sweep = setInterval(() => void this.#o.store.expire(Date.now()).catch(() => undefined), 60_000);
+    this.#stored = await this.#o.store.count();
+    this.#sweep = setInterval(() => void this.#expire().catch(() => undefined), 60_000);
     this.#sweep.unref();
   }
 
@@ -95,9 +100,9 @@ export class DispatchTable {
     if (catalog.has(request.server) && catalog.resolve(request.server, request.tool) === undefined) {
       throw new GatewayError('UNKNOWN_TOOL', `Backend '${request.server}' has no tool '${request.tool}'; GET /tools/${request.server} lists its tools`);
     }
-    if ((await store.count()) >= settings.max_entries) {
-      await store.expire(Date.now());
-      if ((await store.count()) >= settings.max_entries) {
+    if (this.#stored >= settings.max_entries) {
+      await this.#expire();
+      if (this.#stored >= settings.max_entries) {
         throw new GatewayError('DISPATCH_FULL', `The async dispatch table is full (${settings.max_entries} calls kept; [dispatch] max_entries); await or cancel calls, or retry when results expire`, {
           retryAfter: 5,
         });
@@ -120,16 +125,18 @@ export class DispatchTable {
       progress: null,
     };
     await store.insert(call);
-    const live: Live = { controller: new AbortController(), waiters: new Set(), progress: null };
+    this.#stored += 1;
+    const live: Live = { call, controller: new AbortController(), waiters: new Set(), progress: null };
     this.#live.set(call.id, live);
     void this.#run(call, request, live);
     return call;
   }
 
   async #run(call: AsyncCall, request: SubmitRequest, live: Live): Promise<void> {
+    // Running is not written: after a crash, pending and running calls both
+    // come back INTERRUPTED, so the write would buy nothing but latency.
     call.state = 'running';
     call.started_at = new Date().toISOString();
-    await this.#o.store.update(call).catch((err: unknown) => this.#o.logger.error({ call_id: call.id, err }, 'could not store async call start'));
     try {
       const outcome = await this.#o.router.call({
         server: request.server,
@@ -164,14 +171,18 @@ export class DispatchTable {
     for (const wake of live.waiters) wake();
   }
 
+  async #expire(): Promise<void> {
+    this.#stored = Math.max(0, this.#stored - (await this.#o.store.expire(Date.now())));
+  }
+
   /** The call, if it exists, has not expired, and `owner` may see it; else UNKNOWN_CALL. */
   async get(id: string, owner: string | null = null): Promise<AsyncCall> {
-    const call = await this.#o.store.get(id);
+    const live = this.#live.get(id);
+    const call = live?.call ?? (await this.#o.store.get(id));
     const unknown = new GatewayError('UNKNOWN_CALL', `No async call '${id}' (unknown, expired after [dispatch] result_ttl, or not yours)`);
     if (call === undefined || (call.owner !== null && owner !== call.owner)) throw unknown;
     if (call.expires_at !== null && call.expires_at <= Date.now()) throw unknown;
-    const live = this.#live.get(id);
-    if (live?.progress != null) call.progress = live.progress;
+    if (live !== undefined) return { ...call, progress: live.progress };
     return call;
   }
 

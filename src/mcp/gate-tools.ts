@@ -7,22 +7,25 @@ import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import { viewOf } from '../dispatch/table.js';
 import { sees, type View } from './view.js';
 
+/** The input of gate_call and gate_call_async. */
+const CALL_INPUT: Tool['inputSchema'] = {
+  type: 'object',
+  properties: {
+    server: { type: 'string', description: 'Backend name, as gate_discover or gate_status show it.' },
+    tool: { type: 'string', description: "The tool's name on its backend (not the prefixed name)." },
+    arguments: { type: 'object', description: "The tool's arguments, matching its inputSchema.", additionalProperties: true },
+  },
+  required: ['server', 'tool'],
+  additionalProperties: false,
+};
+
 /** The gateway's own tools, listed on /mcp beside the proxied ones. */
 export const GATE_TOOLS: readonly Tool[] = [
   {
     name: 'gate_call',
     description:
       'Call any tool of any backend behind this gateway by backend and tool name. Use it for tools found with gate_discover, or when the tool list is reduced to the gate tools. Returns exactly what the tool returns.',
-    inputSchema: {
-      type: 'object',
-      properties: {
-        server: { type: 'string', description: 'Backend name, as gate_discover or gate_status show it.' },
-        tool: { type: 'string', description: "The tool's name on its backend (not the prefixed name)." },
-        arguments: { type: 'object', description: "The tool's arguments, matching its inputSchema.", additionalProperties: true },
-      },
-      required: ['server', 'tool'],
-      additionalProperties: false,
-    },
+    inputSchema: CALL_INPUT,
     annotations: { title: 'Call a backend tool', openWorldHint: true },
   },
   {
@@ -55,16 +58,7 @@ export const GATE_TOOLS: readonly Tool[] = [
     name: 'gate_call_async',
     description:
       'Start a long tool call (export, build, crawl) without waiting for it. Same input as gate_call; returns {call_id, submitted_at} at once. Then check it with gate_poll, wait for it with gate_await, or stop it with gate_cancel. Results are kept for a while after the call ends.',
-    inputSchema: {
-      type: 'object',
-      properties: {
-        server: { type: 'string', description: 'Backend name.' },
-        tool: { type: 'string', description: "The tool's name on its backend." },
-        arguments: { type: 'object', description: "The tool's arguments.", additionalProperties: true },
-      },
-      required: ['server', 'tool'],
-      additionalProperties: false,
-    },
+    inputSchema: CALL_INPUT,
     annotations: { title: 'Start an async call', openWorldHint: true },
   },
   {
@@ -138,21 +132,27 @@ function checkServer(view: View, server: string | undefined): void {
   }
 }
 
+/** The backend, tool and arguments of a gate_call or gate_call_async, checked. */
+function callTarget(view: View, args: Record<string, unknown>): { server: string; tool: string; toolArgs: Record<string, unknown> } {
+  const server = str(args, 'server', true) as string;
+  const tool = str(args, 'tool', true) as string;
+  const toolArgs = args.arguments ?? {};
+  if (typeof toolArgs !== 'object' || toolArgs === null || Array.isArray(toolArgs)) {
+    throw new GatewayError('INVALID_ARGUMENTS', "'arguments' must be an object");
+  }
+  checkServer(view, server);
+  return { server, tool, toolArgs: toolArgs as Record<string, unknown> };
+}
+
 /** Runs a gate tool. Throws GatewayError; the session turns it into an isError result. */
 export async function callGateTool(gateway: Gateway, view: View, name: string, args: Record<string, unknown>, ctx: GateCallContext): Promise<CallToolResult> {
   switch (name) {
     case 'gate_call': {
-      const server = str(args, 'server', true) as string;
-      const tool = str(args, 'tool', true) as string;
-      const toolArgs = args.arguments ?? {};
-      if (typeof toolArgs !== 'object' || toolArgs === null || Array.isArray(toolArgs)) {
-        throw new GatewayError('INVALID_ARGUMENTS', "'arguments' must be an object");
-      }
-      checkServer(view, server);
+      const { server, tool, toolArgs } = callTarget(view, args);
       const outcome = await gateway.router.call({
         server,
         tool,
-        arguments: toolArgs as Record<string, unknown>,
+        arguments: toolArgs,
         caller: view.caller,
         signal: ctx.signal,
         onprogress: ctx.onprogress,
@@ -186,14 +186,8 @@ export async function callGateTool(gateway: Gateway, view: View, name: string, a
       return json({ health: gateway.health(), servers: gateway.serverList(servers) });
     }
     case 'gate_call_async': {
-      const server = str(args, 'server', true) as string;
-      const tool = str(args, 'tool', true) as string;
-      const toolArgs = args.arguments ?? {};
-      if (typeof toolArgs !== 'object' || toolArgs === null || Array.isArray(toolArgs)) {
-        throw new GatewayError('INVALID_ARGUMENTS', "'arguments' must be an object");
-      }
-      checkServer(view, server);
-      const call = await gateway.dispatch.submit({ server, tool, arguments: toolArgs as Record<string, unknown>, caller: view.caller, owner: view.owner ?? null, servers: view.servers });
+      const { server, tool, toolArgs } = callTarget(view, args);
+      const call = await gateway.dispatch.submit({ server, tool, arguments: toolArgs, caller: view.caller, owner: view.owner ?? null, servers: view.servers });
       return json({ call_id: call.id, submitted_at: call.submitted_at, status: call.state });
     }
     case 'gate_poll':

@@ -201,6 +201,16 @@ export class Pool {
     }
   }
 
+  /** Resolves true once no call is in flight or waiting, or false after `ms`. */
+  async idle(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (this.stats().inflight > 0 || this.#waiting > 0) {
+      if (Date.now() >= deadline) return false;
+      await sleep(20);
+    }
+    return true;
+  }
+
   stats(): PoolStats {
     let inflight = 0;
     for (const c of this.#active) inflight += c.inflight;

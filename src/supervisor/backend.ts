@@ -146,6 +146,11 @@ export class Backend extends EventEmitter {
     this.#runningSince = undefined;
     if (this.#state !== 'stopped') this.#setState('stopped');
     this.#settleReady(new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' was stopped`));
+    // New calls are refused from here on; calls in flight get drain_timeout
+    // to finish before their connections close under them.
+    if (pool !== undefined && !(await pool.idle(this.config.supervisor.drain_timeout))) {
+      this.#log.warn({ inflight: pool.stats().inflight, drain_timeout: this.config.supervisor.drain_timeout }, 'calls still in flight after drain_timeout are cancelled');
+    }
     const live = [...this.#live];
     this.#live.clear();
     await Promise.all([pool?.close(), ...live.map((c) => c.close())]);

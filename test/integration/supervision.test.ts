@@ -153,3 +153,30 @@ args = [${q(DEMO)}]
     expect(bad.body.code).toBe('BAD_REQUEST');
   });
 });
+
+describe('stop drains calls in flight', () => {
+  it('lets a call in flight finish within drain_timeout, refuses new calls, and cancels what outlasts it', async () => {
+    const gw = await startGateway(`
+[supervisor]
+drain_timeout = 1500
+
+[[backends]]
+name = "demo"
+command = "node"
+args = [${q(DEMO)}]
+`);
+    await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'demo');
+    const short = gw.request('POST', '/call', { server: 'demo', tool: 'sleep', arguments: { ms: 400 } });
+    const long = gw.request('POST', '/call', { server: 'demo', tool: 'sleep', arguments: { ms: 5_000 } });
+    await eventually(async () => ((await gw.request('GET', '/server/list')).body.servers as { pool: { inflight: number } }[])[0]?.pool.inflight === 2);
+    const stopping = gw.request('POST', '/server/stop', { name: 'demo' });
+    await eventually(async () => ((await gw.request('GET', '/server/list')).body.servers as ServerRow[])[0]?.status === 'stopped');
+    const refused = await gw.request('POST', '/call', { server: 'demo', tool: 'echo', arguments: { text: 'late' } });
+    expect(refused.body.code).toBe('BACKEND_UNAVAILABLE');
+    expect((await short).status).toBe(200);
+    const cancelled = await long;
+    expect(cancelled.body.code).toBe('BACKEND_UNAVAILABLE');
+    expect((await stopping).body).toMatchObject({ ok: true, server: { status: 'stopped' } });
+    await gw.waitForLog((l) => l.msg === 'calls still in flight after drain_timeout are cancelled');
+  });
+});
