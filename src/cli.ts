@@ -66,6 +66,18 @@ const OPTIONS = {
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
 
+/**
+ * `stonegate tools | head` closes our stdout early: that is the reader's
+ * choice, not an error worth a stack trace. (Not for `serve`, whose stdout
+ * may be an MCP stream that stops with its own shutdown.)
+ */
+function quietOnEpipe(): void {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+}
+
 function out(text: string): void {
   process.stdout.write(`${text}\n`);
 }
@@ -221,6 +233,7 @@ export async function main(argv: string[]): Promise<number> {
     out(USAGE);
     return command === undefined && values.help !== true ? 2 : 0;
   }
+  if (command !== 'serve') quietOnEpipe();
   try {
     switch (command) {
       case 'serve':
