@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Bench, BenchReport } from '../bench.js';
-import { describeMachine, type MachineInfo } from './machine.js';
+import type { MachineInfo } from './machine.js';
 import { BENCH_DIR } from './paths.js';
 import { renderTable } from './table.js';
 
@@ -74,7 +74,8 @@ export function writeResultsMd(benches: readonly Bench[]): string {
   out.push('## Analysis', '', keptAnalysis(), '');
   for (const r of results) {
     out.push(`## ${r.bench}`, '');
-    out.push(`Run ${r.machine.date.slice(0, 16).replace('T', ' ')} UTC on ${describeMachine(r.machine)}; took ${Math.round(r.seconds)} s${r.quick ? ' (**--quick**: reduced counts)' : ''}.`, '');
+    const m = r.machine;
+    out.push(`Run ${m.date.slice(0, 16).replace('T', ' ')} UTC on ${m.nproc} CPUs (${m.cpu}), ${m.memGb} GB, Node ${m.node}, load average ${m.load1} at the start; took ${Math.round(r.seconds)} s${r.quick ? ' (**--quick**: reduced counts)' : ''}.`, '');
     for (const note of r.report.notes) out.push(`- ${note}`);
     if (r.report.notes.length > 0) out.push('');
     for (const table of r.report.tables) out.push(renderTable(table), '');
