@@ -6,6 +6,9 @@
  * and bench/RESULTS.md is regenerated from them.
  *
  *   node dist/bench/run.js [NAME…] [--quick] [--no-write] [--list] [--quiet]
+ *
+ * STONEGATE_BENCH_BIN=/other/build/bin/stonegate.js points every bench at
+ * another build of the gateway (same peers, same client) for an A/B.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,10 +29,10 @@ import { saveResult, writeResultsMd } from './lib/results.js';
 import { renderTable } from './lib/table.js';
 
 /**
- * The registry: a new bench is one entry (and its import). The coordination
- * and async-dispatch benches land here when those features do; a bench only
- * needs `run(ctx)` returning tables, and gets processes, a temp folder and a
- * time bound from this runner.
+ * The registry: a new bench is one entry (and its import), as the
+ * coordination and async-dispatch benches were added. A bench only needs
+ * `run(ctx)` returning tables, and gets processes, a temp folder and a time
+ * bound from this runner.
  */
 export const BENCHES: readonly Bench[] = [
   latencyBench,

@@ -110,7 +110,10 @@ export const discoverBench: Bench = {
     await waitHealthy(gateway.url, 5 * 60_000);
     const readyS = (performance.now() - started) / 1000;
     const listed = (await (await fetch(`${gateway.url}/tools`)).json()) as { total?: number };
-    notes.push(`The gateway with ${backends} demo backends (one process each, started in parallel) was healthy after ${fmt(readyS, 1)} s and lists ${(listed.total ?? 0).toLocaleString('en-US')} tools on GET /tools.`);
+    const extra = (listed.total ?? 0) - size;
+    notes.push(
+      `The gateway with ${backends} demo backends (one process each, started in parallel) was healthy after ${fmt(readyS, 1)} s and lists ${(listed.total ?? 0).toLocaleString('en-US')} tools on GET /tools${extra > 0 ? ` (${extra} of them from the gateway's built-in backends, enabled by default)` : ''}.`,
+    );
     const client = new Client({ name: 'stonegate-bench', version: '1.0.0' }, { capabilities: {} });
     const transport = new StreamableHTTPClientTransport(new URL(`${gateway.url}/mcp`));
     await client.connect(transport);
