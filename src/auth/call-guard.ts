@@ -1,7 +1,6 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Catalog } from '../catalog/catalog.js';
 import { GatewayError, toGatewayError } from '../errors.js';
-import type { CallRecord } from '../router/call-log.js';
+import type { CallListener } from '../router/call-log.js';
 import type { CallMiddleware } from '../router/router.js';
 import { checkActingAs } from './acting-as.js';
 import type { AuditLog } from './audit.js';
@@ -34,15 +33,16 @@ interface CallContext {
  * /server/approve), a mux_* call acting as another agent (FORBIDDEN), and a
  * call over the token's max_concurrent (RATE_LIMITED). Refusals go to the
  * audit log; calls it lets through are audited from the call log with their
- * argument size, which the router's record does not carry (the context
- * travels with the call through AsyncLocalStorage).
+ * argument size, which the router's record does not carry (kept beside
+ * the request object, which the router hands back with its record — no
+ * AsyncLocalStorage, whose promise hooks would tax every call).
  *
  * The caller of a call made for an authenticated request is its token's
  * name (the REST routes and MCP sessions set it), so the token is found by
  * that name; a caller that is no token's name (serve --stdio) is not limited.
  */
-export function callGuard(options: CallGuardOptions): { middleware: CallMiddleware; onRecord: (record: CallRecord) => void } {
-  const context = new AsyncLocalStorage<CallContext>();
+export function callGuard(options: CallGuardOptions): { middleware: CallMiddleware; onRecord: CallListener } {
+  const contexts = new WeakMap<object, CallContext>();
   const { tokens, limiter, catalog } = options;
 
   const middleware: CallMiddleware = async (request, next) => {
@@ -83,14 +83,15 @@ export function callGuard(options: CallGuardOptions): { middleware: CallMiddlewa
       throw error;
     }
     try {
-      return await context.run(ctx, () => next(request));
+      if (audit !== undefined) contexts.set(request, ctx);
+      return await next(request);
     } finally {
       release();
     }
   };
 
-  const onRecord = (record: CallRecord): void => {
-    const ctx = context.getStore();
+  const onRecord: CallListener = (record, request) => {
+    const ctx = request === undefined ? undefined : contexts.get(request);
     options.audit()?.record({ ...record, args_bytes: ctx?.argsBytes ?? null, arguments: ctx?.arguments });
   };
 

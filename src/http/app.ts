@@ -1,18 +1,17 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { scrub, scrubError } from '../config/redact.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import { mcpRoutes } from './mcp-endpoint.js';
 import { restRoutes } from './rest.js';
-import { coordIdentityGuard, jsonDepthGuard, securityGuard } from './security.js';
+import { bodyGuard, coordIdentityGuard, securityGuard } from './security.js';
 
 /**
  * The front door: one Hono app. Every request passes, in order: the
  * security guard (Host/Origin, bearer token, rate limit, route role,
- * Content-Type), the body limit (counted on the stream, so a chunked body
- * without Content-Length is cut at the limit too), and the JSON depth
- * limit; then the routes. Errors are translated here and nowhere else — a
+ * Content-Type), then the body guard (the body read once, within the size
+ * limit — a chunked body without Content-Length is cut at the limit too —
+ * and the JSON depth limit); then the routes. Errors are translated here and nowhere else — a
  * GatewayError becomes `{error, code}` with its status (and Retry-After
  * when it has one), its message scrubbed of every secret the gateway
  * knows; anything else is a bug, logged, and answered as INTERNAL without
@@ -23,16 +22,7 @@ export function createApp(gateway: Gateway): Hono {
   const log = gateway.logger;
 
   app.use('*', securityGuard(gateway));
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: gateway.config.gateway.max_body_bytes,
-      onError: () => {
-        throw new GatewayError('PAYLOAD_TOO_LARGE', `Request body is over the ${gateway.config.gateway.max_body_bytes}-byte limit ([gateway] max_body_bytes)`);
-      },
-    }),
-  );
-  app.use('*', jsonDepthGuard(gateway));
+  app.use('*', bodyGuard(gateway));
 
   app.route('/', restRoutes(gateway));
   if (gateway.coord !== undefined) {

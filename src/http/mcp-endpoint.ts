@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { Hono, type Context } from 'hono';
 import { GatewayError } from '../errors.js';
@@ -7,12 +6,13 @@ import type { Gateway } from '../gateway.js';
 import { createSessionServer } from '../mcp/session-server.js';
 import { viewFrom, type View } from '../mcp/view.js';
 import { MemoryEventStore } from './event-store.js';
-import { assertMayUse } from './security.js';
 import { legacySseRoutes } from './legacy-sse.js';
+import { GatewayHttpTransport } from './mcp-transport.js';
+import { assertMayUse, isJson } from './security.js';
 
 interface HttpSession {
   server: Server;
-  transport: WebStandardStreamableHTTPServerTransport;
+  transport: GatewayHttpTransport;
   /** The endpoint the session was opened on; its id is not valid on another. */
   endpoint: string;
   /** The token that opened it (auth on): only that token may use the session id. */
@@ -23,6 +23,30 @@ interface HttpSession {
 /** JSON-RPC error body for requests the transport never sees. */
 function rpcError(c: Context, status: 400 | 403 | 404 | 503, code: number, message: string): Response {
   return c.json({ jsonrpc: '2.0', error: { code, message }, id: null }, status);
+}
+
+/** No body: GET, DELETE, or a body the transport must judge itself (not JSON, unparsable). */
+const UNPARSED = Symbol('unparsed');
+
+/**
+ * A POST's JSON body, parsed from the text the body guard has already read
+ * (so the SDK transport does not read the request again). Anything else is
+ * left to the transport, which answers it the way the spec says (406, 415,
+ * -32700) in its own order.
+ */
+async function parsedBody(c: Context): Promise<unknown> {
+  if (c.req.method !== 'POST' || !isJson(c.req.header('content-type'))) return UNPARSED;
+  try {
+    return JSON.parse(await c.req.text()) as unknown;
+  } catch {
+    return UNPARSED;
+  }
+}
+
+/** Hands a request to a session's transport, with its parsed body when there is one. */
+async function dispatch(c: Context, transport: GatewayHttpTransport): Promise<Response> {
+  const body = await parsedBody(c);
+  return body === UNPARSED ? transport.handleRequest(c.req.raw) : transport.handlePost(c.req.raw, body);
 }
 
 /**
@@ -62,7 +86,7 @@ export function mcpRoutes(gateway: Gateway): Hono {
       // A session id is not a credential: another token cannot borrow the session (and its view).
       if (session.owner !== identity?.name) return rpcError(c, 403, -32000, 'Forbidden: this session was opened with another token');
       session.lastSeen = Date.now();
-      return session.transport.handleRequest(c.req.raw);
+      return dispatch(c, session.transport);
     }
     if (c.req.method !== 'POST') {
       return rpcError(c, 400, -32000, 'Bad Request: Mcp-Session-Id header is required (POST an initialize request first)');
@@ -73,24 +97,32 @@ export function mcpRoutes(gateway: Gateway): Hono {
     if (single !== undefined) gateway.supervisor.get(single);
     const view: View = viewFrom(new URL(c.req.url).searchParams, { expose: config.gateway.expose }, single, identity);
     const server = createSessionServer(gateway, view);
-    const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      eventStore: new MemoryEventStore(),
-      onsessioninitialized: (sessionId) => {
-        sessions.set(sessionId, { server, transport, endpoint, owner: identity?.name, lastSeen: Date.now() });
-        gateway.sessions.add(server, view);
-        logger.debug({ session: sessionId, endpoint }, 'mcp session opened');
+    const transport: GatewayHttpTransport = new GatewayHttpTransport(
+      {
+        sessionIdGenerator: () => randomUUID(),
+        eventStore: new MemoryEventStore(),
+        onsessioninitialized: (sessionId) => {
+          sessions.set(sessionId, { server, transport, endpoint, owner: identity?.name, lastSeen: Date.now() });
+          gateway.sessions.add(server, view);
+          logger.debug({ session: sessionId, endpoint }, 'mcp session opened');
+        },
+        onsessionclosed: (sessionId) => {
+          sessions.delete(sessionId);
+        },
       },
-      onsessionclosed: (sessionId) => {
-        sessions.delete(sessionId);
+      {
+        serverRequests: () => {
+          const client = server.getClientCapabilities();
+          return client?.sampling !== undefined || client?.elicitation !== undefined;
+        },
       },
-    });
+    );
     transport.onclose = () => {
       if (transport.sessionId !== undefined) sessions.delete(transport.sessionId);
       gateway.sessions.remove(server);
     };
     await server.connect(transport);
-    const response = await transport.handleRequest(c.req.raw);
+    const response = await dispatch(c, transport);
     // Not an initialize request (or a broken one): nothing was opened.
     if (transport.sessionId === undefined) await server.close();
     return response;

@@ -105,16 +105,30 @@ export function securityGuard(gateway: Gateway): MiddlewareHandler {
 }
 
 /**
- * Refuses JSON bodies nested deeper than [gateway] max_json_depth before any
- * parser or validator walks them (BAD_REQUEST; on MCP a JSON-RPC -32600).
- * Runs after the body limit. The text is kept for the route: Hono caches
- * it, and the MCP transport, which reads the raw request, gets a copy.
+ * Reads a POST body once, within [gateway] max_body_bytes, and refuses JSON
+ * nested deeper than [gateway] max_json_depth before any parser or
+ * validator walks it (BAD_REQUEST; on MCP a JSON-RPC -32600). A declared
+ * Content-Length over the limit is refused before a byte is read; a chunked
+ * body is counted as it streams and cut at the limit (PAYLOAD_TOO_LARGE).
+ *
+ * The text stays in Hono's body cache, so every later reader (routes,
+ * guards, the MCP endpoint) gets it without reading again. Reading it with
+ * `c.req.text()` keeps @hono/node-server on its fast path, which reads the
+ * Node request directly; touching `c.req.raw.body` instead would make it
+ * build a full web Request (stream, AbortSignal, headers list) per call.
  */
-export function jsonDepthGuard(gateway: Gateway): MiddlewareHandler {
-  const max = gateway.config.gateway.max_json_depth;
+export function bodyGuard(gateway: Gateway): MiddlewareHandler {
+  const { max_body_bytes: maxBytes, max_json_depth: maxDepth } = gateway.config.gateway;
+  const tooLarge = (): GatewayError => new GatewayError('PAYLOAD_TOO_LARGE', `Request body is over the ${maxBytes}-byte limit ([gateway] max_body_bytes)`);
   return async (c, next) => {
-    if (c.req.method !== 'POST' || !isJson(c.req.header('content-type'))) return next();
-    const kind = routeClass(c.req.method, c.req.path);
+    if (c.req.method !== 'POST') return next();
+    const length = c.req.header('content-length');
+    if (length !== undefined) {
+      if (Number(length) > maxBytes) throw tooLarge();
+    } else if (c.req.header('transfer-encoding') !== undefined) {
+      // Hono's cache holds the body's promise (its type says otherwise).
+      (c.req.bodyCache as Record<string, unknown>).text = readCapped(c.req.raw, maxBytes, tooLarge);
+    }
     let text: string;
     try {
       text = await c.req.text();
@@ -122,16 +136,33 @@ export function jsonDepthGuard(gateway: Gateway): MiddlewareHandler {
       if (err instanceof GatewayError) throw err;
       throw new GatewayError('BAD_REQUEST', `Could not read the request body: ${(err as Error).message}`);
     }
-    if (jsonDepth(text, max) > max) {
-      const error = new GatewayError('BAD_REQUEST', `The JSON body is nested deeper than ${max} levels ([gateway] max_json_depth)`);
-      if (kind !== 'mcp') throw error;
+    if (isJson(c.req.header('content-type')) && jsonDepth(text, maxDepth) > maxDepth) {
+      const error = new GatewayError('BAD_REQUEST', `The JSON body is nested deeper than ${maxDepth} levels ([gateway] max_json_depth)`);
+      if (routeClass(c.req.method, c.req.path) !== 'mcp') throw error;
       return c.json({ jsonrpc: '2.0', error: { code: -32600, message: `Invalid Request: ${error.message}`, data: { code: error.code } }, id: null }, 400);
     }
-    // Routes that read the raw request (the MCP transport, a mounted app's own body limit) get a fresh copy.
-    c.req.raw = new Request(c.req.raw, { body: text });
     await next();
     return undefined;
   };
+}
+
+/** A streamed body without Content-Length, counted as it arrives and refused past `max` bytes. */
+async function readCapped(request: Request, max: number, tooLarge: () => GatewayError): Promise<string> {
+  if (request.body === null) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**

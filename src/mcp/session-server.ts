@@ -1,6 +1,6 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { Protocol } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
-  CallToolRequestSchema,
   ErrorCode,
   ListToolsRequestSchema,
   type CallToolResult,
@@ -22,6 +22,32 @@ import { rpcFailure } from './rpc-error.js';
 import { sees, type View } from './view.js';
 
 const LooseResult = z.looseObject({});
+
+/**
+ * tools/call as the session checks it: the method only. The SDK Server's
+ * own registration would parse the request with zod twice and then parse
+ * (deep-copy) every result, undoing the router's pass-through; the params
+ * are checked by hand below, and the agent's client checks the result.
+ */
+const CallToolMethod = z.looseObject({ method: z.literal('tools/call') });
+
+interface CallParams {
+  name: string;
+  arguments: Record<string, unknown>;
+  task: unknown;
+}
+
+/** The params of a tools/call, or -32602 naming what is wrong. */
+function callParams(request: Record<string, unknown>): CallParams {
+  const params = request.params as Record<string, unknown> | undefined;
+  const name = params?.name;
+  const args = params?.arguments ?? {};
+  if (typeof name !== 'string') throw rpcFailure(ErrorCode.InvalidParams, 'Invalid tools/call request: params.name must be a string');
+  if (args === null || typeof args !== 'object' || Array.isArray(args)) {
+    throw rpcFailure(ErrorCode.InvalidParams, 'Invalid tools/call request: params.arguments must be an object');
+  }
+  return { name, arguments: args as Record<string, unknown>, task: params?.task };
+}
 
 type Extra = {
   signal: AbortSignal;
@@ -98,10 +124,10 @@ export function createSessionServer(gateway: Gateway, view: View): Server {
     return { tools: listTools(gateway, view) };
   });
 
-  server.setRequestHandler(CallToolRequestSchema, async (request, rawExtra): Promise<CallToolResult> => {
+  Protocol.prototype.setRequestHandler.call(server, CallToolMethod, async (request, rawExtra): Promise<CallToolResult> => {
     const extra = rawExtra as unknown as Extra;
-    const name = request.params.name;
-    const args = request.params.arguments ?? {};
+    const params = callParams(request);
+    const { name, arguments: args } = params;
     const progress = progressOf(extra);
     if (single === undefined && GATE_TOOL_NAMES.has(name)) {
       try {
@@ -121,7 +147,7 @@ export function createSessionServer(gateway: Gateway, view: View): Server {
     if (entry === undefined || !sees(view, entry.server)) {
       throw rpcFailure(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
     }
-    if (request.params.task !== undefined) {
+    if (params.task !== undefined) {
       // Task-augmented: answer with the task at once; the call runs in the dispatch table.
       const call = await gateway.dispatch.submit({ server: entry.server, tool: entry.name, arguments: args, caller: view.caller, owner: view.owner ?? null, servers: view.servers });
       return { task: taskOf(call, gateway.config.dispatch.result_ttl * 1000) } as unknown as CallToolResult;

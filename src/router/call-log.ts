@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../errors.js';
+import type { CallRequest } from './router.js';
 
 /** One finished call, as /log shows it. */
 export interface CallRecord {
@@ -13,6 +14,9 @@ export interface CallRecord {
   /** Set when the call was retried once after its backend crashed under it (a read-only or idempotent tool). */
   retried?: boolean;
 }
+
+/** Sees each record as it is added, with the request it came from when the router made it. */
+export type CallListener = (record: CallRecord, request?: CallRequest) => void;
 
 /** Latency histogram with buckets growing by 25 %, from 0.05 ms to ~10 min. */
 export class Histogram {
@@ -85,19 +89,20 @@ export class CallLog {
   readonly #all = new Histogram();
   readonly #backends = new Map<string, BackendTotals>();
   #errors = 0;
-  readonly #listeners: ((record: CallRecord) => void)[] = [];
+  readonly #listeners: CallListener[] = [];
 
   constructor(size: number) {
     this.#ring = new Array<CallRecord | undefined>(size);
   }
 
-  /** Calls `listener` with every record added (metrics, live call feeds). */
-  onRecord(listener: (record: CallRecord) => void): void {
+  /** Calls `listener` with every record added (metrics, audit, live call feeds). */
+  onRecord(listener: CallListener): void {
     this.#listeners.push(listener);
   }
 
-  add(record: CallRecord): void {
-    for (const listener of this.#listeners) listener(record);
+  /** Records a finished call; `request` is the router's request it came from, for listeners that annotated it. */
+  add(record: CallRecord, request?: CallRequest): void {
+    for (const listener of this.#listeners) listener(record, request);
     this.#ring[this.#next] = record;
     this.#next = (this.#next + 1) % this.#ring.length;
     this.#all.record(record.duration_ms);

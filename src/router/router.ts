@@ -204,7 +204,7 @@ export class Router {
       code,
       duration_ms: Math.round(duration * 100) / 100,
       ...(retried ? { retried: true } : {}),
-    });
+    }, request);
   }
 }
 

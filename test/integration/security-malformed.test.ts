@@ -87,8 +87,8 @@ const CASES: Case[] = [
   { name: 'MCP: unsupported protocol version header', path: '/mcp', session: true, headers: { ...MCP, 'mcp-protocol-version': '1999-01-01' }, body: call({ jsonrpc: '2.0', id: 3, method: 'ping' }), status: 400, rpc: -32000 },
   { name: 'MCP: initialize again in a session', path: '/mcp', session: true, headers: MCP, body: call(INIT), status: 400, rpc: -32600 },
   { name: 'MCP: unknown method', path: '/mcp', session: true, headers: MCP, body: call({ jsonrpc: '2.0', id: 4, method: 'no/such/method' }), status: 200, rpc: -32601 },
-  // The SDK answers params that fail its request schema with -32603 (its validation error), not -32602.
-  { name: 'MCP: tools/call with a name of the wrong type', path: '/mcp', session: true, headers: MCP, body: call({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 5 } }), status: 200, rpc: -32603 },
+  { name: 'MCP: tools/call with a name of the wrong type', path: '/mcp', session: true, headers: MCP, body: call({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 5 } }), status: 200, rpc: -32602 },
+  { name: 'MCP: tools/call with arguments that are not an object', path: '/mcp', session: true, headers: MCP, body: call({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'demo__echo', arguments: [1] } }), status: 200, rpc: -32602 },
   { name: 'MCP: tools/call of an unknown tool', path: '/mcp', session: true, headers: MCP, body: call({ jsonrpc: '2.0', id: 6, method: 'tools/call', params: { name: 'nope__nope', arguments: {} } }), status: 200, rpc: -32602 },
   { name: 'MCP: a response nobody asked for', path: '/mcp', session: true, headers: MCP, body: call({ jsonrpc: '2.0', id: 99, result: {} }), status: 202 },
   { name: 'MCP: unknown backend endpoint', path: '/mcp/nope', headers: MCP, body: call(INIT), status: 404, code: 'UNKNOWN_SERVER' },

@@ -1,0 +1,72 @@
+import { WebStandardStreamableHTTPServerTransport, type WebStandardStreamableHTTPServerTransportOptions } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
+
+/** The SDK transport's private fields this class reads and sets (checked by test/http/mcp-transport.test.ts). */
+interface Internals {
+  _enableJsonResponse: boolean;
+  _requestToStreamMapping: Map<string | number, string>;
+  _streamMapping: Map<string, { resolveJson?: unknown }>;
+}
+
+/** What a client may ask of a session that needs an SSE answer to every call. */
+export interface StreamNeeds {
+  /** The client can take sampling or elicitation requests, which a backend may send during a call. */
+  serverRequests: () => boolean;
+}
+
+type Message = Record<string, unknown> & { method?: unknown; params?: { _meta?: { progressToken?: unknown } } };
+
+/**
+ * The SDK's Streamable HTTP server transport, answering each POST in the
+ * cheapest form that loses nothing. A request whose answer can only be its
+ * response gets `application/json`; one that may be followed by messages
+ * of its own (progress, a backend's sampling or elicitation request, log
+ * messages) gets the SDK's SSE stream, with its event store and resumption.
+ *
+ * A POST streams when it is a batch, when its request carries a progress
+ * token, when the client declared sampling or elicitation (a backend may
+ * ask during any call), or once the client has set a log level. Everything
+ * else — the bulk of tools/call traffic — is one JSON body: no
+ * ReadableStream, no priming event, no keep-alive timer, no SSE parsing on
+ * the client.
+ *
+ * The SDK decides JSON or SSE per transport; this class sets its flag per
+ * request, before the transport reads it (synchronously on the way in) and
+ * again from the request's own stream on the way out, so requests of both
+ * kinds can run at once on one session.
+ */
+export class GatewayHttpTransport extends WebStandardStreamableHTTPServerTransport {
+  readonly #needs: StreamNeeds;
+  #logging = false;
+
+  constructor(options: WebStandardStreamableHTTPServerTransportOptions, needs: StreamNeeds) {
+    super(options);
+    this.#needs = needs;
+  }
+
+  /** Handles a POST whose body the gateway has already read and parsed. */
+  handlePost(request: Request, body: unknown): Promise<Response> {
+    (this as unknown as Internals)._enableJsonResponse = !this.#streams(body);
+    return this.handleRequest(request, { parsedBody: body });
+  }
+
+  override send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    const self = this as unknown as Internals;
+    const requestId = 'id' in message && ('result' in message || 'error' in message) ? message.id : options?.relatedRequestId;
+    if (requestId !== undefined) {
+      const streamId = self._requestToStreamMapping.get(requestId);
+      self._enableJsonResponse = streamId !== undefined && self._streamMapping.get(streamId)?.resolveJson !== undefined;
+    }
+    return super.send(message, options);
+  }
+
+  #streams(body: unknown): boolean {
+    if (Array.isArray(body)) return true;
+    if (body === null || typeof body !== 'object') return false;
+    const message = body as Message;
+    if (message.method === 'logging/setLevel') this.#logging = true;
+    if (this.#logging || message.params?._meta?.progressToken !== undefined) return true;
+    return message.method !== 'initialize' && this.#needs.serverRequests();
+  }
+}
