@@ -1,5 +1,10 @@
+import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type { PrettyOptions, PrettyStream } from 'pino-pretty';
+
+// pino-pretty (and what it pulls in) is loaded only for --log-format pretty.
+const require = createRequire(import.meta.url);
+const pretty = (options: PrettyOptions): PrettyStream => (require('pino-pretty') as (o: PrettyOptions) => PrettyStream)(options);
 
 export type { Logger } from 'pino';
 

@@ -53,7 +53,7 @@ export function isLoaderEnv(key: string): boolean {
  * written (a name or a path), and its env may not set a loader variable
  * unless [security] allowed_env lists it, nor inherit the gateway's
  * environment. Commands are never run through a
- * shell (execa without `shell`), so arguments cannot smuggle in another one.
+ * shell (node:child_process spawn without `shell`), so arguments cannot smuggle in another one.
  */
 export function checkRuntimeBackend(entry: BackendConfig, security: Readonly<SecuritySettings>): void {
   if (entry.transport === 'stdio' && security.allowed_commands.length > 0) {

@@ -3,7 +3,8 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ListToolsResultSchema, type Implementation, type ServerCapabilities, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { MemoryFingerprintStore, type FingerprintStore } from '../auth/fingerprints.js';
 import type { Logger } from '../log.js';
-import { buildIndex, score, tokenize, type SearchIndex } from './discover.js';
+import { buildIndex, tokenize, type SearchIndex } from './discover.js';
+import { WordIndex } from './word-index.js';
 import { exposedName, fingerprint } from './naming.js';
 
 /** One backend tool as the gateway knows it. */
@@ -100,6 +101,8 @@ export async function listAllTools(client: Client): Promise<Tool[]> {
 export class Catalog extends EventEmitter {
   readonly #listings = new Map<string, Listing>();
   readonly #byExposed = new Map<string, CatalogTool>();
+  /** Every listed tool's words, for discover. */
+  readonly #words = new WordIndex<CatalogTool>();
   #fingerprints: FingerprintStore = new MemoryFingerprintStore();
   /** Per backend, tools whose current definition is not the approved one. */
   readonly #unapproved = new Map<string, Set<string>>();
@@ -149,6 +152,7 @@ export class Catalog extends EventEmitter {
       if (!this.#track(entry)) unapproved.add(entry.name);
       map.set(definition.name, entry);
       this.#byExposed.set(exposed, entry);
+      this.#words.add(entry);
     }
     const previous = this.#listings.get(server);
     this.#listings.set(server, { tools: map, fetchedAt: Date.now() });
@@ -241,16 +245,11 @@ export class Catalog extends EventEmitter {
     });
   }
 
-  /** Ranked keyword search; see discover.ts for the weights. */
+  /** Ranked keyword search over the tools agents are shown; see discover.ts for the weights, word-index.ts for how. */
   discover(query: string, options: { servers?: ReadonlySet<string>; limit?: number } = {}): Ranked[] {
-    const words = tokenize(query);
-    const ranked: Ranked[] = [];
-    for (const tool of this.tools(options.servers)) {
-      const s = score(tool.index, words, query);
-      if (s > 0) ranked.push({ tool, score: Math.round(s * 100) / 100 });
-    }
-    ranked.sort((a, b) => b.score - a.score || a.tool.exposed.localeCompare(b.tool.exposed));
-    return ranked.slice(0, options.limit ?? 20);
+    const { servers } = options;
+    const hits = this.#words.search(tokenize(query), query, options.limit ?? 20, (tool) => (servers === undefined || servers.has(tool.server)) && !this.isHeld(tool.server, tool.name));
+    return hits.map((hit) => ({ tool: hit.item, score: hit.score }));
   }
 
   /**
@@ -282,7 +281,10 @@ export class Catalog extends EventEmitter {
   #removeExposed(server: string): void {
     const listing = this.#listings.get(server);
     if (listing === undefined) return;
-    for (const tool of listing.tools.values()) this.#byExposed.delete(tool.exposed);
+    for (const tool of listing.tools.values()) {
+      this.#byExposed.delete(tool.exposed);
+      this.#words.remove(tool);
+    }
   }
 }
 

@@ -110,8 +110,9 @@ export interface GateCallContext {
   downstream: Downstream;
 }
 
+/** A structured result, with the same JSON as text (compact: agents pay for every byte) for clients that read only text. */
 function json(value: unknown): CallToolResult {
-  return { content: [{ type: 'text', text: JSON.stringify(value, null, 2) }], structuredContent: value as Record<string, unknown> };
+  return { content: [{ type: 'text', text: JSON.stringify(value) }], structuredContent: value as Record<string, unknown> };
 }
 
 function str(args: Record<string, unknown>, key: string, required: boolean): string | undefined {

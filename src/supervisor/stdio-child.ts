@@ -1,4 +1,4 @@
-import { execa, type ResultPromise } from 'execa';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { scrub } from '../config/redact.js';
 import type { Logger } from '../log.js';
@@ -62,9 +62,9 @@ export class StdioChild {
   #exit: ExitInfo | undefined;
   readonly #stderr: string[] = [];
   readonly #stderrLimit: number;
-  readonly #process: ResultPromise;
+  readonly #process: ChildProcess;
 
-  private constructor(subprocess: ResultPromise, options: StdioChildOptions) {
+  private constructor(subprocess: ChildProcess, options: StdioChildOptions) {
     this.#process = subprocess;
     this.pid = subprocess.pid ?? -1;
     this.stdin = subprocess.stdin as Writable;
@@ -77,6 +77,8 @@ export class StdioChild {
         resolve(this.#exit);
       });
     });
+    // After the spawn, an error event means a signal could not be sent; the exit event tells how the child ended.
+    subprocess.on('error', (err) => options.logger.warn({ error: err.message }, 'child process error'));
     // Writes to a dead child's stdin raise EPIPE on the stream; the exit
     // event reports the death, so the stream error itself is only noise.
     this.stdin.on('error', () => {});
@@ -92,22 +94,12 @@ export class StdioChild {
 
   /** Spawns the child and resolves once it runs; rejects (ENOENT, EACCES) when it cannot start. */
   static async spawn(options: StdioChildOptions): Promise<StdioChild> {
-    const subprocess = execa(options.command, [...options.args], {
+    const subprocess = spawn(options.command, [...options.args], {
       cwd: options.cwd,
       env: options.env,
-      extendEnv: false,
       detached: true, // own process group, so stop() can reach grandchildren
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
-      reject: false,
-      cleanup: false, // we stop the group ourselves, with a grace period
-      stripFinalNewline: false,
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
-    // execa's promise settles with the result at exit; we track exit via
-    // events, so its outcome is deliberately ignored here.
-    subprocess.catch(() => {});
     await new Promise<void>((resolve, reject) => {
       subprocess.once('spawn', () => resolve());
       subprocess.once('error', reject);

@@ -98,11 +98,16 @@ export class Supervisor extends EventEmitter {
 
   /** Starts every enabled backend; resolves when each is running or has failed. */
   async startAll(): Promise<void> {
-    await Promise.all(
-      this.list()
-        .filter((b) => b.config.enabled)
-        .map((b) => b.start().catch(() => undefined)),
-    );
+    const starts: Promise<void>[] = [];
+    for (const backend of this.list()) {
+      if (!backend.config.enabled) continue;
+      // A turn of the event loop between starts: each start does synchronous
+      // work (spawning, building a built-in server), and the listener should
+      // answer /health meanwhile.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      starts.push(backend.start().catch(() => undefined));
+    }
+    await Promise.all(starts);
   }
 
   /** Stops every backend in parallel. Idempotent. */
