@@ -120,15 +120,21 @@ export function coordRoutes(store: CoordStore, options: CoordOptionsInput = {}, 
   const started = Date.now();
 
   // Generous next to the per-field limits (which answer with precise
-  // sentences); this only stops absurd bodies before they are parsed.
+  // sentences); this only stops absurd bodies before they are parsed. A
+  // declared Content-Length is checked as a number (Node holds the body to
+  // it); only a chunked body is counted on the stream. GETs are left alone:
+  // asking for `c.req.raw.body` makes the Node adapter build a whole web
+  // Request, which a long-poll per agent per second does not need.
   const maxSize = Math.max(opts.max_message_size, opts.max_value_size) * 2 + 65_536;
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize,
-      onError: (c) => c.json({ error: `Request body is over ${maxSize} bytes; send less.`, code: 'PAYLOAD_TOO_LARGE' }, 413),
-    }),
-  );
+  const tooLarge = (c: Context): Response => c.json({ error: `Request body is over ${maxSize} bytes; send less.`, code: 'PAYLOAD_TOO_LARGE' }, 413);
+  const streamed = bodyLimit({ maxSize, onError: tooLarge });
+  app.use('*', async (c, next) => {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    const length = c.req.header('content-length');
+    if (length === undefined) return streamed(c, next);
+    if (Number(length) > maxSize) return tooLarge(c);
+    return next();
+  });
 
   app.post('/agent/register', async (c) => c.json(await store.registerAgent(await jsonBody(c, bodies.register))));
   app.post('/agent/deregister', async (c) => c.json(await store.deregisterAgent((await jsonBody(c, bodies.agent)).agent_id)));

@@ -1,4 +1,7 @@
+import type Database from 'better-sqlite3';
 import type { GatewayDatabase } from '../store/database.js';
+
+type Statement = Database.Statement<unknown[]>;
 
 /** What the gateway remembers of one tool definition. */
 export interface FingerprintRecord {
@@ -30,6 +33,8 @@ export interface FingerprintStore {
   addChange(server: string, change: FingerprintChange): void;
   /** The last `limit` changes of a backend, oldest first. */
   changes(server: string, limit: number): FingerprintChange[];
+  /** Runs `fn` as one unit of writes (one transaction for a whole listing, not one per tool). */
+  batch<T>(fn: () => T): T;
 }
 
 const key = (server: string, tool: string): string => `${server}\u0000${tool}`;
@@ -61,42 +66,51 @@ export class MemoryFingerprintStore implements FingerprintStore {
   changes(server: string, limit: number): FingerprintChange[] {
     return (this.#changes.get(server) ?? []).slice(-limit);
   }
+
+  batch<T>(fn: () => T): T {
+    return fn();
+  }
 }
 
 /** In data_dir/stonegate.db (tables tool_fingerprints and tool_changes), so a restart does not make a changed tool its own first sight. */
 export class SqliteFingerprintStore implements FingerprintStore {
   readonly #db: GatewayDatabase;
+  readonly #get: Statement;
+  readonly #put: Statement;
+  readonly #list: Statement;
+  readonly #addChange: Statement;
+  readonly #changes: Statement;
 
   constructor(db: GatewayDatabase) {
     this.#db = db;
+    this.#get = db.prepare('SELECT server, tool, fingerprint, first_seen, approved_fingerprint FROM tool_fingerprints WHERE server = ? AND tool = ?');
+    this.#put = db.prepare('INSERT OR REPLACE INTO tool_fingerprints (server, tool, fingerprint, first_seen, approved_fingerprint) VALUES (?, ?, ?, ?, ?)');
+    this.#list = db.prepare('SELECT server, tool, fingerprint, first_seen, approved_fingerprint FROM tool_fingerprints WHERE server = ? ORDER BY tool');
+    this.#addChange = db.prepare('INSERT INTO tool_changes (server, tool, from_fingerprint, to_fingerprint, at) VALUES (?, ?, ?, ?, ?)');
+    this.#changes = db.prepare('SELECT tool, from_fingerprint AS "from", to_fingerprint AS "to", at FROM tool_changes WHERE server = ? ORDER BY id DESC LIMIT ?');
   }
 
   get(server: string, tool: string): FingerprintRecord | undefined {
-    return this.#db
-      .prepare('SELECT server, tool, fingerprint, first_seen, approved_fingerprint FROM tool_fingerprints WHERE server = ? AND tool = ?')
-      .get(server, tool) as FingerprintRecord | undefined;
+    return this.#get.get(server, tool) as FingerprintRecord | undefined;
   }
 
   put(record: FingerprintRecord): void {
-    this.#db
-      .prepare('INSERT OR REPLACE INTO tool_fingerprints (server, tool, fingerprint, first_seen, approved_fingerprint) VALUES (?, ?, ?, ?, ?)')
-      .run(record.server, record.tool, record.fingerprint, record.first_seen, record.approved_fingerprint);
+    this.#put.run(record.server, record.tool, record.fingerprint, record.first_seen, record.approved_fingerprint);
   }
 
   list(server: string): FingerprintRecord[] {
-    return this.#db
-      .prepare('SELECT server, tool, fingerprint, first_seen, approved_fingerprint FROM tool_fingerprints WHERE server = ? ORDER BY tool')
-      .all(server) as FingerprintRecord[];
+    return this.#list.all(server) as FingerprintRecord[];
   }
 
   addChange(server: string, change: FingerprintChange): void {
-    this.#db.prepare('INSERT INTO tool_changes (server, tool, from_fingerprint, to_fingerprint, at) VALUES (?, ?, ?, ?, ?)').run(server, change.tool, change.from, change.to, change.at);
+    this.#addChange.run(server, change.tool, change.from, change.to, change.at);
   }
 
   changes(server: string, limit: number): FingerprintChange[] {
-    const rows = this.#db
-      .prepare('SELECT tool, from_fingerprint AS "from", to_fingerprint AS "to", at FROM tool_changes WHERE server = ? ORDER BY id DESC LIMIT ?')
-      .all(server, limit) as FingerprintChange[];
-    return rows.reverse();
+    return (this.#changes.all(server, limit) as FingerprintChange[]).reverse();
+  }
+
+  batch<T>(fn: () => T): T {
+    return this.#db.inTransaction ? fn() : this.#db.transaction(fn)();
   }
 }

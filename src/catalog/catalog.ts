@@ -137,28 +137,34 @@ export class Catalog extends EventEmitter {
     this.#removeExposed(server);
     const map = new Map<string, CatalogTool>();
     const unapproved = new Set<string>();
-    for (const definition of tools) {
-      const exposed = exposedName(server, definition.name, this.#options.separator);
-      const entry: CatalogTool = {
-        server,
-        name: definition.name,
-        exposed,
-        description: definition.description ?? '',
-        inputSchema: definition.inputSchema,
-        definition,
-        fingerprint: fingerprint(definition),
-        index: buildIndex({ name: definition.name, exposed, description: definition.description, inputSchema: definition.inputSchema }),
-      };
-      if (!this.#track(entry)) unapproved.add(entry.name);
-      map.set(definition.name, entry);
-      this.#byExposed.set(exposed, entry);
-      this.#words.add(entry);
-    }
+    // One transaction for the listing's fingerprints, not one per tool.
+    this.#fingerprints.batch(() => {
+      for (const definition of tools) this.#enter(server, definition, map, unapproved);
+    });
     const previous = this.#listings.get(server);
     this.#listings.set(server, { tools: map, fetchedAt: Date.now() });
     this.#unapproved.set(server, unapproved);
     // A refresh that found the same tools is not news for the sessions.
     if (options.changed === true || previous === undefined || !sameTools(previous.tools, map)) this.emit('changed', server);
+  }
+
+  /** Adds one tool of a listing: its entry, fingerprint check, name and words. */
+  #enter(server: string, definition: Tool, map: Map<string, CatalogTool>, unapproved: Set<string>): void {
+    const exposed = exposedName(server, definition.name, this.#options.separator);
+    const entry: CatalogTool = {
+      server,
+      name: definition.name,
+      exposed,
+      description: definition.description ?? '',
+      inputSchema: definition.inputSchema,
+      definition,
+      fingerprint: fingerprint(definition),
+      index: buildIndex({ name: definition.name, exposed, description: definition.description, inputSchema: definition.inputSchema }),
+    };
+    if (!this.#track(entry)) unapproved.add(entry.name);
+    map.set(definition.name, entry);
+    this.#byExposed.set(exposed, entry);
+    this.#words.add(entry);
   }
 
   /** Forgets a backend's tools (stopped, failed or removed). */
