@@ -20,7 +20,7 @@ args = [${q(DEMO)}]
 name = "hang"
 command = "node"
 args = [${q(fixture('hang-server'))}]
-timeout = 300
+timeout = 1500 # long enough that the POOL_EXHAUSTED test finds the first call still holding the connection on a loaded machine
 pool = { max = 1, max_concurrency = 1, acquire_timeout = 200 }
 
 [[backends]]
@@ -84,7 +84,7 @@ command = "/nonexistent/stonegate-test-binary"
     const { status, body } = await gw.request('POST', '/call', { server: 'hang', tool: 'hang', arguments: {} });
     expect(status).toBe(504);
     expect(body.code).toBe('TIMEOUT');
-    expect(body.error).toMatch(/300 ms/);
+    expect(body.error).toMatch(/1500 ms/);
     await gw.waitForLog((l) => l.backend === 'hang' && l.msg === 'hang: cancelled');
   });
 
