@@ -6,6 +6,9 @@ import type { Config } from './config/schema.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './log.js';
 import { runRemote, UsageError } from './cli/remote.js';
+import { runInit } from './cli/init.js';
+import { runDoctor } from './cli/doctor.js';
+import { printServeSummary } from './cli/serve-summary.js';
 import { serveStdio } from './mcp/stdio-session.js';
 import { VERSION } from './version.js';
 
@@ -20,6 +23,13 @@ Usage:
   stonegate serve [-c FILE] [--host H] [--port N] [--data-dir DIR] [--log-level L] [--log-format json|pretty] [--stdio]
       Start the gateway and its backends (default config ./stonegate.toml, listening on 127.0.0.1:3393).
       With --stdio: serve one MCP client on stdin/stdout instead of HTTP (logs go to stderr).
+      The dashboard is at /ui; with --log-format pretty a start summary shows each backend as it comes up.
+  stonegate init [--dir PATH] [--write-mcp-config PATH]
+      Write a commented starter stonegate.toml in PATH (never over an existing one), create its data_dir,
+      and print MCP client configs; --write-mcp-config merges the stonegate server into an .mcp.json.
+  stonegate doctor [-c FILE] [--url URL]
+      Check the config, each backend's command, data_dir, the port, /health, MCP initialize and
+      tools/list per backend; one line per check with a fix hint; exit 1 when a check fails.
   stonegate check [-c FILE]
       Validate the config and print a summary; exit 2 when it is invalid.
   stonegate coord [--stdio | --port N] [--host H] [--db PATH] [--opt key=value ...] [-c FILE]
@@ -57,6 +67,8 @@ const OPTIONS = {
   http: { type: 'string' },
   env: { type: 'string', multiple: true },
   entry: { type: 'string' },
+  dir: { type: 'string' },
+  'write-mcp-config': { type: 'string' },
   db: { type: 'string' },
   opt: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
@@ -138,7 +150,8 @@ async function serve(values: Values): Promise<number> {
     shutdown('stdin closed');
     return -1;
   }
-  await gateway.start();
+  const started = await gateway.start();
+  if (config.logging.format === 'pretty') printServeSummary(gateway, started, out);
   return -1; // keep running until a signal
 }
 
@@ -242,6 +255,21 @@ export async function main(argv: string[]): Promise<number> {
         return check(values);
       case 'coord':
         return await coord(values, positionals.slice(1));
+      case 'init':
+        if (positionals.length > 1) throw new UsageError(`init takes no arguments (use --dir PATH), got '${positionals.slice(1).join(' ')}'`);
+        return runInit({ dir: values.dir, writeMcpConfig: values['write-mcp-config'], out });
+      case 'doctor': {
+        const url = values.url ?? process.env.STONEGATE_URL;
+        const token = process.env.STONEGATE_TOKEN;
+        return await runDoctor({
+          config: values.config,
+          explicit: values.config !== undefined,
+          overrides: overridesFrom(values),
+          url: url === '' ? undefined : url,
+          token: token === '' ? undefined : token,
+          out,
+        });
+      }
       case 'status':
       case 'tools':
       case 'call':
