@@ -5,6 +5,7 @@ import type { Gateway } from '../gateway.js';
 import { mcpRoutes } from './mcp-endpoint.js';
 import { restRoutes } from './rest.js';
 import { bodyGuard, coordIdentityGuard, securityGuard } from './security.js';
+import { uiRoutes } from './ui.js';
 
 /**
  * The front door: one Hono app. Every request passes, in order: the
@@ -25,6 +26,7 @@ export function createApp(gateway: Gateway): Hono {
   app.use('*', bodyGuard(gateway));
 
   app.route('/', restRoutes(gateway));
+  app.route('/', uiRoutes(gateway));
   if (gateway.coord !== undefined) {
     app.use('/coord/*', coordIdentityGuard());
     app.route('/coord', gateway.coord.routes);

@@ -27,11 +27,13 @@ const ADMIN_ROUTES = new Set([
   'GET /config',
   'GET /log',
   'GET /log/export',
+  'GET /log/stream',
 ]);
 
 /** The class of a request, from the path Hono routes on (HEAD is routed as GET). */
 export function routeClass(method: string, path: string): RouteClass {
   if (path === '/health') return 'public';
+  if (path === '/ui' || path.startsWith('/ui/')) return 'public'; // the dashboard's static files; its data routes keep their class
   if (path === '/' || path === '/mcp' || path.startsWith('/mcp/') || path === '/sse' || path === '/messages') return 'mcp';
   if (path === '/coord' || path.startsWith('/coord/')) return 'coord';
   if (path === '/metrics') return 'metrics';

@@ -82,7 +82,7 @@ describe('README error table', () => {
 });
 
 describe('README REST reference', () => {
-  const rest = read('src/http/rest.ts');
+  const rest = read('src/http/rest.ts') + read('src/http/ui.ts');
   const routes = [...rest.matchAll(/\bapp\.(get|post|put|patch|delete)\(\s*(['"`])([^'"`]+)\2/g)].map(
     (m) => `${(m[1] ?? '').toUpperCase()} ${(m[3] ?? '').replace(/:([A-Za-z_]\w*)/g, '{$1}')}`,
   );
@@ -92,7 +92,7 @@ describe('README REST reference', () => {
     expect(routes.length).toBeGreaterThan(0);
   });
 
-  it('documents every route registered in src/http/rest.ts', () => {
+  it('documents every route registered in src/http/rest.ts and src/http/ui.ts', () => {
     const missing = routes.filter((route) => !reference.includes(`\`${route}\``));
     expect(missing).toEqual([]);
   });

@@ -1,0 +1,310 @@
+// The stonegate dashboard: plain browser JavaScript, no build step, no
+// dependencies. It reads the gateway's REST API with the bearer token kept
+// in sessionStorage (asked for once, when a request answers 401), and the
+// live call feed from GET /log/stream read with fetch and a stream reader —
+// EventSource cannot send an Authorization header. Everything the gateway
+// sends is put into the page as text, never as HTML.
+
+const TOKEN_KEY = 'stonegate.token';
+const REFRESH_MS = 2000;
+const FEED_MAX = 200;
+const SPARK_POINTS = 40;
+
+const $ = (id) => document.getElementById(id);
+
+/** Latest durations per backend, for the sparklines. */
+const latencies = new Map();
+let coordMounted = true;
+let claimsRoute = true;
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY) ?? '';
+}
+
+function headers(extra = {}) {
+  const t = token();
+  return t === '' ? extra : { ...extra, authorization: `Bearer ${t}` };
+}
+
+class HttpError extends Error {
+  constructor(status, body) {
+    super(body?.error ?? `HTTP ${status}`);
+    this.status = status;
+    this.code = body?.code;
+  }
+}
+
+/** A JSON request to the gateway; 401 opens the token form. */
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: headers(body === undefined ? {} : { 'content-type': 'application/json' }),
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({}));
+  if (response.status === 401) askToken();
+  if (!response.ok) throw new HttpError(response.status, data);
+  return data;
+}
+
+function notice(text) {
+  $('notice').textContent = text;
+}
+
+function askToken() {
+  $('token-form').hidden = false;
+  $('token-input').focus();
+}
+
+/** Builds an element with text (never HTML) and optional class and children. */
+function el(tag, text, className, children = []) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (className) node.className = className;
+  for (const child of children) node.append(child);
+  return node;
+}
+
+/** A colored label: `text` shown, colored by `state` (default: the text itself). */
+function pill(text, state = text) {
+  return el('span', text, `pill state-${String(state).replace(/_/g, '-')}`);
+}
+
+function sparkline(values) {
+  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  svg.setAttribute('class', 'spark');
+  svg.setAttribute('viewBox', '0 0 90 20');
+  if (values.length > 0) {
+    const max = Math.max(...values, 1);
+    const step = 90 / (SPARK_POINTS - 1);
+    const series = values.length === 1 ? [values[0], values[0]] : values; // one call: a short flat line
+    const offset = (SPARK_POINTS - series.length) * step;
+    const points = series.map((v, i) => `${(offset + i * step).toFixed(1)},${(19 - (v / max) * 18).toFixed(1)}`);
+    const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
+    line.setAttribute('points', points.join(' '));
+    svg.append(line);
+  }
+  const last = values.at(-1);
+  const title = document.createElementNS('http://www.w3.org/2000/svg', 'title');
+  title.textContent = last === undefined ? 'no calls yet' : `last ${last} ms, max ${Math.max(...values)} ms`;
+  svg.append(title);
+  return svg;
+}
+
+async function act(button, action, name) {
+  button.disabled = true;
+  try {
+    await api('POST', `/server/${action}`, { name });
+    notice('');
+  } catch (error) {
+    notice(error.status === 403 ? `${action} needs an admin token: ${error.message}` : `${action} ${name}: ${error.message}`);
+  } finally {
+    button.disabled = false;
+    refresh();
+  }
+}
+
+function renderBackends(servers) {
+  const body = $('backends').tBodies[0];
+  body.replaceChildren(
+    ...servers.map((s) => {
+      const buttons = ['restart', 'stop', 'start'].map((action) => {
+        const b = el('button', action);
+        b.type = 'button';
+        b.dataset.action = action;
+        b.addEventListener('click', () => act(b, action, s.name));
+        return b;
+      });
+      const row = el('tr', undefined, undefined, [
+        el('td', s.name),
+        el('td', undefined, undefined, [pill(s.status)]),
+        el('td', undefined, undefined, [pill(s.circuit)]),
+        el('td', `${s.pool.active}/${s.pool.size} busy, ${s.pool.inflight} in flight${s.pool.pending > 0 ? `, ${s.pool.pending} waiting` : ''}`),
+        el('td', s.restarts),
+        el('td', s.tool_count),
+        el('td', s.total_calls),
+        el('td', `${(s.error_rate * 100).toFixed(1)}%`),
+        el('td', undefined, undefined, [sparkline(latencies.get(s.name) ?? [])]),
+        el('td', undefined, undefined, buttons),
+      ]);
+      row.dataset.backend = s.name;
+      row.dataset.status = s.status;
+      row.dataset.pid = s.pid ?? '';
+      row.title = [s.pid ? `pid ${s.pid}` : '', s.last_error ?? ''].filter(Boolean).join(' — ');
+      return row;
+    }),
+  );
+}
+
+function renderHealth(h) {
+  const node = $('health');
+  node.className = `pill state-${h.status}`;
+  node.textContent = `${h.status} · ${h.backends_healthy}/${h.backends_total} backends · ${h.circuits_open} circuits open · v${h.version}`;
+}
+
+function renderAsync(calls) {
+  const body = $('async').tBodies[0];
+  if (calls.length === 0) {
+    body.replaceChildren(el('tr', undefined, undefined, [Object.assign(el('td', 'none', 'muted'), { colSpan: 6 })]));
+    return;
+  }
+  body.replaceChildren(
+    ...calls.map((c) => {
+      const progress = c.progress ? `${c.progress.progress}${c.progress.total ? `/${c.progress.total}` : ''}${c.progress.message ? ` ${c.progress.message}` : ''}` : '';
+      return el('tr', undefined, undefined, [el('td', c.call_id), el('td', `${c.server}/${c.tool}`), el('td', undefined, undefined, [pill(c.status)]), el('td', c.caller ?? '—'), el('td', new Date(c.submitted_at).toLocaleTimeString()), el('td', progress)]);
+    }),
+  );
+}
+
+async function refreshCoord() {
+  if (!coordMounted) return;
+  try {
+    const stats = await api('GET', '/coord/stats');
+    $('coord-panel').hidden = false;
+    $('coord-summary').textContent = `${stats.agents.active} agents active (${stats.agents.total} registered, ${stats.agents.stale} stale) · tasks: ${stats.tasks.pending} pending, ${stats.tasks.claimed} claimed, ${stats.tasks.complete} complete, ${stats.tasks.failed} failed · ${stats.messages.total} messages`;
+    const [agents, pending, claimed, history] = await Promise.all([
+      api('GET', '/coord/agent/discover'),
+      api('GET', '/coord/task/list?status=pending'),
+      api('GET', '/coord/task/list?status=claimed'),
+      api('GET', '/coord/msg/history?limit=10'),
+    ]);
+    $('coord-agents').replaceChildren(...agents.agents.filter((a) => a.status !== 'offline').map((a) => el('li', `${a.id} (${a.role}) — ${a.status}`)));
+    $('coord-tasks').replaceChildren(...[...pending.tasks, ...claimed.tasks].map((t) => el('li', `${t.status === 'claimed' ? `[${t.claimed_by}] ` : ''}${t.description}`)));
+    $('coord-messages').replaceChildren(...history.messages.map((m) => el('li', `${m.from} → ${m.to ?? 'all'}: ${m.content}`)));
+    if (claimsRoute) {
+      try {
+        const claims = await api('GET', '/coord/claims');
+        const list = claims.claims ?? [];
+        $('coord-claims-box').hidden = false;
+        $('coord-claims').replaceChildren(...list.map((c) => el('li', `${c.agent_id ?? c.holder ?? '?'}: ${(c.paths ?? [c.path]).join(', ')}${c.reason ? ` — ${c.reason}` : ''}`)));
+      } catch (error) {
+        if (error.status === 404) claimsRoute = false; // this gateway's coord has no claims route
+        else throw error;
+      }
+    }
+  } catch (error) {
+    if (error.status === 404) {
+      coordMounted = false; // [coordination] enabled = false
+      $('coord-panel').hidden = true;
+    }
+  }
+}
+
+let refreshing = false;
+async function refresh() {
+  if (refreshing) return;
+  refreshing = true;
+  try {
+    const [health, list, calls] = await Promise.all([api('GET', '/health'), api('GET', '/server/list'), api('GET', '/call?state=active')]);
+    renderHealth(health);
+    renderBackends(list.servers);
+    renderAsync(calls.calls);
+    await refreshCoord();
+    if ($('notice').textContent.startsWith('Cannot reach')) notice('');
+  } catch (error) {
+    if (error instanceof HttpError) {
+      if (error.status !== 401) notice(error.message);
+    } else notice(`Cannot reach the gateway: ${error.message}`);
+  } finally {
+    refreshing = false;
+  }
+}
+
+function addCall(record) {
+  const series = latencies.get(record.server) ?? [];
+  series.push(record.duration_ms);
+  if (series.length > SPARK_POINTS) series.shift();
+  latencies.set(record.server, series);
+  const row = el('li', undefined, 'call', [
+    el('span', new Date(record.time).toLocaleTimeString()),
+    el('span', `${record.agent ? `${record.agent} → ` : ''}${record.server}/${record.tool}`),
+    el('span', undefined, undefined, [pill(record.code ?? record.status, record.status)]),
+    el('span', `${record.duration_ms < 10 ? record.duration_ms.toFixed(1) : Math.round(record.duration_ms)} ms`),
+  ]);
+  row.dataset.server = record.server;
+  row.dataset.tool = record.tool;
+  row.dataset.status = record.status;
+  const feed = $('feed');
+  feed.prepend(row);
+  while (feed.children.length > FEED_MAX) feed.lastElementChild.remove();
+}
+
+/** Reads GET /log/stream (Server-Sent Events) with fetch, so the token goes in a header; reconnects. */
+async function follow() {
+  for (;;) {
+    try {
+      const response = await fetch('/log/stream?backlog=50', { headers: headers({ accept: 'text/event-stream' }) });
+      if (response.status === 401) askToken();
+      if (!response.ok) {
+        const body = await response.json().catch(() => ({}));
+        $('feed-state').textContent = `(${body.code ?? response.status}: ${body.error ?? 'stream refused'})`;
+      } else {
+        $('feed-state').textContent = '(live)';
+        $('feed').replaceChildren(); // the backlog refills it
+        latencies.clear();
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value;
+          let end;
+          while ((end = buffer.indexOf('\n\n')) !== -1) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const event = /^event: ?(.*)$/m.exec(block)?.[1];
+            const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).replace(/^ /, '')).join('\n');
+            if (event === 'call' && data !== '') addCall(JSON.parse(data));
+          }
+        }
+        $('feed-state').textContent = '(reconnecting…)';
+      }
+    } catch (error) {
+      $('feed-state').textContent = `(disconnected: ${error.message})`;
+    }
+    await new Promise((resolve) => setTimeout(resolve, REFRESH_MS));
+  }
+}
+
+let searchTimer;
+async function search() {
+  const query = $('search').value.trim();
+  if (query === '') {
+    $('results').replaceChildren();
+    return;
+  }
+  try {
+    const found = await api('GET', `/discover?limit=15&query=${encodeURIComponent(query)}`);
+    $('results').replaceChildren(
+      ...found.tools.map((t) => el('li', undefined, undefined, [el('code', t.exposed_name ?? `${t.server}/${t.name}`), el('span', ` score ${t.score}`, 'muted'), el('p', (t.description ?? '').split('\n')[0])])),
+    );
+    if (found.tools.length === 0) $('results').replaceChildren(el('li', 'no tool matches', 'muted'));
+  } catch (error) {
+    $('results').replaceChildren(el('li', error.message, 'muted'));
+  }
+}
+
+$('search').addEventListener('input', () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(search, 200);
+});
+$('token-button').addEventListener('click', askToken);
+$('token-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, $('token-input').value.trim());
+  $('token-input').value = '';
+  $('token-form').hidden = true;
+  notice('');
+  coordMounted = true;
+  refresh();
+  search();
+});
+$('token-forget').addEventListener('click', () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  $('token-form').hidden = true;
+  location.reload();
+});
+
+refresh();
+setInterval(refresh, REFRESH_MS);
+follow();
