@@ -278,7 +278,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'start':
       case 'stop':
       case 'restart':
-        return await runRemote({ url: gatewayUrl(values), json: values.json === true, out, err }, command, positionals.slice(1), values);
+        return await runRemote({ url: gatewayUrl(values), json: values.json === true, out, err, progress: process.stderr }, command, positionals.slice(1), values);
       default:
         err(`stonegate: unknown command '${command}'\n\n${USAGE}`);
         return 2;

@@ -1,3 +1,5 @@
+import { withProgress, type ProgressStream } from './progress.js';
+
 /*
  * CLI commands that talk to a running gateway over its REST API. Output is
  * for people by default and JSON with --json; exit codes are for scripts:
@@ -10,6 +12,8 @@ export interface RemoteContext {
   json: boolean;
   out: (text: string) => void;
   err: (text: string) => void;
+  /** Where waits show progress (a terminal's stderr); none when absent. */
+  progress?: ProgressStream;
 }
 
 export class UsageError extends Error {}
@@ -43,6 +47,12 @@ async function request(ctx: RemoteContext, method: string, path: string, body?: 
   } catch {
     return { status: response.status, body: { error: text.slice(0, 500), code: 'BAD_RESPONSE' } };
   }
+}
+
+/** A request that may take a while (a backend starting, a tool running), with progress on a terminal. */
+function waitFor(ctx: RemoteContext, label: string, method: string, path: string, body: unknown): Promise<Answer> {
+  const work = request(ctx, method, path, body);
+  return ctx.progress === undefined ? work : withProgress(ctx.progress, label, work);
 }
 
 /** Prints an error answer and returns exit code 1, or 0 for a 2xx. */
@@ -111,7 +121,7 @@ async function call(ctx: RemoteContext, target: string | undefined, args: string
       throw new UsageError(`--args is not valid JSON: ${(e as Error).message}`);
     }
   }
-  const answer = await request(ctx, 'POST', '/call', { server: target.slice(0, slash), tool: target.slice(slash + 1), arguments: parsed });
+  const answer = await waitFor(ctx, `calling ${target}`, 'POST', '/call', { server: target.slice(0, slash), tool: target.slice(slash + 1), arguments: parsed });
   const code = report(ctx, answer, (body) => {
     const result = body.result as { content?: { type: string; text?: string }[]; structuredContent?: unknown };
     const texts = (result.content ?? []).filter((c) => c.type === 'text').map((c) => c.text ?? '');
@@ -158,7 +168,8 @@ export async function runRemote(
       case 'call':
         return await call(ctx, positionals[0], flags.args);
       case 'add': {
-        const answer = await request(ctx, 'POST', '/server/add', entryFrom(positionals, flags));
+        const entry = entryFrom(positionals, flags);
+        const answer = await waitFor(ctx, `adding ${String(entry.name)}, waiting for it to start`, 'POST', '/server/add', entry);
         return report(ctx, answer, (body) => {
           const s = body.server as ServerRow;
           ctx.out(`added ${s.name}: ${s.status}, ${s.tool_count} tools`);
@@ -170,7 +181,7 @@ export async function runRemote(
       case 'restart': {
         const name = positionals[0];
         if (name === undefined) throw new UsageError(`${command} needs a backend NAME`);
-        const answer = await request(ctx, 'POST', `/server/${command}`, { name });
+        const answer = await waitFor(ctx, `${command === 'stop' ? 'stopping' : command === 'remove' ? 'removing' : `${command}ing`} ${name}`, 'POST', `/server/${command}`, { name });
         return report(ctx, answer, (body) => {
           const s = body.server as ServerRow | undefined;
           ctx.out(s === undefined ? `${command === 'remove' ? 'removed' : command} ${name}` : `${name}: ${s.status}, ${s.tool_count} tools`);
