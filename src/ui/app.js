@@ -173,10 +173,13 @@ async function refreshCoord() {
     $('coord-messages').replaceChildren(...history.messages.map((m) => el('li', `${m.from} → ${m.to ?? 'all'}: ${m.content}`)));
     if (claimsRoute) {
       try {
-        const claims = await api('GET', '/coord/claims');
-        const list = claims.claims ?? [];
+        // Work claims (GET /coord/claim/list), where the coordination backend has them.
+        const claims = await api('GET', '/coord/claim/list');
+        const active = (claims.claims ?? []).filter((c) => c.status === undefined || c.status === 'active');
         $('coord-claims-box').hidden = false;
-        $('coord-claims').replaceChildren(...list.map((c) => el('li', `${c.agent_id ?? c.holder ?? '?'}: ${(c.paths ?? [c.path]).join(', ')}${c.reason ? ` — ${c.reason}` : ''}`)));
+        $('coord-claims').replaceChildren(
+          ...active.map((c) => el('li', `${c.agent_id}: ${(c.paths ?? []).join(', ')}${c.exclusive ? ' (exclusive)' : ''}${c.intent ? ` — ${c.intent}` : ''}${c.expires_at ? `, until ${new Date(c.expires_at).toLocaleTimeString()}` : ''}`)),
+        );
       } catch (error) {
         if (error.status === 404) claimsRoute = false; // this gateway's coord has no claims route
         else throw error;
