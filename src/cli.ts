@@ -9,6 +9,7 @@ import { runRemote, UsageError } from './cli/remote.js';
 import { runInit } from './cli/init.js';
 import { runDoctor } from './cli/doctor.js';
 import { printServeSummary } from './cli/serve-summary.js';
+import { localAddress } from './cli/local-address.js';
 import { serveStdio } from './mcp/stdio-session.js';
 import { VERSION } from './version.js';
 
@@ -211,16 +212,13 @@ async function coord(values: Values, extra: string[]): Promise<number> {
 function gatewayUrl(values: Values): string {
   const given = values.url ?? process.env.STONEGATE_URL;
   if (given !== undefined && given !== '') return given.replace(/\/+$/, '');
-  let host = '127.0.0.1';
-  let port = 3393;
+  let config: Config | undefined;
   try {
-    const config = load(values);
-    host = config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
-    port = config.server.port;
+    config = load(values);
   } catch {
     // no usable config: the defaults
   }
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return localAddress(config).base;
 }
 
 /** Runs the CLI; resolves with the exit code (or -1 for a server that keeps running). */

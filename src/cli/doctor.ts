@@ -7,6 +7,7 @@ import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { ConfigError, loadConfig, type ConfigOverrides } from '../config/load.js';
 import type { BackendConfig, Config } from '../config/schema.js';
 import { VERSION } from '../version.js';
+import { localAddress } from './local-address.js';
 
 /*
  * `stonegate doctor`: one line per check, each failure with what to do.
@@ -209,9 +210,9 @@ export async function runDoctor(options: DoctorOptions): Promise<number> {
 
   let base = options.url?.replace(/\/+$/, '');
   if (base === undefined) {
-    const host = config === undefined || config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
-    const port = config?.server.port ?? 3393;
-    base = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const local = localAddress(config);
+    const { host, port } = local;
+    base = local.base;
     if (!(await listening(host, port))) {
       report.line('ok', 'port', `${host}:${port} is free (no gateway running)`);
       report.line('skip', 'gateway', '/health, MCP initialize and tools/list need a running gateway', "start one with 'stonegate serve', then run doctor again");

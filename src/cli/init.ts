@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { localAddress } from './local-address.js';
 import { UsageError } from './remote.js';
 
 /*
@@ -75,8 +76,7 @@ args = [${JSON.stringify(DEMO_SERVER)}]
 
 /** The gateway's MCP URL as a client on this machine reaches it. */
 export function mcpUrl(config: Config): string {
-  const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${config.server.port}/mcp`;
+  return `${localAddress(config).base}/mcp`;
 }
 
 /** The `stonegate` entry of an .mcp.json (Claude Code: type http; a header when [auth] has tokens). */

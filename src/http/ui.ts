@@ -58,6 +58,8 @@ function loadAssets(): Map<string, { body: string; type: string }> {
 
 /** ms between keepalive comments on an idle call stream. */
 const KEEPALIVE_MS = 15_000;
+/** Events a call stream may have waiting to be written before it is cut off. */
+const MAX_QUEUED = 1_000;
 
 /** The dashboard: static files, the call event stream, and the async-call list. */
 export function uiRoutes(gateway: Gateway): Hono {
@@ -88,29 +90,35 @@ export function uiRoutes(gateway: Gateway): Hono {
     const backlog = intParam(c, 'backlog', 0, gateway.config.gateway.call_log_size);
     const visible = (r: CallRecord): boolean => scope === undefined || scope.has(r.server);
     return streamSSE(c, async (stream: SSEStreamingApi) => {
+      // Writes are chained; a reader that falls MAX_QUEUED events behind is
+      // cut off (it reconnects, with ?backlog= for what it missed) rather
+      // than letting the queue grow without bound.
       let queue = Promise.resolve();
+      let queued = 0;
+      let end: () => void = () => undefined;
+      const ended = new Promise<void>((resolve) => (end = resolve));
+      const write = (text: () => Promise<void>): void => {
+        if (queued >= MAX_QUEUED) return end();
+        queued += 1;
+        queue = queue.then(text).then(
+          () => void (queued -= 1),
+          () => end(),
+        );
+      };
       const send = (record: CallRecord): void => {
-        if (!visible(record)) return;
-        queue = queue.then(() => stream.writeSSE({ event: 'call', data: JSON.stringify(record) })).catch(() => undefined);
+        if (visible(record)) write(() => stream.writeSSE({ event: 'call', data: JSON.stringify(record) }));
       };
       await stream.write(': stonegate call stream\n\n');
       for (const record of gateway.callLog.recent({ limit: backlog }).filter(visible).reverse()) send(record);
       streams.add(send);
-      await new Promise<void>((resolve) => {
-        const timer = setInterval(() => {
-          queue = queue.then(() => stream.write(': keepalive\n\n')).then(() => undefined, () => undefined);
-        }, KEEPALIVE_MS);
-        const close = (): void => {
-          clearInterval(timer);
-          streams.delete(send);
-          closers.delete(close);
-          resolve();
-        };
-        closers.add(close);
-        stream.onAbort(close);
-        c.req.raw.signal.addEventListener('abort', close, { once: true });
-      });
-      await queue;
+      closers.add(end);
+      stream.onAbort(end);
+      c.req.raw.signal.addEventListener('abort', end, { once: true });
+      const timer = setInterval(() => write(() => stream.write(': keepalive\n\n').then(() => undefined)), KEEPALIVE_MS);
+      await ended;
+      clearInterval(timer);
+      streams.delete(send);
+      closers.delete(end);
     });
   });
 
