@@ -76,10 +76,9 @@ function sparkline(values) {
   svg.setAttribute('viewBox', '0 0 90 20');
   if (values.length > 0) {
     const max = Math.max(...values, 1);
-    const step = 90 / (SPARK_POINTS - 1);
-    const series = values.length === 1 ? [values[0], values[0]] : values; // one call: a short flat line
-    const offset = (SPARK_POINTS - series.length) * step;
-    const points = series.map((v, i) => `${(offset + i * step).toFixed(1)},${(19 - (v / max) * 18).toFixed(1)}`);
+    const series = values.length === 1 ? [values[0], values[0]] : values; // one call: a flat line
+    const step = 90 / (series.length - 1);
+    const points = series.map((v, i) => `${(i * step).toFixed(1)},${(19 - (v / max) * 18).toFixed(1)}`);
     const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
     line.setAttribute('points', points.join(' '));
     svg.append(line);
@@ -161,7 +160,7 @@ async function refreshCoord() {
   try {
     const stats = await api('GET', '/coord/stats');
     $('coord-panel').hidden = false;
-    $('coord-summary').textContent = `${stats.agents.active} agents active (${stats.agents.total} registered, ${stats.agents.stale} stale) · tasks: ${stats.tasks.pending} pending, ${stats.tasks.claimed} claimed, ${stats.tasks.complete} complete, ${stats.tasks.failed} failed · ${stats.messages.total} messages`;
+    $('coord-summary').textContent = `agents: ${stats.agents.active} active, ${stats.agents.stale} stale, ${stats.agents.total} registered · tasks: ${stats.tasks.pending} pending, ${stats.tasks.claimed} claimed, ${stats.tasks.complete} complete, ${stats.tasks.failed} failed · messages: ${stats.messages.total}`;
     const [agents, pending, claimed, history] = await Promise.all([
       api('GET', '/coord/agent/discover'),
       api('GET', '/coord/task/list?status=pending'),
