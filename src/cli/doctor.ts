@@ -167,9 +167,12 @@ async function checkGateway(report: Report, base: string, token: string | undefi
     report.line('ok', 'MCP initialize', `${base}/mcp: ${server?.name ?? '?'} ${server?.version ?? ''}, protocol ${transport.protocolVersion ?? '?'}`);
     tools = await listTools(client);
   } catch (e) {
-    const status = /\b(40[13])\b/.exec((e as Error).message)?.[1];
+    // The SDK's error carries the HTTP status as `code`; the gateway's refusal names its code in the text.
+    const message = (e as Error).message;
+    const code = (e as { code?: unknown }).code;
+    const status = typeof code === 'number' ? code : /\bUNAUTHORIZED\b/.test(message) ? 401 : /\bFORBIDDEN\b/.test(message) ? 403 : 0;
     await client.close().catch(() => undefined);
-    return report.line('FAIL', 'MCP initialize', `${base}/mcp: ${(e as Error).message.slice(0, 200)}`, authHint(Number(status ?? 0)));
+    return report.line('FAIL', 'MCP initialize', `${base}/mcp: ${message.slice(0, 200)}`, authHint(status));
   }
   await client.close().catch(() => undefined);
   report.line('ok', 'tools/list', `${tools.length} tools (${tools.filter((t) => t.name.startsWith('gate_')).length} gate_* tools)`);
