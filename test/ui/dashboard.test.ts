@@ -11,7 +11,9 @@ import { DEMO, eventually, fixture, q, ROOT, startGateway, stopAll, type Running
  * children and the built-in coord) and [auth] on: the page asks for the
  * token once, lists the backends with their states, shows a call in the
  * live feed as it happens, restarts, stops and starts a backend from its
- * buttons, searches tools, and shows async calls and coordination. A
+ * buttons, searches tools, and shows async calls and coordination; with
+ * an agent token it shows only that token's backends and refuses the
+ * buttons. A
  * screenshot goes to test-artifacts/dashboard.png. The routes behind it
  * (/ui open, /log/stream admin-only, /call scoped) are checked over HTTP.
  */
@@ -168,6 +170,27 @@ describe.skipIf(CHROMIUM === undefined)('dashboard at /ui', () => {
     await page.click('#backends tr[data-backend="demo"] button[data-action="start"]');
     await page.locator('#backends tr[data-backend="demo"][data-status="running"]').waitFor();
     expect((await serverRow('demo')).status).toBe('running');
+  });
+
+  it('with an agent token: its backends only, no live feed, and the buttons say they need an admin', async () => {
+    const context = await browser.newContext();
+    try {
+      const agentPage = await context.newPage();
+      agentPage.setDefaultTimeout(15_000);
+      await agentPage.goto(`${gateway.url}/ui/`);
+      await agentPage.fill('#token-input', AGENT);
+      await agentPage.click('#token-form button[type=submit]');
+      await agentPage.locator('#backends tr[data-backend="counter"]').waitFor();
+      expect(await agentPage.locator('#backends tbody tr').count()).toBe(1); // the token is limited to counter
+      await agentPage.locator('#feed-state', { hasText: 'FORBIDDEN' }).waitFor();
+      await agentPage.click('#backends tr[data-backend="counter"] button[data-action="restart"]');
+      await agentPage.locator('#notice', { hasText: 'restart needs an admin token' }).waitFor();
+      expect(await agentPage.locator('#coord-panel').isHidden()).toBe(true); // coord is not in its servers
+    } finally {
+      await context.close();
+    }
+    // The admin's tab kept its own token (sessionStorage is per tab).
+    expect(await page.evaluate("sessionStorage.getItem('stonegate.token')")).toBe(ADMIN);
   });
 
   it('searches tools, shows async calls in flight and the coordination panel', async () => {
