@@ -13,8 +13,7 @@ import { DEMO, eventually, fixture, q, ROOT, startGateway, stopAll, type Running
  * live feed as it happens, restarts, stops and starts a backend from its
  * buttons, searches tools, and shows async calls and coordination; with
  * an agent token it shows only that token's backends and refuses the
- * buttons. A
- * screenshot goes to test-artifacts/dashboard.png. The routes behind it
+ * buttons. A screenshot goes to test-artifacts/dashboard.png. The routes behind it
  * (/ui open, /log/stream admin-only, /call scoped) are checked over HTTP.
  */
 
