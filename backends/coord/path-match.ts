@@ -1,0 +1,140 @@
+import { CoordError } from './errors.js';
+
+/*
+ * Paths of work claims: relative to the root of the repository the agent
+ * names, with forward slashes, and possibly globs — `*` and `?` within one
+ * segment, `**` for any number of segments (zero included). A trailing `/`
+ * means "the folder and everything in it" (`src/auth/` is `src/auth/**`).
+ * Brackets and braces are plain characters.
+ *
+ * Overlap is decided exactly on these patterns: two patterns overlap when
+ * some path matches both, so a glob against a concrete path and a glob
+ * against a glob are both answered — conservatively in the sense that a
+ * claim never misses a path it could touch.
+ */
+
+/** The most characters a claimed path may have. */
+export const MAX_PATH_LENGTH = 512;
+
+const WILDCARD = /[*?]/;
+const DRIVE = /^[A-Za-z]:/;
+
+/**
+ * Normalizes a relative path or glob: backslashes become `/`, `.` and empty
+ * segments go, `..` is resolved inside the path. Refuses absolute paths and a
+ * `..` that would leave the repository. `what` names the field in the sentence.
+ */
+export function normalizeClaimPath(raw: string, what = 'path'): string {
+  const shown = raw.length > 60 ? `${raw.slice(0, 60)}…` : raw;
+  if (raw.length === 0 || raw.length > MAX_PATH_LENGTH || /[\u0000-\u001f\u007f]/.test(raw)) {
+    throw new CoordError('BAD_REQUEST', `${what} '${shown}' is not valid: give 1 to ${MAX_PATH_LENGTH} characters without control characters.`);
+  }
+  const slashed = raw.replace(/\\/g, '/');
+  if (slashed.startsWith('/') || DRIVE.test(slashed)) {
+    throw new CoordError('BAD_REQUEST', `${what} '${shown}' is absolute; give it relative to the repository root, e.g. 'src/auth/session.ts'.`);
+  }
+  const folder = slashed.endsWith('/');
+  const out: string[] = [];
+  for (const segment of slashed.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') {
+      if (out.length === 0 || out[out.length - 1] === '**') {
+        throw new CoordError('BAD_REQUEST', `${what} '${shown}' leaves the repository with '..'; give a path inside it, relative to its root.`);
+      }
+      out.pop();
+      continue;
+    }
+    out.push(segment);
+  }
+  if (out.length === 0) return '**'; // '.', './', 'a/..': the whole repository
+  if (folder && out[out.length - 1] !== '**') out.push('**');
+  return out.join('/');
+}
+
+/** True when the path contains a wildcard. */
+export function isGlob(path: string): boolean {
+  return WILDCARD.test(path);
+}
+
+/**
+ * Whether two segment patterns (with `*` and `?`, no `/`) can match one
+ * common string. Memoized recursion over positions: a star either matches
+ * nothing or absorbs the other side's next character.
+ */
+export function segmentsOverlap(a: string, b: string): boolean {
+  if (!isGlob(a) && !isGlob(b)) return a === b;
+  const seen = new Map<number, boolean>();
+  const width = b.length + 1;
+  const go = (i: number, j: number): boolean => {
+    const key = i * width + j;
+    const known = seen.get(key);
+    if (known !== undefined) return known;
+    let result: boolean;
+    const p = a[i];
+    const q = b[j];
+    if (p === undefined && q === undefined) result = true;
+    else if (p === '*') result = go(i + 1, j) || (q !== undefined && go(i, j + 1));
+    else if (q === '*') result = go(i, j + 1) || (p !== undefined && go(i + 1, j));
+    else if (p === undefined || q === undefined) result = false;
+    else result = (p === '?' || q === '?' || p === q) && go(i + 1, j + 1);
+    seen.set(key, result);
+    return result;
+  };
+  return go(0, 0);
+}
+
+/**
+ * Whether two normalized paths or globs can name a common file: the same
+ * recursion one level up, with `**` standing for any number of segments and
+ * each pair of segments compared by segmentsOverlap.
+ */
+export function pathsOverlap(a: string, b: string): boolean {
+  if (a === b) return true;
+  const x = a.split('/');
+  const y = b.split('/');
+  const seen = new Map<number, boolean>();
+  const width = y.length + 1;
+  const go = (i: number, j: number): boolean => {
+    const key = i * width + j;
+    const known = seen.get(key);
+    if (known !== undefined) return known;
+    let result: boolean;
+    const p = x[i];
+    const q = y[j];
+    if (p === undefined && q === undefined) result = true;
+    else if (p === '**') result = go(i + 1, j) || (q !== undefined && go(i, j + 1));
+    else if (q === '**') result = go(i, j + 1) || (p !== undefined && go(i + 1, j));
+    else if (p === undefined || q === undefined) result = false;
+    else result = segmentsOverlap(p, q) && go(i + 1, j + 1);
+    seen.set(key, result);
+    return result;
+  };
+  return go(0, 0);
+}
+
+/**
+ * The module a path belongs to: its folder up to the first wildcard segment
+ * (`src/auth/session.ts` → `src/auth`, `src/auth/**` → `src/auth`); null for
+ * a file at the root or a glob with no fixed folder.
+ */
+export function moduleOfPath(path: string): string | null {
+  const segments = path.split('/');
+  const fixed: string[] = [];
+  for (const segment of segments.slice(0, -1)) {
+    if (isGlob(segment)) break;
+    fixed.push(segment);
+  }
+  return fixed.length === 0 ? null : fixed.join('/');
+}
+
+/** Whether one module is the other or contains it, by whole segments (`src/auth` ⊃ `src/auth/jwt`, not `src/authz`). */
+export function modulesOverlap(a: string, b: string): boolean {
+  return a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+}
+
+/** Pairs (mine, theirs) of two lists that overlap under `test`, in the lists' order. */
+export function overlaps(mine: readonly string[], theirs: readonly string[], test: (a: string, b: string) => boolean): Array<[string, string]> {
+  const found: Array<[string, string]> = [];
+  for (const a of mine) for (const b of theirs) if (test(a, b)) found.push([a, b]);
+  return found;
+}
