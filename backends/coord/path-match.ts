@@ -57,12 +57,14 @@ export function isGlob(path: string): boolean {
 }
 
 /**
- * Whether two segment patterns (with `*` and `?`, no `/`) can match one
- * common string. Memoized recursion over positions: a star either matches
- * nothing or absorbs the other side's next character.
+ * Whether two patterns can match one common sequence. A pattern is a list
+ * of tokens; a star token matches any number of the other side's tokens
+ * (zero included), and two other tokens meet when `meet` says so. Memoized
+ * recursion over positions: a star either matches nothing or absorbs the
+ * other side's next token. Used twice: for characters within a segment
+ * (`*`, `?`) and for segments within a path (`**`).
  */
-export function segmentsOverlap(a: string, b: string): boolean {
-  if (!isGlob(a) && !isGlob(b)) return a === b;
+function patternsOverlap(a: readonly string[], b: readonly string[], star: string, meet: (p: string, q: string) => boolean): boolean {
   const seen = new Map<number, boolean>();
   const width = b.length + 1;
   const go = (i: number, j: number): boolean => {
@@ -73,43 +75,31 @@ export function segmentsOverlap(a: string, b: string): boolean {
     const p = a[i];
     const q = b[j];
     if (p === undefined && q === undefined) result = true;
-    else if (p === '*') result = go(i + 1, j) || (q !== undefined && go(i, j + 1));
-    else if (q === '*') result = go(i, j + 1) || (p !== undefined && go(i + 1, j));
+    else if (p === star) result = go(i + 1, j) || (q !== undefined && go(i, j + 1));
+    else if (q === star) result = go(i, j + 1) || (p !== undefined && go(i + 1, j));
     else if (p === undefined || q === undefined) result = false;
-    else result = (p === '?' || q === '?' || p === q) && go(i + 1, j + 1);
+    else result = meet(p, q) && go(i + 1, j + 1);
     seen.set(key, result);
     return result;
   };
   return go(0, 0);
 }
 
+const charsMeet = (p: string, q: string): boolean => p === '?' || q === '?' || p === q;
+
+/** Whether two segment patterns (with `*` and `?`, no `/`) can match one common string. */
+export function segmentsOverlap(a: string, b: string): boolean {
+  if (!isGlob(a) && !isGlob(b)) return a === b;
+  return patternsOverlap([...a], [...b], '*', charsMeet);
+}
+
 /**
- * Whether two normalized paths or globs can name a common file: the same
- * recursion one level up, with `**` standing for any number of segments and
- * each pair of segments compared by segmentsOverlap.
+ * Whether two normalized paths or globs can name a common file: `**` stands
+ * for any number of segments, and each pair of segments is compared by
+ * segmentsOverlap.
  */
 export function pathsOverlap(a: string, b: string): boolean {
-  if (a === b) return true;
-  const x = a.split('/');
-  const y = b.split('/');
-  const seen = new Map<number, boolean>();
-  const width = y.length + 1;
-  const go = (i: number, j: number): boolean => {
-    const key = i * width + j;
-    const known = seen.get(key);
-    if (known !== undefined) return known;
-    let result: boolean;
-    const p = x[i];
-    const q = y[j];
-    if (p === undefined && q === undefined) result = true;
-    else if (p === '**') result = go(i + 1, j) || (q !== undefined && go(i, j + 1));
-    else if (q === '**') result = go(i, j + 1) || (p !== undefined && go(i + 1, j));
-    else if (p === undefined || q === undefined) result = false;
-    else result = segmentsOverlap(p, q) && go(i + 1, j + 1);
-    seen.set(key, result);
-    return result;
-  };
-  return go(0, 0);
+  return a === b || patternsOverlap(a.split('/'), b.split('/'), '**', segmentsOverlap);
 }
 
 /**

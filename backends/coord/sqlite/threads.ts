@@ -19,6 +19,7 @@ import type {
 import { channelName, ident, iso, isoOrNull, pageSize, position } from '../validate.js';
 import { parseJson, type SqliteContext } from './context.js';
 import type { SqliteEvents } from './events.js';
+import { sweepOnce, sweepTimer } from './sweep.js';
 
 interface ThreadRow {
   seq: number;
@@ -121,9 +122,7 @@ export class SqliteThreads {
        WHERE p.agent_id = ? AND m.id > ? AND (? IS NULL OR t.channel = ?)
        ORDER BY m.id LIMIT ?`,
     );
-    const every = Math.min(30_000, Math.max(50, (ctx.options.thread_timeout * 1000) / 2));
-    this.sweeper = setInterval(() => this.sweep(), every);
-    this.sweeper.unref();
+    this.sweeper = sweepTimer(ctx.options.thread_timeout, () => this.sweep());
   }
 
   /** Opens a thread on request. */
@@ -244,24 +243,19 @@ export class SqliteThreads {
 
   /** Resolves threads idle past thread_timeout, in its own transaction. */
   sweep(): void {
-    if (this.ctx.isClosed()) return;
-    const count = this.ctx.db
-      .transaction((): number => {
-        const at = this.ctx.now();
-        const rows = this.lapsed.all(at);
-        for (const row of rows) {
-          const proposal = row.status === 'proposed' ? row.proposal : null;
-          const next = base(row, at);
-          Object.assign(next, { status: 'resolved', resolution: proposal, resolved_how: 'timeout', resolved_at: at, auto_resolve_at: null });
-          this.update.run(next);
-          const note = `No agreement or objection within ${this.ctx.options.thread_timeout} s; resolved by timeout${proposal === null ? '' : ` with the proposal on the table: ${proposal}`}.`;
-          this.record(row.id, row.channel, null, 'auto_resolved', note, at);
-          this.ctx.appendEvent('thread_status', row.channel, { thread_id: row.id, from: row.status, to: 'resolved', action: 'auto_resolved', by: null }, at);
-        }
-        return rows.length;
-      })
-      .immediate();
-    if (count > 0) this.events.committed();
+    sweepOnce(this.ctx, this.events, (at) => {
+      const rows = this.lapsed.all(at);
+      for (const row of rows) {
+        const proposal = row.status === 'proposed' ? row.proposal : null;
+        const next = base(row, at);
+        Object.assign(next, { status: 'resolved', resolution: proposal, resolved_how: 'timeout', resolved_at: at, auto_resolve_at: null });
+        this.update.run(next);
+        const note = `No agreement or objection within ${this.ctx.options.thread_timeout} s; resolved by timeout${proposal === null ? '' : ` with the proposal on the table: ${proposal}`}.`;
+        this.record(row.id, row.channel, null, 'auto_resolved', note, at);
+        this.ctx.appendEvent('thread_status', row.channel, { thread_id: row.id, from: row.status, to: 'resolved', action: 'auto_resolved', by: null }, at);
+      }
+      return rows.length;
+    });
   }
 
   stop(): void {

@@ -23,6 +23,7 @@ import type {
 import { channelName, ident, iso, isoOrNull } from '../validate.js';
 import { parseJson, type SqliteContext } from './context.js';
 import type { SqliteEvents } from './events.js';
+import { sweepOnce, sweepTimer } from './sweep.js';
 import type { SqliteThreads } from './threads.js';
 
 interface ClaimRow {
@@ -91,9 +92,7 @@ export class SqliteWorkClaims {
     this.lapsed = db.prepare(`SELECT * FROM work_claims WHERE status = 'active' AND expires_at <= ? ORDER BY seq`);
     this.setStatus = db.prepare('UPDATE work_claims SET status = ?, released_at = ?, released_by = ? WHERE id = ?');
     this.extend = db.prepare('UPDATE work_claims SET expires_at = ? WHERE id = ?');
-    const every = Math.min(30_000, Math.max(50, (ctx.options.claim_ttl_default * 1000) / 4));
-    this.sweeper = setInterval(() => this.sweep(), every);
-    this.sweeper.unref();
+    this.sweeper = sweepTimer(ctx.options.claim_ttl_default / 2, () => this.sweep());
   }
 
   announce(input: AnnounceClaimInput): AnnounceClaimResult {
@@ -209,19 +208,14 @@ export class SqliteWorkClaims {
 
   /** Marks lapsed claims expired, in its own transaction; emits claim_expired. */
   sweep(): void {
-    if (this.ctx.isClosed()) return;
-    const count = this.ctx.db
-      .transaction((): number => {
-        const at = this.ctx.now();
-        const rows = this.lapsed.all(at);
-        for (const row of rows) {
-          this.setStatus.run('expired', null, null, row.id);
-          this.ctx.appendEvent('claim_expired', row.channel, { claim_id: row.id, agent_id: row.agent_id, repo: row.repo, paths: parseJson<string[]>(row.paths) }, row.expires_at);
-        }
-        return rows.length;
-      })
-      .immediate();
-    if (count > 0) this.events.committed();
+    sweepOnce(this.ctx, this.events, (at) => {
+      const rows = this.lapsed.all(at);
+      for (const row of rows) {
+        this.setStatus.run('expired', null, null, row.id);
+        this.ctx.appendEvent('claim_expired', row.channel, { claim_id: row.id, agent_id: row.agent_id, repo: row.repo, paths: parseJson<string[]>(row.paths) }, row.expires_at);
+      }
+      return rows.length;
+    });
   }
 
   stop(): void {
