@@ -21,6 +21,8 @@ export interface ScoredTarget {
   paths: readonly string[];
   depends_on: readonly string[];
   modules: readonly string[];
+  /** modulesOf(this), when the caller computed it once for many comparisons. */
+  allModules?: readonly string[];
 }
 
 export interface Impact {
@@ -39,7 +41,8 @@ function pairs(found: Array<[string, string]>): string {
 }
 
 /** Explicit modules plus the folder of each path, without repeats. */
-export function modulesOf(target: ScoredTarget): string[] {
+export function modulesOf(target: ScoredTarget): readonly string[] {
+  if (target.allModules !== undefined) return target.allModules;
   const all = new Set(target.modules);
   for (const path of target.paths) {
     const module = moduleOfPath(path);

@@ -99,7 +99,21 @@ export function segmentsOverlap(a: string, b: string): boolean {
  * segmentsOverlap.
  */
 export function pathsOverlap(a: string, b: string): boolean {
-  return a === b || patternsOverlap(a.split('/'), b.split('/'), '**', segmentsOverlap);
+  if (a === b) return true;
+  const globA = isGlob(a);
+  const globB = isGlob(b);
+  if (!globA && !globB) return false;
+  // A common match starts with both literal prefixes, so one must begin the
+  // other: most pairs of unrelated paths are rejected here without recursion.
+  const prefixA = globA ? a.slice(0, a.search(WILDCARD)) : a;
+  const prefixB = globB ? b.slice(0, b.search(WILDCARD)) : b;
+  const common = Math.min(prefixA.length, prefixB.length);
+  if (prefixA.slice(0, common) !== prefixB.slice(0, common)) return false;
+  const x = a.split('/');
+  const y = b.split('/');
+  // Without ** on either side the segments pair up one to one.
+  if (!(globA && x.includes('**')) && !(globB && y.includes('**'))) return x.length === y.length && x.every((segment, i) => segmentsOverlap(segment, y[i] ?? ''));
+  return patternsOverlap(x, y, '**', segmentsOverlap);
 }
 
 /**
@@ -108,18 +122,19 @@ export function pathsOverlap(a: string, b: string): boolean {
  * a file at the root or a glob with no fixed folder.
  */
 export function moduleOfPath(path: string): string | null {
-  const segments = path.split('/');
-  const fixed: string[] = [];
-  for (const segment of segments.slice(0, -1)) {
-    if (isGlob(segment)) break;
-    fixed.push(segment);
-  }
-  return fixed.length === 0 ? null : fixed.join('/');
+  const cut = path.lastIndexOf('/');
+  if (cut <= 0) return null;
+  let folder = path.slice(0, cut);
+  const wildcard = folder.search(WILDCARD);
+  if (wildcard >= 0) folder = folder.slice(0, Math.max(0, folder.lastIndexOf('/', wildcard)));
+  return folder === '' ? null : folder;
 }
 
 /** Whether one module is the other or contains it, by whole segments (`src/auth` ⊃ `src/auth/jwt`, not `src/authz`). */
 export function modulesOverlap(a: string, b: string): boolean {
-  return a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+  if (a === b) return true;
+  const [short, long] = a.length < b.length ? [a, b] : [b, a];
+  return long.charCodeAt(short.length) === 47 /* '/' */ && long.startsWith(short);
 }
 
 /** Pairs (mine, theirs) of two lists that overlap under `test`, in the lists' order. */

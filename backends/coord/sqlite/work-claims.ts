@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
-import { scoreImpact, verdictOf, type ScoredTarget } from '../claim-score.js';
+import { modulesOf, scoreImpact, verdictOf, type ScoredTarget } from '../claim-score.js';
 import { claimTtlMs, pathList, repoName, requiredText } from '../claim-validate.js';
 import { CoordError } from '../errors.js';
 import { pathsOverlap } from '../path-match.js';
@@ -55,6 +55,8 @@ interface Target extends ScoredTarget {
 
 /** Score at which a claim conflicts: a thread opens, and an exclusive claim is refused. */
 const CONFLICT_SCORE = 90;
+/** Parsed claims kept for scoring; past this many the cache starts over. */
+const PARSED_CACHE = 20_000;
 
 /**
  * Work claims: advisory announcements of what an agent is about to modify,
@@ -74,6 +76,7 @@ export class SqliteWorkClaims {
   private readonly setStatus: Statement<[WorkClaimStatus, number | null, string | null, string]>;
   private readonly extend: Statement<[number, string]>;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly parsed = new Map<string, ScoredTarget>();
 
   constructor(
     private readonly ctx: SqliteContext,
@@ -223,13 +226,14 @@ export class SqliteWorkClaims {
   }
 
   private target(input: CheckClaimsInput, minPaths: number): Target {
-    return {
+    const target: Target = {
       channel: channelName(input.channel),
       repo: repoName(input.repo),
       paths: pathList(input.paths, 'paths', minPaths),
       depends_on: pathList(input.depends_on, 'depends_on'),
       modules: pathList(input.modules, 'modules'),
     };
+    return { ...target, allModules: modulesOf(target) }; // once, not per live claim scored
   }
 
   /** Conflicts of `target` with the live claims of agents other than `agent` in its scope, highest score first. */
@@ -237,14 +241,30 @@ export class SqliteWorkClaims {
     const conflicts: ClaimConflict[] = [];
     for (const row of this.liveIn.all(target.channel, target.repo, target.repo, at)) {
       if (row.agent_id === agent) continue;
-      const theirs = toClaim(row);
-      const impact = scoreImpact(target, theirs);
+      const impact = scoreImpact(target, this.scored(row));
       if (impact === null) continue;
+      const theirs = toClaim(row);
       conflicts.push({ claim_id: theirs.id, agent_id: theirs.agent_id, paths: theirs.paths, intent: theirs.intent, exclusive: theirs.exclusive, expires_at: theirs.expires_at, ...impact });
     }
     conflicts.sort((a, b) => b.score - a.score);
     const score = conflicts[0]?.score ?? 0;
     return { verdict: verdictOf(score), score, conflicts };
+  }
+
+  /**
+   * The parsed paths and modules of a stored claim. They never change after
+   * the insert, so they are kept by claim id: an announce scores against
+   * every live claim, and parsing each one every time would dominate it.
+   */
+  private scored(row: ClaimRow): ScoredTarget {
+    let target = this.parsed.get(row.id);
+    if (target === undefined) {
+      if (this.parsed.size >= PARSED_CACHE) this.parsed.clear();
+      const plain = { paths: parseJson<string[]>(row.paths), depends_on: parseJson<string[]>(row.depends_on), modules: parseJson<string[]>(row.modules) };
+      target = { ...plain, allModules: modulesOf(plain) };
+      this.parsed.set(row.id, target);
+    }
+    return target;
   }
 
   /** Inside the announce transaction: a thread with every agent whose claim conflicts (≥ 90), or null. */
