@@ -92,6 +92,7 @@ export class SqliteThreads {
   private readonly byId: Statement<[string], ThreadRow>;
   private readonly messagesAfter: Statement<[string, number, number], MessageRow>;
   private readonly lapsed: Statement<[number], ThreadRow>;
+  private readonly anyLapsed: Statement<[number], { one: number }>;
   private readonly updatesOf: Statement<[string, number, string | null, string | null, number], MessageRow>;
   private readonly sweeper: NodeJS.Timeout;
 
@@ -115,6 +116,7 @@ export class SqliteThreads {
     this.byId = db.prepare('SELECT * FROM threads WHERE id = ?');
     this.messagesAfter = db.prepare('SELECT * FROM thread_messages WHERE thread_id = ? AND id > ? ORDER BY id LIMIT ?');
     this.lapsed = db.prepare(`SELECT * FROM threads WHERE status IN ('open', 'proposed') AND auto_resolve_at <= ? ORDER BY seq`);
+    this.anyLapsed = db.prepare(`SELECT 1 AS one FROM threads WHERE status IN ('open', 'proposed') AND auto_resolve_at <= ? LIMIT 1`);
     this.updatesOf = db.prepare(
       `SELECT m.* FROM thread_participants p
          JOIN thread_messages m ON m.thread_id = p.thread_id
@@ -243,7 +245,7 @@ export class SqliteThreads {
 
   /** Resolves threads idle past thread_timeout, in its own transaction. */
   sweep(): void {
-    sweepOnce(this.ctx, this.events, (at) => {
+    sweepOnce(this.ctx, this.events, (at) => this.anyLapsed.get(at) !== undefined, (at) => {
       const rows = this.lapsed.all(at);
       for (const row of rows) {
         const proposal = row.status === 'proposed' ? row.proposal : null;

@@ -72,7 +72,9 @@ export class SqliteWorkClaims {
   private readonly insert: Statement<[Record<string, unknown>]>;
   private readonly byId: Statement<[string], ClaimRow>;
   private readonly liveIn: Statement<[string, string | null, string | null, number], ClaimRow>;
+  private readonly liveIds: Statement<[string, string, number], { id: string; agent_id: string }>;
   private readonly lapsed: Statement<[number], ClaimRow>;
+  private readonly anyLapsed: Statement<[number], { one: number }>;
   private readonly setStatus: Statement<[WorkClaimStatus, number | null, string | null, string]>;
   private readonly extend: Statement<[number, string]>;
   private readonly sweeper: NodeJS.Timeout;
@@ -92,7 +94,9 @@ export class SqliteWorkClaims {
     this.liveIn = db.prepare(
       `SELECT * FROM work_claims WHERE status = 'active' AND channel = ? AND (? IS NULL OR repo = ?) AND expires_at > ? ORDER BY seq`,
     );
+    this.liveIds = db.prepare(`SELECT id, agent_id FROM work_claims WHERE status = 'active' AND channel = ? AND repo = ? AND expires_at > ? ORDER BY seq`);
     this.lapsed = db.prepare(`SELECT * FROM work_claims WHERE status = 'active' AND expires_at <= ? ORDER BY seq`);
+    this.anyLapsed = db.prepare(`SELECT 1 AS one FROM work_claims WHERE status = 'active' AND expires_at <= ? LIMIT 1`);
     this.setStatus = db.prepare('UPDATE work_claims SET status = ?, released_at = ?, released_by = ? WHERE id = ?');
     this.extend = db.prepare('UPDATE work_claims SET expires_at = ? WHERE id = ?');
     this.sweeper = sweepTimer(ctx.options.claim_ttl_default / 2, () => this.sweep());
@@ -211,7 +215,7 @@ export class SqliteWorkClaims {
 
   /** Marks lapsed claims expired, in its own transaction; emits claim_expired. */
   sweep(): void {
-    sweepOnce(this.ctx, this.events, (at) => {
+    sweepOnce(this.ctx, this.events, (at) => this.anyLapsed.get(at) !== undefined, (at) => {
       const rows = this.lapsed.all(at);
       for (const row of rows) {
         this.setStatus.run('expired', null, null, row.id);
@@ -239,11 +243,13 @@ export class SqliteWorkClaims {
   /** Conflicts of `target` with the live claims of agents other than `agent` in its scope, highest score first. */
   private score(target: Target, agent: string | null, at: number): ClaimCheck {
     const conflicts: ClaimConflict[] = [];
-    for (const row of this.liveIn.all(target.channel, target.repo, target.repo, at)) {
-      if (row.agent_id === agent) continue;
-      const impact = scoreImpact(target, this.scored(row));
+    // Only ids are read for every live claim; the rest comes from the cache,
+    // and whole rows only for the claims that do conflict.
+    for (const { id, agent_id: holder } of this.liveIds.all(target.channel, target.repo, at)) {
+      if (holder === agent) continue;
+      const impact = scoreImpact(target, this.scored(id));
       if (impact === null) continue;
-      const theirs = toClaim(row);
+      const theirs = toClaim(this.mustGet(id));
       conflicts.push({ claim_id: theirs.id, agent_id: theirs.agent_id, paths: theirs.paths, intent: theirs.intent, exclusive: theirs.exclusive, expires_at: theirs.expires_at, ...impact });
     }
     conflicts.sort((a, b) => b.score - a.score);
@@ -256,13 +262,14 @@ export class SqliteWorkClaims {
    * the insert, so they are kept by claim id: an announce scores against
    * every live claim, and parsing each one every time would dominate it.
    */
-  private scored(row: ClaimRow): ScoredTarget {
-    let target = this.parsed.get(row.id);
+  private scored(id: string): ScoredTarget {
+    let target = this.parsed.get(id);
     if (target === undefined) {
       if (this.parsed.size >= PARSED_CACHE) this.parsed.clear();
+      const row = this.mustGet(id);
       const plain = { paths: parseJson<string[]>(row.paths), depends_on: parseJson<string[]>(row.depends_on), modules: parseJson<string[]>(row.modules) };
       target = { ...plain, allModules: modulesOf(plain) };
-      this.parsed.set(row.id, target);
+      this.parsed.set(id, target);
     }
     return target;
   }
