@@ -1,6 +1,6 @@
 import { CoordError } from './errors.js';
 import type { CoordOptions } from './options.js';
-import { normalizeClaimPath } from './path-match.js';
+import { isGlob, normalizeClaimPath } from './path-match.js';
 import { ident } from './validate.js';
 import { DEFAULT_REPO } from './work-claim-types.js';
 
@@ -27,6 +27,14 @@ export function pathList(list: readonly string[] | undefined, what: string, min 
   if (given.length < min) throw new CoordError('BAD_REQUEST', `${what} is empty; name at least one file or glob, relative to the repository root (e.g. 'src/auth/session.ts', 'src/auth/**').`);
   if (given.length > MAX_LIST) throw new CoordError('BAD_REQUEST', `${what} has ${given.length} entries; the limit is ${MAX_LIST}. Use globs ('src/auth/**') for many files.`);
   return [...new Set(given.map((path) => normalizeClaimPath(path, `${what} entry`)))];
+}
+
+/** Module names: normalized like folders (`src/auth/` is `src/auth`), no globs. */
+export function moduleList(list: readonly string[] | undefined): string[] {
+  const modules = pathList(list, 'modules').map((m) => (m.endsWith('/**') ? m.slice(0, -3) : m));
+  const glob = modules.find((m) => isGlob(m));
+  if (glob !== undefined) throw new CoordError('BAD_REQUEST', `modules entry '${glob}' is a glob; name a module or folder (e.g. 'src/auth'), and put globs in paths.`);
+  return [...new Set(modules)];
 }
 
 /** De-duplicated agent ids without `self`. */

@@ -41,6 +41,10 @@ export function claimContract(make: MakeStore): void {
       const neighbour = await store.announceClaim({ agent_id: 'other', paths: ['src/db/migrations/001.sql'], intent: 'Migration tool' });
       expect(neighbour).toMatchObject({ verdict: 'caution', score: 30, thread: null });
       expect(neighbour.conflicts.map((c) => [c.agent_id, c.layer])).toEqual([['db', 'module']]);
+      // Named modules: folders with or without a trailing slash, never globs.
+      const named = await store.announceClaim({ agent_id: 'named', paths: ['lib/x.ts'], modules: ['src/db/'], intent: 'Module by name' });
+      expect(named).toMatchObject({ score: 30, claim: { modules: ['src/db'] } });
+      await expectCode(store.announceClaim({ agent_id: 'named', paths: ['lib/x.ts'], modules: ['src/*'], intent: 'x' }), 'BAD_REQUEST');
     });
 
     it('never lets different repositories or channels conflict on equal paths', async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import { modulesOf, scoreImpact, verdictOf, type ScoredTarget } from '../claim-score.js';
-import { claimTtlMs, pathList, repoName, requiredText } from '../claim-validate.js';
+import { claimTtlMs, moduleList, pathList, repoName, requiredText } from '../claim-validate.js';
 import { CoordError } from '../errors.js';
 import { pathsOverlap } from '../path-match.js';
 import type {
@@ -235,7 +235,7 @@ export class SqliteWorkClaims {
       repo: repoName(input.repo),
       paths: pathList(input.paths, 'paths', minPaths),
       depends_on: pathList(input.depends_on, 'depends_on'),
-      modules: pathList(input.modules, 'modules'),
+      modules: moduleList(input.modules),
     };
     return { ...target, allModules: modulesOf(target) }; // once, not per live claim scored
   }
