@@ -46,6 +46,8 @@ export function threadContract(make: MakeStore): void {
       const thread = await store.openThread({ agent_id: 'x', participants: ['y', 'x'], subject: 'Who owns the router?', paths: ['src/router/'] });
       expect(thread).toMatchObject({ participants: ['x', 'y'], paths: ['src/router/**'], status: 'open' });
       await expectCode(store.openThread({ agent_id: 'x', participants: ['x'], subject: 's' }), 'BAD_REQUEST');
+      await expectCode(store.actOnThread({ thread_id: thread.id, agent_id: 'x', action: 'post', kind: 'shout' as 'context', content: 'hi' }), 'BAD_REQUEST');
+      await expectCode(store.actOnThread({ thread_id: thread.id, agent_id: 'x', action: 'post', content: ' ' }), 'BAD_REQUEST');
       await expectCode(store.actOnThread({ thread_id: thread.id, agent_id: 'z', action: 'post', content: 'hi' }), 'FORBIDDEN');
       await expectCode(store.getThread({ thread_id: thread.id, agent_id: 'z' }), 'FORBIDDEN');
       expect((await store.getThread({ thread_id: thread.id, agent_id: 'lead' })).thread.id).toBe(thread.id); // admins may read

@@ -69,6 +69,8 @@ export interface ThreadSpec {
 /** Sends a direct message; how a thread reaches the inboxes of its registered participants. */
 export type SendNotice = (input: SendInput) => unknown;
 
+const ACTIONS: ReadonlySet<string> = new Set(['post', 'approve', 'contest', 'close', 'cancel']);
+const POST_KINDS: ReadonlySet<string> = new Set(['context', 'warning', 'question', 'proposal']);
 const LIVE: ReadonlySet<ThreadStatus> = new Set(['open', 'proposed']);
 const ENDED: ReadonlySet<ThreadStatus> = new Set(['closed', 'cancelled']);
 /** Characters of a thread message quoted in an inbox notice. */
@@ -167,7 +169,9 @@ export class SqliteThreads {
   act(input: ThreadActionInput): ThreadView {
     const threadId = ident(input.thread_id, 'thread_id');
     const agent = ident(input.agent_id, 'agent_id');
+    if (!ACTIONS.has(input.action)) throw new CoordError('BAD_REQUEST', `Thread action '${String(input.action)}' is not one of ${[...ACTIONS].join(', ')}.`);
     const kind = input.action === 'post' ? (input.kind ?? 'context') : input.action;
+    if (!POST_KINDS.has(kind) && input.action === 'post') throw new CoordError('BAD_REQUEST', `Post kind '${kind}' is not one of ${[...POST_KINDS].join(', ')}.`);
     const content = input.action === 'post' || input.action === 'contest' ? requiredText(input.content, input.action === 'post' ? 'Message' : 'Reason for contesting') : (input.content ?? '');
     if (content !== '') requiredText(content, 'Message');
     this.sweep(); // a lapsed thread resolves first, in its own transaction
