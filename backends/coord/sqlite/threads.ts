@@ -309,14 +309,16 @@ export class SqliteThreads {
     this.events.committed();
     const quoted = what.length > NOTICE_QUOTE ? `${what.slice(0, NOTICE_QUOTE)}…` : what;
     const content = `[thread ${thread.id}] ${by} ${quoted} (status: ${thread.status}; mux_thread_get for the whole thread)`;
+    // Participants need not be registered (claims do not require it); the
+    // thread and its events hold everything a notice that fails said.
+    const missed = (to: string, error: unknown): void => this.ctx.logger?.debug({ thread_id: thread.id, to, error: String(error) }, 'thread notice not delivered');
     for (const to of thread.participants) {
       if (to === by) continue;
       try {
-        this.send({ from: by, to, content, channel: thread.channel });
+        const sent = this.send({ from: by, to, content, channel: thread.channel });
+        if (sent instanceof Promise) sent.catch((error: unknown) => missed(to, error));
       } catch (error) {
-        // Participants need not be registered (claims do not require it);
-        // the thread and its events hold everything the notice said.
-        this.ctx.logger?.debug({ thread_id: thread.id, to, error: String(error) }, 'thread notice not delivered');
+        missed(to, error);
       }
     }
   }
