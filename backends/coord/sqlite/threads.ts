@@ -66,7 +66,7 @@ export interface ThreadSpec {
   note: string;
 }
 
-/** Sends a direct message; how a thread reaches the inboxes of its registered participants. */
+/** Sends a direct message (its answer or a promise of it); how a thread reaches the inboxes of its registered participants. */
 export type SendNotice = (input: SendInput) => unknown;
 
 const ACTIONS: ReadonlySet<string> = new Set(['post', 'approve', 'contest', 'close', 'cancel']);
@@ -130,7 +130,7 @@ export class SqliteThreads {
   }
 
   /** Opens a thread on request. */
-  open(input: OpenThreadInput): Thread {
+  async open(input: OpenThreadInput): Promise<Thread> {
     const opener = ident(input.agent_id, 'agent_id');
     const others = agentList(input.participants ?? [], 'participants', opener);
     if (others.length === 0) throw new CoordError('BAD_REQUEST', 'participants names no agent besides you; list the agents to consult.');
@@ -145,7 +145,7 @@ export class SqliteThreads {
       note: input.subject,
     };
     const thread = this.ctx.db.transaction(() => this.openIn(spec, this.ctx.now())).immediate();
-    this.notify(thread, opener, `opened a thread: ${spec.subject}`);
+    await this.notify(thread, opener, `opened a thread: ${spec.subject}`);
     return thread;
   }
 
@@ -166,7 +166,7 @@ export class SqliteThreads {
   }
 
   /** Post, approve, contest, close or cancel; returns the thread and the message the action added. */
-  act(input: ThreadActionInput): ThreadView {
+  async act(input: ThreadActionInput): Promise<ThreadView> {
     const threadId = ident(input.thread_id, 'thread_id');
     const agent = ident(input.agent_id, 'agent_id');
     if (!ACTIONS.has(input.action)) throw new CoordError('BAD_REQUEST', `Thread action '${String(input.action)}' is not one of ${[...ACTIONS].join(', ')}.`);
@@ -191,7 +191,7 @@ export class SqliteThreads {
         return { thread: toThread(this.mustGet(threadId)), messages: message === undefined ? [] : [toMessage(message)] };
       })
       .immediate();
-    this.notify(view.thread, agent, `${kind}${content === '' ? '' : `: ${content}`}`);
+    await this.notify(view.thread, agent, `${kind}${content === '' ? '' : `: ${content}`}`);
     return view;
   }
 
@@ -304,23 +304,27 @@ export class SqliteThreads {
     return id;
   }
 
-  /** After a commit: wakes event readers and tells the other participants registered in the channel. */
-  notify(thread: Thread, by: string, what: string): void {
+  /**
+   * After a commit: wakes event readers and tells the other participants
+   * registered in the channel. Resolves once the notices are stored, so an
+   * action's answer comes after the others' unread counts show it.
+   */
+  async notify(thread: Thread, by: string, what: string): Promise<void> {
     this.events.committed();
     const quoted = what.length > NOTICE_QUOTE ? `${what.slice(0, NOTICE_QUOTE)}…` : what;
     const content = `[thread ${thread.id}] ${by} ${quoted} (status: ${thread.status}; mux_thread_get for the whole thread)`;
-    // Participants need not be registered (claims do not require it); the
-    // thread and its events hold everything a notice that fails said.
-    const missed = (to: string, error: unknown): void => this.ctx.logger?.debug({ thread_id: thread.id, to, error: String(error) }, 'thread notice not delivered');
-    for (const to of thread.participants) {
-      if (to === by) continue;
-      try {
-        const sent = this.send({ from: by, to, content, channel: thread.channel });
-        if (sent instanceof Promise) sent.catch((error: unknown) => missed(to, error));
-      } catch (error) {
-        missed(to, error);
-      }
-    }
+    const others = thread.participants.filter((to) => to !== by);
+    await Promise.all(
+      others.map(async (to) => {
+        try {
+          await this.send({ from: by, to, content, channel: thread.channel });
+        } catch (error) {
+          // Participants need not be registered (claims do not require it);
+          // the thread and its events hold everything the notice said.
+          this.ctx.logger?.debug({ thread_id: thread.id, to, error: String(error) }, 'thread notice not delivered');
+        }
+      }),
+    );
   }
 
   private requireParticipant(row: ThreadRow, participants: string[], agent: string, adminMayRead: boolean): void {

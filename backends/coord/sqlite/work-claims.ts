@@ -102,7 +102,7 @@ export class SqliteWorkClaims {
     this.sweeper = sweepTimer(ctx.options.claim_ttl_default / 2, () => this.sweep());
   }
 
-  announce(input: AnnounceClaimInput): AnnounceClaimResult {
+  async announce(input: AnnounceClaimInput): Promise<AnnounceClaimResult> {
     const agent = ident(input.agent_id, 'agent_id');
     const target = this.target(input, 1);
     const intent = requiredText(input.intent, 'intent');
@@ -131,7 +131,7 @@ export class SqliteWorkClaims {
       })
       .immediate();
     this.events.committed();
-    if (result.thread !== null) this.threads.notify(result.thread, agent, `opened a thread: ${result.thread.subject}`);
+    if (result.thread !== null) await this.threads.notify(result.thread, agent, `opened a thread: ${result.thread.subject}`);
     return result;
   }
 
