@@ -93,6 +93,32 @@ export function segmentsOverlap(a: string, b: string): boolean {
   return patternsOverlap([...a], [...b], '*', charsMeet);
 }
 
+/** What overlap tests need of a path, worked out once per distinct path. */
+interface PathShape {
+  /** The text before the first wildcard (the whole path when there is none). */
+  prefix: string;
+  glob: boolean;
+  segments: string[];
+  /** A `**` segment is present. */
+  deep: boolean;
+}
+
+/** Shapes by path; claims are scored again and again against the same paths. Starts over past SHAPE_CACHE. */
+const shapes = new Map<string, PathShape>();
+const SHAPE_CACHE = 50_000;
+
+function shapeOf(path: string): PathShape {
+  let shape = shapes.get(path);
+  if (shape === undefined) {
+    const wildcard = path.search(WILDCARD);
+    const segments = path.split('/');
+    shape = { prefix: wildcard < 0 ? path : path.slice(0, wildcard), glob: wildcard >= 0, segments, deep: segments.includes('**') };
+    if (shapes.size >= SHAPE_CACHE) shapes.clear();
+    shapes.set(path, shape);
+  }
+  return shape;
+}
+
 /**
  * Whether two normalized paths or globs can name a common file: `**` stands
  * for any number of segments, and each pair of segments is compared by
@@ -100,20 +126,16 @@ export function segmentsOverlap(a: string, b: string): boolean {
  */
 export function pathsOverlap(a: string, b: string): boolean {
   if (a === b) return true;
-  const globA = isGlob(a);
-  const globB = isGlob(b);
-  if (!globA && !globB) return false;
+  const x = shapeOf(a);
+  const y = shapeOf(b);
+  if (!x.glob && !y.glob) return false;
   // A common match starts with both literal prefixes, so one must begin the
   // other: most pairs of unrelated paths are rejected here without recursion.
-  const prefixA = globA ? a.slice(0, a.search(WILDCARD)) : a;
-  const prefixB = globB ? b.slice(0, b.search(WILDCARD)) : b;
-  const common = Math.min(prefixA.length, prefixB.length);
-  if (prefixA.slice(0, common) !== prefixB.slice(0, common)) return false;
-  const x = a.split('/');
-  const y = b.split('/');
+  const common = Math.min(x.prefix.length, y.prefix.length);
+  if (!x.prefix.startsWith(y.prefix.slice(0, common))) return false;
   // Without ** on either side the segments pair up one to one.
-  if (!(globA && x.includes('**')) && !(globB && y.includes('**'))) return x.length === y.length && x.every((segment, i) => segmentsOverlap(segment, y[i] ?? ''));
-  return patternsOverlap(x, y, '**', segmentsOverlap);
+  if (!x.deep && !y.deep) return x.segments.length === y.segments.length && x.segments.every((segment, i) => segmentsOverlap(segment, y.segments[i] ?? ''));
+  return patternsOverlap(x.segments, y.segments, '**', segmentsOverlap);
 }
 
 /**
