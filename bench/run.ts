@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Bench, BenchContext, BenchReport } from './bench.js';
 import { asyncBench } from './benches/async.js';
+import { claimsBench } from './benches/claims.js';
 import { discoverBench } from './benches/discover.js';
 import { coordinationBench } from './coord.js';
 import { latencyBench } from './benches/latency.js';
@@ -43,6 +44,7 @@ export const BENCHES: readonly Bench[] = [
   profileBench,
   coordinationBench,
   asyncBench,
+  claimsBench,
 ];
 
 let current: ProcessSet | undefined;

@@ -1,8 +1,11 @@
 /** Stable error codes of the coordination backend, with the HTTP status each maps to on REST. */
 export const COORD_ERROR_STATUS = {
   BAD_REQUEST: 400,
+  FORBIDDEN: 403,
   UNKNOWN_AGENT: 404,
   UNKNOWN_TASK: 404,
+  UNKNOWN_CLAIM: 404,
+  UNKNOWN_THREAD: 404,
   NOT_FOUND: 404,
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,

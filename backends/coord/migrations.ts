@@ -115,6 +115,72 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'work claims and consultation threads',
+    sql: `
+      CREATE TABLE work_claims (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        id          TEXT NOT NULL UNIQUE,
+        channel     TEXT NOT NULL,
+        repo        TEXT NOT NULL,
+        agent_id    TEXT NOT NULL,
+        paths       TEXT NOT NULL,              -- JSON array of normalized paths or globs
+        depends_on  TEXT NOT NULL,              -- JSON array
+        modules     TEXT NOT NULL,              -- JSON array
+        intent      TEXT NOT NULL,
+        exclusive   INTEGER NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('active', 'released', 'expired')),
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        released_at INTEGER,
+        released_by TEXT
+      );
+      CREATE INDEX work_claims_live ON work_claims (channel, repo, expires_at) WHERE status = 'active';
+      CREATE INDEX work_claims_expiry ON work_claims (expires_at) WHERE status = 'active';
+
+      CREATE TABLE threads (
+        seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+        id               TEXT NOT NULL UNIQUE,
+        channel          TEXT NOT NULL,
+        repo             TEXT NOT NULL,
+        subject          TEXT NOT NULL,
+        opened_by        TEXT NOT NULL,
+        participants     TEXT NOT NULL,         -- JSON array
+        claim_ids        TEXT NOT NULL,         -- JSON array
+        paths            TEXT NOT NULL,         -- JSON array
+        status           TEXT NOT NULL CHECK (status IN ('open', 'proposed', 'resolved', 'closed', 'cancelled')),
+        proposal         TEXT,
+        proposal_by      TEXT,
+        proposal_message INTEGER,
+        approvals        TEXT NOT NULL,         -- JSON array
+        resolution       TEXT,
+        resolved_how     TEXT,
+        resolved_at      INTEGER,
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL,
+        auto_resolve_at  INTEGER
+      );
+      CREATE INDEX threads_by_scope ON threads (channel, repo, status);
+      CREATE INDEX threads_timeout ON threads (auto_resolve_at) WHERE status IN ('open', 'proposed');
+
+      CREATE TABLE thread_participants (
+        agent_id  TEXT NOT NULL,
+        thread_id TEXT NOT NULL REFERENCES threads (id),
+        PRIMARY KEY (agent_id, thread_id)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE thread_messages (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        thread_id  TEXT NOT NULL REFERENCES threads (id),
+        agent_id   TEXT,
+        kind       TEXT NOT NULL,
+        content    TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX thread_messages_by_thread ON thread_messages (thread_id, id);
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

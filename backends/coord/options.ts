@@ -36,6 +36,14 @@ export const CoordOptionsSchema = z
     webhook_backoff: seconds.default(1),
     /** Allow webhook URLs that resolve to loopback, private or link-local addresses. */
     allow_private_webhooks: z.boolean().default(false),
+    /** Seconds a work claim holds when the announce gives no ttl_seconds. */
+    claim_ttl_default: seconds.default(900),
+    /** Longest TTL a work claim may ask for (announce or renew), in seconds; longer asks are cut to it. */
+    claim_ttl_max: seconds.default(14_400),
+    /** Seconds without activity after which an open or proposed consultation thread resolves by itself. */
+    thread_timeout: seconds.default(600),
+    /** Agent ids that may release other agents' work claims (forced release). */
+    claim_admins: z.array(z.string().min(1)).default([]),
   })
   .prefault({});
 

@@ -2,8 +2,10 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { CoordError } from './errors.js';
+import { claimRoutes } from './claim-rest.js';
 import { eventStream } from './event-stream.js';
 import { coordOptions, type CoordOptionsInput } from './options.js';
+import { jsonBody, opt, qbool, qint, qnum, query, str } from './rest-input.js';
 import { COORD_VERSION } from './server.js';
 import type { CoordLogger, CoordStore } from './store.js';
 
@@ -14,18 +16,6 @@ import type { CoordLogger, CoordStore } from './store.js';
  * "<CODE>"}` with the code's status, produced in onError and nowhere else.
  */
 
-const str = z.string();
-const opt = z.string().optional();
-/** A query-string number: digits with an optional fraction. */
-const qnum = z
-  .string()
-  .regex(/^\d+(\.\d+)?$/, 'expected a non-negative number')
-  .transform(Number);
-const qint = z
-  .string()
-  .regex(/^\d+$/, 'expected a whole number')
-  .transform(Number);
-const qbool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const seconds = (value: number | undefined): number | undefined => (value === undefined ? undefined : value * 1000);
 
 const bodies = {
@@ -99,20 +89,6 @@ function describeZodError(error: z.ZodError): string {
   return `Invalid request: ${parts.join('; ')}. See GET /coord/health for the server and the README for each route's fields.`;
 }
 
-async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
-  let raw: unknown;
-  try {
-    raw = await c.req.json();
-  } catch {
-    throw new CoordError('BAD_REQUEST', 'Request body is not valid JSON; send a JSON object with Content-Type: application/json.');
-  }
-  return schema.parse(raw);
-}
-
-function query<S extends z.ZodType>(c: Context, schema: S): z.infer<S> {
-  return schema.parse(c.req.query());
-}
-
 /** The coordination REST routes (mount at /coord). */
 export function coordRoutes(store: CoordStore, options: CoordOptionsInput = {}, logger?: CoordLogger): Hono {
   const opts = coordOptions(options);
@@ -168,6 +144,7 @@ export function coordRoutes(store: CoordStore, options: CoordOptionsInput = {}, 
   app.get('/channel/list', async (c) => c.json({ channels: await store.listChannels() }));
 
   app.get('/stats', async (c) => c.json(await store.stats(query(c, queries.stats).channel)));
+  claimRoutes(app, store);
   app.get('/events', (c) => eventStream(c, store, opts, logger));
   app.get('/health', async (c) => {
     const health = await store.health();

@@ -13,6 +13,9 @@ import { SqliteEvents } from './sqlite/events.js';
 import { SqliteMessages } from './sqlite/messages.js';
 import { SqliteState } from './sqlite/state.js';
 import { SqliteTasks } from './sqlite/tasks.js';
+import { SqliteThreads } from './sqlite/threads.js';
+import { SqliteUnread } from './sqlite/unread.js';
+import { SqliteWorkClaims } from './sqlite/work-claims.js';
 import type { CoordStore, StoreRuntime } from './store.js';
 
 /**
@@ -66,6 +69,9 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
   const messages = new SqliteMessages(ctx, agents, events);
   const tasks = new SqliteTasks(ctx, agents, events);
   const state = new SqliteState(ctx, events);
+  const threads = new SqliteThreads(ctx, events, (notice) => messages.send(notice));
+  const claims = new SqliteWorkClaims(ctx, events, threads);
+  const unread = new SqliteUnread(ctx);
 
   /** Every operation goes through here: a closed store answers UNAVAILABLE instead of a driver error. */
   async function run<T>(fn: () => T | Promise<T>): Promise<T> {
@@ -95,11 +101,25 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
     listChannels: () => run(() => channels.list()),
     stats: (channel) => run(() => channels.stats(channel)),
     events: (query) => run(() => events.page(query)),
+    announceClaim: (input) => run(() => claims.announce(input)),
+    checkClaims: (input) => run(() => claims.check(input)),
+    renewClaim: (input) => run(() => claims.renew(input)),
+    releaseClaim: (input) => run(() => claims.release(input)),
+    listClaims: (query) => run(() => claims.list(query)),
+    claimStatus: (query) => run(() => claims.status(query)),
+    openThread: (input) => run(() => threads.open(input)),
+    actOnThread: (input) => run(() => threads.act(input)),
+    getThread: (input) => run(() => threads.get(input)),
+    listThreads: (query) => run(() => threads.list(query)),
+    threadUpdates: (input) => run(() => threads.updates(input)),
+    unreadCount: (agentId) => run(() => unread.of(agentId)),
     health: () => run(() => ({ store: 'sqlite', schema_version: schemaVersion, uptime_seconds: Math.floor((Date.now() - openedAt) / 1000) })),
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
       tasks.stop();
+      claims.stop();
+      threads.stop();
       doorbell.close();
       notifier.close();
       // Waiters woken by close() run their last step (seeing isClosed) on

@@ -1,5 +1,23 @@
 import type {
   Agent,
+  AnnounceClaimInput,
+  AnnounceClaimResult,
+  CheckClaimsInput,
+  ClaimCheck,
+  ClaimListQuery,
+  ClaimStatus,
+  ClaimStatusQuery,
+  GetThreadInput,
+  OpenThreadInput,
+  ReleaseClaimInput,
+  RenewClaimInput,
+  Thread,
+  ThreadActionInput,
+  ThreadListQuery,
+  ThreadUpdates,
+  ThreadUpdatesInput,
+  ThreadView,
+  WorkClaim,
   BroadcastInput,
   BroadcastResult,
   ClaimTaskInput,
@@ -106,6 +124,37 @@ export interface CoordStore {
   listChannels(): Promise<Channel[]>;
 
   stats(channel?: string): Promise<CoordStats>;
+
+  /*
+   * Work claims and consultation threads (work-claim-types.ts). Claims are
+   * scoped by channel and repo; conflicts are scored against live claims of
+   * other agents only; a conflict of 90 or more opens a thread in the same
+   * transaction as the claim.
+   */
+
+  /** Records a claim and lists its conflicts; CONFLICT (naming the holders) when exclusivity is asked or held. */
+  announceClaim(input: AnnounceClaimInput): Promise<AnnounceClaimResult>;
+  /** Read-only: the conflicts these paths would have, without claiming. */
+  checkClaims(input: CheckClaimsInput): Promise<ClaimCheck>;
+  /** Extends a live claim; only its holder. */
+  renewClaim(input: RenewClaimInput): Promise<WorkClaim>;
+  /** Ends a claim; its holder, or a claim admin (forced). Idempotent once ended. */
+  releaseClaim(input: ReleaseClaimInput): Promise<WorkClaim>;
+  /** Live claims of a channel, oldest first. */
+  listClaims(query: ClaimListQuery): Promise<WorkClaim[]>;
+  /** Live claims, hot paths and threads that have not ended. */
+  claimStatus(query: ClaimStatusQuery): Promise<ClaimStatus>;
+  /** Opens a thread on request between the agent and the participants. */
+  openThread(input: OpenThreadInput): Promise<Thread>;
+  /** Post, approve, contest, close or cancel; participants only. */
+  actOnThread(input: ThreadActionInput): Promise<ThreadView>;
+  /** The thread and its messages; participants (and claim admins) only. */
+  getThread(input: GetThreadInput): Promise<ThreadView>;
+  listThreads(query: ThreadListQuery): Promise<Thread[]>;
+  /** Messages in the agent's threads after a message id. */
+  threadUpdates(input: ThreadUpdatesInput): Promise<ThreadUpdates>;
+  /** Messages waiting in the agent's inboxes past its cursors (every channel). */
+  unreadCount(agentId: string): Promise<number>;
   /** Stored events after an id, waiting up to timeout_ms for the first one. */
   events(query: EventsQuery): Promise<EventsPage>;
   health(): Promise<StoreHealth>;

@@ -7,6 +7,8 @@
 /** The channel used when a call names none. */
 export const DEFAULT_CHANNEL = 'default';
 
+export * from './work-claim-types.js';
+
 export type AgentStatus = 'active' | 'stale';
 
 export interface Agent {
@@ -280,7 +282,14 @@ export type CoordEventType =
   | 'task_failed'
   | 'task_requeued'
   | 'state_changed'
-  | 'channel_created';
+  | 'channel_created'
+  | 'claim_announced'
+  | 'claim_renewed'
+  | 'claim_released'
+  | 'claim_expired'
+  | 'thread_opened'
+  | 'thread_message'
+  | 'thread_status';
 
 export interface CoordEvent {
   /** Global, monotonic; the SSE event id. */

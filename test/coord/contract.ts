@@ -1,8 +1,10 @@
 import { describe } from 'vitest';
 import { agentContract } from './contract-agents.js';
+import { claimContract } from './contract-claims.js';
 import { messageContract } from './contract-messages.js';
 import { stateContract } from './contract-state.js';
 import { taskContract } from './contract-tasks.js';
+import { threadContract } from './contract-threads.js';
 import type { MakeStore } from './helpers.js';
 
 export type { MakeStore } from './helpers.js';
@@ -22,5 +24,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     messageContract(makeStore);
     taskContract(makeStore);
     stateContract(makeStore);
+    claimContract(makeStore);
+    threadContract(makeStore);
   });
 }

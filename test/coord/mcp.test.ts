@@ -96,7 +96,7 @@ describe('coord MCP server', () => {
     const unknown = await call(client, 'mux_send', { from: 'nobody', to: 'x', content: 'hi' });
     expect(unknown.isError).toBe(true);
     expect(text(unknown)).toMatch(/^UNKNOWN_AGENT: Sender 'nobody' is not registered/);
-    expect(unknown._meta).toEqual({ 'stonegate/error': { code: 'UNKNOWN_AGENT' } });
+    expect(unknown._meta).toEqual({ 'stonegate/error': { code: 'UNKNOWN_AGENT' }, chars: text(unknown).length, lines: 2, ms: expect.any(Number), unread: 0 });
 
     await ok(client, 'mux_state_set', { key: 'stage', value: 'extraction-complete', updated_by: 'graph-a' });
     const conflict = await call(client, 'mux_state_set', { key: 'stage', value: 'other', expected_version: 0 });

@@ -1,3 +1,4 @@
+import { COORD_TOOLS } from '../../backends/coord/server.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -53,7 +54,7 @@ describe('standalone coord server (node dist/backends/coord/main.js)', () => {
     const client = new Client({ name: 'standalone-test', version: '0.0.0' });
     await client.connect(new StreamableHTTPClientTransport(new URL(`${coord.url}/mcp`)));
     try {
-      expect((await client.listTools()).tools.length).toBe(18);
+      expect((await client.listTools()).tools.length).toBe(COORD_TOOLS.length);
       await client.callTool({ name: 'mux_register', arguments: { agent_id: 'mcp-agent', role: 'r' } });
       await coord.post('/agent/register', { agent_id: 'rest-agent', role: 'r' });
       await coord.post('/msg/send', { from: 'rest-agent', to: 'mcp-agent', content: 'hello over REST' });

@@ -1,0 +1,167 @@
+import { CoordError } from './errors.js';
+
+/*
+ * Paths of work claims: relative to the root of the repository the agent
+ * names, with forward slashes, and possibly globs — `*` and `?` within one
+ * segment, `**` for any number of segments (zero included). A trailing `/`
+ * means "the folder and everything in it" (`src/auth/` is `src/auth/**`).
+ * Brackets and braces are plain characters.
+ *
+ * Overlap is decided exactly on these patterns: two patterns overlap when
+ * some path matches both, so a glob against a concrete path and a glob
+ * against a glob are both answered — conservatively in the sense that a
+ * claim never misses a path it could touch.
+ */
+
+/** The most characters a claimed path may have. */
+export const MAX_PATH_LENGTH = 512;
+
+const WILDCARD = /[*?]/;
+const DRIVE = /^[A-Za-z]:/;
+
+/**
+ * Normalizes a relative path or glob: backslashes become `/`, `.` and empty
+ * segments go, `..` is resolved inside the path. Refuses absolute paths and a
+ * `..` that would leave the repository. `what` names the field in the sentence.
+ */
+export function normalizeClaimPath(raw: string, what = 'path'): string {
+  const shown = raw.length > 60 ? `${raw.slice(0, 60)}…` : raw;
+  if (raw.length === 0 || raw.length > MAX_PATH_LENGTH || /[\u0000-\u001f\u007f]/.test(raw)) {
+    throw new CoordError('BAD_REQUEST', `${what} '${shown}' is not valid: give 1 to ${MAX_PATH_LENGTH} characters without control characters.`);
+  }
+  const slashed = raw.replace(/\\/g, '/');
+  if (slashed.startsWith('/') || DRIVE.test(slashed)) {
+    throw new CoordError('BAD_REQUEST', `${what} '${shown}' is absolute; give it relative to the repository root, e.g. 'src/auth/session.ts'.`);
+  }
+  const folder = slashed.endsWith('/');
+  const out: string[] = [];
+  for (const segment of slashed.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') {
+      if (out.length === 0 || out[out.length - 1] === '**') {
+        throw new CoordError('BAD_REQUEST', `${what} '${shown}' leaves the repository with '..'; give a path inside it, relative to its root.`);
+      }
+      out.pop();
+      continue;
+    }
+    out.push(segment);
+  }
+  if (out.length === 0) return '**'; // '.', './', 'a/..': the whole repository
+  if (folder && out[out.length - 1] !== '**') out.push('**');
+  return out.join('/');
+}
+
+/** True when the path contains a wildcard. */
+export function isGlob(path: string): boolean {
+  return WILDCARD.test(path);
+}
+
+/**
+ * Whether two patterns can match one common sequence. A pattern is a list
+ * of tokens; a star token matches any number of the other side's tokens
+ * (zero included), and two other tokens meet when `meet` says so. Memoized
+ * recursion over positions: a star either matches nothing or absorbs the
+ * other side's next token. Used twice: for characters within a segment
+ * (`*`, `?`) and for segments within a path (`**`).
+ */
+function patternsOverlap(a: readonly string[], b: readonly string[], star: string, meet: (p: string, q: string) => boolean): boolean {
+  const seen = new Map<number, boolean>();
+  const width = b.length + 1;
+  const go = (i: number, j: number): boolean => {
+    const key = i * width + j;
+    const known = seen.get(key);
+    if (known !== undefined) return known;
+    let result: boolean;
+    const p = a[i];
+    const q = b[j];
+    if (p === undefined && q === undefined) result = true;
+    else if (p === star) result = go(i + 1, j) || (q !== undefined && go(i, j + 1));
+    else if (q === star) result = go(i, j + 1) || (p !== undefined && go(i + 1, j));
+    else if (p === undefined || q === undefined) result = false;
+    else result = meet(p, q) && go(i + 1, j + 1);
+    seen.set(key, result);
+    return result;
+  };
+  return go(0, 0);
+}
+
+const charsMeet = (p: string, q: string): boolean => p === '?' || q === '?' || p === q;
+
+/** Whether two segment patterns (with `*` and `?`, no `/`) can match one common string. */
+export function segmentsOverlap(a: string, b: string): boolean {
+  if (!isGlob(a) && !isGlob(b)) return a === b;
+  return patternsOverlap([...a], [...b], '*', charsMeet);
+}
+
+/** What overlap tests need of a path, worked out once per distinct path. */
+interface PathShape {
+  /** The text before the first wildcard (the whole path when there is none). */
+  prefix: string;
+  glob: boolean;
+  segments: string[];
+  /** A `**` segment is present. */
+  deep: boolean;
+}
+
+/** Shapes by path; claims are scored again and again against the same paths. Starts over past SHAPE_CACHE. */
+const shapes = new Map<string, PathShape>();
+const SHAPE_CACHE = 50_000;
+
+function shapeOf(path: string): PathShape {
+  let shape = shapes.get(path);
+  if (shape === undefined) {
+    const wildcard = path.search(WILDCARD);
+    const segments = path.split('/');
+    shape = { prefix: wildcard < 0 ? path : path.slice(0, wildcard), glob: wildcard >= 0, segments, deep: segments.includes('**') };
+    if (shapes.size >= SHAPE_CACHE) shapes.clear();
+    shapes.set(path, shape);
+  }
+  return shape;
+}
+
+/**
+ * Whether two normalized paths or globs can name a common file: `**` stands
+ * for any number of segments, and each pair of segments is compared by
+ * segmentsOverlap.
+ */
+export function pathsOverlap(a: string, b: string): boolean {
+  if (a === b) return true;
+  const x = shapeOf(a);
+  const y = shapeOf(b);
+  if (!x.glob && !y.glob) return false;
+  // A common match starts with both literal prefixes, so one must begin the
+  // other: most pairs of unrelated paths are rejected here without recursion.
+  const common = Math.min(x.prefix.length, y.prefix.length);
+  if (!x.prefix.startsWith(y.prefix.slice(0, common))) return false;
+  // Without ** on either side the segments pair up one to one.
+  if (!x.deep && !y.deep) return x.segments.length === y.segments.length && x.segments.every((segment, i) => segmentsOverlap(segment, y.segments[i] ?? ''));
+  return patternsOverlap(x.segments, y.segments, '**', segmentsOverlap);
+}
+
+/**
+ * The module a path belongs to: its folder up to the first wildcard segment
+ * (`src/auth/session.ts` → `src/auth`, `src/auth/**` → `src/auth`); null for
+ * a file at the root or a glob with no fixed folder.
+ */
+export function moduleOfPath(path: string): string | null {
+  const cut = path.lastIndexOf('/');
+  if (cut <= 0) return null;
+  let folder = path.slice(0, cut);
+  const wildcard = folder.search(WILDCARD);
+  if (wildcard >= 0) folder = folder.slice(0, Math.max(0, folder.lastIndexOf('/', wildcard)));
+  return folder === '' ? null : folder;
+}
+
+/** Whether one module is the other or contains it, by whole segments (`src/auth` ⊃ `src/auth/jwt`, not `src/authz`). */
+export function modulesOverlap(a: string, b: string): boolean {
+  if (a === b) return true;
+  const [short, long] = a.length < b.length ? [a, b] : [b, a];
+  return long.charCodeAt(short.length) === 47 /* '/' */ && long.startsWith(short);
+}
+
+/** Pairs (mine, theirs) of two lists that overlap under `test`, in the lists' order. */
+export function overlaps(mine: readonly string[], theirs: readonly string[], test: (a: string, b: string) => boolean): Array<[string, string]> {
+  const found: Array<[string, string]> = [];
+  for (const a of mine) for (const b of theirs) if (test(a, b)) found.push([a, b]);
+  return found;
+}

@@ -1,0 +1,233 @@
+/*
+ * The data of work claims and consultation threads (the announce / conflict
+ * model of mcp-coordinator-readme.txt). Field names are the wire names;
+ * times are ISO 8601. Every claim and thread carries a scope: a channel and
+ * a repository id that the agent gives, so equal relative paths in two
+ * repositories never meet.
+ */
+
+/** The repository id used when a call names none. */
+export const DEFAULT_REPO = 'default';
+
+/** Whether a claim still holds: `active` until its TTL passes or its holder (or an admin) releases it. */
+export type WorkClaimStatus = 'active' | 'released' | 'expired';
+
+export interface WorkClaim {
+  id: string;
+  agent_id: string;
+  channel: string;
+  repo: string;
+  /** Normalized relative paths or globs the agent will modify. */
+  paths: string[];
+  /** Paths the agent reads and relies on. */
+  depends_on: string[];
+  /** Module names the work belongs to (e.g. "auth", "src/auth"). */
+  modules: string[];
+  intent: string;
+  exclusive: boolean;
+  status: WorkClaimStatus;
+  created_at: string;
+  expires_at: string;
+  released_at: string | null;
+  /** Who released it: the holder, or an admin for a forced release. */
+  released_by: string | null;
+}
+
+/** Which layer of impact scoring matched: same file 100, dependency 80, module 30. */
+export type ConflictLayer = 'same_file' | 'dependency' | 'module';
+
+/** clear (< 30): proceed; caution (30–89): look at the others' intent; conflict (≥ 90): consult first. */
+export type ClaimVerdict = 'clear' | 'caution' | 'conflict';
+
+/** One live claim of another agent that overlaps the paths asked about. */
+export interface ClaimConflict {
+  claim_id: string;
+  agent_id: string;
+  /** Their claimed paths. */
+  paths: string[];
+  intent: string;
+  exclusive: boolean;
+  expires_at: string;
+  score: number;
+  layer: ConflictLayer;
+  /** A sentence naming the overlapping paths or modules. */
+  reason: string;
+}
+
+/** What an agent is about to touch: the fields a claim and a check share. */
+export interface ClaimTarget {
+  paths: string[];
+  depends_on?: string[];
+  modules?: string[];
+  channel?: string;
+  repo?: string;
+}
+
+export interface AnnounceClaimInput extends ClaimTarget {
+  agent_id: string;
+  intent: string;
+  /** Seconds the claim holds; default claim_ttl_default, at most claim_ttl_max. */
+  ttl_seconds?: number;
+  /** Refuse (CONFLICT) instead of granting when another agent's claim scores ≥ 90. */
+  exclusive?: boolean;
+}
+
+export interface ClaimCheck {
+  verdict: ClaimVerdict;
+  /** The highest score of the conflicts, 0 when there are none. */
+  score: number;
+  /** Highest score first. */
+  conflicts: ClaimConflict[];
+}
+
+export interface AnnounceClaimResult extends ClaimCheck {
+  claim: WorkClaim;
+  /** The consultation thread opened for conflicts ≥ 90, or null. */
+  thread: Thread | null;
+}
+
+export interface CheckClaimsInput extends ClaimTarget {
+  /** Leave this agent's own claims out. */
+  agent_id?: string;
+}
+
+export interface RenewClaimInput {
+  claim_id: string;
+  agent_id: string;
+  ttl_seconds?: number;
+}
+
+export interface ReleaseClaimInput {
+  claim_id: string;
+  /** The holder; another agent only when it is listed in claim_admins (forced release). */
+  agent_id: string;
+}
+
+export interface ClaimListQuery {
+  channel?: string;
+  repo?: string;
+  agent_id?: string;
+}
+
+/** A path claimed by more than one agent. */
+export interface HotPath {
+  repo: string;
+  path: string;
+  agents: string[];
+}
+
+export interface ClaimStatusQuery {
+  channel?: string;
+  repo?: string;
+}
+
+export interface ClaimStatus {
+  channel: string;
+  repo: string | null;
+  claims: WorkClaim[];
+  hot_paths: HotPath[];
+  threads: Thread[];
+}
+
+/** open → proposed (a proposal) → resolved (everyone approved, or the timeout passed) → closed; contest goes back to open; cancel ends any. */
+export type ThreadStatus = 'open' | 'proposed' | 'resolved' | 'closed' | 'cancelled';
+
+export type ThreadPostKind = 'context' | 'warning' | 'question' | 'proposal';
+
+export type ThreadMessageKind = ThreadPostKind | 'opened' | 'approve' | 'contest' | 'close' | 'cancel' | 'auto_resolved';
+
+export interface ThreadMessage {
+  id: number;
+  thread_id: string;
+  /** The author; null for the server's own notes (auto-resolve). */
+  agent_id: string | null;
+  kind: ThreadMessageKind;
+  content: string;
+  at: string;
+}
+
+export interface Thread {
+  id: string;
+  channel: string;
+  repo: string;
+  subject: string;
+  opened_by: string;
+  participants: string[];
+  /** Claims whose conflict opened it. */
+  claim_ids: string[];
+  paths: string[];
+  status: ThreadStatus;
+  /** The resolution on the table while status is "proposed". */
+  proposal: { text: string; by: string; message_id: number } | null;
+  /** Participants who approved the current proposal (the proposer included). */
+  approvals: string[];
+  resolution: { text: string | null; how: 'consensus' | 'timeout'; at: string } | null;
+  created_at: string;
+  updated_at: string;
+  /** When an open or proposed thread resolves by itself (thread_timeout after its last activity). */
+  auto_resolve_at: string | null;
+}
+
+export interface OpenThreadInput {
+  agent_id: string;
+  /** The other agents to consult (the opener is added). */
+  participants: string[];
+  subject: string;
+  paths?: string[];
+  claim_ids?: string[];
+  channel?: string;
+  repo?: string;
+}
+
+export type ThreadAction = 'post' | 'approve' | 'contest' | 'close' | 'cancel';
+
+export interface ThreadActionInput {
+  thread_id: string;
+  agent_id: string;
+  action: ThreadAction;
+  /** For post: the kind; "proposal" puts a resolution on the table. */
+  kind?: ThreadPostKind;
+  /** The text: required for post and contest, optional otherwise. */
+  content?: string;
+}
+
+export interface ThreadView {
+  thread: Thread;
+  /** Oldest first. */
+  messages: ThreadMessage[];
+}
+
+export interface GetThreadInput {
+  thread_id: string;
+  /** A participant (or a claim admin). */
+  agent_id: string;
+  /** Only messages with a larger id. */
+  after?: number;
+}
+
+export interface ThreadListQuery {
+  /** Only threads this agent takes part in. */
+  agent_id?: string;
+  status?: ThreadStatus;
+  channel?: string;
+  repo?: string;
+  limit?: number;
+}
+
+export interface ThreadUpdatesInput {
+  agent_id: string;
+  /** The next_after of the previous call; 0 for everything. */
+  after?: number;
+  channel?: string;
+  limit?: number;
+}
+
+export interface ThreadUpdates {
+  agent_id: string;
+  /** New messages in the agent's threads, oldest first. */
+  messages: ThreadMessage[];
+  /** The current state of every thread those messages belong to. */
+  threads: Thread[];
+  next_after: number;
+  has_more: boolean;
+}
