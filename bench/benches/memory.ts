@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import type { Bench, BenchContext, BenchReport } from '../bench.js';
 import { heapGrowth, summarizeHeapSnapshot, takeHeapSnapshot, type HeapSummary } from '../lib/heap-snapshot.js';
 import { concurrent } from '../lib/load.js';
+import { NODE, ROOT } from '../lib/paths.js';
+import { startMcpProxy, startSupergateway } from '../lib/peers.js';
 import { memoryOf } from '../lib/processes.js';
 import { fmt } from '../lib/stats.js';
 import { startStonegate, waitHealthy, type RunningStonegate } from '../lib/stonegate.js';
@@ -23,6 +25,40 @@ async function heapOf(url: string): Promise<{ used: number; total: number }> {
   } catch {
     return { used: Number.NaN, total: Number.NaN };
   }
+}
+
+/** The SDK modules any MCP gateway on the official SDK loads: server and client, with their Streamable HTTP transports. */
+const SDK_FLOOR = `Promise.all(['server/index.js', 'client/index.js', 'server/webStandardStreamableHttp.js', 'client/streamableHttp.js'].map((m) => import('@modelcontextprotocol/sdk/' + m))).then(() => setInterval(() => {}, 1000))`;
+
+/**
+ * What an idle process weighs elsewhere, measured the same way in the same
+ * run: a bare node, node with the SDK's server and client loaded, and the
+ * peers with their one backend (their own process only, like stonegate's).
+ */
+async function references(ctx: BenchContext): Promise<string[][]> {
+  const rows: string[][] = [];
+  const settle = async (name: string, pid: number, backends: string): Promise<void> => {
+    await sleep(SETTLE_MS);
+    rows.push([name, backends, fmt(memoryOf(pid).rssMb, 1)]);
+  };
+  const bare = ctx.processes.spawn('node-bare', NODE, ['-e', 'setInterval(() => {}, 1000)'], { cwd: ROOT });
+  await settle('node, nothing loaded', bare.pid, '—');
+  await bare.stop();
+  const floor = ctx.processes.spawn('node-sdk', NODE, ['--input-type=module', '-e', SDK_FLOOR], { cwd: ROOT });
+  await settle('node with the MCP SDK server + client loaded', floor.pid, '—');
+  await floor.stop();
+  for (const [name, startPeer] of [
+    ['supergateway (stateful; backends start per session)', startSupergateway],
+    ['mcp-proxy (one shared backend)', startMcpProxy],
+  ] as const) {
+    const peer = await startPeer(ctx);
+    try {
+      await settle(name, peer.process.pid, name.startsWith('mcp-proxy') ? '1' : '0 until a session');
+    } finally {
+      await peer.stop();
+    }
+  }
+  return rows;
 }
 
 /** A gateway with the 10 demo backends that writes a heap snapshot (after a full GC) on SIGUSR2. */
@@ -96,6 +132,13 @@ export const memoryBench: Bench = {
       await gateway.stop();
     }
 
+    ctx.log('memory: idle references (bare node, SDK floor, peers)');
+    const reference: Table = {
+      title: 'Idle RSS for reference, same run, same measure (the process itself, 3 s after it listens)',
+      columns: ['process', 'backends', 'RSS MB'],
+      leftColumns: [0, 1],
+      rows: [...(await references(ctx)), ['stonegate (above)', String(BACKENDS), fmt(idle, 1)]],
+    };
     const table: Table = {
       title: `Gateway RSS (VmRSS of the gateway process only) with ${BACKENDS} demo backends`,
       columns: ['point', 'calls', 'RSS MB', 'peak (VmHWM) MB', 'V8 heap used MB', 'V8 heap total MB'],
@@ -110,7 +153,7 @@ export const memoryBench: Bench = {
     };
     const liveGrowth = endHeap.totalMb - idleHeap.totalMb;
     return {
-      tables: [table, growth],
+      tables: [table, reference, growth],
       notes: [
         'RSS is read from /proc/PID/status of the gateway process; the demo backends are separate processes and not counted. No GC is forced for the RSS series: the numbers are what the OS sees. The V8 heap columns come from the gateway\'s own GET /metrics (prom-client default metrics); "heap used" includes garbage not yet collected.',
         `Calls alternate in blocks of ${step.toLocaleString('en-US')} between REST (16 concurrent fetches) and /mcp (16 sessions), round-robin over the ${BACKENDS} backends' echo; the /mcp sessions are closed (DELETE) before the last reading.`,
