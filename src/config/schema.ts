@@ -41,6 +41,7 @@ export const GatewaySchema = z
     max_body_bytes: z.number().int().min(1024).default(4 * 1024 * 1024),
     call_log_size: z.number().int().min(1).default(1000),
     session_idle_timeout: seconds.default(1800),
+    mcp_sessions: z.enum(['stateful', 'stateless']).default('stateful'),
     allowed_hosts: z.array(z.string().min(1)).default([]),
     allowed_origins: z.array(z.string().min(1)).default([]),
     max_json_depth: z.number().int().min(2).max(1_000).default(64),

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { Hono, type Context } from 'hono';
 import { GatewayError } from '../errors.js';
@@ -21,7 +22,7 @@ interface HttpSession {
 }
 
 /** JSON-RPC error body for requests the transport never sees. */
-function rpcError(c: Context, status: 400 | 403 | 404 | 503, code: number, message: string): Response {
+function rpcError(c: Context, status: 400 | 403 | 404 | 405 | 503, code: number, message: string): Response {
   return c.json({ jsonrpc: '2.0', error: { code, message }, id: null }, status);
 }
 
@@ -74,7 +75,32 @@ export function mcpRoutes(gateway: Gateway): Hono {
     await Promise.all([...sessions.values()].map((s) => s.transport.close().catch(() => undefined)));
   });
 
+  /**
+   * [gateway] mcp_sessions = "stateless": every POST gets a server and a
+   * transport of its own, closed once its answer is out. No session id, no
+   * GET stream, nothing held between requests — any gateway behind a load
+   * balancer can take any request. Progress still streams on the POST's
+   * own answer; what needs a session (server-to-client requests outside a
+   * call, list_changed, resumption) does not exist in this mode.
+   */
+  async function stateless(c: Context, single?: string): Promise<Response> {
+    if (c.req.method !== 'POST') {
+      return rpcError(c, 405, -32000, 'Method Not Allowed: this gateway serves MCP without sessions ([gateway] mcp_sessions = "stateless"); only POST is answered');
+    }
+    if (single !== undefined) gateway.supervisor.get(single);
+    const view: View = viewFrom(new URL(c.req.url).searchParams, { expose: config.gateway.expose }, single, c.get('identity'));
+    const server = createSessionServer(gateway, view);
+    const transport = new GatewayHttpTransport({ sessionIdGenerator: undefined }, { serverRequests: () => false });
+    await server.connect(transport);
+    const response = await dispatch(c, transport);
+    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+    if (outgoing !== undefined && !outgoing.destroyed && !outgoing.writableFinished) outgoing.once('close', () => void server.close());
+    else await server.close();
+    return response;
+  }
+
   async function handle(c: Context, endpoint: string, single?: string): Promise<Response> {
+    if (config.gateway.mcp_sessions === 'stateless') return stateless(c, single);
     const id = c.req.header('mcp-session-id');
     const identity = c.get('identity');
     if (id !== undefined) {
