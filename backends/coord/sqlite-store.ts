@@ -10,6 +10,7 @@ import { SqliteAgents } from './sqlite/agents.js';
 import { SqliteChannels } from './sqlite/channels.js';
 import type { SqliteContext } from './sqlite/context.js';
 import { SqliteEvents } from './sqlite/events.js';
+import { GroupCommit } from './sqlite/group-commit.js';
 import { SqliteMessages } from './sqlite/messages.js';
 import { SqliteState } from './sqlite/state.js';
 import { SqliteTasks } from './sqlite/tasks.js';
@@ -55,6 +56,7 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
     options: opts,
     now,
     notifier,
+    group: new GroupCommit(db, () => closed),
     doorbell,
     logger: runtime.logger,
     appendEvent: () => 0,
@@ -99,7 +101,11 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
     watchState: (input) => run(() => state.watch(input)),
     createChannel: (input) => run(() => channels.create(input)),
     listChannels: () => run(() => channels.list()),
-    stats: (channel) => run(() => channels.stats(channel)),
+    stats: (channel) =>
+      run(() => {
+        agents.flushTouches();
+        return channels.stats(channel);
+      }),
     events: (query) => run(() => events.page(query)),
     announceClaim: (input) => run(() => claims.announce(input)),
     checkClaims: (input) => run(() => claims.check(input)),
@@ -116,6 +122,9 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
     health: () => run(() => ({ store: 'sqlite', schema_version: schemaVersion, uptime_seconds: Math.floor((Date.now() - openedAt) / 1000) })),
     async close(): Promise<void> {
       if (closed) return;
+      // Writes already queued were accepted: commit them, and the last-seen times held in memory.
+      ctx.group.flush();
+      agents.flushTouches();
       closed = true;
       tasks.stop();
       claims.stop();

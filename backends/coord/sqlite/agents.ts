@@ -1,4 +1,4 @@
-import type { Statement } from 'better-sqlite3';
+import type { Statement, Transaction } from 'better-sqlite3';
 import { CoordError } from '../errors.js';
 import type { Agent, DeregisterAgentResult, DiscoverQuery, RegisterAgentInput, RegisterAgentResult } from '../types.js';
 import { channelName, ident, iso, optionalIdent } from '../validate.js';
@@ -28,13 +28,32 @@ interface UpsertParams {
   at: number;
 }
 
-/** The agent directory: registration, heartbeats, discovery and stale detection. */
+/** Calls by an agent closer together than this refresh last_heartbeat in memory only. */
+const TOUCH_WRITE_MS = 1_000;
+
+/**
+ * The agent directory: registration, heartbeats, discovery and stale detection.
+ *
+ * Any call by an agent refreshes its last_heartbeat, but writing the row on
+ * every send and poll would make each poll a write transaction. touch()
+ * writes at most once per TOUCH_WRITE_MS per agent; newer times wait in
+ * memory and are written before anything reads last_heartbeat (discovery,
+ * stats, heartbeat, register) and by a timer within TOUCH_WRITE_MS, so
+ * nobody sees a time more than that old. A crash can lose under a second of
+ * last-seen times, never an acknowledged write.
+ */
 export class SqliteAgents {
   private readonly byId: Statement<[string], AgentRow>;
   private readonly upsert: Statement<[UpsertParams]>;
   private readonly remove: Statement<[string]>;
   private readonly touchStmt: Statement<[number, string]>;
   private readonly pending: Statement<[string, string], { n: number }>;
+  /** Agent → the last_heartbeat last written by touch(). */
+  private readonly written = new Map<string, number>();
+  /** Agent → a newer last_heartbeat not written yet. */
+  private readonly unwritten = new Map<string, number>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly writeUnwritten: Transaction<() => void>;
 
   constructor(
     private readonly ctx: SqliteContext,
@@ -57,6 +76,13 @@ export class SqliteAgents {
        WHERE i.recipient = ? AND i.message_id > COALESCE(
          (SELECT position FROM cursors c WHERE c.agent_id = ? AND c.channel = i.channel), 0)`,
     );
+    this.writeUnwritten = db.transaction(() => {
+      for (const [id, at] of this.unwritten) {
+        this.touchStmt.run(at, id);
+        this.written.set(id, at);
+      }
+      this.unwritten.clear();
+    });
   }
 
   async register(input: RegisterAgentInput): Promise<RegisterAgentResult> {
@@ -70,6 +96,7 @@ export class SqliteAgents {
     // Before the transaction: it resolves DNS, and transactions must not await.
     if (webhook !== null) await checkWebhookUrl(webhook, options.allow_private_webhooks);
 
+    this.forget(id);
     const result = db
       .transaction((): { row: AgentRow; created: boolean } => {
         const at = now();
@@ -86,6 +113,7 @@ export class SqliteAgents {
 
   deregister(agentId: string): DeregisterAgentResult {
     const id = ident(agentId, 'agent_id');
+    this.forget(id);
     const result = this.ctx.db
       .transaction((): DeregisterAgentResult => {
         const row = this.byId.get(id);
@@ -102,12 +130,14 @@ export class SqliteAgents {
 
   heartbeat(agentId: string): Agent {
     const id = ident(agentId, 'agent_id');
+    this.forget(id);
     this.touch(id);
     return this.toAgent(this.require(id));
   }
 
   discover(query: DiscoverQuery): Agent[] {
     const channel = channelName(query.channel);
+    this.flushTouches();
     const staleBefore = this.ctx.now() - this.ctx.options.stale_threshold * 1000;
     const clauses = ['channel = @channel'];
     const params: Record<string, string | number> = { channel };
@@ -148,9 +178,36 @@ export class SqliteAgents {
     return this.byId.get(agentId);
   }
 
-  /** Counts a call by the agent as a sign of life (inside or outside a transaction). */
+  /**
+   * Counts a call by the agent as a sign of life (inside or outside a
+   * transaction); UNKNOWN_AGENT when it writes and finds no agent. See the
+   * class comment for when it writes.
+   */
   touch(agentId: string, at = this.ctx.now()): void {
+    const written = this.written.get(agentId);
+    if (written !== undefined && at - written < TOUCH_WRITE_MS) {
+      if (at > written && at > (this.unwritten.get(agentId) ?? 0)) {
+        this.unwritten.set(agentId, at);
+        this.flushTimer ??= setTimeout(() => this.flushTouches(), TOUCH_WRITE_MS).unref();
+      }
+      return;
+    }
     if (this.touchStmt.run(at, agentId).changes === 0) this.require(agentId);
+    this.written.set(agentId, at);
+    this.unwritten.delete(agentId);
+  }
+
+  /** Writes the last_heartbeat times held in memory; call before reading last_heartbeat. */
+  flushTouches(): void {
+    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.unwritten.size > 0 && !this.ctx.isClosed()) this.writeUnwritten.immediate();
+  }
+
+  /** Drops what touch() remembers of an agent whose row is rewritten or removed. */
+  private forget(agentId: string): void {
+    this.written.delete(agentId);
+    this.unwritten.delete(agentId);
   }
 
   /** Messages waiting past the agent's cursors, all channels. */

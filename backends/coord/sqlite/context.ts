@@ -4,6 +4,7 @@ import type { Notifier } from '../notifier.js';
 import type { CoordOptions } from '../options.js';
 import type { CoordLogger } from '../store.js';
 import type { CoordEventType } from '../types.js';
+import type { GroupCommit } from './group-commit.js';
 
 /** Appends an event inside the caller's transaction; returns its id. */
 export type AppendEvent = (type: CoordEventType, channel: string | null, data: Record<string, unknown>, at: number) => number;
@@ -17,6 +18,8 @@ export interface SqliteContext {
   options: CoordOptions;
   now: () => number;
   notifier: Notifier;
+  /** Shares one commit among the writes of one event-loop turn (sends, broadcasts, poll cursor moves). */
+  group: GroupCommit;
   doorbell: Doorbell;
   logger: CoordLogger | undefined;
   appendEvent: AppendEvent;

@@ -57,6 +57,7 @@ export class SqliteMessages {
   private readonly inboxAfter: Statement<[string, string, number, number], MessageRow>;
   private readonly members: Statement<[string, string, string | null, string | null], AgentRow>;
   private readonly lastId: Statement<[], { seq: number }>;
+  private readonly anyAfter: Statement<[string, string, number], { one: number }>;
 
   constructor(
     private readonly ctx: SqliteContext,
@@ -78,67 +79,64 @@ export class SqliteMessages {
        WHERE i.recipient = ? AND i.channel = ? AND i.message_id > ?
        ORDER BY i.message_id LIMIT ?`,
     );
+    this.anyAfter = db.prepare('SELECT 1 AS one FROM inbox WHERE recipient = ? AND channel = ? AND message_id > ? LIMIT 1');
     this.lastId = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'messages'`);
     this.members = db.prepare(
       `SELECT * FROM agents WHERE channel = ? AND id <> ? AND (? IS NULL OR group_name = ?) ORDER BY id`,
     );
   }
 
-  send(input: SendInput): SendResult {
+  async send(input: SendInput): Promise<SendResult> {
     const from = ident(input.from, 'from');
     const to = ident(input.to, 'to');
     const content = messageContent(input.content, this.ctx.options);
     const channel = channelName(input.channel);
     let ring: Ring | undefined;
-    const result = this.ctx.db
-      .transaction((): SendResult => {
-        const at = this.ctx.now();
-        this.agents.require(from, 'Sender');
-        const recipient = this.agents.require(to, 'Recipient');
-        if (recipient.channel !== channel) {
-          throw new CoordError(
-            'UNKNOWN_AGENT',
-            `Recipient '${to}' is registered in channel '${recipient.channel}', not '${channel}'; send with channel '${recipient.channel}'.`,
-            { agent_id: to, channel: recipient.channel },
-          );
-        }
-        const id = Number(this.insertMessage.run(channel, 'direct', from, to, null, content, at).lastInsertRowid);
-        this.insertInbox.run(to, channel, id);
-        this.agents.touch(from, at);
-        this.ctx.appendEvent('message', channel, { message_id: id, from, to, content }, at);
-        if (recipient.webhook_url !== null) ring = { url: recipient.webhook_url, notice: notice(to, channel, id, from, 'direct', at) };
-        return { id, channel, sent_at: iso(at), doorbells: ring === undefined ? 0 : 1 };
-      })
-      .immediate();
+    const result = await this.ctx.group.run((): SendResult => {
+      const at = this.ctx.now();
+      this.agents.require(from, 'Sender');
+      const recipient = this.agents.require(to, 'Recipient');
+      if (recipient.channel !== channel) {
+        throw new CoordError(
+          'UNKNOWN_AGENT',
+          `Recipient '${to}' is registered in channel '${recipient.channel}', not '${channel}'; send with channel '${recipient.channel}'.`,
+          { agent_id: to, channel: recipient.channel },
+        );
+      }
+      const id = Number(this.insertMessage.run(channel, 'direct', from, to, null, content, at).lastInsertRowid);
+      this.insertInbox.run(to, channel, id);
+      this.agents.touch(from, at);
+      this.ctx.appendEvent('message', channel, { message_id: id, from, to, content }, at);
+      if (recipient.webhook_url !== null) ring = { url: recipient.webhook_url, notice: notice(to, channel, id, from, 'direct', at) };
+      return { id, channel, sent_at: iso(at), doorbells: ring === undefined ? 0 : 1 };
+    });
     this.ctx.notifier.notify(topics.inbox(channel, to));
     this.events.committed();
     if (ring !== undefined) this.ctx.doorbell.ring(ring.url, ring.notice);
     return result;
   }
 
-  broadcast(input: BroadcastInput): BroadcastResult {
+  async broadcast(input: BroadcastInput): Promise<BroadcastResult> {
     const from = ident(input.from, 'from');
     const content = messageContent(input.content, this.ctx.options);
     const group = optionalIdent(input.group, 'group');
     const channel = channelName(input.channel);
     const rings: Ring[] = [];
-    const result = this.ctx.db
-      .transaction((): BroadcastResult => {
-        const at = this.ctx.now();
-        this.agents.require(from, 'Sender');
-        this.ctx.ensureChannel(channel, from, at);
-        const recipients = this.members.all(channel, from, group, group);
-        const id = Number(this.insertMessage.run(channel, 'broadcast', from, null, group, content, at).lastInsertRowid);
-        for (const r of recipients) {
-          this.insertInbox.run(r.id, channel, id);
-          if (r.webhook_url !== null) rings.push({ url: r.webhook_url, notice: notice(r.id, channel, id, from, 'broadcast', at) });
-        }
-        this.agents.touch(from, at);
-        const ids = recipients.map((r) => r.id);
-        this.ctx.appendEvent('broadcast', channel, { message_id: id, from, group, content, recipients: ids.length }, at);
-        return { id, channel, group, sent_at: iso(at), recipients: ids, doorbells: rings.length };
-      })
-      .immediate();
+    const result = await this.ctx.group.run((): BroadcastResult => {
+      const at = this.ctx.now();
+      this.agents.require(from, 'Sender');
+      this.ctx.ensureChannel(channel, from, at);
+      const recipients = this.members.all(channel, from, group, group);
+      const id = Number(this.insertMessage.run(channel, 'broadcast', from, null, group, content, at).lastInsertRowid);
+      for (const r of recipients) {
+        this.insertInbox.run(r.id, channel, id);
+        if (r.webhook_url !== null) rings.push({ url: r.webhook_url, notice: notice(r.id, channel, id, from, 'broadcast', at) });
+      }
+      this.agents.touch(from, at);
+      const ids = recipients.map((r) => r.id);
+      this.ctx.appendEvent('broadcast', channel, { message_id: id, from, group, content, recipients: ids.length }, at);
+      return { id, channel, group, sent_at: iso(at), recipients: ids, doorbells: rings.length };
+    });
     for (const agentId of result.recipients) this.ctx.notifier.notify(topics.inbox(channel, agentId));
     this.events.committed();
     for (const r of rings) this.ctx.doorbell.ring(r.url, r.notice);
@@ -152,18 +150,25 @@ export class SqliteMessages {
     const limit = pageSize(input.limit);
     const timeoutMs = pollTimeoutMs(input.timeout_ms, this.ctx.options);
     const registered = this.agents.require(agentId); // fail fast, before waiting
-    const once = this.ctx.db.transaction((): PollOnce => this.pollOnce(agentId, channel, after, limit)).immediate;
-    const found = await longPoll(this.ctx.notifier, topics.inbox(channel, agentId), timeoutMs, input.signal, () => {
-      const page = once();
-      return page.messages.length > 0 ? page : undefined;
-    });
-    let page = found;
+    this.agents.touch(agentId);
+    const key = topics.inbox(channel, agentId);
+    const deadline = Date.now() + timeoutMs;
+    let page: PollOnce | undefined;
+    // Waiting reads without writing; only a poll with something to return or
+    // to acknowledge joins a group commit, which reads again and moves the
+    // cursor atomically. An empty page there means another poll of the same
+    // inbox took the messages: wait again.
+    while (page === undefined) {
+      const ready = await longPoll(this.ctx.notifier, key, deadline - Date.now(), input.signal, () => this.ready(agentId, channel, after) || undefined);
+      if (ready === undefined || input.signal?.aborted === true) break;
+      const once = await this.ctx.group.run(() => this.pollOnce(agentId, channel, after, limit));
+      if (once.messages.length > 0) page = once;
+    }
     if (page === undefined) {
       if (this.ctx.isClosed()) throw new CoordError('UNAVAILABLE', 'The coordination store is shutting down; poll again after it restarts. Nothing was lost.');
-      // A caller that went away must not have the cursor moved over messages
-      // it will never see: answer without reading the inbox.
-      const cursor = this.cursorOf.get(agentId, channel)?.position ?? 0;
-      page = input.signal?.aborted === true ? { messages: [], next_cursor: after ?? cursor, has_more: false } : once();
+      // Nothing arrived in time (anything that did is read on the next poll),
+      // and a caller that went away must not have the cursor moved anyway.
+      page = { messages: [], next_cursor: after ?? this.cursor(agentId, channel), has_more: false };
     }
     const result: PollResult = { agent_id: agentId, channel, ...page };
     if (page.messages.length === 0 && registered.channel !== channel) {
@@ -172,11 +177,22 @@ export class SqliteMessages {
     return result;
   }
 
+  private cursor(agentId: string, channel: string): number {
+    return this.cursorOf.get(agentId, channel)?.position ?? 0;
+  }
+
+  /** Whether a poll has messages to return, or an `after` to acknowledge (read-only). */
+  private ready(agentId: string, channel: string, after: number | undefined): boolean {
+    const cursor = this.cursor(agentId, channel);
+    if (after !== undefined && after > cursor) return true;
+    return this.anyAfter.get(agentId, channel, after ?? cursor) !== undefined;
+  }
+
   /** One read of the inbox inside a write transaction (the cursor move and the read are atomic). */
   private pollOnce(agentId: string, channel: string, after: number | undefined, limit: number): PollOnce {
     const at = this.ctx.now();
     this.agents.touch(agentId, at);
-    const cursor = this.cursorOf.get(agentId, channel)?.position ?? 0;
+    const cursor = this.cursor(agentId, channel);
     if (after !== undefined && after > cursor) {
       // Acknowledging ids that do not exist yet would silently skip future messages.
       const newest = this.lastId.get()?.seq ?? 0;
