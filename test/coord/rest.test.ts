@@ -85,6 +85,29 @@ describe('coord REST routes', () => {
     expect(big.body.error).toMatch(/101 bytes; the limit is 100 bytes/);
   });
 
+  it('refuses a body over the route limit with 413, by Content-Length up front and by counting when there is none', async () => {
+    const { app } = api({ max_message_size: 100, max_value_size: 100 });
+    const limit = 100 * 2 + 65_536;
+    const body = JSON.stringify({ from: 'a', to: 'b', content: 'x'.repeat(limit) });
+    const declared = await app.request('/msg/send', { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(body.length) }, body });
+    expect(declared.status).toBe(413);
+    expect(await declared.json()).toEqual({ error: `Request body is over ${limit} bytes; send less.`, code: 'PAYLOAD_TOO_LARGE' });
+    const bytes = new TextEncoder().encode(body);
+    const streamed = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < bytes.length; i += 4096) controller.enqueue(bytes.subarray(i, i + 4096));
+        controller.close();
+      },
+    });
+    const chunked = await app.request('/msg/send', { method: 'POST', headers: { 'content-type': 'application/json' }, body: streamed, duplex: 'half' } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect(await chunked.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+    // Under the limit, a declared length passes to the route (which refuses the unknown sender).
+    const small = JSON.stringify({ from: 'a', to: 'b', content: 'x' });
+    const ok = await app.request('/msg/send', { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(small.length) }, body: small });
+    expect(await ok.json()).toMatchObject({ code: 'UNKNOWN_AGENT' });
+  });
+
   it('answers a CAS conflict with 409 carrying the current version and value', async () => {
     const { post, get } = api();
     await post('/state/set', { key: 'deployment-status', value: 'in-progress', channel: 'ops', updated_by: 'deploy-agent' });
