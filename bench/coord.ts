@@ -13,18 +13,15 @@
  *   node dist/bench/coord.js [--quick]     alone (prints the tables)
  *   node dist/bench/run.js coord           from the registry, once registered
  */
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { openSqliteStore } from '../backends/coord/sqlite-store.js';
 import type { Bench, BenchContext, BenchReport, TargetCheck } from './bench.js';
+import { mcpSurface, restSurface, storeSurface, type Surface } from './coord-surfaces.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { NODE, ROOT } from './lib/paths.js';
-import { ProcessSet, sweepLeftovers } from './lib/processes.js';
+import { cpuTimeMs, ProcessSet, sweepLeftovers } from './lib/processes.js';
 import { fmt, quantile } from './lib/stats.js';
 import { startStonegate } from './lib/stonegate.js';
 import { renderTable, type Table } from './lib/table.js';
@@ -33,87 +30,6 @@ const COORD_MAIN = join(ROOT, 'dist', 'backends', 'coord', 'main.js');
 const PAIRS = 8;
 const TARGET_MSGS_PER_SEC = 5_000;
 const TARGET_WAKE_P50_MS = 2;
-
-/** One way to reach the coordination tools: send, poll, register. */
-interface Surface {
-  name: string;
-  register(agent: string): Promise<void>;
-  send(from: string, to: string, content: string): Promise<void>;
-  /** Polls `agent`'s inbox (each message returned once), waiting up to `timeout` s; returns the contents. */
-  poll(agent: string, timeout: number): Promise<string[]>;
-  close(): Promise<void>;
-}
-
-function expectOk(status: number, body: unknown, what: string): void {
-  if (status !== 200) throw new Error(`${what}: HTTP ${status} ${JSON.stringify(body).slice(0, 300)}`);
-}
-
-/** REST under `${base}/coord` with fetch (undici keep-alive). */
-function restSurface(name: string, base: string): Surface {
-  const post = async (path: string, body: unknown): Promise<void> => {
-    const response = await fetch(`${base}/coord${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    expectOk(response.status, await response.json(), `POST /coord${path}`);
-  };
-  return {
-    name,
-    register: (agent) => post('/agent/register', { agent_id: agent, role: 'bench' }),
-    send: (from, to, content) => post('/msg/send', { from, to, content }),
-    async poll(agent, timeout) {
-      const response = await fetch(`${base}/coord/msg/poll?agent_id=${agent}&timeout=${timeout}&limit=1000`);
-      const body = (await response.json()) as { messages?: { content: string }[] };
-      expectOk(response.status, body, 'GET /coord/msg/poll');
-      return (body.messages ?? []).map((m) => m.content);
-    },
-    close: async () => undefined,
-  };
-}
-
-/** The store itself in this process, no HTTP and no MCP: the ceiling every surface stays under. */
-function storeSurface(name: string, path: string): Surface {
-  const store = openSqliteStore(path, {});
-  return {
-    name,
-    register: async (agent) => void (await store.registerAgent({ agent_id: agent, role: 'bench' })),
-    send: async (from, to, content) => void (await store.sendMessage({ from, to, content })),
-    poll: async (agent, timeout) => (await store.poll({ agent_id: agent, timeout_ms: timeout * 1000, limit: 1000 })).messages.map((m) => m.content),
-    close: () => store.close(),
-  };
-}
-
-/** MCP on `${base}/mcp`: one session per caller (`sessions` of them, handed out in turn), tools `coord__mux_*`. */
-async function mcpSurface(name: string, base: string, sessions: number): Promise<Surface> {
-  const clients: Client[] = [];
-  for (let i = 0; i < sessions; i += 1) {
-    const client = new Client({ name: `coord-bench-${i}`, version: '1.0.0' }, { capabilities: {} });
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`)));
-    clients.push(client);
-  }
-  /** Each agent keeps to one session, as an agent would. */
-  const byAgent = new Map<string, Client>();
-  const clientOf = (agent: string): Client => {
-    let client = byAgent.get(agent);
-    if (client === undefined) {
-      client = clients[byAgent.size % clients.length] as Client;
-      byAgent.set(agent, client);
-    }
-    return client;
-  };
-  const call = async (agent: string, tool: string, args: Record<string, unknown>): Promise<Record<string, unknown>> => {
-    const result = (await clientOf(agent).callTool({ name: `coord__${tool}`, arguments: args })) as CallToolResult;
-    if (result.isError === true) throw new Error(`coord__${tool}: ${JSON.stringify(result.content).slice(0, 300)}`);
-    return (result.structuredContent ?? {}) as Record<string, unknown>;
-  };
-  return {
-    name,
-    register: async (agent) => void (await call(agent, 'mux_register', { agent_id: agent, role: 'bench' })),
-    send: async (from, to, content) => void (await call(from, 'mux_send', { from, to, content })),
-    async poll(agent, timeout) {
-      const body = await call(agent, 'mux_poll', { agent_id: agent, timeout, limit: 1000 });
-      return (body.messages as { content: string }[]).map((m) => m.content);
-    },
-    close: async () => void (await Promise.all(clients.map((c) => c.close().catch(() => undefined)))),
-  };
-}
 
 interface Throughput {
   surface: string;
@@ -127,6 +43,9 @@ interface Throughput {
   deliverP99: number;
   /** Messages per poll answer: how much the pollers batch. */
   perPoll: number;
+  /** CPU (user + system) per message of the serving process, and of this bench process (the client, or everything for the in-process store). */
+  serverCpuUs: number;
+  clientCpuUs: number;
 }
 
 /**
@@ -141,6 +60,8 @@ async function throughput(surface: Surface, total: number, tag: string, signal: 
   const share = Math.floor(total / PAIRS);
   const sendLatency: number[] = [];
   const deliverLatency: number[] = [];
+  const serverCpu0 = surface.pid === undefined ? 0 : cpuTimeMs(surface.pid);
+  const clientCpu0 = process.cpuUsage();
   const started = performance.now();
   const sending = senders.map(async (from, i) => {
     for (let n = 0; n < share; n += 1) {
@@ -165,6 +86,8 @@ async function throughput(surface: Surface, total: number, tag: string, signal: 
   await Promise.all([...sending, ...polling]);
   const seconds = (performance.now() - started) / 1000;
   const messages = share * PAIRS;
+  const clientCpu = process.cpuUsage(clientCpu0);
+  const serverCpuMs = surface.pid === undefined ? Number.NaN : cpuTimeMs(surface.pid) - serverCpu0;
   return {
     surface: surface.name,
     messages,
@@ -175,6 +98,8 @@ async function throughput(surface: Surface, total: number, tag: string, signal: 
     deliverP50: quantile(deliverLatency, 0.5),
     deliverP99: quantile(deliverLatency, 0.99),
     perPoll: messages / polls,
+    serverCpuUs: (serverCpuMs * 1000) / messages,
+    clientCpuUs: (clientCpu.user + clientCpu.system) / messages,
   };
 }
 
@@ -223,17 +148,17 @@ async function wake(surface: Surface, rounds: number, tag: string, signal: Abort
   };
 }
 
-/** Starts the standalone coordination server on a free port; resolves with its URL. */
-async function startStandalone(ctx: BenchContext): Promise<string> {
+/** Starts the standalone coordination server on a free port; resolves with its URL and pid. */
+async function startStandalone(ctx: BenchContext): Promise<{ url: string; pid: number }> {
   const proc = ctx.processes.spawn('coord', NODE, [COORD_MAIN, '--port', '0', '--db', join(ctx.tmp, 'standalone', 'coord.db')], { env: { COORD_LOG_LEVEL: 'warn' } });
-  return new Promise<string>((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`coord did not listen within 20 s: ${proc.tail.join('\n')}`)), 20_000);
     proc.onLine((line) => {
       try {
         const parsed = JSON.parse(line) as { msg?: string; url?: unknown };
         if (parsed.msg === 'coord listening' && typeof parsed.url === 'string') {
           clearTimeout(timer);
-          resolve(parsed.url);
+          resolve({ url: parsed.url, pid: proc.pid });
         }
       } catch {
         // not its line
@@ -271,9 +196,10 @@ export const coordinationBench: Bench = {
     await coordUp(gateway.url);
     const standalone = await startStandalone(ctx);
     const surfaces: Surface[] = [
-      restSurface('stonegate REST /coord', gateway.url),
-      await mcpSurface('stonegate MCP /mcp', gateway.url, PAIRS * 2),
-      restSurface('standalone coord REST', standalone),
+      restSurface('stonegate REST /coord', gateway.url, gateway.pid, 'node:http'),
+      restSurface('stonegate REST /coord (fetch client)', gateway.url, gateway.pid, 'fetch'),
+      await mcpSurface('stonegate MCP /mcp', gateway.url, gateway.pid, PAIRS * 2),
+      restSurface('standalone coord REST', standalone.url, standalone.pid, 'node:http'),
       storeSurface('in-process store (no HTTP)', join(ctx.tmp, 'in-process', 'coord.db')),
     ];
     const runs = new Map<string, Throughput[]>();
@@ -302,7 +228,18 @@ export const coordinationBench: Bench = {
     };
     const throughputTable: Table = {
       title: `Messages/s: ${PAIRS} senders + ${PAIRS} pollers, ${total.toLocaleString('en-US')} messages per run (median of ${reps})`,
-      columns: ['surface', 'messages/s', 'runs (messages/s)', 'send p50 ms', 'send p99 ms', 'delivery p50 ms', 'delivery p99 ms', 'messages/poll'],
+      columns: [
+        'surface',
+        'messages/s',
+        'runs (messages/s)',
+        'send p50 ms',
+        'send p99 ms',
+        'delivery p50 ms',
+        'delivery p99 ms',
+        'messages/poll',
+        'server CPU µs/msg',
+        'client CPU µs/msg',
+      ],
       rows: surfaces.map((s) => {
         const m = medianRun(s.name);
         return [
@@ -314,19 +251,26 @@ export const coordinationBench: Bench = {
           fmt(m.deliverP50),
           fmt(m.deliverP99),
           fmt(m.perPoll, 1),
+          Number.isNaN(m.serverCpuUs) ? '—' : fmt(m.serverCpuUs, 0),
+          fmt(m.clientCpuUs, 0),
         ];
       }),
       note:
         'Each message is one send (a committed SQLite transaction in WAL mode, acknowledged to its sender) and is returned once by a long poll ' +
         '(timeout 5 s, up to 1,000 messages per answer). Delivery: from the start of the send to the answer of the poll that returned it. ' +
         'The standalone server (backends/coord/main.js) is the coordination backend without the gateway; the in-process store is the same SQLite store ' +
-        'called directly from the bench process (no HTTP, no MCP): the ceiling of the store on this machine.',
+        'called directly from the bench process (no HTTP, no MCP): the ceiling of the store on this machine. ' +
+        'REST rows use node:http with a keep-alive agent unless they say fetch; MCP uses the SDK client (fetch underneath). ' +
+        'CPU per message: user + system time of the serving process (/proc) and of the bench process (the clients; for the in-process store, everything), ' +
+        'divided by the messages of the run; each message is a send and (at 1 message per poll) a poll, two requests.',
     };
     const wakeTable: Table = {
       title: `Wake latency: one long poll parked, one send (${rounds} rounds)`,
       columns: ['surface', 'send start → poll answer p50 ms', 'p99 ms', 'send answer → poll answer p50 ms', 'p99 ms'],
       rows: wakes.map((w) => [w.surface, fmt(w.fromSendP50), fmt(w.fromSendP99), fmt(w.afterAckP50), fmt(w.afterAckP99)]),
-      note: 'A negative "send answer → poll answer" means the poll answered before the send did: waiters are woken by the commit, before the send answers.',
+      note:
+        'The target reads "send start → poll answer" (the strict reading: it includes the whole send request). "send answer → poll answer" starts when the sender has its answer, ' +
+        'which follows the commit; waiters are woken from the commit itself (no timer), so a negative value means the poll answered before the send did.',
     };
 
     const targets: TargetCheck[] = [];
@@ -352,7 +296,7 @@ export const coordinationBench: Bench = {
       tables: [throughputTable, wakeTable],
       notes: [
         `The machine is shared and was loaded while this ran (load ${load.load1} on ${load.nproc} CPUs at the end); numbers move between runs.`,
-        'The bench client (fetch, SDK clients) runs in one Node process on the same CPUs as the gateway and competes with it.',
+        'The bench client (node:http or fetch, SDK clients) runs in one Node process on the same CPUs as the gateway and competes with it: at these rates the client CPU per message is as large as the server\'s.',
         `Gateway REST /coord reaches ${fmt((medianRun('stonegate REST /coord').perSec / medianRun('standalone coord REST').perSec) * 100, 0)} % of the standalone server's messages/s, ` +
           `MCP /mcp ${fmt((medianRun('stonegate MCP /mcp').perSec / medianRun('standalone coord REST').perSec) * 100, 0)} %.`,
       ],
