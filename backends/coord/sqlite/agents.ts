@@ -108,6 +108,7 @@ export class SqliteAgents {
       })
       .immediate();
     this.events.committed();
+    this.written.set(id, result.row.last_heartbeat);
     return { agent: this.toAgent(result.row), created: result.created, heartbeat_interval: options.heartbeat_interval };
   }
 
