@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import Database, { type Statement } from 'better-sqlite3';
 import { Doorbell } from './doorbell.js';
 import { CoordError } from './errors.js';
 import { migrate } from './migrations.js';
@@ -47,6 +47,8 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
   const now = runtime.now ?? Date.now;
   const notifier = new Notifier();
   const doorbell = new Doorbell(opts, runtime.logger);
+  // Filtered reads build their SQL from the filters given; there are few distinct texts.
+  const statements = new Map<string, Statement>();
   let closed = false;
 
   // The context is filled in two steps because events and channels are both
@@ -61,6 +63,14 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
     logger: runtime.logger,
     appendEvent: () => 0,
     ensureChannel: () => undefined,
+    prepare: (sql) => {
+      let statement = statements.get(sql);
+      if (statement === undefined) {
+        statement = db.prepare(sql);
+        statements.set(sql, statement);
+      }
+      return statement;
+    },
     isClosed: () => closed,
   };
   const events = new SqliteEvents(db, notifier, opts.max_event_buffer, ctx.isClosed);

@@ -160,7 +160,7 @@ export class SqliteAgents {
       clauses.push(status === 'active' ? 'last_heartbeat >= @staleBefore' : 'last_heartbeat < @staleBefore');
       params.staleBefore = staleBefore;
     }
-    const rows = this.ctx.db.prepare(`SELECT * FROM agents WHERE ${clauses.join(' AND ')} ORDER BY id`).all(params) as AgentRow[];
+    const rows = this.ctx.prepare(`SELECT * FROM agents WHERE ${clauses.join(' AND ')} ORDER BY id`).all(params) as AgentRow[];
     return rows.map((row) => this.toAgent(row));
   }
 

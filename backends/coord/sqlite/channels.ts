@@ -60,23 +60,17 @@ export class SqliteChannels {
   }
 
   stats(channel: string | undefined): CoordStats {
-    const { db, now, options } = this.ctx;
+    const { prepare, now, options } = this.ctx;
     const scoped = channel === undefined ? null : channelName(channel);
     const staleBefore = now() - options.stale_threshold * 1000;
     const where = (alias: string): string => (scoped === null ? '1' : `${alias}.channel = @channel`);
-    const agents = db
-      .prepare(`SELECT COUNT(*) AS total, COALESCE(SUM(last_heartbeat >= @staleBefore), 0) AS active FROM agents a WHERE ${where('a')}`)
-      .get({ channel: scoped, staleBefore }) as { total: number; active: number };
-    const messages = db
-      .prepare(`SELECT COUNT(*) AS total, COALESCE(SUM(kind = 'direct'), 0) AS direct FROM messages m WHERE ${where('m')}`)
-      .get({ channel: scoped }) as { total: number; direct: number };
-    const taskRows = db
-      .prepare(`SELECT status, COUNT(*) AS n FROM tasks t WHERE ${where('t')} GROUP BY status`)
-      .all({ channel: scoped }) as Array<{ status: TaskStatus; n: number }>;
+    const agents = prepare(`SELECT COUNT(*) AS total, COALESCE(SUM(last_heartbeat >= @staleBefore), 0) AS active FROM agents a WHERE ${where('a')}`).get({ channel: scoped, staleBefore }) as { total: number; active: number };
+    const messages = prepare(`SELECT COUNT(*) AS total, COALESCE(SUM(kind = 'direct'), 0) AS direct FROM messages m WHERE ${where('m')}`).get({ channel: scoped }) as { total: number; direct: number };
+    const taskRows = prepare(`SELECT status, COUNT(*) AS n FROM tasks t WHERE ${where('t')} GROUP BY status`).all({ channel: scoped }) as Array<{ status: TaskStatus; n: number }>;
     const tasks: Record<TaskStatus, number> = { pending: 0, claimed: 0, complete: 0, failed: 0 };
     for (const row of taskRows) tasks[row.status] = row.n;
-    const stateKeys = (db.prepare(`SELECT COUNT(*) AS n FROM state s WHERE ${where('s')}`).get({ channel: scoped }) as { n: number }).n;
-    const channels = (db.prepare('SELECT COUNT(*) AS n FROM channels').get() as { n: number }).n;
+    const stateKeys = (prepare(`SELECT COUNT(*) AS n FROM state s WHERE ${where('s')}`).get({ channel: scoped }) as { n: number }).n;
+    const channels = (prepare('SELECT COUNT(*) AS n FROM channels').get() as { n: number }).n;
     return {
       channel: scoped,
       agents: { total: agents.total, active: agents.active, stale: agents.total - agents.active },

@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 import type { Doorbell } from '../doorbell.js';
 import type { Notifier } from '../notifier.js';
 import type { CoordOptions } from '../options.js';
@@ -24,6 +24,8 @@ export interface SqliteContext {
   logger: CoordLogger | undefined;
   appendEvent: AppendEvent;
   ensureChannel: EnsureChannel;
+  /** A prepared statement for SQL built per call (filters), compiled once per distinct text. */
+  prepare(sql: string): Statement;
   /** True once close() began; long-polls stop waiting and answer UNAVAILABLE. */
   isClosed: () => boolean;
 }

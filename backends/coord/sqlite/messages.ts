@@ -233,9 +233,7 @@ export class SqliteMessages {
       mode = 'channel';
       filter = '1';
     }
-    const rows = this.ctx.db
-      .prepare(`SELECT * FROM messages WHERE channel = @channel AND id < @before AND ${filter} ORDER BY id DESC LIMIT @limit`)
-      .all(params) as MessageRow[];
+    const rows = this.ctx.prepare(`SELECT * FROM messages WHERE channel = @channel AND id < @before AND ${filter} ORDER BY id DESC LIMIT @limit`).all(params) as MessageRow[];
     return { mode, channel, messages: rows.map(toMessage) };
   }
 }

@@ -222,7 +222,7 @@ export class SqliteTasks {
     }
     // Pending tasks in claim order; everything else newest first.
     const order = query.status === 'pending' ? 'priority DESC, seq ASC' : 'seq DESC';
-    const rows = this.ctx.db.prepare(`SELECT * FROM tasks WHERE ${clauses.join(' AND ')} ORDER BY ${order} LIMIT @limit`).all(params) as TaskRow[];
+    const rows = this.ctx.prepare(`SELECT * FROM tasks WHERE ${clauses.join(' AND ')} ORDER BY ${order} LIMIT @limit`).all(params) as TaskRow[];
     return rows.map(toTask);
   }
 
