@@ -8,6 +8,7 @@ import { Notifier } from './notifier.js';
 import { coordOptions, type CoordOptionsInput } from './options.js';
 import { SqliteAgents } from './sqlite/agents.js';
 import { SqliteChannels } from './sqlite/channels.js';
+import { Checkpointer, FALLBACK_AUTOCHECKPOINT_PAGES } from './sqlite/checkpointer.js';
 import type { SqliteContext } from './sqlite/context.js';
 import { SqliteEvents } from './sqlite/events.js';
 import { GroupCommit } from './sqlite/group-commit.js';
@@ -40,12 +41,15 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
   // Operators who need that too can switch this to FULL at ~2x write cost.
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
+  // WAL checkpoints run in a worker thread (see Checkpointer); this connection's own is the fallback.
+  if (!memory) db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
   db.pragma('foreign_keys = ON');
   const schemaVersion = migrate(db);
 
   const openedAt = Date.now();
   const now = runtime.now ?? Date.now;
   const notifier = new Notifier();
+  const checkpointer = memory ? undefined : new Checkpointer(path, runtime.logger);
   const doorbell = new Doorbell(opts, runtime.logger);
   // Filtered reads build their SQL from the filters given; there are few distinct texts.
   const statements = new Map<string, Statement>();
@@ -144,6 +148,7 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
       // Waiters woken by close() run their last step (seeing isClosed) on
       // the next ticks; let them finish before the handle goes away.
       await new Promise<void>((resolve) => setImmediate(resolve));
+      await checkpointer?.close();
       db.close();
     },
   };

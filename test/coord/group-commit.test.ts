@@ -1,10 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { migrate } from '../../backends/coord/migrations.js';
 import { openSqliteStore } from '../../backends/coord/sqlite-store.js';
+import { CHECKPOINT_WAL_BYTES } from '../../backends/coord/sqlite/checkpointer.js';
 import { GroupCommit } from '../../backends/coord/sqlite/group-commit.js';
 import type { CoordStore } from '../../backends/coord/store.js';
 import { expectCode, registerAll, TestClock } from './helpers.js';
@@ -18,12 +19,12 @@ afterEach(async () => {
 });
 
 /** A store on a fresh file, plus a second connection to the same file that sees only committed data. */
-function open(clock?: TestClock): { store: CoordStore; reader: Database.Database } {
+function open(clock?: TestClock): { store: CoordStore; reader: Database.Database; path: string } {
   const path = join(dir, `g-${files++}.db`);
   const store = openSqliteStore(path, {}, clock === undefined ? {} : { now: clock.now });
   const reader = new Database(path, { readonly: true });
   closers.push(() => store.close(), () => reader.close());
-  return { store, reader };
+  return { store, reader, path };
 }
 
 describe('group commit (sqlite)', () => {
@@ -137,5 +138,25 @@ describe('last-seen times (sqlite)', () => {
     await store.deregisterAgent('a');
     await expectCode(store.poll({ agent_id: 'a', timeout_ms: 0 }), 'UNKNOWN_AGENT');
     await expectCode(store.sendMessage({ from: 'a', to: 'a', content: 'x' }), 'UNKNOWN_AGENT');
+  });
+});
+
+describe('WAL checkpoints (sqlite)', () => {
+  it('copies the WAL into the database file from a worker thread once the WAL is past its threshold, and stops with the store', async () => {
+    const { store, path } = open();
+    await registerAll(store, ['a', 'b']);
+    const content = 'x'.repeat(60_000);
+    for (let i = 0; i * content.length < CHECKPOINT_WAL_BYTES * 1.5; i += 1) await store.sendMessage({ from: 'a', to: 'b', content });
+    const walBytes = statSync(`${path}-wal`).size;
+    expect(walBytes).toBeGreaterThan(CHECKPOINT_WAL_BYTES);
+    // Far below the store connection's own checkpoint point, so only the worker can have moved the pages.
+    expect(statSync(path).size).toBeLessThan(CHECKPOINT_WAL_BYTES / 4);
+    const deadline = Date.now() + 20_000;
+    while (statSync(path).size < CHECKPOINT_WAL_BYTES && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(statSync(path).size).toBeGreaterThan(CHECKPOINT_WAL_BYTES);
+    await store.close();
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare('SELECT COUNT(*) FROM messages').pluck().get()).toBeGreaterThan(100);
+    db.close();
   });
 });
