@@ -32,11 +32,26 @@ function fetchExchange(base: string): Exchange {
   };
 }
 
-/** node:http with a keep-alive agent: about a third of fetch's CPU per request, which leaves more of the shared CPUs to the server. */
-function httpExchange(base: string, agent: Agent): Exchange {
+/**
+ * node:http with a keep-alive agent: about a third of fetch's CPU per request,
+ * which leaves more of the shared CPUs to the server. The pool is dropped
+ * when nothing was in flight for a second: a socket idle for the server's
+ * keep-alive timeout (5 s) may be closed by the server just as it is reused
+ * ("socket hang up"), and the bench leaves each surface idle for longer
+ * between its phases.
+ */
+function httpExchange(base: string): { exchange: Exchange; close(): void } {
   const url = new URL(base);
-  return (method, path, body) =>
-    new Promise((resolve, reject) => {
+  let agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  let inFlight = 0;
+  let idleSince = performance.now();
+  const exchange: Exchange = (method, path, body) =>
+    new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+      if (inFlight === 0 && performance.now() - idleSince > 1_000) {
+        agent.destroy();
+        agent = new Agent({ keepAlive: true, maxSockets: 64 });
+      }
+      inFlight += 1;
       const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
       const headers = payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': payload.length };
       const req = request({ host: url.hostname, port: url.port, path, method, agent, headers }, (res) => {
@@ -53,13 +68,16 @@ function httpExchange(base: string, agent: Agent): Exchange {
       });
       req.on('error', reject);
       req.end(payload);
+    }).finally(() => {
+      inFlight -= 1;
+      idleSince = performance.now();
     });
+  return { exchange, close: () => agent.destroy() };
 }
 
 /** REST under `${base}/coord`. */
 export function restSurface(name: string, base: string, pid: number, client: 'node:http' | 'fetch'): Surface {
-  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-  const exchange = client === 'fetch' ? fetchExchange(base) : httpExchange(base, agent);
+  const { exchange, close } = client === 'fetch' ? { exchange: fetchExchange(base), close: () => undefined } : httpExchange(base);
   const call = async (method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> => {
     const answer = await exchange(method, `/coord${path}`, body);
     if (answer.status !== 200) throw new Error(`${method} /coord${path}: HTTP ${answer.status} ${JSON.stringify(answer.body).slice(0, 300)}`);
@@ -74,7 +92,7 @@ export function restSurface(name: string, base: string, pid: number, client: 'no
       const body = (await call('GET', `/msg/poll?agent_id=${agentId}&timeout=${timeout}&limit=1000`)) as { messages?: { content: string }[] };
       return (body.messages ?? []).map((m) => m.content);
     },
-    close: async () => agent.destroy(),
+    close: async () => close(),
   };
 }
 
