@@ -7,5 +7,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    // One throwaway PostgreSQL for the store tests (or STONEGATE_TEST_PG_URL).
+    globalSetup: ['test/store/pg-cluster.ts'],
   },
 });

@@ -1,0 +1,70 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, inject } from 'vitest';
+
+/** The shared PostgreSQL's superuser URL, or '' (test/store/pg-cluster.ts). */
+export function pgServerUrl(): string {
+  return inject('pgUrl');
+}
+
+/** `describe` for suites that need PostgreSQL: skipped, with the reason, only outside CI when none could be had. */
+export function describePg(name: string, body: () => void): void {
+  const missing = inject('pgMissing');
+  if (missing !== '') {
+    describe.skip(`${name} (skipped: ${missing})`, body);
+    return;
+  }
+  describe(name, body);
+}
+
+/** The URL of `database` on the shared server. */
+function withDatabase(server: string, database: string): string {
+  const url = new URL(server);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: pgServerUrl() });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates an empty database of its own on the shared server; returns its URL and how to drop it. */
+export async function createTestDatabase(prefix = 't'): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`;
+  await admin((c) => c.query(`CREATE DATABASE ${name} STRATEGY FILE_COPY`));
+  return {
+    url: withDatabase(pgServerUrl(), name),
+    drop: () => admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
+  };
+}
+
+/**
+ * A database for the calling test file, created before its tests and dropped
+ * after them. Call inside describePg; read `.url` in tests or hooks.
+ */
+export function useTestDatabase(prefix?: string): { readonly url: string } {
+  let created: { url: string; drop: () => Promise<void> } | undefined;
+  beforeAll(async () => {
+    created = await createTestDatabase(prefix);
+  });
+  afterAll(async () => {
+    await created?.drop();
+  });
+  return {
+    get url(): string {
+      if (created === undefined) throw new Error('the test database is created in beforeAll; read .url inside a test or hook');
+      return created.url;
+    },
+  };
+}
+
+/** A fresh schema name, for one store inside a test database. */
+export function freshSchema(prefix = 's'): string {
+  return `${prefix}_${randomBytes(5).toString('hex')}`;
+}
