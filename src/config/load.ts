@@ -171,6 +171,7 @@ export function buildConfig(input: unknown, source: string, baseDir: string, ove
     auth: Object.freeze({ ...raw.auth, tokens: Object.freeze(raw.auth.tokens.map((t) => Object.freeze({ ...t }))) as AuthSettings['tokens'] }),
     security: Object.freeze({ ...raw.security }),
     audit: Object.freeze({ ...raw.audit }),
+    store: Object.freeze({ ...raw.store }),
     backends: Object.freeze(raw.backends.map((b) => normalizeBackend(b, raw, baseDir, 'file'))),
     raw,
     baseDir,

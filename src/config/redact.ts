@@ -78,6 +78,7 @@ export function redactedConfig(config: Config, backends: readonly BackendConfig[
     },
     security: config.security,
     audit: config.audit,
+    store: { ...config.store, url: redactUrl(config.store.url) },
     backends: backends.map(redactBackend),
   };
 }

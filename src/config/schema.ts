@@ -185,6 +185,17 @@ export const AuditSchema = z
   })
   .prefault({});
 
+/** [store]: where the gateway and coordination keep their data; several gateways share one PostgreSQL. */
+export const StoreSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .regex(/^(postgres(ql)?:\/\/.+)?$/, 'empty (SQLite in data_dir) or a postgres:// URL')
+      .default(''),
+    pool_size: z.number().int().min(1).max(1000).default(10),
+  })
+  .prefault({});
+
 export const BackendSchema = z
   .strictObject({
     name: z.string().regex(BACKEND_NAME, 'a name of 1 to 48 characters from [A-Za-z0-9_-], starting with a letter or digit'),
@@ -228,6 +239,7 @@ export const ConfigSchema = z
     auth: AuthSchema,
     security: SecuritySchema,
     audit: AuditSchema,
+    store: StoreSchema,
     backends: z.array(BackendSchema).default([]),
   })
   .superRefine((c, ctx) => {
@@ -260,6 +272,7 @@ export type AuthSettings = z.infer<typeof AuthSchema>;
 export type AuthTokenEntry = z.infer<typeof AuthTokenSchema>;
 export type SecuritySettings = z.infer<typeof SecuritySchema>;
 export type AuditSettings = z.infer<typeof AuditSchema>;
+export type StoreSettings = z.infer<typeof StoreSchema>;
 
 /** One backend with every default and override resolved. */
 export interface BackendConfig {
@@ -305,6 +318,8 @@ export interface Config {
   readonly security: Readonly<SecuritySettings>;
   /** [audit]: the persistent call log in data_dir. */
   readonly audit: Readonly<AuditSettings>;
+  /** [store]: SQLite in data_dir (url "") or a shared PostgreSQL. */
+  readonly store: Readonly<StoreSettings>;
   readonly backends: readonly BackendConfig[];
   /** The validated sections as written, for resolving runtime-added backends. */
   readonly raw: RawConfig;

@@ -38,15 +38,16 @@ export interface DispatchStore {
   interruptUnfinished(now: number, ttlMs: number): Promise<number>;
 }
 
-/** A stored row: the call with its JSON fields as text and the error in two columns. */
-type Row = Omit<AsyncCall, 'result' | 'error' | 'progress'> & {
+/** A stored row (both engines): the call with its JSON fields as text and the error in two columns. */
+export type Row = Omit<AsyncCall, 'result' | 'error' | 'progress'> & {
   result: string | null;
   error_code: string | null;
   error_message: string | null;
   progress: string | null;
 };
 
-function fromRow(r: Row): AsyncCall {
+/** A stored row as a call. */
+export function fromRow(r: Row): AsyncCall {
   const { error_code, error_message, ...rest } = r;
   return {
     ...rest,
@@ -56,7 +57,8 @@ function fromRow(r: Row): AsyncCall {
   };
 }
 
-function toParams(c: AsyncCall): Row {
+/** A call as a row to store. */
+export function toParams(c: AsyncCall): Row {
   const { error: _error, ...rest } = c;
   return {
     ...rest,
@@ -67,7 +69,12 @@ function toParams(c: AsyncCall): Row {
   };
 }
 
-const COLUMNS = 'id, state, server, tool, caller, owner, submitted_at, started_at, finished_at, expires_at, result, error_code, error_message, progress';
+/** The stored columns, in the order both engines use. */
+export const COLUMNS = 'id, state, server, tool, caller, owner, submitted_at, started_at, finished_at, expires_at, result, error_code, error_message, progress';
+
+/** SQL (both engines) for the message of a call its gateway left unfinished. */
+export const INTERRUPTED_MESSAGE =
+  "'The gateway stopped while this call was ' || state || '; it may or may not have run at the backend. Submit it again if it is safe to repeat.'";
 
 export class SqliteDispatchStore implements DispatchStore {
   readonly #db: GatewayDatabase;
@@ -127,7 +134,7 @@ export class SqliteDispatchStore implements DispatchStore {
     return this.#db
       .prepare(
         `UPDATE async_calls SET state = 'failed', error_code = 'INTERRUPTED',
-           error_message = 'The gateway stopped while this call was ' || state || '; it may or may not have run at the backend. Submit it again if it is safe to repeat.',
+           error_message = ${INTERRUPTED_MESSAGE},
            finished_at = ?, expires_at = ? WHERE state IN ('pending', 'running')`,
       )
       .run(new Date(now).toISOString(), now + ttlMs).changes;

@@ -17,6 +17,7 @@ import {
   AuthSchema,
   SecuritySchema,
   AuditSchema,
+  StoreSchema,
 } from '../../src/config/schema.js';
 
 // The repository's own stonegate.toml, which must mirror the schema key for key.
@@ -38,6 +39,7 @@ const SECTIONS = {
   auth: AuthSchema,
   security: SecuritySchema,
   audit: AuditSchema,
+  store: StoreSchema,
   logging: LoggingSchema,
 } as const;
 

@@ -1,0 +1,75 @@
+import pg from 'pg';
+
+/** How to reach PostgreSQL: a URL, a pool size and, optionally, a schema of its own (tests, several stores in one database). */
+export interface PgSettings {
+  url: string;
+  /** Connections in the pool. */
+  max?: number;
+  /** A schema to create and use instead of `public`. */
+  schema?: string;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+// int8 (COUNT, BIGINT ms timestamps, BIGSERIAL ids) as numbers: every value
+// stored is below 2^53 (ms since the epoch, row counts, ids).
+const types = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === pg.types.builtins.INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+/** Client options shared by the pool and the listening connection. */
+export function clientConfig(settings: PgSettings): pg.ClientConfig {
+  if (settings.schema !== undefined && !SCHEMA_NAME.test(settings.schema)) throw new Error(`invalid PostgreSQL schema name '${settings.schema}'`);
+  return {
+    connectionString: settings.url,
+    types,
+    ...(settings.schema === undefined ? {} : { options: `-c search_path=${settings.schema}` }),
+  };
+}
+
+/** Opens a pool (creating the schema when one is named). */
+export async function openPgPool(settings: PgSettings): Promise<pg.Pool> {
+  if (settings.schema !== undefined) {
+    const admin = new pg.Client(clientConfig({ url: settings.url }));
+    admin.on('error', () => undefined);
+    await admin.connect();
+    try {
+      // Serialized: concurrent IF NOT EXISTS can still collide in the catalog.
+      await admin.query('BEGIN');
+      await admin.query("SELECT pg_advisory_xact_lock(hashtext('stonegate schema ' || $1))", [settings.schema]);
+      await admin.query(`CREATE SCHEMA IF NOT EXISTS ${settings.schema}`);
+      await admin.query('COMMIT');
+    } finally {
+      await admin.end();
+    }
+  }
+  const pool = new pg.Pool({ ...clientConfig(settings), max: settings.max ?? 10 });
+  // An idle client's error (the server restarted) must not crash the process;
+  // the pool drops the client and the next query opens a new one.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** SQLSTATEs worth retrying: serialization failure, deadlock. */
+const RETRYABLE = new Set(['40001', '40P01']);
+
+/** Runs `fn` in one transaction on one client; retries on serialization failures and deadlocks. */
+export async function transaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, isolation = 'READ COMMITTED'): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const client = await pool.connect();
+    try {
+      await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      const code = (error as { code?: unknown }).code;
+      if (attempt < 5 && typeof code === 'string' && RETRYABLE.has(code)) continue;
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+}

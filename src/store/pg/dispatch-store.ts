@@ -1,0 +1,116 @@
+import type pg from 'pg';
+import { COLUMNS, fromRow, INTERRUPTED_MESSAGE, toParams, type AsyncCall, type DispatchStore, type Row } from '../../dispatch/store.js';
+
+export interface PgDispatchOptions {
+  /** This gateway process; it owns the calls it inserts. */
+  instance: string;
+  /** ms a gateway vouches for its unfinished calls; renewed every third of it. */
+  leaseMs: number;
+  /** ms a call interrupted by the sweep stays readable ([dispatch] result_ttl). */
+  resultTtlMs: number;
+  /** Milliseconds since the epoch; Date.now by default (tests move it). */
+  now?: () => number;
+}
+
+const NAMES = COLUMNS.split(', ');
+const list = (names: readonly string[], from = 1): string => names.map((_, i) => `$${i + from}`).join(', ');
+const values = (call: AsyncCall): unknown[] => {
+  const row = toParams(call) as unknown as Record<string, unknown>;
+  return NAMES.map((n) => row[n]);
+};
+
+/**
+ * Async calls in the shared PostgreSQL. Several gateways write one table, so
+ * a call records the gateway running it (`instance`) and a lease
+ * (`lease_until`) that gateway renews while it lives. A gateway that dies
+ * stops renewing; when the lease lapses any survivor's sweep (or a gateway
+ * starting) marks the call failed/INTERRUPTED, as a restart does with SQLite.
+ * Only the owning gateway writes a call's outcome.
+ */
+export class PgDispatchStore implements DispatchStore {
+  readonly #pool: pg.Pool;
+  readonly #o: PgDispatchOptions;
+  readonly #now: () => number;
+  readonly #timer: NodeJS.Timeout;
+  #closed = false;
+
+  constructor(pool: pg.Pool, options: PgDispatchOptions) {
+    this.#pool = pool;
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+    this.#timer = setInterval(() => void this.tick().catch(() => undefined), Math.max(10, Math.floor(options.leaseMs / 3)));
+    this.#timer.unref();
+  }
+
+  async insert(call: AsyncCall): Promise<void> {
+    await this.#pool.query(`INSERT INTO async_calls (${COLUMNS}, instance, lease_until) VALUES (${list(NAMES)}, $${NAMES.length + 1}, $${NAMES.length + 2})`, [
+      ...values(call),
+      this.#o.instance,
+      this.#now() + this.#o.leaseMs,
+    ]);
+  }
+
+  async update(call: AsyncCall): Promise<void> {
+    const set = NAMES.slice(1).map((n, i) => `${n} = $${i + 2}`);
+    const finished = call.state !== 'pending' && call.state !== 'running';
+    await this.#pool.query(`UPDATE async_calls SET ${set.join(', ')}, lease_until = $${NAMES.length + 1} WHERE id = $1 AND instance = $${NAMES.length + 2}`, [
+      ...values(call),
+      finished ? null : this.#now() + this.#o.leaseMs,
+      this.#o.instance,
+    ]);
+  }
+
+  async get(id: string): Promise<AsyncCall | undefined> {
+    const { rows } = await this.#pool.query<Row>(`SELECT ${COLUMNS} FROM async_calls WHERE id = $1`, [id]);
+    return rows[0] === undefined ? undefined : fromRow(rows[0]);
+  }
+
+  async list(owner: string | null, limit: number, before?: string): Promise<AsyncCall[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (owner !== null) {
+      params.push(owner);
+      where.push(`owner = $${params.length}`);
+    }
+    if (before !== undefined) {
+      params.push(before);
+      where.push(`submitted_at < $${params.length}`);
+    }
+    params.push(limit);
+    const sql = `SELECT ${COLUMNS} FROM async_calls ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY submitted_at DESC, id LIMIT $${params.length}`;
+    return (await this.#pool.query<Row>(sql, params)).rows.map(fromRow);
+  }
+
+  async count(): Promise<number> {
+    return (await this.#pool.query<{ n: number }>('SELECT COUNT(*) AS n FROM async_calls')).rows[0]?.n ?? 0;
+  }
+
+  async expire(now: number): Promise<number> {
+    return (await this.#pool.query('DELETE FROM async_calls WHERE expires_at IS NOT NULL AND expires_at <= $1', [now])).rowCount ?? 0;
+  }
+
+  /** Calls whose gateway stopped vouching for them (lease lapsed) become failed/INTERRUPTED; live gateways' calls are left alone. */
+  async interruptUnfinished(now: number, ttlMs: number): Promise<number> {
+    const result = await this.#pool.query(
+      `UPDATE async_calls SET state = 'failed', error_code = 'INTERRUPTED', error_message = ${INTERRUPTED_MESSAGE},
+         finished_at = $1, expires_at = $2, lease_until = NULL
+       WHERE state IN ('pending', 'running') AND (lease_until IS NULL OR lease_until < $3)`,
+      [new Date(now).toISOString(), now + ttlMs, now],
+    );
+    return result.rowCount ?? 0;
+  }
+
+  /** Renews this gateway's leases, then interrupts calls of gateways that stopped renewing theirs. */
+  async tick(): Promise<number> {
+    if (this.#closed) return 0;
+    const now = this.#now();
+    await this.#pool.query(`UPDATE async_calls SET lease_until = $1 WHERE instance = $2 AND state IN ('pending', 'running')`, [now + this.#o.leaseMs, this.#o.instance]);
+    return this.interruptUnfinished(now, this.#o.resultTtlMs);
+  }
+
+  /** Stops renewing; the pool belongs to the caller. Idempotent. */
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#timer);
+  }
+}

@@ -1,0 +1,101 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, expect, it } from 'vitest';
+import { openPgPool } from '../../backends/coord/pg/pool.js';
+import { SqliteDispatchStore } from '../../src/dispatch/store.js';
+import { openDatabase } from '../../src/store/database.js';
+import { openPgDatabase, type PgGatewayDatabase } from '../../src/store/pg/database.js';
+import { PgDispatchStore, type PgDispatchOptions } from '../../src/store/pg/dispatch-store.js';
+import { describePg, freshSchema, useTestDatabase } from '../store/pg.js';
+import { dispatchContract, pendingCall } from './contract.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'dispatch-store-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let dirs = 0;
+
+dispatchContract('sqlite', async () => {
+  const db = openDatabase(join(dir, String(dirs++)));
+  return { store: new SqliteDispatchStore(db), close: async () => void db.close() };
+});
+
+describePg('PostgreSQL dispatch store', () => {
+  const database = useTestDatabase('dispatch');
+  const options = { leaseMs: 30_000, resultTtlMs: 3_600_000 };
+
+  dispatchContract('postgres', async () => {
+    const db = await openPgDatabase({ url: database.url, schema: freshSchema(), max: 4 });
+    const store = new PgDispatchStore(db.pool, { ...options, instance: 'gw-1' });
+    return {
+      store,
+      close: async () => {
+        store.close();
+        await db.close();
+      },
+    };
+  });
+
+  /** Two gateways on one schema, each with its own clock. */
+  const opened: PgGatewayDatabase[] = [];
+  const stores: PgDispatchStore[] = [];
+  afterEach(async () => {
+    for (const s of stores.splice(0)) s.close();
+    await Promise.all(opened.splice(0).map((db) => db.close()));
+  });
+  async function gateways(schema: string, clock: { ms: number }): Promise<[PgDispatchStore, PgDispatchStore]> {
+    const make = async (instance: string): Promise<PgDispatchStore> => {
+      const db = await openPgDatabase({ url: database.url, schema, max: 2 });
+      opened.push(db);
+      const extra: Partial<PgDispatchOptions> = { now: () => clock.ms };
+      const store = new PgDispatchStore(db.pool, { ...options, ...extra, instance });
+      stores.push(store);
+      return store;
+    };
+    return Promise.all([make('gw-a'), make('gw-b')]);
+  }
+
+  it('migrates once when several gateways open the same database at once', async () => {
+    const schema = freshSchema();
+    const dbs = await Promise.all(Array.from({ length: 4 }, () => openPgDatabase({ url: database.url, schema, max: 1 })));
+    opened.push(...dbs);
+    expect(new Set(dbs.map((d) => d.schemaVersion))).toEqual(new Set([3]));
+    const pool = await openPgPool({ url: database.url, schema, max: 1 });
+    const { rows } = await pool.query<{ version: number }>('SELECT version FROM stonegate_schema_version ORDER BY version');
+    await pool.end();
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3]);
+  });
+
+  it('leaves a live gateway’s running calls alone and interrupts a dead one’s after its lease', async () => {
+    const clock = { ms: Date.parse('2026-06-10T04:00:00Z') };
+    const [a, b] = await gateways(freshSchema(), clock);
+    const onA = pendingCall(new Date(clock.ms).toISOString(), { state: 'running' });
+    const onB = pendingCall(new Date(clock.ms).toISOString());
+    await a.insert(onA);
+    await b.insert(onB);
+    // B starts (or sweeps) while A lives: A's call is not B's to interrupt.
+    expect(await b.interruptUnfinished(clock.ms, options.resultTtlMs)).toBe(0);
+    // A keeps renewing; after more than a lease, its call is still vouched for.
+    clock.ms += 20_000;
+    await a.tick();
+    clock.ms += 20_000;
+    expect(await b.tick()).toBe(0);
+    expect((await b.get(onA.id))?.state).toBe('running');
+    // A dies (stops renewing). One lease later B's sweep marks A's call, not its own.
+    a.close();
+    clock.ms += options.leaseMs + 1;
+    expect(await b.tick()).toBe(1);
+    expect(await b.get(onA.id)).toMatchObject({ state: 'failed', error: { code: 'INTERRUPTED' }, expires_at: clock.ms + options.resultTtlMs });
+    expect((await b.get(onB.id))?.state).toBe('pending');
+  });
+
+  it('lets only the owning gateway write a call’s outcome', async () => {
+    const clock = { ms: Date.now() };
+    const [a, b] = await gateways(freshSchema(), clock);
+    const call = pendingCall(new Date(clock.ms).toISOString());
+    await a.insert(call);
+    await b.update({ ...call, state: 'complete', result: { content: [] } });
+    expect((await a.get(call.id))?.state).toBe('pending');
+    await a.update({ ...call, state: 'complete', result: { content: [] }, expires_at: clock.ms + 1000 });
+    expect((await b.get(call.id))?.state).toBe('complete');
+  });
+});
