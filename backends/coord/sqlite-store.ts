@@ -2,10 +2,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database, { type Statement } from 'better-sqlite3';
 import { Doorbell } from './doorbell.js';
-import { CoordError } from './errors.js';
 import { migrate } from './migrations.js';
 import { Notifier } from './notifier.js';
 import { coordOptions, type CoordOptionsInput } from './options.js';
+import { storeClosed } from './rules.js';
 import { SqliteAgents } from './sqlite/agents.js';
 import { SqliteChannels } from './sqlite/channels.js';
 import { Checkpointer, FALLBACK_AUTOCHECKPOINT_PAGES } from './sqlite/checkpointer.js';
@@ -91,7 +91,7 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
 
   /** Every operation goes through here: a closed store answers UNAVAILABLE instead of a driver error. */
   async function run<T>(fn: () => T | Promise<T>): Promise<T> {
-    if (closed) throw new CoordError('UNAVAILABLE', 'The coordination store is closed; the server is shutting down or restarting. Retry shortly.');
+    if (closed) throw storeClosed();
     return fn();
   }
 

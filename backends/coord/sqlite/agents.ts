@@ -1,22 +1,12 @@
 import type { Statement, Transaction } from 'better-sqlite3';
-import { CoordError } from '../errors.js';
 import type { Agent, DeregisterAgentResult, DiscoverQuery, RegisterAgentInput, RegisterAgentResult } from '../types.js';
-import { channelName, ident, iso, optionalIdent } from '../validate.js';
-import { checkWebhookUrl } from '../webhook-guard.js';
-import { parseJson, type SqliteContext } from './context.js';
+import { registration, unknownAgent } from '../rules.js';
+import { toAgent, type AgentRow } from '../rows.js';
+import { channelName, ident } from '../validate.js';
+import type { SqliteContext } from './context.js';
 import type { SqliteEvents } from './events.js';
 
-/** An agents row as stored. */
-export interface AgentRow {
-  id: string;
-  role: string;
-  capabilities: string;
-  group_name: string | null;
-  channel: string;
-  webhook_url: string | null;
-  registered_at: number;
-  last_heartbeat: number;
-}
+export type { AgentRow } from '../rows.js';
 
 interface UpsertParams {
   id: string;
@@ -87,14 +77,8 @@ export class SqliteAgents {
 
   async register(input: RegisterAgentInput): Promise<RegisterAgentResult> {
     const { options, now, db } = this.ctx;
-    const id = ident(input.agent_id, 'agent_id');
-    const role = ident(input.role, 'role');
-    const capabilities = [...new Set((input.capabilities ?? []).map((c) => ident(c, 'capability')))];
-    const group = optionalIdent(input.group, 'group');
-    const channel = channelName(input.channel);
-    const webhook = input.webhook_url === undefined || input.webhook_url === null || input.webhook_url === '' ? null : input.webhook_url;
-    // Before the transaction: it resolves DNS, and transactions must not await.
-    if (webhook !== null) await checkWebhookUrl(webhook, options.allow_private_webhooks);
+    // Checked before the transaction: it resolves DNS, and transactions must not await.
+    const { id, role, capabilities, group, channel, webhook } = await registration(input, options);
 
     this.forget(id);
     const result = db
@@ -167,11 +151,7 @@ export class SqliteAgents {
   /** The agent's row, or UNKNOWN_AGENT. */
   require(agentId: string, as = 'Agent'): AgentRow {
     const row = this.byId.get(agentId);
-    if (row === undefined) {
-      throw new CoordError('UNKNOWN_AGENT', `${as} '${agentId}' is not registered; register it first (mux_register or POST /coord/agent/register).`, {
-        agent_id: agentId,
-      });
-    }
+    if (row === undefined) throw unknownAgent(agentId, as);
     return row;
   }
 
@@ -217,17 +197,6 @@ export class SqliteAgents {
   }
 
   toAgent(row: AgentRow): Agent {
-    const staleBefore = this.ctx.now() - this.ctx.options.stale_threshold * 1000;
-    return {
-      id: row.id,
-      role: row.role,
-      capabilities: parseJson<string[]>(row.capabilities),
-      group: row.group_name,
-      channel: row.channel,
-      status: row.last_heartbeat >= staleBefore ? 'active' : 'stale',
-      has_webhook: row.webhook_url !== null,
-      registered_at: iso(row.registered_at),
-      last_heartbeat: iso(row.last_heartbeat),
-    };
+    return toAgent(row, this.ctx.now() - this.ctx.options.stale_threshold * 1000);
   }
 }

@@ -1,25 +1,9 @@
 import type { Statement } from 'better-sqlite3';
 import type { Channel, CoordStats, CreateChannelInput, CreateChannelResult, TaskStatus } from '../types.js';
-import { channelName, iso, optionalIdent } from '../validate.js';
+import { CHANNEL_COLUMNS, toChannel, toStats, type ChannelRow } from '../rows.js';
+import { channelName, optionalIdent } from '../validate.js';
 import type { SqliteContext } from './context.js';
 import type { SqliteEvents } from './events.js';
-
-interface ChannelRow {
-  name: string;
-  description: string | null;
-  created_by: string | null;
-  created_at: number;
-  agents: number;
-  messages: number;
-  open_tasks: number;
-  state_keys: number;
-}
-
-const CHANNEL_COLUMNS = `c.name, c.description, c.created_by, c.created_at,
-  (SELECT COUNT(*) FROM agents a WHERE a.channel = c.name) AS agents,
-  (SELECT COUNT(*) FROM messages m WHERE m.channel = c.name) AS messages,
-  (SELECT COUNT(*) FROM tasks t WHERE t.channel = c.name AND t.status IN ('pending', 'claimed')) AS open_tasks,
-  (SELECT COUNT(*) FROM state s WHERE s.channel = c.name) AS state_keys`;
 
 /** Channels (created explicitly or on first use) and the statistics over them. */
 export class SqliteChannels {
@@ -67,31 +51,8 @@ export class SqliteChannels {
     const agents = prepare(`SELECT COUNT(*) AS total, COALESCE(SUM(last_heartbeat >= @staleBefore), 0) AS active FROM agents a WHERE ${where('a')}`).get({ channel: scoped, staleBefore }) as { total: number; active: number };
     const messages = prepare(`SELECT COUNT(*) AS total, COALESCE(SUM(kind = 'direct'), 0) AS direct FROM messages m WHERE ${where('m')}`).get({ channel: scoped }) as { total: number; direct: number };
     const taskRows = prepare(`SELECT status, COUNT(*) AS n FROM tasks t WHERE ${where('t')} GROUP BY status`).all({ channel: scoped }) as Array<{ status: TaskStatus; n: number }>;
-    const tasks: Record<TaskStatus, number> = { pending: 0, claimed: 0, complete: 0, failed: 0 };
-    for (const row of taskRows) tasks[row.status] = row.n;
     const stateKeys = (prepare(`SELECT COUNT(*) AS n FROM state s WHERE ${where('s')}`).get({ channel: scoped }) as { n: number }).n;
     const channels = (prepare('SELECT COUNT(*) AS n FROM channels').get() as { n: number }).n;
-    return {
-      channel: scoped,
-      agents: { total: agents.total, active: agents.active, stale: agents.total - agents.active },
-      messages: { total: messages.total, direct: messages.direct, broadcast: messages.total - messages.direct },
-      tasks,
-      state_keys: stateKeys,
-      channels,
-      events: this.events.counts(),
-    };
+    return toStats(scoped, { agents, messages, taskRows, stateKeys, channels, events: this.events.counts() });
   }
-}
-
-function toChannel(row: ChannelRow): Channel {
-  return {
-    name: row.name,
-    description: row.description,
-    created_by: row.created_by,
-    created_at: iso(row.created_at),
-    agents: row.agents,
-    messages: row.messages,
-    open_tasks: row.open_tasks,
-    state_keys: row.state_keys,
-  };
 }

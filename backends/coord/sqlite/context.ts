@@ -30,7 +30,4 @@ export interface SqliteContext {
   isClosed: () => boolean;
 }
 
-/** Parses a JSON column written by this store. */
-export function parseJson<T>(text: string): T {
-  return JSON.parse(text) as T;
-}
+export { parseJson } from '../rows.js';

@@ -1,17 +1,10 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { CoordError } from '../errors.js';
 import { longPoll, topics, type Notifier } from '../notifier.js';
-import type { CoordEvent, CoordEventType, EventsPage, EventsQuery } from '../types.js';
-import { iso, pageSize, position } from '../validate.js';
-import { parseJson } from './context.js';
-
-interface EventRow {
-  id: number;
-  type: CoordEventType;
-  channel: string | null;
-  data: string;
-  created_at: number;
-}
+import { SHUTDOWN } from '../rules.js';
+import { toEvent, type EventRow } from '../rows.js';
+import type { CoordEventType, EventsPage, EventsQuery } from '../types.js';
+import { pageSize, position } from '../validate.js';
 
 /**
  * The event log: one row per change, written in the same transaction as the
@@ -83,7 +76,7 @@ export class SqliteEvents {
       return page.events.length > 0 ? page : undefined;
     });
     if (found !== undefined) return found;
-    if (this.isClosed()) throw new CoordError('UNAVAILABLE', 'The coordination store is shutting down; reconnect to resume from your last event id.');
+    if (this.isClosed()) throw new CoordError('UNAVAILABLE', SHUTDOWN.events);
     return this.readPage(after, channel, limit);
   }
 
@@ -92,8 +85,4 @@ export class SqliteEvents {
     const { last } = this.bounds.get() ?? { last: null };
     return { last_id: last ?? 0, stored: this.stored.get()?.n ?? 0 };
   }
-}
-
-function toEvent(row: EventRow): CoordEvent {
-  return { id: row.id, type: row.type, channel: row.channel, data: parseJson<Record<string, unknown>>(row.data), at: iso(row.created_at) };
 }

@@ -1,19 +1,12 @@
 import type { Statement } from 'better-sqlite3';
 import { CoordError } from '../errors.js';
 import { longPoll, topics } from '../notifier.js';
+import { assertVersion, SHUTDOWN, stateWrite } from '../rules.js';
+import { toEntry, type StateRow } from '../rows.js';
 import type { SetStateInput, StateEntry, WatchStateInput, WatchStateResult } from '../types.js';
-import { channelName, ident, iso, jsonValue, optionalIdent, pollTimeoutMs, position } from '../validate.js';
-import { parseJson, type SqliteContext } from './context.js';
+import { channelName, ident, pollTimeoutMs, position } from '../validate.js';
+import type { SqliteContext } from './context.js';
 import type { SqliteEvents } from './events.js';
-
-interface StateRow {
-  channel: string;
-  key: string;
-  value: string;
-  version: number;
-  updated_by: string | null;
-  updated_at: number;
-}
 
 /**
  * Versioned key-value state per channel. Versions start at 1 and grow by one
@@ -46,25 +39,13 @@ export class SqliteState {
   }
 
   set(input: SetStateInput): StateEntry {
-    const channel = channelName(input.channel);
-    const key = ident(input.key, 'key', 256);
-    if (input.value === undefined) throw new CoordError('BAD_REQUEST', `No value given for key '${key}'; send value (any JSON).`);
-    const value = jsonValue(input.value, `Value of key '${key}'`, this.ctx.options);
-    const expected = position(input.expected_version, 'expected_version');
-    const updatedBy = optionalIdent(input.updated_by, 'updated_by');
+    const { channel, key, value, expected, updatedBy } = stateWrite(input, this.ctx.options);
     const entry = this.ctx.db
       .transaction((): StateEntry => {
         const at = this.ctx.now();
         const current = this.read.get(channel, key);
         const version = current?.version ?? 0;
-        if (expected !== undefined && expected !== version) {
-          const now = toEntry(channel, key, current);
-          throw new CoordError(
-            'CONFLICT',
-            `Key '${key}' in channel '${channel}' is at version ${version}, not ${expected}: someone else wrote it since you read it. Use the current value and version below and retry.`,
-            { key, channel, expected_version: expected, current_version: version, current_value: now.value, updated_by: now.updated_by, updated_at: now.updated_at },
-          );
-        }
+        assertVersion(channel, key, expected, current);
         this.ctx.ensureChannel(channel, updatedBy, at);
         const row: StateRow = { channel, key, value, version: version + 1, updated_by: updatedBy, updated_at: at };
         this.write.run(row);
@@ -87,12 +68,7 @@ export class SqliteState {
       return row !== undefined && row.version > after ? row : undefined;
     });
     if (changed !== undefined) return { ...toEntry(channel, key, changed), changed: true };
-    if (this.ctx.isClosed()) throw new CoordError('UNAVAILABLE', 'The coordination store is shutting down; watch again after it restarts.');
+    if (this.ctx.isClosed()) throw new CoordError('UNAVAILABLE', SHUTDOWN.watch);
     return { ...toEntry(channel, key, this.read.get(channel, key)), changed: false };
   }
-}
-
-function toEntry(channel: string, key: string, row: StateRow | undefined): StateEntry {
-  if (row === undefined) return { key, channel, value: null, version: 0, updated_by: null, updated_at: null };
-  return { key, channel, value: parseJson<unknown>(row.value), version: row.version, updated_by: row.updated_by, updated_at: iso(row.updated_at) };
 }

@@ -1,32 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
-import { CoordError } from '../errors.js';
+import { assertCompletable, claimElsewhere, completion, noTaskReason, taskToPost, unknownTask } from '../rules.js';
+import { toTask, type TaskRow } from '../rows.js';
 import type { ClaimTaskInput, ClaimTaskResult, CompleteTaskInput, PostTaskInput, Task, TaskListQuery, TaskStatus } from '../types.js';
-import { channelName, ident, iso, isoOrNull, jsonValue, optionalIdent, pageSize, position, textSize } from '../validate.js';
+import { channelName, ident, iso, pageSize } from '../validate.js';
 import type { SqliteAgents } from './agents.js';
-import { parseJson, type SqliteContext } from './context.js';
+import type { SqliteContext } from './context.js';
 import type { SqliteEvents } from './events.js';
-
-interface TaskRow {
-  seq: number;
-  id: string;
-  channel: string;
-  description: string;
-  posted_by: string;
-  required_capability: string | null;
-  priority: number;
-  metadata: string;
-  status: TaskStatus;
-  claimed_by: string | null;
-  claimed_at: number | null;
-  lease_expires_at: number | null;
-  epoch: number;
-  attempts: number;
-  result: string | null;
-  created_at: number;
-  updated_at: number;
-  completed_at: number | null;
-}
 
 interface ClaimParams {
   agent: string;
@@ -97,18 +77,7 @@ export class SqliteTasks {
 
   post(input: PostTaskInput): Task {
     const { options, now, db } = this.ctx;
-    const description = textSize(input.description, 'Task description', options);
-    if (description.trim() === '') throw new CoordError('BAD_REQUEST', 'Task description is empty; say what needs doing.');
-    const postedBy = ident(input.posted_by, 'posted_by');
-    const capability = optionalIdent(input.required_capability, 'required_capability');
-    const priority = input.priority ?? 0;
-    if (!Number.isSafeInteger(priority)) throw new CoordError('BAD_REQUEST', `Priority ${priority} is not a whole number; higher is more urgent, default 0.`);
-    const raw = input.metadata ?? {};
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      throw new CoordError('BAD_REQUEST', 'Task metadata must be a JSON object, e.g. {"deadline": "2026-06-15"}.');
-    }
-    const metadata = jsonValue(raw, 'Task metadata', options);
-    const channel = channelName(input.channel);
+    const { description, postedBy, capability, priority, metadata, channel } = taskToPost(input, options);
     const row = db
       .transaction((): TaskRow => {
         const at = now();
@@ -135,22 +104,12 @@ export class SqliteTasks {
         const at = this.ctx.now();
         this.requeueLapsed(at);
         const agent = this.agents.require(agentId);
-        if (agent.channel !== channel) {
-          throw new CoordError(
-            'UNKNOWN_AGENT',
-            `Agent '${agentId}' is registered in channel '${agent.channel}', not '${channel}'; claim with channel '${agent.channel}' or re-register in '${channel}'.`,
-            { agent_id: agentId, channel: agent.channel },
-          );
-        }
+        if (agent.channel !== channel) throw claimElsewhere(agentId, agent.channel, channel);
         this.agents.touch(agentId, at);
         const expires = at + this.ctx.options.task_claim_timeout * 1000;
         const row = this.claimOne.get({ agent: agentId, at, expires, channel, capabilities: agent.capabilities });
         if (row === undefined) {
-          const pending = this.pendingIn.get(channel)?.n ?? 0;
-          const reason =
-            pending === 0
-              ? `No pending tasks in channel '${channel}'.`
-              : `${pending} pending task(s) in channel '${channel}' require a capability that '${agentId}' lacks (it has ${agent.capabilities}).`;
+          const reason = noTaskReason(this.pendingIn.get(channel)?.n ?? 0, channel, agentId, agent.capabilities);
           return { task: null, lease: null, reason };
         }
         this.ctx.appendEvent('task_claimed', channel, { task_id: row.id, agent_id: agentId, epoch: row.epoch, lease_expires_at: iso(expires) }, at);
@@ -162,11 +121,7 @@ export class SqliteTasks {
   }
 
   complete(input: CompleteTaskInput): Task {
-    const taskId = ident(input.task_id, 'task_id');
-    const agentId = ident(input.agent_id, 'agent_id');
-    const epoch = position(input.epoch, 'epoch');
-    const status = input.status ?? 'complete';
-    const resultText = input.result === undefined ? null : textSize(input.result, 'Task result', this.ctx.options);
+    const { taskId, agentId, epoch, status, result: resultText } = completion(input, this.ctx.options);
     // Lapsed leases are re-queued in their own transaction first, so that a
     // refusal below (which rolls its transaction back) does not undo that.
     this.sweep();
@@ -175,27 +130,7 @@ export class SqliteTasks {
         const at = this.ctx.now();
         this.requeueLapsed(at);
         const task = this.mustGet(taskId);
-        const details = { task_id: taskId, status: task.status, claimed_by: task.claimed_by, epoch: task.epoch };
-        if (task.status === 'complete' || task.status === 'failed') {
-          throw new CoordError('CONFLICT', `Task ${taskId} is already ${task.status}; nothing to do.`, details);
-        }
-        if (task.status === 'pending') {
-          throw new CoordError(
-            'CONFLICT',
-            `Task ${taskId} is not claimed (its lease lapsed after ${this.ctx.options.task_claim_timeout} s and it went back to pending, or it was never claimed); claim it again before completing.`,
-            details,
-          );
-        }
-        if (task.claimed_by !== agentId) {
-          throw new CoordError('CONFLICT', `Task ${taskId} is claimed by '${task.claimed_by ?? '?'}', not '${agentId}'; only the claimer can complete it.`, details);
-        }
-        if (epoch !== undefined && epoch !== task.epoch) {
-          throw new CoordError(
-            'CONFLICT',
-            `Lease epoch ${epoch} of task ${taskId} is stale (current epoch ${task.epoch}): the lease lapsed and the task was claimed again. Drop this work.`,
-            details,
-          );
-        }
+        assertCompletable(task, agentId, epoch, this.ctx.options);
         this.finish.run({ status, result: resultText, at, id: taskId });
         this.agents.touch(agentId, at);
         this.ctx.appendEvent(status === 'complete' ? 'task_completed' : 'task_failed', task.channel, { task_id: taskId, agent_id: agentId, status, result: resultText }, at);
@@ -254,31 +189,7 @@ export class SqliteTasks {
 
   private mustGet(taskId: string): TaskRow {
     const row = this.byId.get(taskId);
-    if (row === undefined) {
-      throw new CoordError('UNKNOWN_TASK', `No task with id '${taskId}'; mux_task_list (GET /coord/task/list) shows the tasks of a channel.`, { task_id: taskId });
-    }
+    if (row === undefined) throw unknownTask(taskId);
     return row;
   }
-}
-
-function toTask(row: TaskRow): Task {
-  return {
-    id: row.id,
-    description: row.description,
-    posted_by: row.posted_by,
-    required_capability: row.required_capability,
-    priority: row.priority,
-    channel: row.channel,
-    metadata: parseJson<Record<string, unknown>>(row.metadata),
-    status: row.status,
-    claimed_by: row.claimed_by,
-    claimed_at: isoOrNull(row.claimed_at),
-    epoch: row.epoch,
-    lease_expires_at: isoOrNull(row.lease_expires_at),
-    attempts: row.attempts,
-    result: row.result,
-    created_at: iso(row.created_at),
-    updated_at: iso(row.updated_at),
-    completed_at: isoOrNull(row.completed_at),
-  };
 }

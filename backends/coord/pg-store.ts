@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import { Doorbell } from './doorbell.js';
+import { CoordError } from './errors.js';
+import { MIGRATIONS, type Migration } from './migrations.js';
+import { Notifier } from './notifier.js';
+import { coordOptions, type CoordOptionsInput } from './options.js';
+import { PgAgents } from './pg/agents.js';
+import { PgChannels } from './pg/channels.js';
+import { payloadToTopic, type PgContext } from './pg/context.js';
+import { PgListener } from './pg/listener.js';
+import { PgMessages } from './pg/messages.js';
+import { migratePostgres, type PgMigration } from './pg/migrate.js';
+import { openPgPool, type PgSettings } from './pg/pool.js';
+import { PgState } from './pg/state.js';
+import { PgTasks } from './pg/tasks.js';
+import { storeClosed } from './rules.js';
+import type { CoordStore, StoreRuntime } from './store.js';
+
+export type { PgSettings } from './pg/pool.js';
+
+/** The coordination schema steps in PostgreSQL's dialect; a step written only for SQLite cannot be opened here. */
+export function postgresSteps(migrations: readonly Migration[] = MIGRATIONS): PgMigration[] {
+  return migrations.map((m) => {
+    if (m.postgres === undefined) throw new Error(`coordination schema step ${m.version} (${m.name}) has no PostgreSQL dialect; this stonegate cannot use a PostgreSQL store`);
+    return { version: m.version, name: m.name, postgres: m.postgres };
+  });
+}
+
+/**
+ * Opens the coordination store in PostgreSQL (creating and migrating its
+ * tables as needed). Several gateways may open the same database: writes
+ * serialize on an advisory lock, and LISTEN/NOTIFY wakes long-polls, watches
+ * and event streams on every gateway when any of them commits.
+ */
+export async function openPgStore(settings: PgSettings, options: CoordOptionsInput = {}, runtime: StoreRuntime = {}): Promise<CoordStore> {
+  const opts = coordOptions(options);
+  const pool = await openPgPool(settings);
+  let schemaVersion: number;
+  try {
+    schemaVersion = await migratePostgres(pool, 'coord_schema_version', postgresSteps(), 'coordination');
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  const openedAt = Date.now();
+  const notifier = new Notifier();
+  let closed = false;
+  const ctx: PgContext = {
+    pool,
+    options: opts,
+    now: runtime.now ?? Date.now,
+    notifier,
+    doorbell: new Doorbell(opts, runtime.logger),
+    logger: runtime.logger,
+    channel: `coord_${createHash('sha256').update(settings.schema ?? 'public').digest('hex').slice(0, 20)}`,
+    isClosed: () => closed,
+  };
+  // Long-polls re-read every few seconds anyway (long-poll.ts), which covers
+  // notifications lost while the listening connection was being reopened.
+  const listener = await PgListener.open(settings, ctx.channel, (payload) => notifier.notify(payloadToTopic(payload)), () => undefined, runtime.logger).catch(async (error: unknown) => {
+    await pool.end();
+    throw error;
+  });
+  const agents = new PgAgents(ctx);
+  const channels = new PgChannels(ctx);
+  const messages = new PgMessages(ctx, agents);
+  const tasks = new PgTasks(ctx, agents);
+  const state = new PgState(ctx);
+
+  /** Every operation goes through here: a closed store answers UNAVAILABLE instead of a driver error (also for a query cut off by close). */
+  async function run<T>(fn: () => Promise<T>): Promise<T> {
+    if (closed) throw storeClosed();
+    try {
+      return await fn();
+    } catch (error) {
+      if (closed && !(error instanceof CoordError)) throw storeClosed();
+      throw error;
+    }
+  }
+
+  return {
+    kind: 'postgres',
+    registerAgent: (input) => run(() => agents.register(input)),
+    deregisterAgent: (agentId) => run(() => agents.deregister(agentId)),
+    heartbeat: (agentId) => run(() => agents.heartbeat(agentId)),
+    discoverAgents: (query) => run(() => agents.discover(query)),
+    sendMessage: (input) => run(() => messages.send(input)),
+    broadcast: (input) => run(() => messages.broadcast(input)),
+    poll: (input) => run(() => messages.poll(input)),
+    history: (query) => run(() => messages.history(query)),
+    postTask: (input) => run(() => tasks.post(input)),
+    claimTask: (input) => run(() => tasks.claim(input)),
+    completeTask: (input) => run(() => tasks.complete(input)),
+    listTasks: (query) => run(() => tasks.list(query)),
+    getTask: (taskId) => run(() => tasks.get(taskId)),
+    getState: (key, channel) => run(() => state.get(key, channel)),
+    setState: (input) => run(() => state.set(input)),
+    watchState: (input) => run(() => state.watch(input)),
+    createChannel: (input) => run(() => channels.create(input)),
+    listChannels: () => run(() => channels.list()),
+    stats: (channel) => run(() => channels.stats(channel)),
+    events: (query) => run(() => channels.events(query)),
+    health: () => run(async () => ({ store: 'postgres', schema_version: schemaVersion, uptime_seconds: Math.floor((Date.now() - openedAt) / 1000) })),
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      tasks.stop();
+      ctx.doorbell.close();
+      notifier.close();
+      await listener.close();
+      // Waiters woken by close() run their last step (seeing isClosed) on
+      // the next ticks; let them finish before the pool goes away.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,102 @@
+import type { Agent, DeregisterAgentResult, DiscoverQuery, RegisterAgentInput, RegisterAgentResult } from '../types.js';
+import { registration, unknownAgent } from '../rules.js';
+import { toAgent, type AgentRow } from '../rows.js';
+import { channelName, ident } from '../validate.js';
+import { row, rows, write, type PgContext, type PgTx, type Queryable } from './context.js';
+
+/** Messages past each of the agent's cursors (no cursor row: all of them). */
+const PENDING = `SELECT COUNT(*) AS n FROM inbox i
+  WHERE i.recipient = $1 AND i.message_id > COALESCE(
+    (SELECT position FROM cursors c WHERE c.agent_id = $1 AND c.channel = i.channel), 0)`;
+
+/** The agent directory on PostgreSQL: registration, heartbeats, discovery and stale detection. */
+export class PgAgents {
+  constructor(private readonly ctx: PgContext) {}
+
+  async register(input: RegisterAgentInput): Promise<RegisterAgentResult> {
+    const { id, role, capabilities, group, channel, webhook } = await registration(input, this.ctx.options);
+    const result = await write(this.ctx, async (tx) => {
+      const at = this.ctx.now();
+      const created = (await this.find(tx, id)) === undefined;
+      await tx.ensureChannel(channel, id, at);
+      const saved = await row<AgentRow>(
+        tx,
+        `INSERT INTO agents (id, role, capabilities, group_name, channel, webhook_url, registered_at, last_heartbeat)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+         ON CONFLICT (id) DO UPDATE SET
+           role = EXCLUDED.role, capabilities = EXCLUDED.capabilities, group_name = EXCLUDED.group_name,
+           channel = EXCLUDED.channel, webhook_url = EXCLUDED.webhook_url, last_heartbeat = EXCLUDED.last_heartbeat
+         RETURNING *`,
+        [id, role, JSON.stringify(capabilities), group, channel, webhook, at],
+      );
+      await tx.appendEvent('agent_registered', channel, { agent_id: id, role, capabilities, group, re_registered: !created }, at);
+      return { row: saved as AgentRow, created };
+    });
+    return { agent: this.toAgent(result.row), created: result.created, heartbeat_interval: this.ctx.options.heartbeat_interval };
+  }
+
+  deregister(agentId: string): Promise<DeregisterAgentResult> {
+    const id = ident(agentId, 'agent_id');
+    return write(this.ctx, async (tx) => {
+      const found = await this.find(tx, id);
+      const pending = await this.pendingCount(tx, id);
+      if (found === undefined) return { agent_id: id, deregistered: false, pending_messages: pending };
+      await tx.query('DELETE FROM agents WHERE id = $1', [id]);
+      await tx.appendEvent('agent_deregistered', found.channel, { agent_id: id, pending_messages: pending }, this.ctx.now());
+      return { agent_id: id, deregistered: true, pending_messages: pending };
+    });
+  }
+
+  async heartbeat(agentId: string): Promise<Agent> {
+    const id = ident(agentId, 'agent_id');
+    const touched = await row<AgentRow>(this.ctx.pool, 'UPDATE agents SET last_heartbeat = GREATEST(last_heartbeat, $1) WHERE id = $2 RETURNING *', [this.ctx.now(), id]);
+    if (touched === undefined) throw unknownAgent(id);
+    return this.toAgent(touched);
+  }
+
+  async discover(query: DiscoverQuery): Promise<Agent[]> {
+    const params: unknown[] = [channelName(query.channel)];
+    const clauses = ['channel = $1'];
+    const add = (sql: (n: string) => string, value: unknown): void => {
+      params.push(value);
+      clauses.push(sql(`$${params.length}`));
+    };
+    if (query.role !== undefined) add((n) => `role = ${n}`, query.role);
+    if (query.group !== undefined) add((n) => `group_name = ${n}`, query.group);
+    if (query.capability !== undefined) add((n) => `capabilities::jsonb ? ${n}`, query.capability);
+    // An explicit status wins; otherwise stale agents only with include_stale.
+    const status = query.status ?? (query.include_stale === true ? undefined : 'active');
+    if (status !== undefined) add((n) => (status === 'active' ? `last_heartbeat >= ${n}` : `last_heartbeat < ${n}`), this.staleBefore());
+    const found = await rows<AgentRow>(this.ctx.pool, `SELECT * FROM agents WHERE ${clauses.join(' AND ')} ORDER BY id`, params);
+    return found.map((r) => this.toAgent(r));
+  }
+
+  /** The agent's row, or UNKNOWN_AGENT. */
+  async require(db: Queryable, agentId: string, as = 'Agent'): Promise<AgentRow> {
+    const found = await this.find(db, agentId);
+    if (found === undefined) throw unknownAgent(agentId, as);
+    return found;
+  }
+
+  find(db: Queryable, agentId: string): Promise<AgentRow | undefined> {
+    return row<AgentRow>(db, 'SELECT * FROM agents WHERE id = $1', [agentId]);
+  }
+
+  /** Counts a call by the agent as a sign of life. */
+  async touch(tx: PgTx, agentId: string, at = this.ctx.now()): Promise<void> {
+    const done = await tx.query('UPDATE agents SET last_heartbeat = GREATEST(last_heartbeat, $1) WHERE id = $2', [at, agentId]);
+    if (done.rowCount === 0) throw unknownAgent(agentId);
+  }
+
+  async pendingCount(db: Queryable, agentId: string): Promise<number> {
+    return (await row<{ n: number }>(db, PENDING, [agentId]))?.n ?? 0;
+  }
+
+  toAgent(r: AgentRow): Agent {
+    return toAgent(r, this.staleBefore());
+  }
+
+  private staleBefore(): number {
+    return this.ctx.now() - this.ctx.options.stale_threshold * 1000;
+  }
+}

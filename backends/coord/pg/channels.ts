@@ -1,0 +1,91 @@
+import { CoordError } from '../errors.js';
+import { longPollAsync } from './long-poll.js';
+import { topics } from '../notifier.js';
+import { SHUTDOWN } from '../rules.js';
+import { CHANNEL_COLUMNS, toChannel, toEvent, toStats, type ChannelRow, type EventRow } from '../rows.js';
+import type { Channel, CoordStats, CreateChannelInput, CreateChannelResult, EventsPage, EventsQuery, TaskStatus } from '../types.js';
+import { channelName, optionalIdent, pageSize, position } from '../validate.js';
+import { row, rows, snapshot, write, type PgContext, type Queryable } from './context.js';
+
+/** Channels, the statistics over them, and the event log, on PostgreSQL. */
+export class PgChannels {
+  constructor(private readonly ctx: PgContext) {}
+
+  async create(input: CreateChannelInput): Promise<CreateChannelResult> {
+    const name = channelName(input.name);
+    const createdBy = optionalIdent(input.created_by, 'created_by');
+    const description = input.description === undefined || input.description === '' ? null : input.description;
+    const created = await write(this.ctx, (tx) => tx.ensureChannel(name, createdBy, this.ctx.now(), description));
+    const found = await row<ChannelRow>(this.ctx.pool, `SELECT ${CHANNEL_COLUMNS} FROM channels c WHERE c.name = $1`, [name]);
+    if (found === undefined) throw new Error(`channel ${name} vanished after insert`);
+    return { channel: toChannel(found), created };
+  }
+
+  async list(): Promise<Channel[]> {
+    return (await rows<ChannelRow>(this.ctx.pool, `SELECT ${CHANNEL_COLUMNS} FROM channels c ORDER BY c.name`)).map(toChannel);
+  }
+
+  stats(channel: string | undefined): Promise<CoordStats> {
+    const scoped = channel === undefined ? null : channelName(channel);
+    const staleBefore = this.ctx.now() - this.ctx.options.stale_threshold * 1000;
+    const where = (alias: string): string => (scoped === null ? 'TRUE' : `${alias}.channel = $1`);
+    const p = scoped === null ? [] : [scoped];
+    return snapshot(this.ctx, async (db) => {
+      const agents = (await row<{ total: number; active: number }>(
+        db,
+        `SELECT COUNT(*) AS total, COUNT(*) FILTER (WHERE last_heartbeat >= $${p.length + 1}) AS active FROM agents a WHERE ${where('a')}`,
+        [...p, staleBefore],
+      )) ?? { total: 0, active: 0 };
+      const messages = (await row<{ total: number; direct: number }>(
+        db,
+        `SELECT COUNT(*) AS total, COUNT(*) FILTER (WHERE kind = 'direct') AS direct FROM messages m WHERE ${where('m')}`,
+        p,
+      )) ?? { total: 0, direct: 0 };
+      const taskRows = await rows<{ status: TaskStatus; n: number }>(db, `SELECT status, COUNT(*) AS n FROM tasks t WHERE ${where('t')} GROUP BY status`, p);
+      const stateKeys = (await row<{ n: number }>(db, `SELECT COUNT(*) AS n FROM state s WHERE ${where('s')}`, p))?.n ?? 0;
+      const channels = (await row<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM channels'))?.n ?? 0;
+      return toStats(scoped, { agents, messages, taskRows, stateKeys, channels, events: await eventCounts(db) });
+    });
+  }
+
+  /** Stored events after an id, waiting up to timeout_ms (on any gateway's commit) for the first one. */
+  async events(query: EventsQuery): Promise<EventsPage> {
+    const after = position(query.after, 'Event id') ?? 0;
+    const limit = pageSize(query.limit, 500);
+    const channel = query.channel ?? null;
+    const found = await longPollAsync(this.ctx.notifier, topics.events, query.timeout_ms ?? 0, query.signal, async () => {
+      const page = await this.page(after, channel, limit);
+      return page.events.length > 0 ? page : undefined;
+    });
+    if (found !== undefined) return found;
+    if (this.ctx.isClosed()) throw new CoordError('UNAVAILABLE', SHUTDOWN.events);
+    return this.page(after, channel, limit);
+  }
+
+  /** Rows and bounds from one snapshot, so next_after never jumps over an event the rows did not include. */
+  private page(after: number, channel: string | null, limit: number): Promise<EventsPage> {
+    return snapshot(this.ctx, async (db) => {
+      const found = await rows<EventRow>(
+        db,
+        `SELECT id, type, channel, data, created_at FROM events
+         WHERE id > $1 AND ($2::text IS NULL OR channel IS NULL OR channel = $2)
+         ORDER BY id LIMIT $3`,
+        [after, channel, limit],
+      );
+      const bounds = await row<{ oldest: number | null; last: number }>(db, "SELECT (SELECT MIN(id) FROM events) AS oldest, (SELECT value FROM sequences WHERE name = 'events') AS last");
+      const lastId = bounds?.last ?? 0;
+      const tail = found[found.length - 1];
+      return {
+        events: found.map(toEvent),
+        next_after: found.length === limit && tail !== undefined ? tail.id : Math.max(after, lastId),
+        oldest_id: bounds?.oldest ?? null,
+        last_id: lastId,
+      };
+    });
+  }
+}
+
+async function eventCounts(db: Queryable): Promise<{ last_id: number; stored: number }> {
+  const counts = await row<{ last: number; stored: number }>(db, "SELECT (SELECT value FROM sequences WHERE name = 'events') AS last, (SELECT COUNT(*) FROM events) AS stored");
+  return { last_id: counts?.last ?? 0, stored: counts?.stored ?? 0 };
+}

@@ -1,0 +1,38 @@
+import type { Notifier } from '../notifier.js';
+
+/** Longest a waiter sleeps before it re-reads anyway: a safety net for a notification lost while the LISTEN connection was down. */
+export const RECHECK_MS = 5_000;
+
+/**
+ * Runs the asynchronous `check` until it returns a value or the deadline
+ * passes, waiting on `key` in between. Unlike the SQLite store's longPoll,
+ * the check awaits the database, so a writer can commit while it runs: the
+ * wait is registered before the check starts, and a wake-up that arrives
+ * during the check ends the following wait at once.
+ */
+export async function longPollAsync<T>(
+  notifier: Notifier,
+  key: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  check: (first: boolean) => Promise<T | undefined>,
+): Promise<T | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (let first = true; ; first = false) {
+    const remaining = deadline - Date.now();
+    const stop = new AbortController();
+    const abort = (): void => stop.abort();
+    signal?.addEventListener('abort', abort, { once: true });
+    const woken = notifier.wait(key, Math.min(Math.max(remaining, 0), RECHECK_MS), stop.signal);
+    try {
+      const found = await check(first);
+      if (found !== undefined) return found;
+      if (remaining <= 0 || signal?.aborted === true) return undefined;
+      const wasWoken = await woken;
+      if (!wasWoken && notifier.isClosed) return undefined; // the caller must not touch a closing store
+    } finally {
+      stop.abort();
+      signal?.removeEventListener('abort', abort);
+    }
+  }
+}

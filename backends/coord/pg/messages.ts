@@ -1,0 +1,165 @@
+import type { DoorbellNotice } from '../doorbell.js';
+import { CoordError } from '../errors.js';
+import { topics } from '../notifier.js';
+import { doorbellNotice, toMessage, type AgentRow, type MessageRow } from '../rows.js';
+import { afterTooFar, historyFilter, pollHint, recipientElsewhere, SHUTDOWN } from '../rules.js';
+import type { BroadcastInput, BroadcastResult, HistoryQuery, HistoryResult, PollInput, PollResult, SendInput, SendResult } from '../types.js';
+import { channelName, ident, iso, messageContent, optionalIdent, pageSize, pollTimeoutMs, position } from '../validate.js';
+import type { PgAgents } from './agents.js';
+import { row, rows, write, type PgContext, type PgTx, type Queryable } from './context.js';
+import { longPollAsync } from './long-poll.js';
+
+interface Ring {
+  url: string;
+  notice: DoorbellNotice;
+}
+
+type PollOnce = Pick<PollResult, 'messages' | 'next_cursor' | 'has_more'>;
+
+const INSERT_MESSAGE = 'INSERT INTO messages (id, channel, kind, from_agent, to_agent, group_name, content, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)';
+
+/**
+ * Inboxes on PostgreSQL, with the cursor rules of the SQLite store
+ * (DESIGN.md, "Delivery semantics of poll"). A message and its inbox rows
+ * commit in one write transaction; the recipient's inbox topic is NOTIFYed
+ * at commit, so a long-poll on any gateway wakes.
+ */
+export class PgMessages {
+  constructor(
+    private readonly ctx: PgContext,
+    private readonly agents: PgAgents,
+  ) {}
+
+  async send(input: SendInput): Promise<SendResult> {
+    const from = ident(input.from, 'from');
+    const to = ident(input.to, 'to');
+    const content = messageContent(input.content, this.ctx.options);
+    const channel = channelName(input.channel);
+    let ring: Ring | undefined;
+    const result = await write(this.ctx, async (tx) => {
+      const at = this.ctx.now();
+      await this.agents.require(tx, from, 'Sender');
+      const recipient = await this.agents.require(tx, to, 'Recipient');
+      if (recipient.channel !== channel) throw recipientElsewhere(to, recipient.channel, channel);
+      const id = await tx.next('messages');
+      await tx.query(INSERT_MESSAGE, [id, channel, 'direct', from, to, null, content, at]);
+      await tx.query('INSERT INTO inbox (recipient, channel, message_id) VALUES ($1, $2, $3)', [to, channel, id]);
+      await this.agents.touch(tx, from, at);
+      await tx.appendEvent('message', channel, { message_id: id, from, to, content }, at);
+      tx.notify(topics.inbox(channel, to));
+      ring = recipient.webhook_url === null ? undefined : { url: recipient.webhook_url, notice: doorbellNotice(to, channel, id, from, 'direct', at) };
+      return { id, channel, sent_at: iso(at), doorbells: ring === undefined ? 0 : 1 };
+    });
+    if (ring !== undefined) this.ctx.doorbell.ring(ring.url, ring.notice);
+    return result;
+  }
+
+  async broadcast(input: BroadcastInput): Promise<BroadcastResult> {
+    const from = ident(input.from, 'from');
+    const content = messageContent(input.content, this.ctx.options);
+    const group = optionalIdent(input.group, 'group');
+    const channel = channelName(input.channel);
+    let rings: Ring[] = [];
+    const result = await write(this.ctx, async (tx) => {
+      const at = this.ctx.now();
+      rings = [];
+      await this.agents.require(tx, from, 'Sender');
+      await tx.ensureChannel(channel, from, at);
+      const recipients = await rows<AgentRow>(tx, 'SELECT * FROM agents WHERE channel = $1 AND id <> $2 AND ($3::text IS NULL OR group_name = $3) ORDER BY id', [channel, from, group]);
+      const id = await tx.next('messages');
+      await tx.query(INSERT_MESSAGE, [id, channel, 'broadcast', from, null, group, content, at]);
+      const ids = recipients.map((r) => r.id);
+      await tx.query('INSERT INTO inbox (recipient, channel, message_id) SELECT r, $2, $3 FROM unnest($1::text[]) AS r', [ids, channel, id]);
+      for (const r of recipients) {
+        tx.notify(topics.inbox(channel, r.id));
+        if (r.webhook_url !== null) rings.push({ url: r.webhook_url, notice: doorbellNotice(r.id, channel, id, from, 'broadcast', at) });
+      }
+      await this.agents.touch(tx, from, at);
+      await tx.appendEvent('broadcast', channel, { message_id: id, from, group, content, recipients: ids.length }, at);
+      return { id, channel, group, sent_at: iso(at), recipients: ids, doorbells: rings.length };
+    });
+    for (const r of rings) this.ctx.doorbell.ring(r.url, r.notice);
+    return result;
+  }
+
+  async poll(input: PollInput): Promise<PollResult> {
+    const agentId = ident(input.agent_id, 'agent_id');
+    const channel = channelName(input.channel);
+    const after = position(input.after, 'after');
+    const limit = pageSize(input.limit);
+    const timeoutMs = pollTimeoutMs(input.timeout_ms, this.ctx.options);
+    const registered = await this.agents.require(this.ctx.pool, agentId); // fail fast, before waiting
+    const once = (): Promise<PollOnce> => write(this.ctx, (tx) => this.pollOnce(tx, agentId, channel, after, limit));
+    const found = await longPollAsync(this.ctx.notifier, topics.inbox(channel, agentId), timeoutMs, input.signal, async (first) => {
+      // After the first read (which applies `after`), look without the write lock until something is there.
+      if (!first && !(await this.waiting(agentId, channel, after))) return undefined;
+      const page = await once();
+      return page.messages.length > 0 ? page : undefined;
+    });
+    let page = found;
+    if (page === undefined) {
+      if (this.ctx.isClosed()) throw new CoordError('UNAVAILABLE', SHUTDOWN.poll);
+      // A caller that went away must not have the cursor moved over messages it will never see.
+      page = input.signal?.aborted === true ? { messages: [], next_cursor: after ?? (await this.cursor(this.ctx.pool, agentId, channel)), has_more: false } : await once();
+    }
+    const result: PollResult = { agent_id: agentId, channel, ...page };
+    if (page.messages.length === 0 && registered.channel !== channel) result.hint = pollHint(agentId, registered.channel);
+    return result;
+  }
+
+  /** One read of the inbox inside a write transaction (the cursor move and the read are atomic). */
+  private async pollOnce(tx: PgTx, agentId: string, channel: string, after: number | undefined, limit: number): Promise<PollOnce> {
+    await this.agents.touch(tx, agentId);
+    const cursor = await this.cursor(tx, agentId, channel);
+    if (after !== undefined && after > cursor) {
+      // Acknowledging ids that do not exist yet would silently skip future messages.
+      const newest = (await row<{ value: number }>(tx, "SELECT value FROM sequences WHERE name = 'messages'"))?.value ?? 0;
+      if (after > newest) throw afterTooFar(after, newest);
+      await this.setCursor(tx, agentId, channel, after);
+    }
+    const from = after ?? cursor;
+    const found = await rows<MessageRow>(
+      tx,
+      `SELECT m.* FROM inbox i JOIN messages m ON m.id = i.message_id
+       WHERE i.recipient = $1 AND i.channel = $2 AND i.message_id > $3
+       ORDER BY i.message_id LIMIT $4`,
+      [agentId, channel, from, limit + 1],
+    );
+    const hasMore = found.length > limit;
+    const page = hasMore ? found.slice(0, limit) : found;
+    const last = page[page.length - 1];
+    if (after === undefined && last !== undefined) await this.setCursor(tx, agentId, channel, last.id);
+    return { messages: page.map(toMessage), next_cursor: last?.id ?? from, has_more: hasMore };
+  }
+
+  /** Whether anything waits past the cursor (or `after`), read without the write lock. */
+  private async waiting(agentId: string, channel: string, after: number | undefined): Promise<boolean> {
+    const from = after ?? (await this.cursor(this.ctx.pool, agentId, channel));
+    return (await row(this.ctx.pool, 'SELECT 1 FROM inbox WHERE recipient = $1 AND channel = $2 AND message_id > $3 LIMIT 1', [agentId, channel, from])) !== undefined;
+  }
+
+  private async cursor(db: Queryable, agentId: string, channel: string): Promise<number> {
+    return (await row<{ position: number }>(db, 'SELECT position FROM cursors WHERE agent_id = $1 AND channel = $2', [agentId, channel]))?.position ?? 0;
+  }
+
+  private async setCursor(tx: PgTx, agentId: string, channel: string, to: number): Promise<void> {
+    await tx.query(
+      `INSERT INTO cursors (agent_id, channel, position) VALUES ($1, $2, $3)
+       ON CONFLICT (agent_id, channel) DO UPDATE SET position = GREATEST(cursors.position, EXCLUDED.position)`,
+      [agentId, channel, to],
+    );
+  }
+
+  async history(query: HistoryQuery): Promise<HistoryResult> {
+    const { mode, channel, limit, before, params } = historyFilter(query);
+    const filter =
+      mode === 'dm'
+        ? `kind = 'direct' AND ((from_agent = $4 AND to_agent = $5) OR (from_agent = $5 AND to_agent = $4))`
+        : mode === 'group'
+          ? `kind = 'broadcast' AND group_name = $4`
+          : 'TRUE';
+    const extra = mode === 'dm' ? [params.a, params.b] : mode === 'group' ? [params.group] : [];
+    const found = await rows<MessageRow>(this.ctx.pool, `SELECT * FROM messages WHERE channel = $1 AND id < $2 AND ${filter} ORDER BY id DESC LIMIT $3`, [channel, before, limit, ...extra]);
+    return { mode, channel, messages: found.map(toMessage) };
+  }
+}

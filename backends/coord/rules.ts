@@ -1,0 +1,194 @@
+import { CoordError } from './errors.js';
+import type { CoordOptions } from './options.js';
+import { toEntry, type StateRow, type TaskRow } from './rows.js';
+import type { CompleteTaskInput, HistoryQuery, HistoryResult, PostTaskInput, RegisterAgentInput, SetStateInput, TaskStatus } from './types.js';
+import { channelName, ident, jsonValue, LIMITS, optionalIdent, pageSize, position, textSize } from './validate.js';
+import { checkWebhookUrl } from './webhook-guard.js';
+
+/*
+ * The decisions every store makes the same way, whatever holds the data:
+ * inputs normalized before a transaction, and the refusals (with their
+ * sentences) inside one. SQLite and PostgreSQL call these, so both answer
+ * alike and the contract suite holds for both.
+ */
+
+/** UNKNOWN_AGENT for an id that is not registered. */
+export function unknownAgent(agentId: string, as = 'Agent'): CoordError {
+  return new CoordError('UNKNOWN_AGENT', `${as} '${agentId}' is not registered; register it first (mux_register or POST /coord/agent/register).`, { agent_id: agentId });
+}
+
+/** UNKNOWN_TASK for an id that names no task. */
+export function unknownTask(taskId: string): CoordError {
+  return new CoordError('UNKNOWN_TASK', `No task with id '${taskId}'; mux_task_list (GET /coord/task/list) shows the tasks of a channel.`, { task_id: taskId });
+}
+
+/** What a closed store answers every call. */
+export function storeClosed(): CoordError {
+  return new CoordError('UNAVAILABLE', 'The coordination store is closed; the server is shutting down or restarting. Retry shortly.');
+}
+
+/** A registration, checked. */
+export interface Registration {
+  id: string;
+  role: string;
+  capabilities: string[];
+  group: string | null;
+  channel: string;
+  webhook: string | null;
+}
+
+/** A registration, checked (the webhook URL resolved) before any transaction. */
+export async function registration(input: RegisterAgentInput, options: CoordOptions): Promise<Registration> {
+  const id = ident(input.agent_id, 'agent_id');
+  const role = ident(input.role, 'role');
+  const capabilities = [...new Set((input.capabilities ?? []).map((c) => ident(c, 'capability')))];
+  const group = optionalIdent(input.group, 'group');
+  const channel = channelName(input.channel);
+  const webhook = input.webhook_url === undefined || input.webhook_url === null || input.webhook_url === '' ? null : input.webhook_url;
+  if (webhook !== null) await checkWebhookUrl(webhook, options.allow_private_webhooks);
+  return { id, role, capabilities, group, channel, webhook };
+}
+
+/** CONFLICT-free recipient check: a direct message goes to an agent in the channel it is sent in. */
+export function recipientElsewhere(to: string, recipientChannel: string, channel: string): CoordError {
+  return new CoordError(
+    'UNKNOWN_AGENT',
+    `Recipient '${to}' is registered in channel '${recipientChannel}', not '${channel}'; send with channel '${recipientChannel}'.`,
+    { agent_id: to, channel: recipientChannel },
+  );
+}
+
+/** A poll with `after` past every message id would skip future messages. */
+export function afterTooFar(after: number, newest: number): CoordError {
+  return new CoordError('BAD_REQUEST', `after ${after} is past the newest message id ${newest}; pass the next_cursor of your last poll.`);
+}
+
+/** The hint of an empty poll in a channel the agent is not registered in. */
+export function pollHint(agentId: string, registeredChannel: string): string {
+  return `Agent '${agentId}' is registered in channel '${registeredChannel}'; poll with channel '${registeredChannel}' for its messages there.`;
+}
+
+/** A history query: mode and filter, with named parameters a, b or group. */
+export function historyFilter(query: HistoryQuery): { mode: HistoryResult['mode']; channel: string; limit: number; before: number; params: Record<string, string> } {
+  const channel = channelName(query.channel);
+  const limit = pageSize(query.limit, LIMITS.defaultHistory);
+  const before = position(query.before, 'before') ?? Number.MAX_SAFE_INTEGER;
+  if (query.agent_id !== undefined || query.with_agent !== undefined) {
+    if (query.agent_id === undefined || query.with_agent === undefined) {
+      throw new CoordError('BAD_REQUEST', 'Direct-message history needs both agent_id and with_agent; give both, or neither for channel history.');
+    }
+    return { mode: 'dm', channel, limit, before, params: { a: ident(query.agent_id, 'agent_id'), b: ident(query.with_agent, 'with_agent') } };
+  }
+  if (query.group !== undefined) return { mode: 'group', channel, limit, before, params: { group: ident(query.group, 'group') } };
+  return { mode: 'channel', channel, limit, before, params: {} };
+}
+
+/** A task to post, checked; metadata serialized. */
+export interface TaskToPost {
+  description: string;
+  postedBy: string;
+  capability: string | null;
+  priority: number;
+  metadata: string;
+  channel: string;
+}
+
+/** A task to post, checked. */
+export function taskToPost(input: PostTaskInput, options: CoordOptions): TaskToPost {
+  const description = textSize(input.description, 'Task description', options);
+  if (description.trim() === '') throw new CoordError('BAD_REQUEST', 'Task description is empty; say what needs doing.');
+  const postedBy = ident(input.posted_by, 'posted_by');
+  const capability = optionalIdent(input.required_capability, 'required_capability');
+  const priority = input.priority ?? 0;
+  if (!Number.isSafeInteger(priority)) throw new CoordError('BAD_REQUEST', `Priority ${priority} is not a whole number; higher is more urgent, default 0.`);
+  const raw = input.metadata ?? {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new CoordError('BAD_REQUEST', 'Task metadata must be a JSON object, e.g. {"deadline": "2026-06-15"}.');
+  }
+  return { description, postedBy, capability, priority, metadata: jsonValue(raw, 'Task metadata', options), channel: channelName(input.channel) };
+}
+
+/** A claim by an agent registered in another channel. */
+export function claimElsewhere(agentId: string, agentChannel: string, channel: string): CoordError {
+  return new CoordError(
+    'UNKNOWN_AGENT',
+    `Agent '${agentId}' is registered in channel '${agentChannel}', not '${channel}'; claim with channel '${agentChannel}' or re-register in '${channel}'.`,
+    { agent_id: agentId, channel: agentChannel },
+  );
+}
+
+/** Why a claim found nothing. */
+export function noTaskReason(pending: number, channel: string, agentId: string, capabilities: string): string {
+  return pending === 0
+    ? `No pending tasks in channel '${channel}'.`
+    : `${pending} pending task(s) in channel '${channel}' require a capability that '${agentId}' lacks (it has ${capabilities}).`;
+}
+
+/** A completion, checked. */
+export function completion(input: CompleteTaskInput, options: CoordOptions): { taskId: string; agentId: string; epoch: number | undefined; status: 'complete' | 'failed'; result: string | null } {
+  return {
+    taskId: ident(input.task_id, 'task_id'),
+    agentId: ident(input.agent_id, 'agent_id'),
+    epoch: position(input.epoch, 'epoch'),
+    status: input.status ?? 'complete',
+    result: input.result === undefined ? null : textSize(input.result, 'Task result', options),
+  };
+}
+
+/** Refuses completing `task` unless `agentId` holds its current lease. */
+export function assertCompletable(task: TaskRow, agentId: string, epoch: number | undefined, options: CoordOptions): void {
+  const taskId = task.id;
+  const details = { task_id: taskId, status: task.status, claimed_by: task.claimed_by, epoch: task.epoch };
+  const finished: TaskStatus[] = ['complete', 'failed'];
+  if (finished.includes(task.status)) throw new CoordError('CONFLICT', `Task ${taskId} is already ${task.status}; nothing to do.`, details);
+  if (task.status === 'pending') {
+    throw new CoordError(
+      'CONFLICT',
+      `Task ${taskId} is not claimed (its lease lapsed after ${options.task_claim_timeout} s and it went back to pending, or it was never claimed); claim it again before completing.`,
+      details,
+    );
+  }
+  if (task.claimed_by !== agentId) {
+    throw new CoordError('CONFLICT', `Task ${taskId} is claimed by '${task.claimed_by ?? '?'}', not '${agentId}'; only the claimer can complete it.`, details);
+  }
+  if (epoch !== undefined && epoch !== task.epoch) {
+    throw new CoordError(
+      'CONFLICT',
+      `Lease epoch ${epoch} of task ${taskId} is stale (current epoch ${task.epoch}): the lease lapsed and the task was claimed again. Drop this work.`,
+      details,
+    );
+  }
+}
+
+/** A state write, checked. */
+export function stateWrite(input: SetStateInput, options: CoordOptions): { channel: string; key: string; value: string; expected: number | undefined; updatedBy: string | null } {
+  const channel = channelName(input.channel);
+  const key = ident(input.key, 'key', 256);
+  if (input.value === undefined) throw new CoordError('BAD_REQUEST', `No value given for key '${key}'; send value (any JSON).`);
+  return {
+    channel,
+    key,
+    value: jsonValue(input.value, `Value of key '${key}'`, options),
+    expected: position(input.expected_version, 'expected_version'),
+    updatedBy: optionalIdent(input.updated_by, 'updated_by'),
+  };
+}
+
+/** Refuses a CAS write whose expected version is not the current one; CONFLICT carries the current entry. */
+export function assertVersion(channel: string, key: string, expected: number | undefined, current: StateRow | undefined): void {
+  const version = current?.version ?? 0;
+  if (expected === undefined || expected === version) return;
+  const now = toEntry(channel, key, current);
+  throw new CoordError(
+    'CONFLICT',
+    `Key '${key}' in channel '${channel}' is at version ${version}, not ${expected}: someone else wrote it since you read it. Use the current value and version below and retry.`,
+    { key, channel, expected_version: expected, current_version: version, current_value: now.value, updated_by: now.updated_by, updated_at: now.updated_at },
+  );
+}
+
+/** What long-polls answer when the store closes under them. */
+export const SHUTDOWN = {
+  poll: 'The coordination store is shutting down; poll again after it restarts. Nothing was lost.',
+  watch: 'The coordination store is shutting down; watch again after it restarts.',
+  events: 'The coordination store is shutting down; reconnect to resume from your last event id.',
+} as const;
