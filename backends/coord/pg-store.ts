@@ -8,6 +8,7 @@ import { PgAgents } from './pg/agents.js';
 import { PgChannels } from './pg/channels.js';
 import { payloadToTopic, type PgContext } from './pg/context.js';
 import { PgListener } from './pg/listener.js';
+import { RECHECK_MS } from './pg/long-poll.js';
 import { PgMessages } from './pg/messages.js';
 import { migratePostgres, type PgMigration } from './pg/migrate.js';
 import { openPgPool, type PgSettings } from './pg/pool.js';
@@ -17,6 +18,11 @@ import { storeClosed } from './rules.js';
 import type { CoordStore, StoreRuntime } from './store.js';
 
 export type { PgSettings } from './pg/pool.js';
+
+/** Store runtime plus, for tests, how long a long-poll sleeps before re-reading without a notification. */
+export interface PgStoreRuntime extends StoreRuntime {
+  recheckMs?: number;
+}
 
 /** The coordination schema steps in PostgreSQL's dialect; a step written only for SQLite cannot be opened here. */
 export function postgresSteps(migrations: readonly Migration[] = MIGRATIONS): PgMigration[] {
@@ -32,7 +38,7 @@ export function postgresSteps(migrations: readonly Migration[] = MIGRATIONS): Pg
  * serialize on an advisory lock, and LISTEN/NOTIFY wakes long-polls, watches
  * and event streams on every gateway when any of them commits.
  */
-export async function openPgStore(settings: PgSettings, options: CoordOptionsInput = {}, runtime: StoreRuntime = {}): Promise<CoordStore> {
+export async function openPgStore(settings: PgSettings, options: CoordOptionsInput = {}, runtime: PgStoreRuntime = {}): Promise<CoordStore> {
   const opts = coordOptions(options);
   const pool = await openPgPool(settings);
   let schemaVersion: number;
@@ -54,6 +60,7 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
     logger: runtime.logger,
     channel: `coord_${createHash('sha256').update(settings.schema ?? 'public').digest('hex').slice(0, 20)}`,
     isClosed: () => closed,
+    recheckMs: runtime.recheckMs ?? RECHECK_MS,
   };
   // Long-polls re-read every few seconds anyway (long-poll.ts), which covers
   // notifications lost while the listening connection was being reopened.

@@ -56,7 +56,7 @@ export class PgChannels {
     const found = await longPollAsync(this.ctx.notifier, topics.events, query.timeout_ms ?? 0, query.signal, async () => {
       const page = await this.page(after, channel, limit);
       return page.events.length > 0 ? page : undefined;
-    });
+    }, this.ctx.recheckMs);
     if (found !== undefined) return found;
     if (this.ctx.isClosed()) throw new CoordError('UNAVAILABLE', SHUTDOWN.events);
     return this.page(after, channel, limit);

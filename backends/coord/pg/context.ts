@@ -90,6 +90,8 @@ export interface PgContext {
   logger: CoordLogger | undefined;
   /** The NOTIFY channel of this store (one per database schema). */
   channel: string;
+  /** Longest a long-poll sleeps before re-reading without a notification (long-poll.ts). */
+  recheckMs: number;
   isClosed: () => boolean;
 }
 

@@ -1,6 +1,6 @@
 import type { Notifier } from '../notifier.js';
 
-/** Longest a waiter sleeps before it re-reads anyway: a safety net for a notification lost while the LISTEN connection was down. */
+/** Longest a waiter sleeps before it re-reads anyway, by default: a safety net for a notification lost while the LISTEN connection was down. */
 export const RECHECK_MS = 5_000;
 
 /**
@@ -16,6 +16,7 @@ export async function longPollAsync<T>(
   timeoutMs: number,
   signal: AbortSignal | undefined,
   check: (first: boolean) => Promise<T | undefined>,
+  recheckMs = RECHECK_MS,
 ): Promise<T | undefined> {
   const deadline = Date.now() + timeoutMs;
   for (let first = true; ; first = false) {
@@ -23,7 +24,7 @@ export async function longPollAsync<T>(
     const stop = new AbortController();
     const abort = (): void => stop.abort();
     signal?.addEventListener('abort', abort, { once: true });
-    const woken = notifier.wait(key, Math.min(Math.max(remaining, 0), RECHECK_MS), stop.signal);
+    const woken = notifier.wait(key, Math.min(Math.max(remaining, 0), recheckMs), stop.signal);
     try {
       const found = await check(first);
       if (found !== undefined) return found;

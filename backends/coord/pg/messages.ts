@@ -95,7 +95,7 @@ export class PgMessages {
       if (!first && !(await this.waiting(agentId, channel, after))) return undefined;
       const page = await once();
       return page.messages.length > 0 ? page : undefined;
-    });
+    }, this.ctx.recheckMs);
     let page = found;
     if (page === undefined) {
       if (this.ctx.isClosed()) throw new CoordError('UNAVAILABLE', SHUTDOWN.poll);

@@ -49,7 +49,7 @@ export class PgState {
     const changed = await longPollAsync(this.ctx.notifier, topics.state(channel, key), timeoutMs, input.signal, async () => {
       const found = await this.read(this.ctx.pool, channel, key);
       return found !== undefined && found.version > after ? found : undefined;
-    });
+    }, this.ctx.recheckMs);
     if (changed !== undefined) return { ...toEntry(channel, key, changed), changed: true };
     if (this.ctx.isClosed()) throw new CoordError('UNAVAILABLE', SHUTDOWN.watch);
     return { ...toEntry(channel, key, await this.read(this.ctx.pool, channel, key)), changed: false };
