@@ -12,10 +12,8 @@ import { Router } from './router/router.js';
 import { defaultConnector, type BackendState, type Connector } from './supervisor/backend.js';
 import { connectBuiltin, type BuiltinFactory } from './supervisor/builtin.js';
 import { coordBackend } from './supervisor/coord-backend.js';
-import { join } from 'node:path';
 import { createCoordServer } from '../backends/coord/server.js';
 import { coordRoutes } from '../backends/coord/rest.js';
-import { openSqliteStore } from '../backends/coord/sqlite-store.js';
 import type { CoordStore } from '../backends/coord/store.js';
 import type { PoolStats } from './pool/pool.js';
 import type { CircuitState } from './router/breaker.js';
@@ -24,10 +22,10 @@ import { VERSION } from './version.js';
 import { GatewayError } from './errors.js';
 import { createMetrics } from './metrics.js';
 import { ConfigError } from './config/load.js';
-import { openDatabase, type GatewayDatabase } from './store/database.js';
-import { SqliteRuntimeBackendStore, type RuntimeBackendStore } from './store/runtime-backends.js';
+import { openCoordStore, openGatewayStores, type GatewayStores } from './store/factory.js';
+import type { RuntimeBackendStore } from './store/runtime-backends.js';
 import { Roster } from './supervisor/roster.js';
-import { SqliteDispatchStore, type DispatchStore } from './dispatch/store.js';
+import type { DispatchStore } from './dispatch/store.js';
 import { DispatchTable } from './dispatch/table.js';
 import type { Registry } from 'prom-client';
 import { Security } from './auth/security.js';
@@ -87,7 +85,8 @@ export class Gateway {
   readonly #refreshing = new Map<string, Promise<void>>();
   readonly #onStop: (() => Promise<void>)[] = [];
   #initialStart: Promise<void> | undefined;
-  #database: GatewayDatabase | undefined;
+  #stores: GatewayStores | undefined;
+  #coordReady: (() => Promise<unknown>) | undefined;
   #roster: Roster | undefined;
   #dispatch: DispatchTable | undefined;
   readonly #storeFactory: ((dataDir: string) => RuntimeBackendStore) | undefined;
@@ -172,8 +171,8 @@ export class Gateway {
   async start(options: { listen?: boolean } = {}): Promise<{ url: string | undefined; ready: Promise<void> }> {
     if (options.listen !== false) this.security.assertBindable();
     mkdirSync(this.config.server.dataDir, { recursive: true });
-    const stores = this.#openStores();
-    this.security.open(this.#database as GatewayDatabase);
+    const stores = await this.#openStores();
+    this.security.open((this.#stores as GatewayStores).local);
     this.#roster = new Roster({ supervisor: this.supervisor, store: stores.runtime, config: this.config, logger: this.logger });
     await this.#roster.load();
     this.#dispatch = new DispatchTable({
@@ -195,16 +194,17 @@ export class Gateway {
   }
 
   /**
-   * Opens the coordination store (data_dir/coord.db) and registers the
+   * Opens the coordination store ([store]: data_dir/coord.db or PostgreSQL) and registers the
    * built-in `coord` backend: each pooled connection gets its own MCP server
    * over the one store.
    */
   #mountCoord(builtins: Map<string, BuiltinFactory>): { store: CoordStore; routes: Hono } {
     const { enabled: _enabled, ...coordination } = this.config.coordination;
-    const { server } = this.config;
-    mkdirSync(server.dataDir, { recursive: true });
+    mkdirSync(this.config.server.dataDir, { recursive: true });
     const log = this.logger.child({ backend: 'coord' });
-    const store = openSqliteStore(join(server.dataDir, 'coord.db'), coordination, { logger: log });
+    // SQLite in data_dir, or the PostgreSQL of [store] url (opened in start()).
+    const { store, ready } = openCoordStore(this.config, coordination, log);
+    this.#coordReady = ready;
     builtins.set('coord', () => createCoordServer(store, coordination, log));
     // Closing the store answers pending long polls and ends /coord/events
     // streams; it must happen before the listener waits for its requests.
@@ -212,12 +212,11 @@ export class Gateway {
     return { store, routes: coordRoutes(store, coordination, log) };
   }
 
-  #openStores(): { runtime: RuntimeBackendStore; dispatch: DispatchStore } {
-    this.#database = openDatabase(this.config.server.dataDir);
-    return {
-      runtime: this.#storeFactory?.(this.config.server.dataDir) ?? new SqliteRuntimeBackendStore(this.#database),
-      dispatch: new SqliteDispatchStore(this.#database),
-    };
+  async #openStores(): Promise<{ runtime: RuntimeBackendStore; dispatch: DispatchStore }> {
+    await this.#coordReady?.();
+    const stores = await openGatewayStores(this.config);
+    this.#stores = stores;
+    return { runtime: this.#storeFactory?.(this.config.server.dataDir) ?? stores.runtime, dispatch: stores.dispatch };
   }
 
   /** Async calls (gate_call_async, POST /call/async, MCP tasks). */
@@ -263,7 +262,7 @@ export class Gateway {
       await this.supervisor.stopAll();
       for (const backend of this.supervisor.list()) this.router.drop(backend.name);
       this.security.close();
-      this.#database?.close();
+      await this.#stores?.close();
       this.logger.info('stonegate stopped');
     })();
     return this.#stopping;

@@ -193,6 +193,7 @@ export const StoreSchema = z
       .regex(/^(postgres(ql)?:\/\/.+)?$/, 'empty (SQLite in data_dir) or a postgres:// URL')
       .default(''),
     pool_size: z.number().int().min(1).max(1000).default(10),
+    lease: z.number().min(0.1).default(15),
   })
   .prefault({});
 

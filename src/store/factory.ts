@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { deferredStore } from '../../backends/coord/deferred-store.js';
+import type { CoordOptions } from '../../backends/coord/options.js';
+import { openPgStore } from '../../backends/coord/pg-store.js';
+import { openSqliteStore } from '../../backends/coord/sqlite-store.js';
+import type { CoordLogger, CoordStore } from '../../backends/coord/store.js';
+import { SqliteDispatchStore, type DispatchStore } from '../dispatch/store.js';
+import type { Config } from '../config/schema.js';
+import { openDatabase, type GatewayDatabase } from './database.js';
+import { openPgDatabase } from './pg/database.js';
+import { PgDispatchStore } from './pg/dispatch-store.js';
+import { PgRuntimeBackendStore } from './pg/runtime-backends.js';
+import { SqliteRuntimeBackendStore, type RuntimeBackendStore } from './runtime-backends.js';
+
+/** The gateway's stores, as [store] url picks them. */
+export interface GatewayStores {
+  readonly kind: 'sqlite' | 'postgres';
+  /** data_dir/stonegate.db. With PostgreSQL it still holds what stays per gateway: the audit log and tool fingerprints. */
+  readonly local: GatewayDatabase;
+  readonly runtime: RuntimeBackendStore;
+  readonly dispatch: DispatchStore;
+  /** This gateway process among the others on the same database. */
+  readonly instance: string;
+  /** Closes what the stores opened. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** A name for this gateway process, unique among the gateways on one database. */
+export function instanceName(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+}
+
+/** Opens the stores [store] names: everything in data_dir (url ""), or the shared ones in PostgreSQL. */
+export async function openGatewayStores(config: Pick<Config, 'server' | 'store' | 'dispatch'>, instance = instanceName()): Promise<GatewayStores> {
+  const local = openDatabase(config.server.dataDir);
+  if (config.store.url === '') {
+    return {
+      kind: 'sqlite',
+      local,
+      runtime: new SqliteRuntimeBackendStore(local),
+      dispatch: new SqliteDispatchStore(local),
+      instance,
+      close: async () => void local.close(),
+    };
+  }
+  let db;
+  try {
+    db = await openPgDatabase({ url: config.store.url, max: config.store.pool_size });
+  } catch (error) {
+    local.close();
+    throw error;
+  }
+  const dispatch = new PgDispatchStore(db.pool, { instance, leaseMs: config.store.lease * 1000, resultTtlMs: config.dispatch.result_ttl * 1000 });
+  let closing: Promise<void> | undefined;
+  return {
+    kind: 'postgres',
+    local,
+    runtime: new PgRuntimeBackendStore(db.pool),
+    dispatch,
+    instance,
+    close: () =>
+      (closing ??= (async () => {
+        dispatch.close();
+        await db.close();
+        local.close();
+      })()),
+  };
+}
+
+/**
+ * The coordination store [store] names: data_dir/coord.db, or the shared
+ * PostgreSQL. The PostgreSQL one opens asynchronously; `ready` opens it
+ * (call it at start so that a bad URL fails the start).
+ */
+export function openCoordStore(config: Pick<Config, 'server' | 'store'>, options: CoordOptions, logger: CoordLogger): { store: CoordStore; ready: () => Promise<unknown> } {
+  if (config.store.url === '') {
+    const store = openSqliteStore(join(config.server.dataDir, 'coord.db'), options, { logger });
+    return { store, ready: async () => store };
+  }
+  const { url, pool_size } = config.store;
+  return deferredStore('postgres', () => openPgStore({ url, max: pool_size }, options, { logger }));
+}
