@@ -55,11 +55,18 @@ export class PgTx implements Queryable {
 
   /** Appends an event (and trims the buffer); returns its id. */
   async appendEvent(type: CoordEventType, channel: string | null, data: Record<string, unknown>, at: number): Promise<number> {
-    const id = await this.next('events');
-    await this.query('INSERT INTO events (id, type, channel, data, created_at) VALUES ($1, $2, $3, $4, $5)', [id, type, channel, JSON.stringify(data), at]);
-    if (id > this.maxEvents) await this.query('DELETE FROM events WHERE id <= $1', [id - this.maxEvents]);
+    const added = await row<{ id: number }>(
+      this,
+      // One round trip: the id, the row, and the trim of what falls out of the buffer.
+      `WITH n AS (UPDATE sequences SET value = value + 1 WHERE name = 'events' RETURNING value),
+            e AS (INSERT INTO events (id, type, channel, data, created_at) SELECT value, $1, $2, $3, $4 FROM n RETURNING id),
+            trimmed AS (DELETE FROM events WHERE id <= (SELECT id FROM e) - $5)
+       SELECT id FROM e`,
+      [type, channel, JSON.stringify(data), at, this.maxEvents],
+    );
+    if (added === undefined) throw new Error('counter events is missing from the coordination database');
     this.notify(topics.events);
-    return id;
+    return added.id;
   }
 
   /** Records a channel if it is new (emitting channel_created); true when it was. */
@@ -95,22 +102,35 @@ export interface PgContext {
   isClosed: () => boolean;
 }
 
+/** The lock a write transaction takes: the store's (default), or a narrower one for writes that need no global order. */
+export type WriteLock = { global: true } | { key: string };
+
 /** Runs `fn` as one write transaction (see PgTx); after commit wakes this process's waiters at once. */
-export async function write<T>(ctx: PgContext, fn: (tx: PgTx) => Promise<T>): Promise<T> {
-  let woken: Set<string> = new Set();
-  const result = await transaction(ctx.pool, async (client) => {
-    const tx = new PgTx(client, ctx.options.max_event_buffer);
-    await client.query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ' coord writes'))");
-    const value = await fn(tx);
-    if (tx.topics.size > 0) await client.query('SELECT pg_notify($1, t) FROM unnest($2::text[]) AS t', [ctx.channel, [...tx.topics].map(topicToPayload)]);
-    woken = tx.topics;
-    return value;
-  });
-  for (const topic of woken) ctx.notifier.notify(topic);
+export async function write<T>(ctx: PgContext, fn: (tx: PgTx) => Promise<T>, lock: WriteLock = { global: true }): Promise<T> {
+  let tx: PgTx | undefined;
+  const key = 'global' in lock ? ' coord writes' : ` coord ${lock.key}`;
+  const result = await transaction(
+    ctx.pool,
+    (client) => {
+      tx = new PgTx(client, ctx.options.max_event_buffer);
+      return fn(tx);
+    },
+    {
+      begin: `SELECT pg_advisory_xact_lock(hashtext(current_schema() || ${pgLiteral(key)}))`,
+      // NOTIFY is delivered at commit, so other gateways never wake before the data is there.
+      commit: () => (tx === undefined || tx.topics.size === 0 ? '' : `SELECT ${[...tx.topics].map((t) => `pg_notify(${pgLiteral(ctx.channel)}, ${pgLiteral(topicToPayload(t))})`).join(', ')}`),
+    },
+  );
+  for (const topic of tx?.topics ?? []) ctx.notifier.notify(topic);
   return result;
+}
+
+/** A string as a SQL literal (standard_conforming_strings, always on since PostgreSQL 9.1). */
+export function pgLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
 }
 
 /** Runs `fn` on one snapshot (REPEATABLE READ, read only), so its statements agree with each other. */
 export function snapshot<T>(ctx: PgContext, fn: (db: Queryable) => Promise<T>): Promise<T> {
-  return transaction(ctx.pool, fn, 'REPEATABLE READ READ ONLY');
+  return transaction(ctx.pool, fn, { isolation: 'REPEATABLE READ READ ONLY' });
 }

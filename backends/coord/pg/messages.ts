@@ -2,7 +2,7 @@ import type { DoorbellNotice } from '../doorbell.js';
 import { CoordError } from '../errors.js';
 import { topics } from '../notifier.js';
 import { doorbellNotice, toMessage, type AgentRow, type MessageRow } from '../rows.js';
-import { afterTooFar, historyFilter, pollHint, recipientElsewhere, SHUTDOWN } from '../rules.js';
+import { afterTooFar, historyFilter, pollHint, recipientElsewhere, SHUTDOWN, unknownAgent } from '../rules.js';
 import type { BroadcastInput, BroadcastResult, HistoryQuery, HistoryResult, PollInput, PollResult, SendInput, SendResult } from '../types.js';
 import { channelName, ident, iso, messageContent, optionalIdent, pageSize, pollTimeoutMs, position } from '../validate.js';
 import type { PgAgents } from './agents.js';
@@ -38,13 +38,23 @@ export class PgMessages {
     let ring: Ring | undefined;
     const result = await write(this.ctx, async (tx) => {
       const at = this.ctx.now();
-      await this.agents.require(tx, from, 'Sender');
-      const recipient = await this.agents.require(tx, to, 'Recipient');
+      const found = await rows<AgentRow>(tx, 'SELECT * FROM agents WHERE id = $1 OR id = $2', [from, to]);
+      if (!found.some((r) => r.id === from)) throw unknownAgent(from, 'Sender');
+      const recipient = found.find((r) => r.id === to);
+      if (recipient === undefined) throw unknownAgent(to, 'Recipient');
       if (recipient.channel !== channel) throw recipientElsewhere(to, recipient.channel, channel);
-      const id = await tx.next('messages');
-      await tx.query(INSERT_MESSAGE, [id, channel, 'direct', from, to, null, content, at]);
-      await tx.query('INSERT INTO inbox (recipient, channel, message_id) VALUES ($1, $2, $3)', [to, channel, id]);
-      await this.agents.touch(tx, from, at);
+      // One round trip: the id, the message, its inbox row and the sender's sign of life.
+      const sent = await row<{ id: number }>(
+        tx,
+        `WITH n AS (UPDATE sequences SET value = value + 1 WHERE name = 'messages' RETURNING value),
+              m AS (INSERT INTO messages (id, channel, kind, from_agent, to_agent, group_name, content, sent_at)
+                    SELECT value, $1, 'direct', $2, $3, NULL, $4, $5 FROM n RETURNING id),
+              i AS (INSERT INTO inbox (recipient, channel, message_id) SELECT $3, $1, id FROM m),
+              t AS (UPDATE agents SET last_heartbeat = GREATEST(last_heartbeat, $5) WHERE id = $2)
+         SELECT id FROM m`,
+        [channel, from, to, content, at],
+      );
+      const id = (sent as { id: number }).id;
       await tx.appendEvent('message', channel, { message_id: id, from, to, content }, at);
       tx.notify(topics.inbox(channel, to));
       ring = recipient.webhook_url === null ? undefined : { url: recipient.webhook_url, notice: doorbellNotice(to, channel, id, from, 'direct', at) };
@@ -89,7 +99,8 @@ export class PgMessages {
     const limit = pageSize(input.limit);
     const timeoutMs = pollTimeoutMs(input.timeout_ms, this.ctx.options);
     const registered = await this.agents.require(this.ctx.pool, agentId); // fail fast, before waiting
-    const once = (): Promise<PollOnce> => write(this.ctx, (tx) => this.pollOnce(tx, agentId, channel, after, limit));
+    // A poll appends no event and takes no id: it locks only this inbox, so polls never wait for the store's writers.
+    const once = (): Promise<PollOnce> => write(this.ctx, (tx) => this.pollOnce(tx, agentId, channel, after, limit), { key: `inbox ${channel} ${agentId}` });
     const found = await longPollAsync(this.ctx.notifier, topics.inbox(channel, agentId), timeoutMs, input.signal, async (first) => {
       // After the first read (which applies `after`), look without the write lock until something is there.
       if (!first && !(await this.waiting(agentId, channel, after))) return undefined;

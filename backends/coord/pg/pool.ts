@@ -54,14 +54,24 @@ export async function openPgPool(settings: PgSettings): Promise<pg.Pool> {
 /** SQLSTATEs worth retrying: serialization failure, deadlock. */
 const RETRYABLE = new Set(['40001', '40P01']);
 
+/** How a transaction starts and ends. */
+export interface TransactionOptions {
+  isolation?: string;
+  /** SQL without parameters sent with BEGIN, in the same round trip. */
+  begin?: string;
+  /** SQL without parameters sent with COMMIT, in the same round trip; built once `fn` has run. */
+  commit?: () => string;
+}
+
 /** Runs `fn` in one transaction on one client; retries on serialization failures and deadlocks. */
-export async function transaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, isolation = 'READ COMMITTED'): Promise<T> {
+export async function transaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const client = await pool.connect();
     try {
-      await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
+      // Without parameters node-pg uses the simple protocol, which runs several statements in one round trip.
+      await client.query(`BEGIN ISOLATION LEVEL ${options.isolation ?? 'READ COMMITTED'};${options.begin ?? ''}`);
       const result = await fn(client);
-      await client.query('COMMIT');
+      await client.query(`${options.commit?.() ?? ''};COMMIT`);
       return result;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);

@@ -1,0 +1,201 @@
+import pg from 'pg';
+import { afterAll, expect, it } from 'vitest';
+import { report } from '../coord/helpers.js';
+import { describePg, useTestDatabase } from '../store/pg.js';
+import { DEMO, eventually, q, startGateway, stopAll, type RunningGateway } from './harness.js';
+
+afterAll(stopAll);
+
+const AGENTS = 20;
+const MESSAGES = 2_000;
+const TASKS = 200;
+const CALLS_PER_GATEWAY = 6;
+
+/** A JSON answer, or 'down' when the gateway did not answer (killed, or died mid-request). */
+type Answer = { status: number; body: Record<string, unknown> } | 'down';
+
+async function send(gw: RunningGateway, method: string, path: string, body?: unknown): Promise<Answer> {
+  try {
+    return await gw.request(method, path, body);
+  } catch {
+    return 'down';
+  }
+}
+
+/**
+ * An agent that talks to its home gateway and, when that one stops
+ * answering, to the other: what a load balancer does for a client whose
+ * gateway died. Refusals (4xx) are answers, not failures.
+ */
+class Agent {
+  constructor(
+    readonly id: string,
+    private readonly gateways: RunningGateway[],
+    private home: number,
+  ) {}
+
+  async call(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const gw = this.gateways[this.home] as RunningGateway;
+      const answer = await send(gw, method, path, body);
+      if (answer !== 'down' && answer.status < 500) return answer;
+      this.home = (this.home + 1) % this.gateways.length;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`${this.id}: no gateway answered ${method} ${path}`);
+  }
+
+  /** One attempt at the home gateway: the answer, or undefined when the gateway died under it (unacknowledged). */
+  async once(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> } | undefined> {
+    const answer = await send(this.gateways[this.home] as RunningGateway, method, path, body);
+    if (answer === 'down' || answer.status >= 500) {
+      this.home = (this.home + 1) % this.gateways.length;
+      return undefined;
+    }
+    return answer;
+  }
+}
+
+describePg('two gateways on one PostgreSQL', () => {
+  const database = useTestDatabase('multi');
+
+  it('delivers every acknowledged message once, completes every task once and loses no async result when one gateway is SIGKILLed', { timeout: 240_000 }, async () => {
+    const toml = `
+[store]
+url = ${q(database.url)}
+pool_size = 8
+lease = 1
+
+[coordination]
+task_claim_timeout = 2
+max_event_buffer = 100000
+poll_timeout_max = 5
+
+[[backends]]
+name = "demo"
+command = "node"
+args = [${q(DEMO)}]
+`;
+    const t0 = Date.now();
+    const phase = (what: string): void => report(`multi-gateway: ${what} at ${Date.now() - t0} ms`);
+    // Both start at once: they migrate the empty database together.
+    const gateways = await Promise.all([startGateway(toml), startGateway(toml)]);
+    const [a, b] = gateways as [RunningGateway, RunningGateway];
+    await Promise.all(gateways.map((gw) => gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'demo')));
+    phase('gateways ready');
+    const agents = Array.from({ length: AGENTS }, (_, i) => new Agent(`agent-${i}`, gateways, i % 2));
+    for (const agent of agents) expect((await agent.call('POST', '/coord/agent/register', { agent_id: agent.id, role: 'worker' })).status).toBe(200);
+
+    // Async calls on both gateways; A's will be running when A dies.
+    const calls: { id: string; on: 'a' | 'b' }[] = [];
+    for (const [gw, on] of [[a, 'a'], [b, 'b']] as const) {
+      for (let i = 0; i < CALLS_PER_GATEWAY; i++) {
+        const submitted = await gw.request('POST', '/call/async', { server: 'demo', tool: 'sleep', arguments: { ms: on === 'a' ? 60_000 : 1_500 } });
+        expect(submitted.status).toBe(202);
+        calls.push({ id: submitted.body.call_id as string, on });
+      }
+    }
+
+    phase('agents registered, async calls submitted');
+    // Pollers: at-least-once polls (after = the last id handled), each id recorded as received.
+    const received = new Map<string, number[]>(agents.map((x) => [x.id, []]));
+    let sendingDone = false;
+    const pollers = agents.map(async (agent) => {
+      let after = 0;
+      for (;;) {
+        const page = await agent.call('GET', `/coord/msg/poll?agent_id=${agent.id}&after=${after}&timeout=1`);
+        expect(page.status).toBe(200);
+        const messages = page.body.messages as { id: number }[];
+        for (const m of messages) (received.get(agent.id) as number[]).push(m.id);
+        after = page.body.next_cursor as number;
+        if (messages.length === 0 && sendingDone) return;
+      }
+    });
+
+    // Senders: 100 messages each, to the other agents in turn; A is killed once half are acknowledged.
+    const acknowledged: { to: string; id: number }[] = [];
+    const attempted = new Map<string, number>();
+    let killed: Promise<unknown> | undefined;
+    const started = Date.now();
+    const senders = agents.map(async (agent, i) => {
+      for (let n = 0; n < MESSAGES / AGENTS; n++) {
+        const to = `agent-${(i + 1 + (n % (AGENTS - 1))) % AGENTS}`;
+        attempted.set(to, (attempted.get(to) ?? 0) + 1);
+        const answer = await agent.once('POST', '/coord/msg/send', { from: agent.id, to, content: `${agent.id}#${n}` });
+        if (answer !== undefined) {
+          expect(answer.status).toBe(200);
+          acknowledged.push({ to, id: answer.body.id as number });
+        }
+        if (acknowledged.length >= MESSAGES / 2 && killed === undefined) killed = a.stop('SIGKILL');
+      }
+    });
+
+    // Tasks: posted up front, claimed and completed by every agent while messages flow.
+    for (let t = 0; t < TASKS; t++) expect((await (agents[t % AGENTS] as Agent).call('POST', '/coord/task/post', { description: `task ${t}`, posted_by: 'poster' })).status).toBe(200);
+    phase('tasks posted');
+    const completedBy = new Map<string, string>();
+    const workers = agents.map(async (agent) => {
+      for (;;) {
+        const claim = await agent.call('POST', '/coord/task/claim', { agent_id: agent.id });
+        const task = claim.body.task as { id: string; epoch: number } | null;
+        if (task === null) {
+          const stats = await agent.call('GET', '/coord/stats');
+          const counts = stats.body.tasks as Record<string, number>;
+          if (counts.complete === TASKS) return;
+          await new Promise((resolve) => setTimeout(resolve, 100)); // a lapsed claim comes back after task_claim_timeout
+          continue;
+        }
+        const done = await agent.call('POST', '/coord/task/complete', { task_id: task.id, agent_id: agent.id, epoch: task.epoch, result: agent.id });
+        if (done.status === 200) {
+          expect(completedBy.has(task.id), `task ${task.id} acknowledged as completed twice`).toBe(false);
+          completedBy.set(task.id, agent.id);
+        } else {
+          // The gateway died after committing the completion (retried: already complete) or the lease lapsed meanwhile.
+          expect(done.status).toBe(409);
+        }
+      }
+    });
+
+    await Promise.all(senders);
+    report(`multi-gateway: ${acknowledged.length} of ${MESSAGES} sends acknowledged in ${Date.now() - started} ms (A killed after ${MESSAGES / 2})`);
+    sendingDone = true;
+    await Promise.all(pollers);
+    report(`multi-gateway: pollers done after ${Date.now() - started} ms`);
+    await Promise.all(workers);
+    report(`multi-gateway: ${TASKS} tasks complete after ${Date.now() - started} ms (${completedBy.size} completions acknowledged)`);
+    await killed;
+    expect(killed, 'gateway A was killed midway').toBeDefined();
+
+    // Every acknowledged message reached its recipient exactly once; nothing arrived twice or unsent.
+    expect(acknowledged.length).toBeGreaterThan(MESSAGES * 0.9);
+    for (const { to, id } of acknowledged) expect((received.get(to) as number[]).filter((x) => x === id), `message ${id} to ${to}`).toHaveLength(1);
+    for (const [to, ids] of received) {
+      expect(new Set(ids).size, `duplicates delivered to ${to}`).toBe(ids.length);
+      expect(ids.length).toBeLessThanOrEqual(attempted.get(to) ?? 0);
+    }
+
+    // Every task completed exactly once (the database's events are the record).
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      const tasks = await client.query<{ status: string; n: string }>('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status');
+      expect(tasks.rows).toEqual([{ status: 'complete', n: String(TASKS) }]);
+      const completions = await client.query<{ task: string; n: string }>("SELECT data::jsonb->>'task_id' AS task, COUNT(*) AS n FROM events WHERE type = 'task_completed' GROUP BY 1");
+      expect(completions.rows).toHaveLength(TASKS);
+      expect(completions.rows.every((r) => r.n === '1')).toBe(true);
+    } finally {
+      await client.end();
+    }
+
+    phase('messages and tasks checked');
+    // No async result is lost: B's calls completed; A's, cut off by its death, are failed/INTERRUPTED once its lease ran out.
+    for (const call of calls) {
+      const view = await eventually(async () => {
+        const got = await b.request('GET', `/call/${call.id}`);
+        return got.status === 200 && got.body.status !== 'pending' && got.body.status !== 'running' ? got.body : undefined;
+      }, 30_000);
+      if (call.on === 'b') expect(view).toMatchObject({ status: 'complete' });
+      else expect(view).toMatchObject({ status: 'failed', error: { code: 'INTERRUPTED' } });
+    }
+  });
+});
