@@ -27,11 +27,13 @@ import { startStonegate } from './lib/stonegate.js';
 import { renderTable, type Table } from './lib/table.js';
 
 const COORD_MAIN = join(ROOT, 'dist', 'backends', 'coord', 'main.js');
-const PAIRS = 8;
+/** Sender/poller pairs of a throughput run. */
+export const PAIRS = 8;
 const TARGET_MSGS_PER_SEC = 5_000;
 const TARGET_WAKE_P50_MS = 2;
 
-interface Throughput {
+/** One throughput run of a surface. */
+export interface Throughput {
   surface: string;
   messages: number;
   seconds: number;
@@ -53,7 +55,7 @@ interface Throughput {
  * flight per sender; poller i long-polls receiver i's inbox until it has
  * them all. Contents carry the send's start time, so each delivery is timed.
  */
-async function throughput(surface: Surface, total: number, tag: string, signal: AbortSignal): Promise<Throughput> {
+export async function throughput(surface: Surface, total: number, tag: string, signal: AbortSignal): Promise<Throughput> {
   const senders = Array.from({ length: PAIRS }, (_, i) => `${tag}-tx${i}`);
   const receivers = Array.from({ length: PAIRS }, (_, i) => `${tag}-rx${i}`);
   for (const agent of [...senders, ...receivers]) await surface.register(agent);
@@ -103,7 +105,8 @@ async function throughput(surface: Surface, total: number, tag: string, signal: 
   };
 }
 
-interface Wake {
+/** Wake latencies of a surface. */
+export interface Wake {
   surface: string;
   rounds: number;
   /** Send started → poll answered. */
@@ -115,7 +118,7 @@ interface Wake {
 }
 
 /** `rounds` times: park a long poll, send one message, time the poll's answer. */
-async function wake(surface: Surface, rounds: number, tag: string, signal: AbortSignal): Promise<Wake> {
+export async function wake(surface: Surface, rounds: number, tag: string, signal: AbortSignal): Promise<Wake> {
   const [tx, rx] = [`${tag}-wake-tx`, `${tag}-wake-rx`];
   await surface.register(tx);
   await surface.register(rx);
@@ -172,7 +175,7 @@ async function startStandalone(ctx: BenchContext): Promise<{ url: string; pid: n
 }
 
 /** Waits until the gateway's catalog has the coord tools (the built-in backend is up). */
-async function coordUp(url: string, timeoutMs = 30_000): Promise<void> {
+export async function coordUp(url: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const response = await fetch(`${url}/tools/coord`).catch(() => undefined);

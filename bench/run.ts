@@ -19,6 +19,7 @@ import { asyncBench } from './benches/async.js';
 import { claimsBench } from './benches/claims.js';
 import { discoverBench } from './benches/discover.js';
 import { coordinationBench } from './coord.js';
+import { coordPgBench } from './benches/coord-pg.js';
 import { latencyBench } from './benches/latency.js';
 import { memoryBench } from './benches/memory.js';
 import { profileBench } from './benches/profile.js';
@@ -45,6 +46,7 @@ export const BENCHES: readonly Bench[] = [
   coordinationBench,
   asyncBench,
   claimsBench,
+  coordPgBench,
 ];
 
 let current: ProcessSet | undefined;

@@ -198,4 +198,30 @@ args = [${q(DEMO)}]
       else expect(view).toMatchObject({ status: 'failed', error: { code: 'INTERRUPTED' } });
     }
   });
+
+  it('answers an MCP session that reaches the wrong gateway with 404, and the client re-initializes there', async () => {
+    const toml = `[store]\nurl = ${q(database.url)}\n`;
+    const [a, b] = (await Promise.all([startGateway(toml), startGateway(toml)])) as [RunningGateway, RunningGateway];
+    const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'lb-test', version: '1' } } };
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    const opened = await fetch(`${a.url}/mcp`, { method: 'POST', headers, body: JSON.stringify(initialize) });
+    expect(opened.status).toBe(200);
+    const session = opened.headers.get('mcp-session-id');
+    expect(session).toBeTruthy();
+    await opened.text();
+    const list = { jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} };
+    // The load balancer sent the session's next request to B, which never saw it.
+    const lost = await fetch(`${b.url}/mcp`, { method: 'POST', headers: { ...headers, 'mcp-session-id': session as string }, body: JSON.stringify(list) });
+    expect(lost.status).toBe(404);
+    expect(((await lost.json()) as { error: { code: number } }).error.code).toBe(-32001);
+    // On A, where it lives, the session goes on.
+    const kept = await fetch(`${a.url}/mcp`, { method: 'POST', headers: { ...headers, 'mcp-session-id': session as string }, body: JSON.stringify(list) });
+    expect(kept.status).toBe(200);
+    await kept.text();
+    // A new initialize on B (what the client does after the 404) opens a session there.
+    const again = await fetch(`${b.url}/mcp`, { method: 'POST', headers, body: JSON.stringify(initialize) });
+    expect(again.status).toBe(200);
+    expect(again.headers.get('mcp-session-id')).toBeTruthy();
+    await again.text();
+  });
 });

@@ -1,0 +1,184 @@
+import pg from 'pg';
+import type { Bench, BenchContext, BenchReport } from '../bench.js';
+import { coordUp, PAIRS, throughput, wake, type Throughput, type Wake } from '../coord.js';
+import { restSurface, type Surface } from '../coord-surfaces.js';
+import { machineInfo } from '../lib/machine.js';
+import { findPgBinaries, startPgCluster, type PgCluster } from '../lib/pg-cluster.js';
+import { fmt } from '../lib/stats.js';
+import { startStonegate, type RunningStonegate } from '../lib/stonegate.js';
+import type { Table } from '../lib/table.js';
+
+const WORKERS = 16;
+
+/**
+ * REST /coord spread over several gateways, as a load balancer spreads
+ * agents: each agent talks to the gateway of its registration order, and
+ * polls on the next one, so every delivery crosses gateways (LISTEN/NOTIFY).
+ */
+function spreadSurface(name: string, gateways: RunningStonegate[]): Surface {
+  const surfaces = gateways.map((g) => restSurface(name, g.url, g.pid, 'node:http'));
+  const home = new Map<string, number>();
+  const at = (agent: string, shift = 0): Surface => surfaces[((home.get(agent) ?? 0) + shift) % surfaces.length] as Surface;
+  return {
+    name,
+    pid: undefined, // two serving processes: no one CPU figure
+    async register(agent) {
+      home.set(agent, home.size % surfaces.length);
+      await at(agent).register(agent);
+    },
+    send: (from, to, content) => at(from).send(from, to, content),
+    poll: (agent, timeout) => at(agent, 1).poll(agent, timeout),
+    close: async () => void (await Promise.all(surfaces.map((s) => s.close()))),
+  };
+}
+
+async function post(url: string, body: unknown): Promise<Record<string, unknown>> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const parsed = (await response.json()) as Record<string, unknown>;
+  if (response.status !== 200) throw new Error(`POST ${url}: HTTP ${response.status} ${JSON.stringify(parsed).slice(0, 300)}`);
+  return parsed;
+}
+
+/** `tasks` tasks posted, then claimed and completed by 16 workers spread over the gateways; claims+completions per second. */
+async function claims(urls: string[], tasks: number, tag: string): Promise<number> {
+  const channel = `${tag}-tasks`;
+  const workers = Array.from({ length: WORKERS }, (_, i) => ({ id: `${tag}-w${i}`, url: urls[i % urls.length] as string }));
+  for (const w of workers) await post(`${w.url}/coord/agent/register`, { agent_id: w.id, role: 'bench', channel });
+  for (let t = 0; t < tasks; t += 1) await post(`${urls[t % urls.length] as string}/coord/task/post`, { description: `task ${t}`, posted_by: 'bench', channel });
+  const started = performance.now();
+  let done = 0;
+  await Promise.all(
+    workers.map(async (w) => {
+      for (;;) {
+        const claim = await post(`${w.url}/coord/task/claim`, { agent_id: w.id, channel });
+        const task = claim.task as { id: string; epoch: number } | null;
+        if (task === null) return;
+        await post(`${w.url}/coord/task/complete`, { task_id: task.id, agent_id: w.id, epoch: task.epoch });
+        done += 1;
+      }
+    }),
+  );
+  if (done !== tasks) throw new Error(`${tag}: ${done} of ${tasks} tasks completed`);
+  return tasks / ((performance.now() - started) / 1000);
+}
+
+interface Setup {
+  name: string;
+  gateways: RunningStonegate[];
+  surface: Surface;
+}
+
+/** The PostgreSQL to use: STONEGATE_BENCH_PG_URL, or a throwaway cluster (with fsync, as a real server runs). */
+async function postgres(ctx: BenchContext): Promise<{ url: string; cluster?: PgCluster }> {
+  const given = process.env.STONEGATE_BENCH_PG_URL;
+  if (given !== undefined && given !== '') return { url: given };
+  const bin = findPgBinaries();
+  if (bin === undefined) throw new Error('coord-pg needs PostgreSQL: install the postgresql package or set STONEGATE_BENCH_PG_URL');
+  ctx.log(`coord-pg: starting a throwaway PostgreSQL from ${bin}`);
+  const cluster = await startPgCluster(bin, { fsync: true });
+  return { url: cluster.url, cluster };
+}
+
+/** A fresh database on the server for one setup. */
+async function database(server: string, name: string): Promise<string> {
+  const client = new pg.Client({ connectionString: server });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/**
+ * Coordination throughput when gateways share PostgreSQL ([store] url):
+ * one gateway on SQLite (the default, for reference), one gateway on
+ * PostgreSQL, and two gateways on one PostgreSQL with every delivery
+ * crossing from one to the other.
+ */
+export const coordPgBench: Bench = {
+  name: 'coord-pg',
+  description: 'coordination on PostgreSQL: messages/s, cross-gateway wake latency and task claims/s with 1 and 2 gateways (SQLite for reference)',
+  timeoutMs: 15 * 60_000,
+  async run(ctx): Promise<BenchReport> {
+    const total = ctx.options.quick ? 1_000 : 4_000;
+    const rounds = ctx.options.quick ? 30 : 200;
+    const tasks = ctx.options.quick ? 200 : 800;
+    const reps = ctx.options.quick ? 1 : 3;
+    const server = await postgres(ctx);
+    const setups: Setup[] = [];
+    try {
+      const coordToml = '[coordination]\nmax_event_buffer = 1000\n';
+      const sqlite = await startStonegate(ctx, { backends: [], extraToml: coordToml }, 'coord-sqlite');
+      setups.push({ name: 'SQLite, 1 gateway', gateways: [sqlite], surface: restSurface('SQLite, 1 gateway', sqlite.url, sqlite.pid, 'node:http') });
+      const storeToml = (url: string): string => `${coordToml}\n[store]\nurl = ${JSON.stringify(url)}\npool_size = 16\n`;
+      const one = await startStonegate(ctx, { backends: [], extraToml: storeToml(await database(server.url, 'bench_one')) }, 'coord-pg1');
+      setups.push({ name: 'PostgreSQL, 1 gateway', gateways: [one], surface: restSurface('PostgreSQL, 1 gateway', one.url, one.pid, 'node:http') });
+      const shared = storeToml(await database(server.url, 'bench_two'));
+      const two = [await startStonegate(ctx, { backends: [], extraToml: shared }, 'coord-pg2a'), await startStonegate(ctx, { backends: [], extraToml: shared }, 'coord-pg2b')];
+      setups.push({ name: 'PostgreSQL, 2 gateways', gateways: two, surface: spreadSurface('PostgreSQL, 2 gateways', two) });
+      for (const s of setups) for (const g of s.gateways) await coordUp(g.url);
+
+      const runs = new Map<string, Throughput[]>();
+      const wakes: Wake[] = [];
+      const claimRates = new Map<string, number[]>();
+      for (const [i, s] of setups.entries()) await throughput(s.surface, Math.min(400, total), `warm${i}`, ctx.signal);
+      for (let rep = 0; rep < reps; rep += 1) {
+        for (const [i, s] of setups.entries()) {
+          const result = await throughput(s.surface, total, `r${rep}s${i}`, ctx.signal);
+          runs.set(s.name, [...(runs.get(s.name) ?? []), result]);
+          const rate = await claims(s.gateways.map((g) => g.url), tasks, `c${rep}s${i}`);
+          claimRates.set(s.name, [...(claimRates.get(s.name) ?? []), rate]);
+          ctx.log(`coord-pg: ${s.name} rep ${rep + 1}: ${fmt(result.perSec, 0)} messages/s, ${fmt(rate, 0)} tasks/s`);
+        }
+      }
+      for (const [i, s] of setups.entries()) wakes.push(await wake(s.surface, rounds, `w${i}`, ctx.signal));
+
+      const median = (list: number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] as number;
+      const medianRun = (name: string): Throughput => {
+        const list = [...(runs.get(name) ?? [])].sort((a, b) => a.perSec - b.perSec);
+        return list[Math.floor(list.length / 2)] as Throughput;
+      };
+      const table: Table = {
+        title: `Coordination over REST /coord: ${PAIRS} senders + ${PAIRS} pollers, ${total.toLocaleString('en-US')} messages per run; ${tasks} tasks claimed and completed by ${WORKERS} workers (median of ${reps})`,
+        columns: ['store', 'messages/s', 'runs', 'send p50 ms', 'send p99 ms', 'delivery p50 ms', 'delivery p99 ms', 'tasks/s', 'wake p50 ms', 'wake p99 ms'],
+        rows: setups.map((s, i) => {
+          const m = medianRun(s.name);
+          const w = wakes[i] as Wake;
+          return [
+            s.name,
+            fmt(m.perSec, 0),
+            (runs.get(s.name) ?? []).map((r) => fmt(r.perSec, 0)).join(' / '),
+            fmt(m.sendP50),
+            fmt(m.sendP99),
+            fmt(m.deliverP50),
+            fmt(m.deliverP99),
+            fmt(median(claimRates.get(s.name) ?? [0]), 0),
+            fmt(w.fromSendP50),
+            fmt(w.fromSendP99),
+          ];
+        }),
+        note:
+          'With 2 gateways each agent sends through one gateway and polls through the other, so every delivery and every wake crosses gateways (NOTIFY at commit, LISTEN on the other). ' +
+          'Tasks: workers alternate gateways; each task is one claim and one completion. Wake: send start → answer of a long poll parked on the other gateway.',
+      };
+      const load = machineInfo();
+      return {
+        tables: [table],
+        notes: [
+          `PostgreSQL ${server.cluster === undefined ? 'given by STONEGATE_BENCH_PG_URL' : 'started by the bench on loopback, with fsync on'}; gateways, PostgreSQL and the bench client share this machine (load ${load.load1} on ${load.nproc} CPUs at the end).`,
+          'Every write of the PostgreSQL store takes one advisory lock (message, event and task ids in commit order), so a second gateway adds HTTP and JSON capacity, not write capacity; polls lock only their own inbox.',
+        ],
+        targets: [],
+      };
+    } finally {
+      await Promise.all(setups.map((s) => s.surface.close()));
+      await Promise.all(setups.flatMap((s) => s.gateways.map((g) => g.stop())));
+      server.cluster?.stop();
+    }
+  },
+};
