@@ -175,6 +175,12 @@ export class Gateway {
     this.security.open((this.#stores as GatewayStores).local);
     this.#roster = new Roster({ supervisor: this.supervisor, store: stores.runtime, config: this.config, logger: this.logger });
     await this.#roster.load();
+    // A shared store: backends another gateway adds or removes appear and go here too.
+    const roster = this.#roster;
+    const unsubscribe = await stores.runtime.subscribe?.((name) => {
+      roster.reconcile(name).catch((err: unknown) => this.logger.error({ backend: name, error: (err as Error).message }, 'could not apply another gateway\'s backend change'));
+    });
+    if (unsubscribe !== undefined) this.onStop(unsubscribe);
     this.#dispatch = new DispatchTable({
       router: this.router,
       supervisor: this.supervisor,

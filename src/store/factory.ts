@@ -45,9 +45,10 @@ export async function openGatewayStores(config: Pick<Config, 'server' | 'store' 
       close: async () => void local.close(),
     };
   }
+  const settings = { url: config.store.url, max: config.store.pool_size };
   let db;
   try {
-    db = await openPgDatabase({ url: config.store.url, max: config.store.pool_size });
+    db = await openPgDatabase(settings);
   } catch (error) {
     local.close();
     throw error;
@@ -57,7 +58,7 @@ export async function openGatewayStores(config: Pick<Config, 'server' | 'store' 
   return {
     kind: 'postgres',
     local,
-    runtime: new PgRuntimeBackendStore(db.pool),
+    runtime: new PgRuntimeBackendStore(db.pool, settings),
     dispatch,
     instance,
     close: () =>

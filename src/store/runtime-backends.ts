@@ -20,6 +20,12 @@ export interface RuntimeBackendStore {
   add(name: string, entry: Record<string, unknown>): Promise<void>;
   /** Forgets a runtime backend, or records that a file backend was removed. */
   remove(name: string, origin: 'file' | 'runtime'): Promise<void>;
+  /**
+   * Shared stores only: calls `onChange` with the name of every backend that
+   * any gateway on the store adds or removes from now on (this one
+   * included). Resolves with how to stop.
+   */
+  subscribe?(onChange: (name: string) => void): Promise<() => Promise<void>>;
 }
 
 export class SqliteRuntimeBackendStore implements RuntimeBackendStore {

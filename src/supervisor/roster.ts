@@ -22,6 +22,8 @@ export interface RosterOptions {
  */
 export class Roster {
   readonly #options: RosterOptions;
+  /** The stored entry (JSON) each runtime backend here was built from, to tell another gateway's change from one already applied. */
+  readonly #applied = new Map<string, string>();
 
   constructor(options: RosterOptions) {
     this.#options = options;
@@ -41,6 +43,7 @@ export class Roster {
         // A runtime entry takes the place of a file entry of the same name.
         if (supervisor.has(backend.name)) await supervisor.remove(backend.name);
         supervisor.add(backend);
+        this.#applied.set(backend.name, JSON.stringify(stored.entry));
       } catch (err) {
         logger.error({ backend: stored.name, error: (err as Error).message }, 'stored runtime backend is no longer valid; skipped (remove it with POST /server/remove)');
       }
@@ -77,6 +80,7 @@ export class Roster {
         }
       }
       await store.add(entry.name, input as Record<string, unknown>);
+      this.#applied.set(entry.name, JSON.stringify(input));
       return backend;
     });
   }
@@ -88,6 +92,39 @@ export class Roster {
       const origin = supervisor.get(name).config.origin;
       await supervisor.remove(name);
       await store.remove(name, origin === 'runtime' ? 'runtime' : 'file');
+      this.#applied.delete(name);
+    });
+  }
+
+  /**
+   * Applies what the shared store now says about `name` (another gateway
+   * added, replaced or removed it): the backend is added and started,
+   * replaced, or stopped and removed here too. A change this gateway made
+   * itself is found already applied and left alone.
+   */
+  async reconcile(name: string): Promise<void> {
+    const { supervisor, store, config, logger } = this.#options;
+    await supervisor.serialize(name, async () => {
+      const stored = (await store.list()).find((b) => b.name === name);
+      if (stored === undefined) {
+        const origin = supervisor.has(name) ? supervisor.get(name).config.origin : undefined;
+        if (origin === 'runtime' || (origin === 'file' && (await store.removed()).has(name))) {
+          await supervisor.remove(name);
+          logger.info({ backend: name }, 'backend removed by another gateway');
+        }
+        this.#applied.delete(name);
+        return;
+      }
+      const entry = JSON.stringify(stored.entry);
+      if (this.#applied.get(name) === entry && supervisor.has(name)) return;
+      const backend = parseBackendEntry(stored.entry, config.raw, config.baseDir);
+      checkRuntimeBackend(backend, config.security);
+      if (supervisor.has(name)) await supervisor.remove(name);
+      const added = supervisor.add(backend);
+      this.#applied.set(name, entry);
+      logger.info({ backend: name }, 'backend added by another gateway');
+      // Its failures show in its state, as for a backend of the file.
+      if (backend.enabled) void added.start().catch(() => undefined);
     });
   }
 }

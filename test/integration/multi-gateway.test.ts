@@ -224,4 +224,25 @@ args = [${q(DEMO)}]
     expect(again.headers.get('mcp-session-id')).toBeTruthy();
     await again.text();
   });
+
+  it('shows a backend added at runtime on one gateway on the other, and removes it there when the other removes it', async () => {
+    const toml = `[store]\nurl = ${q(database.url)}\n\n[coordination]\nenabled = false\n`;
+    const [a, b] = (await Promise.all([startGateway(toml), startGateway(toml)])) as [RunningGateway, RunningGateway];
+    const added = await a.request('POST', '/server/add', { name: 'shared-demo', command: 'node', args: [DEMO] });
+    expect(added.status).toBe(200);
+    // B hears of it (NOTIFY), starts it, and routes calls to it.
+    const called = await eventually(async () => {
+      const answer = await b.request('POST', '/call', { server: 'shared-demo', tool: 'echo', arguments: { text: 'via b' } });
+      return answer.status === 200 ? answer.body : undefined;
+    }, 20_000);
+    expect(JSON.stringify(called.result)).toContain('via b');
+    expect((await b.request('GET', '/server/list')).body.servers).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'shared-demo', origin: 'runtime' })]));
+    // Removed on B: gone from A too.
+    expect((await b.request('POST', '/server/remove', { name: 'shared-demo' })).status).toBe(200);
+    await eventually(async () => {
+      const list = await a.request('GET', '/server/list');
+      return !(list.body.servers as { name: string }[]).some((x) => x.name === 'shared-demo');
+    }, 20_000);
+    expect((await a.request('POST', '/call', { server: 'shared-demo', tool: 'echo', arguments: { text: 'x' } })).status).toBe(404);
+  });
 });

@@ -1,12 +1,24 @@
 import type pg from 'pg';
+import { PgListener } from '../../../backends/coord/pg/listener.js';
+import type { PgSettings } from '../../../backends/coord/pg/pool.js';
 import type { RuntimeBackendStore, StoredBackend } from '../runtime-backends.js';
 
-/** Runtime backend changes in the shared PostgreSQL, so every gateway on it loads the same list. */
+/** The NOTIFY channel of runtime backend changes. */
+const CHANNEL = 'stonegate_backends';
+
+/**
+ * Runtime backend changes in the shared PostgreSQL, so every gateway on it
+ * loads the same list; each change is NOTIFYed (at commit) so that running
+ * gateways apply it too.
+ */
 export class PgRuntimeBackendStore implements RuntimeBackendStore {
   readonly #pool: pg.Pool;
+  readonly #settings: PgSettings | undefined;
 
-  constructor(pool: pg.Pool) {
+  /** `settings` (how to open a listening connection) enables subscribe(). */
+  constructor(pool: pg.Pool, settings?: PgSettings) {
     this.#pool = pool;
+    this.#settings = settings;
   }
 
   async list(): Promise<StoredBackend[]> {
@@ -21,8 +33,10 @@ export class PgRuntimeBackendStore implements RuntimeBackendStore {
 
   async add(name: string, entry: Record<string, unknown>): Promise<void> {
     await this.#pool.query(
-      `INSERT INTO runtime_backends (name, entry, added_at) VALUES ($1, $2, $3)
-       ON CONFLICT (name) DO UPDATE SET entry = EXCLUDED.entry, added_at = EXCLUDED.added_at`,
+      `WITH saved AS (
+         INSERT INTO runtime_backends (name, entry, added_at) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET entry = EXCLUDED.entry, added_at = EXCLUDED.added_at RETURNING name)
+       SELECT pg_notify('${CHANNEL}', name) FROM saved`,
       [name, JSON.stringify(entry), new Date().toISOString()],
     );
   }
@@ -30,10 +44,18 @@ export class PgRuntimeBackendStore implements RuntimeBackendStore {
   async remove(name: string, origin: 'file' | 'runtime'): Promise<void> {
     // Both in one statement, so another gateway never sees one without the other.
     await this.#pool.query(
-      `WITH gone AS (DELETE FROM runtime_backends WHERE name = $1)
-       INSERT INTO removed_backends (name, removed_at) SELECT $1, $2 WHERE $3
-       ON CONFLICT (name) DO UPDATE SET removed_at = EXCLUDED.removed_at`,
+      `WITH gone AS (DELETE FROM runtime_backends WHERE name = $1),
+            kept AS (INSERT INTO removed_backends (name, removed_at) SELECT $1, $2 WHERE $3
+                     ON CONFLICT (name) DO UPDATE SET removed_at = EXCLUDED.removed_at)
+       SELECT pg_notify('${CHANNEL}', $1)`,
       [name, new Date().toISOString(), origin === 'file'],
     );
+  }
+
+  async subscribe(onChange: (name: string) => void): Promise<() => Promise<void>> {
+    if (this.#settings === undefined) throw new Error('this PgRuntimeBackendStore was opened without settings to listen with');
+    // The channel is per database; a schema of its own (tests) shares it, which costs a needless reconcile at most.
+    const listener = await PgListener.open(this.#settings, CHANNEL, onChange, () => undefined);
+    return () => listener.close();
   }
 }
