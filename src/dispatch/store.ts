@@ -36,6 +36,12 @@ export interface DispatchStore {
   expire(now: number): Promise<number>;
   /** At start: calls left pending or running by a previous gateway become failed/INTERRUPTED. */
   interruptUnfinished(now: number, ttlMs: number): Promise<number>;
+  /** Shared stores: resolves when another gateway stores `id` finished, or after `timeoutMs` or an abort. */
+  waitFinished?(id: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  /** Shared stores: asks whichever gateway runs `id` to cancel it. */
+  requestCancel?(id: string): Promise<void>;
+  /** Shared stores: `cancel` is called with each call id some gateway asked to cancel. */
+  onCancelRequest?(cancel: (id: string) => void): void;
 }
 
 /** A stored row (both engines): the call with its JSON fields as text and the error in two columns. */

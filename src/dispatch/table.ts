@@ -87,6 +87,8 @@ export class DispatchTable {
     this.#stored = await this.#o.store.count();
     this.#sweep = setInterval(() => void this.#expire().catch(() => undefined), 60_000);
     this.#sweep.unref();
+    // A shared store: another gateway may be asked to cancel a call running here.
+    this.#o.store.onCancelRequest?.((id) => this.#live.get(id)?.controller.abort('cancelled'));
   }
 
   /** Stores the call, starts it, and returns it (pending or already running). */
@@ -190,7 +192,14 @@ export class DispatchTable {
   async wait(id: string, owner: string | null, timeoutMs: number, signal?: AbortSignal): Promise<AsyncCall> {
     const call = await this.get(id, owner);
     const live = this.#live.get(id);
-    if (live === undefined || timeoutMs <= 0) return call;
+    if (timeoutMs <= 0) return call;
+    if (live === undefined) {
+      // Running on another gateway of a shared store: wait for its outcome to be stored.
+      const { waitFinished } = this.#o.store;
+      if (waitFinished === undefined || !unfinished(call)) return call;
+      await waitFinished.call(this.#o.store, id, Math.min(timeoutMs, this.#o.settings.max_await), signal);
+      return this.get(id, owner);
+    }
     await new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -209,7 +218,12 @@ export class DispatchTable {
   async cancel(id: string, owner: string | null): Promise<AsyncCall> {
     const call = await this.get(id, owner);
     const live = this.#live.get(id);
-    if (live === undefined) return call;
+    if (live === undefined) {
+      // Running on another gateway of a shared store: ask it, then wait for the outcome.
+      if (this.#o.store.requestCancel === undefined || !unfinished(call)) return call;
+      await this.#o.store.requestCancel(id);
+      return this.wait(id, owner, 5_000);
+    }
     live.controller.abort('cancelled');
     return this.wait(id, owner, 5_000);
   }
@@ -236,6 +250,8 @@ export class DispatchTable {
     await Promise.all(waits);
   }
 }
+
+const unfinished = (call: AsyncCall): boolean => call.state === 'pending' || call.state === 'running';
 
 /** The wire form of a call. */
 export function viewOf(call: AsyncCall): CallView {

@@ -54,6 +54,14 @@ export async function openGatewayStores(config: Pick<Config, 'server' | 'store' 
     throw error;
   }
   const dispatch = new PgDispatchStore(db.pool, { instance, leaseMs: config.store.lease * 1000, resultTtlMs: config.dispatch.result_ttl * 1000 });
+  try {
+    await dispatch.listen(settings);
+  } catch (error) {
+    await dispatch.close();
+    await db.close();
+    local.close();
+    throw error;
+  }
   let closing: Promise<void> | undefined;
   return {
     kind: 'postgres',
@@ -63,7 +71,7 @@ export async function openGatewayStores(config: Pick<Config, 'server' | 'store' 
     instance,
     close: () =>
       (closing ??= (async () => {
-        dispatch.close();
+        await dispatch.close();
         await db.close();
         local.close();
       })()),

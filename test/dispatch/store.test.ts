@@ -29,7 +29,7 @@ describePg('PostgreSQL dispatch store', () => {
     return {
       store,
       close: async () => {
-        store.close();
+        await store.close();
         await db.close();
       },
     };
@@ -39,7 +39,7 @@ describePg('PostgreSQL dispatch store', () => {
   const opened: PgGatewayDatabase[] = [];
   const stores: PgDispatchStore[] = [];
   afterEach(async () => {
-    for (const s of stores.splice(0)) s.close();
+    await Promise.all(stores.splice(0).map((s) => s.close()));
     await Promise.all(opened.splice(0).map((db) => db.close()));
   });
   async function gateways(schema: string, clock: { ms: number }): Promise<[PgDispatchStore, PgDispatchStore]> {
@@ -48,6 +48,7 @@ describePg('PostgreSQL dispatch store', () => {
       opened.push(db);
       const extra: Partial<PgDispatchOptions> = { now: () => clock.ms };
       const store = new PgDispatchStore(db.pool, { ...options, ...extra, instance });
+      await store.listen({ url: database.url, schema });
       stores.push(store);
       return store;
     };
@@ -81,7 +82,7 @@ describePg('PostgreSQL dispatch store', () => {
     expect(await b.tick()).toBe(0);
     expect((await b.get(onA.id))?.state).toBe('running');
     // A dies (stops renewing). One lease later B's sweep marks A's call, not its own.
-    a.close();
+    await a.close();
     clock.ms += options.leaseMs + 1;
     expect(await b.tick()).toBe(1);
     expect(await b.get(onA.id)).toMatchObject({ state: 'failed', error: { code: 'INTERRUPTED' }, expires_at: clock.ms + options.resultTtlMs });
@@ -97,5 +98,27 @@ describePg('PostgreSQL dispatch store', () => {
     expect((await a.get(call.id))?.state).toBe('pending');
     await a.update({ ...call, state: 'complete', result: { content: [] }, expires_at: clock.ms + 1000 });
     expect((await b.get(call.id))?.state).toBe('complete');
+  });
+
+  it('wakes a gateway awaiting a call when the gateway running it stores the outcome', async () => {
+    const clock = { ms: Date.now() };
+    const [a, b] = await gateways(freshSchema(), clock);
+    const call = pendingCall(new Date(clock.ms).toISOString());
+    await a.insert(call);
+    // B awaits (far longer than the test may take: only the NOTIFY can end it in time).
+    const waiting = b.waitFinished(call.id, 600_000);
+    await a.update({ ...call, state: 'complete', result: { content: [] }, expires_at: clock.ms + 60_000 });
+    await waiting;
+    expect((await b.get(call.id))?.state).toBe('complete');
+    // A finished call is not waited for at all.
+    await b.waitFinished(call.id, 600_000);
+  });
+
+  it('passes a cancel request to the gateway running the call', async () => {
+    const clock = { ms: Date.now() };
+    const [a, b] = await gateways(freshSchema(), clock);
+    const asked = new Promise<string>((resolve) => a.onCancelRequest(resolve));
+    await b.requestCancel('call_x');
+    expect(await asked).toBe('call_x');
   });
 });

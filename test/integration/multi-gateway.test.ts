@@ -190,10 +190,11 @@ args = [${q(DEMO)}]
     phase('messages and tasks checked');
     // No async result is lost: B's calls completed; A's, cut off by its death, are failed/INTERRUPTED once its lease ran out.
     for (const call of calls) {
+      // B awaits each outcome, its own calls' and the dead A's (stored by B's lease sweep, announced by NOTIFY).
       const view = await eventually(async () => {
-        const got = await b.request('GET', `/call/${call.id}`);
+        const got = await b.request('GET', `/call/${call.id}?wait_ms=30000`);
         return got.status === 200 && got.body.status !== 'pending' && got.body.status !== 'running' ? got.body : undefined;
-      }, 30_000);
+      }, 60_000);
       if (call.on === 'b') expect(view).toMatchObject({ status: 'complete' });
       else expect(view).toMatchObject({ status: 'failed', error: { code: 'INTERRUPTED' } });
     }
@@ -245,4 +246,20 @@ args = [${q(DEMO)}]
     }, 20_000);
     expect((await a.request('POST', '/call', { server: 'shared-demo', tool: 'echo', arguments: { text: 'x' } })).status).toBe(404);
   });
+
+  it('awaits and cancels, on one gateway, an async call that runs on the other', async () => {
+    const toml = `[store]\nurl = ${q(database.url)}\n\n[coordination]\nenabled = false\n\n[[backends]]\nname = "demo"\ncommand = "node"\nargs = [${q(DEMO)}]\n`;
+    const [a, b] = (await Promise.all([startGateway(toml), startGateway(toml)])) as [RunningGateway, RunningGateway];
+    await Promise.all([a, b].map((gw) => gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'demo')));
+    const short = await a.request('POST', '/call/async', { server: 'demo', tool: 'sleep', arguments: { ms: 300 } });
+    // One request on B that waits for A's outcome.
+    const awaited = await b.request('GET', `/call/${short.body.call_id as string}?wait_ms=30000`);
+    expect(awaited.body).toMatchObject({ status: 'complete' });
+    const long = await a.request('POST', '/call/async', { server: 'demo', tool: 'sleep', arguments: { ms: 600_000 } });
+    await eventually(async () => (await a.request('GET', `/call/${long.body.call_id as string}`)).body.status === 'running');
+    const cancelled = await b.request('DELETE', `/call/${long.body.call_id as string}`);
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.body).toMatchObject({ status: 'cancelled', error: { code: 'CANCELLED' } });
+  });
 });
+

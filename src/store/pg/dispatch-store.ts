@@ -1,4 +1,7 @@
 import type pg from 'pg';
+import { Notifier } from '../../../backends/coord/notifier.js';
+import { PgListener } from '../../../backends/coord/pg/listener.js';
+import type { PgSettings } from '../../../backends/coord/pg/pool.js';
 import { COLUMNS, fromRow, INTERRUPTED_MESSAGE, toParams, type AsyncCall, type DispatchStore, type Row } from '../../dispatch/store.js';
 
 export interface PgDispatchOptions {
@@ -13,6 +16,8 @@ export interface PgDispatchOptions {
 }
 
 const NAMES = COLUMNS.split(', ');
+/** NOTIFY channel of call outcomes (`done:<id>`) and cancel requests (`cancel:<id>`). */
+const CHANNEL = 'stonegate_calls';
 const list = (names: readonly string[], from = 1): string => names.map((_, i) => `$${i + from}`).join(', ');
 const values = (call: AsyncCall): unknown[] => {
   const row = toParams(call) as unknown as Record<string, unknown>;
@@ -25,13 +30,18 @@ const values = (call: AsyncCall): unknown[] => {
  * (`lease_until`) that gateway renews while it lives. A gateway that dies
  * stops renewing; when the lease lapses any survivor's sweep (or a gateway
  * starting) marks the call failed/INTERRUPTED, as a restart does with SQLite.
- * Only the owning gateway writes a call's outcome.
+ * Only the owning gateway writes a call's outcome. Outcomes and cancel
+ * requests are NOTIFYed, so a gateway can await or cancel a call that
+ * another one runs.
  */
 export class PgDispatchStore implements DispatchStore {
   readonly #pool: pg.Pool;
   readonly #o: PgDispatchOptions;
   readonly #now: () => number;
   readonly #timer: NodeJS.Timeout;
+  readonly #finished = new Notifier();
+  #listener: PgListener | undefined;
+  #cancel: ((id: string) => void) | undefined;
   #closed = false;
 
   constructor(pool: pg.Pool, options: PgDispatchOptions) {
@@ -53,7 +63,9 @@ export class PgDispatchStore implements DispatchStore {
   async update(call: AsyncCall): Promise<void> {
     const set = NAMES.slice(1).map((n, i) => `${n} = $${i + 2}`);
     const finished = call.state !== 'pending' && call.state !== 'running';
-    await this.#pool.query(`UPDATE async_calls SET ${set.join(', ')}, lease_until = $${NAMES.length + 1} WHERE id = $1 AND instance = $${NAMES.length + 2}`, [
+    const sql = `UPDATE async_calls SET ${set.join(', ')}, lease_until = $${NAMES.length + 1} WHERE id = $1 AND instance = $${NAMES.length + 2}`;
+    // A finished call is announced at commit, to gateways awaiting it.
+    await this.#pool.query(finished ? `WITH u AS (${sql} RETURNING id) SELECT pg_notify('${CHANNEL}', 'done:' || id) FROM u` : sql, [
       ...values(call),
       finished ? null : this.#now() + this.#o.leaseMs,
       this.#o.instance,
@@ -92,9 +104,11 @@ export class PgDispatchStore implements DispatchStore {
   /** Calls whose gateway stopped vouching for them (lease lapsed) become failed/INTERRUPTED; live gateways' calls are left alone. */
   async interruptUnfinished(now: number, ttlMs: number): Promise<number> {
     const result = await this.#pool.query(
-      `UPDATE async_calls SET state = 'failed', error_code = 'INTERRUPTED', error_message = ${INTERRUPTED_MESSAGE},
-         finished_at = $1, expires_at = $2, lease_until = NULL
-       WHERE state IN ('pending', 'running') AND (lease_until IS NULL OR lease_until < $3)`,
+      `WITH u AS (
+         UPDATE async_calls SET state = 'failed', error_code = 'INTERRUPTED', error_message = ${INTERRUPTED_MESSAGE},
+           finished_at = $1, expires_at = $2, lease_until = NULL
+         WHERE state IN ('pending', 'running') AND (lease_until IS NULL OR lease_until < $3) RETURNING id)
+       SELECT pg_notify('${CHANNEL}', 'done:' || id) FROM u`,
       [new Date(now).toISOString(), now + ttlMs, now],
     );
     return result.rowCount ?? 0;
@@ -108,9 +122,44 @@ export class PgDispatchStore implements DispatchStore {
     return this.interruptUnfinished(now, this.#o.resultTtlMs);
   }
 
-  /** Stops renewing; the pool belongs to the caller. Idempotent. */
-  close(): void {
+  /** Opens the connection that hears other gateways' outcomes and cancel requests (for waitFinished and onCancelRequest). */
+  async listen(settings: PgSettings): Promise<void> {
+    this.#listener = await PgListener.open(settings, CHANNEL, (payload) => {
+      const colon = payload.indexOf(':');
+      const [kind, id] = [payload.slice(0, colon), payload.slice(colon + 1)];
+      if (kind === 'done') this.#finished.notify(id);
+      else if (kind === 'cancel') this.#cancel?.(id);
+    }, () => undefined);
+  }
+
+  async waitFinished(id: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    // Registered before the re-read, so an outcome stored in between is not missed.
+    const stop = new AbortController();
+    const abort = (): void => stop.abort();
+    signal?.addEventListener('abort', abort, { once: true });
+    try {
+      const woken = this.#finished.wait(id, timeoutMs, stop.signal);
+      const now = await this.get(id);
+      if (now !== undefined && (now.state === 'pending' || now.state === 'running')) await woken;
+    } finally {
+      stop.abort();
+      signal?.removeEventListener('abort', abort);
+    }
+  }
+
+  async requestCancel(id: string): Promise<void> {
+    await this.#pool.query('SELECT pg_notify($1, $2)', [CHANNEL, `cancel:${id}`]);
+  }
+
+  onCancelRequest(cancel: (id: string) => void): void {
+    this.#cancel = cancel;
+  }
+
+  /** Stops renewing and listening; the pool belongs to the caller. Idempotent. */
+  async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#timer);
+    this.#finished.close();
+    await this.#listener?.close();
   }
 }
