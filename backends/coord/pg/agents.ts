@@ -82,10 +82,11 @@ export class PgAgents {
     return row<AgentRow>(db, 'SELECT * FROM agents WHERE id = $1', [agentId]);
   }
 
-  /** Counts a call by the agent as a sign of life. */
-  async touch(tx: PgTx, agentId: string, at = this.ctx.now()): Promise<void> {
-    const done = await tx.query('UPDATE agents SET last_heartbeat = GREATEST(last_heartbeat, $1) WHERE id = $2', [at, agentId]);
-    if (done.rowCount === 0) throw unknownAgent(agentId);
+  /** Counts a call by the agent as a sign of life; returns its row, or UNKNOWN_AGENT (one round trip for both). */
+  async touch(tx: PgTx, agentId: string, at = this.ctx.now(), as = 'Agent'): Promise<AgentRow> {
+    const touched = await row<AgentRow>(tx, 'UPDATE agents SET last_heartbeat = GREATEST(last_heartbeat, $1) WHERE id = $2 RETURNING *', [at, agentId]);
+    if (touched === undefined) throw unknownAgent(agentId, as);
+    return touched;
   }
 
   async pendingCount(db: Queryable, agentId: string): Promise<number> {

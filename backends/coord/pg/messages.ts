@@ -73,7 +73,7 @@ export class PgMessages {
     const result = await write(this.ctx, async (tx) => {
       const at = this.ctx.now();
       rings = [];
-      await this.agents.require(tx, from, 'Sender');
+      await this.agents.touch(tx, from, at, 'Sender');
       await tx.ensureChannel(channel, from, at);
       const recipients = await rows<AgentRow>(tx, 'SELECT * FROM agents WHERE channel = $1 AND id <> $2 AND ($3::text IS NULL OR group_name = $3) ORDER BY id', [channel, from, group]);
       const id = await tx.next('messages');
@@ -84,7 +84,6 @@ export class PgMessages {
         tx.notify(topics.inbox(channel, r.id));
         if (r.webhook_url !== null) rings.push({ url: r.webhook_url, notice: doorbellNotice(r.id, channel, id, from, 'broadcast', at) });
       }
-      await this.agents.touch(tx, from, at);
       await tx.appendEvent('broadcast', channel, { message_id: id, from, group, content, recipients: ids.length }, at);
       return { id, channel, group, sent_at: iso(at), recipients: ids, doorbells: rings.length };
     });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { assertCompletable, claimElsewhere, completion, noTaskReason, taskToPost, unknownTask } from '../rules.js';
+import { assertCompletable, claimElsewhere, completion, noTaskReason, taskToPost, unknownAgent, unknownTask } from '../rules.js';
 import { toTask, type TaskRow } from '../rows.js';
 import type { ClaimTaskInput, ClaimTaskResult, CompleteTaskInput, PostTaskInput, Task, TaskListQuery } from '../types.js';
 import { channelName, ident, iso, pageSize } from '../validate.js';
@@ -50,9 +50,9 @@ export class PgTasks {
     return write(this.ctx, async (tx) => {
       const at = this.ctx.now();
       await this.requeueLapsed(tx, at);
-      const agent = await this.agents.require(tx, agentId);
+      // Touched and read at once; a refusal below rolls the touch back.
+      const agent = await this.agents.touch(tx, agentId, at);
       if (agent.channel !== channel) throw claimElsewhere(agentId, agent.channel, channel);
-      await this.agents.touch(tx, agentId, at);
       const expires = at + this.ctx.options.task_claim_timeout * 1000;
       const claimed = await row<TaskRow>(
         tx,
@@ -86,14 +86,18 @@ export class PgTasks {
       await this.requeueLapsed(tx, at);
       const task = await this.mustGet(tx, c.taskId);
       assertCompletable(task, c.agentId, c.epoch, this.ctx.options);
-      const finished = await row<TaskRow>(
+      // The task and the completer's sign of life in one statement.
+      const finished = await row<TaskRow & { touched: number }>(
         tx,
-        'UPDATE tasks SET status = $1, result = $2, lease_expires_at = NULL, completed_at = $3, updated_at = $3 WHERE id = $4 RETURNING *',
-        [c.status, c.result, at, c.taskId],
+        `WITH t AS (UPDATE agents SET last_heartbeat = GREATEST(last_heartbeat, $3) WHERE id = $5 RETURNING id)
+         UPDATE tasks SET status = $1, result = $2, lease_expires_at = NULL, completed_at = $3, updated_at = $3 WHERE id = $4
+         RETURNING *, (SELECT COUNT(*) FROM t) AS touched`,
+        [c.status, c.result, at, c.taskId, c.agentId],
       );
-      await this.agents.touch(tx, c.agentId, at);
+      if (finished?.touched !== 1) throw unknownAgent(c.agentId);
       await tx.appendEvent(c.status === 'complete' ? 'task_completed' : 'task_failed', task.channel, { task_id: c.taskId, agent_id: c.agentId, status: c.status, result: c.result }, at);
-      return finished as TaskRow;
+      const { touched: _touched, ...completed } = finished;
+      return completed;
     });
     return toTask(done);
   }
