@@ -7,6 +7,7 @@ import { openPgStore } from '../../backends/coord/pg-store.js';
 import { openSqliteStore } from '../../backends/coord/sqlite-store.js';
 import type { CoordLogger, CoordStore } from '../../backends/coord/store.js';
 import { SqliteDispatchStore, type DispatchStore } from '../dispatch/store.js';
+import { redactUrl } from '../config/redact.js';
 import type { Config } from '../config/schema.js';
 import { openDatabase, type GatewayDatabase } from './database.js';
 import { openPgDatabase } from './pg/database.js';
@@ -48,7 +49,7 @@ export async function openGatewayStores(config: Pick<Config, 'server' | 'store' 
   const settings = { url: config.store.url, max: config.store.pool_size };
   let db;
   try {
-    db = await openPgDatabase(settings);
+    db = await openPgDatabase(settings).catch(unreachable(config.store.url));
   } catch (error) {
     local.close();
     throw error;
@@ -89,5 +90,12 @@ export function openCoordStore(config: Pick<Config, 'server' | 'store'>, options
     return { store, ready: async () => store };
   }
   const { url, pool_size } = config.store;
-  return deferredStore('postgres', () => openPgStore({ url, max: pool_size }, options, { logger }));
+  return deferredStore('postgres', () => openPgStore({ url, max: pool_size }, options, { logger }).catch(unreachable(url)));
+}
+
+/** Rethrows a failure to open the [store] database as a sentence that names it (password hidden). */
+function unreachable(url: string): (error: unknown) => never {
+  return (error) => {
+    throw new Error(`[store] url: could not open the PostgreSQL database at ${redactUrl(url) ?? url}: ${(error as Error).message}; check that it runs, that the database exists and that the user may create tables in it`);
+  };
 }

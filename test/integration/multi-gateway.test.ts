@@ -261,5 +261,15 @@ args = [${q(DEMO)}]
     expect(cancelled.status).toBe(200);
     expect(cancelled.body).toMatchObject({ status: 'cancelled', error: { code: 'CANCELLED' } });
   });
+
+  it('refuses to start when the [store] database cannot be reached, naming it without its password', async () => {
+    const toml = `[store]\nurl = "postgres://stonegate:s3cret-pw@127.0.0.1:1/nowhere"\n`;
+    const error = await startGateway(toml).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(error?.message).toMatch(/\[store\] url: could not open the PostgreSQL database at postgres:\/\/[^@]*@127\.0\.0\.1:1\/nowhere/);
+    expect(error?.message).not.toContain('s3cret-pw');
+  });
 });
 
