@@ -15,22 +15,23 @@ export async function longPollAsync<T>(
   key: string,
   timeoutMs: number,
   signal: AbortSignal | undefined,
-  check: (first: boolean) => Promise<T | undefined>,
+  check: (why: 'first' | 'woken' | 'recheck') => Promise<T | undefined>,
   recheckMs = RECHECK_MS,
 ): Promise<T | undefined> {
   const deadline = Date.now() + timeoutMs;
-  for (let first = true; ; first = false) {
+  for (let why: 'first' | 'woken' | 'recheck' = 'first'; ; ) {
     const remaining = deadline - Date.now();
     const stop = new AbortController();
     const abort = (): void => stop.abort();
     signal?.addEventListener('abort', abort, { once: true });
     const woken = notifier.wait(key, Math.min(Math.max(remaining, 0), recheckMs), stop.signal);
     try {
-      const found = await check(first);
+      const found = await check(why);
       if (found !== undefined) return found;
       if (remaining <= 0 || signal?.aborted === true) return undefined;
       const wasWoken = await woken;
       if (!wasWoken && notifier.isClosed) return undefined; // the caller must not touch a closing store
+      why = wasWoken ? 'woken' : 'recheck';
     } finally {
       stop.abort();
       signal?.removeEventListener('abort', abort);

@@ -100,9 +100,9 @@ export class PgMessages {
     const registered = await this.agents.require(this.ctx.pool, agentId); // fail fast, before waiting
     // A poll appends no event and takes no id: it locks only this inbox, so polls never wait for the store's writers.
     const once = (): Promise<PollOnce> => write(this.ctx, (tx) => this.pollOnce(tx, agentId, channel, after, limit), { key: `inbox ${channel} ${agentId}` });
-    const found = await longPollAsync(this.ctx.notifier, topics.inbox(channel, agentId), timeoutMs, input.signal, async (first) => {
-      // After the first read (which applies `after`), look without the write lock until something is there.
-      if (!first && !(await this.waiting(agentId, channel, after))) return undefined;
+    const found = await longPollAsync(this.ctx.notifier, topics.inbox(channel, agentId), timeoutMs, input.signal, async (why) => {
+      // A re-read without a notification (the safety net) first looks without the lock whether anything is there.
+      if (why === 'recheck' && !(await this.waiting(agentId, channel, after))) return undefined;
       const page = await once();
       return page.messages.length > 0 ? page : undefined;
     }, this.ctx.recheckMs);
