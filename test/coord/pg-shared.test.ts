@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterEach, expect, it } from 'vitest';
 import { openPgStore, postgresSteps } from '../../backends/coord/pg-store.js';
 import { MIGRATIONS } from '../../backends/coord/migrations.js';
@@ -95,4 +96,31 @@ describePg('PostgreSQL coordination store shared by several gateways', () => {
     expect([...received].sort((x, y) => x - y)).toEqual(received);
     expect(new Set(received).size).toBe(150);
   });
+
+  it('reopens a LISTEN connection that the server dropped, and wakes long-polls again', async () => {
+    const [a, b] = (await gateways(2)) as [CoordStore, CoordStore];
+    await registerAll(a, ['sender', 'receiver']);
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    try {
+      const listeners = async (): Promise<number[]> =>
+        (await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %' AND pid <> pg_backend_pid()")).rows.map((r) => r.pid);
+      const before = await listeners();
+      expect(before.length).toBeGreaterThanOrEqual(2);
+      await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [before]);
+      // Both stores reconnect (after about a second) and LISTEN again on new connections.
+      for (;;) {
+        const now = await listeners();
+        if (now.length >= 2 && now.every((pid) => !before.includes(pid))) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } finally {
+      await admin.end();
+    }
+    const waiting = a.poll({ agent_id: 'receiver', timeout_ms: 20_000 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await b.sendMessage({ from: 'sender', to: 'receiver', content: 'after the reconnect' });
+    expect((await waiting).messages.map((m) => m.content)).toEqual(['after the reconnect']);
+  });
 });
+
