@@ -284,6 +284,69 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX thread_messages_by_thread ON thread_messages (thread_id, id);
     `,
+    // PostgreSQL: the same tables; BIGSERIAL sequence numbers (written under the store's write lock, so in commit order) and BIGINT times.
+    postgres: `
+      CREATE TABLE work_claims (
+        seq         BIGSERIAL PRIMARY KEY,
+        id          TEXT NOT NULL UNIQUE,
+        channel     TEXT NOT NULL,
+        repo        TEXT NOT NULL,
+        agent_id    TEXT NOT NULL,
+        paths       TEXT NOT NULL,
+        depends_on  TEXT NOT NULL,
+        modules     TEXT NOT NULL,
+        intent      TEXT NOT NULL,
+        exclusive   INTEGER NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('active', 'released', 'expired')),
+        created_at  BIGINT NOT NULL,
+        expires_at  BIGINT NOT NULL,
+        released_at BIGINT,
+        released_by TEXT
+      );
+      CREATE INDEX work_claims_live ON work_claims (channel, repo, expires_at) WHERE status = 'active';
+      CREATE INDEX work_claims_expiry ON work_claims (expires_at) WHERE status = 'active';
+
+      CREATE TABLE threads (
+        seq              BIGSERIAL PRIMARY KEY,
+        id               TEXT NOT NULL UNIQUE,
+        channel          TEXT NOT NULL,
+        repo             TEXT NOT NULL,
+        subject          TEXT NOT NULL,
+        opened_by        TEXT NOT NULL,
+        participants     TEXT NOT NULL,
+        claim_ids        TEXT NOT NULL,
+        paths            TEXT NOT NULL,
+        status           TEXT NOT NULL CHECK (status IN ('open', 'proposed', 'resolved', 'closed', 'cancelled')),
+        proposal         TEXT,
+        proposal_by      TEXT,
+        proposal_message BIGINT,
+        approvals        TEXT NOT NULL,
+        resolution       TEXT,
+        resolved_how     TEXT,
+        resolved_at      BIGINT,
+        created_at       BIGINT NOT NULL,
+        updated_at       BIGINT NOT NULL,
+        auto_resolve_at  BIGINT
+      );
+      CREATE INDEX threads_by_scope ON threads (channel, repo, status);
+      CREATE INDEX threads_timeout ON threads (auto_resolve_at) WHERE status IN ('open', 'proposed');
+
+      CREATE TABLE thread_participants (
+        agent_id  TEXT NOT NULL,
+        thread_id TEXT NOT NULL REFERENCES threads (id),
+        PRIMARY KEY (agent_id, thread_id)
+      );
+
+      CREATE TABLE thread_messages (
+        id         BIGSERIAL PRIMARY KEY,
+        thread_id  TEXT NOT NULL REFERENCES threads (id),
+        agent_id   TEXT,
+        kind       TEXT NOT NULL,
+        content    TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+      CREATE INDEX thread_messages_by_thread ON thread_messages (thread_id, id);
+    `,
   },
 ];
 

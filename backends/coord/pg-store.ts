@@ -15,6 +15,7 @@ import { openPgPool, type PgSettings } from './pg/pool.js';
 import { PgState } from './pg/state.js';
 import { PgTasks } from './pg/tasks.js';
 import { storeClosed } from './rules.js';
+import { ident } from './validate.js';
 import type { CoordStore, StoreRuntime } from './store.js';
 
 export type { PgSettings } from './pg/pool.js';
@@ -22,6 +23,11 @@ export type { PgSettings } from './pg/pool.js';
 /** Store runtime plus, for tests, how long a long-poll sleeps before re-reading without a notification. */
 export interface PgStoreRuntime extends StoreRuntime {
   recheckMs?: number;
+}
+
+/** Work claims and consultation threads have their tables here but no PostgreSQL implementation yet: a refusal that says so. */
+async function notYet(): Promise<never> {
+  throw new CoordError('UNAVAILABLE', 'Work claims and consultation threads are not available with the PostgreSQL store yet; run the gateway on SQLite ([store] url = "") to use them.');
 }
 
 /** The coordination schema steps in PostgreSQL's dialect; a step written only for SQLite cannot be opened here. */
@@ -107,6 +113,18 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
     listChannels: () => run(() => channels.list()),
     stats: (channel) => run(() => channels.stats(channel)),
     events: (query) => run(() => channels.events(query)),
+    announceClaim: notYet,
+    checkClaims: notYet,
+    renewClaim: notYet,
+    releaseClaim: notYet,
+    listClaims: notYet,
+    claimStatus: notYet,
+    openThread: notYet,
+    actOnThread: notYet,
+    getThread: notYet,
+    listThreads: notYet,
+    threadUpdates: notYet,
+    unreadCount: (agentId) => run(() => agents.pendingCount(pool, ident(agentId, 'agent_id'))),
     health: () => run(async () => ({ store: 'postgres', schema_version: schemaVersion, uptime_seconds: Math.floor((Date.now() - openedAt) / 1000) })),
     async close(): Promise<void> {
       if (closed) return;

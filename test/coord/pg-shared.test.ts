@@ -22,9 +22,14 @@ describePg('PostgreSQL coordination store shared by several gateways', () => {
     return stores;
   }
 
-  it('has every schema step in the PostgreSQL dialect too', () => {
+  it('has every schema step in the PostgreSQL dialect too, and says that claims and threads are not built on it yet', async () => {
     expect(postgresSteps().map((s) => s.version)).toEqual(MIGRATIONS.map((m) => m.version));
     expect(() => postgresSteps([...MIGRATIONS, { version: MIGRATIONS.length + 1, name: 'sqlite only', sql: 'SELECT 1' }])).toThrow(/no PostgreSQL dialect/);
+    const [store] = (await gateways(1)) as [CoordStore];
+    expect(await store.health()).toMatchObject({ store: 'postgres', schema_version: MIGRATIONS.length });
+    await registerAll(store, ['a']);
+    await expectCode(store.announceClaim({ agent_id: 'a', repo: 'r', paths: ['src/x.ts'], intent: 'edit' }), 'UNAVAILABLE');
+    expect(await store.unreadCount('a')).toBe(0);
   });
 
   it('wakes a long-poll on one gateway when another accepts the message', async () => {
