@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { report } from '../coord/helpers.js';
+import { eventsOf, readSse } from '../coord/sse.js';
 import { describePg, useTestDatabase } from '../store/pg.js';
 import { DEMO, eventually, q, startGateway, stopAll, type RunningGateway } from './harness.js';
 
@@ -270,6 +271,20 @@ args = [${q(DEMO)}]
     );
     expect(error?.message).toMatch(/\[store\] url: could not open the PostgreSQL database at postgres:\/\/[^@]*@127\.0\.0\.1:1\/nowhere/);
     expect(error?.message).not.toContain('s3cret-pw');
+  });
+
+  it('streams on one gateway\'s /coord/events what another gateway accepted', async () => {
+    const toml = `[store]\nurl = ${q(database.url)}\n\n[coordination]\nenabled = true\n`;
+    const [a, b] = (await Promise.all([startGateway(toml), startGateway(toml)])) as [RunningGateway, RunningGateway];
+    for (const agent_id of ['sse-from', 'sse-to']) expect((await a.request('POST', '/coord/agent/register', { agent_id, role: 'r' })).status).toBe(200);
+    const start = (await a.request('GET', '/coord/stats')).body.events as { last_id: number };
+    const stream = await fetch(`${b.url}/coord/events`, { headers: { accept: 'text/event-stream', 'last-event-id': String(start.last_id) } });
+    expect(stream.status).toBe(200);
+    const reading = readSse(stream.body as ReadableStream<Uint8Array>, (frames) => eventsOf(frames).some((e) => e.event === 'message'), 20_000);
+    const sent = await a.request('POST', '/coord/msg/send', { from: 'sse-from', to: 'sse-to', content: 'seen on b' });
+    expect(sent.status).toBe(200);
+    const message = eventsOf(await reading).find((e) => e.event === 'message');
+    expect(JSON.parse(message?.data ?? '{}')).toMatchObject({ message_id: sent.body.id, content: 'seen on b' });
   });
 });
 
