@@ -1,0 +1,218 @@
+import { modulesOf, scoreImpact, verdictOf, type ScoredTarget } from './claim-score.js';
+import { moduleList, pathList, repoName } from './claim-validate.js';
+import { CoordError } from './errors.js';
+import type { CoordOptions } from './options.js';
+import { parseJson } from './rows.js';
+import { pathsOverlap } from './path-match.js';
+import type { ThreadSpec } from './thread-rules.js';
+import type { CheckClaimsInput, ClaimCheck, ClaimConflict, HotPath, WorkClaim, WorkClaimStatus } from './types.js';
+import { channelName, iso, isoOrNull } from './validate.js';
+
+/*
+ * The rules of work claims that do not depend on the engine: targets,
+ * scoring against live claims, the refusal sentences and the conflict
+ * thread. The SQLite and PostgreSQL stores read and write the rows; the
+ * answers, refusals and events come from here, so both give the same.
+ */
+
+/** A work_claims row as both engines store it (times in ms, lists as JSON). */
+export interface ClaimRow {
+  seq: number;
+  id: string;
+  channel: string;
+  repo: string;
+  agent_id: string;
+  paths: string;
+  depends_on: string;
+  modules: string;
+  intent: string;
+  exclusive: number;
+  status: WorkClaimStatus;
+  created_at: number;
+  expires_at: number;
+  released_at: number | null;
+  released_by: string | null;
+}
+
+/** A checked claim target: scope plus normalized paths. */
+export interface ClaimTarget extends ScoredTarget {
+  channel: string;
+  repo: string;
+  paths: string[];
+  depends_on: string[];
+  modules: string[];
+}
+
+/** Score at which a claim conflicts: a thread opens, and an exclusive claim is refused. */
+export const CONFLICT_SCORE = 90;
+/** Parsed claims kept for scoring; past this many the cache starts over. */
+const PARSED_CACHE = 20_000;
+
+/** The checked target of an announce or a check. */
+export function claimTarget(input: CheckClaimsInput, minPaths: number): ClaimTarget {
+  const target = {
+    channel: channelName(input.channel),
+    repo: repoName(input.repo),
+    paths: pathList(input.paths, 'paths', minPaths),
+    depends_on: pathList(input.depends_on, 'depends_on'),
+    modules: moduleList(input.modules),
+  };
+  return { ...target, allModules: modulesOf(target) }; // once, not per live claim scored
+}
+
+/** A live claim as the scorer first sees it: its id and holder (the row is read only when needed). */
+export interface LiveClaim {
+  id: string;
+  agent_id: string;
+}
+
+/**
+ * Scores stored claims. The parsed paths and modules of a claim never change
+ * after its insert, so they are kept by claim id: an announce scores against
+ * every live claim, and parsing each one every time would dominate it.
+ */
+export class ClaimScorer {
+  private readonly parsed = new Map<string, ScoredTarget>();
+
+  /**
+   * Conflicts of `target` with `live` claims of agents other than `agent`,
+   * highest score first. `rowOf` gives a stored row (only for claims not yet
+   * parsed, and for those that conflict).
+   */
+  score(target: ClaimTarget, agent: string | null, live: readonly LiveClaim[], rowOf: (id: string) => ClaimRow): ClaimCheck {
+    const conflicts: ClaimConflict[] = [];
+    for (const { id, agent_id: holder } of live) {
+      if (holder === agent) continue;
+      let theirs = this.parsed.get(id);
+      if (theirs === undefined) theirs = this.remember(rowOf(id));
+      const impact = scoreImpact(target, theirs);
+      if (impact === null) continue;
+      const claim = toClaim(rowOf(id));
+      conflicts.push({ claim_id: claim.id, agent_id: claim.agent_id, paths: claim.paths, intent: claim.intent, exclusive: claim.exclusive, expires_at: claim.expires_at, ...impact });
+    }
+    conflicts.sort((a, b) => b.score - a.score);
+    const score = conflicts[0]?.score ?? 0;
+    return { verdict: verdictOf(score), score, conflicts };
+  }
+
+  private remember(row: ClaimRow): ScoredTarget {
+    if (this.parsed.size >= PARSED_CACHE) this.parsed.clear();
+    const plain = { paths: parseJson<string[]>(row.paths), depends_on: parseJson<string[]>(row.depends_on), modules: parseJson<string[]>(row.modules) };
+    const target = { ...plain, allModules: modulesOf(plain) };
+    this.parsed.set(row.id, target);
+    return target;
+  }
+}
+
+/** The conflicts that refuse an announce: serious ones, when it or the holder is exclusive. */
+export function blockingConflicts(check: ClaimCheck, exclusive: boolean): ClaimConflict[] {
+  return check.conflicts.filter((c) => c.score >= CONFLICT_SCORE && (exclusive || c.exclusive));
+}
+
+/** The data of a claim_announced event. */
+export function announcedEvent(id: string, agent: string, target: ClaimTarget, exclusive: boolean, check: ClaimCheck): Record<string, unknown> {
+  return {
+    claim_id: id, agent_id: agent, repo: target.repo, paths: target.paths, exclusive, verdict: check.verdict, score: check.score,
+    conflicts: check.conflicts.map((c) => ({ claim_id: c.claim_id, agent_id: c.agent_id, score: c.score })),
+  };
+}
+
+/** The CONFLICT that refuses an exclusive claim, naming every holder. */
+export function claimRefusal(blocking: ClaimConflict[], exclusive: boolean): CoordError {
+  const holders = blocking.map((c) => ({ agent_id: c.agent_id, claim_id: c.claim_id, paths: c.paths, intent: c.intent, exclusive: c.exclusive, expires_at: c.expires_at, score: c.score, reason: c.reason }));
+  const first = blocking[0];
+  const named = blocking.map((c) => `'${c.agent_id}' (claim ${c.claim_id}, "${c.intent}", until ${c.expires_at}${c.exclusive ? ', exclusive' : ''})`).join(', ');
+  const why = exclusive ? 'Exclusive claim refused' : `Claim refused: ${first?.agent_id ?? 'another agent'} holds an exclusive claim`;
+  return new CoordError(
+    'CONFLICT',
+    `${why}: ${first?.reason ?? 'same file'}; held by ${named}. Wait for its release or expiry, or consult the holder (mux_thread_open); without exclusive the claim is granted with the conflict listed.`,
+    { verdict: 'conflict', holders },
+  );
+}
+
+/** The thread an announce opens with every agent whose claim conflicts (≥ 90), or null. */
+export function conflictThread(claimId: string, agent: string, target: ClaimTarget, conflicts: ClaimConflict[]): ThreadSpec | null {
+  const serious = conflicts.filter((c) => c.score >= CONFLICT_SCORE);
+  if (serious.length === 0) return null;
+  const others = [...new Set(serious.map((c) => c.agent_id))];
+  const shown = target.paths.length > 3 ? `${target.paths.slice(0, 3).join(', ')} and ${target.paths.length - 3} more` : target.paths.join(', ');
+  const note = serious.map((c) => `${c.agent_id} (claim ${c.claim_id}, "${c.intent}"): ${c.reason}`).join('\n');
+  return {
+    opener: agent,
+    others,
+    subject: `Conflict on ${shown} in ${target.repo}`,
+    paths: target.paths,
+    claimIds: [claimId, ...serious.map((c) => c.claim_id)],
+    channel: target.channel,
+    repo: target.repo,
+    note: `Announced by ${agent}; conflicts with:\n${note}`,
+  };
+}
+
+/** Refuses a renew by anyone but the holder, or of a claim that is no longer live. */
+export function assertRenewable(claim: ClaimRow, agent: string, at: number): void {
+  if (claim.agent_id !== agent) {
+    throw new CoordError('FORBIDDEN', `Claim ${claim.id} is held by '${claim.agent_id}', not '${agent}'; only its holder can renew it.`, { claim_id: claim.id, agent_id: claim.agent_id });
+  }
+  if (claim.status !== 'active' || claim.expires_at <= at) {
+    throw new CoordError('CONFLICT', `Claim ${claim.id} is ${claim.status === 'active' ? 'expired' : claim.status}; it cannot be renewed. Announce the work again (mux_claim_announce).`, {
+      claim_id: claim.id,
+      status: claim.status,
+    });
+  }
+}
+
+/** Refuses a release by anyone but the holder or a claim admin; true when it is forced (by an admin). */
+export function releaseIsForced(claim: ClaimRow, agent: string, options: CoordOptions): boolean {
+  const forced = claim.agent_id !== agent;
+  if (forced && !options.claim_admins.includes(agent)) {
+    throw new CoordError(
+      'FORBIDDEN',
+      `Claim ${claim.id} is held by '${claim.agent_id}'; only its holder or a claim admin ([coordination] claim_admins) can release it. Ask '${claim.agent_id}' (mux_send or a thread), or wait for it to expire at ${iso(claim.expires_at)}.`,
+      { claim_id: claim.id, agent_id: claim.agent_id, expires_at: iso(claim.expires_at) },
+    );
+  }
+  return forced;
+}
+
+export function unknownClaim(claimId: string): CoordError {
+  return new CoordError('UNKNOWN_CLAIM', `No work claim with id '${claimId}'; mux_claim_list shows the live claims of a channel.`, { claim_id: claimId });
+}
+
+/** The data of a claim_expired event. */
+export function expiredEvent(row: ClaimRow): Record<string, unknown> {
+  return { claim_id: row.id, agent_id: row.agent_id, repo: row.repo, paths: parseJson<string[]>(row.paths) };
+}
+
+/** Each claimed path that claims of two or more agents overlap, with those agents. */
+export function hotPaths(claims: WorkClaim[]): HotPath[] {
+  const found = new Map<string, HotPath>();
+  for (const claim of claims) {
+    for (const path of claim.paths) {
+      const key = `${claim.repo}\0${path}`;
+      if (found.has(key)) continue;
+      const agents = new Set(claims.filter((c) => c.repo === claim.repo && c.paths.some((p) => pathsOverlap(p, path))).map((c) => c.agent_id));
+      if (agents.size > 1) found.set(key, { repo: claim.repo, path, agents: [...agents].sort() });
+    }
+  }
+  return [...found.values()];
+}
+
+export function toClaim(row: ClaimRow): WorkClaim {
+  return {
+    id: row.id,
+    agent_id: row.agent_id,
+    channel: row.channel,
+    repo: row.repo,
+    paths: parseJson<string[]>(row.paths),
+    depends_on: parseJson<string[]>(row.depends_on),
+    modules: parseJson<string[]>(row.modules),
+    intent: row.intent,
+    exclusive: row.exclusive === 1,
+    status: row.status,
+    created_at: iso(row.created_at),
+    expires_at: iso(row.expires_at),
+    released_at: isoOrNull(row.released_at),
+    released_by: row.released_by,
+  };
+}
