@@ -14,6 +14,8 @@ import { migratePostgres, type PgMigration } from './pg/migrate.js';
 import { openPgPool, type PgSettings } from './pg/pool.js';
 import { PgState } from './pg/state.js';
 import { PgTasks } from './pg/tasks.js';
+import { PgThreads } from './pg/threads.js';
+import { PgWorkClaims } from './pg/work-claims.js';
 import { storeClosed } from './rules.js';
 import { ident } from './validate.js';
 import type { CoordStore, StoreRuntime } from './store.js';
@@ -23,11 +25,6 @@ export type { PgSettings } from './pg/pool.js';
 /** Store runtime plus, for tests, how long a long-poll sleeps before re-reading without a notification. */
 export interface PgStoreRuntime extends StoreRuntime {
   recheckMs?: number;
-}
-
-/** Work claims and consultation threads have their tables here but no PostgreSQL implementation yet: a refusal that says so. */
-async function notYet(): Promise<never> {
-  throw new CoordError('UNAVAILABLE', 'Work claims and consultation threads are not available with the PostgreSQL store yet; run the gateway on SQLite ([store] url = "") to use them.');
 }
 
 /** The coordination schema steps in PostgreSQL's dialect; a step written only for SQLite cannot be opened here. */
@@ -79,6 +76,9 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
   const messages = new PgMessages(ctx, agents);
   const tasks = new PgTasks(ctx, agents);
   const state = new PgState(ctx);
+  // Thread notices go through the message path, so long-polls on every gateway wake.
+  const threads = new PgThreads(ctx, (notice) => messages.send(notice));
+  const claims = new PgWorkClaims(ctx, threads);
 
   /** Every operation goes through here: a closed store answers UNAVAILABLE instead of a driver error (also for a query cut off by close). */
   async function run<T>(fn: () => Promise<T>): Promise<T> {
@@ -113,23 +113,25 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
     listChannels: () => run(() => channels.list()),
     stats: (channel) => run(() => channels.stats(channel)),
     events: (query) => run(() => channels.events(query)),
-    announceClaim: notYet,
-    checkClaims: notYet,
-    renewClaim: notYet,
-    releaseClaim: notYet,
-    listClaims: notYet,
-    claimStatus: notYet,
-    openThread: notYet,
-    actOnThread: notYet,
-    getThread: notYet,
-    listThreads: notYet,
-    threadUpdates: notYet,
+    announceClaim: (input) => run(() => claims.announce(input)),
+    checkClaims: (input) => run(() => claims.check(input)),
+    renewClaim: (input) => run(() => claims.renew(input)),
+    releaseClaim: (input) => run(() => claims.release(input)),
+    listClaims: (query) => run(() => claims.list(query)),
+    claimStatus: (query) => run(() => claims.status(query)),
+    openThread: (input) => run(() => threads.open(input)),
+    actOnThread: (input) => run(() => threads.act(input)),
+    getThread: (input) => run(() => threads.get(input)),
+    listThreads: (query) => run(() => threads.list(query)),
+    threadUpdates: (input) => run(() => threads.updates(input)),
     unreadCount: (agentId) => run(() => agents.pendingCount(pool, ident(agentId, 'agent_id'))),
     health: () => run(async () => ({ store: 'postgres', schema_version: schemaVersion, uptime_seconds: Math.floor((Date.now() - openedAt) / 1000) })),
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
       tasks.stop();
+      claims.stop();
+      threads.stop();
       ctx.doorbell.close();
       notifier.close();
       await listener.close();

@@ -5,6 +5,5 @@ import { storeContract } from './contract.js';
 describePg('PostgreSQL coordination store', () => {
   const database = useTestDatabase('coord');
   // Each store of the contract gets a fresh schema in this file's database.
-  // Work claims and threads are not built on PostgreSQL yet (they answer UNAVAILABLE); the rest of the contract holds.
-  storeContract('postgres', (options, runtime) => openPgStore({ url: database.url, schema: freshSchema(), max: 4 }, options, runtime), { notYet: ['claims', 'threads'] });
+  storeContract('postgres', (options, runtime) => openPgStore({ url: database.url, schema: freshSchema(), max: 4 }, options, runtime));
 });

@@ -1,0 +1,174 @@
+import { randomUUID } from 'node:crypto';
+import {
+  announcedEvent,
+  assertRenewable,
+  blockingConflicts,
+  claimRefusal,
+  claimTarget,
+  ClaimScorer,
+  conflictThread,
+  expiredEvent,
+  hotPaths,
+  releaseIsForced,
+  toClaim,
+  unknownClaim,
+  type ClaimRow,
+  type ClaimTarget,
+} from '../claim-rules.js';
+import { claimTtlMs, repoName, requiredText } from '../claim-validate.js';
+import type {
+  AnnounceClaimInput,
+  AnnounceClaimResult,
+  CheckClaimsInput,
+  ClaimCheck,
+  ClaimListQuery,
+  ClaimStatus,
+  ClaimStatusQuery,
+  ReleaseClaimInput,
+  RenewClaimInput,
+  WorkClaim,
+} from '../types.js';
+import { channelName, ident, iso } from '../validate.js';
+import { row, rows, write, type PgContext, type Queryable } from './context.js';
+import { pgSweepTimer, sweepLapsed } from './sweep.js';
+import type { PgThreads } from './threads.js';
+
+const LAPSED = `FROM work_claims WHERE status = 'active' AND expires_at <= $1`;
+
+/**
+ * Work claims on PostgreSQL, with the scoring, refusals and events of the
+ * SQLite store (claim-rules.ts). Announce runs its conflict check, the
+ * exclusive refusal, the insert and the thread it may open in one write
+ * transaction under the store's write lock, which every gateway on the
+ * database shares: two agents racing for one file through two gateways
+ * cannot both get an exclusive claim. Lapsed claims are marked expired by a
+ * sweep (lazily before writes, and on a timer on every gateway).
+ */
+export class PgWorkClaims {
+  private readonly scorer = new ClaimScorer();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(
+    private readonly ctx: PgContext,
+    private readonly threads: PgThreads,
+  ) {
+    this.sweeper = pgSweepTimer(ctx, ctx.options.claim_ttl_default, () => this.sweep(), 'could not expire lapsed work claims');
+  }
+
+  async announce(input: AnnounceClaimInput): Promise<AnnounceClaimResult> {
+    const agent = ident(input.agent_id, 'agent_id');
+    const target = claimTarget(input, 1);
+    const intent = requiredText(input.intent, 'intent');
+    const ttl = claimTtlMs(input.ttl_seconds, this.ctx.options);
+    const exclusive = input.exclusive === true;
+    await this.sweep(); // lapsed claims expire in their own transaction, so a refusal below does not undo that
+    const result = await write(this.ctx, async (tx): Promise<AnnounceClaimResult> => {
+      const at = this.ctx.now();
+      const check = await this.score(tx, target, agent, at);
+      const blocking = blockingConflicts(check, exclusive);
+      if (blocking.length > 0) throw claimRefusal(blocking, exclusive);
+      const id = randomUUID();
+      await tx.ensureChannel(target.channel, agent, at);
+      const saved = await row<ClaimRow>(
+        tx,
+        `INSERT INTO work_claims (id, channel, repo, agent_id, paths, depends_on, modules, intent, exclusive, status, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', $10, $11) RETURNING *`,
+        [id, target.channel, target.repo, agent, JSON.stringify(target.paths), JSON.stringify(target.depends_on), JSON.stringify(target.modules), intent, exclusive ? 1 : 0, at, at + ttl],
+      );
+      await tx.appendEvent('claim_announced', target.channel, announcedEvent(id, agent, target, exclusive, check), at);
+      const spec = conflictThread(id, agent, target, check.conflicts);
+      const thread = spec === null ? null : await this.threads.openIn(tx, spec, at);
+      return { claim: toClaim(saved as ClaimRow), ...check, thread };
+    });
+    if (result.thread !== null) await this.threads.notify(result.thread, agent, `opened a thread: ${result.thread.subject}`);
+    return result;
+  }
+
+  /** Read-only: who holds or would conflict with these paths. */
+  check(input: CheckClaimsInput): Promise<ClaimCheck> {
+    const agent = input.agent_id === undefined ? null : ident(input.agent_id, 'agent_id');
+    return this.score(this.ctx.pool, claimTarget(input, 1), agent, this.ctx.now());
+  }
+
+  async renew(input: RenewClaimInput): Promise<WorkClaim> {
+    const claimId = ident(input.claim_id, 'claim_id');
+    const agent = ident(input.agent_id, 'agent_id');
+    const ttl = claimTtlMs(input.ttl_seconds, this.ctx.options);
+    await this.sweep();
+    const saved = await write(this.ctx, async (tx) => {
+      const at = this.ctx.now();
+      const claim = await this.mustGet(tx, claimId);
+      assertRenewable(claim, agent, at);
+      const renewed = await row<ClaimRow>(tx, 'UPDATE work_claims SET expires_at = $1 WHERE id = $2 RETURNING *', [at + ttl, claimId]);
+      await tx.appendEvent('claim_renewed', claim.channel, { claim_id: claimId, agent_id: agent, repo: claim.repo, expires_at: iso(at + ttl) }, at);
+      return renewed as ClaimRow;
+    });
+    return toClaim(saved);
+  }
+
+  /** Releases a claim; idempotent for a claim that already ended. */
+  async release(input: ReleaseClaimInput): Promise<WorkClaim> {
+    const claimId = ident(input.claim_id, 'claim_id');
+    const agent = ident(input.agent_id, 'agent_id');
+    await this.sweep();
+    const saved = await write(this.ctx, async (tx) => {
+      const at = this.ctx.now();
+      const claim = await this.mustGet(tx, claimId);
+      const forced = releaseIsForced(claim, agent, this.ctx.options);
+      if (claim.status !== 'active') return claim;
+      const released = await row<ClaimRow>(tx, "UPDATE work_claims SET status = 'released', released_at = $1, released_by = $2 WHERE id = $3 RETURNING *", [at, agent, claimId]);
+      await tx.appendEvent('claim_released', claim.channel, { claim_id: claimId, agent_id: claim.agent_id, repo: claim.repo, released_by: agent, forced }, at);
+      return released as ClaimRow;
+    });
+    return toClaim(saved);
+  }
+
+  async list(query: ClaimListQuery): Promise<WorkClaim[]> {
+    const channel = channelName(query.channel);
+    const repo = query.repo === undefined ? null : repoName(query.repo);
+    const agent = query.agent_id === undefined ? null : ident(query.agent_id, 'agent_id');
+    const live = await rows<ClaimRow>(
+      this.ctx.pool,
+      `SELECT * FROM work_claims WHERE status = 'active' AND channel = $1 AND ($2::text IS NULL OR repo = $2) AND ($3::text IS NULL OR agent_id = $3) AND expires_at > $4 ORDER BY seq`,
+      [channel, repo, agent, this.ctx.now()],
+    );
+    return live.map(toClaim);
+  }
+
+  /** Live claims, paths claimed by more than one agent, and threads that have not ended. */
+  async status(query: ClaimStatusQuery): Promise<ClaimStatus> {
+    const channel = channelName(query.channel);
+    const repo = query.repo === undefined ? null : repoName(query.repo);
+    const claims = await this.list({ channel, repo: repo ?? undefined });
+    return { channel, repo, claims, hot_paths: hotPaths(claims), threads: await this.threads.active(channel, repo) };
+  }
+
+  /** Marks lapsed claims expired, in its own transaction; emits claim_expired. */
+  sweep(): Promise<void> {
+    return sweepLapsed(this.ctx, `SELECT 1 ${LAPSED} LIMIT 1`, async (tx, at) => {
+      const expired = await rows<ClaimRow>(tx, `UPDATE work_claims SET status = 'expired', released_at = NULL, released_by = NULL WHERE seq IN (SELECT seq ${LAPSED}) RETURNING *`, [at]);
+      for (const r of expired.sort((a, b) => a.seq - b.seq)) await tx.appendEvent('claim_expired', r.channel, expiredEvent(r), r.expires_at);
+    });
+  }
+
+  stop(): void {
+    clearInterval(this.sweeper);
+  }
+
+  /** Conflicts of `target` with the live claims of agents other than `agent` in its scope (one read of the live rows), highest score first. */
+  private async score(db: Queryable, target: ClaimTarget, agent: string | null, at: number): Promise<ClaimCheck> {
+    const live = await rows<ClaimRow>(db, `SELECT * FROM work_claims WHERE status = 'active' AND channel = $1 AND repo = $2 AND expires_at > $3 ORDER BY seq`, [target.channel, target.repo, at]);
+    const byId = new Map(live.map((r) => [r.id, r]));
+    return this.scorer.score(target, agent, live, (id) => {
+      const found = byId.get(id);
+      if (found === undefined) throw unknownClaim(id);
+      return found;
+    });
+  }
+
+  private async mustGet(db: Queryable, claimId: string): Promise<ClaimRow> {
+    const found = await row<ClaimRow>(db, 'SELECT * FROM work_claims WHERE id = $1', [claimId]);
+    if (found === undefined) throw unknownClaim(claimId);
+    return found;
+  }
+}
