@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterEach, expect, it } from 'vitest';
 import { openPgStore, postgresSteps } from '../../backends/coord/pg-store.js';
+import { CoordError } from '../../backends/coord/errors.js';
 import { MIGRATIONS } from '../../backends/coord/migrations.js';
 import type { CoordStore } from '../../backends/coord/store.js';
 import { describePg, freshSchema, useTestDatabase } from '../store/pg.js';
@@ -22,14 +23,53 @@ describePg('PostgreSQL coordination store shared by several gateways', () => {
     return stores;
   }
 
-  it('has every schema step in the PostgreSQL dialect too, and says that claims and threads are not built on it yet', async () => {
+  it('has every schema step in the PostgreSQL dialect too', async () => {
     expect(postgresSteps().map((s) => s.version)).toEqual(MIGRATIONS.map((m) => m.version));
     expect(() => postgresSteps([...MIGRATIONS, { version: MIGRATIONS.length + 1, name: 'sqlite only', sql: 'SELECT 1' }])).toThrow(/no PostgreSQL dialect/);
     const [store] = (await gateways(1)) as [CoordStore];
     expect(await store.health()).toMatchObject({ store: 'postgres', schema_version: MIGRATIONS.length });
-    await registerAll(store, ['a']);
-    await expectCode(store.announceClaim({ agent_id: 'a', repo: 'r', paths: ['src/x.ts'], intent: 'edit' }), 'UNAVAILABLE');
-    expect(await store.unreadCount('a')).toBe(0);
+  });
+
+  it('grants one of many exclusive claims on a file raced through three gateways, and refuses the rest naming the holder', async () => {
+    const stores = await gateways(3);
+    const racers = Array.from({ length: 24 }, (_, i) => `agent${i}`);
+    const outcomes = await Promise.all(
+      racers.map((agent_id, i) =>
+        (stores[i % 3] as CoordStore).announceClaim({ agent_id, repo: 'r', paths: ['src/shared.ts'], intent: 'rewrite', exclusive: true }).then(
+          (granted) => ({ granted: granted.claim }),
+          (error: unknown) => ({ refused: error }),
+        ),
+      ),
+    );
+    const granted = outcomes.flatMap((o) => ('granted' in o ? [o.granted] : []));
+    expect(granted).toHaveLength(1);
+    const holder = granted[0]?.agent_id;
+    const refusals = outcomes.flatMap((o) => ('refused' in o ? [o.refused] : []));
+    expect(refusals).toHaveLength(racers.length - 1);
+    for (const refusal of refusals) {
+      expect(refusal).toBeInstanceOf(CoordError);
+      if (!(refusal instanceof CoordError)) continue;
+      expect(refusal.code).toBe('CONFLICT');
+      expect(refusal.message).toContain(`'${holder}'`);
+    }
+    for (const store of stores) expect((await store.listClaims({ repo: 'r' })).map((c) => c.agent_id)).toEqual([holder]);
+  });
+
+  it('wakes a long-poll on one gateway with the notice of a thread opened and acted on through another', async () => {
+    const [a, b] = (await gateways(2)) as [CoordStore, CoordStore];
+    await registerAll(a, ['holder', 'newcomer']);
+    await a.announceClaim({ agent_id: 'holder', paths: ['src/user.ts'], intent: 'Add updated_at' });
+    const waiting = a.poll({ agent_id: 'holder', timeout_ms: 20_000 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const { thread } = await b.announceClaim({ agent_id: 'newcomer', paths: ['src/user.ts'], intent: 'Migrate the User type' });
+    if (thread === null) throw new Error('expected a thread');
+    expect((await waiting).messages).toMatchObject([{ from: 'newcomer', content: expect.stringContaining(`[thread ${thread.id}] newcomer opened a thread`) }]);
+    // An action on A is seen on B: state, message and notice.
+    const next = b.poll({ agent_id: 'newcomer', timeout_ms: 20_000 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await a.actOnThread({ thread_id: thread.id, agent_id: 'holder', action: 'post', kind: 'proposal', content: 'I go first' });
+    expect((await next).messages).toMatchObject([{ from: 'holder', content: expect.stringContaining('proposal: I go first') }]);
+    expect((await b.getThread({ thread_id: thread.id, agent_id: 'newcomer' })).thread).toMatchObject({ status: 'proposed', approvals: ['holder'] });
   });
 
   it('wakes a long-poll on one gateway when another accepts the message', async () => {
