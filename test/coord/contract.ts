@@ -1,4 +1,4 @@
-import { describe, it } from 'vitest';
+import { describe } from 'vitest';
 import { agentContract } from './contract-agents.js';
 import { claimContract } from './contract-claims.js';
 import { messageContract } from './contract-messages.js';
@@ -18,16 +18,13 @@ export type { MakeStore } from './helpers.js';
  *
  * A PostgreSQL store runs the same suite against a fresh schema.
  */
-export function storeContract(name: string, makeStore: MakeStore, options: { notYet?: readonly ('claims' | 'threads')[] } = {}): void {
+export function storeContract(name: string, makeStore: MakeStore): void {
   describe(`CoordStore contract: ${name}`, () => {
     agentContract(makeStore);
     messageContract(makeStore);
     taskContract(makeStore);
     stateContract(makeStore);
-    // A store that lacks a part yet lists it: reported as todo, never passed silently.
-    if (options.notYet?.includes('claims') === true) it.todo('work claims: not built on this store yet');
-    else claimContract(makeStore);
-    if (options.notYet?.includes('threads') === true) it.todo('consultation threads: not built on this store yet');
-    else threadContract(makeStore);
+    claimContract(makeStore);
+    threadContract(makeStore);
   });
 }
