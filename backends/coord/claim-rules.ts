@@ -60,35 +60,52 @@ export function claimTarget(input: CheckClaimsInput, minPaths: number): ClaimTar
   return { ...target, allModules: modulesOf(target) }; // once, not per live claim scored
 }
 
-/** A live claim as the scorer first sees it: its id and holder (the row is read only when needed). */
-export interface LiveClaim {
-  id: string;
-  agent_id: string;
-}
+/** What a conflict shows of the claim it meets, besides its paths (which come from the scorer's cache). */
+type ClaimDetails = Pick<ClaimRow, 'intent' | 'exclusive' | 'expires_at'>;
+
+/**
+ * A live claim as the scorer reads it for every one: id and holder, and the
+ * details when the store reads them along (PostgreSQL, to save a round trip
+ * per conflict); without them the row is read for each conflicting claim.
+ */
+export type LiveClaim = Pick<ClaimRow, 'id' | 'agent_id'> & Partial<ClaimDetails>;
+
+/** The SELECT list of a LiveClaim with its details. */
+export const LIVE_COLUMNS = 'id, agent_id, intent, exclusive, expires_at';
 
 /**
  * Scores stored claims. The parsed paths and modules of a claim never change
  * after its insert, so they are kept by claim id: an announce scores against
- * every live claim, and parsing each one every time would dominate it.
+ * every live claim, and reading and parsing each one every time would
+ * dominate it. Only the few columns of LiveClaim are read per live claim.
  */
 export class ClaimScorer {
   private readonly parsed = new Map<string, ScoredTarget>();
 
+  /** Ids of `live` not parsed yet (to read before `score`); starts the cache over when it is full. */
+  uncached(live: readonly LiveClaim[]): string[] {
+    if (this.parsed.size >= PARSED_CACHE) this.parsed.clear();
+    return live.filter((c) => !this.parsed.has(c.id)).map((c) => c.id);
+  }
+
   /**
    * Conflicts of `target` with `live` claims of agents other than `agent`,
-   * highest score first. `rowOf` gives a stored row (only for claims not yet
-   * parsed, and for those that conflict).
+   * highest score first. `rowOf` gives the stored row of a claim not parsed
+   * yet (those `uncached` named), and of a conflicting claim read without its
+   * details.
    */
   score(target: ClaimTarget, agent: string | null, live: readonly LiveClaim[], rowOf: (id: string) => ClaimRow): ClaimCheck {
     const conflicts: ClaimConflict[] = [];
-    for (const { id, agent_id: holder } of live) {
-      if (holder === agent) continue;
-      let theirs = this.parsed.get(id);
-      if (theirs === undefined) theirs = this.remember(rowOf(id));
+    for (const claim of live) {
+      if (claim.agent_id === agent) continue;
+      const theirs = this.parsed.get(claim.id) ?? this.remember(rowOf(claim.id));
       const impact = scoreImpact(target, theirs);
       if (impact === null) continue;
-      const claim = toClaim(rowOf(id));
-      conflicts.push({ claim_id: claim.id, agent_id: claim.agent_id, paths: claim.paths, intent: claim.intent, exclusive: claim.exclusive, expires_at: claim.expires_at, ...impact });
+      const held: ClaimDetails =
+        claim.intent !== undefined && claim.exclusive !== undefined && claim.expires_at !== undefined ? { intent: claim.intent, exclusive: claim.exclusive, expires_at: claim.expires_at } : rowOf(claim.id);
+      conflicts.push({
+        claim_id: claim.id, agent_id: claim.agent_id, paths: [...theirs.paths], intent: held.intent, exclusive: held.exclusive === 1, expires_at: iso(held.expires_at), ...impact,
+      });
     }
     conflicts.sort((a, b) => b.score - a.score);
     const score = conflicts[0]?.score ?? 0;
@@ -96,7 +113,6 @@ export class ClaimScorer {
   }
 
   private remember(row: ClaimRow): ScoredTarget {
-    if (this.parsed.size >= PARSED_CACHE) this.parsed.clear();
     const plain = { paths: parseJson<string[]>(row.paths), depends_on: parseJson<string[]>(row.depends_on), modules: parseJson<string[]>(row.modules) };
     const target = { ...plain, allModules: modulesOf(plain) };
     this.parsed.set(row.id, target);

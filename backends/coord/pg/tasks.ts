@@ -5,6 +5,7 @@ import type { ClaimTaskInput, ClaimTaskResult, CompleteTaskInput, PostTaskInput,
 import { channelName, ident, iso, pageSize } from '../validate.js';
 import type { PgAgents } from './agents.js';
 import { row, rows, write, type PgContext, type PgTx, type Queryable } from './context.js';
+import { pgSweepTimer } from './sweep.js';
 
 /**
  * The task queue on PostgreSQL. A claim picks the best pending row with
@@ -21,9 +22,7 @@ export class PgTasks {
     private readonly ctx: PgContext,
     private readonly agents: PgAgents,
   ) {
-    const every = Math.min(30_000, Math.max(50, (ctx.options.task_claim_timeout * 1000) / 2));
-    this.sweeper = setInterval(() => void this.sweep().catch((err: unknown) => ctx.logger?.warn({ err }, 'could not re-queue lapsed task claims')), every);
-    this.sweeper.unref();
+    this.sweeper = pgSweepTimer(ctx, ctx.options.task_claim_timeout, () => this.sweep(), 'could not re-queue lapsed task claims');
   }
 
   async post(input: PostTaskInput): Promise<Task> {

@@ -13,7 +13,9 @@ import {
   toClaim,
   unknownClaim,
   type ClaimRow,
+  LIVE_COLUMNS,
   type ClaimTarget,
+  type LiveClaim,
 } from '../claim-rules.js';
 import { claimTtlMs, repoName, requiredText } from '../claim-validate.js';
 import type {
@@ -155,12 +157,18 @@ export class PgWorkClaims {
     clearInterval(this.sweeper);
   }
 
-  /** Conflicts of `target` with the live claims of agents other than `agent` in its scope (one read of the live rows), highest score first. */
+  /** Conflicts of `target` with the live claims of agents other than `agent` in its scope, highest score first. */
   private async score(db: Queryable, target: ClaimTarget, agent: string | null, at: number): Promise<ClaimCheck> {
-    const live = await rows<ClaimRow>(db, `SELECT * FROM work_claims WHERE status = 'active' AND channel = $1 AND repo = $2 AND expires_at > $3 ORDER BY seq`, [target.channel, target.repo, at]);
-    const byId = new Map(live.map((r) => [r.id, r]));
+    const live = await rows<LiveClaim>(db, `SELECT ${LIVE_COLUMNS} FROM work_claims WHERE status = 'active' AND channel = $1 AND repo = $2 AND expires_at > $3 ORDER BY seq`, [
+      target.channel,
+      target.repo,
+      at,
+    ]);
+    // Whole rows only for the claims the scorer has not parsed yet, in one read.
+    const missing = this.scorer.uncached(live);
+    const fetched = new Map(missing.length === 0 ? [] : (await rows<ClaimRow>(db, 'SELECT * FROM work_claims WHERE id = ANY($1::text[])', [missing])).map((r) => [r.id, r]));
     return this.scorer.score(target, agent, live, (id) => {
-      const found = byId.get(id);
+      const found = fetched.get(id);
       if (found === undefined) throw unknownClaim(id);
       return found;
     });

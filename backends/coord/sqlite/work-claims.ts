@@ -15,6 +15,7 @@ import {
   unknownClaim,
   type ClaimRow,
   type ClaimTarget,
+  type LiveClaim,
 } from '../claim-rules.js';
 import { claimTtlMs, repoName, requiredText } from '../claim-validate.js';
 import { sweepTimer } from '../sweep-timer.js';
@@ -51,7 +52,7 @@ export class SqliteWorkClaims {
   private readonly insert: Statement<[Record<string, unknown>]>;
   private readonly byId: Statement<[string], ClaimRow>;
   private readonly liveIn: Statement<[string, string | null, string | null, number], ClaimRow>;
-  private readonly liveIds: Statement<[string, string, number], { id: string; agent_id: string }>;
+  private readonly live: Statement<[string, string, number], LiveClaim>;
   private readonly lapsed: Statement<[number], ClaimRow>;
   private readonly anyLapsed: Statement<[number], { one: number }>;
   private readonly setStatus: Statement<[WorkClaimStatus, number | null, string | null, string]>;
@@ -73,7 +74,7 @@ export class SqliteWorkClaims {
     this.liveIn = db.prepare(
       `SELECT * FROM work_claims WHERE status = 'active' AND channel = ? AND (? IS NULL OR repo = ?) AND expires_at > ? ORDER BY seq`,
     );
-    this.liveIds = db.prepare(`SELECT id, agent_id FROM work_claims WHERE status = 'active' AND channel = ? AND repo = ? AND expires_at > ? ORDER BY seq`);
+    this.live = db.prepare(`SELECT id, agent_id FROM work_claims WHERE status = 'active' AND channel = ? AND repo = ? AND expires_at > ? ORDER BY seq`);
     this.lapsed = db.prepare(`SELECT * FROM work_claims WHERE status = 'active' AND expires_at <= ? ORDER BY seq`);
     this.anyLapsed = db.prepare(`SELECT 1 AS one FROM work_claims WHERE status = 'active' AND expires_at <= ? LIMIT 1`);
     this.setStatus = db.prepare('UPDATE work_claims SET status = ?, released_at = ?, released_by = ? WHERE id = ?');
@@ -193,8 +194,10 @@ export class SqliteWorkClaims {
 
   /** Conflicts of `target` with the live claims of agents other than `agent` in its scope, highest score first. */
   private score(target: ClaimTarget, agent: string | null, at: number): ClaimCheck {
-    // Only ids are read for every live claim; the rest comes from the scorer's cache, and whole rows only for the claims that do conflict.
-    return this.scorer.score(target, agent, this.liveIds.all(target.channel, target.repo, at), (id) => this.mustGet(id));
+    const live = this.live.all(target.channel, target.repo, at);
+    // Only ids are read for every live claim; whole rows (one by one) only for claims not parsed yet and those that conflict.
+    this.scorer.uncached(live);
+    return this.scorer.score(target, agent, live, (id) => this.mustGet(id));
   }
 
   private mustGet(claimId: string): ClaimRow {
