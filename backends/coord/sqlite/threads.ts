@@ -27,8 +27,6 @@ import { parseJson, type SqliteContext } from './context.js';
 import type { SqliteEvents } from './events.js';
 import { sweepOnce } from './sweep.js';
 
-export type { SendNotice, ThreadSpec } from '../thread-rules.js';
-
 /**
  * Consultation threads (mcp-coordinator's consult step; the state machine is
  * in thread-rules.ts). Every action is a thread message and a thread_message event
