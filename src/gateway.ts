@@ -172,7 +172,7 @@ export class Gateway {
     if (options.listen !== false) this.security.assertBindable();
     mkdirSync(this.config.server.dataDir, { recursive: true });
     const stores = await this.#openStores();
-    this.security.open((this.#stores as GatewayStores).local);
+    this.security.open((this.#stores as GatewayStores).local, (this.#stores as GatewayStores).audit);
     this.#roster = new Roster({ supervisor: this.supervisor, store: stores.runtime, config: this.config, logger: this.logger });
     await this.#roster.load();
     // A shared store: backends another gateway adds or removes appear and go here too.
@@ -267,7 +267,7 @@ export class Gateway {
       await this.#listener?.close();
       await this.supervisor.stopAll();
       for (const backend of this.supervisor.list()) this.router.drop(backend.name);
-      this.security.close();
+      await this.security.close();
       await this.#stores?.close();
       this.logger.info('stonegate stopped');
     })();

@@ -1,7 +1,7 @@
+import type { GatewayDatabase } from '../store/database.js';
 import type { AuditSettings } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { CallRecord } from '../router/call-log.js';
-import type { GatewayDatabase } from '../store/database.js';
 
 /** One row of the audit log, as GET /log shows it. */
 export interface AuditEntry extends CallRecord {
@@ -23,7 +23,7 @@ export interface AuditQuery {
   servers?: ReadonlySet<string>;
 }
 
-interface Row {
+export interface AuditDbRow {
   time: string;
   agent: string | null;
   server: string;
@@ -40,27 +40,52 @@ const FLUSH_MS = 50;
 const FLUSH_ROWS = 500;
 const SWEEP_MS = 3_600_000;
 
+/** One row as stored: at_ms, time, agent, server, tool, status, code, duration_ms, args_bytes, retried, arguments. */
+export type AuditRow = [number, string, string | null, string, string, string, string | null, number, number | null, number, string | null];
+
+export const AUDIT_COLUMNS = 'at_ms, time, agent, server, tool, status, code, duration_ms, args_bytes, retried, arguments';
+
+/**
+ * Where the audit log's rows are kept: data_dir/stonegate.db
+ * (SqliteAuditStore below), or the PostgreSQL that several gateways share
+ * (src/store/pg/audit-store.ts), so that GET /log on any of them shows the
+ * calls of all.
+ */
+export interface AuditStore {
+  insert(rows: readonly AuditRow[]): Promise<void>;
+  /** Newest first. */
+  recent(query: AuditQuery): Promise<AuditEntry[]>;
+  /** Oldest first, a page at a time. */
+  export(query: ExportQuery): AsyncIterable<AuditEntry>;
+  /** Deletes the rows before `cutoffMs`. */
+  expire(cutoffMs: number): Promise<void>;
+}
+
+export type ExportQuery = Omit<AuditQuery, 'limit'> & { limit?: number };
+
 /**
  * Every finished tool call (time, token, server, tool, status, error code,
- * duration, argument size) in data_dir/stonegate.db, kept for
- * retention_days. Rows are written in batches (every 50 ms or 500 rows, in
- * one transaction) off the call's path; a read flushes first.
+ * duration, argument size), kept for retention_days. Rows are written in
+ * batches (every 50 ms or 500 rows, in one transaction) off the call's
+ * path, in order; a read writes what is queued first.
  */
 export class AuditLog {
-  readonly #db: GatewayDatabase;
+  readonly #store: AuditStore;
   readonly #settings: Readonly<AuditSettings>;
   readonly #log: Logger;
-  #pending: unknown[][] = [];
+  #pending: AuditRow[] = [];
   #timer: NodeJS.Timeout | undefined;
+  /** The writes so far, in order: the next one waits for this. */
+  #written: Promise<void> = Promise.resolve();
   readonly #sweep: NodeJS.Timeout;
   #closed = false;
 
-  constructor(db: GatewayDatabase, settings: Readonly<AuditSettings>, logger: Logger) {
-    this.#db = db;
+  constructor(store: AuditStore, settings: Readonly<AuditSettings>, logger: Logger) {
+    this.#store = store;
     this.#settings = settings;
     this.#log = logger;
-    this.expire();
-    this.#sweep = setInterval(() => this.expire(), SWEEP_MS);
+    void this.expire();
+    this.#sweep = setInterval(() => void this.expire(), SWEEP_MS);
     this.#sweep.unref();
   }
 
@@ -70,96 +95,109 @@ export class AuditLog {
     const at = Date.parse(entry.time);
     const args = this.#settings.arguments && entry.arguments !== undefined ? JSON.stringify(entry.arguments) : null;
     this.#pending.push([at, entry.time, entry.agent, entry.server, entry.tool, entry.status, entry.code, entry.duration_ms, entry.args_bytes, entry.retried === true ? 1 : 0, args]);
-    if (this.#pending.length >= FLUSH_ROWS) this.flush();
+    if (this.#pending.length >= FLUSH_ROWS) void this.flush();
     else if (this.#timer === undefined) {
-      this.#timer = setTimeout(() => this.flush(), FLUSH_MS);
+      this.#timer = setTimeout(() => void this.flush(), FLUSH_MS);
       this.#timer.unref();
     }
   }
 
-  /** Writes what is queued. */
-  flush(): void {
+  /** Writes what is queued; resolves once it (and every earlier write) is stored. A failed write is logged, not thrown. */
+  flush(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#pending.length === 0) return;
-    const rows = this.#pending;
-    this.#pending = [];
-    try {
-      const insert = this.#db.prepare(
-        'INSERT INTO audit_log (at_ms, time, agent, server, tool, status, code, duration_ms, args_bytes, retried, arguments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    if (this.#pending.length > 0) {
+      const rows = this.#pending;
+      this.#pending = [];
+      this.#written = this.#written.then(() =>
+        this.#store.insert(rows).catch((err: unknown) => this.#log.error({ err, rows: rows.length }, 'could not write the audit log')),
       );
-      this.#db.transaction(() => {
-        for (const row of rows) insert.run(...row);
-      })();
-    } catch (err) {
-      this.#log.error({ err, rows: rows.length }, 'could not write the audit log');
     }
+    return this.#written;
   }
 
   /** Deletes rows older than retention_days (0: keep everything). */
-  expire(): void {
+  async expire(): Promise<void> {
     if (this.#settings.retention_days <= 0) return;
-    const cutoff = Date.now() - this.#settings.retention_days * 86_400_000;
     try {
-      this.#db.prepare('DELETE FROM audit_log WHERE at_ms < ?').run(cutoff);
+      await this.#store.expire(Date.now() - this.#settings.retention_days * 86_400_000);
     } catch (err) {
       this.#log.error({ err }, 'could not expire the audit log');
     }
   }
 
   /** Newest first, filtered. */
-  recent(query: AuditQuery): AuditEntry[] {
-    this.flush();
-    const { sql, params } = where(query);
-    const rows = this.#db.prepare(`SELECT * FROM audit_log${sql} ORDER BY id DESC LIMIT ?`).all(...params, query.limit) as Row[];
-    return rows.map(toEntry);
+  async recent(query: AuditQuery): Promise<AuditEntry[]> {
+    await this.flush();
+    return this.#store.recent(query);
   }
 
-  /** Oldest first, filtered, one row at a time (GET /log?format=jsonl). */
-  *export(query: Omit<AuditQuery, 'limit'> & { limit?: number }): Generator<AuditEntry> {
-    this.flush();
-    const { sql, params } = where(query);
-    const statement = this.#db.prepare(`SELECT * FROM audit_log${sql} ORDER BY id ASC${query.limit === undefined ? '' : ' LIMIT ?'}`);
-    const args = query.limit === undefined ? params : [...params, query.limit];
-    for (const row of statement.iterate(...args) as IterableIterator<Row>) yield toEntry(row);
+  /** Oldest first, filtered, a page at a time (GET /log?format=jsonl). */
+  async *export(query: ExportQuery): AsyncGenerator<AuditEntry> {
+    await this.flush();
+    yield* this.#store.export(query);
   }
 
   /** Writes what is queued and stops the timers (before the database closes). */
-  close(): void {
+  async close(): Promise<void> {
     if (this.#closed) return;
-    this.flush();
     this.#closed = true;
     clearInterval(this.#sweep);
+    await this.flush();
   }
 }
 
-function where(query: Omit<AuditQuery, 'limit'>): { sql: string; params: unknown[] } {
+/** The audit log in data_dir/stonegate.db. */
+export class SqliteAuditStore implements AuditStore {
+  readonly #db: GatewayDatabase;
+
+  constructor(db: GatewayDatabase) {
+    this.#db = db;
+  }
+
+  async insert(rows: readonly AuditRow[]): Promise<void> {
+    const insert = this.#db.prepare(`INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.#db.transaction(() => {
+      for (const row of rows) insert.run(...row);
+    })();
+  }
+
+  async recent(query: AuditQuery): Promise<AuditEntry[]> {
+    const { sql, params } = auditWhere(query, () => '?');
+    const rows = this.#db.prepare(`SELECT * FROM audit_log${sql} ORDER BY id DESC LIMIT ?`).all(...params, query.limit) as AuditDbRow[];
+    return rows.map(toAuditEntry);
+  }
+
+  async *export(query: ExportQuery): AsyncGenerator<AuditEntry> {
+    const { sql, params } = auditWhere(query, () => '?');
+    const statement = this.#db.prepare(`SELECT * FROM audit_log${sql} ORDER BY id ASC${query.limit === undefined ? '' : ' LIMIT ?'}`);
+    const args = query.limit === undefined ? params : [...params, query.limit];
+    for (const row of statement.iterate(...args) as IterableIterator<AuditDbRow>) yield toAuditEntry(row);
+  }
+
+  async expire(cutoffMs: number): Promise<void> {
+    this.#db.prepare('DELETE FROM audit_log WHERE at_ms < ?').run(cutoffMs);
+  }
+}
+
+/** The WHERE clause of a query, with placeholders from `placeholder` (`?` for SQLite, `$n` for PostgreSQL). */
+export function auditWhere(query: Omit<AuditQuery, 'limit'>, placeholder: (n: number) => string): { sql: string; params: unknown[] } {
   const clauses: string[] = [];
   const params: unknown[] = [];
-  if (query.server !== undefined) {
-    clauses.push('server = ?');
-    params.push(query.server);
-  }
-  if (query.status !== undefined) {
-    clauses.push('status = ?');
-    params.push(query.status);
-  }
-  if (query.agent !== undefined) {
-    clauses.push('agent = ?');
-    params.push(query.agent);
-  }
-  if (query.since !== undefined) {
-    clauses.push('at_ms >= ?');
-    params.push(query.since);
-  }
-  if (query.servers !== undefined) {
-    clauses.push(`server IN (${[...query.servers].map(() => '?').join(', ') || "''"})`);
-    params.push(...query.servers);
-  }
+  const add = (value: unknown): string => {
+    params.push(value);
+    return placeholder(params.length);
+  };
+  if (query.server !== undefined) clauses.push(`server = ${add(query.server)}`);
+  if (query.status !== undefined) clauses.push(`status = ${add(query.status)}`);
+  if (query.agent !== undefined) clauses.push(`agent = ${add(query.agent)}`);
+  if (query.since !== undefined) clauses.push(`at_ms >= ${add(query.since)}`);
+  if (query.servers !== undefined) clauses.push(`server IN (${[...query.servers].map((s) => add(s)).join(', ') || "''"})`);
   return { sql: clauses.length === 0 ? '' : ` WHERE ${clauses.join(' AND ')}`, params };
 }
 
-function toEntry(row: Row): AuditEntry {
+/** A stored row as GET /log shows it. */
+export function toAuditEntry(row: AuditDbRow): AuditEntry {
   const entry: AuditEntry = {
     time: row.time,
     agent: row.agent,
@@ -170,7 +208,7 @@ function toEntry(row: Row): AuditEntry {
     duration_ms: row.duration_ms,
     args_bytes: row.args_bytes,
   };
-  if (row.retried === 1) entry.retried = true;
+  if (Number(row.retried) === 1) entry.retried = true;
   if (row.arguments !== null) entry.arguments = JSON.parse(row.arguments) as unknown;
   return entry;
 }

@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import type { CallLog } from '../router/call-log.js';
 import type { Router } from '../router/router.js';
 import type { GatewayDatabase } from '../store/database.js';
-import { AuditLog } from './audit.js';
+import { AuditLog, type AuditStore } from './audit.js';
 import { callGuard } from './call-guard.js';
 import { SqliteFingerprintStore } from './fingerprints.js';
 import { RateLimiter } from './rate-limit.js';
@@ -69,11 +69,11 @@ export class Security {
     );
   }
 
-  /** Opens what lives in the data_dir database: tool fingerprints and (unless [audit] enabled = false) the audit log. */
-  open(db: GatewayDatabase): void {
+  /** Opens the tool fingerprints (in the data_dir database) and, unless [audit] enabled = false, the audit log (in `audit`). */
+  open(db: GatewayDatabase, audit: AuditStore): void {
     const { config, catalog, logger } = this.#options;
     catalog.useFingerprints(new SqliteFingerprintStore(db));
-    if (config.audit.enabled) this.#audit = new AuditLog(db, config.audit, logger.child({ stage: 'audit' }));
+    if (config.audit.enabled) this.#audit = new AuditLog(audit, config.audit, logger.child({ stage: 'audit' }));
   }
 
   /** The persistent audit log, when enabled and open. */
@@ -88,7 +88,7 @@ export class Security {
   }
 
   /** Writes what the audit log has queued (before the database closes). */
-  close(): void {
-    this.#audit?.close();
+  async close(): Promise<void> {
+    await this.#audit?.close();
   }
 }

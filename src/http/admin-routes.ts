@@ -78,7 +78,7 @@ export function adminHandlers(gateway: Gateway): Record<'start' | 'stop' | 'rest
       return c.json(redactedConfig(gateway.config, backends.map((b) => b.config)));
     },
 
-    log: (c) => {
+    log: async (c) => {
       const status = c.req.query('status');
       if (status !== undefined && !STATUSES.includes(status)) {
         throw new GatewayError('BAD_REQUEST', `status must be success, error or timeout, got '${status.slice(0, 50)}'`);
@@ -93,7 +93,7 @@ export function adminHandlers(gateway: Gateway): Record<'start' | 'stop' | 'rest
         c.header('Content-Type', 'application/x-ndjson; charset=utf-8');
         return stream(c, async (out) => {
           let batch = '';
-          for (const entry of audit.export({ ...filter, limit })) {
+          for await (const entry of audit.export({ ...filter, limit })) {
             batch += `${JSON.stringify(entry)}\n`;
             if (batch.length >= 65_536) {
               await out.write(batch);
@@ -105,7 +105,7 @@ export function adminHandlers(gateway: Gateway): Record<'start' | 'stop' | 'rest
       }
       const limit = intParam(c, 'limit', 50, 10_000);
       const calls: AuditEntry[] | ReturnType<typeof gateway.callLog.recent> =
-        audit?.recent({ ...filter, limit }) ??
+        (await audit?.recent({ ...filter, limit })) ??
         gateway.callLog
           .recent({ limit: filter.since === undefined && filter.servers === undefined ? limit : gateway.config.gateway.call_log_size, status, server: filter.server, agent: filter.agent })
           .filter((r) => (filter.servers === undefined || filter.servers.has(r.server)) && (filter.since === undefined || Date.parse(r.time) >= filter.since))

@@ -6,11 +6,13 @@ import type { CoordOptions } from '../../backends/coord/options.js';
 import { openPgStore } from '../../backends/coord/pg-store.js';
 import { openSqliteStore } from '../../backends/coord/sqlite-store.js';
 import type { CoordLogger, CoordStore } from '../../backends/coord/store.js';
+import { SqliteAuditStore, type AuditStore } from '../auth/audit.js';
 import { SqliteDispatchStore, type DispatchStore } from '../dispatch/store.js';
 import { redactUrl } from '../config/redact.js';
 import type { Config } from '../config/schema.js';
 import { openDatabase, type GatewayDatabase } from './database.js';
 import { openPgDatabase } from './pg/database.js';
+import { PgAuditStore } from './pg/audit-store.js';
 import { PgDispatchStore } from './pg/dispatch-store.js';
 import { PgRuntimeBackendStore } from './pg/runtime-backends.js';
 import { SqliteRuntimeBackendStore, type RuntimeBackendStore } from './runtime-backends.js';
@@ -18,9 +20,11 @@ import { SqliteRuntimeBackendStore, type RuntimeBackendStore } from './runtime-b
 /** The gateway's stores, as [store] url picks them. */
 export interface GatewayStores {
   readonly kind: 'sqlite' | 'postgres';
-  /** data_dir/stonegate.db. With PostgreSQL it still holds what stays per gateway: the audit log and tool fingerprints. */
+  /** data_dir/stonegate.db. With PostgreSQL it still holds what stays per gateway: tool fingerprints. */
   readonly local: GatewayDatabase;
   readonly runtime: RuntimeBackendStore;
+  /** The audit log's rows: data_dir, or shared by every gateway on the PostgreSQL. */
+  readonly audit: AuditStore;
   readonly dispatch: DispatchStore;
   /** This gateway process among the others on the same database. */
   readonly instance: string;
@@ -41,6 +45,7 @@ export async function openGatewayStores(config: Pick<Config, 'server' | 'store' 
       kind: 'sqlite',
       local,
       runtime: new SqliteRuntimeBackendStore(local),
+      audit: new SqliteAuditStore(local),
       dispatch: new SqliteDispatchStore(local),
       instance,
       close: async () => void local.close(),
@@ -68,6 +73,7 @@ export async function openGatewayStores(config: Pick<Config, 'server' | 'store' 
     kind: 'postgres',
     local,
     runtime: new PgRuntimeBackendStore(db.pool, settings),
+    audit: new PgAuditStore(db.pool),
     dispatch,
     instance,
     close: () =>

@@ -3,10 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AuditLog } from '../../src/auth/audit.js';
 import { SqliteFingerprintStore } from '../../src/auth/fingerprints.js';
 import { Catalog } from '../../src/catalog/catalog.js';
-import { AuditSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { openDatabase, type GatewayDatabase } from '../../src/store/database.js';
 
@@ -75,54 +73,5 @@ describe('pinned tools', () => {
     expect(c.tools().map((t) => t.name)).toEqual(['read']);
     expect(c.isHeld('fs', 'read')).toBe(false);
     expect(c.changes('fs')).toMatchObject([{ tool: 'read', pending: true, held: false }]);
-  });
-});
-
-describe('audit log', () => {
-  const record = (over: Record<string, unknown> = {}) => ({
-    time: new Date().toISOString(),
-    agent: 'alice',
-    server: 'demo',
-    tool: 'echo',
-    status: 'success' as const,
-    code: null,
-    duration_ms: 1.5,
-    args_bytes: 12,
-    arguments: { text: 'x' },
-    ...over,
-  });
-
-  it('writes calls in batches and reads them back newest first, filtered, and as an export oldest first', () => {
-    const { db } = database();
-    const audit = new AuditLog(db, AuditSchema.parse({}), silentLogger());
-    audit.record(record());
-    audit.record(record({ agent: 'bob', server: 'other', status: 'error', code: 'FORBIDDEN', args_bytes: null }));
-    audit.record(record({ tool: 'sleep', retried: true }));
-    const recent = audit.recent({ limit: 10 });
-    expect(recent.map((r) => r.tool)).toEqual(['sleep', 'echo', 'echo']);
-    expect(recent[0]).toMatchObject({ retried: true, args_bytes: 12 });
-    expect(recent[0]).not.toHaveProperty('arguments');
-    expect(audit.recent({ limit: 10, agent: 'bob' })).toMatchObject([{ server: 'other', code: 'FORBIDDEN', args_bytes: null }]);
-    expect(audit.recent({ limit: 10, status: 'error' })).toHaveLength(1);
-    expect(audit.recent({ limit: 10, servers: new Set(['other']) })).toHaveLength(1);
-    expect(audit.recent({ limit: 10, servers: new Set() })).toHaveLength(0);
-    expect(audit.recent({ limit: 10, since: Date.now() + 1_000 })).toHaveLength(0);
-    expect(audit.recent({ limit: 1 })).toHaveLength(1);
-    expect([...audit.export({ server: 'demo' })].map((r) => r.tool)).toEqual(['echo', 'sleep']);
-    audit.close();
-    audit.record(record());
-    expect(db.prepare('SELECT COUNT(*) AS n FROM audit_log').get()).toEqual({ n: 3 });
-  });
-
-  it('keeps arguments only when asked, and drops rows past retention_days', () => {
-    const { db } = database();
-    const audit = new AuditLog(db, AuditSchema.parse({ arguments: true, retention_days: 1 }), silentLogger());
-    audit.record(record());
-    audit.record(record({ time: new Date(Date.now() - 2 * 86_400_000).toISOString() }));
-    expect(audit.recent({ limit: 10 })).toHaveLength(2);
-    expect(audit.recent({ limit: 10 })[0]?.arguments).toEqual({ text: 'x' });
-    audit.expire();
-    expect(audit.recent({ limit: 10 })).toHaveLength(1);
-    audit.close();
   });
 });
