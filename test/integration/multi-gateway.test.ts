@@ -227,7 +227,7 @@ args = [${q(DEMO)}]
     await again.text();
   });
 
-  it('shows a backend added at runtime on one gateway on the other, and removes it there when the other removes it', async () => {
+  it('shows a backend added at runtime on one gateway on the other (and its calls in the other\'s audit log), and removes it there when the other removes it', async () => {
     const toml = `[store]\nurl = ${q(database.url)}\n\n[coordination]\nenabled = false\n`;
     const [a, b] = (await Promise.all([startGateway(toml), startGateway(toml)])) as [RunningGateway, RunningGateway];
     const added = await a.request('POST', '/server/add', { name: 'shared-demo', command: 'node', args: [DEMO] });
@@ -239,6 +239,12 @@ args = [${q(DEMO)}]
     }, 20_000);
     expect(JSON.stringify(called.result)).toContain('via b');
     expect((await b.request('GET', '/server/list')).body.servers).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'shared-demo', origin: 'runtime' })]));
+    // The audit log is shared: A's GET /log shows the call B made.
+    const log = await eventually(async () => {
+      const calls = (await a.request('GET', '/log?server=shared-demo')).body.calls as { server: string; tool: string; status: string }[];
+      return calls.length > 0 ? calls : undefined;
+    });
+    expect(log[0]).toMatchObject({ server: 'shared-demo', tool: 'echo', status: 'success' });
     // Removed on B: gone from A too.
     expect((await b.request('POST', '/server/remove', { name: 'shared-demo' })).status).toBe(200);
     await eventually(async () => {
