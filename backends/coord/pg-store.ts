@@ -18,6 +18,7 @@ import { PgThreads } from './pg/threads.js';
 import { PgWorkClaims } from './pg/work-claims.js';
 import { storeClosed } from './rules.js';
 import { ident } from './validate.js';
+import { areaMethods } from './store-methods.js';
 import type { CoordStore, StoreRuntime } from './store.js';
 
 export type { PgSettings } from './pg/pool.js';
@@ -81,7 +82,7 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
   const claims = new PgWorkClaims(ctx, threads);
 
   /** Every operation goes through here: a closed store answers UNAVAILABLE instead of a driver error (also for a query cut off by close). */
-  async function run<T>(fn: () => Promise<T>): Promise<T> {
+  async function run<T>(fn: () => T | Promise<T>): Promise<T> {
     if (closed) throw storeClosed();
     try {
       return await fn();
@@ -93,37 +94,9 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
 
   return {
     kind: 'postgres',
-    registerAgent: (input) => run(() => agents.register(input)),
-    deregisterAgent: (agentId) => run(() => agents.deregister(agentId)),
-    heartbeat: (agentId) => run(() => agents.heartbeat(agentId)),
-    discoverAgents: (query) => run(() => agents.discover(query)),
-    sendMessage: (input) => run(() => messages.send(input)),
-    broadcast: (input) => run(() => messages.broadcast(input)),
-    poll: (input) => run(() => messages.poll(input)),
-    history: (query) => run(() => messages.history(query)),
-    postTask: (input) => run(() => tasks.post(input)),
-    claimTask: (input) => run(() => tasks.claim(input)),
-    completeTask: (input) => run(() => tasks.complete(input)),
-    listTasks: (query) => run(() => tasks.list(query)),
-    getTask: (taskId) => run(() => tasks.get(taskId)),
-    getState: (key, channel) => run(() => state.get(key, channel)),
-    setState: (input) => run(() => state.set(input)),
-    watchState: (input) => run(() => state.watch(input)),
-    createChannel: (input) => run(() => channels.create(input)),
-    listChannels: () => run(() => channels.list()),
+    ...areaMethods({ agents, messages, tasks, state, channels, claims, threads }, run),
     stats: (channel) => run(() => channels.stats(channel)),
     events: (query) => run(() => channels.events(query)),
-    announceClaim: (input) => run(() => claims.announce(input)),
-    checkClaims: (input) => run(() => claims.check(input)),
-    renewClaim: (input) => run(() => claims.renew(input)),
-    releaseClaim: (input) => run(() => claims.release(input)),
-    listClaims: (query) => run(() => claims.list(query)),
-    claimStatus: (query) => run(() => claims.status(query)),
-    openThread: (input) => run(() => threads.open(input)),
-    actOnThread: (input) => run(() => threads.act(input)),
-    getThread: (input) => run(() => threads.get(input)),
-    listThreads: (query) => run(() => threads.list(query)),
-    threadUpdates: (input) => run(() => threads.updates(input)),
     unreadCount: (agentId) => run(() => agents.pendingCount(pool, ident(agentId, 'agent_id'))),
     health: () => run(async () => ({ store: 'postgres', schema_version: schemaVersion, uptime_seconds: Math.floor((Date.now() - openedAt) / 1000) })),
     async close(): Promise<void> {

@@ -18,6 +18,7 @@ import { SqliteTasks } from './sqlite/tasks.js';
 import { SqliteThreads } from './sqlite/threads.js';
 import { SqliteUnread } from './sqlite/unread.js';
 import { SqliteWorkClaims } from './sqlite/work-claims.js';
+import { areaMethods } from './store-methods.js';
 import type { CoordStore, StoreRuntime } from './store.js';
 
 /**
@@ -97,41 +98,13 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
 
   return {
     kind: 'sqlite',
-    registerAgent: (input) => run(() => agents.register(input)),
-    deregisterAgent: (agentId) => run(() => agents.deregister(agentId)),
-    heartbeat: (agentId) => run(() => agents.heartbeat(agentId)),
-    discoverAgents: (query) => run(() => agents.discover(query)),
-    sendMessage: (input) => run(() => messages.send(input)),
-    broadcast: (input) => run(() => messages.broadcast(input)),
-    poll: (input) => run(() => messages.poll(input)),
-    history: (query) => run(() => messages.history(query)),
-    postTask: (input) => run(() => tasks.post(input)),
-    claimTask: (input) => run(() => tasks.claim(input)),
-    completeTask: (input) => run(() => tasks.complete(input)),
-    listTasks: (query) => run(() => tasks.list(query)),
-    getTask: (taskId) => run(() => tasks.get(taskId)),
-    getState: (key, channel) => run(() => state.get(key, channel)),
-    setState: (input) => run(() => state.set(input)),
-    watchState: (input) => run(() => state.watch(input)),
-    createChannel: (input) => run(() => channels.create(input)),
-    listChannels: () => run(() => channels.list()),
+    ...areaMethods({ agents, messages, tasks, state, channels, claims, threads }, run),
     stats: (channel) =>
       run(() => {
         agents.flushTouches();
         return channels.stats(channel);
       }),
     events: (query) => run(() => events.page(query)),
-    announceClaim: (input) => run(() => claims.announce(input)),
-    checkClaims: (input) => run(() => claims.check(input)),
-    renewClaim: (input) => run(() => claims.renew(input)),
-    releaseClaim: (input) => run(() => claims.release(input)),
-    listClaims: (query) => run(() => claims.list(query)),
-    claimStatus: (query) => run(() => claims.status(query)),
-    openThread: (input) => run(() => threads.open(input)),
-    actOnThread: (input) => run(() => threads.act(input)),
-    getThread: (input) => run(() => threads.get(input)),
-    listThreads: (query) => run(() => threads.list(query)),
-    threadUpdates: (input) => run(() => threads.updates(input)),
     unreadCount: (agentId) => run(() => unread.of(agentId)),
     health: () => run(() => ({ store: 'sqlite', schema_version: schemaVersion, uptime_seconds: Math.floor((Date.now() - openedAt) / 1000) })),
     async close(): Promise<void> {
