@@ -5,14 +5,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO, eventually, q, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { demoBackend, eventually, startGateway, stopAll, type RunningGateway } from './harness.js';
 
 const CONFIG = (extra = ''): string => `
 ${extra}
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 `;
 
 const clients: Client[] = [];

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO, eventually, fixture, q, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { demoBackend, eventually, fixture, q, startGateway, stopAll, type RunningGateway } from './harness.js';
 
 // Every error code the core data path can produce, each from a real request
 // against real backends.
@@ -11,10 +11,7 @@ describe('error codes over REST', () => {
 [gateway]
 max_body_bytes = 2048
 
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 
 [[backends]]
 name = "hang"

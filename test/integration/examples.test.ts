@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO, q, ROOT, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { demoBackend, q, ROOT, startGateway, stopAll, type RunningGateway } from './harness.js';
 import { runCli } from '../cli/run-cli.js';
 
 /*
@@ -22,10 +22,7 @@ beforeAll(async () => {
 [coordination]
 enabled = true
 
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 
 [[backends]]
 name = "filesystem"

@@ -166,3 +166,8 @@ export function processesWithMarker(marker: string): number[] {
 
 /** TOML string literal. */
 export const q = (s: string): string => JSON.stringify(s);
+
+/** The TOML of one demo backend entry; more keys of the entry can follow it on the next lines. */
+export function demoBackend(name = 'demo'): string {
+  return `[[backends]]\nname = ${q(name)}\ncommand = "node"\nargs = [${q(DEMO)}]`;
+}

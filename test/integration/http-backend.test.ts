@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEMO, q, startGateway, stopAll } from './harness.js';
+import { demoBackend, q, startGateway, stopAll } from './harness.js';
 
 afterAll(stopAll);
 
@@ -8,10 +8,7 @@ afterAll(stopAll);
 describe('http backends', () => {
   it('routes calls to a remote server over Streamable HTTP, and falls back to legacy SSE', async () => {
     const remote = await startGateway(`
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 `);
     await remote.waitForLog((l) => l.msg === 'backend ready');
     const gw = await startGateway(`

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO, q, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { demoBackend, startGateway, stopAll, type RunningGateway } from './harness.js';
 
 /*
  * /mcp answers a POST as plain JSON when nothing but the response can follow
@@ -11,10 +11,7 @@ import { DEMO, q, startGateway, stopAll, type RunningGateway } from './harness.j
  */
 
 const CONFIG = `
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 `;
 
 const HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };

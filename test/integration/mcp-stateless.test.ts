@@ -2,7 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO, q, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { demoBackend, startGateway, stopAll, type RunningGateway } from './harness.js';
 
 /*
  * [gateway] mcp_sessions = "stateless": every POST is served by a server of
@@ -14,10 +14,7 @@ const CONFIG = `
 [gateway]
 mcp_sessions = "stateless"
 
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 `;
 
 let gw: RunningGateway;

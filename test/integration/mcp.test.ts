@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, DEMO, ROOT, q, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { BIN, demoBackend, q, ROOT, startGateway, stopAll, type RunningGateway } from './harness.js';
 
 const FS_SERVER = join(ROOT, 'node_modules/@modelcontextprotocol/server-filesystem/dist/index.js');
 const MEMORY_SERVER = join(ROOT, 'node_modules/@modelcontextprotocol/server-memory/dist/index.js');
@@ -19,10 +19,7 @@ const CONFIG = `
 [supervisor]
 restart_backoff_min = 50
 
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 
 [[backends]]
 name = "filesystem"
@@ -242,10 +239,7 @@ describe('serve --stdio', () => {
 describe('roots', () => {
   it("answers a backend's roots/list with the backend's configured roots", async () => {
     const rootsGw = await startGateway(`
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 roots = [${q(join(ROOT, 'examples'))}]
 `);
     await rootsGw.waitForLog((l) => l.msg === 'backend ready');

@@ -3,7 +3,7 @@ import { afterAll, expect, it } from 'vitest';
 import { report } from '../coord/helpers.js';
 import { eventsOf, readSse } from '../coord/sse.js';
 import { describePg, useTestDatabase } from '../store/pg.js';
-import { DEMO, eventually, q, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { DEMO, demoBackend, eventually, q, startGateway, stopAll, type RunningGateway } from './harness.js';
 
 afterAll(stopAll);
 
@@ -72,10 +72,7 @@ task_claim_timeout = 2
 max_event_buffer = 100000
 poll_timeout_max = 5
 
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 `;
     const t0 = Date.now();
     const phase = (what: string): void => report(`multi-gateway: ${what} at ${Date.now() - t0} ms`);

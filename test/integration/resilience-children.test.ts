@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEMO, eventually, fixture, processesWithMarker, q, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { demoBackend, eventually, fixture, processesWithMarker, q, startGateway, stopAll, type RunningGateway } from './harness.js';
 import { expectBackTo, footprint, rssKb } from './proc.js';
 
 // Misbehaving children: junk on stdout, an oversized line, a stderr flood,
@@ -113,10 +113,7 @@ args = [${q(fixture('no-init-server'))}]
 env = { ${mark} = "1" }
 start_timeout = 300
 
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 `);
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'demo');
     const restarting = await gw.waitForLog((l) => l.backend === 'mute' && l.msg === 'backend will restart');

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEMO, eventually, processesWithMarker, q, startGateway, stopAll } from './harness.js';
+import { DEMO, demoBackend, eventually, processesWithMarker, q, startGateway, stopAll } from './harness.js';
 
 afterEach(stopAll);
 
@@ -79,10 +79,7 @@ describe('runtime backend management', () => {
   it('never shows a secret given in env or headers, in any answer or log line', async () => {
     const secret = `sentinel-${randomUUID()}`;
     const gw = await startGateway(`
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 env = { API_TOKEN = ${q(secret)} }
 
 [[backends]]
@@ -118,10 +115,7 @@ auto_restart = false
 
   it('serves /metrics that a Prometheus parser accepts, and /stats percentiles true to the call log', async () => {
     const gw = await startGateway(`
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 pool = { max_concurrency = 64 }
 `);
     await gw.waitForLog((l) => l.msg === 'backend ready');

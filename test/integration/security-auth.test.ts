@@ -3,7 +3,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO, eventually, q, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { DEMO, demoBackend, eventually, q, startGateway, stopAll, type RunningGateway } from './harness.js';
 
 // Bearer tokens end to end, against a real gateway with real children:
 // 401s, scoped tokens, admin routes, coord identity, session and async-call
@@ -72,10 +72,7 @@ beforeAll(async () => {
 [coordination]
 enabled = false
 
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 `);
   gw = await startGateway(
     `
@@ -109,10 +106,7 @@ name = "single"
 token = "\${SEC_SINGLE}"
 max_concurrent = 1
 
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 env = { DEMO_API_KEY = "\${SEC_ENV}" }
 
 [[backends]]

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, DEMO, ROOT, q, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { BIN, DEMO, demoBackend, ROOT, startGateway, stopAll, type RunningGateway } from './harness.js';
 
 // The front door's limits without auth (loopback): Origin, Content-Type,
 // body size on the stream, runtime-add policy, slow clients; and the
@@ -77,10 +77,7 @@ allowed_origins = ["https://console.example.com"]
 allowed_commands = ["node"]
 allowed_env = ["NODE_PATH"]
 
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 
 [[backends]]
 name = "leaky"

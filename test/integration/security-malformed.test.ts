@@ -2,7 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO, q, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { demoBackend, startGateway, stopAll, type RunningGateway } from './harness.js';
 
 // Malformed input of every kind against /mcp and REST: each gets its
 // documented answer — the status and `code` of the REST error table, or the
@@ -129,10 +129,7 @@ name = "fuzzer"
 role = "admin"
 token = "\${FUZZ_TOKEN}"
 
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 `,
     { env: { FUZZ_TOKEN: TOKEN } },
   );

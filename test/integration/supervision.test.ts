@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEMO, eventually, fixture, processesWithMarker, q, startGateway, stopAll } from './harness.js';
+import { demoBackend, eventually, fixture, processesWithMarker, q, startGateway, stopAll } from './harness.js';
 
 interface ServerRow {
   name: string;
@@ -19,10 +19,7 @@ describe('supervision of real child processes', () => {
 [supervisor]
 restart_backoff_min = 50
 
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 `);
     await gw.waitForLog((l) => l.msg === 'backend ready');
     const before = ((await gw.request('GET', '/server/list')).body.servers as ServerRow[])[0]!;
@@ -66,10 +63,7 @@ args = [${q(fixture('crash-server'))}]
 name = "ghost"
 command = "stonegate-no-such-command-anywhere"
 
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 `);
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'demo');
     const ghost = await eventually(async () => ((await gw.request('GET', '/server/list')).body.servers as ServerRow[]).find((s) => s.name === 'ghost' && s.status === 'failed'));
@@ -101,10 +95,7 @@ args = ["-e", "process.stderr.write('boom: missing API key\\\\n'); process.exit(
   it('leaves no process behind after SIGTERM, grandchildren included', async () => {
     const marker = `STONEGATE_TEST_MARK_${randomUUID()}`;
     const gw = await startGateway(`
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 env = { ${marker} = "1" }
 pool = { min = 2, max = 2 }
 
@@ -130,10 +121,7 @@ env = { ${marker} = "1" }
 describe('POST /server/stop, /server/start, /server/restart', () => {
   it('stops, starts and restarts a backend at runtime', async () => {
     const gw = await startGateway(`
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 `);
     await gw.waitForLog((l) => l.msg === 'backend ready');
     const stopped = await gw.request('POST', '/server/stop', { name: 'demo' });
@@ -160,10 +148,7 @@ describe('stop drains calls in flight', () => {
 [supervisor]
 drain_timeout = 1500
 
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 `);
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'demo');
     const short = gw.request('POST', '/call', { server: 'demo', tool: 'sleep', arguments: { ms: 400 } });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO, fixture, q, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { demoBackend, fixture, q, startGateway, stopAll, type RunningGateway } from './harness.js';
 
 /*
  * The dashboard's data routes over plain HTTP: GET /log/stream replays its
@@ -31,10 +31,7 @@ servers = ["counter"]
 name = "agent"
 token = "\${R_AGENT}"
 
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 
 [[backends]]
 name = "counter"

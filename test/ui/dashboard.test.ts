@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO, eventually, fixture, q, ROOT, startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
+import { demoBackend, eventually, fixture, q, ROOT, startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
 
 /*
  * The dashboard in a real browser (Debian's chromium, headless, driven by
@@ -49,10 +49,7 @@ name = "worker"
 token = "\${UI_AGENT}"
 servers = ["counter"]
 
-[[backends]]
-name = "demo"
-command = "node"
-args = [${q(DEMO)}]
+${demoBackend()}
 
 [[backends]]
 name = "counter"
