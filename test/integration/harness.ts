@@ -167,6 +167,27 @@ export function processesWithMarker(marker: string): number[] {
 /** TOML string literal. */
 export const q = (s: string): string => JSON.stringify(s);
 
+/** A backend's row of GET /server/list, as the resilience tests read it. */
+export interface ServerRow {
+  name: string;
+  status: string;
+  pid: number | null;
+  restarts: number;
+  last_error: string | null;
+  pool: { size: number };
+}
+
+/** The GET /server/list row of backend `name` (an error when there is none). */
+export async function serverRow(gw: RunningGateway, name: string): Promise<ServerRow> {
+  const rows = (await gw.request('GET', '/server/list')).body.servers as ServerRow[];
+  const found = rows.find((r) => r.name === name);
+  if (found === undefined) throw new Error(`no backend ${name}`);
+  return found;
+}
+
+/** The first text of a REST /call answer's result. */
+export const resultText = (body: Record<string, unknown>): string => (body.result as { content: { text: string }[] }).content[0]?.text ?? '';
+
 /** The TOML of one demo backend entry; more keys of the entry can follow it on the next lines. */
 export function demoBackend(name = 'demo'): string {
   return `[[backends]]\nname = ${q(name)}\ncommand = "node"\nargs = [${q(DEMO)}]`;

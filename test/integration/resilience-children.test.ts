@@ -1,30 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { demoBackend, eventually, fixture, processesWithMarker, q, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { demoBackend, eventually, fixture, processesWithMarker, q, resultText, serverRow, startGateway, stopAll } from './harness.js';
 import { expectBackTo, footprint, rssKb } from './proc.js';
 
 // Misbehaving children: junk on stdout, an oversized line, a stderr flood,
 // a process that never initializes. Each one is contained: the gateway and
 // the other backends keep serving, and nothing leaks.
 
-interface Row {
-  name: string;
-  status: string;
-  pid: number | null;
-  restarts: number;
-  last_error: string | null;
-}
-
 afterEach(stopAll);
-
-async function row(gw: RunningGateway, name: string): Promise<Row> {
-  const rows = (await gw.request('GET', '/server/list')).body.servers as Row[];
-  const found = rows.find((r) => r.name === name);
-  if (found === undefined) throw new Error(`no backend ${name}`);
-  return found;
-}
-
-const textOf = (body: Record<string, unknown>): string => (body.result as { content: { text: string }[] }).content[0]?.text ?? '';
 
 describe('misbehaving children', () => {
   it('skips garbage and responses with unknown ids on stdout, and restarts a backend that writes a line over max_line_bytes', async () => {
@@ -40,18 +23,18 @@ args = [${q(fixture('garbage-server'))}]
 `);
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'garbage');
     const baseline = footprint(gw);
-    const pid = (await row(gw, 'garbage')).pid;
+    const pid = (await serverRow(gw, 'garbage')).pid;
 
     // Every answer comes wrapped in junk, including responses to ids nobody sent.
     for (let i = 0; i < 5; i += 1) {
       const { status, body } = await gw.request('POST', '/call', { server: 'garbage', tool: 'garbage', arguments: { n: 50 } });
       expect(status).toBe(200);
-      expect(textOf(body)).toBe('ok');
+      expect(resultText(body)).toBe('ok');
     }
     const huge = await gw.request('POST', '/call', { server: 'garbage', tool: 'huge_line', arguments: { bytes: 60_000 } });
     expect(huge.status).toBe(200); // under the limit: fine
-    expect((await row(gw, 'garbage')).pid).toBe(pid);
-    expect((await row(gw, 'garbage')).restarts).toBe(0);
+    expect((await serverRow(gw, 'garbage')).pid).toBe(pid);
+    expect((await serverRow(gw, 'garbage')).restarts).toBe(0);
     const warned = await gw.waitForLog((l) => l.msg === 'backend wrote a non-JSON-RPC line on stdout; skipped');
     expect(warned.backend).toBe('garbage');
     // Rate-limited: far fewer warnings than junk lines (hundreds).
@@ -62,7 +45,7 @@ args = [${q(fixture('garbage-server'))}]
     expect(over.body.code).toBe('BACKEND_UNAVAILABLE');
     expect(over.body.error).toMatch(/wrote a line over 65536 bytes on stdout/);
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.restarted === true && l.backend === 'garbage');
-    const after = await row(gw, 'garbage');
+    const after = await serverRow(gw, 'garbage');
     expect(after.pid).not.toBe(pid);
     expect(after.last_error).toMatch(/max_line_bytes/);
     expect((await gw.request('POST', '/call', { server: 'garbage', tool: 'ok', arguments: {} })).status).toBe(200);
@@ -94,7 +77,7 @@ args = [${q(fixture('stderr-flood-server'))}]
     // The child wrote ~2.5 MB of stderr meanwhile; the gateway kept none of it.
     console.log(`[resilience] stderr flood: ${calls} calls ok in 2.5 s; gateway RSS ${Math.round(before / 1024)} MB → ${Math.round(after / 1024)} MB`);
     expect(after - before).toBeLessThan(200 * 1024); // sanity bound only
-    expect((await row(gw, 'flood')).restarts).toBe(0);
+    expect((await serverRow(gw, 'flood')).restarts).toBe(0);
     await expectBackTo(gw, baseline);
   });
 
@@ -119,7 +102,7 @@ ${demoBackend()}
     const restarting = await gw.waitForLog((l) => l.backend === 'mute' && l.msg === 'backend will restart');
     expect(String(restarting.error)).toMatch(/failed to initialize: no answer to initialize within 300 ms/);
     const failed = await eventually(async () => {
-      const r = await row(gw, 'mute');
+      const r = await serverRow(gw, 'mute');
       return r.status === 'failed' ? r : undefined;
     });
     expect(failed.last_error).toMatch(/no answer to initialize within 300 ms/);

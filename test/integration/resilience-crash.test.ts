@@ -4,34 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { isAlive, waitForExit } from '../fixtures/stdio-session.js';
-import { eventually, fixture, processesWithMarker, q, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { eventually, fixture, processesWithMarker, q, resultText, serverRow, startGateway, stopAll } from './harness.js';
 import { childPids, expectBackTo, footprint } from './proc.js';
 
 // Crash recovery with real child processes: a call in flight on a backend
 // that dies fails fast, the backend restarts with backoff, the next call
 // works, and a read-only call is retried once on the restarted process.
 
-interface Row {
-  name: string;
-  status: string;
-  pid: number | null;
-  restarts: number;
-  last_error: string | null;
-  pool: { size: number };
-}
-
 const scratch = mkdtempSync(join(tmpdir(), 'stonegate-crash-'));
 afterEach(stopAll);
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-
-async function row(gw: RunningGateway, name: string): Promise<Row> {
-  const rows = (await gw.request('GET', '/server/list')).body.servers as Row[];
-  const found = rows.find((r) => r.name === name);
-  if (found === undefined) throw new Error(`no backend ${name}`);
-  return found;
-}
-
-const textOf = (body: Record<string, unknown>): string => (body.result as { content: { text: string }[] }).content[0]?.text ?? '';
 
 describe('crash recovery', () => {
   it('fails a call in flight at once when its backend dies, restarts it, and serves the next call; read-only calls are retried once', async () => {
@@ -49,7 +31,7 @@ env = { CRASH_ONCE_FILE = ${q(marker)} }
 `);
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'crashy');
     const baseline = footprint(gw);
-    const firstPid = (await row(gw, 'crashy')).pid;
+    const firstPid = (await serverRow(gw, 'crashy')).pid;
 
     // crash_mid_call is not annotated read-only: it fails, naming the exit code.
     const started = Date.now();
@@ -67,7 +49,7 @@ env = { CRASH_ONCE_FILE = ${q(marker)} }
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.restarted === true && l.backend === 'crashy');
     const next = await gw.request('POST', '/call', { server: 'crashy', tool: 'ok', arguments: {} });
     expect(next.status).toBe(200);
-    const restarted = await row(gw, 'crashy');
+    const restarted = await serverRow(gw, 'crashy');
     expect(restarted).toMatchObject({ status: 'running', restarts: 1 });
     expect(restarted.pid).not.toBe(firstPid);
     expect(restarted.last_error).toMatch(/exited with code 3/);
@@ -76,12 +58,12 @@ env = { CRASH_ONCE_FILE = ${q(marker)} }
     // read_thing (readOnlyHint) crashes its process once: retried on the next one.
     const read = await gw.request('POST', '/call', { server: 'crashy', tool: 'read_thing', arguments: {} });
     expect(read.status).toBe(200);
-    expect(textOf(read.body)).toBe('thing');
+    expect(resultText(read.body)).toBe('thing');
     expect(existsSync(marker)).toBe(true);
     const retried = await gw.waitForLog((l) => l.retried === true);
     expect(retried).toMatchObject({ backend: 'crashy', tool: 'read_thing', msg: 'call retried after backend crash' });
     expect(String(retried.error)).toMatch(/exited with code 3 during read_thing/);
-    expect((await row(gw, 'crashy')).restarts).toBe(2);
+    expect((await serverRow(gw, 'crashy')).restarts).toBe(2);
     await expectBackTo(gw, baseline);
   });
 
@@ -104,7 +86,7 @@ env = { CRASH_ONCE_FILE = ${q(marker)} }
     expect(read.body).toMatchObject({ code: 'BACKEND_UNAVAILABLE', crashed: true });
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.restarted === true && l.backend === 'crashy');
     const again = await gw.request('POST', '/call', { server: 'crashy', tool: 'read_thing', arguments: {} });
-    expect(textOf(again.body)).toBe('thing');
+    expect(resultText(again.body)).toBe('thing');
     expect(gw.logs.some((l) => l.retried === true)).toBe(false);
   });
 
@@ -123,14 +105,14 @@ env = { ${mark} = "1" }
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'family');
     const baseline = footprint(gw);
     const first = await gw.request('POST', '/call', { server: 'family', tool: 'grandchild_pid', arguments: {} });
-    const grandchild = Number(textOf(first.body));
+    const grandchild = Number(resultText(first.body));
     expect(isAlive(grandchild)).toBe(true);
-    const leader = (await row(gw, 'family')).pid ?? -1;
+    const leader = (await serverRow(gw, 'family')).pid ?? -1;
     process.kill(leader, 'SIGKILL'); // the leader alone: its child would be orphaned
     expect(await waitForExit(grandchild, 5_000)).toBe(true);
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.restarted === true && l.backend === 'family');
     const second = await gw.request('POST', '/call', { server: 'family', tool: 'grandchild_pid', arguments: {} });
-    expect(Number(textOf(second.body))).not.toBe(grandchild);
+    expect(Number(resultText(second.body))).not.toBe(grandchild);
     // The new leader and its grandchild; nothing else of the old family.
     await eventually(() => processesWithMarker(mark).length === 2);
     await expectBackTo(gw, baseline);
@@ -152,13 +134,13 @@ pool = { min = 1, max = 2, idle_timeout = 0.5 }
     expect(childPids(gwPid)).toHaveLength(1);
 
     const calls = await Promise.all([0, 1].map(() => gw.request('POST', '/call', { server: 'counter', tool: 'slow_pid', arguments: { ms: 1_500 } })));
-    const pids = calls.map((c) => Number(textOf(c.body)));
+    const pids = calls.map((c) => Number(resultText(c.body)));
     expect(new Set(pids).size).toBe(2);
     expect(childPids(gwPid).sort()).toEqual([...pids].sort());
-    expect((await row(gw, 'counter')).pool.size).toBe(2);
+    expect((await serverRow(gw, 'counter')).pool.size).toBe(2);
 
     // Idle above min: one process goes, one stays.
-    await eventually(async () => (await row(gw, 'counter')).pool.size === 1, 10_000);
+    await eventually(async () => (await serverRow(gw, 'counter')).pool.size === 1, 10_000);
     await eventually(() => pids.filter((pid) => isAlive(pid)).length === 1, 10_000);
     expect((await gw.request('POST', '/call', { server: 'counter', tool: 'ok', arguments: {} })).status).toBe(200);
     await expectBackTo(gw, baseline);

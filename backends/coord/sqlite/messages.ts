@@ -15,20 +15,10 @@ import type {
   SendResult,
 } from '../types.js';
 import { channelName, ident, iso, LIMITS, messageContent, optionalIdent, pageSize, pollTimeoutMs, position } from '../validate.js';
+import { doorbellNotice, toMessage, type MessageRow } from '../rows.js';
 import type { AgentRow, SqliteAgents } from './agents.js';
 import type { SqliteContext } from './context.js';
 import type { SqliteEvents } from './events.js';
-
-interface MessageRow {
-  id: number;
-  channel: string;
-  kind: MessageKind;
-  from_agent: string;
-  to_agent: string | null;
-  group_name: string | null;
-  content: string;
-  sent_at: number;
-}
 
 interface Ring {
   url: string;
@@ -107,7 +97,7 @@ export class SqliteMessages {
       this.insertInbox.run(to, channel, id);
       this.agents.touch(from, at);
       this.ctx.appendEvent('message', channel, { message_id: id, from, to, content }, at);
-      if (recipient.webhook_url !== null) ring = { url: recipient.webhook_url, notice: notice(to, channel, id, from, 'direct', at) };
+      if (recipient.webhook_url !== null) ring = { url: recipient.webhook_url, notice: doorbellNotice(to, channel, id, from, 'direct', at) };
       return { id, channel, sent_at: iso(at), doorbells: ring === undefined ? 0 : 1 };
     });
     this.ctx.notifier.notify(topics.inbox(channel, to));
@@ -130,7 +120,7 @@ export class SqliteMessages {
       const id = Number(this.insertMessage.run(channel, 'broadcast', from, null, group, content, at).lastInsertRowid);
       for (const r of recipients) {
         this.insertInbox.run(r.id, channel, id);
-        if (r.webhook_url !== null) rings.push({ url: r.webhook_url, notice: notice(r.id, channel, id, from, 'broadcast', at) });
+        if (r.webhook_url !== null) rings.push({ url: r.webhook_url, notice: doorbellNotice(r.id, channel, id, from, 'broadcast', at) });
       }
       this.agents.touch(from, at);
       const ids = recipients.map((r) => r.id);
@@ -236,21 +226,4 @@ export class SqliteMessages {
     const rows = this.ctx.prepare(`SELECT * FROM messages WHERE channel = @channel AND id < @before AND ${filter} ORDER BY id DESC LIMIT @limit`).all(params) as MessageRow[];
     return { mode, channel, messages: rows.map(toMessage) };
   }
-}
-
-function notice(agentId: string, channel: string, id: number, from: string, kind: MessageKind, at: number): DoorbellNotice {
-  return { type: 'doorbell', agent_id: agentId, channel, message_id: id, from, kind, sent_at: iso(at) };
-}
-
-function toMessage(row: MessageRow): Message {
-  return {
-    id: row.id,
-    from: row.from_agent,
-    to: row.to_agent,
-    content: row.content,
-    channel: row.channel,
-    kind: row.kind,
-    group: row.group_name,
-    sent_at: iso(row.sent_at),
-  };
 }
