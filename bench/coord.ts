@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Bench, BenchContext, BenchReport, TargetCheck } from './bench.js';
-import { mcpSurface, restSurface, storeSurface, type Surface } from './coord-surfaces.js';
+import { mcpLeanSurface, mcpSurface, restSurface, storeSurface, type Surface } from './coord-surfaces.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { NODE, ROOT } from './lib/paths.js';
 import { cpuTimeMs, ProcessSet, sweepLeftovers } from './lib/processes.js';
@@ -31,6 +31,9 @@ const COORD_MAIN = join(ROOT, 'dist', 'backends', 'coord', 'main.js');
 export const PAIRS = 8;
 const TARGET_MSGS_PER_SEC = 5_000;
 const TARGET_WAKE_P50_MS = 2;
+/** The rows the targets are read from. */
+const REST = 'stonegate REST /coord';
+const MCP = 'stonegate MCP /mcp';
 
 /** One throughput run of a surface. */
 export interface Throughput {
@@ -188,7 +191,7 @@ export async function coordUp(url: string, timeoutMs = 30_000): Promise<void> {
 /** The bench as an entry of bench/run.ts's registry. */
 export const coordinationBench: Bench = {
   name: 'coord',
-  description: 'coordination backend through the gateway: messages/s with 8 senders + 8 pollers (REST /coord, MCP /mcp, standalone), send→long-poll wake latency',
+  description: 'coordination backend through the gateway: messages/s with 8 senders + 8 pollers (REST /coord, MCP /mcp with a lean client and with the SDK client, standalone), send→long-poll wake latency',
   timeoutMs: 15 * 60_000,
   async run(ctx): Promise<BenchReport> {
     const total = ctx.options.quick ? 2_000 : 8_000;
@@ -199,10 +202,11 @@ export const coordinationBench: Bench = {
     await coordUp(gateway.url);
     const standalone = await startStandalone(ctx);
     const surfaces: Surface[] = [
-      restSurface('stonegate REST /coord', gateway.url, gateway.pid, 'node:http'),
-      restSurface('stonegate REST /coord (fetch client)', gateway.url, gateway.pid, 'fetch'),
-      await mcpSurface('stonegate MCP /mcp', gateway.url, gateway.pid, PAIRS * 2),
-      restSurface('standalone coord REST', standalone.url, standalone.pid, 'node:http'),
+      restSurface(REST, gateway.url, gateway.pid, 'lean'),
+      restSurface('stonegate REST /coord (node:http client)', gateway.url, gateway.pid, 'node:http'),
+      await mcpLeanSurface(MCP, gateway.url, gateway.pid, PAIRS * 2),
+      await mcpSurface('stonegate MCP /mcp (SDK client)', gateway.url, gateway.pid, PAIRS * 2),
+      restSurface('standalone coord REST', standalone.url, standalone.pid, 'lean'),
       storeSurface('in-process store (no HTTP)', join(ctx.tmp, 'in-process', 'coord.db')),
     ];
     const runs = new Map<string, Throughput[]>();
@@ -263,7 +267,9 @@ export const coordinationBench: Bench = {
         '(timeout 5 s, up to 1,000 messages per answer). Delivery: from the start of the send to the answer of the poll that returned it. ' +
         'The standalone server (backends/coord/main.js) is the coordination backend without the gateway; the in-process store is the same SQLite store ' +
         'called directly from the bench process (no HTTP, no MCP): the ceiling of the store on this machine. ' +
-        'REST rows use node:http with a keep-alive agent unless they say fetch; MCP uses the SDK client (fetch underneath). ' +
+        'Clients: rows without a client named use the lean keep-alive HTTP/1.1 client of bench/lib/lean-http.ts (one socket per request in flight, ' +
+        'requests written as one buffer, the way wrk and autocannon drive a server); on /mcp it speaks JSON-RPC over Streamable HTTP in initialized sessions. ' +
+        'The node:http and SDK-client rows show the same server driven by heavier clients, whose CPU comes out of the same two cores. ' +
         'CPU per message: user + system time of the serving process (/proc) and of the bench process (the clients; for the in-process store, everything), ' +
         'divided by the messages of the run; each message is a send and (at 1 message per poll) a poll, two requests.',
     };
@@ -277,7 +283,7 @@ export const coordinationBench: Bench = {
     };
 
     const targets: TargetCheck[] = [];
-    for (const name of ['stonegate REST /coord', 'stonegate MCP /mcp']) {
+    for (const name of [REST, MCP]) {
       const perSec = medianRun(name).perSec;
       targets.push({
         goal: `${name}: ≥ ${TARGET_MSGS_PER_SEC.toLocaleString('en-US')} durable messages/s (8 senders + 8 pollers)`,
@@ -286,7 +292,7 @@ export const coordinationBench: Bench = {
         margin: `${fmt((perSec / TARGET_MSGS_PER_SEC) * 100, 0)} % of the target`,
       });
     }
-    for (const w of wakes.filter((x) => x.surface === 'stonegate REST /coord' || x.surface === 'stonegate MCP /mcp')) {
+    for (const w of wakes.filter((x) => x.surface === REST || x.surface === MCP)) {
       targets.push({
         goal: `${w.surface}: send → long-poll wake p50 ≤ ${TARGET_WAKE_P50_MS} ms`,
         measured: `${fmt(w.fromSendP50)} ms (send start → poll answer)`,
@@ -299,9 +305,9 @@ export const coordinationBench: Bench = {
       tables: [throughputTable, wakeTable],
       notes: [
         `The machine is shared and was loaded while this ran (load ${load.load1} on ${load.nproc} CPUs at the end); numbers move between runs.`,
-        'The bench client (node:http or fetch, SDK clients) runs in one Node process on the same CPUs as the gateway and competes with it: at these rates the client CPU per message is as large as the server\'s.',
-        `Gateway REST /coord reaches ${fmt((medianRun('stonegate REST /coord').perSec / medianRun('standalone coord REST').perSec) * 100, 0)} % of the standalone server's messages/s, ` +
-          `MCP /mcp ${fmt((medianRun('stonegate MCP /mcp').perSec / medianRun('standalone coord REST').perSec) * 100, 0)} %.`,
+        'The bench clients run in one Node process on the same CPUs as the gateway and compete with it; the client CPU column shows how much.',
+        `Gateway REST /coord reaches ${fmt((medianRun(REST).perSec / medianRun('standalone coord REST').perSec) * 100, 0)} % of the standalone server's messages/s, ` +
+          `MCP /mcp ${fmt((medianRun(MCP).perSec / medianRun('standalone coord REST').perSec) * 100, 0)} %.`,
       ],
       targets,
     };

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
@@ -78,6 +79,22 @@ const queries = {
   stats: z.strictObject({ channel: opt }),
 };
 
+/**
+ * Aborts when the client goes away before its answer (a long poll must then
+ * not move the cursor). Under @hono/node-server this listens on the Node
+ * response, because `c.req.raw.signal` makes the adapter build a whole web
+ * Request for the call; elsewhere it is the Request's own signal.
+ */
+function clientGone(c: Context): AbortSignal {
+  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  if (outgoing === undefined) return c.req.raw.signal;
+  const gone = new AbortController();
+  outgoing.once('close', () => {
+    if (!outgoing.writableFinished) gone.abort();
+  });
+  return gone.signal;
+}
+
 /** One sentence naming every bad field. */
 function describeZodError(error: z.ZodError): string {
   const parts = error.issues.map((issue) => {
@@ -121,7 +138,7 @@ export function coordRoutes(store: CoordStore, options: CoordOptionsInput = {}, 
   app.post('/msg/broadcast', async (c) => c.json(await store.broadcast(await jsonBody(c, bodies.broadcast))));
   app.get('/msg/poll', async (c) => {
     const { timeout, ...rest } = query(c, queries.poll);
-    return c.json(await store.poll({ ...rest, timeout_ms: seconds(timeout), signal: c.req.raw.signal }));
+    return c.json(await store.poll({ ...rest, timeout_ms: seconds(timeout), signal: clientGone(c) }));
   });
   app.get('/msg/history', async (c) => c.json(await store.history(query(c, queries.history))));
 
@@ -137,7 +154,7 @@ export function coordRoutes(store: CoordStore, options: CoordOptionsInput = {}, 
   app.post('/state/set', async (c) => c.json(await store.setState(await jsonBody(c, bodies.set))));
   app.get('/state/watch', async (c) => {
     const { timeout, ...rest } = query(c, queries.watch);
-    return c.json(await store.watchState({ ...rest, timeout_ms: seconds(timeout), signal: c.req.raw.signal }));
+    return c.json(await store.watchState({ ...rest, timeout_ms: seconds(timeout), signal: clientGone(c) }));
   });
 
   app.post('/channel/create', async (c) => c.json(await store.createChannel(await jsonBody(c, bodies.channel))));

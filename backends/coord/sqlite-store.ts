@@ -12,6 +12,7 @@ import { Checkpointer, FALLBACK_AUTOCHECKPOINT_PAGES } from './sqlite/checkpoint
 import type { SqliteContext } from './sqlite/context.js';
 import { SqliteEvents } from './sqlite/events.js';
 import { GroupCommit } from './sqlite/group-commit.js';
+import { ReadCache } from './sqlite/read-cache.js';
 import { SqliteMessages } from './sqlite/messages.js';
 import { SqliteState } from './sqlite/state.js';
 import { SqliteTasks } from './sqlite/tasks.js';
@@ -58,12 +59,14 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
 
   // The context is filled in two steps because events and channels are both
   // used by every other area through it.
+  const cache = new ReadCache(db);
   const ctx: SqliteContext = {
     db,
     options: opts,
     now,
     notifier,
-    group: new GroupCommit(db, () => closed),
+    cache,
+    group: new GroupCommit(db, () => closed, (work) => cache.insideWrite(work)),
     doorbell,
     logger: runtime.logger,
     appendEvent: () => 0,

@@ -16,7 +16,7 @@ const WORKERS = 16;
  * polls on the next one, so every delivery crosses gateways (LISTEN/NOTIFY).
  */
 function spreadSurface(name: string, gateways: RunningStonegate[]): Surface {
-  const surfaces = gateways.map((g) => restSurface(name, g.url, g.pid, 'node:http'));
+  const surfaces = gateways.map((g) => restSurface(name, g.url, g.pid, 'lean'));
   const home = new Map<string, number>();
   const at = (agent: string, shift = 0): Surface => surfaces[((home.get(agent) ?? 0) + shift) % surfaces.length] as Surface;
   return {
@@ -114,10 +114,10 @@ export const coordPgBench: Bench = {
     try {
       const coordToml = '[coordination]\nmax_event_buffer = 1000\n';
       const sqlite = await startStonegate(ctx, { backends: [], extraToml: coordToml }, 'coord-sqlite');
-      setups.push({ name: 'SQLite, 1 gateway', gateways: [sqlite], surface: restSurface('SQLite, 1 gateway', sqlite.url, sqlite.pid, 'node:http') });
+      setups.push({ name: 'SQLite, 1 gateway', gateways: [sqlite], surface: restSurface('SQLite, 1 gateway', sqlite.url, sqlite.pid, 'lean') });
       const storeToml = (url: string): string => `${coordToml}\n[store]\nurl = ${JSON.stringify(url)}\npool_size = 16\n`;
       const one = await startStonegate(ctx, { backends: [], extraToml: storeToml(await database(server.url, 'bench_one')) }, 'coord-pg1');
-      setups.push({ name: 'PostgreSQL, 1 gateway', gateways: [one], surface: restSurface('PostgreSQL, 1 gateway', one.url, one.pid, 'node:http') });
+      setups.push({ name: 'PostgreSQL, 1 gateway', gateways: [one], surface: restSurface('PostgreSQL, 1 gateway', one.url, one.pid, 'lean') });
       const shared = storeToml(await database(server.url, 'bench_two'));
       const two = [await startStonegate(ctx, { backends: [], extraToml: shared }, 'coord-pg2a'), await startStonegate(ctx, { backends: [], extraToml: shared }, 'coord-pg2b')];
       setups.push({ name: 'PostgreSQL, 2 gateways', gateways: two, surface: spreadSurface('PostgreSQL, 2 gateways', two) });

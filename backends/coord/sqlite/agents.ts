@@ -44,12 +44,18 @@ export class SqliteAgents {
   private readonly unwritten = new Map<string, number>();
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly writeUnwritten: Transaction<() => void>;
+  /**
+   * Rows by id (ctx.cache rules). Their last_heartbeat may be older than the
+   * table's: what reports it (heartbeat, register, discovery) reads the table.
+   */
+  private readonly rows: Map<string, AgentRow>;
 
   constructor(
     private readonly ctx: SqliteContext,
     private readonly events: SqliteEvents,
   ) {
     const { db } = ctx;
+    this.rows = ctx.cache.map();
     this.byId = db.prepare('SELECT * FROM agents WHERE id = ?');
     this.upsert = db.prepare(
       `INSERT INTO agents (id, role, capabilities, group_name, channel, webhook_url, registered_at, last_heartbeat)
@@ -88,9 +94,12 @@ export class SqliteAgents {
         this.ctx.ensureChannel(channel, id, at);
         this.upsert.run({ id, role, capabilities: JSON.stringify(capabilities), group_name: group, channel, webhook_url: webhook, at });
         this.ctx.appendEvent('agent_registered', channel, { agent_id: id, role, capabilities, group, re_registered: !created }, at);
-        return { row: this.require(id), created };
+        const row = this.byId.get(id);
+        if (row === undefined) throw unknownAgent(id);
+        return { row, created };
       })
       .immediate();
+    this.rows.set(id, result.row);
     this.events.committed();
     this.written.set(id, result.row.last_heartbeat);
     return { agent: this.toAgent(result.row), created: result.created, heartbeat_interval: options.heartbeat_interval };
@@ -99,6 +108,7 @@ export class SqliteAgents {
   deregister(agentId: string): DeregisterAgentResult {
     const id = ident(agentId, 'agent_id');
     this.forget(id);
+    this.rows.delete(id);
     const result = this.ctx.db
       .transaction((): DeregisterAgentResult => {
         const row = this.byId.get(id);
@@ -117,7 +127,9 @@ export class SqliteAgents {
     const id = ident(agentId, 'agent_id');
     this.forget(id);
     this.touch(id);
-    return this.toAgent(this.require(id));
+    const row = this.byId.get(id);
+    if (row === undefined) throw unknownAgent(id);
+    return this.toAgent(row);
   }
 
   discover(query: DiscoverQuery): Agent[] {
@@ -148,15 +160,22 @@ export class SqliteAgents {
     return rows.map((row) => this.toAgent(row));
   }
 
-  /** The agent's row, or UNKNOWN_AGENT. */
+  /** The agent's row (from memory when the cache allows), or UNKNOWN_AGENT. Its last_heartbeat may be old. */
   require(agentId: string, as = 'Agent'): AgentRow {
-    const row = this.byId.get(agentId);
+    const row = this.find(agentId);
     if (row === undefined) throw unknownAgent(agentId, as);
     return row;
   }
 
   find(agentId: string): AgentRow | undefined {
-    return this.byId.get(agentId);
+    const { cache } = this.ctx;
+    if (cache.readable()) {
+      const cached = this.rows.get(agentId);
+      if (cached !== undefined) return cached;
+    }
+    const row = this.byId.get(agentId);
+    if (row !== undefined && cache.fillable()) this.rows.set(agentId, row);
+    return row;
   }
 
   /**
@@ -173,7 +192,10 @@ export class SqliteAgents {
       }
       return;
     }
-    if (this.touchStmt.run(at, agentId).changes === 0) this.require(agentId);
+    if (this.touchStmt.run(at, agentId).changes === 0) {
+      this.rows.delete(agentId);
+      throw unknownAgent(agentId);
+    }
     this.written.set(agentId, at);
     this.unwritten.delete(agentId);
   }

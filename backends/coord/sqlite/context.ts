@@ -5,6 +5,7 @@ import type { CoordOptions } from '../options.js';
 import type { CoordLogger } from '../store.js';
 import type { CoordEventType } from '../types.js';
 import type { GroupCommit } from './group-commit.js';
+import type { ReadCache } from './read-cache.js';
 
 /** Appends an event inside the caller's transaction; returns its id. */
 export type AppendEvent = (type: CoordEventType, channel: string | null, data: Record<string, unknown>, at: number) => number;
@@ -18,6 +19,8 @@ export interface SqliteContext {
   options: CoordOptions;
   now: () => number;
   notifier: Notifier;
+  /** In-memory copies of agents, cursors and inbox heads (see ReadCache for when they may be read). */
+  cache: ReadCache;
   /** Shares one commit among the writes of one event-loop turn (sends, broadcasts, poll cursor moves). */
   group: GroupCommit;
   doorbell: Doorbell;

@@ -25,20 +25,24 @@ export class GroupCommit {
   private scheduled: NodeJS.Immediate | undefined;
   private readonly group: Transaction<(batch: Queued[]) => Outcome[]>;
 
+  /** `inside` runs the batch once the transaction has begun (the read cache checks itself there). */
   constructor(
     db: Database,
     private readonly isClosed: () => boolean,
+    inside: <T>(work: () => T) => T = (work) => work(),
   ) {
     // Called inside the group's transaction, a better-sqlite3 transaction function is a savepoint.
     const savepoint = db.transaction((work: () => unknown) => work());
     this.group = db.transaction((batch: Queued[]): Outcome[] =>
-      batch.map((item): Outcome => {
-        try {
-          return { ok: true, value: savepoint(item.work) };
-        } catch (error) {
-          return { ok: false, error };
-        }
-      }),
+      inside(() =>
+        batch.map((item): Outcome => {
+          try {
+            return { ok: true, value: savepoint(item.work) };
+          } catch (error) {
+            return { ok: false, error };
+          }
+        }),
+      ),
     );
   }
 

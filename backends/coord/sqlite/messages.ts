@@ -17,6 +17,7 @@ import type {
 import { channelName, ident, iso, LIMITS, messageContent, optionalIdent, pageSize, pollTimeoutMs, position } from '../validate.js';
 import { doorbellNotice, toMessage, type MessageRow } from '../rows.js';
 import type { AgentRow, SqliteAgents } from './agents.js';
+import { raise } from './read-cache.js';
 import type { SqliteContext } from './context.js';
 import type { SqliteEvents } from './events.js';
 
@@ -29,6 +30,12 @@ interface PollOnce {
   messages: Message[];
   next_cursor: number;
   has_more: boolean;
+}
+
+/** A page read inside the group commit, and where the agent's cursor stands once it commits. */
+interface PollWrite {
+  page: PollOnce;
+  position: number;
 }
 
 /**
@@ -47,7 +54,10 @@ export class SqliteMessages {
   private readonly inboxAfter: Statement<[string, string, number, number], MessageRow>;
   private readonly members: Statement<[string, string, string | null, string | null], AgentRow>;
   private readonly lastId: Statement<[], { seq: number }>;
-  private readonly anyAfter: Statement<[string, string, number], { one: number }>;
+  private readonly newestIn: Statement<[string, string], number | null>;
+  /** Cursor positions and the newest message id of each inbox, by topics.inbox key (ctx.cache rules). */
+  private readonly cursors: Map<string, number>;
+  private readonly heads: Map<string, number>;
 
   constructor(
     private readonly ctx: SqliteContext,
@@ -55,6 +65,8 @@ export class SqliteMessages {
     private readonly events: SqliteEvents,
   ) {
     const { db } = ctx;
+    this.cursors = ctx.cache.map();
+    this.heads = ctx.cache.map();
     this.insertMessage = db.prepare(
       'INSERT INTO messages (channel, kind, from_agent, to_agent, group_name, content, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
@@ -69,7 +81,7 @@ export class SqliteMessages {
        WHERE i.recipient = ? AND i.channel = ? AND i.message_id > ?
        ORDER BY i.message_id LIMIT ?`,
     );
-    this.anyAfter = db.prepare('SELECT 1 AS one FROM inbox WHERE recipient = ? AND channel = ? AND message_id > ? LIMIT 1');
+    this.newestIn = db.prepare('SELECT MAX(message_id) FROM inbox WHERE recipient = ? AND channel = ?').pluck() as Statement<[string, string], number | null>;
     this.lastId = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'messages'`);
     this.members = db.prepare(
       `SELECT * FROM agents WHERE channel = ? AND id <> ? AND (? IS NULL OR group_name = ?) ORDER BY id`,
@@ -100,7 +112,9 @@ export class SqliteMessages {
       if (recipient.webhook_url !== null) ring = { url: recipient.webhook_url, notice: doorbellNotice(to, channel, id, from, 'direct', at) };
       return { id, channel, sent_at: iso(at), doorbells: ring === undefined ? 0 : 1 };
     });
-    this.ctx.notifier.notify(topics.inbox(channel, to));
+    const inbox = topics.inbox(channel, to);
+    raise(this.heads, inbox, result.id);
+    this.ctx.notifier.notify(inbox);
     this.events.committed();
     if (ring !== undefined) this.ctx.doorbell.ring(ring.url, ring.notice);
     return result;
@@ -127,7 +141,11 @@ export class SqliteMessages {
       this.ctx.appendEvent('broadcast', channel, { message_id: id, from, group, content, recipients: ids.length }, at);
       return { id, channel, group, sent_at: iso(at), recipients: ids, doorbells: rings.length };
     });
-    for (const agentId of result.recipients) this.ctx.notifier.notify(topics.inbox(channel, agentId));
+    for (const agentId of result.recipients) {
+      const inbox = topics.inbox(channel, agentId);
+      raise(this.heads, inbox, result.id);
+      this.ctx.notifier.notify(inbox);
+    }
     this.events.committed();
     for (const r of rings) this.ctx.doorbell.ring(r.url, r.notice);
     return result;
@@ -149,16 +167,18 @@ export class SqliteMessages {
     // cursor atomically. An empty page there means another poll of the same
     // inbox took the messages: wait again.
     while (page === undefined) {
-      const ready = await longPoll(this.ctx.notifier, key, deadline - Date.now(), input.signal, () => this.ready(agentId, channel, after) || undefined);
+      const ready = await longPoll(this.ctx.notifier, key, deadline - Date.now(), input.signal, () => this.ready(key, agentId, channel, after) || undefined);
       if (ready === undefined || input.signal?.aborted === true) break;
       const once = await this.ctx.group.run(() => this.pollOnce(agentId, channel, after, limit));
-      if (once.messages.length > 0) page = once;
+      // Committed: the cursor copy follows (it must, or a copy left behind would make ready() spin).
+      this.cursors.set(key, Math.max(this.cursors.get(key) ?? once.position, once.position));
+      if (once.page.messages.length > 0) page = once.page;
     }
     if (page === undefined) {
       if (this.ctx.isClosed()) throw new CoordError('UNAVAILABLE', 'The coordination store is shutting down; poll again after it restarts. Nothing was lost.');
       // Nothing arrived in time (anything that did is read on the next poll),
       // and a caller that went away must not have the cursor moved anyway.
-      page = { messages: [], next_cursor: after ?? this.cursor(agentId, channel), has_more: false };
+      page = { messages: [], next_cursor: after ?? this.cursor(key, agentId, channel), has_more: false };
     }
     const result: PollResult = { agent_id: agentId, channel, ...page };
     if (page.messages.length === 0 && registered.channel !== channel) {
@@ -167,22 +187,36 @@ export class SqliteMessages {
     return result;
   }
 
-  private cursor(agentId: string, channel: string): number {
-    return this.cursorOf.get(agentId, channel)?.position ?? 0;
+  /** The agent's cursor in a channel, from memory when the cache allows (`key`: topics.inbox). */
+  private cursor(key: string, agentId: string, channel: string): number {
+    return this.cached(this.cursors, key, () => this.cursorOf.get(agentId, channel)?.position ?? 0);
   }
 
   /** Whether a poll has messages to return, or an `after` to acknowledge (read-only). */
-  private ready(agentId: string, channel: string, after: number | undefined): boolean {
-    const cursor = this.cursor(agentId, channel);
+  private ready(key: string, agentId: string, channel: string, after: number | undefined): boolean {
+    const cursor = this.cursor(key, agentId, channel);
     if (after !== undefined && after > cursor) return true;
-    return this.anyAfter.get(agentId, channel, after ?? cursor) !== undefined;
+    const newest = this.cached(this.heads, key, () => this.newestIn.get(agentId, channel) ?? 0);
+    return newest > (after ?? cursor);
+  }
+
+  private cached(map: Map<string, number>, key: string, read: () => number): number {
+    const { cache } = this.ctx;
+    if (cache.readable()) {
+      const value = map.get(key);
+      if (value !== undefined) return value;
+    }
+    const value = read();
+    if (cache.fillable()) map.set(key, value);
+    return value;
   }
 
   /** One read of the inbox inside a write transaction (the cursor move and the read are atomic). */
-  private pollOnce(agentId: string, channel: string, after: number | undefined, limit: number): PollOnce {
+  private pollOnce(agentId: string, channel: string, after: number | undefined, limit: number): PollWrite {
     const at = this.ctx.now();
     this.agents.touch(agentId, at);
-    const cursor = this.cursor(agentId, channel);
+    // The table, not the copy: an earlier poll in this group may have moved it.
+    const cursor = this.cursorOf.get(agentId, channel)?.position ?? 0;
     if (after !== undefined && after > cursor) {
       // Acknowledging ids that do not exist yet would silently skip future messages.
       const newest = this.lastId.get()?.seq ?? 0;
@@ -197,7 +231,10 @@ export class SqliteMessages {
     const page = hasMore ? rows.slice(0, limit) : rows;
     const last = page[page.length - 1];
     if (after === undefined && last !== undefined) this.setCursor.run(agentId, channel, last.id);
-    return { messages: page.map(toMessage), next_cursor: last?.id ?? from, has_more: hasMore };
+    return {
+      page: { messages: page.map(toMessage), next_cursor: last?.id ?? from, has_more: hasMore },
+      position: Math.max(cursor, after ?? last?.id ?? cursor),
+    };
   }
 
   history(query: HistoryQuery): HistoryResult {
