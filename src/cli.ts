@@ -12,6 +12,7 @@ import { printServeSummary } from './cli/serve-summary.js';
 import { localAddress } from './cli/local-address.js';
 import { serveStdio } from './mcp/stdio-session.js';
 import { VERSION } from './version.js';
+import { isPostgresUrl } from '../backends/coord/open-store.js';
 
 /*
  * argv → commands. The CLI is the one place in src/ that writes to the
@@ -33,10 +34,11 @@ Usage:
       tools/list per backend; one line per check with a fix hint; exit 1 when a check fails.
   stonegate check [-c FILE]
       Validate the config and print a summary; exit 2 when it is invalid.
-  stonegate coord [--stdio | --port N] [--host H] [--db PATH] [--opt key=value ...] [-c FILE]
+  stonegate coord [--stdio | --port N] [--host H] [--db PATH|URL] [--pool-size N] [--opt key=value ...] [-c FILE]
       Run the coordination backend alone: MCP at /mcp and REST at /coord on 127.0.0.1:3392,
-      or MCP on stdin/stdout with --stdio. Default --db: the config's data_dir/coord.db;
-      options default to the config's [coordination], --opt overrides one.
+      or MCP on stdin/stdout with --stdio. --db is a SQLite file or a postgres:// URL (shared with
+      the gateways on it); default: the config's [store] url, else data_dir/coord.db.
+      Options default to the config's [coordination], --opt overrides one.
 
 Against a running gateway (--url, else $STONEGATE_URL, else the config's host and port;
 the bearer token, when the gateway has [auth], comes from $STONEGATE_TOKEN):
@@ -71,6 +73,7 @@ const OPTIONS = {
   dir: { type: 'string' },
   'write-mcp-config': { type: 'string' },
   db: { type: 'string' },
+  'pool-size': { type: 'string' },
   opt: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -176,7 +179,7 @@ const COORD_MAIN = '../backends/coord/main.js';
  * `stonegate coord`: the standalone coordination server in this process.
  * backends/coord/main.ts reads process.argv when it is imported and then
  * owns the process (its signals, its exit), so this builds its argv —
- * --db defaulting to data_dir/coord.db, every [coordination] key of the
+ * --db defaulting to [store] url or data_dir/coord.db, every [coordination] key of the
  * config as an --opt before the user's own (the last one of a key wins) —
  * and imports it. No child process: one PID for supervisors to manage.
  */
@@ -189,14 +192,18 @@ async function coord(values: Values, extra: string[]): Promise<number> {
     const port = Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a number from 0 to 65535, got '${values.port}'`);
   }
-  // Only data_dir and [coordination] matter here: --host and --port are the
+  // Only data_dir, [store] and [coordination] matter here: --host and --port are the
   // coordination server's own, not the gateway's.
   const overrides: ConfigOverrides = {};
   if (values['data-dir'] !== undefined) overrides.dataDir = values['data-dir'];
   if (values['log-level'] !== undefined) overrides.logLevel = values['log-level'];
   const config = loadConfig({ file: values.config, explicit: values.config !== undefined, overrides });
   const { enabled: _enabled, ...coordination } = config.coordination;
-  const args = ['--db', values.db ?? join(config.server.dataDir, 'coord.db')];
+  // The config's [store] PostgreSQL when it names one: the same data as its gateways.
+  const db = values.db ?? (config.store.url !== '' ? config.store.url : join(config.server.dataDir, 'coord.db'));
+  const args = ['--db', db];
+  const poolSize = values['pool-size'] ?? (isPostgresUrl(db) ? String(config.store.pool_size) : undefined);
+  if (poolSize !== undefined) args.push('--pool-size', poolSize);
   if (values.stdio === true) args.push('--stdio');
   if (values.port !== undefined) args.push('--port', values.port);
   if (values.host !== undefined) args.push('--host', values.host);
@@ -231,8 +238,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const { values, positionals } = parsed;
-  if (positionals[0] !== 'coord' && (values.db !== undefined || values.opt !== undefined)) {
-    err(`stonegate: --db and --opt belong to 'stonegate coord'\n\n${USAGE}`);
+  if (positionals[0] !== 'coord' && (values.db !== undefined || values.opt !== undefined || values['pool-size'] !== undefined)) {
+    err(`stonegate: --db, --pool-size and --opt belong to 'stonegate coord'\n\n${USAGE}`);
     return 2;
   }
   if (values.version === true) {

@@ -1,11 +1,15 @@
 // Standalone coordination server.
-//   node dist/backends/coord/main.js --stdio [--db PATH] [--opt key=value ...]
-//   node dist/backends/coord/main.js [--port N] [--host H] [--db PATH] [--opt key=value ...]
+//   node dist/backends/coord/main.js --stdio [--db PATH|URL] [--pool-size N] [--opt key=value ...]
+//   node dist/backends/coord/main.js [--port N] [--host H] [--db PATH|URL] [--pool-size N] [--opt key=value ...]
+// --db is a SQLite file, or a postgres:// URL: then the data is shared with
+// every gateway and standalone server on that database (long polls wake
+// across them), and --pool-size sets the connections in its pool.
 // HTTP mode serves MCP (Streamable HTTP, sessions) at /mcp and the REST + SSE
 // API at /coord/*, and prints one JSON line {"msg":"coord listening","url":...}
 // on stdout once it listens. Logs are JSON lines on stderr. --opt sets a
 // [coordination] option (value parsed as JSON when it parses, else a string).
 // SIGTERM/SIGINT stop it cleanly; in --stdio mode so does the end of stdin.
+// Exit codes: 2 for bad arguments, 1 when the database cannot be opened.
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,7 +21,8 @@ import { coordMcpEndpoint, type CoordMcpEndpoint } from './mcp-http.js';
 import { coordOptions, type CoordOptions } from './options.js';
 import { coordRoutes } from './rest.js';
 import { COORD_VERSION, createCoordServer } from './server.js';
-import { openSqliteStore } from './sqlite-store.js';
+import { isPostgresUrl, openStoreAt } from './open-store.js';
+import { redactUrl } from './redact-url.js';
 import type { CoordStore } from './store.js';
 
 const DEFAULT_PORT = 3392; // stonemux's port; the gateway itself uses 3393
@@ -27,9 +32,9 @@ const logger = pino(
   pino.destination({ fd: 2, sync: true }),
 );
 
-function fail(message: string): never {
+function fail(message: string, code = 2): never {
   logger.fatal(message);
-  process.exit(2);
+  process.exit(code);
 }
 
 function parseOptions(pairs: string[]): CoordOptions {
@@ -59,22 +64,31 @@ const { values } = (() => {
         port: { type: 'string' },
         host: { type: 'string', default: '127.0.0.1' },
         db: { type: 'string', default: join(homedir(), '.stonegate', 'coord.db') },
+        'pool-size': { type: 'string' },
         opt: { type: 'string', multiple: true, default: [] },
       },
       strict: true,
     });
   } catch (error) {
-    fail(`${error instanceof Error ? error.message : String(error)}; usage: main.js [--stdio | --port N] [--host H] [--db PATH] [--opt key=value]`);
+    fail(`${error instanceof Error ? error.message : String(error)}; usage: main.js [--stdio | --port N] [--host H] [--db PATH|URL] [--pool-size N] [--opt key=value]`);
   }
 })();
 
-const options = parseOptions(values.opt);
-let store: CoordStore;
-try {
-  store = openSqliteStore(values.db, options, { logger });
-} catch (error) {
-  fail(`cannot open the coordination database ${values.db}: ${error instanceof Error ? error.message : String(error)}`);
+/** --pool-size: PostgreSQL only, as [store] pool_size. */
+function poolSize(given: string | undefined): number | undefined {
+  if (given === undefined) return undefined;
+  if (!isPostgresUrl(values.db)) fail('--pool-size applies to a PostgreSQL --db (postgres://…); a SQLite file has no pool');
+  const size = Number(given);
+  if (!Number.isInteger(size) || size < 1 || size > 1000) fail(`--pool-size '${given}' is not a whole number from 1 to 1000`);
+  return size;
 }
+
+const options = parseOptions(values.opt);
+/** The database as logs may show it: a URL without its password. */
+const shownDb = redactUrl(values.db);
+const store: CoordStore = await openStoreAt({ db: values.db, poolSize: poolSize(values['pool-size']), setting: '--db' }, options, { logger }).catch((error: unknown) =>
+  fail(error instanceof Error ? error.message : String(error), 1),
+);
 
 let stopping = false;
 let stopHttp: (() => Promise<void>) | undefined;
@@ -97,7 +111,7 @@ if (values.stdio) {
   // StdioServerTransport never notices that stdin ended; a closed stdin means the client is gone.
   process.stdin.once('end', () => void shutdown('stdin closed'));
   server.connect(new StdioServerTransport()).then(
-    () => logger.info({ db: values.db, version: COORD_VERSION }, 'coord ready on stdio'),
+    () => logger.info({ db: shownDb, version: COORD_VERSION }, 'coord ready on stdio'),
     (error: unknown) => fail(`failed to start: ${String(error)}`),
   );
 } else {
@@ -116,7 +130,7 @@ if (values.stdio) {
   const server: ServerType = serve({ fetch: app.fetch, hostname: host, port }, (info) => {
     const shown = info.family === 'IPv6' ? `[${info.address}]` : info.address;
     const url = `http://${shown}:${info.port}`;
-    logger.info({ url, db: values.db }, 'coord listening');
+    logger.info({ url, db: shownDb }, 'coord listening');
     process.stdout.write(`${JSON.stringify({ msg: 'coord listening', url, mcp: `${url}/mcp`, rest: `${url}/coord` })}\n`);
   });
   server.once('error', (error: NodeJS.ErrnoException) =>

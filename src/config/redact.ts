@@ -1,26 +1,12 @@
 import { GatewayError } from '../errors.js';
+import { REDACTED, redactUrl } from '../../backends/coord/redact-url.js';
 import type { BackendConfig, Config } from './schema.js';
 
-/** What every secret is shown as. */
-export const REDACTED = '[redacted]';
+// Defined by the coordination backend, which names its database URL in start errors without the password.
+export { REDACTED, redactUrl };
 
 function redactMap(map: Readonly<Record<string, string>>): Record<string, string> {
   return Object.fromEntries(Object.keys(map).map((k) => [k, REDACTED]));
-}
-
-/** A URL with its password (and user) hidden; kept as is when it does not parse. */
-export function redactUrl(url: string | undefined): string | undefined {
-  if (url === undefined) return undefined;
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '' || parsed.username !== '') {
-      parsed.username = REDACTED;
-      parsed.password = '';
-    }
-    return parsed.href;
-  } catch {
-    return url;
-  }
 }
 
 /** One backend as /config and /server/list may show it: env and header values never appear. */

@@ -3,12 +3,12 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { deferredStore } from '../../backends/coord/deferred-store.js';
 import type { CoordOptions } from '../../backends/coord/options.js';
-import { openPgStore } from '../../backends/coord/pg-store.js';
+import { openStoreAt } from '../../backends/coord/open-store.js';
+import { unreachable } from '../../backends/coord/pg/pool.js';
 import { openSqliteStore } from '../../backends/coord/sqlite-store.js';
 import type { CoordLogger, CoordStore } from '../../backends/coord/store.js';
 import { SqliteAuditStore, type AuditStore } from '../auth/audit.js';
 import { SqliteDispatchStore, type DispatchStore } from '../dispatch/store.js';
-import { redactUrl } from '../config/redact.js';
 import type { Config } from '../config/schema.js';
 import { openDatabase, type GatewayDatabase } from './database.js';
 import { openPgDatabase } from './pg/database.js';
@@ -54,7 +54,7 @@ export async function openGatewayStores(config: Pick<Config, 'server' | 'store' 
   const settings = { url: config.store.url, max: config.store.pool_size };
   let db;
   try {
-    db = await openPgDatabase(settings).catch(unreachable(config.store.url));
+    db = await openPgDatabase(settings).catch(unreachable('[store] url', config.store.url));
   } catch (error) {
     local.close();
     throw error;
@@ -96,12 +96,5 @@ export function openCoordStore(config: Pick<Config, 'server' | 'store'>, options
     return { store, ready: async () => store };
   }
   const { url, pool_size } = config.store;
-  return deferredStore('postgres', () => openPgStore({ url, max: pool_size }, options, { logger }).catch(unreachable(url)));
-}
-
-/** Rethrows a failure to open the [store] database as a sentence that names it (password hidden). */
-function unreachable(url: string): (error: unknown) => never {
-  return (error) => {
-    throw new Error(`[store] url: could not open the PostgreSQL database at ${redactUrl(url) ?? url}: ${(error as Error).message}; check that it runs, that the database exists and that the user may create tables in it`);
-  };
+  return deferredStore('postgres', () => openStoreAt({ db: url, poolSize: pool_size, setting: '[store] url' }, options, { logger }));
 }

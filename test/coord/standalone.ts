@@ -4,6 +4,29 @@ import { fileURLToPath } from 'node:url';
 
 /** The compiled entry point, exactly as an operator runs it. */
 export const MAIN = fileURLToPath(new URL('../../dist/backends/coord/main.js', import.meta.url));
+/** The stonegate command, whose `coord` runs the same server. */
+const BIN = fileURLToPath(new URL('../../bin/stonegate.js', import.meta.url));
+
+/** How to start it: `node main.js …` (default) or `stonegate coord …`, and extra environment. */
+export interface CoordLaunch {
+  cli?: boolean;
+  env?: Record<string, string>;
+}
+
+/** The argv that runs the server with `args`, as `launch` says. */
+function argvOf(args: string[], launch: CoordLaunch): string[] {
+  return launch.cli === true ? [BIN, 'coord', ...args] : [MAIN, ...args];
+}
+
+/** Runs the server with `args` until it exits (a start that must fail); resolves with its exit code and stderr. */
+export function runCoordToExit(args: string[], launch: CoordLaunch = {}): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, argvOf(args, launch), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...launch.env } });
+    let stderr = '';
+    proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    proc.once('exit', (code) => resolve({ code, stderr }));
+  });
+}
 
 /** A standalone coordination server running as a child process. */
 export interface RunningCoord {
@@ -18,9 +41,14 @@ export interface RunningCoord {
 
 const running = new Set<RunningCoord>();
 
-/** Starts `main.js --port 0 --db <db>` and waits for its `coord listening` line on stdout. */
-export async function startCoord(db: string, extraArgs: string[] = []): Promise<RunningCoord> {
-  const proc = spawn(process.execPath, [MAIN, '--port', '0', '--db', db, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `main.js --port 0 --db <db>` (or `stonegate coord …`; without a db,
+ * `stonegate coord` takes the config's) and waits for its `coord listening`
+ * line on stdout.
+ */
+export async function startCoord(db: string | undefined, extraArgs: string[] = [], launch: CoordLaunch = {}): Promise<RunningCoord> {
+  const args = ['--port', '0', ...(db === undefined ? [] : ['--db', db]), ...extraArgs];
+  const proc = spawn(process.execPath, argvOf(args, launch), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...launch.env } });
   const stderr: string[] = [];
   createInterface({ input: proc.stderr! }).on('line', (line) => stderr.push(line));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>

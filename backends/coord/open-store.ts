@@ -1,0 +1,36 @@
+import type { CoordOptionsInput } from './options.js';
+import { openPgStore } from './pg-store.js';
+import { unreachable } from './pg/pool.js';
+import { openSqliteStore } from './sqlite-store.js';
+import type { CoordStore, StoreRuntime } from './store.js';
+
+/** Whether `db` names a PostgreSQL database (a postgres:// or postgresql:// URL) rather than a SQLite file. */
+export function isPostgresUrl(db: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(db);
+}
+
+/** Where the coordination data lives: a SQLite path or a PostgreSQL URL, and where that came from (for errors). */
+export interface StoreLocation {
+  /** A SQLite file (`:memory:` for a throwaway) or a postgres:// URL. */
+  db: string;
+  /** PostgreSQL connections in the pool (the driver's default when absent). */
+  poolSize?: number;
+  /** The setting that named `db`, as errors quote it: `--db`, `[store] url`. */
+  setting: string;
+}
+
+/**
+ * Opens the coordination store `db` names: PostgreSQL for a postgres:// URL
+ * (its tables migrated once under an advisory lock, however many servers
+ * and gateways start on it together), else a SQLite file. A failure is one
+ * sentence naming the database, its password hidden.
+ */
+export async function openStoreAt(location: StoreLocation, options: CoordOptionsInput, runtime: StoreRuntime = {}): Promise<CoordStore> {
+  const { db, poolSize, setting } = location;
+  if (isPostgresUrl(db)) return openPgStore({ url: db, ...(poolSize === undefined ? {} : { max: poolSize }) }, options, runtime).catch(unreachable(setting, db));
+  try {
+    return openSqliteStore(db, options, runtime);
+  } catch (error) {
+    throw new Error(`${setting}: could not open the SQLite database ${db}: ${(error as Error).message}`);
+  }
+}
