@@ -154,6 +154,15 @@ export function claimContract(make: MakeStore): void {
       await store.poll({ agent_id: 'r', timeout_ms: 0, limit: 1 });
       expect(await store.unreadCount('r')).toBe(1);
       expect(await store.unreadCount('nobody')).toBe(0);
+      // Mail in a second channel (no cursor there yet) counts too; a poll there moves only that channel's cursor.
+      await store.registerAgent({ agent_id: 'r', role: 'worker', channel: 'other' });
+      await store.sendMessage({ from: 't', to: 'r', content: '3', channel: 'other' });
+      await store.sendMessage({ from: 't', to: 'r', content: '4', channel: 'other' });
+      expect(await store.unreadCount('r')).toBe(3);
+      await store.poll({ agent_id: 'r', channel: 'other', timeout_ms: 0, limit: 1 });
+      expect(await store.unreadCount('r')).toBe(2);
+      await store.poll({ agent_id: 'r', channel: 'other', timeout_ms: 0 });
+      expect(await store.unreadCount('r')).toBe(1);
     });
   });
 }

@@ -5,9 +5,19 @@ import { channelName, ident } from '../validate.js';
 import { row, rows, write, type PgContext, type PgTx, type Queryable } from './context.js';
 
 /** Messages past each of the agent's cursors (no cursor row: all of them). */
-const PENDING = `SELECT COUNT(*) AS n FROM inbox i
-  WHERE i.recipient = $1 AND i.message_id > COALESCE(
-    (SELECT position FROM cursors c WHERE c.agent_id = $1 AND c.channel = i.channel), 0)`;
+/** Messages waiting past the agent's cursors, all channels: the query of sqlite/unread.ts (a skip along inbox's key, then one range count per channel). */
+const PENDING = `
+  WITH RECURSIVE channels(name) AS (
+    SELECT MIN(channel) FROM inbox WHERE recipient = $1
+    UNION ALL
+    SELECT (SELECT MIN(channel) FROM inbox WHERE recipient = $1 AND channel > name) FROM channels WHERE name IS NOT NULL
+  )
+  SELECT COALESCE(SUM((
+    SELECT COUNT(*) FROM inbox i
+    WHERE i.recipient = $1 AND i.channel = channels.name
+      AND i.message_id > COALESCE((SELECT position FROM cursors c WHERE c.agent_id = $1 AND c.channel = channels.name), 0)
+  )), 0)::int AS n
+  FROM channels WHERE name IS NOT NULL`;
 
 /** The agent directory on PostgreSQL: registration, heartbeats, discovery and stale detection. */
 export class PgAgents {

@@ -5,6 +5,7 @@ import { toAgent, type AgentRow } from '../rows.js';
 import { channelName, ident } from '../validate.js';
 import type { SqliteContext } from './context.js';
 import type { SqliteEvents } from './events.js';
+import { unreadStatement } from './unread.js';
 
 export type { AgentRow } from '../rows.js';
 
@@ -37,7 +38,7 @@ export class SqliteAgents {
   private readonly upsert: Statement<[UpsertParams]>;
   private readonly remove: Statement<[string]>;
   private readonly touchStmt: Statement<[number, string]>;
-  private readonly pending: Statement<[string, string], { n: number }>;
+  private readonly pending: Statement<[{ agent: string }], { n: number }>;
   /** Agent → the last_heartbeat last written by touch(). */
   private readonly written = new Map<string, number>();
   /** Agent → a newer last_heartbeat not written yet. */
@@ -66,12 +67,7 @@ export class SqliteAgents {
     );
     this.remove = db.prepare('DELETE FROM agents WHERE id = ?');
     this.touchStmt = db.prepare('UPDATE agents SET last_heartbeat = MAX(last_heartbeat, ?) WHERE id = ?');
-    // Messages past each of the agent's cursors (no cursor row: all of them).
-    this.pending = db.prepare(
-      `SELECT COUNT(*) AS n FROM inbox i
-       WHERE i.recipient = ? AND i.message_id > COALESCE(
-         (SELECT position FROM cursors c WHERE c.agent_id = ? AND c.channel = i.channel), 0)`,
-    );
+    this.pending = unreadStatement(db);
     this.writeUnwritten = db.transaction(() => {
       for (const [id, at] of this.unwritten) {
         this.touchStmt.run(at, id);
@@ -112,7 +108,7 @@ export class SqliteAgents {
     const result = this.ctx.db
       .transaction((): DeregisterAgentResult => {
         const row = this.byId.get(id);
-        const pending = this.pending.get(id, id)?.n ?? 0;
+        const pending = this.pending.get({ agent: id })?.n ?? 0;
         if (row === undefined) return { agent_id: id, deregistered: false, pending_messages: pending };
         this.remove.run(id);
         this.ctx.appendEvent('agent_deregistered', row.channel, { agent_id: id, pending_messages: pending }, this.ctx.now());
@@ -211,11 +207,6 @@ export class SqliteAgents {
   private forget(agentId: string): void {
     this.written.delete(agentId);
     this.unwritten.delete(agentId);
-  }
-
-  /** Messages waiting past the agent's cursors, all channels. */
-  pendingCount(agentId: string): number {
-    return this.pending.get(agentId, agentId)?.n ?? 0;
   }
 
   toAgent(row: AgentRow): Agent {
