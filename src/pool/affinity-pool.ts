@@ -164,7 +164,8 @@ export class AffinityPool {
   /** A session whose last connection idled out (or died) with no call left lets go of its pool. */
   #dropIfEmpty(id: string): void {
     const pool = this.#sessions.get(id);
-    if (pool === undefined) return;
+    // A pool being opened (its first connection not adopted yet) looks empty too.
+    if (pool === undefined || this.#opening.has(id)) return;
     const s = pool.stats();
     if (s.size > 0 || s.inflight > 0 || s.pending > 0) return;
     this.#sessions.delete(id);

@@ -178,3 +178,45 @@ describe('affinity = "session" in stateless mode', () => {
     }
   });
 });
+
+describe('affinity = "session" for an http backend', () => {
+  it('gives each MCP session an MCP session of its own with the remote server, ended with it', async () => {
+    // The remote server is another gateway whose demo backend is per session
+    // too: a demo process per remote session shows which session a call used.
+    const remote = await startGateway(`${demoBackend('demo')}\naffinity = "session"\n`);
+    await remote.waitForLog((l) => l.msg === 'backend ready');
+    const local = await startGateway(`
+[[backends]]
+name = "own"
+transport = "http"
+url = ${JSON.stringify(`${remote.url}/mcp/demo`)}
+affinity = "session"
+
+[[backends]]
+name = "shared"
+transport = "http"
+url = ${JSON.stringify(`${remote.url}/mcp/demo`)}
+`);
+    try {
+      for (const name of ['own', 'shared']) await local.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
+      const transport = (): StreamableHTTPClientTransport => new StreamableHTTPClientTransport(new URL(`${local.url}/mcp`));
+      const { client: a } = await agent('A', transport());
+      const { client: b } = await agent('B', transport());
+      const [ownA, ownB] = [await pidOf(a, 'own__pid'), await pidOf(b, 'own__pid')];
+      const [sharedA, sharedB] = [await pidOf(a, 'shared__pid'), await pidOf(b, 'shared__pid')];
+      expect(ownA).not.toBe(ownB);
+      expect(sharedA).toBe(sharedB);
+      expect(new Set([ownA, ownB, sharedA]).size).toBe(3);
+      // Remote sessions that called the remote demo: the shared backend's connection, and one per local session of `own`.
+      expect((await poolOf(remote, 'demo')).sessions).toBe(3);
+      await end(a);
+      await eventually(() => !alive(ownA));
+      expect(alive(ownB)).toBe(true);
+      expect(await pidOf(b, 'own__pid')).toBe(ownB);
+      await end(b);
+    } finally {
+      await local.stop();
+      await remote.stop();
+    }
+  });
+});
