@@ -136,6 +136,10 @@ export class Gateway {
     });
     supervisor.on('tools_changed', (name: string) => void this.refreshTools(name));
     catalog.on('changed', (name: string) => this.sessions.listChanged(name, 'tools'));
+    // A session's own connections (affinity = "session") end with it.
+    this.sessions.onEnded((id) => {
+      for (const backend of supervisor.list()) void backend.endSession(id);
+    });
     supervisor.on('state', (name: string, to: string) => {
       if (to === 'stopped' || to === 'failed') catalog.drop(name);
     });

@@ -83,6 +83,7 @@ export function createMetrics(sources: MetricsSources): Registry {
   poolGauge('stonegate_pool_available', 'Idle connections of each backend.', (b) => b.info().pool.available);
   poolGauge('stonegate_pool_pending', 'Calls waiting for a connection, per backend.', (b) => b.info().pool.pending);
   poolGauge('stonegate_pool_inflight', 'Calls in flight, per backend.', (b) => b.info().pool.inflight);
+  poolGauge('stonegate_pool_sessions', 'MCP sessions holding connections of their own (affinity = "session"), per backend.', (b) => b.info().pool.sessions);
   poolGauge('stonegate_backend_restarts', 'Restarts of each backend since it was started.', (b) => b.info().restarts);
   poolGauge('stonegate_backend_tools', 'Tools listed by each backend.', (b) => catalog.toolCount(b.name));
   new Gauge({

@@ -77,6 +77,7 @@ const poolFields = {
   acquire_timeout: ms,
   max_waiting: z.number().int().min(0),
   max_concurrency: z.number().int().min(1),
+  max_session_connections: z.number().int().min(1),
 };
 
 export const PoolSchema = z
@@ -88,6 +89,7 @@ export const PoolSchema = z
     acquire_timeout: poolFields.acquire_timeout.default(5_000),
     max_waiting: poolFields.max_waiting.default(1_000),
     max_concurrency: poolFields.max_concurrency.default(64),
+    max_session_connections: poolFields.max_session_connections.default(16),
   })
   .prefault({});
 

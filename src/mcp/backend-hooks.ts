@@ -19,7 +19,8 @@ import type { Sessions } from './sessions.js';
 /**
  * What a backend connection does with what the backend sends unasked.
  * Sampling and elicitation requests and log messages go to the agent whose
- * call is the only one in flight on that connection (see
+ * call is the only one in flight on that connection, or on a session's own
+ * connection (affinity = "session") to that session (see
  * Connection.soleDownstream); when that cannot be known they are refused
  * and logged, never guessed. Resource and prompt notifications go to the
  * sessions that see the backend.

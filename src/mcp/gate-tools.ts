@@ -159,6 +159,7 @@ export async function callGateTool(gateway: Gateway, view: View, name: string, a
         onprogress: ctx.onprogress,
         servers: view.servers,
         downstream: ctx.downstream,
+        session: view.session,
       });
       return outcome.result;
     }

@@ -125,9 +125,14 @@ export function registerResourceProxy(server: Server, gateway: Gateway, view: Vi
     throw rpcFailure(ErrorCode.InvalidParams, `Unknown prompt: ${name}`);
   }
 
-  const forward = async (srv: string, method: string, params: Record<string, unknown>, signal: AbortSignal): Promise<Record<string, unknown>> => {
+  // Reads, prompts and completions of a backend with affinity = "session"
+  // go to the session's own connection, like its tool calls; lists and
+  // subscriptions are the backend's, shared (subscriptions are counted per
+  // backend URI across sessions).
+  const forward = async (srv: string, method: string, params: Record<string, unknown>, signal: AbortSignal, shared = false): Promise<Record<string, unknown>> => {
+    const session = shared ? undefined : view.session;
     try {
-      return await gateway.router.forward(srv, method, (connection) => connection.client.request({ method, params }, Loose, { signal }), signal);
+      return await gateway.router.forward(srv, method, (connection) => connection.client.request({ method, params }, Loose, { signal }), signal, session);
     } catch (err) {
       throw rpcError(err);
     }
@@ -150,7 +155,7 @@ export function registerResourceProxy(server: Server, gateway: Gateway, view: Vi
     if (capabilities.resources.subscribe === true) {
       server.setRequestHandler(SubscribeRequestSchema, async (request, extra) => {
         const target = route(request.params.uri);
-        await forward(target.server, 'resources/subscribe', { uri: target.uri }, extra.signal);
+        await forward(target.server, 'resources/subscribe', { uri: target.uri }, extra.signal, true);
         gateway.sessions.subscribe(server, target.server, target.uri);
         return {};
       });
@@ -158,7 +163,7 @@ export function registerResourceProxy(server: Server, gateway: Gateway, view: Vi
         const target = route(request.params.uri);
         gateway.sessions.unsubscribe(server, target.server, target.uri);
         // The backend keeps the subscription while another session holds it.
-        if (!gateway.sessions.isSubscribed(target.server, target.uri)) await forward(target.server, 'resources/unsubscribe', { uri: target.uri }, extra.signal);
+        if (!gateway.sessions.isSubscribed(target.server, target.uri)) await forward(target.server, 'resources/unsubscribe', { uri: target.uri }, extra.signal, true);
         return {};
       });
     }

@@ -162,6 +162,7 @@ export function createSessionServer(gateway: Gateway, view: View): Server {
         onprogress: progress.onprogress,
         servers: view.servers,
         downstream: downstreamOf(extra),
+        session: view.session,
       });
       return outcome.result;
     } catch (err) {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { Logger } from '../log.js';
 import { prefixUri } from './resource-proxy.js';
@@ -13,6 +14,9 @@ export class Sessions {
   readonly #sessions = new Map<Server, View>();
   readonly #subscriptions = new Map<string, Set<Server>>();
   readonly #log: Logger;
+  /** Each session's identity, as its view carries it (mutable here only). */
+  readonly #refs = new Map<Server, { id: string; ended: boolean }>();
+  readonly #ended: ((session: string) => void)[] = [];
 
   constructor(logger: Logger) {
     this.#log = logger;
@@ -22,16 +26,32 @@ export class Sessions {
     return this.#sessions.size;
   }
 
+  /** Registers a session; its view gets the session's identity (View.session). */
   add(server: Server, view: View): void {
+    const ref = { id: randomUUID(), ended: false };
+    view.session = ref;
+    this.#refs.set(server, ref);
     this.#sessions.set(server, view);
   }
 
+  /** Forgets a session (closed, deleted, expired); listeners of onEnded hear its id. */
   remove(server: Server): void {
+    const ref = this.#refs.get(server);
     this.#sessions.delete(server);
+    this.#refs.delete(server);
+    if (ref !== undefined) {
+      ref.ended = true;
+      for (const listener of this.#ended) listener(ref.id);
+    }
     for (const [key, set] of this.#subscriptions) {
       set.delete(server);
       if (set.size === 0) this.#subscriptions.delete(key);
     }
+  }
+
+  /** Calls `listener` with the id of each session that ends. */
+  onEnded(listener: (session: string) => void): void {
+    this.#ended.push(listener);
   }
 
   subscribe(session: Server, backend: string, uri: string): void {
@@ -77,6 +97,8 @@ export class Sessions {
   async closeAll(): Promise<void> {
     const sessions = [...this.#sessions.keys()];
     this.#sessions.clear();
+    for (const ref of this.#refs.values()) ref.ended = true;
+    this.#refs.clear();
     this.#subscriptions.clear();
     await Promise.all(sessions.map((s) => s.close().catch(() => undefined)));
   }

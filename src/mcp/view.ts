@@ -1,5 +1,6 @@
 import type { Identity } from '../auth/tokens.js';
 import { GatewayError } from '../errors.js';
+import type { SessionRef } from '../pool/affinity-pool.js';
 
 /**
  * What one MCP session sees. `/mcp` shows every backend under prefixed
@@ -19,6 +20,12 @@ export interface View {
   owner?: string;
   /** The backends the session's token may use (undefined: all); calling outside it is FORBIDDEN, not UNKNOWN_SERVER. */
   allowed?: ReadonlySet<string>;
+  /**
+   * The MCP session, once registered with Sessions: backends with affinity =
+   * "session" serve its calls on connections of its own. Undefined in
+   * stateless mode, where each POST is a server of its own.
+   */
+  session?: SessionRef;
 }
 
 /**

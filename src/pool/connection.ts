@@ -54,6 +54,11 @@ export class Connection {
   inflight = 0;
   /** Agents of the calls in flight that have one; see soleDownstream(). */
   readonly downstreams = new Set<Downstream>();
+  /**
+   * The MCP session this connection serves alone (a backend with affinity =
+   * "session"), set once by the pool that made it; undefined when shared.
+   */
+  session: string | undefined;
   #alive = true;
   #closing = false;
   /** Set by terminate(): the end is a failure with this reason, although we caused it. */
@@ -84,12 +89,15 @@ export class Connection {
   }
 
   /**
-   * The agent a backend's unattributed message belongs to: only when exactly
-   * one call is in flight on this connection. With two or more, a sampling
-   * request or log line carries nothing that says whose it is, and guessing
-   * would leak one agent's data to another.
+   * The agent a backend's unattributed message belongs to. On a shared
+   * connection only when exactly one call is in flight: with two or more, a
+   * sampling request or log line carries nothing that says whose it is, and
+   * guessing would leak one agent's data to another. On a session's own
+   * connection every call is that session's, so any of them reaches the
+   * right agent (the latest, whose stream is likeliest to stay open).
    */
   soleDownstream(): Downstream | undefined {
+    if (this.session !== undefined) return [...this.downstreams].at(-1);
     if (this.inflight !== 1 || this.downstreams.size !== 1) return undefined;
     return this.downstreams.values().next().value;
   }

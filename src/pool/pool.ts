@@ -2,6 +2,7 @@ import genericPool from 'generic-pool';
 import type { PoolSettings } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Connection } from './connection.js';
+import { WaitQueue } from './wait-queue.js';
 
 /** Makes connections for a pool; the supervisor's backend supplies it. */
 export interface ConnectionFactory {
@@ -49,12 +50,6 @@ interface Adoption {
   refused: (error: Error) => void;
 }
 
-interface Waiter {
-  resolve: (connection: Connection) => void;
-  reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
 /**
  * The connections of one backend. generic-pool owns their lifecycle
  * (creation, validation on borrow, min, idle reaping, acquire timeout); on
@@ -69,7 +64,7 @@ export class Pool {
   readonly #inner: genericPool.Pool<Connection>;
   readonly #factory: ConnectionFactory;
   readonly #active = new Set<Connection>();
-  readonly #waiters: Waiter[] = [];
+  readonly #waiters: WaitQueue<Connection>;
   /** Adopted connections generic-pool has not created yet, in order. */
   readonly #adopted: Adoption[] = [];
   /** Adoptions not yet settled, whether handed or not. */
@@ -79,7 +74,6 @@ export class Pool {
   readonly #createFailed = new Set<() => void>();
   #lastCreateFailure = 0;
   #borrowing = 0;
-  #waiting = 0;
   #closed = false;
   #closing: Promise<void> | undefined;
   /** Borrows still waiting in generic-pool, told to give up when the pool closes. */
@@ -89,6 +83,10 @@ export class Pool {
     this.#name = name;
     this.#settings = settings;
     this.#factory = factory;
+    this.#waiters = new WaitQueue<Connection>(settings.max_waiting, settings.acquire_timeout, {
+      full: (waiting) => this.#exhausted(`${waiting} calls are already waiting`),
+      timedOut: () => this.#exhausted(`no connection freed up within ${settings.acquire_timeout} ms`),
+    });
     const idleMs = settings.idle_timeout * 1000;
     this.#inner = genericPool.createPool<Connection>(
       {
@@ -204,7 +202,7 @@ export class Pool {
   /** Resolves true once no call is in flight or waiting, or false after `ms`. */
   async idle(ms: number): Promise<boolean> {
     const deadline = Date.now() + ms;
-    while (this.stats().inflight > 0 || this.#waiting > 0) {
+    while (this.stats().inflight > 0 || this.#waiters.length > 0) {
       if (Date.now() >= deadline) return false;
       await sleep(20);
     }
@@ -218,7 +216,7 @@ export class Pool {
       size: this.#inner.size,
       available: this.#inner.available,
       active: this.#active.size,
-      pending: this.#waiting + this.#inner.pending,
+      pending: this.#waiters.length + this.#inner.pending,
       inflight,
     };
   }
@@ -232,10 +230,7 @@ export class Pool {
   close(): Promise<void> {
     this.#closed = true;
     for (const giveUp of [...this.#closers]) giveUp();
-    for (const waiter of this.#waiters.splice(0)) {
-      clearTimeout(waiter.timer);
-      waiter.reject(this.#closedError());
-    }
+    this.#waiters.rejectAll(this.#closedError());
     this.#closing ??= (async () => {
       for (const a of this.#adopted.splice(0)) await a.connection.close();
       for (const a of this.#adopting.values()) a.refused(this.#closedError());
@@ -265,7 +260,7 @@ export class Pool {
         await this.#borrowSettled();
         continue;
       }
-      return this.#wait();
+      return this.#waiters.wait();
     }
   }
 
@@ -353,26 +348,6 @@ export class Pool {
     }
   }
 
-  #wait(): Promise<Connection> {
-    if (this.#waiting >= this.#settings.max_waiting) {
-      return Promise.reject(this.#exhausted(`${this.#waiting} calls are already waiting`));
-    }
-    this.#waiting += 1;
-    return new Promise<Connection>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          const at = this.#waiters.indexOf(waiter);
-          if (at !== -1) this.#waiters.splice(at, 1);
-          this.#waiting -= 1;
-          reject(this.#exhausted(`no connection freed up within ${this.#settings.acquire_timeout} ms`));
-        }, this.#settings.acquire_timeout),
-      };
-      this.#waiters.push(waiter);
-    });
-  }
-
   /** After a call: hand the slot to a waiter, or return an idle connection to generic-pool. */
   #settle(connection: Connection): void {
     if (!connection.alive) {
@@ -380,13 +355,8 @@ export class Pool {
       this.#wakeWaiters();
       return;
     }
-    const waiter = this.#waiters.shift();
-    if (waiter !== undefined) {
-      clearTimeout(waiter.timer);
-      this.#waiting -= 1;
-      waiter.resolve(reserve(connection));
-      return;
-    }
+    const waiter = this.#waiters.take();
+    if (waiter !== undefined) return waiter.resolve(reserve(connection));
     if (connection.inflight > 0 || !this.#active.has(connection)) return;
     this.#active.delete(connection);
     if (this.#inner.available >= this.#settings.max_idle) void this.#inner.destroy(connection).then(undefined, () => undefined);
@@ -396,9 +366,8 @@ export class Pool {
   /** A dead connection frees room to grow: waiters borrow a fresh one. */
   #wakeWaiters(): void {
     while (this.#waiters.length > 0 && this.#active.size + this.#borrowing < this.#settings.max) {
-      const waiter = this.#waiters.shift() as Waiter;
-      clearTimeout(waiter.timer);
-      this.#waiting -= 1;
+      const waiter = this.#waiters.take();
+      if (waiter === undefined) return;
       this.#borrow().then((c) => waiter.resolve(reserve(c)), waiter.reject);
     }
   }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Catalog } from '../catalog/catalog.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { SessionRef } from '../pool/affinity-pool.js';
 import type { Connection, Downstream } from '../pool/connection.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { Breaker } from './breaker.js';
@@ -26,6 +27,8 @@ export interface CallRequest {
   servers?: ReadonlySet<string>;
   /** The calling agent, for server-to-client requests the backend makes during the call. */
   downstream?: Downstream;
+  /** The calling MCP session: a backend with affinity = "session" runs the call on the session's own connection. */
+  session?: SessionRef;
 }
 
 export interface CallOutcome {
@@ -84,9 +87,10 @@ export class Router {
   /**
    * Sends something other than a tool call (resources, prompts, completion)
    * to a backend through the same breaker and pool. Not recorded in the call
-   * log, which is about tool calls.
+   * log, which is about tool calls. With `session`, a backend with affinity
+   * = "session" serves it on the session's own connection.
    */
-  async forward<T>(server: string, what: string, fn: (connection: Connection) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  async forward<T>(server: string, what: string, fn: (connection: Connection) => Promise<T>, signal?: AbortSignal, session?: SessionRef): Promise<T> {
     const backend = this.#options.supervisor.get(server);
     const timeout = backend.config.timeout;
     return this.breaker(server).fire(() =>
@@ -96,7 +100,7 @@ export class Router {
         } catch (err) {
           throw await describeFailure(err, { server, tool: what, timeout, connection, signal });
         }
-      }),
+      }, session),
     );
   }
 
@@ -177,7 +181,7 @@ export class Router {
           } finally {
             if (downstream !== undefined) connection.downstreams.delete(downstream);
           }
-        }),
+        }, request.session),
       );
     try {
       return await send();

@@ -4,7 +4,7 @@ import type { BackendConfig } from '../config/schema.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Connection } from '../pool/connection.js';
-import { Pool, type PoolStats } from '../pool/pool.js';
+import { AffinityPool, type BackendPoolStats, type SessionRef } from '../pool/affinity-pool.js';
 import { connectHttp, connectStdio, type ConnectHooks } from './connect.js';
 import { HealthCheck, pingAll } from './health.js';
 
@@ -39,7 +39,7 @@ export interface BackendInfo {
   restarts: number;
   last_error: string | null;
   last_stderr: readonly string[];
-  pool: PoolStats;
+  pool: BackendPoolStats;
 }
 
 export interface BackendOptions {
@@ -60,7 +60,7 @@ interface ReadyWaiter {
   reject: (error: GatewayError) => void;
 }
 
-const EMPTY_POOL: PoolStats = { size: 0, available: 0, active: 0, pending: 0, inflight: 0 };
+const EMPTY_POOL: BackendPoolStats = { size: 0, available: 0, active: 0, pending: 0, inflight: 0, sessions: 0 };
 
 /** One configured backend: its lifecycle, its crash recovery and its pool. Emits `state`, `ready` and `tools_changed`. */
 export class Backend extends EventEmitter {
@@ -71,7 +71,7 @@ export class Backend extends EventEmitter {
   readonly #hooks: ConnectHooks;
   readonly #prepare: ((connection: Connection) => Promise<unknown>) | undefined;
   #state: BackendState = 'stopped';
-  #pool: Pool | undefined;
+  #pool: AffinityPool | undefined;
   #generation = 0;
   #crashes: number[] = [];
   #retryTimer: NodeJS.Timeout | undefined;
@@ -127,11 +127,8 @@ export class Backend extends EventEmitter {
     this.#lastError = undefined;
     this.#growNotBefore = 0;
     this.#growFailures = 0;
-    this.#pool = new Pool(this.name, this.config.pool, {
-      create: () => this.#grow(),
-      lastError: () => this.#lastError,
-      holdOff: () => Date.now() < this.#growNotBefore,
-    });
+    const factory = { create: () => this.#grow(), lastError: () => this.#lastError, holdOff: () => Date.now() < this.#growNotBefore };
+    this.#pool = new AffinityPool(this.name, this.config.pool, factory, this.config.affinity);
     this.#setState('starting');
     void this.#attempt(this.#generation);
     return ready;
@@ -161,12 +158,17 @@ export class Backend extends EventEmitter {
     await this.start();
   }
 
-  /** Runs `fn` on a pooled connection, waiting briefly while the backend (re)starts. */
-  async use<T>(fn: (connection: Connection) => Promise<T>): Promise<T> {
+  /** Runs `fn` on a pooled connection (the session's own with affinity = "session"), waiting briefly while the backend (re)starts. */
+  async use<T>(fn: (connection: Connection) => Promise<T>, session?: SessionRef): Promise<T> {
     if (this.#state === 'starting' || this.#state === 'restarting') await this.#whenReady(this.config.pool.acquire_timeout);
     const pool = this.#pool;
     if (pool === undefined || (this.#state !== 'running' && this.#state !== 'degraded')) throw this.#unavailable();
-    return pool.use(fn);
+    return pool.use(fn, session);
+  }
+
+  /** An MCP session ended: the connections it had of its own close. */
+  endSession(id: string): Promise<void> {
+    return this.#pool?.endSession(id) ?? Promise.resolve();
   }
 
   info(): BackendInfo {

@@ -48,7 +48,7 @@ describe('loadConfig defaults', () => {
     expect(config.server.dataDir).toBe(join(homedir(), '.stonegate'));
     expect(config.gateway.request_timeout).toBe(30_000);
     expect(config.gateway.tool_separator).toBe('__');
-    expect(config.pool).toEqual({ min: 1, max: 1, max_idle: 10, idle_timeout: 300, acquire_timeout: 5_000, max_waiting: 1_000, max_concurrency: 64 });
+    expect(config.pool).toEqual({ min: 1, max: 1, max_idle: 10, idle_timeout: 300, acquire_timeout: 5_000, max_waiting: 1_000, max_concurrency: 64, max_session_connections: 16 });
     expect(config.breaker).toEqual({ failure_threshold: 5, reset_timeout: 30, success_threshold: 2, error_threshold_percentage: 0, volume_threshold: 20, rolling_window: 60 });
     expect(config.logging).toEqual({ level: 'info', format: 'json' });
     expect(config.backends).toEqual([]);

@@ -61,4 +61,18 @@ describe('Connection', () => {
     connection.downstreams.add(downstream());
     expect(connection.soleDownstream()).toBeUndefined();
   });
+
+  it('names the session on a session’s own connection, however many of its calls are in flight', async () => {
+    const { connection } = await fake.link();
+    connection.session = 'a';
+    expect(connection.soleDownstream()).toBeUndefined();
+    const first = downstream();
+    const second = downstream();
+    connection.inflight = 2;
+    connection.downstreams.add(first);
+    connection.downstreams.add(second);
+    expect(connection.soleDownstream()).toBe(second);
+    connection.downstreams.delete(second);
+    expect(connection.soleDownstream()).toBe(first);
+  });
 });

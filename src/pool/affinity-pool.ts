@@ -1,0 +1,180 @@
+import type { PoolSettings } from '../config/schema.js';
+import { GatewayError } from '../errors.js';
+import type { Connection } from './connection.js';
+import { Pool, type ConnectionFactory, type PoolStats } from './pool.js';
+
+/** One downstream MCP session, as a backend with affinity = "session" tells sessions apart. */
+export interface SessionRef {
+  readonly id: string;
+  /** True once the session has ended: nothing more is opened for it. */
+  readonly ended: boolean;
+}
+
+/** Pool gauges of a backend: its shared pool and its sessions' pools added up. */
+export interface BackendPoolStats extends PoolStats {
+  /** MCP sessions holding connections of their own (affinity = "session"). */
+  sessions: number;
+}
+
+/** The [pool] of a session: no connection kept open for it, the backend's other settings. */
+const sessionSettings = (settings: PoolSettings): PoolSettings => ({ ...settings, min: 0 });
+
+/**
+ * A backend's connections by affinity. One shared Pool serves listing,
+ * health checks, calls without an MCP session (REST, async dispatch) and,
+ * with affinity = "shared", every call. With affinity = "session", the calls
+ * of each MCP session run in a Pool of that session's own, so whatever the
+ * backend sends on those connections belongs to that session alone. A
+ * session's pool closes when the session ends; its connections idle out
+ * after idle_timeout like any other; all sessions together hold at most
+ * max_session_connections connections, so a flood of sessions cannot start
+ * a flood of processes.
+ */
+export class AffinityPool {
+  readonly shared: Pool;
+  readonly #name: string;
+  readonly #settings: PoolSettings;
+  readonly #factory: ConnectionFactory;
+  readonly #perSession: boolean;
+  readonly #sessions = new Map<string, Pool>();
+  readonly #opening = new Map<string, Promise<Pool>>();
+  /** Session connections that exist or are being made, over all sessions. */
+  #connections = 0;
+  #closed = false;
+
+  constructor(name: string, settings: PoolSettings, factory: ConnectionFactory, affinity: 'shared' | 'session') {
+    this.#name = name;
+    this.#settings = settings;
+    this.#factory = factory;
+    this.#perSession = affinity === 'session';
+    this.shared = new Pool(name, settings, factory);
+  }
+
+  /** Takes in the backend's first connection (Pool.adopt), into the shared pool. */
+  adopt(connection: Connection): Promise<void> {
+    return this.shared.adopt(connection);
+  }
+
+  /** Runs `fn` on a connection of the session's own (affinity = "session") or, without a session, a shared one. */
+  use<T>(fn: (connection: Connection) => Promise<T>, session?: SessionRef): Promise<T> {
+    if (session === undefined || !this.#perSession) return this.shared.use(fn);
+    const pool = this.#sessions.get(session.id);
+    if (pool !== undefined) return pool.use(fn);
+    return this.#open(session).then((opened) => opened.use(fn));
+  }
+
+  /** The session ended: its connections close (calls still on them fail). */
+  async endSession(id: string): Promise<void> {
+    const pool = this.#sessions.get(id);
+    this.#sessions.delete(id);
+    await pool?.close();
+  }
+
+  /** Resolves true once no call is in flight or waiting in any pool, or false after `ms`. */
+  async idle(ms: number): Promise<boolean> {
+    const settled = await Promise.all([this.shared, ...this.#sessions.values()].map((p) => p.idle(ms)));
+    return settled.every(Boolean);
+  }
+
+  stats(): BackendPoolStats {
+    const total: BackendPoolStats = { ...this.shared.stats(), sessions: this.#sessions.size };
+    for (const pool of this.#sessions.values()) {
+      const s = pool.stats();
+      total.size += s.size;
+      total.available += s.available;
+      total.active += s.active;
+      total.pending += s.pending;
+      total.inflight += s.inflight;
+    }
+    return total;
+  }
+
+  /** Closes every pool. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const pools = [this.shared, ...this.#sessions.values()];
+    this.#sessions.clear();
+    await Promise.all(pools.map((p) => p.close()));
+  }
+
+  /** One opening per session, however many of its calls arrive together. */
+  #open(session: SessionRef): Promise<Pool> {
+    let opening = this.#opening.get(session.id);
+    if (opening === undefined) {
+      opening = this.#first(session).finally(() => this.#opening.delete(session.id));
+      this.#opening.set(session.id, opening);
+    }
+    return opening;
+  }
+
+  /**
+   * A session's first connection is made here and adopted, not left to the
+   * pool: a full cap or a failed start answers the call at once instead of
+   * after acquire_timeout.
+   */
+  async #first(session: SessionRef): Promise<Pool> {
+    const connection = await this.#create(session);
+    if (session.ended || this.#closed) {
+      await connection.close();
+      throw this.#ended();
+    }
+    const pool = new Pool(this.#name, sessionSettings(this.#settings), {
+      create: () => this.#create(session),
+      lastError: () => this.#factory.lastError?.(),
+      holdOff: () => this.#factory.holdOff?.() === true,
+    });
+    this.#sessions.set(session.id, pool);
+    try {
+      await pool.adopt(connection);
+    } catch (err) {
+      if (this.#sessions.get(session.id) === pool) this.#sessions.delete(session.id);
+      await pool.close();
+      throw err;
+    }
+    return pool;
+  }
+
+  /** Makes a connection for a session, within max_session_connections. */
+  async #create(session: SessionRef): Promise<Connection> {
+    if (session.ended || this.#closed) throw this.#ended();
+    const cap = this.#settings.max_session_connections;
+    if (this.#connections >= cap) {
+      throw new GatewayError(
+        'POOL_EXHAUSTED',
+        `Backend '${this.#name}' already has ${this.#connections} connections for MCP sessions ([pool] max_session_connections = ${cap}); end the MCP sessions that are done (their connections close with them, idle ones after idle_timeout) or raise max_session_connections`,
+        { retryAfter: 1 },
+      );
+    }
+    this.#connections += 1;
+    let connection: Connection;
+    try {
+      connection = await this.#factory.create();
+    } catch (err) {
+      this.#connections -= 1;
+      throw err;
+    }
+    connection.session = session.id;
+    void connection.ended.then(() => {
+      this.#connections -= 1;
+      this.#dropIfEmpty(session.id);
+    });
+    return connection;
+  }
+
+  /** A session whose last connection idled out (or died) with no call left lets go of its pool. */
+  #dropIfEmpty(id: string): void {
+    const pool = this.#sessions.get(id);
+    // A pool being opened (its first connection not adopted yet) looks empty too.
+    if (pool === undefined || this.#opening.has(id)) return;
+    const s = pool.stats();
+    if (s.size > 0 || s.inflight > 0 || s.pending > 0) return;
+    this.#sessions.delete(id);
+    void pool.close();
+  }
+
+  /** Why nothing more is opened for a session: it ended, or the backend is stopping. */
+  #ended(): GatewayError {
+    if (this.#closed) return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.#name}' is stopping; retry once it is running again`);
+    return new GatewayError('BACKEND_UNAVAILABLE', `The MCP session ended before backend '${this.#name}' could serve it; open a new session`);
+  }
+}
