@@ -5,6 +5,7 @@ import { SHUTDOWN } from '../rules.js';
 import { toEvent, type EventRow } from '../rows.js';
 import type { CoordEventType, EventsPage, EventsQuery } from '../types.js';
 import { pageSize, position } from '../validate.js';
+import { byLimit } from './by-limit.js';
 
 /**
  * The event log: one row per change, written in the same transaction as the
@@ -15,7 +16,7 @@ import { pageSize, position } from '../validate.js';
 export class SqliteEvents {
   private readonly insert: Statement<[string, string | null, string, number]>;
   private readonly trim: Statement<[number]>;
-  private readonly after: Statement<[number, string | null, string | null, number], EventRow>;
+  private readonly after: (limit: number) => Statement<[number, string | null, string | null], EventRow>;
   private readonly bounds: Statement<[], { oldest: number | null; last: number | null }>;
   private readonly stored: Statement<[], { n: number }>;
   private readonly readPage: (after: number, channel: string | null, limit: number) => EventsPage;
@@ -28,10 +29,11 @@ export class SqliteEvents {
   ) {
     this.insert = db.prepare('INSERT INTO events (type, channel, data, created_at) VALUES (?, ?, ?, ?)');
     this.trim = db.prepare('DELETE FROM events WHERE id <= ?');
-    this.after = db.prepare(
-      `SELECT id, type, channel, data, created_at FROM events
+    this.after = byLimit(
+      db,
+      (limit) => `SELECT id, type, channel, data, created_at FROM events
        WHERE id > ? AND (? IS NULL OR channel IS NULL OR channel = ?)
-       ORDER BY id LIMIT ?`,
+       ORDER BY id LIMIT ${limit}`,
     );
     this.bounds = db.prepare(
       `SELECT (SELECT MIN(id) FROM events) AS oldest,
@@ -41,7 +43,7 @@ export class SqliteEvents {
     // A read transaction gives one snapshot for the rows and the bounds, so
     // next_after never jumps over an event that the row query did not see.
     this.readPage = db.transaction((after: number, channel: string | null, limit: number): EventsPage => {
-      const rows = this.after.all(after, channel, channel, limit);
+      const rows = this.after(limit).all(after, channel, channel);
       const { oldest, last } = this.bounds.get() ?? { oldest: null, last: null };
       const lastId = last ?? 0;
       const full = rows.length === limit;

@@ -17,6 +17,7 @@ import type {
 import { channelName, ident, iso, LIMITS, messageContent, optionalIdent, pageSize, pollTimeoutMs, position } from '../validate.js';
 import { doorbellNotice, toMessage, type MessageRow } from '../rows.js';
 import type { AgentRow, SqliteAgents } from './agents.js';
+import { byLimit } from './by-limit.js';
 import { raise } from './read-cache.js';
 import type { SqliteContext } from './context.js';
 import type { SqliteEvents } from './events.js';
@@ -51,7 +52,7 @@ export class SqliteMessages {
   private readonly insertInbox: Statement<[string, string, number]>;
   private readonly cursorOf: Statement<[string, string], { position: number }>;
   private readonly setCursor: Statement<[string, string, number]>;
-  private readonly inboxAfter: Statement<[string, string, number, number], MessageRow>;
+  private readonly inboxAfter: (limit: number) => Statement<[string, string, number], MessageRow>;
   private readonly members: Statement<[string, string, string | null, string | null], AgentRow>;
   private readonly lastId: Statement<[], { seq: number }>;
   private readonly newestIn: Statement<[string, string], number | null>;
@@ -76,10 +77,11 @@ export class SqliteMessages {
       `INSERT INTO cursors (agent_id, channel, position) VALUES (?, ?, ?)
        ON CONFLICT (agent_id, channel) DO UPDATE SET position = MAX(position, excluded.position)`,
     );
-    this.inboxAfter = db.prepare(
-      `SELECT m.* FROM inbox i JOIN messages m ON m.id = i.message_id
+    this.inboxAfter = byLimit(
+      db,
+      (limit) => `SELECT m.* FROM inbox i JOIN messages m ON m.id = i.message_id
        WHERE i.recipient = ? AND i.channel = ? AND i.message_id > ?
-       ORDER BY i.message_id LIMIT ?`,
+       ORDER BY i.message_id LIMIT ${limit}`,
     );
     this.newestIn = db.prepare('SELECT MAX(message_id) FROM inbox WHERE recipient = ? AND channel = ?').pluck() as Statement<[string, string], number | null>;
     this.lastId = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'messages'`);
@@ -226,7 +228,7 @@ export class SqliteMessages {
     }
     if (after !== undefined && after > cursor) this.setCursor.run(agentId, channel, after);
     const from = after ?? cursor;
-    const rows = this.inboxAfter.all(agentId, channel, from, limit + 1);
+    const rows = this.inboxAfter(limit + 1).all(agentId, channel, from);
     const hasMore = rows.length > limit;
     const page = hasMore ? rows.slice(0, limit) : rows;
     const last = page[page.length - 1];
