@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../backends/coord/sqlite-store.js';
 import type { CoordStore } from '../../backends/coord/store.js';
@@ -63,12 +64,15 @@ describe('sqlite read cache with a second connection on the file', () => {
       await store.registerAgent({ agent_id: 'tx', role: 'r' });
       await store.registerAgent({ agent_id: 'rx', role: 'r' });
       const parked = store.poll({ agent_id: 'rx', timeout_ms: 5_000 });
+      // Two sends in one group commit: the first hands its message to the parked poll in its own transaction.
       const [sent] = await Promise.all([store.sendMessage({ from: 'tx', to: 'rx', content: 'm1' }), store.sendMessage({ from: 'tx', to: 'rx', content: 'm2' })]);
       const first = await parked;
-      expect(first.messages.map((m) => m.content)).toEqual(['m1', 'm2']);
+      expect(first.messages.map((m) => m.content)).toEqual(['m1']);
+      expect(first.next_cursor).toBe(sent.id);
       // Acknowledged mode: the page follows `after`, the cursor never moves back.
       const again = await store.poll({ agent_id: 'rx', after: sent.id, timeout_ms: 0 });
       expect(again.messages.map((m) => m.content)).toEqual(['m2']);
+      expect(await contents(store, 'rx')).toEqual(['m2']);
       expect(await contents(store, 'rx')).toEqual([]);
       // A later message wakes a parked poll at once (the inbox head moved before the wake-up).
       const waiting = store.poll({ agent_id: 'rx', timeout_ms: 5_000 });
@@ -76,6 +80,28 @@ describe('sqlite read cache with a second connection on the file', () => {
       await store.sendMessage({ from: 'tx', to: 'rx', content: 'm3' });
       expect((await waiting).messages.map((m) => m.content)).toEqual(['m3']);
     } finally {
+      await store.close();
+    }
+  });
+
+  it('a parked poll whose page cannot be read in the send’s transaction leaves the send alone and loses nothing', async () => {
+    const path = join(dir, 'handoff.db');
+    const store = openSqliteStore(path);
+    const admin = new Database(path);
+    try {
+      await store.registerAgent({ agent_id: 'tx', role: 'r' });
+      await store.registerAgent({ agent_id: 'rx', role: 'r' });
+      // Every cursor write fails while the trigger exists: the hand-off's savepoint is rolled back.
+      admin.exec(`CREATE TRIGGER refuse_cursor BEFORE INSERT ON cursors BEGIN SELECT RAISE(ABORT, 'cursor writes refused by the test'); END`);
+      const parked = store.poll({ agent_id: 'rx', timeout_ms: 5_000 });
+      await new Promise((r) => setTimeout(r, 20));
+      await expect(store.sendMessage({ from: 'tx', to: 'rx', content: 'kept' })).resolves.toMatchObject({ channel: 'default' });
+      // Woken, the poll tries its own read and hits the same refusal.
+      await expect(parked).rejects.toThrow(/cursor writes refused/);
+      admin.exec('DROP TRIGGER refuse_cursor');
+      expect(await contents(store, 'rx')).toEqual(['kept']);
+    } finally {
+      admin.close();
       await store.close();
     }
   });

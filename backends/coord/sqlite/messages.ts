@@ -1,7 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { DoorbellNotice } from '../doorbell.js';
 import { CoordError } from '../errors.js';
-import { longPoll, topics } from '../notifier.js';
+import { topics } from '../notifier.js';
 import type {
   BroadcastInput,
   BroadcastResult,
@@ -40,6 +40,20 @@ interface PollWrite {
 }
 
 /**
+ * A long poll waiting on an empty inbox. A send to that inbox reads the
+ * poll's page inside its own transaction (`taken`), so the poll answers at
+ * the send's commit, without a transaction and an event-loop turn of its own.
+ */
+interface Parked {
+  agentId: string;
+  channel: string;
+  after: number | undefined;
+  limit: number;
+  /** Set inside a send's transaction; valid once that send's commit resolved (cleared if it failed). */
+  taken?: PollWrite;
+}
+
+/**
  * Inboxes. A message is one `messages` row plus one `inbox` row per
  * recipient, written in one transaction. Each agent has a cursor per channel
  * (DESIGN.md, "Delivery semantics of poll"): a poll without `after` returns
@@ -59,6 +73,10 @@ export class SqliteMessages {
   /** Cursor positions and the newest message id of each inbox, by topics.inbox key (ctx.cache rules). */
   private readonly cursors: Map<string, number>;
   private readonly heads: Map<string, number>;
+  /** Long polls waiting, by topics.inbox key, oldest first. */
+  private readonly parked = new Map<string, Parked[]>();
+  /** Runs a function in a savepoint of the current transaction. */
+  private readonly savepoint: <T>(work: () => T) => T;
 
   constructor(
     private readonly ctx: SqliteContext,
@@ -66,6 +84,8 @@ export class SqliteMessages {
     private readonly events: SqliteEvents,
   ) {
     const { db } = ctx;
+    const nested = db.transaction((work: () => unknown) => work());
+    this.savepoint = <T>(work: () => T): T => nested(work) as T;
     this.cursors = ctx.cache.map();
     this.heads = ctx.cache.map();
     this.insertMessage = db.prepare(
@@ -96,7 +116,9 @@ export class SqliteMessages {
     const content = messageContent(input.content, this.ctx.options);
     const channel = channelName(input.channel);
     let ring: Ring | undefined;
-    const result = await this.ctx.group.run((): SendResult => {
+    const inbox = topics.inbox(channel, to);
+    let handed: Parked | undefined;
+    const sending = this.ctx.group.run((): SendResult => {
       const at = this.ctx.now();
       this.agents.require(from, 'Sender');
       const recipient = this.agents.require(to, 'Recipient');
@@ -112,9 +134,17 @@ export class SqliteMessages {
       this.agents.touch(from, at);
       this.ctx.appendEvent('message', channel, { message_id: id, from, to, content }, at);
       if (recipient.webhook_url !== null) ring = { url: recipient.webhook_url, notice: doorbellNotice(to, channel, id, from, 'direct', at) };
+      handed = this.handOff(inbox);
       return { id, channel, sent_at: iso(at), doorbells: ring === undefined ? 0 : 1 };
     });
-    const inbox = topics.inbox(channel, to);
+    const result = await sending.catch((error: unknown) => {
+      // Rolled back: the poll's page with it. The poll is still waiting; it goes back in line.
+      if (handed !== undefined) {
+        handed.taken = undefined;
+        this.park(inbox, handed);
+      }
+      throw error;
+    });
     raise(this.heads, inbox, result.id);
     this.ctx.notifier.notify(inbox);
     this.events.committed();
@@ -164,14 +194,27 @@ export class SqliteMessages {
     const key = topics.inbox(channel, agentId);
     const deadline = Date.now() + timeoutMs;
     let page: PollOnce | undefined;
-    // Waiting reads without writing; only a poll with something to return or
-    // to acknowledge joins a group commit, which reads again and moves the
-    // cursor atomically. An empty page there means another poll of the same
-    // inbox took the messages: wait again.
-    while (page === undefined) {
-      const ready = await longPoll(this.ctx.notifier, key, deadline - Date.now(), input.signal, () => this.ready(key, agentId, channel, after) || undefined);
-      if (ready === undefined || input.signal?.aborted === true) break;
-      const once = await this.ctx.group.run(() => this.pollOnce(agentId, channel, after, limit));
+    // Waiting reads without writing. A poll with something to return or to
+    // acknowledge joins a group commit, which reads again and moves the
+    // cursor atomically (an empty page there means another poll of the same
+    // inbox took the messages: wait again). A poll that waits is parked,
+    // and a send to the inbox reads its page in the send's own transaction.
+    // The check and the parking have no await in between, so no send can
+    // commit in that gap (see Notifier).
+    while (page === undefined && input.signal?.aborted !== true && !this.ctx.isClosed()) {
+      let once: PollWrite | undefined;
+      if (this.ready(key, agentId, channel, after)) {
+        once = await this.ctx.group.run(() => this.pollOnce(agentId, channel, after, limit));
+      } else {
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) break;
+        const parked: Parked = { agentId, channel, after, limit };
+        this.park(key, parked);
+        await this.ctx.notifier.wait(key, remaining, input.signal);
+        this.unpark(key, parked);
+        once = parked.taken;
+      }
+      if (once === undefined) continue;
       // Committed: the cursor copy follows (it must, or a copy left behind would make ready() spin).
       this.cursors.set(key, Math.max(this.cursors.get(key) ?? once.position, once.position));
       if (once.page.messages.length > 0) page = once.page;
@@ -187,6 +230,37 @@ export class SqliteMessages {
       result.hint = `Agent '${agentId}' is registered in channel '${registered.channel}'; poll with channel '${registered.channel}' for its messages there.`;
     }
     return result;
+  }
+
+  private park(key: string, parked: Parked): void {
+    const line = this.parked.get(key);
+    if (line === undefined) this.parked.set(key, [parked]);
+    else line.push(parked);
+  }
+
+  private unpark(key: string, parked: Parked): void {
+    const line = this.parked.get(key);
+    const at = line?.indexOf(parked) ?? -1;
+    if (line === undefined || at < 0) return;
+    line.splice(at, 1);
+    if (line.length === 0) this.parked.delete(key);
+  }
+
+  /**
+   * Inside a send's transaction: reads the page of the oldest poll parked on
+   * `key`, in a savepoint (a poll that cannot be answered this way stays
+   * parked and the send goes on). The poll reads it once the commit woke it.
+   */
+  private handOff(key: string): Parked | undefined {
+    const parked = this.parked.get(key)?.[0];
+    if (parked === undefined) return undefined;
+    try {
+      parked.taken = this.savepoint(() => this.pollOnce(parked.agentId, parked.channel, parked.after, parked.limit));
+    } catch {
+      return undefined;
+    }
+    this.unpark(key, parked);
+    return parked;
   }
 
   /** The agent's cursor in a channel, from memory when the cache allows (`key`: topics.inbox). */
