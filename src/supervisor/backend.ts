@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import type { Connection } from '../pool/connection.js';
 import { AffinityPool, type BackendPoolStats, type SessionRef } from '../pool/affinity-pool.js';
 import { connectHttp, connectStdio, type ConnectHooks } from './connect.js';
+import { CrashWindow } from './crash-window.js';
 import { HealthCheck, pingAll } from './health.js';
 
 /**
@@ -73,7 +74,7 @@ export class Backend extends EventEmitter {
   #state: BackendState = 'stopped';
   #pool: AffinityPool | undefined;
   #generation = 0;
-  #crashes: number[] = [];
+  readonly #crashes: CrashWindow;
   #retryTimer: NodeJS.Timeout | undefined;
   #readyWaiters: ReadyWaiter[] = [];
   readonly #live = new Set<Connection>();
@@ -93,6 +94,7 @@ export class Backend extends EventEmitter {
     this.name = options.config.name;
     this.config = options.config;
     this.#log = options.logger;
+    this.#crashes = new CrashWindow(this.config.supervisor);
     this.#connector = options.connector ?? defaultConnector;
     this.#prepare = options.prepare;
     const setup = options.hooks?.setup;
@@ -122,7 +124,7 @@ export class Backend extends EventEmitter {
     const ready = this.#whenReady();
     if (this.#state === 'starting' || this.#state === 'restarting') return ready;
     this.#generation += 1;
-    this.#crashes = [];
+    this.#crashes.clear();
     this.#hasRun = false;
     this.#lastError = undefined;
     this.#growNotBefore = 0;
@@ -265,7 +267,7 @@ export class Backend extends EventEmitter {
     } catch (err) {
       const error = toGatewayError(err, 'BACKEND_UNAVAILABLE');
       this.#growFailures += 1;
-      this.#growNotBefore = Date.now() + this.#backoff(this.#growFailures);
+      this.#growNotBefore = Date.now() + this.#crashes.backoff(this.#growFailures);
       this.#log.warn({ attempt: this.#growFailures, error: error.message }, 'could not add a connection');
       throw error;
     }
@@ -292,11 +294,11 @@ export class Backend extends EventEmitter {
       // Another process of this backend still serves; the pool replaces the
       // dead one on demand. The crash still counts toward the crash loop.
       this.#lastError = error;
-      if (this.#recordCrash() && this.config.autoRestart) {
-        this.#growNotBefore = Date.now() + this.#backoff(this.#crashes.length);
+      if (this.#crashes.record() && this.config.autoRestart) {
+        this.#growNotBefore = Date.now() + this.#crashes.backoff(this.#crashes.count);
         return;
       }
-      this.#fail(`${error.message}; ${this.config.autoRestart ? this.#gaveUp() : 'auto_restart is off'}`);
+      this.#fail(`${error.message}; ${this.config.autoRestart ? this.#crashes.gaveUp() : 'auto_restart is off'}`);
       return;
     }
     if (this.#state === 'running' || this.#state === 'degraded') this.#onFailure(error);
@@ -309,36 +311,16 @@ export class Backend extends EventEmitter {
       this.#fail(permanent ? error.message : `${error.message} (auto_restart is off)`);
       return;
     }
-    if (!this.#recordCrash()) {
-      this.#fail(`${error.message}; ${this.#gaveUp()}`);
+    if (!this.#crashes.record()) {
+      this.#fail(`${error.message}; ${this.#crashes.gaveUp()}`);
       return;
     }
-    const delay = this.#backoff(this.#crashes.length);
-    this.#log.warn({ attempt: this.#crashes.length, delay_ms: delay, error: error.message }, 'backend will restart');
+    const delay = this.#crashes.backoff(this.#crashes.count);
+    this.#log.warn({ attempt: this.#crashes.count, delay_ms: delay, error: error.message }, 'backend will restart');
     this.#runningSince = undefined;
     this.#setState('restarting');
     const generation = this.#generation;
     this.#retryTimer = setTimeout(() => void this.#attempt(generation), delay);
-  }
-
-  /** Counts a crash in the window; false once crash_loop_restarts crashes have happened in it. */
-  #recordCrash(): boolean {
-    const now = Date.now();
-    const window = this.config.supervisor.crash_loop_window * 1000;
-    this.#crashes = this.#crashes.filter((t) => now - t < window);
-    this.#crashes.push(now);
-    return this.#crashes.length < this.config.supervisor.crash_loop_restarts;
-  }
-
-  #gaveUp(): string {
-    return `gave up after ${this.#crashes.length} failures in ${this.config.supervisor.crash_loop_window} s`;
-  }
-
-  /** Exponential backoff with jitter in [½, 1] of the step, so crashed siblings do not restart in lockstep. */
-  #backoff(attempt: number): number {
-    const { restart_backoff_min: min, restart_backoff_max: max } = this.config.supervisor;
-    const step = Math.min(max, min * 2 ** (attempt - 1));
-    return Math.round(step * (0.5 + Math.random() * 0.5));
   }
 
   #fail(message: string): void {
