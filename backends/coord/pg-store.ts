@@ -97,7 +97,7 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
     ...areaMethods({ agents, messages, tasks, state, channels, claims, threads }, run),
     stats: (channel) => run(() => channels.stats(channel)),
     events: (query) => run(() => channels.events(query)),
-    unreadCount: (agentId) => run(() => agents.pendingCount(pool, ident(agentId, 'agent_id'))),
+    unreadCount: (agentId) => run(() => agents.unreadCount(pool, ident(agentId, 'agent_id'))),
     health: () => run(async () => ({ store: 'postgres', schema_version: schemaVersion, uptime_seconds: Math.floor((Date.now() - openedAt) / 1000) })),
     async close(): Promise<void> {
       if (closed) return;

@@ -153,7 +153,7 @@ export interface CoordStore {
   listThreads(query: ThreadListQuery): Promise<Thread[]>;
   /** Messages in the agent's threads after a message id. */
   threadUpdates(input: ThreadUpdatesInput): Promise<ThreadUpdates>;
-  /** Messages waiting in the agent's inboxes past its cursors (every channel). */
+  /** Messages waiting in the agent's inboxes past its cursors (every channel), counted up to UNREAD_COUNT_CAP. */
   unreadCount(agentId: string): Promise<number>;
   /** Stored events after an id, waiting up to timeout_ms for the first one. */
   events(query: EventsQuery): Promise<EventsPage>;

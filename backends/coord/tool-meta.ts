@@ -16,7 +16,7 @@ export interface ToolMeta {
   chars: number;
   lines: number;
   ms: number;
-  /** Messages waiting past the agent's cursors; null when the call names no agent. */
+  /** Messages waiting past the agent's cursors, up to UNREAD_COUNT_CAP (1,000: that many or more); null when the call names no agent. */
   unread: number | null;
 }
 

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { UNREAD_COUNT_CAP } from '../../backends/coord/unread-sql.js';
 import { expectCode, registerAll, StoreSet, TestClock, type MakeStore } from './helpers.js';
 
 /** Work claims: scoring against live claims, exclusivity, TTL, renew and release, scope, status, events. */
@@ -163,6 +164,19 @@ export function claimContract(make: MakeStore): void {
       expect(await store.unreadCount('r')).toBe(2);
       await store.poll({ agent_id: 'r', channel: 'other', timeout_ms: 0 });
       expect(await store.unreadCount('r')).toBe(1);
+    });
+
+    it('stops counting unread messages at UNREAD_COUNT_CAP, while deregister reports them all', async () => {
+      const store = await stores.store();
+      await registerAll(store, ['r', 's']);
+      for (let sent = 0; sent < UNREAD_COUNT_CAP + 5; sent += 67) {
+        const batch = Math.min(67, UNREAD_COUNT_CAP + 5 - sent);
+        await Promise.all(Array.from({ length: batch }, (_, i) => store.sendMessage({ from: 's', to: 'r', content: `${sent + i}` })));
+      }
+      expect(await store.unreadCount('r')).toBe(UNREAD_COUNT_CAP);
+      await store.poll({ agent_id: 'r', timeout_ms: 0, limit: 10 });
+      expect(await store.unreadCount('r')).toBe(UNREAD_COUNT_CAP - 5);
+      expect((await store.deregisterAgent('r')).pending_messages).toBe(UNREAD_COUNT_CAP - 5);
     });
   });
 }

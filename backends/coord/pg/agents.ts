@@ -1,23 +1,13 @@
 import type { Agent, DeregisterAgentResult, DiscoverQuery, RegisterAgentInput, RegisterAgentResult } from '../types.js';
 import { registration, unknownAgent } from '../rules.js';
 import { toAgent, type AgentRow } from '../rows.js';
+import { UNREAD_COUNT_CAP, unreadSql } from '../unread-sql.js';
 import { channelName, ident } from '../validate.js';
 import { row, rows, write, type PgContext, type PgTx, type Queryable } from './context.js';
 
-/** Messages past each of the agent's cursors (no cursor row: all of them). */
-/** Messages waiting past the agent's cursors, all channels: the query of sqlite/unread.ts (a skip along inbox's key, then one range count per channel). */
-const PENDING = `
-  WITH RECURSIVE channels(name) AS (
-    SELECT MIN(channel) FROM inbox WHERE recipient = $1
-    UNION ALL
-    SELECT (SELECT MIN(channel) FROM inbox WHERE recipient = $1 AND channel > name) FROM channels WHERE name IS NOT NULL
-  )
-  SELECT COALESCE(SUM((
-    SELECT COUNT(*) FROM inbox i
-    WHERE i.recipient = $1 AND i.channel = channels.name
-      AND i.message_id > COALESCE((SELECT position FROM cursors c WHERE c.agent_id = $1 AND c.channel = channels.name), 0)
-  )), 0)::int AS n
-  FROM channels WHERE name IS NOT NULL`;
+/** Messages waiting past the agent's cursors, all channels (unread-sql.ts): exact for deregister, capped for `_meta.unread`. */
+const PENDING = unreadSql('postgres');
+const UNREAD = unreadSql('postgres', UNREAD_COUNT_CAP);
 
 /** The agent directory on PostgreSQL: registration, heartbeats, discovery and stale detection. */
 export class PgAgents {
@@ -99,8 +89,14 @@ export class PgAgents {
     return touched;
   }
 
+  /** Messages waiting for the agent (exact: deregister reports it). */
   async pendingCount(db: Queryable, agentId: string): Promise<number> {
     return (await row<{ n: number }>(db, PENDING, [agentId]))?.n ?? 0;
+  }
+
+  /** Messages waiting for the agent, up to UNREAD_COUNT_CAP (every tool answer carries it). */
+  async unreadCount(db: Queryable, agentId: string): Promise<number> {
+    return (await row<{ n: number }>(db, UNREAD, [agentId]))?.n ?? 0;
   }
 
   toAgent(r: AgentRow): Agent {
