@@ -214,7 +214,7 @@ export const coordinationBench: Bench = {
     const runs = new Map<string, Throughput[]>();
     const wakes: Wake[] = [];
     try {
-      // Warm-up (long enough for the JIT to settle: the first 8,000 messages ran 10-15 % slower than later ones),
+      // Warm-up (long enough for the JIT to settle on the hot paths),
       // then interleaved repetitions so that a burst of other work lands on every surface.
       for (const [i, s] of surfaces.entries()) await throughput(s, Math.min(WARM_UP, total), `warm${i}`, ctx.signal);
       for (let rep = 0; rep < reps; rep += 1) {
