@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { CoordError } from './errors.js';
+import { eventFor } from './event-view.js';
 import type { CoordOptions } from './options.js';
 import type { CoordLogger, CoordStore } from './store.js';
 import { channelName } from './validate.js';
@@ -23,13 +24,15 @@ async function startingPoint(c: Context, store: CoordStore): Promise<number> {
  * Last-Event-ID gets every event after it that is still buffered; if some
  * were trimmed meanwhile it first gets an `events_trimmed` event saying from
  * where the buffer starts. Idle streams carry a `: keepalive` comment every
- * sse_keepalive seconds.
+ * sse_keepalive seconds. A request whose `coordViewer` is set sees the
+ * stream as that agent (event-view.ts).
  */
 export async function eventStream(c: Context, store: CoordStore, options: CoordOptions, logger: CoordLogger | undefined): Promise<Response> {
   const channelParam = c.req.query('channel');
   const channel = channelParam === undefined ? undefined : channelName(channelParam);
   let cursor = await startingPoint(c, store);
   const keepaliveMs = options.sse_keepalive * 1000;
+  const viewer = c.get('coordViewer');
 
   return streamSSE(c, async (stream: SSEStreamingApi) => {
     const closed = new AbortController();
@@ -44,7 +47,9 @@ export async function eventStream(c: Context, store: CoordStore, options: CoordO
           await stream.writeSSE({ event: 'events_trimmed', data: JSON.stringify({ requested_after: cursor, oldest_id: page.oldest_id }) });
         }
         first = false;
-        for (const event of page.events) {
+        for (const stored of page.events) {
+          const event = eventFor(stored, viewer);
+          if (event === undefined) continue;
           await stream.writeSSE({ id: String(event.id), event: event.type, data: JSON.stringify({ ...event.data, channel: event.channel, at: event.at }) });
         }
         cursor = page.next_after;

@@ -76,12 +76,14 @@ export function registerMessageTools(server: McpServer, { store, options, logger
       title: 'Message history',
       description:
         'Look back at messages, newest first, without touching anyone\'s inbox cursor. ' +
-        'Give agent_id and with_agent for the direct messages between two agents; group for the broadcasts to that group; neither for everything in the channel. ' +
-        'Page back with before = the smallest id you got. Returns {mode, channel, messages}.',
+        'Give agent_id alone to read as that agent: only the messages it sent or received (with group: only those to that group); ' +
+        'agent_id and with_agent for the direct messages between two agents; group for the broadcasts to that group; neither for everything in the channel. ' +
+        'Behind a gateway with auth, an agent token must pass agent_id = its own name. ' +
+        'Page back with before = the smallest id you got. Returns {mode, channel, agent_id (when reading as an agent), messages}.',
       inputSchema: {
         channel: fields.channel,
-        agent_id: z.string().optional().describe('One side of a direct conversation (needs with_agent).'),
-        with_agent: z.string().optional().describe('The other side of the conversation.'),
+        agent_id: z.string().optional().describe('Read as this agent (your agent id): only what it sent or received; with with_agent, one side of a direct conversation.'),
+        with_agent: z.string().optional().describe('The other side of the conversation (needs agent_id).'),
         group: z.string().optional().describe('Broadcasts to this group.'),
         limit: z.number().int().min(1).optional().describe('At most this many messages (default 50).'),
         before: z.number().int().min(0).optional().describe('Only messages with a smaller id.'),

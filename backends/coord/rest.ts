@@ -15,6 +15,11 @@ import type { CoordLogger, CoordStore } from './store.js';
  * standalone server mount this app at /coord). Bodies and query strings are
  * validated with zod; every refusal is `{"error": "<sentence>", "code":
  * "<CODE>"}` with the code's status, produced in onError and nowhere else.
+ *
+ * A host that mounts these routes may set the Hono context variable
+ * `coordViewer` (event-view.ts) to an agent id before they run: GET /events
+ * then shows only what that agent may see (the gateway does so for agent
+ * tokens). The standalone server never sets it.
  */
 
 const seconds = (value: number | undefined): number | undefined => (value === undefined ? undefined : value * 1000);

@@ -68,19 +68,51 @@ export function pollHint(agentId: string, registeredChannel: string): string {
   return `Agent '${agentId}' is registered in channel '${registeredChannel}'; poll with channel '${registeredChannel}' for its messages there.`;
 }
 
-/** A history query: mode and filter, with named parameters a, b or group. */
-export function historyFilter(query: HistoryQuery): { mode: HistoryResult['mode']; channel: string; limit: number; before: number; params: Record<string, string> } {
+/** A history query as SQL for either engine: the result's head (mode, channel, agent_id) and the statement with its values in order. */
+export interface HistorySql {
+  scope: Omit<HistoryResult, 'messages'>;
+  sql: string;
+  values: Array<string | number>;
+}
+
+/**
+ * A history query, checked and written as SQL; `mark` writes the n-th
+ * placeholder (`?` on SQLite, `$n` on PostgreSQL). agent_id with with_agent
+ * is the conversation of two agents; agent_id alone reads as that agent:
+ * only the messages it sent or has an inbox row for (with `group`, those to
+ * the group), which is what an agent token may read through the gateway.
+ */
+export function historySql(query: HistoryQuery, mark: (n: number) => string): HistorySql {
   const channel = channelName(query.channel);
   const limit = pageSize(query.limit, LIMITS.defaultHistory);
   const before = position(query.before, 'before') ?? Number.MAX_SAFE_INTEGER;
-  if (query.agent_id !== undefined || query.with_agent !== undefined) {
-    if (query.agent_id === undefined || query.with_agent === undefined) {
-      throw new CoordError('BAD_REQUEST', 'Direct-message history needs both agent_id and with_agent; give both, or neither for channel history.');
+  const values: Array<string | number> = [];
+  const p = (value: string | number): string => {
+    values.push(value);
+    return mark(values.length);
+  };
+  const where = [`channel = ${p(channel)}`, `id < ${p(before)}`];
+  if (query.with_agent !== undefined) {
+    if (query.agent_id === undefined) {
+      throw new CoordError('BAD_REQUEST', 'with_agent needs agent_id: give both for the direct messages between two agents, agent_id alone for what one agent sent and received, or neither for the whole channel.');
     }
-    return { mode: 'dm', channel, limit, before, params: { a: ident(query.agent_id, 'agent_id'), b: ident(query.with_agent, 'with_agent') } };
+    const [a, b] = [ident(query.agent_id, 'agent_id'), ident(query.with_agent, 'with_agent')];
+    where.push(`kind = 'direct' AND ((from_agent = ${p(a)} AND to_agent = ${p(b)}) OR (from_agent = ${p(b)} AND to_agent = ${p(a)}))`);
+    return { scope: { mode: 'dm', channel }, sql: historySelect(where, p(limit)), values };
   }
-  if (query.group !== undefined) return { mode: 'group', channel, limit, before, params: { group: ident(query.group, 'group') } };
-  return { mode: 'channel', channel, limit, before, params: {} };
+  const group = query.group === undefined ? null : ident(query.group, 'group');
+  if (group !== null) where.push(`kind = 'broadcast' AND group_name = ${p(group)}`);
+  const agentId = query.agent_id === undefined ? undefined : ident(query.agent_id, 'agent_id');
+  if (agentId !== undefined) {
+    where.push(`(from_agent = ${p(agentId)} OR id IN (SELECT message_id FROM inbox WHERE recipient = ${p(agentId)} AND channel = ${p(channel)}))`);
+  }
+  const scope: HistorySql['scope'] = { mode: group === null ? 'channel' : 'group', channel };
+  if (agentId !== undefined) scope.agent_id = agentId;
+  return { scope, sql: historySelect(where, p(limit)), values };
+}
+
+function historySelect(where: string[], limit: string): string {
+  return `SELECT * FROM messages WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ${limit}`;
 }
 
 /** A task to post, checked; metadata serialized. */

@@ -131,7 +131,7 @@ export interface PollResult {
 
 export interface HistoryQuery {
   channel?: string;
-  /** With `with_agent`: the direct messages between the two agents. */
+  /** With `with_agent`: the direct messages between the two agents; alone: read as this agent (only what it sent or received). */
   agent_id?: string;
   with_agent?: string;
   /** Broadcasts to this group. */
@@ -144,6 +144,8 @@ export interface HistoryQuery {
 export interface HistoryResult {
   mode: 'dm' | 'group' | 'channel';
   channel: string;
+  /** Set when the query read as this agent (agent_id without with_agent): only messages it sent or received. */
+  agent_id?: string;
   /** Newest first. */
   messages: Message[];
 }

@@ -25,3 +25,17 @@ export function checkActingAs(identity: Identity, fields: Readonly<Record<string
     );
   }
 }
+
+/**
+ * With auth on, an agent token reads message history only as itself: it
+ * must give agent_id (which checkActingAs holds to its name), so the store
+ * answers only what it sent or received and never the direct messages of
+ * other agents or broadcasts to groups it is not in.
+ */
+export function checkHistoryReader(identity: Identity, fields: Readonly<Record<string, unknown>>, what: string): void {
+  if (identity.role === 'admin' || (fields.agent_id !== undefined && fields.agent_id !== null)) return;
+  throw new GatewayError(
+    'FORBIDDEN',
+    `${what}: an agent token reads message history only as itself; pass agent_id = '${identity.name}' to see the messages it sent and received, or use an admin token for the whole channel`,
+  );
+}

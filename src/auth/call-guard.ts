@@ -2,7 +2,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { CallListener } from '../router/call-log.js';
 import type { CallMiddleware } from '../router/router.js';
-import { checkActingAs } from './acting-as.js';
+import { checkActingAs, checkHistoryReader } from './acting-as.js';
 import type { AuditLog } from './audit.js';
 import type { RateLimiter } from './rate-limit.js';
 import { mayUse, type TokenTable } from './tokens.js';
@@ -30,7 +30,8 @@ interface CallContext {
  * call it refuses never reaches a breaker or a pool and is no backend's
  * failure. It refuses a token's call to a backend outside its list
  * (FORBIDDEN), a tool withheld by pin_tools (FORBIDDEN, naming POST
- * /server/approve), a mux_* call acting as another agent (FORBIDDEN), and a
+ * /server/approve), a mux_* call acting as another agent or mux_history
+ * without agent_id from an agent token (FORBIDDEN), and a
  * call over the token's max_concurrent (RATE_LIMITED). Refusals go to the
  * audit log; calls it lets through are audited from the call log with their
  * argument size, which the router's record does not carry (kept beside
@@ -65,6 +66,7 @@ export function callGuard(options: CallGuardOptions): { middleware: CallMiddlewa
       }
       if (identity !== undefined && request.server === options.coordServer && request.tool.startsWith('mux_')) {
         checkActingAs(identity, request.arguments ?? {}, request.tool);
+        if (request.tool === 'mux_history') checkHistoryReader(identity, request.arguments ?? {}, request.tool);
       }
       release = identity === undefined ? () => undefined : limiter.enter(identity);
     } catch (err) {

@@ -1,5 +1,5 @@
 import type { Context, MiddlewareHandler } from 'hono';
-import { checkActingAs } from '../auth/acting-as.js';
+import { checkActingAs, checkHistoryReader } from '../auth/acting-as.js';
 import { mayUse, type Identity } from '../auth/tokens.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
@@ -170,14 +170,19 @@ async function readCapped(request: Request, max: number, tooLarge: () => Gateway
 /**
  * /coord with auth on: an agent token acts only as itself — the identity
  * fields of a POST body (agent_id, from, posted_by, updated_by, created_by)
- * and the agent_id of a query (poll, history) must be its name.
+ * and the agent_id of a query (poll, history) must be its name; history
+ * needs that agent_id, and GET /coord/events shows what the agent may see
+ * (the `coordViewer` of the coordination routes).
  */
 export function coordIdentityGuard(): MiddlewareHandler {
   return async (c, next) => {
     const identity = c.get('identity');
     if (identity === undefined || identity.role === 'admin') return next();
     const what = `${c.req.method} ${c.req.path}`;
-    checkActingAs(identity, c.req.query(), what);
+    const query = c.req.query();
+    checkActingAs(identity, query, what);
+    if (c.req.path === '/coord/msg/history') checkHistoryReader(identity, query, what);
+    c.set('coordViewer', identity.name);
     if (c.req.method === 'POST' && isJson(c.req.header('content-type'))) {
       let body: unknown;
       try {

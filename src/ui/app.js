@@ -165,7 +165,11 @@ async function refreshCoord() {
       api('GET', '/coord/agent/discover'),
       api('GET', '/coord/task/list?status=pending'),
       api('GET', '/coord/task/list?status=claimed'),
-      api('GET', '/coord/msg/history?limit=10'),
+      // An agent token reads history only as itself (403 without agent_id); the panel keeps the rest.
+      api('GET', '/coord/msg/history?limit=10').catch((error) => {
+        if (error.status === 403) return { messages: [] };
+        throw error;
+      }),
     ]);
     $('coord-agents').replaceChildren(...agents.agents.filter((a) => a.status !== 'offline').map((a) => el('li', `${a.id} (${a.role}) — ${a.status}`)));
     $('coord-tasks').replaceChildren(...[...pending.tasks, ...claimed.tasks].map((t) => el('li', `${t.status === 'claimed' ? `[${t.claimed_by}] ` : ''}${t.description}`)));

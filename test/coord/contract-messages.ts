@@ -191,9 +191,46 @@ export function messageContract(make: MakeStore): void {
       expect(channel.messages.map((m) => m.content)).toEqual(['a>b 2', 'to g']);
       const older = await store.history({ limit: 10, before: channel.messages[1]?.id ?? 0 });
       expect(older.messages.map((m) => m.content)).toEqual(['c>a', 'b>a', 'a>b 1']);
-      await expectCode(store.history({ agent_id: 'a' }), 'BAD_REQUEST');
+      expect(dm).not.toHaveProperty('agent_id');
+      await expectCode(store.history({ with_agent: 'a' }), 'BAD_REQUEST');
       // History reads never move a cursor.
       expect((await store.poll({ agent_id: 'b', timeout_ms: 0 })).messages).toHaveLength(3);
+    });
+
+    it('history as an agent: only what it sent or received, in the channel or one group', async () => {
+      const store = await stores.store();
+      await registerAll(store, ['a', 'b'], { group: 'g' });
+      await registerAll(store, ['c']);
+      await registerAll(store, ['d'], { group: 'h' });
+      await registerAll(store, ['far'], { channel: 'elsewhere' });
+      for (const [from, to] of [['a', 'b'], ['b', 'a'], ['c', 'b']] as const) await store.sendMessage({ from, to, content: `${from}>${to}` });
+      await store.broadcast({ from: 'c', content: 'to g', group: 'g' });
+      await store.broadcast({ from: 'c', content: 'to h', group: 'h' });
+      await store.broadcast({ from: 'a', content: 'a to all' });
+      await store.broadcast({ from: 'c', content: 'c to all' });
+      await store.sendMessage({ from: 'a', to: 'far', content: 'a>far', channel: 'elsewhere' });
+
+      const asA = await store.history({ agent_id: 'a' });
+      expect(asA).toMatchObject({ mode: 'channel', channel: 'default', agent_id: 'a' });
+      expect(asA.messages.map((m) => m.content)).toEqual(['c to all', 'a to all', 'to g', 'b>a', 'a>b']);
+      const asD = await store.history({ agent_id: 'd' });
+      expect(asD.messages.map((m) => m.content)).toEqual(['c to all', 'a to all', 'to h']);
+      const page = await store.history({ agent_id: 'a', limit: 2 });
+      expect(page.messages.map((m) => m.content)).toEqual(['c to all', 'a to all']);
+      const older = await store.history({ agent_id: 'a', before: page.messages[1]?.id ?? 0 });
+      expect(older.messages.map((m) => m.content)).toEqual(['to g', 'b>a', 'a>b']);
+
+      const groupAsA = await store.history({ agent_id: 'a', group: 'g' });
+      expect(groupAsA).toMatchObject({ mode: 'group', agent_id: 'a' });
+      expect(groupAsA.messages.map((m) => m.content)).toEqual(['to g']);
+      expect((await store.history({ agent_id: 'c', group: 'g' })).messages.map((m) => m.content)).toEqual(['to g']); // its sender
+      expect((await store.history({ agent_id: 'd', group: 'g' })).messages).toEqual([]);
+
+      // Another channel: only what the agent sent or received there.
+      expect((await store.history({ agent_id: 'a', channel: 'elsewhere' })).messages.map((m) => m.content)).toEqual(['a>far']);
+      expect((await store.history({ agent_id: 'b', channel: 'elsewhere' })).messages).toEqual([]);
+      expect((await store.history({ agent_id: 'far' })).messages).toEqual([]);
+      await expectCode(store.history({ agent_id: ' a' }), 'BAD_REQUEST');
     });
 
     it('rings a registered webhook with a small notice (no content) after the send, with retries', async () => {

@@ -2,7 +2,7 @@ import type { DoorbellNotice } from '../doorbell.js';
 import { CoordError } from '../errors.js';
 import { topics } from '../notifier.js';
 import { doorbellNotice, toMessage, type AgentRow, type MessageRow } from '../rows.js';
-import { afterTooFar, historyFilter, pollHint, recipientElsewhere, SHUTDOWN, unknownAgent } from '../rules.js';
+import { afterTooFar, historySql, pollHint, recipientElsewhere, SHUTDOWN, unknownAgent } from '../rules.js';
 import type { BroadcastInput, BroadcastResult, HistoryQuery, HistoryResult, PollInput, PollResult, SendInput, SendResult } from '../types.js';
 import { channelName, ident, iso, messageContent, optionalIdent, pageSize, pollTimeoutMs, position } from '../validate.js';
 import type { PgAgents } from './agents.js';
@@ -161,15 +161,8 @@ export class PgMessages {
   }
 
   async history(query: HistoryQuery): Promise<HistoryResult> {
-    const { mode, channel, limit, before, params } = historyFilter(query);
-    const filter =
-      mode === 'dm'
-        ? `kind = 'direct' AND ((from_agent = $4 AND to_agent = $5) OR (from_agent = $5 AND to_agent = $4))`
-        : mode === 'group'
-          ? `kind = 'broadcast' AND group_name = $4`
-          : 'TRUE';
-    const extra = mode === 'dm' ? [params.a, params.b] : mode === 'group' ? [params.group] : [];
-    const found = await rows<MessageRow>(this.ctx.pool, `SELECT * FROM messages WHERE channel = $1 AND id < $2 AND ${filter} ORDER BY id DESC LIMIT $3`, [channel, before, limit, ...extra]);
-    return { mode, channel, messages: found.map(toMessage) };
+    const { scope, sql, values } = historySql(query, (n) => `$${n}`);
+    const found = await rows<MessageRow>(this.ctx.pool, sql, values);
+    return { ...scope, messages: found.map(toMessage) };
   }
 }

@@ -14,7 +14,8 @@ import type {
   SendInput,
   SendResult,
 } from '../types.js';
-import { channelName, ident, iso, LIMITS, messageContent, optionalIdent, pageSize, pollTimeoutMs, position } from '../validate.js';
+import { channelName, ident, iso, messageContent, optionalIdent, pageSize, pollTimeoutMs, position } from '../validate.js';
+import { historySql } from '../rules.js';
 import { doorbellNotice, toMessage, type MessageRow } from '../rows.js';
 import type { AgentRow, SqliteAgents } from './agents.js';
 import { byLimit } from './by-limit.js';
@@ -314,29 +315,8 @@ export class SqliteMessages {
   }
 
   history(query: HistoryQuery): HistoryResult {
-    const channel = channelName(query.channel);
-    const limit = pageSize(query.limit, LIMITS.defaultHistory);
-    const before = position(query.before, 'before') ?? Number.MAX_SAFE_INTEGER;
-    const params: Record<string, string | number> = { channel, before, limit };
-    let mode: HistoryResult['mode'];
-    let filter: string;
-    if (query.agent_id !== undefined || query.with_agent !== undefined) {
-      if (query.agent_id === undefined || query.with_agent === undefined) {
-        throw new CoordError('BAD_REQUEST', 'Direct-message history needs both agent_id and with_agent; give both, or neither for channel history.');
-      }
-      mode = 'dm';
-      params.a = ident(query.agent_id, 'agent_id');
-      params.b = ident(query.with_agent, 'with_agent');
-      filter = `kind = 'direct' AND ((from_agent = @a AND to_agent = @b) OR (from_agent = @b AND to_agent = @a))`;
-    } else if (query.group !== undefined) {
-      mode = 'group';
-      params.group = ident(query.group, 'group');
-      filter = `kind = 'broadcast' AND group_name = @group`;
-    } else {
-      mode = 'channel';
-      filter = '1';
-    }
-    const rows = this.ctx.prepare(`SELECT * FROM messages WHERE channel = @channel AND id < @before AND ${filter} ORDER BY id DESC LIMIT @limit`).all(params) as MessageRow[];
-    return { mode, channel, messages: rows.map(toMessage) };
+    const { scope, sql, values } = historySql(query, () => '?');
+    const rows = this.ctx.prepare(sql).all(...values) as MessageRow[];
+    return { ...scope, messages: rows.map(toMessage) };
   }
 }
