@@ -115,6 +115,26 @@ export function storeSurface(name: string, path: string): Surface {
   };
 }
 
+/** A Surface over a coord tool caller (MCP through the SDK client or the lean client). */
+function toolSurface(
+  name: string,
+  pid: number,
+  call: (agent: string, tool: string, args: Record<string, unknown>) => Promise<Record<string, unknown>>,
+  close: () => Promise<void>,
+): Surface {
+  return {
+    name,
+    pid,
+    register: async (agent) => void (await call(agent, 'mux_register', { agent_id: agent, role: 'bench' })),
+    send: async (from, to, content) => void (await call(from, 'mux_send', { from, to, content })),
+    async poll(agent, timeout) {
+      const body = await call(agent, 'mux_poll', { agent_id: agent, timeout, limit: 1000 });
+      return (body.messages as { content: string }[]).map((m) => m.content);
+    },
+    close,
+  };
+}
+
 /** MCP on `${base}/mcp`: one session per caller (`sessions` of them, handed out in turn), tools `coord__mux_*`. */
 export async function mcpSurface(name: string, base: string, pid: number, sessions: number): Promise<Surface> {
   const clients: Client[] = [];
@@ -138,17 +158,7 @@ export async function mcpSurface(name: string, base: string, pid: number, sessio
     if (result.isError === true) throw new Error(`coord__${tool}: ${JSON.stringify(result.content).slice(0, 300)}`);
     return (result.structuredContent ?? {}) as Record<string, unknown>;
   };
-  return {
-    name,
-    pid,
-    register: async (agent) => void (await call(agent, 'mux_register', { agent_id: agent, role: 'bench' })),
-    send: async (from, to, content) => void (await call(from, 'mux_send', { from, to, content })),
-    async poll(agent, timeout) {
-      const body = await call(agent, 'mux_poll', { agent_id: agent, timeout, limit: 1000 });
-      return (body.messages as { content: string }[]).map((m) => m.content);
-    },
-    close: async () => void (await Promise.all(clients.map((c) => c.close().catch(() => undefined)))),
-  };
+  return toolSurface(name, pid, call, async () => void (await Promise.all(clients.map((c) => c.close().catch(() => undefined)))));
 }
 
 /** The JSON-RPC message of an /mcp answer: a JSON body, or the first `data:` line of an SSE body. */
@@ -201,18 +211,8 @@ export async function mcpLeanSurface(name: string, base: string, pid: number, se
     if (message.result.isError === true) throw new Error(`coord__${tool}: ${JSON.stringify(message.result.content).slice(0, 300)}`);
     return (message.result.structuredContent ?? {}) as Record<string, unknown>;
   };
-  return {
-    name,
-    pid,
-    register: async (agent) => void (await call(agent, 'mux_register', { agent_id: agent, role: 'bench' })),
-    send: async (from, to, content) => void (await call(from, 'mux_send', { from, to, content })),
-    async poll(agent, timeout) {
-      const body = await call(agent, 'mux_poll', { agent_id: agent, timeout, limit: 1000 });
-      return (body.messages as { content: string }[]).map((m) => m.content);
-    },
-    close: async () => {
-      for (const headers of links) await pool.request('DELETE', '/mcp', undefined, headers).catch(() => undefined);
-      pool.close();
-    },
-  };
+  return toolSurface(name, pid, call, async () => {
+    for (const headers of links) await pool.request('DELETE', '/mcp', undefined, headers).catch(() => undefined);
+    pool.close();
+  });
 }

@@ -1,8 +1,8 @@
 import { CoordError } from './errors.js';
 import type { CoordOptions } from './options.js';
 import { toEntry, type StateRow, type TaskRow } from './rows.js';
-import type { CompleteTaskInput, HistoryQuery, HistoryResult, PostTaskInput, RegisterAgentInput, SetStateInput, TaskStatus } from './types.js';
-import { channelName, ident, jsonValue, LIMITS, optionalIdent, pageSize, position, textSize } from './validate.js';
+import type { BroadcastInput, CompleteTaskInput, HistoryQuery, HistoryResult, PostTaskInput, RegisterAgentInput, SendInput, SetStateInput, TaskStatus } from './types.js';
+import { channelName, ident, jsonValue, LIMITS, messageContent, optionalIdent, pageSize, position, textSize } from './validate.js';
 import { checkWebhookUrl } from './webhook-guard.js';
 
 /*
@@ -47,6 +47,16 @@ export async function registration(input: RegisterAgentInput, options: CoordOpti
   const webhook = input.webhook_url === undefined || input.webhook_url === null || input.webhook_url === '' ? null : input.webhook_url;
   if (webhook !== null) await checkWebhookUrl(webhook, options.allow_private_webhooks);
   return { id, role, capabilities, group, channel, webhook };
+}
+
+/** A send's fields, checked: sender, recipient, content within max_message_size, channel. */
+export function messageToSend(input: SendInput, options: CoordOptions): { from: string; to: string; content: string; channel: string } {
+  return { from: ident(input.from, 'from'), to: ident(input.to, 'to'), content: messageContent(input.content, options), channel: channelName(input.channel) };
+}
+
+/** A broadcast's fields, checked: sender, content within max_message_size, optional group, channel. */
+export function broadcastToSend(input: BroadcastInput, options: CoordOptions): { from: string; content: string; group: string | null; channel: string } {
+  return { from: ident(input.from, 'from'), content: messageContent(input.content, options), group: optionalIdent(input.group, 'group'), channel: channelName(input.channel) };
 }
 
 /** CONFLICT-free recipient check: a direct message goes to an agent in the channel it is sent in. */

@@ -2,9 +2,9 @@ import type { DoorbellNotice } from '../doorbell.js';
 import { CoordError } from '../errors.js';
 import { topics } from '../notifier.js';
 import { doorbellNotice, toMessage, type AgentRow, type MessageRow } from '../rows.js';
-import { afterTooFar, historySql, pollHint, recipientElsewhere, SHUTDOWN, unknownAgent } from '../rules.js';
+import { afterTooFar, broadcastToSend, historySql, messageToSend, pollHint, recipientElsewhere, SHUTDOWN, unknownAgent } from '../rules.js';
 import type { BroadcastInput, BroadcastResult, HistoryQuery, HistoryResult, PollInput, PollResult, SendInput, SendResult } from '../types.js';
-import { channelName, ident, iso, messageContent, optionalIdent, pageSize, pollTimeoutMs, position } from '../validate.js';
+import { channelName, ident, iso, pageSize, pollTimeoutMs, position } from '../validate.js';
 import type { PgAgents } from './agents.js';
 import { row, rows, write, type PgContext, type PgTx, type Queryable } from './context.js';
 import { longPollAsync } from './long-poll.js';
@@ -31,10 +31,7 @@ export class PgMessages {
   ) {}
 
   async send(input: SendInput): Promise<SendResult> {
-    const from = ident(input.from, 'from');
-    const to = ident(input.to, 'to');
-    const content = messageContent(input.content, this.ctx.options);
-    const channel = channelName(input.channel);
+    const { from, to, content, channel } = messageToSend(input, this.ctx.options);
     let ring: Ring | undefined;
     const result = await write(this.ctx, async (tx) => {
       const at = this.ctx.now();
@@ -65,10 +62,7 @@ export class PgMessages {
   }
 
   async broadcast(input: BroadcastInput): Promise<BroadcastResult> {
-    const from = ident(input.from, 'from');
-    const content = messageContent(input.content, this.ctx.options);
-    const group = optionalIdent(input.group, 'group');
-    const channel = channelName(input.channel);
+    const { from, content, group, channel } = broadcastToSend(input, this.ctx.options);
     let rings: Ring[] = [];
     const result = await write(this.ctx, async (tx) => {
       const at = this.ctx.now();

@@ -14,8 +14,8 @@ import type {
   SendInput,
   SendResult,
 } from '../types.js';
-import { channelName, ident, iso, messageContent, optionalIdent, pageSize, pollTimeoutMs, position } from '../validate.js';
-import { historySql } from '../rules.js';
+import { channelName, ident, iso, pageSize, pollTimeoutMs, position } from '../validate.js';
+import { broadcastToSend, historySql, messageToSend } from '../rules.js';
 import { doorbellNotice, toMessage, type MessageRow } from '../rows.js';
 import type { AgentRow, SqliteAgents } from './agents.js';
 import { byLimit } from './by-limit.js';
@@ -112,10 +112,7 @@ export class SqliteMessages {
   }
 
   async send(input: SendInput): Promise<SendResult> {
-    const from = ident(input.from, 'from');
-    const to = ident(input.to, 'to');
-    const content = messageContent(input.content, this.ctx.options);
-    const channel = channelName(input.channel);
+    const { from, to, content, channel } = messageToSend(input, this.ctx.options);
     let ring: Ring | undefined;
     const inbox = topics.inbox(channel, to);
     let handed: Parked | undefined;
@@ -154,10 +151,7 @@ export class SqliteMessages {
   }
 
   async broadcast(input: BroadcastInput): Promise<BroadcastResult> {
-    const from = ident(input.from, 'from');
-    const content = messageContent(input.content, this.ctx.options);
-    const group = optionalIdent(input.group, 'group');
-    const channel = channelName(input.channel);
+    const { from, content, group, channel } = broadcastToSend(input, this.ctx.options);
     const rings: Ring[] = [];
     const result = await this.ctx.group.run((): BroadcastResult => {
       const at = this.ctx.now();
