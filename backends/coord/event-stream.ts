@@ -1,9 +1,10 @@
 import type { Context } from 'hono';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { CoordError } from './errors.js';
-import { eventFor } from './event-view.js';
+import { eventFor, threadOf } from './event-view.js';
 import type { CoordOptions } from './options.js';
 import type { CoordLogger, CoordStore } from './store.js';
+import type { CoordEvent } from './types.js';
 import { channelName } from './validate.js';
 
 /** Milliseconds an EventSource waits before reconnecting (the SSE `retry:` field). */
@@ -15,6 +16,16 @@ async function startingPoint(c: Context, store: CoordStore): Promise<number> {
   if (raw === undefined || raw === '') return (await store.events({ after: Number.MAX_SAFE_INTEGER - 1, limit: 1 })).last_id;
   if (!/^\d+$/.test(raw)) throw new CoordError('BAD_REQUEST', `Last-Event-ID '${raw}' is not an event id; send the id of the last event you received.`);
   return Number(raw);
+}
+
+/** Finds out, once per thread, whether `viewer` takes part in the threads a page of events is about. */
+async function learnThreads(events: readonly CoordEvent[], viewer: string, store: CoordStore, threads: Map<string, boolean>): Promise<void> {
+  for (const event of events) {
+    const id = threadOf(event);
+    if (id === undefined || threads.has(id)) continue;
+    // A participant (or a claim admin) may read the thread; anyone else is refused.
+    threads.set(id, await store.getThread({ thread_id: id, agent_id: viewer }).then(() => true, () => false));
+  }
 }
 
 /**
@@ -33,6 +44,8 @@ export async function eventStream(c: Context, store: CoordStore, options: CoordO
   let cursor = await startingPoint(c, store);
   const keepaliveMs = options.sse_keepalive * 1000;
   const viewer = c.get('coordViewer');
+  /** Threads by id: whether the viewer takes part (participants are fixed when a thread opens). */
+  const threads = new Map<string, boolean>();
 
   return streamSSE(c, async (stream: SSEStreamingApi) => {
     const closed = new AbortController();
@@ -47,8 +60,9 @@ export async function eventStream(c: Context, store: CoordStore, options: CoordO
           await stream.writeSSE({ event: 'events_trimmed', data: JSON.stringify({ requested_after: cursor, oldest_id: page.oldest_id }) });
         }
         first = false;
+        if (viewer !== undefined) await learnThreads(page.events, viewer, store, threads);
         for (const stored of page.events) {
-          const event = eventFor(stored, viewer);
+          const event = eventFor(stored, viewer, (id) => threads.get(id) === true);
           if (event === undefined) continue;
           await stream.writeSSE({ id: String(event.id), event: event.type, data: JSON.stringify({ ...event.data, channel: event.channel, at: event.at }) });
         }

@@ -12,20 +12,28 @@ declare module 'hono' {
 }
 
 /** Event types whose `content` only their author (`field`) sees in full. */
-const AUTHORED: Partial<Record<CoordEvent['type'], string>> = { broadcast: 'from', thread_message: 'agent_id' };
+const AUTHORED: Partial<Record<CoordEvent['type'], string>> = { broadcast: 'from' };
+
+/** The thread an event is about, for the events of threads (visible to their participants only). */
+export function threadOf(event: CoordEvent): string | undefined {
+  return event.type.startsWith('thread_') && typeof event.data.thread_id === 'string' ? event.data.thread_id : undefined;
+}
 
 /**
  * What an agent may see of an event on the stream, so a stream is no way
  * around inboxes, history and threads: a direct message only if it sent or
- * received it; a broadcast or thread message without its `content` unless
- * it wrote it (it reads the messages it received with mux_poll, mux_history
- * and mux_thread_get). Undefined: leave the event out. Every other event
- * carries no message text and is shown as it is.
+ * received it; a broadcast without its `content` unless it wrote it (it
+ * reads the broadcasts it received with mux_poll and mux_history); the
+ * events of a thread only if it takes part (`inThread`, asked only for
+ * thread events), and then in full. Undefined: leave the event out. Every
+ * other event carries no message text and is shown as it is.
  */
-export function eventFor(event: CoordEvent, viewer: string | undefined): CoordEvent | undefined {
+export function eventFor(event: CoordEvent, viewer: string | undefined, inThread: (threadId: string) => boolean = () => false): CoordEvent | undefined {
   if (viewer === undefined) return event;
   const { data } = event;
   if (event.type === 'message') return data.from === viewer || data.to === viewer ? event : undefined;
+  const thread = threadOf(event);
+  if (thread !== undefined) return inThread(thread) ? event : undefined;
   const author = AUTHORED[event.type];
   if (author === undefined || data[author] === viewer || !('content' in data)) return event;
   const { content: _content, ...rest } = data;

@@ -8,9 +8,9 @@ import { startGateway, stopAll, type RunningGateway } from './harness.js';
 /*
  * Agent tokens read only their own messages: channel history needs
  * agent_id = the token's name (and then answers what it sent or received),
- * and GET /coord/events leaves out other agents' direct messages and the
- * contents of broadcasts and thread posts it did not write. Admin tokens
- * see everything. Agents ann and ben have tokens; cal is acted for by the
+ * and GET /coord/events leaves out other agents' direct messages, the
+ * contents of broadcasts it did not send, and the threads it is not in.
+ * Admin tokens see everything. Agents ann and ben have tokens; cal is acted for by the
  * admin token ops.
  */
 
@@ -109,7 +109,7 @@ describe('agent tokens and other agents’ messages', () => {
     expect(contents((await ops.history({})).body)).toContain('ann to cal, private');
   });
 
-  it('/coord/events: an agent token’s stream lacks others’ direct messages and the contents it did not write; the admin stream has them', async () => {
+  it('/coord/events: an agent token’s stream lacks others’ direct messages, broadcast contents it did not send and others’ threads; the admin stream has them', async () => {
     await ok(SECRETS.ben, 'POST', '/coord/msg/broadcast', { from: 'ben', content: 'ben to all' });
     const annThread = await ok(SECRETS.ann, 'POST', '/coord/thread/open', { agent_id: 'ann', participants: ['cal'], subject: 'Who owns the router?' });
     await ok(SECRETS.ann, 'POST', '/coord/thread/post', { thread_id: annThread.id, agent_id: 'ann', content: 'ann thread post, private' });
@@ -128,13 +128,14 @@ describe('agent tokens and other agents’ messages', () => {
       ['ann', undefined],
       ['ben', 'ben to all'],
     ]);
-    const posts = benView.filter((e) => e.event === 'thread_message').map((e) => e.data);
-    expect(posts.find((p) => p.agent_id === 'ann' && p.thread_id === annThread.id && p.kind === 'context')).not.toHaveProperty('content');
-    expect(posts.find((p) => p.agent_id === 'ben' && p.kind === 'context')?.content).toBe('ben thread post');
-    expect(posts.filter((p) => p.agent_id !== 'ben').every((p) => !('content' in p))).toBe(true);
+    // Threads: ben's own thread in full (ann's answer included), nothing at all of ann's thread with cal.
+    const threadEvents = benView.filter((e) => e.event.startsWith('thread_'));
+    expect(threadEvents.map((e) => e.data.thread_id).every((id) => id === benThread.id)).toBe(true);
+    expect(threadEvents.map((e) => e.event)).toContain('thread_opened');
+    const posts = threadEvents.filter((e) => e.event === 'thread_message').map((e) => [e.data.agent_id, e.data.content]);
+    expect(posts).toEqual(expect.arrayContaining([['ben', 'ben thread post'], ['ann', 'ann answers ben']]));
     const benText = JSON.stringify(benView);
-    // (ann's answer in ben's thread reaches ben as its thread notice, a direct message to ben.)
-    for (const secret of ['ann to cal, private', 'cal to g, private', 'ann to all', 'ann thread post, private']) expect(benText).not.toContain(secret);
+    for (const secret of ['ann to cal, private', 'cal to g, private', 'ann to all', 'ann thread post, private', 'Who owns the router?']) expect(benText).not.toContain(secret);
 
     const opsText = JSON.stringify(await stream(SECRETS.ops, 'end of test'));
     for (const secret of ['ann to cal, private', 'cal to g, private', 'ann to all', 'ann thread post, private', 'ann answers ben', 'ben thread post']) expect(opsText).toContain(secret);
