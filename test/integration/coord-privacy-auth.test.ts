@@ -10,8 +10,8 @@ import { startGateway, stopAll, type RunningGateway } from './harness.js';
  * agent_id = the token's name (and then answers what it sent or received),
  * and GET /coord/events leaves out other agents' direct messages, the
  * contents of broadcasts it did not send, and the threads it is not in.
- * Admin tokens see everything. Agents ann and ben have tokens; cal is acted for by the
- * admin token ops.
+ * Admin tokens see everything. Agents ann and ben have tokens; cal is acted
+ * for by the admin token ops.
  */
 
 const SECRETS = { ann: 'privacy-ann-secret-0001', ben: 'privacy-ben-secret-0002', ops: 'privacy-ops-secret-0003' };
