@@ -13,6 +13,7 @@ import {
   type Config,
   type RawConfig,
 } from './schema.js';
+import { typedEnvReferences } from './env-scalars.js';
 
 /** A config that cannot be used; the message names the file and the key. */
 export class ConfigError extends Error {
@@ -236,7 +237,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const file = resolve(cwd, options.file ?? 'stonegate.toml');
   if (!existsSync(file)) {
     if (options.explicit === true) throw new ConfigError(`${file}: no such config file (copy the README's example, or drop -c to use the defaults)`);
-    return buildConfig({}, '(defaults)', cwd, options.overrides) ;
+    return buildConfig({}, '(defaults)', cwd, options.overrides);
   }
   let parsed: unknown;
   try {
@@ -252,5 +253,5 @@ export function loadConfig(options: LoadOptions = {}): Config {
   } catch (err) {
     throw new ConfigError(`${file}: ${(err as Error).message}`);
   }
-  return buildConfig(interpolated, file, dirname(file), options.overrides) ;
+  return buildConfig(typedEnvReferences(parsed, interpolated), file, dirname(file), options.overrides);
 }

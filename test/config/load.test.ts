@@ -91,6 +91,21 @@ describe('loadConfig environment interpolation', () => {
     expect(message).toContain('API_TOKEN');
   });
 
+  it('reads a number or a boolean key given as one environment reference ("${PORT}") as that type; a string key stays a string', () => {
+    const toml = `[server]\nport = "\${PORT}"\n[pool]\nmax = "\${POOL_MAX:-3}"\n[gateway]\nmax_json_depth = "\${DEPTH}"\n[audit]\narguments = "\${AUDIT_ARGS}"\n${STDIO}env = { N = "\${PORT}" }\n`;
+    const config = load(toml, { env: { PORT: '9017', DEPTH: ' 12 ', AUDIT_ARGS: 'true' } });
+    expect(config.server.port).toBe(9017);
+    expect(config.pool.max).toBe(3);
+    expect(config.gateway.max_json_depth).toBe(12);
+    expect(config.audit.arguments).toBe(true);
+    expect(config.backends[0]?.env).toEqual({ N: '9017' });
+  });
+
+  it('still refuses a number key whose variable is not a number, or whose string is more than the reference', () => {
+    expect(loadError(`[server]\nport = "\${PORT}"\n`, { env: { PORT: 'eighty' } })).toContain('server.port');
+    expect(loadError(`[server]\nport = "80\${SUFFIX}"\n`, { env: { SUFFIX: '80' } })).toContain('server.port');
+  });
+
   it('offers STONEGATE_CONFIG_DIR and STONEGATE_DATA_DIR as built-in variables', () => {
     const toml = `[server]\ndata_dir = "state"\n${STDIO}env = { CONF = "\${STONEGATE_CONFIG_DIR}", MEM = "\${STONEGATE_DATA_DIR}/memory.jsonl" }\n`;
     const file = configFile(toml);
