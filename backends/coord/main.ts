@@ -112,7 +112,7 @@ if (values.stdio) {
   process.stdin.once('end', () => void shutdown('stdin closed'));
   server.connect(new StdioServerTransport()).then(
     () => logger.info({ db: shownDb, version: COORD_VERSION }, 'coord ready on stdio'),
-    (error: unknown) => fail(`failed to start: ${String(error)}`),
+    (error: unknown) => fail(`failed to start: ${String(error)}`, 1),
   );
 } else {
   const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
@@ -134,7 +134,7 @@ if (values.stdio) {
     process.stdout.write(`${JSON.stringify({ msg: 'coord listening', url, mcp: `${url}/mcp`, rest: `${url}/coord` })}\n`);
   });
   server.once('error', (error: NodeJS.ErrnoException) =>
-    fail(error.code === 'EADDRINUSE' ? `port ${port} on ${host} is in use; pick another with --port` : `cannot listen: ${error.message}`),
+    fail(error.code === 'EADDRINUSE' ? `port ${port} on ${host} is in use; pick another with --port` : `cannot listen: ${error.message}`, 1),
   );
   stopHttp = async () => {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -11,7 +11,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { report } from './helpers.js';
-import { MAIN, startCoord, stopAll, type RunningCoord } from './standalone.js';
+import { MAIN, runCoordToExit, startCoord, stopAll, type RunningCoord } from './standalone.js';
 
 // These run the compiled server (npx tsc -p tsconfig.json first), over real sockets.
 const dir = mkdtempSync(join(tmpdir(), 'coord-standalone-'));
@@ -74,6 +74,14 @@ describe('standalone coord server (node dist/backends/coord/main.js)', () => {
       req.end('{}');
     });
     expect(status).toBe(403);
+  });
+
+  it('exits 1 (a runtime failure, not a usage error) when its port is taken', async () => {
+    const holder = await startCoord(freshDb());
+    const port = new URL(holder.url).port;
+    const { code, stderr } = await runCoordToExit(['--port', port, '--db', freshDb()]);
+    expect(code).toBe(1);
+    expect(stderr).toContain(`port ${port} on 127.0.0.1 is in use`);
   });
 
   it('speaks MCP on stdio, and exits with 0 when stdin closes', async () => {
