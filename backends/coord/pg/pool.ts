@@ -8,7 +8,16 @@ export interface PgSettings {
   max?: number;
   /** A schema to create and use instead of `public`. */
   schema?: string;
+  /** Longest wait for a connection, new (handshake included) or from the pool (default CONNECT_TIMEOUT_MS). */
+  connectTimeoutMs?: number;
 }
+
+/**
+ * A database that accepts the connection but never answers, or a host that
+ * drops packets, fails the wait after this long instead of hanging the start
+ * (or a request) for good.
+ */
+export const CONNECT_TIMEOUT_MS = 10_000;
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -24,6 +33,7 @@ export function clientConfig(settings: PgSettings): pg.ClientConfig {
   if (settings.schema !== undefined && !SCHEMA_NAME.test(settings.schema)) throw new Error(`invalid PostgreSQL schema name '${settings.schema}'`);
   return {
     connectionString: settings.url,
+    connectionTimeoutMillis: settings.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
     types,
     ...(settings.schema === undefined ? {} : { options: `-c search_path=${settings.schema}` }),
   };
