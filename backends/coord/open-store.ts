@@ -1,6 +1,5 @@
 import type { CoordOptionsInput } from './options.js';
-import { openPgStore } from './pg-store.js';
-import { unreachable } from './pg/pool.js';
+import { unreachable } from './pg/unreachable.js';
 import { openSqliteStore } from './sqlite-store.js';
 import type { CoordStore, StoreRuntime } from './store.js';
 
@@ -27,7 +26,11 @@ export interface StoreLocation {
  */
 export async function openStoreAt(location: StoreLocation, options: CoordOptionsInput, runtime: StoreRuntime = {}): Promise<CoordStore> {
   const { db, poolSize, setting } = location;
-  if (isPostgresUrl(db)) return openPgStore({ url: db, ...(poolSize === undefined ? {} : { max: poolSize }) }, options, runtime).catch(unreachable(setting, db));
+  if (isPostgresUrl(db)) {
+    // The PostgreSQL driver loads only for a PostgreSQL URL (SQLite users never pay for it).
+    const { openPgStore } = await import('./pg-store.js');
+    return openPgStore({ url: db, ...(poolSize === undefined ? {} : { max: poolSize }) }, options, runtime).catch(unreachable(setting, db));
+  }
   try {
     return openSqliteStore(db, options, runtime);
   } catch (error) {

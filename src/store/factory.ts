@@ -4,17 +4,12 @@ import { join } from 'node:path';
 import { deferredStore } from '../../backends/coord/deferred-store.js';
 import type { CoordOptions } from '../../backends/coord/options.js';
 import { openStoreAt } from '../../backends/coord/open-store.js';
-import { unreachable } from '../../backends/coord/pg/pool.js';
 import { openSqliteStore } from '../../backends/coord/sqlite-store.js';
 import type { CoordLogger, CoordStore } from '../../backends/coord/store.js';
 import { SqliteAuditStore, type AuditStore } from '../auth/audit.js';
 import { SqliteDispatchStore, type DispatchStore } from '../dispatch/store.js';
 import type { Config } from '../config/schema.js';
 import { openDatabase, type GatewayDatabase } from './database.js';
-import { openPgDatabase } from './pg/database.js';
-import { PgAuditStore } from './pg/audit-store.js';
-import { PgDispatchStore } from './pg/dispatch-store.js';
-import { PgRuntimeBackendStore } from './pg/runtime-backends.js';
 import { SqliteRuntimeBackendStore, type RuntimeBackendStore } from './runtime-backends.js';
 
 /** The gateway's stores, as [store] url picks them. */
@@ -51,38 +46,9 @@ export async function openGatewayStores(config: Pick<Config, 'server' | 'store' 
       close: async () => void local.close(),
     };
   }
-  const settings = { url: config.store.url, max: config.store.pool_size };
-  let db;
-  try {
-    db = await openPgDatabase(settings).catch(unreachable('[store] url', config.store.url));
-  } catch (error) {
-    local.close();
-    throw error;
-  }
-  const dispatch = new PgDispatchStore(db.pool, { instance, leaseMs: config.store.lease * 1000, resultTtlMs: config.dispatch.result_ttl * 1000 });
-  try {
-    await dispatch.listen(settings);
-  } catch (error) {
-    await dispatch.close();
-    await db.close();
-    local.close();
-    throw error;
-  }
-  let closing: Promise<void> | undefined;
-  return {
-    kind: 'postgres',
-    local,
-    runtime: new PgRuntimeBackendStore(db.pool, settings),
-    audit: new PgAuditStore(db.pool),
-    dispatch,
-    instance,
-    close: () =>
-      (closing ??= (async () => {
-        await dispatch.close();
-        await db.close();
-        local.close();
-      })()),
-  };
+  // The PostgreSQL driver and stores load only for a PostgreSQL URL.
+  const { openPgGatewayStores } = await import('./pg/gateway-stores.js');
+  return openPgGatewayStores(config, local, instance);
 }
 
 /**

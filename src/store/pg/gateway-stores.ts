@@ -1,0 +1,48 @@
+import { unreachable } from '../../../backends/coord/pg/unreachable.js';
+import type { Config } from '../../config/schema.js';
+import type { GatewayDatabase } from '../database.js';
+import type { GatewayStores } from '../factory.js';
+import { PgAuditStore } from './audit-store.js';
+import { openPgDatabase } from './database.js';
+import { PgDispatchStore } from './dispatch-store.js';
+import { PgRuntimeBackendStore } from './runtime-backends.js';
+
+/**
+ * The gateway's stores on PostgreSQL (`[store] url`): runtime backends, the
+ * audit log and async dispatch in the shared database; `local` keeps what
+ * stays per gateway. Loaded by factory.ts only for a PostgreSQL URL.
+ */
+export async function openPgGatewayStores(config: Pick<Config, 'store' | 'dispatch'>, local: GatewayDatabase, instance: string): Promise<GatewayStores> {
+  const settings = { url: config.store.url, max: config.store.pool_size };
+  let db;
+  try {
+    db = await openPgDatabase(settings).catch(unreachable('[store] url', config.store.url));
+  } catch (error) {
+    local.close();
+    throw error;
+  }
+  const dispatch = new PgDispatchStore(db.pool, { instance, leaseMs: config.store.lease * 1000, resultTtlMs: config.dispatch.result_ttl * 1000 });
+  try {
+    await dispatch.listen(settings);
+  } catch (error) {
+    await dispatch.close();
+    await db.close();
+    local.close();
+    throw error;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    kind: 'postgres',
+    local,
+    runtime: new PgRuntimeBackendStore(db.pool, settings),
+    audit: new PgAuditStore(db.pool),
+    dispatch,
+    instance,
+    close: () =>
+      (closing ??= (async () => {
+        await dispatch.close();
+        await db.close();
+        local.close();
+      })()),
+  };
+}
