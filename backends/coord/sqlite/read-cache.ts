@@ -75,16 +75,12 @@ export class ReadCache {
     }
   }
 
-  /** Empties every map (also for a caller that cannot tell what its failed write left behind). */
-  clear(): void {
-    for (const map of this.maps) map.clear();
-  }
-
+  /** Empties every map when another connection committed since the last check. */
   private check(): void {
     const version = this.dataVersion.get() as number;
     if (version === this.version) return;
     this.version = version;
-    this.clear();
+    for (const map of this.maps) map.clear();
   }
 }
 
