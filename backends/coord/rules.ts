@@ -1,8 +1,8 @@
 import { CoordError } from './errors.js';
 import type { CoordOptions } from './options.js';
 import { toEntry, type StateRow, type TaskRow } from './rows.js';
-import type { BroadcastInput, CompleteTaskInput, HistoryQuery, HistoryResult, PostTaskInput, RegisterAgentInput, SendInput, SetStateInput, TaskStatus } from './types.js';
-import { channelName, ident, jsonValue, LIMITS, messageContent, optionalIdent, pageSize, position, textSize } from './validate.js';
+import type { BroadcastInput, CompleteTaskInput, HistoryQuery, HistoryResult, PollInput, PostTaskInput, RegisterAgentInput, SendInput, SetStateInput, TaskStatus } from './types.js';
+import { channelName, ident, jsonValue, LIMITS, messageContent, optionalIdent, pageSize, pollTimeoutMs, position, textSize } from './validate.js';
 import { checkWebhookUrl } from './webhook-guard.js';
 
 /*
@@ -52,6 +52,17 @@ export async function registration(input: RegisterAgentInput, options: CoordOpti
 /** A send's fields, checked: sender, recipient, content within max_message_size, channel. */
 export function messageToSend(input: SendInput, options: CoordOptions): { from: string; to: string; content: string; channel: string } {
   return { from: ident(input.from, 'from'), to: ident(input.to, 'to'), content: messageContent(input.content, options), channel: channelName(input.channel) };
+}
+
+/** A poll's fields, checked: agent, channel, the `after` it acknowledges, page size, and the wait capped by poll_timeout_max. */
+export function pollRequest(input: PollInput, options: CoordOptions): { agentId: string; channel: string; after: number | undefined; limit: number; timeoutMs: number } {
+  return {
+    agentId: ident(input.agent_id, 'agent_id'),
+    channel: channelName(input.channel),
+    after: position(input.after, 'after'),
+    limit: pageSize(input.limit),
+    timeoutMs: pollTimeoutMs(input.timeout_ms, options),
+  };
 }
 
 /** A broadcast's fields, checked: sender, content within max_message_size, optional group, channel. */

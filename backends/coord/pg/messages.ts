@@ -2,9 +2,9 @@ import type { DoorbellNotice } from '../doorbell.js';
 import { CoordError } from '../errors.js';
 import { topics } from '../notifier.js';
 import { doorbellNotice, toMessage, type AgentRow, type MessageRow } from '../rows.js';
-import { afterTooFar, broadcastToSend, historySql, messageToSend, pollHint, recipientElsewhere, SHUTDOWN, unknownAgent } from '../rules.js';
+import { afterTooFar, broadcastToSend, historySql, messageToSend, pollHint, pollRequest, recipientElsewhere, SHUTDOWN, unknownAgent } from '../rules.js';
 import type { BroadcastInput, BroadcastResult, HistoryQuery, HistoryResult, PollInput, PollResult, SendInput, SendResult } from '../types.js';
-import { channelName, ident, iso, pageSize, pollTimeoutMs, position } from '../validate.js';
+import { iso } from '../validate.js';
 import type { PgAgents } from './agents.js';
 import { row, rows, write, type PgContext, type PgTx, type Queryable } from './context.js';
 import { longPollAsync } from './long-poll.js';
@@ -86,11 +86,7 @@ export class PgMessages {
   }
 
   async poll(input: PollInput): Promise<PollResult> {
-    const agentId = ident(input.agent_id, 'agent_id');
-    const channel = channelName(input.channel);
-    const after = position(input.after, 'after');
-    const limit = pageSize(input.limit);
-    const timeoutMs = pollTimeoutMs(input.timeout_ms, this.ctx.options);
+    const { agentId, channel, after, limit, timeoutMs } = pollRequest(input, this.ctx.options);
     const registered = await this.agents.require(this.ctx.pool, agentId); // fail fast, before waiting
     // A poll appends no event and takes no id: it locks only this inbox, so polls never wait for the store's writers.
     const once = (): Promise<PollOnce> => write(this.ctx, (tx) => this.pollOnce(tx, agentId, channel, after, limit), { key: `inbox ${channel} ${agentId}` });

@@ -14,8 +14,8 @@ import type {
   SendInput,
   SendResult,
 } from '../types.js';
-import { channelName, ident, iso, pageSize, pollTimeoutMs, position } from '../validate.js';
-import { broadcastToSend, historySql, messageToSend } from '../rules.js';
+import { iso } from '../validate.js';
+import { broadcastToSend, historySql, messageToSend, pollRequest } from '../rules.js';
 import { doorbellNotice, toMessage, type MessageRow } from '../rows.js';
 import type { AgentRow, SqliteAgents } from './agents.js';
 import { byLimit } from './by-limit.js';
@@ -179,11 +179,7 @@ export class SqliteMessages {
   }
 
   async poll(input: PollInput): Promise<PollResult> {
-    const agentId = ident(input.agent_id, 'agent_id');
-    const channel = channelName(input.channel);
-    const after = position(input.after, 'after');
-    const limit = pageSize(input.limit);
-    const timeoutMs = pollTimeoutMs(input.timeout_ms, this.ctx.options);
+    const { agentId, channel, after, limit, timeoutMs } = pollRequest(input, this.ctx.options);
     const registered = this.agents.require(agentId); // fail fast, before waiting
     this.agents.touch(agentId);
     const key = topics.inbox(channel, agentId);
