@@ -1,5 +1,6 @@
 import type { Catalog } from '../catalog/catalog.js';
 import { ConfigError } from '../config/load.js';
+import { isLoopbackHost } from '../config/loopback.js';
 import { secretsOf } from '../config/redact.js';
 import type { BackendConfig, Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -22,11 +23,6 @@ export interface SecurityOptions {
   backends: () => readonly BackendConfig[];
 }
 
-/** Whether an address only this machine can reach. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:127\.\d+\.\d+\.\d+$/.test(h);
-}
 
 /**
  * The gateway's security stage: tokens and their limits, the router
