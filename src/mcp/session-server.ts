@@ -189,8 +189,12 @@ export function listTools(gateway: Gateway, view: View): Tool[] {
   return tools;
 }
 
-/** Every proxied tool may run as a task through the gateway (unless its backend forbids it). */
+/**
+ * Every proxied tool may run as a task: the dispatch table runs any tool
+ * as an async call, whatever the backend says. A backend's `forbidden` is
+ * not passed through (the SDK server puts it on every plain tool); its
+ * `required` is, as the tool cannot run without a task.
+ */
 function withTasks(tool: Tool): Tool['execution'] {
-  const own = tool.execution?.taskSupport;
-  return { ...tool.execution, taskSupport: own === 'forbidden' || own === 'required' ? own : 'optional' };
+  return { ...tool.execution, taskSupport: tool.execution?.taskSupport === 'required' ? 'required' : 'optional' };
 }
