@@ -57,8 +57,10 @@ type Extra = {
 };
 
 /** The agent behind one request: where the backend's requests during that call go. */
-function downstreamOf(extra: Extra): Downstream {
+function downstreamOf(extra: Extra, server: Server): Downstream {
   return {
+    // Undefined until initialize: a stateless POST's server never sees one.
+    capabilities: () => server.getClientCapabilities(),
     request: (method, params) => extra.sendRequest({ method, params }, LooseResult),
     notify: (method, params) => extra.sendNotification({ method, params }),
   };
@@ -131,7 +133,7 @@ export function createSessionServer(gateway: Gateway, view: View): Server {
     const progress = progressOf(extra);
     if (single === undefined && GATE_TOOL_NAMES.has(name)) {
       try {
-        return await callGateTool(gateway, view, name, args, { signal: extra.signal, onprogress: progress.onprogress, downstream: downstreamOf(extra) });
+        return await callGateTool(gateway, view, name, args, { signal: extra.signal, onprogress: progress.onprogress, downstream: downstreamOf(extra, server) });
       } catch (err) {
         return toolError(toGatewayError(err), gateway.security.secrets());
       } finally {
@@ -161,7 +163,7 @@ export function createSessionServer(gateway: Gateway, view: View): Server {
         signal: extra.signal,
         onprogress: progress.onprogress,
         servers: view.servers,
-        downstream: downstreamOf(extra),
+        downstream: downstreamOf(extra, server),
         session: view.session,
       });
       return outcome.result;
