@@ -162,6 +162,7 @@ describe('issue 19.5: sampling and elicitation toward an agent that cannot answe
     const res = await gw.request('POST', '/call', { server: 'everything', tool: 'trigger-sampling-request', arguments: { prompt: 'hello' } });
     expect(res.status).toBe(200);
     expect((res.body.result as CallToolResult).isError).toBe(true);
+    expect(text(res.body.result as CallToolResult)).toContain('without an MCP session (REST POST /call or an async call)');
     expect((await serverRow(gw, 'everything') as unknown as { circuit: string }).circuit).toBe('closed');
   });
 });
