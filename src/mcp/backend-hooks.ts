@@ -1,4 +1,5 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { Protocol } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
@@ -13,6 +14,7 @@ import type { BackendConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { connectionOf } from '../pool/connection.js';
 import type { ConnectHooks } from '../supervisor/connect.js';
+import { BACKEND_CLIENT_CAPABILITIES, refusal } from './client-requests.js';
 import { rpcFailure } from './rpc-error.js';
 import type { Sessions } from './sessions.js';
 
@@ -22,25 +24,44 @@ import type { Sessions } from './sessions.js';
  * call is the only one in flight on that connection, or on a session's own
  * connection (affinity = "session") to that session (see
  * Connection.soleDownstream); when that cannot be known they are refused
- * and logged, never guessed. Resource and prompt notifications go to the
+ * and logged, never guessed; so are requests the agent did not declare it
+ * can take. Resource and prompt notifications go to the
  * sessions that see the backend.
  */
 export function backendHooks(sessions: Sessions, logger: Logger): (config: BackendConfig) => ConnectHooks {
   return (config) => {
     const log = logger.child({ backend: config.name });
     const forward = async (client: Client, method: string, params: Record<string, unknown> | undefined): Promise<Record<string, unknown>> => {
-      const downstream = connectionOf(client)?.soleDownstream();
+      const connection = connectionOf(client);
+      const downstream = connection?.soleDownstream();
+      if (downstream === undefined && connection?.inflight === 1 && connection.downstreams.size === 0) {
+        // The one call in flight has no agent behind it (REST, async).
+        throw rpcFailure(ErrorCode.MethodNotFound, `stonegate refused ${method}: the call was made without an MCP session (REST POST /call or an async call), so there is no agent to ask`);
+      }
       if (downstream === undefined) {
         log.warn({ method }, 'backend request not forwarded: it cannot be attributed to one agent (set affinity = "session" for this backend)');
         throw rpcFailure(ErrorCode.InvalidRequest, `stonegate cannot tell which agent ${method} is for: no single call is in flight on this connection`);
       }
-      return downstream.request(method, params);
+      // An agent that cannot answer is not asked: the backend hears so at
+      // once and the call goes on (no wait for a timeout that would count
+      // against the backend's circuit).
+      const refused = refusal(method, params, downstream.capabilities());
+      if (refused !== undefined) {
+        log.debug({ method }, 'backend request refused: the calling agent did not declare the capability');
+        throw rpcFailure(refused.code, refused.message);
+      }
+      // A task-augmented request is answered directly (see BACKEND_CLIENT_CAPABILITIES).
+      const { task: _task, ...plain } = params ?? {};
+      return downstream.request(method, params === undefined ? undefined : plain);
     };
     return {
-      clientOptions: { capabilities: { sampling: {}, elicitation: { form: {} }, roots: { listChanged: false } } },
+      clientOptions: { capabilities: BACKEND_CLIENT_CAPABILITIES },
       setup: (client) => {
-        client.setRequestHandler(CreateMessageRequestSchema, (request) => forward(client, request.method, request.params) as never);
-        client.setRequestHandler(ElicitRequestSchema, (request) => forward(client, request.method, request.params) as never);
+        // Protocol's registration, not the Client's: the Client's wrapper
+        // would hold the answer to a task-augmented request to a
+        // CreateTaskResult, and the agent's answer is passed through as is.
+        Protocol.prototype.setRequestHandler.call(client, CreateMessageRequestSchema, (request) => forward(client, request.method, request.params));
+        Protocol.prototype.setRequestHandler.call(client, ElicitRequestSchema, (request) => forward(client, request.method, request.params));
         // Roots are the backend's own config, never an agent's: on a shared
         // connection one agent's roots would change what every agent reaches.
         client.setRequestHandler(ListRootsRequestSchema, async () => ({

@@ -57,8 +57,10 @@ type Extra = {
 };
 
 /** The agent behind one request: where the backend's requests during that call go. */
-function downstreamOf(extra: Extra): Downstream {
+function downstreamOf(extra: Extra, server: Server): Downstream {
   return {
+    // Undefined until initialize: a stateless POST's server never sees one.
+    capabilities: () => server.getClientCapabilities(),
     request: (method, params) => extra.sendRequest({ method, params }, LooseResult),
     notify: (method, params) => extra.sendNotification({ method, params }),
   };
@@ -131,7 +133,7 @@ export function createSessionServer(gateway: Gateway, view: View): Server {
     const progress = progressOf(extra);
     if (single === undefined && GATE_TOOL_NAMES.has(name)) {
       try {
-        return await callGateTool(gateway, view, name, args, { signal: extra.signal, onprogress: progress.onprogress, downstream: downstreamOf(extra) });
+        return await callGateTool(gateway, view, name, args, { signal: extra.signal, onprogress: progress.onprogress, downstream: downstreamOf(extra, server) });
       } catch (err) {
         return toolError(toGatewayError(err), gateway.security.secrets());
       } finally {
@@ -161,7 +163,7 @@ export function createSessionServer(gateway: Gateway, view: View): Server {
         signal: extra.signal,
         onprogress: progress.onprogress,
         servers: view.servers,
-        downstream: downstreamOf(extra),
+        downstream: downstreamOf(extra, server),
         session: view.session,
       });
       return outcome.result;
@@ -189,8 +191,12 @@ export function listTools(gateway: Gateway, view: View): Tool[] {
   return tools;
 }
 
-/** Every proxied tool may run as a task through the gateway (unless its backend forbids it). */
+/**
+ * Every proxied tool may run as a task: the dispatch table runs any tool
+ * as an async call, whatever the backend says. A backend's `forbidden` is
+ * not passed through (the SDK server puts it on every plain tool); its
+ * `required` is, as the tool cannot run without a task.
+ */
 function withTasks(tool: Tool): Tool['execution'] {
-  const own = tool.execution?.taskSupport;
-  return { ...tool.execution, taskSupport: own === 'forbidden' || own === 'required' ? own : 'optional' };
+  return { ...tool.execution, taskSupport: tool.execution?.taskSupport === 'required' ? 'required' : 'optional' };
 }

@@ -1,4 +1,5 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 
 /** Why a connection ended, as the supervisor needs to know it. */
 export interface ConnectionEnd {
@@ -25,6 +26,8 @@ export interface ConnectionParts {
  * front door; REST callers have none.
  */
 export interface Downstream {
+  /** What the agent declared it can take at initialize; undefined when its connection takes no requests (a stateless POST). */
+  capabilities(): ClientCapabilities | undefined;
   /** Sends a request to the agent (sampling, elicitation, roots) and returns its result. */
   request(method: string, params: Record<string, unknown> | undefined): Promise<Record<string, unknown>>;
   /** Sends a notification to the agent (logging messages). */

@@ -19,7 +19,7 @@ export interface CallRequest {
   caller?: string;
   /** Aborting it cancels the call; the backend gets notifications/cancelled. */
   signal?: AbortSignal;
-  /** Progress from the backend; also extends the timeout, up to the hard maximum. */
+  /** Asks the backend for progress and receives it; only then does progress extend the timeout, up to the hard maximum. */
   onprogress?: (progress: Progress) => void;
   /** Per-call timeout in ms instead of the backend's. */
   timeout?: number;
@@ -172,9 +172,12 @@ export class Router {
             return (await connection.client.request({ method: 'tools/call', params: { name: tool, arguments: args } }, PassthroughResult, {
               signal: request.signal,
               timeout,
-              resetTimeoutOnProgress: true,
-              maxTotalTimeout: Math.max(timeout, backend.config.maxTimeout),
-              onprogress: request.onprogress ?? noProgress,
+              // Progress extends the deadline only for a caller that asked
+              // for it (and then reads it); otherwise the backend is not
+              // asked for progress, and the timeout is hard.
+              ...(request.onprogress === undefined
+                ? {}
+                : { onprogress: request.onprogress, resetTimeoutOnProgress: true, maxTotalTimeout: Math.max(timeout, backend.config.maxTimeout) }),
             })) as CallToolResult;
           } catch (err) {
             throw await describeFailure(err, { server, tool, timeout, connection, signal: request.signal });
@@ -211,8 +214,6 @@ export class Router {
     }, request);
   }
 }
-
-function noProgress(): void {}
 
 /** What happened to one call on its way, for its call-log record. */
 interface Attempt {

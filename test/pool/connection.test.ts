@@ -6,7 +6,7 @@ import { FakeBackend } from './mcp-link.js';
 const fake = new FakeBackend();
 afterEach(() => fake.closeAll());
 
-const downstream = (): Downstream => ({ request: async () => ({}), notify: async () => undefined });
+const downstream = (): Downstream => ({ capabilities: () => ({}), request: async () => ({}), notify: async () => undefined });
 
 describe('Connection', () => {
   it('closes once however often close() is called, and reports the end as expected', async () => {
