@@ -43,3 +43,13 @@ function editDistance(a: string, b: string): number {
   }
   return previous[b.length] as number;
 }
+
+/**
+ * The sentence for keys an input does not take, the same on every surface
+ * (REST bodies, gate tools): each key with its nearest known key, then the
+ * keys `what` takes.
+ */
+export function unknownKeysSentence(keys: readonly string[], known: readonly string[], what: string): string {
+  const named = keys.map((key) => `'${key}'${didYouMean(key, known)}`).join(', ');
+  return `Unknown key${keys.length > 1 ? 's' : ''} ${named} in ${what}; it takes ${known.join(', ')}`;
+}

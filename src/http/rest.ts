@@ -10,7 +10,8 @@ import { adminHandlers } from './admin-routes.js';
 import { intParam, readBody } from './body.js';
 import { assertMayUse, scopeOf } from './security.js';
 
-const CallBody = z.object({
+// Strict, like gate_call's schema: a mistyped 'arguments' is refused, not dropped.
+const CallBody = z.strictObject({
   server: z.string().min(1),
   tool: z.string().min(1),
   arguments: z.record(z.string(), z.unknown()).optional(),

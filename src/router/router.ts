@@ -1,6 +1,6 @@
 import { ErrorCode as RpcCode, McpError, type CallToolResult, type Progress } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import type { Catalog } from '../catalog/catalog.js';
+import type { Catalog, CatalogTool } from '../catalog/catalog.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { SessionRef } from '../pool/affinity-pool.js';
@@ -115,6 +115,25 @@ export class Router {
     return breaker;
   }
 
+  /**
+   * Throws INVALID_ARGUMENTS when the arguments break the tool's input
+   * schema; a tool the catalog does not list (yet) is left to the call.
+   * The async surfaces check before they accept a call, so a bad argument
+   * is refused at once instead of failing later.
+   */
+  checkArguments(server: string, tool: string, args: Record<string, unknown> | undefined): void {
+    const resolved = this.#options.catalog.resolve(server, tool);
+    if (resolved !== undefined) this.#checkArguments(resolved, args ?? {});
+  }
+
+  #checkArguments(resolved: CatalogTool, args: Record<string, unknown>): void {
+    const { server, name: tool } = resolved;
+    const problem = this.#validator.check(`${server}\u0000${tool}\u0000${resolved.fingerprint}`, resolved.inputSchema, args);
+    if (problem !== undefined) {
+      throw new GatewayError('INVALID_ARGUMENTS', `Invalid arguments for ${server}/${tool}: ${problem}`);
+    }
+  }
+
   /** Shuts a removed backend's breaker down. */
   drop(server: string): void {
     this.#breakers.get(server)?.shutdown();
@@ -158,10 +177,7 @@ export class Router {
     }
     if (catalog.isStale(server)) this.#options.onStale?.(server);
     const args = request.arguments ?? {};
-    const problem = this.#validator.check(`${server}\u0000${tool}\u0000${resolved.fingerprint}`, resolved.inputSchema, args);
-    if (problem !== undefined) {
-      throw new GatewayError('INVALID_ARGUMENTS', `Invalid arguments for ${server}/${tool}: ${problem}`);
-    }
+    this.#checkArguments(resolved, args);
     const timeout = request.timeout ?? backend.config.timeout;
     const send = (): Promise<CallToolResult> =>
       this.breaker(server).fire(() =>
