@@ -90,9 +90,10 @@ export function restRoutes(gateway: Gateway): Hono {
       supervisor.get(server);
     }
     const limit = intParam(c, 'limit', 20, 200);
-    const ranked = catalog.discover(query, { limit, servers: narrow(scopeOf(c), server === undefined ? undefined : new Set([server])) });
+    const { ranked, matched } = catalog.discover(query, { limit, servers: narrow(scopeOf(c), server === undefined ? undefined : new Set([server])) });
     const tools = ranked.map((r) => ({ ...toolView(r.tool), score: r.score }));
-    return c.json({ query, tools, total: tools.length });
+    // total is the number returned (kept as it was); matched counts every hit before the limit.
+    return c.json({ query, tools, total: tools.length, matched, has_more: matched > tools.length });
   });
 
   app.get('/schema/:server/:tool', (c) => {

@@ -187,7 +187,8 @@ export async function callGateTool(gateway: Gateway, view: View, name: string, a
       const limit = args.limit === undefined ? 10 : Number(args.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new GatewayError('INVALID_ARGUMENTS', "'limit' must be an integer from 1 to 100");
       const servers = server !== undefined ? new Set([server]) : view.servers;
-      const tools = gateway.catalog.discover(query, { servers, limit }).map(({ tool, score }) => ({
+      const { ranked, matched } = gateway.catalog.discover(query, { servers, limit });
+      const tools = ranked.map(({ tool, score }) => ({
         server: tool.server,
         name: tool.name,
         exposed_name: tool.exposed,
@@ -195,7 +196,7 @@ export async function callGateTool(gateway: Gateway, view: View, name: string, a
         inputSchema: tool.inputSchema,
         score,
       }));
-      return json({ query, tools, total: tools.length });
+      return json({ query, tools, total: tools.length, matched, has_more: matched > tools.length });
     }
     case 'gate_status': {
       const server = str(args, 'server', false);
