@@ -1,6 +1,6 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoBackend, startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
 
@@ -79,6 +79,19 @@ describe('issue 19.19: async calls check the tool arguments before accepting', (
     expect(result._meta).toEqual({ 'stonegate/error': { code: 'INVALID_ARGUMENTS' } });
     expect(text(result)).toMatch(/^INVALID_ARGUMENTS: Invalid arguments for demo\/sleep: arguments\/ms must be/);
     expect(result.structuredContent).toBeUndefined();
+  });
+
+  it('a task-augmented tools/call is refused with -32602 before a task is created', async () => {
+    const seen: string[] = [];
+    let error: unknown;
+    const stream = client.experimental.tasks.callToolStream({ name: 'demo__sleep', arguments: { ms: 'long' } }, CallToolResultSchema, { task: { ttl: 60_000 } });
+    for await (const message of stream) {
+      seen.push(message.type);
+      if (message.type === 'error') error = message.error;
+    }
+    expect(seen).toEqual(['error']);
+    expect(error).toMatchObject({ code: -32602 });
+    expect(String((error as Error).message)).toMatch(/INVALID_ARGUMENTS: Invalid arguments for demo\/sleep: arguments\/ms must be/);
   });
 
   it('valid async calls are still accepted', async () => {
