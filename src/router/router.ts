@@ -146,17 +146,18 @@ export class Router {
     const attempt: Attempt = { retried: false };
     // Per-call routing at debug, for the troubleshooting section: who called
     // what and how it ended. Never the arguments (they may hold secrets).
-    const log = this.#options.logger;
-    log.debug({ backend: server, tool, agent: request.caller ?? null }, 'routing call');
+    // Checked once per call: the hot path builds no log objects at info.
+    const log = this.#options.logger.isLevelEnabled('debug') ? this.#options.logger : undefined;
+    log?.debug({ backend: server, tool, agent: request.caller ?? null }, 'routing call');
     try {
       const result = await this.#invoke(request, attempt);
       const duration = performance.now() - started;
       this.#record(request, result.isError === true ? 'error' : 'success', null, duration, attempt.retried);
-      log.debug({ backend: server, tool, status: result.isError === true ? 'error' : 'success', duration_ms: Math.round(duration) }, 'call finished');
+      log?.debug({ backend: server, tool, status: result.isError === true ? 'error' : 'success', duration_ms: Math.round(duration) }, 'call finished');
       return { result, server, tool, duration_ms: Math.round(duration) };
     } catch (err) {
       const error = toGatewayError(err);
-      log.debug({ backend: server, tool, status: 'error', code: error.code, duration_ms: Math.round(performance.now() - started) }, 'call failed');
+      log?.debug({ backend: server, tool, status: 'error', code: error.code, duration_ms: Math.round(performance.now() - started) }, 'call failed');
       // A name no backend has is the caller's typo, not a backend's call:
       // recording it would let clients grow the per-backend stats at will.
       if (error.code !== 'UNKNOWN_SERVER') this.#record(request, error.code === 'TIMEOUT' ? 'timeout' : 'error', error.code, performance.now() - started, attempt.retried);
@@ -185,10 +186,11 @@ export class Router {
     const args = request.arguments ?? {};
     this.#checkArguments(resolved, args);
     const timeout = request.timeout ?? backend.config.timeout;
+    const debug = this.#options.logger.isLevelEnabled('debug');
     const send = (): Promise<CallToolResult> =>
       this.breaker(server).fire(() =>
         backend.use(async (connection) => {
-          this.#options.logger.debug({ backend: server, tool, pid: connection.pid ?? null, timeout_ms: timeout }, 'call sent to backend connection');
+          if (debug) this.#options.logger.debug({ backend: server, tool, pid: connection.pid ?? null, timeout_ms: timeout }, 'call sent to backend connection');
           const downstream = request.downstream;
           if (downstream !== undefined) connection.downstreams.add(downstream);
           try {
