@@ -88,10 +88,10 @@ export const discoverBench: Bench = {
     const buildMs = performance.now() - buildStart;
     const size = catalog.tools().length;
     notes.push(`${backends} backends × ${tools.length} tools = ${size.toLocaleString('en-US')} tools (DEMO_EXTRA_TOOLS=${EXTRA_TOOLS}; the demo server has 11 tools of its own). Building the in-process index took ${fmt(buildMs, 0)} ms.`);
-    const discover = (q: string): number => catalog.discover(q, { limit: 10 }).length;
+    const discover = (q: string): number => catalog.discover(q, { limit: 10 }).ranked.length;
     timeQueries(discover, 3); // warm-up
     const inProcess = timeQueries(discover, rounds);
-    const matches = new Map(QUERIES.map((q) => [q, catalog.discover(q, { limit: 100_000 }).length]));
+    const matches = new Map(QUERIES.map((q) => [q, catalog.discover(q, { limit: 100_000 }).matched]));
 
     const session = new Session();
     session.connect();

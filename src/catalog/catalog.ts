@@ -60,6 +60,12 @@ export interface Ranked {
   score: number;
 }
 
+/** A discover answer: the best tools, and how many matched before the limit. */
+export interface Discovery {
+  ranked: Ranked[];
+  matched: number;
+}
+
 interface Listing {
   tools: Map<string, CatalogTool>;
   fetchedAt: number;
@@ -252,10 +258,10 @@ export class Catalog extends EventEmitter {
   }
 
   /** Ranked keyword search over the tools agents are shown; see discover.ts for the weights, word-index.ts for how. */
-  discover(query: string, options: { servers?: ReadonlySet<string>; limit?: number } = {}): Ranked[] {
+  discover(query: string, options: { servers?: ReadonlySet<string>; limit?: number } = {}): Discovery {
     const { servers } = options;
-    const hits = this.#words.search(tokenize(query), query, options.limit ?? 20, (tool) => (servers === undefined || servers.has(tool.server)) && !this.isHeld(tool.server, tool.name));
-    return hits.map((hit) => ({ tool: hit.item, score: hit.score }));
+    const { hits, matched } = this.#words.search(tokenize(query), query, options.limit ?? 20, (tool) => (servers === undefined || servers.has(tool.server)) && !this.isHeld(tool.server, tool.name));
+    return { ranked: hits.map((hit) => ({ tool: hit.item, score: hit.score })), matched };
   }
 
   /**

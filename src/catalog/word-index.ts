@@ -35,6 +35,12 @@ export interface Hit<T> {
   score: number;
 }
 
+/** The best entries, and how many matched in all (the limit cut the rest). */
+export interface SearchResult<T> {
+  hits: Hit<T>[];
+  matched: number;
+}
+
 const collator = new Intl.Collator();
 
 export class WordIndex<T extends Indexed> {
@@ -87,13 +93,14 @@ export class WordIndex<T extends Indexed> {
   /**
    * The best `limit` entries for the query words (tokenized as discover.ts
    * does) among those `accept` lets through, best first, ties by name. No
-   * words: every accepted entry, by name.
+   * words: every accepted entry, by name. `matched` counts every entry that
+   * matched, kept or not.
    */
-  search(words: readonly string[], rawQuery: string, limit: number, accept: (item: T) => boolean): Hit<T>[] {
+  search(words: readonly string[], rawQuery: string, limit: number, accept: (item: T) => boolean): SearchResult<T> {
     const top = new TopK<T>(limit);
     if (words.length === 0) {
       for (const item of this.#slots.keys()) if (accept(item)) top.offer(item, 1);
-      return top.sorted();
+      return top.result();
     }
     const n = words.length;
     const cells = this.#items.length * n;
@@ -134,7 +141,7 @@ export class WordIndex<T extends Indexed> {
       const score = item.index.deprecated ? ranked / 2 : ranked;
       top.offer(item, Math.round(score * 100) / 100);
     }
-    return top.sorted();
+    return top.result();
   }
 
   /** Words of three letters or more that start with `word` or that `word` starts with, `word` itself excluded. */
@@ -186,12 +193,14 @@ function postingsOf(index: SearchIndex): Map<string, number> {
 class TopK<T extends Indexed> {
   readonly #k: number;
   readonly #hits: Hit<T>[] = [];
+  #offered = 0;
 
   constructor(k: number) {
     this.#k = k;
   }
 
   offer(item: T, score: number): void {
+    this.#offered += 1;
     const hits = this.#hits;
     if (this.#k <= 0) return;
     if (hits.length === this.#k && before(hits[hits.length - 1] as Hit<T>, item, score)) return;
@@ -206,8 +215,8 @@ class TopK<T extends Indexed> {
     if (hits.length > this.#k) hits.pop();
   }
 
-  sorted(): Hit<T>[] {
-    return this.#hits;
+  result(): SearchResult<T> {
+    return { hits: this.#hits, matched: this.#offered };
   }
 }
 

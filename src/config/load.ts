@@ -13,6 +13,7 @@ import {
   type Config,
   type RawConfig,
 } from './schema.js';
+import { didYouMean } from './did-you-mean.js';
 import { typedEnvReferences } from './env-scalars.js';
 
 /** A config that cannot be used; the message names the file and the key. */
@@ -76,16 +77,70 @@ function formatPath(path: readonly PropertyKey[]): string {
   return out === '' ? '(top level)' : out;
 }
 
-/** One line per problem: `file: key.path: what was expected`. */
-export function formatZodError(error: z.ZodError, source: string): string {
+/** One line per problem: `file: key.path: what was expected`; an unknown key says which known key is nearest. */
+export function formatZodError(error: z.ZodError, source: string, schema?: z.ZodType): string {
   return error.issues
     .map((issue) => {
       let message = issue.message;
-      if (issue.code === 'unrecognized_keys') message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+      if (issue.code === 'unrecognized_keys') message = unknownKeys(issue.keys, issue.path, schema);
       const where = issue.path.length === 0 ? '' : `${formatPath(issue.path)}: `;
       return source === '' ? `${where}${message}` : `${source}: ${where}${message}`;
     })
     .join(source === '' ? '; ' : '\n');
+}
+
+/**
+ * Top-level tables that configs written from the product seed documents
+ * carry but stonegate has no use for: the message says to delete them
+ * rather than leave the user hunting for the right spelling.
+ */
+const FOREIGN_TABLES: Readonly<Record<string, string>> = {
+  license: 'licensing is not part of stonegate and nothing reads this table; delete the [license] table',
+};
+
+function unknownKeys(keys: readonly string[], path: readonly PropertyKey[], schema: z.ZodType | undefined): string {
+  const known = schema === undefined ? [] : keysAt(schema, path);
+  return keys
+    .map((key) => {
+      const foreign = path.length === 0 ? FOREIGN_TABLES[key] : undefined;
+      if (foreign !== undefined) return `unknown key '${key}': ${foreign}`;
+      return `unknown key '${key}'${didYouMean(key, known)}`;
+    })
+    .join('; ');
+}
+
+/** The keys a strict object of `schema` accepts at `path` (through defaults, optionals, arrays); [] when there is none. */
+function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  let def = schema._zod.def as unknown as SchemaDef;
+  let i = 0;
+  for (;;) {
+    if (def.type === 'object' && def.shape !== undefined) {
+      if (i === path.length) return Object.keys(def.shape);
+      const next = def.shape[String(path[i])];
+      if (next === undefined) return [];
+      def = next._zod.def as unknown as SchemaDef;
+      i += 1;
+    } else if (def.type === 'array' && def.element !== undefined) {
+      if (typeof path[i] !== 'number') return [];
+      def = def.element._zod.def as unknown as SchemaDef;
+      i += 1;
+    } else if (def.innerType !== undefined) {
+      def = def.innerType._zod.def as unknown as SchemaDef;
+    } else if (def.type === 'pipe' && def.in !== undefined) {
+      def = def.in._zod.def as unknown as SchemaDef;
+    } else {
+      return [];
+    }
+  }
+}
+
+/** The parts of a zod schema's definition that keysAt walks. */
+interface SchemaDef {
+  type: string;
+  shape?: Record<string, z.ZodType>;
+  element?: z.ZodType;
+  innerType?: z.ZodType;
+  in?: z.ZodType;
 }
 
 function expandHome(path: string): string {
@@ -142,7 +197,7 @@ export function parseBackendEntry(
   baseDir: string,
 ): BackendConfig {
   const result = BackendSchema.safeParse(input);
-  if (!result.success) throw new ConfigError(formatZodError(result.error, ''));
+  if (!result.success) throw new ConfigError(formatZodError(result.error, '', BackendSchema));
   return normalizeBackend(result.data, raw, baseDir, 'runtime');
 }
 
@@ -150,7 +205,7 @@ export function parseBackendEntry(
 export function buildConfig(input: unknown, source: string, baseDir: string, overrides: ConfigOverrides = {}): Config {
   const withOverrides = applyOverrides(input, overrides);
   const result = ConfigSchema.safeParse(withOverrides);
-  if (!result.success) throw new ConfigError(formatZodError(result.error, source));
+  if (!result.success) throw new ConfigError(formatZodError(result.error, source, ConfigSchema));
   const raw = result.data;
   return Object.freeze({
     file: source === '(defaults)' ? undefined : source,

@@ -102,6 +102,7 @@ export class DispatchTable {
     if (catalog.has(request.server) && catalog.resolve(request.server, request.tool) === undefined) {
       throw new GatewayError('UNKNOWN_TOOL', `Backend '${request.server}' has no tool '${request.tool}'; GET /tools/${request.server} lists its tools`);
     }
+    this.#o.router.checkArguments(request.server, request.tool, request.arguments);
     if (this.#stored >= settings.max_entries) {
       await this.#expire();
       if (this.#stored >= settings.max_entries) {

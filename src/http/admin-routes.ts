@@ -104,13 +104,16 @@ export function adminHandlers(gateway: Gateway): Record<'start' | 'stop' | 'rest
         });
       }
       const limit = intParam(c, 'limit', 50, 10_000);
-      const calls: AuditEntry[] | ReturnType<typeof gateway.callLog.recent> =
-        (await audit?.recent({ ...filter, limit })) ??
+      // One row past the limit tells whether more match (has_more) without
+      // counting the whole audit table; total stays the number returned.
+      const rows: AuditEntry[] | ReturnType<typeof gateway.callLog.recent> =
+        (await audit?.recent({ ...filter, limit: limit + 1 })) ??
         gateway.callLog
-          .recent({ limit: filter.since === undefined && filter.servers === undefined ? limit : gateway.config.gateway.call_log_size, status, server: filter.server, agent: filter.agent })
+          .recent({ limit: filter.since === undefined && filter.servers === undefined ? limit + 1 : gateway.config.gateway.call_log_size, status, server: filter.server, agent: filter.agent })
           .filter((r) => (filter.servers === undefined || filter.servers.has(r.server)) && (filter.since === undefined || Date.parse(r.time) >= filter.since))
-          .slice(0, limit);
-      return c.json({ calls, total: calls.length });
+          .slice(0, limit + 1);
+      const calls = rows.slice(0, limit);
+      return c.json({ calls, total: calls.length, has_more: rows.length > limit });
     },
   };
 }

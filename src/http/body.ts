@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
-import type { z } from 'zod';
+import { ZodObject, type z } from 'zod';
+import { unknownKeysSentence } from '../config/did-you-mean.js';
 import { GatewayError } from '../errors.js';
 
 /** Reads a JSON body and validates it; BAD_REQUEST names the field that is wrong. */
@@ -21,6 +22,11 @@ export async function readBody<S extends z.ZodType>(c: Context, schema: S): Prom
   const result = schema.safeParse(value);
   if (!result.success) {
     const issue = result.error.issues[0];
+    // A key the route does not take is refused with its nearest known key,
+    // in the words the gate tools use for the same mistake.
+    if (issue?.code === 'unrecognized_keys' && issue.path.length === 0 && schema instanceof ZodObject) {
+      throw new GatewayError('BAD_REQUEST', unknownKeysSentence(issue.keys, Object.keys(schema.shape), 'the request body'));
+    }
     const where = issue === undefined || issue.path.length === 0 ? 'body' : issue.path.join('.');
     throw new GatewayError('BAD_REQUEST', `Invalid request body: ${where}: ${issue?.message ?? 'invalid'}`);
   }

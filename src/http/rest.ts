@@ -10,7 +10,8 @@ import { adminHandlers } from './admin-routes.js';
 import { intParam, readBody } from './body.js';
 import { assertMayUse, scopeOf } from './security.js';
 
-const CallBody = z.object({
+// Strict, like gate_call's schema: a mistyped 'arguments' is refused, not dropped.
+const CallBody = z.strictObject({
   server: z.string().min(1),
   tool: z.string().min(1),
   arguments: z.record(z.string(), z.unknown()).optional(),
@@ -89,9 +90,10 @@ export function restRoutes(gateway: Gateway): Hono {
       supervisor.get(server);
     }
     const limit = intParam(c, 'limit', 20, 200);
-    const ranked = catalog.discover(query, { limit, servers: narrow(scopeOf(c), server === undefined ? undefined : new Set([server])) });
+    const { ranked, matched } = catalog.discover(query, { limit, servers: narrow(scopeOf(c), server === undefined ? undefined : new Set([server])) });
     const tools = ranked.map((r) => ({ ...toolView(r.tool), score: r.score }));
-    return c.json({ query, tools, total: tools.length });
+    // total is the number returned (kept as it was); matched counts every hit before the limit.
+    return c.json({ query, tools, total: tools.length, matched, has_more: matched > tools.length });
   });
 
   app.get('/schema/:server/:tool', (c) => {

@@ -1,4 +1,5 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { unknownKeysSentence } from '../config/did-you-mean.js';
 import { scrubDeep } from '../config/redact.js';
 import { GatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
@@ -145,8 +146,24 @@ function callTarget(view: View, args: Record<string, unknown>): { server: string
   return { server, tool, toolArgs: toolArgs as Record<string, unknown> };
 }
 
+const GATE_TOOL_KEYS: ReadonlyMap<string, readonly string[]> = new Map(GATE_TOOLS.map((t) => [t.name, Object.keys(t.inputSchema.properties ?? {})]));
+
+/**
+ * Every gate tool's schema says additionalProperties: false; a key it does
+ * not take is refused, never dropped (a typo in 'arguments' would otherwise
+ * call the tool with {}). INVALID_ARGUMENTS: on MCP these are the gate
+ * tool's arguments; REST refuses the same key in a body as BAD_REQUEST.
+ */
+function refuseUnknownKeys(name: string, args: Record<string, unknown>): void {
+  const known = GATE_TOOL_KEYS.get(name);
+  if (known === undefined) return;
+  const unknown = Object.keys(args).filter((key) => !known.includes(key));
+  if (unknown.length > 0) throw new GatewayError('INVALID_ARGUMENTS', unknownKeysSentence(unknown, known, name));
+}
+
 /** Runs a gate tool. Throws GatewayError; the session turns it into an isError result. */
 export async function callGateTool(gateway: Gateway, view: View, name: string, args: Record<string, unknown>, ctx: GateCallContext): Promise<CallToolResult> {
+  refuseUnknownKeys(name, args);
   switch (name) {
     case 'gate_call': {
       const { server, tool, toolArgs } = callTarget(view, args);
@@ -170,7 +187,8 @@ export async function callGateTool(gateway: Gateway, view: View, name: string, a
       const limit = args.limit === undefined ? 10 : Number(args.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new GatewayError('INVALID_ARGUMENTS', "'limit' must be an integer from 1 to 100");
       const servers = server !== undefined ? new Set([server]) : view.servers;
-      const tools = gateway.catalog.discover(query, { servers, limit }).map(({ tool, score }) => ({
+      const { ranked, matched } = gateway.catalog.discover(query, { servers, limit });
+      const tools = ranked.map(({ tool, score }) => ({
         server: tool.server,
         name: tool.name,
         exposed_name: tool.exposed,
@@ -178,7 +196,7 @@ export async function callGateTool(gateway: Gateway, view: View, name: string, a
         inputSchema: tool.inputSchema,
         score,
       }));
-      return json({ query, tools, total: tools.length });
+      return json({ query, tools, total: tools.length, matched, has_more: matched > tools.length });
     }
     case 'gate_status': {
       const server = str(args, 'server', false);

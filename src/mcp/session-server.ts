@@ -151,7 +151,11 @@ export function createSessionServer(gateway: Gateway, view: View): Server {
     }
     if (params.task !== undefined) {
       // Task-augmented: answer with the task at once; the call runs in the dispatch table.
-      const call = await gateway.dispatch.submit({ server: entry.server, tool: entry.name, arguments: args, caller: view.caller, owner: view.owner ?? null, servers: view.servers });
+      const call = await gateway.dispatch.submit({ server: entry.server, tool: entry.name, arguments: args, caller: view.caller, owner: view.owner ?? null, servers: view.servers }).catch((err: unknown) => {
+        // Arguments that break the tool's schema are refused before a task exists, as the caller's invalid params.
+        const error = toGatewayError(err);
+        throw error.code === 'INVALID_ARGUMENTS' ? rpcFailure(ErrorCode.InvalidParams, `${error.code}: ${error.message}`) : err;
+      });
       return { task: taskOf(call, gateway.config.dispatch.result_ttl * 1000) } as unknown as CallToolResult;
     }
     try {

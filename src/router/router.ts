@@ -1,6 +1,6 @@
 import { ErrorCode as RpcCode, McpError, type CallToolResult, type Progress } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import type { Catalog } from '../catalog/catalog.js';
+import type { Catalog, CatalogTool } from '../catalog/catalog.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { SessionRef } from '../pool/affinity-pool.js';
@@ -115,6 +115,25 @@ export class Router {
     return breaker;
   }
 
+  /**
+   * Throws INVALID_ARGUMENTS when the arguments break the tool's input
+   * schema; a tool the catalog does not list (yet) is left to the call.
+   * The async surfaces check before they accept a call, so a bad argument
+   * is refused at once instead of failing later.
+   */
+  checkArguments(server: string, tool: string, args: Record<string, unknown> | undefined): void {
+    const resolved = this.#options.catalog.resolve(server, tool);
+    if (resolved !== undefined) this.#checkArguments(resolved, args ?? {});
+  }
+
+  #checkArguments(resolved: CatalogTool, args: Record<string, unknown>): void {
+    const { server, name: tool } = resolved;
+    const problem = this.#validator.check(`${server}\u0000${tool}\u0000${resolved.fingerprint}`, resolved.inputSchema, args);
+    if (problem !== undefined) {
+      throw new GatewayError('INVALID_ARGUMENTS', `Invalid arguments for ${server}/${tool}: ${problem}`);
+    }
+  }
+
   /** Shuts a removed backend's breaker down. */
   drop(server: string): void {
     this.#breakers.get(server)?.shutdown();
@@ -125,13 +144,20 @@ export class Router {
     const started = performance.now();
     const { server, tool } = request;
     const attempt: Attempt = { retried: false };
+    // Per-call routing at debug, for the troubleshooting section: who called
+    // what and how it ended. Never the arguments (they may hold secrets).
+    // Checked once per call: the hot path builds no log objects at info.
+    const log = this.#options.logger.isLevelEnabled('debug') ? this.#options.logger : undefined;
+    log?.debug({ backend: server, tool, agent: request.caller ?? null }, 'routing call');
     try {
       const result = await this.#invoke(request, attempt);
       const duration = performance.now() - started;
       this.#record(request, result.isError === true ? 'error' : 'success', null, duration, attempt.retried);
+      log?.debug({ backend: server, tool, status: result.isError === true ? 'error' : 'success', duration_ms: Math.round(duration) }, 'call finished');
       return { result, server, tool, duration_ms: Math.round(duration) };
     } catch (err) {
       const error = toGatewayError(err);
+      log?.debug({ backend: server, tool, status: 'error', code: error.code, duration_ms: Math.round(performance.now() - started) }, 'call failed');
       // A name no backend has is the caller's typo, not a backend's call:
       // recording it would let clients grow the per-backend stats at will.
       if (error.code !== 'UNKNOWN_SERVER') this.#record(request, error.code === 'TIMEOUT' ? 'timeout' : 'error', error.code, performance.now() - started, attempt.retried);
@@ -158,14 +184,13 @@ export class Router {
     }
     if (catalog.isStale(server)) this.#options.onStale?.(server);
     const args = request.arguments ?? {};
-    const problem = this.#validator.check(`${server}\u0000${tool}\u0000${resolved.fingerprint}`, resolved.inputSchema, args);
-    if (problem !== undefined) {
-      throw new GatewayError('INVALID_ARGUMENTS', `Invalid arguments for ${server}/${tool}: ${problem}`);
-    }
+    this.#checkArguments(resolved, args);
     const timeout = request.timeout ?? backend.config.timeout;
+    const debug = this.#options.logger.isLevelEnabled('debug');
     const send = (): Promise<CallToolResult> =>
       this.breaker(server).fire(() =>
         backend.use(async (connection) => {
+          if (debug) this.#options.logger.debug({ backend: server, tool, pid: connection.pid ?? null, timeout_ms: timeout }, 'call sent to backend connection');
           const downstream = request.downstream;
           if (downstream !== undefined) connection.downstreams.add(downstream);
           try {

@@ -22,7 +22,7 @@ export type BackendState = 'stopped' | 'starting' | 'running' | 'degraded' | 're
 export type Connector = (config: BackendConfig, logger: Logger, hooks: ConnectHooks) => Promise<Connection>;
 
 export const defaultConnector: Connector = (config, logger, hooks) => {
-  if (config.transport === 'http') return connectHttp(config, hooks);
+  if (config.transport === 'http') return connectHttp(config, logger, hooks);
   if (config.transport === 'stdio') return connectStdio(config, logger, hooks);
   throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${config.name}': transport '${config.transport}' needs a built-in server of that name`, {
     details: { permanent: true },
@@ -229,6 +229,7 @@ export class Backend extends EventEmitter {
   }
 
   async #connect(): Promise<Connection> {
+    this.#log.debug({ transport: this.config.transport, state: this.#state, connections: this.#live.size }, 'connect attempt');
     const connection = await this.#connector(this.config, this.#log, this.#hooks);
     this.#live.add(connection);
     const generation = this.#generation;

@@ -49,13 +49,19 @@ export async function connectStdio(config: BackendConfig, logger: Logger, hooks:
   // `node` means the Node that runs the gateway, so a shipped config works
   // whatever node is first on PATH.
   const command = config.command === 'node' ? process.execPath : (config.command ?? '');
+  const env = childEnv(config);
+  // What `--log-level debug` is for when a backend will not start: the exact
+  // command line, folder and variable names. Values never: env values are
+  // secrets, and an argument that holds one is shown redacted.
+  const secrets = secretsOf(config);
+  logger.debug({ command, args: config.args.map((a) => scrub(a, secrets)), cwd: config.cwd, env_keys: Object.keys(env).sort(), inherit_env: config.inheritEnv }, 'spawning backend process');
   let child: StdioChild;
   try {
     child = await StdioChild.spawn({
       command,
       args: config.args,
       cwd: config.cwd,
-      env: childEnv(config),
+      env,
       logger,
       stderrLines: config.supervisor.stderr_lines,
       secrets: secretsOf(config),
@@ -89,8 +95,10 @@ export async function connectStdio(config: BackendConfig, logger: Logger, hooks:
     return shutdownStdio(client, child, config);
   };
   const connection = new Connection({ client, pid: child.pid, ended, shutdown });
+  logger.debug({ pid: child.pid, start_timeout: config.startTimeout }, 'backend process started; sending initialize');
   try {
     await client.connect(transport, { timeout: config.startTimeout });
+    logger.debug({ pid: child.pid, server_info: serverInfo(client) }, 'backend initialized');
   } catch (err) {
     // The client closed the transport on failure: what counts is whether
     // the child died by itself (a crash at start) or just did not answer.
@@ -117,7 +125,7 @@ async function shutdownStdio(client: Client, child: StdioChild, config: BackendC
 }
 
 /** Connects to a remote MCP server: Streamable HTTP first, legacy SSE when that is refused. */
-export async function connectHttp(config: BackendConfig, hooks: ConnectHooks): Promise<Connection> {
+export async function connectHttp(config: BackendConfig, logger: Logger, hooks: ConnectHooks): Promise<Connection> {
   const url = new URL(config.url ?? '');
   const headers: Record<string, string> = { ...config.headers };
   // fetch() refuses URLs with credentials (and names them in its error):
@@ -129,12 +137,16 @@ export async function connectHttp(config: BackendConfig, hooks: ConnectHooks): P
     url.password = '';
   }
   const requestInit = { headers };
-  const attempt = async (transport: Transport): Promise<Connection> => {
+  // The address without credentials or query (which may carry a key), and header names only.
+  const where = `${url.origin}${url.pathname}`;
+  const attempt = async (transport: Transport, kind: string): Promise<Connection> => {
+    logger.debug({ url: where, transport: kind, header_keys: Object.keys(headers).sort(), start_timeout: config.startTimeout }, 'connecting to remote backend');
     const client = newClient(hooks);
     const ended = new Promise<{ reason: string; stderr: readonly string[] }>((resolve) => {
       transportClosed(transport, () => resolve({ reason: 'the HTTP session closed', stderr: [] }));
     });
     await client.connect(transport, { timeout: config.startTimeout });
+    logger.debug({ url: where, transport: kind, server_info: serverInfo(client) }, 'backend initialized');
     return new Connection({
       client,
       ended,
@@ -145,13 +157,14 @@ export async function connectHttp(config: BackendConfig, hooks: ConnectHooks): P
     });
   };
   try {
-    return await attempt(new StreamableHTTPClientTransport(url, { requestInit }));
+    return await attempt(new StreamableHTTPClientTransport(url, { requestInit }), 'streamable-http');
   } catch (first) {
+    logger.debug({ url: where, error: scrub(describeInitError(first, config.startTimeout), secretsOf(config)) }, 'Streamable HTTP refused; trying legacy SSE');
     try {
-      return await attempt(new SSEClientTransport(url, { requestInit }));
+      return await attempt(new SSEClientTransport(url, { requestInit }), 'sse');
     } catch {
       const why = scrub(describeInitError(first, config.startTimeout), secretsOf(config));
-      throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${config.name}' at ${url.origin}${url.pathname} did not accept an MCP connection: ${why}`);
+      throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${config.name}' at ${where} did not accept an MCP connection: ${why}`);
     }
   }
 }
@@ -162,6 +175,12 @@ export async function connectHttp(config: BackendConfig, hooks: ConnectHooks): P
  */
 function transportClosed(transport: Transport, callback: () => void): void {
   transport.onclose = callback;
+}
+
+/** The backend's name and version from its initialize answer, for the debug log. */
+function serverInfo(client: Client): { name: string; version: string } | null {
+  const info = client.getServerVersion();
+  return info === undefined ? null : { name: info.name, version: info.version };
 }
 
 function describeInitError(err: unknown, timeout: number): string {

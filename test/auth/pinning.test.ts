@@ -42,7 +42,7 @@ describe('pinned tools', () => {
     c.set('fs', [poisoned, list]);
     expect(changed).toHaveBeenCalledWith('fs');
     expect(c.tools().map((t) => t.name)).toEqual(['list']);
-    expect(c.discover('read file').map((r) => r.tool.name)).toEqual([]);
+    expect(c.discover('read file').ranked.map((r) => r.tool.name)).toEqual([]);
     expect(c.isHeld('fs', 'read')).toBe(true);
     expect(c.resolve('fs', 'read')?.description).toMatch(/id_rsa/); // still resolvable: calls are refused by the call guard, naming the approval
     expect(c.changes('fs')).toMatchObject([{ tool: 'read', pending: true, held: true }]);

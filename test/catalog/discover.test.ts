@@ -61,7 +61,7 @@ describe('Catalog.discover', () => {
   it('ranks the read tools above write_file and list_directory for "read file"', () => {
     const c = catalog();
     c.set('filesystem', FILESYSTEM_TOOLS);
-    const ranked = names(c.discover('read file'));
+    const ranked = names(c.discover('read file').ranked);
     expect(ranked[0]).toBe('read_text_file');
     for (const reader of ['read_file', 'read_text_file']) {
       for (const other of ['write_file', 'list_directory']) {
@@ -74,44 +74,47 @@ describe('Catalog.discover', () => {
   it('ranks a deprecated tool below its replacement', () => {
     const c = catalog();
     c.set('filesystem', FILESYSTEM_TOOLS);
-    const ranked = names(c.discover('read_file'));
+    const ranked = names(c.discover('read_file').ranked);
     expect(ranked.indexOf('read_text_file')).toBeLessThan(ranked.indexOf('read_file'));
   });
 
   it('finds list_directory first for "list directory contents"', () => {
     const c = catalog();
     c.set('filesystem', FILESYSTEM_TOOLS);
-    expect(names(c.discover('list directory contents')).slice(0, 2)).toEqual(['list_directory', 'list_directory_with_sizes']);
+    expect(names(c.discover('list directory contents').ranked).slice(0, 2)).toEqual(['list_directory', 'list_directory_with_sizes']);
   });
 
   it('puts a tool named after the word above one that only mentions it', () => {
     const c = catalog();
     c.set('a', [plain('misc', 'Can also translate text between languages')]);
     c.set('b', [plain('translate', 'Converts text')]);
-    expect(names(c.discover('translate'))).toEqual(['translate', 'misc']);
+    expect(names(c.discover('translate').ranked)).toEqual(['translate', 'misc']);
   });
 
   it('filters by server and honours the limit', () => {
     const c = catalog();
     c.set('filesystem', FILESYSTEM_TOOLS);
     c.set('notes', [plain('read_note', 'Read a note file')]);
-    const onlyNotes = c.discover('read file', { servers: new Set(['notes']) });
+    const onlyNotes = c.discover('read file', { servers: new Set(['notes']) }).ranked;
     expect(onlyNotes.map((r) => r.tool.exposed)).toEqual(['notes__read_note']);
-    expect(c.discover('file', { limit: 3 })).toHaveLength(3);
-    expect(c.discover('read file').every((r, i, all) => i === 0 || (all[i - 1]?.score ?? 0) >= r.score)).toBe(true);
+    expect(c.discover('file', { limit: 3 }).ranked).toHaveLength(3);
+    // matched counts every hit, not only the ones the limit kept
+    expect(c.discover('file', { limit: 3 }).matched).toBe(c.discover('file', { limit: 1000 }).ranked.length);
+    expect(c.discover('file', { limit: 3 }).matched).toBeGreaterThan(3);
+    expect(c.discover('read file').ranked.every((r, i, all) => i === 0 || (all[i - 1]?.score ?? 0) >= r.score)).toBe(true);
   });
 
   it('lists tools in catalog order for an empty query, up to 20 by default', () => {
     const c = catalog();
     c.set('filesystem', FILESYSTEM_TOOLS);
     c.set('more', Array.from({ length: 10 }, (_, i) => plain(`tool${i}`, 'x')));
-    expect(c.discover('')).toHaveLength(20);
-    expect(c.discover('', { limit: 100 })).toHaveLength(FILESYSTEM_TOOLS.length + 10);
+    expect(c.discover('').ranked).toHaveLength(20);
+    expect(c.discover('', { limit: 100 }).ranked).toHaveLength(FILESYSTEM_TOOLS.length + 10);
   });
 
   it('returns nothing when no word matches', () => {
     const c = catalog();
     c.set('filesystem', FILESYSTEM_TOOLS);
-    expect(c.discover('kubernetes')).toEqual([]);
+    expect(c.discover('kubernetes').ranked).toEqual([]);
   });
 });

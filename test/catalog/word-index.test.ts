@@ -56,7 +56,7 @@ describe('WordIndex', () => {
     for (const e of entries) index.add(e);
     for (const query of QUERIES) {
       for (const limit of [1, 5, 20, 1000]) {
-        const got = index.search(tokenize(query), query, limit, () => true).map((h) => ({ id: h.item.id, score: h.score }));
+        const got = index.search(tokenize(query), query, limit, () => true).hits.map((h) => ({ id: h.item.id, score: h.score }));
         expect(got, `query '${query}' limit ${limit}`).toEqual(query === '' ? entries.map((e) => ({ e, score: 1 })).sort((a, b) => a.e.exposed.localeCompare(b.e.exposed)).slice(0, limit).map((r) => ({ id: r.e.id, score: 1 })) : scan(entries, query, limit));
       }
     }
@@ -72,7 +72,7 @@ describe('WordIndex', () => {
     for (const e of added) index.add(e);
     expect(index.size).toBe(kept.length + added.length);
     for (const query of QUERIES.filter((q) => q !== '')) {
-      const got = index.search(tokenize(query), query, 50, () => true).map((h) => ({ id: h.item.id, score: h.score }));
+      const got = index.search(tokenize(query), query, 50, () => true).hits.map((h) => ({ id: h.item.id, score: h.score }));
       expect(got, query).toEqual(scan([...kept, ...added], query, 50));
     }
   });
@@ -82,7 +82,7 @@ describe('WordIndex', () => {
     const index = new WordIndex<Entry>();
     for (const e of entries) index.add(e);
     const even = (e: Entry): boolean => e.id % 2 === 0;
-    const got = index.search(tokenize('read file'), 'read file', 30, even).map((h) => ({ id: h.item.id, score: h.score }));
+    const got = index.search(tokenize('read file'), 'read file', 30, even).hits.map((h) => ({ id: h.item.id, score: h.score }));
     expect(got).toEqual(scan(entries.filter(even), 'read file', 30));
   });
 });

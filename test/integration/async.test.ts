@@ -114,9 +114,10 @@ describe('async dispatch over REST', () => {
     await eventually(async () => (await gw.request('GET', `/call/${id}`)).body.code === 'UNKNOWN_CALL', 5_000);
     const unknownTool = await gw.request('POST', '/call/async', { server: 'demo', tool: 'nope', arguments: {} });
     expect(unknownTool.body.code).toBe('UNKNOWN_TOOL');
+    // Arguments that break the tool's schema are refused before the call is accepted (issue #19).
     const bad = await gw.request('POST', '/call/async', { server: 'demo', tool: 'echo', arguments: { text: 1 } });
-    const failed = await gw.request('GET', `/call/${bad.body.call_id as string}?wait_ms=5000`);
-    expect(failed.body).toMatchObject({ status: 'failed', error: { code: 'INVALID_ARGUMENTS' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ code: 'INVALID_ARGUMENTS' });
   });
 
   it('keeps a finished result and marks a running call INTERRUPTED across a SIGKILL of the gateway', async () => {
