@@ -128,11 +128,15 @@ describe('sessions per token, with an admin reserve (issue #19 item 4)', () => {
   it('legacy SSE sessions count against the same cap', async () => {
     const gw = await withAuth(`[gateway]\nmax_sessions_per_client = 2`);
     expect((await openSession(gw, bearer(TOKENS.a1))).status).toBe(200);
-    expect((await openStream(gw, '/sse', bearer(TOKENS.a1))).status).toBe(200);
+    const sse = await openStream(gw, '/sse', bearer(TOKENS.a1));
+    expect(sse.status).toBe(200);
     const over = await openStream(gw, '/sse', bearer(TOKENS.a1));
     expect(over.status).toBe(429);
     expect(JSON.parse(over.body)).toMatchObject({ code: 'RATE_LIMITED' });
     expect((await openStream(gw, '/sse', bearer(TOKENS.a2))).status).toBe(200);
+    // A legacy session ends with its stream: hanging up frees the slot.
+    sse.close();
+    await eventually(async () => (await openStream(gw, '/sse', bearer(TOKENS.a1))).status === 200);
     await gw.stop();
   });
 });
