@@ -205,6 +205,8 @@ level = "warn"
 
 [gateway]
 call_log_size = 100
+max_sessions_per_client = 10000  # every soak client comes from 127.0.0.1
+admin_reserve = 0
 
 [circuit_breaker]
 reset_timeout = 0.5

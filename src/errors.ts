@@ -15,7 +15,7 @@ export const ERROR_CODES = {
   CONFLICT: { status: 409, summary: 'The name exists already, or a version check failed.' },
   PAYLOAD_TOO_LARGE: { status: 413, summary: 'The request body is over the size limit.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'A POST body must be sent as application/json.' },
-  RATE_LIMITED: { status: 429, summary: 'Too many requests for this token; retry after the Retry-After delay.' },
+  RATE_LIMITED: { status: 429, summary: 'Too many requests, calls, sessions or streams for this token (or client address); retry after the Retry-After delay.' },
   INTERNAL: { status: 500, summary: 'A bug in the gateway; the message and the log say where.' },
   BACKEND_ERROR: { status: 502, summary: 'The backend answered with a protocol error.' },
   CIRCUIT_OPEN: { status: 503, summary: "The backend's circuit breaker is open; calls fail fast until it recovers." },

@@ -41,7 +41,9 @@ const q = (s: string): string => JSON.stringify(s);
 
 /** A stonegate.toml serving demo backends; each backend carries the bench marker so that a sweep finds it. */
 export function demoConfig(options: StonegateOptions): string {
-  const lines = ['[server]', 'host = "127.0.0.1"', '', '[pool]', `max = ${options.poolMax ?? 1}`, ''];
+  // Every bench client comes from 127.0.0.1, one client for the per-client caps (auth off): lift them, keep the global cap as it was.
+  const gateway = ['[gateway]', 'max_sessions_per_client = 10000', 'max_streams_per_client = 10000', 'admin_reserve = 0', ''];
+  const lines = ['[server]', 'host = "127.0.0.1"', '', ...gateway, '[pool]', `max = ${options.poolMax ?? 1}`, ''];
   for (const backend of options.backends ?? [{ name: 'demo' }]) {
     const env: Record<string, string> = { [MARKER_VAR]: MARKER };
     if (backend.extraTools !== undefined) env.DEMO_EXTRA_TOOLS = String(backend.extraTools);

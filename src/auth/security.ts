@@ -9,6 +9,7 @@ import type { Router } from '../router/router.js';
 import type { GatewayDatabase } from '../store/database.js';
 import { AuditLog, type AuditStore } from './audit.js';
 import { callGuard } from './call-guard.js';
+import { ClientCaps, streamCap } from './client-caps.js';
 import { SqliteFingerprintStore } from './fingerprints.js';
 import { RateLimiter } from './rate-limit.js';
 import { TokenTable } from './tokens.js';
@@ -32,6 +33,8 @@ export interface SecurityOptions {
 export class Security {
   readonly tokens: TokenTable;
   readonly limiter = new RateLimiter();
+  /** Sessions and event streams per client, and in all (client-caps.ts). */
+  readonly caps: ClientCaps;
   readonly #options: SecurityOptions;
   #audit: AuditLog | undefined;
 
@@ -39,6 +42,14 @@ export class Security {
     this.#options = options;
     const { config, router, callLog, catalog } = options;
     this.tokens = new TokenTable(config.auth);
+    const g = config.gateway;
+    this.caps = new ClientCaps({
+      sessions: g.max_connections,
+      streams: streamCap(g.max_streams, g.max_connections),
+      sessionsPerClient: g.max_sessions_per_client,
+      streamsPerClient: g.max_streams_per_client,
+      adminReserve: g.admin_reserve,
+    });
     const guard = callGuard({
       tokens: this.tokens,
       limiter: this.limiter,

@@ -30,6 +30,11 @@ export const ServerSchema = z
 export const GatewaySchema = z
   .strictObject({
     max_connections: z.number().int().min(1).default(100),
+    // Per client: a token, or with auth off a client address (issue #19 item 4).
+    max_sessions_per_client: z.number().int().min(1).default(32),
+    max_streams_per_client: z.number().int().min(1).default(16),
+    max_streams: z.number().int().min(0).default(0), // 0: derived from the open-file limit
+    admin_reserve: z.number().int().min(0).default(4),
     request_timeout: ms.default(30_000),
     max_request_timeout: ms.default(600_000),
     schema_cache_ttl: seconds.default(300),

@@ -4,6 +4,7 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import { mcpRoutes } from './mcp-endpoint.js';
 import { restRoutes } from './rest.js';
+import { streamSlot } from './client-slots.js';
 import { bodyGuard, coordIdentityGuard, securityGuard } from './security.js';
 import { uiRoutes } from './ui.js';
 
@@ -12,7 +13,8 @@ import { uiRoutes } from './ui.js';
  * security guard (Host/Origin, bearer token, rate limit, route role,
  * Content-Type), then the body guard (the body read once, within the size
  * limit — a chunked body without Content-Length is cut at the limit too —
- * and the JSON depth limit); then the routes. Errors are translated here and nowhere else — a
+ * and the JSON depth limit); the event streams take a slot of their
+ * client's (client-slots.ts); then the routes. Errors are translated here and nowhere else — a
  * GatewayError becomes `{error, code}` with its status (and Retry-After
  * when it has one), its message scrubbed of every secret the gateway
  * knows; anything else is a bug, logged, and answered as INTERNAL without
@@ -24,6 +26,9 @@ export function createApp(gateway: Gateway): Hono {
 
   app.use('*', securityGuard(gateway));
   app.use('*', bodyGuard(gateway));
+  // Event streams are held per client and in all (client-slots.ts).
+  app.use('/log/stream', streamSlot(gateway.security.caps));
+  app.use('/coord/events', streamSlot(gateway.security.caps));
 
   app.route('/', restRoutes(gateway));
   app.route('/', uiRoutes(gateway));

@@ -6,6 +6,7 @@ import { GatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import { createSessionServer } from '../mcp/session-server.js';
 import { viewFrom } from '../mcp/view.js';
+import { capClient } from './client-slots.js';
 
 const encoder = new TextEncoder();
 const KEEPALIVE_MS = 15_000;
@@ -78,9 +79,8 @@ export function legacySseRoutes(gateway: Gateway): Hono {
   });
 
   app.get('/sse', async (c) => {
-    if (gateway.sessions.size >= gateway.config.gateway.max_connections) {
-      throw new GatewayError('BACKEND_UNAVAILABLE', `Too many sessions (max_connections = ${gateway.config.gateway.max_connections})`);
-    }
+    // A legacy session is a session (and its stream): it takes a session slot of its client's.
+    const release = gateway.security.caps.acquire('session', capClient(c));
     const identity = c.get('identity');
     const view = viewFrom(new URL(c.req.url).searchParams, { expose: gateway.config.gateway.expose }, undefined, identity);
     const transport = new SseTransport('/messages');
@@ -88,6 +88,7 @@ export function legacySseRoutes(gateway: Gateway): Hono {
     transports.set(transport.sessionId, { transport, owner: identity?.name });
     gateway.sessions.add(server, view);
     transport.onclose = () => {
+      release();
       transports.delete(transport.sessionId);
       gateway.sessions.remove(server);
     };

@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { Hono, type Context } from 'hono';
-import { GatewayError } from '../errors.js';
+import { GatewayError, toGatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import { createSessionServer } from '../mcp/session-server.js';
 import { viewFrom, type View } from '../mcp/view.js';
 import { MemoryEventStore } from './event-store.js';
+import { capClient } from './client-slots.js';
 import { legacySseRoutes } from './legacy-sse.js';
 import { GatewayHttpTransport } from './mcp-transport.js';
 import { assertMayUse, isJson } from './security.js';
@@ -22,7 +23,7 @@ interface HttpSession {
 }
 
 /** JSON-RPC error body for requests the transport never sees. */
-function rpcError(c: Context, status: 400 | 403 | 404 | 405 | 503, code: number, message: string): Response {
+function rpcError(c: Context, status: 400 | 403 | 404 | 405, code: number, message: string): Response {
   return c.json({ jsonrpc: '2.0', error: { code, message }, id: null }, status);
 }
 
@@ -117,10 +118,15 @@ export function mcpRoutes(gateway: Gateway): Hono {
     if (c.req.method !== 'POST') {
       return rpcError(c, 400, -32000, 'Bad Request: Mcp-Session-Id header is required (POST an initialize request first)');
     }
-    if (gateway.sessions.size >= config.gateway.max_connections) {
-      return rpcError(c, 503, -32000, `Too many sessions (max_connections = ${config.gateway.max_connections}); close idle sessions or raise the limit`);
-    }
     if (single !== undefined) gateway.supervisor.get(single);
+    let release: () => void;
+    try {
+      release = gateway.security.caps.acquire('session', capClient(c));
+    } catch (err) {
+      const error = toGatewayError(err);
+      c.header('Retry-After', String(error.retryAfter ?? 1));
+      return c.json({ jsonrpc: '2.0', error: { code: -32000, message: `${error.code}: ${error.message}`, data: { code: error.code } }, id: null }, 429);
+    }
     const view: View = viewFrom(new URL(c.req.url).searchParams, { expose: config.gateway.expose }, single, identity);
     const server = createSessionServer(gateway, view);
     const transport: GatewayHttpTransport = new GatewayHttpTransport(
@@ -144,14 +150,23 @@ export function mcpRoutes(gateway: Gateway): Hono {
       },
     );
     transport.onclose = () => {
+      release();
       if (transport.sessionId !== undefined) sessions.delete(transport.sessionId);
       gateway.sessions.remove(server);
     };
-    await server.connect(transport);
-    const response = await dispatch(c, transport);
-    // Not an initialize request (or a broken one): nothing was opened.
-    if (transport.sessionId === undefined) await server.close();
-    return response;
+    try {
+      await server.connect(transport);
+      const response = await dispatch(c, transport);
+      // Not an initialize request (or a broken one): nothing was opened.
+      if (transport.sessionId === undefined) {
+        release();
+        await server.close();
+      }
+      return response;
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 
   // Host/Origin, the token and the JSON depth are checked for these routes by the app's guards (security.ts).

@@ -46,6 +46,22 @@ export function isJson(contentType: string | undefined): boolean {
   return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
 }
 
+/**
+ * Whether a POST body is taken as JSON: sent as JSON, or as
+ * application/x-www-form-urlencoded — what `curl -d '{…}'` sends without
+ * -H — by a client that is not a browser. A browser sends Origin on every
+ * POST, same-site or cross-site (and Sec-Fetch-Site with it), so a form a
+ * web page submits, the one cross-site POST that needs no CORS preflight,
+ * always carries one of them and is still refused with 415: the CSRF
+ * protection stays whole. The MCP endpoints keep the transport's own rule.
+ */
+export function sendsJson(c: Context): boolean {
+  const contentType = c.req.header('content-type');
+  if (isJson(contentType)) return true;
+  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
+  return type === 'application/x-www-form-urlencoded' && c.req.header('origin') === undefined && c.req.header('sec-fetch-site') === undefined;
+}
+
 /** The refusal of a guard: `{error, code}` on REST, a JSON-RPC error on the MCP routes. */
 function deny(c: Context, kind: RouteClass, error: GatewayError): Response {
   const headers: Record<string, string> = {};
@@ -64,7 +80,8 @@ function deny(c: Context, kind: RouteClass, error: GatewayError): Response {
  * request rate (429 RATE_LIMITED with Retry-After), admin routes for admin
  * tokens only, /metrics for tokens that see every backend, /coord for
  * tokens that may use it; then POST bodies must be JSON (415), so no
- * cross-site form post reaches a route. (The MCP endpoints' transport
+ * cross-site form post reaches a route (sendsJson: curl's default type
+ * passes when no browser sent it). (The MCP endpoints' transport
  * answers 415 in JSON-RPC itself.)
  */
 export function securityGuard(gateway: Gateway): MiddlewareHandler {
@@ -98,8 +115,9 @@ export function securityGuard(gateway: Gateway): MiddlewareHandler {
       }
     }
     const transportChecks = kind === 'mcp' && c.req.path !== '/messages';
-    if (c.req.method === 'POST' && !transportChecks && !isJson(c.req.header('content-type'))) {
-      return deny(c, kind, new GatewayError('UNSUPPORTED_MEDIA_TYPE', `POST bodies must be JSON: send Content-Type: application/json (got '${(c.req.header('content-type') ?? 'none').slice(0, 100)}')`));
+    if (c.req.method === 'POST' && !transportChecks && !sendsJson(c)) {
+      const browser = c.req.header('origin') !== undefined || c.req.header('sec-fetch-site') !== undefined ? ' (from a browser, only application/json is taken)' : '';
+      return deny(c, kind, new GatewayError('UNSUPPORTED_MEDIA_TYPE', `POST bodies must be JSON: send Content-Type: application/json (got '${(c.req.header('content-type') ?? 'none').slice(0, 100)}')${browser}`));
     }
     await next();
     return undefined;
@@ -138,7 +156,7 @@ export function bodyGuard(gateway: Gateway): MiddlewareHandler {
       if (err instanceof GatewayError) throw err;
       throw new GatewayError('BAD_REQUEST', `Could not read the request body: ${(err as Error).message}`);
     }
-    if (isJson(c.req.header('content-type')) && jsonDepth(text, maxDepth) > maxDepth) {
+    if (sendsJson(c) && jsonDepth(text, maxDepth) > maxDepth) {
       const error = new GatewayError('BAD_REQUEST', `The JSON body is nested deeper than ${maxDepth} levels ([gateway] max_json_depth)`);
       if (routeClass(c.req.method, c.req.path) !== 'mcp') throw error;
       return c.json({ jsonrpc: '2.0', error: { code: -32600, message: `Invalid Request: ${error.message}`, data: { code: error.code } }, id: null }, 400);
@@ -183,7 +201,7 @@ export function coordIdentityGuard(): MiddlewareHandler {
     checkActingAs(identity, query, what);
     if (c.req.path === '/coord/msg/history') checkHistoryReader(identity, query, what);
     c.set('coordViewer', identity.name);
-    if (c.req.method === 'POST' && isJson(c.req.header('content-type'))) {
+    if (c.req.method === 'POST' && sendsJson(c)) {
       let body: unknown;
       try {
         body = JSON.parse(await c.req.text());

@@ -210,9 +210,10 @@ describe('/mcp features', () => {
   });
 
   it('works with the MCP inspector CLI', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'node_modules/@modelcontextprotocol/inspector/cli/build/cli.js'), '--cli', `${gw.url}/mcp`, '--transport', 'http', '--method', 'tools/list'], { cwd: ROOT, timeout: 60_000 }).catch(async () =>
-      promisify(execFile)('npx', ['--no-install', '@modelcontextprotocol/inspector', '--cli', `${gw.url}/mcp`, '--transport', 'http', '--method', 'tools/list'], { cwd: ROOT, timeout: 60_000 }),
-    );
+    // The inspector's CLI package alone (the full inspector wants Node >= 22.7.5; the CLI runs on Node 20).
+    // It finds its own package.json through a path relative to the working directory, so it runs from its build folder.
+    const build = join(ROOT, 'node_modules/@modelcontextprotocol/inspector-cli/build');
+    const { stdout } = await promisify(execFile)(process.execPath, [join(build, 'cli.js'), '--cli', `${gw.url}/mcp`, '--transport', 'http', '--method', 'tools/list'], { cwd: build, timeout: 60_000 });
     const listed = JSON.parse(stdout.slice(stdout.indexOf('{'))) as { tools: { name: string }[] };
     expect(listed.tools.map((t) => t.name)).toContain('demo__echo');
   });

@@ -109,9 +109,11 @@ auto_restart = false
 
   it('answers a POST that is not JSON with 415, so no cross-site form post reaches a route', async () => {
     const body = JSON.stringify({ name: 'evil', command: 'node', args: [DEMO] });
+    // A browser sends Origin on every POST: a page on another loopback port (which the Origin check lets through) posting a form.
+    const page = { origin: 'http://localhost:5173' };
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonx']) {
       for (const path of ['/server/add', '/call', '/coord/msg/send', '/messages?sessionId=x']) {
-        const res = await fetch(`${gw.url}${path}`, { method: 'POST', headers: { 'content-type': type }, body });
+        const res = await fetch(`${gw.url}${path}`, { method: 'POST', headers: { 'content-type': type, ...page }, body });
         expect(res.status, `${type} ${path}`).toBe(415);
         const answer = (await res.json()) as { code?: string; error?: { data?: { code?: string } } };
         expect(answer.code ?? answer.error?.data?.code).toBe('UNSUPPORTED_MEDIA_TYPE');
