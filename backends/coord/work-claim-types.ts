@@ -206,7 +206,7 @@ export interface GetThreadInput {
 }
 
 export interface ThreadListQuery {
-  /** Only threads this agent takes part in. */
+  /** Only threads this agent may read: the ones it takes part in (every thread for a claim admin). */
   agent_id?: string;
   status?: ThreadStatus;
   channel?: string;

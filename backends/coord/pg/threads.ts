@@ -111,7 +111,9 @@ export class PgThreads {
     };
     if (query.repo !== undefined) add((n) => `t.repo = ${n}`, repoName(query.repo));
     if (query.status !== undefined) add((n) => `t.status = ${n}`, query.status);
-    if (query.agent_id !== undefined) add((n) => `t.id IN (SELECT thread_id FROM thread_participants WHERE agent_id = ${n})`, ident(query.agent_id, 'agent_id'));
+    const reader = query.agent_id === undefined ? undefined : ident(query.agent_id, 'agent_id');
+    // As in get(): a claim admin may read every thread, so lists them all.
+    if (reader !== undefined && !this.ctx.options.claim_admins.includes(reader)) add((n) => `t.id IN (SELECT thread_id FROM thread_participants WHERE agent_id = ${n})`, reader);
     const found = await rows<ThreadRow>(this.ctx.pool, `SELECT t.* FROM threads t WHERE ${clauses.join(' AND ')} ORDER BY t.updated_at DESC, t.seq DESC LIMIT $2`, params);
     return found.map(toThread);
   }
