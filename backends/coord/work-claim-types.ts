@@ -119,6 +119,8 @@ export interface HotPath {
 export interface ClaimStatusQuery {
   channel?: string;
   repo?: string;
+  /** Only the threads this agent may read (as ThreadListQuery.agent_id); claims are everyone's. */
+  agent_id?: string;
 }
 
 export interface ClaimStatus {

@@ -41,7 +41,8 @@ export function checkHistoryReader(identity: Identity, fields: Readonly<Record<s
 }
 
 /**
- * With auth on, an agent token lists consultation threads only as itself:
+ * With auth on, an agent token lists consultation threads (thread list,
+ * status) only as itself:
  * it must give agent_id (held to its name by checkActingAs), and the store
  * then answers the threads that agent may read (the ones it takes part in;
  * every thread for a claim admin), as thread/get and the event stream do.
@@ -50,6 +51,6 @@ export function checkThreadLister(identity: Identity, fields: Readonly<Record<st
   if (identity.role === 'admin' || (fields.agent_id !== undefined && fields.agent_id !== null)) return;
   throw new GatewayError(
     'FORBIDDEN',
-    `${what}: an agent token lists only the threads it takes part in; pass agent_id = '${identity.name}', or use an admin token for every thread`,
+    `${what}: an agent token sees only the consultation threads it takes part in; pass agent_id = '${identity.name}', or use an admin token for every thread`,
   );
 }

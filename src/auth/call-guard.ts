@@ -67,7 +67,7 @@ export function callGuard(options: CallGuardOptions): { middleware: CallMiddlewa
       if (identity !== undefined && request.server === options.coordServer && request.tool.startsWith('mux_')) {
         checkActingAs(identity, request.arguments ?? {}, request.tool);
         if (request.tool === 'mux_history') checkHistoryReader(identity, request.arguments ?? {}, request.tool);
-        if (request.tool === 'mux_thread_list') checkThreadLister(identity, request.arguments ?? {}, request.tool);
+        if (request.tool === 'mux_thread_list' || request.tool === 'mux_status') checkThreadLister(identity, request.arguments ?? {}, request.tool);
       }
       release = identity === undefined ? () => undefined : limiter.enter(identity);
     } catch (err) {

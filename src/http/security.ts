@@ -182,7 +182,7 @@ export function coordIdentityGuard(): MiddlewareHandler {
     const query = c.req.query();
     checkActingAs(identity, query, what);
     if (c.req.path === '/coord/msg/history') checkHistoryReader(identity, query, what);
-    if (c.req.path === '/coord/thread/list') checkThreadLister(identity, query, what);
+    if (c.req.path === '/coord/thread/list' || c.req.path === '/coord/status') checkThreadLister(identity, query, what);
     c.set('coordViewer', identity.name);
     if (c.req.method === 'POST' && isJson(c.req.header('content-type'))) {
       let body: unknown;

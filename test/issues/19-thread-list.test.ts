@@ -5,8 +5,8 @@ import { coordReady, coordResult, coordToml, type CoordResult } from '../integra
 import { startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
 
 /*
- * Issue #19 item 3: GET /coord/thread/list and mux_thread_list showed every
- * thread's subject, participants and proposal to any agent token, while only
+ * Issue #19 item 3: GET /coord/thread/list and mux_thread_list (and the
+ * threads of mux_status and GET /coord/status) showed every thread's subject, participants and proposal to any agent token, while only
  * participants may read a thread (thread/get and the event stream hold to
  * it). An agent token lists only the threads it may read: the ones it takes
  * part in, every thread for a claim admin; admin tokens list them all.
@@ -49,11 +49,11 @@ async function ok(token: string, method: 'POST', path: string, body: unknown): P
   return answer;
 }
 
-async function listTool(token: string, args: Record<string, unknown>): Promise<CoordResult> {
+async function listTool(token: string, args: Record<string, unknown>, tool = 'mux_thread_list'): Promise<CoordResult> {
   const client = new Client({ name: 'threads-test', version: '1.0.0' });
   await client.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
   clients.push(client);
-  return coordResult(await client.callTool({ name: 'coord__mux_thread_list', arguments: args }));
+  return coordResult(await client.callTool({ name: `coord__${tool}`, arguments: args }));
 }
 
 const ids = (body: Record<string, unknown>): string[] => (body.threads as Array<{ id: string }>).map((t) => t.id).sort();
@@ -85,6 +85,26 @@ describe('issue 19: thread listings show an agent token only the threads it may 
     expect(ben.isError).toBe(false);
     expect(ids(ben.body)).toEqual([benThread]);
     expect(JSON.stringify(ben.body)).not.toContain('ann takes the router');
+  });
+
+  it('mux_status and GET /coord/status (which list the threads that have not ended): the same', async () => {
+    const refused = await call(SECRETS.ben, '/coord/status');
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toMatch(/agent_id = 'ben'/);
+    const ben = await call(SECRETS.ben, '/coord/status?agent_id=ben');
+    expect(ben.status).toBe(200);
+    expect(ids(ben.body)).toEqual([benThread]);
+    expect(JSON.stringify(ben.body)).not.toContain(PRIVATE);
+
+    const refusedTool = await listTool(SECRETS.ben, {}, 'mux_status');
+    expect(refusedTool.isError).toBe(true);
+    const benTool = await listTool(SECRETS.ben, { agent_id: 'ben' }, 'mux_status');
+    expect(ids(benTool.body)).toEqual([benThread]);
+
+    const boss = await call(SECRETS.boss, '/coord/status?agent_id=boss');
+    expect(ids(boss.body)).toEqual([annThread, benThread].sort());
+    const ops = await call(SECRETS.ops, '/coord/status');
+    expect(ids(ops.body)).toEqual([annThread, benThread].sort());
   });
 
   it('a claim admin (who may read every thread) and an admin token list them all', async () => {

@@ -118,9 +118,9 @@ export class PgThreads {
     return found.map(toThread);
   }
 
-  /** Threads that have not ended (open, proposed, resolved) in a scope, newest activity first. */
-  async active(channel: string, repo: string | null): Promise<Thread[]> {
-    return (await this.list({ channel, repo: repo ?? undefined, limit: 1000 })).filter((t) => !ENDED.has(t.status));
+  /** Threads that have not ended (open, proposed, resolved) in a scope that `reader` may read, newest activity first. */
+  async active(channel: string, repo: string | null, reader?: string): Promise<Thread[]> {
+    return (await this.list({ channel, repo: repo ?? undefined, agent_id: reader, limit: 1000 })).filter((t) => !ENDED.has(t.status));
   }
 
   async updates(input: ThreadUpdatesInput): Promise<ThreadUpdates> {

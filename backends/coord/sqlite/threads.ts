@@ -155,9 +155,9 @@ export class SqliteThreads {
     return (this.ctx.db.prepare(sql).all(params) as ThreadRow[]).map(toThread);
   }
 
-  /** Threads that have not ended (open, proposed, resolved) in a scope, newest activity first. */
-  active(channel: string, repo: string | null): Thread[] {
-    return this.list({ channel, repo: repo ?? undefined, limit: 1000 }).filter((t) => !ENDED.has(t.status));
+  /** Threads that have not ended (open, proposed, resolved) in a scope that `reader` may read, newest activity first. */
+  active(channel: string, repo: string | null, reader?: string): Thread[] {
+    return this.list({ channel, repo: repo ?? undefined, agent_id: reader, limit: 1000 }).filter((t) => !ENDED.has(t.status));
   }
 
   updates(input: ThreadUpdatesInput): ThreadUpdates {
