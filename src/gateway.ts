@@ -201,6 +201,7 @@ export class Gateway {
     this.#storeMonitor = new StoreMonitor({
       gateway: new SqliteFileWatch(databasePath(this.config.server.dataDir), local, GATEWAY_DB),
       coord: coord === undefined ? undefined : () => coord.health(),
+      dataDir: this.config.server.dataDir,
       logger: this.logger.child({ stage: 'store' }),
     });
     this.#storeMonitor.start();

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { SqliteFileWatch } from '../../backends/coord/sqlite/file-watch.js';
 import type { Logger } from '../log.js';
 
@@ -19,6 +20,8 @@ export interface StoreMonitorSources {
   gateway: SqliteFileWatch;
   /** The coordination store's own health, when [coordination] is on: a problem there leaves routing up (degraded). */
   coord?: () => Promise<{ store: string; problem?: string }>;
+  /** data_dir: /health, which needs no token, names files relative to it (the log has the whole path). */
+  dataDir: string;
   logger: Logger;
 }
 
@@ -53,15 +56,21 @@ export class StoreMonitor {
     } catch (error) {
       coord = { store: 'coordination', problem: `the coordination store did not answer a health check: ${(error as Error).message}` };
     }
-    const problems = [gateway.problem, coord?.problem].filter((p): p is string => p !== undefined);
-    for (const problem of problems) {
+    const found = [gateway.problem, coord?.problem].filter((p): p is string => p !== undefined);
+    for (const problem of found) {
       if (this.#logged.has(problem)) continue;
       this.#logged.add(problem);
       this.#sources.logger.error({ problem }, 'store unusable');
     }
     const status: CheckStatus = gateway.problem !== undefined ? 'down' : coord?.problem !== undefined ? 'degraded' : 'ok';
-    const inUse = `${gateway.path}${coord === undefined ? '' : ` and the ${coord.store} coordination store`} usable`;
+    const problems = found.map((p) => this.#relative(p));
+    const inUse = `${this.#relative(gateway.path)}${coord === undefined ? '' : ` and the ${coord.store} coordination store`} usable`;
     return { status, detail: problems.length === 0 ? inUse : problems.join('; '), problems };
+  }
+
+  /** `text` with data_dir's path written `data_dir`. */
+  #relative(text: string): string {
+    return text.split(join(this.#sources.dataDir, '/')).join('data_dir/');
   }
 
   /** Checks every few seconds in the background (unref'd). */

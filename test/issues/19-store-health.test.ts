@@ -95,8 +95,11 @@ describe('issue 19: store failures are reported', () => {
     expect(h.status).toBe(503);
     expect(h.body.status).toBe('down');
     expect(h.body.checks?.store?.status).toBe('down');
-    expect(h.body.checks?.store?.detail).toContain(file);
-    await gw.waitForLog((l) => l.msg === 'store unusable');
+    // /health needs no token: files are named relative to data_dir; the log has the whole path.
+    expect(h.body.checks?.store?.detail).toContain('data_dir/stonegate.db');
+    expect(h.body.checks?.store?.detail).not.toContain(dir);
+    const logged = await gw.waitForLog((l) => l.msg === 'store unusable');
+    expect(String(logged.problem)).toContain(file);
   });
 
   it('files deleted while the gateway runs: /health says so (down, 503) and the log has it', async () => {
@@ -109,8 +112,8 @@ describe('issue 19: store failures are reported', () => {
     expect(after.status).toBe(503);
     expect(after.body.status).toBe('down');
     const problems = after.body.checks?.store?.problems ?? [];
-    expect(problems.some((p) => p.includes(join(gw.dir, 'data', 'stonegate.db')) && /deleted/.test(p))).toBe(true);
-    expect(problems.some((p) => p.includes(join(gw.dir, 'data', 'coord.db')) && /deleted/.test(p))).toBe(true);
+    expect(problems.some((p) => p.includes('data_dir/stonegate.db') && /deleted/.test(p))).toBe(true);
+    expect(problems.some((p) => p.includes('data_dir/coord.db') && /deleted/.test(p))).toBe(true);
     const logged = await gw.waitForLog((l) => l.msg === 'store unusable');
     expect(String(logged.problem)).toMatch(/deleted/);
   });
@@ -122,7 +125,7 @@ describe('issue 19: store failures are reported', () => {
     expect(h.status).toBe(200);
     expect(h.body.status).toBe('degraded');
     expect(h.body.checks?.store?.status).toBe('degraded');
-    expect(h.body.checks?.store?.detail).toContain(join(gw.dir, 'data', 'coord.db'));
+    expect(h.body.checks?.store?.detail).toContain('data_dir/coord.db');
   });
 
   it('the file replaced while the gateway runs: down, naming it', async () => {
@@ -133,6 +136,6 @@ describe('issue 19: store failures are reported', () => {
     const h = await health(gw);
     expect(h.status).toBe(503);
     expect(h.body.checks?.store?.detail).toMatch(/replaced/);
-    expect(h.body.checks?.store?.detail).toContain(file);
+    expect(h.body.checks?.store?.detail).toContain('data_dir/stonegate.db');
   });
 });
