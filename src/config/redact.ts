@@ -94,9 +94,25 @@ export function urlSecrets(raw: string | undefined): string[] {
   return [secret, decodeURIComponent(secret), basic];
 }
 
-/** The secret values of a backend: env values, header values, the URL's password and its Basic credential. */
+/**
+ * The parts of a header value that are secrets by themselves: the credential
+ * of `<scheme> <credential>` (an upstream may quote the token alone), and for
+ * Basic the decoded `user:pass` and its password.
+ */
+export function headerSecrets(value: string): string[] {
+  const match = /^\s*([A-Za-z][\w.+-]*)\s+(\S+)\s*$/.exec(value);
+  if (match === null) return [];
+  const [, scheme, credential] = match as unknown as [string, string, string];
+  if (scheme.toLowerCase() !== 'basic') return [credential];
+  const decoded = Buffer.from(credential, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? [credential] : [credential, decoded, decoded.slice(colon + 1)];
+}
+
+/** The secret values of a backend: env values, header values (and their credentials), the URL's password and its Basic credential. */
 export function secretsOf(b: BackendConfig): string[] {
-  const values = [...Object.values(b.env), ...Object.values(b.headers), ...urlSecrets(b.url)];
+  const headers = Object.values(b.headers);
+  const values = [...Object.values(b.env), ...headers, ...headers.flatMap(headerSecrets), ...urlSecrets(b.url)];
   // Short values ("1", "true") would blank out ordinary words.
   return values.filter((v) => v.length >= 6);
 }

@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { stream } from 'hono/streaming';
 import { z } from 'zod';
 import type { AuditEntry } from '../auth/audit.js';
-import { redactedConfig, scrubError, urlSecrets } from '../config/redact.js';
+import { headerSecrets, redactedConfig, scrubError, urlSecrets } from '../config/redact.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import type { Backend } from '../supervisor/backend.js';
@@ -50,7 +50,8 @@ export function adminHandlers(gateway: Gateway): Record<'start' | 'stop' | 'rest
         const error = toGatewayError(err);
         const given = [body.env, body.headers].flatMap((map) => (map !== null && typeof map === 'object' ? Object.values(map) : []));
         if (typeof body.url === 'string') given.push(...urlSecrets(body.url));
-        const secrets = given.filter((v): v is string => typeof v === 'string' && v.length >= 6);
+        const strings = given.filter((v): v is string => typeof v === 'string');
+        const secrets = [...strings, ...strings.flatMap(headerSecrets)].filter((v) => v.length >= 6);
         throw scrubError(error, secrets);
       }
     },

@@ -19,7 +19,10 @@ beforeAll(async () => {
   // A real upstream that refuses every request, quoting the headers it got (as some proxies do).
   upstream = createServer((req, res) => {
     req.resume();
-    res.writeHead(400, { 'content-type': 'text/plain' }).end(`bad request; headers were ${JSON.stringify(req.headers)}`);
+    const auth = req.headers.authorization ?? '';
+    // A bearer token is refused quoting the token alone, as many APIs do.
+    if (auth.startsWith('Bearer ')) res.writeHead(401, { 'content-type': 'text/plain' }).end(`the token ${auth.slice(7)} has expired`);
+    else res.writeHead(400, { 'content-type': 'text/plain' }).end(`bad request; headers were ${JSON.stringify(req.headers)}`);
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   url = `http://${USER}:${PASSWORD}@127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`;
@@ -51,6 +54,31 @@ url = ${q(url)}
     expect(row.last_error).toContain('[redacted]');
     expect(JSON.stringify(gw.logs)).toMatch(/headers were/);
     expect(JSON.stringify(gw.logs)).not.toContain(BASIC);
+  });
+
+  it('keeps a header credential quoted alone out of last_error and /server/add answers', async () => {
+    const token = 'tok-0123456789abcdef';
+    const plain = url.replace(`${USER}:${PASSWORD}@`, '');
+    const gw = await startGateway(`
+[supervisor]
+restart_backoff_min = 10
+restart_backoff_max = 20
+crash_loop_restarts = 1
+
+[[backends]]
+name = "bearer"
+transport = "http"
+url = ${q(plain)}
+headers = { Authorization = ${q(`Bearer ${token}`)} }
+`);
+    await gw.waitForLog((l) => l.msg === 'backend failed' && l.backend === 'bearer');
+    const row = await serverRow(gw, 'bearer');
+    expect(row.last_error).toMatch(/has expired/);
+    expect(row.last_error).not.toContain(token);
+    const added = await gw.request('POST', '/server/add', { name: 'bearer2', transport: 'http', url: plain, headers: { Authorization: `Bearer ${token}` } });
+    expect(JSON.stringify(added.body)).toMatch(/has expired/);
+    expect(JSON.stringify(added.body)).not.toContain(token);
+    expect(JSON.stringify(gw.logs)).not.toContain(token);
   });
 
   it('keeps it out of a POST /server/add answer', async () => {
