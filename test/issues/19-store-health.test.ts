@@ -3,6 +3,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../cli/run-cli.js';
 import { demoBackend, startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
 
 /*
@@ -116,6 +117,11 @@ describe('issue 19: store failures are reported', () => {
     expect(problems.some((p) => p.includes('data_dir/coord.db') && /deleted/.test(p))).toBe(true);
     const logged = await gw.waitForLog((l) => l.msg === 'store unusable');
     expect(String(logged.problem)).toMatch(/deleted/);
+    // stonegate doctor still knows the 503 for stonegate and prints the problem with a fix.
+    const doctor = await runCli(['doctor', '-c', join(gw.dir, 'stonegate.toml'), '--data-dir', join(gw.dir, 'data'), '--url', gw.url]);
+    expect(doctor.code).toBe(1);
+    expect(doctor.stdout).toMatch(/FAIL +store +.*data_dir\/stonegate\.db was deleted.* — fix: move the file aside or restore it from a backup/);
+    expect(doctor.stdout).not.toMatch(/is not stonegate/);
   });
 
   it('only the coordination file gone: degraded (200), routing still serves', async () => {
