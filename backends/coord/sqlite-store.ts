@@ -104,11 +104,16 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
   /** Every operation goes through here: a closed store answers UNAVAILABLE instead of a driver error; a file error is noted for health(). */
   async function run<T>(fn: () => T | Promise<T>): Promise<T> {
     if (closed) throw storeClosed();
-    try {
-      return await fn();
-    } catch (error) {
+    const noted = (error: unknown): never => {
       watch?.note(error);
       throw error;
+    };
+    try {
+      const out = fn();
+      // No extra await on the hot path: a synchronous result goes back as it is.
+      return out instanceof Promise ? out.catch(noted) : out;
+    } catch (error) {
+      return noted(error);
     }
   }
 

@@ -44,6 +44,7 @@ export class SqliteFileWatch {
   readonly #what: string;
   readonly #identity: { dev: number; ino: number } | undefined;
   #failure: string | undefined;
+  #probe: Database.Statement | undefined;
 
   constructor(path: string, db: Database.Database, what: string) {
     this.path = path;
@@ -74,7 +75,8 @@ export class SqliteFileWatch {
       }
     }
     try {
-      this.#db.prepare('SELECT count(*) FROM sqlite_master').get();
+      this.#probe ??= this.#db.prepare('SELECT count(*) FROM sqlite_master');
+      this.#probe.get();
     } catch (error) {
       this.note(error);
     }
