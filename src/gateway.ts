@@ -30,6 +30,9 @@ import { DispatchTable } from './dispatch/table.js';
 import type { Registry } from 'prom-client';
 import { Security } from './auth/security.js';
 import { scrubDeep } from './config/redact.js';
+import { SqliteFileWatch } from '../backends/coord/sqlite/file-watch.js';
+import { databasePath, GATEWAY_DB, storeFailure } from './store/database.js';
+import { StoreMonitor } from './store/store-monitor.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -89,6 +92,7 @@ export class Gateway {
   #coordReady: (() => Promise<unknown>) | undefined;
   #roster: Roster | undefined;
   #dispatch: DispatchTable | undefined;
+  #storeMonitor: StoreMonitor | undefined;
   readonly #storeFactory: ((dataDir: string) => RuntimeBackendStore) | undefined;
 
   constructor(options: GatewayOptions) {
@@ -175,8 +179,33 @@ export class Gateway {
   async start(options: { listen?: boolean } = {}): Promise<{ url: string | undefined; ready: Promise<void> }> {
     if (options.listen !== false) this.security.assertBindable();
     mkdirSync(this.config.server.dataDir, { recursive: true });
+    try {
+      await this.#startStores();
+    } catch (error) {
+      // A corrupt page met by the first reads (pins, runtime backends, async calls): name the file and the fix.
+      throw storeFailure(databasePath(this.config.server.dataDir), error);
+    }
+    if (options.listen !== false) {
+      this.#listener = await listen(this.app, this.config.server);
+      this.logger.info({ url: this.#listener.url, port: this.#listener.port, backends: this.config.backends.length }, 'stonegate listening');
+    }
+    const ready = this.supervisor.startAll();
+    this.#initialStart = ready;
+    return { url: this.#listener?.url, ready };
+  }
+
+  async #startStores(): Promise<void> {
     const stores = await this.#openStores();
-    this.security.open((this.#stores as GatewayStores).local, (this.#stores as GatewayStores).audit);
+    const local = (this.#stores as GatewayStores).local;
+    const coord = this.coord?.store;
+    this.#storeMonitor = new StoreMonitor({
+      gateway: new SqliteFileWatch(databasePath(this.config.server.dataDir), local, GATEWAY_DB),
+      coord: coord === undefined ? undefined : () => coord.health(),
+      dataDir: this.config.server.dataDir,
+      logger: this.logger.child({ stage: 'store' }),
+    });
+    this.#storeMonitor.start();
+    this.security.open(local, (this.#stores as GatewayStores).audit);
     this.#roster = new Roster({ supervisor: this.supervisor, store: stores.runtime, config: this.config, logger: this.logger });
     await this.#roster.load();
     // A shared store: backends another gateway adds or removes appear and go here too.
@@ -194,13 +223,6 @@ export class Gateway {
       logger: this.logger.child({ stage: 'dispatch' }),
     });
     await this.#dispatch.start();
-    if (options.listen !== false) {
-      this.#listener = await listen(this.app, this.config.server);
-      this.logger.info({ url: this.#listener.url, port: this.#listener.port, backends: this.config.backends.length }, 'stonegate listening');
-    }
-    const ready = this.supervisor.startAll();
-    this.#initialStart = ready;
-    return { url: this.#listener?.url, ready };
   }
 
   /**
@@ -265,6 +287,7 @@ export class Gateway {
   /** Stops accepting requests, then stops every backend. Idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
+      this.#storeMonitor?.close();
       await Promise.all(this.#onStop.map((fn) => fn().catch(() => undefined)));
       await this.#dispatch?.close();
       await this.sessions.closeAll();
@@ -309,13 +332,26 @@ export class Gateway {
     return scrubDeep(rows, secrets);
   }
 
-  /** GET /health: `ok` when every enabled backend serves with its circuit closed, `degraded` otherwise. */
-  health(): Record<string, unknown> {
+  /** A storage error a route met on the gateway database, as STORE_UNAVAILABLE (and /health reports it); undefined for other errors. */
+  storeError(error: unknown): GatewayError | undefined {
+    if (this.#storeMonitor?.note(error) !== true) return undefined;
+    return storeFailure(databasePath(this.config.server.dataDir), error) as GatewayError;
+  }
+
+  /**
+   * GET /health: `ok` when every enabled backend serves with its circuit
+   * closed and the stores are usable; `degraded` otherwise; `down` when the
+   * gateway database is not usable (checks.store says why).
+   */
+  async health(): Promise<Record<string, unknown>> {
     const backends = this.supervisor.list().filter((b) => b.config.enabled);
     const healthy = backends.filter((b) => b.state === 'running').length;
     const circuitsOpen = backends.filter((b) => this.router.breaker(b.name).state !== 'closed').length;
+    const store = await this.#storeMonitor?.check();
+    const backendsOk = healthy === backends.length && circuitsOpen === 0;
     return {
-      status: healthy === backends.length && circuitsOpen === 0 ? 'ok' : 'degraded',
+      status: store?.status === 'down' ? 'down' : backendsOk && store?.status !== 'degraded' ? 'ok' : 'degraded',
+      ...(store === undefined ? {} : { checks: { store } }),
       version: VERSION,
       uptime_seconds: Math.floor((Date.now() - this.startedAt) / 1000),
       backends_total: backends.length,

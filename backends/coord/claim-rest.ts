@@ -30,7 +30,7 @@ const bodies = {
 
 const queries = {
   claims: z.strictObject({ ...scope, agent_id: opt }),
-  status: z.strictObject(scope),
+  status: z.strictObject({ ...scope, agent_id: opt }),
   thread: z.strictObject({ thread_id: str, agent_id: str, after: qint.optional() }),
   threads: z.strictObject({ ...scope, agent_id: opt, status: statuses.optional(), limit: qint.optional() }),
   updates: z.strictObject({ agent_id: str, after: qint.optional(), channel: opt, limit: qint.optional() }),

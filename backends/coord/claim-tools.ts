@@ -115,7 +115,11 @@ export function registerClaimTools(server: McpServer, { store, options, logger }
       description:
         'A snapshot of who works where: live claims, hot paths (claimed by more than one agent) and consultation threads that have not ended, for a channel (and optionally one repo). ' +
         'Use it as a heartbeat view before starting work. Returns {channel, repo, claims, hot_paths: [{repo, path, agents}], threads}.',
-      inputSchema: { channel: fields.channel, repo: claimFields.repo },
+      inputSchema: {
+        channel: fields.channel,
+        repo: claimFields.repo,
+        agent_id: z.string().optional().describe('You: threads only those you take part in (every thread for a claim admin). Required with an agent token on the gateway.'),
+      },
       annotations: { readOnlyHint: true, ...local },
     },
     (args) => runTool('mux_status', logger, () => store.claimStatus(args)),

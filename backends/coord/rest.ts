@@ -170,7 +170,9 @@ export function coordRoutes(store: CoordStore, options: CoordOptionsInput = {}, 
   app.get('/events', (c) => eventStream(c, store, opts, logger));
   app.get('/health', async (c) => {
     const health = await store.health();
-    return c.json({ status: 'ok', version: COORD_VERSION, ...health, uptime_seconds: Math.floor((Date.now() - started) / 1000) });
+    // A store whose file is gone or corrupt cannot serve: down, 503.
+    const down = health.problem !== undefined;
+    return c.json({ status: down ? 'down' : 'ok', version: COORD_VERSION, ...health, uptime_seconds: Math.floor((Date.now() - started) / 1000) }, down ? 503 : 200);
   });
 
   // A catch-all route rather than notFound(): a sub-app's notFound is not

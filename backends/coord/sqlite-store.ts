@@ -5,10 +5,12 @@ import { Doorbell } from './doorbell.js';
 import { migrate } from './migrations.js';
 import { Notifier } from './notifier.js';
 import { coordOptions, type CoordOptionsInput } from './options.js';
+import { CoordError } from './errors.js';
 import { storeClosed } from './rules.js';
 import { SqliteAgents } from './sqlite/agents.js';
 import { SqliteChannels } from './sqlite/channels.js';
 import { Checkpointer, FALLBACK_AUTOCHECKPOINT_PAGES } from './sqlite/checkpointer.js';
+import { isStorageError, openFailure, SqliteFileWatch } from './sqlite/file-watch.js';
 import type { SqliteContext } from './sqlite/context.js';
 import { SqliteEvents } from './sqlite/events.js';
 import { GroupCommit } from './sqlite/group-commit.js';
@@ -32,8 +34,8 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
   const opts = coordOptions(options);
   const memory = path === ':memory:' || path === '';
   if (!memory) mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
+  const db = openFile(path);
+  const watch = memory ? undefined : new SqliteFileWatch(path, db, 'coordination database');
   // Durability: "every write that the API acknowledges is committed before
   // the answer" must survive a SIGKILL of this process. better-sqlite3 commits
   // synchronously, so a transaction is in the WAL file (the OS page cache)
@@ -41,12 +43,18 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
   // skips the fsync per commit, which matters for power loss or an OS crash
   // (the last transactions may be lost, the database stays consistent).
   // Operators who need that too can switch this to FULL at ~2x write cost.
-  db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
-  // WAL checkpoints run in a worker thread (see Checkpointer); this connection's own is the fallback.
-  if (!memory) db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
-  db.pragma('foreign_keys = ON');
-  const schemaVersion = migrate(db);
+  let schemaVersion: number;
+  try {
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    // WAL checkpoints run in a worker thread (see Checkpointer); this connection's own is the fallback.
+    if (!memory) db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+    db.pragma('foreign_keys = ON');
+    schemaVersion = migrate(db);
+  } catch (error) {
+    db.close();
+    throw isStorageError(error) ? new CoordError('UNAVAILABLE', openFailure(path, 'coordination database', error)) : error;
+  }
 
   const openedAt = Date.now();
   const now = runtime.now ?? Date.now;
@@ -93,10 +101,20 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
   const claims = new SqliteWorkClaims(ctx, events, threads);
   const unread = new SqliteUnread(ctx);
 
-  /** Every operation goes through here: a closed store answers UNAVAILABLE instead of a driver error. */
+  /** Every operation goes through here: a closed store answers UNAVAILABLE instead of a driver error; a file error is noted for health(). */
   async function run<T>(fn: () => T | Promise<T>): Promise<T> {
     if (closed) throw storeClosed();
-    return fn();
+    const noted = (error: unknown): never => {
+      watch?.note(error);
+      throw error;
+    };
+    try {
+      const out = fn();
+      // No extra await on the hot path: a synchronous result goes back as it is.
+      return out instanceof Promise ? out.catch(noted) : out;
+    } catch (error) {
+      return noted(error);
+    }
   }
 
   return {
@@ -109,7 +127,11 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
       }),
     events: (query) => run(() => events.page(query)),
     unreadCount: (agentId) => run(() => unread.of(agentId)),
-    health: () => run(() => ({ store: 'sqlite', schema_version: schemaVersion, uptime_seconds: Math.floor((Date.now() - openedAt) / 1000) })),
+    health: () =>
+      run(() => {
+        const problem = watch?.check().problem;
+        return { store: 'sqlite', schema_version: schemaVersion, uptime_seconds: Math.floor((Date.now() - openedAt) / 1000), ...(problem === undefined ? {} : { problem }) };
+      }),
     async close(): Promise<void> {
       if (closed) return;
       // Writes already queued were accepted: commit them, and the last-seen times held in memory.
@@ -128,4 +150,20 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
       db.close();
     },
   };
+}
+
+/** The connection in WAL mode; a file that is not a usable database fails with its path and the fix. */
+function openFile(path: string): Database.Database {
+  try {
+    const db = new Database(path);
+    try {
+      db.pragma('journal_mode = WAL');
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return db;
+  } catch (error) {
+    throw isStorageError(error) ? new CoordError('UNAVAILABLE', openFailure(path, 'coordination database', error)) : error;
+  }
 }

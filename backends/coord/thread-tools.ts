@@ -111,9 +111,10 @@ export function registerThreadTools(server: McpServer, { store, options, logger 
     'mux_thread_list',
     {
       title: 'List threads',
-      description: 'Threads of a channel, most recently active first; filter by a participant, status or repo. Returns {threads} (without messages; use mux_thread_get).',
+      description:
+        'Threads of a channel that you may read, most recently active first; filter by status or repo. Returns {threads} (without messages; use mux_thread_get).',
       inputSchema: {
-        agent_id: z.string().optional().describe('Only threads this agent takes part in.'),
+        agent_id: z.string().optional().describe('You: only the threads you take part in (every thread for a claim admin). Required with an agent token on the gateway.'),
         status: z.enum(statuses).optional(),
         channel: fields.channel,
         repo: claimFields.repo,

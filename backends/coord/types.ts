@@ -337,4 +337,6 @@ export interface StoreHealth {
   store: string;
   schema_version: number;
   uptime_seconds: number;
+  /** Why the store's file is not usable (deleted, replaced, corrupt); absent when it is. */
+  problem?: string;
 }

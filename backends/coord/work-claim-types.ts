@@ -119,6 +119,8 @@ export interface HotPath {
 export interface ClaimStatusQuery {
   channel?: string;
   repo?: string;
+  /** Only the threads this agent may read (as ThreadListQuery.agent_id); claims are everyone's. */
+  agent_id?: string;
 }
 
 export interface ClaimStatus {
@@ -206,7 +208,7 @@ export interface GetThreadInput {
 }
 
 export interface ThreadListQuery {
-  /** Only threads this agent takes part in. */
+  /** Only threads this agent may read: the ones it takes part in (every thread for a claim admin). */
   agent_id?: string;
   status?: ThreadStatus;
   channel?: string;

@@ -39,3 +39,18 @@ export function checkHistoryReader(identity: Identity, fields: Readonly<Record<s
     `${what}: an agent token reads message history only as itself; pass agent_id = '${identity.name}' to see the messages it sent and received, or use an admin token for the whole channel`,
   );
 }
+
+/**
+ * With auth on, an agent token lists consultation threads (thread list,
+ * status) only as itself:
+ * it must give agent_id (held to its name by checkActingAs), and the store
+ * then answers the threads that agent may read (the ones it takes part in;
+ * every thread for a claim admin), as thread/get and the event stream do.
+ */
+export function checkThreadLister(identity: Identity, fields: Readonly<Record<string, unknown>>, what: string): void {
+  if (identity.role === 'admin' || (fields.agent_id !== undefined && fields.agent_id !== null)) return;
+  throw new GatewayError(
+    'FORBIDDEN',
+    `${what}: an agent token sees only the consultation threads it takes part in; pass agent_id = '${identity.name}', or use an admin token for every thread`,
+  );
+}

@@ -2,7 +2,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { CallListener } from '../router/call-log.js';
 import type { CallMiddleware } from '../router/router.js';
-import { checkActingAs, checkHistoryReader } from './acting-as.js';
+import { checkActingAs, checkHistoryReader, checkThreadLister } from './acting-as.js';
 import type { AuditLog } from './audit.js';
 import type { RateLimiter } from './rate-limit.js';
 import { mayUse, type TokenTable } from './tokens.js';
@@ -67,6 +67,7 @@ export function callGuard(options: CallGuardOptions): { middleware: CallMiddlewa
       if (identity !== undefined && request.server === options.coordServer && request.tool.startsWith('mux_')) {
         checkActingAs(identity, request.arguments ?? {}, request.tool);
         if (request.tool === 'mux_history') checkHistoryReader(identity, request.arguments ?? {}, request.tool);
+        if (request.tool === 'mux_thread_list' || request.tool === 'mux_status') checkThreadLister(identity, request.arguments ?? {}, request.tool);
       }
       release = identity === undefined ? () => undefined : limiter.enter(identity);
     } catch (err) {

@@ -152,8 +152,13 @@ async function checkGateway(report: Report, base: string, token: string | undefi
     return report.line('FAIL', '/health', `no answer from ${base} (${(e as Error).message})`, "start it with 'stonegate serve', or pass --url");
   }
   const h = health.body;
-  if (health.status !== 200 || h === undefined || typeof h.version !== 'string') {
+  // A gateway whose database is unusable answers 503 with status "down": still stonegate.
+  if ((health.status !== 200 && health.status !== 503) || h === undefined || typeof h.version !== 'string') {
     return report.line('FAIL', '/health', `${base}/health answered ${health.status} and is not stonegate`, 'another program holds the port: change [server] port, or pass --url');
+  }
+  const store = (h.checks as { store?: { status?: string; detail?: string } } | undefined)?.store;
+  if (store !== undefined && store.status !== 'ok') {
+    report.line(store.status === 'down' ? 'FAIL' : 'warn', 'store', String(store.detail), "move the file aside or restore it from a backup, then restart (README: Troubleshooting, 'The store is corrupt or missing')");
   }
   if (h.status === 'ok') report.line('ok', '/health', `stonegate ${h.version}: ok, ${String(h.backends_healthy)}/${String(h.backends_total)} backends running`);
   else report.line('warn', '/health', `stonegate ${h.version}: ${String(h.status)}, ${String(h.backends_healthy)}/${String(h.backends_total)} backends running, ${String(h.circuits_open)} circuits open`, 'see the backend lines below, or stonegate status');

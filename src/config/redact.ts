@@ -69,15 +69,50 @@ export function redactedConfig(config: Config, backends: readonly BackendConfig[
   };
 }
 
-/** The secret values of a backend: env values, header values, the URL's password. */
-export function secretsOf(b: BackendConfig): string[] {
-  const values = [...Object.values(b.env), ...Object.values(b.headers)];
+/**
+ * The Basic credential (base64 of `user:pass`) that a URL's userinfo becomes
+ * (connect.ts sends it as `Authorization: Basic …`); undefined without userinfo.
+ */
+export function basicCredential(url: URL): string | undefined {
+  if (url.username === '' && url.password === '') return undefined;
+  return Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64');
+}
+
+/** The secrets in a backend URL: its password (the user when there is none) and the Basic credential derived from it. */
+export function urlSecrets(raw: string | undefined): string[] {
+  let url: URL;
   try {
-    const url = new URL(b.url ?? '');
-    if (url.password !== '') values.push(url.password, decodeURIComponent(url.password));
+    url = new URL(raw ?? '');
   } catch {
-    // no URL, nothing to add
+    return [];
   }
+  const basic = basicCredential(url);
+  if (basic === undefined) return [];
+  // A URL with a user and no password carries its token as the user (https://TOKEN@host).
+  const secret = url.password === '' ? url.username : url.password;
+  // An upstream that echoes request headers in an error quotes the derived value, not the password.
+  return [secret, decodeURIComponent(secret), basic];
+}
+
+/**
+ * The parts of a header value that are secrets by themselves: the credential
+ * of `<scheme> <credential>` (an upstream may quote the token alone), and for
+ * Basic the decoded `user:pass` and its password.
+ */
+export function headerSecrets(value: string): string[] {
+  const match = /^\s*([A-Za-z][\w.+-]*)\s+(\S+)\s*$/.exec(value);
+  if (match === null) return [];
+  const [, scheme, credential] = match as unknown as [string, string, string];
+  if (scheme.toLowerCase() !== 'basic') return [credential];
+  const decoded = Buffer.from(credential, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? [credential] : [credential, decoded, decoded.slice(colon + 1)];
+}
+
+/** The secret values of a backend: env values, header values (and their credentials), the URL's password and its Basic credential. */
+export function secretsOf(b: BackendConfig): string[] {
+  const headers = Object.values(b.headers);
+  const values = [...Object.values(b.env), ...headers, ...headers.flatMap(headerSecrets), ...urlSecrets(b.url)];
   // Short values ("1", "true") would blank out ordinary words.
   return values.filter((v) => v.length >= 6);
 }

@@ -28,6 +28,11 @@ export interface AsyncCall {
 export interface DispatchStore {
   insert(call: AsyncCall): Promise<void>;
   update(call: AsyncCall): Promise<void>;
+  /**
+   * Records that these calls started running (a batch: one transaction or
+   * statement). A call no longer pending (it finished first) is left as it is.
+   */
+  markRunning(calls: readonly Pick<AsyncCall, 'id' | 'started_at'>[]): Promise<void>;
   get(id: string): Promise<AsyncCall | undefined>;
   /** Newest first. */
   list(owner: string | null, limit: number, before?: string): Promise<AsyncCall[]>;
@@ -87,6 +92,7 @@ export class SqliteDispatchStore implements DispatchStore {
   readonly #insert;
   readonly #update;
   readonly #get;
+  readonly #running;
 
   constructor(db: GatewayDatabase) {
     this.#db = db;
@@ -98,6 +104,10 @@ export class SqliteDispatchStore implements DispatchStore {
         .join(', ')} WHERE id = @id`,
     );
     this.#get = db.prepare(`SELECT ${COLUMNS} FROM async_calls WHERE id = ?`);
+    const running = db.prepare("UPDATE async_calls SET state = 'running', started_at = ? WHERE id = ? AND state = 'pending'");
+    this.#running = db.transaction((calls: readonly Pick<AsyncCall, 'id' | 'started_at'>[]) => {
+      for (const c of calls) running.run(c.started_at, c.id);
+    });
   }
 
   async insert(call: AsyncCall): Promise<void> {
@@ -106,6 +116,10 @@ export class SqliteDispatchStore implements DispatchStore {
 
   async update(call: AsyncCall): Promise<void> {
     this.#update.run(toParams(call));
+  }
+
+  async markRunning(calls: readonly Pick<AsyncCall, 'id' | 'started_at'>[]): Promise<void> {
+    this.#running(calls);
   }
 
   async get(id: string): Promise<AsyncCall | undefined> {

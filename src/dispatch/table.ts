@@ -44,7 +44,7 @@ export interface CallView {
 }
 
 interface Live {
-  /** The call as it is now (its running state is not written to the store). */
+  /** The call as it is now. */
   call: AsyncCall;
   controller: AbortController;
   waiters: Set<() => void>;
@@ -75,6 +75,8 @@ export class DispatchTable {
   #closed = false;
   /** Calls in the store, kept here so that a submit does not count rows. */
   #stored = 0;
+  /** Calls that started running since the last write of that state (written together, see #started). */
+  #starting: AsyncCall[] = [];
 
   constructor(options: DispatchOptions) {
     this.#o = options;
@@ -136,10 +138,6 @@ export class DispatchTable {
   }
 
   async #run(call: AsyncCall, request: SubmitRequest, live: Live): Promise<void> {
-    // Running is not written: after a crash, pending and running calls both
-    // come back INTERRUPTED, so the write would buy nothing but latency.
-    call.state = 'running';
-    call.started_at = new Date().toISOString();
     try {
       const outcome = await this.#o.router.call({
         server: request.server,
@@ -149,6 +147,7 @@ export class DispatchTable {
         servers: request.servers,
         signal: live.controller.signal,
         timeout: this.#o.settings.async_timeout,
+        onstart: () => this.#started(call),
         onprogress: (p) => {
           live.progress = { progress: p.progress, ...(p.total === undefined ? {} : { total: p.total }), ...(p.message === undefined ? {} : { message: p.message }) };
         },
@@ -172,6 +171,25 @@ export class DispatchTable {
     await this.#o.store.update(call).catch((err: unknown) => this.#o.logger.error({ call_id: call.id, err }, 'could not store async call result'));
     this.#live.delete(call.id);
     for (const wake of live.waiters) wake();
+  }
+
+  /**
+   * A connection took the call: it is running. The state is written so that
+   * a call interrupted by a crash says it was running (the backend may have
+   * acted) rather than pending; the calls that start within one turn of the
+   * event loop share one write.
+   */
+  #started(call: AsyncCall): void {
+    if (call.state !== 'pending') return; // a retry after a backend crash
+    call.state = 'running';
+    call.started_at = new Date().toISOString();
+    this.#starting.push(call);
+    if (this.#starting.length > 1) return;
+    setImmediate(() => {
+      const batch = this.#starting.map((c) => ({ id: c.id, started_at: c.started_at }));
+      this.#starting = [];
+      this.#o.store.markRunning(batch).catch((err: unknown) => this.#o.logger.error({ calls: batch.length, err }, 'could not store that async calls started running'));
+    });
   }
 
   async #expire(): Promise<void> {

@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { stream } from 'hono/streaming';
 import { z } from 'zod';
 import type { AuditEntry } from '../auth/audit.js';
-import { redactedConfig, scrubError } from '../config/redact.js';
+import { headerSecrets, redactedConfig, scrubError, urlSecrets } from '../config/redact.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import type { Backend } from '../supervisor/backend.js';
@@ -49,7 +49,9 @@ export function adminHandlers(gateway: Gateway): Record<'start' | 'stop' | 'rest
         // A backend that failed to start is gone, and its secrets with it: scrub with the ones it was given.
         const error = toGatewayError(err);
         const given = [body.env, body.headers].flatMap((map) => (map !== null && typeof map === 'object' ? Object.values(map) : []));
-        const secrets = given.filter((v): v is string => typeof v === 'string' && v.length >= 6);
+        if (typeof body.url === 'string') given.push(...urlSecrets(body.url));
+        const strings = given.filter((v): v is string => typeof v === 'string');
+        const secrets = [...strings, ...strings.flatMap(headerSecrets)].filter((v) => v.length >= 6);
         throw scrubError(error, secrets);
       }
     },

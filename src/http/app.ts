@@ -45,7 +45,7 @@ export function createApp(gateway: Gateway): Hono {
 
   app.onError((err, c) => {
     const secrets = gateway.security.secrets();
-    const error = scrubError(toGatewayError(err), secrets);
+    const error = scrubError(gateway.storeError(err) ?? toGatewayError(err), secrets);
     if (error.code === 'INTERNAL') log.error({ error: error.message, stack: scrub(err.stack ?? '', secrets), path: c.req.path }, 'unhandled error in request');
     if (error.retryAfter !== undefined) c.header('Retry-After', String(error.retryAfter));
     return c.json(error.toJSON(), error.status as 400);

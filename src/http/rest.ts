@@ -128,7 +128,11 @@ export function restRoutes(gateway: Gateway): Hono {
     return c.body(await gateway.metrics.metrics());
   });
 
-  app.get('/health', (c) => c.json(gateway.health()));
+  app.get('/health', async (c) => {
+    const health = await gateway.health();
+    // Only `down` (no usable store) is 503: a degraded gateway still serves.
+    return c.json(health, health.status === 'down' ? 503 : 200);
+  });
 
   return app;
 }

@@ -1,5 +1,5 @@
 import type { Context, MiddlewareHandler } from 'hono';
-import { checkActingAs, checkHistoryReader } from '../auth/acting-as.js';
+import { checkActingAs, checkHistoryReader, checkThreadLister } from '../auth/acting-as.js';
 import { mayUse, type Identity } from '../auth/tokens.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
@@ -189,7 +189,7 @@ async function readCapped(request: Request, max: number, tooLarge: () => Gateway
  * /coord with auth on: an agent token acts only as itself — the identity
  * fields of a POST body (agent_id, from, posted_by, updated_by, created_by)
  * and the agent_id of a query (poll, history) must be its name; history
- * needs that agent_id, and GET /coord/events shows what the agent may see
+ * and the thread list need that agent_id, and GET /coord/events shows what the agent may see
  * (the `coordViewer` of the coordination routes).
  */
 export function coordIdentityGuard(): MiddlewareHandler {
@@ -200,6 +200,7 @@ export function coordIdentityGuard(): MiddlewareHandler {
     const query = c.req.query();
     checkActingAs(identity, query, what);
     if (c.req.path === '/coord/msg/history') checkHistoryReader(identity, query, what);
+    if (c.req.path === '/coord/thread/list' || c.req.path === '/coord/status') checkThreadLister(identity, query, what);
     c.set('coordViewer', identity.name);
     if (c.req.method === 'POST' && sendsJson(c)) {
       let body: unknown;

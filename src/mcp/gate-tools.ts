@@ -203,7 +203,7 @@ export async function callGateTool(gateway: Gateway, view: View, name: string, a
       checkServer(view, server);
       if (server !== undefined) gateway.supervisor.get(server);
       const servers = server !== undefined ? new Set([server]) : view.servers;
-      return json({ health: gateway.health(), servers: gateway.serverList(servers) });
+      return json({ health: await gateway.health(), servers: gateway.serverList(servers) });
     }
     case 'gate_call_async': {
       const { server, tool, toolArgs } = callTarget(view, args);

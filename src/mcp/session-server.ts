@@ -135,7 +135,8 @@ export function createSessionServer(gateway: Gateway, view: View): Server {
       try {
         return await callGateTool(gateway, view, name, args, { signal: extra.signal, onprogress: progress.onprogress, downstream: downstreamOf(extra, server) });
       } catch (err) {
-        return toolError(toGatewayError(err), gateway.security.secrets());
+        // gate_call_async and gate_poll read and write the gateway database: a broken file is STORE_UNAVAILABLE, as on REST.
+        return toolError(gateway.storeError(err) ?? toGatewayError(err), gateway.security.secrets());
       } finally {
         await progress.flush();
       }

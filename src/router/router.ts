@@ -23,6 +23,8 @@ export interface CallRequest {
   onprogress?: (progress: Progress) => void;
   /** Per-call timeout in ms instead of the backend's. */
   timeout?: number;
+  /** Called when a connection takes the call, just before tools/call is sent (async dispatch records `running` then). */
+  onstart?: () => void;
   /** Restricts which backends the caller may reach (a per-connection or per-token view). */
   servers?: ReadonlySet<string>;
   /** The calling agent, for server-to-client requests the backend makes during the call. */
@@ -193,6 +195,7 @@ export class Router {
           if (debug) this.#options.logger.debug({ backend: server, tool, pid: connection.pid ?? null, timeout_ms: timeout }, 'call sent to backend connection');
           const downstream = request.downstream;
           if (downstream !== undefined) connection.downstreams.add(downstream);
+          request.onstart?.();
           try {
             return (await connection.client.request({ method: 'tools/call', params: { name: tool, arguments: args } }, PassthroughResult, {
               signal: request.signal,

@@ -2,7 +2,7 @@ import { Client, type ClientOptions } from '@modelcontextprotocol/sdk/client/ind
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { scrub, secretsOf } from '../config/redact.js';
+import { basicCredential, scrub, secretsOf } from '../config/redact.js';
 import type { BackendConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -132,7 +132,7 @@ export async function connectHttp(config: BackendConfig, logger: Logger, hooks: 
   // they become a Basic Authorization header, unless one is given.
   if (url.username !== '' || url.password !== '') {
     const hasAuth = Object.keys(headers).some((k) => k.toLowerCase() === 'authorization');
-    if (!hasAuth) headers.Authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+    if (!hasAuth) headers.Authorization = `Basic ${basicCredential(url) ?? ''}`;
     url.username = '';
     url.password = '';
   }

@@ -61,6 +61,23 @@ export function dispatchContract(name: string, make: MakeDispatchStore): void {
       expect(await store.get('call_missing')).toBeUndefined();
     });
 
+    it('marks a batch of calls running, leaving a call that finished first as it is (issue 19)', async () => {
+      const store = await fresh();
+      const a = pendingCall('2026-06-10T04:00:00.000Z');
+      const b = pendingCall('2026-06-10T04:00:00.001Z');
+      const done = pendingCall('2026-06-10T04:00:00.002Z');
+      for (const c of [a, b, done]) await store.insert(c);
+      const finished: AsyncCall = { ...done, state: 'complete', started_at: '2026-06-10T04:00:00.003Z', finished_at: '2026-06-10T04:00:00.004Z', result: { content: [] } };
+      await store.update(finished);
+      await store.markRunning([a, b, done].map((c) => ({ id: c.id, started_at: '2026-06-10T04:00:00.010Z' })));
+      expect(await store.get(a.id)).toMatchObject({ state: 'running', started_at: '2026-06-10T04:00:00.010Z' });
+      expect(await store.get(b.id)).toMatchObject({ state: 'running', started_at: '2026-06-10T04:00:00.010Z' });
+      expect(await store.get(done.id)).toEqual(finished);
+      // After a crash (far enough ahead that a PostgreSQL lease has lapsed), the message says which state the call was in.
+      await store.interruptUnfinished(Date.parse('2100-01-01T00:00:00.000Z'), 60_000);
+      expect((await store.get(a.id))?.error?.message).toMatch(/while this call was running/);
+    });
+
     it('refuses a second call with the same id', async () => {
       const store = await fresh();
       const call = pendingCall('2026-06-10T04:00:00.000Z');

@@ -111,14 +111,16 @@ export class PgThreads {
     };
     if (query.repo !== undefined) add((n) => `t.repo = ${n}`, repoName(query.repo));
     if (query.status !== undefined) add((n) => `t.status = ${n}`, query.status);
-    if (query.agent_id !== undefined) add((n) => `t.id IN (SELECT thread_id FROM thread_participants WHERE agent_id = ${n})`, ident(query.agent_id, 'agent_id'));
+    const reader = query.agent_id === undefined ? undefined : ident(query.agent_id, 'agent_id');
+    // As in get(): a claim admin may read every thread, so lists them all.
+    if (reader !== undefined && !this.ctx.options.claim_admins.includes(reader)) add((n) => `t.id IN (SELECT thread_id FROM thread_participants WHERE agent_id = ${n})`, reader);
     const found = await rows<ThreadRow>(this.ctx.pool, `SELECT t.* FROM threads t WHERE ${clauses.join(' AND ')} ORDER BY t.updated_at DESC, t.seq DESC LIMIT $2`, params);
     return found.map(toThread);
   }
 
-  /** Threads that have not ended (open, proposed, resolved) in a scope, newest activity first. */
-  async active(channel: string, repo: string | null): Promise<Thread[]> {
-    return (await this.list({ channel, repo: repo ?? undefined, limit: 1000 })).filter((t) => !ENDED.has(t.status));
+  /** Threads that have not ended (open, proposed, resolved) in a scope that `reader` may read, newest activity first. */
+  async active(channel: string, repo: string | null, reader?: string): Promise<Thread[]> {
+    return (await this.list({ channel, repo: repo ?? undefined, agent_id: reader, limit: 1000 })).filter((t) => !ENDED.has(t.status));
   }
 
   async updates(input: ThreadUpdatesInput): Promise<ThreadUpdates> {

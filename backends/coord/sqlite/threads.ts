@@ -145,17 +145,19 @@ export class SqliteThreads {
       clauses.push('t.status = @status');
       params.status = query.status;
     }
-    if (query.agent_id !== undefined) {
+    const reader = query.agent_id === undefined ? undefined : ident(query.agent_id, 'agent_id');
+    // As in get(): a claim admin may read every thread, so lists them all.
+    if (reader !== undefined && !this.ctx.options.claim_admins.includes(reader)) {
       clauses.push('t.id IN (SELECT thread_id FROM thread_participants WHERE agent_id = @agent)');
-      params.agent = ident(query.agent_id, 'agent_id');
+      params.agent = reader;
     }
     const sql = `SELECT t.* FROM threads t WHERE ${clauses.join(' AND ')} ORDER BY t.updated_at DESC, t.seq DESC LIMIT @limit`;
     return (this.ctx.db.prepare(sql).all(params) as ThreadRow[]).map(toThread);
   }
 
-  /** Threads that have not ended (open, proposed, resolved) in a scope, newest activity first. */
-  active(channel: string, repo: string | null): Thread[] {
-    return this.list({ channel, repo: repo ?? undefined, limit: 1000 }).filter((t) => !ENDED.has(t.status));
+  /** Threads that have not ended (open, proposed, resolved) in a scope that `reader` may read, newest activity first. */
+  active(channel: string, repo: string | null, reader?: string): Thread[] {
+    return this.list({ channel, repo: repo ?? undefined, agent_id: reader, limit: 1000 }).filter((t) => !ENDED.has(t.status));
   }
 
   updates(input: ThreadUpdatesInput): ThreadUpdates {

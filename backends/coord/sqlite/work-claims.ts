@@ -173,7 +173,7 @@ export class SqliteWorkClaims {
     const channel = channelName(query.channel);
     const repo = query.repo === undefined ? null : repoName(query.repo);
     const claims = this.list({ channel, repo: repo ?? undefined });
-    return { channel, repo, claims, hot_paths: hotPaths(claims), threads: this.threads.active(channel, repo) };
+    return { channel, repo, claims, hot_paths: hotPaths(claims), threads: this.threads.active(channel, repo, query.agent_id) };
   }
 
   /** Marks lapsed claims expired, in its own transaction; emits claim_expired. */

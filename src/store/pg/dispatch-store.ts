@@ -72,6 +72,14 @@ export class PgDispatchStore implements DispatchStore {
     ]);
   }
 
+  async markRunning(calls: readonly Pick<AsyncCall, 'id' | 'started_at'>[]): Promise<void> {
+    await this.#pool.query(
+      `UPDATE async_calls a SET state = 'running', started_at = v.started_at
+       FROM unnest($1::text[], $2::text[]) AS v(id, started_at) WHERE a.id = v.id AND a.state = 'pending' AND a.instance = $3`,
+      [calls.map((c) => c.id), calls.map((c) => c.started_at), this.#o.instance],
+    );
+  }
+
   async get(id: string): Promise<AsyncCall | undefined> {
     const { rows } = await this.#pool.query<Row>(`SELECT ${COLUMNS} FROM async_calls WHERE id = $1`, [id]);
     return rows[0] === undefined ? undefined : fromRow(rows[0]);

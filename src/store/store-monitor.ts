@@ -1,0 +1,86 @@
+import { join } from 'node:path';
+import type { SqliteFileWatch } from '../../backends/coord/sqlite/file-watch.js';
+import type { Logger } from '../log.js';
+
+/** The status of one named condition of GET /health. */
+export type CheckStatus = 'ok' | 'degraded' | 'down';
+
+/** The `store` entry of GET /health's checks. */
+export interface StoreCheck {
+  status: CheckStatus;
+  /** What is wrong and what to do, or what is in use when all is well. */
+  detail: string;
+  /** One sentence per unusable store (empty when all are usable). */
+  problems: string[];
+}
+
+/** What the monitor reads; the composition root fills it. */
+export interface StoreMonitorSources {
+  /** data_dir/stonegate.db: without it async calls, runtime backends, pins and the audit log fail (down). */
+  gateway: SqliteFileWatch;
+  /** The coordination store's own health, when [coordination] is on: a problem there leaves routing up (degraded). */
+  coord?: () => Promise<{ store: string; problem?: string }>;
+  /** data_dir: /health, which needs no token, names files relative to it (the log has the whole path). */
+  dataDir: string;
+  logger: Logger;
+}
+
+/** How often the monitor looks without being asked, so that a deleted file is logged even when no one polls /health. */
+const CHECK_EVERY_MS = 5_000;
+
+/**
+ * Watches the stores' files for GET /health: deleted or replaced while the
+ * gateway runs, or failing queries (corrupt). Each new problem is logged
+ * once at error level, so that it is never silent.
+ */
+export class StoreMonitor {
+  readonly #sources: StoreMonitorSources;
+  readonly #logged = new Set<string>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(sources: StoreMonitorSources) {
+    this.#sources = sources;
+  }
+
+  /** Records a driver error a route met on the gateway database; true when it was a storage error. */
+  note(error: unknown): boolean {
+    return this.#sources.gateway.note(error);
+  }
+
+  /** The state of every store now. */
+  async check(): Promise<StoreCheck> {
+    const gateway = this.#sources.gateway.check();
+    let coord: { store: string; problem?: string } | undefined;
+    try {
+      coord = await this.#sources.coord?.();
+    } catch (error) {
+      coord = { store: 'coordination', problem: `the coordination store did not answer a health check: ${(error as Error).message}` };
+    }
+    const found = [gateway.problem, coord?.problem].filter((p): p is string => p !== undefined);
+    for (const problem of found) {
+      if (this.#logged.has(problem)) continue;
+      this.#logged.add(problem);
+      this.#sources.logger.error({ problem }, 'store unusable');
+    }
+    const status: CheckStatus = gateway.problem !== undefined ? 'down' : coord?.problem !== undefined ? 'degraded' : 'ok';
+    const problems = found.map((p) => this.#relative(p));
+    const inUse = `${this.#relative(gateway.path)}${coord === undefined ? '' : ` and the ${coord.store} coordination store`} usable`;
+    return { status, detail: problems.length === 0 ? inUse : problems.join('; '), problems };
+  }
+
+  /** `text` with data_dir's path written `data_dir`. */
+  #relative(text: string): string {
+    return text.split(join(this.#sources.dataDir, '/')).join('data_dir/');
+  }
+
+  /** Checks every few seconds in the background (unref'd). */
+  start(): void {
+    this.#timer ??= setInterval(() => void this.check().catch(() => undefined), CHECK_EVERY_MS).unref();
+  }
+
+  /** Stops the background checks. Idempotent. */
+  close(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
