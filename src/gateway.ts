@@ -3,6 +3,7 @@ import type { Hono } from 'hono';
 import { Catalog, describeBackend, listAllTools, type BackendListing, type ToolChange } from './catalog/catalog.js';
 import type { BackendConfig, Config } from './config/schema.js';
 import { createApp } from './http/app.js';
+import { backendChecks, worstOf, type HealthCheck, type HealthReport } from './http/health.js';
 import { backendHooks } from './mcp/backend-hooks.js';
 import { Sessions } from './mcp/sessions.js';
 import { listen, type Listener } from './http/server.js';
@@ -343,20 +344,22 @@ export class Gateway {
    * closed and the stores are usable; `degraded` otherwise; `down` when the
    * gateway database is not usable (checks.store says why).
    */
-  async health(): Promise<Record<string, unknown>> {
+  async health(): Promise<HealthReport> {
     const backends = this.supervisor.list().filter((b) => b.config.enabled);
-    const healthy = backends.filter((b) => b.state === 'running').length;
-    const circuitsOpen = backends.filter((b) => this.router.breaker(b.name).state !== 'closed').length;
+    const running = backends.filter((b) => b.state === 'running').length;
+    const circuitsNotClosed = backends.filter((b) => this.router.breaker(b.name).state !== 'closed').length;
     const store = await this.#storeMonitor?.check();
-    const backendsOk = healthy === backends.length && circuitsOpen === 0;
+    const checks: Record<string, HealthCheck> = backendChecks({ total: backends.length, running, circuitsNotClosed });
+    if (store !== undefined) checks.store = store;
     return {
-      status: store?.status === 'down' ? 'down' : backendsOk && store?.status !== 'degraded' ? 'ok' : 'degraded',
-      ...(store === undefined ? {} : { checks: { store } }),
+      status: worstOf(checks),
+      checks,
       version: VERSION,
       uptime_seconds: Math.floor((Date.now() - this.startedAt) / 1000),
       backends_total: backends.length,
-      backends_healthy: healthy,
-      circuits_open: circuitsOpen,
+      backends_healthy: running,
+      circuits_open: circuitsNotClosed,
     };
   }
+
 }

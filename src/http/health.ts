@@ -1,0 +1,55 @@
+// GET /health has one shape for every condition the gateway can be in:
+// `status` is the worst of the named entries under `checks`, each with its
+// own status and a detail sentence. Only `down` (the gateway cannot serve)
+// answers 503; `degraded` still serves and answers 200. /health needs no
+// token, so details give counts and data_dir-relative file names, never
+// backend names or secrets.
+
+/** The status of GET /health and of each of its checks. */
+export type HealthStatus = 'ok' | 'degraded' | 'down';
+
+/** One named condition under `checks`. */
+export interface HealthCheck {
+  status: HealthStatus;
+  /** What is wrong and what to do, or what is fine. */
+  detail: string;
+}
+
+/** The body of GET /health. */
+export interface HealthReport {
+  status: HealthStatus;
+  checks: Record<string, HealthCheck>;
+  [field: string]: unknown;
+}
+
+const RANK: Record<HealthStatus, number> = { ok: 0, degraded: 1, down: 2 };
+
+/** The worst status among the checks (`ok` for none). */
+export function worstOf(checks: Record<string, HealthCheck>): HealthStatus {
+  let worst: HealthStatus = 'ok';
+  for (const check of Object.values(checks)) if (RANK[check.status] > RANK[worst]) worst = check.status;
+  return worst;
+}
+
+/** What the backends look like to /health: counts only. */
+export interface BackendCounts {
+  /** Enabled backends. */
+  total: number;
+  /** Of those, how many are running. */
+  running: number;
+  /** Of those, how many have a circuit that is not closed. */
+  circuitsNotClosed: number;
+}
+
+/** The `backends` and `circuits` checks. */
+export function backendChecks(counts: BackendCounts): Record<string, HealthCheck> {
+  const { total, running, circuitsNotClosed } = counts;
+  return {
+    backends: running === total
+      ? { status: 'ok', detail: `${running} of ${total} enabled backends running` }
+      : { status: 'degraded', detail: `${running} of ${total} enabled backends running; GET /server/list (admin) shows which and why` },
+    circuits: circuitsNotClosed === 0
+      ? { status: 'ok', detail: 'every circuit closed' }
+      : { status: 'degraded', detail: `${circuitsNotClosed} circuit(s) open or half-open; calls to those backends fail fast until they recover (POST /server/reset closes one by hand)` },
+  };
+}
