@@ -33,14 +33,16 @@ afterAll(async () => {
   await new Promise<void>((resolve) => upstream.close(() => resolve()));
 });
 
-describe('issue 19: the Basic header derived from URL credentials is a secret', () => {
-  it('keeps it out of last_error and the log', async () => {
-    const gw = await startGateway(`
-[supervisor]
+/** A backend that cannot start is marked failed after one quick retry. */
+const FAILS_FAST = `[supervisor]
 restart_backoff_min = 10
 restart_backoff_max = 20
 crash_loop_restarts = 1
+`;
 
+describe('issue 19: the Basic header derived from URL credentials is a secret', () => {
+  it('keeps it out of last_error and the log', async () => {
+    const gw = await startGateway(`${FAILS_FAST}
 [[backends]]
 name = "echoer"
 transport = "http"
@@ -59,12 +61,7 @@ url = ${q(url)}
   it('keeps a header credential quoted alone out of last_error and /server/add answers', async () => {
     const token = 'tok-0123456789abcdef';
     const plain = url.replace(`${USER}:${PASSWORD}@`, '');
-    const gw = await startGateway(`
-[supervisor]
-restart_backoff_min = 10
-restart_backoff_max = 20
-crash_loop_restarts = 1
-
+    const gw = await startGateway(`${FAILS_FAST}
 [[backends]]
 name = "bearer"
 transport = "http"
