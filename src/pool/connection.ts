@@ -1,9 +1,14 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 
+/** Why the gateway closed a connection itself, when an operator or its shutdown did. */
+export type CloseCause = 'stop' | 'remove' | 'restart' | 'shutdown';
+
 /** Why a connection ended, as the supervisor needs to know it. */
 export interface ConnectionEnd {
   /** true when we closed it; false when the backend died or hung up. */
   expected: boolean;
+  /** On an expected end, what the gateway closed it for (calls cut by it are told so). */
+  cause?: CloseCause;
   /** A sentence for error messages: `exited with code 1`, `killed by SIGKILL`, `connection closed`. */
   reason: string;
   /** The child's last stderr lines, for stdio backends. */
@@ -64,6 +69,7 @@ export class Connection {
   /** Set by terminate(): the end is a failure with this reason, although we caused it. */
   #failure: string | undefined;
   #closed: Promise<void> | undefined;
+  #cause: CloseCause | undefined;
   readonly #shutdown: () => Promise<void>;
 
   constructor(parts: ConnectionParts) {
@@ -74,7 +80,7 @@ export class Connection {
     this.ended = parts.ended.then((end) => {
       this.#alive = false;
       if (this.#failure !== undefined) return { ...end, reason: this.#failure, expected: false };
-      return { ...end, expected: this.#closing };
+      return { ...end, expected: this.#closing, ...(this.#closing && this.#cause !== undefined ? { cause: this.#cause } : {}) };
     });
   }
 
@@ -113,7 +119,9 @@ export class Connection {
     return this.close();
   }
 
-  close(): Promise<void> {
+  /** Closes the link; `cause` (the first given wins) tells calls in flight why. */
+  close(cause?: CloseCause): Promise<void> {
+    if (!this.#closing) this.#cause = cause;
     this.#closing = true;
     this.#closed ??= this.#shutdown().then(
       () => undefined,
