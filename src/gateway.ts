@@ -292,7 +292,7 @@ export class Gateway {
           status: info.status,
           transport: info.transport,
           origin: info.origin,
-          enabled: backend.config.enabled,
+          enabled: this.#roster?.enabled(backend.name) ?? backend.config.enabled,
           tool_count: this.catalog.toolCount(backend.name),
           uptime_seconds: info.uptime_seconds,
           circuit: this.router.breaker(backend.name).state,
@@ -311,7 +311,8 @@ export class Gateway {
 
   /** GET /health: `ok` when every enabled backend serves with its circuit closed, `degraded` otherwise. */
   health(): Record<string, unknown> {
-    const backends = this.supervisor.list().filter((b) => b.config.enabled);
+    // A backend stopped through the API is not enabled: its being stopped is no ill health.
+    const backends = this.supervisor.list().filter((b) => this.#roster?.enabled(b.name) ?? b.config.enabled);
     const healthy = backends.filter((b) => b.state === 'running').length;
     const circuitsOpen = backends.filter((b) => this.router.breaker(b.name).state !== 'closed').length;
     return {
