@@ -1,6 +1,6 @@
 import { ErrorCode as RpcCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 
-/** The longest delay setTimeout takes (a longer one fires at once). */
+/** The longest delay setTimeout takes (a longer one fires at once): what the SDK's own timer is given. */
 export const NO_SDK_TIMEOUT = 2 ** 31 - 1;
 
 /**
@@ -18,14 +18,19 @@ export class Deadline {
   readonly #controller = new AbortController();
   readonly #reason = new McpError(RpcCode.RequestTimeout, 'Request timed out (gateway deadline)');
   readonly #timeout: number;
-  #idle: NodeJS.Timeout;
-  readonly #total: NodeJS.Timeout;
+  readonly #end: number;
+  readonly #caller: AbortSignal | undefined;
+  #timer: NodeJS.Timeout | undefined;
 
   constructor(timeout: number, maxTotal: number, caller?: AbortSignal) {
     this.#timeout = timeout;
-    this.signal = caller === undefined ? this.#controller.signal : AbortSignal.any([caller, this.#controller.signal]);
-    this.#idle = setTimeout(() => this.#expire(), timeout);
-    this.#total = setTimeout(() => this.#expire(), Math.max(timeout, maxTotal));
+    this.#end = Date.now() + Math.max(timeout, maxTotal);
+    this.#caller = caller;
+    this.signal = this.#controller.signal;
+    // Linked by hand, not with AbortSignal.any: one listener, removed in clear().
+    if (caller?.aborted === true) this.#controller.abort(caller.reason);
+    else caller?.addEventListener('abort', this.#onCallerAbort, { once: true });
+    this.#arm();
   }
 
   /** Whether `err` is this deadline's own expiry (not a backend's answer, not the caller's cancel). */
@@ -33,21 +38,29 @@ export class Deadline {
     return err === this.#reason;
   }
 
-  /** Progress from the backend: the idle timer starts over (the total one does not). */
+  /** Progress from the backend: the idle time starts over (never past maxTotal). */
   extend(): void {
     if (this.#controller.signal.aborted) return;
-    clearTimeout(this.#idle);
-    this.#idle = setTimeout(() => this.#expire(), this.#timeout);
+    clearTimeout(this.#timer);
+    this.#arm();
   }
 
-  /** The request settled: no timer is left behind. */
+  /** The request settled: no timer or listener is left behind. */
   clear(): void {
-    clearTimeout(this.#idle);
-    clearTimeout(this.#total);
+    clearTimeout(this.#timer);
+    this.#caller?.removeEventListener('abort', this.#onCallerAbort);
   }
 
-  #expire(): void {
-    this.clear();
-    this.#controller.abort(this.#reason);
+  #arm(): void {
+    const left = Math.min(this.#timeout, this.#end - Date.now());
+    this.#timer = setTimeout(() => {
+      this.clear();
+      this.#controller.abort(this.#reason);
+    }, Math.max(0, left));
   }
+
+  readonly #onCallerAbort = (): void => {
+    clearTimeout(this.#timer);
+    this.#controller.abort(this.#caller?.reason);
+  };
 }
