@@ -119,6 +119,11 @@ export class Connection {
     return this.close();
   }
 
+  /** What the gateway closed this connection for, once it did (stop, remove, restart, shutdown); known before the link has ended. */
+  get closedBy(): CloseCause | undefined {
+    return this.#closing ? this.#cause : undefined;
+  }
+
   /** Closes the link; `cause` (the first given wins) tells calls in flight why. */
   close(cause?: CloseCause): Promise<void> {
     if (!this.#closing) this.#cause = cause;

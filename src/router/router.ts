@@ -282,6 +282,7 @@ async function describeFailure(err: unknown, ctx: FailureContext): Promise<Gatew
   }
   return new GatewayError('BACKEND_UNAVAILABLE', `Call to ${ctx.server}/${ctx.tool} failed: ${(err as Error).message ?? String(err)}`);
 }
+
 /**
  * A call whose connection closed under it. What the caller is told follows
  * from why: an operator's stop, remove or restart cut it (no fault of the
@@ -291,33 +292,33 @@ async function describeFailure(err: unknown, ctx: FailureContext): Promise<Gatew
  * connections, or has failed for good.
  */
 async function describeClosed(ctx: FailureContext): Promise<GatewayError> {
-  const end = await Promise.race([ctx.connection.ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), 100))]);
   const during = `while ${ctx.tool} was running; the call was cut off`;
-  if (end?.expected === true) {
-    switch (end.cause) {
-      case 'stop':
-        return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' was stopped (POST /server/stop) ${during}. Start it with POST /server/start, then call again`, { details: { cut_by: 'stop' } });
-      case 'remove':
-        return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' was removed (POST /server/remove) ${during}`, { details: { cut_by: 'remove' } });
-      case 'restart':
-        return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' was restarted (POST /server/restart) ${during}; call again once it runs`, { retryAfter: 1, details: { cut_by: 'restart' } });
-      case 'shutdown':
-        return new GatewayError('BACKEND_UNAVAILABLE', `The gateway is shutting down; ${ctx.server}/${ctx.tool} was cut off`, { details: { cut_by: 'shutdown' } });
-      default:
-        return new GatewayError('BACKEND_UNAVAILABLE', `The gateway closed its connection to backend '${ctx.server}' ${during}; call again`, { retryAfter: 1 });
-    }
+  switch (ctx.connection.closedBy) {
+    case 'stop':
+      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' was stopped (POST /server/stop) ${during}. Start it with POST /server/start, then call again`, { details: { cut_by: 'stop' } });
+    case 'remove':
+      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' was removed (POST /server/remove) ${during}`, { details: { cut_by: 'remove' } });
+    case 'restart':
+      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' was restarted (POST /server/restart) ${during}; call again once it runs`, { retryAfter: 1, details: { cut_by: 'restart' } });
+    case 'shutdown':
+      return new GatewayError('BACKEND_UNAVAILABLE', `The gateway is shutting down; ${ctx.server}/${ctx.tool} was cut off`, { details: { cut_by: 'shutdown' } });
   }
-  const why = end === undefined ? 'closed the connection' : end.reason;
-  const crashed = end === undefined ? {} : { details: { crashed: true } };
+  const end = await Promise.race([ctx.connection.ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), 100))]);
+  if (end?.expected === true) {
+    return new GatewayError('BACKEND_UNAVAILABLE', `The gateway closed its connection to backend '${ctx.server}' ${during}; call again`, { retryAfter: 1 });
+  }
+  // No end yet: the link closed, but how is not known.
+  if (end === undefined) return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' closed the connection during ${ctx.tool}; retry shortly`, { retryAfter: 1 });
+  const crashed = { crashed: true };
   switch (ctx.backend.state) {
     case 'failed':
-      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${why} during ${ctx.tool} and has failed: ${ctx.backend.info().last_error ?? 'unknown error'}; fix it and POST /server/restart`, crashed);
+      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${end.reason} during ${ctx.tool} and has failed: ${ctx.backend.info().last_error ?? 'unknown error'}; fix it and POST /server/restart`, { details: crashed });
     case 'stopped':
-      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${why} during ${ctx.tool}; it is stopped, start it with POST /server/start`, crashed);
+      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${end.reason} during ${ctx.tool}; it is stopped, start it with POST /server/start`, { details: crashed });
     case 'running':
     case 'degraded':
-      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${why} during ${ctx.tool}; its other connections still serve, retry shortly`, { retryAfter: 1, ...crashed });
+      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${end.reason} during ${ctx.tool}; its other connections still serve, retry shortly`, { retryAfter: 1, details: crashed });
     default:
-      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${why} during ${ctx.tool}; it is being restarted, retry shortly`, { retryAfter: 1, ...crashed });
+      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${end.reason} during ${ctx.tool}; it is being restarted, retry shortly`, { retryAfter: 1, details: crashed });
   }
 }

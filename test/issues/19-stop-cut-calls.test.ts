@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fixture, q, serverRow, startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
+import { fixture, q, serverRow, startGateway, stopAll, type LogLine, type RunningGateway } from '../integration/harness.js';
 
 // Issue #19, item 9: a call cut by POST /server/stop or /server/remove was
 // told "being restarted, retry shortly" with Retry-After: 1 while nothing
@@ -39,8 +39,10 @@ async function start(...ready: string[]): Promise<RunningGateway> {
 
 /** Starts a 10-minute call on `server`; resolves once the backend has received it, with the call's answer to come. */
 async function longCall(gw: RunningGateway, server: string): Promise<{ pending: ReturnType<RunningGateway['request']> }> {
+  const received = (l: LogLine): boolean => l.backend === server && l.msg === 'counter: call slow';
+  const earlier = new Set(gw.logs.filter(received));
   const pending = gw.request('POST', '/call', { server, tool: 'slow', arguments: { ms: 600_000 } });
-  await gw.waitForLog((l) => l.backend === server && l.msg === 'counter: call slow');
+  await gw.waitForLog((l) => received(l) && !earlier.has(l));
   return { pending };
 }
 
@@ -69,6 +71,17 @@ describe('#19.9 calls cut by an operator', () => {
     // failure_threshold is 1: had either counted, the circuit would be open.
     expect(await serverRow(gw, 'cut')).toMatchObject({ status: 'running', circuit: 'closed' });
     expect((await gw.request('POST', '/call', { server: 'cut', tool: 'ok', arguments: {} })).status).toBe(200);
+  });
+
+  it('a call cut by POST /server/restart says so, with Retry-After: 1 (it runs again), and is no failure of the backend', async () => {
+    const { pending } = await longCall(gw, 'cut');
+    expect((await gw.request('POST', '/server/restart', { name: 'cut' })).status).toBe(200);
+    const { status, headers, body } = await pending;
+    expect(status).toBe(503);
+    expect(body.cut_by).toBe('restart');
+    expect(body.error).toMatch(/was restarted \(POST \/server\/restart\) while slow was running; the call was cut off; call again once it runs/);
+    expect(headers.get('retry-after')).toBe('1');
+    expect(await serverRow(gw, 'cut')).toMatchObject({ status: 'running', circuit: 'closed' });
   });
 
   it('a call cut by POST /server/remove says so, without Retry-After', async () => {
