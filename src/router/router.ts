@@ -9,9 +9,9 @@ import type { Backend } from '../supervisor/backend.js';
 import { MalformedResponse } from '../supervisor/line-transport.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { Breaker } from './breaker.js';
+import type { CallLog } from './call-log.js';
 import { Deadline, NO_SDK_TIMEOUT } from './deadline.js';
 import { faultOf, type Fault } from './fault.js';
-import type { CallLog } from './call-log.js';
 import { ArgumentValidator } from './validate.js';
 
 /** A tool call as every surface (REST, MCP, async dispatch) hands it to the router. */
