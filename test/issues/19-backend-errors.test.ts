@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture, q, serverRow, startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
+import { demoBackend, fixture, q, serverRow, startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
 
 // Issue #19, items 6 and 7: what a backend answers is told apart from what
 // happened to the link. A JSON-RPC error from a live backend is
@@ -19,6 +19,12 @@ const call = (server: string, tool: string, args: Record<string, unknown> = {}):
 
 beforeAll(async () => {
   gw = await startGateway(`
+[gateway]
+max_request_timeout = 2000
+
+${demoBackend('ticker')}
+timeout = 500
+
 [[backends]]
 name = "answers"
 command = "node"
@@ -33,7 +39,7 @@ args = [${q(fixture('flaky-server'))}]
 timeout = 600000
 circuit_breaker = { failure_threshold = 2, reset_timeout = 60 }
 `);
-  for (const name of ['answers', 'garbled']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
+  for (const name of ['answers', 'garbled', 'ticker']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
 });
 afterAll(stopAll);
 
@@ -85,5 +91,19 @@ describe('#19.7 a malformed response to a real request id', () => {
     for (let i = 0; i < 2; i += 1) expect((await call('garbled', 'malformed')).body.code).toBe('BACKEND_ERROR');
     const refused = await call('garbled', 'ok');
     expect(refused.body.code).toBe('CIRCUIT_OPEN');
+  });
+});
+
+describe('#19.6 the gateway’s own deadline', () => {
+  // The deadline replaced the SDK's timer: progress still extends it (the
+  // demo's sleep reports progress about every 100 ms), up to
+  // max_request_timeout.
+  it('extends on progress past the backend’s timeout, and expires at max_request_timeout', async () => {
+    const extended = await call('ticker', 'sleep', { ms: 1_200 });
+    expect(extended.status).toBe(200);
+    const capped = await call('ticker', 'sleep', { ms: 600_000 });
+    expect(capped.status).toBe(504);
+    expect(capped.body.code).toBe('TIMEOUT');
+    await gw.waitForLog((l) => l.backend === 'ticker' && l.msg === 'demo: sleep cancelled');
   });
 });
