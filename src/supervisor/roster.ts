@@ -149,7 +149,7 @@ export class Roster {
       this.#applied.set(name, entry);
       logger.info({ backend: name }, 'backend added by another gateway');
       // Its failures show in its state, as for a backend of the file.
-      if (backend.enabled) void added.start().catch(() => undefined);
+      if (this.enabled(name)) void added.start().catch(() => undefined);
     });
   }
 }
