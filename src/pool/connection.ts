@@ -7,8 +7,6 @@ export type CloseCause = 'stop' | 'remove' | 'restart' | 'shutdown';
 export interface ConnectionEnd {
   /** true when we closed it; false when the backend died or hung up. */
   expected: boolean;
-  /** On an expected end, what the gateway closed it for (calls cut by it are told so). */
-  cause?: CloseCause;
   /** A sentence for error messages: `exited with code 1`, `killed by SIGKILL`, `connection closed`. */
   reason: string;
   /** The child's last stderr lines, for stdio backends. */
@@ -80,7 +78,7 @@ export class Connection {
     this.ended = parts.ended.then((end) => {
       this.#alive = false;
       if (this.#failure !== undefined) return { ...end, reason: this.#failure, expected: false };
-      return { ...end, expected: this.#closing, ...(this.#closing && this.#cause !== undefined ? { cause: this.#cause } : {}) };
+      return { ...end, expected: this.#closing };
     });
   }
 
