@@ -17,7 +17,7 @@ export const ERROR_CODES = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'A POST body must be sent as application/json.' },
   RATE_LIMITED: { status: 429, summary: 'Too many requests, calls, sessions or streams for this token (or client address); retry after the Retry-After delay.' },
   INTERNAL: { status: 500, summary: 'A bug in the gateway; the message and the log say where.' },
-  BACKEND_ERROR: { status: 502, summary: 'The backend answered with a protocol error.' },
+  BACKEND_ERROR: { status: 502, summary: 'The backend answered with a JSON-RPC error, or with a response that is not valid JSON-RPC.' },
   CIRCUIT_OPEN: { status: 503, summary: "The backend's circuit breaker is open; calls fail fast until it recovers." },
   BACKEND_UNAVAILABLE: { status: 503, summary: 'The backend is stopped, restarting, failed, or crashed during the call.' },
   POOL_EXHAUSTED: { status: 503, summary: "No connection to the backend became free within the pool's acquire_timeout." },

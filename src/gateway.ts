@@ -316,7 +316,7 @@ export class Gateway {
           status: info.status,
           transport: info.transport,
           origin: info.origin,
-          enabled: backend.config.enabled,
+          enabled: this.#roster?.enabled(backend.name) ?? backend.config.enabled,
           tool_count: this.catalog.toolCount(backend.name),
           uptime_seconds: info.uptime_seconds,
           circuit: this.router.breaker(backend.name).state,
@@ -345,7 +345,8 @@ export class Gateway {
    * gateway database is not usable (checks.store says why).
    */
   async health(): Promise<HealthReport> {
-    const backends = this.supervisor.list().filter((b) => b.config.enabled);
+    // A backend stopped through the API is not enabled: its being stopped is no ill health.
+    const backends = this.supervisor.list().filter((b) => this.#roster?.enabled(b.name) ?? b.config.enabled);
     const running = backends.filter((b) => b.state === 'running').length;
     const circuitsNotClosed = backends.filter((b) => this.router.breaker(b.name).state !== 'closed').length;
     const store = await this.#storeMonitor?.check();

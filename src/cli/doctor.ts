@@ -190,7 +190,8 @@ async function checkGateway(report: Report, base: string, token: string | undefi
   for (const s of servers) {
     const what = `tools/list ${s.name}`;
     const count = tools.filter((t) => t.name.startsWith(`${s.name}${separator}`)).length;
-    if (!s.enabled) report.line('skip', what, 'disabled');
+    // enabled = false in the entry, or stopped through the API (kept as enabled = false): an operator's choice, not a failure.
+    if (!s.enabled) report.line('skip', what, `disabled (enabled = false, or stopped through the API; stonegate start ${s.name} starts it)`);
     else if (s.status === 'stopped') report.line('FAIL', what, 'backend is stopped', `stonegate start ${s.name}`);
     else if (s.status !== 'running') report.line('FAIL', what, `backend is ${s.status}${s.last_error === null ? '' : `: ${s.last_error}`}`, `fix what the error says, then stonegate restart ${s.name}`);
     else if (s.circuit !== 'closed') report.line('warn', what, `${count} tools, circuit ${s.circuit}`, `it has been failing; stonegate restart ${s.name} once it is fixed`);

@@ -25,19 +25,27 @@ const STATUSES = ['success', 'error', 'timeout'];
 export function adminHandlers(gateway: Gateway): Record<'start' | 'stop' | 'restart' | 'add' | 'remove' | 'approve' | 'config' | 'log', Handler> {
   const { supervisor } = gateway;
 
-  // Start, stop and restart a configured backend. Stop closes its
-  // connections at once (calls in flight fail with BACKEND_UNAVAILABLE).
-  const lifecycle = async (c: Context, action: (backend: Backend) => Promise<void>): Promise<Response> => {
+  // Start, stop and restart a configured backend. Stop gives calls in
+  // flight drain_timeout, then cuts them (BACKEND_UNAVAILABLE saying so).
+  // The outcome is remembered as the backend's `enabled`: a backend stopped
+  // here stays stopped after a restart of the gateway, one started starts.
+  const lifecycle = async (c: Context, action: (backend: Backend) => Promise<void>, enabled: boolean): Promise<Response> => {
     const { name } = await readBody(c, NameBody);
     assertMayUse(c, name);
-    await supervisor.serialize(name, () => action(supervisor.get(name)));
+    await supervisor.serialize(name, async () => {
+      const backend = supervisor.get(name);
+      // Stored first: a gateway killed mid-drain keeps it stopped, and a
+      // start that fails is tried again at the gateway's next start.
+      await gateway.roster.setEnabled(name, enabled);
+      await action(backend);
+    });
     return c.json({ ok: true, server: gateway.serverList(new Set([name]))[0] });
   };
 
   return {
-    start: (c) => lifecycle(c, (b) => b.start()),
-    stop: (c) => lifecycle(c, (b) => b.stop()),
-    restart: (c) => lifecycle(c, (b) => b.restart()),
+    start: (c) => lifecycle(c, (b) => b.start(), true),
+    stop: (c) => lifecycle(c, (b) => b.stop(), false),
+    restart: (c) => lifecycle(c, (b) => b.restart(), true),
 
     add: async (c) => {
       const body = await readBody(c, z.record(z.string(), z.unknown()));

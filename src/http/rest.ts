@@ -6,6 +6,7 @@ import { viewOf, type CallView } from '../dispatch/table.js';
 import type { AsyncCall } from '../dispatch/store.js';
 import { GatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
+import type { BackendStats } from '../router/call-log.js';
 import { adminHandlers } from './admin-routes.js';
 import { intParam, readBody } from './body.js';
 import { assertMayUse, scopeOf } from './security.js';
@@ -144,14 +145,18 @@ export function restRoutes(gateway: Gateway): Hono {
 function statsFor(gateway: Gateway, scope: ReadonlySet<string> | undefined): Record<string, unknown> {
   const all = gateway.callLog.stats(scope);
   if (scope === undefined) return all;
-  const backends = Object.values(all.backends as Record<string, { calls: number; errors: number; avg_ms: number }>);
-  const calls = backends.reduce((n, b) => n + b.calls, 0);
-  const errors = backends.reduce((n, b) => n + b.errors, 0);
+  const backends = Object.values(all.backends as Record<string, BackendStats>);
+  const sum = (field: 'calls' | 'errors' | 'caller_errors' | 'tool_errors' | 'stopped_calls'): number => backends.reduce((n, b) => n + b[field], 0);
+  const calls = sum('calls');
+  const errors = sum('errors');
   const avg = calls === 0 ? 0 : backends.reduce((n, b) => n + b.avg_ms * b.calls, 0) / calls;
   return {
     ...all,
     total_calls: calls,
     total_errors: errors,
+    total_caller_errors: sum('caller_errors'),
+    total_tool_errors: sum('tool_errors'),
+    total_stopped_calls: sum('stopped_calls'),
     error_rate: calls === 0 ? 0 : Math.round((errors / calls) * 10_000) / 10_000,
     avg_latency_ms: Math.round(avg * 100) / 100,
     p50_latency_ms: null,

@@ -69,11 +69,11 @@ export function registerResourceProxy(server: Server, gateway: Gateway, view: Vi
     return gateway.router.forward(
       name,
       method,
-      async (connection) => {
+      async (connection, options) => {
         const items: Record<string, unknown>[] = [];
         let cursor: string | undefined;
         for (let page = 0; page < PAGE_LIMIT; page += 1) {
-          const result = await connection.client.request({ method, params: cursor === undefined ? {} : { cursor } }, Loose, { signal });
+          const result = await connection.client.request({ method, params: cursor === undefined ? {} : { cursor } }, Loose, options);
           items.push(...((result[key] as Record<string, unknown>[] | undefined) ?? []));
           cursor = result.nextCursor as string | undefined;
           if (cursor === undefined || cursor === '') break;
@@ -132,7 +132,7 @@ export function registerResourceProxy(server: Server, gateway: Gateway, view: Vi
   const forward = async (srv: string, method: string, params: Record<string, unknown>, signal: AbortSignal, shared = false): Promise<Record<string, unknown>> => {
     const session = shared ? undefined : view.session;
     try {
-      return await gateway.router.forward(srv, method, (connection) => connection.client.request({ method, params }, Loose, { signal }), signal, session);
+      return await gateway.router.forward(srv, method, (connection, options) => connection.client.request({ method, params }, Loose, options), signal, session);
     } catch (err) {
       throw rpcError(err);
     }

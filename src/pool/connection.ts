@@ -1,6 +1,9 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 
+/** Why the gateway closed a connection itself, when an operator or its shutdown did. */
+export type CloseCause = 'stop' | 'remove' | 'restart' | 'shutdown';
+
 /** Why a connection ended, as the supervisor needs to know it. */
 export interface ConnectionEnd {
   /** true when we closed it; false when the backend died or hung up. */
@@ -67,6 +70,7 @@ export class Connection {
   /** Set by terminate(): the end is a failure with this reason, although we caused it. */
   #failure: string | undefined;
   #closed: Promise<void> | undefined;
+  #cause: CloseCause | undefined;
   readonly #shutdown: () => Promise<void>;
 
   constructor(parts: ConnectionParts) {
@@ -116,7 +120,14 @@ export class Connection {
     return this.close();
   }
 
-  close(): Promise<void> {
+  /** What the gateway closed this connection for, once it did (stop, remove, restart, shutdown); known before the link has ended. */
+  get closedBy(): CloseCause | undefined {
+    return this.#closing ? this.#cause : undefined;
+  }
+
+  /** Closes the link; `cause` (the first given wins) tells calls in flight why. */
+  close(cause?: CloseCause): Promise<void> {
+    if (!this.#closing) this.#cause = cause;
     this.#closing = true;
     this.#closed ??= this.#shutdown().then(
       () => undefined,

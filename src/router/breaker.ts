@@ -2,18 +2,25 @@ import CircuitBreaker from 'opossum';
 import type { BreakerSettings } from '../config/schema.js';
 import { GatewayError, isGatewayError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import { faultOf } from './fault.js';
 
 export type CircuitState = 'closed' | 'open' | 'half_open';
 
 /**
- * Failures that say the backend is unwell. Everything else — a bad argument
- * caught by the gateway, the gateway's own load shedding, a caller's cancel —
- * never reached the backend's judgement and must not trip its breaker.
+ * Failures that say the backend is unwell: its link closed or it crashed,
+ * the gateway's own deadline expired, or it answered with something that is
+ * not JSON-RPC. Everything else never counts: a bad argument caught by the
+ * gateway, the gateway's own load shedding, a caller's cancel, an
+ * operator's stop (fault.ts) — and a JSON-RPC error the backend answered on
+ * a live link (`backend_code`): that is its verdict on one request, often on
+ * one tenant's input, and must not open the circuit for everyone.
  */
 const BACKEND_FAULTS: ReadonlySet<ErrorCode> = new Set(['BACKEND_ERROR', 'BACKEND_UNAVAILABLE', 'TIMEOUT']);
 
 export function countsAsFailure(error: unknown): boolean {
-  return !isGatewayError(error) || BACKEND_FAULTS.has(error.code);
+  if (!isGatewayError(error)) return true;
+  if (!BACKEND_FAULTS.has(error.code) || faultOf(error) !== 'backend') return false;
+  return error.details?.backend_code === undefined;
 }
 
 /**

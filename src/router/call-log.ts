@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../errors.js';
+import type { Fault } from './fault.js';
 import type { CallRequest } from './router.js';
 
 /** One finished call, as /log shows it. */
@@ -10,6 +11,8 @@ export interface CallRecord {
   /** success, error (gateway or backend failure, or a tool result with isError), timeout. */
   status: 'success' | 'error' | 'timeout';
   code: ErrorCode | null;
+  /** Whose failure it was, on a call that did not succeed (see fault.ts). */
+  fault?: Fault;
   duration_ms: number;
   /** Set when the call was retried once after its backend crashed under it (a read-only or idempotent tool). */
   retried?: boolean;
@@ -64,16 +67,26 @@ function round(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
 
-interface BackendTotals {
-  calls: number;
+/** Failed calls by whose failure they were. */
+interface Failures {
+  /** The backend's own failures: the only ones in error_rate. */
   errors: number;
+  caller_errors: number;
+  tool_errors: number;
+  stopped_calls: number;
+}
+
+interface BackendTotals extends Failures {
+  calls: number;
   latency: Histogram;
 }
 
+const FIELD: Record<Fault, keyof Failures> = { backend: 'errors', caller: 'caller_errors', tool: 'tool_errors', stopped: 'stopped_calls' };
+
 /** Per-backend call totals for /stats and /server/list. */
-export interface BackendStats {
+export interface BackendStats extends Failures {
   calls: number;
-  errors: number;
+  /** errors / calls: the backend's own failures only. */
   error_rate: number;
   avg_ms: number;
   p95_ms: number;
@@ -88,7 +101,7 @@ export class CallLog {
   #next = 0;
   readonly #all = new Histogram();
   readonly #backends = new Map<string, BackendTotals>();
-  #errors = 0;
+  readonly #failures: Failures = { errors: 0, caller_errors: 0, tool_errors: 0, stopped_calls: 0 };
   readonly #listeners: CallListener[] = [];
 
   constructor(size: number) {
@@ -108,14 +121,16 @@ export class CallLog {
     this.#all.record(record.duration_ms);
     let totals = this.#backends.get(record.server);
     if (totals === undefined) {
-      totals = { calls: 0, errors: 0, latency: new Histogram() };
+      totals = { calls: 0, errors: 0, caller_errors: 0, tool_errors: 0, stopped_calls: 0, latency: new Histogram() };
       this.#backends.set(record.server, totals);
     }
     totals.calls += 1;
     totals.latency.record(record.duration_ms);
     if (record.status !== 'success') {
-      totals.errors += 1;
-      this.#errors += 1;
+      // A record without a fault (from before faults were kept apart) is the backend's.
+      const field = FIELD[record.fault ?? 'backend'];
+      totals[field] += 1;
+      this.#failures[field] += 1;
     }
   }
 
@@ -137,8 +152,9 @@ export class CallLog {
 
   backend(server: string): BackendStats {
     const t = this.#backends.get(server);
-    if (t === undefined) return { calls: 0, errors: 0, error_rate: 0, avg_ms: 0, p95_ms: 0 };
-    return { calls: t.calls, errors: t.errors, error_rate: rate(t.errors, t.calls), avg_ms: t.latency.mean, p95_ms: t.latency.quantile(0.95) };
+    if (t === undefined) return { calls: 0, errors: 0, caller_errors: 0, tool_errors: 0, stopped_calls: 0, error_rate: 0, avg_ms: 0, p95_ms: 0 };
+    const { calls, errors, caller_errors, tool_errors, stopped_calls } = t;
+    return { calls, errors, caller_errors, tool_errors, stopped_calls, error_rate: rate(errors, calls), avg_ms: t.latency.mean, p95_ms: t.latency.quantile(0.95) };
   }
 
   stats(servers?: ReadonlySet<string>): Record<string, unknown> {
@@ -148,8 +164,11 @@ export class CallLog {
     }
     return {
       total_calls: this.#all.count,
-      total_errors: this.#errors,
-      error_rate: rate(this.#errors, this.#all.count),
+      total_errors: this.#failures.errors,
+      total_caller_errors: this.#failures.caller_errors,
+      total_tool_errors: this.#failures.tool_errors,
+      total_stopped_calls: this.#failures.stopped_calls,
+      error_rate: rate(this.#failures.errors, this.#all.count),
       avg_latency_ms: this.#all.mean,
       p50_latency_ms: this.#all.quantile(0.5),
       p95_latency_ms: this.#all.quantile(0.95),

@@ -1,13 +1,17 @@
-import { ErrorCode as RpcCode, McpError, type CallToolResult, type Progress } from '@modelcontextprotocol/sdk/types.js';
+import { McpError, type CallToolResult, type Progress } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { Catalog, CatalogTool } from '../catalog/catalog.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { SessionRef } from '../pool/affinity-pool.js';
 import type { Connection, Downstream } from '../pool/connection.js';
+import type { Backend } from '../supervisor/backend.js';
+import { MalformedResponse } from '../supervisor/line-transport.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { Breaker } from './breaker.js';
 import type { CallLog } from './call-log.js';
+import { Deadline, NO_SDK_TIMEOUT } from './deadline.js';
+import { faultOf, type Fault } from './fault.js';
 import { ArgumentValidator } from './validate.js';
 
 /** A tool call as every surface (REST, MCP, async dispatch) hands it to the router. */
@@ -31,6 +35,12 @@ export interface CallRequest {
   downstream?: Downstream;
   /** The calling MCP session: a backend with affinity = "session" runs the call on the session's own connection. */
   session?: SessionRef;
+}
+
+/** What a forwarded request must pass to the SDK: the gateway's deadline (with the caller's cancel) instead of the SDK's timer. */
+export interface ForwardOptions {
+  signal: AbortSignal;
+  timeout: number;
 }
 
 export interface CallOutcome {
@@ -92,15 +102,18 @@ export class Router {
    * log, which is about tool calls. With `session`, a backend with affinity
    * = "session" serves it on the session's own connection.
    */
-  async forward<T>(server: string, what: string, fn: (connection: Connection) => Promise<T>, signal?: AbortSignal, session?: SessionRef): Promise<T> {
+  async forward<T>(server: string, what: string, fn: (connection: Connection, options: ForwardOptions) => Promise<T>, signal?: AbortSignal, session?: SessionRef): Promise<T> {
     const backend = this.#options.supervisor.get(server);
     const timeout = backend.config.timeout;
     return this.breaker(server).fire(() =>
       backend.use(async (connection) => {
+        const deadline = new Deadline(timeout, timeout, signal);
         try {
-          return await fn(connection);
+          return await fn(connection, { signal: deadline.signal, timeout: NO_SDK_TIMEOUT });
         } catch (err) {
-          throw await describeFailure(err, { server, tool: what, timeout, connection, signal });
+          throw await describeFailure(err, { server, tool: what, timeout, connection, backend, deadline, signal });
+        } finally {
+          deadline.clear();
         }
       }, session),
     );
@@ -154,7 +167,7 @@ export class Router {
     try {
       const result = await this.#invoke(request, attempt);
       const duration = performance.now() - started;
-      this.#record(request, result.isError === true ? 'error' : 'success', null, duration, attempt.retried);
+      this.#record(request, result.isError === true ? 'error' : 'success', null, duration, attempt.retried, result.isError === true ? 'tool' : undefined);
       log?.debug({ backend: server, tool, status: result.isError === true ? 'error' : 'success', duration_ms: Math.round(duration) }, 'call finished');
       return { result, server, tool, duration_ms: Math.round(duration) };
     } catch (err) {
@@ -162,7 +175,7 @@ export class Router {
       log?.debug({ backend: server, tool, status: 'error', code: error.code, duration_ms: Math.round(performance.now() - started) }, 'call failed');
       // A name no backend has is the caller's typo, not a backend's call:
       // recording it would let clients grow the per-backend stats at will.
-      if (error.code !== 'UNKNOWN_SERVER') this.#record(request, error.code === 'TIMEOUT' ? 'timeout' : 'error', error.code, performance.now() - started, attempt.retried);
+      if (error.code !== 'UNKNOWN_SERVER') this.#record(request, error.code === 'TIMEOUT' ? 'timeout' : 'error', error.code, performance.now() - started, attempt.retried, faultOf(error));
       throw error;
     }
   }
@@ -196,20 +209,28 @@ export class Router {
           const downstream = request.downstream;
           if (downstream !== undefined) connection.downstreams.add(downstream);
           request.onstart?.();
+          // Progress extends the deadline only for a caller that asked for
+          // it (and then reads it); otherwise the backend is not asked for
+          // progress, and the timeout is hard.
+          const onprogress = request.onprogress;
+          const deadline = new Deadline(timeout, onprogress === undefined ? timeout : Math.max(timeout, backend.config.maxTimeout), request.signal);
           try {
             return (await connection.client.request({ method: 'tools/call', params: { name: tool, arguments: args } }, PassthroughResult, {
-              signal: request.signal,
-              timeout,
-              // Progress extends the deadline only for a caller that asked
-              // for it (and then reads it); otherwise the backend is not
-              // asked for progress, and the timeout is hard.
-              ...(request.onprogress === undefined
+              signal: deadline.signal,
+              timeout: NO_SDK_TIMEOUT,
+              ...(onprogress === undefined
                 ? {}
-                : { onprogress: request.onprogress, resetTimeoutOnProgress: true, maxTotalTimeout: Math.max(timeout, backend.config.maxTimeout) }),
+                : {
+                    onprogress: (progress: Progress) => {
+                      deadline.extend();
+                      onprogress(progress);
+                    },
+                  }),
             })) as CallToolResult;
           } catch (err) {
-            throw await describeFailure(err, { server, tool, timeout, connection, signal: request.signal });
+            throw await describeFailure(err, { server, tool, timeout, connection, backend, deadline, signal: request.signal });
           } finally {
+            deadline.clear();
             if (downstream !== undefined) connection.downstreams.delete(downstream);
           }
         }, request.session),
@@ -229,7 +250,7 @@ export class Router {
     }
   }
 
-  #record(request: CallRequest, status: 'success' | 'error' | 'timeout', code: GatewayError['code'] | null, duration: number, retried = false): void {
+  #record(request: CallRequest, status: 'success' | 'error' | 'timeout', code: GatewayError['code'] | null, duration: number, retried: boolean, fault?: Fault): void {
     this.#options.callLog.add({
       time: new Date().toISOString(),
       agent: request.caller ?? null,
@@ -237,6 +258,7 @@ export class Router {
       tool: request.tool,
       status,
       code,
+      ...(fault === undefined ? {} : { fault }),
       duration_ms: Math.round(duration * 100) / 100,
       ...(retried ? { retried: true } : {}),
     }, request);
@@ -258,40 +280,78 @@ interface FailureContext {
   tool: string;
   timeout: number;
   connection: Connection;
+  backend: Backend;
+  deadline: Deadline;
   signal: AbortSignal | undefined;
 }
 
-/** Turns what the SDK client threw into the gateway's error for it. */
+/**
+ * Turns what the SDK client threw into the gateway's error for it. Closed
+ * and timed out are facts the gateway saw itself — its link ended, its own
+ * deadline expired — never codes a backend sent: a backend's JSON-RPC
+ * error (-32000 and -32001 included) from a live link is BACKEND_ERROR
+ * with its code, and the breaker does not count it (see breaker.ts).
+ */
 async function describeFailure(err: unknown, ctx: FailureContext): Promise<GatewayError> {
   if (err instanceof GatewayError) return err;
+  if (ctx.deadline.expired(err)) {
+    return new GatewayError('TIMEOUT', `Backend '${ctx.server}' did not answer ${ctx.tool} within ${ctx.timeout} ms; it was sent notifications/cancelled. Raise the backend's timeout if the tool is slow`);
+  }
   if (ctx.signal?.aborted === true) {
     return new GatewayError('CANCELLED', `Call to ${ctx.server}/${ctx.tool} was cancelled by the caller; the backend was sent notifications/cancelled`);
   }
+  // The SDK drops its transport before it fails the requests of a closed
+  // link (and answers "Not connected" to one sent a moment later).
+  if (ctx.connection.client.transport === undefined) return describeClosed(ctx);
+  if (err instanceof McpError && err.data instanceof MalformedResponse) {
+    return new GatewayError('BACKEND_ERROR', `Backend '${ctx.server}' answered ${ctx.tool} with a malformed JSON-RPC response (${err.data.problem}); the backend is broken, not the call`, {
+      details: { malformed: true },
+    });
+  }
   if (err instanceof McpError) {
-    if (err.code === RpcCode.RequestTimeout) {
-      return new GatewayError('TIMEOUT', `Backend '${ctx.server}' did not answer ${ctx.tool} within ${ctx.timeout} ms; it was sent notifications/cancelled. Raise the backend's timeout if the tool is slow`);
-    }
-    if (err.code === RpcCode.ConnectionClosed) return describeClosed(ctx);
     return new GatewayError('BACKEND_ERROR', `Backend '${ctx.server}' answered ${ctx.tool} with error ${err.code}: ${err.message.replace(/^MCP error -?\d+: /, '')}`, {
       details: { backend_code: err.code },
     });
   }
-  // The SDK's answer to a request on a client whose transport has just
-  // closed: the same end, seen a moment earlier.
-  if (err instanceof Error && err.message === 'Not connected') return describeClosed(ctx);
   return new GatewayError('BACKEND_UNAVAILABLE', `Call to ${ctx.server}/${ctx.tool} failed: ${(err as Error).message ?? String(err)}`);
 }
 
 /**
- * A call whose connection closed under it. `crashed` when the link died
- * (not closed by the gateway, as on a stop): only then may a repeatable
- * call be retried.
+ * A call whose connection closed under it. What the caller is told follows
+ * from why: an operator's stop, remove or restart cut it (no fault of the
+ * backend, `cut_by`; only a restart is worth retrying soon), or the link
+ * died (`crashed`: only then may a repeatable call be retried), and then
+ * whether the backend is being restarted, still serves on other
+ * connections, or has failed for good.
  */
 async function describeClosed(ctx: FailureContext): Promise<GatewayError> {
+  const during = `while ${ctx.tool} was running; the call was cut off`;
+  switch (ctx.connection.closedBy) {
+    case 'stop':
+      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' was stopped (POST /server/stop) ${during}. Start it with POST /server/start, then call again`, { details: { cut_by: 'stop' } });
+    case 'remove':
+      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' was removed (POST /server/remove) ${during}`, { details: { cut_by: 'remove' } });
+    case 'restart':
+      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' was restarted (POST /server/restart) ${during}; call again once it runs`, { retryAfter: 1, details: { cut_by: 'restart' } });
+    case 'shutdown':
+      return new GatewayError('BACKEND_UNAVAILABLE', `The gateway is shutting down; ${ctx.server}/${ctx.tool} was cut off`, { details: { cut_by: 'shutdown' } });
+  }
   const end = await Promise.race([ctx.connection.ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), 100))]);
-  const why = end === undefined ? 'closed the connection' : end.reason;
-  return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${why} during ${ctx.tool}; it is being restarted, retry shortly`, {
-    retryAfter: 1,
-    ...(end !== undefined && !end.expected ? { details: { crashed: true } } : {}),
-  });
+  if (end?.expected === true) {
+    return new GatewayError('BACKEND_UNAVAILABLE', `The gateway closed its connection to backend '${ctx.server}' ${during}; call again`, { retryAfter: 1 });
+  }
+  // No end yet: the link closed, but how is not known.
+  if (end === undefined) return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' closed the connection during ${ctx.tool}; retry shortly`, { retryAfter: 1 });
+  const crashed = { crashed: true };
+  switch (ctx.backend.state) {
+    case 'failed':
+      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${end.reason} during ${ctx.tool} and has failed: ${ctx.backend.info().last_error ?? 'unknown error'}; fix it and POST /server/restart`, { details: crashed });
+    case 'stopped':
+      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${end.reason} during ${ctx.tool}; it is stopped, start it with POST /server/start`, { details: crashed });
+    case 'running':
+    case 'degraded':
+      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${end.reason} during ${ctx.tool}; its other connections still serve, retry shortly`, { retryAfter: 1, details: crashed });
+    default:
+      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${end.reason} during ${ctx.tool}; it is being restarted, retry shortly`, { retryAfter: 1, details: crashed });
+  }
 }

@@ -149,4 +149,18 @@ export const GATEWAY_MIGRATIONS: readonly GatewayMigration[] = [
      );
      CREATE INDEX audit_log_time ON audit_log (at_ms);`,
   },
+  {
+    version: 4,
+    name: 'backends stopped or started at runtime',
+    sqlite: `CREATE TABLE backend_enabled (
+     name TEXT PRIMARY KEY,
+     enabled INTEGER NOT NULL,     -- 0 after POST /server/stop, 1 after /server/start or /server/restart; wins over the entry's enabled
+     changed_at TEXT NOT NULL
+   );`,
+    postgres: `CREATE TABLE backend_enabled (
+       name TEXT PRIMARY KEY,
+       enabled BOOLEAN NOT NULL,
+       changed_at TEXT NOT NULL
+     );`,
+  },
 ];

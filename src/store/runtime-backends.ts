@@ -18,8 +18,11 @@ export interface RuntimeBackendStore {
   /** Names of file backends removed at runtime. */
   removed(): Promise<Set<string>>;
   add(name: string, entry: Record<string, unknown>): Promise<void>;
-  /** Forgets a runtime backend, or records that a file backend was removed. */
+  /** Forgets a runtime backend, or records that a file backend was removed; either way its enabled override goes. */
   remove(name: string, origin: 'file' | 'runtime'): Promise<void>;
+  /** `enabled` as POST /server/stop (false) and /server/start or /server/restart (true) left it, by name; it wins over the entry's. */
+  enabledOverrides(): Promise<Map<string, boolean>>;
+  setEnabled(name: string, enabled: boolean): Promise<void>;
   /**
    * Shared stores only: calls `onChange` with the name of every backend that
    * any gateway on the store adds or removes from now on (this one
@@ -51,8 +54,18 @@ export class SqliteRuntimeBackendStore implements RuntimeBackendStore {
 
   async remove(name: string, origin: 'file' | 'runtime'): Promise<void> {
     this.#db.prepare('DELETE FROM runtime_backends WHERE name = ?').run(name);
+    this.#db.prepare('DELETE FROM backend_enabled WHERE name = ?').run(name);
     // A file backend stays removed; a runtime backend of the same name added
     // later takes its place (runtime entries win over file entries on load).
     if (origin === 'file') this.#db.prepare('INSERT OR REPLACE INTO removed_backends (name, removed_at) VALUES (?, ?)').run(name, new Date().toISOString());
+  }
+
+  async enabledOverrides(): Promise<Map<string, boolean>> {
+    const rows = this.#db.prepare('SELECT name, enabled FROM backend_enabled').all() as { name: string; enabled: number }[];
+    return new Map(rows.map((r) => [r.name, r.enabled === 1]));
+  }
+
+  async setEnabled(name: string, enabled: boolean): Promise<void> {
+    this.#db.prepare('INSERT OR REPLACE INTO backend_enabled (name, enabled, changed_at) VALUES (?, ?, ?)').run(name, enabled ? 1 : 0, new Date().toISOString());
   }
 }

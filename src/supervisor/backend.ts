@@ -3,7 +3,7 @@ import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/typ
 import type { BackendConfig } from '../config/schema.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Connection } from '../pool/connection.js';
+import type { CloseCause, Connection } from '../pool/connection.js';
 import { AffinityPool, type BackendPoolStats, type SessionRef } from '../pool/affinity-pool.js';
 import { connectHttp, connectStdio, type ConnectHooks } from './connect.js';
 import { CrashWindow } from './crash-window.js';
@@ -136,8 +136,12 @@ export class Backend extends EventEmitter {
     return ready;
   }
 
-  /** Stops every connection (children get stdin closed, SIGTERM, SIGKILL). Idempotent. */
-  async stop(): Promise<void> {
+  /**
+   * Stops every connection (children get stdin closed, SIGTERM, SIGKILL).
+   * Idempotent. `cause` is what calls still in flight after drain_timeout
+   * are told cut them off.
+   */
+  async stop(cause: CloseCause = 'stop'): Promise<void> {
     this.#generation += 1;
     clearTimeout(this.#retryTimer);
     const pool = this.#pool;
@@ -152,11 +156,12 @@ export class Backend extends EventEmitter {
     }
     const live = [...this.#live];
     this.#live.clear();
-    await Promise.all([pool?.close(), ...live.map((c) => c.close())]);
+    // Each live connection learns the cause before the pool closes it too.
+    await Promise.all([...live.map((c) => c.close(cause)), pool?.close()]);
   }
 
   async restart(): Promise<void> {
-    await this.stop();
+    await this.stop('restart');
     await this.start();
   }
 
@@ -339,7 +344,8 @@ export class Backend extends EventEmitter {
   #unavailable(): GatewayError {
     switch (this.#state) {
       case 'stopped':
-        return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' is stopped; start it with POST /server/start`);
+        // An operator's doing, not the backend's failure: the breaker does not count it.
+        return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' is stopped; start it with POST /server/start`, { details: { state: 'stopped' } });
       case 'failed':
         return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' has failed: ${this.#lastError?.message ?? 'unknown error'}; fix it and POST /server/restart`);
       default:

@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode as RpcCode, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '../log.js';
 
 export interface LineTransportOptions {
@@ -138,12 +138,29 @@ export class LineTransport implements Transport {
       message = undefined;
     }
     if (isJsonRpc(message)) {
+      const problem = malformedResponse(message);
+      if (problem !== undefined) {
+        this.#answerMalformed(message as { id: string | number }, problem);
+        return false;
+      }
       this.onmessage?.(message);
       return (message as { id?: unknown }).id === undefined;
     }
     if (line.length === 0 || (line.length === 1 && line[0] === 0x0d)) return false;
     this.#reportGarbage(line);
     return false;
+  }
+
+  /**
+   * A response to a request id that the SDK would not recognize as one (a
+   * result that is not an object, say) would be dropped, and its call would
+   * wait for the whole timeout. It becomes an error response for that id
+   * instead, marked as the gateway's own verdict (MalformedResponse), so the
+   * call fails at once with BACKEND_ERROR and the breaker counts it.
+   */
+  #answerMalformed(message: { id: string | number }, problem: string): void {
+    this.#log.warn({ id: message.id, problem }, 'backend sent a malformed JSON-RPC response; the call fails with BACKEND_ERROR');
+    this.onmessage?.({ jsonrpc: '2.0', id: message.id, error: { code: RpcCode.InternalError, message: `Malformed response: ${problem}`, data: new MalformedResponse(problem) } });
   }
 
   #reportGarbage(line: Buffer): void {
@@ -180,6 +197,31 @@ export class LineTransport implements Transport {
     this.#chunks.length = 0;
     this.onclose?.();
   }
+}
+
+/** The `data` of the error that stands in for a malformed response; the router tells it from a backend's own error by this class. */
+export class MalformedResponse {
+  constructor(readonly problem: string) {}
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** What is wrong with a message that answers a request id (no method) but is no valid response; undefined when nothing is, or when it names no id. */
+function malformedResponse(message: JSONRPCMessage): string | undefined {
+  const m = message as Record<string, unknown>;
+  if ('method' in m) return undefined;
+  if (typeof m.id !== 'string' && !Number.isInteger(m.id)) return undefined;
+  const hasResult = 'result' in m;
+  const hasError = 'error' in m;
+  if (hasResult && hasError) return 'it has both "result" and "error"';
+  if (hasResult) return isPlainObject(m.result) ? undefined : `"result" is ${m.result === null ? 'null' : Array.isArray(m.result) ? 'an array' : `a ${typeof m.result}`}, not an object`;
+  if (hasError) {
+    const e = m.error;
+    return isPlainObject(e) && Number.isInteger(e.code) && typeof e.message === 'string' ? undefined : '"error" is not an object with an integer code and a string message';
+  }
+  return 'it has neither "result" nor "error"';
 }
 
 function isJsonRpc(value: unknown): value is JSONRPCMessage {

@@ -24,6 +24,8 @@ export class Roster {
   readonly #options: RosterOptions;
   /** The stored entry (JSON) each runtime backend here was built from, to tell another gateway's change from one already applied. */
   readonly #applied = new Map<string, string>();
+  /** `enabled` as the last POST /server/stop, /start or /restart of each name left it (stored, so it outlives a restart). */
+  readonly #enabled = new Map<string, boolean>();
 
   constructor(options: RosterOptions) {
     this.#options = options;
@@ -48,6 +50,28 @@ export class Roster {
         logger.error({ backend: stored.name, error: (err as Error).message }, 'stored runtime backend is no longer valid; skipped (remove it with POST /server/remove)');
       }
     }
+    // A backend stopped through the API stays stopped after a restart of
+    // the gateway (and one started stays started), whatever its entry says.
+    for (const [name, enabled] of await store.enabledOverrides()) {
+      this.#enabled.set(name, enabled);
+      if (!supervisor.has(name)) continue;
+      const config = supervisor.get(name).config;
+      if (config.enabled === enabled) continue;
+      await supervisor.remove(name);
+      supervisor.add({ ...config, enabled });
+      logger.info({ backend: name, enabled }, enabled ? 'backend started through the API before: starts although its entry says enabled = false' : 'backend stopped through the API before: stays stopped (POST /server/start starts it)');
+    }
+  }
+
+  /** Whether the backend starts with the gateway: the entry's `enabled`, unless stop/start through the API changed it. */
+  enabled(name: string): boolean {
+    return this.#enabled.get(name) ?? this.#options.supervisor.get(name).config.enabled;
+  }
+
+  /** Remembers a stop (false) or start (true) through the API, across restarts of the gateway. */
+  async setEnabled(name: string, enabled: boolean): Promise<void> {
+    await this.#options.store.setEnabled(name, enabled);
+    this.#enabled.set(name, enabled);
   }
 
   /**
@@ -93,6 +117,7 @@ export class Roster {
       await supervisor.remove(name);
       await store.remove(name, origin === 'runtime' ? 'runtime' : 'file');
       this.#applied.delete(name);
+      this.#enabled.delete(name);
     });
   }
 
@@ -124,7 +149,7 @@ export class Roster {
       this.#applied.set(name, entry);
       logger.info({ backend: name }, 'backend added by another gateway');
       // Its failures show in its state, as for a backend of the file.
-      if (backend.enabled) void added.start().catch(() => undefined);
+      if (this.enabled(name)) void added.start().catch(() => undefined);
     });
   }
 }

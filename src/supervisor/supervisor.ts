@@ -74,7 +74,7 @@ export class Supervisor extends EventEmitter {
   async remove(name: string): Promise<void> {
     const backend = this.get(name);
     this.#backends.delete(name);
-    await backend.stop();
+    await backend.stop('remove');
     backend.removeAllListeners();
     this.emit('removed', name);
   }
@@ -110,8 +110,8 @@ export class Supervisor extends EventEmitter {
     await Promise.all(starts);
   }
 
-  /** Stops every backend in parallel. Idempotent. */
+  /** Stops every backend in parallel (the gateway is shutting down). Idempotent. */
   async stopAll(): Promise<void> {
-    await Promise.all(this.list().map((b) => b.stop()));
+    await Promise.all(this.list().map((b) => b.stop('shutdown')));
   }
 }

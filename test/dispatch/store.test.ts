@@ -5,6 +5,7 @@ import { afterAll, afterEach, expect, it } from 'vitest';
 import { openPgPool } from '../../backends/coord/pg/pool.js';
 import { SqliteDispatchStore } from '../../src/dispatch/store.js';
 import { openDatabase } from '../../src/store/database.js';
+import { GATEWAY_MIGRATIONS } from '../../src/store/migrations.js';
 import { openPgDatabase, type PgGatewayDatabase } from '../../src/store/pg/database.js';
 import { PgDispatchStore, type PgDispatchOptions } from '../../src/store/pg/dispatch-store.js';
 import { describePg, freshSchema, useTestDatabase } from '../store/pg.js';
@@ -59,11 +60,12 @@ describePg('PostgreSQL dispatch store', () => {
     const schema = freshSchema();
     const dbs = await Promise.all(Array.from({ length: 4 }, () => openPgDatabase({ url: database.url, schema, max: 1 })));
     opened.push(...dbs);
-    expect(new Set(dbs.map((d) => d.schemaVersion))).toEqual(new Set([3]));
+    const versions = GATEWAY_MIGRATIONS.map((m) => m.version);
+    expect(new Set(dbs.map((d) => d.schemaVersion))).toEqual(new Set([versions.length]));
     const pool = await openPgPool({ url: database.url, schema, max: 1 });
     const { rows } = await pool.query<{ version: number }>('SELECT version FROM stonegate_schema_version ORDER BY version');
     await pool.end();
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3]);
+    expect(rows.map((r) => r.version)).toEqual(versions);
   });
 
   it('leaves a live gateway’s running calls alone and interrupts a dead one’s after its lease', async () => {

@@ -27,10 +27,17 @@ args = [${q(fixture('flaky-server'))}]
 circuit_breaker = { failure_threshold = 2, reset_timeout = 60 }
 
 [[backends]]
+name = "garbled"
+command = "node"
+args = [${q(fixture('flaky-server'))}]
+env = { FAIL_AS = "malformed" }
+circuit_breaker = { failure_threshold = 2, reset_timeout = 60 }
+
+[[backends]]
 name = "missing"
 command = "/nonexistent/stonegate-test-binary"
 `);
-    for (const name of ['demo', 'hang', 'flaky']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
+    for (const name of ['demo', 'hang', 'flaky', 'garbled']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
   });
   afterAll(stopAll);
 
@@ -95,18 +102,28 @@ command = "/nonexistent/stonegate-test-binary"
     expect((await first).body.code).toBe('TIMEOUT');
   });
 
-  it('BACKEND_ERROR for a JSON-RPC error, then CIRCUIT_OPEN once failure_threshold is reached', async () => {
-    const a = await gw.request('POST', '/call', { server: 'flaky', tool: 'always_fail', arguments: {} });
+  it('BACKEND_ERROR for a JSON-RPC error, with its code; the circuit stays closed', async () => {
+    for (let i = 0; i < 3; i += 1) {
+      const a = await gw.request('POST', '/call', { server: 'flaky', tool: 'always_fail', arguments: {} });
+      expect(a.status).toBe(502);
+      expect(a.body.code).toBe('BACKEND_ERROR');
+      expect(a.body.backend_code).toBe(-32603);
+    }
+    expect((await gw.request('POST', '/call', { server: 'flaky', tool: 'ok', arguments: {} })).status).toBe(200);
+  });
+
+  it('BACKEND_ERROR for a malformed answer, then CIRCUIT_OPEN once failure_threshold is reached', async () => {
+    const a = await gw.request('POST', '/call', { server: 'garbled', tool: 'always_fail', arguments: {} });
     expect(a.status).toBe(502);
     expect(a.body.code).toBe('BACKEND_ERROR');
-    const b = await gw.request('POST', '/call', { server: 'flaky', tool: 'always_fail', arguments: {} });
+    const b = await gw.request('POST', '/call', { server: 'garbled', tool: 'always_fail', arguments: {} });
     expect(b.body.code).toBe('BACKEND_ERROR');
-    const c = await gw.request('POST', '/call', { server: 'flaky', tool: 'ok', arguments: {} });
+    const c = await gw.request('POST', '/call', { server: 'garbled', tool: 'ok', arguments: {} });
     expect(c.status).toBe(503);
     expect(c.body.code).toBe('CIRCUIT_OPEN');
     expect(Number(c.headers.get('retry-after'))).toBeGreaterThan(0);
     const list = await gw.request('GET', '/server/list');
-    expect((list.body.servers as { name: string; circuit: string }[]).find((s) => s.name === 'flaky')?.circuit).toBe('open');
+    expect((list.body.servers as { name: string; circuit: string }[]).find((s) => s.name === 'garbled')?.circuit).toBe('open');
   });
 
   it('BACKEND_UNAVAILABLE for a backend whose command does not exist', async () => {

@@ -2,7 +2,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, fixture, q, startGateway, stopAll, type RunningGateway } from './harness.js';
 import { expectBackTo, footprint, type Footprint } from './proc.js';
 
-// Circuit breakers and per-call timeouts against real child processes. One
+// Circuit breakers and per-call timeouts against real child processes. The
+// failures are malformed answers (FAIL_AS = "malformed"): a well-formed
+// JSON-RPC error is the backend's verdict and never counts (issue #19). One
 // gateway serves every test (each on its own backend); after each test its
 // child processes and file descriptors are back to what they were.
 
@@ -39,6 +41,7 @@ beforeAll(async () => {
 name = "breaker"
 command = "node"
 args = [${q(fixture('counter-server'))}]
+env = { FAIL_AS = "malformed" }
 circuit_breaker = { failure_threshold = 3, reset_timeout = 0.5, success_threshold = 2 }
 
 [[backends]]
@@ -52,14 +55,14 @@ pool = { max = 1, max_concurrency = 1, acquire_timeout = 100 }
 name = "every3"
 command = "node"
 args = [${q(fixture('flaky-server'))}]
-env = { FAIL_EVERY = "3" }
+env = { FAIL_EVERY = "3", FAIL_AS = "malformed" }
 circuit_breaker = { failure_threshold = 2, reset_timeout = 60 }
 
 [[backends]]
 name = "rate"
 command = "node"
 args = [${q(fixture('flaky-server'))}]
-env = { FAIL_EVERY = "2" }
+env = { FAIL_EVERY = "2", FAIL_AS = "malformed" }
 circuit_breaker = { failure_threshold = 100, error_threshold_percentage = 40, volume_threshold = 6, rolling_window = 30, reset_timeout = 60 }
 
 [[backends]]

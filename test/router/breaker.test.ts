@@ -63,6 +63,14 @@ describe('countsAsFailure', () => {
     for (const code of ['POOL_EXHAUSTED', 'INVALID_ARGUMENTS', 'CANCELLED'] as const) expect(countsAsFailure(new GatewayError(code, 'x'))).toBe(false);
     expect(countsAsFailure(new Error('MCP error -32603: Internal error'))).toBe(true);
   });
+
+  it('does not count a JSON-RPC error the backend answered, nor a call an operator cut or a stopped backend refused', () => {
+    expect(countsAsFailure(new GatewayError('BACKEND_ERROR', 'x', { details: { backend_code: -32000 } }))).toBe(false);
+    expect(countsAsFailure(new GatewayError('BACKEND_ERROR', 'x', { details: { malformed: true } }))).toBe(true);
+    for (const cut_by of ['stop', 'remove', 'restart', 'shutdown']) expect(countsAsFailure(new GatewayError('BACKEND_UNAVAILABLE', 'x', { details: { cut_by } }))).toBe(false);
+    expect(countsAsFailure(new GatewayError('BACKEND_UNAVAILABLE', 'x', { details: { state: 'stopped' } }))).toBe(false);
+    expect(countsAsFailure(new GatewayError('BACKEND_UNAVAILABLE', 'x', { details: { crashed: true } }))).toBe(true);
+  });
 });
 
 describe('Breaker while closed', () => {

@@ -97,11 +97,22 @@ describe('CallLog stats', () => {
     const stats = log.stats();
     expect(stats).toMatchObject({ total_calls: 4, total_errors: 2, error_rate: 0.5, avg_latency_ms: 25 });
     expect(stats.backends).toEqual({
-      a: { calls: 3, errors: 2, error_rate: 0.6667, avg_ms: 20, p95_ms: expect.any(Number) },
-      b: { calls: 1, errors: 0, error_rate: 0, avg_ms: 40, p95_ms: expect.any(Number) },
+      a: { calls: 3, errors: 2, caller_errors: 0, tool_errors: 0, stopped_calls: 0, error_rate: 0.6667, avg_ms: 20, p95_ms: expect.any(Number) },
+      b: { calls: 1, errors: 0, caller_errors: 0, tool_errors: 0, stopped_calls: 0, error_rate: 0, avg_ms: 40, p95_ms: expect.any(Number) },
     });
     expectWithinOneBucket(log.backend('a').p95_ms, 30);
     expectWithinOneBucket(stats.p99_latency_ms as number, 40);
+  });
+
+  it('keeps backend errors, caller errors, tool errors and calls cut by an operator apart; only the first make error_rate', () => {
+    const log = new CallLog(10);
+    log.add(record({ server: 'a' }));
+    log.add(record({ server: 'a', status: 'error', code: 'BACKEND_ERROR', fault: 'backend' }));
+    log.add(record({ server: 'a', status: 'error', code: 'INVALID_ARGUMENTS', fault: 'caller' }));
+    log.add(record({ server: 'a', status: 'error', code: null, fault: 'tool' }));
+    log.add(record({ server: 'a', status: 'error', code: 'BACKEND_UNAVAILABLE', fault: 'stopped' }));
+    expect(log.backend('a')).toMatchObject({ calls: 5, errors: 1, caller_errors: 1, tool_errors: 1, stopped_calls: 1, error_rate: 0.2 });
+    expect(log.stats()).toMatchObject({ total_calls: 5, total_errors: 1, total_caller_errors: 1, total_tool_errors: 1, total_stopped_calls: 1, error_rate: 0.2 });
   });
 
   it('limits the per-backend breakdown to the allowed backends', () => {
@@ -113,7 +124,7 @@ describe('CallLog stats', () => {
 
   it('reports zeros for an unknown backend and an empty log', () => {
     const log = new CallLog(10);
-    expect(log.backend('x')).toEqual({ calls: 0, errors: 0, error_rate: 0, avg_ms: 0, p95_ms: 0 });
+    expect(log.backend('x')).toEqual({ calls: 0, errors: 0, caller_errors: 0, tool_errors: 0, stopped_calls: 0, error_rate: 0, avg_ms: 0, p95_ms: 0 });
     expect(log.stats()).toMatchObject({ total_calls: 0, error_rate: 0, p50_latency_ms: 0 });
   });
 });

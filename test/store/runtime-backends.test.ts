@@ -47,6 +47,18 @@ function runtimeBackendContract(name: string, make: Make): void {
       expect(await store.list()).toEqual([]);
       expect(await store.removed()).toEqual(new Set(['from-file']));
     });
+
+    it('remembers enabled as the last stop or start through the API left it, until the backend is removed', async () => {
+      const store = await fresh();
+      expect(await store.enabledOverrides()).toEqual(new Map());
+      await store.setEnabled('a', false);
+      await store.setEnabled('b', false);
+      await store.setEnabled('b', true);
+      expect(await store.enabledOverrides()).toEqual(new Map([['a', false], ['b', true]]));
+      await store.remove('a', 'file');
+      await store.remove('b', 'runtime');
+      expect(await store.enabledOverrides()).toEqual(new Map());
+    });
   });
 }
 

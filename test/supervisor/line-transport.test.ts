@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../src/log.js';
-import { LineTransport } from '../../src/supervisor/line-transport.js';
+import { LineTransport, MalformedResponse } from '../../src/supervisor/line-transport.js';
 
 interface Harness {
   transport: LineTransport;
@@ -50,6 +50,28 @@ const ping = (id: number): JSONRPCMessage => ({ jsonrpc: '2.0', id, method: 'pin
 const line = (m: JSONRPCMessage): string => `${JSON.stringify(m)}\n`;
 
 describe('LineTransport reading', () => {
+  it('turns a malformed response to a request id into an error response for that id, marked MalformedResponse', async () => {
+    const h = await harness();
+    const valid: JSONRPCMessage[] = [
+      { jsonrpc: '2.0', id: 1, result: {} },
+      { jsonrpc: '2.0', id: 2, error: { code: -32000, message: 'the backend’s own error' } },
+    ];
+    for (const m of valid) h.input.write(line(m));
+    h.input.write('{"jsonrpc":"2.0","id":3,"result":"not an object"}\n');
+    h.input.write('{"jsonrpc":"2.0","id":"four","error":{"code":"x"}}\n');
+    h.input.write('{"jsonrpc":"2.0","id":5}\n');
+    await h.untilMessages(5);
+    expect(h.messages.slice(0, 2)).toEqual(valid);
+    const standIns = h.messages.slice(2) as { id: unknown; error: { code: number; data: unknown } }[];
+    expect(standIns.map((m) => m.id)).toEqual([3, 'four', 5]);
+    for (const m of standIns) {
+      expect(m.error.code).toBe(-32603);
+      expect(m.error.data).toBeInstanceOf(MalformedResponse);
+    }
+    expect((standIns[0]?.error.data as MalformedResponse).problem).toBe('"result" is a string, not an object');
+    expect(h.warn).toHaveBeenCalled();
+  });
+
   it('joins a message split across chunks', async () => {
     const h = await harness();
     const text = line(ping(1));

@@ -158,10 +158,12 @@ describe.skipIf(CHROMIUM === undefined)('dashboard at /ui', () => {
     }, 20_000);
     await page.locator(`#backends tr[data-backend="demo"][data-pid="${after.pid}"][data-status="running"]`).waitFor();
 
+    const enabled = Number(/^ok · \d+\/(\d+) backends/.exec((await page.locator('#health').textContent()) ?? '')?.[1]);
     await page.click('#backends tr[data-backend="demo"] button[data-action="stop"]');
     await page.locator('#backends tr[data-backend="demo"][data-status="stopped"]').waitFor();
     expect((await serverRow('demo')).status).toBe('stopped');
-    await expect.poll(() => page.locator('#health').textContent()).toContain('degraded');
+    // Stopped through the API, it is no longer enabled: no ill health, one backend fewer to count.
+    await expect.poll(() => page.locator('#health').textContent()).toContain(`ok · ${enabled - 1}/${enabled - 1} backends`);
 
     await page.click('#backends tr[data-backend="demo"] button[data-action="start"]');
     await page.locator('#backends tr[data-backend="demo"][data-status="running"]').waitFor();

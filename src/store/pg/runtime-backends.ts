@@ -45,10 +45,25 @@ export class PgRuntimeBackendStore implements RuntimeBackendStore {
     // Both in one statement, so another gateway never sees one without the other.
     await this.#pool.query(
       `WITH gone AS (DELETE FROM runtime_backends WHERE name = $1),
+            reset AS (DELETE FROM backend_enabled WHERE name = $1),
             kept AS (INSERT INTO removed_backends (name, removed_at) SELECT $1, $2 WHERE $3
                      ON CONFLICT (name) DO UPDATE SET removed_at = EXCLUDED.removed_at)
        SELECT pg_notify('${CHANNEL}', $1)`,
       [name, new Date().toISOString(), origin === 'file'],
+    );
+  }
+
+  // Not NOTIFYed: the override applies to each gateway on the store at its next start.
+  async enabledOverrides(): Promise<Map<string, boolean>> {
+    const { rows } = await this.#pool.query<{ name: string; enabled: boolean }>('SELECT name, enabled FROM backend_enabled');
+    return new Map(rows.map((r) => [r.name, r.enabled]));
+  }
+
+  async setEnabled(name: string, enabled: boolean): Promise<void> {
+    await this.#pool.query(
+      `INSERT INTO backend_enabled (name, enabled, changed_at) VALUES ($1, $2, $3)
+       ON CONFLICT (name) DO UPDATE SET enabled = EXCLUDED.enabled, changed_at = EXCLUDED.changed_at`,
+      [name, enabled, new Date().toISOString()],
     );
   }
 

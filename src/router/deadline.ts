@@ -1,0 +1,66 @@
+import { ErrorCode as RpcCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+
+/** The longest delay setTimeout takes (a longer one fires at once): what the SDK's own timer is given. */
+export const NO_SDK_TIMEOUT = 2 ** 31 - 1;
+
+/**
+ * The gateway's own timer for one request to a backend: it expires after
+ * `timeout` ms without progress, and after `maxTotal` ms whatever the
+ * progress. The SDK's timer is not used (requests get NO_SDK_TIMEOUT): its
+ * error carries the same code (-32001) a backend may answer with, so a
+ * backend's "request timeout" answer after 37 ms read as the gateway's
+ * timeout. Here the abort reason is an error object of our own, so an
+ * expiry is told apart by identity, never by code.
+ */
+export class Deadline {
+  /** Aborts when the deadline expires or the caller's signal aborts. */
+  readonly signal: AbortSignal;
+  readonly #controller = new AbortController();
+  readonly #reason = new McpError(RpcCode.RequestTimeout, 'Request timed out (gateway deadline)');
+  readonly #timeout: number;
+  readonly #end: number;
+  readonly #caller: AbortSignal | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(timeout: number, maxTotal: number, caller?: AbortSignal) {
+    this.#timeout = timeout;
+    this.#end = Date.now() + Math.max(timeout, maxTotal);
+    this.#caller = caller;
+    this.signal = this.#controller.signal;
+    // Linked by hand, not with AbortSignal.any: one listener, removed in clear().
+    if (caller?.aborted === true) this.#controller.abort(caller.reason);
+    else caller?.addEventListener('abort', this.#onCallerAbort, { once: true });
+    this.#arm();
+  }
+
+  /** Whether `err` is this deadline's own expiry (not a backend's answer, not the caller's cancel). */
+  expired(err: unknown): boolean {
+    return err === this.#reason;
+  }
+
+  /** Progress from the backend: the idle time starts over (never past maxTotal). */
+  extend(): void {
+    if (this.#controller.signal.aborted) return;
+    clearTimeout(this.#timer);
+    this.#arm();
+  }
+
+  /** The request settled: no timer or listener is left behind. */
+  clear(): void {
+    clearTimeout(this.#timer);
+    this.#caller?.removeEventListener('abort', this.#onCallerAbort);
+  }
+
+  #arm(): void {
+    const left = Math.min(this.#timeout, this.#end - Date.now());
+    this.#timer = setTimeout(() => {
+      this.clear();
+      this.#controller.abort(this.#reason);
+    }, Math.max(0, left));
+  }
+
+  readonly #onCallerAbort = (): void => {
+    clearTimeout(this.#timer);
+    this.#controller.abort(this.#caller?.reason);
+  };
+}

@@ -1,0 +1,52 @@
+import { ErrorCode as RpcCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Deadline } from '../../src/router/deadline.js';
+
+beforeEach(() => void vi.useFakeTimers());
+afterEach(() => void vi.useRealTimers());
+
+describe('Deadline', () => {
+  it('expires after timeout ms without progress, with a reason only it owns', () => {
+    const d = new Deadline(100, 1_000);
+    vi.advanceTimersByTime(99);
+    expect(d.signal.aborted).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect(d.signal.aborted).toBe(true);
+    expect(d.expired(d.signal.reason)).toBe(true);
+    // A backend's own -32001 answer is not the deadline's expiry.
+    expect(d.expired(new McpError(RpcCode.RequestTimeout, 'Request timed out'))).toBe(false);
+  });
+
+  it('starts the idle time over on progress, never past maxTotal', () => {
+    const d = new Deadline(100, 250);
+    vi.advanceTimersByTime(90);
+    d.extend();
+    vi.advanceTimersByTime(90);
+    d.extend();
+    expect(d.signal.aborted).toBe(false);
+    vi.advanceTimersByTime(69);
+    expect(d.signal.aborted).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect(d.signal.aborted).toBe(true);
+    expect(d.expired(d.signal.reason)).toBe(true);
+  });
+
+  it('aborts with the caller’s reason when the caller aborts, which is not an expiry', () => {
+    const caller = new AbortController();
+    const d = new Deadline(100, 100, caller.signal);
+    caller.abort('gone');
+    expect(d.signal.aborted).toBe(true);
+    expect(d.signal.reason).toBe('gone');
+    expect(d.expired(d.signal.reason)).toBe(false);
+    vi.advanceTimersByTime(1_000);
+    expect(d.signal.reason).toBe('gone');
+  });
+
+  it('leaves no timer behind once cleared', () => {
+    const d = new Deadline(100, 100, new AbortController().signal);
+    d.clear();
+    expect(vi.getTimerCount()).toBe(0);
+    vi.advanceTimersByTime(1_000);
+    expect(d.signal.aborted).toBe(false);
+  });
+});
