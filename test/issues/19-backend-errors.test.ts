@@ -1,3 +1,6 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoBackend, fixture, q, serverRow, startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
 
@@ -97,13 +100,23 @@ describe('#19.7 a malformed response to a real request id', () => {
 describe('#19.6 the gateway’s own deadline', () => {
   // The deadline replaced the SDK's timer: progress still extends it (the
   // demo's sleep reports progress about every 100 ms), up to
-  // max_request_timeout.
+  // max_request_timeout — for a caller that asked for progress, here an MCP
+  // call with a progress token (a plain POST /call is not asked for
+  // progress: #19 item 16).
   it('extends on progress past the backend’s timeout, and expires at max_request_timeout', async () => {
-    const extended = await call('ticker', 'sleep', { ms: 1_200 });
-    expect(extended.status).toBe(200);
-    const capped = await call('ticker', 'sleep', { ms: 600_000 });
-    expect(capped.status).toBe(504);
-    expect(capped.body.code).toBe('TIMEOUT');
-    await gw.waitForLog((l) => l.backend === 'ticker' && l.msg === 'demo: sleep cancelled');
+    const client = new Client({ name: 'deadline-test', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`)));
+    try {
+      const sleep = async (ms: number): Promise<CallToolResult> =>
+        (await client.callTool({ name: 'ticker__sleep', arguments: { ms } }, undefined, { onprogress: () => undefined, timeout: 120_000 })) as CallToolResult;
+      const extended = await sleep(1_200);
+      expect(extended.isError).not.toBe(true);
+      const capped = await sleep(600_000);
+      expect(capped.isError).toBe(true);
+      expect(capped._meta?.['stonegate/error']).toMatchObject({ code: 'TIMEOUT' });
+      await gw.waitForLog((l) => l.backend === 'ticker' && l.msg === 'demo: sleep cancelled');
+    } finally {
+      await client.close();
+    }
   });
 });
