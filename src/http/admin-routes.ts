@@ -22,7 +22,7 @@ const STATUSES = ['success', 'error', 'timeout'];
  * only admin tokens reach them; an admin token limited to backends manages
  * only those.
  */
-export function adminHandlers(gateway: Gateway): Record<'start' | 'stop' | 'restart' | 'add' | 'remove' | 'approve' | 'config' | 'log', Handler> {
+export function adminHandlers(gateway: Gateway): Record<'start' | 'stop' | 'restart' | 'reset' | 'add' | 'remove' | 'approve' | 'config' | 'log', Handler> {
   const { supervisor } = gateway;
 
   // Start, stop and restart a configured backend. Stop closes its
@@ -34,10 +34,27 @@ export function adminHandlers(gateway: Gateway): Record<'start' | 'stop' | 'rest
     return c.json({ ok: true, server: gateway.serverList(new Set([name]))[0] });
   };
 
+  // A backend that (re)started serves again: its circuit closes with it,
+  // as the CIRCUIT_OPEN message promises. Reset closes it by hand, without
+  // touching the processes (the backend was fixed from outside).
+  const closeCircuit = (backend: Backend, why: string): void => gateway.router.breaker(backend.name).reset(why);
+
   return {
-    start: (c) => lifecycle(c, (b) => b.start()),
+    start: (c) =>
+      lifecycle(c, async (b) => {
+        await b.start();
+        closeCircuit(b, 'POST /server/start');
+      }),
     stop: (c) => lifecycle(c, (b) => b.stop()),
-    restart: (c) => lifecycle(c, (b) => b.restart()),
+    restart: (c) =>
+      lifecycle(c, async (b) => {
+        await b.restart();
+        closeCircuit(b, 'POST /server/restart');
+      }),
+    reset: (c) =>
+      lifecycle(c, async (b) => {
+        closeCircuit(b, 'POST /server/reset');
+      }),
 
     add: async (c) => {
       const body = await readBody(c, z.record(z.string(), z.unknown()));
