@@ -129,12 +129,19 @@ export async function connectHttp(config: BackendConfig, hooks: ConnectHooks): P
     url.password = '';
   }
   const requestInit = { headers };
+  // start_timeout bounds the whole connect, the legacy-SSE fallback
+  // included: the SDK's request timeout covers initialize only, not the SSE
+  // stream's opening (a listener that accepts and never answers held it
+  // for minutes, and the backend name's lock with it).
+  const deadline = Date.now() + config.startTimeout;
   const attempt = async (transport: Transport): Promise<Connection> => {
     const client = newClient(hooks);
     const ended = new Promise<{ reason: string; stderr: readonly string[] }>((resolve) => {
       transportClosed(transport, () => resolve({ reason: 'the HTTP session closed', stderr: [] }));
     });
-    await client.connect(transport, { timeout: config.startTimeout });
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error('Request timed out before the attempt');
+    await withinDeadline(client.connect(transport, { timeout: left }), left, () => client.close());
     return new Connection({
       client,
       ended,
@@ -149,10 +156,30 @@ export async function connectHttp(config: BackendConfig, hooks: ConnectHooks): P
   } catch (first) {
     try {
       return await attempt(new SSEClientTransport(url, { requestInit }));
-    } catch {
-      const why = scrub(describeInitError(first, config.startTimeout), secretsOf(config));
+    } catch (second) {
+      // A timeout in either attempt is the news (the other one's refusal says less).
+      const timedOut = [first, second].some((e) => e instanceof Error && /timed out/i.test(e.message));
+      const why = timedOut
+        ? `no MCP answer within start_timeout (${config.startTimeout} ms), Streamable HTTP and the legacy-SSE fallback together; is the URL an MCP endpoint, and does the server answer?`
+        : scrub(describeInitError(first, config.startTimeout), secretsOf(config));
       throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${config.name}' at ${url.origin}${url.pathname} did not accept an MCP connection: ${why}`);
     }
+  }
+}
+
+/** Settles like `work`, or rejects with a timeout after `ms`, calling `abandon` (which closes the transport, so no fetch is left open). */
+async function withinDeadline(work: Promise<void>, ms: number, abandon: () => Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      void abandon().catch(() => undefined);
+      reject(new Error('Request timed out: start_timeout ran out while connecting'));
+    }, ms);
+  });
+  try {
+    await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
