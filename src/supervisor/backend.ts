@@ -232,6 +232,9 @@ export class Backend extends EventEmitter {
     const connection = await this.#connector(this.config, this.#log, this.#hooks);
     this.#live.add(connection);
     const generation = this.#generation;
+    connection.onFault = (reason) => {
+      if (generation === this.#generation) this.#onFault(reason);
+    };
     void connection.ended.then((end) => {
       this.#live.delete(connection);
       if (end.expected || generation !== this.#generation) return;
@@ -284,6 +287,14 @@ export class Backend extends EventEmitter {
     this.#generation += 1;
     for (const connection of this.#live) void connection.terminate(why);
     this.#onFailure(new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' ${why}`));
+  }
+
+  /** A link that fails but stays open (an HTTP server down for a restart): degraded at once, the cause in last_error; a passed health check or a new session makes it running. */
+  #onFault(reason: string): void {
+    if (this.#state !== 'running' && this.#state !== 'degraded') return;
+    this.#lastError = new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' ${reason}`);
+    if (this.#state === 'running') this.#log.warn({ reason }, 'backend transport failed; degraded');
+    this.#setState('degraded');
   }
 
   #onCrash(reason: string): void {

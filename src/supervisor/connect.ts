@@ -8,6 +8,7 @@ import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Connection } from '../pool/connection.js';
 import { VERSION } from '../version.js';
+import { httpFault } from './http-fault.js';
 import { LineTransport } from './line-transport.js';
 import { StdioChild, type ExitInfo } from './stdio-child.js';
 
@@ -136,20 +137,41 @@ export async function connectHttp(config: BackendConfig, hooks: ConnectHooks): P
   const deadline = Date.now() + config.startTimeout;
   const attempt = async (transport: Transport): Promise<Connection> => {
     const client = newClient(hooks);
+    let connection: Connection | undefined;
+    /** Set when the server lost our session: the end of the link is a failure with this reason. */
+    let lost: string | undefined;
     const ended = new Promise<{ reason: string; stderr: readonly string[] }>((resolve) => {
-      transportClosed(transport, () => resolve({ reason: 'the HTTP session closed', stderr: [] }));
+      transportClosed(transport, () => resolve({ reason: lost ?? 'the HTTP session closed', stderr: [] }));
     });
+    // Set before connect(): the SDK's Protocol keeps an onerror it finds.
+    if (transport instanceof StreamableHTTPClientTransport) {
+      transport.onerror = (error) => {
+        const fault = httpFault(error);
+        if (fault === undefined || connection === undefined || lost !== undefined) return;
+        if (fault.kind === 'unreachable') {
+          connection.onFault?.(fault.reason);
+          return;
+        }
+        // A session the server no longer knows fails every request: the
+        // link ends (the backend initializes a new one at once). Closed on
+        // the next turn, so the request that met the refusal fails with it
+        // rather than with "Connection closed".
+        lost = fault.reason;
+        setImmediate(() => void transport.close());
+      };
+    }
     const left = deadline - Date.now();
     if (left <= 0) throw new Error('Request timed out before the attempt');
     await withinDeadline(client.connect(transport, { timeout: left }), left, () => client.close());
-    return new Connection({
+    connection = new Connection({
       client,
       ended,
       shutdown: async () => {
-        if (transport instanceof StreamableHTTPClientTransport) await transport.terminateSession().catch(() => undefined);
+        if (transport instanceof StreamableHTTPClientTransport && lost === undefined) await transport.terminateSession().catch(() => undefined);
         await client.close();
       },
     });
+    return connection;
   };
   try {
     return await attempt(new StreamableHTTPClientTransport(url, { requestInit }));
