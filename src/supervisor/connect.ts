@@ -60,6 +60,7 @@ export async function connectStdio(config: BackendConfig, logger: Logger, hooks:
       logger,
       stderrLines: config.supervisor.stderr_lines,
       secrets: secretsOf(config),
+      backend: config.name,
     });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
