@@ -42,8 +42,10 @@ export function adminHandlers(gateway: Gateway): Record<'start' | 'stop' | 'rest
   return {
     start: (c) =>
       lifecycle(c, async (b) => {
+        const serving = b.state === 'running' || b.state === 'degraded';
         await b.start();
-        closeCircuit(b, 'POST /server/start');
+        // A start of a backend that already serves changes nothing, its circuit included.
+        if (!serving) closeCircuit(b, 'POST /server/start');
       }),
     stop: (c) => lifecycle(c, (b) => b.stop()),
     restart: (c) =>

@@ -13,7 +13,9 @@ import { fixture, q, resultText, serverRow, startGateway, stopAll, type RunningG
  * met the refusal never reached a tool, so it is sent again on the new
  * session. Health checks run every hour here: only the fix recovers within
  * the test. The server is the real Streamable HTTP fixture, killed with
- * SIGKILL and started again on the same port.
+ * SIGKILL and started again on the same port; it offers no standalone SSE
+ * stream (NO_GET_STREAM), so the calls, not the SDK's reconnection of that
+ * stream, meet the lost session.
  */
 
 let gw: RunningGateway;
@@ -22,7 +24,7 @@ let port = 0;
 
 /** Starts the HTTP fixture (on `port`, or a free one) and waits for its `listening` line. */
 async function startServer(env: Record<string, string> = {}): Promise<void> {
-  const proc = spawn(process.execPath, [fixture('serve-http')], { env: { ...process.env, PORT: String(port), ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [fixture('serve-http')], { env: { ...process.env, PORT: String(port), NO_GET_STREAM: '1', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   server = proc;
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: proc.stdout! }).once('line', resolve);
