@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/run-cli.js';
 import { fixture, q, startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
@@ -12,6 +13,7 @@ import { fixture, q, startGateway, stopAll, type RunningGateway } from '../integ
 
 const ADMIN = 'reset-admin-token-5c81e2';
 const AGENT = 'reset-agent-token-0b9d47';
+const SCOPED = 'reset-scoped-admin-3e7a10';
 
 let gw: RunningGateway;
 
@@ -21,6 +23,22 @@ async function api(method: string, path: string, body?: unknown, token = ADMIN, 
   if (body !== undefined) headers['content-type'] = 'application/json';
   const response = await fetch(`${gw.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** POST /server/reset with an admin token and the given Host header (fetch cannot set Host). */
+function statusWithHost(host: string): Promise<number> {
+  const target = new URL(gw.url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: target.hostname, port: target.port, path: '/server/reset', method: 'POST', headers: { host, authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' } },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.once('error', reject);
+    req.end(JSON.stringify({ name: 'flaky' }));
+  });
 }
 
 const call = (tool: string): ReturnType<typeof api> => api('POST', '/call', { server: 'flaky', tool, arguments: {} });
@@ -53,15 +71,26 @@ token = "\${RESET_ADMIN}"
 name = "worker"
 token = "\${RESET_AGENT}"
 
+[[auth.tokens]]
+name = "other-admin"
+role = "admin"
+token = "\${RESET_SCOPED}"
+servers = ["other"]
+
 [[backends]]
 name = "flaky"
 command = "node"
 args = [${q(fixture('counter-server'))}]
 circuit_breaker = { failure_threshold = 2, reset_timeout = 3600 }
+
+[[backends]]
+name = "other"
+command = "node"
+args = [${q(fixture('counter-server'))}]
 `,
-    { env: { RESET_ADMIN: ADMIN, RESET_AGENT: AGENT } },
+    { env: { RESET_ADMIN: ADMIN, RESET_AGENT: AGENT, RESET_SCOPED: SCOPED } },
   );
-  await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'flaky');
+  for (const name of ['flaky', 'other']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
 });
 afterAll(stopAll);
 
@@ -96,7 +125,7 @@ describe('#19 item 8: a (re)start closes the circuit; POST /server/reset closes 
     expect((await call('ok')).status).toBe(200);
   });
 
-  it('POST /server/reset is an admin route: no token 401, agent token 403, foreign Origin 403, unknown name 404, bad body 400', async () => {
+  it('POST /server/reset is an admin route: no token 401, agent or out-of-scope token 403, foreign Host or Origin 403, form body 415, unknown name 404, bad body 400', async () => {
     await openCircuit();
     expect((await api('POST', '/server/reset', { name: 'flaky' }, '')).status).toBe(401);
     const agent = await api('POST', '/server/reset', { name: 'flaky' }, AGENT);
@@ -105,6 +134,13 @@ describe('#19 item 8: a (re)start closes the circuit; POST /server/reset closes 
     const foreign = await api('POST', '/server/reset', { name: 'flaky' }, ADMIN, { origin: 'http://evil.example.com' });
     expect(foreign.status).toBe(403);
     expect(foreign.body.code).toBe('FORBIDDEN');
+    // An admin token limited to other backends may not reset this one.
+    const scoped = await api('POST', '/server/reset', { name: 'flaky' }, SCOPED);
+    expect([scoped.status, scoped.body.code]).toEqual([403, 'FORBIDDEN']);
+    // A Host that is not loopback nor listed (DNS rebinding), and a body that is not JSON.
+    expect(await statusWithHost('evil.example.com')).toBe(403);
+    const form = await fetch(`${gw.url}/server/reset`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'name=flaky' });
+    expect(form.status).toBe(415);
     expect((await row()).circuit).toBe('open'); // none of them closed it
     const unknown = await api('POST', '/server/reset', { name: 'nope' });
     expect([unknown.status, unknown.body.code]).toEqual([404, 'UNKNOWN_SERVER']);
