@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect, createServer, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, q, resultText, serverRow, startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
@@ -21,16 +22,23 @@ import { fixture, q, resultText, serverRow, startGateway, stopAll, type RunningG
 let gw: RunningGateway;
 let server: ChildProcess | undefined;
 let port = 0;
+/** Servers a test started besides the main one, killed at the end whatever happens. */
+const others: ChildProcess[] = [];
 
 /** Starts the HTTP fixture (on `port`, or a free one) and waits for its `listening` line. */
 async function startServer(env: Record<string, string> = {}): Promise<void> {
-  const proc = spawn(process.execPath, [fixture('serve-http')], { env: { ...process.env, PORT: String(port), NO_GET_STREAM: '1', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  server = proc;
+  const started = await spawnServer({ PORT: String(port), ...env });
+  server = started.proc;
+  port = started.port;
+}
+
+async function spawnServer(env: Record<string, string>): Promise<{ proc: ChildProcess; port: number }> {
+  const proc = spawn(process.execPath, [fixture('serve-http')], { env: { ...process.env, NO_GET_STREAM: '1', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: proc.stdout! }).once('line', resolve);
     proc.once('exit', (code) => reject(new Error(`serve-http exited (${code}) before listening`)));
   });
-  port = Number(/^listening (\d+)$/.exec(line)?.[1]);
+  return { proc, port: Number(/^listening (\d+)$/.exec(line)?.[1]) };
 }
 
 async function killServer(): Promise<void> {
@@ -58,6 +66,7 @@ health_interval = 3600
   await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'remote');
 });
 afterAll(async () => {
+  for (const proc of others) proc.kill('SIGKILL');
   await killServer();
   await stopAll();
 });
@@ -86,6 +95,57 @@ describe('#19 item 10: an HTTP backend recovers at once when its server restarts
     expect(row.last_error).toContain('lost its HTTP session (the server answered HTTP 404');
     const log = (await gw.request('GET', '/log?server=remote&limit=1')).body.calls as { status: string; retried?: boolean }[];
     expect(log[0]).toMatchObject({ status: 'success', retried: true });
+  });
+
+  it('is running again at the first answer when the server comes back with the session intact (a network blip)', async () => {
+    // A TCP relay in front of a server of its own: closing it refuses connections while the server keeps its sessions.
+    let target = 0;
+    const sockets = new Set<Socket>();
+    const relay = createServer((inbound) => {
+      const outbound = connect(target, '127.0.0.1');
+      for (const s of [inbound, outbound]) {
+        sockets.add(s);
+        s.on('error', () => undefined);
+        s.on('close', () => sockets.delete(s));
+      }
+      inbound.pipe(outbound).pipe(inbound);
+    });
+    const listen = (at: number): Promise<number> =>
+      new Promise((resolve) => relay.listen(at, '127.0.0.1', () => resolve((relay.address() as { port: number }).port)));
+    const relayPort = await listen(0);
+    const behind = await spawnServer({ PORT: '0', EXTRA_HOSTS: `127.0.0.1:${relayPort}` });
+    target = behind.port;
+    others.push(behind.proc);
+    const viaRelay = await startGateway(`
+[[backends]]
+name = "relayed"
+transport = "http"
+url = ${q(`http://127.0.0.1:${relayPort}/mcp`)}
+
+[supervisor]
+health_interval = 3600
+`);
+    await viaRelay.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'relayed');
+    const relayedCall = (): ReturnType<RunningGateway['request']> => viaRelay.request('POST', '/call', { server: 'relayed', tool: 'test_simple_text', arguments: {} });
+    expect((await relayedCall()).status).toBe(200);
+
+    await new Promise<void>((resolve) => {
+      relay.close(() => resolve());
+      for (const s of sockets) s.destroy();
+    });
+    expect((await relayedCall()).body.error).toMatch(/unreachable: .*ECONNREFUSED/);
+    expect((await serverRow(viaRelay, 'relayed')).status).toBe('degraded');
+
+    await listen(relayPort);
+    expect((await relayedCall()).status).toBe(200);
+    const row = await serverRow(viaRelay, 'relayed');
+    expect(row.status).toBe('running');
+    expect(row.restarts).toBe(0); // the same session: nothing was restarted
+    await viaRelay.stop();
+    await new Promise<void>((resolve) => {
+      relay.close(() => resolve());
+      for (const s of sockets) s.destroy();
+    });
   });
 
   it('recovers the same way from a 400 "No valid session ID provided"', async () => {
