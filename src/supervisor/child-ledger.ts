@@ -44,8 +44,9 @@ function statFields(pid: number | 'self'): string[] | undefined {
 }
 
 /** A live process's start time in clock ticks since boot (field 22 of stat). */
-export function startTime(pid: number | 'self'): number | undefined {
-  const value = statFields(pid)?.[19];
+export function startTime(pid: number | 'self' | undefined): number | undefined {
+  if (pid !== 'self' && !Number.isSafeInteger(pid)) return undefined;
+  const value = statFields(pid as number | 'self')?.[19];
   return value === undefined ? undefined : Number(value);
 }
 
@@ -76,6 +77,7 @@ function processGroups(): Map<number, { pid: number; start: number }[]> {
 export class ChildLedger {
   readonly #file: string;
   readonly #head: Omit<LedgerFile, 'groups'>;
+  readonly #log: Logger;
   readonly #groups = new Map<number, Group>();
   static #current: ChildLedger | undefined;
 
@@ -84,9 +86,10 @@ export class ChildLedger {
     return ChildLedger.#current;
   }
 
-  private constructor(file: string, head: Omit<LedgerFile, 'groups'>) {
+  private constructor(file: string, head: Omit<LedgerFile, 'groups'>, logger: Logger) {
     this.#file = file;
     this.#head = head;
+    this.#log = logger;
   }
 
   /** Kills what gateways that died on this data_dir left behind, then starts this gateway's ledger; undefined without /proc. */
@@ -97,7 +100,7 @@ export class ChildLedger {
     const dir = join(dataDir, 'children');
     mkdirSync(dir, { recursive: true });
     sweep(dir, boot, logger);
-    ChildLedger.#current = new ChildLedger(join(dir, `${process.pid}.json`), { boot_id: boot, gateway: { pid: process.pid, start } });
+    ChildLedger.#current = new ChildLedger(join(dir, `${process.pid}.json`), { boot_id: boot, gateway: { pid: process.pid, start } }, logger);
     return ChildLedger.#current;
   }
 
@@ -122,14 +125,19 @@ export class ChildLedger {
   }
 
   #write(): void {
-    if (this.#groups.size === 0) {
-      rmSync(this.#file, { force: true });
-      return;
+    try {
+      if (this.#groups.size === 0) {
+        rmSync(this.#file, { force: true });
+        return;
+      }
+      const file: LedgerFile = { ...this.#head, groups: [...this.#groups.values()] };
+      // Written whole and renamed: a gateway killed mid-write leaves the old ledger, never half of one.
+      writeFileSync(`${this.#file}.tmp`, JSON.stringify(file));
+      renameSync(`${this.#file}.tmp`, this.#file);
+    } catch (err) {
+      // The child runs either way; only a cleanup after a crash of the gateway is lost.
+      this.#log.warn({ file: this.#file, error: (err as Error).message }, 'could not update the ledger of child processes');
     }
-    const file: LedgerFile = { ...this.#head, groups: [...this.#groups.values()] };
-    // Written whole and renamed: a gateway killed mid-write leaves the old ledger, never half of one.
-    writeFileSync(`${this.#file}.tmp`, JSON.stringify(file));
-    renameSync(`${this.#file}.tmp`, this.#file);
   }
 }
 
@@ -137,6 +145,8 @@ function sweep(dir: string, boot: string, logger: Logger): void {
   let live: Map<number, { pid: number; start: number }[]> | undefined;
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
+    // A .tmp is a ledger being written: another gateway's while its pid lives.
+    if (!name.endsWith('.json') && startTime(Number.parseInt(name, 10)) !== undefined) continue;
     let ledger: LedgerFile;
     try {
       ledger = JSON.parse(readFileSync(path, 'utf8')) as LedgerFile;
@@ -144,9 +154,9 @@ function sweep(dir: string, boot: string, logger: Logger): void {
       rmSync(path, { force: true }); // a torn .tmp or a stray file
       continue;
     }
-    if (ledger.boot_id === boot) {
+    if (ledger.boot_id === boot && Array.isArray(ledger.groups)) {
       // Another gateway that runs on this data_dir keeps its children.
-      if (startTime(ledger.gateway.pid) === ledger.gateway.start) continue;
+      if (typeof ledger.gateway?.start === 'number' && startTime(ledger.gateway.pid) === ledger.gateway.start) continue;
       live ??= processGroups();
       for (const group of ledger.groups) killStale(group, live, logger);
     }
@@ -155,6 +165,9 @@ function sweep(dir: string, boot: string, logger: Logger): void {
 }
 
 function killStale(group: Group, live: Map<number, { pid: number; start: number }[]>, logger: Logger): void {
+  // kill(-1) and kill(-0) would reach every process, or ours: only a real
+  // group id, and never this gateway's own group.
+  if (typeof group !== 'object' || group === null || !Number.isSafeInteger(group.pgid) || group.pgid <= 1 || typeof group.start !== 'number' || String(group.pgid) === statFields('self')?.[2]) return;
   const all = live.get(group.pgid) ?? [];
   // A leader with another start time: the id was reused; that group is not ours.
   if (all.some((m) => m.pid === group.pgid && m.start !== group.start)) return;

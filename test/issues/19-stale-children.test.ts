@@ -94,11 +94,15 @@ describe('#19 item 12: the next start kills what a SIGKILLed gateway left runnin
     // The ledger of a gateway that runs (this test process stands in for it): left alone.
     writeFileSync(join(dir, `${process.pid}.json`), JSON.stringify({ boot_id: bootId, gateway: { pid: process.pid, start: startOf(process.pid) }, groups: [{ pgid: ofLiveGateway, start: startOf(ofLiveGateway), backend: 'live' }] }));
 
+    // Torn or foreign files: dropped, and the start goes on.
+    writeFileSync(join(dir, '999999998.json'), '{"boot_id": "');
+    writeFileSync(join(dir, '999999997.json'), JSON.stringify({ boot_id: bootId, gateway: null, groups: [null, { pgid: 'x' }] }));
+
     const next = await startGateway('', { dir: gw.dir });
     expect(next.logs.some((l) => l.msg.startsWith('killed the processes of a backend left running'))).toBe(false);
     expect(startOf(reused)).toBeGreaterThan(0); // alive: /proc/<pid>/stat is readable
     expect(startOf(ofLiveGateway)).toBeGreaterThan(0);
-    expect(existsSync(join(dir, '999999999.json'))).toBe(false); // the dead gateway's ledger was dropped
+    for (const dropped of ['999999999.json', '999999998.json', '999999997.json']) expect(existsSync(join(dir, dropped)), dropped).toBe(false);
     expect(existsSync(join(dir, `${process.pid}.json`))).toBe(true); // the live one's kept
     await next.stop();
   });
