@@ -9,7 +9,7 @@ import { q, startGateway, stopAll, type RunningGateway } from '../integration/ha
  * answers held POST /server/add — and the backend name's lock — for about
  * two minutes. The listener here is a real HTTP server that refuses the
  * Streamable HTTP POST (405, as a legacy SSE-only server does) and never
- * answers the SSE GET the gateway falls back to; start_timeout is 300 ms and
+ * answers the SSE GET the gateway falls back to; start_timeout is 2 s and
  * the test's own timeout 20 s, so only a bounded connect lets the add (and
  * the next one on the same name) end.
  */
@@ -46,12 +46,12 @@ const url = (): string => {
 
 describe('#19 item 11: start_timeout bounds the whole connect of an HTTP backend', () => {
   it('POST /server/add of a backend that accepts and never answers fails within start_timeout, the SSE fallback included', { timeout: 20_000 }, async () => {
-    const entry = { name: 'silent', transport: 'http', url: url(), start_timeout: 300 };
+    const entry = { name: 'silent', transport: 'http', url: url(), start_timeout: 2000 };
     const added = await gw.request('POST', '/server/add', entry);
     expect(added.status).toBe(503);
     expect(added.body.code).toBe('BACKEND_UNAVAILABLE');
     expect(added.body.error).toContain("Backend 'silent'");
-    expect(added.body.error).toContain('start_timeout (300 ms)');
+    expect(added.body.error).toContain('start_timeout (2000 ms)');
     expect(added.body.error).toContain('legacy-SSE fallback');
     // Both transports were tried: the POST (refused), then the SSE GET (never answered).
     expect(seen.slice(0, 2)).toEqual(['POST', 'GET']);
@@ -67,14 +67,14 @@ describe('#19 item 11: start_timeout bounds the whole connect of an HTTP backend
 name = "silent"
 transport = "http"
 url = ${q(url())}
-start_timeout = 300
+start_timeout = 2000
 
 [supervisor]
 restart_backoff_min = 60000
 restart_backoff_max = 60000
 `);
     const failed = await local.waitForLog((l) => l.backend === 'silent' && l.msg === 'backend will restart', 15_000);
-    expect(String(failed.error)).toContain('start_timeout (300 ms)');
+    expect(String(failed.error)).toContain('start_timeout (2000 ms)');
     await local.stop();
   });
 });
