@@ -39,7 +39,8 @@ function startOf(pid: number): number {
 
 const strays: number[] = [];
 afterAll(async () => {
-  for (const pid of [...strays, ...processesWithMarker(MARKER)]) {
+  // Only real pids: kill(-1) would reach every process.
+  for (const pid of [...strays, ...processesWithMarker(MARKER)].filter((p) => p > 1)) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -81,8 +82,9 @@ describe('#19 item 12: the next start kills what a SIGKILLed gateway left runnin
     const spawnLeader = (): number => {
       const proc = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' });
       proc.unref();
-      strays.push(proc.pid ?? -1);
-      return proc.pid ?? -1;
+      if (proc.pid === undefined) throw new Error('could not spawn a stand-in process');
+      strays.push(proc.pid);
+      return proc.pid;
     };
     const reused = spawnLeader();
     const ofLiveGateway = spawnLeader();
