@@ -93,10 +93,11 @@ printf '\n'
 step "POST /server/add — add a backend at runtime (stored in data_dir; it comes back after a restart)"
 post /server/add "{\"name\": \"walkthrough\", \"command\": \"node\", \"args\": [\"$REPO/dist/backends/demo/server.js\"]}"
 
-step "POST /server/stop, /server/start, /server/restart — its lifecycle"
+step "POST /server/stop, /server/start, /server/restart, /server/reset — its lifecycle (reset closes its circuit by hand)"
 post /server/stop '{"name": "walkthrough"}'
 post /server/start '{"name": "walkthrough"}'
 post /server/restart '{"name": "walkthrough"}'
+post /server/reset '{"name": "walkthrough"}'
 
 step "POST /server/approve — accept its current tool definitions (matters with [gateway] pin_tools)"
 post /server/approve '{"name": "walkthrough"}'

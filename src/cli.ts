@@ -49,6 +49,7 @@ the bearer token, when the gateway has [auth], comes from $STONEGATE_TOKEN):
   stonegate add NAME COMMAND [ARGS...] [--env KEY=VALUE ...]
   stonegate add NAME --http URL         add a backend at runtime (or --entry JSON: a full [[backends]] entry)
   stonegate remove NAME | start NAME | stop NAME | restart NAME
+  stonegate reset NAME                  close a backend's open circuit by hand
   Add --json for machine-readable output.
 
   stonegate --version | --help
@@ -283,6 +284,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'start':
       case 'stop':
       case 'restart':
+      case 'reset':
         return await runRemote({ url: gatewayUrl(values), json: values.json === true, out, err, progress: process.stderr }, command, positionals.slice(1), values);
       default:
         err(`stonegate: unknown command '${command}'\n\n${USAGE}`);

@@ -26,6 +26,7 @@ import { ConfigError } from './config/load.js';
 import { openCoordStore, openGatewayStores, type GatewayStores } from './store/factory.js';
 import type { RuntimeBackendStore } from './store/runtime-backends.js';
 import { Roster } from './supervisor/roster.js';
+import { ChildLedger } from './supervisor/child-ledger.js';
 import type { DispatchStore } from './dispatch/store.js';
 import { DispatchTable } from './dispatch/table.js';
 import type { Registry } from 'prom-client';
@@ -94,6 +95,7 @@ export class Gateway {
   #roster: Roster | undefined;
   #dispatch: DispatchTable | undefined;
   #storeMonitor: StoreMonitor | undefined;
+  #children: ChildLedger | undefined;
   readonly #storeFactory: ((dataDir: string) => RuntimeBackendStore) | undefined;
 
   constructor(options: GatewayOptions) {
@@ -180,6 +182,8 @@ export class Gateway {
   async start(options: { listen?: boolean } = {}): Promise<{ url: string | undefined; ready: Promise<void> }> {
     if (options.listen !== false) this.security.assertBindable();
     mkdirSync(this.config.server.dataDir, { recursive: true });
+    // Kills what a gateway killed on this data_dir left running, before any child of ours starts.
+    this.#children = ChildLedger.open(this.config.server.dataDir, this.logger);
     try {
       await this.#startStores();
     } catch (error) {
@@ -294,6 +298,7 @@ export class Gateway {
       await this.sessions.closeAll();
       await this.#listener?.close();
       await this.supervisor.stopAll();
+      this.#children?.close();
       for (const backend of this.supervisor.list()) this.router.drop(backend.name);
       await this.security.close();
       await this.#stores?.close();

@@ -194,7 +194,7 @@ async function checkGateway(report: Report, base: string, token: string | undefi
     if (!s.enabled) report.line('skip', what, `disabled (enabled = false, or stopped through the API; stonegate start ${s.name} starts it)`);
     else if (s.status === 'stopped') report.line('FAIL', what, 'backend is stopped', `stonegate start ${s.name}`);
     else if (s.status !== 'running') report.line('FAIL', what, `backend is ${s.status}${s.last_error === null ? '' : `: ${s.last_error}`}`, `fix what the error says, then stonegate restart ${s.name}`);
-    else if (s.circuit !== 'closed') report.line('warn', what, `${count} tools, circuit ${s.circuit}`, `it has been failing; stonegate restart ${s.name} once it is fixed`);
+    else if (s.circuit !== 'closed') report.line('warn', what, `${count} tools, circuit ${s.circuit}`, `it has been failing; once it is fixed, stonegate reset ${s.name} closes it`);
     else if (count === 0) report.line('warn', what, 'running but lists no tools', 'check that the server registers its tools');
     else report.line('ok', what, `${count} tools`);
   }

@@ -21,6 +21,9 @@ export class UsageError extends Error {}
 /** No gateway answered at the URL. */
 class Unreachable extends Error {}
 
+/** What the progress line says while a lifecycle command runs. */
+const DOING: Record<string, string> = { stop: 'stopping', remove: 'removing', reset: 'closing the circuit of' };
+
 interface Answer {
   status: number;
   body: Record<string, unknown>;
@@ -178,13 +181,14 @@ export async function runRemote(
       case 'remove':
       case 'start':
       case 'stop':
-      case 'restart': {
+      case 'restart':
+      case 'reset': {
         const name = positionals[0];
         if (name === undefined) throw new UsageError(`${command} needs a backend NAME`);
-        const answer = await waitFor(ctx, `${command === 'stop' ? 'stopping' : command === 'remove' ? 'removing' : `${command}ing`} ${name}`, 'POST', `/server/${command}`, { name });
+        const answer = await waitFor(ctx, `${DOING[command] ?? `${command}ing`} ${name}`, 'POST', `/server/${command}`, { name });
         return report(ctx, answer, (body) => {
           const s = body.server as ServerRow | undefined;
-          ctx.out(s === undefined ? `${command === 'remove' ? 'removed' : command} ${name}` : `${name}: ${s.status}, ${s.tool_count} tools`);
+          ctx.out(s === undefined ? `${command === 'remove' ? 'removed' : command} ${name}` : `${name}: ${s.status}, circuit ${s.circuit}, ${s.tool_count} tools`);
         });
       }
       default:

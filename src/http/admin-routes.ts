@@ -22,30 +22,55 @@ const STATUSES = ['success', 'error', 'timeout'];
  * only admin tokens reach them; an admin token limited to backends manages
  * only those.
  */
-export function adminHandlers(gateway: Gateway): Record<'start' | 'stop' | 'restart' | 'add' | 'remove' | 'approve' | 'config' | 'log', Handler> {
+export function adminHandlers(gateway: Gateway): Record<'start' | 'stop' | 'restart' | 'reset' | 'add' | 'remove' | 'approve' | 'config' | 'log', Handler> {
   const { supervisor } = gateway;
 
   // Start, stop and restart a configured backend. Stop gives calls in
   // flight drain_timeout, then cuts them (BACKEND_UNAVAILABLE saying so).
   // The outcome is remembered as the backend's `enabled`: a backend stopped
   // here stays stopped after a restart of the gateway, one started starts.
-  const lifecycle = async (c: Context, action: (backend: Backend) => Promise<void>, enabled: boolean): Promise<Response> => {
+  const lifecycle = async (c: Context, action: (backend: Backend) => Promise<void>, enabled: boolean | undefined): Promise<Response> => {
     const { name } = await readBody(c, NameBody);
     assertMayUse(c, name);
     await supervisor.serialize(name, async () => {
       const backend = supervisor.get(name);
       // Stored first: a gateway killed mid-drain keeps it stopped, and a
       // start that fails is tried again at the gateway's next start.
-      await gateway.roster.setEnabled(name, enabled);
+      if (enabled !== undefined) await gateway.roster.setEnabled(name, enabled);
       await action(backend);
     });
     return c.json({ ok: true, server: gateway.serverList(new Set([name]))[0] });
   };
 
+  // A backend that (re)started serves again: its circuit closes with it,
+  // as the CIRCUIT_OPEN message promises. Reset closes it by hand, without
+  // touching the processes (the backend was fixed from outside).
+  const closeCircuit = (backend: Backend, why: string): void => gateway.router.breaker(backend.name).reset(why);
+
   return {
-    start: (c) => lifecycle(c, (b) => b.start(), true),
+    start: (c) =>
+      lifecycle(
+        c,
+        async (b) => {
+          const serving = b.state === 'running' || b.state === 'degraded';
+          await b.start();
+          // A start of a backend that already serves changes nothing, its circuit included.
+          if (!serving) closeCircuit(b, 'POST /server/start');
+        },
+        true,
+      ),
     stop: (c) => lifecycle(c, (b) => b.stop(), false),
-    restart: (c) => lifecycle(c, (b) => b.restart(), true),
+    restart: (c) =>
+      lifecycle(
+        c,
+        async (b) => {
+          await b.restart();
+          closeCircuit(b, 'POST /server/restart');
+        },
+        true,
+      ),
+    // Reset leaves the stored `enabled` as it is.
+    reset: (c) => lifecycle(c, async (b) => closeCircuit(b, 'POST /server/reset'), undefined),
 
     add: async (c) => {
       const body = await readBody(c, z.record(z.string(), z.unknown()));

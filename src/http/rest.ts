@@ -115,6 +115,7 @@ export function restRoutes(gateway: Gateway): Hono {
   app.post('/server/start', admin.start);
   app.post('/server/stop', admin.stop);
   app.post('/server/restart', admin.restart);
+  app.post('/server/reset', admin.reset);
   app.post('/server/add', admin.add);
   app.post('/server/remove', admin.remove);
   app.post('/server/approve', admin.approve);

@@ -23,6 +23,7 @@ const ADMIN_ROUTES = new Set([
   'POST /server/start',
   'POST /server/stop',
   'POST /server/restart',
+  'POST /server/reset',
   'POST /server/approve',
   'GET /config',
   'GET /log',

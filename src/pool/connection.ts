@@ -65,6 +65,12 @@ export class Connection {
    * "session"), set once by the pool that made it; undefined when shared.
    */
   session: string | undefined;
+  /**
+   * Set by the backend: told of a transport failure that leaves the link
+   * open (an HTTP server that refuses connections for now), with the end of
+   * a sentence that starts with the backend's name.
+   */
+  onFault: ((reason: string) => void) | undefined;
   #alive = true;
   #closing = false;
   /** Set by terminate(): the end is a failure with this reason, although we caused it. */

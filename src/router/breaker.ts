@@ -37,6 +37,7 @@ export function countsAsFailure(error: unknown): boolean {
 export class Breaker {
   readonly #name: string;
   readonly #settings: BreakerSettings;
+  readonly #logger: Logger;
   readonly #circuit: CircuitBreaker<[() => Promise<unknown>], unknown>;
   #consecutive = 0;
   #probation = 0;
@@ -45,6 +46,7 @@ export class Breaker {
   constructor(name: string, settings: BreakerSettings, logger: Logger) {
     this.#name = name;
     this.#settings = settings;
+    this.#logger = logger;
     const byRate = settings.error_threshold_percentage > 0;
     this.#circuit = new CircuitBreaker((fn: () => Promise<unknown>) => fn(), {
       timeout: false, // each call has its own AbortSignal deadline
@@ -102,6 +104,20 @@ export class Breaker {
     }
   }
 
+  /**
+   * Closes the circuit with a clean slate (no probation, no failures in a
+   * row): the backend was (re)started and serves, or an admin closed it by
+   * hand with POST /server/reset. A no-op on a closed circuit.
+   */
+  reset(why: string): void {
+    if (this.#circuit.closed && this.#consecutive === 0 && this.#probation === 0) return;
+    const wasOpen = !this.#circuit.closed;
+    this.#circuit.close();
+    this.#consecutive = 0;
+    this.#probation = 0;
+    if (wasOpen) this.#logger.info({ why }, 'circuit closed by a reset');
+  }
+
   /** Stops the breaker's timers (backend removed). */
   shutdown(): void {
     this.#circuit.shutdown();
@@ -113,7 +129,7 @@ export class Breaker {
     const why = this.state === 'half_open' ? 'a probe call is testing it' : `retry after ${left} s`;
     return new GatewayError(
       'CIRCUIT_OPEN',
-      `Circuit open for server '${this.#name}' — backend is failing; ${why} or POST /server/restart`,
+      `Circuit open for server '${this.#name}' — backend is failing; ${why}, or once it is fixed POST /server/reset (or /server/restart)`,
       { retryAfter: left },
     );
   }

@@ -7,6 +7,7 @@ import type { SessionRef } from '../pool/affinity-pool.js';
 import type { Connection, Downstream } from '../pool/connection.js';
 import type { Backend } from '../supervisor/backend.js';
 import { MalformedResponse } from '../supervisor/line-transport.js';
+import { httpFault } from '../supervisor/http-fault.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { Breaker } from './breaker.js';
 import type { CallLog } from './call-log.js';
@@ -243,9 +244,12 @@ export class Router {
       // more, to the restarted backend (use() waits for it to run again).
       const annotations = resolved.definition.annotations;
       const repeatable = annotations?.readOnlyHint === true || annotations?.idempotentHint === true;
-      if (!repeatable || !backend.config.supervisor.retry_on_crash || !crashed(err) || request.signal?.aborted === true) throw err;
+      // A call the backend refused unseen (its HTTP session was lost) had no effect: it is sent once more, whatever the tool.
+      const unsent = err instanceof GatewayError && err.details?.unsent === true;
+      if (!unsent && (!repeatable || !backend.config.supervisor.retry_on_crash || !crashed(err))) throw err;
+      if (request.signal?.aborted === true) throw err;
       attempt.retried = true;
-      this.#options.logger.info({ backend: server, tool, retried: true, error: (err as Error).message }, 'call retried after backend crash');
+      this.#options.logger.info({ backend: server, tool, retried: true, error: (err as Error).message }, unsent ? 'call sent again on a new session' : 'call retried after backend crash');
       return send();
     }
   }
@@ -312,6 +316,22 @@ async function describeFailure(err: unknown, ctx: FailureContext): Promise<Gatew
     return new GatewayError('BACKEND_ERROR', `Backend '${ctx.server}' answered ${ctx.tool} with error ${err.code}: ${err.message.replace(/^MCP error -?\d+: /, '')}`, {
       details: { backend_code: err.code },
     });
+  }
+  // The SDK's answer to a request on a client whose transport has just
+  // closed: the same end, seen a moment earlier.
+  if (err instanceof Error && err.message === 'Not connected') return describeClosed(ctx);
+  const fault = httpFault(err);
+  if (fault?.kind === 'session') {
+    // The link ends now and the backend makes a new session; once its end is
+    // in, use() waits for the new one, so the call can be sent again.
+    await Promise.race([ctx.connection.ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2_000))]);
+    return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${fault.reason}; ${ctx.tool} did not reach it, retry it`, {
+      retryAfter: 1,
+      details: { unsent: true },
+    });
+  }
+  if (fault?.kind === 'unreachable') {
+    return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${fault.reason} (during ${ctx.tool}); retry once the server is back`, { retryAfter: 1 });
   }
   return new GatewayError('BACKEND_UNAVAILABLE', `Call to ${ctx.server}/${ctx.tool} failed: ${(err as Error).message ?? String(err)}`);
 }

@@ -10,11 +10,11 @@ import { CrashWindow } from './crash-window.js';
 import { HealthCheck, pingAll } from './health.js';
 
 /**
- * stopped → starting → running ⇄ degraded (a failed health check; a passed
- * one goes back); a crash, or health_failures failed checks in a row:
- * running/degraded → restarting → running; too many of those in the window,
- * or a start that can never work (command not found): → failed. stop() from
- * any state → stopped.
+ * stopped → starting → running ⇄ degraded (a failed health check or HTTP link;
+ * a passed check or an answer goes back); a crash, a lost HTTP session, or
+ * health_failures failed checks in a row: running/degraded → restarting →
+ * running; too many in the window, or a start that can never work (command
+ * not found): → failed. stop() from any state → stopped.
  */
 export type BackendState = 'stopped' | 'starting' | 'running' | 'degraded' | 'restarting' | 'failed';
 
@@ -80,14 +80,14 @@ export class Backend extends EventEmitter {
   readonly #live = new Set<Connection>();
   #runningSince: number | undefined;
   #restarts = 0;
-  /** Whether this start ever reached running (a retry before that is not a restart). */
-  #hasRun = false;
+  #hasRun = false; // this start reached running (a retry before that is not a restart)
   #lastError: GatewayError | undefined;
   #lastStderr: readonly string[] = [];
   /** No new connection before this time (ms): the restart backoff, for connections the pool adds. */
   #growNotBefore = 0;
   #growFailures = 0;
   readonly #health: HealthCheck | undefined;
+  #faulted = false; // degraded by a transport failure (#onFault), not a health check: any answer ends it
 
   constructor(options: BackendOptions) {
     super();
@@ -170,7 +170,9 @@ export class Backend extends EventEmitter {
     if (this.#state === 'starting' || this.#state === 'restarting') await this.#whenReady(this.config.pool.acquire_timeout);
     const pool = this.#pool;
     if (pool === undefined || (this.#state !== 'running' && this.#state !== 'degraded')) throw this.#unavailable();
-    return pool.use(fn, session);
+    const result = await pool.use(fn, session);
+    if (this.#faulted && this.#state === 'degraded') this.#setState('running');
+    return result;
   }
 
   /** An MCP session ended: the connections it had of its own close. */
@@ -238,6 +240,7 @@ export class Backend extends EventEmitter {
     const connection = await this.#connector(this.config, this.#log, this.#hooks);
     this.#live.add(connection);
     const generation = this.#generation;
+    connection.onFault = (reason) => generation === this.#generation && this.#onFault(reason);
     void connection.ended.then((end) => {
       this.#live.delete(connection);
       if (end.expected || generation !== this.#generation) return;
@@ -290,6 +293,15 @@ export class Backend extends EventEmitter {
     this.#generation += 1;
     for (const connection of this.#live) void connection.terminate(why);
     this.#onFailure(new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' ${why}`));
+  }
+
+  /** A link that fails but stays open (an HTTP server down for a restart): degraded at once, the cause in last_error, until an answer or a new session. */
+  #onFault(reason: string): void {
+    if (this.#state !== 'running' && this.#state !== 'degraded') return;
+    this.#lastError = new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' ${reason}`);
+    if (this.#state === 'running') this.#log.warn({ reason }, 'backend transport failed; degraded');
+    this.#setState('degraded');
+    this.#faulted = true;
   }
 
   #onCrash(reason: string): void {
@@ -386,6 +398,7 @@ export class Backend extends EventEmitter {
     const previous = this.#state;
     if (previous === next) return;
     this.#state = next;
+    this.#faulted = false;
     if (next === 'running' || next === 'degraded') this.#health?.start();
     else this.#health?.stop();
     this.#log.info({ from: previous, to: next }, `backend ${next}`);

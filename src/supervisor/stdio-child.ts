@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { scrub } from '../config/redact.js';
 import type { Logger } from '../log.js';
+import { ChildLedger } from './child-ledger.js';
+import { withParentDeathSignal } from './parent-death.js';
 
 /** How a child ended: exit code, or the signal that ended it. */
 export interface ExitInfo {
@@ -20,6 +22,8 @@ export interface StdioChildOptions {
   stderrLines: number;
   /** Values (the entry's env and header values) never to log: replaced in stderr lines. */
   secrets?: readonly string[];
+  /** The backend's name, for the ledger of child process groups (see child-ledger.ts). */
+  backend?: string;
 }
 
 /** Longest stderr line kept or logged, in bytes; the rest of a longer line is counted, not stored. */
@@ -71,6 +75,7 @@ export class StdioChild {
     this.stdout = subprocess.stdout as Readable;
     this.#stderrLimit = options.stderrLines;
     LIVE_GROUPS.add(this.pid);
+    ChildLedger.current?.add(this.pid, options.backend ?? options.command);
     this.exited = new Promise<ExitInfo>((resolve) => {
       subprocess.once('exit', (code, signal) => {
         this.#exit = { code, signal };
@@ -94,7 +99,9 @@ export class StdioChild {
 
   /** Spawns the child and resolves once it runs; rejects (ENOENT, EACCES) when it cannot start. */
   static async spawn(options: StdioChildOptions): Promise<StdioChild> {
-    const subprocess = spawn(options.command, [...options.args], {
+    // A missing command throws here as spawn would (ENOENT, EACCES).
+    const run = withParentDeathSignal(options.command, options.args, options.cwd, options.env);
+    const subprocess = spawn(run.command, run.args, {
       cwd: options.cwd,
       env: options.env,
       detached: true, // own process group, so stop() can reach grandchildren
@@ -147,6 +154,7 @@ export class StdioChild {
   reap(): void {
     if (groupAlive(this.pid)) killGroup(this.pid, 'SIGKILL');
     LIVE_GROUPS.delete(this.pid);
+    ChildLedger.current?.delete(this.pid);
   }
 
   #reapGroup(): void {

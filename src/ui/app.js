@@ -107,13 +107,17 @@ function renderBackends(servers) {
   const body = $('backends').tBodies[0];
   body.replaceChildren(
     ...servers.map((s) => {
-      const buttons = ['restart', 'stop', 'start'].map((action) => {
+      const buttons = ['restart', 'stop', 'start', 'reset'].map((action) => {
         const b = el('button', action);
         b.type = 'button';
         b.dataset.action = action;
         b.addEventListener('click', () => act(b, action, s.name));
         return b;
       });
+      // reset closes an open circuit by hand (POST /server/reset): only then is there something to do.
+      const reset = buttons[3];
+      reset.title = 'close the circuit (the backend was fixed)';
+      reset.disabled = s.circuit === 'closed';
       const row = el('tr', undefined, undefined, [
         el('td', s.name),
         el('td', undefined, undefined, [pill(s.status)]),
@@ -128,6 +132,7 @@ function renderBackends(servers) {
       ]);
       row.dataset.backend = s.name;
       row.dataset.status = s.status;
+      row.dataset.circuit = s.circuit;
       row.dataset.pid = s.pid ?? '';
       row.title = [s.pid ? `pid ${s.pid}` : '', s.last_error ?? ''].filter(Boolean).join(' — ');
       return row;

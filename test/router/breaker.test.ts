@@ -313,3 +313,32 @@ describe('Breaker.shutdown', () => {
     expect(fn).not.toHaveBeenCalled();
   });
 });
+
+describe('Breaker.reset (#19 item 8)', () => {
+  it('closes an open circuit at once, with no probation: one failure after it does not reopen it', async () => {
+    const b = breaker();
+    for (let i = 0; i < 3; i += 1) await fail(b);
+    expect(b.state).toBe('open');
+    await expect(b.fire(() => Promise.resolve('ok'))).rejects.toMatchObject({ code: 'CIRCUIT_OPEN', message: expect.stringContaining('POST /server/reset') });
+    b.reset('test');
+    expect(b.state).toBe('closed');
+    await succeed(b);
+    await fail(b);
+    expect(b.state).toBe('closed');
+    await fail(b);
+    await fail(b);
+    expect(b.state).toBe('open'); // failure_threshold counts afresh
+  });
+
+  it('closes a half-open circuit, and leaves a closed one as it is', async () => {
+    const b = breaker();
+    for (let i = 0; i < 3; i += 1) await fail(b);
+    vi.advanceTimersByTime(30_000);
+    expect(b.state).toBe('half_open');
+    b.reset('test');
+    expect(b.state).toBe('closed');
+    b.reset('again');
+    expect(b.state).toBe('closed');
+    await succeed(b);
+  });
+});

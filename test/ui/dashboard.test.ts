@@ -170,6 +170,22 @@ describe.skipIf(CHROMIUM === undefined)('dashboard at /ui', () => {
     expect((await serverRow('demo')).status).toBe('running');
   });
 
+  it('closes an open circuit from its reset button (#19 item 8)', async () => {
+    const resetButton = page.locator('#backends tr[data-backend="counter"] button[data-action="reset"]');
+    await page.locator('#backends tr[data-backend="counter"][data-circuit="closed"]').waitFor();
+    expect(await resetButton.isDisabled()).toBe(true); // nothing to reset
+    // Failing calls open the circuit (failure_threshold 5 by default).
+    let code: unknown;
+    for (let i = 0; i < 10 && code !== 'CIRCUIT_OPEN'; i += 1) code = (await api('POST', '/call', { server: 'counter', tool: 'fail', arguments: {} })).body.code;
+    expect(code).toBe('CIRCUIT_OPEN');
+    await page.locator('#backends tr[data-backend="counter"][data-circuit="open"]').waitFor();
+    const pid = (await serverRow('counter')).pid;
+    await resetButton.click();
+    await page.locator('#backends tr[data-backend="counter"][data-circuit="closed"]').waitFor();
+    expect((await api('POST', '/call', { server: 'counter', tool: 'ok', arguments: {} })).status).toBe(200);
+    expect((await serverRow('counter')).pid).toBe(pid); // the process was not restarted
+  });
+
   it('with an agent token: its backends only, no live feed, and the buttons say they need an admin', async () => {
     const context = await browser.newContext();
     try {
