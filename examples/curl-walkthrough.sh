@@ -124,7 +124,9 @@ get /stats
 
 step "GET /metrics — Prometheus text format (first lines)"
 printf "\$ curl '%s/metrics'\n" "$BASE"
-curl -sS --fail-with-body "${AUTH[@]}" "$BASE/metrics" | grep -m 6 '^stonegate_'
+# Read whole first: grep -m stops reading early, and curl then fails writing (exit 23).
+METRICS=$(curl -sS --fail-with-body "${AUTH[@]}" "$BASE/metrics")
+grep -m 6 '^stonegate_' <<<"$METRICS"
 
 step "GET /ui/ — the dashboard (open it in a browser; GET /ui redirects here, GET /ui/{file} serves its script and style)"
 printf "\$ curl -I '%s/ui/'\n" "$BASE"

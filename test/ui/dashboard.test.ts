@@ -55,6 +55,8 @@ ${demoBackend()}
 name = "counter"
 command = "node"
 args = [${q(fixture('counter-server'))}]
+# fail answers malformed responses, which the circuit breaker counts (a backend's JSON-RPC errors it does not).
+env = { FAIL_AS = "malformed" }
 `;
 
 let gateway: RunningGateway;
