@@ -4,7 +4,7 @@ import type { CoordOptionsInput } from '../../backends/coord/options.js';
 import { coordRoutes } from '../../backends/coord/rest.js';
 import { openSqliteStore } from '../../backends/coord/sqlite-store.js';
 import type { CoordStore } from '../../backends/coord/store.js';
-import { eventsOf, readSse } from './sse.js';
+import { eventsOf, readSse } from '../helpers/sse.js';
 
 type Json = Record<string, unknown>;
 

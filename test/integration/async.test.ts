@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, eventually, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { demoBackend, eventually, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 const CONFIG = (extra = ''): string => `
 ${extra}

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { coordResult } from './coord-harness.js';
-import { BIN, ROOT } from './harness.js';
+import { coordResult } from '../helpers/coord-harness.js';
+import { BIN, ROOT } from '../helpers/harness.js';
 
 /*
  * `stonegate coord`: the coordination backend on its own, from the

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { coordReady, coordToml, rest, SessionSet } from './coord-harness.js';
-import { startGateway, stopAll } from './harness.js';
+import { coordReady, coordToml, rest, SessionSet } from '../helpers/coord-harness.js';
+import { startGateway, stopAll } from '../helpers/harness.js';
 
 /*
  * Long polls hold a call open for up to poll_timeout_max seconds. The

@@ -1,9 +1,9 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { eventsOf, readSse, type SseFrame } from '../coord/sse.js';
-import { coordReady, coordResult, coordToml, quantile, report, rest, SessionSet, type CoordSession } from './coord-harness.js';
-import { startGateway, stopAll, type RunningGateway } from './harness.js';
+import { eventsOf, readSse, type SseFrame } from '../helpers/sse.js';
+import { coordReady, coordResult, coordToml, quantile, report, rest, SessionSet, type CoordSession } from '../helpers/coord-harness.js';
+import { startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * The coordination backend mounted in a real gateway process: the stonemux

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, fixture, q, startGateway, stopAll, type RunningGateway } from './harness.js';
-import { expectBackTo, footprint, type Footprint } from './proc.js';
+import { eventually, fixture, q, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { expectBackTo, footprint, type Footprint } from '../helpers/proc.js';
 
 // Circuit breakers and per-call timeouts against real child processes. One
 // gateway serves every test (each on its own backend); after each test its

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { demoBackend, eventually, fixture, processesWithMarker, q, resultText, serverRow, startGateway, stopAll } from './harness.js';
-import { expectBackTo, footprint, rssKb } from './proc.js';
+import { demoBackend, eventually, fixture, processesWithMarker, q, resultText, serverRow, startGateway, stopAll } from '../helpers/harness.js';
+import { expectBackTo, footprint, rssKb } from '../helpers/proc.js';
 
 // Misbehaving children: junk on stdout, an oversized line, a stderr flood,
 // a process that never initializes. Each one is contained: the gateway and

@@ -8,7 +8,7 @@ import { silentLogger } from '../../src/log.js';
 import { CallLog } from '../../src/router/call-log.js';
 import { Router } from '../../src/router/router.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
-import { FakeBackend, textOf } from '../pool/mcp-link.js';
+import { FakeBackend, textOf } from '../helpers/mcp-link.js';
 
 /*
  * The router's retry of a call cut off by a crash, over real MCP links

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, inject } from 'vitest';
 
-/** The shared PostgreSQL's superuser URL, or '' (test/store/pg-cluster.ts). */
+/** The shared PostgreSQL's superuser URL, or '' (test/helpers/pg-global-setup.ts). */
 export function pgServerUrl(): string {
   return inject('pgUrl');
 }
