@@ -26,7 +26,8 @@ const object = { type: 'object' as const, properties: {} };
 
 async function setup(options: { annotations?: Tool['annotations']; retry_on_crash?: boolean } = {}) {
   const raw = ConfigSchema.parse({
-    supervisor: { restart_backoff_min: 10, restart_backoff_max: 20, retry_on_crash: options.retry_on_crash ?? true, health_interval: 0 },
+    // drain_timeout: a stop with a held call in flight waits this long for it, not the default 10 s.
+    supervisor: { restart_backoff_min: 10, restart_backoff_max: 20, retry_on_crash: options.retry_on_crash ?? true, health_interval: 0, drain_timeout: 100 },
     pool: { min: 0, idle_timeout: 0, acquire_timeout: 2_000 },
   });
   const fake = new FakeBackend();
