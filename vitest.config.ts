@@ -1,13 +1,57 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+/*
+ * Four projects, one `vitest run` (npm test) runs them all; `--project NAME`
+ * (npm run test:unit, …) runs one. A file belongs to one project:
+ * - postgres: needs a PostgreSQL (test/helpers/pg.ts). Only this project has
+ *   the globalSetup that starts the throwaway cluster; describePg refuses to
+ *   run in any other project, so a file missing from the list fails loudly.
+ * - browser: drives chromium (test/ui/).
+ * - integration: starts the real gateway, a coord server or other child
+ *   processes (test/integration/, test/issues/, test/conformance/, and the
+ *   files listed below).
+ * - unit: everything else (in-process, no PostgreSQL); runs in seconds.
+ */
+const POSTGRES = [
+  'test/coord/pg-shared.test.ts',
+  'test/coord/pg-store.test.ts',
+  'test/dispatch/store.test.ts',
+  'test/integration/coord-standalone-pg.test.ts',
+  'test/integration/multi-gateway.test.ts',
+  'test/store/audit-store.test.ts',
+  'test/store/pg-cluster.test.ts',
+  'test/store/runtime-backends.test.ts',
+];
+const BROWSER = ['test/ui/**/*.test.ts'];
+const INTEGRATION = [
+  'test/integration/**/*.test.ts',
+  'test/issues/**/*.test.ts',
+  'test/conformance/**/*.test.ts',
+  'test/backends/demo.test.ts',
+  'test/cli/doctor.test.ts',
+  'test/cli/init.test.ts',
+  'test/cli/serve-summary.test.ts',
+  'test/coord/standalone.test.ts',
+  'test/fixtures/fixtures.test.ts',
+  'test/store/lazy-pg.test.ts',
+];
+const ALL = ['test/**/*.test.ts', 'bench/**/*.test.ts'];
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
-    // One throwaway PostgreSQL for the store tests (or STONEGATE_TEST_PG_URL).
-    globalSetup: ['test/store/pg-cluster.ts'],
+    projects: [
+      { extends: true, test: { name: 'unit', include: ALL, exclude: [...configDefaults.exclude, ...POSTGRES, ...BROWSER, ...INTEGRATION] } },
+      { extends: true, test: { name: 'integration', include: INTEGRATION, exclude: [...configDefaults.exclude, ...POSTGRES] } },
+      {
+        extends: true,
+        // One throwaway PostgreSQL for the store tests (or STONEGATE_TEST_PG_URL).
+        test: { name: 'postgres', include: POSTGRES, globalSetup: ['test/helpers/pg-global-setup.ts'] },
+      },
+      { extends: true, test: { name: 'browser', include: BROWSER } },
+    ],
   },
 });

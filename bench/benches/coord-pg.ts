@@ -3,7 +3,7 @@ import type { Bench, BenchContext, BenchReport } from '../bench.js';
 import { coordUp, PAIRS, throughput, wake, type Throughput, type Wake } from '../coord.js';
 import { restSurface, type Surface } from '../coord-surfaces.js';
 import { machineInfo } from '../lib/machine.js';
-import { findPgBinaries, startPgCluster, type PgCluster } from '../lib/pg-cluster.js';
+import { findPgBinaries, startPgCluster, type PgCluster } from '../../tools/pg-cluster.js';
 import { fmt } from '../lib/stats.js';
 import { startStonegate, type RunningStonegate } from '../lib/stonegate.js';
 import type { Table } from '../lib/table.js';

@@ -1,17 +1,6 @@
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 
-/** A TCP port free on 127.0.0.1 right now (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../tools/free-port.js';
 
 function tryConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {

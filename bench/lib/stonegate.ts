@@ -56,7 +56,7 @@ export function demoConfig(options: StonegateOptions): string {
   return lines.join('\n');
 }
 
-/** Starts `stonegate serve` on a free port (like test/integration/harness.ts) and waits for `stonegate listening`. */
+/** Starts `stonegate serve` on a free port (like test/helpers/harness.ts) and waits for `stonegate listening`. */
 export async function startStonegate(ctx: BenchContext, options: StonegateOptions, label = 'stonegate'): Promise<RunningStonegate> {
   const dir = join(ctx.tmp, `${label}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
   mkdirSync(dir, { recursive: true });

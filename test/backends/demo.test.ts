@@ -9,7 +9,7 @@ import {
   type LoggingMessageNotification,
 } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { deferred, SessionPool, type SessionOptions, type StdioSession } from '../fixtures/stdio-session.js';
+import { deferred, SessionPool, type SessionOptions, type StdioSession } from '../helpers/stdio-session.js';
 
 // The compiled server, exactly as the gateway would spawn it.
 const DEMO = fileURLToPath(new URL('../../dist/backends/demo/server.js', import.meta.url));

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { buildIndex, score, tokenize } from '../../src/catalog/discover.js';
 import { silentLogger } from '../../src/log.js';
-import { FILESYSTEM_TOOLS } from './filesystem-tools.js';
+import { FILESYSTEM_TOOLS } from '../helpers/filesystem-tools.js';
 
 function catalog(): Catalog {
   return new Catalog({ separator: '__', ttlSeconds: 300, logger: silentLogger() });

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DEMO, q, startGateway, stopAll } from '../integration/harness.js';
-import { runCli } from './run-cli.js';
+import { DEMO, q, startGateway, stopAll } from '../helpers/harness.js';
+import { runCli } from '../helpers/run-cli.js';
 
 /*
  * `stonegate doctor` on temp folders: a missing backend command and a

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BIN, DEMO, q, ROOT } from '../integration/harness.js';
+import { BIN, DEMO, q, ROOT } from '../helpers/harness.js';
 
 /*
  * `stonegate serve --log-format pretty` tells people where to connect and

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runConformance } from './run.js';
+import { runConformance } from '../helpers/run-conformance.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SERVE_HTTP = join(ROOT, 'dist', 'test', 'fixtures', 'serve-http.js');

@@ -3,8 +3,8 @@
 // stdio child: everything the suite checks travels agent → gateway (router,
 // breaker, pool) → stdio backend and back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture, q, startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
-import { runConformance } from './run.js';
+import { fixture, q, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { runConformance } from '../helpers/run-conformance.js';
 
 let gw: RunningGateway;
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { UNREAD_COUNT_CAP } from '../../backends/coord/unread-sql.js';
-import { expectCode, registerAll, StoreSet, TestClock, type MakeStore } from './helpers.js';
+import { expectCode, registerAll, StoreSet, TestClock, type MakeStore } from '../helpers/coord-store.js';
 
 /** Work claims: scoring against live claims, exclusivity, TTL, renew and release, scope, status, events. */
 export function claimContract(make: MakeStore): void {

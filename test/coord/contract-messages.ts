@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { expectCode, registerAll, report, StoreSet, type MakeStore } from './helpers.js';
+import { expectCode, registerAll, report, StoreSet, type MakeStore } from '../helpers/coord-store.js';
 
 interface Receiver {
   url: string;

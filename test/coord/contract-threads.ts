@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CoordStore } from '../../backends/coord/store.js';
-import { expectCode, registerAll, StoreSet, TestClock, type MakeStore } from './helpers.js';
+import { expectCode, registerAll, StoreSet, TestClock, type MakeStore } from '../helpers/coord-store.js';
 
 /** A thread between a and b opened by a conflicting claim. */
 async function conflictThread(store: CoordStore): Promise<string> {

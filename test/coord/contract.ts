@@ -5,9 +5,9 @@ import { messageContract } from './contract-messages.js';
 import { stateContract } from './contract-state.js';
 import { taskContract } from './contract-tasks.js';
 import { threadContract } from './contract-threads.js';
-import type { MakeStore } from './helpers.js';
+import type { MakeStore } from '../helpers/coord-store.js';
 
-export type { MakeStore } from './helpers.js';
+export type { MakeStore } from '../helpers/coord-store.js';
 
 /**
  * The behaviour every CoordStore must have, written against the interface

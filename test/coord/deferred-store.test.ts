@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { deferredStore } from '../../backends/coord/deferred-store.js';
 import { openSqliteStore } from '../../backends/coord/sqlite-store.js';
 import type { CoordStore } from '../../backends/coord/store.js';
-import { expectCode } from './helpers.js';
+import { expectCode } from '../helpers/coord-store.js';
 
 describe('deferred store', () => {
   it('opens on first use (once), forwards calls, and is not a thenable', async () => {

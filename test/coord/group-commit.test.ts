@@ -8,7 +8,7 @@ import { openSqliteStore } from '../../backends/coord/sqlite-store.js';
 import { CHECKPOINT_WAL_BYTES } from '../../backends/coord/sqlite/checkpointer.js';
 import { GroupCommit } from '../../backends/coord/sqlite/group-commit.js';
 import type { CoordStore } from '../../backends/coord/store.js';
-import { expectCode, registerAll, TestClock } from './helpers.js';
+import { expectCode, registerAll, TestClock } from '../helpers/coord-store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'coord-group-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -4,8 +4,8 @@ import { openPgStore, postgresSteps } from '../../backends/coord/pg-store.js';
 import { CoordError } from '../../backends/coord/errors.js';
 import { MIGRATIONS } from '../../backends/coord/migrations.js';
 import type { CoordStore } from '../../backends/coord/store.js';
-import { describePg, freshSchema, useTestDatabase } from '../store/pg.js';
-import { expectCode, registerAll } from './helpers.js';
+import { describePg, freshSchema, useTestDatabase } from '../helpers/pg.js';
+import { expectCode, registerAll } from '../helpers/coord-store.js';
 
 /** Several gateways' coordination stores on one PostgreSQL schema. */
 describePg('PostgreSQL coordination store shared by several gateways', () => {

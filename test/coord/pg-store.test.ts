@@ -1,5 +1,5 @@
 import { openPgStore } from '../../backends/coord/pg-store.js';
-import { describePg, freshSchema, useTestDatabase } from '../store/pg.js';
+import { describePg, freshSchema, useTestDatabase } from '../helpers/pg.js';
 import { storeContract } from './contract.js';
 
 describePg('PostgreSQL coordination store', () => {

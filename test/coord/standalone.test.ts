@@ -10,8 +10,8 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { report } from './helpers.js';
-import { MAIN, runCoordToExit, startCoord, stopAll, type RunningCoord } from './standalone.js';
+import { report } from '../helpers/coord-store.js';
+import { MAIN, runCoordToExit, startCoord, stopAll, type RunningCoord } from '../helpers/coord-standalone.js';
 
 // These run the compiled server (npx tsc -p tsconfig.json first), over real sockets.
 const dir = mkdtempSync(join(tmpdir(), 'coord-standalone-'));

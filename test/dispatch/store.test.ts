@@ -8,7 +8,7 @@ import { openDatabase } from '../../src/store/database.js';
 import { GATEWAY_MIGRATIONS } from '../../src/store/migrations.js';
 import { openPgDatabase, type PgGatewayDatabase } from '../../src/store/pg/database.js';
 import { PgDispatchStore, type PgDispatchOptions } from '../../src/store/pg/dispatch-store.js';
-import { describePg, freshSchema, useTestDatabase } from '../store/pg.js';
+import { describePg, freshSchema, useTestDatabase } from '../helpers/pg.js';
 import { dispatchContract, pendingCall } from './contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dispatch-store-'));

@@ -5,7 +5,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { CreateMessageRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, eventually, processesWithMarker, resultText, serverRow, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { demoBackend, eventually, processesWithMarker, resultText, serverRow, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * affinity = "session" through the real gateway: `solo` is the demo backend

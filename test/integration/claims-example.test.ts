@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { coordReady, coordToml } from './coord-harness.js';
-import { ROOT, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { coordReady, coordToml } from '../helpers/coord-harness.js';
+import { ROOT, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * examples/claims-agents.mjs against a real gateway, so the script the

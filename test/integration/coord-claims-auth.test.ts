@@ -1,8 +1,8 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { coordReady, coordResult } from './coord-harness.js';
-import { startGateway, stopAll, type RunningGateway } from './harness.js';
+import { coordReady, coordResult } from '../helpers/coord-harness.js';
+import { startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * The forced-release rule with gateway tokens: an agent token acts on coord

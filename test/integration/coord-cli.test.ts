@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { coordResult } from './coord-harness.js';
-import { BIN, ROOT } from './harness.js';
+import { coordResult } from '../helpers/coord-harness.js';
+import { BIN, ROOT } from '../helpers/harness.js';
 
 /*
  * `stonegate coord`: the coordination backend on its own, from the
@@ -90,12 +90,12 @@ async function post(url: string, path: string, body: unknown): Promise<Record<st
   return (await response.json()) as Record<string, unknown>;
 }
 
-/** Seconds between now and a lease's expiry, after claiming a fresh task. */
+/** Seconds from a fresh task's claim to its lease's expiry, both by the server's clock (no wall clock of the test). */
 async function leaseSeconds(url: string): Promise<number> {
   await post(url, '/agent/register', { agent_id: 'w', role: 'w' });
   await post(url, '/task/post', { description: 'd', posted_by: 'w' });
-  const claim = (await post(url, '/task/claim', { agent_id: 'w' })) as { lease: { expires_at: string } };
-  return (Date.parse(claim.lease.expires_at) - Date.now()) / 1000;
+  const claim = (await post(url, '/task/claim', { agent_id: 'w' })) as { task: { claimed_at: string }; lease: { expires_at: string } };
+  return (Date.parse(claim.lease.expires_at) - Date.parse(claim.task.claimed_at)) / 1000;
 }
 
 describe('stonegate coord', () => {

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, expect, it } from 'vitest';
-import { coordReady, coordToml, rest, SessionSet, type CoordSession } from './coord-harness.js';
-import { startGateway, stopAll, type RunningGateway } from './harness.js';
+import { coordReady, coordToml, rest, SessionSet, type CoordSession } from '../helpers/coord-harness.js';
+import { startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * Nothing a client was told is stored may be lost when the gateway dies:

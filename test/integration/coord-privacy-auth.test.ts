@@ -1,9 +1,9 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { eventsOf, readSse } from '../coord/sse.js';
-import { coordReady, coordResult, coordToml, type CoordResult } from './coord-harness.js';
-import { startGateway, stopAll, type RunningGateway } from './harness.js';
+import { eventsOf, readSse } from '../helpers/sse.js';
+import { coordReady, coordResult, coordToml, type CoordResult } from '../helpers/coord-harness.js';
+import { startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * Agent tokens read only their own messages: channel history needs

@@ -8,11 +8,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../../backends/coord/migrations.js';
 import { openPgStore } from '../../backends/coord/pg-store.js';
 import type { CoordStore } from '../../backends/coord/store.js';
-import { report } from '../coord/helpers.js';
-import { runCoordToExit, startCoord, stopAll as stopCoords, type RunningCoord } from '../coord/standalone.js';
-import { createTestDatabase, describePg } from '../store/pg.js';
-import { coordResult } from './coord-harness.js';
-import { BIN, q, startGateway, stopAll as stopGateways, type RunningGateway } from './harness.js';
+import { report } from '../helpers/coord-store.js';
+import { runCoordToExit, startCoord, stopAll as stopCoords, type RunningCoord } from '../helpers/coord-standalone.js';
+import { createTestDatabase, describePg } from '../helpers/pg.js';
+import { coordResult } from '../helpers/coord-harness.js';
+import { BIN, q, startGateway, stopAll as stopGateways, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * `stonegate coord --db postgres://…`: the standalone coordination server on

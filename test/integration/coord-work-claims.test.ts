@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { eventsOf, readSse } from '../coord/sse.js';
-import { coordReady, coordToml, rest, SessionSet, type CoordSession } from './coord-harness.js';
-import { eventually, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { eventsOf, readSse } from '../helpers/sse.js';
+import { coordReady, coordToml, rest, SessionSet, type CoordSession } from '../helpers/coord-harness.js';
+import { eventually, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * Work claims and consultation threads through a real gateway process: MCP

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, eventually, fixture, q, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { demoBackend, eventually, fixture, q, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 // Every error code the core data path can produce, each from a real request
 // against real backends.

@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, q, ROOT, startGateway, stopAll, type RunningGateway } from './harness.js';
-import { runCli } from '../cli/run-cli.js';
+import { demoBackend, q, ROOT, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { runCli } from '../helpers/run-cli.js';
 
 /*
  * examples/ stays true: the curl walkthrough (every REST route) and the

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { demoBackend, q, startGateway, stopAll } from './harness.js';
+import { demoBackend, q, startGateway, stopAll } from '../helpers/harness.js';
 
 afterAll(stopAll);
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { demoBackend, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * /mcp answers a POST as plain JSON when nothing but the response can follow

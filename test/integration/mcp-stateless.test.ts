@@ -2,7 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { demoBackend, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * [gateway] mcp_sessions = "stateless": every POST is served by a server of

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, demoBackend, q, ROOT, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { BIN, demoBackend, q, ROOT, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 const FS_SERVER = join(ROOT, 'node_modules/@modelcontextprotocol/server-filesystem/dist/index.js');
 const MEMORY_SERVER = join(ROOT, 'node_modules/@modelcontextprotocol/server-memory/dist/index.js');

@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
-import { report } from '../coord/helpers.js';
-import { eventsOf, readSse } from '../coord/sse.js';
-import { describePg, useTestDatabase } from '../store/pg.js';
-import { DEMO, demoBackend, eventually, q, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { report } from '../helpers/coord-store.js';
+import { eventsOf, readSse } from '../helpers/sse.js';
+import { describePg, useTestDatabase } from '../helpers/pg.js';
+import { DEMO, demoBackend, eventually, q, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 afterAll(stopAll);
 

@@ -3,9 +3,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { isAlive, waitForExit } from '../fixtures/stdio-session.js';
-import { eventually, fixture, processesWithMarker, q, resultText, serverRow, startGateway, stopAll } from './harness.js';
-import { childPids, expectBackTo, footprint } from './proc.js';
+import { isAlive, waitForExit } from '../helpers/stdio-session.js';
+import { eventually, fixture, processesWithMarker, q, resultText, serverRow, startGateway, stopAll } from '../helpers/harness.js';
+import { childPids, expectBackTo, footprint } from '../helpers/proc.js';
 
 // Crash recovery with real child processes: a call in flight on a backend
 // that dies fails fast, the backend restarts with backoff, the next call
@@ -34,17 +34,14 @@ env = { CRASH_ONCE_FILE = ${q(marker)} }
     const firstPid = (await serverRow(gw, 'crashy')).pid;
 
     // crash_mid_call is not annotated read-only: it fails, naming the exit code.
-    const started = Date.now();
     const { status, body, headers } = await gw.request('POST', '/call', { server: 'crashy', tool: 'crash_mid_call', arguments: { delay_ms: 50 } });
-    const elapsed = Date.now() - started;
     expect(status).toBe(503);
     expect(body.code).toBe('BACKEND_UNAVAILABLE');
     expect(body.error).toMatch(/exited with code 3 during crash_mid_call/);
     expect(body.crashed).toBe(true);
     expect(headers.get('retry-after')).toBe('1');
-    // The child exits 50 ms into the call; what follows is the gateway noticing.
-    console.log(`[resilience] call in flight on a crashing backend failed after ${elapsed} ms (the child died at ~50 ms)`);
-    expect(elapsed).toBeLessThan(5_000); // sanity only: not an acquire or call timeout
+    // The child exits 50 ms into the call; the answer names that exit (code
+    // and message above), so it is the crash, not an acquire or call timeout.
 
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.restarted === true && l.backend === 'crashy');
     const next = await gw.request('POST', '/call', { server: 'crashy', tool: 'ok', arguments: {} });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { fixture, q, startGateway, stopAll } from './harness.js';
-import { expectBackTo, footprint } from './proc.js';
+import { fixture, q, startGateway, stopAll } from '../helpers/harness.js';
+import { expectBackTo, footprint } from '../helpers/proc.js';
 
 // Health checks: a backend that stays alive but stops answering is only
 // found by MCP ping. It goes degraded, then is restarted.

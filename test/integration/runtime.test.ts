@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEMO, demoBackend, eventually, processesWithMarker, q, startGateway, stopAll } from './harness.js';
+import { DEMO, demoBackend, eventually, processesWithMarker, q, startGateway, stopAll } from '../helpers/harness.js';
 
 afterEach(stopAll);
 

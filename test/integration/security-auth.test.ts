@@ -3,7 +3,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO, demoBackend, eventually, q, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { DEMO, demoBackend, eventually, q, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 // Bearer tokens end to end, against a real gateway with real children:
 // 401s, scoped tokens, admin routes, coord identity, session and async-call

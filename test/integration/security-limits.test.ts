@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, DEMO, demoBackend, ROOT, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { BIN, DEMO, demoBackend, ROOT, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 // The front door's limits without auth (loopback): Origin, Content-Type,
 // body size on the stream, runtime-add policy, slow clients; and the

@@ -2,7 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { demoBackend, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 // Malformed input of every kind against /mcp and REST: each gets its
 // documented answer — the status and `code` of the REST error table, or the

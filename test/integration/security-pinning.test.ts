@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, q, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { ROOT, q, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 // Tool-definition fingerprints: a backend that rewrites a tool's
 // description after first sight (a "rug pull") is noticed, the change is

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { ROOT, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 // The repository's own stonegate.toml: demo plus two third-party servers
 // from npm, started from node_modules with no network.

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { demoBackend, eventually, fixture, processesWithMarker, q, startGateway, stopAll } from './harness.js';
+import { demoBackend, eventually, fixture, processesWithMarker, q, startGateway, stopAll } from '../helpers/harness.js';
 
 interface ServerRow {
   name: string;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, fixture, q, startGateway, stopAll, type RunningGateway } from './harness.js';
+import { demoBackend, fixture, q, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * The dashboard's data routes over plain HTTP: GET /log/stream replays its

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { BIN, ROOT, eventually, startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
+import { BIN, ROOT, eventually, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * Issue #19 item 4: one token could hold every MCP session and open

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../cli/run-cli.js';
-import { demoBackend, startGateway, stopAll } from '../integration/harness.js';
+import { runCli } from '../helpers/run-cli.js';
+import { demoBackend, startGateway, stopAll } from '../helpers/harness.js';
 
 // Issue #19, item 21: a config written from the seed documents has a
 // [license] table, and a typo in a key was refused with a bare "unknown

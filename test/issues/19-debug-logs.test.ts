@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO, demoBackend, q, startGateway, stopAll, type LogLine, type RunningGateway } from '../integration/harness.js';
+import { DEMO, demoBackend, q, startGateway, stopAll, type LogLine, type RunningGateway } from '../helpers/harness.js';
 
 // Issue #19, item 20: the troubleshooting section sends people to
 // `--log-level debug`, which added nothing about how a backend is started

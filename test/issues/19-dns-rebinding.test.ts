@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
+import { startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 // #19 item 1: a DNS-rebinding page. The attacker's name (for example
 // 127.0.0.1.attacker.example) is rebound to 127.0.0.1, so the browser sends

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from '../integration/harness.js';
+import { ROOT } from '../helpers/harness.js';
 
 /*
  * Issue #19 item 22: `npm ci` on Node 20 printed EBADENGINE for

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { backendChecks, worstOf } from '../../src/http/health.js';
-import { demoBackend, eventually, startGateway, stopAll } from '../integration/harness.js';
+import { demoBackend, eventually, startGateway, stopAll } from '../helpers/harness.js';
 
 // #19: GET /health has one shape — `status` ok | degraded | down, each
 // condition a named entry under `checks` with its detail; only down is 503.

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { demoBackend, eventually, startGateway, stopAll } from '../integration/harness.js';
+import { demoBackend, eventually, startGateway, stopAll } from '../helpers/harness.js';
 
 /*
  * Issue #19 item 15: an async call that was running when the gateway died

@@ -3,7 +3,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { CreateMessageRequestSchema, ElicitRequestSchema, type CallToolResult, type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { q, ROOT, serverRow, startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
+import { q, ROOT, serverRow, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 // Issue #19, item 5: a backend's sampling/createMessage or elicitation/create
 // during a call from an agent that did not declare that capability (the SDK

@@ -3,8 +3,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../cli/run-cli.js';
-import { demoBackend, startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
+import { runCli } from '../helpers/run-cli.js';
+import { demoBackend, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * Issue #19 item 14: store failures were invisible. A corrupt SQLite file

@@ -1,8 +1,8 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { coordReady, coordResult, coordToml, type CoordResult } from '../integration/coord-harness.js';
-import { startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
+import { coordReady, coordResult, coordToml, type CoordResult } from '../helpers/coord-harness.js';
+import { startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * Issue #19 item 3: GET /coord/thread/list and mux_thread_list (and the

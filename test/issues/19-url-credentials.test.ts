@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { q, serverRow, startGateway, stopAll } from '../integration/harness.js';
+import { q, serverRow, startGateway, stopAll } from '../helpers/harness.js';
 
 // Issue #19 item 2: `user:pass@` in an HTTP backend's URL becomes an
 // `Authorization: Basic` header. Its base64 value is derived from the

@@ -3,7 +3,7 @@ import type { PoolSettings } from '../../src/config/schema.js';
 import { GatewayError } from '../../src/errors.js';
 import { AffinityPool, type SessionRef } from '../../src/pool/affinity-pool.js';
 import type { Connection } from '../../src/pool/connection.js';
-import { FakeBackend } from './mcp-link.js';
+import { FakeBackend } from '../helpers/mcp-link.js';
 
 const SETTINGS: PoolSettings = { min: 0, max: 1, max_idle: 10, idle_timeout: 0, acquire_timeout: 2_000, max_waiting: 10, max_concurrency: 4, max_session_connections: 2 };
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Downstream } from '../../src/pool/connection.js';
 import { connectionOf } from '../../src/pool/connection.js';
-import { FakeBackend } from './mcp-link.js';
+import { FakeBackend } from '../helpers/mcp-link.js';
 
 const fake = new FakeBackend();
 afterEach(() => fake.closeAll());

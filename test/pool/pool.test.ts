@@ -3,7 +3,7 @@ import type { PoolSettings } from '../../src/config/schema.js';
 import { GatewayError } from '../../src/errors.js';
 import type { Connection } from '../../src/pool/connection.js';
 import { Pool, type ConnectionFactory } from '../../src/pool/pool.js';
-import { FakeBackend, textOf } from './mcp-link.js';
+import { FakeBackend, textOf } from '../helpers/mcp-link.js';
 
 const SETTINGS: PoolSettings = { min: 0, max: 1, max_idle: 10, idle_timeout: 0, acquire_timeout: 300, max_waiting: 10, max_concurrency: 4, max_session_connections: 4 };
 

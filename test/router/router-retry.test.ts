@@ -8,7 +8,7 @@ import { silentLogger } from '../../src/log.js';
 import { CallLog } from '../../src/router/call-log.js';
 import { Router } from '../../src/router/router.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
-import { FakeBackend, textOf } from '../pool/mcp-link.js';
+import { FakeBackend, textOf } from '../helpers/mcp-link.js';
 
 /*
  * The router's retry of a call cut off by a crash, over real MCP links
@@ -26,7 +26,8 @@ const object = { type: 'object' as const, properties: {} };
 
 async function setup(options: { annotations?: Tool['annotations']; retry_on_crash?: boolean } = {}) {
   const raw = ConfigSchema.parse({
-    supervisor: { restart_backoff_min: 10, restart_backoff_max: 20, retry_on_crash: options.retry_on_crash ?? true, health_interval: 0 },
+    // drain_timeout: a stop with a held call in flight waits this long for it, not the default 10 s.
+    supervisor: { restart_backoff_min: 10, restart_backoff_max: 20, retry_on_crash: options.retry_on_crash ?? true, health_interval: 0, drain_timeout: 100 },
     pool: { min: 0, idle_timeout: 0, acquire_timeout: 2_000 },
   });
   const fake = new FakeBackend();

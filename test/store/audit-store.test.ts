@@ -8,7 +8,7 @@ import { silentLogger } from '../../src/log.js';
 import { openDatabase } from '../../src/store/database.js';
 import { openPgDatabase } from '../../src/store/pg/database.js';
 import { PgAuditStore } from '../../src/store/pg/audit-store.js';
-import { describePg, freshSchema, useTestDatabase } from './pg.js';
+import { describePg, freshSchema, useTestDatabase } from '../helpers/pg.js';
 
 type Make = () => Promise<{ store: AuditStore; count: () => Promise<number>; close: () => Promise<void> }>;
 

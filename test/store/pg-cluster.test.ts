@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { expect, it } from 'vitest';
-import { createTestDatabase, describePg, pgServerUrl } from './pg.js';
+import { createTestDatabase, describePg, pgServerUrl } from '../helpers/pg.js';
 
 async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
   const client = new pg.Client({ connectionString: url });

@@ -8,7 +8,7 @@ import { GATEWAY_MIGRATIONS } from '../../src/store/migrations.js';
 import { openPgDatabase } from '../../src/store/pg/database.js';
 import { PgRuntimeBackendStore } from '../../src/store/pg/runtime-backends.js';
 import { SqliteRuntimeBackendStore, type RuntimeBackendStore } from '../../src/store/runtime-backends.js';
-import { describePg, freshSchema, useTestDatabase } from './pg.js';
+import { describePg, freshSchema, useTestDatabase } from '../helpers/pg.js';
 
 type Make = () => Promise<{ store: RuntimeBackendStore; close: () => Promise<void> }>;
 

@@ -6,7 +6,7 @@ import { GatewayError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import type { Connection } from '../../src/pool/connection.js';
 import { Backend, type BackendState, type Connector } from '../../src/supervisor/backend.js';
-import { FakeBackend, textOf } from '../pool/mcp-link.js';
+import { FakeBackend, textOf } from '../helpers/mcp-link.js';
 
 // Fast restarts: 10 ms backoff, a crash loop after more than 2 failures in a minute.
 const raw = ConfigSchema.parse({

@@ -5,7 +5,7 @@ import { silentLogger } from '../../src/log.js';
 import type { Connection } from '../../src/pool/connection.js';
 import { Backend, type BackendState } from '../../src/supervisor/backend.js';
 import { HealthCheck, pingAll, type HealthCheckOptions, type Pingable } from '../../src/supervisor/health.js';
-import { FakeBackend, textOf } from '../pool/mcp-link.js';
+import { FakeBackend, textOf } from '../helpers/mcp-link.js';
 
 const checks: HealthCheck[] = [];
 afterEach(() => {

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, eventually, fixture, q, ROOT, startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
+import { demoBackend, eventually, fixture, q, ROOT, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * The dashboard in a real browser (Debian's chromium, headless, driven by

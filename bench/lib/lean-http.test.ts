@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { headerOf, LeanPool } from '../../bench/lib/lean-http.js';
+import { headerOf, LeanPool } from './lean-http.js';
 
 /*
  * The benches' lean HTTP/1.1 client against a real node:http server: both

@@ -2,7 +2,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './ports.js';
+import { freePort } from './free-port.js';
+
+/*
+ * Development tooling that both test/ (the PostgreSQL tests' globalSetup) and
+ * bench/ (coord-pg) use; it lives in tools/ so neither imports the other.
+ * Not shipped: the build compiles it only for the benches.
+ */
 
 /** A PostgreSQL server for tests and benches: its superuser URL, and how to stop and delete it. */
 export interface PgCluster {

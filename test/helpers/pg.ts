@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, inject } from 'vitest';
 
-/** The shared PostgreSQL's superuser URL, or '' (test/store/pg-cluster.ts). */
+/** The shared PostgreSQL's superuser URL, or '' (test/helpers/pg-global-setup.ts). */
 export function pgServerUrl(): string {
   return inject('pgUrl');
 }
@@ -10,6 +10,8 @@ export function pgServerUrl(): string {
 /** `describe` for suites that need PostgreSQL: skipped, with the reason, only outside CI when none could be had. */
 export function describePg(name: string, body: () => void): void {
   const missing = inject('pgMissing');
+  // Without the postgres project's globalSetup nothing was provided: say so instead of skipping quietly.
+  if (missing === undefined) throw new Error(`'${name}' needs PostgreSQL: list its file in POSTGRES in vitest.config.ts`);
   if (missing !== '') {
     describe.skip(`${name} (skipped: ${missing})`, body);
     return;

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { BIN, ROOT } from '../integration/harness.js';
+import { BIN, ROOT } from './harness.js';
 
 /** What one run of the compiled `stonegate` command printed, and how it exited. */
 export interface CliRun {

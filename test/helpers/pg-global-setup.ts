@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { findPgBinaries, startPgCluster } from '../../bench/lib/pg-cluster.js';
+import { findPgBinaries, startPgCluster } from '../../tools/pg-cluster.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -13,8 +13,8 @@ declare module 'vitest' {
 /**
  * vitest globalSetup: gives the tests one PostgreSQL. STONEGATE_TEST_PG_URL
  * names an existing server; otherwise a throwaway cluster is started from
- * the server binaries (bench/lib/pg-cluster.ts) and deleted in teardown.
- * Test files each create their own database in it (test/store/pg.ts), so
+ * the server binaries (tools/pg-cluster.ts) and deleted in teardown.
+ * Test files each create their own database in it (test/helpers/pg.ts), so
  * they can run in parallel. Under CI=true a missing PostgreSQL fails the
  * run instead of skipping.
  */
