@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../cli/run-cli.js';
-import { fixture, q, startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
+import { runCli } from '../helpers/run-cli.js';
+import { fixture, q, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * Issue #19, item 8: the CIRCUIT_OPEN message offers POST /server/restart

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture, q, startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
+import { fixture, q, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 // Issue #19, item 18: a caller's mistakes (INVALID_ARGUMENTS, UNKNOWN_TOOL,
 // FORBIDDEN) and a tool's own isError result are not the backend's errors.

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture, q, resultText, serverRow, startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
+import { fixture, q, resultText, serverRow, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * Issue #19, item 10: an HTTP backend did not recover when its server

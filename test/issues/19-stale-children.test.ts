@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parentDeathSignal } from '../../src/supervisor/parent-death.js';
-import { eventually, fixture, processesWithMarker, q, resultText, startGateway, stopAll, type RunningGateway } from '../integration/harness.js';
+import { eventually, fixture, processesWithMarker, q, resultText, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * Issue #19, item 12: children outlived a SIGKILLed gateway. A backend that
