@@ -3,6 +3,7 @@ import type { Hono } from 'hono';
 import { Catalog, describeBackend, listAllTools, type BackendListing, type ToolChange } from './catalog/catalog.js';
 import type { BackendConfig, Config } from './config/schema.js';
 import { createApp } from './http/app.js';
+import { mountWithRole } from './http/route-role.js';
 import { backendChecks, worstOf, type HealthCheck, type HealthReport } from './http/health.js';
 import { backendHooks } from './mcp/backend-hooks.js';
 import { Sessions } from './mcp/sessions.js';
@@ -246,7 +247,8 @@ export class Gateway {
     // Closing the store answers pending long polls and ends /coord/events
     // streams; it must happen before the listener waits for its requests.
     this.onStop(() => store.close());
-    return { store, routes: coordRoutes(store, coordination, log) };
+    // Coord's routes cannot declare roles (backends never import src/): every one is for agents.
+    return { store, routes: mountWithRole('agent', coordRoutes(store, coordination, log)) };
   }
 
   async #openStores(): Promise<{ runtime: RuntimeBackendStore; dispatch: DispatchStore }> {

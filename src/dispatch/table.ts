@@ -147,6 +147,7 @@ export class DispatchTable {
         servers: request.servers,
         signal: live.controller.signal,
         timeout: this.#o.settings.async_timeout,
+        timeoutSetting: '[dispatch] async_timeout',
         onstart: () => this.#started(call),
         onprogress: (p) => {
           live.progress = { progress: p.progress, ...(p.total === undefined ? {} : { total: p.total }), ...(p.message === undefined ? {} : { message: p.message }) };

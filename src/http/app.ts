@@ -4,14 +4,15 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import { mcpRoutes } from './mcp-endpoint.js';
 import { restRoutes } from './rest.js';
+import { middleware } from './route-role.js';
 import { streamSlot } from './client-slots.js';
 import { bodyGuard, coordIdentityGuard, securityGuard } from './security.js';
 import { uiRoutes } from './ui.js';
 
 /**
  * The front door: one Hono app. Every request passes, in order: the
- * security guard (Host/Origin, bearer token, rate limit, route role,
- * Content-Type), then the body guard (the body read once, within the size
+ * security guard (the role the route declares — route-role.ts; Host/Origin,
+ * bearer token, rate limit, Content-Type), then the body guard (the body read once, within the size
  * limit — a chunked body without Content-Length is cut at the limit too —
  * and the JSON depth limit); the event streams take a slot of their
  * client's (client-slots.ts); then the routes. Errors are translated here and nowhere else — a
@@ -24,16 +25,16 @@ export function createApp(gateway: Gateway): Hono {
   const app = new Hono();
   const log = gateway.logger;
 
-  app.use('*', securityGuard(gateway));
-  app.use('*', bodyGuard(gateway));
+  app.use('*', middleware(securityGuard(gateway)));
+  app.use('*', middleware(bodyGuard(gateway)));
   // Event streams are held per client and in all (client-slots.ts).
-  app.use('/log/stream', streamSlot(gateway.security.caps));
-  app.use('/coord/events', streamSlot(gateway.security.caps));
+  app.use('/log/stream', middleware(streamSlot(gateway.security.caps)));
+  app.use('/coord/events', middleware(streamSlot(gateway.security.caps)));
 
   app.route('/', restRoutes(gateway));
   app.route('/', uiRoutes(gateway));
   if (gateway.coord !== undefined) {
-    app.use('/coord/*', coordIdentityGuard());
+    app.use('/coord/*', middleware(coordIdentityGuard()));
     app.route('/coord', gateway.coord.routes);
   }
   app.route('/', mcpRoutes(gateway));

@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { CapClient, ClientCaps } from '../auth/client-caps.js';
-import { routeClass } from './security.js';
 
 /**
  * The client a request's slots are counted for: its token when [auth] has
@@ -14,7 +13,7 @@ export function capClient(c: Context): CapClient {
   if (identity !== undefined) return { key: `token ${identity.name}`, admin: identity.role === 'admin' };
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   const address = (incoming?.socket.remoteAddress ?? 'unknown').replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
-  return { key: `address ${address}`, admin: routeClass(c.req.method, c.req.path) === 'admin' };
+  return { key: `address ${address}`, admin: c.get('routeRole') === 'admin' };
 }
 
 /** The body, passed through; `release` runs once it ends, fails or its reader cancels it (the client went away). */

@@ -7,6 +7,7 @@ import type { Gateway } from '../gateway.js';
 import { createSessionServer } from '../mcp/session-server.js';
 import { viewFrom } from '../mcp/view.js';
 import { capClient } from './client-slots.js';
+import { role } from './route-role.js';
 
 const encoder = new TextEncoder();
 const KEEPALIVE_MS = 15_000;
@@ -78,7 +79,7 @@ export function legacySseRoutes(gateway: Gateway): Hono {
     await Promise.all([...transports.values()].map((t) => t.transport.close()));
   });
 
-  app.get('/sse', async (c) => {
+  app.get('/sse', role('agent'), async (c) => {
     // A legacy session is a session (and its stream): it takes a session slot of its client's.
     const release = gateway.security.caps.acquire('session', capClient(c));
     const identity = c.get('identity');
@@ -98,7 +99,7 @@ export function legacySseRoutes(gateway: Gateway): Hono {
     });
   });
 
-  app.post('/messages', async (c) => {
+  app.post('/messages', role('agent'), async (c) => {
     const id = c.req.query('sessionId') ?? '';
     const session = transports.get(id);
     if (session === undefined) throw new GatewayError('UNKNOWN_ROUTE', `No SSE session '${id.slice(0, 100)}'; open one with GET /sse`);

@@ -10,6 +10,7 @@ import { MemoryEventStore } from './event-store.js';
 import { capClient } from './client-slots.js';
 import { legacySseRoutes } from './legacy-sse.js';
 import { GatewayHttpTransport } from './mcp-transport.js';
+import { role } from './route-role.js';
 import { assertMayUse, isJson } from './security.js';
 
 interface HttpSession {
@@ -170,8 +171,8 @@ export function mcpRoutes(gateway: Gateway): Hono {
   }
 
   // Host/Origin, the token and the JSON depth are checked for these routes by the app's guards (security.ts).
-  app.on(['GET', 'POST', 'DELETE'], '/mcp', (c) => handle(c, '/mcp'));
-  app.on(['GET', 'POST', 'DELETE'], '/mcp/:server', (c) => {
+  app.on(['GET', 'POST', 'DELETE'], '/mcp', role('agent'), (c) => handle(c, '/mcp'));
+  app.on(['GET', 'POST', 'DELETE'], '/mcp/:server', role('agent'), (c) => {
     const server = c.req.param('server');
     assertMayUse(c, server);
     if (!gateway.supervisor.has(server)) throw new GatewayError('UNKNOWN_SERVER', `No backend named '${server}'; GET /server/list shows the backends`);
@@ -179,9 +180,9 @@ export function mcpRoutes(gateway: Gateway): Hono {
   });
   // The bare URL speaks MCP for POST and for clients that carry a session;
   // a plain GET (a person with a browser) gets a pointer instead.
-  app.post('/', (c) => handle(c, '/mcp'));
-  app.delete('/', (c) => handle(c, '/mcp'));
-  app.get('/', (c) => {
+  app.post('/', role('agent'), (c) => handle(c, '/mcp'));
+  app.delete('/', role('agent'), (c) => handle(c, '/mcp'));
+  app.get('/', role('agent'), (c) => {
     if (c.req.header('mcp-session-id') !== undefined || (c.req.header('accept') ?? '').includes('text/event-stream')) return handle(c, '/mcp');
     return c.json({ name: 'stonegate', mcp: '/mcp', health: '/health', tools: '/tools' });
   });

@@ -9,6 +9,7 @@ import type { Gateway } from '../gateway.js';
 import type { BackendStats } from '../router/call-log.js';
 import { adminHandlers } from './admin-routes.js';
 import { intParam, readBody } from './body.js';
+import { role } from './route-role.js';
 import { assertMayUse, scopeOf } from './security.js';
 
 // Strict, like gate_call's schema: a mistyped 'arguments' is refused, not dropped.
@@ -48,34 +49,34 @@ export function restRoutes(gateway: Gateway): Hono {
   const who = (c: Context): string | undefined => c.get('identity')?.name;
   const callView = (call: AsyncCall): CallView => scrubDeep(viewOf(call), gateway.security.secrets());
 
-  app.post('/call', async (c) => {
+  app.post('/call', role('agent'), async (c) => {
     const body = await readBody(c, CallBody);
     // A backend outside the token's list is refused (FORBIDDEN) by the router's call guard, which also audits the refusal.
     const outcome = await router.call({ server: body.server, tool: body.tool, arguments: body.arguments, caller: who(c), signal: c.req.raw.signal });
     return c.json(outcome);
   });
 
-  app.post('/call/async', async (c) => {
+  app.post('/call/async', role('agent'), async (c) => {
     const body = await readBody(c, CallBody);
     assertMayUse(c, body.server);
     const call = await gateway.dispatch.submit({ server: body.server, tool: body.tool, arguments: body.arguments, caller: who(c), owner: who(c) ?? null });
     return c.json({ call_id: call.id, submitted_at: call.submitted_at, status: call.state }, 202);
   });
 
-  app.get('/call/:id', async (c) => {
+  app.get('/call/:id', role('agent'), async (c) => {
     const waitMs = c.req.query('wait_ms') === undefined ? 0 : intParam(c, 'wait_ms', 0, gateway.config.dispatch.max_await);
     const call = await gateway.dispatch.wait(c.req.param('id'), who(c) ?? null, waitMs, c.req.raw.signal);
     return c.json(callView(call));
   });
 
-  app.delete('/call/:id', async (c) => c.json(callView(await gateway.dispatch.cancel(c.req.param('id'), who(c) ?? null))));
+  app.delete('/call/:id', role('agent'), async (c) => c.json(callView(await gateway.dispatch.cancel(c.req.param('id'), who(c) ?? null))));
 
-  app.get('/tools', (c) => {
+  app.get('/tools', role('agent'), (c) => {
     const tools = catalog.tools(scopeOf(c)).map(toolView);
     return c.json({ tools, total: tools.length });
   });
 
-  app.get('/tools/:server', (c) => {
+  app.get('/tools/:server', role('agent'), (c) => {
     const server = c.req.param('server');
     assertMayUse(c, server);
     supervisor.get(server);
@@ -83,7 +84,7 @@ export function restRoutes(gateway: Gateway): Hono {
     return c.json({ tools, total: tools.length });
   });
 
-  app.get('/discover', (c) => {
+  app.get('/discover', role('agent'), (c) => {
     const query = c.req.query('query') ?? c.req.query('q') ?? '';
     const server = c.req.query('server');
     if (server !== undefined) {
@@ -97,7 +98,7 @@ export function restRoutes(gateway: Gateway): Hono {
     return c.json({ query, tools, total: tools.length, matched, has_more: matched > tools.length });
   });
 
-  app.get('/schema/:server/:tool', (c) => {
+  app.get('/schema/:server/:tool', role('agent'), (c) => {
     const server = c.req.param('server');
     const tool = c.req.param('tool');
     assertMayUse(c, server);
@@ -110,27 +111,27 @@ export function restRoutes(gateway: Gateway): Hono {
     return c.json(entry.inputSchema);
   });
 
-  app.get('/server/list', (c) => c.json({ servers: gateway.serverList(scopeOf(c)) }));
+  app.get('/server/list', role('agent'), (c) => c.json({ servers: gateway.serverList(scopeOf(c)) }));
 
-  app.post('/server/start', admin.start);
-  app.post('/server/stop', admin.stop);
-  app.post('/server/restart', admin.restart);
-  app.post('/server/reset', admin.reset);
-  app.post('/server/add', admin.add);
-  app.post('/server/remove', admin.remove);
-  app.post('/server/approve', admin.approve);
-  app.get('/config', admin.config);
-  app.get('/log', admin.log);
-  app.get('/log/export', admin.log);
+  app.post('/server/start', role('admin'), admin.start);
+  app.post('/server/stop', role('admin'), admin.stop);
+  app.post('/server/restart', role('admin'), admin.restart);
+  app.post('/server/reset', role('admin'), admin.reset);
+  app.post('/server/add', role('admin'), admin.add);
+  app.post('/server/remove', role('admin'), admin.remove);
+  app.post('/server/approve', role('admin'), admin.approve);
+  app.get('/config', role('admin'), admin.config);
+  app.get('/log', role('admin'), admin.log);
+  app.get('/log/export', role('admin'), admin.log);
 
-  app.get('/stats', (c) => c.json(statsFor(gateway, scopeOf(c))));
+  app.get('/stats', role('agent'), (c) => c.json(statsFor(gateway, scopeOf(c))));
 
-  app.get('/metrics', async (c) => {
+  app.get('/metrics', role('agent'), async (c) => {
     c.header('Content-Type', gateway.metrics.contentType);
     return c.body(await gateway.metrics.metrics());
   });
 
-  app.get('/health', async (c) => {
+  app.get('/health', role('public'), async (c) => {
     const health = await gateway.health();
     // Only `down` (no usable store) is 503: a degraded gateway still serves.
     return c.json(health, health.status === 'down' ? 503 : 200);

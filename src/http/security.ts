@@ -5,40 +5,31 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import { jsonDepth } from './body.js';
 import { originCheck } from './origin-guard.js';
+import { routeRole, type Role } from './route-role.js';
 
 declare module 'hono' {
   interface ContextVariableMap {
     /** The request's token, when [auth] has tokens. */
     identity: Identity | undefined;
+    /** The role the request's route declares (undefined: none, so admin-only). */
+    routeRole: Role | undefined;
   }
 }
 
-/** How a route is guarded. */
-export type RouteClass = 'public' | 'mcp' | 'admin' | 'coord' | 'metrics' | 'rest';
+/**
+ * Which surface a path belongs to, for what the guard checks besides the
+ * route's role (route-role.ts): the MCP endpoints answer refusals in
+ * JSON-RPC and check their own Content-Type; /coord needs a token that may
+ * use the coordination backend; /metrics one that sees every backend.
+ */
+export type RouteSurface = 'mcp' | 'coord' | 'metrics' | 'rest';
 
-/** Routes only an admin token may use (when auth is on). */
-const ADMIN_ROUTES = new Set([
-  'POST /server/add',
-  'POST /server/remove',
-  'POST /server/start',
-  'POST /server/stop',
-  'POST /server/restart',
-  'POST /server/reset',
-  'POST /server/approve',
-  'GET /config',
-  'GET /log',
-  'GET /log/export',
-  'GET /log/stream',
-]);
-
-/** The class of a request, from the path Hono routes on (HEAD is routed as GET). */
-export function routeClass(method: string, path: string): RouteClass {
-  if (path === '/health') return 'public';
-  if (path === '/ui' || path.startsWith('/ui/')) return 'public'; // the dashboard's static files; its data routes keep their class
+/** The surface of a request's path. */
+export function routeSurface(path: string): RouteSurface {
   if (path === '/' || path === '/mcp' || path.startsWith('/mcp/') || path === '/sse' || path === '/messages') return 'mcp';
   if (path === '/coord' || path.startsWith('/coord/')) return 'coord';
   if (path === '/metrics') return 'metrics';
-  return ADMIN_ROUTES.has(`${method === 'HEAD' ? 'GET' : method} ${path}`) ? 'admin' : 'rest';
+  return 'rest';
 }
 
 /** Whether a Content-Type is JSON (application/json or application/*+json, any parameters). */
@@ -64,7 +55,7 @@ export function sendsJson(c: Context): boolean {
 }
 
 /** The refusal of a guard: `{error, code}` on REST, a JSON-RPC error on the MCP routes. */
-function deny(c: Context, kind: RouteClass, error: GatewayError): Response {
+function deny(c: Context, kind: RouteSurface, error: GatewayError): Response {
   const headers: Record<string, string> = {};
   if (error.code === 'UNAUTHORIZED') {
     headers['WWW-Authenticate'] = c.req.header('authorization') === undefined ? 'Bearer realm="stonegate"' : 'Bearer realm="stonegate", error="invalid_token"';
@@ -75,22 +66,25 @@ function deny(c: Context, kind: RouteClass, error: GatewayError): Response {
 }
 
 /**
- * The front door's guard, before anything reads a body: Host and Origin
- * (every route but /health, in every mode), then — when [auth] has tokens —
- * the bearer token (401 UNAUTHORIZED with WWW-Authenticate), the token's
- * request rate (429 RATE_LIMITED with Retry-After), admin routes for admin
- * tokens only, /metrics for tokens that see every backend, /coord for
- * tokens that may use it; then POST bodies must be JSON (415), so no
- * cross-site form post reaches a route (sendsJson: curl's default type
- * passes when no browser sent it). (The MCP endpoints' transport
- * answers 415 in JSON-RPC itself.)
+ * The front door's guard, before anything reads a body: the route's
+ * declared role first (route-role.ts) — a public route passes untouched;
+ * then Host and Origin, then — when [auth] has tokens — the bearer token
+ * (401 UNAUTHORIZED with WWW-Authenticate), the token's request rate (429
+ * RATE_LIMITED with Retry-After), admin routes and routes that declare no
+ * role for admin tokens only (default deny), /metrics for tokens that see
+ * every backend, /coord for tokens that may use it; then POST bodies must
+ * be JSON (415), so no cross-site form post reaches a route (sendsJson:
+ * curl's default type passes when no browser sent it). (The MCP endpoints'
+ * transport answers 415 in JSON-RPC itself.)
  */
 export function securityGuard(gateway: Gateway): MiddlewareHandler {
   const { tokens, limiter } = gateway.security;
   const origin = originCheck(gateway.config);
   return async (c, next) => {
-    const kind = routeClass(c.req.method, c.req.path);
-    if (kind === 'public') return next();
+    const declared = routeRole(c);
+    c.set('routeRole', declared);
+    if (declared === 'public') return next();
+    const kind = routeSurface(c.req.path);
     const problem = origin(c);
     if (problem !== undefined) return deny(c, kind, new GatewayError('FORBIDDEN', problem));
     if (tokens.enabled) {
@@ -105,8 +99,9 @@ export function securityGuard(gateway: Gateway): MiddlewareHandler {
       } catch (err) {
         return deny(c, kind, toGatewayError(err));
       }
-      if (kind === 'admin' && identity.role !== 'admin') {
-        return deny(c, kind, new GatewayError('FORBIDDEN', `${c.req.method} ${c.req.path} needs an admin token; token '${identity.name}' has role agent`));
+      if (declared !== 'agent' && identity.role !== 'admin') {
+        const why = declared === 'admin' ? 'needs an admin token' : 'declares no role, so only an admin token may use it';
+        return deny(c, kind, new GatewayError('FORBIDDEN', `${c.req.method} ${c.req.path} ${why}; token '${identity.name}' has role agent`));
       }
       if (kind === 'metrics' && identity.servers !== undefined) {
         return deny(c, kind, new GatewayError('FORBIDDEN', `GET /metrics shows every backend; token '${identity.name}' is limited to some — use a token without a servers list`));
@@ -159,7 +154,7 @@ export function bodyGuard(gateway: Gateway): MiddlewareHandler {
     }
     if (sendsJson(c) && jsonDepth(text, maxDepth) > maxDepth) {
       const error = new GatewayError('BAD_REQUEST', `The JSON body is nested deeper than ${maxDepth} levels ([gateway] max_json_depth)`);
-      if (routeClass(c.req.method, c.req.path) !== 'mcp') throw error;
+      if (routeSurface(c.req.path) !== 'mcp') throw error;
       return c.json({ jsonrpc: '2.0', error: { code: -32600, message: `Invalid Request: ${error.message}`, data: { code: error.code } }, id: null }, 400);
     }
     await next();

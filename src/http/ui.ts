@@ -9,6 +9,7 @@ import { GatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import type { CallRecord } from '../router/call-log.js';
 import { intParam } from './body.js';
+import { role } from './route-role.js';
 import { scopeOf } from './security.js';
 
 /*
@@ -81,11 +82,11 @@ export function uiRoutes(gateway: Gateway): Hono {
     if (file === undefined) throw new GatewayError('UNKNOWN_ROUTE', `No dashboard file '${name.slice(0, 100)}'; open /ui/`);
     return c.body(file.body, 200, { ...HEADERS, 'Content-Type': file.type });
   };
-  app.get('/ui', (c) => c.redirect('/ui/', 301));
-  app.get('/ui/', (c) => asset(c, 'index.html'));
-  app.get('/ui/:file', (c) => asset(c, c.req.param('file')));
+  app.get('/ui', role('public'), (c) => c.redirect('/ui/', 301));
+  app.get('/ui/', role('public'), (c) => asset(c, 'index.html'));
+  app.get('/ui/:file', role('public'), (c) => asset(c, c.req.param('file')));
 
-  app.get('/log/stream', (c) => {
+  app.get('/log/stream', role('admin'), (c) => {
     const scope = scopeOf(c);
     const backlog = intParam(c, 'backlog', 0, gateway.config.gateway.call_log_size);
     const visible = (r: CallRecord): boolean => scope === undefined || scope.has(r.server);
@@ -124,7 +125,7 @@ export function uiRoutes(gateway: Gateway): Hono {
 
   // Async calls, newest first: an admin token (or no auth) sees every
   // caller's, an agent token its own; a token limited to backends only theirs.
-  app.get('/call', async (c) => {
+  app.get('/call', role('agent'), async (c) => {
     const identity = c.get('identity');
     const owner = identity === undefined || identity.role === 'admin' ? null : identity.name;
     const state = c.req.query('state') ?? 'all';

@@ -20,11 +20,14 @@ export class Deadline {
   readonly #timeout: number;
   readonly #end: number;
   readonly #caller: AbortSignal | undefined;
+  readonly #cap: number;
   #timer: NodeJS.Timeout | undefined;
+  #capped = false;
 
   constructor(timeout: number, maxTotal: number, caller?: AbortSignal) {
     this.#timeout = timeout;
-    this.#end = Date.now() + Math.max(timeout, maxTotal);
+    this.#cap = Math.max(timeout, maxTotal);
+    this.#end = Date.now() + this.#cap;
     this.#caller = caller;
     this.signal = this.#controller.signal;
     // Linked by hand, not with AbortSignal.any: one listener, removed in clear().
@@ -36,6 +39,16 @@ export class Deadline {
   /** Whether `err` is this deadline's own expiry (not a backend's answer, not the caller's cancel). */
   expired(err: unknown): boolean {
     return err === this.#reason;
+  }
+
+  /**
+   * The limit the deadline applies now, in ms: the idle timeout, or — once
+   * progress has run the request so long that the hard maximum cuts the
+   * idle time short — that maximum (`capped`). An expiry is reported with
+   * this, so the error quotes what really ended the request.
+   */
+  applied(): { ms: number; capped: boolean } {
+    return this.#capped ? { ms: this.#cap, capped: true } : { ms: this.#timeout, capped: false };
   }
 
   /** Progress from the backend: the idle time starts over (never past maxTotal). */
@@ -52,7 +65,9 @@ export class Deadline {
   }
 
   #arm(): void {
-    const left = Math.min(this.#timeout, this.#end - Date.now());
+    const total = this.#end - Date.now();
+    this.#capped = this.#cap > this.#timeout && total < this.#timeout;
+    const left = Math.min(this.#timeout, total);
     this.#timer = setTimeout(() => {
       this.clear();
       this.#controller.abort(this.#reason);

@@ -28,6 +28,8 @@ export interface CallRequest {
   onprogress?: (progress: Progress) => void;
   /** Per-call timeout in ms instead of the backend's. */
   timeout?: number;
+  /** The setting that gave `timeout` (e.g. `[dispatch] async_timeout`), named in a TIMEOUT error. */
+  timeoutSetting?: string;
   /** Called when a connection takes the call, just before tools/call is sent (async dispatch records `running` then). */
   onstart?: () => void;
   /** Restricts which backends the caller may reach (a per-connection or per-token view). */
@@ -112,7 +114,7 @@ export class Router {
         try {
           return await fn(connection, { signal: deadline.signal, timeout: NO_SDK_TIMEOUT });
         } catch (err) {
-          throw await describeFailure(err, { server, tool: what, timeout, connection, backend, deadline, signal });
+          throw await describeFailure(err, { server, tool: what, connection, backend, deadline, signal });
         } finally {
           deadline.clear();
         }
@@ -229,7 +231,7 @@ export class Router {
                   }),
             })) as CallToolResult;
           } catch (err) {
-            throw await describeFailure(err, { server, tool, timeout, connection, backend, deadline, signal: request.signal });
+            throw await describeFailure(err, { server, tool, setting: request.timeout === undefined ? undefined : request.timeoutSetting, connection, backend, deadline, signal: request.signal });
           } finally {
             deadline.clear();
             if (downstream !== undefined) connection.downstreams.delete(downstream);
@@ -282,7 +284,8 @@ function crashed(err: unknown): boolean {
 interface FailureContext {
   server: string;
   tool: string;
-  timeout: number;
+  /** The setting that gave the timeout, when it is not the backend's own. */
+  setting?: string | undefined;
   connection: Connection;
   backend: Backend;
   deadline: Deadline;
@@ -298,9 +301,7 @@ interface FailureContext {
  */
 async function describeFailure(err: unknown, ctx: FailureContext): Promise<GatewayError> {
   if (err instanceof GatewayError) return err;
-  if (ctx.deadline.expired(err)) {
-    return new GatewayError('TIMEOUT', `Backend '${ctx.server}' did not answer ${ctx.tool} within ${ctx.timeout} ms; it was sent notifications/cancelled. Raise the backend's timeout if the tool is slow`);
-  }
+  if (ctx.deadline.expired(err)) return describeExpiry(ctx);
   if (ctx.signal?.aborted === true) {
     return new GatewayError('CANCELLED', `Call to ${ctx.server}/${ctx.tool} was cancelled by the caller; the backend was sent notifications/cancelled`);
   }
@@ -334,6 +335,25 @@ async function describeFailure(err: unknown, ctx: FailureContext): Promise<Gatew
     return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${fault.reason} (during ${ctx.tool}); retry once the server is back`, { retryAfter: 1 });
   }
   return new GatewayError('BACKEND_UNAVAILABLE', `Call to ${ctx.server}/${ctx.tool} failed: ${(err as Error).message ?? String(err)}`);
+}
+
+/**
+ * TIMEOUT, quoting the limit the deadline really applied and the setting
+ * that gave it: the backend's timeout ([gateway] request_timeout unless the
+ * backend sets its own), a per-call one (async_timeout), or the hard
+ * maximum that ended a call progress kept extending.
+ */
+function describeExpiry(ctx: FailureContext): GatewayError {
+  const { ms, capped } = ctx.deadline.applied();
+  const sent = 'it was sent notifications/cancelled';
+  if (capped) {
+    return new GatewayError(
+      'TIMEOUT',
+      `Backend '${ctx.server}' did not answer ${ctx.tool} within ${ms} ms, the limit even with progress ([gateway] max_request_timeout, or the backend's timeout when larger); ${sent}. Raise max_request_timeout if the tool is slow`,
+    );
+  }
+  if (ctx.setting !== undefined) return new GatewayError('TIMEOUT', `Backend '${ctx.server}' did not answer ${ctx.tool} within ${ms} ms (${ctx.setting}); ${sent}. Raise ${ctx.setting} if the tool is slow`);
+  return new GatewayError('TIMEOUT', `Backend '${ctx.server}' did not answer ${ctx.tool} within ${ms} ms; ${sent}. Raise the backend's timeout if the tool is slow`);
 }
 
 /**

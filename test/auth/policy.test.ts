@@ -5,7 +5,7 @@ import type { Identity } from '../../src/auth/tokens.js';
 import { buildConfig, parseBackendEntry } from '../../src/config/load.js';
 import { SecuritySchema } from '../../src/config/schema.js';
 import { jsonDepth } from '../../src/http/body.js';
-import { isJson, routeClass } from '../../src/http/security.js';
+import { isJson, routeSurface } from '../../src/http/security.js';
 
 const raw = buildConfig({}, '(defaults)', '/srv').raw;
 const entry = (patch: Record<string, unknown>) => parseBackendEntry({ name: 'x', command: 'node', ...patch }, raw, '/srv');
@@ -61,17 +61,14 @@ describe('front-door helpers', () => {
     expect(jsonDepth('', 64)).toBe(0);
   });
 
-  it('classifies routes as the guard sees them', () => {
-    expect(routeClass('GET', '/health')).toBe('public');
-    expect(routeClass('POST', '/server/add')).toBe('admin');
-    expect(routeClass('HEAD', '/config')).toBe('admin');
-    expect(routeClass('GET', '/log/export')).toBe('admin');
-    expect(routeClass('GET', '/server/list')).toBe('rest');
-    expect(routeClass('POST', '/mcp/demo')).toBe('mcp');
-    expect(routeClass('GET', '/')).toBe('mcp');
-    expect(routeClass('POST', '/messages')).toBe('mcp');
-    expect(routeClass('GET', '/coord/events')).toBe('coord');
-    expect(routeClass('GET', '/metrics')).toBe('metrics');
+  // Roles (public, agent, admin) are declared on the routes now: test/http/route-role.test.ts.
+  it('classifies paths by surface as the guard sees them', () => {
+    expect(routeSurface('/server/list')).toBe('rest');
+    expect(routeSurface('/mcp/demo')).toBe('mcp');
+    expect(routeSurface('/')).toBe('mcp');
+    expect(routeSurface('/messages')).toBe('mcp');
+    expect(routeSurface('/coord/events')).toBe('coord');
+    expect(routeSurface('/metrics')).toBe('metrics');
   });
 
   it('accepts only JSON content types', () => {

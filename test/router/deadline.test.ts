@@ -31,6 +31,27 @@ describe('Deadline', () => {
     expect(d.expired(d.signal.reason)).toBe(true);
   });
 
+  it('reports the limit it applied: the idle timeout, or maxTotal once that cut the idle time short (#20 item 6)', () => {
+    const idle = new Deadline(100, 250);
+    vi.advanceTimersByTime(100);
+    expect(idle.applied()).toEqual({ ms: 100, capped: false });
+
+    const capped = new Deadline(100, 250);
+    vi.advanceTimersByTime(90);
+    capped.extend();
+    expect(capped.applied()).toEqual({ ms: 100, capped: false });
+    vi.advanceTimersByTime(90);
+    capped.extend(); // 70 ms left before maxTotal: the cap ends it
+    expect(capped.applied()).toEqual({ ms: 250, capped: true });
+    vi.advanceTimersByTime(70);
+    expect(capped.signal.aborted).toBe(true);
+
+    // Without room above the timeout there is no cap to quote.
+    const hard = new Deadline(100, 100);
+    hard.extend();
+    expect(hard.applied()).toEqual({ ms: 100, capped: false });
+  });
+
   it('aborts with the caller’s reason when the caller aborts, which is not an expiry', () => {
     const caller = new AbortController();
     const d = new Deadline(100, 100, caller.signal);

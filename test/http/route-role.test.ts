@@ -1,0 +1,126 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Hono } from 'hono';
+import { pino } from 'pino';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildConfig } from '../../src/config/load.js';
+import { Gateway } from '../../src/gateway.js';
+import { declaredRole, isMiddleware, role, type Role } from '../../src/http/route-role.js';
+
+// Issue #20 item 5: every route declares its role where it is defined; a
+// route without one is refused to everyone but admin (default deny).
+
+const ADMIN_TOKEN = 'admin-token-0123456789';
+const AGENT_TOKEN = 'agent-token-0123456789';
+const dirs: string[] = [];
+const gateways: Gateway[] = [];
+
+function gateway(): Gateway {
+  const dir = mkdtempSync(join(tmpdir(), 'stonegate-roles-'));
+  dirs.push(dir);
+  const config = buildConfig(
+    {
+      server: { data_dir: dir },
+      auth: {
+        tokens: [
+          { name: 'root', role: 'admin', token: ADMIN_TOKEN },
+          { name: 'bot', role: 'agent', token: AGENT_TOKEN },
+        ],
+      },
+    },
+    '(test)',
+    dir,
+  );
+  const gw = new Gateway({ config, logger: pino({ level: 'silent' }) });
+  gateways.push(gw);
+  return gw;
+}
+
+afterAll(async () => {
+  await Promise.all(gateways.map((g) => g.stop()));
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Every route of an app (middleware left out) with the role declared for it; null when none is. */
+function routeRoles(app: Hono): Map<string, Role | null> {
+  const declared = new Map<string, Role>();
+  for (const route of app.routes) {
+    const found = declaredRole(route.handler);
+    if (found !== undefined && !declared.has(`${route.method} ${route.path}`)) declared.set(`${route.method} ${route.path}`, found);
+  }
+  const roles = new Map<string, Role | null>();
+  for (const route of app.routes) {
+    if (isMiddleware(route.handler) || declaredRole(route.handler) !== undefined) continue;
+    const key = `${route.method} ${route.path}`;
+    roles.set(key, declared.get(key) ?? null);
+  }
+  return roles;
+}
+
+function request(app: Hono, method: string, path: string, token?: string): Promise<Response> | Response {
+  const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
+  if (method === 'POST') headers['content-type'] = 'application/json';
+  return app.request(path, { method, headers, ...(method === 'POST' ? { body: '{}' } : {}) });
+}
+
+describe('roles on the routes', () => {
+  let gw: Gateway;
+  beforeEach(() => {
+    gw = gateway();
+  });
+
+  it('every registered route of the real app declares a role', () => {
+    const roles = routeRoles(gw.app);
+    expect(roles.size).toBeGreaterThan(40);
+    const undeclared = [...roles].filter(([, r]) => r === null).map(([key]) => key);
+    expect(undeclared).toEqual([]);
+    const having = (wanted: Role): string[] => [...roles].filter(([, r]) => r === wanted).map(([key]) => key).sort();
+    // What the string list in security.ts held before, now declared on the routes.
+    expect(having('admin')).toEqual(
+      ['POST /server/add', 'POST /server/remove', 'POST /server/start', 'POST /server/stop', 'POST /server/restart', 'POST /server/reset', 'POST /server/approve', 'GET /config', 'GET /log', 'GET /log/export', 'GET /log/stream'].sort(),
+    );
+    expect(having('public')).toEqual(['GET /health', 'GET /ui', 'GET /ui/', 'GET /ui/:file'].sort());
+    // The coordination routes are mounted from backends/coord, which cannot declare roles: the mount declares agent.
+    const coord = [...roles].filter(([key]) => key.includes(' /coord/'));
+    expect(coord.length).toBeGreaterThan(20);
+    expect(coord.every(([, r]) => r === 'agent')).toBe(true);
+    for (const key of ['POST /call', 'GET /tools', 'GET /server/list', 'GET /metrics', 'POST /mcp', 'GET /sse', 'POST /messages']) expect(roles.get(key), key).toBe('agent');
+  });
+
+  it('refuses a route added without a role to every token but admin', async () => {
+    gw.app.get('/undeclared', (c) => c.json({ ok: true }));
+    gw.app.all('/undeclared-any', (c) => c.json({ ok: true }));
+    gw.app.get('/declared', role('agent'), (c) => c.json({ ok: true }));
+    expect(routeRoles(gw.app).get('GET /undeclared')).toBeNull();
+    expect(routeRoles(gw.app).get('ALL /undeclared-any')).toBeNull();
+
+    for (const [method, path] of [['GET', '/undeclared'], ['POST', '/undeclared-any']] as const) {
+      const agent = await request(gw.app, method, path, AGENT_TOKEN);
+      expect(agent.status).toBe(403);
+      expect(await agent.json()).toEqual({ code: 'FORBIDDEN', error: `${method} ${path} declares no role, so only an admin token may use it; token 'bot' has role agent` });
+      expect((await request(gw.app, method, path)).status).toBe(401);
+      const admin = await request(gw.app, method, path, ADMIN_TOKEN);
+      expect(admin.status).toBe(200);
+    }
+    expect((await request(gw.app, 'GET', '/declared', AGENT_TOKEN)).status).toBe(200);
+  });
+
+  it('answers a path no route serves with 404 to a valid token, 401 without one', async () => {
+    const agent = await request(gw.app, 'GET', '/no/such/route', AGENT_TOKEN);
+    expect(agent.status).toBe(404);
+    expect(((await agent.json()) as { code: string }).code).toBe('UNKNOWN_ROUTE');
+    expect((await request(gw.app, 'GET', '/no/such/route')).status).toBe(401);
+  });
+
+  it('reads the declarations at request time: public without a token, agent and admin by token', async () => {
+    expect((await request(gw.app, 'GET', '/health')).status).not.toBe(401);
+    expect((await request(gw.app, 'GET', '/ui/')).status).toBe(200);
+    expect((await request(gw.app, 'GET', '/tools')).status).toBe(401);
+    expect((await request(gw.app, 'GET', '/tools', AGENT_TOKEN)).status).toBe(200);
+    expect((await request(gw.app, 'GET', '/config', AGENT_TOKEN)).status).toBe(403);
+    expect((await request(gw.app, 'HEAD', '/config', AGENT_TOKEN)).status).toBe(403);
+    expect((await request(gw.app, 'GET', '/config', ADMIN_TOKEN)).status).toBe(200);
+    expect((await request(gw.app, 'GET', '/coord/agent/discover', AGENT_TOKEN)).status).not.toBe(403);
+  });
+});
