@@ -1,0 +1,28 @@
+import type { z } from 'zod';
+import { CoordError } from './errors.js';
+
+/*
+ * The one check of an operation's input against its schema (schemas/*.ts),
+ * used by the MCP tools and the REST routes alike, so both refuse the same
+ * mistake with the same code and sentence.
+ */
+
+/** One sentence naming every bad field; an unknown field is named with the fields the operation takes. */
+export function inputErrorSentence(error: z.ZodError, fields: readonly string[]): string {
+  const parts = error.issues.map((issue) => {
+    const where = issue.path.length > 0 ? `'${issue.path.join('.')}'` : 'the request';
+    if (issue.code === 'unrecognized_keys') {
+      return `unknown field(s) ${issue.keys.map((k) => `'${k}'`).join(', ')} (the fields are ${fields.length === 0 ? 'none' : fields.join(', ')})`;
+    }
+    if (issue.code === 'invalid_type' && issue.input === undefined) return `${where} is required`;
+    return `${where}: ${issue.message}`;
+  });
+  return `Invalid request: ${parts.join('; ')}.`;
+}
+
+/** `value` checked by `schema`; BAD_REQUEST naming every bad field otherwise. */
+export function parseInput<S extends z.ZodObject>(schema: S, value: unknown): z.infer<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw new CoordError('BAD_REQUEST', inputErrorSentence(result.error, Object.keys(schema.shape)));
+}
