@@ -1,25 +1,15 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CoordOptions } from './options.js';
-import { registerCoordTool } from './register-tool.js';
+import { operation, type CoordOperation } from './operation.js';
 import { AgentRefSchema, DiscoverQuerySchema, RegisterAgentInputSchema } from './schemas/agent.js';
-import type { CoordLogger, CoordStore } from './store.js';
-
-/** What every group of coordination tools needs. */
-export interface ToolContext {
-  store: CoordStore;
-  options: CoordOptions;
-  logger: CoordLogger | undefined;
-}
 
 const local = { openWorldHint: false } as const;
 
-/** Registers mux_register, mux_deregister, mux_heartbeat and mux_discover. */
-export function registerAgentTools(server: McpServer, { store, options, logger }: ToolContext): void {
-  registerCoordTool(
-    server,
-    logger,
-    'mux_register',
-    {
+/** The operations mux_register, mux_deregister, mux_heartbeat and mux_discover. */
+export function agentTools(options: CoordOptions): CoordOperation[] {
+  return [
+    operation({
+      name: 'mux_register',
+      route: 'POST /agent/register',
       title: 'Register an agent',
       description:
         'Register yourself with the coordination server before sending or receiving messages or claiming tasks. ' +
@@ -28,30 +18,22 @@ export function registerAgentTools(server: McpServer, { store, options, logger }
         `Returns {agent, created, heartbeat_interval}; call mux_heartbeat about every heartbeat_interval seconds (${options.heartbeat_interval}) or you are reported stale after ${options.stale_threshold} s without any call.`,
       input: RegisterAgentInputSchema,
       annotations: { idempotentHint: true, ...local },
-    },
-    (args) => store.registerAgent(args),
-  );
-
-  registerCoordTool(
-    server,
-    logger,
-    'mux_deregister',
-    {
+      run: (args, { store }) => store.registerAgent(args),
+    }),
+    operation({
+      name: 'mux_deregister',
+      route: 'POST /agent/deregister',
       title: 'Deregister an agent',
       description:
         'Remove an agent from the directory when it stops working. Messages already in its inbox are kept and can be read after registering again. ' +
         'Succeeds even if the agent was not registered. Returns {agent_id, deregistered, pending_messages}.',
       input: AgentRefSchema,
       annotations: { idempotentHint: true, destructiveHint: false, ...local },
-    },
-    ({ agent_id }) => store.deregisterAgent(agent_id),
-  );
-
-  registerCoordTool(
-    server,
-    logger,
-    'mux_heartbeat',
-    {
+      run: ({ agent_id }, { store }) => store.deregisterAgent(agent_id),
+    }),
+    operation({
+      name: 'mux_heartbeat',
+      route: 'POST /agent/heartbeat',
       title: 'Heartbeat',
       description:
         'Tell the coordination server you are still alive, so mux_discover keeps reporting you as active. ' +
@@ -59,15 +41,11 @@ export function registerAgentTools(server: McpServer, { store, options, logger }
         'Returns your agent record. Fails with UNKNOWN_AGENT if you are not registered (register again).',
       input: AgentRefSchema,
       annotations: { idempotentHint: true, ...local },
-    },
-    async ({ agent_id }) => ({ agent: await store.heartbeat(agent_id) }),
-  );
-
-  registerCoordTool(
-    server,
-    logger,
-    'mux_discover',
-    {
+      run: async ({ agent_id }, { store }) => ({ agent: await store.heartbeat(agent_id) }),
+    }),
+    operation({
+      name: 'mux_discover',
+      route: 'GET /agent/discover',
       title: 'Discover agents',
       description:
         'Find other agents in a channel to message or hand work to: filter by role, group, capability or status. ' +
@@ -75,7 +53,7 @@ export function registerAgentTools(server: McpServer, { store, options, logger }
         'Returns {agents: [{id, role, capabilities, group, channel, status, registered_at, last_heartbeat}]}.',
       input: DiscoverQuerySchema,
       annotations: { readOnlyHint: true, ...local },
-    },
-    async (args) => ({ agents: await store.discoverAgents(args) }),
-  );
+      run: async (args, { store }) => ({ agents: await store.discoverAgents(args) }),
+    }),
+  ];
 }

@@ -1,52 +1,42 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { ToolContext } from './agent-tools.js';
-import { registerCoordTool } from './register-tool.js';
+import type { CoordOptions } from './options.js';
+import { operation, type CoordOperation } from './operation.js';
 import { CreateChannelInputSchema, ListChannelsInputSchema, StatsQuerySchema } from './schemas/channel.js';
 
 const local = { openWorldHint: false } as const;
 
-/** Registers mux_channel_create, mux_channel_list and mux_stats. */
-export function registerChannelTools(server: McpServer, { store, logger }: ToolContext): void {
-  registerCoordTool(
-    server,
-    logger,
-    'mux_channel_create',
-    {
+/** The operations mux_channel_create, mux_channel_list and mux_stats. */
+export function channelTools(options: CoordOptions): CoordOperation[] {
+  return [
+    operation({
+      name: 'mux_channel_create',
+      route: 'POST /channel/create',
       title: 'Create a channel',
       description:
         'Create a named channel to keep one team\'s agents, messages, tasks and state apart from others. ' +
         'Channels are also created on first use; creating an existing one is harmless (created: false). Returns {channel, created}.',
       input: CreateChannelInputSchema,
       annotations: { idempotentHint: true, ...local },
-    },
-    (args) => store.createChannel(args),
-  );
-
-  registerCoordTool(
-    server,
-    logger,
-    'mux_channel_list',
-    {
+      run: (args, { store }) => store.createChannel(args),
+    }),
+    operation({
+      name: 'mux_channel_list',
+      route: 'GET /channel/list',
       title: 'List channels',
       description: 'List every channel with its number of agents, messages, open tasks and state keys. Returns {channels}.',
       input: ListChannelsInputSchema,
       annotations: { readOnlyHint: true, ...local },
-    },
-    async () => ({ channels: await store.listChannels() }),
-  );
-
-  registerCoordTool(
-    server,
-    logger,
-    'mux_stats',
-    {
+      run: async (_input, { store }) => ({ channels: await store.listChannels() }),
+    }),
+    operation({
+      name: 'mux_stats',
+      route: 'GET /stats',
       title: 'Coordination statistics',
       description:
         'Counts of agents (active, stale), messages, tasks by status, state keys and events, for one channel or (without channel) for all. ' +
         'Use it to see whether work is piling up.',
       input: StatsQuerySchema,
       annotations: { readOnlyHint: true, ...local },
-    },
-    ({ channel }) => store.stats(channel),
-  );
+      run: ({ channel }, { store }) => store.stats(channel),
+    }),
+  ];
 }

@@ -1,6 +1,5 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { ToolContext } from './agent-tools.js';
-import { registerCoordTool } from './register-tool.js';
+import type { CoordOptions } from './options.js';
+import { operation, type CoordOperation } from './operation.js';
 import {
   AnnounceClaimInputSchema,
   CheckClaimsInputSchema,
@@ -22,13 +21,12 @@ const scoring =
   'Each conflict names the other agent, its paths and intent, a score and the reason: 100 same file, 80 a file one of you modifies that the other depends on, 30 same module. ' +
   'verdict: "clear" (below 30) proceed; "caution" (30-89) read their intent and proceed carefully; "conflict" (90+) consult before editing.';
 
-/** Registers mux_claim_announce, mux_claim_check, mux_claim_renew, mux_claim_release, mux_claim_list and mux_status. */
-export function registerClaimTools(server: McpServer, { store, options, logger }: ToolContext): void {
-  registerCoordTool(
-    server,
-    logger,
-    'mux_claim_announce',
-    {
+/** The operations mux_claim_announce, mux_claim_check, mux_claim_renew, mux_claim_release, mux_claim_list and mux_status. */
+export function claimTools(options: CoordOptions): CoordOperation[] {
+  return [
+    operation({
+      name: 'mux_claim_announce',
+      route: 'POST /claim/announce',
       title: 'Announce work on files (claim)',
       description:
         'Call this BEFORE editing files, so agents working in the same repository see your intention before you collide. ' +
@@ -38,79 +36,59 @@ export function registerClaimTools(server: McpServer, { store, options, logger }
         'Renew long work with mux_claim_renew; release with mux_claim_release when done.',
       input: withTtlDefault(AnnounceClaimInputSchema, options.claim_ttl_default),
       annotations: local,
-    },
-    (args) => store.announceClaim(args),
-  );
-
-  registerCoordTool(
-    server,
-    logger,
-    'mux_claim_check',
-    {
+      run: (args, { store }) => store.announceClaim(args),
+    }),
+    operation({
+      name: 'mux_claim_check',
+      route: 'POST /claim/check',
       title: 'Check who holds files',
       description:
         'Read-only: who holds, or would conflict with, these paths, without claiming anything. Use it before deciding what to work on. ' +
         `Returns {verdict, score, conflicts}. ${scoring} Pass agent_id to leave out your own claims.`,
       input: CheckClaimsInputSchema,
       annotations: { readOnlyHint: true, ...local },
-    },
-    (args) => store.checkClaims(args),
-  );
-
-  registerCoordTool(
-    server,
-    logger,
-    'mux_claim_renew',
-    {
+      run: (args, { store }) => store.checkClaims(args),
+    }),
+    operation({
+      name: 'mux_claim_renew',
+      route: 'POST /claim/renew',
       title: 'Renew a claim',
       description:
         'Extend your claim before it expires when the work takes longer: it then holds ttl_seconds from now. Only the holder can renew; an expired or released claim cannot be renewed (announce again). Returns the claim.',
       input: withTtlDefault(RenewClaimInputSchema, options.claim_ttl_default),
       annotations: local,
-    },
-    (args) => store.renewClaim(args),
-  );
-
-  registerCoordTool(
-    server,
-    logger,
-    'mux_claim_release',
-    {
+      run: (args, { store }) => store.renewClaim(args),
+    }),
+    operation({
+      name: 'mux_claim_release',
+      route: 'POST /claim/release',
       title: 'Release a claim',
       description:
         'Release your claim when the work is done or abandoned, so others can take the files. Releasing a claim that already ended is harmless. ' +
         "Releasing another agent's claim is refused (FORBIDDEN) unless you are a claim admin. Returns the claim (status \"released\").",
       input: ReleaseClaimInputSchema,
       annotations: { idempotentHint: true, ...local },
-    },
-    (args) => store.releaseClaim(args),
-  );
-
-  registerCoordTool(
-    server,
-    logger,
-    'mux_claim_list',
-    {
+      run: (args, { store }) => store.releaseClaim(args),
+    }),
+    operation({
+      name: 'mux_claim_list',
+      route: 'GET /claim/list',
       title: 'List live claims',
       description: 'Every live claim of a channel (optionally one repo or one agent): who works on which paths, why, and until when. Returns {claims}.',
       input: ClaimListQuerySchema,
       annotations: { readOnlyHint: true, ...local },
-    },
-    async (args) => ({ claims: await store.listClaims(args) }),
-  );
-
-  registerCoordTool(
-    server,
-    logger,
-    'mux_status',
-    {
+      run: async (args, { store }) => ({ claims: await store.listClaims(args) }),
+    }),
+    operation({
+      name: 'mux_status',
+      route: 'GET /status',
       title: 'Coordination status',
       description:
         'A snapshot of who works where: live claims, hot paths (claimed by more than one agent) and consultation threads that have not ended, for a channel (and optionally one repo). ' +
         'Use it as a heartbeat view before starting work. Returns {channel, repo, claims, hot_paths: [{repo, path, agents}], threads}.',
       input: ClaimStatusQuerySchema,
       annotations: { readOnlyHint: true, ...local },
-    },
-    (args) => store.claimStatus(args),
-  );
+      run: (args, { store }) => store.claimStatus(args),
+    }),
+  ];
 }

@@ -1,17 +1,15 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { ToolContext } from './agent-tools.js';
-import { registerCoordTool } from './register-tool.js';
+import type { CoordOptions } from './options.js';
+import { operation, type CoordOperation } from './operation.js';
 import { BroadcastInputSchema, HistoryQuerySchema, PollArgsSchema, SendInputSchema } from './schemas/message.js';
 
 const local = { openWorldHint: false } as const;
 
-/** Registers mux_send, mux_broadcast, mux_poll and mux_history. */
-export function registerMessageTools(server: McpServer, { store, options, logger }: ToolContext): void {
-  registerCoordTool(
-    server,
-    logger,
-    'mux_send',
-    {
+/** The operations mux_send, mux_broadcast, mux_poll and mux_history. */
+export function messageTools(options: CoordOptions): CoordOperation[] {
+  return [
+    operation({
+      name: 'mux_send',
+      route: 'POST /msg/send',
       title: 'Send a message',
       description:
         "Send a direct message to one agent's inbox (it reads it with mux_poll; its doorbell webhook, if any, is rung). " +
@@ -20,15 +18,11 @@ export function registerMessageTools(server: McpServer, { store, options, logger
         'Returns {id, channel, sent_at, doorbells}.',
       input: SendInputSchema,
       annotations: local,
-    },
-    (args) => store.sendMessage(args),
-  );
-
-  registerCoordTool(
-    server,
-    logger,
-    'mux_broadcast',
-    {
+      run: (args, { store }) => store.sendMessage(args),
+    }),
+    operation({
+      name: 'mux_broadcast',
+      route: 'POST /msg/broadcast',
       title: 'Broadcast a message',
       description:
         'Send one message to every agent registered in the channel (or only to one group in it), except yourself. ' +
@@ -36,15 +30,11 @@ export function registerMessageTools(server: McpServer, { store, options, logger
         'Returns {id, channel, group, sent_at, recipients, doorbells}.',
       input: BroadcastInputSchema,
       annotations: local,
-    },
-    (args) => store.broadcast(args),
-  );
-
-  registerCoordTool(
-    server,
-    logger,
-    'mux_poll',
-    {
+      run: (args, { store }) => store.broadcast(args),
+    }),
+    operation({
+      name: 'mux_poll',
+      route: 'GET /msg/poll',
       title: 'Read your inbox',
       description:
         'Read new messages sent to you (direct messages and broadcasts) in one channel, waiting up to `timeout` seconds for the first one; ' +
@@ -55,15 +45,11 @@ export function registerMessageTools(server: McpServer, { store, options, logger
         `Returns {messages: [{id, from, to, content, channel, kind, group, sent_at}], next_cursor, has_more}. Keep timeout below your client's request timeout (often 60 s); the server caps it at ${options.poll_timeout_max} s.`,
       input: PollArgsSchema,
       annotations: local,
-    },
-    ({ timeout, ...rest }, { signal }) => store.poll({ ...rest, timeout_ms: timeout === undefined ? undefined : timeout * 1000, signal }),
-  );
-
-  registerCoordTool(
-    server,
-    logger,
-    'mux_history',
-    {
+      run: ({ timeout, ...rest }, { store, signal }) => store.poll({ ...rest, timeout_ms: timeout === undefined ? undefined : timeout * 1000, signal }),
+    }),
+    operation({
+      name: 'mux_history',
+      route: 'GET /msg/history',
       title: 'Message history',
       description:
         'Look back at messages, newest first, without touching anyone\'s inbox cursor. ' +
@@ -73,7 +59,7 @@ export function registerMessageTools(server: McpServer, { store, options, logger
         'Page back with before = the smallest id you got. Returns {mode, channel, agent_id (when reading as an agent), messages}.',
       input: HistoryQuerySchema,
       annotations: { readOnlyHint: true, ...local },
-    },
-    (args) => store.history(args),
-  );
+      run: (args, { store }) => store.history(args),
+    }),
+  ];
 }

@@ -1,23 +1,22 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { CoordError } from './errors.js';
-import { parseInput } from './parse-input.js';
 
 /*
- * Request parsing shared by the coordination REST routes (rest.ts,
- * claim-rest.ts): bodies and query strings are checked by the same schemas
- * as the MCP tools (schemas/*.ts), through parseInput.
+ * The arguments of a coordination REST route, before its operation checks
+ * them with its schema (operation.ts): the JSON body, or the query string
+ * with numbers and booleans read as such.
  */
 
-/** The JSON body checked by `schema`; BAD_REQUEST when it is not JSON or does not fit. */
-export async function jsonBody<S extends z.ZodObject>(c: Context, schema: S): Promise<z.infer<S>> {
+/** The JSON body; BAD_REQUEST when it is not JSON. */
+export async function jsonArgs(c: Context): Promise<unknown> {
   let raw: unknown;
   try {
     raw = await c.req.json();
   } catch {
     throw new CoordError('BAD_REQUEST', 'Request body is not valid JSON; send a JSON object with Content-Type: application/json.');
   }
-  return parseInput(schema, raw);
+  return raw;
 }
 
 const BOOLEAN_TEXT: Readonly<Record<string, boolean>> = { true: true, false: false, 1: true, 0: false };
@@ -41,10 +40,10 @@ function fromText(field: z.ZodType | undefined, text: string): unknown {
   return text;
 }
 
-/** The query string checked by `schema`. */
-export function query<S extends z.ZodObject>(c: Context, schema: S): z.infer<S> {
+/** The query string, each value as the type of its field in `schema` where it reads as one. */
+export function queryArgs(c: Context, schema: z.ZodObject): Record<string, unknown> {
   const shape = schema.shape as Record<string, z.ZodType>;
   const typed: Record<string, unknown> = {};
   for (const [key, text] of Object.entries(c.req.query())) typed[key] = fromText(shape[key], text);
-  return parseInput(schema, typed);
+  return typed;
 }

@@ -2,32 +2,27 @@ import type { ServerResponse } from 'node:http';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { CoordError } from './errors.js';
-import { claimRoutes } from './claim-rest.js';
+import { coordOperations } from './coord-operations.js';
 import { eventStream } from './event-stream.js';
+import type { OperationCall } from './operation.js';
 import { coordOptions, type CoordOptionsInput } from './options.js';
-import { jsonBody, query } from './rest-input.js';
-import { AgentRefSchema, DiscoverQuerySchema, RegisterAgentInputSchema } from './schemas/agent.js';
-import { CreateChannelInputSchema, ListChannelsInputSchema, StatsQuerySchema } from './schemas/channel.js';
-import { BroadcastInputSchema, HistoryQuerySchema, PollArgsSchema, SendInputSchema } from './schemas/message.js';
-import { GetStateInputSchema, SetStateInputSchema, WatchStateArgsSchema } from './schemas/state.js';
-import { ClaimTaskInputSchema, CompleteTaskInputSchema, PostTaskInputSchema, TaskListQuerySchema } from './schemas/task.js';
+import { jsonArgs, queryArgs } from './rest-input.js';
 import { COORD_VERSION } from './server.js';
 import type { CoordLogger, CoordStore } from './store.js';
 
 /*
  * The stonemux REST API without its /coord prefix (the gateway and the
- * standalone server mount this app at /coord). Bodies and query strings are
- * checked by the operations' schemas (schemas/*.ts, the same as the MCP
- * tools'), through rest-input.ts; every refusal is `{"error": "<sentence>", "code":
- * "<CODE>"}` with the code's status, produced in onError and nowhere else.
+ * standalone server mount this app at /coord). Each operation's route comes
+ * from its declaration (coord-operations.ts), whose schema checks the body or
+ * query string as it checks the MCP tool's arguments; every refusal is
+ * `{"error": "<sentence>", "code": "<CODE>"}` with the code's status,
+ * produced in onError and nowhere else.
  *
  * A host that mounts these routes may set the Hono context variable
  * `coordViewer` (event-view.ts) to an agent id before they run: GET /events
  * then shows only what that agent may see (the gateway does so for agent
  * tokens). The standalone server never sets it.
  */
-
-const seconds = (value: number | undefined): number | undefined => (value === undefined ? undefined : value * 1000);
 
 /**
  * Aborts when the client goes away before its answer (a long poll must then
@@ -68,42 +63,19 @@ export function coordRoutes(store: CoordStore, options: CoordOptionsInput = {}, 
     return next();
   });
 
-  app.post('/agent/register', async (c) => c.json(await store.registerAgent(await jsonBody(c, RegisterAgentInputSchema))));
-  app.post('/agent/deregister', async (c) => c.json(await store.deregisterAgent((await jsonBody(c, AgentRefSchema)).agent_id)));
-  app.post('/agent/heartbeat', async (c) => c.json({ agent: await store.heartbeat((await jsonBody(c, AgentRefSchema)).agent_id) }));
-  app.get('/agent/discover', async (c) => c.json({ agents: await store.discoverAgents(query(c, DiscoverQuerySchema)) }));
-
-  app.post('/msg/send', async (c) => c.json(await store.sendMessage(await jsonBody(c, SendInputSchema))));
-  app.post('/msg/broadcast', async (c) => c.json(await store.broadcast(await jsonBody(c, BroadcastInputSchema))));
-  app.get('/msg/poll', async (c) => {
-    const { timeout, ...rest } = query(c, PollArgsSchema);
-    return c.json(await store.poll({ ...rest, timeout_ms: seconds(timeout), signal: clientGone(c) }));
+  // The signal is made only for the operations that read it (long polls).
+  const call = (c: Context): OperationCall => ({
+    store,
+    get signal() {
+      return clientGone(c);
+    },
   });
-  app.get('/msg/history', async (c) => c.json(await store.history(query(c, HistoryQuerySchema))));
-
-  app.post('/task/post', async (c) => c.json(await store.postTask(await jsonBody(c, PostTaskInputSchema))));
-  app.post('/task/claim', async (c) => c.json(await store.claimTask(await jsonBody(c, ClaimTaskInputSchema))));
-  app.post('/task/complete', async (c) => c.json(await store.completeTask(await jsonBody(c, CompleteTaskInputSchema))));
-  app.get('/task/list', async (c) => c.json({ tasks: await store.listTasks(query(c, TaskListQuerySchema)) }));
-
-  app.get('/state/get', async (c) => {
-    const { key, channel } = query(c, GetStateInputSchema);
-    return c.json(await store.getState(key, channel));
-  });
-  app.post('/state/set', async (c) => c.json(await store.setState(await jsonBody(c, SetStateInputSchema))));
-  app.get('/state/watch', async (c) => {
-    const { timeout, ...rest } = query(c, WatchStateArgsSchema);
-    return c.json(await store.watchState({ ...rest, timeout_ms: seconds(timeout), signal: clientGone(c) }));
-  });
-
-  app.post('/channel/create', async (c) => c.json(await store.createChannel(await jsonBody(c, CreateChannelInputSchema))));
-  app.get('/channel/list', async (c) => {
-    query(c, ListChannelsInputSchema);
-    return c.json({ channels: await store.listChannels() });
-  });
-
-  app.get('/stats', async (c) => c.json(await store.stats(query(c, StatsQuerySchema).channel)));
-  claimRoutes(app, store);
+  // Every operation's route: GET reads the query string, POST the JSON body.
+  for (const op of coordOperations(opts)) {
+    const [method, path] = op.route.split(' ') as ['GET' | 'POST', string];
+    if (method === 'GET') app.get(path, async (c) => c.json(await op.run(queryArgs(c, op.input), call(c))));
+    else app.post(path, async (c) => c.json(await op.run(await jsonArgs(c), call(c))));
+  }
   app.get('/events', (c) => eventStream(c, store, opts, logger));
   app.get('/health', async (c) => {
     const health = await store.health();

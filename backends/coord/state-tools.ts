@@ -1,17 +1,15 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { ToolContext } from './agent-tools.js';
-import { registerCoordTool } from './register-tool.js';
+import type { CoordOptions } from './options.js';
+import { operation, type CoordOperation } from './operation.js';
 import { GetStateInputSchema, SetStateInputSchema, WatchStateArgsSchema } from './schemas/state.js';
 
 const local = { openWorldHint: false } as const;
 
-/** Registers mux_state_get, mux_state_set and mux_state_watch. */
-export function registerStateTools(server: McpServer, { store, options, logger }: ToolContext): void {
-  registerCoordTool(
-    server,
-    logger,
-    'mux_state_get',
-    {
+/** The operations mux_state_get, mux_state_set and mux_state_watch. */
+export function stateTools(options: CoordOptions): CoordOperation[] {
+  return [
+    operation({
+      name: 'mux_state_get',
+      route: 'GET /state/get',
       title: 'Read shared state',
       description:
         'Read a shared value that agents of the channel keep together (a pipeline stage, a lock owner, a config). ' +
@@ -19,15 +17,11 @@ export function registerStateTools(server: McpServer, { store, options, logger }
         'Keep the version to update it safely with mux_state_set expected_version.',
       input: GetStateInputSchema,
       annotations: { readOnlyHint: true, ...local },
-    },
-    ({ key, channel }) => store.getState(key, channel),
-  );
-
-  registerCoordTool(
-    server,
-    logger,
-    'mux_state_set',
-    {
+      run: ({ key, channel }, { store }) => store.getState(key, channel),
+    }),
+    operation({
+      name: 'mux_state_set',
+      route: 'POST /state/set',
       title: 'Write shared state',
       description:
         'Set a shared value (any JSON). Each write increases the version by one. ' +
@@ -36,15 +30,11 @@ export function registerStateTools(server: McpServer, { store, options, logger }
         'Returns the new entry.',
       input: SetStateInputSchema,
       annotations: local,
-    },
-    (args) => store.setState(args),
-  );
-
-  registerCoordTool(
-    server,
-    logger,
-    'mux_state_watch',
-    {
+      run: (args, { store }) => store.setState(args),
+    }),
+    operation({
+      name: 'mux_state_watch',
+      route: 'GET /state/watch',
       title: 'Wait for a state change',
       description:
         'Wait until a shared key changes past a version you know, then return its new entry at once (changed: true); ' +
@@ -52,7 +42,7 @@ export function registerStateTools(server: McpServer, { store, options, logger }
         `Without after_version it waits for the next write. Keep timeout below your client's request timeout; capped at ${options.poll_timeout_max} s.`,
       input: WatchStateArgsSchema,
       annotations: { readOnlyHint: true, ...local },
-    },
-    ({ timeout, ...rest }, { signal }) => store.watchState({ ...rest, timeout_ms: timeout === undefined ? undefined : timeout * 1000, signal }),
-  );
+      run: ({ timeout, ...rest }, { store, signal }) => store.watchState({ ...rest, timeout_ms: timeout === undefined ? undefined : timeout * 1000, signal }),
+    }),
+  ];
 }

@@ -1,32 +1,26 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { ToolContext } from './agent-tools.js';
-import { registerCoordTool } from './register-tool.js';
+import type { CoordOptions } from './options.js';
+import { operation, type CoordOperation } from './operation.js';
 import { ClaimTaskInputSchema, CompleteTaskInputSchema, PostTaskInputSchema, TaskListQuerySchema } from './schemas/task.js';
 
 const local = { openWorldHint: false } as const;
 
-/** Registers mux_task_post, mux_task_claim, mux_task_complete and mux_task_list. */
-export function registerTaskTools(server: McpServer, { store, options, logger }: ToolContext): void {
-  registerCoordTool(
-    server,
-    logger,
-    'mux_task_post',
-    {
+/** The operations mux_task_post, mux_task_claim, mux_task_complete and mux_task_list. */
+export function taskTools(options: CoordOptions): CoordOperation[] {
+  return [
+    operation({
+      name: 'mux_task_post',
+      route: 'POST /task/post',
       title: 'Post a task',
       description:
         'Put a unit of work on the channel\'s queue for another agent to claim. Higher priority is claimed first, then older tasks. ' +
         'With required_capability only agents listing that capability can claim it. Returns the task, with its id (status "pending").',
       input: PostTaskInputSchema,
       annotations: local,
-    },
-    (args) => store.postTask(args),
-  );
-
-  registerCoordTool(
-    server,
-    logger,
-    'mux_task_claim',
-    {
+      run: (args, { store }) => store.postTask(args),
+    }),
+    operation({
+      name: 'mux_task_claim',
+      route: 'POST /task/claim',
       title: 'Claim the next task',
       description:
         'Take the highest-priority, oldest pending task in the channel that you are capable of. Atomic: no other agent gets the same task. ' +
@@ -34,15 +28,11 @@ export function registerTaskTools(server: McpServer, { store, options, logger }:
         '(the lease) or the task goes back to the queue for someone else; then complete it with mux_task_complete, passing the lease epoch.',
       input: ClaimTaskInputSchema,
       annotations: local,
-    },
-    (args) => store.claimTask(args),
-  );
-
-  registerCoordTool(
-    server,
-    logger,
-    'mux_task_complete',
-    {
+      run: (args, { store }) => store.claimTask(args),
+    }),
+    operation({
+      name: 'mux_task_complete',
+      route: 'POST /task/complete',
       title: 'Complete or fail a task',
       description:
         'Finish a task you claimed: status "complete" (default) with a result summary, or status "failed" with what went wrong. ' +
@@ -50,22 +40,18 @@ export function registerTaskTools(server: McpServer, { store, options, logger }:
         'the call fails with CONFLICT and you should drop the work. Returns the updated task.',
       input: CompleteTaskInputSchema,
       annotations: local,
-    },
-    (args) => store.completeTask(args),
-  );
-
-  registerCoordTool(
-    server,
-    logger,
-    'mux_task_list',
-    {
+      run: (args, { store }) => store.completeTask(args),
+    }),
+    operation({
+      name: 'mux_task_list',
+      route: 'GET /task/list',
       title: 'List tasks',
       description:
         'See the tasks of a channel, optionally only one status (pending, claimed, complete, failed) or one claimer. ' +
         'Pending tasks are listed in claim order, others newest first. Returns {tasks}.',
       input: TaskListQuerySchema,
       annotations: { readOnlyHint: true, ...local },
-    },
-    async (args) => ({ tasks: await store.listTasks(args) }),
-  );
+      run: async (args, { store }) => ({ tasks: await store.listTasks(args) }),
+    }),
+  ];
 }
