@@ -3,9 +3,11 @@ import { agentId, channel } from './fields.js';
 
 /* Inputs of the agent operations: mux_register, mux_deregister, mux_heartbeat, mux_discover and their /agent/* routes. */
 
+/** An agent is active until stale_threshold passes without a call from it. */
 export const AgentStatusSchema = z.enum(['active', 'stale']);
 export type AgentStatus = z.infer<typeof AgentStatusSchema>;
 
+/** mux_register, POST /agent/register. */
 export const RegisterAgentInputSchema = z.strictObject({
   agent_id: agentId,
   role: z.string().describe('What you do, e.g. "research", "writing", "review". Others find you by it with mux_discover.'),
@@ -20,10 +22,11 @@ export const RegisterAgentInputSchema = z.strictObject({
 });
 export type RegisterAgentInput = z.infer<typeof RegisterAgentInputSchema>;
 
-/** mux_deregister and mux_heartbeat: the agent alone. */
+/** mux_deregister and mux_heartbeat (POST /agent/deregister, /agent/heartbeat): the agent alone. */
 export const AgentRefSchema = z.strictObject({ agent_id: agentId });
 export type AgentRef = z.infer<typeof AgentRefSchema>;
 
+/** mux_discover, GET /agent/discover. */
 export const DiscoverQuerySchema = z.strictObject({
   role: z.string().optional().describe('Only agents with this role.'),
   group: z.string().optional().describe('Only agents in this group.'),

@@ -3,6 +3,7 @@ import { agentId, channel, limit } from './fields.js';
 
 /* Inputs of the message operations: mux_send, mux_broadcast, mux_poll, mux_history and their /msg/* routes. */
 
+/** mux_send, POST /msg/send. */
 export const SendInputSchema = z.strictObject({
   from: z.string().describe('Your agent id (the sender).'),
   to: z.string().describe('Recipient agent id.'),
@@ -11,6 +12,7 @@ export const SendInputSchema = z.strictObject({
 });
 export type SendInput = z.infer<typeof SendInputSchema>;
 
+/** mux_broadcast, POST /msg/broadcast. */
 export const BroadcastInputSchema = z.strictObject({
   from: z.string().describe('Your agent id (the sender; it does not receive its own broadcast).'),
   content: z.string().describe('Message text.'),
@@ -19,7 +21,7 @@ export const BroadcastInputSchema = z.strictObject({
 });
 export type BroadcastInput = z.infer<typeof BroadcastInputSchema>;
 
-/** The wire input of a poll (`timeout` in seconds); the store takes PollInput. */
+/** mux_poll, GET /msg/poll: `timeout` in seconds (the store takes PollInput, in ms). */
 export const PollArgsSchema = z.strictObject({
   agent_id: agentId,
   channel,
@@ -29,6 +31,7 @@ export const PollArgsSchema = z.strictObject({
 });
 export type PollArgs = z.infer<typeof PollArgsSchema>;
 
+/** mux_history, GET /msg/history. */
 export const HistoryQuerySchema = z.strictObject({
   channel,
   agent_id: z.string().optional().describe('Read as this agent (your agent id): only what it sent or received; with with_agent, one side of a direct conversation.'),

@@ -5,9 +5,11 @@ import { channel } from './fields.js';
 
 const key = z.string().describe('State key, e.g. "deployment-status".');
 
+/** mux_state_get, GET /state/get. */
 export const GetStateInputSchema = z.strictObject({ key, channel });
 export type GetStateInput = z.infer<typeof GetStateInputSchema>;
 
+/** mux_state_set, POST /state/set. */
 export const SetStateInputSchema = z.strictObject({
   key,
   value: z.unknown().describe('The new value: any JSON (string, number, boolean, array or object).'),
@@ -17,7 +19,7 @@ export const SetStateInputSchema = z.strictObject({
 });
 export type SetStateInput = z.infer<typeof SetStateInputSchema>;
 
-/** The wire input of a watch (`timeout` in seconds); the store takes WatchStateInput. */
+/** mux_state_watch, GET /state/watch: `timeout` in seconds (the store takes WatchStateInput, in ms). */
 export const WatchStateArgsSchema = z.strictObject({
   key,
   channel,

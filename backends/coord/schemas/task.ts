@@ -3,9 +3,11 @@ import { agentId, channel, limit } from './fields.js';
 
 /* Inputs of the task operations: mux_task_post, mux_task_claim, mux_task_complete, mux_task_list and their /task/* routes. */
 
+/** Where a task is in its life. */
 export const TaskStatusSchema = z.enum(['pending', 'claimed', 'complete', 'failed']);
 export type TaskStatus = z.infer<typeof TaskStatusSchema>;
 
+/** mux_task_post, POST /task/post. */
 export const PostTaskInputSchema = z.strictObject({
   description: z.string().describe('What needs doing, specific enough for another agent to do it.'),
   posted_by: z.string().describe('Your agent id (or a name for whoever posts it).'),
@@ -16,9 +18,11 @@ export const PostTaskInputSchema = z.strictObject({
 });
 export type PostTaskInput = z.infer<typeof PostTaskInputSchema>;
 
+/** mux_task_claim, POST /task/claim. */
 export const ClaimTaskInputSchema = z.strictObject({ agent_id: agentId, channel });
 export type ClaimTaskInput = z.infer<typeof ClaimTaskInputSchema>;
 
+/** mux_task_complete, POST /task/complete. */
 export const CompleteTaskInputSchema = z.strictObject({
   task_id: z.string().describe('The task id from mux_task_claim.'),
   agent_id: agentId,
@@ -28,6 +32,7 @@ export const CompleteTaskInputSchema = z.strictObject({
 });
 export type CompleteTaskInput = z.infer<typeof CompleteTaskInputSchema>;
 
+/** mux_task_list, GET /task/list. */
 export const TaskListQuerySchema = z.strictObject({
   status: TaskStatusSchema.optional().describe('Only tasks in this state.'),
   channel,

@@ -3,13 +3,15 @@ import { agentId, channel, limit, repo, threadId } from './fields.js';
 
 /* Inputs of the consultation-thread operations: mux_thread_* and their /thread/* routes. */
 
-export const ThreadStatusSchema = z.enum(['open', 'proposed', 'resolved', 'closed', 'cancelled']);
 /** open → proposed (a proposal) → resolved (everyone approved, or the timeout passed) → closed; contest goes back to open; cancel ends any. */
+export const ThreadStatusSchema = z.enum(['open', 'proposed', 'resolved', 'closed', 'cancelled']);
 export type ThreadStatus = z.infer<typeof ThreadStatusSchema>;
 
+/** What a thread message is; a proposal puts a resolution on the table. */
 export const ThreadPostKindSchema = z.enum(['context', 'warning', 'question', 'proposal']);
 export type ThreadPostKind = z.infer<typeof ThreadPostKindSchema>;
 
+/** mux_thread_open, POST /thread/open. */
 export const OpenThreadInputSchema = z.strictObject({
   agent_id: agentId,
   participants: z.array(z.string()).describe('The agents to consult (you are added).'),
@@ -21,6 +23,7 @@ export const OpenThreadInputSchema = z.strictObject({
 });
 export type OpenThreadInput = z.infer<typeof OpenThreadInputSchema>;
 
+/** mux_thread_post, POST /thread/post. */
 export const ThreadPostInputSchema = z.strictObject({
   thread_id: threadId,
   agent_id: agentId,
@@ -28,10 +31,13 @@ export const ThreadPostInputSchema = z.strictObject({
   content: z.string().describe('The message.'),
 });
 
+/** mux_thread_approve, POST /thread/approve. */
 export const ThreadApproveInputSchema = z.strictObject({ thread_id: threadId, agent_id: agentId, content: z.string().optional().describe('Optional comment.') });
 
+/** mux_thread_contest, POST /thread/contest. */
 export const ThreadContestInputSchema = z.strictObject({ thread_id: threadId, agent_id: agentId, content: z.string().describe('Why, and what would work for you.') });
 
+/** mux_thread_close, POST /thread/close (cancel: true cancels). */
 export const ThreadCloseInputSchema = z.strictObject({
   thread_id: threadId,
   agent_id: agentId,
@@ -39,6 +45,7 @@ export const ThreadCloseInputSchema = z.strictObject({
   content: z.string().optional().describe('Optional closing note.'),
 });
 
+/** mux_thread_get, GET /thread/get. */
 export const GetThreadInputSchema = z.strictObject({
   thread_id: threadId,
   agent_id: agentId,
@@ -46,6 +53,7 @@ export const GetThreadInputSchema = z.strictObject({
 });
 export type GetThreadInput = z.infer<typeof GetThreadInputSchema>;
 
+/** mux_thread_list, GET /thread/list. */
 export const ThreadListQuerySchema = z.strictObject({
   agent_id: z.string().optional().describe('You: only the threads you take part in (every thread for a claim admin). Required with an agent token on the gateway.'),
   status: ThreadStatusSchema.optional(),
@@ -55,6 +63,7 @@ export const ThreadListQuerySchema = z.strictObject({
 });
 export type ThreadListQuery = z.infer<typeof ThreadListQuerySchema>;
 
+/** mux_thread_updates, GET /thread/updates. */
 export const ThreadUpdatesInputSchema = z.strictObject({
   agent_id: agentId,
   after: z.number().int().min(0).optional().describe('next_after of your previous call. Default 0.'),
