@@ -7,7 +7,7 @@ import { CoordError } from './errors.js';
  * mistake with the same code and sentence.
  */
 
-/** One sentence naming every bad field; an unknown field is named with the fields the operation takes. */
+/** One sentence naming every bad field; an unknown field is named with the fields the operation takes, the same on every surface. */
 export function inputErrorSentence(error: z.ZodError, fields: readonly string[]): string {
   const parts = error.issues.map((issue) => {
     const where = issue.path.length > 0 ? `'${issue.path.join('.')}'` : 'the request';
@@ -17,7 +17,10 @@ export function inputErrorSentence(error: z.ZodError, fields: readonly string[])
     if (issue.code === 'invalid_type' && issue.input === undefined) return `${where} is required`;
     return `${where}: ${issue.message}`;
   });
-  return `Invalid request: ${parts.join('; ')}.`;
+  // Wrong types keep the pointer REST always gave ([coord-2] unifies those
+  // sentences); over MCP the SDK answers wrong types before this check.
+  const typeIssue = error.issues.some((issue) => issue.code !== 'unrecognized_keys');
+  return `Invalid request: ${parts.join('; ')}.${typeIssue ? ' See GET /coord/health for the server and the README for each route\'s fields.' : ''}`;
 }
 
 /** `value` checked by `schema`; BAD_REQUEST naming every bad field otherwise. */
