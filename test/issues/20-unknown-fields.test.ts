@@ -116,6 +116,14 @@ describe('issue 20.4: an unknown field is refused the same way on every surface'
     }
   });
 
+  it('REST still names a wrong type as such, not as a missing field', async () => {
+    const soon = await coord.get('/msg/poll?agent_id=a&timeout=soon');
+    expect(soon).toMatchObject({ status: 400, body: { code: 'BAD_REQUEST' } });
+    expect(soon.body.error).toMatch(/^Invalid request: 'timeout': Invalid input: expected number, received string\./);
+    const number = await coord.post('/msg/send', { from: 1, to: 'b', content: 'x' });
+    expect(number.body.error).toMatch(/^Invalid request: 'from': Invalid input: expected string, received number\./);
+  });
+
   it('the listed tool schema is the operation schema: its fields and required ones', async () => {
     const { tools } = await standalone.listTools();
     const send = tools.find((t) => t.name === 'mux_send');
