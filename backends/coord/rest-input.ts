@@ -2,33 +2,48 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { CoordError } from './errors.js';
 
-/* Request parsing shared by the coordination REST routes (rest.ts, claim-rest.ts). */
+/*
+ * The arguments of a coordination REST route, before its operation checks
+ * them with its schema (operation.ts): the JSON body, or the query string
+ * with numbers and booleans read as such.
+ */
 
-export const str = z.string();
-export const opt = z.string().optional();
-/** A query-string number: digits with an optional fraction. */
-export const qnum = z
-  .string()
-  .regex(/^\d+(\.\d+)?$/, 'expected a non-negative number')
-  .transform(Number);
-export const qint = z
-  .string()
-  .regex(/^\d+$/, 'expected a whole number')
-  .transform(Number);
-export const qbool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
-
-/** The JSON body parsed with `schema`; BAD_REQUEST when it is not JSON, a ZodError (→ onError) when it does not fit. */
-export async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
+/** The JSON body; BAD_REQUEST when it is not JSON. */
+export async function jsonArgs(c: Context): Promise<unknown> {
   let raw: unknown;
   try {
     raw = await c.req.json();
   } catch {
     throw new CoordError('BAD_REQUEST', 'Request body is not valid JSON; send a JSON object with Content-Type: application/json.');
   }
-  return schema.parse(raw);
+  return raw;
 }
 
-/** The query string parsed with `schema`. */
-export function query<S extends z.ZodType>(c: Context, schema: S): z.infer<S> {
-  return schema.parse(c.req.query());
+const BOOLEAN_TEXT: Readonly<Record<string, boolean>> = { true: true, false: false, 1: true, 0: false };
+
+/** The kind of value a field takes under optional/nullable. */
+function baseType(field: z.ZodType | undefined): string | undefined {
+  let inner = field;
+  while (inner instanceof z.ZodOptional || inner instanceof z.ZodNullable) inner = inner.unwrap() as z.ZodType;
+  return inner?.def.type;
+}
+
+/**
+ * A query-string value as the field's type: a number field reads digits
+ * with an optional fraction, a boolean field true/false/1/0. Anything else
+ * stays text, so the schema names the field that is wrong.
+ */
+function fromText(field: z.ZodType | undefined, text: string): unknown {
+  const type = baseType(field);
+  if (type === 'number' && /^\d+(\.\d+)?$/.test(text)) return Number(text);
+  if (type === 'boolean' && Object.hasOwn(BOOLEAN_TEXT, text)) return BOOLEAN_TEXT[text];
+  return text;
+}
+
+/** The query string, each value as the type of its field in `schema` where it reads as one. */
+export function queryArgs(c: Context, schema: z.ZodObject): Record<string, unknown> {
+  const shape = schema.shape as Record<string, z.ZodType>;
+  const typed: Record<string, unknown> = {};
+  for (const [key, text] of Object.entries(c.req.query())) typed[key] = fromText(shape[key], text);
+  return typed;
 }

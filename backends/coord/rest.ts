@@ -1,88 +1,28 @@
 import type { ServerResponse } from 'node:http';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { z } from 'zod';
 import { CoordError } from './errors.js';
-import { claimRoutes } from './claim-rest.js';
+import { coordOperations } from './coord-operations.js';
 import { eventStream } from './event-stream.js';
+import type { OperationCall } from './operation.js';
 import { coordOptions, type CoordOptionsInput } from './options.js';
-import { jsonBody, opt, qbool, qint, qnum, query, str } from './rest-input.js';
+import { jsonArgs, queryArgs } from './rest-input.js';
 import { COORD_VERSION } from './server.js';
 import type { CoordLogger, CoordStore } from './store.js';
 
 /*
  * The stonemux REST API without its /coord prefix (the gateway and the
- * standalone server mount this app at /coord). Bodies and query strings are
- * validated with zod; every refusal is `{"error": "<sentence>", "code":
- * "<CODE>"}` with the code's status, produced in onError and nowhere else.
+ * standalone server mount this app at /coord). Each operation's route comes
+ * from its declaration (coord-operations.ts), whose schema checks the body or
+ * query string as it checks the MCP tool's arguments; every refusal is
+ * `{"error": "<sentence>", "code": "<CODE>"}` with the code's status,
+ * produced in onError and nowhere else.
  *
  * A host that mounts these routes may set the Hono context variable
  * `coordViewer` (event-view.ts) to an agent id before they run: GET /events
  * then shows only what that agent may see (the gateway does so for agent
  * tokens). The standalone server never sets it.
  */
-
-const seconds = (value: number | undefined): number | undefined => (value === undefined ? undefined : value * 1000);
-
-const bodies = {
-  register: z.strictObject({
-    agent_id: str,
-    role: str,
-    capabilities: z.array(str).optional(),
-    group: z.string().nullable().optional(),
-    channel: opt,
-    webhook_url: z.string().nullable().optional(),
-  }),
-  agent: z.strictObject({ agent_id: str }),
-  send: z.strictObject({ from: str, to: str, content: str, channel: opt }),
-  broadcast: z.strictObject({ from: str, content: str, group: opt, channel: opt }),
-  post: z.strictObject({
-    description: str,
-    posted_by: str,
-    required_capability: z.string().nullable().optional(),
-    priority: z.number().int().optional(),
-    channel: opt,
-    metadata: z.record(z.string(), z.unknown()).optional(),
-  }),
-  claim: z.strictObject({ agent_id: str, channel: opt }),
-  complete: z.strictObject({
-    task_id: str,
-    agent_id: str,
-    result: opt,
-    status: z.enum(['complete', 'failed']).optional(),
-    epoch: z.number().int().min(0).optional(),
-  }),
-  set: z.strictObject({
-    key: str,
-    value: z.unknown(),
-    channel: opt,
-    expected_version: z.number().int().min(0).optional(),
-    updated_by: opt,
-  }),
-  channel: z.strictObject({ name: str, created_by: opt, description: opt }),
-};
-
-const queries = {
-  discover: z.strictObject({
-    role: opt,
-    group: opt,
-    capability: opt,
-    status: z.enum(['active', 'stale']).optional(),
-    channel: opt,
-    include_stale: qbool.optional(),
-  }),
-  poll: z.strictObject({ agent_id: str, channel: opt, timeout: qnum.optional(), after: qint.optional(), limit: qint.optional() }),
-  history: z.strictObject({ channel: opt, agent_id: opt, with_agent: opt, group: opt, limit: qint.optional(), before: qint.optional() }),
-  tasks: z.strictObject({
-    status: z.enum(['pending', 'claimed', 'complete', 'failed']).optional(),
-    channel: opt,
-    claimed_by: opt,
-    limit: qint.optional(),
-  }),
-  stateGet: z.strictObject({ key: str, channel: opt }),
-  watch: z.strictObject({ key: str, channel: opt, after_version: qint.optional(), timeout: qnum.optional() }),
-  stats: z.strictObject({ channel: opt }),
-};
 
 /**
  * Aborts when the client goes away before its answer (a long poll must then
@@ -98,17 +38,6 @@ function clientGone(c: Context): AbortSignal {
     if (!outgoing.writableFinished) gone.abort();
   });
   return gone.signal;
-}
-
-/** One sentence naming every bad field. */
-function describeZodError(error: z.ZodError): string {
-  const parts = error.issues.map((issue) => {
-    const where = issue.path.length > 0 ? `'${issue.path.join('.')}'` : 'the request';
-    if (issue.code === 'unrecognized_keys') return `unknown field(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
-    if (issue.code === 'invalid_type' && issue.input === undefined) return `${where} is required`;
-    return `${where}: ${issue.message}`;
-  });
-  return `Invalid request: ${parts.join('; ')}. See GET /coord/health for the server and the README for each route's fields.`;
 }
 
 /** The coordination REST routes (mount at /coord). */
@@ -134,39 +63,19 @@ export function coordRoutes(store: CoordStore, options: CoordOptionsInput = {}, 
     return next();
   });
 
-  app.post('/agent/register', async (c) => c.json(await store.registerAgent(await jsonBody(c, bodies.register))));
-  app.post('/agent/deregister', async (c) => c.json(await store.deregisterAgent((await jsonBody(c, bodies.agent)).agent_id)));
-  app.post('/agent/heartbeat', async (c) => c.json({ agent: await store.heartbeat((await jsonBody(c, bodies.agent)).agent_id) }));
-  app.get('/agent/discover', async (c) => c.json({ agents: await store.discoverAgents(query(c, queries.discover)) }));
-
-  app.post('/msg/send', async (c) => c.json(await store.sendMessage(await jsonBody(c, bodies.send))));
-  app.post('/msg/broadcast', async (c) => c.json(await store.broadcast(await jsonBody(c, bodies.broadcast))));
-  app.get('/msg/poll', async (c) => {
-    const { timeout, ...rest } = query(c, queries.poll);
-    return c.json(await store.poll({ ...rest, timeout_ms: seconds(timeout), signal: clientGone(c) }));
+  // The signal is made only for the operations that read it (long polls).
+  const call = (c: Context): OperationCall => ({
+    store,
+    get signal() {
+      return clientGone(c);
+    },
   });
-  app.get('/msg/history', async (c) => c.json(await store.history(query(c, queries.history))));
-
-  app.post('/task/post', async (c) => c.json(await store.postTask(await jsonBody(c, bodies.post))));
-  app.post('/task/claim', async (c) => c.json(await store.claimTask(await jsonBody(c, bodies.claim))));
-  app.post('/task/complete', async (c) => c.json(await store.completeTask(await jsonBody(c, bodies.complete))));
-  app.get('/task/list', async (c) => c.json({ tasks: await store.listTasks(query(c, queries.tasks)) }));
-
-  app.get('/state/get', async (c) => {
-    const { key, channel } = query(c, queries.stateGet);
-    return c.json(await store.getState(key, channel));
-  });
-  app.post('/state/set', async (c) => c.json(await store.setState(await jsonBody(c, bodies.set))));
-  app.get('/state/watch', async (c) => {
-    const { timeout, ...rest } = query(c, queries.watch);
-    return c.json(await store.watchState({ ...rest, timeout_ms: seconds(timeout), signal: clientGone(c) }));
-  });
-
-  app.post('/channel/create', async (c) => c.json(await store.createChannel(await jsonBody(c, bodies.channel))));
-  app.get('/channel/list', async (c) => c.json({ channels: await store.listChannels() }));
-
-  app.get('/stats', async (c) => c.json(await store.stats(query(c, queries.stats).channel)));
-  claimRoutes(app, store);
+  // Every operation's route: GET reads the query string, POST the JSON body.
+  for (const op of coordOperations(opts)) {
+    const [method, path] = op.route.split(' ') as ['GET' | 'POST', string];
+    if (method === 'GET') app.get(path, async (c) => c.json(await op.run(queryArgs(c, op.input), call(c))));
+    else app.post(path, async (c) => c.json(await op.run(await jsonArgs(c), call(c))));
+  }
   app.get('/events', (c) => eventStream(c, store, opts, logger));
   app.get('/health', async (c) => {
     const health = await store.health();
@@ -182,7 +91,6 @@ export function coordRoutes(store: CoordStore, options: CoordOptionsInput = {}, 
   );
   app.onError((error, c) => {
     if (error instanceof CoordError) return c.json(error.toJSON(), error.status);
-    if (error instanceof z.ZodError) return c.json({ error: describeZodError(error), code: 'BAD_REQUEST' }, 400);
     logger?.error({ error: error.stack ?? error.message, path: c.req.path }, 'coord REST route failed');
     return c.json({ error: `The coordination backend failed: ${error.message}. Retry; report it if it persists.`, code: 'INTERNAL' }, 500);
   });

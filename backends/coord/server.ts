@@ -1,53 +1,19 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { registerAgentTools, type ToolContext } from './agent-tools.js';
-import { registerChannelTools } from './channel-tools.js';
-import { registerClaimTools } from './claim-tools.js';
-import { registerMessageTools } from './message-tools.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import { coordOperations } from './coord-operations.js';
+import type { CoordOperation } from './operation.js';
 import { coordOptions, type CoordOptionsInput } from './options.js';
-import { registerStateTools } from './state-tools.js';
 import type { CoordLogger, CoordStore } from './store.js';
-import { registerTaskTools } from './task-tools.js';
-import { registerThreadTools } from './thread-tools.js';
 import { measureTools } from './tool-meta.js';
+import { runTool } from './tool-result.js';
 
 /** The package version reported in `initialize`. */
 export const COORD_VERSION = '0.1.0';
 
 /** Names of every tool createCoordServer registers, in registration order. */
-export const COORD_TOOLS = [
-  'mux_register',
-  'mux_deregister',
-  'mux_heartbeat',
-  'mux_discover',
-  'mux_send',
-  'mux_broadcast',
-  'mux_poll',
-  'mux_history',
-  'mux_task_post',
-  'mux_task_claim',
-  'mux_task_complete',
-  'mux_task_list',
-  'mux_state_get',
-  'mux_state_set',
-  'mux_state_watch',
-  'mux_channel_create',
-  'mux_channel_list',
-  'mux_stats',
-  'mux_claim_announce',
-  'mux_claim_check',
-  'mux_claim_renew',
-  'mux_claim_release',
-  'mux_claim_list',
-  'mux_status',
-  'mux_thread_open',
-  'mux_thread_post',
-  'mux_thread_approve',
-  'mux_thread_contest',
-  'mux_thread_close',
-  'mux_thread_get',
-  'mux_thread_list',
-  'mux_thread_updates',
-] as const;
+export const COORD_TOOLS: readonly string[] = coordOperations(coordOptions()).map((op) => op.name);
 
 const INSTRUCTIONS = `Coordination between agents: inboxes, tasks, shared state, channels.
 Start with mux_register (your agent_id, role, capabilities). Then:
@@ -60,6 +26,33 @@ Start with mux_register (your agent_id, role, capabilities). Then:
 Everything is scoped by channel (default "default"), claims and threads also by repo. Every answer's _meta has {chars, lines, ms, unread}.
 Errors start with a code: BAD_REQUEST, FORBIDDEN, UNKNOWN_AGENT, UNKNOWN_TASK, UNKNOWN_CLAIM, UNKNOWN_THREAD, CONFLICT, PAYLOAD_TOO_LARGE.`;
 
+/*
+ * The SDK checks arguments against the schema it is given and answers its
+ * own "Input validation error" text, without a code. It gets a copy of each
+ * operation's schema that lets unknown fields through (and lists the same
+ * JSON Schema, without additionalProperties), so the operation's own check
+ * refuses them as REST does: BAD_REQUEST and one sentence. Publishing
+ * additionalProperties: false would let the gateway's argument check (ajv)
+ * answer first, with another code.
+ */
+const lenientSchemas = new WeakMap<z.ZodObject, z.ZodObject>();
+function lenient(schema: z.ZodObject): z.ZodObject {
+  let copy = lenientSchemas.get(schema);
+  if (copy === undefined) {
+    copy = z.looseObject(schema.shape).meta({ additionalProperties: undefined });
+    lenientSchemas.set(schema, copy);
+  }
+  return copy;
+}
+
+/** Registers one operation as an MCP tool. */
+function registerOperation(server: McpServer, op: CoordOperation, store: CoordStore, logger: CoordLogger | undefined): void {
+  const { name, title, description, annotations, input } = op;
+  const callback = (args: unknown, extra: RequestHandlerExtra<ServerRequest, ServerNotification>): Promise<CallToolResult> =>
+    runTool(name, logger, () => op.run(args, { store, signal: extra.signal }));
+  server.registerTool(name, { title, description, annotations, inputSchema: lenient(input) }, callback);
+}
+
 /**
  * Builds the coordination MCP server over a store; not yet connected. One
  * store serves any number of these servers (one per MCP session), and they
@@ -67,14 +60,7 @@ Errors start with a code: BAD_REQUEST, FORBIDDEN, UNKNOWN_AGENT, UNKNOWN_TASK, U
  */
 export function createCoordServer(store: CoordStore, options: CoordOptionsInput = {}, logger?: CoordLogger): McpServer {
   const server = new McpServer({ name: 'coord', version: COORD_VERSION }, { instructions: INSTRUCTIONS });
-  const ctx: ToolContext = { store, options: coordOptions(options), logger };
   measureTools(server, store);
-  registerAgentTools(server, ctx);
-  registerMessageTools(server, ctx);
-  registerTaskTools(server, ctx);
-  registerStateTools(server, ctx);
-  registerChannelTools(server, ctx);
-  registerClaimTools(server, ctx);
-  registerThreadTools(server, ctx);
+  for (const op of coordOperations(coordOptions(options))) registerOperation(server, op, store, logger);
   return server;
 }

@@ -1,15 +1,24 @@
+import type { AgentStatus } from './schemas/agent.js';
+import type { PollArgs } from './schemas/message.js';
+import type { WatchStateArgs } from './schemas/state.js';
+import type { TaskStatus } from './schemas/task.js';
+
 /*
- * The data the coordination store speaks: inputs of each operation and the
- * records it returns. Field names are the wire names (stonemux-reference.txt),
- * so REST and MCP can return these objects as they are. Times are ISO 8601.
+ * The records the coordination store returns; the inputs of its operations
+ * are zod schemas in schemas/, re-exported here with their inferred types.
+ * Field names are the wire names (stonemux-reference.txt), so REST and MCP
+ * can return these objects as they are. Times are ISO 8601.
  */
 
 /** The channel used when a call names none. */
 export const DEFAULT_CHANNEL = 'default';
 
 export * from './work-claim-types.js';
-
-export type AgentStatus = 'active' | 'stale';
+export * from './schemas/agent.js';
+export * from './schemas/channel.js';
+export * from './schemas/message.js';
+export * from './schemas/state.js';
+export * from './schemas/task.js';
 
 export interface Agent {
   id: string;
@@ -23,16 +32,6 @@ export interface Agent {
   registered_at: string;
   /** Last heartbeat or other call by the agent (poll, send, claim, complete). */
   last_heartbeat: string;
-}
-
-export interface RegisterAgentInput {
-  agent_id: string;
-  role: string;
-  capabilities?: string[];
-  group?: string | null;
-  channel?: string;
-  /** http(s) URL that gets a small POST when a message arrives; null or absent: none. */
-  webhook_url?: string | null;
 }
 
 export interface RegisterAgentResult {
@@ -50,15 +49,6 @@ export interface DeregisterAgentResult {
   pending_messages: number;
 }
 
-export interface DiscoverQuery {
-  role?: string;
-  group?: string;
-  status?: AgentStatus;
-  channel?: string;
-  capability?: string;
-  include_stale?: boolean;
-}
-
 export type MessageKind = 'direct' | 'broadcast';
 
 export interface Message {
@@ -74,26 +64,12 @@ export interface Message {
   sent_at: string;
 }
 
-export interface SendInput {
-  from: string;
-  to: string;
-  content: string;
-  channel?: string;
-}
-
 export interface SendResult {
   id: number;
   channel: string;
   sent_at: string;
   /** Recipients whose doorbell webhook will be rung. */
   doorbells: number;
-}
-
-export interface BroadcastInput {
-  from: string;
-  content: string;
-  group?: string;
-  channel?: string;
 }
 
 export interface BroadcastResult {
@@ -106,14 +82,10 @@ export interface BroadcastResult {
   doorbells: number;
 }
 
-export interface PollInput {
-  agent_id: string;
-  channel?: string;
-  /** Acknowledge everything up to this id, return what follows, and leave the cursor at it. */
-  after?: number;
+/** What the store's poll takes: the wire input with its timeout in ms, and the caller's abort signal. */
+export interface PollInput extends Omit<PollArgs, 'timeout'> {
   /** Milliseconds to wait for a first message; capped by poll_timeout_max. 0: answer at once. */
   timeout_ms?: number;
-  limit?: number;
   signal?: AbortSignal;
 }
 
@@ -129,18 +101,6 @@ export interface PollResult {
   hint?: string;
 }
 
-export interface HistoryQuery {
-  channel?: string;
-  /** With `with_agent`: the direct messages between the two agents; alone: read as this agent (only what it sent or received). */
-  agent_id?: string;
-  with_agent?: string;
-  /** Broadcasts to this group. */
-  group?: string;
-  limit?: number;
-  /** Only messages with a smaller id (paging back). */
-  before?: number;
-}
-
 export interface HistoryResult {
   mode: 'dm' | 'group' | 'channel';
   channel: string;
@@ -149,8 +109,6 @@ export interface HistoryResult {
   /** Newest first. */
   messages: Message[];
 }
-
-export type TaskStatus = 'pending' | 'claimed' | 'complete' | 'failed';
 
 export interface Task {
   id: string;
@@ -174,20 +132,6 @@ export interface Task {
   completed_at: string | null;
 }
 
-export interface PostTaskInput {
-  description: string;
-  posted_by: string;
-  required_capability?: string | null;
-  priority?: number;
-  channel?: string;
-  metadata?: Record<string, unknown>;
-}
-
-export interface ClaimTaskInput {
-  agent_id: string;
-  channel?: string;
-}
-
 export interface Lease {
   task_id: string;
   epoch: number;
@@ -201,22 +145,6 @@ export interface ClaimTaskResult {
   reason?: string;
 }
 
-export interface CompleteTaskInput {
-  task_id: string;
-  agent_id: string;
-  /** The lease epoch from the claim; a stale epoch is refused with CONFLICT. */
-  epoch?: number;
-  result?: string;
-  status?: 'complete' | 'failed';
-}
-
-export interface TaskListQuery {
-  status?: TaskStatus;
-  channel?: string;
-  claimed_by?: string;
-  limit?: number;
-}
-
 export interface StateEntry {
   key: string;
   channel: string;
@@ -227,20 +155,8 @@ export interface StateEntry {
   updated_at: string | null;
 }
 
-export interface SetStateInput {
-  key: string;
-  value: unknown;
-  channel?: string;
-  /** Compare-and-set: the version you read (0: only if the key does not exist yet). */
-  expected_version?: number;
-  updated_by?: string;
-}
-
-export interface WatchStateInput {
-  key: string;
-  channel?: string;
-  /** Return once the version is above this; default: the version at the time of the call. */
-  after_version?: number;
+/** What the store's watch takes: the wire input with its timeout in ms, and the caller's abort signal. */
+export interface WatchStateInput extends Omit<WatchStateArgs, 'timeout'> {
   timeout_ms?: number;
   signal?: AbortSignal;
 }
@@ -259,12 +175,6 @@ export interface Channel {
   messages: number;
   open_tasks: number;
   state_keys: number;
-}
-
-export interface CreateChannelInput {
-  name: string;
-  created_by?: string;
-  description?: string;
 }
 
 export interface CreateChannelResult {

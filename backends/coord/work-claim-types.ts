@@ -6,6 +6,11 @@
  * repositories never meet.
  */
 
+import type { ThreadPostKind, ThreadStatus } from './schemas/thread.js';
+
+export * from './schemas/claim.js';
+export * from './schemas/thread.js';
+
 /** The repository id used when a call names none. */
 export const DEFAULT_REPO = 'default';
 
@@ -54,24 +59,6 @@ export interface ClaimConflict {
   reason: string;
 }
 
-/** What an agent is about to touch: the fields a claim and a check share. */
-export interface ClaimTarget {
-  paths: string[];
-  depends_on?: string[];
-  modules?: string[];
-  channel?: string;
-  repo?: string;
-}
-
-export interface AnnounceClaimInput extends ClaimTarget {
-  agent_id: string;
-  intent: string;
-  /** Seconds the claim holds; default claim_ttl_default, at most claim_ttl_max. */
-  ttl_seconds?: number;
-  /** Refuse (CONFLICT) instead of granting when another agent's claim scores ≥ 90. */
-  exclusive?: boolean;
-}
-
 export interface ClaimCheck {
   verdict: ClaimVerdict;
   /** The highest score of the conflicts, 0 when there are none. */
@@ -86,41 +73,11 @@ export interface AnnounceClaimResult extends ClaimCheck {
   thread: Thread | null;
 }
 
-export interface CheckClaimsInput extends ClaimTarget {
-  /** Leave this agent's own claims out. */
-  agent_id?: string;
-}
-
-export interface RenewClaimInput {
-  claim_id: string;
-  agent_id: string;
-  ttl_seconds?: number;
-}
-
-export interface ReleaseClaimInput {
-  claim_id: string;
-  /** The holder; another agent only when it is listed in claim_admins (forced release). */
-  agent_id: string;
-}
-
-export interface ClaimListQuery {
-  channel?: string;
-  repo?: string;
-  agent_id?: string;
-}
-
 /** A path claimed by more than one agent. */
 export interface HotPath {
   repo: string;
   path: string;
   agents: string[];
-}
-
-export interface ClaimStatusQuery {
-  channel?: string;
-  repo?: string;
-  /** Only the threads this agent may read (as ThreadListQuery.agent_id); claims are everyone's. */
-  agent_id?: string;
 }
 
 export interface ClaimStatus {
@@ -130,11 +87,6 @@ export interface ClaimStatus {
   hot_paths: HotPath[];
   threads: Thread[];
 }
-
-/** open → proposed (a proposal) → resolved (everyone approved, or the timeout passed) → closed; contest goes back to open; cancel ends any. */
-export type ThreadStatus = 'open' | 'proposed' | 'resolved' | 'closed' | 'cancelled';
-
-export type ThreadPostKind = 'context' | 'warning' | 'question' | 'proposal';
 
 export type ThreadMessageKind = ThreadPostKind | 'opened' | 'approve' | 'contest' | 'close' | 'cancel' | 'auto_resolved';
 
@@ -170,17 +122,6 @@ export interface Thread {
   auto_resolve_at: string | null;
 }
 
-export interface OpenThreadInput {
-  agent_id: string;
-  /** The other agents to consult (the opener is added). */
-  participants: string[];
-  subject: string;
-  paths?: string[];
-  claim_ids?: string[];
-  channel?: string;
-  repo?: string;
-}
-
 export type ThreadAction = 'post' | 'approve' | 'contest' | 'close' | 'cancel';
 
 export interface ThreadActionInput {
@@ -197,31 +138,6 @@ export interface ThreadView {
   thread: Thread;
   /** Oldest first. */
   messages: ThreadMessage[];
-}
-
-export interface GetThreadInput {
-  thread_id: string;
-  /** A participant (or a claim admin). */
-  agent_id: string;
-  /** Only messages with a larger id. */
-  after?: number;
-}
-
-export interface ThreadListQuery {
-  /** Only threads this agent may read: the ones it takes part in (every thread for a claim admin). */
-  agent_id?: string;
-  status?: ThreadStatus;
-  channel?: string;
-  repo?: string;
-  limit?: number;
-}
-
-export interface ThreadUpdatesInput {
-  agent_id: string;
-  /** The next_after of the previous call; 0 for everything. */
-  after?: number;
-  channel?: string;
-  limit?: number;
 }
 
 export interface ThreadUpdates {

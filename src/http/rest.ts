@@ -1,5 +1,4 @@
 import { Hono, type Context } from 'hono';
-import { z } from 'zod';
 import type { CatalogTool } from '../catalog/catalog.js';
 import { scrubDeep } from '../config/redact.js';
 import { viewOf, type CallView } from '../dispatch/table.js';
@@ -7,17 +6,12 @@ import type { AsyncCall } from '../dispatch/store.js';
 import { GatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import type { BackendStats } from '../router/call-log.js';
+import { CallInputSchema } from '../router/call-input.js';
 import { adminHandlers } from './admin-routes.js';
 import { intParam, readBody } from './body.js';
 import { role } from './route-role.js';
 import { assertMayUse, scopeOf } from './security.js';
 
-// Strict, like gate_call's schema: a mistyped 'arguments' is refused, not dropped.
-const CallBody = z.strictObject({
-  server: z.string().min(1),
-  tool: z.string().min(1),
-  arguments: z.record(z.string(), z.unknown()).optional(),
-});
 
 function toolView(tool: CatalogTool): Record<string, unknown> {
   return {
@@ -50,14 +44,14 @@ export function restRoutes(gateway: Gateway): Hono {
   const callView = (call: AsyncCall): CallView => scrubDeep(viewOf(call), gateway.security.secrets());
 
   app.post('/call', role('agent'), async (c) => {
-    const body = await readBody(c, CallBody);
+    const body = await readBody(c, CallInputSchema);
     // A backend outside the token's list is refused (FORBIDDEN) by the router's call guard, which also audits the refusal.
     const outcome = await router.call({ server: body.server, tool: body.tool, arguments: body.arguments, caller: who(c), signal: c.req.raw.signal });
     return c.json(outcome);
   });
 
   app.post('/call/async', role('agent'), async (c) => {
-    const body = await readBody(c, CallBody);
+    const body = await readBody(c, CallInputSchema);
     assertMayUse(c, body.server);
     const call = await gateway.dispatch.submit({ server: body.server, tool: body.tool, arguments: body.arguments, caller: who(c), owner: who(c) ?? null });
     return c.json({ call_id: call.id, submitted_at: call.submitted_at, status: call.state }, 202);

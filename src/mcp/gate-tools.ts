@@ -6,19 +6,8 @@ import type { Gateway } from '../gateway.js';
 import type { Downstream } from '../pool/connection.js';
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import { viewOf } from '../dispatch/table.js';
+import { GATE_INPUTS, toolInputSchema } from './gate-inputs.js';
 import { sees, type View } from './view.js';
-
-/** The input of gate_call and gate_call_async. */
-const CALL_INPUT: Tool['inputSchema'] = {
-  type: 'object',
-  properties: {
-    server: { type: 'string', description: 'Backend name, as gate_discover or gate_status show it.' },
-    tool: { type: 'string', description: "The tool's name on its backend (not the prefixed name)." },
-    arguments: { type: 'object', description: "The tool's arguments, matching its inputSchema.", additionalProperties: true },
-  },
-  required: ['server', 'tool'],
-  additionalProperties: false,
-};
 
 /** The gateway's own tools, listed on /mcp beside the proxied ones. */
 export const GATE_TOOLS: readonly Tool[] = [
@@ -26,78 +15,48 @@ export const GATE_TOOLS: readonly Tool[] = [
     name: 'gate_call',
     description:
       'Call any tool of any backend behind this gateway by backend and tool name. Use it for tools found with gate_discover, or when the tool list is reduced to the gate tools. Returns exactly what the tool returns.',
-    inputSchema: CALL_INPUT,
+    inputSchema: toolInputSchema(GATE_INPUTS.gate_call),
     annotations: { title: 'Call a backend tool', openWorldHint: true },
   },
   {
     name: 'gate_discover',
     description:
       'Find tools by what they do. Give a few words ("read file", "search issues"); returns the best-matching tools of every backend with their server, name, prefixed name, description and input schema, best first. Call one with gate_call or by its prefixed name.',
-    inputSchema: {
-      type: 'object',
-      properties: {
-        query: { type: 'string', description: 'Words describing the tool you need; empty lists every tool.' },
-        server: { type: 'string', description: 'Only tools of this backend.' },
-        limit: { type: 'integer', minimum: 1, maximum: 100, description: 'Most results to return (default 10).' },
-      },
-      additionalProperties: false,
-    },
+    inputSchema: toolInputSchema(GATE_INPUTS.gate_discover),
     annotations: { title: 'Discover tools', readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   },
   {
     name: 'gate_status',
     description:
       'Health of the backends behind this gateway: status (running, restarting, failed…), circuit breaker state, pool use, call counts and error rate, last error. Use it when calls fail to see whether a backend is down.',
-    inputSchema: {
-      type: 'object',
-      properties: { server: { type: 'string', description: 'Only this backend.' } },
-      additionalProperties: false,
-    },
+    inputSchema: toolInputSchema(GATE_INPUTS.gate_status),
     annotations: { title: 'Gateway status', readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   },
   {
     name: 'gate_call_async',
     description:
       'Start a long tool call (export, build, crawl) without waiting for it. Same input as gate_call; returns {call_id, submitted_at} at once. Then check it with gate_poll, wait for it with gate_await, or stop it with gate_cancel. Results are kept for a while after the call ends.',
-    inputSchema: CALL_INPUT,
+    inputSchema: toolInputSchema(GATE_INPUTS.gate_call_async),
     annotations: { title: 'Start an async call', openWorldHint: true },
   },
   {
     name: 'gate_poll',
     description:
       'Check an async call started with gate_call_async. Returns {call_id, status} with status pending, running, complete, failed or cancelled, the latest progress while it runs, and the result (or the error with its code) once it ended. Does not wait.',
-    inputSchema: {
-      type: 'object',
-      properties: { call_id: { type: 'string', description: 'The id gate_call_async returned.' } },
-      required: ['call_id'],
-      additionalProperties: false,
-    },
+    inputSchema: toolInputSchema(GATE_INPUTS.gate_poll),
     annotations: { title: 'Poll an async call', readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   },
   {
     name: 'gate_await',
     description:
       'Wait for an async call to end, up to timeout_ms (at most 60 s by default), then return the same as gate_poll. If it is still running when the time is up, the status says so: call gate_await again.',
-    inputSchema: {
-      type: 'object',
-      properties: {
-        call_id: { type: 'string', description: 'The id gate_call_async returned.' },
-        timeout_ms: { type: 'integer', minimum: 0, description: 'How long to wait at most, in milliseconds (default 30000).' },
-      },
-      required: ['call_id'],
-      additionalProperties: false,
-    },
+    inputSchema: toolInputSchema(GATE_INPUTS.gate_await),
     annotations: { title: 'Await an async call', readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   },
   {
     name: 'gate_cancel',
     description: 'Cancel an async call that is pending or running; the backend is told to stop. Returns the call with its final status (cancelled, or how it ended if it had finished already).',
-    inputSchema: {
-      type: 'object',
-      properties: { call_id: { type: 'string', description: 'The id gate_call_async returned.' } },
-      required: ['call_id'],
-      additionalProperties: false,
-    },
+    inputSchema: toolInputSchema(GATE_INPUTS.gate_cancel),
     annotations: { title: 'Cancel an async call', destructiveHint: false, idempotentHint: true, openWorldHint: false },
   },
 ];
@@ -146,10 +105,10 @@ function callTarget(view: View, args: Record<string, unknown>): { server: string
   return { server, tool, toolArgs: toolArgs as Record<string, unknown> };
 }
 
-const GATE_TOOL_KEYS: ReadonlyMap<string, readonly string[]> = new Map(GATE_TOOLS.map((t) => [t.name, Object.keys(t.inputSchema.properties ?? {})]));
+const GATE_TOOL_KEYS: ReadonlyMap<string, readonly string[]> = new Map(Object.entries(GATE_INPUTS).map(([name, schema]) => [name, Object.keys(schema.shape)]));
 
 /**
- * Every gate tool's schema says additionalProperties: false; a key it does
+ * Every gate tool's schema is strict (additionalProperties: false); a key it does
  * not take is refused, never dropped (a typo in 'arguments' would otherwise
  * call the tool with {}). INVALID_ARGUMENTS: on MCP these are the gate
  * tool's arguments; REST refuses the same key in a body as BAD_REQUEST.

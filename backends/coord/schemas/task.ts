@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { agentId, channel, limit } from './fields.js';
+
+/* Inputs of the task operations: mux_task_post, mux_task_claim, mux_task_complete, mux_task_list and their /task/* routes. */
+
+/** Where a task is in its life. */
+export const TaskStatusSchema = z.enum(['pending', 'claimed', 'complete', 'failed']);
+export type TaskStatus = z.infer<typeof TaskStatusSchema>;
+
+/** mux_task_post, POST /task/post. */
+export const PostTaskInputSchema = z.strictObject({
+  description: z.string().describe('What needs doing, specific enough for another agent to do it.'),
+  posted_by: z.string().describe('Your agent id (or a name for whoever posts it).'),
+  required_capability: z.string().nullable().optional().describe('Capability a claimer must have, e.g. "content-creation".'),
+  priority: z.number().int().optional().describe('Higher is more urgent. Default 0.'),
+  channel,
+  metadata: z.record(z.string(), z.unknown()).optional().describe('Any JSON object the claimer needs (inputs, deadline, format).'),
+});
+export type PostTaskInput = z.infer<typeof PostTaskInputSchema>;
+
+/** mux_task_claim, POST /task/claim. */
+export const ClaimTaskInputSchema = z.strictObject({ agent_id: agentId, channel });
+export type ClaimTaskInput = z.infer<typeof ClaimTaskInputSchema>;
+
+/** mux_task_complete, POST /task/complete. */
+export const CompleteTaskInputSchema = z.strictObject({
+  task_id: z.string().describe('The task id from mux_task_claim.'),
+  agent_id: agentId,
+  result: z.string().optional().describe('Result or summary (for "failed": the reason).'),
+  status: z.enum(['complete', 'failed']).optional().describe('Default "complete".'),
+  epoch: z.number().int().min(0).optional().describe('lease.epoch from your claim; protects against completing a task someone else now holds.'),
+});
+export type CompleteTaskInput = z.infer<typeof CompleteTaskInputSchema>;
+
+/** mux_task_list, GET /task/list. */
+export const TaskListQuerySchema = z.strictObject({
+  status: TaskStatusSchema.optional().describe('Only tasks in this state.'),
+  channel,
+  claimed_by: z.string().optional().describe('Only tasks claimed by this agent.'),
+  limit: limit(100),
+});
+export type TaskListQuery = z.infer<typeof TaskListQuerySchema>;
