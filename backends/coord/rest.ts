@@ -108,7 +108,7 @@ function describeZodError(error: z.ZodError): string {
     if (issue.code === 'invalid_type' && issue.input === undefined) return `${where} is required`;
     return `${where}: ${issue.message}`;
   });
-  return `Invalid request: ${parts.join('; ')}. See GET /coord/health for the server and the README for each route's fields.`;
+  return `Invalid request: ${parts.join('; ')}. See GET /coord/health for the server and docs/coordination.md for each route's fields.`;
 }
 
 /** The coordination REST routes (mount at /coord). */
@@ -178,7 +178,7 @@ export function coordRoutes(store: CoordStore, options: CoordOptionsInput = {}, 
   // A catch-all route rather than notFound(): a sub-app's notFound is not
   // consulted once the app is mounted with route().
   app.all('*', (c) =>
-    c.json({ error: `No coordination route ${c.req.method} ${new URL(c.req.url).pathname}; see the README for the routes.`, code: 'NOT_FOUND' }, 404),
+    c.json({ error: `No coordination route ${c.req.method} ${new URL(c.req.url).pathname}; see docs/coordination.md for the routes.`, code: 'NOT_FOUND' }, 404),
   );
   app.onError((error, c) => {
     if (error instanceof CoordError) return c.json(error.toJSON(), error.status);
