@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COORD_ERROR_STATUS } from '../../backends/coord/errors.js';
 import { coordRoutes } from '../../backends/coord/rest.js';
 import { createCoordServer } from '../../backends/coord/server.js';
 import { openSqliteStore } from '../../backends/coord/sqlite-store.js';
@@ -11,8 +12,8 @@ import type { CoordStore } from '../../backends/coord/store.js';
 /*
  * docs/coordination.md is the one reference of the coordination backend:
  * these tests fail when the coord server registers a tool, or its REST app a
- * route, that the page does not document, and when the page documents a
- * tool or a route the code does not have. The tools and routes are read from
+ * route, or its errors a code, that the page does not document, and when the
+ * page documents a tool, a route or a code the code does not have. The tools and routes are read from
  * a live server and app, not from the source text.
  */
 
@@ -70,5 +71,23 @@ describe('docs/coordination.md routes', () => {
   it('documents no /coord route the code lacks', () => {
     const documented = new Set([...PAGE.matchAll(/`(GET|POST|PUT|PATCH|DELETE) (\/coord\/[^`\s]*)`/g)].map((m) => `${m[1]} ${m[2]}`));
     expect([...documented].filter((route) => !routes.includes(route))).toEqual([]);
+  });
+});
+
+describe('docs/coordination.md error table', () => {
+  const lines = PAGE.split('\n');
+  const start = lines.findIndex((line) => line.trim() === '| code | status | when |');
+  const body = lines.slice(start + 2);
+  const end = body.findIndex((line) => !line.trim().startsWith('|'));
+  const rows = body.slice(0, end === -1 ? undefined : end).map((line) => line.split('|').map((cell) => cell.trim()));
+  const documented = new Map(rows.map(([, code = '', status = '']) => [/^`([A-Z_]+)`$/.exec(code)?.[1] ?? code, Number(status)]));
+
+  it('finds the table', () => {
+    expect(start).toBeGreaterThan(-1);
+    expect(rows.length).toBeGreaterThan(0);
+  });
+
+  it('has a row with the right status for every code of COORD_ERROR_STATUS, and no other', () => {
+    expect(Object.fromEntries(documented)).toEqual({ ...COORD_ERROR_STATUS });
   });
 });
