@@ -125,7 +125,7 @@ async function serve(values: Values): Promise<number> {
   const config = load(values);
   const stdio = values.stdio === true;
   const logger = createLogger({ level: config.logging.level, format: config.logging.format, fd: stdio ? 2 : 1 });
-  if (config.file === undefined) logger.warn('no stonegate.toml found here: serving with the embedded defaults (no backends); create one with the README or pass -c');
+  if (config.file === undefined) logger.warn('no stonegate.toml found here: serving with the embedded defaults (no backends); create one with `stonegate init` (docs/configuration.md lists every key) or pass -c');
   const gateway = new Gateway({ config, logger });
   let stopping = false;
   const shutdown = (signal: string): void => {

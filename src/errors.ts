@@ -1,7 +1,7 @@
 /**
  * The one error catalogue of the gateway. Every failure a caller can see has a
  * stable code from this table; each surface (REST, MCP) translates it at one
- * boundary. The README's error table is checked against it by a test.
+ * boundary. The error table of docs/errors.md is checked against it by a test.
  */
 export const ERROR_CODES = {
   BAD_REQUEST: { status: 400, summary: 'The request body or query is malformed (not JSON, wrong types, missing fields).' },

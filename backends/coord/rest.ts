@@ -87,7 +87,7 @@ export function coordRoutes(store: CoordStore, options: CoordOptionsInput = {}, 
   // A catch-all route rather than notFound(): a sub-app's notFound is not
   // consulted once the app is mounted with route().
   app.all('*', (c) =>
-    c.json({ error: `No coordination route ${c.req.method} ${new URL(c.req.url).pathname}; see the README for the routes.`, code: 'NOT_FOUND' }, 404),
+    c.json({ error: `No coordination route ${c.req.method} ${new URL(c.req.url).pathname}; see docs/coordination.md for the routes.`, code: 'NOT_FOUND' }, 404),
   );
   app.onError((error, c) => {
     if (error instanceof CoordError) return c.json(error.toJSON(), error.status);

@@ -72,7 +72,7 @@ export class Security {
     if (this.tokens.enabled || isLoopbackHost(host)) return;
     throw new ConfigError(
       `refusing to listen on ${host}: no [auth] tokens are configured, so anyone who can reach this address could run commands (POST /server/add) and call every tool. ` +
-        'Configure [[auth.tokens]] in stonegate.toml (README: Authentication and security), or bind a loopback address ([server] host = "127.0.0.1" or --host 127.0.0.1)',
+        'Configure [[auth.tokens]] in stonegate.toml (docs/security.md), or bind a loopback address ([server] host = "127.0.0.1" or --host 127.0.0.1)',
     );
   }
 

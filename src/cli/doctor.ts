@@ -158,7 +158,7 @@ async function checkGateway(report: Report, base: string, token: string | undefi
   }
   const store = (h.checks as { store?: { status?: string; detail?: string } } | undefined)?.store;
   if (store !== undefined && store.status !== 'ok') {
-    report.line(store.status === 'down' ? 'FAIL' : 'warn', 'store', String(store.detail), "move the file aside or restore it from a backup, then restart (README: Troubleshooting, 'The store is corrupt or missing')");
+    report.line(store.status === 'down' ? 'FAIL' : 'warn', 'store', String(store.detail), "move the file aside or restore it from a backup, then restart (docs/troubleshooting.md, 'The store is corrupt or missing')");
   }
   if (h.status === 'ok') report.line('ok', '/health', `stonegate ${h.version}: ok, ${String(h.backends_healthy)}/${String(h.backends_total)} backends running`);
   else report.line('warn', '/health', `stonegate ${h.version}: ${String(h.status)}, ${String(h.backends_healthy)}/${String(h.backends_total)} backends running, ${String(h.circuits_open)} circuits open`, 'see the backend lines below, or stonegate status');

@@ -27,7 +27,7 @@ const DEMO_SERVER = fileURLToPath(new URL('../../backends/demo/server.js', impor
 /** The starter config: the keys people change first, each with a comment; `stonegate check` validates it. */
 export function starterToml(): string {
   return `# stonegate.toml — written by \`stonegate init\`. Every key not shown keeps its
-# default; the README's configuration reference lists them all.
+# default; docs/configuration.md in the stonegate repository lists them all.
 # Validate with \`stonegate check\`, diagnose with \`stonegate doctor\`.
 
 [server]

@@ -291,7 +291,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? process.env;
   const file = resolve(cwd, options.file ?? 'stonegate.toml');
   if (!existsSync(file)) {
-    if (options.explicit === true) throw new ConfigError(`${file}: no such config file (copy the README's example, or drop -c to use the defaults)`);
+    if (options.explicit === true) throw new ConfigError(`${file}: no such config file (write one with stonegate init, or drop -c to use the defaults)`);
     return buildConfig({}, '(defaults)', cwd, options.overrides);
   }
   let parsed: unknown;

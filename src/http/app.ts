@@ -40,7 +40,7 @@ export function createApp(gateway: Gateway): Hono {
   app.route('/', mcpRoutes(gateway));
 
   app.notFound((c) => {
-    const error = new GatewayError('UNKNOWN_ROUTE', `No route for ${c.req.method} ${new URL(c.req.url).pathname}; see the README's REST reference`);
+    const error = new GatewayError('UNKNOWN_ROUTE', `No route for ${c.req.method} ${new URL(c.req.url).pathname}; see docs/rest.md`);
     return c.json(error.toJSON(), 404);
   });
 

@@ -7,7 +7,7 @@ import { ROOT, startGateway, stopAll, type RunningGateway } from '../helpers/har
 
 /*
  * examples/claims-agents.mjs against a real gateway, so the script the
- * README shows cannot rot: three agents announce, conflict, negotiate,
+ * docs/coordination.md shows cannot rot: three agents announce, conflict, negotiate,
  * hand off a task and share a versioned key through /mcp.
  */
 

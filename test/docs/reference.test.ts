@@ -6,22 +6,21 @@ import { BackendSchema } from '../../src/config/schema.js';
 import { ERROR_CODES } from '../../src/errors.js';
 
 /*
- * The README is the users' reference: these tests fail when the code grows a
- * route, an error code, a config key or a CLI command that the README does
- * not document (and, for errors and routes, when the README documents one
- * the code does not have).
+ * docs/ is the users' reference: these tests fail when the code grows a
+ * route, an error code, a config key or a CLI command that docs/ does not
+ * document (and, for errors and routes, when docs/ documents one the code
+ * does not have). Coordination's tools and routes: coordination.test.ts.
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (path: string): string => readFileSync(`${ROOT}${path}`, 'utf8');
 
-const README = read('README.md');
 
 /** The text under a Markdown heading, up to the next heading of the same or a higher level. */
 function section(markdown: string, heading: string): string {
   const lines = markdown.split('\n');
   const start = lines.findIndex((line) => line.trim() === heading);
-  if (start === -1) throw new Error(`README has no heading '${heading}'`);
+  if (start === -1) throw new Error(`no heading '${heading}'`);
   const level = (/^#+/.exec(heading) ?? [''])[0].length;
   const end = lines.findIndex((line, i) => {
     if (i <= start) return false;
@@ -55,8 +54,8 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-describe('README error table', () => {
-  const rows = tableRows(section(README, '## Errors'), '| code | HTTP | meaning |');
+describe('docs/errors.md error table', () => {
+  const rows = tableRows(section(read('docs/errors.md'), '# Errors'), '| code | HTTP | meaning |');
   const documented = new Map<string, number>();
   for (const [code = '', status = ''] of rows) documented.set(/^`([A-Z_]+)`$/.exec(code)?.[1] ?? code, Number(status));
 
@@ -71,7 +70,7 @@ describe('README error table', () => {
 
   it('has a row with the right HTTP status for every code of ERROR_CODES', () => {
     for (const [code, { status }] of Object.entries(ERROR_CODES)) {
-      expect(documented.get(code), `README error table: ${code}`).toBe(status);
+      expect(documented.get(code), `docs/errors.md error table: ${code}`).toBe(status);
     }
   });
 
@@ -81,12 +80,13 @@ describe('README error table', () => {
   });
 });
 
-describe('README REST reference', () => {
+describe('docs/rest.md REST reference', () => {
   const rest = read('src/http/rest.ts') + read('src/http/ui.ts');
   const routes = [...rest.matchAll(/\bapp\.(get|post|put|patch|delete)\(\s*(['"`])([^'"`]+)\2/g)].map(
     (m) => `${(m[1] ?? '').toUpperCase()} ${(m[3] ?? '').replace(/:([A-Za-z_]\w*)/g, '{$1}')}`,
   );
-  const reference = section(README, '## REST reference');
+  // The walkthrough at the end shows routes in use; the reference is what precedes it.
+  const reference = section(read('docs/rest.md'), '# REST reference').split('\n## Walkthrough with curl\n')[0] ?? '';
 
   it('finds the routes of src/http/rest.ts', () => {
     expect(routes.length).toBeGreaterThan(0);
@@ -98,14 +98,14 @@ describe('README REST reference', () => {
   });
 
   it('has a heading only for routes that exist', () => {
-    const headings = [...reference.matchAll(/^### `([A-Z]+ \/\S*)`$/gm)].map((m) => m[1] ?? '');
+    const headings = [...reference.matchAll(/^## `([A-Z]+ \/\S*)`$/gm)].map((m) => m[1] ?? '');
     expect(headings.length).toBeGreaterThan(0);
     expect(headings.filter((h) => !routes.includes(h))).toEqual([]);
   });
 });
 
-describe('README configuration reference', () => {
-  const reference = section(README, '## Configuration reference');
+describe('docs/configuration.md configuration reference', () => {
+  const reference = section(read('docs/configuration.md'), '# Configuration reference');
   const toml = parseToml(read('stonegate.toml')) as Record<string, unknown>;
 
   function keysOf(value: unknown): string[] {
@@ -120,23 +120,23 @@ describe('README configuration reference', () => {
   }
 
   for (const [name, value] of Object.entries(toml)) {
-    const heading = Array.isArray(value) ? `### \`[[${name}]]\`` : `### \`[${name}]\``;
-    it(`documents every key of ${heading.slice(4)} in stonegate.toml`, () => {
+    const heading = Array.isArray(value) ? `## \`[[${name}]]\`` : `## \`[${name}]\``;
+    it(`documents every key of ${heading.slice(3)} in stonegate.toml`, () => {
       expect(keysOf(value).filter((key) => !documentedKeys(heading).includes(key))).toEqual([]);
     });
   }
 
   it('documents every key a [[backends]] entry accepts', () => {
-    const documented = documentedKeys('### `[[backends]]`');
+    const documented = documentedKeys('## `[[backends]]`');
     expect(Object.keys(BackendSchema.shape).filter((key) => !documented.includes(key))).toEqual([]);
   });
 });
 
-describe('README CLI reference', () => {
+describe('docs/cli.md CLI reference', () => {
   const cli = read('src/cli.ts');
   const usage = /const USAGE = `([\s\S]*?)`;/.exec(cli)?.[1] ?? '';
   const commandLines = usage.split('\n').filter((line) => /^\s+stonegate\s/.test(line));
-  const reference = section(README, '## CLI reference');
+  const reference = section(read('docs/cli.md'), '# CLI reference');
 
   it('finds the usage text of src/cli.ts', () => {
     expect(commandLines.length).toBeGreaterThan(0);
