@@ -32,7 +32,7 @@ import { DispatchTable } from './dispatch/table.js';
 import type { Registry } from 'prom-client';
 import { Security } from './auth/security.js';
 import { scrubDeep } from './config/redact.js';
-import { SqliteFileWatch } from '../backends/coord/sqlite/file-watch.js';
+import { SqliteFileWatch } from '../kit/sqlite-file-watch.js';
 import { databasePath, GATEWAY_DB, storeFailure } from './store/database.js';
 import { StoreMonitor } from './store/store-monitor.js';
 

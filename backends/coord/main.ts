@@ -22,7 +22,7 @@ import { coordOptions, type CoordOptions } from './options.js';
 import { coordRoutes } from './rest.js';
 import { COORD_VERSION, createCoordServer } from './server.js';
 import { isPostgresUrl, openStoreAt } from './open-store.js';
-import { redactUrl } from './redact-url.js';
+import { redactUrl } from '../../kit/redact-url.js';
 import type { CoordStore } from './store.js';
 
 const DEFAULT_PORT = 3392; // stonemux's port; the gateway itself uses 3393

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { isStorageError, openFailure } from '../../backends/coord/sqlite/file-watch.js';
+import { isStorageError, openFailure } from '../../kit/sqlite-file-watch.js';
 import { GatewayError } from '../errors.js';
 import { GATEWAY_MIGRATIONS } from './migrations.js';
 

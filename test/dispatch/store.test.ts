@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, expect, it } from 'vitest';
-import { openPgPool } from '../../backends/coord/pg/pool.js';
+import { openPgPool } from '../../kit/pg-pool.js';
 import { SqliteDispatchStore } from '../../src/dispatch/store.js';
 import { openDatabase } from '../../src/store/database.js';
 import { GATEWAY_MIGRATIONS } from '../../src/store/migrations.js';
