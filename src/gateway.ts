@@ -12,10 +12,9 @@ import { CallLog } from './router/call-log.js';
 import { Router } from './router/router.js';
 import { defaultConnector, type BackendState, type Connector } from './supervisor/backend.js';
 import { connectBuiltin, type BuiltinFactory } from './supervisor/builtin.js';
-import { coordBackend } from './supervisor/coord-backend.js';
-import { createCoordServer } from '../backends/coord/server.js';
-import { coordRoutes } from '../backends/coord/rest.js';
-import type { CoordStore } from '../backends/coord/store.js';
+import type { ActingAsDeclaration, BuiltinBackend, BuiltinMount } from './builtins/builtin-backend.js';
+import { BUILTINS } from './builtins/registry.js';
+import { normalizeBackend } from './config/load.js';
 import type { PoolStats } from './pool/pool.js';
 import type { CircuitState } from './router/breaker.js';
 import { Supervisor } from './supervisor/supervisor.js';
@@ -23,7 +22,7 @@ import { VERSION } from './version.js';
 import { GatewayError } from './errors.js';
 import { createMetrics } from './metrics.js';
 import { ConfigError } from './config/load.js';
-import { openCoordStore, openGatewayStores, type GatewayStores } from './store/factory.js';
+import { openGatewayStores, type GatewayStores } from './store/factory.js';
 import type { RuntimeBackendStore } from './store/runtime-backends.js';
 import { Roster } from './supervisor/roster.js';
 import { ChildLedger } from './supervisor/child-ledger.js';
@@ -43,6 +42,20 @@ export interface GatewayOptions {
   connector?: Connector;
   /** Where runtime-added backends are kept; the data_dir SQLite database by default. */
   runtimeStore?: (dataDir: string) => RuntimeBackendStore;
+}
+
+/** A built-in backend the gateway mounted. */
+export interface MountedBuiltin {
+  readonly name: string;
+  readonly mount: BuiltinMount;
+  readonly entry: BackendConfig;
+  readonly routes: Hono | undefined;
+  readonly identity: ActingAsDeclaration | undefined;
+}
+
+/** A built-in's [section] of the config (with `enabled`). */
+function sectionOf(config: Config, builtin: BuiltinBackend): Record<string, unknown> {
+  return (config as unknown as Record<string, Record<string, unknown>>)[builtin.section] ?? {};
 }
 
 /** One row of GET /server/list. */
@@ -81,8 +94,8 @@ export class Gateway {
   readonly metrics: Registry;
   /** Tokens, per-token limits, the call guard, the audit log and tool fingerprints. */
   readonly security: Security;
-  /** The coordination backend's store and REST routes, when [coordination] enabled. */
-  readonly coord: { store: CoordStore; routes: Hono } | undefined;
+  /** The built-in backends mounted (coord when [coordination] enabled): their REST routes and identity declarations. */
+  readonly builtins: readonly MountedBuiltin[];
   readonly app: Hono;
   readonly startedAt = Date.now();
   #listener: Listener | undefined;
@@ -91,7 +104,6 @@ export class Gateway {
   readonly #onStop: (() => Promise<void>)[] = [];
   #initialStart: Promise<void> | undefined;
   #stores: GatewayStores | undefined;
-  #coordReady: (() => Promise<unknown>) | undefined;
   #roster: Roster | undefined;
   #dispatch: DispatchTable | undefined;
   #storeMonitor: StoreMonitor | undefined;
@@ -104,10 +116,7 @@ export class Gateway {
     this.logger = logger;
     this.sessions = new Sessions(logger);
     const builtins = new Map<string, BuiltinFactory>();
-    if (config.coordination.enabled && config.backends.some((b) => b.name === 'coord')) {
-      throw new ConfigError(`${config.file ?? 'config'}: backends: the name 'coord' belongs to the built-in coordination backend; rename yours, or set [coordination] enabled = false`);
-    }
-    this.coord = config.coordination.enabled ? this.#mountCoord(builtins) : undefined;
+    this.builtins = BUILTINS.filter((b) => sectionOf(config, b).enabled === true).map((b) => this.#mountBuiltin(b, builtins));
     this.supervisor = new Supervisor({
       logger,
       connector: options.connector ?? ((backend, log, hooks) => (backend.transport === 'builtin' ? connectBuiltin(backend, hooks, builtins) : defaultConnector(backend, log, hooks))),
@@ -124,12 +133,13 @@ export class Gateway {
       onStale: (server) => void this.refreshTools(server),
     });
     const backends = (): BackendConfig[] => this.supervisor.list().map((b) => b.config);
-    this.security = new Security({ config, logger, router: this.router, callLog: this.callLog, catalog: this.catalog, backends });
+    const identities = new Map(this.builtins.flatMap((b) => (b.identity === undefined ? [] : [[b.name, b.identity] as const])));
+    this.security = new Security({ config, logger, router: this.router, callLog: this.callLog, catalog: this.catalog, backends, identities });
     this.metrics = createMetrics(this);
     this.#storeFactory = options.runtimeStore;
     this.#wire();
     for (const backend of config.backends) this.supervisor.add(backend);
-    if (this.coord !== undefined) this.supervisor.add(coordBackend(config));
+    for (const builtin of this.builtins) this.supervisor.add(builtin.entry);
     this.app = createApp(this);
   }
 
@@ -202,10 +212,10 @@ export class Gateway {
   async #startStores(): Promise<void> {
     const stores = await this.#openStores();
     const local = (this.#stores as GatewayStores).local;
-    const coord = this.coord?.store;
+    const coord = this.builtins.find((b) => b.mount.health !== undefined)?.mount;
     this.#storeMonitor = new StoreMonitor({
       gateway: new SqliteFileWatch(databasePath(this.config.server.dataDir), local, GATEWAY_DB),
-      coord: coord === undefined ? undefined : () => coord.health(),
+      coord: coord?.health === undefined ? undefined : () => (coord.health as () => Promise<{ store: string; problem?: string }>)(),
       dataDir: this.config.server.dataDir,
       logger: this.logger.child({ stage: 'store' }),
     });
@@ -231,26 +241,28 @@ export class Gateway {
   }
 
   /**
-   * Opens the coordination store ([store]: data_dir/coord.db or PostgreSQL) and registers the
-   * built-in `coord` backend: each pooled connection gets its own MCP server
-   * over the one store.
+   * Mounts a built-in backend (coord: its store in data_dir/coord.db or the
+   * PostgreSQL of [store]) and registers it: each pooled connection gets its
+   * own MCP server over the one store.
    */
-  #mountCoord(builtins: Map<string, BuiltinFactory>): { store: CoordStore; routes: Hono } {
-    const { enabled: _enabled, ...coordination } = this.config.coordination;
-    mkdirSync(this.config.server.dataDir, { recursive: true });
-    const log = this.logger.child({ backend: 'coord' });
-    // SQLite in data_dir, or the PostgreSQL of [store] url (opened in start()).
-    const { store, ready } = openCoordStore(this.config, coordination, log);
-    this.#coordReady = ready;
-    builtins.set('coord', () => createCoordServer(store, coordination, log));
+  #mountBuiltin(builtin: BuiltinBackend, factories: Map<string, BuiltinFactory>): MountedBuiltin {
+    const { config } = this;
+    if (config.backends.some((b) => b.name === builtin.name)) {
+      throw new ConfigError(`${config.file ?? 'config'}: backends: the name '${builtin.name}' belongs to ${builtin.title}; rename yours, or set [${builtin.section}] enabled = false`);
+    }
+    const { enabled: _enabled, ...options } = sectionOf(config, builtin);
+    mkdirSync(config.server.dataDir, { recursive: true });
+    const mount = builtin.mount({ dataDir: config.server.dataDir, store: config.store, options, logger: this.logger });
+    factories.set(builtin.name, () => mount.server());
     // Closing the store answers pending long polls and ends /coord/events
     // streams; it must happen before the listener waits for its requests.
-    this.onStop(() => store.close());
-    return { store, routes: coordRoutes(store, coordination, log) };
+    this.onStop(() => mount.close());
+    const entry = normalizeBackend({ name: builtin.name, transport: 'builtin', ...builtin.entry(options) } as Parameters<typeof normalizeBackend>[0], config.raw, config.baseDir, 'builtin');
+    return { name: builtin.name, mount, entry, routes: mount.routes, identity: builtin.identity };
   }
 
   async #openStores(): Promise<{ runtime: RuntimeBackendStore; dispatch: DispatchStore }> {
-    await this.#coordReady?.();
+    for (const builtin of this.builtins) await builtin.mount.ready();
     const stores = await openGatewayStores(this.config);
     this.#stores = stores;
     return { runtime: this.#storeFactory?.(this.config.server.dataDir) ?? stores.runtime, dispatch: stores.dispatch };

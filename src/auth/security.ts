@@ -1,3 +1,4 @@
+import type { ActingAsDeclaration } from '../builtins/builtin-backend.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { ConfigError } from '../config/load.js';
 import { isLoopbackHost } from '../config/loopback.js';
@@ -22,6 +23,8 @@ export interface SecurityOptions {
   catalog: Catalog;
   /** Every backend's config as it is now (file and runtime), for the secrets to scrub. */
   backends: () => readonly BackendConfig[];
+  /** Backends that declare who their calls act as (the mounted built-ins), by name. */
+  identities?: ReadonlyMap<string, ActingAsDeclaration>;
 }
 
 
@@ -56,7 +59,7 @@ export class Security {
       catalog,
       audit: () => this.#audit,
       keepArguments: config.audit.arguments,
-      coordServer: 'coord',
+      identities: options.identities ?? new Map(),
     });
     router.use(guard.middleware);
     callLog.onRecord(guard.onRecord);

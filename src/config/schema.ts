@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CoordOptionsSchema, type CoordOptions } from '../../backends/coord/options.js';
+import { CoordOptionsSchema, type CoordOptions } from '../builtins/coord.js';
 
 /*
  * The one schema of stonegate.toml. Defaults live here and nowhere else;

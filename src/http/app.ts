@@ -32,9 +32,10 @@ export function createApp(gateway: Gateway): Hono {
 
   app.route('/', restRoutes(gateway));
   app.route('/', uiRoutes(gateway));
-  if (gateway.coord !== undefined) {
-    app.use('/coord/*', coordIdentityGuard());
-    app.route('/coord', gateway.coord.routes);
+  for (const builtin of gateway.builtins) {
+    if (builtin.routes === undefined) continue;
+    if (builtin.identity !== undefined) app.use(`/${builtin.name}/*`, coordIdentityGuard(builtin.identity));
+    app.route(`/${builtin.name}`, builtin.routes);
   }
   app.route('/', mcpRoutes(gateway));
 

@@ -1,5 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
-import { checkActingAs, checkHistoryReader, checkThreadLister } from '../auth/acting-as.js';
+import { checkDeclaredIdentity } from '../auth/acting-as.js';
+import type { ActingAsDeclaration } from '../builtins/builtin-backend.js';
 import { mayUse, type Identity } from '../auth/tokens.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
@@ -193,15 +194,13 @@ async function readCapped(request: Request, max: number, tooLarge: () => Gateway
  * and the thread list need that agent_id, and GET /coord/events shows what the agent may see
  * (the `coordViewer` of the coordination routes).
  */
-export function coordIdentityGuard(): MiddlewareHandler {
+export function coordIdentityGuard(declaration: ActingAsDeclaration): MiddlewareHandler {
   return async (c, next) => {
     const identity = c.get('identity');
     if (identity === undefined || identity.role === 'admin') return next();
     const what = `${c.req.method} ${c.req.path}`;
     const query = c.req.query();
-    checkActingAs(identity, query, what);
-    if (c.req.path === '/coord/msg/history') checkHistoryReader(identity, query, what);
-    if (c.req.path === '/coord/thread/list' || c.req.path === '/coord/status') checkThreadLister(identity, query, what);
+    checkDeclaredIdentity(identity, query, what, declaration, c.req.path);
     c.set('coordViewer', identity.name);
     if (c.req.method === 'POST' && sendsJson(c)) {
       let body: unknown;
@@ -210,7 +209,7 @@ export function coordIdentityGuard(): MiddlewareHandler {
       } catch {
         body = undefined; // the route answers its own BAD_REQUEST
       }
-      if (body !== null && typeof body === 'object' && !Array.isArray(body)) checkActingAs(identity, body as Record<string, unknown>, what);
+      if (body !== null && typeof body === 'object' && !Array.isArray(body)) checkDeclaredIdentity(identity, body as Record<string, unknown>, what, declaration, '');
     }
     await next();
     return undefined;
