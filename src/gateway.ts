@@ -26,7 +26,7 @@ import { openGatewayStores, type GatewayStores } from './store/factory.js';
 import type { RuntimeBackendStore } from './store/runtime-backends.js';
 import { Roster } from './supervisor/roster.js';
 import { ChildLedger } from './supervisor/child-ledger.js';
-import type { DispatchStore } from './dispatch/store.js';
+import type { DispatchStore } from './store/dispatch-store.js';
 import { DispatchTable } from './dispatch/table.js';
 import type { Registry } from 'prom-client';
 import { Security } from './auth/security.js';

@@ -4,7 +4,7 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import type { CallListener } from '../router/call-log.js';
 import type { CallMiddleware } from '../router/router.js';
 import { checkDeclaredIdentity } from './acting-as.js';
-import type { AuditLog } from './audit.js';
+import type { AuditLog } from '../store/audit.js';
 import type { RateLimiter } from './rate-limit.js';
 import { mayUse, type TokenTable } from './tokens.js';
 

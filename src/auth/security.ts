@@ -8,10 +8,10 @@ import type { Logger } from '../log.js';
 import type { CallLog } from '../router/call-log.js';
 import type { Router } from '../router/router.js';
 import type { GatewayDatabase } from '../store/database.js';
-import { AuditLog, type AuditStore } from './audit.js';
+import { AuditLog, type AuditStore } from '../store/audit.js';
 import { callGuard } from './call-guard.js';
 import { ClientCaps, streamCap } from './client-caps.js';
-import { SqliteFingerprintStore } from './fingerprints.js';
+import { SqliteFingerprintStore } from '../catalog/fingerprints.js';
 import { RateLimiter } from './rate-limit.js';
 import { TokenTable } from './tokens.js';
 

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { stream } from 'hono/streaming';
 import { z } from 'zod';
-import type { AuditEntry } from '../auth/audit.js';
+import type { AuditEntry } from '../store/audit.js';
 import { headerSecrets, redactedConfig, scrubError, urlSecrets } from '../config/redact.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { CatalogTool } from '../catalog/catalog.js';
 import { scrubDeep } from '../config/redact.js';
 import { viewOf, type CallView } from '../dispatch/table.js';
-import type { AsyncCall } from '../dispatch/store.js';
+import type { AsyncCall } from '../store/dispatch-store.js';
 import { GatewayError } from '../errors.js';
 import type { Gateway } from '../gateway.js';
 import type { BackendStats } from '../router/call-log.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { SqliteAuditStore, type AuditStore } from '../auth/audit.js';
-import { SqliteDispatchStore, type DispatchStore } from '../dispatch/store.js';
+import { SqliteAuditStore, type AuditStore } from './audit.js';
+import { SqliteDispatchStore, type DispatchStore } from './dispatch-store.js';
 import type { Config } from '../config/schema.js';
 import { openDatabase, type GatewayDatabase } from './database.js';
 import { SqliteRuntimeBackendStore, type RuntimeBackendStore } from './runtime-backends.js';

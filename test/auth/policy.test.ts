@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkActingAs } from '../../src/auth/acting-as.js';
 import { coordBuiltin } from '../../src/builtins/coord.js';
-import { checkRuntimeBackend, isLoaderEnv } from '../../src/auth/runtime-policy.js';
+import { checkRuntimeBackend, isLoaderEnv } from '../../src/config/runtime-policy.js';
 import type { Identity } from '../../src/auth/tokens.js';
 import { buildConfig, parseBackendEntry } from '../../src/config/load.js';
 import { SecuritySchema } from '../../src/config/schema.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { openPgPool } from '../../kit/pg-pool.js';
-import { SqliteDispatchStore } from '../../src/dispatch/store.js';
+import { SqliteDispatchStore } from '../../src/store/dispatch-store.js';
 import { openDatabase } from '../../src/store/database.js';
 import { GATEWAY_MIGRATIONS } from '../../src/store/migrations.js';
 import { openPgDatabase, type PgGatewayDatabase } from '../../src/store/pg/database.js';

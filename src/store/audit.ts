@@ -1,10 +1,22 @@
-import type { GatewayDatabase } from '../store/database.js';
+import type { GatewayDatabase } from './database.js';
 import type { AuditSettings } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import type { CallRecord } from '../router/call-log.js';
+import type { ErrorCode } from '../errors.js';
 
-/** One row of the audit log, as GET /log shows it. */
-export interface AuditEntry extends CallRecord {
+/**
+ * One row of the audit log, as GET /log shows it: the fields of a call
+ * record (src/router/call-log.ts) the log keeps, and the arguments' size.
+ * Declared here rather than imported: the stores sit below the router.
+ */
+export interface AuditEntry {
+  time: string;
+  agent: string | null;
+  server: string;
+  tool: string;
+  status: 'success' | 'error' | 'timeout';
+  code: ErrorCode | null;
+  duration_ms: number;
+  retried?: boolean;
   /** Size of the call's arguments as JSON, in bytes (null when unknown). */
   args_bytes: number | null;
   /** The arguments, only with [audit] arguments = true. */
@@ -28,8 +40,8 @@ export interface AuditDbRow {
   agent: string | null;
   server: string;
   tool: string;
-  status: CallRecord['status'];
-  code: CallRecord['code'];
+  status: AuditEntry['status'];
+  code: AuditEntry['code'];
   duration_ms: number;
   args_bytes: number | null;
   retried: number;
