@@ -10,8 +10,8 @@ import { listen, type Listener } from './http/server.js';
 import type { Logger } from './log.js';
 import { CallLog } from './router/call-log.js';
 import { Router } from './router/router.js';
-import { defaultConnector, type BackendState, type Connector } from './supervisor/backend.js';
-import { connectBuiltin, type BuiltinFactory } from './supervisor/builtin.js';
+import { transportConnector, type BackendState, type Connector } from './supervisor/backend.js';
+import type { BuiltinFactory } from './supervisor/transport.js';
 import type { ActingAsDeclaration, BuiltinBackend, BuiltinMount } from './builtins/builtin-backend.js';
 import { BUILTINS } from './builtins/registry.js';
 import { normalizeBackend } from './config/load.js';
@@ -119,7 +119,7 @@ export class Gateway {
     this.builtins = BUILTINS.filter((b) => sectionOf(config, b).enabled === true).map((b) => this.#mountBuiltin(b, builtins));
     this.supervisor = new Supervisor({
       logger,
-      connector: options.connector ?? ((backend, log, hooks) => (backend.transport === 'builtin' ? connectBuiltin(backend, hooks, builtins) : defaultConnector(backend, log, hooks))),
+      connector: options.connector ?? transportConnector(builtins),
       hooks: backendHooks(this.sessions, logger),
       prepare: (connection) => describeBackend(connection.client),
     });
