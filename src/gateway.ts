@@ -1,22 +1,22 @@
 import { mkdirSync } from 'node:fs';
 import type { Hono } from 'hono';
-import { Catalog, describeBackend, listAllTools, type BackendListing, type ToolChange } from './catalog/catalog.js';
+import { Catalog, describeBackend, listAllTools, type BackendListing } from './catalog/catalog.js';
 import type { BackendConfig, Config } from './config/schema.js';
 import { createApp } from './http/app.js';
-import { backendChecks, worstOf, type HealthCheck, type HealthReport } from './http/health.js';
+import { healthReport, type HealthReport } from './views/health-report.js';
+import { serverList, type ServerView } from './views/server-list.js';
+import { toolRefresh } from './catalog/tool-refresh.js';
 import { backendHooks } from './mcp/backend-hooks.js';
 import { Sessions } from './mcp/sessions.js';
 import { listen, type Listener } from './http/server.js';
 import type { Logger } from './log.js';
 import { CallLog } from './router/call-log.js';
 import { Router } from './router/router.js';
-import { transportConnector, type BackendState, type Connector } from './supervisor/backend.js';
+import { transportConnector, type Connector } from './supervisor/backend.js';
 import type { BuiltinFactory } from './supervisor/transport.js';
 import type { ActingAsDeclaration, BuiltinBackend, BuiltinMount } from './builtins/builtin-backend.js';
 import { BUILTINS } from './builtins/registry.js';
 import { normalizeBackend } from './config/load.js';
-import type { PoolStats } from './pool/pool.js';
-import type { CircuitState } from './router/breaker.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { VERSION } from './version.js';
 import { GatewayError } from './errors.js';
@@ -30,7 +30,6 @@ import type { DispatchStore } from './store/dispatch-store.js';
 import { DispatchTable } from './dispatch/table.js';
 import type { Registry } from 'prom-client';
 import { Security } from './auth/security.js';
-import { scrubDeep } from './config/redact.js';
 import { SqliteFileWatch } from '../kit/sqlite-file-watch.js';
 import { databasePath, GATEWAY_DB, storeFailure } from './store/database.js';
 import { StoreMonitor } from './store/store-monitor.js';
@@ -58,26 +57,6 @@ function sectionOf(config: Config, builtin: BuiltinBackend): Record<string, unkn
   return (config as unknown as Record<string, Record<string, unknown>>)[builtin.section] ?? {};
 }
 
-/** One row of GET /server/list. */
-export interface ServerView {
-  name: string;
-  status: BackendState;
-  transport: BackendConfig['transport'];
-  origin: BackendConfig['origin'];
-  enabled: boolean;
-  tool_count: number;
-  uptime_seconds: number;
-  circuit: CircuitState;
-  total_calls: number;
-  error_rate: number;
-  pool: PoolStats;
-  pid: number | null;
-  restarts: number;
-  last_error: string | null;
-  last_stderr: readonly string[];
-  tool_changes: readonly ToolChange[];
-}
-
 /**
  * The composition root. Builds the stages in data-path order — supervisor
  * (which owns the pools), catalog, router, front door — wires their events,
@@ -100,7 +79,6 @@ export class Gateway {
   readonly startedAt = Date.now();
   #listener: Listener | undefined;
   #stopping: Promise<void> | undefined;
-  readonly #refreshing = new Map<string, Promise<void>>();
   readonly #onStop: (() => Promise<void>)[] = [];
   #initialStart: Promise<void> | undefined;
   #stores: GatewayStores | undefined;
@@ -125,6 +103,11 @@ export class Gateway {
     });
     this.catalog = new Catalog({ separator: config.gateway.tool_separator, ttlSeconds: config.gateway.schema_cache_ttl, logger, pin: config.gateway.pin_tools });
     this.callLog = new CallLog(config.gateway.call_log_size);
+    this.refreshTools = toolRefresh({
+      catalog: this.catalog,
+      list: (server) => this.supervisor.get(server).use((connection) => listAllTools(connection.client)),
+      logger,
+    });
     this.router = new Router({
       supervisor: this.supervisor,
       catalog: this.catalog,
@@ -167,23 +150,7 @@ export class Gateway {
   }
 
   /** Re-lists a backend's tools (list_changed, or the cache TTL ran out); one refresh per backend at a time. */
-  refreshTools(server: string): Promise<void> {
-    const running = this.#refreshing.get(server);
-    if (running !== undefined) return running;
-    const refresh = (async () => {
-      try {
-        const backend = this.supervisor.get(server);
-        const tools = await backend.use((connection) => listAllTools(connection.client));
-        this.catalog.set(server, tools);
-      } catch (err) {
-        this.logger.warn({ backend: server, error: (err as Error).message }, 'tool listing refresh failed');
-      } finally {
-        this.#refreshing.delete(server);
-      }
-    })();
-    this.#refreshing.set(server, refresh);
-    return refresh;
-  }
+  readonly refreshTools: (server: string) => Promise<void>;
 
   /**
    * Listens (unless `listen` is false, as for `serve --stdio`), then starts
@@ -321,33 +288,22 @@ export class Gateway {
 
   /** Rows of GET /server/list (and gate_status); secrets in errors and stderr lines are scrubbed. */
   serverList(servers?: ReadonlySet<string>): ServerView[] {
-    const secrets = this.security.secrets();
-    const rows = this.supervisor
-      .list()
-      .filter((b) => servers === undefined || servers.has(b.name))
-      .map((backend) => {
-        const info = backend.info();
-        const stats = this.callLog.backend(backend.name);
-        return {
-          name: info.name,
-          status: info.status,
-          transport: info.transport,
-          origin: info.origin,
-          enabled: this.#roster?.enabled(backend.name) ?? backend.config.enabled,
-          tool_count: this.catalog.toolCount(backend.name),
-          uptime_seconds: info.uptime_seconds,
-          circuit: this.router.breaker(backend.name).state,
-          total_calls: stats.calls,
-          error_rate: stats.error_rate,
-          pool: info.pool,
-          pid: info.pid ?? null,
-          restarts: info.restarts,
-          last_error: info.last_error,
-          last_stderr: info.last_stderr,
-          tool_changes: this.catalog.changes(backend.name),
-        };
-      });
-    return scrubDeep(rows, secrets);
+    return serverList(
+      {
+        backends: () => this.supervisor.list(),
+        enabled: (name) => this.#enabled(name),
+        toolCount: (name) => this.catalog.toolCount(name),
+        toolChanges: (name) => this.catalog.changes(name),
+        circuitState: (name) => this.router.breaker(name).state,
+        callLog: this.callLog,
+        secrets: () => this.security.secrets(),
+      },
+      servers,
+    );
+  }
+
+  #enabled(name: string): boolean {
+    return this.#roster?.enabled(name) ?? this.supervisor.get(name).config.enabled;
   }
 
   /** A storage error a route met on the gateway database, as STORE_UNAVAILABLE (and /health reports it); undefined for other errors. */
@@ -356,28 +312,14 @@ export class Gateway {
     return storeFailure(databasePath(this.config.server.dataDir), error) as GatewayError;
   }
 
-  /**
-   * GET /health: `ok` when every enabled backend serves with its circuit
-   * closed and the stores are usable; `degraded` otherwise; `down` when the
-   * gateway database is not usable (checks.store says why).
-   */
-  async health(): Promise<HealthReport> {
-    // A backend stopped through the API is not enabled: its being stopped is no ill health.
-    const backends = this.supervisor.list().filter((b) => this.#roster?.enabled(b.name) ?? b.config.enabled);
-    const running = backends.filter((b) => b.state === 'running').length;
-    const circuitsNotClosed = backends.filter((b) => this.router.breaker(b.name).state !== 'closed').length;
-    const store = await this.#storeMonitor?.check();
-    const checks: Record<string, HealthCheck> = backendChecks({ total: backends.length, running, circuitsNotClosed });
-    if (store !== undefined) checks.store = store;
-    return {
-      status: worstOf(checks),
-      checks,
+  /** GET /health (views/health-report.ts). */
+  health(): Promise<HealthReport> {
+    return healthReport({
+      enabledBackends: () => this.supervisor.list().filter((b) => this.#enabled(b.name)),
+      circuitState: (name) => this.router.breaker(name).state,
+      storeCheck: async () => this.#storeMonitor?.check(),
       version: VERSION,
-      uptime_seconds: Math.floor((Date.now() - this.startedAt) / 1000),
-      backends_total: backends.length,
-      backends_healthy: running,
-      circuits_open: circuitsNotClosed,
-    };
+      startedAt: this.startedAt,
+    });
   }
-
 }

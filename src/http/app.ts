@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { scrub, scrubError } from '../config/redact.js';
 import { GatewayError, toGatewayError } from '../errors.js';
-import type { Gateway } from '../gateway.js';
+import type { GatewaySurface } from '../mcp/surface.js';
 import { mcpRoutes } from './mcp-endpoint.js';
 import { restRoutes } from './rest.js';
 import { streamSlot } from './client-slots.js';
@@ -20,7 +20,7 @@ import { uiRoutes } from './ui.js';
  * knows; anything else is a bug, logged, and answered as INTERNAL without
  * internals.
  */
-export function createApp(gateway: Gateway): Hono {
+export function createApp(gateway: GatewaySurface): Hono {
   const app = new Hono();
   const log = gateway.logger;
 

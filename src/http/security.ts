@@ -3,9 +3,12 @@ import { checkDeclaredIdentity } from '../auth/acting-as.js';
 import type { ActingAsDeclaration } from '../builtins/builtin-backend.js';
 import { mayUse, type Identity } from '../auth/tokens.js';
 import { GatewayError, toGatewayError } from '../errors.js';
-import type { Gateway } from '../gateway.js';
+import type { GatewaySurface } from '../mcp/surface.js';
 import { jsonDepth } from './body.js';
 import { originCheck } from './origin-guard.js';
+
+/** What this module reads and calls of the gateway. */
+export type GuardSources = Pick<GatewaySurface, 'config' | 'security'>;
 
 declare module 'hono' {
   interface ContextVariableMap {
@@ -86,7 +89,7 @@ function deny(c: Context, kind: RouteClass, error: GatewayError): Response {
  * passes when no browser sent it). (The MCP endpoints' transport
  * answers 415 in JSON-RPC itself.)
  */
-export function securityGuard(gateway: Gateway): MiddlewareHandler {
+export function securityGuard(gateway: GuardSources): MiddlewareHandler {
   const { tokens, limiter } = gateway.security;
   const origin = originCheck(gateway.config);
   return async (c, next) => {
@@ -139,7 +142,7 @@ export function securityGuard(gateway: Gateway): MiddlewareHandler {
  * Node request directly; touching `c.req.raw.body` instead would make it
  * build a full web Request (stream, AbortSignal, headers list) per call.
  */
-export function bodyGuard(gateway: Gateway): MiddlewareHandler {
+export function bodyGuard(gateway: GuardSources): MiddlewareHandler {
   const { max_body_bytes: maxBytes, max_json_depth: maxDepth } = gateway.config.gateway;
   const tooLarge = (): GatewayError => new GatewayError('PAYLOAD_TOO_LARGE', `Request body is over the ${maxBytes}-byte limit ([gateway] max_body_bytes)`);
   return async (c, next) => {
