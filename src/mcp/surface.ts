@@ -25,7 +25,7 @@ export interface BuiltinRoutes {
 /**
  * Everything the front doors (src/http, and the MCP session code here) may
  * read or call of the gateway, as a structural interface the composition
- * root (src/gateway.ts) satisfies. Each module takes a `Pick` of it — the
+ * root (src/gateway/gateway.ts) satisfies. Each module takes a `Pick` of it — the
  * few members it uses — never the Gateway class, so none of them imports
  * gateway.ts and a test can hand in a fake of just those members.
  */

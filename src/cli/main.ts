@@ -1,17 +1,17 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type ConfigOverrides } from './config/load.js';
-import type { Config } from './config/schema.js';
-import { Gateway } from './gateway.js';
-import { createLogger } from './log.js';
-import { runRemote, UsageError } from './cli/remote.js';
-import { runInit } from './cli/init.js';
-import { runDoctor } from './cli/doctor.js';
-import { printServeSummary } from './cli/serve-summary.js';
-import { localAddress } from './cli/local-address.js';
-import { serveStdio } from './mcp/stdio-session.js';
-import { VERSION } from './version.js';
-import { isPostgresUrl, runCoord } from './builtins/coord.js';
+import { ConfigError, loadConfig, type ConfigOverrides } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { Gateway } from '../gateway/gateway.js';
+import { createLogger } from '../log.js';
+import { runRemote, UsageError } from './remote.js';
+import { runInit } from './init.js';
+import { runDoctor } from './doctor.js';
+import { printServeSummary } from './serve-summary.js';
+import { localAddress } from './local-address.js';
+import { serveStdio } from '../mcp/stdio-session.js';
+import { VERSION } from '../version.js';
+import { isPostgresUrl, runCoord } from '../builtins/coord.js';
 
 /*
  * argv → commands. The CLI is the one place in src/ that writes to the
