@@ -1,15 +1,11 @@
-import type { ActingAsDeclaration } from '../builtins/builtin-backend.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { ConfigError } from '../config/load.js';
 import { isLoopbackHost } from '../config/loopback.js';
 import { secretsOf } from '../config/redact.js';
 import type { BackendConfig, Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import type { CallLog } from '../router/call-log.js';
-import type { Router } from '../router/router.js';
 import type { GatewayDatabase } from '../store/database.js';
 import { AuditLog, type AuditStore } from '../store/audit.js';
-import { callGuard } from './call-guard.js';
 import { ClientCaps, streamCap } from './client-caps.js';
 import { SqliteFingerprintStore } from '../catalog/fingerprints.js';
 import { RateLimiter } from './rate-limit.js';
@@ -18,20 +14,17 @@ import { TokenTable } from './tokens.js';
 export interface SecurityOptions {
   config: Config;
   logger: Logger;
-  router: Router;
-  callLog: CallLog;
   catalog: Catalog;
   /** Every backend's config as it is now (file and runtime), for the secrets to scrub. */
   backends: () => readonly BackendConfig[];
-  /** Backends that declare who their calls act as (the mounted built-ins), by name. */
-  identities?: ReadonlyMap<string, ActingAsDeclaration>;
 }
 
 
 /**
- * The gateway's security stage: tokens and their limits, the router
- * middleware that enforces them on every call, the audit log and the tool
- * fingerprints in data_dir, and the secrets that must never be shown.
+ * The gateway's security stage: tokens and their limits (which the call
+ * guard, call-guard.ts, enforces on every call once the gateway wires it
+ * into the router), the audit log and the tool fingerprints in data_dir,
+ * and the secrets that must never be shown.
  */
 export class Security {
   readonly tokens: TokenTable;
@@ -43,7 +36,7 @@ export class Security {
 
   constructor(options: SecurityOptions) {
     this.#options = options;
-    const { config, router, callLog, catalog } = options;
+    const { config } = options;
     this.tokens = new TokenTable(config.auth);
     const g = config.gateway;
     this.caps = new ClientCaps({
@@ -53,16 +46,6 @@ export class Security {
       streamsPerClient: g.max_streams_per_client,
       adminReserve: g.admin_reserve,
     });
-    const guard = callGuard({
-      tokens: this.tokens,
-      limiter: this.limiter,
-      catalog,
-      audit: () => this.#audit,
-      keepArguments: config.audit.arguments,
-      identities: options.identities ?? new Map(),
-    });
-    router.use(guard.middleware);
-    callLog.onRecord(guard.onRecord);
   }
 
   /**

@@ -46,6 +46,8 @@ export interface BuiltinMount {
   server(): McpServer;
   /** REST routes under /<name>, if it has any. */
   routes?: Hono;
+  /** Its long-lived event streams, as paths under /<name>: each holds a stream slot of its client (client-slots.ts). */
+  streams?: readonly string[];
   /** Opens what opens asynchronously (a PostgreSQL store); a failure fails the start. */
   ready(): Promise<unknown>;
   /** The store's own health, for GET /health. */

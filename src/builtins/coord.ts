@@ -67,6 +67,7 @@ export const coordBuiltin: BuiltinBackend<CoordOptions> = {
     return {
       server: () => createCoordServer(store, context.options, log),
       routes: coordRoutes(store, context.options, log),
+      streams: ['/events'],
       ready,
       health: () => store.health(),
       close: () => store.close(),

@@ -30,6 +30,7 @@ import type { DispatchStore } from '../store/dispatch-store.js';
 import { DispatchTable } from '../dispatch/table.js';
 import type { Registry } from 'prom-client';
 import { Security } from '../auth/security.js';
+import { callGuard } from '../auth/call-guard.js';
 import { SqliteFileWatch } from '../../kit/sqlite-file-watch.js';
 import { databasePath, GATEWAY_DB, storeFailure } from '../store/database.js';
 import { StoreMonitor } from '../store/store-monitor.js';
@@ -49,6 +50,7 @@ export interface MountedBuiltin {
   readonly mount: BuiltinMount;
   readonly entry: BackendConfig;
   readonly routes: Hono | undefined;
+  readonly streams: readonly string[];
   readonly identity: ActingAsDeclaration | undefined;
 }
 
@@ -117,7 +119,18 @@ export class Gateway {
     });
     const backends = (): BackendConfig[] => this.supervisor.list().map((b) => b.config);
     const identities = new Map(this.builtins.flatMap((b) => (b.identity === undefined ? [] : [[b.name, b.identity] as const])));
-    this.security = new Security({ config, logger, router: this.router, callLog: this.callLog, catalog: this.catalog, backends, identities });
+    this.security = new Security({ config, logger, catalog: this.catalog, backends });
+    // The call guard runs before the router's own steps and audits what the call log records.
+    const guard = callGuard({
+      tokens: this.security.tokens,
+      limiter: this.security.limiter,
+      catalog: this.catalog,
+      audit: () => this.security.audit,
+      keepArguments: config.audit.arguments,
+      identities,
+    });
+    this.router.use(guard.middleware);
+    this.callLog.onRecord(guard.onRecord);
     this.metrics = createMetrics(this);
     this.#storeFactory = options.runtimeStore;
     this.#wire();
@@ -225,7 +238,7 @@ export class Gateway {
     // streams; it must happen before the listener waits for its requests.
     this.onStop(() => mount.close());
     const entry = normalizeBackend({ name: builtin.name, transport: 'builtin', ...builtin.entry(options) } as Parameters<typeof normalizeBackend>[0], config.raw, config.baseDir, 'builtin');
-    return { name: builtin.name, mount, entry, routes: mount.routes, identity: builtin.identity };
+    return { name: builtin.name, mount, entry, routes: mount.routes, streams: mount.streams ?? [], identity: builtin.identity };
   }
 
   async #openStores(): Promise<{ runtime: RuntimeBackendStore; dispatch: DispatchStore }> {

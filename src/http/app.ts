@@ -5,7 +5,7 @@ import type { GatewaySurface } from '../mcp/surface.js';
 import { mcpRoutes } from './mcp-endpoint.js';
 import { restRoutes } from './rest.js';
 import { streamSlot } from './client-slots.js';
-import { bodyGuard, coordIdentityGuard, securityGuard } from './security.js';
+import { actingAsGuard, bodyGuard, securityGuard } from './security.js';
 import { uiRoutes } from './ui.js';
 
 /**
@@ -28,13 +28,13 @@ export function createApp(gateway: GatewaySurface): Hono {
   app.use('*', bodyGuard(gateway));
   // Event streams are held per client and in all (client-slots.ts).
   app.use('/log/stream', streamSlot(gateway.security.caps));
-  app.use('/coord/events', streamSlot(gateway.security.caps));
+  for (const builtin of gateway.builtins) for (const stream of builtin.streams) app.use(`/${builtin.name}${stream}`, streamSlot(gateway.security.caps));
 
   app.route('/', restRoutes(gateway));
   app.route('/', uiRoutes(gateway));
   for (const builtin of gateway.builtins) {
     if (builtin.routes === undefined) continue;
-    if (builtin.identity !== undefined) app.use(`/${builtin.name}/*`, coordIdentityGuard(builtin.identity));
+    if (builtin.identity !== undefined) app.use(`/${builtin.name}/*`, actingAsGuard(builtin.identity));
     app.route(`/${builtin.name}`, builtin.routes);
   }
   app.route('/', mcpRoutes(gateway));

@@ -191,13 +191,13 @@ async function readCapped(request: Request, max: number, tooLarge: () => Gateway
 }
 
 /**
- * /coord with auth on: an agent token acts only as itself — the identity
- * fields of a POST body (agent_id, from, posted_by, updated_by, created_by)
- * and the agent_id of a query (poll, history) must be its name; history
- * and the thread list need that agent_id, and GET /coord/events shows what the agent may see
- * (the `coordViewer` of the coordination routes).
+ * A built-in's routes with auth on (coord's /coord): an agent token acts
+ * only as itself — the identity fields its declaration names, in a POST
+ * body or a query, must be its name; the routes it declares self-only need
+ * that field; and its event stream shows what the agent may see (the
+ * `coordViewer` the coordination routes read).
  */
-export function coordIdentityGuard(declaration: ActingAsDeclaration): MiddlewareHandler {
+export function actingAsGuard(declaration: ActingAsDeclaration): MiddlewareHandler {
   return async (c, next) => {
     const identity = c.get('identity');
     if (identity === undefined || identity.role === 'admin') return next();

@@ -19,6 +19,8 @@ import type { Sessions } from './sessions.js';
 export interface BuiltinRoutes {
   readonly name: string;
   readonly routes: Hono | undefined;
+  /** Its event streams, as paths under /<name>. */
+  readonly streams: readonly string[];
   readonly identity: ActingAsDeclaration | undefined;
 }
 
