@@ -62,10 +62,14 @@ export interface BuiltinBackend<Options = unknown> {
   readonly name: string;
   /** How errors name it: 'the built-in coordination backend'. */
   readonly title: string;
-  /** Its [section] of the config, with `enabled`; mounted only when enabled. */
-  readonly section: string;
-  /** Its [[backends]] entry fields besides name and transport ('builtin'). */
-  entry(options: Options): Record<string, unknown>;
+  /**
+   * Its [section] of the config, with `enabled`: mounted, with the entry
+   * below, only when enabled. Without one it takes no options and is
+   * mounted when a [[backends]] entry names it with transport = "builtin".
+   */
+  readonly section?: string;
+  /** Its [[backends]] entry fields besides name and transport ('builtin'), for a built-in with a section. */
+  entry?(options: Options): Record<string, unknown>;
   mount(context: BuiltinContext<Options>): BuiltinMount;
   /** How its calls and routes name the agent they act as, if they do. */
   readonly identity?: ActingAsDeclaration;

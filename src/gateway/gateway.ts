@@ -48,15 +48,26 @@ export interface GatewayOptions {
 export interface MountedBuiltin {
   readonly name: string;
   readonly mount: BuiltinMount;
-  readonly entry: BackendConfig;
+  /** Its [[backends]] entry, for a built-in with a [section]. */
+  readonly entry: BackendConfig | undefined;
   readonly routes: Hono | undefined;
   readonly streams: readonly string[];
   readonly identity: ActingAsDeclaration | undefined;
 }
 
-/** A built-in's [section] of the config (with `enabled`). */
+/** A built-in's [section] of the config (with `enabled`); {} for a built-in without one. */
 function sectionOf(config: Config, builtin: BuiltinBackend): Record<string, unknown> {
+  if (builtin.section === undefined) return {};
   return (config as unknown as Record<string, Record<string, unknown>>)[builtin.section] ?? {};
+}
+
+/**
+ * Whether a built-in is mounted: its [section] says enabled, or, for one
+ * without a section, a [[backends]] entry names it with transport "builtin".
+ */
+function wanted(config: Config, builtin: BuiltinBackend): boolean {
+  if (builtin.section === undefined) return config.backends.some((b) => b.name === builtin.name && b.transport === 'builtin');
+  return sectionOf(config, builtin).enabled === true;
 }
 
 /**
@@ -96,7 +107,7 @@ export class Gateway {
     this.logger = logger;
     this.sessions = new Sessions(logger);
     const builtins = new Map<string, BuiltinFactory>();
-    this.builtins = BUILTINS.filter((b) => sectionOf(config, b).enabled === true).map((b) => this.#mountBuiltin(b, builtins));
+    this.builtins = BUILTINS.filter((b) => wanted(config, b)).map((b) => this.#mountBuiltin(b, builtins));
     this.supervisor = new Supervisor({
       logger,
       connector: options.connector ?? transportConnector(builtins),
@@ -135,7 +146,7 @@ export class Gateway {
     this.#storeFactory = options.runtimeStore;
     this.#wire();
     for (const backend of config.backends) this.supervisor.add(backend);
-    for (const builtin of this.builtins) this.supervisor.add(builtin.entry);
+    for (const builtin of this.builtins) if (builtin.entry !== undefined) this.supervisor.add(builtin.entry);
     this.app = createApp(this);
   }
 
@@ -227,7 +238,7 @@ export class Gateway {
    */
   #mountBuiltin(builtin: BuiltinBackend, factories: Map<string, BuiltinFactory>): MountedBuiltin {
     const { config } = this;
-    if (config.backends.some((b) => b.name === builtin.name)) {
+    if (builtin.section !== undefined && config.backends.some((b) => b.name === builtin.name)) {
       throw new ConfigError(`${config.file ?? 'config'}: backends: the name '${builtin.name}' belongs to ${builtin.title}; rename yours, or set [${builtin.section}] enabled = false`);
     }
     const { enabled: _enabled, ...options } = sectionOf(config, builtin);
@@ -237,7 +248,9 @@ export class Gateway {
     // Closing the store answers pending long polls and ends /coord/events
     // streams; it must happen before the listener waits for its requests.
     this.onStop(() => mount.close());
-    const entry = normalizeBackend({ name: builtin.name, transport: 'builtin', ...builtin.entry(options) } as Parameters<typeof normalizeBackend>[0], config.raw, config.baseDir, 'builtin');
+    // A built-in with a [section] brings its own [[backends]] entry; one without is the user's entry.
+    const fields = builtin.section === undefined ? undefined : builtin.entry?.(options);
+    const entry = fields === undefined ? undefined : normalizeBackend({ name: builtin.name, transport: 'builtin', ...fields } as Parameters<typeof normalizeBackend>[0], config.raw, config.baseDir, 'builtin');
     return { name: builtin.name, mount, entry, routes: mount.routes, streams: mount.streams ?? [], identity: builtin.identity };
   }
 
