@@ -32,15 +32,25 @@ export interface BuiltinRoutes {
  * gateway.ts and a test can hand in a fake of just those members.
  */
 export interface GatewaySurface {
+  /** The loaded configuration (limits, [dispatch], exposure defaults). */
   readonly config: Config;
+  /** The root logger; modules bind children. */
   readonly logger: Logger;
+  /** The backends: look-ups by name, start and stop. */
   readonly supervisor: Supervisor;
+  /** The tool catalog: listing, search, resolving exposed names. */
   readonly catalog: Catalog;
+  /** Recent calls and per-backend stats (GET /log, /stats, the live feed). */
   readonly callLog: CallLog;
+  /** Calls and forwards to backends, through breakers and pools. */
   readonly router: Router;
+  /** The open MCP sessions (list_changed, subscriptions). */
   readonly sessions: Sessions;
+  /** The Prometheus registry of GET /metrics. */
   readonly metrics: Registry;
+  /** Tokens, caps, the audit log and the secrets to scrub. */
   readonly security: Security;
+  /** The mounted built-in backends' routes and identity declarations. */
   readonly builtins: readonly BuiltinRoutes[];
   /** Async calls; throws before the gateway started. */
   readonly dispatch: DispatchTable;

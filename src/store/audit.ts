@@ -3,22 +3,9 @@ import type { AuditSettings } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { ErrorCode } from '../errors.js';
 
-/**
- * One row of the audit log, as GET /log shows it: the fields of a call
- * record (src/router/call-log.ts) the log keeps, and the arguments' size.
- * Declared here rather than imported: the stores sit below the router.
- */
-export interface AuditEntry {
-  time: string;
-  agent: string | null;
-  server: string;
-  tool: string;
-  status: 'success' | 'error' | 'timeout';
-  code: ErrorCode | null;
-  duration_ms: number;
+/** One row of the audit log, as GET /log shows it: a call record (src/router/call-log.ts) and the size of its arguments. */
+export interface AuditEntry extends Omit<AuditDbRow, 'retried' | 'arguments'> {
   retried?: boolean;
-  /** Size of the call's arguments as JSON, in bytes (null when unknown). */
-  args_bytes: number | null;
   /** The arguments, only with [audit] arguments = true. */
   arguments?: unknown;
 }
@@ -35,14 +22,22 @@ export interface AuditQuery {
   servers?: ReadonlySet<string>;
 }
 
+/** How a call ended: a call record's status (src/router/call-log.ts). */
+export type CallOutcome = 'success' | 'error' | 'timeout';
+
+/**
+ * One row as the stores read it back: the fields of a call record the log
+ * keeps (declared here rather than imported: the stores sit below the router).
+ */
 export interface AuditDbRow {
   time: string;
   agent: string | null;
   server: string;
   tool: string;
-  status: AuditEntry['status'];
-  code: AuditEntry['code'];
+  status: CallOutcome;
+  code: ErrorCode | null;
   duration_ms: number;
+  /** Size of the call's arguments as JSON, in bytes (null when unknown). */
   args_bytes: number | null;
   retried: number;
   arguments: string | null;
