@@ -2,7 +2,7 @@
 // Entry point of the `stonegate` command: runs the compiled CLI.
 import { existsSync } from 'node:fs';
 
-const cli = new URL('../dist/src/cli.js', import.meta.url);
+const cli = new URL('../dist/src/cli/main.js', import.meta.url);
 if (!existsSync(cli)) {
   process.stderr.write('stonegate: dist/ is missing; run `npm run build` (npm ci does it too) first\n');
   process.exit(1);

@@ -11,7 +11,9 @@
 // SIGTERM/SIGINT stop it cleanly; in --stdio mode so does the end of stdin.
 // Exit codes: 2 for bad arguments, 1 when the database cannot be opened.
 import { homedir } from 'node:os';
+import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { serve, type ServerType } from '@hono/node-server';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
@@ -22,125 +24,136 @@ import { coordOptions, type CoordOptions } from './options.js';
 import { coordRoutes } from './rest.js';
 import { COORD_VERSION, createCoordServer } from './server.js';
 import { isPostgresUrl, openStoreAt } from './open-store.js';
-import { redactUrl } from './redact-url.js';
+import { redactUrl } from '../../kit/redact-url.js';
 import type { CoordStore } from './store.js';
 
 const DEFAULT_PORT = 3392; // stonemux's port; the gateway itself uses 3393
 
-const logger = pino(
-  { name: 'coord', level: process.env.COORD_LOG_LEVEL ?? 'info', timestamp: pino.stdTimeFunctions.isoTime },
-  pino.destination({ fd: 2, sync: true }),
-);
+/**
+ * Runs the standalone coordination server with `argv` (the arguments after
+ * the script, as `main.js` takes them). It then owns the process: its
+ * signals, its exit. `stonegate coord` calls it; `node main.js` runs it.
+ */
+export async function run(argv: readonly string[]): Promise<void> {
+  const logger = pino(
+    { name: 'coord', level: process.env.COORD_LOG_LEVEL ?? 'info', timestamp: pino.stdTimeFunctions.isoTime },
+    pino.destination({ fd: 2, sync: true }),
+  );
 
-function fail(message: string, code = 2): never {
-  logger.fatal(message);
-  process.exit(code);
-}
+  function fail(message: string, code = 2): never {
+    logger.fatal(message);
+    process.exit(code);
+  }
 
-function parseOptions(pairs: string[]): CoordOptions {
-  const raw: Record<string, unknown> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) fail(`--opt '${pair}' is not key=value (e.g. --opt task_claim_timeout=60)`);
-    const value = pair.slice(eq + 1);
+  function parseOptions(pairs: string[]): CoordOptions {
+    const raw: Record<string, unknown> = {};
+    for (const pair of pairs) {
+      const eq = pair.indexOf('=');
+      if (eq <= 0) fail(`--opt '${pair}' is not key=value (e.g. --opt task_claim_timeout=60)`);
+      const value = pair.slice(eq + 1);
+      try {
+        raw[pair.slice(0, eq)] = JSON.parse(value);
+      } catch {
+        raw[pair.slice(0, eq)] = value;
+      }
+    }
     try {
-      raw[pair.slice(0, eq)] = JSON.parse(value);
-    } catch {
-      raw[pair.slice(0, eq)] = value;
+      return coordOptions(raw);
+    } catch (error) {
+      fail(`invalid --opt: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
-  try {
-    return coordOptions(raw);
-  } catch (error) {
-    fail(`invalid --opt: ${error instanceof Error ? error.message : String(error)}`);
+
+  const { values } = (() => {
+    try {
+      return parseArgs({
+        args: [...argv],
+        options: {
+          stdio: { type: 'boolean', default: false },
+          port: { type: 'string' },
+          host: { type: 'string', default: '127.0.0.1' },
+          db: { type: 'string', default: join(homedir(), '.stonegate', 'coord.db') },
+          'pool-size': { type: 'string' },
+          opt: { type: 'string', multiple: true, default: [] },
+        },
+        strict: true,
+      });
+    } catch (error) {
+      fail(`${error instanceof Error ? error.message : String(error)}; usage: main.js [--stdio | --port N] [--host H] [--db PATH|URL] [--pool-size N] [--opt key=value]`);
+    }
+  })();
+
+  /** --pool-size: PostgreSQL only, as [store] pool_size. */
+  function poolSize(given: string | undefined): number | undefined {
+    if (given === undefined) return undefined;
+    if (!isPostgresUrl(values.db)) fail('--pool-size applies to a PostgreSQL --db (postgres://…); a SQLite file has no pool');
+    const size = Number(given);
+    if (!Number.isInteger(size) || size < 1 || size > 1000) fail(`--pool-size '${given}' is not a whole number from 1 to 1000`);
+    return size;
   }
-}
 
-const { values } = (() => {
-  try {
-    return parseArgs({
-      options: {
-        stdio: { type: 'boolean', default: false },
-        port: { type: 'string' },
-        host: { type: 'string', default: '127.0.0.1' },
-        db: { type: 'string', default: join(homedir(), '.stonegate', 'coord.db') },
-        'pool-size': { type: 'string' },
-        opt: { type: 'string', multiple: true, default: [] },
-      },
-      strict: true,
-    });
-  } catch (error) {
-    fail(`${error instanceof Error ? error.message : String(error)}; usage: main.js [--stdio | --port N] [--host H] [--db PATH|URL] [--pool-size N] [--opt key=value]`);
-  }
-})();
-
-/** --pool-size: PostgreSQL only, as [store] pool_size. */
-function poolSize(given: string | undefined): number | undefined {
-  if (given === undefined) return undefined;
-  if (!isPostgresUrl(values.db)) fail('--pool-size applies to a PostgreSQL --db (postgres://…); a SQLite file has no pool');
-  const size = Number(given);
-  if (!Number.isInteger(size) || size < 1 || size > 1000) fail(`--pool-size '${given}' is not a whole number from 1 to 1000`);
-  return size;
-}
-
-const options = parseOptions(values.opt);
-/** The database as logs may show it: a URL without its password. */
-const shownDb = redactUrl(values.db);
-const store: CoordStore = await openStoreAt({ db: values.db, poolSize: poolSize(values['pool-size']), setting: '--db' }, options, { logger }).catch((error: unknown) =>
-  fail(error instanceof Error ? error.message : String(error), 1),
-);
-
-let stopping = false;
-let stopHttp: (() => Promise<void>) | undefined;
-
-async function shutdown(reason: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ reason }, 'coord stopping');
-  // Closing the store first answers pending long-polls (503, nothing lost)
-  // and ends SSE streams, so the HTTP server can drain instead of hanging.
-  await stopHttp?.().catch(() => undefined);
-  await store.close();
-  process.exit(0);
-}
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
-process.once('SIGINT', () => void shutdown('SIGINT'));
-
-if (values.stdio) {
-  const server = createCoordServer(store, options, logger);
-  // StdioServerTransport never notices that stdin ended; a closed stdin means the client is gone.
-  process.stdin.once('end', () => void shutdown('stdin closed'));
-  server.connect(new StdioServerTransport()).then(
-    () => logger.info({ db: shownDb, version: COORD_VERSION }, 'coord ready on stdio'),
-    (error: unknown) => fail(`failed to start: ${String(error)}`, 1),
+  const options = parseOptions(values.opt);
+  /** The database as logs may show it: a URL without its password. */
+  const shownDb = redactUrl(values.db);
+  const store: CoordStore = await openStoreAt({ db: values.db, poolSize: poolSize(values['pool-size']), setting: '--db' }, options, { logger }).catch((error: unknown) =>
+    fail(error instanceof Error ? error.message : String(error), 1),
   );
-} else {
-  const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port '${values.port}' is not a port number (0 picks a free one)`);
-  const host = values.host;
-  const loopback = host === '127.0.0.1' || host === 'localhost' || host === '::1';
-  if (!loopback) logger.warn({ host }, 'coord is listening beyond loopback without authentication; anyone who can reach it can read every inbox');
 
-  const mcp: CoordMcpEndpoint = coordMcpEndpoint(store, options, logger, loopback);
-  const app = new Hono();
-  app.route('/coord', coordRoutes(store, options, logger));
-  app.route('/', mcp.app);
-  app.get('/', (c) => c.json({ name: 'stonegate-coord', version: COORD_VERSION, mcp: '/mcp', rest: '/coord', events: '/coord/events', health: '/coord/health' }));
+  let stopping = false;
+  let stopHttp: (() => Promise<void>) | undefined;
 
-  const server: ServerType = serve({ fetch: app.fetch, hostname: host, port }, (info) => {
-    const shown = info.family === 'IPv6' ? `[${info.address}]` : info.address;
-    const url = `http://${shown}:${info.port}`;
-    logger.info({ url, db: shownDb }, 'coord listening');
-    process.stdout.write(`${JSON.stringify({ msg: 'coord listening', url, mcp: `${url}/mcp`, rest: `${url}/coord` })}\n`);
-  });
-  server.once('error', (error: NodeJS.ErrnoException) =>
-    fail(error.code === 'EADDRINUSE' ? `port ${port} on ${host} is in use; pick another with --port` : `cannot listen: ${error.message}`, 1),
-  );
-  stopHttp = async () => {
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    await mcp.close();
+  async function shutdown(reason: string): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ reason }, 'coord stopping');
+    // Closing the store first answers pending long-polls (503, nothing lost)
+    // and ends SSE streams, so the HTTP server can drain instead of hanging.
+    await stopHttp?.().catch(() => undefined);
     await store.close();
-    if ('closeAllConnections' in server) server.closeAllConnections();
-    await closed;
-  };
+    process.exit(0);
+  }
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+
+  if (values.stdio) {
+    const server = createCoordServer(store, options, logger);
+    // StdioServerTransport never notices that stdin ended; a closed stdin means the client is gone.
+    process.stdin.once('end', () => void shutdown('stdin closed'));
+    server.connect(new StdioServerTransport()).then(
+      () => logger.info({ db: shownDb, version: COORD_VERSION }, 'coord ready on stdio'),
+      (error: unknown) => fail(`failed to start: ${String(error)}`, 1),
+    );
+  } else {
+    const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port '${values.port}' is not a port number (0 picks a free one)`);
+    const host = values.host;
+    const loopback = host === '127.0.0.1' || host === 'localhost' || host === '::1';
+    if (!loopback) logger.warn({ host }, 'coord is listening beyond loopback without authentication; anyone who can reach it can read every inbox');
+
+    const mcp: CoordMcpEndpoint = coordMcpEndpoint(store, options, logger, loopback);
+    const app = new Hono();
+    app.route('/coord', coordRoutes(store, options, logger));
+    app.route('/', mcp.app);
+    app.get('/', (c) => c.json({ name: 'stonegate-coord', version: COORD_VERSION, mcp: '/mcp', rest: '/coord', events: '/coord/events', health: '/coord/health' }));
+
+    const server: ServerType = serve({ fetch: app.fetch, hostname: host, port }, (info) => {
+      const shown = info.family === 'IPv6' ? `[${info.address}]` : info.address;
+      const url = `http://${shown}:${info.port}`;
+      logger.info({ url, db: shownDb }, 'coord listening');
+      process.stdout.write(`${JSON.stringify({ msg: 'coord listening', url, mcp: `${url}/mcp`, rest: `${url}/coord` })}\n`);
+    });
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      fail(error.code === 'EADDRINUSE' ? `port ${port} on ${host} is in use; pick another with --port` : `cannot listen: ${error.message}`, 1),
+    );
+    stopHttp = async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await mcp.close();
+      await store.close();
+      if ('closeAllConnections' in server) server.closeAllConnections();
+      await closed;
+    };
+  }
 }
+
+// Run as a script (`node dist/backends/coord/main.js ...`), not when imported.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) await run(process.argv.slice(2));

@@ -1,4 +1,5 @@
 import type { Database } from 'better-sqlite3';
+import { migrateSqlite, stepLedger } from '../../kit/sqlite-migrate.js';
 
 /** One step of the schema; `version` is its position, starting at 1. */
 export interface Migration {
@@ -354,33 +355,13 @@ export const MIGRATIONS: readonly Migration[] = [
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /**
- * Brings the database to SCHEMA_VERSION, one step per IMMEDIATE transaction,
- * and returns the version it is at. Refuses a database written by a newer
- * version rather than guessing.
+ * Brings the database to SCHEMA_VERSION, one step per IMMEDIATE transaction
+ * (kit/sqlite-migrate.ts), and returns the version it is at. Refuses a
+ * database written by a newer version rather than guessing.
  */
 export function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): number {
-  db.exec(`CREATE TABLE IF NOT EXISTS schema_version (
-    version    INTEGER PRIMARY KEY,
-    name       TEXT NOT NULL,
-    applied_at INTEGER NOT NULL
-  )`);
-  const current = (): number => (db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_version').get() as { v: number }).v;
-  const latest = migrations.length;
-  const found = current();
-  if (found > latest) {
-    throw new Error(
-      `The coordination database is at schema version ${found}, newer than this stonegate understands (${latest}); upgrade stonegate or point --db at another file.`,
-    );
-  }
-  const record = db.prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)');
-  for (const step of migrations) {
-    if (step.version <= found) continue;
-    db.transaction(() => {
-      // Re-read inside the write lock: another process may have migrated meanwhile.
-      if (current() >= step.version) return;
-      db.exec(step.sql);
-      record.run(step.version, step.name, Date.now());
-    }).immediate();
-  }
-  return current();
+  const steps = migrations.map((m) => ({ version: m.version, name: m.name, sqlite: m.sql }));
+  return migrateSqlite(db, steps, stepLedger('schema_version'), (found, latest) =>
+    `The coordination database is at schema version ${found}, newer than this stonegate understands (${latest}); upgrade stonegate or point --db at another file.`,
+  );
 }

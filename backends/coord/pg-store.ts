@@ -2,16 +2,16 @@ import { createHash } from 'node:crypto';
 import { Doorbell } from './doorbell.js';
 import { CoordError } from './errors.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
-import { Notifier } from './notifier.js';
+import { Notifier } from '../../kit/notifier.js';
 import { coordOptions, type CoordOptionsInput } from './options.js';
 import { PgAgents } from './pg/agents.js';
 import { PgChannels } from './pg/channels.js';
 import { payloadToTopic, type PgContext } from './pg/context.js';
-import { PgListener } from './pg/listener.js';
+import { PgListener } from '../../kit/pg-listener.js';
 import { RECHECK_MS } from './pg/long-poll.js';
 import { PgMessages } from './pg/messages.js';
-import { migratePostgres, type PgMigration } from './pg/migrate.js';
-import { openPgPool, type PgSettings } from './pg/pool.js';
+import { migratePostgres, type PgMigration } from '../../kit/pg-migrate.js';
+import { openPgPool, type PgSettings } from '../../kit/pg-pool.js';
 import { PgState } from './pg/state.js';
 import { PgTasks } from './pg/tasks.js';
 import { PgThreads } from './pg/threads.js';
@@ -21,7 +21,7 @@ import { ident } from './validate.js';
 import { areaMethods } from './store-methods.js';
 import type { CoordStore, StoreRuntime } from './store.js';
 
-export type { PgSettings } from './pg/pool.js';
+export type { PgSettings } from '../../kit/pg-pool.js';
 
 /** Store runtime plus, for tests, how long a long-poll sleeps before re-reading without a notification. */
 export interface PgStoreRuntime extends StoreRuntime {

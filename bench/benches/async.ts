@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Bench, BenchReport } from '../bench.js';
-import { SqliteDispatchStore, type AsyncCall } from '../../src/dispatch/store.js';
+import { SqliteDispatchStore, type AsyncCall } from '../../src/store/dispatch-store.js';
 import { openDatabase } from '../../src/store/database.js';
 import { fmt, quantile } from '../lib/stats.js';
 import { startStonegate, waitHealthy } from '../lib/stonegate.js';

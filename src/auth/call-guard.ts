@@ -1,9 +1,10 @@
+import type { ActingAsDeclaration } from '../builtins/builtin-backend.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { CallListener } from '../router/call-log.js';
 import type { CallMiddleware } from '../router/router.js';
-import { checkActingAs, checkHistoryReader, checkThreadLister } from './acting-as.js';
-import type { AuditLog } from './audit.js';
+import { checkDeclaredIdentity } from './acting-as.js';
+import type { AuditLog } from '../store/audit.js';
 import type { RateLimiter } from './rate-limit.js';
 import { mayUse, type TokenTable } from './tokens.js';
 
@@ -15,8 +16,8 @@ export interface CallGuardOptions {
   audit: () => AuditLog | undefined;
   /** Whether arguments are kept in the audit log ([audit] arguments). */
   keepArguments: boolean;
-  /** The name of the coordination backend, whose mux_* calls are checked for the acting agent. */
-  coordServer: string;
+  /** Backends that declare who their calls act as (coord), by name: their calls are checked for the acting agent. */
+  identities: ReadonlyMap<string, ActingAsDeclaration>;
 }
 
 /** What the guard knows of the call the router is recording. */
@@ -30,8 +31,8 @@ interface CallContext {
  * call it refuses never reaches a breaker or a pool and is no backend's
  * failure. It refuses a token's call to a backend outside its list
  * (FORBIDDEN), a tool withheld by pin_tools (FORBIDDEN, naming POST
- * /server/approve), a mux_* call acting as another agent or mux_history
- * without agent_id from an agent token (FORBIDDEN), and a
+ * /server/approve), a call acting as another agent where the backend
+ * declares identity fields (coord's mux_* tools; FORBIDDEN), and a
  * call over the token's max_concurrent (RATE_LIMITED). Refusals go to the
  * audit log; calls it lets through are audited from the call log with their
  * argument size, which the router's record does not carry (kept beside
@@ -64,10 +65,9 @@ export function callGuard(options: CallGuardOptions): { middleware: CallMiddlewa
           `Tool '${request.tool}' of backend '${request.server}' changed its description or schema since it was approved and is withheld ([gateway] pin_tools); an admin can review it in GET /server/list and approve it with POST /server/approve {"name": "${request.server}", "tool": "${request.tool}"}`,
         );
       }
-      if (identity !== undefined && request.server === options.coordServer && request.tool.startsWith('mux_')) {
-        checkActingAs(identity, request.arguments ?? {}, request.tool);
-        if (request.tool === 'mux_history') checkHistoryReader(identity, request.arguments ?? {}, request.tool);
-        if (request.tool === 'mux_thread_list' || request.tool === 'mux_status') checkThreadLister(identity, request.arguments ?? {}, request.tool);
+      const declared = identity === undefined ? undefined : options.identities.get(request.server);
+      if (identity !== undefined && declared !== undefined && request.tool.startsWith(declared.toolPrefix)) {
+        checkDeclaredIdentity(identity, request.arguments ?? {}, request.tool, declared, request.tool);
       }
       release = identity === undefined ? () => undefined : limiter.enter(identity);
     } catch (err) {

@@ -4,21 +4,16 @@ import { isLoopbackHost } from '../config/loopback.js';
 import { secretsOf } from '../config/redact.js';
 import type { BackendConfig, Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import type { CallLog } from '../router/call-log.js';
-import type { Router } from '../router/router.js';
 import type { GatewayDatabase } from '../store/database.js';
-import { AuditLog, type AuditStore } from './audit.js';
-import { callGuard } from './call-guard.js';
+import { AuditLog, type AuditStore } from '../store/audit.js';
 import { ClientCaps, streamCap } from './client-caps.js';
-import { SqliteFingerprintStore } from './fingerprints.js';
+import { SqliteFingerprintStore } from '../catalog/fingerprints.js';
 import { RateLimiter } from './rate-limit.js';
 import { TokenTable } from './tokens.js';
 
 export interface SecurityOptions {
   config: Config;
   logger: Logger;
-  router: Router;
-  callLog: CallLog;
   catalog: Catalog;
   /** Every backend's config as it is now (file and runtime), for the secrets to scrub. */
   backends: () => readonly BackendConfig[];
@@ -26,9 +21,10 @@ export interface SecurityOptions {
 
 
 /**
- * The gateway's security stage: tokens and their limits, the router
- * middleware that enforces them on every call, the audit log and the tool
- * fingerprints in data_dir, and the secrets that must never be shown.
+ * The gateway's security stage: tokens and their limits (which the call
+ * guard, call-guard.ts, enforces on every call once the gateway wires it
+ * into the router), the audit log and the tool fingerprints in data_dir,
+ * and the secrets that must never be shown.
  */
 export class Security {
   readonly tokens: TokenTable;
@@ -40,7 +36,7 @@ export class Security {
 
   constructor(options: SecurityOptions) {
     this.#options = options;
-    const { config, router, callLog, catalog } = options;
+    const { config } = options;
     this.tokens = new TokenTable(config.auth);
     const g = config.gateway;
     this.caps = new ClientCaps({
@@ -50,16 +46,6 @@ export class Security {
       streamsPerClient: g.max_streams_per_client,
       adminReserve: g.admin_reserve,
     });
-    const guard = callGuard({
-      tokens: this.tokens,
-      limiter: this.limiter,
-      catalog,
-      audit: () => this.#audit,
-      keepArguments: config.audit.arguments,
-      coordServer: 'coord',
-    });
-    router.use(guard.middleware);
-    callLog.onRecord(guard.onRecord);
   }
 
   /**

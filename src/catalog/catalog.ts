@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ListToolsResultSchema, type Implementation, type ServerCapabilities, type Tool } from '@modelcontextprotocol/sdk/types.js';
-import { MemoryFingerprintStore, type FingerprintStore } from '../auth/fingerprints.js';
+import { MemoryFingerprintStore, type FingerprintStore } from './fingerprints.js';
 import type { Logger } from '../log.js';
 import { buildIndex, tokenize, type SearchIndex } from './discover.js';
 import { WordIndex } from './word-index.js';

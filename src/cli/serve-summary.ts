@@ -1,4 +1,4 @@
-import type { Gateway } from '../gateway.js';
+import type { Gateway } from '../gateway/gateway.js';
 import { VERSION } from '../version.js';
 
 /*

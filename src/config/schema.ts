@@ -1,5 +1,8 @@
 import { z } from 'zod';
-import { CoordOptionsSchema, type CoordOptions } from '../../backends/coord/options.js';
+import { CoordOptionsSchema, type CoordOptions } from '../builtins/coord.js';
+import { TRANSPORT_NAMES, TRANSPORT_NEEDS, type Transport } from './transports.js';
+
+export type { Transport };
 
 /*
  * The one schema of stonegate.toml. Defaults live here and nowhere else;
@@ -207,7 +210,7 @@ export const StoreSchema = z
 export const BackendSchema = z
   .strictObject({
     name: z.string().regex(BACKEND_NAME, 'a name of 1 to 48 characters from [A-Za-z0-9_-], starting with a letter or digit'),
-    transport: z.enum(['stdio', 'http', 'builtin']).default('stdio'),
+    transport: z.enum(TRANSPORT_NAMES).default('stdio'),
     command: z.string().min(1).optional(),
     args: z.array(z.string()).default([]),
     cwd: z.string().min(1).optional(),
@@ -226,12 +229,8 @@ export const BackendSchema = z
     circuit_breaker: z.strictObject(breakerFields).partial().optional(),
   })
   .superRefine((b, ctx) => {
-    if (b.transport === 'stdio' && b.command === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['command'], message: "a stdio backend needs 'command'" });
-    }
-    if (b.transport === 'http' && b.url === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['url'], message: "an http backend needs 'url'" });
-    }
+    const needs = TRANSPORT_NEEDS[b.transport];
+    if (needs !== undefined && b[needs.key] === undefined) ctx.addIssue({ code: 'custom', path: [needs.key], message: needs.message });
   });
 
 export const ConfigSchema = z
@@ -285,7 +284,7 @@ export type StoreSettings = z.infer<typeof StoreSchema>;
 /** One backend with every default and override resolved. */
 export interface BackendConfig {
   readonly name: string;
-  readonly transport: 'stdio' | 'http' | 'builtin';
+  readonly transport: Transport;
   readonly command: string | undefined;
   readonly args: readonly string[];
   readonly cwd: string;

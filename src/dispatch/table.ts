@@ -4,7 +4,7 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Router } from '../router/router.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
-import type { AsyncCall, DispatchStore } from './store.js';
+import type { AsyncCall, DispatchStore } from '../store/dispatch-store.js';
 
 export interface DispatchSettings {
   /** Calls kept at once (running and finished); past it, DISPATCH_FULL. */

@@ -1,7 +1,7 @@
 import type { CreateTaskOptions, TaskStore } from '@modelcontextprotocol/sdk/experimental/tasks/interfaces.js';
 import type { Request, RequestId, Result, Task } from '@modelcontextprotocol/sdk/types.js';
 import { isGatewayError } from '../errors.js';
-import type { AsyncCall } from './store.js';
+import type { AsyncCall } from '../store/dispatch-store.js';
 import type { DispatchTable } from './table.js';
 
 /** How often an MCP client is told to poll a task (ms). */

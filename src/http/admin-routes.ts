@@ -1,13 +1,16 @@
 import type { Context } from 'hono';
 import { stream } from 'hono/streaming';
 import { z } from 'zod';
-import type { AuditEntry } from '../auth/audit.js';
+import type { AuditEntry } from '../store/audit.js';
 import { headerSecrets, redactedConfig, scrubError, urlSecrets } from '../config/redact.js';
 import { GatewayError, toGatewayError } from '../errors.js';
-import type { Gateway } from '../gateway.js';
+import type { GatewaySurface } from '../mcp/surface.js';
 import type { Backend } from '../supervisor/backend.js';
 import { intParam, readBody } from './body.js';
 import { assertMayUse, scopeOf } from './security.js';
+
+/** What this module reads and calls of the gateway. */
+export type AdminSources = Pick<GatewaySurface, 'callLog' | 'catalog' | 'config' | 'roster' | 'router' | 'security' | 'serverList' | 'supervisor'>;
 
 /** A route handler. */
 type Handler = (c: Context) => Promise<Response> | Response;
@@ -22,7 +25,7 @@ const STATUSES = ['success', 'error', 'timeout'];
  * only admin tokens reach them; an admin token limited to backends manages
  * only those.
  */
-export function adminHandlers(gateway: Gateway): Record<'start' | 'stop' | 'restart' | 'reset' | 'add' | 'remove' | 'approve' | 'config' | 'log', Handler> {
+export function adminHandlers(gateway: AdminSources): Record<'start' | 'stop' | 'restart' | 'reset' | 'add' | 'remove' | 'approve' | 'config' | 'log', Handler> {
   const { supervisor } = gateway;
 
   // Start, stop and restart a configured backend. Stop gives calls in

@@ -1,12 +1,12 @@
 import { Hono } from 'hono';
 import { scrub, scrubError } from '../config/redact.js';
 import { GatewayError, toGatewayError } from '../errors.js';
-import type { Gateway } from '../gateway.js';
+import type { GatewaySurface } from '../mcp/surface.js';
 import { mcpRoutes } from './mcp-endpoint.js';
 import { restRoutes } from './rest.js';
-import { middleware } from './route-role.js';
+import { middleware, mountWithRole } from './route-role.js';
 import { streamSlot } from './client-slots.js';
-import { bodyGuard, coordIdentityGuard, securityGuard } from './security.js';
+import { actingAsGuard, bodyGuard, securityGuard } from './security.js';
 import { uiRoutes } from './ui.js';
 
 /**
@@ -21,7 +21,7 @@ import { uiRoutes } from './ui.js';
  * knows; anything else is a bug, logged, and answered as INTERNAL without
  * internals.
  */
-export function createApp(gateway: Gateway): Hono {
+export function createApp(gateway: GatewaySurface): Hono {
   const app = new Hono();
   const log = gateway.logger;
 
@@ -29,13 +29,15 @@ export function createApp(gateway: Gateway): Hono {
   app.use('*', middleware(bodyGuard(gateway)));
   // Event streams are held per client and in all (client-slots.ts).
   app.use('/log/stream', middleware(streamSlot(gateway.security.caps)));
-  app.use('/coord/events', middleware(streamSlot(gateway.security.caps)));
+  for (const builtin of gateway.builtins) for (const stream of builtin.streams) app.use(`/${builtin.name}${stream}`, middleware(streamSlot(gateway.security.caps)));
 
   app.route('/', restRoutes(gateway));
   app.route('/', uiRoutes(gateway));
-  if (gateway.coord !== undefined) {
-    app.use('/coord/*', middleware(coordIdentityGuard()));
-    app.route('/coord', gateway.coord.routes);
+  for (const builtin of gateway.builtins) {
+    if (builtin.routes === undefined) continue;
+    if (builtin.identity !== undefined) app.use(`/${builtin.name}/*`, middleware(actingAsGuard(builtin.identity)));
+    // A built-in's REST routes are agent routes (its identity guard narrows what a token may do there).
+    app.route(`/${builtin.name}`, mountWithRole('agent', builtin.routes));
   }
   app.route('/', mcpRoutes(gateway));
 

@@ -3,11 +3,14 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { Hono } from 'hono';
 import { GatewayError } from '../errors.js';
-import type { Gateway } from '../gateway.js';
+import type { GatewaySurface } from '../mcp/surface.js';
 import { createSessionServer } from '../mcp/session-server.js';
 import { viewFrom } from '../mcp/view.js';
 import { capClient } from './client-slots.js';
 import { role } from './route-role.js';
+
+/** What this module reads and calls of the gateway. */
+export type LegacySseSources = Pick<GatewaySurface, 'catalog' | 'config' | 'dispatch' | 'health' | 'logger' | 'onStop' | 'router' | 'security' | 'serverList' | 'sessions' | 'settled' | 'storeError' | 'supervisor'>;
 
 const encoder = new TextEncoder();
 const KEEPALIVE_MS = 15_000;
@@ -72,7 +75,7 @@ class SseTransport implements Transport {
 }
 
 /** GET /sse opens a session; POST /messages?sessionId= carries the client's messages. */
-export function legacySseRoutes(gateway: Gateway): Hono {
+export function legacySseRoutes(gateway: LegacySseSources): Hono {
   const app = new Hono();
   const transports = new Map<string, { transport: SseTransport; owner: string | undefined }>();
   gateway.onStop(async () => {

@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { Hono, type Context } from 'hono';
 import { GatewayError, toGatewayError } from '../errors.js';
-import type { Gateway } from '../gateway.js';
+import type { GatewaySurface } from '../mcp/surface.js';
 import { createSessionServer } from '../mcp/session-server.js';
 import { viewFrom, type View } from '../mcp/view.js';
 import { MemoryEventStore } from './event-store.js';
@@ -12,6 +12,9 @@ import { legacySseRoutes } from './legacy-sse.js';
 import { GatewayHttpTransport } from './mcp-transport.js';
 import { role } from './route-role.js';
 import { assertMayUse, isJson } from './security.js';
+
+/** What this module reads and calls of the gateway. */
+export type McpEndpointSources = Pick<GatewaySurface, 'catalog' | 'config' | 'dispatch' | 'health' | 'logger' | 'onStop' | 'router' | 'security' | 'serverList' | 'sessions' | 'settled' | 'storeError' | 'supervisor'>;
 
 interface HttpSession {
   server: Server;
@@ -58,7 +61,7 @@ async function dispatch(c: Context, transport: GatewayHttpTransport): Promise<Re
  * pair. Each session is one SDK Server over the SDK's web-standard
  * transport, with an event store so that SSE streams can be resumed.
  */
-export function mcpRoutes(gateway: Gateway): Hono {
+export function mcpRoutes(gateway: McpEndpointSources): Hono {
   const app = new Hono();
   const sessions = new Map<string, HttpSession>();
   const { config, logger } = gateway;

@@ -2,9 +2,9 @@ import { Hono, type Context } from 'hono';
 import type { CatalogTool } from '../catalog/catalog.js';
 import { scrubDeep } from '../config/redact.js';
 import { viewOf, type CallView } from '../dispatch/table.js';
-import type { AsyncCall } from '../dispatch/store.js';
+import type { AsyncCall } from '../store/dispatch-store.js';
 import { GatewayError } from '../errors.js';
-import type { Gateway } from '../gateway.js';
+import type { GatewaySurface } from '../mcp/surface.js';
 import type { BackendStats } from '../router/call-log.js';
 import { CallInputSchema } from '../router/call-input.js';
 import { adminHandlers } from './admin-routes.js';
@@ -12,6 +12,8 @@ import { intParam, readBody } from './body.js';
 import { role } from './route-role.js';
 import { assertMayUse, scopeOf } from './security.js';
 
+/** What this module reads and calls of the gateway. */
+export type RestSources = Pick<GatewaySurface, 'callLog' | 'catalog' | 'config' | 'dispatch' | 'health' | 'metrics' | 'roster' | 'router' | 'security' | 'serverList' | 'supervisor'>;
 
 function toolView(tool: CatalogTool): Record<string, unknown> {
   return {
@@ -36,7 +38,7 @@ function narrow(a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | und
  * a call and the owner of an async call are the token's name, and a token
  * limited to backends sees and calls only those (FORBIDDEN otherwise).
  */
-export function restRoutes(gateway: Gateway): Hono {
+export function restRoutes(gateway: RestSources): Hono {
   const app = new Hono();
   const { router, catalog, supervisor } = gateway;
   const admin = adminHandlers(gateway);
@@ -138,7 +140,7 @@ export function restRoutes(gateway: Gateway): Hono {
  * /stats for a token limited to backends: totals over its backends only;
  * the latency percentiles are kept over all calls, so they are null.
  */
-function statsFor(gateway: Gateway, scope: ReadonlySet<string> | undefined): Record<string, unknown> {
+function statsFor(gateway: RestSources, scope: ReadonlySet<string> | undefined): Record<string, unknown> {
   const all = gateway.callLog.stats(scope);
   if (scope === undefined) return all;
   const backends = Object.values(all.backends as Record<string, BackendStats>);

@@ -1,11 +1,15 @@
 import type { Context, MiddlewareHandler } from 'hono';
-import { checkActingAs, checkHistoryReader, checkThreadLister } from '../auth/acting-as.js';
+import { checkDeclaredIdentity } from '../auth/acting-as.js';
+import type { ActingAsDeclaration } from '../builtins/builtin-backend.js';
 import { mayUse, type Identity } from '../auth/tokens.js';
 import { GatewayError, toGatewayError } from '../errors.js';
-import type { Gateway } from '../gateway.js';
+import type { GatewaySurface } from '../mcp/surface.js';
 import { jsonDepth } from './body.js';
 import { originCheck } from './origin-guard.js';
 import { routeRole, type Role } from './route-role.js';
+
+/** What this module reads and calls of the gateway. */
+export type GuardSources = Pick<GatewaySurface, 'config' | 'security' | 'builtins'>;
 
 declare module 'hono' {
   interface ContextVariableMap {
@@ -19,16 +23,17 @@ declare module 'hono' {
 /**
  * Which surface a path belongs to, for what the guard checks besides the
  * route's role (route-role.ts): the MCP endpoints answer refusals in
- * JSON-RPC and check their own Content-Type; /coord needs a token that may
- * use the coordination backend; /metrics one that sees every backend.
+ * JSON-RPC and check their own Content-Type; a built-in backend's routes
+ * (/<name>/…) need a token that may use that backend; /metrics one that
+ * sees every backend.
  */
-export type RouteSurface = 'mcp' | 'coord' | 'metrics' | 'rest';
+export type RouteSurface = 'mcp' | 'builtin' | 'metrics' | 'rest';
 
-/** The surface of a request's path. */
-export function routeSurface(path: string): RouteSurface {
+/** The surface of a request's path, given the names of the mounted built-ins. */
+export function routeSurface(path: string, builtins: ReadonlySet<string> = new Set()): RouteSurface {
   if (path === '/' || path === '/mcp' || path.startsWith('/mcp/') || path === '/sse' || path === '/messages') return 'mcp';
-  if (path === '/coord' || path.startsWith('/coord/')) return 'coord';
   if (path === '/metrics') return 'metrics';
+  if (builtins.has(path.split('/')[1] ?? '')) return 'builtin';
   return 'rest';
 }
 
@@ -77,14 +82,15 @@ function deny(c: Context, kind: RouteSurface, error: GatewayError): Response {
  * curl's default type passes when no browser sent it). (The MCP endpoints'
  * transport answers 415 in JSON-RPC itself.)
  */
-export function securityGuard(gateway: Gateway): MiddlewareHandler {
+export function securityGuard(gateway: GuardSources): MiddlewareHandler {
   const { tokens, limiter } = gateway.security;
   const origin = originCheck(gateway.config);
+  const builtins = new Set(gateway.builtins.map((b) => b.name));
   return async (c, next) => {
     const declared = routeRole(c);
     c.set('routeRole', declared);
     if (declared === 'public') return next();
-    const kind = routeSurface(c.req.path);
+    const kind = routeSurface(c.req.path, builtins);
     const problem = origin(c);
     if (problem !== undefined) return deny(c, kind, new GatewayError('FORBIDDEN', problem));
     if (tokens.enabled) {
@@ -106,8 +112,9 @@ export function securityGuard(gateway: Gateway): MiddlewareHandler {
       if (kind === 'metrics' && identity.servers !== undefined) {
         return deny(c, kind, new GatewayError('FORBIDDEN', `GET /metrics shows every backend; token '${identity.name}' is limited to some — use a token without a servers list`));
       }
-      if (kind === 'coord' && !mayUse(identity, 'coord')) {
-        return deny(c, kind, new GatewayError('FORBIDDEN', `Token '${identity.name}' may not use the coordination backend; add 'coord' to its servers`));
+      const builtin = c.req.path.split('/')[1] ?? '';
+      if (kind === 'builtin' && !mayUse(identity, builtin)) {
+        return deny(c, kind, new GatewayError('FORBIDDEN', `Token '${identity.name}' may not use the built-in backend '${builtin}'; add '${builtin}' to its servers`));
       }
     }
     const transportChecks = kind === 'mcp' && c.req.path !== '/messages';
@@ -133,7 +140,7 @@ export function securityGuard(gateway: Gateway): MiddlewareHandler {
  * Node request directly; touching `c.req.raw.body` instead would make it
  * build a full web Request (stream, AbortSignal, headers list) per call.
  */
-export function bodyGuard(gateway: Gateway): MiddlewareHandler {
+export function bodyGuard(gateway: GuardSources): MiddlewareHandler {
   const { max_body_bytes: maxBytes, max_json_depth: maxDepth } = gateway.config.gateway;
   const tooLarge = (): GatewayError => new GatewayError('PAYLOAD_TOO_LARGE', `Request body is over the ${maxBytes}-byte limit ([gateway] max_body_bytes)`);
   return async (c, next) => {
@@ -182,22 +189,20 @@ async function readCapped(request: Request, max: number, tooLarge: () => Gateway
 }
 
 /**
- * /coord with auth on: an agent token acts only as itself — the identity
- * fields of a POST body (agent_id, from, posted_by, updated_by, created_by)
- * and the agent_id of a query (poll, history) must be its name; history
- * and the thread list need that agent_id, and GET /coord/events shows what the agent may see
- * (the `coordViewer` of the coordination routes).
+ * A built-in's routes with auth on (coord's /coord): an agent token acts
+ * only as itself — the identity fields its declaration names, in a POST
+ * body or a query, must be its name; the routes it declares self-only need
+ * that field; and its event stream shows what the agent may see (the
+ * viewer variable its routes read, `viewerVariable`).
  */
-export function coordIdentityGuard(): MiddlewareHandler {
+export function actingAsGuard(declaration: ActingAsDeclaration): MiddlewareHandler {
   return async (c, next) => {
     const identity = c.get('identity');
     if (identity === undefined || identity.role === 'admin') return next();
     const what = `${c.req.method} ${c.req.path}`;
     const query = c.req.query();
-    checkActingAs(identity, query, what);
-    if (c.req.path === '/coord/msg/history') checkHistoryReader(identity, query, what);
-    if (c.req.path === '/coord/thread/list' || c.req.path === '/coord/status') checkThreadLister(identity, query, what);
-    c.set('coordViewer', identity.name);
+    checkDeclaredIdentity(identity, query, what, declaration, c.req.path);
+    if (declaration.viewerVariable !== undefined) (c.set as (key: string, value: unknown) => void)(declaration.viewerVariable, identity.name);
     if (c.req.method === 'POST' && sendsJson(c)) {
       let body: unknown;
       try {
@@ -205,7 +210,7 @@ export function coordIdentityGuard(): MiddlewareHandler {
       } catch {
         body = undefined; // the route answers its own BAD_REQUEST
       }
-      if (body !== null && typeof body === 'object' && !Array.isArray(body)) checkActingAs(identity, body as Record<string, unknown>, what);
+      if (body !== null && typeof body === 'object' && !Array.isArray(body)) checkDeclaredIdentity(identity, body as Record<string, unknown>, what, declaration, '');
     }
     await next();
     return undefined;

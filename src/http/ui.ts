@@ -6,11 +6,14 @@ import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { scrubDeep } from '../config/redact.js';
 import { viewOf, type CallView } from '../dispatch/table.js';
 import { GatewayError } from '../errors.js';
-import type { Gateway } from '../gateway.js';
+import type { GatewaySurface } from '../mcp/surface.js';
 import type { CallRecord } from '../router/call-log.js';
 import { intParam } from './body.js';
 import { role } from './route-role.js';
 import { scopeOf } from './security.js';
+
+/** What this module reads and calls of the gateway. */
+export type UiSources = Pick<GatewaySurface, 'callLog' | 'config' | 'dispatch' | 'onStop' | 'security'>;
 
 /*
  * The dashboard's routes. /ui serves plain HTML, CSS and JS from src/ui
@@ -63,7 +66,7 @@ const KEEPALIVE_MS = 15_000;
 const MAX_QUEUED = 1_000;
 
 /** The dashboard: static files, the call event stream, and the async-call list. */
-export function uiRoutes(gateway: Gateway): Hono {
+export function uiRoutes(gateway: UiSources): Hono {
   const app = new Hono();
   const assets = loadAssets();
 

@@ -2,12 +2,15 @@ import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { unknownKeysSentence } from '../config/did-you-mean.js';
 import { scrubDeep } from '../config/redact.js';
 import { GatewayError } from '../errors.js';
-import type { Gateway } from '../gateway.js';
+import type { GatewaySurface } from './surface.js';
 import type { Downstream } from '../pool/connection.js';
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import { viewOf } from '../dispatch/table.js';
 import { GATE_INPUTS, toolInputSchema } from './gate-inputs.js';
 import { sees, type View } from './view.js';
+
+/** What this module reads and calls of the gateway. */
+export type GateToolSources = Pick<GatewaySurface, 'catalog' | 'dispatch' | 'health' | 'router' | 'security' | 'serverList' | 'supervisor'>;
 
 /** The gateway's own tools, listed on /mcp beside the proxied ones. */
 export const GATE_TOOLS: readonly Tool[] = [
@@ -121,7 +124,7 @@ function refuseUnknownKeys(name: string, args: Record<string, unknown>): void {
 }
 
 /** Runs a gate tool. Throws GatewayError; the session turns it into an isError result. */
-export async function callGateTool(gateway: Gateway, view: View, name: string, args: Record<string, unknown>, ctx: GateCallContext): Promise<CallToolResult> {
+export async function callGateTool(gateway: GateToolSources, view: View, name: string, args: Record<string, unknown>, ctx: GateCallContext): Promise<CallToolResult> {
   refuseUnknownKeys(name, args);
   switch (name) {
     case 'gate_call': {

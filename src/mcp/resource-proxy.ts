@@ -15,9 +15,12 @@ import {
 import { z } from 'zod';
 import { exposedName } from '../catalog/naming.js';
 import { toGatewayError } from '../errors.js';
-import type { Gateway } from '../gateway.js';
+import type { GatewaySurface } from './surface.js';
 import { rpcFailure } from './rpc-error.js';
 import { sees, type View } from './view.js';
+
+/** What this module reads and calls of the gateway. */
+export type ResourceProxySources = Pick<GatewaySurface, 'catalog' | 'config' | 'logger' | 'router' | 'sessions' | 'supervisor'>;
 
 /*
  * Resources, prompts and completion, proxied. On /mcp every backend's
@@ -54,7 +57,7 @@ function rpcError(err: unknown): Error {
   return rpcFailure(code, `${error.code}: ${error.message}`, { code: error.code });
 }
 
-export function registerResourceProxy(server: Server, gateway: Gateway, view: View, capabilities: ServerCapabilities): void {
+export function registerResourceProxy(server: Server, gateway: ResourceProxySources, view: View, capabilities: ServerCapabilities): void {
   const single = view.single;
   const sep = gateway.config.gateway.tool_separator;
 

@@ -11,7 +11,7 @@ import {
 import { z } from 'zod';
 import type { CatalogTool } from '../catalog/catalog.js';
 import { toGatewayError } from '../errors.js';
-import type { Gateway } from '../gateway.js';
+import type { GatewaySurface } from './surface.js';
 import type { Downstream } from '../pool/connection.js';
 import { DispatchTaskStore, taskOf } from '../dispatch/task-store.js';
 import { VERSION } from '../version.js';
@@ -20,6 +20,9 @@ import { registerResourceProxy } from './resource-proxy.js';
 import { toolError } from './tool-error.js';
 import { rpcFailure } from './rpc-error.js';
 import { sees, type View } from './view.js';
+
+/** What this module reads and calls of the gateway. */
+export type SessionServerSources = Pick<GatewaySurface, 'catalog' | 'config' | 'dispatch' | 'health' | 'logger' | 'router' | 'security' | 'serverList' | 'sessions' | 'settled' | 'storeError' | 'supervisor'>;
 
 const LooseResult = z.looseObject({});
 
@@ -102,7 +105,7 @@ const GATEWAY_CAPABILITIES: ServerCapabilities = {
  * beyond the view: tools come from the catalog, calls go through the
  * router, so every session sees the same backends, breakers and pools.
  */
-export function createSessionServer(gateway: Gateway, view: View): Server {
+export function createSessionServer(gateway: SessionServerSources, view: View): Server {
   const single = view.single;
   const meta = single === undefined ? undefined : gateway.catalog.meta(single);
   // A per-server endpoint mirrors its backend (capabilities, name,
@@ -186,7 +189,7 @@ export function createSessionServer(gateway: Gateway, view: View): Server {
 }
 
 /** The tools a view lists: proxied tools under their exposed (or, per server, original) names, then the gate tools. */
-export function listTools(gateway: Gateway, view: View): Tool[] {
+export function listTools(gateway: SessionServerSources, view: View): Tool[] {
   if (view.single !== undefined) return gateway.catalog.tools(view.servers).map((t) => ({ ...t.definition, execution: withTasks(t.definition) }));
   const tools: Tool[] = [];
   if (view.expose === 'all') {

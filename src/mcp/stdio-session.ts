@@ -1,14 +1,17 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Readable, Writable } from 'node:stream';
-import type { Gateway } from '../gateway.js';
+import type { GatewaySurface } from './surface.js';
 import { createSessionServer } from './session-server.js';
 import type { View } from './view.js';
+
+/** What this module reads and calls of the gateway. */
+export type StdioSessionSources = Pick<GatewaySurface, 'catalog' | 'config' | 'dispatch' | 'health' | 'logger' | 'router' | 'security' | 'serverList' | 'sessions' | 'settled' | 'storeError' | 'supervisor'>;
 
 /**
  * `stonegate serve --stdio`: one MCP session over stdin/stdout, for clients
  * that only launch stdio servers. Resolves when the client closes stdin.
  */
-export async function serveStdio(gateway: Gateway, io: { input?: Readable; output?: Writable } = {}): Promise<void> {
+export async function serveStdio(gateway: StdioSessionSources, io: { input?: Readable; output?: Writable } = {}): Promise<void> {
   const input = io.input ?? process.stdin;
   const view: View = { expose: gateway.config.gateway.expose, servers: undefined, single: undefined, caller: undefined };
   const server = createSessionServer(gateway, view);

@@ -1,7 +1,8 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { isStorageError, openFailure } from '../../backends/coord/sqlite/file-watch.js';
+import { isStorageError, openFailure } from '../../kit/sqlite-file-watch.js';
+import { counterLedger, migrateSqlite } from '../../kit/sqlite-migrate.js';
 import { GatewayError } from '../errors.js';
 import { GATEWAY_MIGRATIONS } from './migrations.js';
 
@@ -45,22 +46,9 @@ export function storeFailure(path: string, error: unknown): unknown {
   return isStorageError(error) ? new GatewayError('STORE_UNAVAILABLE', openFailure(path, GATEWAY_DB, error), { cause: error }) : error;
 }
 
-/** The SQLite dialect of the shared migration list; the index + 1 is the schema version. */
-const MIGRATIONS: readonly string[] = GATEWAY_MIGRATIONS.map((m) => m.sqlite);
-
+/** Brings data_dir's database to the last of GATEWAY_MIGRATIONS (its version in the one-row schema_version). */
 function migrate(db: GatewayDatabase): void {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
-  const row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined;
-  let version = row?.version ?? 0;
-  if (row === undefined) db.prepare('INSERT INTO schema_version (version) VALUES (0)').run();
-  if (version > MIGRATIONS.length) {
-    throw new Error(`data_dir database has schema version ${version}, newer than this stonegate knows (${MIGRATIONS.length}); upgrade stonegate or use another data_dir`);
-  }
-  for (; version < MIGRATIONS.length; version += 1) {
-    const sql = MIGRATIONS[version] as string;
-    db.transaction(() => {
-      db.exec(sql);
-      db.prepare('UPDATE schema_version SET version = ?').run(version + 1);
-    })();
-  }
+  migrateSqlite(db, GATEWAY_MIGRATIONS, counterLedger('schema_version'), (found, latest) =>
+    `data_dir database has schema version ${found}, newer than this stonegate knows (${latest}); upgrade stonegate or use another data_dir`,
+  );
 }

@@ -1,13 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { deferredStore } from '../../backends/coord/deferred-store.js';
-import type { CoordOptions } from '../../backends/coord/options.js';
-import { openStoreAt } from '../../backends/coord/open-store.js';
-import { openSqliteStore } from '../../backends/coord/sqlite-store.js';
-import type { CoordLogger, CoordStore } from '../../backends/coord/store.js';
-import { SqliteAuditStore, type AuditStore } from '../auth/audit.js';
-import { SqliteDispatchStore, type DispatchStore } from '../dispatch/store.js';
+import { SqliteAuditStore, type AuditStore } from './audit.js';
+import { SqliteDispatchStore, type DispatchStore } from './dispatch-store.js';
 import type { Config } from '../config/schema.js';
 import { openDatabase, type GatewayDatabase } from './database.js';
 import { SqliteRuntimeBackendStore, type RuntimeBackendStore } from './runtime-backends.js';
@@ -49,18 +43,4 @@ export async function openGatewayStores(config: Pick<Config, 'server' | 'store' 
   // The PostgreSQL driver and stores load only for a PostgreSQL URL.
   const { openPgGatewayStores } = await import('./pg/gateway-stores.js');
   return openPgGatewayStores(config, local, instance);
-}
-
-/**
- * The coordination store [store] names: data_dir/coord.db, or the shared
- * PostgreSQL. The PostgreSQL one opens asynchronously; `ready` opens it
- * (call it at start so that a bad URL fails the start).
- */
-export function openCoordStore(config: Pick<Config, 'server' | 'store'>, options: CoordOptions, logger: CoordLogger): { store: CoordStore; ready: () => Promise<unknown> } {
-  if (config.store.url === '') {
-    const store = openSqliteStore(join(config.server.dataDir, 'coord.db'), options, { logger });
-    return { store, ready: async () => store };
-  }
-  const { url, pool_size } = config.store;
-  return deferredStore('postgres', () => openStoreAt({ db: url, poolSize: pool_size, setting: '[store] url' }, options, { logger }));
 }

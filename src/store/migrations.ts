@@ -1,4 +1,4 @@
-import type { PgMigration } from '../../backends/coord/pg/migrate.js';
+import type { PgMigration } from '../../kit/pg-migrate.js';
 
 /** One schema step of the gateway database, in both dialects side by side. */
 export interface GatewayMigration extends PgMigration {

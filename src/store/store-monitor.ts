@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { SqliteFileWatch } from '../../backends/coord/sqlite/file-watch.js';
+import type { SqliteFileWatch } from '../../kit/sqlite-file-watch.js';
 import type { Logger } from '../log.js';
 
 /** The status of one named condition of GET /health. */

@@ -5,7 +5,8 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CloseCause, Connection } from '../pool/connection.js';
 import { AffinityPool, type BackendPoolStats, type SessionRef } from '../pool/affinity-pool.js';
-import { connectHttp, connectStdio, type ConnectHooks } from './connect.js';
+import type { ConnectHooks } from './connect.js';
+import { TRANSPORTS, type BuiltinFactory } from './transport.js';
 import { CrashWindow } from './crash-window.js';
 import { HealthCheck, pingAll } from './health.js';
 
@@ -21,13 +22,12 @@ export type BackendState = 'stopped' | 'starting' | 'running' | 'degraded' | 're
 /** Makes a connection for a backend; swapped in tests and for built-in backends. */
 export type Connector = (config: BackendConfig, logger: Logger, hooks: ConnectHooks) => Promise<Connection>;
 
-export const defaultConnector: Connector = (config, logger, hooks) => {
-  if (config.transport === 'http') return connectHttp(config, logger, hooks);
-  if (config.transport === 'stdio') return connectStdio(config, logger, hooks);
-  throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${config.name}': transport '${config.transport}' needs a built-in server of that name`, {
-    details: { permanent: true },
-  });
-};
+/** Connects over the backend's transport (transport.ts), with the built-in backends' servers by name. */
+export function transportConnector(builtins: ReadonlyMap<string, BuiltinFactory> = new Map()): Connector {
+  return (config, logger, hooks) => TRANSPORTS[config.transport](config, { logger, hooks, builtins });
+}
+
+export const defaultConnector: Connector = transportConnector();
 
 /** A snapshot of one backend for /server/list and gate_status. */
 export interface BackendInfo {

@@ -1,4 +1,4 @@
-import { checkRuntimeBackend } from '../auth/runtime-policy.js';
+import { checkRuntimeBackend } from '../config/runtime-policy.js';
 import { ConfigError, parseBackendEntry } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { GatewayError } from '../errors.js';

@@ -9,9 +9,6 @@ import { Catalog } from '../../src/catalog/catalog.js';
 import { buildConfig, loadConfig } from '../../src/config/load.js';
 import { redactedConfig } from '../../src/config/redact.js';
 import { silentLogger } from '../../src/log.js';
-import { CallLog } from '../../src/router/call-log.js';
-import { Router } from '../../src/router/router.js';
-import { Supervisor } from '../../src/supervisor/supervisor.js';
 
 const dirs: string[] = [];
 function file(toml: string): string {
@@ -62,11 +59,8 @@ describe('binding', () => {
   function security(host: string, tokens: unknown[] = []): Security {
     const config = buildConfig({ server: { host }, auth: { tokens } }, 'test.toml', '/srv');
     const logger = silentLogger();
-    const supervisor = new Supervisor({ logger });
     const catalog = new Catalog({ separator: '__', ttlSeconds: 300, logger });
-    const callLog = new CallLog(10);
-    const router = new Router({ supervisor, catalog, callLog, logger });
-    return new Security({ config, logger, router, callLog, catalog, backends: () => [] });
+    return new Security({ config, logger, catalog, backends: () => [] });
   }
 
   it('knows loopback addresses', () => {

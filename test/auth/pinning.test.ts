@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { SqliteFingerprintStore } from '../../src/auth/fingerprints.js';
+import { SqliteFingerprintStore } from '../../src/catalog/fingerprints.js';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { silentLogger } from '../../src/log.js';
 import { openDatabase, type GatewayDatabase } from '../../src/store/database.js';

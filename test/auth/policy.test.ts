@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkActingAs } from '../../src/auth/acting-as.js';
-import { checkRuntimeBackend, isLoaderEnv } from '../../src/auth/runtime-policy.js';
+import { coordBuiltin } from '../../src/builtins/coord.js';
+import { checkRuntimeBackend, isLoaderEnv } from '../../src/config/runtime-policy.js';
 import type { Identity } from '../../src/auth/tokens.js';
 import { buildConfig, parseBackendEntry } from '../../src/config/load.js';
 import { SecuritySchema } from '../../src/config/schema.js';
@@ -38,16 +39,17 @@ describe('runtime add policy', () => {
 });
 
 describe('acting as an agent on coord', () => {
+  const FIELDS = coordBuiltin.identity?.fields ?? [];
   const agent: Identity = { name: 'alice', role: 'agent', servers: undefined, rateLimit: 0, burst: 1, maxConcurrent: 0 };
 
   it('lets a token act only as itself, and an admin as anyone', () => {
-    checkActingAs(agent, { agent_id: 'alice', to: 'bob', content: 'x' }, 'mux_send');
-    checkActingAs(agent, { channel: 'x' }, 'mux_stats');
+    checkActingAs(agent, { agent_id: 'alice', to: 'bob', content: 'x' }, 'mux_send', FIELDS);
+    checkActingAs(agent, { channel: 'x' }, 'mux_stats', FIELDS);
     for (const field of ['agent_id', 'from', 'posted_by', 'updated_by', 'created_by']) {
-      expect(() => checkActingAs(agent, { [field]: 'bob' }, 'mux_x'), field).toThrow(new RegExp(`'${field}' is 'bob' but this token is 'alice'`));
+      expect(() => checkActingAs(agent, { [field]: 'bob' }, 'mux_x', FIELDS), field).toThrow(new RegExp(`'${field}' is 'bob' but this token is 'alice'`));
     }
-    expect(() => checkActingAs(agent, { agent_id: 7 }, 'x')).toThrow(/a number/);
-    checkActingAs({ ...agent, role: 'admin' }, { from: 'bob' }, 'mux_send');
+    expect(() => checkActingAs(agent, { agent_id: 7 }, 'x', FIELDS)).toThrow(/a number/);
+    checkActingAs({ ...agent, role: 'admin' }, { from: 'bob' }, 'mux_send', FIELDS);
   });
 });
 
@@ -67,7 +69,8 @@ describe('front-door helpers', () => {
     expect(routeSurface('/mcp/demo')).toBe('mcp');
     expect(routeSurface('/')).toBe('mcp');
     expect(routeSurface('/messages')).toBe('mcp');
-    expect(routeSurface('/coord/events')).toBe('coord');
+    expect(routeSurface('/coord/events', new Set(['coord']))).toBe('builtin');
+    expect(routeSurface('/coord/events')).toBe('rest');
     expect(routeSurface('/metrics')).toBe('metrics');
   });
 

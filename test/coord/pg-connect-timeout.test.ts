@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPgStore } from '../../backends/coord/pg-store.js';
-import { unreachable } from '../../backends/coord/pg/unreachable.js';
+import { unreachable } from '../../kit/pg-unreachable.js';
 
 /*
  * A "database" that accepts the connection and never answers (a hung

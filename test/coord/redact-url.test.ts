@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isPostgresUrl } from '../../backends/coord/open-store.js';
-import { REDACTED, redactUrl } from '../../backends/coord/redact-url.js';
+import { REDACTED, redactUrl } from '../../kit/redact-url.js';
 
 describe('redactUrl', () => {
   it('hides the user and password of a URL that parses, and leaves one without them as it is', () => {

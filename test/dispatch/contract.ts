@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AsyncCall, DispatchStore } from '../../src/dispatch/store.js';
+import type { AsyncCall, DispatchStore } from '../../src/store/dispatch-store.js';
 
 /** Opens a fresh, empty store; `close` releases it. */
 export type MakeDispatchStore = () => Promise<{ store: DispatchStore; close: () => Promise<void> }>;

@@ -133,12 +133,12 @@ describe('docs/configuration.md configuration reference', () => {
 });
 
 describe('docs/cli.md CLI reference', () => {
-  const cli = read('src/cli.ts');
+  const cli = read('src/cli/main.ts');
   const usage = /const USAGE = `([\s\S]*?)`;/.exec(cli)?.[1] ?? '';
   const commandLines = usage.split('\n').filter((line) => /^\s+stonegate\s/.test(line));
   const reference = section(read('docs/cli.md'), '# CLI reference');
 
-  it('finds the usage text of src/cli.ts', () => {
+  it('finds the usage text of src/cli/main.ts', () => {
     expect(commandLines.length).toBeGreaterThan(0);
   });
 

@@ -5,7 +5,7 @@ import type { Hono } from 'hono';
 import { pino } from 'pino';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config/load.js';
-import { Gateway } from '../../src/gateway.js';
+import { Gateway } from '../../src/gateway/gateway.js';
 import { declaredRole, isMiddleware, role, type Role } from '../../src/http/route-role.js';
 
 // Issue #20 item 5: every route declares its role where it is defined; a

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { backendChecks, worstOf } from '../../src/http/health.js';
+import { backendChecks, worstOf } from '../../src/views/health-report.js';
 import { demoBackend, eventually, startGateway, stopAll } from '../helpers/harness.js';
 
 // #19: GET /health has one shape — `status` ok | degraded | down, each

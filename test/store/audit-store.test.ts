@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { AuditLog, SqliteAuditStore, type AuditEntry, type AuditStore } from '../../src/auth/audit.js';
+import { AuditLog, SqliteAuditStore, type AuditEntry, type AuditStore } from '../../src/store/audit.js';
 import { AuditSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { openDatabase } from '../../src/store/database.js';

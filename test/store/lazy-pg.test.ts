@@ -15,7 +15,7 @@ describe('PostgreSQL driver loading', () => {
   it('is not loaded by the gateway or the coordination server modules until a PostgreSQL URL asks for it', () => {
     const script = `
       import { createRequire } from 'node:module';
-      await import(${JSON.stringify(dist('src/gateway.js'))});
+      await import(${JSON.stringify(dist('src/gateway/gateway.js'))});
       await import(${JSON.stringify(dist('backends/coord/open-store.js'))});
       await import(${JSON.stringify(dist('src/store/factory.js'))});
       const cache = Object.keys(createRequire(import.meta.url).cache);

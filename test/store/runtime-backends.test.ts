@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { migratePostgres } from '../../backends/coord/pg/migrate.js';
+import { migratePostgres } from '../../kit/pg-migrate.js';
 import { openDatabase } from '../../src/store/database.js';
 import { GATEWAY_MIGRATIONS } from '../../src/store/migrations.js';
 import { openPgDatabase } from '../../src/store/pg/database.js';

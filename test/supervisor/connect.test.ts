@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { normalizeBackend } from '../../src/config/load.js';
 import { BackendSchema, ConfigSchema } from '../../src/config/schema.js';
-import { childEnv } from '../../src/supervisor/connect.js';
+import { childEnv } from '../../src/supervisor/transports/stdio.js';
 
 const raw = ConfigSchema.parse({});
 

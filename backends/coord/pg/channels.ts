@@ -1,6 +1,6 @@
 import { CoordError } from '../errors.js';
 import { longPollAsync } from './long-poll.js';
-import { topics } from '../notifier.js';
+import { topics } from '../../../kit/notifier.js';
 import { SHUTDOWN } from '../rules.js';
 import { CHANNEL_COLUMNS, toChannel, toEvent, toStats, type ChannelRow, type EventRow } from '../rows.js';
 import type { Channel, CoordStats, CreateChannelInput, CreateChannelResult, EventsPage, EventsQuery, TaskStatus } from '../types.js';

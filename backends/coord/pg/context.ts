@@ -1,10 +1,10 @@
 import type pg from 'pg';
 import type { Doorbell } from '../doorbell.js';
-import { topics, type Notifier } from '../notifier.js';
+import { topics, type Notifier } from '../../../kit/notifier.js';
 import type { CoordOptions } from '../options.js';
 import type { CoordLogger } from '../store.js';
 import type { CoordEventType } from '../types.js';
-import { transaction } from './pool.js';
+import { transaction } from '../../../kit/pg-pool.js';
 
 /** Something to run SQL on: the pool, or one transaction's client. */
 export interface Queryable {

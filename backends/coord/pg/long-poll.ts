@@ -1,4 +1,4 @@
-import type { Notifier } from '../notifier.js';
+import type { Notifier } from '../../../kit/notifier.js';
 
 /** Longest a waiter sleeps before it re-reads anyway, by default: a safety net for a notification lost while the LISTEN connection was down. */
 export const RECHECK_MS = 5_000;

@@ -1,6 +1,6 @@
 import type { DoorbellNotice } from '../doorbell.js';
 import { CoordError } from '../errors.js';
-import { topics } from '../notifier.js';
+import { topics } from '../../../kit/notifier.js';
 import { doorbellNotice, toMessage, type AgentRow, type MessageRow } from '../rows.js';
 import { afterTooFar, broadcastToSend, historySql, messageToSend, pollHint, pollRequest, recipientElsewhere, SHUTDOWN, unknownAgent } from '../rules.js';
 import type { BroadcastInput, BroadcastResult, HistoryQuery, HistoryResult, PollInput, PollResult, SendInput, SendResult } from '../types.js';

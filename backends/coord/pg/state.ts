@@ -1,5 +1,5 @@
 import { CoordError } from '../errors.js';
-import { topics } from '../notifier.js';
+import { topics } from '../../../kit/notifier.js';
 import { toEntry, type StateRow } from '../rows.js';
 import { assertVersion, SHUTDOWN, stateWrite } from '../rules.js';
 import type { SetStateInput, StateEntry, WatchStateInput, WatchStateResult } from '../types.js';

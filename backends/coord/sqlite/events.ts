@@ -1,6 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { CoordError } from '../errors.js';
-import { longPoll, topics, type Notifier } from '../notifier.js';
+import { longPoll, topics, type Notifier } from '../../../kit/notifier.js';
 import { SHUTDOWN } from '../rules.js';
 import { toEvent, type EventRow } from '../rows.js';
 import type { CoordEventType, EventsPage, EventsQuery } from '../types.js';

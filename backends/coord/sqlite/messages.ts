@@ -1,7 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { DoorbellNotice } from '../doorbell.js';
 import { CoordError } from '../errors.js';
-import { topics } from '../notifier.js';
+import { topics } from '../../../kit/notifier.js';
 import type {
   BroadcastInput,
   BroadcastResult,

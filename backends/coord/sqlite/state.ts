@@ -1,6 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import { CoordError } from '../errors.js';
-import { longPoll, topics } from '../notifier.js';
+import { longPoll, topics } from '../../../kit/notifier.js';
 import { assertVersion, SHUTDOWN, stateWrite } from '../rules.js';
 import { toEntry, type StateRow } from '../rows.js';
 import type { SetStateInput, StateEntry, WatchStateInput, WatchStateResult } from '../types.js';

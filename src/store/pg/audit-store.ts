@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { AUDIT_COLUMNS, auditWhere, toAuditEntry, type AuditDbRow, type AuditEntry, type AuditQuery, type AuditRow, type AuditStore, type ExportQuery } from '../../auth/audit.js';
+import { AUDIT_COLUMNS, auditWhere, toAuditEntry, type AuditDbRow, type AuditEntry, type AuditQuery, type AuditRow, type AuditStore, type ExportQuery } from '../audit.js';
 
 /** Rows per INSERT statement (11 parameters each, well under PostgreSQL's 65,535). */
 const INSERT_ROWS = 1_000;

@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { migratePostgres } from '../../../backends/coord/pg/migrate.js';
-import { openPgPool, type PgSettings } from '../../../backends/coord/pg/pool.js';
+import { migratePostgres } from '../../../kit/pg-migrate.js';
+import { openPgPool, type PgSettings } from '../../../kit/pg-pool.js';
 import { GATEWAY_MIGRATIONS } from '../migrations.js';
 
 /** The gateway's tables in a shared PostgreSQL: the pool and the schema version it is at. */

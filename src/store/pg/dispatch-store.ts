@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import { Notifier } from '../../../backends/coord/notifier.js';
-import { PgListener } from '../../../backends/coord/pg/listener.js';
-import type { PgSettings } from '../../../backends/coord/pg/pool.js';
-import { COLUMNS, fromRow, INTERRUPTED_MESSAGE, toParams, type AsyncCall, type DispatchStore, type Row } from '../../dispatch/store.js';
+import { Notifier } from '../../../kit/notifier.js';
+import { PgListener } from '../../../kit/pg-listener.js';
+import type { PgSettings } from '../../../kit/pg-pool.js';
+import { COLUMNS, fromRow, INTERRUPTED_MESSAGE, toParams, type AsyncCall, type DispatchStore, type Row } from '../dispatch-store.js';
 
 export interface PgDispatchOptions {
   /** This gateway process; it owns the calls it inserts. */

@@ -1,4 +1,4 @@
-import { unreachable } from '../../../backends/coord/pg/unreachable.js';
+import { unreachable } from '../../../kit/pg-unreachable.js';
 import type { Config } from '../../config/schema.js';
 import type { GatewayDatabase } from '../database.js';
 import type { GatewayStores } from '../factory.js';

@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { PgListener } from '../../../backends/coord/pg/listener.js';
-import type { PgSettings } from '../../../backends/coord/pg/pool.js';
+import { PgListener } from '../../../kit/pg-listener.js';
+import type { PgSettings } from '../../../kit/pg-pool.js';
 import type { RuntimeBackendStore, StoredBackend } from '../runtime-backends.js';
 
 /** The NOTIFY channel of runtime backend changes. */

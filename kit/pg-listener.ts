@@ -1,6 +1,6 @@
 import pg from 'pg';
-import type { CoordLogger } from '../store.js';
-import { clientConfig, type PgSettings } from './pool.js';
+import type { KitLogger } from './logger.js';
+import { clientConfig, type PgSettings } from './pg-pool.js';
 
 /**
  * One connection that LISTENs on a channel and hands each payload to
@@ -18,12 +18,12 @@ export class PgListener {
     private readonly channel: string,
     private readonly onPayload: (payload: string) => void,
     private readonly onGap: () => void,
-    private readonly logger: CoordLogger | undefined,
+    private readonly logger: KitLogger | undefined,
     private readonly retryMs: number,
   ) {}
 
   /** Connects and LISTENs before returning, so no commit after it is missed. */
-  static async open(settings: PgSettings, channel: string, onPayload: (payload: string) => void, onGap: () => void, logger?: CoordLogger, retryMs = 1_000): Promise<PgListener> {
+  static async open(settings: PgSettings, channel: string, onPayload: (payload: string) => void, onGap: () => void, logger?: KitLogger, retryMs = 1_000): Promise<PgListener> {
     const listener = new PgListener(settings, channel, onPayload, onGap, logger, retryMs);
     await listener.#connect();
     return listener;

@@ -1,18 +1,17 @@
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type ConfigOverrides } from './config/load.js';
-import type { Config } from './config/schema.js';
-import { Gateway } from './gateway.js';
-import { createLogger } from './log.js';
-import { runRemote, UsageError } from './cli/remote.js';
-import { runInit } from './cli/init.js';
-import { runDoctor } from './cli/doctor.js';
-import { printServeSummary } from './cli/serve-summary.js';
-import { localAddress } from './cli/local-address.js';
-import { serveStdio } from './mcp/stdio-session.js';
-import { VERSION } from './version.js';
-import { isPostgresUrl } from '../backends/coord/open-store.js';
+import { ConfigError, loadConfig, type ConfigOverrides } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { Gateway } from '../gateway/gateway.js';
+import { createLogger } from '../log.js';
+import { runRemote, UsageError } from './remote.js';
+import { runInit } from './init.js';
+import { runDoctor } from './doctor.js';
+import { printServeSummary } from './serve-summary.js';
+import { localAddress } from './local-address.js';
+import { serveStdio } from '../mcp/stdio-session.js';
+import { VERSION } from '../version.js';
+import { isPostgresUrl, runCoord } from '../builtins/coord.js';
 
 /*
  * argv → commands. The CLI is the one place in src/ that writes to the
@@ -173,16 +172,12 @@ function check(values: Values): number {
   return 0;
 }
 
-/** The compiled standalone coordination server, relative to this file in dist/ (keep in step with the import below). */
-const COORD_MAIN = '../backends/coord/main.js';
-
 /**
  * `stonegate coord`: the standalone coordination server in this process.
- * backends/coord/main.ts reads process.argv when it is imported and then
- * owns the process (its signals, its exit), so this builds its argv —
+ * backends/coord/main.ts's run(argv) then owns the process (its signals,
+ * its exit); this builds its argv —
  * --db defaulting to [store] url or data_dir/coord.db, every [coordination] key of the
- * config as an --opt before the user's own (the last one of a key wins) —
- * and imports it. No child process: one PID for supervisors to manage.
+ * config as an --opt before the user's own (the last one of a key wins). No child process: one PID for supervisors to manage.
  */
 async function coord(values: Values, extra: string[]): Promise<number> {
   if (extra.length > 0) throw new UsageError(`coord takes no arguments, got '${extra.join(' ')}'`);
@@ -211,8 +206,7 @@ async function coord(values: Values, extra: string[]): Promise<number> {
   for (const [key, value] of Object.entries(coordination)) args.push('--opt', `${key}=${JSON.stringify(value)}`);
   for (const pair of values.opt ?? []) args.push('--opt', pair);
   if (values['log-level'] !== undefined || process.env.COORD_LOG_LEVEL === undefined) process.env.COORD_LOG_LEVEL = config.logging.level;
-  process.argv = [process.execPath, fileURLToPath(new URL(COORD_MAIN, import.meta.url)), ...args];
-  await import('../backends/coord/main.js');
+  await runCoord(args);
   return -1; // main.js keeps running and exits on its own (SIGTERM, SIGINT, end of stdin)
 }
 

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { transaction } from './pool.js';
+import { transaction } from './pg-pool.js';
 
 /** One schema step in PostgreSQL's dialect; `version` is its position, starting at 1. */
 export interface PgMigration {

@@ -1,41 +1,39 @@
 import { mkdirSync } from 'node:fs';
 import type { Hono } from 'hono';
-import { Catalog, describeBackend, listAllTools, type BackendListing, type ToolChange } from './catalog/catalog.js';
-import type { BackendConfig, Config } from './config/schema.js';
-import { createApp } from './http/app.js';
-import { mountWithRole } from './http/route-role.js';
-import { backendChecks, worstOf, type HealthCheck, type HealthReport } from './http/health.js';
-import { backendHooks } from './mcp/backend-hooks.js';
-import { Sessions } from './mcp/sessions.js';
-import { listen, type Listener } from './http/server.js';
-import type { Logger } from './log.js';
-import { CallLog } from './router/call-log.js';
-import { Router } from './router/router.js';
-import { defaultConnector, type BackendState, type Connector } from './supervisor/backend.js';
-import { connectBuiltin, type BuiltinFactory } from './supervisor/builtin.js';
-import { coordBackend } from './supervisor/coord-backend.js';
-import { createCoordServer } from '../backends/coord/server.js';
-import { coordRoutes } from '../backends/coord/rest.js';
-import type { CoordStore } from '../backends/coord/store.js';
-import type { PoolStats } from './pool/pool.js';
-import type { CircuitState } from './router/breaker.js';
-import { Supervisor } from './supervisor/supervisor.js';
-import { VERSION } from './version.js';
-import { GatewayError } from './errors.js';
-import { createMetrics } from './metrics.js';
-import { ConfigError } from './config/load.js';
-import { openCoordStore, openGatewayStores, type GatewayStores } from './store/factory.js';
-import type { RuntimeBackendStore } from './store/runtime-backends.js';
-import { Roster } from './supervisor/roster.js';
-import { ChildLedger } from './supervisor/child-ledger.js';
-import type { DispatchStore } from './dispatch/store.js';
-import { DispatchTable } from './dispatch/table.js';
+import { Catalog, describeBackend, listAllTools, type BackendListing } from '../catalog/catalog.js';
+import type { BackendConfig, Config } from '../config/schema.js';
+import { createApp } from '../http/app.js';
+import { healthReport, type HealthReport } from '../views/health-report.js';
+import { serverList, type ServerView } from '../views/server-list.js';
+import { toolRefresh } from '../catalog/tool-refresh.js';
+import { backendHooks } from '../mcp/backend-hooks.js';
+import { Sessions } from '../mcp/sessions.js';
+import { listen, type Listener } from '../http/server.js';
+import type { Logger } from '../log.js';
+import { CallLog } from '../router/call-log.js';
+import { Router } from '../router/router.js';
+import { transportConnector, type Connector } from '../supervisor/backend.js';
+import type { BuiltinFactory } from '../supervisor/transport.js';
+import type { ActingAsDeclaration, BuiltinBackend, BuiltinMount } from '../builtins/builtin-backend.js';
+import { BUILTINS } from '../builtins/registry.js';
+import { normalizeBackend } from '../config/load.js';
+import { Supervisor } from '../supervisor/supervisor.js';
+import { VERSION } from '../version.js';
+import { GatewayError } from '../errors.js';
+import { createMetrics } from '../views/metrics.js';
+import { ConfigError } from '../config/load.js';
+import { openGatewayStores, type GatewayStores } from '../store/factory.js';
+import type { RuntimeBackendStore } from '../store/runtime-backends.js';
+import { Roster } from '../supervisor/roster.js';
+import { ChildLedger } from '../supervisor/child-ledger.js';
+import type { DispatchStore } from '../store/dispatch-store.js';
+import { DispatchTable } from '../dispatch/table.js';
 import type { Registry } from 'prom-client';
-import { Security } from './auth/security.js';
-import { scrubDeep } from './config/redact.js';
-import { SqliteFileWatch } from '../backends/coord/sqlite/file-watch.js';
-import { databasePath, GATEWAY_DB, storeFailure } from './store/database.js';
-import { StoreMonitor } from './store/store-monitor.js';
+import { Security } from '../auth/security.js';
+import { callGuard } from '../auth/call-guard.js';
+import { SqliteFileWatch } from '../../kit/sqlite-file-watch.js';
+import { databasePath, GATEWAY_DB, storeFailure } from '../store/database.js';
+import { StoreMonitor } from '../store/store-monitor.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -46,24 +44,30 @@ export interface GatewayOptions {
   runtimeStore?: (dataDir: string) => RuntimeBackendStore;
 }
 
-/** One row of GET /server/list. */
-export interface ServerView {
-  name: string;
-  status: BackendState;
-  transport: BackendConfig['transport'];
-  origin: BackendConfig['origin'];
-  enabled: boolean;
-  tool_count: number;
-  uptime_seconds: number;
-  circuit: CircuitState;
-  total_calls: number;
-  error_rate: number;
-  pool: PoolStats;
-  pid: number | null;
-  restarts: number;
-  last_error: string | null;
-  last_stderr: readonly string[];
-  tool_changes: readonly ToolChange[];
+/** A built-in backend the gateway mounted. */
+export interface MountedBuiltin {
+  readonly name: string;
+  readonly mount: BuiltinMount;
+  /** Its [[backends]] entry, for a built-in with a [section]. */
+  readonly entry: BackendConfig | undefined;
+  readonly routes: Hono | undefined;
+  readonly streams: readonly string[];
+  readonly identity: ActingAsDeclaration | undefined;
+}
+
+/** A built-in's [section] of the config (with `enabled`); {} for a built-in without one. */
+function sectionOf(config: Config, builtin: BuiltinBackend): Record<string, unknown> {
+  if (builtin.section === undefined) return {};
+  return (config as unknown as Record<string, Record<string, unknown>>)[builtin.section] ?? {};
+}
+
+/**
+ * Whether a built-in is mounted: its [section] says enabled, or, for one
+ * without a section, a [[backends]] entry names it with transport "builtin".
+ */
+function wanted(config: Config, builtin: BuiltinBackend): boolean {
+  if (builtin.section === undefined) return config.backends.some((b) => b.name === builtin.name && b.transport === 'builtin');
+  return sectionOf(config, builtin).enabled === true;
 }
 
 /**
@@ -82,17 +86,15 @@ export class Gateway {
   readonly metrics: Registry;
   /** Tokens, per-token limits, the call guard, the audit log and tool fingerprints. */
   readonly security: Security;
-  /** The coordination backend's store and REST routes, when [coordination] enabled. */
-  readonly coord: { store: CoordStore; routes: Hono } | undefined;
+  /** The built-in backends mounted (coord when [coordination] enabled): their REST routes and identity declarations. */
+  readonly builtins: readonly MountedBuiltin[];
   readonly app: Hono;
   readonly startedAt = Date.now();
   #listener: Listener | undefined;
   #stopping: Promise<void> | undefined;
-  readonly #refreshing = new Map<string, Promise<void>>();
   readonly #onStop: (() => Promise<void>)[] = [];
   #initialStart: Promise<void> | undefined;
   #stores: GatewayStores | undefined;
-  #coordReady: (() => Promise<unknown>) | undefined;
   #roster: Roster | undefined;
   #dispatch: DispatchTable | undefined;
   #storeMonitor: StoreMonitor | undefined;
@@ -105,18 +107,20 @@ export class Gateway {
     this.logger = logger;
     this.sessions = new Sessions(logger);
     const builtins = new Map<string, BuiltinFactory>();
-    if (config.coordination.enabled && config.backends.some((b) => b.name === 'coord')) {
-      throw new ConfigError(`${config.file ?? 'config'}: backends: the name 'coord' belongs to the built-in coordination backend; rename yours, or set [coordination] enabled = false`);
-    }
-    this.coord = config.coordination.enabled ? this.#mountCoord(builtins) : undefined;
+    this.builtins = BUILTINS.filter((b) => wanted(config, b)).map((b) => this.#mountBuiltin(b, builtins));
     this.supervisor = new Supervisor({
       logger,
-      connector: options.connector ?? ((backend, log, hooks) => (backend.transport === 'builtin' ? connectBuiltin(backend, hooks, builtins) : defaultConnector(backend, log, hooks))),
+      connector: options.connector ?? transportConnector(builtins),
       hooks: backendHooks(this.sessions, logger),
       prepare: (connection) => describeBackend(connection.client),
     });
     this.catalog = new Catalog({ separator: config.gateway.tool_separator, ttlSeconds: config.gateway.schema_cache_ttl, logger, pin: config.gateway.pin_tools });
     this.callLog = new CallLog(config.gateway.call_log_size);
+    this.refreshTools = toolRefresh({
+      catalog: this.catalog,
+      list: (server) => this.supervisor.get(server).use((connection) => listAllTools(connection.client)),
+      logger,
+    });
     this.router = new Router({
       supervisor: this.supervisor,
       catalog: this.catalog,
@@ -125,12 +129,24 @@ export class Gateway {
       onStale: (server) => void this.refreshTools(server),
     });
     const backends = (): BackendConfig[] => this.supervisor.list().map((b) => b.config);
-    this.security = new Security({ config, logger, router: this.router, callLog: this.callLog, catalog: this.catalog, backends });
+    const identities = new Map(this.builtins.flatMap((b) => (b.identity === undefined ? [] : [[b.name, b.identity] as const])));
+    this.security = new Security({ config, logger, catalog: this.catalog, backends });
+    // The call guard runs before the router's own steps and audits what the call log records.
+    const guard = callGuard({
+      tokens: this.security.tokens,
+      limiter: this.security.limiter,
+      catalog: this.catalog,
+      audit: () => this.security.audit,
+      keepArguments: config.audit.arguments,
+      identities,
+    });
+    this.router.use(guard.middleware);
+    this.callLog.onRecord(guard.onRecord);
     this.metrics = createMetrics(this);
     this.#storeFactory = options.runtimeStore;
     this.#wire();
     for (const backend of config.backends) this.supervisor.add(backend);
-    if (this.coord !== undefined) this.supervisor.add(coordBackend(config));
+    for (const builtin of this.builtins) if (builtin.entry !== undefined) this.supervisor.add(builtin.entry);
     this.app = createApp(this);
   }
 
@@ -158,23 +174,7 @@ export class Gateway {
   }
 
   /** Re-lists a backend's tools (list_changed, or the cache TTL ran out); one refresh per backend at a time. */
-  refreshTools(server: string): Promise<void> {
-    const running = this.#refreshing.get(server);
-    if (running !== undefined) return running;
-    const refresh = (async () => {
-      try {
-        const backend = this.supervisor.get(server);
-        const tools = await backend.use((connection) => listAllTools(connection.client));
-        this.catalog.set(server, tools);
-      } catch (err) {
-        this.logger.warn({ backend: server, error: (err as Error).message }, 'tool listing refresh failed');
-      } finally {
-        this.#refreshing.delete(server);
-      }
-    })();
-    this.#refreshing.set(server, refresh);
-    return refresh;
-  }
+  readonly refreshTools: (server: string) => Promise<void>;
 
   /**
    * Listens (unless `listen` is false, as for `serve --stdio`), then starts
@@ -203,10 +203,10 @@ export class Gateway {
   async #startStores(): Promise<void> {
     const stores = await this.#openStores();
     const local = (this.#stores as GatewayStores).local;
-    const coord = this.coord?.store;
+    const coord = this.builtins.find((b) => b.mount.health !== undefined)?.mount;
     this.#storeMonitor = new StoreMonitor({
       gateway: new SqliteFileWatch(databasePath(this.config.server.dataDir), local, GATEWAY_DB),
-      coord: coord === undefined ? undefined : () => coord.health(),
+      coord: coord?.health === undefined ? undefined : () => (coord.health as () => Promise<{ store: string; problem?: string }>)(),
       dataDir: this.config.server.dataDir,
       logger: this.logger.child({ stage: 'store' }),
     });
@@ -232,27 +232,30 @@ export class Gateway {
   }
 
   /**
-   * Opens the coordination store ([store]: data_dir/coord.db or PostgreSQL) and registers the
-   * built-in `coord` backend: each pooled connection gets its own MCP server
-   * over the one store.
+   * Mounts a built-in backend (coord: its store in data_dir/coord.db or the
+   * PostgreSQL of [store]) and registers it: each pooled connection gets its
+   * own MCP server over the one store.
    */
-  #mountCoord(builtins: Map<string, BuiltinFactory>): { store: CoordStore; routes: Hono } {
-    const { enabled: _enabled, ...coordination } = this.config.coordination;
-    mkdirSync(this.config.server.dataDir, { recursive: true });
-    const log = this.logger.child({ backend: 'coord' });
-    // SQLite in data_dir, or the PostgreSQL of [store] url (opened in start()).
-    const { store, ready } = openCoordStore(this.config, coordination, log);
-    this.#coordReady = ready;
-    builtins.set('coord', () => createCoordServer(store, coordination, log));
+  #mountBuiltin(builtin: BuiltinBackend, factories: Map<string, BuiltinFactory>): MountedBuiltin {
+    const { config } = this;
+    if (builtin.section !== undefined && config.backends.some((b) => b.name === builtin.name)) {
+      throw new ConfigError(`${config.file ?? 'config'}: backends: the name '${builtin.name}' belongs to ${builtin.title}; rename yours, or set [${builtin.section}] enabled = false`);
+    }
+    const { enabled: _enabled, ...options } = sectionOf(config, builtin);
+    mkdirSync(config.server.dataDir, { recursive: true });
+    const mount = builtin.mount({ dataDir: config.server.dataDir, store: config.store, options, logger: this.logger });
+    factories.set(builtin.name, () => mount.server());
     // Closing the store answers pending long polls and ends /coord/events
     // streams; it must happen before the listener waits for its requests.
-    this.onStop(() => store.close());
-    // Coord's routes cannot declare roles (backends never import src/): every one is for agents.
-    return { store, routes: mountWithRole('agent', coordRoutes(store, coordination, log)) };
+    this.onStop(() => mount.close());
+    // A built-in with a [section] brings its own [[backends]] entry; one without is the user's entry.
+    const fields = builtin.section === undefined ? undefined : builtin.entry?.(options);
+    const entry = fields === undefined ? undefined : normalizeBackend({ name: builtin.name, transport: 'builtin', ...fields } as Parameters<typeof normalizeBackend>[0], config.raw, config.baseDir, 'builtin');
+    return { name: builtin.name, mount, entry, routes: mount.routes, streams: mount.streams ?? [], identity: builtin.identity };
   }
 
   async #openStores(): Promise<{ runtime: RuntimeBackendStore; dispatch: DispatchStore }> {
-    await this.#coordReady?.();
+    for (const builtin of this.builtins) await builtin.mount.ready();
     const stores = await openGatewayStores(this.config);
     this.#stores = stores;
     return { runtime: this.#storeFactory?.(this.config.server.dataDir) ?? stores.runtime, dispatch: stores.dispatch };
@@ -311,33 +314,22 @@ export class Gateway {
 
   /** Rows of GET /server/list (and gate_status); secrets in errors and stderr lines are scrubbed. */
   serverList(servers?: ReadonlySet<string>): ServerView[] {
-    const secrets = this.security.secrets();
-    const rows = this.supervisor
-      .list()
-      .filter((b) => servers === undefined || servers.has(b.name))
-      .map((backend) => {
-        const info = backend.info();
-        const stats = this.callLog.backend(backend.name);
-        return {
-          name: info.name,
-          status: info.status,
-          transport: info.transport,
-          origin: info.origin,
-          enabled: this.#roster?.enabled(backend.name) ?? backend.config.enabled,
-          tool_count: this.catalog.toolCount(backend.name),
-          uptime_seconds: info.uptime_seconds,
-          circuit: this.router.breaker(backend.name).state,
-          total_calls: stats.calls,
-          error_rate: stats.error_rate,
-          pool: info.pool,
-          pid: info.pid ?? null,
-          restarts: info.restarts,
-          last_error: info.last_error,
-          last_stderr: info.last_stderr,
-          tool_changes: this.catalog.changes(backend.name),
-        };
-      });
-    return scrubDeep(rows, secrets);
+    return serverList(
+      {
+        backends: () => this.supervisor.list(),
+        enabled: (name) => this.#enabled(name),
+        toolCount: (name) => this.catalog.toolCount(name),
+        toolChanges: (name) => this.catalog.changes(name),
+        circuitState: (name) => this.router.breaker(name).state,
+        callLog: this.callLog,
+        secrets: () => this.security.secrets(),
+      },
+      servers,
+    );
+  }
+
+  #enabled(name: string): boolean {
+    return this.#roster?.enabled(name) ?? this.supervisor.get(name).config.enabled;
   }
 
   /** A storage error a route met on the gateway database, as STORE_UNAVAILABLE (and /health reports it); undefined for other errors. */
@@ -346,28 +338,14 @@ export class Gateway {
     return storeFailure(databasePath(this.config.server.dataDir), error) as GatewayError;
   }
 
-  /**
-   * GET /health: `ok` when every enabled backend serves with its circuit
-   * closed and the stores are usable; `degraded` otherwise; `down` when the
-   * gateway database is not usable (checks.store says why).
-   */
-  async health(): Promise<HealthReport> {
-    // A backend stopped through the API is not enabled: its being stopped is no ill health.
-    const backends = this.supervisor.list().filter((b) => this.#roster?.enabled(b.name) ?? b.config.enabled);
-    const running = backends.filter((b) => b.state === 'running').length;
-    const circuitsNotClosed = backends.filter((b) => this.router.breaker(b.name).state !== 'closed').length;
-    const store = await this.#storeMonitor?.check();
-    const checks: Record<string, HealthCheck> = backendChecks({ total: backends.length, running, circuitsNotClosed });
-    if (store !== undefined) checks.store = store;
-    return {
-      status: worstOf(checks),
-      checks,
+  /** GET /health (views/health-report.ts). */
+  health(): Promise<HealthReport> {
+    return healthReport({
+      enabledBackends: () => this.supervisor.list().filter((b) => this.#enabled(b.name)),
+      circuitState: (name) => this.router.breaker(name).state,
+      storeCheck: async () => this.#storeMonitor?.check(),
       version: VERSION,
-      uptime_seconds: Math.floor((Date.now() - this.startedAt) / 1000),
-      backends_total: backends.length,
-      backends_healthy: running,
-      circuits_open: circuitsNotClosed,
-    };
+      startedAt: this.startedAt,
+    });
   }
-
 }

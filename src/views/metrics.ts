@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Catalog } from './catalog/catalog.js';
-import type { CallLog } from './router/call-log.js';
-import type { Router } from './router/router.js';
-import type { Supervisor } from './supervisor/supervisor.js';
+import type { Catalog } from '../catalog/catalog.js';
+import type { CallLog } from '../router/call-log.js';
+import type { Router } from '../router/router.js';
+import type { Supervisor } from '../supervisor/supervisor.js';
 
 export interface MetricsSources {
   supervisor: Supervisor;

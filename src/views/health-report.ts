@@ -53,3 +53,37 @@ export function backendChecks(counts: BackendCounts): Record<string, HealthCheck
       : { status: 'degraded', detail: `${circuitsNotClosed} circuit(s) open or half-open; calls to those backends fail fast until they recover (POST /server/reset closes one by hand)` },
   };
 }
+
+/** What GET /health reads of the gateway. */
+export interface HealthSources {
+  /** The backends that count: enabled ones (a backend stopped through the API is not ill). */
+  enabledBackends(): readonly { name: string; state: string }[];
+  circuitState(name: string): string;
+  /** The stores' check, once they are open. */
+  storeCheck(): Promise<HealthCheck | undefined>;
+  version: string;
+  startedAt: number;
+}
+
+/**
+ * GET /health: `ok` when every enabled backend serves with its circuit
+ * closed and the stores are usable; `degraded` otherwise; `down` when the
+ * gateway database is not usable (checks.store says why).
+ */
+export async function healthReport(sources: HealthSources): Promise<HealthReport> {
+  const backends = sources.enabledBackends();
+  const running = backends.filter((b) => b.state === 'running').length;
+  const circuitsNotClosed = backends.filter((b) => sources.circuitState(b.name) !== 'closed').length;
+  const store = await sources.storeCheck();
+  const checks: Record<string, HealthCheck> = backendChecks({ total: backends.length, running, circuitsNotClosed });
+  if (store !== undefined) checks.store = store;
+  return {
+    status: worstOf(checks),
+    checks,
+    version: sources.version,
+    uptime_seconds: Math.floor((Date.now() - sources.startedAt) / 1000),
+    backends_total: backends.length,
+    backends_healthy: running,
+    circuits_open: circuitsNotClosed,
+  };
+}

@@ -1,4 +1,4 @@
-import type { GatewayDatabase } from '../store/database.js';
+import type { GatewayDatabase } from './database.js';
 
 export type CallState = 'pending' | 'running' | 'complete' | 'failed' | 'cancelled';
 

@@ -1,12 +1,11 @@
-import type { GatewayDatabase } from '../store/database.js';
+import type { GatewayDatabase } from './database.js';
 import type { AuditSettings } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import type { CallRecord } from '../router/call-log.js';
+import type { ErrorCode } from '../errors.js';
 
-/** One row of the audit log, as GET /log shows it. */
-export interface AuditEntry extends CallRecord {
-  /** Size of the call's arguments as JSON, in bytes (null when unknown). */
-  args_bytes: number | null;
+/** One row of the audit log, as GET /log shows it: a call record (src/router/call-log.ts) and the size of its arguments. */
+export interface AuditEntry extends Omit<AuditDbRow, 'retried' | 'arguments'> {
+  retried?: boolean;
   /** The arguments, only with [audit] arguments = true. */
   arguments?: unknown;
 }
@@ -23,14 +22,22 @@ export interface AuditQuery {
   servers?: ReadonlySet<string>;
 }
 
+/** How a call ended: a call record's status (src/router/call-log.ts). */
+export type CallOutcome = 'success' | 'error' | 'timeout';
+
+/**
+ * One row as the stores read it back: the fields of a call record the log
+ * keeps (declared here rather than imported: the stores sit below the router).
+ */
 export interface AuditDbRow {
   time: string;
   agent: string | null;
   server: string;
   tool: string;
-  status: CallRecord['status'];
-  code: CallRecord['code'];
+  status: CallOutcome;
+  code: ErrorCode | null;
   duration_ms: number;
+  /** Size of the call's arguments as JSON, in bytes (null when unknown). */
   args_bytes: number | null;
   retried: number;
   arguments: string | null;

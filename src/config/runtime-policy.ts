@@ -1,4 +1,4 @@
-import type { BackendConfig, SecuritySettings } from '../config/schema.js';
+import type { BackendConfig, SecuritySettings } from './schema.js';
 import { GatewayError } from '../errors.js';
 
 /**

@@ -1,14 +1,10 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { BackendConfig } from '../config/schema.js';
-import { GatewayError } from '../errors.js';
-import { Connection } from '../pool/connection.js';
-import { VERSION } from '../version.js';
-import type { ConnectHooks } from './connect.js';
-
-/** Makes a fresh MCP server of a built-in backend for one connection. */
-export type BuiltinFactory = () => McpServer;
+import type { BackendConfig } from '../../config/schema.js';
+import { GatewayError } from '../../errors.js';
+import { Connection } from '../../pool/connection.js';
+import { VERSION } from '../../version.js';
+import type { TransportContext } from '../transport.js';
 
 /**
  * A built-in backend (the coordination server) runs in the gateway's
@@ -16,7 +12,8 @@ export type BuiltinFactory = () => McpServer;
  * initialized client per pooled connection, so it is routed, pooled,
  * broken and counted like any backend.
  */
-export async function connectBuiltin(config: BackendConfig, hooks: ConnectHooks, factories: ReadonlyMap<string, BuiltinFactory>): Promise<Connection> {
+export async function connectBuiltin(config: BackendConfig, context: TransportContext): Promise<Connection> {
+  const { hooks, builtins: factories } = context;
   const factory = factories.get(config.name);
   if (factory === undefined) {
     throw new GatewayError('BACKEND_UNAVAILABLE', `No built-in backend named '${config.name}' (built-ins: ${[...factories.keys()].join(', ') || 'none'})`, {

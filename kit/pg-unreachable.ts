@@ -1,4 +1,4 @@
-import { redactUrl } from '../redact-url.js';
+import { redactUrl } from './redact-url.js';
 
 /**
  * Rethrows a failure to open PostgreSQL as one sentence a user can act on:

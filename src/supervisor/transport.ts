@@ -1,0 +1,33 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { BackendConfig, Transport } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { Connection } from '../pool/connection.js';
+import type { ConnectHooks } from './connect.js';
+import { connectBuiltin } from './transports/builtin.js';
+import { connectHttp } from './transports/http.js';
+import { connectStdio } from './transports/stdio.js';
+
+/** Makes a fresh MCP server of a built-in backend for one connection. */
+export type BuiltinFactory = () => McpServer;
+
+/** What a transport's connector is given besides the backend's entry. */
+export interface TransportContext {
+  logger: Logger;
+  hooks: ConnectHooks;
+  /** The built-in backends' servers, by backend name (the builtin transport). */
+  builtins: ReadonlyMap<string, BuiltinFactory>;
+}
+
+/** Opens one initialized MCP connection to a backend over one transport. */
+export type TransportConnector = (config: BackendConfig, context: TransportContext) => Promise<Connection>;
+
+/**
+ * One connector per transport ([[backends]] transport), each in
+ * transports/. A new transport (WebSocket, say) is one file there, one line
+ * here, and its name in config/transports.ts.
+ */
+export const TRANSPORTS: Readonly<Record<Transport, TransportConnector>> = {
+  stdio: connectStdio,
+  http: connectHttp,
+  builtin: connectBuiltin,
+};

@@ -1,0 +1,88 @@
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { basicCredential, scrub, secretsOf } from '../../config/redact.js';
+import type { BackendConfig } from '../../config/schema.js';
+import { GatewayError } from '../../errors.js';
+import { Connection } from '../../pool/connection.js';
+import { describeInitError, newClient, serverInfo, transportClosed, withinDeadline } from '../connect.js';
+import type { TransportContext } from '../transport.js';
+import { httpFault } from '../http-fault.js';
+
+/** Connects to a remote MCP server: Streamable HTTP first, legacy SSE when that is refused. */
+export async function connectHttp(config: BackendConfig, context: TransportContext): Promise<Connection> {
+  const { logger, hooks } = context;
+  const url = new URL(config.url ?? '');
+  const headers: Record<string, string> = { ...config.headers };
+  // fetch() refuses URLs with credentials (and names them in its error):
+  // they become a Basic Authorization header, unless one is given.
+  if (url.username !== '' || url.password !== '') {
+    const hasAuth = Object.keys(headers).some((k) => k.toLowerCase() === 'authorization');
+    if (!hasAuth) headers.Authorization = `Basic ${basicCredential(url) ?? ''}`;
+    url.username = '';
+    url.password = '';
+  }
+  const requestInit = { headers };
+  // The address without credentials or query (which may carry a key), and header names only.
+  const where = `${url.origin}${url.pathname}`;
+  // start_timeout bounds the whole connect, the legacy-SSE fallback
+  // included: the SDK's request timeout covers initialize only, not the SSE
+  // stream's opening (a listener that accepts and never answers held it
+  // for minutes, and the backend name's lock with it).
+  const deadline = Date.now() + config.startTimeout;
+  const attempt = async (transport: Transport, kind: string): Promise<Connection> => {
+    logger.debug({ url: where, transport: kind, header_keys: Object.keys(headers).sort(), start_timeout: config.startTimeout }, 'connecting to remote backend');
+    const client = newClient(hooks);
+    let connection: Connection | undefined;
+    /** Set when the server lost our session: the end of the link is a failure with this reason. */
+    let lost: string | undefined;
+    const ended = new Promise<{ reason: string; stderr: readonly string[] }>((resolve) => {
+      transportClosed(transport, () => resolve({ reason: lost ?? 'the HTTP session closed', stderr: [] }));
+    });
+    // Set before connect(): the SDK's Protocol keeps an onerror it finds.
+    if (transport instanceof StreamableHTTPClientTransport) {
+      transport.onerror = (error) => {
+        const fault = httpFault(error);
+        if (fault === undefined || connection === undefined || lost !== undefined) return;
+        if (fault.kind === 'unreachable') {
+          connection.onFault?.(fault.reason);
+          return;
+        }
+        // A session the server no longer knows fails every request: the
+        // link ends (the backend initializes a new one at once). Closed on
+        // the next turn, so the request that met the refusal fails with it
+        // rather than with "Connection closed".
+        lost = fault.reason;
+        setImmediate(() => void transport.close());
+      };
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error('Request timed out before the attempt');
+    await withinDeadline(client.connect(transport, { timeout: left }), left, () => client.close());
+    logger.debug({ url: where, transport: kind, server_info: serverInfo(client) }, 'backend initialized');
+    connection = new Connection({
+      client,
+      ended,
+      shutdown: async () => {
+        if (transport instanceof StreamableHTTPClientTransport && lost === undefined) await transport.terminateSession().catch(() => undefined);
+        await client.close();
+      },
+    });
+    return connection;
+  };
+  try {
+    return await attempt(new StreamableHTTPClientTransport(url, { requestInit }), 'streamable-http');
+  } catch (first) {
+    logger.debug({ url: where, error: scrub(describeInitError(first, config.startTimeout), secretsOf(config)) }, 'Streamable HTTP refused; trying legacy SSE');
+    try {
+      return await attempt(new SSEClientTransport(url, { requestInit }), 'sse');
+    } catch (second) {
+      // A timeout in either attempt is the news (the other one's refusal says less).
+      const timedOut = [first, second].some((e) => e instanceof Error && /timed out/i.test(e.message));
+      const why = timedOut
+        ? `no MCP answer within start_timeout (${config.startTimeout} ms), Streamable HTTP and the legacy-SSE fallback together; is the URL an MCP endpoint, and does the server answer?`
+        : scrub(describeInitError(first, config.startTimeout), secretsOf(config));
+      throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${config.name}' at ${where} did not accept an MCP connection: ${why}`);
+    }
+  }
+}
