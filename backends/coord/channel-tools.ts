@@ -5,7 +5,7 @@ import { CreateChannelInputSchema, ListChannelsInputSchema, StatsQuerySchema } f
 const local = { openWorldHint: false } as const;
 
 /** The operations mux_channel_create, mux_channel_list and mux_stats. */
-export function channelTools(options: CoordOptions): CoordOperation[] {
+export function channelTools(_options: CoordOptions): CoordOperation[] {
   return [
     operation({
       name: 'mux_channel_create',

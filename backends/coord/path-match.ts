@@ -26,6 +26,7 @@ const DRIVE = /^[A-Za-z]:/;
  */
 export function normalizeClaimPath(raw: string, what = 'path'): string {
   const shown = raw.length > 60 ? `${raw.slice(0, 60)}…` : raw;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
   if (raw.length === 0 || raw.length > MAX_PATH_LENGTH || /[\u0000-\u001f\u007f]/.test(raw)) {
     throw new CoordError('BAD_REQUEST', `${what} '${shown}' is not valid: give 1 to ${MAX_PATH_LENGTH} characters without control characters.`);
   }

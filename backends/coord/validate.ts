@@ -9,6 +9,7 @@ import { DEFAULT_CHANNEL } from './types.js';
  */
 
 const CHANNEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** Default page size of list answers, and the most one answer carries. */

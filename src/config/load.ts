@@ -9,7 +9,6 @@ import {
   ConfigSchema,
   type AuthSettings,
   type BackendConfig,
-  type BackendEntry,
   type Config,
   type RawConfig,
 } from './schema.js';

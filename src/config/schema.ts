@@ -167,7 +167,7 @@ export const AuthTokenSchema = z
   })
   .superRefine((t, ctx) => {
     if ((t.hash === undefined) === (t.token === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['hash'], message: "give exactly one of 'hash' (sha256:<hex>) or 'token' (\${ENV_VAR})" });
+      ctx.addIssue({ code: 'custom', path: ['hash'], message: "give exactly one of 'hash' (sha256:<hex>) or 'token' (${ENV_VAR})" });
     }
   });
 

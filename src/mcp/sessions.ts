@@ -76,7 +76,7 @@ export class Sessions {
     for (const session of this.#subscriptions.get(`${backend}\u0000${uri}`) ?? []) {
       const view = this.#sessions.get(session);
       const shown = view?.single === undefined ? prefixUri(backend, uri) : uri;
-      this.#send(session, () => session.sendResourceUpdated({ uri: shown }));
+      this.#send(() => session.sendResourceUpdated({ uri: shown }));
     }
   }
 
@@ -85,7 +85,7 @@ export class Sessions {
     for (const [session, view] of this.#sessions) {
       if (!sees(view, backend)) continue;
       if (what === 'tools' && view.single === undefined && view.expose === 'meta') continue;
-      this.#send(session, () => {
+      this.#send(() => {
         if (what === 'tools') return session.sendToolListChanged();
         if (what === 'resources') return session.sendResourceListChanged();
         return session.sendPromptListChanged();
@@ -103,7 +103,7 @@ export class Sessions {
     await Promise.all(sessions.map((s) => s.close().catch(() => undefined)));
   }
 
-  #send(session: Server, send: () => Promise<void>): void {
+  #send(send: () => Promise<void>): void {
     // A session that is not initialized yet, or whose stream is gone, cannot be told; that is not an error of the backend's.
     send().catch((err: unknown) => this.#log.debug({ error: (err as Error).message }, 'could not notify a session'));
   }

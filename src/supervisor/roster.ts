@@ -1,6 +1,6 @@
 import { checkRuntimeBackend } from '../config/runtime-policy.js';
 import { ConfigError, parseBackendEntry } from '../config/load.js';
-import type { Config } from '../config/schema.js';
+import type { BackendConfig, Config } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RuntimeBackendStore } from '../store/runtime-backends.js';
@@ -82,7 +82,7 @@ export class Roster {
    */
   async add(input: unknown): Promise<Backend> {
     const { supervisor, store, config } = this.#options;
-    let entry;
+    let entry: BackendConfig;
     try {
       entry = parseBackendEntry(input, config.raw, config.baseDir);
     } catch (err) {

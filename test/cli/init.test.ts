@@ -55,7 +55,7 @@ describe('stonegate init', () => {
   });
 
   it('adds an Authorization header to the entries when the config has tokens', async () => {
-    writeFileSync(join(dir, 'stonegate.toml'), '[[auth.tokens]]\nname = "me"\nrole = "admin"\nhash = "sha256:' + 'a'.repeat(64) + '"\n');
+    writeFileSync(join(dir, 'stonegate.toml'), `[[auth.tokens]]\nname = "me"\nrole = "admin"\nhash = "sha256:${'a'.repeat(64)}"\n`);
     const run = await runCli(['init', '--dir', dir]);
     expect(run.code, run.stderr).toBe(0);
     expect(jsonBlocks(run.stdout)[0]).toEqual({

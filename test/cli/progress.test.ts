@@ -17,6 +17,7 @@ describe('withProgress', () => {
     let finish: (v: string) => void = () => undefined;
     const shown = withProgress(tty, 'adding x', new Promise<string>((resolve) => (finish = resolve)));
     await vi.advanceTimersByTimeAsync(2_600);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's erase-line escape
     expect(tty.text.map((t) => t.replace(/\r\u001b\[2K/, ''))).toEqual(['adding x… 0 s', 'adding x… 1 s', 'adding x… 2 s']);
     finish('done');
     await expect(shown).resolves.toBe('done');

@@ -43,6 +43,7 @@ const SCENARIO_LINE = /^[✓✗] (\S+): (\d+) passed, (\d+) failed$/gm;
 // Results land in `server-<scenario>-<ISO timestamp with : and . as ->/checks.json`.
 const RESULT_DIR = /^server-(.+)-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z$/;
 // The suite colours its check lists with ANSI escapes.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escapes start with ESC
 const ANSI = /\u001b\[[0-9;]*m/g;
 
 /** The suite's CLI script, from the installed package's `bin`. */

@@ -40,7 +40,7 @@ async function agent(marker: string, transport: Transport, gate: Promise<void> =
   const client = new Client({ name: `agent-${marker}`, version: '1.0.0' }, { capabilities: { sampling: {} } });
   const asked: string[] = [];
   client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
-    const prompt = (request.params.messages[0]?.content as { text: string }).text;
+    const prompt = (request.params.messages[0]!.content as { text: string }).text;
     asked.push(prompt);
     await gate;
     return { role: 'assistant', model: 'test', content: { type: 'text', text: `${marker}:${prompt}` } };

@@ -100,7 +100,7 @@ it('delivers all 1,000 acknowledged sends after the gateway is SIGKILLed, none t
   expect(poller.handled.length).toBe(SENDS);
   expect(new Map(poller.handled.map((m) => [m.id, m.content]))).toEqual(acked);
   // In order: ids only grow.
-  poller.handled.forEach((m, i) => i > 0 && expect(m.id).toBeGreaterThan(poller.handled[i - 1]!.id));
+  for (const [i, m] of poller.handled.entries()) if (i > 0) expect(m.id).toBeGreaterThan(poller.handled[i - 1]!.id);
 
   // The store itself holds every acknowledged message, whoever reads it.
   const history = (await rest(second, 'GET', '/msg/history?agent_id=dur-tx&with_agent=dur-rx&limit=1000')).messages as Msg[];

@@ -252,7 +252,7 @@ describe('SSE through the gateway', () => {
     // Contiguous ids from lastId + 1: nothing skipped, nothing repeated.
     const ids = seenAfter.map((e) => Number(e.id));
     expect(ids[0]).toBe(lastId + 1);
-    ids.forEach((id, i) => expect(id).toBe(lastId + 1 + i));
+    for (const [i, id] of ids.entries()) expect(id).toBe(lastId + 1 + i);
     const contents = [...kept, ...seenAfter].filter((e) => e.event === 'message').map((e) => (JSON.parse(e.data) as { content: string }).content);
     expect(contents).toEqual(expected);
     expect(seenAfter.map((e) => e.event)).toContain('task_posted');

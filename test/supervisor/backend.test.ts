@@ -229,7 +229,10 @@ describe('Backend growing its pool', () => {
     const backend = new Backend({ config, logger: silentLogger(), connector });
     cleanups.push(() => fake.closeAll(), () => backend.stop());
     await backend.start();
-    const hold = (): Promise<number> => backend.use(async (c) => (await c.client.callTool({ name: 'hold', arguments: {} }), c.id));
+    const hold = (): Promise<number> => backend.use(async (c) => {
+      await c.client.callTool({ name: 'hold', arguments: {} });
+      return c.id;
+    });
     const calls = [hold()];
     await fake.untilInflight(1);
     calls.push(hold()); // wants a second connection: the connector fails, the call shares

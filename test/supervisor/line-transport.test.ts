@@ -68,7 +68,7 @@ describe('LineTransport reading', () => {
       expect(m.error.code).toBe(-32603);
       expect(m.error.data).toBeInstanceOf(MalformedResponse);
     }
-    expect((standIns[0]?.error.data as MalformedResponse).problem).toBe('"result" is a string, not an object');
+    expect((standIns[0]!.error.data as MalformedResponse).problem).toBe('"result" is a string, not an object');
     expect(h.warn).toHaveBeenCalled();
   });
 

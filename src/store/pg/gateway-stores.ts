@@ -3,7 +3,7 @@ import type { Config } from '../../config/schema.js';
 import type { GatewayDatabase } from '../database.js';
 import type { GatewayStores } from '../factory.js';
 import { PgAuditStore } from './audit-store.js';
-import { openPgDatabase } from './database.js';
+import { openPgDatabase, type PgGatewayDatabase } from './database.js';
 import { PgDispatchStore } from './dispatch-store.js';
 import { PgRuntimeBackendStore } from './runtime-backends.js';
 
@@ -14,7 +14,7 @@ import { PgRuntimeBackendStore } from './runtime-backends.js';
  */
 export async function openPgGatewayStores(config: Pick<Config, 'store' | 'dispatch'>, local: GatewayDatabase, instance: string): Promise<GatewayStores> {
   const settings = { url: config.store.url, max: config.store.pool_size };
-  let db;
+  let db: PgGatewayDatabase;
   try {
     db = await openPgDatabase(settings).catch(unreachable('[store] url', config.store.url));
   } catch (error) {
