@@ -3,12 +3,13 @@
  * client or node:http), MCP (JSON-RPC over the lean client, or the SDK
  * client), and the store called in-process.
  */
+
+import { Agent, request } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { Agent, request } from 'node:http';
 import { openSqliteStore } from '../backends/coord/sqlite-store.js';
-import { headerOf, LeanPool, type LeanAnswer } from './lib/lean-http.js';
+import { headerOf, type LeanAnswer, LeanPool } from './lib/lean-http.js';
 
 /** One way to reach the coordination tools: send, poll, register. */
 export interface Surface {
@@ -185,7 +186,12 @@ export async function mcpLeanSurface(name: string, base: string, pid: number, se
   const accept = 'accept: application/json, text/event-stream\r\n';
   /** Initializes one session; its request headers. */
   const open = async (i: number): Promise<string> => {
-    const init = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: `coord-bench-lean-${i}`, version: '1.0.0' } } };
+    const init = {
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: `coord-bench-lean-${i}`, version: '1.0.0' } },
+    };
     const answer = await pool.request('POST', '/mcp', JSON.stringify(init), accept);
     const session = headerOf(answer, 'mcp-session-id');
     if (answer.status !== 200 || session === undefined) throw new Error(`initialize: HTTP ${answer.status} ${answer.body.toString('utf8').slice(0, 200)}`);
@@ -207,7 +213,8 @@ export async function mcpLeanSurface(name: string, base: string, pid: number, se
     const body = JSON.stringify({ jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { name: `coord__${tool}`, arguments: args } });
     const answer = await pool.request('POST', '/mcp', body, headers);
     const message = rpcMessage(answer);
-    if (answer.status !== 200 || message.result === undefined) throw new Error(`coord__${tool}: HTTP ${answer.status} ${JSON.stringify(message.error ?? message).slice(0, 300)}`);
+    if (answer.status !== 200 || message.result === undefined)
+      throw new Error(`coord__${tool}: HTTP ${answer.status} ${JSON.stringify(message.error ?? message).slice(0, 300)}`);
     if (message.result.isError === true) throw new Error(`coord__${tool}: ${JSON.stringify(message.result.content).slice(0, 300)}`);
     return (message.result.structuredContent ?? {}) as Record<string, unknown>;
   };

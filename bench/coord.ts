@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Bench, BenchContext, BenchReport, TargetCheck } from './bench.js';
-import { mcpLeanSurface, mcpSurface, restSurface, storeSurface, type Surface } from './coord-surfaces.js';
+import { mcpLeanSurface, mcpSurface, restSurface, type Surface, storeSurface } from './coord-surfaces.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { NODE, ROOT } from './lib/paths.js';
 import { cpuTimeMs, ProcessSet, sweepLeftovers } from './lib/processes.js';
@@ -158,7 +158,9 @@ export async function wake(surface: Surface, rounds: number, tag: string, signal
 
 /** Starts the standalone coordination server on a free port; resolves with its URL and pid. */
 async function startStandalone(ctx: BenchContext): Promise<{ url: string; pid: number }> {
-  const proc = ctx.processes.spawn('coord', NODE, [COORD_MAIN, '--port', '0', '--db', join(ctx.tmp, 'standalone', 'coord.db')], { env: { COORD_LOG_LEVEL: 'warn' } });
+  const proc = ctx.processes.spawn('coord', NODE, [COORD_MAIN, '--port', '0', '--db', join(ctx.tmp, 'standalone', 'coord.db')], {
+    env: { COORD_LOG_LEVEL: 'warn' },
+  });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`coord did not listen within 20 s: ${proc.tail.join('\n')}`)), 20_000);
     proc.onLine((line) => {
@@ -193,7 +195,8 @@ export async function coordUp(url: string, timeoutMs = 30_000): Promise<void> {
 /** The bench as an entry of bench/run.ts's registry. */
 export const coordinationBench: Bench = {
   name: 'coord',
-  description: 'coordination backend through the gateway: messages/s with 8 senders + 8 pollers (REST /coord, MCP /mcp with a lean client and with the SDK client, standalone), send→long-poll wake latency',
+  description:
+    'coordination backend through the gateway: messages/s with 8 senders + 8 pollers (REST /coord, MCP /mcp with a lean client and with the SDK client, standalone), send→long-poll wake latency',
   timeoutMs: 15 * 60_000,
   async run(ctx): Promise<BenchReport> {
     const total = ctx.options.quick ? 2_000 : 8_000;

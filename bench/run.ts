@@ -17,14 +17,14 @@ import { parseArgs } from 'node:util';
 import type { Bench, BenchContext, BenchReport } from './bench.js';
 import { asyncBench } from './benches/async.js';
 import { claimsBench } from './benches/claims.js';
-import { discoverBench } from './benches/discover.js';
-import { coordinationBench } from './coord.js';
 import { coordPgBench } from './benches/coord-pg.js';
+import { discoverBench } from './benches/discover.js';
 import { latencyBench } from './benches/latency.js';
 import { memoryBench } from './benches/memory.js';
 import { profileBench } from './benches/profile.js';
 import { startupBench } from './benches/startup.js';
 import { throughputBench } from './benches/throughput.js';
+import { coordinationBench } from './coord.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { ProcessSet, sweepLeftovers } from './lib/processes.js';
 import { saveResult, writeResultsMd } from './lib/results.js';
@@ -108,7 +108,8 @@ async function runOne(bench: Bench, options: BenchContext['options']): Promise<{
     else ctx.log(`${bench.name}: cleanup ok (${processes.started} processes started by the runner, none left)`);
     rmSync(tmp, { recursive: true, force: true });
     current = undefined;
-    if (listenerWarnings > 0) ctx.log(`${bench.name}: ${listenerWarnings} MaxListenersExceeded warnings of the bench's own fetch clients were counted, not printed`);
+    if (listenerWarnings > 0)
+      ctx.log(`${bench.name}: ${listenerWarnings} MaxListenersExceeded warnings of the bench's own fetch clients were counted, not printed`);
     listenerWarnings = 0;
   }
 }

@@ -11,10 +11,10 @@
  * Exits 1 when the gateway's children or fds are not back to their count
  * before the run, or when a call hung past its client-side bound.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { createWriteStream, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -260,11 +260,15 @@ ${env}
     "process.on('SIGUSR2', () => { globalThis.gc?.(); setTimeout(() => { globalThis.gc?.(); const m = process.memoryUsage(); process.stderr.write('SOAK_MEMORY ' + JSON.stringify(m) + '\\n'); }, 500); });\n",
   );
   const port = await freePort();
-  const proc = spawn(process.execPath, ['--expose-gc', '--import', pathToFileURL(probe).href, BIN, 'serve', '-c', config, '--port', String(port), '--data-dir', join(dir, 'data')], {
-    cwd: ROOT,
-    env: { ...process.env, STONEGATE_SOAK: marker },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    ['--expose-gc', '--import', pathToFileURL(probe).href, BIN, 'serve', '-c', config, '--port', String(port), '--data-dir', join(dir, 'data')],
+    {
+      cwd: ROOT,
+      env: { ...process.env, STONEGATE_SOAK: marker },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const memoryWaiters: ((m: { heapUsed: number; heapTotal: number }) => void)[] = [];
   const stderr: string[] = [];
   createInterface({ input: proc.stderr! }).on('line', (line) => {
@@ -427,8 +431,12 @@ async function main(): Promise<number> {
     const rows = await servers(gw);
 
     const out = (line: string): boolean => process.stdout.write(`${line}\n`);
-    out(`soak: ${tally.issued} calls in ${loadSeconds.toFixed(1)} s (${Math.round(tally.issued / loadSeconds)}/s), concurrency ${CONCURRENCY}, seed ${values.seed}`);
-    out(`  ok ${tally.ok}   isError results ${tally.isError}   failed ${[...tally.byCode.values()].reduce((a, b) => a + b, 0)}   client-side bound (${CALL_BOUND_MS} ms) hit ${tally.hung}`);
+    out(
+      `soak: ${tally.issued} calls in ${loadSeconds.toFixed(1)} s (${Math.round(tally.issued / loadSeconds)}/s), concurrency ${CONCURRENCY}, seed ${values.seed}`,
+    );
+    out(
+      `  ok ${tally.ok}   isError results ${tally.isError}   failed ${[...tally.byCode.values()].reduce((a, b) => a + b, 0)}   client-side bound (${CALL_BOUND_MS} ms) hit ${tally.hung}`,
+    );
     for (const [code, n] of [...tally.byCode.entries()].sort((a, b) => b[1] - a[1])) out(`    ${code.padEnd(20)} ${n}`);
     out('  by kind of call:');
     for (const [label, outcomes] of tally.byLabel) out(`    ${label.padEnd(24)} ${[...outcomes.entries()].map(([k, v]) => `${k} ${v}`).join(', ')}`);
@@ -441,7 +449,9 @@ async function main(): Promise<number> {
     out(`  before: ${fmt(before)}`);
     out(`  after:  ${fmt(after)}`);
     const flat = after.children === before.children && after.fds === before.fds;
-    out(`  children and fds ${flat ? 'back to where they started' : 'NOT back to where they started'}; heap ${(after.heapUsedMb - before.heapUsedMb).toFixed(1)} MB, RSS ${(after.rssMb - before.rssMb).toFixed(1)} MB`);
+    out(
+      `  children and fds ${flat ? 'back to where they started' : 'NOT back to where they started'}; heap ${(after.heapUsedMb - before.heapUsedMb).toFixed(1)} MB, RSS ${(after.rssMb - before.rssMb).toFixed(1)} MB`,
+    );
     return flat && tally.hung === 0 ? 0 : 1;
   } finally {
     await cleanup();

@@ -1,5 +1,5 @@
+import { type CoordOperation, operation } from './operation.js';
 import type { CoordOptions } from './options.js';
-import { operation, type CoordOperation } from './operation.js';
 import { AgentRefSchema, DiscoverQuerySchema, RegisterAgentInputSchema } from './schemas/agent.js';
 
 const local = { openWorldHint: false } as const;

@@ -1,5 +1,5 @@
+import { type CoordOperation, operation } from './operation.js';
 import type { CoordOptions } from './options.js';
-import { operation, type CoordOperation } from './operation.js';
 import { CreateChannelInputSchema, ListChannelsInputSchema, StatsQuerySchema } from './schemas/channel.js';
 
 const local = { openWorldHint: false } as const;
@@ -12,7 +12,7 @@ export function channelTools(_options: CoordOptions): CoordOperation[] {
       route: 'POST /channel/create',
       title: 'Create a channel',
       description:
-        'Create a named channel to keep one team\'s agents, messages, tasks and state apart from others. ' +
+        "Create a named channel to keep one team's agents, messages, tasks and state apart from others. " +
         'Channels are also created on first use; creating an existing one is harmless (created: false). Returns {channel, created}.',
       input: CreateChannelInputSchema,
       annotations: { idempotentHint: true, ...local },

@@ -1,9 +1,9 @@
-import { modulesOf, scoreImpact, verdictOf, type ScoredTarget } from './claim-score.js';
+import { modulesOf, type ScoredTarget, scoreImpact, verdictOf } from './claim-score.js';
 import { moduleList, pathList, repoName } from './claim-validate.js';
 import { CoordError } from './errors.js';
 import type { CoordOptions } from './options.js';
-import { parseJson } from './rows.js';
 import { pathsOverlap } from './path-match.js';
+import { parseJson } from './rows.js';
 import type { ThreadSpec } from './thread-rules.js';
 import type { CheckClaimsInput, ClaimCheck, ClaimConflict, HotPath, WorkClaim, WorkClaimStatus } from './types.js';
 import { channelName, iso, isoOrNull } from './validate.js';
@@ -102,9 +102,17 @@ export class ClaimScorer {
       const impact = scoreImpact(target, theirs);
       if (impact === null) continue;
       const held: ClaimDetails =
-        claim.intent !== undefined && claim.exclusive !== undefined && claim.expires_at !== undefined ? { intent: claim.intent, exclusive: claim.exclusive, expires_at: claim.expires_at } : rowOf(claim.id);
+        claim.intent !== undefined && claim.exclusive !== undefined && claim.expires_at !== undefined
+          ? { intent: claim.intent, exclusive: claim.exclusive, expires_at: claim.expires_at }
+          : rowOf(claim.id);
       conflicts.push({
-        claim_id: claim.id, agent_id: claim.agent_id, paths: [...theirs.paths], intent: held.intent, exclusive: held.exclusive === 1, expires_at: iso(held.expires_at), ...impact,
+        claim_id: claim.id,
+        agent_id: claim.agent_id,
+        paths: [...theirs.paths],
+        intent: held.intent,
+        exclusive: held.exclusive === 1,
+        expires_at: iso(held.expires_at),
+        ...impact,
       });
     }
     conflicts.sort((a, b) => b.score - a.score);
@@ -128,16 +136,33 @@ export function blockingConflicts(check: ClaimCheck, exclusive: boolean): ClaimC
 /** The data of a claim_announced event. */
 export function announcedEvent(id: string, agent: string, target: ClaimTarget, exclusive: boolean, check: ClaimCheck): Record<string, unknown> {
   return {
-    claim_id: id, agent_id: agent, repo: target.repo, paths: target.paths, exclusive, verdict: check.verdict, score: check.score,
+    claim_id: id,
+    agent_id: agent,
+    repo: target.repo,
+    paths: target.paths,
+    exclusive,
+    verdict: check.verdict,
+    score: check.score,
     conflicts: check.conflicts.map((c) => ({ claim_id: c.claim_id, agent_id: c.agent_id, score: c.score })),
   };
 }
 
 /** The CONFLICT that refuses an exclusive claim, naming every holder. */
 export function claimRefusal(blocking: ClaimConflict[], exclusive: boolean): CoordError {
-  const holders = blocking.map((c) => ({ agent_id: c.agent_id, claim_id: c.claim_id, paths: c.paths, intent: c.intent, exclusive: c.exclusive, expires_at: c.expires_at, score: c.score, reason: c.reason }));
+  const holders = blocking.map((c) => ({
+    agent_id: c.agent_id,
+    claim_id: c.claim_id,
+    paths: c.paths,
+    intent: c.intent,
+    exclusive: c.exclusive,
+    expires_at: c.expires_at,
+    score: c.score,
+    reason: c.reason,
+  }));
   const first = blocking[0];
-  const named = blocking.map((c) => `'${c.agent_id}' (claim ${c.claim_id}, "${c.intent}", until ${c.expires_at}${c.exclusive ? ', exclusive' : ''})`).join(', ');
+  const named = blocking
+    .map((c) => `'${c.agent_id}' (claim ${c.claim_id}, "${c.intent}", until ${c.expires_at}${c.exclusive ? ', exclusive' : ''})`)
+    .join(', ');
   const why = exclusive ? 'Exclusive claim refused' : `Claim refused: ${first?.agent_id ?? 'another agent'} holds an exclusive claim`;
   return new CoordError(
     'CONFLICT',
@@ -168,13 +193,20 @@ export function conflictThread(claimId: string, agent: string, target: ClaimTarg
 /** Refuses a renew by anyone but the holder, or of a claim that is no longer live. */
 export function assertRenewable(claim: ClaimRow, agent: string, at: number): void {
   if (claim.agent_id !== agent) {
-    throw new CoordError('FORBIDDEN', `Claim ${claim.id} is held by '${claim.agent_id}', not '${agent}'; only its holder can renew it.`, { claim_id: claim.id, agent_id: claim.agent_id });
+    throw new CoordError('FORBIDDEN', `Claim ${claim.id} is held by '${claim.agent_id}', not '${agent}'; only its holder can renew it.`, {
+      claim_id: claim.id,
+      agent_id: claim.agent_id,
+    });
   }
   if (claim.status !== 'active' || claim.expires_at <= at) {
-    throw new CoordError('CONFLICT', `Claim ${claim.id} is ${claim.status === 'active' ? 'expired' : claim.status}; it cannot be renewed. Announce the work again (mux_claim_announce).`, {
-      claim_id: claim.id,
-      status: claim.status,
-    });
+    throw new CoordError(
+      'CONFLICT',
+      `Claim ${claim.id} is ${claim.status === 'active' ? 'expired' : claim.status}; it cannot be renewed. Announce the work again (mux_claim_announce).`,
+      {
+        claim_id: claim.id,
+        status: claim.status,
+      },
+    );
   }
 }
 

@@ -1,5 +1,5 @@
+import { type CoordOperation, operation } from './operation.js';
 import type { CoordOptions } from './options.js';
-import { operation, type CoordOperation } from './operation.js';
 import {
   AnnounceClaimInputSchema,
   CheckClaimsInputSchema,
@@ -65,7 +65,7 @@ export function claimTools(options: CoordOptions): CoordOperation[] {
       title: 'Release a claim',
       description:
         'Release your claim when the work is done or abandoned, so others can take the files. Releasing a claim that already ended is harmless. ' +
-        "Releasing another agent's claim is refused (FORBIDDEN) unless you are a claim admin. Returns the claim (status \"released\").",
+        'Releasing another agent\'s claim is refused (FORBIDDEN) unless you are a claim admin. Returns the claim (status "released").',
       input: ReleaseClaimInputSchema,
       annotations: { idempotentHint: true, ...local },
       run: (args, { store }) => store.releaseClaim(args),

@@ -24,8 +24,13 @@ export function repoName(repo: string | undefined): string {
 export function pathList(list: readonly string[] | undefined, what: string, min = 0): string[] {
   const given = list ?? [];
   if (!Array.isArray(given)) throw new CoordError('BAD_REQUEST', `${what} must be a list of relative paths.`);
-  if (given.length < min) throw new CoordError('BAD_REQUEST', `${what} is empty; name at least one file or glob, relative to the repository root (e.g. 'src/auth/session.ts', 'src/auth/**').`);
-  if (given.length > MAX_LIST) throw new CoordError('BAD_REQUEST', `${what} has ${given.length} entries; the limit is ${MAX_LIST}. Use globs ('src/auth/**') for many files.`);
+  if (given.length < min)
+    throw new CoordError(
+      'BAD_REQUEST',
+      `${what} is empty; name at least one file or glob, relative to the repository root (e.g. 'src/auth/session.ts', 'src/auth/**').`,
+    );
+  if (given.length > MAX_LIST)
+    throw new CoordError('BAD_REQUEST', `${what} has ${given.length} entries; the limit is ${MAX_LIST}. Use globs ('src/auth/**') for many files.`);
   return [...new Set(given.map((path) => normalizeClaimPath(path, `${what} entry`)))];
 }
 
@@ -33,7 +38,8 @@ export function pathList(list: readonly string[] | undefined, what: string, min 
 export function moduleList(list: readonly string[] | undefined): string[] {
   const modules = pathList(list, 'modules').map((m) => (m.endsWith('/**') ? m.slice(0, -3) : m));
   const glob = modules.find((m) => isGlob(m));
-  if (glob !== undefined) throw new CoordError('BAD_REQUEST', `modules entry '${glob}' is a glob; name a module or folder (e.g. 'src/auth'), and put globs in paths.`);
+  if (glob !== undefined)
+    throw new CoordError('BAD_REQUEST', `modules entry '${glob}' is a glob; name a module or folder (e.g. 'src/auth'), and put globs in paths.`);
   return [...new Set(modules)];
 }
 
@@ -46,13 +52,15 @@ export function agentList(list: readonly string[], what: string, self: string): 
 /** A claim TTL in ms: claim_ttl_default when not given, cut to claim_ttl_max. */
 export function claimTtlMs(seconds: number | undefined, options: CoordOptions): number {
   const wanted = seconds ?? options.claim_ttl_default;
-  if (!Number.isFinite(wanted) || wanted <= 0) throw new CoordError('BAD_REQUEST', `ttl_seconds ${wanted} is not valid; give a number of seconds above 0 (at most ${options.claim_ttl_max}).`);
+  if (!Number.isFinite(wanted) || wanted <= 0)
+    throw new CoordError('BAD_REQUEST', `ttl_seconds ${wanted} is not valid; give a number of seconds above 0 (at most ${options.claim_ttl_max}).`);
   return Math.min(wanted, options.claim_ttl_max) * 1000;
 }
 
 /** A required text of 1 to MAX_TEXT characters that is not only spaces. */
 export function requiredText(text: string | undefined, what: string): string {
   if (text === undefined || text.trim() === '') throw new CoordError('BAD_REQUEST', `${what} is empty; say it in a sentence.`);
-  if (text.length > MAX_TEXT) throw new CoordError('PAYLOAD_TOO_LARGE', `${what} is ${text.length} characters; the limit is ${MAX_TEXT}.`, { size: text.length, limit: MAX_TEXT });
+  if (text.length > MAX_TEXT)
+    throw new CoordError('PAYLOAD_TOO_LARGE', `${what} is ${text.length} characters; the limit is ${MAX_TEXT}.`, { size: text.length, limit: MAX_TEXT });
   return text;
 }

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
+import { type SSEStreamingApi, streamSSE } from 'hono/streaming';
 import { CoordError } from './errors.js';
 import { eventFor, threadOf } from './event-view.js';
 import type { CoordOptions } from './options.js';
@@ -24,7 +24,13 @@ async function learnThreads(events: readonly CoordEvent[], viewer: string, store
     const id = threadOf(event);
     if (id === undefined || threads.has(id)) continue;
     // A participant (or a claim admin) may read the thread; anyone else is refused.
-    threads.set(id, await store.getThread({ thread_id: id, agent_id: viewer }).then(() => true, () => false));
+    threads.set(
+      id,
+      await store.getThread({ thread_id: id, agent_id: viewer }).then(
+        () => true,
+        () => false,
+      ),
+    );
   }
 }
 

@@ -10,21 +10,22 @@
 // [coordination] option (value parsed as JSON when it parses, else a string).
 // SIGTERM/SIGINT stop it cleanly; in --stdio mode so does the end of stdin.
 // Exit codes: 2 for bad arguments, 1 when the database cannot be opened.
-import { homedir } from 'node:os';
+
 import { realpathSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { serve, type ServerType } from '@hono/node-server';
+import { type ServerType, serve } from '@hono/node-server';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { Hono } from 'hono';
 import pino from 'pino';
-import { coordMcpEndpoint, type CoordMcpEndpoint } from './mcp-http.js';
-import { coordOptions, type CoordOptions } from './options.js';
+import { redactUrl } from '../../kit/redact-url.js';
+import { type CoordMcpEndpoint, coordMcpEndpoint } from './mcp-http.js';
+import { isPostgresUrl, openStoreAt } from './open-store.js';
+import { type CoordOptions, coordOptions } from './options.js';
 import { coordRoutes } from './rest.js';
 import { COORD_VERSION, createCoordServer } from './server.js';
-import { isPostgresUrl, openStoreAt } from './open-store.js';
-import { redactUrl } from '../../kit/redact-url.js';
 import type { CoordStore } from './store.js';
 
 const DEFAULT_PORT = 3392; // stonemux's port; the gateway itself uses 3393
@@ -79,7 +80,9 @@ export async function run(argv: readonly string[]): Promise<void> {
         strict: true,
       });
     } catch (error) {
-      fail(`${error instanceof Error ? error.message : String(error)}; usage: main.js [--stdio | --port N] [--host H] [--db PATH|URL] [--pool-size N] [--opt key=value]`);
+      fail(
+        `${error instanceof Error ? error.message : String(error)}; usage: main.js [--stdio | --port N] [--host H] [--db PATH|URL] [--pool-size N] [--opt key=value]`,
+      );
     }
   })();
 
@@ -95,8 +98,8 @@ export async function run(argv: readonly string[]): Promise<void> {
   const options = parseOptions(values.opt);
   /** The database as logs may show it: a URL without its password. */
   const shownDb = redactUrl(values.db);
-  const store: CoordStore = await openStoreAt({ db: values.db, poolSize: poolSize(values['pool-size']), setting: '--db' }, options, { logger }).catch((error: unknown) =>
-    fail(error instanceof Error ? error.message : String(error), 1),
+  const store: CoordStore = await openStoreAt({ db: values.db, poolSize: poolSize(values['pool-size']), setting: '--db' }, options, { logger }).catch(
+    (error: unknown) => fail(error instanceof Error ? error.message : String(error), 1),
   );
 
   let stopping = false;
@@ -134,7 +137,9 @@ export async function run(argv: readonly string[]): Promise<void> {
     const app = new Hono();
     app.route('/coord', coordRoutes(store, options, logger));
     app.route('/', mcp.app);
-    app.get('/', (c) => c.json({ name: 'stonegate-coord', version: COORD_VERSION, mcp: '/mcp', rest: '/coord', events: '/coord/events', health: '/coord/health' }));
+    app.get('/', (c) =>
+      c.json({ name: 'stonegate-coord', version: COORD_VERSION, mcp: '/mcp', rest: '/coord', events: '/coord/events', health: '/coord/health' }),
+    );
 
     const server: ServerType = serve({ fetch: app.fetch, hostname: host, port }, (info) => {
       const shown = info.family === 'IPv6' ? `[${info.address}]` : info.address;

@@ -1,5 +1,5 @@
+import { type CoordOperation, operation } from './operation.js';
 import type { CoordOptions } from './options.js';
-import { operation, type CoordOperation } from './operation.js';
 import { BroadcastInputSchema, HistoryQuerySchema, PollArgsSchema, SendInputSchema } from './schemas/message.js';
 
 const local = { openWorldHint: false } as const;
@@ -52,7 +52,7 @@ export function messageTools(options: CoordOptions): CoordOperation[] {
       route: 'GET /msg/history',
       title: 'Message history',
       description:
-        'Look back at messages, newest first, without touching anyone\'s inbox cursor. ' +
+        "Look back at messages, newest first, without touching anyone's inbox cursor. " +
         'Give agent_id alone to read as that agent: only the messages it sent or received (with group: only those to that group); ' +
         'agent_id and with_agent for the direct messages between two agents; group for the broadcasts to that group; neither for everything in the channel. ' +
         'Behind a gateway with auth, an agent token must pass agent_id = its own name. ' +

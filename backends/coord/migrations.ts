@@ -361,7 +361,11 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
  */
 export function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): number {
   const steps = migrations.map((m) => ({ version: m.version, name: m.name, sqlite: m.sql }));
-  return migrateSqlite(db, steps, stepLedger('schema_version'), (found, latest) =>
-    `The coordination database is at schema version ${found}, newer than this stonegate understands (${latest}); upgrade stonegate or point --db at another file.`,
+  return migrateSqlite(
+    db,
+    steps,
+    stepLedger('schema_version'),
+    (found, latest) =>
+      `The coordination database is at schema version ${found}, newer than this stonegate understands (${latest}); upgrade stonegate or point --db at another file.`,
   );
 }

@@ -1,5 +1,5 @@
-import type { CoordOptionsInput } from './options.js';
 import { unreachable } from '../../kit/pg-unreachable.js';
+import type { CoordOptionsInput } from './options.js';
 import { openSqliteStore } from './sqlite-store.js';
 import type { CoordStore, StoreRuntime } from './store.js';
 

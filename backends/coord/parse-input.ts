@@ -31,7 +31,7 @@ export function inputErrorSentence(error: z.ZodError, fields: readonly string[],
   // Wrong types keep the pointer REST always gave ([coord-2] unifies those
   // sentences); over MCP the SDK answers wrong types before this check.
   const typeIssue = error.issues.some((issue) => issue.code !== 'unrecognized_keys');
-  return `Invalid request: ${parts.join('; ')}.${typeIssue ? ' See GET /coord/health for the server and docs/coordination.md for each route\'s fields.' : ''}`;
+  return `Invalid request: ${parts.join('; ')}.${typeIssue ? " See GET /coord/health for the server and docs/coordination.md for each route's fields." : ''}`;
 }
 
 /** `value` checked by `schema`; BAD_REQUEST naming every bad field otherwise. */

@@ -1,25 +1,25 @@
 import { createHash } from 'node:crypto';
+import { Notifier } from '../../kit/notifier.js';
+import { PgListener } from '../../kit/pg-listener.js';
+import { migratePostgres, type PgMigration } from '../../kit/pg-migrate.js';
+import { openPgPool, type PgSettings } from '../../kit/pg-pool.js';
 import { Doorbell } from './doorbell.js';
 import { CoordError } from './errors.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
-import { Notifier } from '../../kit/notifier.js';
-import { coordOptions, type CoordOptionsInput } from './options.js';
+import { type CoordOptionsInput, coordOptions } from './options.js';
 import { PgAgents } from './pg/agents.js';
 import { PgChannels } from './pg/channels.js';
-import { payloadToTopic, type PgContext } from './pg/context.js';
-import { PgListener } from '../../kit/pg-listener.js';
+import { type PgContext, payloadToTopic } from './pg/context.js';
 import { RECHECK_MS } from './pg/long-poll.js';
 import { PgMessages } from './pg/messages.js';
-import { migratePostgres, type PgMigration } from '../../kit/pg-migrate.js';
-import { openPgPool, type PgSettings } from '../../kit/pg-pool.js';
 import { PgState } from './pg/state.js';
 import { PgTasks } from './pg/tasks.js';
 import { PgThreads } from './pg/threads.js';
 import { PgWorkClaims } from './pg/work-claims.js';
 import { storeClosed } from './rules.js';
-import { ident } from './validate.js';
-import { areaMethods } from './store-methods.js';
 import type { CoordStore, StoreRuntime } from './store.js';
+import { areaMethods } from './store-methods.js';
+import { ident } from './validate.js';
 
 export type { PgSettings } from '../../kit/pg-pool.js';
 
@@ -31,7 +31,8 @@ export interface PgStoreRuntime extends StoreRuntime {
 /** The coordination schema steps in PostgreSQL's dialect; a step written only for SQLite cannot be opened here. */
 export function postgresSteps(migrations: readonly Migration[] = MIGRATIONS): PgMigration[] {
   return migrations.map((m) => {
-    if (m.postgres === undefined) throw new Error(`coordination schema step ${m.version} (${m.name}) has no PostgreSQL dialect; this stonegate cannot use a PostgreSQL store`);
+    if (m.postgres === undefined)
+      throw new Error(`coordination schema step ${m.version} (${m.name}) has no PostgreSQL dialect; this stonegate cannot use a PostgreSQL store`);
     return { version: m.version, name: m.name, postgres: m.postgres };
   });
 }
@@ -62,13 +63,22 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
     notifier,
     doorbell: new Doorbell(opts, runtime.logger),
     logger: runtime.logger,
-    channel: `coord_${createHash('sha256').update(settings.schema ?? 'public').digest('hex').slice(0, 20)}`,
+    channel: `coord_${createHash('sha256')
+      .update(settings.schema ?? 'public')
+      .digest('hex')
+      .slice(0, 20)}`,
     isClosed: () => closed,
     recheckMs: runtime.recheckMs ?? RECHECK_MS,
   };
   // Long-polls re-read every few seconds anyway (long-poll.ts), which covers
   // notifications lost while the listening connection was being reopened.
-  const listener = await PgListener.open(settings, ctx.channel, (payload) => notifier.notify(payloadToTopic(payload)), () => undefined, runtime.logger).catch(async (error: unknown) => {
+  const listener = await PgListener.open(
+    settings,
+    ctx.channel,
+    (payload) => notifier.notify(payloadToTopic(payload)),
+    () => undefined,
+    runtime.logger,
+  ).catch(async (error: unknown) => {
     await pool.end();
     throw error;
   });

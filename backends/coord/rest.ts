@@ -1,11 +1,11 @@
 import type { ServerResponse } from 'node:http';
-import { Hono, type Context } from 'hono';
+import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { CoordError } from './errors.js';
 import { coordOperations } from './coord-operations.js';
+import { CoordError } from './errors.js';
 import { eventStream } from './event-stream.js';
 import type { OperationCall } from './operation.js';
-import { coordOptions, type CoordOptionsInput } from './options.js';
+import { type CoordOptionsInput, coordOptions } from './options.js';
 import { jsonArgs, queryArgs } from './rest-input.js';
 import { COORD_VERSION } from './server.js';
 import type { CoordLogger, CoordStore } from './store.js';
@@ -81,7 +81,10 @@ export function coordRoutes(store: CoordStore, options: CoordOptionsInput = {}, 
     const health = await store.health();
     // A store whose file is gone or corrupt cannot serve: down, 503.
     const down = health.problem !== undefined;
-    return c.json({ status: down ? 'down' : 'ok', version: COORD_VERSION, ...health, uptime_seconds: Math.floor((Date.now() - started) / 1000) }, down ? 503 : 200);
+    return c.json(
+      { status: down ? 'down' : 'ok', version: COORD_VERSION, ...health, uptime_seconds: Math.floor((Date.now() - started) / 1000) },
+      down ? 503 : 200,
+    );
   });
 
   // A catch-all route rather than notFound(): a sub-app's notFound is not

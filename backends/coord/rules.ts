@@ -1,7 +1,18 @@
 import { CoordError } from './errors.js';
 import type { CoordOptions } from './options.js';
-import { toEntry, type StateRow, type TaskRow } from './rows.js';
-import type { BroadcastInput, CompleteTaskInput, HistoryQuery, HistoryResult, PollInput, PostTaskInput, RegisterAgentInput, SendInput, SetStateInput, TaskStatus } from './types.js';
+import { type StateRow, type TaskRow, toEntry } from './rows.js';
+import type {
+  BroadcastInput,
+  CompleteTaskInput,
+  HistoryQuery,
+  HistoryResult,
+  PollInput,
+  PostTaskInput,
+  RegisterAgentInput,
+  SendInput,
+  SetStateInput,
+  TaskStatus,
+} from './types.js';
 import { channelName, ident, jsonValue, LIMITS, messageContent, optionalIdent, pageSize, pollTimeoutMs, position, textSize } from './validate.js';
 import { checkWebhookUrl } from './webhook-guard.js';
 
@@ -14,7 +25,9 @@ import { checkWebhookUrl } from './webhook-guard.js';
 
 /** UNKNOWN_AGENT for an id that is not registered. */
 export function unknownAgent(agentId: string, as = 'Agent'): CoordError {
-  return new CoordError('UNKNOWN_AGENT', `${as} '${agentId}' is not registered; register it first (mux_register or POST /coord/agent/register).`, { agent_id: agentId });
+  return new CoordError('UNKNOWN_AGENT', `${as} '${agentId}' is not registered; register it first (mux_register or POST /coord/agent/register).`, {
+    agent_id: agentId,
+  });
 }
 
 /** UNKNOWN_TASK for an id that names no task. */
@@ -55,7 +68,10 @@ export function messageToSend(input: SendInput, options: CoordOptions): { from: 
 }
 
 /** A poll's fields, checked: agent, channel, the `after` it acknowledges, page size, and the wait capped by poll_timeout_max. */
-export function pollRequest(input: PollInput, options: CoordOptions): { agentId: string; channel: string; after: number | undefined; limit: number; timeoutMs: number } {
+export function pollRequest(
+  input: PollInput,
+  options: CoordOptions,
+): { agentId: string; channel: string; after: number | undefined; limit: number; timeoutMs: number } {
   return {
     agentId: ident(input.agent_id, 'agent_id'),
     channel: channelName(input.channel),
@@ -67,7 +83,12 @@ export function pollRequest(input: PollInput, options: CoordOptions): { agentId:
 
 /** A broadcast's fields, checked: sender, content within max_message_size, optional group, channel. */
 export function broadcastToSend(input: BroadcastInput, options: CoordOptions): { from: string; content: string; group: string | null; channel: string } {
-  return { from: ident(input.from, 'from'), content: messageContent(input.content, options), group: optionalIdent(input.group, 'group'), channel: channelName(input.channel) };
+  return {
+    from: ident(input.from, 'from'),
+    content: messageContent(input.content, options),
+    group: optionalIdent(input.group, 'group'),
+    channel: channelName(input.channel),
+  };
 }
 
 /** CONFLICT-free recipient check: a direct message goes to an agent in the channel it is sent in. */
@@ -115,7 +136,10 @@ export function historySql(query: HistoryQuery, mark: (n: number) => string): Hi
   const where = [`channel = ${p(channel)}`, `id < ${p(before)}`];
   if (query.with_agent !== undefined) {
     if (query.agent_id === undefined) {
-      throw new CoordError('BAD_REQUEST', 'with_agent needs agent_id: give both for the direct messages between two agents, agent_id alone for what one agent sent and received, or neither for the whole channel.');
+      throw new CoordError(
+        'BAD_REQUEST',
+        'with_agent needs agent_id: give both for the direct messages between two agents, agent_id alone for what one agent sent and received, or neither for the whole channel.',
+      );
     }
     const [a, b] = [ident(query.agent_id, 'agent_id'), ident(query.with_agent, 'with_agent')];
     where.push(`kind = 'direct' AND ((from_agent = ${p(a)} AND to_agent = ${p(b)}) OR (from_agent = ${p(b)} AND to_agent = ${p(a)}))`);
@@ -178,7 +202,10 @@ export function noTaskReason(pending: number, channel: string, agentId: string, 
 }
 
 /** A completion, checked. */
-export function completion(input: CompleteTaskInput, options: CoordOptions): { taskId: string; agentId: string; epoch: number | undefined; status: 'complete' | 'failed'; result: string | null } {
+export function completion(
+  input: CompleteTaskInput,
+  options: CoordOptions,
+): { taskId: string; agentId: string; epoch: number | undefined; status: 'complete' | 'failed'; result: string | null } {
   return {
     taskId: ident(input.task_id, 'task_id'),
     agentId: ident(input.agent_id, 'agent_id'),
@@ -214,7 +241,10 @@ export function assertCompletable(task: TaskRow, agentId: string, epoch: number 
 }
 
 /** A state write, checked. */
-export function stateWrite(input: SetStateInput, options: CoordOptions): { channel: string; key: string; value: string; expected: number | undefined; updatedBy: string | null } {
+export function stateWrite(
+  input: SetStateInput,
+  options: CoordOptions,
+): { channel: string; key: string; value: string; expected: number | undefined; updatedBy: string | null } {
   const channel = channelName(input.channel);
   const key = ident(input.key, 'key', 256);
   if (input.value === undefined) throw new CoordError('BAD_REQUEST', `No value given for key '${key}'; send value (any JSON).`);

@@ -4,7 +4,7 @@ import type { CallToolResult, ServerNotification, ServerRequest } from '@modelco
 import { z } from 'zod';
 import { coordOperations } from './coord-operations.js';
 import type { CoordOperation } from './operation.js';
-import { coordOptions, type CoordOptionsInput } from './options.js';
+import { type CoordOptionsInput, coordOptions } from './options.js';
 import type { CoordLogger, CoordStore } from './store.js';
 import { measureTools } from './tool-meta.js';
 import { runTool } from './tool-result.js';

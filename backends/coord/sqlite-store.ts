@@ -1,28 +1,28 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database, { type Statement } from 'better-sqlite3';
-import { Doorbell } from './doorbell.js';
-import { migrate } from './migrations.js';
 import { Notifier } from '../../kit/notifier.js';
-import { coordOptions, type CoordOptionsInput } from './options.js';
+import { isStorageError, openFailure, SqliteFileWatch } from '../../kit/sqlite-file-watch.js';
+import { Doorbell } from './doorbell.js';
 import { CoordError } from './errors.js';
+import { migrate } from './migrations.js';
+import { type CoordOptionsInput, coordOptions } from './options.js';
 import { storeClosed } from './rules.js';
 import { SqliteAgents } from './sqlite/agents.js';
 import { SqliteChannels } from './sqlite/channels.js';
 import { Checkpointer, FALLBACK_AUTOCHECKPOINT_PAGES } from './sqlite/checkpointer.js';
-import { isStorageError, openFailure, SqliteFileWatch } from '../../kit/sqlite-file-watch.js';
 import type { SqliteContext } from './sqlite/context.js';
 import { SqliteEvents } from './sqlite/events.js';
 import { GroupCommit } from './sqlite/group-commit.js';
-import { ReadCache } from './sqlite/read-cache.js';
 import { SqliteMessages } from './sqlite/messages.js';
+import { ReadCache } from './sqlite/read-cache.js';
 import { SqliteState } from './sqlite/state.js';
 import { SqliteTasks } from './sqlite/tasks.js';
 import { SqliteThreads } from './sqlite/threads.js';
 import { SqliteUnread } from './sqlite/unread.js';
 import { SqliteWorkClaims } from './sqlite/work-claims.js';
-import { areaMethods } from './store-methods.js';
 import type { CoordStore, StoreRuntime } from './store.js';
+import { areaMethods } from './store-methods.js';
 
 /**
  * Opens (creating and migrating as needed) the SQLite coordination store at
@@ -74,7 +74,11 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
     now,
     notifier,
     cache,
-    group: new GroupCommit(db, () => closed, (work) => cache.insideWrite(work)),
+    group: new GroupCommit(
+      db,
+      () => closed,
+      (work) => cache.insideWrite(work),
+    ),
     doorbell,
     logger: runtime.logger,
     appendEvent: () => 0,
@@ -130,7 +134,12 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
     health: () =>
       run(() => {
         const problem = watch?.check().problem;
-        return { store: 'sqlite', schema_version: schemaVersion, uptime_seconds: Math.floor((Date.now() - openedAt) / 1000), ...(problem === undefined ? {} : { problem }) };
+        return {
+          store: 'sqlite',
+          schema_version: schemaVersion,
+          uptime_seconds: Math.floor((Date.now() - openedAt) / 1000),
+          ...(problem === undefined ? {} : { problem }),
+        };
       }),
     async close(): Promise<void> {
       if (closed) return;

@@ -1,5 +1,5 @@
+import { type CoordOperation, operation } from './operation.js';
 import type { CoordOptions } from './options.js';
-import { operation, type CoordOperation } from './operation.js';
 import { GetStateInputSchema, SetStateInputSchema, WatchStateArgsSchema } from './schemas/state.js';
 
 const local = { openWorldHint: false } as const;

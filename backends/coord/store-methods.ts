@@ -15,7 +15,14 @@ export interface CoordAreas {
   tasks: { post: Op<'postTask'>; claim: Op<'claimTask'>; complete: Op<'completeTask'>; list: Op<'listTasks'>; get: Op<'getTask'> };
   state: { get: Op<'getState'>; set: Op<'setState'>; watch: Op<'watchState'> };
   channels: { create: Op<'createChannel'>; list: Op<'listChannels'> };
-  claims: { announce: Op<'announceClaim'>; check: Op<'checkClaims'>; renew: Op<'renewClaim'>; release: Op<'releaseClaim'>; list: Op<'listClaims'>; status: Op<'claimStatus'> };
+  claims: {
+    announce: Op<'announceClaim'>;
+    check: Op<'checkClaims'>;
+    renew: Op<'renewClaim'>;
+    release: Op<'releaseClaim'>;
+    list: Op<'listClaims'>;
+    status: Op<'claimStatus'>;
+  };
   threads: { open: Op<'openThread'>; act: Op<'actOnThread'>; get: Op<'getThread'>; list: Op<'listThreads'>; updates: Op<'threadUpdates'> };
 }
 

@@ -1,5 +1,5 @@
+import { type CoordOperation, operation } from './operation.js';
 import type { CoordOptions } from './options.js';
-import { operation, type CoordOperation } from './operation.js';
 import { ClaimTaskInputSchema, CompleteTaskInputSchema, PostTaskInputSchema, TaskListQuerySchema } from './schemas/task.js';
 
 const local = { openWorldHint: false } as const;
@@ -12,7 +12,7 @@ export function taskTools(options: CoordOptions): CoordOperation[] {
       route: 'POST /task/post',
       title: 'Post a task',
       description:
-        'Put a unit of work on the channel\'s queue for another agent to claim. Higher priority is claimed first, then older tasks. ' +
+        "Put a unit of work on the channel's queue for another agent to claim. Higher priority is claimed first, then older tasks. " +
         'With required_capability only agents listing that capability can claim it. Returns the task, with its id (status "pending").',
       input: PostTaskInputSchema,
       annotations: local,

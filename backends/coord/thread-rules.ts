@@ -124,7 +124,10 @@ export function checkedAction(input: ThreadActionInput): CheckedAction {
   if (!ACTIONS.has(input.action)) throw new CoordError('BAD_REQUEST', `Thread action '${String(input.action)}' is not one of ${[...ACTIONS].join(', ')}.`);
   const kind = input.action === 'post' ? (input.kind ?? 'context') : input.action;
   if (!POST_KINDS.has(kind) && input.action === 'post') throw new CoordError('BAD_REQUEST', `Post kind '${kind}' is not one of ${[...POST_KINDS].join(', ')}.`);
-  const content = input.action === 'post' || input.action === 'contest' ? requiredText(input.content, input.action === 'post' ? 'Message' : 'Reason for contesting') : (input.content ?? '');
+  const content =
+    input.action === 'post' || input.action === 'contest'
+      ? requiredText(input.content, input.action === 'post' ? 'Message' : 'Reason for contesting')
+      : (input.content ?? '');
   if (content !== '') requiredText(content, 'Message');
   return { threadId, agent, kind, content };
 }
@@ -133,7 +136,8 @@ export function checkedAction(input: ThreadActionInput): CheckedAction {
 export function assertCanAct(row: ThreadRow, agent: string): string[] {
   const participants = parseJson<string[]>(row.participants);
   requireParticipant(row, participants, agent, false, []);
-  if (ENDED.has(row.status)) throw refuse(row, `is ${row.status}; nothing more can happen in it. Open a new thread (mux_thread_open) if there is more to settle.`);
+  if (ENDED.has(row.status))
+    throw refuse(row, `is ${row.status}; nothing more can happen in it. Open a new thread (mux_thread_open) if there is more to settle.`);
   return participants;
 }
 
@@ -151,11 +155,22 @@ export function transition(row: ThreadRow, participants: string[], action: Check
       if (row.status !== 'proposed') throw refuse(row, `is ${row.status} with no proposal to approve; post one with kind "proposal".`);
       approvals.add(agent);
       next.approvals = JSON.stringify([...approvals]);
-      if (participants.every((p) => approvals.has(p))) Object.assign(next, { status: 'resolved', resolution: row.proposal, resolved_how: 'consensus', resolved_at: at });
+      if (participants.every((p) => approvals.has(p)))
+        Object.assign(next, { status: 'resolved', resolution: row.proposal, resolved_how: 'consensus', resolved_at: at });
       break;
     case 'contest':
-      if (row.status !== 'proposed' && row.status !== 'resolved') throw refuse(row, `is ${row.status}; there is no proposal or resolution to contest. Post a warning or a proposal instead.`);
-      Object.assign(next, { status: 'open', proposal: null, proposal_by: null, proposal_message: null, approvals: '[]', resolution: null, resolved_how: null, resolved_at: null });
+      if (row.status !== 'proposed' && row.status !== 'resolved')
+        throw refuse(row, `is ${row.status}; there is no proposal or resolution to contest. Post a warning or a proposal instead.`);
+      Object.assign(next, {
+        status: 'open',
+        proposal: null,
+        proposal_by: null,
+        proposal_message: null,
+        approvals: '[]',
+        resolution: null,
+        resolved_how: null,
+        resolved_at: null,
+      });
       break;
     case 'close':
     case 'cancel':
@@ -201,10 +216,14 @@ export async function sendNotices(send: SendNotice, logger: CoordLogger | undefi
 /** Refuses an agent that is not a participant (claim admins may read). */
 export function requireParticipant(row: ThreadRow, participants: string[], agent: string, adminMayRead: boolean, admins: readonly string[]): void {
   if (participants.includes(agent) || (adminMayRead && admins.includes(agent))) return;
-  throw new CoordError('FORBIDDEN', `Agent '${agent}' is not a participant of thread ${row.id} (participants: ${participants.join(', ')}); only they can read and act in it.`, {
-    thread_id: row.id,
-    participants,
-  });
+  throw new CoordError(
+    'FORBIDDEN',
+    `Agent '${agent}' is not a participant of thread ${row.id} (participants: ${participants.join(', ')}); only they can read and act in it.`,
+    {
+      thread_id: row.id,
+      participants,
+    },
+  );
 }
 
 function refuse(row: ThreadRow, why: string): CoordError {
@@ -218,9 +237,17 @@ export function unknownThread(threadId: string): CoordError {
 /** The update that keeps a row as it is, touched at `at`. */
 function base(row: ThreadRow, at: number): ThreadUpdate {
   return {
-    id: row.id, status: row.status, proposal: row.proposal, proposal_by: row.proposal_by, proposal_message: row.proposal_message,
-    approvals: row.approvals, resolution: row.resolution, resolved_how: row.resolved_how, resolved_at: row.resolved_at,
-    updated_at: at, auto_resolve_at: row.auto_resolve_at,
+    id: row.id,
+    status: row.status,
+    proposal: row.proposal,
+    proposal_by: row.proposal_by,
+    proposal_message: row.proposal_message,
+    approvals: row.approvals,
+    resolution: row.resolution,
+    resolved_how: row.resolved_how,
+    resolved_at: row.resolved_at,
+    updated_at: at,
+    auto_resolve_at: row.auto_resolve_at,
   };
 }
 

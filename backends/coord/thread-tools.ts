@@ -1,5 +1,5 @@
+import { type CoordOperation, operation } from './operation.js';
 import type { CoordOptions } from './options.js';
-import { operation, type CoordOperation } from './operation.js';
 import {
   GetThreadInputSchema,
   OpenThreadInputSchema,
@@ -46,7 +46,8 @@ export function threadTools(options: CoordOptions): CoordOperation[] {
       name: 'mux_thread_approve',
       route: 'POST /thread/approve',
       title: 'Approve the proposal',
-      description: 'Agree to the proposal on the table. When every participant has approved, the thread is resolved with that proposal as its resolution. Returns {thread, messages}.',
+      description:
+        'Agree to the proposal on the table. When every participant has approved, the thread is resolved with that proposal as its resolution. Returns {thread, messages}.',
       input: ThreadApproveInputSchema,
       annotations: local,
       run: (args, { store }) => store.actOnThread({ ...args, action: 'approve' }),
@@ -55,7 +56,8 @@ export function threadTools(options: CoordOptions): CoordOperation[] {
       name: 'mux_thread_contest',
       route: 'POST /thread/contest',
       title: 'Contest the proposal',
-      description: 'Reject the proposal (or a resolution) with a reason: the thread goes back to open and the approvals are dropped; propose something else next. Returns {thread, messages}.',
+      description:
+        'Reject the proposal (or a resolution) with a reason: the thread goes back to open and the approvals are dropped; propose something else next. Returns {thread, messages}.',
       input: ThreadContestInputSchema,
       annotations: local,
       run: (args, { store }) => store.actOnThread({ ...args, action: 'contest' }),

@@ -21,8 +21,12 @@ export function toolError(error: unknown, logger: CoordLogger | undefined, tool:
   const refusal =
     error instanceof CoordError
       ? error
-      : new CoordError('INTERNAL', `The coordination backend failed while running ${tool}: ${error instanceof Error ? error.message : String(error)}. Retry; report it if it persists.`);
-  if (!(error instanceof CoordError)) logger?.error({ tool, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }, 'coord tool failed');
+      : new CoordError(
+          'INTERNAL',
+          `The coordination backend failed while running ${tool}: ${error instanceof Error ? error.message : String(error)}. Retry; report it if it persists.`,
+        );
+  if (!(error instanceof CoordError))
+    logger?.error({ tool, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }, 'coord tool failed');
   const body = refusal.toJSON();
   const details = refusal.details === undefined ? '' : `\n${JSON.stringify(refusal.details)}`;
   return {

@@ -13,12 +13,12 @@ import type { TaskStatus } from './schemas/task.js';
 /** The channel used when a call names none. */
 export const DEFAULT_CHANNEL = 'default';
 
-export * from './work-claim-types.js';
 export * from './schemas/agent.js';
 export * from './schemas/channel.js';
 export * from './schemas/message.js';
 export * from './schemas/state.js';
 export * from './schemas/task.js';
+export * from './work-claim-types.js';
 
 export interface Agent {
   id: string;

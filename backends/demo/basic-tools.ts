@@ -37,8 +37,7 @@ export function registerBasicTools(server: McpServer): void {
     'fail',
     {
       title: 'Fail on purpose',
-      description:
-        'Always returns a tool error (isError: true) with the given message. Use it to see how tool-level failures are reported.',
+      description: 'Always returns a tool error (isError: true) with the given message. Use it to see how tool-level failures are reported.',
       inputSchema: { message: z.string().optional().describe('Error message to return (default "demo failure").') },
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
@@ -79,8 +78,7 @@ export function registerBasicTools(server: McpServer): void {
     'crash',
     {
       title: 'Crash the server',
-      description:
-        'Terminates this demo server process immediately with the given exit code, without answering. Only for testing restarts.',
+      description: 'Terminates this demo server process immediately with the given exit code, without answering. Only for testing restarts.',
       inputSchema: {
         code: z.number().int().min(0).max(255).optional().describe('Process exit code, 0 to 255 (default 1).'),
       },

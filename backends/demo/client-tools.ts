@@ -53,8 +53,7 @@ export function registerClientTools(server: McpServer): void {
     'sample',
     {
       title: 'Ask the client to sample',
-      description:
-        "Asks the calling client's language model to answer the prompt (MCP sampling, at most 100 tokens) and returns its answer text.",
+      description: "Asks the calling client's language model to answer the prompt (MCP sampling, at most 100 tokens) and returns its answer text.",
       inputSchema: { prompt: z.string().describe('Prompt to send to the client for completion.') },
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
@@ -81,8 +80,7 @@ export function registerClientTools(server: McpServer): void {
     'elicit',
     {
       title: 'Ask the user a question',
-      description:
-        'Asks the user, through the client (MCP elicitation), for a one-field answer and returns the action and content as JSON.',
+      description: 'Asks the user, through the client (MCP elicitation), for a one-field answer and returns the action and content as JSON.',
       inputSchema: { message: z.string().describe('Question to show to the user.') },
       annotations: { readOnlyHint: true, openWorldHint: true },
     },

@@ -28,8 +28,7 @@ export function createDemoServer(options: DemoServerOptions = {}): McpServer {
       // logging is declared so the `log` tool may send notifications/message;
       // the SDK refuses to send them otherwise.
       capabilities: { logging: {} },
-      instructions:
-        'Demo backend for trying stonegate. Every tool is harmless; `crash` ends this server process on purpose.',
+      instructions: 'Demo backend for trying stonegate. Every tool is harmless; `crash` ends this server process on purpose.',
     },
   );
 
@@ -57,9 +56,7 @@ export function createDemoServer(options: DemoServerOptions = {}): McpServer {
       argsSchema: { name: z.string().describe('Name of the person to greet.') },
     },
     ({ name }) => ({
-      messages: [
-        { role: 'user', content: { type: 'text', text: `Please greet ${name} warmly in one sentence.` } },
-      ],
+      messages: [{ role: 'user', content: { type: 'text', text: `Please greet ${name} warmly in one sentence.` } }],
     }),
   );
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
-import type { Bench, BenchReport } from '../bench.js';
-import { SqliteDispatchStore, type AsyncCall } from '../../src/store/dispatch-store.js';
 import { openDatabase } from '../../src/store/database.js';
+import { type AsyncCall, SqliteDispatchStore } from '../../src/store/dispatch-store.js';
+import type { Bench, BenchReport } from '../bench.js';
 import { fmt, quantile } from '../lib/stats.js';
 import { startStonegate, waitHealthy } from '../lib/stonegate.js';
 
@@ -97,10 +97,27 @@ function storeWrites(dir: string, calls: number): { calls: number; rows: { name:
     const store = new SqliteDispatchStore(db);
     let n = 0;
     const call = (): AsyncCall => ({
-      id: `bench_${(n += 1)}`, state: 'pending', server: 'demo', tool: 'sleep', caller: null, owner: null,
-      submitted_at: new Date().toISOString(), started_at: null, finished_at: null, expires_at: null, result: null, error: null, progress: null,
+      id: `bench_${(n += 1)}`,
+      state: 'pending',
+      server: 'demo',
+      tool: 'sleep',
+      caller: null,
+      owner: null,
+      submitted_at: new Date().toISOString(),
+      started_at: null,
+      finished_at: null,
+      expires_at: null,
+      result: null,
+      error: null,
+      progress: null,
     });
-    const finish = (c: AsyncCall): AsyncCall => ({ ...c, state: 'complete', finished_at: new Date().toISOString(), expires_at: Date.now() + 60_000, result: { content: [{ type: 'text', text: 'slept 20 ms' }] } });
+    const finish = (c: AsyncCall): AsyncCall => ({
+      ...c,
+      state: 'complete',
+      finished_at: new Date().toISOString(),
+      expires_at: Date.now() + 60_000,
+      result: { content: [{ type: 'text', text: 'slept 20 ms' }] },
+    });
     // batch: calls whose running state shares one transaction; 0 writes no running state (the store before issue #19).
     // CPU time (user + system) of the process, not wall time: on a shared machine waiting for a core is not the writes' cost.
     const measure = (batch: number): number => {

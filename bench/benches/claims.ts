@@ -37,7 +37,15 @@ const row = (label: string, samples: number[]): string[] => [label, fmt(quantile
 
 /** Announce, check and release against `live` standing claims. */
 async function claimsAt(store: CoordStore, live: number, rounds: number): Promise<string[][]> {
-  for (let i = 0; i < live; i += 1) await store.announceClaim({ agent_id: `holder-${i % 40}`, paths: pathsOf(i), depends_on: [`src/${MODULES[(i + 1) % MODULES.length]}/types.ts`], intent: `work ${i}`, repo: 'bench', ttl_seconds: 3600 });
+  for (let i = 0; i < live; i += 1)
+    await store.announceClaim({
+      agent_id: `holder-${i % 40}`,
+      paths: pathsOf(i),
+      depends_on: [`src/${MODULES[(i + 1) % MODULES.length]}/types.ts`],
+      intent: `work ${i}`,
+      repo: 'bench',
+      ttl_seconds: 3600,
+    });
   const announce: number[] = [];
   const check: number[] = [];
   for (let r = 0; r < rounds; r += 1) {
@@ -90,16 +98,30 @@ export const claimsBench: Bench = {
     }
     const columns = ['operation', 'p50 ms', 'p99 ms', 'n'];
     const tables: Table[] = [
-      { title: 'Work claims: store latency vs live claims in one channel and repo', columns, rows: claimRows, note: 'Each live claim has two files and a glob plus a dependency; the announce is scored against all of them, committed, then released (release not timed).' },
+      {
+        title: 'Work claims: store latency vs live claims in one channel and repo',
+        columns,
+        rows: claimRows,
+        note: 'Each live claim has two files and a glob plus a dependency; the announce is scored against all of them, committed, then released (release not timed).',
+      },
       { title: 'The unread count behind every coord tool answer (_meta.unread)', columns, rows: unreadRows },
     ];
-    return { tables, notes: ['In-process calls on a SQLite WAL file (synchronous = NORMAL), as the gateway opens the store; MCP and HTTP add their own cost on top.'], targets: [] };
+    return {
+      tables,
+      notes: ['In-process calls on a SQLite WAL file (synchronous = NORMAL), as the gateway opens the store; MCP and HTTP add their own cost on top.'],
+      targets: [],
+    };
   },
 };
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const tmp = mkdtempSync(join(tmpdir(), 'stonegate-claims-bench-'));
-  const ctx = { options: { quick: process.argv.includes('--quick'), verbose: false }, tmp, log: (m: string) => process.stderr.write(`${m}\n`), signal: new AbortController().signal } as unknown as BenchContext;
+  const ctx = {
+    options: { quick: process.argv.includes('--quick'), verbose: false },
+    tmp,
+    log: (m: string) => process.stderr.write(`${m}\n`),
+    signal: new AbortController().signal,
+  } as unknown as BenchContext;
   claimsBench
     .run(ctx)
     .then((report) => process.stdout.write(`${[...report.tables.map(renderTable), ...report.notes].join('\n\n')}\n`))

@@ -1,11 +1,11 @@
 import pg from 'pg';
+import { findPgBinaries, type PgCluster, startPgCluster } from '../../tools/pg-cluster.js';
 import type { Bench, BenchContext, BenchReport } from '../bench.js';
-import { coordUp, PAIRS, throughput, wake, type Throughput, type Wake } from '../coord.js';
+import { coordUp, PAIRS, type Throughput, throughput, type Wake, wake } from '../coord.js';
 import { restSurface, type Surface } from '../coord-surfaces.js';
 import { machineInfo } from '../lib/machine.js';
-import { findPgBinaries, startPgCluster, type PgCluster } from '../../tools/pg-cluster.js';
 import { fmt } from '../lib/stats.js';
-import { startStonegate, type RunningStonegate } from '../lib/stonegate.js';
+import { type RunningStonegate, startStonegate } from '../lib/stonegate.js';
 import type { Table } from '../lib/table.js';
 
 const WORKERS = 16;
@@ -44,7 +44,8 @@ async function claims(urls: string[], tasks: number, tag: string): Promise<numbe
   const channel = `${tag}-tasks`;
   const workers = Array.from({ length: WORKERS }, (_, i) => ({ id: `${tag}-w${i}`, url: urls[i % urls.length] as string }));
   for (const w of workers) await post(`${w.url}/coord/agent/register`, { agent_id: w.id, role: 'bench', channel });
-  for (let t = 0; t < tasks; t += 1) await post(`${urls[t % urls.length] as string}/coord/task/post`, { description: `task ${t}`, posted_by: 'bench', channel });
+  for (let t = 0; t < tasks; t += 1)
+    await post(`${urls[t % urls.length] as string}/coord/task/post`, { description: `task ${t}`, posted_by: 'bench', channel });
   const started = performance.now();
   let done = 0;
   await Promise.all(
@@ -119,7 +120,10 @@ export const coordPgBench: Bench = {
       const one = await startStonegate(ctx, { backends: [], extraToml: storeToml(await database(server.url, 'bench_one')) }, 'coord-pg1');
       setups.push({ name: 'PostgreSQL, 1 gateway', gateways: [one], surface: restSurface('PostgreSQL, 1 gateway', one.url, one.pid, 'lean') });
       const shared = storeToml(await database(server.url, 'bench_two'));
-      const two = [await startStonegate(ctx, { backends: [], extraToml: shared }, 'coord-pg2a'), await startStonegate(ctx, { backends: [], extraToml: shared }, 'coord-pg2b')];
+      const two = [
+        await startStonegate(ctx, { backends: [], extraToml: shared }, 'coord-pg2a'),
+        await startStonegate(ctx, { backends: [], extraToml: shared }, 'coord-pg2b'),
+      ];
       setups.push({ name: 'PostgreSQL, 2 gateways', gateways: two, surface: spreadSurface('PostgreSQL, 2 gateways', two) });
       for (const s of setups) for (const g of s.gateways) await coordUp(g.url);
 
@@ -131,7 +135,11 @@ export const coordPgBench: Bench = {
         for (const [i, s] of setups.entries()) {
           const result = await throughput(s.surface, total, `r${rep}s${i}`, ctx.signal);
           runs.set(s.name, [...(runs.get(s.name) ?? []), result]);
-          const rate = await claims(s.gateways.map((g) => g.url), tasks, `c${rep}s${i}`);
+          const rate = await claims(
+            s.gateways.map((g) => g.url),
+            tasks,
+            `c${rep}s${i}`,
+          );
           claimRates.set(s.name, [...(claimRates.get(s.name) ?? []), rate]);
           ctx.log(`coord-pg: ${s.name} rep ${rep + 1}: ${fmt(result.perSec, 0)} messages/s, ${fmt(rate, 0)} tasks/s`);
         }

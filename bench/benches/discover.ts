@@ -11,7 +11,7 @@ import { MARKER, MARKER_VAR } from '../lib/processes.js';
 import { fmt, quantile } from '../lib/stats.js';
 import { startStonegate, waitHealthy } from '../lib/stonegate.js';
 import type { Table } from '../lib/table.js';
-import { summarize, summaryTables, type CpuProfile } from '../profile-summary.js';
+import { type CpuProfile, summarize, summaryTables } from '../profile-summary.js';
 
 /** Fixed queries: tool-name words, description words, a long phrase, an exact generated name, words nothing has. */
 export const QUERIES = [
@@ -34,7 +34,12 @@ const EXTRA_TOOLS = 200;
 
 /** Lists the tools of one demo backend with DEMO_EXTRA_TOOLS set, over stdio. */
 async function demoTools(extra: number): Promise<Tool[]> {
-  const transport = new StdioClientTransport({ command: NODE, args: [DEMO], env: { ...getDefaultEnvironment(), DEMO_EXTRA_TOOLS: String(extra), [MARKER_VAR]: MARKER }, stderr: 'ignore' });
+  const transport = new StdioClientTransport({
+    command: NODE,
+    args: [DEMO],
+    env: { ...getDefaultEnvironment(), DEMO_EXTRA_TOOLS: String(extra), [MARKER_VAR]: MARKER },
+    stderr: 'ignore',
+  });
   const client = new Client({ name: 'stonegate-bench', version: '1.0.0' }, { capabilities: {} });
   await client.connect(transport);
   try {
@@ -87,7 +92,9 @@ export const discoverBench: Bench = {
     for (let i = 0; i < backends; i += 1) catalog.set(serverName(i), tools);
     const buildMs = performance.now() - buildStart;
     const size = catalog.tools().length;
-    notes.push(`${backends} backends × ${tools.length} tools = ${size.toLocaleString('en-US')} tools (DEMO_EXTRA_TOOLS=${EXTRA_TOOLS}; the demo server has 11 tools of its own). Building the in-process index took ${fmt(buildMs, 0)} ms.`);
+    notes.push(
+      `${backends} backends × ${tools.length} tools = ${size.toLocaleString('en-US')} tools (DEMO_EXTRA_TOOLS=${EXTRA_TOOLS}; the demo server has 11 tools of its own). Building the in-process index took ${fmt(buildMs, 0)} ms.`,
+    );
     const discover = (q: string): number => catalog.discover(q, { limit: 10 }).ranked.length;
     timeQueries(discover, 3); // warm-up
     const inProcess = timeQueries(discover, rounds);
@@ -159,7 +166,12 @@ export const discoverBench: Bench = {
       title: 'Per query: matching tools (before the limit) and p50 ms',
       columns: ['query', 'matches', 'in-process p50', '/mcp p50'],
       leftColumns: [0],
-      rows: QUERIES.map((q) => [q, (matches.get(q) ?? 0).toLocaleString('en-US'), fmt(quantile(inProcess.perQuery.get(q) ?? [], 0.5)), fmt(quantile(viaMcp.perQuery.get(q) ?? [], 0.5))]),
+      rows: QUERIES.map((q) => [
+        q,
+        (matches.get(q) ?? 0).toLocaleString('en-US'),
+        fmt(quantile(inProcess.perQuery.get(q) ?? [], 0.5)),
+        fmt(quantile(viaMcp.perQuery.get(q) ?? [], 0.5)),
+      ]),
     };
     const p50 = quantile(viaMcp.all, 0.5);
     return {

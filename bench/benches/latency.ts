@@ -1,11 +1,11 @@
 import type { Bench, BenchReport, TargetCheck } from '../bench.js';
-import { sequential, type LoadResult } from '../lib/load.js';
+import { type LoadResult, sequential } from '../lib/load.js';
 import { startMcpProxy, startSupergateway } from '../lib/peers.js';
 import { cpuTimeMs } from '../lib/processes.js';
 import { fmt, median, ratio } from '../lib/stats.js';
 import { startStonegate, waitHealthy } from '../lib/stonegate.js';
 import type { Table } from '../lib/table.js';
-import { closeAll, directStdioTarget, restHttpTarget, restTarget, sseTarget, streamableTarget, type Caller, type Target } from '../lib/targets.js';
+import { type Caller, closeAll, directStdioTarget, restHttpTarget, restTarget, sseTarget, streamableTarget, type Target } from '../lib/targets.js';
 
 const STONEGATE = ['stonegate REST', 'stonegate /mcp', 'stonegate /mcp/demo', 'stonegate SSE'] as const;
 const PEERS = ['supergateway', 'mcp-proxy /mcp', 'mcp-proxy /sse'] as const;
@@ -47,7 +47,11 @@ export const latencyBench: Bench = {
       streamableTarget('mcp-proxy /mcp', `${mcpProxy.url}/mcp`),
       sseTarget('mcp-proxy /sse', `${mcpProxy.url}/sse`),
     ];
-    const pids: Record<string, number> = { supergateway: supergateway.process.pid, 'mcp-proxy /mcp': mcpProxy.process.pid, 'mcp-proxy /sse': mcpProxy.process.pid };
+    const pids: Record<string, number> = {
+      supergateway: supergateway.process.pid,
+      'mcp-proxy /mcp': mcpProxy.process.pid,
+      'mcp-proxy /sse': mcpProxy.process.pid,
+    };
     for (const s of [...STONEGATE, 'stonegate REST (node:http client)']) pids[s] = gateway.pid;
     const rows: Row[] = targets.map((target) => ({ target, runs: [], pid: pids[target.name], cpuMs: 0 }));
     try {
@@ -78,7 +82,8 @@ export const latencyBench: Bench = {
       await closeAll(rows.flatMap((r) => (r.caller === undefined ? [] : [r.caller])));
     }
 
-    const med = (row: Row | undefined, key: 'p50' | 'p99' | 'callsPerSec'): number => (row === undefined || row.runs.length === 0 ? Number.NaN : median(row.runs.map((r) => r[key])));
+    const med = (row: Row | undefined, key: 'p50' | 'p99' | 'callsPerSec'): number =>
+      row === undefined || row.runs.length === 0 ? Number.NaN : median(row.runs.map((r) => r[key]));
     const byName = new Map(rows.map((r) => [r.target.name, r]));
     const direct = byName.get('direct stdio');
     const main: Table = {
@@ -87,7 +92,14 @@ export const latencyBench: Bench = {
       rows: rows.map((row) => {
         if (row.runs.length === 0) return [row.target.name, 'failed', row.error ?? '', '', '', ''];
         const cpu = row.pid === undefined ? Number.NaN : (row.cpuMs * 1000) / (row.runs.length * calls);
-        return [row.target.name, fmt(med(row, 'p50')), fmt(med(row, 'p99')), fmt(med(row, 'callsPerSec'), 0), fmt(med(row, 'p50') - med(direct, 'p50')), fmt(cpu, 0)];
+        return [
+          row.target.name,
+          fmt(med(row, 'p50')),
+          fmt(med(row, 'p99')),
+          fmt(med(row, 'callsPerSec'), 0),
+          fmt(med(row, 'p50') - med(direct, 'p50')),
+          fmt(cpu, 0),
+        ];
       }),
     };
     const p50Ratios: Table = {
@@ -95,7 +107,10 @@ export const latencyBench: Bench = {
       columns: ['stonegate surface', ...PEERS],
       rows: STONEGATE.map((s) => [
         s,
-        ...PEERS.map((p) => `${ratio(med(byName.get(s), 'p50') / med(byName.get(p), 'p50'))} / ${ratio(med(byName.get(s), 'callsPerSec') / med(byName.get(p), 'callsPerSec'))}`),
+        ...PEERS.map(
+          (p) =>
+            `${ratio(med(byName.get(s), 'p50') / med(byName.get(p), 'p50'))} / ${ratio(med(byName.get(s), 'callsPerSec') / med(byName.get(p), 'callsPerSec'))}`,
+        ),
       ]),
     };
 
@@ -107,7 +122,11 @@ export const latencyBench: Bench = {
       goal: 'sequential /mcp p50 ≤ 0.5× supergateway p50',
       measured: `${fmt(mcpP50)} ms vs ${fmt(sgP50)} ms = ${ratio(r)}`,
       pass: r <= 0.5,
-      margin: Number.isFinite(r) ? (r <= 0.5 ? `passes with ${fmt((0.5 - r) * sgP50)} ms to spare` : `misses: ${fmt(mcpP50 - 0.5 * sgP50)} ms too slow (needs ≤ ${fmt(0.5 * sgP50)} ms)`) : 'not measured',
+      margin: Number.isFinite(r)
+        ? r <= 0.5
+          ? `passes with ${fmt((0.5 - r) * sgP50)} ms to spare`
+          : `misses: ${fmt(mcpP50 - 0.5 * sgP50)} ms too slow (needs ≤ ${fmt(0.5 * sgP50)} ms)`
+        : 'not measured',
     });
     return {
       tables: [main, p50Ratios],

@@ -1,15 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Bench, BenchContext, BenchReport } from '../bench.js';
-import { heapGrowth, summarizeHeapSnapshot, takeHeapSnapshot, type HeapSummary } from '../lib/heap-snapshot.js';
+import { type HeapSummary, heapGrowth, summarizeHeapSnapshot, takeHeapSnapshot } from '../lib/heap-snapshot.js';
 import { concurrent } from '../lib/load.js';
 import { NODE, ROOT } from '../lib/paths.js';
 import { startMcpProxy, startSupergateway } from '../lib/peers.js';
 import { memoryOf } from '../lib/processes.js';
 import { fmt } from '../lib/stats.js';
-import { startStonegate, waitHealthy, type RunningStonegate } from '../lib/stonegate.js';
+import { type RunningStonegate, startStonegate, waitHealthy } from '../lib/stonegate.js';
 import type { Table } from '../lib/table.js';
-import { closeAll, restTarget, streamableTarget, type Caller } from '../lib/targets.js';
+import { type Caller, closeAll, restTarget, streamableTarget } from '../lib/targets.js';
 
 const BACKENDS = 10;
 const SETTLE_MS = 3_000;
@@ -65,7 +65,11 @@ async function references(ctx: BenchContext): Promise<string[][]> {
 async function start(ctx: BenchContext, label: string): Promise<{ gateway: RunningStonegate; snapshots: string }> {
   const snapshots = join(ctx.tmp, `${label}-snapshots`);
   mkdirSync(snapshots, { recursive: true });
-  const gateway = await startStonegate(ctx, { backends: NAMES.map((name) => ({ name })), nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshots}`] }, label);
+  const gateway = await startStonegate(
+    ctx,
+    { backends: NAMES.map((name) => ({ name })), nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshots}`] },
+    label,
+  );
   await waitHealthy(gateway.url, 60_000);
   await sleep(SETTLE_MS);
   return { gateway, snapshots };
@@ -112,7 +116,11 @@ export const memoryBench: Bench = {
       const rest = await restTarget('REST', gateway.url, NAMES).open(16);
       let mcp: Caller[] = [];
       try {
-        mcp = await streamableTarget('/mcp', `${gateway.url}/mcp`, NAMES.map((n) => `${n}__echo`)).open(16);
+        mcp = await streamableTarget(
+          '/mcp',
+          `${gateway.url}/mcp`,
+          NAMES.map((n) => `${n}__echo`),
+        ).open(16);
         await row('16 /mcp sessions open', 0);
         for (let done = 0; done < totalCalls; done += step) {
           // Alternate surfaces by block: half the calls over REST, half over /mcp.

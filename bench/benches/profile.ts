@@ -8,7 +8,7 @@ import { fmt } from '../lib/stats.js';
 import { startStonegate, waitHealthy } from '../lib/stonegate.js';
 import type { Table } from '../lib/table.js';
 import { closeAll, restTarget, streamableTarget, type Target } from '../lib/targets.js';
-import { monotonicUs, summarize, summaryTables, type CpuProfile, type Window } from '../profile-summary.js';
+import { type CpuProfile, monotonicUs, summarize, summaryTables, type Window } from '../profile-summary.js';
 
 /** Where the raw .cpuprofile files are kept after the run, for DevTools or `profile-summary`. */
 export const PROFILE_DIR = join(tmpdir(), 'stonegate-bench-profiles');
@@ -54,7 +54,8 @@ export const profileBench: Bench = {
           await concurrent(callers, 500, ctx.signal);
           const cpu0 = cpuTimeMs(gateway.pid);
           window.fromUs = monotonicUs();
-          const result = load.concurrency === 1 ? await sequential(callers[0] as (typeof callers)[number], n, ctx.signal) : await concurrent(callers, n, ctx.signal);
+          const result =
+            load.concurrency === 1 ? await sequential(callers[0] as (typeof callers)[number], n, ctx.signal) : await concurrent(callers, n, ctx.signal);
           window.toUs = monotonicUs();
           const cpu = cpuTimeMs(gateway.pid) - cpu0;
           cpuRows.push([load.label, n.toLocaleString('en-US'), fmt(result.callsPerSec, 0), fmt((cpu * 1000) / n, 0)]);

@@ -66,7 +66,12 @@ export const startupBench: Bench = {
       const port = await freePort();
       const base = `http://127.0.0.1:${port}`;
       const t0 = performance.now();
-      const proc = ctx.processes.spawn('stonegate', NODE, [BIN, 'serve', '-c', join(ROOT, 'stonegate.toml'), '--port', String(port), '--data-dir', join(ctx.tmp, `data-${i}`)], { cwd: ROOT });
+      const proc = ctx.processes.spawn(
+        'stonegate',
+        NODE,
+        [BIN, 'serve', '-c', join(ROOT, 'stonegate.toml'), '--port', String(port), '--data-dir', join(ctx.tmp, `data-${i}`)],
+        { cwd: ROOT },
+      );
       let listening = Number.NaN;
       proc.onLine((line) => {
         if (Number.isNaN(listening) && line.includes('stonegate listening')) listening = performance.now() - t0;
@@ -75,7 +80,8 @@ export const startupBench: Bench = {
         const r = await probe(`${base}/health`);
         return { status: r.status, body: JSON.parse(r.text) as { status?: string; backends_total?: number } };
       };
-      const tools = async (): Promise<{ total?: number; tools?: { server: string }[] }> => JSON.parse((await probe(`${base}/tools`)).text) as { total?: number };
+      const tools = async (): Promise<{ total?: number; tools?: { server: string }[] }> =>
+        JSON.parse((await probe(`${base}/tools`)).text) as { total?: number };
       // Every enabled backend of the shipped config, as /health counts them (built-in ones included).
       let expected = Number.POSITIVE_INFINITY;
       try {
@@ -114,7 +120,9 @@ export const startupBench: Bench = {
     };
     return {
       tables: [table],
-      notes: [`Four pollers run from the spawn on, each every ${POLL_MS} ms over loopback with a fresh connection per probe (node:http, no pool); the port is chosen up front, the data dir is a fresh temp folder each run.`],
+      notes: [
+        `Four pollers run from the spawn on, each every ${POLL_MS} ms over loopback with a fresh connection per probe (node:http, no pool); the port is chosen up front, the data dir is a fresh temp folder each run.`,
+      ],
       targets: [],
     };
   },

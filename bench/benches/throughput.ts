@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import type { Bench, BenchContext, BenchReport, TargetCheck } from '../bench.js';
 import { concurrent, type LoadResult } from '../lib/load.js';
 import { NODE } from '../lib/paths.js';
-import { startMcpProxy, startSupergateway, type RunningPeer } from '../lib/peers.js';
+import { type RunningPeer, startMcpProxy, startSupergateway } from '../lib/peers.js';
 import { cpuTimeMs, descendants } from '../lib/processes.js';
 import { fmt, median, ratio } from '../lib/stats.js';
-import { startStonegate, waitHealthy, type RunningStonegate } from '../lib/stonegate.js';
+import { type RunningStonegate, startStonegate, waitHealthy } from '../lib/stonegate.js';
 import type { Table } from '../lib/table.js';
 import { closeAll, directStdioTarget, restHttpTarget, restTarget, sseTarget, streamableTarget, type Target } from '../lib/targets.js';
 
@@ -73,7 +73,13 @@ export const throughputBench: Bench = {
     /** Runs one target at every concurrency level: open N callers, warm up, `reps` timed runs, close. */
     const measure = async (target: Target, backends: (n: number) => string, proxyPid?: number): Promise<void> => {
       for (const n of levels) {
-        const row: Measured = { target: target.name, backends: '', concurrency: n, runs: [], cpu: { proxy: Number.NaN, backend: Number.NaN, client: Number.NaN } };
+        const row: Measured = {
+          target: target.name,
+          backends: '',
+          concurrency: n,
+          runs: [],
+          cpu: { proxy: Number.NaN, backend: Number.NaN, client: Number.NaN },
+        };
         results.push(row);
         let callers: Awaited<ReturnType<Target['open']>> = [];
         try {
@@ -125,7 +131,9 @@ export const throughputBench: Bench = {
         await p.stop();
       }
     };
-    await peer(startSupergateway, (p) => measure(streamableTarget('supergateway', `${p.url}/mcp`), () => `${demoProcessesUnder(p.process.pid)} (one per session)`, p.process.pid));
+    await peer(startSupergateway, (p) =>
+      measure(streamableTarget('supergateway', `${p.url}/mcp`), () => `${demoProcessesUnder(p.process.pid)} (one per session)`, p.process.pid),
+    );
     await peer(startMcpProxy, async (p) => {
       const procs = (): string => `${demoProcessesUnder(p.process.pid)} (shared)`;
       await measure(streamableTarget('mcp-proxy /mcp', `${p.url}/mcp`), procs, p.process.pid);
@@ -172,7 +180,10 @@ export const throughputBench: Bench = {
         goal: `16-session throughput ≥ 3× best peer (stonegate /mcp, pool.max ${poolMax})`,
         measured: `${fmt(mine, 0)} vs ${best16.name} ${fmt(best16.cps, 0)} calls/s = ${ratio(r)}`,
         pass: r >= 3,
-        margin: r >= 3 ? `passes by ${fmt(mine - 3 * best16.cps, 0)} calls/s` : `misses: needs ${fmt(3 * best16.cps, 0)} calls/s, ${fmt(3 * best16.cps - mine, 0)} short (${((1 - r / 3) * 100).toFixed(0)} %)`,
+        margin:
+          r >= 3
+            ? `passes by ${fmt(mine - 3 * best16.cps, 0)} calls/s`
+            : `misses: needs ${fmt(3 * best16.cps, 0)} calls/s, ${fmt(3 * best16.cps - mine, 0)} short (${((1 - r / 3) * 100).toFixed(0)} %)`,
       });
     }
     for (const n of levels) {
@@ -184,7 +195,10 @@ export const throughputBench: Bench = {
         goal: `REST throughput ≥ 0.8× direct stdio at concurrency ${n} (pool.max 1: one backend process each)`,
         measured: `${fmt(rest, 0)} vs ${fmt(direct, 0)} calls/s = ${ratio(r)} (node:http client: ${ratio(viaHttp / direct)})`,
         pass: r >= 0.8,
-        margin: r >= 0.8 ? `passes by ${fmt(rest - 0.8 * direct, 0)} calls/s` : `misses: needs ${fmt(0.8 * direct, 0)} calls/s, ${fmt(0.8 * direct - rest, 0)} short (${((1 - r / 0.8) * 100).toFixed(0)} %)`,
+        margin:
+          r >= 0.8
+            ? `passes by ${fmt(rest - 0.8 * direct, 0)} calls/s`
+            : `misses: needs ${fmt(0.8 * direct, 0)} calls/s, ${fmt(0.8 * direct - rest, 0)} short (${((1 - r / 0.8) * 100).toFixed(0)} %)`,
       });
     }
     return {

@@ -30,7 +30,8 @@ export function summarizeHeapSnapshot(file: string): HeapSummary {
     const type = types[raw.nodes[i + typeAt] as number] ?? '?';
     const size = raw.nodes[i + sizeAt] as number;
     total += size;
-    const name = type === 'object' || type === 'closure' || type === 'native' ? `${raw.strings[raw.nodes[i + nameAt] as number] ?? '?'} (${type})` : `(${type})`;
+    const name =
+      type === 'object' || type === 'closure' || type === 'native' ? `${raw.strings[raw.nodes[i + nameAt] as number] ?? '?'} (${type})` : `(${type})`;
     const g = groups.get(name) ?? { bytes: 0, count: 0 };
     g.bytes += size;
     g.count += 1;

@@ -1,6 +1,6 @@
 import type { BenchContext } from '../bench.js';
-import { freePort, waitForPort } from './ports.js';
 import { DEMO, MCP_PROXY, NODE, ROOT, SUPERGATEWAY } from './paths.js';
+import { freePort, waitForPort } from './ports.js';
 import type { BenchProcess } from './processes.js';
 
 /** A peer gateway in front of the demo backend. */
@@ -25,9 +25,14 @@ export const DEMO_COMMAND = [NODE, DEMO] as const;
 export async function startSupergateway(ctx: BenchContext): Promise<RunningPeer> {
   const port = await freePort();
   const stdio = DEMO_COMMAND.map(shellQuote).join(' ');
-  const proc = ctx.processes.spawn('supergateway', SUPERGATEWAY, ['--stdio', stdio, '--outputTransport', 'streamableHttp', '--stateful', '--port', String(port), '--logLevel', 'none'], {
-    cwd: ROOT,
-  });
+  const proc = ctx.processes.spawn(
+    'supergateway',
+    SUPERGATEWAY,
+    ['--stdio', stdio, '--outputTransport', 'streamableHttp', '--stateful', '--port', String(port), '--logLevel', 'none'],
+    {
+      cwd: ROOT,
+    },
+  );
   await waitForPort(port, 20_000, proc.exited).catch((err: Error) => {
     throw new Error(`${err.message}: ${proc.tail.join('\n')}`);
   });

@@ -75,7 +75,10 @@ export function writeResultsMd(benches: readonly Bench[]): string {
   for (const r of results) {
     out.push(`## ${r.bench}`, '');
     const m = r.machine;
-    out.push(`Run ${m.date.slice(0, 16).replace('T', ' ')} UTC on ${m.nproc} CPUs (${m.cpu}), ${m.memGb} GB, Node ${m.node}, load average ${m.load1} at the start; took ${Math.round(r.seconds)} s${r.quick ? ' (**--quick**: reduced counts)' : ''}.`, '');
+    out.push(
+      `Run ${m.date.slice(0, 16).replace('T', ' ')} UTC on ${m.nproc} CPUs (${m.cpu}), ${m.memGb} GB, Node ${m.node}, load average ${m.load1} at the start; took ${Math.round(r.seconds)} s${r.quick ? ' (**--quick**: reduced counts)' : ''}.`,
+      '',
+    );
     for (const note of r.report.notes) out.push(`- ${note}`);
     if (r.report.notes.length > 0) out.push('');
     for (const table of r.report.tables) out.push(renderTable(table), '');

@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchContext } from '../bench.js';
-import { MARKER, MARKER_VAR, type BenchProcess } from './processes.js';
 import { BIN, DEMO, NODE, ROOT } from './paths.js';
+import { type BenchProcess, MARKER, MARKER_VAR } from './processes.js';
 
 /** One demo backend of a generated config. */
 export interface DemoBackend {
@@ -65,7 +65,10 @@ export async function startStonegate(ctx: BenchContext, options: StonegateOption
   const nodeArgs = [...(options.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir]), ...(options.nodeArgs ?? [])];
   const proc = ctx.processes.spawn(label, NODE, [...nodeArgs, BIN, 'serve', '-c', config, '--port', '0', '--data-dir', join(dir, 'data')], { cwd: ROOT });
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${label} did not listen within ${options.listenTimeoutMs ?? 20_000} ms: ${proc.tail.join('\n')}`)), options.listenTimeoutMs ?? 20_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${label} did not listen within ${options.listenTimeoutMs ?? 20_000} ms: ${proc.tail.join('\n')}`)),
+      options.listenTimeoutMs ?? 20_000,
+    );
     proc.onLine((line) => {
       if (!line.includes('stonegate listening')) return;
       try {

@@ -28,7 +28,13 @@ export function checkActingAs(identity: Identity, fields: Readonly<Record<string
  * (coord's history, thread list), that an agent token names itself — the
  * store then answers only what that agent may see.
  */
-export function checkDeclaredIdentity(identity: Identity, fields: Readonly<Record<string, unknown>>, what: string, declaration: ActingAsDeclaration, key: string): void {
+export function checkDeclaredIdentity(
+  identity: Identity,
+  fields: Readonly<Record<string, unknown>>,
+  what: string,
+  declaration: ActingAsDeclaration,
+  key: string,
+): void {
   checkActingAs(identity, fields, what, declaration.fields);
   const refusal = declaration.selfOnly[key];
   if (refusal === undefined || identity.role === 'admin') return;

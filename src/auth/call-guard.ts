@@ -3,8 +3,8 @@ import type { Catalog } from '../catalog/catalog.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { CallListener } from '../router/call-log.js';
 import type { CallMiddleware } from '../router/router.js';
-import { checkDeclaredIdentity } from './acting-as.js';
 import type { AuditLog } from '../store/audit.js';
+import { checkDeclaredIdentity } from './acting-as.js';
 import type { RateLimiter } from './rate-limit.js';
 import { mayUse, type TokenTable } from './tokens.js';
 
@@ -51,13 +51,16 @@ export function callGuard(options: CallGuardOptions): { middleware: CallMiddlewa
     const audit = options.audit();
     const ctx: CallContext = {
       argsBytes: audit === undefined ? null : Buffer.byteLength(JSON.stringify(request.arguments ?? {})),
-      arguments: options.keepArguments ? request.arguments ?? {} : undefined,
+      arguments: options.keepArguments ? (request.arguments ?? {}) : undefined,
     };
     const identity = tokens.enabled ? tokens.byName(request.caller) : undefined;
     let release: () => void;
     try {
       if (identity !== undefined && !mayUse(identity, request.server)) {
-        throw new GatewayError('FORBIDDEN', `Token '${identity.name}' may not use backend '${request.server}'; it is limited to: ${[...(identity.servers ?? [])].join(', ')}`);
+        throw new GatewayError(
+          'FORBIDDEN',
+          `Token '${identity.name}' may not use backend '${request.server}'; it is limited to: ${[...(identity.servers ?? [])].join(', ')}`,
+        );
       }
       if (catalog.isHeld(request.server, request.tool)) {
         throw new GatewayError(

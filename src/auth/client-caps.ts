@@ -27,10 +27,23 @@ export interface CapLimits {
 /** Seconds a refused client is told to wait: slots free when a session or stream ends, not on a clock. */
 const RETRY_AFTER = 5;
 
-const KEYS: Record<CapKind, { total: 'sessions' | 'streams'; perClient: 'sessionsPerClient' | 'streamsPerClient'; key: string; what: string; close: string }> = {
-  session: { total: 'sessions', perClient: 'sessionsPerClient', key: 'max_sessions_per_client', what: 'MCP sessions', close: 'close sessions it no longer uses (DELETE /mcp with the Mcp-Session-Id)' },
-  stream: { total: 'streams', perClient: 'streamsPerClient', key: 'max_streams_per_client', what: 'event streams', close: 'close streams it no longer reads' },
-};
+const KEYS: Record<CapKind, { total: 'sessions' | 'streams'; perClient: 'sessionsPerClient' | 'streamsPerClient'; key: string; what: string; close: string }> =
+  {
+    session: {
+      total: 'sessions',
+      perClient: 'sessionsPerClient',
+      key: 'max_sessions_per_client',
+      what: 'MCP sessions',
+      close: 'close sessions it no longer uses (DELETE /mcp with the Mcp-Session-Id)',
+    },
+    stream: {
+      total: 'streams',
+      perClient: 'streamsPerClient',
+      key: 'max_streams_per_client',
+      what: 'event streams',
+      close: 'close streams it no longer reads',
+    },
+  };
 
 /**
  * Slots for the long-lived things a client can hold open. One client (a

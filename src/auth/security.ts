@@ -1,13 +1,13 @@
 import type { Catalog } from '../catalog/catalog.js';
+import { SqliteFingerprintStore } from '../catalog/fingerprints.js';
 import { ConfigError } from '../config/load.js';
 import { isLoopbackHost } from '../config/loopback.js';
 import { secretsOf } from '../config/redact.js';
 import type { BackendConfig, Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import type { GatewayDatabase } from '../store/database.js';
 import { AuditLog, type AuditStore } from '../store/audit.js';
+import type { GatewayDatabase } from '../store/database.js';
 import { ClientCaps, streamCap } from './client-caps.js';
-import { SqliteFingerprintStore } from '../catalog/fingerprints.js';
 import { RateLimiter } from './rate-limit.js';
 import { TokenTable } from './tokens.js';
 
@@ -18,7 +18,6 @@ export interface SecurityOptions {
   /** Every backend's config as it is now (file and runtime), for the secrets to scrub. */
   backends: () => readonly BackendConfig[];
 }
-
 
 /**
  * The gateway's security stage: tokens and their limits (which the call

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { deferredStore } from '../../backends/coord/deferred-store.js';
-import { CoordOptionsSchema, type CoordOptions } from '../../backends/coord/options.js';
 import { isPostgresUrl, openStoreAt } from '../../backends/coord/open-store.js';
+import { type CoordOptions, CoordOptionsSchema } from '../../backends/coord/options.js';
 import { coordRoutes } from '../../backends/coord/rest.js';
 import { createCoordServer } from '../../backends/coord/server.js';
 import { openSqliteStore } from '../../backends/coord/sqlite-store.js';
@@ -15,8 +15,8 @@ import type { BuiltinBackend, BuiltinContext } from './builtin-backend.js';
  * routes carry, and hands the CLI and the config what they need of coord.
  */
 
-export { CoordOptionsSchema, isPostgresUrl, type CoordOptions };
 export type { CoordStore };
+export { type CoordOptions, CoordOptionsSchema, isPostgresUrl };
 
 /** `stonegate coord`: the standalone coordination server in this process (it then owns the process). */
 export async function runCoord(argv: readonly string[]): Promise<void> {

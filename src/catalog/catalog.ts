@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { ListToolsResultSchema, type Implementation, type ServerCapabilities, type Tool } from '@modelcontextprotocol/sdk/types.js';
-import { MemoryFingerprintStore, type FingerprintStore } from './fingerprints.js';
+import { type Implementation, ListToolsResultSchema, type ServerCapabilities, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '../log.js';
-import { buildIndex, tokenize, type SearchIndex } from './discover.js';
-import { WordIndex } from './word-index.js';
+import { buildIndex, type SearchIndex, tokenize } from './discover.js';
+import { type FingerprintStore, MemoryFingerprintStore } from './fingerprints.js';
 import { exposedName, fingerprint } from './naming.js';
+import { WordIndex } from './word-index.js';
 
 /** One backend tool as the gateway knows it. */
 export interface CatalogTool {
@@ -260,7 +260,12 @@ export class Catalog extends EventEmitter {
   /** Ranked keyword search over the tools agents are shown; see discover.ts for the weights, word-index.ts for how. */
   discover(query: string, options: { servers?: ReadonlySet<string>; limit?: number } = {}): Discovery {
     const { servers } = options;
-    const { hits, matched } = this.#words.search(tokenize(query), query, options.limit ?? 20, (tool) => (servers === undefined || servers.has(tool.server)) && !this.isHeld(tool.server, tool.name));
+    const { hits, matched } = this.#words.search(
+      tokenize(query),
+      query,
+      options.limit ?? 20,
+      (tool) => (servers === undefined || servers.has(tool.server)) && !this.isHeld(tool.server, tool.name),
+    );
     return { ranked: hits.map((hit) => ({ tool: hit.item, score: hit.score })), matched };
   }
 
@@ -284,7 +289,9 @@ export class Catalog extends EventEmitter {
       store.addChange(entry.server, { tool: entry.name, from: record.approved_fingerprint, to: entry.fingerprint, at: now });
       this.#options.logger.warn(
         { backend: entry.server, tool: entry.name, from: record.approved_fingerprint, to: entry.fingerprint, held: this.#options.pin === true },
-        this.#options.pin === true ? 'tool definition changed since approved; withheld from agents until POST /server/approve' : 'tool definition changed since first seen',
+        this.#options.pin === true
+          ? 'tool definition changed since approved; withheld from agents until POST /server/approve'
+          : 'tool definition changed since first seen',
       );
     }
     return false;

@@ -87,7 +87,9 @@ export class SqliteFingerprintStore implements FingerprintStore {
     this.#put = db.prepare('INSERT OR REPLACE INTO tool_fingerprints (server, tool, fingerprint, first_seen, approved_fingerprint) VALUES (?, ?, ?, ?, ?)');
     this.#list = db.prepare('SELECT server, tool, fingerprint, first_seen, approved_fingerprint FROM tool_fingerprints WHERE server = ? ORDER BY tool');
     this.#addChange = db.prepare('INSERT INTO tool_changes (server, tool, from_fingerprint, to_fingerprint, at) VALUES (?, ?, ?, ?, ?)');
-    this.#changes = db.prepare('SELECT tool, from_fingerprint AS "from", to_fingerprint AS "to", at FROM tool_changes WHERE server = ? ORDER BY id DESC LIMIT ?');
+    this.#changes = db.prepare(
+      'SELECT tool, from_fingerprint AS "from", to_fingerprint AS "to", at FROM tool_changes WHERE server = ? ORDER BY id DESC LIMIT ?',
+    );
   }
 
   get(server: string, tool: string): FingerprintRecord | undefined {

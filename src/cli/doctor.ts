@@ -4,7 +4,7 @@ import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
-import { ConfigError, loadConfig, type ConfigOverrides } from '../config/load.js';
+import { ConfigError, type ConfigOverrides, loadConfig } from '../config/load.js';
 import type { BackendConfig, Config } from '../config/schema.js';
 import { VERSION } from '../version.js';
 import { localAddress } from './local-address.js';
@@ -77,7 +77,12 @@ function checkBackend(report: Report, backend: BackendConfig): void {
   }
   const found = resolveCommand(backend);
   if (found === undefined) {
-    return report.line('FAIL', what, `command '${backend.command ?? ''}' not found${(backend.command ?? '').includes('/') ? '' : ' on PATH'}`, `install it, or set command to its full path in the [[backends]] entry '${backend.name}'`);
+    return report.line(
+      'FAIL',
+      what,
+      `command '${backend.command ?? ''}' not found${(backend.command ?? '').includes('/') ? '' : ' on PATH'}`,
+      `install it, or set command to its full path in the [[backends]] entry '${backend.name}'`,
+    );
   }
   report.line('ok', what, `${backend.command ?? ''} → ${found}`);
 }
@@ -90,7 +95,12 @@ function checkDataDir(report: Report, dataDir: string): void {
     rmSync(probe, { force: true });
     report.line('ok', 'data_dir', `${dataDir} is writable`);
   } catch (e) {
-    report.line('FAIL', 'data_dir', `${dataDir} is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'point [server] data_dir (or --data-dir) at a folder you can write');
+    report.line(
+      'FAIL',
+      'data_dir',
+      `${dataDir} is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      'point [server] data_dir (or --data-dir) at a folder you can write',
+    );
   }
 }
 
@@ -154,17 +164,35 @@ async function checkGateway(report: Report, base: string, token: string | undefi
   const h = health.body;
   // A gateway whose database is unusable answers 503 with status "down": still stonegate.
   if ((health.status !== 200 && health.status !== 503) || h === undefined || typeof h.version !== 'string') {
-    return report.line('FAIL', '/health', `${base}/health answered ${health.status} and is not stonegate`, 'another program holds the port: change [server] port, or pass --url');
+    return report.line(
+      'FAIL',
+      '/health',
+      `${base}/health answered ${health.status} and is not stonegate`,
+      'another program holds the port: change [server] port, or pass --url',
+    );
   }
   const store = (h.checks as { store?: { status?: string; detail?: string } } | undefined)?.store;
   if (store !== undefined && store.status !== 'ok') {
-    report.line(store.status === 'down' ? 'FAIL' : 'warn', 'store', String(store.detail), "move the file aside or restore it from a backup, then restart (docs/troubleshooting.md, 'The store is corrupt or missing')");
+    report.line(
+      store.status === 'down' ? 'FAIL' : 'warn',
+      'store',
+      String(store.detail),
+      "move the file aside or restore it from a backup, then restart (docs/troubleshooting.md, 'The store is corrupt or missing')",
+    );
   }
   if (h.status === 'ok') report.line('ok', '/health', `stonegate ${h.version}: ok, ${String(h.backends_healthy)}/${String(h.backends_total)} backends running`);
-  else report.line('warn', '/health', `stonegate ${h.version}: ${String(h.status)}, ${String(h.backends_healthy)}/${String(h.backends_total)} backends running, ${String(h.circuits_open)} circuits open`, 'see the backend lines below, or stonegate status');
+  else
+    report.line(
+      'warn',
+      '/health',
+      `stonegate ${h.version}: ${String(h.status)}, ${String(h.backends_healthy)}/${String(h.backends_total)} backends running, ${String(h.circuits_open)} circuits open`,
+      'see the backend lines below, or stonegate status',
+    );
 
   const client = new Client({ name: 'stonegate-doctor', version: VERSION });
-  const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp?expose=all`), { requestInit: { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } } });
+  const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp?expose=all`), {
+    requestInit: { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } },
+  });
   let tools: Tool[];
   try {
     await client.connect(transport);
@@ -193,8 +221,15 @@ async function checkGateway(report: Report, base: string, token: string | undefi
     // enabled = false in the entry, or stopped through the API (kept as enabled = false): an operator's choice, not a failure.
     if (!s.enabled) report.line('skip', what, `disabled (enabled = false, or stopped through the API; stonegate start ${s.name} starts it)`);
     else if (s.status === 'stopped') report.line('FAIL', what, 'backend is stopped', `stonegate start ${s.name}`);
-    else if (s.status !== 'running') report.line('FAIL', what, `backend is ${s.status}${s.last_error === null ? '' : `: ${s.last_error}`}`, `fix what the error says, then stonegate restart ${s.name}`);
-    else if (s.circuit !== 'closed') report.line('warn', what, `${count} tools, circuit ${s.circuit}`, `it has been failing; once it is fixed, stonegate reset ${s.name} closes it`);
+    else if (s.status !== 'running')
+      report.line(
+        'FAIL',
+        what,
+        `backend is ${s.status}${s.last_error === null ? '' : `: ${s.last_error}`}`,
+        `fix what the error says, then stonegate restart ${s.name}`,
+      );
+    else if (s.circuit !== 'closed')
+      report.line('warn', what, `${count} tools, circuit ${s.circuit}`, `it has been failing; once it is fixed, stonegate reset ${s.name} closes it`);
     else if (count === 0) report.line('warn', what, 'running but lists no tools', 'check that the server registers its tools');
     else report.line('ok', what, `${count} tools`);
   }
@@ -206,7 +241,8 @@ export async function runDoctor(options: DoctorOptions): Promise<number> {
   let config: Config | undefined;
   try {
     config = loadConfig({ file: options.config, explicit: options.explicit, overrides: options.overrides });
-    if (config.file === undefined) report.line('warn', 'config', 'no stonegate.toml here: the embedded defaults (no backends)', "create one with 'stonegate init', or pass -c FILE");
+    if (config.file === undefined)
+      report.line('warn', 'config', 'no stonegate.toml here: the embedded defaults (no backends)', "create one with 'stonegate init', or pass -c FILE");
     else report.line('ok', 'config', `${config.file}: ${config.backends.length} backends`);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
@@ -224,7 +260,12 @@ export async function runDoctor(options: DoctorOptions): Promise<number> {
     base = local.base;
     if (!(await listening(host, port))) {
       report.line('ok', 'port', `${host}:${port} is free (no gateway running)`);
-      report.line('skip', 'gateway', '/health, MCP initialize and tools/list need a running gateway', "start one with 'stonegate serve', then run doctor again");
+      report.line(
+        'skip',
+        'gateway',
+        '/health, MCP initialize and tools/list need a running gateway',
+        "start one with 'stonegate serve', then run doctor again",
+      );
       return finish(report, options.out);
     }
     report.line('ok', 'port', `${host}:${port} answers; checking it is stonegate`);

@@ -121,11 +121,13 @@ export function mergeMcpConfig(path: string, entry: Record<string, unknown>): 'c
     } catch (e) {
       throw new UsageError(`${path} is not valid JSON (${(e as Error).message}); fix it or pick another file — it was left as it is`);
     }
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`${path} does not hold a JSON object; it was left as it is`);
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+      throw new UsageError(`${path} does not hold a JSON object; it was left as it is`);
     doc = parsed as Record<string, unknown>;
   }
   const servers = doc.mcpServers ?? {};
-  if (servers === null || typeof servers !== 'object' || Array.isArray(servers)) throw new UsageError(`${path}: mcpServers is not an object; it was left as it is`);
+  if (servers === null || typeof servers !== 'object' || Array.isArray(servers))
+    throw new UsageError(`${path}: mcpServers is not an object; it was left as it is`);
   const before = (servers as Record<string, unknown>).stonegate;
   if (JSON.stringify(before) === JSON.stringify(entry)) return 'unchanged';
   doc.mcpServers = { ...(servers as Record<string, unknown>), stonegate: entry };
@@ -156,7 +158,9 @@ export function runInit(options: InitOptions): number {
   if (options.writeMcpConfig !== undefined) {
     const target = resolve(options.writeMcpConfig);
     const outcome = mergeMcpConfig(target, mcpEntry(config));
-    const said = { created: 'created', added: 'added the stonegate server to', updated: 'updated the stonegate server in', unchanged: 'already up to date:' }[outcome];
+    const said = { created: 'created', added: 'added the stonegate server to', updated: 'updated the stonegate server in', unchanged: 'already up to date:' }[
+      outcome
+    ];
     out(`${said} ${target}`);
   }
   out('');

@@ -1,17 +1,17 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type ConfigOverrides } from '../config/load.js';
+import { isPostgresUrl, runCoord } from '../builtins/coord.js';
+import { ConfigError, type ConfigOverrides, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../log.js';
-import { runRemote, UsageError } from './remote.js';
-import { runInit } from './init.js';
-import { runDoctor } from './doctor.js';
-import { printServeSummary } from './serve-summary.js';
-import { localAddress } from './local-address.js';
 import { serveStdio } from '../mcp/stdio-session.js';
 import { VERSION } from '../version.js';
-import { isPostgresUrl, runCoord } from '../builtins/coord.js';
+import { runDoctor } from './doctor.js';
+import { runInit } from './init.js';
+import { localAddress } from './local-address.js';
+import { runRemote, UsageError } from './remote.js';
+import { printServeSummary } from './serve-summary.js';
 
 /*
  * argv → commands. The CLI is the one place in src/ that writes to the
@@ -81,7 +81,6 @@ const OPTIONS = {
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
-
 /**
  * `stonegate tools | head` closes our stdout early: that is the reader's
  * choice, not an error worth a stack trace. (Not for `serve`, whose stdout
@@ -124,7 +123,10 @@ async function serve(values: Values): Promise<number> {
   const config = load(values);
   const stdio = values.stdio === true;
   const logger = createLogger({ level: config.logging.level, format: config.logging.format, fd: stdio ? 2 : 1 });
-  if (config.file === undefined) logger.warn('no stonegate.toml found here: serving with the embedded defaults (no backends); create one with `stonegate init` (docs/configuration.md lists every key) or pass -c');
+  if (config.file === undefined)
+    logger.warn(
+      'no stonegate.toml found here: serving with the embedded defaults (no backends); create one with `stonegate init` (docs/configuration.md lists every key) or pass -c',
+    );
   const gateway = new Gateway({ config, logger });
   let stopping = false;
   const shutdown = (signal: string): void => {
@@ -279,7 +281,12 @@ export async function main(argv: string[]): Promise<number> {
       case 'stop':
       case 'restart':
       case 'reset':
-        return await runRemote({ url: gatewayUrl(values), json: values.json === true, out, err, progress: process.stderr }, command, positionals.slice(1), values);
+        return await runRemote(
+          { url: gatewayUrl(values), json: values.json === true, out, err, progress: process.stderr },
+          command,
+          positionals.slice(1),
+          values,
+        );
       default:
         err(`stonegate: unknown command '${command}'\n\n${USAGE}`);
         return 2;

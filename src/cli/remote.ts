@@ -1,4 +1,4 @@
-import { withProgress, type ProgressStream } from './progress.js';
+import { type ProgressStream, withProgress } from './progress.js';
 
 /*
  * CLI commands that talk to a running gateway over its REST API. Output is
@@ -42,7 +42,9 @@ async function request(ctx: RemoteContext, method: string, path: string, body?: 
       signal: AbortSignal.timeout(120_000),
     });
   } catch (e) {
-    throw new Unreachable(`no gateway answered at ${ctx.url} (${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}); start one with 'stonegate serve' or pass --url`);
+    throw new Unreachable(
+      `no gateway answered at ${ctx.url} (${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}); start one with 'stonegate serve' or pass --url`,
+    );
   }
   const text = await response.text();
   try {
@@ -94,10 +96,22 @@ async function status(ctx: RemoteContext): Promise<number> {
     ctx.out(JSON.stringify({ health: health.body, servers: list.body.servers }, null, 2));
   } else {
     const h = health.body;
-    ctx.out(`stonegate ${String(h.version)} at ${ctx.url}: ${String(h.status)} — ${String(h.backends_healthy)}/${String(h.backends_total)} backends running, ${String(h.circuits_open)} circuits open`);
+    ctx.out(
+      `stonegate ${String(h.version)} at ${ctx.url}: ${String(h.status)} — ${String(h.backends_healthy)}/${String(h.backends_total)} backends running, ${String(h.circuits_open)} circuits open`,
+    );
     const rows = [['BACKEND', 'STATUS', 'CIRCUIT', 'TOOLS', 'CALLS', 'ERRORS', 'PID', 'RESTARTS', 'LAST ERROR']];
     for (const s of (list.body.servers as ServerRow[] | undefined) ?? []) {
-      rows.push([s.name, s.status, s.circuit, String(s.tool_count), String(s.total_calls), `${(s.error_rate * 100).toFixed(1)}%`, String(s.pid ?? '-'), String(s.restarts), s.last_error ?? '']);
+      rows.push([
+        s.name,
+        s.status,
+        s.circuit,
+        String(s.tool_count),
+        String(s.total_calls),
+        `${(s.error_rate * 100).toFixed(1)}%`,
+        String(s.pid ?? '-'),
+        String(s.restarts),
+        s.last_error ?? '',
+      ]);
     }
     ctx.out(table(rows));
   }
@@ -115,7 +129,8 @@ async function tools(ctx: RemoteContext, server: string | undefined): Promise<nu
 
 async function call(ctx: RemoteContext, target: string | undefined, args: string | undefined): Promise<number> {
   const slash = target?.indexOf('/') ?? -1;
-  if (target === undefined || slash <= 0 || slash === target.length - 1) throw new UsageError("call needs SERVER/TOOL, e.g. stonegate call demo/echo --args '{\"text\":\"hi\"}'");
+  if (target === undefined || slash <= 0 || slash === target.length - 1)
+    throw new UsageError('call needs SERVER/TOOL, e.g. stonegate call demo/echo --args \'{"text":"hi"}\'');
   let parsed: unknown = {};
   if (args !== undefined) {
     try {
@@ -188,7 +203,9 @@ export async function runRemote(
         const answer = await waitFor(ctx, `${DOING[command] ?? `${command}ing`} ${name}`, 'POST', `/server/${command}`, { name });
         return report(ctx, answer, (body) => {
           const s = body.server as ServerRow | undefined;
-          ctx.out(s === undefined ? `${command === 'remove' ? 'removed' : command} ${name}` : `${name}: ${s.status}, circuit ${s.circuit}, ${s.tool_count} tools`);
+          ctx.out(
+            s === undefined ? `${command === 'remove' ? 'removed' : command} ${name}` : `${name}: ${s.status}, circuit ${s.circuit}, ${s.tool_count} tools`,
+          );
         });
       }
       default:

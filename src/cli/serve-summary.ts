@@ -10,13 +10,18 @@ import { VERSION } from '../version.js';
 /** Prints the start summary; call after `gateway.start()` with its url and ready promise. */
 export function printServeSummary(gateway: Gateway, started: { url: string | undefined; ready: Promise<void> }, out: (text: string) => void): void {
   const base = started.url ?? '';
-  const names = gateway.supervisor.list().filter((b) => b.config.enabled).map((b) => b.name);
+  const names = gateway.supervisor
+    .list()
+    .filter((b) => b.config.enabled)
+    .map((b) => b.name);
   const width = Math.max(8, ...names.map((n) => n.length));
   const since = Date.now();
   const seconds = (): string => `${((Date.now() - since) / 1000).toFixed(1)} s`;
   out(`stonegate ${VERSION} listening on ${base}/mcp`);
   out(`  dashboard  ${base}/ui`);
-  out(`  backends   ${names.length === 0 ? 'none configured (add [[backends]] entries, or POST /server/add)' : `${names.length} starting: ${names.join(', ')}`}`);
+  out(
+    `  backends   ${names.length === 0 ? 'none configured (add [[backends]] entries, or POST /server/add)' : `${names.length} starting: ${names.join(', ')}`}`,
+  );
   let done = false;
   const pending = new Set(names);
   const onReady = (name: string): void => {

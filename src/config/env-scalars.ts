@@ -22,7 +22,8 @@ export function typedEnvReferences(raw: unknown, interpolated: unknown): unknown
     const written = valueAt(raw, issue.path);
     const text = valueAt(interpolated, issue.path);
     if (typeof written !== 'string' || !WHOLE_REFERENCE.test(written) || typeof text !== 'string') continue;
-    const value = issue.expected === 'number' ? (NUMBER.test(text.trim()) ? Number(text) : undefined) : text === 'true' ? true : text === 'false' ? false : undefined;
+    const value =
+      issue.expected === 'number' ? (NUMBER.test(text.trim()) ? Number(text) : undefined) : text === 'true' ? true : text === 'false' ? false : undefined;
     if (value === undefined) continue;
     typed ??= structuredClone(interpolated);
     setAt(typed, issue.path, value);

@@ -4,16 +4,9 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
-import {
-  BackendSchema,
-  ConfigSchema,
-  type AuthSettings,
-  type BackendConfig,
-  type Config,
-  type RawConfig,
-} from './schema.js';
 import { didYouMean } from './did-you-mean.js';
 import { typedEnvReferences } from './env-scalars.js';
+import { type AuthSettings, type BackendConfig, BackendSchema, type Config, ConfigSchema, type RawConfig } from './schema.js';
 
 /** A config that cannot be used; the message names the file and the key. */
 export class ConfigError extends Error {
@@ -190,11 +183,7 @@ export function normalizeBackend(
 }
 
 /** Validates a backend entry given at runtime (same schema as the TOML entry). */
-export function parseBackendEntry(
-  input: unknown,
-  raw: Pick<RawConfig, 'gateway' | 'pool' | 'circuit_breaker' | 'supervisor'>,
-  baseDir: string,
-): BackendConfig {
+export function parseBackendEntry(input: unknown, raw: Pick<RawConfig, 'gateway' | 'pool' | 'circuit_breaker' | 'supervisor'>, baseDir: string): BackendConfig {
   const result = BackendSchema.safeParse(input);
   if (!result.success) throw new ConfigError(formatZodError(result.error, '', BackendSchema));
   return normalizeBackend(result.data, raw, baseDir, 'runtime');

@@ -1,5 +1,5 @@
-import { GatewayError } from '../errors.js';
 import { REDACTED, redactUrl } from '../../kit/redact-url.js';
+import { GatewayError } from '../errors.js';
 import type { BackendConfig, Config } from './schema.js';
 
 // Defined by the coordination backend, which names its database URL in start errors without the password.

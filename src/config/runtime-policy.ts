@@ -1,5 +1,5 @@
-import type { BackendConfig, SecuritySettings } from './schema.js';
 import { GatewayError } from '../errors.js';
+import type { BackendConfig, SecuritySettings } from './schema.js';
 
 /**
  * Environment variables that change how a runtime finds or loads code

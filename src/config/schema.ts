@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CoordOptionsSchema, type CoordOptions } from '../builtins/coord.js';
+import { type CoordOptions, CoordOptionsSchema } from '../builtins/coord.js';
 import { TRANSPORT_NAMES, TRANSPORT_NEEDS, type Transport } from './transports.js';
 
 export type { Transport };
@@ -46,7 +46,11 @@ export const GatewaySchema = z
       .regex(/^[A-Za-z0-9_-]{1,4}$/, 'a separator of 1 to 4 characters from [A-Za-z0-9_-]')
       .default('__'),
     expose: z.enum(['all', 'meta']).default('all'),
-    max_body_bytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+    max_body_bytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(4 * 1024 * 1024),
     call_log_size: z.number().int().min(1).default(1000),
     session_idle_timeout: seconds.default(1800),
     mcp_sessions: z.enum(['stateful', 'stateless']).default('stateful'),
@@ -114,7 +118,11 @@ export const SupervisorSchema = z
     health_interval: seconds.default(30),
     health_timeout: ms.default(5_000),
     health_failures: z.number().int().min(1).default(3),
-    max_line_bytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+    max_line_bytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(64 * 1024 * 1024),
     retry_on_crash: z.boolean().default(true),
   })
   .prefault({});

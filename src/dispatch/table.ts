@@ -3,8 +3,8 @@ import type { Catalog } from '../catalog/catalog.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Router } from '../router/router.js';
-import type { Supervisor } from '../supervisor/supervisor.js';
 import type { AsyncCall, DispatchStore } from '../store/dispatch-store.js';
+import type { Supervisor } from '../supervisor/supervisor.js';
 
 export interface DispatchSettings {
   /** Calls kept at once (running and finished); past it, DISPATCH_FULL. */
@@ -108,9 +108,13 @@ export class DispatchTable {
     if (this.#stored >= settings.max_entries) {
       await this.#expire();
       if (this.#stored >= settings.max_entries) {
-        throw new GatewayError('DISPATCH_FULL', `The async dispatch table is full (${settings.max_entries} calls kept; [dispatch] max_entries); await or cancel calls, or retry when results expire`, {
-          retryAfter: 5,
-        });
+        throw new GatewayError(
+          'DISPATCH_FULL',
+          `The async dispatch table is full (${settings.max_entries} calls kept; [dispatch] max_entries); await or cancel calls, or retry when results expire`,
+          {
+            retryAfter: 5,
+          },
+        );
       }
     }
     const call: AsyncCall = {
@@ -150,7 +154,11 @@ export class DispatchTable {
         timeoutSetting: '[dispatch] async_timeout',
         onstart: () => this.#started(call),
         onprogress: (p) => {
-          live.progress = { progress: p.progress, ...(p.total === undefined ? {} : { total: p.total }), ...(p.message === undefined ? {} : { message: p.message }) };
+          live.progress = {
+            progress: p.progress,
+            ...(p.total === undefined ? {} : { total: p.total }),
+            ...(p.message === undefined ? {} : { message: p.message }),
+          };
         },
       });
       call.state = 'complete';
@@ -160,7 +168,10 @@ export class DispatchTable {
       if (live.controller.signal.aborted) {
         const reason: unknown = live.controller.signal.reason;
         call.state = reason === 'shutdown' ? 'failed' : 'cancelled';
-        call.error = reason === 'shutdown' ? { code: 'INTERRUPTED', message: 'The gateway stopped while this call was running' } : { code: 'CANCELLED', message: 'Cancelled by its caller' };
+        call.error =
+          reason === 'shutdown'
+            ? { code: 'INTERRUPTED', message: 'The gateway stopped while this call was running' }
+            : { code: 'CANCELLED', message: 'Cancelled by its caller' };
       } else {
         call.state = 'failed';
         call.error = { code: error.code, message: error.message };
@@ -189,7 +200,9 @@ export class DispatchTable {
     setImmediate(() => {
       const batch = this.#starting.map((c) => ({ id: c.id, started_at: c.started_at }));
       this.#starting = [];
-      this.#o.store.markRunning(batch).catch((err: unknown) => this.#o.logger.error({ calls: batch.length, err }, 'could not store that async calls started running'));
+      this.#o.store
+        .markRunning(batch)
+        .catch((err: unknown) => this.#o.logger.error({ calls: batch.length, err }, 'could not store that async calls started running'));
     });
   }
 

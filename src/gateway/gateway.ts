@@ -1,39 +1,38 @@
 import { mkdirSync } from 'node:fs';
 import type { Hono } from 'hono';
-import { Catalog, describeBackend, listAllTools, type BackendListing } from '../catalog/catalog.js';
-import type { BackendConfig, Config } from '../config/schema.js';
-import { createApp } from '../http/app.js';
-import { healthReport, type HealthReport } from '../views/health-report.js';
-import { serverList, type ServerView } from '../views/server-list.js';
-import { toolRefresh } from '../catalog/tool-refresh.js';
-import { backendHooks } from '../mcp/backend-hooks.js';
-import { Sessions } from '../mcp/sessions.js';
-import { listen, type Listener } from '../http/server.js';
-import type { Logger } from '../log.js';
-import { CallLog } from '../router/call-log.js';
-import { Router } from '../router/router.js';
-import { transportConnector, type Connector } from '../supervisor/backend.js';
-import type { BuiltinFactory } from '../supervisor/transport.js';
+import type { Registry } from 'prom-client';
+import { SqliteFileWatch } from '../../kit/sqlite-file-watch.js';
+import { callGuard } from '../auth/call-guard.js';
+import { Security } from '../auth/security.js';
 import type { ActingAsDeclaration, BuiltinBackend, BuiltinMount } from '../builtins/builtin-backend.js';
 import { BUILTINS } from '../builtins/registry.js';
-import { normalizeBackend } from '../config/load.js';
-import { Supervisor } from '../supervisor/supervisor.js';
-import { VERSION } from '../version.js';
-import { GatewayError } from '../errors.js';
-import { createMetrics } from '../views/metrics.js';
-import { ConfigError } from '../config/load.js';
-import { openGatewayStores, type GatewayStores } from '../store/factory.js';
-import type { RuntimeBackendStore } from '../store/runtime-backends.js';
-import { Roster } from '../supervisor/roster.js';
-import { ChildLedger } from '../supervisor/child-ledger.js';
-import type { DispatchStore } from '../store/dispatch-store.js';
+import { type BackendListing, Catalog, describeBackend, listAllTools } from '../catalog/catalog.js';
+import { toolRefresh } from '../catalog/tool-refresh.js';
+import { ConfigError, normalizeBackend } from '../config/load.js';
+import type { BackendConfig, Config } from '../config/schema.js';
 import { DispatchTable } from '../dispatch/table.js';
-import type { Registry } from 'prom-client';
-import { Security } from '../auth/security.js';
-import { callGuard } from '../auth/call-guard.js';
-import { SqliteFileWatch } from '../../kit/sqlite-file-watch.js';
+import { GatewayError } from '../errors.js';
+import { createApp } from '../http/app.js';
+import { type Listener, listen } from '../http/server.js';
+import type { Logger } from '../log.js';
+import { backendHooks } from '../mcp/backend-hooks.js';
+import { Sessions } from '../mcp/sessions.js';
+import { CallLog } from '../router/call-log.js';
+import { Router } from '../router/router.js';
 import { databasePath, GATEWAY_DB, storeFailure } from '../store/database.js';
+import type { DispatchStore } from '../store/dispatch-store.js';
+import { type GatewayStores, openGatewayStores } from '../store/factory.js';
+import type { RuntimeBackendStore } from '../store/runtime-backends.js';
 import { StoreMonitor } from '../store/store-monitor.js';
+import { type Connector, transportConnector } from '../supervisor/backend.js';
+import { ChildLedger } from '../supervisor/child-ledger.js';
+import { Roster } from '../supervisor/roster.js';
+import { Supervisor } from '../supervisor/supervisor.js';
+import type { BuiltinFactory } from '../supervisor/transport.js';
+import { VERSION } from '../version.js';
+import { type HealthReport, healthReport } from '../views/health-report.js';
+import { createMetrics } from '../views/metrics.js';
+import { type ServerView, serverList } from '../views/server-list.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -114,7 +113,12 @@ export class Gateway {
       hooks: backendHooks(this.sessions, logger),
       prepare: (connection) => describeBackend(connection.client),
     });
-    this.catalog = new Catalog({ separator: config.gateway.tool_separator, ttlSeconds: config.gateway.schema_cache_ttl, logger, pin: config.gateway.pin_tools });
+    this.catalog = new Catalog({
+      separator: config.gateway.tool_separator,
+      ttlSeconds: config.gateway.schema_cache_ttl,
+      logger,
+      pin: config.gateway.pin_tools,
+    });
     this.callLog = new CallLog(config.gateway.call_log_size);
     this.refreshTools = toolRefresh({
       catalog: this.catalog,
@@ -217,7 +221,9 @@ export class Gateway {
     // A shared store: backends another gateway adds or removes appear and go here too.
     const roster = this.#roster;
     const unsubscribe = await stores.runtime.subscribe?.((name) => {
-      roster.reconcile(name).catch((err: unknown) => this.logger.error({ backend: name, error: (err as Error).message }, 'could not apply another gateway\'s backend change'));
+      roster
+        .reconcile(name)
+        .catch((err: unknown) => this.logger.error({ backend: name, error: (err as Error).message }, "could not apply another gateway's backend change"));
     });
     if (unsubscribe !== undefined) this.onStop(unsubscribe);
     this.#dispatch = new DispatchTable({
@@ -239,7 +245,9 @@ export class Gateway {
   #mountBuiltin(builtin: BuiltinBackend, factories: Map<string, BuiltinFactory>): MountedBuiltin {
     const { config } = this;
     if (builtin.section !== undefined && config.backends.some((b) => b.name === builtin.name)) {
-      throw new ConfigError(`${config.file ?? 'config'}: backends: the name '${builtin.name}' belongs to ${builtin.title}; rename yours, or set [${builtin.section}] enabled = false`);
+      throw new ConfigError(
+        `${config.file ?? 'config'}: backends: the name '${builtin.name}' belongs to ${builtin.title}; rename yours, or set [${builtin.section}] enabled = false`,
+      );
     }
     const { enabled: _enabled, ...options } = sectionOf(config, builtin);
     mkdirSync(config.server.dataDir, { recursive: true });
@@ -250,7 +258,15 @@ export class Gateway {
     this.onStop(() => mount.close());
     // A built-in with a [section] brings its own [[backends]] entry; one without is the user's entry.
     const fields = builtin.section === undefined ? undefined : builtin.entry?.(options);
-    const entry = fields === undefined ? undefined : normalizeBackend({ name: builtin.name, transport: 'builtin', ...fields } as Parameters<typeof normalizeBackend>[0], config.raw, config.baseDir, 'builtin');
+    const entry =
+      fields === undefined
+        ? undefined
+        : normalizeBackend(
+            { name: builtin.name, transport: 'builtin', ...fields } as Parameters<typeof normalizeBackend>[0],
+            config.raw,
+            config.baseDir,
+            'builtin',
+          );
     return { name: builtin.name, mount, entry, routes: mount.routes, streams: mount.streams ?? [], identity: builtin.identity };
   }
 

@@ -1,10 +1,10 @@
 import type { Context } from 'hono';
 import { stream } from 'hono/streaming';
 import { z } from 'zod';
-import type { AuditEntry } from '../store/audit.js';
 import { headerSecrets, redactedConfig, scrubError, urlSecrets } from '../config/redact.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { GatewaySurface } from '../mcp/surface.js';
+import type { AuditEntry } from '../store/audit.js';
 import type { Backend } from '../supervisor/backend.js';
 import { intParam, readBody } from './body.js';
 import { assertMayUse, scopeOf } from './security.js';
@@ -25,7 +25,9 @@ const STATUSES = ['success', 'error', 'timeout'];
  * only admin tokens reach them; an admin token limited to backends manages
  * only those.
  */
-export function adminHandlers(gateway: AdminSources): Record<'start' | 'stop' | 'restart' | 'reset' | 'add' | 'remove' | 'approve' | 'config' | 'log', Handler> {
+export function adminHandlers(
+  gateway: AdminSources,
+): Record<'start' | 'stop' | 'restart' | 'reset' | 'add' | 'remove' | 'approve' | 'config' | 'log', Handler> {
   const { supervisor } = gateway;
 
   // Start, stop and restart a configured backend. Stop gives calls in
@@ -113,7 +115,12 @@ export function adminHandlers(gateway: AdminSources): Record<'start' | 'stop' | 
     config: (c) => {
       const scope = scopeOf(c);
       const backends = supervisor.list().filter((b) => scope === undefined || scope.has(b.name));
-      return c.json(redactedConfig(gateway.config, backends.map((b) => b.config)));
+      return c.json(
+        redactedConfig(
+          gateway.config,
+          backends.map((b) => b.config),
+        ),
+      );
     },
 
     log: async (c) => {
@@ -126,7 +133,8 @@ export function adminHandlers(gateway: AdminSources): Record<'start' | 'stop' | 
       const filter = { server: c.req.query('server'), status, agent: c.req.query('agent'), since: sinceParam(c), servers: scopeOf(c) };
       const audit = gateway.security.audit;
       if (format === 'jsonl') {
-        if (audit === undefined) throw new GatewayError('BAD_REQUEST', 'The audit log is off ([audit] enabled = false); GET /log shows the recent calls kept in memory');
+        if (audit === undefined)
+          throw new GatewayError('BAD_REQUEST', 'The audit log is off ([audit] enabled = false); GET /log shows the recent calls kept in memory');
         const limit = c.req.query('limit') === undefined ? undefined : intParam(c, 'limit', 1, Number.MAX_SAFE_INTEGER);
         c.header('Content-Type', 'application/x-ndjson; charset=utf-8');
         return stream(c, async (out) => {
@@ -147,7 +155,12 @@ export function adminHandlers(gateway: AdminSources): Record<'start' | 'stop' | 
       const rows: AuditEntry[] | ReturnType<typeof gateway.callLog.recent> =
         (await audit?.recent({ ...filter, limit: limit + 1 })) ??
         gateway.callLog
-          .recent({ limit: filter.since === undefined && filter.servers === undefined ? limit + 1 : gateway.config.gateway.call_log_size, status, server: filter.server, agent: filter.agent })
+          .recent({
+            limit: filter.since === undefined && filter.servers === undefined ? limit + 1 : gateway.config.gateway.call_log_size,
+            status,
+            server: filter.server,
+            agent: filter.agent,
+          })
           .filter((r) => (filter.servers === undefined || filter.servers.has(r.server)) && (filter.since === undefined || Date.parse(r.time) >= filter.since))
           .slice(0, limit + 1);
       const calls = rows.slice(0, limit);

@@ -2,10 +2,10 @@ import { Hono } from 'hono';
 import { scrub, scrubError } from '../config/redact.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { GatewaySurface } from '../mcp/surface.js';
+import { streamSlot } from './client-slots.js';
 import { mcpRoutes } from './mcp-endpoint.js';
 import { restRoutes } from './rest.js';
 import { middleware, mountWithRole } from './route-role.js';
-import { streamSlot } from './client-slots.js';
 import { actingAsGuard, bodyGuard, securityGuard } from './security.js';
 import { uiRoutes } from './ui.js';
 
@@ -29,7 +29,8 @@ export function createApp(gateway: GatewaySurface): Hono {
   app.use('*', middleware(bodyGuard(gateway)));
   // Event streams are held per client and in all (client-slots.ts).
   app.use('/log/stream', middleware(streamSlot(gateway.security.caps)));
-  for (const builtin of gateway.builtins) for (const stream of builtin.streams) app.use(`/${builtin.name}${stream}`, middleware(streamSlot(gateway.security.caps)));
+  for (const builtin of gateway.builtins)
+    for (const stream of builtin.streams) app.use(`/${builtin.name}${stream}`, middleware(streamSlot(gateway.security.caps)));
 
   app.route('/', restRoutes(gateway));
   app.route('/', uiRoutes(gateway));

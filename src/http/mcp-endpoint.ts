@@ -1,20 +1,35 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { Hono, type Context } from 'hono';
+import { type Context, Hono } from 'hono';
 import { GatewayError, toGatewayError } from '../errors.js';
-import type { GatewaySurface } from '../mcp/surface.js';
 import { createSessionServer } from '../mcp/session-server.js';
-import { viewFrom, type View } from '../mcp/view.js';
-import { MemoryEventStore } from './event-store.js';
+import type { GatewaySurface } from '../mcp/surface.js';
+import { type View, viewFrom } from '../mcp/view.js';
 import { capClient } from './client-slots.js';
+import { MemoryEventStore } from './event-store.js';
 import { legacySseRoutes } from './legacy-sse.js';
 import { GatewayHttpTransport } from './mcp-transport.js';
 import { role } from './route-role.js';
 import { assertMayUse, isJson } from './security.js';
 
 /** What this module reads and calls of the gateway. */
-export type McpEndpointSources = Pick<GatewaySurface, 'catalog' | 'config' | 'dispatch' | 'health' | 'logger' | 'onStop' | 'router' | 'security' | 'serverList' | 'sessions' | 'settled' | 'storeError' | 'supervisor'>;
+export type McpEndpointSources = Pick<
+  GatewaySurface,
+  | 'catalog'
+  | 'config'
+  | 'dispatch'
+  | 'health'
+  | 'logger'
+  | 'onStop'
+  | 'router'
+  | 'security'
+  | 'serverList'
+  | 'sessions'
+  | 'settled'
+  | 'storeError'
+  | 'supervisor'
+>;
 
 interface HttpSession {
   server: Server;
@@ -68,12 +83,15 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
   const idleMs = config.gateway.session_idle_timeout * 1000;
 
   // Sessions whose client vanished without DELETE are closed after a while.
-  const sweep = setInterval(() => {
-    const now = Date.now();
-    for (const s of sessions.values()) {
-      if (now - s.lastSeen > idleMs) void s.transport.close();
-    }
-  }, Math.max(1_000, Math.min(idleMs, 60_000)));
+  const sweep = setInterval(
+    () => {
+      const now = Date.now();
+      for (const s of sessions.values()) {
+        if (now - s.lastSeen > idleMs) void s.transport.close();
+      }
+    },
+    Math.max(1_000, Math.min(idleMs, 60_000)),
+  );
   sweep.unref();
   gateway.onStop(async () => {
     clearInterval(sweep);
@@ -90,7 +108,12 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
    */
   async function stateless(c: Context, single?: string): Promise<Response> {
     if (c.req.method !== 'POST') {
-      return rpcError(c, 405, -32000, 'Method Not Allowed: this gateway serves MCP without sessions ([gateway] mcp_sessions = "stateless"); only POST is answered');
+      return rpcError(
+        c,
+        405,
+        -32000,
+        'Method Not Allowed: this gateway serves MCP without sessions ([gateway] mcp_sessions = "stateless"); only POST is answered',
+      );
     }
     if (single !== undefined) gateway.supervisor.get(single);
     const view: View = viewFrom(new URL(c.req.url).searchParams, { expose: config.gateway.expose }, single, c.get('identity'));

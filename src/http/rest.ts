@@ -1,19 +1,22 @@
-import { Hono, type Context } from 'hono';
+import { type Context, Hono } from 'hono';
 import type { CatalogTool } from '../catalog/catalog.js';
 import { scrubDeep } from '../config/redact.js';
-import { viewOf, type CallView } from '../dispatch/table.js';
-import type { AsyncCall } from '../store/dispatch-store.js';
+import { type CallView, viewOf } from '../dispatch/table.js';
 import { GatewayError } from '../errors.js';
 import type { GatewaySurface } from '../mcp/surface.js';
-import type { BackendStats } from '../router/call-log.js';
 import { CallInputSchema } from '../router/call-input.js';
+import type { BackendStats } from '../router/call-log.js';
+import type { AsyncCall } from '../store/dispatch-store.js';
 import { adminHandlers } from './admin-routes.js';
 import { intParam, readBody } from './body.js';
 import { role } from './route-role.js';
 import { assertMayUse, scopeOf } from './security.js';
 
 /** What this module reads and calls of the gateway. */
-export type RestSources = Pick<GatewaySurface, 'callLog' | 'catalog' | 'config' | 'dispatch' | 'health' | 'metrics' | 'roster' | 'router' | 'security' | 'serverList' | 'supervisor'>;
+export type RestSources = Pick<
+  GatewaySurface,
+  'callLog' | 'catalog' | 'config' | 'dispatch' | 'health' | 'metrics' | 'roster' | 'router' | 'security' | 'serverList' | 'supervisor'
+>;
 
 function toolView(tool: CatalogTool): Record<string, unknown> {
   return {
@@ -102,7 +105,10 @@ export function restRoutes(gateway: RestSources): Hono {
     const entry = catalog.resolve(server, tool);
     if (entry === undefined) throw new GatewayError('UNKNOWN_TOOL', `Backend '${server}' has no tool '${tool}'; GET /tools/${server} lists its tools`);
     if (catalog.isHeld(server, tool)) {
-      throw new GatewayError('FORBIDDEN', `Tool '${tool}' of backend '${server}' changed since it was approved and is withheld ([gateway] pin_tools); POST /server/approve releases it`);
+      throw new GatewayError(
+        'FORBIDDEN',
+        `Tool '${tool}' of backend '${server}' changed since it was approved and is withheld ([gateway] pin_tools); POST /server/approve releases it`,
+      );
     }
     return c.json(entry.inputSchema);
   });

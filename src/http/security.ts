@@ -1,12 +1,12 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { checkDeclaredIdentity } from '../auth/acting-as.js';
+import { type Identity, mayUse } from '../auth/tokens.js';
 import type { ActingAsDeclaration } from '../builtins/builtin-backend.js';
-import { mayUse, type Identity } from '../auth/tokens.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { GatewaySurface } from '../mcp/surface.js';
 import { jsonDepth } from './body.js';
 import { originCheck } from './origin-guard.js';
-import { routeRole, type Role } from './route-role.js';
+import { type Role, routeRole } from './route-role.js';
 
 /** What this module reads and calls of the gateway. */
 export type GuardSources = Pick<GatewaySurface, 'config' | 'security' | 'builtins'>;
@@ -66,7 +66,10 @@ function deny(c: Context, kind: RouteSurface, error: GatewayError): Response {
     headers['WWW-Authenticate'] = c.req.header('authorization') === undefined ? 'Bearer realm="stonegate"' : 'Bearer realm="stonegate", error="invalid_token"';
   }
   if (error.retryAfter !== undefined) headers['Retry-After'] = String(error.retryAfter);
-  const body = kind === 'mcp' ? { jsonrpc: '2.0', error: { code: -32000, message: `${error.code}: ${error.message}`, data: { code: error.code } }, id: null } : error.toJSON();
+  const body =
+    kind === 'mcp'
+      ? { jsonrpc: '2.0', error: { code: -32000, message: `${error.code}: ${error.message}`, data: { code: error.code } }, id: null }
+      : error.toJSON();
   return c.json(body, error.status as 400, headers);
 }
 
@@ -110,17 +113,33 @@ export function securityGuard(gateway: GuardSources): MiddlewareHandler {
         return deny(c, kind, new GatewayError('FORBIDDEN', `${c.req.method} ${c.req.path} ${why}; token '${identity.name}' has role agent`));
       }
       if (kind === 'metrics' && identity.servers !== undefined) {
-        return deny(c, kind, new GatewayError('FORBIDDEN', `GET /metrics shows every backend; token '${identity.name}' is limited to some — use a token without a servers list`));
+        return deny(
+          c,
+          kind,
+          new GatewayError('FORBIDDEN', `GET /metrics shows every backend; token '${identity.name}' is limited to some — use a token without a servers list`),
+        );
       }
       const builtin = c.req.path.split('/')[1] ?? '';
       if (kind === 'builtin' && !mayUse(identity, builtin)) {
-        return deny(c, kind, new GatewayError('FORBIDDEN', `Token '${identity.name}' may not use the built-in backend '${builtin}'; add '${builtin}' to its servers`));
+        return deny(
+          c,
+          kind,
+          new GatewayError('FORBIDDEN', `Token '${identity.name}' may not use the built-in backend '${builtin}'; add '${builtin}' to its servers`),
+        );
       }
     }
     const transportChecks = kind === 'mcp' && c.req.path !== '/messages';
     if (c.req.method === 'POST' && !transportChecks && !sendsJson(c)) {
-      const browser = c.req.header('origin') !== undefined || c.req.header('sec-fetch-site') !== undefined ? ' (from a browser, only application/json is taken)' : '';
-      return deny(c, kind, new GatewayError('UNSUPPORTED_MEDIA_TYPE', `POST bodies must be JSON: send Content-Type: application/json (got '${(c.req.header('content-type') ?? 'none').slice(0, 100)}')${browser}`));
+      const browser =
+        c.req.header('origin') !== undefined || c.req.header('sec-fetch-site') !== undefined ? ' (from a browser, only application/json is taken)' : '';
+      return deny(
+        c,
+        kind,
+        new GatewayError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `POST bodies must be JSON: send Content-Type: application/json (got '${(c.req.header('content-type') ?? 'none').slice(0, 100)}')${browser}`,
+        ),
+      );
     }
     await next();
     return undefined;
@@ -210,7 +229,8 @@ export function actingAsGuard(declaration: ActingAsDeclaration): MiddlewareHandl
       } catch {
         body = undefined; // the route answers its own BAD_REQUEST
       }
-      if (body !== null && typeof body === 'object' && !Array.isArray(body)) checkDeclaredIdentity(identity, body as Record<string, unknown>, what, declaration, '');
+      if (body !== null && typeof body === 'object' && !Array.isArray(body))
+        checkDeclaredIdentity(identity, body as Record<string, unknown>, what, declaration, '');
     }
     await next();
     return undefined;
@@ -226,6 +246,9 @@ export function scopeOf(c: Context): ReadonlySet<string> | undefined {
 export function assertMayUse(c: Context, server: string): void {
   const identity = c.get('identity');
   if (!mayUse(identity, server)) {
-    throw new GatewayError('FORBIDDEN', `Token '${identity?.name ?? ''}' may not use backend '${server}'; it is limited to: ${[...(identity?.servers ?? [])].join(', ')}`);
+    throw new GatewayError(
+      'FORBIDDEN',
+      `Token '${identity?.name ?? ''}' may not use backend '${server}'; it is limited to: ${[...(identity?.servers ?? [])].join(', ')}`,
+    );
   }
 }

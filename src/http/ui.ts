@@ -1,10 +1,10 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Hono, type Context } from 'hono';
-import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
+import { type Context, Hono } from 'hono';
+import { type SSEStreamingApi, streamSSE } from 'hono/streaming';
 import { scrubDeep } from '../config/redact.js';
-import { viewOf, type CallView } from '../dispatch/table.js';
+import { type CallView, viewOf } from '../dispatch/table.js';
 import { GatewayError } from '../errors.js';
 import type { GatewaySurface } from '../mcp/surface.js';
 import type { CallRecord } from '../router/call-log.js';
@@ -33,7 +33,8 @@ const TYPES: Record<string, string> = {
 
 /** The page may load only its own files and talk only to this gateway. */
 const HEADERS = {
-  'Content-Security-Policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'Content-Security-Policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
   'Cache-Control': 'no-cache',
@@ -137,7 +138,9 @@ export function uiRoutes(gateway: UiSources): Hono {
     const scope = scopeOf(c);
     const stored = (await gateway.dispatch.list(owner, limit)).filter((call) => scope === undefined || scope.has(call.server));
     // A running call's progress and state live in the table, not the store.
-    const current = await Promise.all(stored.map((call) => (call.state === 'pending' || call.state === 'running' ? gateway.dispatch.get(call.id, owner).catch(() => call) : call)));
+    const current = await Promise.all(
+      stored.map((call) => (call.state === 'pending' || call.state === 'running' ? gateway.dispatch.get(call.id, owner).catch(() => call) : call)),
+    );
     const calls = current
       .filter((call) => state === 'all' || call.state === 'pending' || call.state === 'running')
       .map((call): CallView & { caller: string | null } => {

@@ -36,7 +36,10 @@ export function backendHooks(sessions: Sessions, logger: Logger): (config: Backe
       const downstream = connection?.soleDownstream();
       if (downstream === undefined && connection?.inflight === 1 && connection.downstreams.size === 0) {
         // The one call in flight has no agent behind it (REST, async).
-        throw rpcFailure(ErrorCode.MethodNotFound, `stonegate refused ${method}: the call was made without an MCP session (REST POST /call or an async call), so there is no agent to ask`);
+        throw rpcFailure(
+          ErrorCode.MethodNotFound,
+          `stonegate refused ${method}: the call was made without an MCP session (REST POST /call or an async call), so there is no agent to ask`,
+        );
       }
       if (downstream === undefined) {
         log.warn({ method }, 'backend request not forwarded: it cannot be attributed to one agent (set affinity = "session" for this backend)');

@@ -1,5 +1,5 @@
 import { getSupportedElicitationModes } from '@modelcontextprotocol/sdk/client/index.js';
-import { ErrorCode, type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import { type ClientCapabilities, ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 
 /**
  * The client capabilities stonegate declares to every backend: the union

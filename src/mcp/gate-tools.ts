@@ -1,12 +1,11 @@
-import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Progress, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { unknownKeysSentence } from '../config/did-you-mean.js';
 import { scrubDeep } from '../config/redact.js';
-import { GatewayError } from '../errors.js';
-import type { GatewaySurface } from './surface.js';
-import type { Downstream } from '../pool/connection.js';
-import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import { viewOf } from '../dispatch/table.js';
+import { GatewayError } from '../errors.js';
+import type { Downstream } from '../pool/connection.js';
 import { GATE_INPUTS, toolInputSchema } from './gate-inputs.js';
+import type { GatewaySurface } from './surface.js';
 import { sees, type View } from './view.js';
 
 /** What this module reads and calls of the gateway. */
@@ -58,7 +57,8 @@ export const GATE_TOOLS: readonly Tool[] = [
   },
   {
     name: 'gate_cancel',
-    description: 'Cancel an async call that is pending or running; the backend is told to stop. Returns the call with its final status (cancelled, or how it ended if it had finished already).',
+    description:
+      'Cancel an async call that is pending or running; the backend is told to stop. Returns the call with its final status (cancelled, or how it ended if it had finished already).',
     inputSchema: toolInputSchema(GATE_INPUTS.gate_cancel),
     annotations: { title: 'Cancel an async call', destructiveHint: false, idempotentHint: true, openWorldHint: false },
   },
@@ -124,7 +124,13 @@ function refuseUnknownKeys(name: string, args: Record<string, unknown>): void {
 }
 
 /** Runs a gate tool. Throws GatewayError; the session turns it into an isError result. */
-export async function callGateTool(gateway: GateToolSources, view: View, name: string, args: Record<string, unknown>, ctx: GateCallContext): Promise<CallToolResult> {
+export async function callGateTool(
+  gateway: GateToolSources,
+  view: View,
+  name: string,
+  args: Record<string, unknown>,
+  ctx: GateCallContext,
+): Promise<CallToolResult> {
   refuseUnknownKeys(name, args);
   switch (name) {
     case 'gate_call': {
@@ -177,7 +183,12 @@ export async function callGateTool(gateway: GateToolSources, view: View, name: s
     case 'gate_await': {
       const timeout = args.timeout_ms === undefined ? 30_000 : Number(args.timeout_ms);
       if (!Number.isFinite(timeout) || timeout < 0) throw new GatewayError('INVALID_ARGUMENTS', "'timeout_ms' must be a number of milliseconds ≥ 0");
-      return json(scrubDeep(viewOf(await gateway.dispatch.wait(str(args, 'call_id', true) as string, view.owner ?? null, timeout, ctx.signal)), gateway.security.secrets()));
+      return json(
+        scrubDeep(
+          viewOf(await gateway.dispatch.wait(str(args, 'call_id', true) as string, view.owner ?? null, timeout, ctx.signal)),
+          gateway.security.secrets(),
+        ),
+      );
     }
     case 'gate_cancel':
       return json(scrubDeep(viewOf(await gateway.dispatch.cancel(str(args, 'call_id', true) as string, view.owner ?? null)), gateway.security.secrets()));

@@ -8,15 +8,15 @@ import {
   ListResourceTemplatesRequestSchema,
   McpError,
   ReadResourceRequestSchema,
+  type ServerCapabilities,
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
-  type ServerCapabilities,
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { exposedName } from '../catalog/naming.js';
 import { toGatewayError } from '../errors.js';
-import type { GatewaySurface } from './surface.js';
 import { rpcFailure } from './rpc-error.js';
+import type { GatewaySurface } from './surface.js';
 import { sees, type View } from './view.js';
 
 /** What this module reads and calls of the gateway. */
@@ -88,7 +88,13 @@ export function registerResourceProxy(server: Server, gateway: ResourceProxySour
   }
 
   /** Gathers a list from every backend, renaming each item; a failing backend is logged and left out. */
-  async function gather(capability: 'resources' | 'prompts', method: string, key: string, rename: (srv: string, item: Record<string, unknown>) => Record<string, unknown>, signal: AbortSignal) {
+  async function gather(
+    capability: 'resources' | 'prompts',
+    method: string,
+    key: string,
+    rename: (srv: string, item: Record<string, unknown>) => Record<string, unknown>,
+    signal: AbortSignal,
+  ) {
     const names = backendsWith(capability);
     const lists = await Promise.all(
       names.map((name) =>
@@ -132,7 +138,13 @@ export function registerResourceProxy(server: Server, gateway: ResourceProxySour
   // go to the session's own connection, like its tool calls; lists and
   // subscriptions are the backend's, shared (subscriptions are counted per
   // backend URI across sessions).
-  const forward = async (srv: string, method: string, params: Record<string, unknown>, signal: AbortSignal, shared = false): Promise<Record<string, unknown>> => {
+  const forward = async (
+    srv: string,
+    method: string,
+    params: Record<string, unknown>,
+    signal: AbortSignal,
+    shared = false,
+  ): Promise<Record<string, unknown>> => {
     const session = shared ? undefined : view.session;
     try {
       return await gateway.router.forward(srv, method, (connection, options) => connection.client.request({ method, params }, Loose, options), signal, session);
@@ -143,10 +155,22 @@ export function registerResourceProxy(server: Server, gateway: ResourceProxySour
 
   if (capabilities.resources !== undefined) {
     server.setRequestHandler(ListResourcesRequestSchema, (_request, extra) =>
-      gather('resources', 'resources/list', 'resources', (srv, r) => ({ ...r, uri: prefixUri(srv, String(r.uri)), name: `${srv}${sep}${String(r.name)}` }), extra.signal),
+      gather(
+        'resources',
+        'resources/list',
+        'resources',
+        (srv, r) => ({ ...r, uri: prefixUri(srv, String(r.uri)), name: `${srv}${sep}${String(r.name)}` }),
+        extra.signal,
+      ),
     );
     server.setRequestHandler(ListResourceTemplatesRequestSchema, (_request, extra) =>
-      gather('resources', 'resources/templates/list', 'resourceTemplates', (srv, t) => ({ ...t, uriTemplate: prefixUri(srv, String(t.uriTemplate)), name: `${srv}${sep}${String(t.name)}` }), extra.signal),
+      gather(
+        'resources',
+        'resources/templates/list',
+        'resourceTemplates',
+        (srv, t) => ({ ...t, uriTemplate: prefixUri(srv, String(t.uriTemplate)), name: `${srv}${sep}${String(t.name)}` }),
+        extra.signal,
+      ),
     );
     server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
       const target = route(request.params.uri);
@@ -166,7 +190,8 @@ export function registerResourceProxy(server: Server, gateway: ResourceProxySour
         const target = route(request.params.uri);
         gateway.sessions.unsubscribe(server, target.server, target.uri);
         // The backend keeps the subscription while another session holds it.
-        if (!gateway.sessions.isSubscribed(target.server, target.uri)) await forward(target.server, 'resources/unsubscribe', { uri: target.uri }, extra.signal, true);
+        if (!gateway.sessions.isSubscribed(target.server, target.uri))
+          await forward(target.server, 'resources/unsubscribe', { uri: target.uri }, extra.signal, true);
         return {};
       });
     }
@@ -197,4 +222,3 @@ export function registerResourceProxy(server: Server, gateway: ResourceProxySour
     });
   }
 }
-

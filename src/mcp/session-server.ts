@@ -1,28 +1,24 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { Protocol } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import {
-  ErrorCode,
-  ListToolsRequestSchema,
-  type CallToolResult,
-  type Progress,
-  type ServerCapabilities,
-  type Tool,
-} from '@modelcontextprotocol/sdk/types.js';
+import { type CallToolResult, ErrorCode, ListToolsRequestSchema, type Progress, type ServerCapabilities, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { CatalogTool } from '../catalog/catalog.js';
-import { toGatewayError } from '../errors.js';
-import type { GatewaySurface } from './surface.js';
-import type { Downstream } from '../pool/connection.js';
 import { DispatchTaskStore, taskOf } from '../dispatch/task-store.js';
+import { toGatewayError } from '../errors.js';
+import type { Downstream } from '../pool/connection.js';
 import { VERSION } from '../version.js';
 import { callGateTool, GATE_TOOL_NAMES, GATE_TOOLS } from './gate-tools.js';
 import { registerResourceProxy } from './resource-proxy.js';
-import { toolError } from './tool-error.js';
 import { rpcFailure } from './rpc-error.js';
+import type { GatewaySurface } from './surface.js';
+import { toolError } from './tool-error.js';
 import { sees, type View } from './view.js';
 
 /** What this module reads and calls of the gateway. */
-export type SessionServerSources = Pick<GatewaySurface, 'catalog' | 'config' | 'dispatch' | 'health' | 'logger' | 'router' | 'security' | 'serverList' | 'sessions' | 'settled' | 'storeError' | 'supervisor'>;
+export type SessionServerSources = Pick<
+  GatewaySurface,
+  'catalog' | 'config' | 'dispatch' | 'health' | 'logger' | 'router' | 'security' | 'serverList' | 'sessions' | 'settled' | 'storeError' | 'supervisor'
+>;
 
 const LooseResult = z.looseObject({});
 
@@ -81,7 +77,9 @@ function progressOf(extra: Extra): { onprogress?: (progress: Progress) => void; 
   let chain: Promise<void> = Promise.resolve();
   return {
     onprogress: (progress) => {
-      chain = chain.then(() => extra.sendNotification({ method: 'notifications/progress', params: { ...progress, progressToken: token } })).catch(() => undefined);
+      chain = chain
+        .then(() => extra.sendNotification({ method: 'notifications/progress', params: { ...progress, progressToken: token } }))
+        .catch(() => undefined);
     },
     flush: () => chain,
   };
@@ -136,7 +134,11 @@ export function createSessionServer(gateway: SessionServerSources, view: View): 
     const progress = progressOf(extra);
     if (single === undefined && GATE_TOOL_NAMES.has(name)) {
       try {
-        return await callGateTool(gateway, view, name, args, { signal: extra.signal, onprogress: progress.onprogress, downstream: downstreamOf(extra, server) });
+        return await callGateTool(gateway, view, name, args, {
+          signal: extra.signal,
+          onprogress: progress.onprogress,
+          downstream: downstreamOf(extra, server),
+        });
       } catch (err) {
         // gate_call_async and gate_poll read and write the gateway database: a broken file is STORE_UNAVAILABLE, as on REST.
         return toolError(gateway.storeError(err) ?? toGatewayError(err), gateway.security.secrets());
@@ -155,11 +157,13 @@ export function createSessionServer(gateway: SessionServerSources, view: View): 
     }
     if (params.task !== undefined) {
       // Task-augmented: answer with the task at once; the call runs in the dispatch table.
-      const call = await gateway.dispatch.submit({ server: entry.server, tool: entry.name, arguments: args, caller: view.caller, owner: view.owner ?? null, servers: view.servers }).catch((err: unknown) => {
-        // Arguments that break the tool's schema are refused before a task exists, as the caller's invalid params.
-        const error = toGatewayError(err);
-        throw error.code === 'INVALID_ARGUMENTS' ? rpcFailure(ErrorCode.InvalidParams, `${error.code}: ${error.message}`) : err;
-      });
+      const call = await gateway.dispatch
+        .submit({ server: entry.server, tool: entry.name, arguments: args, caller: view.caller, owner: view.owner ?? null, servers: view.servers })
+        .catch((err: unknown) => {
+          // Arguments that break the tool's schema are refused before a task exists, as the caller's invalid params.
+          const error = toGatewayError(err);
+          throw error.code === 'INVALID_ARGUMENTS' ? rpcFailure(ErrorCode.InvalidParams, `${error.code}: ${error.message}`) : err;
+        });
       return { task: taskOf(call, gateway.config.dispatch.result_ttl * 1000) } as unknown as CallToolResult;
     }
     try {

@@ -1,11 +1,14 @@
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Readable, Writable } from 'node:stream';
-import type { GatewaySurface } from './surface.js';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { createSessionServer } from './session-server.js';
+import type { GatewaySurface } from './surface.js';
 import type { View } from './view.js';
 
 /** What this module reads and calls of the gateway. */
-export type StdioSessionSources = Pick<GatewaySurface, 'catalog' | 'config' | 'dispatch' | 'health' | 'logger' | 'router' | 'security' | 'serverList' | 'sessions' | 'settled' | 'storeError' | 'supervisor'>;
+export type StdioSessionSources = Pick<
+  GatewaySurface,
+  'catalog' | 'config' | 'dispatch' | 'health' | 'logger' | 'router' | 'security' | 'serverList' | 'sessions' | 'settled' | 'storeError' | 'supervisor'
+>;
 
 /**
  * `stonegate serve --stdio`: one MCP session over stdin/stdout, for clients

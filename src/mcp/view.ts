@@ -44,7 +44,12 @@ export function viewFrom(query: URLSearchParams, defaults: { expose: 'all' | 'me
       ? new Set([single])
       : list === null || list.trim() === ''
         ? undefined
-        : new Set(list.split(',').map((s) => s.trim()).filter((s) => s.length > 0));
+        : new Set(
+            list
+              .split(',')
+              .map((s) => s.trim())
+              .filter((s) => s.length > 0),
+          );
   const allowed = identity?.servers;
   const narrowed = allowed === undefined ? servers : new Set([...(servers ?? allowed)].filter((s) => allowed.has(s)));
   if (identity === undefined) return { expose, servers, single, caller: undefined };

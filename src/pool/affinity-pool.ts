@@ -1,7 +1,7 @@
 import type { PoolSettings } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Connection } from './connection.js';
-import { Pool, type ConnectionFactory, type PoolStats } from './pool.js';
+import { type ConnectionFactory, Pool, type PoolStats } from './pool.js';
 
 /** One downstream MCP session, as a backend with affinity = "session" tells sessions apart. */
 export interface SessionRef {

@@ -129,13 +129,16 @@ export class Pool {
       const adoption: Adoption = { connection, settled: resolve, refused: reject, handed: false };
       this.#adopted.push(adoption);
       this.#adopting.set(connection, adoption);
-      this.#inner.acquire().then((borrowed) => {
-        void this.#inner.release(borrowed).then(undefined, () => undefined);
-        // Served by another connection before generic-pool asked for this
-        // one: the pool has what it needs, the newcomer goes.
-        if (!adoption.handed) this.#dropAdoption(adoption);
-        resolve();
-      }, () => undefined);
+      this.#inner.acquire().then(
+        (borrowed) => {
+          void this.#inner.release(borrowed).then(undefined, () => undefined);
+          // Served by another connection before generic-pool asked for this
+          // one: the pool has what it needs, the newcomer goes.
+          if (!adoption.handed) this.#dropAdoption(adoption);
+          resolve();
+        },
+        () => undefined,
+      );
       // Bounded like any acquire: a pool that never takes it in refuses it.
       timer = setTimeout(() => {
         if (adoption.handed) return resolve();

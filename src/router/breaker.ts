@@ -1,6 +1,6 @@
 import CircuitBreaker from 'opossum';
 import type { BreakerSettings } from '../config/schema.js';
-import { GatewayError, isGatewayError, type ErrorCode } from '../errors.js';
+import { type ErrorCode, GatewayError, isGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { faultOf } from './fault.js';
 

@@ -154,7 +154,16 @@ export class CallLog {
     const t = this.#backends.get(server);
     if (t === undefined) return { calls: 0, errors: 0, caller_errors: 0, tool_errors: 0, stopped_calls: 0, error_rate: 0, avg_ms: 0, p95_ms: 0 };
     const { calls, errors, caller_errors, tool_errors, stopped_calls } = t;
-    return { calls, errors, caller_errors, tool_errors, stopped_calls, error_rate: rate(errors, calls), avg_ms: t.latency.mean, p95_ms: t.latency.quantile(0.95) };
+    return {
+      calls,
+      errors,
+      caller_errors,
+      tool_errors,
+      stopped_calls,
+      error_rate: rate(errors, calls),
+      avg_ms: t.latency.mean,
+      p95_ms: t.latency.quantile(0.95),
+    };
   }
 
   stats(servers?: ReadonlySet<string>): Record<string, unknown> {

@@ -1,4 +1,4 @@
-import { ErrorCode as RpcCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { McpError, ErrorCode as RpcCode } from '@modelcontextprotocol/sdk/types.js';
 
 /** The longest delay setTimeout takes (a longer one fires at once): what the SDK's own timer is given. */
 export const NO_SDK_TIMEOUT = 2 ** 31 - 1;
@@ -68,10 +68,13 @@ export class Deadline {
     const total = this.#end - Date.now();
     this.#capped = this.#cap > this.#timeout && total < this.#timeout;
     const left = Math.min(this.#timeout, total);
-    this.#timer = setTimeout(() => {
-      this.clear();
-      this.#controller.abort(this.#reason);
-    }, Math.max(0, left));
+    this.#timer = setTimeout(
+      () => {
+        this.clear();
+        this.#controller.abort(this.#reason);
+      },
+      Math.max(0, left),
+    );
   }
 
   readonly #onCallerAbort = (): void => {

@@ -1,4 +1,4 @@
-import { McpError, type CallToolResult, type Progress } from '@modelcontextprotocol/sdk/types.js';
+import { type CallToolResult, McpError, type Progress } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { Catalog, CatalogTool } from '../catalog/catalog.js';
 import { GatewayError, toGatewayError } from '../errors.js';
@@ -6,13 +6,13 @@ import type { Logger } from '../log.js';
 import type { SessionRef } from '../pool/affinity-pool.js';
 import type { Connection, Downstream } from '../pool/connection.js';
 import type { Backend } from '../supervisor/backend.js';
-import { MalformedResponse } from '../supervisor/line-transport.js';
 import { httpFault } from '../supervisor/http-fault.js';
+import { MalformedResponse } from '../supervisor/line-transport.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { Breaker } from './breaker.js';
 import type { CallLog } from './call-log.js';
 import { Deadline, NO_SDK_TIMEOUT } from './deadline.js';
-import { faultOf, type Fault } from './fault.js';
+import { type Fault, faultOf } from './fault.js';
 import { ArgumentValidator } from './validate.js';
 
 /** A tool call as every surface (REST, MCP, async dispatch) hands it to the router. */
@@ -105,7 +105,13 @@ export class Router {
    * log, which is about tool calls. With `session`, a backend with affinity
    * = "session" serves it on the session's own connection.
    */
-  async forward<T>(server: string, what: string, fn: (connection: Connection, options: ForwardOptions) => Promise<T>, signal?: AbortSignal, session?: SessionRef): Promise<T> {
+  async forward<T>(
+    server: string,
+    what: string,
+    fn: (connection: Connection, options: ForwardOptions) => Promise<T>,
+    signal?: AbortSignal,
+    session?: SessionRef,
+  ): Promise<T> {
     const backend = this.#options.supervisor.get(server);
     const timeout = backend.config.timeout;
     return this.breaker(server).fire(() =>
@@ -178,7 +184,8 @@ export class Router {
       log?.debug({ backend: server, tool, status: 'error', code: error.code, duration_ms: Math.round(performance.now() - started) }, 'call failed');
       // A name no backend has is the caller's typo, not a backend's call:
       // recording it would let clients grow the per-backend stats at will.
-      if (error.code !== 'UNKNOWN_SERVER') this.#record(request, error.code === 'TIMEOUT' ? 'timeout' : 'error', error.code, performance.now() - started, attempt.retried, faultOf(error));
+      if (error.code !== 'UNKNOWN_SERVER')
+        this.#record(request, error.code === 'TIMEOUT' ? 'timeout' : 'error', error.code, performance.now() - started, attempt.retried, faultOf(error));
       throw error;
     }
   }
@@ -231,7 +238,15 @@ export class Router {
                   }),
             })) as CallToolResult;
           } catch (err) {
-            throw await describeFailure(err, { server, tool, setting: request.timeout === undefined ? undefined : request.timeoutSetting, connection, backend, deadline, signal: request.signal });
+            throw await describeFailure(err, {
+              server,
+              tool,
+              setting: request.timeout === undefined ? undefined : request.timeoutSetting,
+              connection,
+              backend,
+              deadline,
+              signal: request.signal,
+            });
           } finally {
             deadline.clear();
             if (downstream !== undefined) connection.downstreams.delete(downstream);
@@ -251,23 +266,36 @@ export class Router {
       if (!unsent && (!repeatable || !backend.config.supervisor.retry_on_crash || !crashed(err))) throw err;
       if (request.signal?.aborted === true) throw err;
       attempt.retried = true;
-      this.#options.logger.info({ backend: server, tool, retried: true, error: (err as Error).message }, unsent ? 'call sent again on a new session' : 'call retried after backend crash');
+      this.#options.logger.info(
+        { backend: server, tool, retried: true, error: (err as Error).message },
+        unsent ? 'call sent again on a new session' : 'call retried after backend crash',
+      );
       return send();
     }
   }
 
-  #record(request: CallRequest, status: 'success' | 'error' | 'timeout', code: GatewayError['code'] | null, duration: number, retried: boolean, fault?: Fault): void {
-    this.#options.callLog.add({
-      time: new Date().toISOString(),
-      agent: request.caller ?? null,
-      server: request.server,
-      tool: request.tool,
-      status,
-      code,
-      ...(fault === undefined ? {} : { fault }),
-      duration_ms: Math.round(duration * 100) / 100,
-      ...(retried ? { retried: true } : {}),
-    }, request);
+  #record(
+    request: CallRequest,
+    status: 'success' | 'error' | 'timeout',
+    code: GatewayError['code'] | null,
+    duration: number,
+    retried: boolean,
+    fault?: Fault,
+  ): void {
+    this.#options.callLog.add(
+      {
+        time: new Date().toISOString(),
+        agent: request.caller ?? null,
+        server: request.server,
+        tool: request.tool,
+        status,
+        code,
+        ...(fault === undefined ? {} : { fault }),
+        duration_ms: Math.round(duration * 100) / 100,
+        ...(retried ? { retried: true } : {}),
+      },
+      request,
+    );
   }
 }
 
@@ -309,14 +337,22 @@ async function describeFailure(err: unknown, ctx: FailureContext): Promise<Gatew
   // link (and answers "Not connected" to one sent a moment later).
   if (ctx.connection.client.transport === undefined) return describeClosed(ctx);
   if (err instanceof McpError && err.data instanceof MalformedResponse) {
-    return new GatewayError('BACKEND_ERROR', `Backend '${ctx.server}' answered ${ctx.tool} with a malformed JSON-RPC response (${err.data.problem}); the backend is broken, not the call`, {
-      details: { malformed: true },
-    });
+    return new GatewayError(
+      'BACKEND_ERROR',
+      `Backend '${ctx.server}' answered ${ctx.tool} with a malformed JSON-RPC response (${err.data.problem}); the backend is broken, not the call`,
+      {
+        details: { malformed: true },
+      },
+    );
   }
   if (err instanceof McpError) {
-    return new GatewayError('BACKEND_ERROR', `Backend '${ctx.server}' answered ${ctx.tool} with error ${err.code}: ${err.message.replace(/^MCP error -?\d+: /, '')}`, {
-      details: { backend_code: err.code },
-    });
+    return new GatewayError(
+      'BACKEND_ERROR',
+      `Backend '${ctx.server}' answered ${ctx.tool} with error ${err.code}: ${err.message.replace(/^MCP error -?\d+: /, '')}`,
+      {
+        details: { backend_code: err.code },
+      },
+    );
   }
   // The SDK's answer to a request on a client whose transport has just
   // closed: the same end, seen a moment earlier.
@@ -332,7 +368,9 @@ async function describeFailure(err: unknown, ctx: FailureContext): Promise<Gatew
     });
   }
   if (fault?.kind === 'unreachable') {
-    return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${fault.reason} (during ${ctx.tool}); retry once the server is back`, { retryAfter: 1 });
+    return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${fault.reason} (during ${ctx.tool}); retry once the server is back`, {
+      retryAfter: 1,
+    });
   }
   return new GatewayError('BACKEND_UNAVAILABLE', `Call to ${ctx.server}/${ctx.tool} failed: ${(err as Error).message ?? String(err)}`);
 }
@@ -352,8 +390,15 @@ function describeExpiry(ctx: FailureContext): GatewayError {
       `Backend '${ctx.server}' did not answer ${ctx.tool} within ${ms} ms, the limit even with progress ([gateway] max_request_timeout, or the backend's timeout when larger); ${sent}. Raise max_request_timeout if the tool is slow`,
     );
   }
-  if (ctx.setting !== undefined) return new GatewayError('TIMEOUT', `Backend '${ctx.server}' did not answer ${ctx.tool} within ${ms} ms (${ctx.setting}); ${sent}. Raise ${ctx.setting} if the tool is slow`);
-  return new GatewayError('TIMEOUT', `Backend '${ctx.server}' did not answer ${ctx.tool} within ${ms} ms; ${sent}. Raise the backend's timeout if the tool is slow`);
+  if (ctx.setting !== undefined)
+    return new GatewayError(
+      'TIMEOUT',
+      `Backend '${ctx.server}' did not answer ${ctx.tool} within ${ms} ms (${ctx.setting}); ${sent}. Raise ${ctx.setting} if the tool is slow`,
+    );
+  return new GatewayError(
+    'TIMEOUT',
+    `Backend '${ctx.server}' did not answer ${ctx.tool} within ${ms} ms; ${sent}. Raise the backend's timeout if the tool is slow`,
+  );
 }
 
 /**
@@ -368,30 +413,55 @@ async function describeClosed(ctx: FailureContext): Promise<GatewayError> {
   const during = `while ${ctx.tool} was running; the call was cut off`;
   switch (ctx.connection.closedBy) {
     case 'stop':
-      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' was stopped (POST /server/stop) ${during}. Start it with POST /server/start, then call again`, { details: { cut_by: 'stop' } });
+      return new GatewayError(
+        'BACKEND_UNAVAILABLE',
+        `Backend '${ctx.server}' was stopped (POST /server/stop) ${during}. Start it with POST /server/start, then call again`,
+        { details: { cut_by: 'stop' } },
+      );
     case 'remove':
       return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' was removed (POST /server/remove) ${during}`, { details: { cut_by: 'remove' } });
     case 'restart':
-      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' was restarted (POST /server/restart) ${during}; call again once it runs`, { retryAfter: 1, details: { cut_by: 'restart' } });
+      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' was restarted (POST /server/restart) ${during}; call again once it runs`, {
+        retryAfter: 1,
+        details: { cut_by: 'restart' },
+      });
     case 'shutdown':
-      return new GatewayError('BACKEND_UNAVAILABLE', `The gateway is shutting down; ${ctx.server}/${ctx.tool} was cut off`, { details: { cut_by: 'shutdown' } });
+      return new GatewayError('BACKEND_UNAVAILABLE', `The gateway is shutting down; ${ctx.server}/${ctx.tool} was cut off`, {
+        details: { cut_by: 'shutdown' },
+      });
   }
   const end = await Promise.race([ctx.connection.ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), 100))]);
   if (end?.expected === true) {
     return new GatewayError('BACKEND_UNAVAILABLE', `The gateway closed its connection to backend '${ctx.server}' ${during}; call again`, { retryAfter: 1 });
   }
   // No end yet: the link closed, but how is not known.
-  if (end === undefined) return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' closed the connection during ${ctx.tool}; retry shortly`, { retryAfter: 1 });
+  if (end === undefined)
+    return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' closed the connection during ${ctx.tool}; retry shortly`, { retryAfter: 1 });
   const crashed = { crashed: true };
   switch (ctx.backend.state) {
     case 'failed':
-      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${end.reason} during ${ctx.tool} and has failed: ${ctx.backend.info().last_error ?? 'unknown error'}; fix it and POST /server/restart`, { details: crashed });
+      return new GatewayError(
+        'BACKEND_UNAVAILABLE',
+        `Backend '${ctx.server}' ${end.reason} during ${ctx.tool} and has failed: ${ctx.backend.info().last_error ?? 'unknown error'}; fix it and POST /server/restart`,
+        { details: crashed },
+      );
     case 'stopped':
-      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${end.reason} during ${ctx.tool}; it is stopped, start it with POST /server/start`, { details: crashed });
+      return new GatewayError(
+        'BACKEND_UNAVAILABLE',
+        `Backend '${ctx.server}' ${end.reason} during ${ctx.tool}; it is stopped, start it with POST /server/start`,
+        { details: crashed },
+      );
     case 'running':
     case 'degraded':
-      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${end.reason} during ${ctx.tool}; its other connections still serve, retry shortly`, { retryAfter: 1, details: crashed });
+      return new GatewayError(
+        'BACKEND_UNAVAILABLE',
+        `Backend '${ctx.server}' ${end.reason} during ${ctx.tool}; its other connections still serve, retry shortly`,
+        { retryAfter: 1, details: crashed },
+      );
     default:
-      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${end.reason} during ${ctx.tool}; it is being restarted, retry shortly`, { retryAfter: 1, details: crashed });
+      return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${ctx.server}' ${end.reason} during ${ctx.tool}; it is being restarted, retry shortly`, {
+        retryAfter: 1,
+        details: crashed,
+      });
   }
 }

@@ -1,7 +1,7 @@
-import type { GatewayDatabase } from './database.js';
 import type { AuditSettings } from '../config/schema.js';
-import type { Logger } from '../log.js';
 import type { ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { GatewayDatabase } from './database.js';
 
 /** One row of the audit log, as GET /log shows it: a call record (src/router/call-log.ts) and the size of its arguments. */
 export interface AuditEntry extends Omit<AuditDbRow, 'retried' | 'arguments'> {
@@ -101,7 +101,19 @@ export class AuditLog {
     if (this.#closed) return;
     const at = Date.parse(entry.time);
     const args = this.#settings.arguments && entry.arguments !== undefined ? JSON.stringify(entry.arguments) : null;
-    this.#pending.push([at, entry.time, entry.agent, entry.server, entry.tool, entry.status, entry.code, entry.duration_ms, entry.args_bytes, entry.retried === true ? 1 : 0, args]);
+    this.#pending.push([
+      at,
+      entry.time,
+      entry.agent,
+      entry.server,
+      entry.tool,
+      entry.status,
+      entry.code,
+      entry.duration_ms,
+      entry.args_bytes,
+      entry.retried === true ? 1 : 0,
+      args,
+    ]);
     if (this.#pending.length >= FLUSH_ROWS) void this.flush();
     else if (this.#timer === undefined) {
       this.#timer = setTimeout(() => void this.flush(), FLUSH_MS);

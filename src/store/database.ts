@@ -1,6 +1,6 @@
-import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { isStorageError, openFailure } from '../../kit/sqlite-file-watch.js';
 import { counterLedger, migrateSqlite } from '../../kit/sqlite-migrate.js';
 import { GatewayError } from '../errors.js';
@@ -48,7 +48,10 @@ export function storeFailure(path: string, error: unknown): unknown {
 
 /** Brings data_dir's database to the last of GATEWAY_MIGRATIONS (its version in the one-row schema_version). */
 function migrate(db: GatewayDatabase): void {
-  migrateSqlite(db, GATEWAY_MIGRATIONS, counterLedger('schema_version'), (found, latest) =>
-    `data_dir database has schema version ${found}, newer than this stonegate knows (${latest}); upgrade stonegate or use another data_dir`,
+  migrateSqlite(
+    db,
+    GATEWAY_MIGRATIONS,
+    counterLedger('schema_version'),
+    (found, latest) => `data_dir database has schema version ${found}, newer than this stonegate knows (${latest}); upgrade stonegate or use another data_dir`,
   );
 }

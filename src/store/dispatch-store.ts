@@ -96,7 +96,11 @@ export class SqliteDispatchStore implements DispatchStore {
 
   constructor(db: GatewayDatabase) {
     this.#db = db;
-    this.#insert = db.prepare(`INSERT INTO async_calls (${COLUMNS}) VALUES (${COLUMNS.split(', ').map((c) => `@${c}`).join(', ')})`);
+    this.#insert = db.prepare(
+      `INSERT INTO async_calls (${COLUMNS}) VALUES (${COLUMNS.split(', ')
+        .map((c) => `@${c}`)
+        .join(', ')})`,
+    );
     this.#update = db.prepare(
       `UPDATE async_calls SET ${COLUMNS.split(', ')
         .filter((c) => c !== 'id')

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { SqliteAuditStore, type AuditStore } from './audit.js';
-import { SqliteDispatchStore, type DispatchStore } from './dispatch-store.js';
 import type { Config } from '../config/schema.js';
-import { openDatabase, type GatewayDatabase } from './database.js';
-import { SqliteRuntimeBackendStore, type RuntimeBackendStore } from './runtime-backends.js';
+import { type AuditStore, SqliteAuditStore } from './audit.js';
+import { type GatewayDatabase, openDatabase } from './database.js';
+import { type DispatchStore, SqliteDispatchStore } from './dispatch-store.js';
+import { type RuntimeBackendStore, SqliteRuntimeBackendStore } from './runtime-backends.js';
 
 /** The gateway's stores, as [store] url picks them. */
 export interface GatewayStores {

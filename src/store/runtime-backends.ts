@@ -39,7 +39,11 @@ export class SqliteRuntimeBackendStore implements RuntimeBackendStore {
   }
 
   async list(): Promise<StoredBackend[]> {
-    const rows = this.#db.prepare('SELECT name, entry, added_at FROM runtime_backends ORDER BY added_at, name').all() as { name: string; entry: string; added_at: string }[];
+    const rows = this.#db.prepare('SELECT name, entry, added_at FROM runtime_backends ORDER BY added_at, name').all() as {
+      name: string;
+      entry: string;
+      added_at: string;
+    }[];
     return rows.map((r) => ({ name: r.name, entry: JSON.parse(r.entry) as Record<string, unknown>, added_at: r.added_at }));
   }
 
@@ -49,7 +53,9 @@ export class SqliteRuntimeBackendStore implements RuntimeBackendStore {
   }
 
   async add(name: string, entry: Record<string, unknown>): Promise<void> {
-    this.#db.prepare('INSERT OR REPLACE INTO runtime_backends (name, entry, added_at) VALUES (?, ?, ?)').run(name, JSON.stringify(entry), new Date().toISOString());
+    this.#db
+      .prepare('INSERT OR REPLACE INTO runtime_backends (name, entry, added_at) VALUES (?, ?, ?)')
+      .run(name, JSON.stringify(entry), new Date().toISOString());
   }
 
   async remove(name: string, origin: 'file' | 'runtime'): Promise<void> {
@@ -66,6 +72,8 @@ export class SqliteRuntimeBackendStore implements RuntimeBackendStore {
   }
 
   async setEnabled(name: string, enabled: boolean): Promise<void> {
-    this.#db.prepare('INSERT OR REPLACE INTO backend_enabled (name, enabled, changed_at) VALUES (?, ?, ?)').run(name, enabled ? 1 : 0, new Date().toISOString());
+    this.#db
+      .prepare('INSERT OR REPLACE INTO backend_enabled (name, enabled, changed_at) VALUES (?, ?, ?)')
+      .run(name, enabled ? 1 : 0, new Date().toISOString());
   }
 }

@@ -3,12 +3,12 @@ import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/typ
 import type { BackendConfig } from '../config/schema.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { CloseCause, Connection } from '../pool/connection.js';
 import { AffinityPool, type BackendPoolStats, type SessionRef } from '../pool/affinity-pool.js';
+import type { CloseCause, Connection } from '../pool/connection.js';
 import type { ConnectHooks } from './connect.js';
-import { TRANSPORTS, type BuiltinFactory } from './transport.js';
 import { CrashWindow } from './crash-window.js';
 import { HealthCheck, pingAll } from './health.js';
+import { type BuiltinFactory, TRANSPORTS } from './transport.js';
 
 /**
  * stopped → starting → running ⇄ degraded (a failed health check or HTTP link;
@@ -152,7 +152,10 @@ export class Backend extends EventEmitter {
     // New calls are refused from here on; calls in flight get drain_timeout
     // to finish before their connections close under them.
     if (pool !== undefined && !(await pool.idle(this.config.supervisor.drain_timeout))) {
-      this.#log.warn({ inflight: pool.stats().inflight, drain_timeout: this.config.supervisor.drain_timeout }, 'calls still in flight after drain_timeout are cancelled');
+      this.#log.warn(
+        { inflight: pool.stats().inflight, drain_timeout: this.config.supervisor.drain_timeout },
+        'calls still in flight after drain_timeout are cancelled',
+      );
     }
     const live = [...this.#live];
     this.#live.clear();
@@ -267,7 +270,11 @@ export class Backend extends EventEmitter {
     const wait = this.#growNotBefore - Date.now();
     if (wait > 0) {
       // The pool retries at its pace; the process is spawned once the backoff is over.
-      throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' starts no new process for ${wait} ms (restart backoff after: ${this.#lastError?.message ?? 'a failure'})`, { retryAfter: 1 });
+      throw new GatewayError(
+        'BACKEND_UNAVAILABLE',
+        `Backend '${this.name}' starts no new process for ${wait} ms (restart backoff after: ${this.#lastError?.message ?? 'a failure'})`,
+        { retryAfter: 1 },
+      );
     }
     try {
       const connection = await this.#connect();
@@ -357,9 +364,14 @@ export class Backend extends EventEmitter {
     switch (this.#state) {
       case 'stopped':
         // An operator's doing, not the backend's failure: the breaker does not count it.
-        return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' is stopped; start it with POST /server/start`, { details: { state: 'stopped' } });
+        return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' is stopped; start it with POST /server/start`, {
+          details: { state: 'stopped' },
+        });
       case 'failed':
-        return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' has failed: ${this.#lastError?.message ?? 'unknown error'}; fix it and POST /server/restart`);
+        return new GatewayError(
+          'BACKEND_UNAVAILABLE',
+          `Backend '${this.name}' has failed: ${this.#lastError?.message ?? 'unknown error'}; fix it and POST /server/restart`,
+        );
       default:
         return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' is ${this.#state}; retry in a moment`, { retryAfter: 1 });
     }

@@ -167,7 +167,15 @@ function sweep(dir: string, boot: string, logger: Logger): void {
 function killStale(group: Group, live: Map<number, { pid: number; start: number }[]>, logger: Logger): void {
   // kill(-1) and kill(-0) would reach every process, or ours: only a real
   // group id, and never this gateway's own group.
-  if (typeof group !== 'object' || group === null || !Number.isSafeInteger(group.pgid) || group.pgid <= 1 || typeof group.start !== 'number' || String(group.pgid) === statFields('self')?.[2]) return;
+  if (
+    typeof group !== 'object' ||
+    group === null ||
+    !Number.isSafeInteger(group.pgid) ||
+    group.pgid <= 1 ||
+    typeof group.start !== 'number' ||
+    String(group.pgid) === statFields('self')?.[2]
+  )
+    return;
   const all = live.get(group.pgid) ?? [];
   // A leader with another start time: the id was reused; that group is not ours.
   if (all.some((m) => m.pid === group.pgid && m.start !== group.start)) return;
@@ -178,5 +186,8 @@ function killStale(group: Group, live: Map<number, { pid: number; start: number 
   } catch {
     return; // gone meanwhile
   }
-  logger.warn({ backend: group.backend, pgid: group.pgid, pids: members.map((m) => m.pid) }, 'killed the processes of a backend left running by a gateway that did not stop cleanly');
+  logger.warn(
+    { backend: group.backend, pgid: group.pgid, pids: members.map((m) => m.pid) },
+    'killed the processes of a backend left running by a gateway that did not stop cleanly',
+  );
 }

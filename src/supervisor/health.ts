@@ -118,5 +118,4 @@ export async function pingAll(connections: Iterable<Pingable>, timeoutMs: number
     const message = reason instanceof Error ? reason.message : String(reason);
     throw new Error(/timed out/i.test(message) ? `no answer to ping within ${timeoutMs} ms` : `ping failed: ${message}`);
   }
-
 }

@@ -17,14 +17,26 @@ export interface HttpFault {
   reason: string;
 }
 
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 /** Classifies an error of the SDK's HTTP client transports; undefined when it says nothing about the link. */
 export function httpFault(error: unknown): HttpFault | undefined {
   if (error instanceof StreamableHTTPError) {
     const detail = error.message.replace(/^Streamable HTTP error: /, '').slice(0, 300);
     if (error.code === 404 || (error.code === 400 && /session/i.test(error.message))) {
-      return { kind: 'session', reason: `lost its HTTP session (the server answered HTTP ${error.code}: ${detail}); the server restarted or dropped it, so a new session is initialized` };
+      return {
+        kind: 'session',
+        reason: `lost its HTTP session (the server answered HTTP ${error.code}: ${detail}); the server restarted or dropped it, so a new session is initialized`,
+      };
     }
     return undefined;
   }

@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { ErrorCode as RpcCode, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { type JSONRPCMessage, ErrorCode as RpcCode } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '../log.js';
 
 export interface LineTransportOptions {
@@ -160,7 +160,11 @@ export class LineTransport implements Transport {
    */
   #answerMalformed(message: { id: string | number }, problem: string): void {
     this.#log.warn({ id: message.id, problem }, 'backend sent a malformed JSON-RPC response; the call fails with BACKEND_ERROR');
-    this.onmessage?.({ jsonrpc: '2.0', id: message.id, error: { code: RpcCode.InternalError, message: `Malformed response: ${problem}`, data: new MalformedResponse(problem) } });
+    this.onmessage?.({
+      jsonrpc: '2.0',
+      id: message.id,
+      error: { code: RpcCode.InternalError, message: `Malformed response: ${problem}`, data: new MalformedResponse(problem) },
+    });
   }
 
   #reportGarbage(line: Buffer): void {
@@ -216,10 +220,15 @@ function malformedResponse(message: JSONRPCMessage): string | undefined {
   const hasResult = 'result' in m;
   const hasError = 'error' in m;
   if (hasResult && hasError) return 'it has both "result" and "error"';
-  if (hasResult) return isPlainObject(m.result) ? undefined : `"result" is ${m.result === null ? 'null' : Array.isArray(m.result) ? 'an array' : `a ${typeof m.result}`}, not an object`;
+  if (hasResult)
+    return isPlainObject(m.result)
+      ? undefined
+      : `"result" is ${m.result === null ? 'null' : Array.isArray(m.result) ? 'an array' : `a ${typeof m.result}`}, not an object`;
   if (hasError) {
     const e = m.error;
-    return isPlainObject(e) && Number.isInteger(e.code) && typeof e.message === 'string' ? undefined : '"error" is not an object with an integer code and a string message';
+    return isPlainObject(e) && Number.isInteger(e.code) && typeof e.message === 'string'
+      ? undefined
+      : '"error" is not an object with an integer code and a string message';
   }
   return 'it has neither "result" nor "error"';
 }

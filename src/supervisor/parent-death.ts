@@ -37,7 +37,12 @@ function setpriv(): string | null {
  * so a missing command still fails at once instead of as setpriv's exit 127.
  */
 function resolveCommand(command: string, cwd: string, env: Record<string, string>): string {
-  const candidates = command.includes('/') ? [isAbsolute(command) ? command : resolve(cwd, command)] : (env.PATH ?? process.env.PATH ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(resolve(cwd, d), command));
+  const candidates = command.includes('/')
+    ? [isAbsolute(command) ? command : resolve(cwd, command)]
+    : (env.PATH ?? process.env.PATH ?? '')
+        .split(delimiter)
+        .filter((d) => d !== '')
+        .map((d) => join(resolve(cwd, d), command));
   let denied = false;
   for (const path of candidates) {
     try {

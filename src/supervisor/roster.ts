@@ -1,5 +1,5 @@
-import { checkRuntimeBackend } from '../config/runtime-policy.js';
 import { ConfigError, parseBackendEntry } from '../config/load.js';
+import { checkRuntimeBackend } from '../config/runtime-policy.js';
 import type { BackendConfig, Config } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -47,7 +47,10 @@ export class Roster {
         supervisor.add(backend);
         this.#applied.set(backend.name, JSON.stringify(stored.entry));
       } catch (err) {
-        logger.error({ backend: stored.name, error: (err as Error).message }, 'stored runtime backend is no longer valid; skipped (remove it with POST /server/remove)');
+        logger.error(
+          { backend: stored.name, error: (err as Error).message },
+          'stored runtime backend is no longer valid; skipped (remove it with POST /server/remove)',
+        );
       }
     }
     // A backend stopped through the API stays stopped after a restart of
@@ -59,7 +62,12 @@ export class Roster {
       if (config.enabled === enabled) continue;
       await supervisor.remove(name);
       supervisor.add({ ...config, enabled });
-      logger.info({ backend: name, enabled }, enabled ? 'backend started through the API before: starts although its entry says enabled = false' : 'backend stopped through the API before: stays stopped (POST /server/start starts it)');
+      logger.info(
+        { backend: name, enabled },
+        enabled
+          ? 'backend started through the API before: starts although its entry says enabled = false'
+          : 'backend stopped through the API before: stays stopped (POST /server/start starts it)',
+      );
     }
   }
 

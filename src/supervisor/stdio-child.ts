@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { scrub } from '../config/redact.js';
 import type { Logger } from '../log.js';
@@ -87,10 +87,14 @@ export class StdioChild {
     // Writes to a dead child's stdin raise EPIPE on the stream; the exit
     // event reports the death, so the stream error itself is only noise.
     this.stdin.on('error', () => {});
-    const lines = new StderrLines(options.logger, (text) => {
-      this.#stderr.push(text);
-      if (this.#stderr.length > this.#stderrLimit) this.#stderr.shift();
-    }, options.secrets);
+    const lines = new StderrLines(
+      options.logger,
+      (text) => {
+        this.#stderr.push(text);
+        if (this.#stderr.length > this.#stderrLimit) this.#stderr.shift();
+      },
+      options.secrets,
+    );
     const stderr = subprocess.stderr as Readable;
     stderr.on('data', (chunk: Buffer) => lines.write(chunk));
     stderr.once('close', () => lines.end());

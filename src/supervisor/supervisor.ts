@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { BackendConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { Backend, type BackendState, type Connector } from './backend.js';
 import type { Connection } from '../pool/connection.js';
+import { Backend, type BackendState, type Connector } from './backend.js';
 import type { ConnectHooks } from './connect.js';
 
 export interface SupervisorOptions {

@@ -154,8 +154,17 @@ function renderAsync(calls) {
   }
   body.replaceChildren(
     ...calls.map((c) => {
-      const progress = c.progress ? `${c.progress.progress}${c.progress.total ? `/${c.progress.total}` : ''}${c.progress.message ? ` ${c.progress.message}` : ''}` : '';
-      return el('tr', undefined, undefined, [el('td', c.call_id), el('td', `${c.server}/${c.tool}`), el('td', undefined, undefined, [pill(c.status)]), el('td', c.caller ?? '—'), el('td', new Date(c.submitted_at).toLocaleTimeString()), el('td', progress)]);
+      const progress = c.progress
+        ? `${c.progress.progress}${c.progress.total ? `/${c.progress.total}` : ''}${c.progress.message ? ` ${c.progress.message}` : ''}`
+        : '';
+      return el('tr', undefined, undefined, [
+        el('td', c.call_id),
+        el('td', `${c.server}/${c.tool}`),
+        el('td', undefined, undefined, [pill(c.status)]),
+        el('td', c.caller ?? '—'),
+        el('td', new Date(c.submitted_at).toLocaleTimeString()),
+        el('td', progress),
+      ]);
     }),
   );
 }
@@ -165,7 +174,8 @@ async function refreshCoord() {
   try {
     const stats = await api('GET', '/coord/stats');
     $('coord-panel').hidden = false;
-    $('coord-summary').textContent = `agents: ${stats.agents.active} active, ${stats.agents.stale} stale, ${stats.agents.total} registered · tasks: ${stats.tasks.pending} pending, ${stats.tasks.claimed} claimed, ${stats.tasks.complete} complete, ${stats.tasks.failed} failed · messages: ${stats.messages.total}`;
+    $('coord-summary').textContent =
+      `agents: ${stats.agents.active} active, ${stats.agents.stale} stale, ${stats.agents.total} registered · tasks: ${stats.tasks.pending} pending, ${stats.tasks.claimed} claimed, ${stats.tasks.complete} complete, ${stats.tasks.failed} failed · messages: ${stats.messages.total}`;
     const [agents, pending, claimed, history] = await Promise.all([
       api('GET', '/coord/agent/discover'),
       api('GET', '/coord/task/list?status=pending'),
@@ -177,7 +187,9 @@ async function refreshCoord() {
       }),
     ]);
     $('coord-agents').replaceChildren(...agents.agents.filter((a) => a.status !== 'offline').map((a) => el('li', `${a.id} (${a.role}) — ${a.status}`)));
-    $('coord-tasks').replaceChildren(...[...pending.tasks, ...claimed.tasks].map((t) => el('li', `${t.status === 'claimed' ? `[${t.claimed_by}] ` : ''}${t.description}`)));
+    $('coord-tasks').replaceChildren(
+      ...[...pending.tasks, ...claimed.tasks].map((t) => el('li', `${t.status === 'claimed' ? `[${t.claimed_by}] ` : ''}${t.description}`)),
+    );
     $('coord-messages').replaceChildren(...history.messages.map((m) => el('li', `${m.from} → ${m.to ?? 'all'}: ${m.content}`)));
     if (claimsRoute) {
       try {
@@ -186,10 +198,16 @@ async function refreshCoord() {
         const active = (claims.claims ?? []).filter((c) => c.status === undefined || c.status === 'active');
         $('coord-claims-box').hidden = false;
         $('coord-claims').replaceChildren(
-          ...active.map((c) => el('li', `${c.agent_id}: ${(c.paths ?? []).join(', ')}${c.exclusive ? ' (exclusive)' : ''}${c.intent ? ` — ${c.intent}` : ''}${c.expires_at ? `, until ${new Date(c.expires_at).toLocaleTimeString()}` : ''}`)),
+          ...active.map((c) =>
+            el(
+              'li',
+              `${c.agent_id}: ${(c.paths ?? []).join(', ')}${c.exclusive ? ' (exclusive)' : ''}${c.intent ? ` — ${c.intent}` : ''}${c.expires_at ? `, until ${new Date(c.expires_at).toLocaleTimeString()}` : ''}`,
+            ),
+          ),
         );
       } catch (error) {
-        if (error.status === 404) claimsRoute = false; // this gateway's coord has no claims route
+        if (error.status === 404)
+          claimsRoute = false; // this gateway's coord has no claims route
         else throw error;
       }
     }
@@ -264,7 +282,11 @@ async function follow() {
             const block = buffer.slice(0, end);
             buffer = buffer.slice(end + 2);
             const event = /^event: ?(.*)$/m.exec(block)?.[1];
-            const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).replace(/^ /, '')).join('\n');
+            const data = block
+              .split('\n')
+              .filter((l) => l.startsWith('data:'))
+              .map((l) => l.slice(5).replace(/^ /, ''))
+              .join('\n');
             if (event === 'call' && data !== '') addCall(JSON.parse(data));
           }
         }
@@ -287,7 +309,13 @@ async function search() {
   try {
     const found = await api('GET', `/discover?limit=15&query=${encodeURIComponent(query)}`);
     $('results').replaceChildren(
-      ...found.tools.map((t) => el('li', undefined, undefined, [el('code', t.exposed_name ?? `${t.server}/${t.name}`), el('span', ` score ${t.score}`, 'muted'), el('p', (t.description ?? '').split('\n')[0])])),
+      ...found.tools.map((t) =>
+        el('li', undefined, undefined, [
+          el('code', t.exposed_name ?? `${t.server}/${t.name}`),
+          el('span', ` score ${t.score}`, 'muted'),
+          el('p', (t.description ?? '').split('\n')[0]),
+        ]),
+      ),
     );
     if (found.tools.length === 0) $('results').replaceChildren(el('li', 'no tool matches', 'muted'));
   } catch (error) {

@@ -45,12 +45,17 @@ export interface BackendCounts {
 export function backendChecks(counts: BackendCounts): Record<string, HealthCheck> {
   const { total, running, circuitsNotClosed } = counts;
   return {
-    backends: running === total
-      ? { status: 'ok', detail: `${running} of ${total} enabled backends running` }
-      : { status: 'degraded', detail: `${running} of ${total} enabled backends running; GET /server/list (admin) shows which and why` },
-    circuits: circuitsNotClosed === 0
-      ? { status: 'ok', detail: 'every circuit closed' }
-      : { status: 'degraded', detail: `${circuitsNotClosed} circuit(s) open or half-open; calls to those backends fail fast until they recover (POST /server/reset closes one by hand)` },
+    backends:
+      running === total
+        ? { status: 'ok', detail: `${running} of ${total} enabled backends running` }
+        : { status: 'degraded', detail: `${running} of ${total} enabled backends running; GET /server/list (admin) shows which and why` },
+    circuits:
+      circuitsNotClosed === 0
+        ? { status: 'ok', detail: 'every circuit closed' }
+        : {
+            status: 'degraded',
+            detail: `${circuitsNotClosed} circuit(s) open or half-open; calls to those backends fail fast until they recover (POST /server/reset closes one by hand)`,
+          },
   };
 }
 

@@ -1,9 +1,9 @@
 import type { ToolChange } from '../catalog/catalog.js';
-import type { BackendConfig } from '../config/schema.js';
 import { scrubDeep } from '../config/redact.js';
+import type { BackendConfig } from '../config/schema.js';
 import type { PoolStats } from '../pool/pool.js';
-import type { CallLog } from '../router/call-log.js';
 import type { CircuitState } from '../router/breaker.js';
+import type { CallLog } from '../router/call-log.js';
 import type { BackendInfo, BackendState } from '../supervisor/backend.js';
 
 /** One row of GET /server/list. */

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Security } from '../../src/auth/security.js';
-import { isLoopbackHost } from '../../src/config/loopback.js';
 import { tokenHash } from '../../src/auth/tokens.js';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { buildConfig, loadConfig } from '../../src/config/load.js';
+import { isLoopbackHost } from '../../src/config/loopback.js';
 import { redactedConfig } from '../../src/config/redact.js';
 import { silentLogger } from '../../src/log.js';
 
@@ -24,11 +24,15 @@ afterEach(() => {
 describe('[auth] in stonegate.toml', () => {
   it('refuses a token written in the file, naming the key and both ways to give it', () => {
     const path = file('[[auth.tokens]]\nname = "ci"\ntoken = "plain-text-token-123456"\n');
-    expect(() => loadConfig({ file: path, explicit: true, env: {} })).toThrow(/auth\.tokens\[0\]\.token: a token must not be written in the file.*\$\{AGENT_TOKEN\}.*sha256/);
+    expect(() => loadConfig({ file: path, explicit: true, env: {} })).toThrow(
+      /auth\.tokens\[0\]\.token: a token must not be written in the file.*\$\{AGENT_TOKEN\}.*sha256/,
+    );
   });
 
   it('reads a token from the environment, or takes its hash', () => {
-    const path = file(`[[auth.tokens]]\nname = "ci"\ntoken = "\${CI_TOKEN}"\n\n[[auth.tokens]]\nname = "ops"\nrole = "admin"\nhash = "${tokenHash('x'.repeat(20))}"\nservers = ["demo"]\n`);
+    const path = file(
+      `[[auth.tokens]]\nname = "ci"\ntoken = "\${CI_TOKEN}"\n\n[[auth.tokens]]\nname = "ops"\nrole = "admin"\nhash = "${tokenHash('x'.repeat(20))}"\nservers = ["demo"]\n`,
+    );
     const config = loadConfig({ file: path, explicit: true, env: { CI_TOKEN: 'ci-token-from-the-env' } });
     expect(config.auth.tokens.map((t) => [t.name, t.role])).toEqual([
       ['ci', 'agent'],
@@ -47,7 +51,15 @@ describe('[auth] in stonegate.toml', () => {
       [{ tokens: [{ name: 'a', token: 'x'.repeat(20), hash: tokenHash('y') }] }, /exactly one/],
       [{ tokens: [{ name: 'a', hash: 'md5:abc' }] }, /sha256:<64 hex digits>/],
       [{ tokens: [{ name: 'a', token: 'short' }] }, /at least 16/],
-      [{ tokens: [{ name: 'a', token: 'x'.repeat(20) }, { name: 'a', token: 'y'.repeat(20) }] }, /duplicate token name 'a'/],
+      [
+        {
+          tokens: [
+            { name: 'a', token: 'x'.repeat(20) },
+            { name: 'a', token: 'y'.repeat(20) },
+          ],
+        },
+        /duplicate token name 'a'/,
+      ],
       [{ tokens: [{ name: 'a', token: 'x'.repeat(20), role: 'root' }] }, /role/],
       [{ rate_limit: -1 }, /rate_limit/],
     ];
@@ -69,7 +81,9 @@ describe('binding', () => {
   });
 
   it('refuses a non-loopback address without tokens with a ConfigError (exit 2), and allows it with one', () => {
-    expect(() => security('0.0.0.0').assertBindable()).toThrow(expect.objectContaining({ name: 'ConfigError', message: expect.stringMatching(/refusing to listen on 0\.0\.0\.0.*\[\[auth\.tokens\]\].*127\.0\.0\.1/) }));
+    expect(() => security('0.0.0.0').assertBindable()).toThrow(
+      expect.objectContaining({ name: 'ConfigError', message: expect.stringMatching(/refusing to listen on 0\.0\.0\.0.*\[\[auth\.tokens\]\].*127\.0\.0\.1/) }),
+    );
     security('127.0.0.1').assertBindable();
     security('0.0.0.0', [{ name: 'ops', token: 'x'.repeat(20) }]).assertBindable();
   });

@@ -1,12 +1,12 @@
-import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { SqliteFingerprintStore } from '../../src/catalog/fingerprints.js';
 import { Catalog } from '../../src/catalog/catalog.js';
+import { SqliteFingerprintStore } from '../../src/catalog/fingerprints.js';
 import { silentLogger } from '../../src/log.js';
-import { openDatabase, type GatewayDatabase } from '../../src/store/database.js';
+import { type GatewayDatabase, openDatabase } from '../../src/store/database.js';
 
 const read: Tool = { name: 'read', description: 'Read a file', inputSchema: { type: 'object', properties: { path: { type: 'string' } } } };
 const list: Tool = { name: 'list', description: 'List a folder', inputSchema: { type: 'object' } };

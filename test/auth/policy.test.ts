@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { checkActingAs } from '../../src/auth/acting-as.js';
-import { coordBuiltin } from '../../src/builtins/coord.js';
-import { checkRuntimeBackend, isLoaderEnv } from '../../src/config/runtime-policy.js';
 import type { Identity } from '../../src/auth/tokens.js';
+import { coordBuiltin } from '../../src/builtins/coord.js';
 import { buildConfig, parseBackendEntry } from '../../src/config/load.js';
+import { checkRuntimeBackend, isLoaderEnv } from '../../src/config/runtime-policy.js';
 import { SecuritySchema } from '../../src/config/schema.js';
 import { jsonDepth } from '../../src/http/body.js';
 import { isJson, routeSurface } from '../../src/http/security.js';
@@ -13,7 +13,21 @@ const entry = (patch: Record<string, unknown>) => parseBackendEntry({ name: 'x',
 
 describe('runtime add policy', () => {
   it('refuses loader env keys (any case, LD_* and DYLD_* families, PATH) unless allowed_env lists them', () => {
-    for (const key of ['LD_PRELOAD', 'ld_preload', 'LD_AUDIT', 'DYLD_INSERT_LIBRARIES', 'NODE_OPTIONS', 'PYTHONPATH', 'PERL5OPT', 'RUBYOPT', 'BASH_ENV', 'ENV', 'JAVA_TOOL_OPTIONS', '_JAVA_OPTIONS', 'PATH']) {
+    for (const key of [
+      'LD_PRELOAD',
+      'ld_preload',
+      'LD_AUDIT',
+      'DYLD_INSERT_LIBRARIES',
+      'NODE_OPTIONS',
+      'PYTHONPATH',
+      'PERL5OPT',
+      'RUBYOPT',
+      'BASH_ENV',
+      'ENV',
+      'JAVA_TOOL_OPTIONS',
+      '_JAVA_OPTIONS',
+      'PATH',
+    ]) {
       expect(isLoaderEnv(key), key).toBe(true);
       expect(() => checkRuntimeBackend(entry({ env: { [key]: 'x' } }), SecuritySchema.parse({}))).toThrow(new RegExp(`'${key}'.*allowed_env`));
     }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { AuthSchema } from '../../src/config/schema.js';
 import { RateLimiter } from '../../src/auth/rate-limit.js';
-import { bearerOf, mayUse, tokenHash, TokenTable } from '../../src/auth/tokens.js';
+import { bearerOf, mayUse, TokenTable, tokenHash } from '../../src/auth/tokens.js';
+import { AuthSchema } from '../../src/config/schema.js';
 import { GatewayError } from '../../src/errors.js';
 
 const auth = AuthSchema.parse({
@@ -25,7 +25,17 @@ describe('TokenTable', () => {
   });
 
   it('refuses anything else: no header, another scheme, a wrong or partial token, extra words', () => {
-    for (const header of [undefined, '', 'Bearer', 'Bearer ', 'Basic b3BzOng=', 'ops-secret-token-0001', 'Bearer ops-secret-token-000', 'Bearer ops-secret-token-0001 x', 'Bearer ops-secret-token-00011']) {
+    for (const header of [
+      undefined,
+      '',
+      'Bearer',
+      'Bearer ',
+      'Basic b3BzOng=',
+      'ops-secret-token-0001',
+      'Bearer ops-secret-token-000',
+      'Bearer ops-secret-token-0001 x',
+      'Bearer ops-secret-token-00011',
+    ]) {
       expect(table.authenticate(header), String(header)).toBeUndefined();
     }
   });

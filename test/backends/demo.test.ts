@@ -1,15 +1,15 @@
 import { fileURLToPath } from 'node:url';
 import {
+  type CallToolResult,
+  type CreateMessageRequest,
   CreateMessageRequestSchema,
   ElicitRequestSchema,
   ListRootsRequestSchema,
-  LoggingMessageNotificationSchema,
-  type CallToolResult,
-  type CreateMessageRequest,
   type LoggingMessageNotification,
+  LoggingMessageNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { deferred, SessionPool, type SessionOptions, type StdioSession } from '../helpers/stdio-session.js';
+import { deferred, type SessionOptions, SessionPool, type StdioSession } from '../helpers/stdio-session.js';
 
 // The compiled server, exactly as the gateway would spawn it.
 const DEMO = fileURLToPath(new URL('../../dist/backends/demo/server.js', import.meta.url));

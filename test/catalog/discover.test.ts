@@ -107,7 +107,10 @@ describe('Catalog.discover', () => {
   it('lists tools in catalog order for an empty query, up to 20 by default', () => {
     const c = catalog();
     c.set('filesystem', FILESYSTEM_TOOLS);
-    c.set('more', Array.from({ length: 10 }, (_, i) => plain(`tool${i}`, 'x')));
+    c.set(
+      'more',
+      Array.from({ length: 10 }, (_, i) => plain(`tool${i}`, 'x')),
+    );
     expect(c.discover('').ranked).toHaveLength(20);
     expect(c.discover('', { limit: 100 }).ranked).toHaveLength(FILESYSTEM_TOOLS.length + 10);
   });

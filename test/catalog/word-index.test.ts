@@ -1,13 +1,37 @@
 import { describe, expect, it } from 'vitest';
 import { buildIndex, score, tokenize } from '../../src/catalog/discover.js';
-import { WordIndex, type Indexed } from '../../src/catalog/word-index.js';
+import { type Indexed, WordIndex } from '../../src/catalog/word-index.js';
 
 /*
  * The inverted index must rank exactly as scoring every tool one by one
  * (score in discover.ts) would: same tools, same scores, same order.
  */
 
-const WORDS = ['read', 'reader', 'file', 'files', 'list', 'dir', 'directory', 'fetch', 'fetcher', 'page', 'url', 'text', 'echo', 'search', 'query', 'queries', 'write', 'writes', 'log', 'logs', 'db', 'sql', 'deprecated'];
+const WORDS = [
+  'read',
+  'reader',
+  'file',
+  'files',
+  'list',
+  'dir',
+  'directory',
+  'fetch',
+  'fetcher',
+  'page',
+  'url',
+  'text',
+  'echo',
+  'search',
+  'query',
+  'queries',
+  'write',
+  'writes',
+  'log',
+  'logs',
+  'db',
+  'sql',
+  'deprecated',
+];
 
 /** A deterministic pseudo-random generator (mulberry32). */
 function random(seed: number): () => number {
@@ -47,7 +71,22 @@ function scan(entries: readonly Entry[], query: string, limit: number): { id: nu
     .map((r) => ({ id: r.e.id, score: r.score }));
 }
 
-const QUERIES = ['read file', 'fil', 'directory listing', 'fetch page url', 'queries', 'echo', 'de', 'sql db query', 'log', 'writer', 'quantum entanglement', '', 'read_file', 'fetcher pages urls'];
+const QUERIES = [
+  'read file',
+  'fil',
+  'directory listing',
+  'fetch page url',
+  'queries',
+  'echo',
+  'de',
+  'sql db query',
+  'log',
+  'writer',
+  'quantum entanglement',
+  '',
+  'read_file',
+  'fetcher pages urls',
+];
 
 describe('WordIndex', () => {
   it('ranks exactly as scoring every entry would', () => {
@@ -57,7 +96,15 @@ describe('WordIndex', () => {
     for (const query of QUERIES) {
       for (const limit of [1, 5, 20, 1000]) {
         const got = index.search(tokenize(query), query, limit, () => true).hits.map((h) => ({ id: h.item.id, score: h.score }));
-        expect(got, `query '${query}' limit ${limit}`).toEqual(query === '' ? entries.map((e) => ({ e, score: 1 })).sort((a, b) => a.e.exposed.localeCompare(b.e.exposed)).slice(0, limit).map((r) => ({ id: r.e.id, score: 1 })) : scan(entries, query, limit));
+        expect(got, `query '${query}' limit ${limit}`).toEqual(
+          query === ''
+            ? entries
+                .map((e) => ({ e, score: 1 }))
+                .sort((a, b) => a.e.exposed.localeCompare(b.e.exposed))
+                .slice(0, limit)
+                .map((r) => ({ id: r.e.id, score: 1 }))
+            : scan(entries, query, limit),
+        );
       }
     }
   });

@@ -96,20 +96,27 @@ describe('stonegate doctor', () => {
     expect((await gateway.request('POST', '/server/stop', { name: 'demo' })).status).toBe(200);
     const stopped = await runCli(['doctor', '--url', gateway.url], { cwd: dir });
     expect(stopped.code, stopped.stdout).toBe(0);
-    expect(lineOf(stopped.stdout, 'tools/list demo')).toMatch(/^skip .*disabled \(enabled = false, or stopped through the API; stonegate start demo starts it\)$/);
+    expect(lineOf(stopped.stdout, 'tools/list demo')).toMatch(
+      /^skip .*disabled \(enabled = false, or stopped through the API; stonegate start demo starts it\)$/,
+    );
     await gateway.stop();
   });
   it('with [auth], says which token to set when none is sent, and passes with it', async () => {
     const token = 'doctor-admin-token-58c1e2';
-    const gateway = await startGateway(`[[auth.tokens]]\nname = "ops"\nrole = "admin"\ntoken = "\${DOCTOR_TOKEN}"\n[[backends]]\nname = "demo"\ncommand = "node"\nargs = [${q(DEMO)}]\n`, {
-      env: { DOCTOR_TOKEN: token },
-    });
+    const gateway = await startGateway(
+      `[[auth.tokens]]\nname = "ops"\nrole = "admin"\ntoken = "\${DOCTOR_TOKEN}"\n[[backends]]\nname = "demo"\ncommand = "node"\nargs = [${q(DEMO)}]\n`,
+      {
+        env: { DOCTOR_TOKEN: token },
+      },
+    );
     await gateway.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'demo');
     const env = { DOCTOR_TOKEN: token, STONEGATE_TOKEN: '' };
     const without = await runCli(['doctor', '-c', join(gateway.dir, 'stonegate.toml'), '--data-dir', join(gateway.dir, 'data'), '--url', gateway.url], { env });
     expect(without.code).toBe(1);
     expect(lineOf(without.stdout, 'MCP initialize')).toMatch(/^FAIL .*UNAUTHORIZED.* — fix: the gateway has \[auth\] tokens: export STONEGATE_TOKEN=<token>$/);
-    const withToken = await runCli(['doctor', '-c', join(gateway.dir, 'stonegate.toml'), '--data-dir', join(gateway.dir, 'data'), '--url', gateway.url], { env: { ...env, STONEGATE_TOKEN: token } });
+    const withToken = await runCli(['doctor', '-c', join(gateway.dir, 'stonegate.toml'), '--data-dir', join(gateway.dir, 'data'), '--url', gateway.url], {
+      env: { ...env, STONEGATE_TOKEN: token },
+    });
     expect(withToken.code, withToken.stdout).toBe(0);
     expect(lineOf(withToken.stdout, 'tools/list demo')).toMatch(/^ok .* \d+ tools$/);
     await gateway.stop();

@@ -42,7 +42,7 @@ describe('stonegate init', () => {
     expect(run.stdout).toContain('claude mcp add --transport http stonegate http://127.0.0.1:3393/mcp');
   });
 
-  it('never overwrites an existing config, says so, and prints that config\'s URL', async () => {
+  it("never overwrites an existing config, says so, and prints that config's URL", async () => {
     const file = join(dir, 'stonegate.toml');
     const mine = '[server]\nport = 4411\ndata_dir = "./state"\n[coordination]\nenabled = false\n';
     writeFileSync(file, mine);

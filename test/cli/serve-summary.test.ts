@@ -26,7 +26,10 @@ describe('serve start summary', () => {
       `[coordination]\nenabled = false\n[[backends]]\nname = "demo"\ncommand = "node"\nargs = [${q(DEMO)}]\n` +
         `[[backends]]\nname = "ghost"\ncommand = "stonegate-no-such-command"\n`,
     );
-    const proc = spawn(process.execPath, [BIN, 'serve', '-c', config, '--port', '0', '--data-dir', join(dir, 'data'), '--log-format', 'pretty'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [BIN, 'serve', '-c', config, '--port', '0', '--data-dir', join(dir, 'data'), '--log-format', 'pretty'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const exited = new Promise((resolve) => proc.once('exit', resolve));
     const lines: string[] = [];
     try {

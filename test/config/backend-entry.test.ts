@@ -24,7 +24,11 @@ describe('parseBackendEntry', () => {
   });
 
   it('accepts an http backend with a url and headers', () => {
-    const backend = parseBackendEntry({ name: 'remote', transport: 'http', url: 'https://mcp.example.com/mcp', headers: { Authorization: 'Bearer x' } }, raw, '/');
+    const backend = parseBackendEntry(
+      { name: 'remote', transport: 'http', url: 'https://mcp.example.com/mcp', headers: { Authorization: 'Bearer x' } },
+      raw,
+      '/',
+    );
     expect(backend.url).toBe('https://mcp.example.com/mcp');
     expect(backend.headers).toEqual({ Authorization: 'Bearer x' });
   });

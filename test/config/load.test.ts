@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, type LoadOptions } from '../../src/config/load.js';
+import { ConfigError, type LoadOptions, loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 
 const dirs: string[] = [];
@@ -48,8 +48,24 @@ describe('loadConfig defaults', () => {
     expect(config.server.dataDir).toBe(join(homedir(), '.stonegate'));
     expect(config.gateway.request_timeout).toBe(30_000);
     expect(config.gateway.tool_separator).toBe('__');
-    expect(config.pool).toEqual({ min: 1, max: 1, max_idle: 10, idle_timeout: 300, acquire_timeout: 5_000, max_waiting: 1_000, max_concurrency: 64, max_session_connections: 16 });
-    expect(config.breaker).toEqual({ failure_threshold: 5, reset_timeout: 30, success_threshold: 2, error_threshold_percentage: 0, volume_threshold: 20, rolling_window: 60 });
+    expect(config.pool).toEqual({
+      min: 1,
+      max: 1,
+      max_idle: 10,
+      idle_timeout: 300,
+      acquire_timeout: 5_000,
+      max_waiting: 1_000,
+      max_concurrency: 64,
+      max_session_connections: 16,
+    });
+    expect(config.breaker).toEqual({
+      failure_threshold: 5,
+      reset_timeout: 30,
+      success_threshold: 2,
+      error_threshold_percentage: 0,
+      volume_threshold: 20,
+      rolling_window: 60,
+    });
     expect(config.logging).toEqual({ level: 'info', format: 'json' });
     expect(config.backends).toEqual([]);
     expect(Object.isFrozen(config)).toBe(true);
@@ -57,7 +73,19 @@ describe('loadConfig defaults', () => {
 
   it('fills backend defaults and inherits the global timeout, pool and breaker', () => {
     const [backend] = load(`[gateway]\nrequest_timeout = 1234\n${STDIO}`).backends;
-    expect(backend).toMatchObject({ name: 'demo', transport: 'stdio', args: [], env: {}, inheritEnv: false, affinity: 'shared', autoRestart: true, healthCheck: true, enabled: true, timeout: 1234, origin: 'file' });
+    expect(backend).toMatchObject({
+      name: 'demo',
+      transport: 'stdio',
+      args: [],
+      env: {},
+      inheritEnv: false,
+      affinity: 'shared',
+      autoRestart: true,
+      healthCheck: true,
+      enabled: true,
+      timeout: 1234,
+      origin: 'file',
+    });
     expect(backend?.pool.max_concurrency).toBe(64);
     expect(backend?.breaker.failure_threshold).toBe(5);
   });
@@ -158,14 +186,29 @@ describe('loadConfig validation errors', () => {
 describe('loadConfig normalization', () => {
   it('merges per-backend pool and circuit_breaker overrides over the globals', () => {
     const toml = [
-      '[pool]', 'max = 3', 'acquire_timeout = 900',
-      '[circuit_breaker]', 'reset_timeout = 7',
-      STDIO, 'timeout = 4000', 'pool = { max = 8 }', 'circuit_breaker = { failure_threshold = 2 }',
-      '[[backends]]', 'name = "plain"', 'command = "x"',
+      '[pool]',
+      'max = 3',
+      'acquire_timeout = 900',
+      '[circuit_breaker]',
+      'reset_timeout = 7',
+      STDIO,
+      'timeout = 4000',
+      'pool = { max = 8 }',
+      'circuit_breaker = { failure_threshold = 2 }',
+      '[[backends]]',
+      'name = "plain"',
+      'command = "x"',
     ].join('\n');
     const [demo, plain] = load(toml).backends;
     expect(demo?.pool).toMatchObject({ max: 8, acquire_timeout: 900, max_concurrency: 64 });
-    expect(demo?.breaker).toEqual({ failure_threshold: 2, reset_timeout: 7, success_threshold: 2, error_threshold_percentage: 0, volume_threshold: 20, rolling_window: 60 });
+    expect(demo?.breaker).toEqual({
+      failure_threshold: 2,
+      reset_timeout: 7,
+      success_threshold: 2,
+      error_threshold_percentage: 0,
+      volume_threshold: 20,
+      rolling_window: 60,
+    });
     expect(demo?.timeout).toBe(4000);
     expect(plain?.pool).toMatchObject({ max: 3, acquire_timeout: 900 });
     expect(plain?.breaker.failure_threshold).toBe(5);

@@ -5,19 +5,19 @@ import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { loadConfig } from '../../src/config/load.js';
 import {
+  AuditSchema,
+  AuthSchema,
   BackendSchema,
   CircuitBreakerSchema,
+  CoordinationSchema,
+  DispatchSchema,
   GatewaySchema,
   LoggingSchema,
   PoolSchema,
-  ServerSchema,
-  SupervisorSchema,
-  DispatchSchema,
-  CoordinationSchema,
-  AuthSchema,
   SecuritySchema,
-  AuditSchema,
+  ServerSchema,
   StoreSchema,
+  SupervisorSchema,
 } from '../../src/config/schema.js';
 
 // The repository's own stonegate.toml, which must mirror the schema key for key.

@@ -1,7 +1,7 @@
 // Baseline: the official MCP conformance suite against the conformance test
 // server served directly over Streamable HTTP (no gateway). What this scores
 // is what the gateway's /mcp/{server} endpoint should match.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';

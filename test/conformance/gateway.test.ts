@@ -3,7 +3,7 @@
 // stdio child: everything the suite checks travels agent → gateway (router,
 // breaker, pool) → stdio backend and back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture, q, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { fixture, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 import { runConformance } from '../helpers/run-conformance.js';
 
 let gw: RunningGateway;
@@ -23,7 +23,9 @@ describe('conformance suite through the gateway', () => {
   it('passes every check on /mcp/{server}, DNS rebinding included', { timeout: 300_000 }, async () => {
     const run = await runConformance(`${gw.url}/mcp/conformance`);
     const totalLine = /^Total: .*$/m.exec(run.output)?.[0] ?? '(no Total line)';
-    process.stdout.write(`conformance (gateway /mcp/conformance): ${totalLine} — ${run.warnings} warnings, ${run.scenarios.length} scenarios in ${run.durationMs} ms\n`);
+    process.stdout.write(
+      `conformance (gateway /mcp/conformance): ${totalLine} — ${run.warnings} warnings, ${run.scenarios.length} scenarios in ${run.durationMs} ms\n`,
+    );
     for (const scenario of run.scenarios.filter((s) => s.problems.length > 0)) {
       process.stdout.write(`  ${scenario.name}:\n${scenario.problems.map((p) => `    ${p}\n`).join('')}`);
     }

@@ -33,7 +33,10 @@ describe('claim and thread REST routes', () => {
     expect(await post('/claim/renew', { claim_id: 'none', agent_id: 'a' })).toMatchObject({ status: 404, body: { code: 'UNKNOWN_CLAIM' } });
     expect(await get('/thread/get?thread_id=none&agent_id=a')).toMatchObject({ status: 404, body: { code: 'UNKNOWN_THREAD' } });
     expect(await get('/thread/list?limit=zero')).toMatchObject({ status: 400, body: { code: 'BAD_REQUEST' } });
-    expect(await post('/thread/post', { thread_id: 't', agent_id: 'a', kind: 'shout', content: 'x' })).toMatchObject({ status: 400, body: { code: 'BAD_REQUEST' } });
+    expect(await post('/thread/post', { thread_id: 't', agent_id: 'a', kind: 'shout', content: 'x' })).toMatchObject({
+      status: 400,
+      body: { code: 'BAD_REQUEST' },
+    });
   });
 
   it('announce, check, list, status and the thread flow answer with the store objects', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { modulesOf, scoreImpact, verdictOf, type ScoredTarget } from '../../backends/coord/claim-score.js';
+import { modulesOf, type ScoredTarget, scoreImpact, verdictOf } from '../../backends/coord/claim-score.js';
 import { CoordError } from '../../backends/coord/errors.js';
 import { moduleOfPath, modulesOverlap, normalizeClaimPath, pathsOverlap, segmentsOverlap } from '../../backends/coord/path-match.js';
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { expectCode, registerAll, StoreSet, TestClock, type MakeStore } from '../helpers/coord-store.js';
+import { expectCode, type MakeStore, registerAll, StoreSet, TestClock } from '../helpers/coord-store.js';
 
 /** Registration, deregistration, heartbeats, discovery and stale detection. */
 export function agentContract(make: MakeStore): void {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { UNREAD_COUNT_CAP } from '../../backends/coord/unread-sql.js';
-import { expectCode, registerAll, StoreSet, TestClock, type MakeStore } from '../helpers/coord-store.js';
+import { expectCode, type MakeStore, registerAll, StoreSet, TestClock } from '../helpers/coord-store.js';
 
 /** Work claims: scoring against live claims, exclusivity, TTL, renew and release, scope, status, events. */
 export function claimContract(make: MakeStore): void {
@@ -10,9 +10,20 @@ export function claimContract(make: MakeStore): void {
 
     it('grants a claim with no conflicts as clear, and normalizes its paths', async () => {
       const store = await stores.store();
-      const first = await store.announceClaim({ agent_id: 'a', paths: ['./src\\auth/session.ts', 'src/auth/session.ts'], intent: 'Add updated_at to sessions' });
+      const first = await store.announceClaim({
+        agent_id: 'a',
+        paths: ['./src\\auth/session.ts', 'src/auth/session.ts'],
+        intent: 'Add updated_at to sessions',
+      });
       expect(first).toMatchObject({ verdict: 'clear', score: 0, conflicts: [], thread: null });
-      expect(first.claim).toMatchObject({ agent_id: 'a', repo: 'default', channel: 'default', paths: ['src/auth/session.ts'], status: 'active', exclusive: false });
+      expect(first.claim).toMatchObject({
+        agent_id: 'a',
+        repo: 'default',
+        channel: 'default',
+        paths: ['src/auth/session.ts'],
+        status: 'active',
+        exclusive: false,
+      });
       await expectCode(store.announceClaim({ agent_id: 'a', paths: [], intent: 'x' }), 'BAD_REQUEST');
       await expectCode(store.announceClaim({ agent_id: 'a', paths: ['../escape.ts'], intent: 'x' }), 'BAD_REQUEST');
       await expectCode(store.announceClaim({ agent_id: 'a', paths: ['a.ts'], intent: '  ' }), 'BAD_REQUEST');
@@ -26,7 +37,14 @@ export function claimContract(make: MakeStore): void {
       expect(mine.verdict).toBe('conflict');
       expect(mine.score).toBe(100);
       expect(mine.conflicts).toEqual([
-        expect.objectContaining({ agent_id: 'alice', claim_id: held.claim.id, paths: ['src/auth/session.ts'], intent: 'Refactor session storage', score: 100, layer: 'same_file' }),
+        expect.objectContaining({
+          agent_id: 'alice',
+          claim_id: held.claim.id,
+          paths: ['src/auth/session.ts'],
+          intent: 'Refactor session storage',
+          score: 100,
+          layer: 'same_file',
+        }),
       ]);
       expect(mine.conflicts[0]?.reason).toContain('src/auth/session.ts');
       expect(mine.thread).toMatchObject({ status: 'open', opened_by: 'bob', participants: ['bob', 'alice'], claim_ids: [mine.claim.id, held.claim.id] });
@@ -38,7 +56,12 @@ export function claimContract(make: MakeStore): void {
       const store = await stores.store();
       await store.announceClaim({ agent_id: 'db', paths: ['src/db/schema.ts'], intent: 'Change the schema' });
       const reader = await store.announceClaim({ agent_id: 'api', paths: ['src/api/users.ts'], depends_on: ['src/db/*.ts'], intent: 'New endpoint' });
-      expect(reader).toMatchObject({ verdict: 'caution', score: 80, thread: null, conflicts: [expect.objectContaining({ agent_id: 'db', layer: 'dependency', score: 80 })] });
+      expect(reader).toMatchObject({
+        verdict: 'caution',
+        score: 80,
+        thread: null,
+        conflicts: [expect.objectContaining({ agent_id: 'db', layer: 'dependency', score: 80 })],
+      });
       const neighbour = await store.announceClaim({ agent_id: 'other', paths: ['src/db/migrations/001.sql'], intent: 'Migration tool' });
       expect(neighbour).toMatchObject({ verdict: 'caution', score: 30, thread: null });
       expect(neighbour.conflicts.map((c) => [c.agent_id, c.layer])).toEqual([['db', 'module']]);

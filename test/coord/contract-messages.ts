@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { expectCode, registerAll, report, StoreSet, type MakeStore } from '../helpers/coord-store.js';
+import { expectCode, type MakeStore, registerAll, report, StoreSet } from '../helpers/coord-store.js';
 
 interface Receiver {
   url: string;
@@ -203,7 +203,12 @@ export function messageContract(make: MakeStore): void {
       await registerAll(store, ['c']);
       await registerAll(store, ['d'], { group: 'h' });
       await registerAll(store, ['far'], { channel: 'elsewhere' });
-      for (const [from, to] of [['a', 'b'], ['b', 'a'], ['c', 'b']] as const) await store.sendMessage({ from, to, content: `${from}>${to}` });
+      for (const [from, to] of [
+        ['a', 'b'],
+        ['b', 'a'],
+        ['c', 'b'],
+      ] as const)
+        await store.sendMessage({ from, to, content: `${from}>${to}` });
       await store.broadcast({ from: 'c', content: 'to g', group: 'g' });
       await store.broadcast({ from: 'c', content: 'to h', group: 'h' });
       await store.broadcast({ from: 'a', content: 'a to all' });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { expectCode, registerAll, StoreSet, type MakeStore } from '../helpers/coord-store.js';
+import { expectCode, type MakeStore, registerAll, StoreSet } from '../helpers/coord-store.js';
 
 /** Shared state with CAS and watch, channels and isolation, the event log, and closing. */
 export function stateContract(make: MakeStore): void {

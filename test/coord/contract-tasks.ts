@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { expectCode, registerAll, StoreSet, TestClock, type MakeStore } from '../helpers/coord-store.js';
+import { expectCode, type MakeStore, registerAll, StoreSet, TestClock } from '../helpers/coord-store.js';
 
 /** Posting, claiming (atomic, by priority and capability), leases, completion and listing. */
 export function taskContract(make: MakeStore): void {

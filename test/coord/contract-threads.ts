@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CoordStore } from '../../backends/coord/store.js';
-import { expectCode, registerAll, StoreSet, TestClock, type MakeStore } from '../helpers/coord-store.js';
+import { expectCode, type MakeStore, registerAll, StoreSet, TestClock } from '../helpers/coord-store.js';
 
 /** A thread between a and b opened by a conflicting claim. */
 async function conflictThread(store: CoordStore): Promise<string> {
@@ -20,7 +20,13 @@ export function threadContract(make: MakeStore): void {
       const store = await stores.store();
       const id = await conflictThread(store);
       await store.actOnThread({ thread_id: id, agent_id: 'b', action: 'post', kind: 'warning', content: 'session.ts reads User.name' });
-      const proposed = await store.actOnThread({ thread_id: id, agent_id: 'a', action: 'post', kind: 'proposal', content: 'I migrate the type first, you rebase' });
+      const proposed = await store.actOnThread({
+        thread_id: id,
+        agent_id: 'a',
+        action: 'post',
+        kind: 'proposal',
+        content: 'I migrate the type first, you rebase',
+      });
       expect(proposed.thread).toMatchObject({ status: 'proposed', approvals: ['a'], proposal: { text: 'I migrate the type first, you rebase', by: 'a' } });
       expect(proposed.messages).toMatchObject([{ kind: 'proposal', agent_id: 'a' }]);
       expect(proposed.thread.proposal?.message_id).toBe(proposed.messages[0]?.id);
@@ -31,7 +37,11 @@ export function threadContract(make: MakeStore): void {
 
       await store.actOnThread({ thread_id: id, agent_id: 'b', action: 'post', kind: 'proposal', content: 'I finish, then you migrate' });
       const resolved = await store.actOnThread({ thread_id: id, agent_id: 'a', action: 'approve', content: 'ok' });
-      expect(resolved.thread).toMatchObject({ status: 'resolved', resolution: { text: 'I finish, then you migrate', how: 'consensus' }, auto_resolve_at: null });
+      expect(resolved.thread).toMatchObject({
+        status: 'resolved',
+        resolution: { text: 'I finish, then you migrate', how: 'consensus' },
+        auto_resolve_at: null,
+      });
 
       const closed = await store.actOnThread({ thread_id: id, agent_id: 'b', action: 'close', content: 'done' });
       expect(closed.thread.status).toBe('closed');

@@ -1,11 +1,11 @@
 import { describe } from 'vitest';
+import type { MakeStore } from '../helpers/coord-store.js';
 import { agentContract } from './contract-agents.js';
 import { claimContract } from './contract-claims.js';
 import { messageContract } from './contract-messages.js';
 import { stateContract } from './contract-state.js';
 import { taskContract } from './contract-tasks.js';
 import { threadContract } from './contract-threads.js';
-import type { MakeStore } from '../helpers/coord-store.js';
 
 export type { MakeStore } from '../helpers/coord-store.js';
 

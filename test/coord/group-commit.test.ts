@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { migrate } from '../../backends/coord/migrations.js';
-import { openSqliteStore } from '../../backends/coord/sqlite-store.js';
 import { CHECKPOINT_WAL_BYTES } from '../../backends/coord/sqlite/checkpointer.js';
 import { GroupCommit } from '../../backends/coord/sqlite/group-commit.js';
+import { openSqliteStore } from '../../backends/coord/sqlite-store.js';
 import type { CoordStore } from '../../backends/coord/store.js';
 import { expectCode, registerAll, TestClock } from '../helpers/coord-store.js';
 
@@ -23,7 +23,10 @@ function open(clock?: TestClock): { store: CoordStore; reader: Database.Database
   const path = join(dir, `g-${files++}.db`);
   const store = openSqliteStore(path, {}, clock === undefined ? {} : { now: clock.now });
   const reader = new Database(path, { readonly: true });
-  closers.push(() => store.close(), () => reader.close());
+  closers.push(
+    () => store.close(),
+    () => reader.close(),
+  );
   return { store, reader, path };
 }
 

@@ -82,7 +82,12 @@ describe('coord MCP server', () => {
     });
     const claim = await ok<{ task: { id: string }; lease: { epoch: number } }>(client, 'mux_task_claim', { agent_id: 'writer' });
     expect(claim.task.id).toBe(task.id);
-    const done = await ok<{ status: string }>(client, 'mux_task_complete', { task_id: task.id, agent_id: 'writer', result: 'Drafted.', epoch: claim.lease.epoch });
+    const done = await ok<{ status: string }>(client, 'mux_task_complete', {
+      task_id: task.id,
+      agent_id: 'writer',
+      result: 'Drafted.',
+      epoch: claim.lease.epoch,
+    });
     expect(done.status).toBe('complete');
     const listed = await ok<{ tasks: Array<{ id: string }> }>(client, 'mux_task_list', { status: 'complete' });
     expect(listed.tasks.map((t) => t.id)).toEqual([task.id]);

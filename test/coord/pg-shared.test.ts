@@ -1,11 +1,11 @@
 import pg from 'pg';
 import { afterEach, expect, it } from 'vitest';
-import { openPgStore, postgresSteps } from '../../backends/coord/pg-store.js';
 import { CoordError } from '../../backends/coord/errors.js';
 import { MIGRATIONS } from '../../backends/coord/migrations.js';
+import { openPgStore, postgresSteps } from '../../backends/coord/pg-store.js';
 import type { CoordStore } from '../../backends/coord/store.js';
-import { describePg, freshSchema, useTestDatabase } from '../helpers/pg.js';
 import { expectCode, registerAll } from '../helpers/coord-store.js';
+import { describePg, freshSchema, useTestDatabase } from '../helpers/pg.js';
 
 /** Several gateways' coordination stores on one PostgreSQL schema. */
 describePg('PostgreSQL coordination store shared by several gateways', () => {
@@ -99,7 +99,12 @@ describePg('PostgreSQL coordination store shared by several gateways', () => {
   it('keeps compare-and-set exact across gateways', async () => {
     const [a, b] = (await gateways(2)) as [CoordStore, CoordStore];
     await a.setState({ key: 'k', value: 0 });
-    const writers = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).setState({ key: 'k', value: i + 1, expected_version: 1 }).then(() => 'ok', (e: unknown) => e));
+    const writers = Array.from({ length: 20 }, (_, i) =>
+      (i % 2 === 0 ? a : b).setState({ key: 'k', value: i + 1, expected_version: 1 }).then(
+        () => 'ok',
+        (e: unknown) => e,
+      ),
+    );
     const outcomes = await Promise.all(writers);
     expect(outcomes.filter((o) => o === 'ok')).toHaveLength(1);
     await expectCode(b.setState({ key: 'k', value: 'late', expected_version: 1 }), 'CONFLICT');
@@ -149,7 +154,11 @@ describePg('PostgreSQL coordination store shared by several gateways', () => {
     await admin.connect();
     try {
       const listeners = async (): Promise<number[]> =>
-        (await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %' AND pid <> pg_backend_pid()")).rows.map((r) => r.pid);
+        (
+          await admin.query<{ pid: number }>(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %' AND pid <> pg_backend_pid()",
+          )
+        ).rows.map((r) => r.pid);
       const before = await listeners();
       expect(before.length).toBeGreaterThanOrEqual(2);
       await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [before]);
@@ -168,4 +177,3 @@ describePg('PostgreSQL coordination store shared by several gateways', () => {
     expect((await waiting).messages.map((m) => m.content)).toEqual(['after the reconnect']);
   });
 });
-

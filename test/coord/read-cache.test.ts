@@ -65,7 +65,10 @@ describe('sqlite read cache with a second connection on the file', () => {
       await store.registerAgent({ agent_id: 'rx', role: 'r' });
       const parked = store.poll({ agent_id: 'rx', timeout_ms: 5_000 });
       // Two sends in one group commit: the first hands its message to the parked poll in its own transaction.
-      const [sent] = await Promise.all([store.sendMessage({ from: 'tx', to: 'rx', content: 'm1' }), store.sendMessage({ from: 'tx', to: 'rx', content: 'm2' })]);
+      const [sent] = await Promise.all([
+        store.sendMessage({ from: 'tx', to: 'rx', content: 'm1' }),
+        store.sendMessage({ from: 'tx', to: 'rx', content: 'm2' }),
+      ]);
       const first = await parked;
       expect(first.messages.map((m) => m.content)).toEqual(['m1']);
       expect(first.next_cursor).toBe(sent.id);

@@ -4,8 +4,8 @@ import type { CoordOptionsInput } from '../../backends/coord/options.js';
 import { coordRoutes } from '../../backends/coord/rest.js';
 import { openSqliteStore } from '../../backends/coord/sqlite-store.js';
 import type { CoordStore } from '../../backends/coord/store.js';
-import { whichFirst } from '../helpers/which-first.js';
 import { eventsOf, readSse } from '../helpers/sse.js';
+import { whichFirst } from '../helpers/which-first.js';
 
 type Json = Record<string, unknown>;
 
@@ -31,7 +31,13 @@ function api(options: CoordOptionsInput = {}): Api {
     app,
     store,
     post: async (path, body) =>
-      parse(await app.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) })),
+      parse(
+        await app.request(path, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: typeof body === 'string' ? body : JSON.stringify(body),
+        }),
+      ),
     get: async (path) => parse(await app.request(path)),
   };
 }
@@ -39,17 +45,30 @@ function api(options: CoordOptionsInput = {}): Api {
 describe('coord REST routes', () => {
   it('serves the stonemux quick start with the reference request and response shapes', async () => {
     const { post, get } = api();
-    expect((await post('/agent/register', { agent_id: 'researcher', role: 'research', capabilities: ['web-search', 'analysis'], channel: 'default' })).status).toBe(200);
+    expect(
+      (await post('/agent/register', { agent_id: 'researcher', role: 'research', capabilities: ['web-search', 'analysis'], channel: 'default' })).status,
+    ).toBe(200);
     await post('/agent/register', { agent_id: 'writer', role: 'writing', capabilities: ['content-creation'], channel: 'default' });
     const sent = await post('/msg/send', { from: 'researcher', to: 'writer', content: 'Analysis complete. Top 3 competitors identified.' });
     expect(sent.status).toBe(200);
     const poll = await get('/msg/poll?agent_id=writer&timeout=5');
     expect(poll.body.messages).toEqual([
-      expect.objectContaining({ id: sent.body.id, from: 'researcher', to: 'writer', content: 'Analysis complete. Top 3 competitors identified.', channel: 'default' }),
+      expect.objectContaining({
+        id: sent.body.id,
+        from: 'researcher',
+        to: 'writer',
+        content: 'Analysis complete. Top 3 competitors identified.',
+        channel: 'default',
+      }),
     ]);
     expect(poll.body.next_cursor).toBe(sent.body.id);
 
-    const task = await post('/task/post', { description: 'Draft competitive analysis report', posted_by: 'researcher', required_capability: 'content-creation', priority: 5 });
+    const task = await post('/task/post', {
+      description: 'Draft competitive analysis report',
+      posted_by: 'researcher',
+      required_capability: 'content-creation',
+      priority: 5,
+    });
     const claim = await post('/task/claim', { agent_id: 'writer' });
     expect(claim.body.task).toMatchObject({ id: task.body.id, status: 'claimed', claimed_by: 'writer' });
     const done = await post('/task/complete', { task_id: task.body.id, agent_id: 'writer', result: 'Report drafted. 3 pages, executive summary included.' });
@@ -90,7 +109,11 @@ describe('coord REST routes', () => {
     const { app } = api({ max_message_size: 100, max_value_size: 100 });
     const limit = 100 * 2 + 65_536;
     const body = JSON.stringify({ from: 'a', to: 'b', content: 'x'.repeat(limit) });
-    const declared = await app.request('/msg/send', { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(body.length) }, body });
+    const declared = await app.request('/msg/send', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': String(body.length) },
+      body,
+    });
     expect(declared.status).toBe(413);
     expect(await declared.json()).toEqual({ error: `Request body is over ${limit} bytes; send less.`, code: 'PAYLOAD_TOO_LARGE' });
     const bytes = new TextEncoder().encode(body);
@@ -100,12 +123,21 @@ describe('coord REST routes', () => {
         controller.close();
       },
     });
-    const chunked = await app.request('/msg/send', { method: 'POST', headers: { 'content-type': 'application/json' }, body: streamed, duplex: 'half' } as RequestInit);
+    const chunked = await app.request('/msg/send', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: streamed,
+      duplex: 'half',
+    } as RequestInit);
     expect(chunked.status).toBe(413);
     expect(await chunked.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
     // Under the limit, a declared length passes to the route (which refuses the unknown sender).
     const small = JSON.stringify({ from: 'a', to: 'b', content: 'x' });
-    const ok = await app.request('/msg/send', { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(small.length) }, body: small });
+    const ok = await app.request('/msg/send', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': String(small.length) },
+      body: small,
+    });
     expect(await ok.json()).toMatchObject({ code: 'UNKNOWN_AGENT' });
   });
 

@@ -1,4 +1,3 @@
-import { COORD_TOOLS } from '../../backends/coord/server.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -10,8 +9,9 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { COORD_TOOLS } from '../../backends/coord/server.js';
+import { MAIN, type RunningCoord, runCoordToExit, startCoord, stopAll } from '../helpers/coord-standalone.js';
 import { report } from '../helpers/coord-store.js';
-import { MAIN, runCoordToExit, startCoord, stopAll, type RunningCoord } from '../helpers/coord-standalone.js';
 
 // These run the compiled server (npx tsc -p tsconfig.json first), over real sockets.
 const dir = mkdtempSync(join(tmpdir(), 'coord-standalone-'));
@@ -66,10 +66,13 @@ describe('standalone coord server (node dist/backends/coord/main.js)', () => {
     // DNS-rebinding guard: a foreign Host is refused (fetch cannot set Host, node:http can).
     const { port } = new URL(coord.url);
     const status = await new Promise<number | undefined>((resolve, reject) => {
-      const req = httpRequest({ host: '127.0.0.1', port, path: '/mcp', method: 'POST', headers: { host: 'evil.example', 'content-type': 'application/json' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode);
-      });
+      const req = httpRequest(
+        { host: '127.0.0.1', port, path: '/mcp', method: 'POST', headers: { host: 'evil.example', 'content-type': 'application/json' } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode);
+        },
+      );
       req.on('error', reject);
       req.end('{}');
     });
@@ -95,7 +98,9 @@ describe('standalone coord server (node dist/backends/coord/main.js)', () => {
     // Without the SDK (which would SIGTERM a lingering child): end stdin and expect a clean exit.
     const proc = spawn(process.execPath, [MAIN, '--stdio', '--db', freshDb()], { stdio: ['pipe', 'pipe', 'pipe'] });
     await new Promise<void>((resolve) => createInterface({ input: proc.stderr }).on('line', (line) => line.includes('coord ready on stdio') && resolve()));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      proc.once('exit', (code, signal) => resolve({ code, signal })),
+    );
     proc.stdin.end();
     expect(await exited).toEqual({ code: 0, signal: null });
   });

@@ -67,7 +67,13 @@ export function dispatchContract(name: string, make: MakeDispatchStore): void {
       const b = pendingCall('2026-06-10T04:00:00.001Z');
       const done = pendingCall('2026-06-10T04:00:00.002Z');
       for (const c of [a, b, done]) await store.insert(c);
-      const finished: AsyncCall = { ...done, state: 'complete', started_at: '2026-06-10T04:00:00.003Z', finished_at: '2026-06-10T04:00:00.004Z', result: { content: [] } };
+      const finished: AsyncCall = {
+        ...done,
+        state: 'complete',
+        started_at: '2026-06-10T04:00:00.003Z',
+        finished_at: '2026-06-10T04:00:00.004Z',
+        result: { content: [] },
+      };
       await store.update(finished);
       await store.markRunning([a, b, done].map((c) => ({ id: c.id, started_at: '2026-06-10T04:00:00.010Z' })));
       expect(await store.get(a.id)).toMatchObject({ state: 'running', started_at: '2026-06-10T04:00:00.010Z' });

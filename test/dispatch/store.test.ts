@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { openPgPool } from '../../kit/pg-pool.js';
-import { SqliteDispatchStore } from '../../src/store/dispatch-store.js';
 import { openDatabase } from '../../src/store/database.js';
+import { SqliteDispatchStore } from '../../src/store/dispatch-store.js';
 import { GATEWAY_MIGRATIONS } from '../../src/store/migrations.js';
 import { openPgDatabase, type PgGatewayDatabase } from '../../src/store/pg/database.js';
-import { PgDispatchStore, type PgDispatchOptions } from '../../src/store/pg/dispatch-store.js';
+import { type PgDispatchOptions, PgDispatchStore } from '../../src/store/pg/dispatch-store.js';
 import { describePg, freshSchema, useTestDatabase } from '../helpers/pg.js';
 import { dispatchContract, pendingCall } from './contract.js';
 

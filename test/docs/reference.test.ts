@@ -15,7 +15,6 @@ import { ERROR_CODES } from '../../src/errors.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (path: string): string => readFileSync(`${ROOT}${path}`, 'utf8');
 
-
 /** The text under a Markdown heading, up to the next heading of the same or a higher level. */
 function section(markdown: string, heading: string): string {
   const lines = markdown.split('\n');

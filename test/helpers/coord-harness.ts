@@ -50,7 +50,11 @@ export class CoordSession {
 
   /** Calls `coord__<tool>` (the exposed name of a coord tool). */
   async call(tool: string, args: Record<string, unknown>, options: { timeout?: number } = {}): Promise<CoordResult> {
-    const raw = await this.client.callTool({ name: `coord__${tool}`, arguments: args }, undefined, options.timeout === undefined ? undefined : { timeout: options.timeout });
+    const raw = await this.client.callTool(
+      { name: `coord__${tool}`, arguments: args },
+      undefined,
+      options.timeout === undefined ? undefined : { timeout: options.timeout },
+    );
     return coordResult(raw);
   }
 

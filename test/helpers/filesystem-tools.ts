@@ -13,11 +13,15 @@ function tool(name: string, description: string, properties: Record<string, obje
 }
 
 export const FILESYSTEM_TOOLS: Tool[] = [
-  tool('read_file', 'Read the complete contents of a file as text. DEPRECATED: Use read_text_file instead.', { path: str, tail: { type: 'number' }, head: { type: 'number' } }),
+  tool('read_file', 'Read the complete contents of a file as text. DEPRECATED: Use read_text_file instead.', {
+    path: str,
+    tail: { type: 'number' },
+    head: { type: 'number' },
+  }),
   tool(
     'read_text_file',
     'Read the complete contents of a file from the file system as text. Handles various text encodings and provides detailed error messages ' +
-      'if the file cannot be read. Use this tool when you need to examine the contents of a single file. Use the \'head\' parameter to read only ' +
+      "if the file cannot be read. Use this tool when you need to examine the contents of a single file. Use the 'head' parameter to read only " +
       "the first N lines of a file, or the 'tail' parameter to read only the last N lines of a file. Operates on the file as text regardless of extension. " +
       'Only works within allowed directories.',
     { path: str, tail: { type: 'number' }, head: { type: 'number' } },

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +35,10 @@ export interface RunningGateway {
 const running = new Set<RunningGateway>();
 
 /** Starts `stonegate serve` with the given TOML (a temp data_dir and port 0 are added) and waits for the listener. */
-export async function startGateway(toml: string, options: { args?: string[]; env?: Record<string, string>; dir?: string; keep?: boolean } = {}): Promise<RunningGateway> {
+export async function startGateway(
+  toml: string,
+  options: { args?: string[]; env?: Record<string, string>; dir?: string; keep?: boolean } = {},
+): Promise<RunningGateway> {
   // `dir` reuses a folder (config and data) from an earlier run: a restart.
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'stonegate-it-'));
   const configPath = join(dir, 'stonegate.toml');
@@ -66,16 +69,31 @@ export async function startGateway(toml: string, options: { args?: string[]; env
   });
   let stderr = '';
   proc.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal })),
+  );
 
   const waitForLog = (match: (line: LogLine) => boolean, timeoutMs = 15_000): Promise<LogLine> => {
     const found = logs.find(match);
     if (found) return Promise.resolve(found);
     return new Promise<LogLine>((resolve, reject) => {
-      const watcher = { match, resolve: (line: LogLine) => { clearTimeout(timer); resolve(line); } };
+      const watcher = {
+        match,
+        resolve: (line: LogLine) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      };
       const timer = setTimeout(() => {
         watchers.delete(watcher);
-        reject(new Error(`log line not seen within ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}; last logs: ${logs.slice(-10).map((l) => l.msg).join(' | ')}`));
+        reject(
+          new Error(
+            `log line not seen within ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}; last logs: ${logs
+              .slice(-10)
+              .map((l) => l.msg)
+              .join(' | ')}`,
+          ),
+        );
       }, timeoutMs);
       watchers.add(watcher);
     });

@@ -97,6 +97,9 @@ export async function expectBackTo(gw: RunningGateway, baseline: Footprint, time
     }, timeoutMs);
   } catch {
     const pid = gw.proc.pid ?? -1;
-    expect({ children: childPids(pid), fds: openFds(pid, Number(new URL(gw.url).port)) }).toEqual({ ...baseline, note: 'counts did not return to the baseline' });
+    expect({ children: childPids(pid), fds: openFds(pid, Number(new URL(gw.url).port)) }).toEqual({
+      ...baseline,
+      note: 'counts did not return to the baseline',
+    });
   }
 }

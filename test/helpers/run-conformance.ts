@@ -108,11 +108,7 @@ export async function runConformance(url: string, options: RunOptions = {}): Pro
   const outputDir = await mkdtemp(join(tmpdir(), 'stonegate-conformance-'));
   const started = performance.now();
   try {
-    const output = await execute(
-      bin,
-      ['server', '--url', url, '--suite', options.suite ?? 'all', '--output-dir', outputDir],
-      options.timeoutMs ?? 300_000,
-    );
+    const output = await execute(bin, ['server', '--url', url, '--suite', options.suite ?? 'all', '--output-dir', outputDir], options.timeoutMs ?? 300_000);
     const durationMs = Math.round(performance.now() - started);
     const total = TOTAL_LINE.exec(output);
     if (total === null) throw new Error(`The conformance suite printed no "Total: X passed, Y failed" line; its output:\n${output}`);

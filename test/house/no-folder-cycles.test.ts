@@ -93,19 +93,22 @@ describe('the import structure (#20)', () => {
     }
     const found = cycles(graph).map((cycle) => ({
       cycle,
-      edges: [...via].filter(([edge]) => cycle.includes(edge.split(' -> ')[0] as string) && cycle.includes(edge.split(' -> ')[1] as string)).map(([, why]) => why),
+      edges: [...via]
+        .filter(([edge]) => cycle.includes(edge.split(' -> ')[0] as string) && cycle.includes(edge.split(' -> ')[1] as string))
+        .map(([, why]) => why),
     }));
     expect(found).toEqual([]);
   });
 
   it('keeps backends/ and the kit off src/, and the kit off backends/', () => {
     const wrong = edges.filter(
-      ([from, to]) => ((from.startsWith('backends/') || from.startsWith('kit/')) && to.startsWith('src/')) || (from.startsWith('kit/') && to.startsWith('backends/')),
+      ([from, to]) =>
+        ((from.startsWith('backends/') || from.startsWith('kit/')) && to.startsWith('src/')) || (from.startsWith('kit/') && to.startsWith('backends/')),
     );
     expect(wrong).toEqual([]);
   });
 
-  it('reaches backends/ from src/ only through the built-ins\' mount modules', () => {
+  it("reaches backends/ from src/ only through the built-ins' mount modules", () => {
     const importers = new Set(edges.filter(([from, to]) => from.startsWith('src/') && to.startsWith('backends/')).map(([from]) => from));
     expect([...importers].filter((file) => !file.startsWith('src/builtins/'))).toEqual([]);
     expect(importers).toContain('src/builtins/coord.ts');

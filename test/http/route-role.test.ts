@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config/load.js';
 import { Gateway } from '../../src/gateway/gateway.js';
-import { declaredRole, isMiddleware, role, type Role } from '../../src/http/route-role.js';
+import { declaredRole, isMiddleware, type Role, role } from '../../src/http/route-role.js';
 
 // Issue #20 item 5: every route declares its role where it is defined; a
 // route without one is refused to everyone but admin (default deny).
@@ -75,17 +75,34 @@ describe('roles on the routes', () => {
     expect(roles.size).toBeGreaterThan(40);
     const undeclared = [...roles].filter(([, r]) => r === null).map(([key]) => key);
     expect(undeclared).toEqual([]);
-    const having = (wanted: Role): string[] => [...roles].filter(([, r]) => r === wanted).map(([key]) => key).sort();
+    const having = (wanted: Role): string[] =>
+      [...roles]
+        .filter(([, r]) => r === wanted)
+        .map(([key]) => key)
+        .sort();
     // What the string list in security.ts held before, now declared on the routes.
     expect(having('admin')).toEqual(
-      ['POST /server/add', 'POST /server/remove', 'POST /server/start', 'POST /server/stop', 'POST /server/restart', 'POST /server/reset', 'POST /server/approve', 'GET /config', 'GET /log', 'GET /log/export', 'GET /log/stream'].sort(),
+      [
+        'POST /server/add',
+        'POST /server/remove',
+        'POST /server/start',
+        'POST /server/stop',
+        'POST /server/restart',
+        'POST /server/reset',
+        'POST /server/approve',
+        'GET /config',
+        'GET /log',
+        'GET /log/export',
+        'GET /log/stream',
+      ].sort(),
     );
     expect(having('public')).toEqual(['GET /health', 'GET /ui', 'GET /ui/', 'GET /ui/:file'].sort());
     // The coordination routes are mounted from backends/coord, which cannot declare roles: the mount declares agent.
     const coord = [...roles].filter(([key]) => key.includes(' /coord/'));
     expect(coord.length).toBeGreaterThan(20);
     expect(coord.every(([, r]) => r === 'agent')).toBe(true);
-    for (const key of ['POST /call', 'GET /tools', 'GET /server/list', 'GET /metrics', 'POST /mcp', 'GET /sse', 'POST /messages']) expect(roles.get(key), key).toBe('agent');
+    for (const key of ['POST /call', 'GET /tools', 'GET /server/list', 'GET /metrics', 'POST /mcp', 'GET /sse', 'POST /messages'])
+      expect(roles.get(key), key).toBe('agent');
   });
 
   it('refuses a route added without a role to every token but admin', async () => {
@@ -95,10 +112,16 @@ describe('roles on the routes', () => {
     expect(routeRoles(gw.app).get('GET /undeclared')).toBeNull();
     expect(routeRoles(gw.app).get('ALL /undeclared-any')).toBeNull();
 
-    for (const [method, path] of [['GET', '/undeclared'], ['POST', '/undeclared-any']] as const) {
+    for (const [method, path] of [
+      ['GET', '/undeclared'],
+      ['POST', '/undeclared-any'],
+    ] as const) {
       const agent = await request(gw.app, method, path, AGENT_TOKEN);
       expect(agent.status).toBe(403);
-      expect(await agent.json()).toEqual({ code: 'FORBIDDEN', error: `${method} ${path} declares no role, so only an admin token may use it; token 'bot' has role agent` });
+      expect(await agent.json()).toEqual({
+        code: 'FORBIDDEN',
+        error: `${method} ${path} declares no role, so only an admin token may use it; token 'bot' has role agent`,
+      });
       expect((await request(gw.app, method, path)).status).toBe(401);
       const admin = await request(gw.app, method, path, ADMIN_TOKEN);
       expect(admin.status).toBe(200);

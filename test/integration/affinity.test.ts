@@ -1,11 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { CreateMessageRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { randomUUID } from 'node:crypto';
+import { type CallToolResult, CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, eventually, processesWithMarker, resultText, serverRow, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { demoBackend, eventually, processesWithMarker, type RunningGateway, resultText, serverRow, startGateway, stopAll } from '../helpers/harness.js';
 
 /*
  * affinity = "session" through the real gateway: `solo` is the demo backend

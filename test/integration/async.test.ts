@@ -1,11 +1,11 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { type CallToolResult, CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, eventually, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { demoBackend, eventually, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 const CONFIG = (extra = ''): string => `
 ${extra}
@@ -46,7 +46,9 @@ describe('async dispatch over MCP', () => {
 
   it('returns a call_id at once, shows it running with progress, and gate_await returns the result', async () => {
     const client = await mcp(gw);
-    const submitted = structured<{ call_id: string; submitted_at: string }>(await client.callTool({ name: 'gate_call_async', arguments: { server: 'demo', tool: 'sleep', arguments: { ms: 2000 } } }));
+    const submitted = structured<{ call_id: string; submitted_at: string }>(
+      await client.callTool({ name: 'gate_call_async', arguments: { server: 'demo', tool: 'sleep', arguments: { ms: 2000 } } }),
+    );
     expect(submitted.call_id).toMatch(/^call_[A-Za-z0-9_-]{22}$/);
     // At once: the call_id came back before the 2 s sleep finished.
     const first = structured<View>(await client.callTool({ name: 'gate_poll', arguments: { call_id: submitted.call_id } }));
@@ -63,7 +65,9 @@ describe('async dispatch over MCP', () => {
 
   it('gate_cancel ends a running call as cancelled, and the backend sees the cancellation', async () => {
     const client = await mcp(gw);
-    const { call_id } = structured<{ call_id: string }>(await client.callTool({ name: 'gate_call_async', arguments: { server: 'demo', tool: 'sleep', arguments: { ms: 60_000 } } }));
+    const { call_id } = structured<{ call_id: string }>(
+      await client.callTool({ name: 'gate_call_async', arguments: { server: 'demo', tool: 'sleep', arguments: { ms: 60_000 } } }),
+    );
     await eventually(async () => structured<View>(await client.callTool({ name: 'gate_poll', arguments: { call_id } })).status === 'running');
     const cancelled = structured<View>(await client.callTool({ name: 'gate_cancel', arguments: { call_id } }));
     expect(cancelled.status).toBe('cancelled');
@@ -82,7 +86,9 @@ describe('async dispatch over MCP', () => {
     const client = await mcp(gw);
     const messages: string[] = [];
     let result: CallToolResult | undefined;
-    const stream = client.experimental.tasks.callToolStream({ name: 'demo__echo', arguments: { text: 'as a task' } }, CallToolResultSchema, { task: { ttl: 60_000 } });
+    const stream = client.experimental.tasks.callToolStream({ name: 'demo__echo', arguments: { text: 'as a task' } }, CallToolResultSchema, {
+      task: { ttl: 60_000 },
+    });
     for await (const message of stream) {
       messages.push(message.type);
       if (message.type === 'result') result = message.result as CallToolResult;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coordReady, coordToml } from '../helpers/coord-harness.js';
-import { ROOT, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 /*
  * examples/claims-agents.mjs against a real gateway, so the script the

@@ -2,7 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coordReady, coordResult } from '../helpers/coord-harness.js';
-import { startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 /*
  * The forced-release rule with gateway tokens: an agent token acts on coord
@@ -26,7 +26,11 @@ beforeAll(async () => {
 afterAll(stopAll);
 
 async function post(token: string, path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${gw.url}/coord${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${gw.url}/coord${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
@@ -44,7 +48,9 @@ describe('forced release of work claims with [auth] tokens', () => {
 
     // The same through /mcp: the gateway's call guard refuses acting as the admin.
     const client = new Client({ name: 'mallory', version: '1.0.0' });
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${SECRETS.mallory}` } } }));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${SECRETS.mallory}` } } }),
+    );
     try {
       const viaMcp = coordResult(await client.callTool({ name: 'coord__mux_claim_release', arguments: { claim_id: claimId, agent_id: 'lead' } }));
       expect(viaMcp.isError).toBe(true);

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type CoordSession, coordReady, coordResult, coordToml, rest, SessionSet } from '../helpers/coord-harness.js';
+import { eventually, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 import { eventsOf, readSse } from '../helpers/sse.js';
-import { coordReady, coordResult, coordToml, rest, SessionSet, type CoordSession } from '../helpers/coord-harness.js';
-import { eventually, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * Task claims through the gateway's router, pool and breaker: many agents
@@ -28,7 +28,13 @@ async function setUp(gw: RunningGateway, channel: string): Promise<{ agents: str
   await Promise.all(agents.map((agent_id) => rest(gw, 'POST', '/agent/register', { agent_id, role: 'builder', capabilities: ['build'], channel })));
   const tasks: string[] = [];
   for (let i = 0; i < TASKS; i += 1) {
-    const task = await rest(gw, 'POST', '/task/post', { description: `job ${i}`, posted_by: agents[0], required_capability: 'build', priority: i % 3, channel });
+    const task = await rest(gw, 'POST', '/task/post', {
+      description: `job ${i}`,
+      posted_by: agents[0],
+      required_capability: 'build',
+      priority: i % 3,
+      channel,
+    });
     tasks.push(task.id as string);
   }
   return { agents, tasks };
@@ -58,7 +64,9 @@ describe('50 concurrent claimers on 20 tasks', () => {
     const { agents, tasks } = await setUp(gw, 'race-mcp');
     const opened: CoordSession[] = [];
     for (let i = 0; i < CLAIMERS; i += 10) opened.push(...(await Promise.all(agents.slice(i, i + 10).map((a) => sessions.open(gw.url, a)))));
-    const claims = await Promise.all(opened.map(async (s, i) => (await s.ok('mux_task_claim', { agent_id: agents[i], channel: 'race-mcp' })) as unknown as Claim));
+    const claims = await Promise.all(
+      opened.map(async (s, i) => (await s.ok('mux_task_claim', { agent_id: agents[i], channel: 'race-mcp' })) as unknown as Claim),
+    );
     checkClaims(claims, agents, tasks);
     const listed = (await rest(gw, 'GET', '/task/list?status=claimed&channel=race-mcp')).tasks as { id: string }[];
     expect(listed.length).toBe(TASKS);
@@ -78,7 +86,9 @@ describe('50 concurrent claimers on 20 tasks', () => {
       return result.body as unknown as Claim;
     });
     checkClaims(claims, agents, tasks);
-    const after = ((await gw.request('GET', '/server/list')).body.servers as { name: string; total_calls: number; circuit: string }[]).find((s) => s.name === 'coord');
+    const after = ((await gw.request('GET', '/server/list')).body.servers as { name: string; total_calls: number; circuit: string }[]).find(
+      (s) => s.name === 'coord',
+    );
     expect(after?.total_calls).toBe(callsBefore + CLAIMERS);
     expect(after?.circuit).toBe('closed');
   }, 60_000);
@@ -99,10 +109,14 @@ describe('leases', () => {
     expect(await rest(gw, 'POST', '/task/claim', { agent_id: 'quick' })).toMatchObject({ task: null });
 
     // The lease lapses: the task is pending again, one attempt spent.
-    const pending = await eventually(async () => {
-      const tasks = (await rest(gw, 'GET', '/task/list?status=pending')).tasks as { id: string; attempts: number; claimed_by: string | null }[];
-      return tasks.find((t) => t.id === task.id);
-    }, 10_000, 100);
+    const pending = await eventually(
+      async () => {
+        const tasks = (await rest(gw, 'GET', '/task/list?status=pending')).tasks as { id: string; attempts: number; claimed_by: string | null }[];
+        return tasks.find((t) => t.id === task.id);
+      },
+      10_000,
+      100,
+    );
     expect(pending).toMatchObject({ attempts: 1, claimed_by: null });
 
     const second = (await rest(gw, 'POST', '/task/claim', { agent_id: 'quick' })) as unknown as Claim;

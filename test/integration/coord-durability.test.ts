@@ -1,6 +1,6 @@
 import { afterAll, afterEach, expect, it } from 'vitest';
-import { coordReady, coordToml, rest, SessionSet, type CoordSession } from '../helpers/coord-harness.js';
-import { startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { type CoordSession, coordReady, coordToml, rest, SessionSet } from '../helpers/coord-harness.js';
+import { type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 /*
  * Nothing a client was told is stored may be lost when the gateway dies:
@@ -73,7 +73,10 @@ it('delivers all 1,000 acknowledged sends after the gateway is SIGKILLed, none t
     senders.map(async (session) => {
       for (let i = next++; i < SENDS; i = next++) {
         const content = `m-${i}`;
-        const answer = i % 2 === 0 ? await rest(first, 'POST', '/msg/send', { from: 'dur-tx', to: 'dur-rx', content }) : await session.ok('mux_send', { from: 'dur-tx', to: 'dur-rx', content });
+        const answer =
+          i % 2 === 0
+            ? await rest(first, 'POST', '/msg/send', { from: 'dur-tx', to: 'dur-rx', content })
+            : await session.ok('mux_send', { from: 'dur-tx', to: 'dur-rx', content });
         acked.set(answer.id as number, content);
       }
     }),

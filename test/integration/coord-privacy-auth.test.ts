@@ -1,9 +1,9 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type CoordResult, coordReady, coordResult, coordToml } from '../helpers/coord-harness.js';
+import { type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 import { eventsOf, readSse } from '../helpers/sse.js';
-import { coordReady, coordResult, coordToml, type CoordResult } from '../helpers/coord-harness.js';
-import { startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * Agent tokens read only their own messages: channel history needs
@@ -47,7 +47,9 @@ async function ok(token: string, method: 'GET' | 'POST', path: string, body?: un
 
 const contents = (body: Record<string, unknown>): string[] => (body.messages as Array<{ content: string }>).map((m) => m.content);
 
-async function mcp(token: string): Promise<{ history: (args: Record<string, unknown>) => Promise<CoordResult>; gateCall: (args: Record<string, unknown>) => Promise<CoordResult> }> {
+async function mcp(
+  token: string,
+): Promise<{ history: (args: Record<string, unknown>) => Promise<CoordResult>; gateCall: (args: Record<string, unknown>) => Promise<CoordResult> }> {
   const client = new Client({ name: 'privacy-test', version: '1.0.0' });
   await client.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
   clients.push(client);
@@ -133,11 +135,18 @@ describe('agent tokens and other agents’ messages', () => {
     expect(threadEvents.map((e) => e.data.thread_id).every((id) => id === benThread.id)).toBe(true);
     expect(threadEvents.map((e) => e.event)).toContain('thread_opened');
     const posts = threadEvents.filter((e) => e.event === 'thread_message').map((e) => [e.data.agent_id, e.data.content]);
-    expect(posts).toEqual(expect.arrayContaining([['ben', 'ben thread post'], ['ann', 'ann answers ben']]));
+    expect(posts).toEqual(
+      expect.arrayContaining([
+        ['ben', 'ben thread post'],
+        ['ann', 'ann answers ben'],
+      ]),
+    );
     const benText = JSON.stringify(benView);
-    for (const secret of ['ann to cal, private', 'cal to g, private', 'ann to all', 'ann thread post, private', 'Who owns the router?']) expect(benText).not.toContain(secret);
+    for (const secret of ['ann to cal, private', 'cal to g, private', 'ann to all', 'ann thread post, private', 'Who owns the router?'])
+      expect(benText).not.toContain(secret);
 
     const opsText = JSON.stringify(await stream(SECRETS.ops, 'end of test'));
-    for (const secret of ['ann to cal, private', 'cal to g, private', 'ann to all', 'ann thread post, private', 'ann answers ben', 'ben thread post']) expect(opsText).toContain(secret);
+    for (const secret of ['ann to cal, private', 'cal to g, private', 'ann to all', 'ann thread post, private', 'ann answers ben', 'ben thread post'])
+      expect(opsText).toContain(secret);
   });
 });

@@ -1,18 +1,18 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../../backends/coord/migrations.js';
 import { openPgStore } from '../../backends/coord/pg-store.js';
 import type { CoordStore } from '../../backends/coord/store.js';
-import { report } from '../helpers/coord-store.js';
-import { runCoordToExit, startCoord, stopAll as stopCoords, type RunningCoord } from '../helpers/coord-standalone.js';
-import { createTestDatabase, describePg } from '../helpers/pg.js';
 import { coordResult } from '../helpers/coord-harness.js';
-import { BIN, q, startGateway, stopAll as stopGateways, type RunningGateway } from '../helpers/harness.js';
+import { type RunningCoord, runCoordToExit, startCoord, stopAll as stopCoords } from '../helpers/coord-standalone.js';
+import { report } from '../helpers/coord-store.js';
+import { BIN, q, type RunningGateway, startGateway, stopAll as stopGateways } from '../helpers/harness.js';
+import { createTestDatabase, describePg } from '../helpers/pg.js';
 
 /*
  * `stonegate coord --db postgres://…`: the standalone coordination server on
@@ -123,7 +123,9 @@ describePg('standalone coordination server on PostgreSQL', () => {
     expect(toAlone.contents).toEqual(['from the gateway']);
     const toGateway = await wakeAcross(gateway, coord, 'alone', 'behind-gw', 'from the standalone server');
     expect(toGateway.contents).toEqual(['from the standalone server']);
-    report(`coord-standalone-pg: long poll woken ${toAlone.afterSendMs} ms (standalone) and ${toGateway.afterSendMs} ms (gateway) after the send through the other`);
+    report(
+      `coord-standalone-pg: long poll woken ${toAlone.afterSendMs} ms (standalone) and ${toGateway.afterSendMs} ms (gateway) after the send through the other`,
+    );
 
     // A task posted through the gateway is claimed and completed through the standalone server.
     const task = await ok(gateway.post('/task/post', { description: 'shared job', posted_by: 'behind-gw', required_capability: 'build' }));
@@ -170,7 +172,8 @@ describePg('standalone coordination server on PostgreSQL', () => {
     const client = new Client({ name: 'coord-pg-stdio', version: '1.0.0' });
     await client.connect(transport);
     try {
-      for (const agent_id of ['a', 'b']) expect(coordResult(await client.callTool({ name: 'mux_register', arguments: { agent_id, role: 'r' } })).isError).toBe(false);
+      for (const agent_id of ['a', 'b'])
+        expect(coordResult(await client.callTool({ name: 'mux_register', arguments: { agent_id, role: 'r' } })).isError).toBe(false);
       await client.callTool({ name: 'mux_send', arguments: { from: 'a', to: 'b', content: 'over stdio, into PostgreSQL' } });
     } finally {
       await client.close();
@@ -191,7 +194,9 @@ describe('standalone coordination server: a database it cannot open', () => {
   it('says how to write the URL when it does not parse, without the password', async () => {
     const { code, stderr } = await runCoordToExit(['--stdio', '--db', `postgresql://stonegate:${PASSWORD}@db.internal:99999/coord`]);
     expect(code).toBe(1);
-    expect(stderr).toMatch(/--db: postgresql:\/\/\[redacted\]@db\.internal:99999\/coord is not a valid PostgreSQL URL; write it as postgres:\/\/user:password@host:port\/database/);
+    expect(stderr).toMatch(
+      /--db: postgresql:\/\/\[redacted\]@db\.internal:99999\/coord is not a valid PostgreSQL URL; write it as postgres:\/\/user:password@host:port\/database/,
+    );
     expect(stderr).not.toContain(PASSWORD);
   });
 
@@ -199,7 +204,10 @@ describe('standalone coordination server: a database it cannot open', () => {
     const dir = mkdtempSync(join(tmpdir(), 'coord-pg-config-'));
     try {
       writeFileSync(join(dir, 'stonegate.toml'), '[store]\nurl = "postgres://stonegate:${COORD_TEST_PG_PASSWORD}@127.0.0.1:1/from_config"\npool_size = 2\n');
-      const { code, stderr } = await runCoordToExit(['--port', '0', '-c', join(dir, 'stonegate.toml')], { cli: true, env: { COORD_TEST_PG_PASSWORD: PASSWORD } });
+      const { code, stderr } = await runCoordToExit(['--port', '0', '-c', join(dir, 'stonegate.toml')], {
+        cli: true,
+        env: { COORD_TEST_PG_PASSWORD: PASSWORD },
+      });
       expect(code).toBe(1);
       expect(stderr).toMatch(/could not open the PostgreSQL database at postgres:\/\/[^@]*@127\.0\.0\.1:1\/from_config/);
       expect(stderr).not.toContain(PASSWORD);

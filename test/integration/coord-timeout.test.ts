@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { coordReady, coordToml, rest, SessionSet } from '../helpers/coord-harness.js';
-import { whichFirst } from '../helpers/which-first.js';
 import { startGateway, stopAll } from '../helpers/harness.js';
+import { whichFirst } from '../helpers/which-first.js';
 
 /*
  * Long polls hold a call open for up to poll_timeout_max seconds. The

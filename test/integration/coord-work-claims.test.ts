@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type CoordSession, coordReady, coordToml, rest, SessionSet } from '../helpers/coord-harness.js';
+import { eventually, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 import { eventsOf, readSse } from '../helpers/sse.js';
-import { coordReady, coordToml, rest, SessionSet, type CoordSession } from '../helpers/coord-harness.js';
-import { eventually, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * Work claims and consultation threads through a real gateway process: MCP
@@ -48,13 +48,27 @@ describe('work claims through the gateway', () => {
     const [alice, bob] = await two();
     await alice.ok('mux_register', { agent_id: 'it-alice', role: 'dev' });
     await bob.ok('mux_register', { agent_id: 'it-bob', role: 'dev' });
-    const held = await alice.ok('mux_claim_announce', { agent_id: 'it-alice', paths: ['src/auth/session.ts'], intent: 'Refactor session storage', repo: 'r1', ttl_seconds: 600 });
+    const held = await alice.ok('mux_claim_announce', {
+      agent_id: 'it-alice',
+      paths: ['src/auth/session.ts'],
+      intent: 'Refactor session storage',
+      repo: 'r1',
+      ttl_seconds: 600,
+    });
     expect(held).toMatchObject({ verdict: 'clear', score: 0, thread: null });
 
-    const answer = await bob.call('mux_claim_announce', { agent_id: 'it-bob', paths: ['src/auth/*.ts'], intent: 'Rename User fields', repo: 'r1', ttl_seconds: 600 });
+    const answer = await bob.call('mux_claim_announce', {
+      agent_id: 'it-bob',
+      paths: ['src/auth/*.ts'],
+      intent: 'Rename User fields',
+      repo: 'r1',
+      ttl_seconds: 600,
+    });
     expect(answer.isError).toBe(false);
     expect(answer.body).toMatchObject({ verdict: 'conflict', score: 100 });
-    expect(conflictsOf(answer.body)).toEqual([expect.objectContaining({ agent_id: 'it-alice', score: 100, layer: 'same_file', intent: 'Refactor session storage' })]);
+    expect(conflictsOf(answer.body)).toEqual([
+      expect.objectContaining({ agent_id: 'it-alice', score: 100, layer: 'same_file', intent: 'Refactor session storage' }),
+    ]);
     const thread = threadOf(answer.body);
     expect(thread).toMatchObject({ status: 'open', participants: ['it-bob', 'it-alice'] });
     // _meta travels through the gateway: the answer's size, the server's time, the caller's unread count.
@@ -70,7 +84,14 @@ describe('work claims through the gateway', () => {
 
   it('scores a dependency overlap 80 and a module overlap 30 over REST', async () => {
     await rest(gw, 'POST', '/claim/announce', { agent_id: 'it-db', paths: ['src/db/schema.ts'], intent: 'Change the schema', repo: 'r2', ttl_seconds: 600 });
-    const reader = await rest(gw, 'POST', '/claim/announce', { agent_id: 'it-api', paths: ['src/api/users.ts'], depends_on: ['src/db/schema.ts'], intent: 'New endpoint', repo: 'r2', ttl_seconds: 600 });
+    const reader = await rest(gw, 'POST', '/claim/announce', {
+      agent_id: 'it-api',
+      paths: ['src/api/users.ts'],
+      depends_on: ['src/db/schema.ts'],
+      intent: 'New endpoint',
+      repo: 'r2',
+      ttl_seconds: 600,
+    });
     expect(reader).toMatchObject({ verdict: 'caution', score: 80, thread: null });
     expect(conflictsOf(reader)[0]).toMatchObject({ agent_id: 'it-db', layer: 'dependency', score: 80 });
     const neighbour = await rest(gw, 'POST', '/claim/check', { paths: ['src/db/migrations/002.sql'], repo: 'r2' });
@@ -88,7 +109,14 @@ describe('work claims through the gateway', () => {
     expect(refused.meta).toMatchObject({ 'stonegate/error': { code: 'CONFLICT' }, unread: 0 });
 
     await holder.ok('mux_claim_release', { claim_id: (held.claim as { id: string }).id, agent_id: 'it-holder' });
-    const granted = await taker.ok('mux_claim_announce', { agent_id: 'it-taker', paths: ['lib/**'], intent: 'Rewrite lib', repo: 'r3', exclusive: true, ttl_seconds: 0.5 });
+    const granted = await taker.ok('mux_claim_announce', {
+      agent_id: 'it-taker',
+      paths: ['lib/**'],
+      intent: 'Rewrite lib',
+      repo: 'r3',
+      exclusive: true,
+      ttl_seconds: 0.5,
+    });
     expect(granted).toMatchObject({ verdict: 'clear', claim: { exclusive: true } });
     // While the exclusive claim lives, the former holder is refused too; once it expires, granted.
     const blocked = await holder.call('mux_claim_announce', { agent_id: 'it-holder', paths: ['lib/core.ts'], intent: 'Again', repo: 'r3' });
@@ -101,13 +129,29 @@ describe('work claims through the gateway', () => {
   });
 
   it('never lets different repository ids conflict on the same relative path', async () => {
-    await rest(gw, 'POST', '/claim/announce', { agent_id: 'it-front', paths: ['src/index.ts'], intent: 'x', repo: 'frontend', exclusive: true, ttl_seconds: 600 });
-    const other = await rest(gw, 'POST', '/claim/announce', { agent_id: 'it-back', paths: ['src/index.ts'], intent: 'y', repo: 'backend', exclusive: true, ttl_seconds: 600 });
+    await rest(gw, 'POST', '/claim/announce', {
+      agent_id: 'it-front',
+      paths: ['src/index.ts'],
+      intent: 'x',
+      repo: 'frontend',
+      exclusive: true,
+      ttl_seconds: 600,
+    });
+    const other = await rest(gw, 'POST', '/claim/announce', {
+      agent_id: 'it-back',
+      paths: ['src/index.ts'],
+      intent: 'y',
+      repo: 'backend',
+      exclusive: true,
+      ttl_seconds: 600,
+    });
     expect(other).toMatchObject({ verdict: 'clear', conflicts: [] });
   });
 
   it('refuses a forced release unless the releaser is a claim admin', async () => {
-    const claim = (await rest(gw, 'POST', '/claim/announce', { agent_id: 'it-owner', paths: ['x.ts'], intent: 'x', repo: 'r4', ttl_seconds: 600 })).claim as { id: string };
+    const claim = (await rest(gw, 'POST', '/claim/announce', { agent_id: 'it-owner', paths: ['x.ts'], intent: 'x', repo: 'r4', ttl_seconds: 600 })).claim as {
+      id: string;
+    };
     const refused = await gw.request('POST', '/coord/claim/release', { claim_id: claim.id, agent_id: 'it-stranger' });
     expect(refused.status).toBe(403);
     expect(refused.body).toMatchObject({ code: 'FORBIDDEN', agent_id: 'it-owner' });
@@ -124,7 +168,13 @@ describe('consultation threads through the gateway', () => {
     const events = await fetch(`${gw.url}/coord/events?channel=threads`, { headers: { accept: 'text/event-stream' } });
     const [a, b] = await two();
     await a.ok('mux_claim_announce', { agent_id: 'it-ta', paths: ['app/model.ts'], intent: 'Add a field', channel: 'threads', ttl_seconds: 600 });
-    const announced = await b.ok('mux_claim_announce', { agent_id: 'it-tb', paths: ['app/model.ts'], intent: 'Remove a field', channel: 'threads', ttl_seconds: 600 });
+    const announced = await b.ok('mux_claim_announce', {
+      agent_id: 'it-tb',
+      paths: ['app/model.ts'],
+      intent: 'Remove a field',
+      channel: 'threads',
+      ttl_seconds: 600,
+    });
     const id = threadOf(announced).id;
 
     await a.ok('mux_thread_post', { thread_id: id, agent_id: 'it-ta', kind: 'proposal', content: 'I add mine first, you remove after' });
@@ -149,11 +199,19 @@ describe('consultation threads through the gateway', () => {
     expect((updates.messages as unknown[]).length).toBe(5);
 
     await b.ok('mux_thread_close', { thread_id: id, agent_id: 'it-tb', content: 'Both done' });
-    const frames = eventsOf(await readSse(events.body!, (f) => eventsOf(f).some((e) => e.event === 'thread_status' && (JSON.parse(e.data) as { to?: string }).to === 'closed')));
+    const frames = eventsOf(
+      await readSse(events.body!, (f) => eventsOf(f).some((e) => e.event === 'thread_status' && (JSON.parse(e.data) as { to?: string }).to === 'closed')),
+    );
     const types = frames.map((f) => f.event);
     expect(types.filter((t) => t.startsWith('claim_'))).toEqual(['claim_announced', 'claim_announced']);
     expect(types).toContain('thread_opened');
-    expect(frames.filter((f) => f.event === 'thread_status').map((f) => (JSON.parse(f.data) as { to: string }).to)).toEqual(['proposed', 'open', 'proposed', 'resolved', 'closed']);
+    expect(frames.filter((f) => f.event === 'thread_status').map((f) => (JSON.parse(f.data) as { to: string }).to)).toEqual([
+      'proposed',
+      'open',
+      'proposed',
+      'resolved',
+      'closed',
+    ]);
     expect((await rest(gw, 'GET', '/status?channel=threads')).threads).toEqual([]);
   });
 });

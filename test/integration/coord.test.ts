@@ -1,9 +1,9 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type CoordSession, coordReady, coordResult, coordToml, quantile, report, rest, SessionSet } from '../helpers/coord-harness.js';
+import { type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 import { eventsOf, readSse, type SseFrame } from '../helpers/sse.js';
-import { coordReady, coordResult, coordToml, quantile, report, rest, SessionSet, type CoordSession } from '../helpers/coord-harness.js';
-import { startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * The coordination backend mounted in a real gateway process: the stonemux
@@ -41,16 +41,28 @@ const messagesOf = (body: Record<string, unknown>): Msg[] => body.messages as Ms
 
 describe('stonemux quick start through the gateway', () => {
   it('over REST /coord: register two agents, send, poll; post, claim, complete', async () => {
-    const researcher = await rest(gw, 'POST', '/agent/register', { agent_id: 'researcher', role: 'research', capabilities: ['web-search', 'analysis'], channel: 'default' });
+    const researcher = await rest(gw, 'POST', '/agent/register', {
+      agent_id: 'researcher',
+      role: 'research',
+      capabilities: ['web-search', 'analysis'],
+      channel: 'default',
+    });
     expect(researcher).toMatchObject({ created: true, agent: { id: 'researcher', role: 'research', status: 'active' } });
     await rest(gw, 'POST', '/agent/register', { agent_id: 'writer', role: 'writing', capabilities: ['content-creation'], channel: 'default' });
     const sent = await rest(gw, 'POST', '/msg/send', { from: 'researcher', to: 'writer', content: 'Analysis complete. Top 3 competitors identified.' });
     expect(sent.id).toEqual(expect.any(Number));
     const polled = await rest(gw, 'GET', '/msg/poll?agent_id=writer&timeout=5');
-    expect(messagesOf(polled)).toMatchObject([{ id: sent.id, from: 'researcher', to: 'writer', content: 'Analysis complete. Top 3 competitors identified.', channel: 'default' }]);
+    expect(messagesOf(polled)).toMatchObject([
+      { id: sent.id, from: 'researcher', to: 'writer', content: 'Analysis complete. Top 3 competitors identified.', channel: 'default' },
+    ]);
     expect(polled.next_cursor).toBe(sent.id);
 
-    const posted = await rest(gw, 'POST', '/task/post', { description: 'Draft competitive analysis report', posted_by: 'researcher', required_capability: 'content-creation', priority: 5 });
+    const posted = await rest(gw, 'POST', '/task/post', {
+      description: 'Draft competitive analysis report',
+      posted_by: 'researcher',
+      required_capability: 'content-creation',
+      priority: 5,
+    });
     expect(posted).toMatchObject({ status: 'pending', priority: 5, required_capability: 'content-creation' });
     const claim = await rest(gw, 'POST', '/task/claim', { agent_id: 'writer' });
     expect(claim).toMatchObject({ task: { id: posted.id, status: 'claimed', claimed_by: 'writer' }, lease: { task_id: posted.id, epoch: 1 } });
@@ -64,7 +76,8 @@ describe('stonemux quick start through the gateway', () => {
   it('over MCP /mcp (coord__mux_*): the same steps, routed through the gateway', async () => {
     const agent = await sessions.open(gw.url, 'quick-start');
     const names = (await agent.client.listTools()).tools.map((t) => t.name);
-    for (const tool of ['mux_register', 'mux_send', 'mux_poll', 'mux_task_post', 'mux_task_claim', 'mux_task_complete', 'mux_state_set']) expect(names).toContain(`coord__${tool}`);
+    for (const tool of ['mux_register', 'mux_send', 'mux_poll', 'mux_task_post', 'mux_task_claim', 'mux_task_complete', 'mux_state_set'])
+      expect(names).toContain(`coord__${tool}`);
 
     await agent.ok('mux_register', { agent_id: 'mcp-researcher', role: 'research', capabilities: ['analysis'] });
     await agent.ok('mux_register', { agent_id: 'mcp-writer', role: 'writing', capabilities: ['mcp-writing'] });
@@ -72,7 +85,13 @@ describe('stonemux quick start through the gateway', () => {
     const polled = await agent.ok('mux_poll', { agent_id: 'mcp-writer', timeout: 5 });
     expect(messagesOf(polled)).toMatchObject([{ id: sent.id, from: 'mcp-researcher', content: 'Ready for the draft.' }]);
 
-    const posted = await agent.ok('mux_task_post', { description: 'Draft the report', posted_by: 'mcp-researcher', required_capability: 'mcp-writing', priority: 5, metadata: { pages: 3 } });
+    const posted = await agent.ok('mux_task_post', {
+      description: 'Draft the report',
+      posted_by: 'mcp-researcher',
+      required_capability: 'mcp-writing',
+      priority: 5,
+      metadata: { pages: 3 },
+    });
     const claim = await agent.ok('mux_task_claim', { agent_id: 'mcp-writer' });
     expect(claim).toMatchObject({ task: { id: posted.id, claimed_by: 'mcp-writer', metadata: { pages: 3 } }, lease: { epoch: 1 } });
     const done = await agent.ok('mux_task_complete', { task_id: posted.id, agent_id: 'mcp-writer', epoch: 1, result: 'Drafted.' });
@@ -106,10 +125,14 @@ describe('both surfaces, one store', () => {
     await agent.ok('mux_register', { agent_id: 'x-mcp', role: 'r' });
 
     const overMcp = await agent.ok('mux_send', { from: 'x-mcp', to: 'x-rest', content: 'sent over MCP' });
-    expect(messagesOf(await rest(gw, 'GET', '/msg/poll?agent_id=x-rest&timeout=2'))).toMatchObject([{ id: overMcp.id, from: 'x-mcp', content: 'sent over MCP' }]);
+    expect(messagesOf(await rest(gw, 'GET', '/msg/poll?agent_id=x-rest&timeout=2'))).toMatchObject([
+      { id: overMcp.id, from: 'x-mcp', content: 'sent over MCP' },
+    ]);
 
     const overRest = await rest(gw, 'POST', '/msg/send', { from: 'x-rest', to: 'x-mcp', content: 'sent over REST' });
-    expect(messagesOf(await agent.ok('mux_poll', { agent_id: 'x-mcp', timeout: 2 }))).toMatchObject([{ id: overRest.id, from: 'x-rest', content: 'sent over REST' }]);
+    expect(messagesOf(await agent.ok('mux_poll', { agent_id: 'x-mcp', timeout: 2 }))).toMatchObject([
+      { id: overRest.id, from: 'x-rest', content: 'sent over REST' },
+    ]);
 
     // A long-poll waiting on one surface is woken by a send on the other.
     const waiting = rest(gw, 'GET', '/msg/poll?agent_id=x-rest&timeout=10');
@@ -120,7 +143,13 @@ describe('both surfaces, one store', () => {
 
   it('a CAS conflict is 409 with the current version on REST and an isError CONFLICT result on MCP', async () => {
     const agent = await sessions.open(gw.url);
-    const first = await rest(gw, 'POST', '/state/set', { key: 'deployment-status', value: 'in-progress', channel: 'ops', expected_version: 0, updated_by: 'deployer' });
+    const first = await rest(gw, 'POST', '/state/set', {
+      key: 'deployment-status',
+      value: 'in-progress',
+      channel: 'ops',
+      expected_version: 0,
+      updated_by: 'deployer',
+    });
     expect(first).toMatchObject({ key: 'deployment-status', version: 1, value: 'in-progress' });
     const second = await agent.ok('mux_state_set', { key: 'deployment-status', value: 'testing', channel: 'ops', expected_version: 1 });
     expect(second.version).toBe(2);
@@ -137,7 +166,11 @@ describe('both surfaces, one store', () => {
     expect(refused.meta?.['stonegate/error']).toEqual({ code: 'CONFLICT' });
 
     // The same refusal through POST /call: the tool ran, so 200 with the isError result.
-    const viaCall = await gw.request('POST', '/call', { server: 'coord', tool: 'mux_state_set', arguments: { key: 'deployment-status', value: 'x', channel: 'ops', expected_version: 0 } });
+    const viaCall = await gw.request('POST', '/call', {
+      server: 'coord',
+      tool: 'mux_state_set',
+      arguments: { key: 'deployment-status', value: 'x', channel: 'ops', expected_version: 0 },
+    });
     expect(viaCall.status).toBe(200);
     expect(viaCall.body.result).toMatchObject({ isError: true, structuredContent: { code: 'CONFLICT', current_version: 2 } });
 
@@ -157,7 +190,9 @@ describe('a long poll whose caller gave up', () => {
     const restAbort = new AbortController();
     const restPoll = fetch(`${gw.url}/coord/msg/poll?agent_id=quitter-rest&timeout=20`, { signal: restAbort.signal }).catch((e: unknown) => e);
     const mcpAbort = new AbortController();
-    const mcpPoll = agent.client.callTool({ name: 'coord__mux_poll', arguments: { agent_id: 'quitter-mcp', timeout: 20 } }, undefined, { signal: mcpAbort.signal }).catch((e: unknown) => e);
+    const mcpPoll = agent.client
+      .callTool({ name: 'coord__mux_poll', arguments: { agent_id: 'quitter-mcp', timeout: 20 } }, undefined, { signal: mcpAbort.signal })
+      .catch((e: unknown) => e);
     await new Promise((r) => setTimeout(r, 100)); // both parked
     restAbort.abort();
     mcpAbort.abort(); // the SDK sends notifications/cancelled; the gateway passes it on to coord
@@ -245,7 +280,8 @@ describe('SSE through the gateway', () => {
     await rest(gw, 'POST', '/state/set', { key: 'sse-end', value: true });
 
     const resumed = await fetch(`${gw.url}/coord/events`, { headers: { accept: 'text/event-stream', 'last-event-id': String(lastId) } });
-    const isEnd = (f: SseFrame[]): boolean => eventsOf(f).some((e) => e.event === 'state_changed' && (JSON.parse(e.data) as { key?: string }).key === 'sse-end');
+    const isEnd = (f: SseFrame[]): boolean =>
+      eventsOf(f).some((e) => e.event === 'state_changed' && (JSON.parse(e.data) as { key?: string }).key === 'sse-end');
     const seenAfter = eventsOf(await readSse(resumed.body!, isEnd));
     expect(isEnd(seenAfter)).toBe(true);
 
@@ -275,7 +311,12 @@ describe('long-poll wake-up through the gateway', () => {
   }
 
   /** One round: start a long poll, let it wait, send; returns ms from the send's answer to the poll's answer (reported, not asserted). */
-  async function round(poll: () => Promise<Msg[]>, send: (content: string) => Promise<void>, content: string, idle: { ranOut: () => boolean }): Promise<number> {
+  async function round(
+    poll: () => Promise<Msg[]>,
+    send: (content: string) => Promise<void>,
+    content: string,
+    idle: { ranOut: () => boolean },
+  ): Promise<number> {
     let polledAt = 0;
     const polled = poll().then((messages) => {
       polledAt = performance.now();

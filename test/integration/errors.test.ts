@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, eventually, fixture, q, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { demoBackend, eventually, fixture, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 // Every error code the core data path can produce, each from a real request
 // against real backends.
@@ -94,7 +94,11 @@ command = "/nonexistent/stonegate-test-binary"
 
   it('POOL_EXHAUSTED when every connection is busy past acquire_timeout', async () => {
     const first = gw.request('POST', '/call', { server: 'hang', tool: 'hang', arguments: {} });
-    await eventually(async () => ((await gw.request('GET', '/server/list')).body.servers as { name: string; pool: { inflight: number } }[]).find((s) => s.name === 'hang')?.pool.inflight === 1);
+    await eventually(
+      async () =>
+        ((await gw.request('GET', '/server/list')).body.servers as { name: string; pool: { inflight: number } }[]).find((s) => s.name === 'hang')?.pool
+          .inflight === 1,
+    );
     const second = await gw.request('POST', '/call', { server: 'hang', tool: 'ok', arguments: {} });
     expect(second.status).toBe(503);
     expect(second.body.code).toBe('POOL_EXHAUSTED');

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, q, ROOT, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { demoBackend, q, ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 import { runCli } from '../helpers/run-cli.js';
 
 /*
@@ -41,13 +41,19 @@ afterAll(stopAll);
 
 describe('examples/', () => {
   it('curl-walkthrough.sh answers on every REST route', async () => {
-    const { stdout } = await run('bash', [join(examples, 'curl-walkthrough.sh')], { cwd: ROOT, env: { ...process.env, STONEGATE_URL: gateway.url }, timeout: 120_000 });
+    const { stdout } = await run('bash', [join(examples, 'curl-walkthrough.sh')], {
+      cwd: ROOT,
+      env: { ...process.env, STONEGATE_URL: gateway.url },
+      timeout: 120_000,
+    });
     expect(stdout).toContain('Done: every route answered.');
     expect(stdout).toContain('hello through stonegate');
     expect(stdout).toMatch(/"code":"UNKNOWN_TOOL"[\s\S]*HTTP 404/);
     // Every route of src/http/rest.ts and src/http/ui.ts has its step.
     const sources = readFileSync(join(ROOT, 'src/http/rest.ts'), 'utf8') + readFileSync(join(ROOT, 'src/http/ui.ts'), 'utf8');
-    const routes = [...sources.matchAll(/\bapp\.(get|post|delete)\(\s*'([^']+)'/g)].map((m) => `${(m[1] ?? '').toUpperCase()} ${(m[2] ?? '').replace(/:(\w+)/g, '{$1}')}`);
+    const routes = [...sources.matchAll(/\bapp\.(get|post|delete)\(\s*'([^']+)'/g)].map(
+      (m) => `${(m[1] ?? '').toUpperCase()} ${(m[2] ?? '').replace(/:(\w+)/g, '{$1}')}`,
+    );
     const script = readFileSync(join(examples, 'curl-walkthrough.sh'), 'utf8');
     const missing = routes.filter((route) => {
       const [method, path = ''] = route.split(' ');
@@ -59,7 +65,11 @@ describe('examples/', () => {
   }, 150_000);
 
   it('two-agents.mjs: the agents coordinate through the gateway and share its tools', async () => {
-    const { stdout } = await run(process.execPath, [join(examples, 'two-agents.mjs')], { cwd: ROOT, env: { ...process.env, STONEGATE_URL: gateway.url }, timeout: 90_000 });
+    const { stdout } = await run(process.execPath, [join(examples, 'two-agents.mjs')], {
+      cwd: ROOT,
+      env: { ...process.env, STONEGATE_URL: gateway.url },
+      timeout: 90_000,
+    });
     expect(stdout).toContain('gate_discover picked add of backend demo');
     expect(stdout).toContain('ok: the agents agree, 19 + 23 = 42');
     const log = (await gateway.request('GET', '/log?limit=200')).body.calls as { agent: string | null; server: string; tool: string }[];

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { demoBackend, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 /*
  * /mcp answers a POST as plain JSON when nothing but the response can follow
@@ -29,7 +29,12 @@ async function session(capabilities: Record<string, unknown> = {}): Promise<(bod
   const init = await fetch(`${gw.url}/mcp`, {
     method: 'POST',
     headers: HEADERS,
-    body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities, clientInfo: { name: 'raw', version: '1' } } }),
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities, clientInfo: { name: 'raw', version: '1' } },
+    }),
   });
   expect(init.status).toBe(200);
   expect(init.headers.get('content-type')).toContain('application/json');

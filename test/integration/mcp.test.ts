@@ -1,16 +1,16 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { CreateMessageRequestSchema, ToolListChangedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { type CallToolResult, CreateMessageRequestSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, demoBackend, q, ROOT, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { BIN, demoBackend, q, ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 const FS_SERVER = join(ROOT, 'node_modules/@modelcontextprotocol/server-filesystem/dist/index.js');
 const MEMORY_SERVER = join(ROOT, 'node_modules/@modelcontextprotocol/server-memory/dist/index.js');
@@ -64,7 +64,8 @@ describe.each([
   it('lists prefixed tools of every backend plus the gate tools, and calls each backend', async () => {
     const client = await connect(transport());
     const names = (await client.listTools()).tools.map((t) => t.name);
-    for (const name of ['demo__echo', 'filesystem__read_text_file', 'memory__read_graph', 'gate_call', 'gate_discover', 'gate_status']) expect(names).toContain(name);
+    for (const name of ['demo__echo', 'filesystem__read_text_file', 'memory__read_graph', 'gate_call', 'gate_discover', 'gate_status'])
+      expect(names).toContain(name);
     expect(text(await client.callTool({ name: 'demo__echo', arguments: { text: 'hello' } }))).toBe('hello');
     const file = await client.callTool({ name: 'filesystem__read_text_file', arguments: { path: join(ROOT, 'examples', 'hello.txt') } });
     expect(text(file)).toBe(readFileSync(join(ROOT, 'examples', 'hello.txt'), 'utf8'));
@@ -98,7 +99,15 @@ describe('/mcp features', () => {
 
   it('expose=meta lists only the gate tools; servers= limits the view', async () => {
     const meta = await connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp?expose=meta`)));
-    expect((await meta.listTools()).tools.map((t) => t.name).sort()).toEqual(['gate_await', 'gate_call', 'gate_call_async', 'gate_cancel', 'gate_discover', 'gate_poll', 'gate_status']);
+    expect((await meta.listTools()).tools.map((t) => t.name).sort()).toEqual([
+      'gate_await',
+      'gate_call',
+      'gate_call_async',
+      'gate_cancel',
+      'gate_discover',
+      'gate_poll',
+      'gate_status',
+    ]);
     const limited = await connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp?servers=demo`)));
     const names = (await limited.listTools()).tools.map((t) => t.name);
     expect(names).toContain('demo__echo');
@@ -180,7 +189,12 @@ describe('/mcp features', () => {
   });
 
   it('refuses a foreign Host or Origin (DNS rebinding) and accepts loopback ones', async () => {
-    const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } });
+    const init = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+    });
     const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
     const evilOrigin = await fetch(`${gw.url}/mcp`, { method: 'POST', headers: { ...headers, origin: 'http://evil.example.com' }, body: init });
     expect(evilOrigin.status).toBe(403);
@@ -213,7 +227,11 @@ describe('/mcp features', () => {
     // The inspector's CLI package alone (the full inspector wants Node >= 22.7.5; the CLI runs on Node 20).
     // It finds its own package.json through a path relative to the working directory, so it runs from its build folder.
     const build = join(ROOT, 'node_modules/@modelcontextprotocol/inspector-cli/build');
-    const { stdout } = await promisify(execFile)(process.execPath, [join(build, 'cli.js'), '--cli', `${gw.url}/mcp`, '--transport', 'http', '--method', 'tools/list'], { cwd: build, timeout: 60_000 });
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [join(build, 'cli.js'), '--cli', `${gw.url}/mcp`, '--transport', 'http', '--method', 'tools/list'],
+      { cwd: build, timeout: 60_000 },
+    );
     const listed = JSON.parse(stdout.slice(stdout.indexOf('{'))) as { tools: { name: string }[] };
     expect(listed.tools.map((t) => t.name)).toContain('demo__echo');
   });
@@ -225,7 +243,14 @@ describe('serve --stdio', () => {
     const config = join(dir, 'stonegate.toml');
     writeFileSync(config, CONFIG);
     try {
-      const client = await connect(new StdioClientTransport({ command: process.execPath, args: [BIN, 'serve', '--stdio', '-c', config, '--data-dir', join(dir, 'data')], cwd: ROOT, stderr: 'ignore' }));
+      const client = await connect(
+        new StdioClientTransport({
+          command: process.execPath,
+          args: [BIN, 'serve', '--stdio', '-c', config, '--data-dir', join(dir, 'data')],
+          cwd: ROOT,
+          stderr: 'ignore',
+        }),
+      );
       const names = (await client.listTools()).tools.map((t) => t.name);
       expect(names).toContain('demo__echo');
       expect(names).toContain('filesystem__read_text_file');

@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { report } from '../helpers/coord-store.js';
-import { eventsOf, readSse } from '../helpers/sse.js';
+import { DEMO, demoBackend, eventually, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 import { describePg, useTestDatabase } from '../helpers/pg.js';
-import { DEMO, demoBackend, eventually, q, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { eventsOf, readSse } from '../helpers/sse.js';
 
 afterAll(stopAll);
 
@@ -60,7 +60,9 @@ class Agent {
 describePg('two gateways on one PostgreSQL', () => {
   const database = useTestDatabase('multi');
 
-  it('delivers every acknowledged message once, completes every task once and loses no async result when one gateway is SIGKILLed', { timeout: 240_000 }, async () => {
+  it('delivers every acknowledged message once, completes every task once and loses no async result when one gateway is SIGKILLed', {
+    timeout: 240_000,
+  }, async () => {
     const toml = `
 [store]
 url = ${q(database.url)}
@@ -86,7 +88,10 @@ ${demoBackend()}
 
     // Async calls on both gateways; A's will be running when A dies.
     const calls: { id: string; on: 'a' | 'b' }[] = [];
-    for (const [gw, on] of [[a, 'a'], [b, 'b']] as const) {
+    for (const [gw, on] of [
+      [a, 'a'],
+      [b, 'b'],
+    ] as const) {
       for (let i = 0; i < CALLS_PER_GATEWAY; i++) {
         const submitted = await gw.request('POST', '/call/async', { server: 'demo', tool: 'sleep', arguments: { ms: on === 'a' ? 60_000 : 1_500 } });
         expect(submitted.status).toBe(202);
@@ -129,7 +134,8 @@ ${demoBackend()}
     });
 
     // Tasks: posted up front, claimed and completed by every agent while messages flow.
-    for (let t = 0; t < TASKS; t++) expect((await (agents[t % AGENTS] as Agent).call('POST', '/coord/task/post', { description: `task ${t}`, posted_by: 'poster' })).status).toBe(200);
+    for (let t = 0; t < TASKS; t++)
+      expect((await (agents[t % AGENTS] as Agent).call('POST', '/coord/task/post', { description: `task ${t}`, posted_by: 'poster' })).status).toBe(200);
     phase('tasks posted');
     const completedBy = new Map<string, string>();
     const workers = agents.map(async (agent) => {
@@ -166,7 +172,11 @@ ${demoBackend()}
 
     // Every acknowledged message reached its recipient exactly once; nothing arrived twice or unsent.
     expect(acknowledged.length).toBeGreaterThan(MESSAGES * 0.9);
-    for (const { to, id } of acknowledged) expect((received.get(to) as number[]).filter((x) => x === id), `message ${id} to ${to}`).toHaveLength(1);
+    for (const { to, id } of acknowledged)
+      expect(
+        (received.get(to) as number[]).filter((x) => x === id),
+        `message ${id} to ${to}`,
+      ).toHaveLength(1);
     for (const [to, ids] of received) {
       expect(new Set(ids).size, `duplicates delivered to ${to}`).toBe(ids.length);
       expect(ids.length).toBeLessThanOrEqual(attempted.get(to) ?? 0);
@@ -178,7 +188,9 @@ ${demoBackend()}
     try {
       const tasks = await client.query<{ status: string; n: string }>('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status');
       expect(tasks.rows).toEqual([{ status: 'complete', n: String(TASKS) }]);
-      const completions = await client.query<{ task: string; n: string }>("SELECT data::jsonb->>'task_id' AS task, COUNT(*) AS n FROM events WHERE type = 'task_completed' GROUP BY 1");
+      const completions = await client.query<{ task: string; n: string }>(
+        "SELECT data::jsonb->>'task_id' AS task, COUNT(*) AS n FROM events WHERE type = 'task_completed' GROUP BY 1",
+      );
       expect(completions.rows).toHaveLength(TASKS);
       expect(completions.rows.every((r) => r.n === '1')).toBe(true);
     } finally {
@@ -201,7 +213,12 @@ ${demoBackend()}
   it('answers an MCP session that reaches the wrong gateway with 404, and the client re-initializes there', async () => {
     const toml = `[store]\nurl = ${q(database.url)}\n`;
     const [a, b] = (await Promise.all([startGateway(toml), startGateway(toml)])) as [RunningGateway, RunningGateway];
-    const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'lb-test', version: '1' } } };
+    const initialize = {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'lb-test', version: '1' } },
+    };
     const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
     const opened = await fetch(`${a.url}/mcp`, { method: 'POST', headers, body: JSON.stringify(initialize) });
     expect(opened.status).toBe(200);
@@ -224,7 +241,7 @@ ${demoBackend()}
     await again.text();
   });
 
-  it('shows a backend added at runtime on one gateway on the other (and its calls in the other\'s audit log), and removes it there when the other removes it', async () => {
+  it("shows a backend added at runtime on one gateway on the other (and its calls in the other's audit log), and removes it there when the other removes it", async () => {
     const toml = `[store]\nurl = ${q(database.url)}\n\n[coordination]\nenabled = false\n`;
     const [a, b] = (await Promise.all([startGateway(toml), startGateway(toml)])) as [RunningGateway, RunningGateway];
     const added = await a.request('POST', '/server/add', { name: 'shared-demo', command: 'node', args: [DEMO] });
@@ -235,7 +252,9 @@ ${demoBackend()}
       return answer.status === 200 ? answer.body : undefined;
     }, 20_000);
     expect(JSON.stringify(called.result)).toContain('via b');
-    expect((await b.request('GET', '/server/list')).body.servers).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'shared-demo', origin: 'runtime' })]));
+    expect((await b.request('GET', '/server/list')).body.servers).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: 'shared-demo', origin: 'runtime' })]),
+    );
     // The audit log is shared: A's GET /log shows the call B made.
     const log = await eventually(async () => {
       const calls = (await a.request('GET', '/log?server=shared-demo')).body.calls as { server: string; tool: string; status: string }[];
@@ -276,7 +295,7 @@ ${demoBackend()}
     expect(error?.message).not.toContain('s3cret-pw');
   });
 
-  it('streams on one gateway\'s /coord/events what another gateway accepted', async () => {
+  it("streams on one gateway's /coord/events what another gateway accepted", async () => {
     const toml = `[store]\nurl = ${q(database.url)}\n\n[coordination]\nenabled = true\n`;
     const [a, b] = (await Promise.all([startGateway(toml), startGateway(toml)])) as [RunningGateway, RunningGateway];
     for (const agent_id of ['sse-from', 'sse-to']) expect((await a.request('POST', '/coord/agent/register', { agent_id, role: 'r' })).status).toBe(200);
@@ -290,4 +309,3 @@ ${demoBackend()}
     expect(JSON.parse(message?.data ?? '{}')).toMatchObject({ message_id: sent.body.id, content: 'seen on b' });
   });
 });
-

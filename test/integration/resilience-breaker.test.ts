@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, fixture, q, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
-import { expectBackTo, footprint, type Footprint } from '../helpers/proc.js';
+import { eventually, fixture, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
+import { expectBackTo, type Footprint, footprint } from '../helpers/proc.js';
 
 // Circuit breakers and per-call timeouts against real child processes. The
 // failures are malformed answers (FAIL_AS = "malformed"): a well-formed
@@ -116,7 +116,11 @@ describe('circuit breaker on real backends', () => {
     expect((await row('innocent')).circuit).toBe('closed');
 
     const busy = call('innocent', 'slow', { ms: 1_000 });
-    await eventually(async () => ((await gw.request('GET', '/server/list')).body.servers as { name: string; pool: { inflight: number } }[]).find((s) => s.name === 'innocent')?.pool.inflight === 1);
+    await eventually(
+      async () =>
+        ((await gw.request('GET', '/server/list')).body.servers as { name: string; pool: { inflight: number } }[]).find((s) => s.name === 'innocent')?.pool
+          .inflight === 1,
+    );
     for (let i = 0; i < 4; i += 1) expect((await call('innocent', 'ok')).body.code).toBe('POOL_EXHAUSTED');
     expect((await row('innocent')).circuit).toBe('closed');
     expect((await busy).status).toBe(200);
@@ -159,7 +163,9 @@ describe('per-call timeouts on real backends', () => {
     expect(timedOut.body.error).toMatch(/within 400 ms/);
     // Never early, by the gateway's own clock (how late is load-dependent): its
     // call log records the hang as a timeout that ran its 400 ms.
-    const logged = ((await gw.request('GET', '/log?server=hang')).body.calls as { tool: string; status: string; duration_ms: number }[]).find((c) => c.tool === 'hang');
+    const logged = ((await gw.request('GET', '/log?server=hang')).body.calls as { tool: string; status: string; duration_ms: number }[]).find(
+      (c) => c.tool === 'hang',
+    );
     expect(logged?.status).toBe('timeout');
     expect(logged?.duration_ms).toBeGreaterThanOrEqual(390);
     console.log(`[resilience] hang call answered TIMEOUT after ${logged?.duration_ms} ms (timeout 400 ms)`);

@@ -3,9 +3,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { isAlive, waitForExit } from '../helpers/stdio-session.js';
 import { eventually, fixture, processesWithMarker, q, resultText, serverRow, startGateway, stopAll } from '../helpers/harness.js';
 import { childPids, expectBackTo, footprint } from '../helpers/proc.js';
+import { isAlive, waitForExit } from '../helpers/stdio-session.js';
 
 // Crash recovery with real child processes: a call in flight on a backend
 // that dies fails fast, the backend restarts with backoff, the next call

@@ -43,10 +43,12 @@ health_check = false
     const before = (await rows()).find((r) => r.name === 'deaf');
 
     // Pings pass while it answers.
-    await gw.waitForLog((l) => l.backend === 'deaf' && l.msg === 'health check failed', 600).then(
-      () => expect.fail('a healthy backend failed a health check'),
-      () => undefined,
-    );
+    await gw
+      .waitForLog((l) => l.backend === 'deaf' && l.msg === 'health check failed', 600)
+      .then(
+        () => expect.fail('a healthy backend failed a health check'),
+        () => undefined,
+      );
     expect((await gw.request('POST', '/call', { server: 'deaf', tool: 'go_deaf', arguments: {} })).status).toBe(200);
     // A read-only call that the deaf process will never answer: cut off by
     // the restart, retried on the new process.

@@ -1,10 +1,10 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEMO, demoBackend, eventually, processesWithMarker, q, startGateway, stopAll } from '../helpers/harness.js';
@@ -64,7 +64,11 @@ describe('runtime backend management', () => {
 
   it('answers a backend that cannot start with its error, and keeps nothing of it', async () => {
     const gw = await startGateway('');
-    const failed = await gw.request('POST', '/server/add', { name: 'broken', command: 'node', args: ['-e', "process.stderr.write('missing API key\\n'); process.exit(4)"] });
+    const failed = await gw.request('POST', '/server/add', {
+      name: 'broken',
+      command: 'node',
+      args: ['-e', "process.stderr.write('missing API key\\n'); process.exit(4)"],
+    });
     expect(failed.status).toBe(503);
     expect(failed.body.code).toBe('BACKEND_UNAVAILABLE');
     expect(failed.body.error).toMatch(/exited with code 4/);
@@ -92,7 +96,11 @@ auto_restart = false
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'demo');
     const bodies: string[] = [];
     const collect = async (method: string, path: string, body?: unknown): Promise<void> => {
-      const res = await fetch(`${gw.url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+      const res = await fetch(`${gw.url}${path}`, {
+        method,
+        headers: { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
       bodies.push(await res.text());
     };
     await collect('POST', '/server/add', { name: 'more', command: 'node', args: [DEMO], env: { TOKEN: secret }, headers: { X: secret } });
@@ -100,7 +108,9 @@ auto_restart = false
     await collect('POST', '/call', { server: 'remote', tool: 'x', arguments: {} });
     await collect('POST', '/call', { server: 'demo', tool: 'echo', arguments: { text: 'hi' } });
     for (const path of ['/config', '/server/list', '/health', '/tools', '/log', '/stats', '/metrics', '/discover?query=token']) await collect('GET', path);
-    const config = JSON.parse(bodies[4] ?? '{}') as { backends: { name: string; origin: string; env: Record<string, string>; headers: Record<string, string>; url?: string }[] };
+    const config = JSON.parse(bodies[4] ?? '{}') as {
+      backends: { name: string; origin: string; env: Record<string, string>; headers: Record<string, string>; url?: string }[];
+    };
     expect(config.backends.map((b) => [b.name, b.origin])).toEqual([
       ['demo', 'file'],
       ['remote', 'file'],
@@ -125,7 +135,11 @@ pool = { max_concurrency = 64 }
 
     const metrics = await fetch(`${gw.url}/metrics`);
     expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
-    const families = parsePrometheusTextFormat(await metrics.text()) as { name: string; type: string; metrics: { labels?: Record<string, string>; value?: string }[] }[];
+    const families = parsePrometheusTextFormat(await metrics.text()) as {
+      name: string;
+      type: string;
+      metrics: { labels?: Record<string, string>; value?: string }[];
+    }[];
     const byName = new Map(families.map((f) => [f.name, f]));
     const calls = byName.get('stonegate_calls_total');
     expect(calls?.type).toBe('COUNTER');
@@ -147,7 +161,11 @@ pool = { max_concurrency = 64 }
     expect(stats.total_tool_errors).toBe(1);
     // The histogram answers the upper bound of the bucket that holds the
     // quantile; buckets are 25 % wide.
-    for (const [key, p] of [['p50_latency_ms', 0.5], ['p95_latency_ms', 0.95], ['p99_latency_ms', 0.99]] as const) {
+    for (const [key, p] of [
+      ['p50_latency_ms', 0.5],
+      ['p95_latency_ms', 0.95],
+      ['p99_latency_ms', 0.99],
+    ] as const) {
       expect(stats[key]).toBeGreaterThanOrEqual(exact(p));
       expect(stats[key]).toBeLessThanOrEqual(exact(p) * 1.25 + 0.01);
     }

@@ -1,9 +1,9 @@
+import { createHash } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO, demoBackend, eventually, q, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { DEMO, demoBackend, eventually, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 // Bearer tokens end to end, against a real gateway with real children:
 // 401s, scoped tokens, admin routes, coord identity, session and async-call
@@ -36,7 +36,11 @@ async function call(method: string, path: string, options: { token?: string; bod
   const headers: Record<string, string> = { ...options.headers };
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
   if (options.body !== undefined && headers['content-type'] === undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${gw.url}${path}`, { method, headers, body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body) });
+  const res = await fetch(`${gw.url}${path}`, {
+    method,
+    headers,
+    body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
+  });
   const text = await res.text();
   seen.push(text, JSON.stringify([...res.headers]));
   let body: Record<string, unknown>;
@@ -122,7 +126,14 @@ headers = { "X-Api-Key" = "\${SEC_HEADER}" }
 `,
     {
       args: ['--log-level', 'debug'],
-      env: { SEC_ADMIN: SECRETS.admin, SEC_ALICE: SECRETS.alice, SEC_LIMITED: SECRETS.limited, SEC_SINGLE: SECRETS.single, SEC_ENV: SECRETS.env, SEC_HEADER: SECRETS.header },
+      env: {
+        SEC_ADMIN: SECRETS.admin,
+        SEC_ALICE: SECRETS.alice,
+        SEC_LIMITED: SECRETS.limited,
+        SEC_SINGLE: SECRETS.single,
+        SEC_ENV: SECRETS.env,
+        SEC_HEADER: SECRETS.header,
+      },
     },
   );
   for (const name of ['demo', 'other', 'remote', 'coord']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
@@ -139,7 +150,11 @@ describe('bearer tokens', () => {
       ['POST', '/call', { server: 'demo', tool: 'echo', arguments: { text: 'x' } }],
       ['GET', '/server/list'],
       ['GET', '/metrics'],
-      ['POST', '/mcp', { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }],
+      [
+        'POST',
+        '/mcp',
+        { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } },
+      ],
       ['GET', '/sse'],
       ['POST', '/messages?sessionId=x', { jsonrpc: '2.0', method: 'ping', id: 1 }],
       ['GET', '/'],
@@ -150,7 +165,10 @@ describe('bearer tokens', () => {
       const none = await call(method, path, { body });
       expect(none.status, `${method} ${path}`).toBe(401);
       expect(none.headers.get('www-authenticate')).toBe('Bearer realm="stonegate"');
-      const code = path === '/' || path.startsWith('/mcp') || path.startsWith('/sse') || path.startsWith('/messages') ? (none.body.error as { data: { code: string } }).data.code : none.body.code;
+      const code =
+        path === '/' || path.startsWith('/mcp') || path.startsWith('/sse') || path.startsWith('/messages')
+          ? (none.body.error as { data: { code: string } }).data.code
+          : none.body.code;
       expect(code, `${method} ${path}`).toBe('UNAUTHORIZED');
       const wrong = await call(method, path, { body, token: 'not-a-token-of-this-gateway' });
       expect(wrong.status).toBe(401);
@@ -239,7 +257,9 @@ describe('bearer tokens', () => {
     expect(config.status).toBe(200);
     expect((config.body.auth as { tokens: { name: string; token?: string }[] }).tokens.find((t) => t.name === 'alice')?.token).toBe('[redacted]');
     // Still running: none of the refused lifecycle calls reached the supervisor.
-    expect(((await call('GET', '/server/list', { token: SECRETS.admin })).body.servers as { name: string; status: string }[]).find((s) => s.name === 'demo')?.status).toBe('running');
+    expect(
+      ((await call('GET', '/server/list', { token: SECRETS.admin })).body.servers as { name: string; status: string }[]).find((s) => s.name === 'demo')?.status,
+    ).toBe('running');
   });
 
   it('lets a token act on coord only as itself, and keeps coord from tokens that do not list it', async () => {
@@ -256,7 +276,9 @@ describe('bearer tokens', () => {
 
     const client = await mcp(SECRETS.alice);
     expect(errorCode(await client.callTool({ name: 'coord__mux_send', arguments: { from: 'bob', to: 'alice', content: 'forged' } }))).toBe('FORBIDDEN');
-    expect(errorCode(await client.callTool({ name: 'gate_call', arguments: { server: 'coord', tool: 'mux_poll', arguments: { agent_id: 'bob' } } }))).toBe('FORBIDDEN');
+    expect(errorCode(await client.callTool({ name: 'gate_call', arguments: { server: 'coord', tool: 'mux_poll', arguments: { agent_id: 'bob' } } }))).toBe(
+      'FORBIDDEN',
+    );
     const polled = await client.callTool({ name: 'coord__mux_poll', arguments: { agent_id: 'alice' } });
     expect(polled.isError).not.toBe(true);
     expect(text(polled)).toContain('from ops');
@@ -274,7 +296,13 @@ describe('bearer tokens', () => {
     const sessionId = (client.transport as StreamableHTTPClientTransport).sessionId ?? '';
     const borrowed = await fetch(`${gw.url}/mcp`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${SECRETS.bob}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' },
+      headers: {
+        authorization: `Bearer ${SECRETS.bob}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-session-id': sessionId,
+        'mcp-protocol-version': '2025-06-18',
+      },
       body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list' }),
     });
     seen.push(await borrowed.text());
@@ -283,9 +311,13 @@ describe('bearer tokens', () => {
 
   it('rate-limits a token with 429 and Retry-After before the router: the breaker stays closed and nothing is recorded', async () => {
     const demo = async (): Promise<{ circuit: string; total_calls: number }> =>
-      ((await call('GET', '/server/list', { token: SECRETS.admin })).body.servers as { name: string; circuit: string; total_calls: number }[]).find((s) => s.name === 'demo')!;
+      ((await call('GET', '/server/list', { token: SECRETS.admin })).body.servers as { name: string; circuit: string; total_calls: number }[]).find(
+        (s) => s.name === 'demo',
+      )!;
     const before = await demo();
-    const answers = await Promise.all(Array.from({ length: 6 }, () => call('POST', '/call', { token: SECRETS.limited, body: { server: 'demo', tool: 'echo', arguments: { text: 'x' } } })));
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () => call('POST', '/call', { token: SECRETS.limited, body: { server: 'demo', tool: 'echo', arguments: { text: 'x' } } })),
+    );
     const limited = answers.filter((a) => a.status === 429);
     expect(limited.length).toBeGreaterThanOrEqual(3);
     for (const a of limited) {
@@ -301,7 +333,12 @@ describe('bearer tokens', () => {
 
   it('limits calls in flight per token (max_concurrent) with RATE_LIMITED', async () => {
     const slow = call('POST', '/call', { token: SECRETS.single, body: { server: 'demo', tool: 'sleep', arguments: { ms: 1500 } } });
-    await eventually(async () => ((await call('GET', '/server/list', { token: SECRETS.admin })).body.servers as { name: string; pool: { inflight: number } }[]).find((s) => s.name === 'demo')?.pool.inflight === 1);
+    await eventually(
+      async () =>
+        ((await call('GET', '/server/list', { token: SECRETS.admin })).body.servers as { name: string; pool: { inflight: number } }[]).find(
+          (s) => s.name === 'demo',
+        )?.pool.inflight === 1,
+    );
     const second = await call('POST', '/call', { token: SECRETS.single, body: { server: 'other', tool: 'echo', arguments: { text: 'x' } } });
     expect(second.status).toBe(429);
     expect(second.body.code).toBe('RATE_LIMITED');
@@ -312,7 +349,15 @@ describe('bearer tokens', () => {
 
   it('keeps an audit log of every call with its token, status, code and argument size (GET /log, jsonl export)', async () => {
     const log = await call('GET', '/log?agent=alice&limit=100', { token: SECRETS.admin });
-    const calls = log.body.calls as { agent: string; server: string; tool: string; status: string; code: string | null; duration_ms: number; args_bytes: number | null }[];
+    const calls = log.body.calls as {
+      agent: string;
+      server: string;
+      tool: string;
+      status: string;
+      code: string | null;
+      duration_ms: number;
+      args_bytes: number | null;
+    }[];
     expect(calls.length).toBeGreaterThan(0);
     expect(calls.every((c) => c.agent === 'alice')).toBe(true);
     const echo = calls.find((c) => c.tool === 'echo' && c.status === 'success');
@@ -338,12 +383,17 @@ describe('bearer tokens', () => {
   });
 
   it('never shows a secret (env, header, token) in a response body or a log line', async () => {
-    expect((await call('POST', '/call', { token: SECRETS.admin, body: { server: 'remote', tool: 'echo', arguments: { text: 'over http' } } })).status).toBe(200);
+    expect((await call('POST', '/call', { token: SECRETS.admin, body: { server: 'remote', tool: 'echo', arguments: { text: 'over http' } } })).status).toBe(
+      200,
+    );
     for (const path of ['/config', '/server/list', '/tools', '/stats', '/metrics', '/log?limit=1000', '/log/export', '/health', '/discover?query=secret']) {
       await call('GET', path, { token: SECRETS.admin });
     }
     await call('POST', '/call', { token: SECRETS.admin, body: { server: 'demo', tool: 'fail', arguments: {} } });
-    await call('POST', '/server/add', { token: SECRETS.admin, body: { name: 'broken', command: 'node', args: ['-e', 'process.exit(3)'], env: { KEY: SECRETS.env } } });
+    await call('POST', '/server/add', {
+      token: SECRETS.admin,
+      body: { name: 'broken', command: 'node', args: ['-e', 'process.exit(3)'], env: { KEY: SECRETS.env } },
+    });
     const client = await mcp(SECRETS.admin);
     text(await client.callTool({ name: 'gate_status', arguments: {} }));
     seen.push(JSON.stringify(await client.listTools()));

@@ -1,28 +1,36 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, DEMO, demoBackend, ROOT, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { BIN, DEMO, demoBackend, ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 // The front door's limits without auth (loopback): Origin, Content-Type,
 // body size on the stream, runtime-add policy, slow clients; and the
 // refusal to listen on a non-loopback address without tokens.
 
 const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-const INIT = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } });
+const INIT = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+});
 
 /** A request sent with Transfer-Encoding: chunked (no Content-Length), in pieces. */
 function chunked(url: string, path: string, headers: Record<string, string>, pieces: string[]): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
-    const req = httpRequest({ host: target.hostname, port: target.port, path, method: 'POST', headers: { ...headers, 'transfer-encoding': 'chunked' } }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const req = httpRequest(
+      { host: target.hostname, port: target.port, path, method: 'POST', headers: { ...headers, 'transfer-encoding': 'chunked' } },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     // The gateway may answer 413 and close before every piece is written.
     req.on('error', (err) => (req.writableEnded ? undefined : reject(err)));
     for (const piece of pieces) req.write(piece);
@@ -35,7 +43,11 @@ describe('listening without auth', () => {
     const dir = mkdtempSync(join(tmpdir(), 'stonegate-sec-'));
     try {
       writeFileSync(join(dir, 'stonegate.toml'), '[coordination]\nenabled = false\n');
-      const proc = spawn(process.execPath, [BIN, 'serve', '-c', join(dir, 'stonegate.toml'), '--host', '0.0.0.0', '--port', '0', '--data-dir', join(dir, 'data')], { cwd: ROOT });
+      const proc = spawn(
+        process.execPath,
+        [BIN, 'serve', '-c', join(dir, 'stonegate.toml'), '--host', '0.0.0.0', '--port', '0', '--data-dir', join(dir, 'data')],
+        { cwd: ROOT },
+      );
       let stderr = '';
       proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       const code = await new Promise<number | null>((resolve) => proc.once('exit', resolve));
@@ -121,7 +133,15 @@ auto_restart = false
       expect((await fetch(`${gw.url}/mcp`, { method: 'POST', headers: { ...MCP_HEADERS, 'content-type': type }, body: INIT })).status).toBe(415);
     }
     expect((await fetch(`${gw.url}/server/add`, { method: 'POST', body })).status).toBe(415);
-    expect((await fetch(`${gw.url}/call`, { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ server: 'demo', tool: 'echo', arguments: { text: 'ok' } }) })).status).toBe(200);
+    expect(
+      (
+        await fetch(`${gw.url}/call`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json; charset=utf-8' },
+          body: JSON.stringify({ server: 'demo', tool: 'echo', arguments: { text: 'ok' } }),
+        })
+      ).status,
+    ).toBe(200);
   });
 
   it('answers 413 for a body over max_body_bytes, with Content-Length and chunked without it', async () => {
@@ -136,7 +156,10 @@ auto_restart = false
       expect(answer.body).toContain('PAYLOAD_TOO_LARGE');
     }
     // A chunked body under the limit is read whole.
-    const small = await chunked(gw.url, '/call', { 'content-type': 'application/json' }, ['{"server":"demo",', '"tool":"echo","arguments":{"text":"chunked"}}']);
+    const small = await chunked(gw.url, '/call', { 'content-type': 'application/json' }, [
+      '{"server":"demo",',
+      '"tool":"echo","arguments":{"text":"chunked"}}',
+    ]);
     expect(small.status).toBe(200);
     expect(small.body).toContain('chunked');
   });

@@ -1,12 +1,12 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, q, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { q, ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 // Tool-definition fingerprints: a backend that rewrites a tool's
 // description after first sight (a "rug pull") is noticed, the change is
@@ -64,7 +64,13 @@ env = { TOOL_DESC_FILE = ${q(descFile)} }
 
 const ENV = { PIN_ADMIN: ADMIN, PIN_AGENT: AGENT };
 
-async function api(gw: RunningGateway, method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+async function api(
+  gw: RunningGateway,
+  method: string,
+  path: string,
+  token: string,
+  body?: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${gw.url}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 // The repository's own stonegate.toml: demo plus two third-party servers
 // from npm, started from node_modules with no network.
@@ -9,7 +9,11 @@ describe('the shipped config', () => {
   let gw: RunningGateway;
 
   beforeAll(async () => {
-    gw = await startGateway(readFileSync(join(ROOT, 'stonegate.toml'), 'utf8').replace(/^args = \["(dist|node_modules)/gm, `args = ["${ROOT}/$1`).replace('"examples"]', `"${ROOT}/examples"]`));
+    gw = await startGateway(
+      readFileSync(join(ROOT, 'stonegate.toml'), 'utf8')
+        .replace(/^args = \["(dist|node_modules)/gm, `args = ["${ROOT}/$1`)
+        .replace('"examples"]', `"${ROOT}/examples"]`),
+    );
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'demo');
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'filesystem');
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'memory');
@@ -43,7 +47,11 @@ describe('the shipped config', () => {
   });
 
   it('routes a call to the filesystem server', async () => {
-    const { status, body } = await gw.request('POST', '/call', { server: 'filesystem', tool: 'read_text_file', arguments: { path: join(ROOT, 'examples', 'hello.txt') } });
+    const { status, body } = await gw.request('POST', '/call', {
+      server: 'filesystem',
+      tool: 'read_text_file',
+      arguments: { path: join(ROOT, 'examples', 'hello.txt') },
+    });
     expect(status).toBe(200);
     const result = body.result as { content: { text: string }[]; isError?: boolean };
     expect(result.isError).toBeFalsy();

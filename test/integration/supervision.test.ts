@@ -66,7 +66,9 @@ command = "stonegate-no-such-command-anywhere"
 ${demoBackend()}
 `);
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'demo');
-    const ghost = await eventually(async () => ((await gw.request('GET', '/server/list')).body.servers as ServerRow[]).find((s) => s.name === 'ghost' && s.status === 'failed'));
+    const ghost = await eventually(async () =>
+      ((await gw.request('GET', '/server/list')).body.servers as ServerRow[]).find((s) => s.name === 'ghost' && s.status === 'failed'),
+    );
     expect(ghost.last_error).toMatch(/command 'stonegate-no-such-command-anywhere' not found/);
     const health = await gw.request('GET', '/health');
     expect(health.body).toMatchObject({ status: 'degraded', backends_total: 2, backends_healthy: 1 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, fixture, q, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { demoBackend, fixture, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 /*
  * The dashboard's data routes over plain HTTP: GET /log/stream replays its
@@ -55,7 +55,12 @@ async function api(method: string, path: string, token: string, body?: unknown):
 }
 
 /** Reads `call` events from GET /log/stream until `until` says stop. */
-async function readStream(path: string, token: string, until: (events: { server: string; tool: string }[]) => boolean, onOpen?: () => Promise<void>): Promise<{ server: string; tool: string }[]> {
+async function readStream(
+  path: string,
+  token: string,
+  until: (events: { server: string; tool: string }[]) => boolean,
+  onOpen?: () => Promise<void>,
+): Promise<{ server: string; tool: string }[]> {
   const controller = new AbortController();
   const response = await fetch(`${gateway.url}${path}`, { headers: { authorization: `Bearer ${token}` }, signal: controller.signal });
   expect(response.status).toBe(200);
@@ -88,19 +93,30 @@ async function readStream(path: string, token: string, until: (events: { server:
 
 describe('dashboard data routes', () => {
   it('GET /log/stream replays the backlog oldest first, then streams new calls', async () => {
-    for (const text of ['one', 'two', 'three']) expect((await api('POST', '/call', ADMIN, { server: 'demo', tool: 'echo', arguments: { text } })).status).toBe(200);
+    for (const text of ['one', 'two', 'three'])
+      expect((await api('POST', '/call', ADMIN, { server: 'demo', tool: 'echo', arguments: { text } })).status).toBe(200);
     await api('POST', '/call', ADMIN, { server: 'demo', tool: 'add', arguments: { a: 1, b: 2 } });
-    const events = await readStream('/log/stream?backlog=2', ADMIN, (e) => e.length >= 3, async () => {
-      await api('POST', '/call', ADMIN, { server: 'counter', tool: 'ok', arguments: {} });
-    });
+    const events = await readStream(
+      '/log/stream?backlog=2',
+      ADMIN,
+      (e) => e.length >= 3,
+      async () => {
+        await api('POST', '/call', ADMIN, { server: 'counter', tool: 'ok', arguments: {} });
+      },
+    );
     expect(events.map((e) => `${e.server}/${e.tool}`)).toEqual(['demo/echo', 'demo/add', 'counter/ok']);
   });
 
   it('GET /log/stream shows a token limited to backends only their calls', async () => {
-    const events = await readStream('/log/stream?backlog=50', SCOPED, (e) => e.some((x) => x.tool === 'count'), async () => {
-      await api('POST', '/call', ADMIN, { server: 'demo', tool: 'echo', arguments: { text: 'hidden' } });
-      await api('POST', '/call', ADMIN, { server: 'counter', tool: 'count', arguments: {} });
-    });
+    const events = await readStream(
+      '/log/stream?backlog=50',
+      SCOPED,
+      (e) => e.some((x) => x.tool === 'count'),
+      async () => {
+        await api('POST', '/call', ADMIN, { server: 'demo', tool: 'echo', arguments: { text: 'hidden' } });
+        await api('POST', '/call', ADMIN, { server: 'counter', tool: 'count', arguments: {} });
+      },
+    );
     expect(events.length).toBeGreaterThan(1);
     expect(events.every((e) => e.server === 'counter')).toBe(true);
   });
@@ -115,11 +131,14 @@ describe('dashboard data routes', () => {
     const theirs = await api('POST', '/call/async', ADMIN, { server: 'demo', tool: 'sleep', arguments: { ms: 30_000 } });
     expect(mine.status).toBe(202);
     expect(theirs.status).toBe(202);
-    const ids = async (token: string, query = '?state=active'): Promise<string[]> => ((await api('GET', `/call${query}`, token)).body.calls as { call_id: string }[]).map((c) => c.call_id);
+    const ids = async (token: string, query = '?state=active'): Promise<string[]> =>
+      ((await api('GET', `/call${query}`, token)).body.calls as { call_id: string }[]).map((c) => c.call_id);
     expect(await ids(AGENT)).toEqual([mine.body.call_id]);
     expect((await ids(ADMIN)).sort()).toEqual([mine.body.call_id, theirs.body.call_id].sort());
     expect(await ids(SCOPED)).toEqual([mine.body.call_id]);
-    const listed = ((await api('GET', '/call?state=active', ADMIN)).body.calls as { call_id: string; status: string; caller: string; result?: unknown }[]).find((c) => c.call_id === mine.body.call_id);
+    const listed = ((await api('GET', '/call?state=active', ADMIN)).body.calls as { call_id: string; status: string; caller: string; result?: unknown }[]).find(
+      (c) => c.call_id === mine.body.call_id,
+    );
     expect(listed?.caller).toBe('agent');
     expect(['pending', 'running']).toContain(listed?.status);
     expect(listed).not.toHaveProperty('result');

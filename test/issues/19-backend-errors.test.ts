@@ -2,7 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, fixture, q, serverRow, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { demoBackend, fixture, q, type RunningGateway, serverRow, startGateway, stopAll } from '../helpers/harness.js';
 
 // Issue #19, items 6 and 7: what a backend answers is told apart from what
 // happened to the link. A JSON-RPC error from a live backend is

@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixture, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 import { runCli } from '../helpers/run-cli.js';
-import { fixture, q, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * Issue #19, item 8: the CIRCUIT_OPEN message offers POST /server/restart
@@ -17,7 +17,13 @@ const SCOPED = 'reset-scoped-admin-3e7a10';
 
 let gw: RunningGateway;
 
-async function api(method: string, path: string, body?: unknown, token = ADMIN, extra: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+async function api(
+  method: string,
+  path: string,
+  body?: unknown,
+  token = ADMIN,
+  extra: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const headers: Record<string, string> = { ...extra };
   if (token !== '') headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
@@ -30,7 +36,13 @@ function statusWithHost(host: string): Promise<number> {
   const target = new URL(gw.url);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: target.hostname, port: target.port, path: '/server/reset', method: 'POST', headers: { host, authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' } },
+      {
+        host: target.hostname,
+        port: target.port,
+        path: '/server/reset',
+        method: 'POST',
+        headers: { host, authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      },
       (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
@@ -142,7 +154,11 @@ describe('#19 item 8: a (re)start closes the circuit; POST /server/reset closes 
     // A Host that is not loopback nor listed (DNS rebinding), and a body that is not JSON.
     expect(await statusWithHost('evil.example.com')).toBe(403);
     // A form a browser posts carries Origin (a curl -d body without one is read as JSON: #19 item 22).
-    const form = await fetch(`${gw.url}/server/reset`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, origin: gw.url, 'content-type': 'application/x-www-form-urlencoded' }, body: 'name=flaky' });
+    const form = await fetch(`${gw.url}/server/reset`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, origin: gw.url, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'name=flaky',
+    });
     expect(form.status).toBe(415);
     expect((await row()).circuit).toBe('open'); // none of them closed it
     const unknown = await api('POST', '/server/reset', { name: 'nope' });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { BIN, ROOT, eventually, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { BIN, eventually, ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 /*
  * Issue #19 item 4: one token could hold every MCP session and open
@@ -15,7 +15,12 @@ import { BIN, ROOT, eventually, startGateway, stopAll, type RunningGateway } fro
  * and a reserve of the global caps is kept for admin tokens.
  */
 
-const INIT = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'caps', version: '1' } } });
+const INIT = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'caps', version: '1' } },
+});
 const MCP = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 
 interface Answer {
@@ -49,17 +54,20 @@ interface Held {
 function hold(url: string, path: string, headers: Record<string, string>, localAddress?: string): Promise<Held> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
-    const req = httpRequest({ host: target.hostname, port: target.port, path, headers: { accept: 'text/event-stream', ...headers }, localAddress, agent: false }, (res) => {
-      const close = (): void => void req.destroy();
-      if (res.statusCode === 200) {
-        res.once('data', () => resolve({ status: 200, headers: res.headers, body: '', close }));
-        res.on('error', () => undefined);
-        return;
-      }
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, close }));
-    });
+    const req = httpRequest(
+      { host: target.hostname, port: target.port, path, headers: { accept: 'text/event-stream', ...headers }, localAddress, agent: false },
+      (res) => {
+        const close = (): void => void req.destroy();
+        if (res.statusCode === 200) {
+          res.once('data', () => resolve({ status: 200, headers: res.headers, body: '', close }));
+          res.on('error', () => undefined);
+          return;
+        }
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, close }));
+      },
+    );
     req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
     req.end();
   });
@@ -154,7 +162,10 @@ describe('event streams per token, with an admin reserve (issue #19 item 4)', ()
     const over = await openStream(gw, '/coord/events', bearer(TOKENS.a1));
     expect(over.status).toBe(429);
     expect(over.headers['retry-after']).toBeDefined();
-    expect(JSON.parse(over.body)).toMatchObject({ code: 'RATE_LIMITED', error: expect.stringMatching(/Token 'a1' holds 3 event streams.*max_streams_per_client = 3/) });
+    expect(JSON.parse(over.body)).toMatchObject({
+      code: 'RATE_LIMITED',
+      error: expect.stringMatching(/Token 'a1' holds 3 event streams.*max_streams_per_client = 3/),
+    });
 
     // Hanging up frees the slot (freed when the gateway sees the socket close).
     mine[0]!.close();
@@ -201,10 +212,14 @@ describe('the global stream cap follows the open-file limit (issue #19 item 4)',
     const dir = mkdtempSync(join(tmpdir(), 'stonegate-caps-'));
     writeFileSync(join(dir, 'stonegate.toml'), '[gateway]\nmax_connections = 98\nmax_streams_per_client = 1000\nadmin_reserve = 0\n');
     // The real limit, set the way a user's shell sets it, on a real process.
-    const proc = spawn('sh', ['-c', `ulimit -n 256 && exec "${process.execPath}" "${BIN}" serve -c "${join(dir, 'stonegate.toml')}" --port 0 --data-dir "${join(dir, 'data')}"`], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const proc = spawn(
+      'sh',
+      ['-c', `ulimit -n 256 && exec "${process.execPath}" "${BIN}" serve -c "${join(dir, 'stonegate.toml')}" --port 0 --data-dir "${join(dir, 'data')}"`],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     try {
       const url = await new Promise<string>((resolve, reject) => {
         proc.once('exit', (code) => reject(new Error(`gateway exited (${code}) before listening`)));

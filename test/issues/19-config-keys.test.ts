@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/run-cli.js';
 import { demoBackend, startGateway, stopAll } from '../helpers/harness.js';
+import { runCli } from '../helpers/run-cli.js';
 
 // Issue #19, item 21: a config written from the seed documents has a
 // [license] table, and a typo in a key was refused with a bare "unknown
@@ -38,7 +38,9 @@ describe('issue 19.21: unknown config keys', () => {
   });
 
   it('a mistyped key in a section, at the top level and in a backend entry names the nearest key', async () => {
-    const file = configFile(`[gateway]\nrequst_timeout = 5000\n\n[logging]\nlevle = "debug"\n\n[servr]\nport = 1\n\n[[backends]]\nname = "x"\ncomand = "node"\n`);
+    const file = configFile(
+      `[gateway]\nrequst_timeout = 5000\n\n[logging]\nlevle = "debug"\n\n[servr]\nport = 1\n\n[[backends]]\nname = "x"\ncomand = "node"\n`,
+    );
     const run = await runCli(['check', '-c', file]);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("gateway: unknown key 'requst_timeout' (did you mean 'request_timeout'?)");

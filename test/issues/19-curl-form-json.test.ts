@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { demoBackend, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 /*
  * Issue #19 item 22: `curl -X POST … -d '{…}'` — tried as a new user would,
@@ -65,7 +65,9 @@ describe('curl -d with auth on: the guards read the same body (issue #19 item 22
   let gw: RunningGateway;
   const AGENT = 'curl-agent-0123456789abcdef';
   beforeAll(async () => {
-    gw = await startGateway(`${demoBackend()}\n[coordination]\n\n[[auth.tokens]]\nname = "writer"\nrole = "agent"\ntoken = "\${CURL_AGENT}"\n`, { env: { CURL_AGENT: AGENT } });
+    gw = await startGateway(`${demoBackend()}\n[coordination]\n\n[[auth.tokens]]\nname = "writer"\nrole = "agent"\ntoken = "\${CURL_AGENT}"\n`, {
+      env: { CURL_AGENT: AGENT },
+    });
   });
   afterAll(stopAll);
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO, demoBackend, q, startGateway, stopAll, type LogLine, type RunningGateway } from '../helpers/harness.js';
+import { DEMO, demoBackend, type LogLine, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 // Issue #19, item 20: the troubleshooting section sends people to
 // `--log-level debug`, which added nothing about how a backend is started
@@ -41,7 +41,10 @@ headers = { Authorization = ${q(`Bearer ${SECRET_HEADER}`)} }
 });
 afterAll(stopAll);
 
-const debugLine = (msg: string, backend: string) => (l: LogLine): boolean => l.msg === msg && l.backend === backend && l.level === DEBUG;
+const debugLine =
+  (msg: string, backend: string) =>
+  (l: LogLine): boolean =>
+    l.msg === msg && l.backend === backend && l.level === DEBUG;
 
 describe('issue 19.20: --log-level debug says how backends start and where calls go', () => {
   it('logs the spawn command line, cwd and env keys (never values) of a stdio backend', async () => {

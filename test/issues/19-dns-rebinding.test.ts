@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 // #19 item 1: a DNS-rebinding page. The attacker's name (for example
 // 127.0.0.1.attacker.example) is rebound to 127.0.0.1, so the browser sends
@@ -46,7 +46,12 @@ describe('#19.1 DNS rebinding against the Host/Origin guard', () => {
     for (const [i, name] of REBOUND.entries()) {
       const marker = join(gw.dir, `rebound-${i}`);
       const port = new URL(gw.url).port;
-      const answer = await send(gw, '/server/add', { host: `${name}:${port}`, origin: `http://${name}:${port}`, 'content-type': 'application/json' }, addThatWrites(`evil${i}`, marker));
+      const answer = await send(
+        gw,
+        '/server/add',
+        { host: `${name}:${port}`, origin: `http://${name}:${port}`, 'content-type': 'application/json' },
+        addThatWrites(`evil${i}`, marker),
+      );
       expect(answer.status, name).toBe(403);
       expect(JSON.parse(answer.body).code, name).toBe('FORBIDDEN');
       expect(existsSync(marker), name).toBe(false);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture, q, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { fixture, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 // Issue #19, item 18: a caller's mistakes (INVALID_ARGUMENTS, UNKNOWN_TOOL,
 // FORBIDDEN) and a tool's own isError result are not the backend's errors.
@@ -20,7 +20,8 @@ async function as(token: string, method: string, path: string, body?: unknown): 
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
-const call = (token: string, tool: string, args: Record<string, unknown> = {}): ReturnType<typeof as> => as(token, 'POST', '/call', { server: 'counter', tool, arguments: args });
+const call = (token: string, tool: string, args: Record<string, unknown> = {}): ReturnType<typeof as> =>
+  as(token, 'POST', '/call', { server: 'counter', tool, arguments: args });
 
 beforeAll(async () => {
   gw = await startGateway(
@@ -64,7 +65,14 @@ describe('#19.18 caller, tool and backend errors kept apart', () => {
     expect((await call(ADMIN, 'fail')).body.code).toBe('BACKEND_ERROR');
 
     const stats = await as(ADMIN, 'GET', '/stats');
-    expect((stats.body.backends as Record<string, unknown>).counter).toMatchObject({ calls: 5, errors: 1, caller_errors: 2, tool_errors: 1, stopped_calls: 0, error_rate: 0.2 });
+    expect((stats.body.backends as Record<string, unknown>).counter).toMatchObject({
+      calls: 5,
+      errors: 1,
+      caller_errors: 2,
+      tool_errors: 1,
+      stopped_calls: 0,
+      error_rate: 0.2,
+    });
     expect(stats.body).toMatchObject({ total_calls: 5, total_errors: 1, total_caller_errors: 2, total_tool_errors: 1, error_rate: 0.2 });
     const list = await as(ADMIN, 'GET', '/server/list');
     expect((list.body.servers as { name: string; error_rate: number }[]).find((s) => s.name === 'counter')?.error_rate).toBe(0.2);

@@ -2,7 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, resultText, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { demoBackend, type RunningGateway, resultText, startGateway, stopAll } from '../helpers/harness.js';
 
 // Issue #19, item 16: the gateway asked every backend for progress and let
 // each progress report restart the call's timer, so a backend that reports

@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { connect, createServer, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture, q, resultText, serverRow, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { fixture, q, type RunningGateway, resultText, serverRow, startGateway, stopAll } from '../helpers/harness.js';
 
 /*
  * Issue #19, item 10: an HTTP backend did not recover when its server
@@ -126,7 +126,8 @@ url = ${q(`http://127.0.0.1:${relayPort}/mcp`)}
 health_interval = 3600
 `);
     await viaRelay.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'relayed');
-    const relayedCall = (): ReturnType<RunningGateway['request']> => viaRelay.request('POST', '/call', { server: 'relayed', tool: 'test_simple_text', arguments: {} });
+    const relayedCall = (): ReturnType<RunningGateway['request']> =>
+      viaRelay.request('POST', '/call', { server: 'relayed', tool: 'test_simple_text', arguments: {} });
     expect((await relayedCall()).status).toBe(200);
 
     await new Promise<void>((resolve) => {

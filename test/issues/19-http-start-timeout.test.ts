@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { q, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 /*
  * Issue #19, item 11: start_timeout was not enforced on the legacy-SSE

@@ -1,7 +1,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { demoBackend, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 // Issue #19, item 17: `total` in /discover and /log is the number returned,
 // so a client could not tell that the limit cut the answer. /discover (and

@@ -1,9 +1,9 @@
+import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CreateMessageRequestSchema, ElicitRequestSchema, type CallToolResult, type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
-import { join } from 'node:path';
+import { type CallToolResult, type ClientCapabilities, CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { q, ROOT, serverRow, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { q, ROOT, type RunningGateway, serverRow, startGateway, stopAll } from '../helpers/harness.js';
 
 // Issue #19, item 5: a backend's sampling/createMessage or elicitation/create
 // during a call from an agent that did not declare that capability (the SDK
@@ -50,7 +50,7 @@ const text = (result: CallToolResult): string => result.content.map((c) => (c.ty
 
 /** After a refusal: nothing counted against the backend, which still serves the next call. */
 async function circuitStaysClosed(gw: RunningGateway, client: Client): Promise<void> {
-  expect((await serverRow(gw, 'everything') as unknown as { circuit: string }).circuit).toBe('closed');
+  expect(((await serverRow(gw, 'everything')) as unknown as { circuit: string }).circuit).toBe('closed');
   const echo = await call(client, 'everything__echo', { message: 'still here' });
   expect(text(echo)).toContain('still here');
 }
@@ -67,7 +67,7 @@ describe('issue 19.5: sampling and elicitation toward an agent that cannot answe
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'everything');
   });
 
-  it('refuses a sampling request at once toward an agent without the sampling capability; the call ends with the backend\'s answer', async () => {
+  it("refuses a sampling request at once toward an agent without the sampling capability; the call ends with the backend's answer", async () => {
     const client = await agent(gw);
     const result = await call(client, 'everything__trigger-sampling-request', { prompt: 'hello' });
     expect(result.isError).toBe(true);
@@ -92,7 +92,7 @@ describe('issue 19.5: sampling and elicitation toward an agent that cannot answe
     await circuitStaysClosed(gw, client);
   });
 
-  it('refuses a gate_call\'s sampling request the same way', async () => {
+  it("refuses a gate_call's sampling request the same way", async () => {
     const client = await agent(gw);
     const result = await call(client, 'gate_call', { server: 'everything', tool: 'trigger-sampling-request', arguments: { prompt: 'hi' } });
     expect(result.isError).toBe(true);
@@ -101,7 +101,11 @@ describe('issue 19.5: sampling and elicitation toward an agent that cannot answe
 
   it('still forwards sampling to an agent that declared it, and returns its answer', async () => {
     const client = await agent(gw, { sampling: {} });
-    client.setRequestHandler(CreateMessageRequestSchema, async () => ({ role: 'assistant', content: { type: 'text', text: 'sampled-by-agent' }, model: 'test-model' }));
+    client.setRequestHandler(CreateMessageRequestSchema, async () => ({
+      role: 'assistant',
+      content: { type: 'text', text: 'sampled-by-agent' },
+      model: 'test-model',
+    }));
     const result = await call(client, 'everything__trigger-sampling-request', { prompt: 'hello' });
     expect(result.isError).not.toBe(true);
     expect(text(result)).toContain('sampled-by-agent');
@@ -134,7 +138,7 @@ describe('issue 19.5: sampling and elicitation toward an agent that cannot answe
     }
   });
 
-  it('answers a backend\'s task-augmented sampling request with the agent\'s result', async () => {
+  it("answers a backend's task-augmented sampling request with the agent's result", async () => {
     const client = await agent(gw, { sampling: {} });
     const asked: unknown[] = [];
     client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
@@ -149,7 +153,7 @@ describe('issue 19.5: sampling and elicitation toward an agent that cannot answe
     expect(asked).toEqual([undefined]);
   });
 
-  it('answers a backend\'s task-augmented elicitation request with the agent\'s result', async () => {
+  it("answers a backend's task-augmented elicitation request with the agent's result", async () => {
     const client = await agent(gw, { elicitation: {} });
     client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: { name: 'Ada' } }));
     const result = await call(client, 'everything__trigger-elicitation-request-async');
@@ -163,7 +167,7 @@ describe('issue 19.5: sampling and elicitation toward an agent that cannot answe
     expect(res.status).toBe(200);
     expect((res.body.result as CallToolResult).isError).toBe(true);
     expect(text(res.body.result as CallToolResult)).toContain('without an MCP session (REST POST /call or an async call)');
-    expect((await serverRow(gw, 'everything') as unknown as { circuit: string }).circuit).toBe('closed');
+    expect(((await serverRow(gw, 'everything')) as unknown as { circuit: string }).circuit).toBe('closed');
   });
 });
 

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parentDeathSignal } from '../../src/supervisor/parent-death.js';
-import { eventually, fixture, processesWithMarker, q, resultText, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { eventually, fixture, processesWithMarker, q, type RunningGateway, resultText, startGateway, stopAll } from '../helpers/harness.js';
 
 /*
  * Issue #19, item 12: children outlived a SIGKILLed gateway. A backend that
@@ -21,7 +21,10 @@ const [markerKey, markerValue] = MARKER.split('=') as [string, string];
 
 function backends(): string {
   return ['stubborn', 'orphan']
-    .map((mode) => `[[backends]]\nname = ${q(mode)}\ncommand = "node"\nargs = [${q(fixture('stubborn-server'))}]\nenv = { MODE = ${q(mode)}, ${markerKey} = ${q(markerValue)} }`)
+    .map(
+      (mode) =>
+        `[[backends]]\nname = ${q(mode)}\ncommand = "node"\nargs = [${q(fixture('stubborn-server'))}]\nenv = { MODE = ${q(mode)}, ${markerKey} = ${q(markerValue)} }`,
+    )
     .join('\n\n');
 }
 
@@ -92,9 +95,19 @@ describe('#19 item 12: the next start kills what a SIGKILLed gateway left runnin
     const dir = join(gw.dir, 'data', 'children');
     mkdirSync(dir, { recursive: true });
     // A dead gateway's ledger whose group id is now another process (start time differs).
-    writeFileSync(join(dir, '999999999.json'), JSON.stringify({ boot_id: bootId, gateway: { pid: 999_999_999, start: 1 }, groups: [{ pgid: reused, start: startOf(reused) - 1, backend: 'old' }] }));
+    writeFileSync(
+      join(dir, '999999999.json'),
+      JSON.stringify({ boot_id: bootId, gateway: { pid: 999_999_999, start: 1 }, groups: [{ pgid: reused, start: startOf(reused) - 1, backend: 'old' }] }),
+    );
     // The ledger of a gateway that runs (this test process stands in for it): left alone.
-    writeFileSync(join(dir, `${process.pid}.json`), JSON.stringify({ boot_id: bootId, gateway: { pid: process.pid, start: startOf(process.pid) }, groups: [{ pgid: ofLiveGateway, start: startOf(ofLiveGateway), backend: 'live' }] }));
+    writeFileSync(
+      join(dir, `${process.pid}.json`),
+      JSON.stringify({
+        boot_id: bootId,
+        gateway: { pid: process.pid, start: startOf(process.pid) },
+        groups: [{ pgid: ofLiveGateway, start: startOf(ofLiveGateway), backend: 'live' }],
+      }),
+    );
 
     // Torn or foreign files: dropped, and the start goes on.
     writeFileSync(join(dir, '999999998.json'), '{"boot_id": "');

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fixture, q, serverRow, startGateway, stopAll, type LogLine, type RunningGateway } from '../helpers/harness.js';
+import { fixture, type LogLine, q, type RunningGateway, serverRow, startGateway, stopAll } from '../helpers/harness.js';
 
 // Issue #19, item 9: a call cut by POST /server/stop or /server/remove was
 // told "being restarted, retry shortly" with Retry-After: 1 while nothing

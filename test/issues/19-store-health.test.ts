@@ -1,10 +1,10 @@
-import Database from 'better-sqlite3';
-import { copyFileSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { demoBackend, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 import { runCli } from '../helpers/run-cli.js';
-import { demoBackend, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
 
 /*
  * Issue #19 item 14: store failures were invisible. A corrupt SQLite file
@@ -55,7 +55,7 @@ async function startError(dir: string, toml: string): Promise<string> {
 /** Overwrites the first page of `table` in the SQLite file at `path` (the gateway that wrote it has stopped). */
 function corruptTable(path: string, table: string): void {
   const db = new Database(path);
-  const page = (db.pragma('page_size', { simple: true }) as number);
+  const page = db.pragma('page_size', { simple: true }) as number;
   const root = (db.prepare('SELECT rootpage FROM sqlite_master WHERE name = ?').get(table) as { rootpage: number }).rootpage;
   db.close();
   const fd = openSync(path, 'r+');
@@ -81,7 +81,8 @@ describe('issue 19: store failures are reported', () => {
   it('a corrupt page met by a route: STORE_UNAVAILABLE naming the file, and /health down (503)', async () => {
     const first = await startGateway(`${demoBackend()}\n[audit]\nretention_days = 0\n`, { keep: true });
     await first.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'demo');
-    for (let i = 0; i < 3; i += 1) expect((await first.request('POST', '/call', { server: 'demo', tool: 'echo', arguments: { text: `row ${i}` } })).status).toBe(200);
+    for (let i = 0; i < 3; i += 1)
+      expect((await first.request('POST', '/call', { server: 'demo', tool: 'echo', arguments: { text: `row ${i}` } })).status).toBe(200);
     const { dir } = first;
     await first.stop();
     const file = join(dir, 'data', 'stonegate.db');
@@ -108,7 +109,8 @@ describe('issue 19: store failures are reported', () => {
     const before = await health(gw);
     expect(before.status).toBe(200);
     expect(before.body.checks?.store?.status).toBe('ok');
-    for (const name of ['stonegate.db', 'stonegate.db-wal', 'stonegate.db-shm', 'coord.db', 'coord.db-wal', 'coord.db-shm']) rmSync(join(gw.dir, 'data', name), { force: true });
+    for (const name of ['stonegate.db', 'stonegate.db-wal', 'stonegate.db-shm', 'coord.db', 'coord.db-wal', 'coord.db-shm'])
+      rmSync(join(gw.dir, 'data', name), { force: true });
     const after = await health(gw);
     expect(after.status).toBe(503);
     expect(after.body.status).toBe('down');

@@ -1,8 +1,8 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { type CallToolResult, CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { demoBackend, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 // Issue #19, item 19: gate_call, gate_status and POST /call took keys their
 // schemas do not have (additionalProperties: false), so a typo in
@@ -25,7 +25,8 @@ afterAll(async () => {
 });
 
 const text = (r: CallToolResult): string => (r.content[0] as { text: string }).text;
-const gate = async (name: string, args: Record<string, unknown>): Promise<CallToolResult> => (await client.callTool({ name, arguments: args })) as CallToolResult;
+const gate = async (name: string, args: Record<string, unknown>): Promise<CallToolResult> =>
+  (await client.callTool({ name, arguments: args })) as CallToolResult;
 
 describe('issue 19.19: unknown keys are refused, not dropped', () => {
   it('POST /call and POST /call/async refuse a mistyped arguments key with BAD_REQUEST naming the nearest key', async () => {
@@ -50,7 +51,7 @@ describe('issue 19.19: unknown keys are refused, not dropped', () => {
   it('gate_status and gate_discover refuse keys they do not take', async () => {
     const status = await gate('gate_status', { server: 'demo', verbose: true });
     expect(status.isError).toBe(true);
-    expect(text(status)).toBe('INVALID_ARGUMENTS: Unknown key \'verbose\' in gate_status; it takes server');
+    expect(text(status)).toBe("INVALID_ARGUMENTS: Unknown key 'verbose' in gate_status; it takes server");
     const discover = await gate('gate_discover', { querry: 'echo' });
     expect(discover.isError).toBe(true);
     expect(text(discover)).toContain("Unknown key 'querry' (did you mean 'query'?) in gate_discover");
@@ -84,7 +85,9 @@ describe('issue 19.19: async calls check the tool arguments before accepting', (
   it('a task-augmented tools/call is refused with -32602 before a task is created', async () => {
     const seen: string[] = [];
     let error: unknown;
-    const stream = client.experimental.tasks.callToolStream({ name: 'demo__sleep', arguments: { ms: 'long' } }, CallToolResultSchema, { task: { ttl: 60_000 } });
+    const stream = client.experimental.tasks.callToolStream({ name: 'demo__sleep', arguments: { ms: 'long' } }, CallToolResultSchema, {
+      task: { ttl: 60_000 },
+    });
     for await (const message of stream) {
       seen.push(message.type);
       if (message.type === 'error') error = message.error;

@@ -1,9 +1,9 @@
+import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, q, ROOT, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { demoBackend, q, ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 // Issue #19, item 13: proxied tools were listed with the backend's
 // taskSupport passed through — "forbidden" on every plain tool of an SDK

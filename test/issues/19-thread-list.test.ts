@@ -1,8 +1,8 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { coordReady, coordResult, coordToml, type CoordResult } from '../helpers/coord-harness.js';
-import { startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { type CoordResult, coordReady, coordResult, coordToml } from '../helpers/coord-harness.js';
+import { type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 /*
  * Issue #19 item 3: GET /coord/thread/list and mux_thread_list (and the
@@ -43,7 +43,11 @@ async function call(token: string, path: string): Promise<{ status: number; body
 }
 
 async function ok(token: string, method: 'POST', path: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${gw.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${gw.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const answer = (await res.json()) as Record<string, unknown>;
   if (res.status !== 200) throw new Error(`${path}: ${res.status} ${JSON.stringify(answer)}`);
   return answer;

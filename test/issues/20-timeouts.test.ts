@@ -2,7 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, fixture, q, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { demoBackend, fixture, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 // Issue #20, item 6: one place owns the timeout of every request the gateway
 // sends a backend (tools, resources, prompts, completions), and a TIMEOUT
@@ -103,7 +103,10 @@ describe('issue 20.6: request_timeout reaches resources, prompts and completions
     async () => {
       const client = await mcpClient('/mcp');
       const progress: number[] = [];
-      const result = (await client.callTool({ name: 'demo__sleep', arguments: { ms: 600_000 } }, undefined, { ...FAR, onprogress: (p) => progress.push(p.progress) })) as CallToolResult;
+      const result = (await client.callTool({ name: 'demo__sleep', arguments: { ms: 600_000 } }, undefined, {
+        ...FAR,
+        onprogress: (p) => progress.push(p.progress),
+      })) as CallToolResult;
       expect(progress.length).toBeGreaterThan(0);
       expect(result.isError).toBe(true);
       const text = (result.content[0] as { text: string }).text;
@@ -120,7 +123,9 @@ describe('issue 20.6: request_timeout reaches resources, prompts and completions
       const done = await gw.request('GET', `/call/${submitted.body.call_id as string}?wait_ms=10000`);
       expect(done.body.status).toBe('failed');
       expect(JSON.stringify(done.body.error)).toMatch(/TIMEOUT/);
-      expect(JSON.stringify(done.body.error)).toMatch(/did not answer hang within 400 ms \(\[dispatch\] async_timeout\); it was sent notifications\/cancelled. Raise \[dispatch\] async_timeout/);
+      expect(JSON.stringify(done.body.error)).toMatch(
+        /did not answer hang within 400 ms \(\[dispatch\] async_timeout\); it was sent notifications\/cancelled. Raise \[dispatch\] async_timeout/,
+      );
     },
     TEST_TIMEOUT,
   );

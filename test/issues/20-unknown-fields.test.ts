@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCoord, stopAll as stopCoords, type RunningCoord } from '../helpers/coord-standalone.js';
-import { coordReady, coordResult, coordToml, type CoordResult } from '../helpers/coord-harness.js';
-import { startGateway, stopAll as stopGateways, type RunningGateway } from '../helpers/harness.js';
+import { type CoordResult, coordReady, coordResult, coordToml } from '../helpers/coord-harness.js';
+import { type RunningCoord, startCoord, stopAll as stopCoords } from '../helpers/coord-standalone.js';
+import { type RunningGateway, startGateway, stopAll as stopGateways } from '../helpers/harness.js';
 
 // Issue #20, item 4: each coordination operation's input is one zod schema,
 // and the MCP tools check arguments with it the way REST checks bodies and

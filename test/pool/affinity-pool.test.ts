@@ -5,18 +5,33 @@ import { AffinityPool, type SessionRef } from '../../src/pool/affinity-pool.js';
 import type { Connection } from '../../src/pool/connection.js';
 import { FakeBackend } from '../helpers/mcp-link.js';
 
-const SETTINGS: PoolSettings = { min: 0, max: 1, max_idle: 10, idle_timeout: 0, acquire_timeout: 2_000, max_waiting: 10, max_concurrency: 4, max_session_connections: 2 };
+const SETTINGS: PoolSettings = {
+  min: 0,
+  max: 1,
+  max_idle: 10,
+  idle_timeout: 0,
+  acquire_timeout: 2_000,
+  max_waiting: 10,
+  max_concurrency: 4,
+  max_session_connections: 2,
+};
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-function setup(affinity: 'shared' | 'session', settings: Partial<PoolSettings> = {}): { pool: AffinityPool; backend: FakeBackend; create: ReturnType<typeof vi.fn<() => Promise<Connection>>> } {
+function setup(
+  affinity: 'shared' | 'session',
+  settings: Partial<PoolSettings> = {},
+): { pool: AffinityPool; backend: FakeBackend; create: ReturnType<typeof vi.fn<() => Promise<Connection>>> } {
   const backend = new FakeBackend();
   const create = vi.fn(async () => (await backend.link()).connection);
   const pool = new AffinityPool('fake', { ...SETTINGS, ...settings }, { create }, affinity);
-  cleanups.push(() => backend.closeAll(), () => pool.close());
+  cleanups.push(
+    () => backend.closeAll(),
+    () => pool.close(),
+  );
   return { pool, backend, create };
 }
 
@@ -82,7 +97,10 @@ describe('AffinityPool with affinity = "session"', () => {
     const { pool, create } = setup('session', { max_session_connections: 2 });
     await on(pool, session('a'));
     await on(pool, session('b'));
-    const error = await on(pool, session('c')).then(() => undefined, (e: unknown) => e);
+    const error = await on(pool, session('c')).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(GatewayError);
     expect((error as GatewayError).code).toBe('POOL_EXHAUSTED');
     expect((error as GatewayError).message).toContain('max_session_connections = 2');
@@ -115,7 +133,10 @@ describe('AffinityPool with affinity = "session"', () => {
     const a = session('a');
     const b = session('b');
     const connectionB = await on(pool, b);
-    const inflight = hold(pool, a).then(() => 'finished', (e: unknown) => (e as Error).message);
+    const inflight = hold(pool, a).then(
+      () => 'finished',
+      (e: unknown) => (e as Error).message,
+    );
     await backend.untilInflight(1);
     const connectionA = pool.stats().sessions === 2 ? backend.links.find((l) => l.connection.session === 'a')?.connection : undefined;
     expect(connectionA).toBeDefined();
@@ -127,7 +148,10 @@ describe('AffinityPool with affinity = "session"', () => {
     expect(connectionB.alive).toBe(true);
     expect(pool.stats()).toMatchObject({ sessions: 1, size: 1 });
     // Nothing more is opened for an ended session.
-    const late = await on(pool, a).then(() => undefined, (e: unknown) => e);
+    const late = await on(pool, a).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect((late as GatewayError).code).toBe('BACKEND_UNAVAILABLE');
     expect(backend.links.length).toBe(2);
   });
@@ -152,7 +176,10 @@ describe('AffinityPool with affinity = "session"', () => {
     await pool.close();
     await pool.close();
     expect(connections.map((c) => c.alive)).toEqual([false, false, false]);
-    const error = await on(pool, session('c')).then(() => undefined, (e: unknown) => e);
+    const error = await on(pool, session('c')).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect((error as GatewayError).code).toBe('BACKEND_UNAVAILABLE');
   });
 });

@@ -2,10 +2,19 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { PoolSettings } from '../../src/config/schema.js';
 import { GatewayError } from '../../src/errors.js';
 import type { Connection } from '../../src/pool/connection.js';
-import { Pool, type ConnectionFactory } from '../../src/pool/pool.js';
+import { type ConnectionFactory, Pool } from '../../src/pool/pool.js';
 import { FakeBackend, textOf } from '../helpers/mcp-link.js';
 
-const SETTINGS: PoolSettings = { min: 0, max: 1, max_idle: 10, idle_timeout: 0, acquire_timeout: 300, max_waiting: 10, max_concurrency: 4, max_session_connections: 4 };
+const SETTINGS: PoolSettings = {
+  min: 0,
+  max: 1,
+  max_idle: 10,
+  idle_timeout: 0,
+  acquire_timeout: 300,
+  max_waiting: 10,
+  max_concurrency: 4,
+  max_session_connections: 4,
+};
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -22,7 +31,10 @@ function setup(settings: Partial<PoolSettings> = {}, factory: Partial<Connection
   const backend = new FakeBackend();
   const create = vi.fn(async () => (await backend.link()).connection);
   const pool = new Pool('fake', { ...SETTINGS, ...settings }, { create, ...factory });
-  cleanups.push(() => backend.closeAll(), () => pool.close());
+  cleanups.push(
+    () => backend.closeAll(),
+    () => pool.close(),
+  );
   return { pool, backend, create };
 }
 
@@ -37,7 +49,13 @@ function hold(pool: Pool): Promise<Connection> {
 /** Whether a promise is still pending once the event loop has turned. */
 async function settledYet(promise: Promise<unknown>): Promise<boolean> {
   const marker = Symbol('pending');
-  const result = await Promise.race([promise.then(() => true, () => true), new Promise((resolve) => setImmediate(() => resolve(marker)))]);
+  const result = await Promise.race([
+    promise.then(
+      () => true,
+      () => true,
+    ),
+    new Promise((resolve) => setImmediate(() => resolve(marker))),
+  ]);
   return result !== marker;
 }
 
@@ -72,7 +90,10 @@ describe('Pool sharing one connection', () => {
     const fifth = pool.use((c) => c.client.callTool({ name: 'echo', arguments: { text: 'late' } }));
     expect(await settledYet(fifth)).toBe(false);
     expect(pool.stats().pending).toBe(1);
-    const error = await fifth.then(() => undefined, (e: unknown) => e);
+    const error = await fifth.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(GatewayError);
     expect((error as GatewayError).code).toBe('POOL_EXHAUSTED');
     expect((error as GatewayError).message).toContain("'fake'");
@@ -152,7 +173,10 @@ describe('Pool and a factory that cannot make more now', () => {
     });
     // A long acquire_timeout: the shared call must not wait for it.
     const pool = new Pool('fake', { ...SETTINGS, max: 2, acquire_timeout: 60_000 }, { create });
-    cleanups.push(() => backend.closeAll(), () => pool.close());
+    cleanups.push(
+      () => backend.closeAll(),
+      () => pool.close(),
+    );
     const first = hold(pool);
     await backend.untilInflight(1);
     const second = hold(pool); // would grow; the factory fails; shares link 1

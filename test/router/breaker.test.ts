@@ -1,10 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { BreakerSettings } from '../../src/config/schema.js';
-import { GatewayError, type ErrorCode } from '../../src/errors.js';
+import { type ErrorCode, GatewayError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { Breaker, countsAsFailure } from '../../src/router/breaker.js';
 
-const SETTINGS: BreakerSettings = { failure_threshold: 3, reset_timeout: 30, success_threshold: 2, error_threshold_percentage: 0, volume_threshold: 20, rolling_window: 60 };
+const SETTINGS: BreakerSettings = {
+  failure_threshold: 3,
+  reset_timeout: 30,
+  success_threshold: 2,
+  error_threshold_percentage: 0,
+  volume_threshold: 20,
+  rolling_window: 60,
+};
 const breakers: Breaker[] = [];
 
 function breaker(settings: Partial<BreakerSettings> = {}): Breaker {
@@ -25,10 +32,12 @@ const toolError = { content: [{ type: 'text', text: 'no such file' }], isError: 
 
 async function fail(b: Breaker, code: ErrorCode = 'BACKEND_ERROR'): Promise<unknown> {
   const error = new GatewayError(code, `backend said no (${code})`);
-  const thrown = await b.fire(() => Promise.reject(error)).then(
-    () => undefined,
-    (err: unknown) => err,
-  );
+  const thrown = await b
+    .fire(() => Promise.reject(error))
+    .then(
+      () => undefined,
+      (err: unknown) => err,
+    );
   expect(thrown).toBe(error); // errors pass through unchanged
   return thrown;
 }
@@ -67,7 +76,8 @@ describe('countsAsFailure', () => {
   it('does not count a JSON-RPC error the backend answered, nor a call an operator cut or a stopped backend refused', () => {
     expect(countsAsFailure(new GatewayError('BACKEND_ERROR', 'x', { details: { backend_code: -32000 } }))).toBe(false);
     expect(countsAsFailure(new GatewayError('BACKEND_ERROR', 'x', { details: { malformed: true } }))).toBe(true);
-    for (const cut_by of ['stop', 'remove', 'restart', 'shutdown']) expect(countsAsFailure(new GatewayError('BACKEND_UNAVAILABLE', 'x', { details: { cut_by } }))).toBe(false);
+    for (const cut_by of ['stop', 'remove', 'restart', 'shutdown'])
+      expect(countsAsFailure(new GatewayError('BACKEND_UNAVAILABLE', 'x', { details: { cut_by } }))).toBe(false);
     expect(countsAsFailure(new GatewayError('BACKEND_UNAVAILABLE', 'x', { details: { state: 'stopped' } }))).toBe(false);
     expect(countsAsFailure(new GatewayError('BACKEND_UNAVAILABLE', 'x', { details: { crashed: true } }))).toBe(true);
   });

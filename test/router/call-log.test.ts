@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CallLog, Histogram, type CallRecord } from '../../src/router/call-log.js';
+import { CallLog, type CallRecord, Histogram } from '../../src/router/call-log.js';
 
 function record(overrides: Partial<CallRecord> = {}): CallRecord {
   return { time: new Date(0).toISOString(), agent: null, server: 'demo', tool: 'echo', status: 'success', code: null, duration_ms: 1, ...overrides };
@@ -112,7 +112,14 @@ describe('CallLog stats', () => {
     log.add(record({ server: 'a', status: 'error', code: null, fault: 'tool' }));
     log.add(record({ server: 'a', status: 'error', code: 'BACKEND_UNAVAILABLE', fault: 'stopped' }));
     expect(log.backend('a')).toMatchObject({ calls: 5, errors: 1, caller_errors: 1, tool_errors: 1, stopped_calls: 1, error_rate: 0.2 });
-    expect(log.stats()).toMatchObject({ total_calls: 5, total_errors: 1, total_caller_errors: 1, total_tool_errors: 1, total_stopped_calls: 1, error_rate: 0.2 });
+    expect(log.stats()).toMatchObject({
+      total_calls: 5,
+      total_errors: 1,
+      total_caller_errors: 1,
+      total_tool_errors: 1,
+      total_stopped_calls: 1,
+      error_rate: 0.2,
+    });
   });
 
   it('limits the per-backend breakdown to the allowed backends', () => {

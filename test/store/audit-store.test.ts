@@ -2,12 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { AuditLog, SqliteAuditStore, type AuditEntry, type AuditStore } from '../../src/store/audit.js';
 import { AuditSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
+import { type AuditEntry, AuditLog, type AuditStore, SqliteAuditStore } from '../../src/store/audit.js';
 import { openDatabase } from '../../src/store/database.js';
-import { openPgDatabase } from '../../src/store/pg/database.js';
 import { PgAuditStore } from '../../src/store/pg/audit-store.js';
+import { openPgDatabase } from '../../src/store/pg/database.js';
 import { describePg, freshSchema, useTestDatabase } from '../helpers/pg.js';
 
 type Make = () => Promise<{ store: AuditStore; count: () => Promise<number>; close: () => Promise<void> }>;

@@ -7,7 +7,7 @@ import { openDatabase } from '../../src/store/database.js';
 import { GATEWAY_MIGRATIONS } from '../../src/store/migrations.js';
 import { openPgDatabase } from '../../src/store/pg/database.js';
 import { PgRuntimeBackendStore } from '../../src/store/pg/runtime-backends.js';
-import { SqliteRuntimeBackendStore, type RuntimeBackendStore } from '../../src/store/runtime-backends.js';
+import { type RuntimeBackendStore, SqliteRuntimeBackendStore } from '../../src/store/runtime-backends.js';
 import { describePg, freshSchema, useTestDatabase } from '../helpers/pg.js';
 
 type Make = () => Promise<{ store: RuntimeBackendStore; close: () => Promise<void> }>;
@@ -54,7 +54,12 @@ function runtimeBackendContract(name: string, make: Make): void {
       await store.setEnabled('a', false);
       await store.setEnabled('b', false);
       await store.setEnabled('b', true);
-      expect(await store.enabledOverrides()).toEqual(new Map([['a', false], ['b', true]]));
+      expect(await store.enabledOverrides()).toEqual(
+        new Map([
+          ['a', false],
+          ['b', true],
+        ]),
+      );
       await store.remove('a', 'file');
       await store.remove('b', 'runtime');
       expect(await store.enabledOverrides()).toEqual(new Map());

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { normalizeBackend } from '../../src/config/load.js';
-import { BackendSchema, ConfigSchema, type BackendConfig } from '../../src/config/schema.js';
+import { type BackendConfig, BackendSchema, ConfigSchema } from '../../src/config/schema.js';
 import { GatewayError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import type { Connection } from '../../src/pool/connection.js';
@@ -36,7 +36,10 @@ function setup(options: { entry?: Record<string, unknown>; connector?: Connector
   const backend = new Backend({ config: config(options.entry), logger: silentLogger(), connector, prepare: options.prepare });
   const states: BackendState[] = [];
   backend.on('state', (next: BackendState) => states.push(next));
-  cleanups.push(() => fake.closeAll(), () => backend.stop());
+  cleanups.push(
+    () => fake.closeAll(),
+    () => backend.stop(),
+  );
   return { backend, fake, connector, states };
 }
 
@@ -53,10 +56,12 @@ function untilState(backend: Backend, state: BackendState): Promise<void> {
 }
 
 async function useError(backend: Backend): Promise<GatewayError> {
-  const err = await backend.use(async () => 'ran').then(
-    () => undefined,
-    (e: unknown) => e,
-  );
+  const err = await backend
+    .use(async () => 'ran')
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
   expect(err).toBeInstanceOf(GatewayError);
   expect((err as GatewayError).code).toBe('BACKEND_UNAVAILABLE');
   return err as GatewayError;
@@ -227,12 +232,16 @@ describe('Backend growing its pool', () => {
     });
     const config = normalizeBackend(BackendSchema.parse({ name: 'fake', command: 'unused' }), slowRaw, '/tmp', 'file');
     const backend = new Backend({ config, logger: silentLogger(), connector });
-    cleanups.push(() => fake.closeAll(), () => backend.stop());
+    cleanups.push(
+      () => fake.closeAll(),
+      () => backend.stop(),
+    );
     await backend.start();
-    const hold = (): Promise<number> => backend.use(async (c) => {
-      await c.client.callTool({ name: 'hold', arguments: {} });
-      return c.id;
-    });
+    const hold = (): Promise<number> =>
+      backend.use(async (c) => {
+        await c.client.callTool({ name: 'hold', arguments: {} });
+        return c.id;
+      });
     const calls = [hold()];
     await fake.untilInflight(1);
     calls.push(hold()); // wants a second connection: the connector fails, the call shares

@@ -4,7 +4,7 @@ import { BackendSchema, ConfigSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import type { Connection } from '../../src/pool/connection.js';
 import { Backend, type BackendState } from '../../src/supervisor/backend.js';
-import { HealthCheck, pingAll, type HealthCheckOptions, type Pingable } from '../../src/supervisor/health.js';
+import { HealthCheck, type HealthCheckOptions, type Pingable, pingAll } from '../../src/supervisor/health.js';
 import { FakeBackend, textOf } from '../helpers/mcp-link.js';
 
 const checks: HealthCheck[] = [];
@@ -13,7 +13,10 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-function check(probe: HealthCheckOptions['probe'], overrides: Partial<HealthCheckOptions> = {}): { hc: HealthCheck; failures: number[]; successes: () => number } {
+function check(
+  probe: HealthCheckOptions['probe'],
+  overrides: Partial<HealthCheckOptions> = {},
+): { hc: HealthCheck; failures: number[]; successes: () => number } {
   const failures: number[] = [];
   let successes = 0;
   const hc = new HealthCheck({
@@ -147,7 +150,10 @@ describe('Backend health', () => {
     });
     const states: BackendState[] = [];
     backend.on('state', (s: BackendState) => states.push(s));
-    cleanups.push(() => fake.closeAll(), () => backend.stop());
+    cleanups.push(
+      () => fake.closeAll(),
+      () => backend.stop(),
+    );
     return { backend, fake, states, deaf };
   }
 
@@ -179,10 +185,12 @@ describe('Backend health', () => {
     const { backend, fake, states, deaf } = setup();
     await backend.start();
     const first = fake.links[0]?.connection as Connection;
-    const inFlight = backend.use((c) => c.client.callTool({ name: 'hold', arguments: {} })).then(
-      () => 'answered',
-      (e: unknown) => e,
-    );
+    const inFlight = backend
+      .use((c) => c.client.callTool({ name: 'hold', arguments: {} }))
+      .then(
+        () => 'answered',
+        (e: unknown) => e,
+      );
     await fake.untilInflight(1);
     deaf.add(first);
     const ready = new Promise((resolve) => backend.once('ready', resolve));

@@ -1,5 +1,5 @@
+import { type AddressInfo, createServer } from 'node:net';
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { createServer, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { httpFault } from '../../src/supervisor/http-fault.js';
 
@@ -20,7 +20,10 @@ async function refused(): Promise<Error> {
 
 describe('httpFault', () => {
   it('reads a 404, and a 400 that names the session, as a lost session', () => {
-    expect(httpFault(new StreamableHTTPError(404, 'Error POSTing to endpoint: {"error":"Session not found"}'))).toMatchObject({ kind: 'session', reason: expect.stringContaining('HTTP 404') });
+    expect(httpFault(new StreamableHTTPError(404, 'Error POSTing to endpoint: {"error":"Session not found"}'))).toMatchObject({
+      kind: 'session',
+      reason: expect.stringContaining('HTTP 404'),
+    });
     expect(httpFault(new StreamableHTTPError(400, 'Error POSTing to endpoint: Bad Request: No valid session ID provided'))?.kind).toBe('session');
   });
 

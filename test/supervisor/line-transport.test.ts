@@ -41,8 +41,7 @@ async function harness(maxLineBytes = 1024): Promise<Harness> {
     onClosed();
   };
   await transport.start();
-  const untilMessages = (n: number): Promise<void> =>
-    messages.length >= n ? Promise.resolve() : new Promise((resolve) => waiting.push({ n, resolve }));
+  const untilMessages = (n: number): Promise<void> => (messages.length >= n ? Promise.resolve() : new Promise((resolve) => waiting.push({ n, resolve })));
   return { transport, input, output, messages, errors, closes: () => closes, warn, untilMessages, closed };
 }
 
@@ -193,7 +192,9 @@ describe('LineTransport with the SDK client', () => {
         const message = JSON.parse(buffered.slice(0, nl)) as { id?: number; method: string; params?: { _meta?: { progressToken?: number } } };
         buffered = buffered.slice(nl + 1);
         if (message.method === 'initialize') {
-          toClient.write(`${JSON.stringify({ jsonrpc: '2.0', id: message.id, result: { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 's', version: '1' } } })}\n`);
+          toClient.write(
+            `${JSON.stringify({ jsonrpc: '2.0', id: message.id, result: { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 's', version: '1' } } })}\n`,
+          );
         } else if (message.method === 'tools/call') {
           const token = message.params?._meta?.progressToken;
           toClient.write(

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoBackend, eventually, fixture, q, ROOT, startGateway, stopAll, type RunningGateway } from '../helpers/harness.js';
+import { demoBackend, eventually, fixture, q, ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 /*
  * The dashboard in a real browser (Debian's chromium, headless, driven by
@@ -88,7 +88,15 @@ describe.skipIf(CHROMIUM === undefined)('dashboard at /ui', () => {
     }, 20_000);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.setDefaultTimeout(15_000);
@@ -178,7 +186,8 @@ describe.skipIf(CHROMIUM === undefined)('dashboard at /ui', () => {
     expect(await resetButton.isDisabled()).toBe(true); // nothing to reset
     // Failing calls open the circuit (failure_threshold 5 by default).
     let code: unknown;
-    for (let i = 0; i < 10 && code !== 'CIRCUIT_OPEN'; i += 1) code = (await api('POST', '/call', { server: 'counter', tool: 'fail', arguments: {} })).body.code;
+    for (let i = 0; i < 10 && code !== 'CIRCUIT_OPEN'; i += 1)
+      code = (await api('POST', '/call', { server: 'counter', tool: 'fail', arguments: {} })).body.code;
     expect(code).toBe('CIRCUIT_OPEN');
     await page.locator('#backends tr[data-backend="counter"][data-circuit="open"]').waitFor();
     const pid = (await serverRow('counter')).pid;

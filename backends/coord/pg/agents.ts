@@ -1,9 +1,9 @@
-import type { Agent, DeregisterAgentResult, DiscoverQuery, RegisterAgentInput, RegisterAgentResult } from '../types.js';
+import { type AgentRow, toAgent } from '../rows.js';
 import { registration, unknownAgent } from '../rules.js';
-import { toAgent, type AgentRow } from '../rows.js';
+import type { Agent, DeregisterAgentResult, DiscoverQuery, RegisterAgentInput, RegisterAgentResult } from '../types.js';
 import { UNREAD_COUNT_CAP, unreadSql } from '../unread-sql.js';
 import { channelName, ident } from '../validate.js';
-import { row, rows, write, type PgContext, type PgTx, type Queryable } from './context.js';
+import { type PgContext, type PgTx, type Queryable, row, rows, write } from './context.js';
 
 /** Messages waiting past the agent's cursors, all channels (unread-sql.ts): exact for deregister, capped for `_meta.unread`. */
 const PENDING = unreadSql('postgres');
@@ -49,7 +49,10 @@ export class PgAgents {
 
   async heartbeat(agentId: string): Promise<Agent> {
     const id = ident(agentId, 'agent_id');
-    const touched = await row<AgentRow>(this.ctx.pool, 'UPDATE agents SET last_heartbeat = GREATEST(last_heartbeat, $1) WHERE id = $2 RETURNING *', [this.ctx.now(), id]);
+    const touched = await row<AgentRow>(this.ctx.pool, 'UPDATE agents SET last_heartbeat = GREATEST(last_heartbeat, $1) WHERE id = $2 RETURNING *', [
+      this.ctx.now(),
+      id,
+    ]);
     if (touched === undefined) throw unknownAgent(id);
     return this.toAgent(touched);
   }

@@ -1,11 +1,11 @@
-import { CoordError } from '../errors.js';
-import { longPollAsync } from './long-poll.js';
 import { topics } from '../../../kit/notifier.js';
+import { CoordError } from '../errors.js';
+import { CHANNEL_COLUMNS, type ChannelRow, type EventRow, toChannel, toEvent, toStats } from '../rows.js';
 import { SHUTDOWN } from '../rules.js';
-import { CHANNEL_COLUMNS, toChannel, toEvent, toStats, type ChannelRow, type EventRow } from '../rows.js';
 import type { Channel, CoordStats, CreateChannelInput, CreateChannelResult, EventsPage, EventsQuery, TaskStatus } from '../types.js';
 import { channelName, optionalIdent, pageSize, position } from '../validate.js';
-import { row, rows, snapshot, write, type PgContext, type Queryable } from './context.js';
+import { type PgContext, type Queryable, row, rows, snapshot, write } from './context.js';
+import { longPollAsync } from './long-poll.js';
 
 /** Channels, the statistics over them, and the event log, on PostgreSQL. */
 export class PgChannels {
@@ -53,10 +53,17 @@ export class PgChannels {
     const after = position(query.after, 'Event id') ?? 0;
     const limit = pageSize(query.limit, 500);
     const channel = query.channel ?? null;
-    const found = await longPollAsync(this.ctx.notifier, topics.events, query.timeout_ms ?? 0, query.signal, async () => {
-      const page = await this.page(after, channel, limit);
-      return page.events.length > 0 ? page : undefined;
-    }, this.ctx.recheckMs);
+    const found = await longPollAsync(
+      this.ctx.notifier,
+      topics.events,
+      query.timeout_ms ?? 0,
+      query.signal,
+      async () => {
+        const page = await this.page(after, channel, limit);
+        return page.events.length > 0 ? page : undefined;
+      },
+      this.ctx.recheckMs,
+    );
     if (found !== undefined) return found;
     if (this.ctx.isClosed()) throw new CoordError('UNAVAILABLE', SHUTDOWN.events);
     return this.page(after, channel, limit);
@@ -72,7 +79,10 @@ export class PgChannels {
          ORDER BY id LIMIT $3`,
         [after, channel, limit],
       );
-      const bounds = await row<{ oldest: number | null; last: number }>(db, "SELECT (SELECT MIN(id) FROM events) AS oldest, (SELECT value FROM sequences WHERE name = 'events') AS last");
+      const bounds = await row<{ oldest: number | null; last: number }>(
+        db,
+        "SELECT (SELECT MIN(id) FROM events) AS oldest, (SELECT value FROM sequences WHERE name = 'events') AS last",
+      );
       const lastId = bounds?.last ?? 0;
       const tail = found[found.length - 1];
       return {
@@ -86,6 +96,9 @@ export class PgChannels {
 }
 
 async function eventCounts(db: Queryable): Promise<{ last_id: number; stored: number }> {
-  const counts = await row<{ last: number; stored: number }>(db, "SELECT (SELECT value FROM sequences WHERE name = 'events') AS last, (SELECT COUNT(*) FROM events) AS stored");
+  const counts = await row<{ last: number; stored: number }>(
+    db,
+    "SELECT (SELECT value FROM sequences WHERE name = 'events') AS last, (SELECT COUNT(*) FROM events) AS stored",
+  );
   return { last_id: counts?.last ?? 0, stored: counts?.stored ?? 0 };
 }

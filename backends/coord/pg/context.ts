@@ -1,10 +1,10 @@
 import type pg from 'pg';
+import { type Notifier, topics } from '../../../kit/notifier.js';
+import { transaction } from '../../../kit/pg-pool.js';
 import type { Doorbell } from '../doorbell.js';
-import { topics, type Notifier } from '../../../kit/notifier.js';
 import type { CoordOptions } from '../options.js';
 import type { CoordLogger } from '../store.js';
 import type { CoordEventType } from '../types.js';
-import { transaction } from '../../../kit/pg-pool.js';
 
 /** Something to run SQL on: the pool, or one transaction's client. */
 export interface Queryable {
@@ -71,12 +71,10 @@ export class PgTx implements Queryable {
 
   /** Records a channel if it is new (emitting channel_created); true when it was. */
   async ensureChannel(name: string, createdBy: string | null, at: number, description: string | null = null): Promise<boolean> {
-    const inserted = await this.query('INSERT INTO channels (name, description, created_by, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING', [
-      name,
-      description,
-      createdBy,
-      at,
-    ]);
+    const inserted = await this.query(
+      'INSERT INTO channels (name, description, created_by, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING',
+      [name, description, createdBy, at],
+    );
     if (inserted.rowCount !== 1) return false;
     await this.appendEvent('channel_created', name, { name, created_by: createdBy, description }, at);
     return true;
@@ -118,7 +116,10 @@ export async function write<T>(ctx: PgContext, fn: (tx: PgTx) => Promise<T>, loc
     {
       begin: `SELECT pg_advisory_xact_lock(hashtext(current_schema() || ${pgLiteral(key)}))`,
       // NOTIFY is delivered at commit, so other gateways never wake before the data is there.
-      commit: () => (tx === undefined || tx.topics.size === 0 ? '' : `SELECT ${[...tx.topics].map((t) => `pg_notify(${pgLiteral(ctx.channel)}, ${pgLiteral(topicToPayload(t))})`).join(', ')}`),
+      commit: () =>
+        tx === undefined || tx.topics.size === 0
+          ? ''
+          : `SELECT ${[...tx.topics].map((t) => `pg_notify(${pgLiteral(ctx.channel)}, ${pgLiteral(topicToPayload(t))})`).join(', ')}`,
     },
   );
   for (const topic of tx?.topics ?? []) ctx.notifier.notify(topic);

@@ -1,12 +1,12 @@
+import { topics } from '../../../kit/notifier.js';
 import type { DoorbellNotice } from '../doorbell.js';
 import { CoordError } from '../errors.js';
-import { topics } from '../../../kit/notifier.js';
-import { doorbellNotice, toMessage, type AgentRow, type MessageRow } from '../rows.js';
+import { type AgentRow, doorbellNotice, type MessageRow, toMessage } from '../rows.js';
 import { afterTooFar, broadcastToSend, historySql, messageToSend, pollHint, pollRequest, recipientElsewhere, SHUTDOWN, unknownAgent } from '../rules.js';
 import type { BroadcastInput, BroadcastResult, HistoryQuery, HistoryResult, PollInput, PollResult, SendInput, SendResult } from '../types.js';
 import { iso } from '../validate.js';
 import type { PgAgents } from './agents.js';
-import { row, rows, write, type PgContext, type PgTx, type Queryable } from './context.js';
+import { type PgContext, type PgTx, type Queryable, row, rows, write } from './context.js';
 import { longPollAsync } from './long-poll.js';
 
 interface Ring {
@@ -69,7 +69,11 @@ export class PgMessages {
       rings = [];
       await this.agents.touch(tx, from, at, 'Sender');
       await tx.ensureChannel(channel, from, at);
-      const recipients = await rows<AgentRow>(tx, 'SELECT * FROM agents WHERE channel = $1 AND id <> $2 AND ($3::text IS NULL OR group_name = $3) ORDER BY id', [channel, from, group]);
+      const recipients = await rows<AgentRow>(
+        tx,
+        'SELECT * FROM agents WHERE channel = $1 AND id <> $2 AND ($3::text IS NULL OR group_name = $3) ORDER BY id',
+        [channel, from, group],
+      );
       const id = await tx.next('messages');
       await tx.query(INSERT_MESSAGE, [id, channel, 'broadcast', from, null, group, content, at]);
       const ids = recipients.map((r) => r.id);
@@ -90,17 +94,27 @@ export class PgMessages {
     const registered = await this.agents.require(this.ctx.pool, agentId); // fail fast, before waiting
     // A poll appends no event and takes no id: it locks only this inbox, so polls never wait for the store's writers.
     const once = (): Promise<PollOnce> => write(this.ctx, (tx) => this.pollOnce(tx, agentId, channel, after, limit), { key: `inbox ${channel} ${agentId}` });
-    const found = await longPollAsync(this.ctx.notifier, topics.inbox(channel, agentId), timeoutMs, input.signal, async (why) => {
-      // A re-read without a notification (the safety net) first looks without the lock whether anything is there.
-      if (why === 'recheck' && !(await this.waiting(agentId, channel, after))) return undefined;
-      const page = await once();
-      return page.messages.length > 0 ? page : undefined;
-    }, this.ctx.recheckMs);
+    const found = await longPollAsync(
+      this.ctx.notifier,
+      topics.inbox(channel, agentId),
+      timeoutMs,
+      input.signal,
+      async (why) => {
+        // A re-read without a notification (the safety net) first looks without the lock whether anything is there.
+        if (why === 'recheck' && !(await this.waiting(agentId, channel, after))) return undefined;
+        const page = await once();
+        return page.messages.length > 0 ? page : undefined;
+      },
+      this.ctx.recheckMs,
+    );
     let page = found;
     if (page === undefined) {
       if (this.ctx.isClosed()) throw new CoordError('UNAVAILABLE', SHUTDOWN.poll);
       // A caller that went away must not have the cursor moved over messages it will never see.
-      page = input.signal?.aborted === true ? { messages: [], next_cursor: after ?? (await this.cursor(this.ctx.pool, agentId, channel)), has_more: false } : await once();
+      page =
+        input.signal?.aborted === true
+          ? { messages: [], next_cursor: after ?? (await this.cursor(this.ctx.pool, agentId, channel)), has_more: false }
+          : await once();
     }
     const result: PollResult = { agent_id: agentId, channel, ...page };
     if (page.messages.length === 0 && registered.channel !== channel) result.hint = pollHint(agentId, registered.channel);
@@ -135,7 +149,10 @@ export class PgMessages {
   /** Whether anything waits past the cursor (or `after`), read without the write lock. */
   private async waiting(agentId: string, channel: string, after: number | undefined): Promise<boolean> {
     const from = after ?? (await this.cursor(this.ctx.pool, agentId, channel));
-    return (await row(this.ctx.pool, 'SELECT 1 FROM inbox WHERE recipient = $1 AND channel = $2 AND message_id > $3 LIMIT 1', [agentId, channel, from])) !== undefined;
+    return (
+      (await row(this.ctx.pool, 'SELECT 1 FROM inbox WHERE recipient = $1 AND channel = $2 AND message_id > $3 LIMIT 1', [agentId, channel, from])) !==
+      undefined
+    );
   }
 
   private async cursor(db: Queryable, agentId: string, channel: string): Promise<number> {

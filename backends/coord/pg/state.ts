@@ -1,10 +1,10 @@
-import { CoordError } from '../errors.js';
 import { topics } from '../../../kit/notifier.js';
-import { toEntry, type StateRow } from '../rows.js';
+import { CoordError } from '../errors.js';
+import { type StateRow, toEntry } from '../rows.js';
 import { assertVersion, SHUTDOWN, stateWrite } from '../rules.js';
 import type { SetStateInput, StateEntry, WatchStateInput, WatchStateResult } from '../types.js';
 import { channelName, ident, pollTimeoutMs, position } from '../validate.js';
-import { row, write, type PgContext, type Queryable } from './context.js';
+import { type PgContext, type Queryable, row, write } from './context.js';
 import { longPollAsync } from './long-poll.js';
 
 /**
@@ -45,11 +45,18 @@ export class PgState {
     const channel = channelName(input.channel);
     const key = ident(input.key, 'key', 256);
     const timeoutMs = pollTimeoutMs(input.timeout_ms, this.ctx.options);
-    const after = position(input.after_version, 'after_version') ?? ((await this.read(this.ctx.pool, channel, key))?.version ?? 0);
-    const changed = await longPollAsync(this.ctx.notifier, topics.state(channel, key), timeoutMs, input.signal, async () => {
-      const found = await this.read(this.ctx.pool, channel, key);
-      return found !== undefined && found.version > after ? found : undefined;
-    }, this.ctx.recheckMs);
+    const after = position(input.after_version, 'after_version') ?? (await this.read(this.ctx.pool, channel, key))?.version ?? 0;
+    const changed = await longPollAsync(
+      this.ctx.notifier,
+      topics.state(channel, key),
+      timeoutMs,
+      input.signal,
+      async () => {
+        const found = await this.read(this.ctx.pool, channel, key);
+        return found !== undefined && found.version > after ? found : undefined;
+      },
+      this.ctx.recheckMs,
+    );
     if (changed !== undefined) return { ...toEntry(channel, key, changed), changed: true };
     if (this.ctx.isClosed()) throw new CoordError('UNAVAILABLE', SHUTDOWN.watch);
     return { ...toEntry(channel, key, await this.read(this.ctx.pool, channel, key)), changed: false };

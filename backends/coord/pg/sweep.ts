@@ -1,5 +1,5 @@
 import { sweepTimer } from '../sweep-timer.js';
-import { row, write, type PgContext, type PgTx } from './context.js';
+import { type PgContext, type PgTx, row, write } from './context.js';
 
 /**
  * Runs `body` in its own write transaction when `due` (a query of one

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { type TaskRow, toTask } from '../rows.js';
 import { assertCompletable, claimElsewhere, completion, noTaskReason, taskToPost, unknownAgent, unknownTask } from '../rules.js';
-import { toTask, type TaskRow } from '../rows.js';
 import type { ClaimTaskInput, ClaimTaskResult, CompleteTaskInput, PostTaskInput, Task, TaskListQuery } from '../types.js';
 import { channelName, ident, iso, pageSize } from '../validate.js';
 import type { PgAgents } from './agents.js';
-import { row, rows, write, type PgContext, type PgTx, type Queryable } from './context.js';
+import { type PgContext, type PgTx, type Queryable, row, rows, write } from './context.js';
 import { pgSweepTimer } from './sweep.js';
 
 /**
@@ -37,7 +37,12 @@ export class PgTasks {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9) RETURNING *`,
         [await tx.next('tasks'), id, t.channel, t.description, t.postedBy, t.capability, t.priority, t.metadata, at],
       );
-      await tx.appendEvent('task_posted', t.channel, { task_id: id, description: t.description, posted_by: t.postedBy, priority: t.priority, required_capability: t.capability }, at);
+      await tx.appendEvent(
+        'task_posted',
+        t.channel,
+        { task_id: id, description: t.description, posted_by: t.postedBy, priority: t.priority, required_capability: t.capability },
+        at,
+      );
       return inserted as TaskRow;
     });
     return toTask(saved);
@@ -94,7 +99,12 @@ export class PgTasks {
         [c.status, c.result, at, c.taskId, c.agentId],
       );
       if (finished?.touched !== 1) throw unknownAgent(c.agentId);
-      await tx.appendEvent(c.status === 'complete' ? 'task_completed' : 'task_failed', task.channel, { task_id: c.taskId, agent_id: c.agentId, status: c.status, result: c.result }, at);
+      await tx.appendEvent(
+        c.status === 'complete' ? 'task_completed' : 'task_failed',
+        task.channel,
+        { task_id: c.taskId, agent_id: c.agentId, status: c.status, result: c.result },
+        at,
+      );
       const { touched: _touched, ...completed } = finished;
       return completed;
     });

@@ -7,22 +7,32 @@ import {
   ENDED,
   openedEvent,
   requireParticipant,
+  type SendNotice,
   sendNotices,
+  type ThreadMessageRow,
+  type ThreadRow,
+  type ThreadSpec,
+  type ThreadUpdate,
   threadToOpen,
   timeoutResolution,
   toThread,
   toThreadMessage,
   transition,
   unknownThread,
-  type SendNotice,
-  type ThreadMessageRow,
-  type ThreadRow,
-  type ThreadSpec,
-  type ThreadUpdate,
 } from '../thread-rules.js';
-import type { GetThreadInput, OpenThreadInput, Thread, ThreadActionInput, ThreadListQuery, ThreadMessageKind, ThreadUpdates, ThreadUpdatesInput, ThreadView } from '../types.js';
+import type {
+  GetThreadInput,
+  OpenThreadInput,
+  Thread,
+  ThreadActionInput,
+  ThreadListQuery,
+  ThreadMessageKind,
+  ThreadUpdates,
+  ThreadUpdatesInput,
+  ThreadView,
+} from '../types.js';
 import { channelName, ident, pageSize, position } from '../validate.js';
-import { row, rows, snapshot, write, type PgContext, type PgTx, type Queryable } from './context.js';
+import { type PgContext, type PgTx, type Queryable, row, rows, snapshot, write } from './context.js';
 import { pgSweepTimer, sweepLapsed } from './sweep.js';
 
 const LAPSED = `FROM threads WHERE status IN ('open', 'proposed') AND auto_resolve_at <= $1`;
@@ -61,9 +71,23 @@ export class PgThreads {
       tx,
       `INSERT INTO threads (id, channel, repo, subject, opened_by, participants, claim_ids, paths, status, approvals, created_at, updated_at, auto_resolve_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', '[]', $9, $9, $10) RETURNING *`,
-      [id, spec.channel, spec.repo, spec.subject, spec.opener, JSON.stringify(participants), JSON.stringify(spec.claimIds), JSON.stringify(spec.paths), at, at + this.ctx.options.thread_timeout * 1000],
+      [
+        id,
+        spec.channel,
+        spec.repo,
+        spec.subject,
+        spec.opener,
+        JSON.stringify(participants),
+        JSON.stringify(spec.claimIds),
+        JSON.stringify(spec.paths),
+        at,
+        at + this.ctx.options.thread_timeout * 1000,
+      ],
     );
-    await tx.query('INSERT INTO thread_participants (agent_id, thread_id) SELECT a, $2 FROM unnest($1::text[]) AS a ON CONFLICT DO NOTHING', [participants, id]);
+    await tx.query('INSERT INTO thread_participants (agent_id, thread_id) SELECT a, $2 FROM unnest($1::text[]) AS a ON CONFLICT DO NOTHING', [
+      participants,
+      id,
+    ]);
     await tx.appendEvent('thread_opened', spec.channel, openedEvent(id, spec, participants), at);
     await this.record(tx, id, spec.channel, spec.opener, 'opened', spec.note, at);
     return toThread(saved as ThreadRow);
@@ -82,7 +106,8 @@ export class PgThreads {
       const message = await this.record(tx, threadId, current.channel, agent, kind, content, at);
       if (kind === 'proposal') next.proposal_message = message.id;
       const saved = await this.update(tx, next);
-      if (next.status !== current.status) await tx.appendEvent('thread_status', current.channel, { thread_id: threadId, from: current.status, to: next.status, action: kind, by: agent }, at);
+      if (next.status !== current.status)
+        await tx.appendEvent('thread_status', current.channel, { thread_id: threadId, from: current.status, to: next.status, action: kind, by: agent }, at);
       return { thread: toThread(saved), messages: [toThreadMessage(message)] };
     });
     await this.notify(view.thread, agent, `${kind}${content === '' ? '' : `: ${content}`}`);
@@ -96,7 +121,10 @@ export class PgThreads {
     requireParticipant(current, parseJson<string[]>(current.participants), agent, true, this.ctx.options.claim_admins);
     const after = position(input.after, 'after') ?? 0;
     return snapshot(this.ctx, async (db) => {
-      const messages = await rows<ThreadMessageRow>(db, 'SELECT * FROM thread_messages WHERE thread_id = $1 AND id > $2 ORDER BY id LIMIT 1000', [current.id, after]);
+      const messages = await rows<ThreadMessageRow>(db, 'SELECT * FROM thread_messages WHERE thread_id = $1 AND id > $2 ORDER BY id LIMIT 1000', [
+        current.id,
+        after,
+      ]);
       return { thread: toThread(await this.mustGet(db, current.id)), messages: messages.map(toThreadMessage) };
     });
   }
@@ -113,8 +141,13 @@ export class PgThreads {
     if (query.status !== undefined) add((n) => `t.status = ${n}`, query.status);
     const reader = query.agent_id === undefined ? undefined : ident(query.agent_id, 'agent_id');
     // As in get(): a claim admin may read every thread, so lists them all.
-    if (reader !== undefined && !this.ctx.options.claim_admins.includes(reader)) add((n) => `t.id IN (SELECT thread_id FROM thread_participants WHERE agent_id = ${n})`, reader);
-    const found = await rows<ThreadRow>(this.ctx.pool, `SELECT t.* FROM threads t WHERE ${clauses.join(' AND ')} ORDER BY t.updated_at DESC, t.seq DESC LIMIT $2`, params);
+    if (reader !== undefined && !this.ctx.options.claim_admins.includes(reader))
+      add((n) => `t.id IN (SELECT thread_id FROM thread_participants WHERE agent_id = ${n})`, reader);
+    const found = await rows<ThreadRow>(
+      this.ctx.pool,
+      `SELECT t.* FROM threads t WHERE ${clauses.join(' AND ')} ORDER BY t.updated_at DESC, t.seq DESC LIMIT $2`,
+      params,
+    );
     return found.map(toThread);
   }
 
@@ -163,7 +196,12 @@ export class PgThreads {
         const { next, note } = timeoutResolution(lapsed, at, this.ctx.options);
         await this.update(tx, next);
         await this.record(tx, lapsed.id, lapsed.channel, null, 'auto_resolved', note, at);
-        await tx.appendEvent('thread_status', lapsed.channel, { thread_id: lapsed.id, from: lapsed.status, to: 'resolved', action: 'auto_resolved', by: null }, at);
+        await tx.appendEvent(
+          'thread_status',
+          lapsed.channel,
+          { thread_id: lapsed.id, from: lapsed.status, to: 'resolved', action: 'auto_resolved', by: null },
+          at,
+        );
       }
     });
   }
@@ -177,14 +215,20 @@ export class PgThreads {
     return sendNotices(this.send, this.ctx.logger, thread, by, what);
   }
 
-  private async record(tx: PgTx, threadId: string, channel: string, agent: string | null, kind: ThreadMessageKind, content: string, at: number): Promise<ThreadMessageRow> {
-    const saved = (await row<ThreadMessageRow>(tx, 'INSERT INTO thread_messages (thread_id, agent_id, kind, content, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING *', [
-      threadId,
-      agent,
-      kind,
-      content,
-      at,
-    ])) as ThreadMessageRow;
+  private async record(
+    tx: PgTx,
+    threadId: string,
+    channel: string,
+    agent: string | null,
+    kind: ThreadMessageKind,
+    content: string,
+    at: number,
+  ): Promise<ThreadMessageRow> {
+    const saved = (await row<ThreadMessageRow>(
+      tx,
+      'INSERT INTO thread_messages (thread_id, agent_id, kind, content, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING *',
+      [threadId, agent, kind, content, at],
+    )) as ThreadMessageRow;
     await tx.appendEvent('thread_message', channel, { thread_id: threadId, message_id: saved.id, agent_id: agent, kind, content }, at);
     return saved;
   }
@@ -194,7 +238,19 @@ export class PgThreads {
       tx,
       `UPDATE threads SET status = $2, proposal = $3, proposal_by = $4, proposal_message = $5, approvals = $6, resolution = $7,
          resolved_how = $8, resolved_at = $9, updated_at = $10, auto_resolve_at = $11 WHERE id = $1 RETURNING *`,
-      [next.id, next.status, next.proposal, next.proposal_by, next.proposal_message, next.approvals, next.resolution, next.resolved_how, next.resolved_at, next.updated_at, next.auto_resolve_at],
+      [
+        next.id,
+        next.status,
+        next.proposal,
+        next.proposal_by,
+        next.proposal_message,
+        next.approvals,
+        next.resolution,
+        next.resolved_how,
+        next.resolved_at,
+        next.updated_at,
+        next.auto_resolve_at,
+      ],
     );
     if (saved === undefined) throw unknownThread(next.id);
     return saved;

@@ -3,19 +3,19 @@ import {
   announcedEvent,
   assertRenewable,
   blockingConflicts,
+  type ClaimRow,
+  ClaimScorer,
+  type ClaimTarget,
   claimRefusal,
   claimTarget,
-  ClaimScorer,
   conflictThread,
   expiredEvent,
   hotPaths,
+  LIVE_COLUMNS,
+  type LiveClaim,
   releaseIsForced,
   toClaim,
   unknownClaim,
-  type ClaimRow,
-  LIVE_COLUMNS,
-  type ClaimTarget,
-  type LiveClaim,
 } from '../claim-rules.js';
 import { claimTtlMs, repoName, requiredText } from '../claim-validate.js';
 import type {
@@ -31,7 +31,7 @@ import type {
   WorkClaim,
 } from '../types.js';
 import { channelName, ident, iso } from '../validate.js';
-import { row, rows, write, type PgContext, type Queryable } from './context.js';
+import { type PgContext, type Queryable, row, rows, write } from './context.js';
 import { pgSweepTimer, sweepLapsed } from './sweep.js';
 import type { PgThreads } from './threads.js';
 
@@ -75,7 +75,19 @@ export class PgWorkClaims {
         tx,
         `INSERT INTO work_claims (id, channel, repo, agent_id, paths, depends_on, modules, intent, exclusive, status, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', $10, $11) RETURNING *`,
-        [id, target.channel, target.repo, agent, JSON.stringify(target.paths), JSON.stringify(target.depends_on), JSON.stringify(target.modules), intent, exclusive ? 1 : 0, at, at + ttl],
+        [
+          id,
+          target.channel,
+          target.repo,
+          agent,
+          JSON.stringify(target.paths),
+          JSON.stringify(target.depends_on),
+          JSON.stringify(target.modules),
+          intent,
+          exclusive ? 1 : 0,
+          at,
+          at + ttl,
+        ],
       );
       await tx.appendEvent('claim_announced', target.channel, announcedEvent(id, agent, target, exclusive, check), at);
       const spec = conflictThread(id, agent, target, check.conflicts);
@@ -118,7 +130,11 @@ export class PgWorkClaims {
       const claim = await this.mustGet(tx, claimId);
       const forced = releaseIsForced(claim, agent, this.ctx.options);
       if (claim.status !== 'active') return claim;
-      const released = await row<ClaimRow>(tx, "UPDATE work_claims SET status = 'released', released_at = $1, released_by = $2 WHERE id = $3 RETURNING *", [at, agent, claimId]);
+      const released = await row<ClaimRow>(tx, "UPDATE work_claims SET status = 'released', released_at = $1, released_by = $2 WHERE id = $3 RETURNING *", [
+        at,
+        agent,
+        claimId,
+      ]);
       await tx.appendEvent('claim_released', claim.channel, { claim_id: claimId, agent_id: claim.agent_id, repo: claim.repo, released_by: agent, forced }, at);
       return released as ClaimRow;
     });
@@ -148,7 +164,11 @@ export class PgWorkClaims {
   /** Marks lapsed claims expired, in its own transaction; emits claim_expired. */
   sweep(): Promise<void> {
     return sweepLapsed(this.ctx, `SELECT 1 ${LAPSED} LIMIT 1`, async (tx, at) => {
-      const expired = await rows<ClaimRow>(tx, `UPDATE work_claims SET status = 'expired', released_at = NULL, released_by = NULL WHERE seq IN (SELECT seq ${LAPSED}) RETURNING *`, [at]);
+      const expired = await rows<ClaimRow>(
+        tx,
+        `UPDATE work_claims SET status = 'expired', released_at = NULL, released_by = NULL WHERE seq IN (SELECT seq ${LAPSED}) RETURNING *`,
+        [at],
+      );
       for (const r of expired.sort((a, b) => a.seq - b.seq)) await tx.appendEvent('claim_expired', r.channel, expiredEvent(r), r.expires_at);
     });
   }
@@ -159,14 +179,16 @@ export class PgWorkClaims {
 
   /** Conflicts of `target` with the live claims of agents other than `agent` in its scope, highest score first. */
   private async score(db: Queryable, target: ClaimTarget, agent: string | null, at: number): Promise<ClaimCheck> {
-    const live = await rows<LiveClaim>(db, `SELECT ${LIVE_COLUMNS} FROM work_claims WHERE status = 'active' AND channel = $1 AND repo = $2 AND expires_at > $3 ORDER BY seq`, [
-      target.channel,
-      target.repo,
-      at,
-    ]);
+    const live = await rows<LiveClaim>(
+      db,
+      `SELECT ${LIVE_COLUMNS} FROM work_claims WHERE status = 'active' AND channel = $1 AND repo = $2 AND expires_at > $3 ORDER BY seq`,
+      [target.channel, target.repo, at],
+    );
     // Whole rows only for the claims the scorer has not parsed yet, in one read.
     const missing = this.scorer.uncached(live);
-    const fetched = new Map(missing.length === 0 ? [] : (await rows<ClaimRow>(db, 'SELECT * FROM work_claims WHERE id = ANY($1::text[])', [missing])).map((r) => [r.id, r]));
+    const fetched = new Map(
+      missing.length === 0 ? [] : (await rows<ClaimRow>(db, 'SELECT * FROM work_claims WHERE id = ANY($1::text[])', [missing])).map((r) => [r.id, r]),
+    );
     return this.scorer.score(target, agent, live, (id) => {
       const found = fetched.get(id);
       if (found === undefined) throw unknownClaim(id);

@@ -18,7 +18,9 @@ export const RegisterAgentInputSchema = z.strictObject({
     .string()
     .nullable()
     .optional()
-    .describe('Optional http(s) URL that receives a small JSON POST ("doorbell", without the content) whenever a message arrives for you. Private addresses are refused unless the operator allows them.'),
+    .describe(
+      'Optional http(s) URL that receives a small JSON POST ("doorbell", without the content) whenever a message arrives for you. Private addresses are refused unless the operator allows them.',
+    ),
 });
 export type RegisterAgentInput = z.infer<typeof RegisterAgentInputSchema>;
 

@@ -42,6 +42,9 @@ export type ClaimListQuery = z.infer<typeof ClaimListQuerySchema>;
 export const ClaimStatusQuerySchema = z.strictObject({
   channel,
   repo,
-  agent_id: z.string().optional().describe('You: threads only those you take part in (every thread for a claim admin). Required with an agent token on the gateway.'),
+  agent_id: z
+    .string()
+    .optional()
+    .describe('You: threads only those you take part in (every thread for a claim admin). Required with an agent token on the gateway.'),
 });
 export type ClaimStatusQuery = z.infer<typeof ClaimStatusQuerySchema>;

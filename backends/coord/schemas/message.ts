@@ -26,7 +26,12 @@ export const PollArgsSchema = z.strictObject({
   agent_id: agentId,
   channel,
   timeout: z.number().min(0).optional().describe('Seconds to wait for a first message. Default 30; 0 returns at once.'),
-  after: z.number().int().min(0).optional().describe('Acknowledge messages up to this id and return the ones after it (the next_cursor of your previous poll).'),
+  after: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe('Acknowledge messages up to this id and return the ones after it (the next_cursor of your previous poll).'),
   limit: limit(100, 'messages'),
 });
 export type PollArgs = z.infer<typeof PollArgsSchema>;
@@ -34,7 +39,10 @@ export type PollArgs = z.infer<typeof PollArgsSchema>;
 /** mux_history, GET /msg/history. */
 export const HistoryQuerySchema = z.strictObject({
   channel,
-  agent_id: z.string().optional().describe('Read as this agent (your agent id): only what it sent or received; with with_agent, one side of a direct conversation.'),
+  agent_id: z
+    .string()
+    .optional()
+    .describe('Read as this agent (your agent id): only what it sent or received; with with_agent, one side of a direct conversation.'),
   with_agent: z.string().optional().describe('The other side of the conversation (needs agent_id).'),
   group: z.string().optional().describe('Broadcasts to this group.'),
   limit: limit(50, 'messages'),

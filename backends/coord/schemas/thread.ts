@@ -32,10 +32,18 @@ export const ThreadPostInputSchema = z.strictObject({
 });
 
 /** mux_thread_approve, POST /thread/approve. */
-export const ThreadApproveInputSchema = z.strictObject({ thread_id: threadId, agent_id: agentId, content: z.string().optional().describe('Optional comment.') });
+export const ThreadApproveInputSchema = z.strictObject({
+  thread_id: threadId,
+  agent_id: agentId,
+  content: z.string().optional().describe('Optional comment.'),
+});
 
 /** mux_thread_contest, POST /thread/contest. */
-export const ThreadContestInputSchema = z.strictObject({ thread_id: threadId, agent_id: agentId, content: z.string().describe('Why, and what would work for you.') });
+export const ThreadContestInputSchema = z.strictObject({
+  thread_id: threadId,
+  agent_id: agentId,
+  content: z.string().describe('Why, and what would work for you.'),
+});
 
 /** mux_thread_close, POST /thread/close (cancel: true cancels). */
 export const ThreadCloseInputSchema = z.strictObject({
@@ -55,7 +63,10 @@ export type GetThreadInput = z.infer<typeof GetThreadInputSchema>;
 
 /** mux_thread_list, GET /thread/list. */
 export const ThreadListQuerySchema = z.strictObject({
-  agent_id: z.string().optional().describe('You: only the threads you take part in (every thread for a claim admin). Required with an agent token on the gateway.'),
+  agent_id: z
+    .string()
+    .optional()
+    .describe('You: only the threads you take part in (every thread for a claim admin). Required with an agent token on the gateway.'),
   status: ThreadStatusSchema.optional(),
   channel,
   repo,

@@ -1,7 +1,7 @@
 import type { Statement, Transaction } from 'better-sqlite3';
-import type { Agent, DeregisterAgentResult, DiscoverQuery, RegisterAgentInput, RegisterAgentResult } from '../types.js';
+import { type AgentRow, toAgent } from '../rows.js';
 import { registration, unknownAgent } from '../rules.js';
-import { toAgent, type AgentRow } from '../rows.js';
+import type { Agent, DeregisterAgentResult, DiscoverQuery, RegisterAgentInput, RegisterAgentResult } from '../types.js';
 import { channelName, ident } from '../validate.js';
 import type { SqliteContext } from './context.js';
 import type { SqliteEvents } from './events.js';

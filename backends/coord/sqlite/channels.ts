@@ -1,6 +1,6 @@
 import type { Statement } from 'better-sqlite3';
+import { CHANNEL_COLUMNS, type ChannelRow, toChannel, toStats } from '../rows.js';
 import type { Channel, CoordStats, CreateChannelInput, CreateChannelResult, TaskStatus } from '../types.js';
-import { CHANNEL_COLUMNS, toChannel, toStats, type ChannelRow } from '../rows.js';
 import { channelName, optionalIdent } from '../validate.js';
 import type { SqliteContext } from './context.js';
 import type { SqliteEvents } from './events.js';
@@ -48,9 +48,17 @@ export class SqliteChannels {
     const scoped = channel === undefined ? null : channelName(channel);
     const staleBefore = now() - options.stale_threshold * 1000;
     const where = (alias: string): string => (scoped === null ? '1' : `${alias}.channel = @channel`);
-    const agents = prepare(`SELECT COUNT(*) AS total, COALESCE(SUM(last_heartbeat >= @staleBefore), 0) AS active FROM agents a WHERE ${where('a')}`).get({ channel: scoped, staleBefore }) as { total: number; active: number };
-    const messages = prepare(`SELECT COUNT(*) AS total, COALESCE(SUM(kind = 'direct'), 0) AS direct FROM messages m WHERE ${where('m')}`).get({ channel: scoped }) as { total: number; direct: number };
-    const taskRows = prepare(`SELECT status, COUNT(*) AS n FROM tasks t WHERE ${where('t')} GROUP BY status`).all({ channel: scoped }) as Array<{ status: TaskStatus; n: number }>;
+    const agents = prepare(`SELECT COUNT(*) AS total, COALESCE(SUM(last_heartbeat >= @staleBefore), 0) AS active FROM agents a WHERE ${where('a')}`).get({
+      channel: scoped,
+      staleBefore,
+    }) as { total: number; active: number };
+    const messages = prepare(`SELECT COUNT(*) AS total, COALESCE(SUM(kind = 'direct'), 0) AS direct FROM messages m WHERE ${where('m')}`).get({
+      channel: scoped,
+    }) as { total: number; direct: number };
+    const taskRows = prepare(`SELECT status, COUNT(*) AS n FROM tasks t WHERE ${where('t')} GROUP BY status`).all({ channel: scoped }) as Array<{
+      status: TaskStatus;
+      n: number;
+    }>;
     const stateKeys = (prepare(`SELECT COUNT(*) AS n FROM state s WHERE ${where('s')}`).get({ channel: scoped }) as { n: number }).n;
     const channels = (prepare('SELECT COUNT(*) AS n FROM channels').get() as { n: number }).n;
     return toStats(scoped, { agents, messages, taskRows, stateKeys, channels, events: this.events.counts() });

@@ -1,6 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
-import type { Doorbell } from '../doorbell.js';
 import type { Notifier } from '../../../kit/notifier.js';
+import type { Doorbell } from '../doorbell.js';
 import type { CoordOptions } from '../options.js';
 import type { CoordLogger } from '../store.js';
 import type { CoordEventType } from '../types.js';

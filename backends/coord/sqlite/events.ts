@@ -1,8 +1,8 @@
 import type { Database, Statement } from 'better-sqlite3';
+import { longPoll, type Notifier, topics } from '../../../kit/notifier.js';
 import { CoordError } from '../errors.js';
-import { longPoll, topics, type Notifier } from '../../../kit/notifier.js';
+import { type EventRow, toEvent } from '../rows.js';
 import { SHUTDOWN } from '../rules.js';
-import { toEvent, type EventRow } from '../rows.js';
 import type { CoordEventType, EventsPage, EventsQuery } from '../types.js';
 import { pageSize, position } from '../validate.js';
 import { byLimit } from './by-limit.js';

@@ -1,7 +1,9 @@
 import type { Statement } from 'better-sqlite3';
+import { topics } from '../../../kit/notifier.js';
 import type { DoorbellNotice } from '../doorbell.js';
 import { CoordError } from '../errors.js';
-import { topics } from '../../../kit/notifier.js';
+import { doorbellNotice, type MessageRow, toMessage } from '../rows.js';
+import { broadcastToSend, historySql, messageToSend, pollRequest } from '../rules.js';
 import type {
   BroadcastInput,
   BroadcastResult,
@@ -15,13 +17,11 @@ import type {
   SendResult,
 } from '../types.js';
 import { iso } from '../validate.js';
-import { broadcastToSend, historySql, messageToSend, pollRequest } from '../rules.js';
-import { doorbellNotice, toMessage, type MessageRow } from '../rows.js';
 import type { AgentRow, SqliteAgents } from './agents.js';
 import { byLimit } from './by-limit.js';
-import { raise } from './read-cache.js';
 import type { SqliteContext } from './context.js';
 import type { SqliteEvents } from './events.js';
+import { raise } from './read-cache.js';
 
 interface Ring {
   url: string;
@@ -89,9 +89,7 @@ export class SqliteMessages {
     this.savepoint = <T>(work: () => T): T => nested(work) as T;
     this.cursors = ctx.cache.map();
     this.heads = ctx.cache.map();
-    this.insertMessage = db.prepare(
-      'INSERT INTO messages (channel, kind, from_agent, to_agent, group_name, content, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    );
+    this.insertMessage = db.prepare('INSERT INTO messages (channel, kind, from_agent, to_agent, group_name, content, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
     this.insertInbox = db.prepare('INSERT INTO inbox (recipient, channel, message_id) VALUES (?, ?, ?)');
     this.cursorOf = db.prepare('SELECT position FROM cursors WHERE agent_id = ? AND channel = ?');
     this.setCursor = db.prepare(
@@ -106,9 +104,7 @@ export class SqliteMessages {
     );
     this.newestIn = db.prepare('SELECT MAX(message_id) FROM inbox WHERE recipient = ? AND channel = ?').pluck() as Statement<[string, string], number | null>;
     this.lastId = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'messages'`);
-    this.members = db.prepare(
-      `SELECT * FROM agents WHERE channel = ? AND id <> ? AND (? IS NULL OR group_name = ?) ORDER BY id`,
-    );
+    this.members = db.prepare(`SELECT * FROM agents WHERE channel = ? AND id <> ? AND (? IS NULL OR group_name = ?) ORDER BY id`);
   }
 
   async send(input: SendInput): Promise<SendResult> {

@@ -1,8 +1,8 @@
 import type { Statement } from 'better-sqlite3';
-import { CoordError } from '../errors.js';
 import { longPoll, topics } from '../../../kit/notifier.js';
+import { CoordError } from '../errors.js';
+import { type StateRow, toEntry } from '../rows.js';
 import { assertVersion, SHUTDOWN, stateWrite } from '../rules.js';
-import { toEntry, type StateRow } from '../rows.js';
 import type { SetStateInput, StateEntry, WatchStateInput, WatchStateResult } from '../types.js';
 import { channelName, ident, pollTimeoutMs, position } from '../validate.js';
 import type { SqliteContext } from './context.js';
@@ -62,7 +62,7 @@ export class SqliteState {
     const channel = channelName(input.channel);
     const key = ident(input.key, 'key', 256);
     const timeoutMs = pollTimeoutMs(input.timeout_ms, this.ctx.options);
-    const after = position(input.after_version, 'after_version') ?? (this.read.get(channel, key)?.version ?? 0);
+    const after = position(input.after_version, 'after_version') ?? this.read.get(channel, key)?.version ?? 0;
     const changed = await longPoll(this.ctx.notifier, topics.state(channel, key), timeoutMs, input.signal, () => {
       const row = this.read.get(channel, key);
       return row !== undefined && row.version > after ? row : undefined;

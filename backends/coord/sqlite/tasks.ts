@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
+import { type TaskRow, toTask } from '../rows.js';
 import { assertCompletable, claimElsewhere, completion, noTaskReason, taskToPost, unknownTask } from '../rules.js';
-import { toTask, type TaskRow } from '../rows.js';
 import type { ClaimTaskInput, ClaimTaskResult, CompleteTaskInput, PostTaskInput, Task, TaskListQuery, TaskStatus } from '../types.js';
 import { channelName, ident, iso, pageSize } from '../validate.js';
 import type { SqliteAgents } from './agents.js';
@@ -84,9 +84,23 @@ export class SqliteTasks {
         this.ctx.ensureChannel(channel, postedBy, at);
         const id = randomUUID();
         this.insert.run({
-          id, channel, description, posted_by: postedBy, required_capability: capability, priority, metadata, status: 'pending',
-          claimed_by: null, claimed_at: null, lease_expires_at: null, epoch: 0, attempts: 0, result: null,
-          created_at: at, updated_at: at, completed_at: null,
+          id,
+          channel,
+          description,
+          posted_by: postedBy,
+          required_capability: capability,
+          priority,
+          metadata,
+          status: 'pending',
+          claimed_by: null,
+          claimed_at: null,
+          lease_expires_at: null,
+          epoch: 0,
+          attempts: 0,
+          result: null,
+          created_at: at,
+          updated_at: at,
+          completed_at: null,
         });
         this.ctx.appendEvent('task_posted', channel, { task_id: id, description, posted_by: postedBy, priority, required_capability: capability }, at);
         return this.mustGet(id);
@@ -133,7 +147,12 @@ export class SqliteTasks {
         assertCompletable(task, agentId, epoch, this.ctx.options);
         this.finish.run({ status, result: resultText, at, id: taskId });
         this.agents.touch(agentId, at);
-        this.ctx.appendEvent(status === 'complete' ? 'task_completed' : 'task_failed', task.channel, { task_id: taskId, agent_id: agentId, status, result: resultText }, at);
+        this.ctx.appendEvent(
+          status === 'complete' ? 'task_completed' : 'task_failed',
+          task.channel,
+          { task_id: taskId, agent_id: agentId, status, result: resultText },
+          at,
+        );
         return this.mustGet(taskId);
       })
       .immediate();
@@ -182,7 +201,12 @@ export class SqliteTasks {
     const rows = this.lapsed.all(at);
     for (const row of rows) {
       this.requeue.run(at, row.id);
-      this.ctx.appendEvent('task_requeued', row.channel, { task_id: row.id, previous_claimer: row.claimed_by, epoch: row.epoch, attempts: row.attempts + 1 }, at);
+      this.ctx.appendEvent(
+        'task_requeued',
+        row.channel,
+        { task_id: row.id, previous_claimer: row.claimed_by, epoch: row.epoch, attempts: row.attempts + 1 },
+        at,
+      );
     }
     return rows.length;
   }

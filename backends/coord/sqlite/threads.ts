@@ -8,20 +8,30 @@ import {
   ENDED,
   openedEvent,
   requireParticipant,
+  type SendNotice,
   sendNotices,
+  type ThreadMessageRow,
+  type ThreadRow,
+  type ThreadSpec,
+  type ThreadUpdate,
   threadToOpen,
   timeoutResolution,
   toThread,
   toThreadMessage,
   transition,
   unknownThread,
-  type SendNotice,
-  type ThreadMessageRow,
-  type ThreadRow,
-  type ThreadSpec,
-  type ThreadUpdate,
 } from '../thread-rules.js';
-import type { GetThreadInput, OpenThreadInput, Thread, ThreadActionInput, ThreadListQuery, ThreadMessageKind, ThreadUpdates, ThreadUpdatesInput, ThreadView } from '../types.js';
+import type {
+  GetThreadInput,
+  OpenThreadInput,
+  Thread,
+  ThreadActionInput,
+  ThreadListQuery,
+  ThreadMessageKind,
+  ThreadUpdates,
+  ThreadUpdatesInput,
+  ThreadView,
+} from '../types.js';
 import { channelName, ident, pageSize, position } from '../validate.js';
 import { parseJson, type SqliteContext } from './context.js';
 import type { SqliteEvents } from './events.js';
@@ -91,9 +101,16 @@ export class SqliteThreads {
     const participants = [spec.opener, ...spec.others];
     this.ctx.ensureChannel(spec.channel, spec.opener, at);
     this.insert.run({
-      id, channel: spec.channel, repo: spec.repo, subject: spec.subject, opened_by: spec.opener,
-      participants: JSON.stringify(participants), claim_ids: JSON.stringify(spec.claimIds), paths: JSON.stringify(spec.paths),
-      at, auto_resolve_at: at + this.ctx.options.thread_timeout * 1000,
+      id,
+      channel: spec.channel,
+      repo: spec.repo,
+      subject: spec.subject,
+      opened_by: spec.opener,
+      participants: JSON.stringify(participants),
+      claim_ids: JSON.stringify(spec.claimIds),
+      paths: JSON.stringify(spec.paths),
+      at,
+      auto_resolve_at: at + this.ctx.options.thread_timeout * 1000,
     });
     for (const agent of participants) this.join.run(agent, id);
     this.ctx.appendEvent('thread_opened', spec.channel, openedEvent(id, spec, participants), at);
@@ -115,7 +132,8 @@ export class SqliteThreads {
         const messageId = this.record(threadId, row.channel, agent, kind, content, at);
         if (kind === 'proposal') next.proposal_message = messageId;
         this.update.run(next);
-        if (next.status !== row.status) this.ctx.appendEvent('thread_status', row.channel, { thread_id: threadId, from: row.status, to: next.status, action: kind, by: agent }, at);
+        if (next.status !== row.status)
+          this.ctx.appendEvent('thread_status', row.channel, { thread_id: threadId, from: row.status, to: next.status, action: kind, by: agent }, at);
         const message = this.messagesAfter.get(threadId, messageId - 1, 1);
         return { thread: toThread(this.mustGet(threadId)), messages: message === undefined ? [] : [toThreadMessage(message)] };
       })
@@ -180,16 +198,21 @@ export class SqliteThreads {
 
   /** Resolves threads idle past thread_timeout, in its own transaction. */
   sweep(): void {
-    sweepOnce(this.ctx, this.events, (at) => this.anyLapsed.get(at) !== undefined, (at) => {
-      const rows = this.lapsed.all(at);
-      for (const row of rows) {
-        const { next, note } = timeoutResolution(row, at, this.ctx.options);
-        this.update.run(next);
-        this.record(row.id, row.channel, null, 'auto_resolved', note, at);
-        this.ctx.appendEvent('thread_status', row.channel, { thread_id: row.id, from: row.status, to: 'resolved', action: 'auto_resolved', by: null }, at);
-      }
-      return rows.length;
-    });
+    sweepOnce(
+      this.ctx,
+      this.events,
+      (at) => this.anyLapsed.get(at) !== undefined,
+      (at) => {
+        const rows = this.lapsed.all(at);
+        for (const row of rows) {
+          const { next, note } = timeoutResolution(row, at, this.ctx.options);
+          this.update.run(next);
+          this.record(row.id, row.channel, null, 'auto_resolved', note, at);
+          this.ctx.appendEvent('thread_status', row.channel, { thread_id: row.id, from: row.status, to: 'resolved', action: 'auto_resolved', by: null }, at);
+        }
+        return rows.length;
+      },
+    );
   }
 
   stop(): void {

@@ -4,18 +4,18 @@ import {
   announcedEvent,
   assertRenewable,
   blockingConflicts,
+  type ClaimRow,
+  ClaimScorer,
+  type ClaimTarget,
   claimRefusal,
   claimTarget,
-  ClaimScorer,
   conflictThread,
   expiredEvent,
   hotPaths,
+  type LiveClaim,
   releaseIsForced,
   toClaim,
   unknownClaim,
-  type ClaimRow,
-  type ClaimTarget,
-  type LiveClaim,
 } from '../claim-rules.js';
 import { claimTtlMs, repoName, requiredText } from '../claim-validate.js';
 import { sweepTimer } from '../sweep-timer.js';
@@ -71,9 +71,7 @@ export class SqliteWorkClaims {
        VALUES (@id, @channel, @repo, @agent_id, @paths, @depends_on, @modules, @intent, @exclusive, 'active', @at, @expires_at)`,
     );
     this.byId = db.prepare('SELECT * FROM work_claims WHERE id = ?');
-    this.liveIn = db.prepare(
-      `SELECT * FROM work_claims WHERE status = 'active' AND channel = ? AND (? IS NULL OR repo = ?) AND expires_at > ? ORDER BY seq`,
-    );
+    this.liveIn = db.prepare(`SELECT * FROM work_claims WHERE status = 'active' AND channel = ? AND (? IS NULL OR repo = ?) AND expires_at > ? ORDER BY seq`);
     this.live = db.prepare(`SELECT id, agent_id FROM work_claims WHERE status = 'active' AND channel = ? AND repo = ? AND expires_at > ? ORDER BY seq`);
     this.lapsed = db.prepare(`SELECT * FROM work_claims WHERE status = 'active' AND expires_at <= ? ORDER BY seq`);
     this.anyLapsed = db.prepare(`SELECT 1 AS one FROM work_claims WHERE status = 'active' AND expires_at <= ? LIMIT 1`);
@@ -98,9 +96,17 @@ export class SqliteWorkClaims {
         const id = randomUUID();
         this.ctx.ensureChannel(target.channel, agent, at);
         this.insert.run({
-          id, channel: target.channel, repo: target.repo, agent_id: agent, paths: JSON.stringify(target.paths),
-          depends_on: JSON.stringify(target.depends_on), modules: JSON.stringify(target.modules), intent,
-          exclusive: exclusive ? 1 : 0, at, expires_at: at + ttl,
+          id,
+          channel: target.channel,
+          repo: target.repo,
+          agent_id: agent,
+          paths: JSON.stringify(target.paths),
+          depends_on: JSON.stringify(target.depends_on),
+          modules: JSON.stringify(target.modules),
+          intent,
+          exclusive: exclusive ? 1 : 0,
+          at,
+          expires_at: at + ttl,
         });
         this.ctx.appendEvent('claim_announced', target.channel, announcedEvent(id, agent, target, exclusive, check), at);
         const spec = conflictThread(id, agent, target, check.conflicts);
@@ -150,7 +156,12 @@ export class SqliteWorkClaims {
         const forced = releaseIsForced(claim, agent, this.ctx.options);
         if (claim.status !== 'active') return claim;
         this.setStatus.run('released', at, agent, claimId);
-        this.ctx.appendEvent('claim_released', claim.channel, { claim_id: claimId, agent_id: claim.agent_id, repo: claim.repo, released_by: agent, forced }, at);
+        this.ctx.appendEvent(
+          'claim_released',
+          claim.channel,
+          { claim_id: claimId, agent_id: claim.agent_id, repo: claim.repo, released_by: agent, forced },
+          at,
+        );
         return this.mustGet(claimId);
       })
       .immediate();
@@ -178,14 +189,19 @@ export class SqliteWorkClaims {
 
   /** Marks lapsed claims expired, in its own transaction; emits claim_expired. */
   sweep(): void {
-    sweepOnce(this.ctx, this.events, (at) => this.anyLapsed.get(at) !== undefined, (at) => {
-      const rows = this.lapsed.all(at);
-      for (const row of rows) {
-        this.setStatus.run('expired', null, null, row.id);
-        this.ctx.appendEvent('claim_expired', row.channel, expiredEvent(row), row.expires_at);
-      }
-      return rows.length;
-    });
+    sweepOnce(
+      this.ctx,
+      this.events,
+      (at) => this.anyLapsed.get(at) !== undefined,
+      (at) => {
+        const rows = this.lapsed.all(at);
+        for (const row of rows) {
+          this.setStatus.run('expired', null, null, row.id);
+          this.ctx.appendEvent('claim_expired', row.channel, expiredEvent(row), row.expires_at);
+        }
+        return rows.length;
+      },
+    );
   }
 
   stop(): void {

@@ -1,5 +1,15 @@
 import type pg from 'pg';
-import { AUDIT_COLUMNS, auditWhere, toAuditEntry, type AuditDbRow, type AuditEntry, type AuditQuery, type AuditRow, type AuditStore, type ExportQuery } from '../audit.js';
+import {
+  AUDIT_COLUMNS,
+  type AuditDbRow,
+  type AuditEntry,
+  type AuditQuery,
+  type AuditRow,
+  type AuditStore,
+  auditWhere,
+  type ExportQuery,
+  toAuditEntry,
+} from '../audit.js';
 
 /** Rows per INSERT statement (11 parameters each, well under PostgreSQL's 65,535). */
 const INSERT_ROWS = 1_000;
@@ -38,7 +48,11 @@ export class PgAuditStore implements AuditStore {
     while (left > 0) {
       const page = Math.min(EXPORT_PAGE, left);
       const where = `${sql === '' ? ' WHERE' : `${sql} AND`} id > $${params.length + 1}`;
-      const result = await this.#pool.query<AuditDbRow & { id: string }>(`SELECT * FROM audit_log${where} ORDER BY id ASC LIMIT $${params.length + 2}`, [...params, after, page]);
+      const result = await this.#pool.query<AuditDbRow & { id: string }>(`SELECT * FROM audit_log${where} ORDER BY id ASC LIMIT $${params.length + 2}`, [
+        ...params,
+        after,
+        page,
+      ]);
       for (const row of result.rows) yield toAuditEntry(row);
       if (result.rows.length < page) return;
       after = (result.rows.at(-1) as { id: string }).id;

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { Notifier } from '../../../kit/notifier.js';
 import { PgListener } from '../../../kit/pg-listener.js';
 import type { PgSettings } from '../../../kit/pg-pool.js';
-import { COLUMNS, fromRow, INTERRUPTED_MESSAGE, toParams, type AsyncCall, type DispatchStore, type Row } from '../dispatch-store.js';
+import { type AsyncCall, COLUMNS, type DispatchStore, fromRow, INTERRUPTED_MESSAGE, type Row, toParams } from '../dispatch-store.js';
 
 export interface PgDispatchOptions {
   /** This gateway process; it owns the calls it inserts. */
@@ -126,18 +126,26 @@ export class PgDispatchStore implements DispatchStore {
   async tick(): Promise<number> {
     if (this.#closed) return 0;
     const now = this.#now();
-    await this.#pool.query(`UPDATE async_calls SET lease_until = $1 WHERE instance = $2 AND state IN ('pending', 'running')`, [now + this.#o.leaseMs, this.#o.instance]);
+    await this.#pool.query(`UPDATE async_calls SET lease_until = $1 WHERE instance = $2 AND state IN ('pending', 'running')`, [
+      now + this.#o.leaseMs,
+      this.#o.instance,
+    ]);
     return this.interruptUnfinished(now, this.#o.resultTtlMs);
   }
 
   /** Opens the connection that hears other gateways' outcomes and cancel requests (for waitFinished and onCancelRequest). */
   async listen(settings: PgSettings): Promise<void> {
-    this.#listener = await PgListener.open(settings, CHANNEL, (payload) => {
-      const colon = payload.indexOf(':');
-      const [kind, id] = [payload.slice(0, colon), payload.slice(colon + 1)];
-      if (kind === 'done') this.#finished.notify(id);
-      else if (kind === 'cancel') this.#cancel?.(id);
-    }, () => undefined);
+    this.#listener = await PgListener.open(
+      settings,
+      CHANNEL,
+      (payload) => {
+        const colon = payload.indexOf(':');
+        const [kind, id] = [payload.slice(0, colon), payload.slice(colon + 1)];
+        if (kind === 'done') this.#finished.notify(id);
+        else if (kind === 'cancel') this.#cancel?.(id);
+      },
+      () => undefined,
+    );
   }
 
   async waitFinished(id: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {

@@ -22,7 +22,9 @@ export class PgRuntimeBackendStore implements RuntimeBackendStore {
   }
 
   async list(): Promise<StoredBackend[]> {
-    const { rows } = await this.#pool.query<{ name: string; entry: string; added_at: string }>('SELECT name, entry, added_at FROM runtime_backends ORDER BY added_at, name');
+    const { rows } = await this.#pool.query<{ name: string; entry: string; added_at: string }>(
+      'SELECT name, entry, added_at FROM runtime_backends ORDER BY added_at, name',
+    );
     return rows.map((r) => ({ name: r.name, entry: JSON.parse(r.entry) as Record<string, unknown>, added_at: r.added_at }));
   }
 

@@ -6,8 +6,8 @@ import type { BackendConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
 import { Connection } from '../../pool/connection.js';
 import { describeInitError, newClient, serverInfo, transportClosed, withinDeadline } from '../connect.js';
-import type { TransportContext } from '../transport.js';
 import { httpFault } from '../http-fault.js';
+import type { TransportContext } from '../transport.js';
 
 /** Connects to a remote MCP server: Streamable HTTP first, legacy SSE when that is refused. */
 export async function connectHttp(config: BackendConfig, context: TransportContext): Promise<Connection> {

@@ -4,9 +4,9 @@ import type { BackendConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
 import { Connection } from '../../pool/connection.js';
 import { delay, describeInitError, newClient, serverInfo, transportClosed } from '../connect.js';
-import type { TransportContext } from '../transport.js';
 import { LineTransport } from '../line-transport.js';
-import { StdioChild, type ExitInfo } from '../stdio-child.js';
+import { type ExitInfo, StdioChild } from '../stdio-child.js';
+import type { TransportContext } from '../transport.js';
 
 /** Environment variables every child gets so that commands resolve; the rest is what the entry declares. */
 const BASE_ENV = ['PATH', 'HOME'] as const;
@@ -38,7 +38,10 @@ export async function connectStdio(config: BackendConfig, context: TransportCont
   // command line, folder and variable names. Values never: env values are
   // secrets, and an argument that holds one is shown redacted.
   const secrets = secretsOf(config);
-  logger.debug({ command, args: config.args.map((a) => scrub(a, secrets)), cwd: config.cwd, env_keys: Object.keys(env).sort(), inherit_env: config.inheritEnv }, 'spawning backend process');
+  logger.debug(
+    { command, args: config.args.map((a) => scrub(a, secrets)), cwd: config.cwd, env_keys: Object.keys(env).sort(), inherit_env: config.inheritEnv },
+    'spawning backend process',
+  );
   let child: StdioChild;
   try {
     child = await StdioChild.spawn({
@@ -53,8 +56,13 @@ export async function connectStdio(config: BackendConfig, context: TransportCont
     });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? `command '${config.command}' not found (is it installed and on PATH?) or cwd '${config.cwd}' is missing` : scrub((err as Error).message, secretsOf(config));
-    throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${config.name}' could not start: ${why}`, { details: { permanent: code === 'ENOENT' || code === 'EACCES' } });
+    const why =
+      code === 'ENOENT'
+        ? `command '${config.command}' not found (is it installed and on PATH?) or cwd '${config.cwd}' is missing`
+        : scrub((err as Error).message, secretsOf(config));
+    throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${config.name}' could not start: ${why}`, {
+      details: { permanent: code === 'ENOENT' || code === 'EACCES' },
+    });
   }
   const transport = new LineTransport({ input: child.stdout, output: child.stdin, logger, maxLineBytes: config.supervisor.max_line_bytes });
   const client = newClient(hooks);
@@ -95,9 +103,13 @@ export async function connectStdio(config: BackendConfig, context: TransportCont
     await connection.close();
     const tail = child.stderrTail.slice(-5);
     const why = transport.failure ?? (exit ? describeExit(exit) : scrub(describeInitError(err, config.startTimeout), secretsOf(config)));
-    throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${config.name}' failed to initialize: ${why}${tail.length ? ` — last stderr: ${tail.join(' | ')}` : ''}`, {
-      details: { stderr: [...child.stderrTail] },
-    });
+    throw new GatewayError(
+      'BACKEND_UNAVAILABLE',
+      `Backend '${config.name}' failed to initialize: ${why}${tail.length ? ` — last stderr: ${tail.join(' | ')}` : ''}`,
+      {
+        details: { stderr: [...child.stderrTail] },
+      },
+    );
   }
   return connection;
 }
