@@ -3,29 +3,14 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { Hono } from 'hono';
 import { GatewayError } from '../errors.js';
-import { createSessionServer } from '../mcp/session-server.js';
+import { createSessionServer, type SessionServerSources } from '../mcp/session-server.js';
 import type { GatewaySurface } from '../mcp/surface.js';
 import { viewFrom } from '../mcp/view.js';
 import { capClient } from './client-slots.js';
 import { role } from './route-role.js';
 
 /** What this module reads and calls of the gateway. */
-export type LegacySseSources = Pick<
-  GatewaySurface,
-  | 'catalog'
-  | 'config'
-  | 'dispatch'
-  | 'health'
-  | 'logger'
-  | 'onStop'
-  | 'router'
-  | 'security'
-  | 'serverList'
-  | 'sessions'
-  | 'settled'
-  | 'storeError'
-  | 'supervisor'
->;
+export type LegacySseSources = SessionServerSources & Pick<GatewaySurface, 'onStop'>;
 
 const encoder = new TextEncoder();
 const KEEPALIVE_MS = 15_000;

@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { type Context, Hono } from 'hono';
 import { GatewayError, toGatewayError } from '../errors.js';
-import { createSessionServer } from '../mcp/session-server.js';
+import { createSessionServer, type SessionServerSources } from '../mcp/session-server.js';
 import type { GatewaySurface } from '../mcp/surface.js';
 import { type View, viewFrom } from '../mcp/view.js';
 import { capClient } from './client-slots.js';
@@ -14,22 +14,7 @@ import { role } from './route-role.js';
 import { assertMayUse, isJson } from './security.js';
 
 /** What this module reads and calls of the gateway. */
-export type McpEndpointSources = Pick<
-  GatewaySurface,
-  | 'catalog'
-  | 'config'
-  | 'dispatch'
-  | 'health'
-  | 'logger'
-  | 'onStop'
-  | 'router'
-  | 'security'
-  | 'serverList'
-  | 'sessions'
-  | 'settled'
-  | 'storeError'
-  | 'supervisor'
->;
+export type McpEndpointSources = SessionServerSources & Pick<GatewaySurface, 'onStop'>;
 
 interface HttpSession {
   server: Server;
