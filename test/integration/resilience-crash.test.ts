@@ -113,6 +113,9 @@ env = { ${mark} = "1" }
     // The new leader and its grandchild; nothing else of the old family.
     await eventually(() => processesWithMarker(mark).length === 2);
     await expectBackTo(gw, baseline);
+    // A graceful stop kills the family's group; stopAll's SIGKILL would leave the grandchild to the next start's sweep.
+    await gw.stop();
+    await eventually(() => processesWithMarker(mark).length === 0);
   });
 });
 
