@@ -8,7 +8,8 @@ import type { CloseCause, Connection } from '../pool/connection.js';
 import type { ConnectHooks } from './connect.js';
 import { CrashWindow } from './crash-window.js';
 import { HealthCheck, pingAll } from './health.js';
-import { type BuiltinFactory, TRANSPORTS } from './transport.js';
+import { type Connector, defaultConnector } from './transport.js';
+import { unavailable } from './unavailable.js';
 
 /**
  * stopped → starting → running ⇄ degraded (a failed health check or HTTP link;
@@ -18,16 +19,6 @@ import { type BuiltinFactory, TRANSPORTS } from './transport.js';
  * not found): → failed. stop() from any state → stopped.
  */
 export type BackendState = 'stopped' | 'starting' | 'running' | 'degraded' | 'restarting' | 'failed';
-
-/** Makes a connection for a backend; swapped in tests and for built-in backends. */
-export type Connector = (config: BackendConfig, logger: Logger, hooks: ConnectHooks) => Promise<Connection>;
-
-/** Connects over the backend's transport (transport.ts), with the built-in backends' servers by name. */
-export function transportConnector(builtins: ReadonlyMap<string, BuiltinFactory> = new Map()): Connector {
-  return (config, logger, hooks) => TRANSPORTS[config.transport](config, { logger, hooks, builtins });
-}
-
-export const defaultConnector: Connector = transportConnector();
 
 /** A snapshot of one backend for /server/list and gate_status. */
 export interface BackendInfo {
@@ -172,7 +163,7 @@ export class Backend extends EventEmitter {
   async use<T>(fn: (connection: Connection) => Promise<T>, session?: SessionRef): Promise<T> {
     if (this.#state === 'starting' || this.#state === 'restarting') await this.#whenReady(this.config.pool.acquire_timeout);
     const pool = this.#pool;
-    if (pool === undefined || (this.#state !== 'running' && this.#state !== 'degraded')) throw this.#unavailable();
+    if (pool === undefined || (this.#state !== 'running' && this.#state !== 'degraded')) throw unavailable(this.name, this.#state, this.#lastError);
     const result = await pool.use(fn, session);
     if (this.#faulted && this.#state === 'degraded') this.#setState('running');
     return result;
@@ -261,7 +252,7 @@ export class Backend extends EventEmitter {
    * backend keeps serving on its live connections meanwhile.
    */
   async #grow(): Promise<Connection> {
-    if (this.#state !== 'running' && this.#state !== 'degraded') throw this.#unavailable();
+    if (this.#state !== 'running' && this.#state !== 'degraded') throw unavailable(this.name, this.#state, this.#lastError);
     // A connection that closed but has not reported its end yet may be the
     // last one: its end decides between a restart and a replacement.
     if ([...this.#live].some((c) => !c.alive)) {
@@ -360,23 +351,6 @@ export class Backend extends EventEmitter {
     void pool?.close();
   }
 
-  #unavailable(): GatewayError {
-    switch (this.#state) {
-      case 'stopped':
-        // An operator's doing, not the backend's failure: the breaker does not count it.
-        return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' is stopped; start it with POST /server/start`, {
-          details: { state: 'stopped' },
-        });
-      case 'failed':
-        return new GatewayError(
-          'BACKEND_UNAVAILABLE',
-          `Backend '${this.name}' has failed: ${this.#lastError?.message ?? 'unknown error'}; fix it and POST /server/restart`,
-        );
-      default:
-        return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${this.name}' is ${this.#state}; retry in a moment`, { retryAfter: 1 });
-    }
-  }
-
   #whenReady(timeoutMs?: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const waiter: ReadyWaiter = { resolve, reject };
@@ -384,7 +358,7 @@ export class Backend extends EventEmitter {
       if (timeoutMs === undefined) return;
       const timer = setTimeout(() => {
         this.#readyWaiters = this.#readyWaiters.filter((w) => w !== waiter);
-        reject(this.#unavailable());
+        reject(unavailable(this.name, this.#state, this.#lastError));
       }, timeoutMs);
       waiter.resolve = () => {
         clearTimeout(timer);

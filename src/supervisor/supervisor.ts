@@ -3,8 +3,9 @@ import type { BackendConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Connection } from '../pool/connection.js';
-import { Backend, type BackendState, type Connector } from './backend.js';
+import { Backend, type BackendState } from './backend.js';
 import type { ConnectHooks } from './connect.js';
+import type { Connector } from './transport.js';
 
 export interface SupervisorOptions {
   logger: Logger;

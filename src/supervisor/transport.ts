@@ -31,3 +31,13 @@ export const TRANSPORTS: Readonly<Record<Transport, TransportConnector>> = {
   http: connectHttp,
   builtin: connectBuiltin,
 };
+
+/** Makes a connection for a backend; swapped in tests and for built-in backends. */
+export type Connector = (config: BackendConfig, logger: Logger, hooks: ConnectHooks) => Promise<Connection>;
+
+/** Connects over the backend's transport (TRANSPORTS), with the built-in backends' servers by name. */
+export function transportConnector(builtins: ReadonlyMap<string, BuiltinFactory> = new Map()): Connector {
+  return (config, logger, hooks) => TRANSPORTS[config.transport](config, { logger, hooks, builtins });
+}
+
+export const defaultConnector: Connector = transportConnector();

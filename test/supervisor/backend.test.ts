@@ -5,7 +5,8 @@ import { type BackendConfig, BackendSchema, ConfigSchema } from '../../src/confi
 import { GatewayError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import type { Connection } from '../../src/pool/connection.js';
-import { Backend, type BackendState, type Connector } from '../../src/supervisor/backend.js';
+import { Backend, type BackendState } from '../../src/supervisor/backend.js';
+import type { Connector } from '../../src/supervisor/transport.js';
 import { FakeBackend, textOf } from '../helpers/mcp-link.js';
 
 // Fast restarts: 10 ms backoff, a crash loop after more than 2 failures in a minute.
