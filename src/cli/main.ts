@@ -33,13 +33,15 @@ Usage:
   stonegate doctor [-c FILE] [--url URL]
       Check the config, each backend's command, data_dir, the port, /health, MCP initialize and
       tools/list per backend; one line per check with a fix hint; exit 1 when a check fails.
+      --url may name a standalone coordination server (stonegate coord): its checks instead.
   stonegate check [-c FILE]
       Validate the config and print a summary; exit 2 when it is invalid.
   stonegate coord [--stdio | --port N] [--host H] [--db PATH|URL] [--pool-size N] [--opt key=value ...] [-c FILE]
       Run the coordination backend alone: MCP at /mcp and REST at /coord on 127.0.0.1:3392,
       or MCP on stdin/stdout with --stdio. --db is a SQLite file or a postgres:// URL (shared with
       the gateways on it); default: the config's [store] url, else data_dir/coord.db.
-      Options default to the config's [coordination], --opt overrides one.
+      Options default to the config's [coordination], --opt overrides one. -c also takes the seed's
+      own config file ([server], [events], …: translated, each key logged). REST is at the root too.
 
 Against a running gateway (--url, else $STONEGATE_URL, else the config's host and port;
 the bearer token, when the gateway has [auth], comes from $STONEGATE_TOKEN):
