@@ -124,17 +124,25 @@ describe('issue 21.12: the seed paths at the root of the standalone server', () 
     expect(mcp.body).toMatchObject({ jsonrpc: '2.0' });
   });
 
-  it('refuses a foreign Host at the root paths (DNS rebinding), as /mcp does', async () => {
+  it('refuses a foreign Host or Origin at the root paths and under /coord (DNS rebinding), as /mcp does', async () => {
     const { port } = new URL(coord.url);
-    const status = await new Promise<number>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path: '/stats', headers: { host: 'evil.example' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
+    const statusOf = (path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> =>
+      new Promise((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path, headers }, (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.once('error', reject);
+        req.end();
       });
-      req.once('error', reject);
-      req.end();
-    });
-    expect(status).toBe(403);
+    for (const path of ['/stats', '/coord/stats']) {
+      const host = await statusOf(path, { host: 'evil.example' });
+      expect(host.status).toBe(403);
+      expect(JSON.parse(host.body)).toMatchObject({ code: 'FORBIDDEN' });
+      expect((await statusOf(path, { host: `127.0.0.1:${port}`, origin: 'http://evil.example' })).status).toBe(403);
+      expect((await statusOf(path, { host: `localhost:${port}`, origin: `http://localhost:${port}` })).status).toBe(200);
+    }
   });
 
   it('stonegate doctor --url checks a standalone coordination server (with or without /coord)', async () => {
