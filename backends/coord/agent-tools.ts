@@ -12,10 +12,8 @@ export function agentTools(options: CoordOptions): CoordOperation[] {
       route: 'POST /agent/register',
       title: 'Register an agent',
       description:
-        'Register yourself with the coordination server before sending or receiving messages or claiming tasks. ' +
-        'Calling it again with the same agent_id replaces your role, capabilities, group, channel and webhook (your inbox is kept). ' +
-        'Capabilities decide which tasks you can claim (a task with required_capability "x" goes only to agents listing "x"). ' +
-        `Returns {agent, created, heartbeat_interval}; call mux_heartbeat about every heartbeat_interval seconds (${options.heartbeat_interval}) or you are reported stale after ${options.stale_threshold} s without any call.`,
+        'Join the coordination (needed before messaging or claiming); again with the same agent_id updates your record, inbox kept. ' +
+        `Returns {agent, created, heartbeat_interval}. Call something (or mux_heartbeat) every ${options.heartbeat_interval} s: after ${options.stale_threshold} s without a call you show as stale.`,
       input: RegisterAgentInputSchema,
       annotations: { idempotentHint: true, ...local },
       run: (args, { store }) => store.registerAgent(args),
@@ -35,10 +33,7 @@ export function agentTools(options: CoordOptions): CoordOperation[] {
       name: 'mux_heartbeat',
       route: 'POST /agent/heartbeat',
       title: 'Heartbeat',
-      description:
-        'Tell the coordination server you are still alive, so mux_discover keeps reporting you as active. ' +
-        'Polling, sending, claiming and completing count as heartbeats too; call this when you are busy with none of them. ' +
-        'Returns your agent record. Fails with UNKNOWN_AGENT if you are not registered (register again).',
+      description: 'Stay reported as active while you make no other call (any call counts). Returns your agent record; UNKNOWN_AGENT means register again.',
       input: AgentRefSchema,
       annotations: { idempotentHint: true, ...local },
       run: async ({ agent_id }, { store }) => ({ agent: await store.heartbeat(agent_id) }),

@@ -18,8 +18,8 @@ function withTtlDefault<S extends typeof AnnounceClaimInputSchema | typeof Renew
 }
 
 const scoring =
-  'Each conflict names the other agent, its paths and intent, a score and the reason: 100 same file, 80 a file one of you modifies that the other depends on, 30 same module. ' +
-  'verdict: "clear" (below 30) proceed; "caution" (30-89) read their intent and proceed carefully; "conflict" (90+) consult before editing.';
+  'Conflicts name agent, paths, intent, score (100 same file, 80 one modifies what the other depends on, 30 same module). ' +
+  'verdict: "clear" (<30) go; "caution" (30-89) read their intent; "conflict" (90+) consult first.';
 
 /** The operations mux_claim_announce, mux_claim_check, mux_claim_renew, mux_claim_release, mux_claim_list and mux_status. */
 export function claimTools(options: CoordOptions): CoordOperation[] {
@@ -29,10 +29,9 @@ export function claimTools(options: CoordOptions): CoordOperation[] {
       route: 'POST /claim/announce',
       title: 'Announce work on files (claim)',
       description:
-        'Call this BEFORE editing files, so agents working in the same repository see your intention before you collide. ' +
-        `Records a claim for ttl_seconds (default ${options.claim_ttl_default}, at most ${options.claim_ttl_max}) and returns {claim, verdict, score, conflicts, thread}. ${scoring} ` +
-        'A conflict of 90+ opens a consultation thread with the other agents (thread is returned): discuss there with mux_thread_post. ' +
-        'Claims are advisory: you get the claim with its conflicts listed. With exclusive: true the claim is refused (CONFLICT, naming the holder) instead when another agent holds the same files; an exclusive claim also refuses others. ' +
+        'Call BEFORE editing files: others see what you will touch. ' +
+        `Claims the paths for ttl_seconds (at most ${options.claim_ttl_max}); returns {claim, verdict, score, conflicts, thread}. ${scoring} ` +
+        '90+ opens a consultation thread (returned; answer with mux_thread_post). Advisory unless exclusive: true (see exclusive). ' +
         'Renew long work with mux_claim_renew; release with mux_claim_release when done.',
       input: withTtlDefault(AnnounceClaimInputSchema, options.claim_ttl_default),
       annotations: local,
@@ -43,7 +42,7 @@ export function claimTools(options: CoordOptions): CoordOperation[] {
       route: 'POST /claim/check',
       title: 'Check who holds files',
       description:
-        'Read-only: who holds, or would conflict with, these paths, without claiming anything. Use it before deciding what to work on. ' +
+        'Who holds or would conflict with these paths, claiming nothing; use it to choose work. ' +
         `Returns {verdict, score, conflicts}. ${scoring} Pass agent_id to leave out your own claims.`,
       input: CheckClaimsInputSchema,
       annotations: { readOnlyHint: true, ...local },

@@ -7,6 +7,7 @@ import type { CoordOptions } from './options.js';
 import { stateTools } from './state-tools.js';
 import { taskTools } from './task-tools.js';
 import { threadTools } from './thread-tools.js';
+import { selectedTools } from './tool-groups.js';
 
 /** Every coordination operation, in tool-list order; server.ts makes them tools, rest.ts routes. */
 export function coordOperations(options: CoordOptions): CoordOperation[] {
@@ -19,4 +20,10 @@ export function coordOperations(options: CoordOptions): CoordOperation[] {
     ...claimTools(options),
     ...threadTools(options),
   ];
+}
+
+/** The operations MCP lists and answers: those [coordination] tools selects (REST routes every operation). */
+export function exposedOperations(options: CoordOptions): CoordOperation[] {
+  const selected = selectedTools(options.tools);
+  return coordOperations(options).filter((op) => selected.has(op.name));
 }

@@ -5,7 +5,7 @@
 // every gateway and standalone server on that database (long polls wake
 // across them), and --pool-size sets the connections in its pool.
 // HTTP mode serves MCP (Streamable HTTP, sessions) at /mcp and the REST + SSE
-// API at /coord/*, and prints one JSON line {"msg":"coord listening","url":...}
+// API at /coord/* and at the root (the seed's paths, standalone-app.ts), and prints one JSON line {"msg":"coord listening","url":...}
 // on stdout once it listens. Logs are JSON lines on stderr. --opt sets a
 // [coordination] option (value parsed as JSON when it parses, else a string).
 // SIGTERM/SIGINT stop it cleanly; in --stdio mode so does the end of stdin.
@@ -18,14 +18,13 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type ServerType, serve } from '@hono/node-server';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { Hono } from 'hono';
 import pino from 'pino';
 import { redactUrl } from '../../kit/redact-url.js';
-import { type CoordMcpEndpoint, coordMcpEndpoint } from './mcp-http.js';
 import { isPostgresUrl, openStoreAt } from './open-store.js';
-import { type CoordOptions, coordOptions } from './options.js';
-import { coordRoutes } from './rest.js';
+import { optionsErrorSentence } from './option-errors.js';
+import { type CoordOptions, CoordOptionsSchema, coordOptions } from './options.js';
 import { COORD_VERSION, createCoordServer } from './server.js';
+import { standaloneApp } from './standalone-app.js';
 import type { CoordStore } from './store.js';
 
 const DEFAULT_PORT = 3392; // stonemux's port; the gateway itself uses 3393
@@ -58,11 +57,9 @@ export async function run(argv: readonly string[]): Promise<void> {
         raw[pair.slice(0, eq)] = value;
       }
     }
-    try {
-      return coordOptions(raw);
-    } catch (error) {
-      fail(`invalid --opt: ${error instanceof Error ? error.message : String(error)}`);
-    }
+    const parsed = CoordOptionsSchema.safeParse(raw);
+    if (!parsed.success) fail(optionsErrorSentence(parsed.error, raw, '--opt'));
+    return coordOptions(raw);
   }
 
   const { values } = (() => {
@@ -133,13 +130,8 @@ export async function run(argv: readonly string[]): Promise<void> {
     const loopback = host === '127.0.0.1' || host === 'localhost' || host === '::1';
     if (!loopback) logger.warn({ host }, 'coord is listening beyond loopback without authentication; anyone who can reach it can read every inbox');
 
-    const mcp: CoordMcpEndpoint = coordMcpEndpoint(store, options, logger, loopback);
-    const app = new Hono();
-    app.route('/coord', coordRoutes(store, options, logger));
-    app.route('/', mcp.app);
-    app.get('/', (c) =>
-      c.json({ name: 'stonegate-coord', version: COORD_VERSION, mcp: '/mcp', rest: '/coord', events: '/coord/events', health: '/coord/health' }),
-    );
+    // MCP at /mcp, REST under /coord and (for the seed's clients) at the root.
+    const { app, mcp } = standaloneApp(store, options, logger, loopback);
 
     const server: ServerType = serve({ fetch: app.fetch, hostname: host, port }, (info) => {
       const shown = info.family === 'IPv6' ? `[${info.address}]` : info.address;

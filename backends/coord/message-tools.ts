@@ -37,11 +37,8 @@ export function messageTools(options: CoordOptions): CoordOperation[] {
       route: 'GET /msg/poll',
       title: 'Read your inbox',
       description:
-        'Read new messages sent to you (direct messages and broadcasts) in one channel, waiting up to `timeout` seconds for the first one; ' +
-        'it returns as soon as a message arrives. ' +
-        'Without `after`, each message is returned once and then counted as read. ' +
-        'For at-least-once delivery pass `after` = the next_cursor of the last batch you fully handled: that acknowledges it and returns what follows, ' +
-        'and the same messages come back if you crash before acknowledging them. ' +
+        'Your new messages (direct and broadcast) in one channel, as soon as one arrives or after `timeout` s. ' +
+        'Without `after` each is returned once (then read); with `after` = the next_cursor of the last batch you handled, unacknowledged messages come back after a crash (at-least-once). ' +
         `Returns {messages: [{id, from, to, content, channel, kind, group, sent_at}], next_cursor, has_more}. Keep timeout below your client's request timeout (often 60 s); the server caps it at ${options.poll_timeout_max} s.`,
       input: PollArgsSchema,
       annotations: local,
@@ -52,11 +49,8 @@ export function messageTools(options: CoordOptions): CoordOperation[] {
       route: 'GET /msg/history',
       title: 'Message history',
       description:
-        "Look back at messages, newest first, without touching anyone's inbox cursor. " +
-        'Give agent_id alone to read as that agent: only the messages it sent or received (with group: only those to that group); ' +
-        'agent_id and with_agent for the direct messages between two agents; group for the broadcasts to that group; neither for everything in the channel. ' +
-        'Behind a gateway with auth, an agent token must pass agent_id = its own name. ' +
-        'Page back with before = the smallest id you got. Returns {mode, channel, agent_id (when reading as an agent), messages}.',
+        "Past messages, newest first; moves no inbox cursor. As agent_id: what it sent or received; with with_agent: one conversation; group: that group's broadcasts; none: the whole channel (agent tokens must pass their own agent_id). " +
+        'Page back with before = the smallest id you got. Returns {mode, channel, agent_id?, messages}.',
       input: HistoryQuerySchema,
       annotations: { readOnlyHint: true, ...local },
       run: (args, { store }) => store.history(args),

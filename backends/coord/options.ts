@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { toolEntryProblem } from './tool-groups.js';
 
 /*
  * The [coordination] keys of stonegate.toml (stonemux-reference.txt
@@ -44,6 +45,19 @@ export const CoordOptionsSchema = z
     thread_timeout: seconds.default(600),
     /** Agent ids that may release other agents' work claims (forced release). */
     claim_admins: z.array(z.string().min(1)).default([]),
+
+    // [coord-2] item 14: the tool budget.
+    /** Coordination tools MCP lists and answers: groups (agents, messaging, tasks, state, channels, claims, threads) and/or tool names; "all" for every tool. REST routes stay complete. */
+    tools: z
+      .array(z.string())
+      .min(1, 'name at least one tool group or tool ("all" for every tool); to remove coordination altogether set [coordination] enabled = false')
+      .superRefine((entries, ctx) => {
+        for (const [index, entry] of entries.entries()) {
+          const problem = toolEntryProblem(entry);
+          if (problem !== undefined) ctx.addIssue({ code: 'custom', path: [index], message: problem });
+        }
+      })
+      .default(['all']),
   })
   .prefault({});
 

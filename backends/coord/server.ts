@@ -2,10 +2,11 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { coordOperations } from './coord-operations.js';
+import { coordOperations, exposedOperations } from './coord-operations.js';
 import type { CoordOperation } from './operation.js';
 import { type CoordOptionsInput, coordOptions } from './options.js';
 import type { CoordLogger, CoordStore } from './store.js';
+import { TOOL_GROUPS } from './tool-groups.js';
 import { measureTools } from './tool-meta.js';
 import { runTool } from './tool-result.js';
 
@@ -15,16 +16,35 @@ export const COORD_VERSION = '0.1.0';
 /** Names of every tool createCoordServer registers, in registration order. */
 export const COORD_TOOLS: readonly string[] = coordOperations(coordOptions()).map((op) => op.name);
 
-const INSTRUCTIONS = `Coordination between agents: inboxes, tasks, shared state, channels.
-Start with mux_register (your agent_id, role, capabilities). Then:
-- talk: mux_send (one agent), mux_broadcast (everyone or a group), mux_poll (your inbox; long-polls), mux_history;
-- share work: mux_task_post, mux_task_claim (atomic, with a lease), mux_task_complete (pass the lease epoch), mux_task_list;
-- share facts: mux_state_get / mux_state_set (versioned, compare-and-set) / mux_state_watch;
-- find each other: mux_discover; stay visible with mux_heartbeat;
-- before editing files: mux_claim_announce (conflicts are scored and listed; 90+ opens a thread), mux_claim_check, mux_claim_renew, mux_claim_release, mux_status;
-- settle overlaps: mux_thread_post / mux_thread_approve / mux_thread_contest / mux_thread_close, mux_thread_get, mux_thread_updates.
+/*
+ * What the server tells a model at initialize, one line per tool group; a
+ * subset ([coordination] tools) keeps the lines of its groups, so the model
+ * is never pointed at a tool it cannot call.
+ */
+const INSTRUCTION_LINES: readonly (readonly [string, string])[] = [
+  ['messaging', '- talk: mux_send (one agent), mux_broadcast (everyone or a group), mux_poll (your inbox; long-polls), mux_history;'],
+  ['tasks', '- share work: mux_task_post, mux_task_claim (atomic, with a lease), mux_task_complete (pass the lease epoch), mux_task_list;'],
+  ['state', '- share facts: mux_state_get / mux_state_set (versioned, compare-and-set) / mux_state_watch;'],
+  ['agents', '- find each other: mux_discover; stay visible with mux_heartbeat;'],
+  ['channels', '- namespaces: mux_channel_create, mux_channel_list, mux_stats;'],
+  [
+    'claims',
+    '- before editing files: mux_claim_announce (conflicts are scored and listed; 90+ opens a thread), mux_claim_check, mux_claim_renew, mux_claim_release, mux_status;',
+  ],
+  ['threads', '- settle overlaps: mux_thread_post / mux_thread_approve / mux_thread_contest / mux_thread_close, mux_thread_get, mux_thread_updates.'],
+];
+
+function instructions(tools: ReadonlySet<string>): string {
+  const lines = INSTRUCTION_LINES.filter(([group]) => TOOL_GROUPS[group]?.some((name) => tools.has(name))).map(([, line]) => line);
+  const start = tools.has('mux_register')
+    ? 'Start with mux_register (your agent_id, role, capabilities). Then:'
+    : 'Agents register first (mux_register, or POST /coord/agent/register). Then:';
+  return `Coordination between agents: inboxes, tasks, shared state, channels.
+${start}
+${lines.join('\n')}
 Everything is scoped by channel (default "default"), claims and threads also by repo. Every answer's _meta has {chars, lines, ms, unread}.
 Errors start with a code: BAD_REQUEST, FORBIDDEN, UNKNOWN_AGENT, UNKNOWN_TASK, UNKNOWN_CLAIM, UNKNOWN_THREAD, CONFLICT, PAYLOAD_TOO_LARGE.`;
+}
 
 /*
  * The SDK checks arguments against the schema it is given and answers its
@@ -39,7 +59,7 @@ const lenientSchemas = new WeakMap<z.ZodObject, z.ZodObject>();
 function lenient(schema: z.ZodObject): z.ZodObject {
   let copy = lenientSchemas.get(schema);
   if (copy === undefined) {
-    copy = z.looseObject(schema.shape).meta({ additionalProperties: undefined });
+    copy = z.looseObject(schema.shape).meta({ additionalProperties: undefined, $schema: undefined });
     lenientSchemas.set(schema, copy);
   }
   return copy;
@@ -59,8 +79,11 @@ function registerOperation(server: McpServer, op: CoordOperation, store: CoordSt
  * all see each other's writes and wake each other's long-polls.
  */
 export function createCoordServer(store: CoordStore, options: CoordOptionsInput = {}, logger?: CoordLogger): McpServer {
-  const server = new McpServer({ name: 'coord', version: COORD_VERSION }, { instructions: INSTRUCTIONS });
+  const opts = coordOptions(options);
+  const operations = exposedOperations(opts);
+  const server = new McpServer({ name: 'coord', version: COORD_VERSION }, { instructions: instructions(new Set(operations.map((op) => op.name))) });
   measureTools(server, store);
-  for (const op of coordOperations(coordOptions(options))) registerOperation(server, op, store, logger);
+  // Tools outside [coordination] tools are not registered: listing omits them and calling one is refused as an unknown tool.
+  for (const op of operations) registerOperation(server, op, store, logger);
   return server;
 }

@@ -7,6 +7,7 @@ import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { ConfigError, type ConfigOverrides, loadConfig } from '../config/load.js';
 import type { BackendConfig, Config } from '../config/schema.js';
 import { VERSION } from '../version.js';
+import { COORD_SERVER_NAME, checkCoordServer } from './doctor-coord.js';
 import { localAddress } from './local-address.js';
 
 /*
@@ -14,7 +15,8 @@ import { localAddress } from './local-address.js';
  * Offline checks first (config, each backend's command, data_dir), then the
  * gateway: the port free or a stonegate answering on it, /health, an MCP
  * initialize on /mcp and a tools/list counted per backend. Lines print as
- * each check finishes, so a slow step shows where it is.
+ * each check finishes, so a slow step shows where it is. A --url of a
+ * standalone coordination server gets that server's checks (doctor-coord.ts).
  */
 
 type Level = 'ok' | 'warn' | 'FAIL' | 'skip';
@@ -162,6 +164,8 @@ async function checkGateway(report: Report, base: string, token: string | undefi
     return report.line('FAIL', '/health', `no answer from ${base} (${(e as Error).message})`, "start it with 'stonegate serve', or pass --url");
   }
   const h = health.body;
+  // A standalone coordination server (stonegate coord) rather than a gateway.
+  if (h !== undefined && h.name === COORD_SERVER_NAME) return checkCoordServer((...args) => report.line(...args), base, h);
   // A gateway whose database is unusable answers 503 with status "down": still stonegate.
   if ((health.status !== 200 && health.status !== 503) || h === undefined || typeof h.version !== 'string') {
     return report.line(
@@ -253,7 +257,8 @@ export async function runDoctor(options: DoctorOptions): Promise<number> {
     checkDataDir(report, config.server.dataDir);
   }
 
-  let base = options.url?.replace(/\/+$/, '');
+  // A coordination server's URL may be given with its /coord prefix.
+  let base = options.url?.replace(/\/+$/, '').replace(/\/coord$/, '');
   if (base === undefined) {
     const local = localAddress(config);
     const { host, port } = local;

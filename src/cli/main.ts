@@ -1,3 +1,4 @@
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isPostgresUrl, runCoord } from '../builtins/coord.js';
@@ -7,6 +8,7 @@ import { Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../log.js';
 import { serveStdio } from '../mcp/stdio-session.js';
 import { VERSION } from '../version.js';
+import { readSeedConfig, type SeedConfig, translateSeedConfig } from './coord-seed-config.js';
 import { runDoctor } from './doctor.js';
 import { runInit } from './init.js';
 import { localAddress } from './local-address.js';
@@ -31,13 +33,15 @@ Usage:
   stonegate doctor [-c FILE] [--url URL]
       Check the config, each backend's command, data_dir, the port, /health, MCP initialize and
       tools/list per backend; one line per check with a fix hint; exit 1 when a check fails.
+      --url may name a standalone coordination server (stonegate coord): its checks instead.
   stonegate check [-c FILE]
       Validate the config and print a summary; exit 2 when it is invalid.
   stonegate coord [--stdio | --port N] [--host H] [--db PATH|URL] [--pool-size N] [--opt key=value ...] [-c FILE]
       Run the coordination backend alone: MCP at /mcp and REST at /coord on 127.0.0.1:3392,
       or MCP on stdin/stdout with --stdio. --db is a SQLite file or a postgres:// URL (shared with
       the gateways on it); default: the config's [store] url, else data_dir/coord.db.
-      Options default to the config's [coordination], --opt overrides one.
+      Options default to the config's [coordination], --opt overrides one. -c also takes the seed's
+      own config file ([server], [events], …: translated, each key logged). REST is at the root too.
 
 Against a running gateway (--url, else $STONEGATE_URL, else the config's host and port;
 the bearer token, when the gateway has [auth], comes from $STONEGATE_TOKEN):
@@ -190,6 +194,9 @@ async function coord(values: Values, extra: string[]): Promise<number> {
     const port = Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a number from 0 to 65535, got '${values.port}'`);
   }
+  // The seed's own config file ([events], [license], …): translated, not loaded as a stonegate.toml.
+  const seed = values.config === undefined ? undefined : readSeedConfig(values.config);
+  if (seed !== undefined && values.config !== undefined) return coordFromSeed(values, translateSeedConfig(values.config, seed));
   // Only data_dir, [store] and [coordination] matter here: --host and --port are the
   // coordination server's own, not the gateway's.
   const overrides: ConfigOverrides = {};
@@ -210,6 +217,26 @@ async function coord(values: Values, extra: string[]): Promise<number> {
   if (values['log-level'] !== undefined || process.env.COORD_LOG_LEVEL === undefined) process.env.COORD_LOG_LEVEL = config.logging.level;
   await runCoord(args);
   return -1; // main.js keeps running and exits on its own (SIGTERM, SIGINT, end of stdin)
+}
+
+/** `stonegate coord -c SEED_FILE`: the seed config's translation, logged, then the flags given on the command line over it. */
+async function coordFromSeed(values: Values, seed: SeedConfig): Promise<number> {
+  const level = values['log-level'] ?? seed.logLevel ?? process.env.COORD_LOG_LEVEL ?? 'info';
+  const logger = createLogger({ level, format: 'json', fd: 2 }).child({ name: 'coord' });
+  for (const translation of seed.translations) logger.info({ config: values.config }, `seed config: ${translation}`);
+  logger.flush();
+  const db = values.db ?? seed.db ?? join(homedir(), '.stonegate', 'coord.db');
+  const args = ['--db', db];
+  if (values['pool-size'] !== undefined) args.push('--pool-size', values['pool-size']);
+  if (values.stdio === true) args.push('--stdio');
+  const port = values.port ?? (values.stdio === true ? undefined : seed.port);
+  const host = values.host ?? (values.stdio === true ? undefined : seed.host);
+  if (port !== undefined) args.push('--port', port);
+  if (host !== undefined) args.push('--host', host);
+  for (const pair of [...seed.opts, ...(values.opt ?? [])]) args.push('--opt', pair);
+  process.env.COORD_LOG_LEVEL = level;
+  await runCoord(args);
+  return -1;
 }
 
 /** The gateway a remote command talks to: --url, $STONEGATE_URL, or the config's host and port. */

@@ -88,6 +88,8 @@ export function formatZodError(error: z.ZodError, source: string, schema?: z.Zod
  */
 const FOREIGN_TABLES: Readonly<Record<string, string>> = {
   license: 'licensing is not part of stonegate and nothing reads this table; delete the [license] table',
+  events:
+    "the seed's [events] keys (sse_keepalive, max_event_buffer) are [coordination] keys here: move them to [coordination] (stonegate coord -c takes the seed's own file as it is)",
 };
 
 function unknownKeys(keys: readonly string[], path: readonly PropertyKey[], schema: z.ZodType | undefined): string {

@@ -11,7 +11,10 @@ export type AgentStatus = z.infer<typeof AgentStatusSchema>;
 export const RegisterAgentInputSchema = z.strictObject({
   agent_id: agentId,
   role: z.string().describe('What you do, e.g. "research", "writing", "review". Others find you by it with mux_discover.'),
-  capabilities: z.array(z.string()).optional().describe('Skills used for task matching, e.g. ["web-search", "analysis"]. Default none.'),
+  capabilities: z
+    .array(z.string())
+    .optional()
+    .describe('Skills for task matching: a task with required_capability "x" goes only to agents listing "x". E.g. ["web-search"]. Default none.'),
   group: z.string().nullable().optional().describe('Optional team name; mux_broadcast can target one group.'),
   channel,
   webhook_url: z

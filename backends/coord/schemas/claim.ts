@@ -14,7 +14,12 @@ export const AnnounceClaimInputSchema = z.strictObject({
   depends_on: dependsOn,
   modules,
   ttl_seconds: ttl('How long the claim holds, in seconds.'),
-  exclusive: z.boolean().optional().describe('Refuse instead of granting when another agent holds the same files. Default false.'),
+  exclusive: z
+    .boolean()
+    .optional()
+    .describe(
+      'Refuse (CONFLICT, naming the holder) instead of granting when another agent holds the same files; an exclusive claim also refuses others. Default false.',
+    ),
   channel,
   repo,
 });

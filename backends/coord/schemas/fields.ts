@@ -6,11 +6,8 @@ import { z } from 'zod';
  * (agent.ts, message.ts, …) are built from these.
  */
 
-export const agentId = z.string().describe('Your agent id: a stable name such as "researcher" or "build-agent". Case-sensitive.');
-export const channel = z
-  .string()
-  .optional()
-  .describe('Channel (namespace) to act in. Default "default". Agents, messages, tasks and state of one channel are invisible in another.');
+export const agentId = z.string().describe('Your agent id (case-sensitive), e.g. "researcher".');
+export const channel = z.string().optional().describe('Channel (namespace); default "default". Nothing crosses from one channel to another.');
 export const repo = z
   .string()
   .optional()

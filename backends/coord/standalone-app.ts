@@ -1,0 +1,86 @@
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { type CoordMcpEndpoint, coordMcpEndpoint } from './mcp-http.js';
+import type { CoordOptions } from './options.js';
+import { coordRoutes } from './rest.js';
+import { COORD_VERSION } from './server.js';
+import type { CoordLogger, CoordStore } from './store.js';
+
+/*
+ * The HTTP app of the standalone server (`stonegate coord`, main.js): MCP at
+ * /mcp, the REST + SSE routes under /coord, and the same routes again at the
+ * root, where the seed's own clients (stonemux-reference.txt: /agent/register,
+ * /msg/send, /events, /stats, /health, …) look for them — same handlers, same
+ * refusals. The root /health answers the seed's shape (status, version, tier,
+ * uptime) on top of ours. Anything else is a JSON NOT_FOUND, at the root too.
+ */
+
+/** Name of the standalone server in `GET /` and the root `/health` (stonegate doctor recognises it by this). */
+export const STANDALONE_NAME = 'stonegate-coord';
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+
+function hostnameOf(value: string): string {
+  try {
+    return new URL(value.includes('://') ? value : `http://${value}`).hostname;
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * DNS-rebinding protection for the REST routes of a loopback-bound server,
+ * as mcp-http.ts does for /mcp (which keeps its own JSON-RPC answer): Host,
+ * and Origin when a browser sends one, must name a loopback host.
+ */
+function loopbackRest(): MiddlewareHandler {
+  return async (c, next) => {
+    if (c.req.path === '/mcp') return next();
+    const host = hostnameOf(c.req.header('host') ?? '');
+    const origin = c.req.header('origin');
+    if (!LOOPBACK.has(host) || (origin !== undefined && !LOOPBACK.has(hostnameOf(origin)))) {
+      return c.json(
+        { error: 'Host or Origin is not a loopback name; this server answers only requests addressed to 127.0.0.1, localhost or [::1].', code: 'FORBIDDEN' },
+        403,
+      );
+    }
+    await next();
+  };
+}
+
+/** The standalone HTTP app and its MCP endpoint (close it on shutdown). */
+export interface StandaloneApp {
+  app: Hono;
+  mcp: CoordMcpEndpoint;
+}
+
+/** Builds the standalone server's routes over `store`; `loopback`: bound to a loopback address (Host/Origin are then checked). */
+export function standaloneApp(store: CoordStore, options: CoordOptions, logger: CoordLogger | undefined, loopback: boolean): StandaloneApp {
+  const mcp = coordMcpEndpoint(store, options, logger, loopback);
+  const routes = coordRoutes(store, options, logger);
+  const app = new Hono();
+  if (loopback) app.use('*', loopbackRest());
+  app.route('/coord', routes);
+  app.route('/', mcp.app);
+  app.get('/', (c) =>
+    c.json({
+      name: STANDALONE_NAME,
+      version: COORD_VERSION,
+      mcp: '/mcp',
+      rest: '/coord',
+      events: '/coord/events',
+      health: '/coord/health',
+      // The seed's clients call the routes without /coord; both spellings are the same routes.
+      seed_paths: '/',
+    }),
+  );
+  app.get('/health', (c) => seedHealth(c, routes));
+  app.route('/', routes);
+  return { app, mcp };
+}
+
+/** The seed's /health: our /coord/health plus the seed's `tier` (every feature is on: "enterprise") and `uptime` (seconds). */
+async function seedHealth(c: Context, routes: Hono): Promise<Response> {
+  const ours = await routes.request('/health');
+  const body = (await ours.json()) as Record<string, unknown>;
+  return c.json({ ...body, name: STANDALONE_NAME, tier: 'enterprise', uptime: body.uptime_seconds }, ours.status as 200 | 503);
+}
