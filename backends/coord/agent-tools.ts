@@ -1,6 +1,6 @@
 import { type CoordOperation, operation } from './operation.js';
 import type { CoordOptions } from './options.js';
-import { AgentRefSchema, DiscoverQuerySchema, RegisterAgentInputSchema } from './schemas/agent.js';
+import { AgentRefSchema, DiscoverQuerySchema, HeartbeatInputSchema, RegisterAgentInputSchema } from './schemas/agent.js';
 
 const local = { openWorldHint: false } as const;
 
@@ -25,8 +25,9 @@ export function agentTools(options: CoordOptions): CoordOperation[] {
       route: 'POST /agent/deregister',
       title: 'Deregister an agent',
       description:
-        'Remove an agent from the directory when it stops working. Messages already in its inbox are kept and can be read after registering again. ' +
-        'Succeeds even if the agent was not registered. Returns {agent_id, deregistered, pending_messages}.',
+        'Remove an agent from the directory when it stops working: its work claims are released and its claimed tasks go back to the queue at once. ' +
+        'Messages already in its inbox are kept and can be read after registering again. ' +
+        'Succeeds even if the agent was not registered. Returns {agent_id, deregistered, pending_messages, released_claims, returned_tasks}.',
       input: AgentRefSchema,
       annotations: { idempotentHint: true, destructiveHint: false, ...local },
       run: ({ agent_id }, { store }) => store.deregisterAgent(agent_id),
@@ -36,12 +37,16 @@ export function agentTools(options: CoordOptions): CoordOperation[] {
       route: 'POST /agent/heartbeat',
       title: 'Heartbeat',
       description:
-        'Tell the coordination server you are still alive, so mux_discover keeps reporting you as active. ' +
-        'Polling, sending, claiming and completing count as heartbeats too; call this when you are busy with none of them. ' +
-        'Returns your agent record. Fails with UNKNOWN_AGENT if you are not registered (register again).',
-      input: AgentRefSchema,
+        'Tell the coordination server you are still alive, so mux_discover keeps reporting you as active and your claims keep counting. ' +
+        'Every call that names you counts too; call this when you are busy with none. With task_id and epoch it also renews that task lease (as mux_task_renew). ' +
+        'Returns {agent} (and {lease} with task_id). Fails with UNKNOWN_AGENT if you are not registered (register again).',
+      input: HeartbeatInputSchema,
       annotations: { idempotentHint: true, ...local },
-      run: async ({ agent_id }, { store }) => ({ agent: await store.heartbeat(agent_id) }),
+      run: async ({ agent_id, task_id, epoch }, { store }) => {
+        const agent = await store.heartbeat(agent_id);
+        if (task_id === undefined || epoch === undefined) return { agent };
+        return { agent, lease: await store.renewTask({ task_id, agent_id, epoch }) };
+      },
     }),
     operation({
       name: 'mux_discover',

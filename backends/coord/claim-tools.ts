@@ -19,7 +19,8 @@ function withTtlDefault<S extends typeof AnnounceClaimInputSchema | typeof Renew
 
 const scoring =
   'Each conflict names the other agent, its paths and intent, a score and the reason: 100 same file, 80 a file one of you modifies that the other depends on, 30 same module. ' +
-  'verdict: "clear" (below 30) proceed; "caution" (30-89) read their intent and proceed carefully; "conflict" (90+) consult before editing.';
+  'verdict: "clear" (below 30) proceed; "caution" (30-89) read their intent and proceed carefully; "conflict" (90+) consult before editing. ' +
+  'Claims of agents silent for the stale threshold are listed in stale_conflicts and count for nothing.';
 
 /** The operations mux_claim_announce, mux_claim_check, mux_claim_renew, mux_claim_release, mux_claim_list and mux_status. */
 export function claimTools(options: CoordOptions): CoordOperation[] {

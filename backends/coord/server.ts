@@ -18,7 +18,7 @@ export const COORD_TOOLS: readonly string[] = coordOperations(coordOptions()).ma
 const INSTRUCTIONS = `Coordination between agents: inboxes, tasks, shared state, channels.
 Start with mux_register (your agent_id, role, capabilities). Then:
 - talk: mux_send (one agent), mux_broadcast (everyone or a group), mux_poll (your inbox; long-polls), mux_history;
-- share work: mux_task_post, mux_task_claim (atomic, with a lease), mux_task_complete (pass the lease epoch), mux_task_list;
+- share work: mux_task_post, mux_task_claim (atomic, with a lease), mux_task_renew (keep a long task), mux_task_complete (pass the lease epoch), mux_task_list;
 - share facts: mux_state_get / mux_state_set (versioned, compare-and-set) / mux_state_watch;
 - find each other: mux_discover; stay visible with mux_heartbeat;
 - before editing files: mux_claim_announce (conflicts are scored and listed; 90+ opens a thread), mux_claim_check, mux_claim_renew, mux_claim_release, mux_status;
