@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -18,6 +21,7 @@ import { eventually, type RunningGateway, startGateway, stopAll } from '../helpe
 
 const LEASE = 1;
 const sessions = new SessionSet();
+const dir = mkdtempSync(join(tmpdir(), 'coord-renew-'));
 let gw: RunningGateway;
 
 beforeAll(async () => {
@@ -28,6 +32,7 @@ afterEach(() => sessions.closeAll());
 afterAll(async () => {
   await stopAll();
   await stopCoords();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 /** Works for three leases, calling `renew` at a third of the lease. */
@@ -124,7 +129,7 @@ describe('issue 21: a task lease can be renewed', () => {
   });
 
   it('the standalone server renews over MCP and REST alike', async () => {
-    const coord = await startCoord(undefined, ['--opt', `task_claim_timeout=${LEASE}`]);
+    const coord = await startCoord(join(dir, 'standalone.db'), ['--opt', `task_claim_timeout=${LEASE}`]);
     await coord.post('/agent/register', { agent_id: 'solo', role: 'builder' });
     const task = (await coord.post('/task/post', { description: 'solo build', posted_by: 'solo' })).body;
     const { lease } = (await coord.post('/task/claim', { agent_id: 'solo' })).body as { lease: { epoch: number } };
