@@ -65,6 +65,23 @@ export function lifecycleContract(make: MakeStore): void {
       expect(await store.deregisterAgent('gone')).toMatchObject({ deregistered: false, released_claims: [], returned_tasks: [] });
     });
 
+    it('a task claimed while its agent deregisters never stays claimed by the departed agent (race, 20 rounds)', async () => {
+      const store = await stores.store();
+      await registerAll(store, ['poster']);
+      for (let round = 0; round < 20; round++) {
+        const agent = `racer-${round}`;
+        const channel = `race-${round}`; // one task per channel: a claim can only take this round's task
+        await registerAll(store, [agent], { channel });
+        const task = await store.postTask({ description: `t${round}`, posted_by: 'poster', channel });
+        const [claim] = await Promise.allSettled([store.claimTask({ agent_id: agent, channel }), store.deregisterAgent(agent)]);
+        const after = await store.getTask(task.id);
+        // Either the claim came first and the deregistration returned the task, or the claim found no agent.
+        expect(after).toMatchObject({ status: 'pending', claimed_by: null });
+        if (claim.status === 'fulfilled') expect(after.attempts).toBe(1);
+        else expect(claim.reason).toMatchObject({ code: 'UNKNOWN_AGENT' });
+      }
+    });
+
     it('a stale holder’s claims stop blocking and scoring, show as stale, and count again once it is active', async () => {
       const clock = new TestClock();
       const store = await stores.store({ stale_threshold: 60, claim_ttl_default: 3600 }, { now: clock.now });
