@@ -1,6 +1,6 @@
 import { type CoordOperation, operation } from './operation.js';
 import type { CoordOptions } from './options.js';
-import { AgentRefSchema, DiscoverQuerySchema, RegisterAgentInputSchema } from './schemas/agent.js';
+import { AgentRefSchema, DiscoverQuerySchema, HeartbeatInputSchema, RegisterAgentInputSchema } from './schemas/agent.js';
 
 const local = { openWorldHint: false } as const;
 
@@ -23,8 +23,9 @@ export function agentTools(options: CoordOptions): CoordOperation[] {
       route: 'POST /agent/deregister',
       title: 'Deregister an agent',
       description:
-        'Remove an agent from the directory when it stops working. Messages already in its inbox are kept and can be read after registering again. ' +
-        'Succeeds even if the agent was not registered. Returns {agent_id, deregistered, pending_messages}.',
+        'Remove an agent from the directory when it stops working: its work claims are released and its claimed tasks go back to the queue at once. ' +
+        'Messages already in its inbox are kept and can be read after registering again. ' +
+        'Succeeds even if the agent was not registered. Returns {agent_id, deregistered, pending_messages, released_claims, returned_tasks}.',
       input: AgentRefSchema,
       annotations: { idempotentHint: true, destructiveHint: false, ...local },
       run: ({ agent_id }, { store }) => store.deregisterAgent(agent_id),
@@ -33,10 +34,16 @@ export function agentTools(options: CoordOptions): CoordOperation[] {
       name: 'mux_heartbeat',
       route: 'POST /agent/heartbeat',
       title: 'Heartbeat',
-      description: 'Stay reported as active while you make no other call (any call counts). Returns your agent record; UNKNOWN_AGENT means register again.',
-      input: AgentRefSchema,
+      description:
+        'Stay reported as active while you make no other call (any call naming you counts). With task_id and epoch it also renews that task lease (as mux_task_renew). ' +
+        'Returns {agent} (and {lease} with task_id); UNKNOWN_AGENT means register again.',
+      input: HeartbeatInputSchema,
       annotations: { idempotentHint: true, ...local },
-      run: async ({ agent_id }, { store }) => ({ agent: await store.heartbeat(agent_id) }),
+      run: async ({ agent_id, task_id, epoch }, { store }) => {
+        const agent = await store.heartbeat(agent_id);
+        if (task_id === undefined || epoch === undefined) return { agent };
+        return { agent, lease: await store.renewTask({ task_id, agent_id, epoch }) };
+      },
     }),
     operation({
       name: 'mux_discover',

@@ -32,6 +32,8 @@ export interface ClaimRow {
   expires_at: number;
   released_at: number | null;
   released_by: string | null;
+  /** The holder's last_heartbeat, when the store reads it along (LEFT JOIN agents); null for a holder not registered. */
+  holder_seen?: number | null;
 }
 
 /** A checked claim target: scope plus normalized paths. */
@@ -68,10 +70,24 @@ type ClaimDetails = Pick<ClaimRow, 'intent' | 'exclusive' | 'expires_at'>;
  * details when the store reads them along (PostgreSQL, to save a round trip
  * per conflict); without them the row is read for each conflicting claim.
  */
-export type LiveClaim = Pick<ClaimRow, 'id' | 'agent_id'> & Partial<ClaimDetails>;
+export type LiveClaim = Pick<ClaimRow, 'id' | 'agent_id'> & Partial<ClaimDetails> & { holder_seen: number | null };
 
-/** The SELECT list of a LiveClaim with its details. */
-export const LIVE_COLUMNS = 'id, agent_id, intent, exclusive, expires_at';
+/** The SELECT list of a LiveClaim with its details, from `work_claims c LEFT JOIN agents a ON a.id = c.agent_id` (HOLDER_JOIN). */
+export const LIVE_COLUMNS = 'c.id, c.agent_id, c.intent, c.exclusive, c.expires_at, a.last_heartbeat AS holder_seen';
+
+/** Claims with their holder's last sign of life (both dialects). */
+export const HOLDER_JOIN = 'work_claims c LEFT JOIN agents a ON a.id = c.agent_id';
+
+/**
+ * Whether a live claim's holder is stale: registered, and silent for
+ * stale_threshold (`staleBefore` = now − stale_threshold). Such a claim
+ * neither blocks nor scores; lists show it with stale: true. A holder that
+ * is not registered is judged by the claim's TTL alone (claims need no
+ * registration, and deregistering releases them).
+ */
+export function holderStale(seen: number | null | undefined, staleBefore: number): boolean {
+  return seen !== null && seen !== undefined && seen < staleBefore;
+}
 
 /**
  * Scores stored claims. The parsed paths and modules of a claim never change
@@ -92,10 +108,12 @@ export class ClaimScorer {
    * Conflicts of `target` with `live` claims of agents other than `agent`,
    * highest score first. `rowOf` gives the stored row of a claim not parsed
    * yet (those `uncached` named), and of a conflicting claim read without its
-   * details.
+   * details. Claims of stale holders (holderStale) go to stale_conflicts and
+   * count for nothing.
    */
-  score(target: ClaimTarget, agent: string | null, live: readonly LiveClaim[], rowOf: (id: string) => ClaimRow): ClaimCheck {
+  score(target: ClaimTarget, agent: string | null, live: readonly LiveClaim[], rowOf: (id: string) => ClaimRow, staleBefore: number): ClaimCheck {
     const conflicts: ClaimConflict[] = [];
+    const stale: ClaimConflict[] = [];
     for (const claim of live) {
       if (claim.agent_id === agent) continue;
       const theirs = this.parsed.get(claim.id) ?? this.remember(rowOf(claim.id));
@@ -105,7 +123,7 @@ export class ClaimScorer {
         claim.intent !== undefined && claim.exclusive !== undefined && claim.expires_at !== undefined
           ? { intent: claim.intent, exclusive: claim.exclusive, expires_at: claim.expires_at }
           : rowOf(claim.id);
-      conflicts.push({
+      (holderStale(claim.holder_seen, staleBefore) ? stale : conflicts).push({
         claim_id: claim.id,
         agent_id: claim.agent_id,
         paths: [...theirs.paths],
@@ -116,8 +134,9 @@ export class ClaimScorer {
       });
     }
     conflicts.sort((a, b) => b.score - a.score);
+    stale.sort((a, b) => b.score - a.score);
     const score = conflicts[0]?.score ?? 0;
-    return { verdict: verdictOf(score), score, conflicts };
+    return { verdict: verdictOf(score), score, conflicts, stale_conflicts: stale };
   }
 
   private remember(row: ClaimRow): ScoredTarget {
@@ -227,13 +246,19 @@ export function unknownClaim(claimId: string): CoordError {
   return new CoordError('UNKNOWN_CLAIM', `No work claim with id '${claimId}'; mux_claim_list shows the live claims of a channel.`, { claim_id: claimId });
 }
 
+/** The data of the claim_released event of a claim released because its holder deregistered. */
+export function releasedOnLeave(row: ClaimRow): Record<string, unknown> {
+  return { claim_id: row.id, agent_id: row.agent_id, repo: row.repo, released_by: row.agent_id, forced: false, reason: 'deregistered' };
+}
+
 /** The data of a claim_expired event. */
 export function expiredEvent(row: ClaimRow): Record<string, unknown> {
   return { claim_id: row.id, agent_id: row.agent_id, repo: row.repo, paths: parseJson<string[]>(row.paths) };
 }
 
-/** Each claimed path that claims of two or more agents overlap, with those agents. */
-export function hotPaths(claims: WorkClaim[]): HotPath[] {
+/** Each claimed path that claims of two or more agents overlap, with those agents; claims of stale holders do not count. */
+export function hotPaths(all: WorkClaim[]): HotPath[] {
+  const claims = all.filter((c) => !c.stale);
   const found = new Map<string, HotPath>();
   for (const claim of claims) {
     for (const path of claim.paths) {
@@ -246,7 +271,8 @@ export function hotPaths(claims: WorkClaim[]): HotPath[] {
   return [...found.values()];
 }
 
-export function toClaim(row: ClaimRow): WorkClaim {
+/** A claim as the tools show it; `staleBefore` (now − stale_threshold) marks a stale holder, when the row carries holder_seen. */
+export function toClaim(row: ClaimRow, staleBefore = Number.NEGATIVE_INFINITY): WorkClaim {
   return {
     id: row.id,
     agent_id: row.agent_id,
@@ -262,5 +288,6 @@ export function toClaim(row: ClaimRow): WorkClaim {
     expires_at: iso(row.expires_at),
     released_at: isoOrNull(row.released_at),
     released_by: row.released_by,
+    stale: row.status === 'active' && holderStale(row.holder_seen, staleBefore),
   };
 }

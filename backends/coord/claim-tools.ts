@@ -19,7 +19,8 @@ function withTtlDefault<S extends typeof AnnounceClaimInputSchema | typeof Renew
 
 const scoring =
   'Conflicts name agent, paths, intent, score (100 same file, 80 one modifies what the other depends on, 30 same module). ' +
-  'verdict: "clear" (<30) go; "caution" (30-89) read their intent; "conflict" (90+) consult first.';
+  'verdict: "clear" (<30) go; "caution" (30-89) read their intent; "conflict" (90+) consult first. ' +
+  'Claims of agents silent past the stale threshold are listed in stale_conflicts and count for nothing.';
 
 /** The operations mux_claim_announce, mux_claim_check, mux_claim_renew, mux_claim_release, mux_claim_list and mux_status. */
 export function claimTools(options: CoordOptions): CoordOperation[] {

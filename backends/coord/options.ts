@@ -19,11 +19,11 @@ export const CoordOptionsSchema = z
     max_value_size: bytes.default(1_048_576),
     /** Upper bound for the `timeout` of poll and state watch, in seconds. */
     poll_timeout_max: seconds.default(120),
-    /** Seconds a claimed task may stay uncompleted before it returns to pending. */
+    /** Seconds a claimed task may stay uncompleted (and unrenewed) before it returns to pending. */
     task_claim_timeout: seconds.default(300),
     /** Seconds between heartbeats an agent is asked to keep (reported to agents, not enforced). */
     heartbeat_interval: seconds.default(60),
-    /** Seconds without a heartbeat (or any other call by the agent) before it is reported stale. */
+    /** Seconds without a heartbeat (or any other call naming the agent) before it is reported stale and its claims stop counting. */
     stale_threshold: seconds.default(300),
     /** Seconds between SSE keepalive comments on /events. */
     sse_keepalive: seconds.default(15),

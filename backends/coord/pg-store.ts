@@ -90,6 +90,7 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
   // Thread notices go through the message path, so long-polls on every gateway wake.
   const threads = new PgThreads(ctx, (notice) => messages.send(notice));
   const claims = new PgWorkClaims(ctx, threads);
+  agents.leave = async (tx, agentId, at) => ({ claims: await claims.releaseAllOf(tx, agentId, at), tasks: await tasks.returnAllOf(tx, agentId, at) });
 
   /** Every operation goes through here: a closed store answers UNAVAILABLE instead of a driver error (also for a query cut off by close). */
   async function run<T>(fn: () => T | Promise<T>): Promise<T> {

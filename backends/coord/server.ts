@@ -23,7 +23,10 @@ export const COORD_TOOLS: readonly string[] = coordOperations(coordOptions()).ma
  */
 const INSTRUCTION_LINES: readonly (readonly [string, string])[] = [
   ['messaging', '- talk: mux_send (one agent), mux_broadcast (everyone or a group), mux_poll (your inbox; long-polls), mux_history;'],
-  ['tasks', '- share work: mux_task_post, mux_task_claim (atomic, with a lease), mux_task_complete (pass the lease epoch), mux_task_list;'],
+  [
+    'tasks',
+    '- share work: mux_task_post, mux_task_claim (atomic, with a lease), mux_task_renew (keep a long task), mux_task_complete (pass the lease epoch), mux_task_list;',
+  ],
   ['state', '- share facts: mux_state_get / mux_state_set (versioned, compare-and-set) / mux_state_watch;'],
   ['agents', '- find each other: mux_discover; stay visible with mux_heartbeat;'],
   ['channels', '- namespaces: mux_channel_create, mux_channel_list, mux_stats;'],

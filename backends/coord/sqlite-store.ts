@@ -102,7 +102,8 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
   const tasks = new SqliteTasks(ctx, agents, events);
   const state = new SqliteState(ctx, events);
   const threads = new SqliteThreads(ctx, events, (notice) => messages.send(notice));
-  const claims = new SqliteWorkClaims(ctx, events, threads);
+  const claims = new SqliteWorkClaims(ctx, events, threads, agents);
+  agents.leave = (agentId, at) => ({ claims: claims.releaseAllOf(agentId, at), tasks: tasks.returnAllOf(agentId, at) });
   const unread = new SqliteUnread(ctx);
 
   /** Every operation goes through here: a closed store answers UNAVAILABLE instead of a driver error; a file error is noted for health(). */

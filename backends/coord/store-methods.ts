@@ -10,9 +10,23 @@ type Op<K extends keyof CoordStore> = CoordStore[K] extends (...args: infer A) =
  * areas is written once.
  */
 export interface CoordAreas {
-  agents: { register: Op<'registerAgent'>; deregister: Op<'deregisterAgent'>; heartbeat: Op<'heartbeat'>; discover: Op<'discoverAgents'> };
+  agents: {
+    register: Op<'registerAgent'>;
+    deregister: Op<'deregisterAgent'>;
+    heartbeat: Op<'heartbeat'>;
+    discover: Op<'discoverAgents'>;
+    /** Counts a call by the agent as activity (last_heartbeat = now); nothing for an id that is not registered. */
+    seen: (agentId: string) => void | Promise<void>;
+  };
   messages: { send: Op<'sendMessage'>; broadcast: Op<'broadcast'>; poll: Op<'poll'>; history: Op<'history'> };
-  tasks: { post: Op<'postTask'>; claim: Op<'claimTask'>; complete: Op<'completeTask'>; list: Op<'listTasks'>; get: Op<'getTask'> };
+  tasks: {
+    post: Op<'postTask'>;
+    claim: Op<'claimTask'>;
+    renew: Op<'renewTask'>;
+    complete: Op<'completeTask'>;
+    list: Op<'listTasks'>;
+    get: Op<'getTask'>;
+  };
   state: { get: Op<'getState'>; set: Op<'setState'>; watch: Op<'watchState'> };
   channels: { create: Op<'createChannel'>; list: Op<'listChannels'> };
   claims: {
@@ -32,8 +46,25 @@ export type RunOp = <T>(fn: () => T | Promise<T>) => Promise<T>;
 /** What an engine adds itself: its kind, stats, events, unread counts, health and close. */
 type EngineMethods = 'kind' | 'stats' | 'events' | 'unreadCount' | 'health' | 'close';
 
-/** The CoordStore methods that only route to an area, each through `run`. */
+/**
+ * The CoordStore methods that only route to an area, each through `run`.
+ *
+ * ACTIVITY, the one rule for last-seen times: a call that names its acting
+ * agent (agent_id, from, posted_by, updated_by, created_by: the fields the
+ * gateway binds to an agent token) counts as that agent's activity before it
+ * runs, whether it then succeeds or is refused, so an agent busy claiming or
+ * in threads never shows stale. Filters that name another agent (claim list's
+ * agent_id, task list's claimed_by) are not actors. Sending, polling,
+ * claiming, renewing and completing a task and heartbeats count inside their
+ * own transaction (they also require the agent to be registered), so they are
+ * routed without `active`.
+ */
 export function areaMethods(a: CoordAreas, run: RunOp): Omit<CoordStore, EngineMethods> {
+  const active = <T>(agent: string | null | undefined, fn: () => T | Promise<T>): Promise<T> =>
+    run(() => {
+      const seen = typeof agent === 'string' && agent !== '' ? a.agents.seen(agent) : undefined;
+      return seen instanceof Promise ? seen.then(fn) : fn();
+    });
   return {
     registerAgent: (input) => run(() => a.agents.register(input)),
     deregisterAgent: (agentId) => run(() => a.agents.deregister(agentId)),
@@ -42,27 +73,28 @@ export function areaMethods(a: CoordAreas, run: RunOp): Omit<CoordStore, EngineM
     sendMessage: (input) => run(() => a.messages.send(input)),
     broadcast: (input) => run(() => a.messages.broadcast(input)),
     poll: (input) => run(() => a.messages.poll(input)),
-    history: (query) => run(() => a.messages.history(query)),
-    postTask: (input) => run(() => a.tasks.post(input)),
+    history: (query) => active(query.agent_id, () => a.messages.history(query)),
+    postTask: (input) => active(input.posted_by, () => a.tasks.post(input)),
     claimTask: (input) => run(() => a.tasks.claim(input)),
+    renewTask: (input) => run(() => a.tasks.renew(input)),
     completeTask: (input) => run(() => a.tasks.complete(input)),
     listTasks: (query) => run(() => a.tasks.list(query)),
     getTask: (taskId) => run(() => a.tasks.get(taskId)),
     getState: (key, channel) => run(() => a.state.get(key, channel)),
-    setState: (input) => run(() => a.state.set(input)),
+    setState: (input) => active(input.updated_by, () => a.state.set(input)),
     watchState: (input) => run(() => a.state.watch(input)),
-    createChannel: (input) => run(() => a.channels.create(input)),
+    createChannel: (input) => active(input.created_by, () => a.channels.create(input)),
     listChannels: () => run(() => a.channels.list()),
-    announceClaim: (input) => run(() => a.claims.announce(input)),
-    checkClaims: (input) => run(() => a.claims.check(input)),
-    renewClaim: (input) => run(() => a.claims.renew(input)),
-    releaseClaim: (input) => run(() => a.claims.release(input)),
+    announceClaim: (input) => active(input.agent_id, () => a.claims.announce(input)),
+    checkClaims: (input) => active(input.agent_id, () => a.claims.check(input)),
+    renewClaim: (input) => active(input.agent_id, () => a.claims.renew(input)),
+    releaseClaim: (input) => active(input.agent_id, () => a.claims.release(input)),
     listClaims: (query) => run(() => a.claims.list(query)),
-    claimStatus: (query) => run(() => a.claims.status(query)),
-    openThread: (input) => run(() => a.threads.open(input)),
-    actOnThread: (input) => run(() => a.threads.act(input)),
-    getThread: (input) => run(() => a.threads.get(input)),
-    listThreads: (query) => run(() => a.threads.list(query)),
-    threadUpdates: (input) => run(() => a.threads.updates(input)),
+    claimStatus: (query) => active(query.agent_id, () => a.claims.status(query)),
+    openThread: (input) => active(input.agent_id, () => a.threads.open(input)),
+    actOnThread: (input) => active(input.agent_id, () => a.threads.act(input)),
+    getThread: (input) => active(input.agent_id, () => a.threads.get(input)),
+    listThreads: (query) => active(query.agent_id, () => a.threads.list(query)),
+    threadUpdates: (input) => active(input.agent_id, () => a.threads.updates(input)),
   };
 }

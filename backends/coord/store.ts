@@ -23,6 +23,7 @@ import type {
   GetThreadInput,
   HistoryQuery,
   HistoryResult,
+  Lease,
   OpenThreadInput,
   PollInput,
   PollResult,
@@ -31,6 +32,7 @@ import type {
   RegisterAgentResult,
   ReleaseClaimInput,
   RenewClaimInput,
+  RenewTaskInput,
   SendInput,
   SendResult,
   SetStateInput,
@@ -80,6 +82,11 @@ export interface StoreRuntime {
  * - Message ids visible to one recipient grow in commit order, so a cursor
  *   never skips a message that commits later.
  * - Event ids are global and grow in commit order.
+ * - Every call that names its acting agent (agent_id, from, posted_by,
+ *   updated_by, created_by) counts as that agent's activity: it refreshes
+ *   last_heartbeat, refused or not (store-methods.ts, ACTIVITY).
+ * - A live claim whose holder has been stale for stale_threshold neither
+ *   blocks nor scores; lists show it with stale: true.
  */
 export interface CoordStore {
   /** Short name of the implementation, e.g. "sqlite". */
@@ -87,7 +94,11 @@ export interface CoordStore {
 
   /** Registers or re-registers (replacing role, capabilities, group, channel, webhook) an agent. */
   registerAgent(input: RegisterAgentInput): Promise<RegisterAgentResult>;
-  /** Removes an agent from the directory; its pending messages are kept. Idempotent. */
+  /**
+   * Removes an agent from the directory; its pending messages are kept. In the
+   * same transaction its live work claims are released and its claimed tasks
+   * go back to pending (with their events). Idempotent.
+   */
   deregisterAgent(agentId: string): Promise<DeregisterAgentResult>;
   /** Marks the agent active now. UNKNOWN_AGENT when not registered. */
   heartbeat(agentId: string): Promise<Agent>;
@@ -106,6 +117,8 @@ export interface CoordStore {
   postTask(input: PostTaskInput): Promise<Task>;
   /** Atomically claims the highest-priority, oldest pending task the agent is capable of. */
   claimTask(input: ClaimTaskInput): Promise<ClaimTaskResult>;
+  /** Extends a claimed task's lease by task_claim_timeout from now; only its claimer, with the current lease epoch. */
+  renewTask(input: RenewTaskInput): Promise<Lease>;
   /** Completes or fails a claimed task; only its claimer, with the current lease epoch. */
   completeTask(input: CompleteTaskInput): Promise<Task>;
   listTasks(query: TaskListQuery): Promise<Task[]>;

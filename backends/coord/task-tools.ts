@@ -1,10 +1,10 @@
 import { type CoordOperation, operation } from './operation.js';
 import type { CoordOptions } from './options.js';
-import { ClaimTaskInputSchema, CompleteTaskInputSchema, PostTaskInputSchema, TaskListQuerySchema } from './schemas/task.js';
+import { ClaimTaskInputSchema, CompleteTaskInputSchema, PostTaskInputSchema, RenewTaskInputSchema, TaskListQuerySchema } from './schemas/task.js';
 
 const local = { openWorldHint: false } as const;
 
-/** The operations mux_task_post, mux_task_claim, mux_task_complete and mux_task_list. */
+/** The operations mux_task_post, mux_task_claim, mux_task_renew, mux_task_complete and mux_task_list. */
 export function taskTools(options: CoordOptions): CoordOperation[] {
   return [
     operation({
@@ -25,10 +25,21 @@ export function taskTools(options: CoordOptions): CoordOperation[] {
       description:
         'Take the highest-priority, oldest pending task in the channel that you are capable of. Atomic: no other agent gets the same task. ' +
         `Returns {task, lease: {task_id, epoch, expires_at}}, or {task: null, reason} when nothing fits. Finish within ${options.task_claim_timeout} s ` +
-        '(the lease) or the task goes back to the queue for someone else; then complete it with mux_task_complete, passing the lease epoch.',
+        '(the lease; extend it with mux_task_renew) or the task goes back to the queue for someone else; then complete it with mux_task_complete, passing the lease epoch.',
       input: ClaimTaskInputSchema,
       annotations: local,
       run: (args, { store }) => store.claimTask(args),
+    }),
+    operation({
+      name: 'mux_task_renew',
+      route: 'POST /task/renew',
+      title: 'Renew a task lease',
+      description:
+        `Keep a task you are still working on: its lease runs ${options.task_claim_timeout} s from now again. ` +
+        'Only the claimer, with the epoch from its lease. Returns {lease: {task_id, epoch, expires_at}}; CONFLICT means the lease was lost: drop the work.',
+      input: RenewTaskInputSchema,
+      annotations: { idempotentHint: true, ...local },
+      run: async (args, { store }) => ({ lease: await store.renewTask(args) }),
     }),
     operation({
       name: 'mux_task_complete',

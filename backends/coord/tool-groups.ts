@@ -12,7 +12,7 @@ import { didYouMean } from '../../kit/did-you-mean.js';
 export const TOOL_GROUPS: Readonly<Record<string, readonly string[]>> = {
   agents: ['mux_register', 'mux_deregister', 'mux_heartbeat', 'mux_discover'],
   messaging: ['mux_send', 'mux_broadcast', 'mux_poll', 'mux_history'],
-  tasks: ['mux_task_post', 'mux_task_claim', 'mux_task_complete', 'mux_task_list'],
+  tasks: ['mux_task_post', 'mux_task_claim', 'mux_task_renew', 'mux_task_complete', 'mux_task_list'],
   state: ['mux_state_get', 'mux_state_set', 'mux_state_watch'],
   channels: ['mux_channel_create', 'mux_channel_list', 'mux_stats'],
   claims: ['mux_claim_announce', 'mux_claim_check', 'mux_claim_renew', 'mux_claim_release', 'mux_claim_list', 'mux_status'],

@@ -47,6 +47,10 @@ export interface DeregisterAgentResult {
   deregistered: boolean;
   /** Messages still waiting past the agent's cursors; kept for a later re-registration. */
   pending_messages: number;
+  /** Ids of the live work claims the agent held, released with the deregistration (claim_released events). */
+  released_claims: string[];
+  /** Ids of the tasks the agent had claimed, back to pending with the deregistration (task_requeued events). */
+  returned_tasks: string[];
 }
 
 export type MessageKind = 'direct' | 'broadcast';
@@ -124,7 +128,7 @@ export interface Task {
   /** Claims handed out so far; a lease presents the current one. */
   epoch: number;
   lease_expires_at: string | null;
-  /** Claims that lapsed (not completed within task_claim_timeout) and were re-queued. */
+  /** Claims that ended without completion (the lease lapsed, or the claimer deregistered) and were re-queued. */
   attempts: number;
   result: string | null;
   created_at: string;
@@ -193,6 +197,7 @@ export type CoordEventType =
   | 'task_completed'
   | 'task_failed'
   | 'task_requeued'
+  | 'task_renewed'
   | 'state_changed'
   | 'channel_created'
   | 'claim_announced'

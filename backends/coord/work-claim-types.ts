@@ -36,6 +36,12 @@ export interface WorkClaim {
   released_at: string | null;
   /** Who released it: the holder, or an admin for a forced release. */
   released_by: string | null;
+  /**
+   * True while the claim is active but its holder has made no call for
+   * stale_threshold: it neither blocks nor scores until the holder is
+   * active again (or it expires).
+   */
+  stale: boolean;
 }
 
 /** Which layer of impact scoring matched: same file 100, dependency 80, module 30. */
@@ -65,6 +71,8 @@ export interface ClaimCheck {
   score: number;
   /** Highest score first. */
   conflicts: ClaimConflict[];
+  /** Overlapping claims whose holders are stale: shown, but they neither score nor block. Highest score first. */
+  stale_conflicts: ClaimConflict[];
 }
 
 export interface AnnounceClaimResult extends ClaimCheck {

@@ -54,7 +54,7 @@ export function agentContract(make: MakeStore): void {
       await registerAll(store, ['a', 'b']);
       await store.sendMessage({ from: 'a', to: 'b', content: 'one' });
       await store.sendMessage({ from: 'a', to: 'b', content: 'two' });
-      expect(await store.deregisterAgent('b')).toEqual({ agent_id: 'b', deregistered: true, pending_messages: 2 });
+      expect(await store.deregisterAgent('b')).toEqual({ agent_id: 'b', deregistered: true, pending_messages: 2, released_claims: [], returned_tasks: [] });
       expect((await store.discoverAgents({})).map((a) => a.id)).toEqual(['a']);
       await expectCode(store.sendMessage({ from: 'a', to: 'b', content: 'three' }), 'UNKNOWN_AGENT');
       await expectCode(store.poll({ agent_id: 'b', timeout_ms: 0 }), 'UNKNOWN_AGENT');

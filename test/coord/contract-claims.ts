@@ -110,7 +110,7 @@ export function claimContract(make: MakeStore): void {
       clock.advance(59);
       expect((await store.checkClaims({ paths: ['x.ts'] })).score).toBe(100);
       clock.advance(2);
-      expect(await store.checkClaims({ paths: ['x.ts'] })).toEqual({ verdict: 'clear', score: 0, conflicts: [] });
+      expect(await store.checkClaims({ paths: ['x.ts'] })).toEqual({ verdict: 'clear', score: 0, conflicts: [], stale_conflicts: [] });
       await expectCode(store.renewClaim({ claim_id: claim.id, agent_id: 'a' }), 'CONFLICT');
       expect(await store.releaseClaim({ claim_id: claim.id, agent_id: 'a' })).toMatchObject({ status: 'expired', released_at: null });
       await expectCode(store.renewClaim({ claim_id: 'no-such-claim', agent_id: 'a' }), 'UNKNOWN_CLAIM');

@@ -9,8 +9,17 @@ import { type PgContext, type PgTx, type Queryable, row, rows, write } from './c
 const PENDING = unreadSql('postgres');
 const UNREAD = unreadSql('postgres', UNREAD_COUNT_CAP);
 
+/** What a deregistration ends besides the directory entry: ids of the released claims and returned tasks. */
+export interface PgDeparture {
+  claims: string[];
+  tasks: string[];
+}
+
 /** The agent directory on PostgreSQL: registration, heartbeats, discovery and stale detection. */
 export class PgAgents {
+  /** Inside the deregister transaction: releases the agent's claims and returns its tasks (set by the store; agents come first). */
+  leave: (tx: PgTx, agentId: string, at: number) => Promise<PgDeparture> = async () => ({ claims: [], tasks: [] });
+
   constructor(private readonly ctx: PgContext) {}
 
   async register(input: RegisterAgentInput): Promise<RegisterAgentResult> {
@@ -37,13 +46,17 @@ export class PgAgents {
 
   deregister(agentId: string): Promise<DeregisterAgentResult> {
     const id = ident(agentId, 'agent_id');
-    return write(this.ctx, async (tx) => {
+    return write(this.ctx, async (tx): Promise<DeregisterAgentResult> => {
+      const at = this.ctx.now();
       const found = await this.find(tx, id);
       const pending = await this.pendingCount(tx, id);
-      if (found === undefined) return { agent_id: id, deregistered: false, pending_messages: pending };
+      // Claims and tasks end even when the agent is no longer registered (claims need no registration).
+      const left = await this.leave(tx, id, at);
+      const ended = { released_claims: left.claims, returned_tasks: left.tasks };
+      if (found === undefined) return { agent_id: id, deregistered: false, pending_messages: pending, ...ended };
       await tx.query('DELETE FROM agents WHERE id = $1', [id]);
-      await tx.appendEvent('agent_deregistered', found.channel, { agent_id: id, pending_messages: pending }, this.ctx.now());
-      return { agent_id: id, deregistered: true, pending_messages: pending };
+      await tx.appendEvent('agent_deregistered', found.channel, { agent_id: id, pending_messages: pending, ...ended }, at);
+      return { agent_id: id, deregistered: true, pending_messages: pending, ...ended };
     });
   }
 
@@ -90,6 +103,11 @@ export class PgAgents {
     const touched = await row<AgentRow>(tx, 'UPDATE agents SET last_heartbeat = GREATEST(last_heartbeat, $1) WHERE id = $2 RETURNING *', [at, agentId]);
     if (touched === undefined) throw unknownAgent(agentId, as);
     return touched;
+  }
+
+  /** ACTIVITY (store-methods.ts): the agent's last_heartbeat is now, when it is registered; nothing otherwise. One statement, no transaction. */
+  async seen(agentId: string): Promise<void> {
+    await this.ctx.pool.query('UPDATE agents SET last_heartbeat = GREATEST(last_heartbeat, $1) WHERE id = $2', [this.ctx.now(), agentId]);
   }
 
   /** Messages waiting for the agent (exact: deregister reports it). */

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { type TaskRow, toTask } from '../rows.js';
 import { assertCompletable, claimElsewhere, completion, noTaskReason, taskToPost, unknownAgent, unknownTask } from '../rules.js';
-import type { ClaimTaskInput, ClaimTaskResult, CompleteTaskInput, PostTaskInput, Task, TaskListQuery } from '../types.js';
+import { assertRenewableTask, leaseRenewal, renewedEvent, renewedLease, returnedEvent } from '../task-lease.js';
+import type { ClaimTaskInput, ClaimTaskResult, CompleteTaskInput, Lease, PostTaskInput, RenewTaskInput, Task, TaskListQuery } from '../types.js';
 import { channelName, ident, iso, pageSize } from '../validate.js';
 import type { PgAgents } from './agents.js';
 import { type PgContext, type PgTx, type Queryable, row, rows, write } from './context.js';
@@ -78,6 +79,37 @@ export class PgTasks {
       await tx.appendEvent('task_claimed', channel, { task_id: claimed.id, agent_id: agentId, epoch: claimed.epoch, lease_expires_at: iso(expires) }, at);
       return { task: toTask(claimed), lease: { task_id: claimed.id, epoch: claimed.epoch, expires_at: iso(expires) } };
     });
+  }
+
+  async renew(input: RenewTaskInput): Promise<Lease> {
+    const { taskId, agentId, epoch } = leaseRenewal(input);
+    // As in complete(): a lapsed lease is re-queued first, and stays so when the renewal is refused.
+    await this.sweep();
+    return write(this.ctx, async (tx) => {
+      const at = this.ctx.now();
+      await this.requeueLapsed(tx, at);
+      const task = await this.mustGet(tx, taskId);
+      assertRenewableTask(task, agentId, epoch, this.ctx.options);
+      const expires = at + this.ctx.options.task_claim_timeout * 1000;
+      await tx.query('UPDATE tasks SET lease_expires_at = $1, updated_at = $2 WHERE id = $3', [expires, at, taskId]);
+      await this.agents.touch(tx, agentId, at);
+      const lease = renewedLease(task, expires);
+      await tx.appendEvent('task_renewed', task.channel, renewedEvent(lease, agentId), at);
+      return lease;
+    });
+  }
+
+  /** Inside the deregister transaction: the agent's claimed tasks go back to pending (attempts + 1, task_requeued). Returns their ids. */
+  async returnAllOf(tx: PgTx, agentId: string, at: number): Promise<string[]> {
+    const returned = await rows<TaskRow>(
+      tx,
+      `UPDATE tasks SET status = 'pending', claimed_by = NULL, claimed_at = NULL, lease_expires_at = NULL, attempts = attempts + 1, updated_at = $1
+       WHERE claimed_by = $2 AND status = 'claimed' RETURNING *`,
+      [at, agentId],
+    );
+    returned.sort((a, b) => a.seq - b.seq);
+    for (const r of returned) await tx.appendEvent('task_requeued', r.channel, returnedEvent(r, agentId), at);
+    return returned.map((r) => r.id);
   }
 
   async complete(input: CompleteTaskInput): Promise<Task> {

@@ -10,9 +10,11 @@ import {
   claimTarget,
   conflictThread,
   expiredEvent,
+  HOLDER_JOIN,
   hotPaths,
   LIVE_COLUMNS,
   type LiveClaim,
+  releasedOnLeave,
   releaseIsForced,
   toClaim,
   unknownClaim,
@@ -31,7 +33,7 @@ import type {
   WorkClaim,
 } from '../types.js';
 import { channelName, ident, iso } from '../validate.js';
-import { type PgContext, type Queryable, row, rows, write } from './context.js';
+import { type PgContext, type PgTx, type Queryable, row, rows, write } from './context.js';
 import { pgSweepTimer, sweepLapsed } from './sweep.js';
 import type { PgThreads } from './threads.js';
 
@@ -145,12 +147,16 @@ export class PgWorkClaims {
     const channel = channelName(query.channel);
     const repo = query.repo === undefined ? null : repoName(query.repo);
     const agent = query.agent_id === undefined ? null : ident(query.agent_id, 'agent_id');
+    const at = this.ctx.now();
     const live = await rows<ClaimRow>(
       this.ctx.pool,
-      `SELECT * FROM work_claims WHERE status = 'active' AND channel = $1 AND ($2::text IS NULL OR repo = $2) AND ($3::text IS NULL OR agent_id = $3) AND expires_at > $4 ORDER BY seq`,
-      [channel, repo, agent, this.ctx.now()],
+      `SELECT c.*, a.last_heartbeat AS holder_seen FROM ${HOLDER_JOIN}
+       WHERE c.status = 'active' AND c.channel = $1 AND ($2::text IS NULL OR c.repo = $2) AND ($3::text IS NULL OR c.agent_id = $3) AND c.expires_at > $4
+       ORDER BY c.seq`,
+      [channel, repo, agent, at],
     );
-    return live.map(toClaim);
+    const staleBefore = this.staleBefore(at);
+    return live.map((r) => toClaim(r, staleBefore));
   }
 
   /** Live claims, paths claimed by more than one agent, and threads that have not ended. */
@@ -159,6 +165,18 @@ export class PgWorkClaims {
     const repo = query.repo === undefined ? null : repoName(query.repo);
     const claims = await this.list({ channel, repo: repo ?? undefined });
     return { channel, repo, claims, hot_paths: hotPaths(claims), threads: await this.threads.active(channel, repo, query.agent_id) };
+  }
+
+  /** Inside the deregister transaction: releases the agent's live claims (claim_released, reason "deregistered"). Returns their ids. */
+  async releaseAllOf(tx: PgTx, agentId: string, at: number): Promise<string[]> {
+    const released = await rows<ClaimRow>(
+      tx,
+      "UPDATE work_claims SET status = 'released', released_at = $1, released_by = $2 WHERE agent_id = $2 AND status = 'active' AND expires_at > $1 RETURNING *",
+      [at, agentId],
+    );
+    released.sort((a, b) => a.seq - b.seq);
+    for (const r of released) await tx.appendEvent('claim_released', r.channel, releasedOnLeave(r), at);
+    return released.map((r) => r.id);
   }
 
   /** Marks lapsed claims expired, in its own transaction; emits claim_expired. */
@@ -181,7 +199,7 @@ export class PgWorkClaims {
   private async score(db: Queryable, target: ClaimTarget, agent: string | null, at: number): Promise<ClaimCheck> {
     const live = await rows<LiveClaim>(
       db,
-      `SELECT ${LIVE_COLUMNS} FROM work_claims WHERE status = 'active' AND channel = $1 AND repo = $2 AND expires_at > $3 ORDER BY seq`,
+      `SELECT ${LIVE_COLUMNS} FROM ${HOLDER_JOIN} WHERE c.status = 'active' AND c.channel = $1 AND c.repo = $2 AND c.expires_at > $3 ORDER BY c.seq`,
       [target.channel, target.repo, at],
     );
     // Whole rows only for the claims the scorer has not parsed yet, in one read.
@@ -189,11 +207,21 @@ export class PgWorkClaims {
     const fetched = new Map(
       missing.length === 0 ? [] : (await rows<ClaimRow>(db, 'SELECT * FROM work_claims WHERE id = ANY($1::text[])', [missing])).map((r) => [r.id, r]),
     );
-    return this.scorer.score(target, agent, live, (id) => {
-      const found = fetched.get(id);
-      if (found === undefined) throw unknownClaim(id);
-      return found;
-    });
+    return this.scorer.score(
+      target,
+      agent,
+      live,
+      (id) => {
+        const found = fetched.get(id);
+        if (found === undefined) throw unknownClaim(id);
+        return found;
+      },
+      this.staleBefore(at),
+    );
+  }
+
+  private staleBefore(at: number): number {
+    return at - this.ctx.options.stale_threshold * 1000;
   }
 
   private async mustGet(db: Queryable, claimId: string): Promise<ClaimRow> {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { agentId, channel } from './fields.js';
+import { leaseEpoch } from './task.js';
 
 /* Inputs of the agent operations: mux_register, mux_deregister, mux_heartbeat, mux_discover and their /agent/* routes. */
 
@@ -27,9 +28,24 @@ export const RegisterAgentInputSchema = z.strictObject({
 });
 export type RegisterAgentInput = z.infer<typeof RegisterAgentInputSchema>;
 
-/** mux_deregister and mux_heartbeat (POST /agent/deregister, /agent/heartbeat): the agent alone. */
+/** mux_deregister (POST /agent/deregister): the agent alone. */
 export const AgentRefSchema = z.strictObject({ agent_id: agentId });
 export type AgentRef = z.infer<typeof AgentRefSchema>;
+
+/** mux_heartbeat, POST /agent/heartbeat: the agent, and optionally the task whose lease it renews (as mux_task_renew). */
+export const HeartbeatInputSchema = z
+  .strictObject({
+    agent_id: agentId,
+    task_id: z.string().optional().describe('A task you hold: its lease is renewed too (as mux_task_renew). Needs epoch.'),
+    epoch: leaseEpoch.optional(),
+  })
+  .superRefine((input, ctx) => {
+    if (input.task_id !== undefined && input.epoch === undefined)
+      ctx.addIssue({ code: 'custom', path: ['epoch'], message: 'required with task_id (lease.epoch from mux_task_claim)' });
+    if (input.task_id === undefined && input.epoch !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['task_id'], message: 'required with epoch (the task whose lease to renew)' });
+  });
+export type HeartbeatInput = z.infer<typeof HeartbeatInputSchema>;
 
 /** mux_discover, GET /agent/discover. */
 export const DiscoverQuerySchema = z.strictObject({

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { agentId, channel, limit } from './fields.js';
 
-/* Inputs of the task operations: mux_task_post, mux_task_claim, mux_task_complete, mux_task_list and their /task/* routes. */
+/* Inputs of the task operations: mux_task_post, mux_task_claim, mux_task_renew, mux_task_complete, mux_task_list and their /task/* routes. */
 
 /** Where a task is in its life. */
 export const TaskStatusSchema = z.enum(['pending', 'claimed', 'complete', 'failed']);
@@ -21,6 +21,17 @@ export type PostTaskInput = z.infer<typeof PostTaskInputSchema>;
 /** mux_task_claim, POST /task/claim. */
 export const ClaimTaskInputSchema = z.strictObject({ agent_id: agentId, channel });
 export type ClaimTaskInput = z.infer<typeof ClaimTaskInputSchema>;
+
+/** The lease epoch a renewal presents: required, so a renewal can never extend a lease someone else now holds. */
+export const leaseEpoch = z.number().int().min(0).describe('lease.epoch from your mux_task_claim.');
+
+/** mux_task_renew, POST /task/renew: the claimer extends its lease by task_claim_timeout from now. */
+export const RenewTaskInputSchema = z.strictObject({
+  task_id: z.string().describe('The task id from mux_task_claim.'),
+  agent_id: agentId,
+  epoch: leaseEpoch,
+});
+export type RenewTaskInput = z.infer<typeof RenewTaskInputSchema>;
 
 /** mux_task_complete, POST /task/complete. */
 export const CompleteTaskInputSchema = z.strictObject({

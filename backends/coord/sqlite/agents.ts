@@ -1,4 +1,5 @@
 import type { Statement, Transaction } from 'better-sqlite3';
+import { CoordError } from '../errors.js';
 import { type AgentRow, toAgent } from '../rows.js';
 import { registration, unknownAgent } from '../rules.js';
 import type { Agent, DeregisterAgentResult, DiscoverQuery, RegisterAgentInput, RegisterAgentResult } from '../types.js';
@@ -17,6 +18,12 @@ interface UpsertParams {
   channel: string;
   webhook_url: string | null;
   at: number;
+}
+
+/** What a deregistration ends besides the directory entry: ids of the released claims and returned tasks. */
+export interface Departure {
+  claims: string[];
+  tasks: string[];
 }
 
 /** Calls by an agent closer together than this refresh last_heartbeat in memory only. */
@@ -50,6 +57,11 @@ export class SqliteAgents {
    * table's: what reports it (heartbeat, register, discovery) reads the table.
    */
   private readonly rows: Map<string, AgentRow>;
+  /**
+   * Inside the deregister transaction: releases the agent's claims and returns
+   * its tasks (set by the store once those areas exist; agents come first).
+   */
+  leave: (agentId: string, at: number) => Departure = () => ({ claims: [], tasks: [] });
 
   constructor(
     private readonly ctx: SqliteContext,
@@ -107,15 +119,19 @@ export class SqliteAgents {
     this.rows.delete(id);
     const result = this.ctx.db
       .transaction((): DeregisterAgentResult => {
+        const at = this.ctx.now();
         const row = this.byId.get(id);
         const pending = this.pending.get({ agent: id })?.n ?? 0;
-        if (row === undefined) return { agent_id: id, deregistered: false, pending_messages: pending };
+        // Claims and tasks end even when the agent is no longer registered (claims need no registration).
+        const left = this.leave(id, at);
+        const ended = { released_claims: left.claims, returned_tasks: left.tasks };
+        if (row === undefined) return { agent_id: id, deregistered: false, pending_messages: pending, ...ended };
         this.remove.run(id);
-        this.ctx.appendEvent('agent_deregistered', row.channel, { agent_id: id, pending_messages: pending }, this.ctx.now());
-        return { agent_id: id, deregistered: true, pending_messages: pending };
+        this.ctx.appendEvent('agent_deregistered', row.channel, { agent_id: id, pending_messages: pending, ...ended }, at);
+        return { agent_id: id, deregistered: true, pending_messages: pending, ...ended };
       })
       .immediate();
-    if (result.deregistered) this.events.committed();
+    if (result.deregistered || result.released_claims.length > 0 || result.returned_tasks.length > 0) this.events.committed();
     return result;
   }
 
@@ -194,6 +210,15 @@ export class SqliteAgents {
     }
     this.written.set(agentId, at);
     this.unwritten.delete(agentId);
+  }
+
+  /** ACTIVITY (store-methods.ts): touch() for an agent that may not be registered, which is then left alone. */
+  seen(agentId: string): void {
+    try {
+      this.touch(agentId);
+    } catch (error) {
+      if (!(error instanceof CoordError && error.code === 'UNKNOWN_AGENT')) throw error;
+    }
   }
 
   /** Writes the last_heartbeat times held in memory; call before reading last_heartbeat. */

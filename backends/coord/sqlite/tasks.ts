@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import { type TaskRow, toTask } from '../rows.js';
 import { assertCompletable, claimElsewhere, completion, noTaskReason, taskToPost, unknownTask } from '../rules.js';
-import type { ClaimTaskInput, ClaimTaskResult, CompleteTaskInput, PostTaskInput, Task, TaskListQuery, TaskStatus } from '../types.js';
+import { assertRenewableTask, leaseRenewal, renewedEvent, renewedLease, returnedEvent } from '../task-lease.js';
+import type { ClaimTaskInput, ClaimTaskResult, CompleteTaskInput, Lease, PostTaskInput, RenewTaskInput, Task, TaskListQuery, TaskStatus } from '../types.js';
 import { channelName, ident, iso, pageSize } from '../validate.js';
 import type { SqliteAgents } from './agents.js';
 import type { SqliteContext } from './context.js';
@@ -33,6 +34,8 @@ export class SqliteTasks {
   private readonly claimOne: Statement<[ClaimParams], TaskRow>;
   private readonly pendingIn: Statement<[string], { n: number }>;
   private readonly finish: Statement<[{ status: TaskStatus; result: string | null; at: number; id: string }]>;
+  private readonly extend: Statement<[number, number, string]>;
+  private readonly returnAll: Statement<[number, string], TaskRow>;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(
@@ -69,6 +72,11 @@ export class SqliteTasks {
     this.pendingIn = db.prepare(`SELECT COUNT(*) AS n FROM tasks WHERE channel = ? AND status = 'pending'`);
     this.finish = db.prepare(
       `UPDATE tasks SET status = @status, result = @result, lease_expires_at = NULL, completed_at = @at, updated_at = @at WHERE id = @id`,
+    );
+    this.extend = db.prepare('UPDATE tasks SET lease_expires_at = ?, updated_at = ? WHERE id = ?');
+    this.returnAll = db.prepare(
+      `UPDATE tasks SET status = 'pending', claimed_by = NULL, claimed_at = NULL, lease_expires_at = NULL,
+         attempts = attempts + 1, updated_at = ? WHERE claimed_by = ? AND status = 'claimed' RETURNING *`,
     );
     const every = Math.min(30_000, Math.max(50, (ctx.options.task_claim_timeout * 1000) / 2));
     this.sweeper = setInterval(() => this.sweep(), every);
@@ -132,6 +140,34 @@ export class SqliteTasks {
       .immediate();
     this.events.committed();
     return result;
+  }
+
+  renew(input: RenewTaskInput): Lease {
+    const { taskId, agentId, epoch } = leaseRenewal(input);
+    this.sweep(); // as in complete(): a lapsed lease is re-queued first, and stays so when the renewal is refused
+    const lease = this.ctx.db
+      .transaction((): Lease => {
+        const at = this.ctx.now();
+        this.requeueLapsed(at);
+        const task = this.mustGet(taskId);
+        assertRenewableTask(task, agentId, epoch, this.ctx.options);
+        const expires = at + this.ctx.options.task_claim_timeout * 1000;
+        this.extend.run(expires, at, taskId);
+        this.agents.touch(agentId, at);
+        const renewed = renewedLease(task, expires);
+        this.ctx.appendEvent('task_renewed', task.channel, renewedEvent(renewed, agentId), at);
+        return renewed;
+      })
+      .immediate();
+    this.events.committed();
+    return lease;
+  }
+
+  /** Inside the deregister transaction: the agent's claimed tasks go back to pending (attempts + 1, task_requeued). Returns their ids. */
+  returnAllOf(agentId: string, at: number): string[] {
+    const returned = this.returnAll.all(at, agentId).sort((a, b) => a.seq - b.seq);
+    for (const row of returned) this.ctx.appendEvent('task_requeued', row.channel, returnedEvent(row, agentId), at);
+    return returned.map((row) => row.id);
   }
 
   complete(input: CompleteTaskInput): Task {

@@ -11,8 +11,11 @@ import {
   claimTarget,
   conflictThread,
   expiredEvent,
+  HOLDER_JOIN,
   hotPaths,
+  LIVE_COLUMNS,
   type LiveClaim,
+  releasedOnLeave,
   releaseIsForced,
   toClaim,
   unknownClaim,
@@ -33,6 +36,7 @@ import type {
   WorkClaimStatus,
 } from '../types.js';
 import { channelName, ident, iso } from '../validate.js';
+import type { SqliteAgents } from './agents.js';
 import type { SqliteContext } from './context.js';
 import type { SqliteEvents } from './events.js';
 import { sweepOnce } from './sweep.js';
@@ -57,6 +61,7 @@ export class SqliteWorkClaims {
   private readonly anyLapsed: Statement<[number], { one: number }>;
   private readonly setStatus: Statement<[WorkClaimStatus, number | null, string | null, string]>;
   private readonly extend: Statement<[number, string]>;
+  private readonly releaseAll: Statement<[number, string, string, number], ClaimRow>;
   private readonly sweeper: NodeJS.Timeout;
   private readonly scorer = new ClaimScorer();
 
@@ -64,6 +69,7 @@ export class SqliteWorkClaims {
     private readonly ctx: SqliteContext,
     private readonly events: SqliteEvents,
     private readonly threads: SqliteThreads,
+    private readonly agents: SqliteAgents,
   ) {
     const { db } = ctx;
     this.insert = db.prepare(
@@ -71,12 +77,20 @@ export class SqliteWorkClaims {
        VALUES (@id, @channel, @repo, @agent_id, @paths, @depends_on, @modules, @intent, @exclusive, 'active', @at, @expires_at)`,
     );
     this.byId = db.prepare('SELECT * FROM work_claims WHERE id = ?');
-    this.liveIn = db.prepare(`SELECT * FROM work_claims WHERE status = 'active' AND channel = ? AND (? IS NULL OR repo = ?) AND expires_at > ? ORDER BY seq`);
-    this.live = db.prepare(`SELECT id, agent_id FROM work_claims WHERE status = 'active' AND channel = ? AND repo = ? AND expires_at > ? ORDER BY seq`);
+    this.liveIn = db.prepare(
+      `SELECT c.*, a.last_heartbeat AS holder_seen FROM ${HOLDER_JOIN}
+       WHERE c.status = 'active' AND c.channel = ? AND (? IS NULL OR c.repo = ?) AND c.expires_at > ? ORDER BY c.seq`,
+    );
+    this.live = db.prepare(
+      `SELECT ${LIVE_COLUMNS} FROM ${HOLDER_JOIN} WHERE c.status = 'active' AND c.channel = ? AND c.repo = ? AND c.expires_at > ? ORDER BY c.seq`,
+    );
     this.lapsed = db.prepare(`SELECT * FROM work_claims WHERE status = 'active' AND expires_at <= ? ORDER BY seq`);
     this.anyLapsed = db.prepare(`SELECT 1 AS one FROM work_claims WHERE status = 'active' AND expires_at <= ? LIMIT 1`);
     this.setStatus = db.prepare('UPDATE work_claims SET status = ?, released_at = ?, released_by = ? WHERE id = ?');
     this.extend = db.prepare('UPDATE work_claims SET expires_at = ? WHERE id = ?');
+    this.releaseAll = db.prepare(
+      `UPDATE work_claims SET status = 'released', released_at = ?, released_by = ? WHERE agent_id = ? AND status = 'active' AND expires_at > ? RETURNING *`,
+    );
     this.sweeper = sweepTimer(ctx.options.claim_ttl_default / 2, () => this.sweep());
   }
 
@@ -87,6 +101,7 @@ export class SqliteWorkClaims {
     const ttl = claimTtlMs(input.ttl_seconds, this.ctx.options);
     const exclusive = input.exclusive === true;
     this.sweep(); // lapsed claims expire in their own transaction, so a refusal below does not undo that
+    this.agents.flushTouches(); // holders' last-seen times decide which claims are stale
     const result = this.ctx.db
       .transaction((): AnnounceClaimResult => {
         const at = this.ctx.now();
@@ -122,6 +137,7 @@ export class SqliteWorkClaims {
   /** Read-only: who holds or would conflict with these paths. */
   check(input: CheckClaimsInput): ClaimCheck {
     const agent = input.agent_id === undefined ? null : ident(input.agent_id, 'agent_id');
+    this.agents.flushTouches();
     return this.score(claimTarget(input, 1), agent, this.ctx.now());
   }
 
@@ -173,10 +189,13 @@ export class SqliteWorkClaims {
     const channel = channelName(query.channel);
     const repo = query.repo === undefined ? null : repoName(query.repo);
     const agent = query.agent_id === undefined ? null : ident(query.agent_id, 'agent_id');
+    this.agents.flushTouches();
+    const at = this.ctx.now();
+    const staleBefore = this.staleBefore(at);
     return this.liveIn
-      .all(channel, repo, repo, this.ctx.now())
+      .all(channel, repo, repo, at)
       .filter((row) => agent === null || row.agent_id === agent)
-      .map(toClaim);
+      .map((row) => toClaim(row, staleBefore));
   }
 
   /** Live claims, paths claimed by more than one agent, and threads that have not ended. */
@@ -185,6 +204,13 @@ export class SqliteWorkClaims {
     const repo = query.repo === undefined ? null : repoName(query.repo);
     const claims = this.list({ channel, repo: repo ?? undefined });
     return { channel, repo, claims, hot_paths: hotPaths(claims), threads: this.threads.active(channel, repo, query.agent_id) };
+  }
+
+  /** Inside the deregister transaction: releases the agent's live claims (claim_released, reason "deregistered"). Returns their ids. */
+  releaseAllOf(agentId: string, at: number): string[] {
+    const released = this.releaseAll.all(at, agentId, agentId, at).sort((a, b) => a.seq - b.seq);
+    for (const row of released) this.ctx.appendEvent('claim_released', row.channel, releasedOnLeave(row), at);
+    return released.map((row) => row.id);
   }
 
   /** Marks lapsed claims expired, in its own transaction; emits claim_expired. */
@@ -213,7 +239,11 @@ export class SqliteWorkClaims {
     const live = this.live.all(target.channel, target.repo, at);
     // Only ids are read for every live claim; whole rows (one by one) only for claims not parsed yet and those that conflict.
     this.scorer.uncached(live);
-    return this.scorer.score(target, agent, live, (id) => this.mustGet(id));
+    return this.scorer.score(target, agent, live, (id) => this.mustGet(id), this.staleBefore(at));
+  }
+
+  private staleBefore(at: number): number {
+    return at - this.ctx.options.stale_threshold * 1000;
   }
 
   private mustGet(claimId: string): ClaimRow {
