@@ -1,5 +1,5 @@
 import { modulesOf, type ScoredTarget, scoreImpact, verdictOf } from './claim-score.js';
-import { moduleList, pathList, repoName } from './claim-validate.js';
+import { moduleList, pathList, repoName, repoRules } from './claim-validate.js';
 import { CoordError } from './errors.js';
 import type { CoordOptions } from './options.js';
 import { pathsOverlap } from './path-match.js';
@@ -48,14 +48,16 @@ export const CONFLICT_SCORE = 90;
 /** Parsed claims kept for scoring; past this many the cache starts over. */
 const PARSED_CACHE = 20_000;
 
-/** The checked target of an announce or a check. */
-export function claimTarget(input: CheckClaimsInput, minPaths: number): ClaimTarget {
+/** The checked target of an announce or a check, its paths in the canonical form of its repository. */
+export function claimTarget(input: CheckClaimsInput, minPaths: number, options: CoordOptions): ClaimTarget {
+  const repo = repoName(input.repo);
+  const rules = repoRules(options, repo);
   const target = {
     channel: channelName(input.channel),
-    repo: repoName(input.repo),
-    paths: pathList(input.paths, 'paths', minPaths),
-    depends_on: pathList(input.depends_on, 'depends_on'),
-    modules: moduleList(input.modules),
+    repo,
+    paths: pathList(input.paths, 'paths', minPaths, rules),
+    depends_on: pathList(input.depends_on, 'depends_on', 0, rules),
+    modules: moduleList(input.modules, rules),
   };
   return { ...target, allModules: modulesOf(target) }; // once, not per live claim scored
 }

@@ -10,6 +10,15 @@ import { z } from 'zod';
 const seconds = z.number().positive();
 const bytes = z.number().int().min(1);
 
+/** One [coordination.repositories.<id>] entry. */
+const RepositorySchema = z.strictObject({
+  root: z
+    .string()
+    .refine((root) => /^([/\\~]|[A-Za-z]:)/.test(root), 'root must be an absolute path (/…, ~/… or C:\\…)')
+    .optional(),
+  case_insensitive: z.boolean().default(false),
+});
+
 export const CoordOptionsSchema = z
   .strictObject({
     /** Maximum message content size in UTF-8 bytes (send and broadcast). */
@@ -44,6 +53,12 @@ export const CoordOptionsSchema = z
     thread_timeout: seconds.default(600),
     /** Agent ids that may release other agents' work claims (forced release). */
     claim_admins: z.array(z.string().min(1)).default([]),
+    /**
+     * Repositories by id (the `repo` of claims and threads): `root`, the absolute path
+     * absolute claim paths inside it are made relative to; `case_insensitive`, compare
+     * paths case-folded (macOS, Windows). An id not declared: case-sensitive, no root.
+     */
+    repositories: z.record(z.string().min(1), RepositorySchema).default({}),
   })
   .prefault({});
 

@@ -1,4 +1,4 @@
-import { agentList, MAX_LIST, pathList, repoName, requiredText } from './claim-validate.js';
+import { agentList, MAX_LIST, pathList, repoName, repoRules, requiredText } from './claim-validate.js';
 import { CoordError } from './errors.js';
 import type { CoordOptions } from './options.js';
 import { parseJson } from './rows.js';
@@ -96,18 +96,19 @@ export const ENDED: ReadonlySet<ThreadStatus> = new Set(['closed', 'cancelled'])
 const NOTICE_QUOTE = 300;
 
 /** The checked spec of a thread opened on request. */
-export function threadToOpen(input: OpenThreadInput): ThreadSpec {
+export function threadToOpen(input: OpenThreadInput, options: CoordOptions): ThreadSpec {
   const opener = ident(input.agent_id, 'agent_id');
+  const repo = repoName(input.repo);
   const others = agentList(input.participants ?? [], 'participants', opener);
   if (others.length === 0) throw new CoordError('BAD_REQUEST', 'participants names no agent besides you; list the agents to consult.');
   return {
     opener,
     others,
     subject: requiredText(input.subject, 'Thread subject'),
-    paths: pathList(input.paths, 'paths'),
+    paths: pathList(input.paths, 'paths', 0, repoRules(options, repo)),
     claimIds: (input.claim_ids ?? []).slice(0, MAX_LIST).map((id) => ident(id, 'claim_ids entry')),
     channel: channelName(input.channel),
-    repo: repoName(input.repo),
+    repo,
     note: input.subject,
   };
 }

@@ -56,7 +56,7 @@ export class PgThreads {
 
   /** Opens a thread on request. */
   async open(input: OpenThreadInput): Promise<Thread> {
-    const spec = threadToOpen(input);
+    const spec = threadToOpen(input, this.ctx.options);
     const thread = await write(this.ctx, (tx) => this.openIn(tx, spec, this.ctx.now()));
     await this.notify(thread, spec.opener, `opened a thread: ${spec.subject}`);
     return thread;

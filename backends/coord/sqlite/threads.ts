@@ -89,7 +89,7 @@ export class SqliteThreads {
 
   /** Opens a thread on request. */
   async open(input: OpenThreadInput): Promise<Thread> {
-    const spec = threadToOpen(input);
+    const spec = threadToOpen(input, this.ctx.options);
     const thread = this.ctx.db.transaction(() => this.openIn(spec, this.ctx.now())).immediate();
     await this.notify(thread, spec.opener, `opened a thread: ${spec.subject}`);
     return thread;

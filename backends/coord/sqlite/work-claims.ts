@@ -82,7 +82,7 @@ export class SqliteWorkClaims {
 
   async announce(input: AnnounceClaimInput): Promise<AnnounceClaimResult> {
     const agent = ident(input.agent_id, 'agent_id');
-    const target = claimTarget(input, 1);
+    const target = claimTarget(input, 1, this.ctx.options);
     const intent = requiredText(input.intent, 'intent');
     const ttl = claimTtlMs(input.ttl_seconds, this.ctx.options);
     const exclusive = input.exclusive === true;
@@ -122,7 +122,7 @@ export class SqliteWorkClaims {
   /** Read-only: who holds or would conflict with these paths. */
   check(input: CheckClaimsInput): ClaimCheck {
     const agent = input.agent_id === undefined ? null : ident(input.agent_id, 'agent_id');
-    return this.score(claimTarget(input, 1), agent, this.ctx.now());
+    return this.score(claimTarget(input, 1, this.ctx.options), agent, this.ctx.now());
   }
 
   renew(input: RenewClaimInput): WorkClaim {
