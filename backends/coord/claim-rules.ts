@@ -130,6 +130,29 @@ export class ClaimScorer {
   }
 }
 
+/** Sorted canonical entries, for comparing lists as sets. */
+const asSet = (list: readonly string[]): string => JSON.stringify([...new Set(list)].sort());
+
+/**
+ * Whether a live claim of the announcing agent is the same work as `target`
+ * (idempotent announce): the same paths, depends_on and modules as sets, in
+ * their canonical form, and the same exclusive flag. Channel, repo and agent
+ * are the store's query; the intent may differ (it is replaced).
+ */
+export function sameWork(row: ClaimRow, target: ClaimTarget, exclusive: boolean): boolean {
+  return (
+    (row.exclusive === 1) === exclusive &&
+    asSet(parseJson<string[]>(row.paths)) === asSet(target.paths) &&
+    asSet(parseJson<string[]>(row.depends_on)) === asSet(target.depends_on) &&
+    asSet(parseJson<string[]>(row.modules)) === asSet(target.modules)
+  );
+}
+
+/** The data of the claim_renewed event a repeated announce emits. */
+export function repeatedEvent(row: ClaimRow, expiresAt: number): Record<string, unknown> {
+  return { claim_id: row.id, agent_id: row.agent_id, repo: row.repo, expires_at: iso(expiresAt), repeated: true };
+}
+
 /** The conflicts that refuse an announce: serious ones, when it or the holder is exclusive. */
 export function blockingConflicts(check: ClaimCheck, exclusive: boolean): ClaimConflict[] {
   return check.conflicts.filter((c) => c.score >= CONFLICT_SCORE && (exclusive || c.exclusive));

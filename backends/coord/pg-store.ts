@@ -88,7 +88,7 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
   const tasks = new PgTasks(ctx, agents);
   const state = new PgState(ctx);
   // Thread notices go through the message path, so long-polls on every gateway wake.
-  const threads = new PgThreads(ctx, (notice) => messages.send(notice));
+  const threads = new PgThreads(ctx, (notice, threadId) => messages.send(notice, threadId));
   const claims = new PgWorkClaims(ctx, threads);
 
   /** Every operation goes through here: a closed store answers UNAVAILABLE instead of a driver error (also for a query cut off by close). */

@@ -14,6 +14,8 @@ import {
   LIVE_COLUMNS,
   type LiveClaim,
   releaseIsForced,
+  repeatedEvent,
+  sameWork,
   toClaim,
   unknownClaim,
 } from '../claim-rules.js';
@@ -64,9 +66,24 @@ export class PgWorkClaims {
     const ttl = claimTtlMs(input.ttl_seconds, this.ctx.options);
     const exclusive = input.exclusive === true;
     await this.sweep(); // lapsed claims expire in their own transaction, so a refusal below does not undo that
+    let opened = false;
     const result = await write(this.ctx, async (tx): Promise<AnnounceClaimResult> => {
       const at = this.ctx.now();
       const check = await this.score(tx, target, agent, at);
+      // The same work again (a retry, two announces at once): the live claim, not a second one.
+      // The store's write lock (every gateway on the database shares it) makes this lookup and the insert below one step.
+      const own = await rows<ClaimRow>(
+        tx,
+        `SELECT * FROM work_claims WHERE status = 'active' AND channel = $1 AND repo = $2 AND agent_id = $3 AND expires_at > $4 ORDER BY seq DESC`,
+        [target.channel, target.repo, agent, at],
+      );
+      const same = own.find((r) => sameWork(r, target, exclusive));
+      if (same !== undefined) {
+        const expiresAt = Math.max(same.expires_at, at + ttl);
+        const saved = await row<ClaimRow>(tx, 'UPDATE work_claims SET intent = $1, expires_at = $2 WHERE id = $3 RETURNING *', [intent, expiresAt, same.id]);
+        await tx.appendEvent('claim_renewed', target.channel, repeatedEvent(same, expiresAt), at);
+        return { claim: toClaim(saved as ClaimRow), ...check, thread: await this.threads.liveThreadOf(tx, same.id), repeated: true };
+      }
       const blocking = blockingConflicts(check, exclusive);
       if (blocking.length > 0) throw claimRefusal(blocking, exclusive);
       const id = randomUUID();
@@ -92,9 +109,10 @@ export class PgWorkClaims {
       await tx.appendEvent('claim_announced', target.channel, announcedEvent(id, agent, target, exclusive, check), at);
       const spec = conflictThread(id, agent, target, check.conflicts);
       const thread = spec === null ? null : await this.threads.openIn(tx, spec, at);
-      return { claim: toClaim(saved as ClaimRow), ...check, thread };
+      opened = thread?.created === true;
+      return { claim: toClaim(saved as ClaimRow), ...check, thread: thread?.thread ?? null, repeated: false };
     });
-    if (result.thread !== null) await this.threads.notify(result.thread, agent, `opened a thread: ${result.thread.subject}`);
+    if (opened && result.thread !== null) await this.threads.notify(result.thread, agent, `opened a thread: ${result.thread.subject}`);
     return result;
   }
 

@@ -14,6 +14,8 @@ import {
   hotPaths,
   type LiveClaim,
   releaseIsForced,
+  repeatedEvent,
+  sameWork,
   toClaim,
   unknownClaim,
 } from '../claim-rules.js';
@@ -57,6 +59,8 @@ export class SqliteWorkClaims {
   private readonly anyLapsed: Statement<[number], { one: number }>;
   private readonly setStatus: Statement<[WorkClaimStatus, number | null, string | null, string]>;
   private readonly extend: Statement<[number, string]>;
+  private readonly ownLive: Statement<[string, string, string, number], ClaimRow>;
+  private readonly repeat: Statement<[string, number, string]>;
   private readonly sweeper: NodeJS.Timeout;
   private readonly scorer = new ClaimScorer();
 
@@ -77,6 +81,10 @@ export class SqliteWorkClaims {
     this.anyLapsed = db.prepare(`SELECT 1 AS one FROM work_claims WHERE status = 'active' AND expires_at <= ? LIMIT 1`);
     this.setStatus = db.prepare('UPDATE work_claims SET status = ?, released_at = ?, released_by = ? WHERE id = ?');
     this.extend = db.prepare('UPDATE work_claims SET expires_at = ? WHERE id = ?');
+    this.ownLive = db.prepare(
+      `SELECT * FROM work_claims WHERE status = 'active' AND channel = ? AND repo = ? AND agent_id = ? AND expires_at > ? ORDER BY seq DESC`,
+    );
+    this.repeat = db.prepare('UPDATE work_claims SET intent = ?, expires_at = ? WHERE id = ?');
     this.sweeper = sweepTimer(ctx.options.claim_ttl_default / 2, () => this.sweep());
   }
 
@@ -87,10 +95,20 @@ export class SqliteWorkClaims {
     const ttl = claimTtlMs(input.ttl_seconds, this.ctx.options);
     const exclusive = input.exclusive === true;
     this.sweep(); // lapsed claims expire in their own transaction, so a refusal below does not undo that
+    let opened = false;
     const result = this.ctx.db
       .transaction((): AnnounceClaimResult => {
         const at = this.ctx.now();
         const check = this.score(target, agent, at);
+        // The same work again (a retry, two announces at once): the live claim, not a second one.
+        // The IMMEDIATE transaction makes this lookup and the insert below one step.
+        const same = this.ownLive.all(target.channel, target.repo, agent, at).find((row) => sameWork(row, target, exclusive));
+        if (same !== undefined) {
+          const expiresAt = Math.max(same.expires_at, at + ttl);
+          this.repeat.run(intent, expiresAt, same.id);
+          this.ctx.appendEvent('claim_renewed', target.channel, repeatedEvent(same, expiresAt), at);
+          return { claim: toClaim(this.mustGet(same.id)), ...check, thread: this.threads.liveThreadOf(same.id), repeated: true };
+        }
         const blocking = blockingConflicts(check, exclusive);
         if (blocking.length > 0) throw claimRefusal(blocking, exclusive);
         const id = randomUUID();
@@ -111,11 +129,12 @@ export class SqliteWorkClaims {
         this.ctx.appendEvent('claim_announced', target.channel, announcedEvent(id, agent, target, exclusive, check), at);
         const spec = conflictThread(id, agent, target, check.conflicts);
         const thread = spec === null ? null : this.threads.openIn(spec, at);
-        return { claim: toClaim(this.mustGet(id)), ...check, thread };
+        opened = thread?.created === true;
+        return { claim: toClaim(this.mustGet(id)), ...check, thread: thread?.thread ?? null, repeated: false };
       })
       .immediate();
     this.events.committed();
-    if (result.thread !== null) await this.threads.notify(result.thread, agent, `opened a thread: ${result.thread.subject}`);
+    if (opened && result.thread !== null) await this.threads.notify(result.thread, agent, `opened a thread: ${result.thread.subject}`);
     return result;
   }
 
