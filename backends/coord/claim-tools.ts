@@ -30,10 +30,10 @@ export function claimTools(options: CoordOptions): CoordOperation[] {
       title: 'Announce work on files (claim)',
       description:
         'Call this BEFORE editing files, so agents working in the same repository see your intention before you collide. ' +
-        `Records a claim for ttl_seconds (default ${options.claim_ttl_default}, at most ${options.claim_ttl_max}) and returns {claim, verdict, score, conflicts, thread}. ${scoring} ` +
+        `Records a claim for ttl_seconds (default ${options.claim_ttl_default}, at most ${options.claim_ttl_max}) and returns {claim, verdict, score, conflicts, thread, repeated}. ${scoring} ` +
         'A conflict of 90+ opens a consultation thread with the other agents (thread is returned): discuss there with mux_thread_post. ' +
         'Claims are advisory: you get the claim with its conflicts listed. With exclusive: true the claim is refused (CONFLICT, naming the holder) instead when another agent holds the same files; an exclusive claim also refuses others. ' +
-        'Renew long work with mux_claim_renew; release with mux_claim_release when done.',
+        'Announcing the same work again returns the same claim (repeated: true). Renew long work with mux_claim_renew; release with mux_claim_release when done.',
       input: withTtlDefault(AnnounceClaimInputSchema, options.claim_ttl_default),
       annotations: local,
       run: (args, { store }) => store.announceClaim(args),
