@@ -63,7 +63,19 @@ describe('#21 item 6: conflict threads have someone to answer, once', () => {
       const listed = (await rest(gw, 'GET', '/claim/list?agent_id=comer')).claims as Array<{ paths: string[] }>;
       expect(listed.filter((c) => c.paths.includes(path))).toHaveLength(1);
     }
-    expect(((await rest(gw, 'GET', '/thread/list?agent_id=comer')).threads as unknown[]).length).toBe(5);
+    expect(((await rest(gw, 'GET', '/thread/list?agent_id=comer')).threads as unknown[]).length).toBe(5); // one per round
+  });
+
+  it('gives two agents announcing one file at once (REST and MCP) one thread between them', async () => {
+    for (let round = 0; round < 5; round++) {
+      const path = `lib/pair${round}.ts`;
+      const answers = await Promise.all([
+        rest(gw, 'POST', '/claim/announce', { agent_id: 'holder', paths: [path], intent: 'Left' }),
+        mcp.ok('mux_claim_announce', { agent_id: 'comer', paths: [path], intent: 'Right' }),
+      ]);
+      const threads = answers.map((a) => (a.thread as { id: string } | null)?.id).filter((id) => id !== undefined);
+      expect(threads, `round ${round}`).toHaveLength(1);
+    }
   });
 
   it('answers two opens about the same claims at once with one thread', async () => {

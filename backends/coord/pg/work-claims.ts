@@ -70,6 +70,9 @@ export class PgWorkClaims {
     const result = await write(this.ctx, async (tx): Promise<AnnounceClaimResult> => {
       const at = this.ctx.now();
       const check = await this.score(tx, target, agent, at);
+      // A repeat is refused like a new claim while another agent's exclusive claim blocks it.
+      const blocking = blockingConflicts(check, exclusive);
+      if (blocking.length > 0) throw claimRefusal(blocking, exclusive);
       // The same work again (a retry, two announces at once): the live claim, not a second one.
       // The store's write lock (every gateway on the database shares it) makes this lookup and the insert below one step.
       const own = await rows<ClaimRow>(
@@ -84,8 +87,6 @@ export class PgWorkClaims {
         await tx.appendEvent('claim_renewed', target.channel, repeatedEvent(same, expiresAt), at);
         return { claim: toClaim(saved as ClaimRow), ...check, thread: await this.threads.liveThreadOf(tx, same.id), repeated: true };
       }
-      const blocking = blockingConflicts(check, exclusive);
-      if (blocking.length > 0) throw claimRefusal(blocking, exclusive);
       const id = randomUUID();
       await tx.ensureChannel(target.channel, agent, at);
       const saved = await row<ClaimRow>(

@@ -100,6 +100,9 @@ export class SqliteWorkClaims {
       .transaction((): AnnounceClaimResult => {
         const at = this.ctx.now();
         const check = this.score(target, agent, at);
+        // A repeat is refused like a new claim while another agent's exclusive claim blocks it.
+        const blocking = blockingConflicts(check, exclusive);
+        if (blocking.length > 0) throw claimRefusal(blocking, exclusive);
         // The same work again (a retry, two announces at once): the live claim, not a second one.
         // The IMMEDIATE transaction makes this lookup and the insert below one step.
         const same = this.ownLive.all(target.channel, target.repo, agent, at).find((row) => sameWork(row, target, exclusive));
@@ -109,8 +112,6 @@ export class SqliteWorkClaims {
           this.ctx.appendEvent('claim_renewed', target.channel, repeatedEvent(same, expiresAt), at);
           return { claim: toClaim(this.mustGet(same.id)), ...check, thread: this.threads.liveThreadOf(same.id), repeated: true };
         }
-        const blocking = blockingConflicts(check, exclusive);
-        if (blocking.length > 0) throw claimRefusal(blocking, exclusive);
         const id = randomUUID();
         this.ctx.ensureChannel(target.channel, agent, at);
         this.insert.run({
