@@ -1,8 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CoordSession, coordReady, coordToml, SessionSet } from '../helpers/coord-harness.js';
+import { type CoordSession, coordReady, coordResult, coordToml, SessionSet } from '../helpers/coord-harness.js';
 import { type RunningCoord, startCoord, stopAll as stopCoords } from '../helpers/coord-standalone.js';
 import { type RunningGateway, startGateway, stopAll as stopGateways } from '../helpers/harness.js';
 
@@ -131,6 +133,23 @@ describe('#21 item 3 on the standalone server: repositories from --opt', () => {
         ),
       );
       expect(answers.map((a) => a.status).sort()).toEqual([200, 409]);
+    }
+  });
+
+  it('refuses a path outside the repository with the sentence of the gateway, on its REST and its MCP', async () => {
+    const input = { agent_id: 'solo', paths: ['~/elsewhere.ts'], intent: 'Nothing', repo: 'mac' };
+    const viaRest = await coord.post('/claim/announce', input);
+    expect(viaRest).toMatchObject({
+      status: 400,
+      body: { code: 'BAD_REQUEST', error: expect.stringMatching(/^paths entry '~\/elsewhere.ts' is absolute and repository 'mac' declares no root/) },
+    });
+    const client = new Client({ name: 'paths-solo', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${coord.url}/mcp`)));
+    try {
+      const viaMcp = coordResult(await client.callTool({ name: 'mux_claim_announce', arguments: input }));
+      expect(viaMcp).toMatchObject({ isError: true, body: { code: 'BAD_REQUEST', error: viaRest.body.error } });
+    } finally {
+      await client.close();
     }
   });
 });
