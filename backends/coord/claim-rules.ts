@@ -1,5 +1,5 @@
 import { modulesOf, type ScoredTarget, scoreImpact, verdictOf } from './claim-score.js';
-import { moduleList, pathList, repoName } from './claim-validate.js';
+import { moduleList, pathList, repoName, repoRules } from './claim-validate.js';
 import { CoordError } from './errors.js';
 import type { CoordOptions } from './options.js';
 import { pathsOverlap } from './path-match.js';
@@ -50,14 +50,16 @@ export const CONFLICT_SCORE = 90;
 /** Parsed claims kept for scoring; past this many the cache starts over. */
 const PARSED_CACHE = 20_000;
 
-/** The checked target of an announce or a check. */
-export function claimTarget(input: CheckClaimsInput, minPaths: number): ClaimTarget {
+/** The checked target of an announce or a check, its paths in the canonical form of its repository. */
+export function claimTarget(input: CheckClaimsInput, minPaths: number, options: CoordOptions): ClaimTarget {
+  const repo = repoName(input.repo);
+  const rules = repoRules(options, repo);
   const target = {
     channel: channelName(input.channel),
-    repo: repoName(input.repo),
-    paths: pathList(input.paths, 'paths', minPaths),
-    depends_on: pathList(input.depends_on, 'depends_on'),
-    modules: moduleList(input.modules),
+    repo,
+    paths: pathList(input.paths, 'paths', minPaths, rules),
+    depends_on: pathList(input.depends_on, 'depends_on', 0, rules),
+    modules: moduleList(input.modules, rules),
   };
   return { ...target, allModules: modulesOf(target) }; // once, not per live claim scored
 }
@@ -145,6 +147,29 @@ export class ClaimScorer {
     this.parsed.set(row.id, target);
     return target;
   }
+}
+
+/** Sorted canonical entries, for comparing lists as sets. */
+const asSet = (list: readonly string[]): string => JSON.stringify([...new Set(list)].sort());
+
+/**
+ * Whether a live claim of the announcing agent is the same work as `target`
+ * (idempotent announce): the same paths, depends_on and modules as sets, in
+ * their canonical form, and the same exclusive flag. Channel, repo and agent
+ * are the store's query; the intent may differ (it is replaced).
+ */
+export function sameWork(row: ClaimRow, target: ClaimTarget, exclusive: boolean): boolean {
+  return (
+    (row.exclusive === 1) === exclusive &&
+    asSet(parseJson<string[]>(row.paths)) === asSet(target.paths) &&
+    asSet(parseJson<string[]>(row.depends_on)) === asSet(target.depends_on) &&
+    asSet(parseJson<string[]>(row.modules)) === asSet(target.modules)
+  );
+}
+
+/** The data of the claim_renewed event a repeated announce emits. */
+export function repeatedEvent(row: ClaimRow, expiresAt: number): Record<string, unknown> {
+  return { claim_id: row.id, agent_id: row.agent_id, repo: row.repo, expires_at: iso(expiresAt), repeated: true };
 }
 
 /** The conflicts that refuse an announce: serious ones, when it or the holder is exclusive. */

@@ -31,9 +31,9 @@ export function claimTools(options: CoordOptions): CoordOperation[] {
       title: 'Announce work on files (claim)',
       description:
         'Call BEFORE editing files: others see what you will touch. ' +
-        `Claims the paths for ttl_seconds (at most ${options.claim_ttl_max}); returns {claim, verdict, score, conflicts, thread}. ${scoring} ` +
+        `Claims the paths for ttl_seconds (at most ${options.claim_ttl_max}); returns {claim, verdict, score, conflicts, thread, repeated}. ${scoring} ` +
         '90+ opens a consultation thread (returned; answer with mux_thread_post). Advisory unless exclusive: true (see exclusive). ' +
-        'Renew long work with mux_claim_renew; release with mux_claim_release when done.',
+        'Announcing the same work again returns the same claim (repeated: true). Renew long work with mux_claim_renew; release with mux_claim_release when done.',
       input: withTtlDefault(AnnounceClaimInputSchema, options.claim_ttl_default),
       annotations: local,
       run: (args, { store }) => store.announceClaim(args),

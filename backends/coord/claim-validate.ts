@@ -1,6 +1,6 @@
 import { CoordError } from './errors.js';
 import type { CoordOptions } from './options.js';
-import { isGlob, normalizeClaimPath } from './path-match.js';
+import { isGlob, normalizeClaimPath, type RepoPathRules } from './path-match.js';
 import { ident } from './validate.js';
 import { DEFAULT_REPO } from './work-claim-types.js';
 
@@ -20,8 +20,14 @@ export function repoName(repo: string | undefined): string {
   return repo === undefined || repo === '' ? DEFAULT_REPO : ident(repo, 'repo', 256);
 }
 
-/** Normalized, de-duplicated paths (or globs); `min` entries at least. */
-export function pathList(list: readonly string[] | undefined, what: string, min = 0): string[] {
+/** How repository `repo` reads paths: its [coordination.repositories] entry, or case-sensitive without a root. */
+export function repoRules(options: Pick<CoordOptions, 'repositories'>, repo: string): RepoPathRules {
+  const declared = options.repositories[repo];
+  return { id: repo, root: declared?.root, case_insensitive: declared?.case_insensitive ?? false };
+}
+
+/** Paths (or globs) in their canonical form (path-match.ts) for `repo`, de-duplicated; `min` entries at least. */
+export function pathList(list: readonly string[] | undefined, what: string, min = 0, repo: RepoPathRules = {}): string[] {
   const given = list ?? [];
   if (!Array.isArray(given)) throw new CoordError('BAD_REQUEST', `${what} must be a list of relative paths.`);
   if (given.length < min)
@@ -31,12 +37,12 @@ export function pathList(list: readonly string[] | undefined, what: string, min 
     );
   if (given.length > MAX_LIST)
     throw new CoordError('BAD_REQUEST', `${what} has ${given.length} entries; the limit is ${MAX_LIST}. Use globs ('src/auth/**') for many files.`);
-  return [...new Set(given.map((path) => normalizeClaimPath(path, `${what} entry`)))];
+  return [...new Set(given.map((path) => normalizeClaimPath(path, `${what} entry`, repo)))];
 }
 
 /** Module names: normalized like folders (`src/auth/` is `src/auth`), no globs. */
-export function moduleList(list: readonly string[] | undefined): string[] {
-  const modules = pathList(list, 'modules').map((m) => (m.endsWith('/**') ? m.slice(0, -3) : m));
+export function moduleList(list: readonly string[] | undefined, repo: RepoPathRules = {}): string[] {
+  const modules = pathList(list, 'modules', 0, repo).map((m) => (m.endsWith('/**') ? m.slice(0, -3) : m));
   const glob = modules.find((m) => isGlob(m));
   if (glob !== undefined)
     throw new CoordError('BAD_REQUEST', `modules entry '${glob}' is a glob; name a module or folder (e.g. 'src/auth'), and put globs in paths.`);

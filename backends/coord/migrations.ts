@@ -349,6 +349,25 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX thread_messages_by_thread ON thread_messages (thread_id, id);
     `,
   },
+  {
+    version: 3,
+    name: 'thread notices and one live thread per conflict',
+    // messages.thread_id: the thread an inbox notice is about (kind "thread" on the wire).
+    // threads.conflict_key: the sorted claim ids of a thread about two or more claims; at
+    // most one thread per key has not ended, so two announces or opens cannot both open one.
+    sql: `
+      ALTER TABLE messages ADD COLUMN thread_id TEXT;
+      ALTER TABLE threads ADD COLUMN conflict_key TEXT;
+      CREATE UNIQUE INDEX threads_one_per_conflict ON threads (conflict_key)
+        WHERE conflict_key IS NOT NULL AND status IN ('open', 'proposed', 'resolved');
+    `,
+    postgres: `
+      ALTER TABLE messages ADD COLUMN thread_id TEXT;
+      ALTER TABLE threads ADD COLUMN conflict_key TEXT;
+      CREATE UNIQUE INDEX threads_one_per_conflict ON threads (conflict_key)
+        WHERE conflict_key IS NOT NULL AND status IN ('open', 'proposed', 'resolved');
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

@@ -11,6 +11,15 @@ import { toolEntryProblem } from './tool-groups.js';
 const seconds = z.number().positive();
 const bytes = z.number().int().min(1);
 
+/** One [coordination.repositories.<id>] entry. */
+const RepositorySchema = z.strictObject({
+  root: z
+    .string()
+    .refine((root) => /^([/\\~]|[A-Za-z]:)/.test(root), 'root must be an absolute path (/…, ~/… or C:\\…)')
+    .optional(),
+  case_insensitive: z.boolean().default(false),
+});
+
 export const CoordOptionsSchema = z
   .strictObject({
     /** Maximum message content size in UTF-8 bytes (send and broadcast). */
@@ -58,6 +67,12 @@ export const CoordOptionsSchema = z
         }
       })
       .default(['all']),
+    /**
+     * Repositories by id (the `repo` of claims and threads): `root`, the absolute path
+     * absolute claim paths inside it are made relative to; `case_insensitive`, compare
+     * paths case-folded (macOS, Windows). An id not declared: case-sensitive, no root.
+     */
+    repositories: z.record(z.string().min(1), RepositorySchema).default({}),
   })
   .prefault({});
 

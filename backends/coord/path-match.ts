@@ -1,3 +1,4 @@
+import { homedir } from 'node:os';
 import { CoordError } from './errors.js';
 
 /*
@@ -7,10 +8,19 @@ import { CoordError } from './errors.js';
  * means "the folder and everything in it" (`src/auth/` is `src/auth/**`).
  * Brackets and braces are plain characters.
  *
+ * Every spelling of one file comes to one canonical form before it is
+ * stored or compared (docs/coordination.md, "Path rules"): trimmed, Unicode
+ * NFC, backslashes turned, `.` and empty segments dropped, `..` resolved,
+ * case-folded when the repository is declared case-insensitive, and an
+ * absolute path (`/…`, `C:\…`, `~/…`) made relative to the repository's
+ * declared root — refused when there is none or it lies outside.
+ *
  * Overlap is decided exactly on these patterns: two patterns overlap when
  * some path matches both, so a glob against a concrete path and a glob
  * against a glob are both answered — conservatively in the sense that a
- * claim never misses a path it could touch.
+ * claim never misses a path it could touch. A concrete path also stands for
+ * everything below it: `src` may be a folder, and a claim on it meets the
+ * claims inside it (a file has nothing below it, so this costs nothing).
  */
 
 /** The most characters a claimed path may have. */
@@ -19,21 +29,68 @@ export const MAX_PATH_LENGTH = 512;
 const WILDCARD = /[*?]/;
 const DRIVE = /^[A-Za-z]:/;
 
+/** How a repository declared in [coordination.repositories] reads paths. */
+export interface RepoPathRules {
+  /** The repository id, named in refusals. */
+  id?: string;
+  /** Absolute path of its root: absolute claim paths inside it are made relative to it. */
+  root?: string;
+  /** Compare paths case-folded (the file system of macOS and Windows). */
+  case_insensitive?: boolean;
+}
+
+/** True for `/x`, `\\server\x`, `C:\x`, `C:/x`, `~` and `~/x` (after backslashes turned). */
+function isAbsolute(slashed: string): boolean {
+  return slashed.startsWith('/') || DRIVE.test(slashed) || slashed === '~' || slashed.startsWith('~/');
+}
+
+/** The segments of an absolute path, `~` expanded, `.` and empty dropped, `..` resolved (never above the top). */
+function absoluteSegments(slashed: string): string[] {
+  const expanded = slashed === '~' || slashed.startsWith('~/') ? `${homedir().replace(/\\/g, '/')}${slashed.slice(1)}` : slashed;
+  const out: string[] = [];
+  for (const segment of expanded.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment !== '..') out.push(segment);
+    else if (out.length > 1 || (out.length === 1 && !DRIVE.test(out[0] ?? ''))) out.pop();
+  }
+  return out;
+}
+
+/** An absolute path made relative to the repository's root, or a refusal. */
+function insideRoot(slashed: string, repo: RepoPathRules, what: string, shown: string): string {
+  const where = repo.id === undefined ? 'the repository' : `repository '${repo.id}'`;
+  if (repo.root === undefined) {
+    throw new CoordError(
+      'BAD_REQUEST',
+      `${what} '${shown}' is absolute and ${where} declares no root; give it relative to the repository root, e.g. 'src/auth/session.ts' (or declare root in [coordination.repositories.<id>]).`,
+    );
+  }
+  const fold = (s: string): string => (repo.case_insensitive === true || DRIVE.test(s) ? s.toLowerCase() : s);
+  const root = absoluteSegments(repo.root.normalize('NFC').replace(/\\/g, '/'));
+  const path = absoluteSegments(slashed);
+  if (path.length < root.length || !root.every((segment, i) => fold(segment) === fold(path[i] ?? ''))) {
+    throw new CoordError('BAD_REQUEST', `${what} '${shown}' is outside the root of ${where} (${repo.root}); give a path inside it, relative to its root.`);
+  }
+  const rest = path.slice(root.length).join('/');
+  return rest === '' ? '.' : `${rest}${slashed.endsWith('/') ? '/' : ''}`;
+}
+
 /**
- * Normalizes a relative path or glob: backslashes become `/`, `.` and empty
- * segments go, `..` is resolved inside the path. Refuses absolute paths and a
- * `..` that would leave the repository. `what` names the field in the sentence.
+ * The canonical form of a claimed path or glob (the comment above). Refuses
+ * a blank path, a `..` that would leave the repository, and an absolute path
+ * outside the repository's declared root. `what` names the field in the sentence.
  */
-export function normalizeClaimPath(raw: string, what = 'path'): string {
+export function normalizeClaimPath(raw: string, what = 'path', repo: RepoPathRules = {}): string {
   const shown = raw.length > 60 ? `${raw.slice(0, 60)}…` : raw;
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
   if (raw.length === 0 || raw.length > MAX_PATH_LENGTH || /[\u0000-\u001f\u007f]/.test(raw)) {
     throw new CoordError('BAD_REQUEST', `${what} '${shown}' is not valid: give 1 to ${MAX_PATH_LENGTH} characters without control characters.`);
   }
-  const slashed = raw.replace(/\\/g, '/');
-  if (slashed.startsWith('/') || DRIVE.test(slashed)) {
-    throw new CoordError('BAD_REQUEST', `${what} '${shown}' is absolute; give it relative to the repository root, e.g. 'src/auth/session.ts'.`);
-  }
+  const trimmed = raw.trim().normalize('NFC');
+  if (trimmed === '')
+    throw new CoordError('BAD_REQUEST', `${what} '${shown}' is blank; name a file or glob relative to the repository root, e.g. 'src/auth/session.ts'.`);
+  let slashed = trimmed.replace(/\\/g, '/');
+  if (isAbsolute(slashed)) slashed = insideRoot(slashed, repo, what, shown);
   const folder = slashed.endsWith('/');
   const out: string[] = [];
   for (const segment of slashed.split('/')) {
@@ -49,7 +106,8 @@ export function normalizeClaimPath(raw: string, what = 'path'): string {
   }
   if (out.length === 0) return '**'; // '.', './', 'a/..': the whole repository
   if (folder && out[out.length - 1] !== '**') out.push('**');
-  return out.join('/');
+  const canonical = out.join('/');
+  return repo.case_insensitive === true ? canonical.toLowerCase() : canonical;
 }
 
 /** True when the path contains a wildcard. */
@@ -113,7 +171,9 @@ function shapeOf(path: string): PathShape {
   if (shape === undefined) {
     const wildcard = path.search(WILDCARD);
     const segments = path.split('/');
-    shape = { prefix: wildcard < 0 ? path : path.slice(0, wildcard), glob: wildcard >= 0, segments, deep: segments.includes('**') };
+    // A concrete path also stands for everything below it (it may name a folder).
+    if (wildcard < 0) segments.push('**');
+    shape = { prefix: wildcard < 0 ? path : path.slice(0, wildcard), glob: wildcard >= 0, segments, deep: wildcard < 0 || segments.includes('**') };
     if (shapes.size >= SHAPE_CACHE) shapes.clear();
     shapes.set(path, shape);
   }
@@ -122,14 +182,15 @@ function shapeOf(path: string): PathShape {
 
 /**
  * Whether two normalized paths or globs can name a common file: `**` stands
- * for any number of segments, and each pair of segments is compared by
- * segmentsOverlap.
+ * for any number of segments, each pair of segments is compared by
+ * segmentsOverlap, and a concrete path covers itself and everything below
+ * it (`src` meets `src/a.ts`).
  */
 export function pathsOverlap(a: string, b: string): boolean {
   if (a === b) return true;
   const x = shapeOf(a);
   const y = shapeOf(b);
-  if (!x.glob && !y.glob) return false;
+  if (!x.glob && !y.glob) return modulesOverlap(a, b);
   // A common match starts with both literal prefixes, so one must begin the
   // other: most pairs of unrelated paths are rejected here without recursion.
   const common = Math.min(x.prefix.length, y.prefix.length);

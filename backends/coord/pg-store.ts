@@ -88,7 +88,7 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
   const tasks = new PgTasks(ctx, agents);
   const state = new PgState(ctx);
   // Thread notices go through the message path, so long-polls on every gateway wake.
-  const threads = new PgThreads(ctx, (notice) => messages.send(notice));
+  const threads = new PgThreads(ctx, (notice, threadId) => messages.send(notice, threadId));
   const claims = new PgWorkClaims(ctx, threads);
   agents.leave = async (tx, agentId, at) => ({ claims: await claims.releaseAllOf(tx, agentId, at), tasks: await tasks.returnAllOf(tx, agentId, at) });
 

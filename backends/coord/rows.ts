@@ -82,10 +82,12 @@ export interface MessageRow {
   group_name: string | null;
   content: string;
   sent_at: number;
+  /** Set on a thread notice (stored as a direct message). */
+  thread_id?: string | null;
 }
 
 export function toMessage(row: MessageRow): Message {
-  return {
+  const message: Message = {
     id: row.id,
     from: row.from_agent,
     to: row.to_agent,
@@ -95,6 +97,8 @@ export function toMessage(row: MessageRow): Message {
     group: row.group_name,
     sent_at: iso(row.sent_at),
   };
+  if (row.thread_id !== undefined && row.thread_id !== null) Object.assign(message, { kind: 'thread', thread_id: row.thread_id });
+  return message;
 }
 
 /** The doorbell POST body for one recipient of a message. */

@@ -101,7 +101,7 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
   const messages = new SqliteMessages(ctx, agents, events);
   const tasks = new SqliteTasks(ctx, agents, events);
   const state = new SqliteState(ctx, events);
-  const threads = new SqliteThreads(ctx, events, (notice) => messages.send(notice));
+  const threads = new SqliteThreads(ctx, events, (notice, threadId) => messages.send(notice, threadId));
   const claims = new SqliteWorkClaims(ctx, events, threads, agents);
   agents.leave = (agentId, at) => ({ claims: claims.releaseAllOf(agentId, at), tasks: tasks.returnAllOf(agentId, at) });
   const unread = new SqliteUnread(ctx);

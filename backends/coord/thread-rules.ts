@@ -1,4 +1,4 @@
-import { agentList, MAX_LIST, pathList, repoName, requiredText } from './claim-validate.js';
+import { agentList, MAX_LIST, pathList, repoName, repoRules, requiredText } from './claim-validate.js';
 import { CoordError } from './errors.js';
 import type { CoordOptions } from './options.js';
 import { parseJson } from './rows.js';
@@ -85,8 +85,8 @@ export interface CheckedAction {
   content: string;
 }
 
-/** Sends a direct message (its answer or a promise of it); how a thread reaches the inboxes of its registered participants. */
-export type SendNotice = (input: SendInput) => unknown;
+/** Sends a thread notice: a direct message naming the thread (kind "thread" in inboxes); how a thread reaches its participants. */
+export type SendNotice = (input: SendInput, threadId: string) => unknown;
 
 const ACTIONS: ReadonlySet<string> = new Set(['post', 'approve', 'contest', 'close', 'cancel']);
 const POST_KINDS: ReadonlySet<string> = new Set(['context', 'warning', 'question', 'proposal']);
@@ -96,20 +96,61 @@ export const ENDED: ReadonlySet<ThreadStatus> = new Set(['closed', 'cancelled'])
 const NOTICE_QUOTE = 300;
 
 /** The checked spec of a thread opened on request. */
-export function threadToOpen(input: OpenThreadInput): ThreadSpec {
+export function threadToOpen(input: OpenThreadInput, options: CoordOptions): ThreadSpec {
   const opener = ident(input.agent_id, 'agent_id');
+  const repo = repoName(input.repo);
   const others = agentList(input.participants ?? [], 'participants', opener);
   if (others.length === 0) throw new CoordError('BAD_REQUEST', 'participants names no agent besides you; list the agents to consult.');
   return {
     opener,
     others,
     subject: requiredText(input.subject, 'Thread subject'),
-    paths: pathList(input.paths, 'paths'),
-    claimIds: (input.claim_ids ?? []).slice(0, MAX_LIST).map((id) => ident(id, 'claim_ids entry')),
+    paths: pathList(input.paths, 'paths', 0, repoRules(options, repo)),
+    claimIds: [...new Set((input.claim_ids ?? []).slice(0, MAX_LIST).map((id) => ident(id, 'claim_ids entry')))],
     channel: channelName(input.channel),
-    repo: repoName(input.repo),
+    repo,
     note: input.subject,
   };
+}
+
+/**
+ * The key of "one live thread per conflict": the sorted claim ids of a thread
+ * about two or more claims (a conflict is a pair of claims), or null. At most
+ * one thread per key has not ended (a unique index in both stores).
+ */
+export function conflictKey(claimIds: readonly string[]): string | null {
+  const ids = [...new Set(claimIds)].sort();
+  return ids.length >= 2 ? ids.join(' ') : null;
+}
+
+/** Where a participant of a thread opened on request is registered (null: nowhere). */
+export type RegisteredIn = (agentId: string) => string | null;
+
+/**
+ * Refuses a thread on request with nobody to answer: every participant (the
+ * opener included) must be registered in the thread's channel, where its
+ * notices arrive, and every claim id must name a claim.
+ */
+export function assertReferences(spec: ThreadSpec, channelOf: RegisteredIn, claimExists: (claimId: string) => boolean): void {
+  for (const agent of [spec.opener, ...spec.others]) {
+    const as = agent === spec.opener ? 'Thread opener' : 'Participant';
+    const channel = channelOf(agent);
+    if (channel === null)
+      throw new CoordError('UNKNOWN_AGENT', `${as} '${agent}' is not registered; a thread needs agents that can answer — register it first (mux_register).`, {
+        agent_id: agent,
+      });
+    if (channel !== spec.channel)
+      throw new CoordError(
+        'UNKNOWN_AGENT',
+        `${as} '${agent}' is registered in channel '${channel}', not '${spec.channel}'; open the thread in channel '${channel}' or register the agent in '${spec.channel}'.`,
+        { agent_id: agent, channel },
+      );
+  }
+  const unknown = spec.claimIds.find((id) => !claimExists(id));
+  if (unknown !== undefined)
+    throw new CoordError('UNKNOWN_CLAIM', `claim_ids names no work claim with id '${unknown}'; mux_claim_list shows the live claims of a channel.`, {
+      claim_id: unknown,
+    });
 }
 
 /** The data of a thread_opened event. */
@@ -203,10 +244,10 @@ export async function sendNotices(send: SendNotice, logger: CoordLogger | undefi
   await Promise.all(
     others.map(async (to) => {
       try {
-        await send({ from: by, to, content, channel: thread.channel });
+        await send({ from: by, to, content, channel: thread.channel }, thread.id);
       } catch (error) {
-        // Participants need not be registered (claims do not require it);
-        // the thread and its events hold everything the notice said.
+        // Threads opened by an announce may name holders that are not registered
+        // (claims do not require it); the thread and its events hold everything the notice said.
         logger?.debug({ thread_id: thread.id, to, error: String(error) }, 'thread notice not delivered');
       }
     }),

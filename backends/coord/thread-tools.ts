@@ -26,7 +26,7 @@ export function threadTools(options: CoordOptions): CoordOperation[] {
       title: 'Open a consultation thread',
       description:
         'Start a discussion with other agents about work that overlaps (conflicts of 90+ open one by themselves on mux_claim_announce). ' +
-        `${lifecycle} Returns the thread.`,
+        `Participants must be registered in the channel. ${lifecycle} Returns the thread (the live one, if the same claim_ids already have one).`,
       input: OpenThreadInputSchema,
       annotations: local,
       run: (args, { store }) => store.openThread(args),

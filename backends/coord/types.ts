@@ -62,10 +62,13 @@ export interface Message {
   to: string | null;
   content: string;
   channel: string;
-  kind: MessageKind;
+  /** "thread": a notice about a consultation thread (a direct message the store sent, naming `thread_id`). */
+  kind: MessageKind | 'thread';
   /** Target group of a broadcast; null when it went to the whole channel. */
   group: string | null;
   sent_at: string;
+  /** The thread a notice (kind "thread") is about; absent on other messages. */
+  thread_id?: string;
 }
 
 export interface SendResult {

@@ -77,8 +77,14 @@ export interface ClaimCheck {
 
 export interface AnnounceClaimResult extends ClaimCheck {
   claim: WorkClaim;
-  /** The consultation thread opened for conflicts ≥ 90, or null. */
+  /** The consultation thread opened for conflicts ≥ 90 (on a repeat: the live thread about the claim), or null. */
   thread: Thread | null;
+  /**
+   * True when the announce repeated a live claim of the same agent (same channel,
+   * repo, paths, depends_on, modules and exclusive): that claim is answered, its
+   * intent replaced and its expiry extended, and no new thread opens.
+   */
+  repeated: boolean;
 }
 
 /** A path claimed by more than one agent. */

@@ -56,6 +56,7 @@ describe('claim and thread REST routes', () => {
     expect((await post('/thread/approve', { thread_id: threadId, agent_id: 'a' })).body).toMatchObject({ thread: { status: 'resolved' } });
     expect((await post('/thread/close', { thread_id: threadId, agent_id: 'a', cancel: true })).body).toMatchObject({ thread: { status: 'cancelled' } });
     expect((await get(`/thread/updates?agent_id=b&after=0`)).body).toMatchObject({ agent_id: 'b', has_more: false });
+    for (const agent_id of ['a', 'c']) await post('/agent/register', { agent_id, role: 'dev' });
     const opened = await post('/thread/open', { agent_id: 'a', participants: ['c'], subject: 'Docs', repo: 'r' });
     expect(opened).toMatchObject({ status: 200, body: { participants: ['a', 'c'], repo: 'r' } });
   });

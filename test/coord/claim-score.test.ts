@@ -1,3 +1,4 @@
+import { homedir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { modulesOf, type ScoredTarget, scoreImpact, verdictOf } from '../../backends/coord/claim-score.js';
 import { CoordError } from '../../backends/coord/errors.js';
@@ -24,6 +25,43 @@ describe('normalizeClaimPath', () => {
   });
 });
 
+describe('canonical paths (#21 item 3)', () => {
+  it('trims, composes Unicode to NFC and turns backslashes, so every spelling of one file is one path', () => {
+    for (const spelling of [' src/a.ts', 'src/a.ts ', 'src//a.ts', './src/a.ts', 'src\\a.ts', 'src/./a.ts'])
+      expect(normalizeClaimPath(spelling)).toBe('src/a.ts');
+    expect(normalizeClaimPath('src/cafe\u0301.ts')).toBe('src/caf\u00e9.ts');
+  });
+
+  it('folds case only in a repository declared case-insensitive', () => {
+    expect(normalizeClaimPath('SRC/A.ts', 'p', { case_insensitive: true })).toBe('src/a.ts');
+    expect(normalizeClaimPath('SRC/A.ts', 'p', { case_insensitive: false })).toBe('SRC/A.ts');
+  });
+
+  it('makes absolute paths (~ included) inside a declared root relative to it, and refuses the rest', () => {
+    const repo = { id: 'web', root: '/work/web' };
+    expect(normalizeClaimPath('/work/web/src/a.ts', 'p', repo)).toBe('src/a.ts');
+    expect(normalizeClaimPath('/work/web/src/', 'p', repo)).toBe('src/**');
+    expect(normalizeClaimPath('/work/web', 'p', repo)).toBe('**');
+    expect(normalizeClaimPath('C:\\Repo\\src\\a.ts', 'p', { root: 'c:/repo', case_insensitive: true })).toBe('src/a.ts');
+    expect(normalizeClaimPath('~/web/a.ts', 'p', { root: `${homedir()}/web` })).toBe('a.ts');
+    expect(() => normalizeClaimPath('/work/other/a.ts', 'p', repo)).toThrow(/outside the root of repository 'web'/);
+    expect(() => normalizeClaimPath('/work/web/../other/a.ts', 'p', repo)).toThrow(/outside the root/);
+    expect(() => normalizeClaimPath('~/a.ts')).toThrow(/absolute/);
+  });
+
+  it('refuses a blank path', () => {
+    expect(() => normalizeClaimPath('   ')).toThrow(/is blank/);
+  });
+
+  it('lets a concrete path stand for the folder of that name: it meets the claims inside it', () => {
+    expect(pathsOverlap('src', 'src/a.ts')).toBe(true);
+    expect(pathsOverlap('src/a.ts', 'src')).toBe(true);
+    expect(pathsOverlap('src', 'src/**/*.ts')).toBe(true);
+    expect(pathsOverlap('src', 'srcs/a.ts')).toBe(false);
+    expect(pathsOverlap('src/a.ts', 'src/b.ts')).toBe(false);
+  });
+});
+
 describe('glob overlap', () => {
   it('compares segments with * and ? both ways', () => {
     expect(segmentsOverlap('session.ts', 'session.ts')).toBe(true);
@@ -44,7 +82,7 @@ describe('glob overlap', () => {
     expect(pathsOverlap('src/**', 'src/auth/deep/x.ts')).toBe(true);
     expect(pathsOverlap('src/auth/deep/x.ts', 'src/**')).toBe(true);
     expect(pathsOverlap('src/**/x.ts', 'src/x.ts')).toBe(true);
-    expect(pathsOverlap('src/*/x.ts', 'src/x.ts')).toBe(false); // * is exactly one folder
+    expect(pathsOverlap('src/*/x.ts', 'src/x.*')).toBe(false); // * is exactly one folder
     expect(pathsOverlap('src/*.ts', 'src/auth/x.ts')).toBe(false); // * does not cross /
     expect(pathsOverlap('src/**/*.test.ts', 'src/auth/**')).toBe(true); // glob against glob
     expect(pathsOverlap('src/**/*.test.ts', 'test/**')).toBe(false);

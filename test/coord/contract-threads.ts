@@ -53,6 +53,7 @@ export function threadContract(make: MakeStore): void {
 
     it('opens threads on request, cancels them, and keeps them to their participants', async () => {
       const store = await stores.store({ claim_admins: ['lead'] });
+      await registerAll(store, ['x', 'y']);
       const thread = await store.openThread({ agent_id: 'x', participants: ['y', 'x'], subject: 'Who owns the router?', paths: ['src/router/'] });
       expect(thread).toMatchObject({ participants: ['x', 'y'], paths: ['src/router/**'], status: 'open' });
       await expectCode(store.openThread({ agent_id: 'x', participants: ['x'], subject: 's' }), 'BAD_REQUEST');
@@ -86,6 +87,7 @@ export function threadContract(make: MakeStore): void {
     it('answers updates since a message id across the agent threads', async () => {
       const store = await stores.store();
       const id = await conflictThread(store);
+      await registerAll(store, ['a', 'c']);
       const other = await store.openThread({ agent_id: 'c', participants: ['a'], subject: 'Docs' });
       const all = await store.threadUpdates({ agent_id: 'a' });
       expect(all.messages.map((m) => m.thread_id)).toEqual([id, other.id]);

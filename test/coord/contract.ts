@@ -2,6 +2,7 @@ import { describe } from 'vitest';
 import type { MakeStore } from '../helpers/coord-store.js';
 import { agentContract } from './contract-agents.js';
 import { claimContract } from './contract-claims.js';
+import { conflictThreadContract } from './contract-conflict-threads.js';
 import { lifecycleContract } from './contract-lifecycle.js';
 import { messageContract } from './contract-messages.js';
 import { stateContract } from './contract-state.js';
@@ -28,5 +29,6 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     claimContract(makeStore);
     threadContract(makeStore);
     lifecycleContract(makeStore);
+    conflictThreadContract(makeStore);
   });
 }

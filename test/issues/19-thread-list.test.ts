@@ -28,6 +28,13 @@ beforeAll(async () => {
     env: Object.fromEntries(Object.entries(SECRETS).map(([name, secret]) => [`THREADS_${name.toUpperCase()}`, secret])),
   });
   await coordReady(gw);
+  // Threads are opened only between registered agents (#21 item 6).
+  for (const [token, agent_id] of [
+    [SECRETS.ann, 'ann'],
+    [SECRETS.ben, 'ben'],
+    [SECRETS.ops, 'cal'],
+  ] as const)
+    await ok(token, 'POST', '/coord/agent/register', { agent_id, role: 'dev' });
   annThread = (await ok(SECRETS.ann, 'POST', '/coord/thread/open', { agent_id: 'ann', participants: ['cal'], subject: PRIVATE })).id as string;
   await ok(SECRETS.ann, 'POST', '/coord/thread/post', { thread_id: annThread, agent_id: 'ann', kind: 'proposal', content: 'ann takes the router, private' });
   benThread = (await ok(SECRETS.ben, 'POST', '/coord/thread/open', { agent_id: 'ben', participants: ['ann'], subject: 'The session store' })).id as string;

@@ -30,7 +30,8 @@ export class PgMessages {
     private readonly agents: PgAgents,
   ) {}
 
-  async send(input: SendInput): Promise<SendResult> {
+  /** A direct message; `threadId` makes it a thread notice (kind "thread"), sent only by the store's threads. */
+  async send(input: SendInput, threadId: string | null = null): Promise<SendResult> {
     const { from, to, content, channel } = messageToSend(input, this.ctx.options);
     let ring: Ring | undefined;
     const result = await write(this.ctx, async (tx) => {
@@ -44,12 +45,12 @@ export class PgMessages {
       const sent = await row<{ id: number }>(
         tx,
         `WITH n AS (UPDATE sequences SET value = value + 1 WHERE name = 'messages' RETURNING value),
-              m AS (INSERT INTO messages (id, channel, kind, from_agent, to_agent, group_name, content, sent_at)
-                    SELECT value, $1, 'direct', $2, $3, NULL, $4, $5 FROM n RETURNING id),
+              m AS (INSERT INTO messages (id, channel, kind, from_agent, to_agent, group_name, content, sent_at, thread_id)
+                    SELECT value, $1, 'direct', $2, $3, NULL, $4, $5, $6 FROM n RETURNING id),
               i AS (INSERT INTO inbox (recipient, channel, message_id) SELECT $3, $1, id FROM m),
               t AS (UPDATE agents SET last_heartbeat = GREATEST(last_heartbeat, $5) WHERE id = $2)
          SELECT id FROM m`,
-        [channel, from, to, content, at],
+        [channel, from, to, content, at, threadId],
       );
       const id = (sent as { id: number }).id;
       await tx.appendEvent('message', channel, { message_id: id, from, to, content }, at);

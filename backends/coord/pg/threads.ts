@@ -3,7 +3,9 @@ import { repoName } from '../claim-validate.js';
 import { parseJson } from '../rows.js';
 import {
   assertCanAct,
+  assertReferences,
   checkedAction,
+  conflictKey,
   ENDED,
   openedEvent,
   requireParticipant,
@@ -54,23 +56,55 @@ export class PgThreads {
     this.sweeper = pgSweepTimer(ctx, ctx.options.thread_timeout, () => this.sweep(), 'could not resolve lapsed threads');
   }
 
-  /** Opens a thread on request. */
+  /** Opens a thread on request; the live thread about the same claims when there is one. */
   async open(input: OpenThreadInput): Promise<Thread> {
-    const spec = threadToOpen(input);
-    const thread = await write(this.ctx, (tx) => this.openIn(tx, spec, this.ctx.now()));
-    await this.notify(thread, spec.opener, `opened a thread: ${spec.subject}`);
-    return thread;
+    const spec = threadToOpen(input, this.ctx.options);
+    const opened = await write(this.ctx, async (tx) => {
+      const agents = [spec.opener, ...spec.others];
+      const registered = new Map(
+        (await rows<{ id: string; channel: string }>(tx, 'SELECT id, channel FROM agents WHERE id = ANY($1::text[])', [agents])).map((a) => [a.id, a.channel]),
+      );
+      const claims = new Set((await rows<{ id: string }>(tx, 'SELECT id FROM work_claims WHERE id = ANY($1::text[])', [spec.claimIds])).map((c) => c.id));
+      assertReferences(
+        spec,
+        (agent) => registered.get(agent) ?? null,
+        (claimId) => claims.has(claimId),
+      );
+      return this.openIn(tx, spec, this.ctx.now());
+    });
+    if (opened.created) await this.notify(opened.thread, spec.opener, `opened a thread: ${spec.subject}`);
+    return opened.thread;
   }
 
-  /** Inside the caller's write transaction: creates the thread, its participants and its first message, with events. */
-  async openIn(tx: PgTx, spec: ThreadSpec, at: number): Promise<Thread> {
+  /** The newest thread about `claimId` that has not ended, or null. */
+  async liveThreadOf(db: Queryable, claimId: string): Promise<Thread | null> {
+    const found = await row<ThreadRow>(
+      db,
+      `SELECT * FROM threads WHERE claim_ids LIKE $1 AND status IN ('open', 'proposed', 'resolved') ORDER BY seq DESC LIMIT 1`,
+      [`%${JSON.stringify(claimId)}%`],
+    );
+    return found === undefined ? null : toThread(found);
+  }
+
+  /**
+   * Inside the caller's write transaction: creates the thread, its participants
+   * and its first message, with events — unless a thread about the same claims
+   * has not ended (one live thread per conflict): then that one, not created.
+   */
+  async openIn(tx: PgTx, spec: ThreadSpec, at: number): Promise<{ thread: Thread; created: boolean }> {
+    const key = conflictKey(spec.claimIds);
+    const live =
+      key === null
+        ? undefined
+        : await row<ThreadRow>(tx, `SELECT * FROM threads WHERE conflict_key = $1 AND status IN ('open', 'proposed', 'resolved')`, [key]);
+    if (live !== undefined) return { thread: toThread(live), created: false };
     const id = randomUUID();
     const participants = [spec.opener, ...spec.others];
     await tx.ensureChannel(spec.channel, spec.opener, at);
     const saved = await row<ThreadRow>(
       tx,
-      `INSERT INTO threads (id, channel, repo, subject, opened_by, participants, claim_ids, paths, status, approvals, created_at, updated_at, auto_resolve_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', '[]', $9, $9, $10) RETURNING *`,
+      `INSERT INTO threads (id, channel, repo, subject, opened_by, participants, claim_ids, paths, status, approvals, created_at, updated_at, auto_resolve_at, conflict_key)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', '[]', $9, $9, $10, $11) RETURNING *`,
       [
         id,
         spec.channel,
@@ -82,6 +116,7 @@ export class PgThreads {
         JSON.stringify(spec.paths),
         at,
         at + this.ctx.options.thread_timeout * 1000,
+        key,
       ],
     );
     await tx.query('INSERT INTO thread_participants (agent_id, thread_id) SELECT a, $2 FROM unnest($1::text[]) AS a ON CONFLICT DO NOTHING', [
@@ -90,7 +125,7 @@ export class PgThreads {
     ]);
     await tx.appendEvent('thread_opened', spec.channel, openedEvent(id, spec, participants), at);
     await this.record(tx, id, spec.channel, spec.opener, 'opened', spec.note, at);
-    return toThread(saved as ThreadRow);
+    return { thread: toThread(saved as ThreadRow), created: true };
   }
 
   /** Post, approve, contest, close or cancel; returns the thread and the message the action added. */

@@ -16,6 +16,8 @@ import {
   type LiveClaim,
   releasedOnLeave,
   releaseIsForced,
+  repeatedEvent,
+  sameWork,
   toClaim,
   unknownClaim,
 } from '../claim-rules.js';
@@ -61,16 +63,32 @@ export class PgWorkClaims {
 
   async announce(input: AnnounceClaimInput): Promise<AnnounceClaimResult> {
     const agent = ident(input.agent_id, 'agent_id');
-    const target = claimTarget(input, 1);
+    const target = claimTarget(input, 1, this.ctx.options);
     const intent = requiredText(input.intent, 'intent');
     const ttl = claimTtlMs(input.ttl_seconds, this.ctx.options);
     const exclusive = input.exclusive === true;
     await this.sweep(); // lapsed claims expire in their own transaction, so a refusal below does not undo that
+    let opened = false;
     const result = await write(this.ctx, async (tx): Promise<AnnounceClaimResult> => {
       const at = this.ctx.now();
       const check = await this.score(tx, target, agent, at);
+      // A repeat is refused like a new claim while another agent's exclusive claim blocks it.
       const blocking = blockingConflicts(check, exclusive);
       if (blocking.length > 0) throw claimRefusal(blocking, exclusive);
+      // The same work again (a retry, two announces at once): the live claim, not a second one.
+      // The store's write lock (every gateway on the database shares it) makes this lookup and the insert below one step.
+      const own = await rows<ClaimRow>(
+        tx,
+        `SELECT * FROM work_claims WHERE status = 'active' AND channel = $1 AND repo = $2 AND agent_id = $3 AND expires_at > $4 ORDER BY seq DESC`,
+        [target.channel, target.repo, agent, at],
+      );
+      const same = own.find((r) => sameWork(r, target, exclusive));
+      if (same !== undefined) {
+        const expiresAt = Math.max(same.expires_at, at + ttl);
+        const saved = await row<ClaimRow>(tx, 'UPDATE work_claims SET intent = $1, expires_at = $2 WHERE id = $3 RETURNING *', [intent, expiresAt, same.id]);
+        await tx.appendEvent('claim_renewed', target.channel, repeatedEvent(same, expiresAt), at);
+        return { claim: toClaim(saved as ClaimRow), ...check, thread: await this.threads.liveThreadOf(tx, same.id), repeated: true };
+      }
       const id = randomUUID();
       await tx.ensureChannel(target.channel, agent, at);
       const saved = await row<ClaimRow>(
@@ -94,16 +112,17 @@ export class PgWorkClaims {
       await tx.appendEvent('claim_announced', target.channel, announcedEvent(id, agent, target, exclusive, check), at);
       const spec = conflictThread(id, agent, target, check.conflicts);
       const thread = spec === null ? null : await this.threads.openIn(tx, spec, at);
-      return { claim: toClaim(saved as ClaimRow), ...check, thread };
+      opened = thread?.created === true;
+      return { claim: toClaim(saved as ClaimRow), ...check, thread: thread?.thread ?? null, repeated: false };
     });
-    if (result.thread !== null) await this.threads.notify(result.thread, agent, `opened a thread: ${result.thread.subject}`);
+    if (opened && result.thread !== null) await this.threads.notify(result.thread, agent, `opened a thread: ${result.thread.subject}`);
     return result;
   }
 
   /** Read-only: who holds or would conflict with these paths. */
   check(input: CheckClaimsInput): Promise<ClaimCheck> {
     const agent = input.agent_id === undefined ? null : ident(input.agent_id, 'agent_id');
-    return this.score(this.ctx.pool, claimTarget(input, 1), agent, this.ctx.now());
+    return this.score(this.ctx.pool, claimTarget(input, 1, this.ctx.options), agent, this.ctx.now());
   }
 
   async renew(input: RenewClaimInput): Promise<WorkClaim> {

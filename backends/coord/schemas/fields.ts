@@ -17,7 +17,7 @@ export const repo = z
 export const paths = z
   .array(z.string())
   .describe(
-    'Files you will modify, relative to the repository root, with forward slashes. Globs allowed: * and ? within a folder, ** for any depth, a trailing / for a whole folder (e.g. ["src/auth/session.ts", "test/auth/**"]).',
+    'Files you will modify, relative to the repository root, with forward slashes. Globs allowed: * and ? within a folder, ** for any depth, a trailing / for a whole folder (e.g. ["src/auth/session.ts", "test/auth/**"]). Absolute paths only inside the root the repository declares.',
   );
 export const dependsOn = z
   .array(z.string())

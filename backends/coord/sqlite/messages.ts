@@ -63,7 +63,7 @@ interface Parked {
  * back) and returns what follows N without moving further (at-least-once).
  */
 export class SqliteMessages {
-  private readonly insertMessage: Statement<[string, MessageKind, string, string | null, string | null, string, number]>;
+  private readonly insertMessage: Statement<[string, MessageKind, string, string | null, string | null, string, number, string | null]>;
   private readonly insertInbox: Statement<[string, string, number]>;
   private readonly cursorOf: Statement<[string, string], { position: number }>;
   private readonly setCursor: Statement<[string, string, number]>;
@@ -89,7 +89,9 @@ export class SqliteMessages {
     this.savepoint = <T>(work: () => T): T => nested(work) as T;
     this.cursors = ctx.cache.map();
     this.heads = ctx.cache.map();
-    this.insertMessage = db.prepare('INSERT INTO messages (channel, kind, from_agent, to_agent, group_name, content, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.insertMessage = db.prepare(
+      'INSERT INTO messages (channel, kind, from_agent, to_agent, group_name, content, sent_at, thread_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
     this.insertInbox = db.prepare('INSERT INTO inbox (recipient, channel, message_id) VALUES (?, ?, ?)');
     this.cursorOf = db.prepare('SELECT position FROM cursors WHERE agent_id = ? AND channel = ?');
     this.setCursor = db.prepare(
@@ -107,7 +109,8 @@ export class SqliteMessages {
     this.members = db.prepare(`SELECT * FROM agents WHERE channel = ? AND id <> ? AND (? IS NULL OR group_name = ?) ORDER BY id`);
   }
 
-  async send(input: SendInput): Promise<SendResult> {
+  /** A direct message; `threadId` makes it a thread notice (kind "thread"), sent only by the store's threads. */
+  async send(input: SendInput, threadId: string | null = null): Promise<SendResult> {
     const { from, to, content, channel } = messageToSend(input, this.ctx.options);
     let ring: Ring | undefined;
     const inbox = topics.inbox(channel, to);
@@ -123,7 +126,7 @@ export class SqliteMessages {
           { agent_id: to, channel: recipient.channel },
         );
       }
-      const id = Number(this.insertMessage.run(channel, 'direct', from, to, null, content, at).lastInsertRowid);
+      const id = Number(this.insertMessage.run(channel, 'direct', from, to, null, content, at, threadId).lastInsertRowid);
       this.insertInbox.run(to, channel, id);
       this.agents.touch(from, at);
       this.ctx.appendEvent('message', channel, { message_id: id, from, to, content }, at);
@@ -154,7 +157,7 @@ export class SqliteMessages {
       this.agents.require(from, 'Sender');
       this.ctx.ensureChannel(channel, from, at);
       const recipients = this.members.all(channel, from, group, group);
-      const id = Number(this.insertMessage.run(channel, 'broadcast', from, null, group, content, at).lastInsertRowid);
+      const id = Number(this.insertMessage.run(channel, 'broadcast', from, null, group, content, at, null).lastInsertRowid);
       for (const r of recipients) {
         this.insertInbox.run(r.id, channel, id);
         if (r.webhook_url !== null) rings.push({ url: r.webhook_url, notice: doorbellNotice(r.id, channel, id, from, 'broadcast', at) });

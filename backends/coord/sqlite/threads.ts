@@ -4,7 +4,9 @@ import { repoName } from '../claim-validate.js';
 import { sweepTimer } from '../sweep-timer.js';
 import {
   assertCanAct,
+  assertReferences,
   checkedAction,
+  conflictKey,
   ENDED,
   openedEvent,
   requireParticipant,
@@ -54,6 +56,10 @@ export class SqliteThreads {
   private readonly lapsed: Statement<[number], ThreadRow>;
   private readonly anyLapsed: Statement<[number], { one: number }>;
   private readonly updatesOf: Statement<[string, number, string | null, string | null, number], ThreadMessageRow>;
+  private readonly liveByKey: Statement<[string], ThreadRow>;
+  private readonly liveOfClaim: Statement<[string], ThreadRow>;
+  private readonly channelOf: Statement<[string], { channel: string }>;
+  private readonly claimExists: Statement<[string], { one: number }>;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(
@@ -63,9 +69,13 @@ export class SqliteThreads {
   ) {
     const { db } = ctx;
     this.insert = db.prepare(
-      `INSERT INTO threads (id, channel, repo, subject, opened_by, participants, claim_ids, paths, status, approvals, created_at, updated_at, auto_resolve_at)
-       VALUES (@id, @channel, @repo, @subject, @opened_by, @participants, @claim_ids, @paths, 'open', '[]', @at, @at, @auto_resolve_at)`,
+      `INSERT INTO threads (id, channel, repo, subject, opened_by, participants, claim_ids, paths, status, approvals, created_at, updated_at, auto_resolve_at, conflict_key)
+       VALUES (@id, @channel, @repo, @subject, @opened_by, @participants, @claim_ids, @paths, 'open', '[]', @at, @at, @auto_resolve_at, @conflict_key)`,
     );
+    this.liveByKey = db.prepare(`SELECT * FROM threads WHERE conflict_key = ? AND status IN ('open', 'proposed', 'resolved')`);
+    this.liveOfClaim = db.prepare(`SELECT * FROM threads WHERE claim_ids LIKE ? AND status IN ('open', 'proposed', 'resolved') ORDER BY seq DESC LIMIT 1`);
+    this.channelOf = db.prepare('SELECT channel FROM agents WHERE id = ?');
+    this.claimExists = db.prepare('SELECT 1 AS one FROM work_claims WHERE id = ?');
     this.update = db.prepare(
       `UPDATE threads SET status = @status, proposal = @proposal, proposal_by = @proposal_by, proposal_message = @proposal_message,
          approvals = @approvals, resolution = @resolution, resolved_how = @resolved_how, resolved_at = @resolved_at,
@@ -87,16 +97,38 @@ export class SqliteThreads {
     this.sweeper = sweepTimer(ctx.options.thread_timeout, () => this.sweep());
   }
 
-  /** Opens a thread on request. */
+  /** Opens a thread on request; the live thread about the same claims when there is one. */
   async open(input: OpenThreadInput): Promise<Thread> {
-    const spec = threadToOpen(input);
-    const thread = this.ctx.db.transaction(() => this.openIn(spec, this.ctx.now())).immediate();
-    await this.notify(thread, spec.opener, `opened a thread: ${spec.subject}`);
-    return thread;
+    const spec = threadToOpen(input, this.ctx.options);
+    const opened = this.ctx.db
+      .transaction(() => {
+        assertReferences(
+          spec,
+          (agent) => this.channelOf.get(agent)?.channel ?? null,
+          (claimId) => this.claimExists.get(claimId) !== undefined,
+        );
+        return this.openIn(spec, this.ctx.now());
+      })
+      .immediate();
+    if (opened.created) await this.notify(opened.thread, spec.opener, `opened a thread: ${spec.subject}`);
+    return opened.thread;
   }
 
-  /** Inside the caller's transaction: creates the thread, its participants and its first message, with events. */
-  openIn(spec: ThreadSpec, at: number): Thread {
+  /** The newest thread about `claimId` that has not ended, or null. */
+  liveThreadOf(claimId: string): Thread | null {
+    const row = this.liveOfClaim.get(`%${JSON.stringify(claimId)}%`);
+    return row === undefined ? null : toThread(row);
+  }
+
+  /**
+   * Inside the caller's transaction: creates the thread, its participants and
+   * its first message, with events — unless a thread about the same claims
+   * has not ended (one live thread per conflict): then that one, not created.
+   */
+  openIn(spec: ThreadSpec, at: number): { thread: Thread; created: boolean } {
+    const key = conflictKey(spec.claimIds);
+    const live = key === null ? undefined : this.liveByKey.get(key);
+    if (live !== undefined) return { thread: toThread(live), created: false };
     const id = randomUUID();
     const participants = [spec.opener, ...spec.others];
     this.ctx.ensureChannel(spec.channel, spec.opener, at);
@@ -111,11 +143,12 @@ export class SqliteThreads {
       paths: JSON.stringify(spec.paths),
       at,
       auto_resolve_at: at + this.ctx.options.thread_timeout * 1000,
+      conflict_key: key,
     });
     for (const agent of participants) this.join.run(agent, id);
     this.ctx.appendEvent('thread_opened', spec.channel, openedEvent(id, spec, participants), at);
     this.record(id, spec.channel, spec.opener, 'opened', spec.note, at);
-    return toThread(this.mustGet(id));
+    return { thread: toThread(this.mustGet(id)), created: true };
   }
 
   /** Post, approve, contest, close or cancel; returns the thread and the message the action added. */

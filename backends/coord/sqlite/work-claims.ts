@@ -17,6 +17,8 @@ import {
   type LiveClaim,
   releasedOnLeave,
   releaseIsForced,
+  repeatedEvent,
+  sameWork,
   toClaim,
   unknownClaim,
 } from '../claim-rules.js';
@@ -62,6 +64,8 @@ export class SqliteWorkClaims {
   private readonly setStatus: Statement<[WorkClaimStatus, number | null, string | null, string]>;
   private readonly extend: Statement<[number, string]>;
   private readonly releaseAll: Statement<[number, string, string, number], ClaimRow>;
+  private readonly ownLive: Statement<[string, string, string, number], ClaimRow>;
+  private readonly repeat: Statement<[string, number, string]>;
   private readonly sweeper: NodeJS.Timeout;
   private readonly scorer = new ClaimScorer();
 
@@ -91,23 +95,38 @@ export class SqliteWorkClaims {
     this.releaseAll = db.prepare(
       `UPDATE work_claims SET status = 'released', released_at = ?, released_by = ? WHERE agent_id = ? AND status = 'active' AND expires_at > ? RETURNING *`,
     );
+    this.ownLive = db.prepare(
+      `SELECT * FROM work_claims WHERE status = 'active' AND channel = ? AND repo = ? AND agent_id = ? AND expires_at > ? ORDER BY seq DESC`,
+    );
+    this.repeat = db.prepare('UPDATE work_claims SET intent = ?, expires_at = ? WHERE id = ?');
     this.sweeper = sweepTimer(ctx.options.claim_ttl_default / 2, () => this.sweep());
   }
 
   async announce(input: AnnounceClaimInput): Promise<AnnounceClaimResult> {
     const agent = ident(input.agent_id, 'agent_id');
-    const target = claimTarget(input, 1);
+    const target = claimTarget(input, 1, this.ctx.options);
     const intent = requiredText(input.intent, 'intent');
     const ttl = claimTtlMs(input.ttl_seconds, this.ctx.options);
     const exclusive = input.exclusive === true;
     this.sweep(); // lapsed claims expire in their own transaction, so a refusal below does not undo that
     this.agents.flushTouches(); // holders' last-seen times decide which claims are stale
+    let opened = false;
     const result = this.ctx.db
       .transaction((): AnnounceClaimResult => {
         const at = this.ctx.now();
         const check = this.score(target, agent, at);
+        // A repeat is refused like a new claim while another agent's exclusive claim blocks it.
         const blocking = blockingConflicts(check, exclusive);
         if (blocking.length > 0) throw claimRefusal(blocking, exclusive);
+        // The same work again (a retry, two announces at once): the live claim, not a second one.
+        // The IMMEDIATE transaction makes this lookup and the insert below one step.
+        const same = this.ownLive.all(target.channel, target.repo, agent, at).find((row) => sameWork(row, target, exclusive));
+        if (same !== undefined) {
+          const expiresAt = Math.max(same.expires_at, at + ttl);
+          this.repeat.run(intent, expiresAt, same.id);
+          this.ctx.appendEvent('claim_renewed', target.channel, repeatedEvent(same, expiresAt), at);
+          return { claim: toClaim(this.mustGet(same.id)), ...check, thread: this.threads.liveThreadOf(same.id), repeated: true };
+        }
         const id = randomUUID();
         this.ctx.ensureChannel(target.channel, agent, at);
         this.insert.run({
@@ -126,11 +145,12 @@ export class SqliteWorkClaims {
         this.ctx.appendEvent('claim_announced', target.channel, announcedEvent(id, agent, target, exclusive, check), at);
         const spec = conflictThread(id, agent, target, check.conflicts);
         const thread = spec === null ? null : this.threads.openIn(spec, at);
-        return { claim: toClaim(this.mustGet(id)), ...check, thread };
+        opened = thread?.created === true;
+        return { claim: toClaim(this.mustGet(id)), ...check, thread: thread?.thread ?? null, repeated: false };
       })
       .immediate();
     this.events.committed();
-    if (result.thread !== null) await this.threads.notify(result.thread, agent, `opened a thread: ${result.thread.subject}`);
+    if (opened && result.thread !== null) await this.threads.notify(result.thread, agent, `opened a thread: ${result.thread.subject}`);
     return result;
   }
 
@@ -138,7 +158,7 @@ export class SqliteWorkClaims {
   check(input: CheckClaimsInput): ClaimCheck {
     const agent = input.agent_id === undefined ? null : ident(input.agent_id, 'agent_id');
     this.agents.flushTouches();
-    return this.score(claimTarget(input, 1), agent, this.ctx.now());
+    return this.score(claimTarget(input, 1, this.ctx.options), agent, this.ctx.now());
   }
 
   renew(input: RenewClaimInput): WorkClaim {
