@@ -21,7 +21,7 @@ export type TaskStatus = z.infer<typeof TaskStatusSchema>;
 /** mux_task_post, POST /task/post. */
 export const PostTaskInputSchema = z.strictObject({
   description: z.string().describe('What needs doing, specific enough for another agent to do it.'),
-  posted_by: z.string().describe('Your agent id (or a name for whoever posts it).'),
+  posted_by: z.string().describe('Your agent id, registered in the channel you post in.'),
   required_capability: z.string().nullable().optional().describe('Capability a claimer must have, e.g. "content-creation".'),
   priority: z.number().int().optional().describe('Higher is more urgent. Default 0.'),
   channel,
