@@ -46,6 +46,9 @@ export function newChannelName(name: string): string {
  */
 const HIDDEN = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u;
 
+/** Printable ASCII, not starting or ending with a space: a valid name as it is. */
+const PLAIN_ASCII = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
+
 /** U+XXXX of a character. */
 function codePoint(char: string): string {
   return `U+${(char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
@@ -58,6 +61,8 @@ function codePoint(char: string): string {
  * spaces. The normalized form is the one stored and answered.
  */
 export function ident(value: string, what: string, max = 128): string {
+  // Nearly every name is printable ASCII, already NFC: checked without normalizing (ident runs on every send and poll).
+  if (value.length <= max && PLAIN_ASCII.test(value)) return value;
   const name = value.normalize('NFC');
   const hidden = HIDDEN.exec(name);
   if (hidden !== null) {
