@@ -70,9 +70,15 @@ export function coordRoutes(store: CoordStore, options: CoordOptionsInput = {}, 
       return clientGone(c);
     },
   });
+  // The methods of each route, for the 405 of a wrong method (GET answers HEAD too).
+  const methods = new Map<string, string>([
+    ['/events', 'GET, HEAD'],
+    ['/health', 'GET, HEAD'],
+  ]);
   // Every operation's route: GET reads the query string, POST the JSON body.
   for (const op of coordOperations(opts)) {
     const [method, path] = op.route.split(' ') as ['GET' | 'POST', string];
+    methods.set(path, method === 'GET' ? 'GET, HEAD' : 'POST');
     if (method === 'GET') app.get(path, async (c) => c.json(await op.run(queryArgs(c, op.input), call(c))));
     else app.post(path, async (c) => c.json(await op.run(await jsonArgs(c), call(c))));
   }
@@ -88,10 +94,18 @@ export function coordRoutes(store: CoordStore, options: CoordOptionsInput = {}, 
   });
 
   // A catch-all route rather than notFound(): a sub-app's notFound is not
-  // consulted once the app is mounted with route().
-  app.all('*', (c) =>
-    c.json({ error: `No coordination route ${c.req.method} ${new URL(c.req.url).pathname}; see docs/coordination.md for the routes.`, code: 'NOT_FOUND' }, 404),
-  );
+  // consulted once the app is mounted with route(). A route that exists
+  // under another method is 405 with Allow (RFC 9110), not 404.
+  app.all('*', (c) => {
+    const allow = methods.get(c.req.path.replace(/^\/coord(?=\/)/, ''));
+    const shown = `${c.req.method} ${new URL(c.req.url).pathname}`;
+    if (allow !== undefined) {
+      c.header('Allow', allow);
+      const use = allow.split(', ')[0];
+      return c.json({ error: `${shown} is not allowed; this route takes ${use} (Allow: ${allow}).`, code: 'METHOD_NOT_ALLOWED' }, 405);
+    }
+    return c.json({ error: `No coordination route ${shown}; see docs/coordination.md for the routes.`, code: 'NOT_FOUND' }, 404);
+  });
   app.onError((error, c) => {
     if (error instanceof CoordError) return c.json(error.toJSON(), error.status);
     logger?.error({ error: error.stack ?? error.message, path: c.req.path }, 'coord REST route failed');

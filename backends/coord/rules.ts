@@ -100,6 +100,20 @@ export function recipientElsewhere(to: string, recipientChannel: string, channel
   );
 }
 
+/**
+ * An agent acting in a channel it is not registered in: a sender, a
+ * broadcaster or a poster acts only in its own channel, as a claimer does,
+ * so channels stay isolated in both directions (DESIGN: an agent lives in
+ * one channel).
+ */
+export function actingElsewhere(as: string, agentId: string, agentChannel: string, channel: string, verb: string): CoordError {
+  return new CoordError(
+    'UNKNOWN_AGENT',
+    `${as} '${agentId}' is registered in channel '${agentChannel}', not '${channel}'; ${verb} with channel '${agentChannel}' or re-register in '${channel}'.`,
+    { agent_id: agentId, channel: agentChannel },
+  );
+}
+
 /** A poll with `after` past every message id would skip future messages. */
 export function afterTooFar(after: number, newest: number): CoordError {
   return new CoordError('BAD_REQUEST', `after ${after} is past the newest message id ${newest}; pass the next_cursor of your last poll.`);
@@ -175,6 +189,12 @@ export function taskToPost(input: PostTaskInput, options: CoordOptions): TaskToP
   const description = textSize(input.description, 'Task description', options);
   if (description.trim() === '') throw new CoordError('BAD_REQUEST', 'Task description is empty; say what needs doing.');
   const postedBy = ident(input.posted_by, 'posted_by');
+  if (input.required_capability === '') {
+    throw new CoordError(
+      'BAD_REQUEST',
+      'required_capability is empty; omit it (or pass null) for a task any agent may claim, or name the capability a claimer must have.',
+    );
+  }
   const capability = optionalIdent(input.required_capability, 'required_capability');
   const priority = input.priority ?? 0;
   if (!Number.isSafeInteger(priority)) throw new CoordError('BAD_REQUEST', `Priority ${priority} is not a whole number; higher is more urgent, default 0.`);
@@ -187,11 +207,7 @@ export function taskToPost(input: PostTaskInput, options: CoordOptions): TaskToP
 
 /** A claim by an agent registered in another channel. */
 export function claimElsewhere(agentId: string, agentChannel: string, channel: string): CoordError {
-  return new CoordError(
-    'UNKNOWN_AGENT',
-    `Agent '${agentId}' is registered in channel '${agentChannel}', not '${channel}'; claim with channel '${agentChannel}' or re-register in '${channel}'.`,
-    { agent_id: agentId, channel: agentChannel },
-  );
+  return actingElsewhere('Agent', agentId, agentChannel, channel, 'claim');
 }
 
 /** Why a claim found nothing. */

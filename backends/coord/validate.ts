@@ -9,15 +9,18 @@ import { DEFAULT_CHANNEL } from './types.js';
  */
 
 const CHANNEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
-const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** Default page size of list answers, and the most one answer carries. */
 export const LIMITS = { defaultPage: 100, maxPage: 1000, defaultHistory: 50 } as const;
 
-/** The channel name, defaulted and checked. */
-export function channelName(name: string | undefined): string {
-  if (name === undefined || name === '') return DEFAULT_CHANNEL;
+/** The channel name, defaulted and checked: omitted (or null) is "default"; an empty name is refused, not taken for the default. */
+export function channelName(name: string | null | undefined): string {
+  if (name === undefined || name === null) return DEFAULT_CHANNEL;
+  if (name === '')
+    throw new CoordError(
+      'BAD_REQUEST',
+      `Channel name is empty; omit channel for '${DEFAULT_CHANNEL}', or name one (1 to 64 characters from A-Z a-z 0-9 . _ : -).`,
+    );
   if (!CHANNEL_NAME.test(name)) {
     throw new CoordError(
       'BAD_REQUEST',
@@ -27,20 +30,58 @@ export function channelName(name: string | undefined): string {
   return name;
 }
 
-/** An identifier (agent id, role, group, capability, state key, task id): 1 to `max` characters, no control characters. */
-export function ident(value: string, what: string, max = 128): string {
-  if (value.length === 0 || value.length > max || CONTROL.test(value) || value.trim() !== value) {
-    throw new CoordError(
-      'BAD_REQUEST',
-      `${what} '${value.slice(0, 40)}' is not valid: use 1 to ${max} characters without control characters or surrounding spaces.`,
-    );
-  }
-  return value;
+/** The name of a channel to create: like channelName, but it must be given (an empty name is not the default channel). */
+export function newChannelName(name: string): string {
+  if (name === '') throw new CoordError('BAD_REQUEST', 'Channel name is empty; name the channel (1 to 64 characters from A-Z a-z 0-9 . _ : -).');
+  return channelName(name);
 }
 
-/** Optional identifier: undefined, null and '' mean none. */
+/**
+ * Characters no name may hold, because they make two different names look
+ * alike or hide what a name is: control characters (Unicode Cc), format
+ * characters (Cf: zero-width spaces and joiners, bidirectional marks and
+ * overrides, the byte-order mark, soft hyphen), line and paragraph separators
+ * and lone surrogates. `agent\u200b` would otherwise be a second agent that
+ * prints as `agent`, and `\u202e` turns the rest of a name around on screen.
+ */
+const HIDDEN = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u;
+
+/** Printable ASCII, not starting or ending with a space: a valid name as it is. */
+const PLAIN_ASCII = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
+
+/** U+XXXX of a character. */
+function codePoint(char: string): string {
+  return `U+${(char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/**
+ * An identifier (agent id, role, group, capability, state key, task id,
+ * repo): normalized to Unicode NFC, so one name typed in two normal forms is
+ * one name; then 1 to `max` characters, none hidden (HIDDEN), no surrounding
+ * spaces. The normalized form is the one stored and answered.
+ */
+export function ident(value: string, what: string, max = 128): string {
+  // Nearly every name is printable ASCII, already NFC: checked without normalizing (ident runs on every send and poll).
+  if (value.length <= max && PLAIN_ASCII.test(value)) return value;
+  const name = value.normalize('NFC');
+  const hidden = HIDDEN.exec(name);
+  if (hidden !== null) {
+    throw new CoordError(
+      'BAD_REQUEST',
+      `${what} contains ${codePoint(hidden[0])}, an invisible control, format or text-direction character; use 1 to ${max} visible characters.`,
+    );
+  }
+  if (name.length === 0 || name.length > max || name.trim() !== name) {
+    throw new CoordError('BAD_REQUEST', `${what} '${name.slice(0, 40)}' is not valid: use 1 to ${max} characters without surrounding spaces.`);
+  }
+  return name;
+}
+
+/** Optional identifier: undefined and null mean none; an empty string is refused (omit the field instead). */
 export function optionalIdent(value: string | null | undefined, what: string): string | null {
-  return value === undefined || value === null || value === '' ? null : ident(value, what);
+  if (value === undefined || value === null) return null;
+  if (value === '') throw new CoordError('BAD_REQUEST', `${what} is empty; omit it (or pass null) for none, or give a name.`);
+  return ident(value, what);
 }
 
 /** Refuses message content over max_message_size (UTF-8 bytes). */

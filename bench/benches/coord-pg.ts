@@ -44,8 +44,9 @@ async function claims(urls: string[], tasks: number, tag: string): Promise<numbe
   const channel = `${tag}-tasks`;
   const workers = Array.from({ length: WORKERS }, (_, i) => ({ id: `${tag}-w${i}`, url: urls[i % urls.length] as string }));
   for (const w of workers) await post(`${w.url}/coord/agent/register`, { agent_id: w.id, role: 'bench', channel });
-  for (let t = 0; t < tasks; t += 1)
-    await post(`${urls[t % urls.length] as string}/coord/task/post`, { description: `task ${t}`, posted_by: 'bench', channel });
+  // The poster is a registered agent of the channel ([coord-2] item 9): the first worker posts.
+  const poster = workers[0]?.id ?? `${tag}-w0`;
+  for (let t = 0; t < tasks; t += 1) await post(`${urls[t % urls.length] as string}/coord/task/post`, { description: `task ${t}`, posted_by: poster, channel });
   const started = performance.now();
   let done = 0;
   await Promise.all(

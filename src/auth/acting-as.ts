@@ -42,3 +42,22 @@ export function checkDeclaredIdentity(
   if (self !== undefined && self !== null) return;
   throw new GatewayError('FORBIDDEN', refusal(identity.name, what));
 }
+
+/**
+ * The fields of a call with the identity field its declaration fills
+ * (`fill[key]`) set to an agent token's name when the call leaves it out,
+ * so what the agent writes records who wrote it, as it would had it named
+ * itself; undefined when nothing is filled. An admin token acts for
+ * whoever it names, so it fills nothing.
+ */
+export function withFilledIdentity(
+  identity: Identity,
+  fields: Readonly<Record<string, unknown>>,
+  declaration: ActingAsDeclaration,
+  key: string,
+): Record<string, unknown> | undefined {
+  const field = declaration.fill?.[key];
+  if (field === undefined || identity.role === 'admin') return undefined;
+  if (fields[field] !== undefined && fields[field] !== null) return undefined;
+  return { ...fields, [field]: identity.name };
+}

@@ -4,7 +4,7 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import type { CallListener } from '../router/call-log.js';
 import type { CallMiddleware } from '../router/router.js';
 import type { AuditLog } from '../store/audit.js';
-import { checkDeclaredIdentity } from './acting-as.js';
+import { checkDeclaredIdentity, withFilledIdentity } from './acting-as.js';
 import type { RateLimiter } from './rate-limit.js';
 import { mayUse, type TokenTable } from './tokens.js';
 
@@ -47,7 +47,9 @@ export function callGuard(options: CallGuardOptions): { middleware: CallMiddlewa
   const contexts = new WeakMap<object, CallContext>();
   const { tokens, limiter, catalog } = options;
 
-  const middleware: CallMiddleware = async (request, next) => {
+  const middleware: CallMiddleware = async (incoming, next) => {
+    // The call as it goes on: with an identity field filled for an agent token (withFilledIdentity).
+    let request = incoming;
     const audit = options.audit();
     const ctx: CallContext = {
       argsBytes: audit === undefined ? null : Buffer.byteLength(JSON.stringify(request.arguments ?? {})),
@@ -71,6 +73,8 @@ export function callGuard(options: CallGuardOptions): { middleware: CallMiddlewa
       const declared = identity === undefined ? undefined : options.identities.get(request.server);
       if (identity !== undefined && declared !== undefined && request.tool.startsWith(declared.toolPrefix)) {
         checkDeclaredIdentity(identity, request.arguments ?? {}, request.tool, declared, request.tool);
+        const filled = withFilledIdentity(identity, request.arguments ?? {}, declared, request.tool);
+        if (filled !== undefined) request = { ...request, arguments: filled };
       }
       release = identity === undefined ? () => undefined : limiter.enter(identity);
     } catch (err) {

@@ -40,6 +40,8 @@ export interface ActingAsDeclaration {
   selfOnly: Readonly<Record<string, (name: string, what: string) => string>>;
   /** The request variable (Hono context) the backend's routes read as the agent a token acts as. */
   viewerVariable?: string;
+  /** Tool name or REST path → the identity field an agent token's name fills when the call leaves it out (who wrote a value, who made a channel). */
+  fill?: Readonly<Record<string, string>>;
 }
 
 /** A built-in backend once mounted: one MCP server per pooled connection over one store. */

@@ -76,7 +76,8 @@ export const coordBuiltin: BuiltinBackend<CoordOptions> = {
   /*
    * With auth on, an agent token acts only as itself on coord: every identity
    * field it sends (mux_* arguments, /coord bodies and queries) must be its
-   * token's name; reading history and listing threads need agent_id.
+   * token's name; reading history and listing threads need agent_id; a
+   * state write or channel creation that names no author is the token's.
    */
   identity: {
     fields: ['agent_id', 'from', 'posted_by', 'updated_by', 'created_by'],
@@ -84,6 +85,13 @@ export const coordBuiltin: BuiltinBackend<CoordOptions> = {
     toolPrefix: 'mux_',
     // backends/coord/event-view.ts: the event stream shows what this agent may see.
     viewerVariable: 'coordViewer',
+    // Who wrote a state value and who made a channel: an agent token's name when the call leaves it out.
+    fill: {
+      mux_state_set: 'updated_by',
+      '/coord/state/set': 'updated_by',
+      mux_channel_create: 'created_by',
+      '/coord/channel/create': 'created_by',
+    },
     selfOnly: {
       ...Object.fromEntries(['mux_history', '/coord/msg/history'].map((key) => [key, historyRefusal])),
       ...Object.fromEntries(['mux_thread_list', 'mux_status', '/coord/thread/list', '/coord/status'].map((key) => [key, threadRefusal])),

@@ -1,5 +1,5 @@
 import type { Context, MiddlewareHandler } from 'hono';
-import { checkDeclaredIdentity } from '../auth/acting-as.js';
+import { checkDeclaredIdentity, withFilledIdentity } from '../auth/acting-as.js';
 import { type Identity, mayUse } from '../auth/tokens.js';
 import type { ActingAsDeclaration } from '../builtins/builtin-backend.js';
 import { GatewayError, toGatewayError } from '../errors.js';
@@ -229,8 +229,13 @@ export function actingAsGuard(declaration: ActingAsDeclaration): MiddlewareHandl
       } catch {
         body = undefined; // the route answers its own BAD_REQUEST
       }
-      if (body !== null && typeof body === 'object' && !Array.isArray(body))
+      if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
         checkDeclaredIdentity(identity, body as Record<string, unknown>, what, declaration, '');
+        // The route reads the body this guard already read (Hono caches it): a filled body replaces it there.
+        const filled = withFilledIdentity(identity, body as Record<string, unknown>, declaration, c.req.path);
+        // Hono keeps the promises of body reads in bodyCache (typed as the values).
+        if (filled !== undefined) c.req.bodyCache = { text: Promise.resolve(JSON.stringify(filled)) as unknown as string };
+      }
     }
     await next();
     return undefined;

@@ -202,7 +202,7 @@ export function messageContract(make: MakeStore): void {
       await registerAll(store, ['a', 'b'], { group: 'g' });
       await registerAll(store, ['c']);
       await registerAll(store, ['d'], { group: 'h' });
-      await registerAll(store, ['far'], { channel: 'elsewhere' });
+      await registerAll(store, ['far', 'near'], { channel: 'elsewhere' });
       for (const [from, to] of [
         ['a', 'b'],
         ['b', 'a'],
@@ -213,7 +213,7 @@ export function messageContract(make: MakeStore): void {
       await store.broadcast({ from: 'c', content: 'to h', group: 'h' });
       await store.broadcast({ from: 'a', content: 'a to all' });
       await store.broadcast({ from: 'c', content: 'c to all' });
-      await store.sendMessage({ from: 'a', to: 'far', content: 'a>far', channel: 'elsewhere' });
+      await store.sendMessage({ from: 'far', to: 'near', content: 'far>near', channel: 'elsewhere' });
 
       const asA = await store.history({ agent_id: 'a' });
       expect(asA).toMatchObject({ mode: 'channel', channel: 'default', agent_id: 'a' });
@@ -232,8 +232,8 @@ export function messageContract(make: MakeStore): void {
       expect((await store.history({ agent_id: 'd', group: 'g' })).messages).toEqual([]);
 
       // Another channel: only what the agent sent or received there.
-      expect((await store.history({ agent_id: 'a', channel: 'elsewhere' })).messages.map((m) => m.content)).toEqual(['a>far']);
-      expect((await store.history({ agent_id: 'b', channel: 'elsewhere' })).messages).toEqual([]);
+      expect((await store.history({ agent_id: 'far', channel: 'elsewhere' })).messages.map((m) => m.content)).toEqual(['far>near']);
+      expect((await store.history({ agent_id: 'a', channel: 'elsewhere' })).messages).toEqual([]);
       expect((await store.history({ agent_id: 'far' })).messages).toEqual([]);
       await expectCode(store.history({ agent_id: ' a' }), 'BAD_REQUEST');
     });

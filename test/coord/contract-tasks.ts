@@ -33,7 +33,7 @@ export function taskContract(make: MakeStore): void {
 
     it('claims the highest priority first, then the oldest', async () => {
       const store = await stores.store();
-      await registerAll(store, ['w']);
+      await registerAll(store, ['w', 'p']);
       const post = (description: string, priority?: number): Promise<unknown> => store.postTask({ description, posted_by: 'p', priority });
       await post('low-old', 1);
       await post('default-prio');
@@ -53,6 +53,7 @@ export function taskContract(make: MakeStore): void {
       const store = await stores.store();
       const agents = Array.from({ length: 50 }, (_, i) => `agent-${i}`);
       await registerAll(store, agents, { capabilities: ['work'] });
+      await registerAll(store, ['p']);
       for (let i = 0; i < 20; i++) await store.postTask({ description: `t${i}`, posted_by: 'p', required_capability: 'work', priority: i % 3 });
       const results = await Promise.all(agents.map((agent_id) => store.claimTask({ agent_id })));
       const claimed = results.flatMap((r) => (r.task === null ? [] : [r.task.id]));
@@ -90,7 +91,7 @@ export function taskContract(make: MakeStore): void {
     it('re-queues a lapsed claim with attempts + 1, and the old epoch can no longer complete it', async () => {
       const clock = new TestClock();
       const store = await stores.store({ task_claim_timeout: 60 }, { now: clock.now });
-      await registerAll(store, ['slow', 'fast']);
+      await registerAll(store, ['slow', 'fast', 'p']);
       const task = await store.postTask({ description: 'x', posted_by: 'p' });
       const first = await store.claimTask({ agent_id: 'slow' });
       expect(first.lease?.epoch).toBe(1);
@@ -110,7 +111,7 @@ export function taskContract(make: MakeStore): void {
     it('refuses completing a lapsed lease even by its own claimer before anyone re-claims it', async () => {
       const clock = new TestClock();
       const store = await stores.store({ task_claim_timeout: 60 }, { now: clock.now });
-      await registerAll(store, ['a']);
+      await registerAll(store, ['a', 'p']);
       const task = await store.postTask({ description: 'x', posted_by: 'p' });
       const { lease } = await store.claimTask({ agent_id: 'a' });
       clock.advance(61);
@@ -127,7 +128,7 @@ export function taskContract(make: MakeStore): void {
       await registerAll(store, ['o'], { channel: 'ops' });
       const t1 = await store.postTask({ description: 'one', posted_by: 'a' });
       const t2 = await store.postTask({ description: 'two', posted_by: 'a' });
-      const t3 = await store.postTask({ description: 'ops work', posted_by: 'a', channel: 'ops' });
+      const t3 = await store.postTask({ description: 'ops work', posted_by: 'o', channel: 'ops' });
       await store.claimTask({ agent_id: 'a' });
       expect((await store.listTasks({})).map((t) => t.id)).toEqual([t2.id, t1.id]);
       expect((await store.listTasks({ status: 'pending' })).map((t) => t.id)).toEqual([t2.id]);

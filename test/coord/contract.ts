@@ -3,6 +3,7 @@ import type { MakeStore } from '../helpers/coord-store.js';
 import { agentContract } from './contract-agents.js';
 import { claimContract } from './contract-claims.js';
 import { conflictThreadContract } from './contract-conflict-threads.js';
+import { identityContract } from './contract-identity.js';
 import { lifecycleContract } from './contract-lifecycle.js';
 import { messageContract } from './contract-messages.js';
 import { stateContract } from './contract-state.js';
@@ -30,5 +31,6 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     threadContract(makeStore);
     lifecycleContract(makeStore);
     conflictThreadContract(makeStore);
+    identityContract(makeStore);
   });
 }

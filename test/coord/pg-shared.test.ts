@@ -114,7 +114,7 @@ describePg('PostgreSQL coordination store shared by several gateways', () => {
   it('hands 40 tasks to 60 claimers spread over three gateways exactly once', async () => {
     const stores = await gateways(3);
     const agents = Array.from({ length: 60 }, (_, i) => `w${i}`);
-    await registerAll(stores[0] as CoordStore, agents);
+    await registerAll(stores[0] as CoordStore, [...agents, 'p']);
     for (let i = 0; i < 40; i++) await (stores[i % 3] as CoordStore).postTask({ description: `t${i}`, posted_by: 'p', priority: i % 4 });
     const results = await Promise.all(agents.map((agent_id, i) => (stores[i % 3] as CoordStore).claimTask({ agent_id })));
     const claimed = results.flatMap((r) => (r.task === null ? [] : [r.task.id]));

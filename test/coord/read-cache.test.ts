@@ -50,6 +50,8 @@ describe('sqlite read cache with a second connection on the file', () => {
       await b.registerAgent({ agent_id: 'rx', role: 'r', channel: 'other' });
       await new Promise((r) => setImmediate(r));
       await expect(a.sendMessage({ from: 'tx', to: 'rx', content: 'wrong channel' })).rejects.toThrow(/registered in channel 'other'/);
+      // A sender acts only in its own channel: tx moves too, and a sees that as well.
+      await b.registerAgent({ agent_id: 'tx', role: 'r', channel: 'other' });
       await expect(a.sendMessage({ from: 'tx', to: 'rx', content: 'right channel', channel: 'other' })).resolves.toMatchObject({ channel: 'other' });
       expect((await b.poll({ agent_id: 'rx', channel: 'other', timeout_ms: 0 })).messages.map((m) => m.content)).toEqual(['right channel']);
     } finally {

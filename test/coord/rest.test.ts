@@ -178,6 +178,7 @@ describe('coord REST routes', () => {
     const { post } = api();
     const agents = Array.from({ length: 50 }, (_, i) => `w${i}`);
     await Promise.all(agents.map((agent_id) => post('/agent/register', { agent_id, role: 'worker', capabilities: ['build'] })));
+    await post('/agent/register', { agent_id: 'lead', role: 'lead' });
     for (let i = 0; i < 20; i++) await post('/task/post', { description: `job ${i}`, posted_by: 'lead', required_capability: 'build', priority: i % 4 });
     const claims = await Promise.all(agents.map((agent_id) => post('/task/claim', { agent_id })));
     const ids = claims.flatMap((c) => (c.body.task === null ? [] : [(c.body.task as Json).id as string]));
@@ -189,6 +190,7 @@ describe('coord REST routes', () => {
     const { post, get } = api({ task_claim_timeout: 0.2 });
     await post('/agent/register', { agent_id: 'slow', role: 'r' });
     await post('/agent/register', { agent_id: 'fast', role: 'r' });
+    await post('/agent/register', { agent_id: 'p', role: 'r' });
     const task = await post('/task/post', { description: 'x', posted_by: 'p' });
     const first = await post('/task/claim', { agent_id: 'slow' });
     const oldEpoch = (first.body.lease as Json).epoch;
@@ -207,9 +209,13 @@ describe('coord REST routes', () => {
     await post('/channel/create', { name: 'payment-service', created_by: 'orchestrator' });
     await post('/agent/register', { agent_id: 'auth-monitor', role: 'monitor', channel: 'auth-service' });
     await post('/agent/register', { agent_id: 'payment-agent', role: 'payments', channel: 'payment-service' });
-    const sent = await post('/msg/send', { from: 'auth-monitor', to: 'payment-agent', channel: 'payment-service', content: 'Token refresh rate spiking.' });
+    // A sender acts only in its own channel ([coord-2] item 9): auth-monitor cannot write into payment-service.
+    const across = await post('/msg/send', { from: 'auth-monitor', to: 'payment-agent', channel: 'payment-service', content: 'Token refresh rate spiking.' });
+    expect(across).toMatchObject({ status: 404, body: { code: 'UNKNOWN_AGENT' } });
+    await post('/agent/register', { agent_id: 'payment-monitor', role: 'monitor', channel: 'payment-service' });
+    const sent = await post('/msg/send', { from: 'payment-monitor', to: 'payment-agent', channel: 'payment-service', content: 'Token refresh rate spiking.' });
     expect(sent.status).toBe(200);
-    expect((await post('/msg/send', { from: 'auth-monitor', to: 'payment-agent', content: 'wrong channel' })).status).toBe(404);
+    expect((await post('/msg/send', { from: 'payment-monitor', to: 'payment-agent', content: 'wrong channel' })).status).toBe(404);
     await post('/state/set', { key: 'k', value: 'payments only', channel: 'payment-service' });
     expect((await get('/state/get?key=k&channel=auth-service')).body.version).toBe(0);
     expect((await get('/agent/discover?channel=auth-service')).body.agents).toEqual([expect.objectContaining({ id: 'auth-monitor' })]);

@@ -166,6 +166,7 @@ describe('standalone coord server (node dist/backends/coord/main.js)', () => {
     const b = await startCoord(db);
     const agents = Array.from({ length: 50 }, (_, i) => `agent-${i}`);
     for (const agent_id of agents) await a.post('/agent/register', { agent_id, role: 'worker', capabilities: ['build'] });
+    await a.post('/agent/register', { agent_id: 'lead', role: 'lead' });
     for (let i = 0; i < 20; i++) await b.post('/task/post', { description: `job ${i}`, posted_by: 'lead', required_capability: 'build', priority: i % 5 });
     const claims = await Promise.all(agents.map((agent_id, i) => (i % 2 === 0 ? a : b).post('/task/claim', { agent_id })));
     expect(claims.every((c) => c.status === 200)).toBe(true);

@@ -134,8 +134,10 @@ ${demoBackend()}
     });
 
     // Tasks: posted up front, claimed and completed by every agent while messages flow.
-    for (let t = 0; t < TASKS; t++)
-      expect((await (agents[t % AGENTS] as Agent).call('POST', '/coord/task/post', { description: `task ${t}`, posted_by: 'poster' })).status).toBe(200);
+    for (let t = 0; t < TASKS; t++) {
+      const poster = agents[t % AGENTS] as Agent;
+      expect((await poster.call('POST', '/coord/task/post', { description: `task ${t}`, posted_by: poster.id })).status).toBe(200);
+    }
     phase('tasks posted');
     const completedBy = new Map<string, string>();
     const workers = agents.map(async (agent) => {

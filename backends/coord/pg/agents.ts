@@ -77,9 +77,9 @@ export class PgAgents {
       params.push(value);
       clauses.push(sql(`$${params.length}`));
     };
-    if (query.role !== undefined) add((n) => `role = ${n}`, query.role);
-    if (query.group !== undefined) add((n) => `group_name = ${n}`, query.group);
-    if (query.capability !== undefined) add((n) => `capabilities::jsonb ? ${n}`, query.capability);
+    if (query.role !== undefined) add((n) => `role = ${n}`, query.role.normalize('NFC'));
+    if (query.group !== undefined) add((n) => `group_name = ${n}`, query.group.normalize('NFC'));
+    if (query.capability !== undefined) add((n) => `capabilities::jsonb ? ${n}`, query.capability.normalize('NFC'));
     // An explicit status wins; otherwise stale agents only with include_stale.
     const status = query.status ?? (query.include_stale === true ? undefined : 'active');
     if (status !== undefined) add((n) => (status === 'active' ? `last_heartbeat >= ${n}` : `last_heartbeat < ${n}`), this.staleBefore());

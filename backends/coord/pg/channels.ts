@@ -3,7 +3,7 @@ import { CoordError } from '../errors.js';
 import { CHANNEL_COLUMNS, type ChannelRow, type EventRow, toChannel, toEvent, toStats } from '../rows.js';
 import { SHUTDOWN } from '../rules.js';
 import type { Channel, CoordStats, CreateChannelInput, CreateChannelResult, EventsPage, EventsQuery, TaskStatus } from '../types.js';
-import { channelName, optionalIdent, pageSize, position } from '../validate.js';
+import { channelName, newChannelName, optionalIdent, pageSize, position } from '../validate.js';
 import { type PgContext, type Queryable, row, rows, snapshot, write } from './context.js';
 import { longPollAsync } from './long-poll.js';
 
@@ -12,7 +12,7 @@ export class PgChannels {
   constructor(private readonly ctx: PgContext) {}
 
   async create(input: CreateChannelInput): Promise<CreateChannelResult> {
-    const name = channelName(input.name);
+    const name = newChannelName(input.name);
     const createdBy = optionalIdent(input.created_by, 'created_by');
     const description = input.description === undefined || input.description === '' ? null : input.description;
     const created = await write(this.ctx, (tx) => tx.ensureChannel(name, createdBy, this.ctx.now(), description));

@@ -2,7 +2,18 @@ import { topics } from '../../../kit/notifier.js';
 import type { DoorbellNotice } from '../doorbell.js';
 import { CoordError } from '../errors.js';
 import { type AgentRow, doorbellNotice, type MessageRow, toMessage } from '../rows.js';
-import { afterTooFar, broadcastToSend, historySql, messageToSend, pollHint, pollRequest, recipientElsewhere, SHUTDOWN, unknownAgent } from '../rules.js';
+import {
+  actingElsewhere,
+  afterTooFar,
+  broadcastToSend,
+  historySql,
+  messageToSend,
+  pollHint,
+  pollRequest,
+  recipientElsewhere,
+  SHUTDOWN,
+  unknownAgent,
+} from '../rules.js';
 import type { BroadcastInput, BroadcastResult, HistoryQuery, HistoryResult, PollInput, PollResult, SendInput, SendResult } from '../types.js';
 import { iso } from '../validate.js';
 import type { PgAgents } from './agents.js';
@@ -37,7 +48,9 @@ export class PgMessages {
     const result = await write(this.ctx, async (tx) => {
       const at = this.ctx.now();
       const found = await rows<AgentRow>(tx, 'SELECT * FROM agents WHERE id = $1 OR id = $2', [from, to]);
-      if (!found.some((r) => r.id === from)) throw unknownAgent(from, 'Sender');
+      const sender = found.find((r) => r.id === from);
+      if (sender === undefined) throw unknownAgent(from, 'Sender');
+      if (sender.channel !== channel) throw actingElsewhere('Sender', from, sender.channel, channel, 'send');
       const recipient = found.find((r) => r.id === to);
       if (recipient === undefined) throw unknownAgent(to, 'Recipient');
       if (recipient.channel !== channel) throw recipientElsewhere(to, recipient.channel, channel);
@@ -68,7 +81,8 @@ export class PgMessages {
     const result = await write(this.ctx, async (tx) => {
       const at = this.ctx.now();
       rings = [];
-      await this.agents.touch(tx, from, at, 'Sender');
+      const sender = await this.agents.touch(tx, from, at, 'Sender');
+      if (sender.channel !== channel) throw actingElsewhere('Sender', from, sender.channel, channel, 'broadcast');
       await tx.ensureChannel(channel, from, at);
       const recipients = await rows<AgentRow>(
         tx,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type TaskRow, toTask } from '../rows.js';
-import { assertCompletable, claimElsewhere, completion, noTaskReason, taskToPost, unknownAgent, unknownTask } from '../rules.js';
+import { actingElsewhere, assertCompletable, claimElsewhere, completion, noTaskReason, taskToPost, unknownAgent, unknownTask } from '../rules.js';
 import { assertRenewableTask, leaseRenewal, renewedEvent, renewedLease, returnedEvent } from '../task-lease.js';
 import type { ClaimTaskInput, ClaimTaskResult, CompleteTaskInput, Lease, PostTaskInput, RenewTaskInput, Task, TaskListQuery } from '../types.js';
 import { channelName, ident, iso, pageSize } from '../validate.js';
@@ -30,6 +30,8 @@ export class PgTasks {
     const t = taskToPost(input, this.ctx.options);
     const saved = await write(this.ctx, async (tx) => {
       const at = this.ctx.now();
+      const poster = await this.agents.require(tx, t.postedBy, 'Poster');
+      if (poster.channel !== t.channel) throw actingElsewhere('Poster', t.postedBy, poster.channel, t.channel, 'post');
       await tx.ensureChannel(t.channel, t.postedBy, at);
       const id = randomUUID();
       const inserted = await row<TaskRow>(
@@ -154,7 +156,7 @@ export class PgTasks {
       clauses.push(`status = $${params.length}`);
     }
     if (query.claimed_by !== undefined) {
-      params.push(query.claimed_by);
+      params.push(query.claimed_by.normalize('NFC')); // names are stored in NFC (ident)
       clauses.push(`claimed_by = $${params.length}`);
     }
     // Pending tasks in claim order; everything else newest first.

@@ -3,6 +3,17 @@ import { agentId, channel, limit } from './fields.js';
 
 /* Inputs of the task operations: mux_task_post, mux_task_claim, mux_task_renew, mux_task_complete, mux_task_list and their /task/* routes. */
 
+/**
+ * Any JSON object, kept as sent. Not z.record: a record is rebuilt key by key,
+ * and assigning a `__proto__` key sets the copy's prototype instead, so the
+ * key vanished without a word. This checks the object and keeps it; stored as
+ * JSON, `__proto__` is an ordinary key (docs/coordination.md).
+ */
+const jsonObject = z
+  .unknown()
+  .refine((value) => typeof value === 'object' && value !== null && !Array.isArray(value), 'Invalid input: expected a JSON object')
+  .meta({ type: 'object', additionalProperties: {} });
+
 /** Where a task is in its life. */
 export const TaskStatusSchema = z.enum(['pending', 'claimed', 'complete', 'failed']);
 export type TaskStatus = z.infer<typeof TaskStatusSchema>;
@@ -10,11 +21,11 @@ export type TaskStatus = z.infer<typeof TaskStatusSchema>;
 /** mux_task_post, POST /task/post. */
 export const PostTaskInputSchema = z.strictObject({
   description: z.string().describe('What needs doing, specific enough for another agent to do it.'),
-  posted_by: z.string().describe('Your agent id (or a name for whoever posts it).'),
+  posted_by: z.string().describe('Your agent id, registered in the channel you post in.'),
   required_capability: z.string().nullable().optional().describe('Capability a claimer must have, e.g. "content-creation".'),
   priority: z.number().int().optional().describe('Higher is more urgent. Default 0.'),
   channel,
-  metadata: z.record(z.string(), z.unknown()).optional().describe('Any JSON object the claimer needs (inputs, deadline, format).'),
+  metadata: jsonObject.optional().describe('Any JSON object the claimer needs (inputs, deadline, format).'),
 });
 export type PostTaskInput = z.infer<typeof PostTaskInputSchema>;
 

@@ -152,15 +152,15 @@ export class SqliteAgents {
     const params: Record<string, string | number> = { channel };
     if (query.role !== undefined) {
       clauses.push('role = @role');
-      params.role = query.role;
+      params.role = query.role.normalize('NFC');
     }
     if (query.group !== undefined) {
       clauses.push('group_name = @group');
-      params.group = query.group;
+      params.group = query.group.normalize('NFC');
     }
     if (query.capability !== undefined) {
       clauses.push('EXISTS (SELECT 1 FROM json_each(capabilities) WHERE value = @capability)');
-      params.capability = query.capability;
+      params.capability = query.capability.normalize('NFC');
     }
     // An explicit status wins; otherwise stale agents only with include_stale.
     const status = query.status ?? (query.include_stale === true ? undefined : 'active');

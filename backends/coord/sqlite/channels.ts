@@ -1,7 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import { CHANNEL_COLUMNS, type ChannelRow, toChannel, toStats } from '../rows.js';
 import type { Channel, CoordStats, CreateChannelInput, CreateChannelResult, TaskStatus } from '../types.js';
-import { channelName, optionalIdent } from '../validate.js';
+import { channelName, newChannelName, optionalIdent } from '../validate.js';
 import type { SqliteContext } from './context.js';
 import type { SqliteEvents } from './events.js';
 
@@ -29,7 +29,7 @@ export class SqliteChannels {
   }
 
   create(input: CreateChannelInput): CreateChannelResult {
-    const name = channelName(input.name);
+    const name = newChannelName(input.name);
     const createdBy = optionalIdent(input.created_by, 'created_by');
     const description = input.description === undefined || input.description === '' ? null : input.description;
     const created = this.ctx.db.transaction(() => this.ensure(name, createdBy, this.ctx.now(), description)).immediate();

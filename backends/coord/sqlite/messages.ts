@@ -3,7 +3,7 @@ import { topics } from '../../../kit/notifier.js';
 import type { DoorbellNotice } from '../doorbell.js';
 import { CoordError } from '../errors.js';
 import { doorbellNotice, type MessageRow, toMessage } from '../rows.js';
-import { broadcastToSend, historySql, messageToSend, pollRequest } from '../rules.js';
+import { actingElsewhere, broadcastToSend, historySql, messageToSend, pollRequest } from '../rules.js';
 import type {
   BroadcastInput,
   BroadcastResult,
@@ -117,7 +117,8 @@ export class SqliteMessages {
     let handed: Parked | undefined;
     const sending = this.ctx.group.run((): SendResult => {
       const at = this.ctx.now();
-      this.agents.require(from, 'Sender');
+      const sender = this.agents.require(from, 'Sender');
+      if (sender.channel !== channel) throw actingElsewhere('Sender', from, sender.channel, channel, 'send');
       const recipient = this.agents.require(to, 'Recipient');
       if (recipient.channel !== channel) {
         throw new CoordError(
@@ -154,7 +155,8 @@ export class SqliteMessages {
     const rings: Ring[] = [];
     const result = await this.ctx.group.run((): BroadcastResult => {
       const at = this.ctx.now();
-      this.agents.require(from, 'Sender');
+      const sender = this.agents.require(from, 'Sender');
+      if (sender.channel !== channel) throw actingElsewhere('Sender', from, sender.channel, channel, 'broadcast');
       this.ctx.ensureChannel(channel, from, at);
       const recipients = this.members.all(channel, from, group, group);
       const id = Number(this.insertMessage.run(channel, 'broadcast', from, null, group, content, at, null).lastInsertRowid);

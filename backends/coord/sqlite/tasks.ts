@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import { type TaskRow, toTask } from '../rows.js';
-import { assertCompletable, claimElsewhere, completion, noTaskReason, taskToPost, unknownTask } from '../rules.js';
+import { actingElsewhere, assertCompletable, claimElsewhere, completion, noTaskReason, taskToPost, unknownTask } from '../rules.js';
 import { assertRenewableTask, leaseRenewal, renewedEvent, renewedLease, returnedEvent } from '../task-lease.js';
 import type { ClaimTaskInput, ClaimTaskResult, CompleteTaskInput, Lease, PostTaskInput, RenewTaskInput, Task, TaskListQuery, TaskStatus } from '../types.js';
 import { channelName, ident, iso, pageSize } from '../validate.js';
@@ -89,6 +89,8 @@ export class SqliteTasks {
     const row = db
       .transaction((): TaskRow => {
         const at = now();
+        const poster = this.agents.require(postedBy, 'Poster');
+        if (poster.channel !== channel) throw actingElsewhere('Poster', postedBy, poster.channel, channel, 'post');
         this.ctx.ensureChannel(channel, postedBy, at);
         const id = randomUUID();
         this.insert.run({
@@ -208,7 +210,7 @@ export class SqliteTasks {
     }
     if (query.claimed_by !== undefined) {
       clauses.push('claimed_by = @claimed_by');
-      params.claimed_by = query.claimed_by;
+      params.claimed_by = query.claimed_by.normalize('NFC'); // names are stored in NFC (ident)
     }
     // Pending tasks in claim order; everything else newest first.
     const order = query.status === 'pending' ? 'priority DESC, seq ASC' : 'seq DESC';
