@@ -67,12 +67,11 @@ export function lifecycleContract(make: MakeStore): void {
 
     it('a task claimed while its agent deregisters never stays claimed by the departed agent (race, 20 rounds)', async () => {
       const store = await stores.store();
-      await registerAll(store, ['poster']);
       for (let round = 0; round < 20; round++) {
         const agent = `racer-${round}`;
         const channel = `race-${round}`; // one task per channel: a claim can only take this round's task
-        await registerAll(store, [agent], { channel });
-        const task = await store.postTask({ description: `t${round}`, posted_by: 'poster', channel });
+        await registerAll(store, [agent, `poster-${round}`], { channel });
+        const task = await store.postTask({ description: `t${round}`, posted_by: `poster-${round}`, channel });
         const [claim] = await Promise.allSettled([store.claimTask({ agent_id: agent, channel }), store.deregisterAgent(agent)]);
         const after = await store.getTask(task.id);
         // Either the claim came first and the deregistration returned the task, or the claim found no agent.

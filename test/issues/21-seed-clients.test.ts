@@ -149,7 +149,7 @@ describe('issue 21.12: the seed paths at the root of the standalone server', () 
     for (const url of [coord.url, `${coord.url}/coord`]) {
       const run = await runCli(['doctor', '--url', url], { cwd: dir });
       expect(run.stdout).toMatch(/^ok\s+\/health\s+coord server .*: ok, store sqlite/m);
-      expect(run.stdout).toMatch(/^ok\s+tools\/list\s+32 mux_\* tools/m);
+      expect(run.stdout).toMatch(/^ok\s+tools\/list\s+\d+ mux_\* tools/m);
       expect(run.stdout).toMatch(/^ok\s+GET \/stats\s+answers/m);
       expect(run.stdout).not.toMatch(/is not stonegate/);
       expect(run.code).toBe(0);
