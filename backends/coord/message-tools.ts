@@ -1,4 +1,4 @@
-import { type CoordOperation, operation } from './operation.js';
+import { type CoordOperation, mcpWaitCap, operation, waitMs } from './operation.js';
 import type { CoordOptions } from './options.js';
 import { BroadcastInputSchema, HistoryQuerySchema, PollArgsSchema, SendInputSchema } from './schemas/message.js';
 
@@ -42,10 +42,10 @@ export function messageTools(options: CoordOptions): CoordOperation[] {
         'Without `after`, each message is returned once and then counted as read. ' +
         'For at-least-once delivery pass `after` = the next_cursor of the last batch you fully handled: that acknowledges it and returns what follows, ' +
         'and the same messages come back if you crash before acknowledging them. ' +
-        `Returns {messages: [{id, from, to, content, channel, kind, group, sent_at}], next_cursor, has_more}. Keep timeout below your client's request timeout (often 60 s); the server caps it at ${options.poll_timeout_max} s.`,
+        `Returns {messages: [{id, from, to, content, channel, kind, group, sent_at}], next_cursor, has_more}. Keep timeout below your client's request timeout (often 60 s); the server caps it at ${mcpWaitCap(options)} s.`,
       input: PollArgsSchema,
       annotations: local,
-      run: ({ timeout, ...rest }, { store, signal }) => store.poll({ ...rest, timeout_ms: timeout === undefined ? undefined : timeout * 1000, signal }),
+      run: ({ timeout, ...rest }, call) => call.store.poll({ ...rest, timeout_ms: waitMs(timeout, call), signal: call.signal }),
     }),
     operation({
       name: 'mux_history',
