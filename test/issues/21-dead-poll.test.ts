@@ -104,6 +104,19 @@ describe('a poll whose client is gone ends without consuming (gateway)', () => {
     });
   }
 
+  it('stateless MCP ([gateway] mcp_sessions = "stateless"): a client SIGKILLed mid-poll does not swallow the next message', async () => {
+    const gw = await startGateway(coordToml({}, '[gateway]\nmcp_sessions = "stateless"\n'));
+    await coordReady(gw);
+    const agent = 'dead-stateless';
+    await agents(gw, agent);
+    const child = await pollingClient(`${gw.url}/mcp`, 'http', 'coord__mux_poll', { agent_id: agent, timeout: 100 }, ['json-answer']);
+    await eventually(async () => (await inflight(gw, 'coord')) === 1);
+    await killed(child);
+    await eventually(async () => (await inflight(gw, 'coord')) === 0);
+    await nextPollGetsIt(gw, agent);
+    await gw.stop('SIGKILL');
+  });
+
   it('a session deleted mid-poll ends the poll', async () => {
     const gw = await coordGateway();
     const agent = 'dead-deleted';
