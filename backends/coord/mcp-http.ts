@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { answerGone, cancelWhenGone } from '../../kit/cancel-when-gone.js';
 import type { CoordOptions } from './options.js';
 import { createCoordServer } from './server.js';
 import type { CoordLogger, CoordStore } from './store.js';
@@ -50,6 +52,28 @@ function rpcError(c: Context, status: 400 | 404, code: number, message: string):
 }
 
 /**
+ * Hands a request to a session's transport. A JSON POST is parsed here (the
+ * transport takes the parsed body) so that its requests can be cancelled
+ * when the client goes away before the answer (cancelWhenGone): a long
+ * poll then ends without taking a message for nobody. Anything else is the
+ * transport's to judge.
+ */
+async function dispatch(c: Context, transport: WebStandardStreamableHTTPServerTransport, logger: CoordLogger | undefined): Promise<Response> {
+  if (c.req.method !== 'POST' || !(c.req.header('content-type') ?? '').toLowerCase().includes('application/json')) return transport.handleRequest(c.req.raw);
+  let body: unknown;
+  try {
+    body = JSON.parse(await c.req.text());
+  } catch {
+    return rpcError(c, 400, -32700, 'Parse error: the body is not valid JSON');
+  }
+  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  cancelWhenGone(answerGone(outgoing, c.req.raw), body, transport, (id) =>
+    logger?.debug({ session: transport.sessionId ?? null, request: id }, 'mcp request cancelled: its response stream closed'),
+  );
+  return transport.handleRequest(c.req.raw, { parsedBody: body });
+}
+
+/**
  * Streamable HTTP at /mcp with sessions: each initialize gets its own
  * McpServer over the SDK's web-standard transport, all over the one store.
  */
@@ -63,7 +87,7 @@ export function coordMcpEndpoint(store: CoordStore, options: CoordOptions, logge
     if (id !== undefined) {
       const session = sessions.get(id);
       if (session === undefined) return rpcError(c, 404, -32001, 'Session not found; initialize a new session');
-      return session.transport.handleRequest(c.req.raw);
+      return dispatch(c, session.transport, logger);
     }
     if (c.req.method !== 'POST') return rpcError(c, 400, -32000, 'Bad Request: Mcp-Session-Id header is required (POST an initialize request first)');
     const server = createCoordServer(store, options, logger);
@@ -81,7 +105,7 @@ export function coordMcpEndpoint(store: CoordStore, options: CoordOptions, logge
       if (transport.sessionId !== undefined) sessions.delete(transport.sessionId);
     };
     await server.connect(transport);
-    const response = await transport.handleRequest(c.req.raw);
+    const response = await dispatch(c, transport, logger);
     if (transport.sessionId === undefined) await server.close(); // not an initialize: nothing opened
     return response;
   });

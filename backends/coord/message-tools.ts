@@ -1,4 +1,4 @@
-import { type CoordOperation, operation } from './operation.js';
+import { type CoordOperation, mcpWaitCap, operation, waitMs } from './operation.js';
 import type { CoordOptions } from './options.js';
 import { BroadcastInputSchema, HistoryQuerySchema, PollArgsSchema, SendInputSchema } from './schemas/message.js';
 
@@ -39,10 +39,10 @@ export function messageTools(options: CoordOptions): CoordOperation[] {
       description:
         'Your new messages (direct and broadcast) in one channel, as soon as one arrives or after `timeout` s. ' +
         'Without `after` each is returned once (then read); with `after` = the next_cursor of the last batch you handled, unacknowledged messages come back after a crash (at-least-once). ' +
-        `Returns {messages: [{id, from, to, content, channel, kind, group, sent_at}], next_cursor, has_more}. Keep timeout below your client's request timeout (often 60 s); the server caps it at ${options.poll_timeout_max} s.`,
+        `Returns {messages: [{id, from, to, content, channel, kind, group, sent_at}], next_cursor, has_more}. Keep timeout below your client's request timeout (often 60 s); the server caps it at ${mcpWaitCap(options)} s over MCP.`,
       input: PollArgsSchema,
       annotations: local,
-      run: ({ timeout, ...rest }, { store, signal }) => store.poll({ ...rest, timeout_ms: timeout === undefined ? undefined : timeout * 1000, signal }),
+      run: ({ timeout, ...rest }, call) => call.store.poll({ ...rest, timeout_ms: waitMs(timeout, call), signal: call.signal }),
     }),
     operation({
       name: 'mux_history',

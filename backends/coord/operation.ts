@@ -1,5 +1,6 @@
 import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
+import type { CoordOptions } from './options.js';
 import { parseInput } from './parse-input.js';
 import type { CoordStore } from './store.js';
 
@@ -18,6 +19,22 @@ export interface OperationCall {
   store: CoordStore;
   /** Aborts when the caller goes away (long polls must then not move cursors). */
   signal: AbortSignal;
+  /** The longest a long poll may wait on this surface, in seconds (MCP: mcpWaitCap); unset: poll_timeout_max alone caps it. */
+  waitCap?: number;
+}
+
+/** What a long poll waits when it gives no `timeout`, in seconds (as validate.ts pollTimeoutMs). */
+const DEFAULT_WAIT = 30;
+
+/** The longest a long poll waits over MCP, in seconds: mcp_poll_timeout_max, within poll_timeout_max. */
+export function mcpWaitCap(options: CoordOptions): number {
+  return Math.min(options.mcp_poll_timeout_max, options.poll_timeout_max);
+}
+
+/** A long poll's `timeout` (seconds) as the store takes it (milliseconds), cut to the surface's cap. */
+export function waitMs(timeout: number | undefined, call: OperationCall): number | undefined {
+  if (call.waitCap === undefined) return timeout === undefined ? undefined : timeout * 1000;
+  return Math.min(timeout ?? DEFAULT_WAIT, call.waitCap) * 1000;
 }
 
 /** An operation as its area declares it, typed by its schema. */

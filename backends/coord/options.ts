@@ -73,6 +73,16 @@ export const CoordOptionsSchema = z
      * paths case-folded (macOS, Windows). An id not declared: case-sensitive, no root.
      */
     repositories: z.record(z.string().min(1), RepositorySchema).default({}),
+    /**
+     * Longest wait of mux_poll and mux_state_watch over MCP, in seconds; a
+     * longer `timeout` is cut to it (and to poll_timeout_max). Below the 60 s
+     * default request timeout of the official MCP SDK clients, so a call with
+     * the seed's `timeout: 60` answers instead of timing out. REST is capped by
+     * poll_timeout_max only.
+     */
+    mcp_poll_timeout_max: seconds.default(50),
+    /** Seconds between the progress notifications of an MCP call that carries a progressToken, while it runs (long polls). */
+    progress_interval: seconds.default(10),
   })
   .prefault({});
 

@@ -3,8 +3,8 @@ import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/proto
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { coordOperations, exposedOperations } from './coord-operations.js';
-import type { CoordOperation } from './operation.js';
-import { type CoordOptionsInput, coordOptions } from './options.js';
+import { type CoordOperation, mcpWaitCap } from './operation.js';
+import { type CoordOptions, type CoordOptionsInput, coordOptions } from './options.js';
 import type { CoordLogger, CoordStore } from './store.js';
 import { TOOL_GROUPS } from './tool-groups.js';
 import { measureTools } from './tool-meta.js';
@@ -68,11 +68,41 @@ function lenient(schema: z.ZodObject): z.ZodObject {
   return copy;
 }
 
-/** Registers one operation as an MCP tool. */
-function registerOperation(server: McpServer, op: CoordOperation, store: CoordStore, logger: CoordLogger | undefined): void {
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+/**
+ * While a call that carries a progressToken runs, a progress notification
+ * every `everyMs` (long polls wait up to mcp_poll_timeout_max): a client
+ * that resets its request timeout on progress keeps waiting, and a person
+ * watching sees the call is alive. Returns the stop.
+ */
+function progressWhileRunning(extra: Extra, everyMs: number): () => void {
+  const progressToken = extra._meta?.progressToken;
+  if (progressToken === undefined) return () => undefined;
+  const started = Date.now();
+  let progress = 0;
+  const timer = setInterval(() => {
+    progress += 1;
+    const message = `Still waiting after ${Math.round((Date.now() - started) / 1000)} s`;
+    // A client gone meanwhile cannot be told; the call itself ends on its signal.
+    extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress, message } }).catch(() => undefined);
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/** Registers one operation as an MCP tool; long polls wait at most mcpWaitCap(options) here. */
+function registerOperation(server: McpServer, op: CoordOperation, store: CoordStore, options: CoordOptions, logger: CoordLogger | undefined): void {
   const { name, title, description, annotations, input } = op;
-  const callback = (args: unknown, extra: RequestHandlerExtra<ServerRequest, ServerNotification>): Promise<CallToolResult> =>
-    runTool(name, logger, () => op.run(args, { store, signal: extra.signal }));
+  const waitCap = mcpWaitCap(options);
+  const callback = async (args: unknown, extra: Extra): Promise<CallToolResult> => {
+    const stop = progressWhileRunning(extra, options.progress_interval * 1000);
+    try {
+      return await runTool(name, logger, () => op.run(args, { store, signal: extra.signal, waitCap }));
+    } finally {
+      stop();
+    }
+  };
   server.registerTool(name, { title, description, annotations, inputSchema: lenient(input) }, callback);
 }
 
@@ -87,6 +117,6 @@ export function createCoordServer(store: CoordStore, options: CoordOptionsInput 
   const server = new McpServer({ name: 'coord', version: COORD_VERSION }, { instructions: instructions(new Set(operations.map((op) => op.name))) });
   measureTools(server, store);
   // Tools outside [coordination] tools are not registered: listing omits them and calling one is refused as an unknown tool.
-  for (const op of operations) registerOperation(server, op, store, logger);
+  for (const op of operations) registerOperation(server, op, store, opts, logger);
   return server;
 }

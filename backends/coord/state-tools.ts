@@ -1,4 +1,4 @@
-import { type CoordOperation, operation } from './operation.js';
+import { type CoordOperation, mcpWaitCap, operation, waitMs } from './operation.js';
 import type { CoordOptions } from './options.js';
 import { GetStateInputSchema, SetStateInputSchema, WatchStateArgsSchema } from './schemas/state.js';
 
@@ -39,10 +39,10 @@ export function stateTools(options: CoordOptions): CoordOperation[] {
       description:
         'Wait until a shared key changes past a version you know, then return its new entry at once (changed: true); ' +
         'after `timeout` seconds without a change return the current entry with changed: false. ' +
-        `Without after_version it waits for the next write. Keep timeout below your client's request timeout; capped at ${options.poll_timeout_max} s.`,
+        `Without after_version it waits for the next write. Keep timeout below your client's request timeout; capped at ${mcpWaitCap(options)} s.`,
       input: WatchStateArgsSchema,
       annotations: { readOnlyHint: true, ...local },
-      run: ({ timeout, ...rest }, { store, signal }) => store.watchState({ ...rest, timeout_ms: timeout === undefined ? undefined : timeout * 1000, signal }),
+      run: ({ timeout, ...rest }, call) => call.store.watchState({ ...rest, timeout_ms: waitMs(timeout, call), signal: call.signal }),
     }),
   ];
 }

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { type Context, Hono } from 'hono';
+import { answerGone, cancelWhenGone } from '../../kit/cancel-when-gone.js';
 import { GatewayError, toGatewayError } from '../errors.js';
+import type { Logger } from '../log.js';
 import { createSessionServer, type SessionServerSources } from '../mcp/session-server.js';
 import type { GatewaySurface } from '../mcp/surface.js';
 import { type View, viewFrom } from '../mcp/view.js';
@@ -49,10 +51,20 @@ async function parsedBody(c: Context): Promise<unknown> {
   }
 }
 
-/** Hands a request to a session's transport, with its parsed body when there is one. */
-async function dispatch(c: Context, transport: GatewayHttpTransport): Promise<Response> {
+/**
+ * Hands a request to a session's transport, with its parsed body when there
+ * is one. The requests of a POST whose client goes away before the answer
+ * are cancelled (cancelWhenGone): the router then cancels the backend call,
+ * so a long poll ends without taking a message for nobody.
+ */
+async function dispatch(c: Context, transport: GatewayHttpTransport, logger: Logger): Promise<Response> {
   const body = await parsedBody(c);
-  return body === UNPARSED ? transport.handleRequest(c.req.raw) : transport.handlePost(c.req.raw, body);
+  if (body === UNPARSED) return transport.handleRequest(c.req.raw);
+  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  cancelWhenGone(answerGone(outgoing, c.req.raw), body, transport, (id) =>
+    logger.debug({ session: transport.sessionId ?? null, request: id }, 'mcp request cancelled: its response stream closed'),
+  );
+  return transport.handlePost(c.req.raw, body);
 }
 
 /**
@@ -105,7 +117,7 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
     const server = createSessionServer(gateway, view);
     const transport = new GatewayHttpTransport({ sessionIdGenerator: undefined }, { serverRequests: () => false });
     await server.connect(transport);
-    const response = await dispatch(c, transport);
+    const response = await dispatch(c, transport, logger);
     const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
     if (outgoing !== undefined && !outgoing.destroyed && !outgoing.writableFinished) outgoing.once('close', () => void server.close());
     else await server.close();
@@ -125,7 +137,7 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
       // A session id is not a credential: another token cannot borrow the session (and its view).
       if (session.owner !== identity?.name) return rpcError(c, 403, -32000, 'Forbidden: this session was opened with another token');
       session.lastSeen = Date.now();
-      return dispatch(c, session.transport);
+      return dispatch(c, session.transport, logger);
     }
     if (c.req.method !== 'POST') {
       return rpcError(c, 400, -32000, 'Bad Request: Mcp-Session-Id header is required (POST an initialize request first)');
@@ -168,7 +180,7 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
     };
     try {
       await server.connect(transport);
-      const response = await dispatch(c, transport);
+      const response = await dispatch(c, transport, logger);
       // Not an initialize request (or a broken one): nothing was opened.
       if (transport.sessionId === undefined) {
         release();

@@ -259,7 +259,7 @@ describe('coord REST routes', () => {
     const res = await app.request('/events?last_event_id=1');
     const frames = await readSse(res.body!, (f) => eventsOf(f).length >= 3);
     const trimmed = frames.find((f) => f.event === 'events_trimmed');
-    expect(JSON.parse(trimmed?.data ?? '{}')).toEqual({ requested_after: 1, oldest_id: 4 });
+    expect(JSON.parse(trimmed?.data ?? '{}')).toEqual({ requested_after: 1, oldest_id: 4, reason: 'trimmed' });
     expect(eventsOf(frames).map((e) => e.id)).toEqual(['4', '5', '6']);
     expect((await app.request('/events', { headers: { 'last-event-id': 'abc' } })).status).toBe(400);
   });
