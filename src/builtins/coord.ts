@@ -68,6 +68,7 @@ export const coordBuiltin: BuiltinBackend<CoordOptions> = {
       server: () => createCoordServer(store, context.options, log),
       routes: coordRoutes(store, context.options, log),
       streams: ['/events'],
+      probes: ['/livez', '/readyz'],
       ready,
       health: () => store.health(),
       close: () => store.close(),
