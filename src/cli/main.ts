@@ -7,6 +7,7 @@ import { Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../log.js';
 import { serveStdio } from '../mcp/stdio-session.js';
 import { VERSION } from '../version.js';
+import { coordCopy } from './coord-copy.js';
 import { runDoctor } from './doctor.js';
 import { runInit } from './init.js';
 import { localAddress } from './local-address.js';
@@ -38,6 +39,12 @@ Usage:
       or MCP on stdin/stdout with --stdio. --db is a SQLite file or a postgres:// URL (shared with
       the gateways on it); default: the config's [store] url, else data_dir/coord.db.
       Options default to the config's [coordination], --opt overrides one.
+  stonegate coord backup FILE [--db PATH] [-c FILE]
+      Copy the SQLite coordination store to FILE (a new file) with SQLite's online backup, consistent
+      while servers write. PostgreSQL: use pg_dump.
+  stonegate coord restore FILE [--db PATH] [-c FILE]
+      Replace the store with the backup FILE; refused while a server has the store open, and for a
+      FILE that is not a coordination store.
 
 Against a running gateway (--url, else $STONEGATE_URL, else the config's host and port;
 the bearer token, when the gateway has [auth], comes from $STONEGATE_TOKEN):
@@ -182,7 +189,13 @@ function check(values: Values): number {
  * config as an --opt before the user's own (the last one of a key wins). No child process: one PID for supervisors to manage.
  */
 async function coord(values: Values, extra: string[]): Promise<number> {
-  if (extra.length > 0) throw new UsageError(`coord takes no arguments, got '${extra.join(' ')}'`);
+  if (extra[0] === 'backup' || extra[0] === 'restore') {
+    if (values.stdio === true || values.port !== undefined || values.host !== undefined || values.opt !== undefined) {
+      throw new UsageError(`coord ${extra[0]} copies the store; it takes --db, -c and --data-dir, not --stdio, --port, --host or --opt`);
+    }
+    return coordCopy(extra[0], extra.slice(1), coordStoreOf(values).db, out);
+  }
+  if (extra.length > 0) throw new UsageError(`coord takes no arguments but backup FILE or restore FILE, got '${extra.join(' ')}'`);
   if (values.stdio === true && (values.port !== undefined || values.host !== undefined)) {
     throw new UsageError('coord: --stdio serves MCP on stdin/stdout; it takes no --port or --host');
   }
@@ -190,15 +203,8 @@ async function coord(values: Values, extra: string[]): Promise<number> {
     const port = Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a number from 0 to 65535, got '${values.port}'`);
   }
-  // Only data_dir, [store] and [coordination] matter here: --host and --port are the
-  // coordination server's own, not the gateway's.
-  const overrides: ConfigOverrides = {};
-  if (values['data-dir'] !== undefined) overrides.dataDir = values['data-dir'];
-  if (values['log-level'] !== undefined) overrides.logLevel = values['log-level'];
-  const config = loadConfig({ file: values.config, explicit: values.config !== undefined, overrides });
+  const { config, db } = coordStoreOf(values);
   const { enabled: _enabled, ...coordination } = config.coordination;
-  // The config's [store] PostgreSQL when it names one: the same data as its gateways.
-  const db = values.db ?? (config.store.url !== '' ? config.store.url : join(config.server.dataDir, 'coord.db'));
   const args = ['--db', db];
   const poolSize = values['pool-size'] ?? (isPostgresUrl(db) ? String(config.store.pool_size) : undefined);
   if (poolSize !== undefined) args.push('--pool-size', poolSize);
@@ -210,6 +216,20 @@ async function coord(values: Values, extra: string[]): Promise<number> {
   if (values['log-level'] !== undefined || process.env.COORD_LOG_LEVEL === undefined) process.env.COORD_LOG_LEVEL = config.logging.level;
   await runCoord(args);
   return -1; // main.js keeps running and exits on its own (SIGTERM, SIGINT, end of stdin)
+}
+
+/**
+ * The config `stonegate coord` reads and the store it names: --db, else the
+ * config's [store] PostgreSQL (the same data as its gateways), else
+ * data_dir/coord.db. Only data_dir, [store] and [coordination] matter here:
+ * --host and --port are the coordination server's own, not the gateway's.
+ */
+function coordStoreOf(values: Values): { config: Config; db: string } {
+  const overrides: ConfigOverrides = {};
+  if (values['data-dir'] !== undefined) overrides.dataDir = values['data-dir'];
+  if (values['log-level'] !== undefined) overrides.logLevel = values['log-level'];
+  const config = loadConfig({ file: values.config, explicit: values.config !== undefined, overrides });
+  return { config, db: values.db ?? (config.store.url !== '' ? config.store.url : join(config.server.dataDir, 'coord.db')) };
 }
 
 /** The gateway a remote command talks to: --url, $STONEGATE_URL, or the config's host and port. */
