@@ -26,9 +26,11 @@ Usage:
       Start the gateway and its backends (default config ./stonegate.toml, listening on 127.0.0.1:3393).
       With --stdio: serve one MCP client on stdin/stdout instead of HTTP (logs go to stderr).
       The dashboard is at /ui; with --log-format pretty a start summary shows each backend as it comes up.
-  stonegate init [--dir PATH] [--write-mcp-config PATH]
+  stonegate init [--dir PATH] [--write-mcp-config PATH] [--write-claude-md [--uninstall]]
       Write a commented starter stonegate.toml in PATH (never over an existing one), create its data_dir,
-      and print MCP client configs; --write-mcp-config merges the stonegate server into an .mcp.json.
+      and print MCP client configs; --write-mcp-config merges the stonegate server into an .mcp.json;
+      --write-claude-md writes the coordination etiquette for agents into CLAUDE.md / AGENTS.md in PATH
+      between markers, and with --uninstall removes exactly that (and nothing else is done).
   stonegate doctor [-c FILE] [--url URL]
       Check the config, each backend's command, data_dir, the port, /health, MCP initialize and
       tools/list per backend; one line per check with a fix hint; exit 1 when a check fails.
@@ -79,6 +81,8 @@ const OPTIONS = {
   entry: { type: 'string' },
   dir: { type: 'string' },
   'write-mcp-config': { type: 'string' },
+  'write-claude-md': { type: 'boolean' },
+  uninstall: { type: 'boolean' },
   db: { type: 'string' },
   'pool-size': { type: 'string' },
   opt: { type: 'string', multiple: true },
@@ -279,7 +283,14 @@ export async function main(argv: string[]): Promise<number> {
         return await coord(values, positionals.slice(1));
       case 'init':
         if (positionals.length > 1) throw new UsageError(`init takes no arguments (use --dir PATH), got '${positionals.slice(1).join(' ')}'`);
-        return runInit({ dir: values.dir, writeMcpConfig: values['write-mcp-config'], out });
+        if (values.uninstall === true && values['write-claude-md'] !== true) throw new UsageError('--uninstall goes with --write-claude-md');
+        return runInit({
+          dir: values.dir,
+          writeMcpConfig: values['write-mcp-config'],
+          writeClaudeMd: values['write-claude-md'] === true,
+          uninstall: values.uninstall === true,
+          out,
+        });
       case 'doctor': {
         const url = values.url ?? process.env.STONEGATE_URL;
         const token = process.env.STONEGATE_TOKEN;
