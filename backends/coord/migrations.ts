@@ -349,6 +349,22 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX thread_messages_by_thread ON thread_messages (thread_id, id);
     `,
   },
+  {
+    version: 3,
+    name: 'retention indexes',
+    // Retention (retention.ts) deletes a message's inbox copies by message id,
+    // and finds finished tasks by age and, per channel, by posting order.
+    sql: `
+      CREATE INDEX inbox_by_message ON inbox (message_id);
+      CREATE INDEX tasks_finished ON tasks (completed_at) WHERE status IN ('complete', 'failed');
+      CREATE INDEX tasks_finished_by_channel ON tasks (channel, seq) WHERE status IN ('complete', 'failed');
+    `,
+    postgres: `
+      CREATE INDEX inbox_by_message ON inbox (message_id);
+      CREATE INDEX tasks_finished ON tasks (completed_at) WHERE status IN ('complete', 'failed');
+      CREATE INDEX tasks_finished_by_channel ON tasks (channel, seq) WHERE status IN ('complete', 'failed');
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

@@ -3,6 +3,7 @@ import type { MakeStore } from '../helpers/coord-store.js';
 import { agentContract } from './contract-agents.js';
 import { claimContract } from './contract-claims.js';
 import { messageContract } from './contract-messages.js';
+import { retentionContract } from './contract-retention.js';
 import { stateContract } from './contract-state.js';
 import { taskContract } from './contract-tasks.js';
 import { threadContract } from './contract-threads.js';
@@ -26,5 +27,6 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     stateContract(makeStore);
     claimContract(makeStore);
     threadContract(makeStore);
+    retentionContract(makeStore);
   });
 }
