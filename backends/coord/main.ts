@@ -21,7 +21,7 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { Hono } from 'hono';
 import pino from 'pino';
 import { redactUrl } from '../../kit/redact-url.js';
-import { type CoordMcpEndpoint, coordMcpEndpoint } from './mcp-http.js';
+import { type CoordMcpEndpoint, coordMcpEndpoint, fromLoopback } from './mcp-http.js';
 import { isPostgresUrl, openStoreAt } from './open-store.js';
 import { type CoordOptions, coordOptions } from './options.js';
 import { coordRoutes } from './rest.js';
@@ -135,6 +135,11 @@ export async function run(argv: readonly string[]): Promise<void> {
 
     const mcp: CoordMcpEndpoint = coordMcpEndpoint(store, options, logger, loopback);
     const app = new Hono();
+    // The REST routes (probes included) get the same DNS-rebinding protection as /mcp while bound to loopback.
+    if (loopback) {
+      const refusal = { error: 'Forbidden: Host or Origin is not a loopback name (this server is bound to loopback).', code: 'FORBIDDEN' };
+      app.use('/coord/*', async (c, next) => (fromLoopback(c) ? next() : c.json(refusal, 403)));
+    }
     app.route('/coord', coordRoutes(store, options, logger));
     app.route('/', mcp.app);
     app.get('/', (c) =>

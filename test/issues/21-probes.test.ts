@@ -114,6 +114,15 @@ describe('#21.13 probes on the standalone server', () => {
     const coord = await startCoord(db);
     expect(await coord.get('/livez')).toEqual({ status: 200, body: { status: 'live' } });
     expect(await coord.get('/readyz')).toEqual({ status: 200, body: { status: 'ready' } });
+    // Bound to loopback, its REST routes (probes included) keep the loopback guard, as /mcp does.
+    const port = new URL(coord.url).port;
+    for (const path of ['/coord/livez', '/coord/readyz', '/coord/stats']) {
+      const host = await get(coord.url, path, { host: `127.0.0.1.attacker.example:${port}` });
+      expect(host.status, path).toBe(403);
+      expect(host.body.code, path).toBe('FORBIDDEN');
+      expect((await get(coord.url, path, { origin: 'http://attacker.example' })).status, path).toBe(403);
+      expect((await get(coord.url, path, { host: `localhost:${port}` })).status, path).toBe(200);
+    }
     rmSync(db);
     const gone = await coord.get('/readyz');
     expect(gone.status).toBe(503);
