@@ -107,7 +107,10 @@ function heldByAnother(db: string): boolean {
     probe.exec('ROLLBACK');
     return false;
   } catch (error) {
-    if ((error as { code?: string }).code === 'SQLITE_BUSY') return true;
+    const code = (error as { code?: string }).code ?? '';
+    if (code === 'SQLITE_BUSY') return true;
+    // A store too damaged to read (what a restore is often for) cannot be served either.
+    if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) return false;
     throw error;
   } finally {
     probe.close();

@@ -96,6 +96,15 @@ describe('#21.13 stonegate coord backup / restore', () => {
     const again = await startCoord(db);
     expect((await inboxOf(again)).length).toBe(messages.length);
     await again.stop();
+
+    // A store damaged beyond reading is what a restore is for: it is replaced.
+    writeFileSync(db, 'garbage, not a database\n'.repeat(200));
+    const repaired = await runCli(['coord', 'restore', backup, '--db', db]);
+    expect(repaired.stderr).toBe('');
+    expect(repaired.code).toBe(0);
+    const back = await startCoord(db);
+    expect((await inboxOf(back)).length).toBe(messages.length);
+    await back.stop();
   });
 
   it('refuses a file that is not a coordination store, an existing backup file, and a PostgreSQL store', async () => {
