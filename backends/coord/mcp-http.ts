@@ -38,13 +38,18 @@ function hostnameOf(value: string): string {
  */
 function loopbackOnly(): MiddlewareHandler {
   return async (c, next) => {
-    const host = hostnameOf(c.req.header('host') ?? '');
-    const origin = c.req.header('origin');
-    if (!LOOPBACK.has(host) || (origin !== undefined && !LOOPBACK.has(hostnameOf(origin)))) {
+    if (!fromLoopback(c)) {
       return c.json({ jsonrpc: '2.0', error: { code: -32000, message: 'Forbidden: Host or Origin is not a loopback name' }, id: null }, 403);
     }
     await next();
   };
+}
+
+/** Whether a request's Host (and Origin, when a browser sends one) name a loopback host: the check of loopbackOnly, for the REST routes too. */
+export function fromLoopback(c: Context): boolean {
+  const host = hostnameOf(c.req.header('host') ?? '');
+  const origin = c.req.header('origin');
+  return LOOPBACK.has(host) && (origin === undefined || LOOPBACK.has(hostnameOf(origin)));
 }
 
 function rpcError(c: Context, status: 400 | 404, code: number, message: string): Response {

@@ -83,6 +83,17 @@ export const CoordOptionsSchema = z
     mcp_poll_timeout_max: seconds.default(50),
     /** Seconds between the progress notifications of an MCP call that carries a progressToken, while it runs (long polls). */
     progress_interval: seconds.default(10),
+    // Retention (#21 item 11): applied by a background sweep in batches, read or not; 0 turns one rule off.
+    /** Seconds a message is kept after it was sent, whether its recipients read it or not (30 days); 0 keeps messages however old. */
+    message_retention: z.number().min(0).default(2_592_000),
+    /** Messages kept per channel, the newest, whether read or not; 0: no count limit. */
+    message_retention_count: z.number().int().min(0).default(100_000),
+    /** Seconds a finished (complete or failed) task is kept after it finished (30 days); 0 keeps finished tasks however old. */
+    task_retention: z.number().min(0).default(2_592_000),
+    /** Finished tasks kept per channel, the most recently posted; 0: no count limit. Pending and claimed tasks are never pruned. */
+    task_retention_count: z.number().int().min(0).default(10_000),
+    /** Rows one retention batch deletes; each batch is its own short transaction, so calls run between batches. */
+    retention_batch: z.number().int().min(1).max(100_000).default(500),
   })
   .prefault({});
 

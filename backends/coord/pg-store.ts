@@ -12,10 +12,12 @@ import { PgChannels } from './pg/channels.js';
 import { type PgContext, payloadToTopic } from './pg/context.js';
 import { RECHECK_MS } from './pg/long-poll.js';
 import { PgMessages } from './pg/messages.js';
+import { PgRetention } from './pg/retention.js';
 import { PgState } from './pg/state.js';
 import { PgTasks } from './pg/tasks.js';
 import { PgThreads } from './pg/threads.js';
 import { PgWorkClaims } from './pg/work-claims.js';
+import { RetentionSweep } from './retention.js';
 import { storeClosed } from './rules.js';
 import type { CoordStore, StoreRuntime } from './store.js';
 import { areaMethods } from './store-methods.js';
@@ -91,6 +93,7 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
   const threads = new PgThreads(ctx, (notice, threadId) => messages.send(notice, threadId));
   const claims = new PgWorkClaims(ctx, threads);
   agents.leave = async (tx, agentId, at) => ({ claims: await claims.releaseAllOf(tx, agentId, at), tasks: await tasks.returnAllOf(tx, agentId, at) });
+  const retention = new RetentionSweep(new PgRetention(ctx), opts, ctx.now, () => closed, runtime.logger);
 
   /** Every operation goes through here: a closed store answers UNAVAILABLE instead of a driver error (also for a query cut off by close). */
   async function run<T>(fn: () => T | Promise<T>): Promise<T> {
@@ -109,11 +112,13 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
     stats: (channel) => run(() => channels.stats(channel)),
     events: (query) => run(() => channels.events(query)),
     unreadCount: (agentId) => run(() => agents.unreadCount(pool, ident(agentId, 'agent_id'))),
+    prune: () => run(() => retention.prune()),
     health: () => run(async () => ({ store: 'postgres', schema_version: schemaVersion, uptime_seconds: Math.floor((Date.now() - openedAt) / 1000) })),
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
       tasks.stop();
+      retention.stop();
       claims.stop();
       threads.stop();
       ctx.doorbell.close();

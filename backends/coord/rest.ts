@@ -93,6 +93,18 @@ export function coordRoutes(store: CoordStore, options: CoordOptionsInput = {}, 
     );
   });
 
+  // Probes for orchestrators: live while the process serves; ready while the store answers. They reveal nothing.
+  app.get('/livez', (c) => c.json({ status: 'live' }));
+  app.get('/readyz', async (c) => {
+    const problem = await store.health().then(
+      (health) => health.problem,
+      () => 'no answer',
+    );
+    return problem === undefined
+      ? c.json({ status: 'ready' })
+      : c.json({ status: 'not_ready', reason: 'The coordination store does not answer; GET /coord/health says why.' }, 503);
+  });
+
   // A catch-all route rather than notFound(): a sub-app's notFound is not
   // consulted once the app is mounted with route(). A route that exists
   // under another method is 405 with Allow (RFC 9110), not 404.

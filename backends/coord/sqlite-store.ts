@@ -7,6 +7,7 @@ import { Doorbell } from './doorbell.js';
 import { CoordError } from './errors.js';
 import { migrate } from './migrations.js';
 import { type CoordOptionsInput, coordOptions } from './options.js';
+import { RetentionSweep } from './retention.js';
 import { storeClosed } from './rules.js';
 import { SqliteAgents } from './sqlite/agents.js';
 import { SqliteChannels } from './sqlite/channels.js';
@@ -16,6 +17,7 @@ import { SqliteEvents } from './sqlite/events.js';
 import { GroupCommit } from './sqlite/group-commit.js';
 import { SqliteMessages } from './sqlite/messages.js';
 import { ReadCache } from './sqlite/read-cache.js';
+import { SqliteRetention } from './sqlite/retention.js';
 import { SqliteState } from './sqlite/state.js';
 import { SqliteTasks } from './sqlite/tasks.js';
 import { SqliteThreads } from './sqlite/threads.js';
@@ -105,6 +107,7 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
   const claims = new SqliteWorkClaims(ctx, events, threads, agents);
   agents.leave = (agentId, at) => ({ claims: claims.releaseAllOf(agentId, at), tasks: tasks.returnAllOf(agentId, at) });
   const unread = new SqliteUnread(ctx);
+  const retention = new RetentionSweep(new SqliteRetention(ctx), opts, now, () => closed, runtime.logger);
 
   /** Every operation goes through here: a closed store answers UNAVAILABLE instead of a driver error; a file error is noted for health(). */
   async function run<T>(fn: () => T | Promise<T>): Promise<T> {
@@ -132,6 +135,7 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
       }),
     events: (query) => run(() => events.page(query)),
     unreadCount: (agentId) => run(() => unread.of(agentId)),
+    prune: () => run(() => retention.prune()),
     health: () =>
       run(() => {
         const problem = watch?.check().problem;
@@ -149,6 +153,7 @@ export function openSqliteStore(path: string, options: CoordOptionsInput = {}, r
       agents.flushTouches();
       closed = true;
       tasks.stop();
+      retention.stop();
       claims.stop();
       threads.stop();
       doorbell.close();

@@ -43,8 +43,8 @@ export interface CoordAreas {
 /** How a store runs each operation (a closed store answers UNAVAILABLE instead of a driver error). */
 export type RunOp = <T>(fn: () => T | Promise<T>) => Promise<T>;
 
-/** What an engine adds itself: its kind, stats, events, unread counts, health and close. */
-type EngineMethods = 'kind' | 'stats' | 'events' | 'unreadCount' | 'health' | 'close';
+/** What an engine adds itself: its kind, stats, events, unread counts, health, retention and close. */
+type EngineMethods = 'kind' | 'stats' | 'events' | 'unreadCount' | 'health' | 'prune' | 'close';
 
 /**
  * The CoordStore methods that only route to an area, each through `run`.

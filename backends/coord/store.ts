@@ -28,6 +28,7 @@ import type {
   PollInput,
   PollResult,
   PostTaskInput,
+  PruneReport,
   RegisterAgentInput,
   RegisterAgentResult,
   ReleaseClaimInput,
@@ -171,6 +172,14 @@ export interface CoordStore {
   /** Stored events after an id, waiting up to timeout_ms for the first one. */
   events(query: EventsQuery): Promise<EventsPage>;
   health(): Promise<StoreHealth>;
+  /**
+   * Applies retention now, as the background sweep does: messages and
+   * finished tasks past their age or per-channel count ([coordination]
+   * message_retention*, task_retention*) are deleted in batches of
+   * retention_batch rows, each its own transaction. Read state is not
+   * consulted. A pass already running is joined.
+   */
+  prune(): Promise<PruneReport>;
 
   /** Wakes every waiter, stops timers and doorbells, closes the database. Idempotent. */
   close(): Promise<void>;

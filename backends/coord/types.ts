@@ -258,3 +258,11 @@ export interface StoreHealth {
   /** Why the store's file is not usable (deleted, replaced, corrupt); absent when it is. */
   problem?: string;
 }
+
+/** What one retention pass deleted (CoordStore.prune). */
+export interface PruneReport {
+  /** Messages deleted (with their inbox copies). */
+  messages: number;
+  /** Finished tasks deleted. */
+  tasks: number;
+}

@@ -52,6 +52,8 @@ export interface BuiltinMount {
   routes?: Hono;
   /** Its long-lived event streams, as paths under /<name>: each holds a stream slot of its client (client-slots.ts). */
   streams?: readonly string[];
+  /** Its health probes (`/livez`, `/readyz`), as paths under /<name>: they need no token, Host/Origin still apply. */
+  probes?: readonly string[];
   /** Opens what opens asynchronously (a PostgreSQL store); a failure fails the start. */
   ready(): Promise<unknown>;
   /** The store's own health, for GET /health. */

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { backupStore, type CopyReport, restoreStore } from '../../backends/coord/backup.js';
 import { deferredStore } from '../../backends/coord/deferred-store.js';
 import { isPostgresUrl, openStoreAt } from '../../backends/coord/open-store.js';
 import { type CoordOptions, CoordOptionsSchema } from '../../backends/coord/options.js';
@@ -16,7 +17,7 @@ import type { BuiltinBackend, BuiltinContext } from './builtin-backend.js';
  */
 
 export type { CoordStore };
-export { type CoordOptions, CoordOptionsSchema, isPostgresUrl };
+export { backupStore, type CoordOptions, CoordOptionsSchema, type CopyReport, isPostgresUrl, restoreStore };
 
 /** `stonegate coord`: the standalone coordination server in this process (it then owns the process). */
 export async function runCoord(argv: readonly string[]): Promise<void> {
@@ -68,6 +69,7 @@ export const coordBuiltin: BuiltinBackend<CoordOptions> = {
       server: () => createCoordServer(store, context.options, log),
       routes: coordRoutes(store, context.options, log),
       streams: ['/events'],
+      probes: ['/livez', '/readyz'],
       ready,
       health: () => store.health(),
       close: () => store.close(),

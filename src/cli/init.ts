@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { runEtiquette } from './coord-etiquette.js';
 import { localAddress } from './local-address.js';
 import { UsageError } from './remote.js';
 
@@ -10,7 +11,8 @@ import { UsageError } from './remote.js';
  * `stonegate init`: a commented starter stonegate.toml (never over an
  * existing one), its data_dir, and the MCP client entries to paste into
  * Claude Code, Cursor or any other client — or, with --write-mcp-config,
- * merged into an .mcp.json without touching its other servers.
+ * merged into an .mcp.json without touching its other servers; with
+ * --write-claude-md, the coordination etiquette in CLAUDE.md / AGENTS.md.
  */
 
 export interface InitOptions {
@@ -18,6 +20,10 @@ export interface InitOptions {
   dir?: string;
   /** An .mcp.json to add (or update) the `stonegate` server in. */
   writeMcpConfig?: string;
+  /** Write the coordination etiquette into CLAUDE.md / AGENTS.md of `dir` (coord-etiquette.ts). */
+  writeClaudeMd?: boolean;
+  /** With writeClaudeMd: remove it instead, and do nothing else. */
+  uninstall?: boolean;
   out: (text: string) => void;
 }
 
@@ -143,6 +149,10 @@ export function mergeMcpConfig(path: string, entry: Record<string, unknown>): 'c
 export function runInit(options: InitOptions): number {
   const { out } = options;
   const dir = resolve(options.dir ?? '.');
+  if (options.writeClaudeMd === true && options.uninstall === true) {
+    runEtiquette(dir, true, out);
+    return 0;
+  }
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'stonegate.toml');
   if (existsSync(file)) {
@@ -163,6 +173,7 @@ export function runInit(options: InitOptions): number {
     ];
     out(`${said} ${target}`);
   }
+  if (options.writeClaudeMd === true) runEtiquette(dir, false, out);
   out('');
   out(clientConfigs(config, file));
   out('');

@@ -8,6 +8,7 @@ import { Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../log.js';
 import { serveStdio } from '../mcp/stdio-session.js';
 import { VERSION } from '../version.js';
+import { coordCopy } from './coord-copy.js';
 import { readSeedConfig, type SeedConfig, translateSeedConfig } from './coord-seed-config.js';
 import { runDoctor } from './doctor.js';
 import { runInit } from './init.js';
@@ -27,9 +28,11 @@ Usage:
       Start the gateway and its backends (default config ./stonegate.toml, listening on 127.0.0.1:3393).
       With --stdio: serve one MCP client on stdin/stdout instead of HTTP (logs go to stderr).
       The dashboard is at /ui; with --log-format pretty a start summary shows each backend as it comes up.
-  stonegate init [--dir PATH] [--write-mcp-config PATH]
+  stonegate init [--dir PATH] [--write-mcp-config PATH] [--write-claude-md [--uninstall]]
       Write a commented starter stonegate.toml in PATH (never over an existing one), create its data_dir,
-      and print MCP client configs; --write-mcp-config merges the stonegate server into an .mcp.json.
+      and print MCP client configs; --write-mcp-config merges the stonegate server into an .mcp.json;
+      --write-claude-md writes the coordination etiquette for agents into CLAUDE.md / AGENTS.md in PATH
+      between markers, and with --uninstall removes exactly that (and nothing else is done).
   stonegate doctor [-c FILE] [--url URL]
       Check the config, each backend's command, data_dir, the port, /health, MCP initialize and
       tools/list per backend; one line per check with a fix hint; exit 1 when a check fails.
@@ -42,6 +45,12 @@ Usage:
       the gateways on it); default: the config's [store] url, else data_dir/coord.db.
       Options default to the config's [coordination], --opt overrides one. -c also takes the seed's
       own config file ([server], [events], …: translated, each key logged). REST is at the root too.
+  stonegate coord backup FILE [--db PATH] [-c FILE]
+      Copy the SQLite coordination store to FILE (a new file) with SQLite's online backup, consistent
+      while servers write. PostgreSQL: use pg_dump.
+  stonegate coord restore FILE [--db PATH] [-c FILE]
+      Replace the store with the backup FILE; refused while a server has the store open, and for a
+      FILE that is not a coordination store.
 
 Against a running gateway (--url, else $STONEGATE_URL, else the config's host and port;
 the bearer token, when the gateway has [auth], comes from $STONEGATE_TOKEN):
@@ -76,6 +85,8 @@ const OPTIONS = {
   entry: { type: 'string' },
   dir: { type: 'string' },
   'write-mcp-config': { type: 'string' },
+  'write-claude-md': { type: 'boolean' },
+  uninstall: { type: 'boolean' },
   db: { type: 'string' },
   'pool-size': { type: 'string' },
   opt: { type: 'string', multiple: true },
@@ -186,7 +197,13 @@ function check(values: Values): number {
  * config as an --opt before the user's own (the last one of a key wins). No child process: one PID for supervisors to manage.
  */
 async function coord(values: Values, extra: string[]): Promise<number> {
-  if (extra.length > 0) throw new UsageError(`coord takes no arguments, got '${extra.join(' ')}'`);
+  if (extra[0] === 'backup' || extra[0] === 'restore') {
+    if (values.stdio === true || values.port !== undefined || values.host !== undefined || values.opt !== undefined) {
+      throw new UsageError(`coord ${extra[0]} copies the store; it takes --db, -c and --data-dir, not --stdio, --port, --host or --opt`);
+    }
+    return coordCopy(extra[0], extra.slice(1), coordStoreOf(values).db, out);
+  }
+  if (extra.length > 0) throw new UsageError(`coord takes no arguments but backup FILE or restore FILE, got '${extra.join(' ')}'`);
   if (values.stdio === true && (values.port !== undefined || values.host !== undefined)) {
     throw new UsageError('coord: --stdio serves MCP on stdin/stdout; it takes no --port or --host');
   }
@@ -197,15 +214,8 @@ async function coord(values: Values, extra: string[]): Promise<number> {
   // The seed's own config file ([events], [license], …): translated, not loaded as a stonegate.toml.
   const seed = values.config === undefined ? undefined : readSeedConfig(values.config);
   if (seed !== undefined && values.config !== undefined) return coordFromSeed(values, translateSeedConfig(values.config, seed));
-  // Only data_dir, [store] and [coordination] matter here: --host and --port are the
-  // coordination server's own, not the gateway's.
-  const overrides: ConfigOverrides = {};
-  if (values['data-dir'] !== undefined) overrides.dataDir = values['data-dir'];
-  if (values['log-level'] !== undefined) overrides.logLevel = values['log-level'];
-  const config = loadConfig({ file: values.config, explicit: values.config !== undefined, overrides });
+  const { config, db } = coordStoreOf(values);
   const { enabled: _enabled, ...coordination } = config.coordination;
-  // The config's [store] PostgreSQL when it names one: the same data as its gateways.
-  const db = values.db ?? (config.store.url !== '' ? config.store.url : join(config.server.dataDir, 'coord.db'));
   const args = ['--db', db];
   const poolSize = values['pool-size'] ?? (isPostgresUrl(db) ? String(config.store.pool_size) : undefined);
   if (poolSize !== undefined) args.push('--pool-size', poolSize);
@@ -237,6 +247,20 @@ async function coordFromSeed(values: Values, seed: SeedConfig): Promise<number> 
   process.env.COORD_LOG_LEVEL = level;
   await runCoord(args);
   return -1;
+}
+
+/**
+ * The config `stonegate coord` reads and the store it names: --db, else the
+ * config's [store] PostgreSQL (the same data as its gateways), else
+ * data_dir/coord.db. Only data_dir, [store] and [coordination] matter here:
+ * --host and --port are the coordination server's own, not the gateway's.
+ */
+function coordStoreOf(values: Values): { config: Config; db: string } {
+  const overrides: ConfigOverrides = {};
+  if (values['data-dir'] !== undefined) overrides.dataDir = values['data-dir'];
+  if (values['log-level'] !== undefined) overrides.logLevel = values['log-level'];
+  const config = loadConfig({ file: values.config, explicit: values.config !== undefined, overrides });
+  return { config, db: values.db ?? (config.store.url !== '' ? config.store.url : join(config.server.dataDir, 'coord.db')) };
 }
 
 /** The gateway a remote command talks to: --url, $STONEGATE_URL, or the config's host and port. */
@@ -286,7 +310,14 @@ export async function main(argv: string[]): Promise<number> {
         return await coord(values, positionals.slice(1));
       case 'init':
         if (positionals.length > 1) throw new UsageError(`init takes no arguments (use --dir PATH), got '${positionals.slice(1).join(' ')}'`);
-        return runInit({ dir: values.dir, writeMcpConfig: values['write-mcp-config'], out });
+        if (values.uninstall === true && values['write-claude-md'] !== true) throw new UsageError('--uninstall goes with --write-claude-md');
+        return runInit({
+          dir: values.dir,
+          writeMcpConfig: values['write-mcp-config'],
+          writeClaudeMd: values['write-claude-md'] === true,
+          uninstall: values.uninstall === true,
+          out,
+        });
       case 'doctor': {
         const url = values.url ?? process.env.STONEGATE_URL;
         const token = process.env.STONEGATE_TOKEN;

@@ -32,6 +32,7 @@ import { type Connector, transportConnector } from '../supervisor/transport.js';
 import { VERSION } from '../version.js';
 import { type HealthReport, healthReport } from '../views/health-report.js';
 import { createMetrics } from '../views/metrics.js';
+import { type Readiness, readiness } from '../views/readiness.js';
 import { type ServerView, serverList } from '../views/server-list.js';
 
 export interface GatewayOptions {
@@ -51,6 +52,8 @@ export interface MountedBuiltin {
   readonly entry: BackendConfig | undefined;
   readonly routes: Hono | undefined;
   readonly streams: readonly string[];
+  /** Its health probes, as paths under /<name>: public (no token), Host/Origin checked. */
+  readonly probes: readonly string[];
   readonly identity: ActingAsDeclaration | undefined;
 }
 
@@ -267,7 +270,7 @@ export class Gateway {
             config.baseDir,
             'builtin',
           );
-    return { name: builtin.name, mount, entry, routes: mount.routes, streams: mount.streams ?? [], identity: builtin.identity };
+    return { name: builtin.name, mount, entry, routes: mount.routes, streams: mount.streams ?? [], probes: mount.probes ?? [], identity: builtin.identity };
   }
 
   async #openStores(): Promise<{ runtime: RuntimeBackendStore; dispatch: DispatchStore }> {
@@ -362,6 +365,14 @@ export class Gateway {
       storeCheck: async () => this.#storeMonitor?.check(),
       version: VERSION,
       startedAt: this.startedAt,
+    });
+  }
+
+  /** GET /readyz (views/readiness.ts). */
+  readiness(): Promise<Readiness> {
+    return readiness({
+      storeCheck: async () => this.#storeMonitor?.check(),
+      enabledBackends: () => this.supervisor.list().filter((b) => this.#enabled(b.name)),
     });
   }
 }

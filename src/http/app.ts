@@ -4,6 +4,7 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import type { GatewaySurface } from '../mcp/surface.js';
 import { streamSlot } from './client-slots.js';
 import { mcpRoutes } from './mcp-endpoint.js';
+import { probeRoutes } from './probe-routes.js';
 import { restRoutes } from './rest.js';
 import { middleware, mountWithRole } from './route-role.js';
 import { actingAsGuard, bodyGuard, securityGuard } from './security.js';
@@ -33,12 +34,13 @@ export function createApp(gateway: GatewaySurface): Hono {
     for (const stream of builtin.streams) app.use(`/${builtin.name}${stream}`, middleware(streamSlot(gateway.security.caps)));
 
   app.route('/', restRoutes(gateway));
+  app.route('/', probeRoutes(gateway));
   app.route('/', uiRoutes(gateway));
   for (const builtin of gateway.builtins) {
     if (builtin.routes === undefined) continue;
     if (builtin.identity !== undefined) app.use(`/${builtin.name}/*`, middleware(actingAsGuard(builtin.identity)));
     // A built-in's REST routes are agent routes (its identity guard narrows what a token may do there).
-    app.route(`/${builtin.name}`, mountWithRole('agent', builtin.routes));
+    app.route(`/${builtin.name}`, mountWithRole('agent', builtin.routes, builtin.probes));
   }
   app.route('/', mcpRoutes(gateway));
 

@@ -14,6 +14,8 @@ type RouteHandler = (...args: never[]) => unknown;
 
 const roles = new WeakMap<RouteHandler, Role>();
 const passing = new WeakSet<RouteHandler>();
+/** Public markers that keep the Host/Origin check (probe()). */
+const hostChecked = new WeakSet<RouteHandler>();
 
 function marker(declared: Role): MiddlewareHandler {
   const mark: MiddlewareHandler = async (_c, next) => next();
@@ -22,6 +24,8 @@ function marker(declared: Role): MiddlewareHandler {
 }
 
 const MARKERS: Record<Role, MiddlewareHandler> = { public: marker('public'), agent: marker('agent'), admin: marker('admin') };
+const PROBE = marker('public');
+hostChecked.add(PROBE);
 
 /**
  * Declares who may call the route it is registered with, where the route
@@ -35,6 +39,16 @@ export function role(declared: Role): MiddlewareHandler {
   return MARKERS[declared];
 }
 
+/**
+ * Declares a health probe (`/livez`, `/readyz`): public — no token, it
+ * reveals nothing — but, unlike `role('public')`, the Host/Origin check
+ * (the loopback guard) still applies, as on every route that is not
+ * /health or the dashboard's static files.
+ */
+export function probe(): MiddlewareHandler {
+  return PROBE;
+}
+
 /** Marks a handler given to `app.use` as middleware, which every route passes through: it is no route and needs no role. */
 export function middleware(handler: MiddlewareHandler): MiddlewareHandler {
   passing.add(handler);
@@ -46,14 +60,18 @@ export function middleware(handler: MiddlewareHandler): MiddlewareHandler {
  * import src/) with `declared` for every route it has, so that the mount
  * that owns it declares them. Mount the result where the sub-app would go.
  */
-export function mountWithRole(declared: Role, sub: Hono): Hono {
+export function mountWithRole(declared: Role, sub: Hono, probes: readonly string[] = []): Hono {
   const app = new Hono();
   const seen = new Set<string>();
-  for (const route of sub.routes) {
+  // `probes`: the sub-app's paths that are health probes (public, Host/Origin
+  // checked). Their markers come first: the first marker a request matches
+  // is its role, and a sub-app's middleware (`*`) matches every path.
+  const ordered = [...sub.routes.filter((r) => probes.includes(r.path)), ...sub.routes.filter((r) => !probes.includes(r.path))];
+  for (const route of ordered) {
     const key = `${route.method} ${route.path}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    app.on(route.method, route.path, MARKERS[declared]);
+    app.on(route.method, route.path, probes.includes(route.path) ? PROBE : MARKERS[declared]);
   }
   app.route('/', sub);
   return app;
@@ -62,6 +80,11 @@ export function mountWithRole(declared: Role, sub: Hono): Hono {
 /** The role a handler declares, if it is a role marker. */
 export function declaredRole(handler: RouteHandler): Role | undefined {
   return roles.get(handler);
+}
+
+/** Whether a handler is the marker of a probe (public, Host/Origin checked). */
+export function isProbe(handler: RouteHandler): boolean {
+  return hostChecked.has(handler);
 }
 
 /** Whether a handler was registered as middleware (`middleware()`). */
@@ -79,10 +102,23 @@ export function isMiddleware(handler: RouteHandler): boolean {
  * that the route does not exist.
  */
 export function routeRole(c: Context): Role | undefined {
+  const found = routeMarker(c);
+  if (found === null) return undefined;
+  return found?.role ?? 'agent';
+}
+
+/** Whether the route a request reaches is a probe (probe()): public, but Host/Origin still checked. */
+export function routeIsProbe(c: Context): boolean {
+  const found = routeMarker(c);
+  return found?.handler !== undefined && hostChecked.has(found.handler);
+}
+
+/** The first role marker the request matched; null when a route handler came first; undefined when only middleware matched. */
+function routeMarker(c: Context): { role: Role; handler: RouteHandler } | null | undefined {
   for (const route of matchedRoutes(c)) {
     const declared = roles.get(route.handler);
-    if (declared !== undefined) return declared;
-    if (!passing.has(route.handler)) return undefined;
+    if (declared !== undefined) return { role: declared, handler: route.handler };
+    if (!passing.has(route.handler)) return null;
   }
-  return 'agent';
+  return undefined;
 }

@@ -6,7 +6,7 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import type { GatewaySurface } from '../mcp/surface.js';
 import { jsonDepth } from './body.js';
 import { originCheck } from './origin-guard.js';
-import { type Role, routeRole } from './route-role.js';
+import { type Role, routeIsProbe, routeRole } from './route-role.js';
 
 /** What this module reads and calls of the gateway. */
 export type GuardSources = Pick<GatewaySurface, 'config' | 'security' | 'builtins'>;
@@ -75,7 +75,8 @@ function deny(c: Context, kind: RouteSurface, error: GatewayError): Response {
 
 /**
  * The front door's guard, before anything reads a body: the route's
- * declared role first (route-role.ts) — a public route passes untouched;
+ * declared role first (route-role.ts) — a public route passes untouched,
+ * a probe (public too) after the Host/Origin check;
  * then Host and Origin, then — when [auth] has tokens — the bearer token
  * (401 UNAUTHORIZED with WWW-Authenticate), the token's request rate (429
  * RATE_LIMITED with Retry-After), admin routes and routes that declare no
@@ -92,10 +93,13 @@ export function securityGuard(gateway: GuardSources): MiddlewareHandler {
   return async (c, next) => {
     const declared = routeRole(c);
     c.set('routeRole', declared);
-    if (declared === 'public') return next();
+    // A probe (/livez, /readyz) is public but keeps the Host/Origin check.
+    const probing = declared === 'public' && routeIsProbe(c);
+    if (declared === 'public' && !probing) return next();
     const kind = routeSurface(c.req.path, builtins);
     const problem = origin(c);
     if (problem !== undefined) return deny(c, kind, new GatewayError('FORBIDDEN', problem));
+    if (probing) return next();
     if (tokens.enabled) {
       const identity = tokens.authenticate(c.req.header('authorization'));
       if (identity === undefined) {

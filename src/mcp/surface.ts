@@ -12,6 +12,7 @@ import type { Router } from '../router/router.js';
 import type { Roster } from '../supervisor/roster.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { HealthReport } from '../views/health-report.js';
+import type { Readiness } from '../views/readiness.js';
 import type { ServerView } from '../views/server-list.js';
 import type { Sessions } from './sessions.js';
 
@@ -21,6 +22,8 @@ export interface BuiltinRoutes {
   readonly routes: Hono | undefined;
   /** Its event streams, as paths under /<name>. */
   readonly streams: readonly string[];
+  /** Its health probes, as paths under /<name>: public, Host/Origin checked. */
+  readonly probes: readonly string[];
   readonly identity: ActingAsDeclaration | undefined;
 }
 
@@ -64,6 +67,8 @@ export interface GatewaySurface {
   serverList(servers?: ReadonlySet<string>): ServerView[];
   /** The body of GET /health. */
   health(): Promise<HealthReport>;
+  /** The body of GET /readyz (views/readiness.ts). */
+  readiness(): Promise<Readiness>;
   /** A storage error met on the gateway database as STORE_UNAVAILABLE; undefined for other errors. */
   storeError(error: unknown): GatewayError | undefined;
 }

@@ -6,6 +6,7 @@ import { conflictThreadContract } from './contract-conflict-threads.js';
 import { identityContract } from './contract-identity.js';
 import { lifecycleContract } from './contract-lifecycle.js';
 import { messageContract } from './contract-messages.js';
+import { retentionContract } from './contract-retention.js';
 import { stateContract } from './contract-state.js';
 import { taskContract } from './contract-tasks.js';
 import { threadContract } from './contract-threads.js';
@@ -32,5 +33,6 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     lifecycleContract(makeStore);
     conflictThreadContract(makeStore);
     identityContract(makeStore);
+    retentionContract(makeStore);
   });
 }

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config/load.js';
 import { Gateway } from '../../src/gateway/gateway.js';
-import { declaredRole, isMiddleware, type Role, role } from '../../src/http/route-role.js';
+import { declaredRole, isMiddleware, isProbe, type Role, role } from '../../src/http/route-role.js';
 
 // Issue #20 item 5: every route declares its role where it is defined; a
 // route without one is refused to everyone but admin (default deny).
@@ -58,6 +58,16 @@ function routeRoles(app: Hono): Map<string, Role | null> {
   return roles;
 }
 
+/** The routes whose first role marker is a probe's (public, Host/Origin checked). */
+function probeRoutes(app: Hono): string[] {
+  const found = new Map<string, boolean>();
+  for (const route of app.routes) {
+    const key = `${route.method} ${route.path}`;
+    if (declaredRole(route.handler) !== undefined && !found.has(key)) found.set(key, isProbe(route.handler));
+  }
+  return [...found].filter(([, probe]) => probe).map(([key]) => key);
+}
+
 function request(app: Hono, method: string, path: string, token?: string): Promise<Response> | Response {
   const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
   if (method === 'POST') headers['content-type'] = 'application/json';
@@ -96,9 +106,12 @@ describe('roles on the routes', () => {
         'GET /log/stream',
       ].sort(),
     );
-    expect(having('public')).toEqual(['GET /health', 'GET /ui', 'GET /ui/', 'GET /ui/:file'].sort());
-    // The coordination routes are mounted from backends/coord, which cannot declare roles: the mount declares agent.
-    const coord = [...roles].filter(([key]) => key.includes(' /coord/'));
+    const probes = ['GET /livez', 'GET /readyz', 'GET /coord/livez', 'GET /coord/readyz'];
+    expect(having('public')).toEqual(['GET /health', 'GET /ui', 'GET /ui/', 'GET /ui/:file', ...probes].sort());
+    // The probes are public but keep the Host/Origin check (probe()); /health and the dashboard's files skip it.
+    expect(probeRoutes(gw.app).sort()).toEqual([...probes].sort());
+    // The coordination routes are mounted from backends/coord, which cannot declare roles: the mount declares agent (its probes public).
+    const coord = [...roles].filter(([key]) => key.includes(' /coord/') && !probes.includes(key));
     expect(coord.length).toBeGreaterThan(20);
     expect(coord.every(([, r]) => r === 'agent')).toBe(true);
     for (const key of ['POST /call', 'GET /tools', 'GET /server/list', 'GET /metrics', 'POST /mcp', 'GET /sse', 'POST /messages'])

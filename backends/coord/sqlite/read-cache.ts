@@ -75,6 +75,11 @@ export class ReadCache {
     }
   }
 
+  /** Empties every map (after a write that removed rows copies may hold, e.g. a retention prune); always safe. */
+  clear(): void {
+    for (const map of this.maps) map.clear();
+  }
+
   /** Empties every map when another connection committed since the last check. */
   private check(): void {
     const version = this.dataVersion.get() as number;
