@@ -49,13 +49,13 @@ export const CONFLICT_SCORE = 90;
 const PARSED_CACHE = 20_000;
 
 /** The checked target of an announce or a check. */
-export function claimTarget(input: CheckClaimsInput, minPaths: number): ClaimTarget {
+export function claimTarget(input: CheckClaimsInput, minPaths: number, options: CoordOptions): ClaimTarget {
   const target = {
     channel: channelName(input.channel),
     repo: repoName(input.repo),
-    paths: pathList(input.paths, 'paths', minPaths),
-    depends_on: pathList(input.depends_on, 'depends_on'),
-    modules: moduleList(input.modules),
+    paths: pathList(input.paths, 'paths', options, minPaths),
+    depends_on: pathList(input.depends_on, 'depends_on', options),
+    modules: moduleList(input.modules, options),
   };
   return { ...target, allModules: modulesOf(target) }; // once, not per live claim scored
 }

@@ -1,4 +1,5 @@
 import { CoordError } from './errors.js';
+import { withinLimit } from './limits.js';
 import type { CoordOptions } from './options.js';
 import { type StateRow, type TaskRow, toEntry } from './rows.js';
 import type {
@@ -54,6 +55,7 @@ export interface Registration {
 export async function registration(input: RegisterAgentInput, options: CoordOptions): Promise<Registration> {
   const id = ident(input.agent_id, 'agent_id');
   const role = ident(input.role, 'role');
+  withinLimit('capabilities', input.capabilities?.length ?? 0, 'max_capabilities', options);
   const capabilities = [...new Set((input.capabilities ?? []).map((c) => ident(c, 'capability')))];
   const group = optionalIdent(input.group, 'group');
   const channel = channelName(input.channel);

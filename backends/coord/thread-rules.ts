@@ -1,5 +1,6 @@
-import { agentList, MAX_LIST, pathList, repoName, requiredText } from './claim-validate.js';
+import { agentList, intentText, pathList, repoName, requiredText, threadMessage } from './claim-validate.js';
 import { CoordError } from './errors.js';
+import { withinLimit } from './limits.js';
 import type { CoordOptions } from './options.js';
 import { parseJson } from './rows.js';
 import type { CoordLogger } from './store.js';
@@ -96,16 +97,17 @@ export const ENDED: ReadonlySet<ThreadStatus> = new Set(['closed', 'cancelled'])
 const NOTICE_QUOTE = 300;
 
 /** The checked spec of a thread opened on request. */
-export function threadToOpen(input: OpenThreadInput): ThreadSpec {
+export function threadToOpen(input: OpenThreadInput, options: CoordOptions): ThreadSpec {
   const opener = ident(input.agent_id, 'agent_id');
-  const others = agentList(input.participants ?? [], 'participants', opener);
+  const others = agentList(input.participants ?? [], 'participants', opener, options);
+  withinLimit('claim_ids', input.claim_ids?.length ?? 0, 'max_list_entries', options);
   if (others.length === 0) throw new CoordError('BAD_REQUEST', 'participants names no agent besides you; list the agents to consult.');
   return {
     opener,
     others,
-    subject: requiredText(input.subject, 'Thread subject'),
-    paths: pathList(input.paths, 'paths'),
-    claimIds: (input.claim_ids ?? []).slice(0, MAX_LIST).map((id) => ident(id, 'claim_ids entry')),
+    subject: intentText(input.subject, 'subject', options),
+    paths: pathList(input.paths, 'paths', options),
+    claimIds: (input.claim_ids ?? []).map((id) => ident(id, 'claim_ids entry')),
     channel: channelName(input.channel),
     repo: repoName(input.repo),
     note: input.subject,
@@ -118,7 +120,7 @@ export function openedEvent(id: string, spec: ThreadSpec, participants: string[]
 }
 
 /** Checks an action's input (before any transaction). */
-export function checkedAction(input: ThreadActionInput): CheckedAction {
+export function checkedAction(input: ThreadActionInput, options: CoordOptions): CheckedAction {
   const threadId = ident(input.thread_id, 'thread_id');
   const agent = ident(input.agent_id, 'agent_id');
   if (!ACTIONS.has(input.action)) throw new CoordError('BAD_REQUEST', `Thread action '${String(input.action)}' is not one of ${[...ACTIONS].join(', ')}.`);
@@ -128,7 +130,7 @@ export function checkedAction(input: ThreadActionInput): CheckedAction {
     input.action === 'post' || input.action === 'contest'
       ? requiredText(input.content, input.action === 'post' ? 'Message' : 'Reason for contesting')
       : (input.content ?? '');
-  if (content !== '') requiredText(content, 'Message');
+  if (content !== '') threadMessage(content, options);
   return { threadId, agent, kind, content };
 }
 

@@ -2,6 +2,7 @@ import { describe } from 'vitest';
 import type { MakeStore } from '../helpers/coord-store.js';
 import { agentContract } from './contract-agents.js';
 import { claimContract } from './contract-claims.js';
+import { limitContract } from './contract-limits.js';
 import { messageContract } from './contract-messages.js';
 import { stateContract } from './contract-state.js';
 import { taskContract } from './contract-tasks.js';
@@ -26,5 +27,6 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     stateContract(makeStore);
     claimContract(makeStore);
     threadContract(makeStore);
+    limitContract(makeStore);
   });
 }

@@ -56,7 +56,7 @@ export class PgThreads {
 
   /** Opens a thread on request. */
   async open(input: OpenThreadInput): Promise<Thread> {
-    const spec = threadToOpen(input);
+    const spec = threadToOpen(input, this.ctx.options);
     const thread = await write(this.ctx, (tx) => this.openIn(tx, spec, this.ctx.now()));
     await this.notify(thread, spec.opener, `opened a thread: ${spec.subject}`);
     return thread;
@@ -95,7 +95,7 @@ export class PgThreads {
 
   /** Post, approve, contest, close or cancel; returns the thread and the message the action added. */
   async act(input: ThreadActionInput): Promise<ThreadView> {
-    const action = checkedAction(input);
+    const action = checkedAction(input, this.ctx.options);
     const { threadId, agent, kind, content } = action;
     await this.sweep(); // a lapsed thread resolves first, in its own transaction
     const view = await write(this.ctx, async (tx): Promise<ThreadView> => {

@@ -89,7 +89,7 @@ export class SqliteThreads {
 
   /** Opens a thread on request. */
   async open(input: OpenThreadInput): Promise<Thread> {
-    const spec = threadToOpen(input);
+    const spec = threadToOpen(input, this.ctx.options);
     const thread = this.ctx.db.transaction(() => this.openIn(spec, this.ctx.now())).immediate();
     await this.notify(thread, spec.opener, `opened a thread: ${spec.subject}`);
     return thread;
@@ -120,7 +120,7 @@ export class SqliteThreads {
 
   /** Post, approve, contest, close or cancel; returns the thread and the message the action added. */
   async act(input: ThreadActionInput): Promise<ThreadView> {
-    const action = checkedAction(input);
+    const action = checkedAction(input, this.ctx.options);
     const { threadId, agent, kind, content } = action;
     this.sweep(); // a lapsed thread resolves first, in its own transaction
     const view = this.ctx.db

@@ -17,7 +17,7 @@ import {
   toClaim,
   unknownClaim,
 } from '../claim-rules.js';
-import { claimTtlMs, repoName, requiredText } from '../claim-validate.js';
+import { claimTtlMs, intentText, repoName } from '../claim-validate.js';
 import { sweepTimer } from '../sweep-timer.js';
 import type {
   AnnounceClaimInput,
@@ -82,8 +82,8 @@ export class SqliteWorkClaims {
 
   async announce(input: AnnounceClaimInput): Promise<AnnounceClaimResult> {
     const agent = ident(input.agent_id, 'agent_id');
-    const target = claimTarget(input, 1);
-    const intent = requiredText(input.intent, 'intent');
+    const target = claimTarget(input, 1, this.ctx.options);
+    const intent = intentText(input.intent, 'intent', this.ctx.options);
     const ttl = claimTtlMs(input.ttl_seconds, this.ctx.options);
     const exclusive = input.exclusive === true;
     this.sweep(); // lapsed claims expire in their own transaction, so a refusal below does not undo that
@@ -122,7 +122,7 @@ export class SqliteWorkClaims {
   /** Read-only: who holds or would conflict with these paths. */
   check(input: CheckClaimsInput): ClaimCheck {
     const agent = input.agent_id === undefined ? null : ident(input.agent_id, 'agent_id');
-    return this.score(claimTarget(input, 1), agent, this.ctx.now());
+    return this.score(claimTarget(input, 1, this.ctx.options), agent, this.ctx.now());
   }
 
   renew(input: RenewClaimInput): WorkClaim {
