@@ -24,6 +24,7 @@ export function pathList(list: readonly string[] | undefined, what: string, opti
     throw new CoordError(
       'BAD_REQUEST',
       `${what} is empty; name at least one file or glob, relative to the repository root (e.g. 'src/auth/session.ts', 'src/auth/**').`,
+      { field: what },
     );
   withinLimit(what, given.length, 'max_list_entries', options, "Use globs ('src/auth/**') for many files.");
   given.forEach((path, index) => {
@@ -55,9 +56,9 @@ export function claimTtlMs(seconds: number | undefined, options: CoordOptions): 
   return Math.min(wanted, options.claim_ttl_max) * 1000;
 }
 
-/** A required text that is not only spaces. */
-export function requiredText(text: string | undefined, what: string): string {
-  if (text === undefined || text.trim() === '') throw new CoordError('BAD_REQUEST', `${what} is empty; say it in a sentence.`);
+/** A required text that is not only spaces; `field` is the input field a refusal blames. */
+export function requiredText(text: string | undefined, what: string, field = what): string {
+  if (text === undefined || text.trim() === '') throw new CoordError('BAD_REQUEST', `${what} is empty; say it in a sentence.`, { field });
   return text;
 }
 

@@ -56,7 +56,7 @@ export async function registration(input: RegisterAgentInput, options: CoordOpti
   const id = ident(input.agent_id, 'agent_id');
   const role = ident(input.role, 'role');
   withinLimit('capabilities', input.capabilities?.length ?? 0, 'max_capabilities', options);
-  const capabilities = [...new Set((input.capabilities ?? []).map((c) => ident(c, 'capability')))];
+  const capabilities = [...new Set((input.capabilities ?? []).map((c) => ident(c, 'capabilities entry')))];
   const group = optionalIdent(input.group, 'group');
   const channel = channelName(input.channel);
   const webhook = input.webhook_url === undefined || input.webhook_url === null || input.webhook_url === '' ? null : input.webhook_url;

@@ -128,7 +128,7 @@ export function checkedAction(input: ThreadActionInput, options: CoordOptions): 
   if (!POST_KINDS.has(kind) && input.action === 'post') throw new CoordError('BAD_REQUEST', `Post kind '${kind}' is not one of ${[...POST_KINDS].join(', ')}.`);
   const content =
     input.action === 'post' || input.action === 'contest'
-      ? requiredText(input.content, input.action === 'post' ? 'Message' : 'Reason for contesting')
+      ? requiredText(input.content, input.action === 'post' ? 'Message' : 'Reason for contesting', 'content')
       : (input.content ?? '');
   if (content !== '') threadMessage(content, options);
   return { threadId, agent, kind, content };

@@ -15,13 +15,20 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 /** Default page size of list answers, and the most one answer carries. */
 export const LIMITS = { defaultPage: 100, maxPage: 1000, defaultHistory: 50 } as const;
 
-/** The channel name, defaulted and checked. */
-export function channelName(name: string | undefined): string {
+/** The input field a refusal about `what` blames: `agent_id`, `participants` for 'participants entry'; none for a description. */
+function fieldOf(what: string): { field: string } | undefined {
+  const field = what.endsWith(' entry') ? what.slice(0, -' entry'.length) : what;
+  return /^[a-z_]+$/.test(field) ? { field } : undefined;
+}
+
+/** The channel name (of the input field `field`), defaulted and checked. */
+export function channelName(name: string | undefined, field = 'channel'): string {
   if (name === undefined || name === '') return DEFAULT_CHANNEL;
   if (!CHANNEL_NAME.test(name)) {
     throw new CoordError(
       'BAD_REQUEST',
       `Channel name '${name}' is not valid: use 1 to 64 characters from A-Z a-z 0-9 . _ : -, starting with a letter or digit.`,
+      { field },
     );
   }
   return name;
@@ -33,6 +40,7 @@ export function ident(value: string, what: string, max = 128): string {
     throw new CoordError(
       'BAD_REQUEST',
       `${what} '${value.slice(0, 40)}' is not valid: use 1 to ${max} characters without control characters or surrounding spaces.`,
+      fieldOf(what),
     );
   }
   return value;
@@ -50,10 +58,10 @@ export function messageContent(content: string, options: CoordOptions): string {
     throw new CoordError(
       'PAYLOAD_TOO_LARGE',
       `Message content is ${size} bytes; the limit is ${options.max_message_size} bytes (max_message_size). Send a shorter message, or put the payload in shared state and send its key.`,
-      { size, limit: options.max_message_size },
+      { field: 'content', size, limit: options.max_message_size },
     );
   }
-  if (content.length === 0) throw new CoordError('BAD_REQUEST', 'Message content is empty; send some text.');
+  if (content.length === 0) throw new CoordError('BAD_REQUEST', 'Message content is empty; send some text.', { field: 'content' });
   return content;
 }
 
@@ -93,14 +101,16 @@ export function pollTimeoutMs(timeoutMs: number | undefined, options: CoordOptio
 /** A page size between 1 and LIMITS.maxPage. */
 export function pageSize(limit: number | undefined, fallback: number = LIMITS.defaultPage): number {
   const wanted = limit ?? fallback;
-  if (!Number.isInteger(wanted) || wanted < 1) throw new CoordError('BAD_REQUEST', `Limit ${wanted} is not valid; give a whole number of 1 or more.`);
+  if (!Number.isInteger(wanted) || wanted < 1)
+    throw new CoordError('BAD_REQUEST', `Limit ${wanted} is not valid; give a whole number of 1 or more.`, { field: 'limit' });
   return Math.min(wanted, LIMITS.maxPage);
 }
 
 /** A non-negative integer id or cursor. */
 export function position(value: number | undefined, what: string): number | undefined {
   if (value === undefined) return undefined;
-  if (!Number.isSafeInteger(value) || value < 0) throw new CoordError('BAD_REQUEST', `${what} ${value} is not valid; give a whole number of 0 or more.`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new CoordError('BAD_REQUEST', `${what} ${value} is not valid; give a whole number of 0 or more.`, fieldOf(what));
   return value;
 }
 

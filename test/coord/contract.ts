@@ -2,8 +2,8 @@ import { describe } from 'vitest';
 import type { MakeStore } from '../helpers/coord-store.js';
 import { agentContract } from './contract-agents.js';
 import { claimContract } from './contract-claims.js';
-import { limitContract } from './contract-limits.js';
 import { messageContract } from './contract-messages.js';
+import { refusalContract } from './contract-refusals.js';
 import { stateContract } from './contract-state.js';
 import { taskContract } from './contract-tasks.js';
 import { threadContract } from './contract-threads.js';
@@ -27,6 +27,6 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     stateContract(makeStore);
     claimContract(makeStore);
     threadContract(makeStore);
-    limitContract(makeStore);
+    refusalContract(makeStore);
   });
 }

@@ -24,7 +24,8 @@ interface Case {
   tool: string;
   route: `${'GET' | 'POST'} /${string}`;
   args: Record<string, unknown>;
-  sentence: string;
+  /** The exact sentence, or (for a rule of the store rather than the schema) a pattern it matches. */
+  sentence: string | RegExp;
   field: string | undefined;
 }
 
@@ -115,6 +116,23 @@ const CASES: readonly Case[] = [
     sentence: "Invalid request: 'from' is required; 'to' must be text, not 9; unknown field(s) 'chanel' (the fields are from, to, content, channel).",
     field: undefined,
   },
+  // Rules past the schema (the stores' checks) carry the field the same way.
+  {
+    tool: 'mux_send',
+    route: 'POST /msg/send',
+    args: { from: 'a', to: 'b', content: 'x', channel: 'no spaces' },
+    sentence: /^Channel name 'no spaces' is not valid/,
+    field: 'channel',
+  },
+  { tool: 'mux_send', route: 'POST /msg/send', args: { from: 'a', to: 'b', content: '' }, sentence: /^Message content is empty/, field: 'content' },
+  { tool: 'mux_state_get', route: 'GET /state/get', args: { key: '' }, sentence: /^key '' is not valid/, field: 'key' },
+  {
+    tool: 'mux_claim_check',
+    route: 'POST /claim/check',
+    args: { paths: ['src/a.ts'], agent_id: 'a', repo: ' r' },
+    sentence: /^repo ' r' is not valid/,
+    field: 'repo',
+  },
 ];
 
 /** What a surface answered: the code, the field to blame and the sentence. */
@@ -185,8 +203,10 @@ describe('issue 21.2: the same mistake gets the same code, field and sentence on
       'standalone MCP': fromMcp(await standalone.callTool({ name: c.tool, arguments: c.args })),
       'stdio MCP': fromMcp(await stdio.callTool({ name: c.tool, arguments: c.args })),
     };
-    const expected: Refusal = { code: 'BAD_REQUEST', field: c.field, sentence: c.sentence };
+    const expected = { code: 'BAD_REQUEST', field: c.field, sentence: typeof c.sentence === 'string' ? c.sentence : expect.stringMatching(c.sentence) };
     for (const [surface, refusal] of Object.entries(answers)) expect({ surface, ...refusal }).toEqual({ surface, ...expected });
+    // One sentence, word for word, on every surface.
+    expect(new Set(Object.values(answers).map((a) => a.sentence)).size).toBe(1);
   });
 
   it('nothing was written by the refused calls: the state key the misspelled expected_version aimed at is still unset', async () => {

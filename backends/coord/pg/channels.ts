@@ -12,7 +12,7 @@ export class PgChannels {
   constructor(private readonly ctx: PgContext) {}
 
   async create(input: CreateChannelInput): Promise<CreateChannelResult> {
-    const name = channelName(input.name);
+    const name = channelName(input.name, 'name');
     const createdBy = optionalIdent(input.created_by, 'created_by');
     const description = input.description === undefined || input.description === '' ? null : input.description;
     const created = await write(this.ctx, (tx) => tx.ensureChannel(name, createdBy, this.ctx.now(), description));

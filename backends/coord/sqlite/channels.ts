@@ -29,7 +29,7 @@ export class SqliteChannels {
   }
 
   create(input: CreateChannelInput): CreateChannelResult {
-    const name = channelName(input.name);
+    const name = channelName(input.name, 'name');
     const createdBy = optionalIdent(input.created_by, 'created_by');
     const description = input.description === undefined || input.description === '' ? null : input.description;
     const created = this.ctx.db.transaction(() => this.ensure(name, createdBy, this.ctx.now(), description)).immediate();

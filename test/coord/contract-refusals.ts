@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { expectCode, type MakeStore, StoreSet } from '../helpers/coord-store.js';
 
-/** The [coordination] limits of one request (#21 item 10), as every store applies them. */
-export function limitContract(make: MakeStore): void {
-  describe('limits of one request', () => {
+/** Refusals name what to blame: the input field (#21 item 2) and the [coordination] limit of one request (#21 item 10). */
+export function refusalContract(make: MakeStore): void {
+  describe('refusals: the field to blame and the limits of one request', () => {
     const stores = new StoreSet(make);
     afterEach(() => stores.closeAll());
 
@@ -64,6 +64,20 @@ export function limitContract(make: MakeStore): void {
       const announced = await store.announceClaim({ agent_id: 'a', paths, intent: 'i'.repeat(9_000) });
       expect(announced.claim.paths).toHaveLength(300);
       expect((await store.checkClaims({ paths: [`lib/${'d'.repeat(600)}.ts`] })).conflicts).toEqual([]);
+    });
+
+    it('names the one field a store rule refuses', async () => {
+      const store = await stores.store();
+      await store.registerAgent({ agent_id: 'a', role: 'r' });
+      const cases = [
+        [await expectCode(store.createChannel({ name: 'no spaces' }), 'BAD_REQUEST'), 'name'],
+        [await expectCode(store.sendMessage({ from: 'a', to: 'a', content: 'x', channel: 'no spaces' }), 'BAD_REQUEST'), 'channel'],
+        [await expectCode(store.sendMessage({ from: 'a', to: 'a', content: '' }), 'BAD_REQUEST'), 'content'],
+        [await expectCode(store.registerAgent({ agent_id: 'b', role: 'r', capabilities: [' x'] }), 'BAD_REQUEST'), 'capabilities'],
+        [await expectCode(store.announceClaim({ agent_id: 'a', paths: ['a.ts'], intent: ' ' }), 'BAD_REQUEST'), 'intent'],
+        [await expectCode(store.announceClaim({ agent_id: 'a', paths: [], intent: 'x' }), 'BAD_REQUEST'), 'paths'],
+      ] as const;
+      for (const [refusal, field] of cases) expect({ message: refusal.message, field: refusal.field }).toEqual({ message: refusal.message, field });
     });
   });
 }
