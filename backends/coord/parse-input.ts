@@ -62,12 +62,15 @@ function clause(issue: z.core.$ZodIssue, fields: readonly string[], input: unkno
     case 'invalid_value':
       return `${where} must be one of ${issue.values.map((v) => `'${String(v)}'`).join(', ')}, not ${shown(value)}`;
     case 'too_small':
-      if (issue.origin === 'number')
-        return `${where} must be ${String(issue.minimum)} or more${issue.inclusive === false ? ' (not equal)' : ''}, not ${shown(value)}`;
+    case 'too_big': {
+      const bound = String(issue.code === 'too_small' ? issue.minimum : issue.maximum);
+      const open = issue.inclusive === false;
+      const side = issue.code === 'too_small' ? (open ? 'more than' : 'at least') : open ? 'less than' : 'at most';
+      if (issue.origin === 'number' || issue.origin === 'int') return `${where} must be ${side} ${bound}, not ${shown(value)}`;
+      if (issue.origin === 'array') return `${where} must have ${side} ${bound} entries`;
+      if (issue.origin === 'string') return `${where} must have ${side} ${bound} characters`;
       return `${where}: ${issue.message}`;
-    case 'too_big':
-      if (issue.origin === 'number') return `${where} must be ${String(issue.maximum)} or less, not ${shown(value)}`;
-      return `${where}: ${issue.message}`;
+    }
     default:
       return `${where}: ${issue.message}`;
   }

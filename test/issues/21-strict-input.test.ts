@@ -78,8 +78,22 @@ const CASES: readonly Case[] = [
     tool: 'mux_poll',
     route: 'GET /msg/poll',
     args: { agent_id: 'a', timeout: -1 },
-    sentence: "Invalid request: 'timeout' must be 0 or more, not -1.",
+    sentence: "Invalid request: 'timeout' must be at least 0, not -1.",
     field: 'timeout',
+  },
+  {
+    tool: 'mux_poll',
+    route: 'GET /msg/poll',
+    args: { agent_id: 'a', timeout: 0, limit: 0 },
+    sentence: "Invalid request: 'limit' must be at least 1, not 0.",
+    field: 'limit',
+  },
+  {
+    tool: 'mux_task_post',
+    route: 'POST /task/post',
+    args: { description: 'd', posted_by: 'p', priority: 2 ** 60 },
+    sentence: `Invalid request: 'priority' must be at most ${Number.MAX_SAFE_INTEGER}, not ${2 ** 60}.`,
+    field: 'priority',
   },
   {
     tool: 'mux_poll',
