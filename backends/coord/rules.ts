@@ -174,7 +174,7 @@ export interface TaskToPost {
 
 /** A task to post, checked. */
 export function taskToPost(input: PostTaskInput, options: CoordOptions): TaskToPost {
-  const description = textSize(input.description, 'Task description', options);
+  const description = textSize(input.description, 'Task description', options, 'description');
   if (description.trim() === '') throw new CoordError('BAD_REQUEST', 'Task description is empty; say what needs doing.');
   const postedBy = ident(input.posted_by, 'posted_by');
   const capability = optionalIdent(input.required_capability, 'required_capability');
@@ -184,7 +184,7 @@ export function taskToPost(input: PostTaskInput, options: CoordOptions): TaskToP
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new CoordError('BAD_REQUEST', 'Task metadata must be a JSON object, e.g. {"deadline": "2026-06-15"}.');
   }
-  return { description, postedBy, capability, priority, metadata: jsonValue(raw, 'Task metadata', options), channel: channelName(input.channel) };
+  return { description, postedBy, capability, priority, metadata: jsonValue(raw, 'Task metadata', options, 'metadata'), channel: channelName(input.channel) };
 }
 
 /** A claim by an agent registered in another channel. */
@@ -213,7 +213,7 @@ export function completion(
     agentId: ident(input.agent_id, 'agent_id'),
     epoch: position(input.epoch, 'epoch'),
     status: input.status ?? 'complete',
-    result: input.result === undefined ? null : textSize(input.result, 'Task result', options),
+    result: input.result === undefined ? null : textSize(input.result, 'Task result', options, 'result'),
   };
 }
 
@@ -253,7 +253,7 @@ export function stateWrite(
   return {
     channel,
     key,
-    value: jsonValue(input.value, `Value of key '${key}'`, options),
+    value: jsonValue(input.value, `Value of key '${key}'`, options, 'value'),
     expected: position(input.expected_version, 'expected_version'),
     updatedBy: optionalIdent(input.updated_by, 'updated_by'),
   };

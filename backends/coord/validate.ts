@@ -65,24 +65,30 @@ export function messageContent(content: string, options: CoordOptions): string {
   return content;
 }
 
-/** Serializes a JSON value and refuses it over max_value_size. */
-export function jsonValue(value: unknown, what: string, options: CoordOptions): string {
+/** Serializes a JSON value (of the input field `field`) and refuses it over max_value_size. */
+export function jsonValue(value: unknown, what: string, options: CoordOptions, field?: string): string {
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
   } catch {
     text = undefined;
   }
-  if (text === undefined) throw new CoordError('BAD_REQUEST', `${what} is not a JSON value; send a string, number, boolean, array or object.`);
-  textSize(text, what, options);
+  if (text === undefined)
+    throw new CoordError(
+      'BAD_REQUEST',
+      `${what} is not a JSON value; send a string, number, boolean, array or object.`,
+      field === undefined ? undefined : { field },
+    );
+  textSize(text, what, options, field);
   return text;
 }
 
-/** Refuses a text over max_value_size (UTF-8 bytes). */
-export function textSize(text: string, what: string, options: CoordOptions): string {
+/** Refuses a text (of the input field `field`) over max_value_size (UTF-8 bytes). */
+export function textSize(text: string, what: string, options: CoordOptions, field?: string): string {
   const size = Buffer.byteLength(text, 'utf8');
   if (size > options.max_value_size) {
     throw new CoordError('PAYLOAD_TOO_LARGE', `${what} is ${size} bytes; the limit is ${options.max_value_size} bytes (max_value_size).`, {
+      ...(field === undefined ? {} : { field }),
       size,
       limit: options.max_value_size,
     });

@@ -77,6 +77,13 @@ export function refusalContract(make: MakeStore): void {
         [await expectCode(store.announceClaim({ agent_id: 'a', paths: ['a.ts'], intent: ' ' }), 'BAD_REQUEST'), 'intent'],
         [await expectCode(store.announceClaim({ agent_id: 'a', paths: [], intent: 'x' }), 'BAD_REQUEST'), 'paths'],
       ] as const;
+      const small = await stores.store({ max_value_size: 20 });
+      const over = [
+        [await expectCode(small.setState({ key: 'k', value: 'x'.repeat(50) }), 'PAYLOAD_TOO_LARGE'), 'value'],
+        [await expectCode(small.postTask({ description: 'd'.repeat(21), posted_by: 'a' }), 'PAYLOAD_TOO_LARGE'), 'description'],
+        [await expectCode(small.postTask({ description: 'd', posted_by: 'a', metadata: { long: 'x'.repeat(30) } }), 'PAYLOAD_TOO_LARGE'), 'metadata'],
+      ] as const;
+      for (const [refusal, field] of over) expect(refusal.details).toMatchObject({ field, limit: 20 });
       for (const [refusal, field] of cases) expect({ message: refusal.message, field: refusal.field }).toEqual({ message: refusal.message, field });
     });
   });
