@@ -238,6 +238,16 @@ describe('issue 21.2: the same mistake gets the same code, field and sentence on
     expect(JSON.stringify(answer.body)).not.toContain('INVALID_ARGUMENTS');
   });
 
+  it("an async call to coord with a bad argument is accepted and ends with coord's refusal as its result", async () => {
+    const accepted = await gw.request('POST', '/call/async', { server: 'coord', tool: 'mux_send', arguments: { from: 7, to: 'b', content: 'x' } });
+    expect(accepted.status).toBe(202);
+    const done = await gw.request('GET', `/call/${String(accepted.body.call_id)}?wait_ms=10000`);
+    expect(done.body.result).toMatchObject({
+      isError: true,
+      structuredContent: { code: 'BAD_REQUEST', field: 'from', error: "Invalid request: 'from' must be text, not 7." },
+    });
+  });
+
   it('tools/list says no other field is taken (additionalProperties: false), standalone and behind the gateway', async () => {
     const alone = (await standalone.listTools()).tools.find((t) => t.name === 'mux_state_set');
     const behind = (await viaGateway.listTools()).tools.find((t) => t.name === 'coord__mux_state_set');
