@@ -57,9 +57,9 @@ export function claimTarget(input: CheckClaimsInput, minPaths: number, options: 
   const target = {
     channel: channelName(input.channel),
     repo,
-    paths: pathList(input.paths, 'paths', minPaths, rules),
-    depends_on: pathList(input.depends_on, 'depends_on', 0, rules),
-    modules: moduleList(input.modules, rules),
+    paths: pathList(input.paths, 'paths', options, minPaths, rules),
+    depends_on: pathList(input.depends_on, 'depends_on', options, 0, rules),
+    modules: moduleList(input.modules, options, rules),
   };
   return { ...target, allModules: modulesOf(target) }; // once, not per live claim scored
 }

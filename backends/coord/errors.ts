@@ -20,7 +20,7 @@ export type CoordErrorStatus = (typeof COORD_ERROR_STATUS)[CoordErrorCode];
 /**
  * A refusal a caller can act on: a stable code, a sentence saying what failed
  * and what to do, and optional details (for CONFLICT: the current version and
- * value). Thrown by stores; translated once per surface (REST onError, the MCP
+ * value; for a bad input: `field`, the one field to blame). Thrown by stores; translated once per surface (REST onError, the MCP
  * tool result mapper).
  */
 export class CoordError extends Error {
@@ -32,6 +32,12 @@ export class CoordError extends Error {
     this.name = 'CoordError';
     this.code = code;
     this.details = details;
+  }
+
+  /** The one input field to blame (details.field), when one is; REST carries it in the body, MCP in `_meta["stonegate/error"]`. */
+  get field(): string | undefined {
+    const field = this.details?.field;
+    return typeof field === 'string' ? field : undefined;
   }
 
   get status(): CoordErrorStatus {

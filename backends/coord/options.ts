@@ -94,6 +94,15 @@ export const CoordOptionsSchema = z
     task_retention_count: z.number().int().min(0).default(10_000),
     /** Rows one retention batch deletes; each batch is its own short transaction, so calls run between batches. */
     retention_batch: z.number().int().min(1).max(100_000).default(500),
+    // Limits of one request ([coord-2] #21 item 10); over one, PAYLOAD_TOO_LARGE names the limit and its key (limits.ts).
+    /** Most characters of a work claim's intent or a consultation thread's subject (thread messages are held to max_message_size). */
+    max_intent_length: z.number().int().min(1).default(8_000),
+    /** Most entries of one list field of a work claim or thread: paths, depends_on, modules, participants, claim_ids. */
+    max_list_entries: z.number().int().min(1).default(200),
+    /** Most characters of one path (or glob) of a work claim or thread. */
+    max_path_length: z.number().int().min(1).default(512),
+    /** Most capabilities one agent may register. */
+    max_capabilities: z.number().int().min(1).default(100),
   })
   .prefault({});
 

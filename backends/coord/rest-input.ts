@@ -28,14 +28,18 @@ function baseType(field: z.ZodType | undefined): string | undefined {
   return inner?.def.type;
 }
 
+/** A number as JSON writes one: `-1`, `1.5`, `2e3`. */
+const NUMBER_TEXT = /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/;
+
 /**
- * A query-string value as the field's type: a number field reads digits
- * with an optional fraction, a boolean field true/false/1/0. Anything else
- * stays text, so the schema names the field that is wrong.
+ * A query-string value as the field's type: a number field reads a number
+ * as JSON writes it (so `timeout=-1` is refused as too small, as over MCP,
+ * not as text), a boolean field true/false/1/0. Anything else stays text,
+ * so the schema names the field that is wrong.
  */
 function fromText(field: z.ZodType | undefined, text: string): unknown {
   const type = baseType(field);
-  if (type === 'number' && /^\d+(\.\d+)?$/.test(text)) return Number(text);
+  if (type === 'number' && NUMBER_TEXT.test(text)) return Number(text);
   if (type === 'boolean' && Object.hasOwn(BOOLEAN_TEXT, text)) return BOOLEAN_TEXT[text];
   return text;
 }

@@ -1,4 +1,5 @@
 import { CoordError } from './errors.js';
+import { withinLimit } from './limits.js';
 import type { CoordOptions } from './options.js';
 import { type StateRow, type TaskRow, toEntry } from './rows.js';
 import type {
@@ -54,7 +55,8 @@ export interface Registration {
 export async function registration(input: RegisterAgentInput, options: CoordOptions): Promise<Registration> {
   const id = ident(input.agent_id, 'agent_id');
   const role = ident(input.role, 'role');
-  const capabilities = [...new Set((input.capabilities ?? []).map((c) => ident(c, 'capability')))];
+  withinLimit('capabilities', input.capabilities?.length ?? 0, 'max_capabilities', options);
+  const capabilities = [...new Set((input.capabilities ?? []).map((c) => ident(c, 'capabilities entry')))];
   const group = optionalIdent(input.group, 'group');
   const channel = channelName(input.channel);
   const webhook = input.webhook_url === undefined || input.webhook_url === null || input.webhook_url === '' ? null : input.webhook_url;
@@ -186,7 +188,7 @@ export interface TaskToPost {
 
 /** A task to post, checked. */
 export function taskToPost(input: PostTaskInput, options: CoordOptions): TaskToPost {
-  const description = textSize(input.description, 'Task description', options);
+  const description = textSize(input.description, 'Task description', options, 'description');
   if (description.trim() === '') throw new CoordError('BAD_REQUEST', 'Task description is empty; say what needs doing.');
   const postedBy = ident(input.posted_by, 'posted_by');
   if (input.required_capability === '') {
@@ -202,7 +204,7 @@ export function taskToPost(input: PostTaskInput, options: CoordOptions): TaskToP
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new CoordError('BAD_REQUEST', 'Task metadata must be a JSON object, e.g. {"deadline": "2026-06-15"}.');
   }
-  return { description, postedBy, capability, priority, metadata: jsonValue(raw, 'Task metadata', options), channel: channelName(input.channel) };
+  return { description, postedBy, capability, priority, metadata: jsonValue(raw, 'Task metadata', options, 'metadata'), channel: channelName(input.channel) };
 }
 
 /** A claim by an agent registered in another channel. */
@@ -227,7 +229,7 @@ export function completion(
     agentId: ident(input.agent_id, 'agent_id'),
     epoch: position(input.epoch, 'epoch'),
     status: input.status ?? 'complete',
-    result: input.result === undefined ? null : textSize(input.result, 'Task result', options),
+    result: input.result === undefined ? null : textSize(input.result, 'Task result', options, 'result'),
   };
 }
 
@@ -267,7 +269,7 @@ export function stateWrite(
   return {
     channel,
     key,
-    value: jsonValue(input.value, `Value of key '${key}'`, options),
+    value: jsonValue(input.value, `Value of key '${key}'`, options, 'value'),
     expected: position(input.expected_version, 'expected_version'),
     updatedBy: optionalIdent(input.updated_by, 'updated_by'),
   };

@@ -51,19 +51,22 @@ Errors start with a code: BAD_REQUEST, FORBIDDEN, UNKNOWN_AGENT, UNKNOWN_TASK, U
 
 /*
  * The SDK checks arguments against the schema it is given and answers its
- * own "Input validation error" text, without a code. It gets a copy of each
- * operation's schema that lets unknown fields through (and lists the same
- * JSON Schema, without additionalProperties), so the operation's own check
- * refuses them as REST does: BAD_REQUEST and one sentence. Publishing
- * additionalProperties: false would let the gateway's argument check (ajv)
- * answer first, with another code.
+ * own "Input validation error" text, with no code and in other words than
+ * REST. So it is given a shell: an object schema that lets every argument
+ * through to the operation's own check (parse-input.ts, the one REST uses)
+ * but lists, in tools/list, exactly the operation's JSON Schema, with
+ * additionalProperties: false so models see that no other field is taken.
+ * Behind the gateway, coord's arguments are not checked against that
+ * listing either (the built-in says it checks its own), so every surface
+ * answers a bad input with the same BAD_REQUEST, sentence and field.
  */
-const lenientSchemas = new WeakMap<z.ZodObject, z.ZodObject>();
-function lenient(schema: z.ZodObject): z.ZodObject {
-  let copy = lenientSchemas.get(schema);
+const shells = new WeakMap<z.ZodObject, z.ZodObject>();
+function shell(schema: z.ZodObject): z.ZodObject {
+  let copy = shells.get(schema);
   if (copy === undefined) {
-    copy = z.looseObject(schema.shape).meta({ additionalProperties: undefined, $schema: undefined });
-    lenientSchemas.set(schema, copy);
+    const { $schema: _draft, ...listed } = z.toJSONSchema(schema, { target: 'draft-7', io: 'input' });
+    copy = z.looseObject({}).meta(listed);
+    shells.set(schema, copy);
   }
   return copy;
 }
@@ -103,7 +106,7 @@ function registerOperation(server: McpServer, op: CoordOperation, store: CoordSt
       stop();
     }
   };
-  server.registerTool(name, { title, description, annotations, inputSchema: lenient(input) }, callback);
+  server.registerTool(name, { title, description, annotations, inputSchema: shell(input) }, callback);
 }
 
 /**

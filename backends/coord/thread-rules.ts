@@ -1,5 +1,6 @@
-import { agentList, MAX_LIST, pathList, repoName, repoRules, requiredText } from './claim-validate.js';
+import { agentList, intentText, pathList, repoName, repoRules, requiredText, threadMessage } from './claim-validate.js';
 import { CoordError } from './errors.js';
+import { withinLimit } from './limits.js';
 import type { CoordOptions } from './options.js';
 import { parseJson } from './rows.js';
 import type { CoordLogger } from './store.js';
@@ -99,14 +100,15 @@ const NOTICE_QUOTE = 300;
 export function threadToOpen(input: OpenThreadInput, options: CoordOptions): ThreadSpec {
   const opener = ident(input.agent_id, 'agent_id');
   const repo = repoName(input.repo);
-  const others = agentList(input.participants ?? [], 'participants', opener);
+  const others = agentList(input.participants ?? [], 'participants', opener, options);
+  withinLimit('claim_ids', input.claim_ids?.length ?? 0, 'max_list_entries', options);
   if (others.length === 0) throw new CoordError('BAD_REQUEST', 'participants names no agent besides you; list the agents to consult.');
   return {
     opener,
     others,
-    subject: requiredText(input.subject, 'Thread subject'),
-    paths: pathList(input.paths, 'paths', 0, repoRules(options, repo)),
-    claimIds: [...new Set((input.claim_ids ?? []).slice(0, MAX_LIST).map((id) => ident(id, 'claim_ids entry')))],
+    subject: intentText(input.subject, 'subject', options),
+    paths: pathList(input.paths, 'paths', options, 0, repoRules(options, repo)),
+    claimIds: [...new Set((input.claim_ids ?? []).map((id) => ident(id, 'claim_ids entry')))],
     channel: channelName(input.channel),
     repo,
     note: input.subject,
@@ -159,7 +161,7 @@ export function openedEvent(id: string, spec: ThreadSpec, participants: string[]
 }
 
 /** Checks an action's input (before any transaction). */
-export function checkedAction(input: ThreadActionInput): CheckedAction {
+export function checkedAction(input: ThreadActionInput, options: CoordOptions): CheckedAction {
   const threadId = ident(input.thread_id, 'thread_id');
   const agent = ident(input.agent_id, 'agent_id');
   if (!ACTIONS.has(input.action)) throw new CoordError('BAD_REQUEST', `Thread action '${String(input.action)}' is not one of ${[...ACTIONS].join(', ')}.`);
@@ -167,9 +169,9 @@ export function checkedAction(input: ThreadActionInput): CheckedAction {
   if (!POST_KINDS.has(kind) && input.action === 'post') throw new CoordError('BAD_REQUEST', `Post kind '${kind}' is not one of ${[...POST_KINDS].join(', ')}.`);
   const content =
     input.action === 'post' || input.action === 'contest'
-      ? requiredText(input.content, input.action === 'post' ? 'Message' : 'Reason for contesting')
+      ? requiredText(input.content, input.action === 'post' ? 'Message' : 'Reason for contesting', 'content')
       : (input.content ?? '');
-  if (content !== '') requiredText(content, 'Message');
+  if (content !== '') threadMessage(content, options);
   return { threadId, agent, kind, content };
 }
 

@@ -7,8 +7,9 @@ import type { CoordLogger } from './store.js';
  * the JSON as text (for models) and as structuredContent (for programs).
  * Refusal: isError with a text that starts with the stable code, the same
  * `{error, code, ...details}` object as REST in structuredContent, and
- * `_meta["stonegate/error"] = {code}` so agents behind the gateway can branch
- * on it exactly as on the gateway's own errors.
+ * `_meta["stonegate/error"] = {code, field?}` so agents behind the gateway can
+ * branch on it exactly as on the gateway's own errors (`field`: the one input
+ * field to blame, when one is).
  */
 
 /** A successful tool result carrying `value`. */
@@ -28,12 +29,14 @@ export function toolError(error: unknown, logger: CoordLogger | undefined, tool:
   if (!(error instanceof CoordError))
     logger?.error({ tool, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }, 'coord tool failed');
   const body = refusal.toJSON();
-  const details = refusal.details === undefined ? '' : `\n${JSON.stringify(refusal.details)}`;
+  // The text names the field already; the other details (size, limit, current_version…) follow it as JSON.
+  const { field: _field, ...shownDetails } = refusal.details ?? {};
+  const details = Object.keys(shownDetails).length === 0 ? '' : `\n${JSON.stringify(shownDetails)}`;
   return {
     content: [{ type: 'text', text: `${refusal.code}: ${refusal.message}${details}` }],
     structuredContent: body,
     isError: true,
-    _meta: { 'stonegate/error': { code: refusal.code } },
+    _meta: { 'stonegate/error': refusal.field === undefined ? { code: refusal.code } : { code: refusal.code, field: refusal.field } },
   };
 }
 

@@ -13,18 +13,26 @@ const CHANNEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
 /** Default page size of list answers, and the most one answer carries. */
 export const LIMITS = { defaultPage: 100, maxPage: 1000, defaultHistory: 50 } as const;
 
+/** The input field a refusal about `what` blames: `agent_id`, `participants` for 'participants entry'; none for a description. */
+function fieldOf(what: string): { field: string } | undefined {
+  const field = what.endsWith(' entry') ? what.slice(0, -' entry'.length) : what;
+  return /^[a-z_]+$/.test(field) ? { field } : undefined;
+}
+
 /** The channel name, defaulted and checked: omitted (or null) is "default"; an empty name is refused, not taken for the default. */
-export function channelName(name: string | null | undefined): string {
+export function channelName(name: string | null | undefined, field = 'channel'): string {
   if (name === undefined || name === null) return DEFAULT_CHANNEL;
   if (name === '')
     throw new CoordError(
       'BAD_REQUEST',
       `Channel name is empty; omit channel for '${DEFAULT_CHANNEL}', or name one (1 to 64 characters from A-Z a-z 0-9 . _ : -).`,
+      { field },
     );
   if (!CHANNEL_NAME.test(name)) {
     throw new CoordError(
       'BAD_REQUEST',
       `Channel name '${name}' is not valid: use 1 to 64 characters from A-Z a-z 0-9 . _ : -, starting with a letter or digit.`,
+      { field },
     );
   }
   return name;
@@ -32,8 +40,9 @@ export function channelName(name: string | null | undefined): string {
 
 /** The name of a channel to create: like channelName, but it must be given (an empty name is not the default channel). */
 export function newChannelName(name: string): string {
-  if (name === '') throw new CoordError('BAD_REQUEST', 'Channel name is empty; name the channel (1 to 64 characters from A-Z a-z 0-9 . _ : -).');
-  return channelName(name);
+  if (name === '')
+    throw new CoordError('BAD_REQUEST', 'Channel name is empty; name the channel (1 to 64 characters from A-Z a-z 0-9 . _ : -).', { field: 'name' });
+  return channelName(name, 'name');
 }
 
 /**
@@ -69,10 +78,11 @@ export function ident(value: string, what: string, max = 128): string {
     throw new CoordError(
       'BAD_REQUEST',
       `${what} contains ${codePoint(hidden[0])}, an invisible control, format or text-direction character; use 1 to ${max} visible characters.`,
+      fieldOf(what),
     );
   }
   if (name.length === 0 || name.length > max || name.trim() !== name) {
-    throw new CoordError('BAD_REQUEST', `${what} '${name.slice(0, 40)}' is not valid: use 1 to ${max} characters without surrounding spaces.`);
+    throw new CoordError('BAD_REQUEST', `${what} '${name.slice(0, 40)}' is not valid: use 1 to ${max} characters without surrounding spaces.`, fieldOf(what));
   }
   return name;
 }
@@ -80,7 +90,7 @@ export function ident(value: string, what: string, max = 128): string {
 /** Optional identifier: undefined and null mean none; an empty string is refused (omit the field instead). */
 export function optionalIdent(value: string | null | undefined, what: string): string | null {
   if (value === undefined || value === null) return null;
-  if (value === '') throw new CoordError('BAD_REQUEST', `${what} is empty; omit it (or pass null) for none, or give a name.`);
+  if (value === '') throw new CoordError('BAD_REQUEST', `${what} is empty; omit it (or pass null) for none, or give a name.`, fieldOf(what));
   return ident(value, what);
 }
 
@@ -91,31 +101,37 @@ export function messageContent(content: string, options: CoordOptions): string {
     throw new CoordError(
       'PAYLOAD_TOO_LARGE',
       `Message content is ${size} bytes; the limit is ${options.max_message_size} bytes (max_message_size). Send a shorter message, or put the payload in shared state and send its key.`,
-      { size, limit: options.max_message_size },
+      { field: 'content', size, limit: options.max_message_size },
     );
   }
-  if (content.length === 0) throw new CoordError('BAD_REQUEST', 'Message content is empty; send some text.');
+  if (content.length === 0) throw new CoordError('BAD_REQUEST', 'Message content is empty; send some text.', { field: 'content' });
   return content;
 }
 
-/** Serializes a JSON value and refuses it over max_value_size. */
-export function jsonValue(value: unknown, what: string, options: CoordOptions): string {
+/** Serializes a JSON value (of the input field `field`) and refuses it over max_value_size. */
+export function jsonValue(value: unknown, what: string, options: CoordOptions, field?: string): string {
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
   } catch {
     text = undefined;
   }
-  if (text === undefined) throw new CoordError('BAD_REQUEST', `${what} is not a JSON value; send a string, number, boolean, array or object.`);
-  textSize(text, what, options);
+  if (text === undefined)
+    throw new CoordError(
+      'BAD_REQUEST',
+      `${what} is not a JSON value; send a string, number, boolean, array or object.`,
+      field === undefined ? undefined : { field },
+    );
+  textSize(text, what, options, field);
   return text;
 }
 
-/** Refuses a text over max_value_size (UTF-8 bytes). */
-export function textSize(text: string, what: string, options: CoordOptions): string {
+/** Refuses a text (of the input field `field`) over max_value_size (UTF-8 bytes). */
+export function textSize(text: string, what: string, options: CoordOptions, field?: string): string {
   const size = Buffer.byteLength(text, 'utf8');
   if (size > options.max_value_size) {
     throw new CoordError('PAYLOAD_TOO_LARGE', `${what} is ${size} bytes; the limit is ${options.max_value_size} bytes (max_value_size).`, {
+      ...(field === undefined ? {} : { field }),
       size,
       limit: options.max_value_size,
     });
@@ -134,14 +150,16 @@ export function pollTimeoutMs(timeoutMs: number | undefined, options: CoordOptio
 /** A page size between 1 and LIMITS.maxPage. */
 export function pageSize(limit: number | undefined, fallback: number = LIMITS.defaultPage): number {
   const wanted = limit ?? fallback;
-  if (!Number.isInteger(wanted) || wanted < 1) throw new CoordError('BAD_REQUEST', `Limit ${wanted} is not valid; give a whole number of 1 or more.`);
+  if (!Number.isInteger(wanted) || wanted < 1)
+    throw new CoordError('BAD_REQUEST', `Limit ${wanted} is not valid; give a whole number of 1 or more.`, { field: 'limit' });
   return Math.min(wanted, LIMITS.maxPage);
 }
 
 /** A non-negative integer id or cursor. */
 export function position(value: number | undefined, what: string): number | undefined {
   if (value === undefined) return undefined;
-  if (!Number.isSafeInteger(value) || value < 0) throw new CoordError('BAD_REQUEST', `${what} ${value} is not valid; give a whole number of 0 or more.`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new CoordError('BAD_REQUEST', `${what} ${value} is not valid; give a whole number of 0 or more.`, fieldOf(what));
   return value;
 }
 

@@ -79,4 +79,9 @@ export interface BuiltinBackend<Options = unknown> {
   mount(context: BuiltinContext<Options>): BuiltinMount;
   /** How its calls and routes name the agent they act as, if they do. */
   readonly identity?: ActingAsDeclaration;
+  /**
+   * True when its tools check their own arguments (one schema per tool, the
+   * same refusal as its REST routes): the router then leaves them unchecked.
+   */
+  readonly checksArguments?: boolean;
 }

@@ -75,6 +75,9 @@ export const coordBuiltin: BuiltinBackend<CoordOptions> = {
       close: () => store.close(),
     };
   },
+  // Each operation checks its input with its own schema (backends/coord/parse-input.ts)
+  // and refuses with BAD_REQUEST and the field, as on REST and the standalone server.
+  checksArguments: true,
   /*
    * With auth on, an agent token acts only as itself on coord: every identity
    * field it sends (mux_* arguments, /coord bodies and queries) must be its

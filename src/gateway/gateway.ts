@@ -55,6 +55,8 @@ export interface MountedBuiltin {
   /** Its health probes, as paths under /<name>: public (no token), Host/Origin checked. */
   readonly probes: readonly string[];
   readonly identity: ActingAsDeclaration | undefined;
+  /** Its tools check their own arguments (BuiltinBackend.checksArguments). */
+  readonly checksArguments: boolean;
 }
 
 /** A built-in's [section] of the config (with `enabled`); {} for a built-in without one. */
@@ -134,6 +136,7 @@ export class Gateway {
       callLog: this.callLog,
       logger,
       onStale: (server) => void this.refreshTools(server),
+      checkedByBackend: new Set(this.builtins.filter((b) => b.checksArguments).map((b) => b.name)),
     });
     const backends = (): BackendConfig[] => this.supervisor.list().map((b) => b.config);
     const identities = new Map(this.builtins.flatMap((b) => (b.identity === undefined ? [] : [[b.name, b.identity] as const])));
@@ -270,7 +273,16 @@ export class Gateway {
             config.baseDir,
             'builtin',
           );
-    return { name: builtin.name, mount, entry, routes: mount.routes, streams: mount.streams ?? [], probes: mount.probes ?? [], identity: builtin.identity };
+    return {
+      name: builtin.name,
+      mount,
+      entry,
+      routes: mount.routes,
+      streams: mount.streams ?? [],
+      probes: mount.probes ?? [],
+      identity: builtin.identity,
+      checksArguments: builtin.checksArguments === true,
+    };
   }
 
   async #openStores(): Promise<{ runtime: RuntimeBackendStore; dispatch: DispatchStore }> {

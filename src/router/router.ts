@@ -61,6 +61,13 @@ export interface RouterOptions {
   logger: Logger;
   /** Called when a backend's tool listing is older than schema_cache_ttl. */
   onStale?: (server: string) => void;
+  /**
+   * Backends whose arguments the router does not check against their
+   * listing: they check them with their own schema and answer a bad input
+   * in their own refusal shape (the built-in coord), which a second check
+   * here would answer first with another code and sentence.
+   */
+  checkedByBackend?: ReadonlySet<string>;
 }
 
 // The gateway passes results through untouched: no re-validation of the
@@ -150,6 +157,7 @@ export class Router {
 
   #checkArguments(resolved: CatalogTool, args: Record<string, unknown>): void {
     const { server, name: tool } = resolved;
+    if (this.#options.checkedByBackend?.has(server) === true) return;
     const problem = this.#validator.check(`${server}\u0000${tool}\u0000${resolved.fingerprint}`, resolved.inputSchema, args);
     if (problem !== undefined) {
       throw new GatewayError('INVALID_ARGUMENTS', `Invalid arguments for ${server}/${tool}: ${problem}`);

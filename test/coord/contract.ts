@@ -6,6 +6,7 @@ import { conflictThreadContract } from './contract-conflict-threads.js';
 import { identityContract } from './contract-identity.js';
 import { lifecycleContract } from './contract-lifecycle.js';
 import { messageContract } from './contract-messages.js';
+import { refusalContract } from './contract-refusals.js';
 import { retentionContract } from './contract-retention.js';
 import { stateContract } from './contract-state.js';
 import { taskContract } from './contract-tasks.js';
@@ -34,5 +35,6 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     conflictThreadContract(makeStore);
     identityContract(makeStore);
     retentionContract(makeStore);
+    refusalContract(makeStore);
   });
 }

@@ -130,7 +130,7 @@ export class PgThreads {
 
   /** Post, approve, contest, close or cancel; returns the thread and the message the action added. */
   async act(input: ThreadActionInput): Promise<ThreadView> {
-    const action = checkedAction(input);
+    const action = checkedAction(input, this.ctx.options);
     const { threadId, agent, kind, content } = action;
     await this.sweep(); // a lapsed thread resolves first, in its own transaction
     const view = await write(this.ctx, async (tx): Promise<ThreadView> => {

@@ -153,7 +153,7 @@ export class SqliteThreads {
 
   /** Post, approve, contest, close or cancel; returns the thread and the message the action added. */
   async act(input: ThreadActionInput): Promise<ThreadView> {
-    const action = checkedAction(input);
+    const action = checkedAction(input, this.ctx.options);
     const { threadId, agent, kind, content } = action;
     this.sweep(); // a lapsed thread resolves first, in its own transaction
     const view = this.ctx.db
