@@ -5,9 +5,8 @@
  */
 
 import { Agent, request } from 'node:http';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/client';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { openSqliteStore } from '../backends/coord/sqlite-store.js';
 import { headerOf, type LeanAnswer, LeanPool } from './lib/lean-http.js';
 

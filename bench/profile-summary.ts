@@ -44,12 +44,8 @@ export function groupOf(url: string, functionName: string): string {
   if (nm !== -1) {
     const parts = url.slice(nm + '/node_modules/'.length).split('/');
     const pkg = parts[0]?.startsWith('@') === true ? `${parts[0]}/${parts[1]}` : (parts[0] ?? '?');
-    if (pkg === '@modelcontextprotocol/sdk') {
-      // The SDK's areas are worth telling apart: server transport vs protocol vs types (zod schemas).
-      const i = parts.indexOf('esm') !== -1 ? parts.indexOf('esm') : parts.indexOf('cjs');
-      const area = parts.slice(i + 1).join('/');
-      return `sdk ${area.replace(/\.js$/, '')}`;
-    }
+    // SDK v2 ships each package as bundled chunks: its rows are per package (sdk server, sdk client).
+    if (pkg.startsWith('@modelcontextprotocol/') && ['server', 'client', 'core', 'node'].includes(parts[1] ?? '')) return `sdk ${parts[1]}`;
     return pkg;
   }
   const dist = url.indexOf('/dist/');

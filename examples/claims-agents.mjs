@@ -10,8 +10,7 @@
 // STONEGATE_TOKEN is sent as a bearer token when the gateway has [auth] tokens
 // (an admin token: the three agents act as themselves through it).
 // Each run uses its own channel, so runs never see each other's data.
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 
 const BASE = (process.env.STONEGATE_URL ?? 'http://127.0.0.1:3393').replace(/\/$/, '');
 const TOKEN = process.env.STONEGATE_TOKEN;

@@ -18,8 +18,7 @@
 // with [auth], STONEGATE_TOKEN is sent (or PLANNER_TOKEN / WORKER_TOKEN, one
 // per agent: an agent token acts only as itself in coord, so name the
 // tokens "planner-…" and "worker-…" after the ids below).
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 
 const BASE = (process.env.STONEGATE_URL ?? 'http://127.0.0.1:3393').replace(/\/+$/, '');
 // A tag per run, so a rerun does not pick up an older run's task.
@@ -41,7 +40,7 @@ async function connect(name, token) {
 
 /** Calls a tool through the gateway and returns its structured result; a tool error throws. */
 async function call(client, name, args) {
-  const result = await client.callTool({ name, arguments: args }, undefined, { timeout: 120_000 });
+  const result = await client.callTool({ name, arguments: args }, { timeout: 120_000 });
   const text = result.content?.find((c) => c.type === 'text')?.text ?? '';
   if (result.isError) throw new Error(`${name}: ${text}`);
   return result.structuredContent ?? JSON.parse(text);

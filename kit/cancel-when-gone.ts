@@ -1,6 +1,8 @@
 import type { ServerResponse } from 'node:http';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { ErrorCode, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, RequestId, Transport } from '@modelcontextprotocol/server';
+
+/** JSON-RPC error code of a request ended because its connection closed (SDK v1's ConnectionClosed; v2's SdkErrorCode is a string). */
+const CONNECTION_CLOSED = -32000;
 
 /*
  * SDK v1's Streamable HTTP server transport does not abort a request's
@@ -60,7 +62,7 @@ export function cancelWhenGone(gone: AbortSignal, body: unknown, transport: Tran
       const answer: JSONRPCMessage = {
         jsonrpc: '2.0',
         id,
-        error: { code: ErrorCode.ConnectionClosed, message: `Request cancelled: ${reason.toLowerCase()}; call again.` },
+        error: { code: CONNECTION_CLOSED, message: `Request cancelled: ${reason.toLowerCase()}; call again.` },
       };
       // No transport holds this request any more (answered already, or its stream is gone for good): nothing to release.
       transport.send(answer, { relatedRequestId: id }).catch(() => undefined);

@@ -1,6 +1,5 @@
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, ServerContext } from '@modelcontextprotocol/server';
+import { McpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { coordOperations, exposedOperations } from './coord-operations.js';
 import { type CoordOperation, mcpWaitCap } from './operation.js';
@@ -71,7 +70,7 @@ function shell(schema: z.ZodObject): z.ZodObject {
   return copy;
 }
 
-type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+type Extra = ServerContext;
 
 /**
  * While a call that carries a progressToken runs, a progress notification
@@ -80,7 +79,7 @@ type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
  * watching sees the call is alive. Returns the stop.
  */
 function progressWhileRunning(extra: Extra, everyMs: number): () => void {
-  const progressToken = extra._meta?.progressToken;
+  const progressToken = extra.mcpReq._meta?.progressToken;
   if (progressToken === undefined) return () => undefined;
   const started = Date.now();
   let progress = 0;
@@ -88,7 +87,7 @@ function progressWhileRunning(extra: Extra, everyMs: number): () => void {
     progress += 1;
     const message = `Still waiting after ${Math.round((Date.now() - started) / 1000)} s`;
     // A client gone meanwhile cannot be told; the call itself ends on its signal.
-    extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress, message } }).catch(() => undefined);
+    extra.mcpReq.notify({ method: 'notifications/progress', params: { progressToken, progress, message } }).catch(() => undefined);
   }, everyMs);
   timer.unref();
   return () => clearInterval(timer);
@@ -101,7 +100,7 @@ function registerOperation(server: McpServer, op: CoordOperation, store: CoordSt
   const callback = async (args: unknown, extra: Extra): Promise<CallToolResult> => {
     const stop = progressWhileRunning(extra, options.progress_interval * 1000);
     try {
-      return await runTool(name, logger, () => op.run(args, { store, signal: extra.signal, waitCap }));
+      return await runTool(name, logger, () => op.run(args, { store, signal: extra.mcpReq.signal, waitCap }));
     } finally {
       stop();
     }

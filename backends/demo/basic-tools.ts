@@ -1,5 +1,4 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, McpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 
 /** Registers the self-contained demo tools: echo, add, fail, large, pid and crash. */
@@ -9,7 +8,7 @@ export function registerBasicTools(server: McpServer): void {
     {
       title: 'Echo text',
       description: 'Returns the given text unchanged. Use it to check that a call reaches the demo server.',
-      inputSchema: { text: z.string().describe('Text to send back.') },
+      inputSchema: z.object({ text: z.string().describe('Text to send back.') }),
       annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     },
     ({ text }) => ({ content: [{ type: 'text', text }] }),
@@ -20,11 +19,11 @@ export function registerBasicTools(server: McpServer): void {
     {
       title: 'Add two numbers',
       description: 'Adds two numbers and returns their sum, both as text and as structured output {sum}.',
-      inputSchema: {
+      inputSchema: z.object({
         a: z.number().describe('First addend.'),
         b: z.number().describe('Second addend.'),
-      },
-      outputSchema: { sum: z.number().describe('a + b') },
+      }),
+      outputSchema: z.object({ sum: z.number().describe('a + b') }),
       annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     },
     ({ a, b }) => {
@@ -38,7 +37,7 @@ export function registerBasicTools(server: McpServer): void {
     {
       title: 'Fail on purpose',
       description: 'Always returns a tool error (isError: true) with the given message. Use it to see how tool-level failures are reported.',
-      inputSchema: { message: z.string().optional().describe('Error message to return (default "demo failure").') },
+      inputSchema: z.object({ message: z.string().optional().describe('Error message to return (default "demo failure").') }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     ({ message }) => ({ content: [{ type: 'text', text: message ?? 'demo failure' }], isError: true }),
@@ -49,9 +48,9 @@ export function registerBasicTools(server: McpServer): void {
     {
       title: 'Large output',
       description: 'Returns one text block of exactly `bytes` characters, to test how large results are carried.',
-      inputSchema: {
+      inputSchema: z.object({
         bytes: z.number().int().min(1).max(10_000_000).describe('Length of the returned text, 1 to 10,000,000.'),
-      },
+      }),
       annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     },
     ({ bytes }) => {
@@ -79,9 +78,9 @@ export function registerBasicTools(server: McpServer): void {
     {
       title: 'Crash the server',
       description: 'Terminates this demo server process immediately with the given exit code, without answering. Only for testing restarts.',
-      inputSchema: {
+      inputSchema: z.object({
         code: z.number().int().min(0).max(255).optional().describe('Process exit code, 0 to 255 (default 1).'),
-      },
+      }),
       annotations: { destructiveHint: true, readOnlyHint: false, openWorldHint: false },
     },
     ({ code }) =>

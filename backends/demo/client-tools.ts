@@ -1,5 +1,4 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { CallToolResult, ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, ClientCapabilities, McpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 
 function textResult(text: string): CallToolResult {
@@ -37,14 +36,14 @@ export function registerClientTools(server: McpServer): void {
     {
       title: 'Send a log message',
       description: 'Sends an MCP logging notification (notifications/message) with the given level and message, then returns "logged".',
-      inputSchema: {
+      inputSchema: z.object({
         level: z.enum(['debug', 'info', 'warning', 'error']).optional().describe('Log level (default "info").'),
         message: z.string().describe('Text of the log message.'),
-      },
+      }),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    async ({ level, message }, extra) => {
-      await server.sendLoggingMessage({ level: level ?? 'info', logger: 'demo', data: message }, extra.sessionId);
+    async ({ level, message }, ctx) => {
+      await server.sendLoggingMessage({ level: level ?? 'info', logger: 'demo', data: message }, ctx.sessionId);
       return textResult('logged');
     },
   );
@@ -54,10 +53,10 @@ export function registerClientTools(server: McpServer): void {
     {
       title: 'Ask the client to sample',
       description: "Asks the calling client's language model to answer the prompt (MCP sampling, at most 100 tokens) and returns its answer text.",
-      inputSchema: { prompt: z.string().describe('Prompt to send to the client for completion.') },
+      inputSchema: z.object({ prompt: z.string().describe('Prompt to send to the client for completion.') }),
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
-    async ({ prompt }, extra) => {
+    async ({ prompt }, ctx) => {
       const missing = missingCapability(server, 'sampling', 'sample');
       if (missing) return missing;
       try {
@@ -65,7 +64,7 @@ export function registerClientTools(server: McpServer): void {
           { messages: [{ role: 'user', content: { type: 'text', text: prompt } }], maxTokens: 100 },
           // relatedRequestId keeps the request on this call's stream when the
           // transport has several (Streamable HTTP); signal stops it on cancel.
-          { relatedRequestId: extra.requestId, signal: extra.signal },
+          { relatedRequestId: ctx.mcpReq.id, signal: ctx.mcpReq.signal },
         );
         const blocks = Array.isArray(result.content) ? result.content : [result.content];
         const text = blocks.map((block) => (block.type === 'text' ? block.text : `[${block.type}]`)).join('\n');
@@ -81,10 +80,10 @@ export function registerClientTools(server: McpServer): void {
     {
       title: 'Ask the user a question',
       description: 'Asks the user, through the client (MCP elicitation), for a one-field answer and returns the action and content as JSON.',
-      inputSchema: { message: z.string().describe('Question to show to the user.') },
+      inputSchema: z.object({ message: z.string().describe('Question to show to the user.') }),
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
-    async ({ message }, extra) => {
+    async ({ message }, ctx) => {
       const missing = missingCapability(server, 'elicitation', 'elicit');
       if (missing) return missing;
       try {
@@ -97,7 +96,7 @@ export function registerClientTools(server: McpServer): void {
               required: ['answer'],
             },
           },
-          { relatedRequestId: extra.requestId, signal: extra.signal },
+          { relatedRequestId: ctx.mcpReq.id, signal: ctx.mcpReq.signal },
         );
         return textResult(JSON.stringify({ action: result.action, content: result.content ?? null }));
       } catch (error) {
@@ -117,7 +116,7 @@ export function registerClientTools(server: McpServer): void {
       const missing = missingCapability(server, 'roots', 'roots');
       if (missing) return missing;
       try {
-        const result = await server.server.listRoots(undefined, { relatedRequestId: extra.requestId, signal: extra.signal });
+        const result = await server.server.listRoots(undefined, { relatedRequestId: extra.mcpReq.id, signal: extra.mcpReq.signal });
         return textResult(JSON.stringify(result.roots));
       } catch (error) {
         return errorResult(`Roots request to the client failed: ${describeError(error)}`);

@@ -1,4 +1,4 @@
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { McpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { registerBasicTools } from './basic-tools.js';
 import { registerClientTools } from './client-tools.js';
@@ -53,7 +53,7 @@ export function createDemoServer(options: DemoServerOptions = {}): McpServer {
     {
       title: 'Greet someone',
       description: 'A prompt asking the model to greet a person by name.',
-      argsSchema: { name: z.string().describe('Name of the person to greet.') },
+      argsSchema: z.object({ name: z.string().describe('Name of the person to greet.') }),
     },
     ({ name }) => ({
       messages: [{ role: 'user', content: { type: 'text', text: `Please greet ${name} warmly in one sentence.` } }],

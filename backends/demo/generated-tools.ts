@@ -1,4 +1,4 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { McpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 
 // Fixed word lists, so the same N always yields the same catalog and a
@@ -88,7 +88,7 @@ export function registerGeneratedTools(server: McpServer, count: number): void {
       generatedToolName(index),
       {
         description: generatedToolDescription(index),
-        inputSchema: { text: z.string().describe('Text to echo back.') },
+        inputSchema: z.object({ text: z.string().describe('Text to echo back.') }),
         annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
       },
       ({ text }) => ({ content: [{ type: 'text', text }] }),

@@ -1,6 +1,6 @@
 // Stdio entry point of the demo backend: `node dist/backends/demo/server.js`.
 // Env: DEMO_EXTRA_TOOLS=N adds N generated tools (see generated-tools.ts).
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { StdioServerTransport } from '@modelcontextprotocol/server/stdio';
 import { createDemoServer } from './demo-server.js';
 
 function extraToolsFromEnv(raw: string | undefined): number {

@@ -1,4 +1,4 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { McpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 
 const PROGRESS_INTERVAL_MS = 100;
@@ -34,14 +34,14 @@ export function registerSleepTool(server: McpServer): void {
       title: 'Sleep',
       description:
         'Waits the given number of milliseconds, then returns "slept N ms". Reports progress about every 100 ms when the caller asks for it, and stops early if the call is cancelled.',
-      inputSchema: {
+      inputSchema: z.object({
         ms: z.number().int().min(0).max(600_000).describe('How long to wait, 0 to 600000 ms.'),
-      },
+      }),
       annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     },
-    async ({ ms }, extra) => {
+    async ({ ms }, ctx) => {
       const started = Date.now();
-      const progressToken = extra._meta?.progressToken;
+      const progressToken = ctx.mcpReq._meta?.progressToken;
       // Progress is only sent when the caller supplied a token: the spec
       // forbids unsolicited progress notifications.
       const onTick =
@@ -49,12 +49,12 @@ export function registerSleepTool(server: McpServer): void {
           ? undefined
           : (): void => {
               const progress = Math.min(Date.now() - started, ms);
-              extra
-                .sendNotification({ method: 'notifications/progress', params: { progressToken, progress, total: ms } })
+              ctx.mcpReq
+                .notify({ method: 'notifications/progress', params: { progressToken, progress, total: ms } })
                 .catch((error: unknown) => process.stderr.write(`demo: progress notification failed: ${String(error)}\n`));
             };
 
-      const completed = await waitCancellable(ms, extra.signal, onTick);
+      const completed = await waitCancellable(ms, ctx.mcpReq.signal, onTick);
       if (!completed) {
         // The SDK aborts extra.signal on notifications/cancelled (and when the
         // connection closes) and drops whatever we return, so this stderr line

@@ -27,8 +27,8 @@ async function heapOf(url: string): Promise<{ used: number; total: number }> {
   }
 }
 
-/** The SDK modules any MCP gateway on the official SDK loads: server and client, with their Streamable HTTP transports. */
-const SDK_FLOOR = `Promise.all(['server/index.js', 'client/index.js', 'server/webStandardStreamableHttp.js', 'client/streamableHttp.js'].map((m) => import('@modelcontextprotocol/sdk/' + m))).then(() => setInterval(() => {}, 1000))`;
+/** The SDK packages any MCP gateway on the official SDK (v2) loads: server and client, whose roots carry their Streamable HTTP transports. */
+const SDK_FLOOR = `Promise.all(['@modelcontextprotocol/server', '@modelcontextprotocol/client'].map((m) => import(m))).then(() => setInterval(() => {}, 1000))`;
 
 /**
  * What an idle process weighs elsewhere, measured the same way in the same

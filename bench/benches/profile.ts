@@ -81,7 +81,7 @@ export const profileBench: Bench = {
       tables,
       notes: [
         `The gateway runs one demo backend (pool.max 1) under \`node --cpu-prof\` (sampling profiler on: numbers are a little slower than elsewhere). Raw profiles: ${PROFILE_DIR}/*.cpuprofile (open in Chrome DevTools, or \`node dist/bench/profile-summary.js FILE\`).`,
-        'Only samples taken while the timed load ran are counted (start-up and warm-up are cut out by timestamp). Shares are of the gateway\'s busy (non-idle) samples. "sdk …" rows are areas of @modelcontextprotocol/sdk; "(program)" is V8/native work not attributed to a JS function; "(garbage collector)" is GC.',
+        'Only samples taken while the timed load ran are counted (start-up and warm-up are cut out by timestamp). Shares are of the gateway\'s busy (non-idle) samples. "sdk …" rows are the MCP SDK v2 packages (sdk server, sdk client); "(program)" is V8/native work not attributed to a JS function; "(garbage collector)" is GC.',
       ],
       targets: [],
     };

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { type Implementation, ListToolsResultSchema, type ServerCapabilities, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Client, Implementation, ServerCapabilities, Tool } from '@modelcontextprotocol/client';
 import type { Logger } from '../log.js';
 import { buildIndex, type SearchIndex, tokenize } from './discover.js';
 import { type FingerprintStore, MemoryFingerprintStore } from './fingerprints.js';
@@ -90,7 +89,7 @@ export async function listAllTools(client: Client): Promise<Tool[]> {
   for (let page = 0; page < MAX_PAGES; page += 1) {
     // request() rather than listTools(): the latter also compiles output
     // validators for the client's own callTool, which the gateway never uses.
-    const result = await client.request({ method: 'tools/list', params: cursor === undefined ? {} : { cursor } }, ListToolsResultSchema);
+    const result = await client.request({ method: 'tools/list', params: cursor === undefined ? {} : { cursor } });
     tools.push(...result.tools);
     cursor = result.nextCursor;
     if (cursor === undefined || cursor === '') break;

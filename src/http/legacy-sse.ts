@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/server';
 import { Hono } from 'hono';
 import { GatewayError } from '../errors.js';
 import { createSessionServer, type SessionServerSources } from '../mcp/session-server.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { Server } from '@modelcontextprotocol/server';
 import { type Context, Hono } from 'hono';
 import { answerGone, cancelWhenGone } from '../../kit/cancel-when-gone.js';
 import { GatewayError, toGatewayError } from '../errors.js';

@@ -1,11 +1,7 @@
-import {
-  WebStandardStreamableHTTPServerTransport,
-  type WebStandardStreamableHTTPServerTransportOptions,
-} from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
-import type { TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, TransportSendOptions, WebStandardStreamableHTTPServerTransportOptions } from '@modelcontextprotocol/server';
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
 
-/** The SDK transport's private fields this class reads and sets (checked by test/http/mcp-transport.test.ts). */
+/** The SDK transport's private fields this class reads and sets (the SDK is pinned exactly for them; test/http/mcp-transport-internals.test.ts fails when one changes, test/integration/mcp-responses.test.ts checks the answers). */
 interface Internals {
   _enableJsonResponse: boolean;
   _requestToStreamMapping: Map<string | number, string>;

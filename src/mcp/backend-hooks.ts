@@ -1,15 +1,5 @@
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { Protocol } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import {
-  CreateMessageRequestSchema,
-  ElicitRequestSchema,
-  ErrorCode,
-  ListRootsRequestSchema,
-  LoggingMessageNotificationSchema,
-  PromptListChangedNotificationSchema,
-  ResourceListChangedNotificationSchema,
-  ResourceUpdatedNotificationSchema,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { Client } from '@modelcontextprotocol/client';
+import { ProtocolErrorCode } from '@modelcontextprotocol/client';
 import type { BackendConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { connectionOf } from '../pool/connection.js';
@@ -37,13 +27,16 @@ export function backendHooks(sessions: Sessions, logger: Logger): (config: Backe
       if (downstream === undefined && connection?.inflight === 1 && connection.downstreams.size === 0) {
         // The one call in flight has no agent behind it (REST, async).
         throw rpcFailure(
-          ErrorCode.MethodNotFound,
+          ProtocolErrorCode.MethodNotFound,
           `stonegate refused ${method}: the call was made without an MCP session (REST POST /call or an async call), so there is no agent to ask`,
         );
       }
       if (downstream === undefined) {
         log.warn({ method }, 'backend request not forwarded: it cannot be attributed to one agent (set affinity = "session" for this backend)');
-        throw rpcFailure(ErrorCode.InvalidRequest, `stonegate cannot tell which agent ${method} is for: no single call is in flight on this connection`);
+        throw rpcFailure(
+          ProtocolErrorCode.InvalidRequest,
+          `stonegate cannot tell which agent ${method} is for: no single call is in flight on this connection`,
+        );
       }
       // An agent that cannot answer is not asked: the backend hears so at
       // once and the call goes on (no wait for a timeout that would count
@@ -60,24 +53,26 @@ export function backendHooks(sessions: Sessions, logger: Logger): (config: Backe
     return {
       clientOptions: { capabilities: BACKEND_CLIENT_CAPABILITIES },
       setup: (client) => {
-        // Protocol's registration, not the Client's: the Client's wrapper
-        // would hold the answer to a task-augmented request to a
-        // CreateTaskResult, and the agent's answer is passed through as is.
-        Protocol.prototype.setRequestHandler.call(client, CreateMessageRequestSchema, (request) => forward(client, request.method, request.params));
-        Protocol.prototype.setRequestHandler.call(client, ElicitRequestSchema, (request) => forward(client, request.method, request.params));
+        // The fallback handler, not setRequestHandler: the Client's registration
+        // would validate the agent's answer (and hold a task-augmented request
+        // to a CreateTaskResult); the agent's answer is passed through as is.
+        client.fallbackRequestHandler = async (request) => {
+          if (request.method === 'sampling/createMessage' || request.method === 'elicitation/create') return forward(client, request.method, request.params);
+          throw rpcFailure(ProtocolErrorCode.MethodNotFound, 'Method not found');
+        };
         // Roots are the backend's own config, never an agent's: on a shared
         // connection one agent's roots would change what every agent reaches.
-        client.setRequestHandler(ListRootsRequestSchema, async () => ({
+        client.setRequestHandler('roots/list', async () => ({
           roots: config.roots.map((uri) => ({ uri, name: uri.slice(uri.lastIndexOf('/') + 1) || uri })),
         }));
-        client.setNotificationHandler(LoggingMessageNotificationSchema, async (notification) => {
+        client.setNotificationHandler('notifications/message', async (notification) => {
           const downstream = connectionOf(client)?.soleDownstream();
           if (downstream !== undefined) await downstream.notify(notification.method, notification.params).catch(() => undefined);
           else log.debug({ level: notification.params.level, data: notification.params.data }, 'backend log message (no single caller to forward it to)');
         });
-        client.setNotificationHandler(ResourceUpdatedNotificationSchema, async (n) => sessions.resourceUpdated(config.name, n.params.uri));
-        client.setNotificationHandler(ResourceListChangedNotificationSchema, async () => sessions.listChanged(config.name, 'resources'));
-        client.setNotificationHandler(PromptListChangedNotificationSchema, async () => sessions.listChanged(config.name, 'prompts'));
+        client.setNotificationHandler('notifications/resources/updated', async (n) => sessions.resourceUpdated(config.name, n.params.uri));
+        client.setNotificationHandler('notifications/resources/list_changed', async () => sessions.listChanged(config.name, 'resources'));
+        client.setNotificationHandler('notifications/prompts/list_changed', async () => sessions.listChanged(config.name, 'prompts'));
       },
     };
   };

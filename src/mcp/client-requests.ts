@@ -1,5 +1,5 @@
-import { getSupportedElicitationModes } from '@modelcontextprotocol/sdk/client/index.js';
-import { type ClientCapabilities, ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import type { ClientCapabilities } from '@modelcontextprotocol/client';
+import { getSupportedElicitationModes, ProtocolErrorCode } from '@modelcontextprotocol/client';
 
 /**
  * The client capabilities stonegate declares to every backend: the union
@@ -59,14 +59,14 @@ function missing(method: string, params: Record<string, unknown> | undefined, ca
 export function refusal(method: string, params: Record<string, unknown> | undefined, capabilities: ClientCapabilities | undefined): Refusal | undefined {
   if (capabilities === undefined) {
     return {
-      code: ErrorCode.MethodNotFound,
+      code: ProtocolErrorCode.MethodNotFound,
       message: `stonegate refused ${method}: the agent that made this call has no MCP session that can take requests (a stateless POST), so it cannot answer; the agent needs a session-based connection to /mcp`,
     };
   }
   const capability = missing(method, params, capabilities);
   if (capability === undefined) return undefined;
   return {
-    code: capability.includes('.') ? ErrorCode.InvalidParams : ErrorCode.MethodNotFound,
+    code: capability.includes('.') ? ProtocolErrorCode.InvalidParams : ProtocolErrorCode.MethodNotFound,
     message: `stonegate refused ${method}: the agent that made this call did not declare the '${capability}' client capability, so it cannot answer; call this tool from an MCP client that supports it`,
   };
 }

@@ -1,4 +1,4 @@
-import type { CallToolResult, Progress, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Progress, Tool } from '@modelcontextprotocol/server';
 import { unknownKeysSentence } from '../config/did-you-mean.js';
 import { scrubDeep } from '../config/redact.js';
 import { viewOf } from '../dispatch/table.js';

@@ -1,17 +1,15 @@
-import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import {
-  CompleteRequestSchema,
-  ErrorCode,
-  GetPromptRequestSchema,
-  ListPromptsRequestSchema,
-  ListResourcesRequestSchema,
-  ListResourceTemplatesRequestSchema,
-  McpError,
-  ReadResourceRequestSchema,
-  type ServerCapabilities,
-  SubscribeRequestSchema,
-  UnsubscribeRequestSchema,
-} from '@modelcontextprotocol/sdk/types.js';
+import { ProtocolError } from '@modelcontextprotocol/client';
+import type {
+  CompleteResult,
+  GetPromptResult,
+  ListPromptsResult,
+  ListResourcesResult,
+  ListResourceTemplatesResult,
+  ReadResourceResult,
+  Server,
+  ServerCapabilities,
+} from '@modelcontextprotocol/server';
+import { ProtocolErrorCode } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { exposedName } from '../catalog/naming.js';
 import { toGatewayError } from '../errors.js';
@@ -31,6 +29,15 @@ export type ResourceProxySources = Pick<GatewaySurface, 'catalog' | 'config' | '
  */
 
 const Loose = z.looseObject({});
+
+/**
+ * A backend's answer passed on as the result type of its method: the proxy
+ * forwards what the backend sent (checked by the agent's client), it does
+ * not re-parse it.
+ */
+async function as<R>(answer: Promise<Record<string, unknown>>): Promise<R> {
+  return (await answer) as R;
+}
 const PREFIX = 'stonegate://';
 const PAGE_LIMIT = 100;
 
@@ -49,11 +56,11 @@ export function unprefixUri(uri: string): { server: string; uri: string } | unde
 
 /** Turns a gateway failure into the JSON-RPC error a resource/prompt request answers with; a backend's own error keeps its code. */
 function rpcError(err: unknown): Error {
-  if (err instanceof McpError) return rpcFailure(err.code, err.message.replace(/^MCP error -?\d+: /, ''), err.data);
+  if (err instanceof ProtocolError) return rpcFailure(err.code, err.message.replace(/^MCP error -?\d+: /, ''), err.data);
   const error = toGatewayError(err);
   const backendCode = error.details?.backend_code;
   if (error.code === 'BACKEND_ERROR' && typeof backendCode === 'number') return rpcFailure(backendCode, error.message.replace(/^.*? with error -?\d+: /, ''));
-  const code = error.code === 'UNKNOWN_SERVER' || error.code === 'UNKNOWN_TOOL' ? ErrorCode.InvalidParams : ErrorCode.InternalError;
+  const code = error.code === 'UNKNOWN_SERVER' || error.code === 'UNKNOWN_TOOL' ? ProtocolErrorCode.InvalidParams : ProtocolErrorCode.InternalError;
   return rpcFailure(code, `${error.code}: ${error.message}`, { code: error.code });
 }
 
@@ -115,7 +122,7 @@ export function registerResourceProxy(server: Server, gateway: ResourceProxySour
     if (single !== undefined) return { server: single, uri };
     const parts = unprefixUri(uri);
     if (parts === undefined || !sees(view, parts.server) || !gateway.supervisor.has(parts.server)) {
-      throw rpcFailure(ErrorCode.InvalidParams, `Unknown resource: ${uri} (resources on this endpoint are named stonegate://<server>/<uri>)`);
+      throw rpcFailure(ProtocolErrorCode.InvalidParams, `Unknown resource: ${uri} (resources on this endpoint are named stonegate://<server>/<uri>)`);
     }
     return parts;
   }
@@ -131,7 +138,7 @@ export function registerResourceProxy(server: Server, gateway: ResourceProxySour
       const match = prompts.find((p) => exposedName(srv, String(p.name), sep) === name);
       if (match !== undefined) return { server: srv, name: String(match.name) };
     }
-    throw rpcFailure(ErrorCode.InvalidParams, `Unknown prompt: ${name}`);
+    throw rpcFailure(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${name}`);
   }
 
   // Reads, prompts and completions of a backend with affinity = "session"
@@ -154,71 +161,77 @@ export function registerResourceProxy(server: Server, gateway: ResourceProxySour
   };
 
   if (capabilities.resources !== undefined) {
-    server.setRequestHandler(ListResourcesRequestSchema, (_request, extra) =>
-      gather(
-        'resources',
-        'resources/list',
-        'resources',
-        (srv, r) => ({ ...r, uri: prefixUri(srv, String(r.uri)), name: `${srv}${sep}${String(r.name)}` }),
-        extra.signal,
+    server.setRequestHandler('resources/list', async (_request, ctx) =>
+      as<ListResourcesResult>(
+        gather(
+          'resources',
+          'resources/list',
+          'resources',
+          (srv, r) => ({ ...r, uri: prefixUri(srv, String(r.uri)), name: `${srv}${sep}${String(r.name)}` }),
+          ctx.mcpReq.signal,
+        ),
       ),
     );
-    server.setRequestHandler(ListResourceTemplatesRequestSchema, (_request, extra) =>
-      gather(
-        'resources',
-        'resources/templates/list',
-        'resourceTemplates',
-        (srv, t) => ({ ...t, uriTemplate: prefixUri(srv, String(t.uriTemplate)), name: `${srv}${sep}${String(t.name)}` }),
-        extra.signal,
+    server.setRequestHandler('resources/templates/list', async (_request, ctx) =>
+      as<ListResourceTemplatesResult>(
+        gather(
+          'resources',
+          'resources/templates/list',
+          'resourceTemplates',
+          (srv, t) => ({ ...t, uriTemplate: prefixUri(srv, String(t.uriTemplate)), name: `${srv}${sep}${String(t.name)}` }),
+          ctx.mcpReq.signal,
+        ),
       ),
     );
-    server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
+    server.setRequestHandler('resources/read', async (request, ctx) => {
       const target = route(request.params.uri);
-      const result = await forward(target.server, 'resources/read', { ...request.params, uri: target.uri }, extra.signal);
-      if (single !== undefined) return result;
+      const result = await forward(target.server, 'resources/read', { ...request.params, uri: target.uri }, ctx.mcpReq.signal);
+      if (single !== undefined) return result as ReadResourceResult;
       const contents = (result.contents as Record<string, unknown>[] | undefined) ?? [];
-      return { ...result, contents: contents.map((c) => ({ ...c, uri: prefixUri(target.server, String(c.uri)) })) };
+      return { ...result, contents: contents.map((c) => ({ ...c, uri: prefixUri(target.server, String(c.uri)) })) } as ReadResourceResult;
     });
     if (capabilities.resources.subscribe === true) {
-      server.setRequestHandler(SubscribeRequestSchema, async (request, extra) => {
+      server.setRequestHandler('resources/subscribe', async (request, ctx) => {
         const target = route(request.params.uri);
-        await forward(target.server, 'resources/subscribe', { uri: target.uri }, extra.signal, true);
+        await forward(target.server, 'resources/subscribe', { uri: target.uri }, ctx.mcpReq.signal, true);
         gateway.sessions.subscribe(server, target.server, target.uri);
         return {};
       });
-      server.setRequestHandler(UnsubscribeRequestSchema, async (request, extra) => {
+      server.setRequestHandler('resources/unsubscribe', async (request, ctx) => {
         const target = route(request.params.uri);
         gateway.sessions.unsubscribe(server, target.server, target.uri);
         // The backend keeps the subscription while another session holds it.
         if (!gateway.sessions.isSubscribed(target.server, target.uri))
-          await forward(target.server, 'resources/unsubscribe', { uri: target.uri }, extra.signal, true);
+          await forward(target.server, 'resources/unsubscribe', { uri: target.uri }, ctx.mcpReq.signal, true);
         return {};
       });
     }
   }
 
   if (capabilities.prompts !== undefined) {
-    server.setRequestHandler(ListPromptsRequestSchema, (_request, extra) =>
-      gather('prompts', 'prompts/list', 'prompts', (srv, p) => ({ ...p, name: exposedName(srv, String(p.name), sep) }), extra.signal),
+    server.setRequestHandler('prompts/list', async (_request, ctx) =>
+      as<ListPromptsResult>(
+        gather('prompts', 'prompts/list', 'prompts', (srv, p) => ({ ...p, name: exposedName(srv, String(p.name), sep) }), ctx.mcpReq.signal),
+      ),
     );
-    server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
-      const target = await resolvePrompt(request.params.name, extra.signal);
-      return forward(target.server, 'prompts/get', { ...request.params, name: target.name }, extra.signal);
+    server.setRequestHandler('prompts/get', async (request, ctx) => {
+      const target = await resolvePrompt(request.params.name, ctx.mcpReq.signal);
+      return as<GetPromptResult>(forward(target.server, 'prompts/get', { ...request.params, name: target.name }, ctx.mcpReq.signal));
     });
   }
 
   if (capabilities.completions !== undefined) {
-    server.setRequestHandler(CompleteRequestSchema, async (request, extra) => {
+    server.setRequestHandler('completion/complete', async (request, ctx) => {
       const ref = request.params.ref;
       if (ref.type === 'ref/prompt') {
-        const target = await resolvePrompt(ref.name, extra.signal);
-        return forward(target.server, 'completion/complete', { ...request.params, ref: { ...ref, name: target.name } }, extra.signal);
+        const target = await resolvePrompt(ref.name, ctx.mcpReq.signal);
+        return as<CompleteResult>(forward(target.server, 'completion/complete', { ...request.params, ref: { ...ref, name: target.name } }, ctx.mcpReq.signal));
       }
       const uri = (ref as { uri: string }).uri;
-      if (single !== undefined) return forward(single, 'completion/complete', request.params, extra.signal);
+      if (single !== undefined) return as<CompleteResult>(forward(single, 'completion/complete', request.params, ctx.mcpReq.signal));
       const target = unprefixUri(uri);
-      if (target === undefined || !sees(view, target.server)) throw rpcFailure(ErrorCode.InvalidParams, `Unknown resource template: ${uri}`);
-      return forward(target.server, 'completion/complete', { ...request.params, ref: { ...ref, uri: target.uri } }, extra.signal);
+      if (target === undefined || !sees(view, target.server)) throw rpcFailure(ProtocolErrorCode.InvalidParams, `Unknown resource template: ${uri}`);
+      return as<CompleteResult>(forward(target.server, 'completion/complete', { ...request.params, ref: { ...ref, uri: target.uri } }, ctx.mcpReq.signal));
     });
   }
 }

@@ -1,9 +1,8 @@
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { Protocol } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import { type CallToolResult, ErrorCode, ListToolsRequestSchema, type Progress, type ServerCapabilities, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, JSONRPCRequest, Progress, Result, ServerCapabilities, ServerContext, Tool } from '@modelcontextprotocol/server';
+import { ProtocolErrorCode, Server } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import type { CatalogTool } from '../catalog/catalog.js';
-import { DispatchTaskStore, taskOf } from '../dispatch/task-store.js';
+import { taskOf } from '../dispatch/task-store.js';
 import { toGatewayError } from '../errors.js';
 import type { Downstream } from '../pool/connection.js';
 import { VERSION } from '../version.js';
@@ -11,6 +10,7 @@ import { callGateTool, GATE_TOOL_NAMES, GATE_TOOLS } from './gate-tools.js';
 import { registerResourceProxy } from './resource-proxy.js';
 import { rpcFailure } from './rpc-error.js';
 import type { GatewaySurface } from './surface.js';
+import { taskRequests } from './task-handlers.js';
 import { toolError } from './tool-error.js';
 import { sees, type View } from './view.js';
 
@@ -22,14 +22,6 @@ export type SessionServerSources = Pick<
 
 const LooseResult = z.looseObject({});
 
-/**
- * tools/call as the session checks it: the method only. The SDK Server's
- * own registration would parse the request with zod twice and then parse
- * (deep-copy) every result, undoing the router's pass-through; the params
- * are checked by hand below, and the agent's client checks the result.
- */
-const CallToolMethod = z.looseObject({ method: z.literal('tools/call') });
-
 interface CallParams {
   name: string;
   arguments: Record<string, unknown>;
@@ -37,31 +29,24 @@ interface CallParams {
 }
 
 /** The params of a tools/call, or -32602 naming what is wrong. */
-function callParams(request: Record<string, unknown>): CallParams {
-  const params = request.params as Record<string, unknown> | undefined;
+function callParams(request: JSONRPCRequest): CallParams {
+  const params = request.params;
   const name = params?.name;
   const args = params?.arguments ?? {};
-  if (typeof name !== 'string') throw rpcFailure(ErrorCode.InvalidParams, 'Invalid tools/call request: params.name must be a string');
+  if (typeof name !== 'string') throw rpcFailure(ProtocolErrorCode.InvalidParams, 'Invalid tools/call request: params.name must be a string');
   if (args === null || typeof args !== 'object' || Array.isArray(args)) {
-    throw rpcFailure(ErrorCode.InvalidParams, 'Invalid tools/call request: params.arguments must be an object');
+    throw rpcFailure(ProtocolErrorCode.InvalidParams, 'Invalid tools/call request: params.arguments must be an object');
   }
   return { name, arguments: args as Record<string, unknown>, task: params?.task };
 }
 
-type Extra = {
-  signal: AbortSignal;
-  _meta?: { progressToken?: string | number };
-  sendNotification: (n: { method: string; params?: Record<string, unknown> }) => Promise<void>;
-  sendRequest: (r: { method: string; params?: Record<string, unknown> }, schema: typeof LooseResult) => Promise<Record<string, unknown>>;
-};
-
 /** The agent behind one request: where the backend's requests during that call go. */
-function downstreamOf(extra: Extra, server: Server): Downstream {
+function downstreamOf(ctx: ServerContext, server: Server): Downstream {
   return {
     // Undefined until initialize: a stateless POST's server never sees one.
     capabilities: () => server.getClientCapabilities(),
-    request: (method, params) => extra.sendRequest({ method, params }, LooseResult),
-    notify: (method, params) => extra.sendNotification({ method, params }),
+    request: (method, params) => ctx.mcpReq.send({ method, params }, LooseResult),
+    notify: (method, params) => ctx.mcpReq.notify({ method, params }),
   };
 }
 
@@ -71,15 +56,13 @@ function downstreamOf(extra: Extra, server: Server): Downstream {
  * overtake the last progress notification on the agent's stream, which
  * would drop it.
  */
-function progressOf(extra: Extra): { onprogress?: (progress: Progress) => void; flush: () => Promise<void> } {
-  const token = extra._meta?.progressToken;
+function progressOf(ctx: ServerContext): { onprogress?: (progress: Progress) => void; flush: () => Promise<void> } {
+  const token = ctx.mcpReq._meta?.progressToken;
   if (token === undefined) return { flush: async () => undefined };
   let chain: Promise<void> = Promise.resolve();
   return {
     onprogress: (progress) => {
-      chain = chain
-        .then(() => extra.sendNotification({ method: 'notifications/progress', params: { ...progress, progressToken: token } }))
-        .catch(() => undefined);
+      chain = chain.then(() => ctx.mcpReq.notify({ method: 'notifications/progress', params: { ...progress, progressToken: token } })).catch(() => undefined);
     },
     flush: () => chain,
   };
@@ -111,7 +94,6 @@ export function createSessionServer(gateway: SessionServerSources, view: View): 
   const capabilities = single === undefined ? GATEWAY_CAPABILITIES : { ...(meta?.capabilities ?? {}), logging: {}, tasks: TASKS_CAPABILITY };
   const server = new Server(meta?.serverInfo ?? { name: 'stonegate', version: VERSION }, {
     capabilities,
-    taskStore: new DispatchTaskStore(gateway.dispatch, gateway.config.dispatch.result_ttl, view.owner ?? null),
     instructions:
       single === undefined
         ? 'stonegate routes tool calls to many MCP servers. Tools are named <server>__<tool>. If you do not know which tool fits, call gate_discover with a few words, then call the tool by name or with gate_call.'
@@ -122,22 +104,28 @@ export function createSessionServer(gateway: SessionServerSources, view: View): 
     if (view.owner === undefined) view.caller = server.getClientVersion()?.name;
   };
 
-  server.setRequestHandler(ListToolsRequestSchema, async () => {
+  server.setRequestHandler('tools/list', async () => {
     await gateway.settled();
     return { tools: listTools(gateway, view) };
   });
 
-  Protocol.prototype.setRequestHandler.call(server, CallToolMethod, async (request, rawExtra): Promise<CallToolResult> => {
-    const extra = rawExtra as unknown as Extra;
+  /*
+   * tools/call is answered by the fallback handler, the SDK's public hook for
+   * methods without a registered handler: a registered tools/call would be
+   * parsed against the spec schema and its result parsed (deep-copied) again,
+   * undoing the router's pass-through. The params are checked by hand below,
+   * and the agent's client checks the result.
+   */
+  const callTool = async (request: JSONRPCRequest, ctx: ServerContext): Promise<CallToolResult> => {
     const params = callParams(request);
     const { name, arguments: args } = params;
-    const progress = progressOf(extra);
+    const progress = progressOf(ctx);
     if (single === undefined && GATE_TOOL_NAMES.has(name)) {
       try {
         return await callGateTool(gateway, view, name, args, {
-          signal: extra.signal,
+          signal: ctx.mcpReq.signal,
           onprogress: progress.onprogress,
-          downstream: downstreamOf(extra, server),
+          downstream: downstreamOf(ctx, server),
         });
       } catch (err) {
         // gate_call_async and gate_poll read and write the gateway database: a broken file is STORE_UNAVAILABLE, as on REST.
@@ -153,7 +141,7 @@ export function createSessionServer(gateway: SessionServerSources, view: View): 
       entry = lookup();
     }
     if (entry === undefined || !sees(view, entry.server)) {
-      throw rpcFailure(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
+      throw rpcFailure(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
     }
     if (params.task !== undefined) {
       // Task-augmented: answer with the task at once; the call runs in the dispatch table.
@@ -162,7 +150,7 @@ export function createSessionServer(gateway: SessionServerSources, view: View): 
         .catch((err: unknown) => {
           // Arguments that break the tool's schema are refused before a task exists, as the caller's invalid params.
           const error = toGatewayError(err);
-          throw error.code === 'INVALID_ARGUMENTS' ? rpcFailure(ErrorCode.InvalidParams, `${error.code}: ${error.message}`) : err;
+          throw error.code === 'INVALID_ARGUMENTS' ? rpcFailure(ProtocolErrorCode.InvalidParams, `${error.code}: ${error.message}`) : err;
         });
       return { task: taskOf(call, gateway.config.dispatch.result_ttl * 1000) } as unknown as CallToolResult;
     }
@@ -172,10 +160,10 @@ export function createSessionServer(gateway: SessionServerSources, view: View): 
         tool: entry.name,
         arguments: args,
         caller: view.caller,
-        signal: extra.signal,
+        signal: ctx.mcpReq.signal,
         onprogress: progress.onprogress,
         servers: view.servers,
-        downstream: downstreamOf(extra, server),
+        downstream: downstreamOf(ctx, server),
         session: view.session,
       });
       return outcome.result;
@@ -184,7 +172,14 @@ export function createSessionServer(gateway: SessionServerSources, view: View): 
     } finally {
       await progress.flush();
     }
-  });
+  };
+  const tasks = taskRequests(gateway.dispatch, gateway.config.dispatch.result_ttl, view.owner ?? null);
+  server.fallbackRequestHandler = async (request, ctx): Promise<Result> => {
+    if (request.method === 'tools/call') return callTool(request, ctx);
+    const answer = tasks(request, ctx);
+    if (answer === undefined) throw rpcFailure(ProtocolErrorCode.MethodNotFound, 'Method not found');
+    return answer;
+  };
 
   if (capabilities.resources !== undefined || capabilities.prompts !== undefined || capabilities.completions !== undefined) {
     registerResourceProxy(server, gateway, view, capabilities);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { Server } from '@modelcontextprotocol/server';
 import type { Logger } from '../log.js';
 import { prefixUri } from './resource-proxy.js';
 import { sees, type View } from './view.js';

@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { StdioServerTransport } from '@modelcontextprotocol/server/stdio';
 import { createSessionServer } from './session-server.js';
 import type { GatewaySurface } from './surface.js';
 import type { View } from './view.js';

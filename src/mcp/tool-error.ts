@@ -1,4 +1,4 @@
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/server';
 import { scrubError } from '../config/redact.js';
 import type { GatewayError } from '../errors.js';
 

@@ -1,5 +1,4 @@
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import type { Client, ClientCapabilities } from '@modelcontextprotocol/client';
 
 /** Why the gateway closed a connection itself, when an operator or its shutdown did. */
 export type CloseCause = 'stop' | 'remove' | 'restart' | 'shutdown';

@@ -1,4 +1,4 @@
-import { McpError, ErrorCode as RpcCode } from '@modelcontextprotocol/sdk/types.js';
+import { SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
 
 /** The longest delay setTimeout takes (a longer one fires at once): what the SDK's own timer is given. */
 export const NO_SDK_TIMEOUT = 2 ** 31 - 1;
@@ -16,7 +16,7 @@ export class Deadline {
   /** Aborts when the deadline expires or the caller's signal aborts. */
   readonly signal: AbortSignal;
   readonly #controller = new AbortController();
-  readonly #reason = new McpError(RpcCode.RequestTimeout, 'Request timed out (gateway deadline)');
+  readonly #reason = new SdkError(SdkErrorCode.RequestTimeout, 'Request timed out (gateway deadline)');
   readonly #timeout: number;
   readonly #end: number;
   readonly #caller: AbortSignal | undefined;

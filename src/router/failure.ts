@@ -1,4 +1,4 @@
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { ProtocolError } from '@modelcontextprotocol/client';
 import { GatewayError } from '../errors.js';
 import type { Connection } from '../pool/connection.js';
 import type { Backend } from '../supervisor/backend.js';
@@ -37,7 +37,7 @@ export async function describeFailure(err: unknown, ctx: FailureContext): Promis
   // The SDK drops its transport before it fails the requests of a closed
   // link (and answers "Not connected" to one sent a moment later).
   if (ctx.connection.client.transport === undefined) return describeClosed(ctx);
-  if (err instanceof McpError && err.data instanceof MalformedResponse) {
+  if (err instanceof ProtocolError && err.data instanceof MalformedResponse) {
     return new GatewayError(
       'BACKEND_ERROR',
       `Backend '${ctx.server}' answered ${ctx.tool} with a malformed JSON-RPC response (${err.data.problem}); the backend is broken, not the call`,
@@ -46,7 +46,7 @@ export async function describeFailure(err: unknown, ctx: FailureContext): Promis
       },
     );
   }
-  if (err instanceof McpError) {
+  if (err instanceof ProtocolError) {
     return new GatewayError(
       'BACKEND_ERROR',
       `Backend '${ctx.server}' answered ${ctx.tool} with error ${err.code}: ${err.message.replace(/^MCP error -?\d+: /, '')}`,

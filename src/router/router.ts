@@ -1,4 +1,4 @@
-import type { CallToolResult, Progress } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Progress } from '@modelcontextprotocol/client';
 import { z } from 'zod';
 import type { Catalog, CatalogTool } from '../catalog/catalog.js';
 import { GatewayError, toGatewayError } from '../errors.js';

@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { BackendConfig } from '../config/schema.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -92,7 +91,7 @@ export class Backend extends EventEmitter {
     this.#hooks = {
       ...options.hooks,
       setup: (client) => {
-        client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
+        client.setNotificationHandler('notifications/tools/list_changed', async () => {
           this.emit('tools_changed');
         });
         setup?.(client);

@@ -1,5 +1,5 @@
-import { Client, type ClientOptions } from '@modelcontextprotocol/sdk/client/index.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { ClientOptions, Transport } from '@modelcontextprotocol/client';
+import { Client } from '@modelcontextprotocol/client';
 import { VERSION } from '../version.js';
 
 /** What a new connection is told to do with what the backend sends unasked. */

@@ -1,4 +1,4 @@
-import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { SdkHttpError } from '@modelcontextprotocol/client';
 
 /**
  * What a failed exchange with an HTTP backend says about the link itself
@@ -30,12 +30,12 @@ const UNREACHABLE = new Set([
 
 /** Classifies an error of the SDK's HTTP client transports; undefined when it says nothing about the link. */
 export function httpFault(error: unknown): HttpFault | undefined {
-  if (error instanceof StreamableHTTPError) {
+  if (error instanceof SdkHttpError) {
     const detail = error.message.replace(/^Streamable HTTP error: /, '').slice(0, 300);
-    if (error.code === 404 || (error.code === 400 && /session/i.test(error.message))) {
+    if (error.status === 404 || (error.status === 400 && /session/i.test(error.message))) {
       return {
         kind: 'session',
-        reason: `lost its HTTP session (the server answered HTTP ${error.code}: ${detail}); the server restarted or dropped it, so a new session is initialized`,
+        reason: `lost its HTTP session (the server answered HTTP ${error.status}: ${detail}); the server restarted or dropped it, so a new session is initialized`,
       };
     }
     return undefined;

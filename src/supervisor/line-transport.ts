@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { type JSONRPCMessage, ErrorCode as RpcCode } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/client';
+import { ProtocolErrorCode } from '@modelcontextprotocol/client';
 import type { Logger } from '../log.js';
 
 export interface LineTransportOptions {
@@ -163,7 +163,7 @@ export class LineTransport implements Transport {
     this.onmessage?.({
       jsonrpc: '2.0',
       id: message.id,
-      error: { code: RpcCode.InternalError, message: `Malformed response: ${problem}`, data: new MalformedResponse(problem) },
+      error: { code: ProtocolErrorCode.InternalError, message: `Malformed response: ${problem}`, data: new MalformedResponse(problem) },
     });
   }
 

@@ -1,4 +1,4 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { McpServer } from '@modelcontextprotocol/server';
 import type { BackendConfig, Transport } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Connection } from '../pool/connection.js';

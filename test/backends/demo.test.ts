@@ -1,13 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import {
-  type CallToolResult,
-  type CreateMessageRequest,
-  CreateMessageRequestSchema,
-  ElicitRequestSchema,
-  ListRootsRequestSchema,
-  type LoggingMessageNotification,
-  LoggingMessageNotificationSchema,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, CreateMessageRequest, LoggingMessageNotification } from '@modelcontextprotocol/server';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deferred, type SessionOptions, SessionPool, type StdioSession } from '../helpers/stdio-session.js';
 
@@ -75,9 +67,12 @@ describe('demo backend', () => {
   it('sleeps, and reports increasing progress when asked', async () => {
     const { client } = await demo();
     const seen: Array<{ progress: number; total?: number }> = [];
-    const result = await client.callTool({ name: 'sleep', arguments: { ms: 500 } }, undefined, {
-      onprogress: (progress) => seen.push(progress),
-    });
+    const result = await client.callTool(
+      { name: 'sleep', arguments: { ms: 500 } },
+      {
+        onprogress: (progress) => seen.push(progress),
+      },
+    );
     expect(textOf(result)).toBe('slept 500 ms');
     expect(seen.length).toBeGreaterThanOrEqual(2);
     expect(seen.every((p, i) => p.total === 500 && (i === 0 || p.progress > (seen[i - 1]?.progress ?? 0)))).toBe(true);
@@ -87,11 +82,14 @@ describe('demo backend', () => {
     const { client, stderr } = await demo();
     const running = deferred();
     const controller = new AbortController();
-    const call = client.callTool({ name: 'sleep', arguments: { ms: 60_000 } }, undefined, {
-      signal: controller.signal,
-      // The first progress notification proves the handler is running.
-      onprogress: () => running.resolve(),
-    });
+    const call = client.callTool(
+      { name: 'sleep', arguments: { ms: 60_000 } },
+      {
+        signal: controller.signal,
+        // The first progress notification proves the handler is running.
+        onprogress: () => running.resolve(),
+      },
+    );
     await running.promise;
     controller.abort('test cancelled the sleep');
     await expect(call).rejects.toThrow();
@@ -122,7 +120,7 @@ describe('demo backend', () => {
   it('sends log messages as MCP logging notifications', async () => {
     const logged = deferred<LoggingMessageNotification['params']>();
     const { client } = await demo({
-      setup: (c) => c.setNotificationHandler(LoggingMessageNotificationSchema, (n) => logged.resolve(n.params)),
+      setup: (c) => c.setNotificationHandler('notifications/message', (n) => logged.resolve(n.params)),
     });
     expect(textOf(await client.callTool({ name: 'log', arguments: { level: 'warning', message: 'disk low' } }))).toBe('logged');
     expect(await logged.promise).toMatchObject({ level: 'warning', logger: 'demo', data: 'disk low' });
@@ -133,7 +131,7 @@ describe('demo backend', () => {
     const { client } = await demo({
       capabilities: { sampling: {} },
       setup: (c) =>
-        c.setRequestHandler(CreateMessageRequestSchema, (request) => {
+        c.setRequestHandler('sampling/createMessage', (request) => {
           asked = request.params;
           return { model: 'test-model', role: 'assistant', content: { type: 'text', text: 'forty-two' } };
         }),
@@ -152,8 +150,8 @@ describe('demo backend', () => {
     const { client } = await demo({
       capabilities: { elicitation: {}, roots: {} },
       setup: (c) => {
-        c.setRequestHandler(ElicitRequestSchema, () => ({ action: 'accept', content: { answer: 'blue' } }));
-        c.setRequestHandler(ListRootsRequestSchema, () => ({ roots: [{ uri: 'file:///tmp/project', name: 'project' }] }));
+        c.setRequestHandler('elicitation/create', () => ({ action: 'accept', content: { answer: 'blue' } }));
+        c.setRequestHandler('roots/list', () => ({ roots: [{ uri: 'file:///tmp/project', name: 'project' }] }));
       },
     });
     const elicited = await client.callTool({ name: 'elicit', arguments: { message: 'Favourite colour?' } });

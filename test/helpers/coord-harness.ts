@@ -1,6 +1,5 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/client';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { RunningGateway } from './harness.js';
 
 /*
@@ -52,7 +51,6 @@ export class CoordSession {
   async call(tool: string, args: Record<string, unknown>, options: { timeout?: number } = {}): Promise<CoordResult> {
     const raw = await this.client.callTool(
       { name: `coord__${tool}`, arguments: args },
-      undefined,
       options.timeout === undefined ? undefined : { timeout: options.timeout },
     );
     return coordResult(raw);

@@ -1,4 +1,4 @@
-import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Tool } from '@modelcontextprotocol/server';
 
 /*
  * Names, descriptions and parameters of @modelcontextprotocol/server-filesystem's
@@ -8,7 +8,7 @@ import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 
 const str = { type: 'string' } as const;
 
-function tool(name: string, description: string, properties: Record<string, object>): Tool {
+function tool(name: string, description: string, properties: Tool['inputSchema']['properties']): Tool {
   return { name, description, inputSchema: { type: 'object', properties } };
 }
 

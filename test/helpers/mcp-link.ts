@@ -1,8 +1,7 @@
 import { EventEmitter } from 'node:events';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { Client } from '@modelcontextprotocol/client';
+import type { CallToolResult } from '@modelcontextprotocol/server';
+import { InMemoryTransport, McpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { Connection } from '../../src/pool/connection.js';
 
@@ -66,12 +65,12 @@ export class FakeBackend extends EventEmitter {
   #server(): McpServer {
     const server = new McpServer({ name: 'fake', version: '1.0.0' });
     const text = (t: string): CallToolResult => ({ content: [{ type: 'text', text: t }] });
-    server.registerTool('echo', { inputSchema: { text: z.string() } }, async ({ text: t }) => text(t));
-    server.registerTool('slow', { inputSchema: { ms: z.number() } }, async ({ ms }) => {
+    server.registerTool('echo', { inputSchema: z.object({ text: z.string() }) }, async ({ text: t }) => text(t));
+    server.registerTool('slow', { inputSchema: z.object({ ms: z.number() }) }, async ({ ms }) => {
       await this.#running(new Promise((resolve) => setTimeout(resolve, ms)));
       return text(`slept ${ms}`);
     });
-    server.registerTool('hold', { inputSchema: {} }, async () => {
+    server.registerTool('hold', { inputSchema: z.object({}) }, async () => {
       await this.#running(this.#gate);
       return text('released');
     });

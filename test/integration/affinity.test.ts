@@ -1,9 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { type CallToolResult, CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Transport } from '@modelcontextprotocol/client';
+import { Client, SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoBackend, eventually, processesWithMarker, type RunningGateway, resultText, serverRow, startGateway, stopAll } from '../helpers/harness.js';
 
@@ -39,7 +36,7 @@ const text = (result: unknown): string => ((result as CallToolResult).content[0]
 async function agent(marker: string, transport: Transport, gate: Promise<void> = Promise.resolve()): Promise<{ client: Client; asked: string[] }> {
   const client = new Client({ name: `agent-${marker}`, version: '1.0.0' }, { capabilities: { sampling: {} } });
   const asked: string[] = [];
-  client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
+  client.setRequestHandler('sampling/createMessage', async (request) => {
     const prompt = (request.params.messages[0]!.content as { text: string }).text;
     asked.push(prompt);
     await gate;
@@ -115,7 +112,7 @@ describe('affinity = "session"', () => {
 
   it('refuses a sampling request on a shared backend while another agent’s call is in flight', async () => {
     const hold = new AbortController();
-    const sleeping = a.callTool({ name: 'demo__sleep', arguments: { ms: 60_000 } }, undefined, { signal: hold.signal }).catch(() => undefined);
+    const sleeping = a.callTool({ name: 'demo__sleep', arguments: { ms: 60_000 } }, { signal: hold.signal }).catch(() => undefined);
     await eventually(async () => (await poolOf(gw, 'demo')).inflight === 1);
     const sampled = await b.callTool({ name: 'demo__sample', arguments: { prompt: 'b3' } });
     hold.abort();

@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { type CallToolResult, CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/client';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { demoBackend, eventually, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
+import { callToolStream, listTasks } from '../helpers/mcp-tasks.js';
 
 const CONFIG = (extra = ''): string => `
 ${extra}
@@ -86,9 +86,7 @@ describe('async dispatch over MCP', () => {
     const client = await mcp(gw);
     const messages: string[] = [];
     let result: CallToolResult | undefined;
-    const stream = client.experimental.tasks.callToolStream({ name: 'demo__echo', arguments: { text: 'as a task' } }, CallToolResultSchema, {
-      task: { ttl: 60_000 },
-    });
+    const stream = callToolStream(client, { name: 'demo__echo', arguments: { text: 'as a task' } }, { ttl: 60_000 });
     for await (const message of stream) {
       messages.push(message.type);
       if (message.type === 'result') result = message.result as CallToolResult;
@@ -96,7 +94,7 @@ describe('async dispatch over MCP', () => {
     }
     expect(messages[0]).toBe('taskCreated');
     expect(result).toMatchObject({ content: [{ type: 'text', text: 'as a task' }] });
-    const listed = await client.experimental.tasks.listTasks();
+    const listed = await listTasks(client);
     expect(listed.tasks.some((t) => t.status === 'completed')).toBe(true);
   });
 });

@@ -1,5 +1,4 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type CoordSession, coordReady, coordResult, coordToml, quantile, report, rest, SessionSet } from '../helpers/coord-harness.js';
 import { type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
@@ -191,7 +190,7 @@ describe('a long poll whose caller gave up', () => {
     const restPoll = fetch(`${gw.url}/coord/msg/poll?agent_id=quitter-rest&timeout=20`, { signal: restAbort.signal }).catch((e: unknown) => e);
     const mcpAbort = new AbortController();
     const mcpPoll = agent.client
-      .callTool({ name: 'coord__mux_poll', arguments: { agent_id: 'quitter-mcp', timeout: 20 } }, undefined, { signal: mcpAbort.signal })
+      .callTool({ name: 'coord__mux_poll', arguments: { agent_id: 'quitter-mcp', timeout: 20 } }, { signal: mcpAbort.signal })
       .catch((e: unknown) => e);
     await new Promise((r) => setTimeout(r, 100)); // both parked
     restAbort.abort();

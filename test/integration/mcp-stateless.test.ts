@@ -1,6 +1,5 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/client';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoBackend, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
@@ -37,9 +36,12 @@ describe('stateless /mcp', () => {
       const echo = (await client.callTool({ name: 'demo__echo', arguments: { text: 'no session' } })) as CallToolResult;
       expect((echo.content[0] as { text: string }).text).toContain('no session');
       const progress: number[] = [];
-      const slept = (await client.callTool({ name: 'demo__sleep', arguments: { ms: 300 } }, undefined, {
-        onprogress: (p) => progress.push(p.progress),
-      })) as CallToolResult;
+      const slept = (await client.callTool(
+        { name: 'demo__sleep', arguments: { ms: 300 } },
+        {
+          onprogress: (p) => progress.push(p.progress),
+        },
+      )) as CallToolResult;
       expect(slept.isError).not.toBe(true);
       expect(progress.length).toBeGreaterThan(0);
     } finally {

@@ -3,12 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { type CallToolResult, CreateMessageRequestSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Transport } from '@modelcontextprotocol/client';
+import { Client, SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, demoBackend, q, ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
@@ -145,13 +142,13 @@ describe('/mcp features', () => {
   it('forwards a backend sampling request to the client that made the call, and returns its answer', async () => {
     const asked: string[] = [];
     const client = await connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`)), { sampling: true });
-    client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
+    client.setRequestHandler('sampling/createMessage', async (request) => {
       const content = request.params.messages[0]?.content as { text: string };
       asked.push(content.text);
       return { role: 'assistant', model: 'test-model', content: { type: 'text', text: `answer to ${content.text}` } };
     });
     const other = await connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`)), { sampling: true });
-    other.setRequestHandler(CreateMessageRequestSchema, async () => {
+    other.setRequestHandler('sampling/createMessage', async () => {
       throw new Error('the other client must not be asked');
     });
     const result = await client.callTool({ name: 'demo__sample', arguments: { prompt: 'what is 2+2' } });
@@ -162,7 +159,7 @@ describe('/mcp features', () => {
   it('delivers progress notifications to the caller', async () => {
     const client = await connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`)));
     const progress: number[] = [];
-    const result = await client.callTool({ name: 'demo__sleep', arguments: { ms: 350 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
+    const result = await client.callTool({ name: 'demo__sleep', arguments: { ms: 350 } }, { onprogress: (p) => progress.push(p.progress) });
     expect(text(result)).toBe('slept 350 ms');
     expect(progress.length).toBeGreaterThanOrEqual(2);
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
@@ -171,7 +168,7 @@ describe('/mcp features', () => {
   it('cancels a call at the backend when the client cancels it', async () => {
     const client = await connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`)));
     const controller = new AbortController();
-    const call = client.callTool({ name: 'demo__sleep', arguments: { ms: 30_000 } }, undefined, { signal: controller.signal });
+    const call = client.callTool({ name: 'demo__sleep', arguments: { ms: 30_000 } }, { signal: controller.signal });
     await gw.waitForLog(() => true, 100).catch(() => undefined);
     setTimeout(() => controller.abort('test cancels'), 200);
     await expect(call).rejects.toThrow();
@@ -181,7 +178,7 @@ describe('/mcp features', () => {
   it('sends tools/list_changed when a backend restarts', async () => {
     const client = await connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`)));
     await client.listTools();
-    const changed = new Promise<void>((resolve) => client.setNotificationHandler(ToolListChangedNotificationSchema, async () => resolve()));
+    const changed = new Promise<void>((resolve) => client.setNotificationHandler('notifications/tools/list_changed', async () => resolve()));
     const servers = (await gw.request('GET', '/server/list')).body.servers as { name: string; pid: number }[];
     process.kill(servers.find((s) => s.name === 'demo')!.pid, 'SIGKILL');
     await changed;

@@ -2,9 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEMO, demoBackend, eventually, processesWithMarker, q, startGateway, stopAll } from '../helpers/harness.js';
@@ -21,7 +19,7 @@ describe('runtime backend management', () => {
       const client = new Client({ name: 'runtime-test', version: '1' });
       await client.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`)));
       expect((await client.listTools()).tools.map((t) => t.name)).not.toContain('extra__echo');
-      const changed = new Promise<void>((resolve) => client.setNotificationHandler(ToolListChangedNotificationSchema, async () => resolve()));
+      const changed = new Promise<void>((resolve) => client.setNotificationHandler('notifications/tools/list_changed', async () => resolve()));
 
       const added = await gw.request('POST', '/server/add', DEMO_ENTRY('extra'));
       expect(added.status).toBe(200);

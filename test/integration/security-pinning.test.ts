@@ -2,9 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/client';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { q, ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
@@ -15,21 +14,20 @@ import { q, ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/
 
 const ADMIN = 'pin-admin-token-5d2c8e1f';
 const AGENT = 'pin-agent-token-a93b7f04';
-const sdk = (path: string): string => q(pathToFileURL(join(ROOT, 'node_modules/@modelcontextprotocol/sdk/dist/esm', path)).href);
+const sdk = (path: string): string => q(pathToFileURL(join(ROOT, 'node_modules/@modelcontextprotocol/server/dist', path)).href);
 
 /** A stdio MCP server whose `lookup` description is read from TOOL_DESC_FILE at start. */
 const DRIFT_SERVER = `
 import { readFileSync } from 'node:fs';
-import { Server } from ${sdk('server/index.js')};
-import { StdioServerTransport } from ${sdk('server/stdio.js')};
-import { CallToolRequestSchema, ListToolsRequestSchema } from ${sdk('types.js')};
+import { Server } from ${sdk('index.mjs')};
+import { StdioServerTransport } from ${sdk('stdio.mjs')};
 const description = readFileSync(process.env.TOOL_DESC_FILE, 'utf8');
 const server = new Server({ name: 'drift', version: '1.0.0' }, { capabilities: { tools: {} } });
-server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: [
+server.setRequestHandler('tools/list', async () => ({ tools: [
   { name: 'lookup', description, inputSchema: { type: 'object', properties: { q: { type: 'string' } } } },
   { name: 'steady', description: 'Never changes.', inputSchema: { type: 'object', properties: {} } },
 ] }));
-server.setRequestHandler(CallToolRequestSchema, async (request) => ({ content: [{ type: 'text', text: request.params.name + ' ok' }] }));
+server.setRequestHandler('tools/call', async (request) => ({ content: [{ type: 'text', text: request.params.name + ' ok' }] }));
 process.stdin.once('end', () => process.exit(0));
 await server.connect(new StdioServerTransport());
 `;

@@ -1,6 +1,5 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/client';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoBackend, fixture, q, type RunningGateway, serverRow, startGateway, stopAll } from '../helpers/harness.js';
 
@@ -108,7 +107,7 @@ describe('#19.6 the gateway’s own deadline', () => {
     await client.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`)));
     try {
       const sleep = async (ms: number): Promise<CallToolResult> =>
-        (await client.callTool({ name: 'ticker__sleep', arguments: { ms } }, undefined, { onprogress: () => undefined, timeout: 120_000 })) as CallToolResult;
+        (await client.callTool({ name: 'ticker__sleep', arguments: { ms } }, { onprogress: () => undefined, timeout: 120_000 })) as CallToolResult;
       const extended = await sleep(1_200);
       expect(extended.isError).not.toBe(true);
       const capped = await sleep(600_000);

@@ -1,6 +1,5 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/client';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { demoBackend, type RunningGateway, resultText, startGateway, stopAll } from '../helpers/harness.js';
 
@@ -49,7 +48,7 @@ describe('issue 19.16: progress extends the timeout only for a caller that asked
 
   it('ends an MCP call without a progress token at request_timeout', async () => {
     const client = await mcpClient();
-    const result = (await client.callTool({ name: 'demo__sleep', arguments: { ms: 600_000 } }, undefined, { timeout: 120_000 })) as CallToolResult;
+    const result = (await client.callTool({ name: 'demo__sleep', arguments: { ms: 600_000 } }, { timeout: 120_000 })) as CallToolResult;
     expect(result.isError).toBe(true);
     expect((result.content[0] as { text: string }).text).toMatch(/^TIMEOUT: /);
   });
@@ -57,10 +56,13 @@ describe('issue 19.16: progress extends the timeout only for a caller that asked
   it('still lets progress extend the call of an MCP caller that asked for it', async () => {
     const client = await mcpClient();
     const seen: number[] = [];
-    const result = (await client.callTool({ name: 'demo__sleep', arguments: { ms: 2_500 } }, undefined, {
-      onprogress: (p) => seen.push(p.progress),
-      timeout: 120_000,
-    })) as CallToolResult;
+    const result = (await client.callTool(
+      { name: 'demo__sleep', arguments: { ms: 2_500 } },
+      {
+        onprogress: (p) => seen.push(p.progress),
+        timeout: 120_000,
+      },
+    )) as CallToolResult;
     expect(result.isError).not.toBe(true);
     expect((result.content[0] as { text: string }).text).toBe('slept 2500 ms');
     expect(seen.length).toBeGreaterThan(0);

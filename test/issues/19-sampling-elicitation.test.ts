@@ -1,7 +1,6 @@
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { type CallToolResult, type ClientCapabilities, CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, ClientCapabilities } from '@modelcontextprotocol/client';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { q, ROOT, type RunningGateway, serverRow, startGateway, stopAll } from '../helpers/harness.js';
 
@@ -43,7 +42,7 @@ async function agent(gw: RunningGateway, capabilities: ClientCapabilities = {}):
 }
 
 function call(client: Client, name: string, args: Record<string, unknown> = {}): Promise<CallToolResult> {
-  return client.callTool({ name, arguments: args }, undefined, { timeout: 600_000 }) as Promise<CallToolResult>;
+  return client.callTool({ name, arguments: args }, { timeout: 600_000 }) as Promise<CallToolResult>;
 }
 
 const text = (result: CallToolResult): string => result.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n');
@@ -85,7 +84,7 @@ describe('issue 19.5: sampling and elicitation toward an agent that cannot answe
 
   it('refuses a URL-mode elicitation toward an agent that declared only form mode', async () => {
     const client = await agent(gw, { elicitation: { form: {} } });
-    client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'decline' }));
+    client.setRequestHandler('elicitation/create', async () => ({ action: 'decline' }));
     const result = await call(client, 'everything__trigger-url-elicitation', { url: 'https://example.com/consent' });
     expect(result.isError).toBe(true);
     expect(text(result)).toContain("did not declare the 'elicitation.url' client capability");
@@ -101,7 +100,7 @@ describe('issue 19.5: sampling and elicitation toward an agent that cannot answe
 
   it('still forwards sampling to an agent that declared it, and returns its answer', async () => {
     const client = await agent(gw, { sampling: {} });
-    client.setRequestHandler(CreateMessageRequestSchema, async () => ({
+    client.setRequestHandler('sampling/createMessage', async () => ({
       role: 'assistant',
       content: { type: 'text', text: 'sampled-by-agent' },
       model: 'test-model',
@@ -114,7 +113,7 @@ describe('issue 19.5: sampling and elicitation toward an agent that cannot answe
   it('still forwards a URL-mode elicitation to an agent that declared it', async () => {
     const client = await agent(gw, { elicitation: { url: {} } });
     const seen: string[] = [];
-    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+    client.setRequestHandler('elicitation/create', async (request) => {
       seen.push(String((request.params as { url?: string }).url));
       return { action: 'accept' };
     });
@@ -141,7 +140,7 @@ describe('issue 19.5: sampling and elicitation toward an agent that cannot answe
   it("answers a backend's task-augmented sampling request with the agent's result", async () => {
     const client = await agent(gw, { sampling: {} });
     const asked: unknown[] = [];
-    client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
+    client.setRequestHandler('sampling/createMessage', async (request) => {
       asked.push(request.params.task);
       return { role: 'assistant', content: { type: 'text', text: 'async-sampled' }, model: 'test-model' };
     });
@@ -155,7 +154,7 @@ describe('issue 19.5: sampling and elicitation toward an agent that cannot answe
 
   it("answers a backend's task-augmented elicitation request with the agent's result", async () => {
     const client = await agent(gw, { elicitation: {} });
-    client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: { name: 'Ada' } }));
+    client.setRequestHandler('elicitation/create', async () => ({ action: 'accept', content: { name: 'Ada' } }));
     const result = await call(client, 'everything__trigger-elicitation-request-async');
     expect(result.isError).not.toBe(true);
     expect(text(result)).toContain('[SYNC]');
@@ -180,7 +179,7 @@ describe('issue 19.5 with [gateway] mcp_sessions = "stateless"', () => {
 
   it('refuses a sampling request at once: a stateless POST cannot take requests, whatever the agent declared', async () => {
     const client = await agent(gw, { sampling: {} });
-    client.setRequestHandler(CreateMessageRequestSchema, async () => ({ role: 'assistant', content: { type: 'text', text: 'never' }, model: 'test-model' }));
+    client.setRequestHandler('sampling/createMessage', async () => ({ role: 'assistant', content: { type: 'text', text: 'never' }, model: 'test-model' }));
     const result = await call(client, 'everything__trigger-sampling-request', { prompt: 'hello' });
     expect(result.isError).toBe(true);
     expect(text(result)).toContain('no MCP session that can take requests');

@@ -1,8 +1,8 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { type CallToolResult, CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/client';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoBackend, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
+import { callToolStream } from '../helpers/mcp-tasks.js';
 
 // Issue #19, item 19: gate_call, gate_status and POST /call took keys their
 // schemas do not have (additionalProperties: false), so a typo in
@@ -85,9 +85,7 @@ describe('issue 19.19: async calls check the tool arguments before accepting', (
   it('a task-augmented tools/call is refused with -32602 before a task is created', async () => {
     const seen: string[] = [];
     let error: unknown;
-    const stream = client.experimental.tasks.callToolStream({ name: 'demo__sleep', arguments: { ms: 'long' } }, CallToolResultSchema, {
-      task: { ttl: 60_000 },
-    });
+    const stream = callToolStream(client, { name: 'demo__sleep', arguments: { ms: 'long' } }, { ttl: 60_000 });
     for await (const message of stream) {
       seen.push(message.type);
       if (message.type === 'error') error = message.error;

@@ -1,6 +1,5 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/client';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { demoBackend, fixture, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
@@ -103,10 +102,13 @@ describe('issue 20.6: request_timeout reaches resources, prompts and completions
     async () => {
       const client = await mcpClient('/mcp');
       const progress: number[] = [];
-      const result = (await client.callTool({ name: 'demo__sleep', arguments: { ms: 600_000 } }, undefined, {
-        ...FAR,
-        onprogress: (p) => progress.push(p.progress),
-      })) as CallToolResult;
+      const result = (await client.callTool(
+        { name: 'demo__sleep', arguments: { ms: 600_000 } },
+        {
+          ...FAR,
+          onprogress: (p) => progress.push(p.progress),
+        },
+      )) as CallToolResult;
       expect(progress.length).toBeGreaterThan(0);
       expect(result.isError).toBe(true);
       const text = (result.content[0] as { text: string }).text;

@@ -3,8 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { coordReady, coordResult, coordToml, rest, SessionSet } from '../helpers/coord-harness.js';
 import { startCoord, stopAll as stopCoords } from '../helpers/coord-standalone.js';
@@ -124,9 +123,7 @@ describe('a poll whose client is gone ends without consuming (gateway)', () => {
     const transport = new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`));
     const client = new Client({ name: 'deleter', version: '1.0.0' }, { capabilities: {} });
     await client.connect(transport);
-    const polling = client
-      .callTool({ name: 'coord__mux_poll', arguments: { agent_id: agent, timeout: 100 } }, undefined, { timeout: 600_000 })
-      .catch(() => 'ended');
+    const polling = client.callTool({ name: 'coord__mux_poll', arguments: { agent_id: agent, timeout: 100 } }, { timeout: 600_000 }).catch(() => 'ended');
     await eventually(async () => (await inflight(gw, 'coord')) === 1);
     await transport.terminateSession();
     await eventually(async () => (await inflight(gw, 'coord')) === 0);

@@ -1,9 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { Progress } from '@modelcontextprotocol/sdk/types.js';
+import type { Progress } from '@modelcontextprotocol/client';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type CoordResult, coordReady, coordResult, coordToml } from '../helpers/coord-harness.js';
 import { startCoord, stopAll as stopCoords } from '../helpers/coord-standalone.js';
@@ -97,12 +96,15 @@ describe('progress while a long poll waits', () => {
       const seen: Progress[] = [];
       let firstProgress: () => void = () => undefined;
       const progressed = new Promise<void>((resolve) => (firstProgress = resolve));
-      const polling = client.callTool({ name: `${surface.prefix}mux_poll`, arguments: { agent_id: 'listener', timeout: 40 } }, undefined, {
-        onprogress: (progress) => {
-          seen.push(progress);
-          firstProgress();
+      const polling = client.callTool(
+        { name: `${surface.prefix}mux_poll`, arguments: { agent_id: 'listener', timeout: 40 } },
+        {
+          onprogress: (progress) => {
+            seen.push(progress);
+            firstProgress();
+          },
         },
-      });
+      );
       // The poll is still waiting when its progress arrives: only then is the message sent.
       await progressed;
       expect((await surface.post('/msg/send', { from: 'talker', to: 'listener', content: 'go' })).status).toBe(200);

@@ -1,4 +1,4 @@
-import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import { ProtocolErrorCode } from '@modelcontextprotocol/client';
 import { describe, expect, it } from 'vitest';
 import { BACKEND_CLIENT_CAPABILITIES, refusal } from '../../src/mcp/client-requests.js';
 
@@ -17,14 +17,14 @@ describe('refusal of a backend request the agent cannot answer', () => {
 
   it('names a missing capability with "method not found", as the SDK client answers a method it has no handler for', () => {
     expect(refusal('sampling/createMessage', sampling, {})).toEqual({
-      code: ErrorCode.MethodNotFound,
+      code: ProtocolErrorCode.MethodNotFound,
       message: expect.stringContaining("did not declare the 'sampling' client capability") as unknown as string,
     });
     expect(refusal('elicitation/create', form, { sampling: {} })?.message).toContain("'elicitation'");
   });
 
   it('names a missing mode or sampling.tools with "invalid params", as the SDK client does', () => {
-    expect(refusal('elicitation/create', url, { elicitation: { form: {} } })).toMatchObject({ code: ErrorCode.InvalidParams });
+    expect(refusal('elicitation/create', url, { elicitation: { form: {} } })).toMatchObject({ code: ProtocolErrorCode.InvalidParams });
     expect(refusal('elicitation/create', url, { elicitation: {} })?.message).toContain("'elicitation.url'");
     expect(refusal('elicitation/create', form, { elicitation: { url: {} } })?.message).toContain("'elicitation.form'");
     expect(refusal('sampling/createMessage', { ...sampling, tools: [] }, { sampling: {} })?.message).toContain("'sampling.tools'");

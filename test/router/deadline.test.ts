@@ -1,4 +1,4 @@
-import { McpError, ErrorCode as RpcCode } from '@modelcontextprotocol/sdk/types.js';
+import { SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Deadline } from '../../src/router/deadline.js';
 
@@ -14,7 +14,7 @@ describe('Deadline', () => {
     expect(d.signal.aborted).toBe(true);
     expect(d.expired(d.signal.reason)).toBe(true);
     // A backend's own -32001 answer is not the deadline's expiry.
-    expect(d.expired(new McpError(RpcCode.RequestTimeout, 'Request timed out'))).toBe(false);
+    expect(d.expired(new SdkError(SdkErrorCode.RequestTimeout, 'Request timed out'))).toBe(false);
   });
 
   it('starts the idle time over on progress, never past maxTotal', () => {

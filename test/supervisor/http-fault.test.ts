@@ -1,5 +1,5 @@
 import { type AddressInfo, createServer } from 'node:net';
-import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { SdkErrorCode, SdkHttpError } from '@modelcontextprotocol/client';
 import { describe, expect, it } from 'vitest';
 import { httpFault } from '../../src/supervisor/http-fault.js';
 
@@ -18,19 +18,24 @@ async function refused(): Promise<Error> {
   throw new Error('port 1 answered');
 }
 
+/** What the SDK's Streamable HTTP client transport throws for a POST the server answered with `status`. */
+function httpError(status: number, message: string): SdkHttpError {
+  return new SdkHttpError(SdkErrorCode.ClientHttpNotImplemented, message, { status, statusText: '', text: message });
+}
+
 describe('httpFault', () => {
   it('reads a 404, and a 400 that names the session, as a lost session', () => {
-    expect(httpFault(new StreamableHTTPError(404, 'Error POSTing to endpoint: {"error":"Session not found"}'))).toMatchObject({
+    expect(httpFault(httpError(404, 'Error POSTing to endpoint: {"error":"Session not found"}'))).toMatchObject({
       kind: 'session',
       reason: expect.stringContaining('HTTP 404'),
     });
-    expect(httpFault(new StreamableHTTPError(400, 'Error POSTing to endpoint: Bad Request: No valid session ID provided'))?.kind).toBe('session');
+    expect(httpFault(httpError(400, 'Error POSTing to endpoint: Bad Request: No valid session ID provided'))?.kind).toBe('session');
   });
 
   it('says nothing of other HTTP answers (a 400 about something else, a 500, a 401)', () => {
-    expect(httpFault(new StreamableHTTPError(400, 'Error POSTing to endpoint: Bad Request: invalid JSON'))).toBeUndefined();
-    expect(httpFault(new StreamableHTTPError(500, 'Error POSTing to endpoint: boom'))).toBeUndefined();
-    expect(httpFault(new StreamableHTTPError(401, 'Unauthorized'))).toBeUndefined();
+    expect(httpFault(httpError(400, 'Error POSTing to endpoint: Bad Request: invalid JSON'))).toBeUndefined();
+    expect(httpFault(httpError(500, 'Error POSTing to endpoint: boom'))).toBeUndefined();
+    expect(httpFault(httpError(401, 'Unauthorized'))).toBeUndefined();
     expect(httpFault(new Error('Request timed out'))).toBeUndefined();
     expect(httpFault('text')).toBeUndefined();
   });

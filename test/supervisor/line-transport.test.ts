@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/client';
 import { describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../src/log.js';
 import { LineTransport, MalformedResponse } from '../../src/supervisor/line-transport.js';
@@ -176,7 +176,7 @@ describe('LineTransport writing', () => {
 
 describe('LineTransport with the SDK client', () => {
   it('delivers a progress notification that shares a chunk with its response', async () => {
-    const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+    const { Client } = await import('@modelcontextprotocol/client');
     const { PassThrough } = await import('node:stream');
     const { silentLogger } = await import('../../src/log.js');
     const { LineTransport } = await import('../../src/supervisor/line-transport.js');
@@ -207,7 +207,7 @@ describe('LineTransport with the SDK client', () => {
     const client = new Client({ name: 'c', version: '1' });
     await client.connect(new LineTransport({ input: toClient, output: fromClient, logger: silentLogger(), maxLineBytes: 1 << 20 }));
     const seen: number[] = [];
-    await client.callTool({ name: 't', arguments: {} }, undefined, { onprogress: (p) => seen.push(p.progress) });
+    await client.callTool({ name: 't', arguments: {} }, { onprogress: (p) => seen.push(p.progress) });
     expect(seen).toEqual([100]);
     await client.close();
   });

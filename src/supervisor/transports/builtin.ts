@@ -1,5 +1,4 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { Client, InMemoryTransport } from '@modelcontextprotocol/client';
 import type { BackendConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
 import { Connection } from '../../pool/connection.js';

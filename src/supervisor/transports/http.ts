@@ -1,6 +1,5 @@
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { Transport } from '@modelcontextprotocol/client';
+import { SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { basicCredential, scrub, secretsOf } from '../../config/redact.js';
 import type { BackendConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';

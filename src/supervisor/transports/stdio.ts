@@ -1,4 +1,4 @@
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Client } from '@modelcontextprotocol/client';
 import { scrub, secretsOf } from '../../config/redact.js';
 import type { BackendConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';

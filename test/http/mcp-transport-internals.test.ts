@@ -1,0 +1,46 @@
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
+import { describe, expect, it } from 'vitest';
+import { GatewayHttpTransport } from '../../src/http/mcp-transport.js';
+
+/*
+ * GatewayHttpTransport chooses JSON or SSE per request by setting private
+ * fields of the SDK's Streamable HTTP server transport (no public API does
+ * this per request). The SDK is pinned to an exact version for it; this test
+ * fails as soon as an SDK update renames or retypes one of those fields, so
+ * the choice never silently stops working.
+ */
+
+type Internals = Record<string, unknown>;
+
+describe("the SDK transport's fields GatewayHttpTransport reads and sets", () => {
+  it('exist with the types it relies on', () => {
+    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true }) as unknown as Internals;
+    expect(transport._enableJsonResponse).toBe(true);
+    expect(transport._requestToStreamMapping).toBeInstanceOf(Map);
+    expect(transport._streamMapping).toBeInstanceOf(Map);
+  });
+
+  it('are the ones a POST fills: a JSON-answered request maps to a stream with resolveJson', async () => {
+    const transport = new GatewayHttpTransport({ sessionIdGenerator: undefined }, { serverRequests: () => false });
+    const seen: unknown[] = [];
+    transport.onmessage = (message) => {
+      const internals = transport as unknown as Internals;
+      const byRequest = internals._requestToStreamMapping as Map<unknown, string>;
+      const streams = internals._streamMapping as Map<string, { resolveJson?: unknown }>;
+      const stream = byRequest.get((message as { id: number }).id);
+      seen.push(stream !== undefined && typeof streams.get(stream)?.resolveJson === 'function');
+      void transport.send({ jsonrpc: '2.0', id: (message as { id: number }).id, result: {} });
+    };
+    await transport.start();
+    const body = { jsonrpc: '2.0', id: 7, method: 'ping' };
+    const request = new Request('http://127.0.0.1/mcp', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' },
+      body: JSON.stringify(body),
+    });
+    const response = await transport.handlePost(request, body);
+    expect(response.headers.get('content-type')).toContain('application/json');
+    expect(await response.json()).toMatchObject({ id: 7, result: {} });
+    expect(seen).toEqual([true]);
+  });
+});
