@@ -187,6 +187,19 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX tasks_finished_by_channel ON tasks (channel, seq) WHERE status IN ('complete', 'failed');
     `,
   },
+  {
+    version: 5,
+    name: 'retention indexes for ended claims and threads',
+    // Retention finds ended claims by the time they ended and ended threads by their last change (retention.ts).
+    sql: `
+      CREATE INDEX work_claims_ended ON work_claims ((COALESCE(released_at, expires_at))) WHERE status IN ('released', 'expired');
+      CREATE INDEX threads_ended ON threads (updated_at) WHERE status IN ('resolved', 'closed', 'cancelled');
+    `,
+    postgres: `
+      CREATE INDEX work_claims_ended ON work_claims ((COALESCE(released_at, expires_at))) WHERE status IN ('released', 'expired');
+      CREATE INDEX threads_ended ON threads (updated_at) WHERE status IN ('resolved', 'closed', 'cancelled');
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

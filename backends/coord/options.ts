@@ -103,6 +103,11 @@ export const CoordOptionsSchema = z
     max_path_length: z.number().int().min(1).default(512),
     /** Most capabilities one agent may register. */
     max_capabilities: z.number().int().min(1).default(100),
+    // Retention of ended work claims and threads; the same background sweep and retention_batch as messages and tasks.
+    /** Seconds a released or expired work claim is kept after it ended (30 days); 0 keeps ended claims however old. */
+    claim_retention: z.number().min(0).default(2_592_000),
+    /** Seconds a resolved, closed or cancelled thread (with its messages) is kept after its last change (30 days); 0 keeps them however old. */
+    thread_retention: z.number().min(0).default(2_592_000),
   })
   .prefault({});
 

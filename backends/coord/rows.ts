@@ -101,6 +101,16 @@ export function toMessage(row: MessageRow): Message {
   return message;
 }
 
+/**
+ * The data of a `message` event: a thread notice carries `kind: "thread"`
+ * and `thread_id` as it does on poll and history (toMessage).
+ */
+export function messageEvent(id: number, from: string, to: string, content: string, threadId: string | null): Record<string, unknown> {
+  const data: Record<string, unknown> = { message_id: id, from, to, content };
+  if (threadId !== null) Object.assign(data, { kind: 'thread', thread_id: threadId });
+  return data;
+}
+
 /** The doorbell POST body for one recipient of a message. */
 export function doorbellNotice(agentId: string, channel: string, id: number, from: string, kind: MessageKind, at: number): DoorbellNotice {
   return { type: 'doorbell', agent_id: agentId, channel, message_id: id, from, kind, sent_at: iso(at) };

@@ -69,6 +69,8 @@ export function standaloneApp(store: CoordStore, options: CoordOptions, logger: 
       rest: '/coord',
       events: '/coord/events',
       health: '/coord/health',
+      livez: '/coord/livez',
+      readyz: '/coord/readyz',
       // The seed's clients call the routes without /coord; both spellings are the same routes.
       seed_paths: '/',
     }),

@@ -57,7 +57,9 @@ type EngineMethods = 'kind' | 'stats' | 'events' | 'unreadCount' | 'health' | 'p
  * agent_id, task list's claimed_by) are not actors. Sending, polling,
  * claiming, renewing and completing a task and heartbeats count inside their
  * own transaction (they also require the agent to be registered), so they are
- * routed without `active`.
+ * routed without `active`. A call that names no agent counts only where
+ * its caller knows who acts: the gateway calls touchAgent for an agent
+ * token's calls (src/builtins/coord.ts).
  */
 export function areaMethods(a: CoordAreas, run: RunOp): Omit<CoordStore, EngineMethods> {
   const active = <T>(agent: string | null | undefined, fn: () => T | Promise<T>): Promise<T> =>
@@ -69,6 +71,7 @@ export function areaMethods(a: CoordAreas, run: RunOp): Omit<CoordStore, EngineM
     registerAgent: (input) => run(() => a.agents.register(input)),
     deregisterAgent: (agentId) => run(() => a.agents.deregister(agentId)),
     heartbeat: (agentId) => run(() => a.agents.heartbeat(agentId)),
+    touchAgent: (agentId) => run(() => a.agents.seen(agentId)),
     discoverAgents: (query) => run(() => a.agents.discover(query)),
     sendMessage: (input) => run(() => a.messages.send(input)),
     broadcast: (input) => run(() => a.messages.broadcast(input)),

@@ -85,7 +85,8 @@ export interface StoreRuntime {
  * - Event ids are global and grow in commit order.
  * - Every call that names its acting agent (agent_id, from, posted_by,
  *   updated_by, created_by) counts as that agent's activity: it refreshes
- *   last_heartbeat, refused or not (store-methods.ts, ACTIVITY).
+ *   last_heartbeat, refused or not (store-methods.ts, ACTIVITY); a caller
+ *   that knows the agent otherwise counts its calls with touchAgent.
  * - A live claim whose holder has been stale for stale_threshold neither
  *   blocks nor scores; lists show it with stale: true.
  */
@@ -103,6 +104,12 @@ export interface CoordStore {
   deregisterAgent(agentId: string): Promise<DeregisterAgentResult>;
   /** Marks the agent active now. UNKNOWN_AGENT when not registered. */
   heartbeat(agentId: string): Promise<Agent>;
+  /**
+   * Counts a call by the agent as activity (last_heartbeat = now), for a
+   * caller that knows who acts without the call naming it (the gateway, for
+   * an agent token's calls); nothing for an id that is not registered.
+   */
+  touchAgent(agentId: string): Promise<void>;
   /** Agents of a channel (default "default") matching the filters; stale ones only when asked. */
   discoverAgents(query: DiscoverQuery): Promise<Agent[]>;
 

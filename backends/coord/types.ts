@@ -265,4 +265,8 @@ export interface PruneReport {
   messages: number;
   /** Finished tasks deleted. */
   tasks: number;
+  /** Released or expired work claims deleted. */
+  claims: number;
+  /** Resolved, closed or cancelled threads deleted (with their messages and participants). */
+  threads: number;
 }

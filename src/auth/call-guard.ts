@@ -18,6 +18,8 @@ export interface CallGuardOptions {
   keepArguments: boolean;
   /** Backends that declare who their calls act as (coord), by name: their calls are checked for the acting agent. */
   identities: ReadonlyMap<string, ActingAsDeclaration>;
+  /** Backends that count an agent token's calls as its agent's activity (coord), by name. */
+  activities?: ReadonlyMap<string, (agent: string) => Promise<void>>;
 }
 
 /** What the guard knows of the call the router is recording. */
@@ -94,6 +96,9 @@ export function callGuard(options: CallGuardOptions): { middleware: CallMiddlewa
     }
     try {
       if (audit !== undefined) contexts.set(request, ctx);
+      // Any call of an agent token that gets this far is its agent's activity, even one that names no agent.
+      const activity = identity?.role === 'agent' ? options.activities?.get(request.server) : undefined;
+      if (activity !== undefined && identity !== undefined) await activity(identity.name);
       return await next(request);
     } finally {
       release();

@@ -56,6 +56,12 @@ export interface BuiltinMount {
   probes?: readonly string[];
   /** Opens what opens asynchronously (a PostgreSQL store); a failure fails the start. */
   ready(): Promise<unknown>;
+  /**
+   * Counts a call of an agent token to this backend (a tool or a route) as
+   * that agent's activity, whatever the call names; never rejects. Admin
+   * tokens act for others, so their calls are not counted.
+   */
+  activity?(agent: string): Promise<void>;
   /** The store's own health, for GET /health. */
   health?(): Promise<{ store: string; problem?: string }>;
   /** Ends long polls and streams and closes the store. Idempotent. */

@@ -71,6 +71,9 @@ export const coordBuiltin: BuiltinBackend<CoordOptions> = {
       streams: ['/events'],
       probes: ['/livez', '/readyz'],
       ready,
+      // An agent token's call is its agent's activity even when it names no agent (mux_discover, GET /coord/events …).
+      activity: (agent) =>
+        store.touchAgent(agent).catch((error: unknown) => log.warn({ agent, error: String(error) }, 'could not count an agent call as activity')),
       health: () => store.health(),
       close: () => store.close(),
     };

@@ -55,6 +55,8 @@ export interface MountedBuiltin {
   /** Its health probes, as paths under /<name>: public (no token), Host/Origin checked. */
   readonly probes: readonly string[];
   readonly identity: ActingAsDeclaration | undefined;
+  /** What counts an agent token's call as its agent's activity (BuiltinMount.activity). */
+  readonly activity: ((agent: string) => Promise<void>) | undefined;
   /** Its tools check their own arguments (BuiltinBackend.checksArguments). */
   readonly checksArguments: boolean;
 }
@@ -140,6 +142,7 @@ export class Gateway {
     });
     const backends = (): BackendConfig[] => this.supervisor.list().map((b) => b.config);
     const identities = new Map(this.builtins.flatMap((b) => (b.identity === undefined ? [] : [[b.name, b.identity] as const])));
+    const activities = new Map(this.builtins.flatMap((b) => (b.activity === undefined ? [] : [[b.name, b.activity] as const])));
     this.security = new Security({ config, logger, catalog: this.catalog, backends });
     // The call guard runs before the router's own steps and audits what the call log records.
     const guard = callGuard({
@@ -149,6 +152,7 @@ export class Gateway {
       audit: () => this.security.audit,
       keepArguments: config.audit.arguments,
       identities,
+      activities,
     });
     this.router.use(guard.middleware);
     this.callLog.onRecord(guard.onRecord);
@@ -281,6 +285,7 @@ export class Gateway {
       streams: mount.streams ?? [],
       probes: mount.probes ?? [],
       identity: builtin.identity,
+      activity: mount.activity?.bind(mount),
       checksArguments: builtin.checksArguments === true,
     };
   }

@@ -38,7 +38,7 @@ export function createApp(gateway: GatewaySurface): Hono {
   app.route('/', uiRoutes(gateway));
   for (const builtin of gateway.builtins) {
     if (builtin.routes === undefined) continue;
-    if (builtin.identity !== undefined) app.use(`/${builtin.name}/*`, middleware(actingAsGuard(builtin.identity)));
+    if (builtin.identity !== undefined) app.use(`/${builtin.name}/*`, middleware(actingAsGuard(builtin.identity, builtin.activity)));
     // A built-in's REST routes are agent routes (its identity guard narrows what a token may do there).
     app.route(`/${builtin.name}`, mountWithRole('agent', builtin.routes, builtin.probes));
   }

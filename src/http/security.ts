@@ -216,9 +216,10 @@ async function readCapped(request: Request, max: number, tooLarge: () => Gateway
  * only as itself — the identity fields its declaration names, in a POST
  * body or a query, must be its name; the routes it declares self-only need
  * that field; and its event stream shows what the agent may see (the
- * viewer variable its routes read, `viewerVariable`).
+ * viewer variable its routes read, `viewerVariable`). A request that passes
+ * counts as the agent's activity (`activity`), even one that names no agent.
  */
-export function actingAsGuard(declaration: ActingAsDeclaration): MiddlewareHandler {
+export function actingAsGuard(declaration: ActingAsDeclaration, activity?: (agent: string) => Promise<void>): MiddlewareHandler {
   return async (c, next) => {
     const identity = c.get('identity');
     if (identity === undefined || identity.role === 'admin') return next();
@@ -241,6 +242,8 @@ export function actingAsGuard(declaration: ActingAsDeclaration): MiddlewareHandl
         if (filled !== undefined) c.req.bodyCache = { text: Promise.resolve(JSON.stringify(filled)) as unknown as string };
       }
     }
+    // An agent token's request, whatever it names, is its agent's activity.
+    await activity?.(identity.name);
     await next();
     return undefined;
   };

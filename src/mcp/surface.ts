@@ -25,6 +25,8 @@ export interface BuiltinRoutes {
   /** Its health probes, as paths under /<name>: public, Host/Origin checked. */
   readonly probes: readonly string[];
   readonly identity: ActingAsDeclaration | undefined;
+  /** What counts an agent token's call as its agent's activity (BuiltinMount.activity). */
+  readonly activity: ((agent: string) => Promise<void>) | undefined;
 }
 
 /**

@@ -76,6 +76,22 @@ export function agentContract(make: MakeStore): void {
       expect(refusal.message).toContain("'ghost'");
     });
 
+    it('touchAgent counts as activity and passes over an id that is not registered', async () => {
+      const clock = new TestClock();
+      const store = await stores.store({ stale_threshold: 300 }, { now: clock.now });
+      await registerAll(store, ['quiet', 'touched']);
+      clock.advance(350);
+      await store.touchAgent('touched');
+      await store.touchAgent('ghost');
+      const all = await store.discoverAgents({ include_stale: true });
+      expect(all.map((a) => [a.id, a.status])).toEqual([
+        ['quiet', 'stale'],
+        ['touched', 'active'],
+      ]);
+      expect(all.find((a) => a.id === 'touched')?.last_heartbeat).toBe(new Date(clock.ms).toISOString());
+      expect(all.map((a) => a.id)).not.toContain('ghost');
+    });
+
     it('discovers by role, group, capability and channel', async () => {
       const store = await stores.store();
       await store.registerAgent({ agent_id: 'r1', role: 'research', capabilities: ['web'], group: 'alpha' });

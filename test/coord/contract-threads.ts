@@ -110,6 +110,13 @@ export function threadContract(make: MakeStore): void {
       expect(inbox.messages).toMatchObject([{ from: 'b', content: expect.stringContaining(`[thread ${id}] b context: I touch only the validators`) }]);
       const types = (await store.events({ after: 0 })).events.map((e) => e.type).filter((t) => t.startsWith('thread_'));
       expect(types).toEqual(['thread_opened', 'thread_message', 'thread_message']);
+      // The notice's `message` event names its thread, as poll and history do; a plain message's does not.
+      await store.sendMessage({ from: 'b', to: 'a', content: 'plain' });
+      const messages = (await store.events({ after: 0 })).events.filter((e) => e.type === 'message' && e.data.to === 'a');
+      expect(messages.map((e) => e.data)).toEqual([
+        { message_id: expect.any(Number), from: 'b', to: 'a', content: expect.stringContaining(`[thread ${id}]`), kind: 'thread', thread_id: id },
+        { message_id: expect.any(Number), from: 'b', to: 'a', content: 'plain' },
+      ]);
       await store.actOnThread({ thread_id: id, agent_id: 'a', action: 'cancel' });
       const last = (await store.events({ after: 0 })).events.filter((e) => e.type === 'thread_status');
       expect(last.map((e) => e.data)).toEqual([{ thread_id: id, from: 'open', to: 'cancelled', action: 'cancel', by: 'a' }]);

@@ -1,7 +1,7 @@
 import { topics } from '../../../kit/notifier.js';
 import type { DoorbellNotice } from '../doorbell.js';
 import { CoordError } from '../errors.js';
-import { type AgentRow, doorbellNotice, type MessageRow, toMessage } from '../rows.js';
+import { type AgentRow, doorbellNotice, type MessageRow, messageEvent, toMessage } from '../rows.js';
 import {
   actingElsewhere,
   afterTooFar,
@@ -66,7 +66,7 @@ export class PgMessages {
         [channel, from, to, content, at, threadId],
       );
       const id = (sent as { id: number }).id;
-      await tx.appendEvent('message', channel, { message_id: id, from, to, content }, at);
+      await tx.appendEvent('message', channel, messageEvent(id, from, to, content, threadId), at);
       tx.notify(topics.inbox(channel, to));
       ring = recipient.webhook_url === null ? undefined : { url: recipient.webhook_url, notice: doorbellNotice(to, channel, id, from, 'direct', at) };
       return { id, channel, sent_at: iso(at), doorbells: ring === undefined ? 0 : 1 };

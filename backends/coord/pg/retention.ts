@@ -1,4 +1,4 @@
-import { type RetentionBatches, retentionCutoffs } from '../retention.js';
+import { CLAIM_ENDED_AT, ENDED_CLAIM, ENDED_THREAD, type RetentionBatches, retentionCutoffs } from '../retention.js';
 import { type PgContext, row, rows, write } from './context.js';
 
 const FINISHED = `status IN ('complete', 'failed')`;
@@ -81,6 +81,27 @@ export class PgRetention implements RetentionBatches {
       }
     }
     return deleted;
+  }
+
+  async claims(at: number, budget: number): Promise<number> {
+    const { claimsBefore } = retentionCutoffs(this.ctx.options, at);
+    if (claimsBefore === undefined) return 0;
+    const due = `FROM work_claims WHERE ${ENDED_CLAIM} AND ${CLAIM_ENDED_AT} < $1`;
+    if ((await row(this.ctx.pool, `SELECT 1 ${due} LIMIT 1`, [claimsBefore])) === undefined) return 0;
+    return this.write((q) => q(`DELETE FROM work_claims WHERE seq IN (SELECT seq ${due} ORDER BY ${CLAIM_ENDED_AT} LIMIT $2)`, [claimsBefore, budget]));
+  }
+
+  async threads(at: number, budget: number): Promise<number> {
+    const { threadsBefore } = retentionCutoffs(this.ctx.options, at);
+    if (threadsBefore === undefined) return 0;
+    const due = `SELECT id FROM threads WHERE ${ENDED_THREAD} AND updated_at < $1 ORDER BY updated_at, id LIMIT $2`;
+    if ((await row(this.ctx.pool, due, [threadsBefore, 1])) === undefined) return 0;
+    // Chosen under the write lock, so a thread acted on meanwhile is judged by its new state; its messages and participants go with it.
+    return this.write(async (q) => {
+      await q(`DELETE FROM thread_messages WHERE thread_id IN (${due})`, [threadsBefore, budget]);
+      await q(`DELETE FROM thread_participants WHERE thread_id IN (${due})`, [threadsBefore, budget]);
+      return q(`DELETE FROM threads WHERE id IN (${due})`, [threadsBefore, budget]);
+    });
   }
 
   /** One write transaction; `q` runs a statement and gives the rows it changed. */

@@ -2,7 +2,7 @@ import type { Statement } from 'better-sqlite3';
 import { topics } from '../../../kit/notifier.js';
 import type { DoorbellNotice } from '../doorbell.js';
 import { CoordError } from '../errors.js';
-import { doorbellNotice, type MessageRow, toMessage } from '../rows.js';
+import { doorbellNotice, type MessageRow, messageEvent, toMessage } from '../rows.js';
 import { actingElsewhere, broadcastToSend, historySql, messageToSend, pollRequest } from '../rules.js';
 import type {
   BroadcastInput,
@@ -130,7 +130,7 @@ export class SqliteMessages {
       const id = Number(this.insertMessage.run(channel, 'direct', from, to, null, content, at, threadId).lastInsertRowid);
       this.insertInbox.run(to, channel, id);
       this.agents.touch(from, at);
-      this.ctx.appendEvent('message', channel, { message_id: id, from, to, content }, at);
+      this.ctx.appendEvent('message', channel, messageEvent(id, from, to, content, threadId), at);
       if (recipient.webhook_url !== null) ring = { url: recipient.webhook_url, notice: doorbellNotice(to, channel, id, from, 'direct', at) };
       handed = this.handOff(inbox);
       return { id, channel, sent_at: iso(at), doorbells: ring === undefined ? 0 : 1 };

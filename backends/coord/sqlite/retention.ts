@@ -1,5 +1,5 @@
 import type { Statement } from 'better-sqlite3';
-import { type RetentionBatches, retentionCutoffs } from '../retention.js';
+import { CLAIM_ENDED_AT, ENDED_CLAIM, ENDED_THREAD, type RetentionBatches, retentionCutoffs } from '../retention.js';
 import type { SqliteContext } from './context.js';
 
 const FINISHED = `status IN ('complete', 'failed')`;
@@ -30,6 +30,10 @@ export class SqliteRetention implements RetentionBatches {
   private readonly oldTasks: Statement<[number, number]>;
   private readonly taskBoundary: Statement<[string, number], number>;
   private readonly tasksInChannel: Statement<[Batch]>;
+  private readonly claimDue: Statement<[number], number>;
+  private readonly oldClaims: Statement<[number, number]>;
+  private readonly threadsDue: Statement<[number, number], string>;
+  private readonly threadParts: Array<Statement<[string]>>;
 
   constructor(private readonly ctx: SqliteContext) {
     const { db } = ctx;
@@ -53,6 +57,19 @@ export class SqliteRetention implements RetentionBatches {
     this.tasksInChannel = db.prepare(
       `DELETE FROM tasks WHERE seq IN (SELECT seq FROM tasks WHERE channel = @channel AND ${FINISHED} AND seq <= @boundary ORDER BY seq LIMIT @room)`,
     );
+    const claimsDue = `FROM work_claims WHERE ${ENDED_CLAIM} AND ${CLAIM_ENDED_AT} < ?`;
+    this.claimDue = db.prepare(`SELECT 1 ${claimsDue} LIMIT 1`).pluck() as Statement<[number], number>;
+    this.oldClaims = db.prepare(`DELETE FROM work_claims WHERE seq IN (SELECT seq ${claimsDue} ORDER BY ${CLAIM_ENDED_AT} LIMIT ?)`);
+    this.threadsDue = db.prepare(`SELECT id FROM threads WHERE ${ENDED_THREAD} AND updated_at < ? ORDER BY updated_at, id LIMIT ?`).pluck() as Statement<
+      [number, number],
+      string
+    >;
+    // A thread goes with its messages and participants (they reference it).
+    this.threadParts = [
+      'DELETE FROM thread_messages WHERE thread_id = ?',
+      'DELETE FROM thread_participants WHERE thread_id = ?',
+      'DELETE FROM threads WHERE id = ?',
+    ].map((sql) => db.prepare<[string]>(sql));
   }
 
   messages(at: number, budget: number): number {
@@ -108,6 +125,27 @@ export class SqliteRetention implements RetentionBatches {
         deleted += this.write(() => this.tasksInChannel.run({ channel, boundary, room }).changes);
       }
     }
+    return deleted;
+  }
+
+  claims(at: number, budget: number): number {
+    const { claimsBefore } = retentionCutoffs(this.ctx.options, at);
+    if (claimsBefore === undefined || this.claimDue.get(claimsBefore) === undefined) return 0;
+    const deleted = this.write(() => this.oldClaims.run(claimsBefore, budget).changes);
+    if (deleted > 0) this.ctx.cache.clear();
+    return deleted;
+  }
+
+  threads(at: number, budget: number): number {
+    const { threadsBefore } = retentionCutoffs(this.ctx.options, at);
+    if (threadsBefore === undefined || this.threadsDue.all(threadsBefore, 1).length === 0) return 0;
+    // Chosen inside the write transaction, so a thread acted on meanwhile is judged by its new state.
+    const deleted = this.write(() => {
+      const due = this.threadsDue.all(threadsBefore, budget);
+      for (const id of due) for (const part of this.threadParts) part.run(id);
+      return due.length;
+    });
+    if (deleted > 0) this.ctx.cache.clear();
     return deleted;
   }
 
