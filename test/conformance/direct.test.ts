@@ -12,8 +12,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SERVE_HTTP = join(ROOT, 'dist', 'test', 'fixtures', 'serve-http.js');
 
 /**
- * Scenarios that fail against any server built on @modelcontextprotocol/sdk
- * 1.32 with conformance 0.1.13, each with the reason. Keep it short: an
+ * Scenarios that fail against any server built on @modelcontextprotocol/server
+ * 2.4 with conformance 0.1.13, each with the reason. Keep it short: an
  * entry belongs here only if no server code could make it pass.
  */
 const EXPECTED_FAILURES: Readonly<Record<string, string>> = {};
