@@ -11,6 +11,7 @@ import { type View, viewFrom } from '../mcp/view.js';
 import { capClient } from './client-slots.js';
 import { MemoryEventStore } from './event-store.js';
 import { legacySseRoutes } from './legacy-sse.js';
+import { isModernVersion, modernMcp, NO_BODY } from './mcp-modern.js';
 import { GatewayHttpTransport } from './mcp-transport.js';
 import { role } from './route-role.js';
 import { assertMayUse, isJson } from './security.js';
@@ -34,7 +35,7 @@ function rpcError(c: Context, status: 400 | 403 | 404 | 405, code: number, messa
 }
 
 /** No body: GET, DELETE, or a body the transport must judge itself (not JSON, unparsable). */
-const UNPARSED = Symbol('unparsed');
+const UNPARSED = NO_BODY;
 
 /**
  * A POST's JSON body, parsed from the text the body guard has already read
@@ -57,8 +58,7 @@ async function parsedBody(c: Context): Promise<unknown> {
  * are cancelled (cancelWhenGone): the router then cancels the backend call,
  * so a long poll ends without taking a message for nobody.
  */
-async function dispatch(c: Context, transport: GatewayHttpTransport, logger: Logger): Promise<Response> {
-  const body = await parsedBody(c);
+async function dispatch(c: Context, body: unknown, transport: GatewayHttpTransport, logger: Logger): Promise<Response> {
   if (body === UNPARSED) return transport.handleRequest(c.req.raw);
   const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
   cancelWhenGone(answerGone(outgoing, c.req.raw), body, transport, (id) =>
@@ -78,6 +78,7 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
   const sessions = new Map<string, HttpSession>();
   const { config, logger } = gateway;
   const idleMs = config.gateway.session_idle_timeout * 1000;
+  const modern = modernMcp(gateway, logger);
 
   // Sessions whose client vanished without DELETE are closed after a while.
   const sweep = setInterval(
@@ -92,6 +93,7 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
   sweep.unref();
   gateway.onStop(async () => {
     clearInterval(sweep);
+    await modern.close().catch(() => undefined);
     await Promise.all([...sessions.values()].map((s) => s.transport.close().catch(() => undefined)));
   });
 
@@ -103,7 +105,7 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
    * own answer; what needs a session (server-to-client requests outside a
    * call, list_changed, resumption) does not exist in this mode.
    */
-  async function stateless(c: Context, single?: string): Promise<Response> {
+  async function stateless(c: Context, body: unknown, single?: string): Promise<Response> {
     if (c.req.method !== 'POST') {
       return rpcError(
         c,
@@ -117,7 +119,7 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
     const server = createSessionServer(gateway, view);
     const transport = new GatewayHttpTransport({ sessionIdGenerator: undefined }, { serverRequests: () => false });
     await server.connect(transport);
-    const response = await dispatch(c, transport, logger);
+    const response = await dispatch(c, body, transport, logger);
     const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
     if (outgoing !== undefined && !outgoing.destroyed && !outgoing.writableFinished) outgoing.once('close', () => void server.close());
     else await server.close();
@@ -125,9 +127,25 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
   }
 
   async function handle(c: Context, endpoint: string, single?: string): Promise<Response> {
-    if (config.gateway.mcp_sessions === 'stateless') return stateless(c, single);
-    const id = c.req.header('mcp-session-id');
+    const body = await parsedBody(c);
     const identity = c.get('identity');
+    // A 2026-07-28 request (its protocol version in its own _meta) is served without a session.
+    if (await modern.claims(c.req.raw, body)) {
+      if (single !== undefined) gateway.supervisor.get(single);
+      return modern.serve(c.req.raw, body, viewFrom(new URL(c.req.url).searchParams, { expose: config.gateway.expose }, single, identity));
+    }
+    const id = c.req.header('mcp-session-id');
+    // The 2026-07-28 era has no session to stream or end: GET and DELETE naming it are 405.
+    if (c.req.method !== 'POST' && id === undefined && isModernVersion(c.req.header('mcp-protocol-version'))) {
+      c.header('Allow', 'POST');
+      return rpcError(
+        c,
+        405,
+        -32000,
+        'Method Not Allowed: protocol 2026-07-28 has no sessions; POST each request (subscriptions/listen replaces the GET stream)',
+      );
+    }
+    if (config.gateway.mcp_sessions === 'stateless') return stateless(c, body, single);
     if (id !== undefined) {
       const session = sessions.get(id);
       if (session === undefined || session.endpoint !== endpoint) {
@@ -137,7 +155,7 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
       // A session id is not a credential: another token cannot borrow the session (and its view).
       if (session.owner !== identity?.name) return rpcError(c, 403, -32000, 'Forbidden: this session was opened with another token');
       session.lastSeen = Date.now();
-      return dispatch(c, session.transport, logger);
+      return dispatch(c, body, session.transport, logger);
     }
     if (c.req.method !== 'POST') {
       return rpcError(c, 400, -32000, 'Bad Request: Mcp-Session-Id header is required (POST an initialize request first)');
@@ -180,7 +198,7 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
     };
     try {
       await server.connect(transport);
-      const response = await dispatch(c, transport, logger);
+      const response = await dispatch(c, body, transport, logger);
       // Not an initialize request (or a broken one): nothing was opened.
       if (transport.sessionId === undefined) {
         release();

@@ -1,0 +1,63 @@
+import { createMcpHandler, isLegacyRequest, type McpHttpHandler } from '@modelcontextprotocol/server';
+import type { Logger } from '../log.js';
+import { createSessionServer, type SessionServerSources } from '../mcp/session-server.js';
+import type { View } from '../mcp/view.js';
+
+/*
+ * The 2026-07-28 era of MCP on the gateway's MCP URLs. A modern request
+ * carries its protocol version and client capabilities in its own `_meta`
+ * and needs no session: the SDK's createMcpHandler answers it with a fresh
+ * session server built for the request's view (what the URL, its query
+ * string and the token may see), so any gateway behind a round-robin
+ * balancer can take any modern request. 2025-era requests (initialize,
+ * Mcp-Session-Id, GET/DELETE) keep the sessioned path of mcp-endpoint.ts;
+ * the SDK's own classification (isLegacyRequest) decides which is which,
+ * so the two can never disagree. The handler validates the envelope, the
+ * MCP-Protocol-Version / Mcp-Method / Mcp-Name headers against the body,
+ * and answers the spec's errors (-32020, -32021, -32022) itself.
+ */
+
+/** The modern leg: whether a request belongs to it, and its answer. */
+export interface ModernMcp {
+  /** True for a request the modern path answers (including its refusals); false for 2025-era traffic. */
+  claims(request: Request, body: unknown): Promise<boolean>;
+  /** Answers a modern request for `view`; `body` is the POST's parsed JSON. */
+  serve(request: Request, body: unknown, view: View): Promise<Response>;
+  close(): Promise<void>;
+}
+
+/** No parsed body (GET, DELETE, a body that is not JSON): 2025-era serving judges it. */
+export const NO_BODY = Symbol('no body');
+
+/** Whether an MCP-Protocol-Version names a revision of the 2026-07-28 era or later (they are dates, so they compare as text). */
+export function isModernVersion(version: string | undefined): boolean {
+  return version !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(version) && version >= '2026-07-28';
+}
+
+export function modernMcp(gateway: SessionServerSources, logger: Logger): ModernMcp {
+  // The factory gets the very Request handed to fetch (requestInfo), so the
+  // view the route computed travels with it.
+  const views = new WeakMap<Request, View>();
+  const handler: McpHttpHandler = createMcpHandler(
+    ({ requestInfo }) => {
+      const view = requestInfo === undefined ? undefined : views.get(requestInfo);
+      if (view === undefined) throw new Error('stonegate: a modern MCP request reached the handler without its view');
+      return createSessionServer(gateway, view);
+    },
+    {
+      legacy: 'reject',
+      onerror: (error) => logger.debug({ error: error.message }, 'mcp (2026-07-28) request refused or failed'),
+    },
+  );
+  return {
+    async claims(request, body) {
+      if (body === NO_BODY) return false;
+      return !(await isLegacyRequest(request, body));
+    },
+    async serve(request, body, view) {
+      views.set(request, view);
+      return handler.fetch(request, { parsedBody: body });
+    },
+    close: () => handler.close(),
+  };
+}
