@@ -26,6 +26,35 @@ export interface ModernMcp {
   close(): Promise<void>;
 }
 
+/** Methods every view answers (or the SDK answers before the server): their answers are passed on unread. */
+const ALWAYS_ANSWERED = new Set(['tools/call', 'tools/list', 'server/discover', 'subscriptions/listen']);
+
+/** The method of a single JSON-RPC request body, else undefined. */
+function requestMethod(body: unknown): string | undefined {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  const { method, id } = body as { method?: unknown; id?: unknown };
+  return typeof method === 'string' && id !== undefined ? method : undefined;
+}
+
+/**
+ * The 2026-07-28 era answers a method the server does not have with HTTP
+ * 404 and -32601. The SDK does so for methods outside the era; a method the
+ * session server routes through its fallback handler (and refuses there)
+ * comes back as a 200 answer, so that one is rewritten here. Only requests
+ * for methods outside ALWAYS_ANSWERED are looked at.
+ */
+async function notFoundAs404(response: Response): Promise<Response> {
+  if (response.status !== 200 || !(response.headers.get('content-type') ?? '').includes('application/json')) return response;
+  const text = await response.text();
+  let code: unknown;
+  try {
+    code = (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
+  } catch {
+    code = undefined;
+  }
+  return new Response(text, { status: code === -32601 ? 404 : 200, headers: response.headers });
+}
+
 /** No parsed body (GET, DELETE, a body that is not JSON): 2025-era serving judges it. */
 export const NO_BODY = Symbol('no body');
 
@@ -56,7 +85,9 @@ export function modernMcp(gateway: SessionServerSources, logger: Logger): Modern
     },
     async serve(request, body, view) {
       views.set(request, view);
-      return handler.fetch(request, { parsedBody: body });
+      const response = await handler.fetch(request, { parsedBody: body });
+      const method = requestMethod(body);
+      return method === undefined || ALWAYS_ANSWERED.has(method) ? response : notFoundAs404(response);
     },
     close: () => handler.close(),
   };

@@ -64,6 +64,17 @@ function rpcError(err: unknown): Error {
   return rpcFailure(code, `${error.code}: ${error.message}`, { code: error.code });
 }
 
+/** JSON-RPC code of "resource not found" in the 2025 era (the 2026-07-28 era says -32602 with data.uri). */
+const RESOURCE_NOT_FOUND = -32002;
+
+/** A resources/read failure that says the resource is not there names the URI the agent asked for in data.uri. */
+function notFoundNaming(err: unknown, uri: string): unknown {
+  const failure = err as { code?: unknown; data?: unknown };
+  if (failure.code !== RESOURCE_NOT_FOUND && failure.code !== ProtocolErrorCode.InvalidParams) return err;
+  const data = failure.data !== null && typeof failure.data === 'object' ? failure.data : {};
+  return Object.assign(err as object, { data: { ...data, uri } });
+}
+
 export function registerResourceProxy(server: Server, gateway: ResourceProxySources, view: View, capabilities: ServerCapabilities): void {
   const single = view.single;
   const sep = gateway.config.gateway.tool_separator;
@@ -122,7 +133,7 @@ export function registerResourceProxy(server: Server, gateway: ResourceProxySour
     if (single !== undefined) return { server: single, uri };
     const parts = unprefixUri(uri);
     if (parts === undefined || !sees(view, parts.server) || !gateway.supervisor.has(parts.server)) {
-      throw rpcFailure(ProtocolErrorCode.InvalidParams, `Unknown resource: ${uri} (resources on this endpoint are named stonegate://<server>/<uri>)`);
+      throw rpcFailure(ProtocolErrorCode.InvalidParams, `Unknown resource: ${uri} (resources on this endpoint are named stonegate://<server>/<uri>)`, { uri });
     }
     return parts;
   }
@@ -185,7 +196,9 @@ export function registerResourceProxy(server: Server, gateway: ResourceProxySour
     );
     server.setRequestHandler('resources/read', async (request, ctx) => {
       const target = route(request.params.uri);
-      const result = await forward(target.server, 'resources/read', { ...request.params, uri: target.uri }, ctx.mcpReq.signal);
+      const result = await forward(target.server, 'resources/read', { ...request.params, uri: target.uri }, ctx.mcpReq.signal).catch((err: unknown) => {
+        throw notFoundNaming(err, request.params.uri);
+      });
       if (single !== undefined) return result as ReadResourceResult;
       const contents = (result.contents as Record<string, unknown>[] | undefined) ?? [];
       return { ...result, contents: contents.map((c) => ({ ...c, uri: prefixUri(target.server, String(c.uri)) })) } as ReadResourceResult;

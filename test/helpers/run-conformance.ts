@@ -1,11 +1,15 @@
-// Runs the official MCP conformance suite (@modelcontextprotocol/conformance,
-// pinned at 0.1.13 because later versions need Node 22) against a server URL
-// and parses its summary. Uses the installed package only; never downloads.
+// Runs the official MCP conformance suite against a server URL and parses its
+// summary: @modelcontextprotocol/conformance 0.1.13 (the 2025-11-25 suite), or
+// 0.2.0-alpha.12, installed as `conformance-2026`, which checks the
+// 2026-07-28 requirements too. 0.2.x imports fs.globSync, which Node 20 lacks:
+// it runs under the resolve hook of tools/node20-globsync (a no-op on Node 22).
+// Uses the installed packages only; never downloads.
 import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { ROOT } from './harness.js';
 
 /** One scenario's line of the summary, plus the failing and warning checks behind it. */
 export interface ScenarioOutcome {
@@ -29,11 +33,20 @@ export interface ConformanceRun {
   /** The suite's stdout and stderr as they arrived, colour codes removed. */
   output: string;
   durationMs: number;
+  /** The suite's exit code (0.2.x with expectedFailures: 0 when the failures are exactly the expected ones). */
+  exitCode: number | null;
 }
 
+/** The Node 20 resolve hook that gives the 0.2.x suite its fs.globSync. */
+const GLOBSYNC_HOOK = join(ROOT, 'tools', 'node20-globsync', 'register.mjs');
+
 export interface RunOptions {
-  /** "all" (default: active plus pending scenarios), "active" or "pending". */
+  /** "all" (default: active plus pending scenarios), "active" or "pending"; 0.1.13 only. */
   suite?: 'all' | 'active' | 'pending';
+  /** Run the 0.2.x suite (package `conformance-2026`) for these requirements instead of 0.1.13. */
+  requirements?: '2025-11-25' | '2026-07-28';
+  /** 0.2.x: a YAML file of expected failures; the suite's exit code is then 0 only if exactly those fail. */
+  expectedFailures?: string;
   /** Kill the suite after this long (default 300 s). */
   timeoutMs?: number;
 }
@@ -47,8 +60,8 @@ const RESULT_DIR = /^server-(.+)-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z$/;
 const ANSI = /\u001b\[[0-9;]*m/g;
 
 /** The suite's CLI script, from the installed package's `bin`. */
-async function suiteBin(): Promise<string> {
-  const manifestPath = createRequire(import.meta.url).resolve('@modelcontextprotocol/conformance/package.json');
+async function suiteBin(pkg: string): Promise<string> {
+  const manifestPath = createRequire(import.meta.url).resolve(`${pkg}/package.json`);
   const manifest: unknown = JSON.parse(await readFile(manifestPath, 'utf8'));
   const bin = typeof manifest === 'object' && manifest !== null && 'bin' in manifest ? manifest.bin : undefined;
   const script = typeof bin === 'string' ? bin : typeof bin === 'object' && bin !== null && 'conformance' in bin ? bin.conformance : undefined;
@@ -58,7 +71,9 @@ async function suiteBin(): Promise<string> {
 
 /** `CheckName: message` for each FAILURE and WARNING in one scenario's checks.json. */
 async function problemsIn(file: string): Promise<{ warnings: number; problems: string[] }> {
-  const checks: unknown = JSON.parse(await readFile(file, 'utf8'));
+  // A scenario that stopped early writes no checks.json (0.2.x); its summary line still counts it.
+  const text = await readFile(file, 'utf8').catch(() => '[]');
+  const checks: unknown = JSON.parse(text);
   const problems: string[] = [];
   let warnings = 0;
   for (const check of Array.isArray(checks) ? (checks as unknown[]) : []) {
@@ -80,9 +95,9 @@ async function collectDetails(outputDir: string): Promise<Map<string, { warnings
   return details;
 }
 
-function execute(bin: string, args: string[], timeoutMs: number): Promise<string> {
+function execute(node: string[], args: string[], timeoutMs: number): Promise<{ output: string; exitCode: number | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...node, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
@@ -95,20 +110,26 @@ function execute(bin: string, args: string[], timeoutMs: number): Promise<string
       reject(error);
     });
     // Exit code 1 just means some check failed; the summary says which.
-    child.once('close', () => {
+    child.once('close', (exitCode) => {
       clearTimeout(timer);
-      resolve(output.replace(ANSI, ''));
+      resolve({ output: output.replace(ANSI, ''), exitCode });
     });
   });
 }
 
-/** Runs `conformance server --url URL --suite all` and parses its summary. */
+/** Runs `conformance server --url URL --suite all` (0.1.13) or `--requirements R` (0.2.x) and parses its summary. */
 export async function runConformance(url: string, options: RunOptions = {}): Promise<ConformanceRun> {
-  const bin = await suiteBin();
+  const modern = options.requirements !== undefined;
+  const bin = await suiteBin(modern ? 'conformance-2026' : '@modelcontextprotocol/conformance');
   const outputDir = await mkdtemp(join(tmpdir(), 'stonegate-conformance-'));
   const started = performance.now();
+  const node = modern ? ['--import', GLOBSYNC_HOOK, bin] : [bin];
+  const args = modern
+    ? ['server', '--url', url, '--requirements', options.requirements ?? '', '--output-dir', outputDir]
+    : ['server', '--url', url, '--suite', options.suite ?? 'all', '--output-dir', outputDir];
+  if (options.expectedFailures !== undefined) args.push('--expected-failures', options.expectedFailures);
   try {
-    const output = await execute(bin, ['server', '--url', url, '--suite', options.suite ?? 'all', '--output-dir', outputDir], options.timeoutMs ?? 300_000);
+    const { output, exitCode } = await execute(node, args, options.timeoutMs ?? 300_000);
     const durationMs = Math.round(performance.now() - started);
     const total = TOTAL_LINE.exec(output);
     if (total === null) throw new Error(`The conformance suite printed no "Total: X passed, Y failed" line; its output:\n${output}`);
@@ -127,6 +148,7 @@ export async function runConformance(url: string, options: RunOptions = {}): Pro
       failedScenarios: scenarios.filter((scenario) => scenario.failed > 0).map((scenario) => scenario.name),
       output,
       durationMs,
+      exitCode,
     };
   } finally {
     await rm(outputDir, { recursive: true, force: true });

@@ -112,10 +112,12 @@ const CASES: Case[] = [
   // MCP
   { name: 'MCP: invalid JSON', path: '/mcp', headers: MCP, body: '{"jsonrpc":', status: 400, rpc: -32700 },
   { name: 'MCP: empty body', path: '/mcp', headers: MCP, body: '', status: 400, rpc: -32700 },
-  { name: 'MCP: wrong jsonrpc version', path: '/mcp', headers: MCP, body: call({ ...INIT, jsonrpc: '1.0' }), status: 400, rpc: -32700 },
-  { name: 'MCP: method of the wrong type', path: '/mcp', headers: MCP, body: call({ jsonrpc: '2.0', id: 1, method: 5 }), status: 400, rpc: -32700 },
+  // JSON that is not a JSON-RPC request has no protocol era; the MCP SDK's classification gives it to the
+  // 2026-07-28 leg, which answers it as JSON-RPC 2.0 says: -32600 Invalid Request (the 2025 transport said -32700).
+  { name: 'MCP: wrong jsonrpc version', path: '/mcp', headers: MCP, body: call({ ...INIT, jsonrpc: '1.0' }), status: 400, rpc: -32600 },
+  { name: 'MCP: method of the wrong type', path: '/mcp', headers: MCP, body: call({ jsonrpc: '2.0', id: 1, method: 5 }), status: 400, rpc: -32600 },
   { name: 'MCP: two initializes in a batch', path: '/mcp', headers: MCP, body: call([INIT, { ...INIT, id: 2 }]), status: 400, rpc: -32600 },
-  { name: 'MCP: empty batch', path: '/mcp', headers: MCP, body: '[]', status: 400, rpc: -32000 },
+  { name: 'MCP: empty batch', path: '/mcp', headers: MCP, body: '[]', status: 400, rpc: -32600 },
   {
     name: 'MCP: batch over 100 messages',
     path: '/mcp',
