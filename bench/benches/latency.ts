@@ -5,9 +5,26 @@ import { cpuTimeMs } from '../lib/processes.js';
 import { fmt, median, ratio } from '../lib/stats.js';
 import { startStonegate, waitHealthy } from '../lib/stonegate.js';
 import type { Table } from '../lib/table.js';
-import { type Caller, closeAll, directStdioTarget, restHttpTarget, restTarget, sseTarget, streamableTarget, type Target } from '../lib/targets.js';
+import {
+  type Caller,
+  closeAll,
+  directStdioTarget,
+  modernTarget,
+  restHttpTarget,
+  restTarget,
+  sseTarget,
+  streamableTarget,
+  type Target,
+} from '../lib/targets.js';
 
-const STONEGATE = ['stonegate REST', 'stonegate /mcp', 'stonegate /mcp/demo', 'stonegate SSE'] as const;
+const STONEGATE = [
+  'stonegate REST',
+  'stonegate /mcp',
+  'stonegate /mcp/demo',
+  'stonegate /mcp (2026-07-28)',
+  'stonegate /mcp/demo (2026-07-28)',
+  'stonegate SSE',
+] as const;
 const PEERS = ['supergateway', 'mcp-proxy /mcp', 'mcp-proxy /sse'] as const;
 
 interface Row {
@@ -28,7 +45,8 @@ interface Row {
  */
 export const latencyBench: Bench = {
   name: 'latency',
-  description: 'sequential tools/call of demo echo: direct stdio, stonegate (REST, /mcp, /mcp/demo, SSE), supergateway, mcp-proxy',
+  description:
+    'sequential tools/call of demo echo: direct stdio, stonegate (REST, /mcp, /mcp/demo with 2025 sessions and 2026-07-28 stateless, SSE), supergateway, mcp-proxy',
   timeoutMs: 10 * 60_000,
   async run(ctx): Promise<BenchReport> {
     const calls = ctx.options.quick ? 100 : 500;
@@ -42,6 +60,8 @@ export const latencyBench: Bench = {
       restHttpTarget('stonegate REST (node:http client)', gateway.url),
       streamableTarget('stonegate /mcp', `${gateway.url}/mcp`, ['demo__echo']),
       streamableTarget('stonegate /mcp/demo', `${gateway.url}/mcp/demo`),
+      modernTarget('stonegate /mcp (2026-07-28)', `${gateway.url}/mcp`, ['demo__echo']),
+      modernTarget('stonegate /mcp/demo (2026-07-28)', `${gateway.url}/mcp/demo`),
       sseTarget('stonegate SSE', `${gateway.url}/sse`, ['demo__echo']),
       streamableTarget('supergateway', `${supergateway.url}/mcp`),
       streamableTarget('mcp-proxy /mcp', `${mcpProxy.url}/mcp`),
@@ -132,6 +152,7 @@ export const latencyBench: Bench = {
       tables: [main, p50Ratios],
       notes: [
         'Every target runs the same backend command (`node dist/backends/demo/server.js`); each caller is one SDK `Client` (REST: `fetch` with keep-alive, plus one row with a node:http keep-alive client, which costs the client far less CPU). "proxy CPU" is the user + system time of the gateway/proxy process per call (/proc/PID/stat), the overhead figure that other work on the machine disturbs least.',
+        'The `(2026-07-28)` rows are clients of the stateless era: no initialize, no session, each call one POST whose `_meta` carries version and capabilities; the client adopts one earlier server/discover answer (`prior`), so no call negotiates. The rows without it are 2025-era sessions on the same URLs.',
         'stonegate runs its default config apart from the backend list (pool.max 1, logging info). supergateway runs with `--logLevel none`; mcp-proxy with its defaults.',
       ],
       targets: targetsOut,

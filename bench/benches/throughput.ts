@@ -7,7 +7,7 @@ import { cpuTimeMs, descendants } from '../lib/processes.js';
 import { fmt, median, ratio } from '../lib/stats.js';
 import { type RunningStonegate, startStonegate, waitHealthy } from '../lib/stonegate.js';
 import type { Table } from '../lib/table.js';
-import { closeAll, directStdioTarget, restHttpTarget, restTarget, sseTarget, streamableTarget, type Target } from '../lib/targets.js';
+import { closeAll, directStdioTarget, modernTarget, restHttpTarget, restTarget, sseTarget, streamableTarget, type Target } from '../lib/targets.js';
 
 interface Measured {
   target: string;
@@ -62,7 +62,8 @@ function clientCpuMs(): number {
  */
 export const throughputBench: Bench = {
   name: 'throughput',
-  description: '16 and 64 concurrent sessions, fixed call count: direct stdio, stonegate (pool.max 1 and 2), supergateway, mcp-proxy',
+  description:
+    '16 and 64 concurrent clients, fixed call count: direct stdio, stonegate (pool.max 1 and 2; 2025 sessions and 2026-07-28 stateless), supergateway, mcp-proxy',
   timeoutMs: 30 * 60_000,
   async run(ctx): Promise<BenchReport> {
     const total = ctx.options.quick ? 800 : 4_000;
@@ -118,6 +119,7 @@ export const throughputBench: Bench = {
         if (poolMax === 1) await measure(restHttpTarget('stonegate REST (node:http client), pool 1', gateway.url), procs, gateway.pid);
         await measure(streamableTarget(`stonegate /mcp, pool ${poolMax}`, `${gateway.url}/mcp`, ['demo__echo']), procs, gateway.pid);
         await measure(streamableTarget(`stonegate /mcp/demo, pool ${poolMax}`, `${gateway.url}/mcp/demo`), procs, gateway.pid);
+        await measure(modernTarget(`stonegate /mcp (2026-07-28), pool ${poolMax}`, `${gateway.url}/mcp`, ['demo__echo']), procs, gateway.pid);
         await measure(sseTarget(`stonegate SSE, pool ${poolMax}`, `${gateway.url}/sse`, ['demo__echo']), procs, gateway.pid);
       } finally {
         await gateway.stop();
@@ -204,7 +206,7 @@ export const throughputBench: Bench = {
     return {
       tables,
       notes: [
-        `Each MCP client is its own session (SDK Client); REST clients are concurrent \`fetch\` calls on keep-alive connections; direct stdio multiplexes N requests over one stdio client. ${total} calls per run after a warm-up.`,
+        `Each MCP client is its own session (SDK Client), except the 2026-07-28 rows: those clients hold no session (each call is one stateless POST; they share one server/discover answer as their prior); REST clients are concurrent \`fetch\` calls on keep-alive connections; direct stdio multiplexes N requests over one stdio client. ${total} calls per run after a warm-up.`,
         'Backend processes were counted under each server process during the run: supergateway (stateful) spawns one demo process per session; mcp-proxy starts one and shares it; stonegate runs [pool] max processes and multiplexes up to max_concurrency (64) calls on each.',
         'The bench client, the gateway and the backend(s) all share the same 2 CPUs. The CPU columns (user + system time per call, from /proc and process.cpuUsage) show where that budget goes: with 2 cores, calls/s can be at most about 2,000,000 ÷ total µs/call, and less when one single-threaded process is the bottleneck.',
       ],

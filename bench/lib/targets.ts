@@ -1,5 +1,5 @@
 import { Agent, request } from 'node:http';
-import type { Transport } from '@modelcontextprotocol/client';
+import type { DiscoverResult, Transport } from '@modelcontextprotocol/client';
 import { Client, SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { DEMO_COMMAND } from './peers.js';
@@ -76,6 +76,38 @@ export function streamableTarget(name: string, endpoint: string, tools: readonly
   return {
     name,
     open: (n) => openMany(n, SESSION_OPEN_CONCURRENCY, () => mcpSession(new StreamableHTTPClientTransport(new URL(endpoint)), tools, name)),
+  };
+}
+
+/**
+ * An MCP URL in the 2026-07-28 era: no initialize and no session, each call
+ * one stateless POST. One client pinned to 2026-07-28 asks server/discover
+ * once; every caller then connects with that answer as its prior (the SDK's
+ * gateway pattern), so the rows measure calls, not negotiation.
+ */
+export function modernTarget(name: string, endpoint: string, tools: readonly string[] = ['echo']): Target {
+  return {
+    name,
+    async open(n) {
+      const probe = new Client({ name: 'stonegate-bench-probe', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+      await probe.connect(new StreamableHTTPClientTransport(new URL(endpoint)));
+      const discover: DiscoverResult | undefined = probe.getDiscoverResult();
+      await probe.close().catch(() => undefined);
+      if (discover === undefined) throw new Error(`${name}: no server/discover answer`);
+      return openMany(n, SESSION_OPEN_CONCURRENCY, async () => {
+        const client = new Client({ name: 'stonegate-bench', version: '1.0.0' }, { capabilities: {} });
+        await client.connect(new StreamableHTTPClientTransport(new URL(endpoint)), { prior: { kind: 'modern', discover } });
+        if (client.getProtocolEra() !== 'modern') throw new Error(`${name}: connected in the ${client.getProtocolEra()} era`);
+        let i = 0;
+        return {
+          async call() {
+            const tool = tools[i++ % tools.length] as string;
+            checkEcho(await client.callTool({ name: tool, arguments: { text: PAYLOAD } }), name);
+          },
+          close: () => client.close().catch(() => undefined),
+        };
+      });
+    },
   };
 }
 
