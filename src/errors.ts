@@ -19,6 +19,11 @@ export const ERROR_CODES = {
     status: 429,
     summary: 'Too many requests, calls, sessions or streams for this token (or client address); retry after the Retry-After delay.',
   },
+  SESSION_AFFINITY_NEEDS_IDENTITY: {
+    status: 400,
+    summary:
+      'A backend with affinity = "session" was called by a 2026-07-28 MCP client without a token: it has no session and no identity to key a process of its own on.',
+  },
   INTERNAL: { status: 500, summary: 'A bug in the gateway; the message and the log say where.' },
   BACKEND_ERROR: { status: 502, summary: 'The backend answered with a JSON-RPC error, or with a response that is not valid JSON-RPC.' },
   CIRCUIT_OPEN: { status: 503, summary: "The backend's circuit breaker is open; calls fail fast until it recovers." },

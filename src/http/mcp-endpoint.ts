@@ -87,6 +87,8 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
       for (const s of sessions.values()) {
         if (now - s.lastSeen > idleMs) void s.transport.close();
       }
+      // So are the process pools of tokens whose 2026-07-28 requests stopped (affinity = "session").
+      gateway.sessions.endIdlePrincipals(idleMs, now);
     },
     Math.max(1_000, Math.min(idleMs, 60_000)),
   );

@@ -2,6 +2,7 @@ import { createMcpHandler, isLegacyRequest, type McpHttpHandler } from '@modelco
 import type { Logger } from '../log.js';
 import { createSessionServer, type SessionServerSources } from '../mcp/session-server.js';
 import type { View } from '../mcp/view.js';
+import { ANONYMOUS } from '../pool/affinity-pool.js';
 
 /*
  * The 2026-07-28 era of MCP on the gateway's MCP URLs. A modern request
@@ -55,6 +56,38 @@ async function notFoundAs404(response: Response): Promise<Response> {
   return new Response(text, { status: code === -32601 ? 404 : 200, headers: response.headers });
 }
 
+/**
+ * Calls `done` once a response is over: at once for a JSON answer (the
+ * request has been served), at the end (or cancel) of an SSE stream.
+ */
+function whenOver(response: Response, done: () => void): Response {
+  const body = response.body;
+  if (body === null || !(response.headers.get('content-type') ?? '').includes('text/event-stream')) {
+    done();
+    return response;
+  }
+  const reader = body.getReader();
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done: end, value } = await reader.read();
+        if (end) {
+          done();
+          controller.close();
+        } else controller.enqueue(value);
+      } catch (err) {
+        done();
+        controller.error(err);
+      }
+    },
+    cancel(reason) {
+      done();
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(stream, { status: response.status, statusText: response.statusText, headers: response.headers });
+}
+
 /** No parsed body (GET, DELETE, a body that is not JSON): 2025-era serving judges it. */
 export const NO_BODY = Symbol('no body');
 
@@ -84,10 +117,20 @@ export function modernMcp(gateway: SessionServerSources, logger: Logger): Modern
       return !(await isLegacyRequest(request, body));
     },
     async serve(request, body, view) {
+      // No session: a backend with affinity = "session" keys the request on its token, and refuses it without one.
+      const principal = view.owner === undefined ? undefined : gateway.sessions.enterPrincipal(view.owner);
+      view.session = principal?.ref ?? ANONYMOUS;
+      view.modern = true;
       views.set(request, view);
-      const response = await handler.fetch(request, { parsedBody: body });
-      const method = requestMethod(body);
-      return method === undefined || ALWAYS_ANSWERED.has(method) ? response : notFoundAs404(response);
+      try {
+        const response = await handler.fetch(request, { parsedBody: body });
+        const method = requestMethod(body);
+        const answer = method === undefined || ALWAYS_ANSWERED.has(method) ? response : await notFoundAs404(response);
+        return principal === undefined ? answer : whenOver(answer, principal.leave);
+      } catch (err) {
+        principal?.leave();
+        throw err;
+      }
     },
     close: () => handler.close(),
   };

@@ -41,9 +41,9 @@ export function backendHooks(sessions: Sessions, logger: Logger): (config: Backe
       // An agent that cannot answer is not asked: the backend hears so at
       // once and the call goes on (no wait for a timeout that would count
       // against the backend's circuit).
-      const refused = refusal(method, params, downstream.capabilities());
+      const refused = refusal(method, params, downstream.capabilities(), downstream.modern === true);
       if (refused !== undefined) {
-        log.debug({ method }, 'backend request refused: the calling agent did not declare the capability');
+        log.debug({ method }, 'backend request refused: the calling agent cannot take it (capability not declared, or a 2026-07-28 agent)');
         throw rpcFailure(refused.code, refused.message);
       }
       // A task-augmented request is answered directly (see BACKEND_CLIENT_CAPABILITIES).

@@ -53,10 +53,23 @@ function missing(method: string, params: Record<string, unknown> | undefined, ca
  * (the call would wait its whole timeout, and that timeout would count
  * against the backend's circuit for every agent). `capabilities` is what
  * the agent declared at initialize, undefined when its connection takes no
- * requests at all (a stateless POST). Codes as the SDK client's own: no
+ * requests at all (a stateless POST); `modern` for a 2026-07-28 caller,
+ * which is always refused. Codes as the SDK client's own: no
  * capability at all is "method not found", a missing mode "invalid params".
  */
-export function refusal(method: string, params: Record<string, unknown> | undefined, capabilities: ClientCapabilities | undefined): Refusal | undefined {
+export function refusal(
+  method: string,
+  params: Record<string, unknown> | undefined,
+  capabilities: ClientCapabilities | undefined,
+  modern = false,
+): Refusal | undefined {
+  if (modern) {
+    // Whatever the caller declared: the 2026-07-28 era has no server-to-client requests, and relaying its input_required round trips to a 2025 backend is not done yet.
+    return {
+      code: ProtocolErrorCode.MethodNotFound,
+      message: `stonegate refused ${method}: the agent that made this call speaks MCP 2026-07-28, where a server asks its client through input_required results, not requests; stonegate does not relay those to backends yet, so call this tool from a 2025-era MCP session (initialize) to answer it`,
+    };
+  }
   if (capabilities === undefined) {
     return {
       code: ProtocolErrorCode.MethodNotFound,

@@ -1,5 +1,5 @@
 import type { CallToolResult, JSONRPCRequest, Progress, Result, ServerCapabilities, ServerContext, Tool } from '@modelcontextprotocol/server';
-import { ProtocolErrorCode, Server } from '@modelcontextprotocol/server';
+import { LOG_LEVEL_META_KEY, ProtocolErrorCode, Server } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import type { CatalogTool } from '../catalog/catalog.js';
 import { taskOf } from '../dispatch/task-store.js';
@@ -40,8 +40,33 @@ function callParams(request: JSONRPCRequest): CallParams {
   return { name, arguments: args as Record<string, unknown>, task: params?.task };
 }
 
+/** Log levels from least to most severe (the spec's order). */
+const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'];
+
+/**
+ * Whether a backend's log message reaches a 2026-07-28 caller: only when
+ * its request set `_meta["io.modelcontextprotocol/logLevel"]`, and only at
+ * that severity or above (no logs without it).
+ */
+function logged(ctx: ServerContext, params: Record<string, unknown> | undefined): boolean {
+  const threshold = LOG_LEVELS.indexOf(String((ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[LOG_LEVEL_META_KEY]));
+  const level = LOG_LEVELS.indexOf(String(params?.level));
+  return threshold >= 0 && level >= threshold;
+}
+
 /** The agent behind one request: where the backend's requests during that call go. */
-function downstreamOf(ctx: ServerContext, server: Server): Downstream {
+function downstreamOf(ctx: ServerContext, server: Server, view: View): Downstream {
+  if (view.modern === true) {
+    return {
+      modern: true,
+      capabilities: () => server.getClientCapabilities(),
+      // Never reached: refusal() answers a modern caller's backend first.
+      request: (method) => Promise.reject(rpcFailure(ProtocolErrorCode.MethodNotFound, `stonegate refused ${method}: 2026-07-28 caller`)),
+      notify: async (method, params) => {
+        if (method !== 'notifications/message' || logged(ctx, params)) await ctx.mcpReq.notify({ method, params });
+      },
+    };
+  }
   return {
     // Undefined until initialize: a stateless POST's server never sees one.
     capabilities: () => server.getClientCapabilities(),
@@ -125,7 +150,7 @@ export function createSessionServer(gateway: SessionServerSources, view: View): 
         return await callGateTool(gateway, view, name, args, {
           signal: ctx.mcpReq.signal,
           onprogress: progress.onprogress,
-          downstream: downstreamOf(ctx, server),
+          downstream: downstreamOf(ctx, server, view),
         });
       } catch (err) {
         // gate_call_async and gate_poll read and write the gateway database: a broken file is STORE_UNAVAILABLE, as on REST.
@@ -163,7 +188,7 @@ export function createSessionServer(gateway: SessionServerSources, view: View): 
         signal: ctx.mcpReq.signal,
         onprogress: progress.onprogress,
         servers: view.servers,
-        downstream: downstreamOf(ctx, server),
+        downstream: downstreamOf(ctx, server, view),
         session: view.session,
       });
       return outcome.result;

@@ -1,6 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Server } from '@modelcontextprotocol/server';
 import type { Logger } from '../log.js';
+import type { SessionRef } from '../pool/affinity-pool.js';
 import { prefixUri } from './resource-proxy.js';
 import { sees, type View } from './view.js';
 
@@ -17,6 +18,8 @@ export class Sessions {
   /** Each session's identity, as its view carries it (mutable here only). */
   readonly #refs = new Map<Server, { id: string; ended: boolean }>();
   readonly #ended: ((session: string) => void)[] = [];
+  /** The identity of each token's 2026-07-28 requests (no MCP session), by token name. */
+  readonly #principals = new Map<string, { ref: { id: string; ended: boolean }; lastSeen: number; active: number }>();
 
   constructor(logger: Logger) {
     this.#log = logger;
@@ -39,13 +42,47 @@ export class Sessions {
     const ref = this.#refs.get(server);
     this.#sessions.delete(server);
     this.#refs.delete(server);
-    if (ref !== undefined) {
-      ref.ended = true;
-      for (const listener of this.#ended) listener(ref.id);
-    }
+    if (ref !== undefined) this.#end(ref);
     for (const [key, set] of this.#subscriptions) {
       set.delete(server);
       if (set.size === 0) this.#subscriptions.delete(key);
+    }
+  }
+
+  /**
+   * The session identity of a token's 2026-07-28 requests, which carry no
+   * MCP session: one per token name, so a backend with affinity = "session"
+   * gives each token a process of its own and two tokens never share one.
+   * Held while a request runs (`leave` once its answer is out); a principal
+   * with no request for session_idle_timeout ends (endIdlePrincipals) like
+   * an expired session, and its connections close.
+   */
+  enterPrincipal(name: string): { ref: SessionRef; leave: () => void } {
+    let principal = this.#principals.get(name);
+    if (principal === undefined) {
+      const id = `principal:${createHash('sha256').update(name).digest('hex').slice(0, 32)}`;
+      principal = { ref: { id, ended: false }, lastSeen: Date.now(), active: 0 };
+      this.#principals.set(name, principal);
+    }
+    const held = principal;
+    held.active += 1;
+    held.lastSeen = Date.now();
+    let left = false;
+    const leave = (): void => {
+      if (left) return;
+      left = true;
+      held.active -= 1;
+      held.lastSeen = Date.now();
+    };
+    return { ref: held.ref, leave };
+  }
+
+  /** Ends the principals without a request for more than `idleMs`; listeners of onEnded hear their ids. */
+  endIdlePrincipals(idleMs: number, now = Date.now()): void {
+    for (const [name, principal] of this.#principals) {
+      if (principal.active > 0 || now - principal.lastSeen <= idleMs) continue;
+      this.#principals.delete(name);
+      this.#end(principal.ref);
     }
   }
 
@@ -99,8 +136,15 @@ export class Sessions {
     this.#sessions.clear();
     for (const ref of this.#refs.values()) ref.ended = true;
     this.#refs.clear();
+    for (const principal of this.#principals.values()) principal.ref.ended = true;
+    this.#principals.clear();
     this.#subscriptions.clear();
     await Promise.all(sessions.map((s) => s.close().catch(() => undefined)));
+  }
+
+  #end(ref: { id: string; ended: boolean }): void {
+    ref.ended = true;
+    for (const listener of this.#ended) listener(ref.id);
   }
 
   #send(send: () => Promise<void>): void {

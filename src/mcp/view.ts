@@ -23,9 +23,16 @@ export interface View {
   /**
    * The MCP session, once registered with Sessions: backends with affinity =
    * "session" serve its calls on connections of its own. Undefined in
-   * stateless mode, where each POST is a server of its own.
+   * stateless mode, where each POST is a server of its own; for a 2026-07-28
+   * request, the token's (Sessions.enterPrincipal).
    */
   session?: SessionRef;
+  /**
+   * Set for a 2026-07-28 request: its session is its token's (or, without
+   * auth, ANONYMOUS), a backend's sampling and elicitation requests are
+   * refused, and log messages need the request's logLevel.
+   */
+  modern?: boolean;
 }
 
 /**

@@ -8,7 +8,15 @@ export interface SessionRef {
   readonly id: string;
   /** True once the session has ended: nothing more is opened for it. */
   readonly ended: boolean;
+  /**
+   * A 2026-07-28 request without a token: no session and no identity. A
+   * backend with affinity = "session" refuses it (it is never shared).
+   */
+  readonly anonymous?: boolean;
 }
+
+/** The SessionRef of every anonymous 2026-07-28 request. */
+export const ANONYMOUS: SessionRef = { id: 'anonymous', ended: true, anonymous: true };
 
 /** Pool gauges of a backend: its shared pool and its sessions' pools added up. */
 export interface BackendPoolStats extends PoolStats {
@@ -58,6 +66,7 @@ export class AffinityPool {
   /** Runs `fn` on a connection of the session's own (affinity = "session") or, without a session, a shared one. */
   use<T>(fn: (connection: Connection) => Promise<T>, session?: SessionRef): Promise<T> {
     if (session === undefined || !this.#perSession) return this.shared.use(fn);
+    if (session.anonymous === true) return Promise.reject(this.#anonymous());
     const pool = this.#sessions.get(session.id);
     if (pool !== undefined) return pool.use(fn);
     return this.#open(session).then((opened) => opened.use(fn));
@@ -170,6 +179,14 @@ export class AffinityPool {
     if (s.size > 0 || s.inflight > 0 || s.pending > 0) return;
     this.#sessions.delete(id);
     void pool.close();
+  }
+
+  /** Why an anonymous 2026-07-28 request is refused, and the fix. */
+  #anonymous(): GatewayError {
+    return new GatewayError(
+      'SESSION_AFFINITY_NEEDS_IDENTITY',
+      `Backend '${this.#name}' has affinity = "session" (a process of its own per client) and this MCP 2026-07-28 request has neither a session nor a token to key one on; turn on [auth] and call with a token (each token gets its own process), or connect with a 2025-era MCP session (initialize)`,
+    );
   }
 
   /** Why nothing more is opened for a session: it ended, or the backend is stopping. */

@@ -28,6 +28,12 @@ export interface ConnectionParts {
  * front door; REST callers have none.
  */
 export interface Downstream {
+  /**
+   * A 2026-07-28 caller: it takes no server-to-client requests (the era asks
+   * through input_required results, which the gateway does not relay to
+   * backends yet), so the backend's sampling and elicitation are refused.
+   */
+  readonly modern?: boolean;
   /** What the agent declared it can take at initialize; undefined when its connection takes no requests (a stateless POST). */
   capabilities(): ClientCapabilities | undefined;
   /** Sends a request to the agent (sampling, elicitation, roots) and returns its result. */

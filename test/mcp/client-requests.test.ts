@@ -15,6 +15,20 @@ describe('refusal of a backend request the agent cannot answer', () => {
     expect(refusal('elicitation/create', url, { elicitation: { url: {} } })).toBeUndefined();
   });
 
+  it('refuses every request toward a 2026-07-28 caller, whatever it declared (input_required relaying is not done yet)', () => {
+    for (const [method, params] of [
+      ['sampling/createMessage', sampling],
+      ['elicitation/create', form],
+    ] as const) {
+      for (const declared of [{}, { sampling: { tools: {} }, elicitation: { form: {}, url: {} } }]) {
+        expect(refusal(method, params, declared, true)).toEqual({
+          code: ProtocolErrorCode.MethodNotFound,
+          message: expect.stringMatching(/speaks MCP 2026-07-28.*input_required.*2025-era MCP session/) as unknown as string,
+        });
+      }
+    }
+  });
+
   it('names a missing capability with "method not found", as the SDK client answers a method it has no handler for', () => {
     expect(refusal('sampling/createMessage', sampling, {})).toEqual({
       code: ProtocolErrorCode.MethodNotFound,
