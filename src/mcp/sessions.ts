@@ -17,6 +17,7 @@ export class Sessions {
   /** Each session's identity, as its view carries it (mutable here only). */
   readonly #refs = new Map<Server, { id: string; ended: boolean }>();
   readonly #ended: ((session: string) => void)[] = [];
+  readonly #changed: ((backend: string, what: 'tools' | 'resources' | 'prompts') => void)[] = [];
 
   constructor(logger: Logger) {
     this.#log = logger;
@@ -54,6 +55,11 @@ export class Sessions {
     this.#ended.push(listener);
   }
 
+  /** Hears every backend list_changed before sessions are told (the catalog restamps prompts and resources). */
+  onListChanged(listener: (backend: string, what: 'tools' | 'resources' | 'prompts') => void): void {
+    this.#changed.push(listener);
+  }
+
   subscribe(session: Server, backend: string, uri: string): void {
     const key = `${backend}\u0000${uri}`;
     const set = this.#subscriptions.get(key) ?? new Set<Server>();
@@ -82,6 +88,7 @@ export class Sessions {
 
   /** Tells every session that sees `backend` that a list changed. */
   listChanged(backend: string, what: 'tools' | 'resources' | 'prompts'): void {
+    for (const listener of this.#changed) listener(backend, what);
     for (const [session, view] of this.#sessions) {
       if (!sees(view, backend)) continue;
       if (what === 'tools' && view.single === undefined && view.expose === 'meta') continue;
