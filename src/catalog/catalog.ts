@@ -65,6 +65,9 @@ export interface Discovery {
   matched: number;
 }
 
+/** What a backend lists: tools (catalogued), prompts and resources (proxied). */
+export type ListingKind = 'tools' | 'prompts' | 'resources';
+
 interface Listing {
   tools: Map<string, CatalogTool>;
   fetchedAt: number;
@@ -112,6 +115,8 @@ export class Catalog extends EventEmitter {
   /** Per backend, tools whose current definition is not the approved one. */
   readonly #unapproved = new Map<string, Set<string>>();
   readonly #meta = new Map<string, BackendMeta>();
+  /** Per backend, when its prompts and resources were last known current (initialize, or their list_changed). */
+  readonly #relisted = new Map<string, Record<'prompts' | 'resources', number>>();
   readonly #options: CatalogOptions;
 
   constructor(options: CatalogOptions) {
@@ -127,6 +132,28 @@ export class Catalog extends EventEmitter {
   /** Remembers what a backend said at initialize. */
   setMeta(server: string, meta: BackendMeta): void {
     this.#meta.set(server, meta);
+    const now = Date.now();
+    this.#relisted.set(server, { prompts: now, resources: now });
+  }
+
+  /** A backend said its prompts or resources changed: agents listing them now get the fresh list. */
+  relisted(server: string, kind: 'prompts' | 'resources'): void {
+    const stamps = this.#relisted.get(server);
+    if (stamps !== undefined) stamps[kind] = Date.now();
+  }
+
+  /**
+   * When a backend's tools were listed, or its prompts or resources last
+   * known current (epoch ms); undefined for a backend not listed. Cache
+   * hints for 2026-07-28 clients count down from it.
+   */
+  listedAt(server: string, kind: ListingKind): number | undefined {
+    return kind === 'tools' ? this.#listings.get(server)?.fetchedAt : this.#relisted.get(server)?.[kind];
+  }
+
+  /** The backends with a listing, by name. */
+  servers(): string[] {
+    return [...this.#listings.keys()].sort();
   }
 
   meta(server: string): BackendMeta | undefined {
@@ -178,6 +205,7 @@ export class Catalog extends EventEmitter {
     this.#removeExposed(server);
     this.#listings.delete(server);
     this.#meta.delete(server);
+    this.#relisted.delete(server);
     this.#unapproved.delete(server);
     this.emit('changed', server);
   }

@@ -174,6 +174,9 @@ export class Gateway {
     });
     supervisor.on('tools_changed', (name: string) => void this.refreshTools(name));
     catalog.on('changed', (name: string) => this.sessions.listChanged(name, 'tools'));
+    this.sessions.onListChanged((name, what) => {
+      if (what !== 'tools') catalog.relisted(name, what);
+    });
     // A session's own connections (affinity = "session") end with it.
     this.sessions.onEnded((id) => {
       for (const backend of supervisor.list()) void backend.endSession(id);

@@ -104,7 +104,7 @@ export function modernMcp(gateway: SessionServerSources, logger: Logger): Modern
     ({ requestInfo }) => {
       const view = requestInfo === undefined ? undefined : views.get(requestInfo);
       if (view === undefined) throw new Error('stonegate: a modern MCP request reached the handler without its view');
-      return createSessionServer(gateway, view);
+      return createSessionServer(gateway, view, 'modern');
     },
     {
       legacy: 'reject',

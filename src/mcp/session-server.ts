@@ -6,6 +6,7 @@ import { taskOf } from '../dispatch/task-store.js';
 import { toGatewayError } from '../errors.js';
 import type { Downstream } from '../pool/connection.js';
 import { VERSION } from '../version.js';
+import { cacheHintsFor } from './cache-hints.js';
 import { callGateTool, GATE_TOOL_NAMES, GATE_TOOLS } from './gate-tools.js';
 import { registerResourceProxy } from './resource-proxy.js';
 import { rpcFailure } from './rpc-error.js';
@@ -107,18 +108,36 @@ const GATEWAY_CAPABILITIES: ServerCapabilities = {
 };
 
 /**
+ * A 2026-07-28 server's capabilities: no 2025 `tasks` (tasks/* are not
+ * methods of that era) and no `resources.subscribe` (resources/subscribe is
+ * not either: the SDK answers it 404, so advertising it would mislead).
+ */
+function modernCapabilities(capabilities: ServerCapabilities): ServerCapabilities {
+  const { tasks: _tasks, resources, ...rest } = capabilities;
+  if (resources === undefined) return rest;
+  const { subscribe: _subscribe, ...kept } = resources;
+  return { ...rest, resources: kept };
+}
+
+/** Which protocol era a server is built for: a 2025 session, or one 2026-07-28 request. */
+export type Era = 'legacy' | 'modern';
+
+/**
  * The MCP server one agent session talks to. It holds no state of its own
  * beyond the view: tools come from the catalog, calls go through the
  * router, so every session sees the same backends, breakers and pools.
  */
-export function createSessionServer(gateway: SessionServerSources, view: View): Server {
+export function createSessionServer(gateway: SessionServerSources, view: View, era: Era = 'legacy'): Server {
   const single = view.single;
   const meta = single === undefined ? undefined : gateway.catalog.meta(single);
   // A per-server endpoint mirrors its backend (capabilities, name,
   // instructions) so that it can replace a direct connection.
-  const capabilities = single === undefined ? GATEWAY_CAPABILITIES : { ...(meta?.capabilities ?? {}), logging: {}, tasks: TASKS_CAPABILITY };
+  const legacy = single === undefined ? GATEWAY_CAPABILITIES : { ...(meta?.capabilities ?? {}), logging: {}, tasks: TASKS_CAPABILITY };
+  const capabilities = era === 'modern' ? modernCapabilities(legacy) : legacy;
   const server = new Server(meta?.serverInfo ?? { name: 'stonegate', version: VERSION }, {
     capabilities,
+    // Modern answers only: the SDK never puts them on a 2025-era result.
+    ...(era === 'modern' ? { cacheHints: cacheHintsFor(gateway, view) } : {}),
     instructions:
       single === undefined
         ? 'stonegate routes tool calls to many MCP servers. Tools are named <server>__<tool>. If you do not know which tool fits, call gate_discover with a few words, then call the tool by name or with gate_call.'
@@ -212,12 +231,25 @@ export function createSessionServer(gateway: SessionServerSources, view: View): 
   return server;
 }
 
-/** The tools a view lists: proxied tools under their exposed (or, per server, original) names, then the gate tools. */
+/** Code-unit order of tool names: the same on every gateway and every call, whatever order backends list in. */
+const byName = (a: Tool, b: Tool): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+/**
+ * The tools a view lists, in a fixed order: proxied tools under their
+ * exposed (or, per server, original) names sorted by that name, then the
+ * gate tools in their own fixed order.
+ */
 export function listTools(gateway: SessionServerSources, view: View): Tool[] {
-  if (view.single !== undefined) return gateway.catalog.tools(view.servers).map((t) => ({ ...t.definition, execution: withTasks(t.definition) }));
+  if (view.single !== undefined) {
+    return gateway.catalog
+      .tools(view.servers)
+      .map((t) => ({ ...t.definition, execution: withTasks(t.definition) }))
+      .sort(byName);
+  }
   const tools: Tool[] = [];
   if (view.expose === 'all') {
     for (const t of gateway.catalog.tools(view.servers)) tools.push({ ...t.definition, name: t.exposed, execution: withTasks(t.definition) });
+    tools.sort(byName);
   }
   tools.push(...GATE_TOOLS);
   return tools;

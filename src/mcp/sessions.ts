@@ -20,6 +20,7 @@ export class Sessions {
   readonly #ended: ((session: string) => void)[] = [];
   /** The identity of each token's 2026-07-28 requests (no MCP session), by token name. */
   readonly #principals = new Map<string, { ref: { id: string; ended: boolean }; lastSeen: number; active: number }>();
+  readonly #changed: ((backend: string, what: 'tools' | 'resources' | 'prompts') => void)[] = [];
 
   constructor(logger: Logger) {
     this.#log = logger;
@@ -91,6 +92,11 @@ export class Sessions {
     this.#ended.push(listener);
   }
 
+  /** Hears every backend list_changed before sessions are told (the catalog restamps prompts and resources). */
+  onListChanged(listener: (backend: string, what: 'tools' | 'resources' | 'prompts') => void): void {
+    this.#changed.push(listener);
+  }
+
   subscribe(session: Server, backend: string, uri: string): void {
     const key = `${backend}\u0000${uri}`;
     const set = this.#subscriptions.get(key) ?? new Set<Server>();
@@ -119,6 +125,7 @@ export class Sessions {
 
   /** Tells every session that sees `backend` that a list changed. */
   listChanged(backend: string, what: 'tools' | 'resources' | 'prompts'): void {
+    for (const listener of this.#changed) listener(backend, what);
     for (const [session, view] of this.#sessions) {
       if (!sees(view, backend)) continue;
       if (what === 'tools' && view.single === undefined && view.expose === 'meta') continue;
