@@ -27,6 +27,41 @@ export interface ModernMcp {
   close(): Promise<void>;
 }
 
+const VERSION_KEY = 'io.modelcontextprotocol/protocolVersion';
+
+/** Whether one JSON-RPC message claims the 2026-07-28 envelope (its `_meta` names a protocol version). */
+function claimsEnvelope(message: unknown): boolean {
+  if (message === null || typeof message !== 'object') return false;
+  const meta = (message as { params?: { _meta?: unknown } }).params?._meta;
+  return meta !== null && typeof meta === 'object' && VERSION_KEY in meta;
+}
+
+/** A JSON-RPC 2.0 request, notification or response, by its shape (not its params). */
+function wellFormed(message: unknown): boolean {
+  if (message === null || typeof message !== 'object' || Array.isArray(message)) return false;
+  const { jsonrpc, method, id } = message as { jsonrpc?: unknown; method?: unknown; id?: unknown };
+  if (jsonrpc !== '2.0') return false;
+  if (method !== undefined) return typeof method === 'string';
+  return (typeof id === 'string' || typeof id === 'number') && ('result' in message || 'error' in message);
+}
+
+/**
+ * The envelope claim of a POST body, as the SDK's classification reads it:
+ * `none` (well-formed 2025 traffic, unless a 2026-07-28 header says otherwise),
+ * `request` (one claimed request other than initialize: the modern leg
+ * answers it, refusals included), or `other` (initialize or a batch with a
+ * claim, or a malformed message), which the SDK's isLegacyRequest decides. test/http/era-claim.test.ts
+ * holds this against isLegacyRequest over a table of bodies and headers.
+ */
+export function envelopeClaim(body: unknown): 'none' | 'request' | 'other' {
+  if (Array.isArray(body)) return body.length > 0 && body.every(wellFormed) && !body.some(claimsEnvelope) ? 'none' : 'other';
+  // A malformed message is the SDK's to judge (it answers -32600, as JSON-RPC says).
+  if (!wellFormed(body)) return 'other';
+  if (!claimsEnvelope(body)) return 'none';
+  const { method, id } = body as { method?: unknown; id?: unknown };
+  return typeof method === 'string' && method !== 'initialize' && id !== undefined ? 'request' : 'other';
+}
+
 /** Methods every view answers (or the SDK answers before the server): their answers are passed on unread. */
 const ALWAYS_ANSWERED = new Set(['tools/call', 'tools/list', 'server/discover', 'subscriptions/listen']);
 
@@ -114,6 +149,11 @@ export function modernMcp(gateway: SessionServerSources, logger: Logger): Modern
   return {
     async claims(request, body) {
       if (body === NO_BODY) return false;
+      const claim = envelopeClaim(body);
+      // Most traffic is decided here without the SDK classifying (and validating) the body twice.
+      if (claim === 'none' && !isModernVersion(request.headers.get('mcp-protocol-version') ?? undefined)) return false;
+      if (claim === 'request') return true;
+      // The rest (initialize or a batch with a claim, a 2026 header on a 2025-style body): the SDK decides.
       return !(await isLegacyRequest(request, body));
     },
     async serve(request, body, view) {
