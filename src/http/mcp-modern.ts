@@ -146,6 +146,14 @@ export function modernMcp(gateway: SessionServerSources, logger: Logger): Modern
       onerror: (error) => logger.debug({ error: error.message }, 'mcp (2026-07-28) request refused or failed'),
     },
   );
+  // A backend's list_changed reaches 2026-07-28 clients on their subscriptions/listen streams (the SDK's
+  // listen router acknowledges, filters and tags them). One stream may hear of a backend its view does not
+  // show: a list_changed only asks the client to list again, which shows it nothing new.
+  gateway.sessions.onListChanged((_backend, what) => {
+    if (what === 'tools') handler.notify.toolsChanged();
+    else if (what === 'prompts') handler.notify.promptsChanged();
+    else handler.notify.resourcesChanged();
+  });
   return {
     async claims(request, body) {
       if (body === NO_BODY) return false;
