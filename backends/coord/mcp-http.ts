@@ -4,6 +4,7 @@ import type { McpServer } from '@modelcontextprotocol/server';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { answerGone, cancelWhenGone } from '../../kit/cancel-when-gone.js';
+import { fromLoopback } from './loopback-host.js';
 import type { CoordOptions } from './options.js';
 import { createCoordServer } from './server.js';
 import type { CoordLogger, CoordStore } from './store.js';
@@ -21,16 +22,6 @@ export interface CoordMcpEndpoint {
   close(): Promise<void>;
 }
 
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
-
-function hostnameOf(value: string): string {
-  try {
-    return new URL(value.includes('://') ? value : `http://${value}`).hostname;
-  } catch {
-    return '';
-  }
-}
-
 /**
  * DNS-rebinding protection for a loopback-bound server: a web page the user
  * visits must not reach it through a hostile DNS name, so Host (and Origin
@@ -43,13 +34,6 @@ function loopbackOnly(): MiddlewareHandler {
     }
     await next();
   };
-}
-
-/** Whether a request's Host (and Origin, when a browser sends one) name a loopback host: the check of loopbackOnly, for the REST routes too. */
-export function fromLoopback(c: Context): boolean {
-  const host = hostnameOf(c.req.header('host') ?? '');
-  const origin = c.req.header('origin');
-  return LOOPBACK.has(host) && (origin === undefined || LOOPBACK.has(hostnameOf(origin)));
 }
 
 function rpcError(c: Context, status: 400 | 404, code: number, message: string): Response {

@@ -1,4 +1,5 @@
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { fromLoopback } from './loopback-host.js';
 import { type CoordMcpEndpoint, coordMcpEndpoint } from './mcp-http.js';
 import type { CoordOptions } from './options.js';
 import { coordRoutes } from './rest.js';
@@ -17,16 +18,6 @@ import type { CoordLogger, CoordStore } from './store.js';
 /** Name of the standalone server in `GET /` and the root `/health` (stonegate doctor recognises it by this). */
 export const STANDALONE_NAME = 'stonegate-coord';
 
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
-
-function hostnameOf(value: string): string {
-  try {
-    return new URL(value.includes('://') ? value : `http://${value}`).hostname;
-  } catch {
-    return '';
-  }
-}
-
 /**
  * DNS-rebinding protection for the REST routes of a loopback-bound server,
  * as mcp-http.ts does for /mcp (which keeps its own JSON-RPC answer): Host,
@@ -35,9 +26,7 @@ function hostnameOf(value: string): string {
 function loopbackRest(): MiddlewareHandler {
   return async (c, next) => {
     if (c.req.path === '/mcp') return next();
-    const host = hostnameOf(c.req.header('host') ?? '');
-    const origin = c.req.header('origin');
-    if (!LOOPBACK.has(host) || (origin !== undefined && !LOOPBACK.has(hostnameOf(origin)))) {
+    if (!fromLoopback(c)) {
       return c.json(
         { error: 'Host or Origin is not a loopback name; this server answers only requests addressed to 127.0.0.1, localhost or [::1].', code: 'FORBIDDEN' },
         403,
