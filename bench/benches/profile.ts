@@ -7,7 +7,7 @@ import { cpuTimeMs } from '../lib/processes.js';
 import { fmt } from '../lib/stats.js';
 import { startStonegate, waitHealthy } from '../lib/stonegate.js';
 import type { Table } from '../lib/table.js';
-import { closeAll, restTarget, streamableTarget, type Target } from '../lib/targets.js';
+import { closeAll, modernTarget, restTarget, streamableTarget, type Target } from '../lib/targets.js';
 import { type CpuProfile, monotonicUs, summarize, summaryTables, type Window } from '../profile-summary.js';
 
 /** Where the raw .cpuprofile files are kept after the run, for DevTools or `profile-summary`. */
@@ -24,6 +24,8 @@ const LOADS: readonly Load[] = [
   { label: 'REST POST /call, 16 concurrent', file: 'rest-c16', target: (url) => restTarget('REST', url), concurrency: 16 },
   { label: '/mcp tools/call, 16 sessions', file: 'mcp-c16', target: (url) => streamableTarget('/mcp', `${url}/mcp`, ['demo__echo']), concurrency: 16 },
   { label: '/mcp tools/call, 1 session, sequential', file: 'mcp-seq', target: (url) => streamableTarget('/mcp', `${url}/mcp`, ['demo__echo']), concurrency: 1 },
+  { label: '/mcp tools/call 2026-07-28, 16 clients', file: 'modern-c16', target: (url) => modernTarget('/mcp', `${url}/mcp`, ['demo__echo']), concurrency: 16 },
+  { label: '/mcp tools/call 2026-07-28, sequential', file: 'modern-seq', target: (url) => modernTarget('/mcp', `${url}/mcp`, ['demo__echo']), concurrency: 1 },
 ];
 
 /**

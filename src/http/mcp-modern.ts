@@ -62,33 +62,11 @@ export function envelopeClaim(body: unknown): 'none' | 'request' | 'other' {
   return typeof method === 'string' && method !== 'initialize' && id !== undefined ? 'request' : 'other';
 }
 
-/** Methods every view answers (or the SDK answers before the server): their answers are passed on unread. */
-const ALWAYS_ANSWERED = new Set(['tools/call', 'tools/list', 'server/discover', 'subscriptions/listen']);
-
-/** The method of a single JSON-RPC request body, else undefined. */
-function requestMethod(body: unknown): string | undefined {
+/** The method of a single JSON-RPC message body, else undefined. */
+function methodOf(body: unknown): string | undefined {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
-  const { method, id } = body as { method?: unknown; id?: unknown };
-  return typeof method === 'string' && id !== undefined ? method : undefined;
-}
-
-/**
- * The 2026-07-28 era answers a method the server does not have with HTTP
- * 404 and -32601. The SDK does so for methods outside the era; a method the
- * session server routes through its fallback handler (and refuses there)
- * comes back as a 200 answer, so that one is rewritten here. Only requests
- * for methods outside ALWAYS_ANSWERED are looked at.
- */
-async function notFoundAs404(response: Response): Promise<Response> {
-  if (response.status !== 200 || !(response.headers.get('content-type') ?? '').includes('application/json')) return response;
-  const text = await response.text();
-  let code: unknown;
-  try {
-    code = (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
-  } catch {
-    code = undefined;
-  }
-  return new Response(text, { status: code === -32601 ? 404 : 200, headers: response.headers });
+  const { method } = body as { method?: unknown };
+  return typeof method === 'string' ? method : undefined;
 }
 
 /**
@@ -134,12 +112,13 @@ export function isModernVersion(version: string | undefined): boolean {
 export function modernMcp(gateway: SessionServerSources, logger: Logger): ModernMcp {
   // The factory gets the very Request handed to fetch (requestInfo), so the
   // view the route computed travels with it.
-  const views = new WeakMap<Request, View>();
+  const requests = new WeakMap<Request, { view: View; method: string | undefined }>();
   const handler: McpHttpHandler = createMcpHandler(
     ({ requestInfo }) => {
-      const view = requestInfo === undefined ? undefined : views.get(requestInfo);
-      if (view === undefined) throw new Error('stonegate: a modern MCP request reached the handler without its view');
-      return createSessionServer(gateway, view, 'modern');
+      const request = requestInfo === undefined ? undefined : requests.get(requestInfo);
+      if (request === undefined) throw new Error('stonegate: a modern MCP request reached the handler without its view');
+      // The SDK has checked Mcp-Method against the body: the server answers that one method.
+      return createSessionServer(gateway, request.view, 'modern', request.method);
     },
     {
       legacy: 'reject',
@@ -169,12 +148,10 @@ export function modernMcp(gateway: SessionServerSources, logger: Logger): Modern
       const principal = view.owner === undefined ? undefined : gateway.sessions.enterPrincipal(view.owner);
       view.session = principal?.ref ?? ANONYMOUS;
       view.modern = true;
-      views.set(request, view);
+      requests.set(request, { view, method: methodOf(body) });
       try {
         const response = await handler.fetch(request, { parsedBody: body });
-        const method = requestMethod(body);
-        const answer = method === undefined || ALWAYS_ANSWERED.has(method) ? response : await notFoundAs404(response);
-        return principal === undefined ? answer : whenOver(answer, principal.leave);
+        return principal === undefined ? response : whenOver(response, principal.leave);
       } catch (err) {
         principal?.leave();
         throw err;

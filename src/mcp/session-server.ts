@@ -119,6 +119,40 @@ function modernCapabilities(capabilities: ServerCapabilities): ServerCapabilitie
   return { ...rest, resources: kept };
 }
 
+const MODERN_GATEWAY_CAPABILITIES = modernCapabilities(GATEWAY_CAPABILITIES);
+
+/**
+ * Per-server capabilities, built once per backend listing: a 2026-07-28
+ * request builds a server each time, so they are not rebuilt for each one.
+ * Keyed on the catalog's capabilities object, which a new listing replaces.
+ */
+const mirrored = new WeakMap<object, { legacy: ServerCapabilities; modern: ServerCapabilities }>();
+
+function capabilitiesOf(backend: ServerCapabilities | undefined, era: Era): ServerCapabilities {
+  if (backend === undefined) return era === 'modern' ? MODERN_GATEWAY_CAPABILITIES : GATEWAY_CAPABILITIES;
+  let both = mirrored.get(backend);
+  if (both === undefined) {
+    const legacy = { ...backend, logging: {}, tasks: TASKS_CAPABILITY };
+    both = { legacy, modern: modernCapabilities(legacy) };
+    mirrored.set(backend, both);
+  }
+  return both[era];
+}
+
+/** The methods whose 2026-07-28 answers carry cache hints. */
+const HINTED = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read', 'server/discover']);
+/** The methods registerResourceProxy answers. */
+const PROXIED = new Set([
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+  'resources/subscribe',
+  'resources/unsubscribe',
+  'prompts/list',
+  'prompts/get',
+  'completion/complete',
+]);
+
 /** Which protocol era a server is built for: a 2025 session, or one 2026-07-28 request. */
 export type Era = 'legacy' | 'modern';
 
@@ -126,18 +160,23 @@ export type Era = 'legacy' | 'modern';
  * The MCP server one agent session talks to. It holds no state of its own
  * beyond the view: tools come from the catalog, calls go through the
  * router, so every session sees the same backends, breakers and pools.
+ *
+ * A 2026-07-28 request gets a server of its own that answers `only` its
+ * one method (the SDK has checked Mcp-Method against the body before the
+ * server is built): nothing else is registered, and a method the gateway
+ * does not serve has no handler, which the SDK answers 404 (-32601).
  */
-export function createSessionServer(gateway: SessionServerSources, view: View, era: Era = 'legacy'): Server {
+export function createSessionServer(gateway: SessionServerSources, view: View, era: Era = 'legacy', only?: string): Server {
   const single = view.single;
   const meta = single === undefined ? undefined : gateway.catalog.meta(single);
+  const answers = (method: string): boolean => only === undefined || only === method;
   // A per-server endpoint mirrors its backend (capabilities, name,
   // instructions) so that it can replace a direct connection.
-  const legacy = single === undefined ? GATEWAY_CAPABILITIES : { ...(meta?.capabilities ?? {}), logging: {}, tasks: TASKS_CAPABILITY };
-  const capabilities = era === 'modern' ? modernCapabilities(legacy) : legacy;
+  const capabilities = capabilitiesOf(single === undefined ? undefined : (meta?.capabilities ?? {}), era);
   const server = new Server(meta?.serverInfo ?? { name: 'stonegate', version: VERSION }, {
     capabilities,
     // Modern answers only: the SDK never puts them on a 2025-era result.
-    ...(era === 'modern' ? { cacheHints: cacheHintsFor(gateway, view) } : {}),
+    ...(era === 'modern' && (only === undefined || HINTED.has(only)) ? { cacheHints: cacheHintsFor(gateway, view) } : {}),
     instructions:
       single === undefined
         ? 'stonegate routes tool calls to many MCP servers. Tools are named <server>__<tool>. If you do not know which tool fits, call gate_discover with a few words, then call the tool by name or with gate_call.'
@@ -148,10 +187,12 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
     if (view.owner === undefined) view.caller = server.getClientVersion()?.name;
   };
 
-  server.setRequestHandler('tools/list', async () => {
-    await gateway.settled();
-    return { tools: listTools(gateway, view) };
-  });
+  if (answers('tools/list')) {
+    server.setRequestHandler('tools/list', async () => {
+      await gateway.settled();
+      return { tools: listTools(gateway, view) };
+    });
+  }
 
   /*
    * tools/call is answered by the fallback handler, the SDK's public hook for
@@ -217,15 +258,21 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
       await progress.flush();
     }
   };
-  const tasks = taskRequests(gateway.dispatch, gateway.config.dispatch.result_ttl, view.owner ?? null);
-  server.fallbackRequestHandler = async (request, ctx): Promise<Result> => {
-    if (request.method === 'tools/call') return callTool(request, ctx);
-    const answer = tasks(request, ctx);
-    if (answer === undefined) throw rpcFailure(ProtocolErrorCode.MethodNotFound, 'Method not found');
-    return answer;
-  };
+  if (era === 'modern') {
+    // tasks/* are not methods of the 2026-07-28 era.
+    if (answers('tools/call')) server.fallbackRequestHandler = async (request, ctx): Promise<Result> => callTool(request, ctx);
+  } else {
+    const tasks = taskRequests(gateway.dispatch, gateway.config.dispatch.result_ttl, view.owner ?? null);
+    server.fallbackRequestHandler = async (request, ctx): Promise<Result> => {
+      if (request.method === 'tools/call') return callTool(request, ctx);
+      const answer = tasks(request, ctx);
+      if (answer === undefined) throw rpcFailure(ProtocolErrorCode.MethodNotFound, 'Method not found');
+      return answer;
+    };
+  }
 
-  if (capabilities.resources !== undefined || capabilities.prompts !== undefined || capabilities.completions !== undefined) {
+  const proxied = only === undefined || PROXIED.has(only);
+  if (proxied && (capabilities.resources !== undefined || capabilities.prompts !== undefined || capabilities.completions !== undefined)) {
     registerResourceProxy(server, gateway, view, capabilities);
   }
   return server;

@@ -16,7 +16,8 @@ export class Deadline {
   /** Aborts when the deadline expires or the caller's signal aborts. */
   readonly signal: AbortSignal;
   readonly #controller = new AbortController();
-  readonly #reason = new SdkError(SdkErrorCode.RequestTimeout, 'Request timed out (gateway deadline)');
+  /** Made only when the deadline expires: an Error's stack trace costs more than the rest of the request's bookkeeping. */
+  #reason: SdkError | undefined;
   readonly #timeout: number;
   readonly #end: number;
   readonly #caller: AbortSignal | undefined;
@@ -38,7 +39,7 @@ export class Deadline {
 
   /** Whether `err` is this deadline's own expiry (not a backend's answer, not the caller's cancel). */
   expired(err: unknown): boolean {
-    return err === this.#reason;
+    return err !== undefined && err === this.#reason;
   }
 
   /**
@@ -71,6 +72,7 @@ export class Deadline {
     this.#timer = setTimeout(
       () => {
         this.clear();
+        this.#reason = new SdkError(SdkErrorCode.RequestTimeout, 'Request timed out (gateway deadline)');
         this.#controller.abort(this.#reason);
       },
       Math.max(0, left),
