@@ -135,14 +135,19 @@ export class AuditLog {
     return this.#written;
   }
 
-  /** Deletes rows older than retention_days (0: keep everything). */
-  async expire(): Promise<void> {
-    if (this.#settings.retention_days <= 0) return;
-    try {
-      await this.#store.expire(Date.now() - this.#settings.retention_days * 86_400_000);
-    } catch (err) {
-      this.#log.error({ err }, 'could not expire the audit log');
-    }
+  /**
+   * Deletes rows older than retention_days (0: keep everything). It runs in
+   * order with the writes (on PostgreSQL they may take different pool
+   * connections): a sweep started before a write cannot delete that write's rows.
+   */
+  expire(): Promise<void> {
+    if (this.#settings.retention_days <= 0) return Promise.resolve();
+    this.#written = this.#written.then(() =>
+      this.#store
+        .expire(Date.now() - this.#settings.retention_days * 86_400_000)
+        .catch((err: unknown) => this.#log.error({ err }, 'could not expire the audit log')),
+    );
+    return this.#written;
   }
 
   /** Newest first, filtered. */
