@@ -2,7 +2,8 @@
 // on Node 20 through tools/node20-globsync) with `--requirements 2026-07-28`
 // against the modern fixture test/fixtures/conformance-modern-server.ts,
 // served directly by the SDK's createMcpHandler (no gateway). Every required
-// scenario passes; what the gateway's /mcp/{server} on this backend should match.
+// scenario passes, and of the unscored ones all but the Tasks extension; what
+// the gateway's /mcp/{server} on this backend should match.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -64,5 +65,9 @@ describe('conformance suite 0.2, 2026-07-28 requirements, modern fixture served 
     expect(required.length).toBe(REQUIRED_SCENARIOS);
     expect(required.filter((s) => s.failed > 0 || s.warnings > 0 || s.problems.length > 0).map((s) => s.name)).toEqual([]);
     expect(required.every((s) => s.passed > 0)).toBe(true);
+    // Of the scenarios run but not scored, only the Tasks extension ([mcp-ext]) fails: the pending
+    // json-schema-2020-12 and http-custom-header-server-validation pass too.
+    expect(run.failedScenarios.filter((name) => !(unscored.has(name) && name.startsWith('tasks-')))).toEqual([]);
+    expect(run.scenarios.find((s) => s.name === 'http-custom-header-server-validation')?.failed).toBe(0);
   });
 });
