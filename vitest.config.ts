@@ -32,6 +32,7 @@ const INTEGRATION = [
   'test/cli/init.test.ts',
   'test/cli/serve-summary.test.ts',
   'test/coord/standalone.test.ts',
+  'test/fixtures/conformance-modern.test.ts',
   'test/fixtures/fixtures.test.ts',
   'test/store/lazy-pg.test.ts',
 ];
