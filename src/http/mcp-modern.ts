@@ -175,6 +175,22 @@ interface RequestContext {
   refusal?: string;
 }
 
+/**
+ * The JSON-RPC code of a refusal the gateway makes itself on an MCP route
+ * (401, 403, 405, 429; the HTTP status and `data.code` say which), by the
+ * request's MCP-Protocol-Version (only the code's choice hangs on it, no
+ * decision). 2025-era clients keep -32000: their revision allows it and they
+ * have always got it. The 2026-07-28 revision leaves -32000…-32019 to legacy
+ * use (basic §Error Codes: new implementations SHOULD NOT use them) and
+ * answers general failures with the standard JSON-RPC codes: -32603 when the
+ * gateway cannot take the request now (429, as the SDK's own subscription
+ * limit answers), -32600 when it refuses the request as sent.
+ */
+export function refusalCode(version: string | undefined, status: number): number {
+  if (!isModernVersion(version)) return -32000;
+  return status === 429 ? -32603 : -32600;
+}
+
 export function modernMcp(gateway: SessionServerSources, logger: Logger): ModernMcp {
   // The factory gets the very Request handed to fetch (requestInfo), so the
   // view the route computed (and the parsed body) travels with it.
