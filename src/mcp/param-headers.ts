@@ -50,10 +50,10 @@ const SENTINEL = /^=\?base64\?(.*)\?=$/s;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const DECIMAL = /^-?\d+(\.\d+)?$/;
 
-/** A header value as text: plain, or the UTF-8 inside `=?base64?…?=`; undefined for a broken sentinel. */
+/** A header value as text: plain (visible ASCII, space, tab), or the UTF-8 inside `=?base64?…?=`; undefined for anything else. */
 function decoded(value: string): string | undefined {
   const b64 = SENTINEL.exec(value)?.[1];
-  if (b64 === undefined) return value;
+  if (b64 === undefined) return /^[\t\x20-\x7e]*$/.test(value) ? value : undefined;
   if (!BASE64.test(b64)) return undefined;
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(b64, 'base64'));
@@ -77,7 +77,7 @@ export function paramHeaderMismatch(declared: ParamHeader[], args: unknown, head
     const raw = headers.get(header);
     if (raw === null) return `the body carries ${path.join('.')}=${JSON.stringify(value)} but the ${header} header is absent`;
     const text = decoded(raw);
-    if (text === undefined) return `the ${header} header carries an invalid Base64 sentinel value`;
+    if (text === undefined) return `the ${header} header is neither plain ASCII nor a valid =?base64?…?= value`;
     const numeric = (type === 'integer' || type === 'number') && typeof value === 'number' && DECIMAL.test(text);
     if (numeric ? Number(text) !== value : text !== String(value)) {
       return `the ${header} header decodes to ${JSON.stringify(text)} but the body carries ${path.join('.')}=${JSON.stringify(value)}`;

@@ -107,6 +107,7 @@ describe('issue 23.2/7: Mcp-Param-* headers of a tool with x-mcp-header', () => 
     ['a different value', { region: 'eu' }, { 'mcp-param-region': 'us' }, 'Mcp-Param-Region'],
     ['a Base64 value of another text', { region: 'eu' }, { 'mcp-param-region': b64('us') }, 'Mcp-Param-Region'],
     ['a broken Base64 sentinel', { region: 'eu' }, { 'mcp-param-region': '=?base64?!!?=' }, 'Mcp-Param-Region'],
+    ['a value with characters outside ASCII, sent raw (not Base64)', { region: 'Zürich' }, { 'mcp-param-region': 'Zürich' }, 'Mcp-Param-Region'],
     ['another integer', { region: 'eu', count: 3 }, { 'mcp-param-region': 'eu', 'mcp-param-count': '4' }, 'Mcp-Param-Count'],
     ['a nested boolean without its header', { region: 'eu', options: { verbose: true } }, { 'mcp-param-region': 'eu' }, 'Mcp-Param-Verbose'],
   ])('%s is 400 -32020', async (_case, args, headers, header) => {
