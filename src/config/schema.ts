@@ -57,6 +57,12 @@ export const GatewaySchema = z
     allowed_hosts: z.array(z.string().min(1)).default([]),
     allowed_origins: z.array(z.string().min(1)).default([]),
     max_json_depth: z.number().int().min(2).max(1_000).default(64),
+    // The serialised params._meta of a 2026-07-28 request (protocol version, client info and capabilities ride in it).
+    max_meta_bytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(16 * 1024),
     pin_tools: z.boolean().default(false),
   })
   .prefault({});

@@ -11,7 +11,7 @@ import { type View, viewFrom } from '../mcp/view.js';
 import { capClient } from './client-slots.js';
 import { MemoryEventStore } from './event-store.js';
 import { legacySseRoutes } from './legacy-sse.js';
-import { isModernVersion, modernMcp, NO_BODY } from './mcp-modern.js';
+import { isModernVersion, modernMcp, NO_BODY, refusalCode } from './mcp-modern.js';
 import { GatewayHttpTransport } from './mcp-transport.js';
 import { role } from './route-role.js';
 import { assertMayUse, isJson } from './security.js';
@@ -143,7 +143,7 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
       return rpcError(
         c,
         405,
-        -32000,
+        refusalCode(c.req.header('mcp-protocol-version'), 405),
         'Method Not Allowed: protocol 2026-07-28 has no sessions; POST each request (subscriptions/listen replaces the GET stream)',
       );
     }
@@ -169,7 +169,8 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
     } catch (err) {
       const error = toGatewayError(err);
       c.header('Retry-After', String(error.retryAfter ?? 1));
-      return c.json({ jsonrpc: '2.0', error: { code: -32000, message: `${error.code}: ${error.message}`, data: { code: error.code } }, id: null }, 429);
+      const code = refusalCode(c.req.header('mcp-protocol-version'), 429);
+      return c.json({ jsonrpc: '2.0', error: { code, message: `${error.code}: ${error.message}`, data: { code: error.code } }, id: null }, 429);
     }
     const view: View = viewFrom(new URL(c.req.url).searchParams, { expose: config.gateway.expose }, single, identity);
     const server = createSessionServer(gateway, view);

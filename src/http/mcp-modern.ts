@@ -1,7 +1,8 @@
 import { createMcpHandler, isLegacyRequest, type McpHttpHandler } from '@modelcontextprotocol/server';
 import type { Logger } from '../log.js';
+import { paramHeaderMismatch, paramHeaders } from '../mcp/param-headers.js';
 import { createSessionServer, type SessionServerSources } from '../mcp/session-server.js';
-import type { View } from '../mcp/view.js';
+import { sees, type View } from '../mcp/view.js';
 import { ANONYMOUS } from '../pool/affinity-pool.js';
 
 /*
@@ -109,16 +110,78 @@ export function isModernVersion(version: string | undefined): boolean {
   return version !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(version) && version >= '2026-07-28';
 }
 
+/** A JSON-RPC error answered by the gateway itself on the modern leg (the body's id echoed when it has one). */
+function rpcError(status: number, code: number, message: string, body: unknown, data?: Record<string, unknown>): Response {
+  const id = (body as { id?: unknown } | null)?.id;
+  const echoed = typeof id === 'string' || typeof id === 'number' ? id : null;
+  return Response.json({ jsonrpc: '2.0', error: { code, message, ...(data === undefined ? {} : { data }) }, id: echoed }, { status });
+}
+
+/** The byte size of a request's `params._meta` once serialised (0 without one). */
+function metaBytes(body: unknown): number {
+  const meta = (body as { params?: { _meta?: unknown } } | null)?.params?._meta;
+  return meta === undefined ? 0 : Buffer.byteLength(JSON.stringify(meta) ?? '');
+}
+
+/**
+ * What is wrong with the `Mcp-Param-*` headers of a tools/call, or undefined
+ * (not a tools/call, a tool the view does not show, no x-mcp-header). Runs
+ * in the factory, after the SDK has checked the standard headers, the
+ * envelope and the version: the body's name is the tool's.
+ */
+async function paramRefusal(gateway: SessionServerSources, view: View, body: unknown, headers: Headers): Promise<string | undefined> {
+  const { method, params } = body as { method?: unknown; params?: { name?: unknown; arguments?: unknown } };
+  if (method !== 'tools/call' || typeof params?.name !== 'string') return undefined;
+  const name = params.name;
+  const lookup = () => (view.single === undefined ? gateway.catalog.byExposed(name) : gateway.catalog.resolve(view.single, name));
+  let entry = lookup();
+  if (entry === undefined) {
+    await gateway.settled();
+    entry = lookup();
+  }
+  if (entry === undefined || !sees(view, entry.server)) return undefined;
+  return paramHeaderMismatch(paramHeaders(entry.inputSchema), params.arguments, headers);
+}
+
+/** Thrown by the factory to stop a request the gateway answers itself (the SDK answers it 500, which serve replaces). */
+class Refused extends Error {}
+
+/** What the factory of one modern request reads: its view and body; it leaves the Mcp-Param refusal here. */
+interface RequestContext {
+  view: View;
+  body: unknown;
+  refusal?: string;
+}
+
+/**
+ * The JSON-RPC code of a refusal the gateway makes itself on an MCP route
+ * (401, 403, 405, 429; the HTTP status and `data.code` say which), by the
+ * request's MCP-Protocol-Version (only the code's choice hangs on it, no
+ * decision). 2025-era clients keep -32000: their revision allows it and they
+ * have always got it. The 2026-07-28 revision leaves -32000…-32019 to legacy
+ * use (basic §Error Codes: new implementations SHOULD NOT use them) and
+ * answers general failures with the standard JSON-RPC codes: -32603 when the
+ * gateway cannot take the request now (429, as the SDK's own subscription
+ * limit answers), -32600 when it refuses the request as sent.
+ */
+export function refusalCode(version: string | undefined, status: number): number {
+  if (!isModernVersion(version)) return -32000;
+  return status === 429 ? -32603 : -32600;
+}
+
 export function modernMcp(gateway: SessionServerSources, logger: Logger): ModernMcp {
   // The factory gets the very Request handed to fetch (requestInfo), so the
-  // view the route computed travels with it.
-  const requests = new WeakMap<Request, { view: View; method: string | undefined }>();
+  // view the route computed (and the parsed body) travels with it.
+  const requests = new WeakMap<Request, RequestContext>();
+  const maxMeta = gateway.config.gateway.max_meta_bytes;
   const handler: McpHttpHandler = createMcpHandler(
-    ({ requestInfo }) => {
-      const request = requestInfo === undefined ? undefined : requests.get(requestInfo);
-      if (request === undefined) throw new Error('stonegate: a modern MCP request reached the handler without its view');
+    async ({ requestInfo }) => {
+      const context = requestInfo === undefined ? undefined : requests.get(requestInfo);
+      if (context === undefined || requestInfo === undefined) throw new Error('stonegate: a modern MCP request reached the handler without its view');
+      context.refusal = await paramRefusal(gateway, context.view, context.body, requestInfo.headers);
+      if (context.refusal !== undefined) throw new Refused(context.refusal);
       // The SDK has checked Mcp-Method against the body: the server answers that one method.
-      return createSessionServer(gateway, request.view, 'modern', request.method);
+      return createSessionServer(gateway, context.view, 'modern', methodOf(context.body));
     },
     {
       legacy: 'reject',
@@ -144,13 +207,27 @@ export function modernMcp(gateway: SessionServerSources, logger: Logger): Modern
       return !(await isLegacyRequest(request, body));
     },
     async serve(request, body, view) {
+      // A _meta past the limit is refused before the SDK parses and validates it.
+      const size = metaBytes(body);
+      if (size > maxMeta) {
+        return rpcError(400, -32602, `Invalid params: _meta is ${size} bytes, over the ${maxMeta}-byte limit ([gateway] max_meta_bytes)`, body, {
+          limit: maxMeta,
+          size,
+        });
+      }
       // No session: a backend with affinity = "session" keys the request on its token, and refuses it without one.
       const principal = view.owner === undefined ? undefined : gateway.sessions.enterPrincipal(view.owner);
       view.session = principal?.ref ?? ANONYMOUS;
       view.modern = true;
-      requests.set(request, { view, method: methodOf(body) });
+      const context: RequestContext = { view, body };
+      requests.set(request, context);
       try {
         const response = await handler.fetch(request, { parsedBody: body });
+        if (context.refusal !== undefined) {
+          await response.body?.cancel();
+          principal?.leave();
+          return rpcError(400, -32020, `Bad Request: the request headers and body disagree: ${context.refusal}`, body);
+        }
         return principal === undefined ? response : whenOver(response, principal.leave);
       } catch (err) {
         principal?.leave();

@@ -5,6 +5,7 @@ import type { ActingAsDeclaration } from '../builtins/builtin-backend.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { GatewaySurface } from '../mcp/surface.js';
 import { jsonDepth } from './body.js';
+import { refusalCode } from './mcp-modern.js';
 import { originCheck } from './origin-guard.js';
 import { type Role, routeIsProbe, routeRole } from './route-role.js';
 
@@ -68,9 +69,28 @@ function deny(c: Context, kind: RouteSurface, error: GatewayError): Response {
   if (error.retryAfter !== undefined) headers['Retry-After'] = String(error.retryAfter);
   const body =
     kind === 'mcp'
-      ? { jsonrpc: '2.0', error: { code: -32000, message: `${error.code}: ${error.message}`, data: { code: error.code } }, id: null }
+      ? {
+          jsonrpc: '2.0',
+          error: {
+            code: refusalCode(c.req.header('mcp-protocol-version'), error.status),
+            message: `${error.code}: ${error.message}`,
+            data: { code: error.code },
+          },
+          id: null,
+        }
       : error.toJSON();
   return c.json(body, error.status as 400, headers);
+}
+
+/** The backend a /mcp/{server} path names (percent-decoded as the route's parameter is), else undefined. */
+function backendOfPath(path: string): string | undefined {
+  const raw = /^\/mcp\/([^/]+)$/.exec(path)?.[1];
+  if (raw === undefined) return undefined;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined; // the route answers it
+  }
 }
 
 /**
@@ -130,6 +150,16 @@ export function securityGuard(gateway: GuardSources): MiddlewareHandler {
           kind,
           new GatewayError('FORBIDDEN', `Token '${identity.name}' may not use the built-in backend '${builtin}'; add '${builtin}' to its servers`),
         );
+      }
+    }
+    // /mcp/{server} with a token that may not use that backend: refused here, before its body is read
+    // (the route checks again; this only answers earlier). It hangs on the URL and the token, no header.
+    const single = kind === 'mcp' ? backendOfPath(c.req.path) : undefined;
+    if (single !== undefined && !mayUse(c.get('identity'), single)) {
+      try {
+        assertMayUse(c, single);
+      } catch (err) {
+        return deny(c, kind, toGatewayError(err));
       }
     }
     const transportChecks = kind === 'mcp' && c.req.path !== '/messages';

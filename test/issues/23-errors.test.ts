@@ -11,18 +11,34 @@ import { demoBackend, type RunningGateway, startGateway, stopAll } from '../help
  */
 
 const TOKEN = 'errors-2026-token-5d1e';
+const SCOPED = 'errors-2026-scoped-71c0';
+const SLOW = 'errors-2026-slow-token-9a2b';
 const V = '2026-07-28';
 let gw: RunningGateway;
 
 beforeAll(async () => {
-  const config = `${demoBackend()}
+  const config = `[gateway]
+max_body_bytes = 65536
+
+${demoBackend()}
 [auth]
 [[auth.tokens]]
 name = "root"
 role = "admin"
 token = "\${ERR_TOKEN}"
+
+[[auth.tokens]]
+name = "scoped"
+token = "\${ERR_SCOPED}"
+servers = ["demo"]
+
+[[auth.tokens]]
+name = "slow"
+token = "\${ERR_SLOW}"
+rate_limit = 0.001
+burst = 1
 `;
-  gw = await startGateway(config, { env: { ERR_TOKEN: TOKEN } });
+  gw = await startGateway(config, { env: { ERR_TOKEN: TOKEN, ERR_SCOPED: SCOPED, ERR_SLOW: SLOW } });
   await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'demo');
 });
 afterAll(stopAll);
@@ -48,10 +64,10 @@ const BASE_HEADERS = {
 };
 
 /** POSTs `body` (an object is JSON-encoded) to /mcp with the standard modern headers, overridden by `headers` (undefined drops one). */
-async function post(body: unknown, headers: Record<string, string | undefined> = {}): Promise<Answer> {
+async function post(body: unknown, headers: Record<string, string | undefined> = {}, path = '/mcp'): Promise<Answer> {
   const merged: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...BASE_HEADERS, ...headers })) if (v !== undefined) merged[k] = v;
-  const response = await fetch(`${gw.url}/mcp`, { method: 'POST', headers: merged, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const response = await fetch(`${gw.url}${path}`, { method: 'POST', headers: merged, body: typeof body === 'string' ? body : JSON.stringify(body) });
   const text = await response.text();
   let parsed: Answer['body'] = {};
   try {
@@ -147,7 +163,8 @@ describe("issue 23.2/7: the specification's errors on a 2026-07-28 request", () 
     });
     expect(response.status).toBe(405);
     expect(response.headers.get('allow')).toBe('POST');
-    await response.body?.cancel();
+    // Not -32000: the 2026-07-28 revision leaves -32000…-32019 to legacy use.
+    expect(((await response.json()) as { error: { code: number } }).error.code).toBe(-32600);
   });
 
   it('a batch holding a modern request is 400 -32600', async () => {
@@ -194,5 +211,48 @@ describe("issue 23: the gateway's security rules hold on the modern leg", () => 
   it('a modern request without a token is 401', async () => {
     const answer = await post(call(), { ...callHeaders(), authorization: undefined });
     expect(answer.status).toBe(401);
+  });
+});
+
+describe("issue 23.2: the gateway's own refusals carry a standard JSON-RPC code on 2026-07-28 requests, -32000 on 2025 ones", () => {
+  const LEGACY = { 'mcp-protocol-version': '2025-11-25' };
+  const init = {
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'initialize',
+    params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'e', version: '1' } },
+  };
+
+  function expectRefusal(answer: Answer, status: number, rpc: number, code: string): void {
+    expect({ status: answer.status, rpc: answer.body.error?.code, code: answer.body.error?.data?.code }).toEqual({ status, rpc, code });
+  }
+
+  it('no token: 401, -32600 (modern) / -32000 (2025), data.code UNAUTHORIZED', async () => {
+    expectRefusal(await post(call(), { ...callHeaders(), authorization: undefined }), 401, -32600, 'UNAUTHORIZED');
+    expectRefusal(await post(init, { ...LEGACY, authorization: undefined }), 401, -32000, 'UNAUTHORIZED');
+  });
+
+  it('a foreign Origin: 403, -32600 (modern) / -32000 (2025), data.code FORBIDDEN', async () => {
+    expectRefusal(await post(call(), { ...callHeaders(), origin: 'https://evil.example' }), 403, -32600, 'FORBIDDEN');
+    expectRefusal(await post(init, { ...LEGACY, origin: 'https://evil.example' }), 403, -32000, 'FORBIDDEN');
+  });
+
+  it("over the token's rate limit: 429 with Retry-After, -32603 (modern) / -32000 (2025), data.code RATE_LIMITED", async () => {
+    const slow = { authorization: `Bearer ${SLOW}` };
+    await post(call(), { ...callHeaders(), ...slow }); // the one request of the burst
+    const modern = await post(call(), { ...callHeaders(), ...slow });
+    expectRefusal(modern, 429, -32603, 'RATE_LIMITED');
+    expect(modern.headers.get('retry-after')).not.toBeNull();
+    expectRefusal(await post(init, { ...LEGACY, ...slow }), 429, -32000, 'RATE_LIMITED');
+  });
+
+  it('/mcp/{server} a token may not use: 403 as JSON-RPC, before the body is read (a body over max_body_bytes is not 413)', async () => {
+    const scoped = { authorization: `Bearer ${SCOPED}` };
+    expectRefusal(await post(call('echo'), { ...callHeaders('echo'), ...scoped }, '/mcp/other'), 403, -32600, 'FORBIDDEN');
+    expectRefusal(await post(init, { ...LEGACY, ...scoped }, '/mcp/other'), 403, -32000, 'FORBIDDEN');
+    const huge = { ...init, params: { ...init.params, pad: 'x'.repeat(70_000) } };
+    expectRefusal(await post(huge, { ...LEGACY, ...scoped }, '/mcp/other'), 403, -32000, 'FORBIDDEN');
+    // The backend it may use is served as before.
+    expect((await post(call('echo'), { ...callHeaders('echo'), ...scoped }, '/mcp/demo')).status).toBe(200);
   });
 });
