@@ -1,8 +1,11 @@
 import { createMcpHandler, isLegacyRequest, type McpHttpHandler } from '@modelcontextprotocol/server';
+import type { CapClient } from '../auth/client-caps.js';
+import { toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createSessionServer, type SessionServerSources } from '../mcp/session-server.js';
 import type { View } from '../mcp/view.js';
 import { ANONYMOUS } from '../pool/affinity-pool.js';
+import { feedListenStreams, holdListen, ViewBus } from './mcp-listen.js';
 
 /*
  * The 2026-07-28 era of MCP on the gateway's MCP URLs. A modern request
@@ -22,8 +25,8 @@ import { ANONYMOUS } from '../pool/affinity-pool.js';
 export interface ModernMcp {
   /** True for a request the modern path answers (including its refusals); false for 2025-era traffic. */
   claims(request: Request, body: unknown): Promise<boolean>;
-  /** Answers a modern request for `view`; `body` is the POST's parsed JSON. */
-  serve(request: Request, body: unknown, view: View): Promise<Response>;
+  /** Answers a modern request for `view`; `body` is the POST's parsed JSON; `client` holds its stream slots. */
+  serve(request: Request, body: unknown, view: View, client: CapClient): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -123,6 +126,18 @@ function whenOver(response: Response, done: () => void): Response {
   return new Response(stream, { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 
+/**
+ * A gateway refusal of a modern request (a stream cap: RATE_LIMITED), in
+ * the form a 2025 client over its cap gets: the error's HTTP status,
+ * Retry-After, and `data.code` naming the gateway's error code.
+ */
+function refusal(err: unknown, id: unknown): Response {
+  const error = toGatewayError(err);
+  const headers: Record<string, string> = error.retryAfter === undefined ? {} : { 'retry-after': String(error.retryAfter) };
+  const body = { jsonrpc: '2.0', error: { code: -32000, message: `${error.code}: ${error.message}`, data: { code: error.code } }, id: id ?? null };
+  return Response.json(body, { status: error.status, headers });
+}
+
 /** No parsed body (GET, DELETE, a body that is not JSON): 2025-era serving judges it. */
 export const NO_BODY = Symbol('no body');
 
@@ -135,6 +150,8 @@ export function modernMcp(gateway: SessionServerSources, logger: Logger): Modern
   // The factory gets the very Request handed to fetch (requestInfo), so the
   // view the route computed travels with it.
   const views = new WeakMap<Request, View>();
+  const onerror = (error: Error): void => logger.debug({ error: error.message }, 'mcp (2026-07-28) request refused or failed');
+  const bus = new ViewBus(onerror);
   const handler: McpHttpHandler = createMcpHandler(
     ({ requestInfo }) => {
       const view = requestInfo === undefined ? undefined : views.get(requestInfo);
@@ -143,17 +160,15 @@ export function modernMcp(gateway: SessionServerSources, logger: Logger): Modern
     },
     {
       legacy: 'reject',
-      onerror: (error) => logger.debug({ error: error.message }, 'mcp (2026-07-28) request refused or failed'),
+      onerror,
+      bus,
+      // The stream caps (holdListen) refuse first, with the gateway's own answer; this is the SDK's backstop.
+      maxSubscriptions: gateway.security.caps.limits.streams,
     },
   );
-  // A backend's list_changed reaches 2026-07-28 clients on their subscriptions/listen streams (the SDK's
-  // listen router acknowledges, filters and tags them). One stream may hear of a backend its view does not
-  // show: a list_changed only asks the client to list again, which shows it nothing new.
-  gateway.sessions.onListChanged((_backend, what) => {
-    if (what === 'tools') handler.notify.toolsChanged();
-    else if (what === 'prompts') handler.notify.promptsChanged();
-    else handler.notify.resourcesChanged();
-  });
+  // A backend's list_changed and resources/updated reach 2026-07-28 clients on their subscriptions/listen
+  // streams whose view shows the backend (the SDK's listen router acknowledges, filters and tags them).
+  feedListenStreams(gateway, bus);
   return {
     async claims(request, body) {
       if (body === NO_BODY) return false;
@@ -164,19 +179,33 @@ export function modernMcp(gateway: SessionServerSources, logger: Logger): Modern
       // The rest (initialize or a batch with a claim, a 2026 header on a 2025-style body): the SDK decides.
       return !(await isLegacyRequest(request, body));
     },
-    async serve(request, body, view) {
+    async serve(request, body, view, client) {
+      const method = requestMethod(body);
+      // A listen stream takes a stream slot (over a cap: the 429 a 2025 client gets) and its backend subscriptions first.
+      let listening: (() => void) | undefined;
+      if (method === 'subscriptions/listen') {
+        try {
+          listening = await holdListen(gateway, client, body, view, request.signal);
+        } catch (err) {
+          return refusal(err, (body as { id?: unknown }).id);
+        }
+      }
       // No session: a backend with affinity = "session" keys the request on its token, and refuses it without one.
       const principal = view.owner === undefined ? undefined : gateway.sessions.enterPrincipal(view.owner);
       view.session = principal?.ref ?? ANONYMOUS;
       view.modern = true;
       views.set(request, view);
-      try {
-        const response = await handler.fetch(request, { parsedBody: body });
-        const method = requestMethod(body);
-        const answer = method === undefined || ALWAYS_ANSWERED.has(method) ? response : await notFoundAs404(response);
-        return principal === undefined ? answer : whenOver(answer, principal.leave);
-      } catch (err) {
+      const over = (): void => {
         principal?.leave();
+        listening?.();
+      };
+      try {
+        // The scope tells the bus which view a listen stream registered from this request has.
+        const response = await bus.scope.run(view, () => handler.fetch(request, { parsedBody: body }));
+        const answer = method === undefined || ALWAYS_ANSWERED.has(method) ? response : await notFoundAs404(response);
+        return principal === undefined && listening === undefined ? answer : whenOver(answer, over);
+      } catch (err) {
+        over();
         throw err;
       }
     },

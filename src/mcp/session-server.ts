@@ -109,14 +109,31 @@ const GATEWAY_CAPABILITIES: ServerCapabilities = {
 
 /**
  * A 2026-07-28 server's capabilities: no 2025 `tasks` (tasks/* are not
- * methods of that era) and no `resources.subscribe` (resources/subscribe is
- * not either: the SDK answers it 404, so advertising it would mislead).
+ * methods of that era). `resources.subscribe` stays: in that era it says
+ * that subscriptions/listen honours `resourceSubscriptions` (the method
+ * resources/subscribe itself is gone, and the SDK answers it 404).
  */
 function modernCapabilities(capabilities: ServerCapabilities): ServerCapabilities {
-  const { tasks: _tasks, resources, ...rest } = capabilities;
-  if (resources === undefined) return rest;
-  const { subscribe: _subscribe, ...kept } = resources;
-  return { ...rest, resources: kept };
+  const { tasks: _tasks, ...rest } = capabilities;
+  return rest;
+}
+
+/**
+ * The extensions `/mcp` advertises: every extension a backend the view sees
+ * advertised in its capabilities, so a client that negotiates one (MCP
+ * Apps' `io.modelcontextprotocol/ui`, say) learns that some tool behind the
+ * gateway speaks it. An extension two backends advertise with different
+ * settings keeps the first backend's, by backend name. Undefined when none.
+ */
+export function extensionsOf(gateway: Pick<SessionServerSources, 'catalog'>, view: View): ServerCapabilities['extensions'] {
+  const union: NonNullable<ServerCapabilities['extensions']> = {};
+  for (const name of gateway.catalog.servers()) {
+    if (!sees(view, name)) continue;
+    for (const [id, settings] of Object.entries(gateway.catalog.meta(name)?.capabilities.extensions ?? {})) {
+      if (!(id in union)) union[id] = settings;
+    }
+  }
+  return Object.keys(union).length === 0 ? undefined : union;
 }
 
 /** Which protocol era a server is built for: a 2025 session, or one 2026-07-28 request. */
@@ -132,7 +149,12 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
   const meta = single === undefined ? undefined : gateway.catalog.meta(single);
   // A per-server endpoint mirrors its backend (capabilities, name,
   // instructions) so that it can replace a direct connection.
-  const legacy = single === undefined ? GATEWAY_CAPABILITIES : { ...(meta?.capabilities ?? {}), logging: {}, tasks: TASKS_CAPABILITY };
+  // /mcp: the gateway's own, with the extensions of the backends the view sees (both eras).
+  const extensions = single === undefined ? extensionsOf(gateway, view) : undefined;
+  const legacy =
+    single === undefined
+      ? { ...GATEWAY_CAPABILITIES, ...(extensions === undefined ? {} : { extensions }) }
+      : { ...(meta?.capabilities ?? {}), logging: {}, tasks: TASKS_CAPABILITY };
   const capabilities = era === 'modern' ? modernCapabilities(legacy) : legacy;
   const server = new Server(meta?.serverInfo ?? { name: 'stonegate', version: VERSION }, {
     capabilities,
@@ -226,7 +248,10 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
   };
 
   if (capabilities.resources !== undefined || capabilities.prompts !== undefined || capabilities.completions !== undefined) {
-    registerResourceProxy(server, gateway, view, capabilities);
+    // A 2026-07-28 server has no resources/subscribe: its subscriptions come with subscriptions/listen (mcp-modern.ts).
+    const proxied =
+      era === 'modern' && capabilities.resources !== undefined ? { ...capabilities, resources: { ...capabilities.resources, subscribe: false } } : capabilities;
+    registerResourceProxy(server, gateway, view, proxied);
   }
   return server;
 }
