@@ -125,9 +125,14 @@ function modernCapabilities(capabilities: ServerCapabilities): ServerCapabilitie
  * gateway speaks it. An extension two backends advertise with different
  * settings keeps the first backend's, by backend name. Undefined when none.
  */
-export function extensionsOf(gateway: Pick<SessionServerSources, 'catalog'>, view: View): ServerCapabilities['extensions'] {
+export function extensionsOf(gateway: Pick<SessionServerSources, 'catalog' | 'supervisor'>, view: View): ServerCapabilities['extensions'] {
   const union: NonNullable<ServerCapabilities['extensions']> = {};
-  for (const name of gateway.catalog.servers()) {
+  // Every backend, not only those with tools (the catalog lists those).
+  const names = gateway.supervisor
+    .list()
+    .map((b) => b.name)
+    .sort();
+  for (const name of names) {
     if (!sees(view, name)) continue;
     for (const [id, settings] of Object.entries(gateway.catalog.meta(name)?.capabilities.extensions ?? {})) {
       if (!(id in union)) union[id] = settings;
