@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { GatewayError } from '../errors.js';
 
-/** What a cap counts: MCP sessions (Streamable HTTP, legacy SSE) or long-lived event streams (/coord/events, /log/stream). */
+/** What a cap counts: MCP sessions (Streamable HTTP, legacy SSE) or long-lived event streams (/coord/events, /log/stream, 2026-07-28 subscriptions/listen). */
 export type CapKind = 'session' | 'stream';
 
 /** Who holds a slot: the token (auth on) or the client address (auth off). */

@@ -134,7 +134,7 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
     // A 2026-07-28 request (its protocol version in its own _meta) is served without a session.
     if (await modern.claims(c.req.raw, body)) {
       if (single !== undefined) gateway.supervisor.get(single);
-      return modern.serve(c.req.raw, body, viewFrom(new URL(c.req.url).searchParams, { expose: config.gateway.expose }, single, identity));
+      return modern.serve(c.req.raw, body, viewFrom(new URL(c.req.url).searchParams, { expose: config.gateway.expose }, single, identity), capClient(c));
     }
     const id = c.req.header('mcp-session-id');
     // The 2026-07-28 era has no session to stream or end: GET and DELETE naming it are 405.

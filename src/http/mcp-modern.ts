@@ -1,9 +1,12 @@
 import { createMcpHandler, isLegacyRequest, type McpHttpHandler } from '@modelcontextprotocol/server';
+import type { CapClient } from '../auth/client-caps.js';
+import { toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { paramHeaderMismatch, paramHeaders } from '../mcp/param-headers.js';
 import { createSessionServer, type SessionServerSources } from '../mcp/session-server.js';
 import { sees, type View } from '../mcp/view.js';
 import { ANONYMOUS } from '../pool/affinity-pool.js';
+import { feedListenStreams, holdListen, ViewBus } from './mcp-listen.js';
 
 /*
  * The 2026-07-28 era of MCP on the gateway's MCP URLs. A modern request
@@ -23,8 +26,8 @@ import { ANONYMOUS } from '../pool/affinity-pool.js';
 export interface ModernMcp {
   /** True for a request the modern path answers (including its refusals); false for 2025-era traffic. */
   claims(request: Request, body: unknown): Promise<boolean>;
-  /** Answers a modern request for `view`; `body` is the POST's parsed JSON. */
-  serve(request: Request, body: unknown, view: View): Promise<Response>;
+  /** Answers a modern request for `view`; `body` is the POST's parsed JSON; `client` holds its stream slots. */
+  serve(request: Request, body: unknown, view: View, client: CapClient): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -102,6 +105,19 @@ function whenOver(response: Response, done: () => void): Response {
   return new Response(stream, { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 
+/**
+ * A gateway refusal of a modern request (a stream cap: RATE_LIMITED), in
+ * the form a 2025 client over its cap gets — the error's HTTP status,
+ * Retry-After, and `data.code` naming the gateway's error code — with the
+ * JSON-RPC code of the 2026-07-28 era (refusalCode).
+ */
+function refusal(err: unknown, body: unknown): Response {
+  const error = toGatewayError(err);
+  const answer = rpcError(error.status, refusalCode('2026-07-28', error.status), `${error.code}: ${error.message}`, body, { code: error.code });
+  if (error.retryAfter !== undefined) answer.headers.set('retry-after', String(error.retryAfter));
+  return answer;
+}
+
 /** No parsed body (GET, DELETE, a body that is not JSON): 2025-era serving judges it. */
 export const NO_BODY = Symbol('no body');
 
@@ -174,6 +190,8 @@ export function modernMcp(gateway: SessionServerSources, logger: Logger): Modern
   // view the route computed (and the parsed body) travels with it.
   const requests = new WeakMap<Request, RequestContext>();
   const maxMeta = gateway.config.gateway.max_meta_bytes;
+  const onerror = (error: Error): void => logger.debug({ error: error.message }, 'mcp (2026-07-28) request refused or failed');
+  const bus = new ViewBus(onerror);
   const handler: McpHttpHandler = createMcpHandler(
     async ({ requestInfo }) => {
       const context = requestInfo === undefined ? undefined : requests.get(requestInfo);
@@ -185,17 +203,15 @@ export function modernMcp(gateway: SessionServerSources, logger: Logger): Modern
     },
     {
       legacy: 'reject',
-      onerror: (error) => logger.debug({ error: error.message }, 'mcp (2026-07-28) request refused or failed'),
+      onerror,
+      bus,
+      // The stream caps (holdListen) refuse first, with the gateway's own answer; this is the SDK's backstop.
+      maxSubscriptions: gateway.security.caps.limits.streams,
     },
   );
-  // A backend's list_changed reaches 2026-07-28 clients on their subscriptions/listen streams (the SDK's
-  // listen router acknowledges, filters and tags them). One stream may hear of a backend its view does not
-  // show: a list_changed only asks the client to list again, which shows it nothing new.
-  gateway.sessions.onListChanged((_backend, what) => {
-    if (what === 'tools') handler.notify.toolsChanged();
-    else if (what === 'prompts') handler.notify.promptsChanged();
-    else handler.notify.resourcesChanged();
-  });
+  // A backend's list_changed and resources/updated reach 2026-07-28 clients on their subscriptions/listen
+  // streams whose view shows the backend (the SDK's listen router acknowledges, filters and tags them).
+  feedListenStreams(gateway, bus);
   return {
     async claims(request, body) {
       if (body === NO_BODY) return false;
@@ -206,7 +222,7 @@ export function modernMcp(gateway: SessionServerSources, logger: Logger): Modern
       // The rest (initialize or a batch with a claim, a 2026 header on a 2025-style body): the SDK decides.
       return !(await isLegacyRequest(request, body));
     },
-    async serve(request, body, view) {
+    async serve(request, body, view, client) {
       // A _meta past the limit is refused before the SDK parses and validates it.
       const size = metaBytes(body);
       if (size > maxMeta) {
@@ -215,22 +231,38 @@ export function modernMcp(gateway: SessionServerSources, logger: Logger): Modern
           size,
         });
       }
+      const method = methodOf(body);
+      // A listen stream takes a stream slot (over a cap: 429, as for a 2025 client) and its backend subscriptions first.
+      let listening: (() => void) | undefined;
+      if (method === 'subscriptions/listen') {
+        try {
+          listening = await holdListen(gateway, client, body, view, request.signal);
+        } catch (err) {
+          return refusal(err, body);
+        }
+      }
       // No session: a backend with affinity = "session" keys the request on its token, and refuses it without one.
       const principal = view.owner === undefined ? undefined : gateway.sessions.enterPrincipal(view.owner);
       view.session = principal?.ref ?? ANONYMOUS;
       view.modern = true;
       const context: RequestContext = { view, body };
       requests.set(request, context);
+      const over = (): void => {
+        principal?.leave();
+        listening?.();
+      };
       try {
-        const response = await handler.fetch(request, { parsedBody: body });
+        // The scope tells the bus which view a listen stream registered from this request has.
+        const fetched = () => handler.fetch(request, { parsedBody: body });
+        const response = await (listening === undefined ? fetched() : bus.scope.run(view, fetched));
         if (context.refusal !== undefined) {
           await response.body?.cancel();
-          principal?.leave();
+          over();
           return rpcError(400, -32020, `Bad Request: the request headers and body disagree: ${context.refusal}`, body);
         }
-        return principal === undefined ? response : whenOver(response, principal.leave);
+        return principal === undefined && listening === undefined ? response : whenOver(response, over);
       } catch (err) {
-        principal?.leave();
+        over();
         throw err;
       }
     },

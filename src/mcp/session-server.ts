@@ -109,14 +109,36 @@ const GATEWAY_CAPABILITIES: ServerCapabilities = {
 
 /**
  * A 2026-07-28 server's capabilities: no 2025 `tasks` (tasks/* are not
- * methods of that era) and no `resources.subscribe` (resources/subscribe is
- * not either: the SDK answers it 404, so advertising it would mislead).
+ * methods of that era). `resources.subscribe` stays: in that era it says
+ * that subscriptions/listen honours `resourceSubscriptions` (the method
+ * resources/subscribe itself is gone, and the SDK answers it 404).
  */
 function modernCapabilities(capabilities: ServerCapabilities): ServerCapabilities {
-  const { tasks: _tasks, resources, ...rest } = capabilities;
-  if (resources === undefined) return rest;
-  const { subscribe: _subscribe, ...kept } = resources;
-  return { ...rest, resources: kept };
+  const { tasks: _tasks, ...rest } = capabilities;
+  return rest;
+}
+
+/**
+ * The extensions `/mcp` advertises: every extension a backend the view sees
+ * advertised in its capabilities, so a client that negotiates one (MCP
+ * Apps' `io.modelcontextprotocol/ui`, say) learns that some tool behind the
+ * gateway speaks it. An extension two backends advertise with different
+ * settings keeps the first backend's, by backend name. Undefined when none.
+ */
+export function extensionsOf(gateway: Pick<SessionServerSources, 'catalog' | 'supervisor'>, view: View): ServerCapabilities['extensions'] {
+  const union: NonNullable<ServerCapabilities['extensions']> = {};
+  // Every backend, not only those with tools (the catalog lists those).
+  const names = gateway.supervisor
+    .list()
+    .map((b) => b.name)
+    .sort();
+  for (const name of names) {
+    if (!sees(view, name)) continue;
+    for (const [id, settings] of Object.entries(gateway.catalog.meta(name)?.capabilities.extensions ?? {})) {
+      if (!(id in union)) union[id] = settings;
+    }
+  }
+  return Object.keys(union).length === 0 ? undefined : union;
 }
 
 const MODERN_GATEWAY_CAPABILITIES = modernCapabilities(GATEWAY_CAPABILITIES);
@@ -141,6 +163,8 @@ function capabilitiesOf(backend: ServerCapabilities | undefined, era: Era): Serv
 
 /** The methods whose 2026-07-28 answers carry cache hints. */
 const HINTED = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read', 'server/discover']);
+/** The 2026-07-28 methods whose answers show the server's capabilities. */
+const SHOWS_CAPABILITIES = new Set(['server/discover', 'subscriptions/listen']);
 /** The methods registerResourceProxy answers. */
 const PROXIED = new Set([
   'resources/list',
@@ -172,7 +196,11 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
   const answers = (method: string): boolean => only === undefined || only === method;
   // A per-server endpoint mirrors its backend (capabilities, name,
   // instructions) so that it can replace a direct connection.
-  const capabilities = capabilitiesOf(single === undefined ? undefined : (meta?.capabilities ?? {}), era);
+  const base = capabilitiesOf(single === undefined ? undefined : (meta?.capabilities ?? {}), era);
+  // /mcp: the gateway's own, with the extensions of the backends the view sees (both eras). A 2026-07-28
+  // request shows its capabilities only in server/discover (and listen reads them): other methods skip the union.
+  const extensions = single === undefined && (only === undefined || SHOWS_CAPABILITIES.has(only)) ? extensionsOf(gateway, view) : undefined;
+  const capabilities = extensions === undefined ? base : { ...base, extensions };
   const server = new Server(meta?.serverInfo ?? { name: 'stonegate', version: VERSION }, {
     capabilities,
     // Modern answers only: the SDK never puts them on a 2025-era result.
@@ -273,7 +301,10 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
 
   const proxied = only === undefined || PROXIED.has(only);
   if (proxied && (capabilities.resources !== undefined || capabilities.prompts !== undefined || capabilities.completions !== undefined)) {
-    registerResourceProxy(server, gateway, view, capabilities);
+    // A 2026-07-28 server has no resources/subscribe: its subscriptions come with subscriptions/listen (mcp-modern.ts).
+    const registered =
+      era === 'modern' && capabilities.resources !== undefined ? { ...capabilities, resources: { ...capabilities.resources, subscribe: false } } : capabilities;
+    registerResourceProxy(server, gateway, view, registered);
   }
   return server;
 }

@@ -21,6 +21,9 @@ export class Sessions {
   /** The identity of each token's 2026-07-28 requests (no MCP session), by token name. */
   readonly #principals = new Map<string, { ref: { id: string; ended: boolean }; lastSeen: number; active: number }>();
   readonly #changed: ((backend: string, what: 'tools' | 'resources' | 'prompts') => void)[] = [];
+  /** Backend URIs that 2026-07-28 subscriptions/listen streams watch, with how many streams watch each. */
+  readonly #listening = new Map<string, number>();
+  readonly #updated: ((backend: string, uri: string) => void)[] = [];
 
   constructor(logger: Logger) {
     this.#log = logger;
@@ -110,12 +113,34 @@ export class Sessions {
     if (this.#subscriptions.get(key)?.size === 0) this.#subscriptions.delete(key);
   }
 
+  /** Whether a 2025 session or a 2026-07-28 listen stream watches a backend URI (the backend then keeps its subscription). */
   isSubscribed(backend: string, uri: string): boolean {
-    return this.#subscriptions.has(`${backend}\u0000${uri}`);
+    const key = `${backend}\u0000${uri}`;
+    return this.#subscriptions.has(key) || this.#listening.has(key);
   }
 
-  /** A backend said a subscribed resource changed: tell the sessions that subscribed, in their naming. */
+  /** A 2026-07-28 listen stream watches a backend URI; the returned function (idempotent) ends that, once the stream ends. */
+  holdListen(backend: string, uri: string): () => void {
+    const key = `${backend}\u0000${uri}`;
+    this.#listening.set(key, (this.#listening.get(key) ?? 0) + 1);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      const left = (this.#listening.get(key) ?? 1) - 1;
+      if (left <= 0) this.#listening.delete(key);
+      else this.#listening.set(key, left);
+    };
+  }
+
+  /** Hears each backend resources/updated that a 2026-07-28 listen stream watches (backend, original URI). */
+  onResourceUpdated(listener: (backend: string, uri: string) => void): void {
+    this.#updated.push(listener);
+  }
+
+  /** A backend said a subscribed resource changed: tell the sessions that subscribed, in their naming, and the listen streams. */
   resourceUpdated(backend: string, uri: string): void {
+    if (this.#listening.has(`${backend}\u0000${uri}`)) for (const listener of this.#updated) listener(backend, uri);
     for (const session of this.#subscriptions.get(`${backend}\u0000${uri}`) ?? []) {
       const view = this.#sessions.get(session);
       const shown = view?.single === undefined ? prefixUri(backend, uri) : uri;
@@ -146,6 +171,7 @@ export class Sessions {
     for (const principal of this.#principals.values()) principal.ref.ended = true;
     this.#principals.clear();
     this.#subscriptions.clear();
+    this.#listening.clear();
     await Promise.all(sessions.map((s) => s.close().catch(() => undefined)));
   }
 

@@ -9,7 +9,7 @@ import { demoBackend, eventually, fixture, q, type RunningGateway, startGateway,
  * a backend's list_changed; `private` with auth, `public` without), a
  * 2025-era client's results carry none; tools/list comes in a fixed order on
  * both eras; the modern capabilities leave out what the era has no method
- * for (2025 tasks, resources.subscribe).
+ * for (2025 tasks).
  */
 
 const TOKEN = 'cache-hints-admin-token-5e31';
@@ -148,15 +148,17 @@ describe('issue 23.4: tools/list in a fixed order', () => {
 });
 
 describe('issue 23: capabilities a 2026-07-28 client is shown', () => {
-  it.each(['/mcp', '/mcp/hints'])('%s advertises no 2025 tasks and no resources.subscribe to a modern client; a 2025 client keeps them', async (path) => {
-    const modern = await connect(open, 'modern', path);
-    const capabilities = modern.getDiscoverResult()?.capabilities ?? {};
-    expect(capabilities).not.toHaveProperty('tasks');
-    expect(capabilities.resources).toBeDefined();
-    expect(capabilities.resources).not.toHaveProperty('subscribe');
-    expect(capabilities.tools).toBeDefined();
-    const legacy = await connect(open, 'legacy', path);
-    expect(legacy.getServerCapabilities()).toHaveProperty('tasks');
-    expect(legacy.getServerCapabilities()?.resources?.subscribe).toBe(true);
-  });
+  it.each(['/mcp', '/mcp/hints'])(
+    '%s advertises no 2025 tasks to a modern client (resources.subscribe: listen takes resourceSubscriptions); a 2025 client keeps them',
+    async (path) => {
+      const modern = await connect(open, 'modern', path);
+      const capabilities = modern.getDiscoverResult()?.capabilities ?? {};
+      expect(capabilities).not.toHaveProperty('tasks');
+      expect(capabilities.resources?.subscribe).toBe(true);
+      expect(capabilities.tools).toBeDefined();
+      const legacy = await connect(open, 'legacy', path);
+      expect(legacy.getServerCapabilities()).toHaveProperty('tasks');
+      expect(legacy.getServerCapabilities()?.resources?.subscribe).toBe(true);
+    },
+  );
 });
