@@ -170,6 +170,7 @@ export function normalizeBackend(
     url: entry.url,
     headers: Object.freeze({ ...entry.headers }),
     affinity: entry.affinity,
+    protocol: entry.protocol ?? (entry.transport === 'http' ? 'auto' : '2025-11-25'),
     roots: Object.freeze(entry.roots.map((r) => (/^[a-z][a-z0-9+.-]*:/i.test(r) ? r : pathToFileURL(resolveFrom(baseDir, r)).href))),
     autoRestart: entry.auto_restart,
     healthCheck: entry.health_check,

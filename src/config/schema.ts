@@ -221,6 +221,10 @@ export const StoreSchema = z
   })
   .prefault({});
 
+/** The protocol era a backend is spoken to in: `auto` asks it (server/discover, falling back to initialize). */
+export const BACKEND_PROTOCOLS = ['auto', '2025-11-25', '2026-07-28'] as const;
+export type BackendProtocol = (typeof BACKEND_PROTOCOLS)[number];
+
 export const BackendSchema = z
   .strictObject({
     name: z.string().regex(BACKEND_NAME, 'a name of 1 to 48 characters from [A-Za-z0-9_-], starting with a letter or digit'),
@@ -233,6 +237,8 @@ export const BackendSchema = z
     url: z.url({ protocol: /^https?$/ }).optional(),
     headers: stringMap.default({}),
     affinity: z.enum(['shared', 'session']).default('shared'),
+    // Unset: "auto" for http backends, "2025-11-25" for stdio (see BackendConfig.protocol).
+    protocol: z.enum(BACKEND_PROTOCOLS).optional(),
     roots: z.array(z.string().min(1)).default([]),
     auto_restart: z.boolean().default(true),
     health_check: z.boolean().default(true),
@@ -307,6 +313,14 @@ export interface BackendConfig {
   readonly url: string | undefined;
   readonly headers: Readonly<Record<string, string>>;
   readonly affinity: 'shared' | 'session';
+  /**
+   * The era the gateway speaks to the backend in. `auto` probes with
+   * server/discover and falls back to initialize. Unset in the file: `auto`
+   * for http backends (the probe is one request), `2025-11-25` for stdio and
+   * builtin ones (some stdio servers exit on any request before initialize,
+   * so a stdio probe needs a throwaway process: only with an explicit `auto`).
+   */
+  readonly protocol: BackendProtocol;
   /** Roots the gateway answers the backend's roots/list with: absolute file:// URIs. */
   readonly roots: readonly string[];
   readonly autoRestart: boolean;
