@@ -10,6 +10,7 @@ import {
   closeAll,
   directStdioTarget,
   modernTarget,
+  oneShotTarget,
   restHttpTarget,
   restTarget,
   sseTarget,
@@ -25,6 +26,8 @@ const STONEGATE = [
   'stonegate /mcp/demo (2026-07-28)',
   'stonegate SSE',
 ] as const;
+const ONE_SHOT_SESSION = 'stonegate /mcp, new client per call';
+const ONE_SHOT_MODERN = 'stonegate /mcp (2026-07-28), new client per call';
 const PEERS = ['supergateway', 'mcp-proxy /mcp', 'mcp-proxy /sse'] as const;
 
 interface Row {
@@ -63,6 +66,8 @@ export const latencyBench: Bench = {
       modernTarget('stonegate /mcp (2026-07-28)', `${gateway.url}/mcp`, ['demo__echo']),
       modernTarget('stonegate /mcp/demo (2026-07-28)', `${gateway.url}/mcp/demo`),
       sseTarget('stonegate SSE', `${gateway.url}/sse`, ['demo__echo']),
+      oneShotTarget(ONE_SHOT_SESSION, `${gateway.url}/mcp`, 'demo__echo', 'session'),
+      oneShotTarget(ONE_SHOT_MODERN, `${gateway.url}/mcp`, 'demo__echo', 'modern'),
       streamableTarget('supergateway', `${supergateway.url}/mcp`),
       streamableTarget('mcp-proxy /mcp', `${mcpProxy.url}/mcp`),
       sseTarget('mcp-proxy /sse', `${mcpProxy.url}/sse`),
@@ -72,7 +77,7 @@ export const latencyBench: Bench = {
       'mcp-proxy /mcp': mcpProxy.process.pid,
       'mcp-proxy /sse': mcpProxy.process.pid,
     };
-    for (const s of [...STONEGATE, 'stonegate REST (node:http client)']) pids[s] = gateway.pid;
+    for (const s of [...STONEGATE, 'stonegate REST (node:http client)', ONE_SHOT_SESSION, ONE_SHOT_MODERN]) pids[s] = gateway.pid;
     const rows: Row[] = targets.map((target) => ({ target, runs: [], pid: pids[target.name], cpuMs: 0 }));
     try {
       for (const row of rows) {
@@ -152,7 +157,7 @@ export const latencyBench: Bench = {
       tables: [main, p50Ratios],
       notes: [
         'Every target runs the same backend command (`node dist/backends/demo/server.js`); each caller is one SDK `Client` (REST: `fetch` with keep-alive, plus one row with a node:http keep-alive client, which costs the client far less CPU). "proxy CPU" is the user + system time of the gateway/proxy process per call (/proc/PID/stat), the overhead figure that other work on the machine disturbs least.',
-        'The `(2026-07-28)` rows are clients of the stateless era: no initialize, no session, each call one POST whose `_meta` carries version and capabilities; the client adopts one earlier server/discover answer (`prior`), so no call negotiates. The rows without it are 2025-era sessions on the same URLs.',
+        'The `(2026-07-28)` rows are clients of the stateless era: no initialize, no session, each call one POST whose `_meta` carries version and capabilities; the client adopts one earlier server/discover answer (`prior`), so no call negotiates. The rows without it are 2025-era sessions on the same URLs. The “new client per call” rows are a client that makes one call and goes (a script, a short-lived agent): in the 2025 era initialize, notifications/initialized, the call and DELETE, four requests and a session built and torn down; in the 2026-07-28 era the call’s one POST.',
         'stonegate runs its default config apart from the backend list (pool.max 1, logging info). supergateway runs with `--logLevel none`; mcp-proxy with its defaults.',
       ],
       targets: targetsOut,

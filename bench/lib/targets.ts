@@ -111,6 +111,45 @@ export function modernTarget(name: string, endpoint: string, tools: readonly str
   };
 }
 
+/**
+ * A client that makes one call and goes, as scripts and short-lived agents
+ * do: each call() is a fresh SDK client. In the 2025 era that is initialize,
+ * notifications/initialized, the call and DELETE; in the 2026-07-28 era
+ * (`modern`, with an earlier server/discover answer as its prior) it is the
+ * call's one POST.
+ */
+export function oneShotTarget(name: string, endpoint: string, tool: string, era: 'session' | 'modern'): Target {
+  return {
+    name,
+    async open(n) {
+      let discover: DiscoverResult | undefined;
+      if (era === 'modern') {
+        const probe = new Client({ name: 'stonegate-bench-probe', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+        await probe.connect(new StreamableHTTPClientTransport(new URL(endpoint)));
+        discover = probe.getDiscoverResult();
+        await probe.close().catch(() => undefined);
+        if (discover === undefined) throw new Error(`${name}: no server/discover answer`);
+      }
+      const prior = discover === undefined ? undefined : ({ kind: 'modern', discover } as const);
+      const caller: Caller = {
+        async call() {
+          const transport = new StreamableHTTPClientTransport(new URL(endpoint));
+          const client = new Client({ name: 'stonegate-bench', version: '1.0.0' }, { capabilities: {} });
+          await client.connect(transport, prior === undefined ? undefined : { prior });
+          try {
+            checkEcho(await client.callTool({ name: tool, arguments: { text: PAYLOAD } }), name);
+          } finally {
+            if (prior === undefined) await transport.terminateSession().catch(() => undefined);
+            await client.close().catch(() => undefined);
+          }
+        },
+        close: async () => undefined,
+      };
+      return Array.from({ length: n }, () => caller);
+    },
+  };
+}
+
 /** A legacy HTTP+SSE endpoint (GET stream + POST messages); each caller is its own session. */
 export function sseTarget(name: string, endpoint: string, tools: readonly string[] = ['echo']): Target {
   return {
