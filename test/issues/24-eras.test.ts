@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, processesWithMarker, q, type RunningGateway, resultText, startGateway, stopAll } from '../helpers/harness.js';
+import { runCli } from '../helpers/run-cli.js';
 
 /*
  * Issue #24, item 1: each backend's protocol era. `protocol = "auto"` asks
@@ -138,6 +139,20 @@ describe('#24 item 1: each backend has an era, asked or configured, shown in /se
     expect(all.get('plain')?.protocol).toEqual({ configured: '2025-11-25', era: 'legacy', version: '2025-11-25', how: 'configured', probed_at: null });
     expect(all.get('pinned')?.protocol).toMatchObject({ configured: '2026-07-28', era: 'modern', version: '2026-07-28', how: 'configured', probed_at: null });
     expect(gw.logs.some((l) => (l.backend === 'plain' || l.backend === 'pinned') && l.era_probe === true)).toBe(false);
+  });
+
+  it('stonegate status has an ERA column', async () => {
+    const run = await runCli(['status', '--url', gw.url]);
+    const lines = run.stdout.split('\n');
+    expect(lines[1]).toMatch(/^BACKEND +STATUS +ERA +CIRCUIT/);
+    const era = (name: string): string | undefined => lines.find((l) => l.startsWith(`${name} `))?.match(/running +(\S+(?: \(auto\))?)/)?.[1];
+    expect([era('dies'), era('modern'), era('remote'), era('plain'), era('pinned')]).toEqual([
+      'legacy (auto)',
+      'modern (auto)',
+      'legacy (auto)',
+      'legacy',
+      'modern',
+    ]);
   });
 
   it('a restart asks again: probed_at changes', async () => {
