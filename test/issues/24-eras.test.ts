@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, processesWithMarker, q, type RunningGateway, resultText, startGateway, stopAll } from '../helpers/harness.js';
@@ -33,6 +34,8 @@ const MODERN_MARK = `STONEGATE_ERA_MODERN_${process.pid}`;
 
 let gw: RunningGateway;
 let http: ChildProcess | undefined;
+/** Answers every request 401, as a server whose token expired. */
+let guard: Server | undefined;
 
 async function startHttpFixture(): Promise<number> {
   const proc = spawn(process.execPath, [fixture('serve-http')], {
@@ -62,6 +65,10 @@ const READY = new Set(['dies', 'modern', 'remote', 'plain', 'pinned']);
 
 beforeAll(async () => {
   const port = await startHttpFixture();
+  guard = createServer((_req, res) => res.writeHead(401, { 'content-type': 'text/plain' }).end('token has expired'));
+  await new Promise<void>((resolve) => guard?.listen(0, '127.0.0.1', resolve));
+  const guardAddress = guard.address();
+  const guardPort = typeof guardAddress === 'object' && guardAddress !== null ? guardAddress.port : 0;
   gw = await startGateway(`
 [[backends]]
 name = "dies"
@@ -83,6 +90,11 @@ transport = "http"
 url = ${q(`http://127.0.0.1:${port}/mcp`)}
 
 [[backends]]
+name = "guarded"
+transport = "http"
+url = ${q(`http://127.0.0.1:${guardPort}/mcp`)}
+
+[[backends]]
 name = "plain"
 command = "node"
 args = [${q(fixture('conformance-server'))}]
@@ -101,6 +113,8 @@ health_interval = 3600
 afterAll(async () => {
   await stopAll();
   http?.kill('SIGKILL');
+  guard?.closeAllConnections();
+  guard?.close();
 });
 
 describe('#24 item 1: each backend has an era, asked or configured, shown in /server/list', () => {
@@ -132,6 +146,14 @@ describe('#24 item 1: each backend has an era, asked or configured, shown in /se
     expect(Date.parse(remote.protocol.probed_at ?? '')).not.toBeNaN();
     const call = await gw.request('POST', '/call', { server: 'remote', tool: 'test_simple_text', arguments: {} });
     expect(call.status).toBe(200);
+  });
+
+  it("a 401 to the http question is no verdict: the start fails with the server's answer, and the era stays unknown", async () => {
+    await gw.waitForLog((l) => l.backend === 'guarded' && l.msg === 'backend will restart');
+    const guarded = await row('guarded');
+    expect(guarded.status).not.toBe('running');
+    expect(guarded.protocol).toEqual({ configured: 'auto', era: null, version: null, how: null, probed_at: null });
+    expect((guarded as unknown as { last_error: string }).last_error).toMatch(/HTTP 401.*token has expired/);
   });
 
   it('configured eras are never probed: unset on stdio is 2025-11-25, and an explicit 2026-07-28 is modern', async () => {
