@@ -163,6 +163,17 @@ describe('#24 item 1: each backend has an era, asked or configured, shown in /se
     expect(gw.logs.some((l) => (l.backend === 'plain' || l.backend === 'pinned') && l.era_probe === true)).toBe(false);
   });
 
+  it('a crash of the process drops the verdict: the restart asks again, in a new throwaway process', async () => {
+    const before = await row('dies');
+    process.kill(before.pid ?? 0, 'SIGKILL');
+    await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'dies' && l.restarted === true);
+    const after = await row('dies');
+    expect(after.pid).not.toBe(before.pid);
+    expect(after.protocol).toMatchObject({ era: 'legacy', how: 'probed' });
+    expect(Date.parse(after.protocol.probed_at ?? '')).toBeGreaterThan(Date.parse(before.protocol.probed_at ?? ''));
+    expect(processesWithMarker(DIE_MARK)).toEqual([after.pid]);
+  });
+
   it('stonegate status has an ERA column', async () => {
     const run = await runCli(['status', '--url', gw.url]);
     const lines = run.stdout.split('\n');
