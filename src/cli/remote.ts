@@ -87,6 +87,14 @@ interface ServerRow {
   pid: number | null;
   restarts: number;
   last_error: string | null;
+  protocol?: { era: string | null; how: string | null };
+}
+
+/** The ERA column: the era, `(auto)` when the backend was asked, `-` while an auto backend has not been. */
+function eraCell(protocol: ServerRow['protocol']): string {
+  if (protocol === undefined) return '-';
+  if (protocol.era === null) return '- (auto)';
+  return protocol.how === 'probed' ? `${protocol.era} (auto)` : protocol.era;
 }
 
 async function status(ctx: RemoteContext): Promise<number> {
@@ -99,11 +107,12 @@ async function status(ctx: RemoteContext): Promise<number> {
     ctx.out(
       `stonegate ${String(h.version)} at ${ctx.url}: ${String(h.status)} — ${String(h.backends_healthy)}/${String(h.backends_total)} backends running, ${String(h.circuits_open)} circuits open`,
     );
-    const rows = [['BACKEND', 'STATUS', 'CIRCUIT', 'TOOLS', 'CALLS', 'ERRORS', 'PID', 'RESTARTS', 'LAST ERROR']];
+    const rows = [['BACKEND', 'STATUS', 'ERA', 'CIRCUIT', 'TOOLS', 'CALLS', 'ERRORS', 'PID', 'RESTARTS', 'LAST ERROR']];
     for (const s of (list.body.servers as ServerRow[] | undefined) ?? []) {
       rows.push([
         s.name,
         s.status,
+        eraCell(s.protocol),
         s.circuit,
         String(s.tool_count),
         String(s.total_calls),

@@ -6,6 +6,7 @@ import { AffinityPool, type BackendPoolStats, type SessionRef } from '../pool/af
 import type { CloseCause, Connection } from '../pool/connection.js';
 import type { ConnectHooks } from './connect.js';
 import { CrashWindow } from './crash-window.js';
+import { BackendEra, type ProtocolView } from './era.js';
 import { HealthCheck, pingAll } from './health.js';
 import { type Connector, defaultConnector } from './transport.js';
 import { unavailable } from './unavailable.js';
@@ -31,6 +32,7 @@ export interface BackendInfo {
   last_error: string | null;
   last_stderr: readonly string[];
   pool: BackendPoolStats;
+  protocol: ProtocolView; // [mcp-bridge] the configured protocol and the era verdict (era.ts)
 }
 
 export interface BackendOptions {
@@ -57,6 +59,7 @@ const EMPTY_POOL: BackendPoolStats = { size: 0, available: 0, active: 0, pending
 export class Backend extends EventEmitter {
   readonly name: string;
   readonly config: BackendConfig;
+  readonly era: BackendEra; // [mcp-bridge] the era verdict of this start (era.ts); connectors get it as hooks.era
   readonly #log: Logger;
   readonly #connector: Connector;
   readonly #hooks: ConnectHooks;
@@ -87,9 +90,11 @@ export class Backend extends EventEmitter {
     this.#crashes = new CrashWindow(this.config.supervisor);
     this.#connector = options.connector ?? defaultConnector;
     this.#prepare = options.prepare;
+    this.era = new BackendEra(this.config, this.#log);
     const setup = options.hooks?.setup;
     this.#hooks = {
       ...options.hooks,
+      era: this.era,
       setup: (client) => {
         client.setNotificationHandler('notifications/tools/list_changed', async () => {
           this.emit('tools_changed');
@@ -186,6 +191,7 @@ export class Backend extends EventEmitter {
       last_error: this.#lastError?.message ?? null,
       last_stderr: this.#lastStderr,
       pool: this.#pool?.stats() ?? EMPTY_POOL,
+      protocol: this.era.view(),
     };
   }
 
@@ -230,6 +236,7 @@ export class Backend extends EventEmitter {
 
   async #connect(): Promise<Connection> {
     this.#log.debug({ transport: this.config.transport, state: this.#state, connections: this.#live.size }, 'connect attempt');
+    await this.era.settle(); // [mcp-bridge] stdio `auto`: the throwaway probe, once per start
     const connection = await this.#connector(this.config, this.#log, this.#hooks);
     this.#live.add(connection);
     const generation = this.#generation;
@@ -384,6 +391,7 @@ export class Backend extends EventEmitter {
     if (previous === next) return;
     this.#state = next;
     this.#faulted = false;
+    if (next === 'starting' || next === 'restarting') this.era.reset(); // [mcp-bridge] each (re)start asks the era again
     if (next === 'running' || next === 'degraded') this.#health?.start();
     else this.#health?.stop();
     this.#log.info({ from: previous, to: next }, `backend ${next}`);

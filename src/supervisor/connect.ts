@@ -1,6 +1,7 @@
 import type { ClientOptions, Transport } from '@modelcontextprotocol/client';
-import { Client } from '@modelcontextprotocol/client';
+import { Client, SdkHttpError } from '@modelcontextprotocol/client';
 import { VERSION } from '../version.js';
+import type { BackendEra } from './era.js';
 
 /** What a new connection is told to do with what the backend sends unasked. */
 export interface ConnectHooks {
@@ -8,11 +9,18 @@ export interface ConnectHooks {
   clientOptions?: ClientOptions;
   /** Called with the fresh client before initialize, to install notification handlers. */
   setup?: (client: Client) => void;
+  /**
+   * [mcp-bridge] The backend's era verdict cache (era.ts): a connector gives
+   * the Client `era.negotiation()` and `connect(…, { prior: era.prior() })`,
+   * and reports a successful connect with `era.learn(client)`.
+   */
+  era?: BackendEra;
 }
 
 /** A fresh MCP client with the hooks installed, for one connection. */
-export function newClient(hooks: ConnectHooks): Client {
-  const client = new Client({ name: 'stonegate', version: VERSION }, hooks.clientOptions ?? { capabilities: {} });
+export function newClient(hooks: ConnectHooks, versionNegotiation?: ClientOptions['versionNegotiation']): Client {
+  const options = hooks.clientOptions ?? { capabilities: {} };
+  const client = new Client({ name: 'stonegate', version: VERSION }, versionNegotiation === undefined ? options : { ...options, versionNegotiation });
   hooks.setup?.(client);
   return client;
 }
@@ -51,6 +59,8 @@ export function serverInfo(client: Client): { name: string; version: string } | 
 export function describeInitError(err: unknown, timeout: number): string {
   const message = err instanceof Error ? err.message : String(err);
   if (/timed out/i.test(message)) return `no answer to initialize within ${timeout} ms`;
+  // [mcp-bridge] An http era probe refused (401/403/5xx) carries the server's answer, as initialize's refusal does.
+  if (err instanceof SdkHttpError && typeof err.data.text === 'string' && err.data.text !== '') return `${message}: ${err.data.text}`;
   return message;
 }
 

@@ -103,6 +103,13 @@ async function act(button, action, name) {
   }
 }
 
+/** A backend's protocol era (#24): `modern`/`legacy`, `(auto)` when the backend was asked, `-` while not yet. */
+function eraText(protocol) {
+  if (!protocol) return '-';
+  const era = protocol.era ?? '-';
+  return protocol.how === 'configured' ? era : `${era} (auto)`;
+}
+
 function renderBackends(servers) {
   const body = $('backends').tBodies[0];
   body.replaceChildren(
@@ -121,6 +128,7 @@ function renderBackends(servers) {
       const row = el('tr', undefined, undefined, [
         el('td', s.name),
         el('td', undefined, undefined, [pill(s.status)]),
+        el('td', eraText(s.protocol), 'era'),
         el('td', undefined, undefined, [pill(s.circuit)]),
         el('td', `${s.pool.active}/${s.pool.size} busy, ${s.pool.inflight} in flight${s.pool.pending > 0 ? `, ${s.pool.pending} waiting` : ''}`),
         el('td', s.restarts),
@@ -133,6 +141,7 @@ function renderBackends(servers) {
       row.dataset.backend = s.name;
       row.dataset.status = s.status;
       row.dataset.circuit = s.circuit;
+      row.dataset.era = s.protocol?.era ?? '';
       row.dataset.pid = s.pid ?? '';
       row.title = [s.pid ? `pid ${s.pid}` : '', s.last_error ?? ''].filter(Boolean).join(' — ');
       return row;

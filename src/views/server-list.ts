@@ -5,6 +5,7 @@ import type { PoolStats } from '../pool/pool.js';
 import type { CircuitState } from '../router/breaker.js';
 import type { CallLog } from '../router/call-log.js';
 import type { BackendInfo, BackendState } from '../supervisor/backend.js';
+import type { ProtocolView } from '../supervisor/era.js';
 
 /** One row of GET /server/list. */
 export interface ServerView {
@@ -24,6 +25,8 @@ export interface ServerView {
   last_error: string | null;
   last_stderr: readonly string[];
   tool_changes: readonly ToolChange[];
+  /** The configured protocol and the era verdict: `{configured, era, version, how, probed_at}`. */
+  protocol: ProtocolView;
 }
 
 /** What GET /server/list reads of the gateway. */
@@ -63,6 +66,7 @@ export function serverList(sources: ServerListSources, servers?: ReadonlySet<str
         last_error: info.last_error,
         last_stderr: info.last_stderr,
         tool_changes: sources.toolChanges(backend.name),
+        protocol: info.protocol,
       };
     });
   return scrubDeep(rows, sources.secrets());

@@ -182,17 +182,21 @@ describe('affinity = "session" for an http backend', () => {
     // too: a demo process per remote session shows which session a call used.
     const remote = await startGateway(`${demoBackend('demo')}\naffinity = "session"\n`);
     await remote.waitForLog((l) => l.msg === 'backend ready');
+    // A stonegate /mcp also serves 2026-07-28 (sessionless) clients, which `auto` would pick:
+    // MCP sessions with the remote are the 2025 era's, so both entries are pinned to it.
     const local = await startGateway(`
 [[backends]]
 name = "own"
 transport = "http"
 url = ${JSON.stringify(`${remote.url}/mcp/demo`)}
 affinity = "session"
+protocol = "2025-11-25"
 
 [[backends]]
 name = "shared"
 transport = "http"
 url = ${JSON.stringify(`${remote.url}/mcp/demo`)}
+protocol = "2025-11-25"
 `);
     try {
       for (const name of ['own', 'shared']) await local.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);

@@ -28,7 +28,8 @@ url = ${q(`${remote.url}/sse`)}
 
     const direct = await gw.request('POST', '/call', { server: 'remote', tool: 'echo', arguments: { text: 'over http' } });
     expect(direct.status).toBe(200);
-    expect(direct.body.result).toEqual({ content: [{ type: 'text', text: 'over http' }] });
+    // (A stonegate /mcp serves 2026-07-28 clients: the backend's era is modern, its result may carry _meta.)
+    expect(direct.body.result).toMatchObject({ content: [{ type: 'text', text: 'over http' }] });
 
     // The SSE backend is the remote gateway's whole /mcp view: prefixed names.
     const viaSse = await gw.request('POST', '/call', { server: 'legacy', tool: 'demo__echo', arguments: { text: 'over sse' } });
@@ -41,6 +42,9 @@ url = ${q(`${remote.url}/sse`)}
       ['legacy', 'http', 'running'],
     ]);
     expect(list[0]?.tool_count).toBeGreaterThan(5);
+    // protocol unset on http is `auto`: asked in place; legacy SSE is 2025-era.
+    const eras = (list as unknown as { protocol: { era: string } }[]).map((s) => s.protocol.era);
+    expect(eras).toEqual(['modern', 'legacy']);
   });
 
   it('fails a backend whose URL answers nothing, while the gateway serves', async () => {

@@ -136,8 +136,9 @@ describe.skipIf(CHROMIUM === undefined)('dashboard at /ui', () => {
     expect(await page.locator('#backends tbody tr').count()).toBe(3);
     const demoTools = (await api('GET', '/tools/demo')).body.total as number;
     const cells = await page.locator('#backends tr[data-backend="demo"] td').allTextContents();
-    expect(cells.slice(0, 3)).toEqual(['demo', 'running', 'closed']);
-    expect(cells[5]).toBe(String(demoTools));
+    // The era column (#24): protocol unset on stdio is a configured 2025-11-25, legacy.
+    expect(cells.slice(0, 4)).toEqual(['demo', 'running', 'legacy', 'closed']);
+    expect(cells[6]).toBe(String(demoTools));
     await expect.poll(() => page.locator('#health').textContent()).toContain('3/3 backends');
   });
 

@@ -31,7 +31,10 @@ export async function connectHttp(config: BackendConfig, context: TransportConte
   const deadline = Date.now() + config.startTimeout;
   const attempt = async (transport: Transport, kind: string): Promise<Connection> => {
     logger.debug({ url: where, transport: kind, header_keys: Object.keys(headers).sort(), start_timeout: config.startTimeout }, 'connecting to remote backend');
-    const client = newClient(hooks);
+    // [mcp-bridge] era (supervisor/era.ts): `auto` probes in place with server/discover on the first
+    // connection, later ones pass the cached verdict as `prior`. Legacy SSE is 2025-era only.
+    const sse = kind === 'sse';
+    const client = newClient(hooks, sse ? undefined : hooks.era?.negotiation());
     let connection: Connection | undefined;
     /** Set when the server lost our session: the end of the link is a failure with this reason. */
     let lost: string | undefined;
@@ -57,7 +60,8 @@ export async function connectHttp(config: BackendConfig, context: TransportConte
     }
     const left = deadline - Date.now();
     if (left <= 0) throw new Error('Request timed out before the attempt');
-    await withinDeadline(client.connect(transport, { timeout: left }), left, () => client.close());
+    await withinDeadline(client.connect(transport, { timeout: left, prior: sse ? undefined : hooks.era?.prior() }), left, () => client.close());
+    hooks.era?.learn(client);
     logger.debug({ url: where, transport: kind, server_info: serverInfo(client) }, 'backend initialized');
     connection = new Connection({
       client,
