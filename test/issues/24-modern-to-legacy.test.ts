@@ -25,7 +25,8 @@ const backend = (name = 'conf'): string => `[[backends]]\nname = ${q(name)}\ncom
 let authed: RunningGateway;
 
 beforeAll(async () => {
-  const config = `${backend()}
+  // `quick` times out after 300 ms: only the time the caller takes to answer is not counted.
+  const config = `${backend()}\n${backend('quick')}\ntimeout = 300
 [auth]
 [[auth.tokens]]
 name = "alice"
@@ -41,7 +42,7 @@ role = "admin"
 token = "\${BRIDGE_ROOT}"
 `;
   authed = await startGateway(config, { env: { BRIDGE_ALICE: ALICE, BRIDGE_BOB: BOB, BRIDGE_ROOT: ROOT_TOKEN } });
-  await authed.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'conf');
+  for (const name of ['conf', 'quick']) await authed.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
 });
 afterAll(stopAll);
 
@@ -58,7 +59,7 @@ async function call(
   gw: RunningGateway,
   name: string,
   args: Record<string, unknown>,
-  options: { token?: string; caps?: Record<string, unknown>; extra?: Record<string, unknown> } = {},
+  options: { token?: string; caps?: Record<string, unknown>; extra?: Record<string, unknown>; server?: string } = {},
 ): Promise<Answer> {
   const body = {
     jsonrpc: '2.0',
@@ -83,7 +84,7 @@ async function call(
     'mcp-name': name,
   };
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  const response = await fetch(`${gw.url}/mcp/conf`, { method: 'POST', headers, body: JSON.stringify(body) });
+  const response = await fetch(`${gw.url}/mcp/${options.server ?? 'conf'}`, { method: 'POST', headers, body: JSON.stringify(body) });
   const text = await response.text();
   // A JSON answer, or the last data line of an SSE one.
   const json = response.headers.get('content-type')?.includes('text/event-stream')
@@ -121,6 +122,7 @@ function inputRequired(answer: Answer, method: string): { key: string; state: st
 const text = (answer: Answer): string => answer.result?.content?.[0]?.text ?? '';
 
 function refused(answer: Answer, pattern: RegExp): void {
+  expect(answer.status).toBe(200);
   expect(answer.result).toBeUndefined();
   expect(answer.error?.code).toBe(-32602);
   expect(answer.error?.message).toMatch(pattern);
@@ -172,6 +174,18 @@ describe('issue 24.2: a 2025-era backend asks a 2026-07-28 caller through input_
     } finally {
       await client.close();
     }
+  });
+
+  it("the time the caller takes to answer does not count against the backend's timeout", async () => {
+    const { key, state } = inputRequired(await call(authed, 'test_elicitation', ELICIT, { token: ALICE, server: 'quick' }), 'elicitation/create');
+    // The user takes longer than the backend's 300 ms timeout to answer (the point of this test is time passing).
+    await new Promise((resolve) => setTimeout(resolve, 900));
+    const done = await call(authed, 'test_elicitation', ELICIT, {
+      token: ALICE,
+      server: 'quick',
+      extra: { inputResponses: { [key]: ACCEPT }, requestState: state },
+    });
+    expect(text(done)).toMatch(/^User response: action=accept/);
   });
 
   it('a retry without an answer for the key is asked again with a new state; a malformed answer is -32602 and leaves the state usable', async () => {
