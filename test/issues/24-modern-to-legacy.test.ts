@@ -257,7 +257,9 @@ describe('issue 24.3: a requestState the gateway cannot honour is refused with -
     const list = await fetch(`${authed.url}/server/list`, { headers: { authorization: `Bearer ${ROOT_TOKEN}` } });
     const { pid } = ((await list.json()) as { servers: ServerRow[] }).servers.find((s) => s.name === 'conf')!;
     process.kill(pid!, 'SIGKILL');
-    await authed.waitForLog((l) => l.msg === 'a call parked on an input request ended before its caller retried');
+    const ended = await authed.waitForLog((l) => l.msg === 'a call parked on an input request ended before its caller retried');
+    // Kept only for its state's retry (and dropped at the state's expiry).
+    expect({ pending: ended.pending, ended: ended.ended }).toEqual({ pending: 0, ended: 1 });
     refused(
       await call(authed, 'test_elicitation', ELICIT, { token: ALICE, extra: { inputResponses: { [key]: ACCEPT }, requestState: state } }),
       /^Invalid requestState: the call failed while it waited for your input, so there is nothing to answer: BACKEND_UNAVAILABLE: /,
@@ -267,7 +269,7 @@ describe('issue 24.3: a requestState the gateway cannot honour is refused with -
 
 describe('issue 24.3: expiry and restarts (no auth, input_request_ttl = 1)', () => {
   it('an expired state is refused, the backend is answered, and nothing stays behind', async () => {
-    const gw = await startGateway(`[gateway]\ninput_request_ttl = 1\n\n${backend()}`);
+    const gw = await startGateway(`[gateway]\ninput_request_ttl = 1\n\n${backend()}`, { args: ['--log-level', 'debug'] });
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'conf');
     const { key, state } = inputRequired(await call(gw, 'test_elicitation', ELICIT), 'elicitation/create');
     const expired = await gw.waitForLog((l) => l.msg.startsWith('input request expired'));
@@ -276,8 +278,13 @@ describe('issue 24.3: expiry and restarts (no auth, input_request_ttl = 1)', () 
       await call(gw, 'test_elicitation', ELICIT, { extra: { inputResponses: { [key]: ACCEPT }, requestState: state } }),
       /^Invalid requestState: it expired \(a requestState is valid for \[gateway\] input_request_ttl = 1 s\)/,
     );
-    // The backend heard the refusal and its call ended: the next call is served at once.
-    expect(inputRequired(await call(gw, 'test_elicitation', ELICIT), 'elicitation/create').key).toBe('elicitation_1');
+    // The backend heard the refusal and its call ended: the next call is served at once, and once answered nothing is left.
+    const next = inputRequired(await call(gw, 'test_elicitation', ELICIT), 'elicitation/create');
+    expect(next.key).toBe('elicitation_1');
+    const done = await call(gw, 'test_elicitation', ELICIT, { extra: { inputResponses: { [next.key]: ACCEPT }, requestState: next.state } });
+    expect(text(done)).toMatch(/^User response: action=accept/);
+    const answered = await gw.waitForLog((l) => l.msg === 'input request answered by the 2026-07-28 caller');
+    expect({ pending: answered.pending, ended: answered.ended }).toEqual({ pending: 0, ended: 0 });
     await gw.stop();
   });
 
