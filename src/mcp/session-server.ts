@@ -6,10 +6,9 @@ import { taskOf } from '../dispatch/task-store.js';
 import { toGatewayError } from '../errors.js';
 import type { Downstream } from '../pool/connection.js';
 import { VERSION } from '../version.js';
+import { bridgedCall } from './bridged-call.js';
 import { cacheHintsFor } from './cache-hints.js';
 import { callGateTool, GATE_TOOL_NAMES, GATE_TOOLS } from './gate-tools.js';
-import { type BridgeRound, type BridgeRun, InputBridge, inputBridgeOf } from './input-bridge.js';
-import { requestDigest } from './request-state.js';
 import { registerResourceProxy } from './resource-proxy.js';
 import { rpcFailure } from './rpc-error.js';
 import type { GatewaySurface } from './surface.js';
@@ -270,40 +269,21 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
       return { task: taskOf(call, gateway.config.dispatch.result_ttl * 1000) } as unknown as CallToolResult;
     }
     if (view.modern === true) {
-      // [mcp-bridge] A 2026-07-28 caller: a 2025-era backend's sampling or elicitation during the call becomes an input_required
-      // answer, and the retry (requestState minted here) resumes the call (input-bridge.ts). Era hook: once backends have an era,
-      // a 2026-07-28 backend's call and retries are relayed verbatim instead; until then every backend is 2025-era.
-      const target = entry;
-      const bridge = inputBridgeOf(
-        gateway.router,
-        () => new InputBridge({ dataDir: gateway.config.server.dataDir, ttlSeconds: gateway.config.gateway.input_request_ttl, logger: gateway.logger }),
-      );
-      const round: BridgeRound = {
-        signal: ctx.mcpReq.signal,
-        capabilities: server.getClientCapabilities() ?? {},
-        notify: async (method, params) => {
-          if (method !== 'notifications/message' || logged(ctx, params)) await ctx.mcpReq.notify({ method, params });
-        },
-        onprogress: progress.onprogress,
+      // [mcp-bridge] A 2026-07-28 caller: a 2025-era backend's sampling or elicitation becomes input_required, and the retry
+      // resumes the call (bridged-call.ts). Era hook: a 2026-07-28 backend's calls and retries are to be relayed verbatim
+      // instead, decided by the backend connection's era; until backends have one, every backend is 2025-era.
+      const notify = async (method: string, params: Record<string, unknown> | undefined): Promise<void> => {
+        if (method !== 'notifications/message' || logged(ctx, params)) await ctx.mcpReq.notify({ method, params });
       };
-      const caller = view.owner === undefined ? undefined : `token:${view.owner}`;
-      const digest = requestDigest('tools/call', single ?? '', name, args);
-      const failure = (err: unknown): CallToolResult => toolError(toGatewayError(err), gateway.security.secrets());
+      const capabilities = server.getClientCapabilities() ?? {};
       try {
-        // The SDK lifts the retry fields off the params (ctx.mcpReq); no verify hook is set, so the state is the raw string.
-        const requestState = ctx.mcpReq.requestState();
-        if (requestState !== undefined) {
-          const retry = { requestState, inputResponses: ctx.mcpReq.inputResponses, dropped: ctx.mcpReq.droppedInputResponseKeys };
-          return (await bridge.resume(caller, digest, retry, round, failure)) as CallToolResult;
-        }
-        const run: BridgeRun = async (downstream, signal, onprogress) =>
-          (
-            await gateway.router.call({
-              ...{ server: target.server, tool: target.name, arguments: args, caller: view.caller, servers: view.servers, session: view.session },
-              ...{ signal, onprogress, downstream },
-            })
-          ).result;
-        return (await bridge.start(caller, digest, round, run, failure)) as CallToolResult;
+        return await bridgedCall(
+          gateway,
+          view,
+          ctx,
+          { server: entry.server, tool: entry.name, name, arguments: args },
+          { capabilities, notify, onprogress: progress.onprogress },
+        );
       } finally {
         await progress.flush();
       }
