@@ -278,7 +278,9 @@ describe('issue 24.3: expiry and restarts (no auth, input_request_ttl = 1)', () 
       await call(gw, 'test_elicitation', ELICIT, { extra: { inputResponses: { [key]: ACCEPT }, requestState: state } }),
       /^Invalid requestState: it expired \(a requestState is valid for \[gateway\] input_request_ttl = 1 s\)/,
     );
-    // The backend heard the refusal and its call ended: the next call is served at once, and once answered nothing is left.
+    // The backend heard the refusal and its call ended (once it has, a new call is the only one on the connection again).
+    await gw.waitForLog((l) => (l.msg === 'call finished' || l.msg === 'call failed') && l.backend === 'conf');
+    // The next call is served as the first was, and once answered nothing is left.
     const next = inputRequired(await call(gw, 'test_elicitation', ELICIT), 'elicitation/create');
     expect(next.key).toBe('elicitation_1');
     const done = await call(gw, 'test_elicitation', ELICIT, { extra: { inputResponses: { [next.key]: ACCEPT }, requestState: next.state } });
