@@ -59,7 +59,7 @@ async function call(
   gw: RunningGateway,
   name: string,
   args: Record<string, unknown>,
-  options: { token?: string; caps?: Record<string, unknown>; extra?: Record<string, unknown>; server?: string } = {},
+  options: { token?: string; caps?: Record<string, unknown>; extra?: Record<string, unknown>; server?: string; path?: string } = {},
 ): Promise<Answer> {
   const body = {
     jsonrpc: '2.0',
@@ -84,7 +84,7 @@ async function call(
     'mcp-name': name,
   };
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  const response = await fetch(`${gw.url}/mcp/${options.server ?? 'conf'}`, { method: 'POST', headers, body: JSON.stringify(body) });
+  const response = await fetch(`${gw.url}${options.path ?? `/mcp/${options.server ?? 'conf'}`}`, { method: 'POST', headers, body: JSON.stringify(body) });
   const text = await response.text();
   // A JSON answer, or the last data line of an SSE one.
   const json = response.headers.get('content-type')?.includes('text/event-stream')
@@ -174,6 +174,14 @@ describe('issue 24.2: a 2025-era backend asks a 2026-07-28 caller through input_
     } finally {
       await client.close();
     }
+  });
+
+  it('on /mcp under the prefixed name; the state is bound to the endpoint it was minted on', async () => {
+    const onMcp = { token: ALICE, path: '/mcp' };
+    const { key, state } = inputRequired(await call(authed, 'conf__test_elicitation', ELICIT, onMcp), 'elicitation/create');
+    const retry = { inputResponses: { [key]: ACCEPT }, requestState: state };
+    refused(await call(authed, 'test_elicitation', ELICIT, { token: ALICE, extra: retry }), /it was issued for another request/);
+    expect(text(await call(authed, 'conf__test_elicitation', ELICIT, { ...onMcp, extra: retry }))).toMatch(/^User response: action=accept/);
   });
 
   it("the time the caller takes to answer does not count against the backend's timeout", async () => {
