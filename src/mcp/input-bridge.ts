@@ -159,7 +159,9 @@ export class InputBridge {
         await call.current?.notify(method, params).catch(() => undefined);
       },
       onDeadline: (deadline) => {
+        // A new attempt (the router sent a repeatable call again after a crash) while a request still waits: paused from the start.
         call.deadline = deadline;
+        if (call.asks.length > 0) deadline.pause();
       },
     };
     const relay = round.onprogress === undefined ? undefined : (progress: Progress) => call.current?.onprogress?.(progress);
