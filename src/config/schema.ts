@@ -64,6 +64,8 @@ export const GatewaySchema = z
       .min(1024)
       .default(16 * 1024),
     pin_tools: z.boolean().default(false),
+    // How long a requestState the gateway mints for a 2026-07-28 caller stays valid (src/mcp/input-bridge.ts).
+    input_request_ttl: z.number().min(1).max(86_400).default(300),
   })
   .prefault({});
 

@@ -53,8 +53,8 @@ function missing(method: string, params: Record<string, unknown> | undefined, ca
  * (the call would wait its whole timeout, and that timeout would count
  * against the backend's circuit for every agent). `capabilities` is what
  * the agent declared at initialize, undefined when its connection takes no
- * requests at all (a stateless POST); `modern` for a 2026-07-28 caller,
- * which is always refused. Codes as the SDK client's own: no
+ * requests at all (a stateless POST); `modern` for a 2026-07-28 caller
+ * that cannot be asked (gate_call), which is always refused. Codes as the SDK client's own: no
  * capability at all is "method not found", a missing mode "invalid params".
  */
 export function refusal(
@@ -64,10 +64,10 @@ export function refusal(
   modern = false,
 ): Refusal | undefined {
   if (modern) {
-    // Whatever the caller declared: the 2026-07-28 era has no server-to-client requests, and relaying its input_required round trips to a 2025 backend is not done yet.
+    // Whatever the caller declared: the 2026-07-28 era has no server-to-client requests; a direct tools/call relays them as input_required (input-bridge.ts), gate_call does not.
     return {
       code: ProtocolErrorCode.MethodNotFound,
-      message: `stonegate refused ${method}: the agent that made this call speaks MCP 2026-07-28, where a server asks its client through input_required results, not requests; stonegate does not relay those to backends yet, so call this tool from a 2025-era MCP session (initialize) to answer it`,
+      message: `stonegate refused ${method}: the agent that made this call speaks MCP 2026-07-28, where a server asks its client through input_required results, not requests; stonegate relays them only for a direct tools/call of the tool (not through gate_call), so call the tool by its name, or from a 2025-era MCP session (initialize), to answer it`,
     };
   }
   if (capabilities === undefined) {

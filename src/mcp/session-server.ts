@@ -6,6 +6,7 @@ import { taskOf } from '../dispatch/task-store.js';
 import { toGatewayError } from '../errors.js';
 import type { Downstream } from '../pool/connection.js';
 import { VERSION } from '../version.js';
+import { bridgedCall } from './bridged-call.js';
 import { cacheHintsFor } from './cache-hints.js';
 import { callGateTool, GATE_TOOL_NAMES, GATE_TOOLS } from './gate-tools.js';
 import { registerResourceProxy } from './resource-proxy.js';
@@ -266,6 +267,26 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
           throw error.code === 'INVALID_ARGUMENTS' ? rpcFailure(ProtocolErrorCode.InvalidParams, `${error.code}: ${error.message}`) : err;
         });
       return { task: taskOf(call, gateway.config.dispatch.result_ttl * 1000) } as unknown as CallToolResult;
+    }
+    if (view.modern === true) {
+      // [mcp-bridge] A 2026-07-28 caller: a 2025-era backend's sampling or elicitation becomes input_required, and the retry
+      // resumes the call (bridged-call.ts). Era hook: a 2026-07-28 backend's calls and retries are to be relayed verbatim
+      // instead, decided by the backend connection's era; until backends have one, every backend is 2025-era.
+      const notify = async (method: string, params: Record<string, unknown> | undefined): Promise<void> => {
+        if (method !== 'notifications/message' || logged(ctx, params)) await ctx.mcpReq.notify({ method, params });
+      };
+      const capabilities = server.getClientCapabilities() ?? {};
+      try {
+        return await bridgedCall(
+          gateway,
+          view,
+          ctx,
+          { server: entry.server, tool: entry.name, name, arguments: args },
+          { capabilities, notify, onprogress: progress.onprogress },
+        );
+      } finally {
+        await progress.flush();
+      }
     }
     try {
       const outcome = await gateway.router.call({

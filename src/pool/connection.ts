@@ -29,11 +29,17 @@ export interface ConnectionParts {
  */
 export interface Downstream {
   /**
-   * A 2026-07-28 caller: it takes no server-to-client requests (the era asks
-   * through input_required results, which the gateway does not relay to
-   * backends yet), so the backend's sampling and elicitation are refused.
+   * A 2026-07-28 caller that cannot be asked at all (the era asks through
+   * input_required results; only a direct tools/call relays them, see
+   * src/mcp/input-bridge.ts), so the backend's sampling and elicitation are refused.
    */
   readonly modern?: boolean;
+  /**
+   * [mcp-bridge] Told the call's deadline when the router makes it: a
+   * downstream that parks the backend's request while its caller answers
+   * (input-bridge.ts) pauses it meanwhile.
+   */
+  onDeadline?(deadline: { pause(): void; resume(): void }): void;
   /** What the agent declared it can take at initialize; undefined when its connection takes no requests (a stateless POST). */
   capabilities(): ClientCapabilities | undefined;
   /** Sends a request to the agent (sampling, elicitation, roots) and returns its result. */

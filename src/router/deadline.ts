@@ -19,7 +19,9 @@ export class Deadline {
   /** Made only when the deadline expires: an Error's stack trace costs more than the rest of the request's bookkeeping. */
   #reason: SdkError | undefined;
   readonly #timeout: number;
-  readonly #end: number;
+  #end: number;
+  /** Set while paused: when the pause began. */
+  #pausedAt: number | undefined;
   readonly #caller: AbortSignal | undefined;
   readonly #cap: number;
   #timer: NodeJS.Timeout | undefined;
@@ -54,9 +56,28 @@ export class Deadline {
 
   /** Progress from the backend: the idle time starts over (never past maxTotal). */
   extend(): void {
-    if (this.#controller.signal.aborted) return;
+    if (this.#controller.signal.aborted || this.#pausedAt !== undefined) return;
     clearTimeout(this.#timer);
     this.#arm();
+  }
+
+  /**
+   * The backend waits for the caller (a request parked for a 2026-07-28
+   * caller's answer, src/mcp/input-bridge.ts): no time counts until
+   * resume(), and the hard maximum moves by the pause.
+   */
+  pause(): void {
+    if (this.#controller.signal.aborted || this.#pausedAt !== undefined) return;
+    clearTimeout(this.#timer);
+    this.#pausedAt = Date.now();
+  }
+
+  /** The caller answered: the idle time starts over. */
+  resume(): void {
+    if (this.#pausedAt === undefined) return;
+    this.#end += Date.now() - this.#pausedAt;
+    this.#pausedAt = undefined;
+    this.extend();
   }
 
   /** The request settled: no timer or listener is left behind. */

@@ -230,6 +230,8 @@ export class Router {
           // progress, and the timeout is hard.
           const onprogress = request.onprogress;
           const deadline = new Deadline(timeout, onprogress === undefined ? timeout : Math.max(timeout, backend.config.maxTimeout), request.signal);
+          // [mcp-bridge] The time a 2026-07-28 caller takes to answer a parked backend request does not count.
+          downstream?.onDeadline?.(deadline);
           try {
             return (await connection.client.request({ method: 'tools/call', params: { name: tool, arguments: args } }, PassthroughResult, {
               signal: deadline.signal,

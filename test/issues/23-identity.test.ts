@@ -10,7 +10,8 @@ import { demoBackend, eventually, processesWithMarker, type RunningGateway, star
  * client (affinity = "session"), `demo` the same program shared. With auth, a
  * modern client's calls to `solo` run in its token's own process; without
  * auth they are refused (never a shared process). A backend's sampling
- * request during a modern call is refused toward the backend at once, and
+ * request during a modern call is refused toward the backend at once when
+ * the caller did not declare sampling (else asked, issue 24), and
  * its log messages reach the caller only at the `_meta` logLevel asked for.
  */
 
@@ -135,23 +136,26 @@ describe('issue 23.5: affinity = "session" backends and 2026-07-28 clients', () 
 });
 
 describe('issue 23.6: a backend asks a 2026-07-28 caller during its call', () => {
-  it.each([
-    ['declares sampling', { sampling: {} }],
-    ['does not declare sampling', {}],
-  ])('a modern client that %s: the backend hears a refusal at once and the call ends', async (_what, capabilities) => {
-    const client = await connect(open, 'modern', undefined, capabilities);
-    let asked = 0;
-    if ('sampling' in capabilities) {
-      client.setRequestHandler('sampling/createMessage', async () => {
-        asked += 1;
-        return { role: 'assistant', model: 'test', content: { type: 'text', text: 'should not be asked' } };
-      });
-    }
+  it('a modern client that does not declare sampling: the backend hears a refusal at once and the call ends', async () => {
+    const client = await connect(open, 'modern');
     const result = (await client.callTool({ name: 'demo__sample', arguments: { prompt: 'hi' } })) as CallToolResult;
     // The demo tool reports the refusal it got as its own isError result.
     expect(result.isError).toBe(true);
-    expect(text(result)).toMatch(/Sampling request to the client failed: .*stonegate refused sampling\/createMessage: .*2026-07-28.*input_required/);
-    expect(asked).toBe(0);
+    expect(text(result)).toMatch(
+      /Sampling request to the client failed: .*stonegate refused sampling\/createMessage: .*did not declare the 'sampling' client capability/,
+    );
+  });
+
+  it('a modern client that declares sampling is asked through input_required (issue 24, src/mcp/input-bridge.ts)', async () => {
+    const client = await connect(open, 'modern', undefined, { sampling: {} });
+    let asked = 0;
+    client.setRequestHandler('sampling/createMessage', async () => {
+      asked += 1;
+      return { role: 'assistant', model: 'test', content: { type: 'text', text: 'sampled for a modern caller' } };
+    });
+    const result = (await client.callTool({ name: 'demo__sample', arguments: { prompt: 'hi' } })) as CallToolResult;
+    expect(text(result)).toBe('sampled for a modern caller');
+    expect(asked).toBe(1);
   });
 
   it("a backend's log messages reach a modern caller only at or above the request's logLevel", async () => {

@@ -15,7 +15,7 @@ describe('refusal of a backend request the agent cannot answer', () => {
     expect(refusal('elicitation/create', url, { elicitation: { url: {} } })).toBeUndefined();
   });
 
-  it('refuses every request toward a 2026-07-28 caller, whatever it declared (input_required relaying is not done yet)', () => {
+  it('refuses every request toward a 2026-07-28 caller, whatever it declared (gate_call: only a direct tools/call relays input_required)', () => {
     for (const [method, params] of [
       ['sampling/createMessage', sampling],
       ['elicitation/create', form],
@@ -23,7 +23,7 @@ describe('refusal of a backend request the agent cannot answer', () => {
       for (const declared of [{}, { sampling: { tools: {} }, elicitation: { form: {}, url: {} } }]) {
         expect(refusal(method, params, declared, true)).toEqual({
           code: ProtocolErrorCode.MethodNotFound,
-          message: expect.stringMatching(/speaks MCP 2026-07-28.*input_required.*2025-era MCP session/) as unknown as string,
+          message: expect.stringMatching(/speaks MCP 2026-07-28.*input_required.*direct tools\/call.*2025-era MCP session/) as unknown as string,
         });
       }
     }

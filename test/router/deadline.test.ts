@@ -17,6 +17,22 @@ describe('Deadline', () => {
     expect(d.expired(new SdkError(SdkErrorCode.RequestTimeout, 'Request timed out'))).toBe(false);
   });
 
+  it('counts no time while paused (a request parked for a 2026-07-28 caller, issue 24); resume starts the idle time over and moves maxTotal', () => {
+    const d = new Deadline(100, 150);
+    vi.advanceTimersByTime(90);
+    d.pause();
+    d.extend(); // progress while paused changes nothing
+    vi.advanceTimersByTime(10_000);
+    expect(d.signal.aborted).toBe(false);
+    d.resume();
+    vi.advanceTimersByTime(59);
+    expect(d.signal.aborted).toBe(false);
+    // maxTotal (150) moved by the pause: 90 + 60 = 150 of counted time.
+    vi.advanceTimersByTime(1);
+    expect(d.signal.aborted).toBe(true);
+    expect(d.expired(d.signal.reason)).toBe(true);
+  });
+
   it('starts the idle time over on progress, never past maxTotal', () => {
     const d = new Deadline(100, 250);
     vi.advanceTimersByTime(90);
