@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { CatalogTool } from '../catalog/catalog.js';
 import { taskOf } from '../dispatch/task-store.js';
 import { toGatewayError } from '../errors.js';
+import { roundOf } from '../pool/backend-era.js';
 import type { Downstream } from '../pool/connection.js';
 import { VERSION } from '../version.js';
 import { cacheHintsFor } from './cache-hints.js';
@@ -61,6 +62,10 @@ function downstreamOf(ctx: ServerContext, server: Server, view: View): Downstrea
     return {
       modern: true,
       capabilities: () => server.getClientCapabilities(),
+      logLevel: () => {
+        const level = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[LOG_LEVEL_META_KEY];
+        return typeof level === 'string' ? level : undefined;
+      },
       // Never reached: refusal() answers a modern caller's backend first.
       request: (method) => Promise.reject(rpcFailure(ProtocolErrorCode.MethodNotFound, `stonegate refused ${method}: 2026-07-28 caller`)),
       notify: async (method, params) => {
@@ -278,6 +283,8 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
         servers: view.servers,
         downstream: downstreamOf(ctx, server, view),
         session: view.session,
+        // [mcp-bridge] A 2026-07-28 retry's fields, for a 2026-07-28 backend (passed on untouched).
+        round: roundOf(ctx.mcpReq),
       });
       return outcome.result;
     } catch (err) {
@@ -304,7 +311,7 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
     // A 2026-07-28 server has no resources/subscribe: its subscriptions come with subscriptions/listen (mcp-modern.ts).
     const registered =
       era === 'modern' && capabilities.resources !== undefined ? { ...capabilities, resources: { ...capabilities.resources, subscribe: false } } : capabilities;
-    registerResourceProxy(server, gateway, view, registered);
+    registerResourceProxy(server, gateway, view, registered, (ctx) => downstreamOf(ctx, server, view));
   }
   return server;
 }
