@@ -63,7 +63,10 @@ function rpcError(err: unknown): Error {
   if (err instanceof ProtocolError) return rpcFailure(err.code, err.message.replace(/^MCP error -?\d+: /, ''), err.data);
   const error = toGatewayError(err);
   const backendCode = error.details?.backend_code;
-  if (error.code === 'BACKEND_ERROR' && typeof backendCode === 'number') return rpcFailure(backendCode, error.message.replace(/^.*? with error -?\d+: /, ''));
+  // [mcp-bridge] With the backend's own data (a -32021's requiredCapabilities).
+  const data = error.cause instanceof ProtocolError ? error.cause.data : undefined;
+  if (error.code === 'BACKEND_ERROR' && typeof backendCode === 'number')
+    return rpcFailure(backendCode, error.message.replace(/^.*? with error -?\d+: /, ''), data);
   const code = error.code === 'UNKNOWN_SERVER' || error.code === 'UNKNOWN_TOOL' ? ProtocolErrorCode.InvalidParams : ProtocolErrorCode.InternalError;
   return rpcFailure(code, `${error.code}: ${error.message}`, { code: error.code });
 }

@@ -6,6 +6,7 @@ import { taskOf } from '../dispatch/task-store.js';
 import { toGatewayError } from '../errors.js';
 import { roundOf } from '../pool/backend-era.js';
 import type { Downstream } from '../pool/connection.js';
+import { relayedError } from '../router/input-rounds.js';
 import { VERSION } from '../version.js';
 import { cacheHintsFor } from './cache-hints.js';
 import { callGateTool, GATE_TOOL_NAMES, GATE_TOOLS } from './gate-tools.js';
@@ -272,6 +273,9 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
         });
       return { task: taskOf(call, gateway.config.dispatch.result_ttl * 1000) } as unknown as CallToolResult;
     }
+    // [mcp-bridge] A 2026-07-28 retry's fields, for a 2026-07-28 backend (passed on untouched).
+    const round = roundOf(ctx.mcpReq);
+    const downstream = downstreamOf(ctx, server, view);
     try {
       const outcome = await gateway.router.call({
         server: entry.server,
@@ -281,13 +285,15 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
         signal: ctx.mcpReq.signal,
         onprogress: progress.onprogress,
         servers: view.servers,
-        downstream: downstreamOf(ctx, server, view),
+        downstream,
         session: view.session,
-        // [mcp-bridge] A 2026-07-28 retry's fields, for a 2026-07-28 backend (passed on untouched).
-        round: roundOf(ctx.mcpReq),
+        round,
       });
       return outcome.result;
     } catch (err) {
+      // [mcp-bridge] A 2026-07-28 backend's -32021, or its refusal of a requestState, reach a 2026-07-28 caller as it sent them.
+      const relayed = relayedError(err, downstream, round);
+      if (relayed !== undefined) throw relayed;
       return toolError(toGatewayError(err), gateway.security.secrets());
     } finally {
       await progress.flush();

@@ -1,4 +1,4 @@
-import type { ClientCapabilities, ClientOptions } from '@modelcontextprotocol/client';
+import type { Client, ClientCapabilities, ClientOptions } from '@modelcontextprotocol/client';
 import { CLIENT_CAPABILITIES_META_KEY, LOG_LEVEL_META_KEY } from '@modelcontextprotocol/client';
 import type { BackendConfig } from '../config/schema.js';
 import type { Connection, Downstream } from './connection.js';
@@ -99,4 +99,24 @@ export function roundOf(request: { inputResponses?: unknown; requestState: () =>
     ...(request.inputResponses === undefined ? {} : { inputResponses: request.inputResponses }),
     ...(requestState === undefined ? {} : { requestState }),
   };
+}
+
+/**
+ * A 2026-07-28 backend sends its list changes only on a
+ * `subscriptions/listen` stream: each modern connection opens one for the
+ * lists the backend says change, and the SDK hands what arrives to the
+ * connection's notification handlers, as a 2025 backend's unsolicited
+ * notifications (the catalog re-lists tools, sessions hear of prompts and
+ * resources). A backend that refuses the stream is logged, not failed.
+ */
+export function listenForChanges(client: Client, onError: (error: Error) => void): void {
+  if (client.getProtocolEra() !== 'modern') return;
+  const capabilities = client.getServerCapabilities();
+  const filter = {
+    ...(capabilities?.tools?.listChanged === true ? { toolsListChanged: true } : {}),
+    ...(capabilities?.prompts?.listChanged === true ? { promptsListChanged: true } : {}),
+    ...(capabilities?.resources?.listChanged === true ? { resourcesListChanged: true } : {}),
+  };
+  if (Object.keys(filter).length === 0) return;
+  client.listen(filter).catch((error: unknown) => onError(error instanceof Error ? error : new Error(String(error))));
 }

@@ -52,6 +52,8 @@ export async function describeFailure(err: unknown, ctx: FailureContext): Promis
       `Backend '${ctx.server}' answered ${ctx.tool} with error ${err.code}: ${err.message.replace(/^MCP error -?\d+: /, '')}`,
       {
         details: { backend_code: err.code },
+        // [mcp-bridge] The backend's own error (its data), for the errors relayed to a 2026-07-28 caller as they came (input-rounds.ts).
+        cause: err,
       },
     );
   }

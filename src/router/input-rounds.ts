@@ -1,6 +1,7 @@
-import { isInputRequiredResult } from '@modelcontextprotocol/client';
+import { isInputRequiredResult, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/client';
 import { GatewayError } from '../errors.js';
 import { refusal } from '../mcp/client-requests.js';
+import { rpcFailure } from '../mcp/rpc-error.js';
 import type { RoundFields } from '../pool/backend-era.js';
 import type { Downstream } from '../pool/connection.js';
 
@@ -92,4 +93,23 @@ async function answer(context: RoundsContext, method: string, params: Record<str
     throw new GatewayError('BACKEND_ERROR', `Backend '${context.server}' asked for ${method} during ${context.what}: ${refused.message}`);
   }
   return downstream.request(method, params);
+}
+
+/**
+ * The errors of a 2026-07-28 backend that a 2026-07-28 caller gets as the
+ * backend sent them (code, message, data), not as an isError tool result:
+ * they are the multi-round-trip protocol's own answers, which the caller's
+ * client acts on — a missing client capability (-32021, with
+ * `data.requiredCapabilities`), and invalid params on a retry that carried
+ * a `requestState` (the backend's refusal of a tampered or expired state).
+ * Undefined for anything else, and for other callers.
+ */
+export function relayedError(err: unknown, downstream: Downstream | undefined, round: RoundFields): Error | undefined {
+  if (downstream?.modern !== true) return undefined;
+  const cause = err instanceof GatewayError ? err.cause : undefined;
+  if (!(cause instanceof ProtocolError)) return undefined;
+  const relayed =
+    cause.code === ProtocolErrorCode.MissingRequiredClientCapability || (cause.code === ProtocolErrorCode.InvalidParams && round.requestState !== undefined);
+  if (!relayed) return undefined;
+  return rpcFailure(cause.code, cause.message.replace(/^MCP error -?\d+: /, ''), cause.data);
 }

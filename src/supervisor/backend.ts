@@ -231,6 +231,7 @@ export class Backend extends EventEmitter {
   async #connect(): Promise<Connection> {
     this.#log.debug({ transport: this.config.transport, state: this.#state, connections: this.#live.size }, 'connect attempt');
     const connection = await this.#connector(this.config, this.#log, this.#hooks);
+    this.#hooks.connected?.(connection.client); // [mcp-bridge] see ConnectHooks.connected
     this.#live.add(connection);
     const generation = this.#generation;
     connection.onFault = (reason) => generation === this.#generation && this.#onFault(reason);

@@ -8,6 +8,8 @@ export interface ConnectHooks {
   clientOptions?: ClientOptions;
   /** Called with the fresh client before initialize, to install notification handlers. */
   setup?: (client: Client) => void;
+  /** [mcp-bridge] Called once the client is connected (a 2026-07-28 backend's changes come on a subscriptions/listen stream it opens). */
+  connected?: (client: Client) => void;
 }
 
 /** A fresh MCP client with the hooks installed, for one connection. */

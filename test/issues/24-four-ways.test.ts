@@ -154,10 +154,9 @@ describe('issue 24: four ways, the two toward a 2026-07-28 backend', () => {
       { inputResponses: { confirm: { action: 'accept', content: { ok: true } } }, requestState },
     );
     expect(text(await client.callTool(retry, { allowInputRequired: true }))).toBe('state-ok: confirmed=true');
-    // A tampered state is the backend's to refuse: it is passed on as sent.
-    const tampered = await client.callTool(Object.assign({}, retry, { requestState: `${requestState}x` }), { allowInputRequired: true });
-    expect((tampered as CallToolResult).isError).toBe(true);
-    expect(text(tampered)).toMatch(/Invalid or expired requestState/);
+    // A tampered state is the backend's to refuse: it is passed on as sent, and its JSON-RPC error comes back as it was.
+    const tampered = client.callTool(Object.assign({}, retry, { requestState: `${requestState}x` }), { allowInputRequired: true });
+    await expect(tampered).rejects.toMatchObject({ code: -32602, message: expect.stringMatching(/Invalid or expired requestState/) });
   });
 
   it.each(BACKENDS)('%s: the backend is told the capabilities the caller declared, per request', async (backend) => {
@@ -167,6 +166,11 @@ describe('issue 24: four ways, the two toward a 2026-07-28 backend', () => {
       unknown
     >;
     expect(Object.keys(first.inputRequests as object)).toEqual(['client_roots']);
+    // A 2026-07-28 caller without sampling gets the backend's -32021 as it sent it, data and all.
+    await expect(modern.callTool({ name: 'test_missing_capability', arguments: {} }, { allowInputRequired: true })).rejects.toMatchObject({
+      code: -32021,
+      data: { requiredCapabilities: { sampling: {} } },
+    });
     // A 2025 session without sampling: the backend itself refuses (-32021), the gateway's refusal is the second check.
     const legacy = await connect(`/mcp/${backend}`, 'legacy', { capabilities: { elicitation: {} } });
     const refused = await legacy.callTool({ name: 'test_missing_capability', arguments: {} });
