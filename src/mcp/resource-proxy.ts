@@ -14,7 +14,7 @@ import { ProtocolErrorCode } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { exposedName } from '../catalog/naming.js';
 import { toGatewayError } from '../errors.js';
-import { paramsFor, roundOf } from '../pool/backend-era.js';
+import { paramsFor, roundOf, withoutEnvelope } from '../pool/backend-era.js';
 import type { Downstream } from '../pool/connection.js';
 import { inputRounds } from '../router/input-rounds.js';
 import { rpcFailure } from './rpc-error.js';
@@ -178,7 +178,13 @@ export function registerResourceProxy(
   ): Promise<Record<string, unknown>> => {
     const session = shared ? undefined : view.session;
     try {
-      return await gateway.router.forward(srv, method, (connection, options) => connection.client.request({ method, params }, Loose, options), signal, session);
+      return await gateway.router.forward(
+        srv,
+        method,
+        async (connection, options) => withoutEnvelope(connection, await connection.client.request({ method, params }, Loose, options)),
+        signal,
+        session,
+      );
     } catch (err) {
       throw rpcError(err);
     }
@@ -198,8 +204,14 @@ export function registerResourceProxy(
         gateway.router.forward(
           srv,
           method,
-          (connection, options) =>
-            connection.client.request({ method, params: paramsFor(connection, params, downstream, round) }, Loose, { ...options, allowInputRequired: true }),
+          async (connection, options) =>
+            withoutEnvelope(
+              connection,
+              await connection.client.request({ method, params: paramsFor(connection, params, downstream, round) }, Loose, {
+                ...options,
+                allowInputRequired: true,
+              }),
+            ),
           ctx.mcpReq.signal,
           view.session,
         ),

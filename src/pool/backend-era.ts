@@ -1,6 +1,7 @@
 import type { Client, ClientCapabilities, ClientOptions } from '@modelcontextprotocol/client';
-import { CLIENT_CAPABILITIES_META_KEY, LOG_LEVEL_META_KEY } from '@modelcontextprotocol/client';
+import { CLIENT_CAPABILITIES_META_KEY, LOG_LEVEL_META_KEY, SERVER_INFO_META_KEY } from '@modelcontextprotocol/client';
 import type { BackendConfig } from '../config/schema.js';
+import type { ConnectHooks } from '../supervisor/connect.js';
 import type { Connection, Downstream } from './connection.js';
 
 /**
@@ -27,6 +28,29 @@ export function eraClientOptions(config: Pick<BackendConfig, 'protocol' | 'trans
     return { versionNegotiation: { mode: 'auto' }, inputRequired: { autoFulfill: false } };
   }
   return {};
+}
+
+/** The hooks for a transport of the 2025 era only (legacy SSE): no version negotiation. */
+export function legacyHooks(hooks: ConnectHooks): ConnectHooks {
+  if (hooks.clientOptions?.versionNegotiation === undefined) return hooks;
+  const { versionNegotiation: _negotiation, inputRequired: _input, ...options } = hooks.clientOptions;
+  return { ...hooks, clientOptions: options };
+}
+
+/**
+ * A 2026-07-28 backend's result without the backend's own envelope
+ * (`_meta["io.modelcontextprotocol/serverInfo"]`, which names the backend's
+ * server on every result of that era): the gateway is the server its
+ * clients talk to, and a 2025-era or REST caller has no envelope at all.
+ * Anything else in `_meta` stays.
+ */
+export function withoutEnvelope<R extends object>(connection: Pick<Connection, 'era'>, result: R): R {
+  if (connection.era !== 'modern') return result;
+  const meta = (result as { _meta?: Record<string, unknown> })._meta;
+  if (meta === undefined || !(SERVER_INFO_META_KEY in meta)) return result;
+  const { [SERVER_INFO_META_KEY]: _server, ...rest } = meta;
+  const { _meta: _old, ...plain } = result as R & { _meta?: unknown };
+  return (Object.keys(rest).length === 0 ? plain : { ...plain, _meta: rest }) as R;
 }
 
 /**

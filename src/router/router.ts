@@ -4,7 +4,7 @@ import type { Catalog, CatalogTool } from '../catalog/catalog.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { SessionRef } from '../pool/affinity-pool.js';
-import { paramsFor, type RoundFields } from '../pool/backend-era.js';
+import { paramsFor, type RoundFields, withoutEnvelope } from '../pool/backend-era.js';
 import type { Connection, Downstream } from '../pool/connection.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { Breaker } from './breaker.js';
@@ -239,7 +239,7 @@ export class Router {
           try {
             // [mcp-bridge] A 2026-07-28 backend is told the caller's capabilities; its input_required comes back as a result.
             const params = paramsFor(connection, { name: tool, arguments: args }, downstream, round);
-            return (await connection.client.request({ method: 'tools/call', params }, PassthroughResult, {
+            const result = (await connection.client.request({ method: 'tools/call', params }, PassthroughResult, {
               signal: deadline.signal,
               timeout: NO_SDK_TIMEOUT,
               allowInputRequired: true,
@@ -252,6 +252,7 @@ export class Router {
                     },
                   }),
             })) as CallToolResult;
+            return withoutEnvelope(connection, result);
           } catch (err) {
             throw await describeFailure(err, {
               server,

@@ -1,5 +1,5 @@
 import type { ClientOptions, Transport } from '@modelcontextprotocol/client';
-import { Client } from '@modelcontextprotocol/client';
+import { Client, SdkHttpError } from '@modelcontextprotocol/client';
 import { VERSION } from '../version.js';
 
 /** What a new connection is told to do with what the backend sends unasked. */
@@ -51,7 +51,10 @@ export function serverInfo(client: Client): { name: string; version: string } | 
 
 /** An initialize failure as a sentence: a timeout names start_timeout. */
 export function describeInitError(err: unknown, timeout: number): string {
-  const message = err instanceof Error ? err.message : String(err);
+  let message = err instanceof Error ? err.message : String(err);
+  // [mcp-bridge] An HTTP refusal of the era probe (401, 403, 5xx) keeps the server's words in data.text.
+  const text = err instanceof SdkHttpError ? err.data.text : undefined;
+  if (typeof text === 'string' && text.trim() !== '' && !message.includes(text.trim())) message = `${message}: ${text.trim().slice(0, 500)}`;
   if (/timed out/i.test(message)) return `no answer to initialize within ${timeout} ms`;
   return message;
 }

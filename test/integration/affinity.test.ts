@@ -188,11 +188,14 @@ name = "own"
 transport = "http"
 url = ${JSON.stringify(`${remote.url}/mcp/demo`)}
 affinity = "session"
+# MCP sessions with the remote are the 2025 era's (a 2026-07-28 backend has none).
+protocol = "2025-11-25"
 
 [[backends]]
 name = "shared"
 transport = "http"
 url = ${JSON.stringify(`${remote.url}/mcp/demo`)}
+protocol = "2025-11-25"
 `);
     try {
       for (const name of ['own', 'shared']) await local.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);

@@ -53,8 +53,8 @@ describe('#19 item 11: start_timeout bounds the whole connect of an HTTP backend
     expect(added.body.error).toContain("Backend 'silent'");
     expect(added.body.error).toContain('start_timeout (2000 ms)');
     expect(added.body.error).toContain('legacy-SSE fallback');
-    // Both transports were tried: the POST (refused), then the SSE GET (never answered).
-    expect(seen.slice(0, 2)).toEqual(['POST', 'GET']);
+    // Both transports were tried: the POSTs (the era probe of protocol = "auto", then initialize: refused), then the SSE GET (never answered).
+    expect(seen.slice(0, 3)).toEqual(['POST', 'POST', 'GET']);
     expect(((await gw.request('GET', '/server/list')).body.servers as { name: string }[]).map((s) => s.name)).not.toContain('silent');
     // The name's lock was released: the same add is served, and fails the same way.
     const again = await gw.request('POST', '/server/add', entry);

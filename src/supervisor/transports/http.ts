@@ -3,6 +3,7 @@ import { SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontext
 import { basicCredential, scrub, secretsOf } from '../../config/redact.js';
 import type { BackendConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
+import { legacyHooks } from '../../pool/backend-era.js';
 import { Connection } from '../../pool/connection.js';
 import { describeInitError, newClient, serverInfo, transportClosed, withinDeadline } from '../connect.js';
 import { httpFault } from '../http-fault.js';
@@ -31,7 +32,8 @@ export async function connectHttp(config: BackendConfig, context: TransportConte
   const deadline = Date.now() + config.startTimeout;
   const attempt = async (transport: Transport, kind: string): Promise<Connection> => {
     logger.debug({ url: where, transport: kind, header_keys: Object.keys(headers).sort(), start_timeout: config.startTimeout }, 'connecting to remote backend');
-    const client = newClient(hooks);
+    // [mcp-bridge] Legacy SSE is a 2025-era transport: no era probe on it (pool/backend-era.ts).
+    const client = newClient(kind === 'sse' ? legacyHooks(hooks) : hooks);
     let connection: Connection | undefined;
     /** Set when the server lost our session: the end of the link is a failure with this reason. */
     let lost: string | undefined;
