@@ -57,6 +57,9 @@ function logged(ctx: ServerContext, params: Record<string, unknown> | undefined)
   return threshold >= 0 && level >= threshold;
 }
 
+/** [mcp-bridge] The level a 2025 session asked for with logging/setLevel: passed to 2026-07-28 backends with its calls. */
+const sessionLogLevels = new WeakMap<Server, string>();
+
 /** The agent behind one request: where the backend's requests during that call go. */
 function downstreamOf(ctx: ServerContext, server: Server, view: View): Downstream {
   if (view.modern === true) {
@@ -77,6 +80,7 @@ function downstreamOf(ctx: ServerContext, server: Server, view: View): Downstrea
   return {
     // Undefined until initialize: a stateless POST's server never sees one.
     capabilities: () => server.getClientCapabilities(),
+    logLevel: () => sessionLogLevels.get(server),
     request: (method, params) => ctx.mcpReq.send({ method, params }, LooseResult),
     notify: (method, params) => ctx.mcpReq.notify({ method, params }),
   };
@@ -220,6 +224,14 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
     // With auth the caller is the token's name, whatever the client calls itself.
     if (view.owner === undefined) view.caller = server.getClientVersion()?.name;
   };
+
+  if (era === 'legacy') {
+    // [mcp-bridge] Kept for 2026-07-28 backends (2025 backends are not told: their connections are shared); the gateway sends no logs of its own.
+    server.setRequestHandler('logging/setLevel', async (request) => {
+      sessionLogLevels.set(server, request.params.level);
+      return {};
+    });
+  }
 
   if (answers('tools/list')) {
     server.setRequestHandler('tools/list', async () => {

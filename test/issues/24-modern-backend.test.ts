@@ -62,7 +62,7 @@ describe('issue 24: rounds toward a 2026-07-28 backend', () => {
     expect(Object.keys(first.inputRequests as object)).toEqual(['name']);
   });
 
-  it("a 2026-07-28 caller's log level goes to the backend with its request, and the backend's log reaches it", async () => {
+  it("a caller's log level (a 2026-07-28 request's, a 2025 session's setLevel) goes to the backend, and the backend's log reaches it", async () => {
     const client = await connect('modern');
     const seen: string[] = [];
     client.setNotificationHandler('notifications/message', async (n) => {
@@ -73,7 +73,15 @@ describe('issue 24: rounds toward a 2026-07-28 backend', () => {
     expect(text(await call())).toBe('logLevel=undefined');
     expect(text(await call('info'))).toBe('logLevel=info');
     expect(seen).toEqual(['info:logs_at_info ran']);
+    // A 2025 session's logging/setLevel goes along with its later calls.
     const legacy = await connect('legacy');
+    const heard: string[] = [];
+    legacy.setNotificationHandler('notifications/message', async (n) => {
+      heard.push(`${n.params.level}:${String(n.params.data)}`);
+    });
     expect(text(await legacy.callTool({ name: 'logs_at_info', arguments: {} }))).toBe('logLevel=undefined');
+    await legacy.setLoggingLevel('info');
+    expect(text(await legacy.callTool({ name: 'logs_at_info', arguments: {} }))).toBe('logLevel=info');
+    expect(heard).toEqual(['info:logs_at_info ran']);
   });
 });
