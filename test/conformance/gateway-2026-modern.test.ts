@@ -8,6 +8,8 @@
 // (direct-2026.test.ts); of the unscored ones only the Tasks extension
 // ([mcp-ext]) fails. A modern backend's list changes arrive on a
 // subscriptions/listen stream the gateway opens (backend-era.ts).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 import { runConformance } from '../helpers/run-conformance.js';
@@ -15,18 +17,42 @@ import { runConformance } from '../helpers/run-conformance.js';
 /** The server scenarios of the suite's frozen requirements/2026-07-28.yaml. */
 const REQUIRED_SCENARIOS = 37;
 let gw: RunningGateway;
+let httpBackend: ChildProcess;
+
+/** Starts the fixture over HTTP on a free port and resolves with the port it prints. */
+function startHttpFixture(): Promise<number> {
+  httpBackend = spawn(process.execPath, [fixture('conformance-modern-server'), '--http', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    httpBackend.once('exit', (code) => reject(new Error(`fixture exited before listening (code ${code})`)));
+    createInterface({ input: httpBackend.stdout! }).once('line', (line) => resolve(Number(/^listening (\d+)$/.exec(line)?.[1])));
+  });
+}
 
 beforeAll(async () => {
+  const port = await startHttpFixture();
+  // Over stdio pinned; over HTTP with protocol unset (auto: the era is probed).
   gw = await startGateway(`
 [[backends]]
 name = "modern"
 command = "node"
 args = [${q(fixture('conformance-modern-server'))}]
 protocol = "2026-07-28"
+
+[[backends]]
+name = "modern-http"
+transport = "http"
+url = "http://127.0.0.1:${port}/mcp"
 `);
-  await gw.waitForLog((l) => l.msg === 'backend ready');
+  for (const name of ['modern', 'modern-http']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
 });
-afterAll(stopAll);
+afterAll(async () => {
+  await stopAll();
+  if (httpBackend.exitCode === null && httpBackend.signalCode === null) {
+    const exited = new Promise((resolve) => httpBackend.once('exit', resolve));
+    httpBackend.kill();
+    await exited;
+  }
+});
 
 /** The scenario names the suite lists under "Not scored for 2026-07-28" (extensions, pending). */
 function notScored(output: string): Set<string> {
@@ -35,12 +61,12 @@ function notScored(output: string): Set<string> {
 }
 
 describe('conformance suite 0.2 through the gateway, on a 2026-07-28 backend', () => {
-  it('2026-07-28 requirements: every required check passes', { timeout: 300_000 }, async () => {
-    const run = await runConformance(`${gw.url}/mcp/modern`, { requirements: '2026-07-28' });
+  it.each(['modern', 'modern-http'])('/mcp/%s, 2026-07-28 requirements: every required check passes', { timeout: 300_000 }, async (backend) => {
+    const run = await runConformance(`${gw.url}/mcp/${backend}`, { requirements: '2026-07-28' });
     const unscored = notScored(run.output);
     const required = run.scenarios.filter((s) => !unscored.has(s.name));
     process.stdout.write(
-      `conformance 0.2 gateway → modern backend, 2026-07-28: ${required.length} required scenarios, exit ${run.exitCode}, ${run.durationMs} ms\n`,
+      `conformance 0.2 gateway → ${backend}, 2026-07-28: ${required.length} required scenarios, exit ${run.exitCode}, ${run.durationMs} ms\n`,
     );
     for (const scenario of required.filter((s) => s.problems.length > 0)) {
       process.stdout.write(`  ${scenario.name}:\n${scenario.problems.map((p) => `    ${p}\n`).join('')}`);
