@@ -251,14 +251,15 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
     const params = callParams(request);
     const { name, arguments: args } = params;
     const progress = progressOf(ctx);
+    // [mcp-bridge] A 2026-07-28 retry's fields, for a 2026-07-28 backend (passed on untouched).
+    const round = roundOf(ctx.mcpReq);
+    const downstream = downstreamOf(ctx, server, view);
     if (single === undefined && GATE_TOOL_NAMES.has(name)) {
       try {
-        return await callGateTool(gateway, view, name, args, {
-          signal: ctx.mcpReq.signal,
-          onprogress: progress.onprogress,
-          downstream: downstreamOf(ctx, server, view),
-        });
+        return await callGateTool(gateway, view, name, args, { signal: ctx.mcpReq.signal, onprogress: progress.onprogress, downstream, round });
       } catch (err) {
+        const relayed = relayedError(err, downstream, round);
+        if (relayed !== undefined) throw relayed;
         // gate_call_async and gate_poll read and write the gateway database: a broken file is STORE_UNAVAILABLE, as on REST.
         return toolError(gateway.storeError(err) ?? toGatewayError(err), gateway.security.secrets());
       } finally {
@@ -285,9 +286,6 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
         });
       return { task: taskOf(call, gateway.config.dispatch.result_ttl * 1000) } as unknown as CallToolResult;
     }
-    // [mcp-bridge] A 2026-07-28 retry's fields, for a 2026-07-28 backend (passed on untouched).
-    const round = roundOf(ctx.mcpReq);
-    const downstream = downstreamOf(ctx, server, view);
     try {
       const outcome = await gateway.router.call({
         server: entry.server,

@@ -131,16 +131,24 @@ describe('issue 24: four ways, the two toward a 2026-07-28 backend', () => {
     },
   );
 
-  it.each(['modern', 'legacy'] as const)('on /mcp (prefixed names) a %s client completes a tool round trip, a prompt round trip and reads', async (era) => {
-    const client = await connect('/mcp', era);
-    for (const backend of BACKENDS) {
-      expect(text(await client.callTool({ name: `${backend}__test_input_required_result_elicitation`, arguments: {} }))).toBe('Hello, Ada!');
-      const prompt = await client.getPrompt({ name: `${backend}__test_input_required_result_prompt`, arguments: {} });
-      expect(prompt.messages[0]?.content).toMatchObject({ text: 'Prompt with context: my context' });
-      const read = await client.readResource({ uri: `stonegate://${backend}/test://static-text` });
-      expect(read.contents[0]?.uri).toBe(`stonegate://${backend}/test://static-text`);
-    }
-  });
+  it.each(['modern', 'legacy'] as const)(
+    'on /mcp (prefixed names) a %s client completes tool round trips (by name and with gate_call), a prompt round trip and reads',
+    async (era) => {
+      const client = await connect('/mcp', era);
+      for (const backend of BACKENDS) {
+        expect(text(await client.callTool({ name: `${backend}__test_input_required_result_elicitation`, arguments: {} }))).toBe('Hello, Ada!');
+        const viaGate = await client.callTool({
+          name: 'gate_call',
+          arguments: { server: backend, tool: 'test_input_required_result_sampling', arguments: {} },
+        });
+        expect(text(viaGate)).toBe('LLM response: Paris');
+        const prompt = await client.getPrompt({ name: `${backend}__test_input_required_result_prompt`, arguments: {} });
+        expect(prompt.messages[0]?.content).toMatchObject({ text: 'Prompt with context: my context' });
+        const read = await client.readResource({ uri: `stonegate://${backend}/test://static-text` });
+        expect(read.contents[0]?.uri).toBe(`stonegate://${backend}/test://static-text`);
+      }
+    },
+  );
 
   it.each(BACKENDS)('%s: roots: a 2026-07-28 client answers them itself, a 2025 session gets the roots config', async (backend) => {
     const modern = await connect(`/mcp/${backend}`, 'modern');
