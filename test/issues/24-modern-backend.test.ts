@@ -1,6 +1,8 @@
 import type { CallToolResult } from '@modelcontextprotocol/client';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { pingAll } from '../../src/supervisor/health.js';
 import { fixture, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 /*
@@ -83,5 +85,18 @@ describe('issue 24: rounds toward a 2026-07-28 backend', () => {
     await legacy.setLoggingLevel('info');
     expect(text(await legacy.callTool({ name: 'logs_at_info', arguments: {} }))).toBe('logLevel=info');
     expect(heard).toEqual(['info:logs_at_info ran']);
+  });
+});
+
+describe('issue 24: health checks of a 2026-07-28 backend', () => {
+  it('that era has no ping: a 2026-07-28 connection is checked with server/discover', async () => {
+    const client = new Client({ name: 'health', version: '1' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    await client.connect(new StdioClientTransport({ command: process.execPath, args: [fixture('conformance-modern-server')] }));
+    try {
+      await expect(client.ping({ timeout: 5_000 })).rejects.toThrow(/not supported by the negotiated protocol version/);
+      await expect(pingAll([{ alive: true, era: 'modern', client }], 5_000)).resolves.toBeUndefined();
+    } finally {
+      await client.close();
+    }
   });
 });
