@@ -45,6 +45,8 @@ export async function connectHttp(config: BackendConfig, context: TransportConte
       transport.onerror = (error) => {
         const fault = httpFault(error);
         if (fault === undefined || connection === undefined || lost !== undefined) return;
+        // [mcp-bridge] A 2026-07-28 link has no session to lose: its 404 is one request's answer (a method the era lacks).
+        if (fault.kind === 'session' && connection.era === 'modern') return;
         if (fault.kind === 'unreachable') {
           connection.onFault?.(fault.reason);
           return;
