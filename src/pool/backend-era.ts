@@ -21,13 +21,11 @@ import type { Connection, Downstream } from './connection.js';
  * answers them itself on a 2025 caller's session (router/input-rounds.ts).
  */
 export function eraClientOptions(config: Pick<BackendConfig, 'protocol' | 'transport'>): Partial<ClientOptions> {
-  if (config.protocol === '2026-07-28') {
-    return { versionNegotiation: { mode: { pin: '2026-07-28' } }, inputRequired: { autoFulfill: false } };
-  }
-  if (config.protocol === 'auto' && config.transport === 'http') {
-    return { versionNegotiation: { mode: 'auto' }, inputRequired: { autoFulfill: false } };
-  }
-  return {};
+  // On every connection (no effect on a 2025 one): a connect with a cached modern verdict (`prior`) is modern too.
+  const inputRequired = { autoFulfill: false };
+  if (config.protocol === '2026-07-28') return { versionNegotiation: { mode: { pin: '2026-07-28' } }, inputRequired };
+  if (config.protocol === 'auto' && config.transport === 'http') return { versionNegotiation: { mode: 'auto' }, inputRequired };
+  return { inputRequired };
 }
 
 /** The hooks for a transport of the 2025 era only (legacy SSE): no version negotiation. */
