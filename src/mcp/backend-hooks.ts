@@ -2,6 +2,7 @@ import type { Client } from '@modelcontextprotocol/client';
 import { ProtocolErrorCode } from '@modelcontextprotocol/client';
 import type { BackendConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import { eraClientOptions, listenForChanges } from '../pool/backend-era.js';
 import { connectionOf } from '../pool/connection.js';
 import type { ConnectHooks } from '../supervisor/connect.js';
 import { BACKEND_CLIENT_CAPABILITIES, refusal } from './client-requests.js';
@@ -51,7 +52,10 @@ export function backendHooks(sessions: Sessions, logger: Logger): (config: Backe
       return downstream.request(method, params === undefined ? undefined : plain);
     };
     return {
-      clientOptions: { capabilities: BACKEND_CLIENT_CAPABILITIES },
+      // [mcp-bridge] The backend's `protocol` key picks the era its connections negotiate (pool/backend-era.ts).
+      clientOptions: { capabilities: BACKEND_CLIENT_CAPABILITIES, ...eraClientOptions(config) },
+      connected: (client) =>
+        listenForChanges(client, (error) => log.warn({ error: error.message }, 'backend refused subscriptions/listen: its list changes will not be seen')),
       setup: (client) => {
         // The fallback handler, not setRequestHandler: the Client's registration
         // would validate the agent's answer (and hold a task-augmented request

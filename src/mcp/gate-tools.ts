@@ -3,6 +3,7 @@ import { unknownKeysSentence } from '../config/did-you-mean.js';
 import { scrubDeep } from '../config/redact.js';
 import { viewOf } from '../dispatch/table.js';
 import { GatewayError } from '../errors.js';
+import type { RoundFields } from '../pool/backend-era.js';
 import type { Downstream } from '../pool/connection.js';
 import { GATE_INPUTS, toolInputSchema } from './gate-inputs.js';
 import type { GatewaySurface } from './surface.js';
@@ -71,6 +72,8 @@ export interface GateCallContext {
   signal: AbortSignal;
   onprogress?: (progress: Progress) => void;
   downstream: Downstream;
+  /** [mcp-bridge] A 2026-07-28 retry's fields, for gate_call of a 2026-07-28 backend's tool. */
+  round?: RoundFields;
 }
 
 /** A structured result, with the same JSON as text (compact: agents pay for every byte) for clients that read only text. */
@@ -145,6 +148,7 @@ export async function callGateTool(
         servers: view.servers,
         downstream: ctx.downstream,
         session: view.session,
+        round: ctx.round,
       });
       return outcome.result;
     }

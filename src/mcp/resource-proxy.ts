@@ -1,4 +1,4 @@
-import { ProtocolError } from '@modelcontextprotocol/client';
+import { isInputRequiredResult, ProtocolError } from '@modelcontextprotocol/client';
 import type {
   CompleteResult,
   GetPromptResult,
@@ -8,11 +8,15 @@ import type {
   ReadResourceResult,
   Server,
   ServerCapabilities,
+  ServerContext,
 } from '@modelcontextprotocol/server';
 import { ProtocolErrorCode } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { exposedName } from '../catalog/naming.js';
 import { toGatewayError } from '../errors.js';
+import { paramsFor, roundOf, withoutEnvelope } from '../pool/backend-era.js';
+import type { Downstream } from '../pool/connection.js';
+import { inputRounds } from '../router/input-rounds.js';
 import { rpcFailure } from './rpc-error.js';
 import type { GatewaySurface } from './surface.js';
 import { sees, type View } from './view.js';
@@ -59,7 +63,10 @@ function rpcError(err: unknown): Error {
   if (err instanceof ProtocolError) return rpcFailure(err.code, err.message.replace(/^MCP error -?\d+: /, ''), err.data);
   const error = toGatewayError(err);
   const backendCode = error.details?.backend_code;
-  if (error.code === 'BACKEND_ERROR' && typeof backendCode === 'number') return rpcFailure(backendCode, error.message.replace(/^.*? with error -?\d+: /, ''));
+  // [mcp-bridge] With the backend's own data (a -32021's requiredCapabilities).
+  const data = error.cause instanceof ProtocolError ? error.cause.data : undefined;
+  if (error.code === 'BACKEND_ERROR' && typeof backendCode === 'number')
+    return rpcFailure(backendCode, error.message.replace(/^.*? with error -?\d+: /, ''), data);
   const code = error.code === 'UNKNOWN_SERVER' || error.code === 'UNKNOWN_TOOL' ? ProtocolErrorCode.InvalidParams : ProtocolErrorCode.InternalError;
   return rpcFailure(code, `${error.code}: ${error.message}`, { code: error.code });
 }
@@ -75,7 +82,13 @@ function notFoundNaming(err: unknown, uri: string): unknown {
   return Object.assign(err as object, { data: { ...data, uri } });
 }
 
-export function registerResourceProxy(server: Server, gateway: ResourceProxySources, view: View, capabilities: ServerCapabilities): void {
+export function registerResourceProxy(
+  server: Server,
+  gateway: ResourceProxySources,
+  view: View,
+  capabilities: ServerCapabilities,
+  downstreamOf?: (ctx: ServerContext) => Downstream,
+): void {
   const single = view.single;
   const sep = gateway.config.gateway.tool_separator;
 
@@ -165,7 +178,44 @@ export function registerResourceProxy(server: Server, gateway: ResourceProxySour
   ): Promise<Record<string, unknown>> => {
     const session = shared ? undefined : view.session;
     try {
-      return await gateway.router.forward(srv, method, (connection, options) => connection.client.request({ method, params }, Loose, options), signal, session);
+      return await gateway.router.forward(
+        srv,
+        method,
+        async (connection, options) => withoutEnvelope(connection, await connection.client.request({ method, params }, Loose, options)),
+        signal,
+        session,
+      );
+    } catch (err) {
+      throw rpcError(err);
+    }
+  };
+
+  /**
+   * [mcp-bridge] A prompts/get or resources/read, which a 2026-07-28 backend
+   * may answer with input_required: told the caller's capabilities, its
+   * input_required relayed to a 2026-07-28 caller or answered round by
+   * round for a 2025 one (router/input-rounds.ts).
+   */
+  const interactive = async (srv: string, method: string, params: Record<string, unknown>, ctx: ServerContext): Promise<Record<string, unknown>> => {
+    const downstream = downstreamOf?.(ctx);
+    const context = { server: srv, what: method, downstream, roots: () => gateway.supervisor.get(srv).config.roots };
+    try {
+      return await inputRounds(context, roundOf(ctx.mcpReq), (round) =>
+        gateway.router.forward(
+          srv,
+          method,
+          async (connection, options) =>
+            withoutEnvelope(
+              connection,
+              await connection.client.request({ method, params: paramsFor(connection, params, downstream, round) }, Loose, {
+                ...options,
+                allowInputRequired: true,
+              }),
+            ),
+          ctx.mcpReq.signal,
+          view.session,
+        ),
+      );
     } catch (err) {
       throw rpcError(err);
     }
@@ -196,10 +246,10 @@ export function registerResourceProxy(server: Server, gateway: ResourceProxySour
     );
     server.setRequestHandler('resources/read', async (request, ctx) => {
       const target = route(request.params.uri);
-      const result = await forward(target.server, 'resources/read', { ...request.params, uri: target.uri }, ctx.mcpReq.signal).catch((err: unknown) => {
+      const result = await interactive(target.server, 'resources/read', { ...request.params, uri: target.uri }, ctx).catch((err: unknown) => {
         throw notFoundNaming(err, request.params.uri);
       });
-      if (single !== undefined) return result as ReadResourceResult;
+      if (single !== undefined || isInputRequiredResult(result)) return result as ReadResourceResult;
       const contents = (result.contents as Record<string, unknown>[] | undefined) ?? [];
       return { ...result, contents: contents.map((c) => ({ ...c, uri: prefixUri(target.server, String(c.uri)) })) } as ReadResourceResult;
     });
@@ -229,7 +279,7 @@ export function registerResourceProxy(server: Server, gateway: ResourceProxySour
     );
     server.setRequestHandler('prompts/get', async (request, ctx) => {
       const target = await resolvePrompt(request.params.name, ctx.mcpReq.signal);
-      return as<GetPromptResult>(forward(target.server, 'prompts/get', { ...request.params, name: target.name }, ctx.mcpReq.signal));
+      return as<GetPromptResult>(interactive(target.server, 'prompts/get', { ...request.params, name: target.name }, ctx));
     });
   }
 

@@ -4,7 +4,9 @@ import { z } from 'zod';
 import type { CatalogTool } from '../catalog/catalog.js';
 import { taskOf } from '../dispatch/task-store.js';
 import { toGatewayError } from '../errors.js';
+import { roundOf } from '../pool/backend-era.js';
 import type { Downstream } from '../pool/connection.js';
+import { relayedError } from '../router/input-rounds.js';
 import { VERSION } from '../version.js';
 import { bridgedCall } from './bridged-call.js';
 import { cacheHintsFor } from './cache-hints.js';
@@ -56,12 +58,19 @@ function logged(ctx: ServerContext, params: Record<string, unknown> | undefined)
   return threshold >= 0 && level >= threshold;
 }
 
+/** [mcp-bridge] The level a 2025 session asked for with logging/setLevel: passed to 2026-07-28 backends with its calls. */
+const sessionLogLevels = new WeakMap<Server, string>();
+
 /** The agent behind one request: where the backend's requests during that call go. */
 function downstreamOf(ctx: ServerContext, server: Server, view: View): Downstream {
   if (view.modern === true) {
     return {
       modern: true,
       capabilities: () => server.getClientCapabilities(),
+      logLevel: () => {
+        const level = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[LOG_LEVEL_META_KEY];
+        return typeof level === 'string' ? level : undefined;
+      },
       // Never reached: refusal() answers a modern caller's backend first.
       request: (method) => Promise.reject(rpcFailure(ProtocolErrorCode.MethodNotFound, `stonegate refused ${method}: 2026-07-28 caller`)),
       notify: async (method, params) => {
@@ -72,6 +81,7 @@ function downstreamOf(ctx: ServerContext, server: Server, view: View): Downstrea
   return {
     // Undefined until initialize: a stateless POST's server never sees one.
     capabilities: () => server.getClientCapabilities(),
+    logLevel: () => sessionLogLevels.get(server),
     request: (method, params) => ctx.mcpReq.send({ method, params }, LooseResult),
     notify: (method, params) => ctx.mcpReq.notify({ method, params }),
   };
@@ -216,6 +226,14 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
     if (view.owner === undefined) view.caller = server.getClientVersion()?.name;
   };
 
+  if (era === 'legacy') {
+    // [mcp-bridge] Kept for 2026-07-28 backends (2025 backends are not told: their connections are shared); the gateway sends no logs of its own.
+    server.setRequestHandler('logging/setLevel', async (request) => {
+      sessionLogLevels.set(server, request.params.level);
+      return {};
+    });
+  }
+
   if (answers('tools/list')) {
     server.setRequestHandler('tools/list', async () => {
       await gateway.settled();
@@ -234,14 +252,15 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
     const params = callParams(request);
     const { name, arguments: args } = params;
     const progress = progressOf(ctx);
+    // [mcp-bridge] A 2026-07-28 retry's fields, for a 2026-07-28 backend (passed on untouched).
+    const round = roundOf(ctx.mcpReq);
+    const downstream = downstreamOf(ctx, server, view);
     if (single === undefined && GATE_TOOL_NAMES.has(name)) {
       try {
-        return await callGateTool(gateway, view, name, args, {
-          signal: ctx.mcpReq.signal,
-          onprogress: progress.onprogress,
-          downstream: downstreamOf(ctx, server, view),
-        });
+        return await callGateTool(gateway, view, name, args, { signal: ctx.mcpReq.signal, onprogress: progress.onprogress, downstream, round });
       } catch (err) {
+        const relayed = relayedError(err, downstream, round);
+        if (relayed !== undefined) throw relayed;
         // gate_call_async and gate_poll read and write the gateway database: a broken file is STORE_UNAVAILABLE, as on REST.
         return toolError(gateway.storeError(err) ?? toGatewayError(err), gateway.security.secrets());
       } finally {
@@ -268,10 +287,10 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
         });
       return { task: taskOf(call, gateway.config.dispatch.result_ttl * 1000) } as unknown as CallToolResult;
     }
-    if (view.modern === true) {
-      // [mcp-bridge] A 2026-07-28 caller: a 2025-era backend's sampling or elicitation becomes input_required, and the retry
-      // resumes the call (bridged-call.ts). Era hook: a 2026-07-28 backend's calls and retries are to be relayed verbatim
-      // instead, decided by the backend connection's era; until backends have one, every backend is 2025-era.
+    if (view.modern === true && !speaksModern(gateway, entry.server)) {
+      // [mcp-bridge] A 2026-07-28 caller of a 2025-era backend: the backend's sampling or elicitation becomes
+      // input_required, and the retry resumes the call (bridged-call.ts). A 2026-07-28 backend's input_required and
+      // its retries are relayed verbatim by the router instead (below: `round`).
       const notify = async (method: string, params: Record<string, unknown> | undefined): Promise<void> => {
         if (method !== 'notifications/message' || logged(ctx, params)) await ctx.mcpReq.notify({ method, params });
       };
@@ -297,11 +316,15 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
         signal: ctx.mcpReq.signal,
         onprogress: progress.onprogress,
         servers: view.servers,
-        downstream: downstreamOf(ctx, server, view),
+        downstream,
         session: view.session,
+        round,
       });
       return outcome.result;
     } catch (err) {
+      // [mcp-bridge] A 2026-07-28 backend's -32021, or its refusal of a requestState, reach a 2026-07-28 caller as it sent them.
+      const relayed = relayedError(err, downstream, round);
+      if (relayed !== undefined) throw relayed;
       return toolError(toGatewayError(err), gateway.security.secrets());
     } finally {
       await progress.flush();
@@ -325,9 +348,20 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
     // A 2026-07-28 server has no resources/subscribe: its subscriptions come with subscriptions/listen (mcp-modern.ts).
     const registered =
       era === 'modern' && capabilities.resources !== undefined ? { ...capabilities, resources: { ...capabilities.resources, subscribe: false } } : capabilities;
-    registerResourceProxy(server, gateway, view, registered);
+    registerResourceProxy(server, gateway, view, registered, (ctx) => downstreamOf(ctx, server, view));
   }
   return server;
+}
+
+/**
+ * Whether a backend is spoken to in the 2026-07-28 era (its verdict of this
+ * start, supervisor/era.ts). A requestState in a retry to such a backend is
+ * the backend's own and goes to it untouched; to any other, it can only be
+ * one the gateway minted (bridged-call.ts), even when the verdict is not
+ * known yet (no connection since a restart).
+ */
+function speaksModern(gateway: SessionServerSources, server: string): boolean {
+  return gateway.supervisor.has(server) && gateway.supervisor.get(server).era.verdict?.era === 'modern';
 }
 
 /** Code-unit order of tool names: the same on every gateway and every call, whatever order backends list in. */

@@ -44,6 +44,8 @@ export interface Downstream {
   capabilities(): ClientCapabilities | undefined;
   /** Sends a request to the agent (sampling, elicitation, roots) and returns its result. */
   request(method: string, params: Record<string, unknown> | undefined): Promise<Record<string, unknown>>;
+  /** The log level a 2026-07-28 caller's request asked for (its envelope's logLevel); passed on to a 2026-07-28 backend. */
+  logLevel?(): string | undefined;
   /** Sends a notification to the agent (logging messages). */
   notify(method: string, params: Record<string, unknown> | undefined): Promise<void>;
 }
@@ -100,6 +102,11 @@ export class Connection {
       if (this.#failure !== undefined) return { ...end, reason: this.#failure, expected: false };
       return { ...end, expected: this.#closing };
     });
+  }
+
+  /** [mcp-bridge] The protocol era the link negotiated (see pool/backend-era.ts): 'modern' = 2026-07-28, no backend session. */
+  get era(): 'legacy' | 'modern' {
+    return this.client.getProtocolEra() === 'modern' ? 'modern' : 'legacy';
   }
 
   /**

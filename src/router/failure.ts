@@ -52,6 +52,8 @@ export async function describeFailure(err: unknown, ctx: FailureContext): Promis
       `Backend '${ctx.server}' answered ${ctx.tool} with error ${err.code}: ${err.message.replace(/^MCP error -?\d+: /, '')}`,
       {
         details: { backend_code: err.code },
+        // [mcp-bridge] The backend's own error (its data), for the errors relayed to a 2026-07-28 caller as they came (input-rounds.ts).
+        cause: err,
       },
     );
   }
@@ -59,7 +61,8 @@ export async function describeFailure(err: unknown, ctx: FailureContext): Promis
   // closed: the same end, seen a moment earlier.
   if (err instanceof Error && err.message === 'Not connected') return describeClosed(ctx);
   const fault = httpFault(err);
-  if (fault?.kind === 'session') {
+  // [mcp-bridge] Not on a 2026-07-28 link: it has no session, its 404 is that request's answer.
+  if (fault?.kind === 'session' && ctx.connection.era !== 'modern') {
     // The link ends now and the backend makes a new session; once its end is
     // in, use() waits for the new one, so the call can be sent again.
     await Promise.race([ctx.connection.ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2_000))]);

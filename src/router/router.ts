@@ -4,6 +4,7 @@ import type { Catalog, CatalogTool } from '../catalog/catalog.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { SessionRef } from '../pool/affinity-pool.js';
+import { paramsFor, type RoundFields, withoutEnvelope } from '../pool/backend-era.js';
 import type { Connection, Downstream } from '../pool/connection.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { Breaker } from './breaker.js';
@@ -11,6 +12,7 @@ import type { CallLog } from './call-log.js';
 import { Deadline, NO_SDK_TIMEOUT } from './deadline.js';
 import { describeFailure } from './failure.js';
 import { type Fault, faultOf } from './fault.js';
+import { inputRounds } from './input-rounds.js';
 import { ArgumentValidator } from './validate.js';
 
 /** A tool call as every surface (REST, MCP, async dispatch) hands it to the router. */
@@ -36,6 +38,8 @@ export interface CallRequest {
   downstream?: Downstream;
   /** The calling MCP session: a backend with affinity = "session" runs the call on the session's own connection. */
   session?: SessionRef;
+  /** [mcp-bridge] A 2026-07-28 caller's retry (`inputResponses`, `requestState`): passed to a 2026-07-28 backend untouched. */
+  round?: RoundFields;
 }
 
 /** What a forwarded request must pass to the SDK: the gateway's deadline (with the caller's cancel) instead of the SDK's timer. */
@@ -180,7 +184,9 @@ export class Router {
     const log = this.#options.logger.isLevelEnabled('debug') ? this.#options.logger : undefined;
     log?.debug({ backend: server, tool, agent: request.caller ?? null }, 'routing call');
     try {
-      const result = await this.#invoke(request, attempt);
+      // [mcp-bridge] A 2026-07-28 backend's input_required: relayed or answered round by round (input-rounds.ts).
+      const rounds = { server, what: `tools/call ${tool}`, downstream: request.downstream, roots: () => this.#options.supervisor.get(server).config.roots };
+      const result = await inputRounds(rounds, request.round ?? {}, (round) => this.#invoke(request, attempt, round));
       const duration = performance.now() - started;
       this.#record(request, result.isError === true ? 'error' : 'success', null, duration, attempt.retried, result.isError === true ? 'tool' : undefined);
       log?.debug({ backend: server, tool, status: result.isError === true ? 'error' : 'success', duration_ms: Math.round(duration) }, 'call finished');
@@ -196,7 +202,7 @@ export class Router {
     }
   }
 
-  async #invoke(request: CallRequest, attempt: Attempt): Promise<CallToolResult> {
+  async #invoke(request: CallRequest, attempt: Attempt, round: RoundFields): Promise<CallToolResult> {
     const { server, tool } = request;
     const { supervisor, catalog } = this.#options;
     if (request.servers !== undefined && !request.servers.has(server)) {
@@ -233,9 +239,12 @@ export class Router {
           // [mcp-bridge] The time a 2026-07-28 caller takes to answer a parked backend request does not count.
           downstream?.onDeadline?.(deadline);
           try {
-            return (await connection.client.request({ method: 'tools/call', params: { name: tool, arguments: args } }, PassthroughResult, {
+            // [mcp-bridge] A 2026-07-28 backend is told the caller's capabilities; its input_required comes back as a result.
+            const params = paramsFor(connection, { name: tool, arguments: args }, downstream, round);
+            const result = (await connection.client.request({ method: 'tools/call', params }, PassthroughResult, {
               signal: deadline.signal,
               timeout: NO_SDK_TIMEOUT,
+              allowInputRequired: true,
               ...(onprogress === undefined
                 ? {}
                 : {
@@ -245,6 +254,7 @@ export class Router {
                     },
                   }),
             })) as CallToolResult;
+            return withoutEnvelope(connection, result);
           } catch (err) {
             throw await describeFailure(err, {
               server,

@@ -238,6 +238,7 @@ export class Backend extends EventEmitter {
     this.#log.debug({ transport: this.config.transport, state: this.#state, connections: this.#live.size }, 'connect attempt');
     await this.era.settle(); // [mcp-bridge] stdio `auto`: the throwaway probe, once per start
     const connection = await this.#connector(this.config, this.#log, this.#hooks);
+    this.#hooks.connected?.(connection.client); // [mcp-bridge] see ConnectHooks.connected
     this.#live.add(connection);
     const generation = this.#generation;
     connection.onFault = (reason) => generation === this.#generation && this.#onFault(reason);

@@ -15,6 +15,8 @@ export interface ConnectHooks {
    * and reports a successful connect with `era.learn(client)`.
    */
   era?: BackendEra;
+  /** [mcp-bridge] Called once the client is connected (a 2026-07-28 backend's changes come on a subscriptions/listen stream it opens). */
+  connected?: (client: Client) => void;
 }
 
 /** A fresh MCP client with the hooks installed, for one connection. */
@@ -57,10 +59,11 @@ export function serverInfo(client: Client): { name: string; version: string } | 
 
 /** An initialize failure as a sentence: a timeout names start_timeout. */
 export function describeInitError(err: unknown, timeout: number): string {
-  const message = err instanceof Error ? err.message : String(err);
+  let message = err instanceof Error ? err.message : String(err);
+  // [mcp-bridge] An HTTP refusal of the era probe (401, 403, 5xx) keeps the server's words in data.text.
+  const text = err instanceof SdkHttpError ? err.data.text : undefined;
+  if (typeof text === 'string' && text.trim() !== '' && !message.includes(text.trim())) message = `${message}: ${text.trim().slice(0, 500)}`;
   if (/timed out/i.test(message)) return `no answer to initialize within ${timeout} ms`;
-  // [mcp-bridge] An http era probe refused (401/403/5xx) carries the server's answer, as initialize's refusal does.
-  if (err instanceof SdkHttpError && typeof err.data.text === 'string' && err.data.text !== '') return `${message}: ${err.data.text}`;
   return message;
 }
 

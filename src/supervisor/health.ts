@@ -100,7 +100,16 @@ export class HealthCheck {
 /** The part of a connection a ping needs. */
 export interface Pingable {
   readonly alive: boolean;
-  readonly client: { ping(options?: { timeout?: number }): Promise<unknown> };
+  /** [mcp-bridge] 'modern' (2026-07-28): that era has no ping, the check is server/discover. */
+  readonly era?: 'legacy' | 'modern';
+  readonly client: { ping(options?: { timeout?: number }): Promise<unknown>; discover?(options?: { timeout?: number }): Promise<unknown> };
+}
+
+/** One liveness check of a connection: ping, or server/discover on a 2026-07-28 connection. */
+function check(connection: Pingable, timeoutMs: number): Promise<unknown> {
+  const discover = connection.client.discover;
+  if (connection.era === 'modern' && discover !== undefined) return discover.call(connection.client, { timeout: timeoutMs });
+  return connection.client.ping({ timeout: timeoutMs });
 }
 
 /**
@@ -111,7 +120,7 @@ export interface Pingable {
  */
 export async function pingAll(connections: Iterable<Pingable>, timeoutMs: number): Promise<void> {
   const targets = [...connections].filter((c) => c.alive);
-  const results = await Promise.allSettled(targets.map((c) => c.client.ping({ timeout: timeoutMs })));
+  const results = await Promise.allSettled(targets.map((c) => check(c, timeoutMs)));
   for (const [i, result] of results.entries()) {
     if (result.status === 'fulfilled' || targets[i]?.alive !== true) continue;
     const reason: unknown = result.reason;

@@ -190,6 +190,7 @@ name = "own"
 transport = "http"
 url = ${JSON.stringify(`${remote.url}/mcp/demo`)}
 affinity = "session"
+# MCP sessions with the remote are the 2025 era's (a 2026-07-28 backend has none).
 protocol = "2025-11-25"
 
 [[backends]]

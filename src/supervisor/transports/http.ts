@@ -3,6 +3,7 @@ import { SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontext
 import { basicCredential, scrub, secretsOf } from '../../config/redact.js';
 import type { BackendConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
+import { legacyHooks } from '../../pool/backend-era.js';
 import { Connection } from '../../pool/connection.js';
 import { describeInitError, newClient, serverInfo, transportClosed, withinDeadline } from '../connect.js';
 import { httpFault } from '../http-fault.js';
@@ -32,9 +33,9 @@ export async function connectHttp(config: BackendConfig, context: TransportConte
   const attempt = async (transport: Transport, kind: string): Promise<Connection> => {
     logger.debug({ url: where, transport: kind, header_keys: Object.keys(headers).sort(), start_timeout: config.startTimeout }, 'connecting to remote backend');
     // [mcp-bridge] era (supervisor/era.ts): `auto` probes in place with server/discover on the first
-    // connection, later ones pass the cached verdict as `prior`. Legacy SSE is 2025-era only.
+    // connection, later ones pass the cached verdict as `prior`. Legacy SSE is 2025-era only (pool/backend-era.ts).
     const sse = kind === 'sse';
-    const client = newClient(hooks, sse ? undefined : hooks.era?.negotiation());
+    const client = newClient(sse ? legacyHooks(hooks) : hooks, sse ? undefined : hooks.era?.negotiation());
     let connection: Connection | undefined;
     /** Set when the server lost our session: the end of the link is a failure with this reason. */
     let lost: string | undefined;
@@ -46,6 +47,8 @@ export async function connectHttp(config: BackendConfig, context: TransportConte
       transport.onerror = (error) => {
         const fault = httpFault(error);
         if (fault === undefined || connection === undefined || lost !== undefined) return;
+        // [mcp-bridge] A 2026-07-28 link has no session to lose: its 404 is one request's answer (a method the era lacks).
+        if (fault.kind === 'session' && connection.era === 'modern') return;
         if (fault.kind === 'unreachable') {
           connection.onFault?.(fault.reason);
           return;

@@ -65,7 +65,8 @@ export async function connectStdio(config: BackendConfig, context: TransportCont
     });
   }
   const transport = new LineTransport({ input: child.stdout, output: child.stdin, logger, maxLineBytes: config.supervisor.max_line_bytes });
-  const client = newClient(hooks);
+  // [mcp-bridge] era (supervisor/era.ts): a pinned 2026-07-28 backend, or the verdict of stdio `auto`'s throwaway probe as `prior`.
+  const client = newClient(hooks, hooks.era?.negotiation());
   // Set when we stop the child ourselves: then it gets its grace period.
   let stopping = false;
   const ended = Promise.race([child.exited, new Promise<null>((resolve) => transportClosed(transport, () => resolve(null)))]).then(async (first) => {
@@ -90,7 +91,8 @@ export async function connectStdio(config: BackendConfig, context: TransportCont
   const connection = new Connection({ client, pid: child.pid, ended, shutdown });
   logger.debug({ pid: child.pid, start_timeout: config.startTimeout }, 'backend process started; sending initialize');
   try {
-    await client.connect(transport, { timeout: config.startTimeout });
+    await client.connect(transport, { timeout: config.startTimeout, prior: hooks.era?.prior() });
+    hooks.era?.learn(client);
     logger.debug({ pid: child.pid, server_info: serverInfo(client) }, 'backend initialized');
   } catch (err) {
     // The client closed the transport on failure: what counts is whether

@@ -1,0 +1,144 @@
+import type { Client, ClientCapabilities, ClientOptions } from '@modelcontextprotocol/client';
+import { CLIENT_CAPABILITIES_META_KEY, LOG_LEVEL_META_KEY, SERVER_INFO_META_KEY } from '@modelcontextprotocol/client';
+import type { BackendConfig } from '../config/schema.js';
+import type { ConnectHooks } from '../supervisor/connect.js';
+import type { Connection, Downstream } from './connection.js';
+
+/**
+ * How a backend's connections negotiate their protocol era, from its
+ * `protocol` key (docs/backends.md):
+ *
+ * - `2026-07-28`: pinned, no fallback (a 2025-only server fails to connect).
+ * - `auto` on http: the SDK probes with `server/discover` on the connection
+ *   itself and falls back to `initialize`.
+ * - `auto` on stdio: connected as 2025-11-25 here; some stdio servers exit on
+ *   any request before initialize, so a stdio backend is never probed in
+ *   place (its era comes from a throwaway probe process, when that is given).
+ * - `2025-11-25`: the plain 2025 handshake, as before.
+ *
+ * Modern connections take `input_required` results back as results
+ * (`autoFulfill: false`): the gateway relays them to a 2026-07-28 caller or
+ * answers them itself on a 2025 caller's session (router/input-rounds.ts).
+ */
+export function eraClientOptions(config: Pick<BackendConfig, 'protocol' | 'transport'>): Partial<ClientOptions> {
+  // On every connection (no effect on a 2025 one): a connect with a cached modern verdict (`prior`) is modern too.
+  const inputRequired = { autoFulfill: false };
+  if (config.protocol === '2026-07-28') return { versionNegotiation: { mode: { pin: '2026-07-28' } }, inputRequired };
+  if (config.protocol === 'auto' && config.transport === 'http') return { versionNegotiation: { mode: 'auto' }, inputRequired };
+  return { inputRequired };
+}
+
+/** The hooks for a transport of the 2025 era only (legacy SSE): no version negotiation. */
+export function legacyHooks(hooks: ConnectHooks): ConnectHooks {
+  if (hooks.clientOptions?.versionNegotiation === undefined) return hooks;
+  const { versionNegotiation: _negotiation, inputRequired: _input, ...options } = hooks.clientOptions;
+  return { ...hooks, clientOptions: options };
+}
+
+/**
+ * A 2026-07-28 backend's result without the backend's own envelope
+ * (`_meta["io.modelcontextprotocol/serverInfo"]`, which names the backend's
+ * server on every result of that era): the gateway is the server its
+ * clients talk to, and a 2025-era or REST caller has no envelope at all.
+ * Anything else in `_meta` stays.
+ */
+export function withoutEnvelope<R extends object>(connection: Pick<Connection, 'era'>, result: R): R {
+  if (connection.era !== 'modern') return result;
+  const meta = (result as { _meta?: Record<string, unknown> })._meta;
+  if (meta === undefined || !(SERVER_INFO_META_KEY in meta)) return result;
+  const { [SERVER_INFO_META_KEY]: _server, ...rest } = meta;
+  const { _meta: _old, ...plain } = result as R & { _meta?: unknown };
+  return (Object.keys(rest).length === 0 ? plain : { ...plain, _meta: rest }) as R;
+}
+
+/**
+ * The capabilities a 2026-07-28 backend is told for one request: exactly
+ * what the calling agent declared — a 2026-07-28 caller's envelope, a 2025
+ * session's initialize — so the backend itself refuses (-32021) what the
+ * agent cannot answer. `roots` is the gateway's own: a backend's roots
+ * come from its `roots` config, never an agent's, so they are declared for
+ * every caller but a 2026-07-28 one (which gets the backend's
+ * input_required verbatim and answers its roots itself). A caller with no
+ * agent (REST, async, a stateless 2025 POST) declares nothing else.
+ */
+export function callerCapabilities(downstream: Downstream | undefined): ClientCapabilities {
+  const declared = downstream?.capabilities() ?? {};
+  if (downstream?.modern === true) return declared;
+  const { roots: _roots, tasks: _tasks, ...rest } = declared;
+  return { ...rest, roots: {} };
+}
+
+/**
+ * The `_meta` a request to a 2026-07-28 backend carries for its caller:
+ * the caller's capabilities and, when it sent one, its log level. The SDK
+ * client adds the rest of the envelope (protocol version, client info);
+ * keys given here take precedence over its own.
+ */
+export function callerMeta(downstream: Downstream | undefined): Record<string, unknown> {
+  const level = downstream?.logLevel?.();
+  return {
+    [CLIENT_CAPABILITIES_META_KEY]: callerCapabilities(downstream),
+    ...(level === undefined ? {} : { [LOG_LEVEL_META_KEY]: level }),
+  };
+}
+
+/** The multi-round-trip fields of a retry (2026-07-28), passed to a modern backend untouched. */
+export interface RoundFields {
+  inputResponses?: unknown;
+  requestState?: unknown;
+}
+
+/**
+ * The params of a request to a backend connection: on a 2026-07-28
+ * connection with the caller's `_meta` and a retry's round fields; on a
+ * 2025 one as given (that era has neither).
+ */
+export function paramsFor(
+  connection: Pick<Connection, 'era'>,
+  params: Record<string, unknown>,
+  downstream: Downstream | undefined,
+  round: RoundFields = {},
+): Record<string, unknown> {
+  if (connection.era !== 'modern') return params;
+  const meta = (params._meta as Record<string, unknown> | undefined) ?? {};
+  return {
+    ...params,
+    _meta: { ...meta, ...callerMeta(downstream) },
+    ...(round.inputResponses === undefined ? {} : { inputResponses: round.inputResponses }),
+    ...(round.requestState === undefined ? {} : { requestState: round.requestState }),
+  };
+}
+
+/**
+ * The round fields of a 2026-07-28 retry as the gateway's SDK server hands
+ * them over (it lifts them out of the params into the request context:
+ * `inputResponses` less the entries that are not bare results, which the
+ * backend asks for again; `requestState` exactly as sent).
+ */
+export function roundOf(request: { inputResponses?: unknown; requestState: () => unknown }): RoundFields {
+  const requestState = request.requestState();
+  return {
+    ...(request.inputResponses === undefined ? {} : { inputResponses: request.inputResponses }),
+    ...(requestState === undefined ? {} : { requestState }),
+  };
+}
+
+/**
+ * A 2026-07-28 backend sends its list changes only on a
+ * `subscriptions/listen` stream: each modern connection opens one for the
+ * lists the backend says change, and the SDK hands what arrives to the
+ * connection's notification handlers, as a 2025 backend's unsolicited
+ * notifications (the catalog re-lists tools, sessions hear of prompts and
+ * resources). A backend that refuses the stream is logged, not failed.
+ */
+export function listenForChanges(client: Client, onError: (error: Error) => void): void {
+  if (client.getProtocolEra() !== 'modern') return;
+  const capabilities = client.getServerCapabilities();
+  const filter = {
+    ...(capabilities?.tools?.listChanged === true ? { toolsListChanged: true } : {}),
+    ...(capabilities?.prompts?.listChanged === true ? { promptsListChanged: true } : {}),
+    ...(capabilities?.resources?.listChanged === true ? { resourcesListChanged: true } : {}),
+  };
+  if (Object.keys(filter).length === 0) return;
+  client.listen(filter).catch((error: unknown) => onError(error instanceof Error ? error : new Error(String(error))));
+}
