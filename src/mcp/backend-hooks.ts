@@ -1,12 +1,12 @@
 import type { Client } from '@modelcontextprotocol/client';
 import { ProtocolErrorCode } from '@modelcontextprotocol/client';
 import type { BackendConfig } from '../config/schema.js';
+import { rpcFailure } from '../errors.js';
 import type { Logger } from '../log.js';
 import { eraClientOptions, listenForChanges } from '../pool/backend-era.js';
+import { BACKEND_CLIENT_CAPABILITIES, refusal } from '../pool/client-requests.js';
 import { connectionOf } from '../pool/connection.js';
 import type { ConnectHooks } from '../supervisor/connect.js';
-import { BACKEND_CLIENT_CAPABILITIES, refusal } from './client-requests.js';
-import { rpcFailure } from './rpc-error.js';
 import type { Sessions } from './sessions.js';
 
 /**

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { CallToolResult, ClientCapabilities, Progress, Result } from '@modelcontextprotocol/server';
 import { ProtocolErrorCode } from '@modelcontextprotocol/server';
+import { rpcFailure } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Downstream } from '../pool/connection.js';
 import { KEY_FILE, loadKey, open, type StatePayload, seal } from './request-state.js';
-import { rpcFailure } from './rpc-error.js';
 
 /**
  * Modern client ↔ legacy backend ([mcp-bridge], docs/mcp.md "Protocol

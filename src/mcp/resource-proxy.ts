@@ -13,11 +13,10 @@ import type {
 import { ProtocolErrorCode } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { exposedName } from '../catalog/naming.js';
-import { toGatewayError } from '../errors.js';
+import { rpcFailure, toGatewayError } from '../errors.js';
 import { paramsFor, roundOf, withoutEnvelope } from '../pool/backend-era.js';
 import type { Downstream } from '../pool/connection.js';
 import { inputRounds } from '../router/input-rounds.js';
-import { rpcFailure } from './rpc-error.js';
 import type { GatewaySurface } from './surface.js';
 import { sees, type View } from './view.js';
 

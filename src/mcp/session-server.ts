@@ -3,7 +3,7 @@ import { LOG_LEVEL_META_KEY, ProtocolErrorCode, Server } from '@modelcontextprot
 import { z } from 'zod';
 import type { CatalogTool } from '../catalog/catalog.js';
 import { taskOf } from '../dispatch/task-store.js';
-import { toGatewayError } from '../errors.js';
+import { rpcFailure, toGatewayError } from '../errors.js';
 import { roundOf } from '../pool/backend-era.js';
 import type { Downstream } from '../pool/connection.js';
 import { relayedError } from '../router/input-rounds.js';
@@ -12,7 +12,6 @@ import { bridgedCall } from './bridged-call.js';
 import { cacheHintsFor } from './cache-hints.js';
 import { callGateTool, GATE_TOOL_NAMES, GATE_TOOLS } from './gate-tools.js';
 import { registerResourceProxy } from './resource-proxy.js';
-import { rpcFailure } from './rpc-error.js';
 import type { GatewaySurface } from './surface.js';
 import { taskRequests } from './task-handlers.js';
 import { toolError } from './tool-error.js';

@@ -2,9 +2,8 @@ import type { JSONRPCRequest, Result, ServerContext } from '@modelcontextprotoco
 import { ProtocolErrorCode, RELATED_TASK_META_KEY } from '@modelcontextprotocol/server';
 import type { DispatchTable } from '../dispatch/table.js';
 import { taskOf } from '../dispatch/task-store.js';
-import { isGatewayError } from '../errors.js';
+import { isGatewayError, rpcFailure } from '../errors.js';
 import type { AsyncCall } from '../store/dispatch-store.js';
-import { rpcFailure } from './rpc-error.js';
 
 /*
  * MCP tasks of protocol 2025-11-25, answered from the dispatch table:

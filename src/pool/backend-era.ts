@@ -1,7 +1,6 @@
 import type { Client, ClientCapabilities, ClientOptions } from '@modelcontextprotocol/client';
 import { CLIENT_CAPABILITIES_META_KEY, LOG_LEVEL_META_KEY, SERVER_INFO_META_KEY } from '@modelcontextprotocol/client';
 import type { BackendConfig } from '../config/schema.js';
-import type { ConnectHooks } from '../supervisor/connect.js';
 import type { Connection, Downstream } from './connection.js';
 
 /**
@@ -26,13 +25,6 @@ export function eraClientOptions(config: Pick<BackendConfig, 'protocol' | 'trans
   if (config.protocol === '2026-07-28') return { versionNegotiation: { mode: { pin: '2026-07-28' } }, inputRequired };
   if (config.protocol === 'auto' && config.transport === 'http') return { versionNegotiation: { mode: 'auto' }, inputRequired };
   return { inputRequired };
-}
-
-/** The hooks for a transport of the 2025 era only (legacy SSE): no version negotiation. */
-export function legacyHooks(hooks: ConnectHooks): ConnectHooks {
-  if (hooks.clientOptions?.versionNegotiation === undefined) return hooks;
-  const { versionNegotiation: _negotiation, inputRequired: _input, ...options } = hooks.clientOptions;
-  return { ...hooks, clientOptions: options };
 }
 
 /**

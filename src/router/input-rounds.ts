@@ -1,8 +1,7 @@
 import { isInputRequiredResult, ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/client';
-import { GatewayError } from '../errors.js';
-import { refusal } from '../mcp/client-requests.js';
-import { rpcFailure } from '../mcp/rpc-error.js';
+import { GatewayError, rpcFailure } from '../errors.js';
 import type { RoundFields } from '../pool/backend-era.js';
+import { refusal } from '../pool/client-requests.js';
 import type { Downstream } from '../pool/connection.js';
 
 /**

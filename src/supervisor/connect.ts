@@ -27,6 +27,13 @@ export function newClient(hooks: ConnectHooks, versionNegotiation?: ClientOption
   return client;
 }
 
+/** The hooks for a transport of the 2025 era only (legacy SSE): no version negotiation. */
+export function legacyHooks(hooks: ConnectHooks): ConnectHooks {
+  if (hooks.clientOptions?.versionNegotiation === undefined) return hooks;
+  const { versionNegotiation: _negotiation, inputRequired: _input, ...options } = hooks.clientOptions;
+  return { ...hooks, clientOptions: options };
+}
+
 /** Settles like `work`, or rejects with a timeout after `ms`, calling `abandon` (which closes the transport, so no fetch is left open). */
 export async function withinDeadline(work: Promise<void>, ms: number, abandon: () => Promise<void>): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

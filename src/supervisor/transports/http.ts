@@ -3,9 +3,8 @@ import { SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontext
 import { basicCredential, scrub, secretsOf } from '../../config/redact.js';
 import type { BackendConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
-import { legacyHooks } from '../../pool/backend-era.js';
 import { Connection } from '../../pool/connection.js';
-import { describeInitError, newClient, serverInfo, transportClosed, withinDeadline } from '../connect.js';
+import { describeInitError, legacyHooks, newClient, serverInfo, transportClosed, withinDeadline } from '../connect.js';
 import { httpFault } from '../http-fault.js';
 import type { TransportContext } from '../transport.js';
 

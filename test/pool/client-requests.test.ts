@@ -1,6 +1,6 @@
 import { ProtocolErrorCode } from '@modelcontextprotocol/client';
 import { describe, expect, it } from 'vitest';
-import { BACKEND_CLIENT_CAPABILITIES, refusal } from '../../src/mcp/client-requests.js';
+import { BACKEND_CLIENT_CAPABILITIES, refusal } from '../../src/pool/client-requests.js';
 
 const sampling = { messages: [{ role: 'user', content: { type: 'text', text: 'hi' } }], maxTokens: 10 };
 const form = { message: 'Name?', requestedSchema: { type: 'object', properties: {} } };
