@@ -1,7 +1,7 @@
 import type { CallToolResult, ClientCapabilities, Tool } from '@modelcontextprotocol/server';
 import { ProtocolErrorCode } from '@modelcontextprotocol/server';
 import type { CatalogTool } from '../catalog/catalog.js';
-import { GATE_TOOL_NAMES } from './gate-tools.js';
+import { GatewayError } from '../errors.js';
 import { prefixUri } from './resource-proxy.js';
 import { rpcFailure } from './rpc-error.js';
 import type { GatewaySurface } from './surface.js';
@@ -66,6 +66,13 @@ function reachable(view: View, definition: Tool, capabilities: ClientCapabilitie
   return !appOnly(definition) || (view.single !== undefined && appsClient(capabilities));
 }
 
+/** gate_call and gate_call_async are a model's calls (gate tools are on /mcp only): an app-only tool is refused. */
+export function refuseAppOnly(definition: Tool | undefined, server: string, tool: string): void {
+  if (definition !== undefined && appOnly(definition)) {
+    throw new GatewayError('UNKNOWN_TOOL', `Backend '${server}' has no tool '${tool}' for a model: it is app-only (MCP Apps visibility without "model")`);
+  }
+}
+
 /** What this module reads of the gateway. */
 export type AppsSources = Pick<GatewaySurface, 'catalog' | 'settled'>;
 
@@ -100,10 +107,11 @@ export async function appCall(
   name: unknown,
   capabilities: ClientCapabilities | undefined,
   call: () => Promise<CallToolResult>,
+  gateTools: ReadonlySet<string>,
 ): Promise<CallToolResult> {
-  if (typeof name !== 'string') return call();
+  if (typeof name !== 'string' || (view.single === undefined && gateTools.has(name))) return call();
   let entry = entryOf(gateway, view, name);
-  if (entry === undefined && (view.single !== undefined || !GATE_TOOL_NAMES.has(name))) {
+  if (entry === undefined) {
     await gateway.settled();
     entry = entryOf(gateway, view, name);
   }

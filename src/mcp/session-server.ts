@@ -310,7 +310,7 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
   };
   // MCP Apps: app-only tools refused where not listed, UI resource URIs of results prefixed on /mcp (apps.ts).
   const appsCall = (request: JSONRPCRequest, ctx: ServerContext): Promise<CallToolResult> =>
-    appCall(gateway, view, request.params?.name, server.getClientCapabilities(), () => callTool(request, ctx));
+    appCall(gateway, view, request.params?.name, server.getClientCapabilities(), () => callTool(request, ctx), GATE_TOOL_NAMES);
   if (era === 'modern') {
     // tasks/* are not methods of the 2026-07-28 era.
     if (answers('tools/call')) server.fallbackRequestHandler = async (request, ctx): Promise<Result> => appsCall(request, ctx);

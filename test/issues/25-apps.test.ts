@@ -117,6 +117,22 @@ describe.each(ERAS)('issue 25: MCP Apps through the gateway (%s era)', (era) => 
     }
   });
 
+  it('gate_call and gate_call_async refuse an app-only tool, and gate_discover leaves it out', async () => {
+    const client = await connect(era, '/mcp');
+    const text = (result: Awaited<ReturnType<Client['callTool']>>): string => (result.content as { text: string }[])[0]?.text ?? '';
+    for (const gate of ['gate_call', 'gate_call_async']) {
+      const refused = await client.callTool({ name: gate, arguments: { server: 'apps', tool: 'refresh' } });
+      expect(refused.isError, gate).toBe(true);
+      expect(text(refused)).toMatch(/UNKNOWN_TOOL.*app-only/);
+    }
+    expect(text(await client.callTool({ name: 'gate_call', arguments: { server: 'apps', tool: 'plain' } }))).toBe('plain');
+    const found = JSON.parse(text(await client.callTool({ name: 'gate_discover', arguments: { query: 'refreshes the view', server: 'apps' } }))) as {
+      tools: { name: string }[];
+    };
+    expect(found.tools.map((t) => t.name)).not.toContain('refresh');
+    expect(found.tools.map((t) => t.name)).toContain('show');
+  });
+
   it("/mcp advertises the extension of the backend that does, and /mcp/{server} the backend's own", async () => {
     const capabilities = async (path: string) => {
       const client = await connect(era, path);
