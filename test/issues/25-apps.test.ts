@@ -82,6 +82,10 @@ describe.each(ERAS)('issue 25: MCP Apps through the gateway (%s era)', (era) => 
       expect((await client.listResources()).resources.map((r) => r.uri)).toContain(uri);
       expect(await readsAsApp(client, uri)).toMatch(/<html/i);
     }
+    // The general /mcp form of the same resource reads too, answered under its ui:// name.
+    const client = await connect(era, '/mcp');
+    const { contents } = await client.readResource({ uri: 'stonegate://basic/ui://get-time/mcp-app.html' });
+    expect(contents[0]?.uri).toBe('ui://basic/get-time/mcp-app.html');
   });
 
   it("a result's _meta names its ui:// resource the same way, and other _meta keys pass as they are", async () => {
