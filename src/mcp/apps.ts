@@ -123,8 +123,12 @@ export async function appCall(
     );
   }
   const result = await call();
-  if (view.single !== undefined || entry === undefined || !isObject(result._meta)) return result;
-  const server = entry.server;
+  return entry === undefined ? result : appResult(view, entry.server, result);
+}
+
+/** A backend's tools/call result (or a task's) as this endpoint shows it: on /mcp, with its `_meta`'s UI resource URIs prefixed. */
+export function appResult<R extends { _meta?: unknown }>(view: View, server: string, result: R): R {
+  if (view.single !== undefined || !isObject(result._meta)) return result;
   const meta = withUiUris(result._meta, (uri) => prefixUri(server, uri));
   return meta === result._meta ? result : { ...result, _meta: meta };
 }

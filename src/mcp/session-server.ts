@@ -6,7 +6,7 @@ import { taskOf } from '../dispatch/task-store.js';
 import { toGatewayError } from '../errors.js';
 import type { Downstream } from '../pool/connection.js';
 import { VERSION } from '../version.js';
-import { appCall, appTools } from './apps.js';
+import { appCall, appResult, appTools } from './apps.js';
 import { bridgedCall } from './bridged-call.js';
 import { cacheHintsFor } from './cache-hints.js';
 import { callGateTool, GATE_TOOL_NAMES, GATE_TOOLS } from './gate-tools.js';
@@ -315,7 +315,7 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
     // tasks/* are not methods of the 2026-07-28 era.
     if (answers('tools/call')) server.fallbackRequestHandler = async (request, ctx): Promise<Result> => appsCall(request, ctx);
   } else {
-    const tasks = taskRequests(gateway.dispatch, gateway.config.dispatch.result_ttl, view.owner ?? null);
+    const tasks = taskRequests(gateway.dispatch, gateway.config.dispatch.result_ttl, view.owner ?? null, (srv, r) => appResult(view, srv, r));
     server.fallbackRequestHandler = async (request, ctx): Promise<Result> => {
       if (request.method === 'tools/call') return appsCall(request, ctx);
       const answer = tasks(request, ctx);

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { fixture, q, ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 /*
@@ -67,6 +68,25 @@ async function readsAsApp(client: Client, uri: string): Promise<string> {
   expect(contents[0]).toMatchObject({ uri, mimeType: MIME });
   return String((contents[0] as { text?: string }).text);
 }
+
+describe('issue 25: MCP Apps and 2025-11-25 tasks', () => {
+  it("a task's result names its ui:// resource as the tool's plain result does", async () => {
+    const Loose = z.looseObject({});
+    for (const [path, name, uri] of [
+      ['/mcp', 'apps__show', 'ui://apps/apps/detail.html'],
+      ['/mcp/apps', 'show', 'ui://apps/detail.html'],
+    ] as const) {
+      const client = await connect('legacy', path);
+      const { task } = (await client.request({ method: 'tools/call', params: { name, arguments: {}, task: { ttl: 60_000 } } }, Loose)) as {
+        task: { taskId: string };
+      };
+      // tasks/result waits for the call's end.
+      const result = await client.request({ method: 'tasks/result', params: { taskId: task.taskId } }, Loose);
+      expect(result._meta, path).toMatchObject({ ui: { resourceUri: uri }, 'ui/resourceUri': uri });
+      expect(await readsAsApp(client, uri)).toContain('detail');
+    }
+  });
+});
 
 describe.each(ERAS)('issue 25: MCP Apps through the gateway (%s era)', (era) => {
   it("the real Apps server's tool names a ui:// resource that resources/list shows and resources/read reads, on /mcp and /mcp/basic", async () => {
