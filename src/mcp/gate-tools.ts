@@ -5,6 +5,7 @@ import { viewOf } from '../dispatch/table.js';
 import { GatewayError } from '../errors.js';
 import type { RoundFields } from '../pool/backend-era.js';
 import type { Downstream } from '../pool/connection.js';
+import { appOnly, refuseAppOnly } from './apps.js';
 import { GATE_INPUTS, toolInputSchema } from './gate-inputs.js';
 import type { GatewaySurface } from './surface.js';
 import { sees, type View } from './view.js';
@@ -138,6 +139,7 @@ export async function callGateTool(
   switch (name) {
     case 'gate_call': {
       const { server, tool, toolArgs } = callTarget(view, args);
+      refuseAppOnly(gateway.catalog.resolve(server, tool)?.definition, server, tool);
       const outcome = await gateway.router.call({
         server,
         tool,
@@ -160,14 +162,16 @@ export async function callGateTool(
       if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new GatewayError('INVALID_ARGUMENTS', "'limit' must be an integer from 1 to 100");
       const servers = server !== undefined ? new Set([server]) : view.servers;
       const { ranked, matched } = gateway.catalog.discover(query, { servers, limit });
-      const tools = ranked.map(({ tool, score }) => ({
-        server: tool.server,
-        name: tool.name,
-        exposed_name: tool.exposed,
-        description: tool.description,
-        inputSchema: tool.inputSchema,
-        score,
-      }));
+      const tools = ranked
+        .filter(({ tool }) => !appOnly(tool.definition))
+        .map(({ tool, score }) => ({
+          server: tool.server,
+          name: tool.name,
+          exposed_name: tool.exposed,
+          description: tool.description,
+          inputSchema: tool.inputSchema,
+          score,
+        }));
       return json({ query, tools, total: tools.length, matched, has_more: matched > tools.length });
     }
     case 'gate_status': {
@@ -179,6 +183,7 @@ export async function callGateTool(
     }
     case 'gate_call_async': {
       const { server, tool, toolArgs } = callTarget(view, args);
+      refuseAppOnly(gateway.catalog.resolve(server, tool)?.definition, server, tool);
       const call = await gateway.dispatch.submit({ server, tool, arguments: toolArgs, caller: view.caller, owner: view.owner ?? null, servers: view.servers });
       return json({ call_id: call.id, submitted_at: call.submitted_at, status: call.state });
     }

@@ -44,17 +44,21 @@ async function as<R>(answer: Promise<Record<string, unknown>>): Promise<R> {
 const PREFIX = 'stonegate://';
 const PAGE_LIMIT = 100;
 
+/** MCP Apps hosts render only `ui://` URIs: those keep their scheme, with the backend as the first segment (apps.ts). */
+const UI = 'ui://';
+
 export function prefixUri(server: string, uri: string): string {
-  return `${PREFIX}${server}/${uri}`;
+  return uri.startsWith(UI) ? `${UI}${server}/${uri.slice(UI.length)}` : `${PREFIX}${server}/${uri}`;
 }
 
 /** Splits a prefixed URI into backend and original URI. */
 export function unprefixUri(uri: string): { server: string; uri: string } | undefined {
-  if (!uri.startsWith(PREFIX)) return undefined;
-  const rest = uri.slice(PREFIX.length);
+  const ui = uri.startsWith(UI);
+  if (!ui && !uri.startsWith(PREFIX)) return undefined;
+  const rest = uri.slice((ui ? UI : PREFIX).length);
   const slash = rest.indexOf('/');
   if (slash <= 0) return undefined;
-  return { server: rest.slice(0, slash), uri: rest.slice(slash + 1) };
+  return { server: rest.slice(0, slash), uri: `${ui ? UI : ''}${rest.slice(slash + 1)}` };
 }
 
 /** Turns a gateway failure into the JSON-RPC error a resource/prompt request answers with; a backend's own error keeps its code. */
@@ -145,7 +149,11 @@ export function registerResourceProxy(
     if (single !== undefined) return { server: single, uri };
     const parts = unprefixUri(uri);
     if (parts === undefined || !sees(view, parts.server) || !gateway.supervisor.has(parts.server)) {
-      throw rpcFailure(ProtocolErrorCode.InvalidParams, `Unknown resource: ${uri} (resources on this endpoint are named stonegate://<server>/<uri>)`, { uri });
+      throw rpcFailure(
+        ProtocolErrorCode.InvalidParams,
+        `Unknown resource: ${uri} (resources on this endpoint are named stonegate://<server>/<uri>, or ui://<server>/<path> for ui://<path>)`,
+        { uri },
+      );
     }
     return parts;
   }

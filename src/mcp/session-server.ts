@@ -8,6 +8,7 @@ import { roundOf } from '../pool/backend-era.js';
 import type { Downstream } from '../pool/connection.js';
 import { relayedError } from '../router/input-rounds.js';
 import { VERSION } from '../version.js';
+import { appCall, appResult, appTools } from './apps.js';
 import { bridgedCall } from './bridged-call.js';
 import { cacheHintsFor } from './cache-hints.js';
 import { callGateTool, GATE_TOOL_NAMES, GATE_TOOLS } from './gate-tools.js';
@@ -236,7 +237,7 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
   if (answers('tools/list')) {
     server.setRequestHandler('tools/list', async () => {
       await gateway.settled();
-      return { tools: listTools(gateway, view) };
+      return { tools: appTools(gateway, view, listTools(gateway, view), server.getClientCapabilities()) };
     });
   }
 
@@ -329,13 +330,16 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
       await progress.flush();
     }
   };
+  // MCP Apps: app-only tools refused where not listed, UI resource URIs of results prefixed on /mcp (apps.ts).
+  const appsCall = (request: JSONRPCRequest, ctx: ServerContext): Promise<CallToolResult> =>
+    appCall(gateway, view, request.params?.name, server.getClientCapabilities(), () => callTool(request, ctx), GATE_TOOL_NAMES);
   if (era === 'modern') {
     // tasks/* are not methods of the 2026-07-28 era.
-    if (answers('tools/call')) server.fallbackRequestHandler = async (request, ctx): Promise<Result> => callTool(request, ctx);
+    if (answers('tools/call')) server.fallbackRequestHandler = async (request, ctx): Promise<Result> => appsCall(request, ctx);
   } else {
-    const tasks = taskRequests(gateway.dispatch, gateway.config.dispatch.result_ttl, view.owner ?? null);
+    const tasks = taskRequests(gateway.dispatch, gateway.config.dispatch.result_ttl, view.owner ?? null, (srv, r) => appResult(view, srv, r));
     server.fallbackRequestHandler = async (request, ctx): Promise<Result> => {
-      if (request.method === 'tools/call') return callTool(request, ctx);
+      if (request.method === 'tools/call') return appsCall(request, ctx);
       const answer = tasks(request, ctx);
       if (answer === undefined) throw rpcFailure(ProtocolErrorCode.MethodNotFound, 'Method not found');
       return answer;

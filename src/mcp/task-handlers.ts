@@ -41,8 +41,14 @@ function taskIdOf(request: JSONRPCRequest): string {
  * tasks/get, tasks/result, tasks/list and tasks/cancel for the calls `owner`
  * may see. The SDK's method types no longer name them (2026-07-28 moved
  * tasks to an extension), so the session's fallback handler routes them here.
+ * `shown` turns a backend's result into what the endpoint shows (MCP Apps URIs).
  */
-export function taskRequests(table: DispatchTable, ttlSeconds: number, owner: string | null): TaskRequests {
+export function taskRequests(
+  table: DispatchTable,
+  ttlSeconds: number,
+  owner: string | null,
+  shown: (server: string, result: Result) => Result = (_server, result) => result,
+): TaskRequests {
   const ttlMs = ttlSeconds * 1000;
   const find = async (taskId: string): Promise<AsyncCall | undefined> => {
     try {
@@ -69,7 +75,7 @@ export function taskRequests(table: DispatchTable, ttlSeconds: number, owner: st
       if (ctx.mcpReq.signal.aborted) throw rpcFailure(ProtocolErrorCode.InvalidRequest, 'Request cancelled');
       call = await table.wait(taskId, owner, RESULT_WAIT_MS, ctx.mcpReq.signal);
     }
-    const outcome = resultOf(call);
+    const outcome = shown(call.server, resultOf(call));
     return { ...outcome, _meta: { ...outcome._meta, [RELATED_TASK_META_KEY]: { taskId } } };
   };
 
