@@ -1,9 +1,8 @@
 import type { CallToolResult, ClientCapabilities, Tool } from '@modelcontextprotocol/server';
 import { ProtocolErrorCode } from '@modelcontextprotocol/server';
 import type { CatalogTool } from '../catalog/catalog.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError, rpcFailure } from '../errors.js';
 import { prefixUri } from './resource-proxy.js';
-import { rpcFailure } from './rpc-error.js';
 import type { GatewaySurface } from './surface.js';
 import type { View } from './view.js';
 

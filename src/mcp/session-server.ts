@@ -1,4 +1,4 @@
-import type { CallToolResult, JSONRPCRequest, Progress, Result, ServerCapabilities, ServerContext, Tool } from '@modelcontextprotocol/server';
+import type { CallToolResult, JSONRPCRequest, Progress, Result, ServerCapabilities, ServerContext } from '@modelcontextprotocol/server';
 import { LOG_LEVEL_META_KEY, ProtocolErrorCode, Server } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import type { CatalogTool } from '../catalog/catalog.js';
@@ -11,11 +11,12 @@ import { VERSION } from '../version.js';
 import { appCall, appResult, appTools } from './apps.js';
 import { bridgedCall } from './bridged-call.js';
 import { cacheHintsFor } from './cache-hints.js';
-import { callGateTool, GATE_TOOL_NAMES, GATE_TOOLS } from './gate-tools.js';
+import { callGateTool, GATE_TOOL_NAMES } from './gate-tools.js';
 import { registerResourceProxy } from './resource-proxy.js';
 import type { GatewaySurface } from './surface.js';
 import { taskRequests } from './task-handlers.js';
 import { toolError } from './tool-error.js';
+import { listTools } from './tool-list.js';
 import { sees, type View } from './view.js';
 
 /** What this module reads and calls of the gateway. */
@@ -365,38 +366,4 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
  */
 function speaksModern(gateway: SessionServerSources, server: string): boolean {
   return gateway.supervisor.has(server) && gateway.supervisor.get(server).era.verdict?.era === 'modern';
-}
-
-/** Code-unit order of tool names: the same on every gateway and every call, whatever order backends list in. */
-const byName = (a: Tool, b: Tool): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-
-/**
- * The tools a view lists, in a fixed order: proxied tools under their
- * exposed (or, per server, original) names sorted by that name, then the
- * gate tools in their own fixed order.
- */
-export function listTools(gateway: SessionServerSources, view: View): Tool[] {
-  if (view.single !== undefined) {
-    return gateway.catalog
-      .tools(view.servers)
-      .map((t) => ({ ...t.definition, execution: withTasks(t.definition) }))
-      .sort(byName);
-  }
-  const tools: Tool[] = [];
-  if (view.expose === 'all') {
-    for (const t of gateway.catalog.tools(view.servers)) tools.push({ ...t.definition, name: t.exposed, execution: withTasks(t.definition) });
-    tools.sort(byName);
-  }
-  tools.push(...GATE_TOOLS);
-  return tools;
-}
-
-/**
- * Every proxied tool may run as a task: the dispatch table runs any tool
- * as an async call, whatever the backend says. A backend's `forbidden` is
- * not passed through (the SDK server puts it on every plain tool); its
- * `required` is, as the tool cannot run without a task.
- */
-function withTasks(tool: Tool): Tool['execution'] {
-  return { ...tool.execution, taskSupport: tool.execution?.taskSupport === 'required' ? 'required' : 'optional' };
 }
