@@ -35,6 +35,8 @@ export function tokenHash(token: string): string {
 export class TokenTable {
   readonly #entries: Entry[];
   readonly #byName = new Map<string, Identity>();
+  /** OAuth identities by name, as their last request's token made them (remember). */
+  readonly #remembered = new Map<string, Identity>();
 
   constructor(auth: Readonly<AuthSettings>) {
     this.#entries = auth.tokens.map((t) => {
@@ -72,7 +74,18 @@ export class TokenTable {
 
   /** The identity of a token name (a call's caller), when it is one. */
   byName(name: string | undefined): Identity | undefined {
-    return name === undefined ? undefined : this.#byName.get(name);
+    return name === undefined ? undefined : (this.#byName.get(name) ?? this.#remembered.get(name));
+  }
+
+  /**
+   * Keeps an OAuth identity (src/auth/oauth.ts) by its name, so that the
+   * calls made for its requests find it as a token's are found (byName): the
+   * most recent of at most 10 000 names, each as its latest token made it.
+   */
+  remember(identity: Identity): void {
+    this.#remembered.delete(identity.name);
+    this.#remembered.set(identity.name, identity);
+    if (this.#remembered.size > 10_000) this.#remembered.delete(this.#remembered.keys().next().value ?? '');
   }
 }
 

@@ -215,7 +215,11 @@ export function buildConfig(input: unknown, source: string, baseDir: string, ove
     dispatch: Object.freeze({ ...raw.dispatch }),
     coordination: Object.freeze({ ...raw.coordination }),
     logging: Object.freeze({ ...raw.logging }),
-    auth: Object.freeze({ ...raw.auth, tokens: Object.freeze(raw.auth.tokens.map((t) => Object.freeze({ ...t }))) as AuthSettings['tokens'] }),
+    auth: Object.freeze({
+      ...raw.auth,
+      tokens: Object.freeze(raw.auth.tokens.map((t) => Object.freeze({ ...t }))) as AuthSettings['tokens'],
+      oauth: Object.freeze({ ...raw.auth.oauth }),
+    }),
     security: Object.freeze({ ...raw.security }),
     audit: Object.freeze({ ...raw.audit }),
     store: Object.freeze({ ...raw.store }),

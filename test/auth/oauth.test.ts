@@ -1,0 +1,108 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ident } from '../../backends/coord/validate.js';
+import { discoverJwksUri, metadataUrlOf, oauthName } from '../../src/auth/oauth.js';
+import { buildConfig } from '../../src/config/load.js';
+import { TOKEN_NAME } from '../../src/config/schema.js';
+
+// Issue #26: the pieces of [auth.oauth] that need no gateway.
+
+const servers: Server[] = [];
+afterEach(() => {
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+describe('OAuth identity names', () => {
+  it('namespaces a plain claim value, which no static token name can be', () => {
+    expect(oauthName('agent-client')).toBe('oauth:agent-client');
+    expect(oauthName('auth0|5f3a')).toBe('oauth:auth0|5f3a');
+    expect(TOKEN_NAME.test(oauthName('agent-client'))).toBe(false);
+  });
+
+  it('maps a value with other characters to a stable coordination-safe id', () => {
+    const values = ['Jane Doe <jane@example.com>', 'zoë', 'a\u202eb', ' padded ', 'x'.repeat(97), 'line\nbreak'];
+    const names = values.map(oauthName);
+    for (const name of names) {
+      expect(name).toMatch(/^oauth:~[0-9a-f]{32}$/);
+      expect(ident(name, 'agent_id')).toBe(name);
+    }
+    expect(new Set(names).size).toBe(values.length);
+    expect(oauthName('zoë')).toBe(names[1]);
+  });
+});
+
+describe('protected-resource metadata URL (RFC 9728 §3.1)', () => {
+  it('inserts the well-known path between the origin and the resource path', () => {
+    expect(metadataUrlOf('https://gw.example.com/mcp')).toBe('https://gw.example.com/.well-known/oauth-protected-resource/mcp');
+    expect(metadataUrlOf('https://gw.example.com/')).toBe('https://gw.example.com/.well-known/oauth-protected-resource');
+  });
+});
+
+/** A metadata server answering `documents` by path (404 for others); the paths it was asked, in order. */
+async function metadataServer(documents: (base: string) => Record<string, unknown>): Promise<{ base: string; asked: string[] }> {
+  const asked: string[] = [];
+  let base = '';
+  const server = createServer((req, res) => {
+    asked.push(req.url ?? '');
+    const doc = documents(base)[req.url ?? ''];
+    res.statusCode = doc === undefined ? 404 : 200;
+    res.end(doc === undefined ? '' : JSON.stringify(doc));
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { base, asked };
+}
+
+describe('issuer metadata discovery', () => {
+  it('tries RFC 8414 first, then OpenID Connect (path inserted, then appended)', async () => {
+    const { base, asked } = await metadataServer((b) => ({
+      '/tenant/.well-known/openid-configuration': { issuer: `${b}/tenant`, jwks_uri: `${b}/keys` },
+    }));
+    expect(await discoverJwksUri(`${base}/tenant`)).toBe(`${base}/keys`);
+    expect(asked).toEqual([
+      '/.well-known/oauth-authorization-server/tenant',
+      '/.well-known/openid-configuration/tenant',
+      '/tenant/.well-known/openid-configuration',
+    ]);
+  });
+
+  it('takes RFC 8414 metadata when there is some', async () => {
+    const { base, asked } = await metadataServer((b) => ({ '/.well-known/oauth-authorization-server': { issuer: b, jwks_uri: `${b}/jwks` } }));
+    expect(await discoverJwksUri(base)).toBe(`${base}/jwks`);
+    expect(asked).toEqual(['/.well-known/oauth-authorization-server']);
+  });
+
+  it('refuses metadata naming another issuer (AUTH_UNAVAILABLE)', async () => {
+    const { base } = await metadataServer(() => ({
+      '/.well-known/oauth-authorization-server': { issuer: 'https://evil.example', jwks_uri: 'https://evil.example/jwks' },
+    }));
+    await expect(discoverJwksUri(base)).rejects.toMatchObject({ code: 'AUTH_UNAVAILABLE', message: expect.stringContaining('evil.example') });
+  });
+});
+
+describe('[auth.oauth] config', () => {
+  const build =
+    (oauth: Record<string, unknown>, server: Record<string, unknown> = {}) =>
+    () =>
+      buildConfig({ server, auth: { oauth } }, '(test)', '/tmp');
+
+  it('is off by default and takes an https issuer, or http on loopback', () => {
+    expect(buildConfig({}, '(test)', '/tmp').auth.oauth.issuer).toBe('');
+    expect(build({ issuer: 'https://idp.example.com' })).not.toThrow();
+    expect(build({ issuer: 'http://127.0.0.1:8080' })).not.toThrow();
+    expect(build({ issuer: 'http://idp.example.com' })).toThrow(/issuer: an https:\/\/ URL/);
+  });
+
+  it('refuses keys whose features are not built, equal scopes, and a missing resource off loopback', () => {
+    expect(build({ issuer: 'https://idp.example.com', introspection_url: 'https://idp.example.com/introspect' })).toThrow(/not supported yet/);
+    expect(build({ issuer: 'https://idp.example.com', view_claim: 'view' })).toThrow(/not supported yet/);
+    expect(build({ issuer: 'https://idp.example.com', admin_scope: 'stonegate:agent' })).toThrow(/must differ from agent_scope/);
+    expect(build({ issuer: 'https://idp.example.com' }, { host: '0.0.0.0' })).toThrow(/auth\.oauth\.resource/);
+    expect(build({ issuer: 'https://idp.example.com', resource: 'https://gw.example.com/mcp' }, { host: '0.0.0.0' })).not.toThrow();
+  });
+});
