@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
+import { isLoopbackHost } from '../config/loopback.js';
 import type { AuthSettings } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Identity } from './tokens.js';
@@ -24,6 +25,9 @@ const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256
 
 /** How long a metadata or JWKS fetch may take before the provider counts as unreachable (ms). */
 const FETCH_TIMEOUT = 5_000;
+
+/** The Retry-After of AUTH_UNAVAILABLE (s), and how long a failed discovery is not retried. */
+const RETRY_AFTER = 5;
 
 /** jose error codes that say the token is bad (anything else it throws means the keys could not be had). */
 const TOKEN_FAULTS = new Set([
@@ -76,7 +80,9 @@ function invalid(why: string): GatewayError {
 }
 
 function unavailable(why: string): GatewayError {
-  return new GatewayError('AUTH_UNAVAILABLE', `The identity provider could not be reached to verify the token (${why}); retry later`, { retryAfter: 5 });
+  return new GatewayError('AUTH_UNAVAILABLE', `The identity provider could not be reached to verify the token (${why}); retry later`, {
+    retryAfter: RETRY_AFTER,
+  });
 }
 
 export class OAuthVerifier {
@@ -85,6 +91,8 @@ export class OAuthVerifier {
   #listening: string | undefined;
   #keys: JWTVerifyGetKey | undefined;
   #discovering: Promise<JWTVerifyGetKey> | undefined;
+  /** The last failed discovery and when: refused again without a fetch for RETRY_AFTER seconds. */
+  #failed: { at: number; error: unknown } | undefined;
 
   constructor(auth: Readonly<AuthSettings>) {
     this.#auth = auth;
@@ -181,17 +189,31 @@ export class OAuthVerifier {
   /** The key set: from jwks_url, else discovered once from the issuer's metadata (a failed discovery is retried on the next request). */
   #jwks(): Promise<JWTVerifyGetKey> {
     if (this.#keys !== undefined) return Promise.resolve(this.#keys);
+    // A provider that just failed is not asked again at once: requests cannot make the gateway flood it.
+    if (this.#failed !== undefined && Date.now() - this.#failed.at < RETRY_AFTER * 1000) return Promise.reject(this.#failed.error);
     this.#discovering ??= discoverJwksUri(this.#settings.issuer).then(
       (uri) => {
         this.#keys = this.#remote(uri);
+        this.#failed = undefined;
         return this.#keys;
       },
       (err: unknown) => {
         this.#discovering = undefined;
+        this.#failed = { at: Date.now(), error: err };
         throw err;
       },
     );
     return this.#discovering;
+  }
+}
+
+/** An https URL, or http on a loopback host (as [auth.oauth] takes its URLs). */
+function secureUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
+  } catch {
+    return false;
   }
 }
 
@@ -240,7 +262,7 @@ export async function discoverJwksUri(issuer: string): Promise<string> {
       problems.push(`${candidate}: its issuer is ${JSON.stringify(document.issuer)}, not ${issuer}`);
       continue;
     }
-    if (typeof document.jwks_uri !== 'string') throw unavailable(`${candidate} names no jwks_uri`);
+    if (typeof document.jwks_uri !== 'string' || !secureUrl(document.jwks_uri)) throw unavailable(`${candidate} names no https jwks_uri`);
     return document.jwks_uri;
   }
   throw unavailable(`no authorization server metadata: ${problems.join('; ')}`);

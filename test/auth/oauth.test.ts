@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ident } from '../../backends/coord/validate.js';
-import { discoverJwksUri, metadataUrlOf, oauthName } from '../../src/auth/oauth.js';
+import { discoverJwksUri, metadataUrlOf, OAuthVerifier, oauthName } from '../../src/auth/oauth.js';
 import { buildConfig } from '../../src/config/load.js';
 import { TOKEN_NAME } from '../../src/config/schema.js';
 
@@ -82,6 +82,23 @@ describe('issuer metadata discovery', () => {
       '/.well-known/oauth-authorization-server': { issuer: 'https://evil.example', jwks_uri: 'https://evil.example/jwks' },
     }));
     await expect(discoverJwksUri(base)).rejects.toMatchObject({ code: 'AUTH_UNAVAILABLE', message: expect.stringContaining('evil.example') });
+  });
+});
+
+describe('a provider that fails', () => {
+  it('refuses a jwks_uri that is not https (off loopback)', async () => {
+    const { base } = await metadataServer((b) => ({ '/.well-known/oauth-authorization-server': { issuer: b, jwks_uri: 'http://idp.example.com/jwks' } }));
+    await expect(discoverJwksUri(base)).rejects.toMatchObject({ code: 'AUTH_UNAVAILABLE' });
+  });
+
+  it('is not asked again by every request while it is failing', async () => {
+    const { base, asked } = await metadataServer(() => ({}));
+    const verifier = new OAuthVerifier(buildConfig({ auth: { oauth: { issuer: base } } }, '(test)', '/tmp').auth);
+    await expect(verifier.authenticate('a.b.c')).rejects.toMatchObject({ code: 'AUTH_UNAVAILABLE', retryAfter: 5 });
+    const first = asked.length;
+    expect(first).toBe(2); // RFC 8414, then OpenID Connect (the issuer has no path: inserted and appended are one URL)
+    await expect(verifier.authenticate('a.b.c')).rejects.toMatchObject({ code: 'AUTH_UNAVAILABLE' });
+    expect(asked.length).toBe(first);
   });
 });
 
