@@ -17,6 +17,8 @@ declare module 'oidc-provider' {
     features?: {
       devInteractions?: { enabled: boolean };
       clientCredentials?: { enabled: boolean };
+      introspection?: { enabled: boolean };
+      revocation?: { enabled: boolean };
       resourceIndicators?: {
         enabled: boolean;
         defaultResource?: (ctx: unknown, client: unknown, oneOf?: string[]) => string | string[] | undefined;

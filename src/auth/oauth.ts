@@ -3,6 +3,7 @@ import { createRemoteJWKSet, errors, type JWTPayload, type JWTVerifyGetKey, jwtV
 import { isLoopbackHost } from '../config/loopback.js';
 import type { AuthSettings } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
+import { Introspector } from './introspection.js';
 import type { Identity } from './tokens.js';
 
 /*
@@ -93,11 +94,24 @@ export class OAuthVerifier {
   #discovering: Promise<JWTVerifyGetKey> | undefined;
   /** The last failed discovery and when: refused again without a fetch for RETRY_AFTER seconds. */
   #failed: { at: number; error: unknown } | undefined;
+  readonly #introspector: Introspector | undefined;
 
   constructor(auth: Readonly<AuthSettings>) {
     this.#auth = auth;
     this.#settings = auth.oauth;
     if (this.#settings.jwks_url !== '') this.#keys = this.#remote(this.#settings.jwks_url);
+    const s = this.#settings;
+    if (s.introspection_url !== '') {
+      this.#introspector = new Introspector({
+        url: s.introspection_url,
+        clientId: s.client_id,
+        clientSecret: s.client_secret,
+        issuer: s.issuer,
+        audiences: () => this.#audiences(),
+        invalid,
+        unavailable,
+      });
+    }
   }
 
   /** The gateway's base URL once it listens (the default resource is its /mcp). */
@@ -140,13 +154,17 @@ export class OAuthVerifier {
    */
   async authenticate(token: string): Promise<Identity> {
     if (Buffer.byteLength(token, 'utf8') > MAX_TOKEN_BYTES) throw invalid(`it is over ${MAX_TOKEN_BYTES} bytes`);
-    if (!COMPACT_JWS.test(token)) throw invalid('it is neither a configured token nor a JWT');
+    if (!COMPACT_JWS.test(token)) {
+      // Not a JWT: an opaque token, when the provider can be asked about one (RFC 7662).
+      if (this.#introspector === undefined) throw invalid('it is neither a configured token nor a JWT');
+      return this.#identity(await this.#introspector.claims(token));
+    }
     const keys = await this.#jwks();
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, keys, {
         issuer: this.#settings.issuer,
-        audience: this.#settings.audience.length > 0 ? [...this.#settings.audience] : [this.resource],
+        audience: [...this.#audiences()],
         algorithms: ALGORITHMS,
         clockTolerance: 60,
         requiredClaims: ['exp'],
@@ -158,7 +176,12 @@ export class OAuthVerifier {
     return this.#identity(payload);
   }
 
-  #identity(payload: JWTPayload): Identity {
+  /** The accepted `aud` values: `audience`, else [resource]. */
+  #audiences(): readonly string[] {
+    return this.#settings.audience.length > 0 ? this.#settings.audience : [this.resource];
+  }
+
+  #identity(payload: Record<string, unknown>): Identity {
     const s = this.#settings;
     const claim = payload[s.identity_claim];
     if (typeof claim !== 'string' && typeof claim !== 'number') throw invalid(`it has no '${s.identity_claim}' claim ([auth.oauth] identity_claim)`);

@@ -85,7 +85,8 @@ export class Security {
   /** Every value that must not be shown: backends' env and header values and URL passwords, and tokens read from the environment. */
   secrets(): string[] {
     const tokens = this.#options.config.auth.tokens.flatMap((t) => (t.token === undefined ? [] : [t.token]));
-    return [...this.#options.backends().flatMap(secretsOf), ...tokens];
+    const oauth = this.#options.config.auth.oauth.client_secret;
+    return [...this.#options.backends().flatMap(secretsOf), ...tokens, ...(oauth === '' ? [] : [oauth])];
   }
 
   /** Writes what the audit log has queued (before the database closes). */

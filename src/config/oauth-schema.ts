@@ -40,13 +40,20 @@ export const OAuthSchema = z
     identity_claim: claimName.refine((v) => v !== '', 'a claim name').default('sub'),
     servers_claim: claimName.default(''),
     introspection_url: secureUrl('introspection_url').default(''),
+    // The gateway's own client at the provider, for introspection (client_secret_basic); the secret from the environment.
+    client_id: z.string().default(''),
+    client_secret: z.string().default(''),
     // Seconds between two JWKS fetches that an unknown key id (`kid`) may trigger (jose's cooldown).
     jwks_cooldown: z.number().min(0).max(3_600).default(30),
   })
   .superRefine((o, ctx) => {
     // Keys the issue names whose features are not built yet: refused rather than ignored.
-    if (o.introspection_url !== '')
-      ctx.addIssue({ code: 'custom', path: ['introspection_url'], message: 'opaque tokens (RFC 7662 introspection) are not supported yet; leave it ""' });
+    if (o.introspection_url !== '' && (o.client_id === '' || o.client_secret === ''))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['client_id'],
+        message: "introspection_url needs client_id and client_secret (the gateway's client at the provider)",
+      });
     if (o.view_claim !== '') ctx.addIssue({ code: 'custom', path: ['view_claim'], message: 'views bound to an identity are not supported yet; leave it ""' });
     if (o.issuer !== '' && o.agent_scope === o.admin_scope) ctx.addIssue({ code: 'custom', path: ['admin_scope'], message: 'must differ from agent_scope' });
   })

@@ -1,9 +1,13 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ident } from '../../backends/coord/validate.js';
 import { discoverJwksUri, metadataUrlOf, OAuthVerifier, oauthName } from '../../src/auth/oauth.js';
-import { buildConfig } from '../../src/config/load.js';
+import { buildConfig, loadConfig } from '../../src/config/load.js';
+import { redactedConfig } from '../../src/config/redact.js';
 import { TOKEN_NAME } from '../../src/config/schema.js';
 
 // Issue #26: the pieces of [auth.oauth] that need no gateway.
@@ -116,10 +120,35 @@ describe('[auth.oauth] config', () => {
   });
 
   it('refuses keys whose features are not built, equal scopes, and a missing resource off loopback', () => {
-    expect(build({ issuer: 'https://idp.example.com', introspection_url: 'https://idp.example.com/introspect' })).toThrow(/not supported yet/);
+    expect(build({ issuer: 'https://idp.example.com', introspection_url: 'https://idp.example.com/introspect' })).toThrow(/needs client_id and client_secret/);
     expect(build({ issuer: 'https://idp.example.com', view_claim: 'view' })).toThrow(/not supported yet/);
     expect(build({ issuer: 'https://idp.example.com', admin_scope: 'stonegate:agent' })).toThrow(/must differ from agent_scope/);
     expect(build({ issuer: 'https://idp.example.com' }, { host: '0.0.0.0' })).toThrow(/auth\.oauth\.resource/);
     expect(build({ issuer: 'https://idp.example.com', resource: 'https://gw.example.com/mcp' }, { host: '0.0.0.0' })).not.toThrow();
+  });
+});
+
+describe('introspection (opaque tokens)', () => {
+  it('answers AUTH_UNAVAILABLE when the introspection endpoint fails', async () => {
+    const { base } = await metadataServer(() => ({}));
+    const oauth = { issuer: base, introspection_url: `${base}/introspect`, client_id: 'gw', client_secret: 'gw-secret' };
+    const verifier = new OAuthVerifier(buildConfig({ auth: { oauth } }, '(test)', '/tmp').auth);
+    await expect(verifier.authenticate('opaque-token')).rejects.toMatchObject({ code: 'AUTH_UNAVAILABLE' });
+  });
+
+  it('takes the client secret only from the environment, and never shows it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stonegate-oauth-'));
+    try {
+      const file = join(dir, 'stonegate.toml');
+      const oauth = '[auth.oauth]\nissuer = "https://idp.example.com"\nintrospection_url = "https://idp.example.com/introspect"\nclient_id = "gw"\n';
+      writeFileSync(file, `${oauth}client_secret = "written-in-the-file"\n`);
+      expect(() => loadConfig({ file, explicit: true, env: {} })).toThrow(/auth\.oauth\.client_secret: a secret must not be written in the file/);
+      writeFileSync(file, `${oauth}client_secret = "\${GW_SECRET}"\n`);
+      const config = loadConfig({ file, explicit: true, env: { GW_SECRET: 'secret-from-the-env' } });
+      expect(config.auth.oauth.client_secret).toBe('secret-from-the-env');
+      expect(JSON.stringify(redactedConfig(config, []))).not.toContain('secret-from-the-env');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

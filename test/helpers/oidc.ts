@@ -10,7 +10,10 @@ import Provider from 'oidc-provider';
  * token (RFC 9068) whose `aud` is that resource, signed with the provider's
  * RS256 key (its JWKS at /jwks, found from /.well-known/openid-configuration).
  * Clients: `agent-client` may get stonegate:agent, `admin-client` also
- * stonegate:admin, `bare-client` neither (a token without the scope).
+ * stonegate:admin, `bare-client` neither (a token without the scope);
+ * `opaque-client` gets opaque (non-JWT) agent tokens, which `gateway-client`
+ * (the gateway's own client) may introspect at /token/introspection
+ * (RFC 7662); /token/revocation revokes a token (RFC 7009).
  */
 export interface AuthServer {
   /** The issuer: http://127.0.0.1:<port>. */
@@ -26,6 +29,8 @@ export const CLIENTS = {
   agent: { id: 'agent-client', secret: 'agent-client-secret-0123456789', scope: 'stonegate:agent' },
   admin: { id: 'admin-client', secret: 'admin-client-secret-0123456789', scope: 'stonegate:agent stonegate:admin' },
   bare: { id: 'bare-client', secret: 'bare-client-secret-01234567890', scope: '' },
+  opaque: { id: 'opaque-client', secret: 'opaque-client-secret-012345678', scope: 'stonegate:agent' },
+  gateway: { id: 'gateway-client', secret: 'gateway-client-secret-01234567', scope: '' },
 } as const;
 
 /** Starts the provider on 127.0.0.1 (a free port). */
@@ -56,6 +61,8 @@ export async function startAuthServer(): Promise<AuthServer> {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => undefined,
@@ -63,7 +70,7 @@ export async function startAuthServer(): Promise<AuthServer> {
         getResourceServerInfo: (_ctx, resource, client) => ({
           scope: scopeOf(client.clientId),
           audience: resource,
-          accessTokenFormat: 'jwt',
+          accessTokenFormat: client.clientId === CLIENTS.opaque.id ? 'opaque' : 'jwt',
           accessTokenTTL: 300,
           jwt: { sign: { alg: 'RS256' } },
         }),
@@ -95,4 +102,15 @@ export async function clientToken(issuer: string, client: (typeof CLIENTS)[keyof
   const json = (await response.json()) as { access_token?: string; error?: string; error_description?: string };
   if (json.access_token === undefined) throw new Error(`token request failed: ${response.status} ${json.error ?? ''} ${json.error_description ?? ''}`);
   return json.access_token;
+}
+
+/** Revokes a token at the provider (RFC 7009), as the client it was issued to. */
+export async function revoke(issuer: string, client: (typeof CLIENTS)[keyof typeof CLIENTS], token: string): Promise<void> {
+  const response = await fetch(`${issuer}/token/revocation`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
+  });
+  await response.body?.cancel();
+  if (!response.ok) throw new Error(`revocation failed: ${response.status}`);
 }
