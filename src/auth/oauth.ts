@@ -49,11 +49,17 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 /** A claim value kept as it is in an OAuth identity's name; any other is hashed (oauthName). */
 const SAFE_CLAIM = /^[A-Za-z0-9_.@|+=:-]{1,96}$/;
 
-const oauthIdentities = new WeakSet<Identity>();
+/** OAuth identities, and when the token that made each expires (ms since the epoch). */
+const oauthIdentities = new WeakMap<Identity, number>();
 
 /** Whether an identity came from an OAuth token (not from [[auth.tokens]]). */
 export function isOAuthIdentity(identity: Identity | undefined): boolean {
   return identity !== undefined && oauthIdentities.has(identity);
+}
+
+/** When the token of an OAuth identity expires (ms since the epoch); 0 for another identity. */
+export function expiryOf(identity: Identity): number {
+  return oauthIdentities.get(identity) ?? 0;
 }
 
 /**
@@ -201,7 +207,8 @@ export class OAuthVerifier {
       burst: this.#auth.burst > 0 ? this.#auth.burst : Math.max(1, Math.ceil(rateLimit * 2)),
       maxConcurrent: this.#auth.max_concurrent,
     });
-    oauthIdentities.add(identity);
+    // An introspection answer without exp counts as long as it is kept (30 s).
+    oauthIdentities.set(identity, typeof payload.exp === 'number' ? payload.exp * 1000 : Date.now() + 30_000);
     return identity;
   }
 

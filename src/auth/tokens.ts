@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AuthSettings } from '../config/schema.js';
+import { RememberedIdentities } from './remembered.js';
 
 /** Who a request is: a configured token, by name. */
 export interface Identity {
@@ -35,8 +36,8 @@ export function tokenHash(token: string): string {
 export class TokenTable {
   readonly #entries: Entry[];
   readonly #byName = new Map<string, Identity>();
-  /** OAuth identities by name, as their last request's token made them (remember). */
-  readonly #remembered = new Map<string, Identity>();
+  /** OAuth identities by name (remember). */
+  readonly #remembered = new RememberedIdentities();
 
   constructor(auth: Readonly<AuthSettings>) {
     this.#entries = auth.tokens.map((t) => {
@@ -78,14 +79,12 @@ export class TokenTable {
   }
 
   /**
-   * Keeps an OAuth identity (src/auth/oauth.ts) by its name, so that the
-   * calls made for its requests find it as a token's are found (byName): the
-   * most recent of at most 10 000 names, each as its latest token made it.
+   * Keeps an OAuth identity (src/auth/oauth.ts) by its name until `until`
+   * (its token's expiry, ms), so that the calls made for its requests find
+   * it as a token's are found (byName; src/auth/remembered.ts).
    */
-  remember(identity: Identity): void {
-    this.#remembered.delete(identity.name);
-    this.#remembered.set(identity.name, identity);
-    if (this.#remembered.size > 10_000) this.#remembered.delete(this.#remembered.keys().next().value ?? '');
+  remember(identity: Identity, until: number): void {
+    this.#remembered.remember(identity, until);
   }
 }
 

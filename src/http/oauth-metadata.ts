@@ -1,5 +1,5 @@
 import { type Context, Hono } from 'hono';
-import { metadataUrlOf, type OAuthVerifier } from '../auth/oauth.js';
+import { expiryOf, metadataUrlOf, type OAuthVerifier } from '../auth/oauth.js';
 import type { Security } from '../auth/security.js';
 import { bearerOf, type Identity } from '../auth/tokens.js';
 import { GatewayError } from '../errors.js';
@@ -51,7 +51,7 @@ export async function requestIdentity(security: Security, header: string | undef
   const token = bearerOf(header);
   if (token === undefined) return undefined;
   const identity = await security.oauth.authenticate(token);
-  security.tokens.remember(identity);
+  security.tokens.remember(identity, expiryOf(identity));
   return identity;
 }
 
