@@ -191,7 +191,8 @@ export class OAuthVerifier {
     const s = this.#settings;
     const claim = payload[s.identity_claim];
     if (typeof claim !== 'string' && typeof claim !== 'number') throw invalid(`it has no '${s.identity_claim}' claim ([auth.oauth] identity_claim)`);
-    const scopes = new Set(typeof payload.scope === 'string' ? payload.scope.split(' ').filter((x) => x !== '') : []);
+    // RFC 9068 / 7662 `scope` (a space-separated string); some providers send `scp` (Entra ID a string, Okta an array).
+    const scopes = new Set([...serversOf(payload.scope), ...serversOf(payload.scp)]);
     const name = oauthName(String(claim));
     if (!scopes.has(s.agent_scope) && !scopes.has(s.admin_scope)) {
       throw new GatewayError('FORBIDDEN', `The token of '${name}' lacks the scope '${s.agent_scope}' that every route but the public ones needs`, {
@@ -247,7 +248,7 @@ function secureUrl(value: string): boolean {
   }
 }
 
-/** A servers claim: an array of names, or one space-separated string; anything else (or none) is no backend. */
+/** A list claim (servers, scopes): an array of names, or one space-separated string; anything else (or none) is none. */
 function serversOf(value: unknown): ReadonlySet<string> {
   if (typeof value === 'string') return new Set(value.split(' ').filter((x) => x !== ''));
   if (Array.isArray(value)) return new Set(value.filter((x): x is string => typeof x === 'string'));

@@ -79,6 +79,11 @@ describe('issue 26: tokens the gateway refuses', () => {
     expect((await status(gw.url, await mint(idp.privateJwk, {}, gw.resource))).status).toBe(200);
     const now = Math.floor(Date.now() / 1000);
     expect((await status(gw.url, await mint(idp.privateJwk, { exp: now - 30 }, gw.resource))).status).toBe(200);
+    // Scopes as some providers send them: `scp`, a string or an array.
+    for (const scp of ['stonegate:agent', ['openid', 'stonegate:agent']]) {
+      expect((await status(gw.url, await mint(idp.privateJwk, { scope: undefined, scp }, gw.resource))).status).toBe(200);
+    }
+    expect((await status(gw.url, await mint(idp.privateJwk, { scope: 'openid' }, gw.resource))).status).toBe(403);
   });
 
   it('refuses a token minted for another resource (no confused deputy)', async () => {
