@@ -6,9 +6,12 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ident } from '../../backends/coord/validate.js';
 import { discoverJwksUri, metadataUrlOf, OAuthVerifier, oauthName } from '../../src/auth/oauth.js';
+import { Security } from '../../src/auth/security.js';
+import { Catalog } from '../../src/catalog/catalog.js';
 import { buildConfig, loadConfig } from '../../src/config/load.js';
 import { redactedConfig } from '../../src/config/redact.js';
 import { TOKEN_NAME } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/log.js';
 
 // Issue #26: the pieces of [auth.oauth] that need no gateway.
 
@@ -151,5 +154,24 @@ describe('introspection (opaque tokens)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('binding beyond loopback', () => {
+  it('is allowed with an OAuth issuer as with tokens, and its client secret is scrubbed', () => {
+    const oauth = { issuer: 'https://idp.example.com', resource: 'https://gw.example.com/mcp' };
+    const config = buildConfig(
+      {
+        server: { host: '0.0.0.0' },
+        auth: { oauth: { ...oauth, introspection_url: 'https://idp.example.com/i', client_id: 'gw', client_secret: 'gw-secret-value' } },
+      },
+      '(test)',
+      '/tmp',
+    );
+    const logger = silentLogger();
+    const security = new Security({ config, logger, catalog: new Catalog({ separator: '__', ttlSeconds: 300, logger }), backends: () => [] });
+    expect(security.enabled).toBe(true);
+    expect(() => security.assertBindable()).not.toThrow();
+    expect(security.secrets()).toContain('gw-secret-value');
   });
 });
