@@ -30,6 +30,10 @@ export const ERROR_CODES = {
   BACKEND_UNAVAILABLE: { status: 503, summary: 'The backend is stopped, restarting, failed, or crashed during the call.' },
   POOL_EXHAUSTED: { status: 503, summary: "No connection to the backend became free within the pool's acquire_timeout." },
   DISPATCH_FULL: { status: 503, summary: 'The async dispatch table is full.' },
+  AUTH_UNAVAILABLE: {
+    status: 503,
+    summary: 'The identity provider of [auth.oauth] (its metadata or keys) could not be reached to verify a token; retry after the Retry-After delay.',
+  },
   STORE_UNAVAILABLE: { status: 503, summary: 'A database file of data_dir is corrupt, unreadable, deleted or replaced; the message names it and the fix.' },
   TIMEOUT: { status: 504, summary: 'The backend did not answer within the request timeout; it was sent notifications/cancelled.' },
   INTERRUPTED: { status: 500, summary: 'An async call was running when the gateway stopped.' },

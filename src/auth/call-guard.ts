@@ -57,7 +57,7 @@ export function callGuard(options: CallGuardOptions): { middleware: CallMiddlewa
       argsBytes: audit === undefined ? null : Buffer.byteLength(JSON.stringify(request.arguments ?? {})),
       arguments: options.keepArguments ? (request.arguments ?? {}) : undefined,
     };
-    const identity = tokens.enabled ? tokens.byName(request.caller) : undefined;
+    const identity = tokens.byName(request.caller);
     let release: () => void;
     try {
       if (identity !== undefined && !mayUse(identity, request.server)) {

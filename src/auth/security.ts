@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import { AuditLog, type AuditStore } from '../store/audit.js';
 import type { GatewayDatabase } from '../store/database.js';
 import { ClientCaps, streamCap } from './client-caps.js';
+import { OAuthVerifier } from './oauth.js';
 import { RateLimiter } from './rate-limit.js';
 import { TokenTable } from './tokens.js';
 
@@ -27,6 +28,8 @@ export interface SecurityOptions {
  */
 export class Security {
   readonly tokens: TokenTable;
+  /** [auth.oauth]: bearer JWTs of an identity provider, when an issuer is configured. */
+  readonly oauth: OAuthVerifier | undefined;
   readonly limiter = new RateLimiter();
   /** Sessions and event streams per client, and in all (client-caps.ts). */
   readonly caps: ClientCaps;
@@ -37,6 +40,7 @@ export class Security {
     this.#options = options;
     const { config } = options;
     this.tokens = new TokenTable(config.auth);
+    this.oauth = config.auth.oauth.issuer === '' ? undefined : new OAuthVerifier(config.auth);
     const g = config.gateway;
     this.caps = new ClientCaps({
       sessions: g.max_connections,
@@ -54,11 +58,16 @@ export class Security {
    */
   assertBindable(): void {
     const { host } = this.#options.config.server;
-    if (this.tokens.enabled || isLoopbackHost(host)) return;
+    if (this.enabled || isLoopbackHost(host)) return;
     throw new ConfigError(
       `refusing to listen on ${host}: no [auth] tokens are configured, so anyone who can reach this address could run commands (POST /server/add) and call every tool. ` +
         'Configure [[auth.tokens]] in stonegate.toml (docs/security.md), or bind a loopback address ([server] host = "127.0.0.1" or --host 127.0.0.1)',
     );
+  }
+
+  /** Whether requests need a bearer token: [auth] has tokens or [auth.oauth] an issuer. */
+  get enabled(): boolean {
+    return this.tokens.enabled || this.oauth !== undefined;
   }
 
   /** Opens the tool fingerprints (in the data_dir database) and, unless [audit] enabled = false, the audit log (in `audit`). */
@@ -76,7 +85,8 @@ export class Security {
   /** Every value that must not be shown: backends' env and header values and URL passwords, and tokens read from the environment. */
   secrets(): string[] {
     const tokens = this.#options.config.auth.tokens.flatMap((t) => (t.token === undefined ? [] : [t.token]));
-    return [...this.#options.backends().flatMap(secretsOf), ...tokens];
+    const oauth = this.#options.config.auth.oauth.client_secret;
+    return [...this.#options.backends().flatMap(secretsOf), ...tokens, ...(oauth === '' ? [] : [oauth])];
   }
 
   /** Writes what the audit log has queued (before the database closes). */

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AuthSettings } from '../config/schema.js';
+import { RememberedIdentities } from './remembered.js';
 
 /** Who a request is: a configured token, by name. */
 export interface Identity {
@@ -35,6 +36,8 @@ export function tokenHash(token: string): string {
 export class TokenTable {
   readonly #entries: Entry[];
   readonly #byName = new Map<string, Identity>();
+  /** OAuth identities by name (remember). */
+  readonly #remembered = new RememberedIdentities();
 
   constructor(auth: Readonly<AuthSettings>) {
     this.#entries = auth.tokens.map((t) => {
@@ -72,7 +75,16 @@ export class TokenTable {
 
   /** The identity of a token name (a call's caller), when it is one. */
   byName(name: string | undefined): Identity | undefined {
-    return name === undefined ? undefined : this.#byName.get(name);
+    return name === undefined ? undefined : (this.#byName.get(name) ?? this.#remembered.get(name));
+  }
+
+  /**
+   * Keeps an OAuth identity (src/auth/oauth.ts) by its name until `until`
+   * (its token's expiry, ms), so that the calls made for its requests find
+   * it as a token's are found (byName; src/auth/remembered.ts).
+   */
+  remember(identity: Identity, until: number): void {
+    this.#remembered.remember(identity, until);
   }
 }
 

@@ -215,7 +215,11 @@ export function buildConfig(input: unknown, source: string, baseDir: string, ove
     dispatch: Object.freeze({ ...raw.dispatch }),
     coordination: Object.freeze({ ...raw.coordination }),
     logging: Object.freeze({ ...raw.logging }),
-    auth: Object.freeze({ ...raw.auth, tokens: Object.freeze(raw.auth.tokens.map((t) => Object.freeze({ ...t }))) as AuthSettings['tokens'] }),
+    auth: Object.freeze({
+      ...raw.auth,
+      tokens: Object.freeze(raw.auth.tokens.map((t) => Object.freeze({ ...t }))) as AuthSettings['tokens'],
+      oauth: Object.freeze({ ...raw.auth.oauth }),
+    }),
     security: Object.freeze({ ...raw.security }),
     audit: Object.freeze({ ...raw.audit }),
     store: Object.freeze({ ...raw.store }),
@@ -261,6 +265,12 @@ function withBuiltins(parsed: unknown, env: NodeJS.ProcessEnv, configDir: string
  * environment; a token kept with the config is given by its sha256 `hash`.
  */
 function refusePlainTokens(parsed: unknown, file: string): void {
+  const secret = (parsed as { auth?: { oauth?: { client_secret?: unknown } } }).auth?.oauth?.client_secret;
+  if (typeof secret === 'string' && secret !== '' && !/\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}/.test(secret)) {
+    throw new ConfigError(
+      `${file}: auth.oauth.client_secret: a secret must not be written in the file; reference the environment (client_secret = "\${STONEGATE_OAUTH_SECRET}")`,
+    );
+  }
   const tokens = (parsed as { auth?: { tokens?: unknown } }).auth?.tokens;
   if (!Array.isArray(tokens)) return;
   tokens.forEach((entry: unknown, i) => {

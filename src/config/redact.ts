@@ -61,6 +61,7 @@ export function redactedConfig(config: Config, backends: readonly BackendConfig[
       ...config.auth,
       // Only names, roles and lists: never a token, nor its hash (a hash of a weak token can be guessed).
       tokens: config.auth.tokens.map((t) => ({ ...t, hash: t.hash === undefined ? undefined : REDACTED, token: t.token === undefined ? undefined : REDACTED })),
+      oauth: { ...config.auth.oauth, client_secret: config.auth.oauth.client_secret === '' ? '' : REDACTED },
     },
     security: config.security,
     audit: config.audit,

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { type CoordOptions, CoordOptionsSchema } from '../builtins/coord.js';
+import { isLoopbackHost } from './loopback.js';
+import { OAuthSchema } from './oauth-schema.js';
 import { TRANSPORT_NAMES, TRANSPORT_NEEDS, type Transport } from './transports.js';
 
 export type { Transport };
@@ -193,6 +195,7 @@ export const AuthSchema = z
     rate_limit: rateFields.rate_limit.default(0),
     burst: rateFields.burst.default(0),
     max_concurrent: rateFields.max_concurrent.default(0),
+    oauth: OAuthSchema,
   })
   .prefault({});
 
@@ -277,6 +280,9 @@ export const ConfigSchema = z
       if (tokenNames.has(t.name)) ctx.addIssue({ code: 'custom', path: ['auth', 'tokens', i, 'name'], message: `duplicate token name '${t.name}'` });
       tokenNames.add(t.name);
     });
+    if (c.auth.oauth.issuer !== '' && c.auth.oauth.resource === '' && !isLoopbackHost(c.server.host)) {
+      ctx.addIssue({ code: 'custom', path: ['auth', 'oauth', 'resource'], message: 'set the URL clients reach /mcp at: the gateway is not on loopback' });
+    }
     if (c.server.headers_timeout > c.server.request_body_timeout) {
       ctx.addIssue({ code: 'custom', path: ['server', 'headers_timeout'], message: 'must not be above request_body_timeout' });
     }
@@ -349,7 +355,7 @@ export interface Config {
   readonly dispatch: Readonly<DispatchConfig>;
   readonly coordination: Readonly<CoordOptions & { enabled: boolean }>;
   readonly logging: Readonly<LoggingSettings>;
-  /** [auth]: bearer tokens (none: auth off, loopback only) and per-token limits. */
+  /** [auth]: bearer tokens and [auth.oauth] (neither: auth off, loopback only) and per-token limits. */
   readonly auth: Readonly<AuthSettings>;
   /** [security]: what runtime adds (POST /server/add) may run. */
   readonly security: Readonly<SecuritySettings>;

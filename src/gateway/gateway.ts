@@ -210,6 +210,7 @@ export class Gateway {
     }
     if (options.listen !== false) {
       this.#listener = await listen(this.app, this.config.server);
+      this.security.oauth?.listening(this.#listener.url);
       this.logger.info({ url: this.#listener.url, port: this.#listener.port, backends: this.config.backends.length }, 'stonegate listening');
     }
     const ready = this.supervisor.startAll();

@@ -4,6 +4,7 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import type { GatewaySurface } from '../mcp/surface.js';
 import { streamSlot } from './client-slots.js';
 import { mcpRoutes } from './mcp-endpoint.js';
+import { oauthMetadataRoutes } from './oauth-metadata.js';
 import { probeRoutes } from './probe-routes.js';
 import { restRoutes } from './rest.js';
 import { middleware, mountWithRole } from './route-role.js';
@@ -35,6 +36,7 @@ export function createApp(gateway: GatewaySurface): Hono {
 
   app.route('/', restRoutes(gateway));
   app.route('/', probeRoutes(gateway));
+  app.route('/', oauthMetadataRoutes(gateway));
   app.route('/', uiRoutes(gateway));
   for (const builtin of gateway.builtins) {
     if (builtin.routes === undefined) continue;

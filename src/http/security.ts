@@ -1,11 +1,13 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { checkDeclaredIdentity, withFilledIdentity } from '../auth/acting-as.js';
+import { isOAuthIdentity, type OAuthVerifier } from '../auth/oauth.js';
 import { type Identity, mayUse } from '../auth/tokens.js';
 import type { ActingAsDeclaration } from '../builtins/builtin-backend.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { GatewaySurface } from '../mcp/surface.js';
 import { jsonDepth } from './body.js';
 import { refusalCode } from './mcp-modern.js';
+import { challenge, requestIdentity } from './oauth-metadata.js';
 import { originCheck } from './origin-guard.js';
 import { type Role, routeIsProbe, routeRole } from './route-role.js';
 
@@ -61,11 +63,10 @@ export function sendsJson(c: Context): boolean {
 }
 
 /** The refusal of a guard: `{error, code}` on REST, a JSON-RPC error on the MCP routes. */
-function deny(c: Context, kind: RouteSurface, error: GatewayError): Response {
+function deny(c: Context, kind: RouteSurface, error: GatewayError, oauth?: OAuthVerifier): Response {
   const headers: Record<string, string> = {};
-  if (error.code === 'UNAUTHORIZED') {
-    headers['WWW-Authenticate'] = c.req.header('authorization') === undefined ? 'Bearer realm="stonegate"' : 'Bearer realm="stonegate", error="invalid_token"';
-  }
+  const bearer = challenge(oauth, error, c.req.header('authorization') !== undefined);
+  if (bearer !== undefined) headers['WWW-Authenticate'] = bearer;
   if (error.retryAfter !== undefined) headers['Retry-After'] = String(error.retryAfter);
   const body =
     kind === 'mcp'
@@ -107,7 +108,8 @@ function backendOfPath(path: string): string | undefined {
  * transport answers 415 in JSON-RPC itself.)
  */
 export function securityGuard(gateway: GuardSources): MiddlewareHandler {
-  const { tokens, limiter } = gateway.security;
+  const { security } = gateway;
+  const { limiter, oauth } = security;
   const origin = originCheck(gateway.config);
   const builtins = new Set(gateway.builtins.map((b) => b.name));
   return async (c, next) => {
@@ -120,11 +122,17 @@ export function securityGuard(gateway: GuardSources): MiddlewareHandler {
     const problem = origin(c);
     if (problem !== undefined) return deny(c, kind, new GatewayError('FORBIDDEN', problem));
     if (probing) return next();
-    if (tokens.enabled) {
-      const identity = tokens.authenticate(c.req.header('authorization'));
+    if (security.enabled) {
+      let identity: Identity | undefined;
+      try {
+        identity = await requestIdentity(security, c.req.header('authorization'));
+      } catch (err) {
+        return deny(c, kind, toGatewayError(err), oauth);
+      }
       if (identity === undefined) {
         const why = c.req.header('authorization') === undefined ? 'This route needs a bearer token' : 'The bearer token is not valid';
-        return deny(c, kind, new GatewayError('UNAUTHORIZED', `${why}: send Authorization: Bearer <token> with a token configured in [auth]`));
+        const from = oauth === undefined ? '' : ` or an access token of ${oauth.issuer} (the resource_metadata of WWW-Authenticate says how)`;
+        return deny(c, kind, new GatewayError('UNAUTHORIZED', `${why}: send Authorization: Bearer <token> with a token configured in [auth]${from}`), oauth);
       }
       c.set('identity', identity);
       try {
@@ -134,7 +142,10 @@ export function securityGuard(gateway: GuardSources): MiddlewareHandler {
       }
       if (declared !== 'agent' && identity.role !== 'admin') {
         const why = declared === 'admin' ? 'needs an admin token' : 'declares no role, so only an admin token may use it';
-        return deny(c, kind, new GatewayError('FORBIDDEN', `${c.req.method} ${c.req.path} ${why}; token '${identity.name}' has role agent`));
+        // An OAuth token is told the scope that would make it an admin (403 insufficient_scope).
+        const details = isOAuthIdentity(identity) && oauth !== undefined ? { details: { required_scope: oauth.adminScope } } : {};
+        const refusal = new GatewayError('FORBIDDEN', `${c.req.method} ${c.req.path} ${why}; token '${identity.name}' has role agent`, details);
+        return deny(c, kind, refusal, oauth);
       }
       if (kind === 'metrics' && identity.servers !== undefined) {
         return deny(

@@ -37,7 +37,7 @@ function remaining(gateway: CacheHintSources, view: View, kinds: readonly Listin
 
 /** The cache hints of one modern request's server, for `view`, as of now. */
 export function cacheHintsFor(gateway: CacheHintSources, view: View, now = Date.now()): CacheHints {
-  const cacheScope: CacheScope = gateway.security.tokens.enabled ? 'private' : 'public';
+  const cacheScope: CacheScope = gateway.security.enabled ? 'private' : 'public';
   const hint = (kinds: readonly ListingKind[]): CacheHint => ({ ttlMs: remaining(gateway, view, kinds, now), cacheScope });
   const resources = hint(['resources']);
   return {

@@ -106,7 +106,15 @@ describe('roles on the routes', () => {
         'GET /log/stream',
       ].sort(),
     );
-    const probes = ['GET /livez', 'GET /readyz', 'GET /coord/livez', 'GET /coord/readyz'];
+    // The probes, and the protected-resource metadata of [auth.oauth] (issue #26): public, Host/Origin checked.
+    const probes = [
+      'GET /livez',
+      'GET /readyz',
+      'GET /coord/livez',
+      'GET /coord/readyz',
+      'GET /.well-known/oauth-protected-resource',
+      'GET /.well-known/oauth-protected-resource/*',
+    ];
     expect(having('public')).toEqual(['GET /health', 'GET /ui', 'GET /ui/', 'GET /ui/:file', ...probes].sort());
     // The probes are public but keep the Host/Origin check (probe()); /health and the dashboard's files skip it.
     expect(probeRoutes(gw.app).sort()).toEqual([...probes].sort());
@@ -152,6 +160,8 @@ describe('roles on the routes', () => {
   it('reads the declarations at request time: public without a token, agent and admin by token', async () => {
     expect((await request(gw.app, 'GET', '/health')).status).not.toBe(401);
     expect((await request(gw.app, 'GET', '/ui/')).status).toBe(200);
+    // The metadata routes are public; without [auth.oauth] there is no metadata (404, not 401).
+    expect((await request(gw.app, 'GET', '/.well-known/oauth-protected-resource/mcp')).status).toBe(404);
     expect((await request(gw.app, 'GET', '/tools')).status).toBe(401);
     expect((await request(gw.app, 'GET', '/tools', AGENT_TOKEN)).status).toBe(200);
     expect((await request(gw.app, 'GET', '/config', AGENT_TOKEN)).status).toBe(403);

@@ -10,7 +10,7 @@ const meta = { capabilities: { tools: {}, prompts: {}, resources: {} }, serverIn
 
 function sources(auth: boolean): { catalog: Catalog; gateway: CacheHintSources } {
   const catalog = new Catalog({ separator: '__', ttlSeconds: 60, logger: silentLogger() });
-  const gateway = { catalog, config: { gateway: { schema_cache_ttl: 60 } }, security: { tokens: { enabled: auth } } } as unknown as CacheHintSources;
+  const gateway = { catalog, config: { gateway: { schema_cache_ttl: 60 } }, security: { enabled: auth } } as unknown as CacheHintSources;
   return { catalog, gateway };
 }
 
