@@ -59,7 +59,7 @@ const EMPTY_POOL: BackendPoolStats = { size: 0, available: 0, active: 0, pending
 export class Backend extends EventEmitter {
   readonly name: string;
   readonly config: BackendConfig;
-  readonly era: BackendEra; // [mcp-bridge] the era verdict of this start (era.ts); connectors get it as hooks.era
+  readonly era: BackendEra; // [mcp-bridge] the era verdict of this start (era.ts)
   readonly #log: Logger;
   readonly #connector: Connector;
   readonly #hooks: ConnectHooks;
@@ -94,7 +94,7 @@ export class Backend extends EventEmitter {
     const setup = options.hooks?.setup;
     this.#hooks = {
       ...options.hooks,
-      era: this.era,
+      era: this.era, // [mcp-bridge] connectors read the verdict from hooks.era
       setup: (client) => {
         client.setNotificationHandler('notifications/tools/list_changed', async () => {
           this.emit('tools_changed');
@@ -381,10 +381,7 @@ export class Backend extends EventEmitter {
   #settleReady(error?: GatewayError): void {
     const waiters = this.#readyWaiters;
     this.#readyWaiters = [];
-    for (const w of waiters) {
-      if (error === undefined) w.resolve();
-      else w.reject(error);
-    }
+    for (const w of waiters) error === undefined ? w.resolve() : w.reject(error);
   }
 
   #setState(next: BackendState): void {
