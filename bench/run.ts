@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Bench, BenchContext, BenchReport } from './bench.js';
 import { asyncBench } from './benches/async.js';
+import { authBench } from './benches/auth.js';
 import { claimsBench } from './benches/claims.js';
 import { coordPgBench } from './benches/coord-pg.js';
 import { discoverBench } from './benches/discover.js';
@@ -47,6 +48,7 @@ export const BENCHES: readonly Bench[] = [
   asyncBench,
   claimsBench,
   coordPgBench,
+  authBench,
 ];
 
 let current: ProcessSet | undefined;
