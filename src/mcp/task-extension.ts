@@ -91,13 +91,21 @@ function ttlMsOf(gateway: Pick<SessionServerSources, 'config'>, call: AsyncCall)
   return gateway.config.dispatch.async_timeout + gateway.config.dispatch.result_ttl * 1000;
 }
 
+/** A running call's latest progress as a status message (`progress 300/1000: message`), as gate_poll shows it. */
+function progressMessage(call: AsyncCall): string | undefined {
+  const p = call.progress;
+  if (p === null || (call.state !== 'pending' && call.state !== 'running')) return undefined;
+  return `progress ${p.progress}${p.total === undefined ? '' : `/${p.total}`}${p.message === undefined ? '' : `: ${p.message}`}`;
+}
+
 /** The extension's Task of an async call (no result or error: CreateTaskResult carries neither). */
 function taskFields(gateway: Pick<SessionServerSources, 'config'>, call: AsyncCall): Record<string, unknown> {
   const legacy = taskOf(call, 0);
+  const statusMessage = legacy.statusMessage ?? progressMessage(call);
   return {
     taskId: call.id,
     status: STATUS[call.state],
-    ...(legacy.statusMessage === undefined ? {} : { statusMessage: legacy.statusMessage }),
+    ...(statusMessage === undefined ? {} : { statusMessage }),
     createdAt: legacy.createdAt,
     lastUpdatedAt: legacy.lastUpdatedAt,
     ttlMs: ttlMsOf(gateway, call),

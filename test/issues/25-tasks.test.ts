@@ -1,7 +1,7 @@
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { demoBackend, eventually, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
+import { demoBackend, eventually, fixture, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 import { callToolStream, type TaskMessage } from '../helpers/mcp-tasks.js';
 
 /*
@@ -25,6 +25,12 @@ task_tools = ["sleep"]
 
 ${demoBackend('plain')}
 
+[[backends]]
+name = "modern"
+command = "node"
+args = [${q(fixture('conformance-modern-server'))}]
+protocol = "2026-07-28"
+
 [auth]
 [[auth.tokens]]
 name = "alice"
@@ -40,7 +46,7 @@ let gw: RunningGateway;
 
 async function start(dir?: string): Promise<void> {
   gw = await startGateway(CONFIG, { env: ENV, keep: true, ...(dir === undefined ? {} : { dir }) });
-  for (const name of ['demo', 'plain']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
+  for (const name of ['demo', 'plain', 'modern']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
 }
 
 beforeAll(() => start());
@@ -52,14 +58,22 @@ interface Answer {
   error?: { code: number; message: string; data?: Record<string, unknown> };
 }
 
-const envelope = (declares: boolean): Record<string, unknown> => ({
+const UI = 'io.modelcontextprotocol/ui';
+
+const envelope = (declares: boolean, others: string[] = []): Record<string, unknown> => ({
   'io.modelcontextprotocol/protocolVersion': V,
   'io.modelcontextprotocol/clientInfo': { name: 'tasks-test', version: '1' },
-  'io.modelcontextprotocol/clientCapabilities': declares ? { extensions: { [EXT]: {} } } : {},
+  'io.modelcontextprotocol/clientCapabilities': {
+    extensions: Object.fromEntries([...(declares ? [EXT] : []), ...others].map((id) => [id, {}])),
+  },
 });
 
 /** One 2026-07-28 request, raw: the standard headers, Mcp-Name from the body. */
-async function rpc(method: string, params: Record<string, unknown>, options: { token?: string; declares?: boolean; path?: string } = {}): Promise<Answer> {
+async function rpc(
+  method: string,
+  params: Record<string, unknown>,
+  options: { token?: string; declares?: boolean; path?: string; others?: string[] } = {},
+): Promise<Answer> {
   const name = params.name ?? params.taskId;
   const response = await fetch(`${gw.url}${options.path ?? '/mcp'}`, {
     method: 'POST',
@@ -71,7 +85,7 @@ async function rpc(method: string, params: Record<string, unknown>, options: { t
       'mcp-method': method,
       ...(typeof name === 'string' ? { 'mcp-name': name } : {}),
     },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: { ...params, _meta: envelope(options.declares ?? true) } }),
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: { ...params, _meta: envelope(options.declares ?? true, options.others) } }),
   });
   const body = (await response.json()) as Omit<Answer, 'status'>;
   return { status: response.status, ...body };
@@ -150,6 +164,18 @@ describe('issue 25.1: async dispatch as the Tasks extension', () => {
     expect((await settled(String(direct.result?.taskId))).status).toBe('completed');
   });
 
+  it("a working task's statusMessage carries the call's latest progress", async () => {
+    const created = await sleep(60_000);
+    const taskId = String(created.result?.taskId);
+    const working = await eventually(async () => {
+      const answer = await rpc('tasks/get', { taskId });
+      return answer.result?.statusMessage === undefined ? undefined : answer.result;
+    });
+    expect(working.status).toBe('working');
+    expect(working.statusMessage).toMatch(/^progress \d+\/60000$/);
+    expectAck(await rpc('tasks/cancel', { taskId }));
+  });
+
   it('no task without the declaration, for a tool task_tools leave out, or for a 2025-style `task` parameter', async () => {
     const plain = await sleep(0, { declares: false });
     expect(plain.result?.resultType).toBe('complete');
@@ -185,6 +211,22 @@ describe('issue 25.1: async dispatch as the Tasks extension', () => {
     expectAck(await rpc('tasks/cancel', { taskId }));
   });
 
+  it('gate_call_async, gate_poll and tasks/get read one table', async () => {
+    const submitted = await rpc('tools/call', { name: 'gate_call_async', arguments: { server: 'demo', tool: 'echo', arguments: { text: 'async' } } });
+    const callId = String((submitted.result?.structuredContent as { call_id?: string } | undefined)?.call_id);
+    expect((await settled(callId)).result).toMatchObject({ content: [{ type: 'text', text: 'async' }] });
+    const task = await sleep(0);
+    const taskId = String(task.result?.taskId);
+    await settled(taskId);
+    const polled = await rpc('tools/call', { name: 'gate_poll', arguments: { call_id: taskId } });
+    expect(JSON.stringify(polled.result)).toContain('slept 0 ms');
+  });
+
+  it("a backend is not told of the client's Tasks extension (its tasks could not be polled here); other extensions pass", async () => {
+    const answer = await rpc('tools/call', { name: 'declared_extensions', arguments: {} }, { path: '/mcp/modern', others: [UI] });
+    expect(answer.result?.content).toEqual([{ type: 'text', text: JSON.stringify([UI]) }]);
+  });
+
   it('tasks/result and tasks/list are not methods of the era', async () => {
     expect((await rpc('tasks/list', {})).error?.code).toBe(-32601);
     const created = await sleep(0);
@@ -200,6 +242,9 @@ describe('issue 25.1: async dispatch as the Tasks extension', () => {
       expect(result?.type).toBe('result');
       expect(JSON.stringify(result)).toContain('slept 200 ms');
       const taskId = created?.type === 'taskCreated' ? created.task.taskId : '';
+      // task_tools change nothing for a 2025 client: without its `task` parameter the call answers as always.
+      const plain = await client.callTool({ name: 'demo__sleep', arguments: { ms: 0 } });
+      expect(plain.content).toEqual([{ type: 'text', text: 'slept 0 ms' }]);
       const modern = await rpc('tasks/get', { taskId });
       expect(modern.result).toMatchObject({ taskId, status: 'completed' });
       expectNotFound(await rpc('tasks/get', { taskId }, { token: BOB }));
