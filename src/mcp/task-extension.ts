@@ -160,6 +160,23 @@ export function submitTask(
     });
 }
 
+/**
+ * A subscriptions/listen body that asks for task status (`notifications.taskIds`)
+ * without declaring the extension: the -32021 the extension requires, else
+ * undefined. A declaring client's stream is acknowledged without `taskIds`
+ * (the gateway agrees to none: the SDK's listen router, which acknowledges
+ * and filters every stream, has no task events), and it polls tasks/get.
+ */
+export function listenTaskRefusal(body: unknown): { message: string; data: Record<string, unknown> } | undefined {
+  const params = (body as { params?: { notifications?: { taskIds?: unknown }; _meta?: Record<string, unknown> } } | null)?.params;
+  if (params?.notifications?.taskIds === undefined) return undefined;
+  const capabilities = params._meta?.['io.modelcontextprotocol/clientCapabilities'] as { extensions?: unknown } | undefined;
+  const extensions = capabilities?.extensions;
+  if (extensions !== null && typeof extensions === 'object' && TASKS_EXTENSION in extensions) return undefined;
+  const error = missingExtension('subscriptions/listen with taskIds') as Error & { data: Record<string, unknown> };
+  return { message: error.message, data: error.data };
+}
+
 /** -32021 for a tasks/* request that did not declare the extension (SEP-2663 §Error Handling). */
 function missingExtension(method: string): Error {
   return rpcFailure(-32021, `Missing required client capability: ${method} needs the ${TASKS_EXTENSION} extension in _meta clientCapabilities`, {

@@ -227,6 +227,47 @@ describe('issue 25.1: async dispatch as the Tasks extension', () => {
     expect(answer.result?.content).toEqual([{ type: 'text', text: JSON.stringify([UI]) }]);
   });
 
+  it('subscriptions/listen: taskIds without the extension are -32021; with it, the stream is acknowledged without taskIds (none agreed)', async () => {
+    const taskId = String((await sleep(0)).result?.taskId);
+    const listen = (declares: boolean, signal?: AbortSignal) =>
+      fetch(`${gw.url}/mcp`, {
+        method: 'POST',
+        signal,
+        headers: {
+          authorization: `Bearer ${ALICE}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': V,
+          'mcp-method': 'subscriptions/listen',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 7,
+          method: 'subscriptions/listen',
+          params: { notifications: { toolsListChanged: true, taskIds: [taskId] }, _meta: envelope(declares) },
+        }),
+      });
+    const refused = await listen(false);
+    const body = (await refused.json()) as { id: number; error?: { code: number; data?: unknown } };
+    expect(body.id).toBe(7);
+    expect(body.error?.code).toBe(-32021);
+    expect(body.error?.data).toEqual({ requiredCapabilities: { extensions: { [EXT]: {} } } });
+    const stop = new AbortController();
+    const stream = await listen(true, stop.signal);
+    expect(stream.headers.get('content-type')).toContain('text/event-stream');
+    const reader = stream.body!.getReader();
+    let text = '';
+    while (!text.includes('notifications/subscriptions/acknowledged')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    stop.abort();
+    const line = text.split('\n').find((l) => l.startsWith('data: ') && l.includes('notifications/subscriptions/acknowledged'));
+    const ack = JSON.parse(line?.slice('data: '.length) ?? '{}') as { params?: { notifications?: Record<string, unknown> } };
+    expect(ack.params?.notifications).toEqual({ toolsListChanged: true });
+  });
+
   it('tasks/result and tasks/list are not methods of the era', async () => {
     expect((await rpc('tasks/list', {})).error?.code).toBe(-32601);
     const created = await sleep(0);
