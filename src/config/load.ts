@@ -172,6 +172,7 @@ export function normalizeBackend(
     affinity: entry.affinity,
     protocol: entry.protocol ?? (entry.transport === 'http' ? 'auto' : '2025-11-25'),
     roots: Object.freeze(entry.roots.map((r) => (/^[a-z][a-z0-9+.-]*:/i.test(r) ? r : pathToFileURL(resolveFrom(baseDir, r)).href))),
+    ...(entry.task_tools === undefined ? {} : { taskTools: Object.freeze([...entry.task_tools]) }),
     autoRestart: entry.auto_restart,
     healthCheck: entry.health_check,
     enabled: entry.enabled,

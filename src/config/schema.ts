@@ -252,6 +252,8 @@ export const BackendSchema = z
     start_timeout: ms.optional(),
     pool: z.strictObject(poolFields).partial().optional(),
     circuit_breaker: z.strictObject(breakerFields).partial().optional(),
+    // [mcp-ext] Tools answered as Tasks-extension tasks to 2026-07-28 clients that declare it ("*": all).
+    task_tools: z.array(z.string().min(1)).optional(),
   })
   .superRefine((b, ctx) => {
     const needs = TRANSPORT_NEEDS[b.transport];
@@ -331,6 +333,8 @@ export interface BackendConfig {
   readonly protocol: BackendProtocol;
   /** Roots the gateway answers the backend's roots/list with: absolute file:// URIs. */
   readonly roots: readonly string[];
+  /** [mcp-ext] Tools (own names; "*": all) answered as Tasks-extension tasks to 2026-07-28 clients that declare it. */
+  readonly taskTools?: readonly string[];
   readonly autoRestart: boolean;
   readonly healthCheck: boolean;
   readonly enabled: boolean;

@@ -2,7 +2,7 @@ import type { Task } from '@modelcontextprotocol/client';
 import type { AsyncCall } from '../store/dispatch-store.js';
 
 /** How often an MCP client is told to poll a task (ms). */
-const POLL_INTERVAL_MS = 250;
+export const POLL_INTERVAL_MS = 250;
 
 const STATUS: Record<AsyncCall['state'], Task['status']> = {
   pending: 'working',

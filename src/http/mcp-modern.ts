@@ -4,6 +4,7 @@ import { toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { paramHeaderMismatch, paramHeaders } from '../mcp/param-headers.js';
 import { createSessionServer, type SessionServerSources } from '../mcp/session-server.js';
+import { listenTaskRefusal } from '../mcp/task-extension.js';
 import { sees, type View } from '../mcp/view.js';
 import { ANONYMOUS } from '../pool/affinity-pool.js';
 import { feedListenStreams, holdListen, ViewBus } from './mcp-listen.js';
@@ -232,6 +233,9 @@ export function modernMcp(gateway: SessionServerSources, logger: Logger): Modern
         });
       }
       const method = methodOf(body);
+      // [mcp-ext] Task status on a listen stream needs the Tasks extension declared (task-extension.ts).
+      const taskRefusal = method === 'subscriptions/listen' ? listenTaskRefusal(body) : undefined;
+      if (taskRefusal !== undefined) return rpcError(200, -32021, taskRefusal.message, body, taskRefusal.data);
       // A listen stream takes a stream slot (over a cap: 429, as for a 2025 client) and its backend subscriptions first.
       let listening: (() => void) | undefined;
       if (method === 'subscriptions/listen') {

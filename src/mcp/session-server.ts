@@ -14,6 +14,7 @@ import { cacheHintsFor } from './cache-hints.js';
 import { callGateTool, GATE_TOOL_NAMES } from './gate-tools.js';
 import { registerResourceProxy } from './resource-proxy.js';
 import type { GatewaySurface } from './surface.js';
+import { modernTask, registerTaskMethods, submitTask, withTasksExtension } from './task-extension.js';
 import { taskRequests } from './task-handlers.js';
 import { toolError } from './tool-error.js';
 import { listTools } from './tool-list.js';
@@ -212,7 +213,8 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
   // /mcp: the gateway's own, with the extensions of the backends the view sees (both eras). A 2026-07-28
   // request shows its capabilities only in server/discover (and listen reads them): other methods skip the union.
   const extensions = single === undefined && (only === undefined || SHOWS_CAPABILITIES.has(only)) ? extensionsOf(gateway, view) : undefined;
-  const capabilities = extensions === undefined ? base : { ...base, extensions };
+  // [mcp-ext] A 2026-07-28 view whose backends run task tools advertises the Tasks extension too.
+  const capabilities = withTasksExtension(gateway, view, era === 'modern' && (only === undefined || SHOWS_CAPABILITIES.has(only)), base, extensions);
   const server = new Server(meta?.serverInfo ?? { name: 'stonegate', version: VERSION }, {
     capabilities,
     // Modern answers only: the SDK never puts them on a 2025-era result.
@@ -277,17 +279,13 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
     if (entry === undefined || !sees(view, entry.server)) {
       throw rpcFailure(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
     }
-    if (params.task !== undefined) {
-      // Task-augmented: answer with the task at once; the call runs in the dispatch table.
-      const call = await gateway.dispatch
-        .submit({ server: entry.server, tool: entry.name, arguments: args, caller: view.caller, owner: view.owner ?? null, servers: view.servers })
-        .catch((err: unknown) => {
-          // Arguments that break the tool's schema are refused before a task exists, as the caller's invalid params.
-          const error = toGatewayError(err);
-          throw error.code === 'INVALID_ARGUMENTS' ? rpcFailure(ProtocolErrorCode.InvalidParams, `${error.code}: ${error.message}`) : err;
-        });
-      return { task: taskOf(call, gateway.config.dispatch.result_ttl * 1000) } as unknown as CallToolResult;
+    // Task-augmented (2025: the caller's `task`, ignored in 2026-07-28): answered with the task at once, run by the dispatch table.
+    if (era === 'legacy' && params.task !== undefined) {
+      return { task: taskOf(await submitTask(gateway, view, entry, args), gateway.config.dispatch.result_ttl * 1000) } as unknown as CallToolResult;
     }
+    // [mcp-ext] The Tasks extension: a task when the request declares it and the backend's task_tools name the tool.
+    const task = era === 'modern' ? await modernTask(gateway, view, ctx, entry, args) : undefined;
+    if (task !== undefined) return task as CallToolResult;
     if (view.modern === true && !speaksModern(gateway, entry.server)) {
       // [mcp-bridge] A 2026-07-28 caller of a 2025-era backend: the backend's sampling or elicitation becomes
       // input_required, and the retry resumes the call (bridged-call.ts). A 2026-07-28 backend's input_required and
@@ -335,8 +333,9 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
   const appsCall = (request: JSONRPCRequest, ctx: ServerContext): Promise<CallToolResult> =>
     appCall(gateway, view, request.params?.name, server.getClientCapabilities(), () => callTool(request, ctx), GATE_TOOL_NAMES);
   if (era === 'modern') {
-    // tasks/* are not methods of the 2026-07-28 era.
+    // The 2025 tasks/* are not methods of the 2026-07-28 era; [mcp-ext] those of the Tasks extension are (task-extension.ts).
     if (answers('tools/call')) server.fallbackRequestHandler = async (request, ctx): Promise<Result> => appsCall(request, ctx);
+    registerTaskMethods(server, gateway, view, only);
   } else {
     const tasks = taskRequests(gateway.dispatch, gateway.config.dispatch.result_ttl, view.owner ?? null, (srv, r) => appResult(view, srv, r));
     server.fallbackRequestHandler = async (request, ctx): Promise<Result> => {

@@ -55,9 +55,24 @@ export function withoutEnvelope<R extends object>(connection: Pick<Connection, '
  */
 export function callerCapabilities(downstream: Downstream | undefined): ClientCapabilities {
   const declared = downstream?.capabilities() ?? {};
-  if (downstream?.modern === true) return declared;
+  if (downstream?.modern === true) return withoutTasksExtension(declared);
   const { roots: _roots, tasks: _tasks, ...rest } = declared;
   return { ...rest, roots: {} };
+}
+
+/**
+ * [mcp-ext] A 2026-07-28 caller's capabilities without the Tasks extension:
+ * the gateway does not relay a backend's own tasks (the caller's tasks/get
+ * is answered from the gateway's table), so a backend must not answer the
+ * caller with a task handle it could never poll. The gateway's own tasks
+ * come from task_tools (mcp/task-extension.ts).
+ */
+function withoutTasksExtension(declared: ClientCapabilities): ClientCapabilities {
+  const extensions = declared.extensions as Record<string, unknown> | undefined;
+  if (extensions === undefined || !('io.modelcontextprotocol/tasks' in extensions)) return declared;
+  const { 'io.modelcontextprotocol/tasks': _tasks, ...others } = extensions;
+  const { extensions: _all, ...rest } = declared;
+  return Object.keys(others).length === 0 ? rest : { ...rest, extensions: others as ClientCapabilities['extensions'] };
 }
 
 /**
