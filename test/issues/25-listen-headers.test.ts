@@ -1,0 +1,240 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { CallToolResult } from '@modelcontextprotocol/client';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO, eventually, fixture, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
+
+/*
+ * Issue #25 items 2 and 4. Item 2, subscriptions/listen: a backend's list
+ * changes (a 2025 backend's notifications, a 2026-07-28 backend's own listen
+ * stream) and resource updates reach a 2026-07-28 client's listen stream,
+ * tagged with its subscription id; a backend added at runtime is announced
+ * there too; progress and log messages stay on the stream of their request.
+ * Item 4, what goes upstream: toward a 2026-07-28 HTTP backend `Mcp-Name`
+ * names the backend's own tool, resource or prompt, a tool's `x-mcp-header`
+ * arguments go as `Mcp-Param-*` headers, and the caller's W3C trace context
+ * in `_meta` reaches a backend of either era verbatim. The recording fixture
+ * (test/fixtures/recording-modern-server.ts) says what it got on the wire.
+ */
+
+const SUBSCRIPTION_ID = 'io.modelcontextprotocol/subscriptionId';
+const V = '2026-07-28';
+
+interface Seen {
+  headers: Record<string, string>;
+  body: { method?: string; params?: Record<string, unknown> & { _meta?: Record<string, unknown> } };
+}
+
+let gw: RunningGateway;
+let recorder: ChildProcess;
+let recorderBase: string;
+const clients: Client[] = [];
+
+async function startRecorder(): Promise<string> {
+  recorder = spawn(process.execPath, [fixture('recording-modern-server')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: recorder.stdout! }).once('line', resolve);
+    recorder.once('exit', (code) => reject(new Error(`recording fixture exited (${code}) before listening`)));
+  });
+  return `http://127.0.0.1:${Number(/^listening (\d+)$/.exec(line)?.[1])}`;
+}
+
+beforeAll(async () => {
+  recorderBase = await startRecorder();
+  gw = await startGateway(`
+[[backends]]
+name = "rec"
+transport = "http"
+url = "${recorderBase}/mcp"
+protocol = "2026-07-28"
+
+[[backends]]
+name = "old"
+transport = "http"
+url = "${recorderBase}/mcp"
+protocol = "2025-11-25"
+`);
+  for (const name of ['rec', 'old']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
+});
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
+});
+afterAll(async () => {
+  await stopAll();
+  if (recorder.exitCode === null) {
+    const exited = new Promise((resolve) => recorder.once('exit', resolve));
+    recorder.kill();
+    await exited;
+  }
+});
+
+async function connect(era: 'modern' | 'legacy', path = '/mcp'): Promise<Client> {
+  const client = new Client({ name: `hdr-${era}`, version: '1' }, era === 'modern' ? { versionNegotiation: { mode: { pin: V } } } : {});
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}${path}`)));
+  clients.push(client);
+  return client;
+}
+
+/** What the recording backend has received so far. */
+async function seen(): Promise<Seen[]> {
+  return (await (await fetch(`${recorderBase}/seen`)).json()) as Seen[];
+}
+
+/** The one request the backend got that `match` picks. */
+async function received(match: (s: Seen) => boolean): Promise<Seen> {
+  const found = (await seen()).filter(match);
+  expect(found).toHaveLength(1);
+  return found[0] as Seen;
+}
+
+const text = (result: unknown): string => ((result as CallToolResult).content[0] as { text: string }).text;
+
+/** The next notification of `method` a client hears (with its params). */
+function next(client: Client, method: 'notifications/tools/list_changed' | 'notifications/resources/updated'): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => client.setNotificationHandler(method, async (n) => resolve((n.params ?? {}) as Record<string, unknown>)));
+}
+
+/** A raw subscriptions/listen POST on /mcp: its SSE frames, one parsed message each, as they come. */
+async function rawListen(
+  filter: Record<string, unknown>,
+): Promise<{ frames: Record<string, unknown>[]; until: (m: (f: Record<string, unknown>) => boolean) => Promise<void>; close: () => void }> {
+  const controller = new AbortController();
+  const response = await fetch(`${gw.url}/mcp`, {
+    method: 'POST',
+    signal: controller.signal,
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': V,
+      'mcp-method': 'subscriptions/listen',
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 7,
+      method: 'subscriptions/listen',
+      params: {
+        notifications: filter,
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': V,
+          'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
+          'io.modelcontextprotocol/clientCapabilities': {},
+        },
+      },
+    }),
+  });
+  expect(response.headers.get('content-type')).toContain('text/event-stream');
+  const frames: Record<string, unknown>[] = [];
+  const waiting = new Set<{ match: (f: Record<string, unknown>) => boolean; resolve: () => void }>();
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  void (async () => {
+    let buffer = '';
+    for (;;) {
+      const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
+      if (done) return;
+      buffer += value;
+      let end = buffer.indexOf('\n\n');
+      while (end >= 0) {
+        const data = buffer
+          .slice(0, end)
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trim())
+          .join('');
+        buffer = buffer.slice(end + 2);
+        end = buffer.indexOf('\n\n');
+        if (data === '') continue;
+        const frame = JSON.parse(data) as Record<string, unknown>;
+        frames.push(frame);
+        for (const w of waiting) {
+          if (!w.match(frame)) continue;
+          waiting.delete(w);
+          w.resolve();
+        }
+      }
+    }
+  })();
+  const until = (match: (f: Record<string, unknown>) => boolean): Promise<void> =>
+    frames.some(match) ? Promise.resolve() : new Promise<void>((resolve) => waiting.add({ match, resolve }));
+  return { frames, until, close: () => controller.abort() };
+}
+
+describe('issue 25 item 2: subscriptions/listen', () => {
+  it('list_changed over subscriptions/listen after /server/add: the stream hears tools list_changed (tagged), then tools/list shows the new tools', async () => {
+    const client = await connect('modern');
+    const subscription = await client.listen({ toolsListChanged: true });
+    const changed = next(client, 'notifications/tools/list_changed');
+    const added = await gw.request('POST', '/server/add', { name: 'late', command: 'node', args: [DEMO] });
+    expect(added.status).toBe(200);
+    const params = await changed;
+    expect(params._meta).toMatchObject({ [SUBSCRIPTION_ID]: expect.anything() });
+    const names = (await client.listTools(undefined, { cacheMode: 'bypass' })).tools.map((t) => t.name);
+    expect(names).toContain('late__echo');
+    await subscription.close();
+  });
+
+  it("a 2026-07-28 backend's own tools list_changed (on the listen stream the gateway keeps open to it) reaches the stream; tools/list shows its new tool", async () => {
+    const [client, legacy] = [await connect('modern'), await connect('legacy')];
+    const subscription = await client.listen({ toolsListChanged: true });
+    const [changed, legacyChanged] = [next(client, 'notifications/tools/list_changed'), next(legacy, 'notifications/tools/list_changed')];
+    expect(text(await client.callTool({ name: 'rec__grow', arguments: {} }))).toMatch(/^grown_\d+ added$/);
+    expect((await changed)._meta).toMatchObject({ [SUBSCRIPTION_ID]: expect.anything() });
+    await legacyChanged;
+    const names = (await client.listTools(undefined, { cacheMode: 'bypass' })).tools.map((t) => t.name);
+    expect(names).toContain('rec__grown_1');
+    await subscription.close();
+  });
+
+  it('a resource update of a 2026-07-28 backend reaches the streams (and 2025 sessions) that watch it, in their URL naming', async () => {
+    const [all, single, legacy] = [await connect('modern'), await connect('modern', '/mcp/rec'), await connect('legacy')];
+    const streams = [
+      await all.listen({ resourceSubscriptions: ['stonegate://rec/rec://note'] }),
+      await single.listen({ resourceSubscriptions: ['rec://note'] }),
+    ];
+    await legacy.subscribeResource({ uri: 'stonegate://rec/rec://note' });
+    const heard = [
+      next(all, 'notifications/resources/updated'),
+      next(single, 'notifications/resources/updated'),
+      next(legacy, 'notifications/resources/updated'),
+    ];
+    await all.callTool({ name: 'rec__touch', arguments: {} });
+    const [onAll, onSingle, onLegacy] = await Promise.all(heard);
+    expect(onAll).toMatchObject({ uri: 'stonegate://rec/rec://note', _meta: { [SUBSCRIPTION_ID]: expect.anything() } });
+    expect(onSingle).toMatchObject({ uri: 'rec://note', _meta: { [SUBSCRIPTION_ID]: expect.anything() } });
+    expect(onLegacy).toMatchObject({ uri: 'stonegate://rec/rec://note' });
+    // The backend was subscribed once, with a listen stream of the gateway's naming the URI; nothing watches it any more: the stream is cancelled.
+    const opened = (await seen()).filter(
+      (s) =>
+        s.body.method === 'subscriptions/listen' && JSON.stringify(s.body.params?.notifications) === JSON.stringify({ resourceSubscriptions: ['rec://note'] }),
+    );
+    expect(opened).toHaveLength(1);
+    await Promise.all(streams.map((s) => s.close()));
+    await legacy.unsubscribeResource({ uri: 'stonegate://rec/rec://note' });
+    const id = (opened[0]?.body as { id?: unknown } | undefined)?.id;
+    await eventually(async () => (await seen()).some((s) => s.body.method === 'notifications/cancelled' && s.body.params?.requestId === id));
+  });
+
+  it("progress and log messages of a call stay on that call's stream; the listen stream hears only its acknowledgement and list changes", async () => {
+    const listen = await rawListen({ toolsListChanged: true });
+    await listen.until((f) => f.method === 'notifications/subscriptions/acknowledged');
+    const client = await connect('modern');
+    const progress: number[] = [];
+    const logs: string[] = [];
+    client.setNotificationHandler('notifications/message', async (n) => {
+      logs.push(String(n.params.data));
+    });
+    const result = await client.callTool(
+      { name: 'rec__chatty', arguments: {}, _meta: { 'io.modelcontextprotocol/logLevel': 'info' } },
+      { onprogress: (p) => progress.push(p.progress) },
+    );
+    expect(text(result)).toBe('chatty done');
+    expect(progress).toEqual([1]);
+    expect(logs).toEqual(['chatty ran']);
+    // A list change after the call: once the stream has it, it has everything sent before it.
+    await client.callTool({ name: 'rec__grow', arguments: {} });
+    await listen.until((f) => f.method === 'notifications/tools/list_changed');
+    listen.close();
+    expect(listen.frames.map((f) => f.method)).toEqual(['notifications/subscriptions/acknowledged', 'notifications/tools/list_changed']);
+    expect((listen.frames[1]?.params as { _meta?: Record<string, unknown> } | undefined)?._meta?.[SUBSCRIPTION_ID]).toBe(7);
+  });
+});
