@@ -1,5 +1,12 @@
 import type { Client, ClientCapabilities, ClientOptions } from '@modelcontextprotocol/client';
-import { CLIENT_CAPABILITIES_META_KEY, LOG_LEVEL_META_KEY, SERVER_INFO_META_KEY } from '@modelcontextprotocol/client';
+import {
+  BAGGAGE_META_KEY,
+  CLIENT_CAPABILITIES_META_KEY,
+  LOG_LEVEL_META_KEY,
+  SERVER_INFO_META_KEY,
+  TRACEPARENT_META_KEY,
+  TRACESTATE_META_KEY,
+} from '@modelcontextprotocol/client';
 import type { BackendConfig } from '../config/schema.js';
 import type { ConnectHooks } from '../supervisor/connect.js';
 import type { Connection, Downstream } from './connection.js';
@@ -89,9 +96,36 @@ export interface RoundFields {
 }
 
 /**
- * The params of a request to a backend connection: on a 2026-07-28
- * connection with the caller's `_meta` and a retry's round fields; on a
- * 2025 one as given (that era has neither).
+ * The `_meta` keys of W3C trace context (basic §_meta: `traceparent`,
+ * `tracestate`, `baggage`, reserved for OpenTelemetry in both eras): passed
+ * from the caller's request to the backend's verbatim. Nothing else of the
+ * caller's `_meta` goes with a tool call (its progress token is the
+ * gateway's to set, its envelope keys are the gateway's own: callerMeta).
+ */
+const TRACE_CONTEXT_KEYS = [TRACEPARENT_META_KEY, TRACESTATE_META_KEY, BAGGAGE_META_KEY];
+
+/** The trace context of a request's `_meta` (its string values under TRACE_CONTEXT_KEYS), or undefined without any. */
+export function traceContextOf(meta: unknown): Record<string, string> | undefined {
+  if (meta === null || typeof meta !== 'object') return undefined;
+  const found: Record<string, string> = {};
+  for (const key of TRACE_CONTEXT_KEYS) {
+    const value = (meta as Record<string, unknown>)[key];
+    if (typeof value === 'string') found[key] = value;
+  }
+  return Object.keys(found).length === 0 ? undefined : found;
+}
+
+/** A request's downstream, carrying the trace context of the request's `_meta` (the SDK's ctx.mcpReq._meta) to the backend. */
+export function traced<D extends Downstream>(ctx: { mcpReq: { _meta?: unknown } }, downstream: D): D {
+  const trace = traceContextOf(ctx.mcpReq._meta);
+  return trace === undefined ? downstream : { ...downstream, traceContext: trace };
+}
+
+/**
+ * The params of a request to a backend connection: with the caller's
+ * trace context in `_meta` (both eras); on a 2026-07-28 connection also
+ * with the caller's envelope keys and a retry's round fields (a 2025 one
+ * has neither).
  */
 export function paramsFor(
   connection: Pick<Connection, 'era'>,
@@ -99,8 +133,9 @@ export function paramsFor(
   downstream: Downstream | undefined,
   round: RoundFields = {},
 ): Record<string, unknown> {
-  if (connection.era !== 'modern') return params;
-  const meta = (params._meta as Record<string, unknown> | undefined) ?? {};
+  const trace = downstream?.traceContext;
+  const meta = { ...(params._meta as Record<string, unknown> | undefined), ...trace };
+  if (connection.era !== 'modern') return trace === undefined ? params : { ...params, _meta: meta };
   return {
     ...params,
     _meta: { ...meta, ...callerMeta(downstream) },

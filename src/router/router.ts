@@ -13,6 +13,7 @@ import { Deadline, NO_SDK_TIMEOUT } from './deadline.js';
 import { describeFailure } from './failure.js';
 import { type Fault, faultOf } from './fault.js';
 import { inputRounds } from './input-rounds.js';
+import { mirroredParamHeaders } from './param-headers.js';
 import { ArgumentValidator } from './validate.js';
 
 /** A tool call as every surface (REST, MCP, async dispatch) hands it to the router. */
@@ -241,10 +242,13 @@ export class Router {
           try {
             // [mcp-bridge] A 2026-07-28 backend is told the caller's capabilities; its input_required comes back as a result.
             const params = paramsFor(connection, { name: tool, arguments: args }, downstream, round);
+            // [mcp-ext] Toward a 2026-07-28 backend, the tool's x-mcp-header arguments go as Mcp-Param-* headers too.
+            const headers = connection.era === 'modern' ? mirroredParamHeaders(resolved.inputSchema, args) : undefined;
             const result = (await connection.client.request({ method: 'tools/call', params }, PassthroughResult, {
               signal: deadline.signal,
               timeout: NO_SDK_TIMEOUT,
               allowInputRequired: true,
+              ...(headers === undefined ? {} : { headers }),
               ...(onprogress === undefined
                 ? {}
                 : {

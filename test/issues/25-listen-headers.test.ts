@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import type { CallToolResult } from '@modelcontextprotocol/client';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO, eventually, fixture, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
+import { DEMO, eventually, fixture, type RunningGateway, resultText, startGateway, stopAll } from '../helpers/harness.js';
 
 /*
  * Issue #25 items 2 and 4. Item 2, subscriptions/listen: a backend's list
@@ -236,5 +236,72 @@ describe('issue 25 item 2: subscriptions/listen', () => {
     listen.close();
     expect(listen.frames.map((f) => f.method)).toEqual(['notifications/subscriptions/acknowledged', 'notifications/tools/list_changed']);
     expect((listen.frames[1]?.params as { _meta?: Record<string, unknown> } | undefined)?._meta?.[SUBSCRIPTION_ID]).toBe(7);
+  });
+});
+
+describe('issue 25 item 4: headers and trace context upstream', () => {
+  it("Mcp-Name names the backend's own tool, resource and prompt; x-mcp-header arguments go as Mcp-Param-* headers, from every kind of caller", async () => {
+    const [modern, legacy] = [await connect('modern'), await connect('legacy')];
+    const calls: [string, () => Promise<string>][] = [
+      ['modern', async () => text(await modern.callTool({ name: 'rec__route', arguments: { region: 'eu-west-1', count: 3, note: 'modern' } }))],
+      ['legacy', async () => text(await legacy.callTool({ name: 'rec__route', arguments: { region: 'eu-west-1', count: 3, note: 'legacy' } }))],
+      [
+        'rest',
+        async () =>
+          resultText((await gw.request('POST', '/call', { server: 'rec', tool: 'route', arguments: { region: 'eu-west-1', count: 3, note: 'rest' } })).body),
+      ],
+    ];
+    for (const [note, call] of calls) {
+      expect(JSON.parse(await call())).toEqual({ region: 'eu-west-1', count: 3, note });
+      const request = await received((s) => s.body.method === 'tools/call' && (s.body.params?.arguments as { note?: string } | undefined)?.note === note);
+      expect(request.headers).toMatchObject({ 'mcp-method': 'tools/call', 'mcp-name': 'route', 'mcp-param-region': 'eu-west-1', 'mcp-param-count': '3' });
+    }
+    // A value outside plain ASCII goes Base64-encoded, as the spec says; an absent one gets no header.
+    expect(JSON.parse(text(await modern.callTool({ name: 'rec__route', arguments: { region: 'Zürich', note: 'utf8' } })))).toMatchObject({ region: 'Zürich' });
+    const utf8 = await received((s) => (s.body.params?.arguments as { note?: string } | undefined)?.note === 'utf8');
+    expect(utf8.headers['mcp-param-region']).toBe(`=?base64?${Buffer.from('Zürich').toString('base64')}?=`);
+    expect(utf8.headers).not.toHaveProperty('mcp-param-count');
+    // resources/read and prompts/get name the backend's own URI and prompt.
+    await modern.readResource({ uri: 'stonegate://rec/rec://note' }, { cacheMode: 'bypass' });
+    expect((await seen()).filter((s) => s.body.method === 'resources/read').map((s) => s.headers['mcp-name'])).toEqual(['rec://note']);
+    await modern.getPrompt({ name: 'rec__greet' });
+    expect((await seen()).filter((s) => s.body.method === 'prompts/get').map((s) => s.headers['mcp-name'])).toEqual(['greet']);
+  });
+
+  const TRACE = {
+    traceparent: '00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01',
+    tracestate: 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7',
+    baggage: 'userId=alice,serverNode=DF%2028',
+  };
+
+  it("the caller's W3C trace context in _meta reaches the backend verbatim, in both caller eras and both backend eras; the envelope is the gateway's", async () => {
+    for (const era of ['modern', 'legacy'] as const) {
+      const client = await connect(era);
+      for (const backend of ['rec', 'old']) {
+        const marker = `${era}-${backend}`;
+        const meta = { ...TRACE, tracestate: `m=${marker}`, 'com.example/private': 'not for the backend' };
+        const echoed = JSON.parse(text(await client.callTool({ name: `${backend}__echo_meta`, arguments: {}, _meta: meta }))) as Record<string, unknown>;
+        expect(echoed, marker).toMatchObject({ ...TRACE, tracestate: `m=${marker}` });
+        expect(echoed, marker).not.toHaveProperty('com.example/private');
+        const request = await received((s) => s.body.method === 'tools/call' && s.body.params?._meta?.tracestate === `m=${marker}`);
+        if (backend === 'rec') {
+          // The envelope toward a 2026-07-28 backend is the gateway's: its client, the caller's capabilities.
+          expect(request.body.params?._meta?.['io.modelcontextprotocol/clientInfo']).not.toMatchObject({ name: `hdr-${era}` });
+        }
+      }
+    }
+  });
+
+  it('resources/read and prompts/get carry the trace context too', async () => {
+    const client = await connect('modern');
+    await client.readResource({ uri: 'stonegate://rec/rec://note', _meta: { ...TRACE, tracestate: 'm=read' } }, { cacheMode: 'bypass' });
+    await client.getPrompt({ name: 'rec__greet', _meta: { ...TRACE, tracestate: 'm=prompt' } });
+    for (const [method, marker] of [
+      ['resources/read', 'm=read'],
+      ['prompts/get', 'm=prompt'],
+    ]) {
+      const request = await received((s) => s.body.method === method && s.body.params?._meta?.tracestate === marker);
+      expect(request.body.params?._meta).toMatchObject({ traceparent: TRACE.traceparent, baggage: TRACE.baggage });
+    }
   });
 });
