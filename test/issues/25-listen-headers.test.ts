@@ -160,7 +160,7 @@ async function rawListen(
 }
 
 describe('issue 25 item 2: subscriptions/listen', () => {
-  it('list_changed over subscriptions/listen after /server/add: the stream hears tools list_changed (tagged), then tools/list shows the new tools', async () => {
+  it('list_changed over subscriptions/listen after /server/add: the stream hears tools list_changed (tagged), then tools/list shows the new tools; after /server/remove too', async () => {
     const client = await connect('modern');
     const subscription = await client.listen({ toolsListChanged: true });
     const changed = next(client, 'notifications/tools/list_changed');
@@ -170,6 +170,11 @@ describe('issue 25 item 2: subscriptions/listen', () => {
     expect(params._meta).toMatchObject({ [SUBSCRIPTION_ID]: expect.anything() });
     const names = (await client.listTools(undefined, { cacheMode: 'bypass' })).tools.map((t) => t.name);
     expect(names).toContain('late__echo');
+    // Removed at runtime: announced the same way.
+    const gone = next(client, 'notifications/tools/list_changed');
+    expect((await gw.request('POST', '/server/remove', { name: 'late' })).status).toBe(200);
+    await gone;
+    expect((await client.listTools(undefined, { cacheMode: 'bypass' })).tools.map((t) => t.name)).not.toContain('late__echo');
     await subscription.close();
   });
 
@@ -292,8 +297,10 @@ describe('issue 25 item 4: headers and trace context upstream', () => {
     }
   });
 
-  it('resources/read and prompts/get carry the trace context too', async () => {
+  it('resources/read, prompts/get and gate_call carry the trace context too', async () => {
     const client = await connect('modern');
+    const viaGate = await client.callTool({ name: 'gate_call', arguments: { server: 'rec', tool: 'echo_meta' }, _meta: { ...TRACE, tracestate: 'm=gate' } });
+    expect(JSON.parse(text(viaGate))).toMatchObject({ ...TRACE, tracestate: 'm=gate' });
     await client.readResource({ uri: 'stonegate://rec/rec://note', _meta: { ...TRACE, tracestate: 'm=read' } }, { cacheMode: 'bypass' });
     await client.getPrompt({ name: 'rec__greet', _meta: { ...TRACE, tracestate: 'm=prompt' } });
     for (const [method, marker] of [
