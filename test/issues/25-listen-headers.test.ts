@@ -273,6 +273,19 @@ describe('issue 25 item 4: headers and trace context upstream', () => {
     expect((await seen()).filter((s) => s.body.method === 'prompts/get').map((s) => s.headers['mcp-name'])).toEqual(['greet']);
   });
 
+  it('a backend that refuses the headers (its schema changed unannounced) is listed again and the call sent once more, with the new headers', async () => {
+    const client = await connect('modern');
+    await client.callTool({ name: 'rec__reshape', arguments: {} });
+    const answer = await client.callTool({ name: 'rec__route', arguments: { region: 'ap', tag: 'blue', note: 'reshaped' } });
+    expect(JSON.parse(text(answer))).toEqual({ region: 'ap', tag: 'blue', note: 'reshaped' });
+    const sent = (await seen()).filter(
+      (s) => s.body.method === 'tools/call' && (s.body.params?.arguments as { note?: string } | undefined)?.note === 'reshaped',
+    );
+    expect(sent.map((s) => s.headers['mcp-param-tag'] ?? null)).toEqual([null, 'blue']);
+    const route = (await client.listTools(undefined, { cacheMode: 'bypass' })).tools.find((t) => t.name === 'rec__route');
+    expect(route?.inputSchema.properties?.tag).toMatchObject({ 'x-mcp-header': 'Tag' });
+  });
+
   const TRACE = {
     traceparent: '00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01',
     tracestate: 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7',
