@@ -190,6 +190,20 @@ describe('issue 25 item 2: subscriptions/listen', () => {
     await subscription.close();
   });
 
+  it("a 2026-07-28 backend's prompts and resources list_changed reach the streams that asked for them, tagged", async () => {
+    const client = await connect('modern');
+    const subscription = await client.listen({ promptsListChanged: true, resourcesListChanged: true });
+    const heard = ['notifications/prompts/list_changed', 'notifications/resources/list_changed'].map(
+      (method) =>
+        new Promise<Record<string, unknown>>((resolve) =>
+          client.setNotificationHandler(method as 'notifications/prompts/list_changed', async (n) => resolve((n.params ?? {}) as Record<string, unknown>)),
+        ),
+    );
+    await client.callTool({ name: 'rec__relist', arguments: {} });
+    for (const params of await Promise.all(heard)) expect(params._meta).toMatchObject({ [SUBSCRIPTION_ID]: expect.anything() });
+    await subscription.close();
+  });
+
   it('a resource update of a 2026-07-28 backend reaches the streams (and 2025 sessions) that watch it, in their URL naming', async () => {
     const [all, single, legacy] = [await connect('modern'), await connect('modern', '/mcp/rec'), await connect('legacy')];
     const streams = [
