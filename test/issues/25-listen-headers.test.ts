@@ -242,13 +242,16 @@ describe('issue 25 item 2: subscriptions/listen', () => {
     client.setNotificationHandler('notifications/message', async (n) => {
       logs.push(String(n.params.data));
     });
-    const result = await client.callTool(
-      { name: 'rec__chatty', arguments: {}, _meta: { 'io.modelcontextprotocol/logLevel': 'info' } },
-      { onprogress: (p) => progress.push(p.progress) },
-    );
-    expect(text(result)).toBe('chatty done');
-    expect(progress).toEqual([1]);
-    expect(logs).toEqual(['chatty ran']);
+    // From a backend of each era.
+    for (const backend of ['rec', 'old']) {
+      const result = await client.callTool(
+        { name: `${backend}__chatty`, arguments: {}, _meta: { 'io.modelcontextprotocol/logLevel': 'info' } },
+        { onprogress: (p) => progress.push(p.progress) },
+      );
+      expect(text(result)).toBe('chatty done');
+    }
+    expect(progress).toEqual([1, 1]);
+    expect(logs).toEqual(['chatty ran', 'chatty ran']);
     // A list change after the call: once the stream has it, it has everything sent before it.
     await client.callTool({ name: 'rec__grow', arguments: {} });
     await listen.until((f) => f.method === 'notifications/tools/list_changed');
