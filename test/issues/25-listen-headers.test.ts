@@ -341,4 +341,22 @@ describe('issue 25 item 4: headers and trace context upstream', () => {
       expect(request.body.params?._meta).toMatchObject({ traceparent: TRACE.traceparent, baggage: TRACE.baggage });
     }
   });
+
+  it("a 2025 caller's _meta cannot put envelope keys on the gateway's request to a 2026-07-28 backend", async () => {
+    const client = await connect('legacy');
+    const spoof = {
+      'io.modelcontextprotocol/clientInfo': { name: 'spoofed', version: '6.6.6' },
+      'io.modelcontextprotocol/logLevel': 'debug',
+      tracestate: 'm=spoof',
+    };
+    await client.readResource({ uri: 'stonegate://rec/rec://note', _meta: spoof });
+    await client.getPrompt({ name: 'rec__greet', _meta: spoof });
+    await client.callTool({ name: 'rec__echo_meta', arguments: {}, _meta: spoof });
+    const sent = (await seen()).filter((s) => s.body.params?._meta?.tracestate === 'm=spoof');
+    expect(sent.map((s) => s.body.method)).toEqual(['resources/read', 'prompts/get', 'tools/call']);
+    for (const request of sent) {
+      expect(request.body.params?._meta?.['io.modelcontextprotocol/clientInfo']).not.toMatchObject({ name: 'spoofed' });
+      expect(request.body.params?._meta).not.toHaveProperty('io.modelcontextprotocol/logLevel');
+    }
+  });
 });
