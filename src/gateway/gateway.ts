@@ -117,7 +117,7 @@ export class Gateway {
     this.supervisor = new Supervisor({
       logger,
       connector: options.connector ?? transportConnector(builtins),
-      hooks: backendHooks(this.sessions, logger),
+      hooks: backendHooks(this.sessions, logger, (name) => void this.refreshTools(name)),
       prepare: (connection) => describeBackend(connection.client),
     });
     this.catalog = new Catalog({

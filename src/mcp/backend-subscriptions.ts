@@ -1,5 +1,5 @@
-import type { McpSubscription } from '@modelcontextprotocol/client';
 import { z } from 'zod';
+import { type HeldListen, holdListenStream } from '../pool/backend-era.js';
 import type { Router } from '../router/router.js';
 
 /*
@@ -7,7 +7,8 @@ import type { Router } from '../router/router.js';
  * connection takes resources/subscribe and resources/unsubscribe. A
  * 2026-07-28 one has neither (the SDK refuses them on that era): the
  * gateway opens a subscriptions/listen stream to it that names the URI in
- * `resourceSubscriptions`, and closes the stream to unsubscribe. What the
+ * `resourceSubscriptions` (opened again when the backend ends it while the
+ * connection lives: holdListenStream), and closes it to unsubscribe. What the
  * stream carries reaches the connection's notification handlers, as a 2025
  * backend's notifications do (backend-hooks.ts: resources/updated goes to
  * the sessions and listen streams that watch the URI). The callers count
@@ -18,9 +19,9 @@ import type { Router } from '../router/router.js';
 const Loose = z.looseObject({});
 
 /** The open listen streams of each gateway's 2026-07-28 backends, by backend and URI (pending while acknowledged). */
-const streams = new WeakMap<Router, Map<string, Promise<McpSubscription | undefined>>>();
+const streams = new WeakMap<Router, Map<string, Promise<HeldListen | undefined>>>();
 
-function streamsOf(router: Router): Map<string, Promise<McpSubscription | undefined>> {
+function streamsOf(router: Router): Map<string, Promise<HeldListen | undefined>> {
   let held = streams.get(router);
   if (held === undefined) {
     held = new Map();
@@ -46,8 +47,8 @@ export async function subscribeBackend(router: Router, server: string, uri: stri
         await connection.client.request({ method: 'resources/subscribe', params: { uri } }, Loose, options);
         return undefined;
       }
-      // No signal: the stream outlives this request (the SDK times its acknowledgement out).
-      return connection.client.listen({ resourceSubscriptions: [uri] });
+      // No signal: the stream outlives this request (the SDK times its acknowledgement out); it is opened again when the backend ends it.
+      return holdListenStream(connection.client, { resourceSubscriptions: [uri] });
     },
     signal,
   );
@@ -57,9 +58,9 @@ export async function subscribeBackend(router: Router, server: string, uri: stri
   };
   try {
     const subscription = await opening;
-    // A 2025 backend keeps nothing here; a stream the backend or its connection ends (a restart) is opened again by a later subscriber.
+    // A 2025 backend keeps nothing here; a stream whose connection closed is opened again by a later subscriber.
     if (subscription === undefined) forget();
-    else void subscription.closed.then(forget);
+    else void subscription.over.then(forget);
   } catch (err) {
     forget();
     throw err;

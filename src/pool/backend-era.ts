@@ -1,4 +1,4 @@
-import type { Client, ClientCapabilities, ClientOptions } from '@modelcontextprotocol/client';
+import type { Client, ClientCapabilities, ClientOptions, McpSubscription, SubscriptionFilter } from '@modelcontextprotocol/client';
 import {
   BAGGAGE_META_KEY,
   CLIENT_CAPABILITIES_META_KEY,
@@ -158,6 +158,72 @@ export function roundOf(request: { inputResponses?: unknown; requestState: () =>
   };
 }
 
+/** The pause before a 2026-07-28 backend's ended listen stream is opened again; doubled (up to RELISTEN_MAX_MS) while it cannot be. */
+const RELISTEN_FIRST_MS = 250;
+const RELISTEN_MAX_MS = 30_000;
+
+/** A listen stream the gateway holds open to a 2026-07-28 backend (holdListenStream). */
+export interface HeldListen {
+  /** Ends it for good (idempotent). */
+  close(): Promise<void>;
+  /** Settles once it is over: closed here, or its connection closed. */
+  readonly over: Promise<void>;
+}
+
+/**
+ * [mcp-ext] Opens a `subscriptions/listen` stream to a 2026-07-28 backend
+ * and keeps it open: a stream the backend ends while the connection lives
+ * (an HTTP server that restarted: the era has no session to lose) is
+ * opened again, after a pause that doubles while it cannot be, and
+ * `onResumed` hears of it (what changed in between was not heard). Rejects
+ * when the first stream is refused; over once closed here or once the
+ * connection has closed.
+ */
+export async function holdListenStream(client: Client, filter: SubscriptionFilter, onResumed?: () => void): Promise<HeldListen> {
+  let current = await client.listen(filter);
+  let closed = false;
+  let end: () => void = () => undefined;
+  const over = new Promise<void>((resolve) => (end = resolve));
+  const stop = (): void => {
+    closed = true;
+    end();
+  };
+  // A closed connection has no transport: nothing is opened on it again.
+  const later = (pause: number): void => {
+    if (closed || client.transport === undefined) stop();
+    else setTimeout(() => reopen(pause), pause).unref();
+  };
+  const watch = (subscription: McpSubscription, pause: number): void => {
+    const opened = Date.now();
+    void subscription.closed.then((how) => {
+      if (how === 'local') return stop();
+      // A stream that lived long starts over; one the backend keeps ending waits longer each time.
+      later(Date.now() - opened > RELISTEN_MAX_MS ? RELISTEN_FIRST_MS : Math.min(pause * 2, RELISTEN_MAX_MS));
+    });
+  };
+  const reopen = (pause: number): void => {
+    if (closed) return;
+    client.listen(filter).then(
+      (subscription) => {
+        if (closed) return void subscription.close();
+        current = subscription;
+        onResumed?.();
+        watch(subscription, pause);
+      },
+      () => later(Math.min(pause * 2, RELISTEN_MAX_MS)),
+    );
+  };
+  watch(current, RELISTEN_FIRST_MS / 2);
+  return {
+    over,
+    close: async () => {
+      if (closed) return;
+      stop();
+      await current.close();
+    },
+  };
+}
+
 /**
  * A 2026-07-28 backend sends its list changes only on a
  * `subscriptions/listen` stream: each modern connection opens one for the
@@ -165,15 +231,20 @@ export function roundOf(request: { inputResponses?: unknown; requestState: () =>
  * connection's notification handlers, as a 2025 backend's unsolicited
  * notifications (the catalog re-lists tools, sessions hear of prompts and
  * resources). A backend that refuses the stream is logged, not failed.
+ * [mcp-ext] The stream is held open (holdListenStream); once it is opened
+ * again, `onResumed` hears the filter.
  */
-export function listenForChanges(client: Client, onError: (error: Error) => void): void {
+export function listenForChanges(client: Client, onError: (error: Error) => void, onResumed?: (filter: ListFilter) => void): void {
   if (client.getProtocolEra() !== 'modern') return;
   const capabilities = client.getServerCapabilities();
-  const filter = {
+  const filter: ListFilter = {
     ...(capabilities?.tools?.listChanged === true ? { toolsListChanged: true } : {}),
     ...(capabilities?.prompts?.listChanged === true ? { promptsListChanged: true } : {}),
     ...(capabilities?.resources?.listChanged === true ? { resourcesListChanged: true } : {}),
   };
   if (Object.keys(filter).length === 0) return;
-  client.listen(filter).catch((error: unknown) => onError(error instanceof Error ? error : new Error(String(error))));
+  holdListenStream(client, filter, () => onResumed?.(filter)).catch((error: unknown) => onError(error instanceof Error ? error : new Error(String(error))));
 }
+
+/** What a listen stream of the gateway's asks a 2026-07-28 backend for. */
+export type ListFilter = { toolsListChanged?: true; promptsListChanged?: true; resourcesListChanged?: true };

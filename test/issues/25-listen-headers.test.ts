@@ -31,8 +31,8 @@ let recorder: ChildProcess;
 let recorderBase: string;
 const clients: Client[] = [];
 
-async function startRecorder(): Promise<string> {
-  recorder = spawn(process.execPath, [fixture('recording-modern-server')], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startRecorder(port = 0): Promise<string> {
+  recorder = spawn(process.execPath, [fixture('recording-modern-server'), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: recorder.stdout! }).once('line', resolve);
     recorder.once('exit', (code) => reject(new Error(`recording fixture exited (${code}) before listening`)));
@@ -358,5 +358,36 @@ describe('issue 25 item 4: headers and trace context upstream', () => {
       expect(request.body.params?._meta?.['io.modelcontextprotocol/clientInfo']).not.toMatchObject({ name: 'spoofed' });
       expect(request.body.params?._meta).not.toHaveProperty('io.modelcontextprotocol/logLevel');
     }
+  });
+});
+
+describe('issue 25 item 2: a 2026-07-28 backend that restarts', () => {
+  it("the gateway listens to it again and catches up: its changes reach the clients' listen streams as before", async () => {
+    const [client, watcher] = [await connect('modern'), await connect('modern')];
+    const subscription = await client.listen({ toolsListChanged: true });
+    const watching = await watcher.listen({ resourceSubscriptions: ['stonegate://rec/rec://note'] });
+    // The backend restarts on the same address: it has no session to lose, but the gateway's listen stream to it ended.
+    const exited = new Promise((resolve) => recorder.once('exit', resolve));
+    recorder.kill();
+    await exited;
+    await startRecorder(Number(new URL(recorderBase).port));
+    // Caught up: the new process has not grown, so the tools it grew before are gone.
+    const changed = next(client, 'notifications/tools/list_changed');
+    const listens = async (): Promise<string[]> =>
+      (await seen()).filter((s) => s.body.method === 'subscriptions/listen').map((s) => JSON.stringify(s.body.params?.notifications));
+    await eventually(async () => (await listens()).some((filter) => filter.includes('toolsListChanged')));
+    await changed;
+    expect((await client.listTools(undefined, { cacheMode: 'bypass' })).tools.map((t) => t.name)).not.toContain('rec__grown_1');
+    // And it hears the backend's next change.
+    const again = next(client, 'notifications/tools/list_changed');
+    await client.callTool({ name: 'rec__grow', arguments: {} });
+    await again;
+    expect((await client.listTools(undefined, { cacheMode: 'bypass' })).tools.map((t) => t.name)).toContain('rec__grown_1');
+    // The resource the watcher watches is subscribed on the new process too.
+    await eventually(async () => (await listens()).includes(JSON.stringify({ resourceSubscriptions: ['rec://note'] })));
+    const updated = next(watcher, 'notifications/resources/updated');
+    await client.callTool({ name: 'rec__touch', arguments: {} });
+    expect(await updated).toMatchObject({ uri: 'stonegate://rec/rec://note' });
+    await Promise.all([subscription.close(), watching.close()]);
   });
 });
