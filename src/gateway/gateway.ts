@@ -117,7 +117,7 @@ export class Gateway {
     this.supervisor = new Supervisor({
       logger,
       connector: options.connector ?? transportConnector(builtins),
-      hooks: backendHooks(this.sessions, logger),
+      hooks: backendHooks(this.sessions, logger, (name) => void this.refreshTools(name)),
       prepare: (connection) => describeBackend(connection.client),
     });
     this.catalog = new Catalog({
@@ -137,7 +137,7 @@ export class Gateway {
       catalog: this.catalog,
       callLog: this.callLog,
       logger,
-      onStale: (server) => void this.refreshTools(server),
+      onStale: (server) => this.refreshTools(server),
       checkedByBackend: new Set(this.builtins.filter((b) => b.checksArguments).map((b) => b.name)),
     });
     const backends = (): BackendConfig[] => this.supervisor.list().map((b) => b.config);

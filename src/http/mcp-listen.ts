@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { InMemoryServerEventBus, type ServerEvent, type ServerEventBus } from '@modelcontextprotocol/server';
-import { z } from 'zod';
 import type { CapClient } from '../auth/client-caps.js';
+import { subscribeBackend, unsubscribeBackend } from '../mcp/backend-subscriptions.js';
 import { prefixUri, unprefixUri } from '../mcp/resource-proxy.js';
 import type { SessionServerSources } from '../mcp/session-server.js';
 import { sees, type View } from '../mcp/view.js';
@@ -16,8 +16,6 @@ import { sees, type View } from '../mcp/view.js';
 
 /** What listen streams read and call of the gateway. */
 export type ListenSources = Pick<SessionServerSources, 'catalog' | 'logger' | 'router' | 'security' | 'sessions' | 'supervisor'>;
-
-const Loose = z.looseObject({});
 
 /**
  * The event bus of the gateway's listen streams. Each stream's listener is
@@ -86,15 +84,11 @@ function target(gateway: ListenSources, view: View, uri: string): { server: stri
   return gateway.catalog.meta(parts.server)?.capabilities.resources?.subscribe === true ? parts : undefined;
 }
 
-/** resources/subscribe or /unsubscribe on a backend's shared connection; a failure is logged (the stream stays, quiet for that URI). */
+/** Subscribes or unsubscribes the backend, in its era (backend-subscriptions.ts); a failure is logged (the stream stays, quiet for that URI). */
 async function tell(gateway: ListenSources, method: string, parts: { server: string; uri: string }, signal?: AbortSignal): Promise<void> {
   try {
-    await gateway.router.forward(
-      parts.server,
-      method,
-      (connection, options) => connection.client.request({ method, params: { uri: parts.uri } }, Loose, options),
-      signal,
-    );
+    const change = method === 'resources/subscribe' ? subscribeBackend : unsubscribeBackend;
+    await change(gateway.router, parts.server, parts.uri, signal);
   } catch (err) {
     gateway.logger.warn({ backend: parts.server, uri: parts.uri, error: (err as Error).message }, `${method} for a 2026-07-28 listen stream failed`);
   }

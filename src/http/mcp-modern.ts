@@ -2,11 +2,11 @@ import { createMcpHandler, isLegacyRequest, type McpHttpHandler } from '@modelco
 import type { CapClient } from '../auth/client-caps.js';
 import { toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { paramHeaderMismatch, paramHeaders } from '../mcp/param-headers.js';
 import { createSessionServer, type SessionServerSources } from '../mcp/session-server.js';
 import { listenTaskRefusal } from '../mcp/task-extension.js';
 import { sees, type View } from '../mcp/view.js';
 import { ANONYMOUS } from '../pool/affinity-pool.js';
+import { paramHeaderMismatch, paramHeaders } from '../router/param-headers.js';
 import { feedListenStreams, holdListen, ViewBus } from './mcp-listen.js';
 
 /*

@@ -19,7 +19,7 @@ import type { Sessions } from './sessions.js';
  * can take. Resource and prompt notifications go to the
  * sessions that see the backend.
  */
-export function backendHooks(sessions: Sessions, logger: Logger): (config: BackendConfig) => ConnectHooks {
+export function backendHooks(sessions: Sessions, logger: Logger, relistTools?: (backend: string) => void): (config: BackendConfig) => ConnectHooks {
   return (config) => {
     const log = logger.child({ backend: config.name });
     const forward = async (client: Client, method: string, params: Record<string, unknown> | undefined): Promise<Record<string, unknown>> => {
@@ -55,7 +55,17 @@ export function backendHooks(sessions: Sessions, logger: Logger): (config: Backe
       // [mcp-bridge] The backend's `protocol` key picks the era its connections negotiate (pool/backend-era.ts).
       clientOptions: { capabilities: BACKEND_CLIENT_CAPABILITIES, ...eraClientOptions(config) },
       connected: (client) =>
-        listenForChanges(client, (error) => log.warn({ error: error.message }, 'backend refused subscriptions/listen: its list changes will not be seen')),
+        listenForChanges(
+          client,
+          (error) => log.warn({ error: error.message }, 'backend refused subscriptions/listen: its list changes will not be seen'),
+          // [mcp-ext] Listening again after the backend ended the stream: what changed meanwhile was not heard.
+          (filter) => {
+            log.info('listening to the backend again for list changes');
+            if (filter.toolsListChanged === true) relistTools?.(config.name);
+            if (filter.promptsListChanged === true) sessions.listChanged(config.name, 'prompts');
+            if (filter.resourcesListChanged === true) sessions.listChanged(config.name, 'resources');
+          },
+        ),
       setup: (client) => {
         // The fallback handler, not setRequestHandler: the Client's registration
         // would validate the agent's answer (and hold a task-augmented request

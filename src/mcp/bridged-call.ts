@@ -1,5 +1,6 @@
 import type { CallToolResult, ServerContext } from '@modelcontextprotocol/server';
 import { toGatewayError } from '../errors.js';
+import { traced } from '../pool/backend-era.js';
 import { type BridgeRound, type BridgeRun, InputBridge, inputBridgeOf } from './input-bridge.js';
 import { requestDigest } from './request-state.js';
 import type { SessionServerSources } from './session-server.js';
@@ -43,7 +44,8 @@ export async function bridgedCall(
   }
   const run: BridgeRun = async (downstream, signal, onprogress) => {
     const request = { server: call.server, tool: call.tool, arguments: call.arguments, caller: view.caller, servers: view.servers, session: view.session };
-    return (await gateway.router.call({ ...request, signal, onprogress, downstream })).result;
+    // [mcp-ext] The first request's trace context goes to the backend with the call.
+    return (await gateway.router.call({ ...request, signal, onprogress, downstream: traced(ctx, downstream) })).result;
   };
   return (await bridge.start(caller, digest, current, run, failure)) as CallToolResult;
 }

@@ -17,6 +17,7 @@ import { rpcFailure, toGatewayError } from '../errors.js';
 import { paramsFor, roundOf, withoutEnvelope } from '../pool/backend-era.js';
 import type { Downstream } from '../pool/connection.js';
 import { inputRounds } from '../router/input-rounds.js';
+import { subscribeBackend, unsubscribeBackend } from './backend-subscriptions.js';
 import type { GatewaySurface } from './surface.js';
 import { sees, type View } from './view.js';
 
@@ -175,15 +176,9 @@ export function registerResourceProxy(
   // Reads, prompts and completions of a backend with affinity = "session"
   // go to the session's own connection, like its tool calls; lists and
   // subscriptions are the backend's, shared (subscriptions are counted per
-  // backend URI across sessions).
-  const forward = async (
-    srv: string,
-    method: string,
-    params: Record<string, unknown>,
-    signal: AbortSignal,
-    shared = false,
-  ): Promise<Record<string, unknown>> => {
-    const session = shared ? undefined : view.session;
+  // backend URI across sessions: backend-subscriptions.ts).
+  const forward = async (srv: string, method: string, params: Record<string, unknown>, signal: AbortSignal): Promise<Record<string, unknown>> => {
+    const session = view.session;
     try {
       return await gateway.router.forward(
         srv,
@@ -263,7 +258,10 @@ export function registerResourceProxy(
     if (capabilities.resources.subscribe === true) {
       server.setRequestHandler('resources/subscribe', async (request, ctx) => {
         const target = route(request.params.uri);
-        await forward(target.server, 'resources/subscribe', { uri: target.uri }, ctx.mcpReq.signal, true);
+        // [mcp-ext] In the backend's era: a 2026-07-28 backend is subscribed with a listen stream.
+        await subscribeBackend(gateway.router, target.server, target.uri, ctx.mcpReq.signal).catch((err: unknown) => {
+          throw rpcError(err);
+        });
         gateway.sessions.subscribe(server, target.server, target.uri);
         return {};
       });
@@ -272,7 +270,9 @@ export function registerResourceProxy(
         gateway.sessions.unsubscribe(server, target.server, target.uri);
         // The backend keeps the subscription while another session holds it.
         if (!gateway.sessions.isSubscribed(target.server, target.uri))
-          await forward(target.server, 'resources/unsubscribe', { uri: target.uri }, ctx.mcpReq.signal, true);
+          await unsubscribeBackend(gateway.router, target.server, target.uri, ctx.mcpReq.signal).catch((err: unknown) => {
+            throw rpcError(err);
+          });
         return {};
       });
     }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { CatalogTool } from '../catalog/catalog.js';
 import { taskOf } from '../dispatch/task-store.js';
 import { rpcFailure, toGatewayError } from '../errors.js';
-import { roundOf } from '../pool/backend-era.js';
+import { roundOf, traced } from '../pool/backend-era.js';
 import type { Downstream } from '../pool/connection.js';
 import { relayedError } from '../router/input-rounds.js';
 import { VERSION } from '../version.js';
@@ -66,7 +66,7 @@ const sessionLogLevels = new WeakMap<Server, string>();
 /** The agent behind one request: where the backend's requests during that call go. */
 function downstreamOf(ctx: ServerContext, server: Server, view: View): Downstream {
   if (view.modern === true) {
-    return {
+    return traced(ctx, {
       modern: true,
       capabilities: () => server.getClientCapabilities(),
       logLevel: () => {
@@ -78,15 +78,15 @@ function downstreamOf(ctx: ServerContext, server: Server, view: View): Downstrea
       notify: async (method, params) => {
         if (method !== 'notifications/message' || logged(ctx, params)) await ctx.mcpReq.notify({ method, params });
       },
-    };
+    });
   }
-  return {
+  return traced(ctx, {
     // Undefined until initialize: a stateless POST's server never sees one.
     capabilities: () => server.getClientCapabilities(),
     logLevel: () => sessionLogLevels.get(server),
     request: (method, params) => ctx.mcpReq.send({ method, params }, LooseResult),
     notify: (method, params) => ctx.mcpReq.notify({ method, params }),
-  };
+  });
 }
 
 /**

@@ -1,5 +1,12 @@
-import type { Client, ClientCapabilities, ClientOptions } from '@modelcontextprotocol/client';
-import { CLIENT_CAPABILITIES_META_KEY, LOG_LEVEL_META_KEY, SERVER_INFO_META_KEY } from '@modelcontextprotocol/client';
+import type { Client, ClientCapabilities, ClientOptions, McpSubscription, SubscriptionFilter } from '@modelcontextprotocol/client';
+import {
+  BAGGAGE_META_KEY,
+  CLIENT_CAPABILITIES_META_KEY,
+  LOG_LEVEL_META_KEY,
+  SERVER_INFO_META_KEY,
+  TRACEPARENT_META_KEY,
+  TRACESTATE_META_KEY,
+} from '@modelcontextprotocol/client';
 import type { BackendConfig } from '../config/schema.js';
 import type { Connection, Downstream } from './connection.js';
 
@@ -96,9 +103,36 @@ export interface RoundFields {
 }
 
 /**
- * The params of a request to a backend connection: on a 2026-07-28
- * connection with the caller's `_meta` and a retry's round fields; on a
- * 2025 one as given (that era has neither).
+ * The `_meta` keys of W3C trace context (basic §_meta: `traceparent`,
+ * `tracestate`, `baggage`, reserved for OpenTelemetry in both eras): passed
+ * from the caller's request to the backend's verbatim. Nothing else of the
+ * caller's `_meta` goes with a tool call (its progress token is the
+ * gateway's to set, its envelope keys are the gateway's own: callerMeta).
+ */
+const TRACE_CONTEXT_KEYS = [TRACEPARENT_META_KEY, TRACESTATE_META_KEY, BAGGAGE_META_KEY];
+
+/** The trace context of a request's `_meta` (its string values under TRACE_CONTEXT_KEYS), or undefined without any. */
+export function traceContextOf(meta: unknown): Record<string, string> | undefined {
+  if (meta === null || typeof meta !== 'object') return undefined;
+  const found: Record<string, string> = {};
+  for (const key of TRACE_CONTEXT_KEYS) {
+    const value = (meta as Record<string, unknown>)[key];
+    if (typeof value === 'string') found[key] = value;
+  }
+  return Object.keys(found).length === 0 ? undefined : found;
+}
+
+/** A request's downstream, carrying the trace context of the request's `_meta` (the SDK's ctx.mcpReq._meta) to the backend. */
+export function traced<D extends Downstream>(ctx: { mcpReq: { _meta?: unknown } }, downstream: D): D {
+  const trace = traceContextOf(ctx.mcpReq._meta);
+  return trace === undefined ? downstream : { ...downstream, traceContext: trace };
+}
+
+/**
+ * The params of a request to a backend connection: with the caller's
+ * trace context in `_meta` (both eras); on a 2026-07-28 connection also
+ * with the caller's envelope keys and a retry's round fields (a 2025 one
+ * has neither).
  */
 export function paramsFor(
   connection: Pick<Connection, 'era'>,
@@ -106,8 +140,9 @@ export function paramsFor(
   downstream: Downstream | undefined,
   round: RoundFields = {},
 ): Record<string, unknown> {
-  if (connection.era !== 'modern') return params;
-  const meta = (params._meta as Record<string, unknown> | undefined) ?? {};
+  const trace = downstream?.traceContext;
+  const meta = { ...(params._meta as Record<string, unknown> | undefined), ...trace };
+  if (connection.era !== 'modern') return trace === undefined ? params : { ...params, _meta: meta };
   return {
     ...params,
     _meta: { ...meta, ...callerMeta(downstream) },
@@ -130,6 +165,72 @@ export function roundOf(request: { inputResponses?: unknown; requestState: () =>
   };
 }
 
+/** The pause before a 2026-07-28 backend's ended listen stream is opened again; doubled (up to RELISTEN_MAX_MS) while it cannot be. */
+const RELISTEN_FIRST_MS = 250;
+const RELISTEN_MAX_MS = 30_000;
+
+/** A listen stream the gateway holds open to a 2026-07-28 backend (holdListenStream). */
+export interface HeldListen {
+  /** Ends it for good (idempotent). */
+  close(): Promise<void>;
+  /** Settles once it is over: closed here, or its connection closed. */
+  readonly over: Promise<void>;
+}
+
+/**
+ * [mcp-ext] Opens a `subscriptions/listen` stream to a 2026-07-28 backend
+ * and keeps it open: a stream the backend ends while the connection lives
+ * (an HTTP server that restarted: the era has no session to lose) is
+ * opened again, after a pause that doubles while it cannot be, and
+ * `onResumed` hears of it (what changed in between was not heard). Rejects
+ * when the first stream is refused; over once closed here or once the
+ * connection has closed.
+ */
+export async function holdListenStream(client: Client, filter: SubscriptionFilter, onResumed?: () => void): Promise<HeldListen> {
+  let current = await client.listen(filter);
+  let closed = false;
+  let end: () => void = () => undefined;
+  const over = new Promise<void>((resolve) => (end = resolve));
+  const stop = (): void => {
+    closed = true;
+    end();
+  };
+  // A closed connection has no transport: nothing is opened on it again.
+  const later = (pause: number): void => {
+    if (closed || client.transport === undefined) stop();
+    else setTimeout(() => reopen(pause), pause).unref();
+  };
+  const watch = (subscription: McpSubscription, pause: number): void => {
+    const opened = Date.now();
+    void subscription.closed.then((how) => {
+      if (how === 'local') return stop();
+      // A stream that lived long starts over; one the backend keeps ending waits longer each time.
+      later(Date.now() - opened > RELISTEN_MAX_MS ? RELISTEN_FIRST_MS : Math.min(pause * 2, RELISTEN_MAX_MS));
+    });
+  };
+  const reopen = (pause: number): void => {
+    if (closed) return;
+    client.listen(filter).then(
+      (subscription) => {
+        if (closed) return void subscription.close();
+        current = subscription;
+        onResumed?.();
+        watch(subscription, pause);
+      },
+      () => later(Math.min(pause * 2, RELISTEN_MAX_MS)),
+    );
+  };
+  watch(current, RELISTEN_FIRST_MS / 2);
+  return {
+    over,
+    close: async () => {
+      if (closed) return;
+      stop();
+      await current.close();
+    },
+  };
+}
+
 /**
  * A 2026-07-28 backend sends its list changes only on a
  * `subscriptions/listen` stream: each modern connection opens one for the
@@ -137,15 +238,20 @@ export function roundOf(request: { inputResponses?: unknown; requestState: () =>
  * connection's notification handlers, as a 2025 backend's unsolicited
  * notifications (the catalog re-lists tools, sessions hear of prompts and
  * resources). A backend that refuses the stream is logged, not failed.
+ * [mcp-ext] The stream is held open (holdListenStream); once it is opened
+ * again, `onResumed` hears the filter.
  */
-export function listenForChanges(client: Client, onError: (error: Error) => void): void {
+export function listenForChanges(client: Client, onError: (error: Error) => void, onResumed?: (filter: ListFilter) => void): void {
   if (client.getProtocolEra() !== 'modern') return;
   const capabilities = client.getServerCapabilities();
-  const filter = {
+  const filter: ListFilter = {
     ...(capabilities?.tools?.listChanged === true ? { toolsListChanged: true } : {}),
     ...(capabilities?.prompts?.listChanged === true ? { promptsListChanged: true } : {}),
     ...(capabilities?.resources?.listChanged === true ? { resourcesListChanged: true } : {}),
   };
   if (Object.keys(filter).length === 0) return;
-  client.listen(filter).catch((error: unknown) => onError(error instanceof Error ? error : new Error(String(error))));
+  holdListenStream(client, filter, () => onResumed?.(filter)).catch((error: unknown) => onError(error instanceof Error ? error : new Error(String(error))));
 }
+
+/** What a listen stream of the gateway's asks a 2026-07-28 backend for. */
+export type ListFilter = { toolsListChanged?: true; promptsListChanged?: true; resourcesListChanged?: true };

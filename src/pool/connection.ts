@@ -48,6 +48,8 @@ export interface Downstream {
   logLevel?(): string | undefined;
   /** Sends a notification to the agent (logging messages). */
   notify(method: string, params: Record<string, unknown> | undefined): Promise<void>;
+  /** [mcp-ext] The W3C trace context of the caller's request (`_meta` traceparent, tracestate, baggage), passed on verbatim (pool/backend-era.ts traced). */
+  readonly traceContext?: Readonly<Record<string, string>>;
 }
 
 let nextId = 1;

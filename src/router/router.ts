@@ -13,6 +13,7 @@ import { Deadline, NO_SDK_TIMEOUT } from './deadline.js';
 import { describeFailure } from './failure.js';
 import { type Fault, faultOf } from './fault.js';
 import { inputRounds } from './input-rounds.js';
+import { mirroredParamHeaders } from './param-headers.js';
 import { ArgumentValidator } from './validate.js';
 
 /** A tool call as every surface (REST, MCP, async dispatch) hands it to the router. */
@@ -63,8 +64,8 @@ export interface RouterOptions {
   catalog: Catalog;
   callLog: CallLog;
   logger: Logger;
-  /** Called when a backend's tool listing is older than schema_cache_ttl. */
-  onStale?: (server: string) => void;
+  /** Called when a backend's tool listing is older than schema_cache_ttl (or its headers no longer match it); settles once it is listed again. */
+  onStale?: (server: string) => Promise<void>;
   /**
    * Backends whose arguments the router does not check against their
    * listing: they check them with their own schema and answer a bad input
@@ -219,7 +220,7 @@ export class Router {
     if (resolved === undefined) {
       throw new GatewayError('UNKNOWN_TOOL', `Backend '${server}' has no tool '${tool}'; GET /tools/${server} lists its tools`);
     }
-    if (catalog.isStale(server)) this.#options.onStale?.(server);
+    if (catalog.isStale(server)) void this.#options.onStale?.(server);
     const args = request.arguments ?? {};
     this.#checkArguments(resolved, args);
     const timeout = request.timeout ?? backend.config.timeout;
@@ -241,10 +242,13 @@ export class Router {
           try {
             // [mcp-bridge] A 2026-07-28 backend is told the caller's capabilities; its input_required comes back as a result.
             const params = paramsFor(connection, { name: tool, arguments: args }, downstream, round);
+            // [mcp-ext] Toward a 2026-07-28 backend, the tool's x-mcp-header arguments go as Mcp-Param-* headers too.
+            const headers = connection.era === 'modern' ? mirroredParamHeaders((catalog.resolve(server, tool) ?? resolved).inputSchema, args) : undefined;
             const result = (await connection.client.request({ method: 'tools/call', params }, PassthroughResult, {
               signal: deadline.signal,
               timeout: NO_SDK_TIMEOUT,
               allowInputRequired: true,
+              ...(headers === undefined ? {} : { headers }),
               ...(onprogress === undefined
                 ? {}
                 : {
@@ -274,6 +278,12 @@ export class Router {
     try {
       return await send();
     } catch (err) {
+      if (headerMismatch(err) && this.#options.onStale !== undefined) {
+        // [mcp-ext] The backend refused the Mcp-Param-* headers (-32020): its schema changed unannounced. As the spec asks
+        // of a client (streamable-http §Custom Headers), its tools are listed again and the call is sent once more.
+        await this.#options.onStale(server);
+        return send();
+      }
       // A crash mid-call leaves the tool's effect unknown; a tool that says
       // it has none (read-only) or may repeat it (idempotent) is sent once
       // more, to the restarted backend (use() waits for it to run again).
@@ -320,6 +330,11 @@ export class Router {
 /** What happened to one call on its way, for its call-log record. */
 interface Attempt {
   retried: boolean;
+}
+
+/** Whether a backend refused a call's headers as not matching its body (2026-07-28 HeaderMismatch, -32020). */
+function headerMismatch(err: unknown): boolean {
+  return err instanceof GatewayError && err.code === 'BACKEND_ERROR' && err.details?.backend_code === -32020;
 }
 
 /** Whether a call failed only because its backend crashed under it. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { paramHeaderMismatch, paramHeaders } from '../../src/mcp/param-headers.js';
+import { paramHeaderMismatch, paramHeaders } from '../../src/router/param-headers.js';
 
 /*
  * The x-mcp-header declarations the gateway checks (streamable-http §Custom

@@ -98,3 +98,31 @@ export function paramHeaderMismatch(declared: ParamHeader[], args: unknown, head
   }
   return undefined;
 }
+
+/** A header value as a 2026-07-28 client sends it: plain when it is safe visible ASCII, else `=?base64?…?=` of its UTF-8 (an empty or padded value, or one that looks like a sentinel, included). */
+function encoded(text: string): string {
+  const plain = text.length > 0 && text === text.trim() && /^[\t\x20-\x7e]*$/.test(text) && !SENTINEL.test(text);
+  return plain ? text : `=?base64?${Buffer.from(text, 'utf8').toString('base64')}?=`;
+}
+
+/**
+ * [mcp-ext] The `Mcp-Param-*` headers of a tools/call toward a 2026-07-28
+ * backend (streamable-http §Custom Headers from Tool Parameters: a client
+ * MUST mirror the values its tool's inputSchema marks with `x-mcp-header`,
+ * and the backend refuses the call without them). The gateway is that
+ * client for every caller (2025 sessions, REST, async calls too), so the
+ * headers come from the arguments it sends, as the MCP SDK client builds
+ * them: a value that is absent, null or not a primitive gets no header.
+ * Undefined when the tool declares none. Stdio transports ignore headers.
+ */
+export function mirroredParamHeaders(schema: unknown, args: unknown): Record<string, string> | undefined {
+  const headers: Record<string, string> = {};
+  for (const { path, name } of paramHeaders(schema)) {
+    let value: unknown = args;
+    for (const key of path) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+    if (typeof value === 'string') headers[`Mcp-Param-${name}`] = encoded(value);
+    else if (typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value) && (!Number.isInteger(value) || Number.isSafeInteger(value))))
+      headers[`Mcp-Param-${name}`] = encoded(String(value));
+  }
+  return Object.keys(headers).length === 0 ? undefined : headers;
+}
