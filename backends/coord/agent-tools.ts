@@ -1,10 +1,19 @@
-import { type CoordOperation, operation } from './operation.js';
+import { groupCounts, waitForPeers } from './agent-state.js';
+import { type CoordOperation, operation, waitMs } from './operation.js';
 import type { CoordOptions } from './options.js';
-import { AgentRefSchema, DiscoverQuerySchema, HeartbeatInputSchema, RegisterAgentInputSchema } from './schemas/agent.js';
+import {
+  AgentRefSchema,
+  DiscoverQuerySchema,
+  GroupsQuerySchema,
+  HeartbeatInputSchema,
+  RegisterAgentInputSchema,
+  SetAgentStateInputSchema,
+  WaitForPeersInputSchema,
+} from './schemas/agent.js';
 
 const local = { openWorldHint: false } as const;
 
-/** The operations mux_register, mux_deregister, mux_heartbeat and mux_discover. */
+/** The operations mux_register, mux_deregister, mux_heartbeat, mux_discover, mux_agent_state, mux_wait_for_peers and mux_groups. */
 export function agentTools(options: CoordOptions): CoordOperation[] {
   return [
     operation({
@@ -13,10 +22,15 @@ export function agentTools(options: CoordOptions): CoordOperation[] {
       title: 'Register an agent',
       description:
         'Join the coordination (needed before messaging or claiming); again with the same agent_id updates your record, inbox kept. ' +
-        `Returns {agent, created, heartbeat_interval}. Call something (or mux_heartbeat) every ${options.heartbeat_interval} s: after ${options.stale_threshold} s without a call you show as stale.`,
+        `Returns {agent, created, heartbeat_interval, peers} (peers: the other active agents of the channel, with their states). Call something (or mux_heartbeat) every ${options.heartbeat_interval} s: after ${options.stale_threshold} s without a call you show as stale.`,
       input: RegisterAgentInputSchema,
       annotations: { idempotentHint: true, ...local },
-      run: (args, { store }) => store.registerAgent(args),
+      run: async (args, { store }) => {
+        const registered = await store.registerAgent(args);
+        const { agent } = registered;
+        const peers = (await store.discoverAgents({ channel: agent.channel })).filter((peer) => peer.id !== agent.id);
+        return { ...registered, peers };
+      },
     }),
     operation({
       name: 'mux_deregister',
@@ -56,6 +70,38 @@ export function agentTools(options: CoordOptions): CoordOperation[] {
       input: DiscoverQuerySchema,
       annotations: { readOnlyHint: true, ...local },
       run: async (args, { store }) => ({ agents: await store.discoverAgents(args) }),
+    }),
+    operation({
+      name: 'mux_agent_state',
+      route: 'POST /agent/state',
+      title: 'Say what you are doing',
+      description:
+        'Tell your peers your state: working, idle, waiting (waiting_for: on what) or blocked, and optionally the file and thread you are in now. ' +
+        'Others see it in mux_discover, mux_groups and mux_wait_for_peers. Returns {agent}.',
+      input: SetAgentStateInputSchema,
+      annotations: { idempotentHint: true, ...local },
+      run: async (args, { store }) => ({ agent: await store.setAgentState(args) }),
+    }),
+    operation({
+      name: 'mux_wait_for_peers',
+      route: 'POST /agent/wait',
+      title: 'Wait for peers',
+      description:
+        'Block until every named agent (agents) or every member of a group is in a state (e.g. all idle before you merge), or until timeout seconds. ' +
+        'Returns {reached, state, peers, pending}: pending names the peers not there yet.',
+      input: WaitForPeersInputSchema,
+      annotations: { readOnlyHint: true, ...local },
+      run: (args, call) => waitForPeers(call.store, args, waitMs(args.timeout, call) ?? 30_000, options, call.signal),
+    }),
+    operation({
+      name: 'mux_groups',
+      route: 'GET /agent/groups',
+      title: 'List groups',
+      description:
+        'The groups of a channel with how many agents each has, by state, and their ids. Returns {channel, groups: [{group, agents, states, members}]}.',
+      input: GroupsQuerySchema,
+      annotations: { readOnlyHint: true, ...local },
+      run: (args, { store }) => groupCounts(store, args),
     }),
   ];
 }

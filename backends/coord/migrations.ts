@@ -200,6 +200,29 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX threads_ended ON threads (updated_at) WHERE status IN ('resolved', 'closed', 'cancelled');
     `,
   },
+  {
+    version: 6,
+    name: 'agent states and claim symbols',
+    // agents.state (working | idle | waiting | blocked; NULL reads as idle), what a waiting or blocked
+    // agent waits for, its current file and thread, and when it last said so (agent-state.ts);
+    // work_claims.target_symbols: the symbols a claim touches in its files (claim-score.ts).
+    sql: `
+      ALTER TABLE agents ADD COLUMN state TEXT;
+      ALTER TABLE agents ADD COLUMN waiting_for TEXT;
+      ALTER TABLE agents ADD COLUMN current_file TEXT;
+      ALTER TABLE agents ADD COLUMN current_thread TEXT;
+      ALTER TABLE agents ADD COLUMN state_at INTEGER;
+      ALTER TABLE work_claims ADD COLUMN target_symbols TEXT;
+    `,
+    postgres: `
+      ALTER TABLE agents ADD COLUMN state TEXT;
+      ALTER TABLE agents ADD COLUMN waiting_for TEXT;
+      ALTER TABLE agents ADD COLUMN current_file TEXT;
+      ALTER TABLE agents ADD COLUMN current_thread TEXT;
+      ALTER TABLE agents ADD COLUMN state_at BIGINT;
+      ALTER TABLE work_claims ADD COLUMN target_symbols TEXT;
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

@@ -1,5 +1,5 @@
 import type { DoorbellNotice } from './doorbell.js';
-import type { Agent, Channel, CoordEvent, CoordEventType, CoordStats, Message, MessageKind, StateEntry, Task, TaskStatus } from './types.js';
+import type { Agent, AgentState, Channel, CoordEvent, CoordEventType, CoordStats, Message, MessageKind, StateEntry, Task, TaskStatus } from './types.js';
 import { iso, isoOrNull } from './validate.js';
 
 /*
@@ -23,6 +23,12 @@ export interface AgentRow {
   webhook_url: string | null;
   registered_at: number;
   last_heartbeat: number;
+  /** Schema 6: what the agent said it is doing (NULL: idle), and when. */
+  state?: string | null;
+  waiting_for?: string | null;
+  current_file?: string | null;
+  current_thread?: string | null;
+  state_at?: number | null;
 }
 
 /** An agent as the tools show it; stale when its last sign of life is before `staleBefore` (ms). */
@@ -37,6 +43,11 @@ export function toAgent(row: AgentRow, staleBefore: number): Agent {
     has_webhook: row.webhook_url !== null,
     registered_at: iso(row.registered_at),
     last_heartbeat: iso(row.last_heartbeat),
+    state: (row.state ?? 'idle') as AgentState,
+    waiting_for: row.waiting_for ?? null,
+    current_file: row.current_file ?? null,
+    current_thread: row.current_thread ?? null,
+    state_since: isoOrNull(row.state_at ?? null),
   };
 }
 

@@ -15,6 +15,7 @@ export interface CoordAreas {
     deregister: Op<'deregisterAgent'>;
     heartbeat: Op<'heartbeat'>;
     discover: Op<'discoverAgents'>;
+    setState: Op<'setAgentState'>;
     /** Counts a call by the agent as activity (last_heartbeat = now); nothing for an id that is not registered. */
     seen: (agentId: string) => void | Promise<void>;
   };
@@ -73,6 +74,7 @@ export function areaMethods(a: CoordAreas, run: RunOp): Omit<CoordStore, EngineM
     heartbeat: (agentId) => run(() => a.agents.heartbeat(agentId)),
     touchAgent: (agentId) => run(() => a.agents.seen(agentId)),
     discoverAgents: (query) => run(() => a.agents.discover(query)),
+    setAgentState: (input) => run(() => a.agents.setState(input)),
     sendMessage: (input) => run(() => a.messages.send(input)),
     broadcast: (input) => run(() => a.messages.broadcast(input)),
     poll: (input) => run(() => a.messages.poll(input)),

@@ -36,6 +36,7 @@ import type {
   RenewTaskInput,
   SendInput,
   SendResult,
+  SetAgentStateInput,
   SetStateInput,
   StateEntry,
   StoreHealth,
@@ -112,6 +113,8 @@ export interface CoordStore {
   touchAgent(agentId: string): Promise<void>;
   /** Agents of a channel (default "default") matching the filters; stale ones only when asked. */
   discoverAgents(query: DiscoverQuery): Promise<Agent[]>;
+  /** Sets what the agent says it is doing (agent-state.ts), with an agent_state event; counts as activity. UNKNOWN_AGENT when not registered. */
+  setAgentState(input: SetAgentStateInput): Promise<Agent>;
 
   /** Sends a direct message to an agent registered in the channel. */
   sendMessage(input: SendInput): Promise<SendResult>;

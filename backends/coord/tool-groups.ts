@@ -3,14 +3,14 @@ import { didYouMean } from '../../kit/did-you-mean.js';
 /*
  * [coordination] tools: which coordination tools MCP lists and answers, so an
  * operator can spend less of every model's tool budget on coordination (the
- * 32 tools are ~30 KB of each tools/list). A group is one area of
+ * 36 tools are ~34 KB of each tools/list). A group is one area of
  * operations (one *-tools.ts file); "all" is every tool. REST keeps every
  * route whatever the subset: it costs no model tokens.
  */
 
 /** The tool groups and their tools, in tool-list order (test/coord/tool-groups.test.ts holds this against coord-operations.ts). */
 export const TOOL_GROUPS: Readonly<Record<string, readonly string[]>> = {
-  agents: ['mux_register', 'mux_deregister', 'mux_heartbeat', 'mux_discover'],
+  agents: ['mux_register', 'mux_deregister', 'mux_heartbeat', 'mux_discover', 'mux_agent_state', 'mux_wait_for_peers', 'mux_groups'],
   messaging: ['mux_send', 'mux_broadcast', 'mux_poll', 'mux_history'],
   tasks: ['mux_task_post', 'mux_task_claim', 'mux_task_renew', 'mux_task_complete', 'mux_task_list'],
   state: ['mux_state_get', 'mux_state_set', 'mux_state_watch'],

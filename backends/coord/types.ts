@@ -1,4 +1,4 @@
-import type { AgentStatus } from './schemas/agent.js';
+import type { AgentState, AgentStatus } from './schemas/agent.js';
 import type { PollArgs } from './schemas/message.js';
 import type { WatchStateArgs } from './schemas/state.js';
 import type { TaskStatus } from './schemas/task.js';
@@ -32,6 +32,14 @@ export interface Agent {
   registered_at: string;
   /** Last heartbeat or other call by the agent (poll, send, claim, complete). */
   last_heartbeat: string;
+  /** What it said it is doing (mux_agent_state); idle until it says. */
+  state: AgentState;
+  /** What a waiting or blocked agent waits for. */
+  waiting_for: string | null;
+  current_file: string | null;
+  current_thread: string | null;
+  /** When it last set its state; null when it never did. */
+  state_since: string | null;
 }
 
 export interface RegisterAgentResult {
@@ -193,6 +201,7 @@ export interface CreateChannelResult {
 export type CoordEventType =
   | 'agent_registered'
   | 'agent_deregistered'
+  | 'agent_state'
   | 'message'
   | 'broadcast'
   | 'task_posted'

@@ -1,5 +1,6 @@
 import { describe } from 'vitest';
 import type { MakeStore } from '../helpers/coord-store.js';
+import { agentStateContract } from './contract-agent-states.js';
 import { agentContract } from './contract-agents.js';
 import { claimContract } from './contract-claims.js';
 import { conflictThreadContract } from './contract-conflict-threads.js';
@@ -26,6 +27,7 @@ export type { MakeStore } from '../helpers/coord-store.js';
 export function storeContract(name: string, makeStore: MakeStore): void {
   describe(`CoordStore contract: ${name}`, () => {
     agentContract(makeStore);
+    agentStateContract(makeStore);
     messageContract(makeStore);
     taskContract(makeStore);
     stateContract(makeStore);

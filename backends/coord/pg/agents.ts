@@ -1,6 +1,7 @@
+import { stateEvent, stateWrite } from '../agent-state.js';
 import { type AgentRow, toAgent } from '../rows.js';
 import { registration, unknownAgent } from '../rules.js';
-import type { Agent, DeregisterAgentResult, DiscoverQuery, RegisterAgentInput, RegisterAgentResult } from '../types.js';
+import type { Agent, DeregisterAgentResult, DiscoverQuery, RegisterAgentInput, RegisterAgentResult, SetAgentStateInput } from '../types.js';
 import { UNREAD_COUNT_CAP, unreadSql } from '../unread-sql.js';
 import { channelName, ident } from '../validate.js';
 import { type PgContext, type PgTx, type Queryable, row, rows, write } from './context.js';
@@ -68,6 +69,24 @@ export class PgAgents {
     ]);
     if (touched === undefined) throw unknownAgent(id);
     return this.toAgent(touched);
+  }
+
+  /** Sets what the agent says it is doing (agent-state.ts), with an agent_state event; counts as activity. */
+  async setState(input: SetAgentStateInput): Promise<Agent> {
+    const change = stateWrite(input, this.ctx.options);
+    const saved = await write(this.ctx, async (tx) => {
+      const at = this.ctx.now();
+      const found = await row<AgentRow>(
+        tx,
+        `UPDATE agents SET state = $2, waiting_for = $3, current_file = $4, current_thread = $5,
+           state_at = $6, last_heartbeat = GREATEST(last_heartbeat, $6) WHERE id = $1 RETURNING *`,
+        [change.id, change.state, change.waiting_for, change.current_file, change.current_thread, at],
+      );
+      if (found === undefined) throw unknownAgent(change.id);
+      await tx.appendEvent('agent_state', found.channel, stateEvent(change), at);
+      return found;
+    });
+    return this.toAgent(saved);
   }
 
   async discover(query: DiscoverQuery): Promise<Agent[]> {

@@ -57,3 +57,47 @@ export const DiscoverQuerySchema = z.strictObject({
   include_stale: z.boolean().optional().describe('Also list stale agents. Default false.'),
 });
 export type DiscoverQuery = z.infer<typeof DiscoverQuerySchema>;
+
+/** What an agent says it is doing: working, idle (the state of an agent that never said), waiting for something, or blocked. */
+export const AgentStateSchema = z.enum(['working', 'idle', 'waiting', 'blocked']);
+export type AgentState = z.infer<typeof AgentStateSchema>;
+
+const note = (what: string): z.ZodOptional<z.ZodNullable<z.ZodString>> => z.string().nullable().optional().describe(what);
+
+/** mux_agent_state, POST /agent/state. */
+export const SetAgentStateInputSchema = z
+  .strictObject({
+    agent_id: agentId,
+    state: AgentStateSchema.describe('working, idle, waiting (say for what in waiting_for) or blocked.'),
+    waiting_for: note('What you wait for or are blocked on, e.g. "review of PR 12" or "bob". Required with state "waiting".'),
+    current_file: note('The file you are editing now (shown in status; counts as recently edited for claim scoring for 60 s). null clears it.'),
+    current_thread: note('The consultation thread you are in now. null clears it.'),
+  })
+  .superRefine((input, ctx) => {
+    if (input.state === 'waiting' && (input.waiting_for === undefined || input.waiting_for === null))
+      ctx.addIssue({ code: 'custom', path: ['waiting_for'], message: 'required with state "waiting" (what you wait for)' });
+  });
+export type SetAgentStateInput = z.infer<typeof SetAgentStateInputSchema>;
+
+/** mux_wait_for_peers, GET /agent/wait: the peers (named, or a group) and the state they should reach. */
+export const WaitForPeersInputSchema = z
+  .strictObject({
+    agent_id: agentId.optional().describe('You (left out of a group wait).'),
+    agents: z.array(z.string()).min(1).max(200).optional().describe('The peers to wait for, by agent id. Give agents or group.'),
+    group: z.string().optional().describe('Wait for every agent of this group (you excluded). Give agents or group.'),
+    state: AgentStateSchema.describe('The state every peer must be in.'),
+    timeout: z.number().min(0).optional().describe('Seconds to wait at most (default 30; capped by the server).'),
+    channel,
+  })
+  .superRefine((input, ctx) => {
+    if ((input.agents === undefined) === (input.group === undefined))
+      ctx.addIssue({ code: 'custom', path: ['agents'], message: 'give either agents or group, not both or neither' });
+  });
+export type WaitForPeersInput = z.infer<typeof WaitForPeersInputSchema>;
+
+/** mux_groups, GET /agent/groups. */
+export const GroupsQuerySchema = z.strictObject({
+  channel,
+  include_stale: z.boolean().optional().describe('Also count stale agents. Default false.'),
+});
+export type GroupsQuery = z.infer<typeof GroupsQuerySchema>;

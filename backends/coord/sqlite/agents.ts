@@ -1,8 +1,9 @@
 import type { Statement, Transaction } from 'better-sqlite3';
+import { type StateWrite, stateEvent, stateWrite } from '../agent-state.js';
 import { CoordError } from '../errors.js';
 import { type AgentRow, toAgent } from '../rows.js';
 import { registration, unknownAgent } from '../rules.js';
-import type { Agent, DeregisterAgentResult, DiscoverQuery, RegisterAgentInput, RegisterAgentResult } from '../types.js';
+import type { Agent, DeregisterAgentResult, DiscoverQuery, RegisterAgentInput, RegisterAgentResult, SetAgentStateInput } from '../types.js';
 import { channelName, ident } from '../validate.js';
 import type { SqliteContext } from './context.js';
 import type { SqliteEvents } from './events.js';
@@ -45,6 +46,7 @@ export class SqliteAgents {
   private readonly upsert: Statement<[UpsertParams]>;
   private readonly remove: Statement<[string]>;
   private readonly touchStmt: Statement<[number, string]>;
+  private readonly setStateStmt: Statement<[StateWrite & { at: number }], AgentRow>;
   private readonly pending: Statement<[{ agent: string }], { n: number }>;
   /** Agent → the last_heartbeat last written by touch(). */
   private readonly written = new Map<string, number>();
@@ -80,6 +82,10 @@ export class SqliteAgents {
     this.remove = db.prepare('DELETE FROM agents WHERE id = ?');
     this.touchStmt = db.prepare('UPDATE agents SET last_heartbeat = MAX(last_heartbeat, ?) WHERE id = ?');
     this.pending = unreadStatement(db);
+    this.setStateStmt = db.prepare(
+      `UPDATE agents SET state = @state, waiting_for = @waiting_for, current_file = @current_file, current_thread = @current_thread,
+         state_at = @at, last_heartbeat = MAX(last_heartbeat, @at) WHERE id = @id RETURNING *`,
+    );
     this.writeUnwritten = db.transaction(() => {
       for (const [id, at] of this.unwritten) {
         this.touchStmt.run(at, id);
@@ -141,6 +147,25 @@ export class SqliteAgents {
     this.touch(id);
     const row = this.byId.get(id);
     if (row === undefined) throw unknownAgent(id);
+    return this.toAgent(row);
+  }
+
+  /** Sets what the agent says it is doing (agent-state.ts), with an agent_state event; counts as activity. */
+  setState(input: SetAgentStateInput): Agent {
+    const change = stateWrite(input, this.ctx.options);
+    this.forget(change.id);
+    const row = this.ctx.db
+      .transaction((): AgentRow => {
+        const at = this.ctx.now();
+        const saved = this.setStateStmt.get({ ...change, at });
+        if (saved === undefined) throw unknownAgent(change.id);
+        this.ctx.appendEvent('agent_state', saved.channel, stateEvent(change), at);
+        return saved;
+      })
+      .immediate();
+    this.rows.set(change.id, row);
+    this.written.set(change.id, row.last_heartbeat);
+    this.events.committed();
     return this.toAgent(row);
   }
 
