@@ -1,8 +1,9 @@
-import { modulesOf, type ScoredTarget, scoreImpact, verdictOf } from './claim-score.js';
-import { moduleList, pathList, repoName, repoRules } from './claim-validate.js';
+import { modulesOf, RECENT_EDIT_MS, type ScoredTarget, type ScoreExtras, scoreImpact, verdictOf } from './claim-score.js';
+import { moduleList, pathList, repoName, repoRules, symbolList } from './claim-validate.js';
+import { coChangeOf } from './co-change.js';
 import { CoordError } from './errors.js';
 import type { CoordOptions } from './options.js';
-import { pathsOverlap } from './path-match.js';
+import { normalizeClaimPath, pathsOverlap } from './path-match.js';
 import { parseJson } from './rows.js';
 import type { ThreadSpec } from './thread-rules.js';
 import type { CheckClaimsInput, ClaimCheck, ClaimConflict, HotPath, WorkClaim, WorkClaimStatus } from './types.js';
@@ -32,6 +33,8 @@ export interface ClaimRow {
   expires_at: number;
   released_at: number | null;
   released_by: string | null;
+  /** Schema 6: JSON array of symbols, or NULL (none). */
+  target_symbols?: string | null;
   /** The holder's last_heartbeat, when the store reads it along (LEFT JOIN agents); null for a holder not registered. */
   holder_seen?: number | null;
 }
@@ -43,6 +46,7 @@ export interface ClaimTarget extends ScoredTarget {
   paths: string[];
   depends_on: string[];
   modules: string[];
+  target_symbols: string[];
 }
 
 /** Score at which a claim conflicts: a thread opens, and an exclusive claim is refused. */
@@ -60,6 +64,7 @@ export function claimTarget(input: CheckClaimsInput, minPaths: number, options: 
     paths: pathList(input.paths, 'paths', options, minPaths, rules),
     depends_on: pathList(input.depends_on, 'depends_on', options, 0, rules),
     modules: moduleList(input.modules, options, rules),
+    target_symbols: symbolList(input.target_symbols, options),
   };
   return { ...target, allModules: modulesOf(target) }; // once, not per live claim scored
 }
@@ -72,10 +77,17 @@ type ClaimDetails = Pick<ClaimRow, 'intent' | 'exclusive' | 'expires_at'>;
  * details when the store reads them along (PostgreSQL, to save a round trip
  * per conflict); without them the row is read for each conflicting claim.
  */
-export type LiveClaim = Pick<ClaimRow, 'id' | 'agent_id'> & Partial<ClaimDetails> & { holder_seen: number | null };
+export type LiveClaim = Pick<ClaimRow, 'id' | 'agent_id'> &
+  Partial<ClaimDetails> & {
+    holder_seen: number | null;
+    /** The holder's current_file and when it was set (mux_agent_state): the recently-edited layers. */
+    holder_file?: string | null;
+    holder_file_at?: number | null;
+  };
 
 /** The SELECT list of a LiveClaim with its details, from `work_claims c LEFT JOIN agents a ON a.id = c.agent_id` (HOLDER_JOIN). */
-export const LIVE_COLUMNS = 'c.id, c.agent_id, c.intent, c.exclusive, c.expires_at, a.last_heartbeat AS holder_seen';
+export const LIVE_COLUMNS =
+  'c.id, c.agent_id, c.intent, c.exclusive, c.expires_at, a.last_heartbeat AS holder_seen, a.current_file AS holder_file, a.state_at AS holder_file_at';
 
 /** Claims with their holder's last sign of life (both dialects). */
 export const HOLDER_JOIN = 'work_claims c LEFT JOIN agents a ON a.id = c.agent_id';
@@ -113,13 +125,24 @@ export class ClaimScorer {
    * details. Claims of stale holders (holderStale) go to stale_conflicts and
    * count for nothing.
    */
-  score(target: ClaimTarget, agent: string | null, live: readonly LiveClaim[], rowOf: (id: string) => ClaimRow, staleBefore: number): ClaimCheck {
+  score(
+    target: ClaimTarget,
+    agent: string | null,
+    live: readonly LiveClaim[],
+    rowOf: (id: string) => ClaimRow,
+    staleBefore: number,
+    context?: { at: number; options: CoordOptions },
+  ): ClaimCheck {
     const conflicts: ClaimConflict[] = [];
     const stale: ClaimConflict[] = [];
+    const history = context === undefined ? undefined : coChangeOf(context.options, target.repo);
+    const rules = context === undefined ? undefined : repoRules(context.options, target.repo);
     for (const claim of live) {
       if (claim.agent_id === agent) continue;
       const theirs = this.parsed.get(claim.id) ?? this.remember(rowOf(claim.id));
-      const impact = scoreImpact(target, theirs);
+      const extras: ScoreExtras = { coChanged: history?.together, coChangeCommits: history?.commits };
+      if (context !== undefined && rules !== undefined) extras.recentFile = recentFile(claim, context.at, rules);
+      const impact = scoreImpact(target, theirs, extras);
       if (impact === null) continue;
       const held: ClaimDetails =
         claim.intent !== undefined && claim.exclusive !== undefined && claim.expires_at !== undefined
@@ -142,10 +165,31 @@ export class ClaimScorer {
   }
 
   private remember(row: ClaimRow): ScoredTarget {
-    const plain = { paths: parseJson<string[]>(row.paths), depends_on: parseJson<string[]>(row.depends_on), modules: parseJson<string[]>(row.modules) };
+    const plain = {
+      paths: parseJson<string[]>(row.paths),
+      depends_on: parseJson<string[]>(row.depends_on),
+      modules: parseJson<string[]>(row.modules),
+      target_symbols: symbolsOf(row),
+    };
     const target = { ...plain, allModules: modulesOf(plain) };
     this.parsed.set(row.id, target);
     return target;
+  }
+}
+
+/** A claim row's symbols (none before schema 6). */
+function symbolsOf(row: Pick<ClaimRow, 'target_symbols'>): string[] {
+  return row.target_symbols === undefined || row.target_symbols === null ? [] : parseJson<string[]>(row.target_symbols);
+}
+
+/** The holder's current file in the repository's canonical form, when set within RECENT_EDIT_MS (else, or when it is no repository path, null). */
+function recentFile(claim: LiveClaim, at: number, rules: ReturnType<typeof repoRules>): string | null {
+  if (claim.holder_file === undefined || claim.holder_file === null || claim.holder_file_at === undefined || claim.holder_file_at === null) return null;
+  if (at - claim.holder_file_at > RECENT_EDIT_MS) return null;
+  try {
+    return normalizeClaimPath(claim.holder_file, 'current_file', rules);
+  } catch {
+    return null; // a current_file outside the repository meets no claim of it
   }
 }
 
@@ -163,7 +207,8 @@ export function sameWork(row: ClaimRow, target: ClaimTarget, exclusive: boolean)
     (row.exclusive === 1) === exclusive &&
     asSet(parseJson<string[]>(row.paths)) === asSet(target.paths) &&
     asSet(parseJson<string[]>(row.depends_on)) === asSet(target.depends_on) &&
-    asSet(parseJson<string[]>(row.modules)) === asSet(target.modules)
+    asSet(parseJson<string[]>(row.modules)) === asSet(target.modules) &&
+    asSet(symbolsOf(row)) === asSet(target.target_symbols)
   );
 }
 
@@ -306,6 +351,7 @@ export function toClaim(row: ClaimRow, staleBefore = Number.NEGATIVE_INFINITY): 
     paths: parseJson<string[]>(row.paths),
     depends_on: parseJson<string[]>(row.depends_on),
     modules: parseJson<string[]>(row.modules),
+    target_symbols: symbolsOf(row),
     intent: row.intent,
     exclusive: row.exclusive === 1,
     status: row.status,

@@ -1,3 +1,4 @@
+import { prepareCoChange } from './co-change.js';
 import { type CoordOperation, operation } from './operation.js';
 import type { CoordOptions } from './options.js';
 import {
@@ -18,7 +19,7 @@ function withTtlDefault<S extends typeof AnnounceClaimInputSchema | typeof Renew
 }
 
 const scoring =
-  'Conflicts name agent, paths, intent, score (100 same file, 80 one modifies what the other depends on, 30 same module). ' +
+  'Conflicts name agent, paths, intent, score (100 same file or their file edited in the last 60 s, 80 one modifies what the other depends on, 40-60 changed together in git history, 30 same module) and breakdown (every layer that matched). ' +
   'verdict: "clear" (<30) go; "caution" (30-89) read their intent; "conflict" (90+) consult first. ' +
   'Claims of agents silent past the stale threshold are listed in stale_conflicts and count for nothing.';
 
@@ -36,7 +37,10 @@ export function claimTools(options: CoordOptions): CoordOperation[] {
         'Announcing the same work again returns the same claim (repeated: true). Renew long work with mux_claim_renew; release with mux_claim_release when done.',
       input: withTtlDefault(AnnounceClaimInputSchema, options.claim_ttl_default),
       annotations: local,
-      run: (args, { store }) => store.announceClaim(args),
+      run: async (args, { store }) => {
+        await prepareCoChange(options, args.repo); // git runs here, never inside the store's transaction
+        return store.announceClaim(args);
+      },
     }),
     operation({
       name: 'mux_claim_check',
@@ -47,7 +51,10 @@ export function claimTools(options: CoordOptions): CoordOperation[] {
         `Returns {verdict, score, conflicts}. ${scoring} Pass agent_id to leave out your own claims.`,
       input: CheckClaimsInputSchema,
       annotations: { readOnlyHint: true, ...local },
-      run: (args, { store }) => store.checkClaims(args),
+      run: async (args, { store }) => {
+        await prepareCoChange(options, args.repo);
+        return store.checkClaims(args);
+      },
     }),
     operation({
       name: 'mux_claim_renew',

@@ -39,6 +39,13 @@ export function pathList(list: readonly string[] | undefined, what: string, opti
   return [...new Set(given.map((path) => normalizeClaimPath(path, `${what} entry`, repo)))];
 }
 
+/** target_symbols: names of at most 256 characters, NFC, de-duplicated; at most max_list_entries. */
+export function symbolList(list: readonly string[] | undefined, options: CoordOptions): string[] {
+  const given = list ?? [];
+  withinLimit('target_symbols', given.length, 'max_list_entries', options);
+  return [...new Set(given.map((symbol) => ident(symbol, 'target_symbols entry', 256)))];
+}
+
 /** Module names: normalized like folders (`src/auth/` is `src/auth`), no globs. */
 export function moduleList(list: readonly string[] | undefined, options: CoordOptions, repo: RepoPathRules = {}): string[] {
   const modules = pathList(list, 'modules', options, 0, repo).map((m) => (m.endsWith('/**') ? m.slice(0, -3) : m));

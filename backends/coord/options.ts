@@ -12,13 +12,24 @@ const seconds = z.number().positive();
 const bytes = z.number().int().min(1);
 
 /** One [coordination.repositories.<id>] entry. */
-const RepositorySchema = z.strictObject({
-  root: z
-    .string()
-    .refine((root) => /^([/\\~]|[A-Za-z]:)/.test(root), 'root must be an absolute path (/…, ~/… or C:\\…)')
-    .optional(),
-  case_insensitive: z.boolean().default(false),
-});
+const RepositorySchema = z
+  .strictObject({
+    root: z
+      .string()
+      .refine((root) => /^([/\\~]|[A-Za-z]:)/.test(root), 'root must be an absolute path (/…, ~/… or C:\\…)')
+      .optional(),
+    case_insensitive: z.boolean().default(false),
+    /** Score claims by the git history of `root` too: files changed in the same commits (co-change.ts). */
+    co_change: z.boolean().default(false),
+    /** The newest commits read for co-change. */
+    co_change_commits: z.number().int().min(1).max(100_000).default(500),
+    /** Only commits of the last this many days count for co-change. */
+    co_change_days: z.number().positive().default(90),
+  })
+  .refine((repo) => !repo.co_change || repo.root !== undefined, {
+    message: 'co_change needs root (the git working tree whose history is read)',
+    path: ['co_change'],
+  });
 
 export const CoordOptionsSchema = z
   .strictObject({

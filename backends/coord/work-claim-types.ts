@@ -28,6 +28,8 @@ export interface WorkClaim {
   depends_on: string[];
   /** Module names the work belongs to (e.g. "auth", "src/auth"). */
   modules: string[];
+  /** Symbols the work touches in its files (empty: the whole files). */
+  target_symbols: string[];
   intent: string;
   exclusive: boolean;
   status: WorkClaimStatus;
@@ -44,8 +46,16 @@ export interface WorkClaim {
   stale: boolean;
 }
 
-/** Which layer of impact scoring matched: same file 100, dependency 80, module 30. */
-export type ConflictLayer = 'same_file' | 'dependency' | 'module';
+/** Which layer of impact scoring matched (claim-score.ts): same file or recently edited 100, dependency (or recently edited) 80, co-change 40–60, module 30. */
+export type ConflictLayer = 'same_file' | 'recent_edit' | 'dependency' | 'recent_dependency' | 'co_change' | 'module';
+
+/** One matching layer of a conflict's score. */
+export interface ScoreLayer {
+  layer: ConflictLayer;
+  score: number;
+  /** A sentence naming the overlapping paths, modules, symbols or commits. */
+  reason: string;
+}
 
 /** clear (< 30): proceed; caution (30–89): look at the others' intent; conflict (≥ 90): consult first. */
 export type ClaimVerdict = 'clear' | 'caution' | 'conflict';
@@ -63,6 +73,8 @@ export interface ClaimConflict {
   layer: ConflictLayer;
   /** A sentence naming the overlapping paths or modules. */
   reason: string;
+  /** Every layer that matched, highest first (the first gives score, layer and reason). */
+  breakdown: ScoreLayer[];
 }
 
 export interface ClaimCheck {

@@ -93,8 +93,8 @@ export class PgWorkClaims {
       await tx.ensureChannel(target.channel, agent, at);
       const saved = await row<ClaimRow>(
         tx,
-        `INSERT INTO work_claims (id, channel, repo, agent_id, paths, depends_on, modules, intent, exclusive, status, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', $10, $11) RETURNING *`,
+        `INSERT INTO work_claims (id, channel, repo, agent_id, paths, depends_on, modules, intent, exclusive, status, created_at, expires_at, target_symbols)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', $10, $11, $12) RETURNING *`,
         [
           id,
           target.channel,
@@ -107,6 +107,7 @@ export class PgWorkClaims {
           exclusive ? 1 : 0,
           at,
           at + ttl,
+          JSON.stringify(target.target_symbols),
         ],
       );
       await tx.appendEvent('claim_announced', target.channel, announcedEvent(id, agent, target, exclusive, check), at);
@@ -236,6 +237,7 @@ export class PgWorkClaims {
         return found;
       },
       this.staleBefore(at),
+      { at, options: this.ctx.options },
     );
   }
 

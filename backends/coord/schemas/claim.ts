@@ -3,6 +3,13 @@ import { agentId, channel, claimId, dependsOn, modules, paths, repo } from './fi
 
 /* Inputs of the work-claim operations: mux_claim_*, mux_status and their /claim/* and /status routes. */
 
+const targetSymbols = z
+  .array(z.string())
+  .optional()
+  .describe(
+    'Functions, types or other symbols you will change in those files (e.g. ["createSession"]). Two claims on one file with disjoint symbols say so in the reason.',
+  );
+
 /** The tools add the server's claim_ttl_default to this description (claim-tools.ts). */
 const ttl = (what: string): z.ZodOptional<z.ZodNumber> => z.number().positive().optional().describe(what);
 
@@ -13,6 +20,7 @@ export const AnnounceClaimInputSchema = z.strictObject({
   intent: z.string().describe('What you are about to do, in one or two sentences; others read it when they conflict with you.'),
   depends_on: dependsOn,
   modules,
+  target_symbols: targetSymbols,
   ttl_seconds: ttl('How long the claim holds, in seconds.'),
   exclusive: z
     .boolean()
@@ -26,7 +34,15 @@ export const AnnounceClaimInputSchema = z.strictObject({
 export type AnnounceClaimInput = z.infer<typeof AnnounceClaimInputSchema>;
 
 /** mux_claim_check, POST /claim/check. */
-export const CheckClaimsInputSchema = z.strictObject({ paths, depends_on: dependsOn, modules, agent_id: agentId.optional(), channel, repo });
+export const CheckClaimsInputSchema = z.strictObject({
+  paths,
+  depends_on: dependsOn,
+  modules,
+  target_symbols: targetSymbols,
+  agent_id: agentId.optional(),
+  channel,
+  repo,
+});
 export type CheckClaimsInput = z.infer<typeof CheckClaimsInputSchema>;
 /** What an agent is about to touch: the fields a claim and a check share. */
 export type ClaimTarget = Omit<CheckClaimsInput, 'agent_id'>;

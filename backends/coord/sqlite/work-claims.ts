@@ -77,8 +77,8 @@ export class SqliteWorkClaims {
   ) {
     const { db } = ctx;
     this.insert = db.prepare(
-      `INSERT INTO work_claims (id, channel, repo, agent_id, paths, depends_on, modules, intent, exclusive, status, created_at, expires_at)
-       VALUES (@id, @channel, @repo, @agent_id, @paths, @depends_on, @modules, @intent, @exclusive, 'active', @at, @expires_at)`,
+      `INSERT INTO work_claims (id, channel, repo, agent_id, paths, depends_on, modules, intent, exclusive, status, created_at, expires_at, target_symbols)
+       VALUES (@id, @channel, @repo, @agent_id, @paths, @depends_on, @modules, @intent, @exclusive, 'active', @at, @expires_at, @target_symbols)`,
     );
     this.byId = db.prepare('SELECT * FROM work_claims WHERE id = ?');
     this.liveIn = db.prepare(
@@ -141,6 +141,7 @@ export class SqliteWorkClaims {
           exclusive: exclusive ? 1 : 0,
           at,
           expires_at: at + ttl,
+          target_symbols: JSON.stringify(target.target_symbols),
         });
         this.ctx.appendEvent('claim_announced', target.channel, announcedEvent(id, agent, target, exclusive, check), at);
         const spec = conflictThread(id, agent, target, check.conflicts);
@@ -259,7 +260,7 @@ export class SqliteWorkClaims {
     const live = this.live.all(target.channel, target.repo, at);
     // Only ids are read for every live claim; whole rows (one by one) only for claims not parsed yet and those that conflict.
     this.scorer.uncached(live);
-    return this.scorer.score(target, agent, live, (id) => this.mustGet(id), this.staleBefore(at));
+    return this.scorer.score(target, agent, live, (id) => this.mustGet(id), this.staleBefore(at), { at, options: this.ctx.options });
   }
 
   private staleBefore(at: number): number {
