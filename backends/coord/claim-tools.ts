@@ -92,10 +92,21 @@ export function claimTools(options: CoordOptions): CoordOperation[] {
       title: 'Coordination status',
       description:
         'A snapshot of who works where: live claims, hot paths (claimed by more than one agent) and consultation threads that have not ended, for a channel (and optionally one repo). ' +
-        'Use it as a heartbeat view before starting work. Returns {channel, repo, claims, hot_paths: [{repo, path, agents}], threads}.',
+        'Use it as a heartbeat view before starting work. Returns {channel, repo, claims, hot_paths: [{repo, path, agents}], threads, agents: [{id, state, waiting_for, current_file, current_thread}]}.',
       input: ClaimStatusQuerySchema,
       annotations: { readOnlyHint: true, ...local },
-      run: (args, { store }) => store.claimStatus(args),
+      run: async (args, { store }) => {
+        const status = await store.claimStatus(args);
+        // The active agents of the channel with what they said they do (agent-state.ts), beside the claims.
+        const agents = (await store.discoverAgents({ channel: status.channel })).map(({ id, state, waiting_for, current_file, current_thread }) => ({
+          id,
+          state,
+          waiting_for,
+          current_file,
+          current_thread,
+        }));
+        return { ...status, agents };
+      },
     }),
   ];
 }

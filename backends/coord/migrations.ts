@@ -202,10 +202,11 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 6,
-    name: 'agent states and claim symbols',
+    name: 'agent states, claim symbols and broadcast priority',
     // agents.state (working | idle | waiting | blocked; NULL reads as idle), what a waiting or blocked
     // agent waits for, its current file and thread, and when it last said so (agent-state.ts);
-    // work_claims.target_symbols: the symbols a claim touches in its files (claim-score.ts).
+    // work_claims.target_symbols: the symbols a claim touches in its files (claim-score.ts);
+    // messages.priority: a broadcast's priority (NULL on other messages).
     sql: `
       ALTER TABLE agents ADD COLUMN state TEXT;
       ALTER TABLE agents ADD COLUMN waiting_for TEXT;
@@ -213,6 +214,7 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE agents ADD COLUMN current_thread TEXT;
       ALTER TABLE agents ADD COLUMN state_at INTEGER;
       ALTER TABLE work_claims ADD COLUMN target_symbols TEXT;
+      ALTER TABLE messages ADD COLUMN priority TEXT;
     `,
     postgres: `
       ALTER TABLE agents ADD COLUMN state TEXT;
@@ -221,6 +223,7 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE agents ADD COLUMN current_thread TEXT;
       ALTER TABLE agents ADD COLUMN state_at BIGINT;
       ALTER TABLE work_claims ADD COLUMN target_symbols TEXT;
+      ALTER TABLE messages ADD COLUMN priority TEXT;
     `,
   },
 ];

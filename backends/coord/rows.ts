@@ -1,5 +1,18 @@
 import type { DoorbellNotice } from './doorbell.js';
-import type { Agent, AgentState, Channel, CoordEvent, CoordEventType, CoordStats, Message, MessageKind, StateEntry, Task, TaskStatus } from './types.js';
+import type {
+  Agent,
+  AgentState,
+  BroadcastPriority,
+  Channel,
+  CoordEvent,
+  CoordEventType,
+  CoordStats,
+  Message,
+  MessageKind,
+  StateEntry,
+  Task,
+  TaskStatus,
+} from './types.js';
 import { iso, isoOrNull } from './validate.js';
 
 /*
@@ -95,6 +108,8 @@ export interface MessageRow {
   sent_at: number;
   /** Set on a thread notice (stored as a direct message). */
   thread_id?: string | null;
+  /** Schema 6: a broadcast's priority; NULL on other messages. */
+  priority?: string | null;
 }
 
 export function toMessage(row: MessageRow): Message {
@@ -109,6 +124,7 @@ export function toMessage(row: MessageRow): Message {
     sent_at: iso(row.sent_at),
   };
   if (row.thread_id !== undefined && row.thread_id !== null) Object.assign(message, { kind: 'thread', thread_id: row.thread_id });
+  if (row.priority !== undefined && row.priority !== null) message.priority = row.priority as BroadcastPriority;
   return message;
 }
 

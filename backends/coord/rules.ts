@@ -4,6 +4,7 @@ import type { CoordOptions } from './options.js';
 import { type StateRow, type TaskRow, toEntry } from './rows.js';
 import type {
   BroadcastInput,
+  BroadcastPriority,
   CompleteTaskInput,
   HistoryQuery,
   HistoryResult,
@@ -84,8 +85,12 @@ export function pollRequest(
 }
 
 /** A broadcast's fields, checked: sender, content within max_message_size, optional group, channel. */
-export function broadcastToSend(input: BroadcastInput, options: CoordOptions): { from: string; content: string; group: string | null; channel: string } {
+export function broadcastToSend(
+  input: BroadcastInput,
+  options: CoordOptions,
+): { from: string; content: string; group: string | null; channel: string; priority: BroadcastPriority } {
   return {
+    priority: input.priority ?? 'normal',
     from: ident(input.from, 'from'),
     content: messageContent(input.content, options),
     group: optionalIdent(input.group, 'group'),

@@ -1,5 +1,5 @@
 import type { AgentState, AgentStatus } from './schemas/agent.js';
-import type { PollArgs } from './schemas/message.js';
+import type { BroadcastPriority, PollArgs } from './schemas/message.js';
 import type { WatchStateArgs } from './schemas/state.js';
 import type { TaskStatus } from './schemas/task.js';
 
@@ -77,6 +77,8 @@ export interface Message {
   sent_at: string;
   /** The thread a notice (kind "thread") is about; absent on other messages. */
   thread_id?: string;
+  /** A broadcast's priority (mux_broadcast); absent on other messages. */
+  priority?: BroadcastPriority;
 }
 
 export interface SendResult {
@@ -95,6 +97,7 @@ export interface BroadcastResult {
   /** Agents the broadcast was delivered to (the sender excluded). */
   recipients: string[];
   doorbells: number;
+  priority: BroadcastPriority;
 }
 
 /** What the store's poll takes: the wire input with its timeout in ms, and the caller's abort signal. */

@@ -87,3 +87,28 @@ export function agentStateContract(make: MakeStore): void {
     });
   });
 }
+
+/** Broadcast priority (issue #29 item 2): stored with the message, shown on poll, history, the event and the answer. */
+export function broadcastPriorityContract(make: MakeStore): void {
+  describe('broadcast priority', () => {
+    const stores = new StoreSet(make);
+    afterEach(() => stores.closeAll());
+
+    it('a broadcast carries its priority (normal when not given); direct messages carry none', async () => {
+      const store = await stores.store();
+      await registerAll(store, ['lead', 'dev']);
+      expect(await store.broadcast({ from: 'lead', content: 'stop merging', priority: 'urgent' })).toMatchObject({ priority: 'urgent', recipients: ['dev'] });
+      expect(await store.broadcast({ from: 'lead', content: 'lunch' })).toMatchObject({ priority: 'normal' });
+      await store.sendMessage({ from: 'lead', to: 'dev', content: 'hi' });
+      const { messages } = await store.poll({ agent_id: 'dev', timeout_ms: 0 });
+      expect(messages.map((m) => [m.content, m.priority])).toEqual([
+        ['stop merging', 'urgent'],
+        ['lunch', 'normal'],
+        ['hi', undefined],
+      ]);
+      expect((await store.history({ channel: 'default' })).messages.find((m) => m.content === 'stop merging')?.priority).toBe('urgent');
+      const events = (await store.events({ after: 0, limit: 100 })).events.filter((e) => e.type === 'broadcast');
+      expect(events.map((e) => e.data.priority)).toEqual(['urgent', 'normal']);
+    });
+  });
+}

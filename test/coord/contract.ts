@@ -1,6 +1,6 @@
 import { describe } from 'vitest';
 import type { MakeStore } from '../helpers/coord-store.js';
-import { agentStateContract } from './contract-agent-states.js';
+import { agentStateContract, broadcastPriorityContract } from './contract-agent-states.js';
 import { agentContract } from './contract-agents.js';
 import { claimContract } from './contract-claims.js';
 import { conflictThreadContract } from './contract-conflict-threads.js';
@@ -28,6 +28,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
   describe(`CoordStore contract: ${name}`, () => {
     agentContract(makeStore);
     agentStateContract(makeStore);
+    broadcastPriorityContract(makeStore);
     messageContract(makeStore);
     taskContract(makeStore);
     stateContract(makeStore);

@@ -117,6 +117,26 @@ describe('issue 29.2: agent states and waiting', () => {
     expect((await rest('ann', 'GET', '/agent/groups?channel=groups')).body).toEqual(overMcp.body);
   });
 
+  it('a broadcast carries a priority to its recipients; status shows each agent with its state, file and thread', async () => {
+    const bob = await agent('bob');
+    await rest('ann', 'POST', '/agent/register', { agent_id: 'ann', role: 'frontend', channel: 'prio' });
+    await rest('bob', 'POST', '/agent/register', { agent_id: 'bob', role: 'backend', channel: 'prio' });
+    const sent = await tool(bob, 'mux_broadcast', { from: 'bob', content: 'freeze main', priority: 'urgent', channel: 'prio' });
+    expect(sent.body).toMatchObject({ priority: 'urgent', recipients: ['ann'] });
+    const polled = await rest('ann', 'GET', '/msg/poll?agent_id=ann&channel=prio&timeout=0');
+    expect(polled.body.messages).toEqual([expect.objectContaining({ content: 'freeze main', kind: 'broadcast', priority: 'urgent' })]);
+    const wrong = await rest('bob', 'POST', '/msg/broadcast', { from: 'bob', content: 'x', priority: 'asap', channel: 'prio' });
+    expect(wrong).toMatchObject({ status: 400, body: { code: 'BAD_REQUEST', field: 'priority' } });
+    expect((await tool(bob, 'mux_broadcast', { from: 'bob', content: 'x', priority: 'asap', channel: 'prio' })).body).toEqual(wrong.body);
+
+    await rest('bob', 'POST', '/agent/state', { agent_id: 'bob', state: 'working', current_file: 'api/users.ts', current_thread: 'th-9' });
+    const status = await tool(bob, 'mux_status', { agent_id: 'bob', channel: 'prio' });
+    expect(status.body.agents).toEqual(
+      expect.arrayContaining([{ id: 'bob', state: 'working', waiting_for: null, current_file: 'api/users.ts', current_thread: 'th-9' }]),
+    );
+    expect((await rest('bob', 'GET', '/status?agent_id=bob&channel=prio')).body.agents).toEqual(status.body.agents);
+  });
+
   it("an agent token sets only its own state; no token is refused; an admin sets anyone's", async () => {
     await rest('bob', 'POST', '/agent/register', { agent_id: 'bob', role: 'backend', channel: 'auth' });
     expect((await rest('ann', 'POST', '/agent/state', { agent_id: 'bob', state: 'idle' })).status).toBe(403);

@@ -27,7 +27,8 @@ interface Ring {
 
 type PollOnce = Pick<PollResult, 'messages' | 'next_cursor' | 'has_more'>;
 
-const INSERT_MESSAGE = 'INSERT INTO messages (id, channel, kind, from_agent, to_agent, group_name, content, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)';
+const INSERT_MESSAGE =
+  'INSERT INTO messages (id, channel, kind, from_agent, to_agent, group_name, content, sent_at, priority) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)';
 
 /**
  * Inboxes on PostgreSQL, with the cursor rules of the SQLite store
@@ -76,7 +77,7 @@ export class PgMessages {
   }
 
   async broadcast(input: BroadcastInput): Promise<BroadcastResult> {
-    const { from, content, group, channel } = broadcastToSend(input, this.ctx.options);
+    const { from, content, group, channel, priority } = broadcastToSend(input, this.ctx.options);
     let rings: Ring[] = [];
     const result = await write(this.ctx, async (tx) => {
       const at = this.ctx.now();
@@ -90,15 +91,15 @@ export class PgMessages {
         [channel, from, group],
       );
       const id = await tx.next('messages');
-      await tx.query(INSERT_MESSAGE, [id, channel, 'broadcast', from, null, group, content, at]);
+      await tx.query(INSERT_MESSAGE, [id, channel, 'broadcast', from, null, group, content, at, priority]);
       const ids = recipients.map((r) => r.id);
       await tx.query('INSERT INTO inbox (recipient, channel, message_id) SELECT r, $2, $3 FROM unnest($1::text[]) AS r', [ids, channel, id]);
       for (const r of recipients) {
         tx.notify(topics.inbox(channel, r.id));
         if (r.webhook_url !== null) rings.push({ url: r.webhook_url, notice: doorbellNotice(r.id, channel, id, from, 'broadcast', at) });
       }
-      await tx.appendEvent('broadcast', channel, { message_id: id, from, group, content, recipients: ids.length }, at);
-      return { id, channel, group, sent_at: iso(at), recipients: ids, doorbells: rings.length };
+      await tx.appendEvent('broadcast', channel, { message_id: id, from, group, content, recipients: ids.length, priority }, at);
+      return { id, channel, group, sent_at: iso(at), recipients: ids, doorbells: rings.length, priority };
     });
     for (const r of rings) this.ctx.doorbell.ring(r.url, r.notice);
     return result;

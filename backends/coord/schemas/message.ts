@@ -12,11 +12,16 @@ export const SendInputSchema = z.strictObject({
 });
 export type SendInput = z.infer<typeof SendInputSchema>;
 
+/** How much a broadcast matters; shown on the message, its event and the sender's answer. */
+export const BroadcastPrioritySchema = z.enum(['low', 'normal', 'high', 'urgent']);
+export type BroadcastPriority = z.infer<typeof BroadcastPrioritySchema>;
+
 /** mux_broadcast, POST /msg/broadcast. */
 export const BroadcastInputSchema = z.strictObject({
   from: z.string().describe('Your agent id (the sender; it does not receive its own broadcast).'),
   content: z.string().describe('Message text.'),
   group: z.string().optional().describe('Only agents in this group. Default: everyone in the channel.'),
+  priority: BroadcastPrioritySchema.optional().describe('low, normal (default), high or urgent: recipients see it on the message and read urgent ones first.'),
   channel,
 });
 export type BroadcastInput = z.infer<typeof BroadcastInputSchema>;

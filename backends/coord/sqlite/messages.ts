@@ -63,7 +63,7 @@ interface Parked {
  * back) and returns what follows N without moving further (at-least-once).
  */
 export class SqliteMessages {
-  private readonly insertMessage: Statement<[string, MessageKind, string, string | null, string | null, string, number, string | null]>;
+  private readonly insertMessage: Statement<[string, MessageKind, string, string | null, string | null, string, number, string | null, string | null]>;
   private readonly insertInbox: Statement<[string, string, number]>;
   private readonly cursorOf: Statement<[string, string], { position: number }>;
   private readonly setCursor: Statement<[string, string, number]>;
@@ -90,7 +90,7 @@ export class SqliteMessages {
     this.cursors = ctx.cache.map();
     this.heads = ctx.cache.map();
     this.insertMessage = db.prepare(
-      'INSERT INTO messages (channel, kind, from_agent, to_agent, group_name, content, sent_at, thread_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO messages (channel, kind, from_agent, to_agent, group_name, content, sent_at, thread_id, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.insertInbox = db.prepare('INSERT INTO inbox (recipient, channel, message_id) VALUES (?, ?, ?)');
     this.cursorOf = db.prepare('SELECT position FROM cursors WHERE agent_id = ? AND channel = ?');
@@ -127,7 +127,7 @@ export class SqliteMessages {
           { agent_id: to, channel: recipient.channel },
         );
       }
-      const id = Number(this.insertMessage.run(channel, 'direct', from, to, null, content, at, threadId).lastInsertRowid);
+      const id = Number(this.insertMessage.run(channel, 'direct', from, to, null, content, at, threadId, null).lastInsertRowid);
       this.insertInbox.run(to, channel, id);
       this.agents.touch(from, at);
       this.ctx.appendEvent('message', channel, messageEvent(id, from, to, content, threadId), at);
@@ -151,7 +151,7 @@ export class SqliteMessages {
   }
 
   async broadcast(input: BroadcastInput): Promise<BroadcastResult> {
-    const { from, content, group, channel } = broadcastToSend(input, this.ctx.options);
+    const { from, content, group, channel, priority } = broadcastToSend(input, this.ctx.options);
     const rings: Ring[] = [];
     const result = await this.ctx.group.run((): BroadcastResult => {
       const at = this.ctx.now();
@@ -159,15 +159,15 @@ export class SqliteMessages {
       if (sender.channel !== channel) throw actingElsewhere('Sender', from, sender.channel, channel, 'broadcast');
       this.ctx.ensureChannel(channel, from, at);
       const recipients = this.members.all(channel, from, group, group);
-      const id = Number(this.insertMessage.run(channel, 'broadcast', from, null, group, content, at, null).lastInsertRowid);
+      const id = Number(this.insertMessage.run(channel, 'broadcast', from, null, group, content, at, null, priority).lastInsertRowid);
       for (const r of recipients) {
         this.insertInbox.run(r.id, channel, id);
         if (r.webhook_url !== null) rings.push({ url: r.webhook_url, notice: doorbellNotice(r.id, channel, id, from, 'broadcast', at) });
       }
       this.agents.touch(from, at);
       const ids = recipients.map((r) => r.id);
-      this.ctx.appendEvent('broadcast', channel, { message_id: id, from, group, content, recipients: ids.length }, at);
-      return { id, channel, group, sent_at: iso(at), recipients: ids, doorbells: rings.length };
+      this.ctx.appendEvent('broadcast', channel, { message_id: id, from, group, content, recipients: ids.length, priority }, at);
+      return { id, channel, group, sent_at: iso(at), recipients: ids, doorbells: rings.length, priority };
     });
     for (const agentId of result.recipients) {
       const inbox = topics.inbox(channel, agentId);
