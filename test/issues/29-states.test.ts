@@ -145,6 +145,7 @@ describe('issue 29.2: agent states and waiting', () => {
     expect(asBob.isError).toBe(true);
     expect((await rest(null, 'POST', '/agent/state', { agent_id: 'bob', state: 'idle' })).status).toBe(401);
     expect((await rest(null, 'POST', '/agent/wait', { agents: ['bob'], state: 'idle', timeout: 0 })).status).toBe(401);
+    expect((await rest(null, 'GET', '/agent/groups')).status).toBe(401);
     expect((await rest('ops', 'POST', '/agent/state', { agent_id: 'bob', state: 'working' })).body).toMatchObject({ agent: { id: 'bob', state: 'working' } });
   });
 });
