@@ -14,18 +14,17 @@ export const VIEW_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** A glob over exposed names: name characters plus `*` (any run) and `?` (one character). */
 export const VIEW_GLOB = /^[A-Za-z0-9_.*?-]+$/;
 
-const glob = z.string().regex(VIEW_GLOB, 'a glob of [A-Za-z0-9_.-] with * (any run) and ? (one character)');
-
+// Names and globs are checked in checkViews, whose messages name the view.
 export const ViewToolSchema = z.strictObject({
-  name: z.string().regex(VIEW_NAME, 'a tool name of 1 to 64 characters from [A-Za-z0-9_-]').optional(),
+  name: z.string().optional(),
   description: z.string().optional(),
 });
 
 export const ViewSchema = z.strictObject({
-  name: z.string().regex(VIEW_NAME, 'a view name of 1 to 64 characters from [A-Za-z0-9_-]'),
+  name: z.string(),
   servers: z.array(z.string().min(1)).optional(),
-  include: z.array(glob).default(['*']),
-  exclude: z.array(glob).default([]),
+  include: z.array(z.string()).default(['*']),
+  exclude: z.array(z.string()).default([]),
   expose: z.enum(['all', 'meta']).default('all'),
   tools: z.record(z.string(), ViewToolSchema).default({}),
 });
@@ -57,6 +56,20 @@ export function checkViews(
   c.views.forEach((v, i) => {
     if (names.has(v.name)) ctx.addIssue({ code: 'custom', path: ['views', i, 'name'], message: `duplicate view name '${v.name}'` });
     names.add(v.name);
+    if (!VIEW_NAME.test(v.name)) {
+      ctx.addIssue({ code: 'custom', path: ['views', i, 'name'], message: `view '${v.name}': a view name of 1 to 64 characters from [A-Za-z0-9_-]` });
+    }
+    for (const key of ['include', 'exclude'] as const) {
+      v[key].forEach((g, j) => {
+        if (!VIEW_GLOB.test(g)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['views', i, key, j],
+            message: `view '${v.name}': invalid glob '${g}': use [A-Za-z0-9_.-] with * (any run) and ? (one character)`,
+          });
+        }
+      });
+    }
     (v.servers ?? []).forEach((s, j) => {
       if (!backends.has(s)) ctx.addIssue({ code: 'custom', path: ['views', i, 'servers', j], message: `view '${v.name}': unknown backend '${s}'` });
     });
@@ -65,7 +78,9 @@ export function checkViews(
       const name = override.name ?? original;
       const path = ['views', i, 'tools', original, 'name'];
       const other = taken.get(name);
-      if (GATE_NAMES.has(name)) ctx.addIssue({ code: 'custom', path, message: `view '${v.name}': '${name}' is a gateway tool's name` });
+      if (!VIEW_NAME.test(name))
+        ctx.addIssue({ code: 'custom', path, message: `view '${v.name}': '${name}' is no tool name: 1 to 64 characters from [A-Za-z0-9_-]` });
+      else if (GATE_NAMES.has(name)) ctx.addIssue({ code: 'custom', path, message: `view '${v.name}': '${name}' is a gateway tool's name` });
       else if (other !== undefined) ctx.addIssue({ code: 'custom', path, message: `view '${v.name}': '${name}' is also the name of '${other}'` });
       taken.set(name, original);
     }
