@@ -2,9 +2,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { importJWK, type JWTPayload, SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { demoBackend, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
+import { type AuthServer, startAuthServer } from '../helpers/oidc.js';
 import { runCli } from '../helpers/run-cli.js';
 
 /*
@@ -277,7 +279,10 @@ describe('issue 28.2: views (virtual servers)', () => {
       ['[[views]]\nname = "v"\n[views.tools.demo__echo]\nname = "bad name!"', "views[0].tools.demo__echo.name: view 'v': 'bad name!' is no tool name"],
       ['[[views]]\nname = "v"\ninclude = ["demo__[a]"]', "views[0].include[0]: view 'v': invalid glob 'demo__[a]'"],
       ['[[views]]\nname = "v"\n[views.tools.demo__echo]\nname = "gate_call"', "'gate_call' is a gateway tool's name"],
-      ['[auth]\n[[auth.tokens]]\nname = "t"\nhash = "sha256:0000000000000000000000000000000000000000000000000000000000000000"\nview = "ghost"', "no [[views]] entry is named 'ghost'"],
+      [
+        '[auth]\n[[auth.tokens]]\nname = "t"\nhash = "sha256:0000000000000000000000000000000000000000000000000000000000000000"\nview = "ghost"',
+        "no [[views]] entry is named 'ghost'",
+      ],
     ];
     for (const [toml, message] of cases) {
       const file = join(dir, 'stonegate.toml');
@@ -286,5 +291,42 @@ describe('issue 28.2: views (virtual servers)', () => {
       expect(run.code, toml).not.toBe(0);
       expect(`${run.stdout}${run.stderr}`, toml).toContain(message);
     }
+  });
+});
+
+describe('issue 28.2: [auth.oauth] view_claim binds an OAuth token to a view', () => {
+  let idp: AuthServer;
+  let gw: RunningGateway;
+  beforeAll(async () => {
+    idp = await startAuthServer();
+    gw = await startGateway(
+      `${CONFIG}\n[auth]\n[[auth.tokens]]\nname = "root"\nrole = "admin"\ntoken = "\${VIEWS_ROOT}"\n[auth.oauth]\nissuer = "${idp.issuer}"\nview_claim = "stonegate_view"\n`,
+      { env: { VIEWS_ROOT: ROOT_TOKEN } },
+    );
+    await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'demo');
+  });
+  afterAll(async () => {
+    await idp?.close();
+  });
+
+  /** An access token as the provider would mint it for this gateway, with `claims` over the usual ones. */
+  async function mint(claims: JWTPayload): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
+    const payload: JWTPayload = { iss: idp.issuer, aud: `${gw.url}/mcp`, sub: 'viewer', scope: 'stonegate:agent', iat: now, exp: now + 300, ...claims };
+    return new SignJWT(payload)
+      .setProtectedHeader({ alg: 'RS256', kid: idp.privateJwk.kid ?? '', typ: 'at+jwt' })
+      .sign(await importJWK(idp.privateJwk, 'RS256'));
+  }
+
+  it('a token whose claim names a view sees only it; without the claim, every tool', async () => {
+    const bound = await mint({ stonegate_view: 'reviewer' });
+    const listed = await rest(gw, 'GET', '/tools', undefined, bound);
+    expect((listed.body.tools as { exposed_name: string }[]).map((t) => t.exposed_name).sort()).toEqual(REVIEWER_TOOLS);
+    expect((await rpc(gw, '/views/lookup/mcp', 'tools/list', {}, bound)).status).toBe(403);
+    const modern = await rpc(gw, '/mcp', 'tools/call', { name: 'demo__sleep', arguments: { ms: 1 } }, bound);
+    expect(modern.error?.code).toBe(-32602);
+    const free = await rest(gw, 'GET', '/tools', undefined, await mint({}));
+    expect((free.body.tools as { exposed_name: string }[]).some((t) => t.exposed_name === 'other__echo')).toBe(true);
+    expect((await rest(gw, 'GET', '/tools', undefined, await mint({ stonegate_view: 'ghost' }))).body.code).toBe('UNKNOWN_VIEW');
   });
 });
