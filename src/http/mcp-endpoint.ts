@@ -109,7 +109,13 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
    */
   // [[views]] The config of this request (a reload may have swapped it): its views, the view a path names.
   const viewOf = (c: Context, single: string | undefined, pathView: string | undefined): View =>
-    viewFrom(new URL(c.req.url).searchParams, { expose: gateway.config.gateway.expose, views: gateway.config.views }, single, c.get('identity'), pathView);
+    viewFrom(
+      new URL(c.req.url).searchParams,
+      { expose: gateway.config.gateway.expose, views: () => gateway.config.views },
+      single,
+      c.get('identity'),
+      pathView,
+    );
 
   async function stateless(c: Context, body: unknown, single?: string, pathView?: string): Promise<Response> {
     if (c.req.method !== 'POST') {

@@ -51,7 +51,7 @@ export function restRoutes(gateway: RestSources): Hono {
   const who = (c: Context): string | undefined => c.get('identity')?.name;
   const callView = (call: AsyncCall): CallView => scrubDeep(viewOf(call), gateway.security.secrets());
   // [[views]] The view a request asks for (?view=) or its token is bound to, from the config of this request.
-  const namedOf = (c: Context): NamedView | undefined => selectView(gateway.config.views, c.req.query('view'), c.get('identity'));
+  const namedOf = (c: Context): NamedView | undefined => selectView(() => gateway.config.views, c.req.query('view'), c.get('identity'));
   /** The backend's name of the tool a call names in the request's view (a renamed tool's new name; FORBIDDEN when left out). */
   const toolIn = async (c: Context, server: string, tool: string): Promise<string> => {
     const named = namedOf(c);

@@ -9,8 +9,9 @@ import { GatewayError } from '../errors.js';
  * renames and re-describes some. It is enforced where a tool is looked up:
  * an excluded tool is unknown to tools/call (and so to its tasks), FORBIDDEN
  * to gate_call, gate_call_async and REST /call; a renamed tool answers to
- * its new name only. Compiled per request or session from the config object
- * of that moment, so a reload that swaps the config applies to new ones.
+ * its new name only. A view reads the config of the moment at each use
+ * (compiled once per [[views]] entry object), so a reload that swaps the
+ * config applies to open sessions too; a view a reload removed shows nothing.
  */
 
 /** One [[views]] entry, compiled. */
@@ -68,24 +69,52 @@ export function compileView(config: ViewConfig): NamedView {
   };
 }
 
+const compiled = new WeakMap<ViewConfig, NamedView>();
+
+/** The view named `name` in whatever config `views` returns at each call: compiled once per entry; none: an empty view. */
+function liveView(views: () => readonly ViewConfig[], name: string): NamedView {
+  const current = (): NamedView => {
+    const config = views().find((v) => v.name === name) ?? { name, include: [], exclude: [], expose: 'all' as const, tools: {}, servers: [] };
+    let view = compiled.get(config);
+    if (view === undefined) {
+      view = compileView(config);
+      compiled.set(config, view);
+    }
+    return view;
+  };
+  return {
+    name,
+    get servers() {
+      return current().servers;
+    },
+    get expose() {
+      return current().expose;
+    },
+    shows: (tool) => current().shows(tool),
+    nameOf: (tool) => current().nameOf(tool),
+    descriptionOf: (tool) => current().descriptionOf(tool),
+    exposedOf: (name) => current().exposedOf(name),
+  };
+}
+
 /**
  * The view a request is served: the one it asks for (`?view=`, or the
  * /views/NAME/mcp path), or its token's. A token bound to a view gets that
  * view when it asks for none, and FORBIDDEN when it asks for another; an
  * unknown name is UNKNOWN_VIEW. Undefined: no view.
  */
-export function selectView(views: readonly ViewConfig[], requested: string | undefined, identity: Identity | undefined): NamedView | undefined {
+export function selectView(views: () => readonly ViewConfig[], requested: string | undefined, identity: Identity | undefined): NamedView | undefined {
   const bound = identity?.view;
   if (bound !== undefined && requested !== undefined && requested !== bound) {
     throw new GatewayError('FORBIDDEN', `Token '${identity?.name ?? ''}' is bound to view '${bound}'; it may not use view '${requested}'`);
   }
   const name = requested ?? bound;
   if (name === undefined) return undefined;
-  const config = views.find((v) => v.name === name);
-  if (config === undefined) {
-    throw new GatewayError('UNKNOWN_VIEW', `No view named '${name}'; the [[views]] of the config are: ${views.map((v) => v.name).join(', ') || 'none'}`);
+  const known = views();
+  if (!known.some((v) => v.name === name)) {
+    throw new GatewayError('UNKNOWN_VIEW', `No view named '${name}'; the [[views]] of the config are: ${known.map((v) => v.name).join(', ') || 'none'}`);
   }
-  return compileView(config);
+  return liveView(views, name);
 }
 
 /**

@@ -46,7 +46,7 @@ export interface View {
  */
 export function viewFrom(
   query: URLSearchParams,
-  defaults: { expose: 'all' | 'meta'; views?: readonly ViewConfig[] },
+  defaults: { expose: 'all' | 'meta'; views?: () => readonly ViewConfig[] },
   single?: string,
   identity?: Identity,
   pathView?: string,
@@ -59,7 +59,7 @@ export function viewFrom(
       requested !== undefined ? '/mcp/{server} serves no view: use /views/NAME/mcp' : `Token '${identity?.name}' is bound to a view: use /mcp`,
     );
   }
-  const named = selectView(defaults.views ?? [], requested, identity);
+  const named = selectView(defaults.views ?? (() => []), requested, identity);
   const expose = query.get('expose') ?? named?.expose ?? defaults.expose;
   if (expose !== 'all' && expose !== 'meta') {
     throw new GatewayError('BAD_REQUEST', `expose must be 'all' or 'meta', got '${expose}'`);
