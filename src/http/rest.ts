@@ -138,7 +138,8 @@ export function restRoutes(gateway: RestSources): Hono {
     return c.json(entry.inputSchema);
   });
 
-  app.get('/server/list', role('agent'), (c) => c.json({ servers: gateway.serverList(scopeOf(c)) }));
+  // [[views]] A view with servers (asked for, or the token's) lists those backends only.
+  app.get('/server/list', role('agent'), (c) => c.json({ servers: gateway.serverList(narrow(scopeOf(c), namedOf(c)?.servers)) }));
 
   app.post('/server/start', role('admin'), admin.start);
   app.post('/server/stop', role('admin'), admin.stop);

@@ -266,6 +266,8 @@ describe('issue 28.2: views (virtual servers)', () => {
     expect((tools.body.tools as { exposed_name: string }[]).map((t) => t.exposed_name).sort()).toEqual(REVIEWER_TOOLS);
     expect((await rest(authed, 'POST', '/call', { server: 'demo', tool: 'sleep', arguments: { ms: 1 } }, BOUND)).status).toBe(403);
     expect((await rest(authed, 'POST', '/call', { server: 'demo', tool: 'say', arguments: { text: 'b' } }, BOUND)).status).toBe(200);
+    const listed = await rest(authed, 'GET', '/server/list', undefined, BOUND);
+    expect((listed.body.servers as { name: string }[]).map((b) => b.name)).toEqual(['demo']);
     // An unbound token still sees everything.
     const root = await rest(authed, 'GET', '/tools', undefined, ROOT_TOKEN);
     expect((root.body.tools as { exposed_name: string }[]).some((t) => t.exposed_name === 'other__echo')).toBe(true);
