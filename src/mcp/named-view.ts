@@ -73,8 +73,9 @@ const compiled = new WeakMap<ViewConfig, NamedView>();
 
 /** The view named `name` in whatever config `views` returns at each call: compiled once per entry; none: an empty view. */
 function liveView(views: () => readonly ViewConfig[], name: string): NamedView {
+  const removed: ViewConfig = { name, include: [], exclude: [], expose: 'all', tools: {}, servers: [] };
   const current = (): NamedView => {
-    const config = views().find((v) => v.name === name) ?? { name, include: [], exclude: [], expose: 'all' as const, tools: {}, servers: [] };
+    const config = views().find((v) => v.name === name) ?? removed;
     let view = compiled.get(config);
     if (view === undefined) {
       view = compileView(config);

@@ -23,6 +23,15 @@ describe('named views follow the config they are read from', () => {
     expect(() => selectView(() => views, 'v', undefined)).toThrow(/No view named 'v'/);
   });
 
+  it('a catalog tool whose exposed name a rename took is hidden; the renamed tool answers to the new name only', () => {
+    const views = [ViewSchema.parse({ name: 'v', tools: { demo__echo: { name: 'other__echo' } } })];
+    const view = selectView(() => views, 'v', undefined);
+    expect(view?.shows(tool('other', 'echo'))).toBe(false);
+    expect(view?.shows(tool('demo', 'echo'))).toBe(true);
+    expect(view?.exposedOf('other__echo')).toBe('demo__echo');
+    expect(view?.exposedOf('demo__echo')).toBeUndefined();
+  });
+
   it('a token bound to a view gets it by default and is refused another', () => {
     const views = [ViewSchema.parse({ name: 'a' }), ViewSchema.parse({ name: 'b' })];
     const identity = { name: 't', role: 'agent', servers: undefined, rateLimit: 0, burst: 1, maxConcurrent: 0, view: 'a' } as const;
