@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { Client, SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { importJWK, type JWTPayload, SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -167,6 +167,22 @@ describe('issue 28.2: views (virtual servers)', () => {
     const names = (await plain.listTools()).tools.map((t) => t.name);
     expect(names).toContain('demo__echo');
     expect(names).toContain('other__echo');
+  });
+
+  it('the legacy HTTP+SSE transport and [gateway] mcp_sessions = "stateless" serve views too', async () => {
+    const sse = new Client({ name: 'views-sse', version: '1' });
+    await sse.connect(new SSEClientTransport(new URL(`${open.url}/sse?view=reviewer`)));
+    clients.push(sse);
+    expect((await sse.listTools()).tools.filter((t) => !t.name.startsWith('gate_')).map((t) => t.name)).toEqual(REVIEWER_TOOLS);
+    await expect(sse.callTool({ name: 'demo__sleep', arguments: { ms: 1 } })).rejects.toMatchObject({ code: -32602 });
+
+    const stateless = await startGateway(`[gateway]\nmcp_sessions = "stateless"\n\n${CONFIG}`);
+    await stateless.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'demo');
+    const client = await connect(stateless, 'legacy', '/views/reviewer/mcp');
+    expect((await client.listTools()).tools.filter((t) => !t.name.startsWith('gate_')).map((t) => t.name)).toEqual(REVIEWER_TOOLS);
+    await expect(client.callTool({ name: 'demo__sleep', arguments: { ms: 1 } })).rejects.toMatchObject({ code: -32602 });
+    expect(text(await client.callTool({ name: 'say', arguments: { text: 'stateless' } }))).toContain('stateless');
+    await stateless.stop();
   });
 
   it('a view is private to 2026-07-28 caches even with auth off', async () => {
