@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   FORBIDDEN: { status: 403, summary: 'The token may not use this route or backend, or the Origin/Host is not allowed.' },
   UNKNOWN_SERVER: { status: 404, summary: 'No backend has that name.' },
   UNKNOWN_TOOL: { status: 404, summary: 'The backend has no tool of that name.' },
+  UNKNOWN_VIEW: { status: 404, summary: 'No [[views]] entry has that name.' },
   UNKNOWN_CALL: { status: 404, summary: 'No async call has that id (or it expired).' },
   UNKNOWN_ROUTE: { status: 404, summary: 'No route matches the method and path.' },
   CONFLICT: { status: 409, summary: 'The name exists already, or a version check failed.' },

@@ -207,6 +207,8 @@ export class OAuthVerifier {
       rateLimit,
       burst: this.#auth.burst > 0 ? this.#auth.burst : Math.max(1, Math.ceil(rateLimit * 2)),
       maxConcurrent: this.#auth.max_concurrent,
+      // [[views]] The view_claim names the one view the token sees (a string claim; absent: any view).
+      ...(s.view_claim !== '' && typeof payload[s.view_claim] === 'string' ? { view: payload[s.view_claim] as string } : {}),
     });
     // An introspection answer without exp counts as long as it is kept (30 s).
     oauthIdentities.set(identity, typeof payload.exp === 'number' ? payload.exp * 1000 : Date.now() + 30_000);

@@ -14,6 +14,8 @@ export interface Identity {
   readonly burst: number;
   /** Tool calls in flight at once (0: no limit). */
   readonly maxConcurrent: number;
+  /** [[views]]: the one view the token sees (its `view`, or the OAuth view_claim); undefined: any. */
+  readonly view?: string;
 }
 
 interface Entry {
@@ -50,6 +52,7 @@ export class TokenTable {
         rateLimit,
         burst: t.burst ?? (auth.burst > 0 ? auth.burst : Math.max(1, Math.ceil(rateLimit * 2))),
         maxConcurrent: t.max_concurrent ?? auth.max_concurrent,
+        ...(t.view === undefined ? {} : { view: t.view }),
       });
       this.#byName.set(t.name, identity);
       return { identity, digest: Buffer.from(hex, 'hex') };

@@ -285,13 +285,14 @@ export class Catalog extends EventEmitter {
   }
 
   /** Ranked keyword search over the tools agents are shown; see discover.ts for the weights, word-index.ts for how. */
-  discover(query: string, options: { servers?: ReadonlySet<string>; limit?: number } = {}): Discovery {
-    const { servers } = options;
+  discover(query: string, options: { servers?: ReadonlySet<string>; limit?: number; accept?: (tool: CatalogTool) => boolean } = {}): Discovery {
+    // accept: a further filter (a named view's tools).
+    const { servers, accept } = options;
     const { hits, matched } = this.#words.search(
       tokenize(query),
       query,
       options.limit ?? 20,
-      (tool) => (servers === undefined || servers.has(tool.server)) && !this.isHeld(tool.server, tool.name),
+      (tool) => (servers === undefined || servers.has(tool.server)) && (accept === undefined || accept(tool)) && !this.isHeld(tool.server, tool.name),
     );
     return { ranked: hits.map((hit) => ({ tool: hit.item, score: hit.score })), matched };
   }

@@ -225,6 +225,7 @@ export function buildConfig(input: unknown, source: string, baseDir: string, ove
     audit: Object.freeze({ ...raw.audit }),
     store: Object.freeze({ ...raw.store }),
     backends: Object.freeze(raw.backends.map((b) => normalizeBackend(b, raw, baseDir, 'file'))),
+    views: Object.freeze(raw.views),
     raw,
     baseDir,
   });

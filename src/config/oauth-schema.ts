@@ -54,7 +54,6 @@ export const OAuthSchema = z
         path: ['client_id'],
         message: "introspection_url needs client_id and client_secret (the gateway's client at the provider)",
       });
-    if (o.view_claim !== '') ctx.addIssue({ code: 'custom', path: ['view_claim'], message: 'views bound to an identity are not supported yet; leave it ""' });
     // The MCP authorization spec (2026-07-28): refresh tokens are no resource requirement.
     if ([...o.scopes_supported, o.agent_scope, o.admin_scope].includes('offline_access'))
       ctx.addIssue({ code: 'custom', path: ['scopes_supported'], message: 'offline_access is no scope of a resource; leave it to the clients' });

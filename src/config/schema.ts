@@ -3,6 +3,7 @@ import { type CoordOptions, CoordOptionsSchema } from '../builtins/coord.js';
 import { isLoopbackHost } from './loopback.js';
 import { OAuthSchema } from './oauth-schema.js';
 import { TRANSPORT_NAMES, TRANSPORT_NEEDS, type Transport } from './transports.js';
+import { checkViews, type ViewConfig, ViewsSchema } from './views-schema.js';
 
 export type { Transport };
 
@@ -182,6 +183,8 @@ export const AuthTokenSchema = z
     rate_limit: rateFields.rate_limit.optional(),
     burst: rateFields.burst.optional(),
     max_concurrent: rateFields.max_concurrent.optional(),
+    // [[views]]: the token sees only this view (views-schema.ts).
+    view: z.string().optional(),
   })
   .superRefine((t, ctx) => {
     if ((t.hash === undefined) === (t.token === undefined)) {
@@ -275,8 +278,11 @@ export const ConfigSchema = z
     audit: AuditSchema,
     store: StoreSchema,
     backends: z.array(BackendSchema).default([]),
+    views: ViewsSchema,
   })
   .superRefine((c, ctx) => {
+    // [[views]]: known backends (coord when coordination is on), unique renames, tokens' views (views-schema.ts).
+    checkViews(c, new Set(c.coordination.enabled ? ['coord'] : []), ctx);
     const tokenNames = new Set<string>();
     c.auth.tokens.forEach((t, i) => {
       if (tokenNames.has(t.name)) ctx.addIssue({ code: 'custom', path: ['auth', 'tokens', i, 'name'], message: `duplicate token name '${t.name}'` });
@@ -368,6 +374,8 @@ export interface Config {
   /** [store]: SQLite in data_dir (url "") or a shared PostgreSQL. */
   readonly store: Readonly<StoreSettings>;
   readonly backends: readonly BackendConfig[];
+  /** [[views]]: named views (virtual servers), read per request (docs/views.md). */
+  readonly views: readonly ViewConfig[];
   /** The validated sections as written, for resolving runtime-added backends. */
   readonly raw: RawConfig;
   /** Folder that relative paths resolve against (the config file's). */

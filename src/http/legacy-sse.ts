@@ -85,7 +85,7 @@ export function legacySseRoutes(gateway: LegacySseSources): Hono {
     // A legacy session is a session (and its stream): it takes a session slot of its client's.
     const release = gateway.security.caps.acquire('session', capClient(c));
     const identity = c.get('identity');
-    const view = viewFrom(new URL(c.req.url).searchParams, { expose: gateway.config.gateway.expose }, undefined, identity);
+    const view = viewFrom(new URL(c.req.url).searchParams, { expose: gateway.config.gateway.expose, views: () => gateway.config.views }, undefined, identity);
     const transport = new SseTransport('/messages');
     const server = createSessionServer(gateway, view);
     transports.set(transport.sessionId, { transport, owner: identity?.name });

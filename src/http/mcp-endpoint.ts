@@ -107,7 +107,17 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
    * own answer; what needs a session (server-to-client requests outside a
    * call, list_changed, resumption) does not exist in this mode.
    */
-  async function stateless(c: Context, body: unknown, single?: string): Promise<Response> {
+  // [[views]] The config of this request (a reload may have swapped it): its views, the view a path names.
+  const viewOf = (c: Context, single: string | undefined, pathView: string | undefined): View =>
+    viewFrom(
+      new URL(c.req.url).searchParams,
+      { expose: gateway.config.gateway.expose, views: () => gateway.config.views },
+      single,
+      c.get('identity'),
+      pathView,
+    );
+
+  async function stateless(c: Context, body: unknown, single?: string, pathView?: string): Promise<Response> {
     if (c.req.method !== 'POST') {
       return rpcError(
         c,
@@ -117,7 +127,7 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
       );
     }
     if (single !== undefined) gateway.supervisor.get(single);
-    const view: View = viewFrom(new URL(c.req.url).searchParams, { expose: config.gateway.expose }, single, c.get('identity'));
+    const view: View = viewOf(c, single, pathView);
     const server = createSessionServer(gateway, view);
     const transport = new GatewayHttpTransport({ sessionIdGenerator: undefined }, { serverRequests: () => false });
     await server.connect(transport);
@@ -128,13 +138,13 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
     return response;
   }
 
-  async function handle(c: Context, endpoint: string, single?: string): Promise<Response> {
+  async function handle(c: Context, endpoint: string, single?: string, pathView?: string): Promise<Response> {
     const body = await parsedBody(c);
     const identity = c.get('identity');
     // A 2026-07-28 request (its protocol version in its own _meta) is served without a session.
     if (await modern.claims(c.req.raw, body)) {
       if (single !== undefined) gateway.supervisor.get(single);
-      return modern.serve(c.req.raw, body, viewFrom(new URL(c.req.url).searchParams, { expose: config.gateway.expose }, single, identity), capClient(c));
+      return modern.serve(c.req.raw, body, viewOf(c, single, pathView), capClient(c));
     }
     const id = c.req.header('mcp-session-id');
     // The 2026-07-28 era has no session to stream or end: GET and DELETE naming it are 405.
@@ -147,7 +157,7 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
         'Method Not Allowed: protocol 2026-07-28 has no sessions; POST each request (subscriptions/listen replaces the GET stream)',
       );
     }
-    if (config.gateway.mcp_sessions === 'stateless') return stateless(c, body, single);
+    if (config.gateway.mcp_sessions === 'stateless') return stateless(c, body, single, pathView);
     if (id !== undefined) {
       const session = sessions.get(id);
       if (session === undefined || session.endpoint !== endpoint) {
@@ -163,6 +173,8 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
       return rpcError(c, 400, -32000, 'Bad Request: Mcp-Session-Id header is required (POST an initialize request first)');
     }
     if (single !== undefined) gateway.supervisor.get(single);
+    // Before a session slot is taken: an unknown or refused view takes none.
+    const view: View = viewOf(c, single, pathView);
     let release: () => void;
     try {
       release = gateway.security.caps.acquire('session', capClient(c));
@@ -172,7 +184,6 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
       const code = refusalCode(c.req.header('mcp-protocol-version'), 429);
       return c.json({ jsonrpc: '2.0', error: { code, message: `${error.code}: ${error.message}`, data: { code: error.code } }, id: null }, 429);
     }
-    const view: View = viewFrom(new URL(c.req.url).searchParams, { expose: config.gateway.expose }, single, identity);
     const server = createSessionServer(gateway, view);
     const transport: GatewayHttpTransport = new GatewayHttpTransport(
       {
@@ -222,6 +233,8 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
     if (!gateway.supervisor.has(server)) throw new GatewayError('UNKNOWN_SERVER', `No backend named '${server}'; GET /server/list shows the backends`);
     return handle(c, `/mcp/${server}`, server);
   });
+  // [[views]] A named view as an MCP server of its own (both eras; docs/views.md). Host/Origin and the token as on /mcp.
+  app.on(['GET', 'POST', 'DELETE'], '/views/:view/mcp', role('agent'), (c) => handle(c, `/views/${c.req.param('view')}/mcp`, undefined, c.req.param('view')));
   // The bare URL speaks MCP for POST and for clients that carry a session;
   // a plain GET (a person with a browser) gets a pointer instead.
   app.post('/', role('agent'), (c) => handle(c, '/mcp'));

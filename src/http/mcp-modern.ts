@@ -2,6 +2,7 @@ import { createMcpHandler, isLegacyRequest, type McpHttpHandler } from '@modelco
 import type { CapClient } from '../auth/client-caps.js';
 import { toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { toolOf } from '../mcp/named-view.js';
 import { createSessionServer, type SessionServerSources } from '../mcp/session-server.js';
 import { listenTaskRefusal } from '../mcp/task-extension.js';
 import { sees, type View } from '../mcp/view.js';
@@ -150,7 +151,7 @@ async function paramRefusal(gateway: SessionServerSources, view: View, body: unk
   const { method, params } = body as { method?: unknown; params?: { name?: unknown; arguments?: unknown } };
   if (method !== 'tools/call' || typeof params?.name !== 'string') return undefined;
   const name = params.name;
-  const lookup = () => (view.single === undefined ? gateway.catalog.byExposed(name) : gateway.catalog.resolve(view.single, name));
+  const lookup = () => toolOf(gateway.catalog, view, name);
   let entry = lookup();
   if (entry === undefined) {
     await gateway.settled();

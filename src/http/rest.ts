@@ -3,6 +3,7 @@ import type { CatalogTool } from '../catalog/catalog.js';
 import { scrubDeep } from '../config/redact.js';
 import { type CallView, viewOf } from '../dispatch/table.js';
 import { GatewayError } from '../errors.js';
+import { type NamedView, selectView, viewTarget } from '../mcp/named-view.js';
 import type { GatewaySurface } from '../mcp/surface.js';
 import { CallInputSchema } from '../router/call-input.js';
 import type { BackendStats } from '../router/call-log.js';
@@ -15,15 +16,17 @@ import { assertMayUse, scopeOf } from './security.js';
 /** What this module reads and calls of the gateway. */
 export type RestSources = Pick<
   GatewaySurface,
-  'callLog' | 'catalog' | 'config' | 'dispatch' | 'health' | 'metrics' | 'roster' | 'router' | 'security' | 'serverList' | 'supervisor'
+  'callLog' | 'catalog' | 'config' | 'dispatch' | 'health' | 'metrics' | 'roster' | 'router' | 'security' | 'serverList' | 'settled' | 'supervisor'
 >;
 
-function toolView(tool: CatalogTool): Record<string, unknown> {
+/** A tool as REST lists it; in a named view, under the view's name (a renamed tool's `name` is its new one) and description. */
+function toolView(tool: CatalogTool, named?: NamedView): Record<string, unknown> {
+  const renamed = named !== undefined && named.nameOf(tool) !== tool.exposed;
   return {
-    name: tool.name,
+    name: renamed ? named.nameOf(tool) : tool.name,
     server: tool.server,
-    exposed_name: tool.exposed,
-    description: tool.description,
+    exposed_name: named === undefined ? tool.exposed : named.nameOf(tool),
+    description: named === undefined ? tool.description : named.descriptionOf(tool),
     parameters: tool.inputSchema,
   };
 }
@@ -47,18 +50,29 @@ export function restRoutes(gateway: RestSources): Hono {
   const admin = adminHandlers(gateway);
   const who = (c: Context): string | undefined => c.get('identity')?.name;
   const callView = (call: AsyncCall): CallView => scrubDeep(viewOf(call), gateway.security.secrets());
+  // [[views]] The view a request asks for (?view=) or its token is bound to, from the config of this request.
+  const namedOf = (c: Context): NamedView | undefined => selectView(() => gateway.config.views, c.req.query('view'), c.get('identity'));
+  /** The backend's name of the tool a call names in the request's view (a renamed tool's new name; FORBIDDEN when left out). */
+  const toolIn = async (c: Context, server: string, tool: string): Promise<string> => {
+    const named = namedOf(c);
+    if (named === undefined) return tool;
+    if (catalog.tools(new Set([server])).length === 0) await gateway.settled();
+    return viewTarget(catalog, named, server, tool).name;
+  };
 
   app.post('/call', role('agent'), async (c) => {
     const body = await readBody(c, CallInputSchema);
     // A backend outside the token's list is refused (FORBIDDEN) by the router's call guard, which also audits the refusal.
-    const outcome = await router.call({ server: body.server, tool: body.tool, arguments: body.arguments, caller: who(c), signal: c.req.raw.signal });
+    const tool = await toolIn(c, body.server, body.tool);
+    const outcome = await router.call({ server: body.server, tool, arguments: body.arguments, caller: who(c), signal: c.req.raw.signal });
     return c.json(outcome);
   });
 
   app.post('/call/async', role('agent'), async (c) => {
     const body = await readBody(c, CallInputSchema);
     assertMayUse(c, body.server);
-    const call = await gateway.dispatch.submit({ server: body.server, tool: body.tool, arguments: body.arguments, caller: who(c), owner: who(c) ?? null });
+    const tool = await toolIn(c, body.server, body.tool);
+    const call = await gateway.dispatch.submit({ server: body.server, tool, arguments: body.arguments, caller: who(c), owner: who(c) ?? null });
     return c.json({ call_id: call.id, submitted_at: call.submitted_at, status: call.state }, 202);
   });
 
@@ -71,7 +85,11 @@ export function restRoutes(gateway: RestSources): Hono {
   app.delete('/call/:id', role('agent'), async (c) => c.json(callView(await gateway.dispatch.cancel(c.req.param('id'), who(c) ?? null))));
 
   app.get('/tools', role('agent'), (c) => {
-    const tools = catalog.tools(scopeOf(c)).map(toolView);
+    const named = namedOf(c);
+    const tools = catalog
+      .tools(narrow(scopeOf(c), named?.servers))
+      .filter((t) => named === undefined || named.shows(t))
+      .map((t) => toolView(t, named));
     return c.json({ tools, total: tools.length });
   });
 
@@ -79,7 +97,11 @@ export function restRoutes(gateway: RestSources): Hono {
     const server = c.req.param('server');
     assertMayUse(c, server);
     supervisor.get(server);
-    const tools = catalog.tools(new Set([server])).map(toolView);
+    const named = namedOf(c);
+    const tools = catalog
+      .tools(new Set([server]))
+      .filter((t) => named === undefined || named.shows(t))
+      .map((t) => toolView(t, named));
     return c.json({ tools, total: tools.length });
   });
 
@@ -91,8 +113,10 @@ export function restRoutes(gateway: RestSources): Hono {
       supervisor.get(server);
     }
     const limit = intParam(c, 'limit', 20, 200);
-    const { ranked, matched } = catalog.discover(query, { limit, servers: narrow(scopeOf(c), server === undefined ? undefined : new Set([server])) });
-    const tools = ranked.map((r) => ({ ...toolView(r.tool), score: r.score }));
+    const named = namedOf(c);
+    const servers = narrow(narrow(scopeOf(c), named?.servers), server === undefined ? undefined : new Set([server]));
+    const { ranked, matched } = catalog.discover(query, { limit, servers, ...(named === undefined ? {} : { accept: named.shows }) });
+    const tools = ranked.map((r) => ({ ...toolView(r.tool, named), score: r.score }));
     // total is the number returned (kept as it was); matched counts every hit before the limit.
     return c.json({ query, tools, total: tools.length, matched, has_more: matched > tools.length });
   });
@@ -102,7 +126,8 @@ export function restRoutes(gateway: RestSources): Hono {
     const tool = c.req.param('tool');
     assertMayUse(c, server);
     supervisor.get(server);
-    const entry = catalog.resolve(server, tool);
+    const named = namedOf(c);
+    const entry = named === undefined ? catalog.resolve(server, tool) : viewTarget(catalog, named, server, tool);
     if (entry === undefined) throw new GatewayError('UNKNOWN_TOOL', `Backend '${server}' has no tool '${tool}'; GET /tools/${server} lists its tools`);
     if (catalog.isHeld(server, tool)) {
       throw new GatewayError(
@@ -113,7 +138,8 @@ export function restRoutes(gateway: RestSources): Hono {
     return c.json(entry.inputSchema);
   });
 
-  app.get('/server/list', role('agent'), (c) => c.json({ servers: gateway.serverList(scopeOf(c)) }));
+  // [[views]] A view with servers (asked for, or the token's) lists those backends only.
+  app.get('/server/list', role('agent'), (c) => c.json({ servers: gateway.serverList(narrow(scopeOf(c), namedOf(c)?.servers)) }));
 
   app.post('/server/start', role('admin'), admin.start);
   app.post('/server/stop', role('admin'), admin.stop);

@@ -35,6 +35,8 @@ export type RouteSurface = 'mcp' | 'builtin' | 'metrics' | 'rest';
 /** The surface of a request's path, given the names of the mounted built-ins. */
 export function routeSurface(path: string, builtins: ReadonlySet<string> = new Set()): RouteSurface {
   if (path === '/' || path === '/mcp' || path.startsWith('/mcp/') || path === '/sse' || path === '/messages') return 'mcp';
+  // [[views]] /views/NAME/mcp
+  if (/^\/views\/[^/]+\/mcp$/.test(path)) return 'mcp';
   if (path === '/metrics') return 'metrics';
   if (builtins.has(path.split('/')[1] ?? '')) return 'builtin';
   return 'rest';

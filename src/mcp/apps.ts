@@ -2,6 +2,7 @@ import type { CallToolResult, ClientCapabilities, Tool } from '@modelcontextprot
 import { ProtocolErrorCode } from '@modelcontextprotocol/server';
 import type { CatalogTool } from '../catalog/catalog.js';
 import { GatewayError, rpcFailure } from '../errors.js';
+import { toolOf } from './named-view.js';
 import { prefixUri } from './resource-proxy.js';
 import type { GatewaySurface } from './surface.js';
 import type { View } from './view.js';
@@ -77,7 +78,7 @@ export type AppsSources = Pick<GatewaySurface, 'catalog' | 'settled'>;
 
 /** The catalog entry a tools/call name means on this endpoint. */
 function entryOf(gateway: AppsSources, view: View, name: string): CatalogTool | undefined {
-  return view.single === undefined ? gateway.catalog.byExposed(name) : gateway.catalog.resolve(view.single, name);
+  return toolOf(gateway.catalog, view, name);
 }
 
 /** tools/list: app-only tools left out where they are not reachable; on /mcp, UI resource URIs prefixed like the backend's resources. */
@@ -89,7 +90,7 @@ export function appTools(gateway: AppsSources, view: View, tools: Tool[], capabi
       continue;
     }
     if (!reachable(view, tool, capabilities)) continue;
-    const server = view.single === undefined ? gateway.catalog.byExposed(tool.name)?.server : undefined;
+    const server = view.single === undefined ? toolOf(gateway.catalog, view, tool.name)?.server : undefined;
     out.push(server === undefined ? tool : { ...tool, _meta: withUiUris(tool._meta, (uri) => prefixUri(server, uri)) });
   }
   return out;

@@ -18,7 +18,8 @@ export type CacheHints = NonNullable<ServerOptions['cacheHints']>;
  * listing the view sees. A backend's list_changed (or a refresh) makes its
  * listing fresh again, so the hint goes back up. Resource contents are not
  * catalogued: reads get ttlMs 0. With auth on, what a client sees depends on
- * its token, so every answer is `private`; with auth off it is `public`.
+ * its token, so every answer is `private`; so is every answer of a named
+ * view ([[views]]); with auth off it is `public`.
  */
 
 /** Milliseconds a listing of `kind` stays trustworthy for the backends `view` sees. */
@@ -37,7 +38,8 @@ function remaining(gateway: CacheHintSources, view: View, kinds: readonly Listin
 
 /** The cache hints of one modern request's server, for `view`, as of now. */
 export function cacheHintsFor(gateway: CacheHintSources, view: View, now = Date.now()): CacheHints {
-  const cacheScope: CacheScope = gateway.security.enabled ? 'private' : 'public';
+  // [[views]] A named view's lists are its own (names, descriptions): private too.
+  const cacheScope: CacheScope = gateway.security.enabled || view.named !== undefined ? 'private' : 'public';
   const hint = (kinds: readonly ListingKind[]): CacheHint => ({ ttlMs: remaining(gateway, view, kinds, now), cacheScope });
   const resources = hint(['resources']);
   return {

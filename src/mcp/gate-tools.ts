@@ -7,11 +7,12 @@ import type { RoundFields } from '../pool/backend-era.js';
 import type { Downstream } from '../pool/connection.js';
 import { appOnly, refuseAppOnly } from './apps.js';
 import { GATE_INPUTS, toolInputSchema } from './gate-inputs.js';
+import { viewTarget } from './named-view.js';
 import type { GatewaySurface } from './surface.js';
 import { sees, type View } from './view.js';
 
 /** What this module reads and calls of the gateway. */
-export type GateToolSources = Pick<GatewaySurface, 'catalog' | 'dispatch' | 'health' | 'router' | 'security' | 'serverList' | 'supervisor'>;
+export type GateToolSources = Pick<GatewaySurface, 'catalog' | 'dispatch' | 'health' | 'router' | 'security' | 'serverList' | 'settled' | 'supervisor'>;
 
 /** The gateway's own tools, listed on /mcp beside the proxied ones. */
 export const GATE_TOOLS: readonly Tool[] = [
@@ -112,6 +113,17 @@ function callTarget(view: View, args: Record<string, unknown>): { server: string
   return { server, tool, toolArgs: toolArgs as Record<string, unknown> };
 }
 
+/**
+ * [[views]] The backend's name of the tool a gate_call names in a named view:
+ * its new name for a renamed tool (the original is UNKNOWN_TOOL there), and
+ * FORBIDDEN for a tool the view leaves out. Without a view, the name as given.
+ */
+async function toolInView(gateway: GateToolSources, view: View, server: string, tool: string): Promise<string> {
+  if (view.named === undefined) return tool;
+  if (gateway.catalog.tools(new Set([server])).length === 0) await gateway.settled();
+  return viewTarget(gateway.catalog, view.named, server, tool).name;
+}
+
 const GATE_TOOL_KEYS: ReadonlyMap<string, readonly string[]> = new Map(Object.entries(GATE_INPUTS).map(([name, schema]) => [name, Object.keys(schema.shape)]));
 
 /**
@@ -138,7 +150,8 @@ export async function callGateTool(
   refuseUnknownKeys(name, args);
   switch (name) {
     case 'gate_call': {
-      const { server, tool, toolArgs } = callTarget(view, args);
+      const { server, tool: named, toolArgs } = callTarget(view, args);
+      const tool = await toolInView(gateway, view, server, named);
       refuseAppOnly(gateway.catalog.resolve(server, tool)?.definition, server, tool);
       const outcome = await gateway.router.call({
         server,
@@ -161,14 +174,16 @@ export async function callGateTool(
       const limit = args.limit === undefined ? 10 : Number(args.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new GatewayError('INVALID_ARGUMENTS', "'limit' must be an integer from 1 to 100");
       const servers = server !== undefined ? new Set([server]) : view.servers;
-      const { ranked, matched } = gateway.catalog.discover(query, { servers, limit });
+      // [[views]] A named view searches only its tools, under its names and descriptions.
+      const named = view.named;
+      const { ranked, matched } = gateway.catalog.discover(query, { servers, limit, ...(named === undefined ? {} : { accept: named.shows }) });
       const tools = ranked
         .filter(({ tool }) => !appOnly(tool.definition))
         .map(({ tool, score }) => ({
           server: tool.server,
-          name: tool.name,
-          exposed_name: tool.exposed,
-          description: tool.description,
+          name: named === undefined || named.nameOf(tool) === tool.exposed ? tool.name : named.nameOf(tool),
+          exposed_name: named === undefined ? tool.exposed : named.nameOf(tool),
+          description: named === undefined ? tool.description : named.descriptionOf(tool),
           inputSchema: tool.inputSchema,
           score,
         }));
@@ -182,7 +197,8 @@ export async function callGateTool(
       return json({ health: await gateway.health(), servers: gateway.serverList(servers) });
     }
     case 'gate_call_async': {
-      const { server, tool, toolArgs } = callTarget(view, args);
+      const { server, tool: named, toolArgs } = callTarget(view, args);
+      const tool = await toolInView(gateway, view, server, named);
       refuseAppOnly(gateway.catalog.resolve(server, tool)?.definition, server, tool);
       const call = await gateway.dispatch.submit({ server, tool, arguments: toolArgs, caller: view.caller, owner: view.owner ?? null, servers: view.servers });
       return json({ call_id: call.id, submitted_at: call.submitted_at, status: call.state });

@@ -12,6 +12,7 @@ import { appCall, appResult, appTools } from './apps.js';
 import { bridgedCall } from './bridged-call.js';
 import { cacheHintsFor } from './cache-hints.js';
 import { callGateTool, GATE_TOOL_NAMES } from './gate-tools.js';
+import { toolOf } from './named-view.js';
 import { registerResourceProxy } from './resource-proxy.js';
 import type { GatewaySurface } from './surface.js';
 import { modernTask, registerTaskMethods, submitTask, withTasksExtension } from './task-extension.js';
@@ -270,7 +271,8 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
         await progress.flush();
       }
     }
-    const lookup = (): CatalogTool | undefined => (single === undefined ? gateway.catalog.byExposed(name) : gateway.catalog.resolve(single, name));
+    // [[views]] A named view's names; a tool it leaves out is unknown here (and so to 2025 tasks and the Tasks extension).
+    const lookup = (): CatalogTool | undefined => toolOf(gateway.catalog, view, name);
     let entry = lookup();
     if (entry === undefined) {
       await gateway.settled();

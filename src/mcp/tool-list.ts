@@ -19,7 +19,14 @@ export function listTools(gateway: SessionServerSources, view: View): Tool[] {
       .sort(byName);
   }
   const tools: Tool[] = [];
-  if (view.expose === 'all') {
+  const named = view.named;
+  if (view.expose === 'all' && named !== undefined) {
+    // [[views]] Only the tools the view shows, under its names and descriptions.
+    for (const t of gateway.catalog.tools(view.servers)) {
+      if (named.shows(t)) tools.push({ ...t.definition, name: named.nameOf(t), description: named.descriptionOf(t), execution: withTasks(t.definition) });
+    }
+    tools.sort(byName);
+  } else if (view.expose === 'all') {
     for (const t of gateway.catalog.tools(view.servers)) tools.push({ ...t.definition, name: t.exposed, execution: withTasks(t.definition) });
     tools.sort(byName);
   }

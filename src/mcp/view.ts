@@ -1,6 +1,8 @@
 import type { Identity } from '../auth/tokens.js';
+import type { ViewConfig } from '../config/views-schema.js';
 import { GatewayError } from '../errors.js';
 import type { SessionRef } from '../pool/affinity-pool.js';
+import { type NamedView, selectView } from './named-view.js';
 
 /**
  * What one MCP session sees. `/mcp` shows every backend under prefixed
@@ -33,6 +35,8 @@ export interface View {
    * refused, and log messages need the request's logLevel.
    */
   modern?: boolean;
+  /** [[views]]: the named view served (its tools, names and descriptions); undefined: none. */
+  named?: NamedView;
 }
 
 /**
@@ -40,10 +44,38 @@ export interface View {
  * and the request's token: `?servers=` can only narrow the token's list,
  * and with a token the caller and the owner of async calls are its name.
  */
-export function viewFrom(query: URLSearchParams, defaults: { expose: 'all' | 'meta' }, single?: string, identity?: Identity): View {
-  const expose = query.get('expose') ?? defaults.expose;
+export function viewFrom(
+  query: URLSearchParams,
+  defaults: { expose: 'all' | 'meta'; views?: () => readonly ViewConfig[] },
+  single?: string,
+  identity?: Identity,
+  pathView?: string,
+): View {
+  // [[views]] The view asked for (/views/NAME/mcp, ?view=) or the token's; a per-server endpoint has none.
+  const requested = pathView ?? query.get('view') ?? undefined;
+  if (single !== undefined && (requested !== undefined || identity?.view !== undefined)) {
+    throw new GatewayError(
+      requested !== undefined ? 'BAD_REQUEST' : 'FORBIDDEN',
+      requested !== undefined ? '/mcp/{server} serves no view: use /views/NAME/mcp' : `Token '${identity?.name}' is bound to a view: use /mcp`,
+    );
+  }
+  const named = selectView(defaults.views ?? (() => []), requested, identity);
+  const expose = query.get('expose') ?? named?.expose ?? defaults.expose;
   if (expose !== 'all' && expose !== 'meta') {
     throw new GatewayError('BAD_REQUEST', `expose must be 'all' or 'meta', got '${expose}'`);
+  }
+  if (named !== undefined) {
+    // A view's backends, narrowed by ?servers= and the token's list; expose=meta may narrow an "all" view, never widen a "meta" one.
+    const rest = new URLSearchParams(query);
+    rest.delete('view');
+    const base = viewFrom(
+      rest,
+      { expose: expose === 'all' && named.expose === 'meta' ? 'meta' : expose },
+      undefined,
+      identity && { ...identity, view: undefined },
+    );
+    const servers = named.servers === undefined ? base.servers : new Set([...named.servers].filter((s) => base.servers === undefined || base.servers.has(s)));
+    return { ...base, expose: named.expose === 'meta' ? 'meta' : base.expose, servers, named };
   }
   const list = query.get('servers');
   const servers =

@@ -122,7 +122,7 @@ describe('roles on the routes', () => {
     const coord = [...roles].filter(([key]) => key.includes(' /coord/') && !probes.includes(key));
     expect(coord.length).toBeGreaterThan(20);
     expect(coord.every(([, r]) => r === 'agent')).toBe(true);
-    for (const key of ['POST /call', 'GET /tools', 'GET /server/list', 'GET /metrics', 'POST /mcp', 'GET /sse', 'POST /messages'])
+    for (const key of ['POST /call', 'GET /tools', 'GET /server/list', 'GET /metrics', 'POST /mcp', 'POST /views/:view/mcp', 'GET /sse', 'POST /messages'])
       expect(roles.get(key), key).toBe('agent');
   });
 
@@ -168,5 +168,24 @@ describe('roles on the routes', () => {
     expect((await request(gw.app, 'HEAD', '/config', AGENT_TOKEN)).status).toBe(403);
     expect((await request(gw.app, 'GET', '/config', ADMIN_TOKEN)).status).toBe(200);
     expect((await request(gw.app, 'GET', '/coord/agent/discover', AGENT_TOKEN)).status).not.toBe(403);
+  });
+
+  it('[[views]] /views/NAME/mcp: Host/Origin first, then a token (401 in JSON-RPC), then the view (404 UNKNOWN_VIEW)', async () => {
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} });
+    const post = (headers: Record<string, string>): Response | Promise<Response> =>
+      gw.app.request('/views/nope/mcp', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+        body,
+      });
+    const foreign = await post({ authorization: `Bearer ${AGENT_TOKEN}`, origin: 'https://evil.example' });
+    expect(foreign.status).toBe(403);
+    expect(((await foreign.json()) as { error: { data: { code: string } } }).error.data.code).toBe('FORBIDDEN');
+    const anonymous = await post({});
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as { jsonrpc: string }).jsonrpc).toBe('2.0');
+    const unknown = await post({ authorization: `Bearer ${AGENT_TOKEN}` });
+    expect(unknown.status).toBe(404);
+    expect(JSON.stringify(await unknown.json())).toContain('UNKNOWN_VIEW');
   });
 });
