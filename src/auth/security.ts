@@ -33,7 +33,7 @@ export class Security {
   readonly limiter = new RateLimiter();
   /** Sessions and event streams per client, and in all (client-caps.ts). */
   readonly caps: ClientCaps;
-  readonly #options: SecurityOptions;
+  #options: SecurityOptions;
   #audit: AuditLog | undefined;
 
   constructor(options: SecurityOptions) {
@@ -63,6 +63,12 @@ export class Security {
       `refusing to listen on ${host}: no [auth] tokens are configured, so anyone who can reach this address could run commands (POST /server/add) and call every tool. ` +
         'Configure [[auth.tokens]] in stonegate.toml (docs/security.md), or bind a loopback address ([server] host = "127.0.0.1" or --host 127.0.0.1)',
     );
+  }
+
+  /** Takes on a reloaded configuration (gateway/reload.ts): its tokens, their scopes and limits, and the secrets to scrub. */
+  reload(config: Config): void {
+    this.#options = { ...this.#options, config };
+    this.tokens.replace(config.auth);
   }
 
   /** Whether requests need a bearer token: [auth] has tokens or [auth.oauth] an issuer. */

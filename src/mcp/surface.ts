@@ -6,6 +6,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { Config } from '../config/schema.js';
 import type { DispatchTable } from '../dispatch/table.js';
 import type { GatewayError } from '../errors.js';
+import type { ConfigReloader } from '../gateway/reload.js';
 import type { Logger } from '../log.js';
 import type { CallLog } from '../router/call-log.js';
 import type { Router } from '../router/router.js';
@@ -61,6 +62,8 @@ export interface GatewaySurface {
   readonly dispatch: DispatchTable;
   /** Runtime changes to the backend list; throws before the gateway started. */
   readonly roster: Roster;
+  /** Live reloads of the config file: POST /config/reload, the `reload` of GET /config. */
+  readonly reloader: Pick<ConfigReloader, 'reload' | 'status'>;
   /** Waits (at most `capMs`) for the first start of the configured backends. */
   settled(capMs?: number): Promise<void>;
   /** Registers cleanup (a front door's sessions) to run when the gateway stops. */

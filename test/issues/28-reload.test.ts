@@ -1,0 +1,177 @@
+import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { demoBackend, eventually, type RunningGateway, serverRow, startGateway, stopAll } from '../helpers/harness.js';
+import { runCli } from '../helpers/run-cli.js';
+
+// Issue #28 item 1 and 3: live reload of stonegate.toml, and what bad input does to it.
+
+afterEach(stopAll);
+
+const NO_COORD = '\n[coordination]\nenabled = false\n';
+const configOf = (gw: RunningGateway): string => join(gw.dir, 'stonegate.toml');
+
+/** Writes the file as an editor does: a new file renamed over the old one. */
+function save(gw: RunningGateway, toml: string): void {
+  const temp = `${configOf(gw)}.tmp`;
+  writeFileSync(temp, `${toml}${NO_COORD}`);
+  renameSync(temp, configOf(gw));
+}
+
+interface ReloadStatus {
+  status: string;
+  revision?: string;
+  error?: string;
+  trigger?: string;
+  at: string;
+  backends?: Record<string, unknown>;
+  needs_restart?: string[];
+}
+
+/** Waits for the first reload logged after the gateway's `mark`-th log line, and returns GET /config's account of it. */
+async function nextReload(gw: RunningGateway, mark: number): Promise<ReloadStatus> {
+  const line = await gw.waitForLog((l) => (l.msg === 'config reloaded' || l.msg.startsWith('config reload refused')) && gw.logs.indexOf(l) >= mark);
+  expect(line).toBeDefined();
+  return (await gw.request('GET', '/config')).body.reload as ReloadStatus;
+}
+
+const pidOf = async (gw: RunningGateway, name: string): Promise<number | null> => (await serverRow(gw, name)).pid;
+
+async function running(gw: RunningGateway, name: string): Promise<void> {
+  await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
+}
+
+describe('hot reload of the config file (#28)', () => {
+  it('adds, changes and removes backends on a save; the others keep their process; an MCP session hears list_changed', async () => {
+    const gw = await startGateway(`${demoBackend('keep')}\n${demoBackend('change')}\n${demoBackend('gone')}`);
+    await Promise.all(['keep', 'change', 'gone'].map((n) => running(gw, n)));
+    const keepPid = await pidOf(gw, 'keep');
+    const changePid = await pidOf(gw, 'change');
+    const client = new Client({ name: 'reload-test', version: '1' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`)));
+    expect((await client.listTools()).tools.map((t) => t.name)).not.toContain('fresh__echo');
+    const changed = new Promise<void>((resolve) => client.setNotificationHandler('notifications/tools/list_changed', async () => resolve()));
+
+    const before = gw.logs.length;
+    save(gw, `${demoBackend('keep')}\n${demoBackend('change')}\nenv = { MARK = "2" }\n${demoBackend('fresh')}`);
+    const status = await nextReload(gw, before);
+    expect(status).toMatchObject({ status: 'ok', trigger: 'file' });
+    expect(status.revision).toMatch(/^[0-9a-f]{16}$/);
+    expect(status.backends).toEqual({ added: ['fresh'], removed: ['gone'], restarted: ['change'], updated: [], unchanged: 1 });
+    await changed;
+    await running(gw, 'fresh');
+    expect((await client.listTools()).tools.map((t) => t.name)).toContain('fresh__echo');
+    expect((await client.listTools()).tools.map((t) => t.name)).not.toContain('gone__echo');
+    expect(await pidOf(gw, 'keep')).toBe(keepPid);
+    expect(await pidOf(gw, 'change')).not.toBe(changePid);
+    expect((await gw.request('GET', '/server/list')).body.servers).toHaveLength(3);
+    const health = (await gw.request('GET', '/health')).body;
+    expect(health.checks).toMatchObject({ reload: { status: 'ok' } });
+    expect(health.reload).toMatchObject({ status: 'ok', revision: status.revision });
+    await client.close();
+  });
+
+  it('applies a timeout-only change in place (same process) and reports [server] changes as needing a restart', async () => {
+    const gw = await startGateway(demoBackend('one'));
+    await running(gw, 'one');
+    const pid = await pidOf(gw, 'one');
+    const before = gw.logs.length;
+    save(gw, `[server]\nheaders_timeout = 12345\n${demoBackend('one')}\ntimeout = 1234`);
+    const status = await nextReload(gw, before);
+    expect(status.backends).toMatchObject({ updated: ['one'], restarted: [] });
+    expect(status.needs_restart).toEqual(['server.headers_timeout']);
+    expect(await pidOf(gw, 'one')).toBe(pid);
+    const config = (await gw.request('GET', '/config')).body as { backends: { name: string; timeout: number }[]; server: Record<string, unknown> };
+    expect(config.backends.find((b) => b.name === 'one')?.timeout).toBe(1234);
+  });
+
+  it('refuses garbage, a truncated file, a deleted and an unreadable one: the old configuration serves, /health and /config tell', async () => {
+    const toml = demoBackend('one');
+    const gw = await startGateway(toml);
+    await running(gw, 'one');
+    const pid = await pidOf(gw, 'one');
+    const first = ((await gw.request('GET', '/config')).body.reload as ReloadStatus).revision;
+    const bad: [string, () => void][] = [
+      ['garbage', () => save(gw, '\u0000\u0001 not = [toml')],
+      ['truncated', () => writeFileSync(configOf(gw), toml.slice(0, toml.length - 12))],
+      ['deleted', () => rmSync(configOf(gw))],
+      ['a directory', () => mkdirSync(configOf(gw))],
+    ];
+    for (const [what, breakIt] of bad) {
+      const before = gw.logs.length;
+      breakIt();
+      const status = await nextReload(gw, before);
+      expect(status.status, what).toBe('error');
+      expect(status.error, what).toContain('stonegate.toml');
+      expect(status.revision, what).toBe(first);
+      const health = await gw.request('GET', '/health');
+      expect(health.status).toBe(200);
+      expect(health.body.status).toBe('degraded');
+      expect(health.body.checks).toMatchObject({ reload: { status: 'degraded' } });
+      expect(health.body.reload).toMatchObject({ status: 'error' });
+      expect((await gw.request('POST', '/call', { server: 'one', tool: 'echo', arguments: { text: 'still' } })).status).toBe(200);
+      expect(await pidOf(gw, 'one')).toBe(pid);
+      if (what === 'a directory') rmSync(configOf(gw), { recursive: true });
+    }
+    if (process.getuid?.() !== 0) {
+      save(gw, toml);
+      chmodSync(configOf(gw), 0o000);
+      const answer = await gw.request('POST', '/config/reload', {});
+      expect(answer.status).toBe(422);
+      expect(answer.body.status).toBe('error');
+    }
+    const before = gw.logs.length;
+    save(gw, `${toml}\ntimeout = 999`);
+    expect((await nextReload(gw, before)).status).toBe('ok');
+    expect((await gw.request('GET', '/health')).body.status).toBe('ok');
+    expect(await pidOf(gw, 'one')).toBe(pid);
+  });
+
+  it('reloads on SIGHUP and on `stonegate reload`, and a storm of 100 SIGHUPs leaves it serving', async () => {
+    const gw = await startGateway(demoBackend('one'));
+    await running(gw, 'one');
+    const pid = await pidOf(gw, 'one');
+    gw.proc.kill('SIGHUP');
+    await gw.waitForLog((l) => l.msg === 'config reloaded' && l.trigger === 'signal');
+    const cli = await runCli(['reload', '--url', gw.url]);
+    expect(cli.stderr).toBe('');
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toMatch(/^reloaded revision [0-9a-f]{16}: added -; removed -; restarted -; updated -/);
+    expect(((await gw.request('GET', '/config')).body.reload as ReloadStatus).trigger).toBe('api');
+    for (let i = 0; i < 100; i += 1) gw.proc.kill('SIGHUP');
+    const after = await gw.request('POST', '/config/reload', {});
+    expect(after.status).toBe(200);
+    expect(after.body.status).toBe('ok');
+    expect((await gw.request('POST', '/call', { server: 'one', tool: 'echo', arguments: { text: 'x' } })).status).toBe(200);
+    expect(await pidOf(gw, 'one')).toBe(pid);
+    const runs = gw.logs.filter((l) => l.msg === 'config reloaded' && l.trigger === 'signal').length;
+    // Triggers during a reload fold into one more run.
+    expect(runs).toBeLessThan(100);
+    save(gw, '[[backends]]\nname = "one"\ncommand = "node"\nargs = [');
+    const refused = await runCli(['reload', '--url', gw.url]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('stonegate.toml');
+  });
+
+  it('50 calls in flight across a reload that removes their backend all settle: done, or the documented error', async () => {
+    const gw = await startGateway(`${demoBackend('slow')}\n${demoBackend('other')}`);
+    await Promise.all([running(gw, 'slow'), running(gw, 'other')]);
+    const calls = Array.from({ length: 50 }, () => gw.request('POST', '/call', { server: 'slow', tool: 'sleep', arguments: { ms: 3000 } }));
+    const inflight = async (): Promise<number> =>
+      ((await gw.request('GET', '/server/list')).body.servers as { name: string; pool: { inflight: number } }[]).find((s) => s.name === 'slow')?.pool
+        .inflight ?? 0;
+    await eventually(async () => (await inflight()) === 50);
+    const before = gw.logs.length;
+    save(gw, demoBackend('other'));
+    const results = await Promise.all(calls);
+    const status = await nextReload(gw, before);
+    expect(status.backends).toMatchObject({ removed: ['slow'] });
+    for (const r of results) {
+      if (r.status === 200) expect((r.body.result as { content: { text: string }[] }).content[0]?.text).toBe('slept 3000 ms');
+      else expect(['BACKEND_UNAVAILABLE', 'UNKNOWN_SERVER']).toContain(r.body.code);
+    }
+    expect(results.filter((r) => r.status === 200).length).toBeGreaterThan(0);
+    expect((await gw.request('POST', '/call', { server: 'slow', tool: 'echo', arguments: { text: 'x' } })).body.code).toBe('UNKNOWN_SERVER');
+  });
+});
