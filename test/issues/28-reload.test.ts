@@ -30,10 +30,11 @@ interface ReloadStatus {
 }
 
 /** Waits for the first reload logged after the gateway's `mark`-th log line, and returns GET /config's account of it. */
-async function nextReload(gw: RunningGateway, mark: number): Promise<ReloadStatus> {
+async function nextReload(gw: RunningGateway, mark: number, token?: string): Promise<ReloadStatus> {
   const line = await gw.waitForLog((l) => (l.msg === 'config reloaded' || l.msg.startsWith('config reload refused')) && gw.logs.indexOf(l) >= mark);
   expect(line).toBeDefined();
-  return (await gw.request('GET', '/config')).body.reload as ReloadStatus;
+  const answer = await fetch(`${gw.url}/config`, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
+  return ((await answer.json()) as { reload: ReloadStatus }).reload;
 }
 
 const pidOf = async (gw: RunningGateway, name: string): Promise<number | null> => (await serverRow(gw, name)).pid;
@@ -152,6 +153,34 @@ describe('hot reload of the config file (#28)', () => {
     const refused = await runCli(['reload', '--url', gw.url]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('stonegate.toml');
+  });
+
+  it('applies [auth] tokens live: a removed token is refused on its next request, a narrowed one on its next call elsewhere', async () => {
+    const tokens = (bot: string): string =>
+      `[[auth.tokens]]\nname = "root"\nrole = "admin"\ntoken = "\${ROOT_TOKEN}"\n${bot}${demoBackend('one')}\n${demoBackend('two')}`;
+    const bot = (servers: string): string => `[[auth.tokens]]\nname = "bot"\nrole = "agent"\ntoken = "\${BOT_TOKEN}"\nservers = ${servers}\n`;
+    const env = { ROOT_TOKEN: 'root-token-0123456789', BOT_TOKEN: 'bot-token-0123456789' };
+    const gw = await startGateway(tokens(bot('["one", "two"]')), { env });
+    await Promise.all([running(gw, 'one'), running(gw, 'two')]);
+    const call = async (token: string, server: string): Promise<number> =>
+      (
+        await fetch(`${gw.url}/call`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ server, tool: 'echo', arguments: { text: 'x' } }),
+        })
+      ).status;
+    expect(await call(env.BOT_TOKEN, 'two')).toBe(200);
+    let mark = gw.logs.length;
+    save(gw, tokens(bot('["one"]')));
+    expect((await nextReload(gw, mark, env.ROOT_TOKEN)).status).toBe('ok');
+    expect(await call(env.BOT_TOKEN, 'one')).toBe(200);
+    expect(await call(env.BOT_TOKEN, 'two')).toBe(403);
+    mark = gw.logs.length;
+    save(gw, tokens(''));
+    expect((await nextReload(gw, mark, env.ROOT_TOKEN)).status).toBe('ok');
+    expect(await call(env.BOT_TOKEN, 'one')).toBe(401);
+    expect(await call(env.ROOT_TOKEN, 'two')).toBe(200);
   });
 
   it('50 calls in flight across a reload that removes their backend all settle: done, or the documented error', async () => {
