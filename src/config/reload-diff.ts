@@ -98,3 +98,21 @@ export function planConfig(current: Config, next: Config): ConfigPlan {
   merged.auth = auth;
   return { config: Object.freeze(merged) as unknown as Config, needsRestart };
 }
+
+/** What started a reload. */
+export type ReloadTrigger = 'file' | 'signal' | 'api' | 'start';
+
+/** The outcome of the last reload, as GET /config, POST /config/reload and (without the error text) GET /health show it. */
+export interface ReloadStatus {
+  status: 'ok' | 'error';
+  /** sha256 of the file served (its first 16 hex digits); for an error, of the file still served. */
+  revision: string | undefined;
+  /** When (ISO 8601). */
+  at: string;
+  trigger: ReloadTrigger;
+  /** Why the file was refused (file, key, reason); the previous configuration keeps serving. */
+  error?: string;
+  backends?: { added: string[]; removed: string[]; restarted: string[]; updated: string[]; unchanged: number };
+  /** Keys that changed but wait for a restart of the gateway; the rest of the file is applied. */
+  needs_restart?: string[];
+}

@@ -6,7 +6,6 @@ import { callGuard } from '../auth/call-guard.js';
 import { Security } from '../auth/security.js';
 import type { ActingAsDeclaration, BuiltinBackend, BuiltinMount } from '../builtins/builtin-backend.js';
 import { BUILTINS } from '../builtins/registry.js';
-import { sectionOf, wanted } from '../builtins/wanted.js';
 import { type BackendListing, Catalog, describeBackend, listAllTools } from '../catalog/catalog.js';
 import { toolRefresh } from '../catalog/tool-refresh.js';
 import { ConfigError, normalizeBackend } from '../config/load.js';
@@ -35,6 +34,7 @@ import { type HealthReport, healthReport } from '../views/health-report.js';
 import { createMetrics } from '../views/metrics.js';
 import { type Readiness, readiness } from '../views/readiness.js';
 import { type ServerView, serverList } from '../views/server-list.js';
+import { sectionOf, wanted } from './builtins-wanted.js';
 import { ConfigReloader } from './reload.js';
 
 export interface GatewayOptions {

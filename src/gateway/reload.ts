@@ -4,29 +4,11 @@ import { basename, dirname } from 'node:path';
 import type { Security } from '../auth/security.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { isLoopbackHost } from '../config/loopback.js';
-import { diffBackends, planConfig } from '../config/reload-diff.js';
+import { diffBackends, planConfig, type ReloadStatus, type ReloadTrigger } from '../config/reload-diff.js';
 import type { Config } from '../config/schema.js';
 import type { HealthReport } from '../views/health-report.js';
 import { worstOf } from '../views/health-report.js';
 import { applyBackends, type BackendTarget } from './reload-backends.js';
-
-/** What started a reload. */
-export type ReloadTrigger = 'file' | 'signal' | 'api' | 'start';
-
-/** The outcome of the last reload, as GET /config, POST /config/reload and (without the error text) GET /health show it. */
-export interface ReloadStatus {
-  status: 'ok' | 'error';
-  /** sha256 of the file served (its first 16 hex digits); for an error, of the file still served. */
-  revision: string | undefined;
-  /** When (ISO 8601). */
-  at: string;
-  trigger: ReloadTrigger;
-  /** Why the file was refused (file, key, reason); the previous configuration keeps serving. */
-  error?: string;
-  backends?: { added: string[]; removed: string[]; restarted: string[]; updated: string[]; unchanged: number };
-  /** Keys that changed but wait for a restart of the gateway; the rest of the file is applied. */
-  needs_restart?: string[];
-}
 
 /** What a reload reads and swaps. */
 export interface ReloadTarget extends BackendTarget {

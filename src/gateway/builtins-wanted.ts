@@ -1,5 +1,5 @@
+import type { BuiltinBackend } from '../builtins/builtin-backend.js';
 import type { Config } from '../config/schema.js';
-import type { BuiltinBackend } from './builtin-backend.js';
 
 /** A built-in's [section] of the config (with `enabled`); {} for a built-in without one. */
 export function sectionOf(config: Config, builtin: BuiltinBackend): Record<string, unknown> {
