@@ -44,6 +44,8 @@ export class ConfigReloader {
   #watcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** The revision a reload under way is applying (a change on disk to it is no news). */
+  #applying: string | undefined;
 
   /** `load` reads the file again with the command line's overrides (the default: the file alone). */
   constructor(target: ReloadTarget, load?: () => Config) {
@@ -104,6 +106,7 @@ export class ConfigReloader {
       return this.#last;
     }
     const revision = revisionOf(next.file);
+    this.#applying = revision;
     const plan = planConfig(current, next);
     const diff = diffBackends(current.backends, plan.config.backends);
     // Readers of the config (views, limits) and the tokens see the new file from here on.
@@ -115,6 +118,7 @@ export class ConfigReloader {
       // Not expected (starts and stops report through each backend's state); said rather than lost.
       logger.error({ trigger, error: (error as Error).message }, 'config reload: a backend change failed');
     }
+    this.#applying = undefined;
     this.#last = {
       status: 'ok',
       revision,
@@ -160,6 +164,7 @@ export class ConfigReloader {
     if (this.#closed) return;
     // A save that wrote the same bytes (or a touch) is no change.
     const revision = revisionOf(this.#target.config.file);
+    if (revision !== undefined && revision === this.#applying) return;
     if (revision !== undefined && revision === this.#last.revision && this.#last.status === 'ok') return;
     await this.reload('file');
   }
