@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs
 import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { demoBackend, eventually, type RunningGateway, serverRow, startGateway, stopAll } from '../helpers/harness.js';
+import { DEMO, demoBackend, eventually, type RunningGateway, serverRow, startGateway, stopAll } from '../helpers/harness.js';
 import { runCli } from '../helpers/run-cli.js';
 
 // Issue #28 item 1 and 3: live reload of stonegate.toml, and what bad input does to it.
@@ -181,6 +181,44 @@ describe('hot reload of the config file (#28)', () => {
     expect((await nextReload(gw, mark, env.ROOT_TOKEN)).status).toBe('ok');
     expect(await call(env.BOT_TOKEN, 'one')).toBe(401);
     expect(await call(env.ROOT_TOKEN, 'two')).toBe(200);
+  });
+
+  it("a 2026-07-28 client's listen stream hears tools list_changed when a reload adds a backend, and lists its tools", async () => {
+    const gw = await startGateway(demoBackend('one'));
+    await running(gw, 'one');
+    const client = new Client({ name: 'listener', version: '1' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`)));
+    const heard = new Promise<void>((resolve) => client.setNotificationHandler('notifications/tools/list_changed', async () => resolve()));
+    const subscription = await client.listen({ toolsListChanged: true });
+    save(gw, `${demoBackend('one')}\n${demoBackend('two')}`);
+    await heard;
+    await running(gw, 'two');
+    expect((await client.listTools(undefined, { cacheMode: 'bypass' })).tools.map((t) => t.name)).toContain('two__echo');
+    await subscription.close();
+    await client.close();
+  });
+
+  it('keeps a runtime-added backend unless the file names it (the file wins); an API stop holds until the entry changes', async () => {
+    const gw = await startGateway(`${demoBackend('one')}\n${demoBackend('stopped')}`);
+    await Promise.all([running(gw, 'one'), running(gw, 'stopped')]);
+    expect((await gw.request('POST', '/server/add', { name: 'extra', command: 'node', args: [DEMO] })).status).toBe(200);
+    expect((await gw.request('POST', '/server/add', { name: 'later', command: 'node', args: [DEMO] })).status).toBe(200);
+    expect((await gw.request('POST', '/server/stop', { name: 'stopped' })).status).toBe(200);
+    let mark = gw.logs.length;
+    save(gw, `${demoBackend('one')}\ntimeout = 4321\n${demoBackend('stopped')}\n${demoBackend('later')}\nenv = { FROM = "file" }`);
+    const status = await nextReload(gw, mark);
+    expect(status.backends).toMatchObject({ added: ['later'], updated: ['one'] });
+    const origin = async (name: string): Promise<string | undefined> =>
+      ((await gw.request('GET', '/config')).body.backends as { name: string; origin: string }[]).find((b) => b.name === name)?.origin;
+    expect(await origin('extra')).toBe('runtime');
+    expect(await origin('later')).toBe('file');
+    expect(gw.logs.some((l) => l.backend === 'later' && l.msg.includes('the file wins'))).toBe(true);
+    expect((await serverRow(gw, 'stopped')).status).toBe('stopped');
+    mark = gw.logs.length;
+    save(gw, `${demoBackend('one')}\ntimeout = 4321\n${demoBackend('stopped')}\nenv = { V = "2" }\n${demoBackend('later')}\nenv = { FROM = "file" }`);
+    expect((await nextReload(gw, mark)).backends).toMatchObject({ restarted: ['stopped'] });
+    await running(gw, 'stopped');
+    expect((await serverRow(gw, 'stopped')).status).toBe('running');
   });
 
   it('50 calls in flight across a reload that removes their backend all settle: done, or the documented error', async () => {
