@@ -57,7 +57,7 @@ export function diffBackends(before: readonly BackendConfig[], after: readonly B
 const RESTART_SECTIONS = ['server', 'store', 'gateway', 'dispatch', 'coordination', 'logging', 'security', 'audit'] as const;
 
 /** Keys of restart-only sections that apply live all the same. */
-const LIVE_KEYS = new Set(['gateway.request_timeout', 'gateway.max_request_timeout']);
+const LIVE_KEYS = new Set(['gateway.request_timeout', 'gateway.max_request_timeout', 'logging.level']);
 
 /** Live: [[backends]] (with [pool], [circuit_breaker], [supervisor] defaults), [auth] tokens and limits, views. */
 export interface ConfigPlan {
@@ -82,12 +82,9 @@ export function planConfig(current: Config, next: Config): ConfigPlan {
     const keys = changedKeys(section, current.raw[section], next.raw[section]).filter((k) => !LIVE_KEYS.has(k));
     if (keys.length === 0) continue;
     needsRestart.push(...keys);
-    merged[section] = current[section];
-  }
-  // The default call timeouts reach each backend's entry, which applies them live.
-  if (merged.gateway === current.gateway && needsRestart.some((k) => k.startsWith('gateway.'))) {
-    const { request_timeout, max_request_timeout } = next.gateway;
-    merged.gateway = Object.freeze({ ...current.gateway, request_timeout, max_request_timeout });
+    // The section as it runs, but for its live keys: the default call timeouts reach each backend's entry, which applies them; the log level is the root logger's.
+    const live = Object.entries(next[section]).filter(([key]) => LIVE_KEYS.has(`${section}.${key}`));
+    merged[section] = Object.freeze({ ...current[section], ...Object.fromEntries(live) });
   }
   // The OAuth verifier is built at start; tokens and limits apply live.
   let auth = next.auth;

@@ -112,6 +112,8 @@ export class ConfigReloader {
     // Readers of the config (views, limits) and the tokens see the new file from here on.
     this.#target.config = plan.config;
     this.#target.security.reload(plan.config);
+    // Child loggers (each backend's, each stage's) follow the root's level.
+    if (plan.config.logging.level !== current.logging.level) logger.level = plan.config.logging.level;
     try {
       await applyBackends(this.#target, diff);
     } catch (error) {

@@ -30,9 +30,15 @@ describe('reload diff', () => {
 
   it('keeps restart-only sections as they run and names their changed keys; request_timeout reaches the backends live', () => {
     const before = config({ server: { port: 3393 }, gateway: { request_timeout: 1000 }, backends: [backend('a')] });
-    const after = config({ server: { port: 4000, host: '127.0.0.1' }, gateway: { request_timeout: 2000, expose: 'meta' }, backends: [backend('a')] });
+    const after = config({
+      server: { port: 4000, host: '127.0.0.1' },
+      gateway: { request_timeout: 2000, expose: 'meta' },
+      logging: { level: 'debug', format: 'pretty' },
+      backends: [backend('a')],
+    });
     const plan = planConfig(before, after);
-    expect(plan.needsRestart).toEqual(['server.port', 'gateway.expose']);
+    expect(plan.needsRestart).toEqual(['server.port', 'gateway.expose', 'logging.format']);
+    expect(plan.config.logging).toMatchObject({ level: 'debug', format: 'json' });
     expect(plan.config.server.port).toBe(3393);
     expect(plan.config.gateway.expose).toBe('all');
     expect(plan.config.gateway.request_timeout).toBe(2000);

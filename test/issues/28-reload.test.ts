@@ -78,10 +78,12 @@ describe('hot reload of the config file (#28)', () => {
     await running(gw, 'one');
     const pid = await pidOf(gw, 'one');
     const before = gw.logs.length;
-    save(gw, `[server]\nheaders_timeout = 12345\n${demoBackend('one')}\ntimeout = 1234`);
+    save(gw, `[server]\nheaders_timeout = 12345\n[logging]\nlevel = "debug"\n${demoBackend('one')}\ntimeout = 1234`);
     const status = await nextReload(gw, before);
     expect(status.backends).toMatchObject({ updated: ['one'], restarted: [] });
     expect(status.needs_restart).toEqual(['server.headers_timeout']);
+    // The log level applies live, to every child logger too.
+    expect(gw.logs.slice(before).some((l) => l.level === 20 && l.msg === 'backends reloaded')).toBe(true);
     expect(await pidOf(gw, 'one')).toBe(pid);
     const config = (await gw.request('GET', '/config')).body as { backends: { name: string; timeout: number }[]; server: Record<string, unknown> };
     expect(config.backends.find((b) => b.name === 'one')?.timeout).toBe(1234);
