@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type FSWatcher, readFileSync, watch } from 'node:fs';
+import { existsSync, type FSWatcher, readFileSync, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Security } from '../auth/security.js';
 import { ConfigError, loadConfig } from '../config/load.js';
@@ -146,7 +146,8 @@ export class ConfigReloader {
    */
   watch(): void {
     const file = this.#target.config.file;
-    if (file === undefined || this.#watcher !== undefined || this.#closed) return;
+    // A config built in memory (tests: '(test)') names no file to watch.
+    if (file === undefined || !existsSync(file) || this.#watcher !== undefined || this.#closed) return;
     const name = basename(file);
     try {
       this.#watcher = watch(dirname(file), (_event, changed) => {
