@@ -151,7 +151,8 @@ export class ConfigReloader {
     const name = basename(file);
     try {
       this.#watcher = watch(dirname(file), (_event, changed) => {
-        if (changed !== null && changed !== name) return;
+        // `..data`: a Kubernetes ConfigMap swaps the symlink the file goes through.
+        if (changed !== null && changed !== name && !changed.startsWith('..')) return;
         clearTimeout(this.#timer);
         this.#timer = setTimeout(() => void this.#onDisk(), DEBOUNCE_MS);
       });

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -221,6 +221,24 @@ describe('hot reload of the config file (#28)', () => {
     expect((await nextReload(gw, mark)).backends).toMatchObject({ restarted: ['stopped'] });
     await running(gw, 'stopped');
     expect((await serverRow(gw, 'stopped')).status).toBe('running');
+  });
+
+  it('follows a Kubernetes ConfigMap swap: the file is a link through ..data, and the ..data link is replaced', async () => {
+    const gw = await startGateway(demoBackend('one'));
+    await running(gw, 'one');
+    const version = (n: number, toml: string): void => {
+      mkdirSync(join(gw.dir, `..v${n}`));
+      writeFileSync(join(gw.dir, `..v${n}`, 'stonegate.toml'), `${toml}${NO_COORD}`);
+      symlinkSync(`..v${n}`, join(gw.dir, '..data_tmp'));
+      renameSync(join(gw.dir, '..data_tmp'), join(gw.dir, '..data'));
+    };
+    version(1, demoBackend('one'));
+    symlinkSync('..data/stonegate.toml', `${configOf(gw)}.link`);
+    renameSync(`${configOf(gw)}.link`, configOf(gw));
+    const mark = gw.logs.length;
+    version(2, `${demoBackend('one')}\n${demoBackend('two')}`);
+    const status = await nextReload(gw, mark);
+    expect(status).toMatchObject({ status: 'ok', trigger: 'file', backends: { added: ['two'] } });
   });
 
   it('50 calls in flight across a reload that removes their backend all settle: done, or the documented error', async () => {
