@@ -57,7 +57,17 @@ export function diffBackends(before: readonly BackendConfig[], after: readonly B
 const RESTART_SECTIONS = ['server', 'store', 'gateway', 'dispatch', 'coordination', 'logging', 'security', 'audit'] as const;
 
 /** Keys of restart-only sections that apply live all the same. */
-const LIVE_KEYS = new Set(['gateway.request_timeout', 'gateway.max_request_timeout', 'logging.level']);
+const LIVE_KEYS = new Set([
+  'gateway.request_timeout',
+  'gateway.max_request_timeout',
+  // The session and stream caps (auth/client-caps.ts).
+  'gateway.max_connections',
+  'gateway.max_sessions_per_client',
+  'gateway.max_streams_per_client',
+  'gateway.max_streams',
+  'gateway.admin_reserve',
+  'logging.level',
+]);
 
 /** Live: [[backends]] (with [pool], [circuit_breaker], [supervisor] defaults), [auth] tokens and limits, views. */
 export interface ConfigPlan {

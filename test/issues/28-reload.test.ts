@@ -89,6 +89,21 @@ describe('hot reload of the config file (#28)', () => {
     expect(config.backends.find((b) => b.name === 'one')?.timeout).toBe(1234);
   });
 
+  it('applies [gateway] session caps live: a lowered max_sessions_per_client refuses the next session, open ones stay', async () => {
+    const gw = await startGateway(demoBackend('one'));
+    await running(gw, 'one');
+    const first = new Client({ name: 'first', version: '1' });
+    await first.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`)));
+    const mark = gw.logs.length;
+    save(gw, `[gateway]\nmax_sessions_per_client = 1\n${demoBackend('one')}`);
+    const status = await nextReload(gw, mark);
+    expect(status.needs_restart).toEqual([]);
+    const second = new Client({ name: 'second', version: '1' });
+    await expect(second.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`)))).rejects.toThrow(/max_sessions_per_client/);
+    expect((await first.listTools()).tools.map((t) => t.name)).toContain('one__echo');
+    await first.close();
+  });
+
   it('refuses garbage, a truncated file, a deleted and an unreadable one: the old configuration serves, /health and /config tell', async () => {
     const toml = demoBackend('one');
     const gw = await startGateway(toml);
