@@ -256,6 +256,22 @@ describe('hot reload of the config file (#28)', () => {
     expect(status).toMatchObject({ status: 'ok', trigger: 'file', backends: { added: ['two'] } });
   });
 
+  it('calls still running when drain_timeout ends are cut with BACKEND_UNAVAILABLE (cut_by remove); none hangs', async () => {
+    const head = '[supervisor]\ndrain_timeout = 200\n';
+    const gw = await startGateway(`${head}${demoBackend('slow')}\n${demoBackend('other')}`);
+    await Promise.all([running(gw, 'slow'), running(gw, 'other')]);
+    const calls = Array.from({ length: 50 }, () => gw.request('POST', '/call', { server: 'slow', tool: 'sleep', arguments: { ms: 60_000 } }));
+    const inflight = async (): Promise<number> =>
+      ((await gw.request('GET', '/server/list')).body.servers as { name: string; pool: { inflight: number } }[]).find((s) => s.name === 'slow')?.pool
+        .inflight ?? 0;
+    await eventually(async () => (await inflight()) === 50);
+    const mark = gw.logs.length;
+    save(gw, `${head}${demoBackend('other')}`);
+    const results = await Promise.all(calls);
+    expect((await nextReload(gw, mark)).backends).toMatchObject({ removed: ['slow'], unchanged: 1 });
+    for (const r of results) expect(r.body).toMatchObject({ code: 'BACKEND_UNAVAILABLE', cut_by: 'remove' });
+  });
+
   it('50 calls in flight across a reload that removes their backend all settle: done, or the documented error', async () => {
     const gw = await startGateway(`${demoBackend('slow')}\n${demoBackend('other')}`);
     await Promise.all([running(gw, 'slow'), running(gw, 'other')]);
