@@ -23,6 +23,7 @@ import { discoverBench } from './benches/discover.js';
 import { latencyBench } from './benches/latency.js';
 import { memoryBench } from './benches/memory.js';
 import { profileBench } from './benches/profile.js';
+import { reloadBench } from './benches/reload.js';
 import { startupBench } from './benches/startup.js';
 import { throughputBench } from './benches/throughput.js';
 import { coordinationBench } from './coord.js';
@@ -49,6 +50,7 @@ export const BENCHES: readonly Bench[] = [
   claimsBench,
   coordPgBench,
   authBench,
+  reloadBench,
 ];
 
 let current: ProcessSet | undefined;

@@ -108,6 +108,9 @@ post /server/remove '{"name": "walkthrough"}'
 step "GET /config — the running config, secrets redacted"
 get /config
 
+step "POST /config/reload — read stonegate.toml again: changed backends restart, the others keep running (the gateway also reloads on a save and on SIGHUP)"
+post /config/reload '{}'
+
 step "GET /log — recent calls, newest first (filters: server, status, agent, since, limit)"
 get '/log?limit=3'
 

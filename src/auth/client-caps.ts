@@ -54,11 +54,15 @@ const KEYS: Record<CapKind, { total: 'sessions' | 'streams'; perClient: 'session
  * Retry-After: the caller is over a limit and may retry once a slot frees.
  */
 export class ClientCaps {
-  readonly #limits: CapLimits;
+  #limits: CapLimits;
   readonly #held: Record<CapKind, Map<string, number>> = { session: new Map(), stream: new Map() };
   readonly #total: Record<CapKind, number> = { session: 0, stream: 0 };
 
   constructor(limits: CapLimits) {
+    this.#limits = limits;
+  }
+  /** New limits from a reloaded [gateway] (gateway/reload.ts): slots held stay held; the next acquire is counted against these. */
+  setLimits(limits: CapLimits): void {
     this.#limits = limits;
   }
 

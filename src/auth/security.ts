@@ -7,7 +7,7 @@ import type { BackendConfig, Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { AuditLog, type AuditStore } from '../store/audit.js';
 import type { GatewayDatabase } from '../store/database.js';
-import { ClientCaps, streamCap } from './client-caps.js';
+import { type CapLimits, ClientCaps, streamCap } from './client-caps.js';
 import { OAuthVerifier } from './oauth.js';
 import { RateLimiter } from './rate-limit.js';
 import { TokenTable } from './tokens.js';
@@ -33,7 +33,7 @@ export class Security {
   readonly limiter = new RateLimiter();
   /** Sessions and event streams per client, and in all (client-caps.ts). */
   readonly caps: ClientCaps;
-  readonly #options: SecurityOptions;
+  #options: SecurityOptions;
   #audit: AuditLog | undefined;
 
   constructor(options: SecurityOptions) {
@@ -41,14 +41,7 @@ export class Security {
     const { config } = options;
     this.tokens = new TokenTable(config.auth);
     this.oauth = config.auth.oauth.issuer === '' ? undefined : new OAuthVerifier(config.auth);
-    const g = config.gateway;
-    this.caps = new ClientCaps({
-      sessions: g.max_connections,
-      streams: streamCap(g.max_streams, g.max_connections),
-      sessionsPerClient: g.max_sessions_per_client,
-      streamsPerClient: g.max_streams_per_client,
-      adminReserve: g.admin_reserve,
-    });
+    this.caps = new ClientCaps(capLimits(config));
   }
 
   /**
@@ -63,6 +56,13 @@ export class Security {
       `refusing to listen on ${host}: no [auth] tokens are configured, so anyone who can reach this address could run commands (POST /server/add) and call every tool. ` +
         'Configure [[auth.tokens]] in stonegate.toml (docs/security.md), or bind a loopback address ([server] host = "127.0.0.1" or --host 127.0.0.1)',
     );
+  }
+
+  /** Takes on a reloaded configuration (gateway/reload.ts): its tokens, their scopes and limits, and the secrets to scrub. */
+  reload(config: Config): void {
+    this.#options = { ...this.#options, config };
+    this.tokens.replace(config.auth);
+    this.caps.setLimits(capLimits(config));
   }
 
   /** Whether requests need a bearer token: [auth] has tokens or [auth.oauth] an issuer. */
@@ -93,4 +93,16 @@ export class Security {
   async close(): Promise<void> {
     await this.#audit?.close();
   }
+}
+
+/** The session and stream caps of [gateway] (max_streams = 0 resolved). */
+function capLimits(config: Config): CapLimits {
+  const g = config.gateway;
+  return {
+    sessions: g.max_connections,
+    streams: streamCap(g.max_streams, g.max_connections),
+    sessionsPerClient: g.max_sessions_per_client,
+    streamsPerClient: g.max_streams_per_client,
+    adminReserve: g.admin_reserve,
+  };
 }

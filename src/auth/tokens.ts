@@ -36,12 +36,18 @@ export function tokenHash(token: string): string {
  * resembles can be learned from timing.
  */
 export class TokenTable {
-  readonly #entries: Entry[];
-  readonly #byName = new Map<string, Identity>();
+  #entries: Entry[] = [];
+  #byName = new Map<string, Identity>();
   /** OAuth identities by name (remember). */
   readonly #remembered = new RememberedIdentities();
 
   constructor(auth: Readonly<AuthSettings>) {
+    this.replace(auth);
+  }
+
+  /** Takes on the tokens of a reloaded [auth] (gateway/reload.ts): a removed token fails its next request, a narrowed one's next call is checked against its new servers. */
+  replace(auth: Readonly<AuthSettings>): void {
+    const byName = new Map<string, Identity>();
     this.#entries = auth.tokens.map((t) => {
       const hex = t.hash !== undefined ? t.hash.slice('sha256:'.length).toLowerCase() : tokenHash(t.token ?? '').slice('sha256:'.length);
       const rateLimit = t.rate_limit ?? auth.rate_limit;
@@ -54,9 +60,10 @@ export class TokenTable {
         maxConcurrent: t.max_concurrent ?? auth.max_concurrent,
         ...(t.view === undefined ? {} : { view: t.view }),
       });
-      this.#byName.set(t.name, identity);
+      byName.set(t.name, identity);
       return { identity, digest: Buffer.from(hex, 'hex') };
     });
+    this.#byName = byName;
   }
 
   /** Whether any token is configured: then every route but /health needs one. */

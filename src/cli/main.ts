@@ -62,6 +62,7 @@ the bearer token, when the gateway has [auth], comes from $STONEGATE_TOKEN):
   stonegate add NAME --http URL         add a backend at runtime (or --entry JSON: a full [[backends]] entry)
   stonegate remove NAME | start NAME | stop NAME | restart NAME
   stonegate reset NAME                  close a backend's open circuit by hand
+  stonegate reload                      read the gateway's config file again (exit 1 when it is refused)
   Add --json for machine-readable output.
 
   stonegate --version | --help
@@ -142,7 +143,10 @@ async function serve(values: Values): Promise<number> {
     logger.warn(
       'no stonegate.toml found here: serving with the embedded defaults (no backends); create one with `stonegate init` (docs/configuration.md lists every key) or pass -c',
     );
-  const gateway = new Gateway({ config, logger });
+  // A reload reads the same file with the same command-line overrides (--port 0 stays 0).
+  const overrides = overridesFrom(values);
+  const reload = config.file === undefined ? undefined : (): Config => loadConfig({ file: config.file, explicit: true, overrides });
+  const gateway = new Gateway({ config, logger, reload });
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) {
@@ -165,6 +169,7 @@ async function serve(values: Values): Promise<number> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGHUP', () => void gateway.reloader.reload('signal'));
   if (stdio) {
     await gateway.start({ listen: false });
     await serveStdio(gateway);
@@ -339,6 +344,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'stop':
       case 'restart':
       case 'reset':
+      case 'reload':
         return await runRemote(
           { url: gatewayUrl(values), json: values.json === true, out, err, progress: process.stderr },
           command,

@@ -217,6 +217,20 @@ export async function runRemote(
           );
         });
       }
+      case 'reload': {
+        if (positionals.length > 0) throw new UsageError('reload takes no arguments: it reads the config file the gateway was started with');
+        const answer = await waitFor(ctx, 'reloading the config', 'POST', '/config/reload', {});
+        // A refused file answers 422 with the error; the gateway keeps its previous configuration.
+        return report(ctx, answer, (body) => {
+          const b = body.backends as Record<string, string[] | number>;
+          const names = (key: string): string => (b[key] as string[]).join(', ') || '-';
+          ctx.out(
+            `reloaded revision ${String(body.revision)}: added ${names('added')}; removed ${names('removed')}; restarted ${names('restarted')}; updated ${names('updated')}`,
+          );
+          const later = body.needs_restart as string[];
+          if (later.length > 0) ctx.out(`needs a restart of the gateway: ${later.join(', ')}`);
+        });
+      }
       default:
         throw new UsageError(`unknown command '${command}'`);
     }

@@ -34,6 +34,8 @@ import { type HealthReport, healthReport } from '../views/health-report.js';
 import { createMetrics } from '../views/metrics.js';
 import { type Readiness, readiness } from '../views/readiness.js';
 import { type ServerView, serverList } from '../views/server-list.js';
+import { sectionOf, wanted } from './builtins-wanted.js';
+import { ConfigReloader } from './reload.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -42,6 +44,8 @@ export interface GatewayOptions {
   connector?: Connector;
   /** Where runtime-added backends are kept; the data_dir SQLite database by default. */
   runtimeStore?: (dataDir: string) => RuntimeBackendStore;
+  /** Reads the config file again for a reload (the CLI's passes its overrides); by default the file alone. */
+  reload?: () => Config;
 }
 
 /** A built-in backend the gateway mounted. */
@@ -61,28 +65,13 @@ export interface MountedBuiltin {
   readonly checksArguments: boolean;
 }
 
-/** A built-in's [section] of the config (with `enabled`); {} for a built-in without one. */
-function sectionOf(config: Config, builtin: BuiltinBackend): Record<string, unknown> {
-  if (builtin.section === undefined) return {};
-  return (config as unknown as Record<string, Record<string, unknown>>)[builtin.section] ?? {};
-}
-
-/**
- * Whether a built-in is mounted: its [section] says enabled, or, for one
- * without a section, a [[backends]] entry names it with transport "builtin".
- */
-function wanted(config: Config, builtin: BuiltinBackend): boolean {
-  if (builtin.section === undefined) return config.backends.some((b) => b.name === builtin.name && b.transport === 'builtin');
-  return sectionOf(config, builtin).enabled === true;
-}
-
 /**
  * The composition root. Builds the stages in data-path order — supervisor
  * (which owns the pools), catalog, router, front door — wires their events,
  * and stops them in reverse.
  */
 export class Gateway {
-  readonly config: Config;
+  config: Config; // a reload swaps it whole (reload.ts)
   readonly logger: Logger;
   readonly supervisor: Supervisor;
   readonly catalog: Catalog;
@@ -95,6 +84,8 @@ export class Gateway {
   /** The built-in backends mounted (coord when [coordination] enabled): their REST routes and identity declarations. */
   readonly builtins: readonly MountedBuiltin[];
   readonly app: Hono;
+  /** Live reloads of the config file (reload.ts). */
+  readonly reloader: ConfigReloader;
   readonly startedAt = Date.now();
   #listener: Listener | undefined;
   #stopping: Promise<void> | undefined;
@@ -161,6 +152,7 @@ export class Gateway {
     this.#wire();
     for (const backend of config.backends) this.supervisor.add(backend);
     for (const builtin of this.builtins) if (builtin.entry !== undefined) this.supervisor.add(builtin.entry);
+    this.reloader = new ConfigReloader(this, options.reload);
     this.app = createApp(this);
   }
 
@@ -213,6 +205,7 @@ export class Gateway {
       this.security.oauth?.listening(this.#listener.url);
       this.logger.info({ url: this.#listener.url, port: this.#listener.port, backends: this.config.backends.length }, 'stonegate listening');
     }
+    this.reloader.watch();
     const ready = this.supervisor.startAll();
     this.#initialStart = ready;
     return { url: this.#listener?.url, ready };
@@ -338,6 +331,7 @@ export class Gateway {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.#storeMonitor?.close();
+      this.reloader.close();
       await Promise.all(this.#onStop.map((fn) => fn().catch(() => undefined)));
       await this.#dispatch?.close();
       await this.sessions.closeAll();
@@ -386,7 +380,7 @@ export class Gateway {
       storeCheck: async () => this.#storeMonitor?.check(),
       version: VERSION,
       startedAt: this.startedAt,
-    });
+    }).then((report) => this.reloader.decorate(report));
   }
 
   /** GET /readyz (views/readiness.ts). */

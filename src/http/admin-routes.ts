@@ -10,7 +10,7 @@ import { intParam, readBody } from './body.js';
 import { assertMayUse, scopeOf } from './security.js';
 
 /** What this module reads and calls of the gateway. */
-export type AdminSources = Pick<GatewaySurface, 'callLog' | 'catalog' | 'config' | 'roster' | 'router' | 'security' | 'serverList' | 'supervisor'>;
+export type AdminSources = Pick<GatewaySurface, 'callLog' | 'catalog' | 'config' | 'reloader' | 'roster' | 'router' | 'security' | 'serverList' | 'supervisor'>;
 
 /** A route handler. */
 type Handler = (c: Context) => Promise<Response> | Response;
@@ -115,12 +115,14 @@ export function adminHandlers(
     config: (c) => {
       const scope = scopeOf(c);
       const backends = supervisor.list().filter((b) => scope === undefined || scope.has(b.name));
-      return c.json(
-        redactedConfig(
+      // `reload`: the last reload's outcome (gateway/reload.ts), with a refused file's error.
+      return c.json({
+        ...redactedConfig(
           gateway.config,
           backends.map((b) => b.config),
         ),
-      );
+        reload: gateway.reloader.status(),
+      });
     },
 
     log: async (c) => {

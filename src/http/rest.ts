@@ -16,7 +16,7 @@ import { assertMayUse, scopeOf } from './security.js';
 /** What this module reads and calls of the gateway. */
 export type RestSources = Pick<
   GatewaySurface,
-  'callLog' | 'catalog' | 'config' | 'dispatch' | 'health' | 'metrics' | 'roster' | 'router' | 'security' | 'serverList' | 'settled' | 'supervisor'
+  'callLog' | 'catalog' | 'config' | 'dispatch' | 'health' | 'metrics' | 'reloader' | 'roster' | 'router' | 'security' | 'serverList' | 'settled' | 'supervisor'
 >;
 
 /** A tool as REST lists it; in a named view, under the view's name (a renamed tool's `name` is its new one) and description. */
@@ -149,6 +149,11 @@ export function restRoutes(gateway: RestSources): Hono {
   app.post('/server/remove', role('admin'), admin.remove);
   app.post('/server/approve', role('admin'), admin.approve);
   app.get('/config', role('admin'), admin.config);
+  // Reads stonegate.toml again (docs/configuration.md "Live configuration"); a refused file answers 422 with why.
+  app.post('/config/reload', role('admin'), async (c) => {
+    const result = await gateway.reloader.reload('api');
+    return c.json(result, result.status === 'ok' ? 200 : 422);
+  });
   app.get('/log', role('admin'), admin.log);
   app.get('/log/export', role('admin'), admin.log);
 

@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import type { Security } from '../auth/security.js';
 import type { ActingAsDeclaration } from '../builtins/builtin-backend.js';
 import type { Catalog } from '../catalog/catalog.js';
+import type { ReloadStatus, ReloadTrigger } from '../config/reload-diff.js';
 import type { Config } from '../config/schema.js';
 import type { DispatchTable } from '../dispatch/table.js';
 import type { GatewayError } from '../errors.js';
@@ -61,6 +62,8 @@ export interface GatewaySurface {
   readonly dispatch: DispatchTable;
   /** Runtime changes to the backend list; throws before the gateway started. */
   readonly roster: Roster;
+  /** Live reloads of the config file: POST /config/reload, the `reload` of GET /config. */
+  readonly reloader: { reload(trigger: ReloadTrigger): Promise<ReloadStatus>; status(): ReloadStatus };
   /** Waits (at most `capMs`) for the first start of the configured backends. */
   settled(capMs?: number): Promise<void>;
   /** Registers cleanup (a front door's sessions) to run when the gateway stops. */

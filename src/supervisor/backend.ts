@@ -58,7 +58,7 @@ const EMPTY_POOL: BackendPoolStats = { size: 0, available: 0, active: 0, pending
 /** One configured backend: its lifecycle, its crash recovery and its pool. Emits `state`, `ready` and `tools_changed`. */
 export class Backend extends EventEmitter {
   readonly name: string;
-  readonly config: BackendConfig;
+  config: BackendConfig; // a reload swaps it when only timeout or breaker changed (gateway/reload-backends.ts)
   readonly era: BackendEra; // [mcp-bridge] the era verdict of this start (era.ts)
   readonly #log: Logger;
   readonly #connector: Connector;

@@ -101,6 +101,7 @@ describe('roles on the routes', () => {
         'POST /server/reset',
         'POST /server/approve',
         'GET /config',
+        'POST /config/reload',
         'GET /log',
         'GET /log/export',
         'GET /log/stream',
@@ -168,6 +169,18 @@ describe('roles on the routes', () => {
     expect((await request(gw.app, 'HEAD', '/config', AGENT_TOKEN)).status).toBe(403);
     expect((await request(gw.app, 'GET', '/config', ADMIN_TOKEN)).status).toBe(200);
     expect((await request(gw.app, 'GET', '/coord/agent/discover', AGENT_TOKEN)).status).not.toBe(403);
+    // Issue #28: a reload is an admin's, behind the Host/Origin check; this gateway has no file to read again (422).
+    expect((await request(gw.app, 'POST', '/config/reload')).status).toBe(401);
+    expect((await request(gw.app, 'POST', '/config/reload', AGENT_TOKEN)).status).toBe(403);
+    const reload = await request(gw.app, 'POST', '/config/reload', ADMIN_TOKEN);
+    expect(reload.status).toBe(422);
+    expect(((await reload.json()) as { error: string }).error).toContain('no such config file');
+    const rebound = await gw.app.request('http://evil.example/config/reload', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', host: 'evil.example' },
+      body: '{}',
+    });
+    expect(rebound.status).toBe(403);
   });
 
   it('[[views]] /views/NAME/mcp: Host/Origin first, then a token (401 in JSON-RPC), then the view (404 UNKNOWN_VIEW)', async () => {
