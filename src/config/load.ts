@@ -4,6 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
+import { refusePlainBackendSecrets } from './backend-oauth-schema.js';
 import { didYouMean } from './did-you-mean.js';
 import { typedEnvReferences } from './env-scalars.js';
 import { type AuthSettings, type BackendConfig, BackendSchema, type Config, ConfigSchema, type RawConfig } from './schema.js';
@@ -173,6 +174,7 @@ export function normalizeBackend(
     protocol: entry.protocol ?? (entry.transport === 'http' ? 'auto' : '2025-11-25'),
     roots: Object.freeze(entry.roots.map((r) => (/^[a-z][a-z0-9+.-]*:/i.test(r) ? r : pathToFileURL(resolveFrom(baseDir, r)).href))),
     ...(entry.task_tools === undefined ? {} : { taskTools: Object.freeze([...entry.task_tools]) }),
+    ...(entry.oauth === undefined ? {} : { oauth: Object.freeze({ ...entry.oauth, scopes: Object.freeze([...entry.oauth.scopes]) }) }), // [oauth-out]
     autoRestart: entry.auto_restart,
     healthCheck: entry.health_check,
     enabled: entry.enabled,
@@ -304,6 +306,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
     throw new ConfigError(`${file}: ${(err as Error).message}`);
   }
   refusePlainTokens(parsed, file);
+  // [oauth-out] a backend's oauth.client_secret comes from the environment too.
+  const plainSecret = refusePlainBackendSecrets(parsed, file);
+  if (plainSecret !== undefined) throw new ConfigError(plainSecret);
   let interpolated: unknown;
   try {
     interpolated = interpolateEnv(parsed, withBuiltins(parsed, env, dirname(file), options.overrides));
