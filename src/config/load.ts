@@ -192,6 +192,9 @@ export function normalizeBackend(
 export function parseBackendEntry(input: unknown, raw: Pick<RawConfig, 'gateway' | 'pool' | 'circuit_breaker' | 'supervisor'>, baseDir: string): BackendConfig {
   const result = BackendSchema.safeParse(input);
   if (!result.success) throw new ConfigError(formatZodError(result.error, '', BackendSchema));
+  // [oauth-out] A client secret would be kept in the runtime store as given: oauth backends are configured in the file.
+  if (result.data.oauth !== undefined)
+    throw new ConfigError('oauth: a backend with oauth is configured in the file (its client_secret from the environment), not added at runtime');
   return normalizeBackend(result.data, raw, baseDir, 'runtime');
 }
 

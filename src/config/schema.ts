@@ -261,8 +261,12 @@ export const BackendSchema = z
   .superRefine((b, ctx) => {
     const needs = TRANSPORT_NEEDS[b.transport];
     if (needs !== undefined && b[needs.key] === undefined) ctx.addIssue({ code: 'custom', path: [needs.key], message: needs.message });
+    // [oauth-out] The token is the gateway's own: http only, and never beside a configured Authorization header.
     if (b.oauth !== undefined && b.transport !== 'http')
       ctx.addIssue({ code: 'custom', path: ['oauth'], message: 'oauth is for transport = "http" backends only' });
+    if (b.oauth !== undefined && Object.keys(b.headers).some((h) => h.toLowerCase() === 'authorization')) {
+      ctx.addIssue({ code: 'custom', path: ['headers'], message: 'an Authorization header and oauth exclude each other: the gateway sends its OAuth token' });
+    }
   });
 
 export const ConfigSchema = z

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { loadKeyFile, openText, sealText } from '../auth/secret-key.js';
+import { loadKeyFile, openText, sealText } from '../store/secret-key.js';
 
 /**
  * The `requestState` stonegate mints when a 2025-era backend asks a
@@ -34,7 +34,7 @@ export interface StatePayload {
   e: number;
 }
 
-/** The key of a data_dir (auth/secret-key.ts: 0600, kept across restarts, one per data_dir). */
+/** The key of a data_dir (store/secret-key.ts: 0600, kept across restarts, one per data_dir). */
 export function loadKey(dataDir: string): Buffer {
   return loadKeyFile(dataDir, KEY_FILE, 'pending input requests are then lost');
 }

@@ -1,4 +1,3 @@
-import { type OAuthView, oauthView } from '../auth/backend-oauth.js';
 import type { ToolChange } from '../catalog/catalog.js';
 import { scrubDeep } from '../config/redact.js';
 import type { BackendConfig } from '../config/schema.js';
@@ -6,6 +5,7 @@ import type { PoolStats } from '../pool/pool.js';
 import type { CircuitState } from '../router/breaker.js';
 import type { CallLog } from '../router/call-log.js';
 import type { BackendInfo, BackendState } from '../supervisor/backend.js';
+import { type OAuthView, oauthView } from '../supervisor/backend-oauth.js';
 import type { ProtocolView } from '../supervisor/era.js';
 
 /** One row of GET /server/list. */

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TOKEN_FILE, TOKEN_KEY_FILE, TokenStore } from '../../src/auth/backend-tokens.js';
+import { TOKEN_FILE, TOKEN_KEY_FILE, TokenStore } from '../../src/supervisor/backend-tokens.js';
 import { demoBackend, eventually, type RunningGateway, resultText, serverRow, startGateway, stopAll } from '../helpers/harness.js';
 import { type AuthServer, CLIENTS, startAuthServer } from '../helpers/oidc.js';
 
@@ -22,6 +22,7 @@ let back: RunningGateway;
 let front: RunningGateway;
 let bad: Server;
 let badUrl: string;
+const seen: string[] = [];
 const SECRET = CLIENTS.agent.secret;
 
 /** A remote that is not what it claims: its metadata names another resource, or an issuer its AS metadata disagrees with, or a token endpoint that hangs. */
@@ -32,6 +33,7 @@ function startBadRemote(): Promise<void> {
       res.end(JSON.stringify(body));
     };
     const path = req.url ?? '';
+    seen.push(`${req.method} ${path}`);
     if (path.startsWith('/.well-known/oauth-protected-resource/other'))
       return json({ resource: 'https://elsewhere.example/mcp', authorization_servers: [idp.issuer] });
     if (path.startsWith('/.well-known/oauth-protected-resource/liar')) return json({ resource: `${badUrl}/liar`, authorization_servers: [`${badUrl}/as`] });
@@ -158,10 +160,14 @@ describe('issue 27: client_credentials toward an OAuth-protected backend', () =>
   it('bad input is needs_auth with its reason: a resource mismatch, an issuer its metadata disagrees with, a token endpoint that hangs', async () => {
     const reasons: Record<string, RegExp> = { other: /resource mismatch/, liar: /issuer|not-this-server/i, hang: /token_timeout \(300 ms\)/ };
     for (const [name, reason] of Object.entries(reasons)) {
+      let last: unknown;
       const row = await eventually(async () => {
         const r = await serverRow(front, name);
+        last = r;
         return r.status === 'needs_auth' ? r : undefined;
-      }, 20_000);
+      }, 20_000).catch(() => {
+        throw new Error(`${name} never needs_auth: ${JSON.stringify(last)}; seen: ${seen.join(', ')}`);
+      });
       expect(row.last_error, name).toMatch(reason);
     }
   });

@@ -1,11 +1,11 @@
 import type { Transport } from '@modelcontextprotocol/client';
 import { SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { backendAuthProvider, isBackendAuthFailure } from '../../auth/backend-oauth.js';
-import { tokenStore } from '../../auth/backend-tokens.js';
 import { basicCredential, scrub, secretsOf } from '../../config/redact.js';
 import type { BackendConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
 import { Connection } from '../../pool/connection.js';
+import { backendAuthProvider, isBackendAuthFailure } from '../backend-oauth.js';
+import { tokenStore } from '../backend-tokens.js';
 import { describeInitError, legacyHooks, newClient, serverInfo, transportClosed, withinDeadline } from '../connect.js';
 import { httpFault } from '../http-fault.js';
 import type { TransportContext } from '../transport.js';
@@ -24,7 +24,7 @@ export async function connectHttp(config: BackendConfig, context: TransportConte
     url.password = '';
   }
   const requestInit = { headers };
-  // [oauth-out] The gateway's own OAuth client toward this backend (auth/backend-oauth.ts); a failed flow is BACKEND_AUTH_REQUIRED.
+  // [oauth-out] The gateway's own OAuth client toward this backend (backend-oauth.ts); a failed flow is BACKEND_AUTH_REQUIRED.
   const authProvider = oauthProvider(config, context);
   const authFailure = (error: unknown): GatewayError =>
     new GatewayError(

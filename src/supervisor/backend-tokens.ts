@@ -1,12 +1,12 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StoredOAuthTokens } from '@modelcontextprotocol/client';
-import { envOrKeyFile, openText, sealText } from './secret-key.js';
+import { envOrKeyFile, openText, sealText } from '../store/secret-key.js';
 
 /*
  * [oauth-out] The OAuth tokens the gateway holds for its backends, kept
  * across restarts in `data_dir/backend-tokens.json` (mode 0600). Each entry
- * is sealed with AES-256-GCM (auth/secret-key.ts) under the key of
+ * is sealed with AES-256-GCM (store/secret-key.ts) under the key of
  * `STONEGATE_SECRET_KEY`, else `data_dir/backend-tokens.key` (0600): the
  * file holds no token text, and an entry moved to another backend, or
  * sealed under another key, does not open (it is then as if absent: the

@@ -6,7 +6,7 @@ import { join } from 'node:path';
  * The gateway's secret keys and the one authenticated encryption it does
  * with them (AES-256-GCM, 96-bit random nonce): the `requestState` it mints
  * (mcp/request-state.ts) and the OAuth tokens it keeps for backends
- * (auth/backend-tokens.ts). No other crypto is written here.
+ * (supervisor/backend-tokens.ts). No other crypto is written here.
  */
 
 const NONCE = 12;

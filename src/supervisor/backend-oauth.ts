@@ -137,11 +137,24 @@ class StoredClientCredentials extends ClientCredentialsProvider {
   }
 }
 
-/** `fetch` with every request bounded by `ms` (a token endpoint that hangs fails the flow, never the gateway). */
+/**
+ * `fetch` with every request bounded by `ms` (a token endpoint that hangs fails the flow, never the gateway).
+ * A plain timer, not AbortSignal.any(AbortSignal.timeout()): a composed timeout signal that nothing else
+ * holds can be garbage-collected before it fires, and the request then hangs.
+ */
 function boundedFetch(ms: number): FetchLike {
-  return (input, init) => {
-    const signals = [AbortSignal.timeout(ms), ...(init?.signal ? [init.signal] : [])];
-    return fetch(input, { ...init, signal: AbortSignal.any(signals) });
+  return async (input, init) => {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError')), ms);
+    const outer = init?.signal;
+    const forward = (): void => controller.abort(outer?.reason);
+    outer?.addEventListener('abort', forward, { once: true });
+    try {
+      return await fetch(input, { ...init, signal: controller.signal });
+    } finally {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', forward);
+    }
   };
 }
 
