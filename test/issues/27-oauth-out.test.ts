@@ -67,6 +67,11 @@ transport = "http"
 url = "${back.url}/mcp/demo"
 ${oauth('REMOTE_SECRET')}
 [[backends]]
+name = "roaming"
+transport = "http"
+url = "${back.url}/mcp/demo"
+oauth = { grant = "client_credentials", client_id = "${CLIENTS.agent.id}", client_secret = "\${REMOTE_SECRET}" }
+[[backends]]
 name = "wrong"
 transport = "http"
 url = "${back.url}/mcp/demo"
@@ -98,9 +103,12 @@ beforeAll(async () => {
   front = await startGateway(frontToml(), { env: ENV, keep: true });
 }, 30_000);
 
+let idp2: AuthServer | undefined;
+
 afterAll(async () => {
   await stopAll();
   await idp?.close();
+  await idp2?.close();
   await new Promise<void>((resolve) => (bad ? bad.close(() => resolve()) : resolve()));
 });
 
@@ -197,5 +205,27 @@ describe('issue 27: client_credentials toward an OAuth-protected backend', () =>
     const call = await front.request('POST', '/call', { server: 'remote', tool: 'echo', arguments: { text: 'new token' } });
     expect(resultText(call.body)).toContain('new token');
     expect(held(front.dir, 'remote')).toMatch(/^ey/);
+  });
+
+  it('a 401 mid-life (the backend now trusts another authorization server) brings a new token from it, and the call goes through', async () => {
+    await eventually(async () => (await serverRow(front, 'roaming')).status === 'running', 20_000);
+    idp2 = await startAuthServer();
+    const port = new URL(back.url).port;
+    await back.stop();
+    back = await startGateway(`${demoBackend()}\n[auth]\n[auth.oauth]\nissuer = "${idp2.issuer}"\n`, { args: ['--port', port] });
+    // The old token is refused (401): the backend's metadata now names idp2, whose token the request is sent again with.
+    const call = await eventually(async () => {
+      const answer = await front.request('POST', '/call', { server: 'roaming', tool: 'echo', arguments: { text: 'second issuer' } });
+      return answer.status === 200 ? answer : undefined;
+    }, 20_000);
+    expect(resultText(call.body)).toContain('second issuer');
+    expect(idp2.fetches.token).toBeGreaterThanOrEqual(1);
+    // 'remote' pins its credentials to the first issuer: they are never sent to idp2, and it needs auth.
+    const pinned = await eventually(async () => {
+      await front.request('POST', '/call', { server: 'remote', tool: 'echo', arguments: { text: 'x' } });
+      const row = await serverRow(front, 'remote');
+      return row.status === 'needs_auth' ? row : undefined;
+    }, 20_000);
+    expect(pinned.last_error).toMatch(/issuer|authorization server/i);
   });
 });
