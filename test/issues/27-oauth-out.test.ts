@@ -161,6 +161,11 @@ describe('issue 27: client_credentials toward an OAuth-protected backend', () =>
     const health = await front.request('GET', '/health');
     expect(health.body.status).toBe('degraded');
     expect((health.body.checks as Record<string, { status: string }>).needs_auth?.status).toBe('degraded');
+    // POST /server/start tries at once (a restart: its pending retry and pool go), and answers why it still cannot.
+    const started = await front.request('POST', '/server/start', { name: 'wrong' });
+    expect(started.status).toBe(503);
+    expect(started.body.code).toBe('BACKEND_AUTH_REQUIRED');
+    expect((await serverRow(front, 'wrong')).status).toBe('needs_auth');
     const local = await front.request('POST', '/call', { server: 'local', tool: 'echo', arguments: { text: 'still here' } });
     expect(resultText(local.body)).toContain('still here');
   });
