@@ -226,8 +226,10 @@ describe('issue 27: client_credentials toward an OAuth-protected backend', () =>
     expect(resultText(call.body)).toContain('second issuer');
     expect(idp2.fetches.token).toBeGreaterThanOrEqual(1);
     // 'remote' pins its credentials to the first issuer: they are never sent to idp2, and it needs auth.
+    const refused = await front.request('POST', '/call', { server: 'remote', tool: 'echo', arguments: { text: 'x' } });
+    expect(refused.status).toBe(503);
+    expect(refused.body.code).toBe('BACKEND_AUTH_REQUIRED');
     const pinned = await eventually(async () => {
-      await front.request('POST', '/call', { server: 'remote', tool: 'echo', arguments: { text: 'x' } });
       const row = await serverRow(front, 'remote');
       return row.status === 'needs_auth' ? row : undefined;
     }, 20_000);
