@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   BACKEND_ERROR: { status: 502, summary: 'The backend answered with a JSON-RPC error, or with a response that is not valid JSON-RPC.' },
   CIRCUIT_OPEN: { status: 503, summary: "The backend's circuit breaker is open; calls fail fast until it recovers." },
   BACKEND_UNAVAILABLE: { status: 503, summary: 'The backend is stopped, restarting, failed, or crashed during the call.' },
+  // [oauth-out] 503, never 401: a 401 would send the agent's client into its own OAuth flow against the gateway.
+  BACKEND_AUTH_REQUIRED: { status: 503, summary: 'The gateway holds no usable OAuth token for the backend (needs_auth); its other backends keep serving.' },
   POOL_EXHAUSTED: { status: 503, summary: "No connection to the backend became free within the pool's acquire_timeout." },
   DISPATCH_FULL: { status: 503, summary: 'The async dispatch table is full.' },
   AUTH_UNAVAILABLE: {

@@ -4,6 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import type { z } from 'zod';
+import { refusePlainBackendSecrets } from './backend-oauth-schema.js';
 import { didYouMean } from './did-you-mean.js';
 import { typedEnvReferences } from './env-scalars.js';
 import { type AuthSettings, type BackendConfig, BackendSchema, type Config, ConfigSchema, type RawConfig } from './schema.js';
@@ -173,6 +174,7 @@ export function normalizeBackend(
     protocol: entry.protocol ?? (entry.transport === 'http' ? 'auto' : '2025-11-25'),
     roots: Object.freeze(entry.roots.map((r) => (/^[a-z][a-z0-9+.-]*:/i.test(r) ? r : pathToFileURL(resolveFrom(baseDir, r)).href))),
     ...(entry.task_tools === undefined ? {} : { taskTools: Object.freeze([...entry.task_tools]) }),
+    ...(entry.oauth === undefined ? {} : { oauth: Object.freeze({ ...entry.oauth, scopes: Object.freeze([...entry.oauth.scopes]) }) }), // [oauth-out]
     autoRestart: entry.auto_restart,
     healthCheck: entry.health_check,
     enabled: entry.enabled,
@@ -190,6 +192,9 @@ export function normalizeBackend(
 export function parseBackendEntry(input: unknown, raw: Pick<RawConfig, 'gateway' | 'pool' | 'circuit_breaker' | 'supervisor'>, baseDir: string): BackendConfig {
   const result = BackendSchema.safeParse(input);
   if (!result.success) throw new ConfigError(formatZodError(result.error, '', BackendSchema));
+  // [oauth-out] A client secret would be kept in the runtime store as given: oauth backends are configured in the file.
+  if (result.data.oauth !== undefined)
+    throw new ConfigError('oauth: a backend with oauth is configured in the file (its client_secret from the environment), not added at runtime');
   return normalizeBackend(result.data, raw, baseDir, 'runtime');
 }
 
@@ -305,6 +310,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
     throw new ConfigError(`${file}: ${(err as Error).message}`);
   }
   refusePlainTokens(parsed, file);
+  // [oauth-out] a backend's oauth.client_secret comes from the environment too.
+  const plainSecret = refusePlainBackendSecrets(parsed, file);
+  if (plainSecret !== undefined) throw new ConfigError(plainSecret);
   let interpolated: unknown;
   try {
     interpolated = interpolateEnv(parsed, withBuiltins(parsed, env, dirname(file), options.overrides));

@@ -22,6 +22,7 @@ export function redactBackend(b: BackendConfig): Record<string, unknown> {
     inherit_env: b.inheritEnv,
     url: redactUrl(b.url),
     headers: redactMap(b.headers),
+    ...(b.oauth === undefined ? {} : { oauth: { ...b.oauth, client_secret: REDACTED } }), // [oauth-out]
     roots: b.roots,
     affinity: b.affinity,
     auto_restart: b.autoRestart,
@@ -113,7 +114,13 @@ export function headerSecrets(value: string): string[] {
 /** The secret values of a backend: env values, header values (and their credentials), the URL's password and its Basic credential. */
 export function secretsOf(b: BackendConfig): string[] {
   const headers = Object.values(b.headers);
-  const values = [...Object.values(b.env), ...headers, ...headers.flatMap(headerSecrets), ...urlSecrets(b.url)];
+  const values = [
+    ...Object.values(b.env),
+    ...headers,
+    ...headers.flatMap(headerSecrets),
+    ...urlSecrets(b.url),
+    ...(b.oauth === undefined ? [] : [b.oauth.client_secret]),
+  ];
   // Short values ("1", "true") would blank out ordinary words.
   return values.filter((v) => v.length >= 6);
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type CoordOptions, CoordOptionsSchema } from '../builtins/coord.js';
+import { type BackendOAuth, BackendOAuthSchema } from './backend-oauth-schema.js';
 import { isLoopbackHost } from './loopback.js';
 import { OAuthSchema } from './oauth-schema.js';
 import { TRANSPORT_NAMES, TRANSPORT_NEEDS, type Transport } from './transports.js';
@@ -257,10 +258,18 @@ export const BackendSchema = z
     circuit_breaker: z.strictObject(breakerFields).partial().optional(),
     // [mcp-ext] Tools answered as Tasks-extension tasks to 2026-07-28 clients that declare it ("*": all).
     task_tools: z.array(z.string().min(1)).optional(),
+    // [oauth-out] The gateway as an OAuth client of this (http) backend: backend-oauth-schema.ts.
+    oauth: BackendOAuthSchema.optional(),
   })
   .superRefine((b, ctx) => {
     const needs = TRANSPORT_NEEDS[b.transport];
     if (needs !== undefined && b[needs.key] === undefined) ctx.addIssue({ code: 'custom', path: [needs.key], message: needs.message });
+    // [oauth-out] The token is the gateway's own: http only, and never beside a configured Authorization header.
+    if (b.oauth !== undefined && b.transport !== 'http')
+      ctx.addIssue({ code: 'custom', path: ['oauth'], message: 'oauth is for transport = "http" backends only' });
+    if (b.oauth !== undefined && Object.keys(b.headers).some((h) => h.toLowerCase() === 'authorization')) {
+      ctx.addIssue({ code: 'custom', path: ['headers'], message: 'an Authorization header and oauth exclude each other: the gateway sends its OAuth token' });
+    }
   });
 
 export const ConfigSchema = z
@@ -341,6 +350,8 @@ export interface BackendConfig {
   readonly roots: readonly string[];
   /** [mcp-ext] Tools (own names; "*": all) answered as Tasks-extension tasks to 2026-07-28 clients that declare it. */
   readonly taskTools?: readonly string[];
+  /** [oauth-out] The gateway's OAuth client toward this backend (http only). */
+  readonly oauth?: Readonly<BackendOAuth>;
   readonly autoRestart: boolean;
   readonly healthCheck: boolean;
   readonly enabled: boolean;

@@ -107,7 +107,7 @@ export class Gateway {
     this.builtins = BUILTINS.filter((b) => wanted(config, b)).map((b) => this.#mountBuiltin(b, builtins));
     this.supervisor = new Supervisor({
       logger,
-      connector: options.connector ?? transportConnector(builtins),
+      connector: options.connector ?? transportConnector(builtins, this.config.server.dataDir), // [oauth-out] dataDir: backend tokens
       hooks: backendHooks(this.sessions, logger, (name) => void this.refreshTools(name)),
       prepare: (connection) => describeBackend(connection.client),
     });

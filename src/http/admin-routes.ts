@@ -58,7 +58,7 @@ export function adminHandlers(
         c,
         async (b) => {
           const serving = b.state === 'running' || b.state === 'degraded';
-          await b.start();
+          await (b.state === 'needs_auth' ? b.restart() : b.start()); // [oauth-out] needs_auth: its retry timer and pool go, it tries at once
           // A start of a backend that already serves changes nothing, its circuit included.
           if (!serving) closeCircuit(b, 'POST /server/start');
         },

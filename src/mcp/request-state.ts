@@ -1,6 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { loadKeyFile, openText, sealText } from '../store/secret-key.js';
 
 /**
  * The `requestState` stonegate mints when a 2025-era backend asks a
@@ -18,8 +17,6 @@ import { join } from 'node:path';
 
 export const KEY_FILE = 'request-state.key';
 const PREFIX = 'sg1.';
-const NONCE = 12;
-const TAG = 16;
 
 /** What a state says. Field names are short: the state travels with every retry. */
 export interface StatePayload {
@@ -37,52 +34,22 @@ export interface StatePayload {
   e: number;
 }
 
-/**
- * The key of a data_dir: read if the file exists, else 32 random bytes
- * written with mode 0600 (exclusive create: two gateways starting on one
- * data_dir end up with the same key).
- */
+/** The key of a data_dir (store/secret-key.ts: 0600, kept across restarts, one per data_dir). */
 export function loadKey(dataDir: string): Buffer {
-  const path = join(dataDir, KEY_FILE);
-  const read = (): Buffer => {
-    const key = readFileSync(path);
-    if (key.length !== 32)
-      throw new Error(`${path} is not a 32-byte key (${key.length} bytes); delete it and stonegate makes a new one (pending input requests are then lost)`);
-    return key;
-  };
-  try {
-    return read();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  mkdirSync(dataDir, { recursive: true });
-  try {
-    writeFileSync(path, randomBytes(32), { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
-  return read();
+  return loadKeyFile(dataDir, KEY_FILE, 'pending input requests are then lost');
 }
 
 /** Seals a payload into an opaque state string. */
 export function seal(key: Buffer, payload: StatePayload): string {
-  const nonce = randomBytes(NONCE);
-  const cipher = createCipheriv('aes-256-gcm', key, nonce);
-  cipher.setAAD(Buffer.from(PREFIX));
-  const body = Buffer.concat([cipher.update(JSON.stringify(payload), 'utf8'), cipher.final()]);
-  return PREFIX + Buffer.concat([nonce, body, cipher.getAuthTag()]).toString('base64url');
+  return sealText(key, PREFIX, JSON.stringify(payload));
 }
 
 /** Opens a state: its payload, or undefined when it is not one this key sealed (forged, tampered, truncated, not a string). */
 export function open(key: Buffer, state: unknown): StatePayload | undefined {
-  if (typeof state !== 'string' || !state.startsWith(PREFIX) || state.length > 4096) return undefined;
-  const raw = Buffer.from(state.slice(PREFIX.length), 'base64url');
-  if (raw.length < NONCE + TAG + 2) return undefined;
+  if (typeof state !== 'string' || state.length > 4096) return undefined;
+  const text = openText(key, PREFIX, state);
+  if (text === undefined) return undefined;
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, NONCE));
-    decipher.setAAD(Buffer.from(PREFIX));
-    decipher.setAuthTag(raw.subarray(raw.length - TAG));
-    const text = Buffer.concat([decipher.update(raw.subarray(NONCE, raw.length - TAG)), decipher.final()]).toString('utf8');
     const payload = JSON.parse(text) as StatePayload;
     if (typeof payload.p !== 'string' || typeof payload.r !== 'number' || typeof payload.e !== 'number') return undefined;
     return payload;

@@ -2,6 +2,7 @@ import { ProtocolError } from '@modelcontextprotocol/client';
 import { GatewayError } from '../errors.js';
 import type { Connection } from '../pool/connection.js';
 import type { Backend } from '../supervisor/backend.js';
+import { isBackendAuthFailure } from '../supervisor/backend-oauth.js';
 import { httpFault } from '../supervisor/http-fault.js';
 import { MalformedResponse } from '../supervisor/line-transport.js';
 import type { Deadline } from './deadline.js';
@@ -30,6 +31,9 @@ export interface FailureContext {
  */
 export async function describeFailure(err: unknown, ctx: FailureContext): Promise<GatewayError> {
   if (err instanceof GatewayError) return err;
+  // [oauth-out] The backend refused the gateway's token and no new one could be had: its link ends, the backend shows needs_auth.
+  if (isBackendAuthFailure(err))
+    return new GatewayError('BACKEND_AUTH_REQUIRED', `Backend '${ctx.server}' needs auth (during ${ctx.tool}): ${(err as Error).message}`);
   if (ctx.deadline.expired(err)) return describeExpiry(ctx);
   if (ctx.signal?.aborted === true) {
     return new GatewayError('CANCELLED', `Call to ${ctx.server}/${ctx.tool} was cancelled by the caller; the backend was sent notifications/cancelled`);

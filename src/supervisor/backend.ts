@@ -16,9 +16,9 @@ import { unavailable } from './unavailable.js';
  * a passed check or an answer goes back); a crash, a lost HTTP session, or
  * health_failures failed checks in a row: running/degraded → restarting →
  * running; too many in the window, or a start that can never work (command
- * not found): → failed. stop() from any state → stopped.
+ * not found): → failed; [oauth-out] no OAuth token the backend accepts: → needs_auth (retried). stop() → stopped.
  */
-export type BackendState = 'stopped' | 'starting' | 'running' | 'degraded' | 'restarting' | 'failed';
+export type BackendState = 'stopped' | 'starting' | 'running' | 'degraded' | 'restarting' | 'failed' | 'needs_auth';
 
 /** A snapshot of one backend for /server/list and gate_status. */
 export interface BackendInfo {
@@ -334,14 +334,16 @@ export class Backend extends EventEmitter {
       this.#fail(permanent ? error.message : `${error.message} (auto_restart is off)`);
       return;
     }
-    if (!this.#crashes.record()) {
+    const auth = error.code === 'BACKEND_AUTH_REQUIRED'; // [oauth-out] needs_auth: retried on the backoff, never failed
+    if (!this.#crashes.record() && !auth) {
       this.#fail(`${error.message}; ${this.#crashes.gaveUp()}`);
       return;
     }
     const delay = this.#crashes.backoff(this.#crashes.count);
     this.#log.warn({ attempt: this.#crashes.count, delay_ms: delay, error: error.message }, 'backend will restart');
     this.#runningSince = undefined;
-    this.#setState('restarting');
+    this.#setState(auth ? 'needs_auth' : 'restarting');
+    if (auth) this.#settleReady(error);
     const generation = this.#generation;
     this.#retryTimer = setTimeout(() => void this.#attempt(generation), delay);
   }

@@ -166,7 +166,7 @@ export class Roster {
 function firstStart(backend: Backend): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const onState = (to: BackendState): void => {
-      if (to !== 'restarting' && to !== 'failed') return;
+      if (to !== 'restarting' && to !== 'failed' && to !== 'needs_auth') return;
       backend.off('state', onState);
       const info = backend.info();
       reject(new GatewayError('BACKEND_UNAVAILABLE', info.last_error ?? `Backend '${backend.name}' did not start`));

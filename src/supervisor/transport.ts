@@ -16,6 +16,8 @@ export interface TransportContext {
   hooks: ConnectHooks;
   /** The built-in backends' servers, by backend name (the builtin transport). */
   builtins: ReadonlyMap<string, BuiltinFactory>;
+  /** [oauth-out] The data_dir, where the OAuth tokens of backends are kept (none: tokens in memory only). */
+  dataDir?: string;
 }
 
 /** Opens one initialized MCP connection to a backend over one transport. */
@@ -36,8 +38,8 @@ export const TRANSPORTS: Readonly<Record<Transport, TransportConnector>> = {
 export type Connector = (config: BackendConfig, logger: Logger, hooks: ConnectHooks) => Promise<Connection>;
 
 /** Connects over the backend's transport (TRANSPORTS), with the built-in backends' servers by name. */
-export function transportConnector(builtins: ReadonlyMap<string, BuiltinFactory> = new Map()): Connector {
-  return (config, logger, hooks) => TRANSPORTS[config.transport](config, { logger, hooks, builtins });
+export function transportConnector(builtins: ReadonlyMap<string, BuiltinFactory> = new Map(), dataDir?: string): Connector {
+  return (config, logger, hooks) => TRANSPORTS[config.transport](config, { logger, hooks, builtins, ...(dataDir === undefined ? {} : { dataDir }) });
 }
 
 export const defaultConnector: Connector = transportConnector();

@@ -9,6 +9,8 @@ export function unavailable(name: string, state: BackendState, lastError: Error 
       return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${name}' is stopped; start it with POST /server/start`, {
         details: { state: 'stopped' },
       });
+    case 'needs_auth': // [oauth-out] the flow's error: BACKEND_AUTH_REQUIRED
+      return lastError instanceof GatewayError ? lastError : new GatewayError('BACKEND_AUTH_REQUIRED', `Backend '${name}' needs auth`);
     case 'failed':
       return new GatewayError('BACKEND_UNAVAILABLE', `Backend '${name}' has failed: ${lastError?.message ?? 'unknown error'}; fix it and POST /server/restart`);
     default:

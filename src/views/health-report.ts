@@ -82,6 +82,14 @@ export async function healthReport(sources: HealthSources): Promise<HealthReport
   const store = await sources.storeCheck();
   const checks: Record<string, HealthCheck> = backendChecks({ total: backends.length, running, circuitsNotClosed });
   if (store !== undefined) checks.store = store;
+  // [oauth-out] Backends without an OAuth token they accept (counts only: /health needs no token).
+  const needsAuth = backends.filter((b) => b.state === 'needs_auth').length;
+  if (needsAuth > 0) {
+    checks.needs_auth = {
+      status: 'degraded',
+      detail: `${needsAuth} backend(s) need auth: the gateway has no OAuth token they accept; GET /server/list (admin) shows which and why (last_error); fix the oauth settings or the authorization server, then POST /server/restart`,
+    };
+  }
   return {
     status: worstOf(checks),
     checks,

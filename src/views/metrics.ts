@@ -11,7 +11,7 @@ export interface MetricsSources {
   callLog: CallLog;
 }
 
-const STATES = ['stopped', 'starting', 'running', 'degraded', 'restarting', 'failed'] as const;
+const STATES = ['stopped', 'starting', 'running', 'degraded', 'restarting', 'failed', 'needs_auth'] as const;
 const CIRCUITS = ['closed', 'open', 'half_open'] as const;
 
 /**

@@ -5,6 +5,7 @@ import type { PoolStats } from '../pool/pool.js';
 import type { CircuitState } from '../router/breaker.js';
 import type { CallLog } from '../router/call-log.js';
 import type { BackendInfo, BackendState } from '../supervisor/backend.js';
+import { type OAuthView, oauthView } from '../supervisor/backend-oauth.js';
 import type { ProtocolView } from '../supervisor/era.js';
 
 /** One row of GET /server/list. */
@@ -27,11 +28,13 @@ export interface ServerView {
   tool_changes: readonly ToolChange[];
   /** The configured protocol and the era verdict: `{configured, era, version, how, probed_at}`. */
   protocol: ProtocolView;
+  /** [oauth-out] A backend with oauth: `{grant, status, expires_at}`, never a token or a secret. */
+  oauth?: OAuthView;
 }
 
 /** What GET /server/list reads of the gateway. */
 export interface ServerListSources {
-  backends(): readonly { name: string; info(): BackendInfo }[];
+  backends(): readonly { name: string; info(): BackendInfo; config?: Pick<BackendConfig, 'oauth'> }[];
   enabled(name: string): boolean;
   toolCount(name: string): number;
   toolChanges(name: string): readonly ToolChange[];
@@ -67,6 +70,8 @@ export function serverList(sources: ServerListSources, servers?: ReadonlySet<str
         last_stderr: info.last_stderr,
         tool_changes: sources.toolChanges(backend.name),
         protocol: info.protocol,
+        // [oauth-out] never a token or a secret
+        ...(backend.config?.oauth === undefined ? {} : { oauth: oauthView(backend.name, backend.config.oauth, info.status === 'needs_auth') }),
       };
     });
   return scrubDeep(rows, sources.secrets());

@@ -20,8 +20,8 @@ export interface AuthServer {
   issuer: string;
   /** The private signing key (to mint tokens the provider would have). */
   privateJwk: JWK;
-  /** How many times the JWKS and the metadata were fetched. */
-  fetches: { jwks: number; metadata: number };
+  /** How many times the JWKS and the metadata were fetched, and tokens asked for (POST /token). */
+  fetches: { jwks: number; metadata: number; token: number };
   close(): Promise<void>;
 }
 
@@ -37,11 +37,12 @@ export const CLIENTS = {
 export async function startAuthServer(): Promise<AuthServer> {
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   const privateJwk: JWK = { ...(await exportJWK(privateKey)), kid: 'provider-key-1', alg: 'RS256', use: 'sig' };
-  const fetches = { jwks: 0, metadata: 0 };
+  const fetches = { jwks: 0, metadata: 0, token: 0 };
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const server: Server = createServer((req, res) => {
     if (req.url?.startsWith('/jwks') === true) fetches.jwks += 1;
     if (req.url?.startsWith('/.well-known/') === true) fetches.metadata += 1;
+    if (req.method === 'POST' && req.url === '/token') fetches.token += 1;
     handler?.(req, res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

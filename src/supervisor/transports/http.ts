@@ -4,6 +4,8 @@ import { basicCredential, scrub, secretsOf } from '../../config/redact.js';
 import type { BackendConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
 import { Connection } from '../../pool/connection.js';
+import { backendAuthProvider, isBackendAuthFailure } from '../backend-oauth.js';
+import { tokenStore } from '../backend-tokens.js';
 import { describeInitError, legacyHooks, newClient, serverInfo, transportClosed, withinDeadline } from '../connect.js';
 import { httpFault } from '../http-fault.js';
 import type { TransportContext } from '../transport.js';
@@ -22,6 +24,16 @@ export async function connectHttp(config: BackendConfig, context: TransportConte
     url.password = '';
   }
   const requestInit = { headers };
+  // [oauth-out] The gateway's own OAuth client toward this backend (backend-oauth.ts); a failed flow is BACKEND_AUTH_REQUIRED.
+  const authProvider = oauthProvider(config, context);
+  const authFailure = (error: unknown): GatewayError =>
+    new GatewayError(
+      'BACKEND_AUTH_REQUIRED',
+      scrub(
+        `Backend '${config.name}' needs auth: ${(error as Error).message}; fix its oauth settings or the authorization server, then POST /server/restart`,
+        secretsOf(config),
+      ),
+    );
   // The address without credentials or query (which may carry a key), and header names only.
   const where = `${url.origin}${url.pathname}`;
   // start_timeout bounds the whole connect, the legacy-SSE fallback
@@ -44,6 +56,12 @@ export async function connectHttp(config: BackendConfig, context: TransportConte
     // Set before connect(): the SDK's Protocol keeps an onerror it finds.
     if (transport instanceof StreamableHTTPClientTransport) {
       transport.onerror = (error) => {
+        // [oauth-out] No token the backend accepts: the link ends, and the reconnect shows needs_auth.
+        if (authProvider !== undefined && connection !== undefined && lost === undefined && isBackendAuthFailure(error)) {
+          lost = authFailure(error).message;
+          setImmediate(() => void transport.close());
+          return;
+        }
         const fault = httpFault(error);
         if (fault === undefined || connection === undefined || lost !== undefined) return;
         // [mcp-bridge] A 2026-07-28 link has no session to lose: its 404 is one request's answer (a method the era lacks).
@@ -76,12 +94,14 @@ export async function connectHttp(config: BackendConfig, context: TransportConte
     return connection;
   };
   try {
-    return await attempt(new StreamableHTTPClientTransport(url, { requestInit }), 'streamable-http');
+    return await attempt(new StreamableHTTPClientTransport(url, { requestInit, authProvider }), 'streamable-http');
   } catch (first) {
+    if (authProvider !== undefined && isBackendAuthFailure(first)) throw authFailure(first);
     logger.debug({ url: where, error: scrub(describeInitError(first, config.startTimeout), secretsOf(config)) }, 'Streamable HTTP refused; trying legacy SSE');
     try {
-      return await attempt(new SSEClientTransport(url, { requestInit }), 'sse');
+      return await attempt(new SSEClientTransport(url, { requestInit, authProvider }), 'sse');
     } catch (second) {
+      if (authProvider !== undefined && isBackendAuthFailure(second)) throw authFailure(second);
       // A timeout in either attempt is the news (the other one's refusal says less).
       const timedOut = [first, second].some((e) => e instanceof Error && /timed out/i.test(e.message));
       const why = timedOut
@@ -90,4 +110,12 @@ export async function connectHttp(config: BackendConfig, context: TransportConte
       throw new GatewayError('BACKEND_UNAVAILABLE', `Backend '${config.name}' at ${where} did not accept an MCP connection: ${why}`);
     }
   }
+}
+
+/** [oauth-out] The transports' authProvider of a backend with `oauth`, its tokens in data_dir (encrypted). */
+function oauthProvider(config: BackendConfig, context: TransportContext): ReturnType<typeof backendAuthProvider> | undefined {
+  if (config.oauth === undefined) return undefined;
+  if (context.dataDir === undefined)
+    throw new GatewayError('INTERNAL', `Backend '${config.name}' has oauth but the connector was given no data_dir for its tokens`);
+  return backendAuthProvider(tokenStore(context.dataDir), config.name, config.url ?? '', config.oauth);
 }

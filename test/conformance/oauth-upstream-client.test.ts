@@ -1,0 +1,38 @@
+// [oauth-out] The gateway's upstream OAuth client under the official suite's
+// client auth scenario for client credentials (0.2.0-alpha.12, `conformance
+// client`): test/fixtures/oauth-upstream-client.ts is the client command; it
+// starts a real gateway whose backend is the scenario's protected MCP server,
+// with `oauth = { grant = "client_credentials", … }` from the scenario's
+// context, and calls its tool through the gateway. Run for the 2026-07-28
+// spec version (`--force`: the scenario is an extension's); against the
+// scenario's 2025-era server the auth checks pass as well, but that server
+// answers the gateway's GET stream with 404, which the gateway takes for a
+// lost session (a matter of its 2025 HTTP client, not of OAuth).
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/harness.js';
+
+const SUITE = join(ROOT, 'node_modules', 'conformance-2026', 'dist', 'index.js');
+const HOOK = join(ROOT, 'tools', 'node20-globsync', 'register.mjs');
+const CLIENT = join(ROOT, 'dist', 'test', 'fixtures', 'oauth-upstream-client.js');
+
+function runScenario(scenario: string): Promise<{ code: number | null; output: string }> {
+  const args = ['--import', HOOK, SUITE, 'client', '--scenario', scenario, '--spec-version', '2026-07-28', '--force', '--command', `node ${CLIENT}`];
+  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  proc.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  proc.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escapes start with ESC
+  return new Promise((resolve) => proc.once('exit', (code) => resolve({ code, output: output.replace(/\u001b\[[0-9;]*m/g, '') })));
+}
+
+describe('conformance: the upstream OAuth client (client credentials)', () => {
+  it('auth/client-credentials-basic passes: metadata discovered, client_secret_basic, the tool called with the token', async () => {
+    const { code, output } = await runScenario('auth/client-credentials-basic');
+    expect(output, output).toMatch(/client-credentials-basic-auth\s*\]\s*SUCCESS/);
+    expect(output, output).toMatch(/Passed: (\d+)\/\1, 0 failed/);
+    expect(output, output).toContain('OVERALL: PASSED');
+    expect(code).toBe(0);
+  }, 120_000);
+});
