@@ -41,7 +41,7 @@ const CASES: readonly Case[] = [
     route: 'POST /claim/announce',
     args: { agent_id: 'a', paths: ['src/a.ts'], intent: 'edit', exclusiv: true },
     sentence:
-      "Invalid request: unknown field(s) 'exclusiv' (the fields are agent_id, paths, intent, depends_on, modules, ttl_seconds, exclusive, channel, repo).",
+      "Invalid request: unknown field(s) 'exclusiv' (the fields are agent_id, paths, intent, depends_on, modules, target_symbols, ttl_seconds, exclusive, channel, repo).",
     field: 'exclusiv',
   },
   {
