@@ -58,8 +58,8 @@ function expectReport(result: unknown, topic: string, gatewayTask?: string): voi
   expect(related).toEqual(gatewayTask === undefined ? undefined : { taskId: gatewayTask });
 }
 
-async function legacyClient(path = '/mcp'): Promise<Client> {
-  const client = new Client({ name: 'backend-tasks', version: '1' });
+async function legacyClient(path = '/mcp', capabilities: Record<string, unknown> = {}): Promise<Client> {
+  const client = new Client({ name: 'backend-tasks', version: '1' }, { capabilities });
   clients.push(client);
   await client.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}${path}`)));
   return client;
@@ -194,5 +194,24 @@ describe("issue 25: a backend's `required` task tool runs as a task on the backe
     expect(body.code).toBe('TIMEOUT');
     const line = await gw.waitForLog((l) => l.msg === 'backend task cancelled' && l.backend === 'hasty');
     expect(line.status).toBe('cancelled');
+  });
+
+  it("a backend task's input request (input_required, elicitation on the tasks/result stream) reaches a 2025 session that can answer it", async () => {
+    const client = await legacyClient('/mcp', { elicitation: { form: {} } });
+    const asked: string[] = [];
+    client.setRequestHandler('elicitation/create', async (request) => {
+      asked.push(String(request.params.message));
+      return { action: 'accept', content: { interpretation: 'historical' } };
+    });
+    const progress: Progress[] = [];
+    const result = await client.request(
+      { method: 'tools/call', params: { name: `everything__${TOOL}`, arguments: { topic: 'python', ambiguous: true } } },
+      Loose,
+      { onprogress: (p) => progress.push(p) },
+    );
+    expect(asked).toEqual([expect.stringContaining('The research query "python" could have multiple interpretations')]);
+    expect(progress.map((p) => p.message)).toContain('input_required: Found multiple interpretations for "python". Requesting clarification...');
+    const text = (result as CallToolResult).content.map((c) => (c.type === 'text' ? c.text : '')).join('');
+    expect(text).toContain('# Research Report: python (historical)');
   });
 });
