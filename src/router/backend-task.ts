@@ -1,8 +1,9 @@
 import type { CallToolResult, Client } from '@modelcontextprotocol/client';
-import { CLIENT_CAPABILITIES_META_KEY } from '@modelcontextprotocol/client';
+import { CLIENT_CAPABILITIES_META_KEY, ProtocolError } from '@modelcontextprotocol/client';
 import { z } from 'zod';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { BACKEND_TASK_META_KEY } from '../pool/backend-client.js';
 import type { Connection } from '../pool/connection.js';
 import { NO_SDK_TIMEOUT } from './deadline.js';
 
@@ -77,6 +78,20 @@ export function backendTaskEra(connection: Pick<Connection, 'client' | 'era'>, t
   return tasks?.requests?.tools?.call === undefined ? undefined : 'legacy';
 }
 
+/**
+ * Whether a 2026-07-28 backend that serves the Tasks extension refused a
+ * plain tools/call for want of it (-32021 naming the extension in
+ * `data.requiredCapabilities`): the era's tool listings carry no
+ * taskSupport, so this refusal is how a tool that requires a task shows.
+ */
+export function refusedWithoutTask(err: unknown, connection: Pick<Connection, 'client' | 'era'>): boolean {
+  if (connection.era !== 'modern' || !(err instanceof ProtocolError) || err.code !== -32021) return false;
+  const required = (err.data as { requiredCapabilities?: { extensions?: Record<string, unknown> } } | undefined)?.requiredCapabilities;
+  if (required?.extensions?.[TASKS_EXTENSION] === undefined) return false;
+  const extensions = (connection.client.getServerCapabilities() as Record<string, unknown> | undefined)?.extensions as Record<string, unknown> | undefined;
+  return extensions?.[TASKS_EXTENSION] !== undefined;
+}
+
 /** One call to run as a task on its backend. */
 export interface BackendTaskCall {
   client: Client;
@@ -105,7 +120,7 @@ export async function callAsBackendTask(call: BackendTaskCall): Promise<CallTool
     ...(call.headers === undefined ? {} : { headers: call.headers }),
   });
   // A backend may run the call at once after all (no task in its answer): that answer is the result.
-  const first = era === 'legacy' ? (created as { task?: unknown }).task : (created as { resultType?: unknown }).resultType === 'task' ? created : undefined;
+  const first = era === 'legacy' ? (created as { task?: unknown }).task : (created._meta as Record<string, unknown> | undefined)?.[BACKEND_TASK_META_KEY];
   const parsed = TaskShape.safeParse(first);
   if (!parsed.success) return created as CallToolResult;
   let task: BackendTask = parsed.data;
@@ -123,7 +138,7 @@ export async function callAsBackendTask(call: BackendTaskCall): Promise<CallTool
         throw inputRequired(call, task);
       }
       await pause(task.pollIntervalMs ?? task.pollInterval ?? DEFAULT_POLL_MS, signal);
-      task = TaskShape.parse(await client.request({ method: 'tasks/get', params: { taskId: task.taskId } }, Loose, options));
+      task = TaskShape.parse(await client.request({ method: 'tasks/get', params: taskParams(era, task.taskId) }, Loose, options));
     }
     return era === 'legacy' ? await legacyResult(call, task, options) : modernResult(call, task);
   } catch (err) {
@@ -141,6 +156,11 @@ function declaringTasks(params: Record<string, unknown>): Record<string, unknown
     ...params,
     _meta: { ...meta, [CLIENT_CAPABILITIES_META_KEY]: { ...capabilities, extensions: { ...extensions, [TASKS_EXTENSION]: {} } } },
   };
+}
+
+/** The params of tasks/get and tasks/cancel: a 2026-07-28 one declares the extension too, as every request of it must. */
+function taskParams(era: BackendTaskEra, taskId: string): Record<string, unknown> {
+  return era === 'legacy' ? { taskId } : declaringTasks({ taskId });
 }
 
 function isTerminal(status: string): boolean {
@@ -214,7 +234,7 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 async function cancel(call: BackendTaskCall, taskId: string): Promise<void> {
   const log = call.logger.child({ backend: call.server, tool: call.tool, backend_task: taskId });
   try {
-    const answer = await call.client.request({ method: 'tasks/cancel', params: { taskId } }, Loose, { timeout: CANCEL_TIMEOUT_MS });
+    const answer = await call.client.request({ method: 'tasks/cancel', params: taskParams(call.era, taskId) }, Loose, { timeout: CANCEL_TIMEOUT_MS });
     log.info({ status: typeof answer.status === 'string' ? answer.status : null }, 'backend task cancelled');
   } catch (err) {
     log.warn({ error: err instanceof Error ? err.message : String(err) }, 'backend task could not be cancelled');

@@ -3,7 +3,7 @@ import type { CallToolResult, Progress } from '@modelcontextprotocol/client';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { eventually, q, ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
+import { eventually, fixture, q, ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 import { callToolStream, type TaskMessage } from '../helpers/mcp-tasks.js';
 
 /*
@@ -33,6 +33,13 @@ name = "hasty"
 command = "node"
 args = [${q(EVERYTHING)}, "stdio"]
 timeout = 1500
+
+# A 2026-07-28 backend with its own Tasks extension (test/fixtures/modern-task-server.ts).
+[[backends]]
+name = "survey"
+command = "node"
+args = [${q(fixture('modern-task-server'))}]
+protocol = "2026-07-28"
 `;
 
 let gw: RunningGateway;
@@ -41,7 +48,7 @@ const Loose = z.looseObject({});
 
 beforeAll(async () => {
   gw = await startGateway(CONFIG);
-  for (const name of ['everything', 'hasty']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
+  for (const name of ['everything', 'hasty', 'survey']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
 });
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
@@ -213,5 +220,43 @@ describe("issue 25: a backend's `required` task tool runs as a task on the backe
     expect(progress.map((p) => p.message)).toContain('input_required: Found multiple interpretations for "python". Requesting clarification...');
     const text = (result as CallToolResult).content.map((c) => (c.type === 'text' ? c.text : '')).join('');
     expect(text).toContain('# Research Report: python (historical)');
+  });
+});
+
+describe("issue 25: a 2026-07-28 backend's `required` task tool runs through its Tasks extension", () => {
+  it('a 2025 session calls it plainly and gets the inline result of tasks/get; each status is progress', async () => {
+    const client = await legacyClient();
+    const progress: Progress[] = [];
+    const result = await client.request({ method: 'tools/call', params: { name: 'survey__survey', arguments: { topic: 'owls' } } }, Loose, {
+      onprogress: (p) => progress.push(p),
+    });
+    expect((result as CallToolResult).content).toEqual([{ type: 'text', text: 'survey of owls: 3 stages' }]);
+    expect(progress.map((p) => p.message)).toEqual([
+      'working: queued',
+      'working: reading...',
+      'working: counting...',
+      'working: writing...',
+      'completed: done',
+    ]);
+  });
+
+  it('REST and a 2026-07-28 client get the result too', async () => {
+    const body = await rest('POST', '/call', { server: 'survey', tool: 'survey', arguments: { topic: 'bats' } });
+    expect(body.result).toEqual({ content: [{ type: 'text', text: 'survey of bats: 3 stages' }] });
+    const answer = await rpc('tools/call', { name: 'survey__survey', arguments: { topic: 'moths' } }, false);
+    expect(answer.result?.content).toEqual([{ type: 'text', text: 'survey of moths: 3 stages' }]);
+  });
+
+  it('a backend task that turns input_required fails BACKEND_ERROR and is cancelled on the backend', async () => {
+    const body = await rest('POST', '/call', { server: 'survey', tool: 'ask' });
+    expect(body.code).toBe('BACKEND_ERROR');
+    expect(body.error).toContain('asked for input inside its task');
+    const line = await gw.waitForLog((l) => l.msg === 'backend task cancelled' && l.backend === 'survey');
+    const listed = await rest('POST', '/call', { server: 'survey', tool: 'cancelled_tasks' });
+    expect(
+      JSON.parse(
+        (listed.result as CallToolResult).content[0]?.type === 'text' ? ((listed.result as CallToolResult).content[0] as { text: string }).text : '[]',
+      ),
+    ).toEqual([line.backend_task]);
   });
 });
