@@ -258,3 +258,17 @@ export function backendTaskStatus(
     onprogress({ progress: seen, message: status.statusMessage === undefined ? status.status : `${status.status}: ${status.statusMessage}` });
   };
 }
+
+/**
+ * A backend's task that nobody asked for (the gateway declares the Tasks
+ * extension only when it runs a task itself, and a caller's declaration is
+ * never passed on): the backend broke the extension's rule, and its empty
+ * stand-in result (pool/backend-client.ts) must not pass for the answer.
+ */
+export function refuseUnaskedTask(result: { _meta?: Record<string, unknown> }, server: string, tool: string): void {
+  if (result._meta?.[BACKEND_TASK_META_KEY] === undefined) return;
+  throw new GatewayError(
+    'BACKEND_ERROR',
+    `Backend '${server}' answered ${tool} with a task (resultType "task") although the call did not declare the Tasks extension; the backend breaks the extension's rule`,
+  );
+}

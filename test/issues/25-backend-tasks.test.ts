@@ -259,4 +259,10 @@ describe("issue 25: a 2026-07-28 backend's `required` task tool runs through its
       ),
     ).toEqual([line.backend_task]);
   });
+
+  it('a backend that answers a plain call with a task nobody asked for is a BACKEND_ERROR, not an empty result', async () => {
+    const body = await rest('POST', '/call', { server: 'survey', tool: 'rogue' });
+    expect(body.code).toBe('BACKEND_ERROR');
+    expect(body.error).toContain('although the call did not declare the Tasks extension');
+  });
 });
