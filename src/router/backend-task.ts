@@ -38,6 +38,8 @@ export const TASKS_EXTENSION = 'io.modelcontextprotocol/tasks';
 const RELATED_TASK_META_KEY = 'io.modelcontextprotocol/related-task';
 /** The pause between two tasks/get when the backend suggests none. */
 const DEFAULT_POLL_MS = 1000;
+/** The shortest pause between two tasks/get, whatever the backend suggests (0 would poll it in a loop). */
+const MIN_POLL_MS = 10;
 /** How long the gateway waits for a backend's answer to tasks/cancel (the call has already ended). */
 const CANCEL_TIMEOUT_MS = 10_000;
 
@@ -137,7 +139,7 @@ export async function callAsBackendTask(call: BackendTaskCall): Promise<CallTool
         void cancel(call, task.taskId);
         throw inputRequired(call, task);
       }
-      await pause(task.pollIntervalMs ?? task.pollInterval ?? DEFAULT_POLL_MS, signal);
+      await pause(Math.max(MIN_POLL_MS, task.pollIntervalMs ?? task.pollInterval ?? DEFAULT_POLL_MS), signal);
       task = TaskShape.parse(await client.request({ method: 'tasks/get', params: taskParams(era, task.taskId) }, Loose, options));
     }
     return era === 'legacy' ? await legacyResult(call, task, options) : modernResult(call, task);
