@@ -7,6 +7,7 @@ import type { SessionRef } from '../pool/affinity-pool.js';
 import { paramsFor, type RoundFields, withoutEnvelope } from '../pool/backend-era.js';
 import type { Connection, Downstream } from '../pool/connection.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
+import { type BackendTaskEra, backendTaskEra, backendTaskStatus, callAsBackendTask, refusedWithoutTask, refuseUnaskedTask } from './backend-task.js';
 import { Breaker } from './breaker.js';
 import type { CallLog } from './call-log.js';
 import { Deadline, NO_SDK_TIMEOUT } from './deadline.js';
@@ -244,20 +245,36 @@ export class Router {
             const params = paramsFor(connection, { name: tool, arguments: args }, downstream, round);
             // [mcp-ext] Toward a 2026-07-28 backend, the tool's x-mcp-header arguments go as Mcp-Param-* headers too.
             const headers = connection.era === 'modern' ? mirroredParamHeaders((catalog.resolve(server, tool) ?? resolved).inputSchema, args) : undefined;
-            const result = (await connection.client.request({ method: 'tools/call', params }, PassthroughResult, {
-              signal: deadline.signal,
-              timeout: NO_SDK_TIMEOUT,
-              allowInputRequired: true,
-              ...(headers === undefined ? {} : { headers }),
-              ...(onprogress === undefined
-                ? {}
-                : {
-                    onprogress: (progress: Progress) => {
-                      deadline.extend();
-                      onprogress(progress);
-                    },
-                  }),
-            })) as CallToolResult;
+            // [mcp-ext] A tool whose backend requires a task runs as one there (backend-task.ts): a 2025 tool says so in its
+            // listing; a 2026-07-28 listing does not, and the backend's -32021 for the Tasks extension says it instead.
+            const asTask = async (era: BackendTaskEra): Promise<CallToolResult> => {
+              const onstatus = backendTaskStatus(onprogress, deadline);
+              const ttl = Math.max(timeout, backend.config.maxTimeout);
+              const task = { client: connection.client, era, params, signal: deadline.signal, ttl, headers, onstatus };
+              return withoutEnvelope(connection, await callAsBackendTask({ ...task, server, tool, logger: this.#options.logger }));
+            };
+            const taskEra = backendTaskEra(connection, resolved.definition.execution?.taskSupport);
+            if (taskEra !== undefined) return await asTask(taskEra);
+            const result = (await connection.client
+              .request({ method: 'tools/call', params }, PassthroughResult, {
+                signal: deadline.signal,
+                timeout: NO_SDK_TIMEOUT,
+                allowInputRequired: true,
+                ...(headers === undefined ? {} : { headers }),
+                ...(onprogress === undefined
+                  ? {}
+                  : {
+                      onprogress: (progress: Progress) => {
+                        deadline.extend();
+                        onprogress(progress);
+                      },
+                    }),
+              })
+              .catch((err: unknown) => {
+                if (!refusedWithoutTask(err, connection)) throw err;
+                return asTask('modern');
+              })) as CallToolResult;
+            refuseUnaskedTask(result, server, tool);
             return withoutEnvelope(connection, result);
           } catch (err) {
             throw await describeFailure(err, {

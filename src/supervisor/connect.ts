@@ -1,5 +1,6 @@
 import type { ClientOptions, Transport } from '@modelcontextprotocol/client';
-import { Client, SdkHttpError } from '@modelcontextprotocol/client';
+import { type Client, SdkHttpError } from '@modelcontextprotocol/client';
+import { BackendClient } from '../pool/backend-client.js';
 import { VERSION } from '../version.js';
 import type { BackendEra } from './era.js';
 
@@ -22,7 +23,8 @@ export interface ConnectHooks {
 /** A fresh MCP client with the hooks installed, for one connection. */
 export function newClient(hooks: ConnectHooks, versionNegotiation?: ClientOptions['versionNegotiation']): Client {
   const options = hooks.clientOptions ?? { capabilities: {} };
-  const client = new Client({ name: 'stonegate', version: VERSION }, versionNegotiation === undefined ? options : { ...options, versionNegotiation });
+  // [mcp-ext] BackendClient: takes a 2026-07-28 backend's task answer (pool/backend-client.ts).
+  const client = new BackendClient({ name: 'stonegate', version: VERSION }, versionNegotiation === undefined ? options : { ...options, versionNegotiation });
   hooks.setup?.(client);
   return client;
 }

@@ -27,7 +27,9 @@ const TASK_TOOLS = 'task_tools = ["slow_compute", "failing_job", "protocol_error
  * tasks/update (an async call of the table has no caller to ask, so
  * confirm_delete's task fails; multi_input is not in the fixture);
  * tasks-mrtr-composition wants the backend's own task after its MRTR rounds
- * (test_tool_with_task; a backend's tasks are not relayed);
+ * (test_tool_with_task, which the fixture lacks; and the gateway runs a
+ * backend's own task itself and answers with its result, router/backend-task.ts,
+ * rather than relaying the backend's CreateTaskResult);
  * tasks-required-task-error wants -32021 for a `required` task tool called
  * without the extension (the gateway can run every tool without a task, and
  * has no `required` setting).
