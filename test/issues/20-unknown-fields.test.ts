@@ -50,7 +50,8 @@ const CASES: readonly Case[] = [
     args: { agent_id: 'a', paths: ['src/a.ts'], intent: 'edit', ttl: 60 },
     method: 'POST',
     path: '/claim/announce',
-    sentence: "Invalid request: unknown field(s) 'ttl' (the fields are agent_id, paths, intent, depends_on, modules, target_symbols, ttl_seconds, exclusive, channel, repo).",
+    sentence:
+      "Invalid request: unknown field(s) 'ttl' (the fields are agent_id, paths, intent, depends_on, modules, target_symbols, ttl_seconds, exclusive, channel, repo).",
   },
   {
     tool: 'mux_channel_list',
