@@ -34,13 +34,13 @@ export async function bridgedCall(
   );
   const current: BridgeRound = { ...round, signal: ctx.mcpReq.signal };
   const caller = view.owner === undefined ? undefined : `token:${view.owner}`;
-  const digest = requestDigest('tools/call', view.single ?? '', call.name, call.arguments);
+  const digest = (): string => requestDigest('tools/call', view.single ?? '', call.name, call.arguments);
   const failure = (err: unknown): CallToolResult => toolError(toGatewayError(err), gateway.security.secrets());
   // The SDK lifts the retry fields off the params (ctx.mcpReq); no verify hook is set, so the state is the raw string.
   const requestState = ctx.mcpReq.requestState();
   if (requestState !== undefined) {
     const retry = { requestState, inputResponses: ctx.mcpReq.inputResponses, dropped: ctx.mcpReq.droppedInputResponseKeys };
-    return (await bridge.resume(caller, digest, retry, current, failure)) as CallToolResult;
+    return (await bridge.resume(caller, digest(), retry, current, failure)) as CallToolResult;
   }
   const run: BridgeRun = async (downstream, signal, onprogress) => {
     const request = { server: call.server, tool: call.tool, arguments: call.arguments, caller: view.caller, servers: view.servers, session: view.session };

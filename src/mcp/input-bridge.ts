@@ -65,9 +65,13 @@ interface Ask {
 }
 
 interface Pending {
+  /** '' until the call is first parked. */
   id: string;
+  /** '' until the first park of an anonymous caller's call. */
   caller: string;
   digest: string;
+  /** The request's digest, computed when the call is first parked. */
+  name: () => string;
   /** The round of the state last minted for this call. */
   round: number;
   /** The backend requests not yet answered; the first is the one the current state asks. */
@@ -126,11 +130,13 @@ export class InputBridge {
   }
 
   /** Starts a call for a modern caller; `caller` is `token:<name>`, or undefined without auth. */
-  async start(caller: string | undefined, digest: string, round: BridgeRound, run: BridgeRun, failure: BridgeFailure): Promise<Result> {
+  async start(caller: string | undefined, digest: () => string, round: BridgeRound, run: BridgeRun, failure: BridgeFailure): Promise<Result> {
     const call: Pending = {
-      id: randomBytes(12).toString('base64url'),
-      caller: caller ?? `anon:${randomBytes(12).toString('base64url')}`,
-      digest,
+      // Named when first parked (#park): most calls never ask, and pay no random bytes or digest.
+      id: '',
+      caller: caller ?? '',
+      digest: '',
+      name: digest,
       round: 0,
       asks: [],
       capabilities: round.capabilities,
@@ -274,6 +280,11 @@ export class InputBridge {
   /** Parks the call on its first backend request and answers the caller with input_required and a new state. */
   #park(call: Pending, key: Buffer): Result {
     const ask = call.asks[0] as Ask;
+    if (call.id === '') {
+      call.id = randomBytes(12).toString('base64url');
+      if (call.caller === '') call.caller = `anon:${randomBytes(12).toString('base64url')}`;
+      call.digest = call.name();
+    }
     call.round += 1;
     call.expires = Date.now() + this.#ttl;
     const payload: StatePayload = { p: call.id, r: call.round, g: this.#process, c: call.caller, d: call.digest, e: call.expires };
