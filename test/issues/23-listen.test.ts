@@ -1,6 +1,7 @@
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoBackend, eventually, fixture, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
+import { postListen } from '../helpers/listen.js';
 
 /*
  * Issue #23: 2026-07-28 has no GET stream; a client that wants change
@@ -113,36 +114,12 @@ async function subscribers(client: Client, uri: string): Promise<number> {
 }
 
 describe('issue 23: listen streams and the stream caps', () => {
-  const V = '2026-07-28';
   /** A raw subscriptions/listen POST; the answer's status, headers and (for a refusal) body. */
   async function listen(url: string): Promise<{ status: number; headers: Headers; body?: unknown; abort: () => void }> {
-    const controller = new AbortController();
-    const response = await fetch(`${url}/mcp`, {
-      method: 'POST',
-      signal: controller.signal,
-      headers: {
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-protocol-version': V,
-        'mcp-method': 'subscriptions/listen',
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 7,
-        method: 'subscriptions/listen',
-        params: {
-          notifications: { toolsListChanged: true },
-          _meta: {
-            'io.modelcontextprotocol/protocolVersion': V,
-            'io.modelcontextprotocol/clientInfo': { name: 'caps', version: '1' },
-            'io.modelcontextprotocol/clientCapabilities': {},
-          },
-        },
-      }),
-    });
+    const { response, abort } = await postListen(url, { toolsListChanged: true }, 'caps');
     const streaming = (response.headers.get('content-type') ?? '').includes('text/event-stream');
     const body = streaming ? undefined : ((await response.json()) as unknown);
-    return { status: response.status, headers: response.headers, body, abort: () => controller.abort() };
+    return { status: response.status, headers: response.headers, body, abort };
   }
 
   it('over [gateway] max_streams_per_client a listen is refused 429 (with the 2026-07-28 code) as a 2025 client over its cap is; a closed stream frees its slot', async () => {

@@ -4,6 +4,7 @@ import type { CallToolResult } from '@modelcontextprotocol/client';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO, eventually, fixture, type RunningGateway, resultText, startGateway, stopAll } from '../helpers/harness.js';
+import { postListen } from '../helpers/listen.js';
 
 /*
  * Issue #25 items 2 and 4. Item 2, subscriptions/listen: a backend's list
@@ -99,30 +100,7 @@ function next(client: Client, method: 'notifications/tools/list_changed' | 'noti
 async function rawListen(
   filter: Record<string, unknown>,
 ): Promise<{ frames: Record<string, unknown>[]; until: (m: (f: Record<string, unknown>) => boolean) => Promise<void>; close: () => void }> {
-  const controller = new AbortController();
-  const response = await fetch(`${gw.url}/mcp`, {
-    method: 'POST',
-    signal: controller.signal,
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': V,
-      'mcp-method': 'subscriptions/listen',
-    },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 7,
-      method: 'subscriptions/listen',
-      params: {
-        notifications: filter,
-        _meta: {
-          'io.modelcontextprotocol/protocolVersion': V,
-          'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
-          'io.modelcontextprotocol/clientCapabilities': {},
-        },
-      },
-    }),
-  });
+  const { response, abort } = await postListen(gw.url, filter);
   expect(response.headers.get('content-type')).toContain('text/event-stream');
   const frames: Record<string, unknown>[] = [];
   const waiting = new Set<{ match: (f: Record<string, unknown>) => boolean; resolve: () => void }>();
@@ -156,7 +134,7 @@ async function rawListen(
   })();
   const until = (match: (f: Record<string, unknown>) => boolean): Promise<void> =>
     frames.some(match) ? Promise.resolve() : new Promise<void>((resolve) => waiting.add({ match, resolve }));
-  return { frames, until, close: () => controller.abort() };
+  return { frames, until, close: abort };
 }
 
 describe('issue 25 item 2: subscriptions/listen', () => {
