@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { Router } from '../router/router.js';
 import type { AsyncCall, DispatchStore } from '../store/dispatch-store.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
+import type { InputRequest, TaskInbox } from './task-input.js';
 
 export interface DispatchSettings {
   /** Calls kept at once (running and finished); past it, DISPATCH_FULL. */
@@ -27,6 +28,8 @@ export interface SubmitRequest {
   owner?: string | null;
   /** Restricts which backends the submitter may reach. */
   servers?: ReadonlySet<string>;
+  /** [mcp-ext] Where the backend's questions wait for the caller's tasks/update (a Tasks-extension task); none: refused. */
+  inbox?: TaskInbox;
 }
 
 /** What gate_poll, GET /call/{id} and tasks/get show of a call. */
@@ -49,6 +52,7 @@ interface Live {
   controller: AbortController;
   waiters: Set<() => void>;
   progress: AsyncCall['progress'];
+  inbox: TaskInbox | undefined;
 }
 
 export interface DispatchOptions {
@@ -135,7 +139,7 @@ export class DispatchTable {
     };
     await store.insert(call);
     this.#stored += 1;
-    const live: Live = { call, controller: new AbortController(), waiters: new Set(), progress: null };
+    const live: Live = { call, controller: new AbortController(), waiters: new Set(), progress: null, inbox: request.inbox };
     this.#live.set(call.id, live);
     void this.#run(call, request, live);
     return call;
@@ -149,6 +153,7 @@ export class DispatchTable {
         arguments: request.arguments,
         caller: request.caller,
         servers: request.servers,
+        ...(request.inbox === undefined ? {} : { downstream: request.inbox }),
         signal: live.controller.signal,
         timeout: this.#o.settings.async_timeout,
         timeoutSetting: '[dispatch] async_timeout',
@@ -177,6 +182,7 @@ export class DispatchTable {
         call.error = { code: error.code, message: error.message };
       }
     }
+    live.inbox?.close(`the task ended ${call.state}`);
     call.progress = live.progress;
     call.finished_at = new Date().toISOString();
     call.expires_at = Date.now() + this.#o.settings.result_ttl * 1000;
@@ -219,6 +225,17 @@ export class DispatchTable {
     if (call.expires_at !== null && call.expires_at <= Date.now()) throw unknown;
     if (live !== undefined) return { ...call, progress: live.progress };
     return call;
+  }
+
+  /** [mcp-ext] The questions a running task waits on (its inbox), by key; undefined when none waits. */
+  inputOf(id: string): Record<string, InputRequest> | undefined {
+    return this.#live.get(id)?.inbox?.pending();
+  }
+
+  /** [mcp-ext] Delivers a caller's answers (tasks/update inputResponses) to the questions its task waits on. */
+  async answerInput(id: string, owner: string | null, responses: Record<string, unknown>): Promise<void> {
+    await this.get(id, owner);
+    this.#live.get(id)?.inbox?.answer(responses);
   }
 
   /** Waits until the call finishes or `timeoutMs` (capped by max_await) passes, then returns it. */

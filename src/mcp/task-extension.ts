@@ -1,6 +1,7 @@
-import type { Result, Server, ServerCapabilities, ServerContext } from '@modelcontextprotocol/server';
+import type { ClientCapabilities, Result, Server, ServerCapabilities, ServerContext } from '@modelcontextprotocol/server';
 import { ProtocolErrorCode } from '@modelcontextprotocol/server';
 import { z } from 'zod';
+import { TaskInbox } from '../dispatch/task-input.js';
 import { POLL_INTERVAL_MS, taskOf } from '../dispatch/task-store.js';
 import { isGatewayError, rpcFailure, toGatewayError } from '../errors.js';
 import type { AsyncCall } from '../store/dispatch-store.js';
@@ -43,10 +44,15 @@ const STATUS: Record<AsyncCall['state'], string> = {
   cancelled: 'cancelled',
 };
 
+/** What one 2026-07-28 request declared in its `_meta` clientCapabilities. */
+function declared(ctx: ServerContext): ClientCapabilities {
+  const capabilities = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.['io.modelcontextprotocol/clientCapabilities'];
+  return capabilities !== null && typeof capabilities === 'object' ? (capabilities as ClientCapabilities) : {};
+}
+
 /** Whether one 2026-07-28 request declared the Tasks extension in its `_meta` clientCapabilities. */
 export function declaresTasks(ctx: ServerContext): boolean {
-  const capabilities = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.['io.modelcontextprotocol/clientCapabilities'];
-  const extensions = (capabilities as { extensions?: unknown } | undefined)?.extensions;
+  const extensions = (declared(ctx) as { extensions?: unknown }).extensions;
   return extensions !== null && typeof extensions === 'object' && TASKS_EXTENSION in extensions;
 }
 
@@ -97,13 +103,19 @@ function progressMessage(call: AsyncCall): string | undefined {
   return `progress ${p.progress}${p.total === undefined ? '' : `/${p.total}`}${p.message === undefined ? '' : `: ${p.message}`}`;
 }
 
-/** The extension's Task of an async call (no result or error: CreateTaskResult carries neither). */
-function taskFields(gateway: Pick<SessionServerSources, 'config'>, call: AsyncCall): Record<string, unknown> {
+/**
+ * The extension's Task of an async call (no result or error: CreateTaskResult
+ * carries neither). A running task whose backend waits for the caller's
+ * answers (dispatch/task-input.ts) is `input_required` with them.
+ */
+function taskFields(gateway: Pick<SessionServerSources, 'config' | 'dispatch'>, call: AsyncCall): Record<string, unknown> {
   const legacy = taskOf(call, 0);
   const statusMessage = legacy.statusMessage ?? progressMessage(call);
+  const inputRequests = call.state === 'running' ? gateway.dispatch.inputOf(call.id) : undefined;
   return {
     taskId: call.id,
-    status: STATUS[call.state],
+    status: inputRequests === undefined ? STATUS[call.state] : 'input_required',
+    ...(inputRequests === undefined ? {} : { inputRequests }),
     ...(statusMessage === undefined ? {} : { statusMessage }),
     createdAt: legacy.createdAt,
     lastUpdatedAt: legacy.lastUpdatedAt,
@@ -117,7 +129,7 @@ function taskFields(gateway: Pick<SessionServerSources, 'config'>, call: AsyncCa
  * (an `isError` result included: the tool ran), a failed one the JSON-RPC
  * error the call met (-32603, the gateway's error code in `data.code`).
  */
-function detailedTask(gateway: Pick<SessionServerSources, 'config'>, call: AsyncCall): Result {
+function detailedTask(gateway: Pick<SessionServerSources, 'config' | 'dispatch'>, call: AsyncCall): Result {
   const task = taskFields(gateway, call);
   if (call.state === 'complete' && call.result !== null) return { ...task, result: call.result };
   if (call.state === 'failed') {
@@ -140,8 +152,9 @@ export async function modernTask(
   args: Record<string, unknown>,
 ): Promise<Result | undefined> {
   if (!declaresTasks(ctx) || !runsAsTask(gateway, entry.server, entry.name)) return undefined;
-  const call = await submitTask(gateway, view, entry, args);
-  return { resultType: 'task', ...taskFields(gateway, call) };
+  const call = await submitTask(gateway, view, entry, args, new TaskInbox(declared(ctx)));
+  const { inputRequests: _none, ...task } = taskFields(gateway, call);
+  return { resultType: 'task', ...task };
 }
 
 /** Submits a task-augmented call to the dispatch table; arguments that break the tool's schema are the caller's -32602, before a task exists. */
@@ -150,9 +163,11 @@ export function submitTask(
   view: View,
   entry: { server: string; name: string },
   args: Record<string, unknown>,
+  inbox?: TaskInbox,
 ): Promise<AsyncCall> {
+  const { server, name: tool } = entry;
   return gateway.dispatch
-    .submit({ server: entry.server, tool: entry.name, arguments: args, caller: view.caller, owner: view.owner ?? null, servers: view.servers })
+    .submit({ server, tool, arguments: args, caller: view.caller, owner: view.owner ?? null, servers: view.servers, ...(inbox === undefined ? {} : { inbox }) })
     .catch((err: unknown) => {
       const error = toGatewayError(err);
       throw error.code === 'INVALID_ARGUMENTS' ? rpcFailure(ProtocolErrorCode.InvalidParams, `${error.code}: ${error.message}`) : err;
@@ -201,15 +216,18 @@ export function registerTaskMethods(server: Server, gateway: Pick<SessionServerS
       throw err;
     }
   };
-  const answer: Record<(typeof METHODS)[number], (taskId: string) => Promise<Result>> = {
-    'tasks/get': async (taskId) => detailedTask(gateway, await find(taskId)),
-    // No task of the gateway waits for input: every inputResponses key is one not outstanding, which the extension says to ignore.
-    'tasks/update': async (taskId) => {
+  // tasks/update's inputResponses: the SDK lifts them off the params (ctx.mcpReq), as for a tools/call retry.
+  type Asked = { taskId: string; inputResponses?: Record<string, unknown> | undefined };
+  const answer: Record<(typeof METHODS)[number], (params: Asked) => Promise<Result>> = {
+    'tasks/get': async ({ taskId }) => detailedTask(gateway, await find(taskId)),
+    // The answers go to the questions the task waits on (dispatch/task-input.ts); keys not outstanding are ignored, as the extension says.
+    'tasks/update': async ({ taskId, inputResponses }) => {
       await find(taskId);
+      if (inputResponses !== undefined) await gateway.dispatch.answerInput(taskId, owner, inputResponses);
       return {};
     },
     // An acknowledgement, the same for a finished task; the cancelled status shows on the next tasks/get.
-    'tasks/cancel': async (taskId) => {
+    'tasks/cancel': async ({ taskId }) => {
       const call = await find(taskId);
       if (call.state === 'pending' || call.state === 'running') await gateway.dispatch.cancel(taskId, owner);
       return {};
@@ -219,7 +237,7 @@ export function registerTaskMethods(server: Server, gateway: Pick<SessionServerS
     if (only !== undefined && only !== method) continue;
     server.setRequestHandler(method, { params: TaskParams }, async (params, ctx): Promise<Result> => {
       if (!declaresTasks(ctx)) throw missingExtension(method);
-      return answer[method](params.taskId);
+      return answer[method]({ taskId: params.taskId, inputResponses: ctx.mcpReq.inputResponses });
     });
   }
 }

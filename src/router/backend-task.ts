@@ -106,6 +106,8 @@ export interface BackendTaskCall {
   ttl: number;
   headers?: Record<string, string> | undefined;
   onstatus: (status: BackendTaskStatus) => void;
+  /** Puts one input request of a 2026-07-28 backend's task to the caller (input-rounds.ts answer); rejects when it cannot be asked. */
+  ask?: (method: string, params: Record<string, unknown> | undefined) => Promise<unknown>;
   server: string;
   tool: string;
   logger: Logger;
@@ -128,6 +130,7 @@ export async function callAsBackendTask(call: BackendTaskCall): Promise<CallTool
   let task: BackendTask = parsed.data;
   try {
     let reported = '';
+    const answered = new Set<string>();
     for (;;) {
       const said = `${task.status}\u0000${task.statusMessage ?? ''}`;
       if (said !== reported) {
@@ -135,10 +138,7 @@ export async function callAsBackendTask(call: BackendTaskCall): Promise<CallTool
         call.onstatus({ taskId: task.taskId, status: task.status, ...(task.statusMessage === undefined ? {} : { statusMessage: task.statusMessage }) });
       }
       if (isTerminal(task.status) || (era === 'legacy' && task.status === 'input_required')) break;
-      if (task.status === 'input_required') {
-        void cancel(call, task.taskId);
-        throw inputRequired(call, task);
-      }
+      if (task.status === 'input_required') await relayInput(call, task, answered);
       await pause(Math.max(MIN_POLL_MS, task.pollIntervalMs ?? task.pollInterval ?? DEFAULT_POLL_MS), signal);
       task = TaskShape.parse(await client.request({ method: 'tasks/get', params: taskParams(era, task.taskId) }, Loose, options));
     }
@@ -207,13 +207,38 @@ function ended(call: BackendTaskCall, task: BackendTask): GatewayError {
   });
 }
 
-/** A 2026-07-28 backend's task that waits for input: the gateway has no way to relay it (docs/mcp.md "Backend tasks"). */
-function inputRequired(call: BackendTaskCall, task: BackendTask): GatewayError {
-  return new GatewayError(
-    'BACKEND_ERROR',
-    `Backend '${call.server}' asked for input inside its task for ${call.tool} (input_required); stonegate does not relay input requests of a backend's task, so the task was cancelled`,
-    { details: { backend_task: task.taskId, backend_status: task.status } },
-  );
+/**
+ * A 2026-07-28 backend's task that waits for input (`input_required`, its
+ * `inputRequests`): each request not answered yet goes to the caller as a
+ * 2025 backend's request during a call does (to a 2025 session that can
+ * take it; a 2026-07-28 caller's task of the gateway's parks it for
+ * tasks/update, dispatch/task-input.ts), and the answers go back by
+ * tasks/update; the next tasks/get shows where the task went. A caller that
+ * cannot be asked: the task is cancelled and the call fails.
+ */
+async function relayInput(call: BackendTaskCall, task: BackendTask, answered: Set<string>): Promise<void> {
+  const requests = (task as { inputRequests?: Record<string, { method?: unknown; params?: unknown }> }).inputRequests ?? {};
+  const asked = Object.entries(requests).filter(([key]) => !answered.has(key));
+  if (asked.length === 0) return; // answered already; the backend has not moved on yet
+  try {
+    if (call.ask === undefined) throw new Error('no caller to ask');
+    const ask = call.ask;
+    const answers = await Promise.all(asked.map(([, r]) => ask(String(r.method), r.params as Record<string, unknown> | undefined)));
+    for (const [key] of asked) answered.add(key);
+    const inputResponses = Object.fromEntries(asked.map(([key], i) => [key, answers[i]]));
+    await call.client.request({ method: 'tasks/update', params: declaringTasks({ taskId: task.taskId, inputResponses }) }, Loose, {
+      signal: call.signal,
+      timeout: NO_SDK_TIMEOUT,
+    });
+  } catch (err) {
+    if (call.signal.aborted) throw err;
+    void cancel(call, task.taskId);
+    throw new GatewayError(
+      'BACKEND_ERROR',
+      `Backend '${call.server}' asked for input inside its task for ${call.tool} (input_required), and it could not be answered, so the task was cancelled: ${err instanceof Error ? err.message : String(err)}`,
+      { details: { backend_task: task.taskId, backend_status: task.status } },
+    );
+  }
 }
 
 /** Waits `ms`, or rejects with the signal's reason when it aborts first. */

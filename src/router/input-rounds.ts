@@ -63,16 +63,16 @@ export async function inputRounds<R extends object>(context: RoundsContext, firs
         { details: { rounds: MAX_INPUT_ROUNDS } },
       );
     }
-    const inputResponses: Record<string, unknown> = {};
-    for (const [key, request] of Object.entries(result.inputRequests ?? {})) {
-      inputResponses[key] = await answer(context, request.method, request.params as Record<string, unknown> | undefined);
-    }
+    // The backend asked its questions together: they are put to the agent together (a task's caller may answer them one by one).
+    const asked = Object.entries(result.inputRequests ?? {});
+    const answers = await Promise.all(asked.map(([, request]) => answer(context, request.method, request.params as Record<string, unknown> | undefined)));
+    const inputResponses = Object.fromEntries(asked.map(([key], i) => [key, answers[i]]));
     fields = { inputResponses, ...(result.requestState === undefined ? {} : { requestState: result.requestState }) };
   }
 }
 
-/** One input request of a backend, answered for a caller that is not 2026-07-28. */
-async function answer(context: RoundsContext, method: string, params: Record<string, unknown> | undefined): Promise<unknown> {
+/** One input request of a backend, answered for a caller that is not 2026-07-28 (also a backend task's, backend-task.ts). */
+export async function answer(context: RoundsContext, method: string, params: Record<string, unknown> | undefined): Promise<unknown> {
   if (method === 'roots/list') return rootsAnswer(context.roots());
   const { downstream } = context;
   if (method !== 'elicitation/create' && method !== 'sampling/createMessage') {

@@ -13,7 +13,7 @@ import type { CallLog } from './call-log.js';
 import { Deadline, NO_SDK_TIMEOUT } from './deadline.js';
 import { describeFailure } from './failure.js';
 import { type Fault, faultOf } from './fault.js';
-import { inputRounds } from './input-rounds.js';
+import { answer, inputRounds } from './input-rounds.js';
 import { mirroredParamHeaders } from './param-headers.js';
 import { ArgumentValidator } from './validate.js';
 
@@ -251,7 +251,9 @@ export class Router {
               const onstatus = backendTaskStatus(onprogress, deadline);
               const ttl = Math.max(timeout, backend.config.maxTimeout);
               const task = { client: connection.client, era, params, signal: deadline.signal, ttl, headers, onstatus };
-              return withoutEnvelope(connection, await callAsBackendTask({ ...task, server, tool, logger: this.#options.logger }));
+              const asking = { server, what: `tools/call ${tool}`, downstream, roots: () => backend.config.roots };
+              const ask = (method: string, p: Record<string, unknown> | undefined) => answer(asking, method, p);
+              return withoutEnvelope(connection, await callAsBackendTask({ ...task, ask, server, tool, logger: this.#options.logger }));
             };
             const taskEra = backendTaskEra(connection, resolved.definition.execution?.taskSupport);
             if (taskEra !== undefined) return await asTask(taskEra);

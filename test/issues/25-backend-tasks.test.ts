@@ -247,10 +247,23 @@ describe("issue 25: a 2026-07-28 backend's `required` task tool runs through its
     expect(answer.result?.content).toEqual([{ type: 'text', text: 'survey of moths: 3 stages' }]);
   });
 
-  it('a backend task that turns input_required fails BACKEND_ERROR and is cancelled on the backend', async () => {
+  it("a backend task's input_required reaches a 2025 session that can answer it; the answer goes back by tasks/update", async () => {
+    const client = await legacyClient('/mcp', { elicitation: { form: {} } });
+    const asked: string[] = [];
+    client.setRequestHandler('elicitation/create', async (request) => {
+      asked.push(String(request.params.message));
+      return { action: 'accept', content: { topic: 'lichens' } };
+    });
+    const result = await client.request({ method: 'tools/call', params: { name: 'survey__ask', arguments: {} } }, Loose);
+    expect(asked).toEqual(['which topic?']);
+    expect((result as CallToolResult).content).toEqual([{ type: 'text', text: 'survey of lichens: 3 stages' }]);
+  });
+
+  it('a backend task that turns input_required for a caller that cannot be asked fails BACKEND_ERROR and is cancelled on the backend', async () => {
     const body = await rest('POST', '/call', { server: 'survey', tool: 'ask' });
     expect(body.code).toBe('BACKEND_ERROR');
     expect(body.error).toContain('asked for input inside its task');
+    expect(body.error).toContain('there is no agent to ask');
     const line = await gw.waitForLog((l) => l.msg === 'backend task cancelled' && l.backend === 'survey');
     const listed = await rest('POST', '/call', { server: 'survey', tool: 'cancelled_tasks' });
     expect(

@@ -30,6 +30,13 @@ name = "modern"
 command = "node"
 args = [${q(fixture('conformance-modern-server'))}]
 protocol = "2026-07-28"
+task_tools = ["confirm_delete", "multi_input"]
+
+[[backends]]
+name = "legacy"
+command = "node"
+args = [${q(fixture('conformance-server'))}]
+task_tools = ["test_elicitation"]
 
 [auth]
 [[auth.tokens]]
@@ -46,7 +53,7 @@ let gw: RunningGateway;
 
 async function start(dir?: string): Promise<void> {
   gw = await startGateway(CONFIG, { env: ENV, keep: true, ...(dir === undefined ? {} : { dir }) });
-  for (const name of ['demo', 'plain', 'modern']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
+  for (const name of ['demo', 'plain', 'modern', 'legacy']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
 }
 
 beforeAll(() => start());
@@ -60,10 +67,11 @@ interface Answer {
 
 const UI = 'io.modelcontextprotocol/ui';
 
-const envelope = (declares: boolean, others: string[] = []): Record<string, unknown> => ({
+const envelope = (declares: boolean, others: string[] = [], caps: Record<string, unknown> = {}): Record<string, unknown> => ({
   'io.modelcontextprotocol/protocolVersion': V,
   'io.modelcontextprotocol/clientInfo': { name: 'tasks-test', version: '1' },
   'io.modelcontextprotocol/clientCapabilities': {
+    ...caps,
     extensions: Object.fromEntries([...(declares ? [EXT] : []), ...others].map((id) => [id, {}])),
   },
 });
@@ -72,7 +80,7 @@ const envelope = (declares: boolean, others: string[] = []): Record<string, unkn
 async function rpc(
   method: string,
   params: Record<string, unknown>,
-  options: { token?: string; declares?: boolean; path?: string; others?: string[] } = {},
+  options: { token?: string; declares?: boolean; path?: string; others?: string[]; caps?: Record<string, unknown> } = {},
 ): Promise<Answer> {
   const name = params.name ?? params.taskId;
   const response = await fetch(`${gw.url}${options.path ?? '/mcp'}`, {
@@ -85,7 +93,7 @@ async function rpc(
       'mcp-method': method,
       ...(typeof name === 'string' ? { 'mcp-name': name } : {}),
     },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: { ...params, _meta: envelope(options.declares ?? true, options.others) } }),
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: { ...params, _meta: envelope(options.declares ?? true, options.others, options.caps) } }),
   });
   const body = (await response.json()) as Omit<Answer, 'status'>;
   return { status: response.status, ...body };
@@ -266,6 +274,58 @@ describe('issue 25.1: async dispatch as the Tasks extension', () => {
     const line = text.split('\n').find((l) => l.startsWith('data: ') && l.includes('notifications/subscriptions/acknowledged'));
     const ack = JSON.parse(line?.slice('data: '.length) ?? '{}') as { params?: { notifications?: Record<string, unknown> } };
     expect(ack.params?.notifications).toEqual({ toolsListChanged: true });
+  });
+
+  describe('input inside a task: input_required with inputRequests, answered by tasks/update', () => {
+    const ELICITS = { caps: { elicitation: { form: {} } } };
+    /** Polls tasks/get until the task waits for `keys` answers; returns its inputRequests. */
+    const waiting = (taskId: string, keys: number) =>
+      eventually(async () => {
+        const task = (await rpc('tasks/get', { taskId })).result;
+        const asked = task?.inputRequests as Record<string, { method: string }> | undefined;
+        return task?.status === 'input_required' && Object.keys(asked ?? {}).length === keys ? asked : undefined;
+      }, 20_000);
+    const accept = (content: Record<string, unknown>) => ({ action: 'accept', content });
+
+    it("a 2026-07-28 backend's question waits in the task for its owner's answer", async () => {
+      const created = await rpc('tools/call', { name: 'confirm_delete', arguments: { filename: 'a.txt' } }, { path: '/mcp/modern', ...ELICITS });
+      const taskId = String(created.result?.taskId);
+      expect(created.result).not.toHaveProperty('inputRequests');
+      const asked = await waiting(taskId, 1);
+      const [key] = Object.keys(asked);
+      expect(asked[key!]?.method).toBe('elicitation/create');
+      expectNotFound(await rpc('tasks/update', { taskId, inputResponses: { [key!]: accept({ confirm: true }) } }, { token: BOB }));
+      expectAck(await rpc('tasks/update', { taskId, inputResponses: { 'never-minted': accept({}) } }));
+      expect((await rpc('tasks/get', { taskId })).result?.status).toBe('input_required');
+      expectAck(await rpc('tasks/update', { taskId, inputResponses: { [key!]: accept({ confirm: true }) } }));
+      expect(JSON.stringify((await settled(taskId)).result)).toContain('deleted a.txt');
+    });
+
+    it('two questions at once may be answered one by one; the task waits until both are', async () => {
+      const taskId = String((await rpc('tools/call', { name: 'multi_input', arguments: {} }, { path: '/mcp/modern', ...ELICITS })).result?.taskId);
+      const [first, second] = Object.keys(await waiting(taskId, 2));
+      expectAck(await rpc('tasks/update', { taskId, inputResponses: { [first!]: accept({ name: 'one', confirm: true }) } }));
+      expect(Object.keys(await waiting(taskId, 1))).toEqual([second]);
+      expectAck(await rpc('tasks/update', { taskId, inputResponses: { [second!]: accept({ name: 'two', confirm: true }) } }));
+      expect(JSON.stringify((await settled(taskId)).result)).toMatch(/got (one and two|two and one)/);
+    });
+
+    it("a 2025 backend's elicitation request waits in the task the same way", async () => {
+      const taskId = String((await rpc('tools/call', { name: 'legacy__test_elicitation', arguments: { message: 'name?' } }, ELICITS)).result?.taskId);
+      const asked = await waiting(taskId, 1);
+      const [key] = Object.keys(asked);
+      expectAck(await rpc('tasks/update', { taskId, inputResponses: { [key!]: accept({ username: 'ada', email: 'ada@example.com' }) } }));
+      const done = await settled(taskId);
+      expect(done.status).toBe('completed');
+      expect(JSON.stringify(done.result)).toContain('ada');
+    });
+
+    it('a caller that did not declare elicitation is not asked: the task fails with the refusal', async () => {
+      const taskId = String((await rpc('tools/call', { name: 'confirm_delete', arguments: { filename: 'b.txt' } }, { path: '/mcp/modern' })).result?.taskId);
+      const done = await settled(taskId);
+      expect(done.status).toBe('failed');
+      expect(done).not.toHaveProperty('inputRequests');
+    });
   });
 
   it('tasks/result and tasks/list are not methods of the era', async () => {
