@@ -174,6 +174,7 @@ export function normalizeBackend(
     protocol: entry.protocol ?? (entry.transport === 'http' ? 'auto' : '2025-11-25'),
     roots: Object.freeze(entry.roots.map((r) => (/^[a-z][a-z0-9+.-]*:/i.test(r) ? r : pathToFileURL(resolveFrom(baseDir, r)).href))),
     ...(entry.task_tools === undefined ? {} : { taskTools: Object.freeze([...entry.task_tools]) }),
+    ...(entry.task_required === undefined ? {} : { taskRequired: Object.freeze([...entry.task_required]) }),
     ...(entry.oauth === undefined ? {} : { oauth: Object.freeze({ ...entry.oauth, scopes: Object.freeze([...entry.oauth.scopes]) }) }), // [oauth-out]
     autoRestart: entry.auto_restart,
     healthCheck: entry.health_check,

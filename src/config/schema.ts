@@ -258,6 +258,7 @@ export const BackendSchema = z
     circuit_breaker: z.strictObject(breakerFields).partial().optional(),
     // [mcp-ext] Tools answered as Tasks-extension tasks to 2026-07-28 clients that declare it ("*": all).
     task_tools: z.array(z.string().min(1)).optional(),
+    task_required: z.array(z.string().min(1)).optional(),
     // [oauth-out] The gateway as an OAuth client of this (http) backend: backend-oauth-schema.ts.
     oauth: BackendOAuthSchema.optional(),
   })
@@ -350,6 +351,8 @@ export interface BackendConfig {
   readonly roots: readonly string[];
   /** [mcp-ext] Tools (own names; "*": all) answered as Tasks-extension tasks to 2026-07-28 clients that declare it. */
   readonly taskTools?: readonly string[];
+  /** [mcp-ext] Task tools served only as tasks: a 2026-07-28 call that does not declare the extension is refused -32021. */
+  readonly taskRequired?: readonly string[];
   /** [oauth-out] The gateway's OAuth client toward this backend (http only). */
   readonly oauth?: Readonly<BackendOAuth>;
   readonly autoRestart: boolean;

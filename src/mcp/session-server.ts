@@ -13,9 +13,10 @@ import { bridgedCall } from './bridged-call.js';
 import { cacheHintsFor } from './cache-hints.js';
 import { callGateTool, GATE_TOOL_NAMES } from './gate-tools.js';
 import { toolOf } from './named-view.js';
+import { relayedTaskResult } from './relayed-task.js';
 import { registerResourceProxy } from './resource-proxy.js';
 import type { GatewaySurface } from './surface.js';
-import { modernTask, registerTaskMethods, submitTask, withTasksExtension } from './task-extension.js';
+import { declaresTasks, modernTask, registerTaskMethods, submitTask, withTasksExtension } from './task-extension.js';
 import { taskRequests } from './task-handlers.js';
 import { toolError } from './tool-error.js';
 import { listTools } from './tool-list.js';
@@ -69,6 +70,7 @@ function downstreamOf(ctx: ServerContext, server: Server, view: View): Downstrea
   if (view.modern === true) {
     return traced(ctx, {
       modern: true,
+      takesTasks: declaresTasks(ctx),
       capabilities: () => server.getClientCapabilities(),
       logLevel: () => {
         const level = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[LOG_LEVEL_META_KEY];
@@ -321,7 +323,7 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
         session: view.session,
         round,
       });
-      return outcome.result;
+      return (relayedTaskResult(gateway, view, entry.server, outcome.result) ?? outcome.result) as CallToolResult;
     } catch (err) {
       // [mcp-bridge] A 2026-07-28 backend's -32021, or its refusal of a requestState, reach a 2026-07-28 caller as it sent them.
       const relayed = relayedError(err, downstream, round);

@@ -5,6 +5,7 @@ import { TaskInbox } from '../dispatch/task-input.js';
 import { POLL_INTERVAL_MS, taskOf } from '../dispatch/task-store.js';
 import { isGatewayError, rpcFailure, toGatewayError } from '../errors.js';
 import type { AsyncCall } from '../store/dispatch-store.js';
+import { isRelayedTask, relayedTaskMethod } from './relayed-task.js';
 import type { SessionServerSources } from './session-server.js';
 import type { View } from './view.js';
 
@@ -56,16 +57,20 @@ export function declaresTasks(ctx: ServerContext): boolean {
   return extensions !== null && typeof extensions === 'object' && TASKS_EXTENSION in extensions;
 }
 
-/** Whether a backend's `task_tools` names a tool (by its own name). */
+const names = (list: readonly string[] | undefined, tool: string): boolean => list !== undefined && (list.includes('*') || list.includes(tool));
+
+/** Whether a backend's `task_tools` or `task_required` names a tool (by its own name). */
 export function runsAsTask(gateway: Pick<SessionServerSources, 'supervisor'>, server: string, tool: string): boolean {
   if (!gateway.supervisor.has(server)) return false;
-  const names = gateway.supervisor.get(server).config.taskTools ?? [];
-  return names.includes('*') || names.includes(tool);
+  const { config } = gateway.supervisor.get(server);
+  return names(config.taskTools, tool) || names(config.taskRequired, tool);
 }
 
 /** Whether a view shows a backend that runs tools as tasks. */
 function offersTasks(gateway: Pick<SessionServerSources, 'supervisor'>, view: View): boolean {
-  return gateway.supervisor.list().some((b) => (b.config.taskTools ?? []).length > 0 && (view.servers === undefined || view.servers.has(b.name)));
+  return gateway.supervisor
+    .list()
+    .some((b) => (b.config.taskTools?.length ?? 0) + (b.config.taskRequired?.length ?? 0) > 0 && (view.servers === undefined || view.servers.has(b.name)));
 }
 
 /**
@@ -151,7 +156,12 @@ export async function modernTask(
   entry: { server: string; name: string },
   args: Record<string, unknown>,
 ): Promise<Result | undefined> {
-  if (!declaresTasks(ctx) || !runsAsTask(gateway, entry.server, entry.name)) return undefined;
+  if (!runsAsTask(gateway, entry.server, entry.name)) return undefined;
+  if (!declaresTasks(ctx)) {
+    // `task_required`: the tool is served only as a task (SEP-2663 §Required Capabilities).
+    if (names(gateway.supervisor.get(entry.server).config.taskRequired, entry.name)) throw missingExtension(`tools/call of ${entry.name}`);
+    return undefined;
+  }
   const call = await submitTask(gateway, view, entry, args, new TaskInbox(declared(ctx)));
   const { inputRequests: _none, ...task } = taskFields(gateway, call);
   return { resultType: 'task', ...task };
@@ -205,7 +215,7 @@ function missingExtension(method: string): Error {
  * only so (a plain handler, or the fallback handler, of a method the 2025
  * revision defined is answered -32601 there); tasks/update is no spec method.
  */
-export function registerTaskMethods(server: Server, gateway: Pick<SessionServerSources, 'config' | 'dispatch'>, view: View, only?: string): void {
+export function registerTaskMethods(server: Server, gateway: Pick<SessionServerSources, 'config' | 'dispatch' | 'router'>, view: View, only?: string): void {
   const owner = view.owner ?? null;
   const find = async (taskId: string): Promise<AsyncCall> => {
     try {
@@ -237,6 +247,8 @@ export function registerTaskMethods(server: Server, gateway: Pick<SessionServerS
     if (only !== undefined && only !== method) continue;
     server.setRequestHandler(method, { params: TaskParams }, async (params, ctx): Promise<Result> => {
       if (!declaresTasks(ctx)) throw missingExtension(method);
+      // A 2026-07-28 backend's own task handed to its caller: forwarded to the backend (relayed-task.ts).
+      if (isRelayedTask(params.taskId)) return relayedTaskMethod(gateway, view, method, params.taskId, ctx.mcpReq.inputResponses);
       return answer[method]({ taskId: params.taskId, inputResponses: ctx.mcpReq.inputResponses });
     });
   }

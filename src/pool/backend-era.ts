@@ -69,10 +69,11 @@ export function callerCapabilities(downstream: Downstream | undefined): ClientCa
 
 /**
  * [mcp-ext] A 2026-07-28 caller's capabilities without the Tasks extension:
- * the gateway does not relay a backend's own tasks (the caller's tasks/get
- * is answered from the gateway's table), so a backend must not answer the
- * caller with a task handle it could never poll. The gateway's own tasks
- * come from task_tools (mcp/task-extension.ts).
+ * a backend must not answer a plain call with a task. The gateway declares
+ * the extension itself when the backend refuses the call without it
+ * (router/backend-task.ts), and then polls the task or hands it to a caller
+ * that declared the extension (mcp/relayed-task.ts); the gateway's own
+ * tasks come from task_tools (mcp/task-extension.ts).
  */
 function withoutTasksExtension(declared: ClientCapabilities): ClientCapabilities {
   const extensions = declared.extensions as Record<string, unknown> | undefined;

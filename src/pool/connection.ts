@@ -40,6 +40,8 @@ export interface Downstream {
    * (input-bridge.ts) pauses it meanwhile.
    */
   onDeadline?(deadline: { pause(): void; resume(): void }): void;
+  /** [mcp-ext] A 2026-07-28 caller that declared the Tasks extension: a 2026-07-28 backend's own task is handed to it (mcp/relayed-task.ts). */
+  readonly takesTasks?: boolean;
   /** What the agent declared it can take at initialize; undefined when its connection takes no requests (a stateless POST). */
   capabilities(): ClientCapabilities | undefined;
   /** Sends a request to the agent (sampling, elicitation, roots) and returns its result. */

@@ -106,6 +106,8 @@ export interface BackendTaskCall {
   ttl: number;
   headers?: Record<string, string> | undefined;
   onstatus: (status: BackendTaskStatus) => void;
+  /** [mcp-ext] Hand the backend's task to the caller (a 2026-07-28 caller that declared the extension, mcp/relayed-task.ts) instead of polling it. */
+  relay?: boolean;
   /** Puts one input request of a 2026-07-28 backend's task to the caller (input-rounds.ts answer); rejects when it cannot be asked. */
   ask?: (method: string, params: Record<string, unknown> | undefined) => Promise<unknown>;
   server: string;
@@ -127,6 +129,7 @@ export async function callAsBackendTask(call: BackendTaskCall): Promise<CallTool
   const first = era === 'legacy' ? (created as { task?: unknown }).task : (created._meta as Record<string, unknown> | undefined)?.[BACKEND_TASK_META_KEY];
   const parsed = TaskShape.safeParse(first);
   if (!parsed.success) return created as CallToolResult;
+  if (call.relay === true) return created as CallToolResult;
   let task: BackendTask = parsed.data;
   try {
     let reported = '';
@@ -150,7 +153,7 @@ export async function callAsBackendTask(call: BackendTaskCall): Promise<CallTool
 }
 
 /** A 2026-07-28 call's params with the Tasks extension declared in its clientCapabilities (the gateway polls the task itself). */
-function declaringTasks(params: Record<string, unknown>): Record<string, unknown> {
+export function declaringTasks(params: Record<string, unknown>): Record<string, unknown> {
   const meta = (params._meta ?? {}) as Record<string, unknown>;
   const capabilities = (meta[CLIENT_CAPABILITIES_META_KEY] ?? {}) as Record<string, unknown>;
   const extensions = (capabilities.extensions ?? {}) as Record<string, unknown>;

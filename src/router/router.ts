@@ -250,13 +250,15 @@ export class Router {
             const asTask = async (era: BackendTaskEra): Promise<CallToolResult> => {
               const onstatus = backendTaskStatus(onprogress, deadline);
               const ttl = Math.max(timeout, backend.config.maxTimeout);
-              const task = { client: connection.client, era, params, signal: deadline.signal, ttl, headers, onstatus };
+              const relay = era === 'modern' && downstream?.takesTasks === true;
+              const task = { client: connection.client, era, params, signal: deadline.signal, ttl, headers, onstatus, relay };
               const asking = { server, what: `tools/call ${tool}`, downstream, roots: () => backend.config.roots };
               const ask = (method: string, p: Record<string, unknown> | undefined) => answer(asking, method, p);
               return withoutEnvelope(connection, await callAsBackendTask({ ...task, ask, server, tool, logger: this.#options.logger }));
             };
             const taskEra = backendTaskEra(connection, resolved.definition.execution?.taskSupport);
             if (taskEra !== undefined) return await asTask(taskEra);
+            let viaTask = false;
             const result = (await connection.client
               .request({ method: 'tools/call', params }, PassthroughResult, {
                 signal: deadline.signal,
@@ -274,8 +276,11 @@ export class Router {
               })
               .catch((err: unknown) => {
                 if (!refusedWithoutTask(err, connection)) throw err;
+                viaTask = true;
                 return asTask('modern');
               })) as CallToolResult;
+            // A task asked for after the backend's -32021 is no unasked one (asTask handed it over or polled it).
+            if (viaTask) return result;
             refuseUnaskedTask(result, server, tool);
             return withoutEnvelope(connection, result);
           } catch (err) {

@@ -20,21 +20,15 @@ import { runConformance } from '../helpers/run-conformance.js';
 /** The server scenarios of the suite's frozen requirements/2026-07-28.yaml. */
 const REQUIRED_SCENARIOS = 37;
 /** The fixture's tools the gateway answers as Tasks-extension tasks (conformance-task-tools.ts). */
-const TASK_TOOLS = 'task_tools = ["slow_compute", "failing_job", "protocol_error_job", "confirm_delete", "multi_input"]';
+const TASK_TOOLS = 'task_tools = ["slow_compute", "failing_job", "protocol_error_job", "confirm_delete", "multi_input"]\ntask_required = ["failing_job"]';
 /**
- * The tasks-* scenarios (unscored) that fail through the gateway, and why:
- * tasks-mrtr-input wants a task to wait in input_required and resume on
- * tasks/update (an async call of the table has no caller to ask, so
- * confirm_delete's task fails; multi_input is not in the fixture);
- * tasks-mrtr-composition wants the backend's own task after its MRTR rounds
- * (test_tool_with_task, which the fixture lacks; and the gateway runs a
- * backend's own task itself and answers with its result, router/backend-task.ts,
- * rather than relaying the backend's CreateTaskResult);
- * tasks-required-task-error wants -32021 for a `required` task tool called
- * without the extension (the gateway can run every tool without a task, and
- * has no `required` setting).
+ * The tasks-* scenario (unscored) that fails through the gateway on this
+ * fixture, and why: tasks-mrtr-composition calls test_tool_with_task, a tool
+ * that runs its own task on its server, which this fixture (it serves no
+ * tasks) lacks; it passes through the gateway on a backend that has it
+ * (the first test below, on test/fixtures/modern-task-server.ts).
  */
-const TASK_SCENARIOS_FAILING = ['tasks-mrtr-composition', 'tasks-required-task-error'];
+const TASK_SCENARIOS_FAILING = ['tasks-mrtr-composition'];
 let gw: RunningGateway;
 let httpBackend: ChildProcess;
 
@@ -63,8 +57,15 @@ name = "modern-http"
 transport = "http"
 url = "http://127.0.0.1:${port}/mcp"
 ${TASK_TOOLS}
+
+# A 2026-07-28 backend that runs its own tasks (test/fixtures/modern-task-server.ts), with test_tool_with_task.
+[[backends]]
+name = "survey"
+command = "node"
+args = [${q(fixture('modern-task-server'))}]
+protocol = "2026-07-28"
 `);
-  for (const name of ['modern', 'modern-http']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
+  for (const name of ['modern', 'modern-http', 'survey']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
 });
 afterAll(async () => {
   await stopAll();
@@ -82,6 +83,15 @@ function notScored(output: string): Set<string> {
 }
 
 describe('conformance suite 0.2 through the gateway, on a 2026-07-28 backend', () => {
+  it("tasks-mrtr-composition on a backend that runs its own tasks: the backend's task is handed to the caller", { timeout: 120_000 }, async () => {
+    const run = await runConformance(`${gw.url}/mcp/survey`, { requirements: '2026-07-28', scenario: 'tasks-mrtr-composition' });
+    expect(
+      run.scenarios.map((s) => [s.name, s.failed, s.passed]),
+      run.output,
+    ).toEqual([['tasks-mrtr-composition', 0, 2]]);
+    expect(run.exitCode).toBe(0);
+  });
+
   it.each(['modern', 'modern-http'])('/mcp/%s, 2026-07-28 requirements: every required check passes', { timeout: 300_000 }, async (backend) => {
     const run = await runConformance(`${gw.url}/mcp/${backend}`, { requirements: '2026-07-28' });
     const unscored = notScored(run.output);

@@ -47,11 +47,14 @@ export interface RunOptions {
   requirements?: '2025-11-25' | '2026-07-28';
   /** 0.2.x: a YAML file of expected failures; the suite's exit code is then 0 only if exactly those fail. */
   expectedFailures?: string;
+  /** 0.2.x: run this one scenario (`--scenario`, with `--spec-version` of the requirements and `--force`) instead of the requirements' list. */
+  scenario?: string;
   /** Kill the suite after this long (default 300 s). */
   timeoutMs?: number;
 }
 
 const TOTAL_LINE = /^Total: (\d+) passed, (\d+) failed$/m;
+const SINGLE_LINE = /^Passed: (\d+)\/\d+, (\d+) failed/m;
 const SCENARIO_LINE = /^[✓✗] (\S+): (\d+) passed, (\d+) failed$/gm;
 // Results land in `server-<scenario>-<ISO timestamp with : and . as ->/checks.json`.
 const RESULT_DIR = /^server-(.+)-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z$/;
@@ -124,17 +127,24 @@ export async function runConformance(url: string, options: RunOptions = {}): Pro
   const outputDir = await mkdtemp(join(tmpdir(), 'stonegate-conformance-'));
   const started = performance.now();
   const node = modern ? ['--import', GLOBSYNC_HOOK, bin] : [bin];
+  const only =
+    options.scenario === undefined
+      ? ['--requirements', options.requirements ?? '']
+      : ['--scenario', options.scenario, '--spec-version', options.requirements ?? '', '--force'];
   const args = modern
-    ? ['server', '--url', url, '--requirements', options.requirements ?? '', '--output-dir', outputDir]
+    ? ['server', '--url', url, ...only, '--output-dir', outputDir]
     : ['server', '--url', url, '--suite', options.suite ?? 'all', '--output-dir', outputDir];
   if (options.expectedFailures !== undefined) args.push('--expected-failures', options.expectedFailures);
   try {
     const { output, exitCode } = await execute(node, args, options.timeoutMs ?? 300_000);
     const durationMs = Math.round(performance.now() - started);
-    const total = TOTAL_LINE.exec(output);
+    // One scenario prints `Passed: P/N, F failed, …` instead of a summary of scenarios.
+    const single = options.scenario === undefined ? null : SINGLE_LINE.exec(output);
+    const total = single === null ? TOTAL_LINE.exec(output) : single;
     if (total === null) throw new Error(`The conformance suite printed no "Total: X passed, Y failed" line; its output:\n${output}`);
     const details = await collectDetails(outputDir);
-    const scenarios = [...output.matchAll(SCENARIO_LINE)].map(([, name = '', passed, failed]) => ({
+    const lines = single === null ? [...output.matchAll(SCENARIO_LINE)] : [['', options.scenario, single[1], single[2]]];
+    const scenarios = lines.map(([, name = '', passed, failed]) => ({
       name,
       passed: Number(passed),
       failed: Number(failed),

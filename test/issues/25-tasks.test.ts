@@ -25,6 +25,9 @@ task_tools = ["sleep"]
 
 ${demoBackend('plain')}
 
+${demoBackend('strict')}
+task_required = ["sleep"]
+
 [[backends]]
 name = "modern"
 command = "node"
@@ -37,6 +40,13 @@ name = "legacy"
 command = "node"
 args = [${q(fixture('conformance-server'))}]
 task_tools = ["test_elicitation"]
+
+# A 2026-07-28 backend with its own Tasks extension (test/fixtures/modern-task-server.ts).
+[[backends]]
+name = "survey"
+command = "node"
+args = [${q(fixture('modern-task-server'))}]
+protocol = "2026-07-28"
 
 [auth]
 [[auth.tokens]]
@@ -53,7 +63,7 @@ let gw: RunningGateway;
 
 async function start(dir?: string): Promise<void> {
   gw = await startGateway(CONFIG, { env: ENV, keep: true, ...(dir === undefined ? {} : { dir }) });
-  for (const name of ['demo', 'plain', 'modern', 'legacy']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
+  for (const name of ['demo', 'plain', 'strict', 'modern', 'legacy', 'survey']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
 }
 
 beforeAll(() => start());
@@ -326,6 +336,42 @@ describe('issue 25.1: async dispatch as the Tasks extension', () => {
       expect(done.status).toBe('failed');
       expect(done).not.toHaveProperty('inputRequests');
     });
+  });
+
+  it('task_required: a 2026-07-28 call that does not declare the extension is refused -32021; REST still runs it', async () => {
+    const refused = await rpc('tools/call', { name: 'strict__sleep', arguments: { ms: 1 } }, { declares: false });
+    expect(refused.error?.code).toBe(-32021);
+    expect(refused.error?.data).toEqual({ requiredCapabilities: { extensions: { [EXT]: {} } } });
+    const task = await rpc('tools/call', { name: 'strict__sleep', arguments: { ms: 1 } });
+    expect((await settled(String(task.result?.taskId))).status).toBe('completed');
+    const plain = await fetch(`${gw.url}/call`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ALICE}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ server: 'strict', tool: 'sleep', arguments: { ms: 1 } }),
+    });
+    expect(plain.status).toBe(200);
+  });
+
+  it("a backend's own task is handed to a caller that declared the extension: input_required first, then the task under a sealed id", async () => {
+    const caps = { elicitation: { form: {} } };
+    const first = await rpc('tools/call', { name: 'survey__test_tool_with_task', arguments: {} }, { caps });
+    expect(first.result).toMatchObject({ resultType: 'input_required', inputRequests: { user_name: { method: 'elicitation/create' } } });
+    expect(first.result).not.toHaveProperty('taskId');
+    const retry = { inputResponses: { user_name: { action: 'accept', content: { name: 'Alice' } } }, requestState: first.result?.requestState };
+    const second = await rpc('tools/call', { name: 'survey__test_tool_with_task', arguments: {}, ...retry }, { caps });
+    expect(second.result).toMatchObject({ resultType: 'task', status: 'working' });
+    for (const field of ['requestState', 'inputRequests']) expect(second.result).not.toHaveProperty(field);
+    expect(JSON.stringify(second.result?._meta ?? {})).not.toContain('stonegate/backend-task');
+    const taskId = String(second.result?.taskId);
+    expect(taskId).toMatch(/^btask1\./);
+    expect(taskId).not.toContain('t-');
+    expectNotFound(await rpc('tasks/get', { taskId }, { token: BOB }));
+    expectNotFound(await rpc('tasks/get', { taskId: `${taskId.slice(0, -2)}AA` }));
+    const done = await settled(taskId);
+    expect(done).toMatchObject({ taskId, status: 'completed', result: { content: [{ type: 'text', text: 'survey of Alice: 3 stages' }] } });
+    // A caller that did not declare the extension gets the result itself: the gateway polls the backend's task.
+    const plain = await rpc('tools/call', { name: 'survey__survey', arguments: { topic: 'ferns' } }, { declares: false });
+    expect(plain.result?.content).toEqual([{ type: 'text', text: 'survey of ferns: 3 stages' }]);
   });
 
   it('tasks/result and tasks/list are not methods of the era', async () => {
