@@ -81,6 +81,8 @@ export class DispatchTable {
   #stored = 0;
   /** Calls that started running since the last write of that state (written together, see #started). */
   #starting: AsyncCall[] = [];
+  /** [mcp-ext] Told of each change of a call running here (task status on subscriptions/listen). */
+  readonly #watchers = new Set<(call: AsyncCall) => void>();
 
   constructor(options: DispatchOptions) {
     this.#o = options;
@@ -140,6 +142,7 @@ export class DispatchTable {
     await store.insert(call);
     this.#stored += 1;
     const live: Live = { call, controller: new AbortController(), waiters: new Set(), progress: null, inbox: request.inbox };
+    if (request.inbox !== undefined) request.inbox.onchange = () => this.#changed(call);
     this.#live.set(call.id, live);
     void this.#run(call, request, live);
     return call;
@@ -189,6 +192,17 @@ export class DispatchTable {
     await this.#o.store.update(call).catch((err: unknown) => this.#o.logger.error({ call_id: call.id, err }, 'could not store async call result'));
     this.#live.delete(call.id);
     for (const wake of live.waiters) wake();
+    this.#changed(call);
+  }
+
+  /** [mcp-ext] Listens to the changes of state of the calls running in this process (started, waiting for input, finished); returns the stop. */
+  onchange(listener: (call: AsyncCall) => void): () => void {
+    this.#watchers.add(listener);
+    return () => this.#watchers.delete(listener);
+  }
+
+  #changed(call: AsyncCall): void {
+    for (const watcher of this.#watchers) watcher(call);
   }
 
   /**
@@ -201,6 +215,7 @@ export class DispatchTable {
     if (call.state !== 'pending') return; // a retry after a backend crash
     call.state = 'running';
     call.started_at = new Date().toISOString();
+    this.#changed(call);
     this.#starting.push(call);
     if (this.#starting.length > 1) return;
     setImmediate(() => {

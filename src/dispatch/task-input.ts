@@ -38,6 +38,8 @@ export class TaskInbox implements Downstream {
   readonly #capabilities: ClientCapabilities;
   readonly #asks = new Map<string, Ask>();
   #minted = 0;
+  /** Told when a question is parked or answered (the table's status listeners: task status on subscriptions/listen). */
+  onchange: (() => void) | undefined;
   #closed: string | undefined;
 
   constructor(capabilities: ClientCapabilities) {
@@ -56,6 +58,7 @@ export class TaskInbox implements Downstream {
       }
       this.#minted += 1;
       this.#asks.set(`input-${this.#minted}`, { method, ...(params === undefined ? {} : { params }), resolve, reject });
+      this.onchange?.();
     });
   }
 
@@ -92,6 +95,7 @@ export class TaskInbox implements Downstream {
       this.#asks.delete(key);
       ask.resolve(answer);
     }
+    if (delivered.length > 0) this.onchange?.();
   }
 
   /** The task ended: a question still waiting is answered with an error (its backend call is over anyway). */

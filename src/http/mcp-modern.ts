@@ -8,6 +8,7 @@ import { listenTaskRefusal } from '../mcp/task-extension.js';
 import { sees, type View } from '../mcp/view.js';
 import { ANONYMOUS } from '../pool/affinity-pool.js';
 import { paramHeaderMismatch, paramHeaders } from '../router/param-headers.js';
+import { serveTaskListen, taskListenFilter } from './listen-tasks.js';
 import { feedListenStreams, holdListen, ViewBus } from './mcp-listen.js';
 
 /*
@@ -257,6 +258,9 @@ export function modernMcp(gateway: SessionServerSources, logger: Logger): Modern
         listening?.();
       };
       try {
+        // [mcp-ext] A listen stream that watches tasks is served by the gateway (listen-tasks.ts): the SDK's knows four events.
+        const tasks = listening === undefined ? undefined : taskListenFilter(body);
+        if (tasks !== undefined) return whenOver(await serveTaskListen(gateway, bus, view, (body as { id: string | number }).id, tasks, request.signal), over);
         // The scope tells the bus which view a listen stream registered from this request has.
         const fetched = () => handler.fetch(request, { parsedBody: body });
         const response = await (listening === undefined ? fetched() : bus.scope.run(view, fetched));

@@ -134,7 +134,7 @@ function taskFields(gateway: Pick<SessionServerSources, 'config' | 'dispatch'>, 
  * (an `isError` result included: the tool ran), a failed one the JSON-RPC
  * error the call met (-32603, the gateway's error code in `data.code`).
  */
-function detailedTask(gateway: Pick<SessionServerSources, 'config' | 'dispatch'>, call: AsyncCall): Result {
+export function detailedTask(gateway: Pick<SessionServerSources, 'config' | 'dispatch'>, call: AsyncCall): Result {
   const task = taskFields(gateway, call);
   if (call.state === 'complete' && call.result !== null) return { ...task, result: call.result };
   if (call.state === 'failed') {
@@ -187,9 +187,8 @@ export function submitTask(
 /**
  * A subscriptions/listen body that asks for task status (`notifications.taskIds`)
  * without declaring the extension: the -32021 the extension requires, else
- * undefined. A declaring client's stream is acknowledged without `taskIds`
- * (the gateway agrees to none: the SDK's listen router, which acknowledges
- * and filters every stream, has no task events), and it polls tasks/get.
+ * undefined. A declaring client's stream is served by the gateway
+ * (http/listen-tasks.ts).
  */
 export function listenTaskRefusal(body: unknown): { message: string; data: Record<string, unknown> } | undefined {
   const params = (body as { params?: { notifications?: { taskIds?: unknown }; _meta?: Record<string, unknown> } } | null)?.params;

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { demoBackend, eventually, fixture, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 import { callToolStream, type TaskMessage } from '../helpers/mcp-tasks.js';
+import { ALICE, BOB, EXT, expectAck, expectNotFound, TOKENS_CONFIG, TOKENS_ENV, tasksRpc } from '../helpers/tasks-2026.js';
 
 /*
  * Issue #25 item 1: the gateway's async dispatch served as the Tasks
@@ -14,126 +15,32 @@ import { callToolStream, type TaskMessage } from '../helpers/mcp-tasks.js';
  * keeps its tasks (the `task` parameter, tasks/result), in the same table.
  */
 
-const ALICE = 'tasks-alice-token-3f9a1c';
-const BOB = 'tasks-bob-token-8e2d77';
-const V = '2026-07-28';
-const EXT = 'io.modelcontextprotocol/tasks';
-
 const CONFIG = `
 ${demoBackend()}
 task_tools = ["sleep"]
 
 ${demoBackend('plain')}
 
-${demoBackend('strict')}
-task_required = ["sleep"]
-
 [[backends]]
 name = "modern"
 command = "node"
 args = [${q(fixture('conformance-modern-server'))}]
 protocol = "2026-07-28"
-task_tools = ["confirm_delete", "multi_input"]
-
-[[backends]]
-name = "legacy"
-command = "node"
-args = [${q(fixture('conformance-server'))}]
-task_tools = ["test_elicitation"]
-
-# A 2026-07-28 backend with its own Tasks extension (test/fixtures/modern-task-server.ts).
-[[backends]]
-name = "survey"
-command = "node"
-args = [${q(fixture('modern-task-server'))}]
-protocol = "2026-07-28"
-
-[auth]
-[[auth.tokens]]
-name = "alice"
-token = "\${TASKS_ALICE}"
-
-[[auth.tokens]]
-name = "bob"
-token = "\${TASKS_BOB}"
-`;
-const ENV = { TASKS_ALICE: ALICE, TASKS_BOB: BOB };
+${TOKENS_CONFIG}`;
 
 let gw: RunningGateway;
 
 async function start(dir?: string): Promise<void> {
-  gw = await startGateway(CONFIG, { env: ENV, keep: true, ...(dir === undefined ? {} : { dir }) });
-  for (const name of ['demo', 'plain', 'strict', 'modern', 'legacy', 'survey']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
+  gw = await startGateway(CONFIG, { env: TOKENS_ENV, keep: true, ...(dir === undefined ? {} : { dir }) });
+  for (const name of ['demo', 'plain', 'modern']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
 }
 
 beforeAll(() => start());
 afterAll(stopAll);
 
-interface Answer {
-  status: number;
-  result?: Record<string, unknown>;
-  error?: { code: number; message: string; data?: Record<string, unknown> };
-}
+const { rpc, sleep, settled } = tasksRpc(() => gw.url);
 
 const UI = 'io.modelcontextprotocol/ui';
-
-const envelope = (declares: boolean, others: string[] = [], caps: Record<string, unknown> = {}): Record<string, unknown> => ({
-  'io.modelcontextprotocol/protocolVersion': V,
-  'io.modelcontextprotocol/clientInfo': { name: 'tasks-test', version: '1' },
-  'io.modelcontextprotocol/clientCapabilities': {
-    ...caps,
-    extensions: Object.fromEntries([...(declares ? [EXT] : []), ...others].map((id) => [id, {}])),
-  },
-});
-
-/** One 2026-07-28 request, raw: the standard headers, Mcp-Name from the body. */
-async function rpc(
-  method: string,
-  params: Record<string, unknown>,
-  options: { token?: string; declares?: boolean; path?: string; others?: string[]; caps?: Record<string, unknown> } = {},
-): Promise<Answer> {
-  const name = params.name ?? params.taskId;
-  const response = await fetch(`${gw.url}${options.path ?? '/mcp'}`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${options.token ?? ALICE}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': V,
-      'mcp-method': method,
-      ...(typeof name === 'string' ? { 'mcp-name': name } : {}),
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: { ...params, _meta: envelope(options.declares ?? true, options.others, options.caps) } }),
-  });
-  const body = (await response.json()) as Omit<Answer, 'status'>;
-  return { status: response.status, ...body };
-}
-
-const sleep = (ms: number, options: { token?: string; declares?: boolean; path?: string } = {}) =>
-  rpc('tools/call', { name: options.path === undefined ? 'demo__sleep' : 'sleep', arguments: { ms } }, options);
-
-/** Polls tasks/get (at the task's pollIntervalMs, as a client does) until the task is terminal. */
-function settled(taskId: string, token = ALICE): Promise<Record<string, unknown>> {
-  return eventually(async () => {
-    const answer = await rpc('tasks/get', { taskId }, { token });
-    const status = answer.result?.status;
-    return status === 'completed' || status === 'failed' || status === 'cancelled' ? answer.result : undefined;
-  }, 20_000);
-}
-
-/** The ack of tasks/update and tasks/cancel: resultType "complete" and nothing of the task. */
-function expectAck(answer: Answer): void {
-  expect(answer.error).toBeUndefined();
-  expect(answer.result?.resultType).toBe('complete');
-  for (const field of ['taskId', 'status', 'result', 'error']) expect(answer.result).not.toHaveProperty(field);
-}
-
-function expectNotFound(answer: Answer): void {
-  expect(answer.error?.code).toBe(-32602);
-  expect(answer.error?.message).toBe('Failed to retrieve task: Task not found');
-  expect(answer.error?.data).toBeUndefined();
-  expect(answer.result).toBeUndefined();
-}
 
 /** A 2025-11-25 client (the SDK's default era) with a token. */
 async function legacyClient(token = ALICE): Promise<Client> {
@@ -243,135 +150,6 @@ describe('issue 25.1: async dispatch as the Tasks extension', () => {
   it("a backend is not told of the client's Tasks extension (its tasks could not be polled here); other extensions pass", async () => {
     const answer = await rpc('tools/call', { name: 'declared_extensions', arguments: {} }, { path: '/mcp/modern', others: [UI] });
     expect(answer.result?.content).toEqual([{ type: 'text', text: JSON.stringify([UI]) }]);
-  });
-
-  it('subscriptions/listen: taskIds without the extension are -32021; with it, the stream is acknowledged without taskIds (none agreed)', async () => {
-    const taskId = String((await sleep(0)).result?.taskId);
-    const listen = (declares: boolean, signal?: AbortSignal) =>
-      fetch(`${gw.url}/mcp`, {
-        method: 'POST',
-        signal,
-        headers: {
-          authorization: `Bearer ${ALICE}`,
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          'mcp-protocol-version': V,
-          'mcp-method': 'subscriptions/listen',
-        },
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: 7,
-          method: 'subscriptions/listen',
-          params: { notifications: { toolsListChanged: true, taskIds: [taskId] }, _meta: envelope(declares) },
-        }),
-      });
-    const refused = await listen(false);
-    const body = (await refused.json()) as { id: number; error?: { code: number; data?: unknown } };
-    expect(body.id).toBe(7);
-    expect(body.error?.code).toBe(-32021);
-    expect(body.error?.data).toEqual({ requiredCapabilities: { extensions: { [EXT]: {} } } });
-    const stop = new AbortController();
-    const stream = await listen(true, stop.signal);
-    expect(stream.headers.get('content-type')).toContain('text/event-stream');
-    const reader = stream.body!.getReader();
-    let text = '';
-    while (!text.includes('notifications/subscriptions/acknowledged')) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += new TextDecoder().decode(value);
-    }
-    stop.abort();
-    const line = text.split('\n').find((l) => l.startsWith('data: ') && l.includes('notifications/subscriptions/acknowledged'));
-    const ack = JSON.parse(line?.slice('data: '.length) ?? '{}') as { params?: { notifications?: Record<string, unknown> } };
-    expect(ack.params?.notifications).toEqual({ toolsListChanged: true });
-  });
-
-  describe('input inside a task: input_required with inputRequests, answered by tasks/update', () => {
-    const ELICITS = { caps: { elicitation: { form: {} } } };
-    /** Polls tasks/get until the task waits for `keys` answers; returns its inputRequests. */
-    const waiting = (taskId: string, keys: number) =>
-      eventually(async () => {
-        const task = (await rpc('tasks/get', { taskId })).result;
-        const asked = task?.inputRequests as Record<string, { method: string }> | undefined;
-        return task?.status === 'input_required' && Object.keys(asked ?? {}).length === keys ? asked : undefined;
-      }, 20_000);
-    const accept = (content: Record<string, unknown>) => ({ action: 'accept', content });
-
-    it("a 2026-07-28 backend's question waits in the task for its owner's answer", async () => {
-      const created = await rpc('tools/call', { name: 'confirm_delete', arguments: { filename: 'a.txt' } }, { path: '/mcp/modern', ...ELICITS });
-      const taskId = String(created.result?.taskId);
-      expect(created.result).not.toHaveProperty('inputRequests');
-      const asked = await waiting(taskId, 1);
-      const [key] = Object.keys(asked);
-      expect(asked[key!]?.method).toBe('elicitation/create');
-      expectNotFound(await rpc('tasks/update', { taskId, inputResponses: { [key!]: accept({ confirm: true }) } }, { token: BOB }));
-      expectAck(await rpc('tasks/update', { taskId, inputResponses: { 'never-minted': accept({}) } }));
-      expect((await rpc('tasks/get', { taskId })).result?.status).toBe('input_required');
-      expectAck(await rpc('tasks/update', { taskId, inputResponses: { [key!]: accept({ confirm: true }) } }));
-      expect(JSON.stringify((await settled(taskId)).result)).toContain('deleted a.txt');
-    });
-
-    it('two questions at once may be answered one by one; the task waits until both are', async () => {
-      const taskId = String((await rpc('tools/call', { name: 'multi_input', arguments: {} }, { path: '/mcp/modern', ...ELICITS })).result?.taskId);
-      const [first, second] = Object.keys(await waiting(taskId, 2));
-      expectAck(await rpc('tasks/update', { taskId, inputResponses: { [first!]: accept({ name: 'one', confirm: true }) } }));
-      expect(Object.keys(await waiting(taskId, 1))).toEqual([second]);
-      expectAck(await rpc('tasks/update', { taskId, inputResponses: { [second!]: accept({ name: 'two', confirm: true }) } }));
-      expect(JSON.stringify((await settled(taskId)).result)).toMatch(/got (one and two|two and one)/);
-    });
-
-    it("a 2025 backend's elicitation request waits in the task the same way", async () => {
-      const taskId = String((await rpc('tools/call', { name: 'legacy__test_elicitation', arguments: { message: 'name?' } }, ELICITS)).result?.taskId);
-      const asked = await waiting(taskId, 1);
-      const [key] = Object.keys(asked);
-      expectAck(await rpc('tasks/update', { taskId, inputResponses: { [key!]: accept({ username: 'ada', email: 'ada@example.com' }) } }));
-      const done = await settled(taskId);
-      expect(done.status).toBe('completed');
-      expect(JSON.stringify(done.result)).toContain('ada');
-    });
-
-    it('a caller that did not declare elicitation is not asked: the task fails with the refusal', async () => {
-      const taskId = String((await rpc('tools/call', { name: 'confirm_delete', arguments: { filename: 'b.txt' } }, { path: '/mcp/modern' })).result?.taskId);
-      const done = await settled(taskId);
-      expect(done.status).toBe('failed');
-      expect(done).not.toHaveProperty('inputRequests');
-    });
-  });
-
-  it('task_required: a 2026-07-28 call that does not declare the extension is refused -32021; REST still runs it', async () => {
-    const refused = await rpc('tools/call', { name: 'strict__sleep', arguments: { ms: 1 } }, { declares: false });
-    expect(refused.error?.code).toBe(-32021);
-    expect(refused.error?.data).toEqual({ requiredCapabilities: { extensions: { [EXT]: {} } } });
-    const task = await rpc('tools/call', { name: 'strict__sleep', arguments: { ms: 1 } });
-    expect((await settled(String(task.result?.taskId))).status).toBe('completed');
-    const plain = await fetch(`${gw.url}/call`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ALICE}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ server: 'strict', tool: 'sleep', arguments: { ms: 1 } }),
-    });
-    expect(plain.status).toBe(200);
-  });
-
-  it("a backend's own task is handed to a caller that declared the extension: input_required first, then the task under a sealed id", async () => {
-    const caps = { elicitation: { form: {} } };
-    const first = await rpc('tools/call', { name: 'survey__test_tool_with_task', arguments: {} }, { caps });
-    expect(first.result).toMatchObject({ resultType: 'input_required', inputRequests: { user_name: { method: 'elicitation/create' } } });
-    expect(first.result).not.toHaveProperty('taskId');
-    const retry = { inputResponses: { user_name: { action: 'accept', content: { name: 'Alice' } } }, requestState: first.result?.requestState };
-    const second = await rpc('tools/call', { name: 'survey__test_tool_with_task', arguments: {}, ...retry }, { caps });
-    expect(second.result).toMatchObject({ resultType: 'task', status: 'working' });
-    for (const field of ['requestState', 'inputRequests']) expect(second.result).not.toHaveProperty(field);
-    expect(JSON.stringify(second.result?._meta ?? {})).not.toContain('stonegate/backend-task');
-    const taskId = String(second.result?.taskId);
-    expect(taskId).toMatch(/^btask1\./);
-    expect(taskId).not.toContain('t-');
-    expectNotFound(await rpc('tasks/get', { taskId }, { token: BOB }));
-    expectNotFound(await rpc('tasks/get', { taskId: `${taskId.slice(0, -2)}AA` }));
-    const done = await settled(taskId);
-    expect(done).toMatchObject({ taskId, status: 'completed', result: { content: [{ type: 'text', text: 'survey of Alice: 3 stages' }] } });
-    // A caller that did not declare the extension gets the result itself: the gateway polls the backend's task.
-    const plain = await rpc('tools/call', { name: 'survey__survey', arguments: { topic: 'ferns' } }, { declares: false });
-    expect(plain.result?.content).toEqual([{ type: 'text', text: 'survey of ferns: 3 stages' }]);
   });
 
   it('tasks/result and tasks/list are not methods of the era', async () => {
