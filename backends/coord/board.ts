@@ -1,0 +1,145 @@
+import type { Context } from 'hono';
+import { prepareCoChange } from './co-change.js';
+import { CoordError } from './errors.js';
+import type { CoordOptions } from './options.js';
+import type { CoordStore } from './store.js';
+import type { Agent, Message, Task } from './types.js';
+import { channelName } from './validate.js';
+import type { ClaimConflict, Thread, WorkClaim } from './work-claim-types.js';
+
+/*
+ * GET /board: what the dashboard shows of coordination (issue #29 item 4),
+ * in one read — every channel with its agents (states, current file and
+ * thread), its threads that have not been closed with participants and the
+ * conflict scores between their claims (every layer), its live claims, open
+ * tasks and latest messages — plus `last_event_id`, the event the page
+ * resumes GET /events after, so it misses nothing between the two. It is a
+ * read: it counts as no one's activity (only the viewer's, at the gateway).
+ *
+ * A request whose `coordViewer` is set (an agent token at the gateway) sees
+ * what that agent may see elsewhere: only the threads it takes part in (as
+ * mux_thread_list with its agent_id), and only the messages it sent or
+ * received (as mux_history with its agent_id).
+ */
+
+/** The conflict between two claims of a thread, scored as an announce would score it now. */
+export interface ThreadScore extends Omit<ClaimConflict, 'paths' | 'intent' | 'exclusive' | 'expires_at'> {
+  /** The claim scored against the others (the first live claim of the thread: the announce that opened it). */
+  by_claim_id: string;
+  by_agent_id: string;
+  /** True when that holder is stale: the conflict is shown but counts for nothing. */
+  stale: boolean;
+}
+
+export interface BoardThread extends Thread {
+  /** Highest first; empty when fewer than two of its claims are live. */
+  scores: ThreadScore[];
+}
+
+export interface BoardChannel {
+  name: string;
+  description: string | null;
+  /** Active and stale agents, with their states. */
+  agents: Agent[];
+  /** Threads not closed or cancelled (open, proposed, resolved), newest first. */
+  threads: BoardThread[];
+  claims: WorkClaim[];
+  /** Pending and claimed tasks. */
+  tasks: Task[];
+  /** The latest messages, newest first. */
+  messages: Message[];
+}
+
+export interface Board {
+  /** The agent the board is read as (an agent token); null: everything. */
+  viewer: string | null;
+  /** The newest event when the board was read: resume GET /events after it. */
+  last_event_id: number;
+  channels: BoardChannel[];
+}
+
+/** Threads, tasks and messages shown per channel. */
+const SHOWN = 50;
+const MESSAGES = 10;
+const ENDED = new Set(['closed', 'cancelled']);
+
+/** The conflicts between a thread's live claims, from the first one's point of view. */
+async function threadScores(store: CoordStore, options: CoordOptions, thread: Thread, live: ReadonlyMap<string, WorkClaim>): Promise<ThreadScore[]> {
+  const claims = thread.claim_ids.map((id) => live.get(id)).filter((c): c is WorkClaim => c !== undefined);
+  const [mine, ...others] = claims;
+  if (mine === undefined || others.length === 0) return [];
+  await prepareCoChange(options, mine.repo); // git runs outside the store, as for an announce
+  // No agent_id: a read for the board is no agent's activity; the holder's own claims are left out below.
+  const check = await store.checkClaims({
+    paths: mine.paths,
+    depends_on: mine.depends_on,
+    modules: mine.modules,
+    target_symbols: mine.target_symbols,
+    channel: mine.channel,
+    repo: mine.repo,
+  });
+  const wanted = new Set(others.map((c) => c.id));
+  const pick = (list: ClaimConflict[], stale: boolean): ThreadScore[] =>
+    list
+      .filter((c) => wanted.has(c.claim_id) && c.agent_id !== mine.agent_id)
+      .map(({ paths: _p, intent: _i, exclusive: _e, expires_at: _x, ...rest }) => ({ ...rest, by_claim_id: mine.id, by_agent_id: mine.agent_id, stale }));
+  return [...pick(check.conflicts, false), ...pick(check.stale_conflicts, true)];
+}
+
+async function readChannel(
+  store: CoordStore,
+  options: CoordOptions,
+  channel: { name: string; description: string | null },
+  viewer: string | undefined,
+): Promise<BoardChannel> {
+  const name = channel.name;
+  const [agents, threads, claims, pending, claimed, messages] = await Promise.all([
+    store.discoverAgents({ channel: name, include_stale: true }),
+    store.listThreads({ channel: name, agent_id: viewer, limit: SHOWN }),
+    store.listClaims({ channel: name }),
+    store.listTasks({ channel: name, status: 'pending', limit: SHOWN }),
+    store.listTasks({ channel: name, status: 'claimed', limit: SHOWN }),
+    // As the viewer when there is one (only what it sent or received); an agent not registered here has none.
+    store.history({ channel: name, agent_id: viewer, limit: MESSAGES }).then(
+      (h) => h.messages,
+      (error: unknown) => {
+        if (error instanceof CoordError && viewer !== undefined) return [];
+        throw error;
+      },
+    ),
+  ]);
+  const live = new Map(claims.map((c) => [c.id, c]));
+  const shown = threads.filter((t) => !ENDED.has(t.status));
+  const scored = await Promise.all(shown.map(async (t): Promise<BoardThread> => ({ ...t, scores: await threadScores(store, options, t, live) })));
+  return { name, description: channel.description, agents, threads: scored, claims, tasks: [...claimed, ...pending], messages };
+}
+
+/** The board of every channel, or of `channel` alone, as `viewer` may see it. */
+export async function readBoard(store: CoordStore, options: CoordOptions, query: { channel?: string }, viewer: string | undefined): Promise<Board> {
+  // The event id first: anything that changes while the rest is read comes again on the stream.
+  const { last_id } = await store.events({ after: Number.MAX_SAFE_INTEGER - 1, limit: 1 });
+  const wanted = query.channel === undefined ? undefined : channelName(query.channel);
+  const all = await store.listChannels();
+  const picked = wanted === undefined ? all : all.filter((c) => c.name === wanted);
+  // A channel used only by name so far (or not at all) is still shown when asked for.
+  const channels = wanted !== undefined && picked.length === 0 ? [{ name: wanted, description: null }] : picked;
+  return {
+    viewer: viewer ?? null,
+    last_event_id: last_id,
+    channels: await Promise.all(channels.map((c) => readChannel(store, options, c, viewer))),
+  };
+}
+
+/** The query parameters GET /board takes. */
+const BOARD_PARAMS = ['channel'];
+
+/** GET /board (rest.ts). */
+export async function boardRoute(c: Context, store: CoordStore, options: CoordOptions): Promise<Response> {
+  const unknown = Object.keys(c.req.query()).filter((key) => !BOARD_PARAMS.includes(key));
+  if (unknown.length > 0)
+    throw new CoordError(
+      'BAD_REQUEST',
+      `Invalid request: unknown query parameter(s) ${unknown.map((k) => `'${k}'`).join(', ')} (GET /board takes ${BOARD_PARAMS.join(', ')}).`,
+    );
+  return c.json(await readBoard(store, options, { channel: c.req.query('channel') }, c.get('coordViewer')));
+}
