@@ -129,7 +129,9 @@ async function main() {
   try {
     await next('alice and bob register');
     await alice.ok('mux_register', { agent_id: alice.id, role: 'backend', group: 'auth', channel: CHANNEL });
+    await alice.state('idle', { current_file: null, current_thread: null }); // a state outlives re-registering (an earlier run)
     const joined = await bob.ok('mux_register', { agent_id: bob.id, role: 'backend', group: 'auth', channel: CHANNEL });
+    await bob.state('idle', { current_file: null, current_thread: null });
     say('bob', `registered; peers already there: ${joined.peers.map((p) => `${p.id} (${p.state})`).join(', ')}`);
 
     await next('alice starts on the session store');

@@ -123,6 +123,8 @@ describe('roles on the routes', () => {
     const coord = [...roles].filter(([key]) => key.includes(' /coord/') && !probes.includes(key));
     expect(coord.length).toBeGreaterThan(20);
     expect(coord.every(([, r]) => r === 'agent')).toBe(true);
+    // The dashboard's read of coordination (issue #29): an agent route like the rest of /coord.
+    expect(roles.get('GET /coord/board')).toBe('agent');
     for (const key of ['POST /call', 'GET /tools', 'GET /server/list', 'GET /metrics', 'POST /mcp', 'POST /views/:view/mcp', 'GET /sse', 'POST /messages'])
       expect(roles.get(key), key).toBe('agent');
   });
