@@ -12,7 +12,7 @@ import type { ClaimConflict, Thread, WorkClaim } from './work-claim-types.js';
  * in one read — every channel with its agents (states, current file and
  * thread), its threads that have not been closed with participants and the
  * conflict scores between their claims (every layer), its live claims, open
- * tasks and latest messages — plus `last_event_id`, the event the page
+ * tasks and latest messages (thread notices left out) — plus `last_event_id`, the event the page
  * resumes GET /events after, so it misses nothing between the two. It is a
  * read: it counts as no one's activity (only the viewer's, at the gateway).
  *
@@ -100,8 +100,9 @@ async function readChannel(
     store.listTasks({ channel: name, status: 'pending', limit: SHOWN }),
     store.listTasks({ channel: name, status: 'claimed', limit: SHOWN }),
     // As the viewer when there is one (only what it sent or received); an agent not registered here has none.
-    store.history({ channel: name, agent_id: viewer, limit: MESSAGES }).then(
-      (h) => h.messages,
+    // Thread notices are left out: the thread itself is on the board.
+    store.history({ channel: name, agent_id: viewer, limit: MESSAGES * 5 }).then(
+      (h) => h.messages.filter((m) => m.kind !== 'thread').slice(0, MESSAGES),
       (error: unknown) => {
         if (error instanceof CoordError && viewer !== undefined) return [];
         throw error;

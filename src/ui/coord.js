@@ -15,6 +15,10 @@ const TOKEN_KEY = 'stonegate.token';
 const RETRY_MS = 2000;
 /** Thread messages kept per thread, from the stream. */
 const THREAD_MESSAGES = 6;
+/** ms at least between two board reads: a busy channel's events are folded into one read, not one read each. */
+const MIN_GAP_MS = 250;
+/** Events that change nothing the section shows (state keys are not on it). */
+const UNSHOWN = new Set(['state_changed']);
 
 const $ = (id) => document.getElementById(id);
 
@@ -71,10 +75,15 @@ function schedule(channel) {
   if (!draining) void drain(session);
 }
 
+let lastRead = 0;
+
 async function drain(current) {
   draining = true;
   try {
     while (dirty.size > 0 && current === session) {
+      const wait = lastRead + MIN_GAP_MS - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      lastRead = Date.now();
       const names = dirty.has(ALL) ? [ALL] : [...dirty];
       dirty.clear();
       for (const name of names) {
@@ -105,6 +114,7 @@ function onEvent(type, data) {
     if (list.length > THREAD_MESSAGES) list.shift();
     threadMessages.set(data.thread_id, list);
   }
+  if (UNSHOWN.has(type)) return;
   // A trimmed or reset stream may have missed anything: read every channel again.
   schedule(type === 'events_trimmed' ? null : data.channel);
 }

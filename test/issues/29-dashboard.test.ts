@@ -125,7 +125,7 @@ describe.skipIf(CHROMIUM === undefined)('the coordination dashboard and the demo
   it('shows the two agents, their thread, its participants and scores, and the settlement as the demo runs, without a reload', async () => {
     await signIn(page, ADMIN);
     // A mark that a reload would wipe.
-    await page.evaluate(() => Object.assign(window, { stillTheSamePage: true }));
+    await page.evaluate('window.stillTheSamePage = true');
     const run = startDemo();
     const channel = page.locator(`.coord-channel[data-channel="${CHANNEL}"]`);
     const agent = (id: string) => channel.locator(`.coord-agents li[data-agent="${id}"]`);
@@ -181,7 +181,7 @@ describe.skipIf(CHROMIUM === undefined)('the coordination dashboard and the demo
     await channel.locator('.coord-agents li[data-agent="bob"][data-state="working"][data-file="src/auth/user.ts"]').waitFor();
 
     // Shown without a reload, from one event stream: no second stream, none of the old panel's polled routes.
-    expect(await page.evaluate(() => (window as unknown as { stillTheSamePage?: boolean }).stillTheSamePage)).toBe(true);
+    expect(await page.evaluate('window.stillTheSamePage')).toBe(true);
     expect(requests.filter((p) => p === '/coord/events')).toHaveLength(1);
     expect(requests.filter((p) => ['/coord/stats', '/coord/agent/discover', '/coord/task/list', '/coord/claim/list'].includes(p))).toEqual([]);
     await page.screenshot({ path: join(ROOT, 'test-artifacts', 'coord-dashboard-settled.png'), fullPage: true });
