@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import type { Bench, BenchContext, BenchReport } from './bench.js';
 import { asyncBench } from './benches/async.js';
 import { authBench } from './benches/auth.js';
+import { boardBench } from './benches/board.js';
 import { claimsBench } from './benches/claims.js';
 import { coordPgBench } from './benches/coord-pg.js';
 import { discoverBench } from './benches/discover.js';
@@ -51,6 +52,7 @@ export const BENCHES: readonly Bench[] = [
   coordPgBench,
   authBench,
   reloadBench,
+  boardBench,
 ];
 
 let current: ProcessSet | undefined;

@@ -1,5 +1,8 @@
 import type { Context } from 'hono';
-import { prepareCoChange } from './co-change.js';
+import { recentEdit } from './claim-rules.js';
+import { type ScoreExtras, scoreImpact } from './claim-score.js';
+import { repoRules } from './claim-validate.js';
+import { coChangeOf, prepareCoChange } from './co-change.js';
 import { CoordError } from './errors.js';
 import type { CoordOptions } from './options.js';
 import type { CoordStore } from './store.js';
@@ -63,27 +66,41 @@ const SHOWN = 50;
 const MESSAGES = 10;
 const ENDED = new Set(['closed', 'cancelled']);
 
-/** The conflicts between a thread's live claims, from the first one's point of view. */
-async function threadScores(store: CoordStore, options: CoordOptions, thread: Thread, live: ReadonlyMap<string, WorkClaim>): Promise<ThreadScore[]> {
+/**
+ * The conflicts between a thread's live claims, from the first one's point
+ * of view: each pair scored as an announce scores it (claim-score.ts), with
+ * the holder's recently edited file and the repository's co-change history,
+ * but only against the thread's own claims, not every live claim of the
+ * channel (a board of 50 threads would otherwise score every claim 50 times).
+ */
+async function threadScores(
+  options: CoordOptions,
+  thread: Thread,
+  live: ReadonlyMap<string, WorkClaim>,
+  agents: ReadonlyMap<string, Agent>,
+): Promise<ThreadScore[]> {
   const claims = thread.claim_ids.map((id) => live.get(id)).filter((c): c is WorkClaim => c !== undefined);
   const [mine, ...others] = claims;
   if (mine === undefined || others.length === 0) return [];
   await prepareCoChange(options, mine.repo); // git runs outside the store, as for an announce
-  // No agent_id: a read for the board is no agent's activity; the holder's own claims are left out below.
-  const check = await store.checkClaims({
-    paths: mine.paths,
-    depends_on: mine.depends_on,
-    modules: mine.modules,
-    target_symbols: mine.target_symbols,
-    channel: mine.channel,
-    repo: mine.repo,
-  });
-  const wanted = new Set(others.map((c) => c.id));
-  const pick = (list: ClaimConflict[], stale: boolean): ThreadScore[] =>
-    list
-      .filter((c) => wanted.has(c.claim_id) && c.agent_id !== mine.agent_id)
-      .map(({ paths: _p, intent: _i, exclusive: _e, expires_at: _x, ...rest }) => ({ ...rest, by_claim_id: mine.id, by_agent_id: mine.agent_id, stale }));
-  return [...pick(check.conflicts, false), ...pick(check.stale_conflicts, true)];
+  const history = coChangeOf(options, mine.repo);
+  const rules = repoRules(options, mine.repo);
+  const at = Date.now();
+  const scores: ThreadScore[] = [];
+  for (const theirs of others) {
+    if (theirs.agent_id === mine.agent_id) continue;
+    const holder = agents.get(theirs.agent_id);
+    const fileAt = holder?.state_since === null || holder?.state_since === undefined ? null : Date.parse(holder.state_since);
+    const extras: ScoreExtras = {
+      coChanged: history?.together,
+      coChangeCommits: history?.commits,
+      recentFile: recentEdit(holder?.current_file, fileAt, at, rules),
+    };
+    const impact = scoreImpact(mine, theirs, extras);
+    if (impact !== null)
+      scores.push({ claim_id: theirs.id, agent_id: theirs.agent_id, ...impact, by_claim_id: mine.id, by_agent_id: mine.agent_id, stale: theirs.stale });
+  }
+  return scores.sort((x, y) => y.score - x.score);
 }
 
 async function readChannel(
@@ -110,8 +127,9 @@ async function readChannel(
     ),
   ]);
   const live = new Map(claims.map((c) => [c.id, c]));
+  const holders = new Map(agents.map((a) => [a.id, a]));
   const shown = threads.filter((t) => !ENDED.has(t.status));
-  const scored = await Promise.all(shown.map(async (t): Promise<BoardThread> => ({ ...t, scores: await threadScores(store, options, t, live) })));
+  const scored = await Promise.all(shown.map(async (t): Promise<BoardThread> => ({ ...t, scores: await threadScores(options, t, live, holders) })));
   return { name, description: channel.description, agents, threads: scored, claims, tasks: [...claimed, ...pending], messages };
 }
 
