@@ -15,9 +15,10 @@ import type { ClaimConflict, Thread, WorkClaim } from './work-claim-types.js';
  * in one read — every channel with its agents (states, current file and
  * thread), its threads that have not been closed with participants and the
  * conflict scores between their claims (every layer), its live claims, open
- * tasks and latest messages (thread notices left out) — plus `last_event_id`, the event the page
- * resumes GET /events after, so it misses nothing between the two. It is a
- * read: it counts as no one's activity (only the viewer's, at the gateway).
+ * tasks and latest messages (thread notices left out) — plus
+ * `last_event_id`, the event the page resumes GET /events after, so it
+ * misses nothing between the two. Reading it counts as no agent's activity
+ * but the viewer's.
  *
  * A request whose `coordViewer` is set (an agent token at the gateway) sees
  * what that agent may see elsewhere: only the threads it takes part in (as
