@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coordReady, coordToml } from '../helpers/coord-harness.js';
-import { type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
+import { ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 /*
  * Issue #29 item 4: the dashboard showed only the default channel's claims,
@@ -161,5 +164,24 @@ describe('GET /coord/board (issue #29 item 4)', () => {
     expect(unknown.body.error).toContain("'chanel'");
     expect((await rest('ops', 'POST', '/board', {})).status).toBe(405);
     expect((await rest('ops', 'GET', '/board?channel=')).status).toBe(400);
+  });
+
+  // Last: the demo re-registers bob in its own channel.
+  it('examples/coord-demo/demo.mjs runs to the end with an admin token, and the board shows its settled thread', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'examples', 'coord-demo', 'demo.mjs'), '--pace', '0'], {
+      cwd: ROOT,
+      env: { ...process.env, STONEGATE_URL: gw.url, STONEGATE_TOKEN: SECRETS.ops, RUN_ID: 'rest' },
+      timeout: 60_000,
+    });
+    expect(stdout).toContain('bob    announce src/auth/** -> conflict (score 100)');
+    expect(stdout).toContain('recent_edit 100: recently edited');
+    expect(stdout).toContain('alice  told: bob opened');
+    expect(stdout).toContain('bob    approve -> thread resolved (consensus)');
+    const demo = channelOf(await board('ops', '?channel=coord-demo-rest'), 'coord-demo-rest');
+    expect(demo.threads.map((t) => [t.status, t.participants.join(','), t.scores[0]?.score])).toEqual([['resolved', 'bob,alice', 100]]);
+    expect(demo.agents.map((a) => [a.id, a.state, a.current_file])).toEqual([
+      ['alice', 'working', 'src/auth/session.ts'],
+      ['bob', 'working', 'src/auth/user.ts'],
+    ]);
   });
 });
