@@ -49,10 +49,10 @@ export const BENCHES: readonly Bench[] = [
   coordinationBench,
   asyncBench,
   claimsBench,
+  boardBench, // the dashboard's coordination board (#29), beside the other coord store bench
   coordPgBench,
   authBench,
   reloadBench,
-  boardBench,
 ];
 
 let current: ProcessSet | undefined;
