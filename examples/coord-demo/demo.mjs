@@ -39,31 +39,62 @@ async function next(title) {
   console.log(`-- ${title}`);
 }
 
+/** What reaches an agent unasked, as notices `{id, from, kind, thread_id, content}` (its inbox messages). */
+class Notices {
+  constructor() {
+    this.waiting = [];
+    this.seen = [];
+    this.ids = new Set();
+    this.how = 'nothing yet';
+  }
+
+  deliver(notice) {
+    if (this.ids.has(notice.id)) return; // a push re-reads the whole inbox
+    this.ids.add(notice.id);
+    const at = this.waiting.findIndex((w) => w.wanted(notice));
+    if (at === -1) this.seen.push(notice);
+    else this.waiting.splice(at, 1)[0].resolve(notice);
+  }
+
+  /** The first notice (already in or still to come) that `wanted` accepts. */
+  told(wanted) {
+    const at = this.seen.findIndex(wanted);
+    if (at !== -1) return Promise.resolve(this.seen.splice(at, 1)[0]);
+    return new Promise((resolve) => this.waiting.push({ wanted, resolve }));
+  }
+}
+
 /**
- * What an agent is told without asking: for now the coordination event
- * stream (GET /coord/events of the channel, read with fetch), filtered to
- * what concerns the agent.
- *
- * PUSH (issue #29 item 1): once coordination is pushed into MCP sessions,
- * this is where an agent subscribes in its own MCP session instead —
- * resources/subscribe to coord://inbox/{agent} and coord://threads/{id}
- * (notifications/resources/updated) for a 2025-era client, or
- * subscriptions/listen for a 2026-era one — and `told` resolves on those
- * notifications. Nothing else in this script changes.
+ * PUSH (issue #29 item 1): the agent subscribes in its own MCP session to
+ * its inbox resource, coord://inbox/{agent}; each
+ * notifications/resources/updated is followed by a read of the inbox (which
+ * acknowledges nothing). A 2026-era client would name the same URI in
+ * subscriptions/listen. False when the gateway does not push (the resource
+ * is not there): then the event stream below does it.
  */
-async function listenForCoordination(agentId) {
-  const waiting = [];
-  const seen = [];
+async function listenByPush(agent, notices) {
+  const uri = `coord://inbox/${agent.id}`;
+  try {
+    await agent.client.subscribeResource({ uri });
+  } catch {
+    return false;
+  }
+  agent.client.setNotificationHandler('notifications/resources/updated', async ({ params }) => {
+    if (params.uri !== uri) return;
+    const read = await agent.client.readResource({ uri }, { cacheMode: 'bypass' });
+    const inbox = JSON.parse(read.contents[0]?.text ?? '{}');
+    for (const m of inbox.messages ?? []) notices.deliver({ id: m.id, from: m.from, kind: m.kind, thread_id: m.thread_id, content: m.content });
+  });
+  return true;
+}
+
+/** Without push: the coordination event stream of the channel (GET /coord/events, read with fetch), its messages to the agent. */
+async function listenByStream(agent, notices) {
   const response = await fetch(`${BASE}/coord/events?channel=${encodeURIComponent(CHANNEL)}`, {
     headers: { ...authHeaders, accept: 'text/event-stream' },
   });
-  if (!response.ok) throw new Error(`${agentId}: GET /coord/events answered ${response.status}`);
+  if (!response.ok) throw new Error(`${agent.id}: GET /coord/events answered ${response.status}`);
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  const deliver = (event) => {
-    const at = waiting.findIndex((w) => w.wanted(event));
-    if (at === -1) seen.push(event);
-    else waiting.splice(at, 1)[0].resolve(event);
-  };
   void (async () => {
     let buffer = '';
     for (;;) {
@@ -74,34 +105,38 @@ async function listenForCoordination(agentId) {
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
         const type = /^event: ?(.*)$/m.exec(block)?.[1];
-        const data = /^data: ?(.*)$/m.exec(block)?.[1];
-        if (type !== undefined && data !== undefined) deliver({ type, data: JSON.parse(data) });
+        const data = JSON.parse(/^data: ?(.*)$/m.exec(block)?.[1] ?? '{}');
+        if (type === 'message' && data.to === agent.id)
+          notices.deliver({ id: data.message_id, from: data.from, kind: data.kind ?? 'direct', thread_id: data.thread_id, content: data.content });
       }
     }
   })();
-  return {
-    /** The first event (already seen or still to come) that `wanted` accepts. */
-    told(wanted) {
-      const at = seen.findIndex(wanted);
-      if (at !== -1) return Promise.resolve(seen.splice(at, 1)[0]);
-      return new Promise((resolve) => waiting.push({ wanted, resolve }));
-    },
-    close: () => reader.cancel().catch(() => undefined),
-  };
+  return () => reader.cancel().catch(() => undefined);
 }
 
 /** One agent: its own MCP session on /mcp. */
 class Agent {
-  constructor(id, client, inbox) {
+  constructor(id, client) {
     this.id = id;
     this.client = client;
-    this.inbox = inbox;
+    this.notices = new Notices();
+    this.stopListening = () => undefined;
   }
 
   static async connect(id) {
     const client = new Client({ name: `coord-demo-${id}`, version: '1.0.0' });
     await client.connect(new StreamableHTTPClientTransport(new URL(`${BASE}/mcp`), { requestInit: { headers: authHeaders } }));
-    return new Agent(id, client, await listenForCoordination(id));
+    return new Agent(id, client);
+  }
+
+  /** Starts hearing what concerns the agent (after it registered: the session is then the agent's). */
+  async listen() {
+    if (await listenByPush(this, this.notices)) this.notices.how = 'push';
+    else {
+      this.stopListening = await listenByStream(this, this.notices);
+      this.notices.how = 'the event stream';
+    }
+    return this.notices.how;
   }
 
   /** Calls coord__<tool>, which must succeed; returns its JSON. */
@@ -117,10 +152,13 @@ class Agent {
   }
 
   async close() {
-    await this.inbox.close();
+    await this.stopListening();
     await this.client.close();
   }
 }
+
+/** A thread notice's text without its `[thread <id>]` tag and status tail. */
+const noticeText = (n) => n.content.replace(/^\[thread [^\]]+\] /, '').replace(/ \(status: .*$/, '');
 
 async function main() {
   console.log(`gateway ${BASE}/mcp, channel ${CHANNEL}, repo ${REPO}; watch it at ${BASE}/ui/`);
@@ -133,6 +171,8 @@ async function main() {
     const joined = await bob.ok('mux_register', { agent_id: bob.id, role: 'backend', group: 'auth', channel: CHANNEL });
     await bob.state('idle', { current_file: null, current_thread: null });
     say('bob', `registered; peers already there: ${joined.peers.map((p) => `${p.id} (${p.state})`).join(', ')}`);
+    const [aliceHears, bobHears] = await Promise.all([alice.listen(), bob.listen()]);
+    say('', `alice hears by ${aliceHears}, bob by ${bobHears}`);
 
     await next('alice starts on the session store');
     await alice.state('working', { current_file: 'src/auth/session.ts' });
@@ -159,17 +199,17 @@ async function main() {
     await bob.state('waiting', { waiting_for: `alice, in thread ${thread.id}`, current_file: null, current_thread: thread.id });
 
     await next('alice is told and proposes a split');
-    // alice asked nothing: the thread reaches her (PUSH: her session's subscription, once item 1 lands).
-    const opened = await alice.inbox.told((e) => e.type === 'thread_opened' && e.data.participants.includes(alice.id));
-    say('alice', `told: ${opened.data.opened_by} opened "${opened.data.subject}"`);
-    await alice.state('working', { current_file: 'src/auth/session.ts', current_thread: thread.id });
+    // alice asked nothing: the thread's notice reaches her (by push, or the event stream without it).
+    const opened = await alice.notices.told((n) => n.kind === 'thread' && n.content.includes('opened a thread'));
+    say('alice', `told by ${alice.notices.how}: ${noticeText(opened)}`);
+    await alice.state('working', { current_file: 'src/auth/session.ts', current_thread: opened.thread_id });
     const proposal = 'I keep src/auth/session.ts; you rename everywhere else and adopt display_name in session.ts after my move';
-    const proposed = await alice.ok('mux_thread_post', { thread_id: thread.id, agent_id: alice.id, kind: 'proposal', content: proposal });
+    const proposed = await alice.ok('mux_thread_post', { thread_id: opened.thread_id, agent_id: alice.id, kind: 'proposal', content: proposal });
     say('alice', `proposal -> thread ${proposed.thread.status}`);
 
     await next('bob is told and approves');
-    const onTable = await bob.inbox.told((e) => e.type === 'thread_status' && e.data.thread_id === thread.id && e.data.to === 'proposed');
-    say('bob', `told: thread ${onTable.data.from} -> ${onTable.data.to} by ${onTable.data.by}`);
+    const onTable = await bob.notices.told((n) => n.kind === 'thread' && n.thread_id === thread.id && n.content.includes('(status: proposed'));
+    say('bob', `told by ${bob.notices.how}: ${noticeText(onTable)}`);
     const approved = await bob.ok('mux_thread_approve', { thread_id: thread.id, agent_id: bob.id, content: 'Agreed' });
     say('bob', `approve -> thread ${approved.thread.status} (${approved.thread.resolution.how}): "${approved.thread.resolution.text}"`);
     await bob.state('working', { current_file: 'src/auth/user.ts', current_thread: null });

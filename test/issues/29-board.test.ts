@@ -175,7 +175,9 @@ describe('GET /coord/board (issue #29 item 4)', () => {
     });
     expect(stdout).toContain('bob    announce src/auth/** -> conflict (score 100)');
     expect(stdout).toContain('recent_edit 100: recently edited');
-    expect(stdout).toContain('alice  told: bob opened');
+    // By push once the gateway pushes into sessions (#29 item 1), by the event stream before.
+    expect(stdout).toMatch(/alice {2}told by (push|the event stream): bob opened a thread: Conflict on src\/auth\/\*\*/);
+    expect(stdout).toMatch(/bob {4}told by (push|the event stream): alice proposal: I keep src\/auth\/session.ts/);
     expect(stdout).toContain('bob    approve -> thread resolved (consensus)');
     const demo = channelOf(await board('ops', '?channel=coord-demo-rest'), 'coord-demo-rest');
     expect(demo.threads.map((t) => [t.status, t.participants.join(','), t.scores[0]?.score])).toEqual([['resolved', 'bob,alice', 100]]);
