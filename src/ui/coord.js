@@ -30,6 +30,8 @@ const threadMessages = new Map();
 const lastScores = new Map();
 let viewer = null;
 let lastEventId = 0;
+/** The threads of the last render. */
+let onBoard = new Set();
 /** Each (re)start aborts the previous stream and drops stale answers. */
 let session = { generation: 0, controller: new AbortController() };
 
@@ -188,11 +190,12 @@ async function start() {
 
 // ---- rendering -------------------------------------------------------------
 
-function agentItem(a) {
+/** An agent, its thread named by subject when the thread is on the board (`subjects`: thread id → subject). */
+function agentItem(a, subjects) {
   const details = [];
   if (a.waiting_for) details.push(`${a.state === 'blocked' ? 'blocked on' : 'waiting for'} ${a.waiting_for}`);
   if (a.current_file) details.push(`file ${a.current_file}`);
-  if (a.current_thread) details.push(`thread ${a.current_thread}`);
+  if (a.current_thread) details.push(`thread ${subjects.get(a.current_thread) ?? a.current_thread}`);
   return el(
     'li',
     undefined,
@@ -271,7 +274,12 @@ function channelSection(ch) {
   if (empty) return section;
   section.append(
     el('div', undefined, 'coord-grid', [
-      box('Agents', 'coord-agents', ch.agents.map(agentItem), 'none'),
+      box(
+        'Agents',
+        'coord-agents',
+        ch.agents.map((a) => agentItem(a, new Map(ch.threads.map((t) => [t.id, `"${t.subject}"`])))),
+        'none',
+      ),
       box('Threads', 'coord-threads', ch.threads.map(threadItem), viewer ? `none that ${viewer} takes part in` : 'none'),
       box('Claims', 'coord-claims', ch.claims.map(claimItem), 'none'),
       box(
@@ -300,6 +308,11 @@ function render() {
   const threads = all.flatMap((c) => c.threads).filter((t) => t.status === 'open' || t.status === 'proposed').length;
   $('coord-summary').textContent =
     `${all.length} channels · ${agents.length} agents (${count('working')} working, ${count('waiting')} waiting, ${count('blocked')} blocked, ${count('idle')} idle) · ${threads} open threads${viewer ? ` · as ${viewer}` : ''}`;
+  // What is kept per thread goes with the thread when it leaves the board (closed, cancelled);
+  // a thread not on it yet keeps what the stream brought before the board caught up.
+  const shown = new Set(all.flatMap((c) => c.threads.map((t) => t.id)));
+  for (const id of onBoard) if (!shown.has(id)) for (const kept of [threadMessages, lastScores]) kept.delete(id);
+  onBoard = shown;
   $('coord-channels').replaceChildren(...all.map(channelSection));
 }
 

@@ -158,6 +158,10 @@ describe.skipIf(CHROMIUM === undefined)('the coordination dashboard and the demo
       await score.locator('.coord-layers li').evaluateAll((items) => items.map((li) => `${li.getAttribute('data-layer')} ${li.getAttribute('data-score')}`)),
     ).toEqual(['same_file 100', 'recent_edit 100', 'module 30']);
     await channel.locator(`.coord-agents li[data-agent="bob"][data-state="waiting"][data-thread="${threadId}"]`, { hasText: 'waiting for alice' }).waitFor();
+    // Its current thread named by subject.
+    expect(await agent('bob').locator('.coord-detail').textContent()).toBe(
+      `waiting for alice, in thread ${threadId} · thread "Conflict on src/auth/** in github.com/acme/shop"`,
+    );
     await page.locator('#coord-summary', { hasText: '1 waiting' }).waitFor();
     mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
     await page.screenshot({ path: join(ROOT, 'test-artifacts', 'coord-dashboard.png'), fullPage: true });
