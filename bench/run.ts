@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import type { Bench, BenchContext, BenchReport } from './bench.js';
 import { asyncBench } from './benches/async.js';
 import { authBench } from './benches/auth.js';
+import { boardBench } from './benches/board.js';
 import { claimsBench } from './benches/claims.js';
 import { coordPgBench } from './benches/coord-pg.js';
 import { discoverBench } from './benches/discover.js';
@@ -48,6 +49,7 @@ export const BENCHES: readonly Bench[] = [
   coordinationBench,
   asyncBench,
   claimsBench,
+  boardBench, // the dashboard's coordination board (#29), beside the other coord store bench
   coordPgBench,
   authBench,
   reloadBench,

@@ -184,10 +184,15 @@ function symbolsOf(row: Pick<ClaimRow, 'target_symbols'>): string[] {
 
 /** The holder's current file in the repository's canonical form, when set within RECENT_EDIT_MS (else, or when it is no repository path, null). */
 function recentFile(claim: LiveClaim, at: number, rules: ReturnType<typeof repoRules>): string | null {
-  if (claim.holder_file === undefined || claim.holder_file === null || claim.holder_file_at === undefined || claim.holder_file_at === null) return null;
-  if (at - claim.holder_file_at > RECENT_EDIT_MS) return null;
+  return recentEdit(claim.holder_file, claim.holder_file_at, at, rules);
+}
+
+/** A current file set at `fileAt` (ms) as the recently-edited layers read it at `at`: canonical, or null when older than RECENT_EDIT_MS or outside the repository. Also the dashboard's board (board.ts). */
+export function recentEdit(file: string | null | undefined, fileAt: number | null | undefined, at: number, rules: ReturnType<typeof repoRules>): string | null {
+  if (file === undefined || file === null || fileAt === undefined || fileAt === null) return null;
+  if (at - fileAt > RECENT_EDIT_MS) return null;
   try {
-    return normalizeClaimPath(claim.holder_file, 'current_file', rules);
+    return normalizeClaimPath(file, 'current_file', rules);
   } catch {
     return null; // a current_file outside the repository meets no claim of it
   }

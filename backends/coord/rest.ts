@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { boardRoute } from './board.js';
 import { coordOperations } from './coord-operations.js';
 import { CoordError } from './errors.js';
 import { eventStream } from './event-stream.js';
@@ -74,6 +75,7 @@ export function coordRoutes(store: CoordStore, options: CoordOptionsInput = {}, 
   const methods = new Map<string, string>([
     ['/events', 'GET, HEAD'],
     ['/health', 'GET, HEAD'],
+    ['/board', 'GET, HEAD'],
   ]);
   // Every operation's route: GET reads the query string, POST the JSON body.
   for (const op of coordOperations(opts)) {
@@ -83,6 +85,8 @@ export function coordRoutes(store: CoordStore, options: CoordOptionsInput = {}, 
     else app.post(path, async (c) => c.json(await op.run(await jsonArgs(c), call(c))));
   }
   app.get('/events', (c) => eventStream(c, store, opts, logger));
+  // The dashboard's read of every channel (board.ts; issue #29).
+  app.get('/board', (c) => boardRoute(c, store, opts));
   app.get('/health', async (c) => {
     const health = await store.health();
     // A store whose file is gone or corrupt cannot serve: down, 503.

@@ -14,8 +14,6 @@ const $ = (id) => document.getElementById(id);
 
 /** Latest durations per backend, for the sparklines. */
 const latencies = new Map();
-let coordMounted = true;
-let claimsRoute = true;
 
 function token() {
   return sessionStorage.getItem(TOKEN_KEY) ?? '';
@@ -178,55 +176,7 @@ function renderAsync(calls) {
   );
 }
 
-async function refreshCoord() {
-  if (!coordMounted) return;
-  try {
-    const stats = await api('GET', '/coord/stats');
-    $('coord-panel').hidden = false;
-    $('coord-summary').textContent =
-      `agents: ${stats.agents.active} active, ${stats.agents.stale} stale, ${stats.agents.total} registered · tasks: ${stats.tasks.pending} pending, ${stats.tasks.claimed} claimed, ${stats.tasks.complete} complete, ${stats.tasks.failed} failed · messages: ${stats.messages.total}`;
-    const [agents, pending, claimed, history] = await Promise.all([
-      api('GET', '/coord/agent/discover'),
-      api('GET', '/coord/task/list?status=pending'),
-      api('GET', '/coord/task/list?status=claimed'),
-      // An agent token reads history only as itself (403 without agent_id); the panel keeps the rest.
-      api('GET', '/coord/msg/history?limit=10').catch((error) => {
-        if (error.status === 403) return { messages: [] };
-        throw error;
-      }),
-    ]);
-    $('coord-agents').replaceChildren(...agents.agents.filter((a) => a.status !== 'offline').map((a) => el('li', `${a.id} (${a.role}) — ${a.status}`)));
-    $('coord-tasks').replaceChildren(
-      ...[...pending.tasks, ...claimed.tasks].map((t) => el('li', `${t.status === 'claimed' ? `[${t.claimed_by}] ` : ''}${t.description}`)),
-    );
-    $('coord-messages').replaceChildren(...history.messages.map((m) => el('li', `${m.from} → ${m.to ?? 'all'}: ${m.content}`)));
-    if (claimsRoute) {
-      try {
-        // Work claims (GET /coord/claim/list), where the coordination backend has them.
-        const claims = await api('GET', '/coord/claim/list');
-        const active = (claims.claims ?? []).filter((c) => c.status === undefined || c.status === 'active');
-        $('coord-claims-box').hidden = false;
-        $('coord-claims').replaceChildren(
-          ...active.map((c) =>
-            el(
-              'li',
-              `${c.agent_id}: ${(c.paths ?? []).join(', ')}${c.exclusive ? ' (exclusive)' : ''}${c.intent ? ` — ${c.intent}` : ''}${c.expires_at ? `, until ${new Date(c.expires_at).toLocaleTimeString()}` : ''}`,
-            ),
-          ),
-        );
-      } catch (error) {
-        if (error.status === 404)
-          claimsRoute = false; // this gateway's coord has no claims route
-        else throw error;
-      }
-    }
-  } catch (error) {
-    if (error.status === 404) {
-      coordMounted = false; // [coordination] enabled = false
-      $('coord-panel').hidden = true;
-    }
-  }
-}
+// The coordination section is coord.js's: it follows /coord/events rather than this refresh.
 
 let refreshing = false;
 async function refresh() {
@@ -237,7 +187,6 @@ async function refresh() {
     renderHealth(health);
     renderBackends(list.servers);
     renderAsync(calls.calls);
-    await refreshCoord();
     if ($('notice').textContent.startsWith('Cannot reach')) notice('');
   } catch (error) {
     if (error instanceof HttpError) {
@@ -343,7 +292,6 @@ $('token-form').addEventListener('submit', (event) => {
   $('token-input').value = '';
   $('token-form').hidden = true;
   notice('');
-  coordMounted = true;
   refresh();
   search();
 });

@@ -2,6 +2,7 @@ import { describe } from 'vitest';
 import type { MakeStore } from '../helpers/coord-store.js';
 import { agentStateContract, broadcastPriorityContract } from './contract-agent-states.js';
 import { agentContract } from './contract-agents.js';
+import { boardContract } from './contract-board.js';
 import { claimContract } from './contract-claims.js';
 import { conflictThreadContract } from './contract-conflict-threads.js';
 import { identityContract } from './contract-identity.js';
@@ -39,5 +40,6 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     identityContract(makeStore);
     retentionContract(makeStore);
     refusalContract(makeStore);
+    boardContract(makeStore); // issue #29: the dashboard's read
   });
 }

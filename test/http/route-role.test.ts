@@ -121,6 +121,8 @@ describe('roles on the routes', () => {
     expect(probeRoutes(gw.app).sort()).toEqual([...probes].sort());
     // The coordination routes are mounted from backends/coord, which cannot declare roles: the mount declares agent (its probes public).
     const coord = [...roles].filter(([key]) => key.includes(' /coord/') && !probes.includes(key));
+    // The dashboard's read of coordination (issue #29): an agent route like the rest of /coord.
+    expect(roles.get('GET /coord/board')).toBe('agent');
     expect(coord.length).toBeGreaterThan(20);
     expect(coord.every(([, r]) => r === 'agent')).toBe(true);
     for (const key of ['POST /call', 'GET /tools', 'GET /server/list', 'GET /metrics', 'POST /mcp', 'POST /views/:view/mcp', 'GET /sse', 'POST /messages'])
@@ -169,6 +171,8 @@ describe('roles on the routes', () => {
     expect((await request(gw.app, 'HEAD', '/config', AGENT_TOKEN)).status).toBe(403);
     expect((await request(gw.app, 'GET', '/config', ADMIN_TOKEN)).status).toBe(200);
     expect((await request(gw.app, 'GET', '/coord/agent/discover', AGENT_TOKEN)).status).not.toBe(403);
+    expect((await request(gw.app, 'GET', '/coord/board')).status).toBe(401);
+    expect((await request(gw.app, 'GET', '/coord/board', AGENT_TOKEN)).status).toBe(200);
     // Issue #28: a reload is an admin's, behind the Host/Origin check; this gateway has no file to read again (422).
     expect((await request(gw.app, 'POST', '/config/reload')).status).toBe(401);
     expect((await request(gw.app, 'POST', '/config/reload', AGENT_TOKEN)).status).toBe(403);

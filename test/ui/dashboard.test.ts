@@ -238,9 +238,9 @@ describe.skipIf(CHROMIUM === undefined)('dashboard at /ui', () => {
     expect((await api('POST', '/coord/task/post', { description: 'write the release notes', posted_by: 'planner' })).status).toBe(200);
     expect((await api('POST', '/coord/msg/broadcast', { from: 'planner', content: 'notes are next' })).status).toBe(200);
     await page.locator('#coord-panel').waitFor({ state: 'visible' });
-    await page.locator('#coord-agents li', { hasText: 'planner (lead)' }).waitFor();
-    await page.locator('#coord-tasks li', { hasText: 'write the release notes' }).waitFor();
-    await page.locator('#coord-messages li', { hasText: 'planner → all: notes are next' }).waitFor();
+    await page.locator('.coord-channel[data-channel="default"] .coord-agents li', { hasText: 'planner (lead)' }).waitFor();
+    await page.locator('.coord-channel[data-channel="default"] .coord-tasks li', { hasText: 'write the release notes' }).waitFor();
+    await page.locator('.coord-channel[data-channel="default"] .coord-messages li', { hasText: 'planner → all: notes are next' }).waitFor();
 
     mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
     await page.screenshot({ path: join(ROOT, 'test-artifacts', 'dashboard.png'), fullPage: true });
