@@ -19,6 +19,7 @@ import { asyncBench } from './benches/async.js';
 import { authBench } from './benches/auth.js';
 import { claimsBench } from './benches/claims.js';
 import { coordPgBench } from './benches/coord-pg.js';
+import { dashboardBench } from './benches/dashboard.js';
 import { discoverBench } from './benches/discover.js';
 import { latencyBench } from './benches/latency.js';
 import { memoryBench } from './benches/memory.js';
@@ -51,6 +52,7 @@ export const BENCHES: readonly Bench[] = [
   coordPgBench,
   authBench,
   reloadBench,
+  dashboardBench,
 ];
 
 let current: ProcessSet | undefined;

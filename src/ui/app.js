@@ -7,7 +7,7 @@
 // live in their own modules (kit.js holds what they share).
 
 import { openDetail } from './backend-detail.js';
-import { $, api, askToken, el, HttpError, headers, notice, oauthText, pill, publish, setToken, state } from './kit.js';
+import { $, api, askToken, el, HttpError, headers, notice, oauthText, on, pill, publish, setToken, state } from './kit.js';
 import './charts.js';
 import './manage.js';
 import './playground.js';
@@ -210,11 +210,16 @@ async function refresh() {
   if (refreshing) return;
   refreshing = true;
   try {
-    const [health, list, calls] = await Promise.all([api('GET', '/health'), api('GET', '/server/list'), api('GET', '/call?state=active'), probeAdmin()]);
-    renderHealth(health);
-    renderBackends(list.servers);
-    publish('servers', list.servers);
-    renderAsync(calls.calls);
+    // Each panel is drawn as soon as its answer is in (#33: time to first render); the admin buttons come when the probe says so.
+    await Promise.all([
+      api('GET', '/health').then(renderHealth),
+      api('GET', '/server/list').then((list) => {
+        renderBackends(list.servers);
+        publish('servers', list.servers);
+      }),
+      api('GET', '/call?state=active').then((calls) => renderAsync(calls.calls)),
+      probeAdmin(),
+    ]);
     await refreshCoord();
     if ($('notice').textContent.startsWith('Cannot reach')) notice('');
   } catch (error) {
@@ -332,6 +337,7 @@ $('token-forget').addEventListener('click', () => {
   location.reload();
 });
 
+on('admin', () => renderBackends(state.servers));
 refresh();
 setInterval(refresh, REFRESH_MS);
 follow();
