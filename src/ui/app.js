@@ -7,10 +7,10 @@
 // live in their own modules (kit.js holds what they share).
 
 import { openDetail } from './backend-detail.js';
-import { $, api, askToken, el, HttpError, headers, notice, oauthText, on, pill, publish, setToken, state } from './kit.js';
+import { $, api, askToken, button, el, HttpError, headers, notice, oauthText, on, pill, publish, setToken, state } from './kit.js';
 import './charts.js';
 import './manage.js';
-import './playground.js';
+import { tryTool } from './playground.js';
 
 const REFRESH_MS = 2000;
 const FEED_MAX = 200;
@@ -304,7 +304,8 @@ async function search() {
       ...found.tools.map((t) =>
         el('li', undefined, undefined, [
           el('code', t.exposed_name ?? `${t.server}/${t.name}`),
-          el('span', ` score ${t.score}`, 'muted'),
+          el('span', ` score ${t.score} `, 'muted'),
+          button('try', () => tryTool(t.exposed_name), 'try'), // #33: opens it in the playground
           el('p', (t.description ?? '').split('\n')[0]),
         ]),
       ),

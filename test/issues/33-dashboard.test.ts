@@ -126,10 +126,15 @@ describe.skipIf(CHROMIUM === undefined)('#33 the dashboard: playground, backend 
     expect(Object.keys(scoped.backends as object)).toEqual(['form']);
     expect(scoped.points).toBe(90);
     expect((await api('GET', '/stats/history?minutes=0')).body.code).toBe('BAD_REQUEST');
+    // The Origin rules are the API's: a foreign page's request is refused.
+    const foreign = await fetch(`${gateway.url}/stats/history`, { headers: { authorization: `Bearer ${ADMIN}`, origin: 'http://evil.example' } });
+    expect(foreign.status).toBe(403);
   });
 
   it('the playground calls a tool from a form made from its schema and shows the result as the agent gets it', async () => {
-    await page.fill('#play-tool', 'demo__add');
+    // Found with the tool search, opened in the playground.
+    await page.fill('#search', 'add two numbers');
+    await page.locator('#results li', { hasText: 'demo__add' }).locator('button.try').click();
     await page.locator('#play-form[data-tool="demo__add"]').waitFor();
     await page.fill('#play-fields [name="a"]', '2');
     await page.fill('#play-fields [name="b"]', '3.5');
@@ -182,6 +187,7 @@ describe.skipIf(CHROMIUM === undefined)('#33 the dashboard: playground, backend 
     await page.locator('#drawer[data-backend="demo"]').waitFor({ state: 'visible' });
     await page.locator('#drawer-tools details[data-tool="echo"]').waitFor();
     expect(await page.locator('#drawer-config pre').textContent()).toContain('"command": "node"');
+    expect(await page.locator('#drawer-summary').textContent()).toContain('legacy 2025-11-25 (configured)');
     expect(await page.locator('#drawer-history li[data-kind="crash"]').count()).toBe(0);
 
     const crashed = await api('POST', '/call', { server: 'demo', tool: 'crash', arguments: {} });
