@@ -14,7 +14,18 @@ interface Slot {
   errors: number;
   /** Every call that did not succeed: the backend's failures, a caller's, a tool's isError, a stop. */
   failed: number;
-  latency: Histogram;
+  /** The step's latencies while it fills; once it is over only its p50 and p95 are kept (a few bytes, not a histogram). */
+  latency: Histogram | undefined;
+  p50: number;
+  p95: number;
+}
+
+/** Drops a finished step's histogram, keeping its percentiles. */
+function settle(slot: Slot): void {
+  if (slot.latency === undefined) return;
+  slot.p50 = slot.latency.quantile(0.5);
+  slot.p95 = slot.latency.quantile(0.95);
+  slot.latency = undefined;
 }
 
 /** Per-backend series over a window, one value per step (oldest first); a latency with no call in its step is null. */
@@ -37,13 +48,15 @@ export interface CallHistoryView {
 
 /**
  * Calls per backend over the last hour, in steps of STEP_SECONDS: a fixed
- * ring of HISTORY_POINTS slots per backend, each with its counts and a
- * latency histogram (the call log's, 25 % buckets), so memory stays
- * bounded whatever the traffic; nothing leaves the process. The dashboard's
+ * ring of HISTORY_POINTS slots per backend, each with its counts and its
+ * p50/p95 latency — from a histogram (the call log's, 25 % buckets) while
+ * the step fills, dropped once it is over — so memory stays bounded (tens
+ * of kB per backend) whatever the traffic; nothing leaves the process. The dashboard's
  * charts read it (GET /stats/history).
  */
 export class CallHistory {
   readonly #rings = new Map<string, (Slot | undefined)[]>();
+  readonly #open = new Map<string, Slot>();
   readonly #now: () => number;
 
   constructor(now: () => number = Date.now) {
@@ -61,11 +74,15 @@ export class CallHistory {
     const index = step % HISTORY_POINTS;
     let slot = ring[index];
     if (slot === undefined || slot.step !== step) {
-      slot = { step, calls: 0, errors: 0, failed: 0, latency: new Histogram() };
+      // Only the backend's newest step keeps a histogram.
+      const open = this.#open.get(record.server);
+      if (open !== undefined) settle(open);
+      slot = { step, calls: 0, errors: 0, failed: 0, latency: new Histogram(), p50: 0, p95: 0 };
       ring[index] = slot;
+      this.#open.set(record.server, slot);
     }
     slot.calls += 1;
-    slot.latency.record(record.duration_ms);
+    slot.latency?.record(record.duration_ms);
     if (record.status !== 'success') {
       slot.failed += 1;
       if ((record.fault ?? 'backend') === 'backend') slot.errors += 1;
@@ -75,6 +92,7 @@ export class CallHistory {
   /** A removed backend's series go with it. */
   drop(server: string): void {
     this.#rings.delete(server);
+    this.#open.delete(server);
   }
 
   /** The last `minutes` (1 to 60) of the backends in `servers` (all when undefined), the current, partial step last. */
@@ -92,8 +110,8 @@ export class CallHistory {
         series.calls.push(live?.calls ?? 0);
         series.errors.push(live?.errors ?? 0);
         series.failed.push(live?.failed ?? 0);
-        series.p50_ms.push(live === undefined ? null : live.latency.quantile(0.5));
-        series.p95_ms.push(live === undefined ? null : live.latency.quantile(0.95));
+        series.p50_ms.push(live === undefined ? null : (live.latency?.quantile(0.5) ?? live.p50));
+        series.p95_ms.push(live === undefined ? null : (live.latency?.quantile(0.95) ?? live.p95));
       }
       backends[name] = series;
     }

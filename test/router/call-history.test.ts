@@ -25,6 +25,9 @@ describe('CallHistory', () => {
     expect(view.backends.a?.p95_ms[4]).toBeGreaterThanOrEqual(40);
     expect(view.backends.b?.calls.at(-1)).toBe(1);
     expect(Object.keys(history.view(1, new Set(['b'])).backends)).toEqual(['b']);
+    // A finished step keeps its percentiles once its histogram is dropped (a's next call opens a new step).
+    history.record({ server: 'a', status: 'success', duration_ms: 1 });
+    expect(history.view(1).backends.a?.p95_ms.slice(4)).toEqual([view.backends.a?.p95_ms[4], expect.any(Number)]);
   });
 
   it('keeps an hour: a step that rolled out of the ring is not counted again when its slot comes round', () => {
