@@ -95,7 +95,9 @@ function draw(history) {
       'calls/s',
       names.map((n) => {
         const s = history.backends[n];
-        return { name: n, values: s.calls.map((c) => c / step), data: { calls: sum(s.calls) } };
+        // The last step is still filling: its rate is over the seconds it has run, not the whole step.
+        const running = Math.min(step, Math.max(1, (Date.now() - end.getTime()) / 1000 + step));
+        return { name: n, values: s.calls.map((c, i) => c / (i === s.calls.length - 1 ? running : step)), data: { calls: sum(s.calls) } };
       }),
       (v) => v.toFixed(v < 10 ? 1 : 0),
       start,
