@@ -1,11 +1,40 @@
 import { execFileSync } from 'node:child_process';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { chromium } from 'playwright-core';
+import { CallHistory, HISTORY_POINTS, STEP_SECONDS } from '../../src/router/call-history.js';
 import type { Bench, BenchReport } from '../bench.js';
 import { fmt, median } from '../lib/stats.js';
 import { type DemoBackend, startStonegate, waitHealthy } from '../lib/stonegate.js';
 import type { Table } from '../lib/table.js';
 
 const BACKENDS = 10;
+
+/** The calls-over-time ring in process: ns per recorded call, and the memory of `backends` backends with a call in every step of an hour. */
+function ringCost(backends: number, calls: number): { ns: number; heapMb: number } {
+  const history = new CallHistory();
+  const record = { server: 'demo', status: 'success' as const, duration_ms: 1.3 };
+  for (let i = 0; i < calls / 5; i += 1) history.record(record); // warm-up
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < calls; i += 1) history.record(record);
+  const ns = Number(process.hrtime.bigint() - t0) / calls;
+  // A collection before and after, so that the difference is what the ring holds.
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+  const before = process.memoryUsage();
+  let now = 0;
+  const full = new CallHistory(() => now);
+  for (let step = 0; step < HISTORY_POINTS; step += 1) {
+    now = step * STEP_SECONDS * 1000;
+    for (let b = 0; b < backends; b += 1) full.record({ server: `b${b}`, status: 'success', duration_ms: 2 });
+  }
+  gc();
+  const after = process.memoryUsage();
+  const heapMb = (after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers) / 1024 / 1024;
+  if (Object.keys(full.view(60).backends).length !== backends) throw new Error('dashboard bench: the ring lost a backend');
+  return { ns, heapMb };
+}
 
 /** What one page load measured, in ms from the navigation's start (and bytes). */
 interface Load {
@@ -106,8 +135,17 @@ export const dashboardBench: Bench = {
         columns: ['files', 'bytes'],
         rows: [[String(weight.files), String(weight.bytes)]],
       };
+      const ring = ringCost(100, ctx.options.quick ? 100_000 : 1_000_000);
+      const ringTable: Table = {
+        title: 'The calls-over-time ring (GET /stats/history), in process',
+        columns: ['measure', 'value'],
+        rows: [
+          ['ns per recorded call', fmt(ring.ns, 0)],
+          ['memory, 100 backends with calls in every 10 s step of an hour (heap + array buffers, after a GC)', `${fmt(ring.heapMb, 2)} MB`],
+        ],
+      };
       return {
-        tables: [bytesTable, table],
+        tables: [bytesTable, table, ringTable],
         notes: [
           'One static bundle from src/ui (HTML, two style sheets, ES modules), no framework, no library, nothing from another origin; charts are inline SVG drawn by charts.js.',
           'The times include the page asking the gateway for /health, /server/list, /call, /config, /tools and /stats/history on loopback.',

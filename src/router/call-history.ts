@@ -5,27 +5,44 @@ export const STEP_SECONDS = 10;
 /** Points kept per backend: an hour. */
 export const HISTORY_POINTS = 360;
 
-/** One step of one backend's calls. */
-interface Slot {
-  /** Which step this slot holds (ms since the epoch / step); a slot of an older step is empty. */
-  step: number;
-  calls: number;
+/**
+ * One backend's ring, column by column (typed arrays: ~28 bytes a step,
+ * 10 kB a backend), indexed by step % HISTORY_POINTS. A slot whose `step`
+ * is not the one asked for is empty (that step has rolled out, or had no
+ * call). Only the newest step keeps a latency histogram while it fills;
+ * once a later step opens, its p50 and p95 are kept and the histogram goes.
+ */
+interface Ring {
+  step: Float64Array;
+  calls: Uint32Array;
   /** The backend's own failures (as error_rate counts them). */
-  errors: number;
+  errors: Uint32Array;
   /** Every call that did not succeed: the backend's failures, a caller's, a tool's isError, a stop. */
-  failed: number;
-  /** The step's latencies while it fills; once it is over only its p50 and p95 are kept (a few bytes, not a histogram). */
-  latency: Histogram | undefined;
-  p50: number;
-  p95: number;
+  failed: Uint32Array;
+  p50: Float32Array;
+  p95: Float32Array;
+  open: { index: number; latency: Histogram } | undefined;
 }
 
-/** Drops a finished step's histogram, keeping its percentiles. */
-function settle(slot: Slot): void {
-  if (slot.latency === undefined) return;
-  slot.p50 = slot.latency.quantile(0.5);
-  slot.p95 = slot.latency.quantile(0.95);
-  slot.latency = undefined;
+function newRing(): Ring {
+  const n = HISTORY_POINTS;
+  return {
+    step: new Float64Array(n).fill(-1),
+    calls: new Uint32Array(n),
+    errors: new Uint32Array(n),
+    failed: new Uint32Array(n),
+    p50: new Float32Array(n),
+    p95: new Float32Array(n),
+    open: undefined,
+  };
+}
+
+/** Keeps the open step's percentiles and drops its histogram. */
+function settle(ring: Ring): void {
+  if (ring.open === undefined) return;
+  ring.p50[ring.open.index] = ring.open.latency.quantile(0.5);
+  ring.p95[ring.open.index] = ring.open.latency.quantile(0.95);
+  ring.open = undefined;
 }
 
 /** Per-backend series over a window, one value per step (oldest first); a latency with no call in its step is null. */
@@ -48,15 +65,14 @@ export interface CallHistoryView {
 
 /**
  * Calls per backend over the last hour, in steps of STEP_SECONDS: a fixed
- * ring of HISTORY_POINTS slots per backend, each with its counts and its
- * p50/p95 latency — from a histogram (the call log's, 25 % buckets) while
- * the step fills, dropped once it is over — so memory stays bounded (tens
- * of kB per backend) whatever the traffic; nothing leaves the process. The dashboard's
+ * ring of HISTORY_POINTS steps per backend (Ring), each with its counts and
+ * its p50/p95 latency — from a histogram (the call log's, 25 % buckets)
+ * while the step fills — so memory stays bounded (about 10 kB a backend)
+ * whatever the traffic; nothing leaves the process. The dashboard's
  * charts read it (GET /stats/history).
  */
 export class CallHistory {
-  readonly #rings = new Map<string, (Slot | undefined)[]>();
-  readonly #open = new Map<string, Slot>();
+  readonly #rings = new Map<string, Ring>();
   readonly #now: () => number;
 
   constructor(now: () => number = Date.now) {
@@ -67,32 +83,30 @@ export class CallHistory {
   record(record: Pick<CallRecord, 'server' | 'status' | 'fault' | 'duration_ms'>): void {
     let ring = this.#rings.get(record.server);
     if (ring === undefined) {
-      ring = new Array<Slot | undefined>(HISTORY_POINTS);
+      ring = newRing();
       this.#rings.set(record.server, ring);
     }
     const step = Math.floor(this.#now() / (STEP_SECONDS * 1000));
     const index = step % HISTORY_POINTS;
-    let slot = ring[index];
-    if (slot === undefined || slot.step !== step) {
-      // Only the backend's newest step keeps a histogram.
-      const open = this.#open.get(record.server);
-      if (open !== undefined) settle(open);
-      slot = { step, calls: 0, errors: 0, failed: 0, latency: new Histogram(), p50: 0, p95: 0 };
-      ring[index] = slot;
-      this.#open.set(record.server, slot);
+    if (ring.step[index] !== step) {
+      settle(ring);
+      ring.step[index] = step;
+      ring.calls[index] = 0;
+      ring.errors[index] = 0;
+      ring.failed[index] = 0;
+      ring.open = { index, latency: new Histogram() };
     }
-    slot.calls += 1;
-    slot.latency?.record(record.duration_ms);
+    ring.calls[index] = (ring.calls[index] ?? 0) + 1;
+    if (ring.open?.index === index) ring.open.latency.record(record.duration_ms);
     if (record.status !== 'success') {
-      slot.failed += 1;
-      if ((record.fault ?? 'backend') === 'backend') slot.errors += 1;
+      ring.failed[index] = (ring.failed[index] ?? 0) + 1;
+      if ((record.fault ?? 'backend') === 'backend') ring.errors[index] = (ring.errors[index] ?? 0) + 1;
     }
   }
 
   /** A removed backend's series go with it. */
   drop(server: string): void {
     this.#rings.delete(server);
-    this.#open.delete(server);
   }
 
   /** The last `minutes` (1 to 60) of the backends in `servers` (all when undefined), the current, partial step last. */
@@ -101,17 +115,19 @@ export class CallHistory {
     const last = Math.floor(this.#now() / (STEP_SECONDS * 1000));
     const first = last - points + 1;
     const backends: Record<string, CallSeries> = {};
+    const round = (ms: number): number => Math.round(ms * 100) / 100;
     for (const [name, ring] of this.#rings) {
       if (servers !== undefined && !servers.has(name)) continue;
       const series: CallSeries = { calls: [], errors: [], failed: [], p50_ms: [], p95_ms: [] };
       for (let step = first; step <= last; step += 1) {
-        const slot = ring[step % HISTORY_POINTS];
-        const live = slot !== undefined && slot.step === step ? slot : undefined;
-        series.calls.push(live?.calls ?? 0);
-        series.errors.push(live?.errors ?? 0);
-        series.failed.push(live?.failed ?? 0);
-        series.p50_ms.push(live === undefined ? null : (live.latency?.quantile(0.5) ?? live.p50));
-        series.p95_ms.push(live === undefined ? null : (live.latency?.quantile(0.95) ?? live.p95));
+        const i = step % HISTORY_POINTS;
+        const live = ring.step[i] === step;
+        const open = live && ring.open?.index === i ? ring.open.latency : undefined;
+        series.calls.push(live ? (ring.calls[i] ?? 0) : 0);
+        series.errors.push(live ? (ring.errors[i] ?? 0) : 0);
+        series.failed.push(live ? (ring.failed[i] ?? 0) : 0);
+        series.p50_ms.push(live ? (open?.quantile(0.5) ?? round(ring.p50[i] ?? 0)) : null);
+        series.p95_ms.push(live ? (open?.quantile(0.95) ?? round(ring.p95[i] ?? 0)) : null);
       }
       backends[name] = series;
     }
