@@ -124,6 +124,7 @@ function renderHealth(h) {
 
 /** Whether the token is an admin's: GET /config answers an admin (or anyone without auth), refuses others (403). */
 async function probeAdmin() {
+  if (state.admin === false) return; // asked once per token (a new token resets it); an admin's is read again for the reload's reason
   try {
     publish('config', await api('GET', '/config'));
     publish('admin', true);
