@@ -6,7 +6,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
  * - postgres: needs a PostgreSQL (test/helpers/pg.ts). Only this project has
  *   the globalSetup that starts the throwaway cluster; describePg refuses to
  *   run in any other project, so a file missing from the list fails loudly.
- * - browser: drives chromium (test/ui/).
+ * - browser: drives chromium (test/ui/, test/issues/33-dashboard*).
  * - integration: starts the real gateway, a coord server or other child
  *   processes (test/integration/, test/issues/, test/conformance/, and the
  *   files listed below).
@@ -22,7 +22,8 @@ const POSTGRES = [
   'test/store/pg-cluster.test.ts',
   'test/store/runtime-backends.test.ts',
 ];
-const BROWSER = ['test/ui/**/*.test.ts'];
+// [dashboard] #33's chromium tests sit with the issue's regressions but drive the browser.
+const BROWSER = ['test/ui/**/*.test.ts', 'test/issues/33-dashboard*.test.ts'];
 const INTEGRATION = [
   'test/integration/**/*.test.ts',
   'test/issues/**/*.test.ts',
@@ -46,7 +47,7 @@ export default defineConfig({
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     projects: [
       { extends: true, test: { name: 'unit', include: ALL, exclude: [...configDefaults.exclude, ...POSTGRES, ...BROWSER, ...INTEGRATION] } },
-      { extends: true, test: { name: 'integration', include: INTEGRATION, exclude: [...configDefaults.exclude, ...POSTGRES] } },
+      { extends: true, test: { name: 'integration', include: INTEGRATION, exclude: [...configDefaults.exclude, ...POSTGRES, ...BROWSER] } },
       {
         extends: true,
         // One throwaway PostgreSQL for the store tests (or STONEGATE_TEST_PG_URL).

@@ -20,6 +20,7 @@ import { authBench } from './benches/auth.js';
 import { boardBench } from './benches/board.js';
 import { claimsBench } from './benches/claims.js';
 import { coordPgBench } from './benches/coord-pg.js';
+import { dashboardBench } from './benches/dashboard.js';
 import { discoverBench } from './benches/discover.js';
 import { latencyBench } from './benches/latency.js';
 import { memoryBench } from './benches/memory.js';
@@ -53,6 +54,7 @@ export const BENCHES: readonly Bench[] = [
   coordPgBench,
   authBench,
   reloadBench,
+  dashboardBench,
 ];
 
 let current: ProcessSet | undefined;

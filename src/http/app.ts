@@ -3,6 +3,7 @@ import { scrub, scrubError } from '../config/redact.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { GatewaySurface } from '../mcp/surface.js';
 import { streamSlot } from './client-slots.js';
+import { dashboardRoutes } from './dashboard-routes.js';
 import { mcpRoutes } from './mcp-endpoint.js';
 import { oauthMetadataRoutes } from './oauth-metadata.js';
 import { probeRoutes } from './probe-routes.js';
@@ -38,6 +39,7 @@ export function createApp(gateway: GatewaySurface): Hono {
   app.route('/', probeRoutes(gateway));
   app.route('/', oauthMetadataRoutes(gateway));
   app.route('/', uiRoutes(gateway));
+  app.route('/', dashboardRoutes(gateway)); // [dashboard] backend history, calls over time
   for (const builtin of gateway.builtins) {
     if (builtin.routes === undefined) continue;
     if (builtin.identity !== undefined) app.use(`/${builtin.name}/*`, middleware(actingAsGuard(builtin.identity, builtin.activity)));

@@ -43,7 +43,8 @@ export class Breaker {
   #probation = 0;
   #openedAt = 0;
 
-  constructor(name: string, settings: BreakerSettings, logger: Logger) {
+  /** `onChange` hears each transition ([dashboard] the backend's state history). */
+  constructor(name: string, settings: BreakerSettings, logger: Logger, onChange?: (to: CircuitState) => void) {
     this.#name = name;
     this.#settings = settings;
     this.#logger = logger;
@@ -73,13 +74,18 @@ export class Breaker {
       this.#probation = 0;
       const { failures, fires } = this.#circuit.stats;
       logger.warn({ consecutive_failures: this.#consecutive, window_failures: failures, window_calls: fires }, 'circuit open');
+      onChange?.('open');
     });
-    this.#circuit.on('halfOpen', () => logger.info('circuit half-open: letting one call through'));
+    this.#circuit.on('halfOpen', () => {
+      logger.info('circuit half-open: letting one call through');
+      onChange?.('half_open');
+    });
     this.#circuit.on('close', () => {
       this.#consecutive = 0;
       // The probe that closed the circuit is counted by fire() as it returns.
       this.#probation = settings.success_threshold;
       logger.info('circuit closed');
+      onChange?.('closed');
     });
   }
 

@@ -8,7 +8,7 @@ import { paramsFor, type RoundFields, withoutEnvelope } from '../pool/backend-er
 import type { Connection, Downstream } from '../pool/connection.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { type BackendTaskEra, backendTaskEra, backendTaskStatus, callAsBackendTask, refusedWithoutTask, refuseUnaskedTask } from './backend-task.js';
-import { Breaker } from './breaker.js';
+import { Breaker, type CircuitState } from './breaker.js';
 import type { CallLog } from './call-log.js';
 import { Deadline, NO_SDK_TIMEOUT } from './deadline.js';
 import { describeFailure } from './failure.js';
@@ -89,6 +89,7 @@ export class Router {
   readonly #validator: ArgumentValidator;
   readonly #breakers = new Map<string, Breaker>();
   readonly #middleware: CallMiddleware[] = [];
+  readonly #circuitListeners: ((server: string, to: CircuitState) => void)[] = [];
   #chain: (request: CallRequest) => Promise<CallOutcome>;
 
   constructor(options: RouterOptions) {
@@ -144,10 +145,18 @@ export class Router {
     let breaker = this.#breakers.get(server);
     if (breaker === undefined) {
       const backend = this.#options.supervisor.get(server);
-      breaker = new Breaker(server, backend.config.breaker, this.#options.logger.child({ backend: server }));
+      const changed = (to: CircuitState): void => {
+        for (const listener of this.#circuitListeners) listener(server, to);
+      };
+      breaker = new Breaker(server, backend.config.breaker, this.#options.logger.child({ backend: server }), changed);
       this.#breakers.set(server, breaker);
     }
     return breaker;
+  }
+
+  /** [dashboard] Hears every circuit transition of every backend (supervisor/history.ts). */
+  onCircuit(listener: (server: string, to: CircuitState) => void): void {
+    this.#circuitListeners.push(listener);
   }
 
   /**

@@ -3,70 +3,21 @@
 // in sessionStorage (asked for once, when a request answers 401), and the
 // live call feed from GET /log/stream read with fetch and a stream reader —
 // EventSource cannot send an Authorization header. Everything the gateway
-// sends is put into the page as text, never as HTML.
+// sends is put into the page as text, never as HTML. The panels of #33
+// live in their own modules (kit.js holds what they share).
 
-const TOKEN_KEY = 'stonegate.token';
+import { openDetail } from './backend-detail.js';
+import { $, api, askToken, button, el, HttpError, headers, notice, oauthText, on, pill, publish, setToken, state } from './kit.js';
+import './charts.js';
+import './manage.js';
+import { tryTool } from './playground.js';
+
 const REFRESH_MS = 2000;
 const FEED_MAX = 200;
 const SPARK_POINTS = 40;
 
-const $ = (id) => document.getElementById(id);
-
 /** Latest durations per backend, for the sparklines. */
 const latencies = new Map();
-
-function token() {
-  return sessionStorage.getItem(TOKEN_KEY) ?? '';
-}
-
-function headers(extra = {}) {
-  const t = token();
-  return t === '' ? extra : { ...extra, authorization: `Bearer ${t}` };
-}
-
-class HttpError extends Error {
-  constructor(status, body) {
-    super(body?.error ?? `HTTP ${status}`);
-    this.status = status;
-    this.code = body?.code;
-  }
-}
-
-/** A JSON request to the gateway; 401 opens the token form. */
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method,
-    headers: headers(body === undefined ? {} : { 'content-type': 'application/json' }),
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = await response.json().catch(() => ({}));
-  if (response.status === 401) askToken();
-  if (!response.ok) throw new HttpError(response.status, data);
-  return data;
-}
-
-function notice(text) {
-  $('notice').textContent = text;
-}
-
-function askToken() {
-  $('token-form').hidden = false;
-  $('token-input').focus();
-}
-
-/** Builds an element with text (never HTML) and optional class and children. */
-function el(tag, text, className, children = []) {
-  const node = document.createElement(tag);
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  if (className) node.className = className;
-  for (const child of children) node.append(child);
-  return node;
-}
-
-/** A colored label: `text` shown, colored by `state` (default: the text itself). */
-function pill(text, state = text) {
-  return el('span', text, `pill state-${String(state).replace(/_/g, '-')}`);
-}
 
 function sparkline(values) {
   const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
@@ -112,20 +63,27 @@ function renderBackends(servers) {
   const body = $('backends').tBodies[0];
   body.replaceChildren(
     ...servers.map((s) => {
-      const buttons = ['restart', 'stop', 'start', 'reset'].map((action) => {
-        const b = el('button', action);
+      // The lifecycle buttons are an admin's: an agent token gets none (#33).
+      const buttons = (state.admin ? ['restart', 'stop', 'start', 'reset'] : []).map((action) => {
+        const b = el('button', action, 'admin-only');
         b.type = 'button';
         b.dataset.action = action;
         b.addEventListener('click', () => act(b, action, s.name));
+        if (action === 'reset') {
+          // reset closes an open circuit by hand (POST /server/reset): only then is there something to do.
+          b.title = 'close the circuit (the backend was fixed)';
+          b.disabled = s.circuit === 'closed';
+        }
         return b;
       });
-      // reset closes an open circuit by hand (POST /server/reset): only then is there something to do.
-      const reset = buttons[3];
-      reset.title = 'close the circuit (the backend was fixed)';
-      reset.disabled = s.circuit === 'closed';
+      const open = el('button', s.name, 'link');
+      open.type = 'button';
+      open.title = 'details: history, config, tools';
+      open.addEventListener('click', () => openDetail(s.name));
+      const oauth = oauthText(s);
       const row = el('tr', undefined, undefined, [
-        el('td', s.name),
-        el('td', undefined, undefined, [pill(s.status)]),
+        el('td', undefined, undefined, [open]),
+        el('td', undefined, undefined, oauth === null ? [pill(s.status)] : [pill(s.status), el('small', ` ${oauth}`, 'oauth')]),
         el('td', eraText(s.protocol), 'era'),
         el('td', undefined, undefined, [pill(s.circuit)]),
         el('td', `${s.pool.active}/${s.pool.size} busy, ${s.pool.inflight} in flight${s.pool.pending > 0 ? `, ${s.pool.pending} waiting` : ''}`),
@@ -151,6 +109,26 @@ function renderHealth(h) {
   const node = $('health');
   node.className = `pill state-${h.status}`;
   node.textContent = `${h.status} · ${h.backends_healthy}/${h.backends_total} backends · ${h.circuits_open} circuits open · v${h.version}`;
+  // The last reload of the config file (#28): its outcome, revision and time; GET /config says why a file was refused.
+  const reload = h.reload;
+  $('reload').hidden = reload === undefined;
+  if (reload !== undefined) {
+    const why = reload.status === 'ok' ? '' : ` — ${state.config?.reload?.error ?? 'GET /config shows why'}`;
+    $('reload').className = `pill state-${reload.status === 'ok' ? 'ok' : 'error'}`;
+    $('reload').textContent =
+      `config ${reload.status}${reload.revision ? ` · ${String(reload.revision).slice(0, 8)}` : ''}${reload.at ? ` · ${new Date(reload.at).toLocaleTimeString()}` : ''}${why}`;
+  }
+}
+
+/** Whether the token is an admin's: GET /config answers an admin (or anyone without auth), refuses others (403). */
+async function probeAdmin() {
+  if (state.admin === false) return; // asked once per token (a new token resets it); an admin's is read again for the reload's reason
+  try {
+    publish('config', await api('GET', '/config'));
+    publish('admin', true);
+  } catch (error) {
+    if (error.status === 403) publish('admin', false);
+  }
 }
 
 function renderAsync(calls) {
@@ -183,10 +161,16 @@ async function refresh() {
   if (refreshing) return;
   refreshing = true;
   try {
-    const [health, list, calls] = await Promise.all([api('GET', '/health'), api('GET', '/server/list'), api('GET', '/call?state=active')]);
-    renderHealth(health);
-    renderBackends(list.servers);
-    renderAsync(calls.calls);
+    // Each panel is drawn as soon as its answer is in (#33: time to first render); the admin buttons come when the probe says so.
+    await Promise.all([
+      api('GET', '/health').then(renderHealth),
+      api('GET', '/server/list').then((list) => {
+        renderBackends(list.servers);
+        publish('servers', list.servers);
+      }),
+      api('GET', '/call?state=active').then((calls) => renderAsync(calls.calls)),
+      probeAdmin(),
+    ]);
     if ($('notice').textContent.startsWith('Cannot reach')) notice('');
   } catch (error) {
     if (error instanceof HttpError) {
@@ -270,7 +254,8 @@ async function search() {
       ...found.tools.map((t) =>
         el('li', undefined, undefined, [
           el('code', t.exposed_name ?? `${t.server}/${t.name}`),
-          el('span', ` score ${t.score}`, 'muted'),
+          el('span', ` score ${t.score} `, 'muted'),
+          button('try', () => tryTool(t.exposed_name), 'try'), // #33: opens it in the playground
           el('p', (t.description ?? '').split('\n')[0]),
         ]),
       ),
@@ -288,7 +273,8 @@ $('search').addEventListener('input', () => {
 $('token-button').addEventListener('click', askToken);
 $('token-form').addEventListener('submit', (event) => {
   event.preventDefault();
-  sessionStorage.setItem(TOKEN_KEY, $('token-input').value.trim());
+  setToken($('token-input').value.trim());
+  publish('admin', null);
   $('token-input').value = '';
   $('token-form').hidden = true;
   notice('');
@@ -296,11 +282,12 @@ $('token-form').addEventListener('submit', (event) => {
   search();
 });
 $('token-forget').addEventListener('click', () => {
-  sessionStorage.removeItem(TOKEN_KEY);
+  setToken(undefined);
   $('token-form').hidden = true;
   location.reload();
 });
 
+on('admin', () => renderBackends(state.servers));
 refresh();
 setInterval(refresh, REFRESH_MS);
 follow();

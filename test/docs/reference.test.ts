@@ -80,7 +80,8 @@ describe('docs/errors.md error table', () => {
 });
 
 describe('docs/rest.md REST reference', () => {
-  const rest = read('src/http/rest.ts') + read('src/http/ui.ts') + read('src/http/probe-routes.ts');
+  // [dashboard] dashboard-routes.ts: GET /server/history, GET /stats/history.
+  const rest = read('src/http/rest.ts') + read('src/http/ui.ts') + read('src/http/probe-routes.ts') + read('src/http/dashboard-routes.ts');
   const routes = [...rest.matchAll(/\bapp\.(get|post|put|patch|delete)\(\s*(['"`])([^'"`]+)\2/g)].map(
     (m) => `${(m[1] ?? '').toUpperCase()} ${(m[3] ?? '').replace(/:([A-Za-z_]\w*)/g, '{$1}')}`,
   );
@@ -91,7 +92,7 @@ describe('docs/rest.md REST reference', () => {
     expect(routes.length).toBeGreaterThan(0);
   });
 
-  it('documents every route registered in src/http/rest.ts, src/http/ui.ts and src/http/probe-routes.ts', () => {
+  it('documents every route registered in src/http/rest.ts, src/http/ui.ts, src/http/probe-routes.ts and src/http/dashboard-routes.ts', () => {
     const missing = routes.filter((route) => !reference.includes(`\`${route}\``));
     expect(missing).toEqual([]);
   });

@@ -125,6 +125,8 @@ describe('roles on the routes', () => {
     expect(roles.get('GET /coord/board')).toBe('agent');
     expect(coord.length).toBeGreaterThan(20);
     expect(coord.every(([, r]) => r === 'agent')).toBe(true);
+    // #33: the dashboard's history routes are agent routes, scoped to the token's backends.
+    for (const key of ['GET /server/history', 'GET /stats/history']) expect(roles.get(key), key).toBe('agent');
     for (const key of ['POST /call', 'GET /tools', 'GET /server/list', 'GET /metrics', 'POST /mcp', 'POST /views/:view/mcp', 'GET /sse', 'POST /messages'])
       expect(roles.get(key), key).toBe('agent');
   });
@@ -167,6 +169,8 @@ describe('roles on the routes', () => {
     expect((await request(gw.app, 'GET', '/.well-known/oauth-protected-resource/mcp')).status).toBe(404);
     expect((await request(gw.app, 'GET', '/tools')).status).toBe(401);
     expect((await request(gw.app, 'GET', '/tools', AGENT_TOKEN)).status).toBe(200);
+    expect((await request(gw.app, 'GET', '/stats/history')).status).toBe(401);
+    expect((await request(gw.app, 'GET', '/stats/history', AGENT_TOKEN)).status).toBe(200);
     expect((await request(gw.app, 'GET', '/config', AGENT_TOKEN)).status).toBe(403);
     expect((await request(gw.app, 'HEAD', '/config', AGENT_TOKEN)).status).toBe(403);
     expect((await request(gw.app, 'GET', '/config', ADMIN_TOKEN)).status).toBe(200);
