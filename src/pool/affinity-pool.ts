@@ -1,5 +1,6 @@
 import type { PoolSettings } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
+import { connectingFor } from './connecting-for.js';
 import type { Connection } from './connection.js';
 import { type ConnectionFactory, Pool, type PoolStats } from './pool.js';
 
@@ -13,6 +14,12 @@ export interface SessionRef {
    * backend with affinity = "session" refuses it (it is never shared).
    */
   readonly anonymous?: boolean;
+  /**
+   * [oauth-out] The caller its connections are made for (a backend with
+   * oauth.grant = "token_exchange"): a pool of its own whatever the
+   * affinity, its connections made inside connectingFor (connecting-for.ts).
+   */
+  readonly identity?: string;
 }
 
 /** The SessionRef of every anonymous 2026-07-28 request. */
@@ -65,7 +72,7 @@ export class AffinityPool {
 
   /** Runs `fn` on a connection of the session's own (affinity = "session") or, without a session, a shared one. */
   use<T>(fn: (connection: Connection) => Promise<T>, session?: SessionRef): Promise<T> {
-    if (session === undefined || !this.#perSession) return this.shared.use(fn);
+    if (session === undefined || (!this.#perSession && session.identity === undefined)) return this.shared.use(fn);
     if (session.anonymous === true) return Promise.reject(this.#anonymous());
     const pool = this.#sessions.get(session.id);
     if (pool !== undefined) return pool.use(fn);
@@ -157,7 +164,7 @@ export class AffinityPool {
     this.#connections += 1;
     let connection: Connection;
     try {
-      connection = await this.#factory.create();
+      connection = await (session.identity === undefined ? this.#factory.create() : connectingFor.run(session, () => this.#factory.create()));
     } catch (err) {
       this.#connections -= 1;
       throw err;

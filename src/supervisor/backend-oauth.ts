@@ -142,7 +142,7 @@ class StoredClientCredentials extends ClientCredentialsProvider {
  * A plain timer, not AbortSignal.any(AbortSignal.timeout()): a composed timeout signal that nothing else
  * holds can be garbage-collected before it fires, and the request then hangs.
  */
-function boundedFetch(ms: number): FetchLike {
+export function boundedFetch(ms: number): FetchLike {
   return async (input, init) => {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError')), ms);
@@ -159,7 +159,7 @@ function boundedFetch(ms: number): FetchLike {
 }
 
 /** Why the flow failed, in a sentence (the secret scrubbed later with the backend's secrets). */
-function why(error: unknown, timeout: number): string {
+export function why(error: unknown, timeout: number): string {
   if (error instanceof Error && (error.name === 'TimeoutError' || (error.cause instanceof Error && error.cause.name === 'TimeoutError'))) {
     return `the authorization server did not answer within token_timeout (${timeout} ms)`;
   }
