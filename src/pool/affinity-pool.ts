@@ -1,6 +1,6 @@
 import type { PoolSettings } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
-import { connectingFor } from './connecting-for.js';
+import { connectFor, connectShared } from './connecting-for.js';
 import type { Connection } from './connection.js';
 import { type ConnectionFactory, Pool, type PoolStats } from './pool.js';
 
@@ -17,7 +17,7 @@ export interface SessionRef {
   /**
    * [oauth-out] The caller its connections are made for (a backend with
    * oauth.grant = "token_exchange"): a pool of its own whatever the
-   * affinity, its connections made inside connectingFor (connecting-for.ts).
+   * affinity, its connections made inside connectFor (connecting-for.ts).
    */
   readonly identity?: string;
 }
@@ -62,7 +62,8 @@ export class AffinityPool {
     this.#settings = settings;
     this.#factory = factory;
     this.#perSession = affinity === 'session';
-    this.shared = new Pool(name, settings, factory);
+    // [oauth-out] A shared connection is never an identity's own, whatever async context asked for it (connecting-for.ts).
+    this.shared = new Pool(name, settings, { ...factory, create: () => connectShared(() => factory.create()) });
   }
 
   /** Takes in the backend's first connection (Pool.adopt), into the shared pool. */
@@ -164,7 +165,7 @@ export class AffinityPool {
     this.#connections += 1;
     let connection: Connection;
     try {
-      connection = await (session.identity === undefined ? this.#factory.create() : connectingFor.run(session, () => this.#factory.create()));
+      connection = await (session.identity === undefined ? this.#factory.create() : connectFor(session, () => this.#factory.create()));
     } catch (err) {
       this.#connections -= 1;
       throw err;

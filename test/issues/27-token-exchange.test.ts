@@ -1,3 +1,6 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { type CallToolResult, Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoBackend, eventually, type RunningGateway, resultText, startGateway, stopAll } from '../helpers/harness.js';
 import { type ExchangeServer, FRONT, startExchangeServer, USERS, userToken } from '../helpers/oidc-exchange.js';
@@ -127,6 +130,47 @@ describe('issue 27: token exchange toward an OAuth-protected backend', () => {
     // Cached per identity until expiry: alice was exchanged once in the first test, bob once here.
     expect(idp.exchanges.filter((e) => e.sub === 'alice')).toHaveLength(1);
     expect(idp.exchanges.filter((e) => e.sub === 'bob')).toHaveLength(1);
+    // Each identity on connections of its own: the shared pool (the gateway's own token) served none of these calls.
+    const rows = (await get(front, SCRIPT, '/server/list')).servers as { name: string; pool: { sessions: number } }[];
+    expect(rows.find((r) => r.name === 'tx')?.pool.sessions).toBe(2);
+  });
+
+  it('an MCP session of a user calls as that user', async () => {
+    const alice = await userToken(idp.issuer, USERS.alice, `${front.url}/mcp`);
+    const client = new Client({ name: 'issue-27-exchange', version: '1' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${front.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${alice}` } } }));
+    try {
+      const before = await backAgents();
+      const result = (await client.callTool({ name: 'tx__echo', arguments: { text: 'alice over mcp' } })) as CallToolResult;
+      expect(result.isError, JSON.stringify(result.content)).not.toBe(true);
+      expect(JSON.stringify(result.content)).toContain('alice over mcp');
+      expect((await backAgents()).slice(before.length)).toEqual(['oauth:alice']);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('an async call runs as its caller (exchanged when it starts, the tokens in memory only)', async () => {
+    const bob = await userToken(idp.issuer, USERS.bob, `${front.url}/mcp`);
+    const before = await backAgents();
+    const submitted = await fetch(`${front.url}/call/async`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${bob}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ server: 'tx', tool: 'echo', arguments: { text: 'bob later' } }),
+    });
+    expect(submitted.status).toBe(202);
+    const { call_id } = (await submitted.json()) as { call_id: string };
+    const done = await get(front, bob, `/call/${call_id}?wait_ms=10000`);
+    expect(done.status, JSON.stringify(done)).toBe('complete');
+    expect(JSON.stringify(done.result)).toContain('bob later');
+    expect((await backAgents()).slice(before.length)).toEqual(['oauth:bob']);
+    // No token of a caller is written to data_dir.
+    const files = readdirSync(join(front.dir, 'data')).filter((f) => statSync(join(front.dir, 'data', f)).isFile());
+    expect(files.length).toBeGreaterThan(0);
+    for (const file of files) {
+      const text = readFileSync(join(front.dir, 'data', file)).toString('latin1');
+      expect(text, file).not.toContain(bob.split('.')[2] as string);
+    }
   });
 
   it('a static-token caller gets BACKEND_AUTH_REQUIRED (503) without fallback, and goes through as the gateway with it', async () => {
