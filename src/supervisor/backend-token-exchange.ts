@@ -108,13 +108,15 @@ export class TokenExchanger {
     readonly backend: string,
     readonly url: string,
     readonly oauth: BackendOAuth,
+    private readonly max = MAX_IDENTITIES,
   ) {}
 
   /** The exchanged token of `name`: the held one while it is fresh, else one exchanged now for `subject`. */
   async tokenFor(name: string, subject: SubjectToken): Promise<string> {
     const held = this.#held.get(name);
     // A newer subject (the caller came back with a new token) replaces the held one; the exchanged token stays while fresh.
-    if (held === undefined || held.subject.until < subject.until) this.#keep(name, { ...held, subject });
+    // Kept again either way: the identity used longest ago is the one dropped.
+    this.#keep(name, held === undefined || held.subject.until < subject.until ? { ...held, subject } : held);
     return this.cached(name) ?? this.renew(name);
   }
 
@@ -169,7 +171,7 @@ export class TokenExchanger {
   #keep(name: string, held: Held): void {
     this.#held.delete(name);
     this.#held.set(name, held);
-    if (this.#held.size > MAX_IDENTITIES) this.#held.delete(this.#held.keys().next().value ?? '');
+    if (this.#held.size > this.max) this.#held.delete(this.#held.keys().next().value ?? '');
   }
 
   /** The token endpoint and the resource: `token_url`, else discovered from the backend (a failure is tried again next time). */
