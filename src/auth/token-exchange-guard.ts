@@ -42,8 +42,10 @@ export function tokenExchangeGuard(configOf: (server: string) => BackendConfig |
         `Backend '${config.name}' is reached with each caller's own OAuth token (token exchange) and ${who}; call with an OAuth access token of [auth.oauth]${oauth.fallback === undefined ? ', or give the backend\'s oauth a fallback = "client_credentials"' : ''}`,
       );
     }
+    const exchanger = exchangerFor(config.name, config.url ?? '', oauth);
     try {
-      await exchangerFor(config.name, config.url ?? '', oauth).tokenFor(name, subject);
+      // The held token when fresh (the common case, no await); else the exchange, before any connection is taken.
+      if (exchanger.fresh(name, subject) === undefined) await exchanger.renew(name);
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
       throw new GatewayError('BACKEND_AUTH_REQUIRED', scrub(`Backend '${config.name}' could not be reached as '${name}': ${why}`, secretsOf(config)));

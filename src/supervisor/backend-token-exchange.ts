@@ -112,12 +112,18 @@ export class TokenExchanger {
   ) {}
 
   /** The exchanged token of `name`: the held one while it is fresh, else one exchanged now for `subject`. */
-  async tokenFor(name: string, subject: SubjectToken): Promise<string> {
+  tokenFor(name: string, subject: SubjectToken): Promise<string> {
+    const fresh = this.fresh(name, subject);
+    return fresh === undefined ? this.renew(name) : Promise.resolve(fresh);
+  }
+
+  /** Holds `subject` as the token of `name` and answers the held exchanged token while it is fresh (no await on the hot path). */
+  fresh(name: string, subject: SubjectToken): string | undefined {
     const held = this.#held.get(name);
     // A newer subject (the caller came back with a new token) replaces the held one; the exchanged token stays while fresh.
     // Kept again either way: the identity used longest ago is the one dropped.
     this.#keep(name, held === undefined || held.subject.until < subject.until ? { ...held, subject } : held);
-    return this.cached(name) ?? this.renew(name);
+    return this.cached(name);
   }
 
   /** The held exchanged token of `name` while it is fresh. */
@@ -202,15 +208,20 @@ export class TokenExchanger {
 }
 
 const exchangers = new Map<string, TokenExchanger>();
+/** By the (frozen) entry itself: a call finds its exchanger without building the key. */
+const byEntry = new WeakMap<BackendOAuth, TokenExchanger>();
 
-/** The exchanger of a backend entry (one per backend, URL and client: an edited entry starts afresh). */
+/** The exchanger of a backend entry (one per backend, URL and client: an edited entry starts afresh, a reloaded equal one keeps its tokens). */
 export function exchangerFor(backend: string, url: string, oauth: BackendOAuth): TokenExchanger {
+  const known = byEntry.get(oauth);
+  if (known !== undefined && known.backend === backend && known.url === url) return known;
   const key = JSON.stringify([backend, url, oauth.client_id, oauth.issuer ?? '', oauth.token_url ?? '', oauth.scopes]);
   let exchanger = exchangers.get(key);
   if (exchanger === undefined || exchanger.oauth.client_secret !== oauth.client_secret) {
     exchanger = new TokenExchanger(backend, url, oauth);
     exchangers.set(key, exchanger);
   }
+  byEntry.set(oauth, exchanger);
   return exchanger;
 }
 
