@@ -37,6 +37,12 @@ transport = "http"
 url = "${back.url}/mcp/demo"
 ${oauth(', fallback = "client_credentials"')}
 [[backends]]
+name = "tx25"
+transport = "http"
+url = "${back.url}/mcp/demo"
+protocol = "2025-11-25"
+${oauth(', fallback = "client_credentials"')}
+[[backends]]
 name = "txonly"
 transport = "http"
 url = "${back.url}/mcp/demo"
@@ -81,7 +87,7 @@ beforeAll(async () => {
   front = await startGateway(frontToml(), { env: { FRONT_SECRET: FRONT.secret, SCRIPT } });
   await eventually(async () => {
     const rows = (await get(front, SCRIPT, '/server/list')).servers as { name: string; status: string }[];
-    return rows.find((r) => r.name === 'tx')?.status === 'running';
+    return ['tx', 'tx25'].every((name) => rows.find((r) => r.name === name)?.status === 'running');
   }, 20_000);
 }, 40_000);
 
@@ -111,9 +117,35 @@ describe('issue 27: token exchange toward an OAuth-protected backend', () => {
     await direct.body?.cancel();
   });
 
+  it('two users calling at once on a 2025-era backend each get an MCP session of their own (the backend binds sessions to their owner)', async () => {
+    const [alice, bob] = await Promise.all([userToken(idp.issuer, USERS.alice, `${front.url}/mcp`), userToken(idp.issuer, USERS.bob, `${front.url}/mcp`)]);
+    const before = await backAgents();
+    const exchanged = idp.exchanges.length;
+    const calls = [...Array(10).keys()].map((i) => call(front, i % 2 === 0 ? alice : bob, 'tx25', `legacy ${i}`));
+    for (const [i, a] of (await Promise.all(calls)).entries()) {
+      expect(a.status, JSON.stringify(a.body)).toBe(200);
+      expect(resultText(a.body)).toContain(`legacy ${i}`);
+    }
+    const seen = (await backAgents()).slice(before.length);
+    expect(count(seen, 'oauth:alice')).toBe(5);
+    expect(count(seen, 'oauth:bob')).toBe(5);
+    // Cached per identity and backend: one exchange each for this backend, for ten calls.
+    expect(
+      idp.exchanges
+        .slice(exchanged)
+        .map((e) => e.sub)
+        .sort(),
+    ).toEqual(['alice', 'bob']);
+    const rows = (await get(front, SCRIPT, '/server/list')).servers as { name: string; pool: { sessions: number }; protocol: { era: string } }[];
+    const row = rows.find((r) => r.name === 'tx25');
+    expect(row?.protocol.era).toBe('legacy');
+    expect(row?.pool.sessions).toBe(2);
+  });
+
   it('two users calling at once each reach the backend as themselves, with one exchange each', async () => {
     const [alice, bob] = await Promise.all([userToken(idp.issuer, USERS.alice, `${front.url}/mcp`), userToken(idp.issuer, USERS.bob, `${front.url}/mcp`)]);
     const before = await backAgents();
+    const exchanged = idp.exchanges.length;
     const calls = [...Array(12).keys()].map((i) =>
       i % 3 === 0
         ? call(front, alice, 'tx', `alice ${i}`).then((a) => ({ a, who: 'alice', i }))
@@ -127,9 +159,8 @@ describe('issue 27: token exchange toward an OAuth-protected backend', () => {
     expect(count(seen, 'oauth:alice')).toBe(4);
     expect(count(seen, 'oauth:bob')).toBe(8);
     expect(seen).toHaveLength(12);
-    // Cached per identity until expiry: alice was exchanged once in the first test, bob once here.
-    expect(idp.exchanges.filter((e) => e.sub === 'alice')).toHaveLength(1);
-    expect(idp.exchanges.filter((e) => e.sub === 'bob')).toHaveLength(1);
+    // Cached per identity until expiry: alice's token for this backend is the one of the first test; bob is exchanged once.
+    expect(idp.exchanges.slice(exchanged)).toEqual([{ sub: 'bob', client: FRONT.id, resource: `${back.url}/mcp` }]);
     // Each identity on connections of its own: the shared pool (the gateway's own token) served none of these calls.
     const rows = (await get(front, SCRIPT, '/server/list')).servers as { name: string; pool: { sessions: number } }[];
     expect(rows.find((r) => r.name === 'tx')?.pool.sessions).toBe(2);
