@@ -1,10 +1,15 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildConfig } from '../../src/config/load.js';
 import { SubjectTokens } from '../../src/auth/subject-tokens.js';
 import type { BackendOAuth } from '../../src/config/backend-oauth-schema.js';
 import { BackendAuthError } from '../../src/supervisor/backend-oauth.js';
-import { MAX_IDENTITIES, TokenExchanger } from '../../src/supervisor/backend-token-exchange.js';
+import { exchangeAuthProvider, exchangerFor, MAX_IDENTITIES, TokenExchanger } from '../../src/supervisor/backend-token-exchange.js';
+import { TokenStore } from '../../src/supervisor/backend-tokens.js';
 
 /*
  * [oauth-out] token_exchange's cache of exchanged tokens (one per identity
@@ -114,6 +119,37 @@ describe('TokenExchanger', () => {
     expect(exchanger.cached('oauth:u1')).toBeUndefined();
     for (const i of [0, 2, 3]) expect(exchanger.cached(`oauth:u${i}`)).toBeDefined();
     expect(requests).toHaveLength(4);
+  });
+});
+
+describe('exchangeAuthProvider', () => {
+  const store = (): TokenStore => new TokenStore(mkdtempSync(join(tmpdir(), 'tokex-')), { STONEGATE_SECRET_KEY: '11'.repeat(32) });
+
+  it("a caller's connection sends its exchanged token, and a 401 exchanges again", async () => {
+    const entry = oauth();
+    const exchanger = exchangerFor('tracker', URL_, entry);
+    await exchanger.tokenFor('oauth:carol', hour('carol-token'));
+    const provider = exchangeAuthProvider(store(), 'tracker', URL_, entry, 'oauth:carol');
+    expect(await provider.token()).toBe('exchanged-carol-token-1');
+    await provider.onUnauthorized?.({ response: new Response(null, { status: 401 }), serverUrl: new URL(URL_), fetchFn: fetch });
+    expect(await provider.token()).toBe('exchanged-carol-token-2');
+    expect(requests).toHaveLength(2);
+  });
+
+  it("the gateway's own connection, without fallback, sends no token and names the fix on a 401", async () => {
+    const provider = exchangeAuthProvider(store(), 'tracker', URL_, oauth(), undefined);
+    expect(await provider.token()).toBeUndefined();
+    const refused = provider.onUnauthorized?.({ response: new Response(null, { status: 401 }), serverUrl: new URL(URL_), fetchFn: fetch });
+    await expect(refused).rejects.toThrow(/fallback = "client_credentials"/);
+    expect(requests).toHaveLength(0);
+  });
+
+  it('fallback goes with token_exchange only', () => {
+    const entry = (grant: string) => ({
+      backends: [{ name: 'b', transport: 'http', url: URL_, oauth: { grant, client_id: 'c', client_secret: 's', fallback: 'client_credentials' } }],
+    });
+    expect(() => buildConfig(entry('client_credentials'), '(test)', tmpdir())).toThrow(/fallback goes with grant = "token_exchange"/);
+    expect(buildConfig(entry('token_exchange'), '(test)', tmpdir()).backends[0]?.oauth?.fallback).toBe('client_credentials');
   });
 });
 
