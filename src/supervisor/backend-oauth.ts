@@ -150,7 +150,11 @@ export function boundedFetch(ms: number): FetchLike {
     const forward = (): void => controller.abort(outer?.reason);
     outer?.addEventListener('abort', forward, { once: true });
     try {
-      return await fetch(input, { ...init, signal: controller.signal });
+      const response: globalThis.Response = await fetch(input, { ...init, signal: controller.signal });
+      // [oauth-out] In the gateway globalThis.Response is the HTTP adapter's (hono), not fetch()'s: an error answer is remade
+      // as one, so the SDK's parseErrorResponse (`instanceof Response`) reads its OAuth error instead of "[object Response]".
+      if (response.status < 400 || (response as unknown) instanceof globalThis.Response) return response;
+      return new Response(await response.text(), { status: response.status, statusText: response.statusText, headers: response.headers });
     } finally {
       clearTimeout(timer);
       outer?.removeEventListener('abort', forward);

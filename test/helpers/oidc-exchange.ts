@@ -41,6 +41,8 @@ const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 export const USERS = {
   alice: { id: 'alice', secret: 'alice-secret-0123456789abcdef', scope: 'stonegate:agent' },
   bob: { id: 'bob', secret: 'bob-secret-0123456789abcdefgh', scope: 'stonegate:agent' },
+  /** A user the provider never exchanges a token for. */
+  mallory: { id: 'mallory', secret: 'mallory-secret-0123456789abcd', scope: 'stonegate:agent' },
 } as const;
 
 export const FRONT = { id: 'front-gateway', secret: 'front-gateway-secret-0123456789', scope: 'stonegate:agent' } as const;
@@ -107,6 +109,7 @@ export async function startExchangeServer(subjectAudience: () => string, ttl = 3
       } catch (error) {
         return refuse(`subject_token: ${(error as Error).message}`);
       }
+      if (sub === USERS.mallory.id) return refuse(`the subject ${sub} may not be exchanged`);
       const token = new exchanging.AccessToken({ accountId: sub, client, scope: 'stonegate:agent', gty: 'token_exchange' });
       token.resourceServer = new exchanging.ResourceServer(resource, resourceServer(resource));
       const value = await token.save();

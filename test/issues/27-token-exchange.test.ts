@@ -204,6 +204,24 @@ describe('issue 27: token exchange toward an OAuth-protected backend', () => {
     }
   });
 
+  it("a refused exchange is that caller's BACKEND_AUTH_REQUIRED with the provider's reason; the backend and other callers are untouched", async () => {
+    const [mallory, alice] = await Promise.all([
+      userToken(idp.issuer, USERS.mallory, `${front.url}/mcp`),
+      userToken(idp.issuer, USERS.alice, `${front.url}/mcp`),
+    ]);
+    const refused = await call(front, mallory, 'tx', 'not me');
+    expect(refused.status).toBe(503);
+    expect(refused.body.code).toBe('BACKEND_AUTH_REQUIRED');
+    // The provider's own error_description (oidc-provider's invalid_grant), not the SDK's "[object Response]".
+    expect(refused.body.error).toMatch(/could not be reached as 'oauth:mallory'.*token exchange as 'front-gateway'\): grant request is invalid/);
+    expect(idp.refused).toContain('the subject mallory may not be exchanged');
+    expect(JSON.stringify(refused.body)).not.toContain(FRONT.secret);
+    const rows = (await get(front, SCRIPT, '/server/list')).servers as { name: string; status: string }[];
+    expect(rows.find((r) => r.name === 'tx')?.status).toBe('running');
+    const fine = await call(front, alice, 'tx', 'still fine');
+    expect(fine.status).toBe(200);
+  });
+
   it('a static-token caller gets BACKEND_AUTH_REQUIRED (503) without fallback, and goes through as the gateway with it', async () => {
     const refused = await call(front, SCRIPT, 'txonly', 'static');
     expect(refused.status).toBe(503);
