@@ -158,7 +158,7 @@ export class AffinityPool {
     if (this.#connections >= cap) {
       throw new GatewayError(
         'POOL_EXHAUSTED',
-        `Backend '${this.#name}' already has ${this.#connections} connections for MCP sessions ([pool] max_session_connections = ${cap}); end the MCP sessions that are done (their connections close with them, idle ones after idle_timeout) or raise max_session_connections`,
+        `Backend '${this.#name}' already has ${this.#connections} connections for MCP sessions${session.identity === undefined ? '' : ' and token_exchange callers'} ([pool] max_session_connections = ${cap}); end the MCP sessions that are done (their connections close with them, idle ones after idle_timeout) or raise max_session_connections`,
         { retryAfter: 1 },
       );
     }
