@@ -162,8 +162,9 @@ describe('issue 27: token exchange toward an OAuth-protected backend', () => {
     // Cached per identity until expiry: alice's token for this backend is the one of the first test; bob is exchanged once.
     expect(idp.exchanges.slice(exchanged)).toEqual([{ sub: 'bob', client: FRONT.id, resource: `${back.url}/mcp` }]);
     // Each identity on connections of its own: the shared pool (the gateway's own token) served none of these calls.
-    const rows = (await get(front, SCRIPT, '/server/list')).servers as { name: string; pool: { sessions: number } }[];
+    const rows = (await get(front, SCRIPT, '/server/list')).servers as { name: string; pool: { sessions: number }; protocol: { era: string } }[];
     expect(rows.find((r) => r.name === 'tx')?.pool.sessions).toBe(2);
+    expect(rows.find((r) => r.name === 'tx')?.protocol.era).toBe('modern');
   });
 
   it('an MCP session of a user calls as that user', async () => {
