@@ -1,12 +1,12 @@
+import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildConfig } from '../../src/config/load.js';
 import { SubjectTokens } from '../../src/auth/subject-tokens.js';
 import type { BackendOAuth } from '../../src/config/backend-oauth-schema.js';
+import { buildConfig } from '../../src/config/load.js';
 import { BackendAuthError } from '../../src/supervisor/backend-oauth.js';
 import { exchangeAuthProvider, exchangerFor, MAX_IDENTITIES, TokenExchanger } from '../../src/supervisor/backend-token-exchange.js';
 import { TokenStore } from '../../src/supervisor/backend-tokens.js';
