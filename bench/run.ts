@@ -28,6 +28,7 @@ import { profileBench } from './benches/profile.js';
 import { reloadBench } from './benches/reload.js';
 import { startupBench } from './benches/startup.js';
 import { throughputBench } from './benches/throughput.js';
+import { tokenExchangeBench } from './benches/token-exchange.js';
 import { coordinationBench } from './coord.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
 import { ProcessSet, sweepLeftovers } from './lib/processes.js';
@@ -55,6 +56,7 @@ export const BENCHES: readonly Bench[] = [
   authBench,
   reloadBench,
   dashboardBench,
+  tokenExchangeBench,
 ];
 
 let current: ProcessSet | undefined;

@@ -10,6 +10,7 @@ import type { GatewayDatabase } from '../store/database.js';
 import { type CapLimits, ClientCaps, streamCap } from './client-caps.js';
 import { OAuthVerifier } from './oauth.js';
 import { RateLimiter } from './rate-limit.js';
+import { SubjectTokens } from './subject-tokens.js';
 import { TokenTable } from './tokens.js';
 
 export interface SecurityOptions {
@@ -31,6 +32,8 @@ export class Security {
   /** [auth.oauth]: bearer JWTs of an identity provider, when an issuer is configured. */
   readonly oauth: OAuthVerifier | undefined;
   readonly limiter = new RateLimiter();
+  /** [oauth-out] The callers' inbound OAuth tokens, in memory, for token exchange toward backends. */
+  readonly subjects = new SubjectTokens();
   /** Sessions and event streams per client, and in all (client-caps.ts). */
   readonly caps: ClientCaps;
   #options: SecurityOptions;

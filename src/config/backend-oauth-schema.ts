@@ -15,18 +15,23 @@ const secureUrl = z.url({ protocol: /^https?$/ }).refine((value) => {
   return url.protocol === 'https:' || isLoopbackHost(url.hostname);
 }, 'an https:// URL (http:// only on a loopback host)');
 
-export const BackendOAuthSchema = z.strictObject({
-  grant: z.literal('client_credentials'),
-  client_id: z.string().min(1),
-  client_secret: z.string().min(1),
-  /** The token endpoint; unset: discovered from the backend's 401 (RFC 9728, then RFC 8414 / OIDC metadata). */
-  token_url: secureUrl.optional(),
-  /** The authorization server the credentials belong to: no other is ever sent them (SEP-2352 issuer stamp). */
-  issuer: secureUrl.optional(),
-  scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope token')).default([]),
-  /** Bounds every request to the authorization server (metadata, token), in ms. */
-  token_timeout: z.number().int().min(1).default(10_000),
-});
+export const BackendOAuthSchema = z
+  .strictObject({
+    /** [oauth-out] token_exchange (RFC 8693): each OAuth caller's token exchanged for one for this backend (supervisor/backend-token-exchange.ts). */
+    grant: z.enum(['client_credentials', 'token_exchange']),
+    /** token_exchange: how callers without an OAuth token (and the gateway's own requests) reach the backend; unset: they do not. */
+    fallback: z.literal('client_credentials').optional(),
+    client_id: z.string().min(1),
+    client_secret: z.string().min(1),
+    /** The token endpoint; unset: discovered from the backend's 401 (RFC 9728, then RFC 8414 / OIDC metadata). */
+    token_url: secureUrl.optional(),
+    /** The authorization server the credentials belong to: no other is ever sent them (SEP-2352 issuer stamp). */
+    issuer: secureUrl.optional(),
+    scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope token')).default([]),
+    /** Bounds every request to the authorization server (metadata, token), in ms. */
+    token_timeout: z.number().int().min(1).default(10_000),
+  })
+  .refine((o) => o.fallback === undefined || o.grant === 'token_exchange', { message: 'fallback goes with grant = "token_exchange"', path: ['fallback'] });
 
 /** A normalized backend `oauth` entry. */
 export type BackendOAuth = Omit<z.infer<typeof BackendOAuthSchema>, 'scopes'> & { readonly scopes: readonly string[] };

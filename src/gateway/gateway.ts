@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import { SqliteFileWatch } from '../../kit/sqlite-file-watch.js';
 import { callGuard } from '../auth/call-guard.js';
 import { Security } from '../auth/security.js';
+import { tokenExchangeGuard } from '../auth/token-exchange-guard.js';
 import type { ActingAsDeclaration, BuiltinBackend, BuiltinMount } from '../builtins/builtin-backend.js';
 import { BUILTINS } from '../builtins/registry.js';
 import { type BackendListing, Catalog, describeBackend, listAllTools } from '../catalog/catalog.js';
@@ -146,6 +147,8 @@ export class Gateway {
       activities,
     });
     this.router.use(guard.middleware);
+    // [oauth-out] token_exchange backends: each OAuth caller's call with its own exchanged token (auth/token-exchange-guard.ts).
+    this.router.use(tokenExchangeGuard((s) => (this.supervisor.has(s) ? this.supervisor.get(s).config : undefined), this.security.subjects));
     this.callLog.onRecord(guard.onRecord);
     this.metrics = createMetrics(this);
     this.#storeFactory = options.runtimeStore;

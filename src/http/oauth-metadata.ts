@@ -52,6 +52,7 @@ export async function requestIdentity(security: Security, header: string | undef
   if (token === undefined) return undefined;
   const identity = await security.oauth.authenticate(token);
   security.tokens.remember(identity, expiryOf(identity));
+  security.subjects.remember(identity.name, token, expiryOf(identity)); // [oauth-out] token_exchange's subject_token
   return identity;
 }
 

@@ -1,5 +1,6 @@
 import type { PoolSettings } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
+import { connectFor, connectShared } from './connecting-for.js';
 import type { Connection } from './connection.js';
 import { type ConnectionFactory, Pool, type PoolStats } from './pool.js';
 
@@ -13,6 +14,12 @@ export interface SessionRef {
    * backend with affinity = "session" refuses it (it is never shared).
    */
   readonly anonymous?: boolean;
+  /**
+   * [oauth-out] The caller its connections are made for (a backend with
+   * oauth.grant = "token_exchange"): a pool of its own whatever the
+   * affinity, its connections made inside connectFor (connecting-for.ts).
+   */
+  readonly identity?: string;
 }
 
 /** The SessionRef of every anonymous 2026-07-28 request. */
@@ -55,7 +62,8 @@ export class AffinityPool {
     this.#settings = settings;
     this.#factory = factory;
     this.#perSession = affinity === 'session';
-    this.shared = new Pool(name, settings, factory);
+    // [oauth-out] A shared connection is never an identity's own, whatever async context asked for it (connecting-for.ts).
+    this.shared = new Pool(name, settings, { ...factory, create: () => connectShared(() => factory.create()) });
   }
 
   /** Takes in the backend's first connection (Pool.adopt), into the shared pool. */
@@ -65,7 +73,7 @@ export class AffinityPool {
 
   /** Runs `fn` on a connection of the session's own (affinity = "session") or, without a session, a shared one. */
   use<T>(fn: (connection: Connection) => Promise<T>, session?: SessionRef): Promise<T> {
-    if (session === undefined || !this.#perSession) return this.shared.use(fn);
+    if (session === undefined || (!this.#perSession && session.identity === undefined)) return this.shared.use(fn);
     if (session.anonymous === true) return Promise.reject(this.#anonymous());
     const pool = this.#sessions.get(session.id);
     if (pool !== undefined) return pool.use(fn);
@@ -150,14 +158,14 @@ export class AffinityPool {
     if (this.#connections >= cap) {
       throw new GatewayError(
         'POOL_EXHAUSTED',
-        `Backend '${this.#name}' already has ${this.#connections} connections for MCP sessions ([pool] max_session_connections = ${cap}); end the MCP sessions that are done (their connections close with them, idle ones after idle_timeout) or raise max_session_connections`,
+        `Backend '${this.#name}' already has ${this.#connections} connections for MCP sessions${session.identity === undefined ? '' : ' and token_exchange callers'} ([pool] max_session_connections = ${cap}); end the MCP sessions that are done (their connections close with them, idle ones after idle_timeout) or raise max_session_connections`,
         { retryAfter: 1 },
       );
     }
     this.#connections += 1;
     let connection: Connection;
     try {
-      connection = await this.#factory.create();
+      connection = await (session.identity === undefined ? this.#factory.create() : connectFor(session, () => this.#factory.create()));
     } catch (err) {
       this.#connections -= 1;
       throw err;

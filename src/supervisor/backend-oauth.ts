@@ -142,7 +142,7 @@ class StoredClientCredentials extends ClientCredentialsProvider {
  * A plain timer, not AbortSignal.any(AbortSignal.timeout()): a composed timeout signal that nothing else
  * holds can be garbage-collected before it fires, and the request then hangs.
  */
-function boundedFetch(ms: number): FetchLike {
+export function boundedFetch(ms: number): FetchLike {
   return async (input, init) => {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError')), ms);
@@ -150,7 +150,11 @@ function boundedFetch(ms: number): FetchLike {
     const forward = (): void => controller.abort(outer?.reason);
     outer?.addEventListener('abort', forward, { once: true });
     try {
-      return await fetch(input, { ...init, signal: controller.signal });
+      const response: globalThis.Response = await fetch(input, { ...init, signal: controller.signal });
+      // [oauth-out] In the gateway globalThis.Response is the HTTP adapter's (hono), not fetch()'s: an error answer is remade
+      // as one, so the SDK's parseErrorResponse (`instanceof Response`) reads its OAuth error instead of "[object Response]".
+      if (response.status < 400 || (response as unknown) instanceof globalThis.Response) return response;
+      return new Response(await response.text(), { status: response.status, statusText: response.statusText, headers: response.headers });
     } finally {
       clearTimeout(timer);
       outer?.removeEventListener('abort', forward);
@@ -159,7 +163,7 @@ function boundedFetch(ms: number): FetchLike {
 }
 
 /** Why the flow failed, in a sentence (the secret scrubbed later with the backend's secrets). */
-function why(error: unknown, timeout: number): string {
+export function why(error: unknown, timeout: number): string {
   if (error instanceof Error && (error.name === 'TimeoutError' || (error.cause instanceof Error && error.cause.name === 'TimeoutError'))) {
     return `the authorization server did not answer within token_timeout (${timeout} ms)`;
   }

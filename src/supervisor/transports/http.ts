@@ -3,8 +3,10 @@ import { SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontext
 import { basicCredential, scrub, secretsOf } from '../../config/redact.js';
 import type { BackendConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
+import { takeConnectingIdentity } from '../../pool/connecting-for.js';
 import { Connection } from '../../pool/connection.js';
 import { backendAuthProvider, isBackendAuthFailure } from '../backend-oauth.js';
+import { exchangeAuthProvider } from '../backend-token-exchange.js';
 import { tokenStore } from '../backend-tokens.js';
 import { describeInitError, legacyHooks, newClient, serverInfo, transportClosed, withinDeadline } from '../connect.js';
 import { httpFault } from '../http-fault.js';
@@ -25,7 +27,10 @@ export async function connectHttp(config: BackendConfig, context: TransportConte
   }
   const requestInit = { headers };
   // [oauth-out] The gateway's own OAuth client toward this backend (backend-oauth.ts); a failed flow is BACKEND_AUTH_REQUIRED.
-  const authProvider = oauthProvider(config, context);
+  // [oauth-out] A connection made for one caller (token_exchange) carries its token; an auth failure is then that caller's call's, the link stays.
+  const identity = takeConnectingIdentity();
+  const personal = identity !== undefined;
+  const authProvider = oauthProvider(config, context, identity);
   const authFailure = (error: unknown): GatewayError =>
     new GatewayError(
       'BACKEND_AUTH_REQUIRED',
@@ -57,7 +62,7 @@ export async function connectHttp(config: BackendConfig, context: TransportConte
     if (transport instanceof StreamableHTTPClientTransport) {
       transport.onerror = (error) => {
         // [oauth-out] No token the backend accepts: the link ends, and the reconnect shows needs_auth.
-        if (authProvider !== undefined && connection !== undefined && lost === undefined && isBackendAuthFailure(error)) {
+        if (authProvider !== undefined && !personal && connection !== undefined && lost === undefined && isBackendAuthFailure(error)) {
           lost = authFailure(error).message;
           setImmediate(() => void transport.close());
           return;
@@ -113,9 +118,12 @@ export async function connectHttp(config: BackendConfig, context: TransportConte
 }
 
 /** [oauth-out] The transports' authProvider of a backend with `oauth`, its tokens in data_dir (encrypted). */
-function oauthProvider(config: BackendConfig, context: TransportContext): ReturnType<typeof backendAuthProvider> | undefined {
+function oauthProvider(config: BackendConfig, context: TransportContext, identity: string | undefined): ReturnType<typeof backendAuthProvider> | undefined {
   if (config.oauth === undefined) return undefined;
   if (context.dataDir === undefined)
     throw new GatewayError('INTERNAL', `Backend '${config.name}' has oauth but the connector was given no data_dir for its tokens`);
-  return backendAuthProvider(tokenStore(context.dataDir), config.name, config.url ?? '', config.oauth);
+  const store = tokenStore(context.dataDir);
+  // [oauth-out] token_exchange: the caller's exchanged token, or the gateway's own (backend-token-exchange.ts).
+  if (config.oauth.grant === 'token_exchange') return exchangeAuthProvider(store, config.name, config.url ?? '', config.oauth, identity);
+  return backendAuthProvider(store, config.name, config.url ?? '', config.oauth);
 }
