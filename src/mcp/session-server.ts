@@ -11,6 +11,7 @@ import { VERSION } from '../version.js';
 import { appCall, appResult, appTools } from './apps.js';
 import { bridgedCall } from './bridged-call.js';
 import { cacheHintsFor } from './cache-hints.js';
+import { type CoordPushSources, coordPush } from './coord-push.js';
 import { callGateTool, GATE_TOOL_NAMES } from './gate-tools.js';
 import { toolOf } from './named-view.js';
 import { registerResourceProxy } from './resource-proxy.js';
@@ -25,7 +26,8 @@ import { sees, type View } from './view.js';
 export type SessionServerSources = Pick<
   GatewaySurface,
   'catalog' | 'config' | 'dispatch' | 'health' | 'logger' | 'router' | 'security' | 'serverList' | 'sessions' | 'settled' | 'storeError' | 'supervisor'
->;
+> &
+  CoordPushSources;
 
 const LooseResult = z.looseObject({});
 
@@ -228,6 +230,8 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
   server.oninitialized = () => {
     // With auth the caller is the token's name, whatever the client calls itself.
     if (view.owner === undefined) view.caller = server.getClientVersion()?.name;
+    // [coord-push] A client that declared claude/channel is pushed its agent's coordination notices.
+    if (era === 'legacy' && single === undefined) coordPush(gateway)?.channel(server, view);
   };
 
   if (era === 'legacy') {
@@ -288,6 +292,8 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
     // [mcp-ext] The Tasks extension: a task when the request declares it and the backend's task_tools name the tool.
     const task = era === 'modern' ? await modernTask(gateway, view, ctx, entry, args) : undefined;
     if (task !== undefined) return task as CallToolResult;
+    // [coord-push] Without an agent token, a session is the agent it registers (what is pushed to it).
+    if (entry.server === 'coord' && entry.name === 'mux_register') coordPush(gateway)?.noteRegister(view, args.agent_id);
     if (view.modern === true && !speaksModern(gateway, entry.server)) {
       // [mcp-bridge] A 2026-07-28 caller of a 2025-era backend: the backend's sampling or elicitation becomes
       // input_required, and the retry resumes the call (bridged-call.ts). A 2026-07-28 backend's input_required and
