@@ -47,9 +47,9 @@ export class ViewBus implements ServerEventBus, CoordListenBus {
   }
 
   /** [coord-push] A coord resource changed (coord://inbox/…, coord://threads/…). */
-  publishCoord(uri: string, only: ((view: View) => boolean) | undefined): void {
+  publishCoord(uri: string, only: (view: View) => boolean): void {
     const event: ServerEvent = { kind: 'resource_updated', uri };
-    if (only !== undefined) this.#only.set(event, only);
+    this.#only.set(event, only);
     this.publishFrom('coord', event);
   }
 
@@ -58,11 +58,14 @@ export class ViewBus implements ServerEventBus, CoordListenBus {
     return this.#inner.subscribe((event) => {
       const backend = this.#from.get(event);
       if (view !== undefined && backend !== undefined && !hears(view, backend, event)) return;
-      if (view !== undefined && this.#only.get(event)?.(view) === false) return;
+      if (this.#only.get(event)?.(view ?? NO_VIEW) === false) return;
       listener(event);
     });
   }
 }
+
+/** A stream registered outside a request's scope: no view, so no coord resource was checked for it. */
+const NO_VIEW: View = { expose: 'meta', servers: new Set(), single: undefined, caller: undefined };
 
 function hears(view: View, backend: string, event: ServerEvent): boolean {
   if (!sees(view, backend)) return false;

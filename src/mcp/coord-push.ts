@@ -268,9 +268,12 @@ export function pushFailure(err: unknown): Error {
 
 /** Where a 2026-07-28 listen stream hears coord resources: the gateway's listen bus (http/mcp-listen.ts). */
 export interface CoordListenBus {
-  /** Publishes resources/updated of `uri`; `only` (a thread's) keeps it from streams of other agents. */
-  publishCoord(uri: string, only: ((view: View) => boolean) | undefined): void;
+  /** Publishes resources/updated of `uri` to the streams whose view `only` accepts. */
+  publishCoord(uri: string, only: (view: View) => boolean): void;
 }
+
+/** The coord URIs each listen stream's view was checked for. */
+const watched = new WeakMap<View, ReadonlySet<string>>();
 
 /** Per bus: how many listen streams watch coord URIs, and the hold on the hub while any does. */
 const listening = new WeakMap<CoordListenBus, { streams: number; release: () => void }>();
@@ -295,11 +298,16 @@ export async function holdCoordListen(gateway: CoordPushSources, view: View, uri
       throw err instanceof GatewayError ? err : new GatewayError(code === 'FORBIDDEN' ? 'FORBIDDEN' : 'BAD_REQUEST', (err as Error).message);
     }
   }
+  // Only the streams whose URIs were checked hear them (a stream on /mcp/coord names URIs unchecked), a thread's only for the agent told.
+  watched.set(view, new Set(named));
   let held = listening.get(bus);
   if (held === undefined) {
     const release = hub.hold((notices) => {
       for (const notice of notices) {
-        for (const uri of notice.uris) bus.publishCoord(uri, uri.startsWith(THREADS) ? (v) => hub.agentOf(v) === notice.agent : undefined);
+        for (const uri of notice.uris) {
+          const thread = uri.startsWith(THREADS);
+          bus.publishCoord(uri, (v) => watched.get(v)?.has(uri) === true && (!thread || hub.agentOf(v) === notice.agent));
+        }
       }
     });
     held = { streams: 0, release };
