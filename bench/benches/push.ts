@@ -10,7 +10,7 @@
  * - a 2025 session parked in coord__mux_poll (the long-poll wake, the reference).
  *
  * Each round times the send's start (and its answer) to the receiver's
- * notification or poll answer. The push path reads the store's event
+ * notification or poll answer; the modes take turns round by round. The push path reads the store's event
  * stream once per gateway, so it pays one more hop than the poll, which the
  * send's own transaction answers.
  *
@@ -56,55 +56,74 @@ interface Row {
   afterAck: number[];
 }
 
-/** `rounds` sends from tx to rx, each timed to rx's notification (or poll answer) in `mode`. */
-async function measure(url: string, mode: Mode, rounds: number, tag: string, signal: AbortSignal): Promise<Row> {
+/** A sender and a receiver in one mode, ready for rounds. */
+interface Pair {
+  row: Row;
+  round(i: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Connects tx and rx for `mode`: each round sends from tx to rx, timed to rx's notification (or poll answer). */
+async function pair(url: string, mode: Mode, tag: string): Promise<Pair> {
   const [tx, rx] = [`${tag}-tx`, `${tag}-rx`];
   const sender = await connect(url, tx);
   const receiver = await connect(url, rx, { channel: mode === 'claude/channel (2025)', modern: mode === 'subscriptions/listen (2026-07-28)' });
   const row: Row = { mode, fromSend: [], afterAck: [] };
+  await tool(sender, 'mux_register', { agent_id: tx, role: 'bench', channel: tag });
+  // Without tokens a session is the agent it registers (claude/channel), or the inbox it subscribes to.
+  await tool(receiver, 'mux_register', { agent_id: rx, role: 'bench', channel: tag });
+  let heard: (() => void) | undefined;
+  const onPush = async (): Promise<void> => heard?.();
+  receiver.setNotificationHandler('notifications/resources/updated', onPush);
+  receiver.fallbackNotificationHandler = onPush;
+  let subscription: { close(): Promise<void> } | undefined;
+  if (mode === 'resource subscription (2025)') await receiver.subscribeResource({ uri: `coord://inbox/${rx}` });
+  if (mode === 'subscriptions/listen (2026-07-28)') subscription = await receiver.listen({ resourceSubscriptions: [`coord://inbox/${rx}`] });
+  const round = async (i: number): Promise<void> => {
+    let arrivedAt = 0;
+    let arrived: Promise<unknown>;
+    if (mode === 'long poll mux_poll (2025)') {
+      arrived = tool(receiver, 'mux_poll', { agent_id: rx, channel: tag, timeout: 10 }).then(() => (arrivedAt = performance.now()));
+      // Nothing observable says the poll is parked; 10 ms is ample on loopback (as the coord bench's wake rows).
+      await new Promise((r) => setTimeout(r, 10));
+    } else {
+      arrived = new Promise<void>((resolve) => {
+        heard = () => {
+          heard = undefined;
+          arrivedAt = performance.now();
+          resolve();
+        };
+      });
+    }
+    const t0 = performance.now();
+    await tool(sender, 'mux_send', { from: tx, to: rx, content: `push-${i}`, channel: tag });
+    const acked = performance.now();
+    await arrived;
+    row.fromSend.push(arrivedAt - t0);
+    row.afterAck.push(arrivedAt - acked);
+    // Keep the inbox empty so every round reads the same (a poll acknowledges; the push modes do not read).
+    if (mode !== 'long poll mux_poll (2025)') await tool(receiver, 'mux_poll', { agent_id: rx, channel: tag, timeout: 0 });
+  };
+  const close = async (): Promise<void> => {
+    await subscription?.close().catch(() => undefined);
+    await Promise.all([sender.close(), receiver.close()].map((p) => p.catch(() => undefined)));
+  };
+  return { row, round, close };
+}
+
+/** `rounds` rounds of every mode, interleaved round by round so that the machine's load falls on every mode alike. */
+async function measure(url: string, rounds: number, tag: string, signal: AbortSignal): Promise<Row[]> {
+  const pairs: Pair[] = [];
   try {
-    await tool(sender, 'mux_register', { agent_id: tx, role: 'bench', channel: tag });
-    await tool(sender, 'mux_register', { agent_id: rx, role: 'bench', channel: tag });
-    let heard: (() => void) | undefined;
-    const onPush = async (): Promise<void> => heard?.();
-    receiver.setNotificationHandler('notifications/resources/updated', onPush);
-    receiver.fallbackNotificationHandler = onPush;
-    // Without tokens a session is the agent it registers, or the inbox it subscribes to.
-    let subscription: { close(): Promise<void> } | undefined;
-    if (mode === 'resource subscription (2025)') await receiver.subscribeResource({ uri: `coord://inbox/${rx}` });
-    if (mode === 'claude/channel (2025)') await tool(receiver, 'mux_register', { agent_id: rx, role: 'bench', channel: tag });
-    if (mode === 'subscriptions/listen (2026-07-28)') subscription = await receiver.listen({ resourceSubscriptions: [`coord://inbox/${rx}`] });
+    for (const [i, mode] of MODES.entries()) pairs.push(await pair(url, mode, `${tag}${i}`));
     for (let i = 0; i < rounds; i += 1) {
       if (signal.aborted) throw new Error('bench time bound reached');
-      let arrivedAt = 0;
-      let arrived: Promise<unknown>;
-      if (mode === 'long poll mux_poll (2025)') {
-        arrived = tool(receiver, 'mux_poll', { agent_id: rx, channel: tag, timeout: 10 }).then(() => (arrivedAt = performance.now()));
-        // Nothing observable says the poll is parked; 10 ms is ample on loopback (as the coord bench's wake rows).
-        await new Promise((r) => setTimeout(r, 10));
-      } else {
-        arrived = new Promise<void>((resolve) => {
-          heard = () => {
-            heard = undefined;
-            arrivedAt = performance.now();
-            resolve();
-          };
-        });
-      }
-      const t0 = performance.now();
-      await tool(sender, 'mux_send', { from: tx, to: rx, content: `push-${i}`, channel: tag });
-      const acked = performance.now();
-      await arrived;
-      row.fromSend.push(arrivedAt - t0);
-      row.afterAck.push(arrivedAt - acked);
-      // Keep the inbox empty so every round's read is the same (a poll acknowledges; the push modes do not read).
-      if (mode !== 'long poll mux_poll (2025)') await tool(receiver, 'mux_poll', { agent_id: rx, channel: tag, timeout: 0 });
+      for (const p of pairs) await p.round(i);
     }
-    await subscription?.close();
+    return pairs.map((p) => p.row);
   } finally {
-    await Promise.all([sender.close(), receiver.close()].map((p) => p.catch(() => undefined)));
+    await Promise.all(pairs.map((p) => p.close()));
   }
-  return row;
 }
 
 export const pushBench: Bench = {
@@ -116,16 +135,12 @@ export const pushBench: Bench = {
     const rounds = ctx.options.quick ? 30 : 300;
     const gateway = await startStonegate(ctx, { backends: [] }, 'stonegate-push');
     await coordUp(gateway.url);
-    const rows: Row[] = [];
-    // A warm-up pass of every mode, then the measured one.
-    for (const [i, mode] of MODES.entries()) await measure(gateway.url, mode, Math.min(rounds, 50), `warm${i}`, ctx.signal);
-    for (const [i, mode] of MODES.entries()) {
-      const row = await measure(gateway.url, mode, rounds, `push${i}`, ctx.signal);
-      rows.push(row);
-      ctx.log(`push: ${mode} p50 ${fmt(quantile(row.fromSend, 0.5))} ms`);
-    }
+    // A warm-up pass, then the measured one.
+    await measure(gateway.url, Math.min(rounds, 50), 'warm', ctx.signal);
+    const rows = await measure(gateway.url, rounds, 'push', ctx.signal);
+    for (const row of rows) ctx.log(`push: ${row.mode} p50 ${fmt(quantile(row.fromSend, 0.5))} ms`);
     const table: Table = {
-      title: `Send → arrival in another session, ${rounds} rounds per mode (coord__mux_send over /mcp, SDK clients)`,
+      title: `Send → arrival in another session, ${rounds} rounds per mode, the modes interleaved round by round (coord__mux_send over /mcp, SDK clients)`,
       columns: ['receiver', 'from send p50 ms', 'from send p99 ms', 'after send answer p50 ms', 'after send answer p99 ms'],
       rows: rows.map((r) => [
         r.mode,

@@ -47,7 +47,7 @@ class Agent2025 {
   #waiters: { count: number; resolve: () => void }[] = [];
   private constructor(readonly client: Client) {}
 
-  static async open(agent: Agent, options: { channel?: boolean; modern?: boolean } = {}): Promise<Agent2025> {
+  static async open(agent: Agent | 'anonymous', options: { channel?: boolean; modern?: boolean; url?: string } = {}): Promise<Agent2025> {
     const client = new Client(
       { name: `push-${agent}`, version: '1' },
       {
@@ -59,9 +59,8 @@ class Agent2025 {
     const record = async (n: { method: string; params?: Record<string, unknown> }): Promise<void> => session.#record(n);
     client.setNotificationHandler('notifications/resources/updated', record);
     client.fallbackNotificationHandler = record;
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${SECRETS[agent]}` } } }),
-    );
+    const headers: Record<string, string> = agent === 'anonymous' ? {} : { authorization: `Bearer ${SECRETS[agent]}` };
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${options.url ?? gw.url}/mcp`), { requestInit: { headers } }));
     clients.push(client);
     return session;
   }
@@ -116,7 +115,7 @@ describe('issue 29: push into 2025-era sessions by resource subscription', () =>
     expect(bob.heard).toHaveLength(1);
   });
 
-  it("an agent token may not subscribe to another agent's inbox, nor to a thread it is not in", async () => {
+  it("an agent token may neither subscribe to nor read another agent's inbox", async () => {
     const bob = await Agent2025.open('bob');
     await expect(bob.client.subscribeResource({ uri: 'coord://inbox/alice' })).rejects.toThrow(/FORBIDDEN: Token 'bob' reads only its own inbox/);
     await expect(bob.client.readResource({ uri: 'coord://inbox/alice' })).rejects.toThrow(/FORBIDDEN/);
@@ -201,6 +200,26 @@ describe('issue 29: 2026-07-28 clients through subscriptions/listen', () => {
     expect((read.contents[0] as { text: string }).text).toContain('modern hello');
     await subscription.close();
     await expect(bob.client.listen({ resourceSubscriptions: ['coord://inbox/alice'] })).rejects.toThrow(/FORBIDDEN/);
+  });
+});
+
+describe('issue 29: without tokens, a session is the agent it registers', () => {
+  it('a claude/channel session that registered dan is pushed what is sent to dan; a thread needs an agent first', async () => {
+    const open = await startGateway(coordToml());
+    await coordReady(open);
+    const [dan, erin] = [
+      await Agent2025.open('anonymous', { channel: true, url: open.url }),
+      await Agent2025.open('anonymous', { channel: true, url: open.url }),
+    ];
+    await expect(dan.client.subscribeResource({ uri: 'coord://threads/t-1' })).rejects.toThrow(/BAD_REQUEST: A thread is read as an agent/);
+    await dan.ok('mux_register', { agent_id: 'dan', role: 'dev' });
+    await erin.ok('mux_register', { agent_id: 'erin', role: 'dev' });
+    await erin.ok('mux_send', { from: 'erin', to: 'dan', content: 'hello dan' });
+    await dan.until(1);
+    expect(dan.heard[0]?.params).toMatchObject({ content: 'hello dan', meta: { from: 'erin', to: 'dan' } });
+    await dan.ok('mux_send', { from: 'dan', to: 'erin', content: 'hello erin' });
+    await erin.until(1);
+    expect(erin.heard.map((h) => h.params.content)).toEqual(['hello erin']);
   });
 });
 
