@@ -3,7 +3,7 @@ import { ProtocolErrorCode } from '@modelcontextprotocol/server';
 import type { AgentNotice, AgentPush } from '../builtins/builtin-backend.js';
 import { GatewayError, rpcFailure } from '../errors.js';
 import type { GatewaySurface } from './surface.js';
-import type { View } from './view.js';
+import { sees, type View } from './view.js';
 
 /*
  * [coord-push] Coordination pushed into agents' MCP sessions (docs/coordination.md#push).
@@ -156,7 +156,8 @@ export class CoordPush {
   /** A 2025 session whose client declared claude/channel: pushed channel notifications for its agent. */
   channel(server: Server, view: View): void {
     const experimental = server.getClientCapabilities()?.experimental as Record<string, unknown> | undefined;
-    if (experimental?.[CHANNEL_CAPABILITY] === undefined) return;
+    // Only where coord is in sight: a token (or ?servers=) that leaves coord out is told nothing of it.
+    if (experimental?.[CHANNEL_CAPABILITY] === undefined || !sees(view, 'coord')) return;
     this.#session(server, view).channel = true;
     this.#settle();
   }
@@ -254,7 +255,7 @@ export function coordPush(gateway: CoordPushSources): CoordPush | undefined {
 
 /** The hub when `uri` is a coord resource the view may name (/mcp or a view that shows coord), else undefined. */
 export function coordResource(gateway: CoordPushSources, view: View, uri: string): CoordPush | undefined {
-  if (!uri.startsWith('coord://') || view.single !== undefined || (view.servers !== undefined && !view.servers.has('coord'))) return undefined;
+  if (!uri.startsWith('coord://') || view.single !== undefined || !sees(view, 'coord')) return undefined;
   return coordPush(gateway);
 }
 

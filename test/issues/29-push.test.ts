@@ -17,14 +17,24 @@ import { type RunningGateway, startGateway, stopAll } from '../helpers/harness.j
  * Tokens: alice, bob, carol (agents), ops (admin).
  */
 
-const SECRETS = { alice: 'push-alice-secret-0001', bob: 'push-bob-secret-00002', carol: 'push-carol-secret-0003', ops: 'push-ops-secret-000004' };
+const SECRETS = {
+  alice: 'push-alice-secret-0001',
+  bob: 'push-bob-secret-00002',
+  carol: 'push-carol-secret-0003',
+  ops: 'push-ops-secret-000004',
+  // An agent token whose backends leave coord out.
+  dave: 'push-dave-secret-00005',
+};
 type Agent = keyof typeof SECRETS;
 const clients: Client[] = [];
 let gw: RunningGateway;
 
 beforeAll(async () => {
   const tokens = Object.keys(SECRETS)
-    .map((name) => `[[auth.tokens]]\nname = "${name}"\ntoken = "\${PUSH_${name.toUpperCase()}}"\n${name === 'ops' ? 'role = "admin"\n' : ''}`)
+    .map(
+      (name) =>
+        `[[auth.tokens]]\nname = "${name}"\ntoken = "\${PUSH_${name.toUpperCase()}}"\n${name === 'ops' ? 'role = "admin"\n' : ''}${name === 'dave' ? 'servers = ["elsewhere"]\n' : ''}`,
+    )
     .join('\n');
   gw = await startGateway(coordToml({}, `[auth]\n${tokens}`), {
     env: Object.fromEntries(Object.entries(SECRETS).map(([name, secret]) => [`PUSH_${name.toUpperCase()}`, secret])),
@@ -119,6 +129,12 @@ describe('issue 29: push into 2025-era sessions by resource subscription', () =>
     const bob = await Agent2025.open('bob');
     await expect(bob.client.subscribeResource({ uri: 'coord://inbox/alice' })).rejects.toThrow(/FORBIDDEN: Token 'bob' reads only its own inbox/);
     await expect(bob.client.readResource({ uri: 'coord://inbox/alice' })).rejects.toThrow(/FORBIDDEN/);
+  });
+
+  it('a token whose backends leave coord out has no coord resources, not even its own inbox', async () => {
+    const dave = await Agent2025.open('dave');
+    await expect(dave.client.subscribeResource({ uri: 'coord://inbox/dave' })).rejects.toThrow(/Unknown resource: coord:\/\/inbox\/dave/);
+    await expect(dave.client.readResource({ uri: 'coord://inbox/dave' })).rejects.toThrow(/Unknown resource/);
   });
 });
 
