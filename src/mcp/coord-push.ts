@@ -1,4 +1,4 @@
-import type { Server } from '@modelcontextprotocol/server';
+import type { Server, ServerCapabilities } from '@modelcontextprotocol/server';
 import { ProtocolErrorCode } from '@modelcontextprotocol/server';
 import type { AgentNotice, AgentPush } from '../builtins/builtin-backend.js';
 import { GatewayError, rpcFailure } from '../errors.js';
@@ -27,6 +27,8 @@ export type CoordPushSources = Pick<GatewaySurface, 'builtins' | 'logger' | 'sec
 
 /** The capability a client declares (experimental) to be pushed Claude Code channel notifications. */
 export const CHANNEL_CAPABILITY = 'claude/channel';
+/** The clientInfo name of Claude Code, which hears channel notifications without declaring the capability. */
+export const CLAUDE_CODE = 'claude-code';
 /** Notifications one session may have waiting; past it the oldest go. */
 export const SESSION_QUEUE = 256;
 
@@ -156,8 +158,10 @@ export class CoordPush {
   /** A 2025 session whose client declared claude/channel: pushed channel notifications for its agent. */
   channel(server: Server, view: View): void {
     const experimental = server.getClientCapabilities()?.experimental as Record<string, unknown> | undefined;
+    // Claude Code listens for channel notifications of a server that declares the capability, without declaring one itself.
+    const listens = experimental?.[CHANNEL_CAPABILITY] !== undefined || server.getClientVersion()?.name === CLAUDE_CODE;
     // Only where coord is in sight: a token (or ?servers=) that leaves coord out is told nothing of it.
-    if (experimental?.[CHANNEL_CAPABILITY] === undefined || !sees(view, 'coord')) return;
+    if (!listens || !sees(view, 'coord')) return;
     this.#session(server, view).channel = true;
     this.#settle();
   }
@@ -326,4 +330,14 @@ export async function holdCoordListen(gateway: CoordPushSources, view: View, uri
       listening.delete(bus);
     }
   };
+}
+
+/**
+ * A 2025 session's capabilities on /mcp with `experimental["claude/channel"]`
+ * when coord pushes and the view sees it: Claude Code registers a channel
+ * listener for a server that declares it (its channels contract).
+ */
+export function withChannel(gateway: CoordPushSources, view: View, capabilities: ServerCapabilities): ServerCapabilities {
+  if (view.single !== undefined || !sees(view, 'coord') || coordPush(gateway) === undefined) return capabilities;
+  return { ...capabilities, experimental: { ...capabilities.experimental, [CHANNEL_CAPABILITY]: {} } };
 }

@@ -57,9 +57,9 @@ class Agent2025 {
   #waiters: { count: number; resolve: () => void }[] = [];
   private constructor(readonly client: Client) {}
 
-  static async open(agent: Agent | 'anonymous', options: { channel?: boolean; modern?: boolean; url?: string } = {}): Promise<Agent2025> {
+  static async open(agent: Agent | 'anonymous', options: { channel?: boolean; modern?: boolean; url?: string; name?: string } = {}): Promise<Agent2025> {
     const client = new Client(
-      { name: `push-${agent}`, version: '1' },
+      { name: options.name ?? `push-${agent}`, version: '1' },
       {
         capabilities: options.channel === true ? { experimental: { 'claude/channel': {} } } : {},
         ...(options.modern === true ? { versionNegotiation: { mode: { pin: '2026-07-28' as const } } } : {}),
@@ -143,6 +143,8 @@ describe('issue 29: Claude Code channel notifications for a client that declares
     const [alice, bob] = [await Agent2025.open('alice', { channel: true }), await Agent2025.open('bob', { channel: true })];
     await registerAll('chan', { alice, bob });
     await alice.ok('mux_send', { from: 'alice', to: 'bob', content: 'review my PR?', channel: 'chan' });
+    // The gateway declares itself a Claude Code channel, as a channel server does.
+    expect(bob.client.getServerCapabilities()?.experimental).toMatchObject({ 'claude/channel': {} });
     await bob.until(1);
     expect(bob.heard[0]).toEqual({
       method: 'notifications/claude/channel',
@@ -220,11 +222,12 @@ describe('issue 29: 2026-07-28 clients through subscriptions/listen', () => {
 });
 
 describe('issue 29: without tokens, a session is the agent it registers', () => {
-  it('a claude/channel session that registered dan is pushed what is sent to dan; a thread needs an agent first', async () => {
+  it('a Claude Code session that registered dan is pushed what is sent to dan; a thread needs an agent first', async () => {
     const open = await startGateway(coordToml());
     await coordReady(open);
     const [dan, erin] = [
-      await Agent2025.open('anonymous', { channel: true, url: open.url }),
+      // Claude Code hears channel notifications without declaring the capability: its client name says it.
+      await Agent2025.open('anonymous', { url: open.url, name: 'claude-code' }),
       await Agent2025.open('anonymous', { channel: true, url: open.url }),
     ];
     await expect(dan.client.subscribeResource({ uri: 'coord://threads/t-1' })).rejects.toThrow(/BAD_REQUEST: A thread is read as an agent/);
