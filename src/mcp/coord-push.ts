@@ -240,7 +240,8 @@ export class CoordPush {
 
 /** A Claude Code channel notification's params: the text, and meta of identifier keys and string values. */
 export function channelParams(notice: AgentNotice): Record<string, unknown> {
-  const meta: Record<string, string> = { source: 'coord', kind: notice.kind, to: notice.agent };
+  // No `source`: Claude Code sets that attribute itself, to the server's name.
+  const meta: Record<string, string> = { kind: notice.kind, to: notice.agent };
   for (const [key, value] of Object.entries(notice.meta)) if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) meta[key] = value;
   return { content: notice.content, meta };
 }

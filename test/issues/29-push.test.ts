@@ -150,7 +150,7 @@ describe('issue 29: Claude Code channel notifications for a client that declares
       method: 'notifications/claude/channel',
       params: {
         content: 'review my PR?',
-        meta: expect.objectContaining({ source: 'coord', kind: 'message', from: 'alice', to: 'bob', channel: 'chan' }),
+        meta: expect.objectContaining({ kind: 'message', from: 'alice', to: 'bob', channel: 'chan' }),
       },
     });
     await bob.ok('mux_send', { from: 'bob', to: 'alice', content: 'on it', channel: 'chan' });
