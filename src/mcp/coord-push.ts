@@ -143,6 +143,13 @@ export class CoordPush {
 
   /** resources/subscribe of a coord URI by a 2025 session. */
   async subscribe(server: Server, view: View, uri: string): Promise<void> {
+    // A stateless POST's server is gone once it has answered: nothing could be told.
+    if (view.session === undefined) {
+      throw new GatewayError(
+        'BAD_REQUEST',
+        `${uri} cannot be subscribed to without an MCP session ([gateway] mcp_sessions = "stateless"): use subscriptions/listen (2026-07-28), or coord__mux_poll`,
+      );
+    }
     const target = await this.authorize(view, uri, true);
     this.#session(server, view).uris.set(uri, target.agent);
     this.#settle();
@@ -161,7 +168,7 @@ export class CoordPush {
     // Claude Code listens for channel notifications of a server that declares the capability, without declaring one itself.
     const listens = experimental?.[CHANNEL_CAPABILITY] !== undefined || server.getClientVersion()?.name === CLAUDE_CODE;
     // Only where coord is in sight: a token (or ?servers=) that leaves coord out is told nothing of it.
-    if (!listens || !sees(view, 'coord')) return;
+    if (!listens || !sees(view, 'coord') || view.session === undefined) return;
     this.#session(server, view).channel = true;
     this.#settle();
   }

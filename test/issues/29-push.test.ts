@@ -242,6 +242,18 @@ describe('issue 29: without tokens, a session is the agent it registers', () => 
   });
 });
 
+describe('issue 29: a gateway without MCP sessions', () => {
+  it('refuses a coord resource subscription (nothing could be pushed), and still reads the inbox', async () => {
+    const stateless = await startGateway(coordToml({}, '[gateway]\nmcp_sessions = "stateless"'));
+    await coordReady(stateless);
+    const fay = await Agent2025.open('anonymous', { url: stateless.url });
+    await fay.ok('mux_register', { agent_id: 'fay', role: 'dev' });
+    await expect(fay.client.subscribeResource({ uri: 'coord://inbox/fay' })).rejects.toThrow(/BAD_REQUEST: .* without an MCP session/);
+    const read = await fay.client.readResource({ uri: 'coord://inbox/fay' });
+    expect(JSON.parse((read.contents[0] as { text: string }).text)).toMatchObject({ agent_id: 'fay', unread: 0, messages: [] });
+  });
+});
+
 /** Waits for the session to hear a notification matching `match` (awaited, not polled: each arrival re-checks). */
 async function eventuallyHeard(session: Agent2025, match: (h: Heard) => boolean): Promise<Heard> {
   for (let count = 1; ; count += 1) {
