@@ -345,7 +345,9 @@ export async function holdCoordListen(gateway: CoordPushSources, view: View, uri
  * when coord pushes and the view sees it: Claude Code registers a channel
  * listener for a server that declares it (its channels contract).
  */
-export function withChannel(gateway: CoordPushSources, view: View, capabilities: ServerCapabilities): ServerCapabilities {
+export function withChannel(gateway: CoordPushSources & Pick<GatewaySurface, 'config'>, view: View, capabilities: ServerCapabilities): ServerCapabilities {
+  // Without MCP sessions there is no session to push into (stateless: a server per POST).
+  if (gateway.config.gateway.mcp_sessions === 'stateless') return capabilities;
   if (view.single !== undefined || !sees(view, 'coord') || coordPush(gateway) === undefined) return capabilities;
   return { ...capabilities, experimental: { ...capabilities.experimental, [CHANNEL_CAPABILITY]: {} } };
 }

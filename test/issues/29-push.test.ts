@@ -243,10 +243,11 @@ describe('issue 29: without tokens, a session is the agent it registers', () => 
 });
 
 describe('issue 29: a gateway without MCP sessions', () => {
-  it('refuses a coord resource subscription (nothing could be pushed), and still reads the inbox', async () => {
+  it('is no Claude Code channel and refuses a coord resource subscription (nothing could be pushed); the inbox still reads', async () => {
     const stateless = await startGateway(coordToml({}, '[gateway]\nmcp_sessions = "stateless"'));
     await coordReady(stateless);
     const fay = await Agent2025.open('anonymous', { url: stateless.url });
+    expect(fay.client.getServerCapabilities()?.experimental?.['claude/channel']).toBeUndefined();
     await fay.ok('mux_register', { agent_id: 'fay', role: 'dev' });
     await expect(fay.client.subscribeResource({ uri: 'coord://inbox/fay' })).rejects.toThrow(/BAD_REQUEST: .* without an MCP session/);
     const read = await fay.client.readResource({ uri: 'coord://inbox/fay' });
