@@ -138,6 +138,27 @@ describe('issue 29: push into 2025-era sessions by resource subscription', () =>
   });
 });
 
+describe('issue 29: a thread as a resource', () => {
+  it("both participants watch coord://threads/{id}: each post updates the other's, never its author's", async () => {
+    const [alice, bob] = [await Agent2025.open('alice'), await Agent2025.open('bob')];
+    await registerAll('threads', { alice, bob });
+    const thread = (await alice.ok('mux_thread_open', { agent_id: 'alice', participants: ['bob'], subject: 'api shape', channel: 'threads' })) as {
+      id: string;
+    };
+    const uri = `coord://threads/${thread.id}`;
+    await alice.client.subscribeResource({ uri });
+    await bob.client.subscribeResource({ uri });
+    await alice.ok('mux_thread_post', { thread_id: thread.id, agent_id: 'alice', content: 'REST or RPC?' });
+    await eventuallyHeard(bob, (h) => h.params.uri === uri);
+    await bob.ok('mux_thread_post', { thread_id: thread.id, agent_id: 'bob', content: 'REST' });
+    await alice.until(1);
+    // Alice's only update is bob's post: her own post and the thread's opening were not pushed to her.
+    expect(alice.heard).toEqual([{ method: 'notifications/resources/updated', params: { uri } }]);
+    const read = await alice.client.readResource({ uri });
+    expect((read.contents[0] as { text: string }).text).toContain('REST or RPC?');
+  });
+});
+
 describe('issue 29: Claude Code channel notifications for a client that declares claude/channel', () => {
   it('a direct message arrives as notifications/claude/channel {content, meta}; the sender is not echoed', async () => {
     const [alice, bob] = [await Agent2025.open('alice', { channel: true }), await Agent2025.open('bob', { channel: true })];
