@@ -25,6 +25,7 @@ import { discoverBench } from './benches/discover.js';
 import { latencyBench } from './benches/latency.js';
 import { memoryBench } from './benches/memory.js';
 import { profileBench } from './benches/profile.js';
+import { pushBench } from './benches/push.js';
 import { reloadBench } from './benches/reload.js';
 import { startupBench } from './benches/startup.js';
 import { throughputBench } from './benches/throughput.js';
@@ -57,6 +58,7 @@ export const BENCHES: readonly Bench[] = [
   reloadBench,
   dashboardBench,
   tokenExchangeBench,
+  pushBench,
 ];
 
 let current: ProcessSet | undefined;

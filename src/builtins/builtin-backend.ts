@@ -44,6 +44,29 @@ export interface ActingAsDeclaration {
   fill?: Readonly<Record<string, string>>;
 }
 
+/** [coord-push] One thing to tell one agent (backends/coord/push-feed.ts PushNotice, structurally). */
+export interface AgentNotice {
+  readonly agent: string;
+  readonly kind: string;
+  readonly channel: string;
+  readonly event_id: number;
+  readonly from: string;
+  readonly content: string;
+  readonly meta: Readonly<Record<string, string>>;
+  /** The resources (coord://…) whose view changed for `agent`. */
+  readonly uris: readonly string[];
+  readonly at: string;
+}
+
+/** [coord-push] What a built-in pushes to agents' MCP sessions, and the resources those read (docs/coordination.md#push). */
+export interface AgentPush {
+  /** The URI scheme of its resources (`coord://`). */
+  readonly scheme: string;
+  listen(listener: (notices: readonly AgentNotice[]) => void): () => void;
+  inbox(agent: string): Promise<Record<string, unknown>>;
+  thread(threadId: string, agent: string): Promise<Record<string, unknown>>;
+}
+
 /** A built-in backend once mounted: one MCP server per pooled connection over one store. */
 export interface BuiltinMount {
   /** A fresh MCP server for one connection. */
@@ -62,6 +85,8 @@ export interface BuiltinMount {
    * tokens act for others, so their calls are not counted.
    */
   activity?(agent: string): Promise<void>;
+  /** [coord-push] Notices for agents' sessions (coord://inbox, coord://threads, claude/channel). */
+  push?: AgentPush;
   /** The store's own health, for GET /health. */
   health?(): Promise<{ store: string; problem?: string }>;
   /** Ends long polls and streams and closes the store. Idempotent. */

@@ -3,6 +3,7 @@ import { backupStore, type CopyReport, restoreStore } from '../../backends/coord
 import { deferredStore } from '../../backends/coord/deferred-store.js';
 import { isPostgresUrl, openStoreAt } from '../../backends/coord/open-store.js';
 import { type CoordOptions, CoordOptionsSchema } from '../../backends/coord/options.js';
+import { createPushFeed } from '../../backends/coord/push-feed.js';
 import { coordRoutes } from '../../backends/coord/rest.js';
 import { createCoordServer } from '../../backends/coord/server.js';
 import { openSqliteStore } from '../../backends/coord/sqlite-store.js';
@@ -65,6 +66,8 @@ export const coordBuiltin: BuiltinBackend<CoordOptions> = {
     const log = context.logger.child({ backend: 'coord' });
     // SQLite in data_dir, or the PostgreSQL of [store] url (opened by ready()).
     const { store, ready } = openCoordStore({ ...context, logger: log });
+    // [coord-push] One reader of the event stream per gateway, fanned out to the agents' sessions (src/mcp/coord-push.ts).
+    const push = createPushFeed(store, log);
     return {
       server: () => createCoordServer(store, context.options, log),
       routes: coordRoutes(store, context.options, log),
@@ -75,7 +78,11 @@ export const coordBuiltin: BuiltinBackend<CoordOptions> = {
       activity: (agent) =>
         store.touchAgent(agent).catch((error: unknown) => log.warn({ agent, error: String(error) }, 'could not count an agent call as activity')),
       health: () => store.health(),
-      close: () => store.close(),
+      push: { scheme: 'coord://', listen: push.listen, inbox: push.inbox, thread: push.thread },
+      close: () => {
+        push.close();
+        return store.close();
+      },
     };
   },
   // Each operation checks its input with its own schema (backends/coord/parse-input.ts)

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { InMemoryServerEventBus, type ServerEvent, type ServerEventBus } from '@modelcontextprotocol/server';
 import type { CapClient } from '../auth/client-caps.js';
 import { subscribeBackend, unsubscribeBackend } from '../mcp/backend-subscriptions.js';
+import { type CoordListenBus, type CoordPushSources, holdCoordListen } from '../mcp/coord-push.js';
 import { prefixUri, unprefixUri } from '../mcp/resource-proxy.js';
 import type { SessionServerSources } from '../mcp/session-server.js';
 import { sees, type View } from '../mcp/view.js';
@@ -15,7 +16,7 @@ import { sees, type View } from '../mcp/view.js';
  */
 
 /** What listen streams read and call of the gateway. */
-export type ListenSources = Pick<SessionServerSources, 'catalog' | 'logger' | 'router' | 'security' | 'sessions' | 'supervisor'>;
+export type ListenSources = Pick<SessionServerSources, 'catalog' | 'logger' | 'router' | 'security' | 'sessions' | 'supervisor'> & CoordPushSources;
 
 /**
  * The event bus of the gateway's listen streams. Each stream's listener is
@@ -24,10 +25,12 @@ export type ListenSources = Pick<SessionServerSources, 'catalog' | 'logger' | 'r
  * shows that backend (and a tools list_changed not the `?expose=meta`
  * ones, which list no backend tools), as for 2025 sessions.
  */
-export class ViewBus implements ServerEventBus {
+export class ViewBus implements ServerEventBus, CoordListenBus {
   readonly scope = new AsyncLocalStorage<View>();
   readonly #inner: InMemoryServerEventBus;
   readonly #from = new WeakMap<ServerEvent, string>();
+  /** [coord-push] The streams an event is only for (a thread's update: its agent's, coord-push.ts). */
+  readonly #only = new WeakMap<ServerEvent, (view: View) => boolean>();
 
   constructor(onerror?: (error: Error) => void) {
     this.#inner = new InMemoryServerEventBus(onerror);
@@ -43,15 +46,26 @@ export class ViewBus implements ServerEventBus {
     this.#inner.publish(event);
   }
 
+  /** [coord-push] A coord resource changed (coord://inbox/…, coord://threads/…). */
+  publishCoord(uri: string, only: (view: View) => boolean): void {
+    const event: ServerEvent = { kind: 'resource_updated', uri };
+    this.#only.set(event, only);
+    this.publishFrom('coord', event);
+  }
+
   subscribe(listener: (event: ServerEvent) => void): () => void {
     const view = this.scope.getStore();
     return this.#inner.subscribe((event) => {
       const backend = this.#from.get(event);
       if (view !== undefined && backend !== undefined && !hears(view, backend, event)) return;
+      if (this.#only.get(event)?.(view ?? NO_VIEW) === false) return;
       listener(event);
     });
   }
 }
+
+/** A stream registered outside a request's scope: no view, so no coord resource was checked for it. */
+const NO_VIEW: View = { expose: 'meta', servers: new Set(), single: undefined, caller: undefined };
 
 function hears(view: View, backend: string, event: ServerEvent): boolean {
   if (!sees(view, backend)) return false;
@@ -103,9 +117,25 @@ async function tell(gateway: ListenSources, method: string, parts: { server: str
  * once, and unsubscribed when nothing watches the URI any more). The
  * returned function (idempotent) lets it all go, once the stream ends.
  */
-export async function holdListen(gateway: ListenSources, client: CapClient, body: unknown, view: View, signal: AbortSignal): Promise<() => void> {
+export async function holdListen(
+  gateway: ListenSources,
+  client: CapClient,
+  body: unknown,
+  view: View,
+  signal: AbortSignal,
+  bus?: CoordListenBus,
+): Promise<() => void> {
   const slot = gateway.security.caps.acquire('stream', client);
   const releases: (() => void)[] = [slot];
+  // [coord-push] coord://inbox/{agent} and coord://threads/{id}: checked (a refusal refuses the stream), then heard from the coord hub.
+  const coord =
+    bus === undefined
+      ? undefined
+      : await holdCoordListen(gateway, view, resourceSubscriptions(body), bus).catch((err: unknown) => {
+          slot();
+          throw err;
+        });
+  if (coord !== undefined) releases.push(coord);
   const subscribing: Promise<void>[] = [];
   for (const uri of new Set(resourceSubscriptions(body))) {
     const parts = target(gateway, view, uri);

@@ -242,7 +242,7 @@ export function modernMcp(gateway: SessionServerSources, logger: Logger): Modern
       let listening: (() => void) | undefined;
       if (method === 'subscriptions/listen') {
         try {
-          listening = await holdListen(gateway, client, body, view, request.signal);
+          listening = await holdListen(gateway, client, body, view, request.signal, bus);
         } catch (err) {
           return refusal(err, body);
         }

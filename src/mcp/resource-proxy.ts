@@ -18,11 +18,12 @@ import { paramsFor, roundOf, withoutEnvelope } from '../pool/backend-era.js';
 import type { Downstream } from '../pool/connection.js';
 import { inputRounds } from '../router/input-rounds.js';
 import { subscribeBackend, unsubscribeBackend } from './backend-subscriptions.js';
+import { coordResource, pushFailure } from './coord-push.js';
 import type { GatewaySurface } from './surface.js';
 import { sees, type View } from './view.js';
 
 /** What this module reads and calls of the gateway. */
-export type ResourceProxySources = Pick<GatewaySurface, 'catalog' | 'config' | 'logger' | 'router' | 'sessions' | 'supervisor'>;
+export type ResourceProxySources = Pick<GatewaySurface, 'builtins' | 'catalog' | 'config' | 'logger' | 'router' | 'security' | 'sessions' | 'supervisor'>;
 
 /*
  * Resources, prompts and completion, proxied. On /mcp every backend's
@@ -247,6 +248,9 @@ export function registerResourceProxy(
       ),
     );
     server.setRequestHandler('resources/read', async (request, ctx) => {
+      // [coord-push] coord://inbox/{agent} and coord://threads/{id} are the gateway's own (coord-push.ts).
+      const coord = coordResource(gateway, view, request.params.uri);
+      if (coord !== undefined) return coord.read(view, request.params.uri).catch((err: unknown) => Promise.reject(pushFailure(err)));
       const target = route(request.params.uri);
       const result = await interactive(target.server, 'resources/read', { ...request.params, uri: target.uri }, ctx).catch((err: unknown) => {
         throw notFoundNaming(err, request.params.uri);
@@ -257,6 +261,12 @@ export function registerResourceProxy(
     });
     if (capabilities.resources.subscribe === true) {
       server.setRequestHandler('resources/subscribe', async (request, ctx) => {
+        const coord = coordResource(gateway, view, request.params.uri);
+        if (coord !== undefined)
+          return coord.subscribe(server, view, request.params.uri).then(
+            () => ({}),
+            (err: unknown) => Promise.reject(pushFailure(err)),
+          );
         const target = route(request.params.uri);
         // [mcp-ext] In the backend's era: a 2026-07-28 backend is subscribed with a listen stream.
         await subscribeBackend(gateway.router, target.server, target.uri, ctx.mcpReq.signal).catch((err: unknown) => {
@@ -266,6 +276,8 @@ export function registerResourceProxy(
         return {};
       });
       server.setRequestHandler('resources/unsubscribe', async (request, ctx) => {
+        const coord = coordResource(gateway, view, request.params.uri);
+        if (coord !== undefined) return coord.unsubscribe(view, request.params.uri);
         const target = route(request.params.uri);
         gateway.sessions.unsubscribe(server, target.server, target.uri);
         // The backend keeps the subscription while another session holds it.

@@ -11,6 +11,7 @@ import { VERSION } from '../version.js';
 import { appCall, appResult, appTools } from './apps.js';
 import { bridgedCall } from './bridged-call.js';
 import { cacheHintsFor } from './cache-hints.js';
+import { type CoordPushSources, coordPush, withChannel } from './coord-push.js';
 import { callGateTool, GATE_TOOL_NAMES } from './gate-tools.js';
 import { toolOf } from './named-view.js';
 import { relayedTaskResult } from './relayed-task.js';
@@ -26,7 +27,8 @@ import { sees, type View } from './view.js';
 export type SessionServerSources = Pick<
   GatewaySurface,
   'catalog' | 'config' | 'dispatch' | 'health' | 'logger' | 'router' | 'security' | 'serverList' | 'sessions' | 'settled' | 'storeError' | 'supervisor'
->;
+> &
+  CoordPushSources;
 
 const LooseResult = z.looseObject({});
 
@@ -217,7 +219,9 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
   // request shows its capabilities only in server/discover (and listen reads them): other methods skip the union.
   const extensions = single === undefined && (only === undefined || SHOWS_CAPABILITIES.has(only)) ? extensionsOf(gateway, view) : undefined;
   // [mcp-ext] A 2026-07-28 view whose backends run task tools advertises the Tasks extension too.
-  const capabilities = withTasksExtension(gateway, view, era === 'modern' && (only === undefined || SHOWS_CAPABILITIES.has(only)), base, extensions);
+  const tasked = withTasksExtension(gateway, view, era === 'modern' && (only === undefined || SHOWS_CAPABILITIES.has(only)), base, extensions);
+  // [coord-push] A 2025 session on /mcp that sees coord is a Claude Code channel (experimental claude/channel).
+  const capabilities = era === 'legacy' ? withChannel(gateway, view, tasked) : tasked;
   const server = new Server(meta?.serverInfo ?? { name: 'stonegate', version: VERSION }, {
     capabilities,
     // Modern answers only: the SDK never puts them on a 2025-era result.
@@ -230,6 +234,8 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
   server.oninitialized = () => {
     // With auth the caller is the token's name, whatever the client calls itself.
     if (view.owner === undefined) view.caller = server.getClientVersion()?.name;
+    // [coord-push] A client that declared claude/channel (or Claude Code) is pushed its agent's coordination notices.
+    if (era === 'legacy' && single === undefined) coordPush(gateway)?.channel(server, view);
   };
 
   if (era === 'legacy') {
@@ -290,6 +296,8 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
     // [mcp-ext] The Tasks extension: a task when the request declares it and the backend's task_tools name the tool.
     const task = era === 'modern' ? await modernTask(gateway, view, ctx, entry, args) : undefined;
     if (task !== undefined) return task as CallToolResult;
+    // [coord-push] Without an agent token, a session is the agent it registers (what is pushed to it).
+    if (entry.server === 'coord' && entry.name === 'mux_register') coordPush(gateway)?.noteRegister(view, args.agent_id);
     if (view.modern === true && !speaksModern(gateway, entry.server)) {
       // [mcp-bridge] A 2026-07-28 caller of a 2025-era backend: the backend's sampling or elicitation becomes
       // input_required, and the retry resumes the call (bridged-call.ts). A 2026-07-28 backend's input_required and

@@ -1,14 +1,10 @@
 import type { Readable, Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/server/stdio';
-import { createSessionServer } from './session-server.js';
-import type { GatewaySurface } from './surface.js';
+import { createSessionServer, type SessionServerSources } from './session-server.js';
 import type { View } from './view.js';
 
 /** What this module reads and calls of the gateway. */
-export type StdioSessionSources = Pick<
-  GatewaySurface,
-  'catalog' | 'config' | 'dispatch' | 'health' | 'logger' | 'router' | 'security' | 'serverList' | 'sessions' | 'settled' | 'storeError' | 'supervisor'
->;
+export type StdioSessionSources = SessionServerSources;
 
 /**
  * `stonegate serve --stdio`: one MCP session over stdin/stdout, for clients

@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
 import type { Registry } from 'prom-client';
 import type { Security } from '../auth/security.js';
-import type { ActingAsDeclaration } from '../builtins/builtin-backend.js';
+import type { ActingAsDeclaration, AgentPush } from '../builtins/builtin-backend.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { ReloadStatus, ReloadTrigger } from '../config/reload-diff.js';
 import type { Config } from '../config/schema.js';
@@ -28,6 +28,8 @@ export interface BuiltinRoutes {
   readonly identity: ActingAsDeclaration | undefined;
   /** What counts an agent token's call as its agent's activity (BuiltinMount.activity). */
   readonly activity: ((agent: string) => Promise<void>) | undefined;
+  /** [coord-push] What it pushes into agents' sessions (coord-push.ts), when it does. */
+  readonly mount?: { readonly push?: AgentPush };
 }
 
 /**
