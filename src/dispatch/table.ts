@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { Router } from '../router/router.js';
 import type { AsyncCall, DispatchStore } from '../store/dispatch-store.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
+import { type TraceCarrier, tracing } from '../telemetry/telemetry.js';
 
 export interface DispatchSettings {
   /** Calls kept at once (running and finished); past it, DISPATCH_FULL. */
@@ -27,6 +28,8 @@ export interface SubmitRequest {
   owner?: string | null;
   /** Restricts which backends the submitter may reach. */
   servers?: ReadonlySet<string>;
+  /** [otel] The submitter's W3C trace context (REST headers, MCP `_meta`): the call carries it to the backend. */
+  traceContext?: TraceCarrier;
 }
 
 /** What gate_poll, GET /call/{id} and tasks/get show of a call. */
@@ -137,7 +140,8 @@ export class DispatchTable {
     this.#stored += 1;
     const live: Live = { call, controller: new AbortController(), waiters: new Set(), progress: null };
     this.#live.set(call.id, live);
-    void this.#run(call, request, live);
+    // [otel] The call keeps its submitter's context: the submitting span's (tracing on), else the one it was sent with.
+    void this.#run(call, { ...request, traceContext: tracing()?.capture() ?? request.traceContext }, live);
     return call;
   }
 
@@ -152,6 +156,8 @@ export class DispatchTable {
         signal: live.controller.signal,
         timeout: this.#o.settings.async_timeout,
         timeoutSetting: '[dispatch] async_timeout',
+        traceContext: request.traceContext, // [otel] linked to its submitter, in a trace of its own
+        linked: true,
         onstart: () => this.#started(call),
         onprogress: (p) => {
           live.progress = {

@@ -3,6 +3,7 @@ import { ProtocolErrorCode } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { POLL_INTERVAL_MS, taskOf } from '../dispatch/task-store.js';
 import { isGatewayError, rpcFailure, toGatewayError } from '../errors.js';
+import { traceContextOf } from '../pool/backend-era.js';
 import type { AsyncCall } from '../store/dispatch-store.js';
 import type { SessionServerSources } from './session-server.js';
 import type { View } from './view.js';
@@ -140,7 +141,7 @@ export async function modernTask(
   args: Record<string, unknown>,
 ): Promise<Result | undefined> {
   if (!declaresTasks(ctx) || !runsAsTask(gateway, entry.server, entry.name)) return undefined;
-  const call = await submitTask(gateway, view, entry, args);
+  const call = await submitTask(gateway, view, entry, args, traceContextOf(ctx.mcpReq._meta));
   return { resultType: 'task', ...taskFields(gateway, call) };
 }
 
@@ -150,9 +151,10 @@ export function submitTask(
   view: View,
   entry: { server: string; name: string },
   args: Record<string, unknown>,
+  traceContext?: Readonly<Record<string, string>>, // [otel] the caller's `_meta` context, carried by the call
 ): Promise<AsyncCall> {
   return gateway.dispatch
-    .submit({ server: entry.server, tool: entry.name, arguments: args, caller: view.caller, owner: view.owner ?? null, servers: view.servers })
+    .submit({ server: entry.server, tool: entry.name, arguments: args, caller: view.caller, owner: view.owner ?? null, servers: view.servers, traceContext })
     .catch((err: unknown) => {
       const error = toGatewayError(err);
       throw error.code === 'INVALID_ARGUMENTS' ? rpcFailure(ProtocolErrorCode.InvalidParams, `${error.code}: ${error.message}`) : err;

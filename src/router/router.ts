@@ -1,12 +1,14 @@
 import type { CallToolResult, Progress } from '@modelcontextprotocol/client';
 import { z } from 'zod';
 import type { Catalog, CatalogTool } from '../catalog/catalog.js';
+import type { BackendConfig } from '../config/schema.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { SessionRef } from '../pool/affinity-pool.js';
 import { paramsFor, type RoundFields, withoutEnvelope } from '../pool/backend-era.js';
 import type { Connection, Downstream } from '../pool/connection.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
+import { type SpanHandle, type TraceCarrier, traceHeaders, traceIdOf, tracing } from '../telemetry/telemetry.js';
 import { type BackendTaskEra, backendTaskEra, backendTaskStatus, callAsBackendTask, refusedWithoutTask, refuseUnaskedTask } from './backend-task.js';
 import { Breaker } from './breaker.js';
 import type { CallLog } from './call-log.js';
@@ -42,6 +44,10 @@ export interface CallRequest {
   session?: SessionRef;
   /** [mcp-bridge] A 2026-07-28 caller's retry (`inputResponses`, `requestState`): passed to a 2026-07-28 backend untouched. */
   round?: RoundFields;
+  /** [otel] The caller's W3C trace context when it came outside `_meta` (REST headers, an async call's submitter): sent on to the backend. */
+  traceContext?: TraceCarrier;
+  /** [otel] An async call: its span starts a trace of its own, linked to traceContext (the submitter's). */
+  linked?: boolean;
 }
 
 /** What a forwarded request must pass to the SDK: the gateway's deadline (with the caller's cancel) instead of the SDK's timer. */
@@ -179,23 +185,50 @@ export class Router {
   async #route(request: CallRequest): Promise<CallOutcome> {
     const started = performance.now();
     const { server, tool } = request;
-    const attempt: Attempt = { retried: false };
+    // [otel] The call's span (tracing on): a child of the request's, or linked to an async call's submitter.
+    const inbound = request.traceContext ?? request.downstream?.traceContext;
+    const attempt: Attempt = {
+      retried: false,
+      inbound,
+      span: tracing()?.call(`execute_tool ${tool}`, callAttributes(request), inbound, request.linked === true),
+    };
     // Per-call routing at debug, for the troubleshooting section: who called
     // what and how it ended. Never the arguments (they may hold secrets).
     // Checked once per call: the hot path builds no log objects at info.
     const log = this.#options.logger.isLevelEnabled('debug') ? this.#options.logger : undefined;
-    log?.debug({ backend: server, tool, agent: request.caller ?? null }, 'routing call');
+    log?.debug({ backend: server, tool, agent: request.caller ?? null, trace_id: traceIdOf(attempt.span?.carrier() ?? inbound) ?? null }, 'routing call');
     try {
       // [mcp-bridge] A 2026-07-28 backend's input_required: relayed or answered round by round (input-rounds.ts).
       const rounds = { server, what: `tools/call ${tool}`, downstream: request.downstream, roots: () => this.#options.supervisor.get(server).config.roots };
       const result = await inputRounds(rounds, request.round ?? {}, (round) => this.#invoke(request, attempt, round));
       const duration = performance.now() - started;
       this.#record(request, result.isError === true ? 'error' : 'success', null, duration, attempt.retried, result.isError === true ? 'tool' : undefined);
-      log?.debug({ backend: server, tool, status: result.isError === true ? 'error' : 'success', duration_ms: Math.round(duration) }, 'call finished');
+      this.#endSpan(attempt, server, result.isError === true ? 'error' : 'success', result.isError === true ? 'tool_error' : undefined);
+      log?.debug(
+        {
+          backend: server,
+          tool,
+          status: result.isError === true ? 'error' : 'success',
+          duration_ms: Math.round(duration),
+          trace_id: traceIdOf(attempt.span?.carrier() ?? inbound) ?? null,
+        },
+        'call finished',
+      );
       return { result, server, tool, duration_ms: Math.round(duration) };
     } catch (err) {
       const error = toGatewayError(err);
-      log?.debug({ backend: server, tool, status: 'error', code: error.code, duration_ms: Math.round(performance.now() - started) }, 'call failed');
+      log?.debug(
+        {
+          backend: server,
+          tool,
+          status: 'error',
+          code: error.code,
+          duration_ms: Math.round(performance.now() - started),
+          trace_id: traceIdOf(attempt.span?.carrier() ?? inbound) ?? null,
+        },
+        'call failed',
+      );
+      this.#endSpan(attempt, server, error.code === 'TIMEOUT' ? 'timeout' : 'error', error.code, error.message);
       // A name no backend has is the caller's typo, not a backend's call:
       // recording it would let clients grow the per-backend stats at will.
       if (error.code !== 'UNKNOWN_SERVER')
@@ -226,9 +259,11 @@ export class Router {
     this.#checkArguments(resolved, args);
     const timeout = request.timeout ?? backend.config.timeout;
     const debug = this.#options.logger.isLevelEnabled('debug');
-    const send = (): Promise<CallToolResult> =>
-      this.breaker(server).fire(() =>
+    const send = (): Promise<CallToolResult> => {
+      const asked = attempt.span === undefined ? 0 : performance.now(); // [otel] the pool's wait (waited() below)
+      return this.breaker(server).fire(() =>
         backend.use(async (connection) => {
+          waited(attempt.span, server, asked);
           if (debug) this.#options.logger.debug({ backend: server, tool, pid: connection.pid ?? null, timeout_ms: timeout }, 'call sent to backend connection');
           const downstream = request.downstream;
           if (downstream !== undefined) connection.downstreams.add(downstream);
@@ -240,11 +275,16 @@ export class Router {
           const deadline = new Deadline(timeout, onprogress === undefined ? timeout : Math.max(timeout, backend.config.maxTimeout), request.signal);
           // [mcp-bridge] The time a 2026-07-28 caller takes to answer a parked backend request does not count.
           downstream?.onDeadline?.(deadline);
+          // [otel] The backend request's span; its context replaces the caller's in `_meta` (and the headers of an HTTP backend).
+          const client = attempt.span?.child(`tools/call ${tool}`, 'client', clientAttributes(backend.config, tool, connection.pid));
+          const trace = client === undefined ? attempt.inbound : { ...attempt.inbound, ...client.carrier() };
           try {
             // [mcp-bridge] A 2026-07-28 backend is told the caller's capabilities; its input_required comes back as a result.
-            const params = paramsFor(connection, { name: tool, arguments: args }, downstream, round);
+            const params = paramsFor(connection, { name: tool, arguments: args }, downstream, round, trace);
             // [mcp-ext] Toward a 2026-07-28 backend, the tool's x-mcp-header arguments go as Mcp-Param-* headers too.
-            const headers = connection.era === 'modern' ? mirroredParamHeaders((catalog.resolve(server, tool) ?? resolved).inputSchema, args) : undefined;
+            const mirrored = connection.era === 'modern' ? mirroredParamHeaders((catalog.resolve(server, tool) ?? resolved).inputSchema, args) : undefined;
+            const traced = backend.config.transport === 'http' ? traceHeaders(trace) : undefined; // [otel]
+            const headers = traced === undefined ? mirrored : { ...traced, ...mirrored };
             // [mcp-ext] A tool whose backend requires a task runs as one there (backend-task.ts): a 2025 tool says so in its
             // listing; a 2026-07-28 listing does not, and the backend's -32021 for the Tasks extension says it instead.
             const asTask = async (era: BackendTaskEra): Promise<CallToolResult> => {
@@ -277,7 +317,7 @@ export class Router {
             refuseUnaskedTask(result, server, tool);
             return withoutEnvelope(connection, result);
           } catch (err) {
-            throw await describeFailure(err, {
+            const failure = await describeFailure(err, {
               server,
               tool,
               setting: request.timeout === undefined ? undefined : request.timeoutSetting,
@@ -286,12 +326,16 @@ export class Router {
               deadline,
               signal: request.signal,
             });
+            client?.fail(failure.code, failure.message);
+            throw failure;
           } finally {
+            client?.end();
             deadline.clear();
             if (downstream !== undefined) connection.downstreams.delete(downstream);
           }
         }, request.session),
       );
+    };
     try {
       return await send();
     } catch (err) {
@@ -312,11 +356,20 @@ export class Router {
       if (request.signal?.aborted === true) throw err;
       attempt.retried = true;
       this.#options.logger.info(
-        { backend: server, tool, retried: true, error: (err as Error).message },
+        { backend: server, tool, retried: true, error: (err as Error).message, trace_id: traceIdOf(attempt.span?.carrier() ?? attempt.inbound) ?? null },
         unsent ? 'call sent again on a new session' : 'call retried after backend crash',
       );
       return send();
     }
+  }
+
+  /** [otel] Ends a call's span with its outcome, the backend's breaker state and the attempt (2: sent again after a crash). */
+  #endSpan(attempt: Attempt, server: string, outcome: 'success' | 'error' | 'timeout', code?: string, message?: string): void {
+    const span = attempt.span;
+    if (span === undefined) return;
+    span.set({ 'stonegate.outcome': outcome, 'stonegate.attempt': attempt.retried ? 2 : 1, 'stonegate.breaker_state': this.#breakers.get(server)?.state });
+    if (code !== undefined) span.fail(code, message);
+    span.end();
   }
 
   #record(
@@ -347,6 +400,45 @@ export class Router {
 /** What happened to one call on its way, for its call-log record. */
 interface Attempt {
   retried: boolean;
+  /** [otel] The caller's trace context (passed on verbatim while tracing is off). */
+  inbound?: TraceCarrier;
+  /** [otel] The call's span, while tracing is on. */
+  span?: SpanHandle;
+}
+
+/** [otel] The attributes of a call's span (OpenTelemetry GenAI: execute_tool; the gateway's own under stonegate.*). */
+function callAttributes(request: CallRequest): Record<string, string | boolean | undefined> {
+  return {
+    'gen_ai.operation.name': 'execute_tool',
+    'gen_ai.tool.name': request.tool,
+    'stonegate.server': request.server,
+    'stonegate.exposed_name': `${request.server}__${request.tool}`,
+    'stonegate.caller': request.caller,
+    'stonegate.async': request.linked === true ? true : undefined,
+  };
+}
+
+/** [otel] The attributes of a backend request's span (the MCP client span of the semantic conventions). */
+function clientAttributes(config: BackendConfig, tool: string, pid: number | undefined): Record<string, string | number | undefined> {
+  const url = config.transport === 'http' && config.url !== undefined ? new URL(config.url) : undefined;
+  return {
+    'mcp.method.name': 'tools/call',
+    'gen_ai.tool.name': tool,
+    'gen_ai.operation.name': 'execute_tool',
+    'stonegate.server': config.name,
+    'network.transport': config.transport === 'stdio' ? 'pipe' : config.transport === 'http' ? 'tcp' : undefined,
+    'server.address': url?.hostname,
+    'server.port': url === undefined ? undefined : Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
+    'process.pid': pid,
+  };
+}
+
+/** [otel] The pool's wait before a connection took the call: an attribute, and a span of its own when it was a real wait (≥ 1 ms). */
+function waited(span: SpanHandle | undefined, server: string, asked: number): void {
+  if (span === undefined) return;
+  const ms = performance.now() - asked;
+  span.set({ 'stonegate.pool.wait_ms': Math.round(ms * 100) / 100 });
+  if (ms >= 1) span.child('pool acquire', 'internal', { 'stonegate.server': server }, asked).end();
 }
 
 /** Whether a backend refused a call's headers as not matching its body (2026-07-28 HeaderMismatch, -32020). */
