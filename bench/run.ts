@@ -25,6 +25,7 @@ import { memoryBench } from './benches/memory.js';
 import { profileBench } from './benches/profile.js';
 import { reloadBench } from './benches/reload.js';
 import { startupBench } from './benches/startup.js';
+import { telemetryBench } from './benches/telemetry.js';
 import { throughputBench } from './benches/throughput.js';
 import { coordinationBench } from './coord.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
@@ -51,6 +52,7 @@ export const BENCHES: readonly Bench[] = [
   coordPgBench,
   authBench,
   reloadBench,
+  telemetryBench,
 ];
 
 let current: ProcessSet | undefined;

@@ -29,7 +29,10 @@ export function createApp(gateway: GatewaySurface): Hono {
   const log = gateway.logger;
 
   // [otel] A server span per request while tracing is on (telemetry/otel.ts), first: refused requests are traced too.
-  app.use('*', (c, next) => tracing()?.http(c, next) ?? next());
+  app.use(
+    '*',
+    middleware((c, next) => tracing()?.http(c, next) ?? next()),
+  );
   app.use('*', middleware(securityGuard(gateway)));
   app.use('*', middleware(bodyGuard(gateway)));
   // Event streams are held per client and in all (client-slots.ts).

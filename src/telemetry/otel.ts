@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
 import {
   type Context,
   createContextKey,
@@ -147,6 +148,16 @@ function clean(attributes: Attributes): Record<string, string | number | boolean
   return out;
 }
 
+/**
+ * A session as spans name it: the first 16 hex digits of the SHA-256 of its
+ * id. The id itself would let whoever reads the traces post into the
+ * session (its owner's token is still needed, but the id is not the
+ * tracing system's to hold).
+ */
+function sessionTag(id: string | undefined): string | undefined {
+  return id === undefined ? undefined : createHash('sha256').update(id).digest('hex').slice(0, 16);
+}
+
 /** The performance.now() time origin, to turn a performance.now() reading into a span time. */
 const ORIGIN = performance.timeOrigin;
 
@@ -272,7 +283,7 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
           attributes: clean({
             'mcp.method.name': method,
             'jsonrpc.request.id': request.id === undefined ? undefined : String(request.id),
-            'mcp.session.id': (ctx as { sessionId?: string } | undefined)?.sessionId ?? info.session(),
+            'mcp.session.id': sessionTag((ctx as { sessionId?: string } | undefined)?.sessionId ?? info.session()),
             'stonegate.client.name': info.client(),
             'gen_ai.tool.name': tool,
             'gen_ai.operation.name': tool === undefined ? undefined : 'execute_tool',

@@ -85,10 +85,15 @@ export async function stopTracing(): Promise<void> {
   await running?.shutdown();
 }
 
-/** The W3C trace context of a request's HTTP headers (traceparent, tracestate, baggage), or undefined without a traceparent. */
+/** A traceparent as W3C Trace Context level 1 writes it (version 00; later versions may append fields): anything else is not passed on. */
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-[\x21-\x7e]*)?$/;
+/** tracestate: at most 512 characters of printable ASCII (its list syntax is the backend's to read). */
+const TRACESTATE = /^[\x20-\x7e]{0,512}$/;
+
+/** The W3C trace context of a request's HTTP headers (traceparent, tracestate, baggage), or undefined without a well-formed traceparent. */
 export function httpCarrier(header: (name: string) => string | undefined): TraceCarrier | undefined {
   const traceparent = header('traceparent');
-  if (traceparent === undefined) return undefined;
+  if (traceparent === undefined || !TRACEPARENT.test(traceparent)) return undefined;
   const tracestate = header('tracestate');
   const baggage = header('baggage');
   return { traceparent, ...(tracestate === undefined ? {} : { tracestate }), ...(baggage === undefined ? {} : { baggage }) };
@@ -102,8 +107,15 @@ export function traceIdOf(carrier: TraceCarrier | undefined): string | undefined
   return id !== undefined && /^[0-9a-f]{32}$/.test(id) ? id : undefined;
 }
 
-/** The headers of the trace context toward an HTTP backend (baggage stays in `_meta`, as a caller sent it). */
+/**
+ * The headers of the trace context toward an HTTP backend: a well-formed
+ * traceparent, and its tracestate when that is a valid header value (a
+ * caller's `_meta` may hold anything; it stays in `_meta` as sent). Baggage
+ * stays in `_meta` only.
+ */
 export function traceHeaders(carrier: TraceCarrier | undefined): Record<string, string> | undefined {
-  if (carrier?.traceparent === undefined) return undefined;
-  return carrier.tracestate === undefined ? { traceparent: carrier.traceparent } : { traceparent: carrier.traceparent, tracestate: carrier.tracestate };
+  const traceparent = carrier?.traceparent;
+  if (traceparent === undefined || !TRACEPARENT.test(traceparent)) return undefined;
+  const tracestate = carrier?.tracestate;
+  return tracestate === undefined || !TRACESTATE.test(tracestate) ? { traceparent } : { traceparent, tracestate };
 }

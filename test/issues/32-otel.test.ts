@@ -212,6 +212,17 @@ describe('[otel] tracing off', () => {
       const submitted = await post(gw, '/call/async', { server: 'echo', tool: 'echo_meta_later', arguments: { ms: 0 } }, incoming);
       const done = (await (await fetch(`${gw.url}/call/${String(submitted.call_id)}?wait_ms=5000`)).json()) as { result: unknown };
       expect(JSON.parse(firstText(done.result))).toMatchObject(incoming);
+      // A malformed HTTP traceparent is not passed on; a `_meta` one that is no valid header value stays in `_meta` only.
+      expect(echoedMeta(await post(gw, '/call', { server: 'echo', tool: 'echo_meta' }, { traceparent: 'not-a-trace' }))).not.toHaveProperty('traceparent');
+      const mcp = new Client({ name: 'otel-off', version: '1' });
+      await mcp.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`)));
+      clients.push(mcp);
+      const odd = { traceparent: 'odd\r\nx-injected: 1', tracestate: 'm=odd' };
+      const answer = await mcp.callTool({ name: 'rec__echo_meta', arguments: {}, _meta: odd });
+      expect(JSON.parse(firstText(answer))).toMatchObject(odd);
+      const oddRequest = await eventually(async () => (await seenByRecorder()).find((s) => s.body.params?._meta?.tracestate === 'm=odd'));
+      expect(oddRequest.headers).not.toHaveProperty('traceparent');
+      expect(oddRequest.headers).not.toHaveProperty('x-injected');
       // Stopped: a running tracer would have flushed what it held by now.
       await gw.stop();
       expect(receiver.requests).toBe(0);
