@@ -33,8 +33,8 @@ export const telemetryBench: Bench = {
   description: 'gateway CPU per call with tracing off, on at sample_ratio 0 and 1.0 (OTLP/HTTP to a local sink), interleaved; idle RSS on and off',
   timeoutMs: 20 * 60_000,
   async run(ctx): Promise<BenchReport> {
-    const calls = ctx.options.quick ? 1_000 : 8_000;
-    const rounds = ctx.options.quick ? 1 : 3;
+    const calls = ctx.options.quick ? 500 : 3_000;
+    const rounds = ctx.options.quick ? 1 : 2;
     // The sink: an OTLP/HTTP receiver that takes every export and answers 200 (protobuf, the default protocol).
     let exports = 0;
     const sink = createServer((req, res) => {

@@ -54,6 +54,9 @@ export interface CallRequest {
 export interface ForwardOptions {
   signal: AbortSignal;
   timeout: number;
+  /** [otel] Tracing on: the backend request's span, as trace context for its `_meta` (the headers of an http backend are set). */
+  trace?: TraceCarrier;
+  headers?: Record<string, string>;
 }
 
 export interface CallOutcome {
@@ -134,11 +137,23 @@ export class Router {
     return this.breaker(server).fire(() =>
       backend.use(async (connection) => {
         const deadline = new Deadline(timeout, timeout, signal);
+        // [otel] A client span per forwarded request, in the active (MCP method) span; its context goes on with the request.
+        const span = tracing()?.span(what, { ...clientAttributes(backend.config, undefined, connection.pid), 'mcp.method.name': what }, 'client');
+        const trace = span?.carrier();
+        const headers = backend.config.transport === 'http' ? traceHeaders(trace) : undefined;
         try {
-          return await fn(connection, { signal: deadline.signal, timeout: NO_SDK_TIMEOUT });
+          return await fn(connection, {
+            signal: deadline.signal,
+            timeout: NO_SDK_TIMEOUT,
+            ...(trace === undefined ? {} : { trace }),
+            ...(headers === undefined ? {} : { headers }),
+          });
         } catch (err) {
-          throw await describeFailure(err, { server, tool: what, connection, backend, deadline, signal });
+          const failure = await describeFailure(err, { server, tool: what, connection, backend, deadline, signal });
+          span?.fail(failure.code, failure.message);
+          throw failure;
         } finally {
+          span?.end();
           deadline.clear();
         }
       }, session),
@@ -419,12 +434,12 @@ function callAttributes(request: CallRequest): Record<string, string | boolean |
 }
 
 /** [otel] The attributes of a backend request's span (the MCP client span of the semantic conventions). */
-function clientAttributes(config: BackendConfig, tool: string, pid: number | undefined): Record<string, string | number | undefined> {
+function clientAttributes(config: BackendConfig, tool: string | undefined, pid: number | undefined): Record<string, string | number | undefined> {
   const url = config.transport === 'http' && config.url !== undefined ? new URL(config.url) : undefined;
   return {
     'mcp.method.name': 'tools/call',
     'gen_ai.tool.name': tool,
-    'gen_ai.operation.name': 'execute_tool',
+    'gen_ai.operation.name': tool === undefined ? undefined : 'execute_tool',
     'stonegate.server': config.name,
     'network.transport': config.transport === 'stdio' ? 'pipe' : config.transport === 'http' ? 'tcp' : undefined,
     'server.address': url?.hostname,

@@ -341,9 +341,9 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
       const span = tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes: clean(attributes), links, root: linked }, parent);
       return handle(span, trace.setSpan(parent, span));
     },
-    span(name, attributes) {
+    span(name, attributes, kind) {
       const parent = activeContext();
-      const span = tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes: clean(attributes) }, parent);
+      const span = tracer.startSpan(name, { kind: kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL, attributes: clean(attributes) }, parent);
       return handle(span, trace.setSpan(parent, span));
     },
     capture() {

@@ -46,8 +46,8 @@ export interface Tracing {
    * `linked` (an async call): a trace of its own, linked to `carrier` (its submitter).
    */
   call(name: string, attributes: Attributes, carrier: TraceCarrier | undefined, linked: boolean): SpanHandle;
-  /** A span in the active context (coordination operations). */
-  span(name: string, attributes: Attributes): SpanHandle;
+  /** A span in the active context (a forwarded backend request: kind client). */
+  span(name: string, attributes: Attributes, kind?: 'client' | 'internal'): SpanHandle;
   /** The active span's context as a carrier: an async call's submitter. */
   capture(): TraceCarrier | undefined;
   /** Spans dropped (queue full, export failed) and exported, for /metrics. */

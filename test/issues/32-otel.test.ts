@@ -152,6 +152,22 @@ describe('[otel] tracing on (http/json)', () => {
     );
     expect(request.body.params?._meta?.traceparent).toBe(`00-${traceId}-${client.spanId}-01`);
     expect(request.headers.traceparent).toBe(`00-${traceId}-${client.spanId}-01`);
+    // resources/read: a client span too, whose context the backend gets (in _meta and as headers).
+    const readTrace = '99998888777766665555444433332222';
+    await mcp.readResource(
+      { uri: 'stonegate://rec/rec://note', _meta: { traceparent: `00-${readTrace}-${PARENT}-01`, baggage: 'k=v' } },
+      { cacheMode: 'bypass' },
+    );
+    const read = await span(receiver, (s) => s.traceId === readTrace && s.kind === SERVER);
+    expect(read).toMatchObject({ name: 'resources/read', parentSpanId: PARENT });
+    expect(read.attributes['mcp.resource.uri']).toBe('stonegate://rec/rec://note');
+    const readClient = await span(receiver, (s) => s.traceId === readTrace && s.kind === CLIENT);
+    expect(readClient).toMatchObject({ name: 'resources/read', parentSpanId: read.spanId });
+    const readRequest = await eventually(async () =>
+      (await seenByRecorder()).find((s) => s.body.method === 'resources/read' && s.body.params?._meta?.traceparent?.includes(readTrace) === true),
+    );
+    expect(readRequest.body.params?._meta).toMatchObject({ traceparent: `00-${readTrace}-${readClient.spanId}-01`, baggage: 'k=v' });
+    expect(readRequest.headers.traceparent).toBe(`00-${readTrace}-${readClient.spanId}-01`);
   });
 
   it('an async call: its span is a trace of its own linked to the submitting request; its polls make no spans', async () => {
@@ -266,5 +282,67 @@ describe('[otel] a collector that never answers', () => {
       return value > 0 ? value : undefined;
     });
     expect(dropped).toBeGreaterThan(0);
+  });
+});
+
+describe('[otel] with tokens and coordination', () => {
+  const TOKEN = 'otel-test-token-0123456789abcdef';
+  let receiver: OtlpReceiver;
+  beforeAll(async () => {
+    receiver = await startReceiver();
+  });
+  afterAll(async () => {
+    await receiver.close();
+  });
+
+  it('a refused request is a 401 span and nothing more; no span holds the token or a raw session id; coordination send and poll wake are spans', async () => {
+    const toml = `${config(`enabled = true\notlp_endpoint = ${q(receiver.url)}\nprotocol = "http/json"`)}
+[[auth.tokens]]
+name = "alice"
+token = "\${OTEL_ALICE}"
+
+[coordination]
+enabled = true
+`;
+    const gw = await startGateway(toml, { env: { ...FAST, OTEL_ALICE: TOKEN } });
+    for (const name of ['echo', 'rec', 'coord']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
+    const refusedTrace = 'cccccccccccccccccccccccccccccccc';
+    const refused = await fetch(`${gw.url}/call`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', traceparent: `00-${refusedTrace}-${PARENT}-01` },
+      body: JSON.stringify({ server: 'echo', tool: 'echo_meta' }),
+    });
+    expect(refused.status).toBe(401);
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    await post(gw, '/coord/agent/register', { agent_id: 'alice', role: 'dev' }, auth);
+    const sendTrace = 'dddddddddddddddddddddddddddddddd';
+    const sent = await post(gw, '/coord/msg/send', { from: 'alice', to: 'alice', content: 'traced' }, { ...auth, traceparent: `00-${sendTrace}-${PARENT}-01` });
+    expect(sent).not.toHaveProperty('error');
+    const pollTrace = 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee';
+    const polled = await fetch(`${gw.url}/coord/msg/poll?agent_id=alice&timeout=0&after=0`, {
+      headers: { ...auth, traceparent: `00-${pollTrace}-${PARENT}-01` },
+    });
+    expect(polled.status).toBe(200);
+    const mcp = new Client({ name: 'otel-auth', version: '1' });
+    const transport = new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`), { requestInit: { headers: auth } });
+    await mcp.connect(transport);
+    clients.push(mcp);
+    await mcp.callTool({ name: 'echo__echo_meta', arguments: {}, _meta: { traceparent: TRACEPARENT } });
+
+    const refusedSpan = await span(receiver, (s) => s.traceId === refusedTrace);
+    expect(refusedSpan.attributes).toMatchObject({ 'http.response.status_code': 401, 'error.type': '401' });
+    const send = await span(receiver, (s) => s.traceId === sendTrace);
+    expect(send).toMatchObject({ kind: SERVER, name: 'POST /coord/msg/send', parentSpanId: PARENT });
+    const wake = await span(receiver, (s) => s.traceId === pollTrace);
+    expect(wake.name).toBe('poll wake /coord/msg/poll');
+    expect(typeof wake.attributes['stonegate.wait_ms']).toBe('number');
+    const method = await span(receiver, (s) => s.traceId === TRACE_ID && s.kind === SERVER && s.attributes['mcp.method.name'] === 'tools/call');
+    expect(String(method.attributes['mcp.session.id'])).toMatch(/^[0-9a-f]{16}$/);
+    expect(method.attributes['mcp.session.id']).not.toBe(transport.sessionId);
+    await gw.stop();
+    expect(receiver.spans.filter((s) => s.traceId === refusedTrace)).toHaveLength(1);
+    const everything = JSON.stringify(receiver.spans);
+    expect(everything).not.toContain(TOKEN);
+    expect(everything).not.toContain(String(transport.sessionId));
   });
 });
