@@ -31,9 +31,9 @@ const LOADS: readonly { label: string; target: (url: string) => Target }[] = [
 export const telemetryBench: Bench = {
   name: 'telemetry',
   description: 'gateway CPU per call with tracing off, on at sample_ratio 0 and 1.0 (OTLP/HTTP to a local sink), interleaved; idle RSS on and off',
-  timeoutMs: 20 * 60_000,
+  timeoutMs: 40 * 60_000,
   async run(ctx): Promise<BenchReport> {
-    const calls = ctx.options.quick ? 500 : 3_000;
+    const calls = ctx.options.quick ? 500 : 1_500;
     const rounds = ctx.options.quick ? 1 : 2;
     // The sink: an OTLP/HTTP receiver that takes every export and answers 200 (protobuf, the default protocol).
     let exports = 0;

@@ -1,17 +1,17 @@
 import type { CallToolResult, Progress } from '@modelcontextprotocol/client';
 import { z } from 'zod';
 import type { Catalog, CatalogTool } from '../catalog/catalog.js';
-import type { BackendConfig } from '../config/schema.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { SessionRef } from '../pool/affinity-pool.js';
 import { paramsFor, type RoundFields, withoutEnvelope } from '../pool/backend-era.js';
 import type { Connection, Downstream } from '../pool/connection.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
-import { type SpanHandle, type TraceCarrier, traceHeaders, traceIdOf, tracing } from '../telemetry/telemetry.js';
+import type { TraceCarrier } from '../telemetry/telemetry.js';
 import { type BackendTaskEra, backendTaskEra, backendTaskStatus, callAsBackendTask, refusedWithoutTask, refuseUnaskedTask } from './backend-task.js';
 import { Breaker } from './breaker.js';
 import type { CallLog } from './call-log.js';
+import { type CallTrace, callTraceId, endCallTrace, forwardTrace, startCallTrace, toolRequestTrace, waited } from './call-trace.js';
 import { Deadline, NO_SDK_TIMEOUT } from './deadline.js';
 import { describeFailure } from './failure.js';
 import { type Fault, faultOf } from './fault.js';
@@ -137,17 +137,10 @@ export class Router {
     return this.breaker(server).fire(() =>
       backend.use(async (connection) => {
         const deadline = new Deadline(timeout, timeout, signal);
-        // [otel] A client span per forwarded request, in the active (MCP method) span; its context goes on with the request.
-        const span = tracing()?.span(what, { ...clientAttributes(backend.config, undefined, connection.pid), 'mcp.method.name': what }, 'client');
-        const trace = span?.carrier();
-        const headers = backend.config.transport === 'http' ? traceHeaders(trace) : undefined;
+        // [otel] A client span per forwarded request (tracing on); its context goes on with the request (call-trace.ts).
+        const { span, ...traced } = forwardTrace(backend.config, what, connection.pid);
         try {
-          return await fn(connection, {
-            signal: deadline.signal,
-            timeout: NO_SDK_TIMEOUT,
-            ...(trace === undefined ? {} : { trace }),
-            ...(headers === undefined ? {} : { headers }),
-          });
+          return await fn(connection, { signal: deadline.signal, timeout: NO_SDK_TIMEOUT, ...traced });
         } catch (err) {
           const failure = await describeFailure(err, { server, tool: what, connection, backend, deadline, signal });
           span?.fail(failure.code, failure.message);
@@ -200,50 +193,28 @@ export class Router {
   async #route(request: CallRequest): Promise<CallOutcome> {
     const started = performance.now();
     const { server, tool } = request;
-    // [otel] The call's span (tracing on): a child of the request's, or linked to an async call's submitter.
-    const inbound = request.traceContext ?? request.downstream?.traceContext;
-    const attempt: Attempt = {
-      retried: false,
-      inbound,
-      span: tracing()?.call(`execute_tool ${tool}`, callAttributes(request), inbound, request.linked === true),
-    };
+    // [otel] The caller's trace context, and the call's span (tracing on): call-trace.ts.
+    const attempt: Attempt = { retried: false, ...startCallTrace(request) };
     // Per-call routing at debug, for the troubleshooting section: who called
     // what and how it ended. Never the arguments (they may hold secrets).
     // Checked once per call: the hot path builds no log objects at info.
     const log = this.#options.logger.isLevelEnabled('debug') ? this.#options.logger : undefined;
-    log?.debug({ backend: server, tool, agent: request.caller ?? null, trace_id: traceIdOf(attempt.span?.carrier() ?? inbound) ?? null }, 'routing call');
+    log?.debug({ backend: server, tool, agent: request.caller ?? null, trace_id: callTraceId(attempt) }, 'routing call');
     try {
       // [mcp-bridge] A 2026-07-28 backend's input_required: relayed or answered round by round (input-rounds.ts).
       const rounds = { server, what: `tools/call ${tool}`, downstream: request.downstream, roots: () => this.#options.supervisor.get(server).config.roots };
       const result = await inputRounds(rounds, request.round ?? {}, (round) => this.#invoke(request, attempt, round));
       const duration = performance.now() - started;
       this.#record(request, result.isError === true ? 'error' : 'success', null, duration, attempt.retried, result.isError === true ? 'tool' : undefined);
-      this.#endSpan(attempt, server, result.isError === true ? 'error' : 'success', result.isError === true ? 'tool_error' : undefined);
-      log?.debug(
-        {
-          backend: server,
-          tool,
-          status: result.isError === true ? 'error' : 'success',
-          duration_ms: Math.round(duration),
-          trace_id: traceIdOf(attempt.span?.carrier() ?? inbound) ?? null,
-        },
-        'call finished',
-      );
+      const status = result.isError === true ? 'error' : 'success';
+      endCallTrace(attempt, status, attempt.retried, this.#breakers.get(server)?.state, result.isError === true ? 'tool_error' : undefined);
+      log?.debug({ backend: server, tool, status, duration_ms: Math.round(duration), trace_id: callTraceId(attempt) }, 'call finished');
       return { result, server, tool, duration_ms: Math.round(duration) };
     } catch (err) {
       const error = toGatewayError(err);
-      log?.debug(
-        {
-          backend: server,
-          tool,
-          status: 'error',
-          code: error.code,
-          duration_ms: Math.round(performance.now() - started),
-          trace_id: traceIdOf(attempt.span?.carrier() ?? inbound) ?? null,
-        },
-        'call failed',
-      );
-      this.#endSpan(attempt, server, error.code === 'TIMEOUT' ? 'timeout' : 'error', error.code, error.message);
+      const ms = Math.round(performance.now() - started);
+      log?.debug({ backend: server, tool, status: 'error', code: error.code, duration_ms: ms, trace_id: callTraceId(attempt) }, 'call failed');
+      endCallTrace(attempt, error.code === 'TIMEOUT' ? 'timeout' : 'error', attempt.retried, this.#breakers.get(server)?.state, error.code, error.message);
       // A name no backend has is the caller's typo, not a backend's call:
       // recording it would let clients grow the per-backend stats at will.
       if (error.code !== 'UNKNOWN_SERVER')
@@ -291,14 +262,12 @@ export class Router {
           // [mcp-bridge] The time a 2026-07-28 caller takes to answer a parked backend request does not count.
           downstream?.onDeadline?.(deadline);
           // [otel] The backend request's span; its context replaces the caller's in `_meta` (and the headers of an HTTP backend).
-          const client = attempt.span?.child(`tools/call ${tool}`, 'client', clientAttributes(backend.config, tool, connection.pid));
-          const trace = client === undefined ? attempt.inbound : { ...attempt.inbound, ...client.carrier() };
+          const { span: client, trace, headers: traced } = toolRequestTrace(attempt, backend.config, tool, connection.pid);
           try {
             // [mcp-bridge] A 2026-07-28 backend is told the caller's capabilities; its input_required comes back as a result.
             const params = paramsFor(connection, { name: tool, arguments: args }, downstream, round, trace);
             // [mcp-ext] Toward a 2026-07-28 backend, the tool's x-mcp-header arguments go as Mcp-Param-* headers too.
             const mirrored = connection.era === 'modern' ? mirroredParamHeaders((catalog.resolve(server, tool) ?? resolved).inputSchema, args) : undefined;
-            const traced = backend.config.transport === 'http' ? traceHeaders(trace) : undefined; // [otel]
             const headers = traced === undefined ? mirrored : { ...traced, ...mirrored };
             // [mcp-ext] A tool whose backend requires a task runs as one there (backend-task.ts): a 2025 tool says so in its
             // listing; a 2026-07-28 listing does not, and the backend's -32021 for the Tasks extension says it instead.
@@ -371,20 +340,11 @@ export class Router {
       if (request.signal?.aborted === true) throw err;
       attempt.retried = true;
       this.#options.logger.info(
-        { backend: server, tool, retried: true, error: (err as Error).message, trace_id: traceIdOf(attempt.span?.carrier() ?? attempt.inbound) ?? null },
+        { backend: server, tool, retried: true, error: (err as Error).message, trace_id: callTraceId(attempt) },
         unsent ? 'call sent again on a new session' : 'call retried after backend crash',
       );
       return send();
     }
-  }
-
-  /** [otel] Ends a call's span with its outcome, the backend's breaker state and the attempt (2: sent again after a crash). */
-  #endSpan(attempt: Attempt, server: string, outcome: 'success' | 'error' | 'timeout', code?: string, message?: string): void {
-    const span = attempt.span;
-    if (span === undefined) return;
-    span.set({ 'stonegate.outcome': outcome, 'stonegate.attempt': attempt.retried ? 2 : 1, 'stonegate.breaker_state': this.#breakers.get(server)?.state });
-    if (code !== undefined) span.fail(code, message);
-    span.end();
   }
 
   #record(
@@ -412,48 +372,9 @@ export class Router {
   }
 }
 
-/** What happened to one call on its way, for its call-log record. */
-interface Attempt {
+/** What happened to one call on its way, for its call-log record; [otel] and its trace (call-trace.ts). */
+interface Attempt extends CallTrace {
   retried: boolean;
-  /** [otel] The caller's trace context (passed on verbatim while tracing is off). */
-  inbound?: TraceCarrier;
-  /** [otel] The call's span, while tracing is on. */
-  span?: SpanHandle;
-}
-
-/** [otel] The attributes of a call's span (OpenTelemetry GenAI: execute_tool; the gateway's own under stonegate.*). */
-function callAttributes(request: CallRequest): Record<string, string | boolean | undefined> {
-  return {
-    'gen_ai.operation.name': 'execute_tool',
-    'gen_ai.tool.name': request.tool,
-    'stonegate.server': request.server,
-    'stonegate.exposed_name': `${request.server}__${request.tool}`,
-    'stonegate.caller': request.caller,
-    'stonegate.async': request.linked === true ? true : undefined,
-  };
-}
-
-/** [otel] The attributes of a backend request's span (the MCP client span of the semantic conventions). */
-function clientAttributes(config: BackendConfig, tool: string | undefined, pid: number | undefined): Record<string, string | number | undefined> {
-  const url = config.transport === 'http' && config.url !== undefined ? new URL(config.url) : undefined;
-  return {
-    'mcp.method.name': 'tools/call',
-    'gen_ai.tool.name': tool,
-    'gen_ai.operation.name': tool === undefined ? undefined : 'execute_tool',
-    'stonegate.server': config.name,
-    'network.transport': config.transport === 'stdio' ? 'pipe' : config.transport === 'http' ? 'tcp' : undefined,
-    'server.address': url?.hostname,
-    'server.port': url === undefined ? undefined : Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
-    'process.pid': pid,
-  };
-}
-
-/** [otel] The pool's wait before a connection took the call: an attribute, and a span of its own when it was a real wait (≥ 1 ms). */
-function waited(span: SpanHandle | undefined, server: string, asked: number): void {
-  if (span === undefined) return;
-  const ms = performance.now() - asked;
-  span.set({ 'stonegate.pool.wait_ms': Math.round(ms * 100) / 100 });
-  if (ms >= 1) span.child('pool acquire', 'internal', { 'stonegate.server': server }, asked).end();
 }
 
 /** Whether a backend refused a call's headers as not matching its body (2026-07-28 HeaderMismatch, -32020). */
