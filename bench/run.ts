@@ -28,6 +28,7 @@ import { profileBench } from './benches/profile.js';
 import { pushBench } from './benches/push.js';
 import { reloadBench } from './benches/reload.js';
 import { startupBench } from './benches/startup.js';
+import { telemetryBench } from './benches/telemetry.js';
 import { throughputBench } from './benches/throughput.js';
 import { tokenExchangeBench } from './benches/token-exchange.js';
 import { coordinationBench } from './coord.js';
@@ -59,6 +60,7 @@ export const BENCHES: readonly Bench[] = [
   dashboardBench,
   tokenExchangeBench,
   pushBench,
+  telemetryBench,
 ];
 
 let current: ProcessSet | undefined;

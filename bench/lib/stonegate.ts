@@ -26,6 +26,8 @@ export interface StonegateOptions {
   nodeArgs?: string[];
   /** How long to wait for the listener. */
   listenTimeoutMs?: number;
+  /** Another build's `bin/stonegate.js` (an A/B against a parent commit in one run); default BIN. */
+  bin?: string;
 }
 
 /** A gateway started by a bench. */
@@ -63,7 +65,9 @@ export async function startStonegate(ctx: BenchContext, options: StonegateOption
   const config = options.configFile ?? join(dir, 'stonegate.toml');
   if (options.configFile === undefined) writeFileSync(config, demoConfig(options));
   const nodeArgs = [...(options.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir]), ...(options.nodeArgs ?? [])];
-  const proc = ctx.processes.spawn(label, NODE, [...nodeArgs, BIN, 'serve', '-c', config, '--port', '0', '--data-dir', join(dir, 'data')], { cwd: ROOT });
+  const proc = ctx.processes.spawn(label, NODE, [...nodeArgs, options.bin ?? BIN, 'serve', '-c', config, '--port', '0', '--data-dir', join(dir, 'data')], {
+    cwd: ROOT,
+  });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`${label} did not listen within ${options.listenTimeoutMs ?? 20_000} ms: ${proc.tail.join('\n')}`)),

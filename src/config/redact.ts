@@ -67,6 +67,8 @@ export function redactedConfig(config: Config, backends: readonly BackendConfig[
     security: config.security,
     audit: config.audit,
     store: { ...config.store, url: redactUrl(config.store.url) },
+    // [otel] Export headers carry a vendor's API key: names only.
+    telemetry: { ...config.raw.telemetry, headers: Object.fromEntries(Object.keys(config.raw.telemetry.headers).map((h) => [h, REDACTED])) },
     backends: backends.map(redactBackend),
   };
 }

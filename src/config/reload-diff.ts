@@ -103,6 +103,8 @@ export function planConfig(current: Config, next: Config): ConfigPlan {
     auth = Object.freeze({ ...next.auth, oauth: current.auth.oauth });
   }
   merged.auth = auth;
+  // [otel] Tracing starts with the gateway: [telemetry] waits for a restart.
+  needsRestart.push(...changedKeys('telemetry', current.raw.telemetry, next.raw.telemetry));
   return { config: Object.freeze(merged) as unknown as Config, needsRestart };
 }
 

@@ -3,6 +3,7 @@ import { type CoordOptions, CoordOptionsSchema } from '../builtins/coord.js';
 import { type BackendOAuth, BackendOAuthSchema } from './backend-oauth-schema.js';
 import { isLoopbackHost } from './loopback.js';
 import { OAuthSchema } from './oauth-schema.js';
+import { TelemetrySchema } from './telemetry-schema.js';
 import { TRANSPORT_NAMES, TRANSPORT_NEEDS, type Transport } from './transports.js';
 import { checkViews, type ViewConfig, ViewsSchema } from './views-schema.js';
 
@@ -289,6 +290,7 @@ export const ConfigSchema = z
     store: StoreSchema,
     backends: z.array(BackendSchema).default([]),
     views: ViewsSchema,
+    telemetry: TelemetrySchema, // [otel] read as config.raw.telemetry (telemetry-schema.ts)
   })
   .superRefine((c, ctx) => {
     // [[views]]: known backends (coord when coordination is on), unique renames, tokens' views (views-schema.ts).

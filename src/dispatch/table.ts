@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { Router } from '../router/router.js';
 import type { AsyncCall, DispatchStore } from '../store/dispatch-store.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
+import { type TraceCarrier, tracing } from '../telemetry/telemetry.js';
 import type { InputRequest, TaskInbox } from './task-input.js';
 
 export interface DispatchSettings {
@@ -30,6 +31,8 @@ export interface SubmitRequest {
   servers?: ReadonlySet<string>;
   /** [mcp-ext] Where the backend's questions wait for the caller's tasks/update (a Tasks-extension task); none: refused. */
   inbox?: TaskInbox;
+  /** [otel] The submitter's W3C trace context (REST headers, MCP `_meta`): the call carries it to the backend. */
+  traceContext?: TraceCarrier;
 }
 
 /** What gate_poll, GET /call/{id} and tasks/get show of a call. */
@@ -144,7 +147,8 @@ export class DispatchTable {
     const live: Live = { call, controller: new AbortController(), waiters: new Set(), progress: null, inbox: request.inbox };
     if (request.inbox !== undefined) request.inbox.onchange = () => this.#changed(call);
     this.#live.set(call.id, live);
-    void this.#run(call, request, live);
+    // [otel] The call keeps its submitter's context: the submitting span's (tracing on), else the one it was sent with.
+    void this.#run(call, { ...request, traceContext: tracing()?.capture() ?? request.traceContext }, live);
     return call;
   }
 
@@ -160,6 +164,8 @@ export class DispatchTable {
         signal: live.controller.signal,
         timeout: this.#o.settings.async_timeout,
         timeoutSetting: '[dispatch] async_timeout',
+        traceContext: request.traceContext, // [otel] linked to its submitter, in a trace of its own
+        linked: true,
         onstart: () => this.#started(call),
         onprogress: (p) => {
           live.progress = {

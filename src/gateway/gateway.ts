@@ -30,6 +30,7 @@ import { Roster } from '../supervisor/roster.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { BuiltinFactory } from '../supervisor/transport.js';
 import { type Connector, transportConnector } from '../supervisor/transport.js';
+import { startTracing, stopTracing } from '../telemetry/telemetry.js';
 import { VERSION } from '../version.js';
 import { type HealthReport, healthReport } from '../views/health-report.js';
 import { createMetrics } from '../views/metrics.js';
@@ -194,6 +195,7 @@ export class Gateway {
    */
   async start(options: { listen?: boolean } = {}): Promise<{ url: string | undefined; ready: Promise<void> }> {
     if (options.listen !== false) this.security.assertBindable();
+    await startTracing(this.config.raw.telemetry, this.logger); // [otel] loads the SDK only when [telemetry] enabled
     mkdirSync(this.config.server.dataDir, { recursive: true });
     // Kills what a gateway killed on this data_dir left running, before any child of ours starts.
     this.#children = ChildLedger.open(this.config.server.dataDir, this.logger);
@@ -344,6 +346,7 @@ export class Gateway {
       for (const backend of this.supervisor.list()) this.router.drop(backend.name);
       await this.security.close();
       await this.#stores?.close();
+      await stopTracing(); // [otel] exports what is queued (bounded)
       this.logger.info('stonegate stopped');
     })();
     return this.#stopping;

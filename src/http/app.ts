@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { scrub, scrubError } from '../config/redact.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { GatewaySurface } from '../mcp/surface.js';
+import { tracing } from '../telemetry/telemetry.js';
 import { streamSlot } from './client-slots.js';
 import { dashboardRoutes } from './dashboard-routes.js';
 import { mcpRoutes } from './mcp-endpoint.js';
@@ -28,6 +29,11 @@ export function createApp(gateway: GatewaySurface): Hono {
   const app = new Hono();
   const log = gateway.logger;
 
+  // [otel] A server span per request while tracing is on (telemetry/otel.ts), first: refused requests are traced too.
+  app.use(
+    '*',
+    middleware((c, next) => tracing()?.http(c, next) ?? next()),
+  );
   app.use('*', middleware(securityGuard(gateway)));
   app.use('*', middleware(bodyGuard(gateway)));
   // Event streams are held per client and in all (client-slots.ts).

@@ -8,6 +8,7 @@ import type { GatewaySurface } from '../mcp/surface.js';
 import { CallInputSchema } from '../router/call-input.js';
 import type { BackendStats } from '../router/call-log.js';
 import type { AsyncCall } from '../store/dispatch-store.js';
+import { httpCarrier } from '../telemetry/telemetry.js';
 import { adminHandlers } from './admin-routes.js';
 import { intParam, readBody } from './body.js';
 import { role } from './route-role.js';
@@ -64,7 +65,9 @@ export function restRoutes(gateway: RestSources): Hono {
     const body = await readBody(c, CallInputSchema);
     // A backend outside the token's list is refused (FORBIDDEN) by the router's call guard, which also audits the refusal.
     const tool = await toolIn(c, body.server, body.tool);
-    const outcome = await router.call({ server: body.server, tool, arguments: body.arguments, caller: who(c), signal: c.req.raw.signal });
+    // [otel] An HTTP traceparent/tracestate goes on to the backend (the gateway's own span's while tracing is on).
+    const traceContext = httpCarrier((name) => c.req.header(name));
+    const outcome = await router.call({ server: body.server, tool, arguments: body.arguments, caller: who(c), signal: c.req.raw.signal, traceContext });
     return c.json(outcome);
   });
 
@@ -72,7 +75,8 @@ export function restRoutes(gateway: RestSources): Hono {
     const body = await readBody(c, CallInputSchema);
     assertMayUse(c, body.server);
     const tool = await toolIn(c, body.server, body.tool);
-    const call = await gateway.dispatch.submit({ server: body.server, tool, arguments: body.arguments, caller: who(c), owner: who(c) ?? null });
+    const traceContext = httpCarrier((name) => c.req.header(name)); // [otel]
+    const call = await gateway.dispatch.submit({ server: body.server, tool, arguments: body.arguments, caller: who(c), owner: who(c) ?? null, traceContext });
     return c.json({ call_id: call.id, submitted_at: call.submitted_at, status: call.state }, 202);
   });
 

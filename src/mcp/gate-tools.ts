@@ -200,7 +200,8 @@ export async function callGateTool(
       const { server, tool: named, toolArgs } = callTarget(view, args);
       const tool = await toolInView(gateway, view, server, named);
       refuseAppOnly(gateway.catalog.resolve(server, tool)?.definition, server, tool);
-      const call = await gateway.dispatch.submit({ server, tool, arguments: toolArgs, caller: view.caller, owner: view.owner ?? null, servers: view.servers });
+      const submitted = { server, tool, arguments: toolArgs, caller: view.caller, owner: view.owner ?? null, servers: view.servers };
+      const call = await gateway.dispatch.submit({ ...submitted, traceContext: ctx.downstream.traceContext }); // [otel] the caller's `_meta` context
       return json({ call_id: call.id, submitted_at: call.submitted_at, status: call.state });
     }
     case 'gate_poll':

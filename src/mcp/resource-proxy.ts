@@ -210,10 +210,24 @@ export function registerResourceProxy(
           async (connection, options) =>
             withoutEnvelope(
               connection,
-              await connection.client.request({ method, params: paramsFor(connection, params, downstream, round) }, Loose, {
-                ...options,
-                allowInputRequired: true,
-              }),
+              // [otel] With tracing on, the gateway's client span (options.trace) replaces the caller's context, its baggage kept.
+              await connection.client.request(
+                {
+                  method,
+                  params: paramsFor(
+                    connection,
+                    params,
+                    downstream,
+                    round,
+                    options.trace === undefined ? downstream?.traceContext : { ...downstream?.traceContext, ...options.trace },
+                  ),
+                },
+                Loose,
+                {
+                  ...options,
+                  allowInputRequired: true,
+                },
+              ),
             ),
           ctx.mcpReq.signal,
           view.session,

@@ -4,9 +4,10 @@ import { z } from 'zod';
 import type { CatalogTool } from '../catalog/catalog.js';
 import { taskOf } from '../dispatch/task-store.js';
 import { rpcFailure, toGatewayError } from '../errors.js';
-import { roundOf, traced } from '../pool/backend-era.js';
+import { roundOf, traceContextOf, traced } from '../pool/backend-era.js';
 import type { Downstream } from '../pool/connection.js';
 import { relayedError } from '../router/input-rounds.js';
+import { tracing } from '../telemetry/telemetry.js';
 import { VERSION } from '../version.js';
 import { appCall, appResult, appTools } from './apps.js';
 import { bridgedCall } from './bridged-call.js';
@@ -231,6 +232,7 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
         ? 'stonegate routes tool calls to many MCP servers. Tools are named <server>__<tool>. If you do not know which tool fits, call gate_discover with a few words, then call the tool by name or with gate_call.'
         : meta?.instructions,
   });
+  tracing()?.traceServer(server, { session: () => view.session?.id, client: () => server.getClientVersion()?.name }); // [otel] a span per MCP request
   server.oninitialized = () => {
     // With auth the caller is the token's name, whatever the client calls itself.
     if (view.owner === undefined) view.caller = server.getClientVersion()?.name;
@@ -291,7 +293,9 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
     }
     // Task-augmented (2025: the caller's `task`, ignored in 2026-07-28): answered with the task at once, run by the dispatch table.
     if (era === 'legacy' && params.task !== undefined) {
-      return { task: taskOf(await submitTask(gateway, view, entry, args), gateway.config.dispatch.result_ttl * 1000) } as unknown as CallToolResult;
+      return {
+        task: taskOf(await submitTask(gateway, view, entry, args, undefined, traceContextOf(ctx.mcpReq._meta)), gateway.config.dispatch.result_ttl * 1000),
+      } as unknown as CallToolResult;
     }
     // [mcp-ext] The Tasks extension: a task when the request declares it and the backend's task_tools name the tool.
     const task = era === 'modern' ? await modernTask(gateway, view, ctx, entry, args) : undefined;

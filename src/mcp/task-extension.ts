@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { TaskInbox } from '../dispatch/task-input.js';
 import { POLL_INTERVAL_MS, taskOf } from '../dispatch/task-store.js';
 import { isGatewayError, rpcFailure, toGatewayError } from '../errors.js';
+import { traceContextOf } from '../pool/backend-era.js';
 import type { AsyncCall } from '../store/dispatch-store.js';
 import { isRelayedTask, relayedTaskMethod } from './relayed-task.js';
 import type { SessionServerSources } from './session-server.js';
@@ -162,7 +163,7 @@ export async function modernTask(
     if (names(gateway.supervisor.get(entry.server).config.taskRequired, entry.name)) throw missingExtension(`tools/call of ${entry.name}`);
     return undefined;
   }
-  const call = await submitTask(gateway, view, entry, args, new TaskInbox(declared(ctx)));
+  const call = await submitTask(gateway, view, entry, args, new TaskInbox(declared(ctx)), traceContextOf(ctx.mcpReq._meta));
   const { inputRequests: _none, ...task } = taskFields(gateway, call);
   return { resultType: 'task', ...task };
 }
@@ -174,10 +175,20 @@ export function submitTask(
   entry: { server: string; name: string },
   args: Record<string, unknown>,
   inbox?: TaskInbox,
+  traceContext?: Readonly<Record<string, string>>, // [otel] the caller's `_meta` context, carried by the call
 ): Promise<AsyncCall> {
   const { server, name: tool } = entry;
   return gateway.dispatch
-    .submit({ server, tool, arguments: args, caller: view.caller, owner: view.owner ?? null, servers: view.servers, ...(inbox === undefined ? {} : { inbox }) })
+    .submit({
+      server,
+      tool,
+      arguments: args,
+      caller: view.caller,
+      owner: view.owner ?? null,
+      servers: view.servers,
+      traceContext,
+      ...(inbox === undefined ? {} : { inbox }),
+    })
     .catch((err: unknown) => {
       const error = toGatewayError(err);
       throw error.code === 'INVALID_ARGUMENTS' ? rpcFailure(ProtocolErrorCode.InvalidParams, `${error.code}: ${error.message}`) : err;

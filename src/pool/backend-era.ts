@@ -140,8 +140,9 @@ export function paramsFor(
   params: Record<string, unknown>,
   downstream: Downstream | undefined,
   round: RoundFields = {},
+  // [otel] The trace context to send: the caller's, or the gateway's own client span (router.ts).
+  trace: Readonly<Record<string, string>> | undefined = downstream?.traceContext,
 ): Record<string, unknown> {
-  const trace = downstream?.traceContext;
   const meta = { ...(params._meta as Record<string, unknown> | undefined), ...trace };
   if (connection.era !== 'modern') return trace === undefined ? params : { ...params, _meta: meta };
   return {

@@ -7,9 +7,11 @@ import type { SessionRef } from '../pool/affinity-pool.js';
 import { paramsFor, type RoundFields, withoutEnvelope } from '../pool/backend-era.js';
 import type { Connection, Downstream } from '../pool/connection.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
+import type { TraceCarrier } from '../telemetry/telemetry.js';
 import { type BackendTaskEra, backendTaskEra, backendTaskStatus, callAsBackendTask, refusedWithoutTask, refuseUnaskedTask } from './backend-task.js';
 import { Breaker, type CircuitState } from './breaker.js';
 import type { CallLog } from './call-log.js';
+import { type CallTrace, callTraceId, endCallTrace, forwardTrace, startCallTrace, toolRequestTrace, waited } from './call-trace.js';
 import { Deadline, NO_SDK_TIMEOUT } from './deadline.js';
 import { describeFailure } from './failure.js';
 import { type Fault, faultOf } from './fault.js';
@@ -42,12 +44,19 @@ export interface CallRequest {
   session?: SessionRef;
   /** [mcp-bridge] A 2026-07-28 caller's retry (`inputResponses`, `requestState`): passed to a 2026-07-28 backend untouched. */
   round?: RoundFields;
+  /** [otel] The caller's W3C trace context when it came outside `_meta` (REST headers, an async call's submitter): sent on to the backend. */
+  traceContext?: TraceCarrier;
+  /** [otel] An async call: its span starts a trace of its own, linked to traceContext (the submitter's). */
+  linked?: boolean;
 }
 
 /** What a forwarded request must pass to the SDK: the gateway's deadline (with the caller's cancel) instead of the SDK's timer. */
 export interface ForwardOptions {
   signal: AbortSignal;
   timeout: number;
+  /** [otel] Tracing on: the backend request's span, as trace context for its `_meta` (the headers of an http backend are set). */
+  trace?: TraceCarrier;
+  headers?: Record<string, string>;
 }
 
 export interface CallOutcome {
@@ -129,11 +138,16 @@ export class Router {
     return this.breaker(server).fire(() =>
       backend.use(async (connection) => {
         const deadline = new Deadline(timeout, timeout, signal);
+        // [otel] A client span per forwarded request (tracing on); its context goes on with the request (call-trace.ts).
+        const { span, ...traced } = forwardTrace(backend.config, what, connection.pid);
         try {
-          return await fn(connection, { signal: deadline.signal, timeout: NO_SDK_TIMEOUT });
+          return await fn(connection, { signal: deadline.signal, timeout: NO_SDK_TIMEOUT, ...traced });
         } catch (err) {
-          throw await describeFailure(err, { server, tool: what, connection, backend, deadline, signal });
+          const failure = await describeFailure(err, { server, tool: what, connection, backend, deadline, signal });
+          span?.fail(failure.code, failure.message);
+          throw failure;
         } finally {
+          span?.end();
           deadline.clear();
         }
       }, session),
@@ -188,23 +202,28 @@ export class Router {
   async #route(request: CallRequest): Promise<CallOutcome> {
     const started = performance.now();
     const { server, tool } = request;
-    const attempt: Attempt = { retried: false };
+    // [otel] The caller's trace context, and the call's span (tracing on): call-trace.ts.
+    const attempt: Attempt = { retried: false, ...startCallTrace(request) };
     // Per-call routing at debug, for the troubleshooting section: who called
     // what and how it ended. Never the arguments (they may hold secrets).
     // Checked once per call: the hot path builds no log objects at info.
     const log = this.#options.logger.isLevelEnabled('debug') ? this.#options.logger : undefined;
-    log?.debug({ backend: server, tool, agent: request.caller ?? null }, 'routing call');
+    log?.debug({ backend: server, tool, agent: request.caller ?? null, trace_id: callTraceId(attempt) }, 'routing call');
     try {
       // [mcp-bridge] A 2026-07-28 backend's input_required: relayed or answered round by round (input-rounds.ts).
       const rounds = { server, what: `tools/call ${tool}`, downstream: request.downstream, roots: () => this.#options.supervisor.get(server).config.roots };
       const result = await inputRounds(rounds, request.round ?? {}, (round) => this.#invoke(request, attempt, round));
       const duration = performance.now() - started;
       this.#record(request, result.isError === true ? 'error' : 'success', null, duration, attempt.retried, result.isError === true ? 'tool' : undefined);
-      log?.debug({ backend: server, tool, status: result.isError === true ? 'error' : 'success', duration_ms: Math.round(duration) }, 'call finished');
+      const status = result.isError === true ? 'error' : 'success';
+      endCallTrace(attempt, status, attempt.retried, this.#breakers.get(server)?.state, result.isError === true ? 'tool_error' : undefined);
+      log?.debug({ backend: server, tool, status, duration_ms: Math.round(duration), trace_id: callTraceId(attempt) }, 'call finished');
       return { result, server, tool, duration_ms: Math.round(duration) };
     } catch (err) {
       const error = toGatewayError(err);
-      log?.debug({ backend: server, tool, status: 'error', code: error.code, duration_ms: Math.round(performance.now() - started) }, 'call failed');
+      const ms = Math.round(performance.now() - started);
+      log?.debug({ backend: server, tool, status: 'error', code: error.code, duration_ms: ms, trace_id: callTraceId(attempt) }, 'call failed');
+      endCallTrace(attempt, error.code === 'TIMEOUT' ? 'timeout' : 'error', attempt.retried, this.#breakers.get(server)?.state, error.code, error.message);
       // A name no backend has is the caller's typo, not a backend's call:
       // recording it would let clients grow the per-backend stats at will.
       if (error.code !== 'UNKNOWN_SERVER')
@@ -235,9 +254,11 @@ export class Router {
     this.#checkArguments(resolved, args);
     const timeout = request.timeout ?? backend.config.timeout;
     const debug = this.#options.logger.isLevelEnabled('debug');
-    const send = (): Promise<CallToolResult> =>
-      this.breaker(server).fire(() =>
+    const send = (): Promise<CallToolResult> => {
+      const asked = attempt.span === undefined ? 0 : performance.now(); // [otel] the pool's wait (waited() below)
+      return this.breaker(server).fire(() =>
         backend.use(async (connection) => {
+          waited(attempt.span, server, asked);
           if (debug) this.#options.logger.debug({ backend: server, tool, pid: connection.pid ?? null, timeout_ms: timeout }, 'call sent to backend connection');
           const downstream = request.downstream;
           if (downstream !== undefined) connection.downstreams.add(downstream);
@@ -249,11 +270,14 @@ export class Router {
           const deadline = new Deadline(timeout, onprogress === undefined ? timeout : Math.max(timeout, backend.config.maxTimeout), request.signal);
           // [mcp-bridge] The time a 2026-07-28 caller takes to answer a parked backend request does not count.
           downstream?.onDeadline?.(deadline);
+          // [otel] The backend request's span; its context replaces the caller's in `_meta` (and the headers of an HTTP backend).
+          const { span: client, trace, headers: traced } = toolRequestTrace(attempt, backend.config, tool, connection.pid);
           try {
             // [mcp-bridge] A 2026-07-28 backend is told the caller's capabilities; its input_required comes back as a result.
-            const params = paramsFor(connection, { name: tool, arguments: args }, downstream, round);
+            const params = paramsFor(connection, { name: tool, arguments: args }, downstream, round, trace);
             // [mcp-ext] Toward a 2026-07-28 backend, the tool's x-mcp-header arguments go as Mcp-Param-* headers too.
-            const headers = connection.era === 'modern' ? mirroredParamHeaders((catalog.resolve(server, tool) ?? resolved).inputSchema, args) : undefined;
+            const mirrored = connection.era === 'modern' ? mirroredParamHeaders((catalog.resolve(server, tool) ?? resolved).inputSchema, args) : undefined;
+            const headers = traced === undefined ? mirrored : { ...traced, ...mirrored };
             // [mcp-ext] A tool whose backend requires a task runs as one there (backend-task.ts): a 2025 tool says so in its
             // listing; a 2026-07-28 listing does not, and the backend's -32021 for the Tasks extension says it instead.
             const asTask = async (era: BackendTaskEra): Promise<CallToolResult> => {
@@ -293,7 +317,7 @@ export class Router {
             refuseUnaskedTask(result, server, tool);
             return withoutEnvelope(connection, result);
           } catch (err) {
-            throw await describeFailure(err, {
+            const failure = await describeFailure(err, {
               server,
               tool,
               setting: request.timeout === undefined ? undefined : request.timeoutSetting,
@@ -302,12 +326,16 @@ export class Router {
               deadline,
               signal: request.signal,
             });
+            client?.fail(failure.code, failure.message);
+            throw failure;
           } finally {
+            client?.end();
             deadline.clear();
             if (downstream !== undefined) connection.downstreams.delete(downstream);
           }
         }, request.session),
       );
+    };
     try {
       return await send();
     } catch (err) {
@@ -328,7 +356,7 @@ export class Router {
       if (request.signal?.aborted === true) throw err;
       attempt.retried = true;
       this.#options.logger.info(
-        { backend: server, tool, retried: true, error: (err as Error).message },
+        { backend: server, tool, retried: true, error: (err as Error).message, trace_id: callTraceId(attempt) },
         unsent ? 'call sent again on a new session' : 'call retried after backend crash',
       );
       return send();
@@ -360,8 +388,8 @@ export class Router {
   }
 }
 
-/** What happened to one call on its way, for its call-log record. */
-interface Attempt {
+/** What happened to one call on its way, for its call-log record; [otel] and its trace (call-trace.ts). */
+interface Attempt extends CallTrace {
   retried: boolean;
 }
 

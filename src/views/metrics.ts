@@ -3,6 +3,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { CallLog } from '../router/call-log.js';
 import type { Router } from '../router/router.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
+import { tracing } from '../telemetry/telemetry.js';
 
 export interface MetricsSources {
   supervisor: Supervisor;
@@ -94,5 +95,20 @@ export function createMetrics(sources: MetricsSources): Registry {
       this.set(supervisor.list().reduce((n, b) => n + (b.config.transport === 'stdio' ? b.info().pool.size : 0), 0));
     },
   });
+  // [otel] What tracing sent and lost (queue full, collector unreachable); 0 while tracing is off.
+  for (const [name, help, pick] of [
+    ['stonegate_trace_spans_exported_total', 'Spans exported to the OTLP collector.', 'exported'],
+    ['stonegate_trace_spans_dropped_total', 'Spans dropped: the export queue was full, or the collector did not take them.', 'dropped'],
+  ] as const) {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(tracing()?.counts[pick] ?? 0);
+      },
+    });
+  }
   return registry;
 }

@@ -19,13 +19,21 @@ import {
   StoreSchema,
   SupervisorSchema,
 } from '../../src/config/schema.js';
+import { TelemetrySchema } from '../../src/config/telemetry-schema.js';
 
 // The repository's own stonegate.toml, which must mirror the schema key for key.
 const FILE = fileURLToPath(new URL('../../stonegate.toml', import.meta.url));
 
-/** The object schema inside a section's `.prefault({})`. */
+/**
+ * The keys of the object schema inside a section's `.prefault({})`; a key
+ * with no default at all ([otel]: unset falls back to an OTEL_* variable)
+ * is shown commented out, so it is left out here.
+ */
 function sectionKeys(schema: z.ZodPrefault<z.ZodObject>): string[] {
-  return Object.keys(schema.unwrap().shape).sort();
+  const shape = schema.unwrap().shape as Record<string, z.ZodType>;
+  return Object.keys(shape)
+    .filter((key) => !(shape[key]?.def.type === 'optional'))
+    .sort();
 }
 
 const SECTIONS = {
@@ -41,6 +49,7 @@ const SECTIONS = {
   audit: AuditSchema,
   store: StoreSchema,
   logging: LoggingSchema,
+  telemetry: TelemetrySchema, // [otel]
 } as const;
 
 const file = parse(readFileSync(FILE, 'utf8')) as Record<string, unknown>;

@@ -1,0 +1,121 @@
+import type { MiddlewareHandler } from 'hono';
+import type { TelemetrySettings } from '../config/telemetry-schema.js';
+import type { Logger } from '../log.js';
+
+/*
+ * [otel] OpenTelemetry tracing (docs/tracing.md). This file is the whole
+ * of what the data path imports: the hooks are reached through tracing(),
+ * which is undefined while tracing is off, so an off gateway pays one
+ * undefined check per hook and never loads the SDK (otel.ts is imported
+ * dynamically by startTracing, only when [telemetry] enabled = true).
+ */
+
+/** W3C trace context as text: `traceparent`, `tracestate`, `baggage` (the `_meta` keys and the HTTP headers alike). */
+export type TraceCarrier = Readonly<Record<string, string>>;
+
+/** Span attributes; undefined values are left out. */
+export type Attributes = Readonly<Record<string, string | number | boolean | undefined>>;
+
+/** One span the data path holds open. end() is idempotent. */
+export interface SpanHandle {
+  readonly traceId: string;
+  /** The W3C context that continues from this span (its traceparent and tracestate). */
+  carrier(): TraceCarrier;
+  set(attributes: Attributes): void;
+  /** Records a failure: `error.type` and an error status. */
+  fail(type: string, message?: string): void;
+  /** A child span; with `startTime` (performance.now() ms) it started back then. */
+  child(name: string, kind: 'client' | 'internal', attributes: Attributes, startTime?: number): SpanHandle;
+  end(): void;
+}
+
+/** What an MCP server span reads of its session. */
+export interface ServerInfo {
+  session(): string | undefined;
+  client(): string | undefined;
+}
+
+/** The hooks of a running tracer (otel.ts). */
+export interface Tracing {
+  /** Hono middleware: a server span per request (long polls and async-call polls excepted). */
+  readonly http: MiddlewareHandler;
+  /** Adds a span per MCP request to the requests `server` (the SDK's Server) answers. */
+  traceServer(server: object, info: ServerInfo): void;
+  /**
+   * The span of a routed call: a child of the active span, else of `carrier`;
+   * `linked` (an async call): a trace of its own, linked to `carrier` (its submitter).
+   */
+  call(name: string, attributes: Attributes, carrier: TraceCarrier | undefined, linked: boolean): SpanHandle;
+  /** A span in the active context (a forwarded backend request: kind client). */
+  span(name: string, attributes: Attributes, kind?: 'client' | 'internal'): SpanHandle;
+  /** The active span's context as a carrier: an async call's submitter. */
+  capture(): TraceCarrier | undefined;
+  /** Spans dropped (queue full, export failed) and exported, for /metrics. */
+  readonly counts: { readonly dropped: number; readonly exported: number };
+  /** Flushes what is queued (within a bound) and stops. */
+  shutdown(): Promise<void>;
+}
+
+let active: Tracing | undefined;
+
+/** The running tracer, or undefined when tracing is off: every hook of the data path is `tracing()?.hook(…)`. */
+export function tracing(): Tracing | undefined {
+  return active;
+}
+
+/**
+ * Starts tracing when [telemetry] enabled is true (and OTEL_SDK_DISABLED is
+ * not "true"): loads the SDK and the OTLP exporter. Process-wide, like the
+ * OpenTelemetry SDK itself: one gateway per process traces.
+ */
+export async function startTracing(settings: TelemetrySettings, logger: Logger): Promise<void> {
+  if (!settings.enabled || active !== undefined) return;
+  if (process.env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') {
+    logger.info('[telemetry] enabled, but OTEL_SDK_DISABLED=true: tracing stays off');
+    return;
+  }
+  const { createTracing } = await import('./otel.js');
+  active = createTracing(settings, logger);
+}
+
+/** Stops tracing, exporting what is queued first (bounded). Idempotent. */
+export async function stopTracing(): Promise<void> {
+  const running = active;
+  active = undefined;
+  await running?.shutdown();
+}
+
+/** A traceparent as W3C Trace Context level 1 writes it (version 00; later versions may append fields): anything else is not passed on. */
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-[\x21-\x7e]*)?$/;
+/** tracestate: at most 512 characters of printable ASCII (its list syntax is the backend's to read). */
+const TRACESTATE = /^[\x20-\x7e]{0,512}$/;
+
+/** The W3C trace context of a request's HTTP headers (traceparent, tracestate, baggage), or undefined without a well-formed traceparent. */
+export function httpCarrier(header: (name: string) => string | undefined): TraceCarrier | undefined {
+  const traceparent = header('traceparent');
+  if (traceparent === undefined || !TRACEPARENT.test(traceparent)) return undefined;
+  const tracestate = header('tracestate');
+  const baggage = header('baggage');
+  return { traceparent, ...(tracestate === undefined ? {} : { tracestate }), ...(baggage === undefined ? {} : { baggage }) };
+}
+
+/** The trace id a carrier's traceparent names (version-traceid-spanid-flags), for log lines; undefined without one. */
+export function traceIdOf(carrier: TraceCarrier | undefined): string | undefined {
+  const traceparent = carrier?.traceparent;
+  if (traceparent === undefined) return undefined;
+  const id = traceparent.split('-')[1];
+  return id !== undefined && /^[0-9a-f]{32}$/.test(id) ? id : undefined;
+}
+
+/**
+ * The headers of the trace context toward an HTTP backend: a well-formed
+ * traceparent, and its tracestate when that is a valid header value (a
+ * caller's `_meta` may hold anything; it stays in `_meta` as sent). Baggage
+ * stays in `_meta` only.
+ */
+export function traceHeaders(carrier: TraceCarrier | undefined): Record<string, string> | undefined {
+  const traceparent = carrier?.traceparent;
+  if (traceparent === undefined || !TRACEPARENT.test(traceparent)) return undefined;
+  const tracestate = carrier?.tracestate;
+  return tracestate === undefined || !TRACESTATE.test(tracestate) ? { traceparent } : { traceparent, tracestate };
+}
