@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type AuthorizationCodeOAuth, AuthorizationCodeSchema } from './backend-login-schema.js';
 import { isLoopbackHost } from './loopback.js';
 
 /*
@@ -15,7 +16,7 @@ const secureUrl = z.url({ protocol: /^https?$/ }).refine((value) => {
   return url.protocol === 'https:' || isLoopbackHost(url.hostname);
 }, 'an https:// URL (http:// only on a loopback host)');
 
-export const BackendOAuthSchema = z.strictObject({
+export const ClientCredentialsSchema = z.strictObject({
   grant: z.literal('client_credentials'),
   client_id: z.string().min(1),
   client_secret: z.string().min(1),
@@ -28,8 +29,14 @@ export const BackendOAuthSchema = z.strictObject({
   token_timeout: z.number().int().min(1).default(10_000),
 });
 
+/** [oauth-out] One schema per grant; `authorization_code` (stonegate auth login) is backend-login-schema.ts. */
+export const BackendOAuthSchema = z.discriminatedUnion('grant', [ClientCredentialsSchema, AuthorizationCodeSchema]);
+
+/** A normalized `grant = "client_credentials"` entry. */
+export type ClientCredentialsOAuth = Omit<z.infer<typeof ClientCredentialsSchema>, 'scopes'> & { readonly scopes: readonly string[] };
+
 /** A normalized backend `oauth` entry. */
-export type BackendOAuth = Omit<z.infer<typeof BackendOAuthSchema>, 'scopes'> & { readonly scopes: readonly string[] };
+export type BackendOAuth = ClientCredentialsOAuth | AuthorizationCodeOAuth;
 
 /** `oauth.client_secret` of a [[backends]] entry must reference the environment, never be written in the file. */
 export function refusePlainBackendSecrets(parsed: unknown, file: string): string | undefined {

@@ -22,7 +22,7 @@ export function redactBackend(b: BackendConfig): Record<string, unknown> {
     inherit_env: b.inheritEnv,
     url: redactUrl(b.url),
     headers: redactMap(b.headers),
-    ...(b.oauth === undefined ? {} : { oauth: { ...b.oauth, client_secret: REDACTED } }), // [oauth-out]
+    ...(b.oauth === undefined ? {} : { oauth: { ...b.oauth, ...(b.oauth.client_secret === undefined ? {} : { client_secret: REDACTED }) } }), // [oauth-out]
     roots: b.roots,
     affinity: b.affinity,
     auto_restart: b.autoRestart,
@@ -119,7 +119,7 @@ export function secretsOf(b: BackendConfig): string[] {
     ...headers,
     ...headers.flatMap(headerSecrets),
     ...urlSecrets(b.url),
-    ...(b.oauth === undefined ? [] : [b.oauth.client_secret]),
+    ...(b.oauth?.client_secret === undefined ? [] : [b.oauth.client_secret]),
   ];
   // Short values ("1", "true") would blank out ordinary words.
   return values.filter((v) => v.length >= 6);

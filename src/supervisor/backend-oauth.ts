@@ -5,14 +5,16 @@ import {
   checkResourceAllowed,
   extractWWWAuthenticateParams,
   type FetchLike,
+  OAuthClientFlowError,
   type OAuthDiscoveryState,
+  OAuthError,
   SdkErrorCode,
   SdkHttpError,
   type StoredOAuthClientInformation,
   type StoredOAuthTokens,
   UnauthorizedError,
 } from '@modelcontextprotocol/client';
-import type { BackendOAuth } from '../config/backend-oauth-schema.js';
+import type { BackendOAuth, ClientCredentialsOAuth } from '../config/backend-oauth-schema.js';
 import type { TokenStore } from './backend-tokens.js';
 
 /*
@@ -50,6 +52,12 @@ export interface OAuthView {
 /** The expiry of the tokens held per backend, for the views (updated on every load and save). */
 const expiries = new Map<string, number | undefined>();
 
+/** [oauth-out] Records the expiry of a backend's held token (null: none held) for the views. */
+export function noteExpiry(backend: string, expiresAt: number | undefined | null): void {
+  if (expiresAt === null) expiries.delete(backend);
+  else expiries.set(backend, expiresAt);
+}
+
 /** The `oauth` field of a backend's /server/list row. */
 export function oauthView(backend: string, oauth: BackendOAuth, needsAuth: boolean): OAuthView {
   const known = expiries.has(backend);
@@ -61,7 +69,9 @@ export function oauthView(backend: string, oauth: BackendOAuth, needsAuth: boole
 /** Whether an error of the MCP client is the OAuth flow's failure (ours, or the SDK's 401 after a new token). */
 export function isBackendAuthFailure(error: unknown): boolean {
   if (error instanceof BackendAuthError || UnauthorizedError.isInstance(error)) return true;
-  return SdkHttpError.isInstance(error) && error.code === SdkErrorCode.ClientHttpAuthentication;
+  // [oauth-out] authorization_code: the SDK's flow runs inside the transport (its 403 step-up), its errors unwrapped.
+  if (OAuthError.isInstance(error) || OAuthClientFlowError.isInstance(error)) return true;
+  return SdkHttpError.isInstance(error) && (error.code === SdkErrorCode.ClientHttpAuthentication || error.code === SdkErrorCode.ClientHttpForbidden);
 }
 
 /** ClientCredentialsProvider with its tokens in the TokenStore, the resource checked and an optional fixed token endpoint. */
@@ -70,7 +80,7 @@ class StoredClientCredentials extends ClientCredentialsProvider {
     private readonly store: TokenStore,
     private readonly backend: string,
     private readonly url: string,
-    private readonly oauth: BackendOAuth,
+    private readonly oauth: ClientCredentialsOAuth,
   ) {
     const scope = oauth.scopes.length === 0 ? undefined : oauth.scopes.join(' ');
     // Without `issuer` the SDK would warn on stderr; the stamp is then dropped in clientInformation() below.
@@ -142,7 +152,7 @@ class StoredClientCredentials extends ClientCredentialsProvider {
  * A plain timer, not AbortSignal.any(AbortSignal.timeout()): a composed timeout signal that nothing else
  * holds can be garbage-collected before it fires, and the request then hangs.
  */
-function boundedFetch(ms: number): FetchLike {
+export function boundedFetch(ms: number): FetchLike {
   return async (input, init) => {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError')), ms);
@@ -150,7 +160,12 @@ function boundedFetch(ms: number): FetchLike {
     const forward = (): void => controller.abort(outer?.reason);
     outer?.addEventListener('abort', forward, { once: true });
     try {
-      return await fetch(input, { ...init, signal: controller.signal });
+      const response: Response = await fetch(input, { ...init, signal: controller.signal });
+      // [oauth-out] The SDK reads an OAuth error answer only from an `instanceof Response`, and the gateway's
+      // process has hono's Response as the global one (@hono/node-server): fetch's own is then re-wrapped.
+      if (response instanceof Response) return response;
+      const foreign = response as Response;
+      return new Response(foreign.body, foreign);
     } finally {
       clearTimeout(timer);
       outer?.removeEventListener('abort', forward);
@@ -171,7 +186,7 @@ function why(error: unknown, timeout: number): string {
  * on every request; on a 401, the SDK's auth() (discovery, the token
  * request) and the transport retries the request once with the new token.
  */
-export function backendAuthProvider(store: TokenStore, backend: string, url: string, oauth: BackendOAuth): AuthProvider {
+export function backendAuthProvider(store: TokenStore, backend: string, url: string, oauth: ClientCredentialsOAuth): AuthProvider {
   const provider = new StoredClientCredentials(store, backend, url, oauth);
   const fetchFn = boundedFetch(oauth.token_timeout);
   return {
