@@ -33,6 +33,16 @@ import type { TokenStore } from './backend-tokens.js';
 /** A token this close to its expiry is refreshed before it is sent. */
 const REFRESH_MARGIN_MS = 60_000;
 
+/**
+ * A resource indicator sent exactly as the protected-resource metadata publishes it: the SDK sends
+ * `href`, and a URL parser adds "/" to a pathless `https://mcp.example.com` (RFC 9728 §3.3, RFC 8707).
+ */
+function verbatimResource(text: string): URL {
+  const url = new URL(text);
+  Object.defineProperty(url, 'href', { value: text });
+  return url;
+}
+
 /** The command that logs a backend in, for messages. */
 export function loginCommand(backend: string): string {
   return `stonegate auth login ${backend}`;
@@ -172,7 +182,7 @@ export class LoginProvider implements OAuthClientProvider {
     if (!checkResourceAllowed({ requestedResource: serverUrl, configuredResource: resource })) {
       throw new BackendAuthError(`the protected-resource metadata names resource ${resource}, which does not cover ${String(serverUrl)} (resource mismatch)`);
     }
-    return new URL(resource);
+    return verbatimResource(resource);
   }
 
   /** With `issuer`, the login belongs to that authorization server: a backend that names another is refused. */
