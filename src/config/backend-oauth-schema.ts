@@ -16,18 +16,26 @@ const secureUrl = z.url({ protocol: /^https?$/ }).refine((value) => {
   return url.protocol === 'https:' || isLoopbackHost(url.hostname);
 }, 'an https:// URL (http:// only on a loopback host)');
 
-export const ClientCredentialsSchema = z.strictObject({
-  grant: z.literal('client_credentials'),
-  client_id: z.string().min(1),
-  client_secret: z.string().min(1),
-  /** The token endpoint; unset: discovered from the backend's 401 (RFC 9728, then RFC 8414 / OIDC metadata). */
-  token_url: secureUrl.optional(),
-  /** The authorization server the credentials belong to: no other is ever sent them (SEP-2352 issuer stamp). */
-  issuer: secureUrl.optional(),
-  scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope token')).default([]),
-  /** Bounds every request to the authorization server (metadata, token), in ms. */
-  token_timeout: z.number().int().min(1).default(10_000),
-});
+export const ClientCredentialsSchema = z
+  .strictObject({
+    grant: z.literal('client_credentials'),
+    client_id: z.string().min(1),
+    /** client_secret_basic; or, with `private_key`, none (private_key_jwt). */
+    client_secret: z.string().min(1).optional(),
+    /** [oauth-out] private_key_jwt (RFC 7523 §2.2): a PKCS#8 PEM key (`${ENV}` only) signing the client's assertion. */
+    private_key: z.string().min(1).optional(),
+    private_key_alg: z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512']).default('RS256'),
+    /** The token endpoint; unset: discovered from the backend's 401 (RFC 9728, then RFC 8414 / OIDC metadata). */
+    token_url: secureUrl.optional(),
+    /** The authorization server the credentials belong to: no other is ever sent them (SEP-2352 issuer stamp). */
+    issuer: secureUrl.optional(),
+    scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope token')).default([]),
+    /** Bounds every request to the authorization server (metadata, token), in ms. */
+    token_timeout: z.number().int().min(1).default(10_000),
+  })
+  .refine((o) => (o.client_secret === undefined) !== (o.private_key === undefined), {
+    message: 'client_credentials takes client_secret (client_secret_basic) or private_key (private_key_jwt), exactly one',
+  });
 
 /** [oauth-out] One schema per grant; `authorization_code` (stonegate auth login) is backend-login-schema.ts. */
 export const BackendOAuthSchema = z.discriminatedUnion('grant', [ClientCredentialsSchema, AuthorizationCodeSchema]);
@@ -43,9 +51,12 @@ export function refusePlainBackendSecrets(parsed: unknown, file: string): string
   const backends = (parsed as { backends?: unknown }).backends;
   if (!Array.isArray(backends)) return undefined;
   for (const [i, entry] of backends.entries()) {
-    const secret = (entry as { oauth?: { client_secret?: unknown } } | null)?.oauth?.client_secret;
-    if (typeof secret === 'string' && !ENV_REF.test(secret)) {
-      return `${file}: backends[${i}].oauth.client_secret: a secret must not be written in the file; reference the environment (client_secret = "\${BACKEND_CLIENT_SECRET}")`;
+    const oauth = (entry as { oauth?: { client_secret?: unknown; private_key?: unknown } } | null)?.oauth;
+    for (const key of ['client_secret', 'private_key'] as const) {
+      const secret = oauth?.[key];
+      if (typeof secret === 'string' && !ENV_REF.test(secret)) {
+        return `${file}: backends[${i}].oauth.${key}: a secret must not be written in the file; reference the environment (${key} = "\${BACKEND_${key.toUpperCase()}}")`;
+      }
     }
   }
   return undefined;

@@ -1,8 +1,10 @@
 import {
+  type AddClientAuthentication,
   type AuthProvider,
   auth,
   ClientCredentialsProvider,
   checkResourceAllowed,
+  createPrivateKeyJwtAuth,
   extractWWWAuthenticateParams,
   type FetchLike,
   OAuthClientFlowError,
@@ -84,14 +86,27 @@ class StoredClientCredentials extends ClientCredentialsProvider {
   ) {
     const scope = oauth.scopes.length === 0 ? undefined : oauth.scopes.join(' ');
     // Without `issuer` the SDK would warn on stderr; the stamp is then dropped in clientInformation() below.
-    super({ clientId: oauth.client_id, clientSecret: oauth.client_secret, clientName: 'stonegate', scope, expectedIssuer: oauth.issuer ?? UNPINNED });
+    super({ clientId: oauth.client_id, clientSecret: oauth.client_secret ?? '', clientName: 'stonegate', scope, expectedIssuer: oauth.issuer ?? UNPINNED });
+    // [oauth-out] private_key_jwt (RFC 7523 §2.2): the SDK's signed assertion instead of client_secret_basic.
+    if (oauth.private_key !== undefined) {
+      const key = oauth.private_key;
+      this.addClientAuthentication = createPrivateKeyJwtAuth({
+        issuer: oauth.client_id,
+        subject: oauth.client_id,
+        privateKey: key,
+        alg: oauth.private_key_alg,
+      });
+    }
     expiries.set(backend, this.#entry()?.expires_at);
     if (this.#entry() === undefined) expiries.delete(backend);
   }
 
+  addClientAuthentication: AddClientAuthentication | undefined;
+
   /** With `issuer`, the credentials go to that authorization server only; without, to the one the backend names. */
   override clientInformation(): StoredOAuthClientInformation {
-    const info = super.clientInformation();
+    const { client_secret: secret, ...keyed } = super.clientInformation();
+    const info = this.oauth.private_key === undefined ? { ...keyed, client_secret: secret } : keyed;
     if (this.oauth.issuer !== undefined) return info;
     const { issuer: _unpinned, ...rest } = info;
     return rest;

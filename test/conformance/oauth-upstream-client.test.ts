@@ -45,6 +45,13 @@ describe('conformance: the upstream OAuth client (client credentials)', () => {
     expect(output, output).toContain('OVERALL: PASSED');
     expect(code).toBe(0);
   }, 120_000);
+
+  it('auth/client-credentials-jwt passes: private_key_jwt (RFC 7523 §2.2) signed with the configured key', async () => {
+    const { code, output } = await runScenario('auth/client-credentials-jwt');
+    expect(output, output).toMatch(/Passed: (\d+)\/\1, 0 failed/);
+    expect(output, output).toContain('OVERALL: PASSED');
+    expect(code).toBe(0);
+  }, 120_000);
 });
 
 /** [oauth-out] Every client auth scenario of the suite that applies to the gateway's login (2026-07-28 spec version). */
