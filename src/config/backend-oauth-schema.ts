@@ -24,7 +24,8 @@ export const ClientCredentialsSchema = z
     client_secret: z.string().min(1).optional(),
     /** [oauth-out] private_key_jwt (RFC 7523 §2.2): a PKCS#8 PEM key (`${ENV}` only) signing the client's assertion. */
     private_key: z.string().min(1).optional(),
-    private_key_alg: z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512']).default('RS256'),
+    /** The assertion's algorithm; unset: RS256. */
+    private_key_alg: z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512']).optional(),
     /** The token endpoint; unset: discovered from the backend's 401 (RFC 9728, then RFC 8414 / OIDC metadata). */
     token_url: secureUrl.optional(),
     /** The authorization server the credentials belong to: no other is ever sent them (SEP-2352 issuer stamp). */

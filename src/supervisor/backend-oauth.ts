@@ -94,7 +94,7 @@ class StoredClientCredentials extends ClientCredentialsProvider {
         issuer: oauth.client_id,
         subject: oauth.client_id,
         privateKey: key,
-        alg: oauth.private_key_alg,
+        alg: oauth.private_key_alg ?? 'RS256',
       });
     }
     expiries.set(backend, this.#entry()?.expires_at);
