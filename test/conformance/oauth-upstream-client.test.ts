@@ -29,6 +29,8 @@ const CLIENT = join(ROOT, 'dist', 'test', 'fixtures', 'oauth-upstream-client.js'
 function runScenario(scenario: string, login = false): Promise<{ code: number | null; output: string }> {
   const command = `node ${CLIENT}${login ? ' --login' : ''}`;
   const args = ['--import', HOOK, SUITE, 'client', '--scenario', scenario, '--spec-version', '2026-07-28', ...(login ? [] : ['--force']), '--command', command];
+  // The suite gives the client command 30 s by default; a login starts two processes (the CLI, then the gateway).
+  args.push('--timeout', '120000');
   const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   proc.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
