@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { auth, extractWWWAuthenticateParams } from '@modelcontextprotocol/client';
+import { auth, buildDiscoveryUrls, discoverOAuthServerInfo, extractWWWAuthenticateParams, type FetchLike } from '@modelcontextprotocol/client';
 import type { AuthorizationCodeOAuth } from '../config/backend-login-schema.js';
 import type { BackendConfig, Config } from '../config/schema.js';
 import { LoginProvider, loginCommand } from '../supervisor/backend-login.js';
@@ -165,11 +165,64 @@ async function login(ctx: AuthContext, backend: BackendConfig, oauth: Authorizat
   return 0;
 }
 
+/**
+ * RFC 7009: the held refresh and access tokens are revoked at the authorization server that issued them
+ * (its metadata's revocation_endpoint), so a copy of the store is no login either. Returns what happened.
+ */
+async function revokeHeld(provider: LoginProvider, url: string, oauth: AuthorizationCodeOAuth): Promise<string> {
+  const tokens = await provider.tokens({ issuer: '' });
+  const client = provider.clientInformation();
+  if (tokens === undefined || client === undefined) return 'no tokens were held';
+  const fetchFn = boundedFetch(oauth.token_timeout);
+  const { resourceMetadataUrl } = await challenge(url, oauth.token_timeout);
+  const { authorizationServerUrl, authorizationServerMetadata: metadata } = await discoverOAuthServerInfo(url, { resourceMetadataUrl, fetchFn });
+  const endpoint = await revocationEndpoint(authorizationServerUrl, metadata?.issuer, fetchFn);
+  if (endpoint === undefined) return 'the authorization server has no revocation endpoint';
+  // SEP-2352: tokens go back only to the server that issued them.
+  if (tokens.issuer !== undefined && metadata?.issuer !== undefined && tokens.issuer.replace(/\/$/, '') !== metadata.issuer.replace(/\/$/, '')) {
+    return `the backend now names another authorization server (${metadata.issuer}); not revoked`;
+  }
+  const pairs = [
+    [tokens.refresh_token, 'refresh_token'],
+    [tokens.access_token, 'access_token'],
+  ] as const;
+  for (const [token, hint] of pairs) {
+    if (token === undefined) continue;
+    const body = new URLSearchParams({ token, token_type_hint: hint });
+    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+    if (client.client_secret === undefined) body.set('client_id', client.client_id);
+    else
+      headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret)}`).toString('base64')}`;
+    const response = await fetchFn(endpoint, { method: 'POST', headers, body });
+    await response.body?.cancel();
+    // A JWT access token may not be revocable (unsupported_token_type): it expires; the refresh token is what must go.
+    if (!response.ok && hint === 'refresh_token') return `the authorization server answered ${response.status} to the revocation`;
+  }
+  return 'revoked at the authorization server (RFC 7009)';
+}
+
+/** The SDK's metadata schema for OpenID providers drops `revocation_endpoint`: read from the same documents, same issuer. */
+async function revocationEndpoint(server: string | URL, issuer: string | undefined, fetchFn: FetchLike): Promise<string | undefined> {
+  for (const { url } of buildDiscoveryUrls(server)) {
+    const response = await fetchFn(url).catch(() => undefined);
+    if (response === undefined || !response.ok) {
+      await response?.body?.cancel();
+      continue;
+    }
+    const doc = (await response.json().catch(() => ({}))) as { issuer?: unknown; revocation_endpoint?: unknown };
+    if (doc.issuer === issuer && typeof doc.revocation_endpoint === 'string') return doc.revocation_endpoint;
+  }
+  return undefined;
+}
+
 async function logout(ctx: AuthContext, backend: BackendConfig, oauth: AuthorizationCodeOAuth): Promise<number> {
   const store = storeOf(ctx);
+  const url = backend.url ?? '';
+  const provider = new LoginProvider(store, backend.name, url, oauth, undefined, () => undefined);
+  const revoked = await revokeHeld(provider, url, oauth).catch((error: unknown) => `not revoked: ${(error as Error).message}`);
   store.delete(backend.name);
   if (oauth.client_id === undefined) store.deleteClient(backend.name);
-  ctx.out(`logged out: backend '${backend.name}' (its tokens are deleted; '${loginCommand(backend.name)}' logs in again)`);
+  ctx.out(`logged out: backend '${backend.name}' (${revoked}; its tokens are deleted; '${loginCommand(backend.name)}' logs in again)`);
   await nudge(ctx, backend.name);
   return 0;
 }

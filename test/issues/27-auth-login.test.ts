@@ -169,10 +169,18 @@ describe('issue 27: stonegate auth login (authorization_code) toward an OAuth-pr
     const run = await login();
     expect(run.code, run.stderr).toBe(0);
     await eventually(async () => (await serverRow(front, 'remote')).status === 'running', 20_000);
+    const { entry, client } = held();
     const out = await runCli(['auth', 'logout', 'remote', ...cliArgs()]);
     expect(out.code, out.stderr).toBe(0);
-    expect(out.stdout).toContain("logged out: backend 'remote'");
+    expect(out.stdout, out.stdout).toContain("logged out: backend 'remote' (revoked at the authorization server (RFC 7009)");
     expect(held().entry).toBeUndefined();
+    // The refresh token the store held no longer works at the provider.
+    const refresh = await fetch(`${idp.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: entry?.tokens.refresh_token ?? '', client_id: client?.client.client_id ?? '' }),
+    });
+    expect(((await refresh.json()) as { error?: string }).error).toBe('invalid_grant');
     const row = await eventually(async () => {
       const r = await serverRow(front, 'remote');
       return r.status === 'needs_auth' ? r : undefined;
