@@ -77,17 +77,24 @@ export class TokenStore {
     this.#seen = stamp;
   }
 
+  /** The last entry opened per key, with the sealed text it came from: a request's bearer costs a stat, not an AES-GCM open. */
+  #opened = new Map<string, { sealed: string; value: unknown }>();
+
   #open<T>(key: string): T | undefined {
     this.#reread();
     const sealed = this.#sealed[key];
     if (sealed === undefined) return undefined;
+    const cached = this.#opened.get(key);
+    if (cached?.sealed === sealed) return cached.value as T | undefined;
     const text = openText(this.#key, PREFIX, sealed);
-    if (text === undefined) return undefined;
+    let value: T | undefined;
     try {
-      return JSON.parse(text) as T;
+      value = text === undefined ? undefined : (JSON.parse(text) as T);
     } catch {
-      return undefined;
+      value = undefined;
     }
+    this.#opened.set(key, { sealed, value });
+    return value;
   }
 
   /** The entry of a backend for this URL and client, if one opens. */

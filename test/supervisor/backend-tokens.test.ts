@@ -58,6 +58,10 @@ describe('TokenStore', () => {
     // The gateway's own write (another backend) keeps the entries the CLI wrote.
     gateway.set({ ...entry, backend: 'other' });
     expect(new TokenStore(dir, {}).get('remote', entry.url, 'gw')).toEqual(entry);
+    // An entry the gateway opened (and keeps opened) is replaced when another process writes a new one.
+    const renewed = { ...entry, tokens: { ...entry.tokens, access_token: 'renewed-access-token-0123' } };
+    cli.set(renewed);
+    expect(gateway.get('remote', entry.url, 'gw')).toEqual(renewed);
     cli.delete('remote');
     cli.deleteClient('remote');
     expect(gateway.get('remote', entry.url, 'gw')).toBeUndefined();
