@@ -14,7 +14,11 @@ declare module 'oidc-provider' {
     clients?: Record<string, unknown>[];
     jwks?: { keys: Record<string, unknown>[] };
     scopes?: string[];
+    // [oauth-out] test/helpers/oidc-login.ts: accounts of the login pages and refresh tokens.
+    findAccount?: (ctx: unknown, sub: string) => { accountId: string; claims: () => Record<string, unknown> };
+    issueRefreshToken?: (ctx: unknown, client: { grantTypeAllowed(grant: string): boolean }) => boolean;
     features?: {
+      registration?: { enabled: boolean };
       devInteractions?: { enabled: boolean };
       clientCredentials?: { enabled: boolean };
       introspection?: { enabled: boolean };

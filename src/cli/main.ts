@@ -8,6 +8,7 @@ import { Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../log.js';
 import { serveStdio } from '../mcp/stdio-session.js';
 import { VERSION } from '../version.js';
+import { runAuth } from './auth.js';
 import { coordCopy } from './coord-copy.js';
 import { readSeedConfig, type SeedConfig, translateSeedConfig } from './coord-seed-config.js';
 import { runDoctor } from './doctor.js';
@@ -63,6 +64,8 @@ the bearer token, when the gateway has [auth], comes from $STONEGATE_TOKEN):
   stonegate remove NAME | start NAME | stop NAME | restart NAME
   stonegate reset NAME                  close a backend's open circuit by hand
   stonegate reload                      read the gateway's config file again (exit 1 when it is refused)
+  stonegate auth login BACKEND [--no-browser] | auth logout BACKEND | auth status
+                                        an oauth backend's login (grant = "authorization_code"), in data_dir
   Add --json for machine-readable output.
 
   stonegate --version | --help
@@ -88,6 +91,7 @@ const OPTIONS = {
   'write-mcp-config': { type: 'string' },
   'write-claude-md': { type: 'boolean' },
   uninstall: { type: 'boolean' },
+  'no-browser': { type: 'boolean' },
   db: { type: 'string' },
   'pool-size': { type: 'string' },
   opt: { type: 'string', multiple: true },
@@ -335,6 +339,11 @@ export async function main(argv: string[]): Promise<number> {
           out,
         });
       }
+      case 'auth': // [oauth-out] cli/auth.ts
+        return await runAuth(
+          { config: load(values), gatewayUrl: gatewayUrl(values), json: values.json === true, noBrowser: values['no-browser'] === true, out, err },
+          positionals.slice(1),
+        );
       case 'status':
       case 'tools':
       case 'call':

@@ -22,7 +22,7 @@ export function redactBackend(b: BackendConfig): Record<string, unknown> {
     inherit_env: b.inheritEnv,
     url: redactUrl(b.url),
     headers: redactMap(b.headers),
-    ...(b.oauth === undefined ? {} : { oauth: { ...b.oauth, client_secret: REDACTED } }), // [oauth-out]
+    ...(b.oauth === undefined ? {} : { oauth: redactOAuth(b.oauth) }), // [oauth-out]
     roots: b.roots,
     affinity: b.affinity,
     auto_restart: b.autoRestart,
@@ -121,7 +121,8 @@ export function secretsOf(b: BackendConfig): string[] {
     ...headers,
     ...headers.flatMap(headerSecrets),
     ...urlSecrets(b.url),
-    ...(b.oauth === undefined ? [] : [b.oauth.client_secret]),
+    ...(b.oauth?.client_secret === undefined ? [] : [b.oauth.client_secret]),
+    ...(b.oauth?.grant === 'client_credentials' && b.oauth.private_key !== undefined ? [b.oauth.private_key] : []),
   ];
   // Short values ("1", "true") would blank out ordinary words.
   return values.filter((v) => v.length >= 6);
@@ -151,4 +152,11 @@ export function scrubError(error: GatewayError, secrets: readonly string[]): Gat
   const details = error.details === undefined ? undefined : scrubDeep(error.details, secrets);
   if (message === error.message && JSON.stringify(details) === JSON.stringify(error.details)) return error;
   return new GatewayError(error.code, message, { retryAfter: error.retryAfter, details });
+}
+
+/** [oauth-out] A backend's oauth with its secrets (client_secret, private_key) shown as redacted. */
+function redactOAuth(oauth: NonNullable<BackendConfig['oauth']>): Record<string, unknown> {
+  const shown: Record<string, unknown> = { ...oauth };
+  for (const key of ['client_secret', 'private_key']) if (shown[key] !== undefined) shown[key] = REDACTED;
+  return shown;
 }

@@ -1,18 +1,22 @@
 import {
+  type AddClientAuthentication,
   type AuthProvider,
   auth,
   ClientCredentialsProvider,
   checkResourceAllowed,
+  createPrivateKeyJwtAuth,
   extractWWWAuthenticateParams,
   type FetchLike,
+  OAuthClientFlowError,
   type OAuthDiscoveryState,
+  OAuthError,
   SdkErrorCode,
   SdkHttpError,
   type StoredOAuthClientInformation,
   type StoredOAuthTokens,
   UnauthorizedError,
 } from '@modelcontextprotocol/client';
-import type { BackendOAuth } from '../config/backend-oauth-schema.js';
+import type { BackendOAuth, ClientCredentialsOAuth } from '../config/backend-oauth-schema.js';
 import type { TokenStore } from './backend-tokens.js';
 
 /*
@@ -50,6 +54,12 @@ export interface OAuthView {
 /** The expiry of the tokens held per backend, for the views (updated on every load and save). */
 const expiries = new Map<string, number | undefined>();
 
+/** [oauth-out] Records the expiry of a backend's held token (null: none held) for the views. */
+export function noteExpiry(backend: string, expiresAt: number | undefined | null): void {
+  if (expiresAt === null) expiries.delete(backend);
+  else expiries.set(backend, expiresAt);
+}
+
 /** The `oauth` field of a backend's /server/list row. */
 export function oauthView(backend: string, oauth: BackendOAuth, needsAuth: boolean): OAuthView {
   const known = expiries.has(backend);
@@ -61,7 +71,9 @@ export function oauthView(backend: string, oauth: BackendOAuth, needsAuth: boole
 /** Whether an error of the MCP client is the OAuth flow's failure (ours, or the SDK's 401 after a new token). */
 export function isBackendAuthFailure(error: unknown): boolean {
   if (error instanceof BackendAuthError || UnauthorizedError.isInstance(error)) return true;
-  return SdkHttpError.isInstance(error) && error.code === SdkErrorCode.ClientHttpAuthentication;
+  // [oauth-out] authorization_code: the SDK's flow runs inside the transport (its 403 step-up), its errors unwrapped.
+  if (OAuthError.isInstance(error) || OAuthClientFlowError.isInstance(error)) return true;
+  return SdkHttpError.isInstance(error) && (error.code === SdkErrorCode.ClientHttpAuthentication || error.code === SdkErrorCode.ClientHttpForbidden);
 }
 
 /** ClientCredentialsProvider with its tokens in the TokenStore, the resource checked and an optional fixed token endpoint. */
@@ -70,18 +82,31 @@ class StoredClientCredentials extends ClientCredentialsProvider {
     private readonly store: TokenStore,
     private readonly backend: string,
     private readonly url: string,
-    private readonly oauth: BackendOAuth,
+    private readonly oauth: ClientCredentialsOAuth,
   ) {
     const scope = oauth.scopes.length === 0 ? undefined : oauth.scopes.join(' ');
     // Without `issuer` the SDK would warn on stderr; the stamp is then dropped in clientInformation() below.
-    super({ clientId: oauth.client_id, clientSecret: oauth.client_secret, clientName: 'stonegate', scope, expectedIssuer: oauth.issuer ?? UNPINNED });
+    super({ clientId: oauth.client_id, clientSecret: oauth.client_secret ?? '', clientName: 'stonegate', scope, expectedIssuer: oauth.issuer ?? UNPINNED });
+    // [oauth-out] private_key_jwt (RFC 7523 §2.2): the SDK's signed assertion instead of client_secret_basic.
+    if (oauth.private_key !== undefined) {
+      const key = oauth.private_key;
+      this.addClientAuthentication = createPrivateKeyJwtAuth({
+        issuer: oauth.client_id,
+        subject: oauth.client_id,
+        privateKey: key,
+        alg: oauth.private_key_alg ?? 'RS256',
+      });
+    }
     expiries.set(backend, this.#entry()?.expires_at);
     if (this.#entry() === undefined) expiries.delete(backend);
   }
 
+  addClientAuthentication: AddClientAuthentication | undefined;
+
   /** With `issuer`, the credentials go to that authorization server only; without, to the one the backend names. */
   override clientInformation(): StoredOAuthClientInformation {
-    const info = super.clientInformation();
+    const { client_secret: secret, ...keyed } = super.clientInformation();
+    const info = this.oauth.private_key === undefined ? { ...keyed, client_secret: secret } : keyed;
     if (this.oauth.issuer !== undefined) return info;
     const { issuer: _unpinned, ...rest } = info;
     return rest;
@@ -150,11 +175,12 @@ export function boundedFetch(ms: number): FetchLike {
     const forward = (): void => controller.abort(outer?.reason);
     outer?.addEventListener('abort', forward, { once: true });
     try {
-      const response: globalThis.Response = await fetch(input, { ...init, signal: controller.signal });
-      // [oauth-out] In the gateway globalThis.Response is the HTTP adapter's (hono), not fetch()'s: an error answer is remade
-      // as one, so the SDK's parseErrorResponse (`instanceof Response`) reads its OAuth error instead of "[object Response]".
-      if (response.status < 400 || (response as unknown) instanceof globalThis.Response) return response;
-      return new Response(await response.text(), { status: response.status, statusText: response.statusText, headers: response.headers });
+      const response: Response = await fetch(input, { ...init, signal: controller.signal });
+      // [oauth-out] The SDK reads an OAuth error answer only from an `instanceof Response`, and the gateway's
+      // process has hono's Response as the global one (@hono/node-server): fetch's own is then re-wrapped.
+      if (response instanceof Response) return response;
+      const foreign = response as Response;
+      return new Response(foreign.body, foreign);
     } finally {
       clearTimeout(timer);
       outer?.removeEventListener('abort', forward);
@@ -175,7 +201,7 @@ export function why(error: unknown, timeout: number): string {
  * on every request; on a 401, the SDK's auth() (discovery, the token
  * request) and the transport retries the request once with the new token.
  */
-export function backendAuthProvider(store: TokenStore, backend: string, url: string, oauth: BackendOAuth): AuthProvider {
+export function backendAuthProvider(store: TokenStore, backend: string, url: string, oauth: ClientCredentialsOAuth): AuthProvider {
   const provider = new StoredClientCredentials(store, backend, url, oauth);
   const fetchFn = boundedFetch(oauth.token_timeout);
   return {

@@ -7,7 +7,7 @@ import {
   fetchToken,
   type StoredOAuthClientInformation,
 } from '@modelcontextprotocol/client';
-import type { BackendOAuth } from '../config/backend-oauth-schema.js';
+import type { ClientCredentialsOAuth as BackendOAuth } from '../config/backend-oauth-schema.js';
 import { BackendAuthError, backendAuthProvider, boundedFetch, why } from './backend-oauth.js';
 import type { TokenStore } from './backend-tokens.js';
 
@@ -73,7 +73,7 @@ class ExchangeRequest extends ClientCredentialsProvider {
     private readonly subject: string,
   ) {
     const scope = oauth.scopes.length === 0 ? undefined : oauth.scopes.join(' ');
-    super({ clientId: oauth.client_id, clientSecret: oauth.client_secret, clientName: 'stonegate', scope, expectedIssuer: oauth.issuer ?? UNPINNED });
+    super({ clientId: oauth.client_id, clientSecret: oauth.client_secret ?? '', clientName: 'stonegate', scope, expectedIssuer: oauth.issuer ?? UNPINNED });
   }
 
   /** With `issuer`, the credentials go to that authorization server only (the SDK refuses another); without, to the one the backend names. */

@@ -1,6 +1,6 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StoredOAuthTokens } from '@modelcontextprotocol/client';
+import type { StoredOAuthClientInformation, StoredOAuthTokens } from '@modelcontextprotocol/client';
 import { envOrKeyFile, openText, sealText } from '../store/secret-key.js';
 
 /*
@@ -29,42 +29,108 @@ export interface TokenEntry {
   expires_at: number | undefined;
 }
 
-/** The sealed entries of one data_dir, read once and written through. */
+/** [oauth-out] A client the gateway registered for a backend (RFC 7591 or CIMD), kept beside its tokens. */
+export interface ClientEntry {
+  backend: string;
+  url: string;
+  client: StoredOAuthClientInformation;
+  /** The redirect URI it was registered with (a loopback URL of `stonegate auth login`). */
+  redirect_uri: string;
+  /** Scopes a backend asked for beyond the configured ones (403 insufficient_scope): the next login asks for them too. */
+  wanted_scope?: string;
+}
+
+/** [oauth-out] Client registrations are sealed under `client:<backend>` (a backend name never holds `:`). */
+const CLIENT_KEY = (backend: string): string => `client:${backend}`;
+
+/**
+ * The sealed entries of one data_dir, written through. [oauth-out] The file
+ * is read again when another process replaced it (its inode or mtime
+ * changed): `stonegate auth login` writes the tokens a running gateway
+ * then uses.
+ */
 export class TokenStore {
   readonly #path: string;
   readonly #key: Buffer;
   #sealed: Record<string, string>;
+  #seen = '';
 
   constructor(dataDir: string, env: NodeJS.ProcessEnv = process.env) {
     mkdirSync(dataDir, { recursive: true });
     this.#key = envOrKeyFile(env, SECRET_KEY_ENV, dataDir, TOKEN_KEY_FILE, 'the backends then get new tokens');
     this.#path = join(dataDir, TOKEN_FILE);
+    this.#sealed = {};
+    this.#reread();
+  }
+
+  /** Reads the file again when another process replaced it since this one last read or wrote it. */
+  #reread(): void {
+    let stamp: string;
+    try {
+      const stat = statSync(this.#path);
+      stamp = `${stat.ino}:${stat.mtimeMs}:${stat.size}`;
+    } catch {
+      stamp = 'absent';
+    }
+    if (stamp === this.#seen) return;
     this.#sealed = readEntries(this.#path);
+    this.#seen = stamp;
+  }
+
+  /** The last entry opened per key, with the sealed text it came from: a request's bearer costs a stat, not an AES-GCM open. */
+  #opened = new Map<string, { sealed: string; value: unknown }>();
+
+  #open<T>(key: string): T | undefined {
+    this.#reread();
+    const sealed = this.#sealed[key];
+    if (sealed === undefined) return undefined;
+    const cached = this.#opened.get(key);
+    if (cached?.sealed === sealed) return cached.value as T | undefined;
+    const text = openText(this.#key, PREFIX, sealed);
+    let value: T | undefined;
+    try {
+      value = text === undefined ? undefined : (JSON.parse(text) as T);
+    } catch {
+      value = undefined;
+    }
+    this.#opened.set(key, { sealed, value });
+    return value;
   }
 
   /** The entry of a backend for this URL and client, if one opens. */
   get(backend: string, url: string, clientId: string): TokenEntry | undefined {
-    const sealed = this.#sealed[backend];
-    if (sealed === undefined) return undefined;
-    const text = openText(this.#key, PREFIX, sealed);
-    if (text === undefined) return undefined;
-    try {
-      const entry = JSON.parse(text) as TokenEntry;
-      return entry.backend === backend && entry.url === url && entry.client_id === clientId ? entry : undefined;
-    } catch {
-      return undefined;
-    }
+    const entry = this.#open<TokenEntry>(backend);
+    return entry !== undefined && entry.backend === backend && entry.url === url && entry.client_id === clientId ? entry : undefined;
   }
 
   set(entry: TokenEntry): void {
-    this.#sealed = { ...this.#sealed, [entry.backend]: sealText(this.#key, PREFIX, JSON.stringify(entry)) };
-    this.#write();
+    this.#put(entry.backend, entry);
   }
 
   delete(backend: string): void {
-    if (this.#sealed[backend] === undefined) return;
-    const { [backend]: _gone, ...rest } = this.#sealed;
-    this.#sealed = rest;
+    this.#put(backend, undefined);
+  }
+
+  /** [oauth-out] The client registered for a backend at this URL, if one opens. */
+  getClient(backend: string, url: string): ClientEntry | undefined {
+    const entry = this.#open<ClientEntry>(CLIENT_KEY(backend));
+    return entry !== undefined && entry.backend === backend && entry.url === url ? entry : undefined;
+  }
+
+  setClient(entry: ClientEntry): void {
+    this.#put(CLIENT_KEY(entry.backend), entry);
+  }
+
+  deleteClient(backend: string): void {
+    this.#put(CLIENT_KEY(backend), undefined);
+  }
+
+  /** Read, change one key, write: another process's entries written since are kept. */
+  #put(key: string, value: unknown): void {
+    this.#reread();
+    if (value === undefined && this.#sealed[key] === undefined) return;
+    const { [key]: _old, ...rest } = this.#sealed;
+    this.#sealed = value === undefined ? rest : { ...rest, [key]: sealText(this.#key, PREFIX, JSON.stringify(value)) };
     this.#write();
   }
 
@@ -73,6 +139,8 @@ export class TokenStore {
     const tmp = `${this.#path}.${process.pid}.tmp`;
     writeFileSync(tmp, `${JSON.stringify({ version: 1, backends: this.#sealed }, null, 2)}\n`, { mode: 0o600 });
     renameSync(tmp, this.#path);
+    const stat = statSync(this.#path);
+    this.#seen = `${stat.ino}:${stat.mtimeMs}:${stat.size}`;
   }
 }
 

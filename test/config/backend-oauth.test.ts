@@ -61,3 +61,38 @@ describe('[[backends]] oauth', () => {
     expect(() => parseBackendEntry(entry, raw, '/')).toThrow(/configured in the file/);
   });
 });
+
+describe('[[backends]] oauth: private_key_jwt and authorization_code ([oauth-out])', () => {
+  const URL_KEYS = 'transport = "http"\nurl = "https://mcp.example.com/mcp"\n';
+
+  it('private_key (from the environment) replaces client_secret, is redacted in /config and scrubbed', () => {
+    const config = load(`${URL_KEYS}oauth = { grant = "client_credentials", client_id = "gw", private_key = "\${BACKEND_KEY}", private_key_alg = "ES256" }`, {
+      BACKEND_KEY: '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----',
+    });
+    expect(config.backends[0]?.oauth).toMatchObject({ grant: 'client_credentials', private_key_alg: 'ES256' });
+    const shown = JSON.stringify(redactedConfig(config, config.backends));
+    expect(shown).not.toContain('MIGHAgEAMBMGByqGSM49');
+    expect(shown).toContain('"private_key":"[redacted]"');
+    expect(loadError(`${URL_KEYS}oauth = { grant = "client_credentials", client_id = "gw", private_key = "-----BEGIN PRIVATE KEY-----" }`)).toMatch(
+      /backends\[0\]\.oauth\.private_key: a secret must not be written in the file/,
+    );
+    expect(loadError(`${URL_KEYS}oauth = { grant = "client_credentials", client_id = "gw" }`)).toMatch(/exactly one/);
+    expect(
+      loadError(
+        `${URL_KEYS}oauth = { grant = "client_credentials", client_id = "gw", client_secret = "\${BACKEND_SECRET}", private_key = "\${BACKEND_SECRET}" }`,
+      ),
+    ).toMatch(/exactly one/);
+  });
+
+  it('authorization_code needs no client: its defaults, and its checks', () => {
+    const config = load(`${URL_KEYS}oauth = { grant = "authorization_code" }`);
+    expect(config.backends[0]?.oauth).toEqual({ grant: 'authorization_code', scopes: [], redirect_port: 0, token_timeout: 10_000 });
+    expect(loadError(`${URL_KEYS}oauth = { grant = "authorization_code", client_id = "gw", client_secret = "plain" }`)).toMatch(
+      /oauth\.client_secret: a secret must not be written/,
+    );
+    expect(loadError(`${URL_KEYS}oauth = { grant = "authorization_code", client_metadata_url = "http://gw.example.com/client.json" }`)).toMatch(
+      /client_metadata_url/,
+    );
+    expect(loadError(`${URL_KEYS}oauth = { grant = "authorization_code", redirect_port = 70000 }`)).toMatch(/redirect_port/);
+  });
+});

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SubjectTokens } from '../../src/auth/subject-tokens.js';
-import type { BackendOAuth } from '../../src/config/backend-oauth-schema.js';
+import type { ClientCredentialsOAuth } from '../../src/config/backend-oauth-schema.js';
 import { buildConfig } from '../../src/config/load.js';
 import { BackendAuthError } from '../../src/supervisor/backend-oauth.js';
 import { exchangeAuthProvider, exchangerFor, MAX_IDENTITIES, TokenExchanger } from '../../src/supervisor/backend-token-exchange.js';
@@ -52,7 +52,7 @@ beforeEach(() => {
   answer = { expires_in: 3600 };
 });
 
-const oauth = (): BackendOAuth => ({
+const oauth = (): ClientCredentialsOAuth => ({
   grant: 'token_exchange',
   client_id: 'front',
   client_secret: 'front-secret',
@@ -149,7 +149,8 @@ describe('exchangeAuthProvider', () => {
       backends: [{ name: 'b', transport: 'http', url: URL_, oauth: { grant, client_id: 'c', client_secret: 's', fallback: 'client_credentials' } }],
     });
     expect(() => buildConfig(entry('client_credentials'), '(test)', tmpdir())).toThrow(/fallback goes with grant = "token_exchange"/);
-    expect(buildConfig(entry('token_exchange'), '(test)', tmpdir()).backends[0]?.oauth?.fallback).toBe('client_credentials');
+    const exchange = buildConfig(entry('token_exchange'), '(test)', tmpdir()).backends[0]?.oauth as ClientCredentialsOAuth | undefined;
+    expect(exchange?.fallback).toBe('client_credentials');
   });
 });
 

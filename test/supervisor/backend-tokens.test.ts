@@ -45,4 +45,27 @@ describe('TokenStore', () => {
     store.delete('remote');
     expect(new TokenStore(dir, {}).get('remote', entry.url, 'gw')).toBeUndefined();
   });
+
+  it('[oauth-out] sees what another process wrote (stonegate auth login), and keeps its entries when writing its own', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stonegate-tokens-'));
+    const gateway = new TokenStore(dir, {});
+    const cli = new TokenStore(dir, {});
+    expect(gateway.get('remote', entry.url, 'gw')).toBeUndefined();
+    cli.set(entry);
+    cli.setClient({ backend: 'remote', url: entry.url, client: { client_id: 'gw' }, redirect_uri: 'http://127.0.0.1:4000/callback' });
+    expect(gateway.get('remote', entry.url, 'gw')).toEqual(entry);
+    expect(gateway.getClient('remote', entry.url)?.client.client_id).toBe('gw');
+    // The gateway's own write (another backend) keeps the entries the CLI wrote.
+    gateway.set({ ...entry, backend: 'other' });
+    expect(new TokenStore(dir, {}).get('remote', entry.url, 'gw')).toEqual(entry);
+    // An entry the gateway opened (and keeps opened) is replaced when another process writes a new one.
+    const renewed = { ...entry, tokens: { ...entry.tokens, access_token: 'renewed-access-token-0123' } };
+    cli.set(renewed);
+    expect(gateway.get('remote', entry.url, 'gw')).toEqual(renewed);
+    cli.delete('remote');
+    cli.deleteClient('remote');
+    expect(gateway.get('remote', entry.url, 'gw')).toBeUndefined();
+    expect(gateway.getClient('remote', entry.url)).toBeUndefined();
+    expect(gateway.get('other', entry.url, 'gw')).toBeDefined();
+  });
 });

@@ -1,10 +1,11 @@
-import type { Transport } from '@modelcontextprotocol/client';
+import type { AuthProvider, OAuthClientProvider, Transport } from '@modelcontextprotocol/client';
 import { SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { basicCredential, scrub, secretsOf } from '../../config/redact.js';
 import type { BackendConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
 import { takeConnectingIdentity } from '../../pool/connecting-for.js';
 import { Connection } from '../../pool/connection.js';
+import { gatewayLoginProvider, loginCommand, loginTransportFetch } from '../backend-login.js';
 import { backendAuthProvider, isBackendAuthFailure } from '../backend-oauth.js';
 import { exchangeAuthProvider } from '../backend-token-exchange.js';
 import { tokenStore } from '../backend-tokens.js';
@@ -25,20 +26,17 @@ export async function connectHttp(config: BackendConfig, context: TransportConte
     url.username = '';
     url.password = '';
   }
-  const requestInit = { headers };
-  // [oauth-out] The gateway's own OAuth client toward this backend (backend-oauth.ts); a failed flow is BACKEND_AUTH_REQUIRED.
+  // [oauth-out] The gateway's own OAuth client toward this backend (backend-oauth.ts, backend-login.ts); a failed flow is BACKEND_AUTH_REQUIRED.
   // [oauth-out] A connection made for one caller (token_exchange) carries its token; an auth failure is then that caller's call's, the link stays.
   const identity = takeConnectingIdentity();
   const personal = identity !== undefined;
   const authProvider = oauthProvider(config, context, identity);
+  const login = config.oauth?.grant === 'authorization_code';
+  const requestInit = { headers };
+  const transportFetch = config.oauth?.grant === 'authorization_code' ? loginTransportFetch(url.href, config.oauth, Object.keys(config.headers)) : undefined;
+  const fix = login ? `run \`${loginCommand(config.name)}\`` : 'fix its oauth settings or the authorization server, then POST /server/restart';
   const authFailure = (error: unknown): GatewayError =>
-    new GatewayError(
-      'BACKEND_AUTH_REQUIRED',
-      scrub(
-        `Backend '${config.name}' needs auth: ${(error as Error).message}; fix its oauth settings or the authorization server, then POST /server/restart`,
-        secretsOf(config),
-      ),
-    );
+    new GatewayError('BACKEND_AUTH_REQUIRED', scrub(`Backend '${config.name}' needs auth: ${(error as Error).message}; ${fix}`, secretsOf(config)));
   // The address without credentials or query (which may carry a key), and header names only.
   const where = `${url.origin}${url.pathname}`;
   // start_timeout bounds the whole connect, the legacy-SSE fallback
@@ -99,12 +97,12 @@ export async function connectHttp(config: BackendConfig, context: TransportConte
     return connection;
   };
   try {
-    return await attempt(new StreamableHTTPClientTransport(url, { requestInit, authProvider }), 'streamable-http');
+    return await attempt(new StreamableHTTPClientTransport(url, { requestInit, authProvider, fetch: transportFetch }), 'streamable-http');
   } catch (first) {
     if (authProvider !== undefined && isBackendAuthFailure(first)) throw authFailure(first);
     logger.debug({ url: where, error: scrub(describeInitError(first, config.startTimeout), secretsOf(config)) }, 'Streamable HTTP refused; trying legacy SSE');
     try {
-      return await attempt(new SSEClientTransport(url, { requestInit, authProvider }), 'sse');
+      return await attempt(new SSEClientTransport(url, { requestInit, authProvider, fetch: transportFetch }), 'sse');
     } catch (second) {
       if (authProvider !== undefined && isBackendAuthFailure(second)) throw authFailure(second);
       // A timeout in either attempt is the news (the other one's refusal says less).
@@ -118,12 +116,17 @@ export async function connectHttp(config: BackendConfig, context: TransportConte
 }
 
 /** [oauth-out] The transports' authProvider of a backend with `oauth`, its tokens in data_dir (encrypted). */
-function oauthProvider(config: BackendConfig, context: TransportContext, identity: string | undefined): ReturnType<typeof backendAuthProvider> | undefined {
+function oauthProvider(config: BackendConfig, context: TransportContext, identity: string | undefined): AuthProvider | OAuthClientProvider | undefined {
   if (config.oauth === undefined) return undefined;
   if (context.dataDir === undefined)
     throw new GatewayError('INTERNAL', `Backend '${config.name}' has oauth but the connector was given no data_dir for its tokens`);
   const store = tokenStore(context.dataDir);
   // [oauth-out] token_exchange: the caller's exchanged token, or the gateway's own (backend-token-exchange.ts).
   if (config.oauth.grant === 'token_exchange') return exchangeAuthProvider(store, config.name, config.url ?? '', config.oauth, identity);
+  // authorization_code: the SDK's OAuthClientProvider itself, so the transport also steps up on a 403 insufficient_scope.
+  if (config.oauth.grant === 'authorization_code') {
+    const fetchFn = loginTransportFetch(config.url ?? '', config.oauth, Object.keys(config.headers));
+    return gatewayLoginProvider(store, config.name, config.url ?? '', config.oauth, fetchFn);
+  }
   return backendAuthProvider(store, config.name, config.url ?? '', config.oauth);
 }
