@@ -24,6 +24,7 @@ import { latencyBench } from './benches/latency.js';
 import { memoryBench } from './benches/memory.js';
 import { profileBench } from './benches/profile.js';
 import { reloadBench } from './benches/reload.js';
+import { rssBench } from './benches/rss.js';
 import { startupBench } from './benches/startup.js';
 import { throughputBench } from './benches/throughput.js';
 import { coordinationBench } from './coord.js';
@@ -51,6 +52,7 @@ export const BENCHES: readonly Bench[] = [
   coordPgBench,
   authBench,
   reloadBench,
+  rssBench,
 ];
 
 let current: ProcessSet | undefined;
