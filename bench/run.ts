@@ -20,6 +20,7 @@ import { authBench } from './benches/auth.js';
 import { claimsBench } from './benches/claims.js';
 import { coordPgBench } from './benches/coord-pg.js';
 import { discoverBench } from './benches/discover.js';
+import { floorBench } from './benches/floor.js';
 import { latencyBench } from './benches/latency.js';
 import { memoryBench } from './benches/memory.js';
 import { profileBench } from './benches/profile.js';
@@ -53,6 +54,7 @@ export const BENCHES: readonly Bench[] = [
   authBench,
   reloadBench,
   rssBench,
+  floorBench,
 ];
 
 let current: ProcessSet | undefined;

@@ -2,7 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Bench, BenchContext, BenchReport, TargetCheck } from '../bench.js';
-import { headerOf, type LeanAnswer, LeanPool } from '../lib/lean-http.js';
+import { LeanPool } from '../lib/lean-http.js';
+import { type Call, leanCallers } from '../lib/lean-mcp.js';
 import { cpuTimeMs, memoryOf } from '../lib/processes.js';
 import { fmt } from '../lib/stats.js';
 import { type RunningStonegate, startStonegate, waitHealthy } from '../lib/stonegate.js';
@@ -32,70 +33,10 @@ const AFTER_MS = 20_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 type Heap = 'compact' | 'fast';
-type Surface = 'REST' | '/mcp 2025 sessions' | '/mcp 2026-07-28';
+
+import type { Surface } from '../lib/lean-mcp.js';
+
 const SURFACES: readonly Surface[] = ['REST', '/mcp 2025 sessions', '/mcp 2026-07-28'];
-const ACCEPT = 'accept: application/json, text/event-stream\r\n';
-const MODERN = '2026-07-28';
-
-/** One caller per client: makes one echo call and checks its answer. */
-type Call = () => Promise<void>;
-
-function check(answer: LeanAnswer, surface: Surface): void {
-  if (answer.status !== 200) throw new Error(`${surface}: HTTP ${answer.status} ${answer.body.toString('utf8').slice(0, 200)}`);
-  if (!answer.body.includes('"soak"')) throw new Error(`${surface}: no echo in ${answer.body.toString('utf8').slice(0, 200)}`);
-}
-
-async function callers(pool: LeanPool, surface: Surface): Promise<{ calls: Call[]; close(): Promise<void> }> {
-  let id = 1;
-  if (surface === 'REST') {
-    const body = JSON.stringify({ server: 'demo', tool: 'echo', arguments: { text: 'soak' } });
-    const call: Call = async () => check(await pool.request('POST', '/call', body), surface);
-    return { calls: Array.from({ length: CLIENTS }, () => call), close: async () => undefined };
-  }
-  if (surface === '/mcp 2026-07-28') {
-    const meta = {
-      'io.modelcontextprotocol/protocolVersion': MODERN,
-      'io.modelcontextprotocol/clientInfo': { name: 'rss-bench', version: '1' },
-      'io.modelcontextprotocol/clientCapabilities': {},
-    };
-    const headers = `${ACCEPT}mcp-protocol-version: ${MODERN}\r\nmcp-method: tools/call\r\nmcp-name: demo__echo\r\n`;
-    const call: Call = async () => {
-      const body = JSON.stringify({ jsonrpc: '2.0', id: id++, method: 'tools/call', params: { name: 'demo__echo', arguments: { text: 'soak' }, _meta: meta } });
-      check(await pool.request('POST', '/mcp', body, headers), surface);
-    };
-    return { calls: Array.from({ length: CLIENTS }, () => call), close: async () => undefined };
-  }
-  const sessions = await Promise.all(
-    Array.from({ length: CLIENTS }, async (_, i) => {
-      const init = {
-        jsonrpc: '2.0',
-        id: 0,
-        method: 'initialize',
-        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: `rss-${i}`, version: '1' } },
-      };
-      const answer = await pool.request('POST', '/mcp', JSON.stringify(init), ACCEPT);
-      const session = headerOf(answer, 'mcp-session-id');
-      if (answer.status !== 200 || session === undefined) throw new Error(`initialize: HTTP ${answer.status}`);
-      const headers = `${ACCEPT}mcp-session-id: ${session}\r\nmcp-protocol-version: 2025-06-18\r\n`;
-      const ack = await pool.request('POST', '/mcp', JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }), headers);
-      if (ack.status !== 202) throw new Error(`notifications/initialized: HTTP ${ack.status}`);
-      return headers;
-    }),
-  );
-  const calls = sessions.map(
-    (headers): Call =>
-      async () => {
-        const body = JSON.stringify({ jsonrpc: '2.0', id: id++, method: 'tools/call', params: { name: 'demo__echo', arguments: { text: 'soak' } } });
-        check(await pool.request('POST', '/mcp', body, headers), surface);
-      },
-  );
-  return {
-    calls,
-    close: async () => {
-      for (const headers of sessions) await pool.request('DELETE', '/mcp', undefined, headers).catch(() => undefined);
-    },
-  };
-}
 
 /** A preload for the gateway: on SIGUSR2 it prints process.memoryUsage() as one stdout line (no forced collection). */
 const PROBE =
@@ -156,7 +97,7 @@ async function curve(ctx: BenchContext, surface: Surface, heap: Heap, total: num
   const pool = new LeanPool(gateway.url);
   try {
     await waitHealthy(gateway.url, 30_000);
-    const { calls, close } = await callers(pool, surface);
+    const { calls, close } = await leanCallers(pool, surface, CLIENTS);
     await drive(calls, 500, ctx.signal); // warm-up: JIT, pools
     await sleep(SETTLE_MS);
     const idle = memoryOf(gateway.pid).rssMb;

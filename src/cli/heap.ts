@@ -11,7 +11,8 @@ import { setFlagsFromString } from 'node:v8';
  * next full collection: 60,000 calls on 16 keep-alive clients took RSS from
  * ~130 MB to 200–225 MB, and nothing gave it back (bench `rss`). Compact
  * sizing keeps RSS within ~1.2× idle and lowers idle RSS by ~25 MB, for
- * more frequent (smaller) collections. `fast` keeps V8's default sizing.
+ * more frequent (smaller) collections: +34–50 % gateway CPU per call in the
+ * `floor` bench (bench/RESULTS.md). `fast` keeps V8's default sizing.
  *
  * The flag is read by V8's heap controller at every collection, so setting
  * it once the process runs takes effect (set before the gateway allocates
