@@ -22,11 +22,13 @@ import { claimsBench } from './benches/claims.js';
 import { coordPgBench } from './benches/coord-pg.js';
 import { dashboardBench } from './benches/dashboard.js';
 import { discoverBench } from './benches/discover.js';
+import { floorBench } from './benches/floor.js';
 import { latencyBench } from './benches/latency.js';
 import { memoryBench } from './benches/memory.js';
 import { profileBench } from './benches/profile.js';
 import { pushBench } from './benches/push.js';
 import { reloadBench } from './benches/reload.js';
+import { rssBench } from './benches/rss.js';
 import { startupBench } from './benches/startup.js';
 import { telemetryBench } from './benches/telemetry.js';
 import { throughputBench } from './benches/throughput.js';
@@ -61,6 +63,8 @@ export const BENCHES: readonly Bench[] = [
   tokenExchangeBench,
   pushBench,
   telemetryBench,
+  rssBench,
+  floorBench,
 ];
 
 let current: ProcessSet | undefined;

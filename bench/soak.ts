@@ -13,13 +13,15 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { pick, random } from './soak-mix.js';
+import { childCount, fdCount, markedProcesses, rssMb } from './soak-proc.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'stonegate.js');
@@ -40,112 +42,6 @@ const CALLS = Number(values.calls);
 const CONCURRENCY = Number(values.concurrency);
 const MAX_MS = Number(values['max-seconds']) * 1000;
 const CALL_BOUND_MS = 15_000;
-
-/** mulberry32: a small seeded generator, so a run can be repeated. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-interface Pick {
-  weight: number;
-  label: string;
-  server: string;
-  tool: string;
-  args: Record<string, unknown>;
-}
-
-// What a call does, by weight. Faults: crash (the crashy process dies),
-// hang (times out at 200 ms and is cancelled), flaky (every 5th is a
-// JSON-RPC error), garbage (junk around every answer).
-const MIX: Pick[] = [
-  { weight: 50, label: 'demo echo', server: 'demo', tool: 'echo', args: { text: 'soak' } },
-  { weight: 2, label: 'demo sleep', server: 'demo', tool: 'sleep', args: { ms: 30 } },
-  { weight: 10, label: 'crashy echo (read-only)', server: 'crashy', tool: 'echo', args: { text: 'soak' } },
-  { weight: 0.4, label: 'crashy crash', server: 'crashy', tool: 'crash', args: { code: 1 } },
-  { weight: 4, label: 'hang hang', server: 'hang', tool: 'hang', args: {} },
-  { weight: 10, label: 'hang ok', server: 'hang', tool: 'ok', args: {} },
-  { weight: 12, label: 'flaky flaky', server: 'flaky', tool: 'flaky', args: {} },
-  { weight: 8, label: 'garbage garbage', server: 'garbage', tool: 'garbage', args: { n: 3 } },
-];
-const TOTAL_WEIGHT = MIX.reduce((sum, p) => sum + p.weight, 0);
-
-function pick(next: () => number): Pick {
-  let r = next() * TOTAL_WEIGHT;
-  for (const p of MIX) {
-    r -= p.weight;
-    if (r <= 0) return p;
-  }
-  return MIX[0] as Pick;
-}
-
-// ---- the gateway's footprint, from /proc ----
-
-function childCount(pid: number): number {
-  let n = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === pid && fields[0] !== 'Z') n += 1;
-    } catch {
-      // gone
-    }
-  }
-  return n;
-}
-
-/** fds of `pid`, not counting client connections to its own port (this script's keep-alive pool). */
-function fdCount(pid: number, port: number): number {
-  const clientSockets = new Set<string>();
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    try {
-      for (const line of readFileSync(table, 'latin1').split('\n').slice(1)) {
-        const cols = line.trim().split(/\s+/);
-        const local = cols[1] ?? '';
-        if (cols[3] !== '0A' && Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) clientSockets.add(cols[9] ?? '');
-      }
-    } catch {
-      // no such table
-    }
-  }
-  let n = 0;
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const socket = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (socket === null || !clientSockets.has(socket[1] ?? '')) n += 1;
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return n;
-}
-
-function rssMb(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'))?.[1] ?? 0) / 1024;
-}
-
-function markedProcesses(marker: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (!readFileSync(`/proc/${entry}/environ`, 'latin1').includes(marker)) continue;
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z') pids.push(Number(entry));
-    } catch {
-      // gone, or not ours
-    }
-  }
-  return pids;
-}
 
 interface Footprint {
   children: number;

@@ -28,6 +28,10 @@ export interface StonegateOptions {
   listenTimeoutMs?: number;
   /** Another build's `bin/stonegate.js` (an A/B against a parent commit in one run); default BIN. */
   bin?: string;
+  /** [server] heap for the generated config (src/cli/heap.ts); the gateway's default when unset. */
+  heap?: 'compact' | 'fast';
+  /** More environment for the gateway process (e.g. MALLOC_ARENA_MAX for an A/B). */
+  env?: Record<string, string>;
 }
 
 /** A gateway started by a bench. */
@@ -45,7 +49,8 @@ const q = (s: string): string => JSON.stringify(s);
 export function demoConfig(options: StonegateOptions): string {
   // Every bench client comes from 127.0.0.1, one client for the per-client caps (auth off): lift them, keep the global cap as it was.
   const gateway = ['[gateway]', 'max_sessions_per_client = 10000', 'max_streams_per_client = 10000', 'admin_reserve = 0', ''];
-  const lines = ['[server]', 'host = "127.0.0.1"', '', ...gateway, '[pool]', `max = ${options.poolMax ?? 1}`, ''];
+  const heap = options.heap === undefined ? [] : [`heap = ${q(options.heap)}`];
+  const lines = ['[server]', 'host = "127.0.0.1"', ...heap, '', ...gateway, '[pool]', `max = ${options.poolMax ?? 1}`, ''];
   for (const backend of options.backends ?? [{ name: 'demo' }]) {
     const env: Record<string, string> = { [MARKER_VAR]: MARKER };
     if (backend.extraTools !== undefined) env.DEMO_EXTRA_TOOLS = String(backend.extraTools);
@@ -67,6 +72,7 @@ export async function startStonegate(ctx: BenchContext, options: StonegateOption
   const nodeArgs = [...(options.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir]), ...(options.nodeArgs ?? [])];
   const proc = ctx.processes.spawn(label, NODE, [...nodeArgs, options.bin ?? BIN, 'serve', '-c', config, '--port', '0', '--data-dir', join(dir, 'data')], {
     cwd: ROOT,
+    env: options.env,
   });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(

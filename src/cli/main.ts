@@ -12,6 +12,7 @@ import { runAuth } from './auth.js';
 import { coordCopy } from './coord-copy.js';
 import { readSeedConfig, type SeedConfig, translateSeedConfig } from './coord-seed-config.js';
 import { runDoctor } from './doctor.js';
+import { applyHeapPolicy } from './heap.js';
 import { runInit } from './init.js';
 import { localAddress } from './local-address.js';
 import { runRemote, UsageError } from './remote.js';
@@ -143,6 +144,8 @@ async function serve(values: Values): Promise<number> {
   const config = load(values);
   const stdio = values.stdio === true;
   const logger = createLogger({ level: config.logging.level, format: config.logging.format, fd: stdio ? 2 : 1 });
+  applyHeapPolicy(config.server.heap); // [speed] before the gateway allocates its state
+  logger.info({ heap: config.server.heap }, 'heap sizing');
   if (config.file === undefined)
     logger.warn(
       'no stonegate.toml found here: serving with the embedded defaults (no backends); create one with `stonegate init` (docs/configuration.md lists every key) or pass -c',

@@ -214,6 +214,7 @@ export function buildConfig(input: unknown, source: string, baseDir: string, ove
       headersTimeout: raw.server.headers_timeout,
       bodyTimeout: raw.server.request_body_timeout,
       keepAliveTimeout: raw.server.keep_alive_timeout,
+      heap: raw.server.heap,
     }),
     gateway: Object.freeze({ ...raw.gateway }),
     breaker: Object.freeze({ ...raw.circuit_breaker }),

@@ -50,6 +50,7 @@ export function redactedConfig(config: Config, backends: readonly BackendConfig[
       headers_timeout: config.server.headersTimeout,
       request_body_timeout: config.server.bodyTimeout,
       keep_alive_timeout: config.server.keepAliveTimeout,
+      heap: config.server.heap,
     },
     gateway: config.gateway,
     circuit_breaker: config.breaker,

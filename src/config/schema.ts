@@ -32,6 +32,7 @@ export const ServerSchema = z
     headers_timeout: ms.default(10_000),
     request_body_timeout: ms.default(30_000),
     keep_alive_timeout: ms.default(5_000),
+    heap: z.enum(['compact', 'fast']).default('compact'), // [speed] V8 heap sizing of `serve`: src/cli/heap.ts
   })
   .prefault({});
 
@@ -373,7 +374,15 @@ export interface BackendConfig {
 /** The whole config, normalized and frozen. */
 export interface Config {
   readonly file: string | undefined;
-  readonly server: Readonly<{ host: string; port: number; dataDir: string; headersTimeout: number; bodyTimeout: number; keepAliveTimeout: number }>;
+  readonly server: Readonly<{
+    host: string;
+    port: number;
+    dataDir: string;
+    headersTimeout: number;
+    bodyTimeout: number;
+    keepAliveTimeout: number;
+    heap: 'compact' | 'fast';
+  }>;
   readonly gateway: Readonly<GatewaySettings>;
   readonly breaker: Readonly<BreakerSettings>;
   readonly pool: Readonly<PoolSettings>;

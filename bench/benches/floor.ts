@@ -1,0 +1,242 @@
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { Bench, BenchContext, BenchReport } from '../bench.js';
+import { LeanPool } from '../lib/lean-http.js';
+import { type Call, leanCallers, type Surface } from '../lib/lean-mcp.js';
+import { DEMO, NODE, ROOT } from '../lib/paths.js';
+import { startMcpProxy, startSupergateway } from '../lib/peers.js';
+import { freePort, waitForPort } from '../lib/ports.js';
+import { cpuTimeMs, descendants, MARKER, MARKER_VAR } from '../lib/processes.js';
+import { fmt, median, quantile } from '../lib/stats.js';
+import { startStonegate, waitHealthy } from '../lib/stonegate.js';
+import type { Table } from '../lib/table.js';
+
+/*
+ * The floor: in one run, the same lean keep-alive client (bench/lib/lean-http.ts)
+ * drives a bare node:http server answering a canned reply of the size of
+ * stonegate's REST answer, direct stdio (JSON-RPC lines to the demo backend,
+ * no SDK on the client side), stonegate REST and /mcp (2025 sessions and
+ * 2026-07-28), supergateway and mcp-proxy (/mcp). For each: CPU per call of
+ * the target's own process, of its children (the backend) and of the client
+ * (this process) at 16 concurrent clients, and the p50 of one sequential
+ * client, three times.
+ */
+
+const CLIENTS = 16;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Row {
+  name: string;
+  own: number;
+  children: number;
+  client: number;
+  p50s: number[];
+}
+
+/** A target: 16 callers and one sequential caller, and the process whose CPU is the proxy's (undefined for direct stdio). */
+interface Opened {
+  calls: Call[];
+  seq: Call;
+  pid: number | undefined;
+  close(): Promise<void>;
+}
+
+function treeCpu(pid: number): { own: number; children: number } {
+  const own = cpuTimeMs(pid);
+  let children = 0;
+  for (const child of descendants(pid)) {
+    try {
+      children += cpuTimeMs(child);
+    } catch {
+      // gone
+    }
+  }
+  return { own, children };
+}
+
+async function measure(name: string, opened: Opened, calls: number, seqCalls: number, signal: AbortSignal): Promise<Row> {
+  const drive = async (callers: Call[], total: number): Promise<void> => {
+    let next = 0;
+    await Promise.all(
+      callers.map(async (call) => {
+        while (next < total) {
+          next += 1;
+          if (signal.aborted) throw new Error('bench time bound reached');
+          await call();
+        }
+      }),
+    );
+  };
+  await drive(opened.calls, 500);
+  const root = opened.pid ?? process.pid;
+  const before = treeCpu(root);
+  const client0 = process.cpuUsage();
+  await drive(opened.calls, calls);
+  const client = process.cpuUsage(client0);
+  const after = treeCpu(root);
+  const clientMs = (client.user + client.system) / 1000;
+  // Direct stdio: the client is this process, and its only child is the backend.
+  const own = opened.pid === undefined ? 0 : after.own - before.own;
+  const p50s: number[] = [];
+  for (let run = 0; run < 3; run += 1) {
+    const latencies = new Float64Array(seqCalls);
+    for (let i = 0; i < seqCalls; i += 1) {
+      const t0 = performance.now();
+      await opened.seq();
+      latencies[i] = performance.now() - t0;
+    }
+    p50s.push(quantile(latencies, 0.5));
+  }
+  return { name, own: (own * 1000) / calls, children: ((after.children - before.children) * 1000) / calls, client: (clientMs * 1000) / calls, p50s };
+}
+
+/** A bare node:http server answering every request with `size` bytes of JSON. */
+async function floorServer(ctx: BenchContext, size: number): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const port = await freePort();
+  const script = `const body = Buffer.from(JSON.stringify({ result: { content: [{ type: 'text', text: 'soak' }] }, pad: '' }).padEnd(${size}, ' '));
+require('node:http').createServer((req, res) => { req.resume(); req.on('end', () => { res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length }); res.end(body); }); }).listen(${port}, '127.0.0.1');`;
+  const proc = ctx.processes.spawn('node:http floor', NODE, ['-e', script], { cwd: ROOT });
+  await waitForPort(port, 10_000, proc.exited);
+  return { url: `http://127.0.0.1:${port}`, pid: proc.pid, stop: () => proc.stop() };
+}
+
+/** The demo backend over stdio, spoken to in JSON-RPC lines by this process. */
+async function directStdio(): Promise<Opened> {
+  const child = spawn(NODE, [DEMO], { cwd: ROOT, env: { ...process.env, [MARKER_VAR]: MARKER }, stdio: ['pipe', 'pipe', 'ignore'] });
+  const waiting = new Map<number, () => void>();
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const id = /"id":(\d+)/.exec(line)?.[1];
+    if (id !== undefined) waiting.get(Number(id))?.();
+  });
+  let nextId = 1;
+  const send = (message: Record<string, unknown>): Promise<void> => {
+    const id = nextId++;
+    return new Promise((resolve) => {
+      waiting.set(id, () => {
+        waiting.delete(id);
+        resolve();
+      });
+      child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id, ...message })}\n`);
+    });
+  };
+  await send({ method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'floor', version: '1' } } });
+  child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' })}\n`);
+  const call: Call = () => send({ method: 'tools/call', params: { name: 'echo', arguments: { text: 'soak' } } });
+  return {
+    calls: Array.from({ length: CLIENTS }, () => call),
+    seq: call,
+    pid: undefined,
+    close: async () => {
+      child.kill();
+      await sleep(100);
+    },
+  };
+}
+
+async function overHttp(url: string, pid: number, surface: Surface, tool: string, path = '/mcp'): Promise<Opened> {
+  const pool = new LeanPool(url);
+  const many = await leanCallers(pool, surface, CLIENTS, tool, path);
+  const one = await leanCallers(pool, surface, 1, tool, path);
+  return {
+    calls: many.calls,
+    seq: one.calls[0] as Call,
+    pid,
+    close: async () => {
+      await many.close();
+      await one.close();
+      pool.close();
+    },
+  };
+}
+
+export const floorBench: Bench = {
+  name: 'floor',
+  description: 'CPU per call by process and sequential p50 against a bare node:http floor and direct stdio, with one lean keep-alive client',
+  timeoutMs: 20 * 60_000,
+  async run(ctx): Promise<BenchReport> {
+    const calls = ctx.options.quick ? 2_000 : 20_000;
+    const seqCalls = ctx.options.quick ? 500 : 2_000;
+    const rows: Row[] = [];
+    const run = async (name: string, open: () => Promise<Opened>): Promise<void> => {
+      const opened = await open();
+      try {
+        rows.push(await measure(name, opened, calls, seqCalls, ctx.signal));
+        ctx.log(`floor: ${name} done`);
+      } finally {
+        await opened.close();
+      }
+    };
+    const gateway = await startStonegate(ctx, { poolMax: 1 }, 'stonegate-floor');
+    try {
+      await waitHealthy(gateway.url, 30_000);
+      const probe = new LeanPool(gateway.url);
+      const size = (await probe.request('POST', '/call', JSON.stringify({ server: 'demo', tool: 'echo', arguments: { text: 'soak' } }))).body.length;
+      probe.close();
+      const floor = await floorServer(ctx, size);
+      try {
+        const pool = new LeanPool(floor.url);
+        const call: Call = async () => void (await pool.request('POST', '/call', '{}'));
+        await run(`bare node:http, canned ${size} B`, async () => ({
+          calls: Array.from({ length: CLIENTS }, () => call),
+          seq: call,
+          pid: floor.pid,
+          close: async () => pool.close(),
+        }));
+      } finally {
+        await floor.stop();
+      }
+      await run('direct stdio (JSON-RPC lines)', directStdio);
+    } finally {
+      await gateway.stop();
+    }
+    // The gateway as shipped ([server] heap = "compact"), then with V8's default heap sizing: an A/B in the same run.
+    for (const heap of ['compact', 'fast'] as const) {
+      const sg = await startStonegate(ctx, { poolMax: 1, heap }, `stonegate-floor-${heap}`);
+      try {
+        await waitHealthy(sg.url, 30_000);
+        await run(`stonegate REST (heap ${heap})`, () => overHttp(sg.url, sg.pid, 'REST', 'demo__echo'));
+        await run(`stonegate /mcp, 2025 sessions (heap ${heap})`, () => overHttp(sg.url, sg.pid, '/mcp 2025 sessions', 'demo__echo'));
+        await run(`stonegate /mcp, 2026-07-28 (heap ${heap})`, () => overHttp(sg.url, sg.pid, '/mcp 2026-07-28', 'demo__echo'));
+      } finally {
+        await sg.stop();
+      }
+    }
+    for (const [name, start] of [
+      ['supergateway --stateful /mcp', startSupergateway],
+      ['mcp-proxy /mcp', startMcpProxy],
+    ] as const) {
+      try {
+        const peer = await start(ctx);
+        try {
+          await run(name, () => overHttp(peer.url, peer.process.pid, '/mcp 2025 sessions', 'echo'));
+        } finally {
+          await peer.stop();
+        }
+      } catch (err) {
+        ctx.log(`floor: ${name} not measured: ${(err as Error).message.slice(0, 200)}`);
+      }
+    }
+    const floorOwn = rows[0]?.own ?? Number.NaN;
+    const direct = rows[1] === undefined ? Number.NaN : median(rows[1].p50s);
+    const table: Table = {
+      title: `CPU per call at ${CLIENTS} concurrent clients (µs, by process) and sequential p50 (ms, three runs), one lean keep-alive client`,
+      columns: ['target', 'proxy process µs', '× floor', 'backend µs', 'client µs', 'p50 run 1', 'p50 run 2', 'p50 run 3', 'p50 over direct stdio'],
+      rows: rows.map((r) => [
+        r.name,
+        fmt(r.own, 0),
+        r.own > 0 ? `${fmt(r.own / floorOwn, 2)}×` : '—',
+        fmt(r.children, 0),
+        fmt(r.client, 0),
+        ...r.p50s.map((p) => fmt(p, 3)),
+        fmt(median(r.p50s) - direct, 3),
+      ]),
+    };
+    return {
+      tables: [table],
+      notes: [
+        `${calls.toLocaleString('en-US')} calls at ${CLIENTS} clients, then ${seqCalls.toLocaleString('en-US')} sequential calls three times, per target. CPU from /proc (user + system, 10 ms ticks); "backend" is the target's child processes (the demo backend; for the floor, none; for direct stdio, the backend itself).`,
+      ],
+      targets: [],
+    };
+  },
+};
