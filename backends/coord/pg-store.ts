@@ -41,9 +41,11 @@ export function postgresSteps(migrations: readonly Migration[] = MIGRATIONS): Pg
 
 /**
  * Opens the coordination store in PostgreSQL (creating and migrating its
- * tables as needed). Several gateways may open the same database: writes
- * serialize on an advisory lock, and LISTEN/NOTIFY wakes long-polls, watches
- * and event streams on every gateway when any of them commits.
+ * tables as needed). Several gateways may open the same database: messages
+ * are one function call each, ordered per inbox without a store-wide lock
+ * (migration-lockfree.ts); other writes serialize on an advisory lock; and
+ * LISTEN/NOTIFY wakes long-polls, watches and event streams on every gateway
+ * when any of them commits.
  */
 export async function openPgStore(settings: PgSettings, options: CoordOptionsInput = {}, runtime: PgStoreRuntime = {}): Promise<CoordStore> {
   const opts = coordOptions(options);

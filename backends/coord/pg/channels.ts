@@ -69,21 +69,36 @@ export class PgChannels {
     return this.page(after, channel, limit);
   }
 
-  /** Rows and bounds from one snapshot, so next_after never jumps over an event the rows did not include. */
-  private page(after: number, channel: string | null, limit: number): Promise<EventsPage> {
+  /** The highest event id known safe to deliver: no event at or below it can still commit (migration-lockfree.ts, argument 2). */
+  #safe = 0;
+
+  /**
+   * Rows and bounds from one snapshot, so next_after never jumps over an
+   * event the rows did not include, bounded by the watermark: the horizon
+   * (the last event id handed out, then the writers in flight) becomes the
+   * watermark in a snapshot where all those writers have finished.
+   */
+  private async page(after: number, channel: string | null, limit: number): Promise<EventsPage> {
+    const horizon = await row<{ last_id: number; in_flight: string }>(
+      this.ctx.pool,
+      'SELECT last_id, in_flight::text[]::text AS in_flight FROM coord_event_horizon()',
+    );
     return snapshot(this.ctx, async (db) => {
+      const safe = await row<{ done: boolean }>(
+        db,
+        'SELECT COALESCE(bool_and(pg_visible_in_snapshot(x, pg_current_snapshot())), TRUE) AS done FROM unnest($1::xid8[]) AS x',
+        [horizon?.in_flight ?? '{}'],
+      );
+      if (safe?.done === true) this.#safe = Math.max(this.#safe, horizon?.last_id ?? 0);
+      const lastId = this.#safe;
       const found = await rows<EventRow>(
         db,
         `SELECT id, type, channel, data, created_at FROM events
-         WHERE id > $1 AND ($2::text IS NULL OR channel IS NULL OR channel = $2)
-         ORDER BY id LIMIT $3`,
-        [after, channel, limit],
+         WHERE id > $1 AND id <= $2 AND ($3::text IS NULL OR channel IS NULL OR channel = $3)
+         ORDER BY id LIMIT $4`,
+        [after, lastId, channel, limit],
       );
-      const bounds = await row<{ oldest: number | null; last: number }>(
-        db,
-        "SELECT (SELECT MIN(id) FROM events) AS oldest, (SELECT value FROM sequences WHERE name = 'events') AS last",
-      );
-      const lastId = bounds?.last ?? 0;
+      const bounds = await row<{ oldest: number | null }>(db, 'SELECT MIN(id) AS oldest FROM events');
       const tail = found[found.length - 1];
       return {
         events: found.map(toEvent),
@@ -96,9 +111,6 @@ export class PgChannels {
 }
 
 async function eventCounts(db: Queryable): Promise<{ last_id: number; stored: number }> {
-  const counts = await row<{ last: number; stored: number }>(
-    db,
-    "SELECT (SELECT value FROM sequences WHERE name = 'events') AS last, (SELECT COUNT(*) FROM events) AS stored",
-  );
+  const counts = await row<{ last: number; stored: number }>(db, 'SELECT coord_last_event() AS last, (SELECT COUNT(*) FROM events) AS stored');
   return { last_id: counts?.last ?? 0, stored: counts?.stored ?? 0 };
 }
