@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port.js';
@@ -15,6 +15,8 @@ export interface PgCluster {
   url: string;
   /** Stops the server and deletes its folder (nothing for a server given by URL). Idempotent. */
   stop(): void;
+  /** The postmaster's process id while it runs (benches read its CPU time and its children's). */
+  pid(): number | undefined;
 }
 
 /** Where initdb and pg_ctl live: STONEGATE_TEST_PG_BIN, the newest Debian cluster version, or PATH. */
@@ -77,5 +79,12 @@ export async function startPgCluster(bin: string, options: { fsync?: boolean } =
     stop();
     throw new Error(`could not start a throwaway PostgreSQL from ${bin}: ${String(error)}`);
   }
-  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, stop };
+  const pid = (): number | undefined => {
+    try {
+      return Number(readFileSync(join(data, 'postmaster.pid'), 'latin1').split('\n')[0]) || undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, stop, pid };
 }

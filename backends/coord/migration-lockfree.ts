@@ -1,4 +1,5 @@
 import type { Migration } from './migrations.js';
+import { TASK_FUNCTIONS } from './pg/task-functions.js';
 
 /*
  * Step 7 of the coordination schema: message writes without the store's
@@ -28,28 +29,34 @@ import type { Migration } from './migrations.js';
  *    and readers are bounded by a watermark instead (coord_event_horizon):
  *    every writer makes sure it has a transaction id (pg_current_xact_id())
  *    before it takes an event id. The horizon reads V, the last event id
- *    handed out, and then, in a later statement, the snapshot's list of
- *    in-flight transactions X. Any writer holding an id <= V took it before V
- *    was read, so it had its transaction id by then: it either had finished
- *    or is in X. A reader delivers events up to V only from a snapshot in
- *    which every member of X is finished (pg_visible_in_snapshot); until
- *    then it keeps its previous, smaller watermark. Events above the
+ *    handed out; then takes a transaction id B of its own; then a snapshot
+ *    S. Any writer holding an id <= V took it before V was read, so it had
+ *    its transaction id before B was handed out: its id is below B (ids are
+ *    handed out in order). At S it had either finished, or it is running:
+ *    listed in S's xip if below S's xmax, or anywhere in [xmax, B) (every id
+ *    there is running: nothing above xmax had completed). A reader delivers
+ *    events up to V only from a snapshot in which all of those have finished
+ *    (coord_horizon_passed); until then it keeps its previous watermark,
+ *    which was proven the same way in an earlier snapshot. Events above the
  *    watermark are not lost, only delivered on a later read.
  *
- * Every write of the message path is one call of a function below: one
+ * Every write of the message path is one call of a function below, and so
+ * is every task write (pg/task-functions.ts, with its own argument): one
  * round trip, its NOTIFYs included (delivered at commit).
  */
 export const LOCK_FREE_MESSAGES: Migration = {
   version: 7,
-  name: 'message writes without the global lock',
+  name: 'message and task writes without the global lock',
   sql: '-- SQLite: one writer, commit order as before (nothing to change)\nSELECT 1;',
   postgres: `
     CREATE SEQUENCE message_ids;
     SELECT setval('message_ids', GREATEST(value, 1), value > 0) FROM sequences WHERE name = 'messages';
     CREATE SEQUENCE event_ids;
     SELECT setval('event_ids', GREATEST(value, 1), value > 0) FROM sequences WHERE name = 'events';
+    CREATE SEQUENCE task_seqs;
+    SELECT setval('task_seqs', GREATEST(value, 1), value > 0) FROM sequences WHERE name = 'tasks';
     -- A gateway of an older version would go on taking ids from these rows: without them its writes fail instead.
-    DELETE FROM sequences WHERE name IN ('messages', 'events');
+    DELETE FROM sequences WHERE name IN ('messages', 'events', 'tasks');
 
     CREATE TABLE inbox_heads (
       recipient TEXT NOT NULL,
@@ -63,12 +70,26 @@ export const LOCK_FREE_MESSAGES: Migration = {
     CREATE FUNCTION coord_last_event() RETURNS BIGINT LANGUAGE sql VOLATILE AS
       $f$ SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM event_ids $f$;
 
-    -- V, then (a later statement, a later snapshot) the transactions in flight: see the argument in migration-lockfree.ts.
-    CREATE FUNCTION coord_event_horizon(OUT last_id BIGINT, OUT in_flight xid8[]) LANGUAGE plpgsql VOLATILE AS $f$
+    -- The horizon (argument 2): V; then this call's own transaction id, above every writer's that holds an id <= V;
+    -- then a snapshot: the writers still running below that id are its xip below its xmax, and every id in [xmax, bound).
+    CREATE FUNCTION coord_event_horizon(OUT last_id BIGINT, OUT in_flight xid8[], OUT low xid8, OUT bound xid8) LANGUAGE plpgsql VOLATILE AS $f$
+    DECLARE
+      snap pg_snapshot;
     BEGIN
       last_id := coord_last_event();
-      in_flight := ARRAY(SELECT pg_snapshot_xip(pg_current_snapshot()));
+      bound := pg_current_xact_id();
+      snap := pg_current_snapshot();
+      in_flight := ARRAY(SELECT x FROM pg_snapshot_xip(snap) AS x WHERE x < bound);
+      low := pg_snapshot_xmax(snap);
     END $f$;
+
+    -- Whether every writer of a horizon has finished in the caller's snapshot (a REPEATABLE READ transaction's).
+    CREATE FUNCTION coord_horizon_passed(p_in_flight xid8[], p_low xid8, p_bound xid8) RETURNS BOOLEAN LANGUAGE sql VOLATILE AS $f$
+      SELECT COALESCE((SELECT bool_and(pg_visible_in_snapshot(x, s)) FROM unnest(p_in_flight) AS x), TRUE)
+        AND NOT EXISTS (SELECT 1 FROM pg_snapshot_xip(s) AS y WHERE y >= p_low AND y < p_bound)
+        AND pg_snapshot_xmax(s) > p_bound
+      FROM pg_current_snapshot() AS s
+    $f$;
 
     -- Appends an event: the transaction id first, then the event id; trims what falls out of the buffer without waiting for other trimmers.
     -- The caller NOTIFYs the events topic.
@@ -145,9 +166,9 @@ export const LOCK_FREE_MESSAGES: Migration = {
     END $f$;
 
     -- One poll of an inbox: the sender's sign of life, the cursor move and the read, atomic under the inbox's own lock.
-    -- known false: the agent is not registered; page NULL with newest set: after is past the newest message id.
+    -- known false: the agent is not registered (else agent_channel is where it is registered); page NULL: after is past the newest message id.
     CREATE FUNCTION coord_poll(p_agent TEXT, p_channel TEXT, p_after BIGINT, p_limit INTEGER, p_at BIGINT,
-        OUT known BOOLEAN, OUT newest BIGINT, OUT next_cursor BIGINT, OUT has_more BOOLEAN, OUT page JSON) LANGUAGE plpgsql VOLATILE AS $f$
+        OUT known BOOLEAN, OUT agent_channel TEXT, OUT newest BIGINT, OUT next_cursor BIGINT, OUT has_more BOOLEAN, OUT page JSON) LANGUAGE plpgsql VOLATILE AS $f$
     DECLARE
       cur BIGINT;
       from_id BIGINT;
@@ -155,7 +176,7 @@ export const LOCK_FREE_MESSAGES: Migration = {
       n INTEGER;
     BEGIN
       PERFORM pg_advisory_xact_lock(hashtext(current_schema() || ' coord inbox ' || p_channel || ' ' || p_agent));
-      UPDATE agents SET last_heartbeat = GREATEST(last_heartbeat, p_at) WHERE id = p_agent;
+      UPDATE agents SET last_heartbeat = GREATEST(last_heartbeat, p_at) WHERE id = p_agent RETURNING channel INTO agent_channel;
       known := FOUND;
       IF NOT known THEN
         RETURN;
@@ -182,5 +203,6 @@ export const LOCK_FREE_MESSAGES: Migration = {
           ON CONFLICT (agent_id, channel) DO UPDATE SET position = GREATEST(cursors.position, EXCLUDED.position);
       END IF;
     END $f$;
+    ${TASK_FUNCTIONS}
   `,
 };

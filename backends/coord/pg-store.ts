@@ -74,13 +74,14 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
     isClosed: () => closed,
     recheckMs: runtime.recheckMs ?? RECHECK_MS,
   };
-  // Long-polls re-read every few seconds anyway (long-poll.ts), which covers
-  // notifications lost while the listening connection was being reopened.
+  // Notifications sent while the listening connection was being reopened are
+  // lost: once it listens again every waiter re-reads (the catch-up), so the
+  // delay is the reconnect, not a poll interval.
   const listener = await PgListener.open(
     settings,
     ctx.channel,
     (payload) => notifier.notify(payloadToTopic(payload)),
-    () => undefined,
+    () => notifier.notifyAll(),
     runtime.logger,
   ).catch(async (error: unknown) => {
     await pool.end();
@@ -115,7 +116,16 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
     events: (query) => run(() => channels.events(query)),
     unreadCount: (agentId) => run(() => agents.unreadCount(pool, ident(agentId, 'agent_id'))),
     prune: () => run(() => retention.prune()),
-    health: () => run(async () => ({ store: 'postgres', schema_version: schemaVersion, uptime_seconds: Math.floor((Date.now() - openedAt) / 1000) })),
+    // One query: a database that does not answer (restarting, unreachable) is a problem /health reports, not an error.
+    health: () =>
+      run(async () => {
+        const report = { store: 'postgres', schema_version: schemaVersion, uptime_seconds: Math.floor((Date.now() - openedAt) / 1000) };
+        const problem = await pool.query('SELECT 1').then(
+          () => undefined,
+          (error: unknown) => `PostgreSQL did not answer: ${(error as Error).message}`,
+        );
+        return problem === undefined ? report : { ...report, problem };
+      }),
     async close(): Promise<void> {
       if (closed) return;
       closed = true;

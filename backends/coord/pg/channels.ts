@@ -7,6 +7,9 @@ import { channelName, newChannelName, optionalIdent, pageSize, position } from '
 import { type PgContext, type Queryable, row, rows, snapshot, write } from './context.js';
 import { longPollAsync } from './long-poll.js';
 
+/** Longest a page waits for the writers in flight at its horizon to finish (migration-lockfree.ts, argument 2). */
+const HORIZON_WAIT_MS = 500;
+
 /** Channels, the statistics over them, and the event log, on PostgreSQL. */
 export class PgChannels {
   constructor(private readonly ctx: PgContext) {}
@@ -79,18 +82,43 @@ export class PgChannels {
    * watermark in a snapshot where all those writers have finished.
    */
   private async page(after: number, channel: string | null, limit: number): Promise<EventsPage> {
-    const horizon = await row<{ last_id: number; in_flight: string }>(
+    // Proven in a snapshot older than the ones below, so it holds there too; a page racing this one can only raise it.
+    const proven = this.#safe;
+    const horizon = await row<{ last_id: number; in_flight: string; low: string; bound: string }>(
       this.ctx.pool,
-      'SELECT last_id, in_flight::text[]::text AS in_flight FROM coord_event_horizon()',
+      'SELECT last_id, in_flight::text[]::text AS in_flight, low::text, bound::text FROM coord_event_horizon()',
     );
+    // The writers of the horizon finish within moments (each is one statement): re-check in a fresh snapshot, backing
+    // off, for up to HORIZON_WAIT_MS; a transaction that stays open longer (any client's) leaves the proven watermark.
+    for (let waited = 0, pause = 1; ; waited += pause, pause *= 2) {
+      const last = waited >= HORIZON_WAIT_MS;
+      const page = await this.read(after, channel, limit, proven, horizon, last);
+      if (page !== undefined) return page;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
+
+  /** One snapshot's page; undefined when the horizon has not passed in it (unless `settle`: then the proven watermark bounds it). */
+  private read(
+    after: number,
+    channel: string | null,
+    limit: number,
+    proven: number,
+    horizon: { last_id: number; in_flight: string; low: string; bound: string } | undefined,
+    settle: boolean,
+  ): Promise<EventsPage | undefined> {
     return snapshot(this.ctx, async (db) => {
-      const safe = await row<{ done: boolean }>(
-        db,
-        'SELECT COALESCE(bool_and(pg_visible_in_snapshot(x, pg_current_snapshot())), TRUE) AS done FROM unnest($1::xid8[]) AS x',
-        [horizon?.in_flight ?? '{}'],
-      );
-      if (safe?.done === true) this.#safe = Math.max(this.#safe, horizon?.last_id ?? 0);
-      const lastId = this.#safe;
+      let lastId = proven;
+      if (horizon !== undefined) {
+        const passed = await row<{ done: boolean }>(db, 'SELECT coord_horizon_passed($1::xid8[], $2::xid8, $3::xid8) AS done', [
+          horizon.in_flight,
+          horizon.low,
+          horizon.bound,
+        ]);
+        if (passed?.done === true) lastId = Math.max(proven, horizon.last_id);
+        else if (!settle) return undefined;
+      }
+      this.#safe = Math.max(this.#safe, lastId);
       const found = await rows<EventRow>(
         db,
         `SELECT id, type, channel, data, created_at FROM events

@@ -92,9 +92,14 @@ export class PgMessages {
 
   async poll(input: PollInput): Promise<PollResult> {
     const { agentId, channel, after, limit, timeoutMs } = pollRequest(input, this.ctx.options);
-    const registered = await this.agents.require(this.ctx.pool, agentId); // fail fast, before waiting
+    // Where the agent is registered, learnt from each read (an unknown agent fails the first one, before any wait).
+    let home: string | undefined;
     // A poll appends no event and takes no id: it locks only this inbox, so polls never wait for the store's writers.
-    const once = (): Promise<PollOnce> => this.pollOnce(agentId, channel, after, limit);
+    const once = async (): Promise<PollOnce> => {
+      const [page, registeredIn] = await this.pollOnce(agentId, channel, after, limit);
+      home = registeredIn;
+      return page;
+    };
     const found = await longPollAsync(
       this.ctx.notifier,
       topics.inbox(channel, agentId),
@@ -118,20 +123,24 @@ export class PgMessages {
           : await once();
     }
     const result: PollResult = { agent_id: agentId, channel, ...page };
-    if (page.messages.length === 0 && registered.channel !== channel) result.hint = pollHint(agentId, registered.channel);
+    home ??= (await this.agents.require(this.ctx.pool, agentId)).channel;
+    if (page.messages.length === 0 && home !== channel) result.hint = pollHint(agentId, home);
     return result;
   }
 
   /** One read of the inbox: the cursor move and the read are atomic, in one function call under the inbox's lock (coord_poll). */
-  private async pollOnce(agentId: string, channel: string, after: number | undefined, limit: number): Promise<PollOnce> {
-    const found = await row<{ known: boolean; newest: number | null; next_cursor: number | null; has_more: boolean | null; page: MessageRow[] | null }>(
-      this.ctx.pool,
-      'SELECT * FROM coord_poll($1, $2, $3, $4, $5)',
-      [agentId, channel, after ?? null, limit, this.ctx.now()],
-    );
+  private async pollOnce(agentId: string, channel: string, after: number | undefined, limit: number): Promise<[PollOnce, string]> {
+    const found = await row<{
+      known: boolean;
+      agent_channel: string;
+      newest: number | null;
+      next_cursor: number | null;
+      has_more: boolean | null;
+      page: MessageRow[] | null;
+    }>(this.ctx.pool, 'SELECT * FROM coord_poll($1, $2, $3, $4, $5)', [agentId, channel, after ?? null, limit, this.ctx.now()]);
     if (found === undefined || !found.known) throw unknownAgent(agentId);
     if (found.page === null) throw afterTooFar(after ?? 0, found.newest ?? 0);
-    return { messages: found.page.map(toMessage), next_cursor: found.next_cursor ?? 0, has_more: found.has_more === true };
+    return [{ messages: found.page.map(toMessage), next_cursor: found.next_cursor ?? 0, has_more: found.has_more === true }, found.agent_channel];
   }
 
   /** Whether anything waits past the cursor (or `after`), read without the write lock. */
