@@ -17,6 +17,10 @@ export interface PgCluster {
   stop(): void;
   /** The postmaster's process id while it runs (benches read its CPU time and its children's). */
   pid(): number | undefined;
+  /** Stops the server (fast shutdown: sessions are cut off, every commit is kept) and keeps its folder for start(). */
+  halt(): void;
+  /** Starts a halted server again, on the same port with the same settings. */
+  start(): void;
 }
 
 /** Where initdb and pg_ctl live: STONEGATE_TEST_PG_BIN, the newest Debian cluster version, or PATH. */
@@ -56,6 +60,7 @@ export async function startPgCluster(bin: string, options: { fsync?: boolean } =
   const data = join(dir, 'data');
   const port = await freePort();
   let started = false;
+  let settings = '';
   let stopped = false;
   const stop = (): void => {
     if (stopped) return;
@@ -72,7 +77,7 @@ export async function startPgCluster(bin: string, options: { fsync?: boolean } =
   try {
     run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
     const durability = options.fsync === true ? '' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off';
-    const settings = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=300${durability}`;
+    settings = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=300${durability}`;
     run('pg_ctl', ['-D', data, '-w', '-t', '60', '-l', join(dir, 'server.log'), '-o', settings, 'start']);
     started = true;
   } catch (error) {
@@ -86,5 +91,7 @@ export async function startPgCluster(bin: string, options: { fsync?: boolean } =
       return undefined;
     }
   };
-  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, stop, pid };
+  const halt = (): void => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+  const start = (): void => run('pg_ctl', ['-D', data, '-w', '-t', '60', '-l', join(dir, 'server.log'), '-o', settings, 'start']);
+  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, stop, pid, halt, start };
 }

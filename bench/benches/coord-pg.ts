@@ -168,6 +168,8 @@ export const coordPgBench: Bench = {
 
       const runs = new Map<string, Throughput[]>();
       const cpu = new Map<string, CpuPerMessage[]>();
+      // Per task: its post, claim and completion.
+      const cpuTasks = new Map<string, CpuPerMessage[]>();
       const pgPid = server.cluster?.pid();
       const wakes: Wake[] = [];
       const claimRates = new Map<string, number[]>();
@@ -179,11 +181,16 @@ export const coordPgBench: Bench = {
           );
           runs.set(s.name, [...(runs.get(s.name) ?? []), result]);
           cpu.set(s.name, [...(cpu.get(s.name) ?? []), used]);
-          const rate = await claims(
-            s.gateways.map((g) => g.url),
-            tasks,
-            `c${rep}s${i}`,
-          );
+          const [claimed, taskCpu] = await measured(s.gateways, s.name.startsWith('SQLite') ? undefined : pgPid, async () => ({
+            rate: await claims(
+              s.gateways.map((g) => g.url),
+              tasks,
+              `c${rep}s${i}`,
+            ),
+            messages: tasks,
+          }));
+          const rate = claimed.rate;
+          cpuTasks.set(s.name, [...(cpuTasks.get(s.name) ?? []), taskCpu]);
           claimRates.set(s.name, [...(claimRates.get(s.name) ?? []), rate]);
           ctx.log(`coord-pg: ${s.name} rep ${rep + 1}: ${fmt(result.perSec, 0)} messages/s, ${fmt(rate, 0)} tasks/s`);
         }
@@ -209,6 +216,9 @@ export const coordPgBench: Bench = {
           'delivery p50 ms',
           'delivery p99 ms',
           'tasks/s',
+          'tasks × SQLite',
+          'gateway CPU µs/task',
+          'PostgreSQL CPU µs/task',
           'wake p50 ms',
           'wake p99 ms',
         ],
@@ -229,6 +239,9 @@ export const coordPgBench: Bench = {
             fmt(m.deliverP50),
             fmt(m.deliverP99),
             fmt(median(claimRates.get(s.name) ?? [0]), 0),
+            fmt(median(claimRates.get(s.name) ?? [0]) / median(claimRates.get(setups[0]?.name ?? '') ?? [1])),
+            fmt(median((cpuTasks.get(s.name) ?? []).map((u) => u.gatewayUs)), 0),
+            i === 0 ? '—' : fmt(median((cpuTasks.get(s.name) ?? []).map((u) => u.postgresUs)), 0),
             fmt(w.fromSendP50),
             fmt(w.fromSendP99),
           ];
@@ -236,7 +249,7 @@ export const coordPgBench: Bench = {
         note:
           'With 2 gateways each agent sends through one gateway and polls through the other, so every delivery and every wake crosses gateways (NOTIFY at commit, LISTEN on the other). ' +
           'Tasks: workers alternate gateways; each task is one claim and one completion. Wake: send start → answer of a long poll parked on the other gateway. ' +
-          'CPU per message: user + system time over the throughput runs of the gateway processes (both, for 2 gateways) and of the PostgreSQL server with all its backends (/proc), divided by the messages delivered; the client is not counted.',
+          'CPU per message: user + system time over the throughput runs of the gateway processes (both, for 2 gateways) and of the PostgreSQL server with all its backends (/proc), divided by the messages delivered (per task: its post, claim and completion); the client is not counted.',
       };
       const load = machineInfo();
       return {

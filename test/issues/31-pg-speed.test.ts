@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
-import { q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
+import { findPgBinaries, startPgCluster } from '../../tools/pg-cluster.js';
+import { eventually, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 import { describePg, useTestDatabase } from '../helpers/pg.js';
 import { eventsOf, readSse } from '../helpers/sse.js';
 
@@ -135,5 +136,108 @@ describePg('[pg-speed] #31 message writes without the global lock', () => {
     const allSent = [...new Set([...acknowledged.values()].flat())].sort((x, y) => x - y);
     expect([...messageIds].sort((x, y) => x - y)).toEqual(allSent);
     await Promise.all([a.stop(), b.stop()]);
+  });
+});
+
+describePg('[pg-speed] #31 PostgreSQL restarted under load', () => {
+  it('keeps serving what needs no store, reports the store in /health while PostgreSQL is down, and loses no acknowledged message or task', {
+    timeout: 240_000,
+  }, async () => {
+    const bin = findPgBinaries();
+    expect(bin, 'PostgreSQL server binaries').toBeDefined();
+    // A server of its own, with fsync as in production: the shared one serves the other test files.
+    const cluster = await startPgCluster(bin as string, { fsync: true });
+    try {
+      const gw = await startGateway(gatewayToml(cluster.url));
+      const pairs = Array.from({ length: 4 }, (_, i) => ({ from: `rs-tx${i}`, to: `rs-rx${i}` }));
+      for (const { from, to } of pairs) {
+        await call(gw, 'POST', '/coord/agent/register', { agent_id: from, role: 'w' });
+        await call(gw, 'POST', '/coord/agent/register', { agent_id: to, role: 'w' });
+      }
+      const TASKS = 60;
+      for (let t = 0; t < TASKS; t++) await call(gw, 'POST', '/coord/task/post', { description: `task ${t}`, posted_by: 'rs-tx0' });
+
+      // Load: every answer that is a 200 is acknowledged; anything else (the database is down) is not, and is not retried.
+      let stopping = false;
+      const acked = new Map<string, number[]>(pairs.map((p) => [p.to, []]));
+      let ackedCount = 0;
+      let refused = 0;
+      const attempt = async (method: string, path: string, body?: unknown): Promise<Answer | undefined> => {
+        const answer = await gw.request(method, path, body).catch(() => undefined);
+        if (answer === undefined || answer.status !== 200) {
+          refused += 1;
+          await new Promise((resolve) => setTimeout(resolve, 20)); // a refused call's client backs off before its next one
+          return undefined;
+        }
+        return answer;
+      };
+      const senders = pairs.map(async ({ from, to }) => {
+        for (let n = 0; !stopping; n++) {
+          const sent = await attempt('POST', '/coord/msg/send', { from, to, content: `${from}#${n}` });
+          if (sent === undefined) continue;
+          (acked.get(to) as number[]).push(sent.body.id as number);
+          ackedCount += 1;
+        }
+      });
+      const completed = new Set<string>();
+      const workers = pairs.map(async ({ from }) => {
+        while (!stopping) {
+          const claim = await attempt('POST', '/coord/task/claim', { agent_id: from });
+          const task = claim?.body.task as { id: string; epoch: number } | null | undefined;
+          if (task === null) return;
+          if (task === undefined) continue;
+          const done = await attempt('POST', '/coord/task/complete', { task_id: task.id, agent_id: from, epoch: task.epoch });
+          if (done !== undefined) completed.add(task.id);
+        }
+      });
+      const progress = async (over: number): Promise<void> => {
+        const target = ackedCount + over;
+        await eventually(() => ackedCount >= target, 60_000, 10);
+      };
+
+      await progress(50);
+      cluster.halt();
+      // Down: the store is reported, the gateway still answers.
+      const down = await eventually(async () => {
+        const health = await gw.request('GET', '/health');
+        const store = (health.body.checks as { store?: { status: string; problems: string[] } }).store;
+        return store?.problems.some((p) => p.includes('PostgreSQL')) ? health : undefined;
+      }, 30_000);
+      expect(down.status).toBe(200);
+      expect(down.body.status).toBe('degraded');
+      expect((await gw.request('GET', '/livez')).status).toBe(200);
+
+      cluster.start();
+      await eventually(async () => (await gw.request('GET', '/health')).body.status === 'ok', 60_000);
+      await progress(50);
+      stopping = true;
+      await Promise.all([...senders, ...workers]);
+      expect(refused, 'calls refused while PostgreSQL was down').toBeGreaterThan(0);
+
+      // Every acknowledged message is in its inbox once (polls with after: a lost answer is asked again).
+      for (const { to } of pairs) {
+        const got: number[] = [];
+        for (let after = 0; ; ) {
+          const page = await call(gw, 'GET', `/coord/msg/poll?agent_id=${to}&after=${after}&timeout=0&limit=500`);
+          const ids = (page.body.messages as { id: number }[]).map((m) => m.id);
+          if (ids.length === 0) break;
+          got.push(...ids);
+          after = page.body.next_cursor as number;
+        }
+        const wanted = acked.get(to) ?? [];
+        expect(
+          wanted.filter((id) => !got.includes(id)),
+          `acknowledged messages to ${to} missing`,
+        ).toEqual([]);
+        expect(new Set(got).size).toBe(got.length);
+      }
+      // Every acknowledged completion is stored.
+      const tasks = await call(gw, 'GET', '/coord/task/list?status=complete&limit=500');
+      const stored = new Set((tasks.body.tasks as { id: string }[]).map((t) => t.id));
+      expect([...completed].filter((id) => !stored.has(id))).toEqual([]);
+      await gw.stop();
+    } finally {
+      cluster.stop();
+    }
   });
 });
