@@ -207,6 +207,10 @@ export const LOCK_FREE_MESSAGES: Migration = {
       IF p_after IS NULL AND last IS NOT NULL THEN
         INSERT INTO cursors (agent_id, channel, position) VALUES (p_agent, p_channel, last)
           ON CONFLICT (agent_id, channel) DO UPDATE SET position = GREATEST(cursors.position, EXCLUDED.position);
+      ELSIF p_after IS NULL OR p_after <= cur THEN
+        -- Nothing but the sign of life changed: its commit need not wait for the WAL flush (a crash could only
+        -- lose a last-seen time). A cursor move always waits, as every message write does.
+        PERFORM set_config('synchronous_commit', 'off', true);
       END IF;
     END $f$;
     ${TASK_FUNCTIONS}
