@@ -46,6 +46,11 @@ export class Notifier {
     for (const wake of [...set]) wake();
   }
 
+  /** Wakes every waiter of every key: after a gap in which notifications may have been lost (a LISTEN connection reopened), each re-checks. */
+  notifyAll(): void {
+    for (const set of [...this.waiters.values()]) for (const wake of [...set]) wake();
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }

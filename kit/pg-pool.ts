@@ -18,6 +18,15 @@ export interface PgSettings {
  */
 export const CONNECT_TIMEOUT_MS = 10_000;
 
+/**
+ * Longest one statement may run before PostgreSQL cancels it ([pg-speed]):
+ * every query of the stores is short (long polls wait in the gateway, not in
+ * the database; retention deletes in batches), so a statement this long is
+ * stuck (a lock held by a session gone astray) and its caller gets an error
+ * instead of a hang.
+ */
+export const STATEMENT_TIMEOUT_MS = 30_000;
+
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 // int8 (COUNT, BIGINT ms timestamps, BIGSERIAL ids) as numbers: every value
@@ -33,6 +42,7 @@ export function clientConfig(settings: PgSettings): pg.ClientConfig {
   return {
     connectionString: settings.url,
     connectionTimeoutMillis: settings.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
+    statement_timeout: STATEMENT_TIMEOUT_MS,
     types,
     ...(settings.schema === undefined ? {} : { options: `-c search_path=${settings.schema}` }),
   };

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port.js';
@@ -15,6 +15,12 @@ export interface PgCluster {
   url: string;
   /** Stops the server and deletes its folder (nothing for a server given by URL). Idempotent. */
   stop(): void;
+  /** The postmaster's process id while it runs (benches read its CPU time and its children's). */
+  pid(): number | undefined;
+  /** Stops the server (fast shutdown: sessions are cut off, every commit is kept) and keeps its folder for start(). */
+  halt(): void;
+  /** Starts a halted server again, on the same port with the same settings. */
+  start(): void;
 }
 
 /** Where initdb and pg_ctl live: STONEGATE_TEST_PG_BIN, the newest Debian cluster version, or PATH. */
@@ -54,6 +60,7 @@ export async function startPgCluster(bin: string, options: { fsync?: boolean } =
   const data = join(dir, 'data');
   const port = await freePort();
   let started = false;
+  let settings = '';
   let stopped = false;
   const stop = (): void => {
     if (stopped) return;
@@ -70,12 +77,21 @@ export async function startPgCluster(bin: string, options: { fsync?: boolean } =
   try {
     run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
     const durability = options.fsync === true ? '' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off';
-    const settings = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=300${durability}`;
+    settings = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=300${durability}`;
     run('pg_ctl', ['-D', data, '-w', '-t', '60', '-l', join(dir, 'server.log'), '-o', settings, 'start']);
     started = true;
   } catch (error) {
     stop();
     throw new Error(`could not start a throwaway PostgreSQL from ${bin}: ${String(error)}`);
   }
-  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, stop };
+  const pid = (): number | undefined => {
+    try {
+      return Number(readFileSync(join(data, 'postmaster.pid'), 'latin1').split('\n')[0]) || undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const halt = (): void => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+  const start = (): void => run('pg_ctl', ['-D', data, '-w', '-t', '60', '-l', join(dir, 'server.log'), '-o', settings, 'start']);
+  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, stop, pid, halt, start };
 }

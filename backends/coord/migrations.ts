@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import { migrateSqlite, stepLedger } from '../../kit/sqlite-migrate.js';
 import { INITIAL_SCHEMA } from './migration-initial.js';
+import { LOCK_FREE_MESSAGES } from './migration-lockfree.js';
 
 /** One step of the schema; `version` is its position, starting at 1. */
 export interface Migration {
@@ -226,6 +227,8 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE messages ADD COLUMN priority TEXT;
     `,
   },
+  // [pg-speed] step 7: message writes without the global lock (PostgreSQL; SQLite's step is empty).
+  LOCK_FREE_MESSAGES,
 ];
 
 /** The schema version this code writes. */

@@ -41,9 +41,11 @@ export function postgresSteps(migrations: readonly Migration[] = MIGRATIONS): Pg
 
 /**
  * Opens the coordination store in PostgreSQL (creating and migrating its
- * tables as needed). Several gateways may open the same database: writes
- * serialize on an advisory lock, and LISTEN/NOTIFY wakes long-polls, watches
- * and event streams on every gateway when any of them commits.
+ * tables as needed). Several gateways may open the same database: messages
+ * are one function call each, ordered per inbox without a store-wide lock
+ * (migration-lockfree.ts); other writes serialize on an advisory lock; and
+ * LISTEN/NOTIFY wakes long-polls, watches and event streams on every gateway
+ * when any of them commits.
  */
 export async function openPgStore(settings: PgSettings, options: CoordOptionsInput = {}, runtime: PgStoreRuntime = {}): Promise<CoordStore> {
   const opts = coordOptions(options);
@@ -72,13 +74,14 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
     isClosed: () => closed,
     recheckMs: runtime.recheckMs ?? RECHECK_MS,
   };
-  // Long-polls re-read every few seconds anyway (long-poll.ts), which covers
-  // notifications lost while the listening connection was being reopened.
+  // Notifications sent while the listening connection was being reopened are
+  // lost: once it listens again every waiter re-reads (the catch-up), so the
+  // delay is the reconnect, not a poll interval.
   const listener = await PgListener.open(
     settings,
     ctx.channel,
     (payload) => notifier.notify(payloadToTopic(payload)),
-    () => undefined,
+    () => notifier.notifyAll(),
     runtime.logger,
   ).catch(async (error: unknown) => {
     await pool.end();
@@ -113,7 +116,16 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
     events: (query) => run(() => channels.events(query)),
     unreadCount: (agentId) => run(() => agents.unreadCount(pool, ident(agentId, 'agent_id'))),
     prune: () => run(() => retention.prune()),
-    health: () => run(async () => ({ store: 'postgres', schema_version: schemaVersion, uptime_seconds: Math.floor((Date.now() - openedAt) / 1000) })),
+    // One query: a database that does not answer (restarting, unreachable) is a problem /health reports, not an error.
+    health: () =>
+      run(async () => {
+        const report = { store: 'postgres', schema_version: schemaVersion, uptime_seconds: Math.floor((Date.now() - openedAt) / 1000) };
+        const problem = await pool.query('SELECT 1').then(
+          () => undefined,
+          (error: unknown) => `PostgreSQL did not answer: ${(error as Error).message}`,
+        );
+        return problem === undefined ? report : { ...report, problem };
+      }),
     async close(): Promise<void> {
       if (closed) return;
       closed = true;

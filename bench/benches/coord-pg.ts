@@ -1,14 +1,52 @@
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { findPgBinaries, type PgCluster, startPgCluster } from '../../tools/pg-cluster.js';
 import type { Bench, BenchContext, BenchReport } from '../bench.js';
 import { coordUp, PAIRS, type Throughput, throughput, type Wake, wake } from '../coord.js';
 import { restSurface, type Surface } from '../coord-surfaces.js';
 import { machineInfo } from '../lib/machine.js';
+import { cpuTimeMs, descendants } from '../lib/processes.js';
 import { fmt } from '../lib/stats.js';
 import { type RunningStonegate, startStonegate } from '../lib/stonegate.js';
 import type { Table } from '../lib/table.js';
 
 const WORKERS = 16;
+
+/** CPU (user + system, ms) of a process and every descendant, live or already reaped: a PostgreSQL server and its backends. */
+function treeCpuMs(root: number | undefined): number {
+  if (root === undefined) return Number.NaN;
+  const stat = readFileSync(`/proc/${root}/stat`, 'latin1');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime, stime, then cutime, cstime: the children already reaped (backends of closed connections).
+  const own = ((Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * 1000) / 100;
+  let children = 0;
+  for (const pid of descendants(root)) {
+    try {
+      children += cpuTimeMs(pid);
+    } catch {
+      // exited meanwhile: counted in the parent's cutime once reaped
+    }
+  }
+  return own + children;
+}
+
+/** CPU µs per message of the gateways (together) and of PostgreSQL over one run. */
+interface CpuPerMessage {
+  gatewayUs: number;
+  postgresUs: number;
+}
+
+async function measured<T extends { messages: number }>(
+  gateways: RunningStonegate[],
+  pgPid: number | undefined,
+  run: () => Promise<T>,
+): Promise<[T, CpuPerMessage]> {
+  const gw = (): number => gateways.reduce((sum, g) => sum + (g.pid === undefined ? Number.NaN : cpuTimeMs(g.pid)), 0);
+  const [gw0, pg0] = [gw(), treeCpuMs(pgPid)];
+  const result = await run();
+  const per = (ms: number): number => (ms * 1000) / result.messages;
+  return [result, { gatewayUs: per(gw() - gw0), postgresUs: per(treeCpuMs(pgPid) - pg0) }];
+}
 
 /**
  * REST /coord spread over several gateways, as a load balancer spreads
@@ -129,18 +167,30 @@ export const coordPgBench: Bench = {
       for (const s of setups) for (const g of s.gateways) await coordUp(g.url);
 
       const runs = new Map<string, Throughput[]>();
+      const cpu = new Map<string, CpuPerMessage[]>();
+      // Per task: its post, claim and completion.
+      const cpuTasks = new Map<string, CpuPerMessage[]>();
+      const pgPid = server.cluster?.pid();
       const wakes: Wake[] = [];
       const claimRates = new Map<string, number[]>();
       for (const [i, s] of setups.entries()) await throughput(s.surface, Math.min(400, total), `warm${i}`, ctx.signal);
       for (let rep = 0; rep < reps; rep += 1) {
         for (const [i, s] of setups.entries()) {
-          const result = await throughput(s.surface, total, `r${rep}s${i}`, ctx.signal);
-          runs.set(s.name, [...(runs.get(s.name) ?? []), result]);
-          const rate = await claims(
-            s.gateways.map((g) => g.url),
-            tasks,
-            `c${rep}s${i}`,
+          const [result, used] = await measured(s.gateways, s.name.startsWith('SQLite') ? undefined : pgPid, () =>
+            throughput(s.surface, total, `r${rep}s${i}`, ctx.signal),
           );
+          runs.set(s.name, [...(runs.get(s.name) ?? []), result]);
+          cpu.set(s.name, [...(cpu.get(s.name) ?? []), used]);
+          const [claimed, taskCpu] = await measured(s.gateways, s.name.startsWith('SQLite') ? undefined : pgPid, async () => ({
+            rate: await claims(
+              s.gateways.map((g) => g.url),
+              tasks,
+              `c${rep}s${i}`,
+            ),
+            messages: tasks,
+          }));
+          const rate = claimed.rate;
+          cpuTasks.set(s.name, [...(cpuTasks.get(s.name) ?? []), taskCpu]);
           claimRates.set(s.name, [...(claimRates.get(s.name) ?? []), rate]);
           ctx.log(`coord-pg: ${s.name} rep ${rep + 1}: ${fmt(result.perSec, 0)} messages/s, ${fmt(rate, 0)} tasks/s`);
         }
@@ -154,33 +204,59 @@ export const coordPgBench: Bench = {
       };
       const table: Table = {
         title: `Coordination over REST /coord: ${PAIRS} senders + ${PAIRS} pollers, ${total.toLocaleString('en-US')} messages per run; ${tasks} tasks claimed and completed by ${WORKERS} workers (median of ${reps})`,
-        columns: ['store', 'messages/s', 'runs', 'send p50 ms', 'send p99 ms', 'delivery p50 ms', 'delivery p99 ms', 'tasks/s', 'wake p50 ms', 'wake p99 ms'],
+        columns: [
+          'store',
+          'messages/s',
+          'runs',
+          '× SQLite',
+          'gateway CPU µs/msg',
+          'PostgreSQL CPU µs/msg',
+          'send p50 ms',
+          'send p99 ms',
+          'delivery p50 ms',
+          'delivery p99 ms',
+          'tasks/s',
+          'tasks × SQLite',
+          'gateway CPU µs/task',
+          'PostgreSQL CPU µs/task',
+          'wake p50 ms',
+          'wake p99 ms',
+        ],
         rows: setups.map((s, i) => {
           const m = medianRun(s.name);
           const w = wakes[i] as Wake;
+          const used = cpu.get(s.name) ?? [];
+          const sqlite = medianRun(setups[0]?.name ?? '');
           return [
             s.name,
             fmt(m.perSec, 0),
             (runs.get(s.name) ?? []).map((r) => fmt(r.perSec, 0)).join(' / '),
+            fmt(m.perSec / sqlite.perSec),
+            fmt(median(used.map((u) => u.gatewayUs)), 0),
+            i === 0 ? '—' : fmt(median(used.map((u) => u.postgresUs)), 0),
             fmt(m.sendP50),
             fmt(m.sendP99),
             fmt(m.deliverP50),
             fmt(m.deliverP99),
             fmt(median(claimRates.get(s.name) ?? [0]), 0),
+            fmt(median(claimRates.get(s.name) ?? [0]) / median(claimRates.get(setups[0]?.name ?? '') ?? [1])),
+            fmt(median((cpuTasks.get(s.name) ?? []).map((u) => u.gatewayUs)), 0),
+            i === 0 ? '—' : fmt(median((cpuTasks.get(s.name) ?? []).map((u) => u.postgresUs)), 0),
             fmt(w.fromSendP50),
             fmt(w.fromSendP99),
           ];
         }),
         note:
           'With 2 gateways each agent sends through one gateway and polls through the other, so every delivery and every wake crosses gateways (NOTIFY at commit, LISTEN on the other). ' +
-          'Tasks: workers alternate gateways; each task is one claim and one completion. Wake: send start → answer of a long poll parked on the other gateway.',
+          'Tasks: workers alternate gateways; each task is one claim and one completion. Wake: send start → answer of a long poll parked on the other gateway. ' +
+          'CPU per message: user + system time over the throughput runs of the gateway processes (both, for 2 gateways) and of the PostgreSQL server with all its backends (/proc), divided by the messages delivered (per task: its post, claim and completion); the client is not counted.',
       };
       const load = machineInfo();
       return {
         tables: [table],
         notes: [
           `PostgreSQL ${server.cluster === undefined ? 'given by STONEGATE_BENCH_PG_URL' : 'started by the bench on loopback, with fsync on'}; gateways, PostgreSQL and the bench client share this machine (load ${load.load1} on ${load.nproc} CPUs at the end).`,
-          'Every write of the PostgreSQL store takes one advisory lock (message, event and task ids in commit order), so a second gateway adds HTTP and JSON capacity, not write capacity; polls lock only their own inbox.',
+          'Since coordination schema 7 a send, broadcast or poll is one function call without the store-wide lock (backends/coord/migration-lockfree.ts); task, state, claim and thread writes still take the advisory lock.',
         ],
         targets: [],
       };

@@ -49,7 +49,8 @@ export class PgAgents {
     const id = ident(agentId, 'agent_id');
     return write(this.ctx, async (tx): Promise<DeregisterAgentResult> => {
       const at = this.ctx.now();
-      const found = await this.find(tx, id);
+      // Locked first, as every task write takes the agent's row first (task-functions.ts): a claim racing this one waits, then finds no agent.
+      const found = await row<AgentRow>(tx, 'SELECT * FROM agents WHERE id = $1 FOR UPDATE', [id]);
       const pending = await this.pendingCount(tx, id);
       // Claims and tasks end even when the agent is no longer registered (claims need no registration).
       const left = await this.leave(tx, id, at);

@@ -7,6 +7,9 @@ import { channelName, newChannelName, optionalIdent, pageSize, position } from '
 import { type PgContext, type Queryable, row, rows, snapshot, write } from './context.js';
 import { longPollAsync } from './long-poll.js';
 
+/** Longest a page waits for the writers in flight at its horizon to finish (migration-lockfree.ts, argument 2). */
+const HORIZON_WAIT_MS = 500;
+
 /** Channels, the statistics over them, and the event log, on PostgreSQL. */
 export class PgChannels {
   constructor(private readonly ctx: PgContext) {}
@@ -69,21 +72,61 @@ export class PgChannels {
     return this.page(after, channel, limit);
   }
 
-  /** Rows and bounds from one snapshot, so next_after never jumps over an event the rows did not include. */
-  private page(after: number, channel: string | null, limit: number): Promise<EventsPage> {
+  /** The highest event id known safe to deliver: no event at or below it can still commit (migration-lockfree.ts, argument 2). */
+  #safe = 0;
+
+  /**
+   * Rows and bounds from one snapshot, so next_after never jumps over an
+   * event the rows did not include, bounded by the watermark: the horizon
+   * (the last event id handed out, then the writers in flight) becomes the
+   * watermark in a snapshot where all those writers have finished.
+   */
+  private async page(after: number, channel: string | null, limit: number): Promise<EventsPage> {
+    // Proven in a snapshot older than the ones below, so it holds there too; a page racing this one can only raise it.
+    const proven = this.#safe;
+    const horizon = await row<{ last_id: number; in_flight: string; low: string; bound: string }>(
+      this.ctx.pool,
+      'SELECT last_id, in_flight::text[]::text AS in_flight, low::text, bound::text FROM coord_event_horizon()',
+    );
+    // The writers of the horizon finish within moments (each is one statement): re-check in a fresh snapshot, backing
+    // off, for up to HORIZON_WAIT_MS; a transaction that stays open longer (any client's) leaves the proven watermark.
+    for (let waited = 0, pause = 1; ; waited += pause, pause *= 2) {
+      const last = waited >= HORIZON_WAIT_MS;
+      const page = await this.read(after, channel, limit, proven, horizon, last);
+      if (page !== undefined) return page;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
+
+  /** One snapshot's page; undefined when the horizon has not passed in it (unless `settle`: then the proven watermark bounds it). */
+  private read(
+    after: number,
+    channel: string | null,
+    limit: number,
+    proven: number,
+    horizon: { last_id: number; in_flight: string; low: string; bound: string } | undefined,
+    settle: boolean,
+  ): Promise<EventsPage | undefined> {
     return snapshot(this.ctx, async (db) => {
+      let lastId = proven;
+      if (horizon !== undefined) {
+        const passed = await row<{ done: boolean }>(db, 'SELECT coord_horizon_passed($1::xid8[], $2::xid8, $3::xid8) AS done', [
+          horizon.in_flight,
+          horizon.low,
+          horizon.bound,
+        ]);
+        if (passed?.done === true) lastId = Math.max(proven, horizon.last_id);
+        else if (!settle) return undefined;
+      }
+      this.#safe = Math.max(this.#safe, lastId);
       const found = await rows<EventRow>(
         db,
         `SELECT id, type, channel, data, created_at FROM events
-         WHERE id > $1 AND ($2::text IS NULL OR channel IS NULL OR channel = $2)
-         ORDER BY id LIMIT $3`,
-        [after, channel, limit],
+         WHERE id > $1 AND id <= $2 AND ($3::text IS NULL OR channel IS NULL OR channel = $3)
+         ORDER BY id LIMIT $4`,
+        [after, lastId, channel, limit],
       );
-      const bounds = await row<{ oldest: number | null; last: number }>(
-        db,
-        "SELECT (SELECT MIN(id) FROM events) AS oldest, (SELECT value FROM sequences WHERE name = 'events') AS last",
-      );
-      const lastId = bounds?.last ?? 0;
+      const bounds = await row<{ oldest: number | null }>(db, 'SELECT MIN(id) AS oldest FROM events');
       const tail = found[found.length - 1];
       return {
         events: found.map(toEvent),
@@ -96,9 +139,6 @@ export class PgChannels {
 }
 
 async function eventCounts(db: Queryable): Promise<{ last_id: number; stored: number }> {
-  const counts = await row<{ last: number; stored: number }>(
-    db,
-    "SELECT (SELECT value FROM sequences WHERE name = 'events') AS last, (SELECT COUNT(*) FROM events) AS stored",
-  );
+  const counts = await row<{ last: number; stored: number }>(db, 'SELECT coord_last_event() AS last, (SELECT COUNT(*) FROM events) AS stored');
   return { last_id: counts?.last ?? 0, stored: counts?.stored ?? 0 };
 }

@@ -23,11 +23,12 @@ export async function row<R extends pg.QueryResultRow>(db: Queryable, sql: strin
 
 /**
  * One write transaction of the PostgreSQL store. It holds the store's write
- * lock (an advisory lock, shared by every gateway on the database), so writes
- * commit one at a time as with SQLite's single writer: message, event and
- * task ids, taken from counter rows inside the transaction, grow in commit
- * order, and a cursor can never pass an id that commits later. Topics it
- * touches are announced with NOTIFY, which PostgreSQL delivers at commit.
+ * lock (an advisory lock, shared by every gateway on the database), so these
+ * writes commit one at a time: task ids, taken from a counter row inside the
+ * transaction, grow in commit order. Messages do not take this lock (one
+ * function call each, ordered per inbox) and event ids are read below a
+ * watermark: see migration-lockfree.ts. Topics it touches are announced with
+ * NOTIFY, which PostgreSQL delivers at commit.
  */
 export class PgTx implements Queryable {
   readonly topics = new Set<string>();
@@ -41,8 +42,8 @@ export class PgTx implements Queryable {
     return this.client.query<R>(sql, params);
   }
 
-  /** The next id of a counter ('messages', 'events', 'tasks'). */
-  async next(counter: 'messages' | 'events' | 'tasks'): Promise<number> {
+  /** The next task id (schema 7 moved message and event ids to sequences: migration-lockfree.ts). */
+  async next(counter: 'tasks'): Promise<number> {
     const found = await row<{ value: number }>(this, 'UPDATE sequences SET value = value + 1 WHERE name = $1 RETURNING value', [counter]);
     if (found === undefined) throw new Error(`counter ${counter} is missing from the coordination database`);
     return found.value;
@@ -55,16 +56,9 @@ export class PgTx implements Queryable {
 
   /** Appends an event (and trims the buffer); returns its id. */
   async appendEvent(type: CoordEventType, channel: string | null, data: Record<string, unknown>, at: number): Promise<number> {
-    const added = await row<{ id: number }>(
-      this,
-      // One round trip: the id, the row, and the trim of what falls out of the buffer.
-      `WITH n AS (UPDATE sequences SET value = value + 1 WHERE name = 'events' RETURNING value),
-            e AS (INSERT INTO events (id, type, channel, data, created_at) SELECT value, $1, $2, $3, $4 FROM n RETURNING id),
-            trimmed AS (DELETE FROM events WHERE id <= (SELECT id FROM e) - $5)
-       SELECT id FROM e`,
-      [type, channel, JSON.stringify(data), at, this.maxEvents],
-    );
-    if (added === undefined) throw new Error('counter events is missing from the coordination database');
+    // One round trip: the id (after the transaction id, for the readers' watermark), the row, and the trim of what falls out of the buffer.
+    const added = await row<{ id: number }>(this, 'SELECT coord_event($1, $2, $3, $4, $5) AS id', [type, channel, JSON.stringify(data), at, this.maxEvents]);
+    if (added === undefined) throw new Error('coord_event returned nothing');
     this.notify(topics.events);
     return added.id;
   }

@@ -1,7 +1,7 @@
 import { topics } from '../../../kit/notifier.js';
 import type { DoorbellNotice } from '../doorbell.js';
 import { CoordError } from '../errors.js';
-import { type AgentRow, doorbellNotice, type MessageRow, messageEvent, toMessage } from '../rows.js';
+import { doorbellNotice, type MessageRow, toMessage } from '../rows.js';
 import {
   actingElsewhere,
   afterTooFar,
@@ -17,7 +17,7 @@ import {
 import type { BroadcastInput, BroadcastResult, HistoryQuery, HistoryResult, PollInput, PollResult, SendInput, SendResult } from '../types.js';
 import { iso } from '../validate.js';
 import type { PgAgents } from './agents.js';
-import { type PgContext, type PgTx, type Queryable, row, rows, write } from './context.js';
+import { type PgContext, type Queryable, row, rows } from './context.js';
 import { longPollAsync } from './long-poll.js';
 
 interface Ring {
@@ -27,14 +27,12 @@ interface Ring {
 
 type PollOnce = Pick<PollResult, 'messages' | 'next_cursor' | 'has_more'>;
 
-const INSERT_MESSAGE =
-  'INSERT INTO messages (id, channel, kind, from_agent, to_agent, group_name, content, sent_at, priority) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)';
-
 /**
  * Inboxes on PostgreSQL, with the cursor rules of the SQLite store
  * (DESIGN.md, "Delivery semantics of poll"). A message and its inbox rows
- * commit in one write transaction; the recipient's inbox topic is NOTIFYed
- * at commit, so a long-poll on any gateway wakes.
+ * commit in one function call, without the store's write lock, in id order
+ * per inbox (the argument is in migration-lockfree.ts); the recipient's inbox
+ * topic is NOTIFYed at commit, so a long-poll on any gateway wakes.
  */
 export class PgMessages {
   constructor(
@@ -42,74 +40,66 @@ export class PgMessages {
     private readonly agents: PgAgents,
   ) {}
 
-  /** A direct message; `threadId` makes it a thread notice (kind "thread"), sent only by the store's threads. */
+  /** A direct message; `threadId` makes it a thread notice (kind "thread"), sent only by the store's threads. One function call (migration-lockfree.ts). */
   async send(input: SendInput, threadId: string | null = null): Promise<SendResult> {
     const { from, to, content, channel } = messageToSend(input, this.ctx.options);
-    let ring: Ring | undefined;
-    const result = await write(this.ctx, async (tx) => {
-      const at = this.ctx.now();
-      const found = await rows<AgentRow>(tx, 'SELECT * FROM agents WHERE id = $1 OR id = $2', [from, to]);
-      const sender = found.find((r) => r.id === from);
-      if (sender === undefined) throw unknownAgent(from, 'Sender');
-      if (sender.channel !== channel) throw actingElsewhere('Sender', from, sender.channel, channel, 'send');
-      const recipient = found.find((r) => r.id === to);
-      if (recipient === undefined) throw unknownAgent(to, 'Recipient');
-      if (recipient.channel !== channel) throw recipientElsewhere(to, recipient.channel, channel);
-      // One round trip: the id, the message, its inbox row and the sender's sign of life.
-      const sent = await row<{ id: number }>(
-        tx,
-        `WITH n AS (UPDATE sequences SET value = value + 1 WHERE name = 'messages' RETURNING value),
-              m AS (INSERT INTO messages (id, channel, kind, from_agent, to_agent, group_name, content, sent_at, thread_id)
-                    SELECT value, $1, 'direct', $2, $3, NULL, $4, $5, $6 FROM n RETURNING id),
-              i AS (INSERT INTO inbox (recipient, channel, message_id) SELECT $3, $1, id FROM m),
-              t AS (UPDATE agents SET last_heartbeat = GREATEST(last_heartbeat, $5) WHERE id = $2)
-         SELECT id FROM m`,
-        [channel, from, to, content, at, threadId],
-      );
-      const id = (sent as { id: number }).id;
-      await tx.appendEvent('message', channel, messageEvent(id, from, to, content, threadId), at);
-      tx.notify(topics.inbox(channel, to));
-      ring = recipient.webhook_url === null ? undefined : { url: recipient.webhook_url, notice: doorbellNotice(to, channel, id, from, 'direct', at) };
-      return { id, channel, sent_at: iso(at), doorbells: ring === undefined ? 0 : 1 };
-    });
-    if (ring !== undefined) this.ctx.doorbell.ring(ring.url, ring.notice);
-    return result;
+    const at = this.ctx.now();
+    const sent = await row<{ sender_channel: string | null; recipient_channel: string | null; recipient_webhook: string | null; message_id: number | null }>(
+      this.ctx.pool,
+      'SELECT * FROM coord_send($1, $2, $3, $4, $5, $6, $7, $8)',
+      [channel, from, to, content, at, threadId, this.ctx.options.max_event_buffer, this.ctx.channel],
+    );
+    const id = sent?.message_id ?? null;
+    if (sent === undefined || id === null) {
+      if (sent?.sender_channel == null) throw unknownAgent(from, 'Sender');
+      if (sent.sender_channel !== channel) throw actingElsewhere('Sender', from, sent.sender_channel, channel, 'send');
+      if (sent.recipient_channel === null) throw unknownAgent(to, 'Recipient');
+      throw recipientElsewhere(to, sent.recipient_channel, channel);
+    }
+    // Waiters on this gateway wake now; the other gateways' at commit (NOTIFY).
+    this.ctx.notifier.notify(topics.inbox(channel, to));
+    this.ctx.notifier.notify(topics.events);
+    const webhook = sent.recipient_webhook;
+    if (webhook !== null) this.ctx.doorbell.ring(webhook, doorbellNotice(to, channel, id, from, 'direct', at));
+    return { id, channel, sent_at: iso(at), doorbells: webhook === null ? 0 : 1 };
   }
 
+  /** A broadcast: one function call (migration-lockfree.ts). */
   async broadcast(input: BroadcastInput): Promise<BroadcastResult> {
     const { from, content, group, channel, priority } = broadcastToSend(input, this.ctx.options);
-    let rings: Ring[] = [];
-    const result = await write(this.ctx, async (tx) => {
-      const at = this.ctx.now();
-      rings = [];
-      const sender = await this.agents.touch(tx, from, at, 'Sender');
-      if (sender.channel !== channel) throw actingElsewhere('Sender', from, sender.channel, channel, 'broadcast');
-      await tx.ensureChannel(channel, from, at);
-      const recipients = await rows<AgentRow>(
-        tx,
-        'SELECT * FROM agents WHERE channel = $1 AND id <> $2 AND ($3::text IS NULL OR group_name = $3) ORDER BY id',
-        [channel, from, group],
-      );
-      const id = await tx.next('messages');
-      await tx.query(INSERT_MESSAGE, [id, channel, 'broadcast', from, null, group, content, at, priority]);
-      const ids = recipients.map((r) => r.id);
-      await tx.query('INSERT INTO inbox (recipient, channel, message_id) SELECT r, $2, $3 FROM unnest($1::text[]) AS r', [ids, channel, id]);
-      for (const r of recipients) {
-        tx.notify(topics.inbox(channel, r.id));
-        if (r.webhook_url !== null) rings.push({ url: r.webhook_url, notice: doorbellNotice(r.id, channel, id, from, 'broadcast', at) });
-      }
-      await tx.appendEvent('broadcast', channel, { message_id: id, from, group, content, recipients: ids.length, priority }, at);
-      return { id, channel, group, sent_at: iso(at), recipients: ids, doorbells: rings.length, priority };
-    });
+    const at = this.ctx.now();
+    const sent = await row<{ sender_channel: string | null; message_id: number | null; recipients: string[] | null; webhooks: (string | null)[] | null }>(
+      this.ctx.pool,
+      'SELECT * FROM coord_broadcast($1, $2, $3, $4, $5, $6, $7, $8)',
+      [channel, from, group, content, at, priority, this.ctx.options.max_event_buffer, this.ctx.channel],
+    );
+    const id = sent?.message_id ?? null;
+    if (sent === undefined || id === null) {
+      if (sent?.sender_channel == null) throw unknownAgent(from, 'Sender');
+      throw actingElsewhere('Sender', from, sent.sender_channel, channel, 'broadcast');
+    }
+    const ids = sent.recipients ?? [];
+    const rings: Ring[] = [];
+    for (const [i, r] of ids.entries()) {
+      this.ctx.notifier.notify(topics.inbox(channel, r));
+      const url = sent.webhooks?.[i] ?? null;
+      if (url !== null) rings.push({ url, notice: doorbellNotice(r, channel, id, from, 'broadcast', at) });
+    }
+    this.ctx.notifier.notify(topics.events);
     for (const r of rings) this.ctx.doorbell.ring(r.url, r.notice);
-    return result;
+    return { id, channel, group, sent_at: iso(at), recipients: ids, doorbells: rings.length, priority };
   }
 
   async poll(input: PollInput): Promise<PollResult> {
     const { agentId, channel, after, limit, timeoutMs } = pollRequest(input, this.ctx.options);
-    const registered = await this.agents.require(this.ctx.pool, agentId); // fail fast, before waiting
+    // Where the agent is registered, learnt from each read (an unknown agent fails the first one, before any wait).
+    let home: string | undefined;
     // A poll appends no event and takes no id: it locks only this inbox, so polls never wait for the store's writers.
-    const once = (): Promise<PollOnce> => write(this.ctx, (tx) => this.pollOnce(tx, agentId, channel, after, limit), { key: `inbox ${channel} ${agentId}` });
+    const once = async (): Promise<PollOnce> => {
+      const [page, registeredIn] = await this.pollOnce(agentId, channel, after, limit);
+      home = registeredIn;
+      return page;
+    };
     const found = await longPollAsync(
       this.ctx.notifier,
       topics.inbox(channel, agentId),
@@ -133,33 +123,24 @@ export class PgMessages {
           : await once();
     }
     const result: PollResult = { agent_id: agentId, channel, ...page };
-    if (page.messages.length === 0 && registered.channel !== channel) result.hint = pollHint(agentId, registered.channel);
+    home ??= (await this.agents.require(this.ctx.pool, agentId)).channel;
+    if (page.messages.length === 0 && home !== channel) result.hint = pollHint(agentId, home);
     return result;
   }
 
-  /** One read of the inbox inside a write transaction (the cursor move and the read are atomic). */
-  private async pollOnce(tx: PgTx, agentId: string, channel: string, after: number | undefined, limit: number): Promise<PollOnce> {
-    await this.agents.touch(tx, agentId);
-    const cursor = await this.cursor(tx, agentId, channel);
-    if (after !== undefined && after > cursor) {
-      // Acknowledging ids that do not exist yet would silently skip future messages.
-      const newest = (await row<{ value: number }>(tx, "SELECT value FROM sequences WHERE name = 'messages'"))?.value ?? 0;
-      if (after > newest) throw afterTooFar(after, newest);
-      await this.setCursor(tx, agentId, channel, after);
-    }
-    const from = after ?? cursor;
-    const found = await rows<MessageRow>(
-      tx,
-      `SELECT m.* FROM inbox i JOIN messages m ON m.id = i.message_id
-       WHERE i.recipient = $1 AND i.channel = $2 AND i.message_id > $3
-       ORDER BY i.message_id LIMIT $4`,
-      [agentId, channel, from, limit + 1],
-    );
-    const hasMore = found.length > limit;
-    const page = hasMore ? found.slice(0, limit) : found;
-    const last = page[page.length - 1];
-    if (after === undefined && last !== undefined) await this.setCursor(tx, agentId, channel, last.id);
-    return { messages: page.map(toMessage), next_cursor: last?.id ?? from, has_more: hasMore };
+  /** One read of the inbox: the cursor move and the read are atomic, in one function call under the inbox's lock (coord_poll). */
+  private async pollOnce(agentId: string, channel: string, after: number | undefined, limit: number): Promise<[PollOnce, string]> {
+    const found = await row<{
+      known: boolean;
+      agent_channel: string;
+      newest: number | null;
+      next_cursor: number | null;
+      has_more: boolean | null;
+      page: MessageRow[] | null;
+    }>(this.ctx.pool, 'SELECT * FROM coord_poll($1, $2, $3, $4, $5)', [agentId, channel, after ?? null, limit, this.ctx.now()]);
+    if (found === undefined || !found.known) throw unknownAgent(agentId);
+    if (found.page === null) throw afterTooFar(after ?? 0, found.newest ?? 0);
+    return [{ messages: found.page.map(toMessage), next_cursor: found.next_cursor ?? 0, has_more: found.has_more === true }, found.agent_channel];
   }
 
   /** Whether anything waits past the cursor (or `after`), read without the write lock. */
@@ -173,14 +154,6 @@ export class PgMessages {
 
   private async cursor(db: Queryable, agentId: string, channel: string): Promise<number> {
     return (await row<{ position: number }>(db, 'SELECT position FROM cursors WHERE agent_id = $1 AND channel = $2', [agentId, channel]))?.position ?? 0;
-  }
-
-  private async setCursor(tx: PgTx, agentId: string, channel: string, to: number): Promise<void> {
-    await tx.query(
-      `INSERT INTO cursors (agent_id, channel, position) VALUES ($1, $2, $3)
-       ON CONFLICT (agent_id, channel) DO UPDATE SET position = GREATEST(cursors.position, EXCLUDED.position)`,
-      [agentId, channel, to],
-    );
   }
 
   async history(query: HistoryQuery): Promise<HistoryResult> {

@@ -9,8 +9,8 @@ import { longPollAsync } from './long-poll.js';
 
 /**
  * Versioned key-value state on PostgreSQL. A write reads the current version
- * and writes the next one inside the store's write transaction, so a CAS
- * (expected_version) holds across gateways; the key's topic is NOTIFYed at
+ * and writes the next one inside one transaction holding the key's advisory
+ * lock, so a CAS (expected_version) holds across gateways; the key's topic is NOTIFYed at
  * commit, so a watch on any gateway wakes.
  */
 export class PgState {
@@ -24,21 +24,34 @@ export class PgState {
 
   set(input: SetStateInput): Promise<StateEntry> {
     const w = stateWrite(input, this.ctx.options);
-    return write(this.ctx, async (tx) => {
-      const at = this.ctx.now();
-      const current = await this.read(tx, w.channel, w.key, true);
-      assertVersion(w.channel, w.key, w.expected, current);
-      await tx.ensureChannel(w.channel, w.updatedBy, at);
-      const saved: StateRow = { channel: w.channel, key: w.key, value: w.value, version: (current?.version ?? 0) + 1, updated_by: w.updatedBy, updated_at: at };
-      await tx.query(
-        `INSERT INTO state (channel, key, value, version, updated_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+    return write(
+      this.ctx,
+      async (tx) => {
+        const at = this.ctx.now();
+        const current = await this.read(tx, w.channel, w.key, true);
+        assertVersion(w.channel, w.key, w.expected, current);
+        await tx.ensureChannel(w.channel, w.updatedBy, at);
+        const saved: StateRow = {
+          channel: w.channel,
+          key: w.key,
+          value: w.value,
+          version: (current?.version ?? 0) + 1,
+          updated_by: w.updatedBy,
+          updated_at: at,
+        };
+        await tx.query(
+          `INSERT INTO state (channel, key, value, version, updated_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (channel, key) DO UPDATE SET value = EXCLUDED.value, version = EXCLUDED.version, updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at`,
-        [saved.channel, saved.key, saved.value, saved.version, saved.updated_by, saved.updated_at],
-      );
-      await tx.appendEvent('state_changed', w.channel, { key: w.key, value: input.value, version: saved.version, updated_by: w.updatedBy }, at);
-      tx.notify(topics.state(w.channel, w.key));
-      return toEntry(w.channel, w.key, saved);
-    });
+          [saved.channel, saved.key, saved.value, saved.version, saved.updated_by, saved.updated_at],
+        );
+        await tx.appendEvent('state_changed', w.channel, { key: w.key, value: input.value, version: saved.version, updated_by: w.updatedBy }, at);
+        tx.notify(topics.state(w.channel, w.key));
+        return toEntry(w.channel, w.key, saved);
+        // The key's own lock, not the store's ([pg-speed]): a CAS needs only writers of this key in turn, a new key included
+        // (which has no row to lock yet); events are ordered by their watermark (migration-lockfree.ts).
+      },
+      { key: `state ${w.channel}\u001f${w.key}` },
+    );
   }
 
   async watch(input: WatchStateInput): Promise<WatchStateResult> {
