@@ -1,9 +1,10 @@
-import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumOrSkip, launchChromium } from '../helpers/chromium.js';
 import { coordReady } from '../helpers/coord-harness.js';
 import { ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
@@ -19,19 +20,7 @@ import { ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/har
  * thread it does not take part in. Screenshot: test-artifacts/coord-dashboard.png.
  */
 
-function findChromium(): string | undefined {
-  try {
-    return execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const CHROMIUM = findChromium();
-if (CHROMIUM === undefined) {
-  if (process.env.CI === 'true') throw new Error('chromium is not installed: the dashboard test needs it (apt-get install -y chromium; .ci/run does this)');
-  console.warn('test/issues/29-dashboard.test.ts: skipped — chromium is not installed (apt-get install -y chromium)');
-}
+const CHROMIUM = chromiumOrSkip('test/issues/29-dashboard.test.ts');
 
 const ADMIN = 'cdash-admin-token-5a1f0c';
 const CAROL = 'cdash-carol-token-93be27';
@@ -99,18 +88,7 @@ describe.skipIf(CHROMIUM === undefined)('the coordination dashboard and the demo
   beforeAll(async () => {
     gateway = await startGateway(TOML, { env: { CDASH_ADMIN: ADMIN, CDASH_CAROL: CAROL } });
     await coordReady(gateway);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium(CHROMIUM as string);
     page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
     page.setDefaultTimeout(15_000);
     page.on('request', (request) => requests.push(new URL(request.url()).pathname));

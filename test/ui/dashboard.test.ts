@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumOrSkip, launchChromium } from '../helpers/chromium.js';
 import { demoBackend, eventually, fixture, q, ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 /*
@@ -17,20 +17,7 @@ import { demoBackend, eventually, fixture, q, ROOT, type RunningGateway, startGa
  * (/ui open, /log/stream admin-only, /call scoped) are checked over HTTP.
  */
 
-/** Debian's chromium, when installed (.ci/run installs it). */
-function findChromium(): string | undefined {
-  try {
-    return execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const CHROMIUM = findChromium();
-if (CHROMIUM === undefined) {
-  if (process.env.CI === 'true') throw new Error('chromium is not installed: the dashboard test needs it (apt-get install -y chromium; .ci/run does this)');
-  console.warn('test/ui/dashboard.test.ts: skipped — chromium is not installed (apt-get install -y chromium)');
-}
+const CHROMIUM = chromiumOrSkip('test/ui/dashboard.test.ts');
 
 const ADMIN = 'ui-admin-token-4f2b9c';
 const AGENT = 'ui-agent-token-7d1e03';
@@ -86,18 +73,7 @@ describe.skipIf(CHROMIUM === undefined)('dashboard at /ui', () => {
       const list = (await api('GET', '/server/list')).body.servers as { status: string }[] | undefined;
       return list?.length === 3 && list.every((s) => s.status === 'running');
     }, 20_000);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium(CHROMIUM as string);
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.setDefaultTimeout(15_000);
   }, 60_000);
