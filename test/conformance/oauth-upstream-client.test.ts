@@ -16,7 +16,9 @@
 // login's loopback listener), then the gateway calls through. When the
 // gateway asks for a new login (needs_auth: a scope only a login grants, a
 // backend moved to another authorization server) the fixture logs in once
-// more, as the person would.
+// more, as the person would. The login scenarios run concurrently (vitest's
+// maxConcurrency, 5): each has its own suite process, data dir and ports, and
+// they spend most of their time waiting on the processes they start.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -86,7 +88,7 @@ const LOGIN_SCENARIOS = [
 ];
 
 describe('conformance: the upstream OAuth client (authorization_code through stonegate auth login)', () => {
-  it.each(LOGIN_SCENARIOS)(
+  it.concurrent.each(LOGIN_SCENARIOS)(
     'auth/%s passes',
     async (scenario) => {
       const { code, output } = await runScenario(`auth/${scenario}`, true);
