@@ -1,17 +1,14 @@
 import type { CallToolResult, Progress } from '@modelcontextprotocol/client';
 import { z } from 'zod';
-import type { Catalog, CatalogTool } from '../catalog/catalog.js';
+import type { CatalogTool } from '../catalog/catalog.js';
 import { GatewayError, toGatewayError } from '../errors.js';
-import type { Logger } from '../log.js';
 import type { SessionRef } from '../pool/affinity-pool.js';
 import { paramsFor, type RoundFields, withoutEnvelope } from '../pool/backend-era.js';
-import type { Connection, Downstream } from '../pool/connection.js';
-import type { Supervisor } from '../supervisor/supervisor.js';
-import type { TraceCarrier } from '../telemetry/telemetry.js';
+import type { Connection } from '../pool/connection.js';
 import { type BackendTaskEra, backendTaskEra, backendTaskStatus, callAsBackendTask, refusedWithoutTask, refuseUnaskedTask } from './backend-task.js';
 import { Breaker, type CircuitState } from './breaker.js';
-import type { CallLog } from './call-log.js';
 import { type CallTrace, callTraceId, endCallTrace, forwardTrace, startCallTrace, toolRequestTrace, waited } from './call-trace.js';
+import type { CallMiddleware, CallOutcome, CallRequest, ForwardOptions, RouterOptions } from './call-types.js';
 import { Deadline, NO_SDK_TIMEOUT } from './deadline.js';
 import { describeFailure } from './failure.js';
 import { type Fault, faultOf } from './fault.js';
@@ -19,71 +16,8 @@ import { answer, inputRounds } from './input-rounds.js';
 import { mirroredParamHeaders } from './param-headers.js';
 import { ArgumentValidator } from './validate.js';
 
-/** A tool call as every surface (REST, MCP, async dispatch) hands it to the router. */
-export interface CallRequest {
-  server: string;
-  tool: string;
-  arguments?: Record<string, unknown>;
-  /** Who is calling (a token name or MCP client name), for the log. */
-  caller?: string;
-  /** Aborting it cancels the call; the backend gets notifications/cancelled. */
-  signal?: AbortSignal;
-  /** Asks the backend for progress and receives it; only then does progress extend the timeout, up to the hard maximum. */
-  onprogress?: (progress: Progress) => void;
-  /** Per-call timeout in ms instead of the backend's. */
-  timeout?: number;
-  /** The setting that gave `timeout` (e.g. `[dispatch] async_timeout`), named in a TIMEOUT error. */
-  timeoutSetting?: string;
-  /** Called when a connection takes the call, just before tools/call is sent (async dispatch records `running` then). */
-  onstart?: () => void;
-  /** Restricts which backends the caller may reach (a per-connection or per-token view). */
-  servers?: ReadonlySet<string>;
-  /** The calling agent, for server-to-client requests the backend makes during the call. */
-  downstream?: Downstream;
-  /** The calling MCP session: a backend with affinity = "session" runs the call on the session's own connection. */
-  session?: SessionRef;
-  /** [mcp-bridge] A 2026-07-28 caller's retry (`inputResponses`, `requestState`): passed to a 2026-07-28 backend untouched. */
-  round?: RoundFields;
-  /** [otel] The caller's W3C trace context when it came outside `_meta` (REST headers, an async call's submitter): sent on to the backend. */
-  traceContext?: TraceCarrier;
-  /** [otel] An async call: its span starts a trace of its own, linked to traceContext (the submitter's). */
-  linked?: boolean;
-}
-
-/** What a forwarded request must pass to the SDK: the gateway's deadline (with the caller's cancel) instead of the SDK's timer. */
-export interface ForwardOptions {
-  signal: AbortSignal;
-  timeout: number;
-  /** [otel] Tracing on: the backend request's span, as trace context for its `_meta` (the headers of an http backend are set). */
-  trace?: TraceCarrier;
-  headers?: Record<string, string>;
-}
-
-export interface CallOutcome {
-  result: CallToolResult;
-  server: string;
-  tool: string;
-  duration_ms: number;
-}
-
-/** Runs before the router's own steps; may refuse, rewrite, or observe a call. */
-export type CallMiddleware = (request: CallRequest, next: (request: CallRequest) => Promise<CallOutcome>) => Promise<CallOutcome>;
-
-export interface RouterOptions {
-  supervisor: Supervisor;
-  catalog: Catalog;
-  callLog: CallLog;
-  logger: Logger;
-  /** Called when a backend's tool listing is older than schema_cache_ttl (or its headers no longer match it); settles once it is listed again. */
-  onStale?: (server: string) => Promise<void>;
-  /**
-   * Backends whose arguments the router does not check against their
-   * listing: they check them with their own schema and answer a bad input
-   * in their own refusal shape (the built-in coord), which a second check
-   * here would answer first with another code and sentence.
-   */
-  checkedByBackend?: ReadonlySet<string>;
-}
+// The router's contract (a call, its outcome, forward options, middleware): call-types.ts.
+export type { CallMiddleware, CallOutcome, CallRequest, ForwardOptions, RouterOptions } from './call-types.js';
 
 // The gateway passes results through untouched: no re-validation of the
 // backend's answer on the hot path, the agent's own client does that.
