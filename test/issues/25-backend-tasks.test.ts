@@ -19,6 +19,8 @@ const EVERYTHING = join(ROOT, 'node_modules/@modelcontextprotocol/server-everyth
 const V = '2026-07-28';
 const EXT = 'io.modelcontextprotocol/tasks';
 const TOOL = 'simulate-research-query';
+/** A backend task status as progress: its status, then the stage's message. */
+const STAGE_STATUS = /^(working|completed): (Gathering sources|Analyzing content|Synthesizing findings|Generating report)\.\.\.$/;
 
 const CONFIG = `
 [[backends]]
@@ -118,9 +120,10 @@ describe("issue 25: a backend's `required` task tool runs as a task on the backe
       onprogress: (p) => progress.push(p),
     });
     expectReport(result, 'tidal energy');
+    // The gateway polls at the backend's pollInterval (1 s), as long as a stage lasts, so which stages it sees depends on timing.
     const messages = progress.map((p) => p.message);
-    expect(messages).toContain('working: Gathering sources...');
-    expect(messages).toContain('working: Generating report...');
+    for (const message of messages) expect(message).toMatch(STAGE_STATUS);
+    expect(messages.some((m) => m?.startsWith('working: '))).toBe(true);
     expect(messages.at(-1)).toBe('completed: Generating report...');
     // Progress only grows.
     expect(progress.map((p) => p.progress)).toEqual(progress.map((_, i) => i + 1));
@@ -146,12 +149,13 @@ describe("issue 25: a backend's `required` task tool runs as a task on the backe
 
   it("an async call's state carries the backend task's status, then the result", async () => {
     const { call_id } = (await rest('POST', '/call/async', { server: 'everything', tool: TOOL, arguments: { topic: 'glaciers' } })) as { call_id: string };
+    // Any stage the gateway's poll lands on (it polls at the backend's 1 s pollInterval, as long as a stage lasts).
     const seen = await eventually(async () => {
       const state = await rest('GET', `/call/${call_id}`);
       const message = (state.progress as { message?: string } | undefined)?.message;
-      return message?.includes('Analyzing content') === true ? message : undefined;
+      return message?.startsWith('working: ') === true ? message : undefined;
     }, 20_000);
-    expect(seen).toBe('working: Analyzing content...');
+    expect(seen).toMatch(STAGE_STATUS);
     const done = await rest('GET', `/call/${call_id}?wait_ms=20000`);
     expect(done.status).toBe('complete');
     expectReport(done.result, 'glaciers');
