@@ -20,6 +20,7 @@ const POSTGRES = [
   'test/integration/multi-gateway.test.ts',
   'test/issues/29-push-pg.test.ts', // [coord-push]
   'test/issues/31-pg-speed.test.ts', // [pg-speed]
+  'test/issues/31-shared-fingerprints.test.ts', // [pg-speed] shared tool fingerprints
   'test/store/audit-store.test.ts',
   'test/store/pg-cluster.test.ts',
   'test/store/runtime-backends.test.ts',

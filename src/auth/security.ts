@@ -1,12 +1,11 @@
 import type { Catalog } from '../catalog/catalog.js';
-import { SqliteFingerprintStore } from '../catalog/fingerprints.js';
 import { ConfigError } from '../config/load.js';
 import { isLoopbackHost } from '../config/loopback.js';
 import { secretsOf } from '../config/redact.js';
 import type { BackendConfig, Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { AuditLog, type AuditStore } from '../store/audit.js';
-import type { GatewayDatabase } from '../store/database.js';
+import type { FingerprintStore } from '../store/fingerprints.js';
 import { type CapLimits, ClientCaps, streamCap } from './client-caps.js';
 import { OAuthVerifier } from './oauth.js';
 import { RateLimiter } from './rate-limit.js';
@@ -24,7 +23,7 @@ export interface SecurityOptions {
 /**
  * The gateway's security stage: tokens and their limits (which the call
  * guard, call-guard.ts, enforces on every call once the gateway wires it
- * into the router), the audit log and the tool fingerprints in data_dir,
+ * into the router), the audit log and the tool fingerprints,
  * and the secrets that must never be shown.
  */
 export class Security {
@@ -73,10 +72,10 @@ export class Security {
     return this.tokens.enabled || this.oauth !== undefined;
   }
 
-  /** Opens the tool fingerprints (in the data_dir database) and, unless [audit] enabled = false, the audit log (in `audit`). */
-  open(db: GatewayDatabase, audit: AuditStore): void {
+  /** Takes the tool fingerprints (data_dir, or the shared database of [store] url) and, unless [audit] enabled = false, opens the audit log (in `audit`). */
+  open(fingerprints: FingerprintStore, audit: AuditStore): void {
     const { config, catalog, logger } = this.#options;
-    catalog.useFingerprints(new SqliteFingerprintStore(db));
+    catalog.useFingerprints(fingerprints);
     if (config.audit.enabled) this.#audit = new AuditLog(audit, config.audit, logger.child({ stage: 'audit' }));
   }
 

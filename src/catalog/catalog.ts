@@ -124,9 +124,14 @@ export class Catalog extends EventEmitter {
     this.#options = options;
   }
 
-  /** Keeps fingerprints in `store` (the data_dir database) from now on; set before backends start. */
+  /**
+   * Keeps fingerprints in `store` (data_dir, or the shared database) from now
+   * on; set before backends start. A shared store's changes (an approval on
+   * another gateway) re-judge that backend's listed tools here.
+   */
   useFingerprints(store: FingerprintStore): void {
     this.#fingerprints = store;
+    store.onChange?.((server) => this.#rejudge(server));
   }
 
   /** Remembers what a backend said at initialize. */
@@ -249,25 +254,40 @@ export class Catalog extends EventEmitter {
 
   /**
    * Approves the current definition of one tool, or of every tool, of a
-   * backend (POST /server/approve); withheld tools come back to agents.
-   * Returns the tools approved with their fingerprints.
+   * backend (POST /server/approve); withheld tools come back to agents once
+   * the approval is stored. Returns the tools approved with their fingerprints.
    */
-  approve(server: string, tool?: string): { tool: string; fingerprint: string }[] {
+  async approve(server: string, tool?: string): Promise<{ tool: string; fingerprint: string }[]> {
     const records = this.#fingerprints.list(server).filter((r) => tool === undefined || r.tool === tool);
     const approved: { tool: string; fingerprint: string }[] = [];
-    let released = false;
+    const writes: Promise<void>[] = [];
     for (const record of records) {
       const current = this.resolve(server, record.tool)?.fingerprint ?? record.fingerprint;
       if (record.approved_fingerprint !== current || record.fingerprint !== current) {
-        this.#fingerprints.put({ ...record, fingerprint: current, approved_fingerprint: current });
+        writes.push(this.#fingerprints.approve(server, record.tool, current));
         this.#options.logger.info({ backend: server, tool: record.tool, fingerprint: current }, 'tool definition approved');
       }
-      released = this.#unapproved.get(server)?.delete(record.tool) === true || released;
       approved.push({ tool: record.tool, fingerprint: current });
     }
-    // Agents re-list only when a withheld tool came back.
-    if (released && this.#options.pin === true) this.emit('changed', server);
+    await Promise.all(writes);
+    this.#rejudge(server);
     return approved;
+  }
+
+  /**
+   * Re-reads which of a backend's listed tools are approved (after an
+   * approval, here or on another gateway on a shared store); agents re-list
+   * only when pin_tools withholds or releases a tool by it.
+   */
+  #rejudge(server: string): void {
+    const listing = this.#listings.get(server);
+    if (listing === undefined) return;
+    const before = this.#unapproved.get(server) ?? new Set<string>();
+    const unapproved = new Set<string>();
+    for (const t of listing.tools.values()) if (this.#fingerprints.get(server, t.name)?.approved_fingerprint !== t.fingerprint) unapproved.add(t.name);
+    this.#unapproved.set(server, unapproved);
+    const same = before.size === unapproved.size && [...before].every((name) => unapproved.has(name));
+    if (!same && this.#options.pin === true) this.emit('changed', server);
   }
 
   toolCount(server: string): number {
@@ -307,11 +327,16 @@ export class Catalog extends EventEmitter {
     const record = store.get(entry.server, entry.name);
     const now = new Date().toISOString();
     if (record === undefined) {
-      store.put({ server: entry.server, tool: entry.name, fingerprint: entry.fingerprint, first_seen: now, approved_fingerprint: entry.fingerprint });
-      return true;
+      return store.firstSight({
+        server: entry.server,
+        tool: entry.name,
+        fingerprint: entry.fingerprint,
+        first_seen: now,
+        approved_fingerprint: entry.fingerprint,
+      });
     }
     const lastSeen = record.fingerprint;
-    if (lastSeen !== entry.fingerprint) store.put({ ...record, fingerprint: entry.fingerprint });
+    if (lastSeen !== entry.fingerprint) store.seen(entry.server, entry.name, entry.fingerprint);
     if (record.approved_fingerprint === entry.fingerprint) return true;
     if (lastSeen !== entry.fingerprint || !store.changes(entry.server, 50).some((c) => c.tool === entry.name && c.to === entry.fingerprint)) {
       store.addChange(entry.server, { tool: entry.name, from: record.approved_fingerprint, to: entry.fingerprint, at: now });

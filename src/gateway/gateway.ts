@@ -218,7 +218,7 @@ export class Gateway {
 
   async #startStores(): Promise<void> {
     const stores = await this.#openStores();
-    const local = (this.#stores as GatewayStores).local;
+    const { local, fingerprints, audit } = this.#stores as GatewayStores; // fingerprints: data_dir or shared (#31)
     const coord = this.builtins.find((b) => b.mount.health !== undefined)?.mount;
     this.#storeMonitor = new StoreMonitor({
       gateway: new SqliteFileWatch(databasePath(this.config.server.dataDir), local, GATEWAY_DB),
@@ -227,7 +227,7 @@ export class Gateway {
       logger: this.logger.child({ stage: 'store' }),
     });
     this.#storeMonitor.start();
-    this.security.open(local, (this.#stores as GatewayStores).audit);
+    this.security.open(fingerprints, audit);
     this.#roster = new Roster({ supervisor: this.supervisor, store: stores.runtime, config: this.config, logger: this.logger });
     await this.#roster.load();
     // A shared store: backends another gateway adds or removes appear and go here too.
@@ -294,7 +294,7 @@ export class Gateway {
 
   async #openStores(): Promise<{ runtime: RuntimeBackendStore; dispatch: DispatchStore }> {
     for (const builtin of this.builtins) await builtin.mount.ready();
-    const stores = await openGatewayStores(this.config);
+    const stores = await openGatewayStores(this.config, undefined, this.logger.child({ stage: 'store' }));
     this.#stores = stores;
     return { runtime: this.#storeFactory?.(this.config.server.dataDir) ?? stores.runtime, dispatch: stores.dispatch };
   }

@@ -105,7 +105,7 @@ export function adminHandlers(
       const { name, tool } = await readBody(c, ApproveBody);
       assertMayUse(c, name);
       supervisor.get(name);
-      const approved = gateway.catalog.approve(name, tool);
+      const approved = await gateway.catalog.approve(name, tool);
       if (tool !== undefined && approved.length === 0) {
         throw new GatewayError('UNKNOWN_TOOL', `Backend '${name}' has no tool '${tool}' on record; GET /server/list shows its tool_changes`);
       }

@@ -32,7 +32,7 @@ function catalog(db: GatewayDatabase, pin: boolean): Catalog {
 }
 
 describe('pinned tools', () => {
-  it('withholds a changed tool from listings until approved, and remembers it in the database', () => {
+  it('withholds a changed tool from listings until approved, and remembers it in the database', async () => {
     const { dir, db } = database();
     let c = catalog(db, true);
     c.set('fs', [read, list]);
@@ -55,15 +55,15 @@ describe('pinned tools', () => {
     expect(c.isHeld('fs', 'read')).toBe(true);
     expect(c.changes('fs')).toHaveLength(1);
 
-    expect(c.approve('fs', 'read')).toEqual([{ tool: 'read', fingerprint: c.resolve('fs', 'read')?.fingerprint }]);
+    expect(await c.approve('fs', 'read')).toEqual([{ tool: 'read', fingerprint: c.resolve('fs', 'read')?.fingerprint }]);
     expect(c.isHeld('fs', 'read')).toBe(false);
     expect(c.tools().map((t) => t.name)).toEqual(['read', 'list']);
     expect(c.changes('fs')).toMatchObject([{ tool: 'read', pending: false, held: false }]);
     // The approved version is now the reference: the old one coming back is a change.
     c.set('fs', [read, list]);
     expect(c.isHeld('fs', 'read')).toBe(true);
-    expect(c.approve('fs')).toHaveLength(2);
-    expect(c.approve('fs', 'nope')).toEqual([]);
+    expect(await c.approve('fs')).toHaveLength(2);
+    expect(await c.approve('fs', 'nope')).toEqual([]);
   });
 
   it('without pin_tools only records and shows the change', () => {

@@ -2,9 +2,7 @@ import type pg from 'pg';
 import { PgListener } from '../../../kit/pg-listener.js';
 import type { PgSettings } from '../../../kit/pg-pool.js';
 import type { RuntimeBackendStore, StoredBackend } from '../runtime-backends.js';
-
-/** The NOTIFY channel of runtime backend changes. */
-const CHANNEL = 'stonegate_backends';
+import { type BackendsChannel, BACKENDS_CHANNEL as CHANNEL, TOOLS_PAYLOAD } from './backends-channel.js';
 
 /**
  * Runtime backend changes in the shared PostgreSQL, so every gateway on it
@@ -14,11 +12,13 @@ const CHANNEL = 'stonegate_backends';
 export class PgRuntimeBackendStore implements RuntimeBackendStore {
   readonly #pool: pg.Pool;
   readonly #settings: PgSettings | undefined;
+  readonly #channel: BackendsChannel | undefined;
 
-  /** `settings` (how to open a listening connection) enables subscribe(). */
-  constructor(pool: pg.Pool, settings?: PgSettings) {
+  /** `settings` (how to open a listening connection) or `channel` (the gateway's open one, #31) enables subscribe(). */
+  constructor(pool: pg.Pool, settings?: PgSettings, channel?: BackendsChannel) {
     this.#pool = pool;
     this.#settings = settings;
+    this.#channel = channel;
   }
 
   async list(): Promise<StoredBackend[]> {
@@ -70,9 +70,17 @@ export class PgRuntimeBackendStore implements RuntimeBackendStore {
   }
 
   async subscribe(onChange: (name: string) => void): Promise<() => Promise<void>> {
+    if (this.#channel !== undefined) return this.#channel.onBackend(onChange);
     if (this.#settings === undefined) throw new Error('this PgRuntimeBackendStore was opened without settings to listen with');
     // The channel is per database; a schema of its own (tests) shares it, which costs a needless reconcile at most.
-    const listener = await PgListener.open(this.#settings, CHANNEL, onChange, () => undefined);
+    const listener = await PgListener.open(
+      this.#settings,
+      CHANNEL,
+      (payload) => {
+        if (!payload.startsWith(TOOLS_PAYLOAD)) onChange(payload); // fingerprint changes share the channel
+      },
+      () => undefined,
+    );
     return () => listener.close();
   }
 }
