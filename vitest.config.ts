@@ -22,6 +22,7 @@ const POSTGRES = [
   'test/issues/31-pg-speed.test.ts', // [pg-speed]
   'test/issues/31-shared-fingerprints.test.ts', // [pg-speed] shared tool fingerprints
   'test/store/audit-store.test.ts',
+  'test/store/fingerprint-store.test.ts', // [pg-speed] shared tool fingerprints
   'test/store/pg-cluster.test.ts',
   'test/store/runtime-backends.test.ts',
 ];
