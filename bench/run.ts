@@ -22,6 +22,7 @@ import { claimsBench } from './benches/claims.js';
 import { coordPgBench } from './benches/coord-pg.js';
 import { dashboardBench } from './benches/dashboard.js';
 import { discoverBench } from './benches/discover.js';
+import { fingerprintsBench } from './benches/fingerprints.js';
 import { floorBench } from './benches/floor.js';
 import { latencyBench } from './benches/latency.js';
 import { memoryBench } from './benches/memory.js';
@@ -57,6 +58,7 @@ export const BENCHES: readonly Bench[] = [
   claimsBench,
   boardBench, // the dashboard's coordination board (#29), beside the other coord store bench
   coordPgBench,
+  fingerprintsBench, // [pg-speed] shared tool fingerprints
   authBench,
   reloadBench,
   dashboardBench,
