@@ -120,12 +120,13 @@ describePg('PostgreSQL fingerprint store', () => {
     const [a, b] = await Promise.all([gatewayStore(schema), gatewayStore(schema)]);
     try {
       const heardB = heard(b.store);
-      const confirmedA = heard(a.store).next('fs');
+      // Each wait is set up before the write it waits for: the other store may hear it before this one's answer.
+      const [confirmedA, bHeard] = [heard(a.store).next('fs'), heardB.next('fs')];
       expect(a.store.batch(() => a.store.firstSight(record('fs', 'read', 'f1')))).toBe(false);
       await confirmedA;
       expect(a.store.get('fs', 'read')).toMatchObject({ approved_fingerprint: 'f1' });
       // B hears it; B's own first sight of another definition does not replace it.
-      await heardB.next('fs');
+      await bHeard;
       const confirmedB = heardB.next('fs');
       b.store.batch(() => b.store.firstSight(record('fs', 'read', 'f9')));
       await confirmedB;
@@ -146,11 +147,13 @@ describePg('PostgreSQL fingerprint store', () => {
         a.store.firstSight(record('y', 'list', 'g1'));
       });
       await confirmed; // from here on nobody writes 'y': B hears of it again only by re-reading everything
+      const approvedHeard = heardB.next('x');
       await a.store.approve('x', 'read', 'f2');
-      await heardB.next('x');
+      await approvedHeard;
       expect(b.store.get('x', 'read')).toMatchObject({ approved_fingerprint: 'f2' });
 
       // Drop every listening connection on the database; approve meanwhile.
+      const reread = heardB.next('y');
       const admin = new pg.Client({ connectionString: database.url });
       await admin.connect();
       try {
@@ -160,7 +163,6 @@ describePg('PostgreSQL fingerprint store', () => {
       } finally {
         await admin.end();
       }
-      const reread = heardB.next('y');
       await a.store.approve('x', 'read', 'f3');
       await reread;
       expect(b.store.get('x', 'read')).toMatchObject({ approved_fingerprint: 'f3' });
