@@ -171,6 +171,33 @@ describePg('PostgreSQL fingerprint store', () => {
     }
   });
 
+  it('sends a write the database refused again once the listening connection is back', async () => {
+    const db = await openPgDatabase({ url: database.url, schema: freshSchema(), max: 2 });
+    try {
+      // The pool refuses the first listing write, as PostgreSQL does while it is down.
+      let refuse = true;
+      const pool = {
+        query: (text: string, values?: unknown[]) => {
+          if (refuse && text.startsWith('WITH first')) {
+            refuse = false;
+            return Promise.reject(new Error('connection refused'));
+          }
+          return db.pool.query(text, values);
+        },
+      } as unknown as pg.Pool;
+      const store = await PgFingerprintStore.open(pool);
+      store.batch(() => store.firstSight(record('down', 'read', 'f1')));
+      await store.close(); // the queued write has run (and failed)
+      expect(store.get('down', 'read')).toBeUndefined();
+      const confirmed = heard(store).next('down');
+      store.gap();
+      await confirmed;
+      expect(store.get('down', 'read')).toMatchObject({ approved_fingerprint: 'f1' });
+    } finally {
+      await db.close();
+    }
+  });
+
   it('copies data_dir records the shared table lacks when it opens, and leaves the ones it has', async () => {
     const schema = freshSchema();
     const first = await gatewayStore(schema);

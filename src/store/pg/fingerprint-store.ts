@@ -69,6 +69,8 @@ export class PgFingerprintStore implements FingerprintStore, ToolsListener {
   /** Writes and re-reads, one at a time in order, so a re-read never overtakes a write queued before it. */
   #queue: Promise<void> = Promise.resolve();
   readonly #listeners: ((server: string) => void)[] = [];
+  /** Writes the database refused (down, unreachable): sent again once the listening connection is back (gap()). */
+  readonly #failed: Writes[] = [];
 
   private constructor(pool: pg.Pool, logger: Logger | undefined) {
     this.#pool = pool;
@@ -155,8 +157,14 @@ export class PgFingerprintStore implements FingerprintStore, ToolsListener {
     });
   }
 
-  /** The listening connection was lost and is back: notifications may be gone, so re-read everything. */
+  /**
+   * The listening connection was lost and is back: the writes refused
+   * meanwhile go again (a first sight is ON CONFLICT DO NOTHING, so sending
+   * one twice is harmless), and, as notifications may be gone, everything is
+   * re-read.
+   */
   gap(): void {
+    for (const writes of this.#failed.splice(0)) this.#send(writes);
     void this.#enqueue(async () => {
       await this.#read();
       this.#tell([...this.#records.keys()]);
@@ -183,8 +191,18 @@ export class PgFingerprintStore implements FingerprintStore, ToolsListener {
   #send(writes: Writes): void {
     const servers = [...new Set([...writes.first, ...writes.seen, ...writes.changes].map((w) => w.server))];
     if (servers.length === 0) return;
-    const { first, seen, changes } = writes;
+    const { first } = writes;
     void this.#enqueue(async () => {
+      await this.#write(writes, servers);
+      // The database now decides each first sight (ours, or another gateway's record): re-read and re-judge.
+      for (const server of servers) await this.#read(server);
+      if (first.length > 0) this.#tell(servers);
+    });
+  }
+
+  async #write(writes: Writes, servers: readonly string[]): Promise<void> {
+    const { first, seen, changes } = writes;
+    try {
       await this.#pool.query(WRITE, [
         first.map((r) => r.server),
         first.map((r) => r.tool),
@@ -200,10 +218,10 @@ export class PgFingerprintStore implements FingerprintStore, ToolsListener {
         changes.map((c) => c.at),
         servers,
       ]);
-      // The database now decides each first sight (ours, or another gateway's record): re-read and re-judge.
-      for (const server of servers) await this.#read(server);
-      if (first.length > 0) this.#tell(servers);
-    });
+    } catch (error) {
+      this.#failed.push(writes);
+      throw error;
+    }
   }
 
   #enqueue(task: () => Promise<void>): Promise<void> {
