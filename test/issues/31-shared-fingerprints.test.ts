@@ -145,6 +145,8 @@ describePg('#31 tool fingerprints shared on PostgreSQL', () => {
     await relist(b, 'drift2');
     expect(await tools(b, 'drift2')).toEqual(['steady']);
     expect(await tools(a, 'drift2')).toEqual(['lookup', 'steady']);
+    // B's sight of the change is in the database (A has read it: a gateway writes a listing behind, after applying it).
+    await eventually(async () => (await changes(a, 'drift2')).some((c) => c.tool === 'lookup' && c.pending));
     // An admin approves lookup on A: the old definition, the one A shows.
     expect((await a.request('POST', '/server/approve', { name: 'drift2', tool: 'lookup' })).status).toBe(200);
     // B has read the approval (its change is no longer the definition seen last) and still withholds its own.
