@@ -6,6 +6,7 @@ import { POLL_INTERVAL_MS, taskOf } from '../dispatch/task-store.js';
 import { isGatewayError, rpcFailure, toGatewayError } from '../errors.js';
 import { traceContextOf } from '../pool/backend-era.js';
 import type { AsyncCall } from '../store/dispatch-store.js';
+import { submitterContext } from '../telemetry/telemetry.js';
 import { isRelayedTask, relayedTaskMethod } from './relayed-task.js';
 import type { SessionServerSources } from './session-server.js';
 import type { View } from './view.js';
@@ -163,7 +164,14 @@ export async function modernTask(
     if (names(gateway.supervisor.get(entry.server).config.taskRequired, entry.name)) throw missingExtension(`tools/call of ${entry.name}`);
     return undefined;
   }
-  const call = await submitTask(gateway, view, entry, args, new TaskInbox(declared(ctx)), traceContextOf(ctx.mcpReq._meta));
+  const call = await submitTask(
+    gateway,
+    view,
+    entry,
+    args,
+    new TaskInbox(declared(ctx)),
+    submitterContext(ctx.mcpReq.signal, traceContextOf(ctx.mcpReq._meta)),
+  );
   const { inputRequests: _none, ...task } = taskFields(gateway, call);
   return { resultType: 'task', ...task };
 }
