@@ -6,15 +6,25 @@ import { cpuTimeMs, memoryOf } from '../lib/processes.js';
 import { fmt, median } from '../lib/stats.js';
 import { startStonegate, waitHealthy } from '../lib/stonegate.js';
 import type { Table } from '../lib/table.js';
-import { closeAll, restTarget, streamableTarget, type Target } from '../lib/targets.js';
+import { type Caller, closeAll, restTarget, streamableTarget, type Target } from '../lib/targets.js';
 
 /*
  * [otel] What tracing costs the gateway: CPU per call with [telemetry] off,
- * on at sample_ratio 0 (spans made, none recorded) and on at 1.0 (every
- * span exported to an OTLP/HTTP sink in this process), interleaved round by
- * round so that the shared machine's drift falls on every variant alike.
+ * on at sample_ratio 0 (nothing sampled: no spans made) and on at 1.0
+ * (every span exported to an OTLP/HTTP sink in this process that answers at
+ * once), and at 1.0 with a queue of one span (spans made, almost none
+ * exported: what export costs is the difference).
+ *
+ * Every variant's gateway runs at once; the rounds go variant by variant in
+ * short chunks, so the shared machine's drift falls on every variant alike.
+ * A variant's CPU per call is the CPU its process used from the start of
+ * its chunk in one round to the start of its chunk in the next (its exports
+ * after the chunk included), over the chunk's calls: the median of rounds.
+ *
  * STONEGATE_BENCH_BASE_BIN=<another build>/bin/stonegate.js adds that build
- * (the parent commit) as a fourth variant, for "off within noise".
+ * (the parent commit) with tracing off, for "off within noise";
+ * STONEGATE_BENCH_OTEL_BEFORE_BIN=<another build>/bin/stonegate.js adds it
+ * with tracing on at 0 and 1.0, for an A/B of a tracing change.
  */
 
 interface Variant {
@@ -28,13 +38,17 @@ const LOADS: readonly { label: string; target: (url: string) => Target }[] = [
   { label: '/mcp tools/call, 16 sessions', target: (url) => streamableTarget('/mcp', `${url}/mcp`, ['demo__echo']) },
 ];
 
+const on = (ratio: string, extra = ''): ((url: string) => string) => {
+  return (url) => `[telemetry]\nenabled = true\notlp_endpoint = "${url}"\nsample_ratio = ${ratio}\n${extra}`;
+};
+
 export const telemetryBench: Bench = {
   name: 'telemetry',
-  description: 'gateway CPU per call with tracing off, on at sample_ratio 0 and 1.0 (OTLP/HTTP to a local sink), interleaved; idle RSS on and off',
+  description: 'gateway CPU per call with tracing off, on at sample_ratio 0 and 1.0 (OTLP/HTTP to a local sink), in interleaved chunks; idle RSS on and off',
   timeoutMs: 40 * 60_000,
   async run(ctx): Promise<BenchReport> {
-    const calls = ctx.options.quick ? 500 : 1_500;
-    const rounds = ctx.options.quick ? 1 : 2;
+    const chunk = ctx.options.quick ? 300 : 500;
+    const rounds = Number(process.env.STONEGATE_BENCH_OTEL_ROUNDS ?? (ctx.options.quick ? 3 : 12));
     // The sink: an OTLP/HTTP receiver that takes every export and answers 200 (protobuf, the default protocol).
     let exports = 0;
     const sink = createServer((req, res) => {
@@ -46,47 +60,65 @@ export const telemetryBench: Bench = {
     });
     await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
     const sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+    const base = process.env.STONEGATE_BENCH_BASE_BIN;
+    const before = process.env.STONEGATE_BENCH_OTEL_BEFORE_BIN;
     const variants: Variant[] = [
-      ...(process.env.STONEGATE_BENCH_BASE_BIN === undefined ? [] : [{ label: 'parent commit', toml: () => '', bin: process.env.STONEGATE_BENCH_BASE_BIN }]),
+      ...(base === undefined ? [] : [{ label: 'parent commit', toml: () => '', bin: base }]),
       { label: 'off', toml: () => '' },
-      { label: 'on, sample_ratio 0', toml: (url) => `[telemetry]\nenabled = true\notlp_endpoint = "${url}"\nsample_ratio = 0\n` },
-      { label: 'on, sample_ratio 1.0', toml: (url) => `[telemetry]\nenabled = true\notlp_endpoint = "${url}"\nsample_ratio = 1.0\n` },
+      { label: 'on, sample_ratio 0', toml: on('0') },
+      { label: 'on, sample_ratio 1.0', toml: on('1.0') },
+      { label: 'on, 1.0, queue of 1 (no export)', toml: on('1.0', 'max_queue_size = 1\n') },
+      ...(before === undefined
+        ? []
+        : [
+            { label: 'before: on, 0', toml: on('0'), bin: before },
+            { label: 'before: on, 1.0', toml: on('1.0'), bin: before },
+          ]),
     ];
     const cpu = new Map<string, number[]>();
-    const rss = new Map<string, number[]>();
+    const rss = new Map<string, number>();
+    const running: { variant: Variant; pid: number; stop: () => Promise<void>; loads: Caller[][] }[] = [];
     try {
-      for (let round = 0; round < rounds; round += 1) {
-        for (const variant of variants) {
-          const gateway = await startStonegate(
-            ctx,
-            // V8's default heap sizing for every variant ([server] heap = "fast"; a parent build without the key has it), so only tracing differs.
-            { poolMax: 1, extraToml: variant.toml(sinkUrl), ...(variant.bin === undefined ? { heap: 'fast' as const } : { bin: variant.bin }) },
-            `stonegate-otel-${round}`,
-          );
-          try {
-            await waitHealthy(gateway.url, 30_000);
-            // Idle: 3 s after healthy, before any call (as the memory bench).
-            await new Promise((resolve) => setTimeout(resolve, 3000));
-            rss.set(variant.label, [...(rss.get(variant.label) ?? []), memoryOf(gateway.pid).rssMb]);
-            for (const load of LOADS) {
-              const callers = await load.target(gateway.url).open(16);
-              try {
-                await concurrent(callers, 500, ctx.signal);
-                const before = cpuTimeMs(gateway.pid);
-                await concurrent(callers, calls, ctx.signal);
-                const key = `${load.label}\u0000${variant.label}`;
-                cpu.set(key, [...(cpu.get(key) ?? []), ((cpuTimeMs(gateway.pid) - before) * 1000) / calls]);
-              } finally {
-                await closeAll(callers);
-              }
-            }
-          } finally {
-            await gateway.stop();
-          }
-          ctx.log(`telemetry: round ${round + 1}, ${variant.label} done`);
+      for (const variant of variants) {
+        const gateway = await startStonegate(
+          ctx,
+          // V8's default heap sizing for every variant ([server] heap = "fast"; a parent build without the key has it), so only tracing differs.
+          { poolMax: 1, extraToml: variant.toml(sinkUrl), ...(variant.bin === undefined ? { heap: 'fast' as const } : { bin: variant.bin }) },
+          `stonegate-otel-${running.length}`,
+        );
+        running.push({ variant, pid: gateway.pid, stop: () => gateway.stop(), loads: [] });
+        await waitHealthy(gateway.url, 30_000);
+        // Idle: 3 s after healthy, before any call (as the memory bench).
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        rss.set(variant.label, memoryOf(gateway.pid).rssMb);
+        const entry = running[running.length - 1] as (typeof running)[number];
+        for (const load of LOADS) {
+          const callers = await load.target(gateway.url).open(16);
+          entry.loads.push(callers);
+          await concurrent(callers, 500, ctx.signal);
         }
       }
+      for (const [index, load] of LOADS.entries()) {
+        // started[v]: the variant's CPU at the start of its last chunk.
+        const started = new Map<string, number>();
+        for (let round = 0; round <= rounds; round += 1) {
+          for (const gateway of running) {
+            const now = cpuTimeMs(gateway.pid);
+            const key = `${load.label}\u0000${gateway.variant.label}`;
+            const last = started.get(key);
+            if (last !== undefined) cpu.set(key, [...(cpu.get(key) ?? []), ((now - last) * 1000) / chunk]);
+            started.set(key, now);
+            // The last pass only reads the CPU the previous round's chunk led to.
+            if (round < rounds) await concurrent(gateway.loads[index] ?? [], chunk, ctx.signal);
+          }
+        }
+        ctx.log(`telemetry: ${load.label} done`);
+      }
     } finally {
+      for (const gateway of running) {
+        for (const callers of gateway.loads) await closeAll(callers);
+        await gateway.stop();
+      }
       await new Promise<void>((resolve) => sink.close(() => resolve()));
     }
     const rows: string[][] = [];
@@ -98,7 +130,7 @@ export const telemetryBench: Bench = {
         const values = of(variant.label);
         const m = median(values);
         const delta = variant.label === 'off' ? '—' : `${m >= off ? '+' : ''}${fmt(((m - off) / off) * 100, 1)} %`;
-        rows.push([load.label, variant.label, fmt(m, 0), values.map((v) => fmt(v, 0)).join(', '), delta]);
+        rows.push([load.label, variant.label, fmt(m, 0), `${fmt(Math.min(...values), 0)}–${fmt(Math.max(...values), 0)}`, delta]);
       }
       const on = median(of('on, sample_ratio 1.0'));
       const increase = ((on - off) / off) * 100;
@@ -111,20 +143,20 @@ export const telemetryBench: Bench = {
     }
     const tables: Table[] = [
       {
-        title: `Gateway CPU per call by tracing setting (median of ${rounds} interleaved rounds; ${calls.toLocaleString('en-US')} calls each)`,
-        columns: ['load', 'tracing', 'gateway CPU µs/call', 'rounds', 'vs off'],
+        title: `Gateway CPU per call by tracing setting (median of ${rounds} interleaved rounds of ${chunk} calls per variant)`,
+        columns: ['load', 'tracing', 'gateway CPU µs/call (median)', 'range of rounds', 'vs off'],
         rows,
       },
       {
         title: 'Idle RSS of the gateway process (3 s after healthy, one demo backend)',
-        columns: ['tracing', 'RSS MB (median)', 'rounds'],
-        rows: variants.map((v) => [v.label, fmt(median(rss.get(v.label) ?? []), 1), (rss.get(v.label) ?? []).map((r) => fmt(r, 1)).join(', ')]),
+        columns: ['tracing', 'RSS MB'],
+        rows: variants.map((v) => [v.label, fmt(rss.get(v.label) ?? 0, 1)]),
       },
     ];
     return {
       tables,
       notes: [
-        `The "on" variants export http/protobuf to a local OTLP/HTTP sink in the bench process (${exports} export requests taken); callers send no traceparent, so sample_ratio 0 makes non-recording spans only.`,
+        `The "on" variants export http/protobuf to a local OTLP/HTTP sink in the bench process (${exports} export requests taken); callers send no traceparent, so at sample_ratio 0 nothing is sampled and no span is made. All variants' gateways run at once; "range of rounds" is the lowest and highest round.`,
       ],
       targets,
     };

@@ -141,6 +141,22 @@ function sessionTag(id: string | undefined): string | undefined {
   return id === undefined ? undefined : createHash('sha256').update(id).digest('hex').slice(0, 16);
 }
 
+/** The attributes of an MCP request's span (the MCP and GenAI semantic conventions). */
+function mcpAttributes(request: Parameters<Handler>[0], name: string | undefined, session: string | undefined, client: string | undefined): OtelAttributes {
+  const { method, params } = request;
+  const tool = method === 'tools/call' ? name : undefined;
+  return clean({
+    'mcp.method.name': method,
+    'jsonrpc.request.id': request.id === undefined ? undefined : String(request.id),
+    'mcp.session.id': session,
+    'stonegate.client.name': client,
+    'gen_ai.tool.name': tool,
+    'gen_ai.operation.name': tool === undefined ? undefined : 'execute_tool',
+    'gen_ai.prompt.name': method === 'prompts/get' ? name : undefined,
+    'mcp.resource.uri': method === 'resources/read' && typeof params?.uri === 'string' ? params.uri : undefined,
+  });
+}
+
 /** Builds the tracer provider, the batch processor and the OTLP exporter from the settings and OTEL_* environment. */
 export function createTracing(settings: TelemetrySettings, logger: Logger): Tracing {
   const counts = new Counts();
@@ -175,19 +191,17 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
   const httpSpans = new WeakMap<object, RequestSpan>();
   const mcpSpans = new WeakMap<object, SpanHandle>();
 
-  /** A server span in the caller's trace (`carrier`), or a new one; UNSAMPLED unless sampled. */
-  const serverSpan = (name: string, carrier: TraceCarrier | undefined, attributes: () => OtelAttributes): SpanHandle =>
-    sampled(carrier, ratio) ? new Recorded(tracer, tracer.startSpan(name, { kind: SpanKind.SERVER, attributes: attributes() }, extract(carrier))) : UNSAMPLED;
+  /** A server span in the caller's trace (`carrier`), or a new trace's: sampled (spans.ts) before this is asked. */
+  const serverSpan = (name: string, carrier: TraceCarrier | undefined, attributes: OtelAttributes): Recorded =>
+    new Recorded(tracer, tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, extract(carrier)));
 
   const startHttp = (request: object, method: string, path: string, header: (name: string) => string | undefined): RequestSpan | undefined => {
     // Streams and waits are not requests to time: an SSE GET, an async call's poll (GET /call/{id}), the log stream.
     if ((method === 'GET' && (path.startsWith('/call/') || (header('accept') ?? '').includes('text/event-stream'))) || path === '/log/stream') return undefined;
     const inbound = httpCarrier(header);
     if (LONG_POLLS.test(path)) return new RequestSpan(UNSAMPLED, method, { path, asked: performance.now(), inbound });
-    const http = new RequestSpan(
-      serverSpan(method, inbound, () => ({ 'http.request.method': method, 'url.path': path, 'url.scheme': 'http' })),
-      method,
-    );
+    const span = sampled(inbound, ratio) ? serverSpan(method, inbound, { 'http.request.method': method, 'url.path': path, 'url.scheme': 'http' }) : UNSAMPLED;
+    const http = new RequestSpan(span, method);
     httpSpans.set(request, http);
     return http;
   };
@@ -230,30 +244,18 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
         return handler(request, ctx);
       }
       // The MCP semantic conventions: a context in params._meta is the parent; else the HTTP request's span.
-      const meta = params?._meta as Record<string, unknown> | undefined;
-      const describe = (): OtelAttributes => {
-        const tool = method === 'tools/call' ? name : undefined;
-        return clean({
-          'mcp.method.name': method,
-          'jsonrpc.request.id': request.id === undefined ? undefined : String(request.id),
-          'mcp.session.id': tag(context?.sessionId ?? info.session()),
-          'stonegate.client.name': info.client(),
-          'gen_ai.tool.name': tool,
-          'gen_ai.operation.name': tool === undefined ? undefined : 'execute_tool',
-          'gen_ai.prompt.name': method === 'prompts/get' ? name : undefined,
-          'mcp.resource.uri': method === 'resources/read' && typeof params?.uri === 'string' ? params.uri : undefined,
-        });
-      };
-      const spanName = name === undefined ? method : `${method} ${name}`;
-      const span =
-        typeof meta?.traceparent === 'string' || http === undefined
-          ? serverSpan(spanName, meta as TraceCarrier | undefined, describe)
-          : http.span instanceof Recorded
-            ? http.span.childOf(spanName, SpanKind.SERVER, describe())
-            : UNSAMPLED;
+      const meta = params?._meta as TraceCarrier | undefined;
+      const own = typeof meta?.traceparent === 'string' || http === undefined;
       const signal = context?.mcpReq?.signal;
+      if (own ? !sampled(meta, ratio) : !(http.span instanceof Recorded)) {
+        // Its calls are unsampled too (found by the signal): one decision per request.
+        if (signal !== undefined) mcpSpans.set(signal, UNSAMPLED);
+        return handler(request, ctx);
+      }
+      const spanName = name === undefined ? method : `${method} ${name}`;
+      const attributes = mcpAttributes(request, name, tag(context?.sessionId ?? info.session()), info.client());
+      const span = own ? serverSpan(spanName, meta, attributes) : (http.span as Recorded).childOf(spanName, SpanKind.SERVER, attributes);
       if (signal !== undefined) mcpSpans.set(signal, span);
-      if (!(span instanceof Recorded)) return handler(request, ctx);
       return handler(request, ctx).then(
         (result) => {
           if ((result as { isError?: unknown } | undefined)?.isError === true) span.span.setAttribute('error.type', 'tool_error');
