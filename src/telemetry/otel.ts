@@ -5,10 +5,11 @@ import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace
 import { OTLPTraceExporter as ProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import {
-  AlwaysOnSampler,
   BatchSpanProcessor,
-  ParentBasedSampler,
   type ReadableSpan,
+  type Sampler,
+  SamplingDecision,
+  type SamplingResult,
   type Span as SdkSpan,
   type SpanExporter,
   type SpanProcessor,
@@ -141,6 +142,14 @@ function sessionTag(id: string | undefined): string | undefined {
   return id === undefined ? undefined : createHash('sha256').update(id).digest('hex').slice(0, 16);
 }
 
+/**
+ * The SDK's sampler: the parent-based ratio rule is applied before the SDK
+ * is asked (spans.ts sampled), so what reaches it is sampled — one constant
+ * answer, without the SDK's parent-based sampler checking the parent's ids again.
+ */
+const SAMPLED_RESULT: SamplingResult = Object.freeze({ decision: SamplingDecision.RECORD_AND_SAMPLED });
+const SAMPLED: Sampler = { shouldSample: () => SAMPLED_RESULT, toString: () => 'stonegate (sampled before the SDK is asked)' };
+
 /** The attributes of an MCP request's span (the MCP and GenAI semantic conventions). */
 function mcpAttributes(request: Parameters<Handler>[0], name: string | undefined, session: string | undefined, client: string | undefined): OtelAttributes {
   const { method, params } = request;
@@ -180,8 +189,7 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
   const resource = detectResources({ detectors: [envDetector] }).merge(resourceFromAttributes({ 'service.name': serviceName, 'service.version': VERSION }));
   const provider = new TracerProvider({
     resource,
-    // The parent-based ratio rule is applied before the SDK is asked (spans.ts sampled): what reaches it is sampled.
-    sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
+    sampler: SAMPLED,
     spanProcessors: [new CountingProcessor(batch, counts, max)],
   });
   const tracer = provider.getTracer('stonegate', VERSION);

@@ -78,6 +78,8 @@ export function sampled(carrier: TraceCarrier | undefined, ratio: number): boole
 export class Recorded implements SpanHandle {
   readonly recording = true;
   #carrier: TraceCarrier | undefined;
+  /** The SDK context of this span as a parent, made once for all its children. */
+  #context: Context | undefined;
   #ended = false;
 
   constructor(
@@ -114,7 +116,8 @@ export class Recorded implements SpanHandle {
   /** A child with attributes ready for the SDK. */
   childOf(name: string, kind: SpanKind, attributes: OtelAttributes, startTime?: number): Recorded {
     const options: SpanOptions = startTime === undefined ? { kind, attributes } : { kind, attributes, startTime: ORIGIN + startTime };
-    return new Recorded(this.tracer, this.tracer.startSpan(name, options, trace.setSpan(ROOT_CONTEXT, this.span)));
+    this.#context ??= trace.setSpan(ROOT_CONTEXT, this.span);
+    return new Recorded(this.tracer, this.tracer.startSpan(name, options, this.#context));
   }
 
   end(): void {
