@@ -1,5 +1,9 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { TelemetrySettings } from '../../src/config/telemetry-schema.js';
+import { silentLogger } from '../../src/log.js';
+import { createTracing } from '../../src/telemetry/otel.js';
+import type { Attributes, Tracing } from '../../src/telemetry/telemetry.js';
 import type { Bench, BenchReport, TargetCheck } from '../bench.js';
 import { concurrent } from '../lib/load.js';
 import { cpuTimeMs, memoryOf } from '../lib/processes.js';
@@ -12,8 +16,9 @@ import { type Caller, closeAll, restTarget, streamableTarget, type Target } from
  * [otel] What tracing costs the gateway: CPU per call with [telemetry] off,
  * on at sample_ratio 0 (nothing sampled: no spans made) and on at 1.0
  * (every span exported to an OTLP/HTTP sink in this process that answers at
- * once), and at 1.0 with a queue of one span (spans made, almost none
- * exported: what export costs is the difference).
+ * once). Then, in this process, tracing's own CPU for the spans of one REST
+ * call (HTTP, call, pool wait, backend request), without and with their
+ * export: a figure the shared machine's noise hardly moves.
  *
  * Every variant's gateway runs at once; the rounds go variant by variant in
  * short chunks, so the shared machine's drift falls on every variant alike.
@@ -38,9 +43,70 @@ const LOADS: readonly { label: string; target: (url: string) => Target }[] = [
   { label: '/mcp tools/call, 16 sessions', target: (url) => streamableTarget('/mcp', `${url}/mcp`, ['demo__echo']) },
 ];
 
-const on = (ratio: string, extra = ''): ((url: string) => string) => {
-  return (url) => `[telemetry]\nenabled = true\notlp_endpoint = "${url}"\nsample_ratio = ${ratio}\n${extra}`;
+const on = (ratio: string): ((url: string) => string) => {
+  return (url) => `[telemetry]\nenabled = true\notlp_endpoint = "${url}"\nsample_ratio = ${ratio}\n`;
 };
+
+/** The spans of one REST call at sample_ratio 1.0, as the gateway makes them: HTTP server span, call span, pool wait, backend client span. */
+function restCallSpans(tracing: Tracing): void {
+  const request = {};
+  const http = tracing.startHttp(request, 'POST', '/call', () => undefined);
+  const call = tracing.start(tracing.spanOf(request), undefined, false, 'internal', describe, 'echo');
+  call.set({ 'stonegate.pool.wait_ms': 1.5 });
+  call.child('pool acquire', 'internal', { 'stonegate.server': 'demo' }, performance.now() - 1.5).end();
+  const client = call.child('tools/call echo', 'client', {
+    'stonegate.server': 'demo',
+    'network.transport': 'pipe',
+    'mcp.method.name': 'tools/call',
+    'gen_ai.tool.name': 'echo',
+    'gen_ai.operation.name': 'execute_tool',
+    'process.pid': process.pid,
+  });
+  client.carrier();
+  client.end();
+  call.set({ 'stonegate.outcome': 'success', 'stonegate.attempt': 1, 'stonegate.breaker_state': 'closed' });
+  call.end();
+  if (http !== undefined) tracing.endHttp(http, '/call', 200);
+}
+
+function describe(tool: string): { name: string; attributes: Attributes } {
+  return {
+    name: `execute_tool ${tool}`,
+    attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': tool, 'stonegate.server': 'demo', 'stonegate.exposed_name': `demo__${tool}` },
+  };
+}
+
+/**
+ * This process's CPU per call for restCallSpans, 50 calls at a time (the
+ * batch processor exports between them); `exported`: the OTLP/HTTP export
+ * to `sink` included (its last batch flushed), else nothing is exported
+ * during the run (one batch as large as the run, sent after it).
+ */
+async function inProcess(sink: string, calls: number, exported: boolean): Promise<number> {
+  const env = { OTEL_BSP_SCHEDULE_DELAY: process.env.OTEL_BSP_SCHEDULE_DELAY, OTEL_BSP_MAX_EXPORT_BATCH_SIZE: process.env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE };
+  if (!exported) Object.assign(process.env, { OTEL_BSP_SCHEDULE_DELAY: '3600000', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: String(calls * 8) });
+  const settings = { enabled: true, otlp_endpoint: sink, protocol: '', headers: {}, service_name: '', sample_ratio: 1, max_queue_size: calls * 8 } as const;
+  const tracing = createTracing(settings as unknown as TelemetrySettings, silentLogger());
+  for (const [key, value] of Object.entries(env)) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
+  try {
+    for (let i = 0; i < 2000; i += 1) restCallSpans(tracing);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const before = process.cpuUsage();
+    for (let done = 0; done < calls; done += 50) {
+      for (let i = 0; i < 50; i += 1) restCallSpans(tracing);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // With export: the batches still queued go out (the default schedule, 5 s), and count.
+    if (exported) await new Promise((resolve) => setTimeout(resolve, 5_500));
+    const used = process.cpuUsage(before);
+    return (used.user + used.system) / calls;
+  } finally {
+    await tracing.shutdown();
+  }
+}
 
 export const telemetryBench: Bench = {
   name: 'telemetry',
@@ -67,7 +133,6 @@ export const telemetryBench: Bench = {
       { label: 'off', toml: () => '' },
       { label: 'on, sample_ratio 0', toml: on('0') },
       { label: 'on, sample_ratio 1.0', toml: on('1.0') },
-      { label: 'on, 1.0, queue of 1 (no export)', toml: on('1.0', 'max_queue_size = 1\n') },
       ...(before === undefined
         ? []
         : [
@@ -77,6 +142,7 @@ export const telemetryBench: Bench = {
     ];
     const cpu = new Map<string, number[]>();
     const rss = new Map<string, number>();
+    const own = new Map<string, number[]>();
     const running: { variant: Variant; pid: number; stop: () => Promise<void>; loads: Caller[][] }[] = [];
     try {
       for (const variant of variants) {
@@ -114,6 +180,13 @@ export const telemetryBench: Bench = {
         }
         ctx.log(`telemetry: ${load.label} done`);
       }
+      // In this process, alternately, so drift falls on both.
+      for (let round = 0; round < Math.max(2, Math.round(rounds / 4)); round += 1) {
+        for (const exported of [false, true]) {
+          const key = exported ? 'spans and their export' : 'spans only';
+          own.set(key, [...(own.get(key) ?? []), await inProcess(sinkUrl, ctx.options.quick ? 5_000 : 20_000, exported)]);
+        }
+      }
     } finally {
       for (const gateway of running) {
         for (const callers of gateway.loads) await closeAll(callers);
@@ -146,6 +219,11 @@ export const telemetryBench: Bench = {
         title: `Gateway CPU per call by tracing setting (median of ${rounds} interleaved rounds of ${chunk} calls per variant)`,
         columns: ['load', 'tracing', 'gateway CPU µs/call (median)', 'range of rounds', 'vs off'],
         rows,
+      },
+      {
+        title: "Tracing's own CPU per REST call at sample_ratio 1.0, in the bench process (4 spans: HTTP, call, pool wait, backend request)",
+        columns: ['what', 'µs/call (median)', 'rounds'],
+        rows: [...own].map(([what, values]) => [what, fmt(median(values), 1), values.map((v) => fmt(v, 1)).join(', ')]),
       },
       {
         title: 'Idle RSS of the gateway process (3 s after healthy, one demo backend)',
