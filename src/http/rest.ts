@@ -76,10 +76,11 @@ export function restRoutes(gateway: RestSources): Hono {
     const body = await readBody(c, CallInputSchema);
     assertMayUse(c, body.server);
     const tool = await toolIn(c, body.server, body.tool);
+    // [otel] The request's span's context (recorded), else the caller's.
     const traceContext = submitterContext(
       c.req.raw,
       httpCarrier((name) => c.req.header(name)),
-    ); // [otel] the request's span's, else the caller's
+    );
     const call = await gateway.dispatch.submit({ server: body.server, tool, arguments: body.arguments, caller: who(c), owner: who(c) ?? null, traceContext });
     return c.json({ call_id: call.id, submitted_at: call.submitted_at, status: call.state }, 202);
   });
