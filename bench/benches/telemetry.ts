@@ -1,20 +1,35 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { TelemetrySettings } from '../../src/config/telemetry-schema.js';
+import { silentLogger } from '../../src/log.js';
+import { createTracing } from '../../src/telemetry/otel.js';
+import type { Attributes, Tracing } from '../../src/telemetry/telemetry.js';
 import type { Bench, BenchReport, TargetCheck } from '../bench.js';
 import { concurrent } from '../lib/load.js';
 import { cpuTimeMs, memoryOf } from '../lib/processes.js';
 import { fmt, median } from '../lib/stats.js';
 import { startStonegate, waitHealthy } from '../lib/stonegate.js';
 import type { Table } from '../lib/table.js';
-import { closeAll, restTarget, streamableTarget, type Target } from '../lib/targets.js';
+import { type Caller, closeAll, restTarget, streamableTarget, type Target } from '../lib/targets.js';
 
 /*
  * [otel] What tracing costs the gateway: CPU per call with [telemetry] off,
- * on at sample_ratio 0 (spans made, none recorded) and on at 1.0 (every
- * span exported to an OTLP/HTTP sink in this process), interleaved round by
- * round so that the shared machine's drift falls on every variant alike.
+ * on at sample_ratio 0 (nothing sampled: no spans made) and on at 1.0
+ * (every span exported to an OTLP/HTTP sink in this process that answers at
+ * once). Then, in this process, tracing's own CPU for the spans of one REST
+ * call (HTTP, call, pool wait, backend request), without and with their
+ * export: a figure the shared machine's noise hardly moves.
+ *
+ * Every variant's gateway runs at once; the rounds go variant by variant in
+ * short chunks, so the shared machine's drift falls on every variant alike.
+ * A variant's CPU per call is the CPU its process used from the start of
+ * its chunk in one round to the start of its chunk in the next (its exports
+ * after the chunk included), over the chunk's calls: the median of rounds.
+ *
  * STONEGATE_BENCH_BASE_BIN=<another build>/bin/stonegate.js adds that build
- * (the parent commit) as a fourth variant, for "off within noise".
+ * (the parent commit) with tracing off, for "off within noise";
+ * STONEGATE_BENCH_OTEL_BEFORE_BIN=<another build>/bin/stonegate.js adds it
+ * with tracing on at 0 and 1.0, for an A/B of a tracing change.
  */
 
 interface Variant {
@@ -28,13 +43,78 @@ const LOADS: readonly { label: string; target: (url: string) => Target }[] = [
   { label: '/mcp tools/call, 16 sessions', target: (url) => streamableTarget('/mcp', `${url}/mcp`, ['demo__echo']) },
 ];
 
+const on = (ratio: string): ((url: string) => string) => {
+  return (url) => `[telemetry]\nenabled = true\notlp_endpoint = "${url}"\nsample_ratio = ${ratio}\n`;
+};
+
+/** The spans of one REST call at sample_ratio 1.0, as the gateway makes them: HTTP server span, call span, pool wait, backend client span. */
+function restCallSpans(tracing: Tracing): void {
+  const request = {};
+  const http = tracing.startHttp(request, 'POST', '/call', () => undefined);
+  const call = tracing.start(tracing.spanOf(request), undefined, false, 'internal', describe, 'echo');
+  call.set({ 'stonegate.pool.wait_ms': 1.5 });
+  call.child('pool acquire', 'internal', { 'stonegate.server': 'demo' }, performance.now() - 1.5).end();
+  const client = call.child('tools/call echo', 'client', {
+    'stonegate.server': 'demo',
+    'network.transport': 'pipe',
+    'mcp.method.name': 'tools/call',
+    'gen_ai.tool.name': 'echo',
+    'gen_ai.operation.name': 'execute_tool',
+    'process.pid': process.pid,
+  });
+  client.carrier();
+  client.end();
+  call.set({ 'stonegate.outcome': 'success', 'stonegate.attempt': 1, 'stonegate.breaker_state': 'closed' });
+  call.end();
+  if (http !== undefined) tracing.endHttp(http, '/call', 200);
+}
+
+function describe(tool: string): { name: string; attributes: Attributes } {
+  return {
+    name: `execute_tool ${tool}`,
+    attributes: { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': tool, 'stonegate.server': 'demo', 'stonegate.exposed_name': `demo__${tool}` },
+  };
+}
+
+/**
+ * This process's CPU per call for restCallSpans, 50 calls at a time (the
+ * batch processor exports between them); `exported`: the OTLP/HTTP export
+ * to `sink` included (its last batch flushed), else nothing is exported
+ * during the run (one batch as large as the run, sent after it).
+ */
+async function inProcess(sink: string, calls: number, exported: boolean): Promise<number> {
+  const env = { OTEL_BSP_SCHEDULE_DELAY: process.env.OTEL_BSP_SCHEDULE_DELAY, OTEL_BSP_MAX_EXPORT_BATCH_SIZE: process.env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE };
+  if (!exported) Object.assign(process.env, { OTEL_BSP_SCHEDULE_DELAY: '3600000', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: String(calls * 8) });
+  const settings = { enabled: true, otlp_endpoint: sink, protocol: '', headers: {}, service_name: '', sample_ratio: 1, max_queue_size: calls * 8 } as const;
+  const tracing = createTracing(settings as unknown as TelemetrySettings, silentLogger());
+  for (const [key, value] of Object.entries(env)) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
+  try {
+    for (let i = 0; i < 2000; i += 1) restCallSpans(tracing);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const before = process.cpuUsage();
+    for (let done = 0; done < calls; done += 50) {
+      for (let i = 0; i < 50; i += 1) restCallSpans(tracing);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // With export: the batches still queued go out (the default schedule, 5 s), and count.
+    if (exported) await new Promise((resolve) => setTimeout(resolve, 5_500));
+    const used = process.cpuUsage(before);
+    return (used.user + used.system) / calls;
+  } finally {
+    await tracing.shutdown();
+  }
+}
+
 export const telemetryBench: Bench = {
   name: 'telemetry',
-  description: 'gateway CPU per call with tracing off, on at sample_ratio 0 and 1.0 (OTLP/HTTP to a local sink), interleaved; idle RSS on and off',
+  description: 'gateway CPU per call with tracing off, on at sample_ratio 0 and 1.0 (OTLP/HTTP to a local sink), in interleaved chunks; idle RSS on and off',
   timeoutMs: 40 * 60_000,
   async run(ctx): Promise<BenchReport> {
-    const calls = ctx.options.quick ? 500 : 1_500;
-    const rounds = ctx.options.quick ? 1 : 2;
+    const chunk = ctx.options.quick ? 300 : 500;
+    const rounds = Number(process.env.STONEGATE_BENCH_OTEL_ROUNDS ?? (ctx.options.quick ? 3 : 12));
     // The sink: an OTLP/HTTP receiver that takes every export and answers 200 (protobuf, the default protocol).
     let exports = 0;
     const sink = createServer((req, res) => {
@@ -46,47 +126,72 @@ export const telemetryBench: Bench = {
     });
     await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
     const sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+    const base = process.env.STONEGATE_BENCH_BASE_BIN;
+    const before = process.env.STONEGATE_BENCH_OTEL_BEFORE_BIN;
     const variants: Variant[] = [
-      ...(process.env.STONEGATE_BENCH_BASE_BIN === undefined ? [] : [{ label: 'parent commit', toml: () => '', bin: process.env.STONEGATE_BENCH_BASE_BIN }]),
+      ...(base === undefined ? [] : [{ label: 'parent commit', toml: () => '', bin: base }]),
       { label: 'off', toml: () => '' },
-      { label: 'on, sample_ratio 0', toml: (url) => `[telemetry]\nenabled = true\notlp_endpoint = "${url}"\nsample_ratio = 0\n` },
-      { label: 'on, sample_ratio 1.0', toml: (url) => `[telemetry]\nenabled = true\notlp_endpoint = "${url}"\nsample_ratio = 1.0\n` },
+      { label: 'on, sample_ratio 0', toml: on('0') },
+      { label: 'on, sample_ratio 1.0', toml: on('1.0') },
+      ...(before === undefined
+        ? []
+        : [
+            { label: 'before: on, 0', toml: on('0'), bin: before },
+            { label: 'before: on, 1.0', toml: on('1.0'), bin: before },
+          ]),
     ];
     const cpu = new Map<string, number[]>();
-    const rss = new Map<string, number[]>();
+    const rss = new Map<string, number>();
+    const own = new Map<string, number[]>();
+    const running: { variant: Variant; pid: number; stop: () => Promise<void>; loads: Caller[][] }[] = [];
     try {
-      for (let round = 0; round < rounds; round += 1) {
-        for (const variant of variants) {
-          const gateway = await startStonegate(
-            ctx,
-            // V8's default heap sizing for every variant ([server] heap = "fast"; a parent build without the key has it), so only tracing differs.
-            { poolMax: 1, extraToml: variant.toml(sinkUrl), ...(variant.bin === undefined ? { heap: 'fast' as const } : { bin: variant.bin }) },
-            `stonegate-otel-${round}`,
-          );
-          try {
-            await waitHealthy(gateway.url, 30_000);
-            // Idle: 3 s after healthy, before any call (as the memory bench).
-            await new Promise((resolve) => setTimeout(resolve, 3000));
-            rss.set(variant.label, [...(rss.get(variant.label) ?? []), memoryOf(gateway.pid).rssMb]);
-            for (const load of LOADS) {
-              const callers = await load.target(gateway.url).open(16);
-              try {
-                await concurrent(callers, 500, ctx.signal);
-                const before = cpuTimeMs(gateway.pid);
-                await concurrent(callers, calls, ctx.signal);
-                const key = `${load.label}\u0000${variant.label}`;
-                cpu.set(key, [...(cpu.get(key) ?? []), ((cpuTimeMs(gateway.pid) - before) * 1000) / calls]);
-              } finally {
-                await closeAll(callers);
-              }
-            }
-          } finally {
-            await gateway.stop();
+      for (const variant of variants) {
+        const gateway = await startStonegate(
+          ctx,
+          // V8's default heap sizing for every variant ([server] heap = "fast"; a parent build without the key has it), so only tracing differs.
+          { poolMax: 1, extraToml: variant.toml(sinkUrl), ...(variant.bin === undefined ? { heap: 'fast' as const } : { bin: variant.bin }) },
+          `stonegate-otel-${running.length}`,
+        );
+        running.push({ variant, pid: gateway.pid, stop: () => gateway.stop(), loads: [] });
+        await waitHealthy(gateway.url, 30_000);
+        // Idle: 3 s after healthy, before any call (as the memory bench).
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        rss.set(variant.label, memoryOf(gateway.pid).rssMb);
+        const entry = running[running.length - 1] as (typeof running)[number];
+        for (const load of LOADS) {
+          const callers = await load.target(gateway.url).open(16);
+          entry.loads.push(callers);
+          await concurrent(callers, 500, ctx.signal);
+        }
+      }
+      for (const [index, load] of LOADS.entries()) {
+        // started[v]: the variant's CPU at the start of its last chunk.
+        const started = new Map<string, number>();
+        for (let round = 0; round <= rounds; round += 1) {
+          for (const gateway of running) {
+            const now = cpuTimeMs(gateway.pid);
+            const key = `${load.label}\u0000${gateway.variant.label}`;
+            const last = started.get(key);
+            if (last !== undefined) cpu.set(key, [...(cpu.get(key) ?? []), ((now - last) * 1000) / chunk]);
+            started.set(key, now);
+            // The last pass only reads the CPU the previous round's chunk led to.
+            if (round < rounds) await concurrent(gateway.loads[index] ?? [], chunk, ctx.signal);
           }
-          ctx.log(`telemetry: round ${round + 1}, ${variant.label} done`);
+        }
+        ctx.log(`telemetry: ${load.label} done`);
+      }
+      // In this process, alternately, so drift falls on both.
+      for (let round = 0; round < Math.max(2, Math.round(rounds / 4)); round += 1) {
+        for (const exported of [false, true]) {
+          const key = exported ? 'spans and their export' : 'spans only';
+          own.set(key, [...(own.get(key) ?? []), await inProcess(sinkUrl, ctx.options.quick ? 5_000 : 20_000, exported)]);
         }
       }
     } finally {
+      for (const gateway of running) {
+        for (const callers of gateway.loads) await closeAll(callers);
+        await gateway.stop();
+      }
       await new Promise<void>((resolve) => sink.close(() => resolve()));
     }
     const rows: string[][] = [];
@@ -98,7 +203,7 @@ export const telemetryBench: Bench = {
         const values = of(variant.label);
         const m = median(values);
         const delta = variant.label === 'off' ? '—' : `${m >= off ? '+' : ''}${fmt(((m - off) / off) * 100, 1)} %`;
-        rows.push([load.label, variant.label, fmt(m, 0), values.map((v) => fmt(v, 0)).join(', '), delta]);
+        rows.push([load.label, variant.label, fmt(m, 0), `${fmt(Math.min(...values), 0)}–${fmt(Math.max(...values), 0)}`, delta]);
       }
       const on = median(of('on, sample_ratio 1.0'));
       const increase = ((on - off) / off) * 100;
@@ -111,20 +216,25 @@ export const telemetryBench: Bench = {
     }
     const tables: Table[] = [
       {
-        title: `Gateway CPU per call by tracing setting (median of ${rounds} interleaved rounds; ${calls.toLocaleString('en-US')} calls each)`,
-        columns: ['load', 'tracing', 'gateway CPU µs/call', 'rounds', 'vs off'],
+        title: `Gateway CPU per call by tracing setting (median of ${rounds} interleaved rounds of ${chunk} calls per variant)`,
+        columns: ['load', 'tracing', 'gateway CPU µs/call (median)', 'range of rounds', 'vs off'],
         rows,
       },
       {
+        title: "Tracing's own CPU per REST call at sample_ratio 1.0, in the bench process (4 spans: HTTP, call, pool wait, backend request)",
+        columns: ['what', 'µs/call (median)', 'rounds'],
+        rows: [...own].map(([what, values]) => [what, fmt(median(values), 1), values.map((v) => fmt(v, 1)).join(', ')]),
+      },
+      {
         title: 'Idle RSS of the gateway process (3 s after healthy, one demo backend)',
-        columns: ['tracing', 'RSS MB (median)', 'rounds'],
-        rows: variants.map((v) => [v.label, fmt(median(rss.get(v.label) ?? []), 1), (rss.get(v.label) ?? []).map((r) => fmt(r, 1)).join(', ')]),
+        columns: ['tracing', 'RSS MB'],
+        rows: variants.map((v) => [v.label, fmt(rss.get(v.label) ?? 0, 1)]),
       },
     ];
     return {
       tables,
       notes: [
-        `The "on" variants export http/protobuf to a local OTLP/HTTP sink in the bench process (${exports} export requests taken); callers send no traceparent, so sample_ratio 0 makes non-recording spans only.`,
+        `The "on" variants export http/protobuf to a local OTLP/HTTP sink in the bench process (${exports} export requests taken); callers send no traceparent, so at sample_ratio 0 nothing is sampled and no span is made. All variants' gateways run at once; "range of rounds" is the lowest and highest round.`,
       ],
       targets,
     };

@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import type { Router } from '../router/router.js';
 import type { AsyncCall, DispatchStore } from '../store/dispatch-store.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
-import { type TraceCarrier, tracing } from '../telemetry/telemetry.js';
+import type { TraceCarrier } from '../telemetry/telemetry.js';
 import type { InputRequest, TaskInbox } from './task-input.js';
 
 export interface DispatchSettings {
@@ -147,8 +147,8 @@ export class DispatchTable {
     const live: Live = { call, controller: new AbortController(), waiters: new Set(), progress: null, inbox: request.inbox };
     if (request.inbox !== undefined) request.inbox.onchange = () => this.#changed(call);
     this.#live.set(call.id, live);
-    // [otel] The call keeps its submitter's context: the submitting span's (tracing on), else the one it was sent with.
-    void this.#run(call, { ...request, traceContext: tracing()?.capture() ?? request.traceContext }, live);
+    // [otel] The call keeps its submitter's context (the submitting request's span's while it is recorded: telemetry.ts submitterContext).
+    void this.#run(call, request, live);
     return call;
   }
 

@@ -8,7 +8,7 @@ import type { GatewaySurface } from '../mcp/surface.js';
 import { CallInputSchema } from '../router/call-input.js';
 import type { BackendStats } from '../router/call-log.js';
 import type { AsyncCall } from '../store/dispatch-store.js';
-import { httpCarrier } from '../telemetry/telemetry.js';
+import { httpCarrier, requestSpan, submitterContext } from '../telemetry/telemetry.js';
 import { adminHandlers } from './admin-routes.js';
 import { intParam, readBody } from './body.js';
 import { role } from './route-role.js';
@@ -67,7 +67,8 @@ export function restRoutes(gateway: RestSources): Hono {
     const tool = await toolIn(c, body.server, body.tool);
     // [otel] An HTTP traceparent/tracestate goes on to the backend (the gateway's own span's while tracing is on).
     const traceContext = httpCarrier((name) => c.req.header(name));
-    const outcome = await router.call({ server: body.server, tool, arguments: body.arguments, caller: who(c), signal: c.req.raw.signal, traceContext });
+    const parent = requestSpan(c.req.raw); // [otel] the request's span (tracing on)
+    const outcome = await router.call({ server: body.server, tool, arguments: body.arguments, caller: who(c), signal: c.req.raw.signal, traceContext, parent });
     return c.json(outcome);
   });
 
@@ -75,7 +76,11 @@ export function restRoutes(gateway: RestSources): Hono {
     const body = await readBody(c, CallInputSchema);
     assertMayUse(c, body.server);
     const tool = await toolIn(c, body.server, body.tool);
-    const traceContext = httpCarrier((name) => c.req.header(name)); // [otel]
+    // [otel] The request's span's context (recorded), else the caller's.
+    const traceContext = submitterContext(
+      c.req.raw,
+      httpCarrier((name) => c.req.header(name)),
+    );
     const call = await gateway.dispatch.submit({ server: body.server, tool, arguments: body.arguments, caller: who(c), owner: who(c) ?? null, traceContext });
     return c.json({ call_id: call.id, submitted_at: call.submitted_at, status: call.state }, 202);
   });

@@ -5,6 +5,7 @@ import { viewOf } from '../dispatch/table.js';
 import { GatewayError } from '../errors.js';
 import type { RoundFields } from '../pool/backend-era.js';
 import type { Downstream } from '../pool/connection.js';
+import { submitterContext } from '../telemetry/telemetry.js';
 import { appOnly, refuseAppOnly } from './apps.js';
 import { GATE_INPUTS, toolInputSchema } from './gate-inputs.js';
 import { viewTarget } from './named-view.js';
@@ -201,7 +202,8 @@ export async function callGateTool(
       const tool = await toolInView(gateway, view, server, named);
       refuseAppOnly(gateway.catalog.resolve(server, tool)?.definition, server, tool);
       const submitted = { server, tool, arguments: toolArgs, caller: view.caller, owner: view.owner ?? null, servers: view.servers };
-      const call = await gateway.dispatch.submit({ ...submitted, traceContext: ctx.downstream.traceContext }); // [otel] the caller's `_meta` context
+      // [otel] The submitting request's span's context (recorded), else the caller's `_meta` one.
+      const call = await gateway.dispatch.submit({ ...submitted, traceContext: submitterContext(ctx.signal, ctx.downstream.traceContext) });
       return json({ call_id: call.id, submitted_at: call.submitted_at, status: call.state });
     }
     case 'gate_poll':

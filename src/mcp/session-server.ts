@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { CatalogTool } from '../catalog/catalog.js';
 import { taskOf } from '../dispatch/task-store.js';
 import { rpcFailure, toGatewayError } from '../errors.js';
-import { roundOf, traceContextOf, traced } from '../pool/backend-era.js';
+import { roundOf, traced } from '../pool/backend-era.js';
 import type { Downstream } from '../pool/connection.js';
 import { relayedError } from '../router/input-rounds.js';
 import { tracing } from '../telemetry/telemetry.js';
@@ -18,7 +18,7 @@ import { toolOf } from './named-view.js';
 import { relayedTaskResult } from './relayed-task.js';
 import { registerResourceProxy } from './resource-proxy.js';
 import type { GatewaySurface } from './surface.js';
-import { declaresTasks, modernTask, registerTaskMethods, submitTask, withTasksExtension } from './task-extension.js';
+import { declaresTasks, modernTask, registerTaskMethods, submitTask, submitterOf, withTasksExtension } from './task-extension.js';
 import { taskRequests } from './task-handlers.js';
 import { toolError } from './tool-error.js';
 import { listTools } from './tool-list.js';
@@ -294,7 +294,7 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
     // Task-augmented (2025: the caller's `task`, ignored in 2026-07-28): answered with the task at once, run by the dispatch table.
     if (era === 'legacy' && params.task !== undefined) {
       return {
-        task: taskOf(await submitTask(gateway, view, entry, args, undefined, traceContextOf(ctx.mcpReq._meta)), gateway.config.dispatch.result_ttl * 1000),
+        task: taskOf(await submitTask(gateway, view, entry, args, undefined, submitterOf(ctx)), gateway.config.dispatch.result_ttl * 1000),
       } as unknown as CallToolResult;
     }
     // [mcp-ext] The Tasks extension: a task when the request declares it and the backend's task_tools name the tool.

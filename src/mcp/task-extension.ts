@@ -6,6 +6,7 @@ import { POLL_INTERVAL_MS, taskOf } from '../dispatch/task-store.js';
 import { isGatewayError, rpcFailure, toGatewayError } from '../errors.js';
 import { traceContextOf } from '../pool/backend-era.js';
 import type { AsyncCall } from '../store/dispatch-store.js';
+import { submitterContext } from '../telemetry/telemetry.js';
 import { isRelayedTask, relayedTaskMethod } from './relayed-task.js';
 import type { SessionServerSources } from './session-server.js';
 import type { View } from './view.js';
@@ -163,12 +164,17 @@ export async function modernTask(
     if (names(gateway.supervisor.get(entry.server).config.taskRequired, entry.name)) throw missingExtension(`tools/call of ${entry.name}`);
     return undefined;
   }
-  const call = await submitTask(gateway, view, entry, args, new TaskInbox(declared(ctx)), traceContextOf(ctx.mcpReq._meta));
+  const call = await submitTask(gateway, view, entry, args, new TaskInbox(declared(ctx)), submitterOf(ctx));
   const { inputRequests: _none, ...task } = taskFields(gateway, call);
   return { resultType: 'task', ...task };
 }
 
 /** Submits a task-augmented call to the dispatch table; arguments that break the tool's schema are the caller's -32602, before a task exists. */
+/** [otel] The context a task keeps of the request that submitted it: its MCP span's (recorded), else the caller's `_meta` one. */
+export function submitterOf(ctx: { mcpReq: { signal: AbortSignal; _meta?: unknown } }): Readonly<Record<string, string>> | undefined {
+  return submitterContext(ctx.mcpReq.signal, traceContextOf(ctx.mcpReq._meta));
+}
+
 export function submitTask(
   gateway: Pick<SessionServerSources, 'dispatch'>,
   view: View,

@@ -5,7 +5,7 @@ import type { SessionRef } from '../pool/affinity-pool.js';
 import type { RoundFields } from '../pool/backend-era.js';
 import type { Downstream } from '../pool/connection.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
-import type { TraceCarrier } from '../telemetry/telemetry.js';
+import type { SpanHandle, TraceCarrier } from '../telemetry/telemetry.js';
 import type { CallLog } from './call-log.js';
 
 /*
@@ -42,6 +42,8 @@ export interface CallRequest {
   traceContext?: TraceCarrier;
   /** [otel] An async call: its span starts a trace of its own, linked to traceContext (the submitter's). */
   linked?: boolean;
+  /** [otel] The span of the request making the call (REST: its HTTP span); without it, the MCP request's is found by `signal`. */
+  parent?: SpanHandle;
 }
 
 /** What a forwarded request must pass to the SDK: the gateway's deadline (with the caller's cancel) instead of the SDK's timer. */

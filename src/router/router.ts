@@ -73,7 +73,7 @@ export class Router {
       backend.use(async (connection) => {
         const deadline = new Deadline(timeout, timeout, signal);
         // [otel] A client span per forwarded request (tracing on); its context goes on with the request (call-trace.ts).
-        const { span, ...traced } = forwardTrace(backend.config, what, connection.pid);
+        const { span, ...traced } = forwardTrace(backend.config, what, connection.pid, signal);
         try {
           return await fn(connection, { signal: deadline.signal, timeout: NO_SDK_TIMEOUT, ...traced });
         } catch (err) {
@@ -189,7 +189,7 @@ export class Router {
     const timeout = request.timeout ?? backend.config.timeout;
     const debug = this.#options.logger.isLevelEnabled('debug');
     const send = (): Promise<CallToolResult> => {
-      const asked = attempt.span === undefined ? 0 : performance.now(); // [otel] the pool's wait (waited() below)
+      const asked = attempt.span?.recording === true ? performance.now() : 0; // [otel] the pool's wait (waited() below)
       return this.breaker(server).fire(() =>
         backend.use(async (connection) => {
           waited(attempt.span, server, asked);

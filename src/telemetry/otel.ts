@@ -1,52 +1,39 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
-import {
-  type Context,
-  createContextKey,
-  defaultTextMapGetter,
-  defaultTextMapSetter,
-  type Link,
-  ROOT_CONTEXT,
-  type Span,
-  SpanKind,
-  SpanStatusCode,
-  TraceFlags,
-  trace,
-} from '@opentelemetry/api';
-import { ExportResultCode, getNumberFromEnv, getStringFromEnv, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { type Context, type Link, type Attributes as OtelAttributes, ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/api';
+import { ExportResultCode, getNumberFromEnv, getStringFromEnv } from '@opentelemetry/core';
 import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as ProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import {
   BatchSpanProcessor,
-  ParentBasedSampler,
   type ReadableSpan,
+  type Sampler,
+  SamplingDecision,
+  type SamplingResult,
   type Span as SdkSpan,
   type SpanExporter,
   type SpanProcessor,
-  TraceIdRatioBasedSampler,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
-import type { Context as HonoContext, MiddlewareHandler, Next } from 'hono';
+import type { Context as HonoContext, Next } from 'hono';
 import type { TelemetrySettings } from '../config/telemetry-schema.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
-import type { Attributes, ServerInfo, SpanHandle, TraceCarrier, Tracing } from './telemetry.js';
+import { clean, extract, Recorded, sampled, UNSAMPLED } from './spans.js';
+import { type HttpSpan, httpCarrier, type ServerInfo, type SpanHandle, type TraceCarrier, type Tracing } from './telemetry.js';
 
 /*
  * [otel] The OpenTelemetry SDK behind tracing(): loaded only when
  * [telemetry] enabled = true (telemetry.ts imports this file dynamically).
  *
- * The active span travels in an AsyncLocalStorage of this module's own (no
- * global context manager): the HTTP server span, then the MCP method span,
- * are active while their request's handlers run, and a routed call's span
- * is their child. The call's own children (pool wait, the backend request)
- * are made from its handle, explicitly.
+ * No context manager: the span of a request travels explicitly
+ * (spans.ts). An HTTP request's span is kept by its Request object, an MCP
+ * request's by its AbortSignal (ctx.mcpReq.signal, the SDK's per request,
+ * which every surface hands to the router with the call): the MCP span
+ * finds its HTTP parent by ctx.http.req, and a routed call or a forwarded
+ * request finds its MCP parent by its signal (spanOf). The call's own
+ * children (pool wait, the backend request) are made from its handle.
  */
-
-const propagator = new W3CTraceContextPropagator();
-/** Set on an HTTP request's context: the request turned out to be a poll, and its span is not recorded. */
-const QUIET = createContextKey('stonegate.http.quiet');
 
 /** MCP requests that are polls or waits: no span, and their HTTP request's span is dropped too. */
 const QUIET_METHODS = new Set(['ping', 'tasks/get', 'tasks/result', 'tasks/list', 'subscriptions/listen']);
@@ -55,6 +42,19 @@ const QUIET_TOOLS = new Set(['gate_poll', 'gate_await']);
 const LONG_POLLS = /^\/coord\/(msg\/poll|agent\/wait)$/;
 
 type Handler = (request: { method: string; id?: unknown; params?: Record<string, unknown> }, ctx: unknown) => Promise<unknown>;
+/** What an MCP span reads of the SDK's handler context (ServerContext). */
+type McpContext = { sessionId?: string; mcpReq?: { signal?: AbortSignal }; http?: { req?: object } } | undefined;
+
+/** The server span of one HTTP request; `quiet` once it turns out to be a poll (then it is not recorded). */
+class RequestSpan implements HttpSpan {
+  quiet = false;
+  constructor(
+    readonly span: SpanHandle,
+    readonly method: string,
+    /** A long poll: its path, when it was asked and the caller's context (its `poll wake` span is made when it answers). */
+    readonly poll?: { path: string; asked: number; inbound: TraceCarrier | undefined },
+  ) {}
+}
 
 /** Export results counted: spans dropped (queue full, export failed) and exported. */
 class Counts {
@@ -132,22 +132,6 @@ function protocolOf(settings: TelemetrySettings, logger: Logger): 'http/protobuf
   return 'http/protobuf';
 }
 
-function carrierOf(ctx: Context): TraceCarrier {
-  const out: Record<string, string> = {};
-  propagator.inject(ctx, out, defaultTextMapSetter);
-  return out;
-}
-
-function extract(carrier: TraceCarrier | undefined): Context {
-  return carrier === undefined ? ROOT_CONTEXT : propagator.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter);
-}
-
-function clean(attributes: Attributes): Record<string, string | number | boolean> {
-  const out: Record<string, string | number | boolean> = {};
-  for (const [key, value] of Object.entries(attributes)) if (value !== undefined) out[key] = value;
-  return out;
-}
-
 /**
  * A session as spans name it: the first 16 hex digits of the SHA-256 of its
  * id. The id itself would let whoever reads the traces post into the
@@ -158,8 +142,29 @@ function sessionTag(id: string | undefined): string | undefined {
   return id === undefined ? undefined : createHash('sha256').update(id).digest('hex').slice(0, 16);
 }
 
-/** The performance.now() time origin, to turn a performance.now() reading into a span time. */
-const ORIGIN = performance.timeOrigin;
+/**
+ * The SDK's sampler: the parent-based ratio rule is applied before the SDK
+ * is asked (spans.ts sampled), so what reaches it is sampled — one constant
+ * answer, without the SDK's parent-based sampler checking the parent's ids again.
+ */
+const SAMPLED_RESULT: SamplingResult = Object.freeze({ decision: SamplingDecision.RECORD_AND_SAMPLED });
+const SAMPLED: Sampler = { shouldSample: () => SAMPLED_RESULT, toString: () => 'stonegate (sampled before the SDK is asked)' };
+
+/** The attributes of an MCP request's span (the MCP and GenAI semantic conventions). */
+function mcpAttributes(request: Parameters<Handler>[0], name: string | undefined, session: string | undefined, client: string | undefined): OtelAttributes {
+  const { method, params } = request;
+  const tool = method === 'tools/call' ? name : undefined;
+  return clean({
+    'mcp.method.name': method,
+    'jsonrpc.request.id': request.id === undefined ? undefined : String(request.id),
+    'mcp.session.id': session,
+    'stonegate.client.name': client,
+    'gen_ai.tool.name': tool,
+    'gen_ai.operation.name': tool === undefined ? undefined : 'execute_tool',
+    'gen_ai.prompt.name': method === 'prompts/get' ? name : undefined,
+    'mcp.resource.uri': method === 'resources/read' && typeof params?.uri === 'string' ? params.uri : undefined,
+  });
+}
 
 /** Builds the tracer provider, the batch processor and the OTLP exporter from the settings and OTEL_* environment. */
 export function createTracing(settings: TelemetrySettings, logger: Logger): Tracing {
@@ -171,6 +176,7 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
   const exporter = protocol === 'http/json' ? new JsonExporter(options) : new ProtobufExporter(options);
   const where = url ?? getStringFromEnv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? getStringFromEnv('OTEL_EXPORTER_OTLP_ENDPOINT') ?? 'http://localhost:4318';
   const max = settings.max_queue_size ?? getNumberFromEnv('OTEL_BSP_MAX_QUEUE_SIZE') ?? 2048;
+  // The SDK's batch defaults: one timer per batch, never per span.
   const batch = new BatchSpanProcessor({
     exporter: countingExporter(exporter, counts, logger, where),
     maxQueueSize: max,
@@ -183,172 +189,151 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
   const resource = detectResources({ detectors: [envDetector] }).merge(resourceFromAttributes({ 'service.name': serviceName, 'service.version': VERSION }));
   const provider = new TracerProvider({
     resource,
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }),
+    sampler: SAMPLED,
     spanProcessors: [new CountingProcessor(batch, counts, max)],
   });
   const tracer = provider.getTracer('stonegate', VERSION);
-  const store = new AsyncLocalStorage<Context>();
-  const activeContext = (): Context => store.getStore() ?? ROOT_CONTEXT;
   logger.info({ endpoint: where, protocol, sample_ratio: ratio, service_name: serviceName }, '[telemetry] tracing on');
 
-  const handle = (span: Span, ctx: Context): SpanHandle => {
-    let ended = false;
-    return {
-      traceId: span.spanContext().traceId,
-      carrier: () => carrierOf(ctx),
-      set: (attributes) => span.setAttributes(clean(attributes)),
-      fail: (type, message) => {
-        span.setAttribute('error.type', type);
-        span.setStatus({ code: SpanStatusCode.ERROR, ...(message === undefined ? {} : { message }) });
-      },
-      child: (name, kind, attributes, startTime) => {
-        const child = tracer.startSpan(
-          name,
-          {
-            kind: kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL,
-            attributes: clean(attributes),
-            ...(startTime === undefined ? {} : { startTime: ORIGIN + startTime }),
-          },
-          ctx,
-        );
-        return handle(child, trace.setSpan(ctx, child));
-      },
-      end: () => {
-        if (ended) return;
-        ended = true;
-        span.end();
-      },
-    };
+  /** The spans of the requests in flight: an HTTP request's by its Request, an MCP request's by its AbortSignal. */
+  const httpSpans = new WeakMap<object, RequestSpan>();
+  const mcpSpans = new WeakMap<object, SpanHandle>();
+
+  /** A server span in the caller's trace (`carrier`), or a new trace's: sampled (spans.ts) before this is asked. */
+  const serverSpan = (name: string, carrier: TraceCarrier | undefined, attributes: OtelAttributes): Recorded =>
+    new Recorded(tracer, tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, extract(carrier)));
+
+  const startHttp = (request: object, method: string, path: string, header: (name: string) => string | undefined): RequestSpan | undefined => {
+    // Streams and waits are not requests to time: an SSE GET, an async call's poll (GET /call/{id}), the log stream.
+    if ((method === 'GET' && (path.startsWith('/call/') || (header('accept') ?? '').includes('text/event-stream'))) || path === '/log/stream') return undefined;
+    const inbound = httpCarrier(header);
+    if (LONG_POLLS.test(path)) return new RequestSpan(UNSAMPLED, method, { path, asked: performance.now(), inbound });
+    const span = sampled(inbound, ratio) ? serverSpan(method, inbound, { 'http.request.method': method, 'url.path': path, 'url.scheme': 'http' }) : UNSAMPLED;
+    const http = new RequestSpan(span, method);
+    httpSpans.set(request, http);
+    return http;
   };
 
-  const http: MiddlewareHandler = async (c: HonoContext, next: Next) => {
-    const path = c.req.path;
-    const method = c.req.method;
-    // Streams and waits are not requests to time: an SSE GET, an async call's poll (GET /call/{id}), a long poll.
-    if ((method === 'GET' && ((c.req.header('accept') ?? '').includes('text/event-stream') || path.startsWith('/call/'))) || path === '/log/stream')
-      return next();
-    const parent = extract({ traceparent: c.req.header('traceparent') ?? '', tracestate: c.req.header('tracestate') ?? '' });
-    if (LONG_POLLS.test(path)) {
-      const asked = performance.now();
-      await next();
-      const woke = tracer.startSpan(
-        `poll wake ${path}`,
-        { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'url.path': path, 'stonegate.wait_ms': Math.round(performance.now() - asked) } },
-        parent,
-      );
-      woke.setAttribute('http.response.status_code', c.res.status);
-      woke.end();
+  const endHttp = (http: RequestSpan, route: string | undefined, status: number): void => {
+    const { span, poll } = http;
+    if (poll !== undefined) {
+      if (!sampled(poll.inbound, ratio)) return;
+      const attributes = {
+        'http.request.method': http.method,
+        'url.path': poll.path,
+        'http.response.status_code': status,
+        'stonegate.wait_ms': Math.round(performance.now() - poll.asked),
+      };
+      tracer.startSpan(`poll wake ${poll.path}`, { kind: SpanKind.SERVER, attributes }, extract(poll.inbound)).end();
       return;
     }
-    const span = tracer.startSpan(
-      method,
-      { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'url.path': path, 'url.scheme': 'http' } },
-      parent,
-    );
-    const quiet = { quiet: false };
-    try {
-      await store.run(trace.setSpan(parent, span).setValue(QUIET, quiet), next);
-    } finally {
-      if (!quiet.quiet) {
-        const route = c.req.routePath;
-        span.updateName(route === '*' || route === '' ? method : `${method} ${route}`);
-        if (route !== '*' && route !== '') span.setAttribute('http.route', route);
-        span.setAttribute('http.response.status_code', c.res.status);
-        if (c.res.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-        if (c.res.status >= 400) span.setAttribute('error.type', String(c.res.status));
-        span.end();
-      }
+    if (!(span instanceof Recorded) || http.quiet) return;
+    const sdk = span.span;
+    const routed = route !== undefined && route !== '*' && route !== '';
+    if (routed) {
+      sdk.updateName(`${http.method} ${route}`);
+      sdk.setAttribute('http.route', route);
     }
+    sdk.setAttribute('http.response.status_code', status);
+    if (status >= 500) sdk.setStatus({ code: SpanStatusCode.ERROR });
+    if (status >= 400) sdk.setAttribute('error.type', String(status));
+    span.end();
   };
 
-  const mcpHandler = (handler: Handler, info: ServerInfo): Handler => {
+  const mcpHandler = (handler: Handler, info: ServerInfo, tag: (id: string | undefined) => string | undefined): Handler => {
     return (request, ctx) => {
-      const method = request.method;
-      const params = request.params;
+      const { method, params } = request;
       const name = typeof params?.name === 'string' ? params.name : undefined;
+      const context = ctx as McpContext;
+      const req = context?.http?.req;
+      const http = req === undefined ? undefined : httpSpans.get(req);
       if (QUIET_METHODS.has(method) || (method === 'tools/call' && name !== undefined && QUIET_TOOLS.has(name))) {
-        const quiet = store.getStore()?.getValue(QUIET) as { quiet: boolean } | undefined;
-        if (quiet !== undefined) quiet.quiet = true;
+        if (http !== undefined) http.quiet = true;
         return handler(request, ctx);
       }
       // The MCP semantic conventions: a context in params._meta is the parent; else the HTTP request's span.
-      const meta = params?._meta as Record<string, unknown> | undefined;
-      const parent = typeof meta?.traceparent === 'string' ? extract(meta as TraceCarrier) : activeContext();
-      const tool = method === 'tools/call' ? name : undefined;
-      const prompt = method === 'prompts/get' ? name : undefined;
-      const span = tracer.startSpan(
-        name === undefined ? method : `${method} ${name}`,
-        {
-          kind: SpanKind.SERVER,
-          attributes: clean({
-            'mcp.method.name': method,
-            'jsonrpc.request.id': request.id === undefined ? undefined : String(request.id),
-            'mcp.session.id': sessionTag((ctx as { sessionId?: string } | undefined)?.sessionId ?? info.session()),
-            'stonegate.client.name': info.client(),
-            'gen_ai.tool.name': tool,
-            'gen_ai.operation.name': tool === undefined ? undefined : 'execute_tool',
-            'gen_ai.prompt.name': prompt,
-            'mcp.resource.uri': method === 'resources/read' && typeof params?.uri === 'string' ? params.uri : undefined,
-          }),
+      const meta = params?._meta as TraceCarrier | undefined;
+      const own = typeof meta?.traceparent === 'string' || http === undefined;
+      const signal = context?.mcpReq?.signal;
+      if (own ? !sampled(meta, ratio) : !(http.span instanceof Recorded)) {
+        // Its calls are unsampled too (found by the signal): one decision per request.
+        if (signal !== undefined) mcpSpans.set(signal, UNSAMPLED);
+        return handler(request, ctx);
+      }
+      const spanName = name === undefined ? method : `${method} ${name}`;
+      const attributes = mcpAttributes(request, name, tag(context?.sessionId ?? info.session()), info.client());
+      const span = own ? serverSpan(spanName, meta, attributes) : (http.span as Recorded).childOf(spanName, SpanKind.SERVER, attributes);
+      if (signal !== undefined) mcpSpans.set(signal, span);
+      return handler(request, ctx).then(
+        (result) => {
+          if ((result as { isError?: unknown } | undefined)?.isError === true) span.span.setAttribute('error.type', 'tool_error');
+          span.end();
+          return result;
         },
-        parent,
+        (err: unknown) => {
+          const code = (err as { code?: unknown }).code;
+          span.fail(code === undefined ? 'error' : String(code), (err as Error).message);
+          span.end();
+          throw err;
+        },
       );
-      return store
-        .run(trace.setSpan(parent, span), () => handler(request, ctx))
-        .then(
-          (result) => {
-            if ((result as { isError?: unknown } | undefined)?.isError === true) span.setAttribute('error.type', 'tool_error');
-            span.end();
-            return result;
-          },
-          (err: unknown) => {
-            const code = (err as { code?: unknown }).code;
-            span.setAttribute('error.type', code === undefined ? 'error' : String(code));
-            span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
-            span.end();
-            throw err;
-          },
-        );
     };
   };
 
   return {
-    http,
+    startHttp,
+    endHttp: (span, route, status) => endHttp(span as RequestSpan, route, status),
+    async http(c: HonoContext, next: Next) {
+      const span = startHttp(c.req.raw, c.req.method, c.req.path, (name) => c.req.header(name));
+      if (span === undefined) return next();
+      try {
+        await next();
+      } finally {
+        endHttp(span, c.req.routePath, c.res.status);
+      }
+    },
     traceServer(server, info) {
+      // The session's tag, computed once per session id (a SHA-256 per request would cost more than the span).
+      let last: { id: string; tag: string | undefined } | undefined;
+      const tag = (id: string | undefined): string | undefined => {
+        if (id === undefined) return undefined;
+        if (last === undefined || last.id !== id) last = { id, tag: sessionTag(id) };
+        return last.tag;
+      };
       // The SDK's hook for wrapping registered handlers (Protocol._wrapHandler), and its fallback handler (tools/call).
       const target = server as { _wrapHandler: (method: string, handler: Handler) => Handler; fallbackRequestHandler?: Handler };
       const wrap = target._wrapHandler.bind(server);
-      target._wrapHandler = (method, handler) => mcpHandler(wrap(method, handler), info);
-      let fallback = target.fallbackRequestHandler === undefined ? undefined : mcpHandler(target.fallbackRequestHandler, info);
+      target._wrapHandler = (method, handler) => mcpHandler(wrap(method, handler), info, tag);
+      let fallback = target.fallbackRequestHandler === undefined ? undefined : mcpHandler(target.fallbackRequestHandler, info, tag);
       Object.defineProperty(server, 'fallbackRequestHandler', {
         configurable: true,
         get: () => fallback,
         set: (h: Handler | undefined) => {
-          fallback = h === undefined ? undefined : mcpHandler(h, info);
+          fallback = h === undefined ? undefined : mcpHandler(h, info, tag);
         },
       });
     },
-    call(name, attributes, carrier, linked) {
-      let parent: Context;
-      let links: Link[] = [];
+    start(parent, carrier, linked, kind, describe, subject) {
+      const spanKind = kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL;
       if (linked) {
-        parent = ROOT_CONTEXT;
+        // An async call: a new trace (by sample_ratio), linked to its submitter.
+        if (!sampled(undefined, ratio)) return UNSAMPLED;
+        const { name, attributes } = describe(subject);
         const submitter = carrier === undefined ? undefined : trace.getSpanContext(extract(carrier));
-        if (submitter !== undefined) links = [{ context: submitter, attributes: { 'stonegate.link': 'submitted_by' } }];
-      } else {
-        parent = store.getStore() ?? extract(carrier);
+        const links: Link[] = submitter === undefined ? [] : [{ context: submitter, attributes: { 'stonegate.link': 'submitted_by' } }];
+        return new Recorded(tracer, tracer.startSpan(name, { kind: spanKind, attributes: clean(attributes), links, root: true }, ROOT_CONTEXT));
       }
-      const span = tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes: clean(attributes), links, root: linked }, parent);
-      return handle(span, trace.setSpan(parent, span));
+      if (parent !== undefined) {
+        if (!(parent instanceof Recorded)) return UNSAMPLED;
+        const { name, attributes } = describe(subject);
+        return parent.childOf(name, spanKind, clean(attributes));
+      }
+      if (!sampled(carrier, ratio)) return UNSAMPLED;
+      const { name, attributes } = describe(subject);
+      return new Recorded(tracer, tracer.startSpan(name, { kind: spanKind, attributes: clean(attributes) }, extract(carrier)));
     },
-    span(name, attributes, kind) {
-      const parent = activeContext();
-      const span = tracer.startSpan(name, { kind: kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL, attributes: clean(attributes) }, parent);
-      return handle(span, trace.setSpan(parent, span));
-    },
-    capture() {
-      const ctx = store.getStore();
-      return ctx === undefined || trace.getSpan(ctx) === undefined ? undefined : carrierOf(ctx);
+    spanOf(key) {
+      return key === undefined ? undefined : (mcpSpans.get(key) ?? httpSpans.get(key)?.span);
     },
     counts,
     async shutdown() {

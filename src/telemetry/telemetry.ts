@@ -16,15 +16,24 @@ export type TraceCarrier = Readonly<Record<string, string>>;
 /** Span attributes; undefined values are left out. */
 export type Attributes = Readonly<Record<string, string | number | boolean | undefined>>;
 
-/** One span the data path holds open. end() is idempotent. */
+/**
+ * One span the data path holds open. An unsampled one (sample_ratio, or a
+ * caller's unsampled context) records nothing and costs nothing: check
+ * `recording` before building attributes. end() is idempotent.
+ */
 export interface SpanHandle {
-  readonly traceId: string;
-  /** The W3C context that continues from this span (its traceparent and tracestate). */
-  carrier(): TraceCarrier;
+  /** Whether the span is sampled and recorded: attribute work only then. */
+  readonly recording: boolean;
+  /**
+   * The W3C context that continues from this span (its traceparent and
+   * tracestate); undefined for an unsampled span, whose request is traced as
+   * with tracing off: the caller's context is passed on verbatim.
+   */
+  carrier(): TraceCarrier | undefined;
   set(attributes: Attributes): void;
   /** Records a failure: `error.type` and an error status. */
   fail(type: string, message?: string): void;
-  /** A child span; with `startTime` (performance.now() ms) it started back then. */
+  /** A child span (unsampled under an unsampled span: this one); with `startTime` (performance.now() ms) it started back then. */
   child(name: string, kind: 'client' | 'internal', attributes: Attributes, startTime?: number): SpanHandle;
   end(): void;
 }
@@ -35,21 +44,39 @@ export interface ServerInfo {
   client(): string | undefined;
 }
 
+/** The server span of one HTTP request (opaque to the front door): from startHttpSpan to endHttpSpan. */
+export interface HttpSpan {
+  readonly span: SpanHandle;
+}
+
 /** The hooks of a running tracer (otel.ts). */
 export interface Tracing {
-  /** Hono middleware: a server span per request (long polls and async-call polls excepted). */
+  /** See startHttpSpan. */
+  startHttp(request: object, method: string, path: string, header: (name: string) => string | undefined): HttpSpan | undefined;
+  /** See endHttpSpan. */
+  endHttp(span: HttpSpan, route: string | undefined, status: number): void;
+  /** Hono middleware over startHttp/endHttp: a server span per request (long polls and async-call polls excepted). */
   readonly http: MiddlewareHandler;
   /** Adds a span per MCP request to the requests `server` (the SDK's Server) answers. */
   traceServer(server: object, info: ServerInfo): void;
   /**
-   * The span of a routed call: a child of the active span, else of `carrier`;
-   * `linked` (an async call): a trace of its own, linked to `carrier` (its submitter).
+   * A span of the call path (a routed call, a request to a backend): a child
+   * of `parent` (the span of the request making it; unsampled under an
+   * unsampled one), else of `carrier` (the caller's context, by its sampled
+   * flag) or a new trace (by sample_ratio); `linked` (an async call): a trace
+   * of its own, linked to `carrier` (its submitter). `describe` names it and
+   * gives its attributes, called only when it is recorded.
    */
-  call(name: string, attributes: Attributes, carrier: TraceCarrier | undefined, linked: boolean): SpanHandle;
-  /** A span in the active context (a forwarded backend request: kind client). */
-  span(name: string, attributes: Attributes, kind?: 'client' | 'internal'): SpanHandle;
-  /** The active span's context as a carrier: an async call's submitter. */
-  capture(): TraceCarrier | undefined;
+  start<T>(
+    parent: SpanHandle | undefined,
+    carrier: TraceCarrier | undefined,
+    linked: boolean,
+    kind: 'client' | 'internal',
+    describe: (subject: T) => { name: string; attributes: Attributes },
+    subject: T,
+  ): SpanHandle;
+  /** The span of the request `key` names (an HTTP request's Request, an MCP request's AbortSignal), if any. */
+  spanOf(key: object | undefined): SpanHandle | undefined;
   /** Spans dropped (queue full, export failed) and exported, for /metrics. */
   readonly counts: { readonly dropped: number; readonly exported: number };
   /** Flushes what is queued (within a bound) and stops. */
@@ -85,8 +112,41 @@ export async function stopTracing(): Promise<void> {
   await running?.shutdown();
 }
 
+/**
+ * [otel] Starts the server span of an HTTP request, for a front door that
+ * serves a route without the Hono middleware (tracing().http is that
+ * middleware). `request` is the object the request is known by further in:
+ * the Request handed to the MCP transport (an MCP span finds its parent by
+ * it) or to spanOf. Undefined while tracing is off, and for requests that
+ * are not timed (event streams, async-call polls, /log/stream). Costs one
+ * undefined check while tracing is off, and no attribute work unsampled.
+ */
+export function startHttpSpan(request: object, method: string, path: string, header: (name: string) => string | undefined): HttpSpan | undefined {
+  return active?.startHttp(request, method, path, header);
+}
+
+/** [otel] Ends what startHttpSpan started: `route` is the matched route pattern (undefined: none), `status` the response's. */
+export function endHttpSpan(span: HttpSpan | undefined, route: string | undefined, status: number): void {
+  if (span !== undefined) active?.endHttp(span, route, status);
+}
+
+/** [otel] The span of a request (its Request, or an MCP request's AbortSignal): a parent for what it calls. Undefined with tracing off. */
+export function requestSpan(key: object | undefined): SpanHandle | undefined {
+  return active?.spanOf(key);
+}
+
+/**
+ * [otel] The context an async call keeps of the request that submitted it:
+ * that request's span's while it is recorded, else the caller's own
+ * (`inbound`), verbatim.
+ */
+export function submitterContext(key: object | undefined, inbound: TraceCarrier | undefined): TraceCarrier | undefined {
+  const span = active?.spanOf(key);
+  return span?.recording === true ? span.carrier() : inbound;
+}
+
 /** A traceparent as W3C Trace Context level 1 writes it (version 00; later versions may append fields): anything else is not passed on. */
-const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-[\x21-\x7e]*)?$/;
+export const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-[\x21-\x7e]*)?$/;
 /** tracestate: at most 512 characters of printable ASCII (its list syntax is the backend's to read). */
 const TRACESTATE = /^[\x20-\x7e]{0,512}$/;
 

@@ -1,0 +1,128 @@
+import {
+  type Context,
+  defaultTextMapGetter,
+  type Attributes as OtelAttributes,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  type SpanOptions,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { type Attributes, type SpanHandle, TRACEPARENT, type TraceCarrier } from './telemetry.js';
+
+/*
+ * [otel] The span handles of otel.ts, and the sampling decision. The active
+ * span is carried explicitly (no context manager, no AsyncLocalStorage: on
+ * Node 20 one adds work to every promise of the process): a request's span
+ * is passed to what it calls, or found by its request (otel.ts spanOf).
+ *
+ * The decision is made here, before the SDK is asked, so that an unsampled
+ * span costs nothing: no SDK span, no ids, no attribute objects — one
+ * shared handle, UNSAMPLED. Its request is traced as with tracing off (the
+ * caller's context passes on verbatim). The rule is the SDK's parent-based
+ * ratio sampler's: a caller's context decides by its sampled flag, a new
+ * trace by sample_ratio; the SDK then samples every span it is asked for.
+ */
+
+const propagator = new W3CTraceContextPropagator();
+/** The performance.now() time origin, to turn a performance.now() reading into a span time. */
+const ORIGIN = performance.timeOrigin;
+
+/** The unsampled span: records nothing, its children are itself, it carries no context of its own. */
+export const UNSAMPLED: SpanHandle = {
+  recording: false,
+  carrier: () => undefined,
+  set: () => undefined,
+  fail: () => undefined,
+  child: () => UNSAMPLED,
+  end: () => undefined,
+};
+
+/** Attributes without their undefined values (the SDK takes only defined ones). */
+export function clean(attributes: Attributes): OtelAttributes {
+  const out: OtelAttributes = {};
+  for (const key in attributes) {
+    const value = attributes[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+/** The SDK's parent context for a caller's carrier (the root without a valid one). */
+export function extract(carrier: TraceCarrier | undefined): Context {
+  return carrier === undefined ? ROOT_CONTEXT : propagator.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter);
+}
+
+/**
+ * Whether a span in `carrier`'s trace is sampled: by the caller's sampled
+ * flag when it sends a valid context (W3C: version not ff, ids not all
+ * zero), else as a new trace, with probability `ratio`.
+ */
+export function sampled(carrier: TraceCarrier | undefined, ratio: number): boolean {
+  const traceparent = carrier?.traceparent;
+  if (
+    traceparent !== undefined &&
+    TRACEPARENT.test(traceparent) &&
+    !traceparent.startsWith('ff') &&
+    !traceparent.startsWith('00000000000000000000000000000000', 3) &&
+    !traceparent.startsWith('0000000000000000', 36)
+  )
+    return (Number.parseInt(traceparent.slice(53, 55), 16) & 1) === 1;
+  return ratio >= 1 || (ratio > 0 && Math.random() < ratio);
+}
+
+/** A recorded (sampled) span. Its context is formatted once, when first asked for. */
+export class Recorded implements SpanHandle {
+  readonly recording = true;
+  #carrier: TraceCarrier | undefined;
+  /** The SDK context of this span as a parent, made once for all its children. */
+  #context: Context | undefined;
+  #ended = false;
+
+  constructor(
+    readonly tracer: Tracer,
+    readonly span: Span,
+  ) {}
+
+  carrier(): TraceCarrier {
+    if (this.#carrier === undefined) {
+      const { traceId, spanId, traceState } = this.span.spanContext();
+      const traceparent = `00-${traceId}-${spanId}-01`;
+      const tracestate = traceState?.serialize();
+      this.#carrier = tracestate === undefined || tracestate === '' ? { traceparent } : { traceparent, tracestate };
+    }
+    return this.#carrier;
+  }
+
+  set(attributes: Attributes): void {
+    for (const key in attributes) {
+      const value = attributes[key];
+      if (value !== undefined) this.span.setAttribute(key, value);
+    }
+  }
+
+  fail(type: string, message?: string): void {
+    this.span.setAttribute('error.type', type);
+    this.span.setStatus(message === undefined ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.ERROR, message });
+  }
+
+  child(name: string, kind: 'client' | 'internal', attributes: Attributes, startTime?: number): SpanHandle {
+    return this.childOf(name, kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL, clean(attributes), startTime);
+  }
+
+  /** A child with attributes ready for the SDK. */
+  childOf(name: string, kind: SpanKind, attributes: OtelAttributes, startTime?: number): Recorded {
+    const options: SpanOptions = startTime === undefined ? { kind, attributes } : { kind, attributes, startTime: ORIGIN + startTime };
+    this.#context ??= trace.setSpan(ROOT_CONTEXT, this.span);
+    return new Recorded(this.tracer, this.tracer.startSpan(name, options, this.#context));
+  }
+
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.span.end();
+  }
+}
