@@ -6,6 +6,7 @@ import { capClientOf } from './client-slots.js';
 import { type McpEndpoint, type McpEndpointSources, type McpRequest, parseJsonBody } from './mcp-endpoint.js';
 import type { GuardRequest } from './origin-guard.js';
 import { type RestCallRequest, type RestSources, restCall } from './rest.js';
+import { registeredRole } from './route-role.js';
 import { bodyLimits, type GuardSources, isJson, type PlainAnswer, refusalAnswer, requestGuard } from './security.js';
 
 /*
@@ -32,10 +33,6 @@ export type HotSources = RestSources & GuardSources & McpEndpointSources;
 type HotHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 const hotHandlers = new WeakMap<Hono, HotHandler>();
-
-/** The role of POST /call, /mcp and /mcp/{server}, as rest.ts and mcp-endpoint.ts declare it (test/issues/30-front-door.test.ts checks it). */
-const CALL_ROLE = 'agent';
-const MCP_ROLE = 'agent';
 
 /** A header of a Node request as a web Headers gives it: every value of the name, joined with ", ". */
 function headerOf(raw: readonly string[], name: string): string | undefined {
@@ -74,6 +71,10 @@ const NO_QUERY = new URLSearchParams();
 export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, path: string) => PlainAnswer, mcp: McpEndpoint): void {
   const guard = requestGuard(gateway);
   const limits = bodyLimits(gateway);
+  // The roles the routes declare where they are defined (rest.ts, mcp-endpoint.ts), as the chain reads them.
+  const callRole = registeredRole(app, 'POST', '/call');
+  const mcpRole = registeredRole(app, 'POST', '/mcp');
+  const serverRole = registeredRole(app, 'POST', '/mcp/:server');
   const call = restCall(gateway);
   const json = (reply: PlainAnswer): Response => Response.json(reply.body, { status: reply.status, headers: reply.headers });
 
@@ -89,7 +90,8 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
     const header = (name: string): string | undefined => raw.headers.get(name) ?? undefined;
     const request: GuardRequest = { method: 'POST', path, header };
     try {
-      const verdict = await guard(request, MCP_ROLE, false);
+      const declared = path === '/mcp' ? mcpRole : serverRole;
+      const verdict = await guard(request, declared, false);
       if (verdict.refused !== undefined) return json(refusalAnswer(request, verdict.refused));
       limits.checkLength(header('content-length') ?? '0');
       const text = await raw.text();
@@ -102,7 +104,7 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
         header,
         identity,
         outgoing: env.outgoing,
-        client: () => capClientOf(identity, env.incoming, MCP_ROLE),
+        client: () => capClientOf(identity, env.incoming, declared),
         query: () => NO_QUERY,
         body: parseJsonBody(text),
       };
@@ -114,7 +116,7 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
 
   async function serveCall(req: IncomingMessage, res: ServerResponse, request: GuardRequest): Promise<void> {
     try {
-      const verdict = await guard(request, CALL_ROLE, false);
+      const verdict = await guard(request, callRole, false);
       if (verdict.refused !== undefined) {
         req.resume();
         writeJson(res, refusalAnswer(request, verdict.refused));

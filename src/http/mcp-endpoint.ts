@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import type { Server } from '@modelcontextprotocol/server';
+import type { RequestId, Server } from '@modelcontextprotocol/server';
 import { type Context, Hono } from 'hono';
-import { answerGone, cancelWhenGone } from '../../kit/cancel-when-gone.js';
+import { cancelWhenClosed, cancelWhenGone } from '../../kit/cancel-when-gone.js';
 import type { CapClient } from '../auth/client-caps.js';
 import type { Identity } from '../auth/tokens.js';
 import { GatewayError, toGatewayError } from '../errors.js';
@@ -113,9 +113,10 @@ async function fromContext(c: Context): Promise<McpRequest> {
 async function dispatch(req: McpRequest, transport: GatewayHttpTransport, logger: Logger): Promise<Response> {
   const { body } = req;
   if (body === UNPARSED) return transport.handleRequest(req.raw);
-  cancelWhenGone(answerGone(req.outgoing, req.raw), body, transport, (id) =>
-    logger.debug({ session: transport.sessionId ?? null, request: id }, 'mcp request cancelled: its response stream closed'),
-  );
+  const onCancel = (id: RequestId): void =>
+    logger.debug({ session: transport.sessionId ?? null, request: id }, 'mcp request cancelled: its response stream closed');
+  if (req.outgoing === undefined) cancelWhenGone(req.raw.signal, body, transport, onCancel);
+  else cancelWhenClosed(req.outgoing, body, transport, onCancel);
   return transport.handlePost(req.raw, body);
 }
 
