@@ -160,7 +160,7 @@ async function overHttp(url: string, pid: number, surface: Surface, tool: string
 export const floorBench: Bench = {
   name: 'floor',
   description: 'CPU per call by process and sequential p50 against a bare node:http floor and direct stdio, with one lean keep-alive client',
-  timeoutMs: 20 * 60_000,
+  timeoutMs: 45 * 60_000,
   async run(ctx): Promise<BenchReport> {
     const calls = ctx.options.quick ? 2_000 : 20_000;
     const seqCalls = ctx.options.quick ? 500 : 2_000;
@@ -168,8 +168,10 @@ export const floorBench: Bench = {
     const run = async (name: string, open: () => Promise<Opened>): Promise<void> => {
       const opened = await open();
       try {
-        rows.push(await measure(name, opened, calls, seqCalls, ctx.signal));
-        ctx.log(`floor: ${name} done`);
+        const row = await measure(name, opened, calls, seqCalls, ctx.signal);
+        rows.push(row);
+        // Each row as it is measured, so that a run stopped at its time bound still shows what it measured.
+        ctx.log(`floor: ${name}: ${fmt(row.own, 0)} µs/call (proxy), ${fmt(row.children, 0)} (backend), p50 ${row.p50s.map((p) => fmt(p, 3)).join(' / ')} ms`);
       } finally {
         await opened.close();
       }
