@@ -114,11 +114,17 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
     }
   });
 
+  /** A refused request's unread body: drained when within max_body_bytes, else the connection closes after the answer (@hono/node-server bounds its drain too). */
+  const unread = (req: IncomingMessage, res: ServerResponse): void => {
+    if (Number(req.headers['content-length']) > limits.maxBytes) res.setHeader('connection', 'close');
+    req.resume();
+  };
+
   async function serveCall(req: IncomingMessage, res: ServerResponse, request: GuardRequest): Promise<void> {
     try {
       const verdict = await guard(request, callRole, false);
       if (verdict.refused !== undefined) {
-        req.resume();
+        unread(req, res);
         writeJson(res, refusalAnswer(request, verdict.refused));
         return;
       }
@@ -135,7 +141,7 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
       writeJson(res, { status: 200, headers: {}, body: await call(input) });
     } catch (err) {
       if (res.headersSent || res.destroyed) return;
-      req.resume();
+      unread(req, res);
       writeJson(res, answer(err instanceof Error ? err : new Error(String(err)), request.path));
     }
   }

@@ -200,6 +200,8 @@ args = [${q(DEMO)}]
       const [hotBig, chainBig] = await both(route.path, headers, big);
       expect(hotBig.status, `${route.name}: too large`).toBe(413);
       expect(shape(hotBig), `${route.name}: too large`).toEqual(shape(chainBig));
+      // A body refused unread past the limit is not drained on the hot REST path: the connection closes after the answer.
+      if (route.path === '/call') expect(hotBig.headers.connection).toBe('close');
       const [hotDeep, chainDeep] = await both(route.path, headers, deep);
       expect(hotDeep.status, `${route.name}: too deep`).toBe(400);
       expect(shape(hotDeep), `${route.name}: too deep`).toEqual(shape(chainDeep));
