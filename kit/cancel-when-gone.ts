@@ -53,21 +53,40 @@ function requestIds(body: unknown): RequestId[] {
 export function cancelWhenGone(gone: AbortSignal, body: unknown, transport: Transport, onCancel?: (id: RequestId) => void): void {
   const ids = requestIds(body);
   if (ids.length === 0) return;
-  const cancel = (): void => {
-    const reason = 'The client connection closed before the answer was sent';
-    for (const id of ids) {
-      onCancel?.(id);
-      const cancelled: JSONRPCMessage = { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason } };
-      transport.onmessage?.(cancelled);
-      const answer: JSONRPCMessage = {
-        jsonrpc: '2.0',
-        id,
-        error: { code: CONNECTION_CLOSED, message: `Request cancelled: ${reason.toLowerCase()}; call again.` },
-      };
-      // No transport holds this request any more (answered already, or its stream is gone for good): nothing to release.
-      transport.send(answer, { relatedRequestId: id }).catch(() => undefined);
-    }
-  };
+  const cancel = (): void => cancelRequests(ids, transport, onCancel);
   if (gone.aborted) cancel();
   else gone.addEventListener('abort', cancel, { once: true });
+}
+
+/**
+ * cancelWhenGone on the Node response itself (answerGone's condition: closed
+ * before it finished), for the gateway's hot /mcp path: one 'close' listener
+ * and no AbortController per POST, and nothing at all for a POST that
+ * carries no request (a notification or a response).
+ */
+export function cancelWhenClosed(outgoing: ServerResponse, body: unknown, transport: Transport, onCancel?: (id: RequestId) => void): void {
+  const ids = requestIds(body);
+  if (ids.length === 0) return;
+  if (outgoing.destroyed && !outgoing.writableFinished) cancelRequests(ids, transport, onCancel);
+  else
+    outgoing.once('close', () => {
+      if (!outgoing.writableFinished) cancelRequests(ids, transport, onCancel);
+    });
+}
+
+/** Cancels the requests `ids` on the server connected to `transport`, as the client's notifications/cancelled would. */
+function cancelRequests(ids: readonly RequestId[], transport: Transport, onCancel?: (id: RequestId) => void): void {
+  const reason = 'The client connection closed before the answer was sent';
+  for (const id of ids) {
+    onCancel?.(id);
+    const cancelled: JSONRPCMessage = { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason } };
+    transport.onmessage?.(cancelled);
+    const answer: JSONRPCMessage = {
+      jsonrpc: '2.0',
+      id,
+      error: { code: CONNECTION_CLOSED, message: `Request cancelled: ${reason.toLowerCase()}; call again.` },
+    };
+    // No transport holds this request any more (answered already, or its stream is gone for good): nothing to release.
+    transport.send(answer, { relatedRequestId: id }).catch(() => undefined);
+  }
 }

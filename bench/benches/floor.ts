@@ -20,9 +20,17 @@ import type { Table } from '../lib/table.js';
  * the target's own process, of its children (the backend) and of the client
  * (this process) at 16 concurrent clients, and the p50 of one sequential
  * client, three times.
+ *
+ * STONEGATE_BENCH_BASE_BIN=<another build>/bin/stonegate.js makes it an A/B
+ * instead: that build and this one, interleaved for STONEGATE_FLOOR_ROUNDS
+ * rounds (2), both with STONEGATE_FLOOR_HEAP ("compact", or "fast"), and no peers.
  */
 
 const CLIENTS = 16;
+const PEERS = [
+  ['supergateway --stateful /mcp', startSupergateway],
+  ['mcp-proxy /mcp', startMcpProxy],
+] as const;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Row {
@@ -152,7 +160,7 @@ async function overHttp(url: string, pid: number, surface: Surface, tool: string
 export const floorBench: Bench = {
   name: 'floor',
   description: 'CPU per call by process and sequential p50 against a bare node:http floor and direct stdio, with one lean keep-alive client',
-  timeoutMs: 20 * 60_000,
+  timeoutMs: 45 * 60_000,
   async run(ctx): Promise<BenchReport> {
     const calls = ctx.options.quick ? 2_000 : 20_000;
     const seqCalls = ctx.options.quick ? 500 : 2_000;
@@ -160,10 +168,25 @@ export const floorBench: Bench = {
     const run = async (name: string, open: () => Promise<Opened>): Promise<void> => {
       const opened = await open();
       try {
-        rows.push(await measure(name, opened, calls, seqCalls, ctx.signal));
-        ctx.log(`floor: ${name} done`);
+        const row = await measure(name, opened, calls, seqCalls, ctx.signal);
+        rows.push(row);
+        // Each row as it is measured, so that a run stopped at its time bound still shows what it measured.
+        ctx.log(`floor: ${name}: ${fmt(row.own, 0)} µs/call (proxy), ${fmt(row.children, 0)} (backend), p50 ${row.p50s.map((p) => fmt(p, 3)).join(' / ')} ms`);
       } finally {
         await opened.close();
+      }
+    };
+    /** The gateway's surfaces, each one row: REST, /mcp 2025 sessions, /mcp 2026-07-28 (and that on /mcp/{server}). */
+    const gatewayRows = async (label: string, options: { heap: 'compact' | 'fast'; bin?: string }): Promise<void> => {
+      const sg = await startStonegate(ctx, { poolMax: 1, ...options }, 'stonegate-floor-gw');
+      try {
+        await waitHealthy(sg.url, 30_000);
+        await run(`stonegate REST (${label})`, () => overHttp(sg.url, sg.pid, 'REST', 'demo__echo'));
+        await run(`stonegate /mcp, 2025 sessions (${label})`, () => overHttp(sg.url, sg.pid, '/mcp 2025 sessions', 'demo__echo'));
+        await run(`stonegate /mcp, 2026-07-28 (${label})`, () => overHttp(sg.url, sg.pid, '/mcp 2026-07-28', 'demo__echo'));
+        await run(`stonegate /mcp/demo, 2026-07-28 (${label})`, () => overHttp(sg.url, sg.pid, '/mcp 2026-07-28', 'echo', '/mcp/demo'));
+      } finally {
+        await sg.stop();
       }
     };
     const gateway = await startStonegate(ctx, { poolMax: 1 }, 'stonegate-floor');
@@ -189,22 +212,24 @@ export const floorBench: Bench = {
     } finally {
       await gateway.stop();
     }
-    // The gateway as shipped ([server] heap = "compact"), then with V8's default heap sizing: an A/B in the same run.
-    for (const heap of ['compact', 'fast'] as const) {
-      const sg = await startStonegate(ctx, { poolMax: 1, heap }, `stonegate-floor-${heap}`);
-      try {
-        await waitHealthy(sg.url, 30_000);
-        await run(`stonegate REST (heap ${heap})`, () => overHttp(sg.url, sg.pid, 'REST', 'demo__echo'));
-        await run(`stonegate /mcp, 2025 sessions (heap ${heap})`, () => overHttp(sg.url, sg.pid, '/mcp 2025 sessions', 'demo__echo'));
-        await run(`stonegate /mcp, 2026-07-28 (heap ${heap})`, () => overHttp(sg.url, sg.pid, '/mcp 2026-07-28', 'demo__echo'));
-      } finally {
-        await sg.stop();
+    const base = process.env.STONEGATE_BENCH_BASE_BIN;
+    if (base !== undefined) {
+      // An A/B against another build (STONEGATE_BENCH_BASE_BIN): both builds with the same heap setting, interleaved round by round.
+      const heap = process.env.STONEGATE_FLOOR_HEAP === 'fast' ? 'fast' : 'compact';
+      const rounds = Number(process.env.STONEGATE_FLOOR_ROUNDS ?? '2');
+      for (let round = 1; round <= rounds; round += 1) {
+        for (const [label, bin] of [
+          ['base', base],
+          ['this build', undefined],
+        ] as const) {
+          await gatewayRows(`${label}, heap ${heap}, round ${round}`, { heap, ...(bin === undefined ? {} : { bin }) });
+        }
       }
+    } else {
+      // The gateway as shipped ([server] heap = "compact"), then with V8's default heap sizing: an A/B in the same run.
+      for (const heap of ['compact', 'fast'] as const) await gatewayRows(`heap ${heap}`, { heap });
     }
-    for (const [name, start] of [
-      ['supergateway --stateful /mcp', startSupergateway],
-      ['mcp-proxy /mcp', startMcpProxy],
-    ] as const) {
+    for (const [name, start] of base !== undefined ? [] : PEERS) {
       try {
         const peer = await start(ctx);
         try {

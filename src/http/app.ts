@@ -5,12 +5,13 @@ import type { GatewaySurface } from '../mcp/surface.js';
 import { tracing } from '../telemetry/telemetry.js';
 import { streamSlot } from './client-slots.js';
 import { dashboardRoutes } from './dashboard-routes.js';
-import { mcpRoutes } from './mcp-endpoint.js';
+import { hotRoutes } from './hot-routes.js';
+import { mcpEndpoint } from './mcp-endpoint.js';
 import { oauthMetadataRoutes } from './oauth-metadata.js';
 import { probeRoutes } from './probe-routes.js';
 import { restRoutes } from './rest.js';
 import { middleware, mountWithRole } from './route-role.js';
-import { actingAsGuard, bodyGuard, securityGuard } from './security.js';
+import { actingAsGuard, bodyGuard, type PlainAnswer, securityGuard } from './security.js';
 import { uiRoutes } from './ui.js';
 
 /**
@@ -27,8 +28,6 @@ import { uiRoutes } from './ui.js';
  */
 export function createApp(gateway: GatewaySurface): Hono {
   const app = new Hono();
-  const log = gateway.logger;
-
   // [otel] A server span per request while tracing is on (telemetry/otel.ts), first: refused requests are traced too.
   app.use(
     '*',
@@ -52,20 +51,32 @@ export function createApp(gateway: GatewaySurface): Hono {
     // A built-in's REST routes are agent routes (its identity guard narrows what a token may do there).
     app.route(`/${builtin.name}`, mountWithRole('agent', builtin.routes, builtin.probes));
   }
-  app.route('/', mcpRoutes(gateway));
+  const mcp = mcpEndpoint(gateway);
+  app.route('/', mcp.routes);
 
   app.notFound((c) => {
     const error = new GatewayError('UNKNOWN_ROUTE', `No route for ${c.req.method} ${new URL(c.req.url).pathname}; see docs/rest.md`);
     return c.json(error.toJSON(), 404);
   });
 
+  const answer = errorAnswer(gateway);
   app.onError((err, c) => {
+    const { status, headers, body } = answer(err, c.req.path);
+    return c.json(body, status as 400, headers);
+  });
+  // The hot routes, served before Hono by the Node listener (hot-routes.ts), with the same guards and answers.
+  hotRoutes(app, gateway, answer, mcp);
+  return app;
+}
+
+/** The one translation of an error to its answer (app.onError's, and the hot path's): `{error, code}` with its status. */
+export function errorAnswer(gateway: Pick<GatewaySurface, 'logger' | 'security' | 'storeError'>): (err: Error, path: string) => PlainAnswer {
+  const log = gateway.logger;
+  return (err, path) => {
     const secrets = gateway.security.secrets();
     const error = scrubError(gateway.storeError(err) ?? toGatewayError(err), secrets);
-    if (error.code === 'INTERNAL') log.error({ error: error.message, stack: scrub(err.stack ?? '', secrets), path: c.req.path }, 'unhandled error in request');
-    if (error.retryAfter !== undefined) c.header('Retry-After', String(error.retryAfter));
-    return c.json(error.toJSON(), error.status as 400);
-  });
-
-  return app;
+    if (error.code === 'INTERNAL') log.error({ error: error.message, stack: scrub(err.stack ?? '', secrets), path }, 'unhandled error in request');
+    const headers: Record<string, string> = error.retryAfter === undefined ? {} : { 'Retry-After': String(error.retryAfter) };
+    return { status: error.status, headers, body: error.toJSON() };
+  };
 }

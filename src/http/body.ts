@@ -12,6 +12,11 @@ export async function readBody<S extends z.ZodType>(c: Context, schema: S): Prom
     if (err instanceof GatewayError) throw err;
     throw new GatewayError('BAD_REQUEST', `Could not read the request body: ${(err as Error).message}`);
   }
+  return parseBody(text, schema);
+}
+
+/** A JSON body's text, parsed and validated (readBody's checks, for the hot path too — hot-routes.ts). */
+export function parseBody<S extends z.ZodType>(text: string, schema: S): z.infer<S> {
   let value: unknown;
   try {
     value = text.length === 0 ? undefined : JSON.parse(text);

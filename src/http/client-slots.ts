@@ -1,6 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { CapClient, ClientCaps } from '../auth/client-caps.js';
+import type { Identity } from '../auth/tokens.js';
+import type { Role } from './route-role.js';
 
 /**
  * The client a request's slots are counted for: its token when [auth] has
@@ -9,11 +11,14 @@ import type { CapClient, ClientCaps } from '../auth/client-caps.js';
  * (GET /log/stream), which is all "admin" means there.
  */
 export function capClient(c: Context): CapClient {
-  const identity = c.get('identity');
+  return capClientOf(c.get('identity'), (c.env as { incoming?: IncomingMessage } | undefined)?.incoming, c.get('routeRole'));
+}
+
+/** capClient from its parts: the request's token, its Node request, and the role its route declares (the hot path's too). */
+export function capClientOf(identity: Identity | undefined, incoming: IncomingMessage | undefined, declared: Role | undefined): CapClient {
   if (identity !== undefined) return { key: `token ${identity.name}`, admin: identity.role === 'admin' };
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   const address = (incoming?.socket.remoteAddress ?? 'unknown').replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
-  return { key: `address ${address}`, admin: c.get('routeRole') === 'admin' };
+  return { key: `address ${address}`, admin: declared === 'admin' };
 }
 
 /** The body, passed through; `release` runs once it ends, fails or its reader cancels it (the client went away). */

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import type { Server } from '@modelcontextprotocol/server';
+import type { RequestId, Server } from '@modelcontextprotocol/server';
 import { type Context, Hono } from 'hono';
-import { answerGone, cancelWhenGone } from '../../kit/cancel-when-gone.js';
+import { cancelWhenClosed, cancelWhenGone } from '../../kit/cancel-when-gone.js';
+import type { CapClient } from '../auth/client-caps.js';
+import type { Identity } from '../auth/tokens.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createSessionServer, type SessionServerSources } from '../mcp/session-server.js';
@@ -14,7 +16,7 @@ import { legacySseRoutes } from './legacy-sse.js';
 import { isModernVersion, modernMcp, NO_BODY, refusalCode } from './mcp-modern.js';
 import { GatewayHttpTransport } from './mcp-transport.js';
 import { role } from './route-role.js';
-import { assertMayUse, isJson } from './security.js';
+import { assertIdentityMayUse, isJson } from './security.js';
 
 /** What this module reads and calls of the gateway. */
 export type McpEndpointSources = SessionServerSources & Pick<GatewaySurface, 'onStop'>;
@@ -30,9 +32,40 @@ interface HttpSession {
 }
 
 /** JSON-RPC error body for requests the transport never sees. */
-function rpcError(c: Context, status: 400 | 403 | 404 | 405, code: number, message: string): Response {
-  return c.json({ jsonrpc: '2.0', error: { code, message }, id: null }, status);
+function rpcError(status: 400 | 403 | 404 | 405, code: number, message: string, headers?: Record<string, string>): Response {
+  return Response.json({ jsonrpc: '2.0', error: { code, message }, id: null }, { status, ...(headers === undefined ? {} : { headers }) });
 }
+
+/**
+ * What the endpoint reads of a request: built from the route's context
+ * (fromContext), or by the hot path from the Node request (hot-routes.ts),
+ * after the same guards.
+ */
+export interface McpRequest {
+  /** The web request the SDK transport reads (method, headers, signal). */
+  raw: Request;
+  method: string;
+  header(name: string): string | undefined;
+  identity: Identity | undefined;
+  /** The Node response, when there is one: its closing early cancels the POST's requests. */
+  outgoing: ServerResponse | undefined;
+  /** Whom the request's stream and session slots count for. */
+  client(): CapClient;
+  /** The query string ([[views]] ?view=, ?expose=). */
+  query(): URLSearchParams;
+  /** The POST's parsed JSON body, or NO_BODY. */
+  body: unknown;
+}
+
+/** The MCP endpoints: their Hono routes, and the answers of /mcp and /mcp/{server} for the hot path (hot-routes.ts). */
+export interface McpEndpoint {
+  routes: Hono;
+  handle: McpHandle;
+  handleServer(req: McpRequest, server: string): Promise<Response>;
+}
+
+/** The endpoint's answer to a request on one of its URLs: `endpoint` the URL, `single` its backend (/mcp/{server}), `pathView` its view. */
+export type McpHandle = (req: McpRequest, endpoint: string, single?: string, pathView?: string) => Promise<Response>;
 
 /** No body: GET, DELETE, or a body the transport must judge itself (not JSON, unparsable). */
 const UNPARSED = NO_BODY;
@@ -45,11 +78,30 @@ const UNPARSED = NO_BODY;
  */
 async function parsedBody(c: Context): Promise<unknown> {
   if (c.req.method !== 'POST' || !isJson(c.req.header('content-type'))) return UNPARSED;
+  return parseJsonBody(await c.req.text());
+}
+
+/** A POST body's JSON, or NO_BODY when it does not parse (the transport answers it). */
+export function parseJsonBody(text: string): unknown {
   try {
-    return JSON.parse(await c.req.text()) as unknown;
+    return JSON.parse(text) as unknown;
   } catch {
     return UNPARSED;
   }
+}
+
+/** The McpRequest of a route's context (the body read from the body guard's cache). */
+async function fromContext(c: Context): Promise<McpRequest> {
+  return {
+    raw: c.req.raw,
+    method: c.req.method,
+    header: (name) => c.req.header(name),
+    identity: c.get('identity'),
+    outgoing: (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing,
+    client: () => capClient(c),
+    query: () => new URL(c.req.url).searchParams,
+    body: await parsedBody(c),
+  };
 }
 
 /**
@@ -58,13 +110,14 @@ async function parsedBody(c: Context): Promise<unknown> {
  * are cancelled (cancelWhenGone): the router then cancels the backend call,
  * so a long poll ends without taking a message for nobody.
  */
-async function dispatch(c: Context, body: unknown, transport: GatewayHttpTransport, logger: Logger): Promise<Response> {
-  if (body === UNPARSED) return transport.handleRequest(c.req.raw);
-  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-  cancelWhenGone(answerGone(outgoing, c.req.raw), body, transport, (id) =>
-    logger.debug({ session: transport.sessionId ?? null, request: id }, 'mcp request cancelled: its response stream closed'),
-  );
-  return transport.handlePost(c.req.raw, body);
+async function dispatch(req: McpRequest, transport: GatewayHttpTransport, logger: Logger): Promise<Response> {
+  const { body } = req;
+  if (body === UNPARSED) return transport.handleRequest(req.raw);
+  const onCancel = (id: RequestId): void =>
+    logger.debug({ session: transport.sessionId ?? null, request: id }, 'mcp request cancelled: its response stream closed');
+  if (req.outgoing === undefined) cancelWhenGone(req.raw.signal, body, transport, onCancel);
+  else cancelWhenClosed(req.outgoing, body, transport, onCancel);
+  return transport.handlePost(req.raw, body);
 }
 
 /**
@@ -73,7 +126,8 @@ async function dispatch(c: Context, body: unknown, transport: GatewayHttpTranspo
  * pair. Each session is one SDK Server over the SDK's web-standard
  * transport, with an event store so that SSE streams can be resumed.
  */
-export function mcpRoutes(gateway: McpEndpointSources): Hono {
+/** The MCP endpoints' routes, and their handler for the hot path (hot-routes.ts). */
+export function mcpEndpoint(gateway: McpEndpointSources): McpEndpoint {
   const app = new Hono();
   const sessions = new Map<string, HttpSession>();
   const { config, logger } = gateway;
@@ -108,81 +162,72 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
    * call, list_changed, resumption) does not exist in this mode.
    */
   // [[views]] The config of this request (a reload may have swapped it): its views, the view a path names.
-  const viewOf = (c: Context, single: string | undefined, pathView: string | undefined): View =>
-    viewFrom(
-      new URL(c.req.url).searchParams,
-      { expose: gateway.config.gateway.expose, views: () => gateway.config.views },
-      single,
-      c.get('identity'),
-      pathView,
-    );
+  const viewOf = (req: McpRequest, single: string | undefined, pathView: string | undefined): View =>
+    viewFrom(req.query(), { expose: gateway.config.gateway.expose, views: () => gateway.config.views }, single, req.identity, pathView);
 
-  async function stateless(c: Context, body: unknown, single?: string, pathView?: string): Promise<Response> {
-    if (c.req.method !== 'POST') {
+  async function stateless(req: McpRequest, single?: string, pathView?: string): Promise<Response> {
+    if (req.method !== 'POST') {
       return rpcError(
-        c,
         405,
         -32000,
         'Method Not Allowed: this gateway serves MCP without sessions ([gateway] mcp_sessions = "stateless"); only POST is answered',
       );
     }
     if (single !== undefined) gateway.supervisor.get(single);
-    const view: View = viewOf(c, single, pathView);
+    const view: View = viewOf(req, single, pathView);
     const server = createSessionServer(gateway, view);
     const transport = new GatewayHttpTransport({ sessionIdGenerator: undefined }, { serverRequests: () => false });
     await server.connect(transport);
-    const response = await dispatch(c, body, transport, logger);
-    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+    const response = await dispatch(req, transport, logger);
+    const { outgoing } = req;
     if (outgoing !== undefined && !outgoing.destroyed && !outgoing.writableFinished) outgoing.once('close', () => void server.close());
     else await server.close();
     return response;
   }
 
-  async function handle(c: Context, endpoint: string, single?: string, pathView?: string): Promise<Response> {
-    const body = await parsedBody(c);
-    const identity = c.get('identity');
+  const handle: McpHandle = async (req, endpoint, single, pathView) => {
+    const { body, identity } = req;
     // A 2026-07-28 request (its protocol version in its own _meta) is served without a session.
-    if (await modern.claims(c.req.raw, body)) {
+    if (await modern.claims(req.raw, body)) {
       if (single !== undefined) gateway.supervisor.get(single);
-      return modern.serve(c.req.raw, body, viewOf(c, single, pathView), capClient(c));
+      return modern.serve(req.raw, body, viewOf(req, single, pathView), req.client());
     }
-    const id = c.req.header('mcp-session-id');
+    const id = req.header('mcp-session-id');
     // The 2026-07-28 era has no session to stream or end: GET and DELETE naming it are 405.
-    if (c.req.method !== 'POST' && id === undefined && isModernVersion(c.req.header('mcp-protocol-version'))) {
-      c.header('Allow', 'POST');
+    if (req.method !== 'POST' && id === undefined && isModernVersion(req.header('mcp-protocol-version'))) {
       return rpcError(
-        c,
         405,
-        refusalCode(c.req.header('mcp-protocol-version'), 405),
+        refusalCode(req.header('mcp-protocol-version'), 405),
         'Method Not Allowed: protocol 2026-07-28 has no sessions; POST each request (subscriptions/listen replaces the GET stream)',
+        { Allow: 'POST' },
       );
     }
-    if (config.gateway.mcp_sessions === 'stateless') return stateless(c, body, single, pathView);
+    if (config.gateway.mcp_sessions === 'stateless') return stateless(req, single, pathView);
     if (id !== undefined) {
       const session = sessions.get(id);
       if (session === undefined || session.endpoint !== endpoint) {
         // The spec's answer to an unknown or ended session: 404, so the client starts a new one.
-        return rpcError(c, 404, -32001, 'Session not found; initialize a new session');
+        return rpcError(404, -32001, 'Session not found; initialize a new session');
       }
       // A session id is not a credential: another token cannot borrow the session (and its view).
-      if (session.owner !== identity?.name) return rpcError(c, 403, -32000, 'Forbidden: this session was opened with another token');
+      if (session.owner !== identity?.name) return rpcError(403, -32000, 'Forbidden: this session was opened with another token');
       session.lastSeen = Date.now();
-      return dispatch(c, body, session.transport, logger);
+      return dispatch(req, session.transport, logger);
     }
-    if (c.req.method !== 'POST') {
-      return rpcError(c, 400, -32000, 'Bad Request: Mcp-Session-Id header is required (POST an initialize request first)');
+    if (req.method !== 'POST') {
+      return rpcError(400, -32000, 'Bad Request: Mcp-Session-Id header is required (POST an initialize request first)');
     }
     if (single !== undefined) gateway.supervisor.get(single);
     // Before a session slot is taken: an unknown or refused view takes none.
-    const view: View = viewOf(c, single, pathView);
+    const view: View = viewOf(req, single, pathView);
     let release: () => void;
     try {
-      release = gateway.security.caps.acquire('session', capClient(c));
+      release = gateway.security.caps.acquire('session', req.client());
     } catch (err) {
       const error = toGatewayError(err);
-      c.header('Retry-After', String(error.retryAfter ?? 1));
-      const code = refusalCode(c.req.header('mcp-protocol-version'), 429);
-      return c.json({ jsonrpc: '2.0', error: { code, message: `${error.code}: ${error.message}`, data: { code: error.code } }, id: null }, 429);
+      const code = refusalCode(req.header('mcp-protocol-version'), 429);
+      const answer = { jsonrpc: '2.0', error: { code, message: `${error.code}: ${error.message}`, data: { code: error.code } }, id: null };
+      return Response.json(answer, { status: 429, headers: { 'Retry-After': String(error.retryAfter ?? 1) } });
     }
     const server = createSessionServer(gateway, view);
     const transport: GatewayHttpTransport = new GatewayHttpTransport(
@@ -212,7 +257,7 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
     };
     try {
       await server.connect(transport);
-      const response = await dispatch(c, body, transport, logger);
+      const response = await dispatch(req, transport, logger);
       // Not an initialize request (or a broken one): nothing was opened.
       if (transport.sessionId === undefined) {
         release();
@@ -223,26 +268,31 @@ export function mcpRoutes(gateway: McpEndpointSources): Hono {
       release();
       throw err;
     }
-  }
+  };
+
+  /** /mcp/{server}: a backend the token may use, and that exists. */
+  const handleServer = (req: McpRequest, server: string): Promise<Response> => {
+    assertIdentityMayUse(req.identity, server);
+    if (!gateway.supervisor.has(server)) throw new GatewayError('UNKNOWN_SERVER', `No backend named '${server}'; GET /server/list shows the backends`);
+    return handle(req, `/mcp/${server}`, server);
+  };
 
   // Host/Origin, the token and the JSON depth are checked for these routes by the app's guards (security.ts).
-  app.on(['GET', 'POST', 'DELETE'], '/mcp', role('agent'), (c) => handle(c, '/mcp'));
-  app.on(['GET', 'POST', 'DELETE'], '/mcp/:server', role('agent'), (c) => {
-    const server = c.req.param('server');
-    assertMayUse(c, server);
-    if (!gateway.supervisor.has(server)) throw new GatewayError('UNKNOWN_SERVER', `No backend named '${server}'; GET /server/list shows the backends`);
-    return handle(c, `/mcp/${server}`, server);
-  });
+  app.on(['GET', 'POST', 'DELETE'], '/mcp', role('agent'), async (c) => handle(await fromContext(c), '/mcp'));
+  app.on(['GET', 'POST', 'DELETE'], '/mcp/:server', role('agent'), async (c) => handleServer(await fromContext(c), c.req.param('server')));
   // [[views]] A named view as an MCP server of its own (both eras; docs/views.md). Host/Origin and the token as on /mcp.
-  app.on(['GET', 'POST', 'DELETE'], '/views/:view/mcp', role('agent'), (c) => handle(c, `/views/${c.req.param('view')}/mcp`, undefined, c.req.param('view')));
+  app.on(['GET', 'POST', 'DELETE'], '/views/:view/mcp', role('agent'), async (c) =>
+    handle(await fromContext(c), `/views/${c.req.param('view')}/mcp`, undefined, c.req.param('view')),
+  );
   // The bare URL speaks MCP for POST and for clients that carry a session;
   // a plain GET (a person with a browser) gets a pointer instead.
-  app.post('/', role('agent'), (c) => handle(c, '/mcp'));
-  app.delete('/', role('agent'), (c) => handle(c, '/mcp'));
-  app.get('/', role('agent'), (c) => {
-    if (c.req.header('mcp-session-id') !== undefined || (c.req.header('accept') ?? '').includes('text/event-stream')) return handle(c, '/mcp');
+  app.post('/', role('agent'), async (c) => handle(await fromContext(c), '/mcp'));
+  app.delete('/', role('agent'), async (c) => handle(await fromContext(c), '/mcp'));
+  app.get('/', role('agent'), async (c) => {
+    if (c.req.header('mcp-session-id') !== undefined || (c.req.header('accept') ?? '').includes('text/event-stream'))
+      return handle(await fromContext(c), '/mcp');
     return c.json({ name: 'stonegate', mcp: '/mcp', health: '/health', tools: '/tools' });
   });
   app.route('/', legacySseRoutes(gateway));
-  return app;
+  return { routes: app, handle, handleServer };
 }

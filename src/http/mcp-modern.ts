@@ -226,8 +226,11 @@ export function modernMcp(gateway: SessionServerSources, logger: Logger): Modern
       return !(await isLegacyRequest(request, body));
     },
     async serve(request, body, view, client) {
-      // A _meta past the limit is refused before the SDK parses and validates it.
-      const size = metaBytes(body);
+      // A _meta past the limit is refused before the SDK parses and validates it. Parsed JSON serialises
+      // to at most 6× its text (a number such as 1e20 grows from 4 characters to 21; nothing grows more),
+      // so a body of a declared length that small cannot carry one, and its _meta is not serialised to measure it.
+      const declared = Number(request.headers.get('content-length') ?? Number.NaN);
+      const size = declared * 6 <= maxMeta ? 0 : metaBytes(body);
       if (size > maxMeta) {
         return rpcError(400, -32602, `Invalid params: _meta is ${size} bytes, over the ${maxMeta}-byte limit ([gateway] max_meta_bytes)`, body, {
           limit: maxMeta,

@@ -1,6 +1,12 @@
-import type { Context } from 'hono';
 import { isLoopbackHost } from '../config/loopback.js';
 import type { Config } from '../config/schema.js';
+
+/** What the front door's checks read of a request: a Hono request (`c.req`) is one, and so is the hot path's view of a Node request (hot-routes.ts). */
+export interface GuardRequest {
+  readonly method: string;
+  readonly path: string;
+  header(name: string): string | undefined;
+}
 
 /** An Origin's serialization: scheme://host[:port]. */
 const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/(\[[^\]/]*\]|[^/:?#@[\]]+)(?::[0-9]{1,5})?\/?$/i;
@@ -24,19 +30,19 @@ function hostnameOf(host: string): string {
  * Returns a function that gives the reason a request is refused, or
  * undefined when it may pass.
  */
-export function originCheck(config: Config): (c: Context) => string | undefined {
+export function originCheck(config: Config): (req: GuardRequest) => string | undefined {
   const allowedHosts = new Set(config.gateway.allowed_hosts.map((h) => h.toLowerCase()));
   const allowedOrigins = new Set(config.gateway.allowed_origins.map((o) => o.toLowerCase().replace(/\/$/, '')));
   const boundToLoopback = isLoopbackHost(config.server.host);
-  return (c) => {
-    const host = c.req.header('host');
+  return (req) => {
+    const host = req.header('host');
     if (host !== undefined && (boundToLoopback || allowedHosts.size > 0)) {
       const name = hostnameOf(host);
       if (!isLoopbackHost(name) && !allowedHosts.has(name) && !allowedHosts.has(host.toLowerCase())) {
         return `Host '${host.slice(0, 200)}' is not allowed; add it to [gateway] allowed_hosts if this is intended`;
       }
     }
-    const origin = c.req.header('origin');
+    const origin = req.header('origin');
     if (origin !== undefined) {
       // The rule is applied to the host as written: the URL parser would turn
       // `http://2130706433` or `http://0x7f.1` into 127.0.0.1, which the

@@ -1,4 +1,5 @@
 import { type Context, Hono } from 'hono';
+import type { Identity } from '../auth/tokens.js';
 import type { CatalogTool } from '../catalog/catalog.js';
 import { scrubDeep } from '../config/redact.js';
 import { type CallView, viewOf } from '../dispatch/table.js';
@@ -7,10 +8,11 @@ import { type NamedView, selectView, viewTarget } from '../mcp/named-view.js';
 import type { GatewaySurface } from '../mcp/surface.js';
 import { CallInputSchema } from '../router/call-input.js';
 import type { BackendStats } from '../router/call-log.js';
+import type { CallOutcome, CallRequest } from '../router/call-types.js';
 import type { AsyncCall } from '../store/dispatch-store.js';
 import { httpCarrier, requestSpan, submitterContext } from '../telemetry/telemetry.js';
 import { adminHandlers } from './admin-routes.js';
-import { intParam, readBody } from './body.js';
+import { intParam, parseBody, readBody } from './body.js';
 import { role } from './route-role.js';
 import { assertMayUse, scopeOf } from './security.js';
 
@@ -45,9 +47,55 @@ function narrow(a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | und
  * a call and the owner of an async call are the token's name, and a token
  * limited to backends sees and calls only those (FORBIDDEN otherwise).
  */
+/** What POST /call reads of a request: its route's context, or the hot path's Node request (hot-routes.ts). */
+export interface RestCallRequest {
+  /** The body's text (the body guard has read it within the limits). */
+  text: string;
+  /** The view the query asks for (`?view=`). */
+  view: string | undefined;
+  identity: Identity | undefined;
+  header(name: string): string | undefined;
+  /** Aborts when the client goes away before the answer. */
+  signal: AbortSignal | undefined;
+  /** [otel] The request's span (tracing on; the hot path serves only while tracing is off). */
+  parent?: CallRequest['parent'];
+}
+
+/**
+ * POST /call's work, for its route and for the hot path: the body checked
+ * against CallInputSchema, the tool named as the request's view names it,
+ * then the router's call.
+ */
+export function restCall(gateway: RestSources): (req: RestCallRequest) => Promise<CallOutcome> {
+  const { router, catalog } = gateway;
+  // [[views]] The view a request asks for (?view=) or its token is bound to, from the config of this request.
+  const views = () => gateway.config.views;
+  return async (req) => {
+    const body = parseBody(req.text, CallInputSchema);
+    // A backend outside the token's list is refused (FORBIDDEN) by the router's call guard, which also audits the refusal.
+    const named = selectView(views, req.view, req.identity);
+    let tool = body.tool;
+    if (named !== undefined) {
+      if (catalog.tools(new Set([body.server])).length === 0) await gateway.settled();
+      tool = viewTarget(catalog, named, body.server, body.tool).name;
+    }
+    // [otel] An HTTP traceparent/tracestate goes on to the backend (the gateway's own span's while tracing is on).
+    const traceContext = httpCarrier(req.header);
+    return router.call({
+      server: body.server,
+      tool,
+      arguments: body.arguments,
+      caller: req.identity?.name,
+      signal: req.signal,
+      traceContext,
+      parent: req.parent,
+    });
+  };
+}
+
 export function restRoutes(gateway: RestSources): Hono {
   const app = new Hono();
-  const { router, catalog, supervisor } = gateway;
+  const { catalog, supervisor } = gateway;
   const admin = adminHandlers(gateway);
   const who = (c: Context): string | undefined => c.get('identity')?.name;
   const callView = (call: AsyncCall): CallView => scrubDeep(viewOf(call), gateway.security.secrets());
@@ -60,16 +108,14 @@ export function restRoutes(gateway: RestSources): Hono {
     if (catalog.tools(new Set([server])).length === 0) await gateway.settled();
     return viewTarget(catalog, named, server, tool).name;
   };
+  const call = restCall(gateway);
 
   app.post('/call', role('agent'), async (c) => {
-    const body = await readBody(c, CallInputSchema);
-    // A backend outside the token's list is refused (FORBIDDEN) by the router's call guard, which also audits the refusal.
-    const tool = await toolIn(c, body.server, body.tool);
-    // [otel] An HTTP traceparent/tracestate goes on to the backend (the gateway's own span's while tracing is on).
-    const traceContext = httpCarrier((name) => c.req.header(name));
-    const parent = requestSpan(c.req.raw); // [otel] the request's span (tracing on)
-    const outcome = await router.call({ server: body.server, tool, arguments: body.arguments, caller: who(c), signal: c.req.raw.signal, traceContext, parent });
-    return c.json(outcome);
+    const text = await c.req.text();
+    const header = (name: string): string | undefined => c.req.header(name);
+    return c.json(
+      await call({ text, view: c.req.query('view'), identity: c.get('identity'), header, signal: c.req.raw.signal, parent: requestSpan(c.req.raw) }),
+    );
   });
 
   app.post('/call/async', role('agent'), async (c) => {

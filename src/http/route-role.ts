@@ -122,3 +122,18 @@ function routeMarker(c: Context): { role: Role; handler: RouteHandler } | null |
   }
   return undefined;
 }
+
+/**
+ * The role `app` declares for a route, by its method and path as registered
+ * (`/mcp/:server`): the hot path (hot-routes.ts) applies the very role the
+ * route carries. Undefined when none is declared (admin-only).
+ */
+export function registeredRole(app: Hono, method: string, path: string): Role | undefined {
+  for (const route of app.routes) {
+    if (route.path !== path || (route.method !== method && route.method !== 'ALL')) continue;
+    const declared = roles.get(route.handler);
+    if (declared !== undefined) return declared;
+    if (!passing.has(route.handler)) return undefined;
+  }
+  return undefined;
+}

@@ -8,7 +8,7 @@ import type { GatewaySurface } from '../mcp/surface.js';
 import { jsonDepth } from './body.js';
 import { refusalCode } from './mcp-modern.js';
 import { challenge, requestIdentity } from './oauth-metadata.js';
-import { originCheck } from './origin-guard.js';
+import { type GuardRequest, originCheck } from './origin-guard.js';
 import { type Role, routeIsProbe, routeRole } from './route-role.js';
 
 /** What this module reads and calls of the gateway. */
@@ -57,17 +57,31 @@ export function isJson(contentType: string | undefined): boolean {
  * always carries one of them and is still refused with 415: the CSRF
  * protection stays whole. The MCP endpoints keep the transport's own rule.
  */
-export function sendsJson(c: Context): boolean {
-  const contentType = c.req.header('content-type');
+export function sendsJson(req: GuardRequest): boolean {
+  const contentType = req.header('content-type');
   if (isJson(contentType)) return true;
   const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
-  return type === 'application/x-www-form-urlencoded' && c.req.header('origin') === undefined && c.req.header('sec-fetch-site') === undefined;
+  return type === 'application/x-www-form-urlencoded' && req.header('origin') === undefined && req.header('sec-fetch-site') === undefined;
 }
 
-/** The refusal of a guard: `{error, code}` on REST, a JSON-RPC error on the MCP routes. */
-function deny(c: Context, kind: RouteSurface, error: GatewayError, oauth?: OAuthVerifier): Response {
+/** A guard's refusal: the error, the surface it is answered on, and the OAuth verifier whose challenge goes with a 401/403. */
+export interface Refusal {
+  kind: RouteSurface;
+  error: GatewayError;
+  oauth?: OAuthVerifier;
+}
+
+/** An answer the front door writes itself: status, headers and a JSON body. */
+export interface PlainAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+/** The answer to a refusal: `{error, code}` on REST, a JSON-RPC error on the MCP routes. */
+export function refusalAnswer(req: GuardRequest, { kind, error, oauth }: Refusal): PlainAnswer {
   const headers: Record<string, string> = {};
-  const bearer = challenge(oauth, error, c.req.header('authorization') !== undefined);
+  const bearer = challenge(oauth, error, req.header('authorization') !== undefined);
   if (bearer !== undefined) headers['WWW-Authenticate'] = bearer;
   if (error.retryAfter !== undefined) headers['Retry-After'] = String(error.retryAfter);
   const body =
@@ -75,14 +89,19 @@ function deny(c: Context, kind: RouteSurface, error: GatewayError, oauth?: OAuth
       ? {
           jsonrpc: '2.0',
           error: {
-            code: refusalCode(c.req.header('mcp-protocol-version'), error.status),
+            code: refusalCode(req.header('mcp-protocol-version'), error.status),
             message: `${error.code}: ${error.message}`,
             data: { code: error.code },
           },
           id: null,
         }
       : error.toJSON();
-  return c.json(body, error.status as 400, headers);
+  return { status: error.status, headers, body };
+}
+
+function deny(c: Context, refusal: Refusal): Response {
+  const { status, headers, body } = refusalAnswer(c.req, refusal);
+  return c.json(body, status as 400, headers);
 }
 
 /** The backend a /mcp/{server} path names (percent-decoded as the route's parameter is), else undefined. */
@@ -96,6 +115,82 @@ function backendOfPath(path: string): string | undefined {
   }
 }
 
+/** The guard's verdict on a request: refused, or let through with its token (undefined: auth off, or a public route). */
+export type Verdict = { refused: Refusal } | { refused?: undefined; identity: Identity | undefined };
+
+/**
+ * The checks of the front door's guard, on any request (a Hono request, or
+ * the hot path's Node request — hot-routes.ts): the same function decides for
+ * both. `declared` is the role of the route the request reaches, `probing`
+ * whether that route is a probe.
+ */
+export function requestGuard(gateway: GuardSources): (req: GuardRequest, declared: Role | undefined, probing: boolean) => Promise<Verdict> {
+  const { security } = gateway;
+  const { limiter, oauth } = security;
+  const origin = originCheck(gateway.config);
+  const builtins = new Set(gateway.builtins.map((b) => b.name));
+  const passed: Verdict = { identity: undefined };
+  return async (req, declared, probing) => {
+    if (declared === 'public' && !probing) return passed;
+    const kind = routeSurface(req.path, builtins);
+    const refuse = (error: GatewayError, withOAuth?: OAuthVerifier): Verdict => ({
+      refused: { kind, error, ...(withOAuth === undefined ? {} : { oauth: withOAuth }) },
+    });
+    const problem = origin(req);
+    if (problem !== undefined) return refuse(new GatewayError('FORBIDDEN', problem));
+    if (probing) return passed;
+    let identity: Identity | undefined;
+    if (security.enabled) {
+      try {
+        identity = await requestIdentity(security, req.header('authorization'));
+      } catch (err) {
+        return refuse(toGatewayError(err), oauth);
+      }
+      if (identity === undefined) {
+        const why = req.header('authorization') === undefined ? 'This route needs a bearer token' : 'The bearer token is not valid';
+        const from = oauth === undefined ? '' : ` or an access token of ${oauth.issuer} (the resource_metadata of WWW-Authenticate says how)`;
+        return refuse(new GatewayError('UNAUTHORIZED', `${why}: send Authorization: Bearer <token> with a token configured in [auth]${from}`), oauth);
+      }
+      try {
+        limiter.take(identity);
+      } catch (err) {
+        return refuse(toGatewayError(err));
+      }
+      if (declared !== 'agent' && identity.role !== 'admin') {
+        const why = declared === 'admin' ? 'needs an admin token' : 'declares no role, so only an admin token may use it';
+        // An OAuth token is told the scope that would make it an admin (403 insufficient_scope).
+        const details = isOAuthIdentity(identity) && oauth !== undefined ? { details: { required_scope: oauth.adminScope } } : {};
+        return refuse(new GatewayError('FORBIDDEN', `${req.method} ${req.path} ${why}; token '${identity.name}' has role agent`, details), oauth);
+      }
+      if (kind === 'metrics' && identity.servers !== undefined) {
+        return refuse(
+          new GatewayError('FORBIDDEN', `GET /metrics shows every backend; token '${identity.name}' is limited to some — use a token without a servers list`),
+        );
+      }
+      const builtin = req.path.split('/')[1] ?? '';
+      if (kind === 'builtin' && !mayUse(identity, builtin)) {
+        return refuse(new GatewayError('FORBIDDEN', `Token '${identity.name}' may not use the built-in backend '${builtin}'; add '${builtin}' to its servers`));
+      }
+    }
+    // /mcp/{server} with a token that may not use that backend: refused here, before its body is read
+    // (the route checks again; this only answers earlier). It hangs on the URL and the token, no header.
+    const single = kind === 'mcp' ? backendOfPath(req.path) : undefined;
+    if (single !== undefined && !mayUse(identity, single)) return refuse(mayNotUse(identity, single));
+    const transportChecks = kind === 'mcp' && req.path !== '/messages';
+    if (req.method === 'POST' && !transportChecks && !sendsJson(req)) {
+      const browser =
+        req.header('origin') !== undefined || req.header('sec-fetch-site') !== undefined ? ' (from a browser, only application/json is taken)' : '';
+      return refuse(
+        new GatewayError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `POST bodies must be JSON: send Content-Type: application/json (got '${(req.header('content-type') ?? 'none').slice(0, 100)}')${browser}`,
+        ),
+      );
+    }
+    return { identity };
+  };
+}
+
 /**
  * The front door's guard, before anything reads a body: the route's
  * declared role first (route-role.ts) — a public route passes untouched,
@@ -107,87 +202,17 @@ function backendOfPath(path: string): string | undefined {
  * every backend, /coord for tokens that may use it; then POST bodies must
  * be JSON (415), so no cross-site form post reaches a route (sendsJson:
  * curl's default type passes when no browser sent it). (The MCP endpoints'
- * transport answers 415 in JSON-RPC itself.)
+ * transport answers 415 in JSON-RPC itself.) The checks are requestGuard's.
  */
 export function securityGuard(gateway: GuardSources): MiddlewareHandler {
-  const { security } = gateway;
-  const { limiter, oauth } = security;
-  const origin = originCheck(gateway.config);
-  const builtins = new Set(gateway.builtins.map((b) => b.name));
+  const guard = requestGuard(gateway);
   return async (c, next) => {
     const declared = routeRole(c);
     c.set('routeRole', declared);
     // A probe (/livez, /readyz) is public but keeps the Host/Origin check.
-    const probing = declared === 'public' && routeIsProbe(c);
-    if (declared === 'public' && !probing) return next();
-    const kind = routeSurface(c.req.path, builtins);
-    const problem = origin(c);
-    if (problem !== undefined) return deny(c, kind, new GatewayError('FORBIDDEN', problem));
-    if (probing) return next();
-    if (security.enabled) {
-      let identity: Identity | undefined;
-      try {
-        identity = await requestIdentity(security, c.req.header('authorization'));
-      } catch (err) {
-        return deny(c, kind, toGatewayError(err), oauth);
-      }
-      if (identity === undefined) {
-        const why = c.req.header('authorization') === undefined ? 'This route needs a bearer token' : 'The bearer token is not valid';
-        const from = oauth === undefined ? '' : ` or an access token of ${oauth.issuer} (the resource_metadata of WWW-Authenticate says how)`;
-        return deny(c, kind, new GatewayError('UNAUTHORIZED', `${why}: send Authorization: Bearer <token> with a token configured in [auth]${from}`), oauth);
-      }
-      c.set('identity', identity);
-      try {
-        limiter.take(identity);
-      } catch (err) {
-        return deny(c, kind, toGatewayError(err));
-      }
-      if (declared !== 'agent' && identity.role !== 'admin') {
-        const why = declared === 'admin' ? 'needs an admin token' : 'declares no role, so only an admin token may use it';
-        // An OAuth token is told the scope that would make it an admin (403 insufficient_scope).
-        const details = isOAuthIdentity(identity) && oauth !== undefined ? { details: { required_scope: oauth.adminScope } } : {};
-        const refusal = new GatewayError('FORBIDDEN', `${c.req.method} ${c.req.path} ${why}; token '${identity.name}' has role agent`, details);
-        return deny(c, kind, refusal, oauth);
-      }
-      if (kind === 'metrics' && identity.servers !== undefined) {
-        return deny(
-          c,
-          kind,
-          new GatewayError('FORBIDDEN', `GET /metrics shows every backend; token '${identity.name}' is limited to some — use a token without a servers list`),
-        );
-      }
-      const builtin = c.req.path.split('/')[1] ?? '';
-      if (kind === 'builtin' && !mayUse(identity, builtin)) {
-        return deny(
-          c,
-          kind,
-          new GatewayError('FORBIDDEN', `Token '${identity.name}' may not use the built-in backend '${builtin}'; add '${builtin}' to its servers`),
-        );
-      }
-    }
-    // /mcp/{server} with a token that may not use that backend: refused here, before its body is read
-    // (the route checks again; this only answers earlier). It hangs on the URL and the token, no header.
-    const single = kind === 'mcp' ? backendOfPath(c.req.path) : undefined;
-    if (single !== undefined && !mayUse(c.get('identity'), single)) {
-      try {
-        assertMayUse(c, single);
-      } catch (err) {
-        return deny(c, kind, toGatewayError(err));
-      }
-    }
-    const transportChecks = kind === 'mcp' && c.req.path !== '/messages';
-    if (c.req.method === 'POST' && !transportChecks && !sendsJson(c)) {
-      const browser =
-        c.req.header('origin') !== undefined || c.req.header('sec-fetch-site') !== undefined ? ' (from a browser, only application/json is taken)' : '';
-      return deny(
-        c,
-        kind,
-        new GatewayError(
-          'UNSUPPORTED_MEDIA_TYPE',
-          `POST bodies must be JSON: send Content-Type: application/json (got '${(c.req.header('content-type') ?? 'none').slice(0, 100)}')${browser}`,
-        ),
-      );
-    }
+    const verdict = await guard(c.req, declared, declared === 'public' && routeIsProbe(c));
+    if (verdict.refused !== undefined) return deny(c, verdict.refused);
+    if (verdict.identity !== undefined) c.set('identity', verdict.identity);
     await next();
     return undefined;
   };
@@ -207,16 +232,15 @@ export function securityGuard(gateway: GuardSources): MiddlewareHandler {
  * build a full web Request (stream, AbortSignal, headers list) per call.
  */
 export function bodyGuard(gateway: GuardSources): MiddlewareHandler {
-  const { max_body_bytes: maxBytes, max_json_depth: maxDepth } = gateway.config.gateway;
-  const tooLarge = (): GatewayError => new GatewayError('PAYLOAD_TOO_LARGE', `Request body is over the ${maxBytes}-byte limit ([gateway] max_body_bytes)`);
+  const limits = bodyLimits(gateway);
   return async (c, next) => {
     if (c.req.method !== 'POST') return next();
     const length = c.req.header('content-length');
     if (length !== undefined) {
-      if (Number(length) > maxBytes) throw tooLarge();
+      limits.checkLength(length);
     } else if (c.req.header('transfer-encoding') !== undefined) {
       // Hono's cache holds the body's promise (its type says otherwise).
-      (c.req.bodyCache as Record<string, unknown>).text = readCapped(c.req.raw, maxBytes, tooLarge);
+      (c.req.bodyCache as Record<string, unknown>).text = readCapped(c.req.raw, limits.maxBytes, limits.tooLarge);
     }
     let text: string;
     try {
@@ -225,13 +249,39 @@ export function bodyGuard(gateway: GuardSources): MiddlewareHandler {
       if (err instanceof GatewayError) throw err;
       throw new GatewayError('BAD_REQUEST', `Could not read the request body: ${(err as Error).message}`);
     }
-    if (sendsJson(c) && jsonDepth(text, maxDepth) > maxDepth) {
-      const error = new GatewayError('BAD_REQUEST', `The JSON body is nested deeper than ${maxDepth} levels ([gateway] max_json_depth)`);
-      if (routeSurface(c.req.path) !== 'mcp') throw error;
-      return c.json({ jsonrpc: '2.0', error: { code: -32600, message: `Invalid Request: ${error.message}`, data: { code: error.code } }, id: null }, 400);
-    }
+    const deep = limits.tooDeep(c.req, text);
+    if (deep !== undefined) return c.json(deep.body, 400);
     await next();
     return undefined;
+  };
+}
+
+/** The body limits of [gateway], as the body guard and the hot path (hot-routes.ts) both apply them. */
+export interface BodyLimits {
+  maxBytes: number;
+  tooLarge(): GatewayError;
+  /** Throws PAYLOAD_TOO_LARGE when a declared Content-Length is over the limit. */
+  checkLength(length: string): void;
+  /** A JSON body nested too deep: thrown as BAD_REQUEST on REST, answered as a JSON-RPC -32600 on MCP; undefined when it is not. */
+  tooDeep(req: GuardRequest, text: string): PlainAnswer | undefined;
+}
+
+export function bodyLimits(gateway: GuardSources): BodyLimits {
+  const { max_body_bytes: maxBytes, max_json_depth: maxDepth } = gateway.config.gateway;
+  const tooLarge = (): GatewayError => new GatewayError('PAYLOAD_TOO_LARGE', `Request body is over the ${maxBytes}-byte limit ([gateway] max_body_bytes)`);
+  return {
+    maxBytes,
+    tooLarge,
+    checkLength(length) {
+      if (Number(length) > maxBytes) throw tooLarge();
+    },
+    tooDeep(req, text) {
+      if (!sendsJson(req) || jsonDepth(text, maxDepth) <= maxDepth) return undefined;
+      const error = new GatewayError('BAD_REQUEST', `The JSON body is nested deeper than ${maxDepth} levels ([gateway] max_json_depth)`);
+      if (routeSurface(req.path) !== 'mcp') throw error;
+      const body = { jsonrpc: '2.0', error: { code: -32600, message: `Invalid Request: ${error.message}`, data: { code: error.code } }, id: null };
+      return { status: 400, headers: {}, body };
+    },
   };
 }
 
@@ -270,7 +320,7 @@ export function actingAsGuard(declaration: ActingAsDeclaration, activity?: (agen
     const query = c.req.query();
     checkDeclaredIdentity(identity, query, what, declaration, c.req.path);
     if (declaration.viewerVariable !== undefined) (c.set as (key: string, value: unknown) => void)(declaration.viewerVariable, identity.name);
-    if (c.req.method === 'POST' && sendsJson(c)) {
+    if (c.req.method === 'POST' && sendsJson(c.req)) {
       let body: unknown;
       try {
         body = JSON.parse(await c.req.text());
@@ -299,11 +349,18 @@ export function scopeOf(c: Context): ReadonlySet<string> | undefined {
 
 /** FORBIDDEN when the request's token may not use the backend. */
 export function assertMayUse(c: Context, server: string): void {
-  const identity = c.get('identity');
-  if (!mayUse(identity, server)) {
-    throw new GatewayError(
-      'FORBIDDEN',
-      `Token '${identity?.name ?? ''}' may not use backend '${server}'; it is limited to: ${[...(identity?.servers ?? [])].join(', ')}`,
-    );
-  }
+  assertIdentityMayUse(c.get('identity'), server);
+}
+
+/** FORBIDDEN when `identity` may not use the backend. */
+export function assertIdentityMayUse(identity: Identity | undefined, server: string): void {
+  if (!mayUse(identity, server)) throw mayNotUse(identity, server);
+}
+
+/** The FORBIDDEN of a token that may not use a backend. */
+function mayNotUse(identity: Identity | undefined, server: string): GatewayError {
+  return new GatewayError(
+    'FORBIDDEN',
+    `Token '${identity?.name ?? ''}' may not use backend '${server}'; it is limited to: ${[...(identity?.servers ?? [])].join(', ')}`,
+  );
 }

@@ -1,6 +1,7 @@
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type ServerType, serve } from '@hono/node-server';
 import type { Hono } from 'hono';
+import { frontDoor } from './hot-routes.js';
 
 /** A listening Node HTTP server and how to stop it. */
 export interface Listener {
@@ -34,7 +35,6 @@ export interface ListenOptions {
 export function listen(app: Hono, options: ListenOptions): Promise<Listener> {
   const { host, port } = options;
   return new Promise<Listener>((resolve, reject) => {
-    let server: ServerType;
     const onError = (err: NodeJS.ErrnoException): void => {
       const why = err.code === 'EADDRINUSE' ? `port ${port} on ${host} is in use (another gateway? pick one with --port)` : err.message;
       reject(new Error(`Cannot listen on ${host}:${port}: ${why}`));
@@ -47,7 +47,10 @@ export function listen(app: Hono, options: ListenOptions): Promise<Listener> {
       // coarser than the timeouts themselves).
       connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(options.headersTimeout / 2))),
     };
-    server = serve({ fetch: app.fetch, hostname: host, port, serverOptions }, (info: AddressInfo) => {
+    // The app's hot routes are served before Hono, everything else by Hono (hot-routes.ts).
+    const server = createServer(serverOptions, frontDoor(app));
+    server.listen(port, host, () => {
+      const info = server.address() as AddressInfo;
       server.off('error', onError);
       const shownHost = info.family === 'IPv6' ? `[${info.address}]` : info.address;
       let closing: Promise<void> | undefined;
@@ -58,7 +61,7 @@ export function listen(app: Hono, options: ListenOptions): Promise<Listener> {
           closing ??= new Promise<void>((done) => {
             server.close(() => done());
             // Keep-alive sockets would hold close() open; idle ones go now.
-            if ('closeIdleConnections' in server) server.closeIdleConnections();
+            server.closeIdleConnections();
           });
           return closing;
         },

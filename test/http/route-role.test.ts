@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config/load.js';
 import { Gateway } from '../../src/gateway/gateway.js';
-import { declaredRole, isMiddleware, isProbe, type Role, role } from '../../src/http/route-role.js';
+import { declaredRole, isMiddleware, isProbe, type Role, registeredRole, role } from '../../src/http/route-role.js';
 
 // Issue #20 item 5: every route declares its role where it is defined; a
 // route without one is refused to everyone but admin (default deny).
@@ -129,6 +129,16 @@ describe('roles on the routes', () => {
     for (const key of ['GET /server/history', 'GET /stats/history']) expect(roles.get(key), key).toBe('agent');
     for (const key of ['POST /call', 'GET /tools', 'GET /server/list', 'GET /metrics', 'POST /mcp', 'POST /views/:view/mcp', 'GET /sse', 'POST /messages'])
       expect(roles.get(key), key).toBe('agent');
+    // #30: the hot path (hot-routes.ts) applies the role each hot route declares, read back the same way.
+    for (const [method, path] of [
+      ['POST', '/call'],
+      ['POST', '/mcp'],
+      ['POST', '/mcp/:server'],
+    ])
+      expect(registeredRole(gw.app, method as string, path as string), path).toBe(roles.get(`${method} ${path}`));
+    expect(registeredRole(gw.app, 'POST', '/server/add')).toBe('admin');
+    gw.app.post('/undeclared-hot', (c) => c.json({ ok: true }));
+    expect(registeredRole(gw.app, 'POST', '/undeclared-hot')).toBeUndefined();
   });
 
   it('refuses a route added without a role to every token but admin', async () => {
