@@ -66,7 +66,11 @@ export const backendAbBench: Bench = {
     const targets: Target[] = [];
     try {
       for (const build of builds) {
-        const gateway = await startStonegate(ctx, { poolMax: 1, ...(heap === undefined ? {} : { heap }), ...(build.bin === undefined ? {} : { bin: build.bin }) }, `ab-${targets.length}`);
+        const gateway = await startStonegate(
+          ctx,
+          { poolMax: 1, ...(heap === undefined ? {} : { heap }), ...(build.bin === undefined ? {} : { bin: build.bin }) },
+          `ab-${targets.length}`,
+        );
         targets.push({ label: build.label, gateway, pool: new LeanPool(gateway.url), callers: new Map() });
         await waitHealthy(gateway.url, 30_000);
       }
