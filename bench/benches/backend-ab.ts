@@ -1,7 +1,13 @@
-import type { Bench, BenchReport } from '../bench.js';
+import { spawn } from 'node:child_process';
+import { z } from 'zod';
+import { silentLogger } from '../../src/log.js';
+import { BackendClient } from '../../src/pool/backend-client.js';
+import { LineTransport } from '../../src/supervisor/line-transport.js';
+import type { Bench, BenchContext, BenchReport } from '../bench.js';
 import { LeanPool } from '../lib/lean-http.js';
 import { type Call, leanCallers, type Surface } from '../lib/lean-mcp.js';
-import { cpuTimeMs, descendants } from '../lib/processes.js';
+import { DEMO, NODE, ROOT } from '../lib/paths.js';
+import { cpuTimeMs, descendants, MARKER, MARKER_VAR } from '../lib/processes.js';
 import { fmt, median } from '../lib/stats.js';
 import { type RunningStonegate, startStonegate, waitHealthy } from '../lib/stonegate.js';
 import type { Table } from '../lib/table.js';
@@ -52,6 +58,67 @@ async function drive(calls: Call[], total: number, signal: AbortSignal): Promise
   );
 }
 
+/**
+ * The backend link alone, in this process: one stdio link to the demo
+ * backend (LineTransport and the gateway's SDK client), 16 tools/call in
+ * flight, sent through the SDK client's request() or the lean path
+ * (src/supervisor/lean-calls.ts) in interleaved rounds; this process's CPU
+ * per call (the gateway's side of the link, nothing of HTTP).
+ */
+async function linkRounds(ctx: BenchContext, rounds: number, calls: number): Promise<Table> {
+  const child = spawn(NODE, [DEMO], { cwd: ROOT, env: { ...process.env, [MARKER_VAR]: MARKER }, stdio: ['pipe', 'pipe', 'ignore'] });
+  const transport = new LineTransport({ input: child.stdout, output: child.stdin, logger: silentLogger(), maxLineBytes: 1 << 26 });
+  const client = new BackendClient({ name: 'stonegate-bench', version: '1' }, { capabilities: {} });
+  try {
+    await client.connect(transport);
+    const Passthrough = z.looseObject({});
+    const params = { name: 'echo', arguments: { text: 'soak' } };
+    const paths: [string, () => Promise<unknown>][] = [
+      [
+        'SDK client request()',
+        () => client.request({ method: 'tools/call', params }, Passthrough, { signal: new AbortController().signal, timeout: 2 ** 31 - 1 }),
+      ],
+      ['lean path (lean-calls.ts)', () => transport.lean.request('tools/call', params, new AbortController().signal)],
+    ];
+    const samples = paths.map(() => [] as number[]);
+    const run = async (send: () => Promise<unknown>, total: number): Promise<void> => {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: CLIENTS }, async () => {
+          while (next < total) {
+            next += 1;
+            if (ctx.signal.aborted) throw new Error('bench time bound reached');
+            await send();
+          }
+        }),
+      );
+    };
+    for (const [, send] of paths) await run(send, 2_000); // warm-up
+    for (let round = 0; round < rounds; round += 1) {
+      for (const [i, [, send]] of (round % 2 === 0 ? paths : [...paths].reverse()).entries()) {
+        const at = round % 2 === 0 ? i : paths.length - 1 - i;
+        const before = process.cpuUsage();
+        await run(send, calls);
+        const used = process.cpuUsage(before);
+        samples[at]?.push((used.user + used.system) / calls);
+      }
+    }
+    const sdk = median(samples[0] ?? []);
+    return {
+      title: `The backend link alone (this process, one stdio link to the demo backend, ${CLIENTS} in flight): CPU per tools/call, ${rounds} interleaved rounds of ${calls.toLocaleString('en-US')} calls (µs)`,
+      columns: ['path', 'µs (median)', 'µs (best)', 'vs SDK'],
+      leftColumns: [0],
+      rows: paths.map(([name], i) => {
+        const mine = samples[i] ?? [];
+        return [name, fmt(median(mine), 1), fmt(Math.min(...mine), 1), i === 0 ? '—' : `${fmt((median(mine) / sdk - 1) * 100, 1)} %`];
+      }),
+    };
+  } finally {
+    await client.close().catch(() => undefined);
+    child.kill();
+  }
+}
+
 export const backendAbBench: Bench = {
   name: 'backend-ab',
   description: 'A/B of the backend path: this build against STONEGATE_BENCH_BASE_BIN, interleaved rounds, gateway CPU per call (REST, /mcp)',
@@ -64,6 +131,9 @@ export const backendAbBench: Bench = {
     const base = process.env.STONEGATE_BENCH_BASE_BIN;
     if (base !== undefined) builds.push({ label: 'base', bin: base });
     const targets: Target[] = [];
+    const link = await linkRounds(ctx, rounds, calls * 5);
+    ctx.log('backend-ab: link rounds done');
+    if (process.env.STONEGATE_BENCH_LINK_ONLY === '1') return { tables: [link], notes: [], targets: [] };
     try {
       for (const build of builds) {
         const gateway = await startStonegate(
@@ -116,7 +186,7 @@ export const backendAbBench: Bench = {
         rows,
       };
       return {
-        tables: [table],
+        tables: [link, table],
         notes: [
           `Builds: this one${base === undefined ? '' : ` and ${base}`}; pool max 1, one demo backend over stdio each, heap ${heap ?? 'as shipped'}. CPU from /proc (user + system, 10 ms ticks).`,
         ],
