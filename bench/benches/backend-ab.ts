@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { z } from 'zod';
 import { silentLogger } from '../../src/log.js';
 import { BackendClient } from '../../src/pool/backend-client.js';
+import { Deadline, NO_SDK_TIMEOUT } from '../../src/router/deadline.js';
 import { LineTransport } from '../../src/supervisor/line-transport.js';
 import type { Bench, BenchContext, BenchReport } from '../bench.js';
 import { LeanPool } from '../lib/lean-http.js';
@@ -73,12 +74,22 @@ async function linkRounds(ctx: BenchContext, rounds: number, calls: number): Pro
     await client.connect(transport);
     const Passthrough = z.looseObject({});
     const params = { name: 'echo', arguments: { text: 'soak' } };
+    // Each call with a gateway deadline, as the router makes one (router/deadline.ts).
+    const timed = async (send: (deadline: Deadline) => Promise<unknown>): Promise<void> => {
+      const deadline = new Deadline(30_000, 30_000);
+      try {
+        await send(deadline);
+      } finally {
+        deadline.clear();
+      }
+    };
     const paths: [string, () => Promise<unknown>][] = [
       [
-        'SDK client request()',
-        () => client.request({ method: 'tools/call', params }, Passthrough, { signal: new AbortController().signal, timeout: 2 ** 31 - 1 }),
+        'SDK client request(), deadline signal',
+        () => timed((d) => client.request({ method: 'tools/call', params }, Passthrough, { signal: d.signal, timeout: NO_SDK_TIMEOUT })),
       ],
-      ['lean path (lean-calls.ts)', () => transport.lean.request('tools/call', params, new AbortController().signal)],
+      ['lean path, deadline signal', () => timed((d) => transport.lean.request('tools/call', params, d.signal))],
+      ['lean path, the deadline itself (as router.ts)', () => timed((d) => transport.lean.request('tools/call', params, d))],
     ];
     const samples = paths.map(() => [] as number[]);
     const run = async (send: () => Promise<unknown>, total: number): Promise<void> => {

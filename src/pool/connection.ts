@@ -31,7 +31,20 @@ export interface ConnectionParts {
  * signal's reason (as an SdkError) on abort, after telling the backend.
  */
 export interface LeanLink {
-  request(method: string, params: Record<string, unknown>, signal: AbortSignal): Promise<Record<string, unknown>>;
+  request(method: string, params: Record<string, unknown>, signal: AbortWatch): Promise<Record<string, unknown>>;
+}
+
+/** What a lean request watches for its end: an AbortSignal, or the router's Deadline, which needs none (router/deadline.ts). */
+export interface AbortWatch {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: AbortListener, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: AbortListener): void;
+}
+
+/** An abort listener as an object (an EventTarget's handleEvent), so a request needs no closure for it. */
+export interface AbortListener {
+  handleEvent(): void;
 }
 
 /**

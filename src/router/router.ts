@@ -228,7 +228,7 @@ export class Router {
             let viaTask = false;
             // [speed] A plain call (no progress asked) on a 2025 stdio link skips the SDK Protocol (supervisor/lean-calls.ts).
             const lean = onprogress === undefined ? connection.lean : undefined;
-            const sent = lean?.request('tools/call', params, deadline.signal);
+            const sent = lean?.request('tools/call', params, deadline); // [speed] the deadline itself: no AbortSignal per call
             const result = (await (
               sent ??
               connection.client.request({ method: 'tools/call', params }, PassthroughResult, {

@@ -1,7 +1,7 @@
 import type { JSONRPCMessage } from '@modelcontextprotocol/client';
 import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
 import { handedOver } from '../pool/backend-client.js';
-import type { LeanLink } from '../pool/connection.js';
+import type { AbortWatch, LeanLink } from '../pool/connection.js';
 
 /** The ids of lean requests: strings, so they never meet the SDK Protocol's numeric ids on the same link. */
 const PREFIX = 'sg';
@@ -14,7 +14,7 @@ class LeanRequest {
   constructor(
     readonly id: string,
     readonly calls: LeanCalls,
-    readonly signal: AbortSignal,
+    readonly signal: AbortWatch,
     readonly resolve: (result: Record<string, unknown>) => void,
     readonly reject: (error: unknown) => void,
   ) {}
@@ -49,7 +49,7 @@ export class LeanCalls implements LeanLink {
     this.#send = send;
   }
 
-  request(method: string, params: Record<string, unknown>, signal: AbortSignal): Promise<Record<string, unknown>> {
+  request(method: string, params: Record<string, unknown>, signal: AbortWatch): Promise<Record<string, unknown>> {
     // The SDK's answer on a link without a transport (router/failure.ts reads it as a closed link).
     if (this.#closed) return Promise.reject(new Error('Not connected'));
     if (signal.aborted) return Promise.reject(abortError(signal.reason));
