@@ -1,4 +1,6 @@
 import { Session } from 'node:inspector/promises';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Tool } from '@modelcontextprotocol/client';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/client/stdio';
@@ -70,6 +72,39 @@ function timeQueries(run: (query: string) => number, rounds: number): { perQuery
 }
 
 /**
+ * With STONEGATE_BENCH_BASE_BIN=<build>/bin/stonegate.js: that build's
+ * Catalog.discover and this one's on the same tools, in interleaved rounds
+ * (an A/B of the search in one run).
+ */
+async function baseInProcess(tools: Tool[], backends: number, rounds: number, mine: (q: string) => number): Promise<Table | undefined> {
+  const bin = process.env.STONEGATE_BENCH_BASE_BIN;
+  if (bin === undefined) return undefined;
+  const module = (await import(pathToFileURL(join(dirname(bin), '..', 'dist', 'src', 'catalog', 'catalog.js')).href)) as { Catalog: typeof Catalog };
+  const base = new module.Catalog({ separator: '__', ttlSeconds: 300, logger: silentLogger() });
+  for (let i = 0; i < backends; i += 1) base.set(serverName(i), tools);
+  const theirs = (q: string): number => base.discover(q, { limit: 10 }).ranked.length;
+  timeQueries(theirs, 3); // warm-up
+  const all: [number[], number[]] = [[], []];
+  const perQuery = new Map<string, [number[], number[]]>(QUERIES.map((q) => [q, [[], []]]));
+  for (let r = 0; r < rounds; r += 1) {
+    for (const [i, run] of [mine, theirs].entries()) {
+      const timed = timeQueries(run, 1);
+      all[i]?.push(...timed.all);
+      for (const [q, ms] of timed.perQuery) perQuery.get(q)?.[i]?.push(...ms);
+    }
+  }
+  return {
+    title: `Catalog.discover in-process, this build against ${bin}: ${rounds} interleaved rounds (p50 ms)`,
+    columns: ['query', 'this build', 'base'],
+    leftColumns: [0],
+    rows: [
+      ['all queries', fmt(quantile(all[0], 0.5), 3), fmt(quantile(all[1], 0.5), 3)],
+      ...QUERIES.map((q) => [q, fmt(quantile(perQuery.get(q)?.[0] ?? [], 0.5), 3), fmt(quantile(perQuery.get(q)?.[1] ?? [], 0.5), 3)]),
+    ],
+  };
+}
+
+/**
  * gate_discover over a catalog of 10,550 tools: 50 demo backends with
  * DEMO_EXTRA_TOOLS=200 (11 fixed tools + 200 generated each), measured
  * through /mcp and in-process (Catalog.discover on the same tools), with a
@@ -98,6 +133,7 @@ export const discoverBench: Bench = {
     timeQueries(discover, 3); // warm-up
     const inProcess = timeQueries(discover, rounds);
     const matches = new Map(QUERIES.map((q) => [q, catalog.discover(q, { limit: 100_000 }).matched]));
+    const versus = await baseInProcess(tools, backends, rounds, discover);
 
     const session = new Session();
     session.connect();
@@ -108,6 +144,9 @@ export const discoverBench: Bench = {
     const { profile } = await session.post('Profiler.stop');
     session.disconnect();
     const profileTables = summaryTables(summarize(profile as unknown as CpuProfile, 12), 'Catalog.discover in-process profile', 10);
+
+    if (process.env.STONEGATE_BENCH_DISCOVER_IN_PROCESS === '1')
+      return { tables: [...(versus === undefined ? [] : [versus]), ...profileTables], notes, targets: [] };
 
     // --- through the gateway: gate_discover over /mcp.
     ctx.log(`discover: starting a gateway with ${backends} backends`);
@@ -174,7 +213,7 @@ export const discoverBench: Bench = {
     };
     const p50 = quantile(viaMcp.all, 0.5);
     return {
-      tables: [summary, perQuery, ...profileTables],
+      tables: [summary, perQuery, ...(versus === undefined ? [] : [versus]), ...profileTables],
       notes,
       targets: [
         {
