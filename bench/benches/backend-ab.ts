@@ -159,6 +159,8 @@ export const backendAbBench: Bench = {
       // samples[target][surface] = per-round µs per call (gateway, backend)
       const own = targets.map(() => SURFACES.map(() => [] as number[]));
       const child = targets.map(() => SURFACES.map(() => [] as number[]));
+      // One sequential caller (a call at a time: the pool's idle-to-busy path every call): latency in ms.
+      const seq = targets.map(() => SURFACES.map(() => [] as number[]));
       for (const t of targets) for (const s of SURFACES) await drive(t.callers.get(s)?.calls ?? [], 1_000, ctx.signal); // warm-up
       for (let round = 0; round < rounds; round += 1) {
         for (const [si, surface] of SURFACES.entries()) {
@@ -172,6 +174,12 @@ export const backendAbBench: Bench = {
             await drive(t.callers.get(surface)?.calls ?? [], calls, ctx.signal);
             own[ti]?.[si]?.push(((cpuTimeMs(pid) - own0) * 1000) / calls);
             child[ti]?.[si]?.push(((backendCpu(pid) - child0) * 1000) / calls);
+            const one = t.callers.get(surface)?.calls[0];
+            for (let i = 0; one !== undefined && i < calls / 8; i += 1) {
+              const t0 = performance.now();
+              await one();
+              seq[ti]?.[si]?.push(performance.now() - t0);
+            }
           }
         }
         ctx.log(`backend-ab: round ${round + 1}/${rounds} done`);
@@ -186,13 +194,14 @@ export const backendAbBench: Bench = {
             fmt(median(mine), 0),
             fmt(Math.min(...mine), 0),
             fmt(median(child[ti]?.[si] ?? []), 0),
+            fmt(median(seq[ti]?.[si] ?? []), 3),
             Number.isNaN(baseline) ? '—' : `${fmt((median(mine) / baseline - 1) * 100, 1)} %`,
           ];
         }),
       );
       const table: Table = {
         title: `Gateway CPU per call at ${CLIENTS} concurrent clients, ${rounds} interleaved rounds of ${calls.toLocaleString('en-US')} calls (µs)`,
-        columns: ['build', 'surface', 'gateway µs (median)', 'gateway µs (best)', 'backend µs (median)', 'vs base'],
+        columns: ['build', 'surface', 'gateway µs (median)', 'gateway µs (best)', 'backend µs (median)', 'sequential p50 ms', 'CPU vs base'],
         leftColumns: [0, 1],
         rows,
       };
