@@ -201,6 +201,18 @@ export const floorBench: Bench = {
         await sg.stop();
       }
     }
+    // STONEGATE_BENCH_BASE_BIN=<another build>/bin/stonegate.js: that build too, as shipped (an A/B against main; backend-ab interleaves it).
+    const base = process.env.STONEGATE_BENCH_BASE_BIN;
+    if (base !== undefined) {
+      const sg = await startStonegate(ctx, { poolMax: 1, bin: base }, 'stonegate-floor-base');
+      try {
+        await waitHealthy(sg.url, 30_000);
+        await run('base build REST', () => overHttp(sg.url, sg.pid, 'REST', 'demo__echo'));
+        await run('base build /mcp, 2025 sessions', () => overHttp(sg.url, sg.pid, '/mcp 2025 sessions', 'demo__echo'));
+      } finally {
+        await sg.stop();
+      }
+    }
     for (const [name, start] of [
       ['supergateway --stateful /mcp', startSupergateway],
       ['mcp-proxy /mcp', startMcpProxy],
