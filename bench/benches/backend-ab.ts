@@ -6,7 +6,7 @@ import { Deadline, NO_SDK_TIMEOUT } from '../../src/router/deadline.js';
 import { LineTransport } from '../../src/supervisor/line-transport.js';
 import type { Bench, BenchContext, BenchReport } from '../bench.js';
 import { LeanPool } from '../lib/lean-http.js';
-import { type Call, leanCallers, type Surface } from '../lib/lean-mcp.js';
+import { type Call, drive, leanCallers, type Surface } from '../lib/lean-mcp.js';
 import { DEMO, NODE, ROOT } from '../lib/paths.js';
 import { cpuTimeMs, descendants, MARKER, MARKER_VAR } from '../lib/processes.js';
 import { fmt, median } from '../lib/stats.js';
@@ -44,19 +44,6 @@ function backendCpu(pid: number): number {
     }
   }
   return ms;
-}
-
-async function drive(calls: Call[], total: number, signal: AbortSignal): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    calls.map(async (call) => {
-      while (next < total) {
-        next += 1;
-        if (signal.aborted) throw new Error('bench time bound reached');
-        await call();
-      }
-    }),
-  );
 }
 
 /**
