@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import type { Bench, BenchContext, BenchReport } from './bench.js';
 import { asyncBench } from './benches/async.js';
 import { authBench } from './benches/auth.js';
+import { backendAbBench } from './benches/backend-ab.js';
 import { boardBench } from './benches/board.js';
 import { claimsBench } from './benches/claims.js';
 import { coordPgBench } from './benches/coord-pg.js';
@@ -67,6 +68,7 @@ export const BENCHES: readonly Bench[] = [
   telemetryBench,
   rssBench,
   floorBench,
+  backendAbBench,
 ];
 
 let current: ProcessSet | undefined;

@@ -1,10 +1,12 @@
 import { Session } from 'node:inspector/promises';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Tool } from '@modelcontextprotocol/client';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { silentLogger } from '../../src/log.js';
-import type { Bench, BenchReport } from '../bench.js';
+import type { Bench, BenchContext, BenchReport } from '../bench.js';
 import { DEMO, NODE } from '../lib/paths.js';
 import { MARKER, MARKER_VAR } from '../lib/processes.js';
 import { fmt, quantile } from '../lib/stats.js';
@@ -69,6 +71,86 @@ function timeQueries(run: (query: string) => number, rounds: number): { perQuery
   return { perQuery, all, hits };
 }
 
+/** A gateway with the demo backends and an MCP session to it. */
+interface Opened {
+  call(query: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Starts a gateway (this build, or `bin`) with `backends` demo backends, waits until its catalog holds `size` tools, and opens a session. */
+async function openGateway(ctx: BenchContext, backends: number, size: number, notes: string[], bin?: string): Promise<Opened> {
+  ctx.log(`discover: starting a gateway with ${backends} backends${bin === undefined ? '' : ` (${bin})`}`);
+  const started = performance.now();
+  const backendList = Array.from({ length: backends }, (_, i) => ({ name: serverName(i), extraTools: EXTRA_TOOLS }));
+  const gateway = await startStonegate(
+    ctx,
+    { backends: backendList, ...(bin === undefined ? {} : { bin }) },
+    bin === undefined ? 'stonegate' : 'stonegate-base',
+  );
+  await waitHealthy(gateway.url, 5 * 60_000);
+  const readyS = (performance.now() - started) / 1000;
+  // Measure the steady state: every backend's listing in the catalog, not the start-up burst.
+  let listed: { total?: number } = {};
+  for (const deadline = Date.now() + 5 * 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
+    listed = (await (await fetch(`${gateway.url}/tools`)).json()) as { total?: number };
+    if ((listed.total ?? 0) >= size) break;
+  }
+  const extra = (listed.total ?? 0) - size;
+  notes.push(
+    `The gateway${bin === undefined ? '' : ` ${bin}`} with ${backends} demo backends (one process each, started in parallel) was healthy after ${fmt(readyS, 1)} s and lists ${(listed.total ?? 0).toLocaleString('en-US')} tools on GET /tools${extra > 0 ? ` (${extra} of them from the gateway's built-in backends, enabled by default)` : ''}.`,
+  );
+  const client = new Client({ name: 'stonegate-bench', version: '1.0.0' }, { capabilities: {} });
+  const transport = new StreamableHTTPClientTransport(new URL(`${gateway.url}/mcp`));
+  await client.connect(transport);
+  return {
+    call: async (q) => {
+      const t0 = performance.now();
+      const result = await client.callTool({ name: 'gate_discover', arguments: { query: q } });
+      const ms = performance.now() - t0;
+      if (result.isError === true) throw new Error(`gate_discover failed: ${JSON.stringify(result.content)}`);
+      return ms;
+    },
+    close: async () => {
+      await transport.terminateSession().catch(() => undefined);
+      await client.close();
+      await gateway.stop();
+    },
+  };
+}
+
+/**
+ * With STONEGATE_BENCH_BASE_BIN=<build>/bin/stonegate.js: that build's
+ * Catalog.discover and this one's on the same tools, in interleaved rounds
+ * (an A/B of the search in one run).
+ */
+async function baseInProcess(tools: Tool[], backends: number, rounds: number, mine: (q: string) => number): Promise<Table | undefined> {
+  const bin = process.env.STONEGATE_BENCH_BASE_BIN;
+  if (bin === undefined) return undefined;
+  const module = (await import(pathToFileURL(join(dirname(bin), '..', 'dist', 'src', 'catalog', 'catalog.js')).href)) as { Catalog: typeof Catalog };
+  const base = new module.Catalog({ separator: '__', ttlSeconds: 300, logger: silentLogger() });
+  for (let i = 0; i < backends; i += 1) base.set(serverName(i), tools);
+  const theirs = (q: string): number => base.discover(q, { limit: 10 }).ranked.length;
+  timeQueries(theirs, 3); // warm-up
+  const all: [number[], number[]] = [[], []];
+  const perQuery = new Map<string, [number[], number[]]>(QUERIES.map((q) => [q, [[], []]]));
+  for (let r = 0; r < rounds; r += 1) {
+    for (const [i, run] of [mine, theirs].entries()) {
+      const timed = timeQueries(run, 1);
+      all[i]?.push(...timed.all);
+      for (const [q, ms] of timed.perQuery) perQuery.get(q)?.[i]?.push(...ms);
+    }
+  }
+  return {
+    title: `Catalog.discover in-process, this build against ${bin}: ${rounds} interleaved rounds (p50 ms)`,
+    columns: ['query', 'this build', 'base'],
+    leftColumns: [0],
+    rows: [
+      ['all queries', fmt(quantile(all[0], 0.5), 3), fmt(quantile(all[1], 0.5), 3)],
+      ...QUERIES.map((q) => [q, fmt(quantile(perQuery.get(q)?.[0] ?? [], 0.5), 3), fmt(quantile(perQuery.get(q)?.[1] ?? [], 0.5), 3)]),
+    ],
+  };
+}
+
 /**
  * gate_discover over a catalog of 10,550 tools: 50 demo backends with
  * DEMO_EXTRA_TOOLS=200 (11 fixed tools + 200 generated each), measured
@@ -98,6 +180,7 @@ export const discoverBench: Bench = {
     timeQueries(discover, 3); // warm-up
     const inProcess = timeQueries(discover, rounds);
     const matches = new Map(QUERIES.map((q) => [q, catalog.discover(q, { limit: 100_000 }).matched]));
+    const versus = await baseInProcess(tools, backends, rounds, discover);
 
     const session = new Session();
     session.connect();
@@ -109,48 +192,30 @@ export const discoverBench: Bench = {
     session.disconnect();
     const profileTables = summaryTables(summarize(profile as unknown as CpuProfile, 12), 'Catalog.discover in-process profile', 10);
 
-    // --- through the gateway: gate_discover over /mcp.
-    ctx.log(`discover: starting a gateway with ${backends} backends`);
-    const started = performance.now();
-    const gateway = await startStonegate(ctx, { backends: Array.from({ length: backends }, (_, i) => ({ name: serverName(i), extraTools: EXTRA_TOOLS })) });
-    await waitHealthy(gateway.url, 5 * 60_000);
-    const readyS = (performance.now() - started) / 1000;
-    // Measure the steady state: every backend's listing in the catalog, not the start-up burst.
-    let listed: { total?: number } = {};
-    for (const deadline = Date.now() + 5 * 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
-      listed = (await (await fetch(`${gateway.url}/tools`)).json()) as { total?: number };
-      if ((listed.total ?? 0) >= size) break;
-    }
-    const extra = (listed.total ?? 0) - size;
-    notes.push(
-      `The gateway with ${backends} demo backends (one process each, started in parallel) was healthy after ${fmt(readyS, 1)} s and lists ${(listed.total ?? 0).toLocaleString('en-US')} tools on GET /tools${extra > 0 ? ` (${extra} of them from the gateway's built-in backends, enabled by default)` : ''}.`,
-    );
-    const client = new Client({ name: 'stonegate-bench', version: '1.0.0' }, { capabilities: {} });
-    const transport = new StreamableHTTPClientTransport(new URL(`${gateway.url}/mcp`));
-    await client.connect(transport);
+    if (process.env.STONEGATE_BENCH_DISCOVER_IN_PROCESS === '1')
+      return { tables: [...(versus === undefined ? [] : [versus]), ...profileTables], notes, targets: [] };
+
+    // --- through the gateway: gate_discover over /mcp (and, with STONEGATE_BENCH_BASE_BIN, the base build's, in interleaved rounds).
+    const base = process.env.STONEGATE_BENCH_BASE_BIN;
+    const opened: Opened[] = [];
     const viaMcp = { perQuery: new Map<string, number[]>(), all: [] as number[] };
+    const baseMcp: number[] = [];
     try {
-      const call = async (q: string): Promise<number> => {
-        const t0 = performance.now();
-        const result = await client.callTool({ name: 'gate_discover', arguments: { query: q } });
-        const ms = performance.now() - t0;
-        if (result.isError === true) throw new Error(`gate_discover failed: ${JSON.stringify(result.content)}`);
-        return ms;
-      };
-      for (const q of QUERIES) await call(q); // warm-up
+      opened.push(await openGateway(ctx, backends, size, notes));
+      if (base !== undefined) opened.push(await openGateway(ctx, backends, size, notes, base));
+      for (const o of opened) for (const q of QUERIES) await o.call(q); // warm-up
       for (let r = 0; r < rounds; r += 1) {
         for (const q of QUERIES) {
-          const ms = await call(q);
+          const ms = await (opened[0] as Opened).call(q);
           viaMcp.all.push(ms);
           const list = viaMcp.perQuery.get(q) ?? [];
           list.push(ms);
           viaMcp.perQuery.set(q, list);
+          if (opened[1] !== undefined) baseMcp.push(await opened[1].call(q));
         }
       }
     } finally {
-      await transport.terminateSession().catch(() => undefined);
-      await client.close();
-      await gateway.stop();
+      for (const o of opened) await o.close();
     }
 
     const summary: Table = {
@@ -159,6 +224,9 @@ export const discoverBench: Bench = {
       rows: [
         ['gate_discover via /mcp (SDK client, Streamable HTTP)', fmt(quantile(viaMcp.all, 0.5)), fmt(quantile(viaMcp.all, 0.99)), fmt(quantile(viaMcp.all, 1))],
         ['Catalog.discover in-process', fmt(quantile(inProcess.all, 0.5)), fmt(quantile(inProcess.all, 0.99)), fmt(quantile(inProcess.all, 1))],
+        ...(baseMcp.length === 0
+          ? []
+          : [[`base build (${base}) via /mcp, same rounds`, fmt(quantile(baseMcp, 0.5)), fmt(quantile(baseMcp, 0.99)), fmt(quantile(baseMcp, 1))]]),
       ],
     };
     const perQuery: Table = {
@@ -174,7 +242,7 @@ export const discoverBench: Bench = {
     };
     const p50 = quantile(viaMcp.all, 0.5);
     return {
-      tables: [summary, perQuery, ...profileTables],
+      tables: [summary, perQuery, ...(versus === undefined ? [] : [versus]), ...profileTables],
       notes,
       targets: [
         {

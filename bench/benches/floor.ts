@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Bench, BenchContext, BenchReport } from '../bench.js';
 import { LeanPool } from '../lib/lean-http.js';
-import { type Call, leanCallers, type Surface } from '../lib/lean-mcp.js';
+import { type Call, drive, leanCallers, type Surface } from '../lib/lean-mcp.js';
 import { DEMO, NODE, ROOT } from '../lib/paths.js';
 import { startMcpProxy, startSupergateway } from '../lib/peers.js';
 import { freePort, waitForPort } from '../lib/ports.js';
@@ -63,23 +63,11 @@ function treeCpu(pid: number): { own: number; children: number } {
 }
 
 async function measure(name: string, opened: Opened, calls: number, seqCalls: number, signal: AbortSignal): Promise<Row> {
-  const drive = async (callers: Call[], total: number): Promise<void> => {
-    let next = 0;
-    await Promise.all(
-      callers.map(async (call) => {
-        while (next < total) {
-          next += 1;
-          if (signal.aborted) throw new Error('bench time bound reached');
-          await call();
-        }
-      }),
-    );
-  };
-  await drive(opened.calls, 500);
+  await drive(opened.calls, 500, signal);
   const root = opened.pid ?? process.pid;
   const before = treeCpu(root);
   const client0 = process.cpuUsage();
-  await drive(opened.calls, calls);
+  await drive(opened.calls, calls, signal);
   const client = process.cpuUsage(client0);
   const after = treeCpu(root);
   const clientMs = (client.user + client.system) / 1000;

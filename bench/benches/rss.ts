@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Bench, BenchContext, BenchReport, TargetCheck } from '../bench.js';
 import { LeanPool } from '../lib/lean-http.js';
-import { type Call, leanCallers } from '../lib/lean-mcp.js';
+import { drive, leanCallers } from '../lib/lean-mcp.js';
 import { cpuTimeMs, memoryOf } from '../lib/processes.js';
 import { fmt } from '../lib/stats.js';
 import { type RunningStonegate, startStonegate, waitHealthy } from '../lib/stonegate.js';
@@ -65,19 +65,6 @@ const MB = 2 ** 20;
 async function cell(gateway: RunningStonegate): Promise<string> {
   const u = await usageOf(gateway);
   return `${fmt(memoryOf(gateway.pid).rssMb, 0)} (${fmt(u.heapUsed / MB, 0)}/${fmt(u.heapTotal / MB, 0)}, ${fmt(u.external / MB, 0)})`;
-}
-
-async function drive(calls: Call[], total: number, signal: AbortSignal): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    calls.map(async (call) => {
-      while (next < total) {
-        next += 1;
-        if (signal.aborted) throw new Error('bench time bound reached');
-        await call();
-      }
-    }),
-  );
 }
 
 function gatewayEnv(): Record<string, string> {

@@ -75,3 +75,17 @@ export async function leanCallers(
     },
   };
 }
+
+/** Makes `total` calls with the callers, each taking the next call as soon as its last one is answered. */
+export async function drive(calls: Call[], total: number, signal: AbortSignal): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    calls.map(async (call) => {
+      while (next < total) {
+        next += 1;
+        if (signal.aborted) throw new Error('bench time bound reached');
+        await call();
+      }
+    }),
+  );
+}

@@ -23,6 +23,12 @@ const FIELDS: readonly (readonly [number, number, number])[] = [
 /** A posting packs the fields a word occurs in (low 3 bits) and its count in the description. */
 const COUNT_SHIFT = 3;
 
+/** A word's postings, flat: entry slots and their packed fields and counts, index by index. */
+interface Flat {
+  readonly slots: Int32Array;
+  readonly packed: Int32Array;
+}
+
 /** What the index needs of an entry. */
 export interface Indexed {
   readonly exposed: string;
@@ -53,6 +59,12 @@ export class WordIndex<T extends Indexed> {
   #vocabulary: string[] | undefined;
   /** Per query: for each (slot, word), exact fields | prefix fields << 3 | count << 6. */
   #scratch = new Int32Array(0);
+  /** Per query: 1 for a slot some word touched. */
+  #seen = new Uint8Array(0);
+  /** A word's postings as flat arrays for the search loop, made on first search after a change of that word. */
+  readonly #flat = new Map<string, Flat>();
+  /** Slot → place of its entry's name in locale order, for ties; made on first search after a change (a sort, once, instead of a collator compare per tie). */
+  #rank: Int32Array | undefined;
 
   get size(): number {
     return this.#slots.size;
@@ -63,6 +75,7 @@ export class WordIndex<T extends Indexed> {
     const slot = this.#free.pop() ?? this.#items.length;
     this.#items[slot] = item;
     this.#slots.set(item, slot);
+    this.#rank = undefined;
     for (const [word, packed] of postingsOf(item.index)) {
       let posting = this.#postings.get(word);
       if (posting === undefined) {
@@ -71,6 +84,7 @@ export class WordIndex<T extends Indexed> {
         this.#vocabulary = undefined;
       }
       posting.set(slot, packed);
+      this.#flat.delete(word);
     }
   }
 
@@ -80,12 +94,14 @@ export class WordIndex<T extends Indexed> {
     for (const word of postingsOf(item.index).keys()) {
       const posting = this.#postings.get(word);
       posting?.delete(slot);
+      this.#flat.delete(word);
       if (posting?.size === 0) {
         this.#postings.delete(word);
         this.#vocabulary = undefined;
       }
     }
     this.#slots.delete(item);
+    this.#rank = undefined;
     this.#items[slot] = undefined;
     this.#free.push(slot);
   }
@@ -97,33 +113,49 @@ export class WordIndex<T extends Indexed> {
    * matched, kept or not.
    */
   search(words: readonly string[], rawQuery: string, limit: number, accept: (item: T) => boolean): SearchResult<T> {
-    const top = new TopK<T>(limit);
+    const top = new TopK<T>(limit, this.#ranks());
     if (words.length === 0) {
-      for (const item of this.#slots.keys()) if (accept(item)) top.offer(item, 1);
+      for (const [item, slot] of this.#slots) if (accept(item)) top.offer(item, slot, 1);
       return top.result();
     }
     const n = words.length;
     const cells = this.#items.length * n;
     if (this.#scratch.length < cells) this.#scratch = new Int32Array(Math.max(cells, this.#scratch.length * 2));
+    if (this.#seen.length < this.#items.length) this.#seen = new Uint8Array(Math.max(this.#items.length, this.#seen.length * 2));
     const scratch = this.#scratch;
+    const seen = this.#seen;
     const touched: number[] = [];
-    const mark = (slot: number, i: number, bits: number): void => {
-      const at = slot * n;
-      let fresh = true;
-      for (let j = 0; j < n; j += 1) if (scratch[at + j] !== 0) fresh = false;
-      if (fresh) touched.push(slot);
-      scratch[at + i] = (scratch[at + i] as number) | bits;
-    };
     for (let i = 0; i < n; i += 1) {
       const word = words[i] as string;
-      for (const [slot, packed] of this.#postings.get(word) ?? []) mark(slot, i, (packed & 7) | ((packed >> COUNT_SHIFT) << 6));
+      const exact = this.#flatOf(word);
+      if (exact !== undefined) {
+        const { slots, packed } = exact;
+        for (let k = 0; k < slots.length; k += 1) {
+          const slot = slots[k] as number;
+          if (seen[slot] === 0) {
+            seen[slot] = 1;
+            touched.push(slot);
+          }
+          const p = packed[k] as number;
+          scratch[slot * n + i] = (scratch[slot * n + i] as number) | (p & 7) | ((p >> COUNT_SHIFT) << 6);
+        }
+      }
       if (word.length < 3) continue;
       for (const other of this.#prefixRelated(word)) {
-        for (const [slot, packed] of this.#postings.get(other) ?? []) mark(slot, i, (packed & 7) << 3);
+        const { slots, packed } = this.#flatOf(other) as Flat;
+        for (let k = 0; k < slots.length; k += 1) {
+          const slot = slots[k] as number;
+          if (seen[slot] === 0) {
+            seen[slot] = 1;
+            touched.push(slot);
+          }
+          scratch[slot * n + i] = (scratch[slot * n + i] as number) | (((packed[k] as number) & 7) << 3);
+        }
       }
     }
     const compact = rawQuery.toLowerCase().replace(/[^a-z0-9]+/g, '_');
     for (const slot of touched) {
+      seen[slot] = 0;
       const item = this.#items[slot] as T;
       const at = slot * n;
       let total = 0;
@@ -139,9 +171,30 @@ export class WordIndex<T extends Indexed> {
       if (compact.length >= 3 && item.index.text.includes(compact)) total += 5;
       const ranked = total * (1 + matched / n);
       const score = item.index.deprecated ? ranked / 2 : ranked;
-      top.offer(item, Math.round(score * 100) / 100);
+      top.offer(item, slot, Math.round(score * 100) / 100);
     }
     return top.result();
+  }
+
+  /** Slot → place of the entry's name in locale order (#rank), sorted once after a change. */
+  #ranks(): Int32Array {
+    if (this.#rank !== undefined) return this.#rank;
+    const slots = [...this.#slots.values()].sort((a, b) => collator.compare((this.#items[a] as T).exposed, (this.#items[b] as T).exposed));
+    const rank = new Int32Array(this.#items.length);
+    for (let i = 0; i < slots.length; i += 1) rank[slots[i] as number] = i;
+    this.#rank = rank;
+    return rank;
+  }
+
+  /** A word's postings as flat arrays (slots, packed), from its map; undefined for a word no entry has. */
+  #flatOf(word: string): Flat | undefined {
+    let flat = this.#flat.get(word);
+    if (flat !== undefined) return flat;
+    const posting = this.#postings.get(word);
+    if (posting === undefined) return undefined;
+    flat = { slots: Int32Array.from(posting.keys()), packed: Int32Array.from(posting.values()) };
+    this.#flat.set(word, flat);
+    return flat;
   }
 
   /** Words of three letters or more that start with `word` or that `word` starts with, `word` itself excluded. */
@@ -166,18 +219,25 @@ export class WordIndex<T extends Indexed> {
   }
 }
 
+/** The best field weight for each combination of exact (low 3 bits) and prefix (next 3) fields. */
+const BEST = (() => {
+  const table = new Float64Array(64);
+  for (let bits = 0; bits < 64; bits += 1) {
+    const exact = bits & 7;
+    const prefix = bits >> 3;
+    for (const [field, exactWeight, prefixWeight] of FIELDS) {
+      const s = (exact & field) !== 0 ? exactWeight : (prefix & field) !== 0 ? prefixWeight : 0;
+      if (s > (table[bits] as number)) table[bits] = s;
+    }
+  }
+  return table;
+})();
+
 /** One query word's score for one entry, from its cell. */
 function cellScore(cell: number): number {
   if (cell === 0) return 0;
-  const exact = cell & 7;
-  const prefix = (cell >> 3) & 7;
-  let best = 0;
-  for (const [field, exactWeight, prefixWeight] of FIELDS) {
-    const s = (exact & field) !== 0 ? exactWeight : (prefix & field) !== 0 ? prefixWeight : 0;
-    if (s > best) best = s;
-  }
   const count = cell >> 6;
-  return best + Math.min(Math.max(count, 1) - 1, 3) * 0.5;
+  return (BEST[cell & 63] as number) + Math.min(Math.max(count, 1) - 1, 3) * 0.5;
 }
 
 /** Each word of an entry with the fields it occurs in and its description count. */
@@ -189,38 +249,45 @@ function postingsOf(index: SearchIndex): Map<string, number> {
   return out;
 }
 
-/** The best k by score, ties by name (locale order); k small, so an ordered array does. */
+/** The best k by score, ties by name (locale order, as `rank` has it); k small, so an ordered array does. */
 class TopK<T extends Indexed> {
   readonly #k: number;
-  readonly #hits: Hit<T>[] = [];
+  readonly #rank: Int32Array;
+  readonly #hits: RankedHit<T>[] = [];
   #offered = 0;
 
-  constructor(k: number) {
+  constructor(k: number, rank: Int32Array) {
     this.#k = k;
+    this.#rank = rank;
   }
 
-  offer(item: T, score: number): void {
+  offer(item: T, slot: number, score: number): void {
     this.#offered += 1;
     const hits = this.#hits;
     if (this.#k <= 0) return;
-    if (hits.length === this.#k && before(hits[hits.length - 1] as Hit<T>, item, score)) return;
+    const rank = this.#rank[slot] as number;
+    if (hits.length === this.#k && before(hits[hits.length - 1] as RankedHit<T>, rank, score)) return;
     let lo = 0;
     let hi = hits.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (before(hits[mid] as Hit<T>, item, score)) lo = mid + 1;
+      if (before(hits[mid] as RankedHit<T>, rank, score)) lo = mid + 1;
       else hi = mid;
     }
-    hits.splice(lo, 0, { item, score });
+    hits.splice(lo, 0, { item, score, rank });
     if (hits.length > this.#k) hits.pop();
   }
 
   result(): SearchResult<T> {
-    return { hits: this.#hits, matched: this.#offered };
+    return { hits: this.#hits.map(({ item, score }) => ({ item, score })), matched: this.#offered };
   }
 }
 
-/** Whether `hit` ranks before (item, score). */
-function before<T extends Indexed>(hit: Hit<T>, item: T, score: number): boolean {
-  return hit.score > score || (hit.score === score && collator.compare(hit.item.exposed, item.exposed) <= 0);
+interface RankedHit<T> extends Hit<T> {
+  rank: number;
+}
+
+/** Whether `hit` ranks before an entry of (rank, score). */
+function before<T>(hit: RankedHit<T>, rank: number, score: number): boolean {
+  return hit.score > score || (hit.score === score && hit.rank <= rank);
 }

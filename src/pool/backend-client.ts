@@ -20,3 +20,15 @@ export class BackendClient extends Client {
     super._onresponse({ ...response, result: { resultType: 'complete', content: [], _meta: { [BACKEND_TASK_META_KEY]: result } } } as JSONRPCResponse);
   }
 }
+
+/**
+ * [speed] A 2025-era result as the SDK client hands it over (BackendClient
+ * above, then the 2025 codec, which drops any `resultType`), for the lean
+ * path that reads responses without the SDK (supervisor/lean-calls.ts).
+ */
+export function handedOver(result: Record<string, unknown>): Record<string, unknown> {
+  if (!('resultType' in result)) return result;
+  if (result.resultType === 'task') return { content: [], _meta: { [BACKEND_TASK_META_KEY]: result } };
+  const { resultType: _type, ...rest } = result;
+  return rest;
+}

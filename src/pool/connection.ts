@@ -20,6 +20,31 @@ export interface ConnectionParts {
   /** Settles when the link ends for any reason. */
   ended: Promise<Omit<ConnectionEnd, 'expected'>>;
   pid?: number;
+  /** [speed] The link's lean request path, when it has one (a stdio link: supervisor/lean-calls.ts). */
+  lean?: LeanLink;
+}
+
+/**
+ * [speed] Sends a request on a negotiated link and matches its response
+ * without the SDK client's Protocol; for a plain tools/call (router.ts).
+ * Rejects as the SDK client would: ProtocolError for a JSON-RPC error, the
+ * signal's reason (as an SdkError) on abort, after telling the backend.
+ */
+export interface LeanLink {
+  request(method: string, params: Record<string, unknown>, signal: AbortWatch): Promise<Record<string, unknown>>;
+}
+
+/** What a lean request watches for its end: an AbortSignal, or the router's Deadline, which needs none (router/deadline.ts). */
+export interface AbortWatch {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: AbortListener, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: AbortListener): void;
+}
+
+/** An abort listener as an object (an EventTarget's handleEvent), so a request needs no closure for it. */
+export interface AbortListener {
+  handleEvent(): void;
 }
 
 /**
@@ -95,10 +120,12 @@ export class Connection {
   #closed: Promise<void> | undefined;
   #cause: CloseCause | undefined;
   readonly #shutdown: () => Promise<void>;
+  readonly #lean: LeanLink | undefined;
 
   constructor(parts: ConnectionParts) {
     this.client = parts.client;
     this.pid = parts.pid;
+    this.#lean = parts.lean;
     this.#shutdown = parts.shutdown;
     byClient.set(this.client, this);
     this.ended = parts.ended.then((end) => {
@@ -111,6 +138,11 @@ export class Connection {
   /** [mcp-bridge] The protocol era the link negotiated (see pool/backend-era.ts): 'modern' = 2026-07-28, no backend session. */
   get era(): 'legacy' | 'modern' {
     return this.client.getProtocolEra() === 'modern' ? 'modern' : 'legacy';
+  }
+
+  /** [speed] The lean request path for a plain tools/call: on a negotiated 2025-era link that has one (a 2026-07-28 result needs the SDK's codec). */
+  get lean(): LeanLink | undefined {
+    return this.#lean !== undefined && this.client.getProtocolEra() === 'legacy' ? this.#lean : undefined;
   }
 
   /**

@@ -1,4 +1,3 @@
-import genericPool from 'generic-pool';
 import type { PoolSettings } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Connection } from './connection.js';
@@ -38,46 +37,37 @@ function reserve(connection: Connection): Connection {
   return connection;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-interface Adoption {
-  connection: Connection;
-  /** Whether generic-pool has it (create() returned it). */
-  handed: boolean;
-  settled: () => void;
-  refused: (error: Error) => void;
-}
-
 /**
- * The connections of one backend. generic-pool owns their lifecycle
- * (creation, validation on borrow, min, idle reaping, acquire timeout); on
- * top of it, a borrowed connection is shared by up to `max_concurrency`
- * calls, since MCP multiplexes requests over one link. A new connection is
- * borrowed as soon as every existing one is busy and `max` allows, so that
- * `max` processes share the load of a backend that works serially.
+ * The connections of one backend, in the style of undici's Pool: a plain
+ * list of connections, each shared by up to `max_concurrency` calls (MCP
+ * multiplexes requests over one link). A call takes the least busy
+ * connection that has room; a new connection is made as soon as every
+ * existing one is busy and `max` allows, so that `max` processes share the
+ * load of a backend that works serially; with none free and no room to
+ * grow, the call waits (WaitQueue) for a slot. Connections that idle past
+ * idle_timeout close, down to `min`; more than `max_idle` idle ones close
+ * at once; a dead one is dropped when seen.
  */
 export class Pool {
   readonly #name: string;
   readonly #settings: PoolSettings;
-  readonly #inner: genericPool.Pool<Connection>;
   readonly #factory: ConnectionFactory;
-  readonly #active = new Set<Connection>();
+  /** Every connection the pool holds, busy or idle, in the order made. */
+  readonly #connections: Connection[] = [];
+  /** When each idle connection became idle (for idle_timeout). */
+  readonly #idleSince = new Map<Connection, number>();
   readonly #waiters: WaitQueue<Connection>;
-  /** Adopted connections generic-pool has not created yet, in order. */
-  readonly #adopted: Adoption[] = [];
-  /** Adoptions not yet settled, whether handed or not. */
-  readonly #adopting = new Map<Connection, Adoption>();
-  readonly #borrowWatchers: (() => void)[] = [];
-  /** Calls growing the pool, told when a create() fails. */
-  readonly #createFailed = new Set<() => void>();
+  /** Told when the pool changes (a connection made, adopted or freed, a create failed): calls waiting to grow or share, idle(). */
+  #changed: (() => void)[] = [];
+  #creating = 0;
+  /** Calls that found no slot at once: waiting for one, for a connection being made, or for the next try to make one. */
+  #growing = 0;
   #lastCreateFailure = 0;
-  #borrowing = 0;
+  #lastCreateError: unknown;
+  #started = false;
+  #reaper: NodeJS.Timeout | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
-  /** Borrows still waiting in generic-pool, told to give up when the pool closes. */
-  readonly #closers = new Set<() => void>();
 
   constructor(name: string, settings: PoolSettings, factory: ConnectionFactory) {
     this.#name = name;
@@ -87,103 +77,29 @@ export class Pool {
       full: (waiting) => this.#exhausted(`${waiting} calls are already waiting`),
       timedOut: () => this.#exhausted(`no connection freed up within ${settings.acquire_timeout} ms`),
     });
-    const idleMs = settings.idle_timeout * 1000;
-    this.#inner = genericPool.createPool<Connection>(
-      {
-        create: () => this.#create(),
-        destroy: (connection) => connection.close(),
-        validate: async (connection) => connection.alive,
-      },
-      {
-        min: Math.min(settings.min, settings.max),
-        max: settings.max,
-        acquireTimeoutMillis: settings.acquire_timeout,
-        maxWaitingClients: settings.max_waiting,
-        testOnBorrow: true,
-        autostart: false,
-        // soft idle respects `min`; the hard idle timeout would reap below
-        // it, and generic-pool's default for it is 30 s: off (it has no 0).
-        softIdleTimeoutMillis: idleMs > 0 ? idleMs : -1,
-        idleTimeoutMillis: Number.MAX_SAFE_INTEGER,
-        evictionRunIntervalMillis: idleMs > 0 ? Math.max(1_000, Math.min(idleMs / 2, 30_000)) : 0,
-      },
-    );
   }
 
   /**
    * Takes in a connection the backend made itself (at start or restart, so
    * that a failure there is reported at once instead of after an acquire
-   * timeout). generic-pool learns of it through the create() that an
-   * acquire here provokes. Resolves once the connection is in the pool:
-   * this acquire got it back, or a call that was already waiting for a
-   * connection when the backend restarted borrowed it first.
+   * timeout), and from then on keeps `min` connections. A call already
+   * waiting for a connection gets it first.
    */
   async adopt(connection: Connection): Promise<void> {
-    if (this.#closed) {
-      await connection.close();
-      throw this.#closedError();
+    // Bounded like any acquire: a connection being made may fail and leave room; a pool that never has room refuses it.
+    const deadline = Date.now() + this.#settings.acquire_timeout;
+    for (;;) {
+      this.#prune();
+      if (!this.#closed && this.#connections.length + this.#creating < this.#settings.max) break;
+      if (this.#closed || this.#creating === 0 || Date.now() >= deadline) {
+        await connection.close();
+        throw this.#closed ? this.#closedError() : this.#exhausted('the pool had no room for the new connection');
+      }
+      await this.#waitChanged(deadline);
     }
-    this.#inner.start();
-    let timer: NodeJS.Timeout | undefined;
-    const inPool = new Promise<void>((resolve, reject) => {
-      const adoption: Adoption = { connection, settled: resolve, refused: reject, handed: false };
-      this.#adopted.push(adoption);
-      this.#adopting.set(connection, adoption);
-      this.#inner.acquire().then(
-        (borrowed) => {
-          void this.#inner.release(borrowed).then(undefined, () => undefined);
-          // Served by another connection before generic-pool asked for this
-          // one: the pool has what it needs, the newcomer goes.
-          if (!adoption.handed) this.#dropAdoption(adoption);
-          resolve();
-        },
-        () => undefined,
-      );
-      // Bounded like any acquire: a pool that never takes it in refuses it.
-      timer = setTimeout(() => {
-        if (adoption.handed) return resolve();
-        this.#dropAdoption(adoption);
-        reject(this.#exhausted('the pool had no room for the new connection'));
-      }, this.#settings.acquire_timeout);
-    });
-    try {
-      await inPool;
-    } finally {
-      clearTimeout(timer);
-      this.#adopting.delete(connection);
-    }
-  }
-
-  #dropAdoption(adoption: Adoption): void {
-    const at = this.#adopted.indexOf(adoption);
-    if (at !== -1) this.#adopted.splice(at, 1);
-    void adoption.connection.close();
-  }
-
-  /**
-   * generic-pool's create: an adopted connection first; otherwise the
-   * factory. Failures are paced: generic-pool retries a failed create at
-   * once for every waiting caller, which would otherwise spin.
-   */
-  async #create(): Promise<Connection> {
-    const adopted = this.#adopted.shift();
-    if (adopted !== undefined) {
-      adopted.handed = true;
-      return adopted.connection;
-    }
-    const sinceFailure = Date.now() - this.#lastCreateFailure;
-    if (sinceFailure < CREATE_RETRY_PACE_MS) await sleep(CREATE_RETRY_PACE_MS - sinceFailure);
-    if (this.#closed) {
-      this.#lastCreateFailure = Date.now(); // paced too: waiters of a closed pool retry until they time out
-      throw this.#closedError();
-    }
-    try {
-      return await this.#factory.create();
-    } catch (err) {
-      this.#lastCreateFailure = Date.now();
-      for (const notify of [...this.#createFailed]) notify();
-      throw err;
-    }
+    this.#add(connection, true);
+    this.#started = true;
+    this.#fillToMin();
   }
 
   /**
@@ -193,7 +109,15 @@ export class Pool {
    * calls spreads over the connections instead of piling onto one.
    */
   async use<T>(fn: (connection: Connection) => Promise<T>): Promise<T> {
-    const connection = await this.#acquire();
+    let connection = this.#take();
+    if (connection === undefined) {
+      this.#growing += 1;
+      try {
+        connection = await this.#acquire();
+      } finally {
+        this.#growing -= 1;
+      }
+    }
     try {
       return await fn(connection);
     } finally {
@@ -205,62 +129,71 @@ export class Pool {
   /** Resolves true once no call is in flight or waiting, or false after `ms`. */
   async idle(ms: number): Promise<boolean> {
     const deadline = Date.now() + ms;
-    while (this.stats().inflight > 0 || this.#waiters.length > 0) {
+    while (!this.#isQuiet()) {
       if (Date.now() >= deadline) return false;
-      await sleep(20);
+      await this.#waitChanged(deadline);
     }
     return true;
   }
 
   stats(): PoolStats {
     let inflight = 0;
-    for (const c of this.#active) inflight += c.inflight;
-    return {
-      size: this.#inner.size,
-      available: this.#inner.available,
-      active: this.#active.size,
-      pending: this.#waiters.length + this.#inner.pending,
-      inflight,
-    };
+    let active = 0;
+    for (const c of this.#connections) {
+      inflight += c.inflight;
+      if (c.inflight > 0) active += 1;
+    }
+    const size = this.#connections.length + this.#creating;
+    return { size, available: this.#connections.length - active, active, pending: this.#growing, inflight };
   }
 
-  /** The connections carrying calls now (idle ones rest inside generic-pool). */
+  /** The connections carrying calls now. */
   get activeConnections(): readonly Connection[] {
-    return [...this.#active];
+    return this.#connections.filter((c) => c.inflight > 0);
   }
 
   /** Drains and closes every connection. Idempotent. */
   close(): Promise<void> {
     this.#closed = true;
-    for (const giveUp of [...this.#closers]) giveUp();
+    clearTimeout(this.#reaper);
     this.#waiters.rejectAll(this.#closedError());
+    this.#notifyChanged();
     this.#closing ??= (async () => {
-      for (const a of this.#adopted.splice(0)) await a.connection.close();
-      for (const a of this.#adopting.values()) a.refused(this.#closedError());
-      const active = [...this.#active];
-      this.#active.clear();
-      await Promise.all(active.map((c) => this.#inner.destroy(c).then(undefined, () => undefined)));
-      // drain() settles only when every acquire still queued in generic-pool
-      // has (those borrows have given up already, above, but their requests
-      // run until acquire_timeout): not awaited. It stops the evictor and
-      // min refills; clear() closes the idle connections.
-      void this.#inner.drain().then(undefined, () => undefined);
-      await this.#inner.clear();
+      const all = this.#connections.splice(0);
+      this.#idleSince.clear();
+      await Promise.all(all.map((c) => c.close()));
     })();
     return this.#closing;
+  }
+
+  /** A slot on a live connection when one can take the call now without growing; undefined otherwise. */
+  #take(): Connection | undefined {
+    if (this.#closed) return undefined;
+    const shared = this.#leastBusy();
+    if (shared !== undefined && (shared.inflight === 0 || !this.#canGrow())) {
+      this.#idleSince.delete(shared);
+      return reserve(shared);
+    }
+    return undefined;
   }
 
   /** Returns a connection with one slot already reserved for the caller. */
   async #acquire(): Promise<Connection> {
     const deadline = Date.now() + this.#settings.acquire_timeout;
+    this.#started = true;
     for (;;) {
       if (this.#closed) throw this.#closedError();
-      const shared = this.#leastBusy();
-      if (shared !== undefined && (shared.inflight === 0 || !this.#canGrow())) return reserve(shared);
-      if (this.#canGrow()) return reserve(await this.#growOrShare());
-      // A connection is being created; it will have room for this call too.
-      if (this.#borrowing > 0 && Date.now() < deadline) {
-        await this.#borrowSettled();
+      this.#prune();
+      const taken = this.#take();
+      if (taken !== undefined) return taken;
+      if (this.#canGrow()) {
+        const made = await this.#growOrShare(deadline);
+        if (made !== undefined) return made;
+        continue;
+      }
+      // A connection is being made; it will have room for this call too.
+      if (this.#creating > 0 && Date.now() < deadline) {
+        await this.#waitChanged(deadline);
         continue;
       }
       return this.#waiters.wait();
@@ -268,111 +201,177 @@ export class Pool {
   }
 
   /**
-   * Borrows a new connection. When making it fails (generic-pool would keep
-   * retrying until the acquire timeout) and a live connection has room,
-   * that one serves the call at once; the borrow goes on and returns what
-   * it gets to the pool.
+   * Makes a new connection for this call. When making it fails, or failed
+   * a moment ago (tries are paced), and a live connection has room, that
+   * one serves the call at once; with none, the call tries again until its
+   * acquire deadline, unless a connection turns up meanwhile (undefined:
+   * look again).
    */
-  async #growOrShare(): Promise<Connection> {
-    const borrow = this.#borrow();
-    let notify: () => void = () => undefined;
-    const createFailed = new Promise<'failed'>((resolve) => {
-      notify = () => resolve('failed');
-      this.#createFailed.add(notify);
-    });
+  async #growOrShare(deadline: number): Promise<Connection | undefined> {
+    const pace = this.#lastCreateFailure + CREATE_RETRY_PACE_MS - Date.now();
+    if (pace <= 0) {
+      try {
+        return await this.#create(true);
+      } catch (err) {
+        this.#lastCreateError = err;
+        if (this.#closed) throw this.#closedError();
+      }
+    }
+    const shared = this.#leastBusy();
+    if (shared !== undefined) {
+      this.#idleSince.delete(shared);
+      return reserve(shared);
+    }
+    const now = Date.now();
+    if (now >= deadline) {
+      const err = this.#lastCreateError;
+      throw err instanceof GatewayError
+        ? err
+        : (this.#factory.lastError?.() ?? this.#exhausted((err as Error | undefined)?.message ?? 'no connection could be made'));
+    }
+    await this.#waitChanged(Math.min(deadline, now + Math.max(pace, CREATE_RETRY_PACE_MS)));
+    return undefined;
+  }
+
+  /**
+   * A new connection from the factory, in the pool: with a slot reserved
+   * for the call that asked (`forCall`), or else handed to a waiting call
+   * or left idle. The time of a failure paces the next try (#growOrShare).
+   */
+  async #create(forCall: boolean): Promise<Connection> {
+    this.#creating += 1;
     try {
-      const first = await Promise.race([borrow, createFailed]);
-      if (first !== 'failed') return first;
-      const shared = this.#leastBusy();
-      if (shared === undefined) return await borrow;
-      borrow.then(
-        (connection) => this.#settle(connection),
-        () => undefined,
-      );
-      return shared;
+      const connection = await this.#factory.create();
+      if (this.#closed) {
+        void connection.close();
+        throw this.#closedError();
+      }
+      if (forCall) reserve(connection);
+      this.#add(connection, !forCall);
+      return connection;
     } catch (err) {
-      const shared = this.#leastBusy();
-      if (shared === undefined) throw err;
-      return shared;
+      if (!this.#closed) this.#lastCreateFailure = Date.now();
+      throw err instanceof GatewayError || this.#factory.lastError === undefined ? err : (this.#factory.lastError() ?? err);
     } finally {
-      this.#createFailed.delete(notify);
+      this.#creating -= 1;
+      this.#notifyChanged();
+    }
+  }
+
+  /** Puts a connection in the pool; an idle newcomer (adopted, or made to keep `min`) goes to a waiting call first. */
+  #add(connection: Connection, toWaiter: boolean): void {
+    this.#connections.push(connection);
+    if (connection.inflight === 0) this.#idleSince.set(connection, Date.now());
+    this.#armReaper();
+    this.#notifyChanged();
+    const waiter = toWaiter ? this.#waiters.take() : undefined;
+    if (waiter !== undefined) {
+      this.#idleSince.delete(connection);
+      waiter.resolve(reserve(connection));
     }
   }
 
   #canGrow(): boolean {
-    if (this.#active.size + this.#borrowing >= this.#settings.max) return false;
+    if (this.#connections.length + this.#creating >= this.#settings.max) return false;
     return this.#factory.holdOff?.() !== true || this.#leastBusy() === undefined;
-  }
-
-  #borrowSettled(): Promise<void> {
-    return new Promise((resolve) => this.#borrowWatchers.push(resolve));
   }
 
   #leastBusy(): Connection | undefined {
     let best: Connection | undefined;
-    for (const c of this.#active) {
-      if (!c.alive || c.inflight >= this.#settings.max_concurrency) continue;
+    for (const c of this.#connections) {
+      if (c.inflight >= this.#settings.max_concurrency || !c.alive) continue;
       if (best === undefined || c.inflight < best.inflight) best = c;
     }
     return best;
   }
 
-  async #borrow(): Promise<Connection> {
-    this.#borrowing += 1;
-    // A promise per borrow, not one for the pool's life: a race against a
-    // promise that stays pending would keep every borrow it saw alive.
-    let giveUp: () => void = () => undefined;
-    const closed = new Promise<never>((_resolve, reject) => {
-      giveUp = () => reject(this.#closedError());
-      this.#closers.add(giveUp);
-    });
-    try {
-      const acquiring = this.#inner.acquire();
-      // Whatever a request that outlived its borrow gets goes straight back.
-      const late = (c: Connection): void => void this.#inner.destroy(c).then(undefined, () => undefined);
-      const connection = await Promise.race([acquiring, closed]).catch((err: unknown) => {
-        acquiring.then(late, () => undefined);
-        throw err;
-      });
-      if (this.#closed) {
-        void this.#inner.destroy(connection);
-        throw this.#closedError();
-      }
-      this.#active.add(connection);
-      this.#adopting.get(connection)?.settled();
-      return connection;
-    } catch (err) {
-      if (err instanceof GatewayError) throw err;
-      throw this.#factory.lastError?.() ?? this.#exhausted((err as Error).message);
-    } finally {
-      this.#closers.delete(giveUp);
-      this.#borrowing -= 1;
-      for (const watcher of this.#borrowWatchers.splice(0)) watcher();
-    }
+  /** Drops the connections whose link has ended (closing them), keeping `min` in the background. */
+  #prune(): void {
+    const dead = this.#connections.filter((c) => !c.alive);
+    for (const c of dead) this.#remove(c);
+    if (dead.length > 0) this.#fillToMin();
   }
 
-  /** After a call: hand the slot to a waiter, or return an idle connection to generic-pool. */
+  /** After a call: hand the slot to a waiter, or let the connection idle (or close it, past max_idle). */
   #settle(connection: Connection): void {
     if (!connection.alive) {
-      if (this.#active.delete(connection)) void this.#inner.destroy(connection).then(undefined, () => undefined);
+      this.#prune();
       this.#wakeWaiters();
-      return;
+    } else {
+      const waiter = this.#waiters.take();
+      if (waiter !== undefined) waiter.resolve(reserve(connection));
+      else if (connection.inflight === 0 && this.#connections.includes(connection)) {
+        if (this.stats().available > this.#settings.max_idle) this.#remove(connection);
+        else {
+          this.#idleSince.set(connection, Date.now());
+          this.#armReaper();
+        }
+      }
     }
-    const waiter = this.#waiters.take();
-    if (waiter !== undefined) return waiter.resolve(reserve(connection));
-    if (connection.inflight > 0 || !this.#active.has(connection)) return;
-    this.#active.delete(connection);
-    if (this.#inner.available >= this.#settings.max_idle) void this.#inner.destroy(connection).then(undefined, () => undefined);
-    else void this.#inner.release(connection).then(undefined, () => undefined);
+    this.#notifyChanged();
   }
 
-  /** A dead connection frees room to grow: waiters borrow a fresh one. */
+  /** A dead connection frees room to grow: waiters get a fresh one. */
   #wakeWaiters(): void {
-    while (this.#waiters.length > 0 && this.#active.size + this.#borrowing < this.#settings.max) {
+    while (this.#waiters.length > 0 && this.#canGrow()) {
       const waiter = this.#waiters.take();
       if (waiter === undefined) return;
-      this.#borrow().then((c) => waiter.resolve(reserve(c)), waiter.reject);
+      this.#acquire().then(waiter.resolve, waiter.reject);
     }
+  }
+
+  #remove(connection: Connection): void {
+    const at = this.#connections.indexOf(connection);
+    if (at !== -1) this.#connections.splice(at, 1);
+    this.#idleSince.delete(connection);
+    void connection.close();
+  }
+
+  /** Keeps `min` connections once started (failures are left to the next call). */
+  #fillToMin(): void {
+    if (!this.#started || this.#closed) return;
+    for (let n = this.#connections.length + this.#creating; n < Math.min(this.#settings.min, this.#settings.max); n += 1) {
+      this.#create(false).catch(() => undefined);
+    }
+  }
+
+  /** Closes connections idle past idle_timeout, down to `min`; checks again while any is idle. */
+  #armReaper(): void {
+    const idleMs = this.#settings.idle_timeout * 1000;
+    if (idleMs <= 0 || this.#reaper !== undefined || this.#closed) return;
+    const every = Math.max(1_000, Math.min(idleMs / 2, 30_000));
+    this.#reaper = setTimeout(() => {
+      this.#reaper = undefined;
+      const now = Date.now();
+      for (const [c, since] of [...this.#idleSince]) {
+        if (this.#connections.length <= this.#settings.min) break;
+        if (c.inflight === 0 && now - since >= idleMs) this.#remove(c);
+      }
+      if (this.#idleSince.size > 0) this.#armReaper();
+    }, every);
+    this.#reaper.unref();
+  }
+
+  #isQuiet(): boolean {
+    return this.#waiters.length === 0 && this.#growing === 0 && this.#connections.every((c) => c.inflight === 0);
+  }
+
+  /** Waits until the pool changes or `until` (a time) passes. */
+  #waitChanged(until: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, Math.max(0, until - Date.now()));
+      this.#changed.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  #notifyChanged(): void {
+    if (this.#changed.length === 0) return;
+    const told = this.#changed;
+    this.#changed = [];
+    for (const tell of told) tell();
   }
 
   #exhausted(why: string): GatewayError {

@@ -1,4 +1,5 @@
 import { SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
+import type { AbortListener, AbortWatch } from '../pool/connection.js';
 
 /** The longest delay setTimeout takes (a longer one fires at once): what the SDK's own timer is given. */
 export const NO_SDK_TIMEOUT = 2 ** 31 - 1;
@@ -12,12 +13,15 @@ export const NO_SDK_TIMEOUT = 2 ** 31 - 1;
  * timeout. Here the abort reason is an error object of our own, so an
  * expiry is told apart by identity, never by code.
  */
-export class Deadline {
-  /** Aborts when the deadline expires or the caller's signal aborts. */
-  readonly signal: AbortSignal;
-  readonly #controller = new AbortController();
+export class Deadline implements AbortWatch {
   /** Made only when the deadline expires: an Error's stack trace costs more than the rest of the request's bookkeeping. */
   #reason: SdkError | undefined;
+  /** [speed] Made on first use of `signal` (the SDK path): the lean path watches the deadline itself. */
+  #controller: AbortController | undefined;
+  #aborted = false;
+  #abortReason: unknown;
+  /** The one listener of the lean path (lean-calls.ts); a request has one. */
+  #listener: AbortListener | undefined;
   readonly #timeout: number;
   #end: number;
   /** Set while paused: when the pause began. */
@@ -32,11 +36,40 @@ export class Deadline {
     this.#cap = Math.max(timeout, maxTotal);
     this.#end = Date.now() + this.#cap;
     this.#caller = caller;
-    this.signal = this.#controller.signal;
     // Linked by hand, not with AbortSignal.any: one listener, removed in clear().
-    if (caller?.aborted === true) this.#controller.abort(caller.reason);
-    else caller?.addEventListener('abort', this.#onCallerAbort, { once: true });
-    this.#arm();
+    if (caller?.aborted === true) this.#abort(caller.reason);
+    else {
+      caller?.addEventListener('abort', this.#onCallerAbort, { once: true });
+      this.#arm();
+    }
+  }
+
+  /** Aborts when the deadline expires or the caller's signal aborts. */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** Whether the deadline expired or the caller aborted (AbortWatch, as the signal's). */
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  /** Why it ended: the expiry's own error, or the caller's reason (AbortWatch, as the signal's). */
+  get reason(): unknown {
+    return this.#abortReason;
+  }
+
+  /** [speed] Watches the end without a signal (AbortWatch): one listener, told once. */
+  addEventListener(_type: 'abort', listener: AbortListener): void {
+    this.#listener = listener;
+  }
+
+  removeEventListener(_type: 'abort', listener: AbortListener): void {
+    if (this.#listener === listener) this.#listener = undefined;
   }
 
   /** Whether `err` is this deadline's own expiry (not a backend's answer, not the caller's cancel). */
@@ -56,7 +89,7 @@ export class Deadline {
 
   /** Progress from the backend: the idle time starts over (never past maxTotal). */
   extend(): void {
-    if (this.#controller.signal.aborted || this.#pausedAt !== undefined) return;
+    if (this.#aborted || this.#pausedAt !== undefined) return;
     clearTimeout(this.#timer);
     this.#arm();
   }
@@ -67,7 +100,7 @@ export class Deadline {
    * resume(), and the hard maximum moves by the pause.
    */
   pause(): void {
-    if (this.#controller.signal.aborted || this.#pausedAt !== undefined) return;
+    if (this.#aborted || this.#pausedAt !== undefined) return;
     clearTimeout(this.#timer);
     this.#pausedAt = Date.now();
   }
@@ -90,18 +123,27 @@ export class Deadline {
     const total = this.#end - Date.now();
     this.#capped = this.#cap > this.#timeout && total < this.#timeout;
     const left = Math.min(this.#timeout, total);
-    this.#timer = setTimeout(
-      () => {
-        this.clear();
-        this.#reason = new SdkError(SdkErrorCode.RequestTimeout, 'Request timed out (gateway deadline)');
-        this.#controller.abort(this.#reason);
-      },
-      Math.max(0, left),
-    );
+    this.#timer = setTimeout(this.#expire, Math.max(0, left));
+  }
+
+  readonly #expire = (): void => {
+    this.clear();
+    this.#reason = new SdkError(SdkErrorCode.RequestTimeout, 'Request timed out (gateway deadline)');
+    this.#abort(this.#reason);
+  };
+
+  #abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#abortReason = reason;
+    this.#controller?.abort(reason);
+    const listener = this.#listener;
+    this.#listener = undefined;
+    listener?.handleEvent();
   }
 
   readonly #onCallerAbort = (): void => {
     clearTimeout(this.#timer);
-    this.#controller.abort(this.#caller?.reason);
+    this.#abort(this.#caller?.reason);
   };
 }

@@ -226,8 +226,12 @@ export class Router {
             const taskEra = backendTaskEra(connection, resolved.definition.execution?.taskSupport);
             if (taskEra !== undefined) return await asTask(taskEra);
             let viaTask = false;
-            const result = (await connection.client
-              .request({ method: 'tools/call', params }, PassthroughResult, {
+            // [speed] A plain call (no progress asked) on a 2025 stdio link skips the SDK Protocol (supervisor/lean-calls.ts).
+            const lean = onprogress === undefined ? connection.lean : undefined;
+            const sent = lean?.request('tools/call', params, deadline); // [speed] the deadline itself: no AbortSignal per call
+            const result = (await (
+              sent ??
+              connection.client.request({ method: 'tools/call', params }, PassthroughResult, {
                 signal: deadline.signal,
                 timeout: NO_SDK_TIMEOUT,
                 allowInputRequired: true,
@@ -241,11 +245,11 @@ export class Router {
                       },
                     }),
               })
-              .catch((err: unknown) => {
-                if (!refusedWithoutTask(err, connection)) throw err;
-                viaTask = true;
-                return asTask('modern');
-              })) as CallToolResult;
+            ).catch((err: unknown) => {
+              if (!refusedWithoutTask(err, connection)) throw err;
+              viaTask = true;
+              return asTask('modern');
+            })) as CallToolResult;
             // A task asked for after the backend's -32021 is no unasked one (asTask handed it over or polled it).
             if (viaTask) return result;
             refuseUnaskedTask(result, server, tool);

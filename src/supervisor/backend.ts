@@ -252,7 +252,7 @@ export class Backend extends EventEmitter {
   }
 
   /**
-   * generic-pool's create: more connections only while the backend is up,
+   * The pool's create (pool/pool.ts): more connections only while the backend is up,
    * and not before the restart backoff has passed (the pool replaces a
    * dead process on demand; a process that keeps dying, or an extra one
    * that fails to start, must not be respawned at the pool's pace). The

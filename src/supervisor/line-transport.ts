@@ -2,6 +2,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/client';
 import { ProtocolErrorCode } from '@modelcontextprotocol/client';
 import type { Logger } from '../log.js';
+import { LeanCalls } from './lean-calls.js';
 
 export interface LineTransportOptions {
   input: Readable;
@@ -25,6 +26,8 @@ export class LineTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage) => void;
+  /** [speed] Plain tools/calls that bypass the SDK Protocol (lean-calls.ts); their responses are taken here. */
+  readonly lean = new LeanCalls((message) => this.send(message));
 
   readonly #input: Readable;
   readonly #output: Writable;
@@ -40,6 +43,8 @@ export class LineTransport implements Transport {
   #failure: string | undefined;
   #garbage = 0;
   #garbageLoggedAt = 0;
+  /** Settles when the corked messages have been handed to the stream. */
+  #flushed: Promise<void> | undefined;
 
   constructor(options: LineTransportOptions) {
     this.#input = options.input;
@@ -143,7 +148,7 @@ export class LineTransport implements Transport {
         this.#answerMalformed(message as { id: string | number }, problem);
         return false;
       }
-      this.onmessage?.(message);
+      this.#deliver(message);
       return (message as { id?: unknown }).id === undefined;
     }
     if (line.length === 0 || (line.length === 1 && line[0] === 0x0d)) return false;
@@ -160,11 +165,16 @@ export class LineTransport implements Transport {
    */
   #answerMalformed(message: { id: string | number }, problem: string): void {
     this.#log.warn({ id: message.id, problem }, 'backend sent a malformed JSON-RPC response; the call fails with BACKEND_ERROR');
-    this.onmessage?.({
+    this.#deliver({
       jsonrpc: '2.0',
       id: message.id,
       error: { code: ProtocolErrorCode.InternalError, message: `Malformed response: ${problem}`, data: new MalformedResponse(problem) },
-    });
+    } as JSONRPCMessage);
+  }
+
+  /** A message to the lean request it answers, or else to the SDK client. */
+  #deliver(message: JSONRPCMessage): void {
+    if (!this.lean.settle(message)) this.onmessage?.(message);
   }
 
   #reportGarbage(line: Buffer): void {
@@ -177,10 +187,24 @@ export class LineTransport implements Transport {
     this.#garbage = 0;
   }
 
+  /**
+   * Writes one message as one line. [speed] The stream stays corked until
+   * the event loop's check phase, so the messages of all the requests that
+   * arrived in one poll (16 concurrent calls, their cancellations) reach the
+   * child in one write, and it wakes once for them; the promise settles
+   * once they are flushed.
+   */
   async send(message: JSONRPCMessage): Promise<void> {
     if (this.#closed) throw new Error('transport closed');
-    const ok = this.#output.write(`${JSON.stringify(message)}\n`);
-    if (!ok) {
+    let flushed = this.#flushed;
+    if (flushed === undefined) {
+      this.#output.cork();
+      flushed = new Promise<void>((resolve) => setImmediate(this.#uncork, resolve));
+      this.#flushed = flushed;
+    }
+    this.#output.write(`${JSON.stringify(message)}\n`);
+    await flushed;
+    if (this.#output.writableNeedDrain) {
       await new Promise<void>((resolve) => {
         const done = (): void => {
           this.#output.off('drain', done);
@@ -193,6 +217,12 @@ export class LineTransport implements Transport {
     }
   }
 
+  readonly #uncork = (flushed: () => void): void => {
+    this.#flushed = undefined;
+    this.#output.uncork();
+    flushed();
+  };
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -200,6 +230,8 @@ export class LineTransport implements Transport {
     this.#pending = [];
     this.#chunks.length = 0;
     this.onclose?.();
+    // After the SDK client has dropped its transport, so a lean call's failure reads as a closed link (router/failure.ts).
+    this.lean.close();
   }
 }
 

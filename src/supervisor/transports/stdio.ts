@@ -88,7 +88,7 @@ export async function connectStdio(config: BackendConfig, context: TransportCont
     stopping = true;
     return shutdownStdio(client, child, config);
   };
-  const connection = new Connection({ client, pid: child.pid, ended, shutdown });
+  const connection = new Connection({ client, pid: child.pid, ended, shutdown, lean: transport.lean }); // [speed] lean tools/call path
   logger.debug({ pid: child.pid, start_timeout: config.startTimeout }, 'backend process started; sending initialize');
   try {
     await client.connect(transport, { timeout: config.startTimeout, prior: hooks.era?.prior() });
