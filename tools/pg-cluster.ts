@@ -45,7 +45,7 @@ export function findPgBinaries(): string | undefined {
  * port and returns its URL. PostgreSQL refuses to run as root, so as root
  * it runs as the `postgres` OS user.
  */
-export async function startPgCluster(bin: string, options: { fsync?: boolean } = {}): Promise<PgCluster> {
+export async function startPgCluster(bin: string, options: { fsync?: boolean; settings?: string[] } = {}): Promise<PgCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'stonegate-pg-'));
   const asRoot = userInfo().uid === 0;
   // `runuser` drops root to the postgres user; as anyone else the tools run directly.
@@ -77,7 +77,9 @@ export async function startPgCluster(bin: string, options: { fsync?: boolean } =
   try {
     run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
     const durability = options.fsync === true ? '' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off';
-    settings = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=300${durability}`;
+    // Extra `name=value` settings (the coord-pg bench's profile loads pg_stat_statements this way).
+    const extra = (options.settings ?? []).map((s) => ` -c ${s}`).join('');
+    settings = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=300${durability}${extra}`;
     run('pg_ctl', ['-D', data, '-w', '-t', '60', '-l', join(dir, 'server.log'), '-o', settings, 'start']);
     started = true;
   } catch (error) {
