@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { findPgBinaries, startPgCluster } from '../../tools/pg-cluster.js';
@@ -136,6 +137,55 @@ describePg('[pg-speed] #31 message writes without the global lock', () => {
     const allSent = [...new Set([...acknowledged.values()].flat())].sort((x, y) => x - y);
     expect([...messageIds].sort((x, y) => x - y)).toEqual(allSent);
     await Promise.all([a.stop(), b.stop()]);
+  });
+});
+
+describePg('[pg-speed] #31 what a write costs the database (schema 8)', () => {
+  const database = useTestDatabase('pgcost');
+
+  it('a write commits without NOTIFY (no database-wide notify lock over its flush), and last-seen times are written at most once a second', async () => {
+    const gw = await startGateway(gatewayToml(database.url));
+    await call(gw, 'POST', '/coord/agent/register', { agent_id: 'cost-a', role: 'w' });
+    await call(gw, 'POST', '/coord/agent/register', { agent_id: 'cost-b', role: 'w' });
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      // The store's NOTIFY channel (backends/coord/pg-store.ts) and a marker of our own: a listener gets notifications in
+      // commit order, so whatever the write's transaction notified arrives before the marker sent after its commit.
+      const channel = `coord_${createHash('sha256').update('public').digest('hex').slice(0, 20)}`;
+      const heard: string[] = [];
+      const marker = new Promise<void>((resolve) =>
+        client.on('notification', (n) => (n.channel === 'cost_marker' ? resolve() : heard.push(`${n.channel} ${n.payload}`))),
+      );
+      await client.query(`LISTEN ${channel}`);
+      await client.query('LISTEN cost_marker');
+      await client.query('BEGIN');
+      const sent = await client.query("SELECT message_id FROM coord_send('default', 'cost-a', 'cost-b', 'direct', $1, NULL, 1000)", [Date.now()]);
+      const task = await client.query("SELECT task FROM coord_task_post('t1', 'default', 'd', 'cost-a', NULL, 0, '{}', $1, '{}', 1000)", [Date.now()]);
+      await client.query('COMMIT');
+      await client.query("NOTIFY cost_marker, 'after'");
+      await marker;
+      expect(Number(sent.rows[0]?.message_id)).toBeGreaterThan(0);
+      expect(task.rows[0]?.task).not.toBeNull();
+      expect(heard, 'NOTIFYs sent inside the writing transaction').toEqual([]);
+
+      // Polls that find nothing: the agent's row gets no new version (xmin) more than once, however many polls a second.
+      const version = async (): Promise<string> => (await client.query("SELECT xmin::text AS v FROM agents WHERE id = 'cost-b'")).rows[0]?.v as string;
+      await call(gw, 'GET', '/coord/msg/poll?agent_id=cost-b&timeout=0');
+      const versions = [await version()];
+      const started = performance.now();
+      for (let i = 0; i < 8; i++) {
+        await call(gw, 'GET', '/coord/msg/poll?agent_id=cost-b&timeout=0');
+        versions.push(await version());
+      }
+      // One write per second that passed (and one for a second boundary), not one per poll.
+      const writes = new Set(versions).size - 1;
+      expect(writes).toBeLessThanOrEqual(Math.floor((performance.now() - started) / 1000) + 1);
+      expect(writes).toBeLessThan(8);
+    } finally {
+      await client.end();
+      await gw.stop();
+    }
   });
 });
 

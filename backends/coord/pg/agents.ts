@@ -49,7 +49,9 @@ export class PgAgents {
     const id = ident(agentId, 'agent_id');
     return write(this.ctx, async (tx): Promise<DeregisterAgentResult> => {
       const at = this.ctx.now();
-      // Locked first, as every task write takes the agent's row first (task-functions.ts): a claim racing this one waits, then finds no agent.
+      // The agent's writer lock (sends hold it shared: message-functions.ts), then its row, as every task write takes the agent's
+      // row first (task-functions.ts): a send or claim racing this one waits, then finds no agent.
+      await tx.query("SELECT pg_advisory_xact_lock(coord_key('agent', $1))", [id]);
       const found = await row<AgentRow>(tx, 'SELECT * FROM agents WHERE id = $1 FOR UPDATE', [id]);
       const pending = await this.pendingCount(tx, id);
       // Claims and tasks end even when the agent is no longer registered (claims need no registration).
@@ -125,9 +127,12 @@ export class PgAgents {
     return touched;
   }
 
-  /** ACTIVITY (store-methods.ts): the agent's last_heartbeat is now, when it is registered; nothing otherwise. One statement, no transaction. */
+  /**
+   * ACTIVITY (store-methods.ts): the agent's last_heartbeat is now, when it is registered; nothing otherwise. One statement, no
+   * transaction; the row is written only when its time is a second old or more (coord_seen, message-functions.ts).
+   */
   async seen(agentId: string): Promise<void> {
-    await this.ctx.pool.query('UPDATE agents SET last_heartbeat = GREATEST(last_heartbeat, $1) WHERE id = $2', [this.ctx.now(), agentId]);
+    await this.ctx.pool.query('UPDATE agents SET last_heartbeat = $1 WHERE id = $2 AND last_heartbeat <= $1::bigint - 1000', [this.ctx.now(), agentId]);
   }
 
   /** Messages waiting for the agent (exact: deregister reports it). */

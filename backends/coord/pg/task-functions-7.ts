@@ -1,4 +1,8 @@
 /*
+ * FROZEN: the task functions as coordination schema step 7 created them
+ * (migration-lockfree.ts); a released step never changes. Step 8 replaces
+ * them (task-functions.ts, which has the current argument).
+ *
  * The task queue's writes on PostgreSQL as server-side functions (part of
  * coordination schema step 7, migration-lockfree.ts): post, claim, complete
  * and renew are one call each, without the store-wide write lock.
