@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import type { KitLogger } from './logger.js';
 
 /*
@@ -46,9 +45,12 @@ export class PgAnnouncer {
   #scheduled = false;
   #closed = false;
 
-  /** `tag` marks this process's payloads, so its own listener can skip them (it woke its waiters already). */
+  /**
+   * `run` sends one statement (the store gives the LISTEN connection while it is up, else the pool); `tag` marks this
+   * process's payloads, so its own listener can skip them (it woke its waiters already).
+   */
   constructor(
-    private readonly pool: pg.Pool,
+    private readonly run: (sql: string, params: unknown[]) => Promise<unknown>,
     private readonly channel: string,
     readonly tag: string,
     private readonly logger?: KitLogger,
@@ -71,8 +73,8 @@ export class PgAnnouncer {
     if (this.#flight !== undefined || this.#pending.size === 0) return;
     const payloads = this.#payloads([...this.#pending]);
     this.#pending.clear();
-    this.#flight = this.pool
-      .query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [this.channel, payloads])
+    this.#flight = Promise.resolve()
+      .then(() => this.run('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [this.channel, payloads]))
       .then(
         () => undefined,
         (err: unknown) => this.logger?.warn({ err }, 'could not announce a write to the other processes; they re-read within their recheck interval'),

@@ -66,7 +66,10 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
     .digest('hex')
     .slice(0, 20)}`;
   // This store's own announcements come back to its listener: it woke its waiters at the commit already.
-  const announcer = new PgAnnouncer(pool, channel, randomBytes(6).toString('base64url'), runtime.logger);
+  // Announcements leave on the LISTEN connection (no wait for a pool connection under load); while it reconnects, through the pool.
+  let listening: PgListener | undefined;
+  const announce = (sql: string, params: unknown[]): Promise<unknown> => listening?.query(sql, params) ?? pool.query(sql, params);
+  const announcer = new PgAnnouncer(announce, channel, randomBytes(6).toString('base64url'), runtime.logger);
   const ctx: PgContext = {
     pool,
     options: opts,
@@ -95,6 +98,7 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
     await pool.end();
     throw error;
   });
+  listening = listener;
   const agents = new PgAgents(ctx);
   const channels = new PgChannels(ctx);
   const messages = new PgMessages(ctx, agents);

@@ -260,7 +260,7 @@ export const coordPgBench: Bench = {
           ];
         }),
         note:
-          'With 2 gateways each agent sends through one gateway and polls through the other, so every delivery and every wake crosses gateways (NOTIFY at commit, LISTEN on the other). ' +
+          'With 2 gateways each agent sends through one gateway and polls through the other, so every delivery and every wake crosses gateways (a NOTIFY sent after the commit, LISTEN on the other). ' +
           'Tasks: workers alternate gateways; each task is one claim and one completion. Wake: send start → answer of a long poll parked on the other gateway. ' +
           'CPU per message: user + system time over the throughput runs of the gateway processes (both, for 2 gateways) and of the PostgreSQL server with all its backends (/proc), divided by the messages delivered (per task: its post, claim and completion); the client is not counted.',
       };
@@ -269,7 +269,7 @@ export const coordPgBench: Bench = {
         tables: [table, ...profiles],
         notes: [
           `PostgreSQL ${server.cluster === undefined ? 'given by STONEGATE_BENCH_PG_URL' : 'started by the bench on loopback, with fsync on'}; gateways, PostgreSQL and the bench client share this machine (load ${load.load1} on ${load.nproc} CPUs at the end).`,
-          'Since coordination schema 7 a send, broadcast or poll is one function call without the store-wide lock (backends/coord/migration-lockfree.ts); task, state, claim and thread writes still take the advisory lock.',
+          'Since coordination schema 7 a send, broadcast or poll and every task write is one function call without the store-wide lock (backends/coord/migration-lockfree.ts); since schema 8 they commit without NOTIFY (the gateway announces after the commit: kit/pg-announcer.ts) and take advisory writer locks; claim, thread and registration writes still take the store-wide lock.',
         ],
         targets: [],
       };
