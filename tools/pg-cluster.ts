@@ -21,6 +21,8 @@ export interface PgCluster {
   halt(): void;
   /** Starts a halted server again, on the same port with the same settings. */
   start(): void;
+  /** `pg_ctl restart` (fast shutdown, then start; returns once it accepts connections again). */
+  restart(): void;
 }
 
 /** Where initdb and pg_ctl live: STONEGATE_TEST_PG_BIN, the newest Debian cluster version, or PATH. */
@@ -95,5 +97,6 @@ export async function startPgCluster(bin: string, options: { fsync?: boolean; se
   };
   const halt = (): void => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
   const start = (): void => run('pg_ctl', ['-D', data, '-w', '-t', '60', '-l', join(dir, 'server.log'), '-o', settings, 'start']);
-  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, stop, pid, halt, start };
+  const restart = (): void => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '60', '-l', join(dir, 'server.log'), '-o', settings, 'restart']);
+  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, stop, pid, halt, start, restart };
 }

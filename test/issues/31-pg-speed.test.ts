@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { findPgBinaries, startPgCluster } from '../../tools/pg-cluster.js';
-import { eventually, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
+import { demoBackend, eventually, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 import { describePg, useTestDatabase } from '../helpers/pg.js';
 import { eventsOf, readSse } from '../helpers/sse.js';
 
@@ -190,6 +190,56 @@ describePg('[pg-speed] #31 what a write costs the database (schema 8)', () => {
 });
 
 describePg('[pg-speed] #31 PostgreSQL restarted under load', () => {
+  it('stores an async outcome that arrived while PostgreSQL was down once it is back, instead of leaving the call running', { timeout: 120_000 }, async () => {
+    const bin = findPgBinaries();
+    expect(bin, 'PostgreSQL server binaries').toBeDefined();
+    const cluster = await startPgCluster(bin as string, { fsync: true });
+    try {
+      const gw = await startGateway(`[store]\nurl = ${q(cluster.url)}\npool_size = 4\n\n[coordination]\nenabled = false\n\n${demoBackend()}\n`);
+      await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'demo');
+      const submitted = await gw.request('POST', '/call/async', { server: 'demo', tool: 'sleep', arguments: { ms: 1_500 } });
+      const id = submitted.body.call_id as string;
+      await eventually(async () => (await gw.request('GET', `/call/${id}`)).body.status === 'running');
+      cluster.halt();
+      // The call ends while the database is down: its outcome cannot be written yet.
+      await gw.waitForLog((l) => l.call_id === id && typeof l.msg === 'string' && l.msg.startsWith('could not store async call result'), 30_000);
+      cluster.start();
+      const outcome = await eventually(async () => {
+        const got = await gw.request('GET', `/call/${id}`).catch(() => undefined);
+        return got?.status === 200 && got.body.status !== 'running' && got.body.status !== 'pending' ? got.body : undefined;
+      }, 60_000);
+      expect(outcome).toMatchObject({ status: 'complete' });
+      await gw.stop();
+    } finally {
+      cluster.stop();
+    }
+  });
+
+  it('keeps an async call that runs across a pg_ctl restart: its outcome is stored and read afterwards', { timeout: 120_000 }, async () => {
+    const bin = findPgBinaries();
+    expect(bin, 'PostgreSQL server binaries').toBeDefined();
+    const cluster = await startPgCluster(bin as string, { fsync: true });
+    try {
+      const gw = await startGateway(`[store]\nurl = ${q(cluster.url)}\npool_size = 4\n\n[coordination]\nenabled = false\n\n${demoBackend()}\n`);
+      await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'demo');
+      // Long enough to outlast the restart: the outcome is written once PostgreSQL is back.
+      const submitted = await gw.request('POST', '/call/async', { server: 'demo', tool: 'sleep', arguments: { ms: 8_000 } });
+      expect(submitted.status).toBe(202);
+      const id = submitted.body.call_id as string;
+      await eventually(async () => (await gw.request('GET', `/call/${id}`)).body.status === 'running');
+      cluster.restart();
+      const outcome = await eventually(async () => {
+        const got = await gw.request('GET', `/call/${id}?wait_ms=10000`).catch(() => undefined);
+        return got?.status === 200 && got.body.status !== 'running' && got.body.status !== 'pending' ? got.body : undefined;
+      }, 60_000);
+      expect(outcome).toMatchObject({ status: 'complete' });
+      await eventually(async () => (await gw.request('GET', '/health')).body.status === 'ok', 60_000);
+      await gw.stop();
+    } finally {
+      cluster.stop();
+    }
+  });
+
   it('keeps serving what needs no store, reports the store in /health while PostgreSQL is down, and loses no acknowledged message or task', {
     timeout: 240_000,
   }, async () => {
