@@ -240,7 +240,7 @@ describePg('[pg-speed] #31 PostgreSQL restarted under load', () => {
     }
   });
 
-  it('keeps serving what needs no store, reports the store in /health while PostgreSQL is down, and loses no acknowledged message or task', {
+  it('keeps serving what needs no store, reports the store in /health while PostgreSQL is down, and loses no acknowledged message or task (stop and start, then pg_ctl restart mid-flight)', {
     timeout: 240_000,
   }, async () => {
     const bin = findPgBinaries();
@@ -308,6 +308,10 @@ describePg('[pg-speed] #31 PostgreSQL restarted under load', () => {
       expect((await gw.request('GET', '/livez')).status).toBe(200);
 
       cluster.start();
+      await eventually(async () => (await gw.request('GET', '/health')).body.status === 'ok', 60_000);
+      await progress(50);
+      // Mid-flight, without a pause: pg_ctl restart while the senders and workers keep going.
+      cluster.restart();
       await eventually(async () => (await gw.request('GET', '/health')).body.status === 'ok', 60_000);
       await progress(50);
       stopping = true;
