@@ -269,7 +269,7 @@ export const coordPgBench: Bench = {
         tables: [table, ...profiles],
         notes: [
           `PostgreSQL ${server.cluster === undefined ? 'given by STONEGATE_BENCH_PG_URL' : 'started by the bench on loopback, with fsync on'}; gateways, PostgreSQL and the bench client share this machine (load ${load.load1} on ${load.nproc} CPUs at the end).`,
-          'Since coordination schema 7 a send, broadcast or poll and every task write is one function call without the store-wide lock (backends/coord/migration-lockfree.ts); since schema 8 they commit without NOTIFY (the gateway announces after the commit: kit/pg-announcer.ts) and take advisory writer locks; claim, thread and registration writes still take the store-wide lock.',
+          'Since coordination schema 7 a send, broadcast or poll and every task write is one function call without the store-wide lock (backends/coord/migration-lockfree.ts); since schema 8 they commit without NOTIFY (the gateway announces after the commit: kit/pg-announcer.ts) and take advisory writer locks; claim, thread and deregistration writes still take the store-wide lock.',
         ],
         targets: [],
       };

@@ -33,7 +33,7 @@ poll_timeout_max = 5
 describePg('[pg-speed] #31 message writes without the global lock', () => {
   const database = useTestDatabase('pgspeed');
 
-  it('sends while another session holds the old global write lock: the message path takes no global lock', async () => {
+  it('sends and registers while another session holds the old global write lock: the message path and registrations take no global lock', async () => {
     const gw = await startGateway(gatewayToml(database.url));
     await call(gw, 'POST', '/coord/agent/register', { agent_id: 'lock-a', role: 'w' });
     await call(gw, 'POST', '/coord/agent/register', { agent_id: 'lock-b', role: 'w' });
@@ -47,6 +47,9 @@ describePg('[pg-speed] #31 message writes without the global lock', () => {
       const broadcast = await call(gw, 'POST', '/coord/msg/broadcast', { from: 'lock-a', content: 'to all' });
       const polled = await call(gw, 'GET', '/coord/msg/poll?agent_id=lock-b&timeout=0');
       expect((polled.body.messages as { id: number }[]).map((m) => m.id)).toEqual([sent.body.id, broadcast.body.id]);
+      // Since schema 8 a registration takes only its agent's lock.
+      const registered = await call(gw, 'POST', '/coord/agent/register', { agent_id: 'lock-c', role: 'w' });
+      expect(registered.body.created).toBe(true);
     } finally {
       await holder.query('ROLLBACK');
       await holder.end();

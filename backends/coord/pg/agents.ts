@@ -25,23 +25,31 @@ export class PgAgents {
 
   async register(input: RegisterAgentInput): Promise<RegisterAgentResult> {
     const { id, role, capabilities, group, channel, webhook } = await registration(input, this.ctx.options);
-    const result = await write(this.ctx, async (tx) => {
-      const at = this.ctx.now();
-      const created = (await this.find(tx, id)) === undefined;
-      await tx.ensureChannel(channel, id, at);
-      const saved = await row<AgentRow>(
-        tx,
-        `INSERT INTO agents (id, role, capabilities, group_name, channel, webhook_url, registered_at, last_heartbeat)
+    // [pg-speed] Not the store-wide lock: the agent's own lock, exclusive, as a deregistration takes it (sends hold it
+    // shared: message-functions.ts), so a registration and a deregistration of one id never interleave. Its other
+    // writes are single statements (the channel ON CONFLICT, the upsert) and its event is ordered by the watermark.
+    const result = await write(
+      this.ctx,
+      async (tx) => {
+        await tx.query("SELECT pg_advisory_xact_lock(coord_key('agent', $1))", [id]);
+        const at = this.ctx.now();
+        const created = (await this.find(tx, id)) === undefined;
+        await tx.ensureChannel(channel, id, at);
+        const saved = await row<AgentRow>(
+          tx,
+          `INSERT INTO agents (id, role, capabilities, group_name, channel, webhook_url, registered_at, last_heartbeat)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
          ON CONFLICT (id) DO UPDATE SET
            role = EXCLUDED.role, capabilities = EXCLUDED.capabilities, group_name = EXCLUDED.group_name,
            channel = EXCLUDED.channel, webhook_url = EXCLUDED.webhook_url, last_heartbeat = EXCLUDED.last_heartbeat
          RETURNING *`,
-        [id, role, JSON.stringify(capabilities), group, channel, webhook, at],
-      );
-      await tx.appendEvent('agent_registered', channel, { agent_id: id, role, capabilities, group, re_registered: !created }, at);
-      return { row: saved as AgentRow, created };
-    });
+          [id, role, JSON.stringify(capabilities), group, channel, webhook, at],
+        );
+        await tx.appendEvent('agent_registered', channel, { agent_id: id, role, capabilities, group, re_registered: !created }, at);
+        return { row: saved as AgentRow, created };
+      },
+      { key: `register ${id}` },
+    );
     return { agent: this.toAgent(result.row), created: result.created, heartbeat_interval: this.ctx.options.heartbeat_interval };
   }
 
