@@ -2,6 +2,9 @@ import pg from 'pg';
 import type { KitLogger } from './logger.js';
 import { clientConfig, type PgSettings } from './pg-pool.js';
 
+/** The application_name of every listening connection. */
+export const LISTENER_APPLICATION_NAME = 'stonegate listen';
+
 /**
  * One connection that LISTENs on a channel and hands each payload to
  * `onPayload`: how a long-poll on one gateway hears a write committed by
@@ -30,7 +33,8 @@ export class PgListener {
   }
 
   async #connect(): Promise<void> {
-    const client = new pg.Client(clientConfig(this.settings));
+    // Named, so pg_stat_activity shows which connections listen (they also send the coordination store's NOTIFYs).
+    const client = new pg.Client({ ...clientConfig(this.settings), application_name: LISTENER_APPLICATION_NAME });
     client.on('notification', (n) => {
       if (n.channel === this.channel && n.payload !== undefined) this.onPayload(n.payload);
     });
@@ -58,6 +62,15 @@ export class PgListener {
     };
     this.#timer = setTimeout(retry, this.retryMs);
     this.#timer.unref();
+  }
+
+  /**
+   * Runs one statement on the listening connection while it is up (undefined
+   * while it is being reopened): a writer that NOTIFYs from here waits for no
+   * pool connection ([pg-speed]: kit/pg-announcer.ts).
+   */
+  query(sql: string, params: unknown[]): Promise<unknown> | undefined {
+    return this.#client?.query(sql, params);
   }
 
   /** Stops listening. Idempotent. */

@@ -21,6 +21,8 @@ export interface PgCluster {
   halt(): void;
   /** Starts a halted server again, on the same port with the same settings. */
   start(): void;
+  /** `pg_ctl restart` (fast shutdown, then start; returns once it accepts connections again). */
+  restart(): void;
 }
 
 /** Where initdb and pg_ctl live: STONEGATE_TEST_PG_BIN, the newest Debian cluster version, or PATH. */
@@ -45,7 +47,7 @@ export function findPgBinaries(): string | undefined {
  * port and returns its URL. PostgreSQL refuses to run as root, so as root
  * it runs as the `postgres` OS user.
  */
-export async function startPgCluster(bin: string, options: { fsync?: boolean } = {}): Promise<PgCluster> {
+export async function startPgCluster(bin: string, options: { fsync?: boolean; settings?: string[] } = {}): Promise<PgCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'stonegate-pg-'));
   const asRoot = userInfo().uid === 0;
   // `runuser` drops root to the postgres user; as anyone else the tools run directly.
@@ -77,7 +79,9 @@ export async function startPgCluster(bin: string, options: { fsync?: boolean } =
   try {
     run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
     const durability = options.fsync === true ? '' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off';
-    settings = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=300${durability}`;
+    // Extra `name=value` settings (the coord-pg bench's profile loads pg_stat_statements this way).
+    const extra = (options.settings ?? []).map((s) => ` -c ${s}`).join('');
+    settings = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=300${durability}${extra}`;
     run('pg_ctl', ['-D', data, '-w', '-t', '60', '-l', join(dir, 'server.log'), '-o', settings, 'start']);
     started = true;
   } catch (error) {
@@ -93,5 +97,6 @@ export async function startPgCluster(bin: string, options: { fsync?: boolean } =
   };
   const halt = (): void => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
   const start = (): void => run('pg_ctl', ['-D', data, '-w', '-t', '60', '-l', join(dir, 'server.log'), '-o', settings, 'start']);
-  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, stop, pid, halt, start };
+  const restart = (): void => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '60', '-l', join(dir, 'server.log'), '-o', settings, 'restart']);
+  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, stop, pid, halt, start, restart };
 }

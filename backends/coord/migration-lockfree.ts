@@ -1,5 +1,5 @@
 import type { Migration } from './migrations.js';
-import { TASK_FUNCTIONS } from './pg/task-functions.js';
+import { TASK_FUNCTIONS } from './pg/task-functions-7.js';
 
 /*
  * Step 7 of the coordination schema: message writes without the store's

@@ -2,6 +2,7 @@ import type { Database } from 'better-sqlite3';
 import { migrateSqlite, stepLedger } from '../../kit/sqlite-migrate.js';
 import { INITIAL_SCHEMA } from './migration-initial.js';
 import { LOCK_FREE_MESSAGES } from './migration-lockfree.js';
+import { LOCK_FREE_WRITES } from './migration-lockfree-2.js';
 
 /** One step of the schema; `version` is its position, starting at 1. */
 export interface Migration {
@@ -229,6 +230,8 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   // [pg-speed] step 7: message writes without the global lock (PostgreSQL; SQLite's step is empty).
   LOCK_FREE_MESSAGES,
+  // [pg-speed] step 8: wake-ups after commit, last-seen once a second (PostgreSQL; SQLite's step is empty).
+  LOCK_FREE_WRITES,
 ];
 
 /** The schema version this code writes. */

@@ -1,5 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Notifier } from '../../kit/notifier.js';
+import { PgAnnouncer, readAnnouncement } from '../../kit/pg-announcer.js';
 import { PgListener } from '../../kit/pg-listener.js';
 import { migratePostgres, type PgMigration } from '../../kit/pg-migrate.js';
 import { openPgPool, type PgSettings } from '../../kit/pg-pool.js';
@@ -60,6 +61,15 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
   const openedAt = Date.now();
   const notifier = new Notifier();
   let closed = false;
+  const channel = `coord_${createHash('sha256')
+    .update(settings.schema ?? 'public')
+    .digest('hex')
+    .slice(0, 20)}`;
+  // This store's own announcements come back to its listener: it woke its waiters at the commit already.
+  // Announcements leave on the LISTEN connection (no wait for a pool connection under load); while it reconnects, through the pool.
+  let listening: PgListener | undefined;
+  const announce = (sql: string, params: unknown[]): Promise<unknown> => listening?.query(sql, params) ?? pool.query(sql, params);
+  const announcer = new PgAnnouncer(announce, channel, randomBytes(6).toString('base64url'), runtime.logger);
   const ctx: PgContext = {
     pool,
     options: opts,
@@ -67,10 +77,8 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
     notifier,
     doorbell: new Doorbell(opts, runtime.logger),
     logger: runtime.logger,
-    channel: `coord_${createHash('sha256')
-      .update(settings.schema ?? 'public')
-      .digest('hex')
-      .slice(0, 20)}`,
+    channel,
+    announcer,
     isClosed: () => closed,
     recheckMs: runtime.recheckMs ?? RECHECK_MS,
   };
@@ -80,13 +88,17 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
   const listener = await PgListener.open(
     settings,
     ctx.channel,
-    (payload) => notifier.notify(payloadToTopic(payload)),
+    (payload) => {
+      const { tag, topics } = readAnnouncement(payload);
+      if (tag !== announcer.tag) for (const topic of topics) notifier.notify(payloadToTopic(topic));
+    },
     () => notifier.notifyAll(),
     runtime.logger,
   ).catch(async (error: unknown) => {
     await pool.end();
     throw error;
   });
+  listening = listener;
   const agents = new PgAgents(ctx);
   const channels = new PgChannels(ctx);
   const messages = new PgMessages(ctx, agents);
@@ -135,6 +147,7 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
       threads.stop();
       ctx.doorbell.close();
       notifier.close();
+      await announcer.close();
       await listener.close();
       // Waiters woken by close() run their last step (seeing isClosed) on
       // the next ticks; let them finish before the pool goes away.

@@ -5,6 +5,7 @@ import type { Bench, BenchContext, BenchReport } from '../bench.js';
 import { coordUp, PAIRS, type Throughput, throughput, type Wake, wake } from '../coord.js';
 import { restSurface, type Surface } from '../coord-surfaces.js';
 import { machineInfo } from '../lib/machine.js';
+import { PROFILE_SETTINGS, startPgProfile } from '../lib/pg-profile.js';
 import { cpuTimeMs, descendants } from '../lib/processes.js';
 import { fmt } from '../lib/stats.js';
 import { type RunningStonegate, startStonegate } from '../lib/stonegate.js';
@@ -104,6 +105,8 @@ async function claims(urls: string[], tasks: number, tag: string): Promise<numbe
 
 interface Setup {
   name: string;
+  /** The setup's database (PostgreSQL setups), for the profile. */
+  database?: string;
   gateways: RunningStonegate[];
   surface: Surface;
 }
@@ -115,9 +118,12 @@ async function postgres(ctx: BenchContext): Promise<{ url: string; cluster?: PgC
   const bin = findPgBinaries();
   if (bin === undefined) throw new Error('coord-pg needs PostgreSQL: install the postgresql package or set STONEGATE_BENCH_PG_URL');
   ctx.log(`coord-pg: starting a throwaway PostgreSQL from ${bin}`);
-  const cluster = await startPgCluster(bin, { fsync: true });
+  const cluster = await startPgCluster(bin, { fsync: true, settings: profiling() ? PROFILE_SETTINGS : [] });
   return { url: cluster.url, cluster };
 }
+
+/** STONEGATE_BENCH_PG_PROFILE=1: the first run of each PostgreSQL setup also reports its statements and waits (lib/pg-profile.ts). */
+const profiling = (): boolean => process.env.STONEGATE_BENCH_PG_PROFILE === '1';
 
 /** A fresh database on the server for one setup. */
 async function database(server: string, name: string): Promise<string> {
@@ -156,14 +162,18 @@ export const coordPgBench: Bench = {
       const sqlite = await startStonegate(ctx, { backends: [], extraToml: coordToml }, 'coord-sqlite');
       setups.push({ name: 'SQLite, 1 gateway', gateways: [sqlite], surface: restSurface('SQLite, 1 gateway', sqlite.url, sqlite.pid, 'lean') });
       const storeToml = (url: string): string => `${coordToml}\n[store]\nurl = ${JSON.stringify(url)}\npool_size = 16\n`;
-      const one = await startStonegate(ctx, { backends: [], extraToml: storeToml(await database(server.url, 'bench_one')) }, 'coord-pg1');
-      setups.push({ name: 'PostgreSQL, 1 gateway', gateways: [one], surface: restSurface('PostgreSQL, 1 gateway', one.url, one.pid, 'lean') });
-      const shared = storeToml(await database(server.url, 'bench_two'));
+      const oneDb = await database(server.url, 'bench_one');
+      // STONEGATE_BENCH_PG_CPUPROF=DIR: the one-gateway PostgreSQL setup runs under node --cpu-prof (summary: dist/bench/profile-summary.js).
+      const cpuProfDir = process.env.STONEGATE_BENCH_PG_CPUPROF || undefined;
+      const one = await startStonegate(ctx, { backends: [], extraToml: storeToml(oneDb), ...(cpuProfDir === undefined ? {} : { cpuProfDir }) }, 'coord-pg1');
+      setups.push({ name: 'PostgreSQL, 1 gateway', database: oneDb, gateways: [one], surface: restSurface('PostgreSQL, 1 gateway', one.url, one.pid, 'lean') });
+      const twoDb = await database(server.url, 'bench_two');
+      const shared = storeToml(twoDb);
       const two = [
         await startStonegate(ctx, { backends: [], extraToml: shared }, 'coord-pg2a'),
         await startStonegate(ctx, { backends: [], extraToml: shared }, 'coord-pg2b'),
       ];
-      setups.push({ name: 'PostgreSQL, 2 gateways', gateways: two, surface: spreadSurface('PostgreSQL, 2 gateways', two) });
+      setups.push({ name: 'PostgreSQL, 2 gateways', database: twoDb, gateways: two, surface: spreadSurface('PostgreSQL, 2 gateways', two) });
       for (const s of setups) for (const g of s.gateways) await coordUp(g.url);
 
       const runs = new Map<string, Throughput[]>();
@@ -174,11 +184,14 @@ export const coordPgBench: Bench = {
       const wakes: Wake[] = [];
       const claimRates = new Map<string, number[]>();
       for (const [i, s] of setups.entries()) await throughput(s.surface, Math.min(400, total), `warm${i}`, ctx.signal);
+      const profiles: Table[] = [];
       for (let rep = 0; rep < reps; rep += 1) {
         for (const [i, s] of setups.entries()) {
+          const profile = rep === 0 && profiling() && s.database !== undefined ? await startPgProfile(s.database, pgPid) : undefined;
           const [result, used] = await measured(s.gateways, s.name.startsWith('SQLite') ? undefined : pgPid, () =>
             throughput(s.surface, total, `r${rep}s${i}`, ctx.signal),
           );
+          if (profile !== undefined) profiles.push(...(await profile.stop(s.name, result.messages)));
           runs.set(s.name, [...(runs.get(s.name) ?? []), result]);
           cpu.set(s.name, [...(cpu.get(s.name) ?? []), used]);
           const [claimed, taskCpu] = await measured(s.gateways, s.name.startsWith('SQLite') ? undefined : pgPid, async () => ({
@@ -247,16 +260,16 @@ export const coordPgBench: Bench = {
           ];
         }),
         note:
-          'With 2 gateways each agent sends through one gateway and polls through the other, so every delivery and every wake crosses gateways (NOTIFY at commit, LISTEN on the other). ' +
+          'With 2 gateways each agent sends through one gateway and polls through the other, so every delivery and every wake crosses gateways (a NOTIFY sent after the commit, LISTEN on the other). ' +
           'Tasks: workers alternate gateways; each task is one claim and one completion. Wake: send start → answer of a long poll parked on the other gateway. ' +
           'CPU per message: user + system time over the throughput runs of the gateway processes (both, for 2 gateways) and of the PostgreSQL server with all its backends (/proc), divided by the messages delivered (per task: its post, claim and completion); the client is not counted.',
       };
       const load = machineInfo();
       return {
-        tables: [table],
+        tables: [table, ...profiles],
         notes: [
           `PostgreSQL ${server.cluster === undefined ? 'given by STONEGATE_BENCH_PG_URL' : 'started by the bench on loopback, with fsync on'}; gateways, PostgreSQL and the bench client share this machine (load ${load.load1} on ${load.nproc} CPUs at the end).`,
-          'Since coordination schema 7 a send, broadcast or poll is one function call without the store-wide lock (backends/coord/migration-lockfree.ts); task, state, claim and thread writes still take the advisory lock.',
+          'Since coordination schema 7 a send, broadcast or poll and every task write is one function call without the store-wide lock (backends/coord/migration-lockfree.ts); since schema 8 they commit without NOTIFY (the gateway announces after the commit: kit/pg-announcer.ts) and take advisory writer locks; claim, thread and deregistration writes still take the store-wide lock.',
         ],
         targets: [],
       };

@@ -195,7 +195,7 @@ export class DispatchTable {
     call.progress = live.progress;
     call.finished_at = new Date().toISOString();
     call.expires_at = Date.now() + this.#o.settings.result_ttl * 1000;
-    await this.#o.store.update(call).catch((err: unknown) => this.#o.logger.error({ call_id: call.id, err }, 'could not store async call result'));
+    await this.#storeOutcome(call);
     this.#live.delete(call.id);
     for (const wake of live.waiters) wake();
     this.#changed(call);
@@ -310,6 +310,26 @@ export class DispatchTable {
   }
 
   /** Stops: calls still running end failed/INTERRUPTED (written), timers stop. */
+  /**
+   * [pg-speed] An outcome the store refuses (a PostgreSQL restarting) is written again, 0.25 s then up to every 2 s, for up to
+   * five minutes or until the table closes: the store would otherwise keep the call `running` under this gateway's lease.
+   */
+  async #storeOutcome(call: AsyncCall): Promise<void> {
+    for (let attempt = 0, waited = 0; ; attempt++) {
+      try {
+        await this.#o.store.update(call);
+        if (attempt > 0) this.#o.logger.info({ call_id: call.id, attempts: attempt + 1 }, 'stored async call result');
+        return;
+      } catch (err) {
+        const delay = Math.min(250 * 2 ** attempt, 2_000);
+        if (this.#closed || waited + delay > 300_000) return void this.#o.logger.error({ call_id: call.id, err }, 'could not store async call result');
+        this.#o.logger.warn({ call_id: call.id, err }, 'could not store async call result; retrying');
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        waited += delay;
+      }
+    }
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#sweep);

@@ -4,6 +4,7 @@ import { CoordError } from '../../backends/coord/errors.js';
 import { MIGRATIONS } from '../../backends/coord/migrations.js';
 import { openPgStore, postgresSteps } from '../../backends/coord/pg-store.js';
 import type { CoordStore } from '../../backends/coord/store.js';
+import { LISTENER_APPLICATION_NAME } from '../../kit/pg-listener.js';
 import { expectCode, registerAll } from '../helpers/coord-store.js';
 import { describePg, freshSchema, useTestDatabase } from '../helpers/pg.js';
 
@@ -156,7 +157,8 @@ describePg('PostgreSQL coordination store shared by several gateways', () => {
       const listeners = async (): Promise<number[]> =>
         (
           await admin.query<{ pid: number }>(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %' AND pid <> pg_backend_pid()",
+            'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()',
+            [LISTENER_APPLICATION_NAME],
           )
         ).rows.map((r) => r.pid);
       const before = await listeners();

@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { findPgBinaries, startPgCluster } from '../../tools/pg-cluster.js';
-import { eventually, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
+import { demoBackend, eventually, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 import { describePg, useTestDatabase } from '../helpers/pg.js';
 import { eventsOf, readSse } from '../helpers/sse.js';
 
@@ -32,7 +33,7 @@ poll_timeout_max = 5
 describePg('[pg-speed] #31 message writes without the global lock', () => {
   const database = useTestDatabase('pgspeed');
 
-  it('sends while another session holds the old global write lock: the message path takes no global lock', async () => {
+  it('sends and registers while another session holds the old global write lock: the message path and registrations take no global lock', async () => {
     const gw = await startGateway(gatewayToml(database.url));
     await call(gw, 'POST', '/coord/agent/register', { agent_id: 'lock-a', role: 'w' });
     await call(gw, 'POST', '/coord/agent/register', { agent_id: 'lock-b', role: 'w' });
@@ -46,6 +47,9 @@ describePg('[pg-speed] #31 message writes without the global lock', () => {
       const broadcast = await call(gw, 'POST', '/coord/msg/broadcast', { from: 'lock-a', content: 'to all' });
       const polled = await call(gw, 'GET', '/coord/msg/poll?agent_id=lock-b&timeout=0');
       expect((polled.body.messages as { id: number }[]).map((m) => m.id)).toEqual([sent.body.id, broadcast.body.id]);
+      // Since schema 8 a registration takes only its agent's lock.
+      const registered = await call(gw, 'POST', '/coord/agent/register', { agent_id: 'lock-c', role: 'w' });
+      expect(registered.body.created).toBe(true);
     } finally {
       await holder.query('ROLLBACK');
       await holder.end();
@@ -139,8 +143,107 @@ describePg('[pg-speed] #31 message writes without the global lock', () => {
   });
 });
 
+describePg('[pg-speed] #31 what a write costs the database (schema 8)', () => {
+  const database = useTestDatabase('pgcost');
+
+  it('a write commits without NOTIFY (no database-wide notify lock over its flush), and last-seen times are written at most once a second', async () => {
+    const gw = await startGateway(gatewayToml(database.url));
+    await call(gw, 'POST', '/coord/agent/register', { agent_id: 'cost-a', role: 'w' });
+    await call(gw, 'POST', '/coord/agent/register', { agent_id: 'cost-b', role: 'w' });
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      // The store's NOTIFY channel (backends/coord/pg-store.ts) and a marker of our own: a listener gets notifications in
+      // commit order, so whatever the write's transaction notified arrives before the marker sent after its commit.
+      const channel = `coord_${createHash('sha256').update('public').digest('hex').slice(0, 20)}`;
+      const heard: string[] = [];
+      const marker = new Promise<void>((resolve) =>
+        client.on('notification', (n) => (n.channel === 'cost_marker' ? resolve() : heard.push(`${n.channel} ${n.payload}`))),
+      );
+      await client.query(`LISTEN ${channel}`);
+      await client.query('LISTEN cost_marker');
+      await client.query('BEGIN');
+      const sent = await client.query("SELECT message_id FROM coord_send('default', 'cost-a', 'cost-b', 'direct', $1, NULL, 1000)", [Date.now()]);
+      const task = await client.query("SELECT task FROM coord_task_post('t1', 'default', 'd', 'cost-a', NULL, 0, '{}', $1, '{}', 1000)", [Date.now()]);
+      await client.query('COMMIT');
+      await client.query("NOTIFY cost_marker, 'after'");
+      await marker;
+      expect(Number(sent.rows[0]?.message_id)).toBeGreaterThan(0);
+      expect(task.rows[0]?.task).not.toBeNull();
+      expect(heard, 'NOTIFYs sent inside the writing transaction').toEqual([]);
+
+      // Polls that find nothing: the agent's row gets no new version (xmin) more than once, however many polls a second.
+      const version = async (): Promise<string> => (await client.query("SELECT xmin::text AS v FROM agents WHERE id = 'cost-b'")).rows[0]?.v as string;
+      await call(gw, 'GET', '/coord/msg/poll?agent_id=cost-b&timeout=0');
+      const versions = [await version()];
+      const started = performance.now();
+      for (let i = 0; i < 8; i++) {
+        await call(gw, 'GET', '/coord/msg/poll?agent_id=cost-b&timeout=0');
+        versions.push(await version());
+      }
+      // One write per second that passed (and one for a second boundary), not one per poll.
+      const writes = new Set(versions).size - 1;
+      expect(writes).toBeLessThanOrEqual(Math.floor((performance.now() - started) / 1000) + 1);
+      expect(writes).toBeLessThan(8);
+    } finally {
+      await client.end();
+      await gw.stop();
+    }
+  });
+});
+
 describePg('[pg-speed] #31 PostgreSQL restarted under load', () => {
-  it('keeps serving what needs no store, reports the store in /health while PostgreSQL is down, and loses no acknowledged message or task', {
+  it('stores an async outcome that arrived while PostgreSQL was down once it is back, instead of leaving the call running', { timeout: 120_000 }, async () => {
+    const bin = findPgBinaries();
+    expect(bin, 'PostgreSQL server binaries').toBeDefined();
+    const cluster = await startPgCluster(bin as string, { fsync: true });
+    try {
+      const gw = await startGateway(`[store]\nurl = ${q(cluster.url)}\npool_size = 4\n\n[coordination]\nenabled = false\n\n${demoBackend()}\n`);
+      await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'demo');
+      const submitted = await gw.request('POST', '/call/async', { server: 'demo', tool: 'sleep', arguments: { ms: 1_500 } });
+      const id = submitted.body.call_id as string;
+      await eventually(async () => (await gw.request('GET', `/call/${id}`)).body.status === 'running');
+      cluster.halt();
+      // The call ends while the database is down: its outcome cannot be written yet.
+      await gw.waitForLog((l) => l.call_id === id && typeof l.msg === 'string' && l.msg.startsWith('could not store async call result'), 30_000);
+      cluster.start();
+      const outcome = await eventually(async () => {
+        const got = await gw.request('GET', `/call/${id}`).catch(() => undefined);
+        return got?.status === 200 && got.body.status !== 'running' && got.body.status !== 'pending' ? got.body : undefined;
+      }, 60_000);
+      expect(outcome).toMatchObject({ status: 'complete' });
+      await gw.stop();
+    } finally {
+      cluster.stop();
+    }
+  });
+
+  it('keeps an async call that runs across a pg_ctl restart: its outcome is stored and read afterwards', { timeout: 120_000 }, async () => {
+    const bin = findPgBinaries();
+    expect(bin, 'PostgreSQL server binaries').toBeDefined();
+    const cluster = await startPgCluster(bin as string, { fsync: true });
+    try {
+      const gw = await startGateway(`[store]\nurl = ${q(cluster.url)}\npool_size = 4\n\n[coordination]\nenabled = false\n\n${demoBackend()}\n`);
+      await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'demo');
+      // Long enough to outlast the restart: the outcome is written once PostgreSQL is back.
+      const submitted = await gw.request('POST', '/call/async', { server: 'demo', tool: 'sleep', arguments: { ms: 8_000 } });
+      expect(submitted.status).toBe(202);
+      const id = submitted.body.call_id as string;
+      await eventually(async () => (await gw.request('GET', `/call/${id}`)).body.status === 'running');
+      cluster.restart();
+      const outcome = await eventually(async () => {
+        const got = await gw.request('GET', `/call/${id}?wait_ms=10000`).catch(() => undefined);
+        return got?.status === 200 && got.body.status !== 'running' && got.body.status !== 'pending' ? got.body : undefined;
+      }, 60_000);
+      expect(outcome).toMatchObject({ status: 'complete' });
+      await eventually(async () => (await gw.request('GET', '/health')).body.status === 'ok', 60_000);
+      await gw.stop();
+    } finally {
+      cluster.stop();
+    }
+  });
+
+  it('keeps serving what needs no store, reports the store in /health while PostgreSQL is down, and loses no acknowledged message or task (stop and start, then pg_ctl restart mid-flight)', {
     timeout: 240_000,
   }, async () => {
     const bin = findPgBinaries();
@@ -208,6 +311,10 @@ describePg('[pg-speed] #31 PostgreSQL restarted under load', () => {
       expect((await gw.request('GET', '/livez')).status).toBe(200);
 
       cluster.start();
+      await eventually(async () => (await gw.request('GET', '/health')).body.status === 'ok', 60_000);
+      await progress(50);
+      // Mid-flight, without a pause: pg_ctl restart while the senders and workers keep going.
+      cluster.restart();
       await eventually(async () => (await gw.request('GET', '/health')).body.status === 'ok', 60_000);
       await progress(50);
       stopping = true;

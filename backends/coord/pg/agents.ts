@@ -25,23 +25,31 @@ export class PgAgents {
 
   async register(input: RegisterAgentInput): Promise<RegisterAgentResult> {
     const { id, role, capabilities, group, channel, webhook } = await registration(input, this.ctx.options);
-    const result = await write(this.ctx, async (tx) => {
-      const at = this.ctx.now();
-      const created = (await this.find(tx, id)) === undefined;
-      await tx.ensureChannel(channel, id, at);
-      const saved = await row<AgentRow>(
-        tx,
-        `INSERT INTO agents (id, role, capabilities, group_name, channel, webhook_url, registered_at, last_heartbeat)
+    // [pg-speed] Not the store-wide lock: the agent's own lock, exclusive, as a deregistration takes it (sends hold it
+    // shared: message-functions.ts), so a registration and a deregistration of one id never interleave. Its other
+    // writes are single statements (the channel ON CONFLICT, the upsert) and its event is ordered by the watermark.
+    const result = await write(
+      this.ctx,
+      async (tx) => {
+        await tx.query("SELECT pg_advisory_xact_lock(coord_key('agent', $1))", [id]);
+        const at = this.ctx.now();
+        const created = (await this.find(tx, id)) === undefined;
+        await tx.ensureChannel(channel, id, at);
+        const saved = await row<AgentRow>(
+          tx,
+          `INSERT INTO agents (id, role, capabilities, group_name, channel, webhook_url, registered_at, last_heartbeat)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
          ON CONFLICT (id) DO UPDATE SET
            role = EXCLUDED.role, capabilities = EXCLUDED.capabilities, group_name = EXCLUDED.group_name,
            channel = EXCLUDED.channel, webhook_url = EXCLUDED.webhook_url, last_heartbeat = EXCLUDED.last_heartbeat
          RETURNING *`,
-        [id, role, JSON.stringify(capabilities), group, channel, webhook, at],
-      );
-      await tx.appendEvent('agent_registered', channel, { agent_id: id, role, capabilities, group, re_registered: !created }, at);
-      return { row: saved as AgentRow, created };
-    });
+          [id, role, JSON.stringify(capabilities), group, channel, webhook, at],
+        );
+        await tx.appendEvent('agent_registered', channel, { agent_id: id, role, capabilities, group, re_registered: !created }, at);
+        return { row: saved as AgentRow, created };
+      },
+      { key: `register ${id}` },
+    );
     return { agent: this.toAgent(result.row), created: result.created, heartbeat_interval: this.ctx.options.heartbeat_interval };
   }
 
@@ -49,7 +57,9 @@ export class PgAgents {
     const id = ident(agentId, 'agent_id');
     return write(this.ctx, async (tx): Promise<DeregisterAgentResult> => {
       const at = this.ctx.now();
-      // Locked first, as every task write takes the agent's row first (task-functions.ts): a claim racing this one waits, then finds no agent.
+      // The agent's writer lock (sends hold it shared: message-functions.ts), then its row, as every task write takes the agent's
+      // row first (task-functions.ts): a send or claim racing this one waits, then finds no agent.
+      await tx.query("SELECT pg_advisory_xact_lock(coord_key('agent', $1))", [id]);
       const found = await row<AgentRow>(tx, 'SELECT * FROM agents WHERE id = $1 FOR UPDATE', [id]);
       const pending = await this.pendingCount(tx, id);
       // Claims and tasks end even when the agent is no longer registered (claims need no registration).
@@ -125,9 +135,12 @@ export class PgAgents {
     return touched;
   }
 
-  /** ACTIVITY (store-methods.ts): the agent's last_heartbeat is now, when it is registered; nothing otherwise. One statement, no transaction. */
+  /**
+   * ACTIVITY (store-methods.ts): the agent's last_heartbeat is now, when it is registered; nothing otherwise. One statement, no
+   * transaction; the row is written only when its time is a second old or more (coord_seen, message-functions.ts).
+   */
   async seen(agentId: string): Promise<void> {
-    await this.ctx.pool.query('UPDATE agents SET last_heartbeat = GREATEST(last_heartbeat, $1) WHERE id = $2', [this.ctx.now(), agentId]);
+    await this.ctx.pool.query('UPDATE agents SET last_heartbeat = $1 WHERE id = $2 AND last_heartbeat <= $1::bigint - 1000', [this.ctx.now(), agentId]);
   }
 
   /** Messages waiting for the agent (exact: deregister reports it). */

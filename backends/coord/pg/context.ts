@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { type Notifier, topics } from '../../../kit/notifier.js';
+import type { PgAnnouncer } from '../../../kit/pg-announcer.js';
 import { transaction } from '../../../kit/pg-pool.js';
 import type { Doorbell } from '../doorbell.js';
 import type { CoordOptions } from '../options.js';
@@ -8,7 +9,7 @@ import type { CoordEventType } from '../types.js';
 
 /** Something to run SQL on: the pool, or one transaction's client. */
 export interface Queryable {
-  query<R extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+  query<R extends pg.QueryResultRow>(sql: string | pg.QueryConfig, params?: unknown[]): Promise<pg.QueryResult<R>>;
 }
 
 /** Rows of one statement. */
@@ -22,13 +23,22 @@ export async function row<R extends pg.QueryResultRow>(db: Queryable, sql: strin
 }
 
 /**
+ * The first row of a hot statement, prepared once per connection under
+ * `name` ([pg-speed]): later calls skip the parse and plan on the server and
+ * send only Bind and Execute. Each name must always carry the same SQL.
+ */
+export async function preparedRow<R extends pg.QueryResultRow>(db: Queryable, name: string, sql: string, params: unknown[]): Promise<R | undefined> {
+  return (await db.query<R>({ name, text: sql, values: params })).rows[0];
+}
+
+/**
  * One write transaction of the PostgreSQL store. It holds the store's write
  * lock (an advisory lock, shared by every gateway on the database), so these
  * writes commit one at a time: task ids, taken from a counter row inside the
  * transaction, grow in commit order. Messages do not take this lock (one
  * function call each, ordered per inbox) and event ids are read below a
- * watermark: see migration-lockfree.ts. Topics it touches are announced with
- * NOTIFY, which PostgreSQL delivers at commit.
+ * watermark: see migration-lockfree.ts. Topics it touches are announced to
+ * the other gateways after the commit (kit/pg-announcer.ts).
  */
 export class PgTx implements Queryable {
   readonly topics = new Set<string>();
@@ -38,8 +48,8 @@ export class PgTx implements Queryable {
     private readonly maxEvents: number,
   ) {}
 
-  query<R extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
-    return this.client.query<R>(sql, params);
+  query<R extends pg.QueryResultRow>(sql: string | pg.QueryConfig, params?: unknown[]): Promise<pg.QueryResult<R>> {
+    return typeof sql === 'string' ? this.client.query<R>(sql, params) : this.client.query<R>(sql);
   }
 
   /** The next task id (schema 7 moved message and event ids to sequences: migration-lockfree.ts). */
@@ -49,7 +59,7 @@ export class PgTx implements Queryable {
     return found.value;
   }
 
-  /** Wakes waiters on `topic`, here and on every gateway, once this transaction commits. */
+  /** Wakes waiters on `topic`, here and on every gateway, once this transaction has committed. */
   notify(topic: string): void {
     this.topics.add(topic);
   }
@@ -89,6 +99,8 @@ export interface PgContext {
   logger: CoordLogger | undefined;
   /** The NOTIFY channel of this store (one per database schema). */
   channel: string;
+  /** Announces committed topics to the other gateways (the NOTIFY leaves after the commit: kit/pg-announcer.ts). */
+  announcer: PgAnnouncer;
   /** Longest a long-poll sleeps before re-reading without a notification (long-poll.ts). */
   recheckMs: number;
   isClosed: () => boolean;
@@ -107,17 +119,18 @@ export async function write<T>(ctx: PgContext, fn: (tx: PgTx) => Promise<T>, loc
       tx = new PgTx(client, ctx.options.max_event_buffer);
       return fn(tx);
     },
-    {
-      begin: `SELECT pg_advisory_xact_lock(hashtext(current_schema() || ${pgLiteral(key)}))`,
-      // NOTIFY is delivered at commit, so other gateways never wake before the data is there.
-      commit: () =>
-        tx === undefined || tx.topics.size === 0
-          ? ''
-          : `SELECT ${[...tx.topics].map((t) => `pg_notify(${pgLiteral(ctx.channel)}, ${pgLiteral(topicToPayload(t))})`).join(', ')}`,
-    },
+    { begin: `SELECT pg_advisory_xact_lock(hashtext(current_schema() || ${pgLiteral(key)}))` },
   );
-  for (const topic of tx?.topics ?? []) ctx.notifier.notify(topic);
+  wake(ctx, tx?.topics ?? []);
   return result;
+}
+
+/** After a commit: wakes this process's waiters on `topics` at once, and the other gateways' through the announcer. */
+export function wake(ctx: PgContext, topics: Iterable<string>): void {
+  for (const topic of topics) {
+    ctx.notifier.notify(topic);
+    ctx.announcer.announce(topicToPayload(topic));
+  }
 }
 
 /** A string as a SQL literal (standard_conforming_strings, always on since PostgreSQL 9.1). */

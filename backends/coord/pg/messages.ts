@@ -17,7 +17,7 @@ import {
 import type { BroadcastInput, BroadcastResult, HistoryQuery, HistoryResult, PollInput, PollResult, SendInput, SendResult } from '../types.js';
 import { iso } from '../validate.js';
 import type { PgAgents } from './agents.js';
-import { type PgContext, type Queryable, row, rows } from './context.js';
+import { type PgContext, preparedRow, type Queryable, rows, wake } from './context.js';
 import { longPollAsync } from './long-poll.js';
 
 interface Ring {
@@ -44,11 +44,20 @@ export class PgMessages {
   async send(input: SendInput, threadId: string | null = null): Promise<SendResult> {
     const { from, to, content, channel } = messageToSend(input, this.ctx.options);
     const at = this.ctx.now();
-    const sent = await row<{ sender_channel: string | null; recipient_channel: string | null; recipient_webhook: string | null; message_id: number | null }>(
-      this.ctx.pool,
-      'SELECT * FROM coord_send($1, $2, $3, $4, $5, $6, $7, $8)',
-      [channel, from, to, content, at, threadId, this.ctx.options.max_event_buffer, this.ctx.channel],
-    );
+    const sent = await preparedRow<{
+      sender_channel: string | null;
+      recipient_channel: string | null;
+      recipient_webhook: string | null;
+      message_id: number | null;
+    }>(this.ctx.pool, 'coord_send', 'SELECT * FROM coord_send($1, $2, $3, $4, $5, $6, $7)', [
+      channel,
+      from,
+      to,
+      content,
+      at,
+      threadId,
+      this.ctx.options.max_event_buffer,
+    ]);
     const id = sent?.message_id ?? null;
     if (sent === undefined || id === null) {
       if (sent?.sender_channel == null) throw unknownAgent(from, 'Sender');
@@ -56,9 +65,8 @@ export class PgMessages {
       if (sent.recipient_channel === null) throw unknownAgent(to, 'Recipient');
       throw recipientElsewhere(to, sent.recipient_channel, channel);
     }
-    // Waiters on this gateway wake now; the other gateways' at commit (NOTIFY).
-    this.ctx.notifier.notify(topics.inbox(channel, to));
-    this.ctx.notifier.notify(topics.events);
+    // Waiters on this gateway wake now; the other gateways' once the announcement reaches them.
+    wake(this.ctx, [topics.inbox(channel, to), topics.events]);
     const webhook = sent.recipient_webhook;
     if (webhook !== null) this.ctx.doorbell.ring(webhook, doorbellNotice(to, channel, id, from, 'direct', at));
     return { id, channel, sent_at: iso(at), doorbells: webhook === null ? 0 : 1 };
@@ -68,11 +76,20 @@ export class PgMessages {
   async broadcast(input: BroadcastInput): Promise<BroadcastResult> {
     const { from, content, group, channel, priority } = broadcastToSend(input, this.ctx.options);
     const at = this.ctx.now();
-    const sent = await row<{ sender_channel: string | null; message_id: number | null; recipients: string[] | null; webhooks: (string | null)[] | null }>(
-      this.ctx.pool,
-      'SELECT * FROM coord_broadcast($1, $2, $3, $4, $5, $6, $7, $8)',
-      [channel, from, group, content, at, priority, this.ctx.options.max_event_buffer, this.ctx.channel],
-    );
+    const sent = await preparedRow<{
+      sender_channel: string | null;
+      message_id: number | null;
+      recipients: string[] | null;
+      webhooks: (string | null)[] | null;
+    }>(this.ctx.pool, 'coord_broadcast', 'SELECT * FROM coord_broadcast($1, $2, $3, $4, $5, $6, $7)', [
+      channel,
+      from,
+      group,
+      content,
+      at,
+      priority,
+      this.ctx.options.max_event_buffer,
+    ]);
     const id = sent?.message_id ?? null;
     if (sent === undefined || id === null) {
       if (sent?.sender_channel == null) throw unknownAgent(from, 'Sender');
@@ -80,12 +97,11 @@ export class PgMessages {
     }
     const ids = sent.recipients ?? [];
     const rings: Ring[] = [];
+    wake(this.ctx, [...ids.map((r) => topics.inbox(channel, r)), topics.events]);
     for (const [i, r] of ids.entries()) {
-      this.ctx.notifier.notify(topics.inbox(channel, r));
       const url = sent.webhooks?.[i] ?? null;
       if (url !== null) rings.push({ url, notice: doorbellNotice(r, channel, id, from, 'broadcast', at) });
     }
-    this.ctx.notifier.notify(topics.events);
     for (const r of rings) this.ctx.doorbell.ring(r.url, r.notice);
     return { id, channel, group, sent_at: iso(at), recipients: ids, doorbells: rings.length, priority };
   }
@@ -130,14 +146,14 @@ export class PgMessages {
 
   /** One read of the inbox: the cursor move and the read are atomic, in one function call under the inbox's lock (coord_poll). */
   private async pollOnce(agentId: string, channel: string, after: number | undefined, limit: number): Promise<[PollOnce, string]> {
-    const found = await row<{
+    const found = await preparedRow<{
       known: boolean;
       agent_channel: string;
       newest: number | null;
       next_cursor: number | null;
       has_more: boolean | null;
       page: MessageRow[] | null;
-    }>(this.ctx.pool, 'SELECT * FROM coord_poll($1, $2, $3, $4, $5)', [agentId, channel, after ?? null, limit, this.ctx.now()]);
+    }>(this.ctx.pool, 'coord_poll', 'SELECT * FROM coord_poll($1, $2, $3, $4, $5)', [agentId, channel, after ?? null, limit, this.ctx.now()]);
     if (found === undefined || !found.known) throw unknownAgent(agentId);
     if (found.page === null) throw afterTooFar(after ?? 0, found.newest ?? 0);
     return [{ messages: found.page.map(toMessage), next_cursor: found.next_cursor ?? 0, has_more: found.has_more === true }, found.agent_channel];
@@ -147,13 +163,19 @@ export class PgMessages {
   private async waiting(agentId: string, channel: string, after: number | undefined): Promise<boolean> {
     const from = after ?? (await this.cursor(this.ctx.pool, agentId, channel));
     return (
-      (await row(this.ctx.pool, 'SELECT 1 FROM inbox WHERE recipient = $1 AND channel = $2 AND message_id > $3 LIMIT 1', [agentId, channel, from])) !==
-      undefined
+      (await preparedRow(this.ctx.pool, 'coord_waiting', 'SELECT 1 FROM inbox WHERE recipient = $1 AND channel = $2 AND message_id > $3 LIMIT 1', [
+        agentId,
+        channel,
+        from,
+      ])) !== undefined
     );
   }
 
   private async cursor(db: Queryable, agentId: string, channel: string): Promise<number> {
-    return (await row<{ position: number }>(db, 'SELECT position FROM cursors WHERE agent_id = $1 AND channel = $2', [agentId, channel]))?.position ?? 0;
+    return (
+      (await preparedRow<{ position: number }>(db, 'coord_cursor', 'SELECT position FROM cursors WHERE agent_id = $1 AND channel = $2', [agentId, channel]))
+        ?.position ?? 0
+    );
   }
 
   async history(query: HistoryQuery): Promise<HistoryResult> {

@@ -1,7 +1,9 @@
 /*
- * The task queue's writes on PostgreSQL as server-side functions (part of
- * coordination schema step 7, migration-lockfree.ts): post, claim, complete
- * and renew are one call each, without the store-wide write lock.
+ * The task queue's writes on PostgreSQL as server-side functions, as
+ * coordination schema step 8 defines them (migration-lockfree-2.ts; step 7's
+ * first version is task-functions-7.ts): post, claim, complete and renew
+ * are one call each, without the store-wide write lock, and without NOTIFY
+ * (the gateway announces after the commit: kit/pg-announcer.ts).
  *
  * Why no global lock is needed. A claim picks its row with FOR UPDATE SKIP
  * LOCKED and re-checks status = 'pending' in the same UPDATE, so two
@@ -13,38 +15,27 @@
  * it. Lapsed claims are re-queued row by row under their row locks.
  *
  * Lock order, the same in every writer, so none deadlocks: the acting
- * agent's row first (a deregistration takes it FOR UPDATE before it returns
- * the agent's tasks), then lapsed task rows in seq order, then the task the
- * call is about.
+ * agent's row first (KEY SHARE, which a deregistration's FOR UPDATE waits
+ * for, and which waits for it: the deregistration returns the agent's tasks
+ * before the claim can see them), then lapsed task rows in seq order, then
+ * the task the call is about.
+ *
+ * Last-seen times: the agent's row is written only when its last_heartbeat
+ * is a second old or more (coord_seen), so a busy worker does not add a row
+ * version per call; stale detection counts in minutes.
  *
  * A refusal is not an exception: complete and renew answer the task row as
  * it is, and the caller words the refusal with the rules both stores share.
  */
 export const TASK_FUNCTIONS = `
-    -- Lapsed claims back to pending (attempts + 1), a task_requeued event each, in posting order. Returns how many.
-    CREATE FUNCTION coord_task_requeue(p_at BIGINT, p_keep BIGINT) RETURNS INTEGER LANGUAGE plpgsql VOLATILE AS $f$
-    DECLARE
-      r RECORD;
-      n INTEGER := 0;
-    BEGIN
-      FOR r IN
-        WITH old AS (SELECT seq, claimed_by FROM tasks WHERE status = 'claimed' AND lease_expires_at <= p_at ORDER BY seq FOR UPDATE),
-             upd AS (UPDATE tasks t SET status = 'pending', claimed_by = NULL, claimed_at = NULL, lease_expires_at = NULL,
-                       attempts = t.attempts + 1, updated_at = p_at
-                     FROM old WHERE t.seq = old.seq
-                     RETURNING t.seq, t.id, t.channel, t.epoch, t.attempts, old.claimed_by AS previous)
-        SELECT * FROM upd ORDER BY seq
-      LOOP
-        PERFORM coord_event('task_requeued', r.channel,
-          json_build_object('task_id', r.id, 'previous_claimer', r.previous, 'epoch', r.epoch, 'attempts', r.attempts)::text, p_at, p_keep);
-        n := n + 1;
-      END LOOP;
-      RETURN n;
-    END $f$;
+    DROP FUNCTION coord_task_post(TEXT, TEXT, TEXT, TEXT, TEXT, BIGINT, TEXT, BIGINT, TEXT, BIGINT, TEXT);
+    DROP FUNCTION coord_task_claim(TEXT, TEXT, BIGINT, BIGINT, TEXT, BIGINT, TEXT);
+    DROP FUNCTION coord_task_complete(TEXT, TEXT, BIGINT, TEXT, TEXT, BIGINT, TEXT, BIGINT, TEXT);
+    DROP FUNCTION coord_task_renew(TEXT, TEXT, BIGINT, BIGINT, BIGINT, TEXT, BIGINT, TEXT);
 
     -- A task. poster_channel NULL: the poster is not registered; another channel: it acts elsewhere (task NULL).
     CREATE FUNCTION coord_task_post(p_id TEXT, p_channel TEXT, p_description TEXT, p_poster TEXT, p_capability TEXT, p_priority BIGINT,
-        p_metadata TEXT, p_at BIGINT, p_data TEXT, p_keep BIGINT, p_notify TEXT, OUT poster_channel TEXT, OUT task JSON) LANGUAGE plpgsql VOLATILE AS $f$
+        p_metadata TEXT, p_at BIGINT, p_data TEXT, p_keep BIGINT, OUT poster_channel TEXT, OUT task JSON) LANGUAGE plpgsql VOLATILE AS $f$
     DECLARE
       t tasks;
     BEGIN
@@ -61,21 +52,21 @@ export const TASK_FUNCTIONS = `
         RETURNING * INTO t;
       PERFORM coord_event('task_posted', p_channel, p_data, p_at, p_keep);
       task := row_to_json(t);
-      PERFORM pg_notify(p_notify, 'events');
     END $f$;
 
     -- A claim of the best pending task. agent_channel NULL: not registered; another channel: refused (nothing changed).
     -- task NULL with pending set: nothing to claim.
-    CREATE FUNCTION coord_task_claim(p_agent TEXT, p_channel TEXT, p_at BIGINT, p_expires BIGINT, p_expires_iso TEXT, p_keep BIGINT, p_notify TEXT,
+    CREATE FUNCTION coord_task_claim(p_agent TEXT, p_channel TEXT, p_at BIGINT, p_expires BIGINT, p_expires_iso TEXT, p_keep BIGINT,
         OUT agent_channel TEXT, OUT agent_capabilities TEXT, OUT task JSON, OUT pending BIGINT) LANGUAGE plpgsql VOLATILE AS $f$
     DECLARE
       t tasks;
+      seen BIGINT;
     BEGIN
-      SELECT a.channel, a.capabilities INTO agent_channel, agent_capabilities FROM agents a WHERE a.id = p_agent FOR NO KEY UPDATE;
+      SELECT a.channel, a.capabilities, a.last_heartbeat INTO agent_channel, agent_capabilities, seen FROM agents a WHERE a.id = p_agent FOR KEY SHARE;
       IF agent_channel IS DISTINCT FROM p_channel THEN
         RETURN;
       END IF;
-      UPDATE agents SET last_heartbeat = GREATEST(last_heartbeat, p_at) WHERE id = p_agent;
+      PERFORM coord_seen(p_agent, seen, p_at);
       PERFORM coord_task_requeue(p_at, p_keep);
       UPDATE tasks SET status = 'claimed', claimed_by = p_agent, claimed_at = p_at, lease_expires_at = p_expires, epoch = epoch + 1, updated_at = p_at
         WHERE seq = (
@@ -93,20 +84,21 @@ export const TASK_FUNCTIONS = `
       ELSE
         pending := (SELECT COUNT(*) FROM tasks WHERE channel = p_channel AND status = 'pending');
       END IF;
-      PERFORM pg_notify(p_notify, 'events');
     END $f$;
 
     -- Completes (or fails) a task its caller holds. done FALSE: refused; task is the row as it is (NULL: no such task), known whether the agent is registered.
     CREATE FUNCTION coord_task_complete(p_task TEXT, p_agent TEXT, p_epoch BIGINT, p_status TEXT, p_result TEXT, p_at BIGINT, p_data TEXT, p_keep BIGINT,
-        p_notify TEXT, OUT done BOOLEAN, OUT known BOOLEAN, OUT task JSON) LANGUAGE plpgsql VOLATILE AS $f$
+        OUT done BOOLEAN, OUT known BOOLEAN, OUT task JSON) LANGUAGE plpgsql VOLATILE AS $f$
     DECLARE
       t tasks;
+      seen BIGINT;
     BEGIN
-      UPDATE agents SET last_heartbeat = GREATEST(last_heartbeat, p_at) WHERE id = p_agent;
+      SELECT last_heartbeat INTO seen FROM agents WHERE id = p_agent FOR KEY SHARE;
       known := FOUND;
       PERFORM coord_task_requeue(p_at, p_keep);
       done := FALSE;
       IF known THEN
+        PERFORM coord_seen(p_agent, seen, p_at);
         UPDATE tasks SET status = p_status, result = p_result, lease_expires_at = NULL, completed_at = p_at, updated_at = p_at
           WHERE id = p_task AND status = 'claimed' AND claimed_by = p_agent AND (p_epoch IS NULL OR epoch = p_epoch)
           RETURNING * INTO t;
@@ -118,20 +110,21 @@ export const TASK_FUNCTIONS = `
         SELECT * INTO t FROM tasks WHERE id = p_task;
       END IF;
       task := CASE WHEN t.id IS NULL THEN NULL ELSE row_to_json(t) END;
-      PERFORM pg_notify(p_notify, 'events');
     END $f$;
 
     -- Renews a lease its caller holds with the current epoch; refusals as in coord_task_complete.
-    CREATE FUNCTION coord_task_renew(p_task TEXT, p_agent TEXT, p_epoch BIGINT, p_at BIGINT, p_expires BIGINT, p_data TEXT, p_keep BIGINT, p_notify TEXT,
+    CREATE FUNCTION coord_task_renew(p_task TEXT, p_agent TEXT, p_epoch BIGINT, p_at BIGINT, p_expires BIGINT, p_data TEXT, p_keep BIGINT,
         OUT done BOOLEAN, OUT known BOOLEAN, OUT task JSON) LANGUAGE plpgsql VOLATILE AS $f$
     DECLARE
       t tasks;
+      seen BIGINT;
     BEGIN
-      UPDATE agents SET last_heartbeat = GREATEST(last_heartbeat, p_at) WHERE id = p_agent;
+      SELECT last_heartbeat INTO seen FROM agents WHERE id = p_agent FOR KEY SHARE;
       known := FOUND;
       PERFORM coord_task_requeue(p_at, p_keep);
       done := FALSE;
       IF known THEN
+        PERFORM coord_seen(p_agent, seen, p_at);
         UPDATE tasks SET lease_expires_at = p_expires, updated_at = p_at
           WHERE id = p_task AND status = 'claimed' AND claimed_by = p_agent AND epoch = p_epoch
           RETURNING * INTO t;
@@ -143,6 +136,5 @@ export const TASK_FUNCTIONS = `
         SELECT * INTO t FROM tasks WHERE id = p_task;
       END IF;
       task := CASE WHEN t.id IS NULL THEN NULL ELSE row_to_json(t) END;
-      PERFORM pg_notify(p_notify, 'events');
     END $f$;
 `;

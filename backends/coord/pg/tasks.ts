@@ -6,7 +6,7 @@ import { assertRenewableTask, leaseRenewal, renewedEvent, renewedLease, returned
 import type { ClaimTaskInput, ClaimTaskResult, CompleteTaskInput, Lease, PostTaskInput, RenewTaskInput, Task, TaskListQuery } from '../types.js';
 import { channelName, ident, iso, pageSize } from '../validate.js';
 import type { PgAgents } from './agents.js';
-import { type PgContext, type PgTx, type Queryable, row, rows } from './context.js';
+import { type PgContext, type PgTx, preparedRow, type Queryable, row, rows, wake } from './context.js';
 import { pgSweepTimer } from './sweep.js';
 
 /**
@@ -33,26 +33,15 @@ export class PgTasks {
     const at = this.ctx.now();
     const id = randomUUID();
     const data = { task_id: id, description: t.description, posted_by: t.postedBy, priority: t.priority, required_capability: t.capability };
-    const posted = await row<{ poster_channel: string | null; task: TaskRow | null }>(
+    const posted = await preparedRow<{ poster_channel: string | null; task: TaskRow | null }>(
       this.ctx.pool,
-      'SELECT * FROM coord_task_post($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
-      [
-        id,
-        t.channel,
-        t.description,
-        t.postedBy,
-        t.capability,
-        t.priority,
-        t.metadata,
-        at,
-        JSON.stringify(data),
-        this.ctx.options.max_event_buffer,
-        this.ctx.channel,
-      ],
+      'coord_task_post',
+      'SELECT * FROM coord_task_post($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
+      [id, t.channel, t.description, t.postedBy, t.capability, t.priority, t.metadata, at, JSON.stringify(data), this.ctx.options.max_event_buffer],
     );
     if (posted?.poster_channel == null) throw unknownAgent(t.postedBy, 'Poster');
     if (posted.task === null) throw actingElsewhere('Poster', t.postedBy, posted.poster_channel, t.channel, 'post');
-    this.ctx.notifier.notify(topics.events);
+    wake(this.ctx, [topics.events]);
     return toTask(posted.task);
   }
 
@@ -62,14 +51,15 @@ export class PgTasks {
     const channel = channelName(input.channel);
     const at = this.ctx.now();
     const expires = at + this.ctx.options.task_claim_timeout * 1000;
-    const found = await row<{ agent_channel: string | null; agent_capabilities: string | null; task: TaskRow | null; pending: number | null }>(
+    const found = await preparedRow<{ agent_channel: string | null; agent_capabilities: string | null; task: TaskRow | null; pending: number | null }>(
       this.ctx.pool,
-      'SELECT * FROM coord_task_claim($1, $2, $3, $4, $5, $6, $7)',
-      [agentId, channel, at, expires, iso(expires), this.ctx.options.max_event_buffer, this.ctx.channel],
+      'coord_task_claim',
+      'SELECT * FROM coord_task_claim($1, $2, $3, $4, $5, $6)',
+      [agentId, channel, at, expires, iso(expires), this.ctx.options.max_event_buffer],
     );
     if (found?.agent_channel == null) throw unknownAgent(agentId);
     if (found.agent_channel !== channel) throw claimElsewhere(agentId, found.agent_channel, channel);
-    this.ctx.notifier.notify(topics.events);
+    wake(this.ctx, [topics.events]);
     const claimed = found.task;
     if (claimed === null) return { task: null, lease: null, reason: noTaskReason(found.pending ?? 0, channel, agentId, found.agent_capabilities ?? '[]') };
     return { task: toTask(claimed), lease: { task_id: claimed.id, epoch: claimed.epoch, expires_at: iso(expires) } };
@@ -82,7 +72,7 @@ export class PgTasks {
       const at = this.ctx.now();
       const expires = at + this.ctx.options.task_claim_timeout * 1000;
       const lease: Lease = { task_id: taskId, epoch, expires_at: iso(expires) };
-      const found = await this.changeTask('SELECT * FROM coord_task_renew($1, $2, $3, $4, $5, $6, $7, $8)', [
+      const found = await this.changeTask('coord_task_renew', 'SELECT * FROM coord_task_renew($1, $2, $3, $4, $5, $6, $7)', [
         taskId,
         agentId,
         epoch,
@@ -90,7 +80,6 @@ export class PgTasks {
         expires,
         JSON.stringify(renewedEvent(lease, agentId)),
         this.ctx.options.max_event_buffer,
-        this.ctx.channel,
       ]);
       if (found.done) return renewedLease(found.task, expires);
       assertRenewableTask(found.task, agentId, epoch, this.ctx.options);
@@ -116,7 +105,7 @@ export class PgTasks {
   async complete(input: CompleteTaskInput): Promise<Task> {
     const c = completion(input, this.ctx.options);
     for (;;) {
-      const found = await this.changeTask('SELECT * FROM coord_task_complete($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
+      const found = await this.changeTask('coord_task_complete', 'SELECT * FROM coord_task_complete($1, $2, $3, $4, $5, $6, $7, $8)', [
         c.taskId,
         c.agentId,
         c.epoch ?? null,
@@ -125,7 +114,6 @@ export class PgTasks {
         this.ctx.now(),
         JSON.stringify({ task_id: c.taskId, agent_id: c.agentId, status: c.status, result: c.result }),
         this.ctx.options.max_event_buffer,
-        this.ctx.channel,
       ]);
       if (found.done) return toTask(found.task);
       assertCompletable(found.task, c.agentId, c.epoch, this.ctx.options);
@@ -134,9 +122,9 @@ export class PgTasks {
   }
 
   /** Runs a complete or renew function: the task row as it is after the call, UNKNOWN_TASK when there is none. */
-  private async changeTask(sql: string, params: unknown[]): Promise<{ done: boolean; known: boolean; task: TaskRow }> {
-    const found = await row<{ done: boolean; known: boolean; task: TaskRow | null }>(this.ctx.pool, sql, params);
-    this.ctx.notifier.notify(topics.events);
+  private async changeTask(name: string, sql: string, params: unknown[]): Promise<{ done: boolean; known: boolean; task: TaskRow }> {
+    const found = await preparedRow<{ done: boolean; known: boolean; task: TaskRow | null }>(this.ctx.pool, name, sql, params);
+    wake(this.ctx, [topics.events]);
     if (found?.task == null) throw unknownTask(String(params[0]));
     return { done: found.done, known: found.known, task: found.task };
   }
@@ -171,12 +159,8 @@ export class PgTasks {
     const at = this.ctx.now();
     const any = await row(this.ctx.pool, "SELECT 1 FROM tasks WHERE status = 'claimed' AND lease_expires_at <= $1 LIMIT 1", [at]);
     if (any === undefined) return;
-    const done = await row<{ n: number }>(this.ctx.pool, "SELECT n, CASE WHEN n > 0 THEN pg_notify($3, 'events') END FROM coord_task_requeue($1, $2) AS n", [
-      at,
-      this.ctx.options.max_event_buffer,
-      this.ctx.channel,
-    ]);
-    if ((done?.n ?? 0) > 0) this.ctx.notifier.notify(topics.events);
+    const done = await row<{ n: number }>(this.ctx.pool, 'SELECT coord_task_requeue($1, $2) AS n', [at, this.ctx.options.max_event_buffer]);
+    if ((done?.n ?? 0) > 0) wake(this.ctx, [topics.events]);
   }
 
   stop(): void {
