@@ -1,7 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
-import { tracing } from '../telemetry/telemetry.js';
+import { endHttpSpan, requestSpan, startHttpSpan } from '../telemetry/telemetry.js';
 import { capClientOf } from './client-slots.js';
 import { type McpEndpoint, type McpEndpointSources, type McpRequest, parseJsonBody } from './mcp-endpoint.js';
 import type { GuardRequest } from './origin-guard.js';
@@ -21,8 +21,9 @@ import { bodyLimits, type GuardSources, isJson, type PlainAnswer, refusalAnswer,
  * Anything it does not recognise, or that needs more than those checks,
  * goes to Hono untouched: a query string (?view=), no Content-Length (a
  * chunked body is cut at the limit by the body guard), no Host (Hono
- * answers 400), and every request while tracing is on (the span middleware
- * is Hono's). test/issues/30-front-door.test.ts holds the hot path's
+ * answers 400). With tracing on ([otel]) it starts and ends the request's
+ * server span itself, as the chain's span middleware does (startHttpSpan,
+ * endHttpSpan). test/issues/30-front-door.test.ts holds the hot path's
  * refusals to the chain's.
  */
 
@@ -89,8 +90,18 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
     const path = env.incoming.url as string;
     const header = (name: string): string | undefined => raw.headers.get(name) ?? undefined;
     const request: GuardRequest = { method: 'POST', path, header };
+    const declared = path === '/mcp' ? mcpRole : serverRole;
+    // [otel] The request's server span (tracing on); the MCP span finds it by `raw`, as on the chain.
+    const span = startHttpSpan(raw, 'POST', path, header);
+    const reply = await mcpAnswer(raw, env, request, declared);
+    endHttpSpan(span, path === '/mcp' ? '/mcp' : '/mcp/:server', reply.status);
+    return reply;
+  });
+
+  /** A hot /mcp request's answer: the guards, then the endpoint's handler; an error as the app translates it. */
+  async function mcpAnswer(raw: Request, env: HttpBindings, request: GuardRequest, declared: ReturnType<typeof registeredRole>): Promise<Response> {
+    const { path, header } = request;
     try {
-      const declared = path === '/mcp' ? mcpRole : serverRole;
       const verdict = await guard(request, declared, false);
       if (verdict.refused !== undefined) return json(refusalAnswer(request, verdict.refused));
       limits.checkLength(header('content-length') ?? '0');
@@ -112,7 +123,7 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
     } catch (err) {
       return json(answer(err instanceof Error ? err : new Error(String(err)), path));
     }
-  });
+  }
 
   /** A refused request's unread body: drained when within max_body_bytes, else the connection closes after the answer (@hono/node-server bounds its drain too). */
   const unread = (req: IncomingMessage, res: ServerResponse): void => {
@@ -121,33 +132,49 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
   };
 
   async function serveCall(req: IncomingMessage, res: ServerResponse, request: GuardRequest): Promise<void> {
+    // [otel] The request's server span (tracing on), ended with the status written; the call's span is its child.
+    const span = startHttpSpan(req, 'POST', '/call', request.header);
+    const write = (reply: PlainAnswer): void => {
+      writeJson(res, reply);
+      endHttpSpan(span, '/call', reply.status);
+    };
     try {
       const verdict = await guard(request, callRole, false);
       if (verdict.refused !== undefined) {
         unread(req, res);
-        writeJson(res, refusalAnswer(request, verdict.refused));
+        write(refusalAnswer(request, verdict.refused));
         return;
       }
       limits.checkLength(request.header('content-length') ?? '0');
       const text = await readText(req);
       const deep = limits.tooDeep(request, text);
-      if (deep !== undefined) return writeJson(res, deep);
+      if (deep !== undefined) return write(deep);
       // The client going away before the answer cancels the call (as the route's request signal does).
       const aborter = new AbortController();
       res.once('close', () => {
         if (!res.writableFinished) aborter.abort();
       });
-      const input: RestCallRequest = { text, view: undefined, identity: verdict.identity, header: request.header, signal: aborter.signal };
-      writeJson(res, { status: 200, headers: {}, body: await call(input) });
+      const input: RestCallRequest = {
+        text,
+        view: undefined,
+        identity: verdict.identity,
+        header: request.header,
+        signal: aborter.signal,
+        parent: requestSpan(req),
+      };
+      write({ status: 200, headers: {}, body: await call(input) });
     } catch (err) {
-      if (res.headersSent || res.destroyed) return;
+      if (res.headersSent || res.destroyed) {
+        if (!res.headersSent) endHttpSpan(span, '/call', res.statusCode); // the client left before the answer
+        return;
+      }
       unread(req, res);
-      writeJson(res, answer(err instanceof Error ? err : new Error(String(err)), request.path));
+      write(answer(err instanceof Error ? err : new Error(String(err)), request.path));
     }
   }
 
   hotHandlers.set(app, (req, res) => {
-    if (req.method !== 'POST' || tracing() !== undefined) return false;
+    if (req.method !== 'POST') return false;
     const url = req.url as string;
     const rest = url === '/call';
     if (!rest && url !== '/mcp' && !PLAIN_SERVER.test(url)) return false;

@@ -57,7 +57,7 @@ export interface RestCallRequest {
   header(name: string): string | undefined;
   /** Aborts when the client goes away before the answer. */
   signal: AbortSignal | undefined;
-  /** [otel] The request's span (tracing on; the hot path serves only while tracing is off). */
+  /** [otel] The request's span (tracing on), the call span's parent. */
   parent?: CallRequest['parent'];
 }
 

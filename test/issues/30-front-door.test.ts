@@ -222,3 +222,25 @@ args = [${q(DEMO)}]
     expect(shape(hotOver)).toEqual(shape(chainOver));
   });
 });
+
+describe('#30 the hot routes with tracing on ([otel])', () => {
+  beforeAll(async () => {
+    // A collector that refuses connections: export fails (a warning), calls do not.
+    gw = await startGateway(
+      `[gateway]\nmax_body_bytes = 2048\n\n[telemetry]\nenabled = true\notlp_endpoint = "http://127.0.0.1:9"\nsample_ratio = 1.0\n\n${demoBackend()}\n`,
+    );
+  });
+  afterAll(stopAll);
+
+  it('still serve POST /call before Hono (the hot path closes after refusing an unread body over the limit; the chain keeps the connection)', async () => {
+    const big = JSON.stringify({ server: 'demo', tool: 'echo', arguments: { text: 'x'.repeat(4096) } });
+    const [hot, chain] = await both('/call', json, big);
+    expect(hot.status).toBe(413);
+    expect(shape(hot)).toEqual(shape(chain));
+    expect(hot.headers.connection).toBe('close');
+    expect(chain.headers.connection).not.toBe('close');
+    const [ok, viaChain] = await both('/call', json, call);
+    expect(ok.status).toBe(200);
+    expect(shape(ok)).toEqual(shape(viaChain));
+  });
+});
