@@ -165,7 +165,7 @@ export const floorBench: Bench = {
       }
     };
     /** The gateway's surfaces, each one row: REST, /mcp 2025 sessions, /mcp 2026-07-28 (and that on /mcp/{server}). */
-    const gatewayRows = async (label: string, options: { heap: 'compact' | 'fast'; bin?: string }): Promise<void> => {
+    const gatewayRows = async (label: string, options: { heap: 'compact' | 'balanced' | 'fast'; bin?: string }): Promise<void> => {
       const sg = await startStonegate(ctx, { poolMax: 1, ...options }, 'stonegate-floor-gw');
       try {
         await waitHealthy(sg.url, 30_000);
@@ -214,8 +214,8 @@ export const floorBench: Bench = {
         }
       }
     } else {
-      // The gateway as shipped ([server] heap = "compact"), then with V8's default heap sizing: an A/B in the same run.
-      for (const heap of ['compact', 'fast'] as const) await gatewayRows(`heap ${heap}`, { heap });
+      // The gateway as shipped ([server] heap = "balanced"), then the other heap sizings: an A/B in the same run.
+      for (const heap of ['balanced', 'compact', 'fast'] as const) await gatewayRows(`heap ${heap}`, { heap });
     }
     for (const [name, start] of base !== undefined ? [] : PEERS) {
       try {

@@ -32,7 +32,7 @@ const SETTLE_MS = 3_000;
 const AFTER_MS = 20_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-type Heap = 'compact' | 'fast';
+type Heap = 'compact' | 'balanced' | 'fast';
 
 import type { Surface } from '../lib/lean-mcp.js';
 
@@ -123,12 +123,12 @@ export const rssBench: Bench = {
     const rows: string[][] = [];
     const targets: TargetCheck[] = [];
     const only = process.env.STONEGATE_RSS_SURFACES?.split(',');
-    const heaps = (process.env.STONEGATE_RSS_HEAP ?? 'compact,fast').split(',') as Heap[];
+    const heaps = (process.env.STONEGATE_RSS_HEAP ?? 'balanced,compact,fast').split(',') as Heap[];
     for (const surface of SURFACES.filter((s) => only === undefined || only.some((o) => s.includes(o))))
       for (const heap of heaps) {
         const r = await curve(ctx, surface, heap, total);
         rows.push(r.row);
-        if (heap !== 'compact') continue; // the default is what the targets are about; `fast` is the A/B
+        if (heap !== 'balanced') continue; // the default is what the targets are about; `compact` and `fast` are the A/B
         targets.push(
           {
             goal: `${surface}: peak RSS ≤ 1.5× idle`,

@@ -29,7 +29,7 @@ export interface StonegateOptions {
   /** Another build's `bin/stonegate.js` (an A/B against a parent commit in one run); default BIN. */
   bin?: string;
   /** [server] heap for the generated config (src/cli/heap.ts); the gateway's default when unset. */
-  heap?: 'compact' | 'fast';
+  heap?: 'compact' | 'balanced' | 'fast';
   /** More environment for the gateway process (e.g. MALLOC_ARENA_MAX for an A/B). */
   env?: Record<string, string>;
 }

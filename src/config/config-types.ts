@@ -73,7 +73,7 @@ export interface Config {
     headersTimeout: number;
     bodyTimeout: number;
     keepAliveTimeout: number;
-    heap: 'compact' | 'fast';
+    heap: 'compact' | 'balanced' | 'fast';
   }>;
   readonly gateway: Readonly<GatewaySettings>;
   readonly breaker: Readonly<BreakerSettings>;

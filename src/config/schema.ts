@@ -32,7 +32,7 @@ export const ServerSchema = z
     headers_timeout: ms.default(10_000),
     request_body_timeout: ms.default(30_000),
     keep_alive_timeout: ms.default(5_000),
-    heap: z.enum(['compact', 'fast']).default('compact'), // [speed] V8 heap sizing of `serve`: src/cli/heap.ts
+    heap: z.enum(['compact', 'balanced', 'fast']).default('balanced'), // [speed] V8 heap sizing of `serve`: src/cli/heap.ts
   })
   .prefault({});
 

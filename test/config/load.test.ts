@@ -45,6 +45,7 @@ describe('loadConfig defaults', () => {
     const config = load('');
     expect(config.server.host).toBe('127.0.0.1');
     expect(config.server.port).toBe(3393);
+    expect(config.server.heap).toBe('balanced'); // [speed] bench `rss`: bounded old-space growth for a third of compact's CPU
     expect(config.server.dataDir).toBe(join(homedir(), '.stonegate'));
     expect(config.gateway.request_timeout).toBe(30_000);
     expect(config.gateway.tool_separator).toBe('__');
