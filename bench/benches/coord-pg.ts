@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
-import pg from 'pg';
-import { findPgBinaries, type PgCluster, startPgCluster } from '../../tools/pg-cluster.js';
-import type { Bench, BenchContext, BenchReport } from '../bench.js';
+import type { Bench, BenchReport } from '../bench.js';
 import { coordUp, PAIRS, type Throughput, throughput, type Wake, wake } from '../coord.js';
 import { restSurface, type Surface } from '../coord-surfaces.js';
 import { machineInfo } from '../lib/machine.js';
 import { PROFILE_SETTINGS, startPgProfile } from '../lib/pg-profile.js';
+import { benchPostgres, freshDatabase } from '../lib/pg-server.js';
 import { cpuTimeMs, descendants } from '../lib/processes.js';
 import { fmt } from '../lib/stats.js';
 import { type RunningStonegate, startStonegate } from '../lib/stonegate.js';
@@ -111,34 +110,8 @@ interface Setup {
   surface: Surface;
 }
 
-/** The PostgreSQL to use: STONEGATE_BENCH_PG_URL, or a throwaway cluster (with fsync, as a real server runs). */
-async function postgres(ctx: BenchContext): Promise<{ url: string; cluster?: PgCluster }> {
-  const given = process.env.STONEGATE_BENCH_PG_URL;
-  if (given !== undefined && given !== '') return { url: given };
-  const bin = findPgBinaries();
-  if (bin === undefined) throw new Error('coord-pg needs PostgreSQL: install the postgresql package or set STONEGATE_BENCH_PG_URL');
-  ctx.log(`coord-pg: starting a throwaway PostgreSQL from ${bin}`);
-  const cluster = await startPgCluster(bin, { fsync: true, settings: profiling() ? PROFILE_SETTINGS : [] });
-  return { url: cluster.url, cluster };
-}
-
 /** STONEGATE_BENCH_PG_PROFILE=1: the first run of each PostgreSQL setup also reports its statements and waits (lib/pg-profile.ts). */
 const profiling = (): boolean => process.env.STONEGATE_BENCH_PG_PROFILE === '1';
-
-/** A fresh database on the server for one setup. */
-async function database(server: string, name: string): Promise<string> {
-  const client = new pg.Client({ connectionString: server });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await client.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await client.end();
-  }
-  const url = new URL(server);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
 
 /**
  * Coordination throughput when gateways share PostgreSQL ([store] url):
@@ -155,19 +128,19 @@ export const coordPgBench: Bench = {
     const rounds = ctx.options.quick ? 30 : 200;
     const tasks = ctx.options.quick ? 200 : 800;
     const reps = ctx.options.quick ? 1 : 3;
-    const server = await postgres(ctx);
+    const server = await benchPostgres(ctx, 'coord-pg', profiling() ? PROFILE_SETTINGS : []);
     const setups: Setup[] = [];
     try {
       const coordToml = '[coordination]\nmax_event_buffer = 1000\n';
       const sqlite = await startStonegate(ctx, { backends: [], extraToml: coordToml }, 'coord-sqlite');
       setups.push({ name: 'SQLite, 1 gateway', gateways: [sqlite], surface: restSurface('SQLite, 1 gateway', sqlite.url, sqlite.pid, 'lean') });
       const storeToml = (url: string): string => `${coordToml}\n[store]\nurl = ${JSON.stringify(url)}\npool_size = 16\n`;
-      const oneDb = await database(server.url, 'bench_one');
+      const oneDb = await freshDatabase(server.url, 'bench_one');
       // STONEGATE_BENCH_PG_CPUPROF=DIR: the one-gateway PostgreSQL setup runs under node --cpu-prof (summary: dist/bench/profile-summary.js).
       const cpuProfDir = process.env.STONEGATE_BENCH_PG_CPUPROF || undefined;
       const one = await startStonegate(ctx, { backends: [], extraToml: storeToml(oneDb), ...(cpuProfDir === undefined ? {} : { cpuProfDir }) }, 'coord-pg1');
       setups.push({ name: 'PostgreSQL, 1 gateway', database: oneDb, gateways: [one], surface: restSurface('PostgreSQL, 1 gateway', one.url, one.pid, 'lean') });
-      const twoDb = await database(server.url, 'bench_two');
+      const twoDb = await freshDatabase(server.url, 'bench_two');
       const shared = storeToml(twoDb);
       const two = [
         await startStonegate(ctx, { backends: [], extraToml: shared }, 'coord-pg2a'),

@@ -1,11 +1,10 @@
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { BackendsChannel } from '../../src/store/pg/backends-channel.js';
 import { openPgDatabase } from '../../src/store/pg/database.js';
 import { PgFingerprintStore } from '../../src/store/pg/fingerprint-store.js';
-import { findPgBinaries, type PgCluster, startPgCluster } from '../../tools/pg-cluster.js';
 import type { Bench, BenchContext, BenchReport } from '../bench.js';
 import { TOOLS, tools } from '../lib/fingerprint-listing.js';
+import { benchPostgres, freshDatabase } from '../lib/pg-server.js';
 import { fmt, quantile } from '../lib/stats.js';
 import type { Table } from '../lib/table.js';
 
@@ -33,30 +32,6 @@ async function listingProcess(ctx: BenchContext, dist: string, store: string, ro
   return JSON.parse(last) as Samples;
 }
 
-/** The PostgreSQL to use: STONEGATE_BENCH_PG_URL, or a throwaway cluster with fsync on. */
-async function postgres(ctx: BenchContext): Promise<{ url: string; cluster?: PgCluster }> {
-  const given = process.env.STONEGATE_BENCH_PG_URL;
-  if (given !== undefined && given !== '') return { url: given };
-  const bin = findPgBinaries();
-  if (bin === undefined) throw new Error('fingerprints needs PostgreSQL: install the postgresql package or set STONEGATE_BENCH_PG_URL');
-  ctx.log(`fingerprints: starting a throwaway PostgreSQL from ${bin}`);
-  const cluster = await startPgCluster(bin, { fsync: true });
-  return { url: cluster.url, cluster };
-}
-async function freshDatabase(server: string): Promise<string> {
-  const name = `fp_bench_${process.pid}`;
-  const client = new pg.Client({ connectionString: server });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await client.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await client.end();
-  }
-  const url = new URL(server);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
 async function pgStore(url: string): Promise<{ store: PgFingerprintStore; close: () => Promise<void> }> {
   const settings = { url, max: 4 };
   const db = await openPgDatabase(settings);
@@ -85,10 +60,10 @@ export const fingerprintsBench: Bench = {
     const parent = process.env.STONEGATE_BENCH_PARENT_DIST;
     // The other build's rows are labelled STONEGATE_BENCH_PARENT_NAME (default: parent build).
     if (parent !== undefined && parent !== '') builds.push({ name: process.env.STONEGATE_BENCH_PARENT_NAME ?? 'parent build', dist: parent });
-    const { url: server, cluster } = await postgres(ctx);
+    const { url: server, cluster } = await benchPostgres(ctx, 'fingerprints');
     const notes: string[] = [];
     try {
-      const url = await freshDatabase(server);
+      const url = await freshDatabase(server, `fp_bench_${process.pid}`);
       const variants = [
         ...builds.flatMap((b) => [
           { name: `memory (${b.name})`, dist: b.dist, store: 'memory' },
