@@ -48,7 +48,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
-    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    // Three test files at a time on the 2-core machines: most integration files wait on child processes
+    // and sockets (npm test used ~65 % of two cores with two forks), so a third fork fills that wait.
+    poolOptions: { forks: { maxForks: 3, minForks: 1 } },
     projects: [
       { extends: true, test: { name: 'unit', include: ALL, exclude: [...configDefaults.exclude, ...POSTGRES, ...BROWSER, ...INTEGRATION] } },
       { extends: true, test: { name: 'integration', include: INTEGRATION, exclude: [...configDefaults.exclude, ...POSTGRES, ...BROWSER] } },

@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Progress } from '@modelcontextprotocol/client';
-import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { Client, DEFAULT_REQUEST_TIMEOUT_MSEC, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, describe, expect, it } from 'vitest';
+import { coordOptions } from '../../backends/coord/options.js';
 import { type CoordResult, coordReady, coordResult, coordToml } from '../helpers/coord-harness.js';
 import { startCoord, stopAll as stopCoords } from '../helpers/coord-standalone.js';
 import { startGateway, stopAll } from '../helpers/harness.js';
@@ -59,28 +60,39 @@ async function register(surface: Surface, agent: string): Promise<void> {
   expect((await surface.post('/agent/register', { agent_id: agent, role: 'r' })).status).toBe(200);
 }
 
-describe.concurrent("the seed's timeout: 60 examples with the SDK client's default request timeout", () => {
-  for (const [name, open] of [
-    ['gateway', () => gateway()],
-    ['standalone', () => standalone('seed-60')],
-  ] as const) {
-    it(`${name}: mux_poll and mux_state_watch with timeout 60 answer instead of timing out`, async () => {
-      const surface = await open();
-      await register(surface, 'manager');
-      const client = await sdkClient(surface.mcp);
-      // No request options: the SDK's default 60 s timeout, as the seed's clients have.
-      const [poll, watch] = await Promise.all([
-        client.callTool({ name: `${surface.prefix}mux_poll`, arguments: { agent_id: 'manager', timeout: 60 } }),
-        client.callTool({ name: `${surface.prefix}mux_state_watch`, arguments: { key: 'deploy', timeout: 60 } }),
-      ]);
-      const polled: CoordResult = coordResult(poll);
-      expect(polled.isError, polled.text).toBe(false);
-      expect(polled.body.messages).toEqual([]);
-      const watched = coordResult(watch);
-      expect(watched.isError, watched.text).toBe(false);
-      expect(watched.body.changed).toBe(false);
-    }, 90_000);
-  }
+/** The cap and the client timeout of the real calls below, in the same relation as the defaults (50 s cap, the SDK's 60 s), scaled down. */
+const CAP_S = 2;
+const CLIENT_TIMEOUT_MS = 4_000;
+
+describe("the seed's timeout: 60 examples with the SDK client's default request timeout", () => {
+  it("the default MCP cap is below the SDK clients' default request timeout", () => {
+    expect(coordOptions().mcp_poll_timeout_max * 1000).toBeLessThan(DEFAULT_REQUEST_TIMEOUT_MSEC);
+  });
+
+  describe.concurrent('a call with timeout 60 answers at the cap, before a client timeout above the cap', () => {
+    for (const [name, open] of [
+      ['gateway', () => gateway({ mcp_poll_timeout_max: CAP_S })],
+      ['standalone', () => standalone('seed-60', { mcp_poll_timeout_max: CAP_S })],
+    ] as const) {
+      it(`${name}: mux_poll and mux_state_watch with timeout 60 answer instead of timing out`, async () => {
+        const surface = await open();
+        await register(surface, 'manager');
+        const client = await sdkClient(surface.mcp);
+        // The client gives up after CLIENT_TIMEOUT_MS, as the seed's clients do after the SDK's default 60 s.
+        const options = { timeout: CLIENT_TIMEOUT_MS };
+        const [poll, watch] = await Promise.all([
+          client.callTool({ name: `${surface.prefix}mux_poll`, arguments: { agent_id: 'manager', timeout: 60 } }, options),
+          client.callTool({ name: `${surface.prefix}mux_state_watch`, arguments: { key: 'deploy', timeout: 60 } }, options),
+        ]);
+        const polled: CoordResult = coordResult(poll);
+        expect(polled.isError, polled.text).toBe(false);
+        expect(polled.body.messages).toEqual([]);
+        const watched = coordResult(watch);
+        expect(watched.isError, watched.text).toBe(false);
+        expect(watched.body.changed).toBe(false);
+      });
+    }
+  });
 });
 
 describe('progress while a long poll waits', () => {
