@@ -10,17 +10,15 @@
  *   node dist/bench/benches/board.js [--quick]   alone (prints the tables)
  *   node dist/bench/run.js board                 from the registry
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { readBoard } from '../../backends/coord/board.js';
 import { coordOptions } from '../../backends/coord/options.js';
 import { openSqliteStore } from '../../backends/coord/sqlite-store.js';
 import type { CoordStore } from '../../backends/coord/store.js';
 import type { Bench, BenchContext, BenchReport } from '../bench.js';
+import { runAlone } from '../lib/run-alone.js';
 import { fmt, quantile } from '../lib/stats.js';
-import { renderTable, type Table } from '../lib/table.js';
+import type { Table } from '../lib/table.js';
 
 const CHANNEL = 'busy';
 
@@ -111,20 +109,4 @@ export const boardBench: Bench = {
   },
 };
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const tmp = mkdtempSync(join(tmpdir(), 'stonegate-board-bench-'));
-  const ctx = {
-    options: { quick: process.argv.includes('--quick'), verbose: false },
-    tmp,
-    log: (m: string) => process.stderr.write(`${m}\n`),
-    signal: new AbortController().signal,
-  } as unknown as BenchContext;
-  boardBench
-    .run(ctx)
-    .then((report) => process.stdout.write(`${[...report.tables.map(renderTable), ...report.notes].join('\n\n')}\n`))
-    .catch((err: unknown) => {
-      process.stderr.write(`board bench: ${(err as Error).stack ?? String(err)}\n`);
-      process.exitCode = 1;
-    })
-    .finally(() => rmSync(tmp, { recursive: true, force: true }));
-}
+runAlone(boardBench, import.meta.url);

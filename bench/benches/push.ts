@@ -17,17 +17,13 @@
  *   node dist/bench/benches/push.js [--quick]   alone (prints the tables)
  *   node dist/bench/run.js push                 from the registry
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { Bench, BenchContext, BenchReport } from '../bench.js';
 import { coordUp } from '../coord.js';
-import { ProcessSet, sweepLeftovers } from '../lib/processes.js';
+import { runAlone } from '../lib/run-alone.js';
 import { fmt, quantile } from '../lib/stats.js';
 import { startStonegate } from '../lib/stonegate.js';
-import { renderTable, type Table } from '../lib/table.js';
+import type { Table } from '../lib/table.js';
 
 type Mode = 'resource subscription (2025)' | 'claude/channel (2025)' | 'subscriptions/listen (2026-07-28)' | 'long poll mux_poll (2025)';
 const MODES: readonly Mode[] = ['resource subscription (2025)', 'claude/channel (2025)', 'subscriptions/listen (2026-07-28)', 'long poll mux_poll (2025)'];
@@ -161,26 +157,4 @@ export const pushBench: Bench = {
   },
 };
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const tmp = mkdtempSync(join(tmpdir(), 'stonegate-push-bench-'));
-  const processes = new ProcessSet();
-  const ctx: BenchContext = {
-    options: { quick: process.argv.includes('--quick'), verbose: false },
-    processes,
-    tmp,
-    log: (m: string) => process.stderr.write(`${m}\n`),
-    signal: new AbortController().signal,
-  };
-  pushBench
-    .run(ctx)
-    .then((report) => process.stdout.write(`${[...report.tables.map(renderTable), ...report.notes].join('\n\n')}\n`))
-    .catch((err: unknown) => {
-      process.stderr.write(`push bench: ${(err as Error).stack ?? String(err)}\n`);
-      process.exitCode = 1;
-    })
-    .finally(async () => {
-      await processes.stopAll();
-      await sweepLeftovers();
-      rmSync(tmp, { recursive: true, force: true });
-    });
-}
+runAlone(pushBench, import.meta.url);
