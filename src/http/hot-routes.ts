@@ -1,6 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
+import { CallCancel } from '../router/call-cancel.js';
 import { endHttpSpan, requestSpan, startHttpSpan } from '../telemetry/telemetry.js';
 import { capClientOf } from './client-slots.js';
 import { type McpEndpoint, type McpEndpointSources, type McpRequest, parseJsonBody } from './mcp-endpoint.js';
@@ -149,17 +150,18 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
       const text = await readText(req);
       const deep = limits.tooDeep(request, text);
       if (deep !== undefined) return write(deep);
-      // The client going away before the answer cancels the call (as the route's request signal does).
-      const aborter = new AbortController();
+      // The client going away before the answer cancels the call (as the route's request signal does);
+      // [speed] through a CallCancel: no AbortController or AbortSignal per call (router/call-cancel.ts).
+      const aborter = new CallCancel();
       res.once('close', () => {
-        if (!res.writableFinished) aborter.abort();
+        if (!res.writableFinished) aborter.cancel();
       });
       const input: RestCallRequest = {
         text,
         view: undefined,
         identity: verdict.identity,
         header: request.header,
-        signal: aborter.signal,
+        signal: aborter,
         parent: requestSpan(req),
       };
       write({ status: 200, headers: {}, body: await call(input) });

@@ -3,7 +3,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { Logger } from '../log.js';
 import type { SessionRef } from '../pool/affinity-pool.js';
 import type { RoundFields } from '../pool/backend-era.js';
-import type { Downstream } from '../pool/connection.js';
+import type { AbortWatch, Downstream } from '../pool/connection.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { SpanHandle, TraceCarrier } from '../telemetry/telemetry.js';
 import type { CallLog } from './call-log.js';
@@ -20,8 +20,11 @@ export interface CallRequest {
   arguments?: Record<string, unknown>;
   /** Who is calling (a token name or MCP client name), for the log. */
   caller?: string;
-  /** Aborting it cancels the call; the backend gets notifications/cancelled. */
-  signal?: AbortSignal;
+  /**
+   * Aborting it cancels the call; the backend gets notifications/cancelled. An AbortSignal, or
+   * [speed] any AbortWatch (REST's CallCancel, call-cancel.ts): the router makes no AbortSignal unless the SDK path needs one.
+   */
+  signal?: AbortWatch;
   /** Asks the backend for progress and receives it; only then does progress extend the timeout, up to the hard maximum. */
   onprogress?: (progress: Progress) => void;
   /** Per-call timeout in ms instead of the backend's. */

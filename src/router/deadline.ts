@@ -26,12 +26,12 @@ export class Deadline implements AbortWatch {
   #end: number;
   /** Set while paused: when the pause began. */
   #pausedAt: number | undefined;
-  readonly #caller: AbortSignal | undefined;
+  readonly #caller: AbortWatch | undefined;
   readonly #cap: number;
   #timer: NodeJS.Timeout | undefined;
   #capped = false;
 
-  constructor(timeout: number, maxTotal: number, caller?: AbortSignal) {
+  constructor(timeout: number, maxTotal: number, caller?: AbortWatch) {
     this.#timeout = timeout;
     this.#cap = Math.max(timeout, maxTotal);
     this.#end = Date.now() + this.#cap;
@@ -142,8 +142,11 @@ export class Deadline implements AbortWatch {
     listener?.handleEvent();
   }
 
-  readonly #onCallerAbort = (): void => {
-    clearTimeout(this.#timer);
-    this.#abort(this.#caller?.reason);
+  /** The caller's abort, as an object listener ([speed] an AbortWatch such as REST's CallCancel takes no function). */
+  readonly #onCallerAbort: AbortListener = {
+    handleEvent: (): void => {
+      clearTimeout(this.#timer);
+      this.#abort(this.#caller?.reason);
+    },
   };
 }

@@ -1,6 +1,6 @@
 import { ProtocolError } from '@modelcontextprotocol/client';
 import { GatewayError } from '../errors.js';
-import type { Connection } from '../pool/connection.js';
+import type { AbortWatch, Connection } from '../pool/connection.js';
 import type { Backend } from '../supervisor/backend.js';
 import { isBackendAuthFailure } from '../supervisor/backend-oauth.js';
 import { httpFault } from '../supervisor/http-fault.js';
@@ -19,7 +19,7 @@ export interface FailureContext {
   connection: Connection;
   backend: Backend;
   deadline: Deadline;
-  signal: AbortSignal | undefined;
+  signal: AbortWatch | undefined;
 }
 
 /**
