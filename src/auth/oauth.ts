@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createRemoteJWKSet, errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import { isLoopbackHost } from '../config/loopback.js';
 import type { AuthSettings } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
@@ -23,6 +23,14 @@ export const MAX_TOKEN_BYTES = 16 * 1024;
 
 /** The JWS algorithms a token may be signed with: asymmetric only. */
 const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
+
+/**
+ * [speed] jose, loaded at the first JWT to verify: a gateway without
+ * [auth.oauth] (the default) never loads it, and its ~3.5 MB of idle RSS
+ * with it (bench/RESULTS.md, "idle RSS").
+ */
+let joseLoading: Promise<typeof import('jose')> | undefined;
+const jose = (): Promise<typeof import('jose')> => (joseLoading ??= import('jose'));
 
 /** How long a metadata or JWKS fetch may take before the provider counts as unreachable (ms). */
 const FETCH_TIMEOUT = 5_000;
@@ -105,7 +113,6 @@ export class OAuthVerifier {
   constructor(auth: Readonly<AuthSettings>) {
     this.#auth = auth;
     this.#settings = auth.oauth;
-    if (this.#settings.jwks_url !== '') this.#keys = this.#remote(this.#settings.jwks_url);
     const s = this.#settings;
     if (s.introspection_url !== '') {
       this.#introspector = new Introspector({
@@ -166,6 +173,7 @@ export class OAuthVerifier {
       return this.#identity(await this.#introspector.claims(token));
     }
     const keys = await this.#jwks();
+    const { jwtVerify, errors } = await jose();
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, keys, {
@@ -215,18 +223,21 @@ export class OAuthVerifier {
     return identity;
   }
 
-  #remote(url: string): JWTVerifyGetKey {
+  async #remote(url: string): Promise<JWTVerifyGetKey> {
+    const { createRemoteJWKSet } = await jose();
     return createRemoteJWKSet(new URL(url), { timeoutDuration: FETCH_TIMEOUT, cooldownDuration: this.#settings.jwks_cooldown * 1000 });
   }
 
   /** The key set: from jwks_url, else discovered once from the issuer's metadata (a failed discovery is retried on the next request). */
   #jwks(): Promise<JWTVerifyGetKey> {
     if (this.#keys !== undefined) return Promise.resolve(this.#keys);
+    // jwks_url: the key set is made at the first token (jose is loaded then), once.
+    if (this.#settings.jwks_url !== '') return (this.#discovering ??= this.#remote(this.#settings.jwks_url).then((keys) => (this.#keys = keys)));
     // A provider that just failed is not asked again at once: requests cannot make the gateway flood it.
     if (this.#failed !== undefined && Date.now() - this.#failed.at < RETRY_AFTER * 1000) return Promise.reject(this.#failed.error);
     this.#discovering ??= discoverJwksUri(this.#settings.issuer).then(
-      (uri) => {
-        this.#keys = this.#remote(uri);
+      async (uri) => {
+        this.#keys = await this.#remote(uri);
         this.#failed = undefined;
         return this.#keys;
       },
