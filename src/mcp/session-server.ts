@@ -1,4 +1,4 @@
-import type { Result, ServerCapabilities } from '@modelcontextprotocol/server';
+import type { Implementation, Result, ServerCapabilities } from '@modelcontextprotocol/server';
 import { ProtocolErrorCode, Server } from '@modelcontextprotocol/server';
 import { rpcFailure } from '../errors.js';
 import { tracing } from '../telemetry/telemetry.js';
@@ -104,6 +104,11 @@ const PROXIED = new Set([
   'completion/complete',
 ]);
 
+/** The identity a server gives itself: its backend's on /mcp/{server} (`meta`), else the gateway's. */
+export function serverInfoOf(meta: { serverInfo?: Implementation } | undefined): Implementation {
+  return meta?.serverInfo ?? { name: 'stonegate', version: VERSION };
+}
+
 /** Which protocol era a server is built for: a 2025 session, or one 2026-07-28 request. */
 export type { Era };
 
@@ -131,7 +136,7 @@ export function createSessionServer(gateway: SessionServerSources, view: View, e
   const tasked = withTasksExtension(gateway, view, era === 'modern' && (only === undefined || SHOWS_CAPABILITIES.has(only)), base, extensions);
   // [coord-push] A 2025 session on /mcp that sees coord is a Claude Code channel (experimental claude/channel).
   const capabilities = era === 'legacy' ? withChannel(gateway, view, tasked) : tasked;
-  const server = new Server(meta?.serverInfo ?? { name: 'stonegate', version: VERSION }, {
+  const server = new Server(serverInfoOf(meta), {
     capabilities,
     // Modern answers only: the SDK never puts them on a 2025-era result.
     ...(era === 'modern' && (only === undefined || HINTED.has(only)) ? { cacheHints: cacheHintsFor(gateway, view) } : {}),
