@@ -21,7 +21,7 @@ import { tracing } from '../telemetry/telemetry.js';
  * SDK server per request. The request shape is checked by hand, strictly:
  * whatever is not plainly such a call (progress token, task, a retry's
  * inputResponses/requestState, a logLevel, the Tasks extension, Mcp-Param
- * headers, a gate tool, an envelope beyond the plain keys, a header the SDK
+ * headers, an envelope beyond the plain keys, a header the SDK
  * would refuse) goes to the SDK path, which answers it as before. The call
  * itself runs the session server's own handler (mcp/tool-call.ts) with the
  * few context fields it reads, and the answer is encoded as the SDK's
@@ -150,12 +150,13 @@ export function plainModern(call: PlainCall, header: (name: string) => string | 
 
 /**
  * Whether the view's tool of that name is one the lean path runs on the
- * 2026-07-28 leg: known to the view now (else the SDK path waits for the
- * catalog and answers), no Mcp-Param headers to check, not run as a task,
- * not a gate tool.
+ * 2026-07-28 leg: a gate tool on /mcp (the handler answers it before any
+ * lookup, as on the SDK path), or a tool known to the view now (else the
+ * SDK path waits for the catalog and answers) with no Mcp-Param headers to
+ * check and not run as a task.
  */
 export function plainModernTool(gateway: Pick<SessionServerSources, 'catalog' | 'supervisor'>, view: View, name: string): boolean {
-  if (view.single === undefined && GATE_TOOL_NAMES.has(name)) return false;
+  if (view.single === undefined && GATE_TOOL_NAMES.has(name)) return true;
   const entry = toolOf(gateway.catalog, view, name);
   if (entry === undefined || !sees(view, entry.server)) return false;
   return paramHeaders(entry.inputSchema).length === 0 && !runsAsTask(gateway, entry.server, entry.name);
