@@ -26,7 +26,10 @@ import { bodyLimits, type GuardSources, isJson, type PlainAnswer, refusalAnswer,
  * answers 400). With tracing on ([otel]) it starts and ends the request's
  * server span itself, as the chain's span middleware does (startHttpSpan,
  * endHttpSpan). test/issues/30-front-door.test.ts holds the hot path's
- * refusals to the chain's.
+ * refusals to the chain's. [speed] With tracing off, a plain /mcp
+ * tools/call that passes the guards is answered on the lean path
+ * (mcp-lean.ts, serveMcp below); test/issues/30-lean-mcp.test.ts holds its
+ * answers to the SDK path's.
  */
 
 /** What the hot routes read and call of the gateway. */

@@ -26,7 +26,7 @@ import {
   requestControllersOf,
   runLean,
 } from './mcp-lean.js';
-import { enterModern, isModernVersion, modernMcp, NO_BODY, refusalCode } from './mcp-modern.js';
+import { enterModern, isModernVersion, metaBytes, modernMcp, NO_BODY, refusalCode } from './mcp-modern.js';
 import { GatewayHttpTransport } from './mcp-transport.js';
 import { role } from './route-role.js';
 import { assertIdentityMayUse, isJson } from './security.js';
@@ -309,7 +309,9 @@ export function mcpEndpoint(gateway: McpEndpointSources): McpEndpoint {
     const id = post.header('mcp-session-id');
     if (id === undefined) {
       const capabilities = plainModern(call, post.header);
-      if (capabilities === undefined || Number(post.header('content-length')) * 6 > config.gateway.max_meta_bytes) return undefined;
+      // A _meta over max_meta_bytes is the SDK path's to refuse (mcp-modern.ts serve: the same measure).
+      const maxMeta = config.gateway.max_meta_bytes;
+      if (capabilities === undefined || (Number(post.header('content-length')) * 6 > maxMeta && metaBytes(post.body) > maxMeta)) return undefined;
       let view: View;
       try {
         view = viewFrom(NO_QUERY, { expose: gateway.config.gateway.expose, views: () => gateway.config.views }, single, identity);

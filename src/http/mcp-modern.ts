@@ -137,7 +137,7 @@ function rpcError(status: number, code: number, message: string, body: unknown, 
 }
 
 /** The byte size of a request's `params._meta` once serialised (0 without one). */
-function metaBytes(body: unknown): number {
+export function metaBytes(body: unknown): number {
   const meta = (body as { params?: { _meta?: unknown } } | null)?.params?._meta;
   return meta === undefined ? 0 : Buffer.byteLength(JSON.stringify(meta) ?? '');
 }

@@ -24,6 +24,10 @@ let gw: RunningGateway;
 beforeAll(async () => {
   gw = await startGateway(
     `
+[gateway]
+max_body_bytes = 8192
+max_meta_bytes = 1024
+
 [auth]
 [[auth.tokens]]
 name = "root"
@@ -172,8 +176,9 @@ describe('#30 the lean path answers as the SDK path does', () => {
   });
 
   const legacy = (params: Record<string, unknown>, id: number | string = 3): string => JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params });
-  const modern = (name: string, args: unknown): string =>
-    JSON.stringify({ jsonrpc: '2.0', id: 'm-1', method: 'tools/call', params: { name, arguments: args, _meta: MODERN_META } });
+  const modern = (name: string, args: unknown, meta: Record<string, unknown> = MODERN_META): string =>
+    JSON.stringify({ jsonrpc: '2.0', id: 'm-1', method: 'tools/call', params: { name, arguments: args, _meta: meta } });
+  const bigInfo = { ...MODERN_META, 'io.modelcontextprotocol/clientInfo': { name: 'lean-raw', version: '1', title: 't'.repeat(1500) } };
   const modernHeaders = (name: string): Record<string, string> => ({
     ...base,
     'mcp-protocol-version': '2026-07-28',
@@ -187,6 +192,7 @@ describe('#30 the lean path answers as the SDK path does', () => {
     ['2025: a tool error', '/mcp', () => session, legacy({ name: 'demo__fail', arguments: { message: 'x' } }), true],
     ['2025: an unknown tool', '/mcp', () => session, legacy({ name: 'nope', arguments: {} }), true],
     ['2025: a gateway tool', '/mcp', () => session, legacy({ name: 'gate_discover', arguments: { query: 'echo' } }), true],
+    ['2025: a body over max_body_bytes', '/mcp', () => session, legacy({ name: 'demo__echo', arguments: { text: 'x'.repeat(9000) } }), false],
     ['2025: arguments not an object', '/mcp', () => session, legacy({ name: 'demo__echo', arguments: 'x' }), false],
     [
       '2025: an unknown session',
@@ -206,6 +212,8 @@ describe('#30 the lean path answers as the SDK path does', () => {
     ['2026-07-28: a call', '/mcp', () => modernHeaders('demo__echo'), modern('demo__echo', { text: 'same' }), true],
     ['2026-07-28: a tool error', '/mcp', () => modernHeaders('demo__fail'), modern('demo__fail', { message: 'x' }), true],
     ['2026-07-28: /mcp/demo', '/mcp/demo', () => modernHeaders('echo'), modern('echo', { text: 'same' }), true],
+    ['2026-07-28: large arguments', '/mcp', () => modernHeaders('demo__echo'), modern('demo__echo', { text: 'y'.repeat(3000) }), true],
+    ['2026-07-28: _meta over max_meta_bytes', '/mcp', () => modernHeaders('demo__echo'), modern('demo__echo', { text: 'x' }, bigInfo), false],
     ['2026-07-28: a gateway tool', '/mcp', () => modernHeaders('gate_discover'), modern('gate_discover', { query: 'echo' }), true],
     ['2026-07-28: an unknown tool', '/mcp', () => modernHeaders('nope'), modern('nope', {}), false],
     ['2026-07-28: bad params', '/mcp', () => modernHeaders('demo__echo'), modern('demo__echo', 7), false],
