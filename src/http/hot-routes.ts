@@ -1,10 +1,12 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
+import type { Identity } from '../auth/tokens.js';
 import { CallCancel } from '../router/call-cancel.js';
-import { endHttpSpan, requestSpan, startHttpSpan } from '../telemetry/telemetry.js';
+import { endHttpSpan, requestSpan, startHttpSpan, tracing } from '../telemetry/telemetry.js';
 import { capClientOf } from './client-slots.js';
 import { type McpEndpoint, type McpEndpointSources, type McpRequest, parseJsonBody } from './mcp-endpoint.js';
+import type { LeanAnswer } from './mcp-lean.js';
 import type { GuardRequest } from './origin-guard.js';
 import { type RestCallRequest, type RestSources, restCall } from './rest.js';
 import { registeredRole } from './route-role.js';
@@ -25,7 +27,10 @@ import { bodyLimits, type GuardSources, isJson, type PlainAnswer, refusalAnswer,
  * answers 400). With tracing on ([otel]) it starts and ends the request's
  * server span itself, as the chain's span middleware does (startHttpSpan,
  * endHttpSpan). test/issues/30-front-door.test.ts holds the hot path's
- * refusals to the chain's.
+ * refusals to the chain's. [speed] With tracing off, a plain /mcp
+ * tools/call that passes the guards is answered on the lean path
+ * (mcp-lean.ts, serveMcp below); test/issues/30-lean-mcp.test.ts holds its
+ * answers to the SDK path's.
  */
 
 /** What the hot routes read and call of the gateway. */
@@ -55,13 +60,27 @@ function writeJson(res: ServerResponse, { status, headers, body }: PlainAnswer):
 }
 
 /** The body of a request whose Content-Length the guard has checked (Node holds the body to that length). */
-function readText(req: IncomingMessage): Promise<string> {
+function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    req.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
     req.once('error', reject);
   });
+}
+
+const readText = async (req: IncomingMessage): Promise<string> => (await readBody(req)).toString('utf8');
+
+/** [speed] An /mcp POST the hot route has guarded and read: what the endpoint's handler takes instead of guarding again. */
+interface Prepared {
+  identity: Identity | undefined;
+  body: unknown;
+}
+
+/** A lean /mcp answer (mcp-lean.ts): status, headers and the JSON text in one write, with its Content-Length. */
+function writeLean(res: ServerResponse, { status, headers, text }: LeanAnswer): void {
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
 }
 
 /** A backend name in a /mcp/{server} path that needs no percent-decoding (anything else goes to Hono's route). */
@@ -99,17 +118,21 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
     return reply;
   });
 
-  /** A hot /mcp request's answer: the guards, then the endpoint's handler; an error as the app translates it. */
+  /** A hot /mcp request's answer: the guards (unless serveMcp has run them), then the endpoint's handler; an error as the app translates it. */
   async function mcpAnswer(raw: Request, env: HttpBindings, request: GuardRequest, declared: ReturnType<typeof registeredRole>): Promise<Response> {
     const { path, header } = request;
     try {
-      const verdict = await guard(request, declared, false);
-      if (verdict.refused !== undefined) return json(refusalAnswer(request, verdict.refused));
-      limits.checkLength(header('content-length') ?? '0');
-      const text = await raw.text();
-      const deep = limits.tooDeep(request, text);
-      if (deep !== undefined) return json(deep);
-      const { identity } = verdict;
+      let ready = prepared.get(env.incoming);
+      if (ready === undefined) {
+        const verdict = await guard(request, declared, false);
+        if (verdict.refused !== undefined) return json(refusalAnswer(request, verdict.refused));
+        limits.checkLength(header('content-length') ?? '0');
+        const text = await raw.text();
+        const deep = limits.tooDeep(request, text);
+        if (deep !== undefined) return json(deep);
+        ready = { identity: verdict.identity, body: parseJsonBody(text) };
+      }
+      const { identity, body } = ready;
       const req: McpRequest = {
         raw,
         method: 'POST',
@@ -118,11 +141,49 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
         outgoing: env.outgoing,
         client: () => capClientOf(identity, env.incoming, declared),
         query: () => NO_QUERY,
-        body: parseJsonBody(text),
+        body,
       };
       return await (path === '/mcp' ? mcp.handle(req, '/mcp') : mcp.handleServer(req, path.slice('/mcp/'.length)));
     } catch (err) {
       return json(answer(err instanceof Error ? err : new Error(String(err)), path));
+    }
+  }
+
+  const prepared = new WeakMap<IncomingMessage, Prepared>();
+
+  /**
+   * [speed] A hot /mcp POST with tracing off: the guards and the body read here (as serveCall does), then
+   * the lean path (mcp-lean.ts) when the request is a plain tools/call, else the endpoint's handler on
+   * @hono/node-server's adaptation, handed the body already read (`rawBody`, which it reads for a
+   * consumed request) and the guards' verdict (`prepared`), so nothing runs twice.
+   */
+  async function serveMcp(req: IncomingMessage, res: ServerResponse, request: GuardRequest, declared: ReturnType<typeof registeredRole>): Promise<void> {
+    try {
+      const verdict = await guard(request, declared, false);
+      if (verdict.refused !== undefined) {
+        unread(req, res);
+        return writeJson(res, refusalAnswer(request, verdict.refused));
+      }
+      limits.checkLength(request.header('content-length') ?? '0');
+      const raw = await readBody(req);
+      const text = raw.toString('utf8');
+      const deep = limits.tooDeep(request, text);
+      if (deep !== undefined) return writeJson(res, deep);
+      const body = parseJsonBody(text);
+      const single = request.path === '/mcp' ? undefined : request.path.slice('/mcp/'.length);
+      const lean = mcp.lean({ header: request.header, body, res }, verdict.identity, single);
+      if (lean === undefined) {
+        prepared.set(req, { identity: verdict.identity, body });
+        (req as IncomingMessage & { rawBody?: Buffer }).rawBody = raw;
+        void mcpListener(req, res);
+        return;
+      }
+      const reply = await lean;
+      if (reply !== undefined && !res.destroyed) writeLean(res, reply);
+    } catch (err) {
+      if (res.headersSent || res.destroyed) return;
+      unread(req, res);
+      writeJson(res, answer(err instanceof Error ? err : new Error(String(err)), request.path));
     }
   }
 
@@ -185,7 +246,9 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
     if (!rest) {
       // A body that is not JSON is the transport's to refuse (415), on Hono's route.
       if (!isJson(headerOf(raw, 'content-type'))) return false;
-      void mcpListener(req, res);
+      // [otel] With tracing on, the SDK path makes the request's spans (mcpListener).
+      if (tracing() !== undefined) void mcpListener(req, res);
+      else void serveMcp(req, res, { method: 'POST', path: url, header: (name) => headerOf(raw, name) }, url === '/mcp' ? mcpRole : serverRole);
       return true;
     }
     const request: GuardRequest = { method: 'POST', path: '/call', header: (name) => headerOf(raw, name) };

@@ -4,26 +4,42 @@ import type { RequestId, Server } from '@modelcontextprotocol/server';
 import { type Context, Hono } from 'hono';
 import { cancelWhenClosed, cancelWhenGone } from '../../kit/cancel-when-gone.js';
 import type { CapClient } from '../auth/client-caps.js';
-import type { Identity } from '../auth/tokens.js';
+import { type Identity, mayUse } from '../auth/tokens.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { createSessionServer, type SessionServerSources } from '../mcp/session-server.js';
+import { createSessionServer, type SessionServerSources, serverInfoOf } from '../mcp/session-server.js';
 import type { GatewaySurface } from '../mcp/surface.js';
+import { type ToolCallHandler, toolCallHandler } from '../mcp/tool-call.js';
 import { type View, viewFrom } from '../mcp/view.js';
 import { capClient } from './client-slots.js';
 import { MemoryEventStore } from './event-store.js';
 import { legacySseRoutes } from './legacy-sse.js';
-import { isModernVersion, modernMcp, NO_BODY, refusalCode } from './mcp-modern.js';
+import {
+  countLeanCalls,
+  envelopePeer,
+  type LeanAnswer,
+  type LeanPost,
+  plainCall,
+  plainLegacy,
+  plainModern,
+  plainModernTool,
+  requestControllersOf,
+  runLean,
+} from './mcp-lean.js';
+import { enterModern, isModernVersion, metaBytes, modernMcp, NO_BODY, refusalCode } from './mcp-modern.js';
 import { GatewayHttpTransport } from './mcp-transport.js';
 import { role } from './route-role.js';
 import { assertIdentityMayUse, isJson } from './security.js';
 
 /** What this module reads and calls of the gateway. */
-export type McpEndpointSources = SessionServerSources & Pick<GatewaySurface, 'onStop'>;
+export type McpEndpointSources = SessionServerSources & Pick<GatewaySurface, 'onStop'> & Partial<Pick<GatewaySurface, 'metrics'>>;
 
 interface HttpSession {
   server: Server;
   transport: GatewayHttpTransport;
+  view: View;
+  /** [speed] Its tools/call handler on the lean path (mcp-lean.ts), made on the first lean call. */
+  lean?: ToolCallHandler;
   /** The endpoint the session was opened on; its id is not valid on another. */
   endpoint: string;
   /** The token that opened it (auth on): only that token may use the session id. */
@@ -62,10 +78,14 @@ export interface McpEndpoint {
   routes: Hono;
   handle: McpHandle;
   handleServer(req: McpRequest, server: string): Promise<Response>;
+  /** [speed] A plain tools/call POST on /mcp (`single` undefined) or /mcp/{single} answered on the lean path, else undefined (mcp-lean.ts). */
+  lean(post: LeanPost, identity: Identity | undefined, single: string | undefined): Promise<LeanAnswer | undefined> | undefined;
 }
 
 /** The endpoint's answer to a request on one of its URLs: `endpoint` the URL, `single` its backend (/mcp/{server}), `pathView` its view. */
 export type McpHandle = (req: McpRequest, endpoint: string, single?: string, pathView?: string) => Promise<Response>;
+
+const NO_QUERY = new URLSearchParams();
 
 /** No body: GET, DELETE, or a body the transport must judge itself (not JSON, unparsable). */
 const UNPARSED = NO_BODY;
@@ -133,6 +153,7 @@ export function mcpEndpoint(gateway: McpEndpointSources): McpEndpoint {
   const { config, logger } = gateway;
   const idleMs = config.gateway.session_idle_timeout * 1000;
   const modern = modernMcp(gateway, logger);
+  if (gateway.metrics !== undefined) countLeanCalls(gateway.metrics); // [speed] stonegate_mcp_lean_calls_total
 
   // Sessions whose client vanished without DELETE are closed after a while.
   const sweep = setInterval(
@@ -235,7 +256,7 @@ export function mcpEndpoint(gateway: McpEndpointSources): McpEndpoint {
         sessionIdGenerator: () => randomUUID(),
         eventStore: new MemoryEventStore(),
         onsessioninitialized: (sessionId) => {
-          sessions.set(sessionId, { server, transport, endpoint, owner: identity?.name, lastSeen: Date.now() });
+          sessions.set(sessionId, { server, transport, view, endpoint, owner: identity?.name, lastSeen: Date.now() });
           gateway.sessions.add(server, view);
           logger.debug({ session: sessionId, endpoint }, 'mcp session opened');
         },
@@ -277,6 +298,41 @@ export function mcpEndpoint(gateway: McpEndpointSources): McpEndpoint {
     return handle(req, `/mcp/${server}`, server);
   };
 
+  /**
+   * [speed] The lean path (mcp-lean.ts) for what `handle` and `handleServer` would answer with one JSON
+   * body: the same checks in the same order, and anything they would refuse or stream left to them.
+   */
+  const lean: McpEndpoint['lean'] = (post, identity, single) => {
+    const call = plainCall(post.body);
+    if (call === undefined || (single !== undefined && (!mayUse(identity, single) || !gateway.supervisor.has(single)))) return undefined;
+    const endpoint = single === undefined ? '/mcp' : `/mcp/${single}`;
+    const id = post.header('mcp-session-id');
+    if (id === undefined) {
+      const capabilities = plainModern(call, post.header);
+      // A _meta over max_meta_bytes is the SDK path's to refuse (mcp-modern.ts serve: the same measure).
+      const maxMeta = config.gateway.max_meta_bytes;
+      if (capabilities === undefined || (Number(post.header('content-length')) * 6 > maxMeta && metaBytes(post.body) > maxMeta)) return undefined;
+      let view: View;
+      try {
+        view = viewFrom(NO_QUERY, { expose: gateway.config.gateway.expose, views: () => gateway.config.views }, single, identity);
+      } catch {
+        return undefined; // the SDK path refuses it (a token bound to a view on /mcp/{server})
+      }
+      if (!plainModernTool(gateway, view, call.name)) return undefined;
+      const principal = enterModern(gateway, view);
+      const handler = toolCallHandler(gateway, view, 'modern', envelopePeer(capabilities));
+      const era = { modern: true, serverInfo: serverInfoOf(single === undefined ? undefined : gateway.catalog.meta(single)) };
+      return runLean(handler, post, call, era).finally(() => principal?.leave());
+    }
+    const session = sessions.get(id);
+    if (config.gateway.mcp_sessions === 'stateless' || session === undefined || session.endpoint !== endpoint || session.owner !== identity?.name)
+      return undefined;
+    if (!session.transport.answersJson() || !plainLegacy(call, post.header)) return undefined;
+    session.lastSeen = Date.now();
+    session.lean ??= toolCallHandler(gateway, session.view, 'legacy', session.server);
+    return runLean(session.lean, post, call, { modern: false, sessionId: id }, requestControllersOf(session.server));
+  };
+
   // Host/Origin, the token and the JSON depth are checked for these routes by the app's guards (security.ts).
   app.on(['GET', 'POST', 'DELETE'], '/mcp', role('agent'), async (c) => handle(await fromContext(c), '/mcp'));
   app.on(['GET', 'POST', 'DELETE'], '/mcp/:server', role('agent'), async (c) => handleServer(await fromContext(c), c.req.param('server')));
@@ -294,5 +350,5 @@ export function mcpEndpoint(gateway: McpEndpointSources): McpEndpoint {
     return c.json({ name: 'stonegate', mcp: '/mcp', health: '/health', tools: '/tools' });
   });
   app.route('/', legacySseRoutes(gateway));
-  return { routes: app, handle, handleServer };
+  return { routes: app, handle, handleServer, lean };
 }

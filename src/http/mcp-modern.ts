@@ -137,7 +137,7 @@ function rpcError(status: number, code: number, message: string, body: unknown, 
 }
 
 /** The byte size of a request's `params._meta` once serialised (0 without one). */
-function metaBytes(body: unknown): number {
+export function metaBytes(body: unknown): number {
   const meta = (body as { params?: { _meta?: unknown } } | null)?.params?._meta;
   return meta === undefined ? 0 : Buffer.byteLength(JSON.stringify(meta) ?? '');
 }
@@ -186,6 +186,19 @@ interface RequestContext {
 export function refusalCode(version: string | undefined, status: number): number {
   if (!isModernVersion(version)) return -32000;
   return status === 429 ? -32603 : -32600;
+}
+
+/**
+ * Makes `view` the view of one 2026-07-28 request (here and on the lean path,
+ * mcp-lean.ts). No session: a backend with affinity = "session" keys the
+ * request on its token, and refuses it without one. Its `leave` once the
+ * answer is out (undefined without a token).
+ */
+export function enterModern(gateway: Pick<SessionServerSources, 'sessions'>, view: View): { leave(): void } | undefined {
+  const principal = view.owner === undefined ? undefined : gateway.sessions.enterPrincipal(view.owner);
+  view.session = principal?.ref ?? ANONYMOUS;
+  view.modern = true;
+  return principal;
 }
 
 export function modernMcp(gateway: SessionServerSources, logger: Logger): ModernMcp {
@@ -250,10 +263,7 @@ export function modernMcp(gateway: SessionServerSources, logger: Logger): Modern
           return refusal(err, body);
         }
       }
-      // No session: a backend with affinity = "session" keys the request on its token, and refuses it without one.
-      const principal = view.owner === undefined ? undefined : gateway.sessions.enterPrincipal(view.owner);
-      view.session = principal?.ref ?? ANONYMOUS;
-      view.modern = true;
+      const principal = enterModern(gateway, view);
       const context: RequestContext = { view, body };
       requests.set(request, context);
       const over = (): void => {

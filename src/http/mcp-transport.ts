@@ -60,6 +60,11 @@ export class GatewayHttpTransport extends WebStandardStreamableHTTPServerTranspo
     return super.send(message, options);
   }
 
+  /** [speed] Whether a request without a progress token gets one JSON body here (the lean path, mcp-lean.ts, takes only those). */
+  answersJson(): boolean {
+    return !this.#logging && !this.#needs.serverRequests();
+  }
+
   #streams(body: unknown): boolean {
     if (Array.isArray(body)) return true;
     if (body === null || typeof body !== 'object') return false;

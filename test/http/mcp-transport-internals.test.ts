@@ -1,5 +1,6 @@
-import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
+import { Server, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
 import { describe, expect, it } from 'vitest';
+import { requestControllersOf } from '../../src/http/mcp-lean.js';
 import { GatewayHttpTransport } from '../../src/http/mcp-transport.js';
 
 /*
@@ -42,5 +43,27 @@ describe("the SDK transport's fields GatewayHttpTransport reads and sets", () =>
     expect(response.headers.get('content-type')).toContain('application/json');
     expect(await response.json()).toMatchObject({ id: 7, result: {} });
     expect(seen).toEqual([true]);
+  });
+});
+
+/*
+ * [speed] The lean /mcp path (mcp-lean.ts) registers each call's
+ * AbortController in the session server's request controllers (the SDK
+ * Protocol's private `_requestHandlerAbortControllers`), so that the
+ * client's notifications/cancelled aborts it as it aborts the SDK's own.
+ */
+describe("the SDK Protocol's request controllers the lean path registers in", () => {
+  it('are a Map that notifications/cancelled aborts by request id', async () => {
+    const server = new Server({ name: 't', version: '1' }, { capabilities: { tools: {} } });
+    const controllers = requestControllersOf(server);
+    expect(controllers).toBeInstanceOf(Map);
+    const transport = new GatewayHttpTransport({ sessionIdGenerator: undefined }, { serverRequests: () => false });
+    await server.connect(transport);
+    const aborter = new AbortController();
+    requestControllersOf(server)?.set('lean-1', aborter);
+    transport.onmessage?.({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'lean-1', reason: 'client cancels' } });
+    await new Promise<void>((resolve) => aborter.signal.addEventListener('abort', () => resolve(), { once: true }));
+    expect(aborter.signal.reason).toBe('client cancels');
+    await server.close();
   });
 });
