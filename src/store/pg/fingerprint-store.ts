@@ -71,6 +71,8 @@ export class PgFingerprintStore implements FingerprintStore, ToolsListener {
   readonly #listeners: ((server: string) => void)[] = [];
   /** Writes the database refused (down, unreachable): sent again once the listening connection is back (gap()). */
   readonly #failed: Writes[] = [];
+  /** The last write or re-read's error while the latest one failed (GET /health: problem()). */
+  #error: string | undefined;
 
   private constructor(pool: pg.Pool, logger: Logger | undefined) {
     this.#pool = pool;
@@ -226,8 +228,26 @@ export class PgFingerprintStore implements FingerprintStore, ToolsListener {
 
   #enqueue(task: () => Promise<void>): Promise<void> {
     const run = this.#queue.then(task);
-    this.#queue = run.catch((error: unknown) => this.#logger?.warn({ error: (error as Error).message }, 'tool fingerprint store: a write or re-read failed'));
+    this.#queue = run.then(
+      () => {
+        this.#error = undefined;
+      },
+      (error: unknown) => {
+        this.#error = (error as Error).message;
+        this.#logger?.warn({ error: this.#error }, 'tool fingerprint store: a write or re-read failed');
+      },
+    );
     return run;
+  }
+
+  /** While writes wait to be sent again or the latest write or re-read failed: what GET /health says (its `fingerprints` check). */
+  problem(): string | undefined {
+    const waiting = this.#failed.length;
+    if (waiting > 0)
+      return `${waiting} write(s) of tool fingerprints or approvals refused by the shared database wait to be sent again (once its listening connection is back); other gateways do not see them until then`;
+    if (this.#error !== undefined)
+      return `the latest read or write of tool fingerprints in the shared database failed (${this.#error}); other gateways may not see this one's approvals`;
+    return undefined;
   }
 
   #tell(servers: readonly string[]): void {
