@@ -1,9 +1,9 @@
 import type { Database } from 'better-sqlite3';
 import { migrateSqlite, stepLedger } from '../../kit/sqlite-migrate.js';
+import { HANDOFF } from './migration-handoff.js';
 import { INITIAL_SCHEMA } from './migration-initial.js';
 import { LOCK_FREE_MESSAGES } from './migration-lockfree.js';
 import { LOCK_FREE_WRITES } from './migration-lockfree-2.js';
-import { HANDOFF } from './migration-handoff.js';
 
 /** One step of the schema; `version` is its position, starting at 1. */
 export interface Migration {
