@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { eventually, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
@@ -106,6 +107,50 @@ describePg('[pg-speed] #31 a send hands its message to a long-poll parked on the
     } finally {
       await client.end();
       await gw.stop();
+    }
+  });
+});
+
+describePg('[pg-speed] #31 a gateway alone on its database announces nothing (kit/pg-announcer.ts, ALONE)', () => {
+  const database = useTestDatabase('pgalone');
+
+  it('sends no NOTIFY for its writes until a second gateway says HELLO; then both announce, and a send on one wakes a poll on the other', async () => {
+    const a = await startGateway(gatewayToml(database.url));
+    await call(a, 'POST', '/coord/agent/register', { agent_id: 'alone-a', role: 'w' });
+    await call(a, 'POST', '/coord/agent/register', { agent_id: 'alone-b', role: 'w' });
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      // The store's NOTIFY channel (backends/coord/pg-store.ts); a payload is the sender's tag, then its topics or words, split by U+001E.
+      const channel = `coord_${createHash('sha256').update('public').digest('hex').slice(0, 20)}`;
+      const heard: string[][] = [];
+      client.on('notification', (n) => heard.push((n.payload ?? '').split('\u001e')));
+      await client.query(`LISTEN ${channel}`);
+      await call(a, 'POST', '/coord/msg/send', { from: 'alone-a', to: 'alone-b', content: 'nobody else listens' });
+      expect((await call(a, 'GET', '/coord/msg/poll?agent_id=alone-b&timeout=0')).body.messages).toHaveLength(1);
+      const b = await startGateway(gatewayToml(database.url));
+      // A answers B's HELLO with HERE; before that word, nothing of A's was heard: its send was not announced.
+      const here = await eventually(() => heard.find((p) => p[1] === '\u0001here'));
+      const tagA = here[0];
+      expect(heard.slice(0, heard.indexOf(here)).filter((p) => p[0] === tagA)).toEqual([]);
+      // Both announce now: a poll parked on B wakes for a send on A.
+      await eventually(() => heard.some((p) => p[1] === '\u0001synced'));
+      const polling = call(b, 'GET', '/coord/msg/poll?agent_id=alone-b&timeout=20');
+      await eventually(async () => {
+        const found = await client.query(
+          "SELECT count(*) FILTER (WHERE state = 'active') AS active, count(*) FILTER (WHERE query LIKE '%coord_poll%') AS polls FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        );
+        return Number(found.rows[0]?.active) === 0 && Number(found.rows[0]?.polls) > 0;
+      });
+      const sent = await call(a, 'POST', '/coord/msg/send', { from: 'alone-a', to: 'alone-b', content: 'to the other gateway' });
+      const page = (await polling).body.messages as { id: number; content: string }[];
+      expect(page.map((m) => m.content)).toContain('to the other gateway');
+      expect(page.at(-1)?.id).toBe(sent.body.id);
+      expect(heard.some((p) => p[0] === tagA && p.includes(`inbox\u001fdefault\u001falone-b`))).toBe(true);
+      await b.stop();
+    } finally {
+      await client.end();
+      await a.stop();
     }
   });
 });
