@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import pg from 'pg';
 import type { Bench, BenchReport } from '../bench.js';
 import { coordUp, PAIRS, type Throughput, throughput, type Wake, wake } from '../coord.js';
 import { restSurface, type Surface } from '../coord-surfaces.js';
@@ -147,6 +148,17 @@ export const coordPgBench: Bench = {
         await startStonegate(ctx, { backends: [], extraToml: shared }, 'coord-pg2b'),
       ];
       setups.push({ name: 'PostgreSQL, 2 gateways', database: twoDb, gateways: two, surface: spreadSurface('PostgreSQL, 2 gateways', two) });
+      // STONEGATE_BENCH_PG_ASYNC_COMMIT=1: also one gateway on a database with synchronous_commit = off, the operator option
+      // docs/several-gateways.md describes (a PostgreSQL crash may lose the last commits). Never the default rows.
+      if (process.env.STONEGATE_BENCH_PG_ASYNC_COMMIT === '1') {
+        const asyncDb = await freshDatabase(server.url, 'bench_async');
+        const admin = new pg.Client({ connectionString: server.url });
+        await admin.connect();
+        await admin.query('ALTER DATABASE bench_async SET synchronous_commit = off').finally(() => admin.end());
+        const g = await startStonegate(ctx, { backends: [], extraToml: storeToml(asyncDb) }, 'coord-pg-async');
+        const name = 'PostgreSQL, 1 gateway, synchronous_commit off';
+        setups.push({ name, database: asyncDb, gateways: [g], surface: restSurface(name, g.url, g.pid, 'lean') });
+      }
       for (const s of setups) for (const g of s.gateways) await coordUp(g.url);
 
       const runs = new Map<string, Throughput[]>();
@@ -207,6 +219,7 @@ export const coordPgBench: Bench = {
           'PostgreSQL CPU µs/task',
           'wake p50 ms',
           'wake p99 ms',
+          'wake after send answer p50 ms',
         ],
         rows: setups.map((s, i) => {
           const m = medianRun(s.name);
@@ -230,19 +243,20 @@ export const coordPgBench: Bench = {
             i === 0 ? '—' : fmt(median((cpuTasks.get(s.name) ?? []).map((u) => u.postgresUs)), 0),
             fmt(w.fromSendP50),
             fmt(w.fromSendP99),
+            fmt(w.afterAckP50),
           ];
         }),
         note:
           'With 2 gateways each agent sends through one gateway and polls through the other, so every delivery and every wake crosses gateways (a NOTIFY sent after the commit, LISTEN on the other). ' +
-          'Tasks: workers alternate gateways; each task is one claim and one completion. Wake: send start → answer of a long poll parked on the other gateway. ' +
+          "Tasks: workers alternate gateways; each task is one claim and one completion. Wake: send start → answer of a long poll parked on the other gateway (1 gateway: on the same one, where the send hands the message over); \"after send answer\": from the send's answer to the poll's, the hops after the commit (announcement, LISTEN, the poll's read and its cursor commit). " +
           'CPU per message: user + system time over the throughput runs of the gateway processes (both, for 2 gateways) and of the PostgreSQL server with all its backends (/proc), divided by the messages delivered (per task: its post, claim and completion); the client is not counted.',
       };
       const load = machineInfo();
       return {
         tables: [table, ...profiles],
         notes: [
-          `PostgreSQL ${server.cluster === undefined ? 'given by STONEGATE_BENCH_PG_URL' : 'started by the bench on loopback, with fsync on'}; gateways, PostgreSQL and the bench client share this machine (load ${load.load1} on ${load.nproc} CPUs at the end).`,
-          'Since coordination schema 7 a send, broadcast or poll and every task write is one function call without the store-wide lock (backends/coord/migration-lockfree.ts); since schema 8 they commit without NOTIFY (the gateway announces after the commit: kit/pg-announcer.ts) and take advisory writer locks; claim, thread and deregistration writes still take the store-wide lock.',
+          `PostgreSQL ${server.cluster === undefined ? 'given by STONEGATE_BENCH_PG_URL' : 'started by the bench on loopback, with fsync on and synchronous_commit on (its defaults)'}; gateways, PostgreSQL and the bench client share this machine (load ${load.load1} on ${load.nproc} CPUs at the end).`,
+          'Since coordination schema 7 a send, broadcast or poll and every task write is one function call without the store-wide lock (backends/coord/migration-lockfree.ts); since schema 8 they commit without NOTIFY (the gateway announces after the commit: kit/pg-announcer.ts) and take advisory writer locks; since schema 9 a send hands its message to a poll parked on its own gateway (pg/handoff-functions.ts) and task writes take no agent row lock; claim, thread and deregistration writes still take the store-wide lock.',
         ],
         targets: [],
       };
