@@ -62,7 +62,11 @@ function spreadSurface(name: string, gateways: RunningStonegate[]): Surface {
     name,
     pid: undefined, // two serving processes: no one CPU figure
     async register(agent) {
-      home.set(agent, home.size % surfaces.length);
+      // A receiver (…-rx…) gets the home of its sender (…-tx…, registered first), so it polls on the other gateway than
+      // the one its sender sends through: the throughput pairs and the wake pair alike. (Before, the wake's pair sent
+      // and polled on the same gateway, so its wake never crossed.)
+      const sender = agent.replace(/-rx(\d*)$/, '-tx$1');
+      home.set(agent, sender !== agent && home.has(sender) ? (home.get(sender) as number) : home.size % surfaces.length);
       await at(agent).register(agent);
     },
     send: (from, to, content) => at(from).send(from, to, content),
