@@ -190,6 +190,11 @@ describePg('#31 tool fingerprints shared on PostgreSQL', () => {
       });
       expect(failing.detail).toMatch(/refused by the shared database/);
       expect((await gw.request('GET', '/health')).body.status).toBe('degraded');
+      // The table is back and the listening connection never dropped: the refused write is sent again on its own.
+      await admin.query('ALTER TABLE tool_fingerprints_away RENAME TO tool_fingerprints');
+      await eventually(async () => (await fingerprintsCheck())?.status === 'ok', 20_000);
+      const stored = await admin.query("SELECT fingerprint, approved_fingerprint FROM tool_fingerprints WHERE server = 'health' AND tool = 'lookup'");
+      expect(stored.rows[0]?.fingerprint).not.toBe(stored.rows[0]?.approved_fingerprint);
     } finally {
       await admin.query('ALTER TABLE IF EXISTS tool_fingerprints_away RENAME TO tool_fingerprints');
       await admin.end();
