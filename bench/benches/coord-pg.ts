@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import type { Bench, BenchReport } from '../bench.js';
@@ -29,6 +30,32 @@ function treeCpuMs(root: number | undefined): number {
     }
   }
   return own + children;
+}
+
+/** The median of a hop's samples; — when there were none (no announcement: one gateway alone sends no NOTIFY). */
+function hopP50(samples: number[] | undefined): string {
+  if (samples === undefined || samples.length === 0) return '—';
+  return fmt([...samples].sort((a, b) => a - b)[Math.floor(samples.length / 2)] as number);
+}
+
+/**
+ * LISTENs on a database's coordination channel (schema public: backends/coord/pg-store.ts names it) and records when a
+ * payload naming `agent` arrives (performance.now()), until stop().
+ */
+async function listenFor(database: string, agent: string): Promise<{ stop: () => Promise<number[]> }> {
+  const client = new pg.Client({ connectionString: database });
+  await client.connect();
+  const arrivals: number[] = [];
+  client.on('notification', (n) => {
+    if (n.payload?.includes(agent)) arrivals.push(performance.now());
+  });
+  await client.query(`LISTEN coord_${createHash('sha256').update('public').digest('hex').slice(0, 20)}`);
+  return {
+    stop: async () => {
+      await client.end();
+      return arrivals;
+    },
+  };
 }
 
 /** CPU µs per message of the gateways (together) and of PostgreSQL over one run. */
@@ -197,7 +224,23 @@ export const coordPgBench: Bench = {
           ctx.log(`coord-pg: ${s.name} rep ${rep + 1}: ${fmt(result.perSec, 0)} messages/s, ${fmt(rate, 0)} tasks/s`);
         }
       }
-      for (const [i, s] of setups.entries()) wakes.push(await wake(s.surface, rounds, `w${i}`, ctx.signal));
+      // The wake's hops after the send's answer, for PostgreSQL: when a client LISTENing on the store's channel hears the
+      // announcement of the receiver's inbox, and from then to the poll's answer (the other gateway's wake-up, read and commit).
+      const notifyHops: { heard: number[]; after: number[] }[] = [];
+      for (const [i, s] of setups.entries()) {
+        const heard = s.database === undefined ? undefined : await listenFor(s.database, `w${i}-wake-rx`);
+        const w = await wake(s.surface, rounds, `w${i}`, ctx.signal);
+        wakes.push(w);
+        const arrivals = (await heard?.stop()) ?? [];
+        const hops = { heard: [] as number[], after: [] as number[] };
+        for (const t of w.times) {
+          const at = arrivals.find((a) => a >= t.acked - 50 && a <= t.answered + 50);
+          if (at === undefined) continue;
+          hops.heard.push(at - t.acked);
+          hops.after.push(t.answered - at);
+        }
+        notifyHops.push(hops);
+      }
 
       const median = (list: number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] as number;
       const medianRun = (name: string): Throughput => {
@@ -224,6 +267,8 @@ export const coordPgBench: Bench = {
           'wake p50 ms',
           'wake p99 ms',
           'wake after send answer p50 ms',
+          'wake: NOTIFY heard after send answer p50 ms',
+          'wake: poll answer after NOTIFY p50 ms',
         ],
         rows: setups.map((s, i) => {
           const m = medianRun(s.name);
@@ -248,11 +293,13 @@ export const coordPgBench: Bench = {
             fmt(w.fromSendP50),
             fmt(w.fromSendP99),
             fmt(w.afterAckP50),
+            hopP50(notifyHops[i]?.heard),
+            hopP50(notifyHops[i]?.after),
           ];
         }),
         note:
           'With 2 gateways each agent sends through one gateway and polls through the other, so every delivery and every wake crosses gateways (a NOTIFY sent after the commit, LISTEN on the other). ' +
-          "Tasks: workers alternate gateways; each task is one claim and one completion. Wake: send start → answer of a long poll parked on the other gateway (1 gateway: on the same one, where the send hands the message over); \"after send answer\": from the send's answer to the poll's, the hops after the commit (announcement, LISTEN, the poll's read and its cursor commit). " +
+          "Tasks: workers alternate gateways; each task is one claim and one completion. Wake: send start → answer of a long poll parked on the other gateway (1 gateway: on the same one, where the send hands the message over); \"after send answer\": from the send's answer to the poll's, the hops after the commit (announcement, LISTEN, the poll's read and its cursor commit), split where a client LISTENing on the store's channel hears the announcement (— where none is sent: one gateway alone announces nothing). " +
           'CPU per message: user + system time over the throughput runs of the gateway processes (both, for 2 gateways) and of the PostgreSQL server with all its backends (/proc), divided by the messages delivered (per task: its post, claim and completion); the client is not counted.',
       };
       const load = machineInfo();
