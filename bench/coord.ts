@@ -120,8 +120,8 @@ export interface Wake {
   /** Send answered → poll answered (negative when the poll answered first). */
   afterAckP50: number;
   afterAckP99: number;
-  /** Each round's send answer and poll answer (performance.now()), for benches that split the hops between them. */
-  times: { acked: number; answered: number }[];
+  /** Each round's send start, send answer and poll answer (performance.now()), for benches that split the hops between them. */
+  times: { sent: number; acked: number; answered: number }[];
 }
 
 /** `rounds` times: park a long poll, send one message, time the poll's answer. */
@@ -148,7 +148,7 @@ export async function wake(surface: Surface, rounds: number, tag: string, signal
     if (contents.length !== 1 || contents[0] !== `wake-${i}`) throw new Error(`${surface.name}: wake round ${i} got ${JSON.stringify(contents)}`);
     fromSend.push(answeredAt - t0);
     afterAck.push(answeredAt - acked);
-    times.push({ acked, answered: answeredAt });
+    times.push({ sent: t0, acked, answered: answeredAt });
   }
   return {
     surface: surface.name,

@@ -234,7 +234,7 @@ export const coordPgBench: Bench = {
         const arrivals = (await heard?.stop()) ?? [];
         const hops = { heard: [] as number[], after: [] as number[] };
         for (const t of w.times) {
-          const at = arrivals.find((a) => a >= t.acked - 50 && a <= t.answered + 50);
+          const at = arrivals.find((a) => a >= t.sent && a <= t.answered + 50); // this round's announcement: it leaves after the send's commit
           if (at === undefined) continue;
           hops.heard.push(at - t.acked);
           hops.after.push(t.answered - at);
