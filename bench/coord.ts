@@ -120,6 +120,8 @@ export interface Wake {
   /** Send answered → poll answered (negative when the poll answered first). */
   afterAckP50: number;
   afterAckP99: number;
+  /** Each round's send start, send answer and poll answer (performance.now()), for benches that split the hops between them. */
+  times: { sent: number; acked: number; answered: number }[];
 }
 
 /** `rounds` times: park a long poll, send one message, time the poll's answer. */
@@ -129,6 +131,7 @@ export async function wake(surface: Surface, rounds: number, tag: string, signal
   await surface.register(rx);
   const fromSend: number[] = [];
   const afterAck: number[] = [];
+  const times: Wake['times'] = [];
   for (let i = 0; i < rounds; i += 1) {
     if (signal.aborted) throw new Error('bench time bound reached');
     let answeredAt = 0;
@@ -145,6 +148,7 @@ export async function wake(surface: Surface, rounds: number, tag: string, signal
     if (contents.length !== 1 || contents[0] !== `wake-${i}`) throw new Error(`${surface.name}: wake round ${i} got ${JSON.stringify(contents)}`);
     fromSend.push(answeredAt - t0);
     afterAck.push(answeredAt - acked);
+    times.push({ sent: t0, acked, answered: answeredAt });
   }
   return {
     surface: surface.name,
@@ -153,6 +157,7 @@ export async function wake(surface: Surface, rounds: number, tag: string, signal
     fromSendP99: quantile(fromSend, 0.99),
     afterAckP50: quantile(afterAck, 0.5),
     afterAckP99: quantile(afterAck, 0.99),
+    times,
   };
 }
 

@@ -22,10 +22,39 @@ import type { KitLogger } from './logger.js';
  * announcement wakes nobody elsewhere; waiters there re-read on their own
  * within their recheck interval (long-poll.ts), as after a lost LISTEN
  * connection.
+ *
+ * ALONE ([pg-speed], issue #31). A process that has heard no other process
+ * on its channel announces nothing: a NOTIFY nobody else reads still costs
+ * a round trip, and PostgreSQL wakes every listening connection of the
+ * database for it. Processes find each other with three control words, sent
+ * like topics:
+ *
+ * - HELLO, when a process starts listening (and again after its listening
+ *   connection was reopened): "I am here, I may have missed commits".
+ * - A process that hears HELLO (or any word or topic from another process)
+ *   announces from then on, re-reads every waiter (commits it left
+ *   unannounced before it heard were made before its reply, below), and
+ *   replies HERE.
+ * - A process that hears HERE while it still thought itself alone starts
+ *   announcing, re-reads every waiter and sends SYNCED; whoever hears
+ *   SYNCED re-reads every waiter.
+ *
+ * Why nothing is missed for longer than one round of these words: a commit
+ * a process did not announce was made before it heard of the other process
+ * (it announces from that moment), so before the word it sends next (HERE
+ * or SYNCED); the other process re-reads when that word arrives, which is
+ * after the word's own commit and therefore after that commit. A reader's
+ * re-read finds everything committed before it. The words themselves are
+ * NOTIFYs, delivered to every listener in commit order.
  */
 
 /** Separates the sender's tag and the topics of one payload. Topics never hold it (they are names joined by U+001F). */
 export const TOPIC_SEPARATOR = '\u001e';
+
+/** The control words of ALONE above; no topic starts with U+0001 (an older process that reads one wakes nobody). */
+const HELLO = '\u0001hello';
+const HERE = '\u0001here';
+const SYNCED = '\u0001synced';
 
 /** NOTIFY payloads must stay under 8000 bytes. */
 const PAYLOAD_BYTES = 7_000;
@@ -44,6 +73,8 @@ export class PgAnnouncer {
   #flight: Promise<void> | undefined;
   #scheduled = false;
   #closed = false;
+  /** Whether another process was heard on the channel (ALONE above); until then nothing is announced. */
+  #peers = false;
 
   /**
    * `run` sends one statement (the store gives the LISTEN connection while it is up, else the pool); `tag` marks this
@@ -58,7 +89,7 @@ export class PgAnnouncer {
 
   /** Queues `topic` (already in payload form) for the next NOTIFY. */
   announce(topic: string): void {
-    if (this.#closed) return;
+    if (this.#closed || !this.#peers) return;
     this.#pending.add(topic);
     if (this.#scheduled || this.#flight !== undefined) return;
     // A microtask: the topics of one operation (an inbox and the event log) leave together.
@@ -67,6 +98,46 @@ export class PgAnnouncer {
       this.#scheduled = false;
       this.#flush();
     });
+  }
+
+  /** Says HELLO (ALONE above): when this process starts listening, and again after its listening connection was reopened. */
+  hello(): void {
+    this.#say(HELLO);
+  }
+
+  /**
+   * A payload heard on the channel: the topics whose waiters to wake, and
+   * whether every waiter must re-read (ALONE above). This process's own
+   * payloads wake nothing: it woke its waiters at the commit.
+   */
+  heard(payload: string): { topics: string[]; catchUp: boolean } {
+    const { tag, topics } = readAnnouncement(payload);
+    if (tag === this.tag) return { topics: [], catchUp: false };
+    const wasAlone = !this.#peers;
+    this.#peers = true;
+    const wake: string[] = [];
+    let catchUp = false;
+    for (const topic of topics) {
+      if (topic === HELLO) {
+        catchUp = true;
+        this.#say(HERE);
+      } else if (topic === HERE) {
+        catchUp = true;
+        if (wasAlone) this.#say(SYNCED);
+      } else if (topic === SYNCED) catchUp = true;
+      else wake.push(topic);
+    }
+    // An older process says no HELLO: its first announcement is how this one learns of it; re-read once.
+    if (wasAlone) catchUp = true;
+    return { topics: wake, catchUp };
+  }
+
+  /** Sends a control word now (not coalesced: it orders against commits, see ALONE). */
+  #say(word: string): void {
+    if (this.#closed) return;
+    void Promise.resolve()
+      .then(() => this.run('SELECT pg_notify($1, $2)', [this.channel, this.tag + TOPIC_SEPARATOR + word]))
+      .catch((err: unknown) => this.logger?.warn({ err }, 'could not tell the other processes on the database that this one listens; they re-read within their recheck interval'));
   }
 
   #flush(): void {

@@ -1,5 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import { migrateSqlite, stepLedger } from '../../kit/sqlite-migrate.js';
+import { HANDOFF } from './migration-handoff.js';
 import { INITIAL_SCHEMA } from './migration-initial.js';
 import { LOCK_FREE_MESSAGES } from './migration-lockfree.js';
 import { LOCK_FREE_WRITES } from './migration-lockfree-2.js';
@@ -232,6 +233,8 @@ export const MIGRATIONS: readonly Migration[] = [
   LOCK_FREE_MESSAGES,
   // [pg-speed] step 8: wake-ups after commit, last-seen once a second (PostgreSQL; SQLite's step is empty).
   LOCK_FREE_WRITES,
+  // [pg-speed] step 9: sends hand off to parked polls; task writes without agent row locks (PostgreSQL; SQLite's step is empty).
+  HANDOFF,
 ];
 
 /** The schema version this code writes. */

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Notifier } from '../../kit/notifier.js';
-import { PgAnnouncer, readAnnouncement } from '../../kit/pg-announcer.js';
+import { PgAnnouncer } from '../../kit/pg-announcer.js';
 import { PgListener } from '../../kit/pg-listener.js';
 import { migratePostgres, type PgMigration } from '../../kit/pg-migrate.js';
 import { openPgPool, type PgSettings } from '../../kit/pg-pool.js';
@@ -89,16 +89,22 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
     settings,
     ctx.channel,
     (payload) => {
-      const { tag, topics } = readAnnouncement(payload);
-      if (tag !== announcer.tag) for (const topic of topics) notifier.notify(payloadToTopic(topic));
+      // [pg-speed] Other processes' topics, and the words by which a store learns it is not alone (kit/pg-announcer.ts, ALONE).
+      const { topics, catchUp } = announcer.heard(payload);
+      if (catchUp) notifier.notifyAll();
+      else for (const topic of topics) notifier.notify(payloadToTopic(topic));
     },
-    () => notifier.notifyAll(),
+    () => {
+      notifier.notifyAll();
+      announcer.hello(); // notifications to this store were lost meanwhile: a store that started then learns of it now
+    },
     runtime.logger,
   ).catch(async (error: unknown) => {
     await pool.end();
     throw error;
   });
   listening = listener;
+  announcer.hello(); // [pg-speed] nothing is announced until another store on the channel answers (kit/pg-announcer.ts, ALONE)
   const agents = new PgAgents(ctx);
   const channels = new PgChannels(ctx);
   const messages = new PgMessages(ctx, agents);

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import pg from 'pg';
 import type { Bench, BenchReport } from '../bench.js';
 import { coordUp, PAIRS, type Throughput, throughput, type Wake, wake } from '../coord.js';
 import { restSurface, type Surface } from '../coord-surfaces.js';
@@ -28,6 +30,32 @@ function treeCpuMs(root: number | undefined): number {
     }
   }
   return own + children;
+}
+
+/** The median of a hop's samples; — when there were none (no announcement: one gateway alone sends no NOTIFY). */
+function hopP50(samples: number[] | undefined): string {
+  if (samples === undefined || samples.length === 0) return '—';
+  return fmt([...samples].sort((a, b) => a - b)[Math.floor(samples.length / 2)] as number);
+}
+
+/**
+ * LISTENs on a database's coordination channel (schema public: backends/coord/pg-store.ts names it) and records when a
+ * payload naming `agent` arrives (performance.now()), until stop().
+ */
+async function listenFor(database: string, agent: string): Promise<{ stop: () => Promise<number[]> }> {
+  const client = new pg.Client({ connectionString: database });
+  await client.connect();
+  const arrivals: number[] = [];
+  client.on('notification', (n) => {
+    if (n.payload?.includes(agent)) arrivals.push(performance.now());
+  });
+  await client.query(`LISTEN coord_${createHash('sha256').update('public').digest('hex').slice(0, 20)}`);
+  return {
+    stop: async () => {
+      await client.end();
+      return arrivals;
+    },
+  };
 }
 
 /** CPU µs per message of the gateways (together) and of PostgreSQL over one run. */
@@ -61,7 +89,11 @@ function spreadSurface(name: string, gateways: RunningStonegate[]): Surface {
     name,
     pid: undefined, // two serving processes: no one CPU figure
     async register(agent) {
-      home.set(agent, home.size % surfaces.length);
+      // A receiver (…-rx…) gets the home of its sender (…-tx…, registered first), so it polls on the other gateway than
+      // the one its sender sends through: the throughput pairs and the wake pair alike. (Before, the wake's pair sent
+      // and polled on the same gateway, so its wake never crossed.)
+      const sender = agent.replace(/-rx(\d*)$/, '-tx$1');
+      home.set(agent, sender !== agent && home.has(sender) ? (home.get(sender) as number) : home.size % surfaces.length);
       await at(agent).register(agent);
     },
     send: (from, to, content) => at(from).send(from, to, content),
@@ -147,6 +179,17 @@ export const coordPgBench: Bench = {
         await startStonegate(ctx, { backends: [], extraToml: shared }, 'coord-pg2b'),
       ];
       setups.push({ name: 'PostgreSQL, 2 gateways', database: twoDb, gateways: two, surface: spreadSurface('PostgreSQL, 2 gateways', two) });
+      // STONEGATE_BENCH_PG_ASYNC_COMMIT=1: also one gateway on a database with synchronous_commit = off, the operator option
+      // docs/several-gateways.md describes (a PostgreSQL crash may lose the last commits). Never the default rows.
+      if (process.env.STONEGATE_BENCH_PG_ASYNC_COMMIT === '1') {
+        const asyncDb = await freshDatabase(server.url, 'bench_async');
+        const admin = new pg.Client({ connectionString: server.url });
+        await admin.connect();
+        await admin.query('ALTER DATABASE bench_async SET synchronous_commit = off').finally(() => admin.end());
+        const g = await startStonegate(ctx, { backends: [], extraToml: storeToml(asyncDb) }, 'coord-pg-async');
+        const name = 'PostgreSQL, 1 gateway, synchronous_commit off';
+        setups.push({ name, database: asyncDb, gateways: [g], surface: restSurface(name, g.url, g.pid, 'lean') });
+      }
       for (const s of setups) for (const g of s.gateways) await coordUp(g.url);
 
       const runs = new Map<string, Throughput[]>();
@@ -181,7 +224,23 @@ export const coordPgBench: Bench = {
           ctx.log(`coord-pg: ${s.name} rep ${rep + 1}: ${fmt(result.perSec, 0)} messages/s, ${fmt(rate, 0)} tasks/s`);
         }
       }
-      for (const [i, s] of setups.entries()) wakes.push(await wake(s.surface, rounds, `w${i}`, ctx.signal));
+      // The wake's hops after the send's answer, for PostgreSQL: when a client LISTENing on the store's channel hears the
+      // announcement of the receiver's inbox, and from then to the poll's answer (the other gateway's wake-up, read and commit).
+      const notifyHops: { heard: number[]; after: number[] }[] = [];
+      for (const [i, s] of setups.entries()) {
+        const heard = s.database === undefined ? undefined : await listenFor(s.database, `w${i}-wake-rx`);
+        const w = await wake(s.surface, rounds, `w${i}`, ctx.signal);
+        wakes.push(w);
+        const arrivals = (await heard?.stop()) ?? [];
+        const hops = { heard: [] as number[], after: [] as number[] };
+        for (const t of w.times) {
+          const at = arrivals.find((a) => a >= t.sent && a <= t.answered + 50); // this round's announcement: it leaves after the send's commit
+          if (at === undefined) continue;
+          hops.heard.push(at - t.acked);
+          hops.after.push(t.answered - at);
+        }
+        notifyHops.push(hops);
+      }
 
       const median = (list: number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] as number;
       const medianRun = (name: string): Throughput => {
@@ -207,6 +266,9 @@ export const coordPgBench: Bench = {
           'PostgreSQL CPU µs/task',
           'wake p50 ms',
           'wake p99 ms',
+          'wake after send answer p50 ms',
+          'wake: NOTIFY heard after send answer p50 ms',
+          'wake: poll answer after NOTIFY p50 ms',
         ],
         rows: setups.map((s, i) => {
           const m = medianRun(s.name);
@@ -230,19 +292,22 @@ export const coordPgBench: Bench = {
             i === 0 ? '—' : fmt(median((cpuTasks.get(s.name) ?? []).map((u) => u.postgresUs)), 0),
             fmt(w.fromSendP50),
             fmt(w.fromSendP99),
+            fmt(w.afterAckP50),
+            hopP50(notifyHops[i]?.heard),
+            hopP50(notifyHops[i]?.after),
           ];
         }),
         note:
           'With 2 gateways each agent sends through one gateway and polls through the other, so every delivery and every wake crosses gateways (a NOTIFY sent after the commit, LISTEN on the other). ' +
-          'Tasks: workers alternate gateways; each task is one claim and one completion. Wake: send start → answer of a long poll parked on the other gateway. ' +
+          "Tasks: workers alternate gateways; each task is one claim and one completion. Wake: send start → answer of a long poll parked on the other gateway (1 gateway: on the same one, where the send hands the message over); \"after send answer\": from the send's answer to the poll's, the hops after the commit (announcement, LISTEN, the poll's read and its cursor commit), split where a client LISTENing on the store's channel hears the announcement (— where none is sent: one gateway alone announces nothing). " +
           'CPU per message: user + system time over the throughput runs of the gateway processes (both, for 2 gateways) and of the PostgreSQL server with all its backends (/proc), divided by the messages delivered (per task: its post, claim and completion); the client is not counted.',
       };
       const load = machineInfo();
       return {
         tables: [table, ...profiles],
         notes: [
-          `PostgreSQL ${server.cluster === undefined ? 'given by STONEGATE_BENCH_PG_URL' : 'started by the bench on loopback, with fsync on'}; gateways, PostgreSQL and the bench client share this machine (load ${load.load1} on ${load.nproc} CPUs at the end).`,
-          'Since coordination schema 7 a send, broadcast or poll and every task write is one function call without the store-wide lock (backends/coord/migration-lockfree.ts); since schema 8 they commit without NOTIFY (the gateway announces after the commit: kit/pg-announcer.ts) and take advisory writer locks; claim, thread and deregistration writes still take the store-wide lock.',
+          `PostgreSQL ${server.cluster === undefined ? 'given by STONEGATE_BENCH_PG_URL' : 'started by the bench on loopback, with fsync on and synchronous_commit on (its defaults)'}; gateways, PostgreSQL and the bench client share this machine (load ${load.load1} on ${load.nproc} CPUs at the end).`,
+          'Since coordination schema 7 a send, broadcast or poll and every task write is one function call without the store-wide lock (backends/coord/migration-lockfree.ts); since schema 8 they commit without NOTIFY (the gateway announces after the commit: kit/pg-announcer.ts) and take advisory writer locks; since schema 9 a send hands its message to a poll parked on its own gateway (pg/handoff-functions.ts) and task writes take no agent row lock; claim, thread and deregistration writes still take the store-wide lock.',
         ],
         targets: [],
       };

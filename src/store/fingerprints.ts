@@ -49,6 +49,8 @@ export interface FingerprintStore {
   batch<T>(fn: () => T): T;
   /** Shared stores: `listener(server)` runs after a backend's records changed under this gateway (another gateway's write, a confirmation). */
   onChange?(listener: (server: string) => void): void;
+  /** Shared stores ([pg-speed]): a sentence while its writes or re-reads fail, else undefined (GET /health's `fingerprints` check). */
+  problem?(): string | undefined;
 }
 
 /** In data_dir/stonegate.db (tables tool_fingerprints and tool_changes), so a restart does not make a changed tool its own first sight. */

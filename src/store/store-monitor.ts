@@ -12,6 +12,8 @@ export interface StoreCheck {
   detail: string;
   /** One sentence per unusable store (empty when all are usable). */
   problems: string[];
+  /** [pg-speed] Checks of their own beside `store` (GET /health's `checks`): `fingerprints` with a shared fingerprint store. */
+  named?: Record<string, { status: CheckStatus; detail: string }>;
 }
 
 /** What the monitor reads; the composition root fills it. */
@@ -23,6 +25,8 @@ export interface StoreMonitorSources {
   /** data_dir: /health, which needs no token, names files relative to it (the log has the whole path). */
   dataDir: string;
   logger: Logger;
+  /** [pg-speed] The tool fingerprint store: a shared one (PostgreSQL) reports its failing writes as GET /health's `fingerprints` check. */
+  fingerprints?: { problem?(): string | undefined };
 }
 
 /** How often the monitor looks without being asked, so that a deleted file is logged even when no one polls /health. */
@@ -65,7 +69,19 @@ export class StoreMonitor {
     const status: CheckStatus = gateway.problem !== undefined ? 'down' : coord?.problem !== undefined ? 'degraded' : 'ok';
     const problems = found.map((p) => this.#relative(p));
     const inUse = `${this.#relative(gateway.path)}${coord === undefined ? '' : ` and the ${coord.store} coordination store`} usable`;
-    return { status, detail: problems.length === 0 ? inUse : problems.join('; '), problems };
+    const check: StoreCheck = { status, detail: problems.length === 0 ? inUse : problems.join('; '), problems };
+    const fingerprints = this.#sources.fingerprints;
+    if (fingerprints?.problem !== undefined) {
+      // Degraded, not down: approvals already read still apply; only what changes meanwhile is not shared.
+      const problem = fingerprints.problem();
+      check.named = {
+        fingerprints:
+          problem === undefined
+            ? { status: 'ok', detail: 'tool fingerprints and approvals shared through the store' }
+            : { status: 'degraded', detail: problem },
+      };
+    }
+    return check;
   }
 
   /** `text` with data_dir's path written `data_dir`. */

@@ -116,6 +116,30 @@ describePg('PostgreSQL dispatch store', () => {
     await b.waitFinished(call.id, 600_000);
   });
 
+  it('[pg-speed] #31 announces an outcome after its commit, not from the statement that writes it (no database-wide NOTIFY lock over its flush)', async () => {
+    const clock = { ms: Date.now() };
+    const [a, b] = await gateways(freshSchema(), clock);
+    const statements: string[] = [];
+    for (const db of opened) {
+      const query = db.pool.query.bind(db.pool) as (...args: unknown[]) => unknown;
+      Object.assign(db.pool, {
+        query: (...args: unknown[]) => {
+          if (typeof args[0] === 'string') statements.push(args[0]);
+          return query(...args);
+        },
+      });
+    }
+    const call = pendingCall(new Date(clock.ms).toISOString());
+    await a.insert(call);
+    const waiting = b.waitFinished(call.id, 600_000);
+    await a.update({ ...call, state: 'complete', result: { content: [] }, expires_at: clock.ms + 60_000 });
+    await waiting;
+    const writes = statements.filter((s) => /\bUPDATE async_calls\b/.test(s));
+    expect(writes.length).toBeGreaterThan(0);
+    for (const s of writes) expect(s).not.toMatch(/pg_notify/);
+    expect(statements.at(-1)).toMatch(/pg_notify/);
+  });
+
   it('passes a cancel request to the gateway running the call', async () => {
     const clock = { ms: Date.now() };
     const [a, b] = await gateways(freshSchema(), clock);

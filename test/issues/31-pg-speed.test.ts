@@ -163,7 +163,7 @@ describePg('[pg-speed] #31 what a write costs the database (schema 8)', () => {
       await client.query(`LISTEN ${channel}`);
       await client.query('LISTEN cost_marker');
       await client.query('BEGIN');
-      const sent = await client.query("SELECT message_id FROM coord_send('default', 'cost-a', 'cost-b', 'direct', $1, NULL, 1000)", [Date.now()]);
+      const sent = await client.query("SELECT message_id FROM coord_send('default', 'cost-a', 'cost-b', 'direct', $1, NULL, 1000, NULL, FALSE)", [Date.now()]);
       const task = await client.query("SELECT task FROM coord_task_post('t1', 'default', 'd', 'cost-a', NULL, 0, '{}', $1, '{}', 1000)", [Date.now()]);
       await client.query('COMMIT');
       await client.query("NOTIFY cost_marker, 'after'");

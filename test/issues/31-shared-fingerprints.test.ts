@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { eventually, type LogLine, q, ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 import { describePg, useTestDatabase } from '../helpers/pg.js';
@@ -167,6 +168,38 @@ describePg('#31 tool fingerprints shared on PostgreSQL', () => {
     expect(await call(b, 'drift2')).toBe(200);
     await eventually(async () => (await tools(a, 'drift2')).length === 1);
     expect(await call(a, 'drift2')).toBe(403);
+  });
+
+  it('[pg-speed] shows failing writes of the shared fingerprint store in GET /health, as a `fingerprints` check', { timeout: 60_000 }, async () => {
+    const desc = descFile('health', V1);
+    const gw = await startGateway(config('health', desc, database.url));
+    await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'health');
+    const fingerprintsCheck = async (): Promise<{ status: string; detail: string } | undefined> =>
+      ((await gw.request('GET', '/health')).body.checks as Record<string, { status: string; detail: string }>).fingerprints;
+    await eventually(async () => (await fingerprintsCheck())?.status === 'ok');
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    try {
+      // The database refuses the gateway's next write (as a dropped grant or a broken table would).
+      await admin.query('ALTER TABLE tool_fingerprints RENAME TO tool_fingerprints_away');
+      writeFileSync(desc, V2);
+      await relist(gw, 'health');
+      const failing = await eventually(async () => {
+        const check = await fingerprintsCheck();
+        return check?.status === 'degraded' ? check : undefined;
+      });
+      expect(failing.detail).toMatch(/refused by the shared database/);
+      expect((await gw.request('GET', '/health')).body.status).toBe('degraded');
+      // The table is back and the listening connection never dropped: the refused write is sent again on its own.
+      await admin.query('ALTER TABLE tool_fingerprints_away RENAME TO tool_fingerprints');
+      await eventually(async () => (await fingerprintsCheck())?.status === 'ok', 20_000);
+      const stored = await admin.query("SELECT fingerprint, approved_fingerprint FROM tool_fingerprints WHERE server = 'health' AND tool = 'lookup'");
+      expect(stored.rows[0]?.fingerprint).not.toBe(stored.rows[0]?.approved_fingerprint);
+    } finally {
+      await admin.query('ALTER TABLE IF EXISTS tool_fingerprints_away RENAME TO tool_fingerprints');
+      await admin.end();
+      await gw.stop();
+    }
   });
 
   it('keeps what a gateway approved in its data_dir when it moves onto the shared store', { timeout: 60_000 }, async () => {

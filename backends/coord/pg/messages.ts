@@ -18,6 +18,7 @@ import type { BroadcastInput, BroadcastResult, HistoryQuery, HistoryResult, Poll
 import { iso } from '../validate.js';
 import type { PgAgents } from './agents.js';
 import { type PgContext, preparedRow, type Queryable, rows, wake } from './context.js';
+import { Handoffs, type Parked } from './handoff.js';
 import { longPollAsync } from './long-poll.js';
 
 interface Ring {
@@ -35,6 +36,8 @@ type PollOnce = Pick<PollResult, 'messages' | 'next_cursor' | 'has_more'>;
  * topic is NOTIFYed at commit, so a long-poll on any gateway wakes.
  */
 export class PgMessages {
+  private readonly handoffs = new Handoffs();
+
   constructor(
     private readonly ctx: PgContext,
     private readonly agents: PgAgents,
@@ -44,12 +47,15 @@ export class PgMessages {
   async send(input: SendInput, threadId: string | null = null): Promise<SendResult> {
     const { from, to, content, channel } = messageToSend(input, this.ctx.options);
     const at = this.ctx.now();
+    // A long-poll parked on this gateway for the recipient's inbox may be handed the message (handoff.ts).
+    const offer = this.handoffs.offer(topics.inbox(channel, to));
     const sent = await preparedRow<{
       sender_channel: string | null;
       recipient_channel: string | null;
       recipient_webhook: string | null;
       message_id: number | null;
-    }>(this.ctx.pool, 'coord_send', 'SELECT * FROM coord_send($1, $2, $3, $4, $5, $6, $7)', [
+      handed: boolean | null;
+    }>(this.ctx.pool, 'coord_send_9', 'SELECT * FROM coord_send($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
       channel,
       from,
       to,
@@ -57,8 +63,19 @@ export class PgMessages {
       at,
       threadId,
       this.ctx.options.max_event_buffer,
-    ]);
+      offer?.after ?? null,
+      offer?.onCursor ?? false,
+    ]).catch((err: unknown) => {
+      offer?.settle(undefined);
+      throw err;
+    });
     const id = sent?.message_id ?? null;
+    // The parked poll answers with this message when the database handed it over (coord_send), else it reads as before.
+    offer?.settle(
+      id !== null && sent?.handed === true
+        ? { id, channel, kind: 'direct', from_agent: from, to_agent: to, group_name: null, content, sent_at: at, thread_id: threadId }
+        : undefined,
+    );
     if (sent === undefined || id === null) {
       if (sent?.sender_channel == null) throw unknownAgent(from, 'Sender');
       if (sent.sender_channel !== channel) throw actingElsewhere('Sender', from, sent.sender_channel, channel, 'send');
@@ -108,28 +125,65 @@ export class PgMessages {
 
   async poll(input: PollInput): Promise<PollResult> {
     const { agentId, channel, after, limit, timeoutMs } = pollRequest(input, this.ctx.options);
+    const inbox = topics.inbox(channel, agentId);
     // Where the agent is registered, learnt from each read (an unknown agent fails the first one, before any wait).
     let home: string | undefined;
+    // Set while this poll waits after a read that found nothing: a send on this gateway may hand it its message (handoff.ts).
+    let parked: Parked | undefined;
+    // What a handoff moved the cursor from (a poll on the cursor), to put it back if the caller went away.
+    let handedFrom: number | undefined;
+    /** The message a send handed over, if one did; either way this poll is no longer parked. */
+    const handed = async (): Promise<PollOnce | undefined> => {
+      const p = parked;
+      if (p === undefined) return undefined;
+      parked = undefined;
+      this.handoffs.leave(inbox, p);
+      const message = await p.offer;
+      if (message === undefined) return undefined;
+      if (p.onCursor) handedFrom = p.after;
+      return { messages: [toMessage(message)], next_cursor: message.id, has_more: false };
+    };
     // A poll appends no event and takes no id: it locks only this inbox, so polls never wait for the store's writers.
     const once = async (): Promise<PollOnce> => {
+      await handed(); // reading now: no longer parked (a send that raced here did not hand over, or the read sees its message)
       const [page, registeredIn] = await this.pollOnce(agentId, channel, after, limit);
       home = registeredIn;
       return page;
     };
-    const found = await longPollAsync(
-      this.ctx.notifier,
-      topics.inbox(channel, agentId),
-      timeoutMs,
-      input.signal,
-      async (why) => {
-        // A re-read without a notification (the safety net) first looks without the lock whether anything is there.
-        if (why === 'recheck' && !(await this.waiting(agentId, channel, after))) return undefined;
-        const page = await once();
-        return page.messages.length > 0 ? page : undefined;
-      },
-      this.ctx.recheckMs,
-    );
-    let page = found;
+    let page: PollOnce | undefined;
+    try {
+      page = await longPollAsync(
+        this.ctx.notifier,
+        inbox,
+        timeoutMs,
+        input.signal,
+        async (why) => {
+          if (parked?.offer !== undefined) return handed();
+          // A re-read without a notification (the safety net) first looks without the lock whether anything is there.
+          if (why === 'recheck' && !(await this.waiting(agentId, channel, after))) return undefined;
+          if (parked?.offer !== undefined) return handed();
+          const read = await once();
+          if (read.messages.length > 0) return read;
+          parked = this.handoffs.park(inbox, read.next_cursor, after === undefined);
+          return undefined;
+        },
+        this.ctx.recheckMs,
+      );
+      page ??= await handed();
+    } finally {
+      // Only an error gets here still parked with an offer pending; the send settles it, nobody waits for it.
+      if (parked !== undefined) this.handoffs.leave(inbox, parked);
+    }
+    if (page !== undefined && handedFrom !== undefined && input.signal?.aborted === true) {
+      // Handed over on the cursor while the caller went away: put the cursor back unless something moved it since.
+      await this.ctx.pool.query('UPDATE cursors SET position = $3 WHERE agent_id = $1 AND channel = $2 AND position = $4', [
+        agentId,
+        channel,
+        handedFrom,
+        page.next_cursor,
+      ]);
+      page = undefined;
+    }
     if (page === undefined) {
       if (this.ctx.isClosed()) throw new CoordError('UNAVAILABLE', SHUTDOWN.poll);
       // A caller that went away must not have the cursor moved over messages it will never see.

@@ -30,9 +30,9 @@ const values = (call: AsyncCall): unknown[] => {
  * (`lease_until`) that gateway renews while it lives. A gateway that dies
  * stops renewing; when the lease lapses any survivor's sweep (or a gateway
  * starting) marks the call failed/INTERRUPTED, as a restart does with SQLite.
- * Only the owning gateway writes a call's outcome. Outcomes and cancel
- * requests are NOTIFYed, so a gateway can await or cancel a call that
- * another one runs.
+ * Only the owning gateway writes a call's outcome. Outcomes (after their
+ * commit) and cancel requests are NOTIFYed, so a gateway can await or
+ * cancel a call that another one runs.
  */
 export class PgDispatchStore implements DispatchStore {
   readonly #pool: pg.Pool;
@@ -64,12 +64,25 @@ export class PgDispatchStore implements DispatchStore {
     const set = NAMES.slice(1).map((n, i) => `${n} = $${i + 2}`);
     const finished = call.state !== 'pending' && call.state !== 'running';
     const sql = `UPDATE async_calls SET ${set.join(', ')}, lease_until = $${NAMES.length + 1} WHERE id = $1 AND instance = $${NAMES.length + 2}`;
-    // A finished call is announced at commit, to gateways awaiting it.
-    await this.#pool.query(finished ? `WITH u AS (${sql} RETURNING id) SELECT pg_notify('${CHANNEL}', 'done:' || id) FROM u` : sql, [
-      ...values(call),
-      finished ? null : this.#now() + this.#o.leaseMs,
-      this.#o.instance,
-    ]);
+    const updated = await this.#pool.query(sql, [...values(call), finished ? null : this.#now() + this.#o.leaseMs, this.#o.instance]);
+    // A finished call is announced to gateways awaiting it once the outcome has committed ([pg-speed]: see #announce).
+    if (finished && (updated.rowCount ?? 0) > 0) await this.#announce([call.id]);
+  }
+
+  /**
+   * NOTIFYs `done:<id>` for calls whose outcome has committed. Not inside the
+   * writing statement: PostgreSQL holds one database-wide lock from a
+   * notifying transaction's pre-commit until its commit is flushed, so
+   * outcomes (and every other notifying writer on the database, such as
+   * coordination) would flush one at a time (kit/pg-announcer.ts has the
+   * details). This statement writes nothing, so its commit waits for no
+   * flush. If it fails, an outcome's write fails and is retried whole (and
+   * announced then); calls a sweep interrupted are read by their waiters
+   * when those time out.
+   */
+  async #announce(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.#pool.query(`SELECT pg_notify('${CHANNEL}', 'done:' || id) FROM unnest($1::text[]) AS id`, [ids]);
   }
 
   async markRunning(calls: readonly Pick<AsyncCall, 'id' | 'started_at'>[]): Promise<void> {
@@ -111,14 +124,13 @@ export class PgDispatchStore implements DispatchStore {
 
   /** Calls whose gateway stopped vouching for them (lease lapsed) become failed/INTERRUPTED; live gateways' calls are left alone. */
   async interruptUnfinished(now: number, ttlMs: number): Promise<number> {
-    const result = await this.#pool.query(
-      `WITH u AS (
-         UPDATE async_calls SET state = 'failed', error_code = 'INTERRUPTED', error_message = ${INTERRUPTED_MESSAGE},
-           finished_at = $1, expires_at = $2, lease_until = NULL
-         WHERE state IN ('pending', 'running') AND (lease_until IS NULL OR lease_until < $3) RETURNING id)
-       SELECT pg_notify('${CHANNEL}', 'done:' || id) FROM u`,
+    const result = await this.#pool.query<{ id: string }>(
+      `UPDATE async_calls SET state = 'failed', error_code = 'INTERRUPTED', error_message = ${INTERRUPTED_MESSAGE},
+         finished_at = $1, expires_at = $2, lease_until = NULL
+       WHERE state IN ('pending', 'running') AND (lease_until IS NULL OR lease_until < $3) RETURNING id`,
       [new Date(now).toISOString(), now + ttlMs, now],
     );
+    await this.#announce(result.rows.map((r) => r.id));
     return result.rowCount ?? 0;
   }
 

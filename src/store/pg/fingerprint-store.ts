@@ -39,6 +39,9 @@ const APPROVE = `WITH approved AS (
     UPDATE tool_fingerprints SET fingerprint = $3, approved_fingerprint = $3 WHERE server = $1 AND tool = $2 RETURNING 1)
   SELECT pg_notify('${BACKENDS_CHANNEL}', '${TOOLS_PAYLOAD}' || $1::text)`;
 
+/** How long refused writes wait before they are sent again ([pg-speed]; also at once when the listening connection is back). */
+const RETRY_MS = 5_000;
+
 /**
  * Tool fingerprints and approvals in the PostgreSQL of `[store] url`, so
  * every gateway on it agrees on which definition of a tool was approved.
@@ -69,8 +72,13 @@ export class PgFingerprintStore implements FingerprintStore, ToolsListener {
   /** Writes and re-reads, one at a time in order, so a re-read never overtakes a write queued before it. */
   #queue: Promise<void> = Promise.resolve();
   readonly #listeners: ((server: string) => void)[] = [];
-  /** Writes the database refused (down, unreachable): sent again once the listening connection is back (gap()). */
+  /** Writes the database refused (down, unreachable): sent again after RETRY_MS, or once the listening connection is back (gap()). */
   readonly #failed: Writes[] = [];
+  /** The last write or re-read's error while the latest one failed (GET /health: problem()). */
+  #error: string | undefined;
+  /** [pg-speed] Sends refused writes again every RETRY_MS while there are any, also when the listening connection stayed up. */
+  #retry: NodeJS.Timeout | undefined;
+  #closed = false;
 
   private constructor(pool: pg.Pool, logger: Logger | undefined) {
     this.#pool = pool;
@@ -164,7 +172,7 @@ export class PgFingerprintStore implements FingerprintStore, ToolsListener {
    * re-read.
    */
   gap(): void {
-    for (const writes of this.#failed.splice(0)) this.#send(writes);
+    this.#resend();
     void this.#enqueue(async () => {
       await this.#read();
       this.#tell([...this.#records.keys()]);
@@ -173,7 +181,16 @@ export class PgFingerprintStore implements FingerprintStore, ToolsListener {
 
   /** Waits for the writes queued so far (before the pool closes). */
   async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#retry);
     await this.#queue;
+  }
+
+  /** Sends the refused writes again (a first sight is ON CONFLICT DO NOTHING, so sending one twice is harmless). */
+  #resend(): void {
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
+    for (const writes of this.#failed.splice(0)) this.#send(writes);
   }
 
   /** Where a write goes: the running batch, or a batch of its own sent at the end of this tick. */
@@ -220,14 +237,34 @@ export class PgFingerprintStore implements FingerprintStore, ToolsListener {
       ]);
     } catch (error) {
       this.#failed.push(writes);
+      // Not only when the listening connection comes back (gap()): a refusal that left it up is retried too.
+      if (!this.#closed) this.#retry ??= setTimeout(() => this.#resend(), RETRY_MS).unref();
       throw error;
     }
   }
 
   #enqueue(task: () => Promise<void>): Promise<void> {
     const run = this.#queue.then(task);
-    this.#queue = run.catch((error: unknown) => this.#logger?.warn({ error: (error as Error).message }, 'tool fingerprint store: a write or re-read failed'));
+    this.#queue = run.then(
+      () => {
+        this.#error = undefined;
+      },
+      (error: unknown) => {
+        this.#error = (error as Error).message;
+        this.#logger?.warn({ error: this.#error }, 'tool fingerprint store: a write or re-read failed');
+      },
+    );
     return run;
+  }
+
+  /** While writes wait to be sent again or the latest write or re-read failed: what GET /health says (its `fingerprints` check). */
+  problem(): string | undefined {
+    const waiting = this.#failed.length;
+    if (waiting > 0)
+      return `${waiting} write(s) of tool fingerprints or approvals refused by the shared database wait to be sent again (every 5 s, and once its listening connection is back); other gateways do not see them until then`;
+    if (this.#error !== undefined)
+      return `the latest read or write of tool fingerprints in the shared database failed (${this.#error}); other gateways may not see this one's approvals`;
+    return undefined;
   }
 
   #tell(servers: readonly string[]): void {
