@@ -1,7 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
-import { endHttpSpan, requestSpan, startHttpSpan } from '../telemetry/telemetry.js';
+import { endHttpSpan, startHttpSpan } from '../telemetry/telemetry.js';
 import { capClientOf } from './client-slots.js';
 import { type McpEndpoint, type McpEndpointSources, type McpRequest, parseJsonBody } from './mcp-endpoint.js';
 import type { GuardRequest } from './origin-guard.js';
@@ -91,10 +91,11 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
     const header = (name: string): string | undefined => raw.headers.get(name) ?? undefined;
     const request: GuardRequest = { method: 'POST', path, header };
     const declared = path === '/mcp' ? mcpRole : serverRole;
-    // [otel] The request's server span (tracing on); the MCP span finds it by `raw`, as on the chain.
-    const span = startHttpSpan(raw, 'POST', path, header);
+    // [otel] The request's server span (tracing on), named by its route; the MCP span finds it by `raw`, as on the chain.
+    const route = path === '/mcp' ? '/mcp' : '/mcp/:server';
+    const span = startHttpSpan(raw, 'POST', path, header, route);
     const reply = await mcpAnswer(raw, env, request, declared);
-    endHttpSpan(span, path === '/mcp' ? '/mcp' : '/mcp/:server', reply.status);
+    endHttpSpan(span, route, reply.status);
     return reply;
   });
 
@@ -132,8 +133,8 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
   };
 
   async function serveCall(req: IncomingMessage, res: ServerResponse, request: GuardRequest): Promise<void> {
-    // [otel] The request's server span (tracing on), ended with the status written; the call's span is its child.
-    const span = startHttpSpan(req, 'POST', '/call', request.header);
+    // [otel] The request's server span (tracing on), ended with the status written; the call's span is its child (`parent` below: no lookup by request).
+    const span = startHttpSpan(undefined, 'POST', '/call', request.header, '/call');
     const write = (reply: PlainAnswer): void => {
       writeJson(res, reply);
       endHttpSpan(span, '/call', reply.status);
@@ -160,7 +161,7 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
         identity: verdict.identity,
         header: request.header,
         signal: aborter.signal,
-        parent: requestSpan(req),
+        parent: span?.span,
       };
       write({ status: 200, headers: {}, body: await call(input) });
     } catch (err) {

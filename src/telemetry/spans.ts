@@ -11,7 +11,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { type Attributes, type SpanHandle, TRACEPARENT, type TraceCarrier } from './telemetry.js';
+import { type Attributes, type SpanAttributes, type SpanHandle, TRACEPARENT, type TraceCarrier } from './telemetry.js';
 
 /*
  * [otel] The span handles of otel.ts, and the sampling decision. The active
@@ -109,8 +109,8 @@ export class Recorded implements SpanHandle {
     this.span.setStatus(message === undefined ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.ERROR, message });
   }
 
-  child(name: string, kind: 'client' | 'internal', attributes: Attributes, startTime?: number): SpanHandle {
-    return this.childOf(name, kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL, clean(attributes), startTime);
+  child(name: string, kind: 'client' | 'internal', attributes: SpanAttributes, startTime?: number): SpanHandle {
+    return this.childOf(name, kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL, attributes, startTime);
   }
 
   /** A child with attributes ready for the SDK. */
