@@ -70,10 +70,13 @@ export function waited(span: SpanHandle | undefined, server: string, asked: numb
 /** A tools/call to a backend: a client span under the call's (recorded), whose context goes on with the caller's baggage. */
 export function toolRequestTrace(call: CallTrace, config: BackendConfig, tool: string, pid: number | undefined): BackendTrace {
   const parent = call.span;
-  if (parent?.recording !== true) return withHeaders(config, undefined, call.inbound);
+  // A plain object of three keys, values possibly undefined (the router destructures it): no spreads on the call path.
+  if (parent?.recording !== true)
+    return { span: undefined, trace: call.inbound, headers: config.transport === 'http' ? traceHeaders(call.inbound) : undefined };
   const { name, attributes } = clientSpan(config, 'tools/call', tool, pid);
   const span = parent.child(name, 'client', attributes);
-  return withHeaders(config, span, call.inbound === undefined ? span.carrier() : { ...call.inbound, ...span.carrier() });
+  const trace = call.inbound === undefined ? span.carrier() : { ...call.inbound, ...span.carrier() };
+  return { span, trace, headers: config.transport === 'http' ? traceHeaders(trace) : undefined };
 }
 
 /**

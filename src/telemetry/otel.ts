@@ -20,7 +20,7 @@ import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { PooledIds } from './ids.js';
 import { mcpSpans as mcpSpanMaker, RequestSpan } from './mcp-spans.js';
-import { extract, Recorded, sampled, UNSAMPLED } from './spans.js';
+import { extract, Recorded, sampled, startSdkSpan, UNSAMPLED } from './spans.js';
 import { httpCarrier, type ServerInfo, type SpanHandle, type TraceCarrier, type Tracing } from './telemetry.js';
 
 /*
@@ -163,7 +163,7 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
 
   /** A server span in the caller's trace (`carrier`), or a new trace's: sampled (spans.ts) before this is asked. */
   const serverSpan = (name: string, carrier: TraceCarrier | undefined, attributes: OtelAttributes): Recorded =>
-    new Recorded(tracer, tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, extract(carrier)));
+    new Recorded(tracer, startSdkSpan(tracer, name, { kind: SpanKind.SERVER }, extract(carrier), attributes));
 
   const startHttp = (
     request: object | undefined,
@@ -277,7 +277,7 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
         const { name, attributes } = describe(subject);
         const submitter = carrier === undefined ? undefined : trace.getSpanContext(extract(carrier));
         const links: Link[] = submitter === undefined ? [] : [{ context: submitter, attributes: { 'stonegate.link': 'submitted_by' } }];
-        return new Recorded(tracer, tracer.startSpan(name, { kind: spanKind, attributes, links, root: true }, ROOT_CONTEXT));
+        return new Recorded(tracer, startSdkSpan(tracer, name, { kind: spanKind, links, root: true }, ROOT_CONTEXT, attributes));
       }
       if (parent !== undefined) {
         if (!(parent instanceof Recorded)) return UNSAMPLED;
@@ -286,7 +286,7 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
       }
       if (!sampled(carrier, ratio)) return UNSAMPLED;
       const { name, attributes } = describe(subject);
-      return new Recorded(tracer, tracer.startSpan(name, { kind: spanKind, attributes }, extract(carrier)));
+      return new Recorded(tracer, startSdkSpan(tracer, name, { kind: spanKind }, extract(carrier), attributes));
     },
     spanOf(key) {
       return key === undefined ? undefined : (mcpSpans.get(key) ?? httpSpans.get(key)?.span);
