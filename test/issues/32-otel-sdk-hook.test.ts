@@ -1,0 +1,71 @@
+import { Client } from '@modelcontextprotocol/client';
+import { InMemoryTransport, Server } from '@modelcontextprotocol/server';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { TelemetrySettings } from '../../src/config/telemetry-schema.js';
+import { silentLogger } from '../../src/log.js';
+import { createTracing } from '../../src/telemetry/otel.js';
+import type { Tracing } from '../../src/telemetry/telemetry.js';
+import { eventually } from '../helpers/harness.js';
+import { type OtlpReceiver, startReceiver } from '../helpers/otlp-receiver.js';
+
+/*
+ * Issue #32 [otel]: the MCP span of a request comes from a hook into the
+ * MCP SDK's Server that is not public API — Protocol._wrapHandler (every
+ * handler registered after it is replaced goes through it) and the
+ * fallbackRequestHandler property (tools/call). This guards both against
+ * an SDK upgrade: a Server whose hook moved makes no MCP span here, with
+ * a message that says which part of the hook is gone.
+ */
+
+let receiver: OtlpReceiver | undefined;
+let tracing: Tracing | undefined;
+
+afterEach(async () => {
+  await tracing?.shutdown();
+  await receiver?.close();
+});
+
+describe('[otel] the MCP SDK hook', () => {
+  it('a Server still routes registered handlers through _wrapHandler and tools/call through fallbackRequestHandler', async () => {
+    const server = new Server({ name: 'hooked', version: '1' }, { capabilities: { tools: {}, resources: {} } });
+    expect(typeof (server as unknown as { _wrapHandler?: unknown })._wrapHandler, 'Protocol._wrapHandler is gone: otel.ts traceServer needs another hook').toBe(
+      'function',
+    );
+    receiver = await startReceiver();
+    const settings = { enabled: true, otlp_endpoint: receiver.url, protocol: 'http/json', headers: {}, service_name: '', sample_ratio: 1 };
+    process.env.OTEL_BSP_SCHEDULE_DELAY = '20';
+    try {
+      tracing = createTracing(settings as unknown as TelemetrySettings, silentLogger());
+    } finally {
+      delete process.env.OTEL_BSP_SCHEDULE_DELAY;
+    }
+    tracing.traceServer(server, { session: () => undefined, client: () => server.getClientVersion()?.name });
+    // As the gateway registers them: after the hook (session-server.ts), a handler and the fallback.
+    server.setRequestHandler('resources/list', async () => ({ resources: [] }));
+    server.fallbackRequestHandler = async (request) => {
+      if (request.method !== 'tools/call') throw new Error(`unexpected ${request.method}`);
+      return { content: [{ type: 'text', text: 'ok' }] };
+    };
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await server.connect(serverSide);
+    const client = new Client({ name: 'hook-guard', version: '1' });
+    await client.connect(clientSide);
+    try {
+      await client.listResources();
+      await client.request({ method: 'tools/call', params: { name: 'probe', arguments: {} } });
+    } finally {
+      await client.close();
+    }
+    const spans = receiver.spans;
+    const list = await eventually(() => spans.find((s) => s.name === 'resources/list'));
+    expect(list.attributes, 'a registered handler made no MCP span: Protocol._wrapHandler is no longer called').toMatchObject({
+      'mcp.method.name': 'resources/list',
+      'stonegate.client.name': 'hook-guard',
+    });
+    const call = await eventually(() => spans.find((s) => s.name === 'tools/call probe'));
+    expect(call.attributes, 'tools/call made no MCP span: fallbackRequestHandler is no longer read as a property').toMatchObject({
+      'mcp.method.name': 'tools/call',
+      'gen_ai.tool.name': 'probe',
+    });
+  });
+});
