@@ -244,7 +244,7 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
 
   return {
     startHttp,
-    startMcp: (http, request, session, client) => startMcp(http as RequestSpan | undefined, request, session, client),
+    startMcp: (key, request, session, client) => startMcp(key === undefined ? undefined : httpSpans.get(key), request, session, client),
     endHttp: (span, route, status) => endHttp(span as RequestSpan, route, status),
     async http(c: HonoContext, next: Next) {
       const span = startHttp(c.req.raw, c.req.method, c.req.path, (name) => c.req.header(name));

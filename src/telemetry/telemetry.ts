@@ -75,7 +75,7 @@ export interface Tracing {
   /** Hono middleware over startHttp/endHttp: a server span per request (long polls and async-call polls excepted). */
   readonly http: MiddlewareHandler;
   /** See startMcpSpan. */
-  startMcp(http: HttpSpan | undefined, request: McpRequestInfo, session: () => string | undefined, client: () => string | undefined): McpSpan | undefined;
+  startMcp(httpRequest: object | undefined, request: McpRequestInfo, session: () => string | undefined, client: () => string | undefined): McpSpan | undefined;
   /** Adds a span per MCP request to the requests `server` (the SDK's Server) answers. */
   traceServer(server: object, info: ServerInfo): void;
   /**
@@ -160,8 +160,9 @@ export function endHttpSpan(span: HttpSpan | undefined, route: string | undefine
 
 /**
  * [otel] The span of an MCP request served without the SDK's Server (the
- * SDK's are made by traceServer's hook): `http` is its POST's span
- * (startHttpSpan; the MCP request shares it when it has no `_meta` context
+ * SDK's are made by traceServer's hook): `httpRequest` is the object its
+ * POST's span was started with (startHttpSpan's `request`: the hot route's
+ * Request; the MCP request shares that span when it has no `_meta` context
  * of its own), `session` the session id (undefined: stateless), `client`
  * the client's name. Pass `.span` as the routed call's `parent`, and call
  * `.end(result, error)` when answered. Undefined while tracing is off and
@@ -169,13 +170,13 @@ export function endHttpSpan(span: HttpSpan | undefined, route: string | undefine
  * gets a span that records nothing.
  */
 export function startMcpSpan(
-  http: HttpSpan | undefined,
+  httpRequest: object | undefined,
   request: McpRequestInfo,
   session: string | undefined,
   client: string | undefined,
 ): McpSpan | undefined {
   return active?.startMcp(
-    http,
+    httpRequest,
     request,
     () => session,
     () => client,

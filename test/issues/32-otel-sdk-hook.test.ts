@@ -68,4 +68,52 @@ describe('[otel] the MCP SDK hook', () => {
       'gen_ai.tool.name': 'probe',
     });
   });
+
+  it('startMcp, for an MCP path that serves without the SDK Server: the POST and its MCP request are one span, the call its child', async () => {
+    receiver = await startReceiver();
+    const settings = { enabled: true, otlp_endpoint: receiver.url, protocol: 'http/json', headers: {}, service_name: '', sample_ratio: 1 };
+    process.env.OTEL_BSP_SCHEDULE_DELAY = '20';
+    try {
+      tracing = createTracing(settings as unknown as TelemetrySettings, silentLogger());
+    } finally {
+      delete process.env.OTEL_BSP_SCHEDULE_DELAY;
+    }
+    const post = {};
+    const http = tracing.startHttp(post, 'POST', '/mcp', () => undefined, '/mcp');
+    const mcp = tracing.startMcp(
+      post,
+      { method: 'tools/call', id: 7, params: { name: 'demo__echo' } },
+      () => 'session-1',
+      () => 'lean-client',
+    );
+    if (http === undefined || mcp === undefined) throw new Error('no span');
+    const call = tracing.start(mcp.span, undefined, false, 'internal', () => ({ name: 'execute_tool echo', attributes: { 'gen_ai.tool.name': 'echo' } }), 0);
+    call.end();
+    tracing.endHttp(http, '/mcp', 200);
+    // The span ends with the later of the answer and the MCP request: the call's span is out, the shared one not yet.
+    const spans = receiver.spans;
+    const routed = await eventually(() => spans.find((s) => s.name === 'execute_tool echo'));
+    expect(spans.find((s) => s.name === 'tools/call demo__echo')).toBeUndefined();
+    mcp.end({ isError: true });
+    const one = await eventually(() => spans.find((s) => s.name === 'tools/call demo__echo'));
+    expect(one.attributes).toMatchObject({
+      'http.route': '/mcp',
+      'http.response.status_code': 200,
+      'mcp.method.name': 'tools/call',
+      'jsonrpc.request.id': '7',
+      'stonegate.client.name': 'lean-client',
+      'error.type': 'tool_error',
+    });
+    expect(one.attributes['mcp.session.id']).toMatch(/^[0-9a-f]{16}$/);
+    expect(routed.parentSpanId).toBe(one.spanId);
+    // Polls make no span.
+    expect(
+      tracing.startMcp(
+        undefined,
+        { method: 'ping' },
+        () => undefined,
+        () => undefined,
+      ),
+    ).toBeUndefined();
+  });
 });
