@@ -65,6 +65,11 @@ function sessionTag(id: string | undefined): string | undefined {
   return tag;
 }
 
+function clientOf(params: McpRequestInfo['params']): string | undefined {
+  const info = params?.clientInfo as { name?: unknown } | undefined;
+  return typeof info?.name === 'string' ? info.name : undefined;
+}
+
 /** The attributes of an MCP request's span (the MCP and GenAI semantic conventions). */
 function mcpAttributes(request: McpRequestInfo, name: string | undefined, session: string | undefined, client: string | undefined): OtelAttributes {
   const { method, params } = request;
@@ -73,7 +78,8 @@ function mcpAttributes(request: McpRequestInfo, name: string | undefined, sessio
     'mcp.method.name': method,
     'jsonrpc.request.id': request.id === undefined ? undefined : String(request.id),
     'mcp.session.id': sessionTag(session),
-    'stonegate.client.name': client,
+    // initialize names its client in its params (the session learns it from this very request).
+    'stonegate.client.name': method === 'initialize' ? clientOf(params) : client,
     'gen_ai.tool.name': tool,
     'gen_ai.operation.name': tool === undefined ? undefined : 'execute_tool',
     'gen_ai.prompt.name': method === 'prompts/get' ? name : undefined,

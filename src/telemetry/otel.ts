@@ -257,9 +257,16 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
     },
     traceServer(server, info) {
       // The SDK's hook for wrapping registered handlers (Protocol._wrapHandler), and its fallback handler (tools/call).
-      const target = server as { _wrapHandler: (method: string, handler: Handler) => Handler; fallbackRequestHandler?: Handler };
+      const target = server as {
+        _wrapHandler: (method: string, handler: Handler) => Handler;
+        fallbackRequestHandler?: Handler;
+        _requestHandlers?: Map<string, Handler>;
+      };
       const wrap = target._wrapHandler.bind(server);
       target._wrapHandler = (method, handler) => mcpHandler(wrap(method, handler), info);
+      // initialize is registered by the Server's constructor, before this hook: its stored handler is wrapped here.
+      const initialize = target._requestHandlers?.get('initialize');
+      if (initialize !== undefined) target._requestHandlers?.set('initialize', mcpHandler(initialize, info));
       let fallback = target.fallbackRequestHandler === undefined ? undefined : mcpHandler(target.fallbackRequestHandler, info);
       Object.defineProperty(server, 'fallbackRequestHandler', {
         configurable: true,

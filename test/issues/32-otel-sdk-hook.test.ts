@@ -11,8 +11,9 @@ import { type OtlpReceiver, startReceiver } from '../helpers/otlp-receiver.js';
 /*
  * Issue #32 [otel]: the MCP span of a request comes from a hook into the
  * MCP SDK's Server that is not public API — Protocol._wrapHandler (every
- * handler registered after it is replaced goes through it) and the
- * fallbackRequestHandler property (tools/call). This guards both against
+ * handler registered after it is replaced goes through it), the
+ * fallbackRequestHandler property (tools/call) and the _requestHandlers
+ * map (initialize, registered by the constructor). This guards both against
  * an SDK upgrade: a Server whose hook moved makes no MCP span here, with
  * a message that says which part of the hook is gone.
  */
@@ -60,6 +61,12 @@ describe('[otel] the MCP SDK hook', () => {
     const list = await eventually(() => spans.find((s) => s.name === 'resources/list'));
     expect(list.attributes, 'a registered handler made no MCP span: Protocol._wrapHandler is no longer called').toMatchObject({
       'mcp.method.name': 'resources/list',
+      'stonegate.client.name': 'hook-guard',
+    });
+    // initialize, registered by the Server's constructor before the hook (its _requestHandlers map), has its span too.
+    const init = await eventually(() => spans.find((s) => s.name === 'initialize'));
+    expect(init.attributes, 'initialize made no MCP span: Protocol._requestHandlers is no longer a Map of handlers').toMatchObject({
+      'mcp.method.name': 'initialize',
       'stonegate.client.name': 'hook-guard',
     });
     const call = await eventually(() => spans.find((s) => s.name === 'tools/call probe'));
