@@ -3,7 +3,7 @@ import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
 import type { Identity } from '../auth/tokens.js';
 import { CallCancel } from '../router/call-cancel.js';
-import { endHttpSpan, requestSpan, startHttpSpan, tracing } from '../telemetry/telemetry.js';
+import { endHttpSpan, type HttpSpan, keyHttpSpan, startHttpSpan } from '../telemetry/telemetry.js';
 import { capClientOf } from './client-slots.js';
 import { type McpEndpoint, type McpEndpointSources, type McpRequest, parseJsonBody } from './mcp-endpoint.js';
 import type { LeanAnswer } from './mcp-lean.js';
@@ -27,7 +27,7 @@ import { bodyLimits, type GuardSources, isJson, type PlainAnswer, refusalAnswer,
  * answers 400). With tracing on ([otel]) it starts and ends the request's
  * server span itself, as the chain's span middleware does (startHttpSpan,
  * endHttpSpan). test/issues/30-front-door.test.ts holds the hot path's
- * refusals to the chain's. [speed] With tracing off, a plain /mcp
+ * refusals to the chain's. [speed] A plain /mcp
  * tools/call that passes the guards is answered on the lean path
  * (mcp-lean.ts, serveMcp below); test/issues/30-lean-mcp.test.ts holds its
  * answers to the SDK path's.
@@ -75,6 +75,8 @@ const readText = async (req: IncomingMessage): Promise<string> => (await readBod
 interface Prepared {
   identity: Identity | undefined;
   body: unknown;
+  /** [otel] The request's server span (tracing on), started by serveMcp. */
+  span: HttpSpan | undefined;
 }
 
 /** A lean /mcp answer (mcp-lean.ts): status, headers and the JSON text in one write, with its Content-Length. */
@@ -111,10 +113,13 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
     const header = (name: string): string | undefined => raw.headers.get(name) ?? undefined;
     const request: GuardRequest = { method: 'POST', path, header };
     const declared = path === '/mcp' ? mcpRole : serverRole;
-    // [otel] The request's server span (tracing on); the MCP span finds it by `raw`, as on the chain.
-    const span = startHttpSpan(raw, 'POST', path, header);
+    // [otel] The request's server span (tracing on), named by its route; the MCP span finds it by `raw`, as on the chain.
+    const route = path === '/mcp' ? '/mcp' : '/mcp/:server';
+    const started = prepared.get(env.incoming)?.span; // serveMcp's, keyed by the Request too
+    keyHttpSpan(started, raw);
+    const span = started ?? startHttpSpan(raw, 'POST', path, header, route);
     const reply = await mcpAnswer(raw, env, request, declared);
-    endHttpSpan(span, path === '/mcp' ? '/mcp' : '/mcp/:server', reply.status);
+    endHttpSpan(span, route, reply.status);
     return reply;
   });
 
@@ -130,7 +135,7 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
         const text = await raw.text();
         const deep = limits.tooDeep(request, text);
         if (deep !== undefined) return json(deep);
-        ready = { identity: verdict.identity, body: parseJsonBody(text) };
+        ready = { identity: verdict.identity, body: parseJsonBody(text), span: undefined };
       }
       const { identity, body } = ready;
       const req: McpRequest = {
@@ -152,38 +157,50 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
   const prepared = new WeakMap<IncomingMessage, Prepared>();
 
   /**
-   * [speed] A hot /mcp POST with tracing off: the guards and the body read here (as serveCall does), then
+   * [speed] A hot /mcp POST: the guards and the body read here (as serveCall does), then
    * the lean path (mcp-lean.ts) when the request is a plain tools/call, else the endpoint's handler on
    * @hono/node-server's adaptation, handed the body already read (`rawBody`, which it reads for a
-   * consumed request) and the guards' verdict (`prepared`), so nothing runs twice.
+   * consumed request) and the guards' verdict (`prepared`), so nothing runs twice. [otel] With tracing on,
+   * the request's server span starts here (keyed by `req`, where the lean call's MCP span finds it) and is
+   * handed to the endpoint's handler on the fallback.
    */
   async function serveMcp(req: IncomingMessage, res: ServerResponse, request: GuardRequest, declared: ReturnType<typeof registeredRole>): Promise<void> {
+    const route = request.path === '/mcp' ? '/mcp' : '/mcp/:server';
+    const span = startHttpSpan(req, 'POST', request.path, request.header, route);
+    const write = (reply: PlainAnswer): void => {
+      writeJson(res, reply);
+      endHttpSpan(span, route, reply.status);
+    };
     try {
       const verdict = await guard(request, declared, false);
       if (verdict.refused !== undefined) {
         unread(req, res);
-        return writeJson(res, refusalAnswer(request, verdict.refused));
+        return write(refusalAnswer(request, verdict.refused));
       }
       limits.checkLength(request.header('content-length') ?? '0');
       const raw = await readBody(req);
       const text = raw.toString('utf8');
       const deep = limits.tooDeep(request, text);
-      if (deep !== undefined) return writeJson(res, deep);
+      if (deep !== undefined) return write(deep);
       const body = parseJsonBody(text);
       const single = request.path === '/mcp' ? undefined : request.path.slice('/mcp/'.length);
-      const lean = mcp.lean({ header: request.header, body, res }, verdict.identity, single);
+      const lean = mcp.lean({ header: request.header, body, res, key: req }, verdict.identity, single);
       if (lean === undefined) {
-        prepared.set(req, { identity: verdict.identity, body });
+        prepared.set(req, { identity: verdict.identity, body, span });
         (req as IncomingMessage & { rawBody?: Buffer }).rawBody = raw;
         void mcpListener(req, res);
         return;
       }
       const reply = await lean;
       if (reply !== undefined && !res.destroyed) writeLean(res, reply);
+      endHttpSpan(span, route, res.statusCode);
     } catch (err) {
-      if (res.headersSent || res.destroyed) return;
+      if (res.headersSent || res.destroyed) {
+        if (!res.headersSent) endHttpSpan(span, route, res.statusCode); // the client left before the answer
+        return;
+      }
       unread(req, res);
-      writeJson(res, answer(err instanceof Error ? err : new Error(String(err)), request.path));
+      write(answer(err instanceof Error ? err : new Error(String(err)), request.path));
     }
   }
 
@@ -194,8 +211,8 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
   };
 
   async function serveCall(req: IncomingMessage, res: ServerResponse, request: GuardRequest): Promise<void> {
-    // [otel] The request's server span (tracing on), ended with the status written; the call's span is its child.
-    const span = startHttpSpan(req, 'POST', '/call', request.header);
+    // [otel] The request's server span (tracing on), ended with the status written; the call's span is its child (`parent` below: no lookup by request).
+    const span = startHttpSpan(undefined, 'POST', '/call', request.header, '/call');
     const write = (reply: PlainAnswer): void => {
       writeJson(res, reply);
       endHttpSpan(span, '/call', reply.status);
@@ -223,7 +240,7 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
         identity: verdict.identity,
         header: request.header,
         signal: aborter,
-        parent: requestSpan(req),
+        parent: span?.span,
       };
       write({ status: 200, headers: {}, body: await call(input) });
     } catch (err) {
@@ -246,9 +263,7 @@ export function hotRoutes(app: Hono, gateway: HotSources, answer: (err: Error, p
     if (!rest) {
       // A body that is not JSON is the transport's to refuse (415), on Hono's route.
       if (!isJson(headerOf(raw, 'content-type'))) return false;
-      // [otel] With tracing on, the SDK path makes the request's spans (mcpListener).
-      if (tracing() !== undefined) void mcpListener(req, res);
-      else void serveMcp(req, res, { method: 'POST', path: url, header: (name) => headerOf(raw, name) }, url === '/mcp' ? mcpRole : serverRole);
+      void serveMcp(req, res, { method: 'POST', path: url, header: (name) => headerOf(raw, name) }, url === '/mcp' ? mcpRole : serverRole);
       return true;
     }
     const request: GuardRequest = { method: 'POST', path: '/call', header: (name) => headerOf(raw, name) };

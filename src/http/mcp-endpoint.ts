@@ -321,7 +321,8 @@ export function mcpEndpoint(gateway: McpEndpointSources): McpEndpoint {
       if (!plainModernTool(gateway, view, call.name)) return undefined;
       const principal = enterModern(gateway, view);
       const handler = toolCallHandler(gateway, view, 'modern', envelopePeer(capabilities));
-      const era = { modern: true, serverInfo: serverInfoOf(single === undefined ? undefined : gateway.catalog.meta(single)) };
+      const client = (call.meta?.['io.modelcontextprotocol/clientInfo'] as { name?: string } | undefined)?.name; // [otel] the span's client
+      const era = { modern: true, client, serverInfo: serverInfoOf(single === undefined ? undefined : gateway.catalog.meta(single)) };
       return runLean(handler, post, call, era).finally(() => principal?.leave());
     }
     const session = sessions.get(id);
@@ -330,7 +331,8 @@ export function mcpEndpoint(gateway: McpEndpointSources): McpEndpoint {
     if (!session.transport.answersJson() || !plainLegacy(call, post.header)) return undefined;
     session.lastSeen = Date.now();
     session.lean ??= toolCallHandler(gateway, session.view, 'legacy', session.server);
-    return runLean(session.lean, post, call, { modern: false, sessionId: id }, requestControllersOf(session.server));
+    const client = session.server.getClientVersion()?.name; // [otel] the span's client
+    return runLean(session.lean, post, call, { modern: false, sessionId: id, client }, requestControllersOf(session.server));
   };
 
   // Host/Origin, the token and the JSON depth are checked for these routes by the app's guards (security.ts).

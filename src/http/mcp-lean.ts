@@ -9,7 +9,7 @@ import { runsAsTask } from '../mcp/task-extension.js';
 import type { CallPeer, ToolCallHandler } from '../mcp/tool-call.js';
 import { sees, type View } from '../mcp/view.js';
 import { paramHeaders } from '../router/param-headers.js';
-import { tracing } from '../telemetry/telemetry.js';
+import { startMcpSpan } from '../telemetry/telemetry.js';
 
 /*
  * [speed] The lean /mcp front path (#30): a plain `tools/call` POST — one
@@ -36,6 +36,8 @@ export interface LeanPost {
   body: unknown;
   /** The Node response: its closing before the answer cancels the call. */
   res: ServerResponse;
+  /** [otel] The object the POST's server span was started with (startHttpSpan): the call's MCP span shares or parents it. */
+  key?: object;
 }
 
 /** The answer to write: one JSON text with its status and headers. */
@@ -87,11 +89,10 @@ const PARAMS_KEYS = ['name', 'arguments', '_meta'];
 /**
  * The body as a plain tools/call (a subset of what the SDK's JSON-RPC
  * schema accepts: exact keys, a string or integer id, params with a string
- * name, arguments an object when present), else undefined. Tracing on also
- * leaves every request to the SDK path, where its MCP span is made.
+ * name, arguments an object when present), else undefined.
  */
 export function plainCall(body: unknown): PlainCall | undefined {
-  if (tracing() !== undefined || !isPlain(body) || !only(body, MESSAGE_KEYS)) return undefined;
+  if (!isPlain(body) || !only(body, MESSAGE_KEYS)) return undefined;
   const { jsonrpc, id, method, params } = body;
   if (jsonrpc !== '2.0' || method !== 'tools/call' || !isPlain(params) || !only(params, PARAMS_KEYS)) return undefined;
   if (typeof id !== 'string' && !Number.isSafeInteger(id)) return undefined;
@@ -197,6 +198,8 @@ function contextOf(call: PlainCall, modern: boolean, signal: AbortSignal): Serve
 export interface LeanEra {
   modern: boolean;
   sessionId?: string;
+  /** [otel] The client's name, for the call's MCP span (as the SDK path's span names it). */
+  client?: string;
   serverInfo?: Record<string, unknown>;
 }
 
@@ -245,11 +248,15 @@ export async function runLean(
     if (!res.writableFinished) aborter.abort('The client connection closed before the answer was sent');
   };
   res.once('close', onClose);
+  // [otel] The call's MCP span (tracing on), as the SDK path's handler hook makes it; the routed call finds it by the signal.
+  const traced = startMcpSpan(post.key, { method: 'tools/call', id: call.id, params: call.params }, era.sessionId, era.client, aborter.signal);
   let body: Record<string, unknown>;
   try {
     const result = (await handler(handlerRequest(call, era.modern), contextOf(call, era.modern, aborter.signal))) as Record<string, unknown>;
+    traced?.end(result);
     body = { result: era.modern ? modernResult(result, era.serverInfo) : result, jsonrpc: '2.0', id: call.id };
   } catch (error) {
+    traced?.end(undefined, error);
     body = errorBody(call.id, error);
   } finally {
     res.off('close', onClose);

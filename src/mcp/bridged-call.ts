@@ -1,6 +1,7 @@
 import type { CallToolResult, ServerContext } from '@modelcontextprotocol/server';
 import { toGatewayError } from '../errors.js';
 import { traced } from '../pool/backend-era.js';
+import { requestSpan } from '../telemetry/telemetry.js';
 import { type BridgeRound, type BridgeRun, InputBridge, inputBridgeOf } from './input-bridge.js';
 import { requestDigest } from './request-state.js';
 import type { SessionServerSources } from './session-server.js';
@@ -42,10 +43,12 @@ export async function bridgedCall(
     const retry = { requestState, inputResponses: ctx.mcpReq.inputResponses, dropped: ctx.mcpReq.droppedInputResponseKeys };
     return (await bridge.resume(caller, digest(), retry, current, failure)) as CallToolResult;
   }
+  // [otel] The call runs under the bridge's own signal, so its span's parent is named here: the first request's MCP span.
+  const parent = requestSpan(ctx.mcpReq.signal);
   const run: BridgeRun = async (downstream, signal, onprogress) => {
     const request = { server: call.server, tool: call.tool, arguments: call.arguments, caller: view.caller, servers: view.servers, session: view.session };
     // [mcp-ext] The first request's trace context goes to the backend with the call.
-    return (await gateway.router.call({ ...request, signal, onprogress, downstream: traced(ctx, downstream) })).result;
+    return (await gateway.router.call({ ...request, signal, parent, onprogress, downstream: traced(ctx, downstream) })).result;
   };
   return (await bridge.start(caller, digest, current, run, failure)) as CallToolResult;
 }

@@ -1,5 +1,5 @@
 import type { BackendConfig } from '../config/schema.js';
-import { type Attributes, type SpanHandle, type TraceCarrier, traceHeaders, traceIdOf, tracing } from '../telemetry/telemetry.js';
+import { type SpanAttributes, type SpanHandle, type TraceCarrier, traceHeaders, traceIdOf, tracing } from '../telemetry/telemetry.js';
 import type { CallRequest } from './router.js';
 
 /*
@@ -70,9 +70,13 @@ export function waited(span: SpanHandle | undefined, server: string, asked: numb
 /** A tools/call to a backend: a client span under the call's (recorded), whose context goes on with the caller's baggage. */
 export function toolRequestTrace(call: CallTrace, config: BackendConfig, tool: string, pid: number | undefined): BackendTrace {
   const parent = call.span;
-  if (parent?.recording !== true) return withHeaders(config, undefined, call.inbound);
-  const span = parent.child(`tools/call ${tool}`, 'client', clientAttributes(config, 'tools/call', tool, pid));
-  return withHeaders(config, span, { ...call.inbound, ...span.carrier() });
+  // A plain object of three keys, values possibly undefined (the router destructures it): no spreads on the call path.
+  if (parent?.recording !== true)
+    return { span: undefined, trace: call.inbound, headers: config.transport === 'http' ? traceHeaders(call.inbound) : undefined };
+  const { name, attributes } = clientSpan(config, 'tools/call', tool, pid);
+  const span = parent.child(name, 'client', attributes);
+  const trace = call.inbound === undefined ? span.carrier() : { ...call.inbound, ...span.carrier() };
+  return { span, trace, headers: config.transport === 'http' ? traceHeaders(trace) : undefined };
 }
 
 /**
@@ -92,46 +96,103 @@ function withHeaders(config: BackendConfig, span: SpanHandle | undefined, trace:
   return { ...(span === undefined ? {} : { span }), ...(trace === undefined ? {} : { trace }), ...(headers === undefined ? {} : { headers }) };
 }
 
+/*
+ * [otel] The names and attributes of spans are made once and reused (the
+ * SDK copies them into each span): per (server, tool) for a call span, per
+ * (backend config, pid, tool or method) for a backend request's. A reload
+ * makes new configs; the maps are bounded all the same (cleared when full:
+ * a caller can name tools that do not exist).
+ */
+const MAX_NAMES = 1024;
+
+interface CallNames {
+  name: string;
+  /** The attributes of a call without a caller identity, not async (most calls over an open gateway). */
+  plain: SpanAttributes;
+}
+
+const callNames = new Map<string, Map<string, CallNames>>();
+
 /** A call's span: its name and attributes (OpenTelemetry GenAI: execute_tool; the gateway's own under stonegate.*). */
-function describeCall(request: CallRequest): { name: string; attributes: Attributes } {
-  return {
-    name: `execute_tool ${request.tool}`,
-    attributes: {
+function describeCall(request: CallRequest): { name: string; attributes: SpanAttributes } {
+  const { server, tool, caller } = request;
+  let tools = callNames.get(server);
+  if (tools === undefined) {
+    if (callNames.size >= MAX_NAMES) callNames.clear();
+    tools = new Map();
+    callNames.set(server, tools);
+  }
+  let names = tools.get(tool);
+  if (names === undefined) {
+    if (tools.size >= MAX_NAMES) tools.clear();
+    const plain = {
       'gen_ai.operation.name': 'execute_tool',
-      'gen_ai.tool.name': request.tool,
-      'stonegate.server': request.server,
-      'stonegate.exposed_name': `${request.server}__${request.tool}`,
-      'stonegate.caller': request.caller,
-      'stonegate.async': request.linked === true ? true : undefined,
-    },
-  };
+      'gen_ai.tool.name': tool,
+      'stonegate.server': server,
+      'stonegate.exposed_name': `${server}__${tool}`,
+    };
+    names = { name: `execute_tool ${tool}`, plain };
+    tools.set(tool, names);
+  }
+  const async = request.linked === true;
+  if (caller === undefined && !async) return { name: names.name, attributes: names.plain };
+  const attributes: Record<string, string | number | boolean> = { ...names.plain };
+  if (caller !== undefined) attributes['stonegate.caller'] = caller;
+  if (async) attributes['stonegate.async'] = true;
+  return { name: names.name, attributes };
 }
 
-function describeForward(subject: { config: BackendConfig; method: string; pid: number | undefined }): { name: string; attributes: Attributes } {
-  return { name: subject.method, attributes: clientAttributes(subject.config, subject.method, undefined, subject.pid) };
+function describeForward(subject: { config: BackendConfig; method: string; pid: number | undefined }): { name: string; attributes: SpanAttributes } {
+  return clientSpan(subject.config, subject.method, undefined, subject.pid);
 }
 
-/** A backend's attributes as client spans name it, worked out once per backend config (a reload makes a new config). */
-const backendAttributes = new WeakMap<BackendConfig, Attributes>();
+/** A backend's client spans by pid (a connection's process), then by tool (tools/call) or by method (the others). */
+interface BackendSpans {
+  base: SpanAttributes;
+  byPid: Map<number | undefined, { tools: Map<string, ClientSpan>; methods: Map<string, ClientSpan> }>;
+}
 
-/** The attributes of a backend request's span (the MCP client span of the semantic conventions). */
-function clientAttributes(config: BackendConfig, method: string, tool: string | undefined, pid: number | undefined): Attributes {
-  let backend = backendAttributes.get(config);
+interface ClientSpan {
+  name: string;
+  attributes: SpanAttributes;
+}
+
+const backendSpans = new WeakMap<BackendConfig, BackendSpans>();
+
+/** A backend request's span: its name and attributes (the MCP client span of the semantic conventions). */
+function clientSpan(config: BackendConfig, method: string, tool: string | undefined, pid: number | undefined): ClientSpan {
+  let backend = backendSpans.get(config);
   if (backend === undefined) {
     const url = config.transport === 'http' && config.url !== undefined ? new URL(config.url) : undefined;
-    backend = {
-      'stonegate.server': config.name,
-      'network.transport': config.transport === 'stdio' ? 'pipe' : config.transport === 'http' ? 'tcp' : undefined,
-      'server.address': url?.hostname,
-      'server.port': url === undefined ? undefined : Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
-    };
-    backendAttributes.set(config, backend);
+    const base: Record<string, string | number> = { 'stonegate.server': config.name };
+    if (config.transport === 'stdio' || config.transport === 'http') base['network.transport'] = config.transport === 'stdio' ? 'pipe' : 'tcp';
+    if (url !== undefined) {
+      base['server.address'] = url.hostname;
+      base['server.port'] = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+    }
+    backend = { base, byPid: new Map() };
+    backendSpans.set(config, backend);
   }
-  return {
-    ...backend,
-    'mcp.method.name': method,
-    'gen_ai.tool.name': tool,
-    'gen_ai.operation.name': tool === undefined ? undefined : 'execute_tool',
-    'process.pid': pid,
-  };
+  let of = backend.byPid.get(pid);
+  if (of === undefined) {
+    // A restarted backend has a new pid: the old ones go once there are a few.
+    if (backend.byPid.size >= 8) backend.byPid.clear();
+    of = { tools: new Map(), methods: new Map() };
+    backend.byPid.set(pid, of);
+  }
+  const map = tool === undefined ? of.methods : of.tools;
+  const key = tool ?? method;
+  let span = map.get(key);
+  if (span === undefined) {
+    if (map.size >= MAX_NAMES) map.clear();
+    const attributes: Record<string, string | number> = { ...backend.base, 'mcp.method.name': method };
+    if (tool !== undefined) {
+      attributes['gen_ai.tool.name'] = tool;
+      attributes['gen_ai.operation.name'] = 'execute_tool';
+    }
+    if (pid !== undefined) attributes['process.pid'] = pid;
+    span = { name: tool === undefined ? method : `${method} ${tool}`, attributes };
+    map.set(key, span);
+  }
+  return span;
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { type Context, type Link, type Attributes as OtelAttributes, ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/api';
 import { ExportResultCode, getNumberFromEnv, getStringFromEnv } from '@opentelemetry/core';
 import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -19,8 +18,10 @@ import type { Context as HonoContext, Next } from 'hono';
 import type { TelemetrySettings } from '../config/telemetry-schema.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
-import { clean, extract, Recorded, sampled, UNSAMPLED } from './spans.js';
-import { type HttpSpan, httpCarrier, type ServerInfo, type SpanHandle, type TraceCarrier, type Tracing } from './telemetry.js';
+import { PooledIds } from './ids.js';
+import { mcpSpans as mcpSpanMaker, RequestSpan } from './mcp-spans.js';
+import { extract, Recorded, sampled, startSdkSpan, UNSAMPLED } from './spans.js';
+import { httpCarrier, type ServerInfo, type SpanHandle, type TraceCarrier, type Tracing } from './telemetry.js';
 
 /*
  * [otel] The OpenTelemetry SDK behind tracing(): loaded only when
@@ -35,26 +36,12 @@ import { type HttpSpan, httpCarrier, type ServerInfo, type SpanHandle, type Trac
  * children (pool wait, the backend request) are made from its handle.
  */
 
-/** MCP requests that are polls or waits: no span, and their HTTP request's span is dropped too. */
-const QUIET_METHODS = new Set(['ping', 'tasks/get', 'tasks/result', 'tasks/list', 'subscriptions/listen']);
-const QUIET_TOOLS = new Set(['gate_poll', 'gate_await']);
 /** Long polls (wait for an event): no server span; a zero-length `poll wake` span when one answers. */
 const LONG_POLLS = /^\/coord\/(msg\/poll|agent\/wait)$/;
 
 type Handler = (request: { method: string; id?: unknown; params?: Record<string, unknown> }, ctx: unknown) => Promise<unknown>;
 /** What an MCP span reads of the SDK's handler context (ServerContext). */
 type McpContext = { sessionId?: string; mcpReq?: { signal?: AbortSignal }; http?: { req?: object } } | undefined;
-
-/** The server span of one HTTP request; `quiet` once it turns out to be a poll (then it is not recorded). */
-class RequestSpan implements HttpSpan {
-  quiet = false;
-  constructor(
-    readonly span: SpanHandle,
-    readonly method: string,
-    /** A long poll: its path, when it was asked and the caller's context (its `poll wake` span is made when it answers). */
-    readonly poll?: { path: string; asked: number; inbound: TraceCarrier | undefined },
-  ) {}
-}
 
 /** Export results counted: spans dropped (queue full, export failed) and exported. */
 class Counts {
@@ -133,38 +120,12 @@ function protocolOf(settings: TelemetrySettings, logger: Logger): 'http/protobuf
 }
 
 /**
- * A session as spans name it: the first 16 hex digits of the SHA-256 of its
- * id. The id itself would let whoever reads the traces post into the
- * session (its owner's token is still needed, but the id is not the
- * tracing system's to hold).
- */
-function sessionTag(id: string | undefined): string | undefined {
-  return id === undefined ? undefined : createHash('sha256').update(id).digest('hex').slice(0, 16);
-}
-
-/**
  * The SDK's sampler: the parent-based ratio rule is applied before the SDK
  * is asked (spans.ts sampled), so what reaches it is sampled — one constant
  * answer, without the SDK's parent-based sampler checking the parent's ids again.
  */
 const SAMPLED_RESULT: SamplingResult = Object.freeze({ decision: SamplingDecision.RECORD_AND_SAMPLED });
 const SAMPLED: Sampler = { shouldSample: () => SAMPLED_RESULT, toString: () => 'stonegate (sampled before the SDK is asked)' };
-
-/** The attributes of an MCP request's span (the MCP and GenAI semantic conventions). */
-function mcpAttributes(request: Parameters<Handler>[0], name: string | undefined, session: string | undefined, client: string | undefined): OtelAttributes {
-  const { method, params } = request;
-  const tool = method === 'tools/call' ? name : undefined;
-  return clean({
-    'mcp.method.name': method,
-    'jsonrpc.request.id': request.id === undefined ? undefined : String(request.id),
-    'mcp.session.id': session,
-    'stonegate.client.name': client,
-    'gen_ai.tool.name': tool,
-    'gen_ai.operation.name': tool === undefined ? undefined : 'execute_tool',
-    'gen_ai.prompt.name': method === 'prompts/get' ? name : undefined,
-    'mcp.resource.uri': method === 'resources/read' && typeof params?.uri === 'string' ? params.uri : undefined,
-  });
-}
 
 /** Builds the tracer provider, the batch processor and the OTLP exporter from the settings and OTEL_* environment. */
 export function createTracing(settings: TelemetrySettings, logger: Logger): Tracing {
@@ -190,6 +151,7 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
   const provider = new TracerProvider({
     resource,
     sampler: SAMPLED,
+    idGenerator: new PooledIds(),
     spanProcessors: [new CountingProcessor(batch, counts, max)],
   });
   const tracer = provider.getTracer('stonegate', VERSION);
@@ -201,16 +163,30 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
 
   /** A server span in the caller's trace (`carrier`), or a new trace's: sampled (spans.ts) before this is asked. */
   const serverSpan = (name: string, carrier: TraceCarrier | undefined, attributes: OtelAttributes): Recorded =>
-    new Recorded(tracer, tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, extract(carrier)));
+    new Recorded(tracer, startSdkSpan(tracer, name, { kind: SpanKind.SERVER }, extract(carrier), attributes));
 
-  const startHttp = (request: object, method: string, path: string, header: (name: string) => string | undefined): RequestSpan | undefined => {
+  const startHttp = (
+    request: object | undefined,
+    method: string,
+    path: string,
+    header: (name: string) => string | undefined,
+    route?: string,
+  ): RequestSpan | undefined => {
     // Streams and waits are not requests to time: an SSE GET, an async call's poll (GET /call/{id}), the log stream.
     if ((method === 'GET' && (path.startsWith('/call/') || (header('accept') ?? '').includes('text/event-stream'))) || path === '/log/stream') return undefined;
     const inbound = httpCarrier(header);
     if (LONG_POLLS.test(path)) return new RequestSpan(UNSAMPLED, method, { path, asked: performance.now(), inbound });
-    const span = sampled(inbound, ratio) ? serverSpan(method, inbound, { 'http.request.method': method, 'url.path': path, 'url.scheme': 'http' }) : UNSAMPLED;
-    const http = new RequestSpan(span, method);
-    httpSpans.set(request, http);
+    let span: SpanHandle = UNSAMPLED;
+    if (sampled(inbound, ratio)) {
+      // A route known up front (the hot routes) names the span at once: no rename at its end.
+      const attributes: OtelAttributes =
+        route === undefined
+          ? { 'http.request.method': method, 'url.path': path, 'url.scheme': 'http' }
+          : { 'http.request.method': method, 'url.path': path, 'url.scheme': 'http', 'http.route': route };
+      span = serverSpan(route === undefined ? method : `${method} ${route}`, inbound, attributes);
+    }
+    const http = new RequestSpan(span, method, undefined, route);
+    if (request !== undefined) httpSpans.set(request, http);
     return http;
   };
 
@@ -229,51 +205,37 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
     }
     if (!(span instanceof Recorded) || http.quiet) return;
     const sdk = span.span;
-    const routed = route !== undefined && route !== '*' && route !== '';
+    const routed = route !== undefined && route !== '*' && route !== '' && route !== http.route;
     if (routed) {
-      sdk.updateName(`${http.method} ${route}`);
+      // A merged span keeps the MCP request's name.
+      if (!http.merged) sdk.updateName(`${http.method} ${route}`);
       sdk.setAttribute('http.route', route);
     }
     sdk.setAttribute('http.response.status_code', status);
     if (status >= 500) sdk.setStatus({ code: SpanStatusCode.ERROR });
     if (status >= 400) sdk.setAttribute('error.type', String(status));
-    span.end();
+    http.done();
   };
 
-  const mcpHandler = (handler: Handler, info: ServerInfo, tag: (id: string | undefined) => string | undefined): Handler => {
+  const startMcp = mcpSpanMaker(ratio, serverSpan);
+
+  /** An SDK request handler with its MCP span (the span found by the request's signal, as the routed call looks for it). */
+  const mcpHandler = (handler: Handler, info: ServerInfo): Handler => {
     return (request, ctx) => {
-      const { method, params } = request;
-      const name = typeof params?.name === 'string' ? params.name : undefined;
       const context = ctx as McpContext;
       const req = context?.http?.req;
-      const http = req === undefined ? undefined : httpSpans.get(req);
-      if (QUIET_METHODS.has(method) || (method === 'tools/call' && name !== undefined && QUIET_TOOLS.has(name))) {
-        if (http !== undefined) http.quiet = true;
-        return handler(request, ctx);
-      }
-      // The MCP semantic conventions: a context in params._meta is the parent; else the HTTP request's span.
-      const meta = params?._meta as TraceCarrier | undefined;
-      const own = typeof meta?.traceparent === 'string' || http === undefined;
+      const mcp = startMcp(req === undefined ? undefined : httpSpans.get(req), request, () => context?.sessionId ?? info.session(), info.client);
+      if (mcp === undefined) return handler(request, ctx);
       const signal = context?.mcpReq?.signal;
-      if (own ? !sampled(meta, ratio) : !(http.span instanceof Recorded)) {
-        // Its calls are unsampled too (found by the signal): one decision per request.
-        if (signal !== undefined) mcpSpans.set(signal, UNSAMPLED);
-        return handler(request, ctx);
-      }
-      const spanName = name === undefined ? method : `${method} ${name}`;
-      const attributes = mcpAttributes(request, name, tag(context?.sessionId ?? info.session()), info.client());
-      const span = own ? serverSpan(spanName, meta, attributes) : (http.span as Recorded).childOf(spanName, SpanKind.SERVER, attributes);
-      if (signal !== undefined) mcpSpans.set(signal, span);
+      if (signal !== undefined) mcpSpans.set(signal, mcp.span);
+      if (!mcp.span.recording) return handler(request, ctx);
       return handler(request, ctx).then(
         (result) => {
-          if ((result as { isError?: unknown } | undefined)?.isError === true) span.span.setAttribute('error.type', 'tool_error');
-          span.end();
+          mcp.end(result);
           return result;
         },
         (err: unknown) => {
-          const code = (err as { code?: unknown }).code;
-          span.fail(code === undefined ? 'error' : String(code), (err as Error).message);
-          span.end();
+          mcp.end(undefined, err ?? new Error('undefined'));
           throw err;
         },
       );
@@ -282,6 +244,13 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
 
   return {
     startHttp,
+    startMcp: (key, request, session, client, signal) => {
+      const mcp = startMcp(key === undefined ? undefined : httpSpans.get(key), request, session, client);
+      // A routed call finds its parent by its request's signal (spanOf), as with the SDK's handlers (mcpHandler).
+      if (mcp !== undefined && signal !== undefined) mcpSpans.set(signal, mcp.span);
+      return mcp;
+    },
+    keyHttp: (span, key) => httpSpans.set(key, span as RequestSpan),
     endHttp: (span, route, status) => endHttp(span as RequestSpan, route, status),
     async http(c: HonoContext, next: Next) {
       const span = startHttp(c.req.raw, c.req.method, c.req.path, (name) => c.req.header(name));
@@ -293,23 +262,23 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
       }
     },
     traceServer(server, info) {
-      // The session's tag, computed once per session id (a SHA-256 per request would cost more than the span).
-      let last: { id: string; tag: string | undefined } | undefined;
-      const tag = (id: string | undefined): string | undefined => {
-        if (id === undefined) return undefined;
-        if (last === undefined || last.id !== id) last = { id, tag: sessionTag(id) };
-        return last.tag;
-      };
       // The SDK's hook for wrapping registered handlers (Protocol._wrapHandler), and its fallback handler (tools/call).
-      const target = server as { _wrapHandler: (method: string, handler: Handler) => Handler; fallbackRequestHandler?: Handler };
+      const target = server as {
+        _wrapHandler: (method: string, handler: Handler) => Handler;
+        fallbackRequestHandler?: Handler;
+        _requestHandlers?: Map<string, Handler>;
+      };
       const wrap = target._wrapHandler.bind(server);
-      target._wrapHandler = (method, handler) => mcpHandler(wrap(method, handler), info, tag);
-      let fallback = target.fallbackRequestHandler === undefined ? undefined : mcpHandler(target.fallbackRequestHandler, info, tag);
+      target._wrapHandler = (method, handler) => mcpHandler(wrap(method, handler), info);
+      // initialize is registered by the Server's constructor, before this hook: its stored handler is wrapped here.
+      const initialize = target._requestHandlers?.get('initialize');
+      if (initialize !== undefined) target._requestHandlers?.set('initialize', mcpHandler(initialize, info));
+      let fallback = target.fallbackRequestHandler === undefined ? undefined : mcpHandler(target.fallbackRequestHandler, info);
       Object.defineProperty(server, 'fallbackRequestHandler', {
         configurable: true,
         get: () => fallback,
         set: (h: Handler | undefined) => {
-          fallback = h === undefined ? undefined : mcpHandler(h, info, tag);
+          fallback = h === undefined ? undefined : mcpHandler(h, info);
         },
       });
     },
@@ -321,16 +290,16 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
         const { name, attributes } = describe(subject);
         const submitter = carrier === undefined ? undefined : trace.getSpanContext(extract(carrier));
         const links: Link[] = submitter === undefined ? [] : [{ context: submitter, attributes: { 'stonegate.link': 'submitted_by' } }];
-        return new Recorded(tracer, tracer.startSpan(name, { kind: spanKind, attributes: clean(attributes), links, root: true }, ROOT_CONTEXT));
+        return new Recorded(tracer, startSdkSpan(tracer, name, { kind: spanKind, links, root: true }, ROOT_CONTEXT, attributes));
       }
       if (parent !== undefined) {
         if (!(parent instanceof Recorded)) return UNSAMPLED;
         const { name, attributes } = describe(subject);
-        return parent.childOf(name, spanKind, clean(attributes));
+        return parent.childOf(name, spanKind, attributes);
       }
       if (!sampled(carrier, ratio)) return UNSAMPLED;
       const { name, attributes } = describe(subject);
-      return new Recorded(tracer, tracer.startSpan(name, { kind: spanKind, attributes: clean(attributes) }, extract(carrier)));
+      return new Recorded(tracer, startSdkSpan(tracer, name, { kind: spanKind }, extract(carrier), attributes));
     },
     spanOf(key) {
       return key === undefined ? undefined : (mcpSpans.get(key) ?? httpSpans.get(key)?.span);

@@ -11,7 +11,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { type Attributes, type SpanHandle, TRACEPARENT, type TraceCarrier } from './telemetry.js';
+import { type Attributes, type SpanAttributes, type SpanHandle, TRACEPARENT, type TraceCarrier } from './telemetry.js';
 
 /*
  * [otel] The span handles of otel.ts, and the sampling decision. The active
@@ -74,6 +74,18 @@ export function sampled(carrier: TraceCarrier | undefined, ratio: number): boole
   return ratio >= 1 || (ratio > 0 && Math.random() < ratio);
 }
 
+/**
+ * Starts an SDK span, then gives it its attributes: attributes in the
+ * options of the SDK's startSpan are copied and checked twice (for the
+ * sampler, then for the span) before the span checks them a third time; set
+ * on the span they are checked once. The sampler (otel.ts) reads none.
+ */
+export function startSdkSpan(tracer: Tracer, name: string, options: SpanOptions, context: Context, attributes: OtelAttributes): Span {
+  const span = tracer.startSpan(name, options, context);
+  span.setAttributes(attributes);
+  return span;
+}
+
 /** A recorded (sampled) span. Its context is formatted once, when first asked for. */
 export class Recorded implements SpanHandle {
   readonly recording = true;
@@ -109,15 +121,15 @@ export class Recorded implements SpanHandle {
     this.span.setStatus(message === undefined ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.ERROR, message });
   }
 
-  child(name: string, kind: 'client' | 'internal', attributes: Attributes, startTime?: number): SpanHandle {
-    return this.childOf(name, kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL, clean(attributes), startTime);
+  child(name: string, kind: 'client' | 'internal', attributes: SpanAttributes, startTime?: number): SpanHandle {
+    return this.childOf(name, kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL, attributes, startTime);
   }
 
   /** A child with attributes ready for the SDK. */
   childOf(name: string, kind: SpanKind, attributes: OtelAttributes, startTime?: number): Recorded {
-    const options: SpanOptions = startTime === undefined ? { kind, attributes } : { kind, attributes, startTime: ORIGIN + startTime };
+    const options: SpanOptions = startTime === undefined ? { kind } : { kind, startTime: ORIGIN + startTime };
     this.#context ??= trace.setSpan(ROOT_CONTEXT, this.span);
-    return new Recorded(this.tracer, this.tracer.startSpan(name, options, this.#context));
+    return new Recorded(this.tracer, startSdkSpan(this.tracer, name, options, this.#context, attributes));
   }
 
   end(): void {

@@ -16,6 +16,9 @@ export type TraceCarrier = Readonly<Record<string, string>>;
 /** Span attributes; undefined values are left out. */
 export type Attributes = Readonly<Record<string, string | number | boolean | undefined>>;
 
+/** Attributes as a new span takes them: defined values only, so they go to the SDK as they are (call-trace.ts makes them once per backend and tool). */
+export type SpanAttributes = Readonly<Record<string, string | number | boolean>>;
+
 /**
  * One span the data path holds open. An unsampled one (sample_ratio, or a
  * caller's unsampled context) records nothing and costs nothing: check
@@ -34,7 +37,7 @@ export interface SpanHandle {
   /** Records a failure: `error.type` and an error status. */
   fail(type: string, message?: string): void;
   /** A child span (unsampled under an unsampled span: this one); with `startTime` (performance.now() ms) it started back then. */
-  child(name: string, kind: 'client' | 'internal', attributes: Attributes, startTime?: number): SpanHandle;
+  child(name: string, kind: 'client' | 'internal', attributes: SpanAttributes, startTime?: number): SpanHandle;
   end(): void;
 }
 
@@ -49,14 +52,38 @@ export interface HttpSpan {
   readonly span: SpanHandle;
 }
 
+/** What an MCP request's span reads of the request (a JSON-RPC request as the SDK hands it to its handlers). */
+export interface McpRequestInfo {
+  readonly method: string;
+  readonly id?: unknown;
+  readonly params?: Readonly<Record<string, unknown>>;
+}
+
+/** The span of one MCP request (startMcpSpan): `span` is the parent of what it calls (CallRequest.parent). */
+export interface McpSpan {
+  readonly span: SpanHandle;
+  /** Ends it with the request's result (`isError`: a tool error) or, when defined, its error (its `code` is the span's error.type). */
+  end(result: unknown, error?: unknown): void;
+}
+
 /** The hooks of a running tracer (otel.ts). */
 export interface Tracing {
   /** See startHttpSpan. */
-  startHttp(request: object, method: string, path: string, header: (name: string) => string | undefined): HttpSpan | undefined;
+  startHttp(request: object | undefined, method: string, path: string, header: (name: string) => string | undefined, route?: string): HttpSpan | undefined;
   /** See endHttpSpan. */
   endHttp(span: HttpSpan, route: string | undefined, status: number): void;
   /** Hono middleware over startHttp/endHttp: a server span per request (long polls and async-call polls excepted). */
   readonly http: MiddlewareHandler;
+  /** See startMcpSpan. */
+  startMcp(
+    httpRequest: object | undefined,
+    request: McpRequestInfo,
+    session: () => string | undefined,
+    client: () => string | undefined,
+    signal?: object,
+  ): McpSpan | undefined;
+  /** See keyHttpSpan. */
+  keyHttp(span: HttpSpan, key: object): void;
   /** Adds a span per MCP request to the requests `server` (the SDK's Server) answers. */
   traceServer(server: object, info: ServerInfo): void;
   /**
@@ -72,7 +99,7 @@ export interface Tracing {
     carrier: TraceCarrier | undefined,
     linked: boolean,
     kind: 'client' | 'internal',
-    describe: (subject: T) => { name: string; attributes: Attributes },
+    describe: (subject: T) => { name: string; attributes: SpanAttributes },
     subject: T,
   ): SpanHandle;
   /** The span of the request `key` names (an HTTP request's Request, an MCP request's AbortSignal), if any. */
@@ -117,17 +144,65 @@ export async function stopTracing(): Promise<void> {
  * serves a route without the Hono middleware (tracing().http is that
  * middleware). `request` is the object the request is known by further in:
  * the Request handed to the MCP transport (an MCP span finds its parent by
- * it) or to spanOf. Undefined while tracing is off, and for requests that
+ * it) or to spanOf; undefined: nothing finds it but its HttpSpan (REST
+ * /call passes `span` on as the call's parent itself). `route`: the route
+ * pattern when the front door knows it before the answer (the span is named
+ * by it from the start). Undefined while tracing is off, and for requests that
  * are not timed (event streams, async-call polls, /log/stream). Costs one
  * undefined check while tracing is off, and no attribute work unsampled.
  */
-export function startHttpSpan(request: object, method: string, path: string, header: (name: string) => string | undefined): HttpSpan | undefined {
-  return active?.startHttp(request, method, path, header);
+export function startHttpSpan(
+  request: object | undefined,
+  method: string,
+  path: string,
+  header: (name: string) => string | undefined,
+  route?: string,
+): HttpSpan | undefined {
+  return active?.startHttp(request, method, path, header, route);
 }
 
 /** [otel] Ends what startHttpSpan started: `route` is the matched route pattern (undefined: none), `status` the response's. */
 export function endHttpSpan(span: HttpSpan | undefined, route: string | undefined, status: number): void {
   if (span !== undefined) active?.endHttp(span, route, status);
+}
+
+/**
+ * [otel] The span of an MCP request served without the SDK's Server (the
+ * SDK's are made by traceServer's hook): `httpRequest` is the object its
+ * POST's span was started with (startHttpSpan's `request`: the hot route's
+ * Request; the MCP request shares that span when it has no `_meta` context
+ * of its own), `session` the session id (undefined: stateless), `client`
+ * the client's name, `signal` the request's signal if the routed call gets
+ * it (the call finds the span by it, as it finds the SDK handlers'); else
+ * pass `.span` as the routed call's `parent`. Call `.end(result, error)`
+ * when answered. Undefined while tracing is off and
+ * for polls and waits (ping, tasks/get, gate_poll, …); an unsampled request
+ * gets a span that records nothing.
+ */
+export function startMcpSpan(
+  httpRequest: object | undefined,
+  request: McpRequestInfo,
+  session: string | undefined,
+  client: string | undefined,
+  signal?: object,
+): McpSpan | undefined {
+  return active?.startMcp(
+    httpRequest,
+    request,
+    () => session,
+    () => client,
+    signal,
+  );
+}
+
+/**
+ * [otel] Makes the span startHttpSpan started findable by one more object:
+ * a front door that started it on the Node request and then hands the
+ * request to the SDK's transport as a web Request (hot-routes.ts) keys it
+ * by that Request too, where an MCP span looks for its POST's span.
+ */
+export function keyHttpSpan(span: HttpSpan | undefined, key: object): void {
+  if (span !== undefined) active?.keyHttp(span, key);
 }
 
 /** [otel] The span of a request (its Request, or an MCP request's AbortSignal): a parent for what it calls. Undefined with tracing off. */
