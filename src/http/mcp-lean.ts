@@ -180,7 +180,7 @@ const dropped = async (): Promise<void> => undefined;
  * request it answers with one JSON body (a 2025 session in JSON mode; a
  * 2026-07-28 request without a logLevel sends none).
  */
-function contextOf(call: PlainCall, modern: boolean, signal: AbortSignal): ServerContext {
+function contextOf(call: PlainCall, modern: boolean, signal: AbortSignal, header: LeanPost['header']): ServerContext {
   const mcpReq = {
     id: call.id,
     method: 'tools/call',
@@ -191,7 +191,9 @@ function contextOf(call: PlainCall, modern: boolean, signal: AbortSignal): Serve
     send: refusedRequest,
     notify: dropped,
   };
-  return { mcpReq } as unknown as ServerContext;
+  // [otel] The POST's headers, as the SDK's ctx.http.req gives them: an HTTP traceparent reaches the backend (pool/backend-era.ts traced).
+  const http = { req: { headers: { get: (name: string): string | null => header(name) ?? null } } };
+  return { mcpReq, http } as unknown as ServerContext;
 }
 
 /** How the answer of one era is made: the session id to echo (2025), the server identity to stamp (2026-07-28). */
@@ -252,7 +254,7 @@ export async function runLean(
   const traced = startMcpSpan(post.key, { method: 'tools/call', id: call.id, params: call.params }, era.sessionId, era.client, aborter.signal);
   let body: Record<string, unknown>;
   try {
-    const result = (await handler(handlerRequest(call, era.modern), contextOf(call, era.modern, aborter.signal))) as Record<string, unknown>;
+    const result = (await handler(handlerRequest(call, era.modern), contextOf(call, era.modern, aborter.signal, post.header))) as Record<string, unknown>;
     traced?.end(result);
     body = { result: era.modern ? modernResult(result, era.serverInfo) : result, jsonrpc: '2.0', id: call.id };
   } catch (error) {

@@ -8,6 +8,7 @@ import {
   TRACESTATE_META_KEY,
 } from '@modelcontextprotocol/client';
 import type { BackendConfig } from '../config/schema.js';
+import { TRACEPARENT } from '../telemetry/telemetry.js';
 import type { Connection, Downstream } from './connection.js';
 
 /**
@@ -123,10 +124,35 @@ export function traceContextOf(meta: unknown): Record<string, string> | undefine
   return Object.keys(found).length === 0 ? undefined : found;
 }
 
-/** A request's downstream, carrying the trace context of the request's `_meta` (the SDK's ctx.mcpReq._meta) to the backend. */
-export function traced<D extends Downstream>(ctx: { mcpReq: { _meta?: unknown } }, downstream: D): D {
-  const trace = traceContextOf(ctx.mcpReq._meta);
+/** What `traced` reads of a request's context: its `_meta` and, over HTTP, its request's headers. */
+export interface TracedContext {
+  mcpReq: { _meta?: unknown };
+  http?: { req?: { headers: { get(name: string): string | null } } };
+}
+
+/**
+ * A request's downstream, carrying the caller's trace context to the
+ * backend: the request's `_meta` one (the SDK's ctx.mcpReq._meta), else
+ * its HTTP request's `traceparent`/`tracestate`/`baggage` headers ([otel]:
+ * with tracing off or the request unsampled the caller's context passes
+ * through verbatim, as REST's does; with tracing on the router puts its
+ * own client span in its place).
+ */
+export function traced<D extends Downstream>(ctx: TracedContext, downstream: D): D {
+  const trace = traceContextOf(ctx.mcpReq._meta) ?? headerContext(ctx.http?.req?.headers);
   return trace === undefined ? downstream : { ...downstream, traceContext: trace };
+}
+
+/** The W3C trace context of HTTP headers, when they carry a well-formed traceparent. */
+function headerContext(headers: { get(name: string): string | null } | undefined): Record<string, string> | undefined {
+  const traceparent = headers?.get('traceparent');
+  if (traceparent === undefined || traceparent === null || !TRACEPARENT.test(traceparent)) return undefined;
+  const found: Record<string, string> = { traceparent };
+  for (const key of ['tracestate', 'baggage']) {
+    const value = headers?.get(key);
+    if (typeof value === 'string') found[key] = value;
+  }
+  return found;
 }
 
 /**
