@@ -203,6 +203,13 @@ export async function serverRow(gw: RunningGateway, name: string): Promise<Serve
   return found;
 }
 
+/** A request that must answer 200: its answer, else an error naming the route, the status and the body. */
+export async function requestOk(gw: RunningGateway, method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const answer = await gw.request(method, path, body);
+  if (answer.status !== 200) throw new Error(`${method} ${path}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
+  return answer;
+}
+
 /** The first text of a REST /call answer's result. */
 export const resultText = (body: Record<string, unknown>): string => (body.result as { content: { text: string }[] }).content[0]?.text ?? '';
 

@@ -1,11 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { CallToolResult } from '@modelcontextprotocol/client';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { q, ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
+import { fixture, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 
 // Tool-definition fingerprints: a backend that rewrites a tool's
 // description after first sight (a "rug pull") is noticed, the change is
@@ -14,23 +13,6 @@ import { q, ROOT, type RunningGateway, startGateway, stopAll } from '../helpers/
 
 const ADMIN = 'pin-admin-token-5d2c8e1f';
 const AGENT = 'pin-agent-token-a93b7f04';
-const sdk = (path: string): string => q(pathToFileURL(join(ROOT, 'node_modules/@modelcontextprotocol/server/dist', path)).href);
-
-/** A stdio MCP server whose `lookup` description is read from TOOL_DESC_FILE at start. */
-const DRIFT_SERVER = `
-import { readFileSync } from 'node:fs';
-import { Server } from ${sdk('index.mjs')};
-import { StdioServerTransport } from ${sdk('stdio.mjs')};
-const description = readFileSync(process.env.TOOL_DESC_FILE, 'utf8');
-const server = new Server({ name: 'drift', version: '1.0.0' }, { capabilities: { tools: {} } });
-server.setRequestHandler('tools/list', async () => ({ tools: [
-  { name: 'lookup', description, inputSchema: { type: 'object', properties: { q: { type: 'string' } } } },
-  { name: 'steady', description: 'Never changes.', inputSchema: { type: 'object', properties: {} } },
-] }));
-server.setRequestHandler('tools/call', async (request) => ({ content: [{ type: 'text', text: request.params.name + ' ok' }] }));
-process.stdin.once('end', () => process.exit(0));
-await server.connect(new StdioServerTransport());
-`;
 
 let work: string;
 let descFile: string;
@@ -55,7 +37,7 @@ token = "\${PIN_AGENT}"
 [[backends]]
 name = "drift"
 command = "node"
-args = [${q(join(work, 'drift.mjs'))}]
+args = [${q(fixture('drift-server'))}]
 env = { TOOL_DESC_FILE = ${q(descFile)} }
 `;
 }
@@ -102,7 +84,6 @@ async function restartBackend(gw: RunningGateway): Promise<void> {
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'stonegate-pin-'));
   descFile = join(work, 'description.txt');
-  writeFileSync(join(work, 'drift.mjs'), DRIFT_SERVER);
 });
 afterAll(async () => {
   await stopAll();

@@ -1,18 +1,13 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
-import { eventually, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
+import { eventually, q, requestOk, startGateway, stopAll } from '../helpers/harness.js';
 import { describePg, useTestDatabase } from '../helpers/pg.js';
 
 afterAll(stopAll);
 
-type Answer = { status: number; body: Record<string, unknown> };
-
-async function call(gw: RunningGateway, method: string, path: string, body?: unknown): Promise<Answer> {
-  const answer = await gw.request(method, path, body);
-  if (answer.status !== 200) throw new Error(`${method} ${path}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
-  return answer;
-}
+/** A coordination request that must answer 200 (harness.ts). */
+const call = requestOk;
 
 const gatewayToml = (url: string): string => `
 [store]

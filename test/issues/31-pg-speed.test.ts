@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { findPgBinaries, startPgCluster } from '../../tools/pg-cluster.js';
-import { demoBackend, eventually, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
+import { demoBackend, eventually, q, type RunningGateway, requestOk, startGateway, stopAll } from '../helpers/harness.js';
 import { describePg, useTestDatabase } from '../helpers/pg.js';
 import { eventsOf, readSse } from '../helpers/sse.js';
 
@@ -12,13 +12,8 @@ const AGENTS = 12;
 const PER_SENDER = 60;
 const BROADCASTS = 10;
 
-type Answer = { status: number; body: Record<string, unknown> };
-
-async function call(gw: RunningGateway, method: string, path: string, body?: unknown): Promise<Answer> {
-  const answer = await gw.request(method, path, body);
-  if (answer.status !== 200) throw new Error(`${method} ${path}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
-  return answer;
-}
+/** A coordination request that must answer 200 (harness.ts). */
+const call = requestOk;
 
 const gatewayToml = (url: string): string => `
 [store]
@@ -265,7 +260,7 @@ describePg('[pg-speed] #31 PostgreSQL restarted under load', () => {
       const acked = new Map<string, number[]>(pairs.map((p) => [p.to, []]));
       let ackedCount = 0;
       let refused = 0;
-      const attempt = async (method: string, path: string, body?: unknown): Promise<Answer | undefined> => {
+      const attempt = async (method: string, path: string, body?: unknown): Promise<Awaited<ReturnType<typeof requestOk>> | undefined> => {
         const answer = await gw.request(method, path, body).catch(() => undefined);
         if (answer === undefined || answer.status !== 200) {
           refused += 1;
