@@ -1,9 +1,11 @@
 // Standalone coordination server.
 //   node dist/backends/coord/main.js --stdio [--db PATH|URL] [--pool-size N] [--opt key=value ...]
-//   node dist/backends/coord/main.js [--port N] [--host H] [--db PATH|URL] [--pool-size N] [--opt key=value ...]
+//   node dist/backends/coord/main.js [--port N] [--host H] [--db PATH|URL] [--pool-size N] [--max-sessions N] [--max-streams N] [--opt key=value ...]
 // --db is a SQLite file, or a postgres:// URL: then the data is shared with
 // every gateway and standalone server on that database (long polls wake
 // across them), and --pool-size sets the connections in its pool.
+// --max-sessions and --max-streams cap the MCP sessions and event streams
+// open at once over HTTP (256 each; one more is refused with 429).
 // HTTP mode serves MCP (Streamable HTTP, sessions) at /mcp and the REST + SSE
 // API at /coord/* and at the root (the seed's paths, standalone-app.ts), and prints one JSON line {"msg":"coord listening","url":...}
 // on stdout once it listens. Logs are JSON lines on stderr. --opt sets a
@@ -24,7 +26,7 @@ import { isPostgresUrl, openStoreAt } from './open-store.js';
 import { optionsErrorSentence } from './option-errors.js';
 import { type CoordOptions, CoordOptionsSchema, coordOptions } from './options.js';
 import { COORD_VERSION, createCoordServer } from './server.js';
-import { standaloneApp } from './standalone-app.js';
+import { DEFAULT_STANDALONE_CAPS, type StandaloneCaps, standaloneApp } from './standalone-app.js';
 import type { CoordStore } from './store.js';
 
 const DEFAULT_PORT = 3392; // stonemux's port; the gateway itself uses 3393
@@ -72,13 +74,15 @@ export async function run(argv: readonly string[]): Promise<void> {
           host: { type: 'string', default: '127.0.0.1' },
           db: { type: 'string', default: join(homedir(), '.stonegate', 'coord.db') },
           'pool-size': { type: 'string' },
+          'max-sessions': { type: 'string' },
+          'max-streams': { type: 'string' },
           opt: { type: 'string', multiple: true, default: [] },
         },
         strict: true,
       });
     } catch (error) {
       fail(
-        `${error instanceof Error ? error.message : String(error)}; usage: main.js [--stdio | --port N] [--host H] [--db PATH|URL] [--pool-size N] [--opt key=value]`,
+        `${error instanceof Error ? error.message : String(error)}; usage: main.js [--stdio | --port N] [--host H] [--db PATH|URL] [--pool-size N] [--max-sessions N] [--max-streams N] [--opt key=value]`,
       );
     }
   })();
@@ -91,6 +95,19 @@ export async function run(argv: readonly string[]): Promise<void> {
     if (!Number.isInteger(size) || size < 1 || size > 1000) fail(`--pool-size '${given}' is not a whole number from 1 to 1000`);
     return size;
   }
+
+  /** --max-sessions, --max-streams: a whole number from 1 to 100000, else the default. */
+  function cap(flag: 'max-sessions' | 'max-streams', fallback: number): number {
+    const given = values[flag];
+    if (given === undefined) return fallback;
+    const n = Number(given);
+    if (!/^\d+$/.test(given) || n < 1 || n > 100_000) fail(`--${flag} '${given}' is not a whole number from 1 to 100000`);
+    return n;
+  }
+  const caps: StandaloneCaps = {
+    sessions: cap('max-sessions', DEFAULT_STANDALONE_CAPS.sessions),
+    streams: cap('max-streams', DEFAULT_STANDALONE_CAPS.streams),
+  };
 
   const options = parseOptions(values.opt);
   /** The database as logs may show it: a URL without its password. */
@@ -131,7 +148,7 @@ export async function run(argv: readonly string[]): Promise<void> {
     if (!loopback) logger.warn({ host }, 'coord is listening beyond loopback without authentication; anyone who can reach it can read every inbox');
 
     // MCP at /mcp, REST under /coord and (for the seed's clients) at the root.
-    const { app, mcp } = standaloneApp(store, options, logger, loopback);
+    const { app, mcp } = standaloneApp(store, options, logger, loopback, caps);
 
     const server: ServerType = serve({ fetch: app.fetch, hostname: host, port }, (info) => {
       const shown = info.family === 'IPv6' ? `[${info.address}]` : info.address;

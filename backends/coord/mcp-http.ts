@@ -40,6 +40,9 @@ function rpcError(c: Context, status: 400 | 404, code: number, message: string):
   return c.json({ jsonrpc: '2.0', error: { code, message }, id: null }, status);
 }
 
+/** Seconds a client refused for the session cap is asked to wait (Retry-After). */
+const RETRY_AFTER = 1;
+
 /**
  * Hands a request to a session's transport. A JSON POST is parsed here (the
  * transport takes the parsed body) so that its requests can be cancelled
@@ -65,10 +68,21 @@ async function dispatch(c: Context, transport: WebStandardStreamableHTTPServerTr
 /**
  * Streamable HTTP at /mcp with sessions: each initialize gets its own
  * McpServer over the SDK's web-standard transport, all over the one store.
+ * At most `maxSessions` are open or opening at once: a new session beyond
+ * is refused (429, RATE_LIMITED, Retry-After) before anything is built, so
+ * a client that opens sessions and never ends them cannot exhaust memory.
  */
-export function coordMcpEndpoint(store: CoordStore, options: CoordOptions, logger: CoordLogger | undefined, guardLoopback: boolean): CoordMcpEndpoint {
+export function coordMcpEndpoint(
+  store: CoordStore,
+  options: CoordOptions,
+  logger: CoordLogger | undefined,
+  guardLoopback: boolean,
+  maxSessions: number,
+): CoordMcpEndpoint {
   const app = new Hono();
   const sessions = new Map<string, Session>();
+  /** POSTs without a session id being answered now: each may open one. */
+  let opening = 0;
   if (guardLoopback) app.use('/mcp', loopbackOnly());
 
   app.on(['GET', 'POST', 'DELETE'], '/mcp', async (c) => {
@@ -79,6 +93,21 @@ export function coordMcpEndpoint(store: CoordStore, options: CoordOptions, logge
       return dispatch(c, session.transport, logger);
     }
     if (c.req.method !== 'POST') return rpcError(c, 400, -32000, 'Bad Request: Mcp-Session-Id header is required (POST an initialize request first)');
+    if (sessions.size + opening >= maxSessions) {
+      const message = `RATE_LIMITED: the server holds ${sessions.size} MCP sessions, its limit (--max-sessions ${maxSessions}); end sessions you no longer use (DELETE /mcp), or retry after ${RETRY_AFTER} s`;
+      c.header('Retry-After', String(RETRY_AFTER));
+      return c.json({ jsonrpc: '2.0', error: { code: -32000, message, data: { code: 'RATE_LIMITED' } }, id: null }, 429);
+    }
+    opening += 1;
+    try {
+      return await openSession(c);
+    } finally {
+      opening -= 1;
+    }
+  });
+
+  /** Answers a POST without a session id: an initialize opens a session; anything else is the transport's to refuse. */
+  async function openSession(c: Context): Promise<Response> {
     const server = createCoordServer(store, options, logger);
     const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
@@ -97,7 +126,7 @@ export function coordMcpEndpoint(store: CoordStore, options: CoordOptions, logge
     const response = await dispatch(c, transport, logger);
     if (transport.sessionId === undefined) await server.close(); // not an initialize: nothing opened
     return response;
-  });
+  }
 
   return {
     app,

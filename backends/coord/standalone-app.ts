@@ -1,4 +1,6 @@
+import type { ServerResponse } from 'node:http';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { CoordError } from './errors.js';
 import { fromLoopback } from './loopback-host.js';
 import { type CoordMcpEndpoint, coordMcpEndpoint } from './mcp-http.js';
 import type { CoordOptions } from './options.js';
@@ -36,6 +38,49 @@ function loopbackRest(): MiddlewareHandler {
   };
 }
 
+/** What the standalone server holds open at most (`--max-sessions`, `--max-streams`). */
+export interface StandaloneCaps {
+  /** MCP sessions at /mcp. */
+  sessions: number;
+  /** Event streams (GET /coord/events, GET /events). */
+  streams: number;
+}
+
+/** The caps when no flag sets them: far above one team's agents, far below the open-file limit. */
+export const DEFAULT_STANDALONE_CAPS: Readonly<StandaloneCaps> = { sessions: 256, streams: 256 };
+
+/** Seconds a client refused for the stream cap is asked to wait (Retry-After). */
+const RETRY_AFTER = 1;
+
+/**
+ * The event-stream cap: at most `max` GET /events streams (either spelling)
+ * at once; one more is refused (429, RATE_LIMITED, Retry-After) before the
+ * store is read. A slot is freed when the response closes, whether it ended
+ * or its client went away. Without a Node response (app.request in a test)
+ * nothing is counted.
+ */
+function streamCap(max: number): MiddlewareHandler {
+  let open = 0;
+  return async (c, next) => {
+    if ((c.req.method !== 'GET' && c.req.method !== 'HEAD') || (c.req.path !== '/events' && c.req.path !== '/coord/events')) return next();
+    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+    if (outgoing === undefined) return next();
+    if (open >= max) {
+      const error = new CoordError(
+        'RATE_LIMITED',
+        `The server holds ${open} event streams, its limit (--max-streams ${max}); close streams you no longer read, or retry after ${RETRY_AFTER} s.`,
+      );
+      c.header('Retry-After', String(RETRY_AFTER));
+      return c.json(error.toJSON(), error.status);
+    }
+    open += 1;
+    outgoing.once('close', () => {
+      open -= 1;
+    });
+    await next();
+  };
+}
+
 /** The standalone HTTP app and its MCP endpoint (close it on shutdown). */
 export interface StandaloneApp {
   app: Hono;
@@ -43,11 +88,18 @@ export interface StandaloneApp {
 }
 
 /** Builds the standalone server's routes over `store`; `loopback`: bound to a loopback address (Host/Origin are then checked). */
-export function standaloneApp(store: CoordStore, options: CoordOptions, logger: CoordLogger | undefined, loopback: boolean): StandaloneApp {
-  const mcp = coordMcpEndpoint(store, options, logger, loopback);
+export function standaloneApp(
+  store: CoordStore,
+  options: CoordOptions,
+  logger: CoordLogger | undefined,
+  loopback: boolean,
+  caps: Readonly<StandaloneCaps> = DEFAULT_STANDALONE_CAPS,
+): StandaloneApp {
+  const mcp = coordMcpEndpoint(store, options, logger, loopback, caps.sessions);
   const routes = coordRoutes(store, options, logger);
   const app = new Hono();
   if (loopback) app.use('*', loopbackRest());
+  app.use('*', streamCap(caps.streams));
   app.route('/coord', routes);
   app.route('/', mcp.app);
   app.get('/', (c) =>

@@ -41,7 +41,7 @@ Usage:
       --url may name a standalone coordination server (stonegate coord): its checks instead.
   stonegate check [-c FILE]
       Validate the config and print a summary; exit 2 when it is invalid.
-  stonegate coord [--stdio | --port N] [--host H] [--db PATH|URL] [--pool-size N] [--opt key=value ...] [-c FILE]
+  stonegate coord [--stdio | --port N] [--host H] [--db PATH|URL] [--pool-size N] [--max-sessions N] [--max-streams N] [--opt key=value ...] [-c FILE]
       Run the coordination backend alone: MCP at /mcp and REST at /coord on 127.0.0.1:3392,
       or MCP on stdin/stdout with --stdio. --db is a SQLite file or a postgres:// URL (shared with
       the gateways on it); default: the config's [store] url, else data_dir/coord.db.
@@ -95,6 +95,8 @@ const OPTIONS = {
   'no-browser': { type: 'boolean' },
   db: { type: 'string' },
   'pool-size': { type: 'string' },
+  'max-sessions': { type: 'string' },
+  'max-streams': { type: 'string' },
   opt: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -231,6 +233,7 @@ async function coord(values: Values, extra: string[]): Promise<number> {
   const args = ['--db', db];
   const poolSize = values['pool-size'] ?? (isPostgresUrl(db) ? String(config.store.pool_size) : undefined);
   if (poolSize !== undefined) args.push('--pool-size', poolSize);
+  args.push(...capFlags(values));
   if (values.stdio === true) args.push('--stdio');
   if (values.port !== undefined) args.push('--port', values.port);
   if (values.host !== undefined) args.push('--host', values.host);
@@ -239,6 +242,16 @@ async function coord(values: Values, extra: string[]): Promise<number> {
   if (values['log-level'] !== undefined || process.env.COORD_LOG_LEVEL === undefined) process.env.COORD_LOG_LEVEL = config.logging.level;
   await runCoord(args);
   return -1; // main.js keeps running and exits on its own (SIGTERM, SIGINT, end of stdin)
+}
+
+/** The standalone server's --max-sessions and --max-streams, passed on as given (main.js checks them). */
+function capFlags(values: Values): string[] {
+  const flags: string[] = [];
+  for (const flag of ['max-sessions', 'max-streams'] as const) {
+    const given = values[flag];
+    if (given !== undefined) flags.push(`--${flag}`, given);
+  }
+  return flags;
 }
 
 /** `stonegate coord -c SEED_FILE`: the seed config's translation, logged, then the flags given on the command line over it. */
@@ -250,6 +263,7 @@ async function coordFromSeed(values: Values, seed: SeedConfig): Promise<number> 
   const db = values.db ?? seed.db ?? join(homedir(), '.stonegate', 'coord.db');
   const args = ['--db', db];
   if (values['pool-size'] !== undefined) args.push('--pool-size', values['pool-size']);
+  args.push(...capFlags(values));
   if (values.stdio === true) args.push('--stdio');
   const port = values.port ?? (values.stdio === true ? undefined : seed.port);
   const host = values.host ?? (values.stdio === true ? undefined : seed.host);
@@ -298,8 +312,9 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const { values, positionals } = parsed;
-  if (positionals[0] !== 'coord' && (values.db !== undefined || values.opt !== undefined || values['pool-size'] !== undefined)) {
-    err(`stonegate: --db, --pool-size and --opt belong to 'stonegate coord'\n\n${USAGE}`);
+  const coordOnly = [values.db, values.opt, values['pool-size'], values['max-sessions'], values['max-streams']];
+  if (positionals[0] !== 'coord' && coordOnly.some((given) => given !== undefined)) {
+    err(`stonegate: --db, --pool-size, --max-sessions, --max-streams and --opt belong to 'stonegate coord'\n\n${USAGE}`);
     return 2;
   }
   if (values.version === true) {

@@ -1,0 +1,120 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { runCoordToExit, startCoord, stopAll } from '../helpers/coord-standalone.js';
+
+/*
+ * The standalone coordination server (`stonegate coord`) has no tokens, so
+ * nothing but a cap stops one client from holding event streams or MCP
+ * sessions until the process runs out of file descriptors or memory:
+ * --max-streams and --max-sessions cap them, and one more is refused with
+ * 429 RATE_LIMITED and Retry-After. These run the compiled server (npx tsc
+ * -p tsconfig.json first) over real sockets.
+ */
+
+const dir = mkdtempSync(join(tmpdir(), 'coord-caps-'));
+let dbs = 0;
+const freshDb = (): string => join(dir, `coord-${dbs++}.db`);
+afterEach(() => stopAll());
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** An open event stream: resolves once its headers arrive; `close` ends it from the client side. */
+function openStream(url: string): Promise<{ status: number; close: () => Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, (res) => {
+      res.resume();
+      const closed = new Promise<void>((done) => res.once('close', () => done()));
+      resolve({
+        status: res.statusCode ?? 0,
+        close: () => {
+          req.destroy();
+          return closed;
+        },
+      });
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+/** GET `url` until it answers 200 (a freed slot is counted free once the server sees the close), at most `tries` times. */
+async function openWhenFree(url: string, tries = 50): Promise<{ status: number; close: () => Promise<void> }> {
+  for (let i = 0; ; i++) {
+    const stream = await openStream(url);
+    if (stream.status === 200 || i >= tries) return stream;
+    await stream.close();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('standalone coord server caps', () => {
+  it('refuses an event stream over --max-streams with 429 RATE_LIMITED, on both spellings, and frees the slot when a stream closes', async () => {
+    const coord = await startCoord(freshDb(), ['--max-streams', '2']);
+    const first = await openStream(`${coord.url}/coord/events`);
+    const second = await openStream(`${coord.url}/events`);
+    expect([first.status, second.status]).toEqual([200, 200]);
+
+    const refused = await fetch(`${coord.url}/coord/events`);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    const body = (await refused.json()) as { code: string; error: string };
+    expect(body.code).toBe('RATE_LIMITED');
+    expect(body.error).toMatch(/--max-streams 2/);
+    expect((await fetch(`${coord.url}/events`)).status).toBe(429);
+    // Other routes are not streams and are not counted.
+    expect((await coord.get('/health')).status).toBe(200);
+
+    await first.close();
+    const third = await openWhenFree(`${coord.url}/coord/events`);
+    expect(third.status).toBe(200);
+    await Promise.all([second.close(), third.close()]);
+  });
+
+  it('refuses an MCP session over --max-sessions with 429 RATE_LIMITED, and takes one again after a session ends', async () => {
+    const coord = await startCoord(freshDb(), ['--max-sessions', '1']);
+    const first = new Client({ name: 'caps-test', version: '0.0.0' });
+    const firstTransport = new StreamableHTTPClientTransport(new URL(`${coord.url}/mcp`));
+    await first.connect(firstTransport);
+
+    const initialize = {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '0' } },
+    };
+    const refused = await fetch(`${coord.url}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify(initialize),
+    });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    const answer = (await refused.json()) as { error: { message: string; data: { code: string } } };
+    expect(answer.error.data.code).toBe('RATE_LIMITED');
+    expect(answer.error.message).toMatch(/--max-sessions 1/);
+    // The open session still works.
+    expect((await first.listTools()).tools.length).toBeGreaterThan(0);
+
+    await firstTransport.terminateSession();
+    await first.close();
+    const second = new Client({ name: 'caps-test', version: '0.0.0' });
+    await second.connect(new StreamableHTTPClientTransport(new URL(`${coord.url}/mcp`)));
+    expect((await second.listTools()).tools.length).toBeGreaterThan(0);
+    await second.close();
+  });
+
+  it('refuses a cap that is not a whole number from 1 to 100000 with exit 2', async () => {
+    for (const args of [
+      ['--max-streams', '0'],
+      ['--max-sessions', 'many'],
+      ['--max-streams', '1.5'],
+    ]) {
+      const { code, stderr } = await runCoordToExit(['--port', '0', '--db', freshDb(), ...args]);
+      expect(code).toBe(2);
+      expect(stderr).toMatch(/is not a whole number from 1 to 100000/);
+    }
+  });
+});
