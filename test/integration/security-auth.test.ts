@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { CallToolResult } from '@modelcontextprotocol/client';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO, demoBackend, eventually, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
+import { recordingClients } from '../helpers/recording-client.js';
 
 // Bearer tokens end to end, against a real gateway with real children:
 // 401s, scoped tokens, admin routes, coord identity, session and async-call
@@ -19,54 +19,10 @@ const SECRETS = {
   header: 'hdr-SENTINEL-a7c3e1f94b2d8605',
 };
 
-/** Every response body this file saw, for the sentinel check. */
-const seen: string[] = [];
-const clients: Client[] = [];
 let gw: RunningGateway;
 let remote: RunningGateway;
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown>;
-}
-
-async function call(method: string, path: string, options: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Answer> {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  if (options.body !== undefined && headers['content-type'] === undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${gw.url}${path}`, {
-    method,
-    headers,
-    body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
-  });
-  const text = await res.text();
-  seen.push(text, JSON.stringify([...res.headers]));
-  let body: Record<string, unknown>;
-  try {
-    body = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    body = { text };
-  }
-  return { status: res.status, headers: res.headers, body };
-}
-
-async function mcp(token: string, path = '/mcp'): Promise<Client> {
-  const client = new Client({ name: 'security-test', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}${path}`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
-  clients.push(client);
-  return client;
-}
-
-function text(result: unknown): string {
-  seen.push(JSON.stringify(result));
-  return ((result as CallToolResult).content[0] as { text: string }).text;
-}
-
-function errorCode(result: unknown): unknown {
-  seen.push(JSON.stringify(result));
-  return ((result as CallToolResult)._meta?.['stonegate/error'] as { code?: string } | undefined)?.code;
-}
+/** Every response body this file saw (`seen`), for the sentinel check. */
+const { seen, call, mcp, text, errorCode, closeClients } = recordingClients(() => gw.url);
 
 const names = (list: unknown): string[] => (list as { name: string }[]).map((x) => x.name);
 
@@ -137,9 +93,7 @@ headers = { "X-Api-Key" = "\${SEC_HEADER}" }
   );
   for (const name of ['demo', 'other', 'remote', 'coord']) await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === name);
 });
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
-});
+afterEach(closeClients);
 afterAll(stopAll);
 
 describe('bearer tokens', () => {
