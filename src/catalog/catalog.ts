@@ -46,10 +46,10 @@ export interface BackendListing {
   meta: BackendMeta;
 }
 
-/** Lists a fresh connection's tools and reads its initialize answer. */
-export async function describeBackend(client: Client): Promise<BackendListing> {
+/** Lists a fresh connection's tools (each page within `timeoutMs`: the backend's start_timeout) and reads its initialize answer. */
+export async function describeBackend(client: Client, timeoutMs: number): Promise<BackendListing> {
   const capabilities = client.getServerCapabilities() ?? {};
-  const tools = capabilities.tools === undefined ? [] : await listAllTools(client);
+  const tools = capabilities.tools === undefined ? [] : await listAllTools(client, timeoutMs);
   return { tools, meta: { capabilities, serverInfo: client.getServerVersion(), instructions: client.getInstructions() } };
 }
 
@@ -85,14 +85,19 @@ export interface CatalogOptions {
 /** How many tools/list pages a backend may return before we stop following nextCursor. */
 const MAX_PAGES = 1_000;
 
-/** Lists every tool of a backend, following nextCursor. */
-export async function listAllTools(client: Client): Promise<Tool[]> {
+/**
+ * Lists every tool of a backend, following nextCursor. Each page must come
+ * within `timeoutMs` (not the SDK's default of 60 s), so a backend that
+ * answers initialize but hangs on tools/list fails its start, or its
+ * refresh, in the time the operator configured.
+ */
+export async function listAllTools(client: Client, timeoutMs: number): Promise<Tool[]> {
   const tools: Tool[] = [];
   let cursor: string | undefined;
   for (let page = 0; page < MAX_PAGES; page += 1) {
     // request() rather than listTools(): the latter also compiles output
     // validators for the client's own callTool, which the gateway never uses.
-    const result = await client.request({ method: 'tools/list', params: cursor === undefined ? {} : { cursor } });
+    const result = await client.request({ method: 'tools/list', params: cursor === undefined ? {} : { cursor } }, { timeout: timeoutMs });
     tools.push(...result.tools);
     cursor = result.nextCursor;
     if (cursor === undefined || cursor === '') break;

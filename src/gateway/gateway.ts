@@ -111,7 +111,7 @@ export class Gateway {
       logger,
       connector: options.connector ?? transportConnector(builtins, this.config.server.dataDir), // [oauth-out] dataDir: backend tokens
       hooks: backendHooks(this.sessions, logger, (name) => void this.refreshTools(name)),
-      prepare: (connection) => describeBackend(connection.client),
+      prepare: (connection, backend) => describeBackend(connection.client, backend.startTimeout),
     });
     this.catalog = new Catalog({
       separator: config.gateway.tool_separator,
@@ -122,7 +122,7 @@ export class Gateway {
     this.callLog = new CallLog(config.gateway.call_log_size);
     this.refreshTools = toolRefresh({
       catalog: this.catalog,
-      list: (server) => this.supervisor.get(server).use((connection) => listAllTools(connection.client)),
+      list: (server) => this.supervisor.get(server).use((connection) => listAllTools(connection.client, this.config.gateway.request_timeout)),
       logger,
     });
     this.router = new Router({

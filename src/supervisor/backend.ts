@@ -43,9 +43,9 @@ export interface BackendOptions {
   /**
    * Runs on each new first connection before the backend counts as running
    * (the gateway lists the tools here, so `running` implies a catalog).
-   * Its result travels with the `ready` event.
+   * Its result travels with the `ready` event. `config` is the backend's.
    */
-  prepare?: (connection: Connection) => Promise<unknown>;
+  prepare?: (connection: Connection, config: BackendConfig) => Promise<unknown>;
 }
 
 interface ReadyWaiter {
@@ -63,7 +63,7 @@ export class Backend extends EventEmitter {
   readonly #log: Logger;
   readonly #connector: Connector;
   readonly #hooks: ConnectHooks;
-  readonly #prepare: ((connection: Connection) => Promise<unknown>) | undefined;
+  readonly #prepare: BackendOptions['prepare'];
   #state: BackendState = 'stopped';
   #pool: AffinityPool | undefined;
   #generation = 0;
@@ -205,7 +205,7 @@ export class Backend extends EventEmitter {
     }
     let prepared: unknown;
     try {
-      prepared = await this.#prepare?.(connection);
+      prepared = await this.#prepare?.(connection, this.config);
     } catch (err) {
       await connection.close();
       if (generation === this.#generation) {

@@ -2,8 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { BackendConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Connection } from '../pool/connection.js';
-import { Backend, type BackendState } from './backend.js';
+import { Backend, type BackendOptions, type BackendState } from './backend.js';
 import type { ConnectHooks } from './connect.js';
 import type { Connector } from './transport.js';
 
@@ -13,7 +12,7 @@ export interface SupervisorOptions {
   /** Builds the client hooks of each backend's connections (the MCP front door installs forwarding here). */
   hooks?: (config: BackendConfig) => ConnectHooks;
   /** See BackendOptions.prepare. */
-  prepare?: (connection: Connection) => Promise<unknown>;
+  prepare?: BackendOptions['prepare'];
 }
 
 /**

@@ -80,7 +80,7 @@ describe('Backend start', () => {
     await backend.start();
     expect(await ready).toEqual([{ restarted: false, prepared: { tools: ['echo', 'slow', 'hold'] } }]);
     expect(states).toEqual(['starting', 'running']);
-    expect(prepare).toHaveBeenCalledWith(fake.links[0]?.connection);
+    expect(prepare).toHaveBeenCalledWith(fake.links[0]?.connection, backend.config);
     expect(await backend.use(async (c) => c)).toBe(fake.links[0]?.connection);
     expect(await echo(backend, 'hi')).toBe('hi');
     expect(connector).toHaveBeenCalledTimes(1);
