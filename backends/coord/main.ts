@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { type ServerType, serve } from '@hono/node-server';
 import { StdioServerTransport } from '@modelcontextprotocol/server/stdio';
 import pino from 'pino';
+import { isLoopbackHost } from '../../kit/loopback.js';
 import { redactUrl } from '../../kit/redact-url.js';
 import { isPostgresUrl, openStoreAt } from './open-store.js';
 import { optionsErrorSentence } from './option-errors.js';
@@ -144,7 +145,7 @@ export async function run(argv: readonly string[]): Promise<void> {
     const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port '${values.port}' is not a port number (0 picks a free one)`);
     const host = values.host;
-    const loopback = host === '127.0.0.1' || host === 'localhost' || host === '::1';
+    const loopback = isLoopbackHost(host);
     if (!loopback) logger.warn({ host }, 'coord is listening beyond loopback without authentication; anyone who can reach it can read every inbox');
 
     // MCP at /mcp, REST under /coord and (for the seed's clients) at the root.

@@ -30,7 +30,7 @@ function loopbackRest(): MiddlewareHandler {
     if (c.req.path === '/mcp') return next();
     if (!fromLoopback(c)) {
       return c.json(
-        { error: 'Host or Origin is not a loopback name; this server answers only requests addressed to 127.0.0.1, localhost or [::1].', code: 'FORBIDDEN' },
+        { error: 'Host or Origin is not a loopback name; this server answers only requests addressed to a loopback address as written (127.0.0.1, [::1]), localhost or *.localhost.', code: 'FORBIDDEN' },
         403,
       );
     }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
-import { isLoopbackHost } from '../config/loopback.js';
+import { isLoopbackHost } from '../../kit/loopback.js';
 import type { AuthSettings } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import { Introspector } from './introspection.js';

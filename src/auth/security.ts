@@ -1,6 +1,6 @@
+import { isLoopbackHost } from '../../kit/loopback.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { ConfigError } from '../config/load.js';
-import { isLoopbackHost } from '../config/loopback.js';
 import { secretsOf } from '../config/redact.js';
 import type { BackendConfig, Config } from '../config/schema.js';
 import type { Logger } from '../log.js';

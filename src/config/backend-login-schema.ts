@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isLoopbackHost } from './loopback.js';
+import { isLoopbackHost } from '../../kit/loopback.js';
 
 /*
  * [oauth-out] `oauth = { grant = "authorization_code", … }` on a [[backends]]

@@ -1,6 +1,6 @@
 import { z } from 'zod';
+import { isLoopbackHost } from '../../kit/loopback.js';
 import { type AuthorizationCodeOAuth, AuthorizationCodeSchema } from './backend-login-schema.js';
-import { isLoopbackHost } from './loopback.js';
 
 /*
  * [[backends]] oauth: the gateway as an OAuth client of a remote backend

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isLoopbackHost } from './loopback.js';
+import { isLoopbackHost } from '../../kit/loopback.js';
 
 /*
  * [auth.oauth]: the front door as an OAuth 2.1 protected resource (the MCP

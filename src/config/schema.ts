@@ -1,7 +1,7 @@
 import { z } from 'zod';
+import { isLoopbackHost } from '../../kit/loopback.js';
 import { CoordOptionsSchema } from '../builtins/coord.js';
 import { BackendOAuthSchema } from './backend-oauth-schema.js';
-import { isLoopbackHost } from './loopback.js';
 import { OAuthSchema } from './oauth-schema.js';
 import { TelemetrySchema } from './telemetry-schema.js';
 import { TRANSPORT_NAMES, TRANSPORT_NEEDS, type Transport } from './transports.js';

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync, type FSWatcher, readFileSync, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
+import { isLoopbackHost } from '../../kit/loopback.js';
 import type { Security } from '../auth/security.js';
 import { ConfigError, loadConfig } from '../config/load.js';
-import { isLoopbackHost } from '../config/loopback.js';
 import { diffBackends, planConfig, type ReloadStatus, type ReloadTrigger } from '../config/reload-diff.js';
 import type { Config } from '../config/schema.js';
 import type { HealthReport } from '../views/health-report.js';

@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { isLoopbackHost } from '../../kit/loopback.js';
 import { Security } from '../../src/auth/security.js';
 import { tokenHash } from '../../src/auth/tokens.js';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { buildConfig, loadConfig } from '../../src/config/load.js';
-import { isLoopbackHost } from '../../src/config/loopback.js';
 import { redactedConfig } from '../../src/config/redact.js';
 import { silentLogger } from '../../src/log.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isLoopbackHost } from '../../src/config/loopback.js';
+import { isLoopbackHost } from '../../kit/loopback.js';
 
 describe('the loopback rule', () => {
   it('takes IPv4 literals in 127/8, ::1, ::ffff:127.x.y.z (either form), localhost and *.localhost', () => {

@@ -142,6 +142,11 @@ describe('issue 21.12: the seed paths at the root of the standalone server', () 
       expect(JSON.parse(host.body)).toMatchObject({ code: 'FORBIDDEN' });
       expect((await statusOf(path, { host: `127.0.0.1:${port}`, origin: 'http://evil.example' })).status).toBe(403);
       expect((await statusOf(path, { host: `localhost:${port}`, origin: `http://localhost:${port}` })).status).toBe(200);
+      // The gateway's loopback rule (kit/loopback.ts): spellings the URL parser would turn into 127.0.0.1 are names, and refused.
+      expect((await statusOf(path, { host: `127.1:${port}` })).status).toBe(403);
+      expect((await statusOf(path, { host: `2130706433:${port}` })).status).toBe(403);
+      expect((await statusOf(path, { host: `127.0.0.1:${port}`, origin: 'http://0x7f.1' })).status).toBe(403);
+      expect((await statusOf(path, { host: `dev.localhost:${port}`, origin: `http://[::1]:${port}` })).status).toBe(200);
     }
   });
 
