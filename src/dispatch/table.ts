@@ -3,7 +3,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Router } from '../router/router.js';
-import type { AsyncCall, DispatchStore } from '../store/dispatch-store.js';
+import type { AsyncCall, CallFilter, DispatchStore } from '../store/dispatch-store.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { TraceCarrier } from '../telemetry/telemetry.js';
 import type { InputRequest, TaskInbox } from './task-input.js';
@@ -299,9 +299,9 @@ export class DispatchTable {
     return this.wait(id, owner, 5_000);
   }
 
-  async list(owner: string | null, limit: number): Promise<AsyncCall[]> {
-    const now = Date.now();
-    return (await this.#o.store.list(owner, limit)).filter((c) => c.expires_at === null || c.expires_at > now);
+  /** `owner`'s calls (every caller's with null), newest first, unexpired, `filter` applied before `limit`. */
+  list(owner: string | null, limit: number, filter: Omit<CallFilter, 'now'> = {}): Promise<AsyncCall[]> {
+    return this.#o.store.list(owner, limit, undefined, { ...filter, now: Date.now() });
   }
 
   /** Calls in flight right now. */

@@ -136,7 +136,9 @@ export function uiRoutes(gateway: UiSources): Hono {
     if (state !== 'all' && state !== 'active') throw new GatewayError('BAD_REQUEST', `state must be active or all, got '${state.slice(0, 50)}'`);
     const limit = intParam(c, 'limit', 50, 1000);
     const scope = scopeOf(c);
-    const stored = (await gateway.dispatch.list(owner, limit)).filter((call) => scope === undefined || scope.has(call.server));
+    // Filtered in the store, before the limit: a page of finished calls must not hide an older running one.
+    const rows = await gateway.dispatch.list(owner, limit + 1, { active: state === 'active', servers: scope === undefined ? undefined : [...scope] });
+    const stored = rows.slice(0, limit);
     // A running call's progress and state live in the table, not the store.
     const current = await Promise.all(
       stored.map((call) => (call.state === 'pending' || call.state === 'running' ? gateway.dispatch.get(call.id, owner).catch(() => call) : call)),
@@ -147,7 +149,7 @@ export function uiRoutes(gateway: UiSources): Hono {
         const { result: _result, ...view } = viewOf(call);
         return { ...view, caller: call.caller };
       });
-    return c.json({ calls: scrubDeep(calls, gateway.security.secrets()), total: calls.length });
+    return c.json({ calls: scrubDeep(calls, gateway.security.secrets()), total: calls.length, has_more: rows.length > limit });
   });
 
   return app;

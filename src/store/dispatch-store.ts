@@ -25,6 +25,16 @@ export interface AsyncCall {
  * acknowledged, so a finished result survives a gateway restart; an
  * interface so that a shared PostgreSQL store can take its place.
  */
+/** Which calls a list keeps, applied before its limit (so a page is full when enough calls match). */
+export interface CallFilter {
+  /** Only pending and running calls. */
+  active?: boolean;
+  /** Only calls to these backends (a token limited to backends). */
+  servers?: readonly string[];
+  /** Only calls not expired at this time (ms since the epoch). */
+  now?: number;
+}
+
 export interface DispatchStore {
   insert(call: AsyncCall): Promise<void>;
   update(call: AsyncCall): Promise<void>;
@@ -34,8 +44,8 @@ export interface DispatchStore {
    */
   markRunning(calls: readonly Pick<AsyncCall, 'id' | 'started_at'>[]): Promise<void>;
   get(id: string): Promise<AsyncCall | undefined>;
-  /** Newest first. */
-  list(owner: string | null, limit: number, before?: string): Promise<AsyncCall[]>;
+  /** Newest first; `limit` counts only the calls `filter` keeps. */
+  list(owner: string | null, limit: number, before?: string, filter?: CallFilter): Promise<AsyncCall[]>;
   count(): Promise<number>;
   /** Deletes finished calls whose time is up; returns how many. */
   expire(now: number): Promise<number>;
@@ -131,7 +141,7 @@ export class SqliteDispatchStore implements DispatchStore {
     return row === undefined ? undefined : fromRow(row);
   }
 
-  async list(owner: string | null, limit: number, before?: string): Promise<AsyncCall[]> {
+  async list(owner: string | null, limit: number, before?: string, filter: CallFilter = {}): Promise<AsyncCall[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     if (owner !== null) {
@@ -141,6 +151,15 @@ export class SqliteDispatchStore implements DispatchStore {
     if (before !== undefined) {
       where.push('submitted_at < ?');
       params.push(before);
+    }
+    if (filter.active === true) where.push("state IN ('pending', 'running')");
+    if (filter.servers !== undefined) {
+      where.push(`server IN (${filter.servers.map(() => '?').join(', ') || 'NULL'})`);
+      params.push(...filter.servers);
+    }
+    if (filter.now !== undefined) {
+      where.push('(expires_at IS NULL OR expires_at > ?)');
+      params.push(filter.now);
     }
     const sql = `SELECT ${COLUMNS} FROM async_calls ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY submitted_at DESC, id LIMIT ?`;
     return (this.#db.prepare(sql).all(...params, limit) as Row[]).map(fromRow);

@@ -108,6 +108,20 @@ export function dispatchContract(name: string, make: MakeDispatchStore): void {
       expect(await store.count()).toBe(4);
     });
 
+    it('filters by state, backend and expiry before the limit', async () => {
+      const store = await fresh();
+      const running = pendingCall('2026-06-10T04:00:01.000Z', { state: 'running', server: 'slow' });
+      const done = pendingCall('2026-06-10T04:00:02.000Z', { state: 'complete', expires_at: 2_000 });
+      const expired = pendingCall('2026-06-10T04:00:03.000Z', { state: 'complete', expires_at: 1_000 });
+      for (const c of [running, done, expired]) await store.insert(c);
+      const idsOf = (calls: AsyncCall[]): string[] => calls.map((c) => c.id);
+      expect(idsOf(await store.list(null, 1, undefined, { active: true }))).toEqual([running.id]);
+      expect(idsOf(await store.list(null, 1, undefined, { servers: ['slow'] }))).toEqual([running.id]);
+      expect(idsOf(await store.list(null, 10, undefined, { servers: [] }))).toEqual([]);
+      expect(idsOf(await store.list(null, 10, undefined, { now: 1_500 }))).toEqual([done.id, running.id]);
+      expect(idsOf(await store.list(null, 10, undefined, { servers: ['demo'], now: 1_500 }))).toEqual([done.id]);
+    });
+
     it('expires finished calls whose time is up and keeps the others', async () => {
       const store = await fresh();
       const now = Date.parse('2026-06-10T04:00:00Z');

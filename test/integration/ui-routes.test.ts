@@ -4,7 +4,8 @@ import { demoBackend, fixture, q, type RunningGateway, startGateway, stopAll } f
 /*
  * The dashboard's data routes over plain HTTP: GET /log/stream replays its
  * backlog oldest first, then streams calls as they finish, filtered to the
- * token's backends; GET /call lists async calls by owner and backend; and
+ * token's backends; GET /call lists async calls by owner and backend (filters
+ * before its limit); and
  * an open stream does not hold up the gateway's stop.
  */
 
@@ -147,6 +148,24 @@ describe('dashboard data routes', () => {
     expect(await ids(ADMIN)).toEqual([]);
     expect(await ids(ADMIN, '?state=all&limit=1')).toHaveLength(1);
     expect((await api('GET', '/call?state=done', ADMIN)).body.code).toBe('BAD_REQUEST');
+  });
+
+  it("GET /call applies state and the token's backends before limit: newer finished calls do not hide an older running one", async () => {
+    const running = await api('POST', '/call/async', ADMIN, { server: 'counter', tool: 'slow', arguments: { ms: 30_000 } });
+    for (const text of ['a', 'b', 'c']) {
+      const done = await api('POST', '/call/async', ADMIN, { server: 'demo', tool: 'echo', arguments: { text } });
+      expect((await api('GET', `/call/${String(done.body.call_id)}?wait_ms=5000`, ADMIN)).body.status).toBe('complete');
+    }
+    const page = async (token: string, query: string): Promise<{ ids: string[]; has_more: unknown; total: unknown }> => {
+      const body = (await api('GET', `/call${query}`, token)).body;
+      return { ids: (body.calls as { call_id: string }[]).map((c) => c.call_id), has_more: body.has_more, total: body.total };
+    };
+    // Before: the two newest calls (finished) were cut first, then filtered out: an empty page.
+    expect(await page(ADMIN, '?state=active&limit=2')).toEqual({ ids: [running.body.call_id], has_more: false, total: 1 });
+    // The scoped token sees only counter: its newest is the running call, three demo calls newer notwithstanding.
+    expect((await page(SCOPED, '?state=all&limit=1')).ids).toEqual([running.body.call_id]);
+    expect(await page(ADMIN, '?state=all&limit=2')).toMatchObject({ has_more: true, total: 2 });
+    await api('DELETE', `/call/${String(running.body.call_id)}`, ADMIN);
   });
 
   it('an open stream does not hold up the gateway stop', async () => {

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { Notifier } from '../../../kit/notifier.js';
 import { PgListener } from '../../../kit/pg-listener.js';
 import type { PgSettings } from '../../../kit/pg-pool.js';
-import { type AsyncCall, COLUMNS, type DispatchStore, fromRow, INTERRUPTED_MESSAGE, type Row, toParams } from '../dispatch-store.js';
+import { type AsyncCall, type CallFilter, COLUMNS, type DispatchStore, fromRow, INTERRUPTED_MESSAGE, type Row, toParams } from '../dispatch-store.js';
 
 export interface PgDispatchOptions {
   /** This gateway process; it owns the calls it inserts. */
@@ -98,7 +98,7 @@ export class PgDispatchStore implements DispatchStore {
     return rows[0] === undefined ? undefined : fromRow(rows[0]);
   }
 
-  async list(owner: string | null, limit: number, before?: string): Promise<AsyncCall[]> {
+  async list(owner: string | null, limit: number, before?: string, filter: CallFilter = {}): Promise<AsyncCall[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     if (owner !== null) {
@@ -108,6 +108,15 @@ export class PgDispatchStore implements DispatchStore {
     if (before !== undefined) {
       params.push(before);
       where.push(`submitted_at < $${params.length}`);
+    }
+    if (filter.active === true) where.push("state IN ('pending', 'running')");
+    if (filter.servers !== undefined) {
+      params.push([...filter.servers]);
+      where.push(`server = ANY($${params.length}::text[])`);
+    }
+    if (filter.now !== undefined) {
+      params.push(filter.now);
+      where.push(`(expires_at IS NULL OR expires_at > $${params.length})`);
     }
     params.push(limit);
     const sql = `SELECT ${COLUMNS} FROM async_calls ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY submitted_at DESC, id LIMIT $${params.length}`;
