@@ -1,11 +1,12 @@
 // Standalone coordination server.
 //   node dist/backends/coord/main.js --stdio [--db PATH|URL] [--pool-size N] [--opt key=value ...]
-//   node dist/backends/coord/main.js [--port N] [--host H] [--db PATH|URL] [--pool-size N] [--max-sessions N] [--max-streams N] [--opt key=value ...]
+//   node dist/backends/coord/main.js [--port N] [--host H] [--db PATH|URL] [--pool-size N] [--max-sessions N] [--max-streams N] [--session-idle-timeout S] [--opt key=value ...]
 // --db is a SQLite file, or a postgres:// URL: then the data is shared with
 // every gateway and standalone server on that database (long polls wake
 // across them), and --pool-size sets the connections in its pool.
 // --max-sessions and --max-streams cap the MCP sessions and event streams
-// open at once over HTTP (256 each; one more is refused with 429).
+// open at once over HTTP (256 each; one more is refused with 429), and
+// --session-idle-timeout closes a session idle that long (1800 s).
 // HTTP mode serves MCP (Streamable HTTP, sessions) at /mcp and the REST + SSE
 // API at /coord/* and at the root (the seed's paths, standalone-app.ts), and prints one JSON line {"msg":"coord listening","url":...}
 // on stdout once it listens. Logs are JSON lines on stderr. --opt sets a
@@ -77,13 +78,14 @@ export async function run(argv: readonly string[]): Promise<void> {
           'pool-size': { type: 'string' },
           'max-sessions': { type: 'string' },
           'max-streams': { type: 'string' },
+          'session-idle-timeout': { type: 'string' },
           opt: { type: 'string', multiple: true, default: [] },
         },
         strict: true,
       });
     } catch (error) {
       fail(
-        `${error instanceof Error ? error.message : String(error)}; usage: main.js [--stdio | --port N] [--host H] [--db PATH|URL] [--pool-size N] [--max-sessions N] [--max-streams N] [--opt key=value]`,
+        `${error instanceof Error ? error.message : String(error)}; usage: main.js [--stdio | --port N] [--host H] [--db PATH|URL] [--pool-size N] [--max-sessions N] [--max-streams N] [--session-idle-timeout S] [--opt key=value]`,
       );
     }
   })();
@@ -105,9 +107,17 @@ export async function run(argv: readonly string[]): Promise<void> {
     if (!/^\d+$/.test(given) || n < 1 || n > 100_000) fail(`--${flag} '${given}' is not a whole number from 1 to 100000`);
     return n;
   }
+  /** --session-idle-timeout: seconds, more than 0 (fractions allowed, as the [coordination] durations), else the default. */
+  function idleSeconds(given: string | undefined): number {
+    if (given === undefined) return DEFAULT_STANDALONE_CAPS.sessionIdleSeconds;
+    const n = Number(given);
+    if (given.trim() === '' || !Number.isFinite(n) || n <= 0) fail(`--session-idle-timeout '${given}' is not a number of seconds above 0`);
+    return n;
+  }
   const caps: StandaloneCaps = {
     sessions: cap('max-sessions', DEFAULT_STANDALONE_CAPS.sessions),
     streams: cap('max-streams', DEFAULT_STANDALONE_CAPS.streams),
+    sessionIdleSeconds: idleSeconds(values['session-idle-timeout']),
   };
 
   const options = parseOptions(values.opt);

@@ -12,6 +12,18 @@ import type { CoordLogger, CoordStore } from './store.js';
 interface Session {
   server: McpServer;
   transport: WebStandardStreamableHTTPServerTransport;
+  /** When its last request ended (or arrived), ms since the epoch. */
+  lastSeen: number;
+  /** Its requests whose responses are still open (a long poll, the GET stream). */
+  active: number;
+}
+
+/** What the endpoint holds at most: sessions, and how long an idle one lives. */
+export interface SessionLimits {
+  /** Sessions open or opening at once (--max-sessions). */
+  max: number;
+  /** Milliseconds without a request (and none open) before a session is closed (--session-idle-timeout). */
+  idleMs: number;
 }
 
 /** The MCP endpoint of the standalone server and how to end its sessions. */
@@ -71,25 +83,51 @@ async function dispatch(c: Context, transport: WebStandardStreamableHTTPServerTr
  * At most `maxSessions` are open or opening at once: a new session beyond
  * is refused (429, RATE_LIMITED, Retry-After) before anything is built, so
  * a client that opens sessions and never ends them cannot exhaust memory.
+ * A session with no request for `idleMs`, and none still answering, is
+ * closed, as the gateway closes its own after session_idle_timeout.
  */
 export function coordMcpEndpoint(
   store: CoordStore,
   options: CoordOptions,
   logger: CoordLogger | undefined,
   guardLoopback: boolean,
-  maxSessions: number,
+  limits: SessionLimits,
 ): CoordMcpEndpoint {
   const app = new Hono();
   const sessions = new Map<string, Session>();
+  const maxSessions = limits.max;
   /** POSTs without a session id being answered now: each may open one. */
   let opening = 0;
   if (guardLoopback) app.use('/mcp', loopbackOnly());
+  const sweep = setInterval(
+    () => {
+      const now = Date.now();
+      for (const [id, session] of sessions) {
+        if (session.active > 0 || now - session.lastSeen <= limits.idleMs) continue;
+        sessions.delete(id);
+        logger?.debug({ session: id }, 'mcp session closed: idle');
+        void session.server.close().catch(() => undefined);
+      }
+    },
+    Math.min(Math.max(limits.idleMs / 4, 100), 60_000),
+  );
+  sweep.unref();
 
   app.on(['GET', 'POST', 'DELETE'], '/mcp', async (c) => {
     const id = c.req.header('mcp-session-id');
     if (id !== undefined) {
       const session = sessions.get(id);
       if (session === undefined) return rpcError(c, 404, -32001, 'Session not found; initialize a new session');
+      session.lastSeen = Date.now();
+      // Busy until the response closes: a long poll or the GET stream keeps the session.
+      const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+      if (outgoing !== undefined) {
+        session.active += 1;
+        outgoing.once('close', () => {
+          session.active -= 1;
+          session.lastSeen = Date.now();
+        });
+      }
       return dispatch(c, session.transport, logger);
     }
     if (c.req.method !== 'POST') return rpcError(c, 400, -32000, 'Bad Request: Mcp-Session-Id header is required (POST an initialize request first)');
@@ -112,7 +150,7 @@ export function coordMcpEndpoint(
     const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (sessionId) => {
-        sessions.set(sessionId, { server, transport });
+        sessions.set(sessionId, { server, transport, lastSeen: Date.now(), active: 0 });
         logger?.debug({ session: sessionId }, 'mcp session opened');
       },
       onsessionclosed: (sessionId) => {
@@ -134,6 +172,7 @@ export function coordMcpEndpoint(
       return sessions.size;
     },
     async close() {
+      clearInterval(sweep);
       await Promise.allSettled([...sessions.values()].map((s) => s.server.close()));
       sessions.clear();
     },

@@ -30,7 +30,11 @@ function loopbackRest(): MiddlewareHandler {
     if (c.req.path === '/mcp') return next();
     if (!fromLoopback(c)) {
       return c.json(
-        { error: 'Host or Origin is not a loopback name; this server answers only requests addressed to a loopback address as written (127.0.0.1, [::1]), localhost or *.localhost.', code: 'FORBIDDEN' },
+        {
+          error:
+            'Host or Origin is not a loopback name; this server answers only requests addressed to a loopback address as written (127.0.0.1, [::1]), localhost or *.localhost.',
+          code: 'FORBIDDEN',
+        },
         403,
       );
     }
@@ -38,16 +42,18 @@ function loopbackRest(): MiddlewareHandler {
   };
 }
 
-/** What the standalone server holds open at most (`--max-sessions`, `--max-streams`). */
+/** What the standalone server holds open at most (`--max-sessions`, `--max-streams`, `--session-idle-timeout`). */
 export interface StandaloneCaps {
   /** MCP sessions at /mcp. */
   sessions: number;
   /** Event streams (GET /coord/events, GET /events). */
   streams: number;
+  /** Seconds an MCP session lives without a request. */
+  sessionIdleSeconds: number;
 }
 
-/** The caps when no flag sets them: far above one team's agents, far below the open-file limit. */
-export const DEFAULT_STANDALONE_CAPS: Readonly<StandaloneCaps> = { sessions: 256, streams: 256 };
+/** The caps when no flag sets them: far above one team's agents, far below the open-file limit; idle sessions as the gateway's default. */
+export const DEFAULT_STANDALONE_CAPS: Readonly<StandaloneCaps> = { sessions: 256, streams: 256, sessionIdleSeconds: 1800 };
 
 /** Seconds a client refused for the stream cap is asked to wait (Retry-After). */
 const RETRY_AFTER = 1;
@@ -95,7 +101,7 @@ export function standaloneApp(
   loopback: boolean,
   caps: Readonly<StandaloneCaps> = DEFAULT_STANDALONE_CAPS,
 ): StandaloneApp {
-  const mcp = coordMcpEndpoint(store, options, logger, loopback, caps.sessions);
+  const mcp = coordMcpEndpoint(store, options, logger, loopback, { max: caps.sessions, idleMs: caps.sessionIdleSeconds * 1000 });
   const routes = coordRoutes(store, options, logger);
   const app = new Hono();
   if (loopback) app.use('*', loopbackRest());

@@ -41,7 +41,7 @@ Usage:
       --url may name a standalone coordination server (stonegate coord): its checks instead.
   stonegate check [-c FILE]
       Validate the config and print a summary; exit 2 when it is invalid.
-  stonegate coord [--stdio | --port N] [--host H] [--db PATH|URL] [--pool-size N] [--max-sessions N] [--max-streams N] [--opt key=value ...] [-c FILE]
+  stonegate coord [--stdio | --port N] [--host H] [--db PATH|URL] [--pool-size N] [--max-sessions N] [--max-streams N] [--session-idle-timeout S] [--opt key=value ...] [-c FILE]
       Run the coordination backend alone: MCP at /mcp and REST at /coord on 127.0.0.1:3392,
       or MCP on stdin/stdout with --stdio. --db is a SQLite file or a postgres:// URL (shared with
       the gateways on it); default: the config's [store] url, else data_dir/coord.db.
@@ -97,6 +97,7 @@ const OPTIONS = {
   'pool-size': { type: 'string' },
   'max-sessions': { type: 'string' },
   'max-streams': { type: 'string' },
+  'session-idle-timeout': { type: 'string' },
   opt: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -244,10 +245,10 @@ async function coord(values: Values, extra: string[]): Promise<number> {
   return -1; // main.js keeps running and exits on its own (SIGTERM, SIGINT, end of stdin)
 }
 
-/** The standalone server's --max-sessions and --max-streams, passed on as given (main.js checks them). */
+/** The standalone server's --max-sessions, --max-streams and --session-idle-timeout, passed on as given (main.js checks them). */
 function capFlags(values: Values): string[] {
   const flags: string[] = [];
-  for (const flag of ['max-sessions', 'max-streams'] as const) {
+  for (const flag of ['max-sessions', 'max-streams', 'session-idle-timeout'] as const) {
     const given = values[flag];
     if (given !== undefined) flags.push(`--${flag}`, given);
   }
@@ -312,9 +313,9 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const { values, positionals } = parsed;
-  const coordOnly = [values.db, values.opt, values['pool-size'], values['max-sessions'], values['max-streams']];
+  const coordOnly = [values.db, values.opt, values['pool-size'], values['max-sessions'], values['max-streams'], values['session-idle-timeout']];
   if (positionals[0] !== 'coord' && coordOnly.some((given) => given !== undefined)) {
-    err(`stonegate: --db, --pool-size, --max-sessions, --max-streams and --opt belong to 'stonegate coord'\n\n${USAGE}`);
+    err(`stonegate: --db, --pool-size, --max-sessions, --max-streams, --session-idle-timeout and --opt belong to 'stonegate coord'\n\n${USAGE}`);
     return 2;
   }
   if (values.version === true) {

@@ -5,13 +5,15 @@ import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { runCoordToExit, startCoord, stopAll } from '../helpers/coord-standalone.js';
+import { eventually } from '../helpers/harness.js';
 
 /*
  * The standalone coordination server (`stonegate coord`) has no tokens, so
  * nothing but a cap stops one client from holding event streams or MCP
  * sessions until the process runs out of file descriptors or memory:
  * --max-streams and --max-sessions cap them, and one more is refused with
- * 429 RATE_LIMITED and Retry-After. These run the compiled server (npx tsc
+ * 429 RATE_LIMITED and Retry-After; --session-idle-timeout ends a session
+ * its client forgot. These run the compiled server (npx tsc
  * -p tsconfig.json first) over real sockets.
  */
 
@@ -104,6 +106,48 @@ describe('standalone coord server caps', () => {
     await second.connect(new StreamableHTTPClientTransport(new URL(`${coord.url}/mcp`)));
     expect((await second.listTools()).tools.length).toBeGreaterThan(0);
     await second.close();
+  });
+
+  it('closes an MCP session idle for --session-idle-timeout, but not one whose long poll is still open', async () => {
+    const coord = await startCoord(freshDb(), ['--session-idle-timeout', '0.3'], { env: { COORD_LOG_LEVEL: 'debug' } });
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    const post = (body: unknown, session?: string): Promise<Response> =>
+      fetch(`${coord.url}/mcp`, {
+        method: 'POST',
+        headers: session === undefined ? headers : { ...headers, 'mcp-session-id': session },
+        body: JSON.stringify(body),
+      });
+    const open = async (): Promise<string> => {
+      const init = await post({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '0' } },
+      });
+      const id = init.headers.get('mcp-session-id');
+      await init.text();
+      if (id === null) throw new Error('no session id');
+      await (await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, id)).text();
+      return id;
+    };
+    /** Resolves when the server logs that it closed `session` for idleness (a request would count as activity). */
+    const closedIdle = (session: string): Promise<true> =>
+      eventually(() => coord.stderr.some((line) => line.includes('mcp session closed: idle') && line.includes(session)) || undefined);
+    const list = (session: string): Promise<Response> => post({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} }, session);
+
+    const busy = await open();
+    const idle = await open();
+    await coord.post('/agent/register', { agent_id: 'waiter', role: 'r' });
+    // A poll that waits 1.5 s, five idle timeouts: its session stays while it is open.
+    const poll = post({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'mux_poll', arguments: { agent_id: 'waiter', timeout: 1.5 } } }, busy);
+    await closedIdle(idle);
+    expect((await list(idle)).status).toBe(404);
+    const answered = await poll;
+    expect(answered.status).toBe(200);
+    await answered.text();
+    expect(coord.stderr.some((line) => line.includes('mcp session closed: idle') && line.includes(busy))).toBe(false);
+    await closedIdle(busy);
+    expect((await list(busy)).status).toBe(404);
   });
 
   it('refuses a cap that is not a whole number from 1 to 100000 with exit 2', async () => {

@@ -166,6 +166,6 @@ describe('stonegate coord', () => {
     expect((await run(['coord', '--port', 'x'])).code).toBe(2);
     const misplaced = await run(['serve', '--db', 'x.db']);
     expect(misplaced.code).toBe(2);
-    expect(misplaced.stderr).toMatch(/--db, --pool-size, --max-sessions, --max-streams and --opt belong to 'stonegate coord'/);
+    expect(misplaced.stderr).toMatch(/--db, --pool-size, --max-sessions, --max-streams, --session-idle-timeout and --opt belong to 'stonegate coord'/);
   }, 60_000);
 });
