@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { ClientCapabilities, JSONRPCRequest, RequestId, ServerContext } from '@modelcontextprotocol/server';
 import { ProtocolErrorCode, SERVER_INFO_META_KEY, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server';
 import { Counter, type Registry } from 'prom-client';
+import { bridgedCalls } from '../mcp/bridged-call.js';
 import { GATE_TOOL_NAMES } from '../mcp/gate-tools.js';
 import { toolOf } from '../mcp/named-view.js';
 import type { SessionServerSources } from '../mcp/session-server.js';
@@ -59,7 +60,7 @@ export interface PlainCall {
 const leanCalls = { legacy: 0, modern: 0 };
 const LEAN_METRIC = 'stonegate_mcp_lean_calls_total';
 
-/** Adds stonegate_mcp_lean_calls_total{era} to a gateway's metrics (once), read when scraped. */
+/** Adds stonegate_mcp_lean_calls_total{era} and stonegate_mcp_bridged_calls_total{input} to a gateway's metrics (once), read when scraped. */
 export function countLeanCalls(registry: Registry): void {
   if (registry.getSingleMetric(LEAN_METRIC) !== undefined) return;
   new Counter({
@@ -71,6 +72,18 @@ export function countLeanCalls(registry: Registry): void {
       this.reset();
       this.inc({ era: '2025' }, leanCalls.legacy);
       this.inc({ era: '2026-07-28' }, leanCalls.modern);
+    },
+  });
+  // [speed] 2026-07-28 callers of 2025-era backends: held by the input bridge, or straight to the router (mcp/bridged-call.ts askable).
+  new Counter({
+    name: 'stonegate_mcp_bridged_calls_total',
+    help: 'tools/call requests of 2026-07-28 callers to 2025-era backends (first calls, both paths): input="askable" through the input bridge (the caller declared sampling or elicitation), input="none" straight to the router.',
+    labelNames: ['input'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ input: 'askable' }, bridgedCalls.askable);
+      this.inc({ input: 'none' }, bridgedCalls.unasked);
     },
   });
 }

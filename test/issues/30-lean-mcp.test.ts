@@ -229,3 +229,56 @@ describe('#30 the lean path answers as the SDK path does', () => {
     expect(lean.headers['content-length']).toBeDefined();
   });
 });
+
+/** stonegate_mcp_bridged_calls_total of one `input` label ('askable' or 'none'). */
+async function bridgedCount(input: 'askable' | 'none'): Promise<number> {
+  const res = await fetch(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
+  const line = (await res.text()).split('\n').find((l) => l.startsWith(`stonegate_mcp_bridged_calls_total{input="${input}"}`));
+  if (line === undefined) throw new Error('no stonegate_mcp_bridged_calls_total in /metrics');
+  return Number(line.split(' ').pop());
+}
+
+describe('#30 a 2026-07-28 caller that cannot be asked for input skips the input bridge', () => {
+  const headers = (name: string): Record<string, string> => ({
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    authorization: `Bearer ${ALICE}`,
+    'mcp-protocol-version': '2026-07-28',
+    'mcp-method': 'tools/call',
+    'mcp-name': name,
+  });
+  const body = (name: string, args: Record<string, unknown>, capabilities: Record<string, unknown>): string =>
+    JSON.stringify({
+      jsonrpc: '2.0',
+      id: `b-${name}`,
+      method: 'tools/call',
+      params: { name, arguments: args, _meta: { ...MODERN_META, 'io.modelcontextprotocol/clientCapabilities': capabilities } },
+    });
+
+  it.each([
+    ['/mcp', 'demo__echo'],
+    ['/mcp/demo', 'echo'],
+    ['/mcp?via=sdk', 'demo__echo'],
+  ])('a caller without sampling or elicitation on %s: no bridge, the same answer', async (path, tool) => {
+    const [none, askable] = [await bridgedCount('none'), await bridgedCount('askable')];
+    const plain = await send(path, headers(tool), body(tool, { text: 'unasked' }, {}));
+    expect(plain.status).toBe(200);
+    expect(plain.body).toMatchObject({ result: { content: [{ type: 'text', text: 'unasked' }], resultType: 'complete' } });
+    // The same call by a caller that could be asked goes through the bridge, and is answered alike.
+    const asking = await send(path, headers(tool), body(tool, { text: 'unasked' }, { elicitation: {} }));
+    expect(asking.body).toEqual(plain.body);
+    expect([await bridgedCount('none'), await bridgedCount('askable')]).toEqual([none + 1, askable + 1]);
+  });
+
+  it("a backend's elicitation is refused to it at once, as the bridge refused it; a caller that declared it is asked", async () => {
+    const none = await bridgedCount('none');
+    const refused = await send('/mcp', headers('demo__elicit'), body('demo__elicit', { message: 'who?' }, {}));
+    expect(refused.status).toBe(200);
+    const result = (refused.body as { result: { isError?: boolean; resultType?: string; content: { text: string }[] } }).result;
+    expect(result.resultType).toBe('complete');
+    expect(JSON.stringify(result.content)).toMatch(/stonegate refused elicitation\/create: .*did not declare the 'elicitation' client capability/);
+    expect(await bridgedCount('none')).toBe(none + 1);
+    const asked = await send('/mcp', headers('demo__elicit'), body('demo__elicit', { message: 'who?' }, { elicitation: {} }));
+    expect((asked.body as { result: { resultType?: string } }).result.resultType).toBe('input_required');
+  });
+});
