@@ -225,12 +225,15 @@ export interface LeanEra {
  * server's identity in `_meta` unless the result names one.
  */
 function modernResult(result: Record<string, unknown>, serverInfo: Record<string, unknown> | undefined): Record<string, unknown> {
-  const typed = result.resultType === undefined ? { ...result, resultType: 'complete' } : result;
-  if (serverInfo === undefined) return typed;
-  const meta = typed._meta;
-  if (meta === undefined) return { ...typed, _meta: { [SERVER_INFO_META_KEY]: serverInfo } };
-  if (!isPlain(meta) || meta[SERVER_INFO_META_KEY] !== undefined) return typed;
-  return { ...typed, _meta: { ...meta, [SERVER_INFO_META_KEY]: serverInfo } };
+  const meta = result._meta;
+  const stamp = serverInfo !== undefined && (meta === undefined || (isPlain(meta) && meta[SERVER_INFO_META_KEY] === undefined));
+  if (result.resultType !== undefined && !stamp) return result;
+  // [speed] One copy: a key set on it keeps its place, a new one goes last (the SDK's two stamps give the same order).
+  const out: Record<string, unknown> = { ...result };
+  if (out.resultType === undefined) out.resultType = 'complete';
+  if (stamp)
+    out._meta = meta === undefined ? { [SERVER_INFO_META_KEY]: serverInfo } : { ...(meta as Record<string, unknown>), [SERVER_INFO_META_KEY]: serverInfo };
+  return out;
 }
 
 /** The error response of a handler's failure, as the SDK's Protocol makes it (its code, -32002 as -32602, its message and data). */
