@@ -156,6 +156,31 @@ const MODERN_META = {
   'io.modelcontextprotocol/clientCapabilities': {},
 };
 
+/** A 2026-07-28 envelope that declares elicitation: a 2025-era backend's call goes through the input bridge. */
+const ASKING_META = { ...MODERN_META, 'io.modelcontextprotocol/clientCapabilities': { elicitation: {} } };
+
+/** Answers an input_required answer's elicitation with a retry (so the parked call ends), and checks the call completes. */
+async function answerInput(path: string, name: string, args: Record<string, unknown>, first: Answer): Promise<void> {
+  const { inputRequests, requestState } = (first.body as { result: { inputRequests: Record<string, unknown>; requestState: string } }).result;
+  const key = Object.keys(inputRequests)[0] as string;
+  const retry = {
+    jsonrpc: '2.0',
+    id: 'retry',
+    method: 'tools/call',
+    params: { name, arguments: args, inputResponses: { [key]: { action: 'accept', content: { answer: 'ada' } } }, requestState, _meta: ASKING_META },
+  };
+  const headers = {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    authorization: `Bearer ${ALICE}`,
+    'mcp-protocol-version': '2026-07-28',
+    'mcp-method': 'tools/call',
+    'mcp-name': name,
+  };
+  const done = await send(path, headers, JSON.stringify(retry));
+  expect(JSON.stringify(done.body)).toContain('ada');
+}
+
 describe('#30 the lean path answers as the SDK path does', () => {
   let session: Record<string, string>;
   const base = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${ALICE}` };
@@ -215,6 +240,7 @@ describe('#30 the lean path answers as the SDK path does', () => {
     ['2026-07-28: large arguments', '/mcp', () => modernHeaders('demo__echo'), modern('demo__echo', { text: 'y'.repeat(3000) }), true],
     ['2026-07-28: _meta over max_meta_bytes', '/mcp', () => modernHeaders('demo__echo'), modern('demo__echo', { text: 'x' }, bigInfo), false],
     ['2026-07-28: a gateway tool', '/mcp', () => modernHeaders('gate_discover'), modern('gate_discover', { query: 'echo' }), true],
+    ['2026-07-28: a caller that can be asked', '/mcp', () => modernHeaders('demo__echo'), modern('demo__echo', { text: 'same' }, ASKING_META), true],
     ['2026-07-28: an unknown tool', '/mcp', () => modernHeaders('nope'), modern('nope', {}), false],
     ['2026-07-28: bad params', '/mcp', () => modernHeaders('demo__echo'), modern('demo__echo', 7), false],
     ['2026-07-28: Mcp-Name differs', '/mcp', () => modernHeaders('demo__add'), modern('demo__echo', { text: 'x' }), false],
@@ -227,6 +253,24 @@ describe('#30 the lean path answers as the SDK path does', () => {
     expect(await leanCount(era)).toBe(before + (taken ? 1 : 0));
     expect(shape(lean)).toEqual(shape(sdk));
     expect(lean.headers['content-length']).toBeDefined();
+  });
+
+  it("2026-07-28: a backend's input request (input_required, stamped with the server's identity) is answered alike but for its state", async () => {
+    const body = modern('demo__elicit', { message: 'who?' }, ASKING_META);
+    const before = await leanCount('2026-07-28');
+    // Each parked call is answered before the next starts: a shared connection attributes no request while another call is parked on it.
+    const lean = await send('/mcp', modernHeaders('demo__elicit'), body);
+    await answerInput('/mcp', 'demo__elicit', { message: 'who?' }, lean);
+    const sdk = await send('/mcp?via=sdk', modernHeaders('demo__elicit'), body);
+    await answerInput('/mcp', 'demo__elicit', { message: 'who?' }, sdk);
+    expect(await leanCount('2026-07-28')).toBe(before + 1);
+    const masked = (a: Answer): unknown => {
+      const { requestState, ...rest } = (a.body as { result: { requestState?: unknown } }).result;
+      expect(typeof requestState).toBe('string');
+      return { ...shape(a), body: { ...(a.body as object), result: rest } };
+    };
+    expect(masked(lean)).toEqual(masked(sdk));
+    expect((lean.body as { result: { resultType: string } }).result.resultType).toBe('input_required');
   });
 });
 
@@ -280,5 +324,6 @@ describe('#30 a 2026-07-28 caller that cannot be asked for input skips the input
     expect(await bridgedCount('none')).toBe(none + 1);
     const asked = await send('/mcp', headers('demo__elicit'), body('demo__elicit', { message: 'who?' }, { elicitation: {} }));
     expect((asked.body as { result: { resultType?: string } }).result.resultType).toBe('input_required');
+    await answerInput('/mcp', 'demo__elicit', { message: 'who?' }, asked);
   });
 });
