@@ -267,7 +267,7 @@ describe('#30 the lean path answers as the SDK path does', () => {
     const masked = (a: Answer): unknown => {
       const { requestState, ...rest } = (a.body as { result: { requestState?: unknown } }).result;
       expect(typeof requestState).toBe('string');
-      return { ...shape(a), body: { ...(a.body as object), result: rest } };
+      return { ...(shape(a) as object), body: { ...(a.body as object), result: rest } };
     };
     expect(masked(lean)).toEqual(masked(sdk));
     expect((lean.body as { result: { resultType: string } }).result.resultType).toBe('input_required');
