@@ -59,11 +59,18 @@ export async function bridgedCall(
   // [otel] The call runs under the bridge's own signal, so its span's parent is named here: the first request's MCP span.
   const parent = requestSpan(ctx.mcpReq.signal);
   const run: BridgeRun = async (downstream, signal, onprogress) => {
-    const request = { server: call.server, tool: call.tool, arguments: call.arguments, caller: view.caller, servers: view.servers, session: view.session };
     // [mcp-ext] The first request's trace context goes to the backend with the call.
-    return (await gateway.router.call({ ...request, signal, parent, onprogress, downstream: traced(ctx, downstream) })).result;
+    return (await gateway.router.call({ ...routed(view, call), signal, parent, onprogress, downstream: traced(ctx, downstream) })).result;
   };
   return (await bridge.start(caller, digest, current, run, failure)) as CallToolResult;
+}
+
+/** The router's call of a 2026-07-28 caller's tools/call: its backend tool and arguments, and the view's caller, backends and session. */
+function routed(
+  view: View,
+  call: ModernToolCall,
+): { server: string; tool: string; arguments: Record<string, unknown> } & Pick<View, 'caller' | 'servers' | 'session'> {
+  return { server: call.server, tool: call.tool, arguments: call.arguments, caller: view.caller, servers: view.servers, session: view.session };
 }
 
 /**
@@ -105,9 +112,12 @@ async function unaskedCall(
     notify: (method, params) => round.notify(method, params).catch(() => undefined),
   };
   try {
-    const { server, tool, arguments: args } = call;
-    const request = { server, tool, arguments: args, caller: view.caller, servers: view.servers, session: view.session };
-    const outcome = await gateway.router.call({ ...request, signal: ctx.mcpReq.signal, onprogress: round.onprogress, downstream: traced(ctx, downstream) });
+    const outcome = await gateway.router.call({
+      ...routed(view, call),
+      signal: ctx.mcpReq.signal,
+      onprogress: round.onprogress,
+      downstream: traced(ctx, downstream),
+    });
     return outcome.result as CallToolResult;
   } catch (err) {
     return failure(err);
