@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { ClientCapabilities, JSONRPCRequest, RequestId, ServerContext } from '@modelcontextprotocol/server';
 import { ProtocolErrorCode, SERVER_INFO_META_KEY, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server';
 import { Counter, type Registry } from 'prom-client';
+import { bridgedCalls } from '../mcp/bridged-call.js';
 import { GATE_TOOL_NAMES } from '../mcp/gate-tools.js';
 import { toolOf } from '../mcp/named-view.js';
 import type { SessionServerSources } from '../mcp/session-server.js';
@@ -59,7 +60,7 @@ export interface PlainCall {
 const leanCalls = { legacy: 0, modern: 0 };
 const LEAN_METRIC = 'stonegate_mcp_lean_calls_total';
 
-/** Adds stonegate_mcp_lean_calls_total{era} to a gateway's metrics (once), read when scraped. */
+/** Adds stonegate_mcp_lean_calls_total{era} and stonegate_mcp_bridged_calls_total{input} to a gateway's metrics (once), read when scraped. */
 export function countLeanCalls(registry: Registry): void {
   if (registry.getSingleMetric(LEAN_METRIC) !== undefined) return;
   new Counter({
@@ -71,6 +72,18 @@ export function countLeanCalls(registry: Registry): void {
       this.reset();
       this.inc({ era: '2025' }, leanCalls.legacy);
       this.inc({ era: '2026-07-28' }, leanCalls.modern);
+    },
+  });
+  // [speed] 2026-07-28 callers of 2025-era backends: held by the input bridge, or straight to the router (mcp/bridged-call.ts askable).
+  new Counter({
+    name: 'stonegate_mcp_bridged_calls_total',
+    help: 'tools/call requests of 2026-07-28 callers to 2025-era backends (first calls, both paths): input="askable" through the input bridge (the caller declared sampling or elicitation), input="none" straight to the router.',
+    labelNames: ['input'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ input: 'askable' }, bridgedCalls.askable);
+      this.inc({ input: 'none' }, bridgedCalls.unasked);
     },
   });
 }
@@ -212,12 +225,15 @@ export interface LeanEra {
  * server's identity in `_meta` unless the result names one.
  */
 function modernResult(result: Record<string, unknown>, serverInfo: Record<string, unknown> | undefined): Record<string, unknown> {
-  const typed = result.resultType === undefined ? { ...result, resultType: 'complete' } : result;
-  if (serverInfo === undefined) return typed;
-  const meta = typed._meta;
-  if (meta === undefined) return { ...typed, _meta: { [SERVER_INFO_META_KEY]: serverInfo } };
-  if (!isPlain(meta) || meta[SERVER_INFO_META_KEY] !== undefined) return typed;
-  return { ...typed, _meta: { ...meta, [SERVER_INFO_META_KEY]: serverInfo } };
+  const meta = result._meta;
+  const stamp = serverInfo !== undefined && (meta === undefined || (isPlain(meta) && meta[SERVER_INFO_META_KEY] === undefined));
+  if (result.resultType !== undefined && !stamp) return result;
+  // [speed] One copy: a key set on it keeps its place, a new one goes last (the SDK's two stamps give the same order).
+  const out: Record<string, unknown> = { ...result };
+  if (out.resultType === undefined) out.resultType = 'complete';
+  if (stamp)
+    out._meta = meta === undefined ? { [SERVER_INFO_META_KEY]: serverInfo } : { ...(meta as Record<string, unknown>), [SERVER_INFO_META_KEY]: serverInfo };
+  return out;
 }
 
 /** The error response of a handler's failure, as the SDK's Protocol makes it (its code, -32002 as -32602, its message and data). */

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { CatalogTool } from '../catalog/catalog.js';
 import { taskOf } from '../dispatch/task-store.js';
 import { rpcFailure, toGatewayError } from '../errors.js';
-import { roundOf, traced } from '../pool/backend-era.js';
+import { type RoundFields, roundOf, traced } from '../pool/backend-era.js';
 import type { Downstream } from '../pool/connection.js';
 import { relayedError } from '../router/input-rounds.js';
 import { appCall } from './apps.js';
@@ -148,10 +148,11 @@ export function toolCallHandler(gateway: SessionServerSources, view: View, era: 
     const params = callParams(request);
     const { name, arguments: args } = params;
     const progress = progressOf(ctx);
-    // [mcp-bridge] A 2026-07-28 retry's fields, for a 2026-07-28 backend (passed on untouched).
-    const round = roundOf(ctx.mcpReq);
-    const downstream = downstreamOf(ctx, server, view);
+    // [mcp-bridge] A 2026-07-28 retry's fields, for a 2026-07-28 backend (passed on untouched); [speed] made on the
+    // branches that pass them on, with the agent's side of the call (not for a call through bridged-call.ts).
+    const forwarded = (): { round: RoundFields; downstream: Downstream } => ({ round: roundOf(ctx.mcpReq), downstream: downstreamOf(ctx, server, view) });
     if (single === undefined && GATE_TOOL_NAMES.has(name)) {
+      const { round, downstream } = forwarded();
       try {
         return await callGateTool(gateway, view, name, args, { signal: ctx.mcpReq.signal, onprogress: progress.onprogress, downstream, round });
       } catch (err) {
@@ -204,6 +205,7 @@ export function toolCallHandler(gateway: SessionServerSources, view: View, era: 
         await progress.flush();
       }
     }
+    const { round, downstream } = forwarded();
     try {
       const outcome = await gateway.router.call({
         server: entry.server,

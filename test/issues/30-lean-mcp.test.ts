@@ -156,6 +156,31 @@ const MODERN_META = {
   'io.modelcontextprotocol/clientCapabilities': {},
 };
 
+/** A 2026-07-28 envelope that declares elicitation: a 2025-era backend's call goes through the input bridge. */
+const ASKING_META = { ...MODERN_META, 'io.modelcontextprotocol/clientCapabilities': { elicitation: {} } };
+
+/** Answers an input_required answer's elicitation with a retry (so the parked call ends), and checks the call completes. */
+async function answerInput(path: string, name: string, args: Record<string, unknown>, first: Answer): Promise<void> {
+  const { inputRequests, requestState } = (first.body as { result: { inputRequests: Record<string, unknown>; requestState: string } }).result;
+  const key = Object.keys(inputRequests)[0] as string;
+  const retry = {
+    jsonrpc: '2.0',
+    id: 'retry',
+    method: 'tools/call',
+    params: { name, arguments: args, inputResponses: { [key]: { action: 'accept', content: { answer: 'ada' } } }, requestState, _meta: ASKING_META },
+  };
+  const headers = {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    authorization: `Bearer ${ALICE}`,
+    'mcp-protocol-version': '2026-07-28',
+    'mcp-method': 'tools/call',
+    'mcp-name': name,
+  };
+  const done = await send(path, headers, JSON.stringify(retry));
+  expect(JSON.stringify(done.body)).toContain('ada');
+}
+
 describe('#30 the lean path answers as the SDK path does', () => {
   let session: Record<string, string>;
   const base = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${ALICE}` };
@@ -215,6 +240,7 @@ describe('#30 the lean path answers as the SDK path does', () => {
     ['2026-07-28: large arguments', '/mcp', () => modernHeaders('demo__echo'), modern('demo__echo', { text: 'y'.repeat(3000) }), true],
     ['2026-07-28: _meta over max_meta_bytes', '/mcp', () => modernHeaders('demo__echo'), modern('demo__echo', { text: 'x' }, bigInfo), false],
     ['2026-07-28: a gateway tool', '/mcp', () => modernHeaders('gate_discover'), modern('gate_discover', { query: 'echo' }), true],
+    ['2026-07-28: a caller that can be asked', '/mcp', () => modernHeaders('demo__echo'), modern('demo__echo', { text: 'same' }, ASKING_META), true],
     ['2026-07-28: an unknown tool', '/mcp', () => modernHeaders('nope'), modern('nope', {}), false],
     ['2026-07-28: bad params', '/mcp', () => modernHeaders('demo__echo'), modern('demo__echo', 7), false],
     ['2026-07-28: Mcp-Name differs', '/mcp', () => modernHeaders('demo__add'), modern('demo__echo', { text: 'x' }), false],
@@ -227,5 +253,77 @@ describe('#30 the lean path answers as the SDK path does', () => {
     expect(await leanCount(era)).toBe(before + (taken ? 1 : 0));
     expect(shape(lean)).toEqual(shape(sdk));
     expect(lean.headers['content-length']).toBeDefined();
+  });
+
+  it("2026-07-28: a backend's input request (input_required, stamped with the server's identity) is answered alike but for its state", async () => {
+    const body = modern('demo__elicit', { message: 'who?' }, ASKING_META);
+    const before = await leanCount('2026-07-28');
+    // Each parked call is answered before the next starts: a shared connection attributes no request while another call is parked on it.
+    const lean = await send('/mcp', modernHeaders('demo__elicit'), body);
+    await answerInput('/mcp', 'demo__elicit', { message: 'who?' }, lean);
+    const sdk = await send('/mcp?via=sdk', modernHeaders('demo__elicit'), body);
+    await answerInput('/mcp', 'demo__elicit', { message: 'who?' }, sdk);
+    expect(await leanCount('2026-07-28')).toBe(before + 1);
+    const masked = (a: Answer): unknown => {
+      const { requestState, ...rest } = (a.body as { result: { requestState?: unknown } }).result;
+      expect(typeof requestState).toBe('string');
+      return { ...(shape(a) as object), body: { ...(a.body as object), result: rest } };
+    };
+    expect(masked(lean)).toEqual(masked(sdk));
+    expect((lean.body as { result: { resultType: string } }).result.resultType).toBe('input_required');
+  });
+});
+
+/** stonegate_mcp_bridged_calls_total of one `input` label ('askable' or 'none'). */
+async function bridgedCount(input: 'askable' | 'none'): Promise<number> {
+  const res = await fetch(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
+  const line = (await res.text()).split('\n').find((l) => l.startsWith(`stonegate_mcp_bridged_calls_total{input="${input}"}`));
+  if (line === undefined) throw new Error('no stonegate_mcp_bridged_calls_total in /metrics');
+  return Number(line.split(' ').pop());
+}
+
+describe('#30 a 2026-07-28 caller that cannot be asked for input skips the input bridge', () => {
+  const headers = (name: string): Record<string, string> => ({
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    authorization: `Bearer ${ALICE}`,
+    'mcp-protocol-version': '2026-07-28',
+    'mcp-method': 'tools/call',
+    'mcp-name': name,
+  });
+  const body = (name: string, args: Record<string, unknown>, capabilities: Record<string, unknown>): string =>
+    JSON.stringify({
+      jsonrpc: '2.0',
+      id: `b-${name}`,
+      method: 'tools/call',
+      params: { name, arguments: args, _meta: { ...MODERN_META, 'io.modelcontextprotocol/clientCapabilities': capabilities } },
+    });
+
+  it.each([
+    ['/mcp', 'demo__echo'],
+    ['/mcp/demo', 'echo'],
+    ['/mcp?via=sdk', 'demo__echo'],
+  ])('a caller without sampling or elicitation on %s: no bridge, the same answer', async (path, tool) => {
+    const [none, askable] = [await bridgedCount('none'), await bridgedCount('askable')];
+    const plain = await send(path, headers(tool), body(tool, { text: 'unasked' }, {}));
+    expect(plain.status).toBe(200);
+    expect(plain.body).toMatchObject({ result: { content: [{ type: 'text', text: 'unasked' }], resultType: 'complete' } });
+    // The same call by a caller that could be asked goes through the bridge, and is answered alike.
+    const asking = await send(path, headers(tool), body(tool, { text: 'unasked' }, { elicitation: {} }));
+    expect(asking.body).toEqual(plain.body);
+    expect([await bridgedCount('none'), await bridgedCount('askable')]).toEqual([none + 1, askable + 1]);
+  });
+
+  it("a backend's elicitation is refused to it at once, as the bridge refused it; a caller that declared it is asked", async () => {
+    const none = await bridgedCount('none');
+    const refused = await send('/mcp', headers('demo__elicit'), body('demo__elicit', { message: 'who?' }, {}));
+    expect(refused.status).toBe(200);
+    const result = (refused.body as { result: { isError?: boolean; resultType?: string; content: { text: string }[] } }).result;
+    expect(result.resultType).toBe('complete');
+    expect(JSON.stringify(result.content)).toMatch(/stonegate refused elicitation\/create: .*did not declare the 'elicitation' client capability/);
+    expect(await bridgedCount('none')).toBe(none + 1);
+    const asked = await send('/mcp', headers('demo__elicit'), body('demo__elicit', { message: 'who?' }, { elicitation: {} }));
+    expect((asked.body as { result: { resultType?: string } }).result.resultType).toBe('input_required');
+    await answerInput('/mcp', 'demo__elicit', { message: 'who?' }, asked);
   });
 });
