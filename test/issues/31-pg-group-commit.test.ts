@@ -1,0 +1,89 @@
+import pg from 'pg';
+import { afterAll, expect, it } from 'vitest';
+import { q, requestOk, startGateway, stopAll } from '../helpers/harness.js';
+import { describePg, useTestDatabase } from '../helpers/pg.js';
+
+afterAll(stopAll);
+
+const gatewayToml = (url: string): string => `
+[store]
+url = ${q(url)}
+pool_size = 8
+
+[coordination]
+enabled = true
+`;
+
+const N = 16;
+const recipients = Array.from({ length: N }, (_, i) => `gc-r${i}`);
+
+describePg('[pg-speed] #31 sends and polls that meet at a gateway commit together (schema 10)', () => {
+  const database = useTestDatabase('pggroup');
+
+  it('commits concurrent sends, and concurrent polls, in fewer transactions than calls; each refusal stays its own; each message arrives once', async () => {
+    const gw = await startGateway(gatewayToml(database.url));
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      for (const agent of ['gc-s', ...recipients]) await requestOk(gw, 'POST', '/coord/agent/register', { agent_id: agent, role: 'w' });
+      const sends = await Promise.all([
+        ...recipients.map((to) => gw.request('POST', '/coord/msg/send', { from: 'gc-s', to, content: `for ${to}` })),
+        gw.request('POST', '/coord/msg/send', { from: 'gc-s', to: 'gc-nobody', content: 'lost' }),
+      ]);
+      expect(sends.slice(0, N).map((s) => s.status)).toEqual(recipients.map(() => 200));
+      // The refusal of one send in a batch is its own (coord_send's refusal row), not its batch's.
+      expect(sends[N]?.status).toBe(404);
+      expect(sends[N]?.body.code).toBe('UNKNOWN_AGENT');
+      // One transaction per send before: N row versions with N different xmins. Grouped, several share one.
+      const senders = await client.query("SELECT count(DISTINCT xmin::text) AS n FROM messages WHERE from_agent = 'gc-s'");
+      expect(Number(senders.rows[0]?.n)).toBeLessThan(N);
+
+      const polls = await Promise.all(recipients.map((r) => requestOk(gw, 'GET', `/coord/msg/poll?agent_id=${r}&timeout=0`)));
+      expect(polls.map((p) => (p.body.messages as { content: string }[]).map((m) => m.content))).toEqual(recipients.map((r) => [`for ${r}`]));
+      // The cursor moves of the polls: fewer transactions than polls too.
+      const cursors = await client.query("SELECT count(DISTINCT xmin::text) AS n, count(*) AS rows FROM cursors WHERE agent_id LIKE 'gc-r%'");
+      expect(Number(cursors.rows[0]?.rows)).toBe(N);
+      expect(Number(cursors.rows[0]?.n)).toBeLessThan(N);
+      // Each cursor moved in the commit of the poll that answered: nothing comes twice.
+      const again = await Promise.all(recipients.map((r) => requestOk(gw, 'GET', `/coord/msg/poll?agent_id=${r}&timeout=0`)));
+      expect(again.map((p) => p.body.messages)).toEqual(recipients.map(() => []));
+    } finally {
+      await client.end();
+      await gw.stop();
+    }
+  });
+
+  it('waits for the WAL flush when any poll of a batch moved a cursor, and only then', async () => {
+    const gw = await startGateway(gatewayToml(database.url));
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      for (const agent of ['gf-s', 'gf-a', 'gf-b']) await requestOk(gw, 'POST', '/coord/agent/register', { agent_id: agent, role: 'w' });
+      await requestOk(gw, 'POST', '/coord/msg/send', { from: 'gf-s', to: 'gf-a', content: 'one' });
+      const commitSetting = async (agents: string[]): Promise<string> => {
+        // The test cluster runs with synchronous_commit off (no flushes to wait for): the batch keeps this transaction's 'on'.
+        await client.query('BEGIN; SET LOCAL synchronous_commit = on');
+        try {
+          const n = agents.length;
+          await client.query('SELECT * FROM coord_poll_batch($1, $2, $3, $4, $5)', [
+            agents,
+            agents.map(() => 'default'),
+            agents.map(() => null),
+            agents.map(() => 10),
+            Date.now(),
+          ]);
+          return (await client.query<{ s: string }>("SELECT current_setting('synchronous_commit') AS s")).rows[0]?.s ?? `none for ${n}`;
+        } finally {
+          await client.query('ROLLBACK');
+        }
+      };
+      // gf-a has a message (its cursor moves, even as the first element), gf-b has none.
+      expect(await commitSetting(['gf-a', 'gf-b'])).toBe('on');
+      expect(await commitSetting(['gf-b', 'gf-a'])).toBe('on');
+      expect(await commitSetting(['gf-b', 'gf-b'])).toBe('off');
+    } finally {
+      await client.end();
+      await gw.stop();
+    }
+  });
+});
