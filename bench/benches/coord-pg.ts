@@ -179,6 +179,21 @@ export const coordPgBench: Bench = {
         await startStonegate(ctx, { backends: [], extraToml: shared }, 'coord-pg2b'),
       ];
       setups.push({ name: 'PostgreSQL, 2 gateways', database: twoDb, gateways: two, surface: spreadSurface('PostgreSQL, 2 gateways', two) });
+      // STONEGATE_BENCH_BASE_BIN=<build>/bin/stonegate.js: the same PostgreSQL setups served by that build too, each on its own
+      // database, interleaved with this build's rounds (an A/B in one run on a shared machine).
+      const base = process.env.STONEGATE_BENCH_BASE_BIN || undefined;
+      if (base !== undefined) {
+        const baseOne = await freshDatabase(server.url, 'bench_base_one');
+        const g = await startStonegate(ctx, { backends: [], extraToml: storeToml(baseOne), bin: base }, 'coord-pg1-base');
+        const name = 'PostgreSQL, 1 gateway, base build';
+        setups.push({ name, database: baseOne, gateways: [g], surface: restSurface(name, g.url, g.pid, 'lean') });
+        const baseTwo = storeToml(await freshDatabase(server.url, 'bench_base_two'));
+        const pair = [
+          await startStonegate(ctx, { backends: [], extraToml: baseTwo, bin: base }, 'coord-pg2a-base'),
+          await startStonegate(ctx, { backends: [], extraToml: baseTwo, bin: base }, 'coord-pg2b-base'),
+        ];
+        setups.push({ name: 'PostgreSQL, 2 gateways, base build', gateways: pair, surface: spreadSurface('PostgreSQL, 2 gateways, base build', pair) });
+      }
       // STONEGATE_BENCH_PG_ASYNC_COMMIT=1: also one gateway on a database with synchronous_commit = off, the operator option
       // docs/several-gateways.md describes (a PostgreSQL crash may lose the last commits). Never the default rows.
       if (process.env.STONEGATE_BENCH_PG_ASYNC_COMMIT === '1') {
