@@ -28,8 +28,36 @@
  * cursor lets its commit skip the WAL flush (coord_poll sets
  * synchronous_commit off); in a batch the commit waits for the flush when
  * any element moved a cursor, and keeps the database's own setting then.
+ *
+ * Events: coord_event trimmed the buffer with `id IN (a range of 16 ids
+ * below the new one's horizon)` on every write. PostgreSQL planned that as a
+ * hash semi-join over a scan of the whole buffer (max_event_buffer rows, on
+ * every send: test/issues/31-pg-group-commit.test.ts counts it), and the
+ * coord-pg profile put the DELETE at 0.13–0.2 ms a send, ten times the
+ * event's INSERT. Now each write deletes the one id it pushes out of the
+ * buffer, found by the primary key and deleted by its row address, still
+ * skipping a row another trimmer holds. An id whose writer had not committed
+ * then (so the delete saw nothing) is caught by the full trim every 1,024th
+ * event, as before; the buffer holds at most that many events too many.
  */
 export const BATCH_FUNCTIONS = `
+    -- Appends an event (step 7's function): the transaction id first, then the event id; trims the one id that falls out.
+    CREATE OR REPLACE FUNCTION coord_event(p_type TEXT, p_channel TEXT, p_data TEXT, p_at BIGINT, p_keep BIGINT) RETURNS BIGINT
+        LANGUAGE plpgsql VOLATILE AS $f$
+    DECLARE
+      ev BIGINT;
+    BEGIN
+      PERFORM pg_current_xact_id();
+      ev := nextval('event_ids');
+      INSERT INTO events (id, type, channel, data, created_at) VALUES (ev, p_type, p_channel, p_data, p_at);
+      IF ev % 1024 = 0 THEN
+        DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id <= ev - p_keep FOR UPDATE SKIP LOCKED);
+      ELSE
+        DELETE FROM events WHERE ctid = (SELECT ctid FROM events WHERE id = ev - p_keep FOR UPDATE SKIP LOCKED);
+      END IF;
+      RETURN ev;
+    END $f$;
+
     -- Several direct messages in one transaction, answered in order, one row each as coord_send answers.
     CREATE FUNCTION coord_send_batch(p_channel TEXT[], p_from TEXT[], p_to TEXT[], p_content TEXT[], p_at BIGINT[], p_thread TEXT[],
         p_keep BIGINT, p_hand_after BIGINT[], p_hand_cursor BOOLEAN[])
