@@ -53,6 +53,37 @@ describePg('[pg-speed] #31 sends and polls that meet at a gateway commit togethe
     }
   });
 
+  it('commits concurrent task claims, and concurrent completions, in fewer transactions than calls; no task is claimed twice', async () => {
+    const gw = await startGateway(gatewayToml(database.url));
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      const workers = Array.from({ length: N }, (_, i) => `gt-w${i}`);
+      for (const agent of workers) await requestOk(gw, 'POST', '/coord/agent/register', { agent_id: agent, role: 'w', channel: 'gt' });
+      for (let i = 0; i < N + 4; i++) await requestOk(gw, 'POST', '/coord/task/post', { description: `t${i}`, posted_by: 'gt-w0', channel: 'gt' });
+      const claims = await Promise.all(workers.map((w) => requestOk(gw, 'POST', '/coord/task/claim', { agent_id: w, channel: 'gt' })));
+      const held = claims.map((c) => c.body.task as { id: string; epoch: number; claimed_by: string });
+      expect(new Set(held.map((t) => t.id)).size).toBe(N);
+      expect(held.map((t) => t.claimed_by)).toEqual(workers);
+      const claimed = await client.query("SELECT count(DISTINCT xmin::text) AS n FROM tasks WHERE channel = 'gt' AND status = 'claimed'");
+      expect(Number(claimed.rows[0]?.n)).toBeLessThan(N);
+      await Promise.all(held.map((t, i) => requestOk(gw, 'POST', '/coord/task/complete', { task_id: t.id, agent_id: workers[i], epoch: t.epoch })));
+      const done = await client.query("SELECT count(*) AS rows, count(DISTINCT xmin::text) AS n FROM tasks WHERE channel = 'gt' AND status = 'complete'");
+      expect(Number(done.rows[0]?.rows)).toBe(N);
+      expect(Number(done.rows[0]?.n)).toBeLessThan(N);
+      // A completion with a stale epoch in a batch is refused on its own, naming the task.
+      const stale = await Promise.all([
+        gw.request('POST', '/coord/task/complete', { task_id: held[0]?.id, agent_id: 'gt-w0', epoch: 99 }),
+        ...[1, 2, 3].map((i) => gw.request('POST', '/coord/task/claim', { agent_id: workers[i], channel: 'gt' })),
+      ]);
+      expect(stale[0]?.status).toBe(409);
+      expect(stale.slice(1).map((s) => s.status)).toEqual([200, 200, 200]);
+    } finally {
+      await client.end();
+      await gw.stop();
+    }
+  });
+
   it('waits for the WAL flush when any poll of a batch moved a cursor, and only then', async () => {
     const gw = await startGateway(gatewayToml(database.url));
     const client = new pg.Client({ connectionString: database.url });

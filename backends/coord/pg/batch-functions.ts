@@ -29,6 +29,17 @@
  * synchronous_commit off); in a batch the commit waits for the flush when
  * any element moved a cursor, and keeps the database's own setting then.
  *
+ * TASKS: claims and completions batch the same way. A batch takes its
+ * agents' advisory locks (shared) first, in key order, as every task write
+ * takes its agent's lock first (handoff-functions.ts, 2). After that an
+ * element may hold a task row (its claim or completion) while a later
+ * element waits for a lapsed claim's row in coord_task_requeue, so a
+ * deadlock between two batches that each re-queue lapsed claims is possible
+ * (only while leases lapse); PostgreSQL detects it, rolls one batch back,
+ * and that batch runs again whole (call-group.ts). A claim picks its task
+ * with FOR UPDATE SKIP LOCKED as alone, and sees the claims made before it
+ * in its own batch, so no task is claimed twice.
+ *
  * Events: coord_event trimmed the buffer with `id IN (a range of 16 ids
  * below the new one's horizon)` on every write. PostgreSQL planned that as a
  * hash semi-join over a scan of the whole buffer (max_event_buffer rows, on
@@ -101,5 +112,33 @@ export const BATCH_FUNCTIONS = `
         flush := flush OR current_setting('synchronous_commit') = base;
       END LOOP;
       PERFORM set_config('synchronous_commit', CASE WHEN flush THEN base ELSE 'off' END, true);
+    END $f$;
+
+    -- Several task claims in one transaction (TASKS above), answered in order, one row each as coord_task_claim answers.
+    CREATE FUNCTION coord_task_claim_batch(p_agent TEXT[], p_channel TEXT[], p_at BIGINT[], p_expires BIGINT[], p_expires_iso TEXT[], p_keep BIGINT)
+        RETURNS TABLE (agent_channel TEXT, agent_capabilities TEXT, task JSON, pending BIGINT) LANGUAGE plpgsql VOLATILE AS $f$
+    DECLARE
+      k BIGINT;
+    BEGIN
+      FOR k IN SELECT DISTINCT coord_key('agent', a) FROM unnest(p_agent) AS a ORDER BY 1 LOOP
+        PERFORM pg_advisory_xact_lock_shared(k);
+      END LOOP;
+      FOR i IN 1 .. cardinality(p_agent) LOOP
+        RETURN QUERY SELECT * FROM coord_task_claim(p_agent[i], p_channel[i], p_at[i], p_expires[i], p_expires_iso[i], p_keep);
+      END LOOP;
+    END $f$;
+
+    -- Several task completions in one transaction (TASKS above), answered in order, one row each as coord_task_complete answers.
+    CREATE FUNCTION coord_task_complete_batch(p_task TEXT[], p_agent TEXT[], p_epoch BIGINT[], p_status TEXT[], p_result TEXT[], p_at BIGINT[],
+        p_data TEXT[], p_keep BIGINT) RETURNS TABLE (done BOOLEAN, known BOOLEAN, task JSON) LANGUAGE plpgsql VOLATILE AS $f$
+    DECLARE
+      k BIGINT;
+    BEGIN
+      FOR k IN SELECT DISTINCT coord_key('agent', a) FROM unnest(p_agent) AS a ORDER BY 1 LOOP
+        PERFORM pg_advisory_xact_lock_shared(k);
+      END LOOP;
+      FOR i IN 1 .. cardinality(p_agent) LOOP
+        RETURN QUERY SELECT * FROM coord_task_complete(p_task[i], p_agent[i], p_epoch[i], p_status[i], p_result[i], p_at[i], p_data[i], p_keep);
+      END LOOP;
     END $f$;
 `;

@@ -70,6 +70,16 @@ export class CallGroup<I, O> {
   }
 }
 
+/**
+ * The parameters of a batch function from its elements' parameter lists:
+ * one array per parameter, except those at `single` (the same for every
+ * element of this store, such as the event buffer size), taken from the first.
+ */
+export function columns(list: unknown[][], single: readonly number[]): unknown[] {
+  const first = list[0] ?? [];
+  return first.map((value, i) => (single.includes(i) ? value : list.map((p) => p[i])));
+}
+
 async function retried<T>(fn: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {

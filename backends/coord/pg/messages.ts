@@ -17,7 +17,7 @@ import {
 import type { BroadcastInput, BroadcastResult, HistoryQuery, HistoryResult, PollInput, PollResult, SendInput, SendResult } from '../types.js';
 import { iso } from '../validate.js';
 import type { PgAgents } from './agents.js';
-import { CallGroup } from './call-group.js';
+import { CallGroup, columns } from './call-group.js';
 import { type PgContext, preparedRow, preparedRows, type Queryable, rows, wake } from './context.js';
 import { Handoffs, type Parked } from './handoff.js';
 import { longPollAsync } from './long-poll.js';
@@ -48,12 +48,6 @@ interface PollRow {
   page: MessageRow[] | null;
 }
 
-/** The parameters of a batch function from its elements' parameter lists: one array per parameter, except `single`, taken from the first. */
-function columns(list: unknown[][], single: number): unknown[] {
-  const first = list[0] ?? [];
-  return first.map((value, i) => (i === single ? value : list.map((p) => p[i])));
-}
-
 /**
  * Inboxes on PostgreSQL, with the cursor rules of the SQLite store
  * (DESIGN.md, "Delivery semantics of poll"). A message and its inbox rows
@@ -74,12 +68,12 @@ export class PgMessages {
     this.sends = new CallGroup(
       (p) => preparedRow<SendRow>(ctx.pool, 'coord_send_9', 'SELECT * FROM coord_send($1, $2, $3, $4, $5, $6, $7, $8, $9)', p),
       // p_keep (7th) is one value for the batch: every send of this store passes the same.
-      (list) => preparedRows<SendRow>(ctx.pool, 'coord_send_batch', 'SELECT * FROM coord_send_batch($1, $2, $3, $4, $5, $6, $7, $8, $9)', columns(list, 6)),
+      (list) => preparedRows<SendRow>(ctx.pool, 'coord_send_batch', 'SELECT * FROM coord_send_batch($1, $2, $3, $4, $5, $6, $7, $8, $9)', columns(list, [6])),
     );
     this.polls = new CallGroup(
       (p) => preparedRow<PollRow>(ctx.pool, 'coord_poll', 'SELECT * FROM coord_poll($1, $2, $3, $4, $5)', p),
       // p_at (5th) is one value for the batch: the time it leaves.
-      (list) => preparedRows<PollRow>(ctx.pool, 'coord_poll_batch', 'SELECT * FROM coord_poll_batch($1, $2, $3, $4, $5)', columns(list, 4)),
+      (list) => preparedRows<PollRow>(ctx.pool, 'coord_poll_batch', 'SELECT * FROM coord_poll_batch($1, $2, $3, $4, $5)', columns(list, [4])),
     );
   }
 
