@@ -225,6 +225,7 @@ export const coordPgBench: Bench = {
           if (profile !== undefined) profiles.push(...(await profile.stop(s.name, result.messages)));
           runs.set(s.name, [...(runs.get(s.name) ?? []), result]);
           cpu.set(s.name, [...(cpu.get(s.name) ?? []), used]);
+          const taskProfile = rep === 0 && profiling() && s.database !== undefined ? await startPgProfile(s.database, pgPid) : undefined;
           const [claimed, taskCpu] = await measured(s.gateways, s.name.startsWith('SQLite') ? undefined : pgPid, async () => ({
             rate: await claims(
               s.gateways.map((g) => g.url),
@@ -233,6 +234,7 @@ export const coordPgBench: Bench = {
             ),
             messages: tasks,
           }));
+          if (taskProfile !== undefined) profiles.push(...(await taskProfile.stop(`${s.name}, tasks (per task: claim and completion)`, tasks)));
           const rate = claimed.rate;
           cpuTasks.set(s.name, [...(cpuTasks.get(s.name) ?? []), taskCpu]);
           claimRates.set(s.name, [...(claimRates.get(s.name) ?? []), rate]);
