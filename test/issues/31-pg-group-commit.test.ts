@@ -84,7 +84,7 @@ describePg('[pg-speed] #31 sends and polls that meet at a gateway commit togethe
     }
   });
 
-  it('waits for the WAL flush when any poll of a batch moved a cursor, and only then', async () => {
+  it('waits for the WAL flush when any poll of a batch moved a cursor on its own, and only then; an acknowledgement by `after` does not', async () => {
     const gw = await startGateway(gatewayToml(database.url));
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();
@@ -112,6 +112,18 @@ describePg('[pg-speed] #31 sends and polls that meet at a gateway commit togethe
       expect(await commitSetting(['gf-a', 'gf-b'])).toBe('on');
       expect(await commitSetting(['gf-b', 'gf-a'])).toBe('on');
       expect(await commitSetting(['gf-b', 'gf-b'])).toBe('off');
+      // AFTER ACK: a poll that acknowledges by `after` (gf-a's message id) and moves the cursor only so commits without the
+      // flush; the same read on the cursor waits for it (above).
+      const id = Number((await client.query("SELECT max(message_id) AS id FROM inbox WHERE recipient = 'gf-a'")).rows[0]?.id);
+      await client.query('BEGIN; SET LOCAL synchronous_commit = on');
+      try {
+        const ack = await client.query("SELECT next_cursor FROM coord_poll('gf-a', 'default', $1, 10, $2)", [id, Date.now()]);
+        expect(Number(ack.rows[0]?.next_cursor)).toBe(id);
+        expect((await client.query('SELECT position FROM cursors WHERE agent_id = $1', ['gf-a'])).rows[0]?.position).toBe(String(id));
+        expect((await client.query<{ s: string }>("SELECT current_setting('synchronous_commit') AS s")).rows[0]?.s).toBe('off');
+      } finally {
+        await client.query('ROLLBACK');
+      }
     } finally {
       await client.end();
       await gw.stop();

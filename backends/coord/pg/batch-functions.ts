@@ -1,3 +1,5 @@
+import { MESSAGE_FUNCTIONS } from './message-functions.js';
+
 /*
  * Coordination schema step 10 on PostgreSQL ([pg-speed], issue #31): group
  * commit for the message path. Sends (and polls) that reach a gateway while
@@ -29,6 +31,30 @@
  * synchronous_commit off); in a batch the commit waits for the flush when
  * any element moved a cursor, and keeps the database's own setting then.
  *
+ * AFTER ACK. A poll with \`after\` = N acknowledges up to N (moves the
+ * cursor to N) and reads past N without moving it further. Since this step
+ * that acknowledgement commits without waiting for the WAL flush
+ * (synchronous_commit off for its transaction). What the contract promises
+ * an agent that passes \`after\` is everything at least once and nothing
+ * twice as long as it goes on passing the id of the last message it handled
+ * (docs/coordination.md, "Delivery"): the stored cursor is not what such an
+ * agent reads from, its own \`after\` is. A crash of a gateway loses nothing
+ * (PostgreSQL commits the transaction whatever becomes of the client, and
+ * writes it to disk within three wal_writer_delay). A crash of PostgreSQL
+ * itself (or of its machine) in that window can lose the acknowledgement:
+ * the cursor is then where the previous acknowledgement left it. The agent's
+ * next poll with \`after\` = M (M >= N, the messages up to M were sent with
+ * synchronous commits and survived) acknowledges M again and reads past M,
+ * exactly what it would have read; only a poll *without* \`after\` from
+ * that agent would get messages up to N a second time — at least once,
+ * which is what a poll on the stored cursor after a lost acknowledgement
+ * can promise. SQLite keeps the acknowledgement through a crash of the
+ * process and can lose it (with the last sends) on a power loss
+ * (synchronous = NORMAL); for an agent that passes \`after\` the outcome is
+ * the same on both engines. A poll *without* \`after\` still waits for the
+ * flush: it moves the cursor over what it returns, and the contract
+ * promises each message once.
+ *
  * TASKS: claims and completions batch the same way. A batch takes its
  * agents' advisory locks (shared) first, in key order, as every task write
  * takes its agent's lock first (handoff-functions.ts, 2). After that an
@@ -51,7 +77,30 @@
  * then (so the delete saw nothing) is caught by the full trim every 1,024th
  * event, as before; the buffer holds at most that many events too many.
  */
+/** Step 8's coord_poll (message-functions.ts) with AFTER ACK above: an acknowledgement by \`after\` commits without waiting for the flush. */
+function pollWithLazyAfterAck(): string {
+  const start = MESSAGE_FUNCTIONS.indexOf('    CREATE FUNCTION coord_poll(');
+  const end = MESSAGE_FUNCTIONS.indexOf('END $f$;', start);
+  // The branch that skips the flush, with its comment (which said a cursor move always waits).
+  const flushRule =
+    'ELSIF p_after IS NULL OR p_after <= cur THEN\n' +
+    '        -- Nothing but (at most) the sign of life changed: its commit need not wait for the WAL flush (a crash could only\n' +
+    '        -- lose a last-seen time). A cursor move always waits, as every message write does.';
+  const body = MESSAGE_FUNCTIONS.slice(start, end + 'END $f$;'.length);
+  if (start < 0 || end < 0 || body.split(flushRule).length !== 2) throw new Error('step 10: coord_poll of step 8 is not where expected');
+  return body
+    .replace('CREATE FUNCTION', 'CREATE OR REPLACE FUNCTION')
+    .replace(
+      flushRule,
+      'ELSE\n' +
+        '        -- Nothing but the sign of life, or an acknowledgement by after (AFTER ACK, pg/batch-functions.ts), changed: the\n' +
+        '        -- commit need not wait for the WAL flush. A poll on the cursor that moved it waits, as every message write does.',
+    );
+}
+
 export const BATCH_FUNCTIONS = `
+    ${pollWithLazyAfterAck()}
+
     -- Appends an event (step 7's function): the transaction id first, then the event id; trims the one id that falls out.
     CREATE OR REPLACE FUNCTION coord_event(p_type TEXT, p_channel TEXT, p_data TEXT, p_at BIGINT, p_keep BIGINT) RETURNS BIGINT
         LANGUAGE plpgsql VOLATILE AS $f$
