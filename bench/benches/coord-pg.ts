@@ -61,6 +61,8 @@ async function listenFor(database: string, agent: string): Promise<{ stop: () =>
 /** CPU µs per message of the gateways (together) and of PostgreSQL over one run. */
 interface CpuPerMessage {
   gatewayUs: number;
+  /** The same per gateway process, in start order (two gateways: how the work splits between them). */
+  perGatewayUs: number[];
   postgresUs: number;
 }
 
@@ -69,11 +71,12 @@ async function measured<T extends { messages: number }>(
   pgPid: number | undefined,
   run: () => Promise<T>,
 ): Promise<[T, CpuPerMessage]> {
-  const gw = (): number => gateways.reduce((sum, g) => sum + (g.pid === undefined ? Number.NaN : cpuTimeMs(g.pid)), 0);
-  const [gw0, pg0] = [gw(), treeCpuMs(pgPid)];
+  const each = (): number[] => gateways.map((g) => (g.pid === undefined ? Number.NaN : cpuTimeMs(g.pid)));
+  const [each0, pg0] = [each(), treeCpuMs(pgPid)];
   const result = await run();
   const per = (ms: number): number => (ms * 1000) / result.messages;
-  return [result, { gatewayUs: per(gw() - gw0), postgresUs: per(treeCpuMs(pgPid) - pg0) }];
+  const perGatewayUs = each().map((ms, i) => per(ms - (each0[i] as number)));
+  return [result, { gatewayUs: perGatewayUs.reduce((a, b) => a + b, 0), perGatewayUs, postgresUs: per(treeCpuMs(pgPid) - pg0) }];
 }
 
 /**
@@ -272,6 +275,7 @@ export const coordPgBench: Bench = {
           'runs',
           '× SQLite',
           'gateway CPU µs/msg',
+          'per gateway process µs/msg',
           'PostgreSQL CPU µs/msg',
           'send p50 ms',
           'send p99 ms',
@@ -298,6 +302,7 @@ export const coordPgBench: Bench = {
             (runs.get(s.name) ?? []).map((r) => fmt(r.perSec, 0)).join(' / '),
             fmt(m.perSec / sqlite.perSec),
             fmt(median(used.map((u) => u.gatewayUs)), 0),
+            s.gateways.map((_, g) => fmt(median(used.map((u) => u.perGatewayUs[g] ?? Number.NaN)), 0)).join(' + '),
             i === 0 ? '—' : fmt(median(used.map((u) => u.postgresUs)), 0),
             fmt(m.sendP50),
             fmt(m.sendP99),
