@@ -16,6 +16,8 @@ enabled = true
 
 const N = 16;
 const recipients = Array.from({ length: N }, (_, i) => `gc-r${i}`);
+/** A batch carries its contents as text arrays: quotes, backslashes, braces, commas, NULL and other scripts must come back as sent. */
+const content = (to: string): string => `for ${to}: "quoted" \\ back{slash}, NULL, {a,b} é 名 \u2028 end`;
 
 describePg('[pg-speed] #31 sends and polls that meet at a gateway commit together (schema 10)', () => {
   const database = useTestDatabase('pggroup');
@@ -27,7 +29,7 @@ describePg('[pg-speed] #31 sends and polls that meet at a gateway commit togethe
     try {
       for (const agent of ['gc-s', ...recipients]) await requestOk(gw, 'POST', '/coord/agent/register', { agent_id: agent, role: 'w' });
       const sends = await Promise.all([
-        ...recipients.map((to) => gw.request('POST', '/coord/msg/send', { from: 'gc-s', to, content: `for ${to}` })),
+        ...recipients.map((to) => gw.request('POST', '/coord/msg/send', { from: 'gc-s', to, content: content(to) })),
         gw.request('POST', '/coord/msg/send', { from: 'gc-s', to: 'gc-nobody', content: 'lost' }),
       ]);
       expect(sends.slice(0, N).map((s) => s.status)).toEqual(recipients.map(() => 200));
@@ -39,7 +41,7 @@ describePg('[pg-speed] #31 sends and polls that meet at a gateway commit togethe
       expect(Number(senders.rows[0]?.n)).toBeLessThan(N);
 
       const polls = await Promise.all(recipients.map((r) => requestOk(gw, 'GET', `/coord/msg/poll?agent_id=${r}&timeout=0`)));
-      expect(polls.map((p) => (p.body.messages as { content: string }[]).map((m) => m.content))).toEqual(recipients.map((r) => [`for ${r}`]));
+      expect(polls.map((p) => (p.body.messages as { content: string }[]).map((m) => m.content))).toEqual(recipients.map((r) => [content(r)]));
       // The cursor moves of the polls: fewer transactions than polls too.
       const cursors = await client.query("SELECT count(DISTINCT xmin::text) AS n, count(*) AS rows FROM cursors WHERE agent_id LIKE 'gc-r%'");
       expect(Number(cursors.rows[0]?.rows)).toBe(N);
