@@ -1,5 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import { migrateSqlite, stepLedger } from '../../kit/sqlite-migrate.js';
+import { BATCHES } from './migration-batch.js';
 import { HANDOFF } from './migration-handoff.js';
 import { INITIAL_SCHEMA } from './migration-initial.js';
 import { LOCK_FREE_MESSAGES } from './migration-lockfree.js';
@@ -235,6 +236,8 @@ export const MIGRATIONS: readonly Migration[] = [
   LOCK_FREE_WRITES,
   // [pg-speed] step 9: sends hand off to parked polls; task writes without agent row locks (PostgreSQL; SQLite's step is empty).
   HANDOFF,
+  // [pg-speed] step 10: sends and polls that meet at a gateway commit together (PostgreSQL; SQLite's step is empty).
+  BATCHES,
 ];
 
 /** The schema version this code writes. */

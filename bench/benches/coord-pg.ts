@@ -61,6 +61,8 @@ async function listenFor(database: string, agent: string): Promise<{ stop: () =>
 /** CPU µs per message of the gateways (together) and of PostgreSQL over one run. */
 interface CpuPerMessage {
   gatewayUs: number;
+  /** The same per gateway process, in start order (two gateways: how the work splits between them). */
+  perGatewayUs: number[];
   postgresUs: number;
 }
 
@@ -69,11 +71,12 @@ async function measured<T extends { messages: number }>(
   pgPid: number | undefined,
   run: () => Promise<T>,
 ): Promise<[T, CpuPerMessage]> {
-  const gw = (): number => gateways.reduce((sum, g) => sum + (g.pid === undefined ? Number.NaN : cpuTimeMs(g.pid)), 0);
-  const [gw0, pg0] = [gw(), treeCpuMs(pgPid)];
+  const each = (): number[] => gateways.map((g) => (g.pid === undefined ? Number.NaN : cpuTimeMs(g.pid)));
+  const [each0, pg0] = [each(), treeCpuMs(pgPid)];
   const result = await run();
   const per = (ms: number): number => (ms * 1000) / result.messages;
-  return [result, { gatewayUs: per(gw() - gw0), postgresUs: per(treeCpuMs(pgPid) - pg0) }];
+  const perGatewayUs = each().map((ms, i) => per(ms - (each0[i] as number)));
+  return [result, { gatewayUs: perGatewayUs.reduce((a, b) => a + b, 0), perGatewayUs, postgresUs: per(treeCpuMs(pgPid) - pg0) }];
 }
 
 /**
@@ -179,6 +182,21 @@ export const coordPgBench: Bench = {
         await startStonegate(ctx, { backends: [], extraToml: shared }, 'coord-pg2b'),
       ];
       setups.push({ name: 'PostgreSQL, 2 gateways', database: twoDb, gateways: two, surface: spreadSurface('PostgreSQL, 2 gateways', two) });
+      // STONEGATE_BENCH_BASE_BIN=<build>/bin/stonegate.js: the same PostgreSQL setups served by that build too, each on its own
+      // database, interleaved with this build's rounds (an A/B in one run on a shared machine).
+      const base = process.env.STONEGATE_BENCH_BASE_BIN || undefined;
+      if (base !== undefined) {
+        const baseOne = await freshDatabase(server.url, 'bench_base_one');
+        const g = await startStonegate(ctx, { backends: [], extraToml: storeToml(baseOne), bin: base }, 'coord-pg1-base');
+        const name = 'PostgreSQL, 1 gateway, base build';
+        setups.push({ name, database: baseOne, gateways: [g], surface: restSurface(name, g.url, g.pid, 'lean') });
+        const baseTwo = storeToml(await freshDatabase(server.url, 'bench_base_two'));
+        const pair = [
+          await startStonegate(ctx, { backends: [], extraToml: baseTwo, bin: base }, 'coord-pg2a-base'),
+          await startStonegate(ctx, { backends: [], extraToml: baseTwo, bin: base }, 'coord-pg2b-base'),
+        ];
+        setups.push({ name: 'PostgreSQL, 2 gateways, base build', gateways: pair, surface: spreadSurface('PostgreSQL, 2 gateways, base build', pair) });
+      }
       // STONEGATE_BENCH_PG_ASYNC_COMMIT=1: also one gateway on a database with synchronous_commit = off, the operator option
       // docs/several-gateways.md describes (a PostgreSQL crash may lose the last commits). Never the default rows.
       if (process.env.STONEGATE_BENCH_PG_ASYNC_COMMIT === '1') {
@@ -210,6 +228,7 @@ export const coordPgBench: Bench = {
           if (profile !== undefined) profiles.push(...(await profile.stop(s.name, result.messages)));
           runs.set(s.name, [...(runs.get(s.name) ?? []), result]);
           cpu.set(s.name, [...(cpu.get(s.name) ?? []), used]);
+          const taskProfile = rep === 0 && profiling() && s.database !== undefined ? await startPgProfile(s.database, pgPid) : undefined;
           const [claimed, taskCpu] = await measured(s.gateways, s.name.startsWith('SQLite') ? undefined : pgPid, async () => ({
             rate: await claims(
               s.gateways.map((g) => g.url),
@@ -218,6 +237,7 @@ export const coordPgBench: Bench = {
             ),
             messages: tasks,
           }));
+          if (taskProfile !== undefined) profiles.push(...(await taskProfile.stop(`${s.name}, tasks (per task: claim and completion)`, tasks)));
           const rate = claimed.rate;
           cpuTasks.set(s.name, [...(cpuTasks.get(s.name) ?? []), taskCpu]);
           claimRates.set(s.name, [...(claimRates.get(s.name) ?? []), rate]);
@@ -255,6 +275,7 @@ export const coordPgBench: Bench = {
           'runs',
           '× SQLite',
           'gateway CPU µs/msg',
+          'per gateway process µs/msg',
           'PostgreSQL CPU µs/msg',
           'send p50 ms',
           'send p99 ms',
@@ -281,6 +302,7 @@ export const coordPgBench: Bench = {
             (runs.get(s.name) ?? []).map((r) => fmt(r.perSec, 0)).join(' / '),
             fmt(m.perSec / sqlite.perSec),
             fmt(median(used.map((u) => u.gatewayUs)), 0),
+            s.gateways.map((_, g) => fmt(median(used.map((u) => u.perGatewayUs[g] ?? Number.NaN)), 0)).join(' + '),
             i === 0 ? '—' : fmt(median(used.map((u) => u.postgresUs)), 0),
             fmt(m.sendP50),
             fmt(m.sendP99),

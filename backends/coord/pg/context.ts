@@ -31,6 +31,11 @@ export async function preparedRow<R extends pg.QueryResultRow>(db: Queryable, na
   return (await db.query<R>({ name, text: sql, values: params })).rows[0];
 }
 
+/** Every row of a hot statement, prepared as preparedRow's. */
+export async function preparedRows<R extends pg.QueryResultRow>(db: Queryable, name: string, sql: string, params: unknown[]): Promise<R[]> {
+  return (await db.query<R>({ name, text: sql, values: params })).rows;
+}
+
 /**
  * One write transaction of the PostgreSQL store. It holds the store's write
  * lock (an advisory lock, shared by every gateway on the database), so these

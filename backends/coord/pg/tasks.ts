@@ -6,8 +6,24 @@ import { assertRenewableTask, leaseRenewal, renewedEvent, renewedLease, returned
 import type { ClaimTaskInput, ClaimTaskResult, CompleteTaskInput, Lease, PostTaskInput, RenewTaskInput, Task, TaskListQuery } from '../types.js';
 import { channelName, ident, iso, pageSize } from '../validate.js';
 import type { PgAgents } from './agents.js';
-import { type PgContext, type PgTx, preparedRow, type Queryable, row, rows, wake } from './context.js';
+import { CallGroup, columns } from './call-group.js';
+import { type PgContext, type PgTx, preparedRow, preparedRows, type Queryable, row, rows, wake } from './context.js';
 import { pgSweepTimer } from './sweep.js';
+
+/** What coord_task_claim (and coord_task_claim_batch, per claim) answers. */
+interface ClaimRow {
+  agent_channel: string | null;
+  agent_capabilities: string | null;
+  task: TaskRow | null;
+  pending: number | null;
+}
+
+/** What coord_task_complete, coord_task_complete_batch (per call) and coord_task_renew answer. */
+interface ChangeRow {
+  done: boolean;
+  known: boolean;
+  task: TaskRow | null;
+}
 
 /**
  * The task queue on PostgreSQL. Post, claim, complete and renew are one
@@ -20,12 +36,30 @@ import { pgSweepTimer } from './sweep.js';
  */
 export class PgTasks {
   private readonly sweeper: NodeJS.Timeout;
+  /** Claims and completions that meet here commit together (call-group.ts; schema step 10, pg/batch-functions.ts). */
+  private readonly claims: CallGroup<unknown[], ClaimRow | undefined>;
+  private readonly completions: CallGroup<unknown[], ChangeRow | undefined>;
 
   constructor(
     private readonly ctx: PgContext,
     readonly _agents: PgAgents,
   ) {
     this.sweeper = pgSweepTimer(ctx, ctx.options.task_claim_timeout, () => this.sweep(), 'could not re-queue lapsed task claims');
+    // The last parameter (the event buffer size) is one value for a batch: every call of this store passes the same.
+    this.claims = new CallGroup(
+      (p) => preparedRow<ClaimRow>(ctx.pool, 'coord_task_claim', 'SELECT * FROM coord_task_claim($1, $2, $3, $4, $5, $6)', p),
+      (list) => preparedRows<ClaimRow>(ctx.pool, 'coord_task_claim_batch', 'SELECT * FROM coord_task_claim_batch($1, $2, $3, $4, $5, $6)', columns(list, [5])),
+    );
+    this.completions = new CallGroup(
+      (p) => preparedRow<ChangeRow>(ctx.pool, 'coord_task_complete', 'SELECT * FROM coord_task_complete($1, $2, $3, $4, $5, $6, $7, $8)', p),
+      (list) =>
+        preparedRows<ChangeRow>(
+          ctx.pool,
+          'coord_task_complete_batch',
+          'SELECT * FROM coord_task_complete_batch($1, $2, $3, $4, $5, $6, $7, $8)',
+          columns(list, [7]),
+        ),
+    );
   }
 
   async post(input: PostTaskInput): Promise<Task> {
@@ -51,12 +85,7 @@ export class PgTasks {
     const channel = channelName(input.channel);
     const at = this.ctx.now();
     const expires = at + this.ctx.options.task_claim_timeout * 1000;
-    const found = await preparedRow<{ agent_channel: string | null; agent_capabilities: string | null; task: TaskRow | null; pending: number | null }>(
-      this.ctx.pool,
-      'coord_task_claim',
-      'SELECT * FROM coord_task_claim($1, $2, $3, $4, $5, $6)',
-      [agentId, channel, at, expires, iso(expires), this.ctx.options.max_event_buffer],
-    );
+    const found = await this.claims.call([agentId, channel, at, expires, iso(expires), this.ctx.options.max_event_buffer]);
     if (found?.agent_channel == null) throw unknownAgent(agentId);
     if (found.agent_channel !== channel) throw claimElsewhere(agentId, found.agent_channel, channel);
     wake(this.ctx, [topics.events]);
@@ -72,7 +101,7 @@ export class PgTasks {
       const at = this.ctx.now();
       const expires = at + this.ctx.options.task_claim_timeout * 1000;
       const lease: Lease = { task_id: taskId, epoch, expires_at: iso(expires) };
-      const found = await this.changeTask('coord_task_renew', 'SELECT * FROM coord_task_renew($1, $2, $3, $4, $5, $6, $7)', [
+      const found = await this.changeTask(undefined, [
         taskId,
         agentId,
         epoch,
@@ -105,7 +134,7 @@ export class PgTasks {
   async complete(input: CompleteTaskInput): Promise<Task> {
     const c = completion(input, this.ctx.options);
     for (;;) {
-      const found = await this.changeTask('coord_task_complete', 'SELECT * FROM coord_task_complete($1, $2, $3, $4, $5, $6, $7, $8)', [
+      const found = await this.changeTask(this.completions, [
         c.taskId,
         c.agentId,
         c.epoch ?? null,
@@ -122,8 +151,14 @@ export class PgTasks {
   }
 
   /** Runs a complete or renew function: the task row as it is after the call, UNKNOWN_TASK when there is none. */
-  private async changeTask(name: string, sql: string, params: unknown[]): Promise<{ done: boolean; known: boolean; task: TaskRow }> {
-    const found = await preparedRow<{ done: boolean; known: boolean; task: TaskRow | null }>(this.ctx.pool, name, sql, params);
+  private async changeTask(
+    completions: CallGroup<unknown[], ChangeRow | undefined> | undefined,
+    params: unknown[],
+  ): Promise<{ done: boolean; known: boolean; task: TaskRow }> {
+    const found =
+      completions === undefined
+        ? await preparedRow<ChangeRow>(this.ctx.pool, 'coord_task_renew', 'SELECT * FROM coord_task_renew($1, $2, $3, $4, $5, $6, $7)', params)
+        : await completions.call(params);
     wake(this.ctx, [topics.events]);
     if (found?.task == null) throw unknownTask(String(params[0]));
     return { done: found.done, known: found.known, task: found.task };
