@@ -1,4 +1,6 @@
 import { copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bench, BenchReport } from '../bench.js';
@@ -29,10 +31,25 @@ const LOADS: readonly Load[] = [
 ];
 
 /**
+ * [otel] With STONEGATE_BENCH_PROFILE_OTEL=<sample ratio>, each gateway traces
+ * at that ratio, exporting http/protobuf to an OTLP/HTTP sink in this process
+ * that answers at once (as the telemetry bench's): where tracing's cost goes.
+ */
+async function otlpSink(): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+/**
  * Runs the gateway under `node --cpu-prof` for one load at a time and
  * summarizes where its CPU goes (profile-summary.ts). Also reports the
  * gateway's CPU time per call from /proc, the overhead figure that the
  * other processes on a shared machine disturb least.
+ * STONEGATE_BENCH_PROFILE_LOADS=rest-c16,mcp-c16 (the loads' file names) runs only those.
  */
 export const profileBench: Bench = {
   name: 'profile',
@@ -43,10 +60,14 @@ export const profileBench: Bench = {
     const tables: Table[] = [];
     const cpuRows: string[][] = [];
     mkdirSync(PROFILE_DIR, { recursive: true });
-    for (const load of LOADS) {
+    const only = process.env.STONEGATE_BENCH_PROFILE_LOADS?.split(',');
+    const ratio = process.env.STONEGATE_BENCH_PROFILE_OTEL;
+    const sink = ratio === undefined ? undefined : await otlpSink();
+    const extraToml = sink === undefined ? undefined : `[telemetry]\nenabled = true\notlp_endpoint = "${sink.url}"\nsample_ratio = ${ratio}\n`;
+    for (const load of LOADS.filter((l) => only === undefined || only.includes(l.file))) {
       const dir = join(ctx.tmp, `prof-${load.file}`);
       mkdirSync(dir, { recursive: true });
-      const gateway = await startStonegate(ctx, { poolMax: 1, cpuProfDir: dir }, `stonegate-${load.file}`);
+      const gateway = await startStonegate(ctx, { poolMax: 1, cpuProfDir: dir, ...(extraToml === undefined ? {} : { extraToml }) }, `stonegate-${load.file}`);
       const n = load.concurrency === 1 ? Math.floor(calls / 4) : calls;
       const window: Window = { fromUs: 0, toUs: 0 };
       try {
@@ -74,6 +95,7 @@ export const profileBench: Bench = {
       tables.push(...summaryTables(summarize(profile, 20, window), `Profile, ${load.label}`, 16));
       ctx.log(`profile: ${load.label} done`);
     }
+    if (sink !== undefined) await new Promise<void>((resolve) => sink.server.close(() => resolve()));
     tables.unshift({
       title: 'Gateway CPU per call under the profiler (user + system time of the gateway process, /proc/PID/stat)',
       columns: ['load', 'calls', 'calls/s', 'gateway CPU µs/call'],

@@ -17,8 +17,9 @@ import { type Caller, closeAll, restTarget, streamableTarget, type Target } from
  * on at sample_ratio 0 (nothing sampled: no spans made) and on at 1.0
  * (every span exported to an OTLP/HTTP sink in this process that answers at
  * once). Then, in this process, tracing's own CPU for the spans of one REST
- * call (HTTP, call with its pool wait, backend request), without and with their
- * export: a figure the shared machine's noise hardly moves.
+ * call (HTTP, call with its pool wait, backend request) and of one /mcp call
+ * (one span for the POST, its MCP request and its call; backend request),
+ * without and with their export: figures the shared machine's noise hardly moves.
  *
  * Every variant's gateway runs at once; the rounds go variant by variant in
  * short chunks, so the shared machine's drift falls on every variant alike.
@@ -86,12 +87,44 @@ function describe(_tool: string): { name: string; attributes: SpanAttributes } {
 }
 
 /**
- * This process's CPU per call for restCallSpans, 50 calls at a time (the
+ * The spans of one plain `POST /mcp` tools/call at sample_ratio 1.0, as the
+ * lean path makes them (hot-routes.ts, mcp-lean.ts, call-trace.ts): the
+ * POST's server span keyed by its request, the MCP request's span (the same
+ * span) found by its signal, the routed call (which takes that span), the
+ * backend request. The session's caller name is on the call, as on /mcp.
+ */
+let mcpId = 0;
+const MCP_PARAMS = { name: 'demo__echo', arguments: {} };
+const MCP_CALL = { name: CALL.name, attributes: { ...CALL.attributes, 'stonegate.caller': 'stonegate-bench' } };
+function mcpCallSpans(tracing: Tracing): void {
+  const request = {};
+  const signal = {};
+  const http = tracing.startHttp(request, 'POST', '/mcp', () => undefined, '/mcp');
+  const mcp = tracing.startMcp(
+    request,
+    { method: 'tools/call', id: (mcpId += 1), params: MCP_PARAMS },
+    () => 'bench-session',
+    () => 'stonegate-bench',
+    signal,
+  );
+  const call = tracing.start(tracing.spanOf(signal), undefined, false, 'internal', () => MCP_CALL, 'echo');
+  call.set({ 'stonegate.pool.wait_ms': 0.02 });
+  const client = call.child('tools/call echo', 'client', CLIENT);
+  client.carrier();
+  client.end();
+  call.set({ 'stonegate.outcome': 'success', 'stonegate.attempt': 1, 'stonegate.breaker_state': 'closed' });
+  call.end();
+  mcp?.end({ content: [] });
+  if (http !== undefined) tracing.endHttp(http, '/mcp', 200);
+}
+
+/**
+ * This process's CPU per call for `spans` (one call's), 50 calls at a time (the
  * batch processor exports between them); `exported`: the OTLP/HTTP export
  * to `sink` included (its last batch flushed), else nothing is exported
  * during the run (one batch as large as the run, sent after it).
  */
-async function inProcess(sink: string, calls: number, exported: boolean): Promise<number> {
+async function inProcess(sink: string, calls: number, exported: boolean, spans: (tracing: Tracing) => void): Promise<number> {
   const env = { OTEL_BSP_SCHEDULE_DELAY: process.env.OTEL_BSP_SCHEDULE_DELAY, OTEL_BSP_MAX_EXPORT_BATCH_SIZE: process.env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE };
   if (!exported) Object.assign(process.env, { OTEL_BSP_SCHEDULE_DELAY: '3600000', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: String(calls * 8) });
   const settings = { enabled: true, otlp_endpoint: sink, protocol: '', headers: {}, service_name: '', sample_ratio: 1, max_queue_size: calls * 8 } as const;
@@ -101,11 +134,11 @@ async function inProcess(sink: string, calls: number, exported: boolean): Promis
     else process.env[key] = value;
   }
   try {
-    for (let i = 0; i < 2000; i += 1) restCallSpans(tracing);
+    for (let i = 0; i < 2000; i += 1) spans(tracing);
     await new Promise((resolve) => setTimeout(resolve, 200));
     const before = process.cpuUsage();
     for (let done = 0; done < calls; done += 50) {
-      for (let i = 0; i < 50; i += 1) restCallSpans(tracing);
+      for (let i = 0; i < 50; i += 1) spans(tracing);
       await new Promise((resolve) => setImmediate(resolve));
     }
     // With export: the batches still queued go out (the default schedule, 5 s), and count.
@@ -192,9 +225,14 @@ export const telemetryBench: Bench = {
       }
       // In this process, alternately, so drift falls on both.
       for (let round = 0; round < Math.max(2, Math.round(rounds / 4)); round += 1) {
-        for (const exported of [false, true]) {
-          const key = exported ? 'spans and their export' : 'spans only';
-          own.set(key, [...(own.get(key) ?? []), await inProcess(sinkUrl, ctx.options.quick ? 5_000 : 20_000, exported)]);
+        for (const [what, spans] of [
+          ['REST call (3 spans)', restCallSpans],
+          ['/mcp call (2 spans)', mcpCallSpans],
+        ] as const) {
+          for (const exported of [false, true]) {
+            const key = `${what}: ${exported ? 'spans and their export' : 'spans only'}`;
+            own.set(key, [...(own.get(key) ?? []), await inProcess(sinkUrl, ctx.options.quick ? 5_000 : 20_000, exported, spans)]);
+          }
         }
       }
     } finally {
@@ -231,7 +269,8 @@ export const telemetryBench: Bench = {
         rows,
       },
       {
-        title: "Tracing's own CPU per REST call at sample_ratio 1.0, in the bench process (3 spans: HTTP, call with its pool wait, backend request)",
+        title:
+          "Tracing's own CPU per call at sample_ratio 1.0, in the bench process (REST: HTTP, call with its pool wait, backend request; /mcp: the POST's span, which its MCP request and routed call share, and the backend request)",
         columns: ['what', 'µs/call (median)', 'rounds'],
         rows: [...own].map(([what, values]) => [what, fmt(median(values), 1), values.map((v) => fmt(v, 1)).join(', ')]),
       },

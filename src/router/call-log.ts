@@ -16,6 +16,8 @@ export interface CallRecord {
   duration_ms: number;
   /** Set when the call was retried once after its backend crashed under it (a read-only or idempotent tool). */
   retried?: boolean;
+  /** [otel] The call's trace id: its span's (tracing on), else its caller's trace context's; absent without either. */
+  trace_id?: string;
 }
 
 /** Sees each record as it is added, with the request it came from when the router made it. */

@@ -109,6 +109,8 @@ interface CallNames {
   name: string;
   /** The attributes of a call without a caller identity, not async (most calls over an open gateway). */
   plain: SpanAttributes;
+  /** With a caller identity (an MCP session's client or a token's name), not async: made once per caller. */
+  byCaller: Map<string, SpanAttributes>;
 }
 
 const callNames = new Map<string, Map<string, CallNames>>();
@@ -131,11 +133,20 @@ function describeCall(request: CallRequest): { name: string; attributes: SpanAtt
       'stonegate.server': server,
       'stonegate.exposed_name': `${server}__${tool}`,
     };
-    names = { name: `execute_tool ${tool}`, plain };
+    names = { name: `execute_tool ${tool}`, plain, byCaller: new Map() };
     tools.set(tool, names);
   }
   const async = request.linked === true;
   if (caller === undefined && !async) return { name: names.name, attributes: names.plain };
+  if (caller !== undefined && !async) {
+    let attributes = names.byCaller.get(caller);
+    if (attributes === undefined) {
+      if (names.byCaller.size >= 64) names.byCaller.clear();
+      attributes = { ...names.plain, 'stonegate.caller': caller };
+      names.byCaller.set(caller, attributes);
+    }
+    return { name: names.name, attributes };
+  }
   const attributes: Record<string, string | number | boolean> = { ...names.plain };
   if (caller !== undefined) attributes['stonegate.caller'] = caller;
   if (async) attributes['stonegate.async'] = true;

@@ -148,7 +148,7 @@ export class Router {
       const rounds = { server, what: `tools/call ${tool}`, downstream: request.downstream, roots: () => this.#options.supervisor.get(server).config.roots };
       const result = await inputRounds(rounds, request.round ?? {}, (round) => this.#invoke(request, attempt, round));
       const duration = performance.now() - started;
-      this.#record(request, result.isError === true ? 'error' : 'success', null, duration, attempt.retried, result.isError === true ? 'tool' : undefined);
+      this.#record(request, result.isError === true ? 'error' : 'success', null, duration, attempt, result.isError === true ? 'tool' : undefined);
       const status = result.isError === true ? 'error' : 'success';
       endCallTrace(attempt, status, attempt.retried, this.#breakers.get(server)?.state, result.isError === true ? 'tool_error' : undefined);
       log?.debug({ backend: server, tool, status, duration_ms: Math.round(duration), trace_id: callTraceId(attempt) }, 'call finished');
@@ -161,7 +161,7 @@ export class Router {
       // A name no backend has is the caller's typo, not a backend's call:
       // recording it would let clients grow the per-backend stats at will.
       if (error.code !== 'UNKNOWN_SERVER')
-        this.#record(request, error.code === 'TIMEOUT' ? 'timeout' : 'error', error.code, performance.now() - started, attempt.retried, faultOf(error));
+        this.#record(request, error.code === 'TIMEOUT' ? 'timeout' : 'error', error.code, performance.now() - started, attempt, faultOf(error));
       throw error;
     }
   }
@@ -306,9 +306,10 @@ export class Router {
     status: 'success' | 'error' | 'timeout',
     code: GatewayError['code'] | null,
     duration: number,
-    retried: boolean,
+    attempt: Attempt,
     fault?: Fault,
   ): void {
+    const traceId = callTraceId(attempt); // [otel] /log's trace_id
     this.#options.callLog.add(
       {
         time: new Date().toISOString(),
@@ -319,7 +320,8 @@ export class Router {
         code,
         ...(fault === undefined ? {} : { fault }),
         duration_ms: Math.round(duration * 100) / 100,
-        ...(retried ? { retried: true } : {}),
+        ...(attempt.retried ? { retried: true } : {}),
+        ...(traceId === null ? {} : { trace_id: traceId }),
       },
       request,
     );

@@ -4,8 +4,10 @@ import type { Logger } from '../log.js';
 import type { GatewayDatabase } from './database.js';
 
 /** One row of the audit log, as GET /log shows it: a call record (src/router/call-log.ts) and the size of its arguments. */
-export interface AuditEntry extends Omit<AuditDbRow, 'retried' | 'arguments'> {
+export interface AuditEntry extends Omit<AuditDbRow, 'retried' | 'arguments' | 'trace_id'> {
   retried?: boolean;
+  /** [otel] The call's trace id, when it had one (tracing on, or a caller's trace context). */
+  trace_id?: string;
   /** The arguments, only with [audit] arguments = true. */
   arguments?: unknown;
 }
@@ -41,16 +43,17 @@ export interface AuditDbRow {
   args_bytes: number | null;
   retried: number;
   arguments: string | null;
+  trace_id: string | null;
 }
 
 const FLUSH_MS = 50;
 const FLUSH_ROWS = 500;
 const SWEEP_MS = 3_600_000;
 
-/** One row as stored: at_ms, time, agent, server, tool, status, code, duration_ms, args_bytes, retried, arguments. */
-export type AuditRow = [number, string, string | null, string, string, string, string | null, number, number | null, number, string | null];
+/** One row as stored: at_ms, time, agent, server, tool, status, code, duration_ms, args_bytes, retried, arguments, trace_id. */
+export type AuditRow = [number, string, string | null, string, string, string, string | null, number, number | null, number, string | null, string | null];
 
-export const AUDIT_COLUMNS = 'at_ms, time, agent, server, tool, status, code, duration_ms, args_bytes, retried, arguments';
+export const AUDIT_COLUMNS = 'at_ms, time, agent, server, tool, status, code, duration_ms, args_bytes, retried, arguments, trace_id';
 
 /**
  * Where the audit log's rows are kept: data_dir/stonegate.db
@@ -113,6 +116,7 @@ export class AuditLog {
       entry.args_bytes,
       entry.retried === true ? 1 : 0,
       args,
+      entry.trace_id ?? null,
     ]);
     if (this.#pending.length >= FLUSH_ROWS) void this.flush();
     else if (this.#timer === undefined) {
@@ -180,7 +184,7 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async insert(rows: readonly AuditRow[]): Promise<void> {
-    const insert = this.#db.prepare(`INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const insert = this.#db.prepare(`INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.#db.transaction(() => {
       for (const row of rows) insert.run(...row);
     })();
@@ -234,5 +238,6 @@ export function toAuditEntry(row: AuditDbRow): AuditEntry {
   };
   if (Number(row.retried) === 1) entry.retried = true;
   if (row.arguments !== null) entry.arguments = JSON.parse(row.arguments) as unknown;
+  if (row.trace_id !== null && row.trace_id !== undefined) entry.trace_id = row.trace_id;
   return entry;
 }

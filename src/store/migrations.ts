@@ -163,4 +163,10 @@ export const GATEWAY_MIGRATIONS: readonly GatewayMigration[] = [
        changed_at TEXT NOT NULL
      );`,
   },
+  {
+    version: 5,
+    name: 'the trace id of an audited call',
+    sqlite: `ALTER TABLE audit_log ADD COLUMN trace_id TEXT;  -- [otel] 32 hex digits; NULL for a call without a trace`,
+    postgres: `ALTER TABLE audit_log ADD COLUMN trace_id TEXT;`,
+  },
 ];

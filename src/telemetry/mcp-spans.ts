@@ -116,13 +116,18 @@ export function mcpSpans(ratio: number, server: (name: string, carrier: TraceCar
       span.span.updateName(spanName);
       span.span.setAttributes(attributes);
     } else span = own ? server(spanName, meta, attributes) : (http.span as Recorded).childOf(spanName, SpanKind.SERVER, attributes);
+    // The routed call of the tool it names takes this span as its own (otel.ts start, spans.ts Adopted): no execute_tool span under it.
+    if (method === 'tools/call' && name !== undefined) span.tool = name;
     return {
       span,
       end(result, error) {
-        if (error !== undefined) {
-          const code = (error as { code?: unknown }).code;
-          span.fail(code === undefined ? 'error' : String(code), (error as Error).message);
-        } else if ((result as { isError?: unknown } | undefined)?.isError === true) span.span.setAttribute('error.type', 'tool_error');
+        // An adopted call's failure (its error code) stays: it says more than the JSON-RPC error or `tool_error` it became.
+        if (!span.failed) {
+          if (error !== undefined) {
+            const code = (error as { code?: unknown }).code;
+            span.fail(code === undefined ? 'error' : String(code), (error as Error).message);
+          } else if ((result as { isError?: unknown } | undefined)?.isError === true) span.span.setAttribute('error.type', 'tool_error');
+        }
         if (merged) http?.done();
         else span.end();
       },

@@ -20,7 +20,7 @@ import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { PooledIds } from './ids.js';
 import { mcpSpans as mcpSpanMaker, RequestSpan } from './mcp-spans.js';
-import { extract, Recorded, sampled, startSdkSpan, UNSAMPLED } from './spans.js';
+import { Adopted, extract, Recorded, sampled, startSdkSpan, UNSAMPLED } from './spans.js';
 import { httpCarrier, type ServerInfo, type SpanHandle, type TraceCarrier, type Tracing } from './telemetry.js';
 
 /*
@@ -295,6 +295,10 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
       if (parent !== undefined) {
         if (!(parent instanceof Recorded)) return UNSAMPLED;
         const { name, attributes } = describe(subject);
+        // A routed call of the tool its tools/call MCP request names (by exposed name, or by tool name on /mcp/{server}) is that span.
+        const tool = parent.tool;
+        if (tool !== undefined && kind === 'internal' && (tool === attributes['stonegate.exposed_name'] || tool === attributes['gen_ai.tool.name']))
+          return new Adopted(parent, attributes);
         return parent.childOf(name, spanKind, attributes);
       }
       if (!sampled(carrier, ratio)) return UNSAMPLED;

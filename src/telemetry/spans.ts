@@ -89,6 +89,13 @@ export function startSdkSpan(tracer: Tracer, name: string, options: SpanOptions,
 /** A recorded (sampled) span. Its context is formatted once, when first asked for. */
 export class Recorded implements SpanHandle {
   readonly recording = true;
+  /**
+   * A `tools/call` MCP request's span (mcp-spans.ts): the tool it names, until
+   * the routed call of that tool takes this span as its own (adopt).
+   */
+  tool: string | undefined;
+  /** Whether fail() recorded an error on it (an adopted call's code is not overwritten by the MCP request's end). */
+  failed = false;
   #carrier: TraceCarrier | undefined;
   /** The SDK context of this span as a parent, made once for all its children. */
   #context: Context | undefined;
@@ -117,6 +124,7 @@ export class Recorded implements SpanHandle {
   }
 
   fail(type: string, message?: string): void {
+    this.failed = true;
     this.span.setAttribute('error.type', type);
     this.span.setStatus(message === undefined ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.ERROR, message });
   }
@@ -136,5 +144,44 @@ export class Recorded implements SpanHandle {
     if (this.#ended) return;
     this.#ended = true;
     this.span.end();
+  }
+}
+
+/** The attributes a routed call does not set on the MCP span it adopts: that span names the tool as the client called it. */
+const OWNED_BY_MCP = new Set(['gen_ai.tool.name', 'gen_ai.operation.name']);
+
+/**
+ * [otel] A routed call's handle on the `tools/call` MCP span it adopts (the MCP
+ * semantic conventions: an MCP tool call span is the tool execution span, and
+ * no separate execute_tool span is made under it). The call's attributes, its
+ * outcome and its failure go on that span, its children (pool wait, backend
+ * request) under it; the span ends with its MCP request, not with the call.
+ */
+export class Adopted implements SpanHandle {
+  readonly recording = true;
+  constructor(
+    readonly owner: Recorded,
+    attributes: OtelAttributes,
+  ) {
+    owner.tool = undefined;
+    for (const key in attributes) {
+      const value = attributes[key];
+      if (value !== undefined && !OWNED_BY_MCP.has(key)) owner.span.setAttribute(key, value);
+    }
+  }
+  carrier(): TraceCarrier {
+    return this.owner.carrier();
+  }
+  set(attributes: Attributes): void {
+    this.owner.set(attributes);
+  }
+  fail(type: string, message?: string): void {
+    this.owner.fail(type, message);
+  }
+  child(name: string, kind: 'client' | 'internal', attributes: SpanAttributes, startTime?: number): SpanHandle {
+    return this.owner.child(name, kind, attributes, startTime);
+  }
+  end(): void {
+    // The MCP request's end (mcp-spans.ts) ends the span.
   }
 }

@@ -88,12 +88,12 @@ describe('[otel] no AsyncLocalStorage', () => {
       });
       await restMeta(gw, { traceparent: `00-${TRACE_ID}-${PARENT}-01` });
       const mcp = await mcpClient(gw);
-      // No _meta context: the MCP span is the HTTP request's span too (32-otel-one-span), the call span its child.
+      // No _meta context: the MCP span is the HTTP request's span too and the routed call's (32-otel-one-span), the client span its child.
       await mcp.callTool({ name: 'echo__echo_meta', arguments: {} });
       const method = await eventually(() => receiver.spans.find((s) => s.kind === 2 && s.attributes['mcp.method.name'] === 'tools/call'));
-      expect(method.attributes).toMatchObject({ 'http.route': '/mcp', 'http.request.method': 'POST' });
-      const call = await eventually(() => receiver.spans.find((s) => s.traceId === method.traceId && s.name === 'execute_tool echo_meta'));
-      expect(call.parentSpanId).toBe(method.spanId);
+      expect(method.attributes).toMatchObject({ 'http.route': '/mcp', 'http.request.method': 'POST', 'stonegate.outcome': 'success' });
+      const client = await eventually(() => receiver.spans.find((s) => s.traceId === method.traceId && s.kind === 3));
+      expect(client.parentSpanId).toBe(method.spanId);
       await eventually(() => receiver.spans.find((s) => s.traceId === TRACE_ID && s.name === 'execute_tool echo_meta'));
       await gw.stop();
       expect(existsSync(log)).toBe(true);

@@ -7,12 +7,15 @@ import { type OtlpReceiver, startReceiver } from '../helpers/otlp-receiver.js';
  * Issue #32 [otel], fewer spans per call: a POST /mcp carrying one MCP
  * request without its own `_meta` context is one server span — named by
  * the MCP request, with the HTTP attributes and the MCP ones — instead of
- * an HTTP span and an MCP span under it (docs/tracing.md, "Spans").
+ * an HTTP span and an MCP span under it (docs/tracing.md, "Spans"); and
+ * the routed call of the tool it names adds its attributes to that span
+ * instead of an execute_tool span under it: two spans for the call.
  */
 
 const TRACE_ID = '5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a';
 const PARENT = 'c0c0c0c0c0c0c0c0';
 const SERVER = 2;
+const CLIENT = 3;
 const clients: Client[] = [];
 
 afterEach(async () => {
@@ -40,9 +43,10 @@ describe('[otel] one span for a single-request POST /mcp', () => {
       await mcp.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`), { requestInit: { headers } }));
       clients.push(mcp);
       await mcp.callTool({ name: 'echo__echo_meta', arguments: {} });
-      const call = await eventually(() => receiver.spans.find((s) => s.traceId === TRACE_ID && s.name === 'execute_tool echo_meta'));
-      const method = await eventually(() => receiver.spans.find((s) => s.spanId === call.parentSpanId));
-      // One span: the MCP request's name, the HTTP request's parent (its traceparent header), both sets of attributes.
+      const client = await eventually(() => receiver.spans.find((s) => s.traceId === TRACE_ID && s.kind === CLIENT));
+      const method = await eventually(() => receiver.spans.find((s) => s.spanId === client.parentSpanId));
+      // One span: the MCP request's name, the HTTP request's parent (its traceparent header), both sets of attributes,
+      // and the routed call's (the MCP conventions: the tools/call span is the tool execution span; no execute_tool span).
       expect(method).toMatchObject({ kind: SERVER, name: 'tools/call echo__echo_meta', parentSpanId: PARENT });
       expect(method.attributes).toMatchObject({
         'http.request.method': 'POST',
@@ -52,8 +56,14 @@ describe('[otel] one span for a single-request POST /mcp', () => {
         'mcp.method.name': 'tools/call',
         'gen_ai.tool.name': 'echo__echo_meta',
         'stonegate.client.name': 'one-span',
+        'stonegate.server': 'echo',
+        'stonegate.exposed_name': 'echo__echo_meta',
+        'stonegate.outcome': 'success',
+        'stonegate.attempt': 1,
       });
       expect(typeof method.attributes['mcp.session.id']).toBe('string');
+      // Two spans for the call: that one and the backend request's.
+      expect(receiver.spans.filter((s) => s.traceId === TRACE_ID && s.name.startsWith('execute_tool'))).toEqual([]);
       // No second server span for that POST: every tools/call span of the trace is that one.
       expect(receiver.spans.filter((s) => s.traceId === TRACE_ID && s.attributes['mcp.method.name'] === 'tools/call' && s.kind === SERVER)).toHaveLength(1);
 
@@ -91,13 +101,14 @@ describe('[otel] one span for a single-request POST /mcp', () => {
       const before = await lean();
       const answer = await mcp.callTool({ name: 'echo__echo_meta', arguments: {} });
       expect(await lean()).toBe(before + 1);
-      const call = await eventually(() => receiver.spans.find((s) => s.traceId === TRACE_ID && s.name === 'execute_tool echo_meta'));
-      const method = await eventually(() => receiver.spans.find((s) => s.spanId === call.parentSpanId));
+      const client = await eventually(() => receiver.spans.find((s) => s.traceId === TRACE_ID && s.kind === CLIENT));
+      const method = await eventually(() => receiver.spans.find((s) => s.spanId === client.parentSpanId));
       expect(method).toMatchObject({ kind: SERVER, name: 'tools/call echo__echo_meta', parentSpanId: PARENT });
       expect(method.attributes).toMatchObject({ 'http.route': '/mcp', 'http.response.status_code': 200, 'mcp.method.name': 'tools/call' });
+      expect(method.attributes).toMatchObject({ 'stonegate.server': 'echo', 'stonegate.outcome': 'success' });
       expect(method.attributes['stonegate.client.name']).toBe(`lean-${era}`);
-      // The backend continues from the gateway's client span, a child of the call span.
-      const client = await eventually(() => receiver.spans.find((s) => s.traceId === TRACE_ID && s.parentSpanId === call.spanId));
+      expect(receiver.spans.filter((s) => s.traceId === TRACE_ID && s.name.startsWith('execute_tool'))).toEqual([]);
+      // The backend continues from the gateway's client span, a child of that span.
       const seen = JSON.parse((answer.content as { text: string }[])[0]?.text ?? '{}') as { traceparent?: string };
       expect(seen.traceparent).toBe(`00-${TRACE_ID}-${client.spanId}-01`);
     } finally {

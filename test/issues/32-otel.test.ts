@@ -130,7 +130,7 @@ describe('[otel] tracing on (http/json)', () => {
     expect(finished.trace_id).toBe(TRACE_ID);
   });
 
-  it('an MCP tools/call with _meta.traceparent: the MCP server span is its child, and the HTTP backend gets the client span as header and in _meta', async () => {
+  it('an MCP tools/call with _meta.traceparent: the MCP server span is its child and the routed call’s span too, and the HTTP backend gets the client span as header and in _meta', async () => {
     const gw = await gateway(`enabled = true\notlp_endpoint = ${q(receiver.url)}\nprotocol = "http/json"`);
     const mcp = new Client({ name: 'otel-test-agent', version: '1' });
     await mcp.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`)));
@@ -141,11 +141,11 @@ describe('[otel] tracing on (http/json)', () => {
     expect(method).toMatchObject({ parentSpanId: PARENT, name: 'tools/call rec__echo_meta' });
     expect(method.attributes).toMatchObject({ 'gen_ai.tool.name': 'rec__echo_meta', 'stonegate.client.name': 'otel-test-agent' });
     expect(typeof method.attributes['mcp.session.id']).toBe('string');
-    const call = await span(receiver, (s) => s.traceId === traceId && s.name === 'execute_tool echo_meta');
-    expect(call.parentSpanId).toBe(method.spanId);
-    expect(call.attributes).toMatchObject({ 'stonegate.server': 'rec', 'stonegate.outcome': 'success' });
+    // The MCP semantic conventions: a tools/call span is the tool execution span, so the routed call adds its attributes to it.
+    expect(method.attributes).toMatchObject({ 'stonegate.server': 'rec', 'stonegate.exposed_name': 'rec__echo_meta', 'stonegate.outcome': 'success' });
     const client = await span(receiver, (s) => s.traceId === traceId && s.kind === CLIENT);
-    expect(client.parentSpanId).toBe(call.spanId);
+    expect(client.parentSpanId).toBe(method.spanId);
+    expect(receiver.spans.filter((s) => s.traceId === traceId && s.name.startsWith('execute_tool'))).toEqual([]);
     expect(client.attributes).toMatchObject({ 'network.transport': 'tcp', 'server.address': '127.0.0.1' });
     const request = await eventually(async () =>
       (await seenByRecorder()).find((s) => s.body.method === 'tools/call' && s.body.params?._meta?.traceparent?.includes(traceId) === true),

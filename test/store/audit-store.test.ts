@@ -44,6 +44,19 @@ function auditContract(name: string, make: Make): void {
       return made;
     };
 
+    // [otel] #32: a call's trace id joins the audit log to its trace.
+    it('keeps a call’s trace id; a call without one has none', async () => {
+      const { store } = await fresh();
+      const audit = new AuditLog(store, AuditSchema.parse({}), silentLogger());
+      audit.record(record({ tool: 'traced', trace_id: '4bf92f3577b34da6a3ce929d0e0e4736' }));
+      audit.record(record({ tool: 'plain' }));
+      const [plain, traced] = await audit.recent({ limit: 10 });
+      expect(traced).toMatchObject({ tool: 'traced', trace_id: '4bf92f3577b34da6a3ce929d0e0e4736' });
+      expect(plain?.tool).toBe('plain');
+      expect(plain).not.toHaveProperty('trace_id');
+      expect((await collect(audit.export({}))).map((r) => r.trace_id)).toEqual(['4bf92f3577b34da6a3ce929d0e0e4736', undefined]);
+    });
+
     it('writes calls in batches and reads them back newest first, filtered, and as an export oldest first', async () => {
       const { store, count } = await fresh();
       const audit = new AuditLog(store, AuditSchema.parse({}), silentLogger());

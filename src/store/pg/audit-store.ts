@@ -11,7 +11,7 @@ import {
   toAuditEntry,
 } from '../audit.js';
 
-/** Rows per INSERT statement (11 parameters each, well under PostgreSQL's 65,535). */
+/** Rows per INSERT statement (12 parameters each, well under PostgreSQL's 65,535). */
 const INSERT_ROWS = 1_000;
 /** Rows per page of an export. */
 const EXPORT_PAGE = 1_000;
@@ -29,7 +29,7 @@ export class PgAuditStore implements AuditStore {
   async insert(rows: readonly AuditRow[]): Promise<void> {
     for (let start = 0; start < rows.length; start += INSERT_ROWS) {
       const chunk = rows.slice(start, start + INSERT_ROWS);
-      const values = chunk.map((_, i) => `(${Array.from({ length: 11 }, (__, j) => `$${i * 11 + j + 1}`).join(', ')})`);
+      const values = chunk.map((_, i) => `(${Array.from({ length: 12 }, (__, j) => `$${i * 12 + j + 1}`).join(', ')})`);
       await this.#pool.query(`INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES ${values.join(', ')}`, chunk.flat());
     }
   }
