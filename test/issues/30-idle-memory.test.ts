@@ -1,4 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -8,6 +10,7 @@ import { demoBackend, fixture, type RunningGateway, startGateway, stopAll } from
 // (JWT verification, ~3.5 MB of RSS) is loaded at the first OAuth token to
 // verify (src/auth/oauth.ts), so a gateway without [auth.oauth] never loads
 // it; test/issues/26-oauth*.test.ts hold the OAuth behaviour unchanged.
+// With tracing on, the OTLP exporter is loaded when the first batch leaves.
 // ICU's collation data is mapped at the first discover search, not at
 // import. And V8's young generation, which grew to two 16 MB semi-spaces
 // while the modules loaded, stays small from the first instruction
@@ -38,6 +41,41 @@ describe('#30 idle memory', () => {
     // The watch is armed: the SDK and the gateway's own modules are in the log.
     expect(loaded.some((url) => url.includes('@modelcontextprotocol/server'))).toBe(true);
     expect(loaded.filter((url) => url.includes('/node_modules/jose/'))).toEqual([]);
+  });
+
+  it('loads the OTLP exporter with tracing on only when the first batch leaves', async () => {
+    let exported: () => void = () => undefined;
+    const firstBatch = new Promise<void>((resolve) => {
+      exported = resolve;
+    });
+    const sink = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200).end();
+        exported();
+      });
+    });
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+    try {
+      const log = join(tmpdir(), `stonegate-load-watch-otel-${process.pid}.log`);
+      writeFileSync(log, '');
+      const endpoint = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+      const gw = await startGateway(`[telemetry]\nenabled = true\notlp_endpoint = "${endpoint}"\n${demoBackend()}`, {
+        env: { STONEGATE_LOAD_LOG: log, NODE_OPTIONS: `--import ${fixture('load-watch')}`, OTEL_BSP_SCHEDULE_DELAY: '50' },
+      });
+      await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'demo');
+      const exporters = (): string[] =>
+        readFileSync(log, 'utf8')
+          .split('\n')
+          .filter((url) => url.includes('/exporter-trace-otlp-'));
+      expect(readFileSync(log, 'utf8')).toContain('/@opentelemetry/sdk-trace/'); // tracing is on
+      expect(exporters()).toEqual([]);
+      expect((await gw.request('POST', '/call', { server: 'demo', tool: 'echo', arguments: { text: 'traced' } })).status).toBe(200);
+      await firstBatch;
+      expect(exporters().some((url) => url.includes('/exporter-trace-otlp-proto/'))).toBe(true);
+    } finally {
+      sink.close();
+    }
   });
 
   it('builds no Intl.Collator until the first search', async () => {
