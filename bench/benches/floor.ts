@@ -23,7 +23,7 @@ import type { Table } from '../lib/table.js';
  *
  * STONEGATE_BENCH_BASE_BIN=<another build>/bin/stonegate.js makes it an A/B
  * instead: that build and this one, interleaved for STONEGATE_FLOOR_ROUNDS
- * rounds (2), both with STONEGATE_FLOOR_HEAP ("compact", or "fast"), and no peers.
+ * rounds (2), both with STONEGATE_FLOOR_HEAP ("compact", "balanced" or "fast"), and no peers.
  */
 
 const CLIENTS = 16;
@@ -206,7 +206,7 @@ export const floorBench: Bench = {
     const base = process.env.STONEGATE_BENCH_BASE_BIN;
     if (base !== undefined) {
       // An A/B against another build (STONEGATE_BENCH_BASE_BIN): both builds with the same heap setting, interleaved round by round.
-      const heap = process.env.STONEGATE_FLOOR_HEAP === 'fast' ? 'fast' : 'compact';
+      const heap = (['fast', 'balanced'] as const).find((h) => h === process.env.STONEGATE_FLOOR_HEAP) ?? 'compact';
       const rounds = Number(process.env.STONEGATE_FLOOR_ROUNDS ?? '2');
       for (let round = 1; round <= rounds; round += 1) {
         for (const [label, bin] of [

@@ -1,4 +1,6 @@
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Bench, BenchContext, BenchReport } from '../bench.js';
 import { type HeapSummary, heapGrowth, summarizeHeapSnapshot, takeHeapSnapshot } from '../lib/heap-snapshot.js';
@@ -13,6 +15,8 @@ import { type Caller, closeAll, restTarget, streamableTarget } from '../lib/targ
 
 const BACKENDS = 10;
 const SETTLE_MS = 3_000;
+/** Issue #30's idle target (the gateway process alone, 10 backends). */
+const IDLE_TARGET_MB = 85;
 const NAMES = Array.from({ length: BACKENDS }, (_, i) => `demo${i}`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -59,6 +63,37 @@ async function references(ctx: BenchContext): Promise<string[][]> {
     }
   }
   return rows;
+}
+
+/**
+ * Idle RSS with tracing on ([telemetry] to a local OTLP/HTTP sink that
+ * answers 200), measured like the idle row: its own gateway, 10 demo
+ * backends, 3 s after every backend is running ([otel] #32: tracing must
+ * keep [speed]'s idle target).
+ */
+async function idleWithTracing(ctx: BenchContext): Promise<number> {
+  const sink = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200).end());
+  });
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+    const gateway = await startStonegate(
+      ctx,
+      { backends: NAMES.map((name) => ({ name })), extraToml: `[telemetry]\nenabled = true\notlp_endpoint = "${url}"\n` },
+      'stonegate-idle-tracing',
+    );
+    try {
+      await waitHealthy(gateway.url, 60_000);
+      await sleep(SETTLE_MS);
+      return memoryOf(gateway.pid).rssMb;
+    } finally {
+      await gateway.stop();
+    }
+  } finally {
+    sink.close();
+  }
 }
 
 /** A gateway with the 10 demo backends that writes a heap snapshot (after a full GC) on SIGUSR2. */
@@ -140,12 +175,18 @@ export const memoryBench: Bench = {
       await gateway.stop();
     }
 
+    ctx.log('memory: idle with tracing on');
+    const tracingIdle = await idleWithTracing(ctx);
     ctx.log('memory: idle references (bare node, SDK floor, peers)');
     const reference: Table = {
       title: 'Idle RSS for reference, same run, same measure (the process itself, 3 s after it listens)',
       columns: ['process', 'backends', 'RSS MB'],
       leftColumns: [0, 1],
-      rows: [...(await references(ctx)), ['stonegate (above)', String(BACKENDS), fmt(idle, 1)]],
+      rows: [
+        ...(await references(ctx)),
+        ['stonegate (above)', String(BACKENDS), fmt(idle, 1)],
+        ['stonegate with tracing on ([telemetry] to a local OTLP sink)', String(BACKENDS), fmt(tracingIdle, 1)],
+      ],
     };
     const table: Table = {
       title: `Gateway RSS (VmRSS of the gateway process only) with ${BACKENDS} demo backends`,
@@ -169,10 +210,16 @@ export const memoryBench: Bench = {
       ],
       targets: [
         {
-          goal: 'idle RSS with 10 backends ≤ 80 MB',
+          goal: `idle RSS with 10 backends ≤ ${IDLE_TARGET_MB} MB`,
           measured: `${fmt(idle, 1)} MB`,
-          pass: idle <= 80,
-          margin: idle <= 80 ? `passes with ${fmt(80 - idle, 1)} MB to spare` : `misses by ${fmt(idle - 80, 1)} MB`,
+          pass: idle <= IDLE_TARGET_MB,
+          margin: idle <= IDLE_TARGET_MB ? `passes with ${fmt(IDLE_TARGET_MB - idle, 1)} MB to spare` : `misses by ${fmt(idle - IDLE_TARGET_MB, 1)} MB`,
+        },
+        {
+          goal: `idle RSS with 10 backends and tracing on ≤ ${IDLE_TARGET_MB} MB`,
+          measured: `${fmt(tracingIdle, 1)} MB`,
+          pass: tracingIdle <= IDLE_TARGET_MB,
+          margin: `${fmt(tracingIdle - idle, 1)} MB over tracing off`,
         },
         {
           goal: `flat memory over ${totalCalls.toLocaleString('en-US')} calls: live heap after the calls (sessions closed) ≤ idle + 10 MB`,

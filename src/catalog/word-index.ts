@@ -47,7 +47,12 @@ export interface SearchResult<T> {
   matched: number;
 }
 
-const collator = new Intl.Collator();
+/**
+ * The locale order of ties, made at the first search rather than at import:
+ * building an Intl.Collator maps ICU's collation data (~2.5 MB of RSS), which
+ * a gateway nobody searches does not need (#30, idle memory).
+ */
+let collator: Intl.Collator | undefined;
 
 export class WordIndex<T extends Indexed> {
   /** word → slot → packed fields and count. */
@@ -179,7 +184,9 @@ export class WordIndex<T extends Indexed> {
   /** Slot → place of the entry's name in locale order (#rank), sorted once after a change. */
   #ranks(): Int32Array {
     if (this.#rank !== undefined) return this.#rank;
-    const slots = [...this.#slots.values()].sort((a, b) => collator.compare((this.#items[a] as T).exposed, (this.#items[b] as T).exposed));
+    collator ??= new Intl.Collator();
+    const order = collator;
+    const slots = [...this.#slots.values()].sort((a, b) => order.compare((this.#items[a] as T).exposed, (this.#items[b] as T).exposed));
     const rank = new Int32Array(this.#items.length);
     for (let i = 0; i < slots.length; i += 1) rank[slots[i] as number] = i;
     this.#rank = rank;

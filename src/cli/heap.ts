@@ -1,4 +1,5 @@
-import { setFlagsFromString } from 'node:v8';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 /**
  * How `stonegate serve` sizes V8's heap ([server] heap).
@@ -11,13 +12,15 @@ import { setFlagsFromString } from 'node:v8';
  * two scavenges (16 calls in flight) piled up as old-space garbage until the
  * next full collection: 60,000 calls on 16 keep-alive clients took RSS from
  * ~130 MB to 200–225 MB, and nothing gave it back (bench `rss`). Compact
- * sizing keeps RSS within ~1.2× idle and lowers idle RSS by ~25 MB, for
- * more frequent (smaller) collections: +34–50 % gateway CPU per call in the
- * `floor` bench (bench/RESULTS.md). `fast` keeps V8's default sizing.
+ * sizing keeps RSS within ~1.2× idle, for more frequent (smaller)
+ * collections: +34–50 % gateway CPU per call in the `floor` bench
+ * (bench/RESULTS.md). `fast` keeps V8's default sizing.
  *
- * The flag is read by V8's heap controller at every collection, so setting
- * it once the process runs takes effect (set before the gateway allocates
- * its state, so the first collections already follow it).
+ * V8 reads these flags at each collection and each tier-up, so setting them
+ * while the process runs takes effect; the young generation's growth and the
+ * optimizing compilers, though, leave their memory behind once used. Hence
+ * the start-up sizing below, set by bin/stonegate.js before anything else is
+ * imported.
  */
 export type HeapPolicy = 'compact' | 'balanced' | 'fast';
 
@@ -30,7 +33,128 @@ export type HeapPolicy = 'compact' | 'balanced' | 'fast';
  */
 const BALANCED_GROWING_PERCENT = 30;
 
+/**
+ * The young generation of a start-up or an idle gateway: it stays at its
+ * initial 1 MB (V8 grows it to 16 MB semi-spaces while modules load, ~14 MB
+ * of RSS an idle gateway never used again), and full collections reduce
+ * memory. The growth factor is V8's default 2 again while serving load.
+ */
+const IDLE_YOUNG = ['--optimize-for-size', '--semi-space-growth-factor=1'];
+/** What serving load runs with, by policy ([server] heap): V8's young generation unless compact. */
+const BUSY_YOUNG: Record<HeapPolicy, string[]> = {
+  compact: ['--semi-space-growth-factor=2'],
+  balanced: ['--no-optimize-for-size', '--semi-space-growth-factor=2'],
+  fast: ['--no-optimize-for-size', '--semi-space-growth-factor=2'],
+};
+/**
+ * No optimizing or baseline compiler while the gateway starts: what runs
+ * then (config parsing, zod schemas built at import, migrations) runs once,
+ * and TurboFan's code and compile zones stayed resident (~4 MB idle RSS).
+ */
+const STARTUP_JIT = ['--no-opt', '--no-sparkplug'];
+const SERVING_JIT = ['--opt', '--sparkplug'];
+
+function setFlags(flags: readonly string[]): void {
+  for (const flag of flags) setFlagsFromString(flag);
+}
+
+/** bin/stonegate.js, before it imports the CLI: the start-up sizing above. */
+export function applyStartupHeap(): void {
+  setFlags([...IDLE_YOUNG, ...STARTUP_JIT]);
+}
+
+/** Every command but `serve` leaves the start-up sizing at once: V8's defaults. */
+export function leaveStartupHeap(): void {
+  setFlags([...BUSY_YOUNG.fast, ...SERVING_JIT]);
+}
+
+/** `serve`, before the gateway allocates its state: the policy's old-generation sizing. */
 export function applyHeapPolicy(policy: HeapPolicy): void {
   if (policy === 'compact') setFlagsFromString('--optimize-for-size');
   if (policy === 'balanced') setFlagsFromString(`--heap-growing-percent=${BALANCED_GROWING_PERCENT}`);
+}
+
+/** What the idle watch reports (the `heap` log lines). */
+export interface HeapEvent {
+  state: 'busy' | 'idle';
+  /** V8's heap total (MB) before and after the collections that gave memory back (idle only). */
+  heapTotalMb?: { before: number; after: number };
+}
+
+/** How often the watch looks at the process's CPU, and how busy a window is when it counts as load. */
+const WINDOW_MS = 250;
+const BUSY_SHARE = 0.1;
+/** Windows in a row under the threshold before the gateway counts as idle again (2 s). */
+const IDLE_WINDOWS = 8;
+/**
+ * `balanced` under load: the young generation stops growing at two 8 MB
+ * semi-spaces instead of V8's 16 MB (its maximum is fixed when the process
+ * starts; its growth is read at each scavenge). With V8's 16 MB, peak RSS
+ * under 60,000 calls was 1.42–1.53× the idle gateway's; with 8 MB
+ * 1.26–1.29× (bench `rss`, bench/RESULTS.md).
+ */
+const BALANCED_YOUNG_BYTES = 16 * 2 ** 20;
+
+/** The young generation's size (both semi-spaces), as V8 reports it. */
+function youngBytes(): number {
+  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+}
+
+/**
+ * `serve`, once every backend has started: the optimizing compilers come
+ * back, and (unless `fast`, which is V8's defaults from here on) an unref'd
+ * watch of the process's CPU gives load the policy's young generation and
+ * an idle gateway its small one back: 2 s after the load stops, two full
+ * collections with memory-reducing sizing hand the grown young generation
+ * and old-space garbage back (bench `rss`: RSS 20 s after the load).
+ */
+export function serveHeap(policy: HeapPolicy, report: (event: HeapEvent) => void): void {
+  setFlags(SERVING_JIT);
+  if (policy === 'fast') return setFlags(BUSY_YOUNG.fast);
+  let busy = false;
+  let capped = false;
+  let quiet = 0;
+  let last = process.cpuUsage();
+  setInterval(() => {
+    const used = process.cpuUsage(last);
+    last = process.cpuUsage();
+    const loaded = (used.user + used.system) / 1000 > WINDOW_MS * BUSY_SHARE;
+    quiet = loaded ? 0 : quiet + 1;
+    if (loaded && !busy) {
+      busy = true;
+      setFlags(BUSY_YOUNG[policy]);
+      report({ state: 'busy' });
+    }
+    if (busy && !capped && policy === 'balanced' && youngBytes() >= BALANCED_YOUNG_BYTES) {
+      capped = true;
+      setFlagsFromString('--semi-space-growth-factor=1');
+    }
+    if (busy && quiet >= IDLE_WINDOWS) {
+      busy = false;
+      capped = false;
+      setFlags(IDLE_YOUNG);
+      const before = process.memoryUsage().heapTotal;
+      collect();
+      collect(); // the first shrinks the young generation at its end; the second compacts with it small
+      report({ state: 'idle', heapTotalMb: { before: mb(before), after: mb(process.memoryUsage().heapTotal) } });
+    }
+  }, WINDOW_MS).unref();
+}
+
+const mb = (bytes: number): number => Math.round(bytes / 2 ** 17) / 8;
+
+let gc: (() => void) | undefined;
+
+/**
+ * A full collection. Node has no API for one; `--expose-gc` set at run time
+ * installs V8's `gc` in contexts made afterwards, so one small context is
+ * made, once, to fetch it (the flag is then cleared again).
+ */
+function collect(): void {
+  if (gc === undefined) {
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+    setFlagsFromString('--no-expose-gc');
+  }
+  gc();
 }

@@ -8,12 +8,9 @@ import { Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../log.js';
 import { serveStdio } from '../mcp/stdio-session.js';
 import { VERSION } from '../version.js';
-import { runAuth } from './auth.js';
 import { coordCopy } from './coord-copy.js';
 import { readSeedConfig, type SeedConfig, translateSeedConfig } from './coord-seed-config.js';
-import { runDoctor } from './doctor.js';
-import { applyHeapPolicy } from './heap.js';
-import { runInit } from './init.js';
+import { applyHeapPolicy, leaveStartupHeap, serveHeap } from './heap.js';
 import { localAddress } from './local-address.js';
 import { runRemote, UsageError } from './remote.js';
 import { printServeSummary } from './serve-summary.js';
@@ -149,6 +146,9 @@ async function serve(values: Values): Promise<number> {
   const logger = createLogger({ level: config.logging.level, format: config.logging.format, fd: stdio ? 2 : 1 });
   applyHeapPolicy(config.server.heap); // [speed] before the gateway allocates its state
   logger.info({ heap: config.server.heap }, 'heap sizing');
+  // [speed] The start-up sizing (bin/stonegate.js) ends once every backend has started; then the policy's, by load.
+  const serving = (ready: Promise<void>): void =>
+    void ready.then(() => serveHeap(config.server.heap, (event) => logger.debug({ heap: config.server.heap, ...event }, 'heap state')));
   if (config.file === undefined)
     logger.warn(
       'no stonegate.toml found here: serving with the embedded defaults (no backends); create one with `stonegate init` (docs/configuration.md lists every key) or pass -c',
@@ -181,12 +181,13 @@ async function serve(values: Values): Promise<number> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGHUP', () => void gateway.reloader.reload('signal'));
   if (stdio) {
-    await gateway.start({ listen: false });
+    serving((await gateway.start({ listen: false })).ready);
     await serveStdio(gateway);
     shutdown('stdin closed');
     return -1;
   }
   const started = await gateway.start();
+  serving(started.ready);
   if (config.logging.format === 'pretty') printServeSummary(gateway, started, out);
   return -1; // keep running until a signal
 }
@@ -327,7 +328,10 @@ export async function main(argv: string[]): Promise<number> {
     out(USAGE);
     return command === undefined && values.help !== true ? 2 : 0;
   }
-  if (command !== 'serve') quietOnEpipe();
+  if (command !== 'serve') {
+    quietOnEpipe();
+    leaveStartupHeap(); // [speed] V8's defaults: the start-up sizing is for serve
+  }
   try {
     switch (command) {
       case 'serve':
@@ -339,7 +343,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'init':
         if (positionals.length > 1) throw new UsageError(`init takes no arguments (use --dir PATH), got '${positionals.slice(1).join(' ')}'`);
         if (values.uninstall === true && values['write-claude-md'] !== true) throw new UsageError('--uninstall goes with --write-claude-md');
-        return runInit({
+        // [speed] init, doctor and auth are loaded by their command only: `serve` never runs them (#30, idle memory).
+        return (await import('./init.js')).runInit({
           dir: values.dir,
           writeMcpConfig: values['write-mcp-config'],
           writeClaudeMd: values['write-claude-md'] === true,
@@ -349,7 +354,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'doctor': {
         const url = values.url ?? process.env.STONEGATE_URL;
         const token = process.env.STONEGATE_TOKEN;
-        return await runDoctor({
+        return await (await import('./doctor.js')).runDoctor({
           config: values.config,
           explicit: values.config !== undefined,
           overrides: overridesFrom(values),
@@ -359,7 +364,7 @@ export async function main(argv: string[]): Promise<number> {
         });
       }
       case 'auth': // [oauth-out] cli/auth.ts
-        return await runAuth(
+        return await (await import('./auth.js')).runAuth(
           { config: load(values), gatewayUrl: gatewayUrl(values), json: values.json === true, noBrowser: values['no-browser'] === true, out, err },
           positionals.slice(1),
         );

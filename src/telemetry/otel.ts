@@ -1,7 +1,5 @@
 import { type Context, type Link, type Attributes as OtelAttributes, ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/api';
 import { ExportResultCode, getNumberFromEnv, getStringFromEnv } from '@opentelemetry/core';
-import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as ProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import {
   BatchSpanProcessor,
@@ -19,6 +17,7 @@ import type { TelemetrySettings } from '../config/telemetry-schema.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { PooledIds } from './ids.js';
+import { lazyOtlpExporter } from './lazy-exporter.js';
 import { mcpSpans as mcpSpanMaker, RequestSpan } from './mcp-spans.js';
 import { Adopted, extract, Recorded, sampled, startSdkSpan, UNSAMPLED } from './spans.js';
 import { httpCarrier, type ServerInfo, type SpanHandle, type TraceCarrier, type Tracing } from './telemetry.js';
@@ -134,7 +133,7 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
   const protocol = protocolOf(settings, logger);
   const headers = Object.keys(settings.headers).length === 0 ? {} : { headers: { ...settings.headers } };
   const options = { ...(url === undefined ? {} : { url }), ...headers };
-  const exporter = protocol === 'http/json' ? new JsonExporter(options) : new ProtobufExporter(options);
+  const exporter = lazyOtlpExporter(protocol, options); // [speed] loaded at the first batch
   const where = url ?? getStringFromEnv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? getStringFromEnv('OTEL_EXPORTER_OTLP_ENDPOINT') ?? 'http://localhost:4318';
   const max = settings.max_queue_size ?? getNumberFromEnv('OTEL_BSP_MAX_QUEUE_SIZE') ?? 2048;
   // The SDK's batch defaults: one timer per batch, never per span.
