@@ -58,6 +58,26 @@ function setFlags(flags: readonly string[]): void {
   for (const flag of flags) setFlagsFromString(flag);
 }
 
+/**
+ * The longest the start-up sizing lasts in `serve`: a backend that keeps
+ * failing and restarting (an HTTP server that is down, a command in a crash
+ * loop with backoff) holds the start open, and the gateway must not serve
+ * its calls without the optimizing compilers meanwhile.
+ */
+export const STARTUP_HEAP_MAX_MS = 10_000;
+
+/** Resolves when `ready` does or after STARTUP_HEAP_MAX_MS, whichever is first (an unref'd timer). */
+export function startupEnds(ready: Promise<unknown>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, STARTUP_HEAP_MAX_MS);
+    timer.unref();
+    void ready.finally(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /** bin/stonegate.js, before it imports the CLI: the start-up sizing above. */
 export function applyStartupHeap(): void {
   setFlags([...IDLE_YOUNG, ...STARTUP_JIT]);

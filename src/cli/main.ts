@@ -10,7 +10,7 @@ import { serveStdio } from '../mcp/stdio-session.js';
 import { VERSION } from '../version.js';
 import { coordCopy } from './coord-copy.js';
 import { readSeedConfig, type SeedConfig, translateSeedConfig } from './coord-seed-config.js';
-import { applyHeapPolicy, leaveStartupHeap, serveHeap } from './heap.js';
+import { applyHeapPolicy, leaveStartupHeap, serveHeap, startupEnds } from './heap.js';
 import { localAddress } from './local-address.js';
 import { runRemote, UsageError } from './remote.js';
 import { printServeSummary } from './serve-summary.js';
@@ -146,9 +146,12 @@ async function serve(values: Values): Promise<number> {
   const logger = createLogger({ level: config.logging.level, format: config.logging.format, fd: stdio ? 2 : 1 });
   applyHeapPolicy(config.server.heap); // [speed] before the gateway allocates its state
   logger.info({ heap: config.server.heap }, 'heap sizing');
-  // [speed] The start-up sizing (bin/stonegate.js) ends once every backend has started; then the policy's, by load.
+  // [speed] The start-up sizing (bin/stonegate.js) ends once every backend has started (at most STARTUP_HEAP_MAX_MS); then the policy's, by load.
   const serving = (ready: Promise<void>): void =>
-    void ready.then(() => serveHeap(config.server.heap, (event) => logger.debug({ heap: config.server.heap, ...event }, 'heap state')));
+    void startupEnds(ready).then(() => {
+      logger.debug({ heap: config.server.heap, after_ms: Math.round(performance.now()) }, 'start-up heap sizing ended');
+      serveHeap(config.server.heap, (event) => logger.debug({ heap: config.server.heap, ...event }, 'heap state'));
+    });
   if (config.file === undefined)
     logger.warn(
       'no stonegate.toml found here: serving with the embedded defaults (no backends); create one with `stonegate init` (docs/configuration.md lists every key) or pass -c',

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { demoBackend, fixture, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
+import { demoBackend, fixture, type RunningGateway, serverRow, startGateway, stopAll } from '../helpers/harness.js';
 
 // Issue #30, idle RSS: what a gateway does not use, it does not load. jose
 // (JWT verification, ~3.5 MB of RSS) is loaded at the first OAuth token to
@@ -116,4 +116,14 @@ describe('#30 idle memory', () => {
     expect(idle.heapTotalMb).toBeDefined();
     expect(await youngBytes(gw)).toBeLessThan(8 * MB);
   }, 120_000);
+
+  it('ends the start-up sizing after 10 s even when a backend never becomes ready (its restarts hold the start open)', async () => {
+    // An HTTP backend on a port nothing listens on: it fails and waits its backoff (5, 10, 20 … s) before each try, so its start stays open for minutes.
+    const gw = await startGateway(
+      `[logging]\nlevel = "debug"\n\n[supervisor]\nrestart_backoff_min = 5000\n\n[[backends]]\nname = "away"\ntransport = "http"\nurl = "http://127.0.0.1:9/mcp"\nstart_timeout = 1000\n`,
+    );
+    const ended = await gw.waitForLog((l) => l.msg === 'start-up heap sizing ended', 30_000);
+    expect(ended.after_ms).toBeGreaterThan(0);
+    expect((await serverRow(gw, 'away')).status).not.toBe('running');
+  }, 60_000);
 });
