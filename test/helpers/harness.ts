@@ -100,7 +100,9 @@ export async function startGateway(
   };
 
   const listening = await Promise.race([
-    waitForLog((l) => l.msg === 'stonegate listening'),
+    // A bound, not a window: a gateway that cannot start exits (below) and fails at once. Under heavy load a
+    // start took more than the 15 s default (28-views at load 15–23, with no log line yet).
+    waitForLog((l) => l.msg === 'stonegate listening', 60_000),
     exited.then((e) => {
       throw new Error(`gateway exited (${e.code ?? e.signal}) before listening: ${stderr}`);
     }),
