@@ -278,16 +278,19 @@ describe('issue 24.3: a requestState the gateway cannot honour is refused with -
   });
 });
 
-describe('issue 24.3: expiry and restarts (no auth, input_request_ttl = 1)', () => {
+describe('issue 24.3: expiry and restarts (no auth, input_request_ttl = 3)', () => {
   it('an expired state is refused, the backend is answered, and nothing stays behind', async () => {
-    const gw = await startGateway(`[gateway]\ninput_request_ttl = 1\n\n${backend()}`, { args: ['--log-level', 'debug'] });
+    // The TTL is also the time the second call's retry below has to arrive in: at 1 s a loaded machine's round
+    // trip (answer, then retry) could take longer, and the retry found its state expired. 3 s; the expiry is
+    // awaited from the gateway's log, so only its length costs time, and the length is not what is checked.
+    const gw = await startGateway(`[gateway]\ninput_request_ttl = 3\n\n${backend()}`, { args: ['--log-level', 'debug'] });
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'conf');
     const { key, state } = inputRequired(await call(gw, 'test_elicitation', ELICIT), 'elicitation/create');
     const expired = await gw.waitForLog((l) => l.msg.startsWith('input request expired'));
     expect({ pending: expired.pending, ended: expired.ended }).toEqual({ pending: 0, ended: 0 });
     refused(
       await call(gw, 'test_elicitation', ELICIT, { extra: { inputResponses: { [key]: ACCEPT }, requestState: state } }),
-      /^Invalid requestState: it expired \(a requestState is valid for \[gateway\] input_request_ttl = 1 s\)/,
+      /^Invalid requestState: it expired \(a requestState is valid for \[gateway\] input_request_ttl = 3 s\)/,
     );
     // The backend heard the refusal and its call ended (once it has, a new call is the only one on the connection again).
     await gw.waitForLog((l) => (l.msg === 'call finished' || l.msg === 'call failed') && l.backend === 'conf');
