@@ -279,7 +279,9 @@ describe('issue 24.3: a requestState the gateway cannot honour is refused with -
 });
 
 describe('issue 24.3: expiry and restarts (no auth, input_request_ttl = 3)', () => {
-  it('an expired state is refused, the backend is answered, and nothing stays behind', async () => {
+  // The tests below start their own gateways (one, then two in turn): bounded at 90 and 120 s, not the
+  // suite's 60 s, since a start takes 10–15 s at load 20 (the restart test timed out at 30 s there).
+  it('an expired state is refused, the backend is answered, and nothing stays behind', { timeout: 90_000 }, async () => {
     // The TTL is also the time the second call's retry below has to arrive in: at 1 s a loaded machine's round
     // trip (answer, then retry) could take longer, and the retry found its state expired. 3 s; the expiry is
     // awaited from the gateway's log, so only its length costs time, and the length is not what is checked.
@@ -304,7 +306,7 @@ describe('issue 24.3: expiry and restarts (no auth, input_request_ttl = 3)', () 
     await gw.stop();
   });
 
-  it('the key file is made 0600 and kept: a state minted before a restart is authentic after it, its call is gone', async () => {
+  it('the key file is made 0600 and kept: a state minted before a restart is authentic after it, its call is gone', { timeout: 120_000 }, async () => {
     const gw = await startGateway(backend(), { keep: true });
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'conf');
     const { key, state } = inputRequired(await call(gw, 'test_elicitation', ELICIT), 'elicitation/create');
