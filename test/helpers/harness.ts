@@ -106,7 +106,14 @@ export async function startGateway(
     exited.then((e) => {
       throw new Error(`gateway exited (${e.code ?? e.signal}) before listening: ${stderr}`);
     }),
-  ]);
+  ]).catch(async (err: unknown) => {
+    // Not listening in time: the process is nobody's to stop (it is not in `running`), so it is killed here,
+    // or it and its backends outlive the test run.
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    await exited;
+    if (options.dir === undefined && options.keep !== true) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
   const url = listening.url as string;
   const gateway: RunningGateway = {
     url,
