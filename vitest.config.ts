@@ -47,19 +47,30 @@ const ALL = ['test/**/*.test.ts', 'bench/**/*.test.ts'];
 
 export default defineConfig({
   test: {
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    // [flaky] Bounds for a test or hook that hangs, never a speed check (tests assert no wall-clock limit): at
+    // load 15–23 on the 2-core machines, a hook starting two gateways or a test starting a third took over 30 s.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
     pool: 'forks',
     // Three test files at a time on the 2-core machines: most integration files wait on child processes
     // and sockets (npm test used ~65 % of two cores with two forks), so a third fork fills that wait.
     poolOptions: { forks: { maxForks: 3, minForks: 1 } },
     projects: [
       { extends: true, test: { name: 'unit', include: ALL, exclude: [...configDefaults.exclude, ...POSTGRES, ...BROWSER, ...INTEGRATION] } },
-      { extends: true, test: { name: 'integration', include: INTEGRATION, exclude: [...configDefaults.exclude, ...POSTGRES, ...BROWSER] } },
+      // [flaky] kill-spawned: no gateway a timed-out test left starting outlives its file.
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: INTEGRATION,
+          exclude: [...configDefaults.exclude, ...POSTGRES, ...BROWSER],
+          setupFiles: ['test/helpers/kill-spawned.ts'],
+        },
+      },
       {
         extends: true,
         // One throwaway PostgreSQL for the store tests (or STONEGATE_TEST_PG_URL).
-        test: { name: 'postgres', include: POSTGRES, globalSetup: ['test/helpers/pg-global-setup.ts'] },
+        test: { name: 'postgres', include: POSTGRES, globalSetup: ['test/helpers/pg-global-setup.ts'], setupFiles: ['test/helpers/kill-spawned.ts'] },
       },
       { extends: true, test: { name: 'browser', include: BROWSER } },
     ],

@@ -34,6 +34,19 @@ export interface RunningGateway {
 
 const running = new Set<RunningGateway>();
 
+/*
+ * Every gateway process this test file spawned and has not seen exit, started or not: a test that timed
+ * out while a gateway was starting never gets it into `running`, and the fork's end left it (and its
+ * backends) running, at load 20, until killed by hand. test/helpers/kill-spawned.ts kills what is left
+ * after each file (vitest ends its forks with a signal, so no 'exit' handler of ours would run).
+ */
+const spawned = new Set<ChildProcess>();
+
+/** SIGKILLs every gateway process of this file still alive (setup file kill-spawned.ts, after all its tests). */
+export function killSpawned(): void {
+  for (const child of spawned) child.kill('SIGKILL');
+}
+
 /** Starts `stonegate serve` with the given TOML (a temp data_dir and port 0 are added) and waits for the listener. */
 export async function startGateway(
   toml: string,
@@ -69,8 +82,12 @@ export async function startGateway(
   });
   let stderr = '';
   proc.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  spawned.add(proc);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.once('exit', (code, signal) => resolve({ code, signal })),
+    proc.once('exit', (code, signal) => {
+      spawned.delete(proc);
+      resolve({ code, signal });
+    }),
   );
 
   const waitForLog = (match: (line: LogLine) => boolean, timeoutMs = 15_000): Promise<LogLine> => {
@@ -100,11 +117,20 @@ export async function startGateway(
   };
 
   const listening = await Promise.race([
-    waitForLog((l) => l.msg === 'stonegate listening'),
+    // A bound, not a window: a gateway that cannot start exits (below) and fails at once. Under heavy load a
+    // start took more than the 15 s default (28-views at load 15–23, with no log line yet).
+    waitForLog((l) => l.msg === 'stonegate listening', 60_000),
     exited.then((e) => {
       throw new Error(`gateway exited (${e.code ?? e.signal}) before listening: ${stderr}`);
     }),
-  ]);
+  ]).catch(async (err: unknown) => {
+    // Not listening in time: the process is nobody's to stop (it is not in `running`), so it is killed here,
+    // or it and its backends outlive the test run.
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    await exited;
+    if (options.dir === undefined && options.keep !== true) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
   const url = listening.url as string;
   const gateway: RunningGateway = {
     url,

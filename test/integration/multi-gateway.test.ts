@@ -63,11 +63,15 @@ describePg('two gateways on one PostgreSQL', () => {
   it('delivers every acknowledged message once, completes every task once and loses no async result when one gateway is SIGKILLed', {
     timeout: 240_000,
   }, async () => {
+    // lease: a live gateway renews its async calls' lease every third of it, and a lease that lapsed lets the
+    // other gateway interrupt them. At 1 s a starved B (heavy load) missed its renewals for 700 ms and A, alive,
+    // interrupted B's running calls, which must complete. 5 s still runs out long before the test waits for
+    // A's calls to be interrupted (after all the messages and tasks); how long it is is not what is checked.
     const toml = `
 [store]
 url = ${q(database.url)}
 pool_size = 8
-lease = 1
+lease = 5
 
 [coordination]
 task_claim_timeout = 2

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, fixture, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 import { expectBackTo, type Footprint, footprint } from '../helpers/proc.js';
@@ -28,6 +31,19 @@ async function row(name: string): Promise<Row> {
   return found;
 }
 
+/**
+ * A call that stays in flight at the backend until `release()` (the counter
+ * backend's wait_file): what the test does while it is in flight does not
+ * race a timer, however slow the machine.
+ */
+const heldDir = mkdtempSync(join(tmpdir(), 'stonegate-held-'));
+let heldCount = 0;
+function held(server: string): { answer: ReturnType<RunningGateway['request']>; release: () => void } {
+  heldCount += 1;
+  const file = join(heldDir, `release-${heldCount}`);
+  return { answer: call(server, 'wait_file', { path: file }), release: () => writeFileSync(file, '') };
+}
+
 /** How many calls the counter backend has received (the count call itself is not one). */
 async function served(server: string): Promise<number> {
   const { status, body } = await call(server, 'count');
@@ -42,7 +58,10 @@ name = "breaker"
 command = "node"
 args = [${q(fixture('counter-server'))}]
 env = { FAIL_AS = "malformed" }
-circuit_breaker = { failure_threshold = 3, reset_timeout = 0.5, success_threshold = 2 }
+# reset_timeout is the open window in which the test's six requests must all be refused: 2 s, not
+# less, so that a loaded machine's slow requests still fall inside it (the window's length is not
+# what the test checks; that it opens, refuses, probes once and closes is).
+circuit_breaker = { failure_threshold = 3, reset_timeout = 2, success_threshold = 2 }
 
 [[backends]]
 name = "innocent"
@@ -76,7 +95,10 @@ circuit_breaker = { failure_threshold = 2 }
   baseline = footprint(gw);
 });
 afterEach(async () => expectBackTo(gw, baseline));
-afterAll(stopAll);
+afterAll(async () => {
+  await stopAll();
+  rmSync(heldDir, { recursive: true, force: true });
+});
 
 describe('circuit breaker on real backends', () => {
   it('opens after failure_threshold failures, fails fast without reaching the backend, lets exactly one probe through, and closes', async () => {
@@ -91,9 +113,16 @@ describe('circuit breaker on real backends', () => {
       expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     }
 
-    // Half-open after reset_timeout: of five calls at once, one is the probe.
+    // Half-open after reset_timeout: of five calls at once, one is the probe. It is held at the
+    // backend until the other four were answered, so none of them can arrive after it ended.
     await eventually(async () => (await row('breaker')).circuit === 'half_open');
-    const burst = await Promise.all(Array.from({ length: 5 }, () => call('breaker', 'slow', { ms: 1_000 })));
+    const calls = Array.from({ length: 5 }, () => held('breaker'));
+    let answered = 0;
+    for (const c of calls) c.answer.then(() => (answered += 1)).catch(() => undefined);
+    // Four answers come without the probe's; if they do not (two probes), the codes below say so.
+    await eventually(() => answered >= 4).catch(() => undefined);
+    for (const c of calls) c.release();
+    const burst = await Promise.all(calls.map((c) => c.answer));
     const codes = burst.map((r) => (r.status === 200 ? 'ok' : String(r.body.code))).sort();
     expect(codes).toEqual(['CIRCUIT_OPEN', 'CIRCUIT_OPEN', 'CIRCUIT_OPEN', 'CIRCUIT_OPEN', 'ok']);
     expect((await row('breaker')).circuit).toBe('closed');
@@ -115,7 +144,8 @@ describe('circuit breaker on real backends', () => {
     }
     expect((await row('innocent')).circuit).toBe('closed');
 
-    const busy = call('innocent', 'slow', { ms: 1_000 });
+    // The one slot is held until the four refusals are in (a timed call could end first on a slow machine).
+    const busy = held('innocent');
     await eventually(
       async () =>
         ((await gw.request('GET', '/server/list')).body.servers as { name: string; pool: { inflight: number } }[]).find((s) => s.name === 'innocent')?.pool
@@ -123,7 +153,8 @@ describe('circuit breaker on real backends', () => {
     );
     for (let i = 0; i < 4; i += 1) expect((await call('innocent', 'ok')).body.code).toBe('POOL_EXHAUSTED');
     expect((await row('innocent')).circuit).toBe('closed');
-    expect((await busy).status).toBe(200);
+    busy.release();
+    expect((await busy.answer).status).toBe(200);
     expect((await call('innocent', 'ok')).status).toBe(200);
   });
 

@@ -25,8 +25,10 @@ const backend = (name = 'conf'): string => `[[backends]]\nname = ${q(name)}\ncom
 let authed: RunningGateway;
 
 beforeAll(async () => {
-  // `quick` times out after 300 ms: only the time the caller takes to answer is not counted.
-  const config = `${backend()}\n${backend('quick')}\ntimeout = 300
+  // `quick` times out after 1.5 s: only the time the caller takes to answer is not counted. The backend's
+  // own share of the call (two messages each way) must fit in it on a loaded machine too: 300 ms did not
+  // always. What the test proves is that a wait longer than the timeout is not counted, not the timeout's size.
+  const config = `${backend()}\n${backend('quick')}\ntimeout = 1500
 [auth]
 [[auth.tokens]]
 name = "alice"
@@ -186,8 +188,9 @@ describe('issue 24.2: a 2025-era backend asks a 2026-07-28 caller through input_
 
   it("the time the caller takes to answer does not count against the backend's timeout", async () => {
     const { key, state } = inputRequired(await call(authed, 'test_elicitation', ELICIT, { token: ALICE, server: 'quick' }), 'elicitation/create');
-    // The user takes longer than the backend's 300 ms timeout to answer (the point of this test is time passing).
-    await new Promise((resolve) => setTimeout(resolve, 900));
+    // The user takes longer than the backend's 1.5 s timeout to answer (the point of this test is time passing):
+    // the gateway parked the call before it answered, so by its clock too more than the timeout passes.
+    await new Promise((resolve) => setTimeout(resolve, 1_700));
     const done = await call(authed, 'test_elicitation', ELICIT, {
       token: ALICE,
       server: 'quick',
@@ -275,16 +278,21 @@ describe('issue 24.3: a requestState the gateway cannot honour is refused with -
   });
 });
 
-describe('issue 24.3: expiry and restarts (no auth, input_request_ttl = 1)', () => {
-  it('an expired state is refused, the backend is answered, and nothing stays behind', async () => {
-    const gw = await startGateway(`[gateway]\ninput_request_ttl = 1\n\n${backend()}`, { args: ['--log-level', 'debug'] });
+describe('issue 24.3: expiry and restarts (no auth, input_request_ttl = 3)', () => {
+  // The tests below start their own gateways (one, then two in turn): bounded at 90 and 120 s, not the
+  // suite's 60 s, since a start takes 10–15 s at load 20 (the restart test timed out at 30 s there).
+  it('an expired state is refused, the backend is answered, and nothing stays behind', { timeout: 90_000 }, async () => {
+    // The TTL is also the time the second call's retry below has to arrive in: at 1 s a loaded machine's round
+    // trip (answer, then retry) could take longer, and the retry found its state expired. 3 s; the expiry is
+    // awaited from the gateway's log, so only its length costs time, and the length is not what is checked.
+    const gw = await startGateway(`[gateway]\ninput_request_ttl = 3\n\n${backend()}`, { args: ['--log-level', 'debug'] });
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'conf');
     const { key, state } = inputRequired(await call(gw, 'test_elicitation', ELICIT), 'elicitation/create');
     const expired = await gw.waitForLog((l) => l.msg.startsWith('input request expired'));
     expect({ pending: expired.pending, ended: expired.ended }).toEqual({ pending: 0, ended: 0 });
     refused(
       await call(gw, 'test_elicitation', ELICIT, { extra: { inputResponses: { [key]: ACCEPT }, requestState: state } }),
-      /^Invalid requestState: it expired \(a requestState is valid for \[gateway\] input_request_ttl = 1 s\)/,
+      /^Invalid requestState: it expired \(a requestState is valid for \[gateway\] input_request_ttl = 3 s\)/,
     );
     // The backend heard the refusal and its call ended (once it has, a new call is the only one on the connection again).
     await gw.waitForLog((l) => (l.msg === 'call finished' || l.msg === 'call failed') && l.backend === 'conf');
@@ -298,7 +306,7 @@ describe('issue 24.3: expiry and restarts (no auth, input_request_ttl = 1)', () 
     await gw.stop();
   });
 
-  it('the key file is made 0600 and kept: a state minted before a restart is authentic after it, its call is gone', async () => {
+  it('the key file is made 0600 and kept: a state minted before a restart is authentic after it, its call is gone', { timeout: 120_000 }, async () => {
     const gw = await startGateway(backend(), { keep: true });
     await gw.waitForLog((l) => l.msg === 'backend ready' && l.backend === 'conf');
     const { key, state } = inputRequired(await call(gw, 'test_elicitation', ELICIT), 'elicitation/create');

@@ -169,7 +169,8 @@ describe('issue 28.2: views (virtual servers)', () => {
     expect(names).toContain('other__echo');
   });
 
-  it('the legacy HTTP+SSE transport and [gateway] mcp_sessions = "stateless" serve views too', async () => {
+  // Starts a third gateway (6 s at load 10): bound at 90 s rather than vitest's 30 s default.
+  it('the legacy HTTP+SSE transport and [gateway] mcp_sessions = "stateless" serve views too', { timeout: 90_000 }, async () => {
     const sse = new Client({ name: 'views-sse', version: '1' });
     await sse.connect(new SSEClientTransport(new URL(`${open.url}/sse?view=reviewer`)));
     clients.push(sse);
@@ -289,7 +290,10 @@ describe('issue 28.2: views (virtual servers)', () => {
     expect((root.body.tools as { exposed_name: string }[]).some((t) => t.exposed_name === 'other__echo')).toBe(true);
   });
 
-  it('config errors name the view and the key', async () => {
+  // Six `stonegate check` processes: each loads the CLI, seconds apiece on a loaded machine (25 s in all at
+  // load 10, one after the other). They run at once, and the test's bound is not vitest's 30 s default: how
+  // long they take is not what the test checks.
+  it('config errors name the view and the key', { timeout: 120_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'stonegate-views-'));
     const cases: [string, string][] = [
       ['[[views]]\nname = "v"\nservers = ["ghost"]', "view 'v': unknown backend 'ghost'"],
@@ -302,12 +306,17 @@ describe('issue 28.2: views (virtual servers)', () => {
         "no [[views]] entry is named 'ghost'",
       ],
     ];
-    for (const [toml, message] of cases) {
-      const file = join(dir, 'stonegate.toml');
-      writeFileSync(file, `${demoBackend()}\n${toml}\n`);
-      const run = await runCli(['check', '-c', file]);
-      expect(run.code, toml).not.toBe(0);
-      expect(`${run.stdout}${run.stderr}`, toml).toContain(message);
+    const runs = await Promise.all(
+      cases.map(([toml], i) => {
+        const file = join(dir, `stonegate-${i}.toml`);
+        writeFileSync(file, `${demoBackend()}\n${toml}\n`);
+        return runCli(['check', '-c', file]);
+      }),
+    );
+    for (const [i, [toml, message]] of cases.entries()) {
+      const run = runs[i];
+      expect(run?.code, toml).not.toBe(0);
+      expect(`${run?.stdout}${run?.stderr}`, toml).toContain(message);
     }
   });
 });
