@@ -104,8 +104,15 @@ export interface HeapEvent {
 /** How often the watch looks at the process's CPU, and how busy a window is when it counts as load. */
 const WINDOW_MS = 250;
 const BUSY_SHARE = 0.1;
-/** Windows in a row under the threshold before the gateway counts as idle again (2 s). */
-const IDLE_WINDOWS = 8;
+/**
+ * Windows in a row under the threshold before the gateway counts as idle
+ * again (10 s). Agents' traffic comes in bursts: with a shorter quiet time
+ * (2 s was tried) a burst every few seconds paid two full collections and a
+ * small young generation at the start of each burst; 10 s keeps such load
+ * busy and still hands memory back well inside the 20 s the rss bench
+ * checks.
+ */
+const IDLE_WINDOWS = 40;
 /**
  * `balanced` under load: the young generation stops growing at two 8 MB
  * semi-spaces instead of V8's 16 MB (its maximum is fixed when the process
@@ -124,7 +131,7 @@ function youngBytes(): number {
  * `serve`, once every backend has started: the optimizing compilers come
  * back, and (unless `fast`, which is V8's defaults from here on) an unref'd
  * watch of the process's CPU gives load the policy's young generation and
- * an idle gateway its small one back: 2 s after the load stops, two full
+ * an idle gateway its small one back: 10 s after the load stops, two full
  * collections with memory-reducing sizing hand the grown young generation
  * and old-space garbage back (bench `rss`: RSS 20 s after the load).
  */
