@@ -249,15 +249,13 @@ async function coord(values: Values, extra: string[]): Promise<number> {
   return -1; // main.js keeps running and exits on its own (SIGTERM, SIGINT, end of stdin)
 }
 
-/** The standalone server's --max-sessions, --max-streams and --session-idle-timeout, passed on as given (main.js checks them). */
-function capFlags(values: Values): string[] {
-  const flags: string[] = [];
-  for (const flag of ['max-sessions', 'max-streams', 'session-idle-timeout'] as const) {
+/** The standalone server's caps, passed on as given (main.js checks them). */
+const CAP_FLAGS = ['max-sessions', 'max-streams', 'session-idle-timeout'] as const;
+const capFlags = (values: Values): string[] =>
+  CAP_FLAGS.flatMap((flag) => {
     const given = values[flag];
-    if (given !== undefined) flags.push(`--${flag}`, given);
-  }
-  return flags;
-}
+    return given === undefined ? [] : [`--${flag}`, given];
+  });
 
 /** `stonegate coord -c SEED_FILE`: the seed config's translation, logged, then the flags given on the command line over it. */
 async function coordFromSeed(values: Values, seed: SeedConfig): Promise<number> {

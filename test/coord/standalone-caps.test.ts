@@ -160,5 +160,9 @@ describe('standalone coord server caps', () => {
       expect(code).toBe(2);
       expect(stderr).toMatch(/is not a whole number from 1 to 100000/);
     }
+    // `stonegate coord` passes the flags on as given.
+    const viaCli = await runCoordToExit(['--port', '0', '--db', freshDb(), '--max-sessions', '0'], { cli: true });
+    expect(viaCli.code).toBe(2);
+    expect(viaCli.stderr).toMatch(/--max-sessions '0' is not a whole number/);
   });
 });
