@@ -8,7 +8,7 @@ import { demoBackend, type RunningGateway, startGateway, stopAll } from '../help
 // bounds that growth by default ([server] heap = "balanced"; bench `rss`
 // shows its curve); "compact" also shrinks the young generation and code,
 // "fast" keeps V8's defaults. The same load on compact and fast: the compact
-// gateway's RSS is the lower one, by far more than run-to-run noise. Both
+// gateway's young generation is the smaller one (V8's own gauge) and its RSS the lower one. Both
 // start with the same start-up sizing (bin/stonegate.js) and idle alike, so
 // the load must be long enough for fast's young generation to grow.
 //
@@ -28,12 +28,27 @@ function rssMb(gw: RunningGateway): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${gw.proc.pid}/status`, 'latin1'))?.[1]) / 1024;
 }
 
-/** CALLS calls on CLIENTS keep-alive clients; the mean RSS of the gateway through the second half of them. */
-async function load(gw: RunningGateway): Promise<number> {
+/** V8's young generation (both semi-spaces) in MB, from the gateway's own GET /metrics. */
+async function youngMb(gw: RunningGateway): Promise<number> {
+  const text = await (await fetch(`${gw.url}/metrics`)).text();
+  return Number(/nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)/.exec(text)?.[1]) / 2 ** 20;
+}
+
+/** What a load left: the mean RSS through its second half, and the largest young generation seen (MB). */
+interface Held {
+  rss: number;
+  young: number;
+}
+
+/** CALLS calls on CLIENTS keep-alive clients; the gateway's RSS and young generation through the second half of them. */
+async function load(gw: RunningGateway): Promise<Held> {
   let issued = 0;
   const samples: number[] = [];
+  const young: Promise<number>[] = [];
   const sampler = setInterval(() => {
-    if (issued > CALLS / 2) samples.push(rssMb(gw));
+    if (issued <= CALLS / 2) return;
+    samples.push(rssMb(gw));
+    young.push(youngMb(gw));
   }, 100);
   const body = JSON.stringify({ server: 'demo', tool: 'echo', arguments: { text: 'heap' } });
   try {
@@ -51,7 +66,8 @@ async function load(gw: RunningGateway): Promise<number> {
     clearInterval(sampler);
   }
   samples.push(rssMb(gw));
-  return samples.reduce((sum, mb) => sum + mb, 0) / samples.length;
+  young.push(youngMb(gw));
+  return { rss: samples.reduce((sum, mb) => sum + mb, 0) / samples.length, young: Math.max(...(await Promise.all(young))) };
 }
 
 // The server's idle keep-alive close (5 s by default) can meet a starved client reusing that connection
@@ -79,6 +95,12 @@ describe('#30 heap sizing of serve', () => {
   it('compact sizing holds less RSS than V8 defaults under the same load', async () => {
     const idle = `idle: compact ${rssMb(compact).toFixed(1)} MB, fast ${rssMb(fast).toFixed(1)} MB`;
     const [small, large] = await Promise.all([load(compact), load(fast)]);
-    expect(small, `under load (mean): compact ${small.toFixed(1)} MB, fast ${large.toFixed(1)} MB (${idle})`).toBeLessThan(large - 10);
+    const seen = `under load: RSS (mean) compact ${small.rss.toFixed(1)} MB, fast ${large.rss.toFixed(1)} MB; young generation (largest) compact ${small.young.toFixed(1)} MB, fast ${large.young.toFixed(1)} MB (${idle})`;
+    // The cause, read from V8 itself: compact's young generation stops at two 8 MB semi-spaces, fast's grows to two 16 MB
+    // (sized by what is allocated, not by time, so a starved machine does not blur it).
+    expect(small.young, seen).toBeLessThan(large.young);
+    // The effect an operator sees. With both starting from the same start-up sizing the gap is 25–30 MB on a
+    // quiet machine but was 7 MB once in CI under load, so only its direction is asserted.
+    expect(small.rss, seen).toBeLessThan(large.rss);
   }, 120_000);
 });
