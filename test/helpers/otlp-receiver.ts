@@ -1,5 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { TelemetrySettings } from '../../src/config/telemetry-schema.js';
+import { silentLogger } from '../../src/log.js';
+import { createTracing } from '../../src/telemetry/otel.js';
+import type { Tracing } from '../../src/telemetry/telemetry.js';
 
 /** One span as an OTLP/HTTP receiver decodes it: ids in hex, attributes flattened. */
 export interface ReceivedSpan {
@@ -172,4 +176,19 @@ function fromProtobuf(body: Buffer): ReceivedSpan[] {
       }),
     );
   });
+}
+
+/**
+ * An in-process tracer that exports to `url` (a receiver) as http/json at
+ * sample ratio 1, its batch sent 20 ms after its first span: what the tests
+ * that trace without a gateway process start from.
+ */
+export function tracingTo(url: string): Tracing {
+  const settings = { enabled: true, otlp_endpoint: url, protocol: 'http/json', headers: {}, service_name: '', sample_ratio: 1 };
+  process.env.OTEL_BSP_SCHEDULE_DELAY = '20';
+  try {
+    return createTracing(settings as unknown as TelemetrySettings, silentLogger());
+  } finally {
+    delete process.env.OTEL_BSP_SCHEDULE_DELAY;
+  }
 }

@@ -1,12 +1,9 @@
 import { Client } from '@modelcontextprotocol/client';
 import { InMemoryTransport, Server } from '@modelcontextprotocol/server';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TelemetrySettings } from '../../src/config/telemetry-schema.js';
-import { silentLogger } from '../../src/log.js';
-import { createTracing } from '../../src/telemetry/otel.js';
 import type { Tracing } from '../../src/telemetry/telemetry.js';
 import { eventually } from '../helpers/harness.js';
-import { type OtlpReceiver, startReceiver } from '../helpers/otlp-receiver.js';
+import { type OtlpReceiver, startReceiver, tracingTo } from '../helpers/otlp-receiver.js';
 
 /*
  * Issue #32 [otel]: the MCP span of a request comes from a hook into the
@@ -33,13 +30,7 @@ describe('[otel] the MCP SDK hook', () => {
       'function',
     );
     receiver = await startReceiver();
-    const settings = { enabled: true, otlp_endpoint: receiver.url, protocol: 'http/json', headers: {}, service_name: '', sample_ratio: 1 };
-    process.env.OTEL_BSP_SCHEDULE_DELAY = '20';
-    try {
-      tracing = createTracing(settings as unknown as TelemetrySettings, silentLogger());
-    } finally {
-      delete process.env.OTEL_BSP_SCHEDULE_DELAY;
-    }
+    tracing = tracingTo(receiver.url);
     tracing.traceServer(server, { session: () => undefined, client: () => server.getClientVersion()?.name });
     // As the gateway registers them: after the hook (session-server.ts), a handler and the fallback.
     server.setRequestHandler('resources/list', async () => ({ resources: [] }));
@@ -78,13 +69,7 @@ describe('[otel] the MCP SDK hook', () => {
 
   it('startMcp, for an MCP path that serves without the SDK Server: the POST and its MCP request are one span, the call its child', async () => {
     receiver = await startReceiver();
-    const settings = { enabled: true, otlp_endpoint: receiver.url, protocol: 'http/json', headers: {}, service_name: '', sample_ratio: 1 };
-    process.env.OTEL_BSP_SCHEDULE_DELAY = '20';
-    try {
-      tracing = createTracing(settings as unknown as TelemetrySettings, silentLogger());
-    } finally {
-      delete process.env.OTEL_BSP_SCHEDULE_DELAY;
-    }
+    tracing = tracingTo(receiver.url);
     const post = {};
     const http = tracing.startHttp(post, 'POST', '/mcp', () => undefined, '/mcp');
     const mcp = tracing.startMcp(

@@ -1,11 +1,8 @@
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TelemetrySettings } from '../../src/config/telemetry-schema.js';
-import { silentLogger } from '../../src/log.js';
-import { createTracing } from '../../src/telemetry/otel.js';
 import type { Tracing } from '../../src/telemetry/telemetry.js';
 import { eventually, fixture, q, startGateway, stopAll } from '../helpers/harness.js';
-import { type OtlpReceiver, startReceiver } from '../helpers/otlp-receiver.js';
+import { type OtlpReceiver, startReceiver, tracingTo } from '../helpers/otlp-receiver.js';
 
 /*
  * Issue #32 [otel], fewer spans per MCP call: the MCP semantic conventions
@@ -81,13 +78,7 @@ describe('[otel] a tools/call span is its routed call’s span', () => {
   it('a failed routed call’s error code stays on the span it took, over the tool error its MCP request answers', async () => {
     const sink = await startReceiver();
     receiver = sink;
-    const settings = { enabled: true, otlp_endpoint: sink.url, protocol: 'http/json', headers: {}, service_name: '', sample_ratio: 1 };
-    process.env.OTEL_BSP_SCHEDULE_DELAY = '20';
-    try {
-      tracing = createTracing(settings as unknown as TelemetrySettings, silentLogger());
-    } finally {
-      delete process.env.OTEL_BSP_SCHEDULE_DELAY;
-    }
+    tracing = tracingTo(sink.url);
     const signal = new AbortController().signal;
     const mcp = tracing.startMcp(
       undefined,
