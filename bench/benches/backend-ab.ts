@@ -195,7 +195,7 @@ export const backendAbBench: Bench = {
       return {
         tables: [link, table],
         notes: [
-          `Builds: this one${base === undefined ? '' : ` and ${base}`}; pool max 1, one demo backend over stdio each, heap ${heap ?? 'as shipped'}. CPU from /proc (user + system, 10 ms ticks).`,
+          `Builds: this one${base === undefined ? '' : ` and ${base}`}; pool max 1, one demo backend over stdio each, heap ${heap ?? 'as shipped'}. CPU from /proc (each thread's schedstat run time, in ns).`,
         ],
         targets: [],
       };

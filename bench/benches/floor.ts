@@ -250,7 +250,7 @@ export const floorBench: Bench = {
     return {
       tables: [table],
       notes: [
-        `${calls.toLocaleString('en-US')} calls at ${CLIENTS} clients, then ${seqCalls.toLocaleString('en-US')} sequential calls to warm the sequential client and three times ${seqCalls.toLocaleString('en-US')} timed, per target. CPU from /proc (user + system, 10 ms ticks); "backend" is the target's child processes (the demo backend; for the floor, none; for direct stdio, the backend itself).`,
+        `${calls.toLocaleString('en-US')} calls at ${CLIENTS} clients, then ${seqCalls.toLocaleString('en-US')} sequential calls to warm the sequential client and three times ${seqCalls.toLocaleString('en-US')} timed, per target. CPU from /proc (each thread's schedstat run time, in ns); "backend" is the target's child processes (the demo backend; for the floor, none; for direct stdio, the backend itself).`,
       ],
       targets: [],
     };
