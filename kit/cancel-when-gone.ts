@@ -81,12 +81,13 @@ function cancelRequests(ids: readonly RequestId[], transport: Transport, onCance
     onCancel?.(id);
     const cancelled: JSONRPCMessage = { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason } };
     transport.onmessage?.(cancelled);
-    const answer: JSONRPCMessage = {
-      jsonrpc: '2.0',
-      id,
-      error: { code: CONNECTION_CLOSED, message: `Request cancelled: ${reason.toLowerCase()}; call again.` },
-    };
+    const answer = closedAnswer(id, reason);
     // No transport holds this request any more (answered already, or its stream is gone for good): nothing to release.
     transport.send(answer, { relatedRequestId: id }).catch(() => undefined);
   }
+}
+
+/** The error answer of a request cancelled because its connection closed (kept in a session's event store for a client that resumes). */
+export function closedAnswer(id: RequestId, reason = 'The client connection closed before the answer was sent'): JSONRPCMessage {
+  return { jsonrpc: '2.0', id, error: { code: CONNECTION_CLOSED, message: `Request cancelled: ${reason.toLowerCase()}; call again.` } };
 }

@@ -1,5 +1,7 @@
-import type { JSONRPCMessage, TransportSendOptions, WebStandardStreamableHTTPServerTransportOptions } from '@modelcontextprotocol/server';
+import type { ServerResponse } from 'node:http';
+import type { JSONRPCMessage, RequestId, TransportSendOptions, WebStandardStreamableHTTPServerTransportOptions } from '@modelcontextprotocol/server';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
+import { LeanStream, type StreamInternals } from './mcp-lean-sse.js';
 
 /** The SDK transport's private fields this class reads and sets (the SDK is pinned exactly for them; test/http/mcp-transport-internals.test.ts fails when one changes, test/integration/mcp-responses.test.ts checks the answers). */
 interface Internals {
@@ -38,6 +40,8 @@ type Message = Record<string, unknown> & { method?: unknown; params?: { _meta?: 
 export class GatewayHttpTransport extends WebStandardStreamableHTTPServerTransport {
   readonly #needs: StreamNeeds;
   #logging = false;
+  /** [speed] The lean calls in flight that may still switch to SSE (mcp-lean-sse.ts), by request id. */
+  readonly #lean = new Map<RequestId, LeanStream>();
 
   constructor(options: WebStandardStreamableHTTPServerTransportOptions, needs: StreamNeeds) {
     super(options);
@@ -50,19 +54,38 @@ export class GatewayHttpTransport extends WebStandardStreamableHTTPServerTranspo
     return this.handleRequest(request, { parsedBody: body });
   }
 
-  override send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+  override async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
     const self = this as unknown as Internals;
-    const requestId = 'id' in message && ('result' in message || 'error' in message) ? message.id : options?.relatedRequestId;
+    const response = 'id' in message && ('result' in message || 'error' in message);
+    const requestId = response ? message.id : options?.relatedRequestId;
     if (requestId !== undefined) {
+      // [speed] A lean call's first message to the client opens its SSE stream; its answer is sent by the call (LeanStream.finish).
+      if (!response) await this.#lean.get(requestId)?.open();
       const streamId = self._requestToStreamMapping.get(requestId);
       self._enableJsonResponse = streamId !== undefined && self._streamMapping.get(streamId)?.resolveJson !== undefined;
     }
     return super.send(message, options);
   }
 
-  /** [speed] Whether a request without a progress token gets one JSON body here (the lean path, mcp-lean.ts, takes only those). */
-  answersJson(): boolean {
-    return !this.#logging && !this.#needs.serverRequests();
+  /**
+   * [speed] How the lean path (mcp-lean.ts) may answer a request without a progress token: 'json', one JSON body
+   * (as the SDK path here); 'switch', JSON unless the call sends the client a message first (the client declared
+   * sampling or elicitation: mcp-lean-sse.ts); undefined, not at all (a log level is set: the SDK path streams).
+   */
+  leanMode(): 'json' | 'switch' | undefined {
+    if (this.#logging) return undefined;
+    return this.#needs.serverRequests() ? 'switch' : 'json';
+  }
+
+  /** [speed] A lean call that may switch to SSE, registered until `leanDone`: its messages to the client open its stream. */
+  leanStream(id: RequestId, res: ServerResponse, version: string | undefined): LeanStream {
+    const stream = new LeanStream(this as unknown as StreamInternals, res, id, version, this.sessionId);
+    this.#lean.set(id, stream);
+    return stream;
+  }
+
+  leanDone(id: RequestId, stream: LeanStream): void {
+    if (this.#lean.get(id) === stream) this.#lean.delete(id);
   }
 
   #streams(body: unknown): boolean {

@@ -1,5 +1,6 @@
 import { Server, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
 import { describe, expect, it } from 'vitest';
+import { MemoryEventStore } from '../../src/http/event-store.js';
 import { requestControllersOf } from '../../src/http/mcp-lean.js';
 import { GatewayHttpTransport } from '../../src/http/mcp-transport.js';
 
@@ -19,6 +20,28 @@ describe("the SDK transport's fields GatewayHttpTransport reads and sets", () =>
     expect(transport._enableJsonResponse).toBe(true);
     expect(transport._requestToStreamMapping).toBeInstanceOf(Map);
     expect(transport._streamMapping).toBeInstanceOf(Map);
+  });
+
+  it("has the stream methods a lean call's switch to SSE calls (mcp-lean-sse.ts), writing through the controller it is given", async () => {
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      eventStore: new MemoryEventStore(),
+    }) as unknown as Internals;
+    expect(typeof transport.writePrimingEvent).toBe('function');
+    expect(typeof transport.startKeepAlive).toBe('function');
+    const written: string[] = [];
+    const controller = { enqueue: (chunk: string) => written.push(chunk), close: () => undefined };
+    const encoder = { encode: (text: string) => text };
+    await (transport.writePrimingEvent as (c: unknown, e: unknown, s: string, v: string) => Promise<void>).call(
+      transport,
+      controller,
+      encoder,
+      'stream1',
+      '2025-11-25',
+    );
+    expect(written).toEqual([expect.stringMatching(/^id: stream1_\d+\ndata: \n\n$/)]);
+    const timer = (transport.startKeepAlive as (c: unknown, e: unknown) => ReturnType<typeof setInterval> | undefined).call(transport, controller, encoder);
+    clearInterval(timer);
   });
 
   it('are the ones a POST fills: a JSON-answered request maps to a stream with resolveJson', async () => {
