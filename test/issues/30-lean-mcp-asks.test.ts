@@ -207,6 +207,24 @@ describe('#30 the lean answer of an asking client, against the SDK path', () => 
     },
   );
 
+  it("a backend's log message during a call (no log level set) reaches the client as on the SDK path", async () => {
+    const session = await rawSession('2025-11-25');
+    const run = async (path: string): Promise<{ type: string | undefined; messages: unknown[] }> => {
+      const answer = await open('POST', path, session, call(10, 'demo__log', { message: 'from the backend' }));
+      const type = answer.headers['content-type'];
+      if (type === 'application/json') return { type, messages: [JSON.parse(await answer.body())] };
+      return { type, messages: await messages(answer) };
+    };
+    const before = await leanCount();
+    const lean = await run('/mcp');
+    expect(await leanCount()).toBe(before + 1);
+    const sdk = await run('/mcp?via=sdk');
+    // The log message switches the lean answer to SSE: the message, then the answer, as the SDK path's stream.
+    expect(lean).toEqual(sdk);
+    expect(lean.type).toBe('text/event-stream');
+    expect(JSON.stringify(lean.messages[0])).toContain('notifications/message');
+  });
+
   it('a connection dropped after the switch cancels the call and keeps its answer for a resume, as on the SDK path', async () => {
     const session = await rawSession('2025-11-25');
     const run = async (path: string): Promise<unknown[]> => {
