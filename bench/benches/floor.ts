@@ -174,6 +174,8 @@ export const floorBench: Bench = {
         await waitHealthy(sg.url, 30_000);
         await run(`stonegate REST (${label})`, () => overHttp(sg.url, sg.pid, 'REST', 'demo__echo'));
         await run(`stonegate /mcp, 2025 sessions (${label})`, () => overHttp(sg.url, sg.pid, '/mcp 2025 sessions', 'demo__echo'));
+        // [speed] Sessions that declare sampling and elicitation (most real agents): lean JSON since #30's switch to SSE on demand.
+        await run(`stonegate /mcp, 2025 sessions declaring sampling (${label})`, () => overHttp(sg.url, sg.pid, '/mcp 2025 sessions, asking', 'demo__echo'));
         await run(`stonegate /mcp, 2026-07-28 (${label})`, () => overHttp(sg.url, sg.pid, '/mcp 2026-07-28', 'demo__echo'));
         await run(`stonegate /mcp/demo, 2026-07-28 (${label})`, () => overHttp(sg.url, sg.pid, '/mcp 2026-07-28', 'echo', '/mcp/demo'));
       } finally {

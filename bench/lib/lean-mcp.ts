@@ -6,7 +6,9 @@
  */
 import { headerOf, type LeanAnswer, type LeanPool } from './lean-http.js';
 
-export type Surface = 'REST' | '/mcp 2025 sessions' | '/mcp 2026-07-28';
+export type Surface = 'REST' | '/mcp 2025 sessions' | '/mcp 2025 sessions, asking' | '/mcp 2026-07-28';
+/** [speed] The client capabilities a 2025 session declares: none, or (`asking`) sampling and elicitation, as most real agents do. */
+const capabilitiesOf = (surface: Surface): Record<string, unknown> => (surface.endsWith('asking') ? { sampling: {}, elicitation: {} } : {});
 const ACCEPT = 'accept: application/json, text/event-stream\r\n';
 const MODERN = '2026-07-28';
 
@@ -50,7 +52,7 @@ export async function leanCallers(
         jsonrpc: '2.0',
         id: 0,
         method: 'initialize',
-        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: `rss-${i}`, version: '1' } },
+        params: { protocolVersion: '2025-06-18', capabilities: capabilitiesOf(surface), clientInfo: { name: `rss-${i}`, version: '1' } },
       };
       const answer = await pool.request('POST', path, JSON.stringify(init), ACCEPT);
       const session = headerOf(answer, 'mcp-session-id');
