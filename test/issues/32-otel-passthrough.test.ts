@@ -32,10 +32,14 @@ async function leanCalls(): Promise<number> {
 }
 
 /** What the backend saw in `_meta` for one call of a client whose every POST carries HEADER_TRACE. */
-async function seenMeta(options: Record<string, unknown>, meta?: Record<string, unknown>): Promise<{ seen: Record<string, unknown>; lean: boolean }> {
+async function seenMeta(
+  options: Record<string, unknown>,
+  meta?: Record<string, unknown>,
+  path = '/mcp',
+): Promise<{ seen: Record<string, unknown>; lean: boolean }> {
   const client = new Client({ name: 'passthrough', version: '1' }, options as ConstructorParameters<typeof Client>[1]);
   const headers = { traceparent: HEADER_TRACE, tracestate: 'vendor=h' };
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`), { requestInit: { headers } }));
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}${path}`), { requestInit: { headers } }));
   try {
     const before = await leanCalls();
     const answer = await client.callTool({ name: 'echo__echo_meta', arguments: {}, ...(meta === undefined ? {} : { _meta: meta }) });
@@ -47,15 +51,16 @@ async function seenMeta(options: Record<string, unknown>, meta?: Record<string, 
 }
 
 const MODERN = { versionNegotiation: { mode: { pin: '2026-07-28' } } };
-const ELICITING = { capabilities: { elicitation: {} } }; // the SDK answers this client with SSE: the SDK path
+const ELICITING = { capabilities: { elicitation: {} } }; // [speed] #30: lean too (mcp-lean-sse.ts); a query string takes the SDK path
 
 describe('[otel] tracing off: a POST /mcp passes its HTTP trace context on', () => {
   it.each([
-    ['a 2025 session, lean path', {}, true],
-    ['a 2025 session that takes elicitation, SDK path', ELICITING, false],
-    ['a 2026-07-28 request, lean path', MODERN, true],
-  ] as const)('%s: the backend gets the traceparent and tracestate headers verbatim', async (_name, options, lean) => {
-    const result = await seenMeta(options);
+    ['a 2025 session, lean path', {}, true, '/mcp'],
+    ['a 2025 session that takes elicitation, lean path', ELICITING, true, '/mcp'],
+    ['a 2025 session that takes elicitation, SDK path', ELICITING, false, '/mcp?via=sdk'],
+    ['a 2026-07-28 request, lean path', MODERN, true, '/mcp'],
+  ] as const)('%s: the backend gets the traceparent and tracestate headers verbatim', async (_name, options, lean, path) => {
+    const result = await seenMeta(options, undefined, path);
     expect(result.lean).toBe(lean);
     expect(result.seen).toMatchObject({ traceparent: HEADER_TRACE, tracestate: 'vendor=h' });
   });
