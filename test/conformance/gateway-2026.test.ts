@@ -40,6 +40,11 @@ describe('conformance suite 0.2 through the gateway', () => {
     report('2025-11-25', run);
     expect(run.exitCode, run.output.slice(-3000)).toBe(0);
     expect(run.failed).toBe(0);
-    expect(run.passed).toBeGreaterThanOrEqual(79);
+    // [speed] #30: 78, was 79. server-sse-polling's client declares sampling and elicitation, and its plain tools/call is
+    // now answered with one JSON body (src/http/mcp-lean-sse.ts): the suite reports its priming-event check "not
+    // applicable" (INFO) then. A call that does send the client a message still gets the priming event (30-lean-mcp-asks).
+    expect(run.passed).toBeGreaterThanOrEqual(78);
+    const polling = run.scenarios.find((s) => s.name === 'server-sse-polling');
+    expect(polling?.failed).toBe(0);
   });
 });
