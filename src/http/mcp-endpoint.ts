@@ -18,7 +18,6 @@ import {
   countLeanCalls,
   envelopePeer,
   type LeanAnswer,
-  type LeanAsker,
   type LeanEra,
   type LeanPost,
   plainCall,
@@ -28,6 +27,7 @@ import {
   requestControllersOf,
   runLean,
 } from './mcp-lean.js';
+import { type LeanAsker, leanAsks } from './mcp-lean-sse.js';
 import { enterModern, isModernVersion, metaBytes, modernMcp, NO_BODY, refusalCode } from './mcp-modern.js';
 import { GatewayHttpTransport } from './mcp-transport.js';
 import { role } from './route-role.js';
@@ -340,7 +340,7 @@ export function mcpEndpoint(gateway: McpEndpointSources): McpEndpoint {
     // [speed] A client that may be asked (sampling, elicitation): JSON unless the call sends it a message first (mcp-lean-sse.ts).
     const { transport, server } = session;
     const stream = transport.leanStream(call.id, post.res, post.header('mcp-protocol-version'));
-    era.asks = { asker: server as unknown as LeanAsker, stream };
+    era.asks = leanAsks(server as unknown as LeanAsker, call.id, stream);
     return runLean(session.lean, post, call, era, requestControllersOf(server)).finally(() => transport.leanDone(call.id, stream));
   };
 

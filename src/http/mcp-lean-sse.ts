@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/server';
 import { DEFAULT_NEGOTIATED_PROTOCOL_VERSION } from '@modelcontextprotocol/server';
+import { closedAnswer } from '../../kit/cancel-when-gone.js';
 
 /*
  * [speed] A lean /mcp call (mcp-lean.ts) of a 2025 session whose client
@@ -37,6 +38,32 @@ interface SseEncoder {
   encode(text: string): string;
 }
 const AS_TEXT: SseEncoder = { encode: (text) => text };
+
+/** The session server's sending side: the SDK's own request and notification (Protocol). */
+export interface LeanAsker {
+  request(request: { method: string; params?: unknown }, schema: unknown, options?: Record<string, unknown>): Promise<unknown>;
+  notification(notification: { method: string; params?: unknown }, options?: Record<string, unknown>): Promise<void>;
+}
+
+type Send = (request: { method: string }, schema: unknown, options?: Record<string, unknown>) => Promise<unknown>;
+type Notify = (notification: { method: string }, options?: Record<string, unknown>) => Promise<void>;
+
+/** What a lean call that may ask its client gets: ctx.mcpReq's send and notify, as the SDK makes them (related to the call), and its stream. */
+export interface LeanAsks {
+  send: Send;
+  notify: Notify;
+  stream: LeanStream;
+}
+
+/** The send, notify and stream of one call (`id`) of a session whose server is `asker`. */
+export function leanAsks(asker: LeanAsker, id: RequestId, stream: LeanStream): LeanAsks {
+  const related = { relatedRequestId: id };
+  return {
+    send: (request, schema, options) => asker.request(request, schema, { ...options, ...related }),
+    notify: (notification, options) => asker.notification(notification, { ...options, ...related }),
+    stream,
+  };
+}
 
 /** One lean call that may switch to SSE; `opened` once it has. */
 export class LeanStream {
@@ -114,6 +141,18 @@ export class LeanStream {
     if (this.#keepAlive !== undefined) clearInterval(this.#keepAlive);
     if (this.#streamId !== undefined && this.#sdk._streamMapping.get(this.#streamId)?.controller === this.#controller)
       this.#sdk._streamMapping.delete(this.#streamId);
+  }
+
+  /**
+   * The end of a call whose stream is open (nothing more for the caller to write): its answer, or when it was
+   * cancelled by its connection closing, the answer the SDK path's cancelWhenClosed gives (kept for a client that
+   * resumes); cancelled by its client (notifications/cancelled), none, and the stream ends.
+   */
+  async settle(answer: JSONRPCMessage, aborted: boolean): Promise<undefined> {
+    if (!aborted) await this.finish(answer);
+    else if (this.#res.destroyed) await this.finish(closedAnswer(this.#id));
+    else this.abandon();
+    return undefined;
   }
 
   /** Sends the call's answer on its stream: stored, written, and the stream closed by the SDK transport. */

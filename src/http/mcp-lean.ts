@@ -2,7 +2,6 @@ import type { ServerResponse } from 'node:http';
 import type { ClientCapabilities, JSONRPCMessage, JSONRPCRequest, RequestId, ServerContext } from '@modelcontextprotocol/server';
 import { ProtocolErrorCode, SERVER_INFO_META_KEY, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server';
 import { Counter, type Registry } from 'prom-client';
-import { closedAnswer } from '../../kit/cancel-when-gone.js';
 import { bridgedCalls } from '../mcp/bridged-call.js';
 import { GATE_TOOL_NAMES } from '../mcp/gate-tools.js';
 import { toolOf } from '../mcp/named-view.js';
@@ -12,7 +11,7 @@ import type { CallPeer, ToolCallHandler } from '../mcp/tool-call.js';
 import { sees, type View } from '../mcp/view.js';
 import { paramHeaders } from '../router/param-headers.js';
 import { startMcpSpan } from '../telemetry/telemetry.js';
-import type { LeanStream } from './mcp-lean-sse.js';
+import type { LeanAsks } from './mcp-lean-sse.js';
 
 /*
  * [speed] The lean /mcp front path (#30): a plain `tools/call` POST — one
@@ -188,23 +187,16 @@ function handlerRequest(call: PlainCall, modern: boolean): JSONRPCRequest {
 const refusedRequest = (): Promise<never> => Promise.reject(new Error('stonegate: a plain call sends no request to the agent'));
 const dropped = async (): Promise<void> => undefined;
 
-/** [speed] The session server's sending side, for a call that may ask its client (mcp-lean-sse.ts): the SDK's own request and notification. */
-export interface LeanAsker {
-  request(request: { method: string; params?: unknown }, schema: unknown, options?: Record<string, unknown>): Promise<unknown>;
-  notification(notification: { method: string; params?: unknown }, options?: Record<string, unknown>): Promise<void>;
-}
-
 /**
  * The context a handler reads of one request: its id, method, `_meta`
  * (without the envelope), envelope, signal, and a retry's fields (none on a
- * plain call). Without an `asker`, notifications are dropped, as the SDK drops
+ * plain call). Without `asks`, notifications are dropped, as the SDK drops
  * them for a request it answers with one JSON body (a 2025 session in JSON
- * mode; a 2026-07-28 request without a logLevel sends none); with one, a
- * request or notification goes out as the SDK's ctx.mcpReq sends it, related
- * to the call (and opens its SSE stream: GatewayHttpTransport.send).
+ * mode; a 2026-07-28 request without a logLevel sends none); with them, a
+ * request or notification goes out as the SDK's ctx.mcpReq sends it
+ * ([speed] mcp-lean-sse.ts).
  */
-function contextOf(call: PlainCall, modern: boolean, signal: AbortSignal, header: LeanPost['header'], asker?: LeanAsker): ServerContext {
-  const related = { relatedRequestId: call.id };
+function contextOf(call: PlainCall, modern: boolean, signal: AbortSignal, header: LeanPost['header'], asks?: LeanAsks): ServerContext {
   const mcpReq = {
     id: call.id,
     method: 'tools/call',
@@ -212,14 +204,8 @@ function contextOf(call: PlainCall, modern: boolean, signal: AbortSignal, header
     ...(modern ? { envelope: call.meta } : {}),
     signal,
     requestState: () => undefined,
-    send:
-      asker === undefined
-        ? refusedRequest
-        : (request: { method: string }, schema: unknown, options?: Record<string, unknown>) => asker.request(request, schema, { ...options, ...related }),
-    notify:
-      asker === undefined
-        ? dropped
-        : (notification: { method: string }, options?: Record<string, unknown>) => asker.notification(notification, { ...options, ...related }),
+    send: asks?.send ?? refusedRequest,
+    notify: asks?.notify ?? dropped,
   };
   // [otel] The POST's headers, as the SDK's ctx.http.req gives them: an HTTP traceparent reaches the backend (pool/backend-era.ts traced).
   const http = { req: { headers: { get: (name: string): string | null => header(name) ?? null } } };
@@ -233,8 +219,8 @@ export interface LeanEra {
   /** [otel] The client's name, for the call's MCP span (as the SDK path's span names it). */
   client?: string;
   serverInfo?: Record<string, unknown>;
-  /** [speed] A 2025 session whose client may be asked: its server's sending side and the call's switchable stream (mcp-lean-sse.ts). */
-  asks?: { asker: LeanAsker; stream: LeanStream };
+  /** [speed] A 2025 session whose client may be asked: the call's send, notify and switchable stream (mcp-lean-sse.ts). */
+  asks?: LeanAsks;
 }
 
 /**
@@ -291,7 +277,7 @@ export async function runLean(
   const traced = startMcpSpan(post.key, { method: 'tools/call', id: call.id, params: call.params }, era.sessionId, era.client, aborter.signal);
   let body: Record<string, unknown>;
   try {
-    const context = contextOf(call, era.modern, aborter.signal, post.header, era.asks?.asker);
+    const context = contextOf(call, era.modern, aborter.signal, post.header, era.asks);
     const result = (await handler(handlerRequest(call, era.modern), context)) as Record<string, unknown>;
     traced?.end(result);
     body = { result: era.modern ? modernResult(result, era.serverInfo) : result, jsonrpc: '2.0', id: call.id };
@@ -302,15 +288,8 @@ export async function runLean(
     res.off('close', onClose);
     if (controllers?.get(call.id) === aborter) controllers.delete(call.id);
   }
-  const stream = era.asks?.stream;
-  if (stream?.opened === true) {
-    // [speed] The call has sent its client a message: its answer goes on its SSE stream, or none when it was cancelled (mcp-lean-sse.ts).
-    // A closed connection's call is answered as the SDK path's cancelWhenClosed answers it, kept for a client that resumes.
-    if (!aborter.signal.aborted) await stream.finish(body as JSONRPCMessage);
-    else if (res.destroyed) await stream.finish(closedAnswer(call.id));
-    else stream.abandon();
-    return undefined;
-  }
+  // [speed] A call that has sent its client a message is answered on its SSE stream (mcp-lean-sse.ts).
+  if (era.asks?.stream.opened === true) return era.asks.stream.settle(body as JSONRPCMessage, aborter.signal.aborted);
   if (aborter.signal.aborted) return undefined;
   // 2026-07-28: a relayed -32021 is the one handler error the SDK answers with HTTP 400 (its "ladder" status).
   const missing = era.modern && (body.error as { code?: number } | undefined)?.code === ProtocolErrorCode.MissingRequiredClientCapability;
