@@ -153,6 +153,19 @@ export const latencyBench: Bench = {
           : `misses: ${fmt(mcpP50 - 0.5 * sgP50)} ms too slow (needs ≤ ${fmt(0.5 * sgP50)} ms)`
         : 'not measured',
     });
+    // [speed] #30's peer targets ask each of three runs to meet them: the ratio of every repetition (interleaved, so each
+    // repetition is a run of its own for both sides), and mcp-proxy's best transport, whichever is faster in that repetition.
+    const repRatios = (peer: (rep: number) => number): string =>
+      (byName.get('stonegate /mcp')?.runs ?? []).map((run, rep) => ratio(run.p50 / peer(rep))).join(' / ');
+    const repP50 = (name: string, rep: number): number => byName.get(name)?.runs[rep]?.p50 ?? Number.NaN;
+    const proxyBest = (rep: number): number => Math.min(repP50('mcp-proxy /mcp', rep), repP50('mcp-proxy /sse', rep));
+    const bestProxy = Math.min(med(byName.get('mcp-proxy /mcp'), 'p50'), med(byName.get('mcp-proxy /sse'), 'p50'));
+    targetsOut.push({
+      goal: "sequential /mcp p50 ≤ 0.75× mcp-proxy's best transport p50",
+      measured: `${fmt(mcpP50)} ms vs ${fmt(bestProxy)} ms = ${ratio(mcpP50 / bestProxy)}`,
+      pass: mcpP50 / bestProxy <= 0.75,
+      margin: `per repetition: ÷ supergateway ${repRatios((rep) => repP50('supergateway', rep))}; ÷ mcp-proxy's best ${repRatios(proxyBest)}`,
+    });
     return {
       tables: [main, p50Ratios],
       notes: [
