@@ -330,14 +330,14 @@ export function mcpEndpoint(gateway: McpEndpointSources): McpEndpoint {
     const session = sessions.get(id);
     if (config.gateway.mcp_sessions === 'stateless' || session === undefined || session.endpoint !== endpoint || session.owner !== identity?.name)
       return undefined;
+    if (!plainLegacy(call, post.header)) return undefined;
     const mode = session.transport.leanMode();
-    if (mode === undefined || !plainLegacy(call, post.header)) return undefined;
     session.lastSeen = Date.now();
     session.lean ??= toolCallHandler(gateway, session.view, 'legacy', session.server);
     const client = session.server.getClientVersion()?.name; // [otel] the span's client
     const era: LeanEra = { modern: false, sessionId: id, client };
     if (mode === 'json') return runLean(session.lean, post, call, era, requestControllersOf(session.server));
-    // [speed] A client that may be asked (sampling, elicitation): JSON unless the call sends it a message first (mcp-lean-sse.ts).
+    // [speed] A client that may be asked (sampling, elicitation) or logged to: JSON unless the call sends it a message first (mcp-lean-sse.ts).
     const { transport, server } = session;
     const stream = transport.leanStream(call.id, post.res, post.header('mcp-protocol-version'));
     era.asks = leanAsks(server as unknown as LeanAsker, call.id, stream);

@@ -6,9 +6,9 @@ import { closedAnswer } from '../../kit/cancel-when-gone.js';
 
 /*
  * [speed] A lean /mcp call (mcp-lean.ts) of a 2025 session whose client
- * declared sampling or elicitation: a backend may send the client a request
- * during any of its calls, so the SDK path answers every such call with an
- * SSE stream. The spec lets a server answer a POST with one JSON body unless
+ * declared sampling or elicitation, or set a log level: a backend may send
+ * the client a request or a log message during any of its calls, so the SDK
+ * path answers every such call with an SSE stream. The spec lets a server answer a POST with one JSON body unless
  * it sends the client messages of its own first, so here the call is
  * answered with one JSON body, unless a message for the client (a request
  * such as sampling/createMessage, or a notification) goes out during it:

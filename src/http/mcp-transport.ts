@@ -68,13 +68,12 @@ export class GatewayHttpTransport extends WebStandardStreamableHTTPServerTranspo
   }
 
   /**
-   * [speed] How the lean path (mcp-lean.ts) may answer a request without a progress token: 'json', one JSON body
-   * (as the SDK path here); 'switch', JSON unless the call sends the client a message first (the client declared
-   * sampling or elicitation: mcp-lean-sse.ts); undefined, not at all (a log level is set: the SDK path streams).
+   * [speed] How the lean path (mcp-lean.ts) answers a request without a progress token: 'json', one JSON body (as
+   * the SDK path here); 'switch', JSON unless the call sends the client a message first, when it turns into the SSE
+   * stream the SDK path gives it (mcp-lean-sse.ts): the client declared sampling or elicitation, or set a log level.
    */
-  leanMode(): 'json' | 'switch' | undefined {
-    if (this.#logging) return undefined;
-    return this.#needs.serverRequests() ? 'switch' : 'json';
+  leanMode(): 'json' | 'switch' {
+    return this.#logging || this.#needs.serverRequests() ? 'switch' : 'json';
   }
 
   /** [speed] A lean call that may switch to SSE, registered until `leanDone`: its messages to the client open its stream. */

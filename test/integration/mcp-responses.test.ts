@@ -91,13 +91,18 @@ describe('/mcp response form', () => {
     expect(await response.json()).toMatchObject({ id: 3 });
   });
 
-  it('streams once the client has set a log level', async () => {
+  // [speed] #30: a plain call of such a session is JSON until it sends the client a message (30-lean-mcp-asks.test.ts).
+  it('streams once the client has set a log level (a call that logs; a plain call is JSON)', async () => {
     const post = await session();
     const level = await post({ jsonrpc: '2.0', id: 4, method: 'logging/setLevel', params: { level: 'debug' } });
     expect(sseMessages(await level.text()).at(-1)).toMatchObject({ id: 4 });
-    const response = await post(call(5, 'demo__echo', { text: 'logged' }));
+    const response = await post(call(5, 'demo__log', { level: 'info', message: 'logged' }));
     expect(response.headers.get('content-type')).toContain('text/event-stream');
-    expect(sseMessages(await response.text()).at(-1)).toMatchObject({ id: 5 });
+    const messages = sseMessages(await response.text());
+    expect(messages.at(-1)).toMatchObject({ id: 5 });
+    expect(messages.some((m) => m.method === 'notifications/message')).toBe(true);
+    const plain = await post(call(6, 'demo__echo', { text: 'quiet' }));
+    expect(plain.headers.get('content-type')).toContain('application/json');
   });
 
   it('keeps JSON and SSE answers apart when both are in flight on one session', async () => {

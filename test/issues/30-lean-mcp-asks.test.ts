@@ -6,8 +6,9 @@ import { demoBackend, eventually, type RunningGateway, startGateway, stopAll } f
 
 /*
  * #30 the lean /mcp path for 2025 sessions whose client declared sampling or
- * elicitation (src/http/mcp-lean-sse.ts): most real agents declare them, and
- * their calls took the SDK path's SSE answer whatever the call. Now a call is
+ * elicitation, or set a log level (src/http/mcp-lean-sse.ts): most real
+ * agents declare them, and their calls took the SDK path's SSE answer
+ * whatever the call. Now a call is
  * answered with one JSON body unless it sends the client a message first
  * (spec-legal: the server chooses per POST); then the POST's response turns
  * into the SDK path's SSE stream: the request to the client, then the answer,
@@ -223,6 +224,26 @@ describe('#30 the lean answer of an asking client, against the SDK path', () => 
     expect(lean).toEqual(sdk);
     expect(lean.type).toBe('text/event-stream');
     expect(JSON.stringify(lean.messages[0])).toContain('notifications/message');
+  });
+
+  it('a session that set a log level: a plain call is one JSON body, a call that logs switches to SSE, as on the SDK path', async () => {
+    const session = await rawSession('2025-06-18');
+    const level = await open('POST', '/mcp', session, JSON.stringify({ jsonrpc: '2.0', id: 20, method: 'logging/setLevel', params: { level: 'debug' } }));
+    await level.body();
+    const before = await leanCount();
+    const plain = await open('POST', '/mcp', session, call(21, 'demo__echo', { text: 'quiet' }));
+    expect(plain.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(await plain.body())).toMatchObject({ id: 21 });
+    const run = async (path: string): Promise<{ type: string | undefined; messages: unknown[] }> => {
+      const answer = await open('POST', path, session, call(22, 'demo__log', { level: 'debug', message: 'at debug' }));
+      return { type: answer.headers['content-type'], messages: await messages(answer) };
+    };
+    const lean = await run('/mcp');
+    expect(await leanCount()).toBe(before + 2);
+    const sdk = await run('/mcp?via=sdk');
+    expect(lean).toEqual(sdk);
+    expect(lean.type).toBe('text/event-stream');
+    expect(JSON.stringify(lean.messages[0])).toContain('at debug');
   });
 
   it('a connection dropped after the switch cancels the call and keeps its answer for a resume, as on the SDK path', async () => {
