@@ -21,6 +21,7 @@ const POSTGRES = [
   'test/issues/29-push-pg.test.ts', // [coord-push]
   'test/issues/31-pg-group-commit.test.ts', // [pg-speed] sends and polls that meet commit together
   'test/issues/31-pg-handoff.test.ts', // [pg-speed] sends handed to parked polls
+  'test/issues/31-pg-one-listener.test.ts', // [pg-speed] one LISTEN connection per gateway
   'test/issues/31-pg-speed.test.ts', // [pg-speed]
   'test/issues/31-shared-fingerprints.test.ts', // [pg-speed] shared tool fingerprints
   'test/store/audit-store.test.ts',
