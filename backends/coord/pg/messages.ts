@@ -17,7 +17,7 @@ import {
 import type { BroadcastInput, BroadcastResult, HistoryQuery, HistoryResult, PollInput, PollResult, SendInput, SendResult } from '../types.js';
 import { iso } from '../validate.js';
 import type { PgAgents } from './agents.js';
-import { CallGroup, columns } from './call-group.js';
+import { CALLER_GONE, CallGroup, columns } from './call-group.js';
 import { type PgContext, preparedRow, preparedRows, type Queryable, rows, wake } from './context.js';
 import { Handoffs, type Parked } from './handoff.js';
 import { longPollAsync } from './long-poll.js';
@@ -166,7 +166,7 @@ export class PgMessages {
     // A poll appends no event and takes no id: it locks only this inbox, so polls never wait for the store's writers.
     const once = async (): Promise<PollOnce> => {
       await handed(); // reading now: no longer parked (a send that raced here did not hand over, or the read sees its message)
-      const [page, registeredIn] = await this.pollOnce(agentId, channel, after, limit);
+      const [page, registeredIn] = await this.pollOnce(agentId, channel, after, limit, input.signal);
       home = registeredIn;
       return page;
     };
@@ -182,7 +182,12 @@ export class PgMessages {
           // A re-read without a notification (the safety net) first looks without the lock whether anything is there.
           if (why === 'recheck' && !(await this.waiting(agentId, channel, after))) return undefined;
           if (parked?.offer !== undefined) return handed();
-          const read = await once();
+          // A caller that left while this read waited for its batch (call-group.ts): nothing read, the cursor stays.
+          const read = await once().catch((error: unknown) => {
+            if (error === CALLER_GONE) return undefined;
+            throw error;
+          });
+          if (read === undefined) return undefined;
           if (read.messages.length > 0) return read;
           parked = this.handoffs.park(inbox, read.next_cursor, after === undefined);
           return undefined;
@@ -219,8 +224,8 @@ export class PgMessages {
   }
 
   /** One read of the inbox: the cursor move and the read are atomic, in one function call under the inbox's lock (coord_poll). */
-  private async pollOnce(agentId: string, channel: string, after: number | undefined, limit: number): Promise<[PollOnce, string]> {
-    const found = await this.polls.call([agentId, channel, after ?? null, limit, this.ctx.now()]);
+  private async pollOnce(agentId: string, channel: string, after: number | undefined, limit: number, signal?: AbortSignal): Promise<[PollOnce, string]> {
+    const found = await this.polls.call([agentId, channel, after ?? null, limit, this.ctx.now()], signal);
     if (found === undefined || !found.known) throw unknownAgent(agentId);
     if (found.page === null) throw afterTooFar(after ?? 0, found.newest ?? 0);
     return [{ messages: found.page.map(toMessage), next_cursor: found.next_cursor ?? 0, has_more: found.has_more === true }, found.agent_channel];
