@@ -177,9 +177,11 @@ export const coordPgBench: Bench = {
       setups.push({ name: 'PostgreSQL, 1 gateway', database: oneDb, gateways: [one], surface: restSurface('PostgreSQL, 1 gateway', one.url, one.pid, 'lean') });
       const twoDb = await freshDatabase(server.url, 'bench_two');
       const shared = storeToml(twoDb);
+      // With STONEGATE_BENCH_PG_CPUPROF=DIR the two gateways are profiled too, in DIR/2a and DIR/2b.
+      const prof = (sub: string): { cpuProfDir?: string } => (cpuProfDir === undefined ? {} : { cpuProfDir: `${cpuProfDir}/${sub}` });
       const two = [
-        await startStonegate(ctx, { backends: [], extraToml: shared }, 'coord-pg2a'),
-        await startStonegate(ctx, { backends: [], extraToml: shared }, 'coord-pg2b'),
+        await startStonegate(ctx, { backends: [], extraToml: shared, ...prof('2a') }, 'coord-pg2a'),
+        await startStonegate(ctx, { backends: [], extraToml: shared, ...prof('2b') }, 'coord-pg2b'),
       ];
       setups.push({ name: 'PostgreSQL, 2 gateways', database: twoDb, gateways: two, surface: spreadSurface('PostgreSQL, 2 gateways', two) });
       // STONEGATE_BENCH_BASE_BIN=<build>/bin/stonegate.js: the same PostgreSQL setups served by that build too, each on its own
