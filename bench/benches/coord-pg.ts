@@ -192,12 +192,14 @@ export const coordPgBench: Bench = {
         const g = await startStonegate(ctx, { backends: [], extraToml: storeToml(baseOne), bin: base }, 'coord-pg1-base');
         const name = 'PostgreSQL, 1 gateway, base build';
         setups.push({ name, database: baseOne, gateways: [g], surface: restSurface(name, g.url, g.pid, 'lean') });
-        const baseTwo = storeToml(await freshDatabase(server.url, 'bench_base_two'));
+        const baseTwoDb = await freshDatabase(server.url, 'bench_base_two');
+        const baseTwo = storeToml(baseTwoDb);
         const pair = [
           await startStonegate(ctx, { backends: [], extraToml: baseTwo, bin: base }, 'coord-pg2a-base'),
           await startStonegate(ctx, { backends: [], extraToml: baseTwo, bin: base }, 'coord-pg2b-base'),
         ];
-        setups.push({ name: 'PostgreSQL, 2 gateways, base build', gateways: pair, surface: spreadSurface('PostgreSQL, 2 gateways, base build', pair) });
+        const pairName = 'PostgreSQL, 2 gateways, base build';
+        setups.push({ name: pairName, database: baseTwoDb, gateways: pair, surface: spreadSurface(pairName, pair) }); // profiled too
       }
       // STONEGATE_BENCH_PG_ASYNC_COMMIT=1: also one gateway on a database with synchronous_commit = off, the operator option
       // docs/several-gateways.md describes (a PostgreSQL crash may lose the last commits). Never the default rows.
