@@ -21,6 +21,10 @@ const POSTGRES = [
   'test/issues/29-push-pg.test.ts', // [coord-push]
   'test/issues/31-pg-group-commit.test.ts', // [pg-speed] sends and polls that meet commit together
   'test/issues/31-pg-handoff.test.ts', // [pg-speed] sends handed to parked polls
+  'test/issues/31-pg-poll-gone.test.ts', // [pg-speed] a poll whose caller left in its batch's wait
+  'test/issues/31-pg-health-down.test.ts', // [pg-speed] /health down while PostgreSQL is down
+  'test/issues/31-pg-poll-memo.test.ts', // [pg-speed] a poll right after a read that emptied the inbox
+  'test/issues/31-pg-one-listener.test.ts', // [pg-speed] one LISTEN connection per gateway
   'test/issues/31-pg-speed.test.ts', // [pg-speed]
   'test/issues/31-shared-fingerprints.test.ts', // [pg-speed] shared tool fingerprints
   'test/store/audit-store.test.ts',

@@ -9,6 +9,8 @@ export interface PgSettings {
   schema?: string;
   /** Longest wait for a connection, new (handshake included) or from the pool (default CONNECT_TIMEOUT_MS). */
   connectTimeoutMs?: number;
+  /** LISTEN on the process's one listening connection to `url` rather than one of its own (a gateway: kit/pg-listen-hub.ts). */
+  sharedListen?: boolean;
 }
 
 /**

@@ -16,6 +16,8 @@ export interface StoreLocation {
   poolSize?: number;
   /** The setting that named `db`, as errors quote it: `--db`, `[store] url`. */
   setting: string;
+  /** LISTEN on the process's one listening connection to the database, shared with the gateway's stores ([pg-speed]: kit/pg-listen-hub.ts). */
+  sharedListen?: boolean;
 }
 
 /**
@@ -25,11 +27,15 @@ export interface StoreLocation {
  * sentence naming the database, its password hidden.
  */
 export async function openStoreAt(location: StoreLocation, options: CoordOptionsInput, runtime: StoreRuntime = {}): Promise<CoordStore> {
-  const { db, poolSize, setting } = location;
+  const { db, poolSize, setting, sharedListen } = location;
   if (isPostgresUrl(db)) {
     // The PostgreSQL driver loads only for a PostgreSQL URL (SQLite users never pay for it).
     const { openPgStore } = await import('./pg-store.js');
-    return openPgStore({ url: db, ...(poolSize === undefined ? {} : { max: poolSize }) }, options, runtime).catch(unreachable(setting, db));
+    return openPgStore(
+      { url: db, ...(poolSize === undefined ? {} : { max: poolSize }), ...(sharedListen === true ? { sharedListen } : {}) },
+      options,
+      runtime,
+    ).catch(unreachable(setting, db));
   }
   try {
     return openSqliteStore(db, options, runtime);

@@ -11,6 +11,7 @@ import { type CoordOptionsInput, coordOptions } from './options.js';
 import { PgAgents } from './pg/agents.js';
 import { PgChannels } from './pg/channels.js';
 import { type PgContext, payloadToTopic } from './pg/context.js';
+import { InboxMemo } from './pg/inbox-memo.js';
 import { RECHECK_MS } from './pg/long-poll.js';
 import { PgMessages } from './pg/messages.js';
 import { PgRetention } from './pg/retention.js';
@@ -81,6 +82,7 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
     announcer,
     isClosed: () => closed,
     recheckMs: runtime.recheckMs ?? RECHECK_MS,
+    inboxes: new InboxMemo(),
   };
   // Notifications sent while the listening connection was being reopened are
   // lost: once it listens again every waiter re-reads (the catch-up), so the
@@ -91,10 +93,18 @@ export async function openPgStore(settings: PgSettings, options: CoordOptionsInp
     (payload) => {
       // [pg-speed] Other processes' topics, and the words by which a store learns it is not alone (kit/pg-announcer.ts, ALONE).
       const { topics, catchUp } = announcer.heard(payload);
-      if (catchUp) notifier.notifyAll();
-      else for (const topic of topics) notifier.notify(payloadToTopic(topic));
+      if (catchUp) {
+        ctx.inboxes.clear();
+        notifier.notifyAll();
+      } else
+        for (const topic of topics) {
+          const key = payloadToTopic(topic);
+          ctx.inboxes.touch(key); // [pg-speed] what this gateway knew of that inbox no longer holds (pg/inbox-memo.ts)
+          notifier.notify(key);
+        }
     },
     () => {
+      ctx.inboxes.clear();
       notifier.notifyAll();
       announcer.hello(); // notifications to this store were lost meanwhile: a store that started then learns of it now
     },

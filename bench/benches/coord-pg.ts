@@ -177,9 +177,11 @@ export const coordPgBench: Bench = {
       setups.push({ name: 'PostgreSQL, 1 gateway', database: oneDb, gateways: [one], surface: restSurface('PostgreSQL, 1 gateway', one.url, one.pid, 'lean') });
       const twoDb = await freshDatabase(server.url, 'bench_two');
       const shared = storeToml(twoDb);
+      // With STONEGATE_BENCH_PG_CPUPROF=DIR the two gateways are profiled too, in DIR/2a and DIR/2b.
+      const prof = (sub: string): { cpuProfDir?: string } => (cpuProfDir === undefined ? {} : { cpuProfDir: `${cpuProfDir}/${sub}` });
       const two = [
-        await startStonegate(ctx, { backends: [], extraToml: shared }, 'coord-pg2a'),
-        await startStonegate(ctx, { backends: [], extraToml: shared }, 'coord-pg2b'),
+        await startStonegate(ctx, { backends: [], extraToml: shared, ...prof('2a') }, 'coord-pg2a'),
+        await startStonegate(ctx, { backends: [], extraToml: shared, ...prof('2b') }, 'coord-pg2b'),
       ];
       setups.push({ name: 'PostgreSQL, 2 gateways', database: twoDb, gateways: two, surface: spreadSurface('PostgreSQL, 2 gateways', two) });
       // STONEGATE_BENCH_BASE_BIN=<build>/bin/stonegate.js: the same PostgreSQL setups served by that build too, each on its own
@@ -190,12 +192,14 @@ export const coordPgBench: Bench = {
         const g = await startStonegate(ctx, { backends: [], extraToml: storeToml(baseOne), bin: base }, 'coord-pg1-base');
         const name = 'PostgreSQL, 1 gateway, base build';
         setups.push({ name, database: baseOne, gateways: [g], surface: restSurface(name, g.url, g.pid, 'lean') });
-        const baseTwo = storeToml(await freshDatabase(server.url, 'bench_base_two'));
+        const baseTwoDb = await freshDatabase(server.url, 'bench_base_two');
+        const baseTwo = storeToml(baseTwoDb);
         const pair = [
           await startStonegate(ctx, { backends: [], extraToml: baseTwo, bin: base }, 'coord-pg2a-base'),
           await startStonegate(ctx, { backends: [], extraToml: baseTwo, bin: base }, 'coord-pg2b-base'),
         ];
-        setups.push({ name: 'PostgreSQL, 2 gateways, base build', gateways: pair, surface: spreadSurface('PostgreSQL, 2 gateways, base build', pair) });
+        const pairName = 'PostgreSQL, 2 gateways, base build';
+        setups.push({ name: pairName, database: baseTwoDb, gateways: pair, surface: spreadSurface(pairName, pair) }); // profiled too
       }
       // STONEGATE_BENCH_PG_ASYNC_COMMIT=1: also one gateway on a database with synchronous_commit = off, the operator option
       // docs/several-gateways.md describes (a PostgreSQL crash may lose the last commits). Never the default rows.

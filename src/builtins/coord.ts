@@ -37,7 +37,9 @@ export function openCoordStore(context: BuiltinContext<CoordOptions>): { store: 
     const store = openSqliteStore(join(dataDir, 'coord.db'), options, { logger });
     return { store, ready: async () => store };
   }
-  return deferredStore('postgres', () => openStoreAt({ db: where.url, poolSize: where.pool_size, setting: '[store] url' }, options, { logger }));
+  return deferredStore('postgres', () =>
+    openStoreAt({ db: where.url, poolSize: where.pool_size, setting: '[store] url', sharedListen: true }, options, { logger }),
+  );
 }
 
 /** The built-in `coord` backend ([coordination]). */

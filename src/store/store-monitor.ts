@@ -20,7 +20,10 @@ export interface StoreCheck {
 export interface StoreMonitorSources {
   /** data_dir/stonegate.db: without it async calls, runtime backends, pins and the audit log fail (down). */
   gateway: SqliteFileWatch;
-  /** The coordination store's own health, when [coordination] is on: a problem there leaves routing up (degraded). */
+  /**
+   * The coordination store's own health, when [coordination] is on: a problem with its SQLite file leaves routing up
+   * (degraded); one with PostgreSQL ([store] url, the gateway's shared stores too) is down.
+   */
   coord?: () => Promise<{ store: string; problem?: string }>;
   /** data_dir: /health, which needs no token, names files relative to it (the log has the whole path). */
   dataDir: string;
@@ -66,7 +69,10 @@ export class StoreMonitor {
       this.#logged.add(problem);
       this.#sources.logger.error({ problem }, 'store unusable');
     }
-    const status: CheckStatus = gateway.problem !== undefined ? 'down' : coord?.problem !== undefined ? 'degraded' : 'ok';
+    // [pg-speed] A coordination store on PostgreSQL is [store] url, which also holds the gateway's shared stores (async calls,
+    // runtime backends, approvals, the audit log): the gateway database is not usable, so down, as a broken stonegate.db is.
+    const shared = coord?.problem !== undefined && coord.store === 'postgres';
+    const status: CheckStatus = gateway.problem !== undefined || shared ? 'down' : coord?.problem !== undefined ? 'degraded' : 'ok';
     const problems = found.map((p) => this.#relative(p));
     const inUse = `${this.#relative(gateway.path)}${coord === undefined ? '' : ` and the ${coord.store} coordination store`} usable`;
     const check: StoreCheck = { status, detail: problems.length === 0 ? inUse : problems.join('; '), problems };

@@ -301,8 +301,9 @@ describePg('[pg-speed] #31 PostgreSQL restarted under load', () => {
         const store = (health.body.checks as { store?: { status: string; problems: string[] } }).store;
         return store?.problems.some((p) => p.includes('PostgreSQL')) ? health : undefined;
       }, 30_000);
-      expect(down.status).toBe(200);
-      expect(down.body.status).toBe('degraded');
+      // [pg-speed] Down (503): [store] url is the gateway database too (test/issues/31-pg-health-down.test.ts).
+      expect(down.status).toBe(503);
+      expect(down.body.status).toBe('down');
       expect((await gw.request('GET', '/livez')).status).toBe(200);
 
       cluster.start();

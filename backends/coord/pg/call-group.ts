@@ -1,6 +1,9 @@
 /** SQLSTATEs of a statement PostgreSQL rolled back and that may simply run again: serialization failure, deadlock. */
 const RETRYABLE = new Set(['40001', '40P01']);
 
+/** What a call whose caller left while it waited rejects with (CallGroup.call). */
+export const CALLER_GONE = new Error('the caller went away before the call left for the database');
+
 /** How many calls of one kind may be at the database at once, and how many one batch carries at most. */
 export interface GroupLimits {
   inFlight: number;
@@ -22,6 +25,7 @@ export const GROUP_LIMITS: GroupLimits = { inFlight: 1, batch: 64 };
 
 interface Waiting<I, O> {
   item: I;
+  signal: AbortSignal | undefined;
   resolve: (out: O) => void;
   reject: (error: unknown) => void;
 }
@@ -51,19 +55,30 @@ export class CallGroup<I, O> {
     private readonly limits: GroupLimits = GROUP_LIMITS,
   ) {}
 
-  call(item: I): Promise<O> {
+  /**
+   * Runs `item`, alone or in a batch. A call whose `signal` has aborted while
+   * it waited does not go: it rejects with CALLER_GONE ([pg-speed]: a poll
+   * whose caller left in the wait must not move the cursor over what it
+   * would have read).
+   */
+  call(item: I, signal?: AbortSignal): Promise<O> {
     if (this.#inFlight < this.limits.inFlight && this.#waiting.length === 0) {
       this.#inFlight += 1;
       return this.one(item).finally(() => this.#next());
     }
-    return new Promise<O>((resolve, reject) => this.#waiting.push({ item, resolve, reject }));
+    return new Promise<O>((resolve, reject) => this.#waiting.push({ item, signal, resolve, reject }));
   }
 
   /** One call of this kind returned: the waiting ones go now, together. */
   #next(): void {
     this.#inFlight -= 1;
-    if (this.#waiting.length === 0) return;
-    const batch = this.#waiting.splice(0, this.limits.batch);
+    const batch: Waiting<I, O>[] = [];
+    while (batch.length < this.limits.batch && this.#waiting.length > 0) {
+      const w = this.#waiting.shift() as Waiting<I, O>;
+      if (w.signal?.aborted === true) w.reject(CALLER_GONE);
+      else batch.push(w);
+    }
+    if (batch.length === 0) return;
     this.#inFlight += 1;
     const items = batch.map((w) => w.item);
     const run = batch.length === 1 ? this.one(items[0] as I).then((out) => [out]) : retried(() => this.many(items));

@@ -6,6 +6,7 @@ import type { Doorbell } from '../doorbell.js';
 import type { CoordOptions } from '../options.js';
 import type { CoordLogger } from '../store.js';
 import type { CoordEventType } from '../types.js';
+import type { InboxMemo } from './inbox-memo.js';
 
 /** Something to run SQL on: the pool, or one transaction's client. */
 export interface Queryable {
@@ -108,6 +109,8 @@ export interface PgContext {
   announcer: PgAnnouncer;
   /** Longest a long-poll sleeps before re-reading without a notification (long-poll.ts). */
   recheckMs: number;
+  /** What this gateway last knew of the inboxes it polled; every wake-up touches it (inbox-memo.ts). */
+  inboxes: InboxMemo;
   isClosed: () => boolean;
 }
 
@@ -133,6 +136,7 @@ export async function write<T>(ctx: PgContext, fn: (tx: PgTx) => Promise<T>, loc
 /** After a commit: wakes this process's waiters on `topics` at once, and the other gateways' through the announcer. */
 export function wake(ctx: PgContext, topics: Iterable<string>): void {
   for (const topic of topics) {
+    ctx.inboxes.touch(topic);
     ctx.notifier.notify(topic);
     ctx.announcer.announce(topicToPayload(topic));
   }

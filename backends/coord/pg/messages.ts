@@ -17,7 +17,7 @@ import {
 import type { BroadcastInput, BroadcastResult, HistoryQuery, HistoryResult, PollInput, PollResult, SendInput, SendResult } from '../types.js';
 import { iso } from '../validate.js';
 import type { PgAgents } from './agents.js';
-import { CallGroup, columns } from './call-group.js';
+import { CALLER_GONE, CallGroup, columns } from './call-group.js';
 import { type PgContext, preparedRow, preparedRows, type Queryable, rows, wake } from './context.js';
 import { Handoffs, type Parked } from './handoff.js';
 import { longPollAsync } from './long-poll.js';
@@ -82,7 +82,10 @@ export class PgMessages {
     const { from, to, content, channel } = messageToSend(input, this.ctx.options);
     const at = this.ctx.now();
     // A long-poll parked on this gateway for the recipient's inbox may be handed the message (handoff.ts).
-    const offer = this.handoffs.offer(topics.inbox(channel, to));
+    const inbox = topics.inbox(channel, to);
+    const offer = this.handoffs.offer(inbox);
+    // [pg-speed] A handoff on the cursor tells what the inbox holds at this commit: nothing past this message (inbox-memo.ts).
+    const known = offer?.onCursor === true ? this.ctx.inboxes.begin(inbox) : undefined;
     const sent = await this.sends
       .call([channel, from, to, content, at, threadId, this.ctx.options.max_event_buffer, offer?.after ?? null, offer?.onCursor ?? false])
       .catch((err: unknown) => {
@@ -103,7 +106,8 @@ export class PgMessages {
       throw recipientElsewhere(to, sent.recipient_channel, channel);
     }
     // Waiters on this gateway wake now; the other gateways' once the announcement reaches them.
-    wake(this.ctx, [topics.inbox(channel, to), topics.events]);
+    wake(this.ctx, [inbox, topics.events]);
+    if (known !== undefined && sent.handed === true) this.ctx.inboxes.record(inbox, known, id, 1);
     const webhook = sent.recipient_webhook;
     if (webhook !== null) this.ctx.doorbell.ring(webhook, doorbellNotice(to, channel, id, from, 'direct', at));
     return { id, channel, sent_at: iso(at), doorbells: webhook === null ? 0 : 1 };
@@ -146,7 +150,8 @@ export class PgMessages {
   async poll(input: PollInput): Promise<PollResult> {
     const { agentId, channel, after, limit, timeoutMs } = pollRequest(input, this.ctx.options);
     const inbox = topics.inbox(channel, agentId);
-    // Where the agent is registered, learnt from each read (an unknown agent fails the first one, before any wait).
+    // Where the agent is registered, learnt from each read (an unknown agent fails the first one, before any wait; a poll
+    // that skips its first read, inbox-memo.ts, learns it at its next).
     let home: string | undefined;
     // Set while this poll waits after a read that found nothing: a send on this gateway may hand it its message (handoff.ts).
     let parked: Parked | undefined;
@@ -166,7 +171,9 @@ export class PgMessages {
     // A poll appends no event and takes no id: it locks only this inbox, so polls never wait for the store's writers.
     const once = async (): Promise<PollOnce> => {
       await handed(); // reading now: no longer parked (a send that raced here did not hand over, or the read sees its message)
-      const [page, registeredIn] = await this.pollOnce(agentId, channel, after, limit);
+      const known = after === undefined ? this.ctx.inboxes.begin(inbox) : undefined;
+      const [page, registeredIn] = await this.pollOnce(agentId, channel, after, limit, input.signal);
+      if (known !== undefined && !page.has_more) this.ctx.inboxes.record(inbox, known, page.next_cursor);
       home = registeredIn;
       return page;
     };
@@ -179,10 +186,22 @@ export class PgMessages {
         input.signal,
         async (why) => {
           if (parked?.offer !== undefined) return handed();
+          // [pg-speed] The agent's previous read (or a handoff), under a second ago, left nothing past the cursor and no write
+          // to the inbox was heard since: park without reading again (inbox-memo.ts, KNOWN; this wait is registered already).
+          const empty = why === 'first' && after === undefined ? this.ctx.inboxes.emptyPast(inbox) : undefined;
+          if (empty !== undefined) {
+            parked = this.handoffs.park(inbox, empty, true);
+            return undefined;
+          }
           // A re-read without a notification (the safety net) first looks without the lock whether anything is there.
           if (why === 'recheck' && !(await this.waiting(agentId, channel, after))) return undefined;
           if (parked?.offer !== undefined) return handed();
-          const read = await once();
+          // A caller that left while this read waited for its batch (call-group.ts): nothing read, the cursor stays.
+          const read = await once().catch((error: unknown) => {
+            if (error === CALLER_GONE) return undefined;
+            throw error;
+          });
+          if (read === undefined) return undefined;
           if (read.messages.length > 0) return read;
           parked = this.handoffs.park(inbox, read.next_cursor, after === undefined);
           return undefined;
@@ -196,6 +215,7 @@ export class PgMessages {
     }
     if (page !== undefined && handedFrom !== undefined && input.signal?.aborted === true) {
       // Handed over on the cursor while the caller went away: put the cursor back unless something moved it since.
+      this.ctx.inboxes.touch(inbox); // the send's record (nothing past its message) no longer describes the cursor
       await this.ctx.pool.query('UPDATE cursors SET position = $3 WHERE agent_id = $1 AND channel = $2 AND position = $4', [
         agentId,
         channel,
@@ -213,14 +233,16 @@ export class PgMessages {
           : await once();
     }
     const result: PollResult = { agent_id: agentId, channel, ...page };
-    home ??= (await this.agents.require(this.ctx.pool, agentId)).channel;
-    if (page.messages.length === 0 && home !== channel) result.hint = pollHint(agentId, home);
+    if (page.messages.length === 0) {
+      home ??= (await this.agents.require(this.ctx.pool, agentId)).channel;
+      if (home !== channel) result.hint = pollHint(agentId, home);
+    }
     return result;
   }
 
   /** One read of the inbox: the cursor move and the read are atomic, in one function call under the inbox's lock (coord_poll). */
-  private async pollOnce(agentId: string, channel: string, after: number | undefined, limit: number): Promise<[PollOnce, string]> {
-    const found = await this.polls.call([agentId, channel, after ?? null, limit, this.ctx.now()]);
+  private async pollOnce(agentId: string, channel: string, after: number | undefined, limit: number, signal?: AbortSignal): Promise<[PollOnce, string]> {
+    const found = await this.polls.call([agentId, channel, after ?? null, limit, this.ctx.now()], signal);
     if (found === undefined || !found.known) throw unknownAgent(agentId);
     if (found.page === null) throw afterTooFar(after ?? 0, found.newest ?? 0);
     return [{ messages: found.page.map(toMessage), next_cursor: found.next_cursor ?? 0, has_more: found.has_more === true }, found.agent_channel];

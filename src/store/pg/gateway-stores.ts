@@ -23,7 +23,8 @@ export async function openPgGatewayStores(
   instance: string,
   logger?: Logger,
 ): Promise<GatewayStores> {
-  const settings = { url: config.store.url, max: config.store.pool_size };
+  // [pg-speed] Dispatch, the backends channel and coordination LISTEN on one connection (kit/pg-listen-hub.ts).
+  const settings = { url: config.store.url, max: config.store.pool_size, sharedListen: true };
   let db: PgGatewayDatabase;
   try {
     db = await openPgDatabase(settings).catch(unreachable('[store] url', config.store.url));
