@@ -24,6 +24,8 @@ import type { Table } from '../lib/table.js';
  * STONEGATE_BENCH_BASE_BIN=<another build>/bin/stonegate.js makes it an A/B
  * instead: that build and this one, interleaved for STONEGATE_FLOOR_ROUNDS
  * rounds (2), both with STONEGATE_FLOOR_HEAP ("compact", "balanced" or "fast"), and no peers.
+ * Both take lists: `STONEGATE_BENCH_BASE_BIN=old=<path>,nocap=<path>` and
+ * `STONEGATE_FLOOR_HEAP=balanced,fast` measure every build with every heap.
  */
 
 const CLIENTS = 16;
@@ -39,6 +41,8 @@ interface Row {
   children: number;
   client: number;
   p50s: number[];
+  /** [speed] The proxy process's CPU per call over the three timed sequential runs (µs). */
+  seqOwn: number;
 }
 
 /** A target: 16 callers and one sequential caller, and the process whose CPU is the proxy's (undefined for direct stdio). */
@@ -63,7 +67,10 @@ function treeCpu(pid: number): { own: number; children: number } {
 }
 
 async function measure(name: string, opened: Opened, calls: number, seqCalls: number, signal: AbortSignal): Promise<Row> {
-  await drive(opened.calls, 500, signal);
+  // [speed] Warmed with a quarter of the timed calls (was 500): the first few thousand calls of a fresh gateway cost 2–3× the
+  // steady state (optimizing compiles on V8's threads, the young generation and the old generation's limit still growing), and
+  // the first row measured on each gateway (REST) carried that warm-up. STONEGATE_FLOOR_WARM=<calls> sets it.
+  await drive(opened.calls, Number(process.env.STONEGATE_FLOOR_WARM ?? Math.max(500, calls / 4)), signal);
   const root = opened.pid ?? process.pid;
   const before = treeCpu(root);
   const client0 = process.cpuUsage();
@@ -77,6 +84,7 @@ async function measure(name: string, opened: Opened, calls: number, seqCalls: nu
   // (supergateway --stateful) would otherwise time its first run on a cold backend (p50 falling run by run).
   for (let i = 0; i < seqCalls; i += 1) await opened.seq();
   const p50s: number[] = [];
+  const seqBefore = opened.pid === undefined ? 0 : cpuTimeMs(opened.pid);
   for (let run = 0; run < 3; run += 1) {
     const latencies = new Float64Array(seqCalls);
     for (let i = 0; i < seqCalls; i += 1) {
@@ -86,7 +94,8 @@ async function measure(name: string, opened: Opened, calls: number, seqCalls: nu
     }
     p50s.push(quantile(latencies, 0.5));
   }
-  return { name, own: (own * 1000) / calls, children: ((after.children - before.children) * 1000) / calls, client: (clientMs * 1000) / calls, p50s };
+  const seqOwn = opened.pid === undefined ? 0 : ((cpuTimeMs(opened.pid) - seqBefore) * 1000) / (3 * seqCalls);
+  return { name, own: (own * 1000) / calls, children: ((after.children - before.children) * 1000) / calls, client: (clientMs * 1000) / calls, p50s, seqOwn };
 }
 
 /** A bare node:http server answering every request with `size` bytes of JSON. */
@@ -162,7 +171,9 @@ export const floorBench: Bench = {
         const row = await measure(name, opened, calls, seqCalls, ctx.signal);
         rows.push(row);
         // Each row as it is measured, so that a run stopped at its time bound still shows what it measured.
-        ctx.log(`floor: ${name}: ${fmt(row.own, 0)} µs/call (proxy), ${fmt(row.children, 0)} (backend), p50 ${row.p50s.map((p) => fmt(p, 3)).join(' / ')} ms`);
+        ctx.log(
+          `floor: ${name}: ${fmt(row.own, 0)} µs/call (proxy), ${fmt(row.children, 0)} (backend), sequential ${fmt(row.seqOwn, 0)} (proxy), p50 ${row.p50s.map((p) => fmt(p, 3)).join(' / ')} ms`,
+        );
       } finally {
         await opened.close();
       }
@@ -208,14 +219,17 @@ export const floorBench: Bench = {
     const base = process.env.STONEGATE_BENCH_BASE_BIN;
     if (base !== undefined) {
       // An A/B against another build (STONEGATE_BENCH_BASE_BIN): both builds with the same heap setting, interleaved round by round.
-      const heap = (['fast', 'balanced'] as const).find((h) => h === process.env.STONEGATE_FLOOR_HEAP) ?? 'compact';
+      // [speed] Several builds (`label=path,...`) and heap settings (`balanced,fast`): every pair, interleaved likewise.
+      const heaps = (process.env.STONEGATE_FLOOR_HEAP ?? 'compact').split(',').filter((h) => h === 'compact' || h === 'balanced' || h === 'fast');
+      const builds = base.split(',').map((entry): [string, string | undefined] => {
+        const at = entry.indexOf('=');
+        return at === -1 ? ['base', entry] : [entry.slice(0, at), entry.slice(at + 1)];
+      });
       const rounds = Number(process.env.STONEGATE_FLOOR_ROUNDS ?? '2');
       for (let round = 1; round <= rounds; round += 1) {
-        for (const [label, bin] of [
-          ['base', base],
-          ['this build', undefined],
-        ] as const) {
-          await gatewayRows(`${label}, heap ${heap}, round ${round}`, { heap, ...(bin === undefined ? {} : { bin }) });
+        for (const [label, bin] of [...builds, ['this build', undefined] as [string, undefined]]) {
+          for (const heap of heaps.length === 0 ? (['compact'] as const) : heaps)
+            await gatewayRows(`${label}, heap ${heap}, round ${round}`, { heap, ...(bin === undefined ? {} : { bin }) });
         }
       }
     } else {
@@ -235,16 +249,31 @@ export const floorBench: Bench = {
       }
     }
     const floorOwn = rows[0]?.own ?? Number.NaN;
+    const floorSeq = rows[0]?.seqOwn ?? Number.NaN;
     const direct = rows[1] === undefined ? Number.NaN : median(rows[1].p50s);
     const table: Table = {
       title: `CPU per call at ${CLIENTS} concurrent clients (µs, by process) and sequential p50 (ms, three runs), one lean keep-alive client`,
-      columns: ['target', 'proxy process µs', '× floor', 'backend µs', 'client µs', 'p50 run 1', 'p50 run 2', 'p50 run 3', 'p50 over direct stdio'],
+      columns: [
+        'target',
+        'proxy process µs',
+        '× floor',
+        'backend µs',
+        'client µs',
+        'sequential: proxy µs',
+        '× floor',
+        'p50 run 1',
+        'p50 run 2',
+        'p50 run 3',
+        'p50 over direct stdio',
+      ],
       rows: rows.map((r) => [
         r.name,
         fmt(r.own, 0),
         r.own > 0 ? `${fmt(r.own / floorOwn, 2)}×` : '—',
         fmt(r.children, 0),
         fmt(r.client, 0),
+        r.seqOwn > 0 ? fmt(r.seqOwn, 0) : '—',
+        r.seqOwn > 0 ? `${fmt(r.seqOwn / floorSeq, 2)}×` : '—',
         ...r.p50s.map((p) => fmt(p, 3)),
         fmt(median(r.p50s) - direct, 3),
       ]),
@@ -252,7 +281,7 @@ export const floorBench: Bench = {
     return {
       tables: [table],
       notes: [
-        `${calls.toLocaleString('en-US')} calls at ${CLIENTS} clients, then ${seqCalls.toLocaleString('en-US')} sequential calls to warm the sequential client and three times ${seqCalls.toLocaleString('en-US')} timed, per target. CPU from /proc (each thread's schedstat run time, in ns); "backend" is the target's child processes (the demo backend; for the floor, none; for direct stdio, the backend itself).`,
+        `${calls.toLocaleString('en-US')} calls at ${CLIENTS} clients, then ${seqCalls.toLocaleString('en-US')} sequential calls to warm the sequential client and three times ${seqCalls.toLocaleString('en-US')} timed, per target. CPU from /proc (each thread's schedstat run time, in ns); "backend" is the target's child processes (the demo backend; for the floor, none; for direct stdio, the backend itself). "sequential: proxy µs" is the proxy process's CPU per call over the three timed sequential runs (one client, one call at a time), against the floor's in the same phase.`,
       ],
       targets: [],
     };

@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bench, BenchReport } from '../bench.js';
+import { LeanPool } from '../lib/lean-http.js';
+import { leanCallers, type Surface } from '../lib/lean-mcp.js';
 import { concurrent, sequential } from '../lib/load.js';
 import { cpuTimeMs } from '../lib/processes.js';
 import { fmt } from '../lib/stats.js';
@@ -28,7 +30,27 @@ const LOADS: readonly Load[] = [
   { label: '/mcp tools/call, 1 session, sequential', file: 'mcp-seq', target: (url) => streamableTarget('/mcp', `${url}/mcp`, ['demo__echo']), concurrency: 1 },
   { label: '/mcp tools/call 2026-07-28, 16 clients', file: 'modern-c16', target: (url) => modernTarget('/mcp', `${url}/mcp`, ['demo__echo']), concurrency: 16 },
   { label: '/mcp tools/call 2026-07-28, sequential', file: 'modern-seq', target: (url) => modernTarget('/mcp', `${url}/mcp`, ['demo__echo']), concurrency: 1 },
+  // [speed] The floor bench's lean keep-alive client (bench/lib/lean-http.ts): the gateway's profile under the load `floor` measures.
+  { label: 'REST POST /call, lean client, 16 concurrent', file: 'rest-lean-c16', target: (url) => leanTarget(url, 'REST'), concurrency: 16 },
+  { label: '/mcp 2025 sessions, lean client, 16', file: 'mcp-lean-c16', target: (url) => leanTarget(url, '/mcp 2025 sessions'), concurrency: 16 },
 ];
+
+/** [speed] The floor bench's callers (one LeanPool) as a Target. */
+function leanTarget(url: string, surface: Surface): Target {
+  return {
+    name: `lean ${surface}`,
+    open: async (n) => {
+      const pool = new LeanPool(url);
+      const opened = await leanCallers(pool, surface, n);
+      let closed: Promise<void> | undefined;
+      const close = (): Promise<void> => {
+        closed ??= opened.close().then(() => pool.close());
+        return closed;
+      };
+      return opened.calls.map((call) => ({ call, close }));
+    },
+  };
+}
 
 /**
  * [otel] With STONEGATE_BENCH_PROFILE_OTEL=<sample ratio>, each gateway traces

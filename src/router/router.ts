@@ -225,33 +225,31 @@ export class Router {
             };
             const taskEra = backendTaskEra(connection, resolved.definition.execution?.taskSupport);
             if (taskEra !== undefined) return await asTask(taskEra);
-            let viaTask = false;
             // [speed] A plain call (no progress asked) on a 2025 stdio link skips the SDK Protocol (supervisor/lean-calls.ts).
             const lean = onprogress === undefined ? connection.lean : undefined;
-            const sent = lean?.request('tools/call', params, deadline); // [speed] the deadline itself: no AbortSignal per call
-            const result = (await (
-              sent ??
-              connection.client.request({ method: 'tools/call', params }, PassthroughResult, {
-                signal: deadline.signal,
-                timeout: NO_SDK_TIMEOUT,
-                allowInputRequired: true,
-                ...(headers === undefined ? {} : { headers }),
-                ...(onprogress === undefined
-                  ? {}
-                  : {
-                      onprogress: (progress: Progress) => {
-                        deadline.extend();
-                        onprogress(progress);
-                      },
-                    }),
-              })
-            ).catch((err: unknown) => {
+            let result: CallToolResult;
+            try {
+              // [speed] Awaited in this try rather than through a .catch: no closure and no extra promise per call.
+              result = (await (lean?.request('tools/call', params, deadline) ?? // [speed] the deadline itself: no AbortSignal per call
+                connection.client.request({ method: 'tools/call', params }, PassthroughResult, {
+                  signal: deadline.signal,
+                  timeout: NO_SDK_TIMEOUT,
+                  allowInputRequired: true,
+                  ...(headers === undefined ? {} : { headers }),
+                  ...(onprogress === undefined
+                    ? {}
+                    : {
+                        onprogress: (progress: Progress) => {
+                          deadline.extend();
+                          onprogress(progress);
+                        },
+                      }),
+                }))) as CallToolResult;
+            } catch (err) {
               if (!refusedWithoutTask(err, connection)) throw err;
-              viaTask = true;
-              return asTask('modern');
-            })) as CallToolResult;
-            // A task asked for after the backend's -32021 is no unasked one (asTask handed it over or polled it).
-            if (viaTask) return result;
+              // A task asked for after the backend's -32021 is no unasked one (asTask handed it over or polled it).
+              return await asTask('modern');
+            }
             refuseUnaskedTask(result, server, tool);
             return withoutEnvelope(connection, result);
           } catch (err) {
@@ -312,7 +310,7 @@ export class Router {
     const traceId = callTraceId(attempt); // [otel] /log's trace_id
     this.#options.callLog.add(
       {
-        time: new Date().toISOString(),
+        time: isoNow(),
         agent: request.caller ?? null,
         server: request.server,
         tool: request.tool,
@@ -331,6 +329,18 @@ export class Router {
 /** What happened to one call on its way, for its call-log record; [otel] and its trace (call-trace.ts). */
 interface Attempt extends CallTrace {
   retried: boolean;
+}
+
+/** [speed] The time now as an ISO string, made once per millisecond: the calls of one read of a backend's answers share it. */
+let nowMs = -1;
+let nowIso = '';
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== nowMs) {
+    nowMs = ms;
+    nowIso = new Date(ms).toISOString();
+  }
+  return nowIso;
 }
 
 /** Whether a backend refused a call's headers as not matching its body (2026-07-28 HeaderMismatch, -32020). */

@@ -99,10 +99,18 @@ export class AuditLog {
     this.#sweep.unref();
   }
 
+  /** [speed] The last `time` parsed and its ms: the calls answered in one read of a backend's output share their millisecond. */
+  #lastTime = '';
+  #lastAt = 0;
+
   /** Queues one call for writing. */
   record(entry: AuditEntry): void {
     if (this.#closed) return;
-    const at = Date.parse(entry.time);
+    if (entry.time !== this.#lastTime) {
+      this.#lastAt = Date.parse(entry.time);
+      this.#lastTime = entry.time;
+    }
+    const at = this.#lastAt;
     const args = this.#settings.arguments && entry.arguments !== undefined ? JSON.stringify(entry.arguments) : null;
     this.#pending.push([
       at,
@@ -178,16 +186,21 @@ export class AuditLog {
 /** The audit log in data_dir/stonegate.db. */
 export class SqliteAuditStore implements AuditStore {
   readonly #db: GatewayDatabase;
+  /** [speed] The batch insert, its statement prepared once (at the first write): preparing it for every batch was ~2 % of a call's CPU. */
+  #insertBatch: ((rows: readonly AuditRow[]) => void) | undefined;
 
   constructor(db: GatewayDatabase) {
     this.#db = db;
   }
 
   async insert(rows: readonly AuditRow[]): Promise<void> {
-    const insert = this.#db.prepare(`INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-    this.#db.transaction(() => {
-      for (const row of rows) insert.run(...row);
-    })();
+    if (this.#insertBatch === undefined) {
+      const insert = this.#db.prepare(`INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+      this.#insertBatch = this.#db.transaction((batch: readonly AuditRow[]) => {
+        for (const row of batch) insert.run(...row);
+      });
+    }
+    this.#insertBatch(rows);
   }
 
   async recent(query: AuditQuery): Promise<AuditEntry[]> {
