@@ -1,16 +1,5 @@
-import {
-  type Context,
-  defaultTextMapGetter,
-  type Attributes as OtelAttributes,
-  ROOT_CONTEXT,
-  type Span,
-  SpanKind,
-  type SpanOptions,
-  SpanStatusCode,
-  type Tracer,
-  trace,
-} from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import type { Context, Attributes as OtelAttributes, Span, SpanKind, SpanOptions, Tracer } from '@opentelemetry/api';
+import { sdk } from './sdk.js';
 import { type Attributes, type SpanAttributes, type SpanHandle, TRACEPARENT, type TraceCarrier } from './telemetry.js';
 
 /*
@@ -25,9 +14,9 @@ import { type Attributes, type SpanAttributes, type SpanHandle, TRACEPARENT, typ
  * caller's context passes on verbatim). The rule is the SDK's parent-based
  * ratio sampler's: a caller's context decides by its sampled flag, a new
  * trace by sample_ratio; the SDK then samples every span it is asked for.
+ * The SDK itself (sdk.ts) is reached only for a sampled span.
  */
 
-const propagator = new W3CTraceContextPropagator();
 /** The performance.now() time origin, to turn a performance.now() reading into a span time. */
 const ORIGIN = performance.timeOrigin;
 
@@ -53,7 +42,8 @@ export function clean(attributes: Attributes): OtelAttributes {
 
 /** The SDK's parent context for a caller's carrier (the root without a valid one). */
 export function extract(carrier: TraceCarrier | undefined): Context {
-  return carrier === undefined ? ROOT_CONTEXT : propagator.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter);
+  const { api, propagator } = sdk();
+  return carrier === undefined ? api.ROOT_CONTEXT : propagator.extract(api.ROOT_CONTEXT, carrier, api.defaultTextMapGetter);
 }
 
 /**
@@ -126,17 +116,22 @@ export class Recorded implements SpanHandle {
   fail(type: string, message?: string): void {
     this.failed = true;
     this.span.setAttribute('error.type', type);
-    this.span.setStatus(message === undefined ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.ERROR, message });
+    const code = sdk().api.SpanStatusCode.ERROR;
+    this.span.setStatus(message === undefined ? { code } : { code, message });
   }
 
   child(name: string, kind: 'client' | 'internal', attributes: SpanAttributes, startTime?: number): SpanHandle {
+    const { SpanKind } = sdk().api;
     return this.childOf(name, kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL, attributes, startTime);
   }
 
   /** A child with attributes ready for the SDK. */
   childOf(name: string, kind: SpanKind, attributes: OtelAttributes, startTime?: number): Recorded {
     const options: SpanOptions = startTime === undefined ? { kind } : { kind, startTime: ORIGIN + startTime };
-    this.#context ??= trace.setSpan(ROOT_CONTEXT, this.span);
+    if (this.#context === undefined) {
+      const { api } = sdk();
+      this.#context = api.trace.setSpan(api.ROOT_CONTEXT, this.span);
+    }
     return new Recorded(this.tracer, startSdkSpan(this.tracer, name, options, this.#context, attributes));
   }
 
