@@ -17,7 +17,7 @@ import { type Caller, closeAll, restTarget, streamableTarget, type Target } from
  * on at sample_ratio 0 (nothing sampled: no spans made) and on at 1.0
  * (every span exported to an OTLP/HTTP sink in this process that answers at
  * once). Then, in this process, tracing's own CPU for the spans of one REST
- * call (HTTP, call with its pool wait, backend request) and of one /mcp call
+ * call (the POST's span, which its routed call shares, with the pool wait; backend request) and of one /mcp call
  * (one span for the POST, its MCP request and its call; backend request),
  * without and with their export: figures the shared machine's noise hardly moves.
  *
@@ -55,10 +55,11 @@ const on = (ratio: string): ((url: string) => string) => {
 
 /**
  * The spans of one REST call at sample_ratio 1.0, as the gateway makes them
- * (hot-routes.ts, call-trace.ts): HTTP server span, call span with its pool
- * wait as an attribute (a `pool acquire` span only for a wait of 1 ms or
- * more, rare under this load), backend client span, with attributes made
- * once per tool as call-trace.ts does.
+ * (hot-routes.ts, call-trace.ts): the POST's server span, which the routed
+ * call takes as its own, with its pool wait as an attribute (a `pool
+ * acquire` span only for a wait of 1 ms or more, rare under this load), and
+ * the backend client span, with attributes made once per tool as
+ * call-trace.ts does.
  */
 function restCallSpans(tracing: Tracing): void {
   const http = tracing.startHttp(undefined, 'POST', '/call', () => undefined, '/call');
@@ -240,7 +241,7 @@ export const telemetryBench: Bench = {
       // In this process, alternately, so drift falls on both.
       for (let round = 0; round < Math.max(2, Math.round(rounds / 4)); round += 1) {
         for (const [what, spans] of [
-          ['REST call (3 spans)', restCallSpans],
+          ['REST call (2 spans)', restCallSpans],
           ['/mcp call (2 spans)', mcpCallSpans],
         ] as const) {
           for (const exported of [false, true]) {
@@ -284,7 +285,7 @@ export const telemetryBench: Bench = {
       },
       {
         title:
-          "Tracing's own CPU per call at sample_ratio 1.0, in the bench process (REST: HTTP, call with its pool wait, backend request; /mcp: the POST's span, which its MCP request and routed call share, and the backend request)",
+          "Tracing's own CPU per call at sample_ratio 1.0, in the bench process (REST: the POST's span, which its routed call shares, with its pool wait, and the backend request; /mcp: the POST's span, which its MCP request and routed call share, and the backend request)",
         columns: ['what', 'µs/call (median)', 'rounds'],
         rows: [...own].map(([what, values]) => [what, fmt(median(values), 1), values.map((v) => fmt(v, 1)).join(', ')]),
       },

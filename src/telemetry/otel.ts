@@ -196,7 +196,10 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
         route === undefined
           ? { 'http.request.method': method, 'url.path': path, 'url.scheme': 'http' }
           : { 'http.request.method': method, 'url.path': path, 'url.scheme': 'http', 'http.route': route };
-      span = serverSpan(route === undefined ? method : `${method} ${route}`, inbound, attributes);
+      const server = serverSpan(route === undefined ? method : `${method} ${route}`, inbound, attributes);
+      // A REST call's request is that call: its routed call takes this span (no execute_tool span under it).
+      if (method === 'POST' && path === '/call') server.takesCall = true;
+      span = server;
     }
     const http = new RequestSpan(span, method, undefined, route);
     if (request !== undefined) httpSpans.set(request, http);
@@ -226,7 +229,8 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
     }
     otel.setAttribute('http.response.status_code', status);
     if (status >= 500) otel.setStatus({ code: sdk().api.SpanStatusCode.ERROR });
-    if (status >= 400) otel.setAttribute('error.type', String(status));
+    // A failed call's error code (an adopted call's, spans.ts) says more than its status.
+    if (status >= 400 && !span.failed) otel.setAttribute('error.type', String(status));
     http.done();
   };
 
@@ -309,9 +313,13 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
       if (parent !== undefined) {
         if (!(parent instanceof Recorded)) return UNSAMPLED;
         const { name, attributes } = describe(subject);
-        // A routed call of the tool its tools/call MCP request names (by exposed name, or by tool name on /mcp/{server}) is that span.
+        // A routed call of the tool its tools/call MCP request names (by exposed name, or by tool name on /mcp/{server}) is that span;
+        // so is the call of a REST POST /call.
         const tool = parent.tool;
-        if (tool !== undefined && kind === 'internal' && (tool === attributes['stonegate.exposed_name'] || tool === attributes['gen_ai.tool.name']))
+        if (
+          kind === 'internal' &&
+          (parent.takesCall || (tool !== undefined && (tool === attributes['stonegate.exposed_name'] || tool === attributes['gen_ai.tool.name'])))
+        )
           return new Adopted(parent, attributes);
         return parent.childOf(name, kind === 'client' ? sdk().api.SpanKind.CLIENT : sdk().api.SpanKind.INTERNAL, attributes);
       }

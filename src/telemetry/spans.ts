@@ -84,6 +84,11 @@ export class Recorded implements SpanHandle {
    * the routed call of that tool takes this span as its own (adopt).
    */
   tool: string | undefined;
+  /**
+   * A REST `POST /call` span (otel.ts startHttp): the one routed call its
+   * request makes takes it as its own too (adopt), as a `tools/call` MCP span.
+   */
+  takesCall = false;
   /** Whether fail() recorded an error on it (an adopted call's code is not overwritten by the MCP request's end). */
   failed = false;
   #carrier: TraceCarrier | undefined;
@@ -146,11 +151,13 @@ export class Recorded implements SpanHandle {
 const OWNED_BY_MCP = new Set(['gen_ai.tool.name', 'gen_ai.operation.name']);
 
 /**
- * [otel] A routed call's handle on the `tools/call` MCP span it adopts (the MCP
- * semantic conventions: an MCP tool call span is the tool execution span, and
- * no separate execute_tool span is made under it). The call's attributes, its
- * outcome and its failure go on that span, its children (pool wait, backend
- * request) under it; the span ends with its MCP request, not with the call.
+ * [otel] A routed call's handle on the span of the request it serves: a
+ * `tools/call` MCP span (the MCP semantic conventions: an MCP tool call span
+ * is the tool execution span, and no separate execute_tool span is made under
+ * it), or a REST `POST /call` span, whose request is that one call too. The
+ * call's attributes, its outcome and its failure go on that span, its
+ * children (pool wait, backend request) under it; the span ends with its
+ * request, not with the call.
  */
 export class Adopted implements SpanHandle {
   readonly recording = true;
@@ -158,10 +165,13 @@ export class Adopted implements SpanHandle {
     readonly owner: Recorded,
     attributes: OtelAttributes,
   ) {
+    // An MCP span names the tool as the client called it; a POST /call span takes the call's names.
+    const named = owner.tool !== undefined;
     owner.tool = undefined;
+    owner.takesCall = false;
     for (const key in attributes) {
       const value = attributes[key];
-      if (value !== undefined && !OWNED_BY_MCP.has(key)) owner.span.setAttribute(key, value);
+      if (value !== undefined && !(named && OWNED_BY_MCP.has(key))) owner.span.setAttribute(key, value);
     }
   }
   carrier(): TraceCarrier {
@@ -177,6 +187,6 @@ export class Adopted implements SpanHandle {
     return this.owner.child(name, kind, attributes, startTime);
   }
   end(): void {
-    // The MCP request's end (mcp-spans.ts) ends the span.
+    // The request's end (mcp-spans.ts, otel.ts endHttp) ends the span.
   }
 }

@@ -68,11 +68,11 @@ describe('#32 the OpenTelemetry SDK loads at the first sampled span', () => {
     expect(otelFiles(log).some((url) => url.includes('/@opentelemetry/sdk-trace/'))).toBe(true);
     const spans = await eventually(() => {
       const names = receiver?.spans.map((s) => s.name) ?? [];
-      return names.includes('execute_tool echo') && names.includes('POST /call') && receiver?.spans;
+      return names.includes('tools/call echo') && names.includes('POST /call') && receiver?.spans;
     });
-    const call1 = spans.find((s) => s.name === 'execute_tool echo');
-    expect(call1?.attributes['stonegate.server']).toBe('demo');
-    expect(spans.find((s) => s.name === 'POST /call')?.spanId).toBe(call1?.parentSpanId);
+    const server = spans.find((s) => s.name === 'POST /call');
+    expect(server?.attributes['stonegate.server']).toBe('demo');
+    expect(spans.find((s) => s.name === 'tools/call echo')?.parentSpanId).toBe(server?.spanId);
   });
 
   it('sample_ratio 0: calls without a sampled context never load it; the first sampled one does, in its trace', async () => {
