@@ -17,7 +17,7 @@ import { type Caller, closeAll, restTarget, streamableTarget, type Target } from
  * on at sample_ratio 0 (nothing sampled: no spans made) and on at 1.0
  * (every span exported to an OTLP/HTTP sink in this process that answers at
  * once). Then, in this process, tracing's own CPU for the spans of one REST
- * call (HTTP, call with its pool wait, backend request) and of one /mcp call
+ * call (the POST's span, which its routed call shares, with the pool wait; backend request) and of one /mcp call
  * (one span for the POST, its MCP request and its call; backend request),
  * without and with their export: figures the shared machine's noise hardly moves.
  *
@@ -32,6 +32,10 @@ import { type Caller, closeAll, restTarget, streamableTarget, type Target } from
  * STONEGATE_BENCH_OTEL_BEFORE_BIN=<another build>/bin/stonegate.js adds it
  * with tracing on at 0 and 1.0, for an A/B of a tracing change.
  * STONEGATE_BENCH_OTEL_CHUNK sets the calls per variant per round (500).
+ * STONEGATE_BENCH_OTEL_HEAP sets [server] heap of every variant, the other
+ * builds' too (`fast`, the default: V8's own sizing, no heap watch, so GC
+ * sizing is the same for all and only tracing differs; `default`: the
+ * gateway's default, `balanced`).
  */
 
 interface Variant {
@@ -51,10 +55,11 @@ const on = (ratio: string): ((url: string) => string) => {
 
 /**
  * The spans of one REST call at sample_ratio 1.0, as the gateway makes them
- * (hot-routes.ts, call-trace.ts): HTTP server span, call span with its pool
- * wait as an attribute (a `pool acquire` span only for a wait of 1 ms or
- * more, rare under this load), backend client span, with attributes made
- * once per tool as call-trace.ts does.
+ * (hot-routes.ts, call-trace.ts): the POST's server span, which the routed
+ * call takes as its own, with its pool wait as an attribute (a `pool
+ * acquire` span only for a wait of 1 ms or more, rare under this load), and
+ * the backend client span, with attributes made once per tool as
+ * call-trace.ts does.
  */
 function restCallSpans(tracing: Tracing): void {
   const http = tracing.startHttp(undefined, 'POST', '/call', () => undefined, '/call');
@@ -155,7 +160,7 @@ export const telemetryBench: Bench = {
   description: 'gateway CPU per call with tracing off, on at sample_ratio 0 and 1.0 (OTLP/HTTP to a local sink), in interleaved chunks; idle RSS on and off',
   timeoutMs: 40 * 60_000,
   async run(ctx): Promise<BenchReport> {
-    // STONEGATE_BENCH_OTEL_CHUNK: calls per variant per round (the CPU clock steps 10 ms: 500 calls of ~200 µs read to ±10 %).
+    // STONEGATE_BENCH_OTEL_CHUNK: calls per variant per round (CPU is read to the ns, bench/lib/processes.ts; a longer chunk evens out GC).
     const chunk = Number(process.env.STONEGATE_BENCH_OTEL_CHUNK ?? (ctx.options.quick ? 300 : 500));
     const rounds = Number(process.env.STONEGATE_BENCH_OTEL_ROUNDS ?? (ctx.options.quick ? 3 : 12));
     // The sink: an OTLP/HTTP receiver that takes every export and answers 200 (protobuf, the default protocol).
@@ -183,16 +188,19 @@ export const telemetryBench: Bench = {
             { label: 'before: on, 1.0', toml: on('1.0'), bin: before },
           ]),
     ];
+    const heapSetting = process.env.STONEGATE_BENCH_OTEL_HEAP ?? 'fast';
+    const heap = heapSetting === 'default' ? undefined : (heapSetting as 'compact' | 'balanced' | 'fast');
     const cpu = new Map<string, number[]>();
     const rss = new Map<string, number>();
+    const firstCalls = new Map<string, [number, number]>();
     const own = new Map<string, number[]>();
     const running: { variant: Variant; pid: number; stop: () => Promise<void>; loads: Caller[][] }[] = [];
     try {
       for (const variant of variants) {
         const gateway = await startStonegate(
           ctx,
-          // V8's default heap sizing for every variant ([server] heap = "fast"; a parent build without the key has it), so only tracing differs.
-          { poolMax: 1, extraToml: variant.toml(sinkUrl), ...(variant.bin === undefined ? { heap: 'fast' as const } : { bin: variant.bin }) },
+          // The same heap sizing for every variant, the other builds' too (STONEGATE_BENCH_OTEL_HEAP), so only tracing differs.
+          { poolMax: 1, extraToml: variant.toml(sinkUrl), ...(heap === undefined ? {} : { heap }), ...(variant.bin === undefined ? {} : { bin: variant.bin }) },
           `stonegate-otel-${running.length}`,
         );
         running.push({ variant, pid: gateway.pid, stop: () => gateway.stop(), loads: [] });
@@ -200,6 +208,13 @@ export const telemetryBench: Bench = {
         // Idle: 3 s after healthy, before any call (as the memory bench).
         await new Promise((resolve) => setTimeout(resolve, 3000));
         rss.set(variant.label, memoryOf(gateway.pid).rssMb);
+        // The first call and the one after it (with tracing on, the first loads the SDK: src/telemetry/sdk.ts).
+        const single = (await restTarget('REST', gateway.url).open(1))[0] as Caller;
+        const firstAt = performance.now();
+        await single.call();
+        const secondAt = performance.now();
+        await single.call();
+        firstCalls.set(variant.label, [secondAt - firstAt, performance.now() - secondAt]);
         const entry = running[running.length - 1] as (typeof running)[number];
         for (const load of LOADS) {
           const callers = await load.target(gateway.url).open(16);
@@ -226,7 +241,7 @@ export const telemetryBench: Bench = {
       // In this process, alternately, so drift falls on both.
       for (let round = 0; round < Math.max(2, Math.round(rounds / 4)); round += 1) {
         for (const [what, spans] of [
-          ['REST call (3 spans)', restCallSpans],
+          ['REST call (2 spans)', restCallSpans],
           ['/mcp call (2 spans)', mcpCallSpans],
         ] as const) {
           for (const exported of [false, true]) {
@@ -270,20 +285,25 @@ export const telemetryBench: Bench = {
       },
       {
         title:
-          "Tracing's own CPU per call at sample_ratio 1.0, in the bench process (REST: HTTP, call with its pool wait, backend request; /mcp: the POST's span, which its MCP request and routed call share, and the backend request)",
+          "Tracing's own CPU per call at sample_ratio 1.0, in the bench process (REST: the POST's span, which its routed call shares, with its pool wait, and the backend request; /mcp: the POST's span, which its MCP request and routed call share, and the backend request)",
         columns: ['what', 'µs/call (median)', 'rounds'],
         rows: [...own].map(([what, values]) => [what, fmt(median(values), 1), values.map((v) => fmt(v, 1)).join(', ')]),
       },
       {
-        title: 'Idle RSS of the gateway process (3 s after healthy, one demo backend)',
-        columns: ['tracing', 'RSS MB'],
-        rows: variants.map((v) => [v.label, fmt(rss.get(v.label) ?? 0, 1)]),
+        title: 'Idle RSS of the gateway process (3 s after healthy, one demo backend), then its first REST call and the one after it',
+        columns: ['tracing', 'RSS MB', 'first call ms', 'second call ms'],
+        rows: variants.map((v) => [
+          v.label,
+          fmt(rss.get(v.label) ?? 0, 1),
+          fmt(firstCalls.get(v.label)?.[0] ?? 0, 1),
+          fmt(firstCalls.get(v.label)?.[1] ?? 0, 1),
+        ]),
       },
     ];
     return {
       tables,
       notes: [
-        `The "on" variants export http/protobuf to a local OTLP/HTTP sink in the bench process (${exports} export requests taken); callers send no traceparent, so at sample_ratio 0 nothing is sampled and no span is made. All variants' gateways run at once; "range of rounds" is the lowest and highest round.`,
+        `Every variant runs with [server] heap = ${heap === undefined ? 'its default' : `"${heap}"`} (STONEGATE_BENCH_OTEL_HEAP). The "on" variants export http/protobuf to a local OTLP/HTTP sink in the bench process (${exports} export requests taken); callers send no traceparent, so at sample_ratio 0 nothing is sampled and no span is made. All variants' gateways run at once; "range of rounds" is the lowest and highest round.`,
       ],
       targets,
     };

@@ -1,5 +1,6 @@
-import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
+import type { ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import { sdk } from './sdk.js';
 
 /** What the OTLP exporters take here: the traces URL and headers ([telemetry]), else their OTEL_EXPORTER_OTLP_* reading. */
 export interface OtlpOptions {
@@ -25,7 +26,7 @@ export function lazyOtlpExporter(protocol: 'http/protobuf' | 'http/json', option
     export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
       load().then(
         (exporter) => exporter.export(spans, done),
-        (error: unknown) => done({ code: ExportResultCode.FAILED, error: error instanceof Error ? error : new Error(String(error)) }),
+        (error: unknown) => done({ code: sdk().core.ExportResultCode.FAILED, error: error instanceof Error ? error : new Error(String(error)) }),
       );
     },
     async shutdown(): Promise<void> {

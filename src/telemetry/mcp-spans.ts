@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { type Attributes as OtelAttributes, SpanKind } from '@opentelemetry/api';
+import type { Attributes as OtelAttributes } from '@opentelemetry/api';
+import { sdk } from './sdk.js';
 import { clean, Recorded, sampled, UNSAMPLED } from './spans.js';
 import type { HttpSpan, McpRequestInfo, McpSpan, SpanHandle, TraceCarrier } from './telemetry.js';
 
@@ -115,7 +116,7 @@ export function mcpSpans(ratio: number, server: (name: string, carrier: TraceCar
       span = http.span as Recorded;
       span.span.updateName(spanName);
       span.span.setAttributes(attributes);
-    } else span = own ? server(spanName, meta, attributes) : (http.span as Recorded).childOf(spanName, SpanKind.SERVER, attributes);
+    } else span = own ? server(spanName, meta, attributes) : (http.span as Recorded).childOf(spanName, sdk().api.SpanKind.SERVER, attributes);
     // The routed call of the tool it names takes this span as its own (otel.ts start, spans.ts Adopted): no execute_tool span under it.
     if (method === 'tools/call' && name !== undefined) span.tool = name;
     return {

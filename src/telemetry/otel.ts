@@ -1,17 +1,5 @@
-import { type Context, type Link, type Attributes as OtelAttributes, ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/api';
-import { ExportResultCode, getNumberFromEnv, getStringFromEnv } from '@opentelemetry/core';
-import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  BatchSpanProcessor,
-  type ReadableSpan,
-  type Sampler,
-  SamplingDecision,
-  type SamplingResult,
-  type Span as SdkSpan,
-  type SpanExporter,
-  type SpanProcessor,
-  TracerProvider,
-} from '@opentelemetry/sdk-trace';
+import type { Context, Link, Attributes as OtelAttributes, Tracer } from '@opentelemetry/api';
+import type { BatchSpanProcessor, ReadableSpan, Sampler, Span as SdkSpan, SpanExporter, SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { Context as HonoContext, Next } from 'hono';
 import type { TelemetrySettings } from '../config/telemetry-schema.js';
 import type { Logger } from '../log.js';
@@ -19,6 +7,7 @@ import { VERSION } from '../version.js';
 import { PooledIds } from './ids.js';
 import { lazyOtlpExporter } from './lazy-exporter.js';
 import { mcpSpans as mcpSpanMaker, RequestSpan } from './mcp-spans.js';
+import { envNumber, envString, sdk } from './sdk.js';
 import { Adopted, extract, Recorded, sampled, startSdkSpan, UNSAMPLED } from './spans.js';
 import { httpCarrier, type ServerInfo, type SpanHandle, type TraceCarrier, type Tracing } from './telemetry.js';
 
@@ -33,7 +22,14 @@ import { httpCarrier, type ServerInfo, type SpanHandle, type TraceCarrier, type 
  * finds its HTTP parent by ctx.http.req, and a routed call or a forwarded
  * request finds its MCP parent by its signal (spanOf). The call's own
  * children (pool wait, the backend request) are made from its handle.
+ *
+ * The SDK (tracer provider, batch processor, resource, exporter) is built
+ * at the first sampled span, not at start (sdk.ts): until then a tracing
+ * gateway holds none of it, and at sample_ratio 0 it never does.
  */
+
+/** Probes and scrapes (GET): no span. */
+const PROBES = new Set(['/health', '/livez', '/readyz', '/metrics', '/coord/livez', '/coord/readyz']);
 
 /** Long polls (wait for an event): no server span; a zero-length `poll wake` span when one answers. */
 const LONG_POLLS = /^\/coord\/(msg\/poll|agent\/wait)$/;
@@ -52,6 +48,7 @@ class Counts {
 
 /** The batch processor, counting what it drops for a full queue (as it decides: spans waiting ≥ maxQueueSize). */
 class CountingProcessor implements SpanProcessor {
+  private readonly sampledFlag = sdk().api.TraceFlags.SAMPLED;
   constructor(
     private readonly inner: BatchSpanProcessor,
     private readonly counts: Counts,
@@ -61,7 +58,7 @@ class CountingProcessor implements SpanProcessor {
     this.inner.onStart(span, parent);
   }
   onEnd(span: ReadableSpan): void {
-    if ((span.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0) {
+    if ((span.spanContext().traceFlags & this.sampledFlag) !== 0) {
       if (this.counts.queued >= this.max) this.counts.dropped += 1;
       else this.counts.queued += 1;
     }
@@ -81,7 +78,7 @@ function countingExporter(inner: SpanExporter, counts: Counts, logger: Logger, w
     export(spans, done) {
       counts.queued = Math.max(0, counts.queued - spans.length);
       inner.export(spans, (result) => {
-        if (result.code === ExportResultCode.SUCCESS) {
+        if (result.code === sdk().core.ExportResultCode.SUCCESS) {
           counts.exported += spans.length;
           if (counts.failing) logger.info({ endpoint: where }, '[telemetry] spans are exported again');
           counts.failing = false;
@@ -112,7 +109,7 @@ function tracesUrl(endpoint: string): string | undefined {
 /** The protocol: the key, else OTEL_EXPORTER_OTLP_TRACES_PROTOCOL / OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf (grpc is not served: protobuf). */
 function protocolOf(settings: TelemetrySettings, logger: Logger): 'http/protobuf' | 'http/json' {
   if (settings.protocol !== '') return settings.protocol;
-  const env = getStringFromEnv('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ?? getStringFromEnv('OTEL_EXPORTER_OTLP_PROTOCOL');
+  const env = envString('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ?? envString('OTEL_EXPORTER_OTLP_PROTOCOL');
   if (env === undefined || env === 'http/protobuf' || env === 'http/json') return env ?? 'http/protobuf';
   logger.warn({ protocol: env }, '[telemetry] only http/protobuf and http/json are served: exporting http/protobuf');
   return 'http/protobuf';
@@ -123,38 +120,50 @@ function protocolOf(settings: TelemetrySettings, logger: Logger): 'http/protobuf
  * is asked (spans.ts sampled), so what reaches it is sampled — one constant
  * answer, without the SDK's parent-based sampler checking the parent's ids again.
  */
-const SAMPLED_RESULT: SamplingResult = Object.freeze({ decision: SamplingDecision.RECORD_AND_SAMPLED });
-const SAMPLED: Sampler = { shouldSample: () => SAMPLED_RESULT, toString: () => 'stonegate (sampled before the SDK is asked)' };
+function sampledSampler(): Sampler {
+  const result = Object.freeze({ decision: sdk().trace.SamplingDecision.RECORD_AND_SAMPLED });
+  return { shouldSample: () => result, toString: () => 'stonegate (sampled before the SDK is asked)' };
+}
 
-/** Builds the tracer provider, the batch processor and the OTLP exporter from the settings and OTEL_* environment. */
+/** Sets up tracing from the settings and OTEL_* environment; the tracer provider, batch processor and OTLP exporter are built at the first sampled span. */
 export function createTracing(settings: TelemetrySettings, logger: Logger): Tracing {
   const counts = new Counts();
   const url = tracesUrl(settings.otlp_endpoint);
   const protocol = protocolOf(settings, logger);
-  const headers = Object.keys(settings.headers).length === 0 ? {} : { headers: { ...settings.headers } };
-  const options = { ...(url === undefined ? {} : { url }), ...headers };
-  const exporter = lazyOtlpExporter(protocol, options); // [speed] loaded at the first batch
-  const where = url ?? getStringFromEnv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? getStringFromEnv('OTEL_EXPORTER_OTLP_ENDPOINT') ?? 'http://localhost:4318';
-  const max = settings.max_queue_size ?? getNumberFromEnv('OTEL_BSP_MAX_QUEUE_SIZE') ?? 2048;
-  // The SDK's batch defaults: one timer per batch, never per span.
-  const batch = new BatchSpanProcessor({
-    exporter: countingExporter(exporter, counts, logger, where),
-    maxQueueSize: max,
-    maxExportBatchSize: Math.min(max, getNumberFromEnv('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? 512),
-    scheduledDelayMillis: getNumberFromEnv('OTEL_BSP_SCHEDULE_DELAY') ?? 5000,
-    exportTimeoutMillis: getNumberFromEnv('OTEL_BSP_EXPORT_TIMEOUT') ?? 30_000,
-  });
-  const ratio = settings.sample_ratio ?? getNumberFromEnv('OTEL_TRACES_SAMPLER_ARG') ?? 1;
-  const serviceName = settings.service_name !== '' ? settings.service_name : (getStringFromEnv('OTEL_SERVICE_NAME') ?? 'stonegate');
-  const resource = detectResources({ detectors: [envDetector] }).merge(resourceFromAttributes({ 'service.name': serviceName, 'service.version': VERSION }));
-  const provider = new TracerProvider({
-    resource,
-    sampler: SAMPLED,
-    idGenerator: new PooledIds(),
-    spanProcessors: [new CountingProcessor(batch, counts, max)],
-  });
-  const tracer = provider.getTracer('stonegate', VERSION);
+  const where = url ?? envString('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? envString('OTEL_EXPORTER_OTLP_ENDPOINT') ?? 'http://localhost:4318';
+  const ratio = settings.sample_ratio ?? envNumber('OTEL_TRACES_SAMPLER_ARG') ?? 1;
+  const serviceName = settings.service_name !== '' ? settings.service_name : (envString('OTEL_SERVICE_NAME') ?? 'stonegate');
   logger.info({ endpoint: where, protocol, sample_ratio: ratio, service_name: serviceName }, '[telemetry] tracing on');
+
+  let provider: TracerProvider | undefined;
+  let sdkTracer: Tracer | undefined;
+  /** [speed] The SDK, built at the first sampled span (sdk.ts): the OTLP exporter itself waits for the first batch (lazy-exporter.ts). */
+  const build = (): Tracer => {
+    const { trace, resources } = sdk();
+    const headers = Object.keys(settings.headers).length === 0 ? {} : { headers: { ...settings.headers } };
+    const exporter = lazyOtlpExporter(protocol, { ...(url === undefined ? {} : { url }), ...headers });
+    const max = settings.max_queue_size ?? envNumber('OTEL_BSP_MAX_QUEUE_SIZE') ?? 2048;
+    // The SDK's batch defaults: one timer per batch, never per span.
+    const batch = new trace.BatchSpanProcessor({
+      exporter: countingExporter(exporter, counts, logger, where),
+      maxQueueSize: max,
+      maxExportBatchSize: Math.min(max, envNumber('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? 512),
+      scheduledDelayMillis: envNumber('OTEL_BSP_SCHEDULE_DELAY') ?? 5000,
+      exportTimeoutMillis: envNumber('OTEL_BSP_EXPORT_TIMEOUT') ?? 30_000,
+    });
+    const resource = resources
+      .detectResources({ detectors: [resources.envDetector] })
+      .merge(resources.resourceFromAttributes({ 'service.name': serviceName, 'service.version': VERSION }));
+    provider = new trace.TracerProvider({
+      resource,
+      sampler: sampledSampler(),
+      idGenerator: new PooledIds(),
+      spanProcessors: [new CountingProcessor(batch, counts, max)],
+    });
+    sdkTracer = provider.getTracer('stonegate', VERSION);
+    return sdkTracer;
+  };
+  const tracer = (): Tracer => sdkTracer ?? build();
 
   /** The spans of the requests in flight: an HTTP request's by its Request, an MCP request's by its AbortSignal. */
   const httpSpans = new WeakMap<object, RequestSpan>();
@@ -162,7 +171,7 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
 
   /** A server span in the caller's trace (`carrier`), or a new trace's: sampled (spans.ts) before this is asked. */
   const serverSpan = (name: string, carrier: TraceCarrier | undefined, attributes: OtelAttributes): Recorded =>
-    new Recorded(tracer, startSdkSpan(tracer, name, { kind: SpanKind.SERVER }, extract(carrier), attributes));
+    new Recorded(tracer(), startSdkSpan(tracer(), name, { kind: sdk().api.SpanKind.SERVER }, extract(carrier), attributes));
 
   const startHttp = (
     request: object | undefined,
@@ -171,8 +180,13 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
     header: (name: string) => string | undefined,
     route?: string,
   ): RequestSpan | undefined => {
-    // Streams and waits are not requests to time: an SSE GET, an async call's poll (GET /call/{id}), the log stream.
-    if ((method === 'GET' && (path.startsWith('/call/') || (header('accept') ?? '').includes('text/event-stream'))) || path === '/log/stream') return undefined;
+    // Streams and waits are not requests to time: an SSE GET, an async call's poll (GET /call/{id}), the log stream;
+    // nor are probes and scrapes (an idle gateway's traffic, which would load the SDK: sdk.ts).
+    if (
+      (method === 'GET' && (path.startsWith('/call/') || PROBES.has(path) || (header('accept') ?? '').includes('text/event-stream'))) ||
+      path === '/log/stream'
+    )
+      return undefined;
     const inbound = httpCarrier(header);
     if (LONG_POLLS.test(path)) return new RequestSpan(UNSAMPLED, method, { path, asked: performance.now(), inbound });
     let span: SpanHandle = UNSAMPLED;
@@ -182,7 +196,10 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
         route === undefined
           ? { 'http.request.method': method, 'url.path': path, 'url.scheme': 'http' }
           : { 'http.request.method': method, 'url.path': path, 'url.scheme': 'http', 'http.route': route };
-      span = serverSpan(route === undefined ? method : `${method} ${route}`, inbound, attributes);
+      const server = serverSpan(route === undefined ? method : `${method} ${route}`, inbound, attributes);
+      // A REST call's request is that call: its routed call takes this span (no execute_tool span under it).
+      if (method === 'POST' && path === '/call') server.takesCall = true;
+      span = server;
     }
     const http = new RequestSpan(span, method, undefined, route);
     if (request !== undefined) httpSpans.set(request, http);
@@ -199,20 +216,21 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
         'http.response.status_code': status,
         'stonegate.wait_ms': Math.round(performance.now() - poll.asked),
       };
-      tracer.startSpan(`poll wake ${poll.path}`, { kind: SpanKind.SERVER, attributes }, extract(poll.inbound)).end();
+      tracer().startSpan(`poll wake ${poll.path}`, { kind: sdk().api.SpanKind.SERVER, attributes }, extract(poll.inbound)).end();
       return;
     }
     if (!(span instanceof Recorded) || http.quiet) return;
-    const sdk = span.span;
+    const otel = span.span;
     const routed = route !== undefined && route !== '*' && route !== '' && route !== http.route;
     if (routed) {
       // A merged span keeps the MCP request's name.
-      if (!http.merged) sdk.updateName(`${http.method} ${route}`);
-      sdk.setAttribute('http.route', route);
+      if (!http.merged) otel.updateName(`${http.method} ${route}`);
+      otel.setAttribute('http.route', route);
     }
-    sdk.setAttribute('http.response.status_code', status);
-    if (status >= 500) sdk.setStatus({ code: SpanStatusCode.ERROR });
-    if (status >= 400) sdk.setAttribute('error.type', String(status));
+    otel.setAttribute('http.response.status_code', status);
+    if (status >= 500) otel.setStatus({ code: sdk().api.SpanStatusCode.ERROR });
+    // A failed call's error code (an adopted call's, spans.ts) says more than its status.
+    if (status >= 400 && !span.failed) otel.setAttribute('error.type', String(status));
     http.done();
   };
 
@@ -282,27 +300,33 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
       });
     },
     start(parent, carrier, linked, kind, describe, subject) {
-      const spanKind = kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL;
       if (linked) {
         // An async call: a new trace (by sample_ratio), linked to its submitter.
         if (!sampled(undefined, ratio)) return UNSAMPLED;
         const { name, attributes } = describe(subject);
-        const submitter = carrier === undefined ? undefined : trace.getSpanContext(extract(carrier));
+        const { api } = sdk();
+        const submitter = carrier === undefined ? undefined : api.trace.getSpanContext(extract(carrier));
         const links: Link[] = submitter === undefined ? [] : [{ context: submitter, attributes: { 'stonegate.link': 'submitted_by' } }];
-        return new Recorded(tracer, startSdkSpan(tracer, name, { kind: spanKind, links, root: true }, ROOT_CONTEXT, attributes));
+        const spanKind = kind === 'client' ? api.SpanKind.CLIENT : api.SpanKind.INTERNAL;
+        return new Recorded(tracer(), startSdkSpan(tracer(), name, { kind: spanKind, links, root: true }, api.ROOT_CONTEXT, attributes));
       }
       if (parent !== undefined) {
         if (!(parent instanceof Recorded)) return UNSAMPLED;
         const { name, attributes } = describe(subject);
-        // A routed call of the tool its tools/call MCP request names (by exposed name, or by tool name on /mcp/{server}) is that span.
+        // A routed call of the tool its tools/call MCP request names (by exposed name, or by tool name on /mcp/{server}) is that span;
+        // so is the call of a REST POST /call.
         const tool = parent.tool;
-        if (tool !== undefined && kind === 'internal' && (tool === attributes['stonegate.exposed_name'] || tool === attributes['gen_ai.tool.name']))
+        if (
+          kind === 'internal' &&
+          (parent.takesCall || (tool !== undefined && (tool === attributes['stonegate.exposed_name'] || tool === attributes['gen_ai.tool.name'])))
+        )
           return new Adopted(parent, attributes);
-        return parent.childOf(name, spanKind, attributes);
+        return parent.childOf(name, kind === 'client' ? sdk().api.SpanKind.CLIENT : sdk().api.SpanKind.INTERNAL, attributes);
       }
       if (!sampled(carrier, ratio)) return UNSAMPLED;
       const { name, attributes } = describe(subject);
-      return new Recorded(tracer, startSdkSpan(tracer, name, { kind: spanKind }, extract(carrier), attributes));
+      const spanKind = kind === 'client' ? sdk().api.SpanKind.CLIENT : sdk().api.SpanKind.INTERNAL;
+      return new Recorded(tracer(), startSdkSpan(tracer(), name, { kind: spanKind }, extract(carrier), attributes));
     },
     spanOf(key) {
       return key === undefined ? undefined : (mcpSpans.get(key) ?? httpSpans.get(key)?.span);
@@ -310,6 +334,7 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
     counts,
     async shutdown() {
       // An unreachable collector must not hold the stop: the export gets a few seconds, then what is queued is dropped.
+      if (provider === undefined) return;
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([provider.shutdown().catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, 3000).unref()))]);
       clearTimeout(timer);

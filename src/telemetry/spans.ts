@@ -1,16 +1,5 @@
-import {
-  type Context,
-  defaultTextMapGetter,
-  type Attributes as OtelAttributes,
-  ROOT_CONTEXT,
-  type Span,
-  SpanKind,
-  type SpanOptions,
-  SpanStatusCode,
-  type Tracer,
-  trace,
-} from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import type { Context, Attributes as OtelAttributes, Span, SpanKind, SpanOptions, Tracer } from '@opentelemetry/api';
+import { sdk } from './sdk.js';
 import { type Attributes, type SpanAttributes, type SpanHandle, TRACEPARENT, type TraceCarrier } from './telemetry.js';
 
 /*
@@ -25,9 +14,9 @@ import { type Attributes, type SpanAttributes, type SpanHandle, TRACEPARENT, typ
  * caller's context passes on verbatim). The rule is the SDK's parent-based
  * ratio sampler's: a caller's context decides by its sampled flag, a new
  * trace by sample_ratio; the SDK then samples every span it is asked for.
+ * The SDK itself (sdk.ts) is reached only for a sampled span.
  */
 
-const propagator = new W3CTraceContextPropagator();
 /** The performance.now() time origin, to turn a performance.now() reading into a span time. */
 const ORIGIN = performance.timeOrigin;
 
@@ -53,7 +42,8 @@ export function clean(attributes: Attributes): OtelAttributes {
 
 /** The SDK's parent context for a caller's carrier (the root without a valid one). */
 export function extract(carrier: TraceCarrier | undefined): Context {
-  return carrier === undefined ? ROOT_CONTEXT : propagator.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter);
+  const { api, propagator } = sdk();
+  return carrier === undefined ? api.ROOT_CONTEXT : propagator.extract(api.ROOT_CONTEXT, carrier, api.defaultTextMapGetter);
 }
 
 /**
@@ -94,6 +84,11 @@ export class Recorded implements SpanHandle {
    * the routed call of that tool takes this span as its own (adopt).
    */
   tool: string | undefined;
+  /**
+   * A REST `POST /call` span (otel.ts startHttp): the one routed call its
+   * request makes takes it as its own too (adopt), as a `tools/call` MCP span.
+   */
+  takesCall = false;
   /** Whether fail() recorded an error on it (an adopted call's code is not overwritten by the MCP request's end). */
   failed = false;
   #carrier: TraceCarrier | undefined;
@@ -126,17 +121,22 @@ export class Recorded implements SpanHandle {
   fail(type: string, message?: string): void {
     this.failed = true;
     this.span.setAttribute('error.type', type);
-    this.span.setStatus(message === undefined ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.ERROR, message });
+    const code = sdk().api.SpanStatusCode.ERROR;
+    this.span.setStatus(message === undefined ? { code } : { code, message });
   }
 
   child(name: string, kind: 'client' | 'internal', attributes: SpanAttributes, startTime?: number): SpanHandle {
+    const { SpanKind } = sdk().api;
     return this.childOf(name, kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL, attributes, startTime);
   }
 
   /** A child with attributes ready for the SDK. */
   childOf(name: string, kind: SpanKind, attributes: OtelAttributes, startTime?: number): Recorded {
     const options: SpanOptions = startTime === undefined ? { kind } : { kind, startTime: ORIGIN + startTime };
-    this.#context ??= trace.setSpan(ROOT_CONTEXT, this.span);
+    if (this.#context === undefined) {
+      const { api } = sdk();
+      this.#context = api.trace.setSpan(api.ROOT_CONTEXT, this.span);
+    }
     return new Recorded(this.tracer, startSdkSpan(this.tracer, name, options, this.#context, attributes));
   }
 
@@ -151,11 +151,13 @@ export class Recorded implements SpanHandle {
 const OWNED_BY_MCP = new Set(['gen_ai.tool.name', 'gen_ai.operation.name']);
 
 /**
- * [otel] A routed call's handle on the `tools/call` MCP span it adopts (the MCP
- * semantic conventions: an MCP tool call span is the tool execution span, and
- * no separate execute_tool span is made under it). The call's attributes, its
- * outcome and its failure go on that span, its children (pool wait, backend
- * request) under it; the span ends with its MCP request, not with the call.
+ * [otel] A routed call's handle on the span of the request it serves: a
+ * `tools/call` MCP span (the MCP semantic conventions: an MCP tool call span
+ * is the tool execution span, and no separate execute_tool span is made under
+ * it), or a REST `POST /call` span, whose request is that one call too. The
+ * call's attributes, its outcome and its failure go on that span, its
+ * children (pool wait, backend request) under it; the span ends with its
+ * request, not with the call.
  */
 export class Adopted implements SpanHandle {
   readonly recording = true;
@@ -163,10 +165,13 @@ export class Adopted implements SpanHandle {
     readonly owner: Recorded,
     attributes: OtelAttributes,
   ) {
+    // An MCP span names the tool as the client called it; a POST /call span takes the call's names.
+    const named = owner.tool !== undefined;
     owner.tool = undefined;
+    owner.takesCall = false;
     for (const key in attributes) {
       const value = attributes[key];
-      if (value !== undefined && !OWNED_BY_MCP.has(key)) owner.span.setAttribute(key, value);
+      if (value !== undefined && !(named && OWNED_BY_MCP.has(key))) owner.span.setAttribute(key, value);
     }
   }
   carrier(): TraceCarrier {
@@ -182,6 +187,6 @@ export class Adopted implements SpanHandle {
     return this.owner.child(name, kind, attributes, startTime);
   }
   end(): void {
-    // The MCP request's end (mcp-spans.ts) ends the span.
+    // The request's end (mcp-spans.ts, otel.ts endHttp) ends the span.
   }
 }

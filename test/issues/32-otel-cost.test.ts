@@ -94,7 +94,7 @@ describe('[otel] no AsyncLocalStorage', () => {
       expect(method.attributes).toMatchObject({ 'http.route': '/mcp', 'http.request.method': 'POST', 'stonegate.outcome': 'success' });
       const client = await eventually(() => receiver.spans.find((s) => s.traceId === method.traceId && s.kind === 3));
       expect(client.parentSpanId).toBe(method.spanId);
-      await eventually(() => receiver.spans.find((s) => s.traceId === TRACE_ID && s.name === 'execute_tool echo_meta'));
+      await eventually(() => receiver.spans.find((s) => s.traceId === TRACE_ID && s.name === 'POST /call' && s.attributes['stonegate.outcome'] === 'success'));
       await gw.stop();
       expect(existsSync(log)).toBe(true);
       expect(readFileSync(log, 'utf8')).toBe('armed\n');

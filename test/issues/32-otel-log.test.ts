@@ -46,7 +46,10 @@ describe('[otel] trace_id in /log', () => {
       // The second call started a trace of its own (ratio 1.0): its row names that trace, the one its spans were exported in.
       expect(own?.trace_id).toMatch(/^[0-9a-f]{32}$/);
       expect(own?.trace_id).not.toBe(TRACE_ID);
-      await eventually(() => receiver.spans.find((s) => s.traceId === own?.trace_id && s.name === 'execute_tool echo_meta'));
+      // A REST call's span is its POST's (32-otel: no execute_tool span under it).
+      await eventually(() =>
+        receiver.spans.find((s) => s.traceId === own?.trace_id && s.name === 'POST /call' && s.attributes['gen_ai.tool.name'] === 'echo_meta'),
+      );
     } finally {
       await receiver.close();
     }
