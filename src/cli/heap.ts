@@ -105,14 +105,43 @@ export interface HeapEvent {
 const WINDOW_MS = 250;
 const BUSY_SHARE = 0.1;
 /**
- * Windows in a row under the threshold before the gateway counts as idle
- * again (10 s). Agents' traffic comes in bursts: with a shorter quiet time
- * (2 s was tried) a burst every few seconds paid two full collections and a
- * small young generation at the start of each burst; 10 s keeps such load
- * busy and still hands memory back well inside the 20 s the rss bench
- * checks.
+ * The quiet time before the gateway counts as idle again: 40 windows (10 s)
+ * whose CPU, taken together, stays under the threshold. Agents' traffic
+ * comes in bursts: with a shorter quiet time (2 s was tried) a burst every
+ * few seconds paid two full collections and a small young generation at the
+ * start of each burst; 10 s keeps such load busy and still hands memory back
+ * well inside the 20 s the rss bench checks. Together, not each: an idle
+ * gateway's own timers (store checks every 5 s, the WAL checkpointer, a
+ * collection) make single windows of 30–110 ms on a slow machine, and a
+ * rule of 40 quiet windows in a row then never ended the busy state (bench
+ * `rss`, 2026-12-07: no memory handed back 20 s after the load).
  */
 const IDLE_WINDOWS = 40;
+
+/** The CPU of the last IDLE_WINDOWS windows: quiet once they have all been seen and their sum is under the threshold. */
+export class QuietTime {
+  readonly #ms = new Float64Array(IDLE_WINDOWS);
+  #next = 0;
+  #seen = 0;
+  #sum = 0;
+
+  /** Adds one window's CPU (ms); true when the last IDLE_WINDOWS windows, together, were quiet. */
+  push(ms: number): boolean {
+    this.#sum += ms - (this.#ms[this.#next] as number);
+    this.#ms[this.#next] = ms;
+    this.#next = (this.#next + 1) % IDLE_WINDOWS;
+    this.#seen = Math.min(this.#seen + 1, IDLE_WINDOWS);
+    return this.#seen === IDLE_WINDOWS && this.#sum < IDLE_WINDOWS * WINDOW_MS * BUSY_SHARE;
+  }
+
+  /** Starts the count again (the load came back). */
+  reset(): void {
+    this.#ms.fill(0);
+    this.#next = 0;
+    this.#seen = 0;
+    this.#sum = 0;
+  }
+}
 /**
  * `balanced` under load: the young generation stops growing at two 8 MB
  * semi-spaces instead of V8's 16 MB (its maximum is fixed when the process
@@ -140,29 +169,32 @@ export function serveHeap(policy: HeapPolicy, report: (event: HeapEvent) => void
   if (policy === 'fast') return setFlags(BUSY_YOUNG.fast);
   let busy = false;
   let capped = false;
-  let quiet = 0;
+  const quiet = new QuietTime();
   let last = process.cpuUsage();
   setInterval(() => {
     const used = process.cpuUsage(last);
     last = process.cpuUsage();
-    const loaded = (used.user + used.system) / 1000 > WINDOW_MS * BUSY_SHARE;
-    quiet = loaded ? 0 : quiet + 1;
+    const ms = (used.user + used.system) / 1000;
+    const loaded = ms > WINDOW_MS * BUSY_SHARE;
     if (loaded && !busy) {
       busy = true;
+      quiet.reset();
       setFlags(BUSY_YOUNG[policy]);
       report({ state: 'busy' });
     }
+    const calm = quiet.push(ms);
     if (busy && !capped && policy === 'balanced' && youngBytes() >= BALANCED_YOUNG_BYTES) {
       capped = true;
       setFlagsFromString('--semi-space-growth-factor=1');
     }
-    if (busy && quiet >= IDLE_WINDOWS) {
+    if (busy && calm) {
       busy = false;
       capped = false;
       setFlags(IDLE_YOUNG);
       const before = process.memoryUsage().heapTotal;
       collect();
       collect(); // the first shrinks the young generation at its end; the second compacts with it small
+      last = process.cpuUsage(); // the collections' own CPU is not load (it would count as the next window's)
       report({ state: 'idle', heapTotalMb: { before: mb(before), after: mb(process.memoryUsage().heapTotal) } });
     }
   }, WINDOW_MS).unref();
