@@ -4,9 +4,8 @@ import { CoordError } from '../../backends/coord/errors.js';
 import { MIGRATIONS } from '../../backends/coord/migrations.js';
 import { openPgStore, postgresSteps } from '../../backends/coord/pg-store.js';
 import type { CoordStore } from '../../backends/coord/store.js';
-import { LISTENER_APPLICATION_NAME } from '../../kit/pg-listener.js';
 import { expectCode, registerAll } from '../helpers/coord-store.js';
-import { describePg, freshSchema, useTestDatabase } from '../helpers/pg.js';
+import { describePg, freshSchema, listenerPids, useTestDatabase } from '../helpers/pg.js';
 
 /** Several gateways' coordination stores on one PostgreSQL schema. */
 describePg('PostgreSQL coordination store shared by several gateways', () => {
@@ -154,13 +153,7 @@ describePg('PostgreSQL coordination store shared by several gateways', () => {
     const admin = new pg.Client({ connectionString: database.url });
     await admin.connect();
     try {
-      const listeners = async (): Promise<number[]> =>
-        (
-          await admin.query<{ pid: number }>(
-            'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()',
-            [LISTENER_APPLICATION_NAME],
-          )
-        ).rows.map((r) => r.pid);
+      const listeners = (): Promise<number[]> => listenerPids(admin);
       const before = await listeners();
       expect(before.length).toBeGreaterThanOrEqual(2);
       await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [before]);

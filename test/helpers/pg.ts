@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, inject } from 'vitest';
+import { LISTENER_APPLICATION_NAME } from '../../kit/pg-listener.js';
 
 /** The shared PostgreSQL's superuser URL, or '' (test/helpers/pg-global-setup.ts). */
 export function pgServerUrl(): string {
@@ -69,4 +70,13 @@ export function useTestDatabase(prefix?: string): { readonly url: string } {
 /** A fresh schema name, for one store inside a test database. */
 export function freshSchema(prefix = 's'): string {
   return `${prefix}_${randomBytes(5).toString('hex')}`;
+}
+
+/** The server pids of the database's LISTEN connections (kit/pg-listener.ts names them), seen from `admin`. */
+export async function listenerPids(admin: pg.Client): Promise<number[]> {
+  const { rows } = await admin.query<{ pid: number }>(
+    'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()',
+    [LISTENER_APPLICATION_NAME],
+  );
+  return rows.map((r) => r.pid);
 }

@@ -1,8 +1,7 @@
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
-import { LISTENER_APPLICATION_NAME } from '../../kit/pg-listener.js';
 import { DEMO, eventually, q, type RunningGateway, requestOk, startGateway, stopAll } from '../helpers/harness.js';
-import { describePg, useTestDatabase } from '../helpers/pg.js';
+import { describePg, listenerPids, useTestDatabase } from '../helpers/pg.js';
 
 afterAll(stopAll);
 
@@ -21,13 +20,7 @@ describePg('[pg-speed] #31 one listening connection per gateway', () => {
     await admin.connect();
     const gateways: RunningGateway[] = [];
     try {
-      const listeners = async (): Promise<number[]> =>
-        (
-          await admin.query<{ pid: number }>(
-            'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND pid <> pg_backend_pid()',
-            [LISTENER_APPLICATION_NAME],
-          )
-        ).rows.map((r) => r.pid);
+      const listeners = (): Promise<number[]> => listenerPids(admin);
       const a = await startGateway(gatewayToml(database.url));
       gateways.push(a);
       expect(await listeners()).toHaveLength(1);
