@@ -7,8 +7,9 @@ import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotoc
 import { Catalog } from '../../src/catalog/catalog.js';
 import { silentLogger } from '../../src/log.js';
 import type { Bench, BenchContext, BenchReport } from '../bench.js';
+import { startCannedMcp } from '../lib/canned-mcp.js';
 import { DEMO, NODE } from '../lib/paths.js';
-import { MARKER, MARKER_VAR } from '../lib/processes.js';
+import { cpuTimeMs, MARKER, MARKER_VAR } from '../lib/processes.js';
 import { fmt, quantile } from '../lib/stats.js';
 import { startStonegate, waitHealthy } from '../lib/stonegate.js';
 import type { Table } from '../lib/table.js';
@@ -75,6 +76,53 @@ function timeQueries(run: (query: string) => number, rounds: number): { perQuery
 interface Opened {
   call(query: string): Promise<number>;
   close(): Promise<void>;
+  /** [speed] The server process, whose CPU is charged to the calls. */
+  pid: number;
+  /** [speed] One gate_discover result of this server, as the client received it. */
+  sample(query: string): Promise<Record<string, unknown>>;
+}
+
+/** [speed] CPU per call over timed calls: the server's and this process's (the client's), µs. */
+class CallCpu {
+  serverUs = 0;
+  clientUs = 0;
+  calls = 0;
+  async time(pid: number, run: () => Promise<number>): Promise<number> {
+    const server0 = cpuTimeMs(pid);
+    const client0 = process.cpuUsage();
+    const ms = await run();
+    const client = process.cpuUsage(client0);
+    this.clientUs += client.user + client.system;
+    this.serverUs += (cpuTimeMs(pid) - server0) * 1000;
+    this.calls += 1;
+    return ms;
+  }
+  server = (): string => fmt(this.serverUs / this.calls, 0);
+  client = (): string => fmt(this.clientUs / this.calls, 0);
+}
+
+/** An SDK client session on `url`, calling gate_discover; `stop` ends what serves it. */
+async function discoverSession(url: string, pid: number, stop: () => Promise<void>): Promise<Opened> {
+  const client = new Client({ name: 'stonegate-bench', version: '1.0.0' }, { capabilities: {} });
+  const transport = new StreamableHTTPClientTransport(new URL(url));
+  await client.connect(transport);
+  const sample = async (q: string): Promise<Record<string, unknown>> => await client.callTool({ name: 'gate_discover', arguments: { query: q } });
+  return {
+    pid,
+    sample,
+    call: async (q) => {
+      const t0 = performance.now();
+      const result = await client.callTool({ name: 'gate_discover', arguments: { query: q } });
+      const ms = performance.now() - t0;
+      if (result.isError === true) throw new Error(`gate_discover failed: ${JSON.stringify(result.content)}`);
+      return ms;
+    },
+    close: async () => {
+      await transport.terminateSession().catch(() => undefined);
+      await client.close();
+      await stop();
+    },
+  };
 }
 
 /** Starts a gateway (this build, or `bin`) with `backends` demo backends, waits until its catalog holds `size` tools, and opens a session. */
@@ -99,23 +147,7 @@ async function openGateway(ctx: BenchContext, backends: number, size: number, no
   notes.push(
     `The gateway${bin === undefined ? '' : ` ${bin}`} with ${backends} demo backends (one process each, started in parallel) was healthy after ${fmt(readyS, 1)} s and lists ${(listed.total ?? 0).toLocaleString('en-US')} tools on GET /tools${extra > 0 ? ` (${extra} of them from the gateway's built-in backends, enabled by default)` : ''}.`,
   );
-  const client = new Client({ name: 'stonegate-bench', version: '1.0.0' }, { capabilities: {} });
-  const transport = new StreamableHTTPClientTransport(new URL(`${gateway.url}/mcp`));
-  await client.connect(transport);
-  return {
-    call: async (q) => {
-      const t0 = performance.now();
-      const result = await client.callTool({ name: 'gate_discover', arguments: { query: q } });
-      const ms = performance.now() - t0;
-      if (result.isError === true) throw new Error(`gate_discover failed: ${JSON.stringify(result.content)}`);
-      return ms;
-    },
-    close: async () => {
-      await transport.terminateSession().catch(() => undefined);
-      await client.close();
-      await gateway.stop();
-    },
-  };
+  return discoverSession(`${gateway.url}/mcp`, gateway.pid, () => gateway.stop());
 }
 
 /**
@@ -200,18 +232,28 @@ export const discoverBench: Bench = {
     const opened: Opened[] = [];
     const viaMcp = { perQuery: new Map<string, number[]>(), all: [] as number[] };
     const baseMcp: number[] = [];
+    // [speed] The same answers from a server that does no work (bench/lib/canned-mcp.ts): the SDK client's and HTTP's own share.
+    const cannedMcp: number[] = [];
+    const cpu = { mcp: new CallCpu(), base: new CallCpu(), canned: new CallCpu() };
     try {
-      opened.push(await openGateway(ctx, backends, size, notes));
+      const mine = await openGateway(ctx, backends, size, notes);
+      opened.push(mine);
       if (base !== undefined) opened.push(await openGateway(ctx, backends, size, notes, base));
+      // The canned server answers every call with this build's answer to the first query (about 8 KB), so it is one row, not one per query.
+      const served = await startCannedMcp(ctx, await mine.sample(QUERIES[0]));
+      const canned = await discoverSession(served.url, served.pid, () => served.stop());
+      opened.push(canned);
+      const theBase = base === undefined ? undefined : opened[1];
       for (const o of opened) for (const q of QUERIES) await o.call(q); // warm-up
       for (let r = 0; r < rounds; r += 1) {
         for (const q of QUERIES) {
-          const ms = await (opened[0] as Opened).call(q);
+          const ms = await cpu.mcp.time(mine.pid, () => mine.call(q));
           viaMcp.all.push(ms);
           const list = viaMcp.perQuery.get(q) ?? [];
           list.push(ms);
           viaMcp.perQuery.set(q, list);
-          if (opened[1] !== undefined) baseMcp.push(await opened[1].call(q));
+          if (theBase !== undefined) baseMcp.push(await cpu.base.time(theBase.pid, () => theBase.call(q)));
+          cannedMcp.push(await cpu.canned.time(canned.pid, () => canned.call(q)));
         }
       }
     } finally {
@@ -220,13 +262,37 @@ export const discoverBench: Bench = {
 
     const summary: Table = {
       title: `gate_discover over ${size.toLocaleString('en-US')} tools: ${QUERIES.length} queries × ${rounds} rounds, limit 10`,
-      columns: ['path', 'p50 ms', 'p99 ms', 'max ms'],
+      columns: ['path', 'p50 ms', 'p99 ms', 'max ms', 'server CPU µs/call', 'client CPU µs/call'],
       rows: [
-        ['gate_discover via /mcp (SDK client, Streamable HTTP)', fmt(quantile(viaMcp.all, 0.5)), fmt(quantile(viaMcp.all, 0.99)), fmt(quantile(viaMcp.all, 1))],
-        ['Catalog.discover in-process', fmt(quantile(inProcess.all, 0.5)), fmt(quantile(inProcess.all, 0.99)), fmt(quantile(inProcess.all, 1))],
+        [
+          'gate_discover via /mcp (SDK client, Streamable HTTP)',
+          fmt(quantile(viaMcp.all, 0.5)),
+          fmt(quantile(viaMcp.all, 0.99)),
+          fmt(quantile(viaMcp.all, 1)),
+          cpu.mcp.server(),
+          cpu.mcp.client(),
+        ],
+        ['Catalog.discover in-process', fmt(quantile(inProcess.all, 0.5)), fmt(quantile(inProcess.all, 0.99)), fmt(quantile(inProcess.all, 1)), '', ''],
         ...(baseMcp.length === 0
           ? []
-          : [[`base build (${base}) via /mcp, same rounds`, fmt(quantile(baseMcp, 0.5)), fmt(quantile(baseMcp, 0.99)), fmt(quantile(baseMcp, 1))]]),
+          : [
+              [
+                `base build (${base}) via /mcp, same rounds`,
+                fmt(quantile(baseMcp, 0.5)),
+                fmt(quantile(baseMcp, 0.99)),
+                fmt(quantile(baseMcp, 1)),
+                cpu.base.server(),
+                cpu.base.client(),
+              ],
+            ]),
+        [
+          'SDK client floor: the same client, a canned node:http server answering with one ~8 KB gate_discover result, same rounds',
+          fmt(quantile(cannedMcp, 0.5)),
+          fmt(quantile(cannedMcp, 0.99)),
+          fmt(quantile(cannedMcp, 1)),
+          cpu.canned.server(),
+          cpu.canned.client(),
+        ],
       ],
     };
     const perQuery: Table = {
@@ -241,6 +307,9 @@ export const discoverBench: Bench = {
       ]),
     };
     const p50 = quantile(viaMcp.all, 0.5);
+    notes.push(
+      '"server CPU" is the CPU of the gateway (or canned server) process per call (every thread), "client CPU" this process\'s (the SDK client, undici, GC). The SDK client floor row is the same kind of client against a node:http server in its own process that searches nothing and answers every call with one gate_discover result of this build, as the lean /mcp path writes it (bench/lib/canned-mcp.ts): what the client and one HTTP round trip cost for an answer of that size.',
+    );
     return {
       tables: [summary, perQuery, ...(versus === undefined ? [] : [versus]), ...profileTables],
       notes,

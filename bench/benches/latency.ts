@@ -1,4 +1,5 @@
 import type { Bench, BenchReport, TargetCheck } from '../bench.js';
+import { startCannedMcp } from '../lib/canned-mcp.js';
 import { type LoadResult, sequential } from '../lib/load.js';
 import { startMcpProxy, startSupergateway } from '../lib/peers.js';
 import { cpuTimeMs } from '../lib/processes.js';
@@ -29,6 +30,11 @@ const STONEGATE = [
 const ONE_SHOT_SESSION = 'stonegate /mcp, new client per call';
 const ONE_SHOT_MODERN = 'stonegate /mcp (2026-07-28), new client per call';
 const PEERS = ['supergateway', 'mcp-proxy /mcp', 'mcp-proxy /sse'] as const;
+/** [speed] The SDK client against a server that does no work (bench/lib/canned-mcp.ts): what the client and one HTTP round trip cost. */
+const CLIENT_FLOOR = 'SDK client floor: canned node:http MCP';
+/** [speed] With STONEGATE_BENCH_BASE_BIN: the base build's rows, interleaved with this build's (an A/B in one run). */
+const BASE_ROWS = ['stonegate /mcp', 'stonegate /mcp (2026-07-28)', 'stonegate REST (node:http client)'] as const;
+const baseName = (name: string): string => `${name} [base]`;
 
 interface Row {
   target: Target;
@@ -37,6 +43,8 @@ interface Row {
   /** The gateway/proxy process whose CPU time is charged to this target's calls. */
   pid?: number;
   cpuMs: number;
+  /** [speed] This process's CPU (the client's, every thread) over the timed runs, µs. */
+  clientUs: number;
   error?: string;
 }
 
@@ -55,10 +63,19 @@ export const latencyBench: Bench = {
     const calls = ctx.options.quick ? 100 : 500;
     const warmup = ctx.options.quick ? 50 : 300;
     const reps = 3;
-    const [gateway, supergateway, mcpProxy] = await Promise.all([startStonegate(ctx, { poolMax: 1 }), startSupergateway(ctx), startMcpProxy(ctx)]);
+    const baseBin = process.env.STONEGATE_BENCH_BASE_BIN;
+    const [gateway, supergateway, mcpProxy, canned, base] = await Promise.all([
+      startStonegate(ctx, { poolMax: 1 }),
+      startSupergateway(ctx),
+      startMcpProxy(ctx),
+      startCannedMcp(ctx),
+      baseBin === undefined ? undefined : startStonegate(ctx, { poolMax: 1, bin: baseBin }, 'stonegate-base'),
+    ]);
     await waitHealthy(gateway.url, 30_000);
+    if (base !== undefined) await waitHealthy(base.url, 30_000);
     const targets: Target[] = [
       directStdioTarget(),
+      streamableTarget(CLIENT_FLOOR, canned.url),
       restTarget('stonegate REST', gateway.url),
       restHttpTarget('stonegate REST (node:http client)', gateway.url),
       streamableTarget('stonegate /mcp', `${gateway.url}/mcp`, ['demo__echo']),
@@ -71,14 +88,23 @@ export const latencyBench: Bench = {
       streamableTarget('supergateway', `${supergateway.url}/mcp`),
       streamableTarget('mcp-proxy /mcp', `${mcpProxy.url}/mcp`),
       sseTarget('mcp-proxy /sse', `${mcpProxy.url}/sse`),
+      ...(base === undefined
+        ? []
+        : [
+            streamableTarget(baseName('stonegate /mcp'), `${base.url}/mcp`, ['demo__echo']),
+            modernTarget(baseName('stonegate /mcp (2026-07-28)'), `${base.url}/mcp`, ['demo__echo']),
+            restHttpTarget(baseName('stonegate REST (node:http client)'), base.url),
+          ]),
     ];
     const pids: Record<string, number> = {
       supergateway: supergateway.process.pid,
       'mcp-proxy /mcp': mcpProxy.process.pid,
       'mcp-proxy /sse': mcpProxy.process.pid,
+      [CLIENT_FLOOR]: canned.pid,
     };
+    if (base !== undefined) for (const name of BASE_ROWS) pids[baseName(name)] = base.pid;
     for (const s of [...STONEGATE, 'stonegate REST (node:http client)', ONE_SHOT_SESSION, ONE_SHOT_MODERN]) pids[s] = gateway.pid;
-    const rows: Row[] = targets.map((target) => ({ target, runs: [], pid: pids[target.name], cpuMs: 0 }));
+    const rows: Row[] = targets.map((target) => ({ target, runs: [], pid: pids[target.name], cpuMs: 0, clientUs: 0 }));
     try {
       for (const row of rows) {
         try {
@@ -95,7 +121,10 @@ export const latencyBench: Bench = {
           if (row.caller === undefined || row.error !== undefined) continue;
           try {
             const cpu0 = row.pid === undefined ? 0 : cpuTimeMs(row.pid);
+            const client0 = process.cpuUsage();
             row.runs.push(await sequential(row.caller, calls, ctx.signal));
+            const client = process.cpuUsage(client0);
+            row.clientUs += client.user + client.system;
             if (row.pid !== undefined) row.cpuMs += cpuTimeMs(row.pid) - cpu0;
           } catch (err) {
             row.error = (err as Error).message;
@@ -113,9 +142,9 @@ export const latencyBench: Bench = {
     const direct = byName.get('direct stdio');
     const main: Table = {
       title: `Latency: ${calls} sequential calls of demo echo, median of ${reps} repetitions (after ${warmup} warm-up calls)`,
-      columns: ['target', 'p50 ms', 'p99 ms', 'calls/s', 'p50 over direct ms', 'proxy CPU µs/call'],
+      columns: ['target', 'p50 ms', 'p99 ms', 'calls/s', 'p50 over direct ms', 'proxy CPU µs/call', 'client CPU µs/call'],
       rows: rows.map((row) => {
-        if (row.runs.length === 0) return [row.target.name, 'failed', row.error ?? '', '', '', ''];
+        if (row.runs.length === 0) return [row.target.name, 'failed', row.error ?? '', '', '', '', ''];
         const cpu = row.pid === undefined ? Number.NaN : (row.cpuMs * 1000) / (row.runs.length * calls);
         return [
           row.target.name,
@@ -124,6 +153,7 @@ export const latencyBench: Bench = {
           fmt(med(row, 'callsPerSec'), 0),
           fmt(med(row, 'p50') - med(direct, 'p50')),
           fmt(cpu, 0),
+          fmt(row.clientUs / (row.runs.length * calls), 0),
         ];
       }),
     };
@@ -141,6 +171,15 @@ export const latencyBench: Bench = {
 
     const targetsOut: TargetCheck[] = [];
     const mcpP50 = med(byName.get('stonegate /mcp'), 'p50');
+    // [speed] #30's "≤ 0.35 ms over direct stdio" with the SDK client, beside what the client alone costs over direct (a server doing nothing).
+    const over = mcpP50 - med(direct, 'p50');
+    const floorOver = med(byName.get(CLIENT_FLOOR), 'p50') - med(direct, 'p50');
+    targetsOut.push({
+      goal: 'sequential /mcp p50 over direct stdio ≤ 0.35 ms (SDK client)',
+      measured: `${fmt(over)} ms`,
+      pass: over <= 0.35,
+      margin: `the SDK client against a server that does no work is already ${fmt(floorOver)} ms over direct stdio; /mcp is ${fmt(mcpP50 - med(byName.get(CLIENT_FLOOR), 'p50'))} ms over that floor`,
+    });
     const sgP50 = med(byName.get('supergateway'), 'p50');
     const r = mcpP50 / sgP50;
     targetsOut.push({
@@ -172,6 +211,8 @@ export const latencyBench: Bench = {
         'Every target runs the same backend command (`node dist/backends/demo/server.js`); each caller is one SDK `Client` (REST: `fetch` with keep-alive, plus one row with a node:http keep-alive client, which costs the client far less CPU). "proxy CPU" is the user + system time of the gateway/proxy process per call (/proc/PID/stat), the overhead figure that other work on the machine disturbs least.',
         'The `(2026-07-28)` rows are clients of the stateless era: no initialize, no session, each call one POST whose `_meta` carries version and capabilities; the client adopts one earlier server/discover answer (`prior`), so no call negotiates. The rows without it are 2025-era sessions on the same URLs. The “new client per call” rows are a client that makes one call and goes (a script, a short-lived agent): in the 2025 era initialize, notifications/initialized, the call and DELETE, four requests and a session built and torn down; in the 2026-07-28 era the call’s one POST.',
         'stonegate runs its default config apart from the backend list (pool.max 1, logging info). supergateway runs with `--logLevel none`; mcp-proxy with its defaults.',
+        '"SDK client floor" is the same SDK client against a node:http server in its own process that does no work and answers as stonegate\'s lean /mcp path does (one JSON body with Content-Length; bench/lib/canned-mcp.ts): the client\'s and one HTTP round trip\'s own cost, which every HTTP target pays. "client CPU" is this process\'s CPU per call (every thread: the SDK client, undici, GC).',
+        ...(baseBin === undefined ? [] : [`Rows marked [base] are ${baseBin}, started beside this build and measured in the same interleaved repetitions.`]),
       ],
       targets: targetsOut,
     };
