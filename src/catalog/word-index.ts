@@ -70,6 +70,11 @@ export class WordIndex<T extends Indexed> {
   readonly #flat = new Map<string, Flat>();
   /** Slot → place of its entry's name in locale order, for ties; made on first search after a change (a sort, once, instead of a collator compare per tie). */
   #rank: Int32Array | undefined;
+  /**
+   * [speed] Slot → 1 for a deprecated entry, made with #rank: the search loop scores a touched entry from
+   * typed arrays alone and reads the entry itself only for the filter or a place in the top k (#30, gate_discover).
+   */
+  #deprecated = new Uint8Array(0);
 
   get size(): number {
     return this.#slots.size;
@@ -113,15 +118,16 @@ export class WordIndex<T extends Indexed> {
 
   /**
    * The best `limit` entries for the query words (tokenized as discover.ts
-   * does) among those `accept` lets through, best first, ties by name. No
-   * words: every accepted entry, by name. `matched` counts every entry that
-   * matched, kept or not.
+   * does) among those `accept` lets through (every entry when undefined),
+   * best first, ties by name. No words: every accepted entry, by name.
+   * `matched` counts every accepted entry that matched, kept or not.
    */
-  search(words: readonly string[], rawQuery: string, limit: number, accept: (item: T) => boolean): SearchResult<T> {
-    const top = new TopK<T>(limit, this.#ranks());
+  search(words: readonly string[], rawQuery: string, limit: number, accept: ((item: T) => boolean) | undefined): SearchResult<T> {
+    const top = new TopK(limit, this.#ranks());
+    const items = this.#items;
     if (words.length === 0) {
-      for (const [item, slot] of this.#slots) if (accept(item)) top.offer(item, slot, 1);
-      return top.result();
+      for (const [item, slot] of this.#slots) if (accept === undefined || accept(item)) top.offer(slot, 1);
+      return top.result(items);
     }
     const n = words.length;
     const cells = this.#items.length * n;
@@ -159,9 +165,9 @@ export class WordIndex<T extends Indexed> {
       }
     }
     const compact = rawQuery.toLowerCase().replace(/[^a-z0-9]+/g, '_');
+    const deprecated = this.#deprecated;
     for (const slot of touched) {
       seen[slot] = 0;
-      const item = this.#items[slot] as T;
       const at = slot * n;
       let total = 0;
       let matched = 0;
@@ -172,13 +178,14 @@ export class WordIndex<T extends Indexed> {
         if (s > 0) matched += 1;
         total += s;
       }
-      if (!accept(item)) continue;
+      if (accept !== undefined && !accept(items[slot] as T)) continue;
+      const half = deprecated[slot] === 1;
       // [speed] The whole-query bonus is looked for only when it could bring the entry into the top k: a substring
       // test for each of the 10,000 entries a common word touches was over half of such a search.
-      if (compact.length >= 3 && top.admits(slot, scoreOf(total + 5, matched / n, item.index.deprecated)) && item.index.text.includes(compact)) total += 5;
-      top.offer(item, slot, scoreOf(total, matched / n, item.index.deprecated));
+      if (compact.length >= 3 && top.admits(slot, scoreOf(total + 5, matched / n, half)) && (items[slot] as T).index.text.includes(compact)) total += 5;
+      top.offer(slot, scoreOf(total, matched / n, half));
     }
-    return top.result();
+    return top.result(items);
   }
 
   /** Slot → place of the entry's name in locale order (#rank), sorted once after a change. */
@@ -189,6 +196,9 @@ export class WordIndex<T extends Indexed> {
     const slots = [...this.#slots.values()].sort((a, b) => order.compare((this.#items[a] as T).exposed, (this.#items[b] as T).exposed));
     const rank = new Int32Array(this.#items.length);
     for (let i = 0; i < slots.length; i += 1) rank[slots[i] as number] = i;
+    const deprecated = new Uint8Array(this.#items.length);
+    for (const slot of slots) deprecated[slot] = (this.#items[slot] as T).index.deprecated ? 1 : 0;
+    this.#deprecated = deprecated;
     this.#rank = rank;
     return rank;
   }
@@ -262,11 +272,11 @@ function postingsOf(index: SearchIndex): Map<string, number> {
   return out;
 }
 
-/** The best k by score, ties by name (locale order, as `rank` has it); k small, so an ordered array does. */
-class TopK<T extends Indexed> {
+/** The best k slots by score, ties by name (locale order, as `rank` has it); k small, so an ordered array does. */
+class TopK {
   readonly #k: number;
   readonly #rank: Int32Array;
-  readonly #hits: RankedHit<T>[] = [];
+  readonly #hits: RankedHit[] = [];
   #offered = 0;
 
   constructor(k: number, rank: Int32Array) {
@@ -274,20 +284,20 @@ class TopK<T extends Indexed> {
     this.#rank = rank;
   }
 
-  offer(item: T, slot: number, score: number): void {
+  offer(slot: number, score: number): void {
     this.#offered += 1;
     const hits = this.#hits;
     if (this.#k <= 0) return;
     const rank = this.#rank[slot] as number;
-    if (hits.length === this.#k && before(hits[hits.length - 1] as RankedHit<T>, rank, score)) return;
+    if (hits.length === this.#k && before(hits[hits.length - 1] as RankedHit, rank, score)) return;
     let lo = 0;
     let hi = hits.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (before(hits[mid] as RankedHit<T>, rank, score)) lo = mid + 1;
+      if (before(hits[mid] as RankedHit, rank, score)) lo = mid + 1;
       else hi = mid;
     }
-    hits.splice(lo, 0, { item, score, rank });
+    hits.splice(lo, 0, { slot, score, rank });
     if (hits.length > this.#k) hits.pop();
   }
 
@@ -295,19 +305,22 @@ class TopK<T extends Indexed> {
   admits(slot: number, score: number): boolean {
     if (this.#k <= 0) return false;
     const hits = this.#hits;
-    return hits.length < this.#k || !before(hits[hits.length - 1] as RankedHit<T>, this.#rank[slot] as number, score);
+    return hits.length < this.#k || !before(hits[hits.length - 1] as RankedHit, this.#rank[slot] as number, score);
   }
 
-  result(): SearchResult<T> {
-    return { hits: this.#hits.map(({ item, score }) => ({ item, score })), matched: this.#offered };
+  /** The kept slots' entries, best first, and how many were offered. */
+  result<T>(items: readonly (T | undefined)[]): SearchResult<T> {
+    return { hits: this.#hits.map(({ slot, score }) => ({ item: items[slot] as T, score })), matched: this.#offered };
   }
 }
 
-interface RankedHit<T> extends Hit<T> {
+interface RankedHit {
+  slot: number;
+  score: number;
   rank: number;
 }
 
 /** Whether `hit` ranks before an entry of (rank, score). */
-function before<T>(hit: RankedHit<T>, rank: number, score: number): boolean {
+function before(hit: RankedHit, rank: number, score: number): boolean {
   return hit.score > score || (hit.score === score && hit.rank <= rank);
 }

@@ -124,6 +124,35 @@ describe('WordIndex', () => {
     }
   });
 
+  // [speed] #30: without a filter the search reads only the entries it ranks (deprecation from a per-slot flag, made with the name order).
+  it('without a filter, ranks and counts as with one that takes everything, also after slots are reused', () => {
+    const entries = generate(400, 5);
+    const index = new WordIndex<Entry>();
+    for (const e of entries) index.add(e);
+    const same = (live: readonly Entry[]): void => {
+      for (const query of QUERIES) {
+        for (const limit of [1, 10, 1000]) {
+          const bare = index.search(tokenize(query), query, limit, undefined);
+          const all = index.search(tokenize(query), query, limit, () => true);
+          const ids = (r: typeof bare): { id: number; score: number }[] => r.hits.map((h) => ({ id: h.item.id, score: h.score }));
+          expect(ids(bare), `query '${query}' limit ${limit}`).toEqual(ids(all));
+          expect(bare.matched).toBe(all.matched);
+          if (query !== '') expect(ids(bare)).toEqual(scan(live, query, limit));
+        }
+      }
+    };
+    same(entries);
+    // Deprecated entries out, others into their slots: a flag left from the old entry would halve a new one's score.
+    const gone = entries.filter((e) => e.index.deprecated);
+    expect(gone.length).toBeGreaterThan(0);
+    for (const e of gone) index.remove(e);
+    const added = generate(gone.length, 21)
+      .filter((e) => !e.index.deprecated)
+      .map((e) => ({ ...e, id: e.id + 5000, exposed: `n__${e.exposed}` }));
+    for (const e of added) index.add(e);
+    same([...entries.filter((e) => !e.index.deprecated), ...added]);
+  });
+
   it('leaves out what the filter refuses', () => {
     const entries = generate(200, 3);
     const index = new WordIndex<Entry>();
