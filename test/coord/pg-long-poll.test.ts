@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { longPollAsync } from '../../backends/coord/pg/long-poll.js';
 import { Notifier } from '../../kit/notifier.js';
 
@@ -35,6 +35,25 @@ describe('longPollAsync on notifier subscriptions', () => {
     gone.abort();
     expect(await poll).toBeUndefined();
     expect(checks).toBe(1);
+    expect(notifier.size).toBe(0);
+  });
+
+  it('a poll whose first check answers never listens to the caller; one that waits listens once and lets go', async () => {
+    const notifier = new Notifier();
+    const caller = new AbortController();
+    const add = vi.spyOn(caller.signal, 'addEventListener');
+    const remove = vi.spyOn(caller.signal, 'removeEventListener');
+    expect(await longPollAsync(notifier, 'k', 60_000, caller.signal, async () => 'at once')).toBe('at once');
+    expect(add).not.toHaveBeenCalled();
+    let turns = 0;
+    const found = await longPollAsync(notifier, 'k', 60_000, caller.signal, async () => {
+      turns += 1;
+      if (turns < 3) setImmediate(() => notifier.notify('k'));
+      return turns === 3 ? 'third' : undefined;
+    });
+    expect(found).toBe('third');
+    expect(add).toHaveBeenCalledTimes(1);
+    expect(remove).toHaveBeenCalledTimes(1);
     expect(notifier.size).toBe(0);
   });
 

@@ -11,9 +11,9 @@ export const RECHECK_MS = 5_000;
  * during the check ends the following wait at once.
  *
  * [pg-speed] Each turn's wait is a notifier subscription (a callback and a
- * timer), and the caller's signal has one listener for the whole poll: an
- * AbortController per turn, with its listeners, was 3–4 % of a busy
- * gateway's CPU.
+ * timer), and the caller's signal has one listener for the whole poll, added
+ * at its first wait: an AbortController per turn, with its listeners, was
+ * 3–4 % of a busy gateway's CPU.
  */
 export async function longPollAsync<T>(
   notifier: Notifier,
@@ -27,7 +27,8 @@ export async function longPollAsync<T>(
   let turn: Turn | undefined;
   const gone = (): boolean => signal?.aborted === true;
   const onAbort = (): void => turn?.end(false);
-  signal?.addEventListener('abort', onAbort, { once: true });
+  // Listened to from the first wait on: a poll whose first check answers (most, under load) adds no listener at all.
+  let listening = false;
   try {
     for (let why: 'first' | 'woken' | 'recheck' = 'first'; ; ) {
       const remaining = deadline - Date.now();
@@ -39,6 +40,10 @@ export async function longPollAsync<T>(
         const found = await check(why);
         if (found !== undefined) return found;
         if (remaining <= 0 || gone()) return undefined;
+        if (!listening && signal !== undefined) {
+          signal.addEventListener('abort', onAbort, { once: true }); // not aborted: gone() just said so, with no await since
+          listening = true;
+        }
         const wasWoken = await current.outcome();
         if (!wasWoken && notifier.isClosed) return undefined; // the caller must not touch a closing store
         if (gone()) return undefined; // gone while waiting: no read for nobody (it used to check once more)
@@ -48,7 +53,7 @@ export async function longPollAsync<T>(
       }
     }
   } finally {
-    signal?.removeEventListener('abort', onAbort);
+    if (listening) signal?.removeEventListener('abort', onAbort);
   }
 }
 
