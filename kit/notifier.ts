@@ -18,25 +18,53 @@ export class Notifier {
   wait(key: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
     if (this.closed || timeoutMs <= 0 || signal?.aborted === true) return Promise.resolve(false);
     return new Promise((resolve) => {
-      let set = this.waiters.get(key);
-      if (set === undefined) {
-        set = new Set();
-        this.waiters.set(key, set);
-      }
-      const waiters = set;
-      const finish = (woken: boolean): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        waiters.delete(wake);
-        if (waiters.size === 0 && this.waiters.get(key) === waiters) this.waiters.delete(key);
-        resolve(woken);
+      const onAbort = (): void => {
+        cancel();
+        resolve(false);
       };
-      const wake = (): void => finish(!this.closed);
-      const onAbort = (): void => finish(false);
-      const timer = setTimeout(() => finish(false), timeoutMs);
+      const cancel = this.subscribe(key, timeoutMs, (woken) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(woken);
+      });
       signal?.addEventListener('abort', onAbort, { once: true });
-      waiters.add(wake);
     });
+  }
+
+  /**
+   * wait() as a callback ([pg-speed], issue #31): `done` runs once, with true
+   * when `key` is notified and false when `timeoutMs` passes or the notifier
+   * closes; the function returned cancels it (`done` then never runs). No
+   * promise and no AbortSignal per wait: a PostgreSQL long-poll registers one
+   * per turn (backends/coord/pg/long-poll.ts), and an AbortController per
+   * turn was 3–4 % of a busy gateway's CPU. `done` may run synchronously if
+   * the notifier is closed.
+   */
+  subscribe(key: string, timeoutMs: number, done: (woken: boolean) => void): () => void {
+    if (this.closed || timeoutMs <= 0) {
+      done(false);
+      return () => undefined;
+    }
+    let set = this.waiters.get(key);
+    if (set === undefined) {
+      set = new Set();
+      this.waiters.set(key, set);
+    }
+    const waiters = set;
+    const remove = (): void => {
+      clearTimeout(timer);
+      waiters.delete(wake);
+      if (waiters.size === 0 && this.waiters.get(key) === waiters) this.waiters.delete(key);
+    };
+    const wake = (): void => {
+      remove();
+      done(!this.closed);
+    };
+    const timer = setTimeout(() => {
+      remove();
+      done(false);
+    }, timeoutMs);
+    waiters.add(wake);
+    return remove;
   }
 
   /** Wakes every waiter of `key`. */

@@ -119,7 +119,14 @@ async function claims(urls: string[], tasks: number, tag: string): Promise<numbe
   for (const w of workers) await post(`${w.url}/coord/agent/register`, { agent_id: w.id, role: 'bench', channel });
   // The poster is a registered agent of the channel ([coord-2] item 9): the first worker posts.
   const poster = workers[0]?.id ?? `${tag}-w0`;
-  for (let t = 0; t < tasks; t += 1) await post(`${urls[t % urls.length] as string}/coord/task/post`, { description: `task ${t}`, posted_by: poster, channel });
+  // Posted by 8 at a time (not timed): more task rounds fit in the bench's time.
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      for (let t = next++; t < tasks; t = next++)
+        await post(`${urls[t % urls.length] as string}/coord/task/post`, { description: `task ${t}`, posted_by: poster, channel });
+    }),
+  );
   const started = performance.now();
   let done = 0;
   await Promise.all(
@@ -163,6 +170,7 @@ export const coordPgBench: Bench = {
     const rounds = ctx.options.quick ? 30 : 200;
     const tasks = ctx.options.quick ? 200 : 800;
     const reps = ctx.options.quick ? 1 : 3;
+    const taskReps = ctx.options.quick ? 1 : 5;
     const server = await benchPostgres(ctx, 'coord-pg', profiling() ? PROFILE_SETTINGS : []);
     const setups: Setup[] = [];
     try {
@@ -232,6 +240,18 @@ export const coordPgBench: Bench = {
           if (profile !== undefined) profiles.push(...(await profile.stop(s.name, result.messages)));
           runs.set(s.name, [...(runs.get(s.name) ?? []), result]);
           cpu.set(s.name, [...(cpu.get(s.name) ?? []), used]);
+          ctx.log(`coord-pg: ${s.name} rep ${rep + 1}: ${fmt(result.perSec, 0)} messages/s`);
+        }
+      }
+      // [pg-speed] Tasks in their own rounds, more of them (a run is a few seconds), each round in the other order than the
+      // one before, and "tasks × SQLite" the median of each round's ratio to SQLite's run of the same round: a shared
+      // machine's load moves between rounds more than between two runs of one round (three rounds gave 0.70× and 0.87×).
+      const taskRatios = new Map<string, number[]>();
+      for (let rep = 0; rep < taskReps; rep += 1) {
+        const order = [...setups.entries()];
+        if (rep % 2 === 1) order.reverse();
+        const rates = new Map<string, number>();
+        for (const [i, s] of order) {
           const taskProfile = rep === 0 && profiling() && s.database !== undefined ? await startPgProfile(s.database, pgPid) : undefined;
           const [claimed, taskCpu] = await measured(s.gateways, s.name.startsWith('SQLite') ? undefined : pgPid, async () => ({
             rate: await claims(
@@ -242,11 +262,13 @@ export const coordPgBench: Bench = {
             messages: tasks,
           }));
           if (taskProfile !== undefined) profiles.push(...(await taskProfile.stop(`${s.name}, tasks (per task: claim and completion)`, tasks)));
-          const rate = claimed.rate;
           cpuTasks.set(s.name, [...(cpuTasks.get(s.name) ?? []), taskCpu]);
-          claimRates.set(s.name, [...(claimRates.get(s.name) ?? []), rate]);
-          ctx.log(`coord-pg: ${s.name} rep ${rep + 1}: ${fmt(result.perSec, 0)} messages/s, ${fmt(rate, 0)} tasks/s`);
+          claimRates.set(s.name, [...(claimRates.get(s.name) ?? []), claimed.rate]);
+          rates.set(s.name, claimed.rate);
+          ctx.log(`coord-pg: ${s.name} task round ${rep + 1}: ${fmt(claimed.rate, 0)} tasks/s`);
         }
+        const sqliteRate = rates.get(setups[0]?.name ?? '') ?? Number.NaN;
+        for (const s of setups) taskRatios.set(s.name, [...(taskRatios.get(s.name) ?? []), (rates.get(s.name) ?? Number.NaN) / sqliteRate]);
       }
       // The wake's hops after the send's answer, for PostgreSQL: when a client LISTENing on the store's channel hears the
       // announcement of the receiver's inbox, and from then to the poll's answer (the other gateway's wake-up, read and commit).
@@ -272,7 +294,7 @@ export const coordPgBench: Bench = {
         return list[Math.floor(list.length / 2)] as Throughput;
       };
       const table: Table = {
-        title: `Coordination over REST /coord: ${PAIRS} senders + ${PAIRS} pollers, ${total.toLocaleString('en-US')} messages per run; ${tasks} tasks claimed and completed by ${WORKERS} workers (median of ${reps})`,
+        title: `Coordination over REST /coord: ${PAIRS} senders + ${PAIRS} pollers, ${total.toLocaleString('en-US')} messages per run; ${tasks} tasks claimed and completed by ${WORKERS} workers; median of ${reps} message runs and of ${taskReps} task rounds`,
         columns: [
           'store',
           'messages/s',
@@ -286,6 +308,7 @@ export const coordPgBench: Bench = {
           'delivery p50 ms',
           'delivery p99 ms',
           'tasks/s',
+          'task runs',
           'tasks × SQLite',
           'gateway CPU µs/task',
           'PostgreSQL CPU µs/task',
@@ -313,7 +336,8 @@ export const coordPgBench: Bench = {
             fmt(m.deliverP50),
             fmt(m.deliverP99),
             fmt(median(claimRates.get(s.name) ?? [0]), 0),
-            fmt(median(claimRates.get(s.name) ?? [0]) / median(claimRates.get(setups[0]?.name ?? '') ?? [1])),
+            (claimRates.get(s.name) ?? []).map((r) => fmt(r, 0)).join(' / '),
+            fmt(median(taskRatios.get(s.name) ?? [Number.NaN])),
             fmt(median((cpuTasks.get(s.name) ?? []).map((u) => u.gatewayUs)), 0),
             i === 0 ? '—' : fmt(median((cpuTasks.get(s.name) ?? []).map((u) => u.postgresUs)), 0),
             fmt(w.fromSendP50),
@@ -325,7 +349,7 @@ export const coordPgBench: Bench = {
         }),
         note:
           'With 2 gateways each agent sends through one gateway and polls through the other, so every delivery and every wake crosses gateways (a NOTIFY sent after the commit, LISTEN on the other). ' +
-          "Tasks: workers alternate gateways; each task is one claim and one completion. Wake: send start → answer of a long poll parked on the other gateway (1 gateway: on the same one, where the send hands the message over); \"after send answer\": from the send's answer to the poll's, the hops after the commit (announcement, LISTEN, the poll's read and its cursor commit), split where a client LISTENing on the store's channel hears the announcement (— where none is sent: one gateway alone announces nothing). " +
+          "Tasks: workers alternate gateways; each task is one claim and one completion; task rounds alternate the setups' order, and 'tasks × SQLite' is the median of each round's ratio to that round's SQLite run. Wake: send start → answer of a long poll parked on the other gateway (1 gateway: on the same one, where the send hands the message over); \"after send answer\": from the send's answer to the poll's, the hops after the commit (announcement, LISTEN, the poll's read and its cursor commit), split where a client LISTENing on the store's channel hears the announcement (— where none is sent: one gateway alone announces nothing). " +
           'CPU per message: user + system time over the throughput runs of the gateway processes (both, for 2 gateways) and of the PostgreSQL server with all its backends (/proc), divided by the messages delivered (per task: its post, claim and completion); the client is not counted.',
       };
       const load = machineInfo();

@@ -3,15 +3,17 @@ import type { Notifier } from '../../../kit/notifier.js';
 /** Longest a waiter sleeps before it re-reads anyway, by default: a safety net for a notification lost while the LISTEN connection was down. */
 export const RECHECK_MS = 5_000;
 
-/** The reason our own aborts carry: abort() without one builds a DOMException with a stack each time (a few % of a busy gateway's CPU). */
-const DONE = new Error('long-poll wait ended');
-
 /**
  * Runs the asynchronous `check` until it returns a value or the deadline
  * passes, waiting on `key` in between. Unlike the SQLite store's longPoll,
  * the check awaits the database, so a writer can commit while it runs: the
  * wait is registered before the check starts, and a wake-up that arrives
  * during the check ends the following wait at once.
+ *
+ * [pg-speed] Each turn's wait is a notifier subscription (a callback and a
+ * timer), and the caller's signal has one listener for the whole poll, added
+ * at its first wait: an AbortController per turn, with its listeners, was
+ * 3–4 % of a busy gateway's CPU.
  */
 export async function longPollAsync<T>(
   notifier: Notifier,
@@ -22,22 +24,54 @@ export async function longPollAsync<T>(
   recheckMs = RECHECK_MS,
 ): Promise<T | undefined> {
   const deadline = Date.now() + timeoutMs;
-  for (let why: 'first' | 'woken' | 'recheck' = 'first'; ; ) {
-    const remaining = deadline - Date.now();
-    const stop = new AbortController();
-    const abort = (): void => stop.abort(DONE);
-    signal?.addEventListener('abort', abort, { once: true });
-    const woken = notifier.wait(key, Math.min(Math.max(remaining, 0), recheckMs), stop.signal);
-    try {
-      const found = await check(why);
-      if (found !== undefined) return found;
-      if (remaining <= 0 || signal?.aborted === true) return undefined;
-      const wasWoken = await woken;
-      if (!wasWoken && notifier.isClosed) return undefined; // the caller must not touch a closing store
-      why = wasWoken ? 'woken' : 'recheck';
-    } finally {
-      stop.abort(DONE);
-      signal?.removeEventListener('abort', abort);
+  let turn: Turn | undefined;
+  const gone = (): boolean => signal?.aborted === true;
+  const onAbort = (): void => turn?.end(false);
+  // Listened to from the first wait on: a poll whose first check answers (most, under load) adds no listener at all.
+  let listening = false;
+  try {
+    for (let why: 'first' | 'woken' | 'recheck' = 'first'; ; ) {
+      const remaining = deadline - Date.now();
+      turn = new Turn();
+      const current = turn;
+      if (gone()) current.end(false);
+      else current.cancel = notifier.subscribe(key, Math.min(Math.max(remaining, 0), recheckMs), (woken) => current.end(woken));
+      try {
+        const found = await check(why);
+        if (found !== undefined) return found;
+        if (remaining <= 0 || gone()) return undefined;
+        if (!listening && signal !== undefined) {
+          signal.addEventListener('abort', onAbort, { once: true }); // not aborted: gone() just said so, with no await since
+          listening = true;
+        }
+        const wasWoken = await current.outcome();
+        if (!wasWoken && notifier.isClosed) return undefined; // the caller must not touch a closing store
+        if (gone()) return undefined; // gone while waiting: no read for nobody (it used to check once more)
+        why = wasWoken ? 'woken' : 'recheck';
+      } finally {
+        current.end(false);
+      }
     }
+  } finally {
+    if (listening) signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** One turn's wait: ends once (woken, timed out, the caller gone, or the turn over); outcome() is awaited only when needed. */
+class Turn {
+  cancel: (() => void) | undefined;
+  #result: boolean | undefined;
+  #waiter: ((woken: boolean) => void) | undefined;
+
+  end(woken: boolean): void {
+    if (this.#result !== undefined) return;
+    this.#result = woken;
+    this.cancel?.();
+    this.cancel = undefined;
+    this.#waiter?.(woken);
+  }
+
+  outcome(): Promise<boolean> {
+    return this.#result !== undefined ? Promise.resolve(this.#result) : new Promise((resolve) => (this.#waiter = resolve));
   }
 }
