@@ -63,7 +63,7 @@ export class Checkpointer {
     private readonly path: string,
     private readonly logger: CoordLogger | undefined,
   ) {
-    this.wake();
+    this.arm(); // one look after opening (the migrations wrote)
   }
 
   /** The store was used: look at the WAL within a second, and every second until a second passes without use. */
