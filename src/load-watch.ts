@@ -48,7 +48,7 @@ export class LoadWatch {
     this.#lastAt = performance.now();
   }
 
-  /** Whether the timer is armed (test/issues/30-idle-cpu reads it through the load-watch fixture). */
+  /** Whether the timer is armed (test/load-watch.test.ts). */
   get armed(): boolean {
     return this.#timer !== undefined;
   }

@@ -4,10 +4,11 @@ import { demoBackend, fixture, type LogLine, startGateway, stopAll } from '../he
 // Issue #30, idle CPU: an idle gateway used 5-15 ms of CPU a second, most of
 // it prom-client's timer sampling the event loop's delay every 10 ms for
 // ever. The gateway's own sampler (src/views/loop-delay.ts) runs while the
-// process works and stops 10 s after (the load watch, src/load-watch.ts);
-// GET /metrics keeps the same gauges. The fixture prints a line each time a
-// delay histogram is enabled or disabled: on the parent build the 10 ms one
-// is never disabled, and the wait for "off" below times out.
+// process works and for 10 s after, then one second in ten (the load watch,
+// src/load-watch.ts; the rule: test/load-watch.test.ts); GET /metrics keeps
+// the same gauges. The fixture prints a line each time a delay histogram is
+// enabled or disabled: on the parent build the 10 ms one is never disabled,
+// and the wait for "off" below times out.
 
 afterAll(stopAll);
 
@@ -24,7 +25,7 @@ describe('#30 idle CPU', () => {
     await gw.waitForLog(loopDelay('on'), 60_000);
     // Idle after the start: the 10 ms timer stops.
     const off = await gw.waitForLog(loopDelay('off'), 60_000);
-    // Work (a stream of calls, until the sampling notices it) starts it again.
+    // It samples again (the work of a stream of calls, or the next one-second spot), and the gauges are there.
     let waiting = true;
     const started = gw.waitForLog(loopDelay('on', off.n as number), 60_000).finally(() => {
       waiting = false;
