@@ -1,4 +1,5 @@
 import { configDefaults, defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /*
  * Four projects, one `vitest run` (npm test) runs them all; `--project NAME`
@@ -49,6 +50,42 @@ const INTEGRATION = [
 ];
 const ALL = ['test/**/*.test.ts', 'bench/**/*.test.ts'];
 
+/*
+ * [speed] The longest files (30-90 s each on the 2-core machines, most of it waiting on the processes they start),
+ * started first. vitest orders files by the durations of its last run, kept in node_modules/.vite; without them
+ * (a fresh `npm ci`, as CI runs) it starts the largest files first, and these are short files: the conformance
+ * suites, 73-129 lines, started among the last and ran alone for their last minute. Longest first, from the
+ * durations of 2026-12-07 (node_modules/.vite/vitest/…/results.json); the other files keep vitest's order.
+ */
+const LONG_FIRST = [
+  'test/issues/31-pg-speed.test.ts',
+  'test/integration/runtime.test.ts',
+  'test/conformance/direct-2026.test.ts',
+  'test/conformance/gateway-2026-modern.test.ts',
+  'test/coord/pg-store.test.ts',
+  'test/issues/30-heap.test.ts',
+  'test/issues/30-idle-cpu.test.ts',
+  'test/conformance/oauth-upstream-client.test.ts',
+  'test/issues/31-shared-fingerprints.test.ts',
+  'test/issues/32-otel.test.ts',
+  'test/issues/25-backend-tasks.test.ts',
+  'test/issues/30-idle-memory.test.ts',
+  'test/issues/28-reload.test.ts',
+  'test/integration/coord-timeout.test.ts',
+  'test/issues/33-dashboard.test.ts',
+];
+
+class LongFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (f: TestSpecification): number => {
+      const i = LONG_FIRST.findIndex((path) => f.moduleId.endsWith(`/${path}`));
+      return i === -1 ? LONG_FIRST.length : i;
+    };
+    // Array.prototype.sort is stable: the rest keep vitest's own order.
+    return (await super.sort(files)).sort((a, b) => rank(a) - rank(b));
+  }
+}
+
 export default defineConfig({
   test: {
     // [flaky] Bounds for a test or hook that hangs, never a speed check (tests assert no wall-clock limit): at
@@ -56,6 +93,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    sequence: { sequencer: LongFirst },
     // Three test files at a time on the 2-core machines: most integration files wait on child processes
     // and sockets (npm test used ~65 % of two cores with two forks), so a third fork fills that wait.
     poolOptions: { forks: { maxForks: 3, minForks: 1 } },

@@ -25,6 +25,7 @@ import { dashboardBench } from './benches/dashboard.js';
 import { discoverBench } from './benches/discover.js';
 import { fingerprintsBench } from './benches/fingerprints.js';
 import { floorBench } from './benches/floor.js';
+import { idleBench } from './benches/idle.js';
 import { latencyBench } from './benches/latency.js';
 import { memoryBench } from './benches/memory.js';
 import { profileBench } from './benches/profile.js';
@@ -52,6 +53,7 @@ export const BENCHES: readonly Bench[] = [
   throughputBench,
   discoverBench,
   memoryBench,
+  idleBench, // [speed] #30: CPU per idle second
   startupBench,
   profileBench,
   coordinationBench,

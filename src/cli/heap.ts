@@ -1,5 +1,8 @@
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { LoadOnset, loadWatch, QuietTime } from '../load-watch.js';
+
+export { QuietTime }; // [speed] its home is src/load-watch.ts (test/cli/quiet-time.test.ts)
 
 /**
  * How `stonegate serve` sizes V8's heap ([server] heap).
@@ -101,47 +104,6 @@ export interface HeapEvent {
   heapTotalMb?: { before: number; after: number };
 }
 
-/** How often the watch looks at the process's CPU, and how busy a window is when it counts as load. */
-const WINDOW_MS = 250;
-const BUSY_SHARE = 0.1;
-/**
- * The quiet time before the gateway counts as idle again: 40 windows (10 s)
- * whose CPU, taken together, stays under the threshold. Agents' traffic
- * comes in bursts: with a shorter quiet time (2 s was tried) a burst every
- * few seconds paid two full collections and a small young generation at the
- * start of each burst; 10 s keeps such load busy and still hands memory back
- * well inside the 20 s the rss bench checks. Together, not each: an idle
- * gateway's own timers (store checks every 5 s, the WAL checkpointer, a
- * collection) make single windows of 30–110 ms on a slow machine, and a
- * rule of 40 quiet windows in a row then never ended the busy state (bench
- * `rss`, 2026-12-07: no memory handed back 20 s after the load).
- */
-const IDLE_WINDOWS = 40;
-
-/** The CPU of the last IDLE_WINDOWS windows: quiet once they have all been seen and their sum is under the threshold. */
-export class QuietTime {
-  readonly #ms = new Float64Array(IDLE_WINDOWS);
-  #next = 0;
-  #seen = 0;
-  #sum = 0;
-
-  /** Adds one window's CPU (ms); true when the last IDLE_WINDOWS windows, together, were quiet. */
-  push(ms: number): boolean {
-    this.#sum += ms - (this.#ms[this.#next] as number);
-    this.#ms[this.#next] = ms;
-    this.#next = (this.#next + 1) % IDLE_WINDOWS;
-    this.#seen = Math.min(this.#seen + 1, IDLE_WINDOWS);
-    return this.#seen === IDLE_WINDOWS && this.#sum < IDLE_WINDOWS * WINDOW_MS * BUSY_SHARE;
-  }
-
-  /** Starts the count again (the load came back). */
-  reset(): void {
-    this.#ms.fill(0);
-    this.#next = 0;
-    this.#seen = 0;
-    this.#sum = 0;
-  }
-}
 /**
  * `balanced` under load: the young generation stops growing at two 8 MB
  * semi-spaces instead of V8's 16 MB (its maximum is fixed when the process
@@ -158,8 +120,9 @@ function youngBytes(): number {
 
 /**
  * `serve`, once every backend has started: the optimizing compilers come
- * back, and (unless `fast`, which is V8's defaults from here on) an unref'd
- * watch of the process's CPU gives load the policy's young generation and
+ * back, and (unless `fast`, which is V8's defaults from here on) the
+ * process's load watch (src/load-watch.ts: a 1 s window while idle, load
+ * from two busy ones in a row; 250 ms windows while busy) gives load the policy's young generation and
  * an idle gateway its small one back: 10 s after the load stops, two full
  * collections with memory-reducing sizing hand the grown young generation
  * and old-space garbage back (bench `rss`: RSS 20 s after the load).
@@ -169,35 +132,35 @@ export function serveHeap(policy: HeapPolicy, report: (event: HeapEvent) => void
   if (policy === 'fast') return setFlags(BUSY_YOUNG.fast);
   let busy = false;
   let capped = false;
+  const onset = new LoadOnset();
   const quiet = new QuietTime();
-  let last = process.cpuUsage();
-  setInterval(() => {
-    const used = process.cpuUsage(last);
-    last = process.cpuUsage();
-    const ms = (used.user + used.system) / 1000;
-    const loaded = ms > WINDOW_MS * BUSY_SHARE;
-    if (loaded && !busy) {
+  // [speed] The process's one load watch: long windows while idle (two busy ones in a row start the load), short ones while busy.
+  loadWatch.listen((ms, windowMs) => {
+    if (!busy) {
+      if (!onset.push(ms, windowMs)) return false;
       busy = true;
       quiet.reset();
       setFlags(BUSY_YOUNG[policy]);
       report({ state: 'busy' });
+      return true;
     }
     const calm = quiet.push(ms);
-    if (busy && !capped && policy === 'balanced' && youngBytes() >= BALANCED_YOUNG_BYTES) {
+    if (!capped && policy === 'balanced' && youngBytes() >= BALANCED_YOUNG_BYTES) {
       capped = true;
       setFlagsFromString('--semi-space-growth-factor=1');
     }
-    if (busy && calm) {
-      busy = false;
-      capped = false;
-      setFlags(IDLE_YOUNG);
-      const before = process.memoryUsage().heapTotal;
-      collect();
-      collect(); // the first shrinks the young generation at its end; the second compacts with it small
-      last = process.cpuUsage(); // the collections' own CPU is not load (it would count as the next window's)
-      report({ state: 'idle', heapTotalMb: { before: mb(before), after: mb(process.memoryUsage().heapTotal) } });
-    }
-  }, WINDOW_MS).unref();
+    if (!calm) return true;
+    busy = false;
+    capped = false;
+    onset.reset();
+    setFlags(IDLE_YOUNG);
+    const before = process.memoryUsage().heapTotal;
+    collect();
+    collect(); // the first shrinks the young generation at its end; the second compacts with it small
+    loadWatch.discount(); // the collections' own CPU is not load (it would count as the next window's)
+    report({ state: 'idle', heapTotalMb: { before: mb(before), after: mb(process.memoryUsage().heapTotal) } });
+    return false;
+  });
 }
 
 const mb = (bytes: number): number => Math.round(bytes / 2 ** 17) / 8;

@@ -4,6 +4,7 @@ import type { CallLog } from '../router/call-log.js';
 import type { Router } from '../router/router.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { tracing } from '../telemetry/telemetry.js';
+import { DEFAULT_METRICS_LOOP_PRECISION, registerLoopDelay } from './loop-delay.js';
 
 export interface MetricsSources {
   supervisor: Supervisor;
@@ -23,7 +24,9 @@ const CIRCUITS = ['closed', 'open', 'half_open'] as const;
  */
 export function createMetrics(sources: MetricsSources): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'stonegate_process_' });
+  // [speed] The event loop's delay is sampled only while the gateway works (loop-delay.ts), not every 10 ms for ever.
+  collectDefaultMetrics({ register: registry, prefix: 'stonegate_process_', eventLoopMonitoringPrecision: DEFAULT_METRICS_LOOP_PRECISION });
+  registerLoopDelay(registry, 'stonegate_process_');
   const { supervisor, catalog, router, callLog } = sources;
 
   const calls = new Counter({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { QuietTime } from '../../src/cli/heap.js';
+import { LoadOnset, QuietTime } from '../../src/load-watch.js';
 
 /*
  * [speed] #30: the heap watch's quiet time (src/cli/heap.ts). The gateway
@@ -36,5 +36,27 @@ describe('QuietTime', () => {
     for (let i = 0; i < 40; i += 1) quiet.push(0);
     quiet.reset();
     expect(quiet.push(0)).toBe(false);
+  });
+});
+
+/*
+ * [speed] #30: load starts with two 1 s windows in a row over 10 % of a
+ * core, not one: V8's memory reducer runs a full collection some 8 s after
+ * each full one (the heap watch's own included), and a single busy window
+ * made an idle gateway busy, then idle with two full collections, about
+ * every 20 s.
+ */
+describe('LoadOnset', () => {
+  it('takes a single busy window (a collection) for no load', () => {
+    const onset = new LoadOnset();
+    const answers = [2, 110, 2, 2, 95, 3, 2].map((ms) => onset.push(ms, 1_000));
+    expect(answers).toEqual([false, false, false, false, false, false, false]);
+  });
+
+  it('starts the load at the second busy window in a row, whatever the window length', () => {
+    const onset = new LoadOnset();
+    expect([2, 300, 400].map((ms) => onset.push(ms, 1_000))).toEqual([false, false, true]);
+    onset.reset();
+    expect([30, 30].map((ms) => onset.push(ms, 250))).toEqual([false, true]);
   });
 });

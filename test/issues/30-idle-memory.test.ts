@@ -107,7 +107,7 @@ describe('#30 idle memory', () => {
       .then(() => {
         busy = true;
       });
-    // Load until the gateway counts as busy (its CPU over a quarter-second window), then stop.
+    // Load until the gateway counts as busy (its CPU over 10 % of a core in two 1 s windows in a row), then stop.
     for (let round = 0; round < 200 && !busy; round += 1) {
       const statuses = await Promise.all(Array.from({ length: 16 }, async () => (await gw.request('POST', '/call', body)).status));
       expect(statuses.every((s) => s === 200)).toBe(true);

@@ -44,22 +44,49 @@ parentPort.on('message', (message) => {
  * 14 ms, against 0.16 and 4 ms without it). Instead, every second, once the
  * WAL file is past CHECKPOINT_WAL_BYTES, a worker thread with its own
  * connection runs a PASSIVE checkpoint, which never blocks the writer.
+ * [speed] #30: every second while the store is used, not for ever: the
+ * store calls wake() at each operation, and the timer stops at the first
+ * second without one (after a last look at the WAL), so an idle gateway
+ * does not wake up for it.
  * Durability is unchanged: a commit is in the WAL before it is acknowledged,
  * and checkpoints only move committed pages into the database file.
  */
 export class Checkpointer {
   private worker: Worker | undefined;
   private busy = false;
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout | undefined;
+  /** An operation ran since the last look. */
+  private used = false;
+  private closed = false;
 
   constructor(
     private readonly path: string,
     private readonly logger: CoordLogger | undefined,
   ) {
-    this.timer = setInterval(() => this.tick(), CHECK_EVERY_MS).unref();
+    this.arm(); // one look after opening (the migrations wrote)
+  }
+
+  /** The store was used: look at the WAL within a second, and every second until a second passes without use. */
+  wake(): void {
+    this.used = true;
+    this.arm();
+  }
+
+  private arm(): void {
+    if (this.timer !== undefined || this.closed) return;
+    this.timer = setTimeout(() => this.tick(), CHECK_EVERY_MS).unref();
+  }
+
+  /** Whether the next look is scheduled (test/coord/checkpointer.test.ts). */
+  get armed(): boolean {
+    return this.timer !== undefined;
   }
 
   private tick(): void {
+    this.timer = undefined;
+    const used = this.used;
+    this.used = false;
+    if (used) this.arm();
     if (this.busy || walBytes(this.path) < CHECKPOINT_WAL_BYTES) return;
     this.busy = true;
     this.worker ??= this.start();
@@ -84,7 +111,9 @@ export class Checkpointer {
 
   /** Stops the timer and the worker (its connection closes first). */
   async close(): Promise<void> {
-    clearInterval(this.timer);
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     const worker = this.worker;
     this.worker = undefined;
     if (worker === undefined) return;
