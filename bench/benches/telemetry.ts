@@ -42,6 +42,20 @@ interface Variant {
   label: string;
   toml: (sink: string) => string;
   bin?: string;
+  env?: Record<string, string>;
+}
+
+/**
+ * STONEGATE_BENCH_OTEL_VARIANTS=`b128:OTEL_BSP_MAX_EXPORT_BATCH_SIZE=128;b2k:OTEL_BSP_MAX_EXPORT_BATCH_SIZE=2048,OTEL_BSP_MAX_QUEUE_SIZE=4096`:
+ * more "on, 1.0" variants of this build, each with that environment (an A/B of the SDK's settings in one run).
+ */
+function envVariants(spec: string | undefined): Variant[] {
+  if (spec === undefined || spec.trim() === '') return [];
+  return spec.split(';').map((entry) => {
+    const [label = '', pairs = ''] = entry.split(':');
+    const env = Object.fromEntries(pairs.split(',').map((pair) => pair.split('=') as [string, string]));
+    return { label: `on, 1.0, ${label}`, toml: on('1.0'), env };
+  });
 }
 
 const LOADS: readonly { label: string; target: (url: string) => Target }[] = [
@@ -187,6 +201,7 @@ export const telemetryBench: Bench = {
             { label: 'before: on, 0', toml: on('0'), bin: before },
             { label: 'before: on, 1.0', toml: on('1.0'), bin: before },
           ]),
+      ...envVariants(process.env.STONEGATE_BENCH_OTEL_VARIANTS),
     ];
     const heapSetting = process.env.STONEGATE_BENCH_OTEL_HEAP ?? 'fast';
     const heap = heapSetting === 'default' ? undefined : (heapSetting as 'compact' | 'balanced' | 'fast');
@@ -200,7 +215,13 @@ export const telemetryBench: Bench = {
         const gateway = await startStonegate(
           ctx,
           // The same heap sizing for every variant, the other builds' too (STONEGATE_BENCH_OTEL_HEAP), so only tracing differs.
-          { poolMax: 1, extraToml: variant.toml(sinkUrl), ...(heap === undefined ? {} : { heap }), ...(variant.bin === undefined ? {} : { bin: variant.bin }) },
+          {
+            poolMax: 1,
+            extraToml: variant.toml(sinkUrl),
+            ...(heap === undefined ? {} : { heap }),
+            ...(variant.bin === undefined ? {} : { bin: variant.bin }),
+            ...(variant.env === undefined ? {} : { env: variant.env }),
+          },
           `stonegate-otel-${running.length}`,
         );
         running.push({ variant, pid: gateway.pid, stop: () => gateway.stop(), loads: [] });
