@@ -148,6 +148,8 @@ async function inProcess(sink: string, calls: number, exported: boolean, spans: 
   if (!exported) Object.assign(process.env, { OTEL_BSP_SCHEDULE_DELAY: '3600000', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: String(calls * 8) });
   const settings = { enabled: true, otlp_endpoint: sink, protocol: '', headers: {}, service_name: '', sample_ratio: 1, max_queue_size: calls * 8 } as const;
   const tracing = createTracing(settings as unknown as TelemetrySettings, silentLogger());
+  // The batch processor is built at the first sampled span (src/telemetry/sdk.ts) and reads OTEL_BSP_* then: one span first.
+  spans(tracing);
   for (const [key, value] of Object.entries(env)) {
     if (value === undefined) delete process.env[key];
     else process.env[key] = value;
