@@ -42,6 +42,20 @@ interface Variant {
   label: string;
   toml: (sink: string) => string;
   bin?: string;
+  env?: Record<string, string>;
+}
+
+/**
+ * STONEGATE_BENCH_OTEL_VARIANTS=`b128:OTEL_BSP_MAX_EXPORT_BATCH_SIZE=128;b2k:OTEL_BSP_MAX_EXPORT_BATCH_SIZE=2048,OTEL_BSP_MAX_QUEUE_SIZE=4096`:
+ * more "on, 1.0" variants of this build, each with that environment (an A/B of the SDK's settings in one run).
+ */
+function envVariants(spec: string | undefined): Variant[] {
+  if (spec === undefined || spec.trim() === '') return [];
+  return spec.split(';').map((entry) => {
+    const [label = '', pairs = ''] = entry.split(':');
+    const env = Object.fromEntries(pairs.split(',').map((pair) => pair.split('=') as [string, string]));
+    return { label: `on, 1.0, ${label}`, toml: on('1.0'), env };
+  });
 }
 
 const LOADS: readonly { label: string; target: (url: string) => Target }[] = [
@@ -134,6 +148,8 @@ async function inProcess(sink: string, calls: number, exported: boolean, spans: 
   if (!exported) Object.assign(process.env, { OTEL_BSP_SCHEDULE_DELAY: '3600000', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: String(calls * 8) });
   const settings = { enabled: true, otlp_endpoint: sink, protocol: '', headers: {}, service_name: '', sample_ratio: 1, max_queue_size: calls * 8 } as const;
   const tracing = createTracing(settings as unknown as TelemetrySettings, silentLogger());
+  // The batch processor is built at the first sampled span (src/telemetry/sdk.ts) and reads OTEL_BSP_* then: one span first.
+  spans(tracing);
   for (const [key, value] of Object.entries(env)) {
     if (value === undefined) delete process.env[key];
     else process.env[key] = value;
@@ -187,6 +203,7 @@ export const telemetryBench: Bench = {
             { label: 'before: on, 0', toml: on('0'), bin: before },
             { label: 'before: on, 1.0', toml: on('1.0'), bin: before },
           ]),
+      ...envVariants(process.env.STONEGATE_BENCH_OTEL_VARIANTS),
     ];
     const heapSetting = process.env.STONEGATE_BENCH_OTEL_HEAP ?? 'fast';
     const heap = heapSetting === 'default' ? undefined : (heapSetting as 'compact' | 'balanced' | 'fast');
@@ -200,7 +217,13 @@ export const telemetryBench: Bench = {
         const gateway = await startStonegate(
           ctx,
           // The same heap sizing for every variant, the other builds' too (STONEGATE_BENCH_OTEL_HEAP), so only tracing differs.
-          { poolMax: 1, extraToml: variant.toml(sinkUrl), ...(heap === undefined ? {} : { heap }), ...(variant.bin === undefined ? {} : { bin: variant.bin }) },
+          {
+            poolMax: 1,
+            extraToml: variant.toml(sinkUrl),
+            ...(heap === undefined ? {} : { heap }),
+            ...(variant.bin === undefined ? {} : { bin: variant.bin }),
+            ...(variant.env === undefined ? {} : { env: variant.env }),
+          },
           `stonegate-otel-${running.length}`,
         );
         running.push({ variant, pid: gateway.pid, stop: () => gateway.stop(), loads: [] });

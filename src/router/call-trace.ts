@@ -15,6 +15,8 @@ import type { CallRequest } from './router.js';
 export interface CallTrace {
   inbound?: TraceCarrier;
   span?: SpanHandle;
+  /** [otel] The trace id of the call's log lines and /log row, read once (callTraceId; null: none). */
+  id?: string | null;
 }
 
 /** What a request to a backend carries: its span (tracing on), the context for `_meta`, the headers for an http backend. */
@@ -32,15 +34,16 @@ export interface BackendTrace {
 export function startCallTrace(request: CallRequest): CallTrace {
   const inbound = request.traceContext ?? request.downstream?.traceContext;
   const running = tracing();
-  if (running === undefined) return { inbound };
+  if (running === undefined) return { inbound, span: undefined, id: undefined };
   const linked = request.linked === true;
   const parent = linked ? undefined : (request.parent ?? running.spanOf(request.signal));
-  return { inbound, span: running.start(parent, inbound, linked, 'internal', describeCall, request) };
+  return { inbound, span: running.start(parent, inbound, linked, 'internal', describeCall, request), id: undefined };
 }
 
-/** The trace id for a call's log lines: the call span's, else the caller's; null without either. */
+/** The trace id for a call's log lines: the call span's, else the caller's; null without either. Read once per call (three log lines and the /log row ask). */
 export function callTraceId(trace: CallTrace): string | null {
-  return traceIdOf(trace.span?.carrier() ?? trace.inbound) ?? null;
+  if (trace.id === undefined) trace.id = traceIdOf(trace.span?.carrier() ?? trace.inbound) ?? null;
+  return trace.id;
 }
 
 /** Ends a call's span with its outcome, the backend's breaker state and the attempt (2: sent again after a crash). */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Attributes as OtelAttributes } from '@opentelemetry/api';
 import { sdk } from './sdk.js';
-import { clean, Recorded, sampled, UNSAMPLED } from './spans.js';
+import { Recorded, sampled, UNSAMPLED } from './spans.js';
 import type { HttpSpan, McpRequestInfo, McpSpan, SpanHandle, TraceCarrier } from './telemetry.js';
 
 /*
@@ -71,21 +71,41 @@ function clientOf(params: McpRequestInfo['params']): string | undefined {
   return typeof info?.name === 'string' ? info.name : undefined;
 }
 
-/** The attributes of an MCP request's span (the MCP and GenAI semantic conventions). */
+/** The attributes of an MCP request's span (the MCP and GenAI semantic conventions): defined values only, made in one object (no copy without the undefined ones). */
 function mcpAttributes(request: McpRequestInfo, name: string | undefined, session: string | undefined, client: string | undefined): OtelAttributes {
   const { method, params } = request;
-  const tool = method === 'tools/call' ? name : undefined;
-  return clean({
-    'mcp.method.name': method,
-    'jsonrpc.request.id': request.id === undefined ? undefined : String(request.id),
-    'mcp.session.id': sessionTag(session),
-    // initialize names its client in its params (the session learns it from this very request).
-    'stonegate.client.name': method === 'initialize' ? clientOf(params) : client,
-    'gen_ai.tool.name': tool,
-    'gen_ai.operation.name': tool === undefined ? undefined : 'execute_tool',
-    'gen_ai.prompt.name': method === 'prompts/get' ? name : undefined,
-    'mcp.resource.uri': method === 'resources/read' && typeof params?.uri === 'string' ? params.uri : undefined,
-  });
+  const out: OtelAttributes = { 'mcp.method.name': method };
+  if (request.id !== undefined) out['jsonrpc.request.id'] = String(request.id);
+  const tag = sessionTag(session);
+  if (tag !== undefined) out['mcp.session.id'] = tag;
+  // initialize names its client in its params (the session learns it from this very request).
+  const clientName = method === 'initialize' ? clientOf(params) : client;
+  if (clientName !== undefined) out['stonegate.client.name'] = clientName;
+  if (method === 'tools/call' && name !== undefined) {
+    out['gen_ai.tool.name'] = name;
+    out['gen_ai.operation.name'] = 'execute_tool';
+  } else if (method === 'prompts/get' && name !== undefined) out['gen_ai.prompt.name'] = name;
+  else if (method === 'resources/read' && typeof params?.uri === 'string') out['mcp.resource.uri'] = params.uri;
+  return out;
+}
+
+/** [otel] Span names `<method> <name>`, made once per pair (bounded: a client names what it likes), not per request. */
+const spanNames = new Map<string, Map<string, string>>();
+function spanNameOf(method: string, name: string | undefined): string {
+  if (name === undefined) return method;
+  let names = spanNames.get(method);
+  if (names === undefined) {
+    if (spanNames.size >= 64) spanNames.clear();
+    names = new Map();
+    spanNames.set(method, names);
+  }
+  let spanName = names.get(name);
+  if (spanName === undefined) {
+    if (names.size >= 1024) names.clear();
+    spanName = `${method} ${name}`;
+    names.set(name, spanName);
+  }
+  return spanName;
 }
 
 /**
@@ -106,7 +126,7 @@ export function mcpSpans(ratio: number, server: (name: string, carrier: TraceCar
     const meta = params?._meta as TraceCarrier | undefined;
     const own = typeof meta?.traceparent === 'string' || http === undefined;
     if (own ? !sampled(meta, ratio) : !(http.span instanceof Recorded)) return UNSAMPLED_MCP;
-    const spanName = name === undefined ? method : `${method} ${name}`;
+    const spanName = spanNameOf(method, name);
     const attributes = mcpAttributes(request, name, session(), client());
     // The first MCP request of a POST without its own _meta context: the HTTP span is its span too (one span,
     // named by the MCP request, with both sets of attributes). Another of the same POST (a batch) is its child.
@@ -116,7 +136,7 @@ export function mcpSpans(ratio: number, server: (name: string, carrier: TraceCar
       span = http.span as Recorded;
       span.span.updateName(spanName);
       span.span.setAttributes(attributes);
-    } else span = own ? server(spanName, meta, attributes) : (http.span as Recorded).childOf(spanName, sdk().api.SpanKind.SERVER, attributes);
+    } else span = own ? server(spanName, meta, attributes) : (http.span as Recorded).childOf(spanName, sdk().kinds.server, attributes);
     // The routed call of the tool it names takes this span as its own (otel.ts start, spans.ts Adopted): no execute_tool span under it.
     if (method === 'tools/call' && name !== undefined) span.tool = name;
     return {

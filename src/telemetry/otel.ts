@@ -28,6 +28,31 @@ import { httpCarrier, type ServerInfo, type SpanHandle, type TraceCarrier, type 
  * gateway holds none of it, and at sample_ratio 0 it never does.
  */
 
+/** The HTTP attributes a server span starts with (the semantic conventions' required ones; http.route once known). */
+function httpAttributes(method: string, path: string, route?: string): OtelAttributes {
+  const attributes: OtelAttributes = { 'http.request.method': method, 'url.path': path, 'url.scheme': 'http' };
+  if (route !== undefined) attributes['http.route'] = route;
+  return attributes;
+}
+
+/** [otel] A hot route's span name and attributes, made once per (route, path, method) and not per request (the SDK copies them); bounded, as `/mcp/{server}` paths are the client's. */
+const routeSpans = new Map<string, Map<string, { method: string; name: string; attributes: OtelAttributes }>>();
+function routeSpan(method: string, path: string, route: string): { name: string; attributes: OtelAttributes } {
+  let paths = routeSpans.get(route);
+  if (paths === undefined) {
+    if (routeSpans.size >= 64) routeSpans.clear();
+    paths = new Map();
+    routeSpans.set(route, paths);
+  }
+  let made = paths.get(path);
+  if (made === undefined || made.method !== method) {
+    if (paths.size >= 256) paths.clear();
+    made = { method, name: `${method} ${route}`, attributes: httpAttributes(method, path, route) };
+    paths.set(path, made);
+  }
+  return made;
+}
+
 /** Probes and scrapes (GET): no span. */
 const PROBES = new Set(['/health', '/livez', '/readyz', '/metrics', '/coord/livez', '/coord/readyz']);
 
@@ -171,7 +196,7 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
 
   /** A server span in the caller's trace (`carrier`), or a new trace's: sampled (spans.ts) before this is asked. */
   const serverSpan = (name: string, carrier: TraceCarrier | undefined, attributes: OtelAttributes): Recorded =>
-    new Recorded(tracer(), startSdkSpan(tracer(), name, { kind: sdk().api.SpanKind.SERVER }, extract(carrier), attributes));
+    new Recorded(tracer(), startSdkSpan(tracer(), name, { kind: sdk().kinds.server }, extract(carrier), attributes));
 
   const startHttp = (
     request: object | undefined,
@@ -192,11 +217,8 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
     let span: SpanHandle = UNSAMPLED;
     if (sampled(inbound, ratio)) {
       // A route known up front (the hot routes) names the span at once: no rename at its end.
-      const attributes: OtelAttributes =
-        route === undefined
-          ? { 'http.request.method': method, 'url.path': path, 'url.scheme': 'http' }
-          : { 'http.request.method': method, 'url.path': path, 'url.scheme': 'http', 'http.route': route };
-      const server = serverSpan(route === undefined ? method : `${method} ${route}`, inbound, attributes);
+      const { name, attributes } = route === undefined ? { name: method, attributes: httpAttributes(method, path) } : routeSpan(method, path, route);
+      const server = serverSpan(name, inbound, attributes);
       // A REST call's request is that call: its routed call takes this span (no execute_tool span under it).
       if (method === 'POST' && path === '/call') server.takesCall = true;
       span = server;
@@ -228,7 +250,7 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
       otel.setAttribute('http.route', route);
     }
     otel.setAttribute('http.response.status_code', status);
-    if (status >= 500) otel.setStatus({ code: sdk().api.SpanStatusCode.ERROR });
+    if (status >= 500) otel.setStatus({ code: sdk().error });
     // A failed call's error code (an adopted call's, spans.ts) says more than its status.
     if (status >= 400 && !span.failed) otel.setAttribute('error.type', String(status));
     http.done();
@@ -321,11 +343,11 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
           (parent.takesCall || (tool !== undefined && (tool === attributes['stonegate.exposed_name'] || tool === attributes['gen_ai.tool.name'])))
         )
           return new Adopted(parent, attributes);
-        return parent.childOf(name, kind === 'client' ? sdk().api.SpanKind.CLIENT : sdk().api.SpanKind.INTERNAL, attributes);
+        return parent.childOf(name, kind === 'client' ? sdk().kinds.client : sdk().kinds.internal, attributes);
       }
       if (!sampled(carrier, ratio)) return UNSAMPLED;
       const { name, attributes } = describe(subject);
-      const spanKind = kind === 'client' ? sdk().api.SpanKind.CLIENT : sdk().api.SpanKind.INTERNAL;
+      const spanKind = kind === 'client' ? sdk().kinds.client : sdk().kinds.internal;
       return new Recorded(tracer(), startSdkSpan(tracer(), name, { kind: spanKind }, extract(carrier), attributes));
     },
     spanOf(key) {

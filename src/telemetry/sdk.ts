@@ -27,6 +27,13 @@ export interface Sdk {
   readonly resources: typeof Resources;
   readonly trace: typeof Trace;
   readonly propagator: Core.W3CTraceContextPropagator;
+  /**
+   * [otel] The API values read on every span, read once here: the API's
+   * exports are getters (its CommonJS re-exports), a call each time.
+   */
+  readonly kinds: { readonly server: Api.SpanKind; readonly client: Api.SpanKind; readonly internal: Api.SpanKind };
+  readonly root: Api.Context;
+  readonly error: Api.SpanStatusCode;
 }
 
 let loaded: Sdk | undefined;
@@ -36,12 +43,17 @@ export function sdk(): Sdk {
   if (loaded === undefined) {
     const require = createRequire(import.meta.url);
     const core = require('@opentelemetry/core') as typeof Core;
+    const api = require('@opentelemetry/api') as typeof Api;
+    const { SpanKind } = api;
     loaded = {
-      api: require('@opentelemetry/api') as typeof Api,
+      api,
       core,
       resources: require('@opentelemetry/resources') as typeof Resources,
       trace: require('@opentelemetry/sdk-trace') as typeof Trace,
       propagator: new core.W3CTraceContextPropagator(),
+      kinds: { server: SpanKind.SERVER, client: SpanKind.CLIENT, internal: SpanKind.INTERNAL },
+      root: api.ROOT_CONTEXT,
+      error: api.SpanStatusCode.ERROR,
     };
   }
   return loaded;

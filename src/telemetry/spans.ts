@@ -30,20 +30,10 @@ export const UNSAMPLED: SpanHandle = {
   end: () => undefined,
 };
 
-/** Attributes without their undefined values (the SDK takes only defined ones). */
-export function clean(attributes: Attributes): OtelAttributes {
-  const out: OtelAttributes = {};
-  for (const key in attributes) {
-    const value = attributes[key];
-    if (value !== undefined) out[key] = value;
-  }
-  return out;
-}
-
 /** The SDK's parent context for a caller's carrier (the root without a valid one). */
 export function extract(carrier: TraceCarrier | undefined): Context {
-  const { api, propagator } = sdk();
-  return carrier === undefined ? api.ROOT_CONTEXT : propagator.extract(api.ROOT_CONTEXT, carrier, api.defaultTextMapGetter);
+  const { api, propagator, root } = sdk();
+  return carrier === undefined ? root : propagator.extract(root, carrier, api.defaultTextMapGetter);
 }
 
 /**
@@ -121,21 +111,21 @@ export class Recorded implements SpanHandle {
   fail(type: string, message?: string): void {
     this.failed = true;
     this.span.setAttribute('error.type', type);
-    const code = sdk().api.SpanStatusCode.ERROR;
+    const code = sdk().error;
     this.span.setStatus(message === undefined ? { code } : { code, message });
   }
 
   child(name: string, kind: 'client' | 'internal', attributes: SpanAttributes, startTime?: number): SpanHandle {
-    const { SpanKind } = sdk().api;
-    return this.childOf(name, kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL, attributes, startTime);
+    const { kinds } = sdk();
+    return this.childOf(name, kind === 'client' ? kinds.client : kinds.internal, attributes, startTime);
   }
 
   /** A child with attributes ready for the SDK. */
   childOf(name: string, kind: SpanKind, attributes: OtelAttributes, startTime?: number): Recorded {
     const options: SpanOptions = startTime === undefined ? { kind } : { kind, startTime: ORIGIN + startTime };
     if (this.#context === undefined) {
-      const { api } = sdk();
-      this.#context = api.trace.setSpan(api.ROOT_CONTEXT, this.span);
+      const { api, root } = sdk();
+      this.#context = api.trace.setSpan(root, this.span);
     }
     return new Recorded(this.tracer, startSdkSpan(this.tracer, name, options, this.#context, attributes));
   }
