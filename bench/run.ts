@@ -19,6 +19,7 @@ import { asyncBench } from './benches/async.js';
 import { authBench } from './benches/auth.js';
 import { backendAbBench } from './benches/backend-ab.js';
 import { boardBench } from './benches/board.js';
+import { burstBench } from './benches/burst.js';
 import { claimsBench } from './benches/claims.js';
 import { coordPgBench } from './benches/coord-pg.js';
 import { dashboardBench } from './benches/dashboard.js';
@@ -54,6 +55,7 @@ export const BENCHES: readonly Bench[] = [
   discoverBench,
   memoryBench,
   idleBench, // [speed] #30: CPU per idle second
+  burstBench, // [speed] #30: bursts after quiet, by heap setting
   startupBench,
   profileBench,
   coordinationBench,

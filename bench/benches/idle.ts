@@ -5,7 +5,7 @@ import { cpuTimeMs, memoryOf } from '../lib/processes.js';
 import { fmt } from '../lib/stats.js';
 import { type RunningStonegate, startStonegate, waitHealthy } from '../lib/stonegate.js';
 
-/** Issue #30's idle target: CPU of the gateway process per idle second, embedded defaults. */
+/** A guide, not one of issue #30's targets (it sets none for idle CPU): CPU of the gateway process per idle second, embedded defaults. */
 const TARGET_MS_PER_S = 5;
 const NAMES = Array.from({ length: 10 }, (_, i) => `demo${i}`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
