@@ -16,14 +16,16 @@ import { type Caller, closeAll, restTarget } from '../lib/targets.js';
  * 16 keep-alive clients and, right after, 3× as many calls: the gateway's
  * CPU per call of the burst and of the calls after it, median of rounds.
  * The setups share each quiet period and go one after the other in each
- * burst, in the other order every round.
+ * burst, in the other order every round. STONEGATE_BENCH_BASE_BIN=<another
+ * build>/bin/stonegate.js adds that build at `balanced` (an A/B of the load
+ * watch in one run).
  */
 
 const HEAPS = ['balanced', 'fast'] as const;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Setup {
-  heap: (typeof HEAPS)[number];
+  label: string;
   gateway: RunningStonegate;
   callers: Caller[];
   burst: number[];
@@ -40,12 +42,15 @@ export const burstBench: Bench = {
     const rounds = ctx.options.quick ? 2 : 5;
     const setups: Setup[] = [];
     try {
-      for (const heap of HEAPS) {
-        const gateway = await startStonegate(ctx, { poolMax: 1, heap }, `burst-${heap}`);
+      const base = process.env.STONEGATE_BENCH_BASE_BIN;
+      const variants: { label: string; heap: (typeof HEAPS)[number]; bin?: string }[] = HEAPS.map((heap) => ({ label: heap, heap }));
+      if (base !== undefined) variants.push({ label: `balanced, ${base}`, heap: 'balanced', bin: base });
+      for (const { label, heap, bin } of variants) {
+        const gateway = await startStonegate(ctx, { poolMax: 1, heap, ...(bin === undefined ? {} : { bin }) }, `burst-${setups.length}`);
         await waitHealthy(gateway.url, 30_000);
         const callers = await restTarget('REST', gateway.url).open(16);
         await concurrent(callers, 5000, ctx.signal); // warm-up: the serving JIT and the busy heap sizing once
-        setups.push({ heap, gateway, callers, burst: [], after: [] });
+        setups.push({ label, gateway, callers, burst: [], after: [] });
       }
       for (let round = 0; round < rounds; round += 1) {
         await sleep(quietS * 1000);
@@ -67,7 +72,7 @@ export const burstBench: Bench = {
             columns: ['[server] heap', 'burst after quiet', 'calls after the burst', 'burst ÷ after', 'burst rounds'],
             leftColumns: [0],
             rows: setups.map((s) => [
-              s.heap,
+              s.label,
               perCall(s.burst),
               perCall(s.after),
               fmt(median(s.burst) / median(s.after), 2),
