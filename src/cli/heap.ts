@@ -2,8 +2,6 @@ import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { LoadOnset, loadWatch, QuietTime } from '../load-watch.js';
 
-export { QuietTime }; // [speed] its home is src/load-watch.ts (test/cli/quiet-time.test.ts)
-
 /**
  * How `stonegate serve` sizes V8's heap ([server] heap).
  *

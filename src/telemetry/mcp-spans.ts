@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Attributes as OtelAttributes } from '@opentelemetry/api';
 import { sdk } from './sdk.js';
-import { Recorded, sampled, UNSAMPLED } from './spans.js';
+import { innerMap, Recorded, sampled, UNSAMPLED } from './spans.js';
 import type { HttpSpan, McpRequestInfo, McpSpan, SpanHandle, TraceCarrier } from './telemetry.js';
 
 /*
@@ -93,12 +93,7 @@ function mcpAttributes(request: McpRequestInfo, name: string | undefined, sessio
 const spanNames = new Map<string, Map<string, string>>();
 function spanNameOf(method: string, name: string | undefined): string {
   if (name === undefined) return method;
-  let names = spanNames.get(method);
-  if (names === undefined) {
-    if (spanNames.size >= 64) spanNames.clear();
-    names = new Map();
-    spanNames.set(method, names);
-  }
+  const names = innerMap(spanNames, method, 64);
   let spanName = names.get(name);
   if (spanName === undefined) {
     if (names.size >= 1024) names.clear();

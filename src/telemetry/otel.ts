@@ -8,7 +8,7 @@ import { PooledIds } from './ids.js';
 import { lazyOtlpExporter } from './lazy-exporter.js';
 import { mcpSpans as mcpSpanMaker, RequestSpan } from './mcp-spans.js';
 import { envNumber, envString, sdk } from './sdk.js';
-import { Adopted, extract, Recorded, sampled, startSdkSpan, UNSAMPLED } from './spans.js';
+import { Adopted, extract, innerMap, Recorded, sampled, startSdkSpan, UNSAMPLED } from './spans.js';
 import { httpCarrier, type ServerInfo, type SpanHandle, type TraceCarrier, type Tracing } from './telemetry.js';
 
 /*
@@ -38,12 +38,7 @@ function httpAttributes(method: string, path: string, route?: string): OtelAttri
 /** [otel] A hot route's span name and attributes, made once per (route, path, method) and not per request (the SDK copies them); bounded, as `/mcp/{server}` paths are the client's. */
 const routeSpans = new Map<string, Map<string, { method: string; name: string; attributes: OtelAttributes }>>();
 function routeSpan(method: string, path: string, route: string): { name: string; attributes: OtelAttributes } {
-  let paths = routeSpans.get(route);
-  if (paths === undefined) {
-    if (routeSpans.size >= 64) routeSpans.clear();
-    paths = new Map();
-    routeSpans.set(route, paths);
-  }
+  const paths = innerMap(routeSpans, route, 64);
   let made = paths.get(path);
   if (made === undefined || made.method !== method) {
     if (paths.size >= 256) paths.clear();

@@ -180,3 +180,14 @@ export class Adopted implements SpanHandle {
     // The request's end (mcp-spans.ts, otel.ts endHttp) ends the span.
   }
 }
+
+/** [otel] The inner map of `outer`'s `key`, made on first use; `outer` is emptied when it holds `max` keys (keys a client names stay bounded). */
+export function innerMap<V>(outer: Map<string, Map<string, V>>, key: string, max: number): Map<string, V> {
+  let inner = outer.get(key);
+  if (inner === undefined) {
+    if (outer.size >= max) outer.clear();
+    inner = new Map();
+    outer.set(key, inner);
+  }
+  return inner;
+}
