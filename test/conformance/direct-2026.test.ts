@@ -3,7 +3,10 @@
 // against the modern fixture test/fixtures/conformance-modern-server.ts,
 // served directly by the SDK's createMcpHandler (no gateway). Every required
 // scenario passes, and of the unscored ones all but the Tasks extension; what
-// the gateway's /mcp/{server} on this backend should match.
+// the gateway's /mcp/{server} on this backend should match. The fixture serves
+// no tasks, so it runs here without the tools of the tasks-* scenarios
+// (`--no-task-tools`): as plain calls they only made those scenarios wait,
+// about 50 s of sleeps, before failing as they fail without them.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -20,7 +23,7 @@ let port = 0;
 
 /** Starts the fixture on a free port and resolves with the port it prints. */
 function startFixture(): Promise<number> {
-  const proc = spawn(process.execPath, [FIXTURE, '--http', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [FIXTURE, '--http', '0', '--no-task-tools'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   child = proc;
   return new Promise((resolve, reject) => {
     proc.once('error', reject);

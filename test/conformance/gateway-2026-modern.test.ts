@@ -82,7 +82,9 @@ function notScored(output: string): Set<string> {
   return new Set([...section.matchAll(/^\s*[✓✗] (\S+) \(/gm)].map((m) => m[1] ?? ''));
 }
 
-describe('conformance suite 0.2 through the gateway, on a 2026-07-28 backend', () => {
+// [speed] The three runs go at once (each its own backend and suite process): most of each is waiting
+// on the task tools' sleeps, and one after the other they held a test fork for about a minute.
+describe.concurrent('conformance suite 0.2 through the gateway, on a 2026-07-28 backend', () => {
   it("tasks-mrtr-composition on a backend that runs its own tasks: the backend's task is handed to the caller", { timeout: 120_000 }, async () => {
     const run = await runConformance(`${gw.url}/mcp/survey`, { requirements: '2026-07-28', scenario: 'tasks-mrtr-composition' });
     expect(
