@@ -1,6 +1,7 @@
 import { Session } from 'node:inspector/promises';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import type { Tool } from '@modelcontextprotocol/client';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/client/stdio';
@@ -8,6 +9,7 @@ import { Catalog } from '../../src/catalog/catalog.js';
 import { silentLogger } from '../../src/log.js';
 import type { Bench, BenchContext, BenchReport } from '../bench.js';
 import { startCannedMcp } from '../lib/canned-mcp.js';
+import type { DiscoverWorkerData } from '../lib/discover-worker.js';
 import { DEMO, NODE } from '../lib/paths.js';
 import { cpuTimeMs, MARKER, MARKER_VAR } from '../lib/processes.js';
 import { fmt, quantile } from '../lib/stats.js';
@@ -150,37 +152,73 @@ async function openGateway(ctx: BenchContext, backends: number, size: number, no
   return discoverSession(`${gateway.url}/mcp`, gateway.pid, () => gateway.stop());
 }
 
+/** [speed] A build's Catalog.discover in a worker thread of its own (bench/lib/discover-worker.ts): `pass` times the queries once. */
+async function searchWorker(
+  distSrc: URL,
+  tools: Tool[],
+  backends: number,
+): Promise<{ pass(queries: readonly string[]): Promise<number[]>; stop(): Promise<number> }> {
+  const data: DiscoverWorkerData = {
+    catalogUrl: new URL('catalog/catalog.js', distSrc).href,
+    logUrl: new URL('log.js', distSrc).href,
+    tools,
+    servers: Array.from({ length: backends }, (_, i) => serverName(i)),
+  };
+  const worker = new Worker(new URL('../lib/discover-worker.js', import.meta.url), { workerData: data });
+  const next = (): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+  await next(); // 'ready': the catalog is built
+  return {
+    pass: async (queries) => {
+      const answer = next();
+      worker.postMessage(queries);
+      return (await answer) as number[];
+    },
+    stop: () => worker.terminate(),
+  };
+}
+
 /**
  * With STONEGATE_BENCH_BASE_BIN=<build>/bin/stonegate.js: that build's
  * Catalog.discover and this one's on the same tools, in interleaved rounds
- * (an A/B of the search in one run).
+ * (an A/B of the search in one run). [speed] Each build searches in a worker
+ * thread of its own, built the same way, and the rounds alternate which goes
+ * first: in the bench's own thread, where this build had searched first,
+ * identical code measured 20–40 % apart on mid-sized queries (#30).
  */
-async function baseInProcess(tools: Tool[], backends: number, rounds: number, mine: (q: string) => number): Promise<Table | undefined> {
+async function baseInProcess(tools: Tool[], backends: number, rounds: number): Promise<Table | undefined> {
   const bin = process.env.STONEGATE_BENCH_BASE_BIN;
   if (bin === undefined) return undefined;
-  const module = (await import(pathToFileURL(join(dirname(bin), '..', 'dist', 'src', 'catalog', 'catalog.js')).href)) as { Catalog: typeof Catalog };
-  const base = new module.Catalog({ separator: '__', ttlSeconds: 300, logger: silentLogger() });
-  for (let i = 0; i < backends; i += 1) base.set(serverName(i), tools);
-  const theirs = (q: string): number => base.discover(q, { limit: 10 }).ranked.length;
-  timeQueries(theirs, 3); // warm-up
-  const all: [number[], number[]] = [[], []];
-  const perQuery = new Map<string, [number[], number[]]>(QUERIES.map((q) => [q, [[], []]]));
-  for (let r = 0; r < rounds; r += 1) {
-    for (const [i, run] of [mine, theirs].entries()) {
-      const timed = timeQueries(run, 1);
-      all[i]?.push(...timed.all);
-      for (const [q, ms] of timed.perQuery) perQuery.get(q)?.[i]?.push(...ms);
+  const builds = [
+    await searchWorker(new URL('../../src/', import.meta.url), tools, backends),
+    await searchWorker(pathToFileURL(join(dirname(bin), '..', 'dist', 'src', '/')), tools, backends),
+  ];
+  try {
+    for (const build of builds) for (let i = 0; i < 3; i += 1) await build.pass(QUERIES); // warm-up
+    const all: [number[], number[]] = [[], []];
+    const perQuery = new Map<string, [number[], number[]]>(QUERIES.map((q) => [q, [[], []]]));
+    for (let r = 0; r < rounds; r += 1) {
+      for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) {
+        const ms = await (builds[i] as (typeof builds)[number]).pass(QUERIES);
+        all[i as 0 | 1].push(...ms);
+        for (const [k, q] of QUERIES.entries()) perQuery.get(q)?.[i as 0 | 1].push(ms[k] as number);
+      }
     }
+    return {
+      title: `Catalog.discover in-process, this build against ${bin}: each in a worker thread of its own, ${rounds} rounds alternating which goes first (p50 ms)`,
+      columns: ['query', 'this build', 'base'],
+      leftColumns: [0],
+      rows: [
+        ['all queries', fmt(quantile(all[0], 0.5), 3), fmt(quantile(all[1], 0.5), 3)],
+        ...QUERIES.map((q) => [q, fmt(quantile(perQuery.get(q)?.[0] ?? [], 0.5), 3), fmt(quantile(perQuery.get(q)?.[1] ?? [], 0.5), 3)]),
+      ],
+    };
+  } finally {
+    for (const build of builds) await build.stop();
   }
-  return {
-    title: `Catalog.discover in-process, this build against ${bin}: ${rounds} interleaved rounds (p50 ms)`,
-    columns: ['query', 'this build', 'base'],
-    leftColumns: [0],
-    rows: [
-      ['all queries', fmt(quantile(all[0], 0.5), 3), fmt(quantile(all[1], 0.5), 3)],
-      ...QUERIES.map((q) => [q, fmt(quantile(perQuery.get(q)?.[0] ?? [], 0.5), 3), fmt(quantile(perQuery.get(q)?.[1] ?? [], 0.5), 3)]),
-    ],
-  };
 }
 
 /**
@@ -212,7 +250,7 @@ export const discoverBench: Bench = {
     timeQueries(discover, 3); // warm-up
     const inProcess = timeQueries(discover, rounds);
     const matches = new Map(QUERIES.map((q) => [q, catalog.discover(q, { limit: 100_000 }).matched]));
-    const versus = await baseInProcess(tools, backends, rounds, discover);
+    const versus = await baseInProcess(tools, backends, rounds);
 
     const session = new Session();
     session.connect();

@@ -153,6 +153,30 @@ describe('WordIndex', () => {
     same([...entries.filter((e) => !e.index.deprecated), ...added]);
   });
 
+  // [speed] #30: the whole-query bonus reads an entry's name only when its trigram bits hold the query's.
+  it('adds the whole-query bonus wherever the name holds the query, with and without a filter', () => {
+    const entries = generate(600, 9);
+    const index = new WordIndex<Entry>();
+    for (const e of entries) index.add(e);
+    const next = random(17);
+    let bonus = 0;
+    for (let i = 0; i < 60; i += 1) {
+      // A piece of some entry's name, its underscores sometimes spaces or capitals: a query some name holds.
+      const text = (entries[Math.floor(next() * entries.length)] as Entry).exposed;
+      const from = Math.floor(next() * (text.length - 3));
+      const piece = text.slice(from, from + 3 + Math.floor(next() * 9));
+      const query = next() < 0.5 ? piece.replaceAll('_', ' ') : piece.toUpperCase();
+      const compact = query.toLowerCase().replace(/[^a-z0-9]+/g, '_');
+      if (tokenize(query).length === 0) continue;
+      for (const accept of [undefined, () => true]) {
+        const got = index.search(tokenize(query), query, 1000, accept).hits.map((h) => ({ id: h.item.id, score: h.score }));
+        expect(got, `query '${query}'`).toEqual(scan(entries, query, 1000));
+      }
+      if (compact.length >= 3 && entries.some((e) => e.exposed.includes(compact) && score(e.index, tokenize(query), query) > 0)) bonus += 1;
+    }
+    expect(bonus).toBeGreaterThan(20);
+  });
+
   it('leaves out what the filter refuses', () => {
     const entries = generate(200, 3);
     const index = new WordIndex<Entry>();
