@@ -115,7 +115,7 @@ function describe(_tool: string): { name: string; attributes: SpanAttributes } {
 let mcpId = 0;
 const MCP_PARAMS = { name: 'demo__echo', arguments: {} };
 const MCP_CALL = { name: CALL.name, attributes: { ...CALL.attributes, 'stonegate.caller': 'stonegate-bench' } };
-function mcpCallSpans(tracing: Tracing): void {
+export function mcpCallSpans(tracing: Tracing): void {
   const request = {};
   const signal = {};
   const http = tracing.startHttp(request, 'POST', '/mcp', () => undefined, '/mcp');

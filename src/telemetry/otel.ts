@@ -4,6 +4,7 @@ import type { Context as HonoContext, Next } from 'hono';
 import type { TelemetrySettings } from '../config/telemetry-schema.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
+import { EndedSpan } from './ended-span.js';
 import { PooledIds } from './ids.js';
 import { lazyOtlpExporter } from './lazy-exporter.js';
 import { mcpSpans as mcpSpanMaker, RequestSpan } from './mcp-spans.js';
@@ -78,11 +79,11 @@ class CountingProcessor implements SpanProcessor {
     this.inner.onStart(span, parent);
   }
   onEnd(span: ReadableSpan): void {
-    if ((span.spanContext().traceFlags & this.sampledFlag) !== 0) {
-      if (this.counts.queued >= this.max) this.counts.dropped += 1;
-      else this.counts.queued += 1;
-    }
-    this.inner.onEnd(span);
+    if ((span.spanContext().traceFlags & this.sampledFlag) === 0) return;
+    if (this.counts.queued >= this.max) this.counts.dropped += 1;
+    else this.counts.queued += 1;
+    // The queue holds what the exporter reads, not the SDK's span (ended-span.ts).
+    this.inner.onEnd(new EndedSpan(span));
   }
   forceFlush(): Promise<void> {
     return this.inner.forceFlush();
