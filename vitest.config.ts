@@ -21,6 +21,7 @@ const POSTGRES = [
   'test/integration/multi-gateway.test.ts',
   'test/issues/29-push-pg.test.ts', // [coord-push]
   'test/issues/31-pg-group-commit.test.ts', // [pg-speed] sends and polls that meet commit together
+  'test/issues/31-pg-meet.test.ts', // [pg-speed] sends and polls that meet commit in one transaction
   'test/issues/31-pg-handoff.test.ts', // [pg-speed] sends handed to parked polls
   'test/issues/31-pg-poll-gone.test.ts', // [pg-speed] a poll whose caller left in its batch's wait
   'test/issues/31-pg-health-down.test.ts', // [pg-speed] /health down while PostgreSQL is down

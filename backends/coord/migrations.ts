@@ -5,6 +5,7 @@ import { HANDOFF } from './migration-handoff.js';
 import { INITIAL_SCHEMA } from './migration-initial.js';
 import { LOCK_FREE_MESSAGES } from './migration-lockfree.js';
 import { LOCK_FREE_WRITES } from './migration-lockfree-2.js';
+import { MEET } from './migration-meet.js';
 
 /** One step of the schema; `version` is its position, starting at 1. */
 export interface Migration {
@@ -238,6 +239,8 @@ export const MIGRATIONS: readonly Migration[] = [
   HANDOFF,
   // [pg-speed] step 10: sends and polls that meet at a gateway commit together (PostgreSQL; SQLite's step is empty).
   BATCHES,
+  // [pg-speed] step 11: sends and polls that meet at a gateway commit in one transaction (PostgreSQL; SQLite's step is empty).
+  MEET,
 ];
 
 /** The schema version this code writes. */

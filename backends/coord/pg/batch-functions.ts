@@ -98,6 +98,27 @@ function pollWithLazyAfterAck(): string {
     );
 }
 
+/** A send batch's advisory locks (TEXT[] p_channel, p_from, p_to), class by class, each in key order (lock order above). */
+export const SEND_LOCKS = `      FOR k IN SELECT DISTINCT coord_key('agent', a) FROM unnest(p_from || p_to) AS a ORDER BY 1 LOOP
+        PERFORM pg_advisory_xact_lock_shared(k);
+      END LOOP;
+      FOR k IN SELECT DISTINCT coord_key('channel', c) FROM unnest(p_channel) AS c ORDER BY 1 LOOP
+        PERFORM pg_advisory_xact_lock_shared(k);
+      END LOOP;
+      FOR k IN SELECT DISTINCT coord_key('inbox', c || ' ' || t) FROM unnest(p_channel, p_to) AS x(c, t) ORDER BY 1 LOOP
+        PERFORM pg_advisory_xact_lock(k);
+      END LOOP;
+`;
+
+/** A poll batch's inbox locks (coord_poll's key; the TEXT[] of channels named by `channels`, and p_agent), in key order. */
+export function pollLocks(channels: string): string {
+  return `      FOR k IN SELECT DISTINCT hashtext(current_schema() || ' coord inbox ' || c || ' ' || a)
+          FROM unnest(${channels}, p_agent) AS x(c, a) ORDER BY 1 LOOP
+        PERFORM pg_advisory_xact_lock(k);
+      END LOOP;
+`;
+}
+
 export const BATCH_FUNCTIONS = `
     ${pollWithLazyAfterAck()}
 
@@ -126,16 +147,7 @@ export const BATCH_FUNCTIONS = `
     DECLARE
       k BIGINT;
     BEGIN
-      FOR k IN SELECT DISTINCT coord_key('agent', a) FROM unnest(p_from || p_to) AS a ORDER BY 1 LOOP
-        PERFORM pg_advisory_xact_lock_shared(k);
-      END LOOP;
-      FOR k IN SELECT DISTINCT coord_key('channel', c) FROM unnest(p_channel) AS c ORDER BY 1 LOOP
-        PERFORM pg_advisory_xact_lock_shared(k);
-      END LOOP;
-      FOR k IN SELECT DISTINCT coord_key('inbox', c || ' ' || t) FROM unnest(p_channel, p_to) AS x(c, t) ORDER BY 1 LOOP
-        PERFORM pg_advisory_xact_lock(k);
-      END LOOP;
-      FOR i IN 1 .. cardinality(p_from) LOOP
+${SEND_LOCKS}      FOR i IN 1 .. cardinality(p_from) LOOP
         RETURN QUERY SELECT * FROM coord_send(p_channel[i], p_from[i], p_to[i], p_content[i], p_at[i], p_thread[i], p_keep,
           p_hand_after[i], p_hand_cursor[i]);
       END LOOP;
@@ -150,11 +162,7 @@ export const BATCH_FUNCTIONS = `
       base TEXT := current_setting('synchronous_commit');
       flush BOOLEAN := FALSE;
     BEGIN
-      FOR k IN SELECT DISTINCT hashtext(current_schema() || ' coord inbox ' || c || ' ' || a)
-          FROM unnest(p_channel, p_agent) AS x(c, a) ORDER BY 1 LOOP
-        PERFORM pg_advisory_xact_lock(k);
-      END LOOP;
-      FOR i IN 1 .. cardinality(p_agent) LOOP
+${pollLocks('p_channel')}      FOR i IN 1 .. cardinality(p_agent) LOOP
         PERFORM set_config('synchronous_commit', base, true);
         RETURN QUERY SELECT * FROM coord_poll(p_agent[i], p_channel[i], p_after[i], p_limit[i], p_at);
         -- coord_poll turns the flush off when it moved no cursor; any element that left it on needs it.

@@ -11,7 +11,8 @@ export interface GroupLimits {
 }
 
 /**
- * One call of each kind at the database at a time, 64 per batch. Measured
+ * One call of each kind at the database at a time (sends and polls are one
+ * kind since schema 11: message-calls.ts), 64 per batch. Measured
  * against two at a time in one coord-pg run (interleaved, load 11–14): one
  * gateway 695 against 626 messages/s, with less CPU per message in the
  * gateway (553 against 695 µs) and in PostgreSQL (468 against 518 µs):

@@ -17,10 +17,11 @@ import {
 import type { BroadcastInput, BroadcastResult, HistoryQuery, HistoryResult, PollInput, PollResult, SendInput, SendResult } from '../types.js';
 import { iso } from '../validate.js';
 import type { PgAgents } from './agents.js';
-import { CALLER_GONE, CallGroup, columns } from './call-group.js';
-import { type PgContext, preparedRow, preparedRows, type Queryable, rows, wake } from './context.js';
+import { CALLER_GONE } from './call-group.js';
+import { type PgContext, preparedRow, type Queryable, rows, wake } from './context.js';
 import { Handoffs, type Parked } from './handoff.js';
 import { longPollAsync } from './long-poll.js';
+import { MessageCalls } from './message-calls.js';
 
 interface Ring {
   url: string;
@@ -28,25 +29,6 @@ interface Ring {
 }
 
 type PollOnce = Pick<PollResult, 'messages' | 'next_cursor' | 'has_more'>;
-
-/** What coord_send (and coord_send_batch, per send) answers. */
-interface SendRow {
-  sender_channel: string | null;
-  recipient_channel: string | null;
-  recipient_webhook: string | null;
-  message_id: number | null;
-  handed: boolean | null;
-}
-
-/** What coord_poll (and coord_poll_batch, per poll) answers. */
-interface PollRow {
-  known: boolean;
-  agent_channel: string;
-  newest: number | null;
-  next_cursor: number | null;
-  has_more: boolean | null;
-  page: MessageRow[] | null;
-}
 
 /**
  * Inboxes on PostgreSQL, with the cursor rules of the SQLite store
@@ -57,24 +39,14 @@ interface PollRow {
  */
 export class PgMessages {
   private readonly handoffs = new Handoffs();
-  /** Sends and polls that meet here commit together (call-group.ts; schema step 10, pg/batch-functions.ts). */
-  private readonly sends: CallGroup<unknown[], SendRow | undefined>;
-  private readonly polls: CallGroup<unknown[], PollRow | undefined>;
+  /** Sends and polls that meet here commit together (message-calls.ts; schema steps 10 and 11). */
+  private readonly calls: MessageCalls;
 
   constructor(
     private readonly ctx: PgContext,
     private readonly agents: PgAgents,
   ) {
-    this.sends = new CallGroup(
-      (p) => preparedRow<SendRow>(ctx.pool, 'coord_send_9', 'SELECT * FROM coord_send($1, $2, $3, $4, $5, $6, $7, $8, $9)', p),
-      // p_keep (7th) is one value for the batch: every send of this store passes the same.
-      (list) => preparedRows<SendRow>(ctx.pool, 'coord_send_batch', 'SELECT * FROM coord_send_batch($1, $2, $3, $4, $5, $6, $7, $8, $9)', columns(list, [6])),
-    );
-    this.polls = new CallGroup(
-      (p) => preparedRow<PollRow>(ctx.pool, 'coord_poll', 'SELECT * FROM coord_poll($1, $2, $3, $4, $5)', p),
-      // p_at (5th) is one value for the batch: the time it leaves.
-      (list) => preparedRows<PollRow>(ctx.pool, 'coord_poll_batch', 'SELECT * FROM coord_poll_batch($1, $2, $3, $4, $5)', columns(list, [4])),
-    );
+    this.calls = new MessageCalls(ctx.pool);
   }
 
   /** A direct message; `threadId` makes it a thread notice (kind "thread"), sent only by the store's threads. One function call (migration-lockfree.ts). */
@@ -86,8 +58,8 @@ export class PgMessages {
     const offer = this.handoffs.offer(inbox);
     // [pg-speed] A handoff on the cursor tells what the inbox holds at this commit: nothing past this message (inbox-memo.ts).
     const known = offer?.onCursor === true ? this.ctx.inboxes.begin(inbox) : undefined;
-    const sent = await this.sends
-      .call([channel, from, to, content, at, threadId, this.ctx.options.max_event_buffer, offer?.after ?? null, offer?.onCursor ?? false])
+    const sent = await this.calls
+      .send([channel, from, to, content, at, threadId, this.ctx.options.max_event_buffer, offer?.after ?? null, offer?.onCursor ?? false])
       .catch((err: unknown) => {
         offer?.settle(undefined);
         throw err;
@@ -242,7 +214,7 @@ export class PgMessages {
 
   /** One read of the inbox: the cursor move and the read are atomic, in one function call under the inbox's lock (coord_poll). */
   private async pollOnce(agentId: string, channel: string, after: number | undefined, limit: number, signal?: AbortSignal): Promise<[PollOnce, string]> {
-    const found = await this.polls.call([agentId, channel, after ?? null, limit, this.ctx.now()], signal);
+    const found = await this.calls.poll([agentId, channel, after ?? null, limit, this.ctx.now()], signal);
     if (found === undefined || !found.known) throw unknownAgent(agentId);
     if (found.page === null) throw afterTooFar(after ?? 0, found.newest ?? 0);
     return [{ messages: found.page.map(toMessage), next_cursor: found.next_cursor ?? 0, has_more: found.has_more === true }, found.agent_channel];
