@@ -2,6 +2,12 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, inject } from 'vitest';
 import { LISTENER_APPLICATION_NAME } from '../../kit/pg-listener.js';
+import { q } from './harness.js';
+
+/** A gateway's config with coordination on the PostgreSQL at `url` (a pool of 8). */
+export function pgCoordinationToml(url: string): string {
+  return `\n[store]\nurl = ${q(url)}\npool_size = 8\n\n[coordination]\nenabled = true\n`;
+}
 
 /** The shared PostgreSQL's superuser URL, or '' (test/helpers/pg-global-setup.ts). */
 export function pgServerUrl(): string {

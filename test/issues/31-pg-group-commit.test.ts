@@ -1,18 +1,9 @@
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
-import { q, requestOk, startGateway, stopAll } from '../helpers/harness.js';
-import { describePg, useTestDatabase } from '../helpers/pg.js';
+import { requestOk, startGateway, stopAll } from '../helpers/harness.js';
+import { describePg, pgCoordinationToml, useTestDatabase } from '../helpers/pg.js';
 
 afterAll(stopAll);
-
-const gatewayToml = (url: string): string => `
-[store]
-url = ${q(url)}
-pool_size = 8
-
-[coordination]
-enabled = true
-`;
 
 const N = 16;
 const recipients = Array.from({ length: N }, (_, i) => `gc-r${i}`);
@@ -23,7 +14,7 @@ describePg('[pg-speed] #31 sends and polls that meet at a gateway commit togethe
   const database = useTestDatabase('pggroup');
 
   it('commits concurrent sends, and concurrent polls, in fewer transactions than calls; each refusal stays its own; each message arrives once', async () => {
-    const gw = await startGateway(gatewayToml(database.url));
+    const gw = await startGateway(pgCoordinationToml(database.url));
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();
     try {
@@ -66,7 +57,7 @@ describePg('[pg-speed] #31 sends and polls that meet at a gateway commit togethe
   });
 
   it('commits concurrent task claims, and concurrent completions, in fewer transactions than calls; no task is claimed twice', async () => {
-    const gw = await startGateway(gatewayToml(database.url));
+    const gw = await startGateway(pgCoordinationToml(database.url));
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();
     try {
@@ -109,7 +100,7 @@ describePg('[pg-speed] #31 sends and polls that meet at a gateway commit togethe
   });
 
   it('waits for the WAL flush when any poll of a batch moved a cursor on its own, and only then; an acknowledgement by `after` does not', async () => {
-    const gw = await startGateway(gatewayToml(database.url));
+    const gw = await startGateway(pgCoordinationToml(database.url));
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();
     try {
@@ -159,7 +150,7 @@ describePg('[pg-speed] #31 an event trims the one id it pushes out of the buffer
   const database = useTestDatabase('pgtrim');
 
   it('deletes it by its key and row address, without a scan of the whole buffer, and keeps the buffer at its size', async () => {
-    const gw = await startGateway(`${gatewayToml(database.url)}max_event_buffer = 100\n`);
+    const gw = await startGateway(`${pgCoordinationToml(database.url)}max_event_buffer = 100\n`);
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();
     try {

@@ -1,18 +1,9 @@
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
-import { q, requestOk, startGateway, stopAll } from '../helpers/harness.js';
-import { describePg, useTestDatabase } from '../helpers/pg.js';
+import { requestOk, startGateway, stopAll } from '../helpers/harness.js';
+import { describePg, pgCoordinationToml, useTestDatabase } from '../helpers/pg.js';
 
 afterAll(stopAll);
-
-const gatewayToml = (url: string): string => `
-[store]
-url = ${q(url)}
-pool_size = 8
-
-[coordination]
-enabled = true
-`;
 
 const N = 12;
 const recipients = Array.from({ length: N }, (_, i) => `mt-r${i}`);
@@ -21,7 +12,7 @@ describePg('[pg-speed] #31 sends and polls that meet at a gateway commit in one 
   const database = useTestDatabase('pgmeet');
 
   it('commits a poll with the sends it meets; every message arrives once, in order', async () => {
-    const gw = await startGateway(gatewayToml(database.url));
+    const gw = await startGateway(pgCoordinationToml(database.url));
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();
     try {
@@ -70,7 +61,7 @@ describePg('[pg-speed] #31 sends and polls that meet at a gateway commit in one 
   });
 
   it('a poll reads the messages of the sends ahead of it in its transaction, and the commit waits for the flush', async () => {
-    const gw = await startGateway(gatewayToml(database.url));
+    const gw = await startGateway(pgCoordinationToml(database.url));
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();
     try {
