@@ -1,5 +1,4 @@
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { LoadOnset, loadWatch, QuietTime } from '../load-watch.js';
 
 /**
@@ -98,8 +97,8 @@ export function applyHeapPolicy(policy: HeapPolicy): void {
 /** What the idle watch reports (the `heap` log lines). */
 export interface HeapEvent {
   state: 'busy' | 'idle';
-  /** V8's heap total (MB) before and after the collections that gave memory back (idle only). */
-  heapTotalMb?: { before: number; after: number };
+  /** V8's heap total (MB) when the load stopped (idle only); V8's memory reducer hands it back in the seconds after. */
+  heapTotalMb?: number;
 }
 
 /**
@@ -121,9 +120,16 @@ function youngBytes(): number {
  * back, and (unless `fast`, which is V8's defaults from here on) the
  * process's load watch (src/load-watch.ts: a 1 s window while idle, load
  * from two busy ones in a row; 250 ms windows while busy) gives load the policy's young generation and
- * an idle gateway its small one back: 10 s after the load stops, two full
- * collections with memory-reducing sizing hand the grown young generation
- * and old-space garbage back (bench `rss`: RSS 20 s after the load).
+ * an idle gateway its small one back: 10 s after the load stops the idle
+ * sizing returns, and V8's memory reducer, whose collections follow a drop
+ * in allocation, hands the grown young generation and old-space garbage
+ * back (bench `rss`: RSS 20 s after the load within 1.05× idle).
+ *
+ * [speed] No full collection is forced there. Until session 10 the watch
+ * ran two (`gc()` through a context made with `--expose-gc`): RSS came back
+ * no sooner, and the first 2,000 calls of the next burst cost 1.4–1.6× the
+ * CPU per call of the calls after them, against 1.02× without (bench
+ * `burst`); one forced collection was enough to cost it, V8's own were not.
  */
 export function serveHeap(policy: HeapPolicy, report: (event: HeapEvent) => void): void {
   setFlags(SERVING_JIT);
@@ -152,29 +158,9 @@ export function serveHeap(policy: HeapPolicy, report: (event: HeapEvent) => void
     capped = false;
     onset.reset();
     setFlags(IDLE_YOUNG);
-    const before = process.memoryUsage().heapTotal;
-    collect();
-    collect(); // the first shrinks the young generation at its end; the second compacts with it small
-    loadWatch.discount(); // the collections' own CPU is not load (it would count as the next window's)
-    report({ state: 'idle', heapTotalMb: { before: mb(before), after: mb(process.memoryUsage().heapTotal) } });
+    report({ state: 'idle', heapTotalMb: mb(process.memoryUsage().heapTotal) });
     return false;
   });
 }
 
 const mb = (bytes: number): number => Math.round(bytes / 2 ** 17) / 8;
-
-let gc: (() => void) | undefined;
-
-/**
- * A full collection. Node has no API for one; `--expose-gc` set at run time
- * installs V8's `gc` in contexts made afterwards, so one small context is
- * made, once, to fetch it (the flag is then cleared again).
- */
-function collect(): void {
-  if (gc === undefined) {
-    setFlagsFromString('--expose-gc');
-    gc = runInNewContext('gc') as () => void;
-    setFlagsFromString('--no-expose-gc');
-  }
-  gc();
-}

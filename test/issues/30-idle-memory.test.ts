@@ -114,8 +114,10 @@ describe('#30 idle memory', () => {
     }
     expect(busy, 'the gateway saw the load').toBe(true);
     const idle = await gw.waitForLog((l) => l.msg === 'heap state' && l.state === 'idle', 30_000);
-    expect(idle.heapTotalMb).toBeDefined();
-    expect(await youngBytes(gw)).toBeLessThan(8 * MB);
+    expect(idle.heapTotalMb).toBeTypeOf('number');
+    // No collection is forced when the load stops (it made the next burst cost ~1.5× CPU per call):
+    // V8's memory reducer shrinks the young generation in the seconds after.
+    await vi.waitFor(async () => expect(await youngBytes(gw)).toBeLessThan(8 * MB), { timeout: 30_000, interval: 500 });
   }, 120_000);
 
   it('ends the start-up sizing after 10 s even when a backend never becomes ready (its restarts hold the start open)', async () => {
