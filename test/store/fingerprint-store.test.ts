@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { openDatabase } from '../../src/store/database.js';
 import { type FingerprintRecord, type FingerprintStore, SqliteFingerprintStore } from '../../src/store/fingerprints.js';
 import { BackendsChannel } from '../../src/store/pg/backends-channel.js';
@@ -193,6 +193,57 @@ describePg('PostgreSQL fingerprint store', () => {
       store.gap();
       await confirmed;
       expect(store.get('down', 'read')).toMatchObject({ approved_fingerprint: 'f1' });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('reports a refused write as waiting until the database took it, also when a re-read queued before it succeeds first', async () => {
+    const db = await openPgDatabase({ url: database.url, schema: freshSchema(), max: 4 });
+    try {
+      // The first listing write is refused; later, a re-read and the write sent again are held until released.
+      let refuse = true;
+      let holdReads: Promise<void> | undefined;
+      let holdWrites: Promise<void> | undefined;
+      let writeSentAgain!: () => void;
+      const sentAgain = new Promise<void>((resolve) => {
+        writeSentAgain = resolve;
+      });
+      const pool = {
+        query: async (text: string, values?: unknown[]) => {
+          if (text.startsWith('WITH first')) {
+            if (refuse) {
+              refuse = false;
+              throw new Error('connection refused');
+            }
+            writeSentAgain();
+            await holdWrites;
+          } else if (text.startsWith('SELECT')) await holdReads;
+          return db.pool.query(text, values);
+        },
+      } as unknown as pg.Pool;
+      const store = await PgFingerprintStore.open(pool);
+      store.batch(() => store.firstSight(record('late', 'read', 'f1')));
+      await vi.waitFor(() => expect(store.problem()).toMatch(/1 write\(s\) .* wait to be sent again/));
+      let releaseReads!: () => void;
+      let releaseWrites!: () => void;
+      holdReads = new Promise((resolve) => {
+        releaseReads = resolve;
+      });
+      holdWrites = new Promise((resolve) => {
+        releaseWrites = resolve;
+      });
+      store.changed('late'); // a re-read (another gateway's NOTIFY) in flight …
+      store.gap(); // … when the refused write is sent again behind it
+      releaseReads();
+      await sentAgain; // the re-read succeeded; the write is at the database and not taken yet
+      expect(store.problem()).toMatch(/1 write\(s\) .* wait to be sent again/);
+      const confirmed = heard(store).next('late');
+      releaseWrites();
+      await confirmed;
+      expect(store.problem()).toBeUndefined();
+      expect(store.get('late', 'read')).toMatchObject({ approved_fingerprint: 'f1' });
+      await store.close();
     } finally {
       await db.close();
     }

@@ -74,6 +74,8 @@ export class PgFingerprintStore implements FingerprintStore, ToolsListener {
   readonly #listeners: ((server: string) => void)[] = [];
   /** Writes the database refused (down, unreachable): sent again after RETRY_MS, or once the listening connection is back (gap()). */
   readonly #failed: Writes[] = [];
+  /** Refused writes sent again and not yet taken: they still wait (problem()) until the database takes them. */
+  #resending = 0;
   /** The last write or re-read's error while the latest one failed (GET /health: problem()). */
   #error: string | undefined;
   /** [pg-speed] Sends refused writes again every RETRY_MS while there are any, also when the listening connection stayed up. */
@@ -190,7 +192,7 @@ export class PgFingerprintStore implements FingerprintStore, ToolsListener {
   #resend(): void {
     clearTimeout(this.#retry);
     this.#retry = undefined;
-    for (const writes of this.#failed.splice(0)) this.#send(writes);
+    for (const writes of this.#failed.splice(0)) this.#send(writes, true);
   }
 
   /** Where a write goes: the running batch, or a batch of its own sent at the end of this tick. */
@@ -205,12 +207,17 @@ export class PgFingerprintStore implements FingerprintStore, ToolsListener {
     return writes;
   }
 
-  #send(writes: Writes): void {
+  #send(writes: Writes, again = false): void {
     const servers = [...new Set([...writes.first, ...writes.seen, ...writes.changes].map((w) => w.server))];
     if (servers.length === 0) return;
     const { first } = writes;
+    if (again) this.#resending++;
     void this.#enqueue(async () => {
-      await this.#write(writes, servers);
+      try {
+        await this.#write(writes, servers);
+      } finally {
+        if (again) this.#resending--;
+      }
       // The database now decides each first sight (ours, or another gateway's record): re-read and re-judge.
       for (const server of servers) await this.#read(server);
       if (first.length > 0) this.#tell(servers);
@@ -259,7 +266,8 @@ export class PgFingerprintStore implements FingerprintStore, ToolsListener {
 
   /** While writes wait to be sent again or the latest write or re-read failed: what GET /health says (its `fingerprints` check). */
   problem(): string | undefined {
-    const waiting = this.#failed.length;
+    // A write sent again still waits until the database took it: a re-read queued before it may succeed first.
+    const waiting = this.#failed.length + this.#resending;
     if (waiting > 0)
       return `${waiting} write(s) of tool fingerprints or approvals refused by the shared database wait to be sent again (every 5 s, and once its listening connection is back); other gateways do not see them until then`;
     if (this.#error !== undefined)
