@@ -225,7 +225,7 @@ export class Gateway {
       coord: coord?.health === undefined ? undefined : () => (coord.health as () => Promise<{ store: string; problem?: string }>)(),
       dataDir: this.config.server.dataDir,
       logger: this.logger.child({ stage: 'store' }),
-      fingerprints, // [pg-speed] a shared store's failures: GET /health's `fingerprints` check
+      shared: this.#stores, // [pg-speed] the `fingerprints` check, and whether [store] url answers
     });
     this.#storeMonitor.start();
     this.security.open(fingerprints, audit);

@@ -21,6 +21,8 @@ export interface GatewayStores {
   readonly dispatch: DispatchStore;
   /** This gateway process among the others on the same database. */
   readonly instance: string;
+  /** [pg-speed] PostgreSQL: why the shared database does not answer one `SELECT 1` now (GET /health), or undefined. */
+  problem?(): Promise<string | undefined>;
   /** Closes what the stores opened. Idempotent. */
   close(): Promise<void>;
 }

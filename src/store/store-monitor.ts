@@ -28,8 +28,11 @@ export interface StoreMonitorSources {
   /** data_dir: /health, which needs no token, names files relative to it (the log has the whole path). */
   dataDir: string;
   logger: Logger;
-  /** [pg-speed] The tool fingerprint store: a shared one (PostgreSQL) reports its failing writes as GET /health's `fingerprints` check. */
-  fingerprints?: { problem?(): string | undefined };
+  /**
+   * [pg-speed] The gateway's stores: a shared fingerprint store (PostgreSQL) reports its failing writes as GET /health's
+   * `fingerprints` check, and `problem` says whether `[store] url` answers (asked when no coordination store on it did).
+   */
+  shared?: { fingerprints: { problem?(): string | undefined }; problem?(): Promise<string | undefined> };
 }
 
 /** How often the monitor looks without being asked, so that a deleted file is logged even when no one polls /health. */
@@ -63,7 +66,9 @@ export class StoreMonitor {
     } catch (error) {
       coord = { store: 'coordination', problem: `the coordination store did not answer a health check: ${(error as Error).message}` };
     }
-    const found = [gateway.problem, coord?.problem].filter((p): p is string => p !== undefined);
+    // [pg-speed] [store] url holds async calls, runtime backends, approvals and the audit log with [coordination] off too.
+    const database = coord?.store === 'postgres' ? undefined : await this.#sources.shared?.problem?.();
+    const found = [gateway.problem, coord?.problem, database].filter((p): p is string => p !== undefined);
     for (const problem of found) {
       if (this.#logged.has(problem)) continue;
       this.#logged.add(problem);
@@ -71,12 +76,13 @@ export class StoreMonitor {
     }
     // [pg-speed] A coordination store on PostgreSQL is [store] url, which also holds the gateway's shared stores (async calls,
     // runtime backends, approvals, the audit log): the gateway database is not usable, so down, as a broken stonegate.db is.
-    const shared = coord?.problem !== undefined && coord.store === 'postgres';
+    const shared = (coord?.problem !== undefined && coord.store === 'postgres') || database !== undefined;
     const status: CheckStatus = gateway.problem !== undefined || shared ? 'down' : coord?.problem !== undefined ? 'degraded' : 'ok';
     const problems = found.map((p) => this.#relative(p));
-    const inUse = `${this.#relative(gateway.path)}${coord === undefined ? '' : ` and the ${coord.store} coordination store`} usable`;
+    const also = coord === undefined ? '' : ` and the ${coord.store} coordination store`;
+    const inUse = `${this.#relative(gateway.path)}${also}${this.#sources.shared?.problem === undefined || coord?.store === 'postgres' ? '' : ' and the [store] url database'} usable`;
     const check: StoreCheck = { status, detail: problems.length === 0 ? inUse : problems.join('; '), problems };
-    const fingerprints = this.#sources.fingerprints;
+    const fingerprints = this.#sources.shared?.fingerprints;
     if (fingerprints?.problem !== undefined) {
       // Degraded, not down: approvals already read still apply; only what changes meanwhile is not shared.
       const problem = fingerprints.problem();

@@ -13,34 +13,42 @@ afterAll(stopAll);
  * not degraded (src/store/store-monitor.ts).
  */
 describePg('[pg-speed] #31 /health while PostgreSQL is down', () => {
-  it('answers down with 503 and the store named while PostgreSQL is stopped, /livez still 200, and ok again once it is back', {
-    timeout: 180_000,
-  }, async () => {
-    const bin = findPgBinaries();
-    expect(bin, 'PostgreSQL server binaries').toBeDefined();
-    // A server of its own, to stop: the shared one serves the other test files.
-    const cluster = await startPgCluster(bin as string);
-    try {
-      const gw = await startGateway(`[store]\nurl = ${q(cluster.url)}\npool_size = 2\n\n[coordination]\npoll_timeout_max = 5\n`);
-      await eventually(async () => (await gw.request('GET', '/health')).body.status === 'ok', 60_000);
-      cluster.halt();
-      const down = await eventually(async () => {
-        const health = await gw.request('GET', '/health');
-        const store = (health.body.checks as { store?: { status: string; problems: string[] } }).store;
-        return store?.problems.some((p) => p.includes('PostgreSQL')) ? health : undefined;
-      }, 60_000);
-      expect(down.status).toBe(503);
-      expect(down.body.status).toBe('down');
-      expect((down.body.checks as { store: { status: string } }).store.status).toBe('down');
-      expect((await gw.request('GET', '/livez')).status).toBe(200);
-      cluster.start();
-      await eventually(async () => {
-        const health = await gw.request('GET', '/health');
-        return health.status === 200 && health.body.status === 'ok';
-      }, 60_000);
-      await gw.stop();
-    } finally {
-      cluster.stop();
-    }
-  });
+  // [pg-speed] Without [coordination] the gateway's own tables are still in [store] url: /health asks it itself.
+  it.each([
+    ['on', ''],
+    ['off', 'enabled = false\n'],
+  ])(
+    'coordination %s: answers down with 503 and the store named while PostgreSQL is stopped, /livez still 200, and ok again once it is back',
+    {
+      timeout: 180_000,
+    },
+    async (_, coordination) => {
+      const bin = findPgBinaries();
+      expect(bin, 'PostgreSQL server binaries').toBeDefined();
+      // A server of its own, to stop: the shared one serves the other test files.
+      const cluster = await startPgCluster(bin as string);
+      try {
+        const gw = await startGateway(`[store]\nurl = ${q(cluster.url)}\npool_size = 2\n\n[coordination]\npoll_timeout_max = 5\n${coordination}`);
+        await eventually(async () => (await gw.request('GET', '/health')).body.status === 'ok', 60_000);
+        cluster.halt();
+        const down = await eventually(async () => {
+          const health = await gw.request('GET', '/health');
+          const store = (health.body.checks as { store?: { status: string; problems: string[] } }).store;
+          return store?.problems.some((p) => p.includes('PostgreSQL')) ? health : undefined;
+        }, 60_000);
+        expect(down.status).toBe(503);
+        expect(down.body.status).toBe('down');
+        expect((down.body.checks as { store: { status: string } }).store.status).toBe('down');
+        expect((await gw.request('GET', '/livez')).status).toBe(200);
+        cluster.start();
+        await eventually(async () => {
+          const health = await gw.request('GET', '/health');
+          return health.status === 200 && health.body.status === 'ok';
+        }, 60_000);
+        await gw.stop();
+      } finally {
+        cluster.stop();
+      }
+    },
+  );
 });

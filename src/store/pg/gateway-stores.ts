@@ -57,6 +57,11 @@ export async function openPgGatewayStores(
     audit: new PgAuditStore(db.pool),
     dispatch,
     instance,
+    problem: () =>
+      db.pool.query('SELECT 1').then(
+        () => undefined,
+        (error: unknown) => `PostgreSQL ([store] url) did not answer: ${(error as Error).message}`,
+      ),
     close: () =>
       (closing ??= (async () => {
         await backends.close();
