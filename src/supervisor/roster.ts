@@ -131,34 +131,56 @@ export class Roster {
 
   /**
    * Applies what the shared store now says about `name` (another gateway
-   * added, replaced or removed it): the backend is added and started,
-   * replaced, or stopped and removed here too. A change this gateway made
-   * itself is found already applied and left alone.
+   * added, replaced, removed, stopped or started it): the backend is added
+   * and started, replaced, stopped and removed, stopped or started here too.
+   * A change this gateway made itself is found already applied and left alone.
    */
   async reconcile(name: string): Promise<void> {
-    const { supervisor, store, config, logger } = this.#options;
-    await supervisor.serialize(name, async () => {
-      const stored = (await store.list()).find((b) => b.name === name);
-      if (stored === undefined) {
-        const origin = supervisor.has(name) ? supervisor.get(name).config.origin : undefined;
-        if (origin === 'runtime' || (origin === 'file' && (await store.removed()).has(name))) {
-          await supervisor.remove(name);
-          logger.info({ backend: name }, 'backend removed by another gateway');
-        }
-        this.#applied.delete(name);
-        return;
-      }
-      const entry = JSON.stringify(stored.entry);
-      if (this.#applied.get(name) === entry && supervisor.has(name)) return;
-      const backend = parseBackendEntry(stored.entry, config.raw, config.baseDir);
-      checkRuntimeBackend(backend, config.security);
-      if (supervisor.has(name)) await supervisor.remove(name);
-      const added = supervisor.add(backend);
-      this.#applied.set(name, entry);
-      logger.info({ backend: name }, 'backend added by another gateway');
-      // Its failures show in its state, as for a backend of the file.
-      if (this.enabled(name)) void added.start().catch(() => undefined);
+    await this.#options.supervisor.serialize(name, async () => {
+      await this.#reconcileEntry(name);
+      await this.#followEnabled(name);
     });
+  }
+
+  /**
+   * [pg-speed] A stop or start through another gateway's API: its stored `enabled` applies here at once, not only at
+   * this gateway's next start, so a stop sent through a load balancer stops the backend on every gateway behind it.
+   */
+  async #followEnabled(name: string): Promise<void> {
+    const { supervisor, store, logger } = this.#options;
+    const enabled = (await store.enabledOverrides()).get(name);
+    if (enabled === undefined || !supervisor.has(name) || enabled === this.enabled(name)) return;
+    this.#enabled.set(name, enabled);
+    const backend = supervisor.get(name);
+    logger.info({ backend: name, enabled }, enabled ? 'backend started by another gateway' : 'backend stopped by another gateway');
+    // Its failures show in its state, as for a backend of the file; a stop drains as POST /server/stop does.
+    if (enabled) void backend.start().catch(() => undefined);
+    else await backend.stop();
+  }
+
+  /** The stored entry of `name`: added, replaced or removed here as the store says (reconcile). */
+  async #reconcileEntry(name: string): Promise<void> {
+    const { supervisor, store, config, logger } = this.#options;
+    const stored = (await store.list()).find((b) => b.name === name);
+    if (stored === undefined) {
+      const origin = supervisor.has(name) ? supervisor.get(name).config.origin : undefined;
+      if (origin === 'runtime' || (origin === 'file' && (await store.removed()).has(name))) {
+        await supervisor.remove(name);
+        logger.info({ backend: name }, 'backend removed by another gateway');
+      }
+      this.#applied.delete(name);
+      return;
+    }
+    const entry = JSON.stringify(stored.entry);
+    if (this.#applied.get(name) === entry && supervisor.has(name)) return;
+    const backend = parseBackendEntry(stored.entry, config.raw, config.baseDir);
+    checkRuntimeBackend(backend, config.security);
+    if (supervisor.has(name)) await supervisor.remove(name);
+    const added = supervisor.add(backend);
+    this.#applied.set(name, entry);
+    logger.info({ backend: name }, 'backend added by another gateway');
+    // Its failures show in its state, as for a backend of the file.
+    if (this.enabled(name)) void added.start().catch(() => undefined);
   }
 }
 

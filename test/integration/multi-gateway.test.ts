@@ -293,6 +293,25 @@ ${demoBackend()}
     expect((await a.request('POST', '/call', { server: 'shared-demo', tool: 'echo', arguments: { text: 'x' } })).status).toBe(404);
   });
 
+  it('[pg-speed] stops a backend on every gateway when one is asked to stop it, and starts it on every gateway again', async () => {
+    const toml = `[store]\nurl = ${q(database.url)}\n\n[coordination]\nenabled = false\n${demoBackend()}`;
+    const [a, b] = (await Promise.all([startGateway(toml), startGateway(toml)])) as [RunningGateway, RunningGateway];
+    await Promise.all([a, b].map((gw) => gw.waitForLog((l) => l.msg === 'backend ready')));
+    const status = async (gw: RunningGateway): Promise<string | undefined> =>
+      ((await gw.request('GET', '/server/list')).body.servers as { name: string; status: string }[]).find((s) => s.name === 'demo')?.status;
+    const call = async (gw: RunningGateway): Promise<number> =>
+      (await gw.request('POST', '/call', { server: 'demo', tool: 'echo', arguments: { text: 'x' } })).status;
+    expect((await a.request('POST', '/server/stop', { name: 'demo' })).status).toBe(200);
+    // B hears the stored `enabled` (NOTIFY) and stops its own process: calls through it are refused as through A.
+    await eventually(async () => (await status(b)) === 'stopped', 20_000);
+    expect(await call(b)).toBe(503);
+    await b.waitForLog((l) => l.msg === 'backend stopped by another gateway' && l.backend === 'demo');
+    // Started through B: A follows.
+    expect((await b.request('POST', '/server/start', { name: 'demo' })).status).toBe(200);
+    await eventually(async () => (await call(a)) === 200, 20_000);
+    expect(await status(a)).toBe('running');
+  });
+
   it('awaits and cancels, on one gateway, an async call that runs on the other', async () => {
     const toml = `[store]\nurl = ${q(database.url)}\n\n[coordination]\nenabled = false\n\n[[backends]]\nname = "demo"\ncommand = "node"\nargs = [${q(DEMO)}]\n`;
     const [a, b] = (await Promise.all([startGateway(toml), startGateway(toml)])) as [RunningGateway, RunningGateway];

@@ -55,7 +55,6 @@ export class PgRuntimeBackendStore implements RuntimeBackendStore {
     );
   }
 
-  // Not NOTIFYed: the override applies to each gateway on the store at its next start.
   async enabledOverrides(): Promise<Map<string, boolean>> {
     const { rows } = await this.#pool.query<{ name: string; enabled: boolean }>('SELECT name, enabled FROM backend_enabled');
     return new Map(rows.map((r) => [r.name, r.enabled]));
@@ -63,8 +62,11 @@ export class PgRuntimeBackendStore implements RuntimeBackendStore {
 
   async setEnabled(name: string, enabled: boolean): Promise<void> {
     await this.#pool.query(
-      `INSERT INTO backend_enabled (name, enabled, changed_at) VALUES ($1, $2, $3)
-       ON CONFLICT (name) DO UPDATE SET enabled = EXCLUDED.enabled, changed_at = EXCLUDED.changed_at`,
+      // NOTIFYed as an entry change is: the running gateways stop or start it too (Roster.reconcile).
+      `WITH saved AS (
+         INSERT INTO backend_enabled (name, enabled, changed_at) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET enabled = EXCLUDED.enabled, changed_at = EXCLUDED.changed_at RETURNING name)
+       SELECT pg_notify('${CHANNEL}', name) FROM saved`,
       [name, enabled, new Date().toISOString()],
     );
   }
