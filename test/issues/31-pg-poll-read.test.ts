@@ -1,0 +1,121 @@
+import pg from 'pg';
+import { afterAll, expect, it } from 'vitest';
+import { MIGRATIONS } from '../../backends/coord/migrations.js';
+import { postgresSteps } from '../../backends/coord/pg-store.js';
+import { migratePostgres } from '../../kit/pg-migrate.js';
+import { requestOk, startGateway, stopAll } from '../helpers/harness.js';
+import { createTestDatabase, describePg, pgCoordinationToml, useTestDatabase } from '../helpers/pg.js';
+
+afterAll(stopAll);
+
+/** Rows of messages this session's open transaction has read so far (pg_stat_xact_user_tables: counts not yet reported). */
+async function messageRowsRead(client: pg.Client): Promise<number> {
+  const found = await client.query("SELECT seq_tup_read + idx_tup_fetch AS n FROM pg_stat_xact_user_tables WHERE relname = 'messages'");
+  return Number(found.rows[0]?.n ?? 0);
+}
+
+/** `count` direct messages from `from` to `to`, written by the store's own batch function, 500 to a call. */
+async function sendMany(client: pg.Client, from: string, to: string, count: number): Promise<void> {
+  for (let done = 0; done < count; done += 500) {
+    const n = Math.min(500, count - done);
+    const each = <T>(value: T): T[] => Array.from({ length: n }, () => value);
+    await client.query('SELECT count(*) FROM coord_send_batch($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
+      each('default'),
+      each(from),
+      each(to),
+      each('filler'),
+      each(Date.now()),
+      each(null),
+      10_000,
+      each(null),
+      each(false),
+    ]);
+  }
+}
+
+describePg("[pg-speed] #31 a poll reads only its page's messages; inbox rows lock no message (schema 12)", () => {
+  const database = useTestDatabase('pgread');
+
+  it("reads the page's messages and no others, with the plan PostgreSQL keeps for any parameters", async () => {
+    const gw = await startGateway(pgCoordinationToml(database.url));
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      for (const agent of ['pr-s', 'pr-a', 'pr-b']) await requestOk(gw, 'POST', '/coord/agent/register', { agent_id: agent, role: 'w' });
+      await sendMany(client, 'pr-s', 'pr-b', 3_000);
+      // The statistics autovacuum gathers after such a fill (the plans below depend on them).
+      await client.query('ANALYZE inbox, messages');
+      const sent = await requestOk(gw, 'POST', '/coord/msg/send', { from: 'pr-s', to: 'pr-a', content: 'the one' });
+      // PL/pgSQL keeps a plan for any parameters once PostgreSQL judges it no dearer than planning each call (when depends on
+      // the table's statistics); forcing that plan here makes the test not wait for it. Before: a merge join that read
+      // messages from the first id, 3,001 rows for a page of one.
+      const reads: number[] = [];
+      await client.query('BEGIN; SET LOCAL plan_cache_mode = force_generic_plan');
+      try {
+        for (let i = 0; i < 3; i++) {
+          const before = await messageRowsRead(client);
+          const page = await client.query("SELECT page FROM coord_poll('pr-a', 'default', 0, 10, $1)", [Date.now()]);
+          reads.push((await messageRowsRead(client)) - before);
+          expect((page.rows[0]?.page as { id: number; content: string }[]).map((m) => [m.id, m.content])).toEqual([[sent.body.id, 'the one']]);
+        }
+      } finally {
+        await client.query('ROLLBACK');
+      }
+      expect(reads).toEqual([1, 1, 1]);
+    } finally {
+      await client.end();
+      await gw.stop();
+    }
+  });
+
+  it('writes a sent message once: its inbox row takes no lock on it (no foreign key)', async () => {
+    const gw = await startGateway(pgCoordinationToml(database.url));
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      for (const agent of ['pk-s', 'pk-a']) await requestOk(gw, 'POST', '/coord/agent/register', { agent_id: agent, role: 'w' });
+      const sent = await requestOk(gw, 'POST', '/coord/msg/send', { from: 'pk-s', to: 'pk-a', content: 'locked?' });
+      // Before: the key's trigger locked the new row FOR KEY SHARE, which wrote the sending transaction into its xmax.
+      const row = await client.query('SELECT xmax::text AS xmax FROM messages WHERE id = $1', [sent.body.id]);
+      expect(row.rows[0]?.xmax).toBe('0');
+      const keys = await client.query("SELECT conname FROM pg_constraint WHERE conrelid = 'inbox'::regclass AND contype = 'f'");
+      expect(keys.rows).toEqual([]);
+      const polled = await requestOk(gw, 'GET', '/coord/msg/poll?agent_id=pk-a&timeout=0');
+      expect((polled.body.messages as { content: string }[]).map((m) => m.content)).toEqual(['locked?']);
+    } finally {
+      await client.end();
+      await gw.stop();
+    }
+  });
+
+  it('brings a schema-11 database to step 12 with its messages, which polls then deliver once', async () => {
+    const old = await createTestDatabase('pgread11');
+    const pool = new pg.Pool({ connectionString: old.url, max: 1 });
+    try {
+      await migratePostgres(pool, 'coord_schema_version', postgresSteps(MIGRATIONS.slice(0, 11)), 'coordination');
+      const at = Date.now();
+      await pool.query(
+        "INSERT INTO agents (id, role, capabilities, channel, registered_at, last_heartbeat) VALUES ('pm-s', 'w', '[]', 'default', $1, $1), ('pm-a', 'w', '[]', 'default', $1, $1)",
+        [at],
+      );
+      await pool.query("INSERT INTO channels (name, created_at) VALUES ('default', $1) ON CONFLICT DO NOTHING", [at]);
+      for (const content of ['first', 'second']) {
+        await pool.query("SELECT * FROM coord_send('default', 'pm-s', 'pm-a', $1, $2, NULL, 100, NULL, FALSE)", [content, at]);
+      }
+      const gw = await startGateway(pgCoordinationToml(old.url));
+      try {
+        const version = await pool.query('SELECT max(version) AS v FROM coord_schema_version');
+        expect(version.rows[0]?.v).toBe(12);
+        const first = await requestOk(gw, 'GET', '/coord/msg/poll?agent_id=pm-a&timeout=0&limit=1');
+        const rest = await requestOk(gw, 'GET', '/coord/msg/poll?agent_id=pm-a&timeout=0');
+        const again = await requestOk(gw, 'GET', '/coord/msg/poll?agent_id=pm-a&timeout=0');
+        expect([first, rest, again].map((p) => (p.body.messages as { content: string }[]).map((m) => m.content))).toEqual([['first'], ['second'], []]);
+      } finally {
+        await gw.stop();
+      }
+    } finally {
+      await pool.end();
+      await old.drop();
+    }
+  });
+});
