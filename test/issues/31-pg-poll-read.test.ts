@@ -1,8 +1,9 @@
 import pg from 'pg';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, expect, it, vi } from 'vitest';
 import { MIGRATIONS } from '../../backends/coord/migrations.js';
 import { postgresSteps } from '../../backends/coord/pg-store.js';
 import { migratePostgres } from '../../kit/pg-migrate.js';
+import { openPgPool } from '../../kit/pg-pool.js';
 import { requestOk, startGateway, stopAll } from '../helpers/harness.js';
 import { createTestDatabase, describePg, pgCoordinationToml, useTestDatabase } from '../helpers/pg.js';
 
@@ -116,6 +117,31 @@ describePg("[pg-speed] #31 a poll reads only its page's messages; inbox rows loc
     } finally {
       await pool.end();
       await old.drop();
+    }
+  });
+});
+
+describePg('[pg-speed] #31 a pool keeps its idle connections without a timer per release', () => {
+  const database = useTestDatabase('pgidle');
+
+  it('holds a released connection open however long it idles', async () => {
+    const pool = await openPgPool({ url: database.url, max: 2 });
+    try {
+      const client = await pool.connect();
+      await client.query('SELECT 1');
+      // Before: the release armed pg-pool's 10 s idle timer (cleared again at the next acquire), which then closed it.
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      try {
+        client.release();
+        expect(vi.getTimerCount()).toBe(0);
+        vi.advanceTimersByTime(3_600_000);
+      } finally {
+        vi.useRealTimers();
+      }
+      expect([pool.totalCount, pool.idleCount]).toEqual([1, 1]);
+      expect((await pool.query('SELECT 2 AS n')).rows[0]?.n).toBe(2);
+    } finally {
+      await pool.end();
     }
   });
 });
