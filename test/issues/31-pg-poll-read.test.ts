@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, expect, it, vi } from 'vitest';
 import { MIGRATIONS } from '../../backends/coord/migrations.js';
+import { openStoreAt } from '../../backends/coord/open-store.js';
 import { postgresSteps } from '../../backends/coord/pg-store.js';
 import { migratePostgres } from '../../kit/pg-migrate.js';
 import { openPgPool } from '../../kit/pg-pool.js';
@@ -57,7 +58,7 @@ describePg("[pg-speed] #31 a poll reads only its page's messages; inbox rows loc
           const before = await messageRowsRead(client);
           const page = await client.query("SELECT page FROM coord_poll('pr-a', 'default', 0, 10, $1)", [Date.now()]);
           reads.push((await messageRowsRead(client)) - before);
-          expect((page.rows[0]?.page as { id: number; content: string }[]).map((m) => [m.id, m.content])).toEqual([[sent.body.id, 'the one']]);
+          expect((page.rows[0]?.page as { id: number; content: string }[] | undefined)?.map((m) => [m.id, m.content])).toEqual([[sent.body.id, 'the one']]);
         }
       } finally {
         await client.query('ROLLBACK');
@@ -142,6 +143,49 @@ describePg('[pg-speed] #31 a pool keeps its idle connections without a timer per
       expect((await pool.query('SELECT 2 AS n')).rows[0]?.n).toBe(2);
     } finally {
       await pool.end();
+    }
+  });
+});
+
+describePg('[pg-speed] #31 retention deletes what is due and its inbox rows in one statement (schema 12: no foreign key)', () => {
+  const database = useTestDatabase('pgprune');
+
+  it('keeps a fresh message that committed with a lower id while a pass waited for the write lock', async () => {
+    const store = await openStoreAt({ db: database.url, setting: 'test' }, { message_retention: 60 });
+    const [sender, late, holder] = [new pg.Client(database.url), new pg.Client(database.url), new pg.Client(database.url)];
+    for (const c of [sender, late, holder]) await c.connect();
+    try {
+      const now = Date.now();
+      const old = now - 3_600_000;
+      await sender.query(
+        "INSERT INTO agents (id, role, capabilities, channel, registered_at, last_heartbeat) VALUES ('rt-s', 'w', '[]', 'default', $1, $1), ('rt-a', 'w', '[]', 'default', $1, $1), ('rt-b', 'w', '[]', 'default', $1, $1)",
+        [now],
+      );
+      const send = (c: pg.Client, to: string, content: string, at: number) =>
+        c.query("SELECT message_id FROM coord_send('default', 'rt-s', $1, $2, $3, NULL, 100, NULL, FALSE)", [to, content, at]);
+      await send(sender, 'rt-a', 'old 1', old);
+      await late.query('BEGIN');
+      await send(late, 'rt-a', 'fresh', now); // its id is taken now; it commits after the pass has read what is due
+      await send(sender, 'rt-b', 'old 3', old); // another inbox: the open send holds rt-a's writer lock
+      // The store's write lock, held so that the pass reads the head (old 1, old 3) and then waits.
+      await holder.query("BEGIN; SELECT pg_advisory_xact_lock(hashtext(current_schema() || ' coord writes'))");
+      const pass = store.prune();
+      const waiting = async (): Promise<boolean> =>
+        Number((await sender.query("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).rows[0]?.n) > 0;
+      for (let i = 0; i < 500 && !(await waiting()); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(await waiting()).toBe(true);
+      await late.query('COMMIT');
+      await holder.query('COMMIT');
+      await pass;
+      // Before: every id up to old 3's went, the fresh message with them.
+      const left = await sender.query('SELECT content FROM messages ORDER BY id');
+      expect(left.rows.map((r) => r.content)).toEqual(['fresh']);
+      const orphans = await sender.query('SELECT count(*) AS n FROM inbox i WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = i.message_id)');
+      expect(Number(orphans.rows[0]?.n)).toBe(0);
+      expect(Number((await sender.query('SELECT count(*) AS n FROM inbox')).rows[0]?.n)).toBe(1);
+    } finally {
+      for (const c of [sender, late, holder]) await c.end();
+      await store.close();
     }
   });
 });
