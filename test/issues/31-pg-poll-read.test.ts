@@ -6,7 +6,7 @@ import { postgresSteps } from '../../backends/coord/pg-store.js';
 import { migratePostgres } from '../../kit/pg-migrate.js';
 import { openPgPool } from '../../kit/pg-pool.js';
 import { requestOk, startGateway, stopAll } from '../helpers/harness.js';
-import { createTestDatabase, describePg, pgCoordinationToml, useTestDatabase } from '../helpers/pg.js';
+import { createTestDatabase, describePg, pgCoordinationToml, useTestDatabase, withPgGateway } from '../helpers/pg.js';
 
 afterAll(stopAll);
 
@@ -39,10 +39,7 @@ describePg("[pg-speed] #31 a poll reads only its page's messages; inbox rows loc
   const database = useTestDatabase('pgread');
 
   it("reads the page's messages and no others, with the plan PostgreSQL keeps for any parameters", async () => {
-    const gw = await startGateway(pgCoordinationToml(database.url));
-    const client = new pg.Client({ connectionString: database.url });
-    await client.connect();
-    try {
+    await withPgGateway(database.url, async (gw, client) => {
       for (const agent of ['pr-s', 'pr-a', 'pr-b']) await requestOk(gw, 'POST', '/coord/agent/register', { agent_id: agent, role: 'w' });
       await sendMany(client, 'pr-s', 'pr-b', 3_000);
       // The statistics autovacuum gathers after such a fill (the plans below depend on them).
@@ -64,17 +61,11 @@ describePg("[pg-speed] #31 a poll reads only its page's messages; inbox rows loc
         await client.query('ROLLBACK');
       }
       expect(reads).toEqual([1, 1, 1]);
-    } finally {
-      await client.end();
-      await gw.stop();
-    }
+    });
   });
 
   it('writes a sent message once: its inbox row takes no lock on it (no foreign key)', async () => {
-    const gw = await startGateway(pgCoordinationToml(database.url));
-    const client = new pg.Client({ connectionString: database.url });
-    await client.connect();
-    try {
+    await withPgGateway(database.url, async (gw, client) => {
       for (const agent of ['pk-s', 'pk-a']) await requestOk(gw, 'POST', '/coord/agent/register', { agent_id: agent, role: 'w' });
       const sent = await requestOk(gw, 'POST', '/coord/msg/send', { from: 'pk-s', to: 'pk-a', content: 'locked?' });
       // Before: the key's trigger locked the new row FOR KEY SHARE, which wrote the sending transaction into its xmax.
@@ -84,10 +75,7 @@ describePg("[pg-speed] #31 a poll reads only its page's messages; inbox rows loc
       expect(keys.rows).toEqual([]);
       const polled = await requestOk(gw, 'GET', '/coord/msg/poll?agent_id=pk-a&timeout=0');
       expect((polled.body.messages as { content: string }[]).map((m) => m.content)).toEqual(['locked?']);
-    } finally {
-      await client.end();
-      await gw.stop();
-    }
+    });
   });
 
   it('brings a schema-11 database to step 12 with its messages, which polls then deliver once', async () => {
