@@ -26,6 +26,7 @@ const POSTGRES = [
   'test/issues/31-pg-poll-gone.test.ts', // [pg-speed] a poll whose caller left in its batch's wait
   'test/issues/31-pg-health-down.test.ts', // [pg-speed] /health down while PostgreSQL is down
   'test/issues/31-pg-poll-memo.test.ts', // [pg-speed] a poll right after a read that emptied the inbox
+  'test/issues/31-pg-poll-read.test.ts', // [pg-speed] a poll reads only its page's messages; inbox rows without a foreign key
   'test/issues/31-pg-one-listener.test.ts', // [pg-speed] one LISTEN connection per gateway
   'test/issues/31-pg-speed.test.ts', // [pg-speed]
   'test/issues/31-shared-fingerprints.test.ts', // [pg-speed] shared tool fingerprints

@@ -66,7 +66,9 @@ export async function openPgPool(settings: PgSettings): Promise<pg.Pool> {
       await admin.end();
     }
   }
-  const pool = new pg.Pool({ ...clientConfig(settings), max: settings.max ?? 10 });
+  // [pg-speed] No idle timeout: pg-pool arms a timer at every release and clears it at the next acquire (1-2 % of a busy
+  // gateway's CPU, one acquire per batch of calls); a connection it opened stays open, at most `max` of them.
+  const pool = new pg.Pool({ ...clientConfig(settings), max: settings.max ?? 10, idleTimeoutMillis: 0 });
   // An idle client's error (the server restarted) must not crash the process;
   // the pool drops the client and the next query opens a new one.
   pool.on('error', () => undefined);

@@ -6,6 +6,7 @@ import { INITIAL_SCHEMA } from './migration-initial.js';
 import { LOCK_FREE_MESSAGES } from './migration-lockfree.js';
 import { LOCK_FREE_WRITES } from './migration-lockfree-2.js';
 import { MEET } from './migration-meet.js';
+import { POLL_READ } from './migration-poll-read.js';
 
 /** One step of the schema; `version` is its position, starting at 1. */
 export interface Migration {
@@ -241,6 +242,8 @@ export const MIGRATIONS: readonly Migration[] = [
   BATCHES,
   // [pg-speed] step 11: sends and polls that meet at a gateway commit in one transaction (PostgreSQL; SQLite's step is empty).
   MEET,
+  // [pg-speed] step 12: a poll reads only its page's rows; no foreign key from inbox to messages (PostgreSQL; SQLite's step is empty).
+  POLL_READ,
 ];
 
 /** The schema version this code writes. */

@@ -2,11 +2,24 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, inject } from 'vitest';
 import { LISTENER_APPLICATION_NAME } from '../../kit/pg-listener.js';
-import { q } from './harness.js';
+import { q, type RunningGateway, startGateway } from './harness.js';
 
 /** A gateway's config with coordination on the PostgreSQL at `url` (a pool of 8). */
 export function pgCoordinationToml(url: string): string {
   return `\n[store]\nurl = ${q(url)}\npool_size = 8\n\n[coordination]\nenabled = true\n`;
+}
+
+/** A gateway with coordination on the database at `url` and a client of that database, for `fn`; both stopped after it. */
+export async function withPgGateway(url: string, fn: (gw: RunningGateway, client: pg.Client) => Promise<void>): Promise<void> {
+  const gw = await startGateway(pgCoordinationToml(url));
+  const client = new pg.Client({ connectionString: url });
+  try {
+    await client.connect();
+    await fn(gw, client);
+  } finally {
+    await client.end();
+    await gw.stop();
+  }
 }
 
 /** The shared PostgreSQL's superuser URL, or '' (test/helpers/pg-global-setup.ts). */

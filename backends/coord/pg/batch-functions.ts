@@ -78,7 +78,7 @@ import { MESSAGE_FUNCTIONS } from './message-functions.js';
  * event, as before; the buffer holds at most that many events too many.
  */
 /** Step 8's coord_poll (message-functions.ts) with AFTER ACK above: an acknowledgement by \`after\` commits without waiting for the flush. */
-function pollWithLazyAfterAck(): string {
+export function pollWithLazyAfterAck(): string {
   const start = MESSAGE_FUNCTIONS.indexOf('    CREATE FUNCTION coord_poll(');
   const end = MESSAGE_FUNCTIONS.indexOf('END $f$;', start);
   // The branch that skips the flush, with its comment (which said a cursor move always waits).

@@ -4,6 +4,16 @@ import { type PgContext, row, rows, write } from './context.js';
 const FINISHED = `status IN ('complete', 'failed')`;
 
 /**
+ * Deletes the messages `where` picks (its rows changed: the messages) and their inbox rows, in one statement: one
+ * snapshot picks both, and a message's inbox rows commit with it, so no inbox row outlives its message, nor a message
+ * that commits meanwhile goes without being picked (since schema 12 no foreign key refuses that: pg/read-functions.ts).
+ */
+function deleteMessages(where: string): string {
+  return `WITH due AS (SELECT id FROM messages WHERE ${where} FOR UPDATE), copies AS (DELETE FROM inbox WHERE message_id IN (SELECT id FROM due))
+    DELETE FROM messages WHERE id IN (SELECT id FROM due)`;
+}
+
+/**
  * Retention batches on PostgreSQL (retention.ts). Each looks first without
  * the lock and deletes under the store's write lock only when something is
  * due; several gateways on one database may run them at once (a row is
@@ -26,10 +36,8 @@ export class PgRetention implements RetentionBatches {
       }
       if (upTo !== undefined) {
         const last = upTo;
-        deleted += await this.write(async (q) => {
-          await q('DELETE FROM inbox WHERE message_id <= $1', [last]);
-          return q('DELETE FROM messages WHERE id <= $1', [last]);
-        });
+        // Only what is due: a message that committed since the head was read may hold a lower id and be fresh.
+        deleted += await this.write((q) => q(deleteMessages('id <= $1 AND sent_at < $2'), [last, messagesBefore]));
       }
     }
     const keep = this.ctx.options.message_retention_count;
@@ -39,11 +47,7 @@ export class PgRetention implements RetentionBatches {
         const boundary = await row<{ id: number }>(pool, 'SELECT id FROM messages WHERE channel = $1 ORDER BY id DESC LIMIT 1 OFFSET $2', [name, keep]);
         if (boundary === undefined) continue;
         const room = budget - deleted;
-        const batch = 'SELECT id FROM messages WHERE channel = $1 AND id <= $2 ORDER BY id LIMIT $3';
-        deleted += await this.write(async (q) => {
-          await q(`DELETE FROM inbox WHERE message_id IN (${batch})`, [name, boundary.id, room]);
-          return q(`DELETE FROM messages WHERE id IN (${batch})`, [name, boundary.id, room]);
-        });
+        deleted += await this.write((q) => q(deleteMessages('channel = $1 AND id <= $2 ORDER BY id LIMIT $3'), [name, boundary.id, room]));
       }
     }
     return deleted;
