@@ -133,7 +133,10 @@ export function mcpSpans(ratio: number, server: (name: string, carrier: TraceCar
       span.span.setAttributes(attributes);
     } else span = own ? server(spanName, meta, attributes) : (http.span as Recorded).childOf(spanName, sdk().kinds.server, attributes);
     // The routed call of the tool it names takes this span as its own (otel.ts start, spans.ts Adopted): no execute_tool span under it.
-    if (method === 'tools/call' && name !== undefined) span.tool = name;
+    if (method === 'tools/call' && name !== undefined) {
+      span.tool = name;
+      span.client = attributes['stonegate.client.name'] as string | undefined;
+    }
     return {
       span,
       end(result, error) {
