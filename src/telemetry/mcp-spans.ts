@@ -20,6 +20,9 @@ export class RequestSpan implements HttpSpan {
   quiet = false;
   /** Whether the MCP request it carries took this span as its own too (startMcp): then it ends with the later of the two. */
   merged = false;
+  /** [otel] The objects otel.ts finds this span by (startHttp's request, keyHttp's): forgotten once it has ended merged (release). */
+  key: object | undefined = undefined;
+  alias: object | undefined = undefined;
   #ends = 1;
   constructor(
     readonly span: SpanHandle,
@@ -38,10 +41,12 @@ export class RequestSpan implements HttpSpan {
     return true;
   }
 
-  /** One end (the HTTP answer, the MCP request) is done: the span ends with the last. */
-  done(): void {
+  /** One end (the HTTP answer, the MCP request) is done: the span ends with the last (then true). */
+  done(): boolean {
     this.#ends -= 1;
-    if (this.#ends === 0) this.span.end();
+    if (this.#ends !== 0) return false;
+    this.span.end();
+    return true;
   }
 }
 
@@ -104,13 +109,29 @@ function spanNameOf(method: string, name: string | undefined): string {
 }
 
 /**
+ * What otel.ts forgets when a recorded MCP request ends: the HTTP span it
+ * merged with, once that has ended too, and the request's own key (its
+ * signal). A WeakMap's entry keeps its value through the young
+ * generation's scavenges after its key is garbage, until a collection
+ * clears the entry: forgotten at the end, a call's spans are not copied.
+ */
+export type Release = (http: RequestSpan | undefined, key: object | undefined) => void;
+
+/**
  * The MCP request span maker of one tracer: `server` starts a server span
  * in a caller's context (or a new trace). startMcp gives undefined for a
  * poll or wait (no span; its HTTP span is dropped), UNSAMPLED_MCP when not
- * sampled; `session` and `client` are read only for a recorded span.
+ * sampled; `session` and `client` are read only for a recorded span; `key`
+ * is what otel.ts finds the span by (released at its end).
  */
-export function mcpSpans(ratio: number, server: (name: string, carrier: TraceCarrier | undefined, attributes: OtelAttributes) => Recorded) {
-  return (http: RequestSpan | undefined, request: McpRequestInfo, session: () => string | undefined, client: () => string | undefined): McpSpan | undefined => {
+export function mcpSpans(ratio: number, server: (name: string, carrier: TraceCarrier | undefined, attributes: OtelAttributes) => Recorded, release: Release) {
+  return (
+    http: RequestSpan | undefined,
+    request: McpRequestInfo,
+    session: () => string | undefined,
+    client: () => string | undefined,
+    key: object | undefined,
+  ): McpSpan | undefined => {
     const { method, params } = request;
     const name = typeof params?.name === 'string' ? params.name : undefined;
     if (QUIET_METHODS.has(method) || (method === 'tools/call' && name !== undefined && QUIET_TOOLS.has(name))) {
@@ -133,7 +154,10 @@ export function mcpSpans(ratio: number, server: (name: string, carrier: TraceCar
       span.span.setAttributes(attributes);
     } else span = own ? server(spanName, meta, attributes) : (http.span as Recorded).childOf(spanName, sdk().kinds.server, attributes);
     // The routed call of the tool it names takes this span as its own (otel.ts start, spans.ts Adopted): no execute_tool span under it.
-    if (method === 'tools/call' && name !== undefined) span.tool = name;
+    if (method === 'tools/call' && name !== undefined) {
+      span.tool = name;
+      span.client = attributes['stonegate.client.name'] as string | undefined;
+    }
     return {
       span,
       end(result, error) {
@@ -144,8 +168,8 @@ export function mcpSpans(ratio: number, server: (name: string, carrier: TraceCar
             span.fail(code === undefined ? 'error' : String(code), (error as Error).message);
           } else if ((result as { isError?: unknown } | undefined)?.isError === true) span.span.setAttribute('error.type', 'tool_error');
         }
-        if (merged) http?.done();
-        else span.end();
+        if (!merged) span.end();
+        release(merged && http?.done() === true ? http : undefined, key);
       },
     };
   };

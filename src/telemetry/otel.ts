@@ -220,7 +220,10 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
       span = server;
     }
     const http = new RequestSpan(span, method, undefined, route);
-    if (request !== undefined) httpSpans.set(request, http);
+    if (request !== undefined) {
+      httpSpans.set(request, http);
+      http.key = request;
+    }
     return http;
   };
 
@@ -249,19 +252,27 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
     if (status >= 500) otel.setStatus({ code: sdk().error });
     // A failed call's error code (an adopted call's, spans.ts) says more than its status.
     if (status >= 400 && !span.failed) otel.setAttribute('error.type', String(status));
-    http.done();
+    // Its MCP request has found it (merged): nothing looks it up again once it has ended.
+    if (http.done() && http.merged) release(http, undefined);
   };
 
-  const startMcp = mcpSpanMaker(ratio, serverSpan);
+  /** [otel] A recorded request's entries, forgotten at its end (mcp-spans.ts Release): their values are not kept through scavenges. */
+  const release = (http: RequestSpan | undefined, signal: object | undefined): void => {
+    if (http?.key !== undefined) httpSpans.delete(http.key);
+    if (http?.alias !== undefined) httpSpans.delete(http.alias);
+    if (signal !== undefined) mcpSpans.delete(signal);
+  };
+
+  const startMcp = mcpSpanMaker(ratio, serverSpan, release);
 
   /** An SDK request handler with its MCP span (the span found by the request's signal, as the routed call looks for it). */
   const mcpHandler = (handler: Handler, info: ServerInfo): Handler => {
     return (request, ctx) => {
       const context = ctx as McpContext;
       const req = context?.http?.req;
-      const mcp = startMcp(req === undefined ? undefined : httpSpans.get(req), request, () => context?.sessionId ?? info.session(), info.client);
-      if (mcp === undefined) return handler(request, ctx);
       const signal = context?.mcpReq?.signal;
+      const mcp = startMcp(req === undefined ? undefined : httpSpans.get(req), request, () => context?.sessionId ?? info.session(), info.client, signal);
+      if (mcp === undefined) return handler(request, ctx);
       if (signal !== undefined) mcpSpans.set(signal, mcp.span);
       if (!mcp.span.recording) return handler(request, ctx);
       return handler(request, ctx).then(
@@ -280,12 +291,15 @@ export function createTracing(settings: TelemetrySettings, logger: Logger): Trac
   return {
     startHttp,
     startMcp: (key, request, session, client, signal) => {
-      const mcp = startMcp(key === undefined ? undefined : httpSpans.get(key), request, session, client);
+      const mcp = startMcp(key === undefined ? undefined : httpSpans.get(key), request, session, client, signal);
       // A routed call finds its parent by its request's signal (spanOf), as with the SDK's handlers (mcpHandler).
       if (mcp !== undefined && signal !== undefined) mcpSpans.set(signal, mcp.span);
       return mcp;
     },
-    keyHttp: (span, key) => httpSpans.set(key, span as RequestSpan),
+    keyHttp: (span, key) => {
+      httpSpans.set(key, span as RequestSpan);
+      (span as RequestSpan).alias = key;
+    },
     endHttp: (span, route, status) => endHttp(span as RequestSpan, route, status),
     async http(c: HonoContext, next: Next) {
       const span = startHttp(c.req.raw, c.req.method, c.req.path, (name) => c.req.header(name));

@@ -74,6 +74,8 @@ export class Recorded implements SpanHandle {
    * the routed call of that tool takes this span as its own (adopt).
    */
   tool: string | undefined;
+  /** A `tools/call` MCP request's span: its `stonegate.client.name`, which the adopting call's `stonegate.caller` does not repeat. */
+  client: string | undefined;
   /**
    * A REST `POST /call` span (otel.ts startHttp): the one routed call its
    * request makes takes it as its own too (adopt), as a `tools/call` MCP span.
@@ -141,6 +143,17 @@ export class Recorded implements SpanHandle {
 const OWNED_BY_MCP = new Set(['gen_ai.tool.name', 'gen_ai.operation.name']);
 
 /**
+ * [otel] Whether a routed call's attribute only repeats what the MCP span it
+ * adopts already says: its exposed name when the client called the tool by
+ * it (`gen_ai.tool.name`), its caller when that is the session's client
+ * (`stonegate.client.name`). Each attribute is set on the span, queued and
+ * encoded twice by the OTLP protobuf serialiser (docs/tracing.md).
+ */
+function repeats(key: string, value: unknown, tool: string, client: string | undefined): boolean {
+  return (key === 'stonegate.exposed_name' && value === tool) || (key === 'stonegate.caller' && value === client);
+}
+
+/**
  * [otel] A routed call's handle on the span of the request it serves: a
  * `tools/call` MCP span (the MCP semantic conventions: an MCP tool call span
  * is the tool execution span, and no separate execute_tool span is made under
@@ -156,12 +169,13 @@ export class Adopted implements SpanHandle {
     attributes: OtelAttributes,
   ) {
     // An MCP span names the tool as the client called it; a POST /call span takes the call's names.
-    const named = owner.tool !== undefined;
+    const tool = owner.tool;
     owner.tool = undefined;
     owner.takesCall = false;
     for (const key in attributes) {
       const value = attributes[key];
-      if (value !== undefined && !(named && OWNED_BY_MCP.has(key))) owner.span.setAttribute(key, value);
+      if (value !== undefined && !(tool !== undefined && (OWNED_BY_MCP.has(key) || repeats(key, value, tool, owner.client))))
+        owner.span.setAttribute(key, value);
     }
   }
   carrier(): TraceCarrier {

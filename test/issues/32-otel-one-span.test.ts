@@ -57,10 +57,12 @@ describe('[otel] one span for a single-request POST /mcp', () => {
         'gen_ai.tool.name': 'echo__echo_meta',
         'stonegate.client.name': 'one-span',
         'stonegate.server': 'echo',
-        'stonegate.exposed_name': 'echo__echo_meta',
         'stonegate.outcome': 'success',
         'stonegate.attempt': 1,
       });
+      // Not said twice: the exposed name is gen_ai.tool.name, the caller (no auth: the client's own name) stonegate.client.name.
+      expect(method.attributes['stonegate.exposed_name']).toBeUndefined();
+      expect(method.attributes['stonegate.caller']).toBeUndefined();
       expect(typeof method.attributes['mcp.session.id']).toBe('string');
       // Two spans for the call: that one and the backend request's.
       expect(receiver.spans.filter((s) => s.traceId === TRACE_ID && s.name.startsWith('execute_tool'))).toEqual([]);

@@ -75,6 +75,42 @@ describe('[otel] a tools/call span is its routed call’s span', () => {
     expect(backend.parentSpanId).toBe(routed.spanId);
   });
 
+  it('the call’s exposed name and caller go on the span it took only where they differ from its gen_ai.tool.name and stonegate.client.name', async () => {
+    const sink = await startReceiver();
+    receiver = sink;
+    tracing = tracingTo(sink.url);
+    const run = (id: number, called: string, client: string, exposed: string, caller: string): void => {
+      const signal = new AbortController().signal;
+      const mcp = (tracing as Tracing).startMcp(
+        undefined,
+        { method: 'tools/call', id, params: { name: called } },
+        () => undefined,
+        () => client,
+        signal,
+      );
+      if (mcp === undefined) throw new Error('no span');
+      const describe = () => ({
+        name: 'execute_tool echo',
+        attributes: { 'gen_ai.tool.name': 'echo', 'stonegate.server': 'demo', 'stonegate.exposed_name': exposed, 'stonegate.caller': caller },
+      });
+      (tracing as Tracing).start((tracing as Tracing).spanOf(signal), undefined, false, 'internal', describe, 0).end();
+      mcp.end({ content: [] });
+    };
+    run(1, 'demo__echo', 'agent', 'demo__echo', 'agent');
+    run(2, 'echo', 'agent', 'demo__echo', 'token-name');
+    const same = await eventually(() => sink.spans.find((s) => s.attributes['jsonrpc.request.id'] === '1'));
+    expect(same.attributes).toMatchObject({ 'gen_ai.tool.name': 'demo__echo', 'stonegate.client.name': 'agent', 'stonegate.server': 'demo' });
+    expect(same.attributes['stonegate.exposed_name']).toBeUndefined();
+    expect(same.attributes['stonegate.caller']).toBeUndefined();
+    const differ = await eventually(() => sink.spans.find((s) => s.attributes['jsonrpc.request.id'] === '2'));
+    expect(differ.attributes).toMatchObject({
+      'gen_ai.tool.name': 'echo',
+      'stonegate.client.name': 'agent',
+      'stonegate.exposed_name': 'demo__echo',
+      'stonegate.caller': 'token-name',
+    });
+  });
+
   it('a failed routed call’s error code stays on the span it took, over the tool error its MCP request answers', async () => {
     const sink = await startReceiver();
     receiver = sink;

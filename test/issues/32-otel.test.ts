@@ -144,7 +144,9 @@ describe('[otel] tracing on (http/json)', () => {
     expect(method.attributes).toMatchObject({ 'gen_ai.tool.name': 'rec__echo_meta', 'stonegate.client.name': 'otel-test-agent' });
     expect(typeof method.attributes['mcp.session.id']).toBe('string');
     // The MCP semantic conventions: a tools/call span is the tool execution span, so the routed call adds its attributes to it.
-    expect(method.attributes).toMatchObject({ 'stonegate.server': 'rec', 'stonegate.exposed_name': 'rec__echo_meta', 'stonegate.outcome': 'success' });
+    expect(method.attributes).toMatchObject({ 'stonegate.server': 'rec', 'stonegate.outcome': 'success' });
+    // The exposed name the client called is gen_ai.tool.name (docs/tracing.md): not repeated as stonegate.exposed_name.
+    expect(method.attributes['stonegate.exposed_name']).toBeUndefined();
     const client = await span(receiver, (s) => s.traceId === traceId && s.kind === CLIENT);
     expect(client.parentSpanId).toBe(method.spanId);
     expect(receiver.spans.filter((s) => s.traceId === traceId && s.name.startsWith('execute_tool'))).toEqual([]);
