@@ -3,7 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { CoordError } from './errors.js';
 import { SCHEMA_VERSION } from './migrations.js';
-import { isPostgresUrl } from './open-store.js';
+import { isPostgresUrl } from './postgres-url.js';
 
 /*
  * `stonegate coord backup` / `restore` of the SQLite store. A backup is

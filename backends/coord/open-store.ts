@@ -1,12 +1,10 @@
 import { unreachable } from '../../kit/pg-unreachable.js';
 import type { CoordOptionsInput } from './options.js';
+import { isPostgresUrl } from './postgres-url.js';
 import { openSqliteStore } from './sqlite-store.js';
 import type { CoordStore, StoreRuntime } from './store.js';
 
-/** Whether `db` names a PostgreSQL database (a postgres:// or postgresql:// URL) rather than a SQLite file. */
-export function isPostgresUrl(db: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(db);
-}
+export { isPostgresUrl };
 
 /** Where the coordination data lives: a SQLite path or a PostgreSQL URL, and where that came from (for errors). */
 export interface StoreLocation {

@@ -107,6 +107,13 @@ export interface BuiltinBackend<Options = unknown> {
   readonly section?: string;
   /** Its [[backends]] entry fields besides name and transport ('builtin'), for a built-in with a section. */
   entry?(options: Options): Record<string, unknown>;
+  /**
+   * [speed] Imports what mount() needs. A gateway whose config leaves the
+   * built-in out never imports its server, routes or store:
+   * loadBuiltins(config) (src/gateway/builtins-wanted.ts) awaits this for
+   * the built-ins a config mounts, before the Gateway is built.
+   */
+  load?(): Promise<void>;
   mount(context: BuiltinContext<Options>): BuiltinMount;
   /** How its calls and routes name the agent they act as, if they do. */
   readonly identity?: ActingAsDeclaration;

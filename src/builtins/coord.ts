@@ -1,20 +1,16 @@
-import { join } from 'node:path';
 import { backupStore, type CopyReport, restoreStore } from '../../backends/coord/backup.js';
-import { deferredStore } from '../../backends/coord/deferred-store.js';
-import { isPostgresUrl, openStoreAt } from '../../backends/coord/open-store.js';
 import { type CoordOptions, CoordOptionsSchema } from '../../backends/coord/options.js';
-import { createPushFeed } from '../../backends/coord/push-feed.js';
-import { coordRoutes } from '../../backends/coord/rest.js';
-import { createCoordServer } from '../../backends/coord/server.js';
-import { openSqliteStore } from '../../backends/coord/sqlite-store.js';
+import { isPostgresUrl } from '../../backends/coord/postgres-url.js';
 import type { CoordStore } from '../../backends/coord/store.js';
-import type { BuiltinBackend, BuiltinContext } from './builtin-backend.js';
+import type { BuiltinBackend } from './builtin-backend.js';
 
 /*
- * The one door between the gateway and the coordination backend: the only
- * file of src/ that imports backends/coord. It mounts coord (store, REST
- * routes, backend entry), declares the identity fields coord's calls and
- * routes carry, and hands the CLI and the config what they need of coord.
+ * The one door between the gateway and the coordination backend: with
+ * coord-mount.ts (what mounting takes, imported only when a config mounts
+ * coord), the only file of src/ that imports backends/coord. It mounts coord
+ * (store, REST routes, backend entry), declares the identity fields coord's
+ * calls and routes carry, and hands the CLI and the config what they need of
+ * coord.
  */
 
 export type { CoordStore };
@@ -26,21 +22,8 @@ export async function runCoord(argv: readonly string[]): Promise<void> {
   await run(argv);
 }
 
-/**
- * The coordination store [store] names: data_dir/coord.db, or the shared
- * PostgreSQL. The PostgreSQL one opens asynchronously; `ready` opens it
- * (call it at start so that a bad URL fails the start).
- */
-export function openCoordStore(context: BuiltinContext<CoordOptions>): { store: CoordStore; ready: () => Promise<unknown> } {
-  const { store: where, dataDir, options, logger } = context;
-  if (where.url === '') {
-    const store = openSqliteStore(join(dataDir, 'coord.db'), options, { logger });
-    return { store, ready: async () => store };
-  }
-  return deferredStore('postgres', () =>
-    openStoreAt({ db: where.url, poolSize: where.pool_size, setting: '[store] url', sharedListen: true }, options, { logger }),
-  );
-}
+/** coord-mount.ts once coordBuiltin.load() has imported it. */
+let mounting: typeof import('./coord-mount.js') | undefined;
 
 /** The built-in `coord` backend ([coordination]). */
 export const coordBuiltin: BuiltinBackend<CoordOptions> = {
@@ -64,28 +47,12 @@ export const coordBuiltin: BuiltinBackend<CoordOptions> = {
     timeout: Math.ceil(options.poll_timeout_max * 1000) + 30_000,
     pool: { min: 1, max: 4, max_concurrency: 1_000 },
   }),
+  load: async () => {
+    mounting ??= await import('./coord-mount.js');
+  },
   mount: (context) => {
-    const log = context.logger.child({ backend: 'coord' });
-    // SQLite in data_dir, or the PostgreSQL of [store] url (opened by ready()).
-    const { store, ready } = openCoordStore({ ...context, logger: log });
-    // [coord-push] One reader of the event stream per gateway, fanned out to the agents' sessions (src/mcp/coord-push.ts).
-    const push = createPushFeed(store, log);
-    return {
-      server: () => createCoordServer(store, context.options, log),
-      routes: coordRoutes(store, context.options, log),
-      streams: ['/events'],
-      probes: ['/livez', '/readyz'],
-      ready,
-      // An agent token's call is its agent's activity even when it names no agent (mux_discover, GET /coord/events …).
-      activity: (agent) =>
-        store.touchAgent(agent).catch((error: unknown) => log.warn({ agent, error: String(error) }, 'could not count an agent call as activity')),
-      health: () => store.health(),
-      push: { scheme: 'coord://', listen: push.listen, inbox: push.inbox, thread: push.thread },
-      close: () => {
-        push.close();
-        return store.close();
-      },
-    };
+    if (mounting === undefined) throw new Error('the built-in coordination backend is not loaded: await loadBuiltins(config) before building the Gateway');
+    return mounting.mountCoord(context);
   },
   // Each operation checks its input with its own schema (backends/coord/parse-input.ts)
   // and refuses with BAD_REQUEST and the field, as on REST and the standalone server.

@@ -4,9 +4,7 @@ import { parseArgs } from 'node:util';
 import { isPostgresUrl, runCoord } from '../builtins/coord.js';
 import { ConfigError, type ConfigOverrides, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { Gateway } from '../gateway/gateway.js';
 import { createLogger } from '../log.js';
-import { serveStdio } from '../mcp/stdio-session.js';
 import { VERSION } from '../version.js';
 import { coordCopy } from './coord-copy.js';
 import { readSeedConfig, type SeedConfig, translateSeedConfig } from './coord-seed-config.js';
@@ -141,6 +139,7 @@ function load(values: Values): Config {
 }
 
 async function serve(values: Values): Promise<number> {
+  const [{ Gateway }, { loadBuiltins }] = await Promise.all([import('../gateway/gateway.js'), import('../gateway/builtins-wanted.js')]);
   const config = load(values);
   const stdio = values.stdio === true;
   const logger = createLogger({ level: config.logging.level, format: config.logging.format, fd: stdio ? 2 : 1 });
@@ -159,6 +158,7 @@ async function serve(values: Values): Promise<number> {
   // A reload reads the same file with the same command-line overrides (--port 0 stays 0).
   const overrides = overridesFrom(values);
   const reload = config.file === undefined ? undefined : (): Config => loadConfig({ file: config.file, explicit: true, overrides });
+  await loadBuiltins(config); // [speed] only serve imports the gateway's modules (above), and coord's only when mounted
   const gateway = new Gateway({ config, logger, reload });
   let stopping = false;
   const shutdown = (signal: string): void => {
@@ -185,7 +185,7 @@ async function serve(values: Values): Promise<number> {
   process.on('SIGHUP', () => void gateway.reloader.reload('signal'));
   if (stdio) {
     serving((await gateway.start({ listen: false })).ready);
-    await serveStdio(gateway);
+    await (await import('../mcp/stdio-session.js')).serveStdio(gateway);
     shutdown('stdin closed');
     return -1;
   }

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Hono } from 'hono';
 import { pino } from 'pino';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { BUILTINS } from '../../src/builtins/registry.js';
 import { buildConfig } from '../../src/config/load.js';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { declaredRole, isMiddleware, isProbe, type Role, registeredRole, role } from '../../src/http/route-role.js';
@@ -15,6 +16,11 @@ const ADMIN_TOKEN = 'admin-token-0123456789';
 const AGENT_TOKEN = 'agent-token-0123456789';
 const dirs: string[] = [];
 const gateways: Gateway[] = [];
+
+// What serve does before it builds a Gateway (loadBuiltins): the default config mounts coord.
+beforeAll(async () => {
+  for (const builtin of BUILTINS) await builtin.load?.();
+});
 
 function gateway(): Gateway {
   const dir = mkdtempSync(join(tmpdir(), 'stonegate-roles-'));

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT, UnsecuredJWT } from 'jose';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUILTINS } from '../../src/builtins/registry.js';
 import { buildConfig } from '../../src/config/load.js';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { startGateway, stopAll } from '../helpers/harness.js';
@@ -182,6 +183,11 @@ describe('issue 26: an unreachable identity provider', () => {
 });
 
 describe('issue 26 item 2: oversize and malformed bearers never reach the provider', () => {
+  // What serve does before it builds a Gateway (loadBuiltins): the default config mounts coord.
+  beforeAll(async () => {
+    for (const builtin of BUILTINS) await builtin.load?.();
+  });
+
   function inProcess(): Gateway {
     const dir = mkdtempSync(join(tmpdir(), 'stonegate-oauth-'));
     dirs.push(dir);
