@@ -231,14 +231,8 @@ export class Gateway {
     this.security.open(fingerprints, audit);
     this.#roster = new Roster({ supervisor: this.supervisor, store: stores.runtime, config: this.config, logger: this.logger });
     await this.#roster.load();
-    // A shared store: backends another gateway adds or removes appear and go here too.
-    const roster = this.#roster;
-    const unsubscribe = await stores.runtime.subscribe?.((name) => {
-      roster
-        .reconcile(name)
-        .catch((err: unknown) => this.logger.error({ backend: name, error: (err as Error).message }, "could not apply another gateway's backend change"));
-    });
-    if (unsubscribe !== undefined) this.onStop(unsubscribe);
+    const unfollow = await this.#roster.follow(); // a shared store: other gateways' backend changes apply here too
+    if (unfollow !== undefined) this.onStop(unfollow);
     this.#dispatch = new DispatchTable({
       router: this.router,
       supervisor: this.supervisor,

@@ -25,10 +25,12 @@ export interface RuntimeBackendStore {
   setEnabled(name: string, enabled: boolean): Promise<void>;
   /**
    * Shared stores only: calls `onChange` with the name of every backend that
-   * any gateway on the store adds or removes from now on (this one
-   * included). Resolves with how to stop.
+   * any gateway on the store adds, removes, stops or starts from now on (this
+   * one included), and `onGap` when the listening connection was lost and is
+   * back: changes made meanwhile were not heard, and everything is read
+   * again. Resolves with how to stop.
    */
-  subscribe?(onChange: (name: string) => void): Promise<() => Promise<void>>;
+  subscribe?(onChange: (name: string) => void, onGap: () => void): Promise<() => Promise<void>>;
 }
 
 export class SqliteRuntimeBackendStore implements RuntimeBackendStore {

@@ -130,6 +130,35 @@ export class Roster {
   }
 
   /**
+   * A shared store: backends another gateway adds, removes, stops or starts
+   * are applied here too (reconcile), and after a lost listening connection
+   * every name is (catchUp). Resolves with how to stop; undefined for a store
+   * of this gateway alone.
+   */
+  async follow(): Promise<(() => Promise<void>) | undefined> {
+    const { store, logger } = this.#options;
+    const failed = (name: string | undefined) => (err: unknown) =>
+      logger.error({ ...(name === undefined ? {} : { backend: name }), error: (err as Error).message }, "could not apply another gateway's backend change");
+    return await store.subscribe?.(
+      (name) => void this.reconcile(name).catch(failed(name)),
+      () => void this.catchUp().catch(failed(undefined)),
+    );
+  }
+
+  /**
+   * [pg-speed] After the listening connection was lost: every name the store
+   * or this gateway knows of is reconciled, since a change NOTIFYed while the
+   * connection was down was never heard (an add, a removal, a stop or start).
+   */
+  async catchUp(): Promise<void> {
+    const { supervisor, store } = this.#options;
+    const [stored, enabled, removed] = await Promise.all([store.list(), store.enabledOverrides(), store.removed()]);
+    const names = new Set([...stored.map((b) => b.name), ...enabled.keys(), ...this.#applied.keys()]);
+    for (const name of removed) if (supervisor.has(name)) names.add(name);
+    for (const name of names) await this.reconcile(name);
+  }
+
+  /**
    * Applies what the shared store now says about `name` (another gateway
    * added, replaced, removed, stopped or started it): the backend is added
    * and started, replaced, stopped and removed, stopped or started here too.

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { report } from '../helpers/coord-store.js';
 import { DEMO, demoBackend, eventually, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
-import { describePg, useTestDatabase } from '../helpers/pg.js';
+import { describePg, listenerPids, useTestDatabase } from '../helpers/pg.js';
 import { eventsOf, readSse } from '../helpers/sse.js';
 
 afterAll(stopAll);
@@ -310,6 +310,40 @@ ${demoBackend()}
     expect((await b.request('POST', '/server/start', { name: 'demo' })).status).toBe(200);
     await eventually(async () => (await call(a)) === 200, 20_000);
     expect(await status(a)).toBe('running');
+  });
+
+  it('[pg-speed] applies a stop and an add made while its listening connection was down, once it is back', async () => {
+    const toml = `[store]\nurl = ${q(database.url)}\n\n[coordination]\nenabled = false\n${demoBackend()}`;
+    const [a, b] = (await Promise.all([startGateway(toml), startGateway(toml)])) as [RunningGateway, RunningGateway];
+    await Promise.all([a, b].map((gw) => gw.waitForLog((l) => l.msg === 'backend ready')));
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    try {
+      // Both gateways' LISTEN connections go; each is opened again after a second (kit/pg-listener.ts), and the
+      // changes below are committed (and NOTIFYed) meanwhile: no gateway hears them.
+      const pids = await listenerPids(admin);
+      expect(pids.length).toBeGreaterThanOrEqual(2);
+      await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [pids]);
+      expect((await a.request('POST', '/server/stop', { name: 'demo' })).status).toBe(200);
+      expect((await a.request('POST', '/server/add', { name: 'gap-demo', command: 'node', args: [DEMO] })).status).toBe(200);
+    } finally {
+      await admin.end();
+    }
+    try {
+      // B re-reads the store when its connection is back: it stops demo and starts gap-demo.
+      const servers = async (gw: RunningGateway) => (await gw.request('GET', '/server/list')).body.servers as { name: string; status: string }[];
+      await eventually(async () => (await servers(b)).find((s) => s.name === 'demo')?.status === 'stopped', 20_000);
+      const called = await eventually(async () => {
+        const answer = await b.request('POST', '/call', { server: 'gap-demo', tool: 'echo', arguments: { text: 'after the gap' } });
+        return answer.status === 200 ? answer.body : undefined;
+      }, 20_000);
+      expect(JSON.stringify(called.result)).toContain('after the gap');
+      expect((await b.request('POST', '/call', { server: 'demo', tool: 'echo', arguments: { text: 'x' } })).status).toBe(503);
+    } finally {
+      // The database is the file's: the next tests find demo started and no gap-demo.
+      await a.request('POST', '/server/start', { name: 'demo' });
+      await a.request('POST', '/server/remove', { name: 'gap-demo' });
+    }
   });
 
   it('awaits and cancels, on one gateway, an async call that runs on the other', async () => {

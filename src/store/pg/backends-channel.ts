@@ -19,6 +19,9 @@ export interface ToolsListener {
   gap(): void;
 }
 
+/** Who hears runtime backend changes: by name, and after the connection was lost, as for fingerprints. */
+type BackendListener = ToolsListener;
+
 /**
  * One LISTEN connection for the gateway's own shared state: runtime
  * backends and tool fingerprints, told apart by the payload. One
@@ -26,7 +29,7 @@ export interface ToolsListener {
  * PostgreSQL's max_connections than before fingerprints were shared.
  */
 export class BackendsChannel {
-  readonly #backends = new Set<(name: string) => void>();
+  readonly #backends = new Set<BackendListener>();
   #tools: ToolsListener | undefined;
   #listener: PgListener | undefined;
 
@@ -37,7 +40,7 @@ export class BackendsChannel {
       settings,
       BACKENDS_CHANNEL,
       (payload) => channel.#payload(payload),
-      () => channel.#tools?.gap(),
+      () => channel.#gap(),
       logger,
     );
     return channel;
@@ -45,7 +48,13 @@ export class BackendsChannel {
 
   #payload(payload: string): void {
     if (payload.startsWith(TOOLS_PAYLOAD)) this.#tools?.changed(payload.slice(TOOLS_PAYLOAD.length));
-    else for (const onChange of this.#backends) onChange(payload);
+    else for (const listener of this.#backends) listener.changed(payload);
+  }
+
+  /** The connection was reopened: what was NOTIFYed meanwhile is gone, for backends and fingerprints alike. */
+  #gap(): void {
+    this.#tools?.gap();
+    for (const listener of this.#backends) listener.gap();
   }
 
   /** Hands fingerprint changes to `listener` (one: the gateway's fingerprint store). */
@@ -53,10 +62,11 @@ export class BackendsChannel {
     this.#tools = listener;
   }
 
-  /** Calls `onChange` with each runtime backend change's name; resolves with how to stop. */
-  onBackend(onChange: (name: string) => void): () => Promise<void> {
-    this.#backends.add(onChange);
-    return async () => void this.#backends.delete(onChange);
+  /** Calls `onChange` with each runtime backend change's name, `onGap` after a lost connection; returns how to stop. */
+  onBackend(onChange: (name: string) => void, onGap: () => void): () => Promise<void> {
+    const listener: BackendListener = { changed: onChange, gap: onGap };
+    this.#backends.add(listener);
+    return async () => void this.#backends.delete(listener);
   }
 
   /** Stops listening. Idempotent. */

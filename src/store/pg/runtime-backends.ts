@@ -71,8 +71,8 @@ export class PgRuntimeBackendStore implements RuntimeBackendStore {
     );
   }
 
-  async subscribe(onChange: (name: string) => void): Promise<() => Promise<void>> {
-    if (this.#channel !== undefined) return this.#channel.onBackend(onChange);
+  async subscribe(onChange: (name: string) => void, onGap: () => void): Promise<() => Promise<void>> {
+    if (this.#channel !== undefined) return this.#channel.onBackend(onChange, onGap);
     if (this.#settings === undefined) throw new Error('this PgRuntimeBackendStore was opened without settings to listen with');
     // The channel is per database; a schema of its own (tests) shares it, which costs a needless reconcile at most.
     const listener = await PgListener.open(
@@ -81,7 +81,7 @@ export class PgRuntimeBackendStore implements RuntimeBackendStore {
       (payload) => {
         if (!payload.startsWith(TOOLS_PAYLOAD)) onChange(payload); // fingerprint changes share the channel
       },
-      () => undefined,
+      onGap,
     );
     return () => listener.close();
   }
