@@ -229,7 +229,8 @@ export class Gateway {
     });
     this.#storeMonitor.start();
     this.security.open(fingerprints, audit);
-    this.#roster = new Roster({ supervisor: this.supervisor, store: stores.runtime, config: this.config, logger: this.logger });
+    const followed = (name: string): void => this.router.breaker(name).reset('POST /server/start on another gateway'); // as that start's
+    this.#roster = new Roster({ supervisor: this.supervisor, store: stores.runtime, config: this.config, logger: this.logger, followed });
     await this.#roster.load();
     const unfollow = await this.#roster.follow(); // a shared store: other gateways' backend changes apply here too
     if (unfollow !== undefined) this.onStop(unfollow);

@@ -12,6 +12,8 @@ export interface RosterOptions {
   store: RuntimeBackendStore;
   config: Config;
   logger: Logger;
+  /** A backend stopped here that another gateway's POST /server/start started here too: its circuit closes, as there. */
+  followed?: (name: string) => void;
 }
 
 /**
@@ -183,7 +185,11 @@ export class Roster {
     const backend = supervisor.get(name);
     logger.info({ backend: name, enabled }, enabled ? 'backend started by another gateway' : 'backend stopped by another gateway');
     // Its failures show in its state, as for a backend of the file; a stop drains as POST /server/stop does.
-    if (enabled) void backend.start().catch(() => undefined);
+    if (enabled)
+      void backend.start().then(
+        () => this.#options.followed?.(name),
+        () => undefined,
+      );
     else await backend.stop();
   }
 

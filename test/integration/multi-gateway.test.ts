@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { report } from '../helpers/coord-store.js';
-import { DEMO, demoBackend, eventually, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
+import { DEMO, demoBackend, eventually, fixture, q, type RunningGateway, startGateway, stopAll } from '../helpers/harness.js';
 import { describePg, listenerPids, useTestDatabase } from '../helpers/pg.js';
 import { eventsOf, readSse } from '../helpers/sse.js';
 
@@ -310,6 +310,27 @@ ${demoBackend()}
     expect((await b.request('POST', '/server/start', { name: 'demo' })).status).toBe(200);
     await eventually(async () => (await call(a)) === 200, 20_000);
     expect(await status(a)).toBe('running');
+  });
+
+  it('[pg-speed] closes the circuit of a backend another gateway started, as that gateway closes its own', async () => {
+    const flaky = `[[backends]]\nname = "flaky"\ncommand = "node"\nargs = [${q(fixture('counter-server'))}]\nenv = { FAIL_AS = "malformed" }\ncircuit_breaker = { failure_threshold = 2, reset_timeout = 3600 }\n`;
+    const toml = `[store]\nurl = ${q(database.url)}\n\n[coordination]\nenabled = false\n${flaky}`;
+    const [a, b] = (await Promise.all([startGateway(toml), startGateway(toml)])) as [RunningGateway, RunningGateway];
+    await Promise.all([a, b].map((gw) => gw.waitForLog((l) => l.msg === 'backend ready')));
+    const call = async (gw: RunningGateway, tool: string) => (await gw.request('POST', '/call', { server: 'flaky', tool, arguments: {} })).body;
+    // Two malformed answers open B's circuit (reset_timeout is an hour: only a start closes it within the test).
+    for (let i = 0; i < 2; i += 1) expect((await call(b, 'fail')).code).toBe('BACKEND_ERROR');
+    expect((await call(b, 'ok')).code).toBe('CIRCUIT_OPEN');
+    expect((await a.request('POST', '/server/stop', { name: 'flaky' })).status).toBe(200);
+    await b.waitForLog((l) => l.msg === 'backend stopped by another gateway' && l.backend === 'flaky');
+    expect((await a.request('POST', '/server/start', { name: 'flaky' })).status).toBe(200);
+    // B starts its process as A did, and its circuit closes with it.
+    await b.waitForLog((l) => l.msg === 'backend started by another gateway' && l.backend === 'flaky');
+    const answered = await eventually(async () => {
+      const body = await call(b, 'ok');
+      return body.code === undefined ? body : undefined;
+    }, 20_000);
+    expect(answered.result).toBeDefined();
   });
 
   it('[pg-speed] applies a stop and an add made while its listening connection was down, once it is back', async () => {
