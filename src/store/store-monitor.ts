@@ -66,8 +66,10 @@ export class StoreMonitor {
     } catch (error) {
       coord = { store: 'coordination', problem: `the coordination store did not answer a health check: ${(error as Error).message}` };
     }
-    // [pg-speed] [store] url holds async calls, runtime backends, approvals and the audit log with [coordination] off too.
-    const database = coord?.store === 'postgres' ? undefined : await this.#sources.shared?.problem?.();
+    // [pg-speed] [store] url holds async calls, runtime backends, approvals and the audit log with [coordination] off too:
+    // asked here unless the coordination store on PostgreSQL (the same database) was.
+    const probesDatabase = this.#sources.shared?.problem !== undefined && coord?.store !== 'postgres';
+    const database = probesDatabase ? await this.#sources.shared?.problem?.() : undefined;
     const found = [gateway.problem, coord?.problem, database].filter((p): p is string => p !== undefined);
     for (const problem of found) {
       if (this.#logged.has(problem)) continue;
@@ -80,7 +82,7 @@ export class StoreMonitor {
     const status: CheckStatus = gateway.problem !== undefined || shared ? 'down' : coord?.problem !== undefined ? 'degraded' : 'ok';
     const problems = found.map((p) => this.#relative(p));
     const also = coord === undefined ? '' : ` and the ${coord.store} coordination store`;
-    const inUse = `${this.#relative(gateway.path)}${also}${this.#sources.shared?.problem === undefined || coord?.store === 'postgres' ? '' : ' and the [store] url database'} usable`;
+    const inUse = `${this.#relative(gateway.path)}${also}${probesDatabase ? ' and the [store] url database' : ''} usable`;
     const check: StoreCheck = { status, detail: problems.length === 0 ? inUse : problems.join('; '), problems };
     const fingerprints = this.#sources.shared?.fingerprints;
     if (fingerprints?.problem !== undefined) {
