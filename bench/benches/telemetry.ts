@@ -196,6 +196,8 @@ export const telemetryBench: Bench = {
       ...(base === undefined ? [] : [{ label: 'parent commit', toml: () => '', bin: base }]),
       { label: 'off', toml: () => '' },
       { label: 'on, sample_ratio 0', toml: on('0') },
+      // [otel] What docs/tracing.md suggests for a busy gateway: a tenth of the calls traced.
+      { label: 'on, sample_ratio 0.1', toml: on('0.1') },
       { label: 'on, sample_ratio 1.0', toml: on('1.0') },
       ...(before === undefined
         ? []
@@ -326,7 +328,7 @@ export const telemetryBench: Bench = {
     return {
       tables,
       notes: [
-        `Every variant runs with [server] heap = ${heap === undefined ? 'its default' : `"${heap}"`} (STONEGATE_BENCH_OTEL_HEAP). The "on" variants export http/protobuf to a local OTLP/HTTP sink in the bench process (${exports} export requests taken); callers send no traceparent, so at sample_ratio 0 nothing is sampled and no span is made. All variants' gateways run at once; "range of rounds" is the lowest and highest round.`,
+        `Every variant runs with [server] heap = ${heap === undefined ? 'its default' : `"${heap}"`} (STONEGATE_BENCH_OTEL_HEAP). The "on" variants export http/protobuf to a local OTLP/HTTP sink in the bench process (${exports} export requests taken); callers send no traceparent, so at sample_ratio 0 nothing is sampled and no span is made, and at 0.1 a tenth of the calls start a trace. All variants' gateways run at once; "range of rounds" is the lowest and highest round.`,
       ],
       targets,
     };
