@@ -10,6 +10,26 @@
 export class Notifier {
   private readonly waiters = new Map<string, Set<() => void>>();
   private closed = false;
+  /** Wake-ups so far (notify and notifyAll), and per topic the count at its last one: see mark and notifiedSince. */
+  #count = 0;
+  readonly #lastByKey = new Map<string, number>();
+  /** The count at the last notifyAll (or when #lastByKey was forgotten, which counts as one). */
+  #allAt = 0;
+
+  /**
+   * [pg-speed] A mark for notifiedSince(), taken before a check that awaits
+   * (backends/coord/pg/long-poll.ts): the check runs with no waiter
+   * registered and no timer armed, and only a caller whose check found
+   * nothing subscribes, after asking whether a wake-up came meanwhile.
+   */
+  get mark(): number {
+    return this.#count;
+  }
+
+  /** Whether `key` was notified, or every key was, after `mark` was taken. */
+  notifiedSince(key: string, mark: number): boolean {
+    return this.#allAt > mark || (this.#lastByKey.get(key) ?? 0) > mark;
+  }
 
   /**
    * Resolves true when `key` is notified, false when `timeoutMs` passes, the
@@ -69,6 +89,13 @@ export class Notifier {
 
   /** Wakes every waiter of `key`. */
   notify(key: string): void {
+    this.#count += 1;
+    if (this.#lastByKey.size >= MARKED_KEYS && !this.#lastByKey.has(key)) {
+      // Forgetting the topics' counts answers "notified" to every mark taken before: a spare check, never a missed one.
+      this.#lastByKey.clear();
+      this.#allAt = this.#count;
+    }
+    this.#lastByKey.set(key, this.#count);
     const set = this.waiters.get(key);
     if (set === undefined) return;
     for (const wake of [...set]) wake();
@@ -76,6 +103,8 @@ export class Notifier {
 
   /** Wakes every waiter of every key: after a gap in which notifications may have been lost (a LISTEN connection reopened), each re-checks. */
   notifyAll(): void {
+    this.#count += 1;
+    this.#allAt = this.#count;
     for (const set of [...this.waiters.values()]) for (const wake of [...set]) wake();
   }
 
@@ -97,6 +126,9 @@ export class Notifier {
     this.waiters.clear();
   }
 }
+
+/** Topics whose last wake-up a Notifier remembers for notifiedSince() before it starts again (inboxes, state keys, events). */
+const MARKED_KEYS = 10_000;
 
 /** Notifier topics. NUL separates parts so no id or channel name can forge another key. */
 export const topics = {

@@ -87,9 +87,14 @@ export class PgAnnouncer {
     private readonly logger?: KitLogger,
   ) {}
 
+  /** Whether announce() sends anything now: false while this process has heard no other (ALONE above) and once closed. */
+  get announcing(): boolean {
+    return !this.#closed && this.#peers;
+  }
+
   /** Queues `topic` (already in payload form) for the next NOTIFY. */
   announce(topic: string): void {
-    if (this.#closed || !this.#peers) return;
+    if (!this.announcing) return;
     this.#pending.add(topic);
     if (this.#scheduled || this.#flight !== undefined) return;
     // A microtask: the topics of one operation (an inbox and the event log) leave together.

@@ -19,7 +19,11 @@ describe('deferred store', () => {
     expect([a.created, b.created]).toEqual([true, true]);
     expect(opened).toBe(1);
     expect((await store.discoverAgents({})).map((x) => x.id)).toEqual(['a', 'b']);
+    // [pg-speed] Once open, a method is the open store's, forwarded without a wrapper per access (and per call).
+    expect(store.heartbeat).toBe(store.heartbeat);
+    const heartbeat = store.heartbeat;
     await store.close();
+    await expectCode(heartbeat('a'), 'UNAVAILABLE');
     await store.close();
     await expectCode(store.heartbeat('a'), 'UNAVAILABLE');
   });

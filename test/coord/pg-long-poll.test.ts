@@ -11,7 +11,8 @@ describe('longPollAsync on notifier subscriptions', () => {
     const found = await longPollAsync(notifier, 'k', 60_000, undefined, async (why) => {
       reasons.push(why);
       if (why === 'first') {
-        expect(notifier.size).toBe(1); // registered before the check
+        // [pg-speed] MARK: no waiter (nor timer) while the check reads; only a check that finds nothing subscribes.
+        expect(notifier.size).toBe(0);
         notifier.notify('k'); // a commit while the check reads
         return undefined;
       }
@@ -20,6 +21,44 @@ describe('longPollAsync on notifier subscriptions', () => {
     expect(found).toBe('found');
     expect(reasons).toEqual(['first', 'woken']);
     expect(notifier.size).toBe(0);
+  });
+
+  it('a wake-up between the check and the wait, or of every key, sends the poll to check again; another key does not', async () => {
+    const notifier = new Notifier();
+    const reasons: string[] = [];
+    const found = await longPollAsync(notifier, 'k', 60_000, undefined, (why) => {
+      reasons.push(why);
+      if (reasons.length === 1) {
+        // Notified after the check answered, before its caller's continuation runs (a send's wake-up in a microtask).
+        queueMicrotask(() => notifier.notify('k'));
+        return Promise.resolve(undefined);
+      }
+      if (reasons.length === 2) {
+        notifier.notifyAll(); // a LISTEN connection reopened while the check read
+        return Promise.resolve(undefined);
+      }
+      if (reasons.length === 3) {
+        notifier.notify('other'); // another inbox: this poll waits
+        setImmediate(() => notifier.notify('k'));
+        return Promise.resolve(undefined);
+      }
+      return Promise.resolve('found');
+    });
+    expect(found).toBe('found');
+    expect(reasons).toEqual(['first', 'woken', 'woken', 'woken']);
+    expect(notifier.size).toBe(0);
+  });
+
+  it('a notifier that forgets its topics answers "notified" for every mark taken before (a spare check, never a missed one)', () => {
+    const notifier = new Notifier();
+    const mark = notifier.mark;
+    for (let i = 0; i < 10_000; i += 1) notifier.notify(`t${i}`);
+    expect(notifier.notifiedSince('k', mark)).toBe(false);
+    const later = notifier.mark;
+    notifier.notify('one more'); // the 10,001st topic: the counts are forgotten
+    expect(notifier.notifiedSince('k', mark)).toBe(true);
+    expect(notifier.notifiedSince('k', later)).toBe(true);
+    expect(notifier.notifiedSince('k', notifier.mark)).toBe(false);
   });
 
   it('the caller going away during the wait ends the poll with nothing, without waiting for the timeout', async () => {

@@ -28,14 +28,18 @@ export async function row<R extends pg.QueryResultRow>(db: Queryable, sql: strin
  * `name` ([pg-speed]): later calls skip the parse and plan on the server and
  * send only Bind and Execute. Each name must always carry the same SQL.
  */
-export async function preparedRow<R extends pg.QueryResultRow>(db: Queryable, name: string, sql: string, params: unknown[]): Promise<R | undefined> {
-  return (await db.query<R>({ name, text: sql, values: params })).rows[0];
+export function preparedRow<R extends pg.QueryResultRow>(db: Queryable, name: string, sql: string, params: unknown[]): Promise<R | undefined> {
+  // [pg-speed] A reaction on the query's promise, not an async frame and an await: these run for every send and poll.
+  return db.query<R>({ name, text: sql, values: params }).then(firstRow);
 }
 
 /** Every row of a hot statement, prepared as preparedRow's. */
-export async function preparedRows<R extends pg.QueryResultRow>(db: Queryable, name: string, sql: string, params: unknown[]): Promise<R[]> {
-  return (await db.query<R>({ name, text: sql, values: params })).rows;
+export function preparedRows<R extends pg.QueryResultRow>(db: Queryable, name: string, sql: string, params: unknown[]): Promise<R[]> {
+  return db.query<R>({ name, text: sql, values: params }).then(allRows);
 }
+
+const firstRow = <R extends pg.QueryResultRow>(result: pg.QueryResult<R>): R | undefined => result.rows[0];
+const allRows = <R extends pg.QueryResultRow>(result: pg.QueryResult<R>): R[] => result.rows;
 
 /**
  * One write transaction of the PostgreSQL store. It holds the store's write
@@ -135,10 +139,12 @@ export async function write<T>(ctx: PgContext, fn: (tx: PgTx) => Promise<T>, loc
 
 /** After a commit: wakes this process's waiters on `topics` at once, and the other gateways' through the announcer. */
 export function wake(ctx: PgContext, topics: Iterable<string>): void {
+  // [pg-speed] A store alone on its database announces nothing (kit/pg-announcer.ts, ALONE): no payload is built for it.
+  const announcing = ctx.announcer.announcing;
   for (const topic of topics) {
     ctx.inboxes.touch(topic);
     ctx.notifier.notify(topic);
-    ctx.announcer.announce(topicToPayload(topic));
+    if (announcing) ctx.announcer.announce(topicToPayload(topic));
   }
 }
 

@@ -14,10 +14,10 @@
  * gateway's NOTIFY, sent after its commit) reaches touch() after the version
  * was taken, and invalidates the entry. An entry is recorded only when the
  * version is still the one taken, so it never claims an inbox empty past a
- * message whose wake-up was heard. A poll that skips its read registers its
- * wait before it looks here (long-poll.ts), so such a wake-up, if it comes
- * later, ends that wait. After a gap (the LISTEN connection reopened) every
- * entry is dropped.
+ * message whose wake-up was heard. A poll that skips its read took its
+ * notifier mark before it looks here (long-poll.ts, MARK), so such a
+ * wake-up, if it comes later, sends it to read at once instead of waiting.
+ * After a gap (the LISTEN connection reopened) every entry is dropped.
  *
  * An entry counts for FRESH_MS only: the read also refreshes the agent's
  * last-seen time (kept to the second: coord_seen), and finds an agent that

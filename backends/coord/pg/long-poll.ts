@@ -6,14 +6,23 @@ export const RECHECK_MS = 5_000;
 /**
  * Runs the asynchronous `check` until it returns a value or the deadline
  * passes, waiting on `key` in between. Unlike the SQLite store's longPoll,
- * the check awaits the database, so a writer can commit while it runs: the
- * wait is registered before the check starts, and a wake-up that arrives
- * during the check ends the following wait at once.
+ * the check awaits the database, so a writer can commit while it runs.
  *
- * [pg-speed] Each turn's wait is a notifier subscription (a callback and a
- * timer), and the caller's signal has one listener for the whole poll, added
- * at its first wait: an AbortController per turn, with its listeners, was
- * 3–4 % of a busy gateway's CPU.
+ * MARK ([pg-speed], issue #31). Each turn takes the notifier's mark before
+ * its check starts; a check that finds nothing is followed, with no await
+ * in between, by notifiedSince(key, mark) and, unless a wake-up for `key`
+ * (or for every key) came since the mark, by the turn's subscription. A
+ * writer's wake-up (this gateway's, after its commit; another gateway's
+ * NOTIFY, after its commit) therefore either lands after the mark, and the
+ * next turn checks again at once ('woken'), or before it, and the check,
+ * which started after it, sees the commit. Before, the wait was
+ * registered before the check (a subscription, a timer and a closure per
+ * turn, cancelled by most polls, whose first check answers under load).
+ *
+ * Each turn's wait is a notifier subscription (a callback and a timer), and
+ * the caller's signal has one listener for the whole poll, added at its
+ * first wait: an AbortController per turn, with its listeners, was 3–4 % of
+ * a busy gateway's CPU.
  */
 export async function longPollAsync<T>(
   notifier: Notifier,
@@ -32,20 +41,24 @@ export async function longPollAsync<T>(
   try {
     for (let why: 'first' | 'woken' | 'recheck' = 'first'; ; ) {
       const remaining = deadline - Date.now();
-      turn = new Turn();
-      const current = turn;
-      if (gone()) current.end(false);
-      else current.cancel = notifier.subscribe(key, Math.min(Math.max(remaining, 0), recheckMs), (woken) => current.end(woken));
+      const mark = notifier.mark;
+      const found = await check(why);
+      if (found !== undefined) return found;
+      if (remaining <= 0 || gone() || notifier.isClosed) return undefined; // the caller must not touch a closing store
+      if (notifier.notifiedSince(key, mark)) {
+        why = 'woken'; // MARK above: a commit the check may not have seen
+        continue;
+      }
+      if (!listening && signal !== undefined) {
+        signal.addEventListener('abort', onAbort, { once: true }); // not aborted: gone() just said so, with no await since
+        listening = true;
+      }
+      const current = new Turn();
+      turn = current;
+      current.cancel = notifier.subscribe(key, Math.min(Math.max(deadline - Date.now(), 0), recheckMs), (woken) => current.end(woken));
       try {
-        const found = await check(why);
-        if (found !== undefined) return found;
-        if (remaining <= 0 || gone()) return undefined;
-        if (!listening && signal !== undefined) {
-          signal.addEventListener('abort', onAbort, { once: true }); // not aborted: gone() just said so, with no await since
-          listening = true;
-        }
         const wasWoken = await current.outcome();
-        if (!wasWoken && notifier.isClosed) return undefined; // the caller must not touch a closing store
+        if (!wasWoken && notifier.isClosed) return undefined;
         if (gone()) return undefined; // gone while waiting: no read for nobody (it used to check once more)
         why = wasWoken ? 'woken' : 'recheck';
       } finally {

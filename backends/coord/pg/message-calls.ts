@@ -55,13 +55,13 @@ export class MessageCalls {
   }
 
   /** coord_send's parameters; its answer row (refusals are rows too). */
-  async send(params: unknown[]): Promise<SendRow | undefined> {
-    return (await this.#group.call({ kind: 'send', params })) as SendRow | undefined;
+  send(params: unknown[]): Promise<SendRow | undefined> {
+    return this.#group.call({ kind: 'send', params }) as Promise<SendRow | undefined>;
   }
 
   /** coord_poll's parameters; a poll whose caller left before it went rejects with CALLER_GONE (call-group.ts). */
-  async poll(params: unknown[], signal?: AbortSignal): Promise<PollRow | undefined> {
-    return (await this.#group.call({ kind: 'poll', params }, signal)) as PollRow | undefined;
+  poll(params: unknown[], signal?: AbortSignal): Promise<PollRow | undefined> {
+    return this.#group.call({ kind: 'poll', params }, signal) as Promise<PollRow | undefined>;
   }
 }
 

@@ -142,7 +142,9 @@ export class PgMessages {
     };
     // A poll appends no event and takes no id: it locks only this inbox, so polls never wait for the store's writers.
     const once = async (): Promise<PollOnce> => {
-      await handed(); // reading now: no longer parked (a send that raced here did not hand over, or the read sees its message)
+      // Reading now: no longer parked (a send that raced here did not hand over, or the read sees its message). [pg-speed]
+      // Most reads were not parked: no call and no await for them (two promises a read less).
+      if (parked !== undefined) await handed();
       const known = after === undefined ? this.ctx.inboxes.begin(inbox) : undefined;
       const [page, registeredIn] = await this.pollOnce(agentId, channel, after, limit, input.signal);
       if (known !== undefined && !page.has_more) this.ctx.inboxes.record(inbox, known, page.next_cursor);
@@ -159,7 +161,8 @@ export class PgMessages {
         async (why) => {
           if (parked?.offer !== undefined) return handed();
           // [pg-speed] The agent's previous read (or a handoff), under a second ago, left nothing past the cursor and no write
-          // to the inbox was heard since: park without reading again (inbox-memo.ts, KNOWN; this wait is registered already).
+          // to the inbox was heard since: park without reading again (inbox-memo.ts, KNOWN; a wake-up after this turn's mark
+          // still sends it to read: long-poll.ts, MARK).
           const empty = why === 'first' && after === undefined ? this.ctx.inboxes.emptyPast(inbox) : undefined;
           if (empty !== undefined) {
             parked = this.handoffs.park(inbox, empty, true);
