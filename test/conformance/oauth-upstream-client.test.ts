@@ -22,10 +22,10 @@
 // --spec-version 2026-07-28` with `--suite auth`, 14 of them, and with
 // `--suite draft`, the other 11 and 6 scenarios of other features, which the
 // fixture leaves at once), not one each: a suite process costs ~1.6 s of CPU
-// to start, and 25 of them were a third of the file's CPU. A suite starts its scenarios all at once; the
-// fixtures wait for a turn at the test's gate, five at a time (as vitest's
-// maxConcurrency ran them before), so no scenario shares two cores with 24
-// others. Each scenario is still asserted on its own, from what the suite
+// to start, and 25 of them were a third of the file's CPU. A suite starts its
+// scenarios all at once; the fixtures wait for a turn at the test's gate, five
+// at a time (as vitest's maxConcurrency ran them before), so no scenario
+// shares two cores with 24 others. Each scenario is still asserted on its own, from what the suite
 // saved for it (`-o`): its checks (none failed, none a warning) and the
 // client's exit code (the last line of its stdout), which must be 0 unless
 // the scenario allows the client to fail (as the suite's single-scenario
