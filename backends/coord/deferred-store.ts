@@ -48,16 +48,19 @@ export function deferredStore(kind: string, open: () => Promise<CoordStore>): { 
   function forward(target: CoordStore, prop: string): (...args: unknown[]) => Promise<unknown> {
     let fn = direct.get(prop);
     if (fn !== undefined) return fn;
-    const method = target[prop as keyof CoordStore];
-    fn = (...args: unknown[]): Promise<unknown> => {
-      if (closed) return Promise.reject(storeClosed());
-      if (typeof method !== 'function') return Promise.reject(new TypeError(`CoordStore has no method ${prop}`));
-      try {
-        return (method as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    };
+    const method: unknown = target[prop as keyof CoordStore];
+    // Whether it is a method is known now, once, not at every call.
+    if (typeof method !== 'function') fn = () => Promise.reject(new TypeError(`CoordStore has no method ${prop}`));
+    else {
+      fn = (...args: unknown[]): Promise<unknown> => {
+        if (closed) return Promise.reject(storeClosed());
+        try {
+          return (method as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      };
+    }
     direct.set(prop, fn);
     return fn;
   }
